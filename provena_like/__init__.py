@@ -1,0 +1,1 @@
+"""provena_like."""

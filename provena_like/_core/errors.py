@@ -1,0 +1,223 @@
+"""The exception tree of provena_like.
+
+Every error the SDK raises derives from :class:`ProvenaError`::
+
+    ProvenaError
+    ├── UsageError(ProvenaError, ValueError)        bad arguments; fix the call
+    ├── AuthError
+    │   ├── LoginRequired                           no usable token; sign in again
+    │   ├── TokenRefreshFailed                      the provider refused a refresh
+    │   └── DeviceFlowError                         device code flow ended badly
+    │       ├── DeviceCodeExpired                   ``expired_token``
+    │       └── AccessDenied                        ``access_denied``
+    ├── APIError (.request_id .service)
+    │   ├── APIConnectionError → APITimeoutError    wraps httpx errors (``raise ... from err``)
+    │   ├── APIStatusError (.status_code .body .code)
+    │   │   ├── BadRequest 400, Unauthorized 401, Forbidden 403, NotFound 404,
+    │   │   ├── Conflict 409, PreconditionFailed 412, Unprocessable 422,
+    │   │   └── RateLimited 429, ServerError 5xx
+    │   └── ResponseValidationError                 a 2xx body that doesn't parse
+    └── TransferError → ChecksumMismatch, RemoteChanged, UnsafePath
+
+Messages never contain tokens, secrets or ``Authorization`` headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AccessDenied",
+    "AuthError",
+    "BadRequest",
+    "ChecksumMismatch",
+    "Conflict",
+    "DeviceCodeExpired",
+    "DeviceFlowError",
+    "Forbidden",
+    "LoginRequired",
+    "NotFound",
+    "PreconditionFailed",
+    "ProvenaError",
+    "RateLimited",
+    "RemoteChanged",
+    "ResponseValidationError",
+    "ServerError",
+    "TokenRefreshFailed",
+    "TransferError",
+    "Unauthorized",
+    "Unprocessable",
+    "UnsafePath",
+    "UsageError",
+    "error_class_for_status",
+]
+
+
+class ProvenaError(Exception):
+    """Root of every error raised by provena_like."""
+
+
+class UsageError(ProvenaError, ValueError):
+    """The caller passed something invalid; the message says which argument and why."""
+
+
+class AuthError(ProvenaError):
+    """Authentication could not be obtained or kept."""
+
+
+class LoginRequired(AuthError):
+    """There is no usable token: sign in (``provena-like login``) or configure a client."""
+
+
+class TokenRefreshFailed(AuthError):
+    """The identity provider refused to refresh the token."""
+
+
+class DeviceFlowError(AuthError):
+    """The OAuth device authorization flow (RFC 8628) did not complete."""
+
+
+class DeviceCodeExpired(DeviceFlowError):
+    """The user did not approve the device code before it expired (``expired_token``)."""
+
+
+class AccessDenied(DeviceFlowError):
+    """The user denied the device authorization request (``access_denied``)."""
+
+
+class APIError(ProvenaError):
+    """A call to a provena_like service failed.
+
+    Attributes:
+        request_id: the server's request id, when a response was received.
+        service: the service that was called (``auth``, ``registry``, ...).
+    """
+
+    def __init__(
+        self, message: str, *, request_id: str | None = None, service: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+        self.service = service
+
+    def __str__(self) -> str:
+        suffix = f" (request id {self.request_id})" if self.request_id else ""
+        return f"{self.message}{suffix}"
+
+
+class APIConnectionError(APIError):
+    """The service could not be reached, or the connection broke."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The service did not answer in time."""
+
+
+class ResponseValidationError(APIError):
+    """A successful response had a body that does not match the expected model."""
+
+
+class APIStatusError(APIError):
+    """The service answered with an error status.
+
+    Attributes:
+        status_code: the HTTP status.
+        code: the machine-readable error code from the body (``not_found``, ``locked``, ...).
+        details: structured details from the body (e.g. the invalid fields).
+        body: the decoded response body.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None = None,
+        details: Any = None,
+        body: Any = None,
+        request_id: str | None = None,
+        service: str | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id, service=service)
+        self.status_code = status_code
+        self.code = code
+        self.details = details
+        self.body = body
+
+
+class BadRequest(APIStatusError):
+    """400: the request was malformed."""
+
+
+class Unauthorized(APIStatusError):
+    """401: no valid credentials were presented."""
+
+
+class Forbidden(APIStatusError):
+    """403: the caller is authenticated but lacks the needed role."""
+
+
+class NotFound(APIStatusError):
+    """404: no such resource (or the caller may not know it exists)."""
+
+
+class Conflict(APIStatusError):
+    """409: the resource is locked, or the request conflicts with its state."""
+
+
+class PreconditionFailed(APIStatusError):
+    """412: a precondition failed, e.g. a stale revision in ``If-Match``."""
+
+
+class Unprocessable(APIStatusError):
+    """422: the body failed validation; ``details`` names the fields."""
+
+
+class RateLimited(APIStatusError):
+    """429: too many requests; retried automatically, raised when retries run out."""
+
+
+class ServerError(APIStatusError):
+    """5xx: the service failed."""
+
+
+class TransferError(ProvenaError):
+    """Moving a file to or from storage failed."""
+
+
+class ChecksumMismatch(TransferError):
+    """The bytes received do not match the recorded checksum."""
+
+
+class RemoteChanged(TransferError):
+    """The remote object changed while a transfer was being resumed."""
+
+
+class UnsafePath(TransferError, UsageError):
+    """A remote key or local path would escape its destination."""
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    412: PreconditionFailed,
+    422: Unprocessable,
+    429: RateLimited,
+}
+
+
+def error_class_for_status(status_code: int) -> type[APIStatusError]:
+    """Return the exception class for an HTTP error status (the one status→class map)."""
+    if status_code in _STATUS_CLASSES:
+        return _STATUS_CLASSES[status_code]
+    if status_code >= 500:
+        return ServerError
+    return APIStatusError

@@ -1,0 +1,181 @@
+"""Wire models of the auth service (OAuth2 / OIDC and user administration).
+
+The token and device-authorization endpoints speak plain RFC 6749 / RFC 8628, including their
+error bodies (``{"error": "authorization_pending", "error_description": ...}``), so that the SDK's
+L1 works against any standard provider. Every other auth route uses the common error envelope.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from provena_like.models.shared import WireModel
+
+__all__ = [
+    "DEVICE_CODE_GRANT",
+    "DeviceAuthorization",
+    "Group",
+    "GroupCreate",
+    "GroupMember",
+    "OAuthClient",
+    "OAuthClientCreate",
+    "OAuthClientCreated",
+    "OAuthError",
+    "OIDCConfiguration",
+    "SystemRole",
+    "TokenResponse",
+    "User",
+    "UserCreate",
+    "UserInfo",
+    "UserUpdate",
+]
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+SystemRole = Literal["admin", "reviewer"]
+"""System-wide roles: ``admin`` manages users, groups, clients and every item."""
+
+GrantType = Literal[
+    "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"
+]
+
+
+class OIDCConfiguration(WireModel):
+    """The subset of OpenID Provider metadata (OIDC Discovery 1.0) that the SDK relies on."""
+
+    issuer: str
+    token_endpoint: str
+    jwks_uri: str | None = None
+    device_authorization_endpoint: str | None = None
+    userinfo_endpoint: str | None = None
+    revocation_endpoint: str | None = None
+    grant_types_supported: list[str] = Field(default_factory=list)
+    scopes_supported: list[str] = Field(default_factory=list)
+
+
+class TokenResponse(WireModel):
+    """A successful token endpoint response (RFC 6749 §5.1)."""
+
+    access_token: SecretStr
+    token_type: str = "Bearer"
+    expires_in: int | None = None
+    refresh_token: SecretStr | None = None
+    scope: str | None = None
+
+
+class OAuthError(WireModel):
+    """An error from the token or device endpoints (RFC 6749 §5.2, RFC 8628 §3.5)."""
+
+    error: str
+    error_description: str | None = None
+
+
+class DeviceAuthorization(WireModel):
+    """The device authorization response (RFC 8628 §3.2)."""
+
+    device_code: SecretStr
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None = None
+    expires_in: int
+    interval: int = 5
+
+
+class UserInfo(WireModel):
+    """``/auth/userinfo``: who the bearer of the token is."""
+
+    sub: str
+    preferred_username: str | None = None
+    name: str | None = None
+    email: str | None = None
+    groups: list[str] = Field(default_factory=list)
+    roles: list[str] = Field(default_factory=list)
+    client_id: str | None = None
+
+
+class User(WireModel):
+    """A user account as administrators see it. ``username`` is the stable id."""
+
+    username: str
+    display_name: str | None = None
+    email: str | None = None
+    system_roles: list[SystemRole] = Field(default_factory=list)
+    disabled: bool = False
+    service_account: bool = False
+    created_at: datetime
+
+
+class UserCreate(WireModel):
+    """Create a user (admins only)."""
+
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+    password: SecretStr = Field(min_length=8)
+    display_name: str | None = None
+    email: str | None = None
+    system_roles: list[SystemRole] = Field(default_factory=list)
+
+
+class UserUpdate(WireModel):
+    """Change a user (admins only); fields left out stay as they are."""
+
+    password: SecretStr | None = Field(default=None, min_length=8)
+    display_name: str | None = None
+    email: str | None = None
+    system_roles: list[SystemRole] | None = None
+    disabled: bool | None = None
+
+
+class GroupCreate(WireModel):
+    """Create a group (admins only)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str = ""
+
+
+class GroupMember(WireModel):
+    """Add a user to a group."""
+
+    username: str
+
+
+class Group(WireModel):
+    """A named set of users that item access settings can grant roles to."""
+
+    name: str
+    description: str = ""
+    members: list[str] = Field(default_factory=list)
+    created_at: datetime
+
+
+class OAuthClientCreate(WireModel):
+    """Register an OAuth client (admins only).
+
+    A confidential client gets a secret (shown once) and, with the ``client_credentials`` grant,
+    a service account user named ``service-account-<client_id>``.
+    """
+
+    client_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str = ""
+    confidential: bool = True
+    grant_types: list[GrantType] = Field(default_factory=lambda: ["client_credentials"])
+    system_roles: list[SystemRole] = Field(default_factory=list)
+
+
+class OAuthClient(WireModel):
+    """A registered OAuth client, without its secret."""
+
+    client_id: str
+    name: str = ""
+    confidential: bool
+    grant_types: list[str]
+    service_account: str | None = None
+    created_at: datetime
+
+
+class OAuthClientCreated(OAuthClient):
+    """The answer to creating a confidential client: the only time the secret is shown."""
+
+    client_secret: SecretStr | None = None

@@ -1,0 +1,174 @@
+"""Wire models of the registry service: typed items with handles, history, locks and access.
+
+Adding a subtype is a local change: write its record model here and add it to
+:data:`RECORD_MODELS`; the server validates ``record`` with that model and everything else
+(history, locks, access, listing, search) works unchanged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from provena_like.models.shared import WireModel
+
+__all__ = [
+    "RECORD_MODELS",
+    "ROLE_ORDER",
+    "AccessSettings",
+    "HistoryEntry",
+    "Item",
+    "ItemCreate",
+    "ItemUpdate",
+    "LockEvent",
+    "LockRequest",
+    "OrganisationRecord",
+    "PersonRecord",
+    "RevertRequest",
+    "Role",
+    "SortKey",
+    "Versioning",
+]
+
+Role = Literal["metadata-read", "metadata-write", "data-read", "data-write", "admin"]
+"""Per-item roles. Each implies the ones before it in :data:`ROLE_ORDER`."""
+
+ROLE_ORDER: tuple[Role, ...] = (
+    "metadata-read",
+    "metadata-write",
+    "data-read",
+    "data-write",
+    "admin",
+)
+
+SortKey = Literal["created", "updated", "name"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class OrganisationRecord(_Record):
+    """An organisation: a research institution, funder or publisher."""
+
+    name: str = Field(min_length=1, max_length=500)
+    display_name: str | None = None
+    ror: HttpUrl | None = Field(default=None, description="ROR identifier URL")
+    website: HttpUrl | None = None
+
+
+class PersonRecord(_Record):
+    """A person: a researcher, data custodian or point of contact."""
+
+    first_name: str = Field(min_length=1, max_length=200)
+    last_name: str = Field(min_length=1, max_length=200)
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    orcid: HttpUrl | None = None
+    organisation: str | None = Field(default=None, description="handle of an organisation item")
+
+
+RECORD_MODELS: dict[str, type[BaseModel]] = {
+    "organisation": OrganisationRecord,
+    "person": PersonRecord,
+}
+"""subtype → record model. The server validates ``record`` against it."""
+
+
+class AccessSettings(WireModel):
+    """Who may do what with an item, besides system admins.
+
+    ``general`` applies to everyone signed in; ``groups`` maps a group name to its roles.
+    The owner always has every role.
+    """
+
+    owner: str
+    general: list[Role] = Field(default_factory=list)
+    groups: dict[str, list[Role]] = Field(default_factory=dict)
+
+
+class Versioning(WireModel):
+    """Links between versions of an item (used by datasets)."""
+
+    version: int = 1
+    previous: str | None = None
+    next: str | None = None
+
+
+class HistoryEntry(WireModel):
+    """One recorded state of an item: who changed it, when, why, and the resulting snapshot."""
+
+    id: int
+    time: datetime
+    user: str
+    reason: str
+    snapshot: dict[str, Any]
+
+
+class LockEvent(WireModel):
+    """One lock or unlock of an item."""
+
+    action: Literal["lock", "unlock"]
+    time: datetime
+    user: str
+    reason: str
+
+
+class Item(WireModel):
+    """A registry item.
+
+    ``revision`` counts writes and is the optimistic-concurrency token: send it back as
+    ``If-Match`` (or ``expected_revision``) and a stale write gets 412. ``roles`` are the
+    caller's effective roles on this item. ``history`` is present only when asked for.
+    """
+
+    id: str
+    subtype: str
+    display_name: str
+    owner: str
+    created_at: datetime
+    updated_at: datetime
+    revision: int
+    record: dict[str, Any]
+    access: AccessSettings
+    locked: bool = False
+    versioning: Versioning = Field(default_factory=Versioning)
+    roles: list[Role] = Field(default_factory=list)
+    history: list[HistoryEntry] | None = None
+
+
+class ItemCreate(WireModel):
+    """Create an item. ``display_name`` defaults to one derived from the record."""
+
+    subtype: str
+    record: dict[str, Any]
+    display_name: str | None = None
+    general: list[Role] = Field(default_factory=list)
+    groups: dict[str, list[Role]] = Field(default_factory=dict)
+
+
+class ItemUpdate(WireModel):
+    """Replace an item's record, with a reason for the history.
+
+    ``expected_revision`` (or an ``If-Match`` header) guards against lost updates.
+    """
+
+    record: dict[str, Any]
+    reason: str = Field(min_length=1, max_length=2000)
+    display_name: str | None = None
+    expected_revision: int | None = None
+
+
+class RevertRequest(WireModel):
+    """Restore the record of a history entry; recorded as a new history entry."""
+
+    history_id: int
+    reason: str = Field(min_length=1, max_length=2000)
+    expected_revision: int | None = None
+
+
+class LockRequest(WireModel):
+    """Lock or unlock an item, with a reason."""
+
+    reason: str = Field(min_length=1, max_length=2000)
