@@ -43,6 +43,10 @@ GrantType = Literal[
 ]
 
 
+def _default_grants() -> list[GrantType]:
+    return ["client_credentials"]
+
+
 class OIDCConfiguration(WireModel):
     """The subset of OpenID Provider metadata (OIDC Discovery 1.0) that the SDK relies on."""
 
@@ -160,7 +164,7 @@ class OAuthClientCreate(WireModel):
     client_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     name: str = ""
     confidential: bool = True
-    grant_types: list[GrantType] = Field(default_factory=lambda: ["client_credentials"])
+    grant_types: list[GrantType] = Field(default_factory=_default_grants)
     system_roles: list[SystemRole] = Field(default_factory=list)
 
 
