@@ -1,0 +1,63 @@
+"""The FastAPI app factory of the reference server.
+
+One process hosts every service under its prefix (``/auth``, ``/registry``, ...). The app owns
+one database engine, created in the lifespan and disposed at shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from provena_like._version import __version__
+from provena_like.server import auth, registry
+from provena_like.server.db.base import create_engine, create_sessionmaker
+from provena_like.server.db.schema import upgrade_schema
+from provena_like.server.errors import install_error_handlers
+from provena_like.server.middleware import RequestIdMiddleware
+from provena_like.server.settings import ServerSettings
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    """Build the reference server app for ``settings``.
+
+    Example:
+        ```python
+        app = create_app(ServerSettings(data_dir=Path("./data")))
+        uvicorn.run(app, host="127.0.0.1", port=8000)
+        ```
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.resolved_database_url)
+        app.state.engine = engine
+        app.state.sessions = create_sessionmaker(engine)
+        try:
+            await upgrade_schema(engine)
+            await auth.setup(app)
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="provena_like reference server",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["meta"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(auth.router, prefix="/auth")
+    app.include_router(registry.router, prefix="/registry")
+    return app

@@ -1,0 +1,130 @@
+"""Server-side errors and the handlers that render them as ``{"error": {...}}`` bodies."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from provena_like.server.middleware import current_request_id
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    412: "precondition_failed",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+class ServiceError(Exception):
+    """Raise from a route or service to answer with an error envelope.
+
+    Args:
+        status: HTTP status.
+        code: stable machine-readable code (``locked``, ``stale_revision``, ...).
+        message: what went wrong and what to do, for humans.
+        details: structured details (e.g. the offending fields).
+        headers: extra response headers (``WWW-Authenticate``, ``Retry-After``).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def unauthenticated(message: str = "Authentication required: send a Bearer token.") -> ServiceError:
+    """401 with a ``WWW-Authenticate`` challenge."""
+    return ServiceError(
+        401, "unauthenticated", message, headers={"WWW-Authenticate": 'Bearer realm="provena-like"'}
+    )
+
+
+def forbidden(message: str) -> ServiceError:
+    """403: authenticated, but the role is missing."""
+    return ServiceError(403, "forbidden", message)
+
+
+def not_found(what: str) -> ServiceError:
+    """404 for a named thing."""
+    return ServiceError(404, "not_found", f"{what} was not found.")
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """Render the common error envelope with the current request id."""
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details,
+            "request_id": current_request_id(),
+        }
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        out.append({"field": ".".join(loc), "message": err.get("msg", ""), "type": err.get("type")})
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error, expected or not, answer with the envelope."""
+
+    async def on_service_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ServiceError)
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        details = _validation_details(exc)
+        fields = ", ".join(d["field"] for d in details[:5])
+        return error_response(422, "validation_error", f"Invalid request: check {fields}.", details)
+
+    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _CODES.get(exc.status_code, "error")
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, code, str(exc.detail), None, headers)
+
+    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        message = "The server failed; the request id helps find out why."
+        return error_response(500, "internal", message)
+
+    app.add_exception_handler(ServiceError, on_service_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,76 @@
+"""Run a creating request at most once per ``Idempotency-Key`` (DESIGN.md §3).
+
+The stored record is written in the same transaction as the write itself, so a crash can't
+leave one without the other; a concurrent duplicate loses the primary-key race and replays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from provena_like.server.db.idempotency import IdempotencyRow
+from provena_like.server.errors import ServiceError
+
+Work = Callable[[AsyncSession], Awaitable[tuple[int, Any]]]
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    """A digest of what was asked, to refuse a key reused for a different request."""
+    raw = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _replay(row: IdempotencyRow, fp: str) -> JSONResponse:
+    if row.fingerprint != fp:
+        raise ServiceError(
+            409,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different request; use a new key.",
+        )
+    return JSONResponse(row.body, status_code=row.status, headers={"Idempotent-Replayed": "true"})
+
+
+async def run_idempotent(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    principal: str,
+    key: str | None,
+    fp: str,
+    work: Work,
+) -> JSONResponse:
+    """Run ``work`` in one transaction, or replay the stored result for (principal, key).
+
+    ``work`` returns (status, JSON-able body). Without a key it simply runs once.
+    """
+    if key is not None and not 1 <= len(key) <= 255:
+        raise ServiceError(422, "validation_error", "Idempotency-Key must be 1-255 characters.")
+    async with sessions() as session:
+        try:
+            async with session.begin():
+                if key is not None:
+                    found = await session.get(IdempotencyRow, (principal, key))
+                    if found is not None:
+                        return _replay(found, fp)
+                status, body = await work(session)
+                if key is not None:
+                    session.add(
+                        IdempotencyRow(
+                            principal=principal, key=key, fingerprint=fp, status=status, body=body
+                        )
+                    )
+        except IntegrityError:
+            if key is None:
+                raise
+            async with sessions() as again:
+                found = await again.get(IdempotencyRow, (principal, key))
+            if found is None:
+                raise
+            return _replay(found, fp)
+    return JSONResponse(body, status_code=status)

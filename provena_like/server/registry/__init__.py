@@ -1,0 +1,5 @@
+"""The registry service (placeholder until the registry service lands)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["registry"])

@@ -1,0 +1,109 @@
+"""Who is calling: bearer-token verification and the request's :class:`Principal`.
+
+Routes declare ``principal: Principal = Depends(require_principal)`` (401 without a valid
+token) or ``Depends(optional_principal)``. The token service (``app.state.tokens``, set up by
+the auth service) verifies signatures; this module loads the user's current groups and roles
+from the database so that a disabled account or a changed membership takes effect at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from provena_like.server.db.identity import GroupMemberRow, UserRow
+from provena_like.server.errors import unauthenticated
+
+
+class TokenVerifier(Protocol):
+    """What the auth service provides to check access tokens."""
+
+    def verify_access_token(self, token: str) -> dict[str, Any]:
+        """Return the claims of a valid access token; raise a 401 ServiceError otherwise."""
+        ...
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    username: str
+    system_roles: frozenset[str] = field(default_factory=frozenset)
+    groups: frozenset[str] = field(default_factory=frozenset)
+    client_id: str | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_admin(self) -> bool:
+        """System administrators may do everything."""
+        return "admin" in self.system_roles
+
+
+def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    """The app's session factory (for routes that manage their own transactions)."""
+    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    return factory
+
+
+async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for one request; routes open ``session.begin()`` for each write."""
+    async with sessions(request)() as session:
+        yield session
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthenticated("The Authorization header must be 'Bearer <token>'.")
+    return token.strip()
+
+
+async def load_principal(session: AsyncSession, claims: dict[str, Any]) -> Principal:
+    """Build the principal from verified claims and the user's current database state."""
+    username = claims.get("sub")
+    if not isinstance(username, str):
+        raise unauthenticated("The token has no subject.")
+    user = await session.get(UserRow, username)
+    if user is None or user.disabled:
+        raise unauthenticated("The account of this token does not exist or is disabled.")
+    groups = (
+        await session.scalars(
+            select(GroupMemberRow.group_name).where(GroupMemberRow.username == username)
+        )
+    ).all()
+    scope = claims.get("scope", "")
+    return Principal(
+        username=username,
+        system_roles=frozenset(user.system_roles or ()),
+        groups=frozenset(groups),
+        client_id=claims.get("client_id"),
+        scopes=frozenset(scope.split()) if isinstance(scope, str) else frozenset(),
+    )
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """The caller, or None when no Authorization header was sent (a bad one is still a 401)."""
+    token = _bearer(request)
+    if token is None:
+        return None
+    verifier: TokenVerifier = request.app.state.tokens
+    claims = verifier.verify_access_token(token)
+    async with sessions(request)() as session:
+        return await load_principal(session, claims)
+
+
+async def require_principal(
+    principal: Principal | None = Depends(optional_principal),
+) -> Principal:
+    """The caller; 401 when unauthenticated."""
+    if principal is None:
+        raise unauthenticated()
+    return principal

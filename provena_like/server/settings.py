@@ -1,0 +1,54 @@
+"""Settings of the reference server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class S3Settings(BaseModel):
+    """Where the server keeps dataset objects, and how it mints scoped credentials (STS)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint_url: str
+    access_key: str
+    secret_key: SecretStr
+    bucket: str = "provena"
+    region: str = "us-east-1"
+    role_arn: str = "arn:aws:iam::000000000000:role/DatasetAccess"
+
+
+class ServerSettings(BaseModel):
+    """Everything the app factory needs. Secrets stay out of ``repr``.
+
+    ``public_url`` is the externally visible base URL (``http://127.0.0.1:8000``): the OIDC
+    issuer is ``public_url + "/auth"``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    data_dir: Path
+    public_url: str = "http://127.0.0.1:8000"
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; None → SQLite (WAL) in data_dir"
+    )
+    handle_prefix: str = Field(default="10378.1", pattern=r"^[A-Za-z0-9.\-]+$")
+    access_token_ttl: int = Field(default=900, ge=1, description="seconds")
+    refresh_token_ttl: int = Field(default=30 * 24 * 3600, ge=60, description="seconds")
+    device_code_ttl: int = Field(default=600, ge=1, description="seconds")
+    device_poll_interval: int = Field(default=5, ge=0, description="seconds")
+    s3: S3Settings | None = None
+
+    @property
+    def issuer(self) -> str:
+        """The OIDC issuer URL of the embedded auth service."""
+        return self.public_url.rstrip("/") + "/auth"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'provena.db').as_posix()}"
