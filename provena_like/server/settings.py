@@ -39,6 +39,11 @@ class ServerSettings(BaseModel):
     refresh_token_ttl: int = Field(default=30 * 24 * 3600, ge=60, description="seconds")
     device_code_ttl: int = Field(default=600, ge=1, description="seconds")
     device_poll_interval: int = Field(default=5, ge=0, description="seconds")
+    initial_admin_password: SecretStr | None = Field(
+        default=None,
+        description="password of the 'admin' user created on first start; None → random, "
+        "written once to data_dir/initial-admin.json (0600)",
+    )
     s3: S3Settings | None = None
 
     @property
