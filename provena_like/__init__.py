@@ -1,1 +1,78 @@
-"""provena_like."""
+"""provena_like: an async SDK (and reference server) for research data management.
+
+Example:
+    >>> # import provena_like
+    >>> # async with provena_like.ProvenaClient.from_env() as pv:
+    >>> #     item = await pv.registry.get_item("10378.1/42")
+"""
+
+from provena_like._core.config import ProvenaConfig
+from provena_like._core.errors import (
+    AccessDenied,
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthError,
+    BadRequest,
+    ChecksumMismatch,
+    Conflict,
+    DeviceCodeExpired,
+    DeviceFlowError,
+    Forbidden,
+    LoginRequired,
+    NotFound,
+    PreconditionFailed,
+    ProvenaError,
+    RateLimited,
+    RemoteChanged,
+    ResponseValidationError,
+    ServerError,
+    TokenRefreshFailed,
+    TransferError,
+    Unauthorized,
+    Unprocessable,
+    UnsafePath,
+    UsageError,
+)
+from provena_like._core.pagination import AsyncPaginator
+from provena_like._core.sentinels import NOT_GIVEN, NotGiven
+from provena_like._version import __version__
+from provena_like.client import ProvenaClient
+from provena_like.models.shared import Page
+
+__all__ = [
+    "NOT_GIVEN",
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AccessDenied",
+    "AsyncPaginator",
+    "AuthError",
+    "BadRequest",
+    "ChecksumMismatch",
+    "Conflict",
+    "DeviceCodeExpired",
+    "DeviceFlowError",
+    "Forbidden",
+    "LoginRequired",
+    "NotFound",
+    "NotGiven",
+    "Page",
+    "PreconditionFailed",
+    "ProvenaClient",
+    "ProvenaConfig",
+    "ProvenaError",
+    "RateLimited",
+    "RemoteChanged",
+    "ResponseValidationError",
+    "ServerError",
+    "TokenRefreshFailed",
+    "TransferError",
+    "Unauthorized",
+    "Unprocessable",
+    "UnsafePath",
+    "UsageError",
+    "__version__",
+]

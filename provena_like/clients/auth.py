@@ -1,0 +1,291 @@
+"""``AuthClient``: the L2 client of the auth service's JSON API.
+
+``userinfo`` works for any signed-in caller; users, groups and OAuth clients are for system
+administrators. Getting tokens (discovery, device flow, refresh) is L1's job
+(:mod:`provena_like.auth`), not this client's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from provena_like._core.http import HTTPCore
+from provena_like._core.pagination import AsyncPaginator
+from provena_like._core.sentinels import NOT_GIVEN, NotGiven
+from provena_like.clients._encoding import encode_body, path_segment
+from provena_like.models.auth import (
+    Group,
+    GroupCreate,
+    GroupMember,
+    OAuthClient,
+    OAuthClientCreate,
+    OAuthClientCreated,
+    User,
+    UserCreate,
+    UserInfo,
+    UserUpdate,
+)
+from provena_like.models.shared import Page
+
+__all__ = ["AuthClient"]
+
+
+class AuthClient:
+    """Typed calls to the auth service (``/userinfo``, users, groups, clients).
+
+    Args:
+        core: the shared HTTP core (normally ``ProvenaClient.auth`` builds this).
+
+    Example:
+        >>> # async with ProvenaClient.from_env() as pv:
+        >>> #     me = await pv.auth.userinfo()
+    """
+
+    def __init__(self, core: HTTPCore) -> None:
+        self._core = core
+
+    def __repr__(self) -> str:
+        return f"AuthClient(url={self._core.config.service_url('auth')!r})"
+
+    async def userinfo(self) -> UserInfo:
+        """Who the current token belongs to (``GET /userinfo``).
+
+        Example:
+            >>> # me = await pv.auth.userinfo()
+            >>> # me.preferred_username, me.groups
+        """
+        return await self._core.request("GET", "auth", "/userinfo", cast_to=UserInfo)
+
+    # -- users ---------------------------------------------------------------------------
+
+    async def create_user(
+        self,
+        user: UserCreate | Mapping[str, Any],
+        *,
+        idempotency_key: str | None | NotGiven = NOT_GIVEN,
+    ) -> User:
+        """Create a user account (``POST /users``, admins only).
+
+        Args:
+            user: username, password and optional profile and system roles.
+            idempotency_key: replays the first result for a repeated key; left out, a fresh
+                key protects this call's own retries; ``None`` sends none.
+
+        Raises:
+            Forbidden: the caller is not an administrator.
+            Conflict: the username is taken.
+
+        Example:
+            >>> # alice = await pv.auth.create_user({"username": "alice", "password": "s3cret-pw"})
+        """
+        return await self._core.request(
+            "POST",
+            "auth",
+            "/users",
+            json=encode_body(UserCreate, user, "user"),
+            idempotency_key=idempotency_key,
+            cast_to=User,
+            expected=(200, 201),
+        )
+
+    async def get_user(self, username: str) -> User:
+        """One user account (``GET /users/{username}``).
+
+        Example:
+            >>> # alice = await pv.auth.get_user("alice")
+        """
+        path = "/users/" + path_segment(username, "username")
+        return await self._core.request("GET", "auth", path, cast_to=User)
+
+    async def list_users(self, *, page_size: int = 100, cursor: str | None = None) -> Page[User]:
+        """One page of user accounts (``GET /users``).
+
+        Example:
+            >>> # page = await pv.auth.list_users(page_size=20)
+        """
+        return await self._users_page({"page_size": page_size, "cursor": cursor})
+
+    async def _users_page(self, params: dict[str, Any]) -> Page[User]:
+        return await self._core.request("GET", "auth", "/users", params=params, cast_to=Page[User])
+
+    def iter_users(
+        self, *, page_size: int = 100, cursor: str | None = None, max_items: int | None = None
+    ) -> AsyncPaginator[User]:
+        """Every user account, fetched page by page.
+
+        Example:
+            >>> # async for user in pv.auth.iter_users():
+            >>> #     print(user.username)
+        """
+        return AsyncPaginator(
+            self._users_page, page_size=page_size, cursor=cursor, max_items=max_items
+        )
+
+    async def update_user(self, username: str, update: UserUpdate | Mapping[str, Any]) -> User:
+        """Change a user account; fields left out stay as they are (``PATCH /users/{username}``).
+
+        Example:
+            >>> # await pv.auth.update_user("alice", {"system_roles": ["reviewer"]})
+        """
+        path = "/users/" + path_segment(username, "username")
+        return await self._core.request(
+            "PATCH",
+            "auth",
+            path,
+            json=encode_body(UserUpdate, update, "user update"),
+            cast_to=User,
+        )
+
+    # -- groups --------------------------------------------------------------------------
+
+    async def create_group(
+        self,
+        group: GroupCreate | Mapping[str, Any],
+        *,
+        idempotency_key: str | None | NotGiven = NOT_GIVEN,
+    ) -> Group:
+        """Create a group (``POST /groups``, admins only).
+
+        Example:
+            >>> # lab = await pv.auth.create_group({"name": "lab", "description": "the lab"})
+        """
+        return await self._core.request(
+            "POST",
+            "auth",
+            "/groups",
+            json=encode_body(GroupCreate, group, "group"),
+            idempotency_key=idempotency_key,
+            cast_to=Group,
+            expected=(200, 201),
+        )
+
+    async def get_group(self, name: str) -> Group:
+        """One group with its members (``GET /groups/{name}``).
+
+        Example:
+            >>> # lab = await pv.auth.get_group("lab")
+        """
+        path = "/groups/" + path_segment(name, "group name")
+        return await self._core.request("GET", "auth", path, cast_to=Group)
+
+    async def list_groups(self, *, page_size: int = 100, cursor: str | None = None) -> Page[Group]:
+        """One page of groups (``GET /groups``).
+
+        Example:
+            >>> # page = await pv.auth.list_groups()
+        """
+        return await self._groups_page({"page_size": page_size, "cursor": cursor})
+
+    async def _groups_page(self, params: dict[str, Any]) -> Page[Group]:
+        return await self._core.request(
+            "GET", "auth", "/groups", params=params, cast_to=Page[Group]
+        )
+
+    def iter_groups(
+        self, *, page_size: int = 100, cursor: str | None = None, max_items: int | None = None
+    ) -> AsyncPaginator[Group]:
+        """Every group, fetched page by page.
+
+        Example:
+            >>> # names = [g.name async for g in pv.auth.iter_groups()]
+        """
+        return AsyncPaginator(
+            self._groups_page, page_size=page_size, cursor=cursor, max_items=max_items
+        )
+
+    async def add_group_member(self, name: str, username: str) -> Group:
+        """Add a user to a group (``POST /groups/{name}/members``).
+
+        Example:
+            >>> # lab = await pv.auth.add_group_member("lab", "alice")
+        """
+        path = "/groups/" + path_segment(name, "group name") + "/members"
+        return await self._core.request(
+            "POST",
+            "auth",
+            path,
+            json=encode_body(GroupMember, {"username": username}, "group member"),
+            cast_to=Group,
+            expected=(200, 201),
+        )
+
+    async def remove_group_member(self, name: str, username: str) -> None:
+        """Remove a user from a group (``DELETE /groups/{name}/members/{username}``).
+
+        The service answers 204 without a body; call :meth:`get_group` for the new member
+        list.
+
+        Raises:
+            NotFound: no such group, or the user is not a member.
+
+        Example:
+            >>> # await pv.auth.remove_group_member("lab", "alice")
+        """
+        path = (
+            "/groups/"
+            + path_segment(name, "group name")
+            + "/members/"
+            + path_segment(username, "username")
+        )
+        await self._core.request("DELETE", "auth", path)
+
+    # -- OAuth clients -------------------------------------------------------------------
+
+    async def create_client(
+        self,
+        client: OAuthClientCreate | Mapping[str, Any],
+        *,
+        idempotency_key: str | None | NotGiven = NOT_GIVEN,
+    ) -> OAuthClientCreated:
+        """Register an OAuth client (``POST /clients``); the secret is shown only here.
+
+        Example:
+            >>> # created = await pv.auth.create_client({"client_id": "pipeline"})
+            >>> # secret = created.client_secret.get_secret_value()
+        """
+        return await self._core.request(
+            "POST",
+            "auth",
+            "/clients",
+            json=encode_body(OAuthClientCreate, client, "OAuth client"),
+            idempotency_key=idempotency_key,
+            cast_to=OAuthClientCreated,
+            expected=(200, 201),
+        )
+
+    async def list_clients(
+        self, *, page_size: int = 100, cursor: str | None = None
+    ) -> Page[OAuthClient]:
+        """One page of registered OAuth clients (``GET /clients``).
+
+        Example:
+            >>> # page = await pv.auth.list_clients()
+        """
+        return await self._clients_page({"page_size": page_size, "cursor": cursor})
+
+    async def _clients_page(self, params: dict[str, Any]) -> Page[OAuthClient]:
+        return await self._core.request(
+            "GET", "auth", "/clients", params=params, cast_to=Page[OAuthClient]
+        )
+
+    def iter_clients(
+        self, *, page_size: int = 100, cursor: str | None = None, max_items: int | None = None
+    ) -> AsyncPaginator[OAuthClient]:
+        """Every registered OAuth client, fetched page by page.
+
+        Example:
+            >>> # ids = [c.client_id async for c in pv.auth.iter_clients()]
+        """
+        return AsyncPaginator(
+            self._clients_page, page_size=page_size, cursor=cursor, max_items=max_items
+        )
+
+    async def delete_client(self, client_id: str) -> None:
+        """Delete an OAuth client and its service account (``DELETE /clients/{client_id}``).
+
+        Example:
+            >>> # await pv.auth.delete_client("pipeline")
+        """
+        path = "/clients/" + path_segment(client_id, "client id")
+        await self._core.request("DELETE", "auth", path)

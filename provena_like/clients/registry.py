@@ -1,0 +1,359 @@
+"""``RegistryClient``: the L2 client of the registry service.
+
+One method per route, one HTTP call per method. Item ids are handles (``10378.1/42``) and go
+into the path as they are. Listing methods return one :class:`~provena_like.models.shared.Page`;
+the ``iter_*`` methods return an :class:`~provena_like.AsyncPaginator` that does the looping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import TypeAdapter
+
+from provena_like._core.http import HTTPCore
+from provena_like._core.pagination import AsyncPaginator
+from provena_like._core.sentinels import NOT_GIVEN, NotGiven
+from provena_like.clients._encoding import encode_body, item_path
+from provena_like.models.registry import (
+    AccessSettings,
+    HistoryEntry,
+    Item,
+    ItemCreate,
+    ItemUpdate,
+    LockEvent,
+    LockRequest,
+    RevertRequest,
+    SortKey,
+)
+from provena_like.models.shared import Page
+
+__all__ = ["RegistryClient"]
+
+SortOrder = Literal["asc", "desc"]
+
+_LOCK_EVENTS = TypeAdapter(list[LockEvent])
+
+
+class RegistryClient:
+    """Typed calls to the registry service.
+
+    Args:
+        core: the shared HTTP core (normally ``ProvenaClient.registry`` builds this).
+
+    Example:
+        >>> # async with ProvenaClient.from_env() as pv:
+        >>> #     item = await pv.registry.get_item("10378.1/42")
+    """
+
+    def __init__(self, core: HTTPCore) -> None:
+        self._core = core
+
+    def __repr__(self) -> str:
+        return f"RegistryClient(url={self._core.config.service_url('registry')!r})"
+
+    # -- items ---------------------------------------------------------------------------
+
+    async def create_item(
+        self,
+        item: ItemCreate | Mapping[str, Any],
+        *,
+        idempotency_key: str | None | NotGiven = NOT_GIVEN,
+    ) -> Item:
+        """Register a new item (``POST /items``).
+
+        Args:
+            item: the subtype, record and initial access.
+            idempotency_key: replays the first result when the same key is sent again;
+                left out, a fresh key protects this call's own retries; ``None`` sends none.
+
+        Returns:
+            The created item, with its new handle.
+
+        Raises:
+            UsageError: ``item`` doesn't validate as an :class:`ItemCreate`.
+            Unprocessable: the server rejected the record for its subtype.
+
+        Example:
+            >>> # org = await pv.registry.create_item(
+            >>> #     {"subtype": "organisation", "record": {"name": "CSIRO"}})
+        """
+        return await self._core.request(
+            "POST",
+            "registry",
+            "/items",
+            json=encode_body(ItemCreate, item, "item"),
+            idempotency_key=idempotency_key,
+            cast_to=Item,
+            expected=(200, 201),
+        )
+
+    async def get_item(self, item_id: str, *, include_history: bool = False) -> Item:
+        """Fetch one item (``GET /items/{id}``).
+
+        Args:
+            item_id: the handle, e.g. ``10378.1/42``.
+            include_history: also return the item's history entries.
+
+        Raises:
+            UsageError: ``item_id`` is not a handle.
+            NotFound: no such item (or it is hidden from the caller).
+
+        Example:
+            >>> # item = await pv.registry.get_item("10378.1/42", include_history=True)
+        """
+        params = {"include_history": "true"} if include_history else None
+        return await self._core.request(
+            "GET", "registry", item_path(item_id), params=params, cast_to=Item
+        )
+
+    async def update_item(
+        self,
+        item_id: str,
+        update: ItemUpdate | Mapping[str, Any],
+        *,
+        if_match: int | None = None,
+    ) -> Item:
+        """Replace an item's record (``PUT /items/{id}``).
+
+        Args:
+            item_id: the handle.
+            update: the new record and the reason for the change.
+            if_match: the revision the change is based on (sent as ``If-Match: "<rev>"``);
+                a stale revision gets :class:`PreconditionFailed`.
+
+        Raises:
+            Conflict: the item is locked.
+            PreconditionFailed: the item changed since ``if_match``.
+
+        Example:
+            >>> # item = await pv.registry.update_item(
+            >>> #     item.id, {"record": new_record, "reason": "fix typo"}, if_match=item.revision)
+        """
+        headers = {"If-Match": f'"{if_match}"'} if if_match is not None else None
+        return await self._core.request(
+            "PUT",
+            "registry",
+            item_path(item_id),
+            json=encode_body(ItemUpdate, update, "update", exclude_unset=False),
+            headers=headers,
+            cast_to=Item,
+        )
+
+    async def list_items(
+        self,
+        *,
+        subtype: str | None = None,
+        owner: str | None = None,
+        sort: SortKey = "created",
+        order: SortOrder = "asc",
+        page_size: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Item]:
+        """Fetch one page of items the caller may see (``GET /items``).
+
+        Args:
+            subtype: only items of this subtype.
+            owner: only items owned by this user.
+            sort: ``created``, ``updated`` or ``name``.
+            order: ``asc`` or ``desc``.
+            page_size: items per page.
+            cursor: the ``next_cursor`` of the previous page.
+
+        Example:
+            >>> # page = await pv.registry.list_items(subtype="person", page_size=50)
+            >>> # page.items, page.next_cursor
+        """
+        params = _list_params(subtype=subtype, owner=owner, sort=sort, order=order)
+        params.update(page_size=page_size, cursor=cursor)
+        return await self._list_items_page(params)
+
+    async def _list_items_page(self, params: dict[str, Any]) -> Page[Item]:
+        return await self._core.request(
+            "GET", "registry", "/items", params=params, cast_to=Page[Item]
+        )
+
+    def iter_items(
+        self,
+        *,
+        subtype: str | None = None,
+        owner: str | None = None,
+        sort: SortKey = "created",
+        order: SortOrder = "asc",
+        page_size: int = 100,
+        cursor: str | None = None,
+        max_items: int | None = None,
+    ) -> AsyncPaginator[Item]:
+        """Every item the caller may see, fetched page by page.
+
+        Args:
+            subtype: only items of this subtype.
+            owner: only items owned by this user.
+            sort: ``created``, ``updated`` or ``name``.
+            order: ``asc`` or ``desc``.
+            page_size: items per page.
+            cursor: resume from a previous paginator's ``next_cursor``.
+            max_items: stop after this many items.
+
+        Example:
+            >>> # async for item in pv.registry.iter_items(subtype="person"):
+            >>> #     print(item.display_name)
+        """
+        return AsyncPaginator(
+            self._list_items_page,
+            _list_params(subtype=subtype, owner=owner, sort=sort, order=order),
+            page_size=page_size,
+            cursor=cursor,
+            max_items=max_items,
+        )
+
+    # -- history -------------------------------------------------------------------------
+
+    async def get_history(
+        self, item_id: str, *, page_size: int = 100, cursor: str | None = None
+    ) -> Page[HistoryEntry]:
+        """Fetch one page of an item's history (``GET /items/{id}/history``).
+
+        Example:
+            >>> # page = await pv.registry.get_history("10378.1/42")
+            >>> # [entry.reason for entry in page.items]
+        """
+        return await self._core.request(
+            "GET",
+            "registry",
+            item_path(item_id) + "/history",
+            params={"page_size": page_size, "cursor": cursor},
+            cast_to=Page[HistoryEntry],
+        )
+
+    def iter_history(
+        self,
+        item_id: str,
+        *,
+        page_size: int = 100,
+        cursor: str | None = None,
+        max_items: int | None = None,
+    ) -> AsyncPaginator[HistoryEntry]:
+        """Every history entry of an item, fetched page by page.
+
+        Example:
+            >>> # async for entry in pv.registry.iter_history("10378.1/42"):
+            >>> #     print(entry.time, entry.reason)
+        """
+        path = item_path(item_id) + "/history"
+
+        async def fetch(params: dict[str, Any]) -> Page[HistoryEntry]:
+            return await self._core.request(
+                "GET", "registry", path, params=params, cast_to=Page[HistoryEntry]
+            )
+
+        return AsyncPaginator(fetch, page_size=page_size, cursor=cursor, max_items=max_items)
+
+    async def revert_item(
+        self,
+        item_id: str,
+        revert: RevertRequest | Mapping[str, Any],
+        *,
+        idempotency_key: str | None | NotGiven = NOT_GIVEN,
+    ) -> Item:
+        """Restore the record of a history entry (``POST /items/{id}/revert``).
+
+        Args:
+            item_id: the handle.
+            revert: the history entry id and the reason.
+            idempotency_key: see :meth:`create_item`.
+
+        Example:
+            >>> # item = await pv.registry.revert_item(
+            >>> #     "10378.1/42", {"history_id": 3, "reason": "undo bad edit"})
+        """
+        return await self._core.request(
+            "POST",
+            "registry",
+            item_path(item_id) + "/revert",
+            json=encode_body(RevertRequest, revert, "revert request"),
+            idempotency_key=idempotency_key,
+            cast_to=Item,
+        )
+
+    # -- locks ---------------------------------------------------------------------------
+
+    async def lock_item(self, item_id: str, reason: str) -> Item:
+        """Lock an item against changes (``POST /items/{id}/lock``).
+
+        Example:
+            >>> # item = await pv.registry.lock_item("10378.1/42", "under review")
+        """
+        return await self._core.request(
+            "POST",
+            "registry",
+            item_path(item_id) + "/lock",
+            json=encode_body(LockRequest, {"reason": reason}, "lock request"),
+            cast_to=Item,
+        )
+
+    async def unlock_item(self, item_id: str, reason: str) -> Item:
+        """Unlock an item (``POST /items/{id}/unlock``).
+
+        Example:
+            >>> # item = await pv.registry.unlock_item("10378.1/42", "review done")
+        """
+        return await self._core.request(
+            "POST",
+            "registry",
+            item_path(item_id) + "/unlock",
+            json=encode_body(LockRequest, {"reason": reason}, "unlock request"),
+            cast_to=Item,
+        )
+
+    async def get_lock_history(self, item_id: str) -> list[LockEvent]:
+        """Every lock and unlock of an item (``GET /items/{id}/lock-history``).
+
+        Example:
+            >>> # events = await pv.registry.get_lock_history("10378.1/42")
+        """
+        return await self._core.request(
+            "GET", "registry", item_path(item_id) + "/lock-history", cast_to=_LOCK_EVENTS
+        )
+
+    # -- access --------------------------------------------------------------------------
+
+    async def get_access(self, item_id: str) -> AccessSettings:
+        """An item's access settings (``GET /items/{id}/access``).
+
+        Example:
+            >>> # access = await pv.registry.get_access("10378.1/42")
+            >>> # access.groups
+        """
+        return await self._core.request(
+            "GET", "registry", item_path(item_id) + "/access", cast_to=AccessSettings
+        )
+
+    async def update_access(
+        self, item_id: str, access: AccessSettings | Mapping[str, Any]
+    ) -> AccessSettings:
+        """Replace an item's access settings (``PUT /items/{id}/access``).
+
+        Example:
+            >>> # await pv.registry.update_access(
+            >>> #     "10378.1/42", {"owner": "alice", "groups": {"lab": ["metadata-read"]}})
+        """
+        return await self._core.request(
+            "PUT",
+            "registry",
+            item_path(item_id) + "/access",
+            json=encode_body(AccessSettings, access, "access settings", exclude_unset=False),
+            cast_to=AccessSettings,
+        )
+
+
+def _list_params(
+    *, subtype: str | None, owner: str | None, sort: str, order: str
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"sort": sort, "order": order}
+    if subtype is not None:
+        params["subtype"] = subtype
+    if owner is not None:
+        params["owner"] = owner
+    return params

@@ -1,0 +1,69 @@
+"""The public surface: ``provena_like.__all__`` is exactly what is exported, and importable."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+import provena_like
+from provena_like._core import errors
+
+
+def test_all_names_are_importable() -> None:
+    for name in provena_like.__all__:
+        assert hasattr(provena_like, name), name
+
+
+def test_all_has_no_duplicates() -> None:
+    assert len(provena_like.__all__) == len(set(provena_like.__all__))
+
+
+def test_star_import_gives_exactly_all() -> None:
+    namespace: dict[str, object] = {}
+    exec("from provena_like import *", namespace)  # the point of the test
+    namespace.pop("__builtins__")
+    assert set(namespace) == set(provena_like.__all__)
+
+
+def test_every_public_module_level_name_is_in_all() -> None:
+    public = {
+        name
+        for name, value in vars(provena_like).items()
+        if not name.startswith("_") and not inspect.ismodule(value)
+    }
+    assert public <= set(provena_like.__all__)
+
+
+def test_every_error_class_is_exported() -> None:
+    error_classes = {
+        name
+        for name, value in vars(errors).items()
+        if inspect.isclass(value) and issubclass(value, errors.ProvenaError)
+    }
+    assert error_classes <= set(provena_like.__all__)
+    for name in error_classes:
+        assert getattr(provena_like, name) is getattr(errors, name)
+
+
+@pytest.mark.parametrize(
+    "name", ["ProvenaClient", "ProvenaConfig", "AsyncPaginator", "Page", "__version__"]
+)
+def test_core_names_are_exported(name: str) -> None:
+    assert name in provena_like.__all__
+
+
+def test_version() -> None:
+    from provena_like._version import __version__
+
+    assert provena_like.__version__ == __version__
+
+
+@pytest.mark.parametrize(
+    "module", ["provena_like._core", "provena_like.clients.registry", "provena_like.clients.auth"]
+)
+def test_submodule_all_is_importable(module: str) -> None:
+    mod = importlib.import_module(module)
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.{name}"
