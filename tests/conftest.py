@@ -10,7 +10,7 @@ import pytest
 from provena_like.server.app import create_app
 from provena_like.server.db.identity import GroupMemberRow, GroupRow, UserRow
 from provena_like.server.settings import ServerSettings
-from provena_like.testing.server_thread import ServerThread
+from provena_like.testing.server_thread import ServerThread, bind_socket
 
 ADMIN_PASSWORD = "admin-password-for-tests"
 
@@ -24,12 +24,15 @@ def anyio_backend() -> str:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     """The reference server (auth + registry) in a temporary data dir."""
     data_dir: Path = tmp_path_factory.mktemp("server")
+    sock = bind_socket()  # the port is known before the app: discovery URLs must be right
+    host, port = sock.getsockname()[:2]
     settings = ServerSettings(
         data_dir=data_dir,
+        public_url=f"http://{host}:{port}",
         initial_admin_password=ADMIN_PASSWORD,  # type: ignore[arg-type]
         device_poll_interval=0,
     )
-    srv = ServerThread(create_app(settings))
+    srv = ServerThread(create_app(settings), sock=sock)
     srv.settings = settings  # type: ignore[attr-defined]
     srv.start()
     try:

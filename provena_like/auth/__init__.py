@@ -1,0 +1,43 @@
+"""L1 authentication: OAuth 2.0 / OIDC token sources, a token store and ``AuthManager``.
+
+Works against any standard OIDC provider (the reference server, Keycloak, ...)::
+
+    auth = AuthManager.from_config(config)          # static token, client secret or stored login
+    await auth.login_device(show_code)              # once, interactively
+    async with httpx.AsyncClient(auth=auth) as http:
+        auth.bind(http)
+        ...
+
+Errors (from :mod:`provena_like._core.errors`): ``LoginRequired``, ``TokenRefreshFailed``,
+``DeviceCodeExpired``, ``AccessDenied`` (all ``AuthError``).
+"""
+
+from provena_like.auth.flows import (
+    ClientCredentials,
+    DeviceCodeFlow,
+    DevicePrompt,
+    PromptCallback,
+    RefreshTokenFlow,
+    StaticToken,
+    TokenSource,
+)
+from provena_like.auth.manager import AuthManager
+from provena_like.auth.oidc import OIDCDiscovery, fetch_oidc_configuration
+from provena_like.auth.store import TokenKey, TokenStore
+from provena_like.auth.token_set import TokenSet
+
+__all__ = [
+    "AuthManager",
+    "ClientCredentials",
+    "DeviceCodeFlow",
+    "DevicePrompt",
+    "OIDCDiscovery",
+    "PromptCallback",
+    "RefreshTokenFlow",
+    "StaticToken",
+    "TokenKey",
+    "TokenSet",
+    "TokenSource",
+    "TokenStore",
+    "fetch_oidc_configuration",
+]

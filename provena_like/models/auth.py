@@ -58,6 +58,7 @@ class OIDCConfiguration(WireModel):
     revocation_endpoint: str | None = None
     grant_types_supported: list[str] = Field(default_factory=list)
     scopes_supported: list[str] = Field(default_factory=list)
+    token_endpoint_auth_methods_supported: list[str] = Field(default_factory=list)
 
 
 class TokenResponse(WireModel):

@@ -1,0 +1,149 @@
+"""Calls to the OAuth endpoints (token, device authorization, revocation).
+
+Private to :mod:`provena_like.auth`. Requests go out with a no-op auth so that a pooled client
+whose default auth is the ``AuthManager`` itself never recurses. Nothing here logs a token, a
+secret or a header.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote_plus
+
+import httpx
+from pydantic import SecretStr, ValidationError
+
+from provena_like._core.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ResponseValidationError,
+)
+from provena_like._core.http import status_error
+from provena_like.models.auth import OAuthError, TokenResponse
+
+log = logging.getLogger(__name__)
+
+SERVICE = "auth"
+_NO_AUTH = httpx.Auth()  # overrides a client-level auth: the token calls sign themselves
+
+
+class ClientAuth:
+    """How a client identifies itself: a public ``client_id``, or a secret (basic or post)."""
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: SecretStr | None = None,
+        method: str = "client_secret_basic",
+    ) -> None:
+        if method not in ("client_secret_basic", "client_secret_post"):
+            raise ValueError(f"unsupported client authentication method {method!r}")
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.method = method
+
+    def __repr__(self) -> str:
+        secret = "'**********'" if self.client_secret else "None"
+        return f"ClientAuth(client_id={self.client_id!r}, client_secret={secret})"
+
+    def apply(self, data: dict[str, str]) -> dict[str, str]:
+        """Add the credentials; returns the headers to send (Basic), if any."""
+        if self.client_secret is None:
+            data["client_id"] = self.client_id
+            return {}
+        secret = self.client_secret.get_secret_value()
+        if self.method == "client_secret_post":
+            data["client_id"] = self.client_id
+            data["client_secret"] = secret
+            return {}
+        # RFC 6749 §2.3.1: form-urlencode both parts, then base64.
+        raw = f"{quote_plus(self.client_id)}:{quote_plus(secret)}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+async def post_form(
+    http: httpx.AsyncClient,
+    url: str,
+    data: Mapping[str, str],
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Response:
+    """POST a form, mapping transport failures to the SDK's errors."""
+    try:
+        response = await http.post(
+            url,
+            data=dict(data),
+            headers={"Accept": "application/json", **(headers or {})},
+            auth=_NO_AUTH,
+        )
+    except httpx.TimeoutException as err:
+        raise APITimeoutError(
+            f"the auth service did not answer in time ({url})", service=SERVICE
+        ) from err
+    except httpx.TransportError as err:
+        message = f"the auth service could not be reached ({url}): {type(err).__name__}"
+        raise APIConnectionError(message, service=SERVICE) from err
+    log.debug("POST %s -> %s", url, response.status_code)
+    return response
+
+
+async def get_json(http: httpx.AsyncClient, url: str) -> Any:
+    """GET a JSON document (discovery), mapping failures to the SDK's errors."""
+    try:
+        response = await http.get(url, headers={"Accept": "application/json"}, auth=_NO_AUTH)
+    except httpx.TimeoutException as err:
+        raise APITimeoutError(
+            f"the auth service did not answer in time ({url})", service=SERVICE
+        ) from err
+    except httpx.TransportError as err:
+        message = f"the auth service could not be reached ({url}): {type(err).__name__}"
+        raise APIConnectionError(message, service=SERVICE) from err
+    log.debug("GET %s -> %s", url, response.status_code)
+    if response.status_code >= 400:
+        raise status_error(response, SERVICE, method="GET", url=url)
+    try:
+        return response.json()
+    except ValueError as err:
+        raise ResponseValidationError(f"{url} did not answer with JSON", service=SERVICE) from err
+
+
+def oauth_error(response: httpx.Response) -> OAuthError | None:
+    """The RFC 6749 §5.2 error in a 4xx response, or ``None`` if the body isn't one."""
+    if not 400 <= response.status_code < 500:
+        return None
+    try:
+        return OAuthError.model_validate(response.json())
+    except (ValueError, ValidationError):
+        return None
+
+
+def parse_token_response(response: httpx.Response) -> TokenResponse | OAuthError:
+    """A successful token response, or the OAuth error; anything else raises.
+
+    Raises:
+        APIStatusError: a non-OAuth error status (5xx, a proxy's 404, ...).
+        ResponseValidationError: a 2xx body that is not a token response.
+    """
+    if response.status_code >= 400:
+        error = oauth_error(response)
+        if error is not None:
+            return error
+        raise status_error(response, SERVICE, method="POST", url=str(response.request.url))
+    try:
+        return TokenResponse.model_validate(response.json())
+    except (ValueError, ValidationError):
+        # The body holds secrets: say what is wrong without echoing it.
+        raise ResponseValidationError(
+            "the token endpoint answered with a body that is not a token response",
+            service=SERVICE,
+            request_id=response.headers.get("x-request-id"),
+        ) from None
+
+
+def describe(error: OAuthError) -> str:
+    """``invalid_grant (The refresh token is invalid...)`` for messages."""
+    if error.error_description:
+        return f"{error.error} ({error.error_description})"
+    return error.error

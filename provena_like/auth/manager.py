@@ -1,0 +1,457 @@
+"""``AuthManager``: an :class:`httpx.Auth` that keeps a valid access token on every request.
+
+* Attaches ``Authorization: Bearer <token>``.
+* Refreshes ``refresh_margin`` seconds (default 60) before expiry, with only one refresh in
+  flight: concurrent requests wait for it and reuse its result (or its error).
+* On a 401 it renews the token once and retries the request once (the
+  ``handle_missing_authorization`` idea of globus-sdk); a static token can't be renewed, so
+  its 401 is returned as is.
+* Persists refreshed tokens to a :class:`TokenStore` when one is configured, before they are
+  used, so a rotated refresh token is never lost.
+* Raises :class:`LoginRequired` when there is no token to be had and
+  :class:`TokenRefreshFailed` when the provider refuses a refresh.
+
+Tokens and secrets never appear in ``repr``, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Generator, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+import anyio
+import httpx
+from pydantic import SecretStr
+
+from provena_like._core.errors import LoginRequired, UsageError
+from provena_like.auth._endpoint import ClientAuth, post_form
+from provena_like.auth.flows import (
+    ClientCredentials,
+    DeviceCodeFlow,
+    PromptCallback,
+    RefreshTokenFlow,
+    StaticToken,
+    TokenSource,
+)
+from provena_like.auth.oidc import OIDCDiscovery
+from provena_like.auth.store import TokenKey, TokenStore
+from provena_like.auth.token_set import TokenSet
+from provena_like.models.auth import OIDCConfiguration
+
+if TYPE_CHECKING:
+    from provena_like._core.config import ProvenaConfig
+
+__all__ = ["AuthManager"]
+
+log = logging.getLogger(__name__)
+
+_LOGIN_HINT = "run `provena-like login` (or configure a client secret or an access token)"
+
+
+class _NoIssuer(OIDCDiscovery):
+    """Stands in for discovery when there is no issuer (a static token needs none)."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+    async def get(self, http: httpx.AsyncClient) -> OIDCConfiguration:  # noqa: ARG002
+        """Refuse: there is no provider to ask."""
+        raise UsageError("AuthManager has no issuer, so it can't reach the token endpoint")
+
+
+def _replayable(request: httpx.Request) -> bool:
+    """Whether the request body can be sent a second time (bytes, not a one-shot stream)."""
+    return isinstance(request.stream, httpx.ByteStream)
+
+
+class AuthManager(httpx.Auth):
+    """Keeps a valid access token for an :class:`httpx.AsyncClient`.
+
+    Args:
+        source: how to get the first token (``None``: from the token store, or after
+            :meth:`login_device`).
+        issuer: the OIDC issuer (needed for everything but a static token).
+        client_id: the OAuth client, for refreshes, the store key and :meth:`login_device`.
+        client_secret: its secret, for a confidential client.
+        scopes: the scopes asked for (part of the store key).
+        store: where to load and keep tokens; ``None`` keeps them in memory only.
+        refresh_margin: refresh this many seconds before the token expires.
+        http: the client for token and discovery calls (see :meth:`bind`).
+
+    Example:
+        ```python
+        auth = AuthManager.from_config(ProvenaConfig.load())
+        async with httpx.AsyncClient(auth=auth) as http:
+            auth.bind(http)
+            me = (await http.get(f"{issuer}/userinfo")).json()
+        await auth.aclose()
+        ```
+    """
+
+    requires_request_body = False
+    requires_response_body = False
+
+    def __init__(
+        self,
+        source: TokenSource | None = None,
+        *,
+        issuer: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | SecretStr | None = None,
+        scopes: Sequence[str] = (),
+        store: TokenStore | None = None,
+        refresh_margin: float = 60.0,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        if refresh_margin < 0:
+            raise UsageError("refresh_margin must be >= 0 seconds")
+        if issuer is None and not isinstance(source, StaticToken):
+            raise UsageError("AuthManager needs the OIDC issuer unless it has a static token")
+        if store is not None and client_id is None:
+            raise UsageError("a token store needs the client_id (part of the store key)")
+        self.source = source
+        self.issuer = issuer.rstrip("/") if issuer else None
+        self.client_id = client_id
+        self.scopes = tuple(scopes)
+        self.store = store
+        self.refresh_margin = refresh_margin
+        self._client_secret = (
+            SecretStr(client_secret) if isinstance(client_secret, str) else client_secret
+        )
+        self._discovery = OIDCDiscovery(self.issuer) if self.issuer else None
+        self._http = http
+        self._own_http: httpx.AsyncClient | None = None
+        self._token: TokenSet | None = None
+        self._lock = anyio.Lock()
+        self._generation = 0
+        self._last_error: Exception | None = None
+
+    @classmethod
+    def from_config(cls, config: ProvenaConfig, *, require_token: bool = False) -> AuthManager:
+        """Pick the token source that ``config`` describes.
+
+        ``access_token`` → :class:`StaticToken`; ``client_secret`` → :class:`ClientCredentials`;
+        otherwise the token stored for (issuer, client_id, scopes) in
+        ``config.resolved_token_dir``, refreshed with its refresh token. Without one, the first
+        request raises :class:`LoginRequired`.
+
+        Args:
+            config: the SDK configuration.
+            require_token: raise :class:`LoginRequired` now, rather than at the first request,
+                when there is no static token, no client secret and no stored token file
+                (one ``stat`` call; nothing is read).
+
+        Raises:
+            LoginRequired: with ``require_token=True``, when no token can be had.
+
+        Example:
+            ```python
+            auth = AuthManager.from_config(ProvenaConfig(base_url="https://provena.example.org"))
+            ```
+        """
+        issuer = config.resolved_issuer
+        if config.access_token is not None:
+            return cls(StaticToken(config.access_token), issuer=issuer, client_id=config.client_id)
+        if config.client_secret is not None:
+            source = ClientCredentials(config.client_id, config.client_secret, config.scopes)
+            return cls(
+                source,
+                issuer=issuer,
+                client_id=config.client_id,
+                client_secret=config.client_secret,
+                scopes=config.scopes,
+            )
+        manager = cls(
+            issuer=issuer,
+            client_id=config.client_id,
+            scopes=config.scopes,
+            store=TokenStore(config.resolved_token_dir),
+        )
+        key = manager.key
+        if require_token and key is not None and manager.store is not None:
+            if not manager.store.path_for(key).exists():
+                raise LoginRequired(f"not signed in to {issuer}; {_LOGIN_HINT}")
+        return manager
+
+    def __repr__(self) -> str:
+        token = self._token
+        if token is None:
+            state = "none"
+        else:
+            left = token.expires_in()
+            state = "valid" if left is None else ("expired" if left <= 0 else f"{left:.0f}s left")
+        return (
+            f"AuthManager(issuer={self.issuer!r}, client_id={self.client_id!r}, "
+            f"source={self.source!r}, store={self.store!r}, token={state})"
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def bind(self, http_client: httpx.AsyncClient) -> None:
+        """Use ``http_client`` (the pooled client) for token and discovery calls.
+
+        Example:
+            ```python
+            auth.bind(http)  # ProvenaClient does this with its own pool
+            ```
+        """
+        self._http = http_client
+
+    async def aclose(self) -> None:
+        """Close the HTTP client this manager created for itself, if any (not a bound one).
+
+        Example:
+            ```python
+            await auth.aclose()
+            ```
+        """
+        own, self._own_http = self._own_http, None
+        if own is not None:
+            await own.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is not None and not self._http.is_closed:
+            return self._http
+        if self._own_http is None:
+            self._own_http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+        return self._own_http
+
+    def _oidc(self) -> OIDCDiscovery:
+        return self._discovery if self._discovery is not None else _NoIssuer()
+
+    @property
+    def key(self) -> TokenKey | None:
+        """The token store key (issuer, client_id, scopes), if there is a store."""
+        if self.store is None or self.issuer is None or self.client_id is None:
+            return None
+        return TokenKey.of(self.issuer, self.client_id, self.scopes)
+
+    # -- httpx.Auth --------------------------------------------------------------------------
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        """Not supported: the manager does its I/O asynchronously.
+
+        Raises:
+            UsageError: always; use an :class:`httpx.AsyncClient`.
+        """
+        raise UsageError("AuthManager works with httpx.AsyncClient only")
+        yield request  # pragma: no cover
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Sign the request; after a 401, renew the token once and retry once."""
+        token = await self._valid_token()
+        request.headers["Authorization"] = token.authorization()
+        response = yield request
+        if response.status_code != 401 or not self._can_renew(token):
+            return
+        if not _replayable(request):
+            log.debug("401 on a streamed request; not retrying %s %s", request.method, request.url)
+            return
+        log.debug(
+            "401 from %s %s; renewing the token and retrying once", request.method, request.url
+        )
+        token = await self._renew(stale=token)
+        request.headers["Authorization"] = token.authorization()
+        yield request
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    async def get_access_token(self) -> SecretStr:
+        """A valid access token (refreshed first if it is about to expire).
+
+        Raises:
+            LoginRequired: there is no token and none can be had without the user.
+            TokenRefreshFailed: the provider refused the refresh.
+
+        Example:
+            ```python
+            token = await auth.get_access_token()
+            headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
+            ```
+        """
+        return (await self._valid_token()).access_token
+
+    def _can_renew(self, token: TokenSet) -> bool:
+        return token.refresh_token is not None or (
+            self.source is not None and self.source.renewable
+        )
+
+    async def _valid_token(self) -> TokenSet:
+        token = self._token
+        if token is not None and not token.is_expiring(self.refresh_margin):
+            return token
+        if token is not None and not self._can_renew(token):
+            if token.expires_at is None or not token.is_expiring(0):
+                return token  # can't refresh: use it while it lasts
+            raise LoginRequired(f"the access token has expired; {_LOGIN_HINT}")
+        return await self._renew(stale=token)
+
+    async def _renew(self, stale: TokenSet | None) -> TokenSet:
+        """Replace ``stale`` (or get the first token); one renewal at a time."""
+        generation = self._generation
+        async with self._lock:
+            if self._generation != generation:  # renewed (or failed) while we waited
+                if self._last_error is not None:
+                    raise self._last_error
+                if self._token is not None:
+                    return self._token
+            if self._token is not None and self._token is not stale:
+                return self._token  # renewed before we even asked
+            try:
+                token = await self._obtain(stale)
+            except Exception as err:
+                self._last_error = err
+                self._generation += 1
+                raise
+            self._token = token
+            self._last_error = None
+            self._generation += 1
+            return token
+
+    async def _obtain(self, stale: TokenSet | None) -> TokenSet:
+        http = self._client()
+        if stale is None:
+            if self.source is not None:
+                log.debug("getting a first token from %r", self.source)
+                return await self._from_source(http)
+            stored = await self._load()
+            if stored is None:
+                raise LoginRequired(f"not signed in; {_LOGIN_HINT}")
+            if not stored.is_expiring(self.refresh_margin):
+                return stored
+            if stored.refresh_token is None:
+                if not stored.is_expiring(0):
+                    return stored
+                raise LoginRequired(f"the stored token has expired; {_LOGIN_HINT}")
+            stale = stored
+        if stale.refresh_token is not None:
+            return await self._refresh(http, stale)
+        if self.source is not None and self.source.renewable:
+            log.debug("getting a new token from %r", self.source)
+            return await self._from_source(http)
+        raise LoginRequired(f"the access token can't be renewed; {_LOGIN_HINT}")
+
+    async def _from_source(self, http: httpx.AsyncClient) -> TokenSet:
+        assert self.source is not None
+        token = await self.source.fetch_token(http, self._oidc())
+        if self.source.persistent:
+            await self._save(token)
+        return token
+
+    async def _refresh(self, http: httpx.AsyncClient, stale: TokenSet) -> TokenSet:
+        # Another process may have rotated the stored refresh token: use the newest one, or
+        # our (already used) token would trip the provider's reuse detection.
+        stored = await self._load()
+        if stored is not None and stored.refresh_token != stale.refresh_token:
+            log.debug("the token store holds a newer token; using it")
+            if not stored.is_expiring(self.refresh_margin) or stored.refresh_token is None:
+                return stored
+            stale = stored
+        if stale.refresh_token is None or self.client_id is None:
+            raise LoginRequired(f"the access token can't be refreshed; {_LOGIN_HINT}")
+        log.debug("refreshing the access token of client %s", self.client_id)
+        flow = RefreshTokenFlow(stale.refresh_token, self.client_id, self._client_secret)
+        # Shielded: once the provider has rotated the refresh token, a cancelled caller must
+        # not stop us from keeping (and storing) the new one. httpx timeouts still apply.
+        with anyio.CancelScope(shield=True):
+            token = await flow.fetch_token(http, self._oidc())
+            await self._save(token)
+        left = token.expires_in()
+        log.debug(
+            "refreshed; the new token expires in %s s", "?" if left is None else f"{left:.0f}"
+        )
+        return token
+
+    async def _load(self) -> TokenSet | None:
+        key = self.key
+        if key is None or self.store is None:
+            return None
+        return await self.store.load(key)
+
+    async def _save(self, token: TokenSet) -> None:
+        key = self.key
+        if key is not None and self.store is not None:
+            await self.store.save(key, token)
+
+    # -- sign in and out ---------------------------------------------------------------------
+
+    async def login_device(self, prompt: PromptCallback) -> None:
+        """Sign in with the device flow and keep the tokens (in the store, if any).
+
+        Args:
+            prompt: shows the user the code and link (sync or async).
+
+        Raises:
+            DeviceCodeExpired: the user did not answer in time.
+            AccessDenied: the user denied the request.
+
+        Example:
+            ```python
+            await auth.login_device(lambda p: print(p.verification_uri_complete))
+            ```
+        """
+        if self.client_id is None:
+            raise UsageError("login_device needs a client_id")
+        flow = DeviceCodeFlow(
+            self.client_id, self.scopes, prompt, client_secret=self._client_secret
+        )
+        token = await flow.fetch_token(self._client(), self._oidc())
+        async with self._lock:
+            await self._save(token)
+            self._token = token
+            self._last_error = None
+            self._generation += 1
+        log.debug("signed in with the device flow (client %s)", self.client_id)
+
+    async def logout(self) -> None:
+        """Revoke the refresh token (if the provider can) and delete the stored token.
+
+        Revocation is best effort: a failure is logged, and the local token is removed anyway.
+
+        Example:
+            ```python
+            await auth.logout()
+            ```
+        """
+        async with self._lock:
+            token = self._token or await self._load()
+            self._token = None
+            self._generation += 1
+            if token is not None and token.refresh_token is not None:
+                await self._revoke(token.refresh_token)
+            key = self.key
+            if key is not None and self.store is not None:
+                await self.store.delete(key)
+
+    async def _revoke(self, refresh_token: SecretStr) -> None:
+        if self._discovery is None or self.client_id is None:
+            return
+        try:
+            http = self._client()
+            endpoint = (await self._discovery.get(http)).revocation_endpoint
+            if not endpoint:
+                return
+            data = {"token": refresh_token.get_secret_value(), "token_type_hint": "refresh_token"}
+            headers = ClientAuth(self.client_id, self._client_secret).apply(data)
+            response = await post_form(http, endpoint, data, headers)
+            if response.status_code >= 400:
+                log.warning(
+                    "the provider refused to revoke the token (HTTP %s)", response.status_code
+                )
+        except Exception as err:  # best effort: signing out locally must still work
+            log.warning("could not revoke the refresh token: %s", type(err).__name__)

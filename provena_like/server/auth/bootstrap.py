@@ -1,0 +1,134 @@
+"""First-start set-up: the initial ``admin`` user and the CLI's public client."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from provena_like.models.auth import DEVICE_CODE_GRANT
+from provena_like.server.auth.admin import count_users
+from provena_like.server.auth.passwords import hash_password
+from provena_like.server.auth.tables import OAuthClientRow
+from provena_like.server.db.base import utcnow
+from provena_like.server.db.identity import UserRow
+from provena_like.server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+ADMIN_USERNAME = "admin"
+CLI_CLIENT_ID = "provena-like-cli"
+"""The public client the ``provena-like`` CLI (and the SDK by default) signs in with."""
+
+PASSWORD_FILE = "initial-admin.json"
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """What the bootstrap did.
+
+    Attributes:
+        admin_created: the database had no users and ``admin`` was created (first start).
+        password_file: where the generated admin password was written (only when generated).
+        cli_client_created: the ``provena-like-cli`` client was registered now.
+    """
+
+    admin_created: bool
+    password_file: Path | None
+    cli_client_created: bool
+
+    @property
+    def first_start(self) -> bool:
+        """True when this start created the initial admin."""
+        return self.admin_created
+
+
+def _write_password_file(path: Path, username: str, password: str) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"username": username, "password": password}, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+async def _create_admin(
+    sessions: async_sessionmaker[AsyncSession], settings: ServerSettings
+) -> tuple[bool, Path | None]:
+    async with sessions() as session:
+        if await count_users(session) > 0:
+            return False, None
+    configured = settings.initial_admin_password
+    password = configured.get_secret_value() if configured else secrets.token_urlsafe(18)
+    row = UserRow(
+        username=ADMIN_USERNAME,
+        password_hash=await hash_password(password),
+        display_name="Administrator",
+        system_roles=["admin"],
+        disabled=False,
+        service_account=False,
+        created_at=utcnow(),
+    )
+    try:
+        async with sessions() as session, session.begin():
+            session.add(row)
+    except IntegrityError:  # another process bootstrapped the same database first
+        return False, None
+    if configured is not None:
+        log.info("created the initial admin user %r", ADMIN_USERNAME)
+        return True, None
+    path = settings.data_dir / PASSWORD_FILE
+    await anyio.to_thread.run_sync(_write_password_file, path, ADMIN_USERNAME, password)
+    log.warning("created the initial admin user %r; its password is in %s", ADMIN_USERNAME, path)
+    return True, path
+
+
+async def _ensure_cli_client(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    try:
+        async with sessions() as session, session.begin():
+            if await session.get(OAuthClientRow, CLI_CLIENT_ID) is not None:
+                return False
+            session.add(
+                OAuthClientRow(
+                    client_id=CLI_CLIENT_ID,
+                    name="provena-like CLI",
+                    confidential=False,
+                    secret_hash=None,
+                    grant_types=[DEVICE_CODE_GRANT, "refresh_token"],
+                    service_account=None,
+                    created_at=utcnow(),
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+async def bootstrap(app: FastAPI) -> BootstrapResult:
+    """Create the initial admin (when there are no users) and the CLI client (when missing).
+
+    Safe to run on every start and from several processes at once.
+
+    Example:
+        ```python
+        result = await bootstrap(app)
+        if result.first_start and result.password_file:
+            print(f"admin password in {result.password_file}")
+        ```
+    """
+    settings: ServerSettings = app.state.settings
+    sessions: async_sessionmaker[AsyncSession] = app.state.sessions
+    admin_created, password_file = await _create_admin(sessions, settings)
+    cli_created = await _ensure_cli_client(sessions)
+    return BootstrapResult(admin_created, password_file, cli_created)
