@@ -18,6 +18,7 @@ __all__ = [
     "RECORD_MODELS",
     "ROLE_ORDER",
     "AccessSettings",
+    "AccessUpdate",
     "HistoryEntry",
     "Item",
     "ItemCreate",
@@ -29,6 +30,8 @@ __all__ = [
     "RevertRequest",
     "Role",
     "SortKey",
+    "SortOrder",
+    "SubtypeInfo",
     "Versioning",
 ]
 
@@ -44,6 +47,7 @@ ROLE_ORDER: tuple[Role, ...] = (
 )
 
 SortKey = Literal["created", "updated", "name"]
+SortOrder = Literal["asc", "desc"]
 
 
 class _Record(BaseModel):
@@ -88,6 +92,17 @@ class AccessSettings(WireModel):
     groups: dict[str, list[Role]] = Field(default_factory=dict)
 
 
+class AccessUpdate(AccessSettings):
+    """New access settings for an item (``PUT /items/{id}/access``).
+
+    A plain :class:`AccessSettings` is a valid body; ``reason`` goes into the item's history
+    and ``expected_revision`` (or ``If-Match``) guards against lost updates.
+    """
+
+    reason: str | None = Field(default=None, max_length=2000)
+    expected_revision: int | None = None
+
+
 class Versioning(WireModel):
     """Links between versions of an item (used by datasets)."""
 
@@ -104,6 +119,7 @@ class HistoryEntry(WireModel):
     user: str
     reason: str
     snapshot: dict[str, Any]
+    revision: int | None = Field(default=None, description="the item revision this produced")
 
 
 class LockEvent(WireModel):
@@ -172,3 +188,10 @@ class LockRequest(WireModel):
     """Lock or unlock an item, with a reason."""
 
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class SubtypeInfo(WireModel):
+    """A registry subtype and the JSON Schema its ``record`` must satisfy."""
+
+    name: str
+    record_schema: dict[str, Any]

@@ -32,8 +32,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.resolved_database_url)
+        current: ServerSettings = app.state.settings
+        current.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(current.resolved_database_url)
         app.state.engine = engine
         app.state.sessions = create_sessionmaker(engine)
         try:

@@ -1,5 +1,10 @@
-"""The registry service (placeholder until the registry service lands)."""
+"""The registry service: typed items with handles, history, revert, locks and access settings.
 
-from fastapi import APIRouter
+Modules: ``tables`` (schema), ``handles`` (handle minting), ``subtypes`` (record validation and
+display names), ``service`` (the logic, on a database session) and ``routes`` (HTTP). Who may
+do what is decided in :mod:`provena_like.server.access`.
+"""
 
-router = APIRouter(tags=["registry"])
+from provena_like.server.registry.routes import router
+
+__all__ = ["router"]
