@@ -1,16 +1,14 @@
-"""Shared fixtures: a real reference server on loopback for the whole session."""
+"""Shared fixtures: a real LocalStack (reference server + S3 on loopback) for the session."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from provena_like.server.app import create_app
 from provena_like.server.db.identity import GroupMemberRow, GroupRow, UserRow
-from provena_like.server.settings import ServerSettings
-from provena_like.testing.server_thread import ServerThread, bind_socket
+from provena_like.testing.localstack import LocalStack
+from provena_like.testing.server_thread import ServerThread
 
 ADMIN_PASSWORD = "admin-password-for-tests"
 
@@ -21,24 +19,18 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    """The reference server (auth + registry) in a temporary data dir."""
-    data_dir: Path = tmp_path_factory.mktemp("server")
-    sock = bind_socket()  # the port is known before the app: discovery URLs must be right
-    host, port = sock.getsockname()[:2]
-    settings = ServerSettings(
-        data_dir=data_dir,
-        public_url=f"http://{host}:{port}",
-        initial_admin_password=ADMIN_PASSWORD,  # type: ignore[arg-type]
-        device_poll_interval=0,
-    )
-    srv = ServerThread(create_app(settings), sock=sock)
-    srv.settings = settings  # type: ignore[attr-defined]
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+async def localstack(anyio_backend: str) -> AsyncIterator[LocalStack]:
+    """Server + object store on loopback, seeded; shared by the whole session."""
+    del anyio_backend
+    async with LocalStack(admin_password=ADMIN_PASSWORD) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def server(localstack: LocalStack) -> ServerThread:
+    """The reference server of the session's LocalStack (``.url``, ``.app``, ``.settings``)."""
+    assert localstack.server is not None
+    return localstack.server
 
 
 @pytest.fixture(scope="session")

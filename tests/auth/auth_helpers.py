@@ -36,7 +36,6 @@ def running_server(data_dir: Path, **overrides: Any) -> Iterator[ServerThread]:
     }
     settings = ServerSettings.model_validate(values)
     srv = ServerThread(create_app(settings), sock=sock)
-    srv.settings = settings  # type: ignore[attr-defined]
     srv.start()
     try:
         yield srv
@@ -45,14 +44,14 @@ def running_server(data_dir: Path, **overrides: Any) -> Iterator[ServerThread]:
 
 
 def admin_password(srv: ServerThread) -> str:
-    configured = srv.settings.initial_admin_password  # type: ignore[attr-defined]
+    configured = srv.settings.initial_admin_password
     assert configured is not None
     password: str = configured.get_secret_value()
     return password
 
 
 def issuer_of(srv: ServerThread) -> str:
-    issuer: str = srv.settings.issuer  # type: ignore[attr-defined]
+    issuer: str = srv.settings.issuer
     return issuer
 
 

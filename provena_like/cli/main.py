@@ -1,0 +1,24 @@
+"""The ``provena-like`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from provena_like.cli import admin, serve, session
+
+app = typer.Typer(
+    name="provena-like",
+    help="Register, store, find and move research data with provena_like.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command("serve")(serve.serve)
+app.command("login")(session.login)
+app.command("whoami")(session.whoami)
+app.command("logout")(session.logout)
+app.add_typer(admin.app, name="admin")
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    app()

@@ -1,0 +1,104 @@
+"""``provena-like serve``: the reference server and its object store, on this machine."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import platformdirs
+import typer
+from rich.console import Console
+
+from provena_like.server.app import create_app
+from provena_like.server.settings import S3Settings, ServerSettings
+from provena_like.testing.seaweed import SeaweedS3
+from provena_like.testing.server_thread import ServerThread
+
+console = Console()
+
+BUCKET = "provena"
+
+
+def default_data_dir() -> Path:
+    """Where ``serve`` keeps its database, keys and objects unless told otherwise."""
+    return Path(platformdirs.user_data_dir("provena-like")) / "server"
+
+
+def serve(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Persistent data dir (database, keys, objects).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port.")] = 8000,
+    s3_port: Annotated[int, typer.Option(help="Object store (S3) port; 0 picks a free one.")] = 0,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy async URL (default: SQLite in the data dir).")
+    ] = None,
+    public_url: Annotated[
+        str | None, typer.Option(help="Externally visible base URL (default http://HOST:PORT).")
+    ] = None,
+) -> None:
+    """Run the API (auth, registry, ...) and an S3 object store until interrupted."""
+    data_dir = (data_dir or default_data_dir()).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    admin_file = data_dir / "initial-admin.json"
+    first_start = not admin_file.exists()
+
+    s3 = SeaweedS3(data_dir / "s3", s3_port=s3_port or None)
+    console.print(f"starting the object store in {data_dir / 's3'} ...")
+    s3.start()
+    try:
+        s3.create_bucket(BUCKET)
+        settings = ServerSettings(
+            data_dir=data_dir,
+            public_url=public_url or f"http://{host}:{port}",
+            database_url=database_url,
+            s3=S3Settings(
+                endpoint_url=s3.endpoint_url,
+                access_key=s3.admin_access_key,
+                secret_key=s3.admin_secret_key,
+                bucket=BUCKET,
+                role_arn=s3.role_arn,
+                region=s3.region,
+            ),
+        )
+        server = ServerThread(create_app(settings), host=host, port=port)
+        server.start()
+        try:
+            console.print(f"[bold green]provena_like is running[/] at {settings.public_url}")
+            console.print(f"  API docs      {settings.public_url}/docs")
+            console.print(f"  OIDC issuer   {settings.issuer}")
+            console.print(f"  object store  {s3.endpoint_url} (bucket {BUCKET})")
+            console.print(f"  data dir      {data_dir}")
+            if first_start and admin_file.exists():
+                creds = json.loads(admin_file.read_text())
+                console.print(
+                    "[bold yellow]First start:[/] the administrator account is "
+                    f"[bold]{creds['username']}[/] with password [bold]{creds['password']}[/]"
+                    f"\n  (also kept, readable only by you, in {admin_file})"
+                )
+            console.print("Press Ctrl+C to stop.")
+            _wait_for_signal()
+        finally:
+            console.print("stopping ...")
+            server.stop()
+    finally:
+        s3.stop()
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+
+    def handler(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
