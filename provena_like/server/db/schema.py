@@ -31,7 +31,7 @@ def alembic_config(url: str | None = None) -> Config:
 def _upgrade(connection: Connection) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")
 
 
 async def upgrade_schema(engine: AsyncEngine) -> None:
@@ -46,7 +46,7 @@ def _main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/schema.db"
         cfg = alembic_config(url)
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
         command.revision(cfg, message=argv[1], autogenerate=True)
 
 
