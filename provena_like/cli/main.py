@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from provena_like.cli import admin, serve, session
+from provena_like.cli import admin, demo, serve, session
 
 app = typer.Typer(
     name="provena-like",
@@ -13,6 +13,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("serve")(serve.serve)
+app.command("demo")(demo.demo)
 app.command("login")(session.login)
 app.command("whoami")(session.whoami)
 app.command("logout")(session.logout)
@@ -22,3 +23,7 @@ app.add_typer(admin.app, name="admin")
 def main() -> None:
     """Entry point of the console script."""
     app()
+
+
+if __name__ == "__main__":
+    main()
