@@ -208,6 +208,7 @@ class AuthClient:
             json=encode_body(GroupMember, {"username": username}, "group member"),
             cast_to=Group,
             expected=(200, 201),
+            idempotency_key=None,  # not deduplicated by the server: don't retry blindly
         )
 
     async def remove_group_member(self, name: str, username: str) -> None:

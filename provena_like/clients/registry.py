@@ -291,6 +291,7 @@ class RegistryClient:
             item_path(item_id) + "/lock",
             json=encode_body(LockRequest, {"reason": reason}, "lock request"),
             cast_to=Item,
+            idempotency_key=None,  # the server doesn't dedupe locks: never replay a lock
         )
 
     async def unlock_item(self, item_id: str, reason: str) -> Item:
@@ -305,6 +306,7 @@ class RegistryClient:
             item_path(item_id) + "/unlock",
             json=encode_body(LockRequest, {"reason": reason}, "unlock request"),
             cast_to=Item,
+            idempotency_key=None,  # the server doesn't dedupe locks: never replay a lock
         )
 
     async def get_lock_history(self, item_id: str) -> list[LockEvent]:
