@@ -43,6 +43,7 @@ from provena_like.server.pagination import decode_cursor, encode_cursor
 from provena_like.server.registry import subtypes
 from provena_like.server.registry.handles import mint_handle
 from provena_like.server.registry.tables import HistoryRow, ItemGrantRow, ItemRow, LockEventRow
+from provena_like.server.search.index import index_item
 from provena_like.server.security import Principal
 
 __all__ = [
@@ -348,6 +349,7 @@ async def create_item(
     await _write_grants(session, handle, general, groups, replace=False)
     _add_history(session, row, principal.username, "created")
     await session.flush()
+    await index_item(session, row)
     return row
 
 
@@ -410,6 +412,7 @@ async def _write(
         )
         updated = result.one_or_none()
         if updated is not None:
+            await index_item(session, updated)
             return updated
     raise ServiceError(409, "conflict", f"Item {item_id} is changing concurrently; retry.")
 

@@ -1,0 +1,108 @@
+"""Keeping the index in step with the registry: one item at a time, or all of them.
+
+:func:`index_item` is called by the registry service after every write of an item row, in
+the writer's transaction, so a search sees exactly the committed items (a rolled-back write
+leaves the index as it was). :func:`rebuild` and :func:`rebuild_sync` rewrite the whole index
+from ``registry_items`` - the admin route ``POST /search/reindex`` and the ``0002_search``
+migration (for rows that existed before it) use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from provena_like.server.search.backend import SearchBackend, backend_for
+from provena_like.server.search.documents import SearchDocument, document_for
+
+if TYPE_CHECKING:
+    from provena_like.server.registry.tables import ItemRow
+
+__all__ = ["backend_of", "document_of", "index_item", "rebuild", "rebuild_sync"]
+
+_BATCH = 500
+
+
+def backend_of(session: AsyncSession) -> SearchBackend:
+    """The search backend of the database ``session`` talks to."""
+    return backend_for(session.get_bind().dialect.name)
+
+
+def document_of(row: ItemRow) -> SearchDocument:
+    """The index document of an item row."""
+    return document_for(row.seq, row.display_name, row.subtype, row.owner, row.record)
+
+
+async def index_item(session: AsyncSession, row: ItemRow) -> None:
+    """(Re)index one item inside the caller's transaction.
+
+    Example:
+        ```python
+        async with sessions() as session, session.begin():
+            row = await service.create_item(session, principal, body, prefix=prefix)
+            # create_item has already called index_item(session, row)
+        ```
+    """
+    backend = backend_of(session)
+    connection = await session.connection()  # Core execution: no ORM overhead per write
+    for stmt in backend.upsert(document_of(row)):
+        await connection.execute(stmt)
+
+
+def _batch(after: int) -> Select[tuple[int, str, str, str, dict[str, Any]]]:
+    # Imported here: the registry package imports this module while it initialises.
+    from provena_like.server.registry.tables import ItemRow
+
+    return (
+        select(ItemRow.seq, ItemRow.display_name, ItemRow.subtype, ItemRow.owner, ItemRow.record)
+        .where(ItemRow.seq > after)
+        .order_by(ItemRow.seq)
+        .limit(_BATCH)
+    )
+
+
+def _documents(rows: Sequence[Any]) -> Iterable[SearchDocument]:
+    for seq, display_name, subtype, owner, record in rows:
+        yield document_for(seq, display_name, subtype, owner, record)
+
+
+async def rebuild(session: AsyncSession) -> int:
+    """Rewrite the whole index from ``registry_items`` in the caller's transaction.
+
+    Returns:
+        How many items were indexed.
+    """
+    backend = backend_of(session)
+    connection = await session.connection()
+    for stmt in backend.clear():
+        await connection.execute(stmt)
+    count, last = 0, 0
+    while rows := (await connection.execute(_batch(last))).all():
+        for doc in _documents(rows):
+            for stmt in backend.upsert(doc):
+                await connection.execute(stmt)
+        count += len(rows)
+        last = rows[-1][0]
+    return count
+
+
+def rebuild_sync(connection: Connection) -> int:
+    """:func:`rebuild` on a synchronous connection (Alembic migrations run on one).
+
+    Returns:
+        How many items were indexed.
+    """
+    backend = backend_for(connection.dialect.name)
+    for stmt in backend.clear():
+        connection.execute(stmt)
+    count, last = 0, 0
+    while rows := connection.execute(_batch(last)).all():
+        for doc in _documents(rows):
+            for stmt in backend.upsert(doc):
+                connection.execute(stmt)
+        count += len(rows)
+        last = rows[-1][0]
+    return count

@@ -1,0 +1,107 @@
+"""HTTP routes of the search service, mounted at ``/search``.
+
+``GET /items`` searches the registry items the caller may read; ``POST /reindex`` (system
+admins) rebuilds the index from the registry. Both need a Bearer token.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from provena_like.models.search import ReindexResult, SearchHit
+from provena_like.models.shared import ErrorBody, Page
+from provena_like.server.errors import ServiceError, forbidden
+from provena_like.server.search import index, service
+from provena_like.server.search.query import MAX_QUERY_LENGTH
+from provena_like.server.security import Principal, db_session, require_principal, sessions
+
+__all__ = ["MAX_SEARCH_PAGE_SIZE", "router"]
+
+MAX_SEARCH_PAGE_SIZE = 100
+"""The largest ``page_size`` of a search (each hit carries highlights)."""
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 401, 403, 422)
+}
+
+router = APIRouter(tags=["search"], responses=_ERRORS)
+
+Caller = Annotated[Principal, Depends(require_principal)]
+Session = Annotated[AsyncSession, Depends(db_session)]
+
+
+@router.get("/items", response_model=Page[SearchHit])
+async def search_items_route(
+    principal: Caller,
+    session: Session,
+    q: Annotated[
+        str,
+        Query(
+            max_length=MAX_QUERY_LENGTH,
+            description='words (AND), "a phrase", a OR b, -excluded, prefix*',
+        ),
+    ],
+    subtype: Annotated[list[str] | None, Query(description="any of these subtypes")] = None,
+    owner: Annotated[str | None, Query(description="only items owned by this user")] = None,
+    created_after: Annotated[
+        datetime | None, Query(description="created at or after (ISO 8601; naive = UTC)")
+    ] = None,
+    created_before: Annotated[
+        datetime | None, Query(description="created before (ISO 8601; naive = UTC)")
+    ] = None,
+    field: Annotated[
+        list[str] | None,
+        Query(
+            description="record.<path>:<value>, exact match on a record value or one element "
+            "of an array, e.g. record.dataset_info.keywords:coral (repeatable, all must hold)"
+        ),
+    ] = None,
+    page_size: Annotated[int, Query(ge=1, le=MAX_SEARCH_PAGE_SIZE)] = 20,
+    cursor: str | None = None,
+) -> Page[SearchHit]:
+    """Full-text search over the registry items the caller may read, best match first.
+
+    Matches the display name, the record's text (names, titles and keywords rank higher),
+    the subtype and the owner; accents and case are ignored. Each hit has the item (with the
+    caller's ``roles``), a ``score`` and ``highlights`` (field → HTML-escaped text with
+    ``<mark>`` around each match). Pass ``next_cursor`` back as ``cursor`` for the next page;
+    a cursor only fits the query and filters that made it.
+    """
+    fields = field or []
+    if len(fields) > service.MAX_FIELD_FILTERS:
+        raise ServiceError(
+            422,
+            "validation_error",
+            f"Invalid request: check field (at most {service.MAX_FIELD_FILTERS} filters).",
+        )
+    filters = service.SearchFilters(
+        subtypes=tuple(subtype or ()),
+        owner=owner,
+        created_after=created_after,
+        created_before=created_before,
+        fields=tuple(service.parse_field_filter(f) for f in fields),
+    )
+    hits, next_cursor = await service.search(
+        session, principal, q, filters, page_size=page_size, cursor=cursor
+    )
+    return Page[SearchHit](items=hits, next_cursor=next_cursor)
+
+
+@router.post("/reindex", response_model=ReindexResult)
+async def reindex_route(request: Request, principal: Caller) -> ReindexResult:
+    """Rebuild the whole index from the registry, in one transaction; system admins only.
+
+    Not needed in normal operation (every write indexes its item); for recovery after
+    restoring a database or changing how documents are built.
+    """
+    if not principal.is_admin:
+        raise forbidden("Rebuilding the search index needs the system role 'admin'.")
+    started = time.perf_counter()
+    async with sessions(request)() as session, session.begin():
+        count = await index.rebuild(session)
+    return ReindexResult(indexed=count, seconds=round(time.perf_counter() - started, 3))
