@@ -13,6 +13,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Self
 
+import aioboto3
 import httpx
 
 from provena_like._core.config import ProvenaConfig
@@ -20,7 +21,10 @@ from provena_like._core.http import ClientState, HTTPCore
 from provena_like._core.retry import RetryPolicy
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
 from provena_like.clients.auth import AuthClient
+from provena_like.clients.datastore import DatastoreClient
 from provena_like.clients.registry import RegistryClient
+from provena_like.clients.search import SearchClient
+from provena_like.modules.datastore import Datastore
 
 __all__ = ["ProvenaClient"]
 
@@ -40,7 +44,12 @@ class ProvenaClient:
     Attributes:
         config: the settings in use.
         registry: the registry service (:class:`~provena_like.clients.registry.RegistryClient`).
+        search: the search service (:class:`~provena_like.clients.search.SearchClient`).
         auth: the auth service's JSON API (:class:`~provena_like.clients.auth.AuthClient`).
+        datastore_client: the datastore service's routes, one call each
+            (:class:`~provena_like.clients.datastore.DatastoreClient`).
+        datastore: the dataset workflows (L3: mint, upload, download, search, ...;
+            :class:`~provena_like.modules.datastore.Datastore`).
         auth_manager: the :class:`httpx.Auth` signing every request.
 
     Raises:
@@ -53,7 +62,10 @@ class ProvenaClient:
 
     config: ProvenaConfig
     registry: RegistryClient
+    search: SearchClient
     auth: AuthClient
+    datastore_client: DatastoreClient
+    datastore: Datastore
     auth_manager: httpx.Auth
 
     def __init__(
@@ -76,17 +88,24 @@ class ProvenaClient:
             core = HTTPCore(config, auth=manager, transport=transport, retry_policy=retry_policy)
             # Token endpoint calls go through the same pool as everything else.
             manager.bind(core.http_client)
-            self._setup(core, manager)
+            self._setup(core, manager, aioboto3.Session())
         else:
             core = HTTPCore(config, auth=auth, transport=transport, retry_policy=retry_policy)
-            self._setup(core, auth)
+            self._setup(core, auth, aioboto3.Session())
 
-    def _setup(self, core: HTTPCore, auth_manager: httpx.Auth) -> None:
+    def _setup(
+        self, core: HTTPCore, auth_manager: httpx.Auth, s3_session: aioboto3.Session
+    ) -> None:
         self._core = core
         self.config = core.config
         self.auth_manager = auth_manager
         self.registry = RegistryClient(core)
+        self.search = SearchClient(core)
         self.auth = AuthClient(core)
+        self.datastore_client = DatastoreClient(core)
+        # one aioboto3 session per client: transfers reuse its loaded botocore data
+        self._s3_session = s3_session
+        self.datastore = Datastore(self.datastore_client, self.search, session=s3_session)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ProvenaClient:
@@ -143,7 +162,7 @@ class ProvenaClient:
         }
         core = self._core.with_config(self.config.replace(**changes))
         copy = object.__new__(ProvenaClient)
-        copy._setup(core, self.auth_manager)
+        copy._setup(core, self.auth_manager, self._s3_session)
         return copy
 
     @property

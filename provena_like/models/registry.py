@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from provena_like.models.collection import DatasetRecord
 from provena_like.models.shared import WireModel
 
 __all__ = [
@@ -76,8 +77,13 @@ class PersonRecord(_Record):
 RECORD_MODELS: dict[str, type[BaseModel]] = {
     "organisation": OrganisationRecord,
     "person": PersonRecord,
+    "dataset": DatasetRecord,
 }
-"""subtype → record model. The server validates ``record`` against it."""
+"""subtype → record model. The server validates ``record`` against it.
+
+Datasets (``dataset``) are shown and validated by the registry but created only by the
+datastore's mint (``POST /datastore/datasets``), which also allocates their storage.
+"""
 
 
 class AccessSettings(WireModel):

@@ -1,22 +1,25 @@
 """The FastAPI app factory of the reference server.
 
 One process hosts every service under its prefix (``/auth``, ``/registry``, ...). The app owns
-one database engine, created in the lifespan and disposed at shutdown.
+one database engine and, when ``settings.s3`` is set, one object store connection
+(``app.state.object_store``), both created in the lifespan and closed at shutdown.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
 from provena_like._version import __version__
-from provena_like.server import auth, registry
+from provena_like.server import auth, datastore, registry
+from provena_like.server.datastore.storage import open_object_store
 from provena_like.server.db.base import create_engine, create_sessionmaker
 from provena_like.server.db.schema import upgrade_schema
 from provena_like.server.errors import install_error_handlers
 from provena_like.server.middleware import RequestIdMiddleware
+from provena_like.server.search.routes import router as search_router
 from provena_like.server.settings import ServerSettings
 
 
@@ -37,11 +40,17 @@ def create_app(settings: ServerSettings) -> FastAPI:
         engine = create_engine(current.resolved_database_url)
         app.state.engine = engine
         app.state.sessions = create_sessionmaker(engine)
+        app.state.object_store = None
         try:
-            await upgrade_schema(engine)
-            await auth.setup(app)
-            yield
+            async with AsyncExitStack() as stack:
+                if current.s3 is not None:
+                    store = await stack.enter_async_context(open_object_store(current.s3))
+                    app.state.object_store = store
+                await upgrade_schema(engine)
+                await auth.setup(app)
+                yield
         finally:
+            app.state.object_store = None
             await engine.dispose()
 
     app = FastAPI(
@@ -61,4 +70,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     app.include_router(auth.router, prefix="/auth")
     app.include_router(registry.router, prefix="/registry")
+    app.include_router(datastore.router, prefix="/datastore")
+    app.include_router(search_router, prefix="/search")
     return app

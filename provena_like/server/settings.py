@@ -18,6 +18,12 @@ class S3Settings(BaseModel):
     bucket: str = "provena"
     region: str = "us-east-1"
     role_arn: str = "arn:aws:iam::000000000000:role/DatasetAccess"
+    credentials_default_seconds: int = Field(
+        default=3600, ge=1, description="lifetime of scoped credentials when none is asked for"
+    )
+    credentials_max_seconds: int = Field(
+        default=12 * 3600, ge=1, description="the longest lifetime a caller may ask for"
+    )
 
 
 class ServerSettings(BaseModel):

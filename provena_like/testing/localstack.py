@@ -70,6 +70,9 @@ class LocalStack:
         data_dir: Where to keep everything; a temporary dir (removed on stop) when ``None``.
         s3: Start the object store (needed for datasets and transfers).
         admin_password: The seeded administrator's password (random when ``None``).
+        s3_token_duration: The object store's default lifetime of STS session credentials
+            (a Go duration such as ``"1h"`` or ``"5s"``): what scoped credentials get when
+            they ask for less than 900 s. A short one lets tests watch credentials expire.
         **settings: Extra :class:`~provena_like.server.settings.ServerSettings` fields, e.g.
             ``access_token_ttl=5``.
 
@@ -85,11 +88,13 @@ class LocalStack:
         *,
         s3: bool = True,
         admin_password: str | None = None,
+        s3_token_duration: str = "1h",
         **settings: Any,
     ) -> None:
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="provena-like-")).resolve()
         self._want_s3 = s3
+        self._s3_token_duration = s3_token_duration
         self._extra_settings = settings
         self.s3: SeaweedS3 | None = None
         self.server: ServerThread | None = None
@@ -136,7 +141,7 @@ class LocalStack:
     def _start_processes(self) -> None:
         s3_settings = None
         if self._want_s3:
-            self.s3 = SeaweedS3(self.data_dir / "s3")
+            self.s3 = SeaweedS3(self.data_dir / "s3", token_duration=self._s3_token_duration)
             self.s3.start()
             self.s3.create_bucket(BUCKET)
             s3_settings = S3Settings(

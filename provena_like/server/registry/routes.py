@@ -181,7 +181,22 @@ async def list_items_route(
 async def create_item_route(
     body: ItemCreate, request: Request, principal: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    """Register an item; the caller becomes its owner. Honours ``Idempotency-Key``."""
+    """Register an item; the caller becomes its owner. Honours ``Idempotency-Key``.
+
+    Datasets are refused here (422): mint them with ``POST /datastore/datasets``, which also
+    allocates their storage.
+    """
+    if body.subtype == "dataset":
+        message = (
+            "Datasets can't be created through the registry: mint them with "
+            "POST /datastore/datasets, which also allocates their storage."
+        )
+        raise ServiceError(
+            422,
+            "validation_error",
+            message,
+            details=[{"field": "subtype", "message": message, "type": "use_datastore_mint"}],
+        )
     prefix: str = request.app.state.settings.handle_prefix
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
@@ -211,6 +226,17 @@ async def get_item_route(
     return service.to_item(row, roles, history)
 
 
+async def _refuse_dataset(session: AsyncSession, item_id: str, verb: str) -> None:
+    """Dataset metadata changes go through the datastore (it rewrites ``metadata.json``)."""
+    row = await service.load_item(session, item_id)
+    if row.subtype == "dataset":
+        message = (
+            f"A dataset's metadata can't be {verb} through the registry: use "
+            f"/datastore/datasets/{item_id}, which keeps its metadata.json in step."
+        )
+        raise ServiceError(409, "use_datastore", message)
+
+
 @router.put("/items/{prefix}/{suffix}", response_model=Item)
 async def update_item_route(
     prefix: str,
@@ -224,6 +250,7 @@ async def update_item_route(
     """Replace the record; needs ``metadata-write``. 409 when locked, 412 when stale."""
     expected = _expected(if_match, body.expected_revision)
     async with sessions(request)() as session, session.begin():
+        await _refuse_dataset(session, _item_id(prefix, suffix), "updated")
         row = await service.update_item(
             session, principal, _item_id(prefix, suffix), body, expected=expected
         )
@@ -263,6 +290,7 @@ async def revert_route(
     item_id = _item_id(prefix, suffix)
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
+        await _refuse_dataset(session, item_id, "reverted")
         row = await service.revert_item(
             session, principal, item_id, body.history_id, body.reason, expected=expected
         )

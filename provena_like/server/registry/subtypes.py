@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from provena_like.models.collection import DatasetRecord
 from provena_like.models.registry import RECORD_MODELS, OrganisationRecord, PersonRecord
 from provena_like.server.errors import ServiceError
 
@@ -38,9 +39,15 @@ def _person(record: BaseModel) -> str:
     return f"{record.first_name} {record.last_name}"
 
 
+def _dataset(record: BaseModel) -> str:
+    assert isinstance(record, DatasetRecord)
+    return record.dataset_info.name
+
+
 DISPLAY_NAMES: dict[str, Callable[[BaseModel], str]] = {
     "organisation": _organisation,
     "person": _person,
+    "dataset": _dataset,
 }
 """subtype → how its default display name is derived from a validated record."""
 

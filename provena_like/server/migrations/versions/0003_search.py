@@ -7,8 +7,8 @@ the backends (:mod:`provena_like.server.search.sqlite_fts`,
 :mod:`provena_like.server.search.postgres_fts`); the items already registered are indexed
 here, in the migration's transaction.
 
-Revision ID: 0002_search
-Revises: 0001
+Revision ID: 0003_search
+Revises: 0002_datastore
 Create Date: 2026-11-23 10:00:00.000000
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 from provena_like.server.search.backend import backend_for
 from provena_like.server.search.index import rebuild_sync
 
-revision: str = "0002_search"
-down_revision: str | None = "0001"
+revision: str = "0003_search"
+down_revision: str | None = "0002_datastore"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

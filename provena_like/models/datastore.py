@@ -1,0 +1,381 @@
+"""Wire models of the datastore service: dataset lifecycle, scoped credentials and the manifest.
+
+A dataset is a registry item of subtype ``dataset`` (its ``record`` is a
+:class:`~provena_like.models.collection.DatasetRecord`) with a storage location, a release
+status and a file manifest. The datastore service mints datasets (handle + storage prefix +
+``metadata.json``), updates, reverts and versions their metadata, hands out short-lived S3
+credentials limited to a dataset's prefix, presigns single downloads and records which files
+were uploaded.
+
+Object paths inside a dataset (``data/run1.csv``) are relative to its storage prefix and
+checked by :func:`check_object_path` on both sides.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
+
+from provena_like.models.collection import (
+    APPROVAL_NAMES,
+    AccessInfo,
+    Approval,
+    DatasetApprovals,
+    DatasetAssociations,
+    DatasetInfo,
+    DatasetRecord,
+    Handle,
+    SpatialInfo,
+    TemporalInfo,
+)
+from provena_like.models.registry import (
+    AccessSettings,
+    HistoryEntry,
+    RevertRequest,
+    Role,
+    SortOrder,
+    Versioning,
+)
+from provena_like.models.shared import WireModel
+
+__all__ = [
+    "APPROVAL_NAMES",
+    "METADATA_FILE",
+    "AccessInfo",
+    "AccessLevel",
+    "Approval",
+    "CredentialsRequest",
+    "Dataset",
+    "DatasetApprovals",
+    "DatasetAssociations",
+    "DatasetInfo",
+    "DatasetRecord",
+    "DatasetSortKey",
+    "DatasetUpdate",
+    "FieldError",
+    "FileRegistration",
+    "Handle",
+    "ManifestEntry",
+    "MintRequest",
+    "MintResponse",
+    "PresignRequest",
+    "PresignedURL",
+    "RegisterFilesRequest",
+    "RegisterFilesResponse",
+    "ReleaseStatus",
+    "RevertRequest",
+    "ScopedCredentials",
+    "SortOrder",
+    "SpatialInfo",
+    "StorageLocation",
+    "TemporalInfo",
+    "ValidateResponse",
+    "VersionRequest",
+    "VersionResponse",
+    "check_object_path",
+]
+
+METADATA_FILE = "metadata.json"
+"""The object at the root of every dataset prefix holding its metadata; written by the server
+only (write credentials can't change it and the manifest won't register it)."""
+
+MAX_OBJECT_PATH = 1024
+
+ReleaseStatus = Literal["NOT_RELEASED", "PENDING", "RELEASED"]
+"""Where a dataset is in review: write access ends once it is ``PENDING`` or ``RELEASED``."""
+
+DatasetSortKey = Literal["created", "updated", "name", "release_time"]
+"""Sort keys of the dataset listing (datasets never released sort after released ones)."""
+
+AccessLevel = Literal["read", "write"]
+"""What scoped credentials allow: ``read`` (get, list) or ``write`` (also put, delete,
+multipart)."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+def check_object_path(path: str) -> str:
+    """Return ``path`` if it is a safe object path relative to a dataset prefix.
+
+    Refused: empty paths, absolute paths (leading ``/``), backslashes, empty segments
+    (``a//b``), ``.`` or ``..`` segments, a trailing ``/``, control characters and paths
+    longer than 1,024 bytes.
+
+    Raises:
+        ValueError: with a message saying what is wrong.
+
+    Example:
+        >>> check_object_path("raw/run1.csv")
+        'raw/run1.csv'
+    """
+    if not path:
+        raise ValueError("the path is empty; give a path relative to the dataset, e.g. data/a.csv")
+    if path.startswith("/"):
+        raise ValueError("the path is absolute; give it relative to the dataset (no leading '/')")
+    if "\\" in path:
+        raise ValueError("the path contains a backslash; separate folders with '/'")
+    if _CONTROL.search(path):
+        raise ValueError("the path contains a control character")
+    if len(path.encode()) > MAX_OBJECT_PATH:
+        raise ValueError(f"the path is longer than {MAX_OBJECT_PATH} bytes")
+    if path.endswith("/"):
+        raise ValueError("the path ends with '/'; name a file, not a folder")
+    for segment in path.split("/"):
+        if segment == "":
+            raise ValueError("the path contains '//' (an empty folder name)")
+        if segment in {".", ".."}:
+            raise ValueError(f"the path contains a {segment!r} segment; give a plain path")
+    return path
+
+
+class StorageLocation(WireModel):
+    """Where a dataset's objects live: ``s3://<bucket>/<prefix>`` in a repository."""
+
+    repository: str = Field(default="default", description="name of the storage repository")
+    bucket: str
+    prefix: str = Field(description='key prefix of the dataset, ending with "/"')
+    endpoint_url: str | None = Field(default=None, description="the S3 endpoint, if not AWS")
+
+    @property
+    def s3_uri(self) -> str:
+        """``s3://bucket/prefix``."""
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+class Dataset(WireModel):
+    """A dataset as the datastore shows it: the registry item plus storage and release state.
+
+    ``revision`` is the optimistic-concurrency token (send it as ``If-Match`` or
+    ``expected_revision``); ``roles`` are the caller's effective roles; ``history`` is present
+    only when asked for.
+    """
+
+    id: str
+    subtype: str = "dataset"
+    display_name: str
+    owner: str
+    created_at: datetime
+    updated_at: datetime
+    revision: int
+    record: DatasetRecord
+    access: AccessSettings
+    locked: bool = False
+    versioning: Versioning = Field(default_factory=Versioning)
+    roles: list[Role] = Field(default_factory=list)
+    storage: StorageLocation
+    release_status: ReleaseStatus = "NOT_RELEASED"
+    release_time: datetime | None = None
+    history: list[HistoryEntry] | None = None
+
+
+class MintRequest(WireModel):
+    """Register a new dataset: its record and initial access (the caller becomes the owner)."""
+
+    record: DatasetRecord
+    display_name: str | None = Field(
+        default=None, description="defaults to dataset_info.name", max_length=500
+    )
+    general: list[Role] = Field(default_factory=list)
+    groups: dict[str, list[Role]] = Field(default_factory=dict)
+
+
+class MintResponse(WireModel):
+    """The minted dataset: its new handle and storage location are in ``dataset``."""
+
+    dataset: Dataset
+
+    @property
+    def id(self) -> str:
+        """The new dataset's handle."""
+        return self.dataset.id
+
+    @property
+    def storage(self) -> StorageLocation:
+        """Where the dataset's objects go."""
+        return self.dataset.storage
+
+
+class FieldError(WireModel):
+    """One problem with a request: the field (``record.dataset_info.name``) and why."""
+
+    field: str
+    message: str
+    type: str | None = None
+
+
+class ValidateResponse(WireModel):
+    """The outcome of ``POST /datasets/validate``.
+
+    The server answers ``{"valid": true}`` or a 422 error; the SDK turns that 422 into
+    ``valid=False`` with the ``errors``.
+    """
+
+    valid: bool
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class DatasetUpdate(WireModel):
+    """Replace a dataset's record, with a reason for the history.
+
+    ``expected_revision`` (or ``If-Match``) guards against lost updates: a stale one is a 412.
+    """
+
+    record: DatasetRecord
+    reason: str = Field(min_length=1, max_length=2000)
+    display_name: str | None = Field(default=None, max_length=500)
+    expected_revision: int | None = None
+
+
+class VersionRequest(WireModel):
+    """Create the next version of a dataset (a new handle linked to this one)."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+    copy_files: bool = Field(
+        default=False, description="copy the objects (server-side) and manifest to the new one"
+    )
+
+
+class VersionResponse(WireModel):
+    """The new version: its handle, version number and how many objects were copied."""
+
+    id: str
+    version: int
+    previous: str
+    copied_files: int = 0
+    dataset: Dataset
+
+
+class CredentialsRequest(WireModel):
+    """Ask for S3 credentials limited to one dataset's prefix."""
+
+    access: AccessLevel = "read"
+    duration_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=43200,
+        description="requested lifetime; the server's default when left out. The store may "
+        "issue a different lifetime: trust the answer's expiration",
+    )
+
+
+class ScopedCredentials(WireModel):
+    """Temporary S3 credentials for one dataset prefix (secrets hidden in ``repr``).
+
+    ``expiration`` is what the store stated when it issued them. ``prefix`` ends with ``/``:
+    object keys are ``prefix + path``; listing must use a prefix inside it.
+    """
+
+    access_key_id: str
+    secret_access_key: SecretStr
+    session_token: SecretStr
+    expiration: AwareDatetime
+    endpoint_url: str | None
+    region: str
+    bucket: str
+    prefix: str
+    access: AccessLevel
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_is_folder(cls, value: str) -> str:
+        if not value.endswith("/"):
+            raise ValueError('the prefix must end with "/"')
+        return value
+
+    @field_validator("expiration")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    def seconds_left(self, now: datetime | None = None) -> float:
+        """Seconds until :attr:`expiration` (negative once expired)."""
+        return (self.expiration - (now or datetime.now(UTC))).total_seconds()
+
+
+class PresignRequest(WireModel):
+    """Ask for a presigned download URL of one object of the dataset."""
+
+    path: str = Field(description="object path relative to the dataset, e.g. data/a.csv")
+    method: Literal["GET"] = "GET"
+    expires_in: int = Field(default=3600, ge=1, le=86400, description="seconds, 1 s to 24 h")
+
+    @field_validator("path")
+    @classmethod
+    def _safe_path(cls, value: str) -> str:
+        return check_object_path(value)
+
+
+class PresignedURL(WireModel):
+    """A URL anyone holding it may use until ``expires_at``."""
+
+    url: str
+    method: Literal["GET"] = "GET"
+    path: str
+    expires_at: AwareDatetime
+
+
+class FileRegistration(WireModel):
+    """One uploaded object to record in the manifest, with the checksums of its content."""
+
+    path: str = Field(description="object path relative to the dataset")
+    size: int = Field(ge=0, description="bytes; must equal the stored object's size")
+    sha256: str = Field(description="64 hexadecimal characters")
+    md5: str | None = Field(default=None, description="32 hexadecimal characters")
+
+    @field_validator("path")
+    @classmethod
+    def _safe_path(cls, value: str) -> str:
+        return check_object_path(value)
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256(cls, value: str) -> str:
+        if not _SHA256.match(value):
+            raise ValueError("sha256 must be 64 hexadecimal characters")
+        return value.lower()
+
+    @field_validator("md5")
+    @classmethod
+    def _md5(cls, value: str | None) -> str | None:
+        if value is not None and not _MD5.match(value):
+            raise ValueError("md5 must be 32 hexadecimal characters")
+        return None if value is None else value.lower()
+
+
+class RegisterFilesRequest(WireModel):
+    """A batch of uploaded objects to record (1 to 1,000, each path once)."""
+
+    files: list[FileRegistration] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _unique_paths(self) -> RegisterFilesRequest:
+        seen: set[str] = set()
+        for entry in self.files:
+            if entry.path in seen:
+                raise ValueError(f"path {entry.path!r} is listed twice; register each file once")
+            seen.add(entry.path)
+        return self
+
+
+class ManifestEntry(WireModel):
+    """A file recorded in a dataset's manifest."""
+
+    path: str
+    size: int
+    sha256: str
+    md5: str | None = None
+    etag: str = Field(description="the S3 ETag of the object when it was registered")
+    registered_at: datetime
+    registered_by: str
+
+
+class RegisterFilesResponse(WireModel):
+    """What a registration changed: new or updated entries, and paths already recorded as is."""
+
+    registered: list[ManifestEntry] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)

@@ -1,0 +1,231 @@
+"""The file manifest of a dataset: what was uploaded, with its checksums and ETag.
+
+Registering comes *after* an upload and claims nothing the store doesn't hold: every file is
+checked with HEAD first (it must exist with exactly the stated size, and when the store keeps
+a full-object SHA-256 it must match). Identical content registered again is a no-op
+(``unchanged``); a new checksum for a known path replaces the row. The whole batch is one
+transaction: either every file is recorded or none is.
+
+Listing the manifest needs ``data-read`` (file names often say more than the record, e.g.
+subject ids), like the data itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from provena_like.models.datastore import (
+    METADATA_FILE,
+    FileRegistration,
+    ManifestEntry,
+    RegisterFilesResponse,
+)
+from provena_like.server import access
+from provena_like.server.db.base import utcnow
+from provena_like.server.errors import ServiceError, not_found
+from provena_like.server.pagination import decode_cursor, encode_cursor
+from provena_like.server.security import Principal
+
+from . import storage
+from .objects import CopiedObject
+from .service import load_dataset, refuse_data_writes
+from .storage import ObjectHead, ObjectStore
+from .tables import DatasetRow, ManifestRow
+
+__all__ = [
+    "copy_manifest",
+    "get_file",
+    "head_files",
+    "list_files",
+    "record_files",
+    "to_entry",
+]
+
+
+def to_entry(row: ManifestRow) -> ManifestEntry:
+    """The wire form of a manifest row."""
+    return ManifestEntry(
+        path=row.path,
+        size=row.size,
+        sha256=row.sha256,
+        md5=row.md5,
+        etag=row.etag,
+        registered_at=row.registered_at,
+        registered_by=row.registered_by,
+    )
+
+
+def _invalid(details: list[dict[str, Any]]) -> ServiceError:
+    fields = ", ".join(d["field"] for d in details[:5])
+    more = f" and {len(details) - 5} more" if len(details) > 5 else ""
+    return ServiceError(
+        422,
+        "validation_error",
+        f"These files can't be registered: check {fields}{more}.",
+        details=details,
+    )
+
+
+async def head_files(
+    store: ObjectStore, dataset: DatasetRow, files: list[FileRegistration]
+) -> dict[str, ObjectHead]:
+    """HEAD every file (concurrently); 422 naming each one that is missing or differs."""
+    heads: dict[str, ObjectHead | None] = {}
+    limiter = anyio.CapacityLimiter(store.concurrency)
+
+    async def one(entry: FileRegistration) -> None:
+        async with limiter:
+            heads[entry.path] = await storage.head_object(store, dataset.prefix + entry.path)
+
+    async with anyio.create_task_group() as group:
+        for entry in files:
+            group.start_soon(one, entry)
+    details: list[dict[str, Any]] = []
+    found: dict[str, ObjectHead] = {}
+    for i, entry in enumerate(files):
+        field = f"files.{i}.path"
+        head = heads.get(entry.path)
+        if entry.path == METADATA_FILE:
+            message = f"{METADATA_FILE} is the dataset's own metadata file, not a data file"
+            details.append({"field": field, "message": message, "type": "reserved_path"})
+        elif head is None:
+            message = f"no object {entry.path!r} in the dataset: upload it before registering"
+            details.append({"field": field, "message": message, "type": "missing_object"})
+        elif head.size != entry.size:
+            message = (
+                f"{entry.path!r} is {head.size} bytes in the store, not {entry.size}: the upload "
+                "is incomplete or the size is wrong"
+            )
+            details.append({"field": field, "message": message, "type": "size_mismatch"})
+        elif head.sha256 is not None and head.sha256 != entry.sha256:
+            message = f"the store's SHA-256 of {entry.path!r} differs from the one given"
+            details.append({"field": field, "message": message, "type": "checksum_mismatch"})
+        else:
+            found[entry.path] = head
+    if details:
+        raise _invalid(details)
+    return found
+
+
+def _same(row: ManifestRow, entry: FileRegistration, etag: str) -> bool:
+    return (
+        row.size == entry.size
+        and row.sha256 == entry.sha256
+        and row.etag == etag
+        and (entry.md5 is None or row.md5 == entry.md5)
+    )
+
+
+async def record_files(
+    session: AsyncSession,
+    principal: Principal,
+    item_id: str,
+    files: list[FileRegistration],
+    heads: dict[str, ObjectHead],
+) -> RegisterFilesResponse:
+    """Write the manifest rows of checked files; needs ``data-write``, refused when locked."""
+    item, dataset = await load_dataset(session, item_id)
+    access.require(principal, item, "data-write")
+    refuse_data_writes(item, dataset)
+    paths = [f.path for f in files]
+    existing = {
+        r.path: r
+        for r in await session.scalars(
+            select(ManifestRow).where(ManifestRow.item_id == item_id, ManifestRow.path.in_(paths))
+        )
+    }
+    now = utcnow()
+    registered: list[ManifestRow] = []
+    unchanged: list[str] = []
+    for entry in files:
+        etag = heads[entry.path].etag
+        row = existing.get(entry.path)
+        if row is not None and _same(row, entry, etag):
+            unchanged.append(entry.path)
+            continue
+        if row is None:
+            row = ManifestRow(item_id=item_id, path=entry.path)
+            session.add(row)
+        row.size = entry.size
+        row.sha256 = entry.sha256
+        row.md5 = entry.md5
+        row.etag = etag
+        row.registered_at = now
+        row.registered_by = principal.username
+        registered.append(row)
+    await session.flush()
+    return RegisterFilesResponse(registered=[to_entry(r) for r in registered], unchanged=unchanged)
+
+
+async def copy_manifest(
+    session: AsyncSession, source_id: str, dest_id: str, copied: list[CopiedObject], user: str
+) -> None:
+    """Copy the manifest rows of ``copied`` objects to the new version, with their new ETags."""
+    by_path = {c.path: c for c in copied}
+    if not by_path:
+        return
+    rows = await session.scalars(select(ManifestRow).where(ManifestRow.item_id == source_id))
+    now = utcnow()
+    session.add_all(
+        ManifestRow(
+            item_id=dest_id,
+            path=row.path,
+            size=row.size,
+            sha256=row.sha256,
+            md5=row.md5,
+            etag=by_path[row.path].etag,
+            registered_at=now,
+            registered_by=user,
+        )
+        for row in rows
+        if row.path in by_path and by_path[row.path].size == row.size
+    )
+    await session.flush()
+
+
+async def list_files(
+    session: AsyncSession,
+    principal: Principal,
+    item_id: str,
+    *,
+    prefix: str | None,
+    page_size: int,
+    cursor: str | None,
+) -> tuple[list[ManifestEntry], str | None]:
+    """One page of the manifest in path order (``prefix``: only paths starting with it)."""
+    item, _ = await load_dataset(session, item_id)
+    access.require(principal, item, "data-read")
+    query = select(ManifestRow).where(ManifestRow.item_id == item_id)
+    if prefix:
+        # substr, not LIKE: LIKE is case-insensitive on SQLite and needs escaping.
+        query = query.where(
+            ManifestRow.path >= prefix, func.substr(ManifestRow.path, 1, len(prefix)) == prefix
+        )
+    if cursor is not None:
+        scope_id, scope_prefix, last = decode_cursor(cursor, length=3)
+        if scope_id != item_id or scope_prefix != (prefix or "") or not isinstance(last, str):
+            raise ServiceError(
+                400, "bad_cursor", "The cursor does not fit this listing; start again."
+            )
+        query = query.where(ManifestRow.path > last)
+    rows = list(await session.scalars(query.order_by(ManifestRow.path).limit(page_size + 1)))
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    next_cursor = encode_cursor([item_id, prefix or "", rows[-1].path]) if more else None
+    return [to_entry(r) for r in rows], next_cursor
+
+
+async def get_file(
+    session: AsyncSession, principal: Principal, item_id: str, path: str
+) -> ManifestEntry:
+    """One file's manifest entry; needs ``data-read``; 404 when it isn't registered."""
+    item, _ = await load_dataset(session, item_id)
+    access.require(principal, item, "data-read")
+    row = await session.get(ManifestRow, (item_id, path))
+    if row is None:
+        raise not_found(f"File {path!r} of dataset {item_id}")
+    return to_entry(row)

@@ -1,0 +1,581 @@
+"""HTTP routes of the datastore service, mounted at ``/datastore``.
+
+Dataset ids are handles with exactly one ``/`` (``10378.1/42``), so dataset routes are
+``/datasets/{id_prefix}/{id_suffix}``. Every route needs a Bearer token, and answers 503
+``datastore_unavailable`` when the server has no object store configured. Each write is one
+database transaction; the object writes that go with it (``metadata.json``, copies) happen
+inside it and are taken back if it fails (see :mod:`~provena_like.server.datastore.objects`).
+
+Roles: reading a dataset needs ``metadata-read``, changing its record ``metadata-write``,
+read credentials, presigned URLs and the manifest ``data-read``, write credentials and file
+registration ``data-write`` (refused while the dataset is locked, in review or released),
+versioning ``admin`` (the owner has every role).
+
+Validation errors name fields from the body's root (``record.associations.organisation_id``,
+``files.0.path``) and query parameters as ``query.<name>``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from provena_like.models.datastore import (
+    CredentialsRequest,
+    Dataset,
+    DatasetRecord,
+    DatasetSortKey,
+    DatasetUpdate,
+    ManifestEntry,
+    MintRequest,
+    MintResponse,
+    PresignedURL,
+    PresignRequest,
+    RegisterFilesRequest,
+    RegisterFilesResponse,
+    ReleaseStatus,
+    RevertRequest,
+    ScopedCredentials,
+    SortOrder,
+    ValidateResponse,
+    VersionRequest,
+    VersionResponse,
+    check_object_path,
+)
+from provena_like.models.shared import ErrorBody, Page
+from provena_like.server import access
+from provena_like.server.errors import ServiceError, not_found
+from provena_like.server.idempotency import Work, fingerprint, run_idempotent
+from provena_like.server.pagination import MAX_PAGE_SIZE
+from provena_like.server.registry.routes import parse_if_match
+from provena_like.server.registry.service import list_history
+from provena_like.server.registry.tables import ItemRow
+from provena_like.server.security import Principal, db_session, require_principal, sessions
+
+from . import manifest, objects, policy, service, storage
+from .objects import StorageJournal
+from .storage import ObjectStore
+from .tables import DatasetRow
+
+__all__ = ["require_object_store", "router"]
+
+
+def require_object_store(request: Request) -> ObjectStore:
+    """The app's object store; 503 when the server runs without one."""
+    store: ObjectStore | None = getattr(request.app.state, "object_store", None)
+    if store is None:
+        raise ServiceError(
+            503,
+            "datastore_unavailable",
+            "This server has no object store configured (server setting 's3'), so the "
+            "datastore is unavailable; ask its operator to configure one.",
+        )
+    return store
+
+
+class _BodyFieldNames(APIRoute):
+    """Validation errors name body fields from the body's root (``record.x``, not ``body.x``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                details = []
+                for err in exc.errors():
+                    loc = [str(p) for p in err.get("loc", ())]
+                    if loc[:1] == ["body"] and len(loc) > 1:
+                        loc = loc[1:]
+                    details.append(
+                        {"field": ".".join(loc), "message": err.get("msg", ""), "type": err["type"]}
+                    )
+                fields = ", ".join(d["field"] for d in details[:5])
+                raise ServiceError(
+                    422, "validation_error", f"Invalid request: check {fields}.", details=details
+                ) from None
+
+        return handle
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 412, 422, 502, 503)
+}
+
+router = APIRouter(
+    tags=["datastore"],
+    responses=_ERRORS,
+    route_class=_BodyFieldNames,
+    dependencies=[Depends(require_object_store)],
+)
+
+Caller = Annotated[Principal, Depends(require_principal)]
+Session = Annotated[AsyncSession, Depends(db_session)]
+Store = Annotated[ObjectStore, Depends(require_object_store)]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description='the revision the change is based on: "<revision>"'),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="replays the first result for the same key"),
+]
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+
+
+def _dataset_id(id_prefix: str, id_suffix: str) -> str:
+    return f"{id_prefix}/{id_suffix}"
+
+
+def _etag(revision: int) -> str:
+    return f'"{revision}"'
+
+
+def _expected(if_match: str | None, in_body: int | None) -> int | None:
+    header = parse_if_match(if_match)
+    if header is not None and in_body is not None and header != in_body:
+        raise ServiceError(
+            400,
+            "bad_request",
+            f"If-Match ({header}) and expected_revision ({in_body}) disagree; send one.",
+        )
+    return header if header is not None else in_body
+
+
+def _wire(principal: Principal, item: ItemRow, dataset: DatasetRow, store: ObjectStore) -> Dataset:
+    roles = access.roles_on(principal, item)
+    return service.to_dataset(item, dataset, roles, endpoint_url=store.endpoint_url)
+
+
+def _location(request: Request, dataset_id: str) -> str:
+    id_prefix, _, id_suffix = dataset_id.partition("/")
+    return str(request.url_for("get_dataset_route", id_prefix=id_prefix, id_suffix=id_suffix))
+
+
+async def _journaled(
+    request: Request,
+    principal: Principal,
+    key: str | None,
+    body: Any,
+    work: Work,
+    journal: StorageJournal,
+) -> JSONResponse:
+    """Run ``work`` once per Idempotency-Key; undo its object writes unless it committed."""
+    try:
+        response = await run_idempotent(
+            sessions(request),
+            principal=principal.username,
+            key=key,
+            fp=fingerprint(request.method, request.url.path, body),
+            work=work,
+        )
+    except BaseException:
+        await journal.undo()
+        raise
+    if "idempotent-replayed" in response.headers and journal.wrote_anything:
+        await journal.undo()  # a concurrent duplicate committed first: ours rolled back
+    return response
+
+
+# -- schema and validation -----------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _record_schema() -> bytes:
+    return json.dumps(DatasetRecord.model_json_schema(), separators=(",", ":")).encode()
+
+
+@router.get("/schema", response_model=dict[str, Any])
+async def schema_route(_principal: Caller) -> Response:
+    """The JSON Schema of a dataset record (:class:`DatasetRecord`), for forms and tools."""
+    return Response(_record_schema(), media_type="application/json")
+
+
+@router.post("/datasets/validate", response_model=ValidateResponse)
+async def validate_route(
+    body: MintRequest, principal: Caller, session: Session
+) -> ValidateResponse:
+    """Check a mint request as minting would (record, referenced handles, groups); no writes.
+
+    Answers ``{"valid": true}``, or 422 with every problem's field in ``details``.
+    """
+    await service.check_references(session, principal, body.record)
+    await service.check_groups(session, body.groups)
+    return ValidateResponse(valid=True)
+
+
+# -- datasets ------------------------------------------------------------------------------
+
+
+@router.post("/datasets", status_code=201, response_model=MintResponse)
+async def mint_route(
+    body: MintRequest,
+    request: Request,
+    principal: Caller,
+    store: Store,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Mint a dataset: a new handle, a storage prefix and its ``metadata.json``, all or nothing.
+
+    The caller becomes the owner. Honours ``Idempotency-Key``.
+    """
+    handle_prefix: str = request.app.state.settings.handle_prefix
+    journal = StorageJournal(store)
+
+    async def work(session: AsyncSession) -> tuple[int, Any]:
+        item, dataset = await service.create_dataset(
+            session, principal, body, handle_prefix=handle_prefix, bucket=store.bucket
+        )
+        await journal.write_metadata(item, dataset, new=True)
+        minted = MintResponse(dataset=_wire(principal, item, dataset, store))
+        return 201, minted.model_dump(mode="json")
+
+    response = await _journaled(
+        request, principal, idempotency_key, body.model_dump(mode="json"), work, journal
+    )
+    minted = json.loads(bytes(response.body))["dataset"]
+    response.headers["ETag"] = _etag(minted["revision"])
+    response.headers["Location"] = _location(request, minted["id"])
+    return response
+
+
+@router.get("/datasets", response_model=Page[Dataset])
+async def list_datasets_route(
+    principal: Caller,
+    session: Session,
+    store: Store,
+    owner: Annotated[str | None, Query(description="only datasets owned by this user")] = None,
+    keyword: Annotated[str | None, Query(description="only datasets with this keyword")] = None,
+    release_status: ReleaseStatus | None = None,
+    sort: DatasetSortKey = "created",
+    order: SortOrder = "asc",
+    page_size: PageSize = 100,
+    cursor: str | None = None,
+) -> Page[Dataset]:
+    """The datasets the caller may read, one page at a time.
+
+    Sorted by ``sort`` then handle number, in ``order``; pass ``next_cursor`` back as
+    ``cursor`` (a cursor only fits the listing that made it). ``release_time`` puts datasets
+    never released last (first in ``desc``).
+    """
+    rows, next_cursor = await service.list_datasets(
+        session,
+        principal,
+        owner=owner,
+        keyword=keyword,
+        release_status=release_status,
+        sort=sort,
+        order=order,
+        page_size=page_size,
+        cursor=cursor,
+    )
+    items = [_wire(principal, item, dataset, store) for item, dataset in rows]
+    return Page[Dataset](items=items, next_cursor=next_cursor)
+
+
+@router.get("/datasets/{id_prefix}/{id_suffix}", response_model=Dataset, name="get_dataset_route")
+async def get_dataset_route(
+    id_prefix: str,
+    id_suffix: str,
+    principal: Caller,
+    session: Session,
+    store: Store,
+    response: Response,
+    include_history: bool = False,
+) -> Dataset:
+    """One dataset, with the caller's effective ``roles``; needs ``metadata-read``."""
+    item, dataset = await service.load_dataset(session, _dataset_id(id_prefix, id_suffix))
+    roles = access.require(principal, item, "metadata-read")
+    history = await list_history(session, item.id) if include_history else None
+    response.headers["ETag"] = _etag(item.revision)
+    return service.to_dataset(
+        item, dataset, roles, endpoint_url=store.endpoint_url, history=history
+    )
+
+
+@router.put("/datasets/{id_prefix}/{id_suffix}", response_model=Dataset)
+async def update_dataset_route(
+    id_prefix: str,
+    id_suffix: str,
+    body: DatasetUpdate,
+    request: Request,
+    response: Response,
+    principal: Caller,
+    store: Store,
+    if_match: IfMatch = None,
+) -> Dataset:
+    """Replace the record and rewrite ``metadata.json``; needs ``metadata-write``.
+
+    409 when locked, 412 when ``If-Match``/``expected_revision`` is stale.
+    """
+    expected = _expected(if_match, body.expected_revision)
+    journal = StorageJournal(store)
+    try:
+        async with sessions(request)() as session, session.begin():
+            item, dataset = await service.update_dataset(
+                session, principal, _dataset_id(id_prefix, id_suffix), body, expected=expected
+            )
+            await journal.write_metadata(item, dataset, new=False)
+            result = _wire(principal, item, dataset, store)
+    except BaseException:
+        await journal.undo()
+        raise
+    response.headers["ETag"] = _etag(result.revision)
+    return result
+
+
+@router.post("/datasets/{id_prefix}/{id_suffix}/revert", response_model=Dataset)
+async def revert_dataset_route(
+    id_prefix: str,
+    id_suffix: str,
+    body: RevertRequest,
+    request: Request,
+    principal: Caller,
+    store: Store,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Restore the record of a history entry as a new entry; needs ``metadata-write``.
+
+    Only the metadata comes back: storage, versions and access stay as they are.
+    """
+    expected = _expected(if_match, body.expected_revision)
+    dataset_id = _dataset_id(id_prefix, id_suffix)
+    journal = StorageJournal(store)
+
+    async def work(session: AsyncSession) -> tuple[int, Any]:
+        item, dataset = await service.revert_dataset(
+            session, principal, dataset_id, body.history_id, body.reason, expected=expected
+        )
+        await journal.write_metadata(item, dataset, new=False)
+        return 200, _wire(principal, item, dataset, store).model_dump(mode="json")
+
+    response = await _journaled(
+        request,
+        principal,
+        idempotency_key,
+        [body.model_dump(mode="json"), expected],
+        work,
+        journal,
+    )
+    response.headers["ETag"] = _etag(json.loads(bytes(response.body))["revision"])
+    return response
+
+
+@router.post(
+    "/datasets/{id_prefix}/{id_suffix}/version", status_code=201, response_model=VersionResponse
+)
+async def version_dataset_route(
+    id_prefix: str,
+    id_suffix: str,
+    body: VersionRequest,
+    request: Request,
+    principal: Caller,
+    store: Store,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Create the next version: a new handle and prefix, linked both ways; needs ``admin``.
+
+    With ``copy_files`` the objects are copied server-side (the old ones stay untouched) and
+    the manifest rows of the copied files come along. Honours ``Idempotency-Key``.
+    """
+    handle_prefix: str = request.app.state.settings.handle_prefix
+    dataset_id = _dataset_id(id_prefix, id_suffix)
+    journal = StorageJournal(store)
+
+    async def work(session: AsyncSession) -> tuple[int, Any]:
+        old, old_dataset, new, new_dataset = await service.link_new_version(
+            session,
+            principal,
+            dataset_id,
+            body.reason,
+            handle_prefix=handle_prefix,
+            bucket=store.bucket,
+        )
+        copied: list[objects.CopiedObject] = []
+        if body.copy_files:
+            copied = await objects.copy_prefix(journal, old_dataset.prefix, new_dataset.prefix)
+            await manifest.copy_manifest(session, old.id, new.id, copied, principal.username)
+        await journal.write_metadata(new, new_dataset, new=True)
+        result = VersionResponse(
+            id=new.id,
+            version=new.version,
+            previous=old.id,
+            copied_files=len(copied),
+            dataset=_wire(principal, new, new_dataset, store),
+        )
+        return 201, result.model_dump(mode="json")
+
+    response = await _journaled(
+        request, principal, idempotency_key, body.model_dump(mode="json"), work, journal
+    )
+    new_id = json.loads(bytes(response.body))["id"]
+    response.headers["Location"] = _location(request, new_id)
+    return response
+
+
+# -- data access ---------------------------------------------------------------------------
+
+
+@router.post("/datasets/{id_prefix}/{id_suffix}/credentials", response_model=ScopedCredentials)
+async def credentials_route(
+    id_prefix: str,
+    id_suffix: str,
+    body: CredentialsRequest,
+    principal: Caller,
+    session: Session,
+    store: Store,
+) -> JSONResponse:
+    """S3 credentials limited to the dataset's prefix (STS AssumeRole + session policy).
+
+    ``read`` needs ``data-read``: get and list. ``write`` needs ``data-write`` and an unlocked,
+    unreleased dataset: also put, delete and multipart, but never ``metadata.json``. The
+    ``expiration`` is the one the store stated; lifetimes under 900 s get the store's default.
+    """
+    item, dataset = await service.load_dataset(session, _dataset_id(id_prefix, id_suffix))
+    write = body.access == "write"
+    access.require(principal, item, "data-write" if write else "data-read")
+    if write:
+        service.refuse_data_writes(item, dataset)
+    await session.close()  # no connection held during the STS call
+    settings = store.settings
+    duration = body.duration_seconds or settings.credentials_default_seconds
+    if duration > settings.credentials_max_seconds:
+        message = f"duration_seconds may be at most {settings.credentials_max_seconds} here"
+        raise ServiceError(
+            422,
+            "validation_error",
+            f"Invalid request: {message}.",
+            details=[{"field": "duration_seconds", "message": message, "type": "too_long"}],
+        )
+    issued = await storage.assume_role(
+        store,
+        session_name=policy.session_name(principal.username, item.id),
+        policy=policy.policy_json(dataset.bucket, dataset.prefix, body.access),
+        duration_seconds=duration,
+    )
+    creds = ScopedCredentials(
+        access_key_id=issued.access_key_id,
+        secret_access_key=issued.secret_access_key,
+        session_token=issued.session_token,
+        expiration=issued.expiration,
+        endpoint_url=store.endpoint_url,
+        region=settings.region,
+        bucket=dataset.bucket,
+        prefix=dataset.prefix,
+        access=body.access,
+    )
+    out = creds.model_dump(mode="json")
+    out["secret_access_key"] = issued.secret_access_key
+    out["session_token"] = issued.session_token
+    return JSONResponse(out, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/datasets/{id_prefix}/{id_suffix}/presign", response_model=PresignedURL)
+async def presign_route(
+    id_prefix: str,
+    id_suffix: str,
+    body: PresignRequest,
+    principal: Caller,
+    session: Session,
+    store: Store,
+) -> PresignedURL:
+    """A presigned GET URL of one object (1 s to 24 h); needs ``data-read``; 404 if missing."""
+    item, dataset = await service.load_dataset(session, _dataset_id(id_prefix, id_suffix))
+    access.require(principal, item, "data-read")
+    await session.close()
+    key = dataset.prefix + body.path
+    if await storage.head_object(store, key) is None:
+        raise not_found(f"Object {body.path!r} of dataset {item.id}")
+    expires_at = datetime.now(UTC) + timedelta(seconds=body.expires_in)
+    url = await storage.presign_get(store, key, expires_in=body.expires_in)
+    return PresignedURL(url=url, path=body.path, expires_at=expires_at)
+
+
+# -- manifest ------------------------------------------------------------------------------
+
+
+@router.post("/datasets/{id_prefix}/{id_suffix}/files", response_model=RegisterFilesResponse)
+async def register_files_route(
+    id_prefix: str,
+    id_suffix: str,
+    body: RegisterFilesRequest,
+    request: Request,
+    principal: Caller,
+    store: Store,
+) -> RegisterFilesResponse:
+    """Record uploaded files in the manifest; needs ``data-write`` (refused while locked).
+
+    Each file must exist in the store with exactly the stated size (422 naming the path
+    otherwise). Identical content registered again is listed in ``unchanged``.
+    """
+    dataset_id = _dataset_id(id_prefix, id_suffix)
+    async with sessions(request)() as session:
+        item, dataset = await service.load_dataset(session, dataset_id)
+        access.require(principal, item, "data-write")
+        service.refuse_data_writes(item, dataset)
+    heads = await manifest.head_files(store, dataset, body.files)
+    for attempt in range(2):
+        try:
+            async with sessions(request)() as session, session.begin():
+                return await manifest.record_files(
+                    session, principal, dataset_id, body.files, heads
+                )
+        except IntegrityError:  # a concurrent registration of a new path: decide again
+            if attempt:
+                raise ServiceError(
+                    409, "conflict", "The files are being registered concurrently; retry."
+                ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@router.get("/datasets/{id_prefix}/{id_suffix}/files", response_model=Page[ManifestEntry])
+async def list_files_route(
+    id_prefix: str,
+    id_suffix: str,
+    principal: Caller,
+    session: Session,
+    path_prefix: Annotated[
+        str | None, Query(alias="prefix", description="only paths starting with this")
+    ] = None,
+    page_size: PageSize = 100,
+    cursor: str | None = None,
+) -> Page[ManifestEntry]:
+    """The dataset's manifest in path order; needs ``data-read``."""
+    entries, next_cursor = await manifest.list_files(
+        session,
+        principal,
+        _dataset_id(id_prefix, id_suffix),
+        prefix=path_prefix,
+        page_size=page_size,
+        cursor=cursor,
+    )
+    return Page[ManifestEntry](items=entries, next_cursor=next_cursor)
+
+
+@router.get("/datasets/{id_prefix}/{id_suffix}/files/{path:path}", response_model=ManifestEntry)
+async def get_file_route(
+    id_prefix: str, id_suffix: str, path: str, principal: Caller, session: Session
+) -> ManifestEntry:
+    """One file's manifest entry; needs ``data-read``; 404 when it isn't registered."""
+    try:
+        check_object_path(path)
+    except ValueError as err:
+        raise ServiceError(
+            422,
+            "validation_error",
+            f"Invalid path: {err}.",
+            details=[{"field": "path", "message": str(err), "type": "unsafe_path"}],
+        ) from None
+    return await manifest.get_file(session, principal, _dataset_id(id_prefix, id_suffix), path)

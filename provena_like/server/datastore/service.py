@@ -1,0 +1,499 @@
+"""Dataset logic on a database session: no HTTP and no object store here.
+
+A dataset is a registry item of subtype ``dataset`` plus a :class:`DatasetRow`. Creating,
+updating and reverting go through the registry service (:mod:`provena_like.server.registry.
+service`), so handles, history, grants, locks and optimistic concurrency behave exactly as for
+any item; this module adds the dataset's storage location, its keyword rows and the checks of
+the handles a record refers to. Every function runs inside the caller's transaction.
+
+Storage side effects (``metadata.json``, copies) are the routes' business, through
+:mod:`provena_like.server.datastore.objects`, around these functions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import BigInteger, ColumnElement, delete, exists, func, literal, select, tuple_
+from sqlalchemy import update as sql_update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from provena_like.models.datastore import (
+    Dataset,
+    DatasetRecord,
+    DatasetSortKey,
+    DatasetUpdate,
+    MintRequest,
+    ReleaseStatus,
+    SortOrder,
+    StorageLocation,
+)
+from provena_like.models.registry import HistoryEntry, ItemCreate, ItemUpdate, Role, Versioning
+from provena_like.server import access
+from provena_like.server.db.base import UTCDateTime, utcnow
+from provena_like.server.db.identity import GroupRow
+from provena_like.server.errors import ServiceError, not_found
+from provena_like.server.pagination import decode_cursor, encode_cursor
+from provena_like.server.registry import service as registry
+from provena_like.server.registry.tables import HistoryRow, ItemRow
+from provena_like.server.security import Principal
+
+from .tables import DatasetKeywordRow, DatasetRow
+
+__all__ = [
+    "DATASET",
+    "check_groups",
+    "check_references",
+    "create_dataset",
+    "dataset_prefix",
+    "link_new_version",
+    "list_datasets",
+    "load_dataset",
+    "refuse_data_writes",
+    "revert_dataset",
+    "to_dataset",
+    "update_dataset",
+]
+
+DATASET = "dataset"
+
+REFERENCES: tuple[tuple[str, str, str], ...] = (
+    ("associations", "organisation_id", "organisation"),
+    ("associations", "data_custodian_id", "person"),
+    ("associations", "point_of_contact", "person"),
+    ("dataset_info", "publisher_id", "organisation"),
+)
+"""(section, field, subtype) of every handle a record refers to."""
+
+NEVER_RELEASED = datetime(9999, 12, 31, tzinfo=UTC)
+"""The sort key of datasets with no release time: after every real one."""
+
+
+def dataset_prefix(handle: str) -> str:
+    """The storage prefix of a dataset: ``datasets/<handle with '/' → '-'>/``."""
+    return f"datasets/{handle.replace('/', '-')}/"
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+async def load_dataset(session: AsyncSession, item_id: str) -> tuple[ItemRow, DatasetRow]:
+    """The dataset ``item_id`` as stored; 404 when there is no such dataset."""
+    item = await session.get(ItemRow, item_id, populate_existing=True)
+    dataset = await session.get(DatasetRow, item_id, populate_existing=True)
+    if item is None or dataset is None or item.subtype != DATASET:
+        raise not_found(f"Dataset {item_id}")
+    return item, dataset
+
+
+def to_dataset(
+    item: ItemRow,
+    dataset: DatasetRow,
+    roles: list[Role],
+    *,
+    endpoint_url: str | None,
+    history: list[HistoryEntry] | None = None,
+) -> Dataset:
+    """The wire form of a dataset for a caller holding ``roles``."""
+    status = cast(ReleaseStatus, dataset.release_status)
+    return Dataset(
+        id=item.id,
+        display_name=item.display_name,
+        owner=item.owner,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        revision=item.revision,
+        record=DatasetRecord.model_validate(item.record),
+        access=registry.get_access(item),
+        locked=item.locked,
+        versioning=Versioning(
+            version=item.version, previous=item.previous_version, next=item.next_version
+        ),
+        roles=roles,
+        storage=StorageLocation(
+            repository=dataset.repository,
+            bucket=dataset.bucket,
+            prefix=dataset.prefix,
+            endpoint_url=endpoint_url,
+        ),
+        release_status=status,
+        release_time=dataset.release_time,
+        history=history,
+    )
+
+
+# -- checks --------------------------------------------------------------------------------
+
+
+def _invalid(what: str, details: list[dict[str, Any]]) -> ServiceError:
+    fields = ", ".join(d["field"] for d in details[:5])
+    return ServiceError(
+        422, "validation_error", f"Invalid {what}: check {fields}.", details=details
+    )
+
+
+async def check_references(
+    session: AsyncSession, principal: Principal, record: DatasetRecord
+) -> None:
+    """422 unless every handle the record refers to is a readable item of the right subtype.
+
+    Each problem names its field, e.g. ``record.associations.organisation_id``.
+    """
+    wanted: list[tuple[str, str, str]] = []
+    for section, name, subtype in REFERENCES:
+        value = getattr(getattr(record, section), name)
+        if value is not None:
+            wanted.append((f"record.{section}.{name}", value, subtype))
+    if not wanted:
+        return
+    handles = sorted({handle for _, handle, _ in wanted})
+    rows = {r.id: r for r in await session.scalars(select(ItemRow).where(ItemRow.id.in_(handles)))}
+    details: list[dict[str, Any]] = []
+    for field, handle, subtype in wanted:
+        row = rows.get(handle)
+        if row is None:
+            message = f"no registry item {handle} exists; register the {subtype} first"
+            kind = "unknown_item"
+        elif "metadata-read" not in access.roles_on(principal, row):
+            message = f"you can't read item {handle}; ask its owner for metadata-read access"
+            kind = "unreadable_item"
+        elif row.subtype != subtype:
+            message = f"item {handle} is a {row.subtype}, not a {subtype}"
+            kind = "wrong_subtype"
+        else:
+            continue
+        details.append({"field": field, "message": message, "type": kind})
+    if details:
+        raise _invalid("dataset record", details)
+
+
+async def check_groups(session: AsyncSession, groups: dict[str, list[Role]]) -> None:
+    """422 for access settings naming groups that don't exist."""
+    if not groups:
+        return
+    known = set(await session.scalars(select(GroupRow.name).where(GroupRow.name.in_(groups))))
+    details = [
+        {"field": f"groups.{g}", "message": f"no group named {g!r}", "type": "unknown_group"}
+        for g in sorted(set(groups) - known)
+    ]
+    if details:
+        raise _invalid("access settings", details)
+
+
+def refuse_data_writes(item: ItemRow, dataset: DatasetRow) -> None:
+    """409 when the dataset's data may not change: locked, or in review or released."""
+    if item.locked:
+        raise ServiceError(
+            409,
+            "locked",
+            f"Dataset {item.id} is locked: its data can't change until an admin unlocks it.",
+        )
+    if dataset.release_status != "NOT_RELEASED":
+        raise ServiceError(
+            409,
+            "released",
+            f"Dataset {item.id} is {dataset.release_status}: its data can't change any more; "
+            "create a new version to change it.",
+        )
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+async def _set_keywords(
+    session: AsyncSession, item_id: str, keywords: list[str], *, replace: bool
+) -> None:
+    if replace:
+        await session.execute(delete(DatasetKeywordRow).where(DatasetKeywordRow.item_id == item_id))
+    session.add_all(DatasetKeywordRow(item_id=item_id, keyword=k) for k in dict.fromkeys(keywords))
+
+
+def _record_json(record: DatasetRecord) -> dict[str, Any]:
+    dumped: dict[str, Any] = record.model_dump(mode="json", exclude_none=True)
+    return dumped
+
+
+async def create_dataset(
+    session: AsyncSession,
+    principal: Principal,
+    body: MintRequest,
+    *,
+    handle_prefix: str,
+    bucket: str,
+    version: int = 1,
+    previous: str | None = None,
+) -> tuple[ItemRow, DatasetRow]:
+    """Register a dataset owned by ``principal``: a registry item plus its storage location.
+
+    The registry allocates the handle and records the history and grants; the dataset goes
+    to ``datasets/<handle-slug>/`` in ``bucket``. Nothing is written to the object store.
+    """
+    await check_references(session, principal, body.record)
+    await check_groups(session, body.groups)
+    item = await registry.create_item(
+        session,
+        principal,
+        ItemCreate(
+            subtype=DATASET,
+            record=_record_json(body.record),
+            display_name=body.display_name,
+            general=body.general,
+            groups=body.groups,
+        ),
+        prefix=handle_prefix,
+    )
+    if version != 1 or previous is not None:
+        item.version = version
+        item.previous_version = previous
+    dataset = DatasetRow(
+        item_id=item.id,
+        repository="default",
+        bucket=bucket,
+        prefix=dataset_prefix(item.id),
+        release_status="NOT_RELEASED",
+        release_time=None,
+    )
+    session.add(dataset)
+    await _set_keywords(session, item.id, body.record.dataset_info.keywords, replace=False)
+    await session.flush()
+    return item, dataset
+
+
+async def update_dataset(
+    session: AsyncSession,
+    principal: Principal,
+    item_id: str,
+    body: DatasetUpdate,
+    *,
+    expected: int | None,
+) -> tuple[ItemRow, DatasetRow]:
+    """Replace a dataset's record; needs ``metadata-write``; 409 locked, 412 stale."""
+    item, _ = await load_dataset(session, item_id)
+    access.require(principal, item, "metadata-write")
+    await check_references(session, principal, body.record)
+    updated = await registry.update_item(
+        session,
+        principal,
+        item_id,
+        ItemUpdate(
+            record=_record_json(body.record),
+            reason=body.reason,
+            display_name=body.display_name,
+        ),
+        expected=expected,
+    )
+    await _set_keywords(session, item_id, body.record.dataset_info.keywords, replace=True)
+    await session.flush()
+    return await load_dataset(session, updated.id)
+
+
+async def revert_dataset(
+    session: AsyncSession,
+    principal: Principal,
+    item_id: str,
+    history_id: int,
+    reason: str,
+    *,
+    expected: int | None,
+) -> tuple[ItemRow, DatasetRow]:
+    """Restore the record of a history entry as a new entry (storage and links untouched).
+
+    The restored record must still pass today's checks (model and references).
+    """
+    item, _ = await load_dataset(session, item_id)
+    access.require(principal, item, "metadata-write")
+    updated = await registry.revert_item(
+        session, principal, item_id, history_id, reason, expected=expected
+    )
+    record = DatasetRecord.model_validate(updated.record)
+    await check_references(session, principal, record)
+    await _set_keywords(session, item_id, record.dataset_info.keywords, replace=True)
+    await session.flush()
+    return await load_dataset(session, item_id)
+
+
+def _refuse_if_versioned(item: ItemRow) -> None:
+    if item.next_version is not None:
+        raise ServiceError(
+            409,
+            "already_versioned",
+            f"Dataset {item.id} already has a newer version, {item.next_version}: version the "
+            "latest one.",
+            details={"next": item.next_version},
+        )
+
+
+async def link_new_version(
+    session: AsyncSession,
+    principal: Principal,
+    item_id: str,
+    reason: str,
+    *,
+    handle_prefix: str,
+    bucket: str,
+) -> tuple[ItemRow, DatasetRow, ItemRow, DatasetRow]:
+    """Create the next version of a dataset and link both; needs ``admin`` on it.
+
+    The new dataset copies the record, display name and access settings (its owner is the
+    caller), gets version number + 1, ``previous`` = this one, and a storage prefix of its
+    own. This one gets ``next`` and a history entry. Only the latest version may be versioned
+    (409 ``already_versioned``). Returns (old item, old dataset, new item, new dataset).
+    """
+    old, old_dataset = await load_dataset(session, item_id)
+    access.require(principal, old, "admin")
+    _refuse_if_versioned(old)
+    # The first write of the transaction: claims this revision (and takes the row lock), so
+    # of two concurrent versionings exactly one links its new version.
+    claimed = await session.execute(
+        sql_update(ItemRow)
+        .where(
+            ItemRow.id == item_id,
+            ItemRow.revision == old.revision,
+            ItemRow.next_version.is_(None),
+        )
+        .values(revision=ItemRow.revision + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    changed = getattr(claimed, "rowcount", 0) != 1
+    old, old_dataset = await load_dataset(session, item_id)
+    if changed:
+        _refuse_if_versioned(old)
+        raise ServiceError(
+            409, "conflict", f"Dataset {item_id} changed while it was versioned; retry."
+        )
+    groups: dict[str, list[Role]] = {
+        g: access.normalise_roles(r) for g, r in old.group_roles.items()
+    }
+    new, new_dataset = await create_dataset(
+        session,
+        principal,
+        MintRequest(
+            record=DatasetRecord.model_validate(old.record),
+            display_name=old.display_name,
+            general=access.normalise_roles(old.general_roles),
+            groups=groups,
+        ),
+        handle_prefix=handle_prefix,
+        bucket=bucket,
+        version=old.version + 1,
+        previous=old.id,
+    )
+    old.next_version = new.id
+    created = await session.scalar(
+        select(HistoryRow).where(HistoryRow.item_id == new.id).order_by(HistoryRow.id.desc())
+    )
+    if created is not None:
+        created.reason = f"created as version {new.version} of {old.id}: {reason}"
+    session.add(
+        HistoryRow(
+            item_id=old.id,
+            revision=old.revision,
+            time=old.updated_at,
+            user=principal.username,
+            reason=f"new version {new.id} (version {new.version}): {reason}",
+            snapshot={"display_name": old.display_name, "record": old.record},
+        )
+    )
+    await session.flush()
+    return old, old_dataset, new, new_dataset
+
+
+# -- listing -------------------------------------------------------------------------------
+
+_RELEASE_KEY = func.coalesce(DatasetRow.release_time, literal(NEVER_RELEASED, UTCDateTime()))
+
+_SORT_COLUMNS: dict[str, Any] = {
+    "created": ItemRow.created_at,
+    "updated": ItemRow.updated_at,
+    "name": ItemRow.name_key,
+    "release_time": _RELEASE_KEY,
+}
+
+
+def _bad_cursor() -> ServiceError:
+    return ServiceError(400, "bad_cursor", "The cursor does not fit this listing; start again.")
+
+
+def _sort_value(sort: DatasetSortKey, item: ItemRow, dataset: DatasetRow) -> Any:
+    if sort == "name":
+        return item.name_key
+    if sort == "created":
+        return item.created_at.isoformat()
+    if sort == "updated":
+        return item.updated_at.isoformat()
+    return (dataset.release_time or NEVER_RELEASED).isoformat()
+
+
+def _cursor_key(sort: DatasetSortKey, value: Any) -> Any:
+    if sort == "name":
+        if not isinstance(value, str):
+            raise _bad_cursor()
+        return value
+    try:
+        when = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise _bad_cursor() from None
+    if when.tzinfo is None:
+        raise _bad_cursor()
+    return when
+
+
+async def list_datasets(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    owner: str | None = None,
+    keyword: str | None = None,
+    release_status: ReleaseStatus | None = None,
+    sort: DatasetSortKey = "created",
+    order: SortOrder = "asc",
+    page_size: int = 100,
+    cursor: str | None = None,
+) -> tuple[list[tuple[ItemRow, DatasetRow]], str | None]:
+    """One page of the datasets ``principal`` may read, and the cursor of the next page.
+
+    Keyset pagination on ``(sort key, handle number)``, with the access filter inside the
+    query (:func:`~provena_like.server.access.readable_filter`), so every dataset present for
+    the whole walk is returned exactly once and only the last page is short.
+    """
+    column = _SORT_COLUMNS[sort]
+    query = (
+        select(ItemRow, DatasetRow)
+        .join(DatasetRow, DatasetRow.item_id == ItemRow.id)
+        .where(access.readable_filter(principal))
+    )
+    if owner is not None:
+        query = query.where(ItemRow.owner == owner)
+    if keyword is not None:
+        query = query.where(
+            exists().where(
+                DatasetKeywordRow.item_id == ItemRow.id, DatasetKeywordRow.keyword == keyword
+            )
+        )
+    if release_status is not None:
+        query = query.where(DatasetRow.release_status == release_status)
+    scope = [sort, order, owner, keyword, release_status]
+    if cursor is not None:
+        values = decode_cursor(cursor, length=len(scope) + 2)
+        last_seq = values[-1]
+        if values[: len(scope)] != scope or not isinstance(last_seq, int):
+            raise _bad_cursor()
+        key_type = ItemRow.name_key.type if sort == "name" else UTCDateTime()
+        key = literal(_cursor_key(sort, values[-2]), type_=key_type)
+        position = tuple_(column, ItemRow.seq)
+        bound = tuple_(key, literal(last_seq, type_=BigInteger()))
+        after: ColumnElement[bool] = position > bound if order == "asc" else position < bound
+        query = query.where(after)
+    if order == "asc":
+        query = query.order_by(column.asc(), ItemRow.seq.asc())
+    else:
+        query = query.order_by(column.desc(), ItemRow.seq.desc())
+    rows = [(r[0], r[1]) for r in (await session.execute(query.limit(page_size + 1))).all()]
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    next_cursor = None
+    if more:
+        item, dataset = rows[-1]
+        next_cursor = encode_cursor([*scope, _sort_value(sort, item, dataset), item.seq])
+    return rows, next_cursor

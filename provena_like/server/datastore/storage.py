@@ -1,0 +1,378 @@
+"""The server's access to the object store: admin S3 calls and STS, with aioboto3.
+
+One :class:`ObjectStore` (an S3 client and an STS client signed with the admin keys of
+:class:`~provena_like.server.settings.S3Settings`) is opened in the app's lifespan and kept in
+``app.state.object_store``. Everything else calls the module-level functions here
+(:func:`put_object`, :func:`head_object`, ...) with it, never the clients directly: that keeps
+the S3 vocabulary in one module and lets a test replace one step (``monkeypatch.setattr(
+storage, "put_object", failing)``) to check that a failure there leaves nothing behind.
+
+Failures of the store are :class:`ObjectStoreError` (answered 502 ``object_store_error``).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import aioboto3
+import anyio
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from provena_like.server.errors import ServiceError
+from provena_like.server.settings import S3Settings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3.client import S3Client
+    from types_aiobotocore_sts.client import STSClient
+
+__all__ = [
+    "COPY_OBJECT_LIMIT",
+    "IssuedCredentials",
+    "ObjectHead",
+    "ObjectStore",
+    "ObjectStoreError",
+    "assume_role",
+    "copy_object",
+    "delete_objects",
+    "head_object",
+    "list_objects",
+    "open_object_store",
+    "presign_get",
+    "put_object",
+    "read_object",
+]
+
+log = logging.getLogger(__name__)
+
+COPY_OBJECT_LIMIT = 5 * 1024**3
+"""The largest object one CopyObject may copy (S3's limit); bigger ones go part by part."""
+
+COPY_PART_SIZE = 512 * 1024**2
+DELETE_BATCH = 1000
+
+
+class ObjectStoreError(ServiceError):
+    """The object store refused or failed a call (502 ``object_store_error``)."""
+
+    def __init__(self, action: str, err: Exception) -> None:
+        detail = _error_code(err) or type(err).__name__
+        super().__init__(
+            502,
+            "object_store_error",
+            f"The object store failed to {action} ({detail}); nothing was changed, retry later.",
+        )
+
+
+@dataclass
+class ObjectStore:
+    """Admin clients of the object store, open for the lifetime of the app.
+
+    Attributes:
+        settings: where the store is and which bucket and role the datastore uses.
+        s3: the admin S3 client.
+        sts: the admin STS client (same endpoint), for AssumeRole.
+        copy_limit: objects above this size are copied part by part (tests may lower it).
+        concurrency: how many object calls one request runs at a time (copies, HEADs).
+    """
+
+    settings: S3Settings
+    s3: S3Client
+    sts: STSClient
+    copy_limit: int = COPY_OBJECT_LIMIT
+    copy_part_size: int = COPY_PART_SIZE
+    concurrency: int = 16
+
+    @property
+    def endpoint_url(self) -> str:
+        """The S3 endpoint clients should use."""
+        return self.settings.endpoint_url
+
+    @property
+    def bucket(self) -> str:
+        """The bucket that holds every dataset."""
+        return self.settings.bucket
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    """What HEAD (or a listing) says about an object."""
+
+    key: str
+    size: int
+    etag: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    sha256: str | None = None
+    """hex sha256 of the whole object, when the store holds a full-object checksum."""
+
+
+@dataclass(frozen=True)
+class IssuedCredentials:
+    """Session credentials from STS AssumeRole, with the expiration the store stated."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expiration: datetime
+
+
+def _error_code(err: Exception) -> str | None:
+    if isinstance(err, ClientError):
+        code = err.response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None
+
+
+def _is_missing(err: ClientError) -> bool:
+    status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status == 404 or _error_code(err) in {"404", "NoSuchKey", "NotFound"}
+
+
+def _etag(value: str | None) -> str:
+    return (value or "").strip('"')
+
+
+@asynccontextmanager
+async def open_object_store(settings: S3Settings) -> AsyncIterator[ObjectStore]:
+    """Open the admin S3 and STS clients for ``settings``; they close when the block ends.
+
+    Example:
+        ```python
+        async with open_object_store(settings.s3) as store:
+            await put_object(store, "datasets/x/metadata.json", b"{}")
+        ```
+    """
+    session = aioboto3.Session()
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        retries={"mode": "standard", "total_max_attempts": 3},
+        connect_timeout=5,
+        read_timeout=60,
+        max_pool_connections=32,
+    )
+    keys: dict[str, Any] = {
+        "endpoint_url": settings.endpoint_url,
+        "region_name": settings.region,
+        "aws_access_key_id": settings.access_key,
+        "aws_secret_access_key": settings.secret_key.get_secret_value(),
+        "config": config,
+    }
+    async with AsyncExitStack() as stack:
+        s3: S3Client = await stack.enter_async_context(session.client("s3", **keys))
+        sts: STSClient = await stack.enter_async_context(session.client("sts", **keys))
+        yield ObjectStore(settings=settings, s3=s3, sts=sts)
+
+
+async def put_object(
+    store: ObjectStore,
+    key: str,
+    body: bytes,
+    *,
+    content_type: str = "application/octet-stream",
+    metadata: Mapping[str, str] | None = None,
+) -> str:
+    """Write ``body`` at ``key`` in the dataset bucket; returns the new ETag."""
+    try:
+        response = await store.s3.put_object(
+            Bucket=store.bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            Metadata=dict(metadata or {}),
+        )
+    except (ClientError, BotoCoreError) as err:
+        raise ObjectStoreError(f"write {key}", err) from err
+    return _etag(response.get("ETag"))
+
+
+async def head_object(store: ObjectStore, key: str) -> ObjectHead | None:
+    """What the store knows about ``key``, or None when there is no such object."""
+    try:
+        response = await store.s3.head_object(Bucket=store.bucket, Key=key, ChecksumMode="ENABLED")
+    except ClientError as err:
+        if _is_missing(err):
+            return None
+        raise ObjectStoreError(f"read {key}", err) from err
+    except BotoCoreError as err:
+        raise ObjectStoreError(f"read {key}", err) from err
+    sha256 = None
+    checksum = response.get("ChecksumSHA256")
+    if checksum and "-" not in checksum and response.get("ChecksumType") != "COMPOSITE":
+        sha256 = base64.b64decode(checksum).hex()
+    return ObjectHead(
+        key=key,
+        size=int(response.get("ContentLength", 0)),
+        etag=_etag(response.get("ETag")),
+        metadata=dict(response.get("Metadata", {})),
+        sha256=sha256,
+    )
+
+
+async def read_object(store: ObjectStore, key: str) -> bytes | None:
+    """The content of ``key`` (a small object such as ``metadata.json``), or None if missing."""
+    try:
+        response = await store.s3.get_object(Bucket=store.bucket, Key=key)
+        async with response["Body"] as stream:
+            data: bytes = await stream.read()
+    except ClientError as err:
+        if _is_missing(err):
+            return None
+        raise ObjectStoreError(f"read {key}", err) from err
+    except BotoCoreError as err:
+        raise ObjectStoreError(f"read {key}", err) from err
+    return data
+
+
+async def list_objects(store: ObjectStore, prefix: str) -> list[ObjectHead]:
+    """Every object whose key starts with ``prefix``, in key order."""
+    found: list[ObjectHead] = []
+    token: str | None = None
+    try:
+        while True:
+            extra: dict[str, Any] = {"ContinuationToken": token} if token else {}
+            page = await store.s3.list_objects_v2(Bucket=store.bucket, Prefix=prefix, **extra)
+            found.extend(
+                ObjectHead(key=o["Key"], size=int(o.get("Size", 0)), etag=_etag(o.get("ETag")))
+                for o in page.get("Contents", [])
+            )
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return found
+    except (ClientError, BotoCoreError) as err:
+        raise ObjectStoreError(f"list {prefix}", err) from err
+
+
+async def _copy_in_parts(store: ObjectStore, source: str, dest: str, size: int) -> str:
+    s3 = store.s3
+    upload = await s3.create_multipart_upload(Bucket=store.bucket, Key=dest)
+    upload_id = upload["UploadId"]
+    part_size = store.copy_part_size
+    count = max(1, -(-size // part_size))
+    etags: dict[int, str] = {}
+    limiter = anyio.CapacityLimiter(store.concurrency)
+
+    async def copy_part(number: int) -> None:
+        first = (number - 1) * part_size
+        last = min(size, first + part_size) - 1
+        async with limiter:
+            part = await s3.upload_part_copy(
+                Bucket=store.bucket,
+                Key=dest,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": store.bucket, "Key": source},
+                CopySourceRange=f"bytes={first}-{last}",
+            )
+        etags[number] = part["CopyPartResult"].get("ETag", "")
+
+    try:
+        async with anyio.create_task_group() as group:
+            for number in range(1, count + 1):
+                group.start_soon(copy_part, number)
+        done = await s3.complete_multipart_upload(
+            Bucket=store.bucket,
+            Key=dest,
+            UploadId=upload_id,
+            MultipartUpload={
+                "Parts": [{"PartNumber": n, "ETag": etags[n]} for n in range(1, count + 1)]
+            },
+        )
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            try:
+                await s3.abort_multipart_upload(Bucket=store.bucket, Key=dest, UploadId=upload_id)
+            except (ClientError, BotoCoreError):
+                log.warning("could not abort the multipart copy to %s", dest, exc_info=True)
+        raise
+    return _etag(done.get("ETag"))
+
+
+async def copy_object(store: ObjectStore, source: str, dest: str, *, size: int) -> str:
+    """Copy ``source`` to ``dest`` inside the store (no bytes through the server).
+
+    Objects up to :attr:`ObjectStore.copy_limit` take one CopyObject; bigger ones are copied
+    part by part (UploadPartCopy). Returns the new object's ETag.
+    """
+    try:
+        if size > store.copy_limit:
+            return await _copy_in_parts(store, source, dest, size)
+        response = await store.s3.copy_object(
+            Bucket=store.bucket,
+            Key=dest,
+            CopySource={"Bucket": store.bucket, "Key": source},
+            MetadataDirective="COPY",
+        )
+    except (ClientError, BotoCoreError) as err:
+        raise ObjectStoreError(f"copy {source} to {dest}", err) from err
+    return _etag(response.get("CopyObjectResult", {}).get("ETag"))
+
+
+async def delete_objects(store: ObjectStore, keys: list[str]) -> None:
+    """Delete ``keys`` (missing ones are fine); raises if the store refused any."""
+    for start in range(0, len(keys), DELETE_BATCH):
+        batch = keys[start : start + DELETE_BATCH]
+        try:
+            response = await store.s3.delete_objects(
+                Bucket=store.bucket,
+                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+            )
+        except (ClientError, BotoCoreError) as err:
+            raise ObjectStoreError(f"delete {len(batch)} objects", err) from err
+        errors = response.get("Errors", [])
+        if errors:
+            first = errors[0]
+            raise ServiceError(
+                502,
+                "object_store_error",
+                f"The object store refused to delete {first.get('Key')} ({first.get('Code')}).",
+            )
+
+
+async def assume_role(
+    store: ObjectStore, *, session_name: str, policy: str, duration_seconds: int | None
+) -> IssuedCredentials:
+    """STS AssumeRole of the datastore role with an inline session ``policy``.
+
+    ``duration_seconds`` is passed only when it is at least 900 (the STS minimum); otherwise
+    the store's default session lifetime applies. The expiration is the one STS states.
+    """
+    extra: dict[str, Any] = {}
+    if duration_seconds is not None and duration_seconds >= 900:
+        extra["DurationSeconds"] = duration_seconds
+    try:
+        response = await store.sts.assume_role(
+            RoleArn=store.settings.role_arn,
+            RoleSessionName=session_name,
+            Policy=policy,
+            **extra,
+        )
+    except (ClientError, BotoCoreError) as err:
+        raise ObjectStoreError("issue scoped credentials", err) from err
+    creds = response["Credentials"]
+    expiration = creds["Expiration"]
+    if expiration.tzinfo is None:
+        expiration = expiration.replace(tzinfo=UTC)
+    return IssuedCredentials(
+        access_key_id=creds["AccessKeyId"],
+        secret_access_key=creds["SecretAccessKey"],
+        session_token=creds["SessionToken"],
+        expiration=expiration.astimezone(UTC),
+    )
+
+
+async def presign_get(store: ObjectStore, key: str, *, expires_in: int) -> str:
+    """A presigned GET URL of ``key`` valid for ``expires_in`` seconds (signed locally)."""
+    try:
+        url: str = await store.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": store.bucket, "Key": key}, ExpiresIn=expires_in
+        )
+    except (ClientError, BotoCoreError) as err:
+        raise ObjectStoreError(f"presign {key}", err) from err
+    return url
