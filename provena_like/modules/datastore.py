@@ -1,0 +1,321 @@
+"""``Datastore``: the dataset workflows (L3), composed from the L2 clients and the storage engine.
+
+Reach it as ``pv.datastore``::
+
+    async with ProvenaClient.from_env() as pv:
+        ds = await pv.datastore.mint(record)                 # an InteractiveDataset
+        result = await ds.upload("./data", progress=print)   # per-file results
+        async for hit in pv.datastore.search("ocean temperature"):
+            print(hit.item.id, hit.score)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from provena_like._core.sentinels import NOT_GIVEN, NotGiven
+from provena_like.clients.datastore import DatastoreClient
+from provena_like.clients.search import SearchClient
+from provena_like.models.datastore import (
+    AccessLevel,
+    Dataset,
+    DatasetRecord,
+    DatasetSortKey,
+    PresignedURL,
+    ReleaseStatus,
+    ScopedCredentials,
+    ValidateResponse,
+    VersionResponse,
+)
+from provena_like.models.registry import Role, SortOrder
+from provena_like.models.search import SearchHit
+from provena_like.models.shared import Page
+from provena_like.modules.credentials import CredentialsCache
+from provena_like.modules.interactive import InteractiveDataset, TransferDefaults
+
+if TYPE_CHECKING:
+    import aioboto3
+
+__all__ = ["Datastore"]
+
+RecordLike = DatasetRecord | Mapping[str, Any]
+
+
+class Datastore:
+    """Mint, find, change, version and open datasets.
+
+    Args:
+        client: the datastore's L2 client.
+        search_client: the search service's L2 client.
+        session: the aioboto3 session transfers use (one per :class:`ProvenaClient`).
+        transfers: default settings of uploads and downloads.
+    """
+
+    def __init__(
+        self,
+        client: DatastoreClient,
+        search_client: SearchClient,
+        *,
+        session: aioboto3.Session | None = None,
+        transfers: TransferDefaults | None = None,
+    ) -> None:
+        self.client = client
+        self._search = search_client
+        self._session = session
+        self.transfers = transfers or TransferDefaults()
+        self.credentials_cache = CredentialsCache(client)
+
+    def __repr__(self) -> str:
+        return f"Datastore({self.client!r})"
+
+    @property
+    def session(self) -> aioboto3.Session | None:
+        """The aioboto3 session shared by this client's transfers."""
+        return self._session
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def mint(
+        self,
+        record: RecordLike,
+        *,
+        display_name: str | None = None,
+        general: Sequence[Role] = (),
+        groups: Mapping[str, Sequence[Role]] | None = None,
+        idempotency_key: str | None | NotGiven = NOT_GIVEN,
+    ) -> InteractiveDataset:
+        """Register a new dataset (handle, storage location, ``metadata.json``).
+
+        All or nothing: if any step fails on the server, no item and no object remain.
+
+        Example:
+            ```python
+            ds = await pv.datastore.mint(record, idempotency_key="run-2024-06-01")
+            print(ds.id, ds.dataset.storage.prefix)
+            ```
+        """
+        request: dict[str, Any] = {
+            "record": _record_json(record),
+            "general": list(general),
+            "groups": {k: list(v) for k, v in (groups or {}).items()},
+        }
+        if display_name is not None:
+            request["display_name"] = display_name
+        minted = await self.client.mint_dataset(request, idempotency_key=idempotency_key)
+        return InteractiveDataset(self, minted.dataset)
+
+    async def validate(self, record: RecordLike) -> ValidateResponse:
+        """Check a record as :meth:`mint` would, without writing anything.
+
+        Example:
+            ```python
+            check = await pv.datastore.validate(record)
+            for err in check.errors:
+                print(err.field, err.message)
+            ```
+        """
+        return await self.client.validate_dataset({"record": _record_json(record)})
+
+    async def fetch(self, dataset_id: str, *, include_history: bool = False) -> Dataset:
+        """One dataset, with your effective roles and its lock state.
+
+        Example:
+            ```python
+            dataset = await pv.datastore.fetch("10378.1/42")
+            ```
+        """
+        return await self.client.get_dataset(dataset_id, include_history=include_history)
+
+    async def update_metadata(
+        self,
+        dataset_id: str,
+        record: RecordLike,
+        *,
+        reason: str,
+        expected_revision: int | None = None,
+    ) -> Dataset:
+        """Replace a dataset's metadata, recording ``reason`` in its history.
+
+        With ``expected_revision`` a concurrent change makes this fail with
+        :class:`~provena_like.PreconditionFailed` instead of being overwritten.
+
+        Example:
+            ```python
+            ds = await pv.datastore.fetch(dataset_id)
+            new = ds.record.model_copy(update={...})
+            await pv.datastore.update_metadata(
+                dataset_id, new, reason="fix licence", expected_revision=ds.revision
+            )
+            ```
+        """
+        return await self.client.update_dataset(
+            dataset_id,
+            {"record": _record_json(record), "reason": reason},
+            if_match=expected_revision,
+        )
+
+    async def revert_metadata(self, dataset_id: str, history_id: int, *, reason: str) -> Dataset:
+        """Restore the metadata of a history entry (recorded as a new entry).
+
+        Example:
+            ```python
+            await pv.datastore.revert_metadata(dataset_id, 1, reason="undo the rename")
+            ```
+        """
+        return await self.client.revert_dataset(
+            dataset_id, {"history_id": history_id, "reason": reason}
+        )
+
+    async def version(
+        self, dataset_id: str, *, reason: str, copy_files: bool = False
+    ) -> VersionResponse:
+        """Create the next version (a new handle linked to this one).
+
+        ``copy_files`` copies the objects server-side; the old version is left untouched.
+
+        Example:
+            ```python
+            v2 = await pv.datastore.version(dataset_id, reason="2024 recalibration")
+            ```
+        """
+        return await self.client.version_dataset(
+            dataset_id, {"reason": reason, "copy_files": copy_files}
+        )
+
+    # ------------------------------------------------------------------ finding
+
+    async def list_datasets(
+        self,
+        *,
+        owner: str | None = None,
+        keyword: str | None = None,
+        release_status: ReleaseStatus | None = None,
+        sort: DatasetSortKey = "created",
+        order: SortOrder = "asc",
+        page_size: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Dataset]:
+        """One page of datasets you can read (``next_cursor`` continues).
+
+        Example:
+            ```python
+            page = await pv.datastore.list_datasets(keyword="ocean", page_size=20)
+            ```
+        """
+        return await self.client.list_datasets(
+            owner=owner,
+            keyword=keyword,
+            release_status=release_status,
+            sort=sort,
+            order=order,
+            page_size=page_size,
+            cursor=cursor,
+        )
+
+    async def iter_datasets(
+        self,
+        *,
+        owner: str | None = None,
+        keyword: str | None = None,
+        release_status: ReleaseStatus | None = None,
+        sort: DatasetSortKey = "created",
+        order: SortOrder = "asc",
+        page_size: int = 100,
+        max_items: int | None = None,
+    ) -> AsyncIterator[Dataset]:
+        """Every dataset you can read, page after page.
+
+        Example:
+            ```python
+            async for dataset in pv.datastore.iter_datasets(max_items=500):
+                print(dataset.id, dataset.display_name)
+            ```
+        """
+        paginator = self.client.iter_datasets(
+            owner=owner,
+            keyword=keyword,
+            release_status=release_status,
+            sort=sort,
+            order=order,
+            page_size=page_size,
+            max_items=max_items,
+        )
+        async for dataset in paginator:
+            yield dataset
+
+    async def search(
+        self,
+        query: str,
+        *,
+        subtype: str | Sequence[str] | None = "dataset",
+        owner: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        page_size: int = 20,
+        max_items: int | None = None,
+    ) -> AsyncIterator[SearchHit]:
+        """Full-text search, best match first; only items you may read.
+
+        Example:
+            ```python
+            async for hit in pv.datastore.search("sea surface temperature", max_items=10):
+                print(hit.item.id, hit.score, hit.highlights)
+            ```
+        """
+        paginator = self._search.iter_search_items(
+            query,
+            subtype=subtype,
+            owner=owner,
+            created_after=created_after,
+            created_before=created_before,
+            page_size=page_size,
+            max_items=max_items,
+        )
+        async for hit in paginator:
+            yield hit
+
+    # ------------------------------------------------------------------ storage access
+
+    async def credentials(
+        self, dataset_id: str, access: AccessLevel = "read", *, force: bool = False
+    ) -> ScopedCredentials:
+        """Short-lived S3 credentials limited to the dataset's prefix (cached until near expiry).
+
+        Example:
+            ```python
+            creds = await pv.datastore.credentials(dataset_id, "write")
+            print(creds.bucket, creds.prefix, creds.expiration)
+            ```
+        """
+        return await self.credentials_cache.get(dataset_id, access, force=force)
+
+    async def presigned_url(
+        self, dataset_id: str, path: str, *, expires_in: int = 3600
+    ) -> PresignedURL:
+        """A URL anyone can GET one file with, for ``expires_in`` seconds (1 s to 24 h).
+
+        Example:
+            ```python
+            link = await pv.datastore.presigned_url(dataset_id, "raw/a.csv", expires_in=600)
+            ```
+        """
+        return await self.client.presign(dataset_id, path, expires_in=expires_in)
+
+    async def interactive(self, dataset_id: str) -> InteractiveDataset:
+        """Open a dataset for interactive work (files, metadata, versions).
+
+        Example:
+            ```python
+            ds = await pv.datastore.interactive("10378.1/42")
+            await ds.download("./here", paths=["raw/"])
+            ```
+        """
+        return InteractiveDataset(self, await self.fetch(dataset_id))
+
+
+def _record_json(record: RecordLike) -> dict[str, Any]:
+    if isinstance(record, DatasetRecord):
+        return record.model_dump(mode="json", exclude_none=True)
+    return dict(record)
