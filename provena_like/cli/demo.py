@@ -7,17 +7,27 @@ fails. With ``--url`` it runs against an existing server, signed in as configure
 
 from __future__ import annotations
 
+import hashlib
+import html
+import random
+import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from provena_like.cli._common import UrlOption, console, err_console, load_config, run
+from provena_like.cli.progress import transfer_bar
 from provena_like.client import ProvenaClient
+from provena_like.modules.interactive import InteractiveDataset
 
 
 @dataclass
@@ -124,6 +134,140 @@ async def _registry_steps(demo: DemoRun, pv: ProvenaClient) -> None:
     await demo.step("list people", listing)
 
 
+def _make_sample(root: Path, small: int, large: int) -> dict[str, str]:
+    """Write a sample dataset folder; return relative path → sha256."""
+    rng = random.Random(7)
+    digests: dict[str, str] = {}
+
+    def put(rel: str, data: bytes) -> None:
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        digests[rel] = hashlib.sha256(data).hexdigest()
+
+    put("README.md", b"# Reef temperature loggers\n\nHourly readings, outer reef, 2023.\n")
+    for i in range(small):
+        rows = "".join(f"{h},{20 + rng.random() * 5:.3f}\n" for h in range(100))
+        put(f"raw/logger-{i // 50:02d}/day-{i:04d}.csv", ("hour,temp_c\n" + rows).encode())
+    for i in range(large):
+        put(f"derived/grid-{i}.bin", rng.randbytes(24 * 1024 * 1024))
+    return digests
+
+
+def _dataset_record(org: str, person: str, name: str) -> dict[str, Any]:
+    no = {"relevant": False, "obtained": False}
+    return {
+        "associations": {"organisation_id": org, "point_of_contact": person},
+        "approvals": {
+            "ethics_registration": no,
+            "ethics_access": no,
+            "indigenous_knowledge": no,
+            "export_controls": no,
+        },
+        "dataset_info": {
+            "name": name,
+            "description": "Hourly sea temperature from loggers on the outer reef in 2023.",
+            "access_info": {"reposited": True},
+            "publisher_id": org,
+            "created_date": "2024-01-15",
+            "published_date": "2024-06-30",
+            "license": "https://creativecommons.org/licenses/by/4.0/",
+            "keywords": ["reef", "sea temperature", "loggers"],
+            "formats": ["text/csv", "application/octet-stream"],
+        },
+    }
+
+
+async def _dataset_steps(demo: DemoRun, pv: ProvenaClient, workdir: Path) -> None:
+    src = workdir / "sample"
+    name = f"Outer reef temperatures {uuid.uuid4().hex[:6]}"
+
+    async def mint() -> str:
+        record = _dataset_record(demo.state["org"].id, demo.state["person"].id, name)
+        ds = await pv.datastore.mint(record, idempotency_key=str(uuid.uuid4()))
+        demo.state["ds"] = ds
+        return f"{ds.id} at s3://{ds.dataset.storage.bucket}/{ds.dataset.storage.prefix}"
+
+    async def generate() -> str:
+        digests = await anyio.to_thread.run_sync(_make_sample, src, 400, 2)
+        demo.state["digests"] = digests
+        size = sum(p.stat().st_size for p in src.rglob("*") if p.is_file())
+        return f"{len(digests)} files, {size / 2**20:.1f} MiB"
+
+    async def upload() -> str:
+        ds: InteractiveDataset = demo.state["ds"]
+        start = time.perf_counter()
+        with transfer_bar(console, "upload") as bar:
+            result = await ds.upload(src, progress=bar)
+        if result.failed:
+            raise RuntimeError(f"{len(result.failed)} file(s) failed: {result.failed[0].reason}")
+        seconds = time.perf_counter() - start
+        return f"{len(result.ok)} files, {result.bytes / 2**20 / seconds:.0f} MiB/s, registered"
+
+    async def search() -> str:
+        ds: InteractiveDataset = demo.state["ds"]
+        hits = [hit async for hit in pv.datastore.search(name, max_items=5)]
+        if not hits or hits[0].item.id != ds.id:
+            raise RuntimeError(f"the new dataset is not the best hit for {name!r}")
+        marked = hits[0].highlights.get("display_name", "")
+        marked = escape(html.unescape(marked.replace("<mark>", "\0").replace("</mark>", "\1")))
+        marked = marked.replace("\0", "[b]").replace("\1", "[/b]")
+        return f"best hit {hits[0].item.id} (score {hits[0].score:.2f}) {marked}"
+
+    async def update() -> str:
+        ds: InteractiveDataset = demo.state["ds"]
+        info = ds.record.dataset_info.model_copy(
+            update={"keywords": [*ds.record.dataset_info.keywords, "calibrated"]}
+        )
+        await ds.update_metadata(
+            ds.record.model_copy(update={"dataset_info": info}), reason="add keyword"
+        )
+        return (
+            f"revision {ds.dataset.revision}, keywords {', '.join(ds.record.dataset_info.keywords)}"
+        )
+
+    async def version() -> str:
+        ds: InteractiveDataset = demo.state["ds"]
+        v2 = await ds.version(reason="recalibrated loggers", copy_files=True)
+        demo.state["v2"] = v2
+        return f"{v2.id} (version {v2.dataset.versioning.version}, files copied server-side)"
+
+    async def download() -> str:
+        v2: InteractiveDataset = demo.state["v2"]
+        start = time.perf_counter()
+        with transfer_bar(console, "download") as bar:
+            result = await v2.download(workdir / "copy", progress=bar)
+        if result.failed:
+            raise RuntimeError(f"{len(result.failed)} file(s) failed: {result.failed[0].reason}")
+        seconds = time.perf_counter() - start
+        return f"{len(result.ok)} files, {result.bytes / 2**20 / seconds:.0f} MiB/s, each verified"
+
+    async def verify() -> str:
+        digests: dict[str, str] = demo.state["digests"]
+
+        def check() -> list[str]:
+            bad = []
+            for rel, sha in digests.items():
+                data = (workdir / "copy" / rel).read_bytes()
+                if hashlib.sha256(data).hexdigest() != sha:
+                    bad.append(rel)
+            return bad
+
+        bad = await anyio.to_thread.run_sync(check)
+        if bad:
+            raise RuntimeError(f"{len(bad)} checksum mismatch(es), e.g. {bad[0]}")
+        return f"all {len(digests)} sha256 checksums match the originals"
+
+    await demo.step("mint a dataset", mint)
+    await demo.step("generate a sample folder", generate)
+    await demo.step("upload it (concurrent, hashed once)", upload)
+    await demo.step("search for it", search)
+    await demo.step("update its metadata", update)
+    await demo.step("version it (copy files)", version)
+    await demo.step("download the new version", download)
+    await demo.step("verify every checksum", verify)
+
+
 async def run_demo(url: str | None) -> DemoRun:
     """Run every step; return the results (never raises for a failed step)."""
     demo = DemoRun()
@@ -143,6 +287,8 @@ async def run_demo(url: str | None) -> DemoRun:
         await demo.step("start the local stack" if not url else "connect", start)
         if "pv" in client:
             await _registry_steps(demo, client["pv"])
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="provena-demo-")))
+            await _dataset_steps(demo, client["pv"], workdir)
     return demo
 
 
