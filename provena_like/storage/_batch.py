@@ -1,0 +1,131 @@
+"""Running a batch: one task group, bounded files in flight, per-file results, fail-fast."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ParamSpec, Protocol, TypeVar
+
+import anyio
+
+from provena_like.storage._budget import ByteBudget
+from provena_like.storage._requests import S3Requests, describe, to_transfer_error
+from provena_like.storage.events import ProgressReporter
+from provena_like.storage.results import FileResult, TransferResult
+
+__all__ = ["BatchContext", "TransferSettings", "failed_result", "run_batch", "strip_etag"]
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_CANCELLED = "not transferred: the batch stopped after an earlier failure (fail_fast)"
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSettings:
+    """How files are cut and checked (see :class:`~provena_like.storage.TransferEngine`)."""
+
+    multipart_threshold: int
+    part_size: int | None
+    checksum: bool
+    md5: bool
+    ranged_get_threshold: int | None = None
+
+
+@dataclass(slots=True)
+class BatchContext:
+    """What a file's transfer needs: requests, limits, settings and the progress reporter."""
+
+    requests: S3Requests
+    bucket: str
+    prefix: str
+    settings: TransferSettings
+    budget: ByteBudget
+    io_limiter: anyio.CapacityLimiter
+    progress: ProgressReporter
+
+    def key(self, path: str) -> str:
+        """The full object key of a dataset-relative path."""
+        return self.prefix + path
+
+    async def in_thread(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking file work (I/O, hashing) in a worker thread, bounded by the limiter."""
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=self.io_limiter)
+
+
+class _Item(Protocol):
+    path: str
+
+
+I = TypeVar("I", bound=_Item)  # noqa: E741
+
+
+def strip_etag(etag: str | None) -> str | None:
+    """An ETag without its quotes."""
+    return None if etag is None else etag.strip('"')
+
+
+def failed_result(
+    path: str,
+    exc: Exception,
+    *,
+    action: str,
+    size: int | None = None,
+    local: Path | None = None,
+) -> FileResult:
+    """The result of a file that failed with ``exc``."""
+    error = to_transfer_error(exc, f"{action} {path}")
+    return FileResult(
+        path=path, status="failed", size=size, reason=describe(exc), error=error, local=local
+    )
+
+
+async def run_batch(
+    items: Sequence[I],
+    work: Callable[[I], Awaitable[FileResult]],
+    *,
+    files_in_flight: int,
+    fail_fast: bool,
+    progress: ProgressReporter,
+    action: str,
+) -> TransferResult:
+    """Run ``work`` on every item concurrently and collect one result per item, in order.
+
+    ``work`` reports its own failures as results; anything it raises anyway becomes that
+    file's failure. With ``fail_fast``, the first failure cancels the files in flight and
+    the rest; they are reported as skipped.
+    """
+    results: list[FileResult | None] = [None] * len(items)
+    slots = anyio.Semaphore(max(1, files_in_flight))
+
+    async def one(index: int, item: I, scope: anyio.CancelScope) -> None:
+        try:
+            try:
+                result = await work(item)
+            except Exception as exc:  # a bug or an unexpected error: still a per-file result
+                log.debug("%s %s failed unexpectedly", action, item.path, exc_info=True)
+                result = failed_result(item.path, exc, action=action)
+        finally:
+            slots.release()
+        results[index] = result
+        await progress.finished(result)
+        if fail_fast and result.status == "failed":
+            scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        for index, item in enumerate(items):
+            await slots.acquire()
+            tg.start_soon(one, index, item, tg.cancel_scope)
+
+    final: list[FileResult] = []
+    for item, maybe in zip(items, results, strict=True):
+        if maybe is None:
+            maybe = FileResult(path=item.path, status="skipped", reason=_CANCELLED)
+            progress.files_done += 1
+        final.append(maybe)
+    await progress.close()
+    return TransferResult(final)

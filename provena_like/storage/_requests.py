@@ -1,0 +1,234 @@
+"""S3 requests of a batch: a limit on requests in flight, one retry after expired credentials.
+
+aiobotocore's own retry (``standard`` mode) handles throttling, 5xx and broken connections.
+What it can't handle is a session token that expired mid-transfer: the server answers 403
+(``ExpiredToken`` on AWS, ``InvalidAccessKeyId`` on SeaweedFS, sometimes ``AccessDenied``).
+:meth:`S3Requests.call` then forces one credentials refresh (shared by every request that
+failed with the same generation of credentials) and retries that request once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import anyio
+from botocore.exceptions import ClientError
+
+from provena_like._core.errors import ProvenaError, TransferError
+from provena_like.storage.credentials import RefreshingCredentials
+
+if TYPE_CHECKING:
+    from aiobotocore.response import StreamingBody
+    from types_aiobotocore_s3 import S3Client
+
+__all__ = [
+    "EXPIRED_CODES",
+    "GetHeaders",
+    "GetResult",
+    "S3Requests",
+    "describe",
+    "error_code",
+    "to_transfer_error",
+]
+
+log = logging.getLogger(__name__)
+
+EXPIRED_CODES: frozenset[str] = frozenset(
+    {"ExpiredToken", "ExpiredTokenException", "InvalidAccessKeyId", "TokenRefreshRequired"}
+)
+"""S3 error codes that mean "these credentials no longer work"."""
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The S3 error code of a botocore ``ClientError`` (``None`` for anything else)."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code")
+        return str(code) if code is not None else None
+    return None
+
+
+def _status(exc: ClientError) -> int | None:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return int(status) if status is not None else None
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for a failed file, without secrets.
+
+    Example:
+        >>> describe(FileNotFoundError(2, "No such file or directory", "/x"))
+        "No such file or directory: '/x'"
+    """
+    if isinstance(exc, ClientError):
+        code = error_code(exc) or "error"
+        status = _status(exc)
+        message = exc.response.get("Error", {}).get("Message") or ""
+        operation = getattr(exc, "operation_name", "request")
+        where = f" (HTTP {status})" if status else ""
+        return f"{code}{where} on {operation}" + (f": {message}" if message else "")
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {str(exc.filename)!r}" if exc.filename else exc.strerror
+    if isinstance(exc, ProvenaError):
+        return str(exc)
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def to_transfer_error(exc: Exception, what: str) -> ProvenaError:
+    """Wrap a foreign error (botocore, OS) in a :class:`TransferError`; keep SDK errors."""
+    if isinstance(exc, ProvenaError):
+        return exc
+    error = TransferError(f"{what}: {describe(exc)}")
+    error.__cause__ = exc
+    return error
+
+
+@dataclass(frozen=True, slots=True)
+class GetHeaders:
+    """What the engine needs from a GET response's headers.
+
+    Attributes:
+        total_size: The object's size (from ``Content-Range``, else ``Content-Length``).
+        etag: The ETag, quotes included (as ``If-Match`` wants it).
+        metadata: The user metadata (``x-amz-meta-*``).
+    """
+
+    total_size: int
+    etag: str
+    metadata: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class GetResult:
+    """The headers and the whole body of one GET."""
+
+    headers: GetHeaders
+    data: bytes
+
+
+def _headers(response: Mapping[str, Any]) -> GetHeaders:
+    total = int(response.get("ContentLength", 0))
+    content_range = response.get("ContentRange")
+    if content_range and "/" in content_range:
+        declared = content_range.rsplit("/", 1)[1]
+        if declared.isdigit():
+            total = int(declared)
+    return GetHeaders(
+        total_size=total, etag=response.get("ETag", ""), metadata=response.get("Metadata", {})
+    )
+
+
+class S3Requests:
+    """Send requests with one aiobotocore client, at most ``limiter`` of them at once.
+
+    Args:
+        client: The S3 client.
+        limiter: Bounds requests in flight (bodies included).
+        refresher: Refreshes credentials after an expiry error; ``None`` for static keys.
+    """
+
+    def __init__(
+        self,
+        client: S3Client,
+        limiter: anyio.CapacityLimiter,
+        refresher: RefreshingCredentials | None,
+    ) -> None:
+        self.client = client
+        self._limiter = limiter
+        self._refresher = refresher
+
+    def _expired(self, exc: ClientError, generation: int) -> bool:
+        code = error_code(exc)
+        if code in EXPIRED_CODES:
+            return True
+        if code == "AccessDenied" and self._refresher is not None:
+            current = self._refresher.current
+            left = None if current is None else current.seconds_left()
+            # denied because the keys the request was signed with had expired
+            return left is not None and (left <= 0 or self._refresher.generation > generation)
+        return False
+
+    async def _retrying(self, send: Callable[[], Awaitable[T]]) -> T:
+        refresher = self._refresher
+        generation = refresher.generation if refresher is not None else 0
+        try:
+            return await send()
+        except ClientError as exc:
+            if refresher is None or not self._expired(exc, generation):
+                raise
+            log.info("S3 credentials expired (%s); refreshing and retrying once", error_code(exc))
+        assert refresher is not None
+        await refresher.force_refresh(seen_generation=generation)
+        return await send()
+
+    async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call one client method (e.g. ``client.put_object``) under the request limit.
+
+        Example:
+            >>> await requests.call(client.head_object, Bucket=b, Key=k)  # doctest: +SKIP
+        """
+        async with self._limiter:
+            return await self._retrying(lambda: fn(*args, **kwargs))
+
+    @asynccontextmanager
+    async def open_get(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        byte_range: tuple[int, int] | None = None,
+        if_match: str | None = None,
+    ) -> AsyncIterator[tuple[GetHeaders, StreamingBody]]:
+        """GET an object (or an inclusive byte range) and hold the body open to stream it.
+
+        The request slot is held until the context exits: the connection is busy until the
+        body is consumed (or the response is closed on exit).
+
+        Args:
+            bucket: The bucket.
+            key: The full key.
+            byte_range: ``(first, last)`` byte offsets, inclusive.
+            if_match: An ETag the object must still have (412 otherwise).
+
+        Yields:
+            The headers, and the body (``await body.read()`` or ``body.iter_chunks(n)``).
+        """
+        extra: dict[str, Any] = {}
+        if byte_range is not None:
+            extra["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+        if if_match is not None:
+            extra["IfMatch"] = if_match
+        client = self.client
+        async with self._limiter:
+            response = await self._retrying(
+                lambda: client.get_object(Bucket=bucket, Key=key, **extra)
+            )
+            body = response["Body"]
+            async with body:
+                yield _headers(response), body
+
+    async def get(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        byte_range: tuple[int, int] | None = None,
+        if_match: str | None = None,
+    ) -> GetResult:
+        """GET an object (or an inclusive byte range of it) and read the whole body.
+
+        Example:
+            >>> got = await requests.get(bucket, key, byte_range=(0, 1023))  # doctest: +SKIP
+        """
+        async with self.open_get(bucket, key, byte_range=byte_range, if_match=if_match) as (
+            headers,
+            body,
+        ):
+            return GetResult(headers=headers, data=await body.read())

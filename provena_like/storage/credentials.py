@@ -1,0 +1,413 @@
+"""Scoped S3 credentials and their transparent refresh.
+
+A dataset's files live under one prefix of one bucket. The server hands out short-lived
+credentials (STS ``AssumeRole`` with a session policy limited to that prefix) as
+:class:`S3Credentials`. Long transfers outlive them, so the engine takes a
+:class:`RefreshingCredentials` that asks a :data:`CredentialsProvider` (e.g. "call the
+datastore's credentials endpoint again") for new ones:
+
+* before they expire: :meth:`RefreshingCredentials.get` returns cached credentials until
+  ``refresh_margin`` before their expiry, with a single refresh in flight;
+* inside aiobotocore: :meth:`RefreshingCredentials.botocore_credentials` is an
+  ``AioRefreshableCredentials`` whose ``refresh_using`` calls :meth:`~RefreshingCredentials.get`,
+  so every request of a long transfer is signed with fresh keys;
+* after the server said they expired (``ExpiredToken``, ``InvalidAccessKeyId``):
+  :meth:`RefreshingCredentials.force_refresh`, once for all requests that failed together.
+
+Example:
+    >>> async def provider() -> S3Credentials:  # doctest: +SKIP
+    ...     return await datastore.storage_credentials(dataset_id, access="write")
+    >>> creds = RefreshingCredentials(provider)  # doctest: +SKIP
+    >>> async with TransferEngine(creds) as engine:  # doctest: +SKIP
+    ...     await engine.upload(Path("./data"))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, cast
+
+import anyio
+from aiobotocore.credentials import AioRefreshableCredentials
+from botocore.credentials import ReadOnlyCredentials
+
+from provena_like._core.errors import TransferError, UsageError
+
+__all__ = [
+    "Access",
+    "CredentialsProvider",
+    "RefreshingCredentials",
+    "S3Credentials",
+]
+
+log = logging.getLogger(__name__)
+
+Access = Literal["read", "write"]
+"""What the credentials allow on the dataset's prefix."""
+
+_DEFAULT_MARGIN = timedelta(minutes=5)
+# aiobotocore refreshes "mandatorily" (and fails the request if that fails) this close to expiry
+_MANDATORY_FRACTION = 0.2
+_METHOD = "provena-like"
+_NEVER = datetime(9999, 12, 31, tzinfo=UTC)  # what aiobotocore sees for keys that don't expire
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _mask(value: str) -> str:
+    """Show the first four and last four characters of an access key id."""
+    if len(value) <= 8:
+        return "****"
+    return f"{value[:4]}…{value[-4:]}"
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class S3Credentials:
+    """Keys for one dataset's prefix on one S3 endpoint.
+
+    Secrets never appear in ``repr`` (the access key id is shown masked).
+
+    Attributes:
+        access_key_id: The access key id.
+        secret_access_key: The secret access key.
+        session_token: The STS session token; ``None`` for static keys.
+        expiration: When the keys stop working (timezone-aware), ``None`` if they don't expire.
+        endpoint_url: The S3 endpoint, e.g. ``http://127.0.0.1:8333``; ``None`` for AWS.
+        region: The region requests are signed for.
+        bucket: The bucket holding the dataset.
+        prefix: The dataset's prefix inside the bucket; ``""`` or ending with ``/``.
+        access: ``"read"`` or ``"write"``.
+
+    Example:
+        >>> creds = S3Credentials(
+        ...     access_key_id="ASIAEXAMPLE12345",
+        ...     secret_access_key="wJalrXUtnFEMI",
+        ...     session_token="token",
+        ...     expiration=None,
+        ...     endpoint_url="http://127.0.0.1:8333",
+        ...     region="us-east-1",
+        ...     bucket="provena",
+        ...     prefix="datasets/10378.1-42/",
+        ...     access="write",
+        ... )
+        >>> "wJalrXUtnFEMI" in repr(creds)
+        False
+    """
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None
+    expiration: datetime | None
+    endpoint_url: str | None
+    region: str
+    bucket: str
+    prefix: str
+    access: Access = "read"
+
+    def __post_init__(self) -> None:
+        if not self.access_key_id or not self.secret_access_key:
+            raise UsageError("S3Credentials need an access key id and a secret access key")
+        if not self.bucket:
+            raise UsageError("S3Credentials need a bucket")
+        if self.prefix and (not self.prefix.endswith("/") or self.prefix.startswith("/")):
+            raise UsageError(
+                f"the dataset prefix must be empty or end with '/' (and not start with it), "
+                f"got {self.prefix!r}"
+            )
+        if self.expiration is not None and self.expiration.utcoffset() is None:
+            raise UsageError("S3Credentials.expiration must be timezone-aware")
+        if self.access not in ("read", "write"):
+            raise UsageError(f"access must be 'read' or 'write', got {self.access!r}")
+
+    def __repr__(self) -> str:
+        expires = "never" if self.expiration is None else self.expiration.isoformat()
+        return (
+            f"S3Credentials(access_key_id={_mask(self.access_key_id)!r}, <secrets hidden>, "
+            f"endpoint_url={self.endpoint_url!r}, bucket={self.bucket!r}, "
+            f"prefix={self.prefix!r}, access={self.access!r}, expiration={expires})"
+        )
+
+    def seconds_left(self, now: datetime | None = None) -> float | None:
+        """Seconds until expiry (negative once expired), ``None`` if they don't expire.
+
+        Example:
+            >>> creds.seconds_left() is None  # doctest: +SKIP
+            True
+        """
+        if self.expiration is None:
+            return None
+        return (self.expiration - (now or _utcnow())).total_seconds()
+
+    def same_location(self, other: S3Credentials) -> bool:
+        """Whether ``other`` addresses the same endpoint, region, bucket and prefix."""
+        return (self.endpoint_url, self.region, self.bucket, self.prefix) == (
+            other.endpoint_url,
+            other.region,
+            other.bucket,
+            other.prefix,
+        )
+
+    @classmethod
+    def from_sts(
+        cls,
+        credentials: dict[str, Any],
+        *,
+        endpoint_url: str | None,
+        region: str,
+        bucket: str,
+        prefix: str,
+        access: Access = "read",
+    ) -> S3Credentials:
+        """Build from the ``Credentials`` member of an STS ``AssumeRole`` response.
+
+        Example:
+            >>> response = sts.assume_role(RoleArn=arn, RoleSessionName="s", Policy=policy)
+            ... # doctest: +SKIP
+            >>> S3Credentials.from_sts(response["Credentials"], endpoint_url=url,
+            ...     region="us-east-1", bucket="provena", prefix="ds/1/")  # doctest: +SKIP
+        """
+        expiration = credentials.get("Expiration")
+        if isinstance(expiration, str):
+            expiration = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
+        return cls(
+            access_key_id=credentials["AccessKeyId"],
+            secret_access_key=credentials["SecretAccessKey"],
+            session_token=credentials.get("SessionToken"),
+            expiration=expiration,
+            endpoint_url=endpoint_url,
+            region=region,
+            bucket=bucket,
+            prefix=prefix,
+            access=access,
+        )
+
+
+CredentialsProvider = Callable[[], Awaitable[S3Credentials]]
+"""An async callable that returns fresh credentials for the same dataset and access."""
+
+
+class RefreshingCredentials:
+    """Credentials from a provider, cached until shortly before they expire.
+
+    The cache is refreshed ``refresh_margin`` before expiry; for credentials that live less
+    than twice the margin (e.g. a 15-minute STS session with a 10-minute margin, or 3-second
+    test credentials), the margin shrinks to half their lifetime so that a refresh is not
+    attempted on every request. At most one call to the provider is in flight at a time.
+
+    Every refreshed set must address the same endpoint, region, bucket and prefix as the
+    first one (:class:`~provena_like.TransferError` otherwise).
+
+    Args:
+        provider: Returns new credentials when called.
+        refresh_margin: How long before expiry to refresh.
+
+    Example:
+        >>> margin = timedelta(minutes=2)
+        >>> creds = RefreshingCredentials(provider, refresh_margin=margin)  # doctest: +SKIP
+        >>> first = await creds.get()  # doctest: +SKIP
+        >>> again = await creds.get()  # cached: the provider is not called  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        provider: CredentialsProvider,
+        *,
+        refresh_margin: timedelta = _DEFAULT_MARGIN,
+    ) -> None:
+        if refresh_margin < timedelta(0):
+            raise UsageError("refresh_margin must not be negative")
+        self._provider = provider
+        self._margin = refresh_margin
+        self._lock = anyio.Lock()
+        self._current: S3Credentials | None = None
+        self._refresh_after: datetime | None = None
+        self._generation = 0
+        self._bridges: list[_AioBridge] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"RefreshingCredentials(current={self._current!r}, generation={self._generation}, "
+            f"refresh_margin={self._margin})"
+        )
+
+    @property
+    def current(self) -> S3Credentials | None:
+        """The cached credentials (``None`` before the first :meth:`get`)."""
+        return self._current
+
+    @property
+    def generation(self) -> int:
+        """How many times credentials were obtained; grows by one per provider call."""
+        return self._generation
+
+    @property
+    def refresh_margin(self) -> timedelta:
+        """How long before expiry credentials are refreshed (before shrinking)."""
+        return self._margin
+
+    def _fresh(self, now: datetime) -> bool:
+        if self._current is None:
+            return False
+        return self._refresh_after is None or now < self._refresh_after
+
+    async def get(self) -> S3Credentials:
+        """Return valid credentials, calling the provider only when needed.
+
+        Returns:
+            The cached credentials, or new ones if they were about to expire.
+
+        Raises:
+            TransferError: If the provider returned credentials for another location.
+            Exception: Whatever the provider raises.
+        """
+        current = self._current
+        if current is not None and self._fresh(_utcnow()):
+            return current
+        async with self._lock:
+            current = self._current
+            if current is not None and self._fresh(_utcnow()):
+                return current
+            return await self._refresh_locked()
+
+    async def force_refresh(self, *, seen_generation: int | None = None) -> S3Credentials:
+        """Get new credentials now, e.g. after the server answered ``ExpiredToken``.
+
+        Args:
+            seen_generation: The :attr:`generation` the failed request was signed with. When
+                credentials were refreshed since (another request already did it), they are
+                returned without calling the provider again.
+
+        Returns:
+            The new credentials.
+        """
+        async with self._lock:
+            current = self._current
+            if (
+                current is not None
+                and seen_generation is not None
+                and self._generation > seen_generation
+            ):
+                return current
+            return await self._refresh_locked()
+
+    async def _refresh_locked(self) -> S3Credentials:
+        new = await self._provider()
+        if not isinstance(new, S3Credentials):
+            raise UsageError(
+                f"the credentials provider must return S3Credentials, got {type(new).__name__}"
+            )
+        if self._current is not None and not new.same_location(self._current):
+            raise TransferError(
+                "the credentials provider returned credentials for another location "
+                f"({new.bucket}/{new.prefix} instead of "
+                f"{self._current.bucket}/{self._current.prefix})"
+            )
+        now = _utcnow()
+        self._current = new
+        self._generation += 1
+        self._refresh_after = self._refresh_time(new, now)
+        left = new.seconds_left(now)
+        log.debug(
+            "obtained S3 credentials #%d for %s/%s (%s)",
+            self._generation,
+            new.bucket,
+            new.prefix,
+            "no expiry" if left is None else f"expire in {left:.0f}s",
+        )
+        for bridge in self._bridges:
+            bridge.adopt(new, self.effective_margin(new, now))
+        return new
+
+    def effective_margin(self, creds: S3Credentials, now: datetime | None = None) -> timedelta:
+        """The refresh margin applied to ``creds``: at most half their remaining lifetime."""
+        left = creds.seconds_left(now)
+        if left is None:
+            return self._margin
+        return min(self._margin, timedelta(seconds=max(left, 0.0) / 2))
+
+    def _refresh_time(self, creds: S3Credentials, now: datetime) -> datetime | None:
+        if creds.expiration is None:
+            return None
+        return creds.expiration - self.effective_margin(creds, now)
+
+    async def botocore_credentials(self) -> AioRefreshableCredentials:
+        """Credentials for an aiobotocore client that refresh themselves through :meth:`get`.
+
+        Returns:
+            An ``AioRefreshableCredentials`` that stays in step with this object: a
+            :meth:`force_refresh` updates it too.
+
+        Example:
+            >>> aio_creds = await creds.botocore_credentials()  # doctest: +SKIP
+        """
+        first = await self.get()
+        bridge = _AioBridge(self, first, self.effective_margin(first))
+        self._bridges.append(bridge)
+        return bridge
+
+    def detach(self, credentials: AioRefreshableCredentials) -> None:
+        """Stop updating credentials from :meth:`botocore_credentials` (client closed)."""
+        if credentials in self._bridges:
+            self._bridges.remove(credentials)
+
+
+def _metadata(creds: S3Credentials) -> dict[str, Any]:
+    expiry = creds.expiration or _NEVER
+    return {
+        "access_key": creds.access_key_id,
+        "secret_key": creds.secret_access_key,
+        "token": creds.session_token,
+        "expiry_time": expiry.isoformat(),
+    }
+
+
+class _AioBridge(AioRefreshableCredentials):
+    """aiobotocore credentials that refresh through a :class:`RefreshingCredentials`.
+
+    aiobotocore asks for a refresh ``advisory`` seconds before expiry (a failure is logged and
+    the old keys are used) and insists ``mandatory`` seconds before (a failure fails the
+    request). Both follow the owner's effective margin, so the owner's cache and this object
+    agree on when credentials are stale.
+    """
+
+    def __init__(self, owner: RefreshingCredentials, first: S3Credentials, margin: timedelta):
+        super().__init__(
+            access_key=first.access_key_id,
+            secret_key=first.secret_access_key,
+            token=cast(str, first.session_token),  # None for static keys, as botocore allows
+            expiry_time=first.expiration or _NEVER,
+            refresh_using=self._fetch,
+            method=_METHOD,
+        )
+        self._owner = owner
+        self._tune(margin)
+
+    def __repr__(self) -> str:
+        return "<provena-like refreshable S3 credentials (secrets hidden)>"
+
+    async def _fetch(self) -> dict[str, Any]:
+        creds = await self._owner.get()
+        self._tune(self._owner.effective_margin(creds))
+        return _metadata(creds)
+
+    def _tune(self, margin: timedelta) -> None:
+        advisory = margin.total_seconds()
+        self._advisory_refresh_timeout = advisory
+        self._mandatory_refresh_timeout = advisory * _MANDATORY_FRACTION
+
+    def adopt(self, creds: S3Credentials, margin: timedelta) -> None:
+        """Switch to ``creds`` now (after a forced refresh)."""
+        self._tune(margin)
+        token = cast(str, creds.session_token)  # None for static keys, as botocore allows
+        self.access_key = creds.access_key_id
+        self.secret_key = creds.secret_access_key
+        self.token = token
+        self._expiry_time = creds.expiration or _NEVER
+        self._frozen_credentials = ReadOnlyCredentials(
+            creds.access_key_id, creds.secret_access_key, token
+        )

@@ -1,0 +1,441 @@
+"""The transfer engine: concurrent, verified upload and download of a dataset's files.
+
+One :class:`TransferEngine` owns one aiobotocore S3 client (one connection pool) for its
+lifetime. Each batch runs in one anyio task group with three limits: requests in flight
+(``max_concurrency``), bytes held in buffers (``memory_limit``) and worker threads for file
+I/O and hashing. Every file gets a result; nothing raises halfway through a batch.
+
+Example:
+    >>> async with TransferEngine(creds, max_concurrency=16) as engine:  # doctest: +SKIP
+    ...     up = await engine.upload(Path("./run-42"), prefix="raw/", exclude=["*.tmp"])
+    ...     manifest = {f.path: f.sha256 for f in up.ok}
+    ...     down = await engine.download(
+    ...         [(path, path, sha) for path, sha in manifest.items()], Path("./copy")
+    ...     )
+    ...     down.raise_for_failures()
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+import aioboto3
+import anyio
+from aiobotocore.config import AioConfig
+
+from provena_like._core.errors import UsageError
+from provena_like.storage._batch import BatchContext, TransferSettings, run_batch
+from provena_like.storage._budget import ByteBudget
+from provena_like.storage._download import download_file
+from provena_like.storage._plan import (
+    MIN_PART_SIZE,
+    DownloadItem,
+    UploadItem,
+    plan_downloads,
+    plan_uploads,
+)
+from provena_like.storage._requests import S3Requests
+from provena_like.storage._upload import upload_file
+from provena_like.storage.credentials import RefreshingCredentials, S3Credentials
+from provena_like.storage.events import ProgressCallback, ProgressReporter
+from provena_like.storage.keys import validate_prefix
+from provena_like.storage.listing import RemoteObject, iter_objects
+from provena_like.storage.results import FileResult, TransferResult
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
+__all__ = ["DownloadSpec", "TransferEngine"]
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+DownloadSpec = tuple[str, str, str | None] | tuple[str, str, str | None, int | None]
+"""``(key relative to the dataset root, local path relative to dest, expected sha256)``,
+optionally with the size as a 4th item (as a manifest records it)."""
+
+_State = Literal["new", "open", "closed"]
+
+
+def _entry(spec: DownloadSpec) -> tuple[str, str, str | None, int | None]:
+    if len(spec) == 4:
+        return spec
+    key, local, sha256 = spec
+    return key, local, sha256, None
+
+
+_thread_state = threading.local()
+
+
+def _shared_session() -> aioboto3.Session:
+    """One aioboto3 session per thread for engines created without one.
+
+    Creating a client from a fresh session loads botocore's JSON models on the event loop
+    (75-150 ms, measured); from a session that already made one, about 5 ms.
+    """
+    session: aioboto3.Session | None = getattr(_thread_state, "session", None)
+    if session is None:
+        session = _thread_state.session = aioboto3.Session()
+    return session
+
+
+def _default_io_threads() -> int:
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+class TransferEngine:
+    """Moves a dataset's files to and from its S3 prefix.
+
+    Args:
+        credentials: Scoped credentials; a :class:`RefreshingCredentials` keeps long
+            transfers going past their expiry.
+        max_concurrency: Requests in flight at once (across files and parts).
+        multipart_threshold: Files this large or larger are uploaded in parts.
+        part_size: Bytes per part (upload) and per ranged GET (download); ``None`` picks
+            8 MiB, raised so that a file fits in 10,000 parts. At least 5 MiB.
+        checksum: Compute sha256 of every file (sent to S3 as ``x-amz-checksum-sha256``
+            and ``x-amz-meta-sha256``, per-part CRC32 for multipart) and verify downloads
+            against the expected or stored sha256. Off: nothing is hashed or verified.
+        md5: Compute md5 too (sent as ``Content-MD5`` for single PUTs).
+        memory_limit: Most bytes the engine holds in buffers at once (file contents read
+            for upload, parts waiting to be written). Python 3.11's asyncio copies the unsent
+            rest of a request body, so peak memory for uploads can reach about twice this.
+            The default keeps 8 parts of 8 MiB in flight; on loopback 32 to 128 MiB measured
+            the same speed.
+        ranged_get_threshold: Objects of known size (listed, or sized in the manifest) at
+            least this large are downloaded with concurrent ranged GETs of ``part_size``;
+            ``None``: one streamed GET per object, which measured faster on loopback at every
+            size. Worth setting for links with a per-connection ceiling (WAN, real S3).
+        io_threads: Worker threads for file I/O and hashing.
+        session: An aioboto3 session to create the client from (default: one shared by the
+            engines of the current thread). Only its configuration is used; the engine's
+            credentials always sign the requests.
+
+    Raises:
+        UsageError: For invalid settings.
+
+    Example:
+        >>> async with TransferEngine(creds) as engine:  # doctest: +SKIP
+        ...     result = await engine.upload(Path("./data"))
+        ...     print(len(result.ok), "files,", result.bytes, "bytes")
+    """
+
+    def __init__(
+        self,
+        credentials: RefreshingCredentials | S3Credentials,
+        *,
+        max_concurrency: int = 16,
+        multipart_threshold: int = 16 * MiB,
+        part_size: int | None = None,
+        checksum: bool = True,
+        md5: bool = False,
+        memory_limit: int = 64 * MiB,
+        ranged_get_threshold: int | None = None,
+        io_threads: int | None = None,
+        session: aioboto3.Session | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise UsageError("max_concurrency must be at least 1")
+        if multipart_threshold < 1:
+            raise UsageError("multipart_threshold must be positive")
+        if part_size is not None and part_size < MIN_PART_SIZE:
+            raise UsageError(f"part_size must be at least 5 MiB ({MIN_PART_SIZE}), got {part_size}")
+        if memory_limit < MIN_PART_SIZE:
+            raise UsageError("memory_limit must be at least 5 MiB")
+        if ranged_get_threshold is not None and ranged_get_threshold < 1:
+            raise UsageError("ranged_get_threshold must be positive (or None)")
+        if io_threads is not None and io_threads < 1:
+            raise UsageError("io_threads must be at least 1")
+        if isinstance(credentials, RefreshingCredentials):
+            self._refresher: RefreshingCredentials | None = credentials
+            self._static: S3Credentials | None = None
+        elif isinstance(credentials, S3Credentials):
+            self._refresher = None
+            self._static = credentials
+        else:
+            raise UsageError("credentials must be S3Credentials or RefreshingCredentials")
+        self._max_concurrency = max_concurrency
+        self._settings = TransferSettings(
+            multipart_threshold=multipart_threshold,
+            part_size=part_size,
+            checksum=checksum,
+            md5=md5,
+            ranged_get_threshold=ranged_get_threshold,
+        )
+        self._memory_limit = memory_limit
+        self._io_threads = io_threads or _default_io_threads()
+        self._session = session
+        self._state: _State = "new"
+        self._stack: AsyncExitStack | None = None
+        self._requests: S3Requests | None = None
+        self._location: S3Credentials | None = None
+        self._budget = ByteBudget(memory_limit)
+        self._io_limiter = anyio.CapacityLimiter(self._io_threads)
+        self._request_limiter = anyio.CapacityLimiter(max_concurrency)
+
+    def __repr__(self) -> str:
+        where = f"{self._location.bucket}/{self._location.prefix}" if self._location else "unopened"
+        return (
+            f"TransferEngine({where!r}, state={self._state!r}, "
+            f"max_concurrency={self._max_concurrency})"
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Self:
+        if self._state != "new":
+            raise UsageError(f"a TransferEngine can be opened once; this one is {self._state}")
+        stack = AsyncExitStack()
+        try:
+            await self._open(stack)
+        except BaseException:
+            await stack.aclose()
+            self._state = "closed"
+            raise
+        self._stack = stack
+        self._state = "open"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the S3 client (idempotent). The engine can't be reopened."""
+        stack, self._stack = self._stack, None
+        self._state = "closed"
+        self._requests = None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _open(self, stack: AsyncExitStack) -> None:
+        first = await self._refresher.get() if self._refresher is not None else self._static
+        assert first is not None
+        self._location = first
+        session = self._session if self._session is not None else _shared_session()
+        config = AioConfig(
+            max_pool_connections=self._max_concurrency + 4,
+            # path-style for S3-compatible servers (no wildcard DNS); AWS picks its own
+            s3={
+                "addressing_style": "path" if first.endpoint_url else "auto",
+                # the body is covered by x-amz-checksum-* headers, which are signed
+                "payload_signing_enabled": False,
+            },
+            # we send our own checksums; botocore must not hash bodies again on the loop
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"mode": "standard", "total_max_attempts": 4},
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        client: S3Client = await stack.enter_async_context(
+            session.client(
+                "s3",
+                endpoint_url=first.endpoint_url,
+                region_name=first.region,
+                aws_access_key_id=first.access_key_id,
+                aws_secret_access_key=first.secret_access_key,
+                aws_session_token=first.session_token,
+                config=config,
+            )
+        )
+        if self._refresher is not None:
+            bridge = await self._refresher.botocore_credentials()
+            # Clients resolve credentials once, into their request signer; swapping in
+            # refreshable credentials there (rather than on the session) leaves a caller's
+            # session untouched. Pinned by the credential-expiry tests.
+            signer: Any = client._request_signer  # type: ignore[attr-defined]
+            signer._credentials = bridge
+            stack.callback(self._refresher.detach, bridge)
+        self._requests = S3Requests(client, self._request_limiter, self._refresher)
+
+    def _open_requests(self) -> tuple[S3Requests, S3Credentials]:
+        if self._state != "open" or self._requests is None or self._location is None:
+            raise UsageError("use the engine inside `async with TransferEngine(...) as engine:`")
+        return self._requests, self._location
+
+    def _context(self, progress: ProgressReporter) -> BatchContext:
+        requests, location = self._open_requests()
+        return BatchContext(
+            requests=requests,
+            bucket=location.bucket,
+            prefix=location.prefix,
+            settings=self._settings,
+            budget=self._budget,
+            io_limiter=self._io_limiter,
+            progress=progress,
+        )
+
+    @property
+    def files_in_flight(self) -> int:
+        """Files a batch works on at once (twice the request limit keeps the pipe full)."""
+        return max(2 * self._max_concurrency, 4)
+
+    # ------------------------------------------------------------------ listing
+
+    async def list(self, prefix: str = "") -> AsyncIterator[RemoteObject]:
+        """Yield the dataset's objects under ``prefix`` (relative to the dataset root).
+
+        Args:
+            prefix: ``""`` for everything, ``"raw/"`` for a folder, ``"raw/2024-"`` for
+                keys starting so.
+
+        Yields:
+            One :class:`RemoteObject` per object, in key order, every page.
+
+        Example:
+            >>> async for obj in engine.list("raw/"):  # doctest: +SKIP
+            ...     print(obj.key, obj.size)
+        """
+        validate_prefix(prefix)
+        requests, location = self._open_requests()
+        async for obj in iter_objects(requests, location.bucket, location.prefix, prefix):
+            yield obj
+
+    # ------------------------------------------------------------------ upload
+
+    async def upload(
+        self,
+        files: Path | str | Iterable[tuple[Path, str]],
+        *,
+        prefix: str = "",
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+        fail_fast: bool = False,
+    ) -> TransferResult:
+        """Upload a directory, or ``(local file, relative key)`` pairs.
+
+        Keys are ``prefix + relative path`` under the dataset root; unsafe keys and the
+        reserved ``metadata.json`` fail their file. Directory uploads include every regular
+        file (symlinked files followed, symlinked directories not).
+
+        Args:
+            files: A directory, or pairs of a local file and its key relative to ``prefix``.
+            prefix: Put before every key (a ``/`` is added if missing).
+            include: Glob patterns (:func:`fnmatch.fnmatchcase` on the relative POSIX path;
+                ``*`` also matches ``/``); if any, a file must match one.
+            exclude: Glob patterns; a file matching one is left out.
+            progress: Receives :mod:`~provena_like.storage.events` events.
+            fail_fast: Stop at the first failure (the rest is reported as skipped).
+
+        Returns:
+            One result per file, with size, sha256 (md5) and ETag for the manifest.
+
+        Raises:
+            UsageError: If the credentials are read-only, a prefix is unsafe or ``files``
+                is not a directory.
+
+        Example:
+            >>> result = await engine.upload(Path("./data"), include=["*.csv"])  # doctest: +SKIP
+            >>> result.raise_for_failures()  # doctest: +SKIP
+        """
+        _, location = self._open_requests()
+        current = self._refresher.current if self._refresher is not None else location
+        if current is not None and current.access != "write":
+            raise UsageError("these credentials are read-only; ask for write access to upload")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        validate_prefix(prefix)
+        source: Path | Iterable[tuple[Path, str]]
+        if isinstance(files, str | os.PathLike):
+            source = Path(files)
+        else:
+            source = list(files)
+        items = await anyio.to_thread.run_sync(
+            lambda: plan_uploads(source, prefix=prefix, include=include, exclude=exclude),
+            limiter=self._io_limiter,
+        )
+        sizes = [item.size or 0 for item in items if item.error is None]
+        reporter = ProgressReporter(progress, files_total=len(items), bytes_total=sum(sizes))
+        ctx = self._context(reporter)
+
+        async def work(item: UploadItem) -> FileResult:
+            return await upload_file(ctx, item)
+
+        return await run_batch(
+            items,
+            work,
+            files_in_flight=self.files_in_flight,
+            fail_fast=fail_fast,
+            progress=reporter,
+            action="upload",
+        )
+
+    # ------------------------------------------------------------------ download
+
+    async def download(
+        self,
+        objects: str | Iterable[DownloadSpec],
+        dest: Path | str,
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+        fail_fast: bool = False,
+    ) -> TransferResult:
+        """Download objects into ``dest``, each verified before it appears there.
+
+        Every key and local path is checked before anything touches the disk; an unsafe
+        one fails its file. Each object is written to a temp file beside its target and
+        renamed into place only once its sha256 matches the expected one (from ``objects``,
+        else the ``x-amz-meta-sha256`` stored at upload). Existing files are replaced.
+
+        Args:
+            objects: ``(key, local relative path, expected sha256 or None[, size])``
+                tuples, or a prefix (``""`` for the whole dataset) whose every object is
+                downloaded to its path relative to the prefix's last ``/``.
+            dest: The destination directory (created if missing).
+            include: Glob patterns on the key; if any, a key must match one.
+            exclude: Glob patterns on the key; a key matching one is left out.
+            progress: Receives :mod:`~provena_like.storage.events` events.
+            fail_fast: Stop at the first failure (the rest is reported as skipped).
+
+        Returns:
+            One result per object.
+
+        Example:
+            >>> result = await engine.download("raw/", Path("./raw"))  # doctest: +SKIP
+            >>> [f.path for f in result.failed]  # doctest: +SKIP
+            []
+        """
+        self._open_requests()
+        dest = Path(dest)
+        entries: list[tuple[str, str, str | None, int | None]]
+        if isinstance(objects, str):
+            base = validate_prefix(objects)[: objects.rfind("/") + 1]
+            entries = [
+                (obj.key, obj.key[len(base) :], None, obj.size)
+                async for obj in self.list(objects)
+                if not obj.key.endswith("/")  # a "directory marker", not a file
+            ]
+        else:
+            entries = [_entry(spec) for spec in objects]
+        items = plan_downloads(entries, dest, include=include, exclude=exclude)
+        sizes = [item.size for item in items if item.error is None]
+        known = None if any(s is None for s in sizes) else sum(s or 0 for s in sizes)
+        reporter = ProgressReporter(progress, files_total=len(items), bytes_total=known)
+        ctx = self._context(reporter)
+
+        async def work(item: DownloadItem) -> FileResult:
+            return await download_file(ctx, dest, item)
+
+        return await run_batch(
+            items,
+            work,
+            files_in_flight=self.files_in_flight,
+            fail_fast=fail_fast,
+            progress=reporter,
+            action="download",
+        )

@@ -1,0 +1,59 @@
+"""Listing a dataset's objects (``ListObjectsV2``, every page)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from provena_like.storage._requests import S3Requests
+
+__all__ = ["RemoteObject", "iter_objects"]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteObject:
+    """One object of a dataset.
+
+    Attributes:
+        key: The key relative to the dataset root.
+        size: Its size in bytes.
+        etag: Its ETag (quotes stripped; ``"<md5>-<parts>"`` for multipart uploads).
+        last_modified: When it was written.
+    """
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+async def iter_objects(
+    requests: S3Requests, bucket: str, dataset_prefix: str, prefix: str, *, page_size: int = 1000
+) -> AsyncIterator[RemoteObject]:
+    """Yield every object under ``dataset_prefix + prefix``, page after page.
+
+    Stops only when the server says the listing is complete (no continuation token).
+    """
+    client = requests.client
+    token: str | None = None
+    while True:
+        args: dict[str, Any] = {
+            "Bucket": bucket,
+            "Prefix": dataset_prefix + prefix,
+            "MaxKeys": page_size,
+        }
+        if token is not None:
+            args["ContinuationToken"] = token
+        page = await requests.call(client.list_objects_v2, **args)
+        for entry in page.get("Contents", []):
+            yield RemoteObject(
+                key=entry["Key"][len(dataset_prefix) :],
+                size=int(entry.get("Size", 0)),
+                etag=entry.get("ETag", "").strip('"'),
+                last_modified=entry["LastModified"],
+            )
+        token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+        if not token:
+            return

@@ -1,0 +1,136 @@
+"""What happened to each file of a batch.
+
+A batch never raises halfway: every file gets a :class:`FileResult` (``ok``, ``skipped``
+with a reason, or ``failed`` with a reason and the error), collected in a
+:class:`TransferResult`. Call :meth:`TransferResult.raise_for_failures` to turn failures
+into an exception when that is what the caller wants.
+
+Example:
+    >>> result = TransferResult([FileResult("a.csv", "ok", size=3)])
+    >>> result.bytes, len(result.failed)
+    (3, 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from provena_like._core.errors import TransferError
+
+__all__ = ["FileResult", "FileStatus", "TransferFailed", "TransferResult"]
+
+FileStatus = Literal["ok", "skipped", "failed"]
+"""The outcome of one file."""
+
+_LISTED_FAILURES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """The outcome of one file.
+
+    Attributes:
+        path: The key relative to the dataset root (what a manifest records).
+        status: ``ok``, ``skipped`` or ``failed``.
+        size: Bytes transferred (or the file's size when known).
+        sha256: Lowercase hex sha256 of the bytes transferred (when checksums are on).
+        md5: Lowercase hex md5 (only when asked for).
+        etag: The object's ETag as S3 reports it (quotes stripped).
+        reason: Why the file was skipped or failed.
+        error: The error of a failed file.
+        local: The local file read or written.
+
+    Example:
+        >>> FileResult("raw/a.csv", "failed", reason="AccessDenied").ok
+        False
+    """
+
+    path: str
+    status: FileStatus
+    size: int | None = None
+    sha256: str | None = None
+    md5: str | None = None
+    etag: str | None = None
+    reason: str | None = None
+    error: BaseException | None = field(default=None, compare=False)
+    local: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the file was transferred."""
+        return self.status == "ok"
+
+
+class TransferFailed(TransferError):
+    """Some files of a batch failed (raised by :meth:`TransferResult.raise_for_failures`).
+
+    Attributes:
+        result: The whole batch's result.
+    """
+
+    def __init__(self, message: str, result: TransferResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(slots=True)
+class TransferResult:
+    """Per-file results of one upload or download batch, in the order files were given.
+
+    Example:
+        >>> result = await engine.upload(Path("./data"))  # doctest: +SKIP
+        >>> for f in result.failed:  # doctest: +SKIP
+        ...     print(f.path, f.reason)
+        >>> result.raise_for_failures()  # doctest: +SKIP
+    """
+
+    files: list[FileResult] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[FileResult]:
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def ok(self) -> list[FileResult]:
+        """The files transferred."""
+        return [f for f in self.files if f.status == "ok"]
+
+    @property
+    def failed(self) -> list[FileResult]:
+        """The files that failed."""
+        return [f for f in self.files if f.status == "failed"]
+
+    @property
+    def skipped(self) -> list[FileResult]:
+        """The files skipped (with a reason)."""
+        return [f for f in self.files if f.status == "skipped"]
+
+    @property
+    def bytes(self) -> int:
+        """Bytes transferred by the files that succeeded."""
+        return sum(f.size or 0 for f in self.files if f.status == "ok")
+
+    def raise_for_failures(self) -> None:
+        """Raise :class:`TransferFailed` if any file failed.
+
+        The exception's ``__cause__`` is the first file's error.
+
+        Raises:
+            TransferFailed: Naming the first few failed files and why.
+
+        Example:
+            >>> TransferResult([FileResult("a", "ok")]).raise_for_failures()
+        """
+        failed = self.failed
+        if not failed:
+            return
+        listed = "; ".join(f"{f.path}: {f.reason}" for f in failed[:_LISTED_FAILURES])
+        more = len(failed) - _LISTED_FAILURES
+        suffix = f"; and {more} more" if more > 0 else ""
+        message = f"{len(failed)} of {len(self.files)} files failed: {listed}{suffix}"
+        raise TransferFailed(message, self) from failed[0].error
