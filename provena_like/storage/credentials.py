@@ -144,7 +144,12 @@ class S3Credentials:
         return (self.expiration - (now or _utcnow())).total_seconds()
 
     def same_location(self, other: S3Credentials) -> bool:
-        """Whether ``other`` addresses the same endpoint, region, bucket and prefix."""
+        """Whether ``other`` addresses the same endpoint, region, bucket and prefix.
+
+        Example:
+            >>> creds.same_location(dataclasses.replace(creds, access="read"))  # doctest: +SKIP
+            True
+        """
         return (self.endpoint_url, self.region, self.bucket, self.prefix) == (
             other.endpoint_url,
             other.region,
@@ -324,7 +329,12 @@ class RefreshingCredentials:
         return new
 
     def effective_margin(self, creds: S3Credentials, now: datetime | None = None) -> timedelta:
-        """The refresh margin applied to ``creds``: at most half their remaining lifetime."""
+        """The refresh margin applied to ``creds``: at most half their remaining lifetime.
+
+        Example:
+            >>> refreshing.effective_margin(three_second_creds)  # doctest: +SKIP
+            datetime.timedelta(seconds=1, microseconds=500000)
+        """
         left = creds.seconds_left(now)
         if left is None:
             return self._margin
@@ -351,7 +361,12 @@ class RefreshingCredentials:
         return bridge
 
     def detach(self, credentials: AioRefreshableCredentials) -> None:
-        """Stop updating credentials from :meth:`botocore_credentials` (client closed)."""
+        """Stop updating credentials from :meth:`botocore_credentials` (client closed).
+
+        Example:
+            >>> aio_creds = await creds.botocore_credentials()  # doctest: +SKIP
+            >>> creds.detach(aio_creds)  # doctest: +SKIP
+        """
         if credentials in self._bridges:
             self._bridges.remove(credentials)
 

@@ -212,7 +212,13 @@ class TransferEngine:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the S3 client (idempotent). The engine can't be reopened."""
+        """Close the S3 client (idempotent). The engine can't be reopened.
+
+        Example:
+            >>> engine = TransferEngine(creds)  # doctest: +SKIP
+            >>> await engine.__aenter__()  # doctest: +SKIP
+            >>> await engine.aclose()  # doctest: +SKIP
+        """
         stack, self._stack = self._stack, None
         self._state = "closed"
         self._requests = None
