@@ -13,7 +13,7 @@ import pytest
 from l3_helpers import make_record
 
 from provena_like import ProvenaClient
-from provena_like._core.errors import Conflict, PreconditionFailed, UnsafePath
+from provena_like._core.errors import Conflict, PreconditionFailed, UnsafePath, UsageError
 from provena_like.modules.selection import select_files
 from provena_like.storage import TransferProgress
 
@@ -180,3 +180,32 @@ async def test_download_refuses_escaping_keys_before_touching_disk(tmp_path: Pat
     with pytest.raises(UnsafePath):
         local_target(tmp_path, "../escape.txt")
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_validate_list_refresh_and_fetch(pv: ProvenaClient, refs: dict[str, str]) -> None:
+    good = await pv.datastore.validate(make_record(refs))
+    assert good.valid and good.errors == []
+    bad_record = make_record(refs)
+    bad_record["associations"]["organisation_id"] = "10378.1/999999"
+    checked = await pv.datastore.validate(bad_record)
+    assert not checked.valid
+    assert [e.field for e in checked.errors] == ["record.associations.organisation_id"]
+    bad_record["dataset_info"]["license"] = "not a url"
+    checked = await pv.datastore.validate(bad_record)
+    assert any(e.field.endswith("license") for e in checked.errors)
+    with pytest.raises(UsageError, match="license"):  # mint checks the record before sending
+        await pv.datastore.mint(bad_record)
+
+    tag = uuid.uuid4().hex[:8]
+    ds = await pv.datastore.mint(make_record(refs, name=f"Listed {tag}", keywords=[tag]))
+    page = await pv.datastore.list_datasets(keyword=tag, page_size=5)
+    assert [d.id for d in page.items] == [ds.id] and page.next_cursor is None
+    fetched = await pv.datastore.fetch(ds.id, include_history=True)
+    assert fetched.history is not None and len(fetched.history) == 1
+    assert "admin" in fetched.roles
+
+    old_revision = ds.dataset.revision
+    again = await pv.datastore.interactive(ds.id)
+    await again.update_metadata(make_record(refs, name=f"Renamed {tag}"), reason="rename")
+    assert (await ds.refresh()).revision == old_revision + 1
+    assert ds.dataset.display_name == f"Renamed {tag}"
