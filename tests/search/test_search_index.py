@@ -125,7 +125,7 @@ def test_migration_indexes_existing_items_and_field_filters(tmp_path: Path) -> N
     try:
         with engine.begin() as conn:
             conn.execute(sa.insert(ItemRow), [_item(1, DATASET), _item(2, other)])
-        command.upgrade(cfg, "0002_search")
+        command.upgrade(cfg, "0003_search")
         backend = backend_for("sqlite")
         with engine.connect() as conn:
             matches = backend.ranked(parse_query("bleaching"))
