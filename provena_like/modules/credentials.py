@@ -1,4 +1,12 @@
-"""Scoped storage credentials per (dataset, access), cached until shortly before expiry."""
+"""Scoped storage credentials per (dataset, access), cached until shortly before expiry.
+
+Before asking for new *write* credentials the cache fetches the dataset and refuses, with a
+typed error saying why, when its files can't change: :class:`~provena_like.Locked` for a
+locked dataset, :class:`~provena_like.ReleaseStateConflict` for one that is ``PENDING``
+review or ``RELEASED`` (see :func:`write_refusal`). The server refuses those too; checking
+first turns a long upload's credential refresh into one clear message instead of a 409 in
+the middle of a transfer.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +14,56 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
+from provena_like._core.errors import APIStatusError, Locked, ReleaseStateConflict
 from provena_like.clients.datastore import DatastoreClient
-from provena_like.models.datastore import AccessLevel, ScopedCredentials
+from provena_like.models.datastore import AccessLevel, Dataset, ScopedCredentials
 from provena_like.storage import S3Credentials
 
-__all__ = ["CredentialsCache", "to_s3_credentials"]
+__all__ = ["CredentialsCache", "to_s3_credentials", "write_refusal"]
+
+
+def write_refusal(dataset: Dataset) -> APIStatusError | None:
+    """The error that says why ``dataset``'s files can't change, or None if they can.
+
+    Example:
+        ```python
+        if (err := write_refusal(await pv.datastore.fetch(dataset_id))) is not None:
+            print(err)   # "Dataset 10378.1/42 is PENDING review ..."
+        ```
+    """
+    state = dataset.release_status
+    details = {"state": state}
+    if dataset.locked:
+        return Locked(
+            f"Dataset {dataset.id} is locked, so its files can't change: no write credentials "
+            "were asked for. Ask an admin of the dataset to unlock it.",
+            status_code=409,
+            code="locked",
+            details=details,
+            service="datastore",
+        )
+    if state == "PENDING":
+        reviewer = dataset.release_reviewer or "the reviewer"
+        return ReleaseStateConflict(
+            f"Dataset {dataset.id} is PENDING review by {reviewer} (requested by "
+            f"{dataset.release_requester or 'its admin'}), so its files can't change: no write "
+            "credentials were asked for. Wait for the decision, or withdraw the request "
+            "(pv.datastore.review.withdraw) to change it first.",
+            status_code=409,
+            code="under_review",
+            details=details,
+            service="datastore",
+        )
+    if state == "RELEASED":
+        return ReleaseStateConflict(
+            f"Dataset {dataset.id} is RELEASED, so its files can't change any more: no write "
+            "credentials were asked for. Create a new version (ds.version(...)) to change them.",
+            status_code=409,
+            code="released",
+            details=details,
+            service="datastore",
+        )
+    return None
 
 
 def to_s3_credentials(creds: ScopedCredentials) -> S3Credentials:
@@ -57,7 +110,12 @@ class CredentialsCache:
     async def get(
         self, dataset_id: str, access: AccessLevel = "read", *, force: bool = False
     ) -> ScopedCredentials:
-        """Credentials for ``dataset_id``; ``force`` asks for new ones whatever the cache holds."""
+        """Credentials for ``dataset_id``; ``force`` asks for new ones whatever the cache holds.
+
+        Raises:
+            Locked: write access to a locked dataset (checked before asking).
+            ReleaseStateConflict: write access to a dataset in review or released.
+        """
         key = (dataset_id, access)
         if not force and (hit := self._usable(key, datetime.now(UTC))) is not None:
             return hit
@@ -69,6 +127,10 @@ class CredentialsCache:
                 return current[0]  # someone refreshed while we waited
             if not force and (hit := self._usable(key, datetime.now(UTC))) is not None:
                 return hit
+            if access == "write":
+                refusal = write_refusal(await self._client.get_dataset(dataset_id))
+                if refusal is not None:
+                    raise refusal
             fetched = datetime.now(UTC)
             creds = await self._client.get_credentials(dataset_id, access)
             self._cached[key] = (creds, fetched)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
 from provena_like.clients.datastore import DatastoreClient
+from provena_like.clients.review import ReviewClient
 from provena_like.clients.search import SearchClient
 from provena_like.models.datastore import (
     AccessLevel,
@@ -34,6 +35,7 @@ from provena_like.models.search import SearchHit
 from provena_like.models.shared import Page
 from provena_like.modules.credentials import CredentialsCache
 from provena_like.modules.interactive import InteractiveDataset, TransferDefaults
+from provena_like.modules.review import Review
 
 if TYPE_CHECKING:
     import aioboto3
@@ -49,8 +51,14 @@ class Datastore:
     Args:
         client: the datastore's L2 client.
         search_client: the search service's L2 client.
+        review_client: the review routes' L2 client (built on ``client``'s HTTP core when
+            left out).
         session: the aioboto3 session transfers use (one per :class:`ProvenaClient`).
         transfers: default settings of uploads and downloads.
+
+    Attributes:
+        review: reviewers, release requests and decisions
+            (:class:`~provena_like.modules.review.Review`).
     """
 
     def __init__(
@@ -58,6 +66,7 @@ class Datastore:
         client: DatastoreClient,
         search_client: SearchClient,
         *,
+        review_client: ReviewClient | None = None,
         session: aioboto3.Session | None = None,
         transfers: TransferDefaults | None = None,
     ) -> None:
@@ -66,6 +75,10 @@ class Datastore:
         self._session = session
         self.transfers = transfers or TransferDefaults()
         self.credentials_cache = CredentialsCache(client)
+        self.review = Review(
+            review_client or ReviewClient(client._core),  # same package: share the pool
+            credentials_cache=self.credentials_cache,
+        )
 
     def __repr__(self) -> str:
         return f"Datastore({self.client!r})"
@@ -135,6 +148,7 @@ class Datastore:
         *,
         reason: str,
         expected_revision: int | None = None,
+        display_name: str | None = None,
     ) -> Dataset:
         """Replace a dataset's metadata, recording ``reason`` in its history.
 
@@ -150,13 +164,19 @@ class Datastore:
             )
             ```
         """
-        return await self.client.update_dataset(
-            dataset_id,
-            {"record": _record_json(record), "reason": reason},
-            if_match=expected_revision,
-        )
+        update: dict[str, Any] = {"record": _record_json(record), "reason": reason}
+        if display_name is not None:
+            update["display_name"] = display_name
+        return await self.client.update_dataset(dataset_id, update, if_match=expected_revision)
 
-    async def revert_metadata(self, dataset_id: str, history_id: int, *, reason: str) -> Dataset:
+    async def revert_metadata(
+        self,
+        dataset_id: str,
+        history_id: int,
+        *,
+        reason: str,
+        expected_revision: int | None = None,
+    ) -> Dataset:
         """Restore the metadata of a history entry (recorded as a new entry).
 
         Example:
@@ -164,9 +184,10 @@ class Datastore:
             await pv.datastore.revert_metadata(dataset_id, 1, reason="undo the rename")
             ```
         """
-        return await self.client.revert_dataset(
-            dataset_id, {"history_id": history_id, "reason": reason}
-        )
+        revert: dict[str, Any] = {"history_id": history_id, "reason": reason}
+        if expected_revision is not None:
+            revert["expected_revision"] = expected_revision
+        return await self.client.revert_dataset(dataset_id, revert)
 
     async def version(
         self, dataset_id: str, *, reason: str, copy_files: bool = False
@@ -258,6 +279,8 @@ class Datastore:
     ) -> AsyncIterator[SearchHit]:
         """Full-text search, best match first; only items you may read.
 
+        ``subtype`` defaults to ``"dataset"``; pass ``None`` to search every kind of item.
+
         Example:
             ```python
             async for hit in pv.datastore.search("sea surface temperature", max_items=10):
@@ -282,6 +305,10 @@ class Datastore:
         self, dataset_id: str, access: AccessLevel = "read", *, force: bool = False
     ) -> ScopedCredentials:
         """Short-lived S3 credentials limited to the dataset's prefix (cached until near expiry).
+
+        Write credentials are refused, before anything is asked of the server, while the
+        dataset is locked (:class:`~provena_like.Locked`) or ``PENDING`` / ``RELEASED``
+        (:class:`~provena_like.ReleaseStateConflict`); they live at most 15 minutes.
 
         Example:
             ```python

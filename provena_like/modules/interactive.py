@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudpathlib import S3Path
 
+from provena_like._core.errors import APIStatusError, UsageError
 from provena_like.models.datastore import (
     AccessLevel,
     Dataset,
@@ -32,6 +33,7 @@ from provena_like.models.datastore import (
     ScopedCredentials,
 )
 from provena_like.models.registry import HistoryEntry
+from provena_like.models.review import ReleaseEvent
 from provena_like.modules.credentials import to_s3_credentials
 from provena_like.modules.selection import select_files
 from provena_like.storage import (
@@ -122,7 +124,11 @@ class InteractiveDataset:
         return list(fetched.history or [])
 
     async def update_metadata(
-        self, record: DatasetRecord | Mapping[str, Any], *, reason: str
+        self,
+        record: DatasetRecord | Mapping[str, Any],
+        *,
+        reason: str,
+        display_name: str | None = None,
     ) -> Dataset:
         """Replace the metadata; fails with ``PreconditionFailed`` if it changed meanwhile.
 
@@ -135,7 +141,11 @@ class InteractiveDataset:
             ```
         """
         self.dataset = await self._ds.update_metadata(
-            self.id, record, reason=reason, expected_revision=self.dataset.revision
+            self.id,
+            record,
+            reason=reason,
+            expected_revision=self.dataset.revision,
+            display_name=display_name,
         )
         return self.dataset
 
@@ -148,7 +158,9 @@ class InteractiveDataset:
             await ds.revert_metadata(first.id, reason="back to the original")
             ```
         """
-        self.dataset = await self._ds.revert_metadata(self.id, history_id, reason=reason)
+        self.dataset = await self._ds.revert_metadata(
+            self.id, history_id, reason=reason, expected_revision=self.dataset.revision
+        )
         return self.dataset
 
     async def version(self, *, reason: str, copy_files: bool = False) -> InteractiveDataset:
@@ -195,7 +207,7 @@ class InteractiveDataset:
         Example:
             ```python
             p = await ds.path("raw/table.csv")
-            text = p.read_text()
+            text = await anyio.to_thread.run_sync(p.read_text)
             ```
         """
         creds = await self.credentials(access)
@@ -276,12 +288,7 @@ class InteractiveDataset:
             result.raise_for_failures()
             ```
         """
-        files: Path | list[tuple[Path, str]]
-        if isinstance(source, str | os.PathLike):
-            path = Path(source)
-            files = path if path.is_dir() else [(path, path.name)]
-        else:
-            files = [(Path(p), Path(p).name) for p in source]
+        files = _upload_source(source)
         async with self._engine("write", concurrency) as engine:
             result = await engine.upload(
                 files,
@@ -304,9 +311,13 @@ class InteractiveDataset:
             ]
             try:
                 await self._ds.client.register_files(self.id, registrations)
-            except Exception as err:  # reported per file: uploaded but not in the manifest
-                for f in batch:
-                    refused[f.path] = f"uploaded but not registered in the manifest: {err}"
+            except (APIStatusError, UsageError):
+                # the server takes a batch whole or not at all: find the file(s) it refuses
+                for one in registrations:
+                    try:
+                        await self._ds.client.register_files(self.id, [one])
+                    except (APIStatusError, UsageError) as err:
+                        refused[one.path] = f"uploaded but not registered in the manifest: {err}"
         if not refused:
             return result
         files = [
@@ -359,3 +370,65 @@ class InteractiveDataset:
             for p in selection.missing
         ]
         return dataclasses.replace(result, files=[*result.files, *missing])
+
+    # ------------------------------------------------------------------ review and release
+
+    async def request_release(self, reviewer: str, notes: str = "") -> Dataset:
+        """Ask ``reviewer`` to release this dataset; it is ``PENDING`` (and frozen) until then.
+
+        While ``PENDING`` (and once ``RELEASED``) uploads are refused before any credentials
+        are asked for, with a :class:`~provena_like.ReleaseStateConflict` saying why.
+
+        Example:
+            ```python
+            await ds.request_release("rob", notes="ready: files and licence checked")
+            print(ds.release_status)   # PENDING
+            ```
+        """
+        self.dataset = await self._ds.review.request_release(self.id, reviewer, notes)
+        return self.dataset
+
+    async def withdraw_release(self, notes: str = "") -> Dataset:
+        """Take back this dataset's pending release request (it can change again).
+
+        Example:
+            ```python
+            await ds.withdraw_release("forgot a file")
+            ```
+        """
+        self.dataset = await self._ds.review.withdraw(self.id, notes)
+        return self.dataset
+
+    async def release_history(self) -> list[ReleaseEvent]:
+        """Every step of this dataset's release workflow, oldest first.
+
+        Example:
+            ```python
+            for event in await ds.release_history():
+                print(event.time, event.user, event.action, event.notes)
+            ```
+        """
+        return await self._ds.review.history(self.id)
+
+
+def _upload_source(
+    source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+) -> Path | list[tuple[Path, str]]:
+    """A folder, or (file, key) pairs; refuse missing paths and two files on one key."""
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if path.is_dir():
+            return path
+        if not path.is_file():
+            raise UsageError(f"nothing to upload: {path} is neither a file nor a folder")
+        return [(path, path.name)]
+    pairs = [(Path(p), Path(p).name) for p in source]
+    seen: dict[str, Path] = {}
+    for local, key in pairs:
+        if key in seen:
+            raise UsageError(
+                f"{seen[key]} and {local} would both be uploaded as {key!r}; "
+                "upload their folder instead, or one of them with another prefix"
+            )
+        seen[key] = local
+    return pairs

@@ -19,9 +19,9 @@ __all__ = ["Selection", "select_files"]
 
 @dataclass(frozen=True)
 class Selection:
-    """``files``: (key, local relative path, sha256); ``missing``: paths that matched nothing."""
+    """``files``: (key, local path, sha256, size); ``missing``: paths that matched nothing."""
 
-    files: list[tuple[str, str, str | None]]
+    files: list[tuple[str, str, str | None, int]]
     missing: list[str]
 
 
@@ -33,8 +33,8 @@ def select_files(entries: Iterable[ManifestEntry], paths: Sequence[str] | None) 
     """
     manifest = list(entries)
     if paths is None:
-        return Selection([(e.path, e.path, e.sha256) for e in manifest], [])
-    chosen: dict[str, tuple[str, str, str | None]] = {}
+        return Selection([(e.path, e.path, e.sha256, e.size) for e in manifest], [])
+    chosen: dict[str, tuple[str, str, str | None, int]] = {}
     missing: list[str] = []
     by_path = {e.path: e for e in manifest}
     for raw in paths:
@@ -44,18 +44,23 @@ def select_files(entries: Iterable[ManifestEntry], paths: Sequence[str] | None) 
         if raw.endswith("/"):
             for e in manifest:
                 if e.path.startswith(raw):
-                    chosen[e.path] = (e.path, e.path[len(raw) :], e.sha256)
+                    chosen[e.path] = (e.path, e.path[len(raw) :], e.sha256, e.size)
                     found = True
         elif raw in by_path:
             e = by_path[raw]
-            chosen[e.path] = (e.path, posixpath.basename(e.path), e.sha256)
+            chosen[e.path] = (e.path, posixpath.basename(e.path), e.sha256, e.size)
             found = True
         else:
             folder = raw + "/"
             base = posixpath.basename(raw)
             for e in manifest:
                 if e.path.startswith(folder):
-                    chosen[e.path] = (e.path, base + "/" + e.path[len(folder) :], e.sha256)
+                    chosen[e.path] = (
+                        e.path,
+                        base + "/" + e.path[len(folder) :],
+                        e.sha256,
+                        e.size,
+                    )
                     found = True
         if not found:
             missing.append(raw)

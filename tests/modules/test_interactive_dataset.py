@@ -174,7 +174,7 @@ async def test_download_refuses_escaping_keys_before_touching_disk(tmp_path: Pat
 
     bad = ManifestEntry.model_construct(path="../escape.txt", size=1, sha256="0" * 64)
     selection = select_files([bad], None)
-    assert selection.files == [("../escape.txt", "../escape.txt", "0" * 64)]
+    assert selection.files == [("../escape.txt", "../escape.txt", "0" * 64, 1)]
     from provena_like.storage import local_target
 
     with pytest.raises(UnsafePath):
@@ -209,3 +209,18 @@ async def test_validate_list_refresh_and_fetch(pv: ProvenaClient, refs: dict[str
     await again.update_metadata(make_record(refs, name=f"Renamed {tag}"), reason="rename")
     assert (await ds.refresh()).revision == old_revision + 1
     assert ds.dataset.display_name == f"Renamed {tag}"
+
+
+async def test_upload_refuses_colliding_names_and_missing_paths(
+    pv: ProvenaClient, refs: dict[str, str], tmp_path: Path
+) -> None:
+    ds = await pv.datastore.mint(make_record(refs, name=f"Collide {uuid.uuid4().hex[:6]}"))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "x.txt").write_text("a")
+    (tmp_path / "b" / "x.txt").write_text("b")
+    with pytest.raises(UsageError, match="both be uploaded"):
+        await ds.upload([tmp_path / "a" / "x.txt", tmp_path / "b" / "x.txt"])
+    with pytest.raises(UsageError, match="neither a file nor a folder"):
+        await ds.upload(tmp_path / "typo")
+    assert await ds.list_files() == []
