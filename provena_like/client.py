@@ -23,6 +23,7 @@ from provena_like._core.sentinels import NOT_GIVEN, NotGiven
 from provena_like.clients.auth import AuthClient
 from provena_like.clients.datastore import DatastoreClient
 from provena_like.clients.registry import RegistryClient
+from provena_like.clients.review import ReviewClient
 from provena_like.clients.search import SearchClient
 from provena_like.modules.datastore import Datastore
 
@@ -48,6 +49,8 @@ class ProvenaClient:
         auth: the auth service's JSON API (:class:`~provena_like.clients.auth.AuthClient`).
         datastore_client: the datastore service's routes, one call each
             (:class:`~provena_like.clients.datastore.DatastoreClient`).
+        review_client: the review and release routes, one call each
+            (:class:`~provena_like.clients.review.ReviewClient`).
         datastore: the dataset workflows (L3: mint, upload, download, search, ...;
             :class:`~provena_like.modules.datastore.Datastore`).
         auth_manager: the :class:`httpx.Auth` signing every request.
@@ -65,6 +68,7 @@ class ProvenaClient:
     search: SearchClient
     auth: AuthClient
     datastore_client: DatastoreClient
+    review_client: ReviewClient
     datastore: Datastore
     auth_manager: httpx.Auth
 
@@ -103,9 +107,15 @@ class ProvenaClient:
         self.search = SearchClient(core)
         self.auth = AuthClient(core)
         self.datastore_client = DatastoreClient(core)
+        self.review_client = ReviewClient(core)
         # one aioboto3 session per client: transfers reuse its loaded botocore data
         self._s3_session = s3_session
-        self.datastore = Datastore(self.datastore_client, self.search, session=s3_session)
+        self.datastore = Datastore(
+            self.datastore_client,
+            self.search,
+            review_client=self.review_client,
+            session=s3_session,
+        )
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ProvenaClient:

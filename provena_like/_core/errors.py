@@ -13,11 +13,21 @@ Every error the SDK raises derives from :class:`ProvenaError`::
     ├── APIError (.request_id .service)
     │   ├── APIConnectionError → APITimeoutError    wraps httpx errors (``raise ... from err``)
     │   ├── APIStatusError (.status_code .body .code)
-    │   │   ├── BadRequest 400, Unauthorized 401, Forbidden 403, NotFound 404,
-    │   │   ├── Conflict 409, PreconditionFailed 412, Unprocessable 422,
+    │   │   ├── BadRequest 400, Unauthorized 401, NotFound 404,
+    │   │   ├── Forbidden 403
+    │   │   │   └── NotYourReview                   ``not_your_review``: another reviewer's
+    │   │   ├── Conflict 409
+    │   │   │   ├── Locked                          ``locked``: the item is locked
+    │   │   │   └── ReleaseStateConflict (.state)   ``under_review``, ``released``,
+    │   │   │                                       ``not_under_review``
+    │   │   ├── PreconditionFailed 412, Unprocessable 422,
     │   │   └── RateLimited 429, ServerError 5xx
     │   └── ResponseValidationError                 a 2xx body that doesn't parse
     └── TransferError → ChecksumMismatch, RemoteChanged, UnsafePath
+
+Which class a response becomes is decided in one place, :func:`error_class_for`: the
+status picks the class, and for a few statuses the body's error ``code`` picks a subclass
+(409 ``locked`` → :class:`Locked`, and so on), so ``except Conflict`` still catches them all.
 
 Messages never contain tokens, secrets or ``Authorization`` headers.
 """
@@ -39,11 +49,14 @@ __all__ = [
     "DeviceCodeExpired",
     "DeviceFlowError",
     "Forbidden",
+    "Locked",
     "LoginRequired",
     "NotFound",
+    "NotYourReview",
     "PreconditionFailed",
     "ProvenaError",
     "RateLimited",
+    "ReleaseStateConflict",
     "RemoteChanged",
     "ResponseValidationError",
     "ServerError",
@@ -53,6 +66,7 @@ __all__ = [
     "Unprocessable",
     "UnsafePath",
     "UsageError",
+    "error_class_for",
     "error_class_for_status",
 ]
 
@@ -170,8 +184,47 @@ class Conflict(APIStatusError):
     """409: the resource is locked, or the request conflicts with its state."""
 
 
+class Locked(Conflict):
+    """409 ``locked``: the item (or dataset) is locked; an item admin must unlock it first."""
+
+
+class ReleaseStateConflict(Conflict):
+    """409: the dataset's release state doesn't allow this.
+
+    Raised for ``under_review`` (the dataset is ``PENDING``: its data and metadata are
+    frozen until the reviewer decides), ``released`` (``RELEASED``: frozen for good; create a
+    new version to change it) and ``not_under_review`` (approving, rejecting or withdrawing
+    a dataset that is not ``PENDING``).
+
+    Attributes:
+        state: the dataset's release state when the request was refused (``NOT_RELEASED``,
+            ``PENDING`` or ``RELEASED``), or ``None`` if the server didn't say.
+
+    Example:
+        ```python
+        try:
+            await pv.datastore.credentials(dataset_id, "write")
+        except ReleaseStateConflict as err:
+            print("frozen:", err.state)
+        ```
+    """
+
+    @property
+    def state(self) -> str | None:
+        """The release state the server reported (``details.state``)."""
+        if isinstance(self.details, dict):
+            state = self.details.get("state")
+            if isinstance(state, str):
+                return state
+        return _STATE_OF_CODE.get(self.code or "")
+
+
 class PreconditionFailed(APIStatusError):
     """412: a precondition failed, e.g. a stale revision in ``If-Match``."""
+
+
+class NotYourReview(Forbidden):
+    """403 ``not_your_review``: only the reviewer named in the release request may decide."""
 
 
 class Unprocessable(APIStatusError):
@@ -214,10 +267,44 @@ _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
 }
 
 
-def error_class_for_status(status_code: int) -> type[APIStatusError]:
-    """Return the exception class for an HTTP error status (the one status→class map)."""
+_CODE_CLASSES: dict[tuple[int, str], type[APIStatusError]] = {
+    (409, "locked"): Locked,
+    (409, "under_review"): ReleaseStateConflict,
+    (409, "released"): ReleaseStateConflict,
+    (409, "not_under_review"): ReleaseStateConflict,
+    (403, "not_your_review"): NotYourReview,
+}
+"""(status, error code) → a more specific class than the status alone gives."""
+
+_STATE_OF_CODE = {"under_review": "PENDING", "released": "RELEASED"}
+
+
+def error_class_for(status_code: int, code: str | None = None) -> type[APIStatusError]:
+    """Return the exception class for an error response: the one (status, code) → class map.
+
+    The status picks the class (:func:`error_class_for_status`); a known error ``code``
+    refines it to a subclass, so handlers of the status class still catch it.
+
+    Example:
+        >>> error_class_for(409, "locked").__name__
+        'Locked'
+        >>> error_class_for(409, "conflict").__name__
+        'Conflict'
+    """
+    if code is not None and (status_code, code) in _CODE_CLASSES:
+        return _CODE_CLASSES[(status_code, code)]
     if status_code in _STATUS_CLASSES:
         return _STATUS_CLASSES[status_code]
     if status_code >= 500:
         return ServerError
     return APIStatusError
+
+
+def error_class_for_status(status_code: int) -> type[APIStatusError]:
+    """Return the exception class for an HTTP error status, whatever the error code.
+
+    Example:
+        >>> error_class_for_status(404).__name__
+        'NotFound'
+    """
+    return error_class_for(status_code)

@@ -33,7 +33,7 @@ from provena_like._core.errors import (
     APITimeoutError,
     ResponseValidationError,
     UsageError,
-    error_class_for_status,
+    error_class_for,
 )
 from provena_like._core.retry import RetryPolicy
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
@@ -420,7 +420,7 @@ def status_error(
         url: the request URL, for the message of a body-less error.
 
     Returns:
-        An instance of ``error_class_for_status(response.status_code)``.
+        An instance of ``error_class_for(response.status_code, code)``.
 
     Example:
         >>> import httpx
@@ -461,7 +461,7 @@ def status_error(
         if text:
             message += f": {text[:_MAX_TEXT_IN_MESSAGE]}"
     request_id = response.headers.get("x-request-id") or body_request_id
-    return error_class_for_status(status)(
+    return error_class_for(status, code)(
         message,
         status_code=status,
         code=code,

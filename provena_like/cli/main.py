@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from provena_like.cli import admin, demo, serve, session
+from provena_like.cli import access, admin, demo, review, serve, session
 
 app = typer.Typer(
     name="provena-like",
@@ -18,6 +18,8 @@ app.command("login")(session.login)
 app.command("whoami")(session.whoami)
 app.command("logout")(session.logout)
 app.add_typer(admin.app, name="admin")
+app.add_typer(review.app, name="review")
+app.add_typer(access.app, name="access")
 
 
 def main() -> None:

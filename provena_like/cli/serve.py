@@ -40,6 +40,13 @@ def serve(
     public_url: Annotated[
         str | None, typer.Option(help="Externally visible base URL (default http://HOST:PORT).")
     ] = None,
+    notify_webhook: Annotated[
+        str | None,
+        typer.Option(
+            help="POST release requests and decisions as JSON to this URL "
+            "(default: write them to the server log)."
+        ),
+    ] = None,
 ) -> None:
     """Run the API (auth, registry, ...) and an S3 object store until interrupted."""
     data_dir = (data_dir or default_data_dir()).expanduser().resolve()
@@ -56,6 +63,8 @@ def serve(
             data_dir=data_dir,
             public_url=public_url or f"http://{host}:{port}",
             database_url=database_url,
+            notifier="webhook" if notify_webhook else "log",
+            notifier_webhook_url=notify_webhook,
             s3=S3Settings(
                 endpoint_url=s3.endpoint_url,
                 access_key=s3.admin_access_key,

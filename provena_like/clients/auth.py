@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from provena_like._core.http import HTTPCore
 from provena_like._core.pagination import AsyncPaginator
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
@@ -29,6 +31,8 @@ from provena_like.models.auth import (
 from provena_like.models.shared import Page
 
 __all__ = ["AuthClient"]
+
+_GROUPS = TypeAdapter(list[Group])
 
 
 class AuthClient:
@@ -210,6 +214,21 @@ class AuthClient:
             expected=(200, 201),
             idempotency_key=None,  # not deduplicated by the server: don't retry blindly
         )
+
+    async def list_user_groups(self, username: str) -> list[Group]:
+        """The groups a user belongs to (``GET /users/{username}/groups``).
+
+        Admins may ask about anyone; everyone else about themselves.
+
+        Raises:
+            Forbidden: another user's groups, without the system role ``admin``.
+            NotFound: no such user.
+
+        Example:
+            >>> # names = [g.name for g in await pv.auth.list_user_groups("alice")]
+        """
+        path = "/users/" + path_segment(username, "username") + "/groups"
+        return await self._core.request("GET", "auth", path, cast_to=_GROUPS)
 
     async def remove_group_member(self, name: str, username: str) -> None:
         """Remove a user from a group (``DELETE /groups/{name}/members/{username}``).

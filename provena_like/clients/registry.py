@@ -3,6 +3,12 @@
 One method per route, one HTTP call per method. Item ids are handles (``10378.1/42``) and go
 into the path as they are. Listing methods return one :class:`~provena_like.models.shared.Page`;
 the ``iter_*`` methods return an :class:`~provena_like.AsyncPaginator` that does the looping.
+
+Access and groups: an item's access settings (:meth:`RegistryClient.get_access`,
+:meth:`RegistryClient.update_access`) grant roles to its owner, to everyone signed in
+(``general``) and to groups by name; :meth:`RegistryClient.my_access` says what the caller
+may do and why. Groups themselves (create, members, a user's groups) are managed with the
+auth service's client (:class:`~provena_like.clients.auth.AuthClient`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from provena_like.models.registry import (
     ItemUpdate,
     LockEvent,
     LockRequest,
+    MyAccess,
     RevertRequest,
     SortKey,
 )
@@ -335,7 +342,15 @@ class RegistryClient:
     async def update_access(
         self, item_id: str, access: AccessSettings | Mapping[str, Any]
     ) -> AccessSettings:
-        """Replace an item's access settings (``PUT /items/{id}/access``).
+        """Replace an item's access settings (``PUT /items/{id}/access``); needs ``admin``.
+
+        The settings are replaced as a whole: send every grant that should remain. Roles
+        imply the weaker ones (``data-read`` also gives ``metadata-read`` and
+        ``metadata-write``). Only the owner or a system admin may change the owner.
+
+        Raises:
+            Forbidden: the caller lacks ``admin`` on the item.
+            Unprocessable: a group or the new owner doesn't exist.
 
         Example:
             >>> # await pv.registry.update_access(
@@ -347,6 +362,25 @@ class RegistryClient:
             item_path(item_id) + "/access",
             json=encode_body(AccessSettings, access, "access settings", exclude_unset=False),
             cast_to=AccessSettings,
+        )
+
+    async def my_access(self, item_id: str) -> MyAccess:
+        """What you may do with an item, and why (``GET /items/{id}/my-access``).
+
+        Works for any signed-in caller, whatever their roles: ``roles`` is empty when you
+        have no access, and ``sources`` names where each grant comes from (``owner``,
+        ``general``, ``group:<name>``, ``reviewer``, ``system-admin``).
+
+        Raises:
+            Unauthorized: not signed in.
+            NotFound: no such item.
+
+        Example:
+            >>> # mine = await pv.registry.my_access("10378.1/42")
+            >>> # mine.roles, mine.sources   # ['metadata-read'], ['general']
+        """
+        return await self._core.request(
+            "GET", "registry", item_path(item_id) + "/my-access", cast_to=MyAccess
         )
 
 

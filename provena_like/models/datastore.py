@@ -85,7 +85,8 @@ only (write credentials can't change it and the manifest won't register it)."""
 MAX_OBJECT_PATH = 1024
 
 ReleaseStatus = Literal["NOT_RELEASED", "PENDING", "RELEASED"]
-"""Where a dataset is in review: write access ends once it is ``PENDING`` or ``RELEASED``."""
+"""Where a dataset is in review: its data and metadata are frozen while ``PENDING`` (until
+the reviewer decides) and once ``RELEASED`` (for good; a new version can change them)."""
 
 DatasetSortKey = Literal["created", "updated", "name", "release_time"]
 """Sort keys of the dataset listing (datasets never released sort after released ones)."""
@@ -170,6 +171,14 @@ class Dataset(WireModel):
     storage: StorageLocation
     release_status: ReleaseStatus = "NOT_RELEASED"
     release_time: datetime | None = None
+    release_reviewer: str | None = Field(
+        default=None, description="the reviewer named in the pending release request"
+    )
+    release_requester: str | None = Field(
+        default=None, description="who asked for the current or last release"
+    )
+    release_requested_at: datetime | None = None
+    release_approver: str | None = Field(default=None, description="who approved the release")
     history: list[HistoryEntry] | None = None
 
 

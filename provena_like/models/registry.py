@@ -26,6 +26,7 @@ __all__ = [
     "ItemUpdate",
     "LockEvent",
     "LockRequest",
+    "MyAccess",
     "OrganisationRecord",
     "PersonRecord",
     "RevertRequest",
@@ -201,3 +202,22 @@ class SubtypeInfo(WireModel):
 
     name: str
     record_schema: dict[str, Any]
+
+
+class MyAccess(WireModel):
+    """What the caller may do with an item, and why (``GET /items/{id}/my-access``).
+
+    ``roles`` are the caller's effective item roles, weakest first (each implies the ones
+    before it); ``sources`` say where they come from: ``system-admin``, ``owner``,
+    ``general``, ``group:<name>`` or ``reviewer`` (the reviewer named in a pending release
+    request may read the dataset's metadata and data until they decide).
+    """
+
+    item_id: str
+    username: str
+    roles: list[Role] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    system_roles: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list, description="the caller's groups")
+    owner: bool = False
+    locked: bool = False

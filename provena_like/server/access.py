@@ -6,7 +6,14 @@ weaker ones. A caller's *effective* roles on an item are the union of
 
 - every role, for a system admin (system role ``admin``) or the item's owner;
 - the item's ``general`` roles, for anyone signed in;
-- the roles granted to each group the caller is a member of.
+- the roles granted to each group the caller is a member of;
+- ``metadata-read`` and ``data-read`` - reading, never writing - for the reviewer named in
+  a pending release request of a dataset (``registry_items.reviewer``), until the request is
+  decided or withdrawn. (The one exception to "a role implies the weaker ones": a reviewer
+  reads the data without being able to change the metadata.)
+
+System roles are checked here too (:func:`has_system_role`, :func:`require_system_role`):
+``admin`` (may do everything) and ``reviewer`` (may be named to review release requests).
 
 Policy for refusals: an unauthenticated caller gets 401; a signed-in caller who lacks the
 needed role gets 403 (``forbidden``) naming the role and the item, whether or not they may
@@ -34,14 +41,18 @@ __all__ = [
     "ALL_ROLES",
     "GENERAL",
     "GROUP",
+    "REVIEWER_ROLES",
     "ROLE_LEVEL",
     "Guarded",
     "can_change_owner",
     "effective_roles",
     "grant_levels",
+    "has_system_role",
     "normalise_roles",
     "readable_filter",
     "require",
+    "require_system_role",
+    "role_sources",
     "roles_on",
 ]
 
@@ -52,6 +63,9 @@ ALL_ROLES: list[Role] = list(ROLE_ORDER)
 
 GENERAL = "general"
 GROUP = "group"
+
+REVIEWER_ROLES: tuple[Role, ...] = ("metadata-read", "data-read")
+"""What the reviewer named in a pending release request holds on the dataset: read only."""
 
 
 class Guarded(Protocol):
@@ -77,6 +91,11 @@ class Guarded(Protocol):
         """Group name → roles of its members."""
         ...
 
+    @property
+    def reviewer(self) -> str | None:
+        """The reviewer of a pending release request (datasets), or None."""
+        ...
+
 
 def _up_to(level: int) -> list[Role]:
     return list(ROLE_ORDER[:level])
@@ -97,6 +116,8 @@ def effective_roles(
     owner: str,
     general: Iterable[str],
     groups: Mapping[str, Iterable[str]],
+    *,
+    reviewer: str | None = None,
 ) -> list[Role]:
     """The roles ``principal`` holds on an item, implied ones included, weakest first.
 
@@ -113,12 +134,68 @@ def effective_roles(
     level = _level(general)
     for group in principal.groups:
         level = max(level, _level(groups.get(group, ())))
-    return _up_to(level)
+    roles = _up_to(level)
+    if reviewer is not None and principal.username == reviewer:
+        roles = normalise_roles([*roles, *REVIEWER_ROLES])
+    return roles
 
 
 def roles_on(principal: Principal | None, item: Guarded) -> list[Role]:
     """:func:`effective_roles` of ``principal`` on ``item``."""
-    return effective_roles(principal, item.owner, item.general_roles, item.group_roles)
+    return effective_roles(
+        principal, item.owner, item.general_roles, item.group_roles, reviewer=item.reviewer
+    )
+
+
+def role_sources(principal: Principal, item: Guarded) -> list[str]:
+    """Where the roles of ``principal`` on ``item`` come from, strongest reason first.
+
+    Each source is ``system-admin``, ``owner``, ``general``, ``group:<name>`` or
+    ``reviewer``; an empty list means no access at all.
+
+    Example:
+        ```python
+        role_sources(alice, item)   # ["general", "group:lab"]
+        ```
+    """
+    sources: list[str] = []
+    if principal.is_admin:
+        sources.append("system-admin")
+    if principal.username == item.owner:
+        sources.append("owner")
+    if _level(item.general_roles):
+        sources.append(GENERAL)
+    sources += [
+        f"group:{group}"
+        for group in sorted(principal.groups)
+        if _level(item.group_roles.get(group, ()))
+    ]
+    if item.reviewer is not None and principal.username == item.reviewer:
+        sources.append("reviewer")
+    return sources
+
+
+def has_system_role(principal: Principal | None, role: str) -> bool:
+    """Whether ``principal`` holds the system role ``role`` (``admin`` or ``reviewer``)."""
+    return principal is not None and role in principal.system_roles
+
+
+def require_system_role(principal: Principal | None, role: str, what: str) -> Principal:
+    """Refuse unless ``principal`` holds the system role ``role``; returns the principal.
+
+    Args:
+        principal: the caller (None → 401).
+        role: ``admin`` or ``reviewer``.
+        what: the action, for the message (``"Managing reviewers"``).
+
+    Raises:
+        ServiceError: 401 without a principal, 403 (``forbidden``) without the role.
+    """
+    if principal is None:
+        raise unauthenticated()
+    if not has_system_role(principal, role):
+        raise forbidden(f"{what} needs the system role {role!r}.")
+    return principal
 
 
 def require(principal: Principal | None, item: Guarded, role: Role) -> list[Role]:
@@ -165,7 +242,8 @@ def readable_filter(principal: Principal, min_role: Role = "metadata-read") -> C
     """A WHERE clause on ``registry_items`` keeping the items ``principal`` holds ``min_role`` on.
 
     System admins see everything; others see what they own, plus items with a ``general``
-    grant or a grant to one of their groups at ``min_role`` or better.
+    grant or a grant to one of their groups at ``min_role`` or better, plus the datasets
+    they are reviewing (for the :data:`REVIEWER_ROLES`).
     """
     if principal.is_admin:
         return true()
@@ -179,4 +257,8 @@ def readable_filter(principal: Principal, min_role: Role = "metadata-read") -> C
     granted = exists().where(
         ItemGrantRow.item_id == ItemRow.id, ItemGrantRow.level >= level, grantee
     )
+    if min_role in REVIEWER_ROLES:
+        return or_(
+            ItemRow.owner == principal.username, ItemRow.reviewer == principal.username, granted
+        )
     return or_(ItemRow.owner == principal.username, granted)

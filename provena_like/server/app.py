@@ -2,7 +2,9 @@
 
 One process hosts every service under its prefix (``/auth``, ``/registry``, ...). The app owns
 one database engine and, when ``settings.s3`` is set, one object store connection
-(``app.state.object_store``), both created in the lifespan and closed at shutdown.
+(``app.state.object_store``), both created in the lifespan and closed at shutdown, and one
+notifier of release steps (``app.state.notifier``, see
+:mod:`~provena_like.server.notifications`; replace it to plug in your own).
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from provena_like._version import __version__
-from provena_like.server import auth, datastore, registry
+from provena_like.server import auth, datastore, registry, review
 from provena_like.server.datastore.storage import open_object_store
 from provena_like.server.db.base import create_engine, create_sessionmaker
 from provena_like.server.db.schema import upgrade_schema
 from provena_like.server.errors import install_error_handlers
 from provena_like.server.middleware import RequestIdMiddleware
+from provena_like.server.notifications import notifier_from_settings
 from provena_like.server.search.routes import router as search_router
 from provena_like.server.settings import ServerSettings
 
@@ -60,6 +63,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.notifier = notifier_from_settings(settings)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
 
@@ -71,5 +75,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(auth.router, prefix="/auth")
     app.include_router(registry.router, prefix="/registry")
     app.include_router(datastore.router, prefix="/datastore")
+    app.include_router(review.router, prefix="/datastore")
     app.include_router(search_router, prefix="/search")
     return app

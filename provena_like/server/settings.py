@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class S3Settings(BaseModel):
@@ -23,6 +24,13 @@ class S3Settings(BaseModel):
     )
     credentials_max_seconds: int = Field(
         default=12 * 3600, ge=1, description="the longest lifetime a caller may ask for"
+    )
+    write_credentials_max_seconds: int = Field(
+        default=900,
+        ge=900,
+        description="the longest lifetime of write credentials, whatever was asked: writes "
+        "that were allowed when they were issued stop soon after a dataset is locked or goes "
+        "into review (900 s is the STS minimum)",
     )
 
 
@@ -51,6 +59,23 @@ class ServerSettings(BaseModel):
         "written once to data_dir/initial-admin.json (0600)",
     )
     s3: S3Settings | None = None
+    notifier: Literal["none", "log", "webhook"] = Field(
+        default="log",
+        description="who hears of release requests and decisions: nobody, the server log "
+        "(logger provena_like.server.notifications) or a webhook (JSON POST)",
+    )
+    notifier_webhook_url: str | None = Field(
+        default=None, description="where the webhook notifier posts (notifier='webhook')"
+    )
+    notifier_timeout: float = Field(
+        default=5.0, gt=0, description="seconds the webhook notifier waits for an answer"
+    )
+
+    @model_validator(mode="after")
+    def _webhook_needs_url(self) -> ServerSettings:
+        if self.notifier == "webhook" and not self.notifier_webhook_url:
+            raise ValueError("notifier='webhook' needs notifier_webhook_url")
+        return self
 
     @property
     def issuer(self) -> str:

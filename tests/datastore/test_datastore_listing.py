@@ -139,11 +139,16 @@ async def test_sorts_filters_and_access(
     )
     assert r.status_code == 409 and error(r)["code"] == "released"
 
-    # updated: the one changed last comes last
+    # a released dataset's metadata is frozen too
     body = {"record": record(refs, name="banana", keywords=["banana"]), "reason": "touch"}
-    assert (await client.put(f"/datasets/{ids[0]}", json=body, headers=owner.headers)).is_success
+    r = await client.put(f"/datasets/{ids[0]}", json=body, headers=owner.headers)
+    assert r.status_code == 409 and error(r)["code"] == "released"
+
+    # updated: the one changed last comes last
+    body = {"record": record(refs, name="Apple", keywords=["apple", "fruit"]), "reason": "touch"}
+    assert (await client.put(f"/datasets/{ids[1]}", json=body, headers=owner.headers)).is_success
     items, _ = await walk(client, owner, owner=owner.name, sort="updated", page_size=1)
-    assert items[-1]["id"] == ids[0]
+    assert items[-1]["id"] == ids[1]
 
     # access: another user sees only what is shared with them
     other = new_user("other")

@@ -54,6 +54,19 @@ def test_core_names_are_exported(name: str) -> None:
     assert name in provena_like.__all__
 
 
+@pytest.mark.parametrize(
+    ("name", "base"),
+    [
+        ("Locked", "Conflict"),
+        ("ReleaseStateConflict", "Conflict"),
+        ("NotYourReview", "Forbidden"),
+    ],
+)
+def test_review_errors_are_exported(name: str, base: str) -> None:
+    assert name in provena_like.__all__
+    assert issubclass(getattr(provena_like, name), getattr(provena_like, base))
+
+
 def test_version() -> None:
     from provena_like._version import __version__
 

@@ -13,15 +13,18 @@ from provena_like import (
     BadRequest,
     Conflict,
     Forbidden,
+    Locked,
     NotFound,
+    NotYourReview,
     PreconditionFailed,
     ProvenaError,
     RateLimited,
+    ReleaseStateConflict,
     ServerError,
     Unauthorized,
     Unprocessable,
 )
-from provena_like._core.errors import error_class_for_status
+from provena_like._core.errors import error_class_for, error_class_for_status
 from provena_like._core.http import status_error
 
 
@@ -55,6 +58,48 @@ def test_error_class_for_status(status: int, cls: type[APIStatusError]) -> None:
     assert issubclass(cls, ProvenaError)
 
 
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [
+        (409, "locked", Locked),
+        (409, "under_review", ReleaseStateConflict),
+        (409, "released", ReleaseStateConflict),
+        (409, "not_under_review", ReleaseStateConflict),
+        (403, "not_your_review", NotYourReview),
+        (409, "conflict", Conflict),
+        (409, None, Conflict),
+        (403, "forbidden", Forbidden),
+        (403, "locked", Forbidden),  # a code refines only the status it belongs to
+        (404, "not_your_review", NotFound),
+        (500, "locked", ServerError),
+    ],
+)
+def test_error_class_for_status_and_code(
+    status: int, code: str | None, cls: type[APIStatusError]
+) -> None:
+    assert error_class_for(status, code) is cls
+    assert issubclass(cls, error_class_for_status(status))
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "state"),
+    [
+        ("under_review", {"state": "PENDING"}, "PENDING"),
+        ("released", None, "RELEASED"),
+        ("not_under_review", {"state": "NOT_RELEASED"}, "NOT_RELEASED"),
+        ("not_under_review", None, None),
+    ],
+)
+def test_release_state_conflict_reports_the_state(
+    code: str, details: Any, state: str | None
+) -> None:
+    body = {"error": {"code": code, "message": "m", "details": details}}
+    err = status_error(httpx.Response(409, json=body), "datastore")
+    assert type(err) is ReleaseStateConflict
+    assert isinstance(err, Conflict)
+    assert err.state == state
+
+
 ENVELOPE = {
     "error": {
         "code": "locked",
@@ -72,7 +117,7 @@ ENVELOPE = {
             409,
             ENVELOPE,
             {"x-request-id": "hdr-rid-456"},
-            Conflict,
+            Locked,
             "locked",
             "Item 10378.1/1 is locked.",
             {"reason": "review"},
@@ -83,7 +128,7 @@ ENVELOPE = {
             409,
             ENVELOPE,
             {},
-            Conflict,
+            Locked,
             "locked",
             "Item 10378.1/1 is locked.",
             {"reason": "review"},

@@ -196,6 +196,33 @@ async def get_user(
     return user_model(row)
 
 
+@router.get("/users/{username}/groups", response_model=list[Group], summary="A user's groups")
+async def list_user_groups(
+    username: str, request: Request, principal: Principal = Depends(require_principal)
+) -> list[Group]:
+    """The groups a user belongs to, by name, with their members; admins or the user."""
+    if not principal.is_admin and principal.username != username:
+        raise forbidden("Only admins can see other users' groups.")
+    async with sessions(request)() as session:
+        if await session.get(UserRow, username) is None:
+            raise not_found(f"User {username!r}")
+        rows = list(
+            await session.scalars(
+                select(GroupRow)
+                .join(GroupMemberRow, GroupMemberRow.group_name == GroupRow.name)
+                .where(GroupMemberRow.username == username)
+                .order_by(GroupRow.name)
+            )
+        )
+        members = await _members(session, [r.name for r in rows])
+    return [
+        Group(
+            name=r.name, description=r.description, members=members[r.name], created_at=r.created_at
+        )
+        for r in rows
+    ]
+
+
 @router.patch("/users/{username}", response_model=User, summary="Change a user")
 async def update_user(
     username: str,

@@ -4,7 +4,8 @@ Registering comes *after* an upload and claims nothing the store doesn't hold: e
 checked with HEAD first (it must exist with exactly the stated size, and when the store keeps
 a full-object SHA-256 it must match). Identical content registered again is a no-op
 (``unchanged``); a new checksum for a known path replaces the row. The whole batch is one
-transaction: either every file is recorded or none is.
+transaction: either every file is recorded or none is. The manifest is frozen, like the
+data, while the dataset is locked, in review (``PENDING``) or ``RELEASED``.
 
 Listing the manifest needs ``data-read`` (file names often say more than the record, e.g.
 subject ids), like the data itself.
@@ -32,7 +33,7 @@ from provena_like.server.security import Principal
 
 from . import storage
 from .objects import CopiedObject
-from .service import load_dataset, refuse_data_writes
+from .service import claim_data_writes, load_dataset, refuse_data_writes
 from .storage import ObjectHead, ObjectStore
 from .tables import DatasetRow, ManifestRow
 
@@ -127,10 +128,15 @@ async def record_files(
     files: list[FileRegistration],
     heads: dict[str, ObjectHead],
 ) -> RegisterFilesResponse:
-    """Write the manifest rows of checked files; needs ``data-write``, refused when locked."""
+    """Write the manifest rows of checked files; needs ``data-write``.
+
+    Refused (409) while the dataset is locked, in review or released; the check is the
+    transaction's first write (:func:`claim_data_writes`), so it holds until the commit.
+    """
     item, dataset = await load_dataset(session, item_id)
     access.require(principal, item, "data-write")
     refuse_data_writes(item, dataset)
+    await claim_data_writes(session, item_id)
     paths = [f.path for f in files]
     existing = {
         r.path: r

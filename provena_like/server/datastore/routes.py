@@ -9,7 +9,9 @@ inside it and are taken back if it fails (see :mod:`~provena_like.server.datasto
 Roles: reading a dataset needs ``metadata-read``, changing its record ``metadata-write``,
 read credentials, presigned URLs and the manifest ``data-read``, write credentials and file
 registration ``data-write`` (refused while the dataset is locked, in review or released),
-versioning ``admin`` (the owner has every role).
+versioning ``admin`` (the owner has every role). While a dataset is ``PENDING`` or
+``RELEASED`` its metadata is frozen too (409 ``under_review`` / ``released``); the release
+workflow's own routes are in :mod:`provena_like.server.review`.
 
 Validation errors name fields from the body's root (``record.associations.organisation_id``,
 ``files.0.path``) and query parameters as ``query.<name>``.
@@ -67,7 +69,7 @@ from .objects import StorageJournal
 from .storage import ObjectStore
 from .tables import DatasetRow
 
-__all__ = ["require_object_store", "router"]
+__all__ = ["BodyFieldNames", "require_object_store", "router"]
 
 
 def require_object_store(request: Request) -> ObjectStore:
@@ -83,10 +85,11 @@ def require_object_store(request: Request) -> ObjectStore:
     return store
 
 
-class _BodyFieldNames(APIRoute):
+class BodyFieldNames(APIRoute):
     """Validation errors name body fields from the body's root (``record.x``, not ``body.x``)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The route's handler, answering validation errors with root-relative field names."""
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
@@ -116,7 +119,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(
     tags=["datastore"],
     responses=_ERRORS,
-    route_class=_BodyFieldNames,
+    route_class=BodyFieldNames,
     dependencies=[Depends(require_object_store)],
 )
 
@@ -132,6 +135,9 @@ IdempotencyKey = Annotated[
     Header(alias="Idempotency-Key", description="replays the first result for the same key"),
 ]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+
+_EXPIRY_SLACK = 30
+"""Seconds a store's stated expiration may exceed the lifetime asked for (clock skew)."""
 
 
 def _dataset_id(id_prefix: str, id_suffix: str) -> str:
@@ -317,7 +323,8 @@ async def update_dataset_route(
 ) -> Dataset:
     """Replace the record and rewrite ``metadata.json``; needs ``metadata-write``.
 
-    409 when locked, 412 when ``If-Match``/``expected_revision`` is stale.
+    409 when locked (``locked``), in review (``under_review``) or released (``released``);
+    412 when ``If-Match``/``expected_revision`` is stale.
     """
     expected = _expected(if_match, body.expected_revision)
     journal = StorageJournal(store)
@@ -439,9 +446,12 @@ async def credentials_route(
 ) -> JSONResponse:
     """S3 credentials limited to the dataset's prefix (STS AssumeRole + session policy).
 
-    ``read`` needs ``data-read``: get and list. ``write`` needs ``data-write`` and an unlocked,
-    unreleased dataset: also put, delete and multipart, but never ``metadata.json``. The
+    ``read`` needs ``data-read``: get and list. ``write`` needs ``data-write`` and an unlocked
+    dataset that is neither in review nor released (409 ``locked``, ``under_review``,
+    ``released``): also put, delete and multipart, but never ``metadata.json``. The
     ``expiration`` is the one the store stated; lifetimes under 900 s get the store's default.
+    Write credentials live at most ``write_credentials_max_seconds`` (default 900 s), so
+    those issued before a lock or a release request stop working soon after it.
     """
     item, dataset = await service.load_dataset(session, _dataset_id(id_prefix, id_suffix))
     write = body.access == "write"
@@ -459,12 +469,23 @@ async def credentials_route(
             f"Invalid request: {message}.",
             details=[{"field": "duration_seconds", "message": message, "type": "too_long"}],
         )
-    issued = await storage.assume_role(
-        store,
-        session_name=policy.session_name(principal.username, item.id),
-        policy=policy.policy_json(dataset.bucket, dataset.prefix, body.access),
-        duration_seconds=duration,
-    )
+    write_max = settings.write_credentials_max_seconds
+    if write:
+        duration = min(duration, write_max)
+
+    async def issue(seconds: int) -> storage.IssuedCredentials:
+        return await storage.assume_role(
+            store,
+            session_name=policy.session_name(principal.username, item.id),
+            policy=policy.policy_json(dataset.bucket, dataset.prefix, body.access),
+            duration_seconds=seconds,
+        )
+
+    issued = await issue(duration)
+    lifetime = (issued.expiration - datetime.now(UTC)).total_seconds()
+    if write and lifetime > write_max + _EXPIRY_SLACK:
+        # Under the STS minimum the store's own default applied, and it is too long.
+        issued = await issue(write_max)
     creds = ScopedCredentials(
         access_key_id=issued.access_key_id,
         secret_access_key=issued.secret_access_key,
@@ -515,7 +536,10 @@ async def register_files_route(
     principal: Caller,
     store: Store,
 ) -> RegisterFilesResponse:
-    """Record uploaded files in the manifest; needs ``data-write`` (refused while locked).
+    """Record uploaded files in the manifest; needs ``data-write``.
+
+    Refused (409 ``locked``, ``under_review``, ``released``) while the dataset is locked, in
+    review or released.
 
     Each file must exist in the store with exactly the stated size (422 naming the path
     otherwise). Identical content registered again is listed in ``unchanged``.

@@ -45,12 +45,15 @@ __all__ = [
     "DATASET",
     "check_groups",
     "check_references",
+    "claim_data_writes",
     "create_dataset",
     "dataset_prefix",
     "link_new_version",
     "list_datasets",
     "load_dataset",
     "refuse_data_writes",
+    "refuse_metadata_writes",
+    "release_state_error",
     "revert_dataset",
     "to_dataset",
     "update_dataset",
@@ -78,10 +81,17 @@ def dataset_prefix(handle: str) -> str:
 # -- reading -------------------------------------------------------------------------------
 
 
-async def load_dataset(session: AsyncSession, item_id: str) -> tuple[ItemRow, DatasetRow]:
-    """The dataset ``item_id`` as stored; 404 when there is no such dataset."""
-    item = await session.get(ItemRow, item_id, populate_existing=True)
-    dataset = await session.get(DatasetRow, item_id, populate_existing=True)
+async def load_dataset(
+    session: AsyncSession, item_id: str, *, for_update: bool = False
+) -> tuple[ItemRow, DatasetRow]:
+    """The dataset ``item_id`` as stored; 404 when there is no such dataset.
+
+    ``for_update`` locks both rows until the transaction ends (PostgreSQL; SQLite ignores it).
+    """
+    item = await session.get(ItemRow, item_id, populate_existing=True, with_for_update=for_update)
+    dataset = await session.get(
+        DatasetRow, item_id, populate_existing=True, with_for_update=for_update
+    )
     if item is None or dataset is None or item.subtype != DATASET:
         raise not_found(f"Dataset {item_id}")
     return item, dataset
@@ -119,6 +129,10 @@ def to_dataset(
         ),
         release_status=status,
         release_time=dataset.release_time,
+        release_reviewer=item.reviewer if status == "PENDING" else None,
+        release_requester=dataset.release_requester,
+        release_requested_at=dataset.release_requested_at,
+        release_approver=dataset.release_approver,
         history=history,
     )
 
@@ -181,6 +195,28 @@ async def check_groups(session: AsyncSession, groups: dict[str, list[Role]]) -> 
         raise _invalid("access settings", details)
 
 
+def release_state_error(item_id: str, state: str, what: str) -> ServiceError:
+    """The 409 for something the release state ``state`` doesn't allow.
+
+    The code names the state - ``under_review`` (PENDING), ``released`` (RELEASED),
+    ``not_under_review`` (NOT_RELEASED) - and ``details.state`` holds it; ``what`` says
+    what was refused (``"its data can't change"``, ``"there is no request to approve"``).
+    """
+    if state == "PENDING":
+        code = "under_review"
+        message = (
+            f"Dataset {item_id} is PENDING review: {what} until the reviewer approves or "
+            "rejects it (or the requester withdraws the request)."
+        )
+    elif state == "RELEASED":
+        code = "released"
+        message = f"Dataset {item_id} is RELEASED: {what}; create a new version to change it."
+    else:
+        code = "not_under_review"
+        message = f"Dataset {item_id} is {state}: {what}."
+    return ServiceError(409, code, message, details={"state": state})
+
+
 def refuse_data_writes(item: ItemRow, dataset: DatasetRow) -> None:
     """409 when the dataset's data may not change: locked, or in review or released."""
     if item.locked:
@@ -188,14 +224,58 @@ def refuse_data_writes(item: ItemRow, dataset: DatasetRow) -> None:
             409,
             "locked",
             f"Dataset {item.id} is locked: its data can't change until an admin unlocks it.",
+            details={"state": dataset.release_status},
         )
     if dataset.release_status != "NOT_RELEASED":
-        raise ServiceError(
-            409,
-            "released",
-            f"Dataset {item.id} is {dataset.release_status}: its data can't change any more; "
-            "create a new version to change it.",
+        raise release_state_error(item.id, dataset.release_status, "its data can't change")
+
+
+def refuse_metadata_writes(item_id: str, dataset: DatasetRow) -> None:
+    """409 when the dataset's metadata may not change: in review or released.
+
+    (A lock freezes the metadata too; the registry checks that, in the same UPDATE.)
+    """
+    if dataset.release_status != "NOT_RELEASED":
+        raise release_state_error(item_id, dataset.release_status, "its metadata can't change")
+
+
+def _metadata_guard(session: AsyncSession) -> registry.Guard:
+    """Checks the release state on every attempt of the registry's conditional UPDATE.
+
+    Release steps bump the item's revision, so an UPDATE that matches the revision checked
+    here can't overwrite a dataset that went into review in between.
+    """
+
+    async def guard(row: ItemRow) -> None:
+        dataset = await session.get(DatasetRow, row.id, populate_existing=True)
+        if dataset is not None:
+            refuse_metadata_writes(row.id, dataset)
+
+    return guard
+
+
+async def claim_data_writes(session: AsyncSession, item_id: str) -> None:
+    """Make sure the dataset's data may change, as the first write of the transaction.
+
+    A conditional UPDATE (a no-op on the row) matches only an unlocked ``NOT_RELEASED``
+    dataset and takes its row lock, so a release request or a lock can't slip in between
+    the check and the commit; no match is answered with the 409 that says why.
+    """
+    unlocked = select(ItemRow.id).where(ItemRow.id == item_id, ItemRow.locked.is_(False))
+    claimed = await session.execute(
+        sql_update(DatasetRow)
+        .where(
+            DatasetRow.item_id == item_id,
+            DatasetRow.release_status == "NOT_RELEASED",
+            unlocked.exists(),
         )
+        .values(release_status=DatasetRow.release_status)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        item, dataset = await load_dataset(session, item_id)
+        refuse_data_writes(item, dataset)
+        raise ServiceError(409, "conflict", f"Dataset {item_id} is changing; retry.")
 
 
 # -- writing -------------------------------------------------------------------------------
@@ -268,9 +348,14 @@ async def update_dataset(
     *,
     expected: int | None,
 ) -> tuple[ItemRow, DatasetRow]:
-    """Replace a dataset's record; needs ``metadata-write``; 409 locked, 412 stale."""
-    item, _ = await load_dataset(session, item_id)
+    """Replace a dataset's record; needs ``metadata-write``.
+
+    409 when locked (``locked``), in review (``under_review``) or released (``released``);
+    412 when stale.
+    """
+    item, dataset = await load_dataset(session, item_id)
     access.require(principal, item, "metadata-write")
+    refuse_metadata_writes(item_id, dataset)
     await check_references(session, principal, body.record)
     updated = await registry.update_item(
         session,
@@ -282,6 +367,7 @@ async def update_dataset(
             display_name=body.display_name,
         ),
         expected=expected,
+        guard=_metadata_guard(session),
     )
     await _set_keywords(session, item_id, body.record.dataset_info.keywords, replace=True)
     await session.flush()
@@ -299,12 +385,20 @@ async def revert_dataset(
 ) -> tuple[ItemRow, DatasetRow]:
     """Restore the record of a history entry as a new entry (storage and links untouched).
 
-    The restored record must still pass today's checks (model and references).
+    The restored record must still pass today's checks (model and references). Refused
+    like :func:`update_dataset` while locked, in review or released.
     """
-    item, _ = await load_dataset(session, item_id)
+    item, dataset = await load_dataset(session, item_id)
     access.require(principal, item, "metadata-write")
+    refuse_metadata_writes(item_id, dataset)
     updated = await registry.revert_item(
-        session, principal, item_id, history_id, reason, expected=expected
+        session,
+        principal,
+        item_id,
+        history_id,
+        reason,
+        expected=expected,
+        guard=_metadata_guard(session),
     )
     record = DatasetRecord.model_validate(updated.record)
     await check_references(session, principal, record)

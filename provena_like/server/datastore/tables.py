@@ -17,7 +17,12 @@ from provena_like.server.db.base import Base, UTCDateTime, utcnow
 
 
 class DatasetRow(Base):
-    """Where a dataset's objects live and where it is in review."""
+    """Where a dataset's objects live and where it is in review.
+
+    The release workflow (:mod:`provena_like.server.review`) keeps its state here: the
+    status, who asked and when, who approved; the reviewer of a pending request is on the
+    item row (``registry_items.reviewer``), because it grants read access.
+    """
 
     __tablename__ = "datastore_datasets"
 
@@ -29,10 +34,14 @@ class DatasetRow(Base):
     prefix: Mapped[str] = mapped_column(String(1024), doc='key prefix, ending with "/"')
     release_status: Mapped[str] = mapped_column(String(16), default="NOT_RELEASED")
     release_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    release_requester: Mapped[str | None] = mapped_column(String(64))
+    release_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    release_approver: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_datastore_datasets_release_status", "release_status"),
         Index("ix_datastore_datasets_release_time", "release_time"),
+        Index("ix_datastore_datasets_requester", "release_requester", "release_status"),
     )
 
 

@@ -28,6 +28,7 @@ from provena_like.models.registry import (
     ItemUpdate,
     LockEvent,
     LockRequest,
+    MyAccess,
     RevertRequest,
     SortKey,
     SortOrder,
@@ -371,6 +372,29 @@ async def get_access_route(
     access.require(principal, row, "metadata-read")
     response.headers["ETag"] = _etag(row.revision)
     return service.get_access(row)
+
+
+@router.get("/items/{prefix}/{suffix}/my-access", response_model=MyAccess)
+async def my_access_route(
+    prefix: str, suffix: str, principal: Caller, session: Session
+) -> MyAccess:
+    """What the caller may do with the item, and why; any signed-in caller, no role needed.
+
+    ``roles`` are the caller's effective roles (empty: no access); ``sources`` name where
+    they come from (``owner``, ``general``, ``group:<name>``, ``reviewer``,
+    ``system-admin``), so "why can't I?" has an answer without asking the owner.
+    """
+    row = await service.load_item(session, _item_id(prefix, suffix))
+    return MyAccess(
+        item_id=row.id,
+        username=principal.username,
+        roles=access.roles_on(principal, row),
+        sources=access.role_sources(principal, row),
+        system_roles=sorted(principal.system_roles),
+        groups=sorted(principal.groups),
+        owner=principal.username == row.owner,
+        locked=row.locked,
+    )
 
 
 @router.put("/items/{prefix}/{suffix}/access", response_model=AccessSettings)

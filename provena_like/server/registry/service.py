@@ -47,6 +47,7 @@ from provena_like.server.search.index import index_item
 from provena_like.server.security import Principal
 
 __all__ = [
+    "Guard",
     "create_item",
     "get_access",
     "history_page",
@@ -374,6 +375,10 @@ def _refuse_if_locked(row: ItemRow) -> None:
 Prepare = Callable[[ItemRow], Awaitable[dict[str, Any]]]
 """Checks a write against the item as loaded and returns the column values to set."""
 
+Guard = Callable[[ItemRow], Awaitable[None]]
+"""An extra check of a write against the item as loaded (e.g. the datastore's release state);
+it runs on every attempt of the conditional UPDATE, so it sees what the UPDATE will match."""
+
 
 async def _write(
     session: AsyncSession,
@@ -437,15 +442,19 @@ async def update_item(
     body: ItemUpdate,
     *,
     expected: int | None,
+    guard: Guard | None = None,
 ) -> ItemRow:
     """Replace the record (and display name) of an item; needs ``metadata-write``.
 
     ``expected`` is the base revision (from ``If-Match`` or ``expected_revision``); without
     one the last writer wins. A ``display_name`` left out is derived from the new record.
+    ``guard`` refuses the write on other grounds (it runs after the lock check).
     """
 
     async def prepare(row: ItemRow) -> dict[str, Any]:
         _refuse_if_locked(row)
+        if guard is not None:
+            await guard(row)
         record = subtypes.validate_record(row.subtype, body.record)
         return _record_values(row.subtype, record, body.display_name)
 
@@ -465,11 +474,12 @@ async def revert_item(
     reason: str,
     *,
     expected: int | None,
+    guard: Guard | None = None,
 ) -> ItemRow:
     """Restore the snapshot of history entry ``history_id`` as a new history entry.
 
     The snapshot's record is validated again, so a revert can't bring back a record that
-    the subtype's current model rejects.
+    the subtype's current model rejects. ``guard``: as for :func:`update_item`.
     """
 
     async def prepare(row: ItemRow) -> dict[str, Any]:
@@ -477,6 +487,8 @@ async def revert_item(
         if entry is None or entry.item_id != item_id:
             raise not_found(f"History entry {history_id} of item {item_id}")
         _refuse_if_locked(row)
+        if guard is not None:
+            await guard(row)
         record = subtypes.validate_record(row.subtype, dict(entry.snapshot.get("record") or {}))
         name = entry.snapshot.get("display_name")
         return _record_values(row.subtype, record, name if isinstance(name, str) else None)

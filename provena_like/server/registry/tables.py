@@ -1,5 +1,9 @@
 """Tables of the registry service: items, their access grants, history, lock events, counters.
 
+The reviewer named in a dataset's pending release request is kept on the item row
+(``reviewer``), beside the access settings it extends: :mod:`provena_like.server.access`
+gives that user read access (metadata and data) until the request is decided.
+
 Access settings live twice, on purpose: as the JSON the API returns (``general_roles``,
 ``group_roles`` on the item row) and as one :class:`ItemGrantRow` per grantee holding the
 strongest role level granted, which is what lets a listing filter by access *inside* SQL
@@ -61,6 +65,10 @@ class ItemRow(Base):
     general_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     group_roles: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    reviewer: Mapped[str | None] = mapped_column(
+        String(64),
+        doc="the reviewer named in a pending release request (datasets): reads until they decide",
+    )
     version: Mapped[int] = mapped_column(Integer, default=1)
     previous_version: Mapped[str | None] = mapped_column(String(255))
     next_version: Mapped[str | None] = mapped_column(String(255))
@@ -71,6 +79,7 @@ class ItemRow(Base):
         Index("ix_registry_items_name", "name_key", "seq"),
         Index("ix_registry_items_owner", "owner", "created_at", "seq"),
         Index("ix_registry_items_subtype", "subtype", "created_at", "seq"),
+        Index("ix_registry_items_reviewer", "reviewer", "seq"),
     )
 
 

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.search import ReindexResult, SearchHit
 from provena_like.models.shared import ErrorBody, Page
-from provena_like.server.errors import ServiceError, forbidden
+from provena_like.server import access
+from provena_like.server.errors import ServiceError
 from provena_like.server.search import index, service
 from provena_like.server.search.query import MAX_QUERY_LENGTH
 from provena_like.server.security import Principal, db_session, require_principal, sessions
@@ -99,8 +100,7 @@ async def reindex_route(request: Request, principal: Caller) -> ReindexResult:
     Not needed in normal operation (every write indexes its item); for recovery after
     restoring a database or changing how documents are built.
     """
-    if not principal.is_admin:
-        raise forbidden("Rebuilding the search index needs the system role 'admin'.")
+    access.require_system_role(principal, "admin", "Rebuilding the search index")
     started = time.perf_counter()
     async with sessions(request)() as session, session.begin():
         count = await index.rebuild(session)

@@ -1,0 +1,141 @@
+"""``provena-like access ...``: who may do what with a registry item (datasets included)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from provena_like.cli._common import UrlOption, console, load_config, run
+from provena_like.client import ProvenaClient
+from provena_like.models.registry import ROLE_ORDER, AccessSettings, AccessUpdate, Role
+
+app = typer.Typer(
+    help="Show and change item access: general (everyone signed in) and group grants.",
+    no_args_is_help=True,
+)
+
+GeneralOption = Annotated[
+    bool, typer.Option("--general", help="Everyone signed in (the general grant).")
+]
+GroupOption = Annotated[str | None, typer.Option("--group", "-g", help="A group, by name.")]
+
+
+def _grantee(general: bool, group: str | None) -> str | None:
+    """None for the general grant, else the group; exactly one must be given."""
+    if general == (group is not None):
+        raise typer.BadParameter("give exactly one of --general or --group NAME")
+    return group
+
+
+def _role(value: str) -> Role:
+    for role in ROLE_ORDER:
+        if role == value:
+            return role
+    raise typer.BadParameter(f"{value!r} is not a role; use one of: {', '.join(ROLE_ORDER)}")
+
+
+def _table(item_id: str, settings: AccessSettings) -> Table:
+    table = Table("grantee", "roles", title=f"access to {item_id} (owner: {settings.owner})")
+    table.add_row("general (everyone signed in)", ", ".join(settings.general) or "-")
+    for group, roles in sorted(settings.groups.items()):
+        table.add_row(f"group {group}", ", ".join(roles))
+    return table
+
+
+@app.command("show")
+def show(item: str, url: UrlOption = None) -> None:
+    """Show an item's owner and grants."""
+
+    async def go() -> None:
+        async with ProvenaClient(load_config(url)) as pv:
+            settings = await pv.registry.get_access(item)
+        console.print(_table(item, settings))
+
+    run(go)
+
+
+async def _change(
+    pv: ProvenaClient, item: str, group: str | None, role: Role | None, reason: str
+) -> AccessSettings:
+    """Set one grantee's role (None: remove the grantee), guarded by the item's revision."""
+    current = await pv.registry.get_item(item)
+    general = list(current.access.general)
+    groups = {g: list(r) for g, r in current.access.groups.items()}
+    if group is None:
+        general = [role] if role is not None else []
+    elif role is not None:
+        groups[group] = [role]
+    else:
+        groups.pop(group, None)
+    update = AccessUpdate(
+        owner=current.access.owner,
+        general=general,
+        groups=groups,
+        reason=reason,
+        expected_revision=current.revision,
+    )
+    return await pv.registry.update_access(item, update)
+
+
+@app.command("grant")
+def grant(
+    item: str,
+    role: Annotated[str, typer.Argument(help=f"One of: {', '.join(ROLE_ORDER)}.")],
+    general: GeneralOption = False,
+    group: GroupOption = None,
+    url: UrlOption = None,
+) -> None:
+    """Give everyone signed in (--general) or a group (--group) a role on an item.
+
+    The grantee's role is replaced by ROLE, which implies every weaker role
+    (data-read also gives metadata-read and metadata-write).
+    """
+    grantee = _grantee(general, group)
+    wanted = _role(role)
+
+    async def go() -> None:
+        who = "everyone signed in" if grantee is None else f"group {grantee}"
+        async with ProvenaClient(load_config(url)) as pv:
+            settings = await _change(pv, item, grantee, wanted, f"granted {wanted} to {who}")
+        console.print(_table(item, settings))
+
+    run(go)
+
+
+@app.command("revoke")
+def revoke(
+    item: str,
+    general: GeneralOption = False,
+    group: GroupOption = None,
+    url: UrlOption = None,
+) -> None:
+    """Take every role from everyone signed in (--general) or from a group (--group)."""
+    grantee = _grantee(general, group)
+
+    async def go() -> None:
+        who = "everyone signed in" if grantee is None else f"group {grantee}"
+        async with ProvenaClient(load_config(url)) as pv:
+            settings = await _change(pv, item, grantee, None, f"revoked the roles of {who}")
+        console.print(_table(item, settings))
+
+    run(go)
+
+
+@app.command("my-access")
+def my_access(item: str, url: UrlOption = None) -> None:
+    """What you may do with an item, and why."""
+
+    async def go() -> None:
+        async with ProvenaClient(load_config(url)) as pv:
+            mine = await pv.registry.my_access(item)
+        roles = ", ".join(mine.roles) or "none"
+        sources = ", ".join(mine.sources) or "no grant applies to you"
+        console.print(f"{mine.username} on {mine.item_id}: [bold]{roles}[/] (from: {sources})")
+        if mine.system_roles:
+            console.print(f"system roles: {', '.join(mine.system_roles)}")
+        if mine.locked:
+            console.print("[yellow]the item is locked[/]")
+
+    run(go)

@@ -1,0 +1,152 @@
+"""Reviewers: users with the system role ``reviewer`` (the one source of truth).
+
+System admins add and remove the role here (or with ``PATCH /auth/users/{name}``, which
+writes the same column); anyone signed in may list reviewers, so that a requester can pick
+one. A reviewer with pending reviews can't be removed (409 ``reviewer_busy``) until those
+requests are decided or withdrawn, so no request is left with nobody to decide it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import String, cast, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from provena_like.models.review import Reviewer
+from provena_like.server.db.identity import UserRow
+from provena_like.server.errors import ServiceError, not_found
+from provena_like.server.pagination import decode_cursor, encode_cursor
+from provena_like.server.registry.tables import ItemRow
+
+__all__ = [
+    "REVIEWER",
+    "add_reviewer",
+    "check_reviewer",
+    "list_reviewers",
+    "remove_reviewer",
+    "to_reviewer",
+]
+
+REVIEWER = "reviewer"
+"""The system role of reviewers."""
+
+
+def to_reviewer(row: UserRow) -> Reviewer:
+    """The wire form of a reviewer (username and display name only)."""
+    return Reviewer(username=row.username, display_name=row.display_name)
+
+
+def _is_reviewer(row: UserRow) -> bool:
+    return REVIEWER in (row.system_roles or ()) and not row.disabled
+
+
+async def list_reviewers(
+    session: AsyncSession, *, page_size: int, cursor: str | None
+) -> tuple[list[Reviewer], str | None]:
+    """One page of enabled reviewers, by username, and the cursor of the next page."""
+    # system_roles is a JSON list of known names: its text holds '"reviewer"' exactly when
+    # the role is there, on SQLite and PostgreSQL alike.
+    query = (
+        select(UserRow)
+        .where(
+            cast(UserRow.system_roles, String).like(f'%"{REVIEWER}"%'),
+            UserRow.disabled.is_(False),
+        )
+        .order_by(UserRow.username)
+    )
+    if cursor is not None:
+        (last,) = decode_cursor(cursor, length=1)
+        query = query.where(UserRow.username > str(last))
+    rows = [r for r in await session.scalars(query.limit(page_size + 1)) if _is_reviewer(r)]
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    next_cursor = encode_cursor([rows[-1].username]) if more else None
+    return [to_reviewer(r) for r in rows], next_cursor
+
+
+async def add_reviewer(session: AsyncSession, username: str) -> tuple[Reviewer, bool]:
+    """Give ``username`` the system role ``reviewer``; returns it and whether it was new.
+
+    Raises:
+        ServiceError: 404 for an unknown user, 422 for a disabled one.
+    """
+    row = await session.get(UserRow, username, populate_existing=True, with_for_update=True)
+    if row is None:
+        raise not_found(f"User {username!r}")
+    if row.disabled:
+        raise ServiceError(
+            422,
+            "validation_error",
+            f"User {username!r} is disabled and can't review; enable the account first.",
+            details=[{"field": "username", "message": "disabled", "type": "user_disabled"}],
+        )
+    roles = list(row.system_roles or ())
+    if REVIEWER in roles:
+        return to_reviewer(row), False
+    row.system_roles = [*roles, REVIEWER]
+    await session.flush()
+    return to_reviewer(row), True
+
+
+async def remove_reviewer(session: AsyncSession, username: str) -> None:
+    """Take the system role ``reviewer`` from ``username``.
+
+    The role is taken first (the transaction's first write, which orders it against a
+    concurrent release request naming this user), then the pending reviews are counted.
+
+    Raises:
+        ServiceError: 404 when the user is not a reviewer; 409 ``reviewer_busy`` while
+            release requests await their decision (``details.datasets`` lists them).
+    """
+    row = await session.get(UserRow, username, populate_existing=True, with_for_update=True)
+    if row is None or REVIEWER not in (row.system_roles or ()):
+        raise not_found(f"Reviewer {username!r}")
+    row.system_roles = [r for r in row.system_roles if r != REVIEWER]
+    await session.flush()
+    pending = list(
+        await session.scalars(
+            select(ItemRow.id).where(ItemRow.reviewer == username).order_by(ItemRow.seq).limit(10)
+        )
+    )
+    if pending:
+        raise ServiceError(
+            409,
+            "reviewer_busy",
+            f"{username!r} is the reviewer of pending release requests ({', '.join(pending)}"
+            f"{', ...' if len(pending) == 10 else ''}): they must approve or reject them, or "
+            "the requesters withdraw them, before the role can be taken away.",
+            details={"datasets": pending},
+        )
+
+
+async def check_reviewer(
+    session: AsyncSession, username: str, *, requester: str, lock: bool = False
+) -> None:
+    """422 (field ``reviewer``) unless ``username`` may review ``requester``'s request.
+
+    A reviewer is an enabled user with the system role ``reviewer``, other than the
+    requester (nobody reviews their own release). ``lock`` keeps the user row from
+    changing until the transaction ends (PostgreSQL), so the role can't be taken away
+    between this check and the commit.
+    """
+    problem: dict[str, Any] | None = None
+    if username == requester:
+        problem = {"message": "you can't review your own release request", "type": "self_review"}
+    else:
+        row = await session.get(UserRow, username, populate_existing=True, with_for_update=lock)
+        if row is None:
+            problem = {"message": f"no user named {username!r}", "type": "unknown_user"}
+        elif not _is_reviewer(row):
+            problem = {
+                "message": f"{username!r} is not a reviewer; ask a system admin to add them, "
+                "or pick one from GET /datastore/reviewers",
+                "type": "not_a_reviewer",
+            }
+    if problem is not None:
+        raise ServiceError(
+            422,
+            "validation_error",
+            f"Invalid request: check reviewer ({problem['message']}).",
+            details=[{"field": "reviewer", **problem}],
+        )
