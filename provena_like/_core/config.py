@@ -178,8 +178,8 @@ class ProvenaConfig(BaseModel):
         """Where tokens are stored: ``token_dir`` if set, else ``<user config dir>/tokens``.
 
         Example:
-            >>> ProvenaConfig(token_dir="/tmp/tokens").resolved_token_dir
-            PosixPath('/tmp/tokens')
+            >>> ProvenaConfig(token_dir="/srv/provena/tokens").resolved_token_dir
+            PosixPath('/srv/provena/tokens')
         """
         if self.token_dir is not None:
             return self.token_dir
