@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
@@ -11,6 +11,14 @@ from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread
 
 ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _transfer_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep the transfer engine's upload records and hash caches out of the user's home."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROVENA_CACHE_DIR", str(tmp_path_factory.mktemp("provena-cache")))
+        yield
 
 
 @pytest.fixture(scope="session")

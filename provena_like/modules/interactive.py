@@ -16,6 +16,7 @@ import dataclasses
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ from provena_like.modules.credentials import to_s3_credentials
 from provena_like.modules.selection import select_files
 from provena_like.storage import (
     FileResult,
+    IncompleteUpload,
     ProgressCallback,
     RefreshingCredentials,
     S3Credentials,
@@ -45,6 +47,7 @@ from provena_like.storage import (
     TransferResult,
     dataset_path,
 )
+from provena_like.storage._plan import matches
 
 if TYPE_CHECKING:
     from provena_like.modules.datastore import Datastore
@@ -370,6 +373,128 @@ class InteractiveDataset:
             for p in selection.missing
         ]
         return dataclasses.replace(result, files=[*result.files, *missing])
+
+    # ------------------------------------------------------------------ sync and resume
+
+    async def sync_up(
+        self,
+        source: str | os.PathLike[str],
+        *,
+        prefix: str = "",
+        delete: bool = False,
+        dry_run: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+        concurrency: int | None = None,
+    ) -> TransferResult:
+        """Upload the files of a folder that differ from the dataset's, and register them.
+
+        The manifest is the remote truth: a file is ``skipped`` (``unchanged``) only when
+        its size and sha256 match its manifest entry. The server has no route to unregister
+        files, so ``delete=True`` deletes nothing remotely: registered files missing locally
+        come back ``skipped`` with a reason saying so.
+
+        Example:
+            ```python
+            plan = await ds.sync_up("./run-7", prefix="raw/", dry_run=True)
+            print([(f.path, f.reason) for f in plan.skipped])
+            result = await ds.sync_up("./run-7", prefix="raw/")
+            ```
+        """
+        manifest = await self.list_files()
+        known = {entry.path: entry.sha256 for entry in manifest if entry.sha256}
+        async with self._engine("read" if dry_run else "write", concurrency) as engine:
+            result = await engine.sync_up(
+                Path(source),
+                prefix=prefix,
+                dry_run=dry_run,
+                include=include,
+                exclude=exclude,
+                remote_sha256=known,
+                progress=progress,
+            )
+        if not dry_run:
+            result = await self._register(result)
+        if delete:
+            base = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+            local = {f.path for f in result.files}
+            reason = (
+                "would delete"
+                if dry_run
+                else "not deleted: the server has no route to unregister files from the manifest"
+            )
+            kept = [
+                FileResult(e.path, "skipped", reason=reason)
+                for e in manifest
+                if e.path.startswith(base)
+                and e.path not in local
+                and matches(e.path[len(base) :], include, exclude)
+            ]
+            result = dataclasses.replace(result, files=[*result.files, *kept])
+        return result
+
+    async def sync_down(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        paths: Sequence[str] | str | None = None,
+        delete: bool = False,
+        dry_run: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+        concurrency: int | None = None,
+    ) -> TransferResult:
+        """Download the registered files that differ from the local copy in ``dest``.
+
+        ``paths`` selects as for :meth:`download`; a local file is kept (``unchanged``) when
+        its size and sha256 match the manifest. ``delete=True`` removes local files under
+        ``dest`` that the selection doesn't contain; ``dry_run=True`` writes nothing.
+
+        Example:
+            ```python
+            result = await ds.sync_down("./copy", delete=True)
+            print(len(result.ok), "fetched,", len(result.skipped), "unchanged")
+            ```
+        """
+        wanted = [paths] if isinstance(paths, str) else paths
+        selection = select_files(await self.list_files(), wanted)
+        async with self._engine("read", concurrency) as engine:
+            return await engine.sync_down(
+                Path(dest),
+                selection.files,
+                delete=delete,
+                dry_run=dry_run,
+                include=include,
+                exclude=exclude,
+                progress=progress,
+            )
+
+    async def incomplete_uploads(self) -> list[IncompleteUpload]:
+        """Multipart uploads into this dataset that were interrupted and never finished.
+
+        Example:
+            ```python
+            for up in await ds.incomplete_uploads():
+                print(up.key, up.initiated)
+            ```
+        """
+        async with self._engine("write", None) as engine:
+            return await engine.list_incomplete_uploads()
+
+    async def abort_incomplete_uploads(
+        self, older_than: timedelta | None = None
+    ) -> list[IncompleteUpload]:
+        """Abort interrupted multipart uploads (all, or those older than ``older_than``).
+
+        Example:
+            ```python
+            gone = await ds.abort_incomplete_uploads(timedelta(days=1))
+            ```
+        """
+        async with self._engine("write", None) as engine:
+            return await engine.abort_incomplete_uploads(older_than)
 
     # ------------------------------------------------------------------ review and release
 

@@ -37,7 +37,7 @@ from provena_like.storage.keys import (
     validate_prefix,
     validate_relative_key,
 )
-from provena_like.storage.listing import RemoteObject
+from provena_like.storage.listing import IncompleteUpload, RemoteObject
 from provena_like.storage.paths import dataset_path
 from provena_like.storage.results import FileResult, FileStatus, TransferFailed, TransferResult
 
@@ -52,6 +52,7 @@ __all__ = [
     "FileResult",
     "FileStarted",
     "FileStatus",
+    "IncompleteUpload",
     "ProgressCallback",
     "RefreshingCredentials",
     "RemoteObject",

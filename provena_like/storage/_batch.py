@@ -34,6 +34,8 @@ class TransferSettings:
     checksum: bool
     md5: bool
     ranged_get_threshold: int | None = None
+    resume: bool = False
+    cache_dir: Path | None = None
 
 
 @dataclass(slots=True)
@@ -47,6 +49,7 @@ class BatchContext:
     budget: ByteBudget
     io_limiter: anyio.CapacityLimiter
     progress: ProgressReporter
+    endpoint: str = ""
 
     def key(self, path: str) -> str:
         """The full object key of a dataset-relative path."""

@@ -26,16 +26,28 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
+from botocore.exceptions import ClientError
 
-from provena_like._core.errors import ChecksumMismatch, RemoteChanged, TransferError
+from provena_like._core.errors import ChecksumMismatch, ProvenaError, RemoteChanged, TransferError
 from provena_like.storage._batch import BatchContext, failed_result, strip_etag
 from provena_like.storage._plan import DownloadItem, part_size_for
 from provena_like.storage._requests import GetHeaders, error_code
-from provena_like.storage.hashing import Digests, StreamingHasher, is_sha256_hex
+from provena_like.storage._resume import (
+    PartialState,
+    partial_paths,
+    read_partial,
+    remove_partial,
+    write_sidecar,
+)
+from provena_like.storage.hashing import CHUNK_SIZE, Digests, StreamingHasher, is_sha256_hex
 from provena_like.storage.keys import prepare_local_target
 from provena_like.storage.results import FileResult
+
+if TYPE_CHECKING:
+    from aiobotocore.response import StreamingBody
 
 __all__ = ["STREAM_CHUNK", "download_file", "temp_path"]
 
@@ -49,6 +61,8 @@ _OPEN_FLAGS = (
 )
 _MAX_NAME = 200
 PARTIAL_SUFFIX = ".partial"
+_RESUME_FLAGS = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+_SIDECAR_STEP = 64 * 1024 * 1024
 
 
 def temp_path(final: Path) -> Path:
@@ -77,13 +91,40 @@ class _TempFile:
     Every method is blocking: call them in worker threads.
     """
 
-    def __init__(self, dest: Path, target: Path, hasher: StreamingHasher | None) -> None:
+    def __init__(
+        self,
+        dest: Path,
+        target: Path,
+        hasher: StreamingHasher | None,
+        resumable: PartialState | None = None,
+    ) -> None:
         self.final = prepare_local_target(dest, target)
-        self.tmp = temp_path(self.final)
-        self._fd: int | None = os.open(self.tmp, _OPEN_FLAGS, 0o666)
-        self._hasher = hasher
         self.size = 0
         self.committed = False
+        self._hasher = hasher
+        self._state = resumable
+        self._saved = 0
+        if resumable is None:
+            self.tmp = temp_path(self.final)
+            self._fd: int | None = os.open(self.tmp, _OPEN_FLAGS, 0o666)
+            return
+        # a resumable download: a fixed name, continued from ``resumable.done`` bytes
+        self.tmp = partial_paths(self.final)[0]
+        self._fd = os.open(self.tmp, _RESUME_FLAGS, 0o666)
+        try:
+            if resumable.done and hasher is not None:
+                with open(self.tmp, "rb", buffering=0) as fh:
+                    left = resumable.done
+                    while left and (chunk := fh.read(min(left, CHUNK_SIZE))):
+                        hasher.update(chunk)
+                        left -= len(chunk)
+            os.ftruncate(self._fd, resumable.done)
+            os.lseek(self._fd, resumable.done, os.SEEK_SET)
+            self.size = self._saved = resumable.done
+            write_sidecar(self.final, resumable)
+        except BaseException:
+            self._close()
+            raise
 
     def write(self, pieces: list[bytes]) -> None:
         """Append ``pieces`` and hash them."""
@@ -93,6 +134,13 @@ class _TempFile:
             if self._hasher is not None:
                 self._hasher.update(piece)
             self.size += len(piece)
+        if self._state is not None and self.size - self._saved >= _SIDECAR_STEP:
+            self._remember()
+
+    def _remember(self) -> None:
+        assert self._state is not None
+        self._saved = self.size
+        write_sidecar(self.final, PartialState(self._state.etag, self._state.size, self.size))
 
     def digests(self) -> Digests:
         """The checksums of everything written."""
@@ -105,6 +153,8 @@ class _TempFile:
         self._close()
         os.replace(self.tmp, self.final)
         self.committed = True
+        if self._state is not None:
+            remove_partial(self.final)
         return digests
 
     def _close(self) -> None:
@@ -112,12 +162,22 @@ class _TempFile:
         if fd is not None:
             os.close(fd)
 
-    def discard(self) -> None:
-        """Close and remove the temp file (no-op once committed)."""
+    def discard(self, *, keep: bool = False) -> None:
+        """Close and remove the temp file (no-op once committed).
+
+        With ``keep``, a resumable download's bytes stay, with their sidecar, for next time.
+        """
         if self.committed:
             return
         with contextlib.suppress(OSError):
             self._close()
+        if self._state is not None:
+            if keep and self.size > 0:
+                with contextlib.suppress(OSError):
+                    self._remember()
+                    return
+            remove_partial(self.final)
+            return
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.tmp)
 
@@ -145,10 +205,20 @@ def _save_whole(
     return digests, sink.final
 
 
-async def _discard(ctx: BatchContext, sink: _TempFile) -> None:
+async def _discard(ctx: BatchContext, sink: _TempFile, *, keep: bool = False) -> None:
     if not sink.committed:
         with anyio.CancelScope(shield=True):
-            await ctx.in_thread(sink.discard)
+            await ctx.in_thread(lambda: sink.discard(keep=keep))
+
+
+def _resumable_error(exc: BaseException) -> bool:
+    """Whether a download that failed so can continue later (not for wrong bytes)."""
+    return not isinstance(exc, ProvenaError)
+
+
+def _find_partial(dest: Path, target: Path) -> tuple[Path, PartialState | None]:
+    final = prepare_local_target(dest, target)
+    return final, read_partial(final)
 
 
 def _expected(item: DownloadItem, headers: GetHeaders) -> str | None:
@@ -198,25 +268,39 @@ async def _streamed(
     target: Path,
     hasher: StreamingHasher | None,
 ) -> tuple[GetHeaders, Digests, Path]:
-    """One GET; the body is written and hashed 1 MiB at a time in worker threads."""
+    """One GET; the body is written and hashed 1 MiB at a time in worker threads.
+
+    With resuming on, a large object continues a partial download of the same ETag.
+    """
+    resumable = ctx.settings.resume and (item.size is None or item.size > STREAM_CHUNK)
+    partial: PartialState | None = None
+    where: Path | None = None
+    if resumable:
+        where, partial = await ctx.in_thread(_find_partial, dest, target)
     held = await ctx.budget.acquire(min(item.size or STREAM_CHUNK, STREAM_CHUNK))
     try:
-        async with ctx.requests.open_get(ctx.bucket, ctx.key(item.path)) as (headers, body):
+        async with contextlib.AsyncExitStack() as stack:
+            headers, body, offset = await _open_body(ctx, stack, item, where, partial)
             total = headers.total_size
             if item.size is not None and total != item.size:
                 ctx.progress.unexpected_bytes(item.size, total)
+            if offset:
+                ctx.progress.unexpected_bytes(offset, 0)
             expected = _expected(item, headers) if ctx.settings.checksum else None
-            if total <= STREAM_CHUNK:
+            if total <= STREAM_CHUNK and not offset:
                 data = await body.read()
                 digests, final = await ctx.in_thread(
                     _save_whole, dest, target, item.path, data, expected, hasher
                 )
                 await ctx.progress.transferred(item.path, len(data), len(data))
                 return headers, digests, final
-            sink = await ctx.in_thread(_TempFile, dest, target, hasher)
+            state = PartialState(headers.etag, total, offset) if resumable else None
+            sink = await ctx.in_thread(_TempFile, dest, target, hasher, state)
+            keep = False
             try:
                 pieces: list[bytes] = []
-                gathered = reported = 0
+                gathered = 0
+                reported = sink.size
                 async for piece in body.iter_chunks(STREAM_CHUNK):
                     pieces.append(piece)
                     gathered += len(piece)
@@ -232,10 +316,45 @@ async def _streamed(
                 digests = await ctx.in_thread(sink.commit, item.path, expected, total)
                 await ctx.progress.transferred(item.path, sink.size - reported, sink.size)
                 return headers, digests, sink.final
+            except BaseException as exc:
+                keep = resumable and _resumable_error(exc)
+                raise
             finally:
-                await _discard(ctx, sink)
+                await _discard(ctx, sink, keep=keep)
     finally:
         ctx.budget.release(held)
+
+
+async def _open_body(
+    ctx: BatchContext,
+    stack: contextlib.AsyncExitStack,
+    item: DownloadItem,
+    final: Path | None,
+    partial: PartialState | None,
+) -> tuple[GetHeaders, StreamingBody, int]:
+    """GET the rest of a partial download (same ETag), else the whole object."""
+    key = ctx.key(item.path)
+    if partial is not None and final is not None:
+        try:
+            headers, body = await stack.enter_async_context(
+                ctx.requests.open_get(
+                    ctx.bucket,
+                    key,
+                    byte_range=(partial.done, partial.size - 1),
+                    if_match=f'"{partial.etag.strip(chr(34))}"',
+                )
+            )
+            if headers.total_size == partial.size:
+                log.info("resuming the download of %s at byte %d", item.path, partial.done)
+                return headers, body, partial.done
+            await stack.aclose()
+        except ClientError as exc:
+            if error_code(exc) not in {"PreconditionFailed", "InvalidRange"}:
+                raise
+        log.info("%s changed since its partial download: starting over", item.path)
+        await ctx.in_thread(remove_partial, final)
+    headers, body = await stack.enter_async_context(ctx.requests.open_get(ctx.bucket, key))
+    return headers, body, 0
 
 
 class _OrderedWriter:

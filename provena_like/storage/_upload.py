@@ -11,12 +11,16 @@ worker thread together with its CRC32 (sent as ``x-amz-checksum-crc32`` and chec
 server), and uploaded concurrently within the batch's request and memory limits. The file's
 size and mtime are compared before hashing and after the last part: a file that changed
 meanwhile fails instead of being recorded with a checksum of other bytes. Any failure or
-cancellation aborts the multipart upload.
+cancellation aborts the multipart upload, unless resuming is on (the engine's default): an
+interrupted upload then stays open, recorded under the cache directory with the file's sha256
+(see :mod:`~provena_like.storage._resume`), and the next upload of the same unchanged file
+sends only the parts ``ListParts`` doesn't already show with matching checksums.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import os
 import zlib
@@ -24,10 +28,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from botocore.exceptions import ClientError
 
 from provena_like._core.errors import TransferError
 from provena_like.storage._batch import BatchContext, failed_result, strip_etag
 from provena_like.storage._plan import UploadItem, part_size_for
+from provena_like.storage._resume import (
+    UploadState,
+    load_upload_state,
+    remove_upload_state,
+    save_upload_state,
+)
 from provena_like.storage.hashing import Digests, hash_file, md5_b64, read_file, sha256_b64
 from provena_like.storage.results import FileResult
 
@@ -138,18 +149,21 @@ async def _put_multipart(ctx: BatchContext, item: UploadItem) -> FileResult:
         ctx.progress.unexpected_bytes(item.size, before.size)
     key = ctx.key(item.path)
     client = ctx.requests.client
-    create_args: dict[str, Any] = {}
-    if digests.sha256 is not None:
-        create_args["Metadata"] = {_METADATA_KEY: digests.sha256}
-        create_args["ChecksumAlgorithm"] = "CRC32"
-    created = await ctx.requests.call(
-        client.create_multipart_upload, Bucket=ctx.bucket, Key=key, **create_args
-    )
-    upload_id = created["UploadId"]
-    completed = False
+    part_size = part_size_for(before.size, settings.part_size)
     fd = await ctx.in_thread(os.open, item.local, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    upload_id: str | None = None
+    keep_open = False
+    completed = False
     try:
-        parts = await _send_parts(ctx, item, fd, upload_id, before.size, crc=settings.checksum)
+        upload_id, sent = await _resume_or_create(ctx, key, fd, digests, before.size, part_size)
+        try:
+            parts = await _send_parts(
+                ctx, item, fd, upload_id, before.size, part_size, sent, crc=settings.checksum
+            )
+        except BaseException:
+            # an interruption (network, cancellation) leaves the upload open to resume
+            keep_open = ctx.settings.resume and digests.sha256 is not None
+            raise
         after = await ctx.in_thread(_snapshot, fd)
         if after != before:
             raise TransferError("the file changed while it was being uploaded")
@@ -164,8 +178,10 @@ async def _put_multipart(ctx: BatchContext, item: UploadItem) -> FileResult:
     finally:
         with anyio.CancelScope(shield=True):
             await ctx.in_thread(os.close, fd)
-            if not completed:
-                await _abort(ctx, key, upload_id)
+            if upload_id is not None and not keep_open:
+                if not completed:
+                    await _abort(ctx, key, upload_id)
+                await _forget(ctx, key)
     return FileResult(
         path=item.path,
         status="ok",
@@ -177,17 +193,143 @@ async def _put_multipart(ctx: BatchContext, item: UploadItem) -> FileResult:
     )
 
 
-async def _send_parts(
-    ctx: BatchContext, item: UploadItem, fd: int, upload_id: str, size: int, *, crc: bool
-) -> list[CompletedPartTypeDef]:
-    """Read parts in order (one thread hop each) and upload them concurrently."""
-    part_size = part_size_for(size, ctx.settings.part_size)
+async def _forget(ctx: BatchContext, key: str) -> None:
+    if ctx.settings.resume and ctx.settings.cache_dir is not None:
+        await ctx.in_thread(
+            remove_upload_state, ctx.settings.cache_dir, ctx.endpoint, ctx.bucket, key
+        )
+
+
+async def _resume_or_create(
+    ctx: BatchContext, key: str, fd: int, digests: Digests, size: int, part_size: int
+) -> tuple[str, dict[int, CompletedPartTypeDef]]:
+    """Continue this machine's open upload of the same bytes, or create a new one.
+
+    Returns the upload id and the parts already there (verified against the local bytes).
+    """
+    settings = ctx.settings
+    cache_dir = settings.cache_dir if settings.resume else None
+    client = ctx.requests.client
+    if cache_dir is not None and digests.sha256 is not None:
+        state = await ctx.in_thread(load_upload_state, cache_dir, ctx.endpoint, ctx.bucket, key)
+        if state is not None:
+            same = (state.sha256, state.size, state.part_size) == (digests.sha256, size, part_size)
+            if same and await _is_open(ctx, key, state.upload_id):
+                listed = await _list_parts(ctx, key, state.upload_id)
+                sent = await ctx.in_thread(
+                    _verify_parts, fd, listed, part_size, size, settings.checksum
+                )
+                log.info("resuming the upload of %s: %d parts already there", key, len(sent))
+                return state.upload_id, sent
+            if not same:  # the file changed: that upload would record a stale sha256
+                await _abort(ctx, key, state.upload_id)
+            await ctx.in_thread(remove_upload_state, cache_dir, ctx.endpoint, ctx.bucket, key)
+    create_args: dict[str, Any] = {}
+    if digests.sha256 is not None:
+        create_args["Metadata"] = {_METADATA_KEY: digests.sha256}
+        create_args["ChecksumAlgorithm"] = "CRC32"
+    created = await ctx.requests.call(
+        client.create_multipart_upload, Bucket=ctx.bucket, Key=key, **create_args
+    )
+    upload_id = created["UploadId"]
+    if cache_dir is not None and digests.sha256 is not None:
+        state = UploadState(upload_id, digests.sha256, size, part_size)
+        await ctx.in_thread(save_upload_state, cache_dir, ctx.endpoint, ctx.bucket, key, state)
+    return upload_id, {}
+
+
+async def _is_open(ctx: BatchContext, key: str, upload_id: str) -> bool:
+    """Whether ``ListMultipartUploads`` (the key as prefix) still lists ``upload_id``."""
+    client = ctx.requests.client
+    args: dict[str, Any] = {"Bucket": ctx.bucket, "Prefix": key}
+    while True:
+        try:
+            page = await ctx.requests.call(client.list_multipart_uploads, **args)
+        except ClientError:  # e.g. not allowed to list uploads: start over instead
+            log.info("can't list the open uploads of %s; starting it over", key, exc_info=True)
+            return False
+        for upload in page.get("Uploads", []):
+            if upload.get("Key") == key and upload.get("UploadId") == upload_id:
+                return True
+        if not page.get("IsTruncated"):
+            return False
+        args["KeyMarker"] = page.get("NextKeyMarker", "")
+        args["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+
+
+async def _list_parts(ctx: BatchContext, key: str, upload_id: str) -> list[dict[str, Any]]:
+    client = ctx.requests.client
+    parts: list[dict[str, Any]] = []
+    marker = 0
+    while True:
+        page = await ctx.requests.call(
+            client.list_parts,
+            Bucket=ctx.bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumberMarker=marker,
+        )
+        parts.extend(dict(p) for p in page.get("Parts", []))
+        if not page.get("IsTruncated"):
+            return parts
+        marker = int(page.get("NextPartNumberMarker", 0))
+
+
+def _verify_parts(
+    fd: int, listed: list[dict[str, Any]], part_size: int, size: int, crc: bool
+) -> dict[int, CompletedPartTypeDef]:
+    """The listed parts whose size and checksum (CRC32, else md5 ETag) match the local bytes.
+
+    Parts were sent with their CRC32 when ``crc``; completing the upload needs it again for
+    every part, and servers that don't list it (SeaweedFS) get it from the local bytes.
+    """
+    kept: dict[int, CompletedPartTypeDef] = {}
     count = max(1, -(-size // part_size))
-    completed: list[CompletedPartTypeDef | None] = [None] * count
+    for part in listed:
+        number = int(part.get("PartNumber", 0))
+        if not 1 <= number <= count:
+            continue
+        offset = (number - 1) * part_size
+        length = min(part_size, size - offset)
+        if int(part.get("Size", -1)) != length:
+            continue
+        data = os.pread(fd, length, offset)
+        etag = str(part.get("ETag", ""))
+        listed_crc = part.get("ChecksumCRC32")
+        local_crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+        if listed_crc:
+            good = listed_crc == local_crc
+        else:
+            good = etag.strip('"') == hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if good:
+            done: CompletedPartTypeDef = {"PartNumber": number, "ETag": etag}
+            if crc:
+                done["ChecksumCRC32"] = local_crc
+            kept[number - 1] = done
+    return kept
+
+
+async def _send_parts(
+    ctx: BatchContext,
+    item: UploadItem,
+    fd: int,
+    upload_id: str,
+    size: int,
+    part_size: int,
+    sent: dict[int, CompletedPartTypeDef],
+    *,
+    crc: bool,
+) -> list[CompletedPartTypeDef]:
+    """Read the missing parts in order (one thread hop each) and upload them concurrently."""
+    count = max(1, -(-size // part_size))
+    completed: list[CompletedPartTypeDef | None] = [sent.get(i) for i in range(count)]
     failures: list[Exception] = []
     done = 0
     key = ctx.key(item.path)
     client = ctx.requests.client
+    resumed = sum(min(part_size, size - i * part_size) for i in sent)
+    if resumed:
+        ctx.progress.unexpected_bytes(resumed, 0)  # not sent again: not part of this batch
 
     async def send(index: int, data: bytes, checksum: str | None, held: int) -> None:
         nonlocal done
@@ -217,6 +359,8 @@ async def _send_parts(
     async with anyio.create_task_group() as tg:
         try:
             for index in range(count):
+                if completed[index] is not None:
+                    continue
                 offset = index * part_size
                 length = min(part_size, size - offset)
                 held = await ctx.budget.acquire(length)

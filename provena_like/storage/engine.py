@@ -17,11 +17,13 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -31,6 +33,7 @@ import anyio
 from aiobotocore.config import AioConfig
 
 from provena_like._core.errors import UsageError
+from provena_like.storage import _sync
 from provena_like.storage._batch import BatchContext, TransferSettings, run_batch
 from provena_like.storage._budget import ByteBudget
 from provena_like.storage._download import download_file
@@ -41,12 +44,18 @@ from provena_like.storage._plan import (
     plan_downloads,
     plan_uploads,
 )
-from provena_like.storage._requests import S3Requests
+from provena_like.storage._requests import S3Requests, error_code, to_transfer_error
+from provena_like.storage._resume import default_cache_dir, remove_upload_state
 from provena_like.storage._upload import upload_file
 from provena_like.storage.credentials import RefreshingCredentials, S3Credentials
 from provena_like.storage.events import ProgressCallback, ProgressReporter
 from provena_like.storage.keys import validate_prefix
-from provena_like.storage.listing import RemoteObject, iter_objects
+from provena_like.storage.listing import (
+    IncompleteUpload,
+    RemoteObject,
+    iter_objects,
+    iter_uploads,
+)
 from provena_like.storage.results import FileResult, TransferResult
 
 if TYPE_CHECKING:
@@ -117,6 +126,16 @@ class TransferEngine:
         session: An aioboto3 session to create the client from (default: one shared by the
             engines of the current thread). Only its configuration is used; the engine's
             credentials always sign the requests.
+        resume: Let interrupted transfers continue: a multipart upload that fails or is
+            cancelled stays open (recorded with the file's sha256 under ``cache_dir``) and the
+            next upload of the unchanged file sends only the missing parts; a large download
+            keeps ``.<name>.provena-partial`` and its ``.json`` sidecar and continues from
+            there if the object's ETag is unchanged. Off: interrupted uploads are aborted and
+            partial downloads removed. Uploads resume only with ``checksum`` on (the sha256
+            ties an open upload to the file's bytes). See :meth:`abort_incomplete_uploads`
+            for leftovers.
+        cache_dir: Where upload records and local file hashes (for :meth:`sync_up`) are
+            kept (default: ``$PROVENA_CACHE_DIR`` or ``~/.cache/provena_like``).
 
     Raises:
         UsageError: For invalid settings.
@@ -140,6 +159,8 @@ class TransferEngine:
         ranged_get_threshold: int | None = None,
         io_threads: int | None = None,
         session: aioboto3.Session | None = None,
+        resume: bool = True,
+        cache_dir: Path | str | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise UsageError("max_concurrency must be at least 1")
@@ -168,6 +189,8 @@ class TransferEngine:
             checksum=checksum,
             md5=md5,
             ranged_get_threshold=ranged_get_threshold,
+            resume=resume,
+            cache_dir=Path(cache_dir) if cache_dir is not None else default_cache_dir(),
         )
         self._memory_limit = memory_limit
         self._io_threads = io_threads or _default_io_threads()
@@ -281,6 +304,7 @@ class TransferEngine:
             budget=self._budget,
             io_limiter=self._io_limiter,
             progress=progress,
+            endpoint=location.endpoint_url or "aws",
         )
 
     @property
@@ -308,6 +332,70 @@ class TransferEngine:
         requests, location = self._open_requests()
         async for obj in iter_objects(requests, location.bucket, location.prefix, prefix):
             yield obj
+
+    # ------------------------------------------------------------------ incomplete uploads
+
+    async def list_incomplete_uploads(self, prefix: str = "") -> builtins.list[IncompleteUpload]:
+        """The dataset's multipart uploads that were started but never completed or aborted.
+
+        Interrupted uploads stay open so that they can resume (see ``resume``); ones that
+        never will take storage until aborted.
+
+        Args:
+            prefix: Only under this prefix (relative to the dataset root).
+
+        Returns:
+            One entry per open upload, in key order.
+
+        Example:
+            >>> for up in await engine.list_incomplete_uploads():  # doctest: +SKIP
+            ...     print(up.key, up.initiated)
+        """
+        validate_prefix(prefix)
+        requests, location = self._open_requests()
+        return [u async for u in iter_uploads(requests, location.bucket, location.prefix, prefix)]
+
+    async def abort_incomplete_uploads(
+        self, older_than: timedelta | None = None, *, prefix: str = ""
+    ) -> builtins.list[IncompleteUpload]:
+        """Abort the dataset's open multipart uploads (their parts are deleted).
+
+        Args:
+            older_than: Only uploads started at least this long ago (``None``: all; an
+                upload running elsewhere right now would fail).
+            prefix: Only under this prefix (relative to the dataset root).
+
+        Returns:
+            The uploads aborted.
+
+        Example:
+            >>> gone = await engine.abort_incomplete_uploads(timedelta(days=1))  # doctest: +SKIP
+        """
+        requests, location = self._open_requests()
+        cutoff = None if older_than is None else datetime.now(UTC) - older_than
+        aborted: builtins.list[IncompleteUpload] = []
+        for upload in await self.list_incomplete_uploads(prefix):
+            if cutoff is not None and (upload.initiated is None or upload.initiated > cutoff):
+                continue
+            key = location.prefix + upload.key
+            try:
+                await requests.call(
+                    requests.client.abort_multipart_upload,
+                    Bucket=location.bucket,
+                    Key=key,
+                    UploadId=upload.upload_id,
+                )
+            except Exception as exc:
+                if error_code(exc) != "NoSuchUpload":
+                    raise to_transfer_error(exc, f"abort the upload of {upload.key}") from exc
+            aborted.append(upload)
+            settings = self._settings
+            if settings.cache_dir is not None:
+                endpoint = location.endpoint_url or "aws"
+                await anyio.to_thread.run_sync(
+                    remove_upload_state, settings.cache_dir, endpoint, location.bucket, key
+                )
+        return aborted
 
     # ------------------------------------------------------------------ upload
 
@@ -444,4 +532,115 @@ class TransferEngine:
             fail_fast=fail_fast,
             progress=reporter,
             action="download",
+        )
+
+    # ------------------------------------------------------------------ sync
+
+    async def sync_up(
+        self,
+        local_dir: Path | str,
+        *,
+        prefix: str = "",
+        delete: bool = False,
+        dry_run: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        remote_sha256: Mapping[str, str] | None = None,
+        progress: ProgressCallback | None = None,
+        fail_fast: bool = False,
+    ) -> TransferResult:
+        """Upload the files of ``local_dir`` that differ from the dataset's copy under ``prefix``.
+
+        A file is skipped (``reason="unchanged"``) only when its size *and* sha256 match the
+        remote object's; local hashes are cached by (path, size, mtime_ns) under
+        ``cache_dir``, so unchanged files aren't read again, and same-size edits are caught.
+
+        Args:
+            local_dir: The local folder.
+            prefix: The folder inside the dataset that mirrors ``local_dir``.
+            delete: Also delete remote objects under ``prefix`` that ``local_dir`` lacks
+                (only those passing ``include``/``exclude``; ``metadata.json`` never).
+            dry_run: Send no writing request: return the plan as ``skipped`` results with
+                reasons ``would upload`` / ``would delete``.
+            include: Glob patterns on the relative path; if any, a file must match one.
+            exclude: Glob patterns; matching files are left out.
+            remote_sha256: Known sha256 per key relative to the dataset root (a manifest);
+                otherwise each same-size object's ``x-amz-meta-sha256`` is read with HEAD.
+            progress: Receives progress events of the uploads.
+            fail_fast: Stop the uploads at the first failure.
+
+        Returns:
+            Uploads (``ok``/``failed``), unchanged files (``skipped``) and deletions
+            (``ok`` with reason ``deleted``).
+
+        Example:
+            >>> plan = await engine.sync_up("./data", delete=True, dry_run=True)  # doctest: +SKIP
+            >>> [(f.path, f.reason) for f in plan.skipped]  # doctest: +SKIP
+            [('new.csv', 'would upload'), ('gone.csv', 'would delete')]
+        """
+        _, location = self._open_requests()
+        current = self._refresher.current if self._refresher is not None else location
+        if not dry_run and current is not None and current.access != "write":
+            raise UsageError("these credentials are read-only; ask for write access to sync")
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise UsageError(f"{root} is not a directory")
+        return await _sync.sync_up(
+            self,
+            root,
+            prefix=prefix,
+            delete=delete,
+            dry_run=dry_run,
+            include=include,
+            exclude=exclude,
+            remote_sha256=remote_sha256,
+            progress=progress,
+            fail_fast=fail_fast,
+        )
+
+    async def sync_down(
+        self,
+        dest: Path | str,
+        objects: str | Iterable[DownloadSpec] = "",
+        *,
+        delete: bool = False,
+        dry_run: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+        fail_fast: bool = False,
+    ) -> TransferResult:
+        """Download the objects that differ from the local copy in ``dest``.
+
+        Args:
+            dest: The local folder (created if missing).
+            objects: A prefix (``""``: the whole dataset) or ``(key, local relative path,
+                sha256[, size])`` specs, as for :meth:`download`; a spec's sha256 is the
+                remote truth, else each same-size object's ``x-amz-meta-sha256``.
+            delete: Also delete local files under ``dest`` that aren't among ``objects``
+                (only those passing ``include``/``exclude``).
+            dry_run: Write nothing locally: return the plan as ``skipped`` results with
+                reasons ``would download`` / ``would delete``.
+            include: Glob patterns; if any, a file must match one.
+            exclude: Glob patterns; matching files are left out.
+            progress: Receives progress events of the downloads.
+            fail_fast: Stop the downloads at the first failure.
+
+        Returns:
+            Downloads, unchanged files (``skipped``) and deletions (``ok``, ``deleted``).
+
+        Example:
+            >>> result = await engine.sync_down("./copy", "raw/", delete=True)  # doctest: +SKIP
+        """
+        self._open_requests()
+        return await _sync.sync_down(
+            self,
+            objects,
+            Path(dest),
+            delete=delete,
+            dry_run=dry_run,
+            include=include,
+            exclude=exclude,
+            progress=progress,
+            fail_fast=fail_fast,
         )

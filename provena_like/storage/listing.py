@@ -9,7 +9,7 @@ from typing import Any
 
 from provena_like.storage._requests import S3Requests
 
-__all__ = ["RemoteObject", "iter_objects"]
+__all__ = ["IncompleteUpload", "RemoteObject", "iter_objects", "iter_uploads"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,43 @@ class RemoteObject:
     size: int
     etag: str
     last_modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IncompleteUpload:
+    """A multipart upload that was started and neither completed nor aborted.
+
+    Attributes:
+        key: The key relative to the dataset root.
+        upload_id: The upload's id.
+        initiated: When it was started.
+    """
+
+    key: str
+    upload_id: str
+    initiated: datetime | None
+
+
+async def iter_uploads(
+    requests: S3Requests, bucket: str, dataset_prefix: str, prefix: str = ""
+) -> AsyncIterator[IncompleteUpload]:
+    """Yield the open multipart uploads under ``dataset_prefix + prefix``, every page."""
+    client = requests.client
+    args: dict[str, Any] = {"Bucket": bucket, "Prefix": dataset_prefix + prefix}
+    while True:
+        page = await requests.call(client.list_multipart_uploads, **args)
+        for upload in page.get("Uploads", []):
+            key = upload.get("Key", "")
+            if key.startswith(dataset_prefix):
+                yield IncompleteUpload(
+                    key=key[len(dataset_prefix) :],
+                    upload_id=upload.get("UploadId", ""),
+                    initiated=upload.get("Initiated"),
+                )
+        if not page.get("IsTruncated"):
+            return
+        args["KeyMarker"] = page.get("NextKeyMarker", "")
+        args["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
 
 
 async def iter_objects(

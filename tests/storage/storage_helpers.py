@@ -33,7 +33,7 @@ def session_policy(bucket: str, prefix: str) -> str:
                 },
                 {
                     "Effect": "Allow",
-                    "Action": ["s3:ListBucket"],
+                    "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
                     "Resource": [f"arn:aws:s3:::{bucket}"],
                     "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
                 },
