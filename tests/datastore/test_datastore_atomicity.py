@@ -187,12 +187,15 @@ async def test_a_failed_update_keeps_the_old_metadata(
     if step == "write_reply_lost":
         monkeypatch.setattr(storage, "put_object", wrap(storage.put_object, seen=[]))
     with failing_commit(marker):
-        r = await client.put(
-            path(ds["id"]),
-            json={"record": changed(rec, name=marker), "reason": "doomed"},
-            headers=owner.headers,
-        )
-    assert r.status_code == 500
+        try:
+            r = await client.put(
+                path(ds["id"]),
+                json={"record": changed(rec, name=marker), "reason": "doomed"},
+                headers=owner.headers,
+            )
+            assert r.status_code == 500
+        except httpx.ReadError:
+            pass  # the server may drop the connection after an unexpected error: also a failure
     monkeypatch.undo()
     with s3_client(store) as admin:
         assert admin.get_object(Bucket=bucket, Key=key)["Body"].read() == original
