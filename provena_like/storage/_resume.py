@@ -178,7 +178,7 @@ class HashCache:
     """sha256 of local files keyed by (absolute path, size, mtime_ns), saved as JSON.
 
     Example:
-        >>> cache = HashCache.load(Path("/tmp/cache.json"))  # doctest: +SKIP
+        >>> cache = HashCache.load(Path("cache/hashes.json"))  # doctest: +SKIP
         >>> cache.get(Path("a.bin"), os.stat("a.bin"))  # doctest: +SKIP
     """
 
