@@ -290,7 +290,7 @@ def main(args: argparse.Namespace) -> None:
                 "access": "write",
             }
             results: dict[tuple[str, str], list[dict[str, Any]]] = {}
-            for workload in WORKLOADS:
+            for workload in args.workloads:
                 data = dirs["small" if workload == "resync" else workload]
                 tools = RESYNC_TOOLS if workload == "resync" else TOOLS[:-1]
                 for round_ in range(args.rounds):
@@ -346,6 +346,12 @@ if __name__ == "__main__":
     parser.add_argument("--medium", type=int, default=200, help="number of 1 MiB files")
     parser.add_argument("--big-gib", type=float, default=1.0, help="size of the big file")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per (tool, workload)")
+    parser.add_argument(
+        "--workloads",
+        type=lambda text: [w for w in text.split(",") if w],
+        default=list(WORKLOADS),
+        help=f"comma-separated subset of {','.join(WORKLOADS)} (resync needs small)",
+    )
     parser.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--sub", help=argparse.SUPPRESS)

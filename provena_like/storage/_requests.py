@@ -19,6 +19,7 @@ import anyio
 from botocore.exceptions import ClientError
 
 from provena_like._core.errors import ProvenaError, TransferError
+from provena_like.storage._direct import DirectResponse, DirectS3
 from provena_like.storage.credentials import RefreshingCredentials
 
 if TYPE_CHECKING:
@@ -113,6 +114,16 @@ class GetResult:
     data: bytes
 
 
+def _direct_headers(response: DirectResponse) -> GetHeaders:
+    total = int(response.headers.get("Content-Length", 0))
+    content_range = response.headers.get("Content-Range")
+    if content_range and "/" in content_range:
+        declared = content_range.rsplit("/", 1)[1]
+        if declared.isdigit():
+            total = int(declared)
+    return GetHeaders(total_size=total, etag=response.etag, metadata=response.metadata)
+
+
 def _headers(response: Mapping[str, Any]) -> GetHeaders:
     total = int(response.get("ContentLength", 0))
     content_range = response.get("ContentRange")
@@ -126,10 +137,14 @@ def _headers(response: Mapping[str, Any]) -> GetHeaders:
 
 
 class S3Requests:
-    """Send requests with one aiobotocore client, at most ``limiter`` of them at once.
+    """Send requests, at most ``limiter`` of them at once.
+
+    Whole-object PUT, GET and HEAD (one per small file) go through ``direct``; everything
+    else through the aiobotocore ``client``. Both sign with the same credentials.
 
     Args:
         client: The S3 client.
+        direct: Whole-object requests against the same bucket (see :mod:`._direct`).
         limiter: Bounds requests in flight (bodies included).
         refresher: Refreshes credentials after an expiry error; ``None`` for static keys.
     """
@@ -137,10 +152,12 @@ class S3Requests:
     def __init__(
         self,
         client: S3Client,
+        direct: DirectS3,
         limiter: anyio.CapacityLimiter,
         refresher: RefreshingCredentials | None,
     ) -> None:
         self.client = client
+        self.direct = direct
         self._limiter = limiter
         self._refresher = refresher
 
@@ -176,6 +193,26 @@ class S3Requests:
         """
         async with self._limiter:
             return await self._retrying(lambda: fn(*args, **kwargs))
+
+    async def put(self, key: str, body: bytes, headers: Mapping[str, str]) -> DirectResponse:
+        """PUT a whole object in one request (``key`` is the full key).
+
+        Example:
+            >>> await requests.put(key, b"data", {"x-amz-meta-sha256": digest})  # doctest: +SKIP
+        """
+        direct = self.direct
+        async with self._limiter:
+            return await self._retrying(lambda: direct.put(key, body, headers))
+
+    async def head(self, key: str) -> DirectResponse:
+        """HEAD an object (``key`` is the full key).
+
+        Example:
+            >>> (await requests.head(key)).metadata.get("sha256")  # doctest: +SKIP
+        """
+        direct = self.direct
+        async with self._limiter:
+            return await self._retrying(lambda: direct.head(key))
 
     @asynccontextmanager
     async def open_get(
@@ -216,19 +253,19 @@ class S3Requests:
 
     async def get(
         self,
-        bucket: str,
         key: str,
         *,
         byte_range: tuple[int, int] | None = None,
         if_match: str | None = None,
     ) -> GetResult:
-        """GET an object (or an inclusive byte range of it) and read the whole body.
+        """GET a whole object (or an inclusive byte range of it) into memory, in one request.
 
         Example:
-            >>> got = await requests.get(bucket, key, byte_range=(0, 1023))  # doctest: +SKIP
+            >>> got = await requests.get(key, byte_range=(0, 1023))  # doctest: +SKIP
         """
-        async with self.open_get(bucket, key, byte_range=byte_range, if_match=if_match) as (
-            headers,
-            body,
-        ):
-            return GetResult(headers=headers, data=await body.read())
+        direct = self.direct
+        async with self._limiter:
+            response = await self._retrying(
+                lambda: direct.get(key, byte_range=byte_range, if_match=if_match)
+            )
+        return GetResult(headers=_direct_headers(response), data=response.body)

@@ -82,14 +82,10 @@ async def _unchanged(
             remote = c.remote_sha256
             if remote is None:
                 try:
-                    head = await requests.call(
-                        requests.client.head_object,
-                        Bucket=location.bucket,
-                        Key=location.prefix + c.path,
-                    )
+                    head = await requests.head(location.prefix + c.path)
                 except Exception:
                     return  # can't tell: transfer it
-                stored = head.get("Metadata", {}).get("sha256")
+                stored = head.metadata.get("sha256")
                 remote = stored if is_sha256_hex(stored) else None
                 if remote is None:
                     return

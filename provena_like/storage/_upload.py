@@ -67,14 +67,15 @@ async def upload_file(ctx: BatchContext, item: UploadItem) -> FileResult:
         return failed_result(item.path, exc, action="upload", size=item.size, local=item.local)
 
 
-def _checksum_args(digests: Digests) -> dict[str, Any]:
-    args: dict[str, Any] = {}
+def _put_headers(digests: Digests) -> dict[str, str]:
+    """PutObject headers: the server checks the body against each checksum sent."""
+    headers: dict[str, str] = {}
     if digests.sha256 is not None:
-        args["ChecksumSHA256"] = sha256_b64(digests.sha256)
-        args["Metadata"] = {_METADATA_KEY: digests.sha256}
+        headers["x-amz-checksum-sha256"] = sha256_b64(digests.sha256)
+        headers["x-amz-meta-" + _METADATA_KEY] = digests.sha256
     if digests.md5 is not None:
-        args["ContentMD5"] = md5_b64(digests.md5)
-    return args
+        headers["Content-MD5"] = md5_b64(digests.md5)
+    return headers
 
 
 async def _put_small(ctx: BatchContext, item: UploadItem) -> FileResult:
@@ -84,14 +85,7 @@ async def _put_small(ctx: BatchContext, item: UploadItem) -> FileResult:
         data, digests = await ctx.in_thread(
             read_file, item.local, sha256=settings.checksum, md5=settings.md5
         )
-        client = ctx.requests.client
-        response = await ctx.requests.call(
-            client.put_object,
-            Bucket=ctx.bucket,
-            Key=ctx.key(item.path),
-            Body=data,
-            **_checksum_args(digests),
-        )
+        response = await ctx.requests.put(ctx.key(item.path), data, _put_headers(digests))
     finally:
         ctx.budget.release(held)
     if digests.size != item.size:
@@ -103,7 +97,7 @@ async def _put_small(ctx: BatchContext, item: UploadItem) -> FileResult:
         size=digests.size,
         sha256=digests.sha256,
         md5=digests.md5,
-        etag=strip_etag(response.get("ETag")),
+        etag=strip_etag(response.etag),
         local=item.local,
     )
 

@@ -31,11 +31,13 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import aioboto3
 import anyio
 from aiobotocore.config import AioConfig
+from botocore.credentials import ReadOnlyCredentials
 
 from provena_like._core.errors import UsageError
 from provena_like.storage import _sync
 from provena_like.storage._batch import BatchContext, TransferSettings, run_batch
 from provena_like.storage._budget import ByteBudget
+from provena_like.storage._direct import DirectS3, FrozenCredentials, bucket_base_url
 from provena_like.storage._download import download_file
 from provena_like.storage._plan import (
     MIN_PART_SIZE,
@@ -71,6 +73,9 @@ DownloadSpec = tuple[str, str, str | None] | tuple[str, str, str | None, int | N
 optionally with the size as a 4th item (as a manifest records it)."""
 
 _State = Literal["new", "open", "closed"]
+_ATTEMPTS = 4
+_CONNECT_TIMEOUT = 10.0
+_READ_TIMEOUT = 60.0
 
 
 def _entry(spec: DownloadSpec) -> tuple[str, str, str | None, int | None]:
@@ -264,9 +269,9 @@ class TransferEngine:
             # we send our own checksums; botocore must not hash bodies again on the loop
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
-            retries={"mode": "standard", "total_max_attempts": 4},
-            connect_timeout=10,
-            read_timeout=60,
+            retries={"mode": "standard", "total_max_attempts": _ATTEMPTS},
+            connect_timeout=_CONNECT_TIMEOUT,
+            read_timeout=_READ_TIMEOUT,
         )
         client: S3Client = await stack.enter_async_context(
             session.client(
@@ -287,7 +292,30 @@ class TransferEngine:
             signer: Any = client._request_signer  # type: ignore[attr-defined]
             signer._credentials = bridge
             stack.callback(self._refresher.detach, bridge)
-        self._requests = S3Requests(client, self._request_limiter, self._refresher)
+            frozen: FrozenCredentials = bridge.get_frozen_credentials
+        else:
+            static = ReadOnlyCredentials(
+                first.access_key_id, first.secret_access_key, first.session_token
+            )
+
+            async def frozen() -> ReadOnlyCredentials:
+                return static
+
+        probe = "provena-like-probe"
+        presigned = await client.generate_presigned_url(
+            "get_object", Params={"Bucket": first.bucket, "Key": probe}, ExpiresIn=60
+        )
+        direct = DirectS3(
+            bucket_base_url(presigned, probe),
+            client.meta.region_name,
+            frozen,
+            max_connections=self._max_concurrency + 4,
+            connect_timeout=_CONNECT_TIMEOUT,
+            read_timeout=_READ_TIMEOUT,
+            attempts=_ATTEMPTS,
+        )
+        stack.push_async_callback(direct.aclose)
+        self._requests = S3Requests(client, direct, self._request_limiter, self._refresher)
 
     def _open_requests(self) -> tuple[S3Requests, S3Credentials]:
         if self._state != "open" or self._requests is None or self._location is None:

@@ -1,0 +1,264 @@
+"""Whole-object PUT, GET and HEAD without botocore's per-request pipeline.
+
+Moving thousands of small files is bound by the client's CPU, not the network: measured on
+loopback (2 cores shared with SeaweedFS), botocore spends about 1.2 ms of CPU per request on
+endpoint-ruleset evaluation, event hooks, parameter validation, serialisation and user-agent
+assembly, more than the server spends on the whole request. This module sends the three
+requests a batch makes per small file straight through one pooled ``aiohttp`` session, signed
+by botocore's own SigV4 signer (:class:`botocore.auth.S3SigV4Auth`) with the same credentials
+object the aiobotocore client uses, so refreshes are shared. Per request that is ~0.5 ms of
+CPU, and a batch of 4 KiB files runs about twice as fast.
+
+Everything else (multipart, listing, deletes, streamed downloads of large objects) stays on
+aiobotocore, where per-request costs don't matter. The bucket's base URL is taken once from
+botocore itself (a presigned URL's location), so addressing (path-style for S3-compatible
+servers, virtual-hosted on AWS) is exactly what botocore would use.
+
+Failures look like botocore's: an error response raises
+:class:`botocore.exceptions.ClientError` with the S3 error code, message, HTTP status and
+operation name, so :class:`~provena_like.storage._requests.S3Requests` handles expired
+credentials the same way for both paths. Connection errors, timeouts, 5xx and throttling are
+retried like botocore's ``standard`` mode (4 attempts, exponential backoff with jitter).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import quote, urlsplit, urlunsplit
+from xml.etree import ElementTree
+
+import aiohttp
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import ReadOnlyCredentials
+from botocore.exceptions import ClientError
+from multidict import CIMultiDictProxy
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+from yarl import URL
+
+from provena_like._version import __version__
+
+__all__ = ["DirectResponse", "DirectS3", "bucket_base_url"]
+
+log = logging.getLogger(__name__)
+
+FrozenCredentials = Callable[[], Awaitable[ReadOnlyCredentials]]
+"""Returns the credentials to sign the next request with (refreshing them when due)."""
+
+_RETRY_STATUS: Final = frozenset({500, 502, 503, 504, 429})
+# botocore's standard-mode throttling and transient codes that S3 can answer
+_RETRY_CODES: Final = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "SlowDown",
+        "RequestThrottled",
+        "TooManyRequestsException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+        "InternalError",
+    }
+)
+_RETRY_ERRORS: Final = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
+_USER_AGENT: Final = f"provena-like/{__version__}"
+_META: Final = "x-amz-meta-"
+_WHOLE_WRITE: Final = 1024 * 1024
+
+
+def bucket_base_url(presigned_url: str, probe_key: str) -> str:
+    """The bucket's base URL (ending in ``/``) from a presigned URL of ``probe_key``.
+
+    Example:
+        >>> bucket_base_url("http://127.0.0.1:8333/bench/probe?X-Amz-Signature=x", "probe")
+        'http://127.0.0.1:8333/bench/'
+        >>> bucket_base_url("https://b.s3.eu-west-1.amazonaws.com/probe?X=1", "probe")
+        'https://b.s3.eu-west-1.amazonaws.com/'
+    """
+    parts = urlsplit(presigned_url)
+    if not parts.path.endswith("/" + probe_key):
+        raise ValueError(f"unexpected presigned URL path {parts.path!r}")
+    path = parts.path[: -len(probe_key)]
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class DirectResponse:
+    """A successful response: status, headers and the whole body.
+
+    Attributes:
+        status: The HTTP status (2xx, or 206 for a range).
+        headers: The response headers (case-insensitive).
+        body: The body (empty for PUT and HEAD).
+    """
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    @property
+    def etag(self) -> str:
+        """The ETag, quotes included."""
+        return self.headers.get("ETag", "")
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The user metadata (``x-amz-meta-*``), names lowercased, prefix removed."""
+        return {
+            name.lower()[len(_META) :]: value
+            for name, value in self.headers.items()
+            if name.lower().startswith(_META)
+        }
+
+
+def _error(
+    status: int, reason: str, body: bytes, operation: str, headers: Mapping[str, str]
+) -> ClientError:
+    code, message = str(status), reason
+    if body:
+        try:
+            root = ElementTree.fromstring(body)
+        except ElementTree.ParseError:
+            pass
+        else:
+            code = root.findtext("Code") or code
+            message = root.findtext("Message") or message
+    response = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": dict(headers)},
+    }
+    return ClientError(response, operation)  # type: ignore[arg-type]
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = exc.response.get("Error", {}).get("Code")
+        return status in _RETRY_STATUS or code in _RETRY_CODES
+    return isinstance(exc, _RETRY_ERRORS)
+
+
+class _Signer(S3SigV4Auth):
+    """SigV4 with ``UNSIGNED-PAYLOAD``: bodies are covered by signed checksum headers."""
+
+    def _should_sha256_sign_payload(self, request: AWSRequest) -> bool:  # noqa: ARG002
+        return False
+
+
+class DirectS3:
+    """Signed whole-object requests against one bucket through one connection pool.
+
+    Args:
+        base_url: The bucket's base URL (see :func:`bucket_base_url`).
+        region: The signing region.
+        credentials: Returns the credentials for each request.
+        max_connections: The connection pool's size.
+        connect_timeout: Seconds to connect.
+        read_timeout: Seconds between bytes read.
+        attempts: Attempts per request for retryable failures (at least 1).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        region: str,
+        credentials: FrozenCredentials,
+        *,
+        max_connections: int,
+        connect_timeout: float = 10,
+        read_timeout: float = 60,
+        attempts: int = 4,
+    ) -> None:
+        self._base = base_url if base_url.endswith("/") else base_url + "/"
+        self._region = region
+        self._credentials = credentials
+        self._attempts = max(1, attempts)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max_connections, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout),
+            auto_decompress=False,  # objects are the bytes stored, whatever their encoding
+            skip_auto_headers=("Content-Type",),
+            headers={"User-Agent": _USER_AGENT},
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._session.close()
+
+    def url(self, key: str) -> str:
+        """The URL of ``key`` (percent-encoded as botocore encodes it)."""
+        return self._base + quote(key, safe="/~")
+
+    async def put(
+        self, key: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> DirectResponse:
+        """PUT ``body`` at ``key`` (``headers`` e.g. ``x-amz-checksum-sha256``)."""
+        return await self._send("PUT", "PutObject", key, dict(headers or {}), body)
+
+    async def get(
+        self,
+        key: str,
+        *,
+        byte_range: tuple[int, int] | None = None,
+        if_match: str | None = None,
+    ) -> DirectResponse:
+        """GET the whole object, or the inclusive ``byte_range``, into memory."""
+        headers: dict[str, str] = {}
+        if byte_range is not None:
+            headers["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+        if if_match is not None:
+            headers["If-Match"] = if_match
+        return await self._send("GET", "GetObject", key, headers, b"")
+
+    async def head(self, key: str) -> DirectResponse:
+        """HEAD ``key``."""
+        return await self._send("HEAD", "HeadObject", key, {}, b"")
+
+    async def _send(
+        self, method: str, operation: str, key: str, headers: dict[str, str], body: bytes
+    ) -> DirectResponse:
+        url = self.url(key)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_random_exponential(multiplier=0.5, max=20),
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._once(method, operation, url, headers, body)
+        raise AssertionError("unreachable: tenacity re-raises the last failure")
+
+    async def _once(
+        self, method: str, operation: str, url: str, headers: dict[str, str], body: bytes
+    ) -> DirectResponse:
+        request = AWSRequest(method=method, url=url, headers=dict(headers), data=body)
+        _Signer(await self._credentials(), "s3", self._region).add_auth(request)
+        payload: bytes | io.BytesIO | None = None
+        if method == "PUT":
+            # aiohttp writes large ``bytes`` in one go (and warns); a file object it chunks
+            payload = body if len(body) <= _WHOLE_WRITE else io.BytesIO(body)
+        async with self._session.request(
+            method,
+            URL(url, encoded=True),
+            headers=dict(request.headers.items()),
+            data=payload,
+            allow_redirects=False,
+        ) as response:
+            data = await response.read()
+            if response.status >= 300:
+                raise _error(
+                    response.status, response.reason or "", data, operation, response.headers
+                )
+            return DirectResponse(response.status, response.headers, data)

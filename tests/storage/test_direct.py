@@ -1,0 +1,199 @@
+"""The whole-object request path (PUT/GET/HEAD without botocore's pipeline), end to end.
+
+Against the real SeaweedFS, directly and through a fault-injecting HTTP proxy (a real aiohttp
+server forwarding to SeaweedFS, byte for byte, Host header included so signatures hold) that
+answers chosen requests with S3 errors or drops their connection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from botocore.exceptions import ClientError
+from storage_helpers import BUCKET
+
+from provena_like.storage import S3Credentials, TransferEngine
+from provena_like.storage._direct import bucket_base_url
+
+pytestmark = pytest.mark.anyio
+
+
+class FaultProxy:
+    """Forwards every request to ``upstream``; ``fault`` may answer (or drop) one instead."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.fault: Callable[[web.Request], str | None] = lambda _request: None
+        self.seen: Counter[tuple[str, str]] = Counter()
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._client: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        self._client = aiohttp.ClientSession(auto_decompress=False)
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.seen[(request.method, request.path)] += 1
+        body = await request.read()
+        action = self.fault(request)
+        if action == "drop":
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client
+        if action is not None:
+            status, code = action.split(" ", 1)
+            xml = f"<Error><Code>{code}</Code><Message>injected</Message></Error>"
+            return web.Response(status=int(status), body=xml.encode())
+        assert self._client is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+        async with self._client.request(
+            request.method,
+            self.upstream + request.raw_path,
+            headers=headers,
+            data=body if body else None,
+            allow_redirects=False,
+            skip_auto_headers=("Content-Type", "User-Agent", "Accept", "Accept-Encoding"),
+        ) as upstream:
+            data = await upstream.read()
+            passed = {
+                k: v
+                for k, v in upstream.headers.items()
+                if k.lower() not in {"content-length", "transfer-encoding", "connection"}
+            }
+            return web.Response(status=upstream.status, headers=passed, body=data)
+
+
+@pytest.fixture
+async def proxy(store: Any) -> AsyncIterator[FaultProxy]:
+    instance = FaultProxy(store.endpoint_url)
+    await instance.start()
+    try:
+        yield instance
+    finally:
+        await instance.stop()
+
+
+def _via(creds: S3Credentials, proxy: FaultProxy) -> S3Credentials:
+    return dataclasses.replace(creds, endpoint_url=proxy.url)
+
+
+def test_bucket_base_url_keeps_the_addressing_style() -> None:
+    assert bucket_base_url("http://h:1/b/k?X=1", "k") == "http://h:1/b/"
+    assert bucket_base_url("https://b.s3.amazonaws.com/k?X=1", "k") == "https://b.s3.amazonaws.com/"
+    with pytest.raises(ValueError, match="unexpected presigned URL path"):
+        bucket_base_url("http://h:1/b/other?X=1", "k")
+
+
+async def test_awkward_keys_round_trip_exactly(
+    tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str
+) -> None:
+    names = [
+        "with space.txt",
+        "plus+sign.txt",
+        "percent%41.txt",
+        "unicodé/naïve ☃.txt",
+        "tilde~and=equals&amp.txt",
+        "question?hash#.txt",
+        "semi;colon,comma'quote\".txt",
+        "brackets[1](2){3}.txt",
+    ]
+    src = tmp_path / "src"
+    for i, name in enumerate(names):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(f"{i}:{name}".encode())
+    async with TransferEngine(creds) as engine:
+        up = await engine.upload(src)
+        assert not up.failed, [f.reason for f in up.failed]
+        down = await engine.download("", tmp_path / "dest")
+        assert not down.failed, [f.reason for f in down.failed]
+    listed = admin.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(prefix + n for n in names)
+    for name in names:
+        assert (tmp_path / "dest" / name).read_bytes() == (src / name).read_bytes()
+        stored = admin.head_object(Bucket=BUCKET, Key=prefix + name)
+        assert stored["Metadata"]["sha256"] == hashlib.sha256((src / name).read_bytes()).hexdigest()
+
+
+async def test_errors_carry_the_s3_code_status_and_operation(
+    tmp_path: Path, creds: S3Credentials, prefix: str
+) -> None:
+    async with TransferEngine(creds) as engine:
+        requests, _ = engine._open_requests()
+        with pytest.raises(ClientError) as missing:
+            await requests.get(prefix + "nope.bin")
+        assert missing.value.response["Error"]["Code"] == "NoSuchKey"
+        assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+        assert missing.value.operation_name == "GetObject"
+        with pytest.raises(ClientError) as head:
+            await requests.head(prefix + "nope.bin")
+        assert head.value.response["Error"]["Code"] == "404"  # HEAD errors have no body
+        with pytest.raises(ClientError) as denied:
+            await requests.put("elsewhere/x.bin", b"x", {})
+        assert denied.value.response["Error"]["Code"] == "AccessDenied"
+        assert denied.value.operation_name == "PutObject"
+
+
+async def test_throttling_and_dropped_connections_are_retried(
+    tmp_path: Path, creds: S3Credentials, proxy: FaultProxy, prefix: str
+) -> None:
+    files = {f"f{i}.bin": os.urandom(1000 + i) for i in range(6)}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    plan = {"f0.bin": ["503 SlowDown", "503 SlowDown"], "f1.bin": ["drop"], "f2.bin": ["500 X"]}
+    left = {name: list(actions) for name, actions in plan.items()}
+
+    def fault(request: web.Request) -> str | None:
+        name = request.path.rsplit("/", 1)[-1]
+        return left[name].pop(0) if left.get(name) else None
+
+    proxy.fault = fault
+    async with TransferEngine(_via(creds, proxy)) as engine:
+        up = await engine.upload(tmp_path)
+        assert not up.failed, [f.reason for f in up.failed]
+        plan_down = {"f3.bin": ["503 SlowDown"], "f4.bin": ["drop"]}
+        left.update({name: list(actions) for name, actions in plan_down.items()})
+        down = await engine.download("", tmp_path / "dest", include=["*.bin"])
+        assert not down.failed, [f.reason for f in down.failed]
+    for name, data in files.items():
+        assert (tmp_path / "dest" / name).read_bytes() == data
+    puts = {name: proxy.seen[("PUT", f"/{BUCKET}/{prefix}{name}")] for name in files}
+    assert puts == {"f0.bin": 3, "f1.bin": 2, "f2.bin": 2, "f3.bin": 1, "f4.bin": 1, "f5.bin": 1}
+    gets = {name: proxy.seen[("GET", f"/{BUCKET}/{prefix}{name}")] for name in files}
+    assert gets == {"f0.bin": 1, "f1.bin": 1, "f2.bin": 1, "f3.bin": 2, "f4.bin": 2, "f5.bin": 1}
+
+
+async def test_a_persistent_server_error_fails_that_file_after_four_attempts(
+    tmp_path: Path, creds: S3Credentials, proxy: FaultProxy, prefix: str
+) -> None:
+    for name in ("ok.bin", "bad.bin"):
+        (tmp_path / name).write_bytes(os.urandom(2000))
+    proxy.fault = lambda request: "500 InternalError" if request.path.endswith("/bad.bin") else None
+    async with TransferEngine(_via(creds, proxy)) as engine:
+        result = await engine.upload(tmp_path)
+    assert [f.path for f in result.ok] == ["ok.bin"]
+    (bad,) = result.failed
+    assert (bad.reason or "").startswith("InternalError (HTTP 500) on PutObject: injected")
+    assert proxy.seen[("PUT", f"/{BUCKET}/{prefix}bad.bin")] == 4
