@@ -1,6 +1,7 @@
 """Transfer benchmark: TransferEngine vs cloudpathlib, boto3's transfer manager and the aws CLI.
 
-One local SeaweedFS, ONE set of prefix-scoped STS credentials for every tool. Uploads of
+One local SeaweedFS, ONE set of prefix-scoped STS credentials for every tool. Uploads
+(``small``, ``medium``, ``big``) and downloads (``small-down``, ...) of
 
 * ``small``: ``--small`` files of 4 KiB (default 2,000),
 * ``medium``: ``--medium`` files of 1 MiB (default 200),
@@ -8,12 +9,17 @@ One local SeaweedFS, ONE set of prefix-scoped STS credentials for every tool. Up
 
 and ``resync``: syncing the unchanged small dataset again (bytes sent must be 0), by
 
-* ``ours``: :class:`provena_like.storage.TransferEngine` (sha256 + S3 checksums),
+* ``ours``: :class:`provena_like.storage.TransferEngine` (sha256 + S3 checksums on upload;
+  downloads list the prefix and check every file against its stored sha256),
 * ``ours-nosum``: the same with checksums off (the cost of checksumming),
-* ``cloudpathlib``: ``upload_from`` one file after the other (the Provena client's way),
-* ``boto3-tm``: ``boto3.s3.transfer.S3Transfer.upload_file`` per file in a loop,
+* ``cloudpathlib``: ``upload_from`` / ``download_to`` one file after the other (the Provena
+  client's way),
+* ``boto3-tm``: ``boto3.s3.transfer.S3Transfer.upload_file`` / ``download_file`` per file in
+  a loop,
 * ``aws``: ``aws s3 sync`` (folders) / ``aws s3 cp`` (the big file); awscli is in the dev
   group (it vendors its own botocore, so it co-installs with aiobotocore's pin).
+
+Downloads fetch what ``ours`` uploaded in round 1 into a fresh folder, removed afterwards.
 
 Each (tool, workload, round) runs in its own process, so its peak RSS is its own (for the aws
 CLI, the peak of its process). Medians of ``--rounds`` rounds (cloudpathlib's small-file runs
@@ -46,7 +52,7 @@ import anyio
 
 MiB = 1024 * 1024
 BUCKET = "bench"
-WORKLOADS = ("small", "medium", "big", "resync")
+WORKLOADS = ("small", "small-down", "medium", "medium-down", "big", "big-down", "resync")
 TOOLS = ("ours", "ours-nosum", "cloudpathlib", "boto3-tm", "aws", "ours-manifest")
 RESYNC_TOOLS = ("ours", "ours-manifest", "aws")
 
@@ -93,10 +99,18 @@ def _peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
 
 
 def _ours(
-    creds: dict[str, Any], data: Path, sub: str, work: Path, *, checksum: bool, sync: str | None
+    creds: dict[str, Any],
+    data: Path,
+    sub: str,
+    work: Path,
+    *,
+    checksum: bool,
+    sync: str | None,
+    dest: Path | None,
 ) -> Any:
-    """Upload (saving a manifest, as the datastore would), or sync: ``sync="head"`` reads
-    each object's stored sha256 with HEAD, ``sync="manifest"`` takes the saved manifest."""
+    """Upload (saving a manifest, as the datastore would), download into ``dest``, or sync:
+    ``sync="head"`` reads each object's stored sha256 with HEAD, ``sync="manifest"`` takes
+    the saved manifest."""
     from provena_like.storage import S3Credentials, TransferEngine
 
     manifest_file = work / f"manifest-{sub}.json"
@@ -104,7 +118,9 @@ def _ours(
     async def run() -> dict[str, Any]:
         async with TransferEngine(S3Credentials(**creds), checksum=checksum) as engine:
             started = time.perf_counter()
-            if sync:
+            if dest is not None:
+                result = await engine.download(sub + "/", dest)
+            elif sync:
                 known = None
                 if sync == "manifest":
                     known = json.loads(await anyio.Path(manifest_file).read_text())
@@ -113,10 +129,11 @@ def _ours(
                 result = await engine.upload(data, prefix=sub)
             elapsed = time.perf_counter() - started
         result.raise_for_failures()
-        if not sync and checksum:
+        if not sync and checksum and dest is None:
             manifest = {f.path: f.sha256 for f in result.ok}
             await anyio.Path(manifest_file).write_text(json.dumps(manifest))
-        return {"seconds": elapsed, "files": len(result.ok), "bytes": result.bytes}
+        files = len(result) if sync else len(result.ok)  # a re-sync checks every file
+        return {"seconds": elapsed, "files": files, "bytes": result.bytes}
 
     return anyio.run(run)
 
@@ -125,7 +142,7 @@ def _files(data: Path) -> list[Path]:
     return sorted(p for p in data.rglob("*") if p.is_file())
 
 
-def _cloudpathlib(creds: dict[str, Any], data: Path, sub: str) -> dict[str, Any]:
+def _cloudpathlib(creds: dict[str, Any], data: Path, sub: str, dest: Path | None) -> dict[str, Any]:
     from provena_like.storage import S3Credentials
     from provena_like.storage.paths import dataset_path
 
@@ -134,12 +151,17 @@ def _cloudpathlib(creds: dict[str, Any], data: Path, sub: str) -> dict[str, Any]
     total = 0
     files = _files(data)
     for local in files:
-        (root / local.relative_to(data).as_posix()).upload_from(local)
+        relative = local.relative_to(data).as_posix()
+        if dest is None:
+            (root / relative).upload_from(local)
+        else:
+            (dest / relative).parent.mkdir(parents=True, exist_ok=True)
+            (root / relative).download_to(dest / relative)
         total += local.stat().st_size
     return {"seconds": time.perf_counter() - started, "files": len(files), "bytes": total}
 
 
-def _boto3_tm(creds: dict[str, Any], data: Path, sub: str) -> dict[str, Any]:
+def _boto3_tm(creds: dict[str, Any], data: Path, sub: str, dest: Path | None) -> dict[str, Any]:
     import boto3  # type: ignore[import-untyped]
     from boto3.s3.transfer import S3Transfer  # type: ignore[import-untyped]
 
@@ -156,13 +178,20 @@ def _boto3_tm(creds: dict[str, Any], data: Path, sub: str) -> dict[str, Any]:
     total = 0
     files = _files(data)
     for local in files:
-        key = f"{creds['prefix']}{sub}/{local.relative_to(data).as_posix()}"
-        transfer.upload_file(str(local), BUCKET, key)
+        relative = local.relative_to(data).as_posix()
+        key = f"{creds['prefix']}{sub}/{relative}"
+        if dest is None:
+            transfer.upload_file(str(local), BUCKET, key)
+        else:
+            (dest / relative).parent.mkdir(parents=True, exist_ok=True)
+            transfer.download_file(BUCKET, key, str(dest / relative))
         total += local.stat().st_size
     return {"seconds": time.perf_counter() - started, "files": len(files), "bytes": total}
 
 
-def _aws(creds: dict[str, Any], data: Path, sub: str, work: Path) -> dict[str, Any]:
+def _aws(
+    creds: dict[str, Any], data: Path, sub: str, work: Path, dest: Path | None
+) -> dict[str, Any]:
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": creds["access_key_id"],
@@ -176,7 +205,11 @@ def _aws(creds: dict[str, Any], data: Path, sub: str, work: Path) -> dict[str, A
     files = _files(data)
     aws = shutil.which("aws") or "aws"
     base = [aws, "--endpoint-url", creds["endpoint_url"], "--only-show-errors", "s3"]
-    if len(files) == 1:
+    if dest is not None and len(files) == 1:
+        command = [*base, "cp", target + files[0].name, str(dest / files[0].name)]
+    elif dest is not None:
+        command = [*base, "sync", target, str(dest)]
+    elif len(files) == 1:
         command = [*base, "cp", str(files[0]), target + files[0].name]
     else:
         command = [*base, "sync", str(data), target]
@@ -194,16 +227,18 @@ def _aws(creds: dict[str, Any], data: Path, sub: str, work: Path) -> dict[str, A
 
 def worker(args: argparse.Namespace) -> None:
     creds = json.load(sys.stdin)
-    data, sub, tool = Path(args.data), args.sub, args.worker
+    data, sub, tool, work = Path(args.data), args.sub, args.worker, Path(args.work)
+    dest = Path(args.dest) if args.dest else None
     if tool in ("ours", "ours-nosum", "ours-manifest"):
         sync = ("manifest" if tool == "ours-manifest" else "head") if args.sync else None
-        outcome = _ours(creds, data, sub, Path(args.work), checksum=tool != "ours-nosum", sync=sync)
+        checksum = tool != "ours-nosum"
+        outcome = _ours(creds, data, sub, work, checksum=checksum, sync=sync, dest=dest)
     elif tool == "cloudpathlib":
-        outcome = _cloudpathlib(creds, data, sub)
+        outcome = _cloudpathlib(creds, data, sub, dest)
     elif tool == "boto3-tm":
-        outcome = _boto3_tm(creds, data, sub)
+        outcome = _boto3_tm(creds, data, sub, dest)
     else:
-        outcome = _aws(creds, data, sub, Path(args.work))
+        outcome = _aws(creds, data, sub, work, dest)
     outcome.setdefault("peak_rss_mib", _peak_rss_mib())
     print(json.dumps(outcome))
 
@@ -227,10 +262,18 @@ def _make_data(root: Path, small: int, medium: int, big_gib: float) -> dict[str,
 
 
 def _run_worker(
-    tool: str, creds: dict[str, Any], data: Path, sub: str, work: Path, *, sync: bool = False
+    tool: str,
+    creds: dict[str, Any],
+    data: Path,
+    sub: str,
+    work: Path,
+    *,
+    sync: bool = False,
+    dest: Path | None = None,
 ) -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", tool, "--data", str(data), "--sub", sub]
     command += ["--work", str(work)] + (["--sync"] if sync else [])
+    command += ["--dest", str(dest)] if dest is not None else []
     env = {**os.environ, "PROVENA_CACHE_DIR": str(work / "cache")}
     done = subprocess.run(
         command, input=json.dumps(creds), capture_output=True, text=True, check=False, env=env
@@ -291,21 +334,32 @@ def main(args: argparse.Namespace) -> None:
             }
             results: dict[tuple[str, str], list[dict[str, Any]]] = {}
             for workload in args.workloads:
-                data = dirs["small" if workload == "resync" else workload]
+                base = workload.removesuffix("-down")
+                down = workload.endswith("-down")
+                data = dirs["small" if workload == "resync" else base]
                 tools = RESYNC_TOOLS if workload == "resync" else TOOLS[:-1]
                 for round_ in range(args.rounds):
-                    for tool in tools:
-                        if tool == "cloudpathlib" and workload == "small" and round_ > 0:
+                    # rotate the order each round: no tool always runs first (or last)
+                    shift = round_ % len(tools)
+                    for tool in tools[shift:] + tools[:shift]:
+                        if tool == "cloudpathlib" and base == "small" and round_ > 0:
                             continue
+                        dest = work / "downloads" if down else None
                         if workload == "resync":
                             uploader = "ours" if tool.startswith("ours") else tool
                             sub = f"{uploader}-small-0"  # the copy that tool uploaded
+                        elif down:
+                            sub = f"ours-{base}-0"  # what ours uploaded in round 1
                         else:
                             sub = f"{tool}-{workload}-{round_}"
-                        print(f"  {tool:12} {workload:7} #{round_ + 1} ...", end="", flush=True)
-                        outcome = _run_worker(
-                            tool, creds, data, sub, work, sync=workload == "resync"
-                        )
+                        print(f"  {tool:12} {workload:11} #{round_ + 1} ...", end="", flush=True)
+                        try:
+                            outcome = _run_worker(
+                                tool, creds, data, sub, work, sync=workload == "resync", dest=dest
+                            )
+                        finally:
+                            if dest is not None:
+                                shutil.rmtree(dest, ignore_errors=True)
                         results.setdefault((tool, workload), []).append(outcome)
                         print(f" {outcome['seconds']:.2f} s, {outcome['peak_rss_mib']:.0f} MiB")
         _report(results)
@@ -315,7 +369,7 @@ def main(args: argparse.Namespace) -> None:
 
 def _report(results: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
     print()
-    print("| workload | tool | median s | rate | ours is × faster | peak RSS MiB | bytes sent |")
+    print("| workload | tool | median s | rate | ours is × faster | peak RSS MiB | bytes moved |")
     print("|---|---|---|---|---|---|---|")
     for workload in WORKLOADS:
         ours = results.get(("ours", workload))
@@ -328,7 +382,7 @@ def _report(results: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
                 continue
             seconds = statistics.median(r["seconds"] for r in runs)
             first = runs[0]
-            if workload in ("small", "resync"):
+            if workload.startswith("small") or workload == "resync":
                 rate = f"{first['files'] / seconds:,.0f} files/s"
             else:
                 rate = f"{first['bytes'] / seconds / 1e6:,.0f} MB/s"
@@ -350,13 +404,15 @@ if __name__ == "__main__":
         "--workloads",
         type=lambda text: [w for w in text.split(",") if w],
         default=list(WORKLOADS),
-        help=f"comma-separated subset of {','.join(WORKLOADS)} (resync needs small)",
+        help=f"comma-separated subset of {','.join(WORKLOADS)} "
+        "(a -down or the resync workload needs its upload workload too)",
     )
     parser.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--sub", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--sync", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--dest", help=argparse.SUPPRESS)
     parsed = parser.parse_args()
     if parsed.worker:
         worker(parsed)
