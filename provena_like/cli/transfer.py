@@ -178,7 +178,12 @@ def sync(
     ] = Direction.up,
     prefix: PrefixOption = "",
     delete: Annotated[
-        bool, typer.Option("--delete", help="Delete extraneous files on the receiving side.")
+        bool,
+        typer.Option(
+            "--delete",
+            help="Delete extraneous files on the receiving side (up: unregister them from the "
+            "dataset and delete their objects; down: delete the local files).",
+        ),
     ] = False,
     dry_run: DryRunOption = False,
     include: IncludeOption = None,

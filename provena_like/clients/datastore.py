@@ -8,7 +8,7 @@ return one :class:`~provena_like.models.shared.Page`; the ``iter_*`` methods ret
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -36,6 +36,8 @@ from provena_like.models.datastore import (
     RegisterFilesRequest,
     RegisterFilesResponse,
     ReleaseStatus,
+    RemoveFilesRequest,
+    RemoveFilesResponse,
     RevertRequest,
     ScopedCredentials,
     SortOrder,
@@ -407,6 +409,42 @@ class DatastoreClient:
             dataset_path(dataset_id) + "/files",
             json=encode_body(RegisterFilesRequest, request, "file registration"),
             cast_to=RegisterFilesResponse,
+        )
+
+    async def remove_files(
+        self, dataset_id: str, paths: RemoveFilesRequest | Sequence[str]
+    ) -> RemoveFilesResponse:
+        """Remove registered files: manifest entries, then objects (``POST .../files/remove``).
+
+        At most 1,000 paths a call, each once; the entries go in one transaction, then the
+        server deletes the objects. Paths that aren't registered come back in
+        ``not_registered``: removing again is harmless (a retried call reports the files
+        the first attempt removed as ``not_registered``).
+
+        Raises:
+            UsageError: a path is unsafe (``../x``), listed twice, or there are none or too many.
+            Unprocessable: a path is ``metadata.json``.
+            Conflict: the dataset is locked, in review or released.
+
+        Example:
+            >>> # result = await pv.datastore_client.remove_files("10378.1/42", ["raw/old.csv"])
+            >>> # result.removed, result.not_registered
+        """
+        request: RemoveFilesRequest | Mapping[str, Any]
+        if isinstance(paths, RemoveFilesRequest):
+            request = paths
+        elif isinstance(paths, Sequence) and not isinstance(paths, str):
+            request = {"paths": list(paths)}
+        else:
+            raise UsageError(
+                f"paths must be a list of paths or a RemoveFilesRequest, got {type(paths)}"
+            )
+        return await self._core.request(
+            "POST",
+            "datastore",
+            dataset_path(dataset_id) + "/files/remove",
+            json=encode_body(RemoveFilesRequest, request, "file removal"),
+            cast_to=RemoveFilesResponse,
         )
 
     async def list_files(

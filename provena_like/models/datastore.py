@@ -15,9 +15,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from provena_like.models.collection import (
     APPROVAL_NAMES,
@@ -66,6 +73,8 @@ __all__ = [
     "RegisterFilesRequest",
     "RegisterFilesResponse",
     "ReleaseStatus",
+    "RemoveFilesRequest",
+    "RemoveFilesResponse",
     "RevertRequest",
     "ScopedCredentials",
     "SortOrder",
@@ -371,6 +380,31 @@ class RegisterFilesRequest(WireModel):
         return self
 
 
+def _removable_path(path: str) -> str:
+    try:
+        return check_object_path(path)
+    except ValueError as err:
+        raise ValueError(f"{path!r}: {err}") from None
+
+
+class RemoveFilesRequest(WireModel):
+    """Registered files to remove from the manifest and the store (1 to 1,000, each once)."""
+
+    paths: list[Annotated[str, AfterValidator(_removable_path)]] = Field(
+        min_length=1, max_length=1000, description="object paths relative to the dataset"
+    )
+
+    @field_validator("paths")
+    @classmethod
+    def _unique_paths(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for path in value:
+            if path in seen:
+                raise ValueError(f"path {path!r} is listed twice; remove each file once")
+            seen.add(path)
+        return value
+
+
 class ManifestEntry(WireModel):
     """A file recorded in a dataset's manifest."""
 
@@ -388,3 +422,10 @@ class RegisterFilesResponse(WireModel):
 
     registered: list[ManifestEntry] = Field(default_factory=list)
     unchanged: list[str] = Field(default_factory=list)
+
+
+class RemoveFilesResponse(WireModel):
+    """What a removal changed: the paths removed, and those that weren't registered."""
+
+    removed: list[str] = Field(default_factory=list)
+    not_registered: list[str] = Field(default_factory=list)

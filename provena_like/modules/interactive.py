@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudpathlib import S3Path
 
-from provena_like._core.errors import APIStatusError, UsageError
+from provena_like._core.errors import APIStatusError, ProvenaError, UsageError
 from provena_like.models.datastore import (
     AccessLevel,
     Dataset,
@@ -31,6 +31,7 @@ from provena_like.models.datastore import (
     ManifestEntry,
     PresignedURL,
     ReleaseStatus,
+    RemoveFilesResponse,
     ScopedCredentials,
 )
 from provena_like.models.registry import HistoryEntry
@@ -56,6 +57,7 @@ __all__ = ["InteractiveDataset", "TransferDefaults"]
 
 MiB = 1024 * 1024
 _REGISTER_BATCH = 1000  # the server takes at most this many files per call
+_REMOVE_BATCH = 1000  # likewise for removals
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,30 @@ class InteractiveDataset:
         """
         return [entry async for entry in self.iter_files(prefix=prefix)]
 
+    async def remove_files(self, paths: Iterable[str]) -> RemoveFilesResponse:
+        """Remove registered files: their manifest entries, then their objects.
+
+        Needs ``data-write``, and the dataset must be unlocked and neither in review nor
+        released. Paths that aren't registered come back in ``not_registered`` (removing
+        twice is harmless). More than 1,000 paths go in several calls, each one transaction:
+        an error raises, and the batches before it stay removed.
+
+        Example:
+            ```python
+            result = await ds.remove_files(["raw/old.csv", "raw/tmp.bin"])
+            print(result.removed, result.not_registered)
+            ```
+        """
+        wanted = list(dict.fromkeys(paths))
+        removed: list[str] = []
+        not_registered: list[str] = []
+        for start in range(0, len(wanted), _REMOVE_BATCH):
+            batch = wanted[start : start + _REMOVE_BATCH]
+            done = await self._ds.client.remove_files(self.id, batch)
+            removed.extend(done.removed)
+            not_registered.extend(done.not_registered)
+        return RemoveFilesResponse(removed=removed, not_registered=not_registered)
+
     def _engine(self, access: AccessLevel, concurrency: int | None) -> TransferEngine:
         defaults = self._ds.transfers
 
@@ -391,15 +417,18 @@ class InteractiveDataset:
         """Upload the files of a folder that differ from the dataset's, and register them.
 
         The manifest is the remote truth: a file is ``skipped`` (``unchanged``) only when
-        its size and sha256 match its manifest entry. The server has no route to unregister
-        files, so ``delete=True`` deletes nothing remotely: registered files missing locally
-        come back ``skipped`` with a reason saying so.
+        its size and sha256 match its manifest entry. ``delete=True`` also removes the
+        registered files under ``prefix`` (and selected by ``include``/``exclude``) that the
+        folder no longer has, as :meth:`remove_files` does (manifest entry, then object):
+        each is reported ``ok`` with the reason ``deleted``, or ``failed`` with the error of
+        its batch. ``dry_run=True`` writes nothing: files to delete come back ``skipped``
+        with the reason ``would delete``.
 
         Example:
             ```python
-            plan = await ds.sync_up("./run-7", prefix="raw/", dry_run=True)
+            plan = await ds.sync_up("./run-7", prefix="raw/", delete=True, dry_run=True)
             print([(f.path, f.reason) for f in plan.skipped])
-            result = await ds.sync_up("./run-7", prefix="raw/")
+            result = await ds.sync_up("./run-7", prefix="raw/", delete=True)
             ```
         """
         manifest = await self.list_files()
@@ -419,20 +448,33 @@ class InteractiveDataset:
         if delete:
             base = prefix if not prefix or prefix.endswith("/") else prefix + "/"
             local = {f.path for f in result.files}
-            reason = (
-                "would delete"
-                if dry_run
-                else "not deleted: the server has no route to unregister files from the manifest"
-            )
-            kept = [
-                FileResult(e.path, "skipped", reason=reason)
+            extraneous = [
+                e.path
                 for e in manifest
                 if e.path.startswith(base)
                 and e.path not in local
                 and matches(e.path[len(base) :], include, exclude)
             ]
-            result = dataclasses.replace(result, files=[*result.files, *kept])
+            if dry_run:
+                deleted = [FileResult(p, "skipped", reason="would delete") for p in extraneous]
+            else:
+                deleted = await self._delete_remote(extraneous)
+            result = dataclasses.replace(result, files=[*result.files, *deleted])
         return result
+
+    async def _delete_remote(self, paths: list[str]) -> list[FileResult]:
+        """Remove ``paths`` batch by batch; a batch that fails reports its files failed."""
+        results: list[FileResult] = []
+        for start in range(0, len(paths), _REMOVE_BATCH):
+            batch = paths[start : start + _REMOVE_BATCH]
+            try:
+                await self._ds.client.remove_files(self.id, batch)
+            except ProvenaError as err:
+                results.extend(FileResult(p, "failed", reason=str(err), error=err) for p in batch)
+            else:
+                # a path another client removed meanwhile is gone all the same
+                results.extend(FileResult(p, "ok", reason="deleted") for p in batch)
+        return results
 
     async def sync_down(
         self,

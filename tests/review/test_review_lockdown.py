@@ -61,6 +61,10 @@ async def assert_frozen(
     assert outcome(r) == (409, code), r.text
     r = await api.post(ds(dsid, "/files"), json=registration("late.csv"), headers=owner.headers)
     assert outcome(r) == (409, code), r.text
+    r = await api.post(
+        ds(dsid, "/files/remove"), json={"paths": ["late.csv"]}, headers=owner.headers
+    )
+    assert outcome(r) == (409, code), r.text
     body = {"record": changed(record(refs), name="Changed"), "reason": "edit"}
     r = await api.put(ds(dsid), json=body, headers=owner.headers)
     assert outcome(r) == (409, code), r.text

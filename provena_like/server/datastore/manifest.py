@@ -7,16 +7,24 @@ a full-object SHA-256 it must match). Identical content registered again is a no
 transaction: either every file is recorded or none is. The manifest is frozen, like the
 data, while the dataset is locked, in review (``PENDING``) or ``RELEASED``.
 
+Removing files (:func:`remove_files`) is the reverse, in the reverse order: one transaction
+deletes the manifest rows, and only after the commit are the objects deleted
+(:func:`delete_removed_objects`), so the manifest never claims a file that is gone. An object
+that can't be deleted then is merely orphaned (logged); paths that weren't registered are
+reported as ``not_registered``, so removing twice is harmless.
+
 Listing the manifest needs ``data-read`` (file names often say more than the record, e.g.
 subject ids), like the data itself.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.datastore import (
@@ -24,6 +32,7 @@ from provena_like.models.datastore import (
     FileRegistration,
     ManifestEntry,
     RegisterFilesResponse,
+    RemoveFilesResponse,
 )
 from provena_like.server import access
 from provena_like.server.db.base import utcnow
@@ -38,13 +47,33 @@ from .storage import ObjectHead, ObjectStore
 from .tables import DatasetRow, ManifestRow
 
 __all__ = [
+    "RemovedFiles",
     "copy_manifest",
+    "delete_removed_objects",
     "get_file",
     "head_files",
     "list_files",
     "record_files",
+    "remove_files",
     "to_entry",
 ]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RemovedFiles:
+    """What :func:`remove_files` committed, and what :func:`delete_removed_objects` needs.
+
+    Attributes:
+        response: the wire answer.
+        prefix: the dataset's key prefix.
+        etags: the registered ETag of each removed path (only that object gets deleted).
+    """
+
+    response: RemoveFilesResponse
+    prefix: str
+    etags: dict[str, str]
 
 
 def to_entry(row: ManifestRow) -> ManifestEntry:
@@ -165,6 +194,98 @@ async def record_files(
         registered.append(row)
     await session.flush()
     return RegisterFilesResponse(registered=[to_entry(r) for r in registered], unchanged=unchanged)
+
+
+def _reserved(paths: list[str]) -> None:
+    details = [
+        {
+            "field": f"paths.{i}",
+            "message": f"{METADATA_FILE} is the dataset's own metadata file, not a data file",
+            "type": "reserved_path",
+        }
+        for i, path in enumerate(paths)
+        if path == METADATA_FILE
+    ]
+    if details:
+        raise ServiceError(
+            422,
+            "validation_error",
+            f"{METADATA_FILE} can't be removed: it is the dataset's own metadata file.",
+            details=details,
+        )
+
+
+async def remove_files(
+    session: AsyncSession, principal: Principal, item_id: str, paths: list[str]
+) -> RemovedFiles:
+    """Delete the manifest rows of ``paths``; needs ``data-write``.
+
+    Refused like registration (409 while locked, in review or released; the check is the
+    transaction's first write) and 422 for ``metadata.json``. Paths that aren't registered
+    are listed in ``not_registered``. The objects stay: delete them after the commit with
+    :func:`delete_removed_objects`.
+    """
+    item, dataset = await load_dataset(session, item_id)
+    access.require(principal, item, "data-write")
+    refuse_data_writes(item, dataset)
+    _reserved(paths)
+    await claim_data_writes(session, item_id)
+    rows = await session.scalars(
+        select(ManifestRow).where(ManifestRow.item_id == item_id, ManifestRow.path.in_(paths))
+    )
+    etags = {row.path: row.etag for row in rows}
+    if etags:
+        await session.execute(
+            delete(ManifestRow)
+            .where(ManifestRow.item_id == item_id, ManifestRow.path.in_(list(etags)))
+            .execution_options(synchronize_session=False)
+        )
+    response = RemoveFilesResponse(
+        removed=[p for p in paths if p in etags],
+        not_registered=[p for p in paths if p not in etags],
+    )
+    return RemovedFiles(response=response, prefix=dataset.prefix, etags=etags)
+
+
+async def delete_removed_objects(store: ObjectStore, item_id: str, removed: RemovedFiles) -> None:
+    """Delete the objects of files removed from the manifest (after the commit); never raises.
+
+    Only an object that still has the ETag it was registered with is deleted: one uploaded
+    again since (to be registered anew) is left alone. An object that can't be checked or
+    deleted stays, orphaned, and is logged at WARNING.
+    """
+    if not removed.etags:
+        return
+    limiter = anyio.CapacityLimiter(store.concurrency)
+    doomed: list[str] = []
+    failed: list[str] = []
+
+    async def check(path: str, etag: str) -> None:
+        key = removed.prefix + path
+        async with limiter:
+            try:
+                head = await storage.head_object(store, key)
+            except ServiceError:
+                failed.append(path)
+                return
+        if head is not None and head.etag == etag:
+            doomed.append(key)
+
+    async with anyio.create_task_group() as group:
+        for path, etag in removed.etags.items():
+            group.start_soon(check, path, etag)
+    try:
+        await storage.delete_objects(store, sorted(doomed))
+    except ServiceError as err:
+        failed.extend(key.removeprefix(removed.prefix) for key in doomed)
+        log.warning("dataset %s: deleting removed files' objects failed: %s", item_id, err)
+    if failed:
+        log.warning(
+            "dataset %s: %d removed file(s) left orphaned in the store, e.g. %r",
+            item_id,
+            len(failed),
+            sorted(failed)[0],
+        )
 
 
 async def copy_manifest(

@@ -8,13 +8,13 @@ inside it and are taken back if it fails (see :mod:`~provena_like.server.datasto
 
 Roles: reading a dataset needs ``metadata-read``, changing its record ``metadata-write``,
 read credentials, presigned URLs and the manifest ``data-read``, write credentials and file
-registration ``data-write`` (refused while the dataset is locked, in review or released),
-versioning ``admin`` (the owner has every role). While a dataset is ``PENDING`` or
+registration and removal ``data-write`` (refused while the dataset is locked, in review or
+released), versioning ``admin`` (the owner has every role). While a dataset is ``PENDING`` or
 ``RELEASED`` its metadata is frozen too (409 ``under_review`` / ``released``); the release
 workflow's own routes are in :mod:`provena_like.server.review`.
 
 Validation errors name fields from the body's root (``record.associations.organisation_id``,
-``files.0.path``) and query parameters as ``query.<name>``.
+``files.0.path``, ``paths.0``) and query parameters as ``query.<name>``.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ from provena_like.models.datastore import (
     RegisterFilesRequest,
     RegisterFilesResponse,
     ReleaseStatus,
+    RemoveFilesRequest,
+    RemoveFilesResponse,
     RevertRequest,
     ScopedCredentials,
     SortOrder,
@@ -562,6 +564,31 @@ async def register_files_route(
                     409, "conflict", "The files are being registered concurrently; retry."
                 ) from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@router.post("/datasets/{id_prefix}/{id_suffix}/files/remove", response_model=RemoveFilesResponse)
+async def remove_files_route(
+    id_prefix: str,
+    id_suffix: str,
+    body: RemoveFilesRequest,
+    request: Request,
+    principal: Caller,
+    store: Store,
+) -> RemoveFilesResponse:
+    """Remove registered files: their manifest entries, then their objects; needs ``data-write``.
+
+    Refused (409 ``locked``, ``under_review``, ``released``) while the dataset is locked, in
+    review or released; 422 naming the path for an unsafe path or ``metadata.json``.
+
+    The manifest rows go in one transaction; the objects are deleted after the commit (an
+    object that can't be deleted then is only orphaned, never claimed). Paths that aren't
+    registered are listed in ``not_registered``, so removing again is harmless.
+    """
+    dataset_id = _dataset_id(id_prefix, id_suffix)
+    async with sessions(request)() as session, session.begin():
+        removed = await manifest.remove_files(session, principal, dataset_id, body.paths)
+    await manifest.delete_removed_objects(store, dataset_id, removed)
+    return removed.response
 
 
 @router.get("/datasets/{id_prefix}/{id_suffix}/files", response_model=Page[ManifestEntry])
