@@ -122,7 +122,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         message = "The server failed; the request id helps find out why."
-        return error_response(500, "internal", message)
+        # Starlette re-raises after this response and uvicorn then closes the connection:
+        # say so, or a client reuses the dying connection for its next request
+        return error_response(500, "internal", message, headers={"Connection": "close"})
 
     app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(RequestValidationError, on_validation)

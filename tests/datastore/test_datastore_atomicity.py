@@ -194,6 +194,7 @@ async def test_a_failed_update_keeps_the_old_metadata(
                 headers=owner.headers,
             )
             assert r.status_code == 500
+            assert r.headers["connection"] == "close"  # the server drops it after a 500
         except httpx.ReadError:
             pass  # the server may drop the connection after an unexpected error: also a failure
     monkeypatch.undo()
