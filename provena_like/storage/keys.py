@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 from provena_like._core.errors import UnsafePath
@@ -188,19 +189,24 @@ def prepare_local_target(dest_root: Path, target: Path) -> Path:
     dest_root.mkdir(parents=True, exist_ok=True)
     root = dest_root.resolve(strict=True)
     relative = target.relative_to(dest_root)
-    current = root
+    current = str(root)
     for part in relative.parts[:-1]:
-        step = current / part
+        step = os.path.join(current, part)
         try:
-            step.mkdir()
+            os.mkdir(step)
         except FileExistsError:
             pass
-        real = step.resolve(strict=True)
+        info = os.lstat(step)
+        if stat.S_ISDIR(info.st_mode) and not getattr(info, "st_reparse_tag", 0):
+            # a plain directory (no symlink, no Windows junction) inside a checked one
+            current = step
+            continue
+        real = Path(step).resolve(strict=True)
         if real != root and not real.is_relative_to(root):
             raise UnsafePath(
                 f"unsafe key {relative.as_posix()!r}: {step} leads outside the destination ({real})"
             )
         if not real.is_dir():
             raise NotADirectoryError(f"{step} exists and is not a directory")
-        current = real
-    return current / relative.parts[-1]
+        current = str(real)
+    return Path(current, relative.parts[-1])
