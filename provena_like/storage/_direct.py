@@ -1,4 +1,4 @@
-"""Whole-object PUT, GET and HEAD without botocore's per-request pipeline.
+"""Whole-object PUT, GET and HEAD, and listing pages, without botocore's per-request pipeline.
 
 Moving thousands of small files is bound by the client's CPU, not the network: measured on
 loopback (2 cores shared with SeaweedFS), botocore spends about 1.2 ms of CPU per request on
@@ -9,10 +9,11 @@ by botocore's own SigV4 signer (:class:`botocore.auth.S3SigV4Auth`) with the sam
 object the aiobotocore client uses, so refreshes are shared. Per request that is ~0.5 ms of
 CPU, and a batch of 4 KiB files runs about twice as fast.
 
-Everything else (multipart, listing, deletes, streamed downloads of large objects) stays on
-aiobotocore, where per-request costs don't matter. The bucket's base URL is taken once from
-botocore itself (a presigned URL's location), so addressing (path-style for S3-compatible
-servers, virtual-hosted on AWS) is exactly what botocore would use.
+Listing pages (``ListObjectsV2``) come this way too: botocore's generic XML parser costs
+~0.1 ms per listed object. Everything else (multipart, deletes, streamed downloads of large
+objects) stays on aiobotocore, where per-request costs don't matter. The bucket's base URL
+is taken once from botocore itself (a presigned URL's location), so addressing (path-style
+for S3-compatible servers, virtual-hosted on AWS) is exactly what botocore would use.
 
 Failures look like botocore's: an error response raises
 :class:`botocore.exceptions.ClientError` with the S3 error code, message, HTTP status and
@@ -27,8 +28,9 @@ import io
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 from xml.etree import ElementTree
 
 import aiohttp
@@ -47,7 +49,14 @@ from yarl import URL
 
 from provena_like._version import __version__
 
-__all__ = ["DirectResponse", "DirectS3", "bucket_base_url"]
+__all__ = [
+    "DirectResponse",
+    "DirectS3",
+    "ListPage",
+    "ListedObject",
+    "bucket_base_url",
+    "parse_list_page",
+]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +129,58 @@ class DirectResponse:
             for name, value in self.headers.items()
             if name.lower().startswith(_META)
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ListedObject:
+    """One entry of a ``ListObjectsV2`` page (the full key)."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One ``ListObjectsV2`` page and the token of the next (``None`` after the last)."""
+
+    objects: list[ListedObject]
+    next_token: str | None
+
+
+def _text(element: ElementTree.Element, name: str) -> str:
+    return element.findtext(f"{{*}}{name}") or ""
+
+
+def parse_list_page(body: bytes) -> ListPage:
+    """Parse a ``ListObjectsV2`` answer (keys URL-decoded when ``EncodingType`` is ``url``).
+
+    Example:
+        >>> page = parse_list_page(
+        ...     b"<ListBucketResult><IsTruncated>false</IsTruncated><EncodingType>url"
+        ...     b"</EncodingType><Contents><Key>a+b%2Bc</Key><Size>3</Size><ETag>&quot;x"
+        ...     b"&quot;</ETag><LastModified>2026-01-02T03:04:05.000Z</LastModified>"
+        ...     b"</Contents></ListBucketResult>"
+        ... )
+        >>> page.objects[0].key, page.objects[0].size, page.next_token
+        ('a b+c', 3, None)
+    """
+    root = ElementTree.fromstring(body)
+    encoded = _text(root, "EncodingType") == "url"
+    objects = [
+        ListedObject(
+            key=unquote_plus(key) if encoded else key,
+            size=int(_text(entry, "Size") or 0),
+            etag=_text(entry, "ETag"),
+            last_modified=datetime.fromisoformat(_text(entry, "LastModified")),
+        )
+        for entry in root.iterfind("{*}Contents")
+        if (key := _text(entry, "Key"))
+    ]
+    truncated = _text(root, "IsTruncated").lower() == "true"
+    token = _text(root, "NextContinuationToken") if truncated else ""
+    return ListPage(objects=objects, next_token=token or None)
 
 
 def _error(
@@ -225,10 +286,31 @@ class DirectS3:
         """HEAD ``key``."""
         return await self._send("HEAD", "HeadObject", key, {}, b"")
 
+    async def list_page(
+        self, prefix: str, *, token: str | None = None, max_keys: int = 1000
+    ) -> ListPage:
+        """One ``ListObjectsV2`` page of the keys starting with ``prefix``."""
+        params = {"list-type": "2", "encoding-type": "url", "max-keys": str(max_keys)}
+        params["prefix"] = prefix
+        if token is not None:
+            params["continuation-token"] = token
+        # SigV4 signs the query as sent: RFC 3986 encoding, names in order
+        query = "&".join(
+            f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}"
+            for name, value in sorted(params.items())
+        )
+        url = f"{self._base}?{query}"
+        response = await self._retrying("GET", "ListObjectsV2", url, {}, b"")
+        return parse_list_page(response.body)
+
     async def _send(
         self, method: str, operation: str, key: str, headers: dict[str, str], body: bytes
     ) -> DirectResponse:
-        url = self.url(key)
+        return await self._retrying(method, operation, self.url(key), headers, body)
+
+    async def _retrying(
+        self, method: str, operation: str, url: str, headers: dict[str, str], body: bytes
+    ) -> DirectResponse:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts),
             wait=wait_random_exponential(multiplier=0.5, max=20),

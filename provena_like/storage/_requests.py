@@ -19,7 +19,7 @@ import anyio
 from botocore.exceptions import ClientError
 
 from provena_like._core.errors import ProvenaError, TransferError
-from provena_like.storage._direct import DirectResponse, DirectS3
+from provena_like.storage._direct import DirectResponse, DirectS3, ListPage
 from provena_like.storage.credentials import RefreshingCredentials
 
 if TYPE_CHECKING:
@@ -213,6 +213,20 @@ class S3Requests:
         direct = self.direct
         async with self._limiter:
             return await self._retrying(lambda: direct.head(key))
+
+    async def list_page(
+        self, prefix: str, *, token: str | None = None, max_keys: int = 1000
+    ) -> ListPage:
+        """One ``ListObjectsV2`` page of the keys starting with ``prefix`` (a full prefix).
+
+        Example:
+            >>> page = await requests.list_page("datasets/x/raw/")  # doctest: +SKIP
+        """
+        direct = self.direct
+        async with self._limiter:
+            return await self._retrying(
+                lambda: direct.list_page(prefix, token=token, max_keys=max_keys)
+            )
 
     @asynccontextmanager
     async def open_get(

@@ -73,24 +73,17 @@ async def iter_objects(
 
     Stops only when the server says the listing is complete (no continuation token).
     """
-    client = requests.client
+    del bucket  # the requests' bucket
     token: str | None = None
     while True:
-        args: dict[str, Any] = {
-            "Bucket": bucket,
-            "Prefix": dataset_prefix + prefix,
-            "MaxKeys": page_size,
-        }
-        if token is not None:
-            args["ContinuationToken"] = token
-        page = await requests.call(client.list_objects_v2, **args)
-        for entry in page.get("Contents", []):
+        page = await requests.list_page(dataset_prefix + prefix, token=token, max_keys=page_size)
+        for entry in page.objects:
             yield RemoteObject(
-                key=entry["Key"][len(dataset_prefix) :],
-                size=int(entry.get("Size", 0)),
-                etag=entry.get("ETag", "").strip('"'),
-                last_modified=entry["LastModified"],
+                key=entry.key[len(dataset_prefix) :],
+                size=entry.size,
+                etag=entry.etag.strip('"'),
+                last_modified=entry.last_modified,
             )
-        token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+        token = page.next_token
         if not token:
             return

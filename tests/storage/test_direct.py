@@ -23,6 +23,7 @@ from storage_helpers import BUCKET
 
 from provena_like.storage import S3Credentials, TransferEngine
 from provena_like.storage._direct import bucket_base_url
+from provena_like.storage.listing import iter_objects
 
 pytestmark = pytest.mark.anyio
 
@@ -197,3 +198,20 @@ async def test_a_persistent_server_error_fails_that_file_after_four_attempts(
     (bad,) = result.failed
     assert (bad.reason or "").startswith("InternalError (HTTP 500) on PutObject: injected")
     assert proxy.seen[("PUT", f"/{BUCKET}/{prefix}bad.bin")] == 4
+
+
+async def test_listing_pages_through_every_key_once(
+    tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str
+) -> None:
+    names = [f"p{i:02d}/{'a b+c%' if i % 3 == 0 else 'plain'}{i}.bin" for i in range(23)]
+    for name in names:
+        admin.put_object(Bucket=BUCKET, Key=prefix + name, Body=name.encode())
+    admin.put_object(Bucket=BUCKET, Key=prefix.rstrip("/") + "-sibling/x.bin", Body=b"x")
+    async with TransferEngine(creds) as engine:
+        requests, location = engine._open_requests()
+        listed = [o async for o in iter_objects(requests, location.bucket, prefix, "", page_size=7)]
+        under = [o.key async for o in engine.list("p1")]
+    assert [o.key for o in listed] == sorted(names)
+    assert all(o.size == len(o.key.encode()) and o.etag and o.last_modified for o in listed)
+    assert all(o.last_modified.tzinfo is not None for o in listed)
+    assert under == sorted(n for n in names if n.startswith("p1"))
