@@ -114,25 +114,30 @@ class GetResult:
     data: bytes
 
 
-def _direct_headers(response: DirectResponse) -> GetHeaders:
-    total = int(response.headers.get("Content-Length", 0))
-    content_range = response.headers.get("Content-Range")
+def _total_size(length: object, content_range: str | None) -> int:
+    """The object's size: from ``Content-Range`` (``bytes a-b/total``), else the length."""
     if content_range and "/" in content_range:
         declared = content_range.rsplit("/", 1)[1]
         if declared.isdigit():
-            total = int(declared)
-    return GetHeaders(total_size=total, etag=response.etag, metadata=response.metadata)
+            return int(declared)
+    return int(str(length or 0))
+
+
+def _direct_headers(response: DirectResponse) -> GetHeaders:
+    return GetHeaders(
+        total_size=_total_size(
+            response.headers.get("Content-Length"), response.headers.get("Content-Range")
+        ),
+        etag=response.etag,
+        metadata=response.metadata,
+    )
 
 
 def _headers(response: Mapping[str, Any]) -> GetHeaders:
-    total = int(response.get("ContentLength", 0))
-    content_range = response.get("ContentRange")
-    if content_range and "/" in content_range:
-        declared = content_range.rsplit("/", 1)[1]
-        if declared.isdigit():
-            total = int(declared)
     return GetHeaders(
-        total_size=total, etag=response.get("ETag", ""), metadata=response.get("Metadata", {})
+        total_size=_total_size(response.get("ContentLength"), response.get("ContentRange")),
+        etag=response.get("ETag", ""),
+        metadata=response.get("Metadata", {}),
     )
 
 
