@@ -252,11 +252,8 @@ class DirectS3:
         """Close the connection pool."""
         await self._session.close()
 
-    def url(self, key: str) -> str:
-        """The URL of ``key`` (percent-encoded as botocore encodes it)."""
-        return self._origin + self._path(key)
-
     def _path(self, key: str) -> str:
+        """The URL path of ``key`` (percent-encoded as botocore encodes it)."""
         return self._base_path + quote(key, safe="/~")
 
     async def put(

@@ -354,13 +354,14 @@ async def _pump(ctx: BatchContext, path: str, body: StreamingBody, sink: _TempFi
         work: Callable[[list[bytes]], None],
         receive: MemoryObjectReceiveStream[list[bytes]],
         scope: anyio.CancelScope,
+        reports: bool,
     ) -> None:
         nonlocal reported
         try:
             async with receive:
                 async for pieces in receive:
                     await ctx.in_thread(work, pieces)
-                    if work == sink.append and sink.size - reported >= _PROGRESS_STEP:
+                    if reports and sink.size - reported >= _PROGRESS_STEP:
                         await ctx.progress.transferred(path, sink.size - reported, sink.size)
                         reported = sink.size
         except Exception as exc:
@@ -368,8 +369,9 @@ async def _pump(ctx: BatchContext, path: str, body: StreamingBody, sink: _TempFi
             scope.cancel()
 
     async with anyio.create_task_group() as tg:
-        for work, (_, receive) in zip(consumers, streams, strict=True):
-            tg.start_soon(consume, work, receive, tg.cancel_scope)
+        for index, (work, (_, receive)) in enumerate(zip(consumers, streams, strict=True)):
+            # the writer (first) reports progress: bytes on disk
+            tg.start_soon(consume, work, receive, tg.cancel_scope, index == 0)
         try:
             async with contextlib.AsyncExitStack() as senders:
                 sends = [await senders.enter_async_context(send) for send, _ in streams]

@@ -205,9 +205,7 @@ class S3Requests:
         Example:
             >>> await requests.put(key, b"data", {"x-amz-meta-sha256": digest})  # doctest: +SKIP
         """
-        direct = self.direct
-        async with self._limiter:
-            return await self._retrying(lambda: direct.put(key, body, headers))
+        return await self.call(self.direct.put, key, body, headers)
 
     async def head(self, key: str) -> DirectResponse:
         """HEAD an object (``key`` is the full key).
@@ -215,9 +213,7 @@ class S3Requests:
         Example:
             >>> (await requests.head(key)).metadata.get("sha256")  # doctest: +SKIP
         """
-        direct = self.direct
-        async with self._limiter:
-            return await self._retrying(lambda: direct.head(key))
+        return await self.call(self.direct.head, key)
 
     async def list_page(
         self, prefix: str, *, token: str | None = None, max_keys: int = 1000
@@ -227,11 +223,7 @@ class S3Requests:
         Example:
             >>> page = await requests.list_page("datasets/x/raw/")  # doctest: +SKIP
         """
-        direct = self.direct
-        async with self._limiter:
-            return await self._retrying(
-                lambda: direct.list_page(prefix, token=token, max_keys=max_keys)
-            )
+        return await self.call(self.direct.list_page, prefix, token=token, max_keys=max_keys)
 
     @asynccontextmanager
     async def open_get(
@@ -282,9 +274,5 @@ class S3Requests:
         Example:
             >>> got = await requests.get(key, byte_range=(0, 1023))  # doctest: +SKIP
         """
-        direct = self.direct
-        async with self._limiter:
-            response = await self._retrying(
-                lambda: direct.get(key, byte_range=byte_range, if_match=if_match)
-            )
+        response = await self.call(self.direct.get, key, byte_range=byte_range, if_match=if_match)
         return GetResult(headers=_direct_headers(response), data=response.body)

@@ -358,7 +358,7 @@ class TransferEngine:
         """
         validate_prefix(prefix)
         requests, location = self._open_requests()
-        async for obj in iter_objects(requests, location.bucket, location.prefix, prefix):
+        async for obj in iter_objects(requests, location.prefix, prefix):
             yield obj
 
     # ------------------------------------------------------------------ incomplete uploads

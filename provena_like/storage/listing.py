@@ -67,13 +67,12 @@ async def iter_uploads(
 
 
 async def iter_objects(
-    requests: S3Requests, bucket: str, dataset_prefix: str, prefix: str, *, page_size: int = 1000
+    requests: S3Requests, dataset_prefix: str, prefix: str, *, page_size: int = 1000
 ) -> AsyncIterator[RemoteObject]:
-    """Yield every object under ``dataset_prefix + prefix``, page after page.
+    """Yield every object under ``dataset_prefix + prefix`` (in the requests' bucket).
 
     Stops only when the server says the listing is complete (no continuation token).
     """
-    del bucket  # the requests' bucket
     token: str | None = None
     while True:
         page = await requests.list_page(dataset_prefix + prefix, token=token, max_keys=page_size)
