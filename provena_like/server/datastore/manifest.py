@@ -60,6 +60,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_RESERVED = f"{METADATA_FILE} is the dataset's own metadata file, not a data file"
+
 
 @dataclass(frozen=True)
 class RemovedFiles:
@@ -120,7 +122,7 @@ async def head_files(
         field = f"files.{i}.path"
         head = heads.get(entry.path)
         if entry.path == METADATA_FILE:
-            message = f"{METADATA_FILE} is the dataset's own metadata file, not a data file"
+            message = _RESERVED
             details.append({"field": field, "message": message, "type": "reserved_path"})
         elif head is None:
             message = f"no object {entry.path!r} in the dataset: upload it before registering"
@@ -200,7 +202,7 @@ def _reserved(paths: list[str]) -> None:
     details = [
         {
             "field": f"paths.{i}",
-            "message": f"{METADATA_FILE} is the dataset's own metadata file, not a data file",
+            "message": _RESERVED,
             "type": "reserved_path",
         }
         for i, path in enumerate(paths)
