@@ -36,7 +36,7 @@ _PRUNE_ABOVE = 256
 """Expired entries are dropped once the cache holds more than this many (many users)."""
 
 
-async def request_identity(http: httpx.AsyncClient, url: str, *, key: bytes) -> str:
+async def request_identity(http: httpx.AsyncClient, url: str, *, key: bytes) -> str | None:
     """Who ``http`` acts for now: a keyed digest of the headers its auth puts on a request.
 
     The client's :class:`httpx.Auth` signs a probe request to ``url`` (nothing is sent);
@@ -45,21 +45,26 @@ async def request_identity(http: httpx.AsyncClient, url: str, *, key: bytes) -> 
     different users, or with different tokens, get different identities; an auth that signs
     each request differently never reuses anything, which is safe.
 
+    Returns:
+        The digest; ``"anonymous"`` when the client has no auth; ``None`` when its auth
+        puts nothing on a request up front (e.g. it answers a challenge): callers can't be
+        told apart then, so nothing may be shared.
+
     Example:
         ```python
         who = await request_identity(http, f"{base}/datastore/", key=secrets.token_bytes(32))
         ```
     """
     auth = http.auth
-    probe = http.build_request("POST", url)
-    if auth is None:
+    if auth is None or type(auth) is httpx.Auth:  # httpx's no-op auth
         return _ANONYMOUS
+    probe = http.build_request("POST", url)
     before = {name.lower(): value for name, value in probe.headers.multi_items()}
     flow = auth.async_auth_flow(probe)
     try:
         signed = await flow.__anext__()
     except StopAsyncIteration:
-        return _ANONYMOUS
+        return None
     finally:
         await flow.aclose()
     changed = sorted(
@@ -68,7 +73,7 @@ async def request_identity(http: httpx.AsyncClient, url: str, *, key: bytes) -> 
         if before.get(name.lower()) != value
     )
     if not changed:
-        return _ANONYMOUS
+        return None
     digest = hmac.new(key, digestmod=hashlib.sha256)
     for name, value in changed:
         digest.update(f"{name}\x00{value}\x00".encode())
@@ -149,7 +154,8 @@ class CredentialsCache:
         client: the datastore's L2 client (its auth tells callers apart).
         margin: how long before expiry cached credentials are renewed.
         identity: who is asking now (default: :func:`request_identity` on ``client``'s
-            HTTP client, under a random per-cache key).
+            HTTP client, under a random per-cache key); ``None`` from it means "can't tell",
+            and such a caller gets fresh credentials every time, never cached ones.
     """
 
     def __init__(
@@ -157,7 +163,7 @@ class CredentialsCache:
         client: DatastoreClient,
         *,
         margin: timedelta = timedelta(minutes=5),
-        identity: Callable[[], Awaitable[str]] | None = None,
+        identity: Callable[[], Awaitable[str | None]] | None = None,
     ):
         self._client = client
         self._margin = margin
@@ -166,7 +172,7 @@ class CredentialsCache:
         self._cached: dict[_Key, tuple[ScopedCredentials, datetime]] = {}
         self._locks: dict[_Key, anyio.Lock] = {}
 
-    async def _request_identity(self) -> str:
+    async def _request_identity(self) -> str | None:
         core = self._client._core  # same package: the client's pool and auth
         url = core.config.service_url("datastore") + "/"
         return await request_identity(core.http_client, url, key=self._hmac_key)
@@ -192,7 +198,10 @@ class CredentialsCache:
             Locked: write access to a locked dataset (checked before asking).
             ReleaseStateConflict: write access to a dataset in review or released.
         """
-        key = (await self._identity(), dataset_id, access)
+        who = await self._identity()
+        if who is None:  # callers can't be told apart: share nothing
+            return await self._fetch(dataset_id, access)
+        key = (who, dataset_id, access)
         if not force and (hit := self._usable(key, datetime.now(UTC))) is not None:
             return hit
         lock = self._locks.setdefault(key, anyio.Lock())
@@ -203,15 +212,18 @@ class CredentialsCache:
                 return current[0]  # someone refreshed while we waited
             if not force and (hit := self._usable(key, datetime.now(UTC))) is not None:
                 return hit
-            if access == "write":
-                refusal = write_refusal(await self._client.get_dataset(dataset_id))
-                if refusal is not None:
-                    raise refusal
             fetched = datetime.now(UTC)
-            creds = await self._client.get_credentials(dataset_id, access)
+            creds = await self._fetch(dataset_id, access)
             self._cached[key] = (creds, fetched)
         self._prune(fetched)
         return creds
+
+    async def _fetch(self, dataset_id: str, access: AccessLevel) -> ScopedCredentials:
+        if access == "write":
+            refusal = write_refusal(await self._client.get_dataset(dataset_id))
+            if refusal is not None:
+                raise refusal
+        return await self._client.get_credentials(dataset_id, access)
 
     def _prune(self, now: datetime) -> None:
         """Drop expired credentials and idle locks once the cache grows (many callers)."""

@@ -48,6 +48,19 @@ class PerRequestToken(httpx.Auth):
         yield request
 
 
+class ChallengeToken(PerRequestToken):
+    """Signs a request only after the server answered 401 (nothing to tell callers apart by)."""
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        response = yield request
+        token = self.token.get()
+        if response.status_code == 401 and token is not None:
+            request.headers["Authorization"] = f"Bearer {token}"
+            yield request
+
+
 def _record(org: str, person: str) -> dict[str, object]:
     return {
         "associations": {"organisation_id": org, "point_of_contact": person},
@@ -65,13 +78,15 @@ def _record(org: str, person: str) -> dict[str, object]:
     }
 
 
+@pytest.mark.parametrize("auth_class", [PerRequestToken, ChallengeToken])
 async def test_a_shared_client_never_gives_one_users_keys_to_another(
-    server: ServerThread, make_token: Callable[..., str]
+    server: ServerThread, make_token: Callable[..., str], auth_class: type[PerRequestToken]
 ) -> None:
     suffix = uuid.uuid4().hex[:6]
     alice = make_token(f"alice-{suffix}")
     bob = make_token(f"bob-{suffix}")
-    auth = PerRequestToken()
+    auth = auth_class()
+    shares = auth_class is PerRequestToken  # a challenge auth can't be told apart: no reuse
     async with ProvenaClient(base_url=server.url, auth=auth) as pv:
         with auth.acting_as(alice):
             org = await pv.registry.create_item(
@@ -86,8 +101,9 @@ async def test_a_shared_client_never_gives_one_users_keys_to_another(
             ds = await pv.datastore.mint(_record(org.id, person.id))
             alice_read = await pv.datastore.credentials(ds.id, "read")
             alice_write = await ds.credentials("write")
-            # the cache works for Alice: the same keys again
-            assert (await pv.datastore.credentials(ds.id, "read")) is alice_read
+            # the cache works for Alice (when it can tell her apart): the same keys again
+            again = await pv.datastore.credentials(ds.id, "read")
+            assert (again is alice_read) is shares
 
         with auth.acting_as(bob):
             for access in ("read", "write"):
@@ -100,8 +116,11 @@ async def test_a_shared_client_never_gives_one_users_keys_to_another(
 
         with auth.acting_as(alice):
             # Bob's refusals didn't evict or replace Alice's cached keys
-            assert (await pv.datastore.credentials(ds.id, "read")) is alice_read
-            assert (await pv.datastore.credentials(ds.id, "write")) is alice_write
+            read = await pv.datastore.credentials(ds.id, "read")
+            write = await pv.datastore.credentials(ds.id, "write")
+            assert (read is alice_read) is shares
+            assert (write is alice_write) is shares
+            assert read.prefix == alice_read.prefix and write.access == "write"
 
         # nothing signs the request: the server refuses, the cache gives nothing away
         with pytest.raises(Exception) as caught:
