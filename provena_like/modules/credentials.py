@@ -1,4 +1,9 @@
-"""Scoped storage credentials per (dataset, access), cached until shortly before expiry.
+"""Scoped storage credentials per (caller, dataset, access), cached until shortly before expiry.
+
+The caller is part of the key: one client may serve several users (a web backend whose
+``httpx.Auth`` signs each request with the token of the user it serves), and one user's keys
+must never reach another. The caller's identity is how the client's auth signs a request
+right now (see :func:`request_identity`), kept only as a keyed digest, never as the token.
 
 Before asking for new *write* credentials the cache fetches the dataset and refuses, with a
 typed error saying why, when its files can't change: :class:`~provena_like.Locked` for a
@@ -10,16 +15,69 @@ the middle of a transfer.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import anyio
+import httpx
 
 from provena_like._core.errors import APIStatusError, Locked, ReleaseStateConflict
 from provena_like.clients.datastore import DatastoreClient
 from provena_like.models.datastore import AccessLevel, Dataset, ScopedCredentials
 from provena_like.storage import S3Credentials
 
-__all__ = ["CredentialsCache", "to_s3_credentials", "write_refusal"]
+__all__ = ["CredentialsCache", "request_identity", "to_s3_credentials", "write_refusal"]
+
+_ANONYMOUS = "anonymous"
+_PRUNE_ABOVE = 256
+"""Expired entries are dropped once the cache holds more than this many (many users)."""
+
+
+async def request_identity(http: httpx.AsyncClient, url: str, *, key: bytes) -> str | None:
+    """Who ``http`` acts for now: a keyed digest of the headers its auth puts on a request.
+
+    The client's :class:`httpx.Auth` signs a probe request to ``url`` (nothing is sent);
+    every header it sets or changes (``Authorization``, cookies, ...) goes into an
+    HMAC-SHA-256 under ``key``, so the token itself is never kept. Requests signed for
+    different users, or with different tokens, get different identities; an auth that signs
+    each request differently never reuses anything, which is safe.
+
+    Returns:
+        The digest; ``"anonymous"`` when the client has no auth; ``None`` when its auth
+        puts nothing on a request up front (e.g. it answers a challenge): callers can't be
+        told apart then, so nothing may be shared.
+
+    Example:
+        ```python
+        who = await request_identity(http, f"{base}/datastore/", key=secrets.token_bytes(32))
+        ```
+    """
+    auth = http.auth
+    if auth is None or type(auth) is httpx.Auth:  # httpx's no-op auth
+        return _ANONYMOUS
+    probe = http.build_request("POST", url)
+    before = {name.lower(): value for name, value in probe.headers.multi_items()}
+    flow = auth.async_auth_flow(probe)
+    try:
+        signed = await flow.__anext__()
+    except StopAsyncIteration:
+        return None
+    finally:
+        await flow.aclose()
+    changed = sorted(
+        (name.lower(), value)
+        for name, value in signed.headers.multi_items()
+        if before.get(name.lower()) != value
+    )
+    if not changed:
+        return None
+    digest = hmac.new(key, digestmod=hashlib.sha256)
+    for name, value in changed:
+        digest.update(f"{name}\x00{value}\x00".encode())
+    return digest.hexdigest()
 
 
 def write_refusal(dataset: Dataset) -> APIStatusError | None:
@@ -81,24 +139,48 @@ def to_s3_credentials(creds: ScopedCredentials) -> S3Credentials:
     )
 
 
+_Key = tuple[str, str, AccessLevel]  # (caller identity, dataset, access)
+
+
 class CredentialsCache:
     """Hands out credentials for a dataset, asking the server only when needed.
 
     Cached credentials are reused until ``margin`` before they expire (never past the
-    halfway point of a short lifetime); one request per (dataset, access) is in flight at a
+    halfway point of a short lifetime), and only for the caller they were issued to (see
+    the module docstring); one request per (caller, dataset, access) is in flight at a
     time, so a burst of callers makes one call.
+
+    Args:
+        client: the datastore's L2 client (its auth tells callers apart).
+        margin: how long before expiry cached credentials are renewed.
+        identity: who is asking now (default: :func:`request_identity` on ``client``'s
+            HTTP client, under a random per-cache key); ``None`` from it means "can't tell",
+            and such a caller gets fresh credentials every time, never cached ones.
     """
 
-    def __init__(self, client: DatastoreClient, *, margin: timedelta = timedelta(minutes=5)):
+    def __init__(
+        self,
+        client: DatastoreClient,
+        *,
+        margin: timedelta = timedelta(minutes=5),
+        identity: Callable[[], Awaitable[str | None]] | None = None,
+    ):
         self._client = client
         self._margin = margin
-        self._cached: dict[tuple[str, AccessLevel], tuple[ScopedCredentials, datetime]] = {}
-        self._locks: dict[tuple[str, AccessLevel], anyio.Lock] = {}
+        self._identity = identity or self._request_identity
+        self._hmac_key = secrets.token_bytes(32)
+        self._cached: dict[_Key, tuple[ScopedCredentials, datetime]] = {}
+        self._locks: dict[_Key, anyio.Lock] = {}
+
+    async def _request_identity(self) -> str | None:
+        core = self._client._core  # same package: the client's pool and auth
+        url = core.config.service_url("datastore") + "/"
+        return await request_identity(core.http_client, url, key=self._hmac_key)
 
     def __repr__(self) -> str:
         return f"CredentialsCache({len(self._cached)} cached, margin={self._margin})"
 
-    def _usable(self, key: tuple[str, AccessLevel], now: datetime) -> ScopedCredentials | None:
+    def _usable(self, key: _Key, now: datetime) -> ScopedCredentials | None:
         entry = self._cached.get(key)
         if entry is None:
             return None
@@ -116,7 +198,10 @@ class CredentialsCache:
             Locked: write access to a locked dataset (checked before asking).
             ReleaseStateConflict: write access to a dataset in review or released.
         """
-        key = (dataset_id, access)
+        who = await self._identity()
+        if who is None:  # callers can't be told apart: share nothing
+            return await self._fetch(dataset_id, access)
+        key = (who, dataset_id, access)
         if not force and (hit := self._usable(key, datetime.now(UTC))) is not None:
             return hit
         lock = self._locks.setdefault(key, anyio.Lock())
@@ -127,16 +212,33 @@ class CredentialsCache:
                 return current[0]  # someone refreshed while we waited
             if not force and (hit := self._usable(key, datetime.now(UTC))) is not None:
                 return hit
-            if access == "write":
-                refusal = write_refusal(await self._client.get_dataset(dataset_id))
-                if refusal is not None:
-                    raise refusal
             fetched = datetime.now(UTC)
-            creds = await self._client.get_credentials(dataset_id, access)
+            creds = await self._fetch(dataset_id, access)
             self._cached[key] = (creds, fetched)
-            return creds
+        self._prune(fetched)
+        return creds
+
+    async def _fetch(self, dataset_id: str, access: AccessLevel) -> ScopedCredentials:
+        if access == "write":
+            refusal = write_refusal(await self._client.get_dataset(dataset_id))
+            if refusal is not None:
+                raise refusal
+        return await self._client.get_credentials(dataset_id, access)
+
+    def _prune(self, now: datetime) -> None:
+        """Drop expired credentials and idle locks once the cache grows (many callers)."""
+        if len(self._cached) <= _PRUNE_ABOVE and len(self._locks) <= _PRUNE_ABOVE:
+            return
+        for key in [k for k, (creds, _) in self._cached.items() if creds.expiration <= now]:
+            del self._cached[key]
+        for key in [
+            k
+            for k, lock in self._locks.items()
+            if k not in self._cached and not lock.locked() and not lock.statistics().tasks_waiting
+        ]:
+            del self._locks[key]
 
     def forget(self, dataset_id: str) -> None:
-        """Drop cached credentials of a dataset (e.g. after its state changed)."""
-        for key in [k for k in self._cached if k[0] == dataset_id]:
+        """Drop cached credentials of a dataset, for every caller (e.g. after its state changed)."""
+        for key in [k for k in self._cached if k[1] == dataset_id]:
             del self._cached[key]

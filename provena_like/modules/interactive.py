@@ -13,16 +13,21 @@ Every method is async (``await`` works at the top level of a Jupyter cell)::
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import logging
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import re
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from cloudpathlib import S3Path
+from pydantic import ValidationError
 
-from provena_like._core.errors import APIStatusError, ProvenaError, UsageError
+from provena_like._core.errors import ProvenaError, Unprocessable, UsageError
 from provena_like.models.datastore import (
     AccessLevel,
     Dataset,
@@ -39,36 +44,87 @@ from provena_like.models.review import ReleaseEvent
 from provena_like.modules.credentials import to_s3_credentials
 from provena_like.modules.selection import select_files
 from provena_like.storage import (
+    FileFinished,
     FileResult,
     IncompleteUpload,
     ProgressCallback,
     RefreshingCredentials,
     S3Credentials,
     TransferEngine,
+    TransferEvent,
     TransferResult,
     dataset_path,
 )
 from provena_like.storage._plan import matches
+from provena_like.storage._sync import UNCHANGED
 
 if TYPE_CHECKING:
     from provena_like.modules.datastore import Datastore
 
-__all__ = ["InteractiveDataset", "TransferDefaults"]
+__all__ = ["NOT_REGISTERED", "InteractiveDataset", "TransferDefaults"]
+
+log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 _REGISTER_BATCH = 1000  # the server takes at most this many files per call
+_REGISTER_BATCHES_IN_FLIGHT = 4
+_REGISTER_SINGLES_IN_FLIGHT = 8  # one-file calls, when a refusal names no file
 _REMOVE_BATCH = 1000  # likewise for removals
+_FILE_FIELD = re.compile(r"^files\.(\d+)(\.|$)")
+
+NOT_REGISTERED = "uploaded but not registered: "
+"""How the reason of a file that reached the store but not the manifest starts."""
+
+_REGISTERED_NOW = f"{UNCHANGED}; in the store but not in the manifest, registered now"
 
 
 @dataclass(frozen=True)
 class TransferDefaults:
-    """Default settings of uploads and downloads (see ``TransferEngine``)."""
+    """Default settings of uploads and downloads (see ``TransferEngine``).
+
+    Attributes:
+        max_concurrency: requests in flight.
+        multipart_threshold: files from this size go up in parts.
+        part_size: the part size (``None``: chosen per file).
+        checksum: compute and check sha256 (the manifest needs it: without it uploaded
+            files can't be registered and are reported failed).
+        md5: also compute md5.
+        register_on_cancel: seconds an interrupted upload may spend registering the files
+            that finished before it lets the cancellation through.
+    """
 
     max_concurrency: int = 16
     multipart_threshold: int = 16 * MiB
     part_size: int | None = None
     checksum: bool = True
     md5: bool = False
+    register_on_cancel: float = 30.0
+
+
+class _Finished:
+    """Forwards progress to the caller's callback and keeps every finished file's result.
+
+    A callback that raises is logged once and not called again (as the engine does), while
+    the results are still kept: an interrupted upload registers what finished.
+    """
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self._callback = callback
+        self.results: list[FileResult] = []
+
+    async def __call__(self, event: TransferEvent) -> None:
+        if isinstance(event, FileFinished):
+            self.results.append(event.result)
+        callback = self._callback
+        if callback is None:
+            return
+        try:
+            outcome = callback(event)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:
+            log.exception("the progress callback raised; progress reporting is off for this batch")
+            self._callback = None
 
 
 class InteractiveDataset:
@@ -297,10 +353,20 @@ class InteractiveDataset:
     ) -> TransferResult:
         """Upload a folder (its contents) or a list of files, then register them in the manifest.
 
-        Files go up concurrently, hashed once while read; each uploaded file is registered
-        (path, size, sha256) so the server records it only once it exists. A file that
-        fails, or whose registration fails, is reported as failed with the reason; the rest
-        carry on.
+        Files go up concurrently, hashed once while read; then the uploaded files are
+        registered (path, size, sha256), 1,000 a call, a few calls at a time, so the server
+        records a file only once it exists. Nothing raises halfway: every file comes back
+        ``ok``, ``skipped`` or ``failed`` with the reason. A file that reached the store but
+        not the manifest is ``failed`` with a reason starting ``"uploaded but not
+        registered: "`` (:data:`NOT_REGISTERED`): a refusal of the whole call (403, 409
+        locked, the server unreachable after the retries) fails each file of that call with
+        it; a 422 fails only the files it names, and the others are registered.
+
+        If the upload is cancelled (Ctrl-C, a timeout around it), the files that finished
+        are registered first (shielded, for at most ``register_on_cancel`` seconds, see
+        :class:`TransferDefaults`), then the cancellation goes on. :meth:`sync_up` finishes
+        an interrupted upload: it sends only what the store lacks, and registers files that
+        are in the store but not in the manifest.
 
         Args:
             source: A folder (its contents are uploaded), or files (each under its own name).
@@ -318,44 +384,155 @@ class InteractiveDataset:
             ```
         """
         files = _upload_source(source)
-        async with self._engine("write", concurrency) as engine:
-            result = await engine.upload(
-                files,
-                prefix=prefix,
-                include=include,
-                exclude=exclude,
-                progress=progress,
-                fail_fast=fail_fast,
-            )
-        return await self._register(result)
+        finished = _Finished(progress)
+        result: TransferResult | None = None
+        try:
+            async with self._engine("write", concurrency) as engine:
+                result = await engine.upload(
+                    files,
+                    prefix=prefix,
+                    include=include,
+                    exclude=exclude,
+                    progress=finished,
+                    fail_fast=fail_fast,
+                )
+            return await self._register(result)
+        except BaseException:
+            # cancelled (or broken) during the transfer or the registration: registering
+            # again what is already registered is harmless (``unchanged``)
+            await self._register_interrupted(result.files if result else finished.results)
+            raise
 
-    async def _register(self, result: TransferResult) -> TransferResult:
-        done = [f for f in result.files if f.ok and f.sha256 is not None]
-        refused: dict[str, str] = {}
-        for start in range(0, len(done), _REGISTER_BATCH):
-            batch = done[start : start + _REGISTER_BATCH]
-            registrations = [
-                FileRegistration(path=f.path, size=f.size or 0, sha256=f.sha256, md5=f.md5)
-                for f in batch
-            ]
+    async def _register(
+        self, result: TransferResult, *, unchanged: Collection[str] = ()
+    ) -> TransferResult:
+        """Register the uploaded files of ``result`` (and the ``unchanged`` skipped ones).
+
+        Never raises: a file that can't be registered comes back failed with the reason.
+        """
+        wanted = [f for f in result.files if f.ok or (f.path in unchanged and f.sha256)]
+        refused: dict[str, tuple[str, BaseException | None]] = {}
+        registrations: list[FileRegistration] = []
+        for f in wanted:
+            if f.sha256 is None:
+                refused[f.path] = ("no sha256 was computed (checksums are off)", None)
+                continue
             try:
-                await self._ds.client.register_files(self.id, registrations)
-            except (APIStatusError, UsageError):
-                # the server takes a batch whole or not at all: find the file(s) it refuses
-                for one in registrations:
-                    try:
-                        await self._ds.client.register_files(self.id, [one])
-                    except (APIStatusError, UsageError) as err:
-                        refused[one.path] = f"uploaded but not registered in the manifest: {err}"
-        if not refused:
-            return result
-        files = [
-            dataclasses.replace(f, status="failed", reason=refused[f.path])
-            if f.path in refused
-            else f
-            for f in result.files
-        ]
+                registrations.append(
+                    FileRegistration(path=f.path, size=f.size or 0, sha256=f.sha256, md5=f.md5)
+                )
+            except ValidationError as err:
+                message = "; ".join(e["msg"] for e in err.errors(include_url=False))
+                refused[f.path] = (message, UsageError(message))
+        batches = anyio.CapacityLimiter(_REGISTER_BATCHES_IN_FLIGHT)
+        singles = anyio.CapacityLimiter(_REGISTER_SINGLES_IN_FLIGHT)
+        async with anyio.create_task_group() as group:
+            for start in range(0, len(registrations), _REGISTER_BATCH):
+                batch = registrations[start : start + _REGISTER_BATCH]
+                group.start_soon(self._register_batch, batch, refused, batches, singles)
+        files: list[FileResult] = []
+        for f in result.files:
+            if f.path in refused:
+                reason, error = refused[f.path]
+                f = dataclasses.replace(
+                    f, status="failed", reason=NOT_REGISTERED + reason, error=error
+                )
+            elif f.path in unchanged and not f.ok and f.sha256:
+                f = dataclasses.replace(f, reason=_REGISTERED_NOW)
+            files.append(f)
         return dataclasses.replace(result, files=files)
+
+    async def _register_batch(
+        self,
+        batch: list[FileRegistration],
+        refused: dict[str, tuple[str, BaseException | None]],
+        batches: anyio.CapacityLimiter,
+        singles: anyio.CapacityLimiter,
+    ) -> None:
+        """Register one batch; record in ``refused`` each file the server didn't take.
+
+        One call for the batch (the core retries transient failures under one idempotency
+        key). A 422 naming files fails those and sends the rest again; any other refusal
+        fails every file of the batch with it. Only a 422 that names no file is resolved
+        one file at a time (concurrently, bounded by ``singles``).
+        """
+        pending = batch
+        async with batches:
+            while pending:
+                try:
+                    await self._ds.client.register_files(self.id, pending)
+                    return
+                except Unprocessable as err:
+                    named = _named_files(err, pending)
+                    if not named:
+                        break
+                    for path, message in named.items():
+                        refused[path] = (message, err)
+                    pending = [r for r in pending if r.path not in named]
+                except Exception as err:  # 401/403/404/409, unreachable or timed out after retries
+                    for r in pending:
+                        refused[r.path] = (str(err), err)
+                    return
+        if pending:
+            await self._register_singly(pending, refused, singles)
+
+    async def _register_singly(
+        self,
+        pending: list[FileRegistration],
+        refused: dict[str, tuple[str, BaseException | None]],
+        singles: anyio.CapacityLimiter,
+    ) -> None:
+        """Register files one per call, concurrently; stop calling after a non-422 refusal."""
+        stop: list[Exception] = []
+
+        async def one(registration: FileRegistration) -> None:
+            async with singles:
+                if stop:
+                    refused[registration.path] = (str(stop[0]), stop[0])
+                    return
+                try:
+                    await self._ds.client.register_files(self.id, [registration])
+                except Unprocessable as err:
+                    named = _named_files(err, [registration])
+                    refused[registration.path] = (named.get(registration.path, str(err)), err)
+                except Exception as err:
+                    stop.append(err)
+                    refused[registration.path] = (str(err), err)
+
+        async with anyio.create_task_group() as group:
+            for registration in pending:
+                group.start_soon(one, registration)
+
+    async def _register_interrupted(self, finished: list[FileResult]) -> None:
+        """Register the files an interrupted upload finished, shielded and time-bounded."""
+        done = [f for f in finished if f.ok]
+        if not done:
+            return
+        limit = self._ds.transfers.register_on_cancel
+        outcome: TransferResult | None = None
+        with anyio.move_on_after(limit, shield=True):
+            try:
+                outcome = await self._register(TransferResult(done))
+            except Exception:
+                log.exception("registering the files of an interrupted upload failed")
+        if outcome is None:
+            log.warning(
+                "dataset %s: the upload was interrupted and %d finished file(s) could not be "
+                "registered in %.0f s; sync_up registers them without sending them again",
+                self.id,
+                len(done),
+                limit,
+            )
+            return
+        failed = outcome.failed
+        log.log(
+            logging.WARNING if failed else logging.INFO,
+            "dataset %s: the upload was interrupted; %d finished file(s) registered, %d not%s",
+            self.id,
+            len(done) - len(failed),
+            len(failed),
+            f" (e.g. {failed[0].path}: {failed[0].reason})" if failed else "",
+        )
 
     async def download(
         self,
@@ -416,8 +593,11 @@ class InteractiveDataset:
     ) -> TransferResult:
         """Upload the files of a folder that differ from the dataset's, and register them.
 
-        The manifest is the remote truth: a file is ``skipped`` (``unchanged``) only when
-        its size and sha256 match its manifest entry. ``delete=True`` also removes the
+        A file is ``skipped`` (``unchanged``) when its size and sha256 match its manifest
+        entry, or, for a file the manifest lacks, the object in the store (an upload that was
+        interrupted or not registered): such a file is registered without being sent again
+        (reason ``"unchanged; in the store but not in the manifest, registered now"``).
+        Registration reports per file as :meth:`upload` does. ``delete=True`` also removes the
         registered files under ``prefix`` (and selected by ``include``/``exclude``) that the
         folder no longer has, as :meth:`remove_files` does (manifest entry, then object):
         each is reported ``ok`` with the reason ``deleted``, or ``failed`` with the error of
@@ -433,18 +613,33 @@ class InteractiveDataset:
         """
         manifest = await self.list_files()
         known = {entry.path: entry.sha256 for entry in manifest if entry.sha256}
-        async with self._engine("read" if dry_run else "write", concurrency) as engine:
-            result = await engine.sync_up(
-                Path(source),
-                prefix=prefix,
-                dry_run=dry_run,
-                include=include,
-                exclude=exclude,
-                remote_sha256=known,
-                progress=progress,
-            )
-        if not dry_run:
-            result = await self._register(result)
+        finished = _Finished(progress)
+        synced: TransferResult | None = None
+        try:
+            async with self._engine("read" if dry_run else "write", concurrency) as engine:
+                synced = await engine.sync_up(
+                    Path(source),
+                    prefix=prefix,
+                    dry_run=dry_run,
+                    include=include,
+                    exclude=exclude,
+                    remote_sha256=known,
+                    progress=finished,
+                )
+            result = synced
+            if not dry_run:
+                # unchanged in the store but not in the manifest: an earlier upload that was
+                # interrupted, or whose registration failed
+                unregistered = {
+                    f.path
+                    for f in synced.skipped
+                    if f.reason == UNCHANGED and f.sha256 and known.get(f.path) != f.sha256
+                }
+                result = await self._register(synced, unchanged=unregistered)
+        except BaseException:
+            if not dry_run:
+                await self._register_interrupted(synced.files if synced else finished.results)
+            raise
         if delete:
             base = prefix if not prefix or prefix.endswith("/") else prefix + "/"
             local = {f.path for f in result.files}
@@ -576,6 +771,23 @@ class InteractiveDataset:
             ```
         """
         return await self._ds.review.history(self.id)
+
+
+def _named_files(err: Unprocessable, sent: Sequence[FileRegistration]) -> dict[str, str]:
+    """The files a 422 names (``files.<i>...`` fields) with its message; {} if none."""
+    details = err.details
+    if not isinstance(details, list) or not details:
+        return {}
+    named: dict[str, str] = {}
+    for detail in details:
+        field = detail.get("field") if isinstance(detail, dict) else None
+        match = _FILE_FIELD.match(field) if isinstance(field, str) else None
+        if match is None or int(match.group(1)) >= len(sent):
+            return {}  # a refusal of the request itself: no file to blame
+        path = sent[int(match.group(1))].path
+        message = str(detail.get("message") or err)
+        named[path] = f"{named[path]}; {message}" if path in named else message
+    return named
 
 
 def _upload_source(

@@ -1,10 +1,21 @@
-"""Server-side errors and the handlers that render them as ``{"error": {...}}`` bodies."""
+"""Server-side errors and the handlers that render them as ``{"error": {...}}`` bodies.
+
+Work that runs concurrently goes through :func:`task_group`: when its tasks fail, it raises
+the error they stand for (an :class:`ObjectStoreError <provena_like.server.datastore.storage.
+ObjectStoreError>` stays one, and keeps its 502) instead of anyio's ``ExceptionGroup``. A group
+that escapes anyway is unwrapped the same way by the handlers, so an expected error is never
+answered with a 500.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
+from anyio.abc import TaskGroup
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -73,6 +84,69 @@ def not_found(what: str) -> ServiceError:
     return ServiceError(404, "not_found", f"{what} was not found.")
 
 
+def leaf_errors(group: BaseExceptionGroup[Any]) -> list[BaseException]:
+    """The exceptions of a (possibly nested) exception group, depth first, in order."""
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            out.extend(leaf_errors(exc))
+        else:
+            out.append(exc)
+    return out
+
+
+def collapse_group(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The one error an exception group stands for, or the group itself.
+
+    One leaf is that leaf. Several leaves collapse to the first when they are all
+    :class:`ServiceError` (concurrent tasks that met the same failure, e.g. an unreachable
+    object store) or all of the first one's type; any other mix stays a group (a bug must
+    not hide behind an expected error).
+
+    Example:
+        >>> err = ServiceError(502, "object_store_error", "down")
+        >>> collapse_group(ExceptionGroup("tasks", [err])) is err
+        True
+    """
+    leaves = leaf_errors(group)
+    if not leaves:
+        return group
+    first = leaves[0]
+    if len(leaves) == 1:
+        return first
+    if all(isinstance(e, ServiceError) for e in leaves) or all(
+        type(e) is type(first) for e in leaves
+    ):
+        for other in leaves[1:]:
+            log.debug("a concurrent task failed too: %r", other)
+        return first
+    return group
+
+
+@asynccontextmanager
+async def task_group() -> AsyncIterator[TaskGroup]:
+    """An anyio task group that raises its tasks' error itself, not an ``ExceptionGroup``.
+
+    See :func:`collapse_group` for which error that is; a mix of unrelated errors is raised
+    as the group.
+
+    Example:
+        ```python
+        async with task_group() as group:
+            for key in keys:
+                group.start_soon(head_one, key)
+        ```
+    """
+    try:
+        async with anyio.create_task_group() as group:
+            yield group
+    except BaseExceptionGroup as failed:
+        error = collapse_group(failed)
+        if error is failed:
+            raise
+        raise error from error.__cause__  # keeps its own cause (e.g. the botocore error)
+
+
 def error_response(
     status: int,
     code: str,
@@ -126,7 +200,19 @@ def install_error_handlers(app: FastAPI) -> None:
         # say so, or a client reuses the dying connection for its next request
         return error_response(500, "internal", message, headers={"Connection": "close"})
 
+    async def on_group(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, BaseExceptionGroup)
+        error = collapse_group(exc)
+        if isinstance(error, ServiceError):
+            return await on_service_error(request, error)
+        if isinstance(error, RequestValidationError):
+            return await on_validation(request, error)
+        if isinstance(error, StarletteHTTPException):
+            return await on_http(request, error)
+        raise exc  # unexpected: the 500 handler logs it and answers
+
     app.add_exception_handler(ServiceError, on_service_error)
+    app.add_exception_handler(ExceptionGroup, on_group)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)

@@ -71,10 +71,10 @@ def _local_hash(cache: HashCache, path: Path, info: os.stat_result) -> str | Non
 
 async def _unchanged(
     engine: TransferEngine, candidates: list[_Candidate], cache: HashCache
-) -> set[str]:
-    """The candidates (same size on both sides) whose sha256 matches too."""
+) -> dict[str, str]:
+    """The candidates (same size on both sides) whose sha256 matches too, with that sha256."""
     requests, location = engine._open_requests()
-    same: set[str] = set()
+    same: dict[str, str] = {}
     slots = anyio.Semaphore(engine.files_in_flight)
 
     async def check(c: _Candidate) -> None:
@@ -96,7 +96,7 @@ async def _unchanged(
                 _local_hash, cache, c.local, info, limiter=engine._io_limiter
             )
             if local is not None and local == remote.lower():
-                same.add(c.path)
+                same[c.path] = local
 
     async with anyio.create_task_group() as tg:
         for c in candidates:
@@ -148,7 +148,12 @@ async def sync_up(
     ]
     cache = _cache(engine, local_dir)
     same = await _unchanged(engine, candidates, cache)
-    results = [FileResult(p, "skipped", reason=UNCHANGED) for p in sorted(same)]
+    sizes = {c.path: c.size for c in candidates}
+    # with size and sha256, so that a caller can register an unchanged upload
+    results = [
+        FileResult(p, "skipped", size=sizes[p], sha256=same[p], reason=UNCHANGED)
+        for p in sorted(same)
+    ]
     todo = [item for item in items if item.path not in same]
     local_keys = {item.path for item in items}
     extraneous = [
@@ -283,7 +288,12 @@ async def sync_down(
             )
     cache = _cache(engine, dest)
     same = await _unchanged(engine, candidates, cache)
-    results = [FileResult(p, "skipped", reason=UNCHANGED) for p in sorted(same)]
+    sizes = {c.path: c.size for c in candidates}
+    # with size and sha256, so that a caller can register an unchanged upload
+    results = [
+        FileResult(p, "skipped", size=sizes[p], sha256=same[p], reason=UNCHANGED)
+        for p in sorted(same)
+    ]
     todo = [item for item in items if item.path not in same]
     wanted = {item.target.relative_to(dest).as_posix() for item in items if item.target is not None}
     extraneous = [

@@ -36,7 +36,7 @@ from provena_like.models.datastore import (
 )
 from provena_like.server import access
 from provena_like.server.db.base import utcnow
-from provena_like.server.errors import ServiceError, not_found
+from provena_like.server.errors import ServiceError, not_found, task_group
 from provena_like.server.pagination import decode_cursor, encode_cursor
 from provena_like.server.security import Principal
 
@@ -113,7 +113,7 @@ async def head_files(
         async with limiter:
             heads[entry.path] = await storage.head_object(store, dataset.prefix + entry.path)
 
-    async with anyio.create_task_group() as group:
+    async with task_group() as group:
         for entry in files:
             group.start_soon(one, entry)
     details: list[dict[str, Any]] = []
@@ -273,7 +273,7 @@ async def delete_removed_objects(store: ObjectStore, item_id: str, removed: Remo
         if head is not None and head.etag == etag:
             doomed.append(key)
 
-    async with anyio.create_task_group() as group:
+    async with task_group() as group:
         for path, etag in removed.etags.items():
             group.start_soon(check, path, etag)
     try:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from provena_like.models.datastore import METADATA_FILE
+from provena_like.server.errors import task_group
 from provena_like.server.registry.tables import ItemRow
 
 from . import storage
@@ -164,7 +165,7 @@ async def copy_prefix(
             etag = await journal.copy(source, dest_prefix + path)
         copied.append(CopiedObject(path=path, size=source.size, etag=etag))
 
-    async with anyio.create_task_group() as group:
+    async with task_group() as group:
         for source in sources:
             group.start_soon(one, source)
     return sorted(copied, key=lambda c: c.path)

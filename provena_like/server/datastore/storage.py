@@ -25,7 +25,7 @@ import anyio
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from provena_like.server.errors import ServiceError
+from provena_like.server.errors import ServiceError, task_group
 from provena_like.server.settings import S3Settings
 
 if TYPE_CHECKING:
@@ -273,7 +273,7 @@ async def _copy_in_parts(store: ObjectStore, source: str, dest: str, size: int) 
         etags[number] = part["CopyPartResult"].get("ETag", "")
 
     try:
-        async with anyio.create_task_group() as group:
+        async with task_group() as group:
             for number in range(1, count + 1):
                 group.start_soon(copy_part, number)
         done = await s3.complete_multipart_upload(
