@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from provena_like.models.datastore import MAX_CREDENTIALS_SECONDS, MAX_PRESIGN_SECONDS
+
 
 class S3Settings(BaseModel):
     """Where the server keeps dataset objects, and how it mints scoped credentials (STS)."""
@@ -20,18 +22,49 @@ class S3Settings(BaseModel):
     region: str = "us-east-1"
     role_arn: str = "arn:aws:iam::000000000000:role/DatasetAccess"
     credentials_default_seconds: int = Field(
-        default=3600, ge=1, description="lifetime of scoped credentials when none is asked for"
+        default=900,
+        ge=1,
+        le=MAX_CREDENTIALS_SECONDS,
+        description="lifetime of scoped credentials when none is asked for (15 min): access "
+        "taken away (a group membership, a grant) ends for credentials already issued only "
+        "when they expire",
     )
     credentials_max_seconds: int = Field(
-        default=12 * 3600, ge=1, description="the longest lifetime a caller may ask for"
+        default=MAX_CREDENTIALS_SECONDS,
+        ge=900,
+        le=MAX_CREDENTIALS_SECONDS,
+        description="the longest lifetime a caller may ask for (900 s, the STS minimum, to "
+        "1 h); longer → 422",
     )
     write_credentials_max_seconds: int = Field(
         default=900,
         ge=900,
+        le=MAX_CREDENTIALS_SECONDS,
         description="the longest lifetime of write credentials, whatever was asked: writes "
         "that were allowed when they were issued stop soon after a dataset is locked or goes "
         "into review (900 s is the STS minimum)",
     )
+    presign_default_seconds: int = Field(
+        default=900,
+        ge=1,
+        le=MAX_PRESIGN_SECONDS,
+        description="lifetime of a presigned URL when none is asked for (15 min)",
+    )
+    presign_max_seconds: int = Field(
+        default=MAX_PRESIGN_SECONDS,
+        ge=1,
+        le=MAX_PRESIGN_SECONDS,
+        description="the longest lifetime of a presigned URL a caller may ask for (at most "
+        "1 h); longer → 422",
+    )
+
+    @model_validator(mode="after")
+    def _defaults_within_bounds(self) -> S3Settings:
+        if self.credentials_default_seconds > self.credentials_max_seconds:
+            raise ValueError("credentials_default_seconds exceeds credentials_max_seconds")
+        if self.presign_default_seconds > self.presign_max_seconds:
+            raise ValueError("presign_default_seconds exceeds presign_max_seconds")
+        return self
 
 
 class ServerSettings(BaseModel):
