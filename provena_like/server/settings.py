@@ -67,6 +67,50 @@ class S3Settings(BaseModel):
         return self
 
 
+class ThrottleSettings(BaseModel):
+    """Throttling of failed sign-ins (device-page passwords, OAuth client secrets).
+
+    See :mod:`provena_like.server.auth.throttle`. Counts are kept per server process.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    account_failures: int = Field(
+        default=10,
+        ge=1,
+        description="failed attempts on one username or client_id (existing or not) before "
+        "it is locked",
+    )
+    ip_failures: int = Field(
+        default=50,
+        ge=0,
+        description="failed attempts from one address before it is locked; 0 turns the "
+        "per-address lockout off (e.g. behind a proxy, where every caller has its address)",
+    )
+    lockout_seconds: float = Field(
+        default=1.0, gt=0, description="the first lockout; it doubles with every further failure"
+    )
+    max_lockout_seconds: float = Field(default=900.0, gt=0, description="the longest lockout")
+    forget_after_seconds: float = Field(
+        default=900.0, gt=0, description="failures are forgotten after this long without one"
+    )
+    concurrent_checks_per_account: int = Field(
+        default=2,
+        ge=1,
+        description="password checks in flight at once for one username; more → 429",
+    )
+    concurrent_checks_per_address: int = Field(
+        default=3,
+        ge=1,
+        description="password checks in flight at once from one address; more → 429 (the "
+        "server hashes 4 at a time, so one address can't take every slot)",
+    )
+    max_tracked: int = Field(
+        default=100_000, ge=100, description="keys remembered at most (least recent dropped)"
+    )
+
+
 class ServerSettings(BaseModel):
     """Everything the app factory needs. Secrets stay out of ``repr``.
 
@@ -92,6 +136,10 @@ class ServerSettings(BaseModel):
         "written once to data_dir/initial-admin.json (0600)",
     )
     s3: S3Settings | None = None
+    throttle: ThrottleSettings = Field(
+        default_factory=ThrottleSettings,
+        description="lockout and backoff of failed sign-ins (passwords, client secrets)",
+    )
     notifier: Literal["none", "log", "webhook"] = Field(
         default="log",
         description="who hears of release requests and decisions: nobody, the server log "
