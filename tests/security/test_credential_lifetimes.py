@@ -155,6 +155,16 @@ async def test_default_lifetimes_are_fifteen_minutes(
     assert 900 - SLACK < seconds_until(r.json()["expires_at"]) <= 900 + 5
     assert "X-Amz-Expires=900" in r.json()["url"]
 
+    # under the STS minimum: never longer than the minimum (the store's default here is 1 h)
+    for access in ("read", "write"):
+        r = await api.post(
+            f"{base}/credentials",
+            json={"access": access, "duration_seconds": 60},
+            headers=owner.headers,
+        )
+        assert r.status_code == 200, r.text
+        assert seconds_until(r.json()["expiration"]) <= 900 + 5, access
+
     # the bound itself may be asked for
     r = await api.post(
         f"{base}/credentials",

@@ -141,6 +141,9 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 _EXPIRY_SLACK = 30
 """Seconds a store's stated expiration may exceed the lifetime asked for (clock skew)."""
 
+_STS_MINIMUM = 900
+"""The shortest ``DurationSeconds`` STS accepts; asking for less gets the store's default."""
+
 
 def _dataset_id(id_prefix: str, id_suffix: str) -> str:
     return f"{id_prefix}/{id_suffix}"
@@ -464,7 +467,7 @@ async def credentials_route(
     dataset that is neither in review nor released (409 ``locked``, ``under_review``,
     ``released``): also put, delete and multipart, but never ``metadata.json``. The
     ``expiration`` is the one the store stated; lifetimes under 900 s get the store's default,
-    unless that is longer than the bound below. The default lifetime is
+    unless that is longer than 900 s (then 900 s, the STS minimum). The default lifetime is
     ``credentials_default_seconds`` (15 min) and a caller may ask for at most
     ``credentials_max_seconds`` (1 h; longer → 422, field ``duration_seconds``): credentials
     can't be called back, so access taken away ends for them when they expire. Write
@@ -493,9 +496,11 @@ async def credentials_route(
 
     issued = await issue(duration)
     lifetime = (issued.expiration - datetime.now(UTC)).total_seconds()
-    if lifetime > limit + _EXPIRY_SLACK:
-        # Under the STS minimum the store's own default applied, and it is too long.
-        issued = await issue(limit)
+    closest = min(max(duration, _STS_MINIMUM), limit)
+    if lifetime > closest + _EXPIRY_SLACK:
+        # Under the STS minimum the store's own default applied, and it is longer than the
+        # closest lifetime STS can give to what was asked.
+        issued = await issue(closest)
     creds = ScopedCredentials(
         access_key_id=issued.access_key_id,
         secret_access_key=issued.secret_access_key,
