@@ -329,7 +329,9 @@ class DatastoreClient:
         Args:
             dataset_id: the handle.
             access: ``read`` (get, list) or ``write`` (also put, delete, multipart).
-            duration_seconds: the lifetime to ask for; trust the answer's ``expiration``.
+            duration_seconds: the lifetime to ask for, at most 3,600 (servers may allow
+                less); ``None``: the server's default (15 min unless configured). Trust the
+                answer's ``expiration``.
 
         Raises:
             Forbidden: the caller lacks ``data-read`` / ``data-write``.
@@ -352,13 +354,16 @@ class DatastoreClient:
             cast_to=ScopedCredentials,
         )
 
-    async def presign(self, dataset_id: str, path: str, *, expires_in: int = 3600) -> PresignedURL:
+    async def presign(
+        self, dataset_id: str, path: str, *, expires_in: int | None = None
+    ) -> PresignedURL:
         """A presigned download URL of one file (``POST /datasets/{id}/presign``).
 
         Args:
             dataset_id: the handle.
             path: the file's path relative to the dataset.
-            expires_in: seconds the URL stays valid, 1 to 86,400.
+            expires_in: seconds the URL stays valid, 1 to 3,600 (servers may allow less);
+                ``None``: the server's default (15 min unless configured).
 
         Raises:
             UsageError: an unsafe path or a lifetime out of range.

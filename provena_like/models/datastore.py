@@ -50,6 +50,8 @@ from provena_like.models.shared import WireModel
 
 __all__ = [
     "APPROVAL_NAMES",
+    "MAX_CREDENTIALS_SECONDS",
+    "MAX_PRESIGN_SECONDS",
     "METADATA_FILE",
     "AccessInfo",
     "AccessLevel",
@@ -92,6 +94,16 @@ METADATA_FILE = "metadata.json"
 only (write credentials can't change it and the manifest won't register it)."""
 
 MAX_OBJECT_PATH = 1024
+
+MAX_CREDENTIALS_SECONDS = 3600
+"""The longest lifetime scoped S3 credentials may be asked for (1 h; servers may set less).
+
+Credentials and presigned URLs can't be called back once issued: whoever loses access to a
+dataset (removed from a group, a grant taken away) keeps what they hold until it expires, so
+lifetimes are short and bounded. The SDK refreshes credentials during long transfers."""
+
+MAX_PRESIGN_SECONDS = 3600
+"""The longest lifetime a presigned URL may be asked for (1 h; servers may set less)."""
 
 ReleaseStatus = Literal["NOT_RELEASED", "PENDING", "RELEASED"]
 """Where a dataset is in review: its data and metadata are frozen while ``PENDING`` (until
@@ -275,9 +287,10 @@ class CredentialsRequest(WireModel):
     duration_seconds: int | None = Field(
         default=None,
         ge=1,
-        le=43200,
-        description="requested lifetime; the server's default when left out. The store may "
-        "issue a different lifetime: trust the answer's expiration",
+        le=MAX_CREDENTIALS_SECONDS,
+        description="requested lifetime, at most 1 h (servers may allow less); the server's "
+        "default (15 min unless configured) when left out. The store may issue a different "
+        "lifetime: trust the answer's expiration",
     )
 
 
@@ -320,7 +333,13 @@ class PresignRequest(WireModel):
 
     path: str = Field(description="object path relative to the dataset, e.g. data/a.csv")
     method: Literal["GET"] = "GET"
-    expires_in: int = Field(default=3600, ge=1, le=86400, description="seconds, 1 s to 24 h")
+    expires_in: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_PRESIGN_SECONDS,
+        description="seconds, 1 s to 1 h (servers may allow less); the server's default "
+        "(15 min unless configured) when left out",
+    )
 
     @field_validator("path")
     @classmethod

@@ -319,9 +319,11 @@ class Datastore:
         return await self.credentials_cache.get(dataset_id, access, force=force)
 
     async def presigned_url(
-        self, dataset_id: str, path: str, *, expires_in: int = 3600
+        self, dataset_id: str, path: str, *, expires_in: int | None = None
     ) -> PresignedURL:
-        """A URL anyone can GET one file with, for ``expires_in`` seconds (1 s to 24 h).
+        """A URL anyone can GET one file with, for ``expires_in`` seconds (1 s to 1 h).
+
+        Left out, the server's default applies (15 min unless configured).
 
         Example:
             ```python

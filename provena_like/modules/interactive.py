@@ -248,8 +248,8 @@ class InteractiveDataset:
         """
         return await self._ds.credentials(self.id, access)
 
-    async def presigned_url(self, path: str, *, expires_in: int = 3600) -> PresignedURL:
-        """A time-limited URL for one file.
+    async def presigned_url(self, path: str, *, expires_in: int | None = None) -> PresignedURL:
+        """A time-limited URL for one file: 1 s to 1 h, by default the server's (15 min).
 
         Example:
             ```python

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from provena_like.models.datastore import MAX_CREDENTIALS_SECONDS, MAX_PRESIGN_SECONDS
+
 
 class S3Settings(BaseModel):
     """Where the server keeps dataset objects, and how it mints scoped credentials (STS)."""
@@ -20,17 +22,92 @@ class S3Settings(BaseModel):
     region: str = "us-east-1"
     role_arn: str = "arn:aws:iam::000000000000:role/DatasetAccess"
     credentials_default_seconds: int = Field(
-        default=3600, ge=1, description="lifetime of scoped credentials when none is asked for"
+        default=900,
+        ge=1,
+        le=MAX_CREDENTIALS_SECONDS,
+        description="lifetime of scoped credentials when none is asked for (15 min): access "
+        "taken away (a group membership, a grant) ends for credentials already issued only "
+        "when they expire",
     )
     credentials_max_seconds: int = Field(
-        default=12 * 3600, ge=1, description="the longest lifetime a caller may ask for"
+        default=MAX_CREDENTIALS_SECONDS,
+        ge=900,
+        le=MAX_CREDENTIALS_SECONDS,
+        description="the longest lifetime a caller may ask for (900 s, the STS minimum, to "
+        "1 h); longer → 422",
     )
     write_credentials_max_seconds: int = Field(
         default=900,
         ge=900,
+        le=MAX_CREDENTIALS_SECONDS,
         description="the longest lifetime of write credentials, whatever was asked: writes "
         "that were allowed when they were issued stop soon after a dataset is locked or goes "
         "into review (900 s is the STS minimum)",
+    )
+    presign_default_seconds: int = Field(
+        default=900,
+        ge=1,
+        le=MAX_PRESIGN_SECONDS,
+        description="lifetime of a presigned URL when none is asked for (15 min)",
+    )
+    presign_max_seconds: int = Field(
+        default=MAX_PRESIGN_SECONDS,
+        ge=1,
+        le=MAX_PRESIGN_SECONDS,
+        description="the longest lifetime of a presigned URL a caller may ask for (at most "
+        "1 h); longer → 422",
+    )
+
+    @model_validator(mode="after")
+    def _defaults_within_bounds(self) -> S3Settings:
+        if self.credentials_default_seconds > self.credentials_max_seconds:
+            raise ValueError("credentials_default_seconds exceeds credentials_max_seconds")
+        if self.presign_default_seconds > self.presign_max_seconds:
+            raise ValueError("presign_default_seconds exceeds presign_max_seconds")
+        return self
+
+
+class ThrottleSettings(BaseModel):
+    """Throttling of failed sign-ins (device-page passwords, OAuth client secrets).
+
+    See :mod:`provena_like.server.auth.throttle`. Counts are kept per server process.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    account_failures: int = Field(
+        default=10,
+        ge=1,
+        description="failed attempts on one username or client_id (existing or not) before "
+        "it is locked",
+    )
+    ip_failures: int = Field(
+        default=50,
+        ge=0,
+        description="failed attempts from one address before it is locked; 0 turns the "
+        "per-address lockout off (e.g. behind a proxy, where every caller has its address)",
+    )
+    lockout_seconds: float = Field(
+        default=1.0, gt=0, description="the first lockout; it doubles with every further failure"
+    )
+    max_lockout_seconds: float = Field(default=900.0, gt=0, description="the longest lockout")
+    forget_after_seconds: float = Field(
+        default=900.0, gt=0, description="failures are forgotten after this long without one"
+    )
+    concurrent_checks_per_account: int = Field(
+        default=2,
+        ge=1,
+        description="password checks in flight at once for one username; more → 429",
+    )
+    concurrent_checks_per_address: int = Field(
+        default=3,
+        ge=1,
+        description="password checks in flight at once from one address; more → 429 (the "
+        "server hashes 4 at a time, so one address can't take every slot)",
+    )
+    max_tracked: int = Field(
+        default=100_000, ge=100, description="keys remembered at most (least recent dropped)"
     )
 
 
@@ -59,6 +136,10 @@ class ServerSettings(BaseModel):
         "written once to data_dir/initial-admin.json (0600)",
     )
     s3: S3Settings | None = None
+    throttle: ThrottleSettings = Field(
+        default_factory=ThrottleSettings,
+        description="lockout and backoff of failed sign-ins (passwords, client secrets)",
+    )
     notifier: Literal["none", "log", "webhook"] = Field(
         default="log",
         description="who hears of release requests and decisions: nobody, the server log "

@@ -44,7 +44,7 @@ async def test_presign(
         r = await client.post(url, json={"path": bad}, headers=owner.headers)
         assert r.status_code == 422, bad
         assert error(r)["details"][0]["field"] == "path", bad
-    for expires_in in (0, 86401):
+    for expires_in in (0, 3601):
         r = await client.post(
             url, json={"path": "raw/a b.csv", "expires_in": expires_in}, headers=owner.headers
         )

@@ -5,6 +5,10 @@ case: ``general`` gets an item grant of ``metadata-read`` for everyone signed in
 is a member of a group granted ``data-write``, ``reviewer`` is the reviewer the pending
 request names, ``other_reviewer`` a reviewer it doesn't name, ``stranger`` a user with no
 grant and no system role, ``admin`` a system admin, ``anonymous`` sends no token.
+
+Approving or rejecting tells the release state (409 naming it, or 403 ``not_your_review``)
+only to callers who may read the dataset or were named its reviewer; everyone else gets the
+same 403 ``forbidden`` in both states, so the answer doesn't reveal a pending review.
 """
 
 from __future__ import annotations
@@ -52,8 +56,8 @@ TABLE: dict[str, dict[str, tuple[Outcome, ...]]] = {
         "owner":          (A,      A,      A,      A,       A,       R,      R,      A,      A),
         "general":        (A,      F,      F,      F,       F,       R,      R,      F,      F),
         "group":          (A,      A,      A,      A,       F,       R,      R,      F,      F),
-        "reviewer":       (F,      F,      F,      F,       F,       R,      R,      F,      F),
-        "other_reviewer": (F,      F,      F,      F,       F,       R,      R,      F,      F),
+        "reviewer":       (F,      F,      F,      F,       F,       F,      F,      F,      F),
+        "other_reviewer": (F,      F,      F,      F,       F,       F,      F,      F,      F),
         "stranger":       (F,      F,      F,      F,       F,       F,      F,      F,      F),
         "admin":          (A,      A,      A,      A,       A,       R,      R,      A,      A),
         "anonymous":      (U,      U,      U,      U,       U,       U,      U,      U,      U),
@@ -63,8 +67,8 @@ TABLE: dict[str, dict[str, tuple[Outcome, ...]]] = {
         "general":        (A,      F,      F,      F,       F,       N,      N,      F,      F),
         "group":          (A,      P,      A,      P,       F,       N,      N,      F,      F),
         "reviewer":       (A,      F,      A,      F,       F,       A,      A,      F,      F),
-        "other_reviewer": (F,      F,      F,      F,       F,       N,      N,      F,      F),
-        "stranger":       (F,      F,      F,      F,       F,       N,      N,      F,      F),
+        "other_reviewer": (F,      F,      F,      F,       F,       F,      F,      F,      F),
+        "stranger":       (F,      F,      F,      F,       F,       F,      F,      F,      F),
         "admin":          (A,      P,      A,      P,       P,       N,      N,      A,      A),
         "anonymous":      (U,      U,      U,      U,       U,       U,      U,      U,      U),
     },

@@ -43,15 +43,20 @@ async def test_every_step_and_every_illegal_transition(
     assert dataset["release_status"] == "NOT_RELEASED"
     assert dataset["release_reviewer"] is None and dataset["release_time"] is None
 
-    # NOT_RELEASED: nothing to decide or withdraw
-    for action, who in (("approve", reviewer), ("reject", reviewer), ("withdraw", owner)):
+    # NOT_RELEASED: nothing to decide or withdraw; a reviewer never named on the dataset
+    # (who may not read it) isn't told its state
+    for action, who in (("approve", owner), ("reject", owner), ("withdraw", owner)):
         r = await step(api, who, dsid, action, notes="n")
         assert_state_conflict(r, "not_under_review", "NOT_RELEASED")
+    for action in ("approve", "reject"):
+        r = await step(api, reviewer, dsid, action, notes="n")
+        assert outcome(r) == (403, "forbidden"), r.text
 
-    # the reviewer must be a reviewer, and not the requester
+    # the reviewer must be a reviewer, and not the requester (an unknown user gets the same
+    # answer as a non-reviewer: the request doesn't tell which usernames exist)
     plain = new_user("plain")
     for name, kind in (
-        ("nobody-" + plain.name, "unknown_user"),
+        ("nobody-" + plain.name, "not_a_reviewer"),
         (plain.name, "not_a_reviewer"),
         (owner.name, "self_review"),
     ):
@@ -73,11 +78,12 @@ async def test_every_step_and_every_illegal_transition(
     # PENDING: no second request; only the named reviewer decides; reject needs notes
     r = await step(api, owner, dsid, "request", reviewer=reviewer.name, notes="again")
     assert_state_conflict(r, "under_review", "PENDING")
-    for who in (other_reviewer, owner):
-        for action in ("approve", "reject"):
-            r = await step(api, who, dsid, action, notes="mine?")
-            assert outcome(r) == (403, "not_your_review"), (who, action)
-            assert "Only the reviewer named" in error(r)["message"]
+    for action in ("approve", "reject"):
+        r = await step(api, owner, dsid, action, notes="mine?")
+        assert outcome(r) == (403, "not_your_review"), action
+        assert "Only the reviewer named" in error(r)["message"]
+        r = await step(api, other_reviewer, dsid, action, notes="mine?")
+        assert outcome(r) == (403, "forbidden"), action  # may not read it: not told it's PENDING
     r = await step(api, reviewer, dsid, "reject", notes="")
     assert r.status_code == 422 and error(r)["details"][0]["field"] == "notes"
     r = await step(api, reviewer, dsid, "reject")

@@ -19,6 +19,7 @@ from provena_like.server.auth.bootstrap import (
     bootstrap,
 )
 from provena_like.server.auth.keys import AuthKeys
+from provena_like.server.auth.throttle import LoginThrottle
 from provena_like.server.auth.tokens import TokenService
 
 __all__ = [
@@ -40,6 +41,8 @@ router.include_router(admin.router)
 async def setup(app: FastAPI) -> BootstrapResult:
     """Load the keys (``app.state.tokens``, ``app.state.auth_keys``) and bootstrap.
 
+    Also sets up the throttle of failed sign-ins (``app.state.login_throttle``).
+
     Runs in the app's lifespan once the schema exists; the result is also kept as
     ``app.state.bootstrap``.
 
@@ -49,6 +52,7 @@ async def setup(app: FastAPI) -> BootstrapResult:
         ```
     """
     settings = app.state.settings
+    app.state.login_throttle = LoginThrottle(settings.throttle)
     app.state.tokens = await anyio.to_thread.run_sync(
         TokenService.from_data_dir, settings.data_dir, settings.issuer
     )

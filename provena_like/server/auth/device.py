@@ -9,6 +9,11 @@ compute the token, and the token can't be moved to another user code. Pages forb
 (clickjacking) and caching, and send no referrer (the URL holds the user code). Credentials are
 checked with argon2 off the event loop; the status change is one conditional update, so a code
 is approved or denied at most once.
+
+Failed sign-ins are throttled per username (existing or not) and per address
+(:mod:`~provena_like.server.auth.throttle`): a locked key, or one with too many checks in
+flight, gets the form again with 429 and ``Retry-After`` *before* any password is hashed, so
+a flood of guesses neither gets through nor slows down other people's approvals.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from provena_like.server.auth.device_page import (
     result_page,
 )
 from provena_like.server.auth.keys import AuthKeys
+from provena_like.server.auth.oauth import THROTTLED_DOC
 from provena_like.server.auth.passwords import verify_password
 from provena_like.server.auth.protocol import (
     NO_STORE,
@@ -45,6 +51,7 @@ from provena_like.server.auth.protocol import (
     sha256_hex,
 )
 from provena_like.server.auth.tables import DeviceCodeRow, OAuthClientRow
+from provena_like.server.auth.throttle import LoginThrottle, Throttled, account_key, address_key
 from provena_like.server.db.base import utcnow
 from provena_like.server.db.identity import UserRow
 from provena_like.server.security import sessions
@@ -92,6 +99,7 @@ def _device_path(request: Request) -> str:
     "/device_authorization",
     summary="Device authorization (RFC 8628 §3.1)",
     response_model=DeviceAuthorization,
+    responses={429: THROTTLED_DOC},
 )
 async def device_authorization(request: Request) -> Response:
     """Start a device flow: returns a device code to poll with and a user code to show."""
@@ -214,7 +222,17 @@ async def _read_page_form(request: Request) -> dict[str, str] | None:
 
 
 @router.post(
-    "/device", summary="Approve or deny a user code (HTML form)", response_class=HTMLResponse
+    "/device",
+    summary="Approve or deny a user code (HTML form)",
+    response_class=HTMLResponse,
+    responses={
+        429: {
+            "description": "Too many failed sign-ins for this username or from this address: "
+            "the form again; retry after Retry-After seconds.",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            "content": {"text/html": {}},
+        }
+    },
 )
 async def device_submit(request: Request) -> HTMLResponse:
     """Check the credentials and approve or deny the pending code."""
@@ -240,7 +258,21 @@ async def device_submit(request: Request) -> HTMLResponse:
         return _html(request, result_page("Code not valid", found, error=True, retry=retry), 400)
     row, client = found
     username = form.get("username", "")
-    user = await _check_credentials(request, username, form.get("password", ""))
+    throttle: LoginThrottle = request.app.state.login_throttle
+    attempt = [account_key(username), address_key(request)]
+    try:
+        with throttle.checking(attempt):  # refused before hashing when locked or too busy
+            user = await _check_credentials(request, username, form.get("password", ""))
+    except Throttled as exc:
+        page_form = _form(request, row, client, nonce, username)
+        message = (
+            "Too many sign-in attempts for this account or from your address. "
+            f"Try again in {exc.retry_after} s."
+        )
+        response = _html(request, approval_page(page_form, message), 429, nonce)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    throttle.record(attempt, success=user is not None)
     if user is None:
         page_form = _form(request, row, client, nonce, username)
         page = approval_page(page_form, "Wrong username or password.")

@@ -50,6 +50,11 @@ _TOKEN_DOC = {
     "description": "RFC 6749 token response, or an RFC 6749 §5.2 error body.",
     "content": {"application/x-www-form-urlencoded": {}},
 }
+THROTTLED_DOC = {
+    "description": "Too many failed client authentications for this client or from this "
+    "address: RFC 6749 error body (temporarily_unavailable); retry after Retry-After seconds.",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+}
 
 
 def _rowcount(result: Any) -> int:
@@ -63,7 +68,11 @@ async def revoke_family(session: AsyncSession, family_id: str) -> None:
     )
 
 
-@router.post("/token", summary="OAuth 2.0 token endpoint", responses={400: _TOKEN_DOC})
+@router.post(
+    "/token",
+    summary="OAuth 2.0 token endpoint",
+    responses={400: _TOKEN_DOC, 429: THROTTLED_DOC},
+)
 async def token(request: Request) -> Response:
     """Exchange a grant for tokens (form-encoded, RFC 6749 §3.2)."""
     try:
@@ -219,7 +228,11 @@ async def _poll(
     )
 
 
-@router.post("/revoke", summary="Token revocation (RFC 7009)", responses={400: _TOKEN_DOC})
+@router.post(
+    "/revoke",
+    summary="Token revocation (RFC 7009)",
+    responses={400: _TOKEN_DOC, 429: THROTTLED_DOC},
+)
 async def revoke(request: Request) -> Response:
     """Revoke a refresh token and its whole family.
 

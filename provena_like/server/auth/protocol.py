@@ -21,6 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.auth import DEVICE_CODE_GRANT
 from provena_like.server.auth.tables import OAuthClientRow, RefreshTokenRow
+from provena_like.server.auth.throttle import (
+    LoginThrottle,
+    Throttled,
+    address_key,
+    client_key,
+)
 from provena_like.server.db.base import utcnow
 from provena_like.server.db.identity import UserRow
 from provena_like.server.settings import ServerSettings
@@ -39,14 +45,18 @@ class OAuthFailure(Exception):
     Args:
         error: the registered error code (``invalid_grant``, ``slow_down``, ...).
         description: a human explanation; never contains a token or secret.
-        status: 400, or 401 for ``invalid_client``.
+        status: 400, 401 for ``invalid_client``, 429 for ``temporarily_unavailable``.
+        retry_after: seconds for the ``Retry-After`` header (429).
     """
 
-    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
+    def __init__(
+        self, error: str, description: str, *, status: int = 400, retry_after: int | None = None
+    ) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
         self.status = status
+        self.retry_after = retry_after
 
 
 def invalid_client(description: str) -> OAuthFailure:
@@ -59,6 +69,8 @@ def oauth_error_response(exc: OAuthFailure) -> JSONResponse:
     headers = dict(NO_STORE)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="provena-like"'
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     body = {"error": exc.error, "error_description": exc.description}
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
@@ -114,7 +126,10 @@ async def authenticate_client(
     """Identify and authenticate the calling client.
 
     Confidential clients use ``client_secret_basic`` or ``client_secret_post`` (not both);
-    public clients send only ``client_id``.
+    public clients send only ``client_id``. Unknown clients and wrong secrets count against
+    the ``client_id`` and the caller's address (:mod:`~provena_like.server.auth.throttle`);
+    while either is locked the answer is 429 ``temporarily_unavailable`` with
+    ``Retry-After``, before the secret is looked at.
     """
     basic = _basic_credentials(request)
     form_id = form.get("client_id")
@@ -130,16 +145,36 @@ async def authenticate_client(
         client_id, secret = form_id or "", form_secret
     if not client_id:
         raise invalid_client("Identify the client: send client_id (and its secret, if any).")
+    throttle: LoginThrottle = request.app.state.login_throttle
+    keys = [client_key(client_id), address_key(request)]
+    try:
+        throttle.check(keys)
+    except Throttled as exc:
+        raise throttled(exc) from None
     client = await session.get(OAuthClientRow, client_id)
     if client is None:
+        throttle.record(keys, success=False)
         raise invalid_client("Unknown client, or wrong client credentials.")
     if client.confidential:
         expected = client.secret_hash or ""
         if not secret or not hmac.compare_digest(sha256_hex(secret), expected):
+            throttle.record(keys, success=False)
             raise invalid_client("Unknown client, or wrong client credentials.")
+        throttle.record(keys, success=True)
     elif secret:
         raise invalid_client("This is a public client: it has no secret.")
     return client
+
+
+def throttled(exc: Throttled) -> OAuthFailure:
+    """429 ``temporarily_unavailable`` with ``Retry-After``, for a throttled client."""
+    return OAuthFailure(
+        "temporarily_unavailable",
+        f"Too many failed attempts for this client or from this address; retry after "
+        f"{exc.retry_after} s.",
+        status=429,
+        retry_after=exc.retry_after,
+    )
 
 
 def parse_scope(requested: str | None, *, allowed: tuple[str, ...] = SUPPORTED_SCOPES) -> str:

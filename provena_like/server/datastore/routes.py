@@ -141,6 +141,9 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 _EXPIRY_SLACK = 30
 """Seconds a store's stated expiration may exceed the lifetime asked for (clock skew)."""
 
+_STS_MINIMUM = 900
+"""The shortest ``DurationSeconds`` STS accepts; asking for less gets the store's default."""
+
 
 def _dataset_id(id_prefix: str, id_suffix: str) -> str:
     return f"{id_prefix}/{id_suffix}"
@@ -437,6 +440,18 @@ async def version_dataset_route(
 # -- data access ---------------------------------------------------------------------------
 
 
+def _refuse_too_long(field: str, seconds: int, limit: int) -> None:
+    """422 naming ``field`` when a lifetime asked for is longer than this server allows."""
+    if seconds > limit:
+        message = f"{field} may be at most {limit} here"
+        raise ServiceError(
+            422,
+            "validation_error",
+            f"Invalid request: {message}.",
+            details=[{"field": field, "message": message, "type": "too_long"}],
+        )
+
+
 @router.post("/datasets/{id_prefix}/{id_suffix}/credentials", response_model=ScopedCredentials)
 async def credentials_route(
     id_prefix: str,
@@ -451,9 +466,13 @@ async def credentials_route(
     ``read`` needs ``data-read``: get and list. ``write`` needs ``data-write`` and an unlocked
     dataset that is neither in review nor released (409 ``locked``, ``under_review``,
     ``released``): also put, delete and multipart, but never ``metadata.json``. The
-    ``expiration`` is the one the store stated; lifetimes under 900 s get the store's default.
-    Write credentials live at most ``write_credentials_max_seconds`` (default 900 s), so
-    those issued before a lock or a release request stop working soon after it.
+    ``expiration`` is the one the store stated; lifetimes under 900 s get the store's default,
+    unless that is longer than 900 s (then 900 s, the STS minimum). The default lifetime is
+    ``credentials_default_seconds`` (15 min) and a caller may ask for at most
+    ``credentials_max_seconds`` (1 h; longer → 422, field ``duration_seconds``): credentials
+    can't be called back, so access taken away ends for them when they expire. Write
+    credentials live at most ``write_credentials_max_seconds`` (default 900 s), so those
+    issued before a lock or a release request stop working soon after it.
     """
     item, dataset = await service.load_dataset(session, _dataset_id(id_prefix, id_suffix))
     write = body.access == "write"
@@ -463,17 +482,9 @@ async def credentials_route(
     await session.close()  # no connection held during the STS call
     settings = store.settings
     duration = body.duration_seconds or settings.credentials_default_seconds
-    if duration > settings.credentials_max_seconds:
-        message = f"duration_seconds may be at most {settings.credentials_max_seconds} here"
-        raise ServiceError(
-            422,
-            "validation_error",
-            f"Invalid request: {message}.",
-            details=[{"field": "duration_seconds", "message": message, "type": "too_long"}],
-        )
-    write_max = settings.write_credentials_max_seconds
-    if write:
-        duration = min(duration, write_max)
+    _refuse_too_long("duration_seconds", duration, settings.credentials_max_seconds)
+    limit = settings.write_credentials_max_seconds if write else settings.credentials_max_seconds
+    duration = min(duration, limit)
 
     async def issue(seconds: int) -> storage.IssuedCredentials:
         return await storage.assume_role(
@@ -485,9 +496,11 @@ async def credentials_route(
 
     issued = await issue(duration)
     lifetime = (issued.expiration - datetime.now(UTC)).total_seconds()
-    if write and lifetime > write_max + _EXPIRY_SLACK:
-        # Under the STS minimum the store's own default applied, and it is too long.
-        issued = await issue(write_max)
+    closest = min(max(duration, _STS_MINIMUM), limit)
+    if lifetime > closest + _EXPIRY_SLACK:
+        # Under the STS minimum the store's own default applied, and it is longer than the
+        # closest lifetime STS can give to what was asked.
+        issued = await issue(closest)
     creds = ScopedCredentials(
         access_key_id=issued.access_key_id,
         secret_access_key=issued.secret_access_key,
@@ -514,15 +527,23 @@ async def presign_route(
     session: Session,
     store: Store,
 ) -> PresignedURL:
-    """A presigned GET URL of one object (1 s to 24 h); needs ``data-read``; 404 if missing."""
+    """A presigned GET URL of one object; needs ``data-read``; 404 if missing.
+
+    It lives ``presign_default_seconds`` (15 min) unless ``expires_in`` asks otherwise, at
+    most ``presign_max_seconds`` (1 h; longer → 422, field ``expires_in``): a URL can't be
+    called back, so it keeps working for whoever holds it until it expires.
+    """
     item, dataset = await service.load_dataset(session, _dataset_id(id_prefix, id_suffix))
     access.require(principal, item, "data-read")
     await session.close()
+    settings = store.settings
+    expires_in = body.expires_in or settings.presign_default_seconds
+    _refuse_too_long("expires_in", expires_in, settings.presign_max_seconds)
     key = dataset.prefix + body.path
     if await storage.head_object(store, key) is None:
         raise not_found(f"Object {body.path!r} of dataset {item.id}")
-    expires_at = datetime.now(UTC) + timedelta(seconds=body.expires_in)
-    url = await storage.presign_get(store, key, expires_in=body.expires_in)
+    expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
+    url = await storage.presign_get(store, key, expires_in=expires_in)
     return PresignedURL(url=url, path=body.path, expires_at=expires_at)
 
 

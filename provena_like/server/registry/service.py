@@ -574,8 +574,10 @@ async def set_access(
     """Replace an item's access settings; needs ``admin`` on it.
 
     Only a system admin or the current owner may change the owner; the previous owner keeps
-    only what the new settings grant. Allowed while the item is locked (a lock freezes the
-    metadata, not who may read it). Recorded in the history, with ``body.reason`` if given.
+    only what the new settings grant. A stale ``expected`` gets 412 before the names are
+    checked, so a refused write never tells which users or groups exist. Allowed while the
+    item is locked (a lock freezes the metadata, not who may read it). Recorded in the
+    history, with ``body.reason`` if given.
     """
     general = access.normalise_roles(body.general)
     groups = _normalise_groups(body.groups)
@@ -588,6 +590,10 @@ async def set_access(
                 "forbidden",
                 f"Only the owner of item {item_id} or a system admin may change its owner.",
             )
+        # The precondition first: a stale write must not reveal whether the users and groups
+        # it names exist (a free probe of which names exist, as nothing is written).
+        if expected is not None and row.revision != expected:
+            raise _stale(item_id, expected, row.revision)
         await _check_names(session, groups, body.owner if new_owner else None)
         return {
             "owner": body.owner,

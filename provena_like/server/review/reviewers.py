@@ -14,17 +14,21 @@ from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.review import Reviewer
-from provena_like.server.db.identity import UserRow
+from provena_like.server import access
+from provena_like.server.db.identity import GroupMemberRow, UserRow
 from provena_like.server.errors import ServiceError, not_found
 from provena_like.server.pagination import decode_cursor, encode_cursor
 from provena_like.server.registry.tables import ItemRow
+from provena_like.server.security import Principal
 
 __all__ = [
     "REVIEWER",
     "add_reviewer",
     "check_reviewer",
+    "holds_admin",
     "list_reviewers",
     "remove_reviewer",
+    "reviewer_principal",
     "to_reviewer",
 ]
 
@@ -120,13 +124,37 @@ async def remove_reviewer(session: AsyncSession, username: str) -> None:
         )
 
 
+async def reviewer_principal(session: AsyncSession, row: UserRow) -> Principal:
+    """The user ``row`` as a :class:`Principal` (system roles and current groups)."""
+    groups = await session.scalars(
+        select(GroupMemberRow.group_name).where(GroupMemberRow.username == row.username)
+    )
+    return Principal(
+        username=row.username,
+        system_roles=frozenset(row.system_roles or ()),
+        groups=frozenset(groups),
+    )
+
+
+def holds_admin(principal: Principal, item: ItemRow) -> bool:
+    """Whether ``principal`` holds ``admin`` on ``item`` (owner, grant or system admin).
+
+    Such a user could have made the release themselves, so the four-eyes rule keeps them
+    from approving it.
+    """
+    return "admin" in access.roles_on(principal, item)
+
+
 async def check_reviewer(
-    session: AsyncSession, username: str, *, requester: str, lock: bool = False
+    session: AsyncSession, username: str, *, requester: str, item: ItemRow, lock: bool = False
 ) -> None:
     """422 (field ``reviewer``) unless ``username`` may review ``requester``'s request.
 
     A reviewer is an enabled user with the system role ``reviewer``, other than the
-    requester (nobody reviews their own release). ``lock`` keeps the user row from
+    requester (``self_review``) and holding no ``admin`` on the dataset (``dataset_admin``:
+    its owner, anyone an ``admin`` grant reaches, system admins). An unknown user, a disabled
+    one and one without the role all get the same answer (``not_a_reviewer``), so that the
+    request can't be used to learn which usernames exist. ``lock`` keeps the user row from
     changing until the transaction ends (PostgreSQL), so the role can't be taken away
     between this check and the commit.
     """
@@ -135,13 +163,17 @@ async def check_reviewer(
         problem = {"message": "you can't review your own release request", "type": "self_review"}
     else:
         row = await session.get(UserRow, username, populate_existing=True, with_for_update=lock)
-        if row is None:
-            problem = {"message": f"no user named {username!r}", "type": "unknown_user"}
-        elif not _is_reviewer(row):
+        if row is None or not _is_reviewer(row):
             problem = {
-                "message": f"{username!r} is not a reviewer; ask a system admin to add them, "
-                "or pick one from GET /datastore/reviewers",
+                "message": f"{username!r} is not a reviewer; pick one from "
+                "GET /datastore/reviewers, or ask a system admin to add them",
                 "type": "not_a_reviewer",
+            }
+        elif holds_admin(await reviewer_principal(session, row), item):
+            problem = {
+                "message": f"{username!r} holds admin on dataset {item.id}, so they can't "
+                "review its release (four-eyes rule); pick a reviewer without admin on it",
+                "type": "dataset_admin",
             }
     if problem is not None:
         raise ServiceError(

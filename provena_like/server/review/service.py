@@ -10,7 +10,13 @@
 Anything else is refused: 409 with a code naming the current state (``under_review``,
 ``released``, ``not_under_review``) and ``details.state``; 403 ``not_your_review`` when
 someone other than the named reviewer decides a pending request; 409 ``locked`` when asking
-for the release of a locked dataset, or approving one.
+for the release of a locked dataset, or approving one. These answers name the release state,
+so a caller who may not read the dataset (and was never its reviewer) gets 403 ``forbidden``
+whatever the state.
+
+The four-eyes rule: nobody who holds ``admin`` on a dataset - its owner, anyone an ``admin``
+grant reaches, system admins - nor the requester may be its reviewer (422 at the request);
+a reviewer who gains ``admin`` while the request waits can't approve it (403 ``four_eyes``).
 
 Every step is one transaction whose first write is a conditional UPDATE of the item row
 (``WHERE revision = <the revision checked>``, bumping it): every step bumps the revision, so
@@ -41,7 +47,7 @@ from provena_like.server.pagination import decode_cursor, encode_cursor
 from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal
 
-from .reviewers import REVIEWER, check_reviewer
+from .reviewers import REVIEWER, check_reviewer, holds_admin
 from .tables import ReleaseEventRow
 
 __all__ = [
@@ -165,7 +171,7 @@ async def request_release(
             )
         if dataset.release_status != "NOT_RELEASED":
             raise release_state_error(item.id, dataset.release_status, "it can't be requested")
-        await check_reviewer(session, body.reviewer, requester=principal.username)
+        await check_reviewer(session, body.reviewer, requester=principal.username, item=item)
         return _Step(
             action="request",
             status="PENDING",
@@ -181,7 +187,10 @@ async def request_release(
         )
 
     async def confirm() -> None:  # the role can't be taken away before the commit
-        await check_reviewer(session, body.reviewer, requester=principal.username, lock=True)
+        item, _ = await load_dataset(session, item_id)
+        await check_reviewer(
+            session, body.reviewer, requester=principal.username, item=item, lock=True
+        )
 
     return await _apply(session, principal, item_id, decide_step, confirm=confirm)
 
@@ -197,15 +206,19 @@ async def decide(
 
     Only the reviewer the request names, while they hold the system role ``reviewer``, may
     decide (403 ``not_your_review`` for anyone else, system admins included). A dataset that
-    is not ``PENDING`` has nothing to decide: 409 naming its state, to reviewers and to those
-    who may read the dataset (403 ``forbidden`` for anyone else). A locked dataset can't be
-    approved (409 ``locked``), only rejected.
+    is not ``PENDING`` has nothing to decide: 409 naming its state. Both answers tell the
+    dataset's release state, so they go only to callers with a right to know it: those who
+    may read the dataset (``metadata-read``, which the named reviewer holds while the request
+    waits) and the reviewers its release history names. Anyone else gets the same 403
+    ``forbidden`` in every state. A locked dataset can't be approved (409 ``locked``), only
+    rejected; nor can a reviewer approve while they hold ``admin`` on the dataset (403
+    ``four_eyes``: the owner, an admin grant or system admin).
     """
 
     async def decide_step(item: ItemRow, dataset: DatasetRow, now: datetime) -> _Step:
+        if not await _may_know_release_state(session, principal, item):
+            access.require(principal, item, "metadata-read")  # raises the uniform 403
         if dataset.release_status != "PENDING":
-            if not access.has_system_role(principal, REVIEWER):
-                access.require(principal, item, "metadata-read")
             raise release_state_error(
                 item.id, dataset.release_status, f"there is no pending release request to {verdict}"
             )
@@ -223,6 +236,16 @@ async def decide(
                 "not_your_review",
                 f"You no longer hold the system role 'reviewer', so you can't {verdict} the "
                 f"release of dataset {item.id}; the requester may withdraw the request.",
+                details={"state": "PENDING"},
+            )
+        if verdict == "approve" and holds_admin(principal, item):
+            raise ServiceError(
+                403,
+                "four_eyes",
+                f"You hold admin on dataset {item.id} (as its owner, through a grant or as a "
+                "system admin), so you can't approve its release: someone without admin on "
+                "it must (rejecting is still possible; the requester may withdraw and name "
+                "another reviewer).",
                 details={"state": "PENDING"},
             )
         if verdict == "approve":
@@ -277,6 +300,24 @@ async def withdraw(
         )
 
     return await _apply(session, principal, item_id, decide_step)
+
+
+async def _may_know_release_state(
+    session: AsyncSession, principal: Principal, item: ItemRow
+) -> bool:
+    """Whether ``principal`` may learn the dataset's release state from a refusal.
+
+    Anyone with a role on it (every role implies ``metadata-read``; the named reviewer holds
+    read roles while the request waits), and the reviewers named in its release history.
+    """
+    if access.roles_on(principal, item):
+        return True
+    named = await session.scalar(
+        select(ReleaseEventRow.id)
+        .where(ReleaseEventRow.item_id == item.id, ReleaseEventRow.reviewer == principal.username)
+        .limit(1)
+    )
+    return named is not None
 
 
 # -- reading -------------------------------------------------------------------------------
