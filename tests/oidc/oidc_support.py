@@ -42,7 +42,13 @@ USER = "alice"
 PASSWORD = "alice-password-for-tests"
 
 CLI = "provena-like-cli"
-"""A public device-flow client with the SDK's default client id (tokens live 10 minutes)."""
+"""A public device-flow client with the SDK's default client id (tokens live 10 minutes).
+
+Its device codes may be polled without a pause (``interval`` 0), so that the many sign-ins
+of the tests are quick; ``PACED`` is the client with a polling interval.
+"""
+PACED = "cli-paced"
+"""A public device-flow client that must poll at most every ``DEVICE_INTERVAL`` seconds."""
 SHORT = "cli-short-lived"
 """A public device-flow client whose access tokens live ``SHORT_TTL`` seconds."""
 SLOW = "cli-slow-down"
@@ -80,6 +86,7 @@ PROVIDER_CONFIG: dict[str, Any] = {
     "scopes": ["openid", "offline_access", API_SCOPE],
     "clients": [
         {"client_id": CLI, **_DEVICE_CLIENT},
+        {"client_id": PACED, **_DEVICE_CLIENT},
         {"client_id": SHORT, **_DEVICE_CLIENT},
         {"client_id": SLOW, **_DEVICE_CLIENT},
         {"client_id": EXPIRING, **_DEVICE_CLIENT},
@@ -87,8 +94,9 @@ PROVIDER_CONFIG: dict[str, Any] = {
         {"client_id": PIPELINE_SHORT, **_PIPELINE_CLIENT},
     ],
     "profiles": {
-        CLI: {"deviceInterval": DEVICE_INTERVAL},
-        SHORT: {"deviceInterval": DEVICE_INTERVAL, "accessTokenTTL": SHORT_TTL},
+        CLI: {"deviceInterval": 0},
+        PACED: {"deviceInterval": DEVICE_INTERVAL},
+        SHORT: {"deviceInterval": 0, "accessTokenTTL": SHORT_TTL},
         SLOW: {"deviceInterval": DEVICE_INTERVAL, "slowDownPolls": 1},
         EXPIRING: {"deviceInterval": DEVICE_INTERVAL, "deviceCodeTTL": DEVICE_CODE_TTL},
         PIPELINE_SHORT: {"clientCredentialsTTL": SHORT_TTL},

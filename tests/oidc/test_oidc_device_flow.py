@@ -17,6 +17,7 @@ from oidc_support import (
     DEVICE_GRANT,
     DEVICE_INTERVAL,
     EXPIRING,
+    PACED,
     SLOW,
     USER,
     Provider,
@@ -93,11 +94,11 @@ async def test_polls_at_the_interval_until_approved(oidc: Provider) -> None:
         def prompt(p: DevicePrompt) -> None:  # a plain (sync) callback works too
             tg.start_soon(approve_later, p.verification_uri_complete)
 
-        flow = DeviceCodeFlow(CLI, DEFAULT_SCOPES, prompt)
+        flow = DeviceCodeFlow(PACED, DEFAULT_SCOPES, prompt)
         tokens = await flow.fetch_token(http, OIDCDiscovery(oidc.issuer))
 
     assert tokens.refresh_token is not None
-    polls = await oidc.token_calls(DEVICE_GRANT, CLI)
+    polls = await oidc.token_calls(DEVICE_GRANT, PACED)
     answers = [c.get("error") or c["status"] for c in polls]
     assert answers[-1] == 200
     assert len(answers) >= 3
