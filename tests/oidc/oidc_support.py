@@ -55,7 +55,12 @@ SHORT = "cli-short-lived"
 SLOW = "cli-slow-down"
 """A public device-flow client whose first poll of each code is answered ``slow_down``."""
 EXPIRING = "cli-expiring"
-"""A public device-flow client whose device codes expire after ``DEVICE_CODE_TTL`` seconds."""
+"""A public device-flow client whose device codes expire after ``DEVICE_CODE_TTL`` seconds.
+
+Its polling interval is as long as that, so its first poll comes after the expiry: the
+provider's ``expired_token`` answer decides, not the client's own clock, however slow the
+machine.
+"""
 PIPELINE = "pipeline"
 """A confidential client for the client credentials grant (tokens live 10 minutes)."""
 PIPELINE_SHORT = "pipeline-short-lived"
@@ -99,7 +104,7 @@ PROVIDER_CONFIG: dict[str, Any] = {
         PACED: {"deviceInterval": DEVICE_INTERVAL},
         SHORT: {"deviceInterval": 0, "accessTokenTTL": SHORT_TTL},
         SLOW: {"deviceInterval": DEVICE_INTERVAL, "slowDownPolls": 1},
-        EXPIRING: {"deviceInterval": DEVICE_INTERVAL, "deviceCodeTTL": DEVICE_CODE_TTL},
+        EXPIRING: {"deviceInterval": DEVICE_CODE_TTL, "deviceCodeTTL": DEVICE_CODE_TTL},
         PIPELINE_SHORT: {"clientCredentialsTTL": SHORT_TTL},
     },
 }
