@@ -103,7 +103,7 @@ PROVIDER_CONFIG: dict[str, Any] = {
         CLI: {"deviceInterval": 0},
         PACED: {"deviceInterval": DEVICE_INTERVAL},
         SHORT: {"deviceInterval": 0, "accessTokenTTL": SHORT_TTL},
-        SLOW: {"deviceInterval": DEVICE_INTERVAL, "slowDownPolls": 1},
+        SLOW: {"deviceInterval": 0, "slowDownPolls": 1},
         EXPIRING: {"deviceInterval": DEVICE_CODE_TTL, "deviceCodeTTL": DEVICE_CODE_TTL},
         PIPELINE_SHORT: {"clientCredentialsTTL": SHORT_TTL},
     },
