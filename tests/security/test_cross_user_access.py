@@ -794,6 +794,26 @@ async def test_registry_writes_to_a_dataset_refuse_strangers_first(
     assert r.status_code == 409 and r.json()["error"]["code"] == "use_datastore", r.text
 
 
+async def test_leaving_a_group_ends_its_access_at_once(
+    api: httpx.AsyncClient, world: World, make_token: Callable[..., str]
+) -> None:
+    """Roles come from the current membership, not from the token: removal takes effect."""
+    name = f"xu-leaver-{uuid.uuid4().hex[:8]}"
+    leaver = User(name, make_token(name, groups=(world.groups["dw"],)))
+    r = await api.get(f"/datastore/datasets/{world.d1}/files", headers=leaver.headers)
+    assert r.status_code == 200, r.text
+    r = await api.delete(
+        f"/auth/groups/{world.groups['dw']}/members/{name}", headers=world.admin.headers
+    )
+    assert r.status_code == 204, r.text
+    for url in (f"/datastore/datasets/{world.d1}/files", f"/registry/items/{world.org}"):
+        assert_refused(world, await api.get(url, headers=leaver.headers), 403, url)
+    r = await api.post(
+        f"/datastore/datasets/{world.d1}/credentials", json={}, headers=leaver.headers
+    )
+    assert_refused(world, r, 403, "read credentials after leaving the group")
+
+
 async def test_idempotency_keys_are_per_user(api: httpx.AsyncClient, world: World) -> None:
     """The same Idempotency-Key and body from another user is a new request, not A's replay."""
     key = f"xu-{uuid.uuid4().hex}"

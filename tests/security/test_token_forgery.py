@@ -356,6 +356,30 @@ async def test_disabled_user(
     await assert_refused(api, f"Bearer {token}")
 
 
+async def test_service_account_of_a_deleted_client(api: httpx.AsyncClient, kit: Kit) -> None:
+    """Deleting a client disables its service account: its tokens stop working at once."""
+    admin = {"Authorization": f"Bearer {kit.admin}"}
+    client_id = f"forgery-cc-{uuid.uuid4().hex[:8]}"
+    r = await api.post(
+        "/auth/clients",
+        json={"client_id": client_id, "grant_types": ["client_credentials"]},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    r = await api.post(
+        "/auth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, r.json()["client_secret"]),
+    )
+    assert r.status_code == 200, r.text
+    token = r.json()["access_token"]
+    r = await api.get("/auth/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    r = await api.delete(f"/auth/clients/{client_id}", headers=admin)
+    assert r.status_code == 204, r.text
+    await assert_refused(api, f"Bearer {token}")
+
+
 # -- other tokens as access tokens ---------------------------------------------------------
 
 
