@@ -6,8 +6,9 @@ carries the marker ``SECRET``. The attackers are:
 
 - ``anonymous``: no token;
 - ``stranger``: signed in, no role on anything of A's;
-- ``md``, ``dr``, ``dw``: members of groups A granted ``metadata-read``, ``data-read`` and
-  ``data-write`` on the organisation, D1 and D2 (a role implies the weaker ones);
+- ``md``, ``dr``, ``dw``, ``ad``: members of groups A granted ``metadata-read``,
+  ``data-read``, ``data-write`` and ``admin`` on the organisation, D1 and D2 (a role implies
+  the weaker ones; an item admin is still not its owner);
 - ``reviewer``: a system reviewer, the one named in D2's release request (so they read D2's
   metadata and data, and nothing else of A's).
 
@@ -42,7 +43,7 @@ from provena_like.testing.server_thread import ServerThread
 pytestmark = pytest.mark.anyio
 
 ROLE_ORDER = ("metadata-read", "metadata-write", "data-read", "data-write", "admin")
-ACTORS = ("anonymous", "stranger", "md", "dr", "dw", "reviewer")
+ACTORS = ("anonymous", "stranger", "md", "dr", "dw", "ad", "reviewer")
 CLI = "provena-like-cli"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 APPROVALS = ("ethics_registration", "ethics_access", "indigenous_knowledge", "export_controls")
@@ -73,7 +74,7 @@ class World:
     admin: User
     a: User
     actors: dict[str, User]
-    groups: dict[str, str]  # md, dr, dw → group name; "a" → A's own group
+    groups: dict[str, str]  # md, dr, dw, ad → group name; "a" → A's own group
     org: str
     person: str
     d1: str
@@ -114,7 +115,7 @@ def roles_of(actor: str, target: Target) -> set[str]:
         return set()
     if actor == "reviewer":
         return {"metadata-read", "data-read"} if target == "D2" else set()
-    level = {"md": 1, "dr": 3, "dw": 4}[actor]
+    level = {"md": 1, "dr": 3, "dw": 4, "ad": 5}[actor]
     return set(ROLE_ORDER[:level])
 
 
@@ -209,7 +210,7 @@ async def world(api: httpx.AsyncClient, make_token: Callable[..., str]) -> World
         name = f"xu-{role}-{tag}"
         return User(name, make_token(name, **kwargs))
 
-    groups = {g: f"xu-{g}-{tag}" for g in ("md", "dr", "dw", "a")}
+    groups = {g: f"xu-{g}-{tag}" for g in ("md", "dr", "dw", "ad", "a")}
     admin = user("admin", system_roles=("admin",))
     a = user("owner")
     actors = {
@@ -217,6 +218,7 @@ async def world(api: httpx.AsyncClient, make_token: Callable[..., str]) -> World
         "md": user("md", groups=(groups["md"],)),
         "dr": user("dr", groups=(groups["dr"],)),
         "dw": user("dw", groups=(groups["dw"],)),
+        "ad": user("ad", groups=(groups["ad"],)),
         "reviewer": user("reviewer", system_roles=("reviewer",)),
     }
     make_token(f"xu-helper-{tag}", groups=(groups["a"],))  # A's group exists, with a member
@@ -241,6 +243,7 @@ async def world(api: httpx.AsyncClient, make_token: Callable[..., str]) -> World
         groups["md"]: ["metadata-read"],
         groups["dr"]: ["data-read"],
         groups["dw"]: ["data-write"],
+        groups["ad"]: ["admin"],
     }
     org = await _ok(
         await api.post(
@@ -792,6 +795,20 @@ async def test_registry_writes_to_a_dataset_refuse_strangers_first(
         headers=world.actors["dr"].headers,
     )
     assert r.status_code == 409 and r.json()["error"]["code"] == "use_datastore", r.text
+
+
+async def test_item_admins_cant_take_ownership(api: httpx.AsyncClient, world: World) -> None:
+    """``admin`` on an item manages its access, but only the owner may hand it over."""
+    ad = world.actors["ad"]
+    for item in (world.org, world.d1):
+        current = await _ok(await api.get(f"/registry/items/{item}/access", headers=ad.headers))
+        r = await api.put(
+            f"/registry/items/{item}/access",
+            json={**current, "owner": ad.name},
+            headers=ad.headers,
+        )
+        assert_refused(world, r, 403, f"taking ownership of {item}")
+        assert r.json()["error"]["code"] == "forbidden"
 
 
 async def test_leaving_a_group_ends_its_access_at_once(
