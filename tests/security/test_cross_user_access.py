@@ -77,16 +77,17 @@ class World:
     groups: dict[str, str]  # md, dr, dw, ad → group name; "a" → A's own group
     org: str
     person: str
-    d1: str
-    d2: str
     org_history_id: int
-    d1_history_id: int
-    file_path: str
-    file_size: int
-    file_sha256: str
-    client_id: str  # an OAuth client A's admin registered
-    refresh_token: str  # A's, from a device-flow sign-in
-    before: dict[str, Any] = field(default_factory=dict)
+    file_path: str  # of the file registered in D1
+    # set up once the above exist
+    d1: str = ""
+    d2: str = ""
+    d1_history_id: int = 0
+    file_size: int = 0
+    file_sha256: str = ""
+    client_id: str = ""  # an OAuth client the system admin registered
+    refresh_token: str = ""  # A's, from a device-flow sign-in
+    before: dict[str, Any] = field(default_factory=dict)  # what A saw before the attacks
 
     def target_id(self, target: Target) -> str:
         return {"org": self.org, "person": self.person, "D1": self.d1, "D2": self.d2}[target]
@@ -284,22 +285,15 @@ async def world(api: httpx.AsyncClient, make_token: Callable[..., str]) -> World
         201,
     )
     w = World(
-        secret,
-        admin,
-        a,
-        actors,
-        groups,
-        org["id"],
-        person["id"],
-        "",
-        "",
-        org_history["items"][-1]["id"],
-        0,
-        f"data/{secret}.csv",
-        0,
-        "",
-        "",
-        "",
+        secret=secret,
+        admin=admin,
+        a=a,
+        actors=actors,
+        groups=groups,
+        org=org["id"],
+        person=person["id"],
+        org_history_id=org_history["items"][-1]["id"],
+        file_path=f"data/{secret}.csv",
     )
     d1 = await _ok(
         await api.post(
