@@ -825,6 +825,54 @@ async def test_leaving_a_group_ends_its_access_at_once(
     assert_refused(world, r, 403, "read credentials after leaving the group")
 
 
+async def test_own_dataset_paths_dont_reach_other_datasets(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    """B's own dataset is no way into A's: relative paths can't climb out of B's prefix."""
+    b = world.actors["stranger"]
+    refs = {}
+    for subtype, record in (
+        ("organisation", {"name": "B's institute"}),
+        ("person", {"first_name": "Bo", "last_name": "B", "email": "bo@example.org"}),
+    ):
+        created = await _ok(
+            await api.post(
+                "/registry/items", json={"subtype": subtype, "record": record}, headers=b.headers
+            ),
+            201,
+        )
+        refs[subtype] = created["id"]
+    record = world.record("B's own")
+    record["associations"] = {
+        "organisation_id": refs["organisation"],
+        "point_of_contact": refs["person"],
+    }
+    record["dataset_info"]["publisher_id"] = refs["organisation"]
+    minted = await _ok(
+        await api.post("/datastore/datasets", json={"record": record}, headers=b.headers), 201
+    )
+    own = minted["dataset"]["id"]
+    a_prefix = world.before["D1"]["storage"]["prefix"]
+    own_prefix = minted["dataset"]["storage"]["prefix"]
+    up = "../" * own_prefix.count("/")
+    for path in (
+        f"{up}{a_prefix}{world.file_path}",
+        f"../{a_prefix.rstrip('/').split('/')[-1]}/{world.file_path}",
+        f"%2e%2e/{a_prefix.rstrip('/').split('/')[-1]}/{world.file_path}",
+        f"/{a_prefix}{world.file_path}",
+        f"..\\{world.file_path}",
+        f"./../{world.file_path}",
+    ):
+        r = await api.post(
+            f"/datastore/datasets/{own}/presign", json={"path": path}, headers=b.headers
+        )
+        assert r.status_code in (404, 422), (path, r.status_code, r.text[:300])
+        assert "X-Amz-Signature" not in r.text  # (the path B sent is echoed: no leak check)
+        r = await api.get(f"/datastore/datasets/{own}/files/{path}", headers=b.headers)
+        assert r.status_code in (404, 422), (path, r.status_code, r.text[:300])
+        assert "sha256" not in r.text
+
+
 async def test_idempotency_keys_are_per_user(api: httpx.AsyncClient, world: World) -> None:
     """The same Idempotency-Key and body from another user is a new request, not A's replay."""
     key = f"xu-{uuid.uuid4().hex}"
