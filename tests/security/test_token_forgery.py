@@ -516,6 +516,23 @@ async def test_bad_authorization_headers(api: httpx.AsyncClient, kit: Kit) -> No
         await assert_refused(api, value)
 
 
+async def test_tokens_only_count_in_the_authorization_header(
+    api: httpx.AsyncClient, kit: Kit
+) -> None:
+    """A valid token in the query string, a cookie or another header authenticates nobody."""
+    for url in PROTECTED:
+        sep = "&" if "?" in url else "?"
+        for request in (
+            api.build_request("GET", f"{url}{sep}access_token={kit.valid}"),
+            api.build_request("GET", url, cookies={"access_token": kit.valid}),
+            api.build_request("GET", url, headers={"X-Access-Token": kit.valid}),
+            api.build_request("GET", url, headers={"Proxy-Authorization": f"Bearer {kit.valid}"}),
+        ):
+            r = await api.send(request)
+            assert r.status_code == 401, (request.url, r.status_code)
+            assert r.json()["error"]["code"] == "unauthenticated"
+
+
 async def test_huge_tokens(api: httpx.AsyncClient, kit: Kit) -> None:
     """Big but within the server's header limit: 401; beyond it: a 4xx, never a 500."""
     h, c, s = kit.valid.split(".")
