@@ -49,6 +49,11 @@ PROTECTED = (
     "/datastore/reviews/mine",
     "/search/items?q=reef",
 )
+WITH_BODY = (
+    ("/registry/items", {"subtype": "organisation", "record": {"name": "Forged Institute"}}),
+    ("/datastore/reviewers", {"username": "admin"}),
+)
+"""Writes with a (small) body: refused before the body matters."""
 
 
 def b64(data: bytes | dict[str, Any] | list[Any] | str | None) -> str:
@@ -189,8 +194,11 @@ async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
 
 async def assert_refused(api: httpx.AsyncClient, authorization: str | bytes) -> None:
     """Every protected route answers 401 with the error body and a Bearer challenge."""
-    for url in PROTECTED:
-        r = await api.get(url, headers={"Authorization": authorization})
+    for method, url, body in [
+        *(("GET", url, None) for url in PROTECTED),
+        *(("POST", url, body) for url, body in WITH_BODY),
+    ]:
+        r = await api.request(method, url, json=body, headers={"Authorization": authorization})
         assert r.status_code == 401, (url, r.status_code, r.text[:300])
         assert r.json()["error"]["code"] == "unauthenticated", (url, r.text[:300])
         assert r.headers["www-authenticate"].startswith("Bearer "), url
