@@ -87,6 +87,7 @@ class World:
     file_sha256: str = ""
     client_id: str = ""  # an OAuth client the system admin registered
     refresh_token: str = ""  # A's, from a device-flow sign-in
+    password: str = ""  # A's
     before: dict[str, Any] = field(default_factory=dict)  # what A saw before the attacks
 
     def target_id(self, target: Target) -> str:
@@ -362,6 +363,7 @@ async def world(api: httpx.AsyncClient, make_token: Callable[..., str]) -> World
         201,
     )
     w.client_id = client["client_id"]
+    w.password = password
     w.refresh_token = (await _sign_in(api, a.name, password))["refresh_token"]
     w.before = await _snapshot(api, w)
     return w
@@ -947,6 +949,40 @@ def refused(case: Case, actor: str) -> bool:
         assert case.role is not None and case.target is not None
         return case.role not in roles_of(actor, case.target)
     return False
+
+
+async def test_another_client_cant_redeem_a_device_code(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    """A device code approved by A for one client is no good to another client, and the
+    attempt doesn't use it up."""
+    other = await _ok(
+        await api.post(
+            "/auth/clients",
+            json={
+                "client_id": f"xu-dev-{uuid.uuid4().hex[:8]}",
+                "confidential": False,
+                "grant_types": [DEVICE_GRANT],
+            },
+            headers=world.admin.headers,
+        ),
+        201,
+    )
+    grant = await _ok(
+        await api.post("/auth/device_authorization", data={"client_id": CLI, "scope": "openid"})
+    )
+    async with httpx.AsyncClient(timeout=60) as browser:
+        await approve_device_code(
+            browser, grant["verification_uri_complete"], world.a.name, world.password
+        )
+    poll = {"grant_type": DEVICE_GRANT, "device_code": grant["device_code"]}
+    r = await api.post("/auth/token", data={**poll, "client_id": other["client_id"]})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    assert "access_token" not in r.text
+    r = await api.post("/auth/token", data={**poll, "client_id": CLI})
+    assert r.status_code == 200, r.text
+    r = await api.delete(f"/auth/clients/{other['client_id']}", headers=world.admin.headers)
+    assert r.status_code == 204, r.text
 
 
 async def test_nothing_changed(api: httpx.AsyncClient, world: World) -> None:
