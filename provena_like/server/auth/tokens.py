@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from joserfc import jwt
-from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from provena_like.server.errors import unauthenticated
@@ -86,7 +85,9 @@ class TokenService:
         """Return the claims of a valid token issued here; raise a 401 otherwise."""
         try:
             decoded = jwt.decode(token, self._key, algorithms=[ALGORITHM])
-        except (JoseError, ValueError) as err:
+        # Hostile input makes joserfc raise more than its JoseError (TypeError for a "crit"
+        # header that isn't a list of names): any failure to decode is a 401, never a 500.
+        except Exception as err:
             raise unauthenticated(
                 "The access token is malformed or its signature is invalid."
             ) from err

@@ -227,10 +227,17 @@ async def get_item_route(
     return service.to_item(row, roles, history)
 
 
-async def _refuse_dataset(session: AsyncSession, item_id: str, verb: str) -> None:
-    """Dataset metadata changes go through the datastore (it rewrites ``metadata.json``)."""
+async def _refuse_dataset(
+    session: AsyncSession, principal: Principal, item_id: str, verb: str
+) -> None:
+    """Dataset metadata changes go through the datastore (it rewrites ``metadata.json``).
+
+    Only a caller who may change the record is told so (409); anyone else gets the 403 of
+    any other refused write.
+    """
     row = await service.load_item(session, item_id)
     if row.subtype == "dataset":
+        access.require(principal, row, "metadata-write")
         message = (
             f"A dataset's metadata can't be {verb} through the registry: use "
             f"/datastore/datasets/{item_id}, which keeps its metadata.json in step."
@@ -251,7 +258,7 @@ async def update_item_route(
     """Replace the record; needs ``metadata-write``. 409 when locked, 412 when stale."""
     expected = _expected(if_match, body.expected_revision)
     async with sessions(request)() as session, session.begin():
-        await _refuse_dataset(session, _item_id(prefix, suffix), "updated")
+        await _refuse_dataset(session, principal, _item_id(prefix, suffix), "updated")
         row = await service.update_item(
             session, principal, _item_id(prefix, suffix), body, expected=expected
         )
@@ -291,7 +298,7 @@ async def revert_route(
     item_id = _item_id(prefix, suffix)
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
-        await _refuse_dataset(session, item_id, "reverted")
+        await _refuse_dataset(session, principal, item_id, "reverted")
         row = await service.revert_item(
             session, principal, item_id, body.history_id, body.reason, expected=expected
         )
