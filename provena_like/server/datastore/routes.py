@@ -67,6 +67,7 @@ from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal, db_session, require_principal, sessions
 
 from . import manifest, objects, policy, service, storage
+from .freeze import DataFreeze
 from .objects import StorageJournal
 from .storage import ObjectStore
 from .tables import DatasetRow
@@ -437,11 +438,29 @@ async def version_dataset_route(
 # -- data access ---------------------------------------------------------------------------
 
 
+async def _writable_after_minting(request: Request, item_id: str, prefix: str) -> None:
+    """Check again, once write credentials are minted, that the dataset may still change.
+
+    A lock or release request committed while STS was minting would otherwise miss them: its
+    freeze lasts for the credentials' lifetime counted from its own time, so credentials are
+    handed out only if minted before that (409 otherwise; they are never used). And when the
+    store still freezes the prefix of a dataset that was thawed (an update that failed after
+    an unlock), the bucket policy is rebuilt now, so that the new credentials work.
+    """
+    async with sessions(request)() as session:
+        item, dataset = await service.load_dataset(session, item_id)
+        service.refuse_data_writes(item, dataset)
+    freeze: DataFreeze | None = getattr(request.app.state, "data_freeze", None)
+    if freeze is not None and prefix in freeze.frozen:
+        await freeze.settle()
+
+
 @router.post("/datasets/{id_prefix}/{id_suffix}/credentials", response_model=ScopedCredentials)
 async def credentials_route(
     id_prefix: str,
     id_suffix: str,
     body: CredentialsRequest,
+    request: Request,
     principal: Caller,
     session: Session,
     store: Store,
@@ -452,8 +471,9 @@ async def credentials_route(
     dataset that is neither in review nor released (409 ``locked``, ``under_review``,
     ``released``): also put, delete and multipart, but never ``metadata.json``. The
     ``expiration`` is the one the store stated; lifetimes under 900 s get the store's default.
-    Write credentials live at most ``write_credentials_max_seconds`` (default 900 s), so
-    those issued before a lock or a release request stop working soon after it.
+    Write credentials live at most ``write_credentials_max_seconds`` (default 900 s); those
+    issued before a lock or a release request stop writing at once: the object store's
+    bucket policy denies them (see :mod:`~provena_like.server.datastore.freeze`).
     """
     item, dataset = await service.load_dataset(session, _dataset_id(id_prefix, id_suffix))
     write = body.access == "write"
@@ -488,6 +508,8 @@ async def credentials_route(
     if write and lifetime > write_max + _EXPIRY_SLACK:
         # Under the STS minimum the store's own default applied, and it is too long.
         issued = await issue(write_max)
+    if write:
+        await _writable_after_minting(request, item.id, dataset.prefix)
     creds = ScopedCredentials(
         access_key_id=issued.access_key_id,
         secret_access_key=issued.secret_access_key,
