@@ -155,7 +155,7 @@ def session_policy(bucket: str, prefix: str, access: AccessLevel) -> dict[str, A
 
     Example:
         ```python
-        policy = session_policy("provena", "datasets/10378.1-7/", "write")
+        policy = session_policy("provena", "10378.1-7/", "write")
         ```
     """
     if not prefix.endswith("/"):

@@ -146,7 +146,7 @@ async def open_object_store(settings: S3Settings) -> AsyncIterator[ObjectStore]:
     Example:
         ```python
         async with open_object_store(settings.s3) as store:
-            await put_object(store, "datasets/x/metadata.json", b"{}")
+            await put_object(store, "10378.1-1/metadata.json", b"{}")
         ```
     """
     session = aioboto3.Session()
