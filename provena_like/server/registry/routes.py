@@ -321,7 +321,11 @@ def _lock_guard(
     return guard
 
 
-@router.post("/items/{prefix}/{suffix}/lock", response_model=Item)
+@router.post(
+    "/items/{prefix}/{suffix}/lock",
+    response_model=Item,
+    responses={s: {"model": ErrorBody} for s in (502, 503)},  # a dataset's bucket policy
+)
 async def lock_route(
     prefix: str,
     suffix: str,
@@ -348,7 +352,11 @@ async def lock_route(
         return _wire(principal, row, response)
 
 
-@router.post("/items/{prefix}/{suffix}/unlock", response_model=Item)
+@router.post(
+    "/items/{prefix}/{suffix}/unlock",
+    response_model=Item,
+    responses={s: {"model": ErrorBody} for s in (502, 503)},  # a dataset's bucket policy
+)
 async def unlock_route(
     prefix: str,
     suffix: str,

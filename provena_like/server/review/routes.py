@@ -58,6 +58,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 422)
 }
 
+_STORE_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (502, 503)
+}
+"""Release steps also talk to the object store (its bucket policy, the data check)."""
+
 router = APIRouter(tags=["review"], responses=_ERRORS, route_class=BodyFieldNames)
 
 Caller = Annotated[Principal, Depends(require_principal)]
@@ -192,7 +197,11 @@ async def remove_reviewer_route(username: str, request: Request, principal: Call
 # -- the workflow --------------------------------------------------------------------------
 
 
-@router.post("/datasets/{id_prefix}/{id_suffix}/release/request", response_model=Dataset)
+@router.post(
+    "/datasets/{id_prefix}/{id_suffix}/release/request",
+    response_model=Dataset,
+    responses=_STORE_ERRORS,
+)
 async def request_release_route(
     id_prefix: str,
     id_suffix: str,
@@ -237,7 +246,11 @@ async def _decide(
     return await _guarded_step(request, principal, dataset_id, verdict, key, {"notes": notes}, run)
 
 
-@router.post("/datasets/{id_prefix}/{id_suffix}/release/approve", response_model=Dataset)
+@router.post(
+    "/datasets/{id_prefix}/{id_suffix}/release/approve",
+    response_model=Dataset,
+    responses=_STORE_ERRORS,
+)
 async def approve_route(
     id_prefix: str,
     id_suffix: str,
@@ -255,7 +268,11 @@ async def approve_route(
     return await _decide("approve", dataset_id, body.notes, request, principal, idempotency_key)
 
 
-@router.post("/datasets/{id_prefix}/{id_suffix}/release/reject", response_model=Dataset)
+@router.post(
+    "/datasets/{id_prefix}/{id_suffix}/release/reject",
+    response_model=Dataset,
+    responses=_STORE_ERRORS,
+)
 async def reject_route(
     id_prefix: str,
     id_suffix: str,
@@ -273,7 +290,11 @@ async def reject_route(
     return await _decide("reject", dataset_id, body.notes, request, principal, idempotency_key)
 
 
-@router.post("/datasets/{id_prefix}/{id_suffix}/release/withdraw", response_model=Dataset)
+@router.post(
+    "/datasets/{id_prefix}/{id_suffix}/release/withdraw",
+    response_model=Dataset,
+    responses=_STORE_ERRORS,
+)
 async def withdraw_route(
     id_prefix: str,
     id_suffix: str,
