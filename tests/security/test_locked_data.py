@@ -23,7 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from sqlalchemy import update
 
-from provena_like.server.datastore import storage
+from provena_like.server.datastore import policy, storage
 from provena_like.server.datastore.tables import DatasetRow
 from provena_like.server.db.base import utcnow
 from provena_like.server.registry.tables import ItemRow
@@ -446,3 +446,44 @@ async def test_an_approval_is_refused_when_stored_files_changed(
     assert r.json()["release_status"] == "PENDING"
     r = await step(api, reviewer, d, "reject", notes="b.txt changed")
     assert r.status_code == 200, r.text
+
+
+async def test_a_freeze_that_does_not_fit_the_bucket_policy_is_refused(
+    api: httpx.AsyncClient,
+    server: ServerThread,
+    store: SeaweedS3,
+    owner: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The largest policy the server writes is one the store accepts; a freeze that would
+    need more is refused (503) rather than taken without being enforced."""
+    role = server.settings.s3.role_arn
+    prefixes = [f"10378.1-{100000 + i}/" for i in range(600)]
+    bucket = store_bucket(server)
+    fitting = next(n for n in range(600, 0, -1) if _fits(bucket, role, prefixes[:n]))
+    document = policy.freeze_policy(bucket, role, prefixes[:fitting])
+    assert document is not None and len(document) > policy.MAX_BUCKET_POLICY_BYTES - 100
+    with s3_client(store) as admin:
+        admin.put_bucket_policy(Bucket=bucket, Policy=document)
+    assert server.call(lambda: _freeze(server).settle(force=True))  # the server's own again
+
+    d = await mint(api, owner)
+    monkeypatch.setattr(policy, "MAX_BUCKET_POLICY_BYTES", 300)
+    r = await api.post(f"/registry/items/{d.id}/lock", json={"reason": "x"}, headers=owner.headers)
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "too_many_frozen"
+    r = await api.get(ds(d.id), headers=owner.headers)
+    assert r.json()["locked"] is False
+
+
+def store_bucket(server: ServerThread) -> str:
+    name: str = server.settings.s3.bucket
+    return name
+
+
+def _fits(bucket: str, role: str, prefixes: list[str]) -> bool:
+    try:
+        policy.freeze_policy(bucket, role, prefixes)
+    except policy.PolicyTooLargeError:
+        return False
+    return True
