@@ -27,6 +27,10 @@ is limited to 20 KiB (about 550 prefixes): the limit is on datasets frozen withi
 ``window``, not on all released ones. A freeze that would exceed it is refused (503
 ``too_many_frozen``) rather than left unenforced.
 
+The window is computed from the current ``write_credentials_max_seconds``: after lowering
+that setting, credentials minted under the old value may outlive the deny of a freeze that
+begins within the old value's lifetime after the change.
+
 The in-flight set lives in the process: the reference server is one process. Several
 processes sharing a database would each need to see the others' in-flight freezes (e.g. a
 table of them), which this module doesn't do.
