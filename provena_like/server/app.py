@@ -2,7 +2,8 @@
 
 One process hosts every service under its prefix (``/auth``, ``/registry``, ...). The app owns
 one database engine and, when ``settings.s3`` is set, one object store connection
-(``app.state.object_store``), both created in the lifespan and closed at shutdown, and one
+(``app.state.object_store``, with ``app.state.data_freeze`` keeping its bucket policy in step
+with the frozen datasets), both created in the lifespan and closed at shutdown, and one
 notifier of release steps (``app.state.notifier``, see
 :mod:`~provena_like.server.notifications`; replace it to plug in your own).
 """
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 
 from provena_like._version import __version__
 from provena_like.server import auth, datastore, registry, review
+from provena_like.server.datastore.freeze import DataFreeze
 from provena_like.server.datastore.storage import open_object_store
 from provena_like.server.db.base import create_engine, create_sessionmaker
 from provena_like.server.db.schema import upgrade_schema
@@ -44,15 +46,21 @@ def create_app(settings: ServerSettings) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = create_sessionmaker(engine)
         app.state.object_store = None
+        app.state.data_freeze = None
         try:
             async with AsyncExitStack() as stack:
                 if current.s3 is not None:
                     store = await stack.enter_async_context(open_object_store(current.s3))
                     app.state.object_store = store
                 await upgrade_schema(engine)
+                if app.state.object_store is not None:
+                    freeze = DataFreeze.for_store(app.state.object_store, app.state.sessions)
+                    app.state.data_freeze = freeze
+                    await freeze.settle(force=True)  # whatever a crash left: rebuild it
                 await auth.setup(app)
                 yield
         finally:
+            app.state.data_freeze = None
             app.state.object_store = None
             await engine.dispose()
 

@@ -40,9 +40,10 @@ class S3Settings(BaseModel):
         default=900,
         ge=900,
         le=MAX_CREDENTIALS_SECONDS,
-        description="the longest lifetime of write credentials, whatever was asked: writes "
-        "that were allowed when they were issued stop soon after a dataset is locked or goes "
-        "into review (900 s is the STS minimum)",
+        description="the longest lifetime of write credentials, whatever was asked (900 s is "
+        "the STS minimum); also how long, plus 300 s, the bucket policy keeps denying writes "
+        "after a dataset is locked or goes into review: after lowering it, wait the old value "
+        "before relying on the new one",
     )
     presign_default_seconds: int = Field(
         default=900,

@@ -133,7 +133,7 @@ async def test_a_failed_mint_leaves_nothing(
     assert r.json()["error"]["code"] == "internal"
     [handle] = handles
     assert rows_of(server, handle) == NOTHING
-    prefix = f"datasets/{handle.replace('/', '-')}/"
+    prefix = f"{handle.replace('/', '-')}/"
     assert keys_under(store, bucket, prefix) == []
     if step.startswith("write"):
         [(_, kwargs)] = seen if step == "write_refused" else seen[:1]
@@ -248,7 +248,7 @@ async def test_a_failed_version_leaves_nothing(
     monkeypatch.undo()
     [handle] = handles
     assert rows_of(server, handle) == NOTHING
-    assert keys_under(store, bucket, f"datasets/{handle.replace('/', '-')}/") == []
+    assert keys_under(store, bucket, f"{handle.replace('/', '-')}/") == []
     assert keys_under(store, bucket, prefix) == before
     r = await client.get(path(ds["id"]), headers=owner.headers)
     assert r.json()["versioning"]["next"] is None and r.json()["revision"] == 1
@@ -288,8 +288,8 @@ async def test_concurrent_mints_with_one_key_leave_one_dataset(
     assert winner in handles
     for handle in set(handles) - {winner}:  # minted, written, then rolled back: undone
         assert rows_of(server, handle) == NOTHING
-        assert keys_under(store, bucket, f"datasets/{handle.replace('/', '-')}/") == []
-    prefix = f"datasets/{winner.replace('/', '-')}/"
+        assert keys_under(store, bucket, f"{handle.replace('/', '-')}/") == []
+    prefix = f"{winner.replace('/', '-')}/"
     assert keys_under(store, bucket, prefix) == [prefix + "metadata.json"]
 
 

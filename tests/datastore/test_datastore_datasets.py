@@ -59,7 +59,7 @@ async def test_mint_and_fetch(
     assert ds["storage"] == {
         "repository": "default",
         "bucket": bucket,
-        "prefix": f"datasets/{prefix}-{number}/",
+        "prefix": f"{prefix}-{number}/",
         "endpoint_url": store.endpoint_url,
     }
     assert ds["record"]["dataset_info"]["license"] == "https://creativecommons.org/licenses/by/4.0/"

@@ -235,7 +235,7 @@ async def test_version_with_copied_files(
     assert new["versioning"] == {"version": 2, "previous": ds["id"], "next": None}
     assert new["record"] == ds["record"] and new["display_name"] == ds["display_name"]
     new_prefix = new["storage"]["prefix"]
-    assert new_prefix == f"datasets/{new['id'].replace('/', '-')}/" != old_prefix
+    assert new_prefix == f"{new['id'].replace('/', '-')}/" != old_prefix
 
     with s3_client(store) as admin:
         after = {

@@ -14,6 +14,7 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from review_helpers import Refs, User, changed, ds, item, mint, outcome, record, step
 
 from provena_like.server.notifications import ReleaseNotice
@@ -93,9 +94,10 @@ async def test_pending_and_released_freeze_data_manifest_and_metadata(
 
     r = await step(api, owner, dsid, "request", reviewer=reviewer.name, notes="ready")
     assert r.status_code == 200
-    # Credentials issued before the request can't be revoked by S3 and work until they expire
-    # (15 minutes at most), but nothing they write can enter the manifest.
-    await anyio.to_thread.run_sync(put_object, localstack, early, "late.csv")
+    # Credentials issued before the request can't be revoked, but the store's bucket policy
+    # refuses their writes from now on (tests/security/test_locked_data.py has the details).
+    with pytest.raises(ClientError, match="AccessDenied"):
+        await anyio.to_thread.run_sync(put_object, localstack, early, "late.csv")
     await assert_frozen(api, owner, refs, dsid, "under_review")
 
     r = await step(api, reviewer, dsid, "approve", notes="ok")

@@ -14,6 +14,31 @@ What SeaweedFS 4.48 enforces, measured with the role of :class:`~provena_like.te
   are 403 (DeleteObjects reports it per key), while reading it still works.
 - ``NotResource`` is rejected as a malformed policy, so "everything but metadata.json" must be
   written as Allow + Deny.
+- Resources match **without regard to case** (the pattern is lowercased): an ``Allow`` on
+  ``datasets/10378.1-99/*`` also lets the session write ``DATASETS/10378.1-99/x``, and the
+  ``Deny`` on ``metadata.json`` also covers ``METADATA.JSON``. The ``s3:prefix`` condition of
+  listing is case-sensitive. So a prefix made only of characters without case variants
+  (digits, ``.``, ``-``, ``_``, ``/``: see :func:`~provena_like.server.datastore.service.
+  dataset_prefix`) grants exactly itself; Unicode look-alikes (``ſ``, the Kelvin sign) are
+  refused too.
+
+Session credentials can't be revoked, and the session policy is fixed when they are minted.
+What the store does evaluate at request time is the **bucket policy**, for assumed-role
+sessions as well (:func:`freeze_policy`):
+
+- a ``Deny`` of the write actions on ``arn:aws:s3:::BUCKET/PREFIX*`` refuses PutObject,
+  CopyObject onto a key, CreateMultipartUpload, UploadPart and CompleteMultipartUpload of an
+  upload started before, AbortMultipartUpload, DeleteObject and DeleteObjects (per key) of a
+  session minted *before* the policy was put, while reads still work;
+- ``Principal: "*"`` with ``StringLike aws:PrincipalArn`` on the role's ARN and its
+  assumed-role session ARNs limits the deny to the datastore role's sessions: the server's
+  own admin identity is not affected (in AWS ``aws:PrincipalArn`` of a session is the role's
+  ARN, in SeaweedFS the session's; both are listed). Without the condition, ``"*"`` denies
+  the admin too; ``ArnLike``/``ArnNotEquals`` and ``NotPrincipal`` are not usable there;
+- a bucket policy may be at most 20 KiB (as in AWS): 547 prefixes of the shape
+  ``10378.1-N/`` fit, the next is ``PolicyTooLarge``. Bucket-policy resources match case
+  sensitively (a deny on ``datasets/x/*`` doesn't cover ``DATASETS/x/y``), and
+  ``NotResource`` is accepted there but not enforced.
 """
 
 from __future__ import annotations
@@ -24,7 +49,18 @@ from typing import Any
 
 from provena_like.models.datastore import METADATA_FILE, AccessLevel
 
-__all__ = ["READ_ACTIONS", "WRITE_ACTIONS", "policy_json", "session_name", "session_policy"]
+__all__ = [
+    "FROZEN_ACTIONS",
+    "MAX_BUCKET_POLICY_BYTES",
+    "READ_ACTIONS",
+    "WRITE_ACTIONS",
+    "PolicyTooLargeError",
+    "freeze_policy",
+    "policy_json",
+    "role_session_arns",
+    "session_name",
+    "session_policy",
+]
 
 READ_ACTIONS: tuple[str, ...] = ("s3:GetObject",)
 """Object actions of read credentials (HeadObject is authorised as GetObject)."""
@@ -37,7 +73,81 @@ WRITE_ACTIONS: tuple[str, ...] = (
 )
 """Object actions write credentials add (PutObject covers multipart parts and copies)."""
 
+FROZEN_ACTIONS: tuple[str, ...] = (
+    "s3:PutObject",
+    "s3:PutObjectAcl",
+    "s3:PutObjectTagging",
+    "s3:DeleteObject",
+    "s3:DeleteObjectTagging",
+    "s3:DeleteObjectVersion",
+    "s3:AbortMultipartUpload",
+)
+"""What the bucket policy denies the role's sessions on a frozen prefix (a superset of
+:data:`WRITE_ACTIONS`; PutObject also covers copies, multipart parts and completion)."""
+
+MAX_BUCKET_POLICY_BYTES = 20 * 1024
+"""The largest bucket policy AWS S3 and SeaweedFS 4.48 accept (measured: 20,453 bytes pass)."""
+
 _SESSION_NAME = re.compile(r"[^\w+=,.@-]")
+_ROLE_ARN = re.compile(
+    r"^arn:(?P<partition>[\w-]+):iam::(?P<account>\d*):role/(?:.*/)?(?P<name>[^/]+)$"
+)
+
+
+class PolicyTooLargeError(ValueError):
+    """The bucket policy for so many frozen prefixes would exceed the store's limit."""
+
+
+def role_session_arns(role_arn: str) -> list[str]:
+    """``aws:PrincipalArn`` patterns of the role's sessions: the role, and its sessions.
+
+    Example:
+        ```python
+        role_session_arns("arn:aws:iam::000000000000:role/DatasetAccess")
+        # ['arn:aws:iam::000000000000:role/DatasetAccess',
+        #  'arn:aws:sts::000000000000:assumed-role/DatasetAccess/*']
+        ```
+    """
+    match = _ROLE_ARN.match(role_arn)
+    if match is None:
+        raise ValueError(f"not an IAM role ARN: {role_arn!r}")
+    part, account, name = match["partition"], match["account"], match["name"]
+    return [role_arn, f"arn:{part}:sts::{account}:assumed-role/{name}/*"]
+
+
+def freeze_policy(bucket: str, role_arn: str, prefixes: list[str]) -> str | None:
+    """The bucket policy (compact JSON) that stops the role's sessions writing ``prefixes``.
+
+    One ``Deny`` of :data:`FROZEN_ACTIONS` on every ``arn:aws:s3:::bucket/prefix*``, for
+    principals whose ARN is the role's or one of its sessions'. None when nothing is frozen
+    (the bucket policy is then deleted). The prefixes are sorted, so equal sets give equal
+    documents.
+
+    Raises:
+        PolicyTooLargeError: the document would exceed :data:`MAX_BUCKET_POLICY_BYTES`.
+    """
+    if not prefixes:
+        return None
+    for prefix in prefixes:
+        if not prefix.endswith("/"):
+            raise ValueError(f"a dataset prefix ends with '/', got {prefix!r}")
+    statement = {
+        "Sid": "FrozenDatasets",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": list(FROZEN_ACTIONS),
+        "Resource": [f"arn:aws:s3:::{bucket}/{p}*" for p in sorted(set(prefixes))],
+        "Condition": {"StringLike": {"aws:PrincipalArn": role_session_arns(role_arn)}},
+    }
+    document = json.dumps(
+        {"Version": "2012-10-17", "Statement": [statement]}, separators=(",", ":")
+    )
+    if len(document.encode()) > MAX_BUCKET_POLICY_BYTES:
+        raise PolicyTooLargeError(
+            f"{len(set(prefixes))} frozen prefixes need a {len(document.encode())}-byte bucket "
+            f"policy; the store accepts at most {MAX_BUCKET_POLICY_BYTES}"
+        )
+    return document
 
 
 def session_policy(bucket: str, prefix: str, access: AccessLevel) -> dict[str, Any]:
@@ -45,7 +155,7 @@ def session_policy(bucket: str, prefix: str, access: AccessLevel) -> dict[str, A
 
     Example:
         ```python
-        policy = session_policy("provena", "datasets/10378.1-7/", "write")
+        policy = session_policy("provena", "10378.1-7/", "write")
         ```
     """
     if not prefix.endswith("/"):

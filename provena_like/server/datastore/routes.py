@@ -67,6 +67,7 @@ from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal, db_session, require_principal, sessions
 
 from . import manifest, objects, policy, service, storage
+from .freeze import DataFreeze
 from .objects import StorageJournal
 from .storage import ObjectStore
 from .tables import DatasetRow
@@ -452,11 +453,29 @@ def _refuse_too_long(field: str, seconds: int, limit: int) -> None:
         )
 
 
+async def _writable_after_minting(request: Request, item_id: str, prefix: str) -> None:
+    """Check again, once write credentials are minted, that the dataset may still change.
+
+    A lock or release request committed while STS was minting would otherwise miss them: its
+    freeze lasts for the credentials' lifetime counted from its own time, so credentials are
+    handed out only if minted before that (409 otherwise; they are never used). And when the
+    store still freezes the prefix of a dataset that was thawed (an update that failed after
+    an unlock), the bucket policy is rebuilt now, so that the new credentials work.
+    """
+    async with sessions(request)() as session:
+        item, dataset = await service.load_dataset(session, item_id)
+        service.refuse_data_writes(item, dataset)
+    freeze: DataFreeze | None = getattr(request.app.state, "data_freeze", None)
+    if freeze is not None and prefix in freeze.frozen:
+        await freeze.settle()
+
+
 @router.post("/datasets/{id_prefix}/{id_suffix}/credentials", response_model=ScopedCredentials)
 async def credentials_route(
     id_prefix: str,
     id_suffix: str,
     body: CredentialsRequest,
+    request: Request,
     principal: Caller,
     session: Session,
     store: Store,
@@ -471,8 +490,9 @@ async def credentials_route(
     ``credentials_default_seconds`` (15 min) and a caller may ask for at most
     ``credentials_max_seconds`` (1 h; longer → 422, field ``duration_seconds``): credentials
     can't be called back, so access taken away ends for them when they expire. Write
-    credentials live at most ``write_credentials_max_seconds`` (default 900 s), so those
-    issued before a lock or a release request stop working soon after it.
+    credentials live at most ``write_credentials_max_seconds`` (default 900 s); those issued
+    before a lock or a release request stop writing at once: the object store's bucket policy
+    denies them (see :mod:`~provena_like.server.datastore.freeze`).
     """
     item, dataset = await service.load_dataset(session, _dataset_id(id_prefix, id_suffix))
     write = body.access == "write"
@@ -501,6 +521,8 @@ async def credentials_route(
         # Under the STS minimum the store's own default applied, and it is longer than the
         # closest lifetime STS can give to what was asked.
         issued = await issue(closest)
+    if write:
+        await _writable_after_minting(request, item.id, dataset.prefix)
     creds = ScopedCredentials(
         access_key_id=issued.access_key_id,
         secret_access_key=issued.secret_access_key,

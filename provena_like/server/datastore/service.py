@@ -73,9 +73,21 @@ NEVER_RELEASED = datetime(9999, 12, 31, tzinfo=UTC)
 """The sort key of datasets with no release time: after every real one."""
 
 
+_CASELESS = frozenset("0123456789.-_")
+
+
 def dataset_prefix(handle: str) -> str:
-    """The storage prefix of a dataset: ``datasets/<handle with '/' → '-'>/``."""
-    return f"datasets/{handle.replace('/', '-')}/"
+    """The storage prefix of a new dataset: ``<handle with '/' → '-'>/``, e.g. ``10378.1-42/``.
+
+    Only characters without case variants (digits, ``.``, ``-``, ``_``): a letter of the
+    handle's prefix becomes ``_`` (the handle's number alone makes the prefix unique). The
+    object store matches policy resources without regard to case, so credentials for a
+    prefix with letters would also reach its case variants (``DATASETS/...`` for
+    ``datasets/...``); a prefix without letters has none. Datasets minted before keep the
+    prefix they were given (``datasets/<handle with '/' → '-'>/``): it is stored with them.
+    """
+    slug = "".join(c if c in _CASELESS else "_" for c in handle.replace("/", "-"))
+    return f"{slug}/"
 
 
 # -- reading -------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ __all__ = [
     "list_objects",
     "open_object_store",
     "presign_get",
+    "put_bucket_policy",
     "put_object",
     "read_object",
 ]
@@ -145,7 +146,7 @@ async def open_object_store(settings: S3Settings) -> AsyncIterator[ObjectStore]:
     Example:
         ```python
         async with open_object_store(settings.s3) as store:
-            await put_object(store, "datasets/x/metadata.json", b"{}")
+            await put_object(store, "10378.1-1/metadata.json", b"{}")
         ```
     """
     session = aioboto3.Session()
@@ -376,3 +377,22 @@ async def presign_get(store: ObjectStore, key: str, *, expires_in: int) -> str:
     except (ClientError, BotoCoreError) as err:
         raise ObjectStoreError(f"presign {key}", err) from err
     return url
+
+
+async def put_bucket_policy(store: ObjectStore, document: str | None) -> None:
+    """Replace the dataset bucket's policy with ``document``, or delete it when None.
+
+    The store evaluates the bucket policy on every request, including those signed with
+    session credentials minted earlier (see :mod:`~provena_like.server.datastore.policy`).
+    """
+    try:
+        if document is None:
+            await store.s3.delete_bucket_policy(Bucket=store.bucket)
+        else:
+            await store.s3.put_bucket_policy(Bucket=store.bucket, Policy=document)
+    except ClientError as err:
+        if document is None and _error_code(err) == "NoSuchBucketPolicy":
+            return
+        raise ObjectStoreError("update the bucket policy", err) from err
+    except BotoCoreError as err:
+        raise ObjectStoreError("update the bucket policy", err) from err

@@ -13,6 +13,7 @@ latest revision (last writer wins) - send one whenever the change is based on wh
 from __future__ import annotations
 
 import re
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -313,7 +314,25 @@ async def revert_route(
 # -- locks ---------------------------------------------------------------------------------
 
 
-@router.post("/items/{prefix}/{suffix}/lock", response_model=Item)
+def _lock_guard(
+    request: Request, principal: Principal, item_id: str, *, lock: bool
+) -> AbstractAsyncContextManager[Any]:
+    """Freeze a dataset's data in the object store around its lock, thaw it after an unlock.
+
+    See :mod:`provena_like.server.datastore.freeze`.
+    """
+    freeze = getattr(request.app.state, "data_freeze", None)
+    if freeze is None:
+        return nullcontext()
+    guard: AbstractAsyncContextManager[Any] = freeze.for_lock(principal, item_id, lock=lock)
+    return guard
+
+
+@router.post(
+    "/items/{prefix}/{suffix}/lock",
+    response_model=Item,
+    responses={s: {"model": ErrorBody} for s in (502, 503)},  # a dataset's bucket policy
+)
 async def lock_route(
     prefix: str,
     suffix: str,
@@ -323,19 +342,28 @@ async def lock_route(
     principal: Caller,
     if_match: IfMatch = None,
 ) -> Item:
-    """Lock the item against record changes; needs ``admin``. 409 when already locked."""
-    async with sessions(request)() as session, session.begin():
+    """Lock the item against record changes; needs ``admin``. 409 when already locked.
+
+    A dataset's data is frozen too: from the lock on, the object store refuses writes with
+    any write credentials, including those issued before.
+    """
+    item_id = _item_id(prefix, suffix)
+    async with (
+        _lock_guard(request, principal, item_id, lock=True),
+        sessions(request)() as session,
+        session.begin(),
+    ):
         row = await service.lock_item(
-            session,
-            principal,
-            _item_id(prefix, suffix),
-            body.reason,
-            expected=parse_if_match(if_match),
+            session, principal, item_id, body.reason, expected=parse_if_match(if_match)
         )
         return _wire(principal, row, response)
 
 
-@router.post("/items/{prefix}/{suffix}/unlock", response_model=Item)
+@router.post(
+    "/items/{prefix}/{suffix}/unlock",
+    response_model=Item,
+    responses={s: {"model": ErrorBody} for s in (502, 503)},  # a dataset's bucket policy
+)
 async def unlock_route(
     prefix: str,
     suffix: str,
@@ -346,13 +374,14 @@ async def unlock_route(
     if_match: IfMatch = None,
 ) -> Item:
     """Unlock the item; needs ``admin``. 409 when it is not locked."""
-    async with sessions(request)() as session, session.begin():
+    item_id = _item_id(prefix, suffix)
+    async with (
+        _lock_guard(request, principal, item_id, lock=False),
+        sessions(request)() as session,
+        session.begin(),
+    ):
         row = await service.unlock_item(
-            session,
-            principal,
-            _item_id(prefix, suffix),
-            body.reason,
-            expected=parse_if_match(if_match),
+            session, principal, item_id, body.reason, expected=parse_if_match(if_match)
         )
         return _wire(principal, row, response)
 

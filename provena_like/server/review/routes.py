@@ -11,6 +11,10 @@
 Every step is one transaction, honours ``Idempotency-Key`` (a retried step replays its first
 answer instead of meeting its own new state) and, once committed, is handed to the app's
 notifier (``app.state.notifier``) as a background task: a failing notifier changes nothing.
+
+A request and an approval run with the dataset's data frozen in the object store
+(:mod:`~provena_like.server.datastore.freeze`) and check it against the manifest; a
+rejection and a withdrawal let the store accept writes again once committed.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from provena_like.models.review import (
 from provena_like.models.shared import ErrorBody, Page
 from provena_like.server import access
 from provena_like.server.datastore import service as datastore
+from provena_like.server.datastore.freeze import freeze_guard
+from provena_like.server.datastore.integrity import ManifestCheck
 from provena_like.server.datastore.routes import BodyFieldNames
 from provena_like.server.datastore.tables import DatasetRow
 from provena_like.server.idempotency import fingerprint, run_idempotent
@@ -44,13 +50,18 @@ from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal, db_session, require_principal, sessions
 
 from . import reviewers, service
-from .service import Transition
+from .service import DataCheck, Transition
 
 __all__ = ["router"]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 422)
 }
+
+_STORE_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (502, 503)
+}
+"""Release steps also talk to the object store (its bucket policy, the data check)."""
 
 router = APIRouter(tags=["review"], responses=_ERRORS, route_class=BodyFieldNames)
 
@@ -119,6 +130,31 @@ async def _step(
     return response
 
 
+async def _guarded_step(
+    request: Request,
+    principal: Principal,
+    dataset_id: str,
+    action: Literal["request", "approve", "reject", "withdraw"],
+    key: str | None,
+    body: Any,
+    run: Callable[[AsyncSession, DataCheck], Awaitable[Transition]],
+) -> JSONResponse:
+    """:func:`_step` with the data frozen (request, approve) or thawed after (the others)."""
+    store = getattr(request.app.state, "object_store", None)
+    freezes = False
+    if action in ("request", "approve") and store is not None:
+        async with sessions(request)() as session:
+            freezes = await service.freeze_wanted(session, principal, dataset_id, action)
+    check = ManifestCheck(store) if freezes and store is not None else None
+    data = DataCheck(check, needed=store is not None)
+
+    async def step(session: AsyncSession) -> Transition:
+        return await run(session, data)
+
+    async with freeze_guard(request.app.state, dataset_id, freezes=freezes):
+        return await _step(request, principal, key, body, step)
+
+
 # -- reviewers -----------------------------------------------------------------------------
 
 
@@ -161,7 +197,11 @@ async def remove_reviewer_route(username: str, request: Request, principal: Call
 # -- the workflow --------------------------------------------------------------------------
 
 
-@router.post("/datasets/{id_prefix}/{id_suffix}/release/request", response_model=Dataset)
+@router.post(
+    "/datasets/{id_prefix}/{id_suffix}/release/request",
+    response_model=Dataset,
+    responses=_STORE_ERRORS,
+)
 async def request_release_route(
     id_prefix: str,
     id_suffix: str,
@@ -178,10 +218,18 @@ async def request_release_route(
     """
     dataset_id = _dataset_id(id_prefix, id_suffix)
 
-    async def run(session: AsyncSession) -> Transition:
-        return await service.request_release(session, principal, dataset_id, body)
+    async def run(session: AsyncSession, data: DataCheck) -> Transition:
+        return await service.request_release(session, principal, dataset_id, body, data=data)
 
-    return await _step(request, principal, idempotency_key, body.model_dump(mode="json"), run)
+    return await _guarded_step(
+        request,
+        principal,
+        dataset_id,
+        "request",
+        idempotency_key,
+        body.model_dump(mode="json"),
+        run,
+    )
 
 
 async def _decide(
@@ -192,13 +240,17 @@ async def _decide(
     principal: Principal,
     key: str | None,
 ) -> JSONResponse:
-    async def run(session: AsyncSession) -> Transition:
-        return await service.decide(session, principal, dataset_id, verdict, notes)
+    async def run(session: AsyncSession, data: DataCheck) -> Transition:
+        return await service.decide(session, principal, dataset_id, verdict, notes, data=data)
 
-    return await _step(request, principal, key, {"notes": notes}, run)
+    return await _guarded_step(request, principal, dataset_id, verdict, key, {"notes": notes}, run)
 
 
-@router.post("/datasets/{id_prefix}/{id_suffix}/release/approve", response_model=Dataset)
+@router.post(
+    "/datasets/{id_prefix}/{id_suffix}/release/approve",
+    response_model=Dataset,
+    responses=_STORE_ERRORS,
+)
 async def approve_route(
     id_prefix: str,
     id_suffix: str,
@@ -216,7 +268,11 @@ async def approve_route(
     return await _decide("approve", dataset_id, body.notes, request, principal, idempotency_key)
 
 
-@router.post("/datasets/{id_prefix}/{id_suffix}/release/reject", response_model=Dataset)
+@router.post(
+    "/datasets/{id_prefix}/{id_suffix}/release/reject",
+    response_model=Dataset,
+    responses=_STORE_ERRORS,
+)
 async def reject_route(
     id_prefix: str,
     id_suffix: str,
@@ -234,7 +290,11 @@ async def reject_route(
     return await _decide("reject", dataset_id, body.notes, request, principal, idempotency_key)
 
 
-@router.post("/datasets/{id_prefix}/{id_suffix}/release/withdraw", response_model=Dataset)
+@router.post(
+    "/datasets/{id_prefix}/{id_suffix}/release/withdraw",
+    response_model=Dataset,
+    responses=_STORE_ERRORS,
+)
 async def withdraw_route(
     id_prefix: str,
     id_suffix: str,
@@ -249,10 +309,19 @@ async def withdraw_route(
     """
     dataset_id = _dataset_id(id_prefix, id_suffix)
 
-    async def run(session: AsyncSession) -> Transition:
+    async def run(session: AsyncSession, data: DataCheck) -> Transition:
+        del data  # a withdrawal checks nothing
         return await service.withdraw(session, principal, dataset_id, body.notes)
 
-    return await _step(request, principal, idempotency_key, body.model_dump(mode="json"), run)
+    return await _guarded_step(
+        request,
+        principal,
+        dataset_id,
+        "withdraw",
+        idempotency_key,
+        body.model_dump(mode="json"),
+        run,
+    )
 
 
 @router.get("/datasets/{id_prefix}/{id_suffix}/release/history", response_model=Page[ReleaseEvent])

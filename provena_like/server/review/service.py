@@ -25,6 +25,14 @@ now - and is decided again against the new state (a second approval gets 409 ``r
 The dataset row moves with a second conditional UPDATE (``WHERE release_status = <old>``),
 and the step is appended to the release history. Notifications are the routes' business,
 after the commit.
+
+A request and an approval also check the stored data against the manifest
+(:mod:`~provena_like.server.datastore.integrity`; 409 ``data_changed`` naming the files),
+once before anything is written and once more, for rows that changed meanwhile, after the
+dataset row is claimed. They run while the data is frozen in the store: the routes wrap
+them in :meth:`~provena_like.server.datastore.freeze.DataFreeze.freezing` and pass the
+check; a step that needs the check and got none (its caller wasn't expected to be allowed to
+take it, see :func:`freeze_wanted`) is refused with 409 ``conflict``, to be retried.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.review import ReleaseAction, ReleaseEvent, ReleaseRequest
 from provena_like.server import access
+from provena_like.server.datastore.integrity import ManifestCheck
 from provena_like.server.datastore.service import load_dataset, release_state_error
 from provena_like.server.datastore.tables import DatasetRow
 from provena_like.server.db.base import UTCDateTime, utcnow
@@ -51,9 +60,12 @@ from .reviewers import REVIEWER, check_reviewer, holds_admin
 from .tables import ReleaseEventRow
 
 __all__ = [
+    "NO_DATA_CHECK",
+    "DataCheck",
     "Transition",
     "awaiting_review",
     "decide",
+    "freeze_wanted",
     "history_page",
     "my_requests",
     "request_release",
@@ -79,6 +91,22 @@ class _Step:
     event_reviewer: str | None  # the reviewer the history entry names
     notes: str
     values: dict[str, Any] = field(default_factory=dict)  # dataset columns to set
+    check_data: bool = False  # the stored data must match the manifest (request, approve)
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    """How a step checks the stored data against the manifest.
+
+    With ``check``; or not at all when ``needed`` is False (a server without an object store
+    has no data to check).
+    """
+
+    check: ManifestCheck | None
+    needed: bool = True
+
+
+NO_DATA_CHECK = DataCheck(check=None, needed=False)
 
 
 Decide = Callable[[ItemRow, DatasetRow, datetime], Awaitable[_Step]]
@@ -99,6 +127,17 @@ def to_event(row: ReleaseEventRow) -> ReleaseEvent:
     )
 
 
+async def _check_data(
+    data: DataCheck, session: AsyncSession, item_id: str, dataset: DatasetRow
+) -> None:
+    if data.check is not None:
+        await data.check.run(session, item_id, dataset.prefix, dataset.release_status)
+    elif data.needed:
+        raise ServiceError(
+            409, "conflict", f"Dataset {item_id} changed while its release step began; retry."
+        )
+
+
 async def _apply(
     session: AsyncSession,
     principal: Principal,
@@ -106,12 +145,19 @@ async def _apply(
     decide_step: Decide,
     *,
     confirm: Callable[[], Awaitable[None]] | None = None,
+    data: DataCheck = NO_DATA_CHECK,
 ) -> Transition:
     """Decide a step against the dataset as loaded and write it with conditional UPDATEs."""
     for attempt in range(2):
         item, dataset = await load_dataset(session, item_id, for_update=attempt > 0)
         now = utcnow()
         step = await decide_step(item, dataset, now)
+        if step.check_data:
+            # First pass, before any write (holds no lock); then decide again, so that the
+            # step's time is taken after a long check.
+            await _check_data(data, session, item_id, dataset)
+            now = utcnow()
+            step = await decide_step(item, dataset, now)
         claimed = await session.execute(
             update(ItemRow)
             .where(ItemRow.id == item_id, ItemRow.revision == item.revision)
@@ -131,6 +177,8 @@ async def _apply(
         )
         if getattr(moved, "rowcount", 0) != 1:
             raise ServiceError(409, "conflict", f"Dataset {item_id} is changing; retry.")
+        if step.check_data:  # second pass: rows registered since the first one
+            await _check_data(data, session, item_id, dataset)
         if confirm is not None:
             await confirm()
         event = ReleaseEventRow(
@@ -150,13 +198,19 @@ async def _apply(
 
 
 async def request_release(
-    session: AsyncSession, principal: Principal, item_id: str, body: ReleaseRequest
+    session: AsyncSession,
+    principal: Principal,
+    item_id: str,
+    body: ReleaseRequest,
+    *,
+    data: DataCheck = NO_DATA_CHECK,
 ) -> Transition:
     """Ask for the release of a dataset: ``NOT_RELEASED`` → ``PENDING``.
 
     Needs ``admin`` on the dataset; refused while it is locked (409 ``locked``) or not
     ``NOT_RELEASED`` (409 ``under_review`` / ``released``); the reviewer must be an enabled
-    user with the system role ``reviewer`` other than the caller (422, field ``reviewer``).
+    user with the system role ``reviewer`` other than the caller (422, field ``reviewer``);
+    the stored files must match the manifest (409 ``data_changed``, see ``data``).
     The reviewer may read the dataset's metadata and data until they decide.
     """
 
@@ -184,6 +238,7 @@ async def request_release(
                 "release_approver": None,
                 "release_time": None,
             },
+            check_data=True,
         )
 
     async def confirm() -> None:  # the role can't be taken away before the commit
@@ -192,7 +247,7 @@ async def request_release(
             session, body.reviewer, requester=principal.username, item=item, lock=True
         )
 
-    return await _apply(session, principal, item_id, decide_step, confirm=confirm)
+    return await _apply(session, principal, item_id, decide_step, confirm=confirm, data=data)
 
 
 async def decide(
@@ -201,8 +256,13 @@ async def decide(
     item_id: str,
     verdict: Literal["approve", "reject"],
     notes: str,
+    *,
+    data: DataCheck = NO_DATA_CHECK,
 ) -> Transition:
     """Approve (``PENDING`` → ``RELEASED``) or reject (→ ``NOT_RELEASED``) a request.
+
+    An approval checks the stored files against the manifest (409 ``data_changed``, see
+    ``data``): the reviewer may then reject the request, so that the files can be fixed.
 
     Only the reviewer the request names, while they hold the system role ``reviewer``, may
     decide (403 ``not_your_review`` for anyone else, system admins included). A dataset that
@@ -264,6 +324,7 @@ async def decide(
                 event_reviewer=item.reviewer,
                 notes=notes,
                 values={"release_time": now, "release_approver": principal.username},
+                check_data=True,
             )
         return _Step(
             action="reject",
@@ -273,7 +334,32 @@ async def decide(
             notes=notes,
         )
 
-    return await _apply(session, principal, item_id, decide_step)
+    return await _apply(session, principal, item_id, decide_step, data=data)
+
+
+async def freeze_wanted(
+    session: AsyncSession, principal: Principal, item_id: str, action: ReleaseAction
+) -> bool:
+    """Whether ``action`` by ``principal`` may freeze the dataset's data, as it looks now.
+
+    True for a request by an admin of an unlocked ``NOT_RELEASED`` dataset and for an
+    approval by the named reviewer of an unlocked ``PENDING`` one. The routes freeze the
+    data in the store only then, so that a caller who may not take the step can't freeze
+    someone else's dataset even briefly; the step itself decides again.
+    """
+    try:
+        item, dataset = await load_dataset(session, item_id)
+    except ServiceError:
+        return False
+    if item.locked:
+        return False
+    if action == "request":
+        return dataset.release_status == "NOT_RELEASED" and "admin" in access.roles_on(
+            principal, item
+        )
+    if action == "approve":
+        return dataset.release_status == "PENDING" and principal.username == item.reviewer
+    return False
 
 
 async def withdraw(
