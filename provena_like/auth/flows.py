@@ -29,6 +29,7 @@ from provena_like._core.errors import (
     AuthError,
     DeviceCodeExpired,
     DeviceFlowError,
+    RefreshTokenInvalid,
     ResponseValidationError,
     TokenRefreshFailed,
     UsageError,
@@ -37,8 +38,8 @@ from provena_like._core.http import status_error
 from provena_like.auth._endpoint import (
     SERVICE,
     ClientAuth,
-    describe,
     oauth_error,
+    oauth_failure,
     parse_token_response,
     post_form,
 )
@@ -164,7 +165,8 @@ class ClientCredentials(TokenSource):
         """Ask the token endpoint for a token.
 
         Raises:
-            AuthError: the provider refused the client (the OAuth error code is in the message).
+            InvalidClient: the provider did not accept the client id or secret.
+            AuthError: any other refusal (``.error`` holds the OAuth error code).
             APIError: the provider could not be reached or answered unexpectedly.
         """
         endpoint = (await discovery.get(http)).token_endpoint
@@ -175,9 +177,10 @@ class ClientCredentials(TokenSource):
         log.debug("requesting a token for client %s (client credentials)", self.client_id)
         outcome = parse_token_response(await post_form(http, endpoint, data, headers))
         if isinstance(outcome, OAuthError):
-            raise AuthError(
-                f"the identity provider refused the client credentials of {self.client_id!r}: "
-                f"{describe(outcome)}"
+            raise oauth_failure(
+                AuthError,
+                f"the identity provider refused the client credentials of {self.client_id!r}",
+                outcome,
             )
         return TokenSet.from_response(outcome)
 
@@ -225,8 +228,11 @@ class RefreshTokenFlow(TokenSource):
         """Refresh.
 
         Raises:
-            TokenRefreshFailed: the provider refused (``invalid_grant``: expired, revoked or
-                already used); the OAuth error code is in the message, never the token.
+            RefreshTokenInvalid: the provider answered ``invalid_grant`` (the token expired,
+                was revoked or was already used).
+            InvalidClient: the provider did not accept the client.
+            TokenRefreshFailed: any other refusal (``.error`` holds the OAuth error code;
+                the token is never in the message).
             APIError: the provider could not be reached or answered unexpectedly.
         """
         endpoint = (await discovery.get(http)).token_endpoint
@@ -240,9 +246,15 @@ class RefreshTokenFlow(TokenSource):
         log.debug("refreshing the token of client %s", self.client_id)
         outcome = parse_token_response(await post_form(http, endpoint, data, headers))
         if isinstance(outcome, OAuthError):
-            raise TokenRefreshFailed(
-                f"the identity provider refused to refresh the token: {describe(outcome)}; "
-                "sign in again (provena-like login)"
+            if outcome.error == "invalid_grant":
+                raise oauth_failure(
+                    RefreshTokenInvalid,
+                    "the identity provider rejected the refresh token; "
+                    "sign in again (provena-like login)",
+                    outcome,
+                )
+            raise oauth_failure(
+                TokenRefreshFailed, "the identity provider refused to refresh the token", outcome
             )
         return TokenSet.from_response(outcome, previous_refresh=self._refresh_token)
 
@@ -347,7 +359,7 @@ class DeviceCodeFlow(TokenSource):
             error = oauth_error(response)
             if error is None:
                 raise status_error(response, SERVICE, method="POST", url=endpoint)
-            raise DeviceFlowError(f"the device authorization was refused: {describe(error)}")
+            raise oauth_failure(DeviceFlowError, "the device authorization was refused", error)
         try:
             return DeviceAuthorization.model_validate(response.json())
         except (ValueError, ValidationError):
@@ -376,10 +388,12 @@ class DeviceCodeFlow(TokenSource):
                 interval += 5
                 log.debug("device flow: slow_down, polling every %.0f s now", interval)
             elif outcome.error == "expired_token":
-                raise DeviceCodeExpired("the device code expired before it was approved")
+                raise oauth_failure(
+                    DeviceCodeExpired, "the device code expired before it was approved", outcome
+                )
             elif outcome.error == "access_denied":
-                raise AccessDenied("the sign-in request was denied")
+                raise oauth_failure(AccessDenied, "the sign-in request was denied", outcome)
             elif outcome.error != "authorization_pending":
-                raise DeviceFlowError(f"the device flow failed: {describe(outcome)}")
+                raise oauth_failure(DeviceFlowError, "the device flow failed", outcome)
             if time.monotonic() >= deadline:
                 raise DeviceCodeExpired("the device code expired before it was approved")
