@@ -1,8 +1,9 @@
 """``AuthManager``: an :class:`httpx.Auth` that keeps a valid access token on every request.
 
 * Attaches ``Authorization: Bearer <token>``.
-* Refreshes ``refresh_margin`` seconds (default 60) before expiry, with only one refresh in
-  flight: concurrent requests wait for it and reuse its result (or its error).
+* Refreshes ``refresh_margin`` seconds (default 60) before expiry, but never more than half
+  the token's lifetime early (a 30 s token is refreshed after 15 s, not at once), with only
+  one refresh in flight: concurrent requests wait for it and reuse its result (or its error).
 * On a 401 it renews the token once and retries the request once (the
   ``handle_missing_authorization`` idea of globus-sdk); a static token can't be renewed, so
   its 401 is returned as is.
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 
 _LOGIN_HINT = "run `provena-like login` (or configure a client secret or an access token)"
 
+_MAX_MARGIN_FRACTION = 0.5
+"""The refresh margin is at most this fraction of the token's lifetime (as for S3 keys)."""
+
 
 class _NoIssuer(OIDCDiscovery):
     """Stands in for discovery when there is no issuer (a static token needs none)."""
@@ -77,7 +81,8 @@ class AuthManager(httpx.Auth):
         client_secret: its secret, for a confidential client.
         scopes: the scopes asked for (part of the store key).
         store: where to load and keep tokens; ``None`` keeps them in memory only.
-        refresh_margin: refresh this many seconds before the token expires.
+        refresh_margin: refresh this many seconds before the token expires, at most half
+            the token's lifetime (see :meth:`effective_margin`).
         http: the client for token and discovery calls (see :meth:`bind`).
 
     Example:
@@ -152,8 +157,14 @@ class AuthManager(httpx.Auth):
             ```
         """
         issuer = config.resolved_issuer
+        margin = config.token_refresh_margin
         if config.access_token is not None:
-            return cls(StaticToken(config.access_token), issuer=issuer, client_id=config.client_id)
+            return cls(
+                StaticToken(config.access_token),
+                issuer=issuer,
+                client_id=config.client_id,
+                refresh_margin=margin,
+            )
         if config.client_secret is not None:
             source = ClientCredentials(config.client_id, config.client_secret, config.scopes)
             return cls(
@@ -162,12 +173,14 @@ class AuthManager(httpx.Auth):
                 client_id=config.client_id,
                 client_secret=config.client_secret,
                 scopes=config.scopes,
+                refresh_margin=margin,
             )
         manager = cls(
             issuer=issuer,
             client_id=config.client_id,
             scopes=config.scopes,
             store=TokenStore(config.resolved_token_dir),
+            refresh_margin=margin,
         )
         key = manager.key
         if require_token and key is not None and manager.store is not None:
@@ -286,6 +299,28 @@ class AuthManager(httpx.Auth):
         """
         return (await self._valid_token()).access_token
 
+    def effective_margin(self, token: TokenSet) -> float:
+        """The refresh margin applied to ``token``: ``refresh_margin``, at most half its lifetime.
+
+        A token that lives less than twice the margin would be due for renewal the moment it
+        arrives (every request would refresh); capped, it is renewed once per half-life.
+        The lifetime is the ``expires_in`` the provider gave, so clock skew plays no part.
+
+        Example:
+            >>> auth = AuthManager(StaticToken("t"), refresh_margin=60)
+            >>> auth.effective_margin(
+            ...     TokenSet(SecretStr("a"), expires_at=1030.0, issued_at=1000.0)
+            ... )
+            15.0
+        """
+        lifetime = token.lifetime
+        if lifetime is None:
+            return self.refresh_margin
+        return min(self.refresh_margin, lifetime * _MAX_MARGIN_FRACTION)
+
+    def _fresh(self, token: TokenSet) -> bool:
+        return not token.is_expiring(self.effective_margin(token))
+
     def _can_renew(self, token: TokenSet) -> bool:
         return token.refresh_token is not None or (
             self.source is not None and self.source.renewable
@@ -293,7 +328,7 @@ class AuthManager(httpx.Auth):
 
     async def _valid_token(self) -> TokenSet:
         token = self._token
-        if token is not None and not token.is_expiring(self.refresh_margin):
+        if token is not None and self._fresh(token):
             return token
         if token is not None and not self._can_renew(token):
             if token.expires_at is None or not token.is_expiring(0):
@@ -332,7 +367,7 @@ class AuthManager(httpx.Auth):
             stored = await self._load()
             if stored is None:
                 raise LoginRequired(f"not signed in; {_LOGIN_HINT}")
-            if not stored.is_expiring(self.refresh_margin):
+            if self._fresh(stored):
                 return stored
             if stored.refresh_token is None:
                 if not stored.is_expiring(0):
@@ -359,7 +394,7 @@ class AuthManager(httpx.Auth):
         stored = await self._load()
         if stored is not None and stored.refresh_token != stale.refresh_token:
             log.debug("the token store holds a newer token; using it")
-            if not stored.is_expiring(self.refresh_margin) or stored.refresh_token is None:
+            if self._fresh(stored) or stored.refresh_token is None:
                 return stored
             stale = stored
         if stale.refresh_token is None or self.client_id is None:
