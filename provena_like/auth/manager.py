@@ -4,6 +4,9 @@
 * Refreshes ``refresh_margin`` seconds (default 60) before expiry, but never more than half
   the token's lifetime early (a 30 s token is refreshed after 15 s, not at once), with only
   one refresh in flight: concurrent requests wait for it and reuse its result (or its error).
+* With a token store, holds the store's cross-process lock around read-refresh-write and
+  re-reads the store under it: when another process (or another manager) has just
+  refreshed, its token is used and the (already used) refresh token is never presented.
 * On a 401 it renews the token once and retries the request once (the
   ``handle_missing_authorization`` idea of globus-sdk); a static token can't be renewed, so
   its 401 is returned as is.
@@ -17,8 +20,10 @@ Tokens and secrets never appear in ``repr``, logs or error messages.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Generator, Sequence
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -385,32 +390,44 @@ class AuthManager(httpx.Auth):
         assert self.source is not None
         token = await self.source.fetch_token(http, self._oidc())
         if self.source.persistent:
-            await self._save(token)
+            async with self._store_lock():
+                await self._save(token)
         return token
 
     async def _refresh(self, http: httpx.AsyncClient, stale: TokenSet) -> TokenSet:
-        # Another process may have rotated the stored refresh token: use the newest one, or
-        # our (already used) token would trip the provider's reuse detection.
-        stored = await self._load()
-        if stored is not None and stored.refresh_token != stale.refresh_token:
-            log.debug("the token store holds a newer token; using it")
-            if self._fresh(stored) or stored.refresh_token is None:
-                return stored
-            stale = stored
-        if stale.refresh_token is None or self.client_id is None:
-            raise LoginRequired(f"the access token can't be refreshed; {_LOGIN_HINT}")
-        log.debug("refreshing the access token of client %s", self.client_id)
-        flow = RefreshTokenFlow(stale.refresh_token, self.client_id, self._client_secret)
-        # Shielded: once the provider has rotated the refresh token, a cancelled caller must
-        # not stop us from keeping (and storing) the new one. httpx timeouts still apply.
-        with anyio.CancelScope(shield=True):
-            token = await flow.fetch_token(http, self._oidc())
-            await self._save(token)
+        async with self._store_lock():
+            # Re-read under the lock: another process (or manager) may have refreshed while
+            # we waited. Its token is then the newest; ours was already used, and presenting
+            # it again would trip the provider's reuse detection and end the session.
+            stored = await self._load()
+            if stored is not None and stored.refresh_token != stale.refresh_token:
+                if self._fresh(stored) or (
+                    stored.refresh_token is None and not stored.is_expiring(0)
+                ):
+                    log.debug("the token store holds a newer token; using it")
+                    return stored
+                if stored.refresh_token is not None:
+                    stale = stored
+            if stale.refresh_token is None or self.client_id is None:
+                raise LoginRequired(f"the access token can't be refreshed; {_LOGIN_HINT}")
+            log.debug("refreshing the access token of client %s", self.client_id)
+            flow = RefreshTokenFlow(stale.refresh_token, self.client_id, self._client_secret)
+            # Shielded: once the provider has rotated the refresh token, a cancelled caller
+            # must not stop us from keeping (and storing) the new one. httpx timeouts apply.
+            with anyio.CancelScope(shield=True):
+                token = await flow.fetch_token(http, self._oidc())
+                await self._save(token)
         left = token.expires_in()
         log.debug(
             "refreshed; the new token expires in %s s", "?" if left is None else f"{left:.0f}"
         )
         return token
+
+    def _store_lock(self) -> AbstractAsyncContextManager[None]:
+        key = self.key
+        if key is None or self.store is None:
+            return contextlib.nullcontext()
+        return self.store.lock(key)
 
     async def _load(self) -> TokenSet | None:
         key = self.key
@@ -447,7 +464,8 @@ class AuthManager(httpx.Auth):
         )
         token = await flow.fetch_token(self._client(), self._oidc())
         async with self._lock:
-            await self._save(token)
+            async with self._store_lock():
+                await self._save(token)
             self._token = token
             self._last_error = None
             self._generation += 1
@@ -463,12 +481,16 @@ class AuthManager(httpx.Auth):
             await auth.logout()
             ```
         """
-        async with self._lock:
-            token = self._token or await self._load()
+        async with self._lock, self._store_lock():
+            stored = await self._load()
+            token = self._token
             self._token = None
             self._generation += 1
-            if token is not None and token.refresh_token is not None:
-                await self._revoke(token.refresh_token)
+            held = {
+                t.refresh_token.get_secret_value() for t in (token, stored) if t and t.refresh_token
+            }
+            for refresh_token in held:  # ours, and a newer one another process stored
+                await self._revoke(SecretStr(refresh_token))
             key = self.key
             if key is not None and self.store is not None:
                 await self.store.delete(key)
