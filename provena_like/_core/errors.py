@@ -134,7 +134,9 @@ class TokenRefreshFailed(AuthError):
 class RefreshTokenInvalid(TokenRefreshFailed, LoginRequired):
     """The refresh token is dead (``invalid_grant``: expired, revoked or already used).
 
-    Sign in again. It is both a :class:`TokenRefreshFailed` and a :class:`LoginRequired`.
+    The token is removed from the token store, so it is never sent again; later requests
+    raise :class:`LoginRequired` without calling the provider. Sign in again. It is both a
+    :class:`TokenRefreshFailed` and a :class:`LoginRequired`.
     """
 
 

@@ -29,6 +29,7 @@ from provena_like._core.errors import (
     AuthError,
     DeviceCodeExpired,
     DeviceFlowError,
+    LoginRequired,
     RefreshTokenInvalid,
     ResponseValidationError,
     TokenRefreshFailed,
@@ -220,6 +221,7 @@ class RefreshTokenFlow(TokenSource):
         self._client = ClientAuth(client_id, _secret(client_secret))
         self.client_id = client_id
         self.scopes = tuple(scopes) if scopes else None
+        self._dead = False
 
     def __repr__(self) -> str:
         return f"RefreshTokenFlow(client_id={self.client_id!r}, refresh_token='**********')"
@@ -229,12 +231,18 @@ class RefreshTokenFlow(TokenSource):
 
         Raises:
             RefreshTokenInvalid: the provider answered ``invalid_grant`` (the token expired,
-                was revoked or was already used).
+                was revoked or was already used). The flow remembers it: calling again raises
+                :class:`LoginRequired` without sending the dead token.
             InvalidClient: the provider did not accept the client.
             TokenRefreshFailed: any other refusal (``.error`` holds the OAuth error code;
                 the token is never in the message).
             APIError: the provider could not be reached or answered unexpectedly.
         """
+        if self._dead:
+            raise LoginRequired(
+                "the refresh token was rejected before (invalid_grant); "
+                "sign in again (provena-like login)"
+            )
         endpoint = (await discovery.get(http)).token_endpoint
         data = {
             "grant_type": "refresh_token",
@@ -247,6 +255,7 @@ class RefreshTokenFlow(TokenSource):
         outcome = parse_token_response(await post_form(http, endpoint, data, headers))
         if isinstance(outcome, OAuthError):
             if outcome.error == "invalid_grant":
+                self._dead = True
                 raise oauth_failure(
                     RefreshTokenInvalid,
                     "the identity provider rejected the refresh token; "

@@ -13,7 +13,10 @@
 * Persists refreshed tokens to a :class:`TokenStore` when one is configured, before they are
   used, so a rotated refresh token is never lost.
 * Raises :class:`LoginRequired` when there is no token to be had and
-  :class:`TokenRefreshFailed` when the provider refuses a refresh.
+  :class:`TokenRefreshFailed` when the provider refuses a refresh. A refresh token the
+  provider rejects (``invalid_grant``) is removed from the store and forgotten, and
+  :class:`RefreshTokenInvalid` (a ``LoginRequired``) is raised once; later requests raise
+  ``LoginRequired`` without calling the provider.
 
 Tokens and secrets never appear in ``repr``, logs or error messages.
 """
@@ -31,7 +34,7 @@ import anyio
 import httpx
 from pydantic import SecretStr
 
-from provena_like._core.errors import LoginRequired, UsageError
+from provena_like._core.errors import LoginRequired, RefreshTokenInvalid, UsageError
 from provena_like.auth._endpoint import ClientAuth, post_form
 from provena_like.auth.flows import (
     ClientCredentials,
@@ -137,6 +140,7 @@ class AuthManager(httpx.Auth):
         self._lock = anyio.Lock()
         self._generation = 0
         self._last_error: Exception | None = None
+        self._source_spent = False  # a RefreshTokenFlow source whose session has died
 
     @classmethod
     def from_config(cls, config: ProvenaConfig, *, require_token: bool = False) -> AuthManager:
@@ -355,6 +359,8 @@ class AuthManager(httpx.Auth):
             try:
                 token = await self._obtain(stale)
             except Exception as err:
+                if isinstance(err, LoginRequired):
+                    self._token = None  # never present a dead token again
                 self._last_error = err
                 self._generation += 1
                 raise
@@ -366,6 +372,8 @@ class AuthManager(httpx.Auth):
     async def _obtain(self, stale: TokenSet | None) -> TokenSet:
         http = self._client()
         if stale is None:
+            if self.source is not None and self._source_spent:
+                raise LoginRequired(f"the session has ended; {_LOGIN_HINT}")
             if self.source is not None:
                 log.debug("getting a first token from %r", self.source)
                 return await self._from_source(http)
@@ -380,7 +388,12 @@ class AuthManager(httpx.Auth):
                 raise LoginRequired(f"the stored token has expired; {_LOGIN_HINT}")
             stale = stored
         if stale.refresh_token is not None:
-            return await self._refresh(http, stale)
+            try:
+                return await self._refresh(http, stale)
+            except RefreshTokenInvalid:
+                if isinstance(self.source, RefreshTokenFlow):
+                    self._source_spent = True  # its token belongs to the dead session
+                raise
         if self.source is not None and self.source.renewable:
             log.debug("getting a new token from %r", self.source)
             return await self._from_source(http)
@@ -415,7 +428,11 @@ class AuthManager(httpx.Auth):
             # Shielded: once the provider has rotated the refresh token, a cancelled caller
             # must not stop us from keeping (and storing) the new one. httpx timeouts apply.
             with anyio.CancelScope(shield=True):
-                token = await flow.fetch_token(http, self._oidc())
+                try:
+                    token = await flow.fetch_token(http, self._oidc())
+                except RefreshTokenInvalid:
+                    await self._discard(stale)
+                    raise
                 await self._save(token)
         left = token.expires_in()
         log.debug(
@@ -428,6 +445,16 @@ class AuthManager(httpx.Auth):
         if key is None or self.store is None:
             return contextlib.nullcontext()
         return self.store.lock(key)
+
+    async def _discard(self, dead: TokenSet) -> None:
+        """Remove the stored token if it still holds ``dead``'s refresh token (lock held)."""
+        key = self.key
+        if key is None or self.store is None:
+            return
+        stored = await self.store.load(key)
+        if stored is not None and stored.refresh_token == dead.refresh_token:
+            await self.store.delete(key)
+            log.info("removed the rejected token of client %s from the store", key.client_id)
 
     async def _load(self) -> TokenSet | None:
         key = self.key
@@ -468,6 +495,7 @@ class AuthManager(httpx.Auth):
                 await self._save(token)
             self._token = token
             self._last_error = None
+            self._source_spent = False
             self._generation += 1
         log.debug("signed in with the device flow (client %s)", self.client_id)
 
