@@ -81,11 +81,15 @@ class TokenSource(ABC):
 
     Attributes:
         renewable: the source can be asked again, without a user, when the token runs out.
-        persistent: tokens from this source are worth keeping in a :class:`TokenStore`.
+        persistent: tokens from this source are worth keeping in a :class:`TokenStore`;
+            ``AuthManager`` uses a stored token before asking the source.
+        interactive: the source signs a user in (it prompts); ``AuthManager`` asks it again
+            when the stored sign-in has died.
     """
 
     renewable: ClassVar[bool] = False
     persistent: ClassVar[bool] = False
+    interactive: ClassVar[bool] = False
 
     @abstractmethod
     async def fetch_token(self, http: httpx.AsyncClient, discovery: OIDCDiscovery) -> TokenSet:
@@ -95,6 +99,10 @@ class TokenSource(ABC):
             http: the client to talk to the provider with.
             discovery: where the provider's endpoints are.
         """
+
+    def _client_auth(self) -> ClientAuth | None:
+        """The client this source authenticates as, if it has one (for ``AuthManager``)."""
+        return None
 
 
 class StaticToken(TokenSource):
@@ -185,6 +193,9 @@ class ClientCredentials(TokenSource):
             )
         return TokenSet.from_response(outcome)
 
+    def _client_auth(self) -> ClientAuth:
+        return self._client
+
 
 class RefreshTokenFlow(TokenSource):
     """Trade a refresh token for new tokens (the provider may rotate the refresh token).
@@ -267,6 +278,9 @@ class RefreshTokenFlow(TokenSource):
             )
         return TokenSet.from_response(outcome, previous_refresh=self._refresh_token)
 
+    def _client_auth(self) -> ClientAuth:
+        return self._client
+
 
 @dataclass(frozen=True)
 class DevicePrompt:
@@ -314,6 +328,7 @@ class DeviceCodeFlow(TokenSource):
     """
 
     persistent = True
+    interactive = True
 
     def __init__(
         self,
@@ -357,6 +372,9 @@ class DeviceCodeFlow(TokenSource):
         if inspect.isawaitable(shown):
             await shown
         return await self._poll(http, config.token_endpoint, start)
+
+    def _client_auth(self) -> ClientAuth:
+        return self._client
 
     async def _start(self, http: httpx.AsyncClient, endpoint: str) -> DeviceAuthorization:
         data: dict[str, str] = {}

@@ -11,12 +11,13 @@
   ``handle_missing_authorization`` idea of globus-sdk); a static token can't be renewed, so
   its 401 is returned as is.
 * Persists refreshed tokens to a :class:`TokenStore` when one is configured, before they are
-  used, so a rotated refresh token is never lost.
+  used, so a rotated refresh token is never lost. A stored sign-in is used before a
+  persistent source (a device flow prompts only when there is none).
 * Raises :class:`LoginRequired` when there is no token to be had and
   :class:`TokenRefreshFailed` when the provider refuses a refresh. A refresh token the
   provider rejects (``invalid_grant``) is removed from the store and forgotten, and
   :class:`RefreshTokenInvalid` (a ``LoginRequired``) is raised once; later requests raise
-  ``LoginRequired`` without calling the provider.
+  ``LoginRequired`` without calling the provider (an interactive source signs in again).
 
 Tokens and secrets never appear in ``repr``, logs or error messages.
 """
@@ -93,6 +94,9 @@ class AuthManager(httpx.Auth):
             the token's lifetime (see :meth:`effective_margin`).
         http: the client for token and discovery calls (see :meth:`bind`).
 
+    ``client_id``, ``client_secret`` and ``scopes`` default to those of ``source`` (a
+    :class:`DeviceCodeFlow`, :class:`ClientCredentials` or :class:`RefreshTokenFlow`).
+
     Example:
         ```python
         auth = AuthManager.from_config(ProvenaConfig.load())
@@ -120,6 +124,12 @@ class AuthManager(httpx.Auth):
     ) -> None:
         if refresh_margin < 0:
             raise UsageError("refresh_margin must be >= 0 seconds")
+        client = source._client_auth() if source is not None else None
+        if client is not None:
+            client_id = client_id if client_id is not None else client.client_id
+            client_secret = client_secret if client_secret is not None else client.client_secret
+        if not scopes and isinstance(source, DeviceCodeFlow | ClientCredentials):
+            scopes = source.scopes
         if issuer is None and not isinstance(source, StaticToken):
             raise UsageError("AuthManager needs the OIDC issuer unless it has a static token")
         if store is not None and client_id is None:
@@ -335,12 +345,19 @@ class AuthManager(httpx.Auth):
             self.source is not None and self.source.renewable
         )
 
+    def _can_sign_in_again(self) -> bool:
+        """Whether the source gets a new sign-in without the (dead) refresh token."""
+        source = self.source
+        if source is None or isinstance(source, RefreshTokenFlow):
+            return False
+        return source.interactive or source.renewable
+
     async def _valid_token(self) -> TokenSet:
         token = self._token
         if token is not None and self._fresh(token):
             return token
         if token is not None and not self._can_renew(token):
-            if token.expires_at is None or not token.is_expiring(0):
+            if not token.is_expiring(0):
                 return token  # can't refresh: use it while it lasts
             raise LoginRequired(f"the access token has expired; {_LOGIN_HINT}")
         return await self._renew(stale=token)
@@ -372,25 +389,36 @@ class AuthManager(httpx.Auth):
     async def _obtain(self, stale: TokenSet | None) -> TokenSet:
         http = self._client()
         if stale is None:
-            if self.source is not None and self._source_spent:
-                raise LoginRequired(f"the session has ended; {_LOGIN_HINT}")
-            if self.source is not None:
-                log.debug("getting a first token from %r", self.source)
+            source = self.source
+            if source is not None and not source.persistent:
+                log.debug("getting a first token from %r", source)
                 return await self._from_source(http)
+            # A stored sign-in comes first: a device flow prompts only when there is none,
+            # and a refresh-token source continues from the newest (rotated) token.
             stored = await self._load()
-            if stored is None:
-                raise LoginRequired(f"not signed in; {_LOGIN_HINT}")
-            if self._fresh(stored):
-                return stored
-            if stored.refresh_token is None:
-                if not stored.is_expiring(0):
+            if stored is not None:
+                if self._fresh(stored):
                     return stored
-                raise LoginRequired(f"the stored token has expired; {_LOGIN_HINT}")
-            stale = stored
+                if stored.refresh_token is not None:
+                    stale = stored
+                elif not stored.is_expiring(0):
+                    return stored  # can't refresh: use it while it lasts
+            if stale is None:
+                if source is not None and not self._source_spent:
+                    log.debug("getting a first token from %r", source)
+                    return await self._from_source(http)
+                if stored is not None:
+                    raise LoginRequired(f"the stored token has expired; {_LOGIN_HINT}")
+                raise LoginRequired(f"not signed in; {_LOGIN_HINT}")
         if stale.refresh_token is not None:
             try:
                 return await self._refresh(http, stale)
             except RefreshTokenInvalid:
+                if self._can_sign_in_again():
+                    log.info(
+                        "the refresh token was rejected; signing in again with %r", self.source
+                    )
+                    return await self._from_source(http)
                 if isinstance(self.source, RefreshTokenFlow):
                     self._source_spent = True  # its token belongs to the dead session
                 raise
