@@ -84,7 +84,8 @@ class AuthManager(httpx.Auth):
 
     Args:
         source: how to get the first token (``None``: from the token store, or after
-            :meth:`login_device`).
+            :meth:`login_device`). A persistent source (:class:`DeviceCodeFlow`,
+            :class:`RefreshTokenFlow`) is asked only when the store holds no usable sign-in.
         issuer: the OIDC issuer (needed for everything but a static token).
         client_id: the OAuth client, for refreshes, the store key and :meth:`login_device`.
         client_secret: its secret, for a confidential client.
