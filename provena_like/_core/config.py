@@ -83,6 +83,9 @@ class ProvenaConfig(BaseModel):
         backoff_max: the largest backoff ceiling, in seconds.
         max_retry_after: the longest ``Retry-After`` that is slept; longer ones are raised.
         token_dir: where tokens are stored (default: the per-user config dir + ``/tokens``).
+        token_refresh_margin: renew an access token this many seconds before it expires;
+            at most half the token's lifetime is used, so short-lived tokens are not
+            renewed on every request.
         verify: verify TLS certificates.
 
     Example:
@@ -111,6 +114,7 @@ class ProvenaConfig(BaseModel):
     backoff_max: float = Field(default=8.0, ge=0)
     max_retry_after: float = Field(default=60.0, ge=0)
     token_dir: Path | None = None
+    token_refresh_margin: float = Field(default=60.0, ge=0)
     verify: bool = True
 
     @field_validator(

@@ -4,9 +4,11 @@ Every error the SDK raises derives from :class:`ProvenaError`::
 
     ProvenaError
     ├── UsageError(ProvenaError, ValueError)        bad arguments; fix the call
-    ├── AuthError
+    ├── AuthError (.error .error_description .error_uri)
     │   ├── LoginRequired                           no usable token; sign in again
     │   ├── TokenRefreshFailed                      the provider refused a refresh
+    │   │   └── RefreshTokenInvalid (also a LoginRequired)  ``invalid_grant``
+    │   ├── InvalidClient                           ``invalid_client``: bad client id/secret
     │   └── DeviceFlowError                         device code flow ended badly
     │       ├── DeviceCodeExpired                   ``expired_token``
     │       └── AccessDenied                        ``access_denied``
@@ -49,6 +51,7 @@ __all__ = [
     "DeviceCodeExpired",
     "DeviceFlowError",
     "Forbidden",
+    "InvalidClient",
     "Locked",
     "LoginRequired",
     "NotFound",
@@ -56,6 +59,7 @@ __all__ = [
     "PreconditionFailed",
     "ProvenaError",
     "RateLimited",
+    "RefreshTokenInvalid",
     "ReleaseStateConflict",
     "RemoteChanged",
     "ResponseValidationError",
@@ -80,7 +84,43 @@ class UsageError(ProvenaError, ValueError):
 
 
 class AuthError(ProvenaError):
-    """Authentication could not be obtained or kept."""
+    """Authentication could not be obtained or kept.
+
+    When the identity provider answered with an OAuth error (RFC 6749 §5.2, RFC 8628 §3.5),
+    its fields are kept as attributes; they are ``None`` for errors found by the SDK itself.
+
+    Attributes:
+        message: the human-readable message (never a token or secret).
+        error: the OAuth error code: ``invalid_request``, ``invalid_client``,
+            ``invalid_grant``, ``unauthorized_client``, ``unsupported_grant_type``,
+            ``invalid_scope``, ``access_denied``, ``expired_token``, ... (or another code
+            the provider defines).
+        error_description: the provider's explanation, if it gave one.
+        error_uri: a page about the error, if the provider gave one.
+
+    Example:
+        ```python
+        try:
+            await pv.auth.userinfo()
+        except AuthError as err:
+            if err.error == "invalid_scope":
+                ...
+        ```
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: str | None = None,
+        error_description: str | None = None,
+        error_uri: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error = error
+        self.error_description = error_description
+        self.error_uri = error_uri
 
 
 class LoginRequired(AuthError):
@@ -88,7 +128,24 @@ class LoginRequired(AuthError):
 
 
 class TokenRefreshFailed(AuthError):
-    """The identity provider refused to refresh the token."""
+    """The identity provider refused to refresh the token (``.error`` says why)."""
+
+
+class RefreshTokenInvalid(TokenRefreshFailed, LoginRequired):
+    """The refresh token is dead (``invalid_grant``: expired, revoked or already used).
+
+    The token is removed from the token store, so it is never sent again; later requests
+    raise :class:`LoginRequired` without calling the provider. Sign in again. It is both a
+    :class:`TokenRefreshFailed` and a :class:`LoginRequired`.
+    """
+
+
+class InvalidClient(AuthError):
+    """The provider did not accept the client (``invalid_client``).
+
+    An unknown ``client_id``, a wrong or missing ``client_secret``, or an authentication method
+    the client is not registered for: fix the configuration, signing in again won't help.
+    """
 
 
 class DeviceFlowError(AuthError):

@@ -9,7 +9,8 @@ Works against any standard OIDC provider (the reference server, Keycloak, ...)::
         ...
 
 Errors (from :mod:`provena_like._core.errors`): ``LoginRequired``, ``TokenRefreshFailed``,
-``DeviceCodeExpired``, ``AccessDenied`` (all ``AuthError``).
+``RefreshTokenInvalid``, ``InvalidClient``, ``DeviceCodeExpired``, ``AccessDenied`` (all
+``AuthError``, which carries the provider's ``.error``, ``.error_description``, ``.error_uri``).
 """
 
 from provena_like.auth.flows import (

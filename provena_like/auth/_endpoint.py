@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote_plus
 
 import httpx
@@ -19,6 +19,8 @@ from pydantic import SecretStr, ValidationError
 from provena_like._core.errors import (
     APIConnectionError,
     APITimeoutError,
+    AuthError,
+    InvalidClient,
     ResponseValidationError,
 )
 from provena_like._core.http import status_error
@@ -27,6 +29,7 @@ from provena_like.models.auth import OAuthError, TokenResponse
 log = logging.getLogger(__name__)
 
 SERVICE = "auth"
+_E = TypeVar("_E", bound=AuthError)
 _NO_AUTH = httpx.Auth()  # overrides a client-level auth: the token calls sign themselves
 
 
@@ -147,3 +150,21 @@ def describe(error: OAuthError) -> str:
     if error.error_description:
         return f"{error.error} ({error.error_description})"
     return error.error
+
+
+def oauth_failure(cls: type[_E], message: str, error: OAuthError) -> _E | InvalidClient:
+    """The typed error for an OAuth error response: ``cls``, or :class:`InvalidClient`.
+
+    ``invalid_client`` is a configuration problem whatever was asked for, so it always
+    becomes :class:`InvalidClient`. The code, description and URI are kept as attributes
+    and the message ends with ``code (description)``.
+    """
+    target: type[_E] | type[InvalidClient] = (
+        InvalidClient if error.error == "invalid_client" else cls
+    )
+    return target(
+        f"{message}: {describe(error)}",
+        error=error.error,
+        error_description=error.error_description,
+        error_uri=error.error_uri,
+    )

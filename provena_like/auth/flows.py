@@ -29,6 +29,8 @@ from provena_like._core.errors import (
     AuthError,
     DeviceCodeExpired,
     DeviceFlowError,
+    LoginRequired,
+    RefreshTokenInvalid,
     ResponseValidationError,
     TokenRefreshFailed,
     UsageError,
@@ -37,8 +39,8 @@ from provena_like._core.http import status_error
 from provena_like.auth._endpoint import (
     SERVICE,
     ClientAuth,
-    describe,
     oauth_error,
+    oauth_failure,
     parse_token_response,
     post_form,
 )
@@ -79,11 +81,15 @@ class TokenSource(ABC):
 
     Attributes:
         renewable: the source can be asked again, without a user, when the token runs out.
-        persistent: tokens from this source are worth keeping in a :class:`TokenStore`.
+        persistent: tokens from this source are worth keeping in a :class:`TokenStore`;
+            ``AuthManager`` uses a stored token before asking the source.
+        interactive: the source signs a user in (it prompts); ``AuthManager`` asks it again
+            when the stored sign-in has died.
     """
 
     renewable: ClassVar[bool] = False
     persistent: ClassVar[bool] = False
+    interactive: ClassVar[bool] = False
 
     @abstractmethod
     async def fetch_token(self, http: httpx.AsyncClient, discovery: OIDCDiscovery) -> TokenSet:
@@ -93,6 +99,10 @@ class TokenSource(ABC):
             http: the client to talk to the provider with.
             discovery: where the provider's endpoints are.
         """
+
+    def _client_auth(self) -> ClientAuth | None:
+        """The client this source authenticates as, if it has one (for ``AuthManager``)."""
+        return None
 
 
 class StaticToken(TokenSource):
@@ -164,7 +174,8 @@ class ClientCredentials(TokenSource):
         """Ask the token endpoint for a token.
 
         Raises:
-            AuthError: the provider refused the client (the OAuth error code is in the message).
+            InvalidClient: the provider did not accept the client id or secret.
+            AuthError: any other refusal (``.error`` holds the OAuth error code).
             APIError: the provider could not be reached or answered unexpectedly.
         """
         endpoint = (await discovery.get(http)).token_endpoint
@@ -175,11 +186,15 @@ class ClientCredentials(TokenSource):
         log.debug("requesting a token for client %s (client credentials)", self.client_id)
         outcome = parse_token_response(await post_form(http, endpoint, data, headers))
         if isinstance(outcome, OAuthError):
-            raise AuthError(
-                f"the identity provider refused the client credentials of {self.client_id!r}: "
-                f"{describe(outcome)}"
+            raise oauth_failure(
+                AuthError,
+                f"the identity provider refused the client credentials of {self.client_id!r}",
+                outcome,
             )
         return TokenSet.from_response(outcome)
+
+    def _client_auth(self) -> ClientAuth:
+        return self._client
 
 
 class RefreshTokenFlow(TokenSource):
@@ -217,6 +232,7 @@ class RefreshTokenFlow(TokenSource):
         self._client = ClientAuth(client_id, _secret(client_secret))
         self.client_id = client_id
         self.scopes = tuple(scopes) if scopes else None
+        self._dead = False
 
     def __repr__(self) -> str:
         return f"RefreshTokenFlow(client_id={self.client_id!r}, refresh_token='**********')"
@@ -225,10 +241,19 @@ class RefreshTokenFlow(TokenSource):
         """Refresh.
 
         Raises:
-            TokenRefreshFailed: the provider refused (``invalid_grant``: expired, revoked or
-                already used); the OAuth error code is in the message, never the token.
+            RefreshTokenInvalid: the provider answered ``invalid_grant`` (the token expired,
+                was revoked or was already used). The flow remembers it: calling again raises
+                :class:`LoginRequired` without sending the dead token.
+            InvalidClient: the provider did not accept the client.
+            TokenRefreshFailed: any other refusal (``.error`` holds the OAuth error code;
+                the token is never in the message).
             APIError: the provider could not be reached or answered unexpectedly.
         """
+        if self._dead:
+            raise LoginRequired(
+                "the refresh token was rejected before (invalid_grant); "
+                "sign in again (provena-like login)"
+            )
         endpoint = (await discovery.get(http)).token_endpoint
         data = {
             "grant_type": "refresh_token",
@@ -240,11 +265,21 @@ class RefreshTokenFlow(TokenSource):
         log.debug("refreshing the token of client %s", self.client_id)
         outcome = parse_token_response(await post_form(http, endpoint, data, headers))
         if isinstance(outcome, OAuthError):
-            raise TokenRefreshFailed(
-                f"the identity provider refused to refresh the token: {describe(outcome)}; "
-                "sign in again (provena-like login)"
+            if outcome.error == "invalid_grant":
+                self._dead = True
+                raise oauth_failure(
+                    RefreshTokenInvalid,
+                    "the identity provider rejected the refresh token; "
+                    "sign in again (provena-like login)",
+                    outcome,
+                )
+            raise oauth_failure(
+                TokenRefreshFailed, "the identity provider refused to refresh the token", outcome
             )
         return TokenSet.from_response(outcome, previous_refresh=self._refresh_token)
+
+    def _client_auth(self) -> ClientAuth:
+        return self._client
 
 
 @dataclass(frozen=True)
@@ -293,6 +328,7 @@ class DeviceCodeFlow(TokenSource):
     """
 
     persistent = True
+    interactive = True
 
     def __init__(
         self,
@@ -337,6 +373,9 @@ class DeviceCodeFlow(TokenSource):
             await shown
         return await self._poll(http, config.token_endpoint, start)
 
+    def _client_auth(self) -> ClientAuth:
+        return self._client
+
     async def _start(self, http: httpx.AsyncClient, endpoint: str) -> DeviceAuthorization:
         data: dict[str, str] = {}
         if scope := _scope(self.scopes):
@@ -347,7 +386,7 @@ class DeviceCodeFlow(TokenSource):
             error = oauth_error(response)
             if error is None:
                 raise status_error(response, SERVICE, method="POST", url=endpoint)
-            raise DeviceFlowError(f"the device authorization was refused: {describe(error)}")
+            raise oauth_failure(DeviceFlowError, "the device authorization was refused", error)
         try:
             return DeviceAuthorization.model_validate(response.json())
         except (ValueError, ValidationError):
@@ -376,10 +415,12 @@ class DeviceCodeFlow(TokenSource):
                 interval += 5
                 log.debug("device flow: slow_down, polling every %.0f s now", interval)
             elif outcome.error == "expired_token":
-                raise DeviceCodeExpired("the device code expired before it was approved")
+                raise oauth_failure(
+                    DeviceCodeExpired, "the device code expired before it was approved", outcome
+                )
             elif outcome.error == "access_denied":
-                raise AccessDenied("the sign-in request was denied")
+                raise oauth_failure(AccessDenied, "the sign-in request was denied", outcome)
             elif outcome.error != "authorization_pending":
-                raise DeviceFlowError(f"the device flow failed: {describe(outcome)}")
+                raise oauth_failure(DeviceFlowError, "the device flow failed", outcome)
             if time.monotonic() >= deadline:
                 raise DeviceCodeExpired("the device code expired before it was approved")

@@ -1,23 +1,33 @@
 """``AuthManager``: an :class:`httpx.Auth` that keeps a valid access token on every request.
 
 * Attaches ``Authorization: Bearer <token>``.
-* Refreshes ``refresh_margin`` seconds (default 60) before expiry, with only one refresh in
-  flight: concurrent requests wait for it and reuse its result (or its error).
+* Refreshes ``refresh_margin`` seconds (default 60) before expiry, but never more than half
+  the token's lifetime early (a 30 s token is refreshed after 15 s, not at once), with only
+  one refresh in flight: concurrent requests wait for it and reuse its result (or its error).
+* With a token store, holds the store's cross-process lock around read-refresh-write and
+  re-reads the store under it: when another process (or another manager) has just
+  refreshed, its token is used and the (already used) refresh token is never presented.
 * On a 401 it renews the token once and retries the request once (the
   ``handle_missing_authorization`` idea of globus-sdk); a static token can't be renewed, so
   its 401 is returned as is.
 * Persists refreshed tokens to a :class:`TokenStore` when one is configured, before they are
-  used, so a rotated refresh token is never lost.
+  used, so a rotated refresh token is never lost. A stored sign-in is used before a
+  persistent source (a device flow prompts only when there is none).
 * Raises :class:`LoginRequired` when there is no token to be had and
-  :class:`TokenRefreshFailed` when the provider refuses a refresh.
+  :class:`TokenRefreshFailed` when the provider refuses a refresh. A refresh token the
+  provider rejects (``invalid_grant``) is removed from the store and forgotten, and
+  :class:`RefreshTokenInvalid` (a ``LoginRequired``) is raised once; later requests raise
+  ``LoginRequired`` without calling the provider (an interactive source signs in again).
 
 Tokens and secrets never appear in ``repr``, logs or error messages.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Generator, Sequence
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -25,7 +35,7 @@ import anyio
 import httpx
 from pydantic import SecretStr
 
-from provena_like._core.errors import LoginRequired, UsageError
+from provena_like._core.errors import LoginRequired, RefreshTokenInvalid, UsageError
 from provena_like.auth._endpoint import ClientAuth, post_form
 from provena_like.auth.flows import (
     ClientCredentials,
@@ -49,6 +59,9 @@ log = logging.getLogger(__name__)
 
 _LOGIN_HINT = "run `provena-like login` (or configure a client secret or an access token)"
 
+_MAX_MARGIN_FRACTION = 0.5
+"""The refresh margin is at most this fraction of the token's lifetime (as for S3 keys)."""
+
 
 class _NoIssuer(OIDCDiscovery):
     """Stands in for discovery when there is no issuer (a static token needs none)."""
@@ -71,14 +84,19 @@ class AuthManager(httpx.Auth):
 
     Args:
         source: how to get the first token (``None``: from the token store, or after
-            :meth:`login_device`).
+            :meth:`login_device`). A persistent source (:class:`DeviceCodeFlow`,
+            :class:`RefreshTokenFlow`) is asked only when the store holds no usable sign-in.
         issuer: the OIDC issuer (needed for everything but a static token).
         client_id: the OAuth client, for refreshes, the store key and :meth:`login_device`.
         client_secret: its secret, for a confidential client.
         scopes: the scopes asked for (part of the store key).
         store: where to load and keep tokens; ``None`` keeps them in memory only.
-        refresh_margin: refresh this many seconds before the token expires.
+        refresh_margin: refresh this many seconds before the token expires, at most half
+            the token's lifetime (see :meth:`effective_margin`).
         http: the client for token and discovery calls (see :meth:`bind`).
+
+    ``client_id``, ``client_secret`` and ``scopes`` default to those of ``source`` (a
+    :class:`DeviceCodeFlow`, :class:`ClientCredentials` or :class:`RefreshTokenFlow`).
 
     Example:
         ```python
@@ -107,6 +125,12 @@ class AuthManager(httpx.Auth):
     ) -> None:
         if refresh_margin < 0:
             raise UsageError("refresh_margin must be >= 0 seconds")
+        client = source._client_auth() if source is not None else None
+        if client is not None:
+            client_id = client_id if client_id is not None else client.client_id
+            client_secret = client_secret if client_secret is not None else client.client_secret
+        if not scopes and isinstance(source, DeviceCodeFlow | ClientCredentials):
+            scopes = source.scopes
         if issuer is None and not isinstance(source, StaticToken):
             raise UsageError("AuthManager needs the OIDC issuer unless it has a static token")
         if store is not None and client_id is None:
@@ -127,6 +151,7 @@ class AuthManager(httpx.Auth):
         self._lock = anyio.Lock()
         self._generation = 0
         self._last_error: Exception | None = None
+        self._source_spent = False  # a RefreshTokenFlow source whose session has died
 
     @classmethod
     def from_config(cls, config: ProvenaConfig, *, require_token: bool = False) -> AuthManager:
@@ -152,8 +177,14 @@ class AuthManager(httpx.Auth):
             ```
         """
         issuer = config.resolved_issuer
+        margin = config.token_refresh_margin
         if config.access_token is not None:
-            return cls(StaticToken(config.access_token), issuer=issuer, client_id=config.client_id)
+            return cls(
+                StaticToken(config.access_token),
+                issuer=issuer,
+                client_id=config.client_id,
+                refresh_margin=margin,
+            )
         if config.client_secret is not None:
             source = ClientCredentials(config.client_id, config.client_secret, config.scopes)
             return cls(
@@ -162,12 +193,14 @@ class AuthManager(httpx.Auth):
                 client_id=config.client_id,
                 client_secret=config.client_secret,
                 scopes=config.scopes,
+                refresh_margin=margin,
             )
         manager = cls(
             issuer=issuer,
             client_id=config.client_id,
             scopes=config.scopes,
             store=TokenStore(config.resolved_token_dir),
+            refresh_margin=margin,
         )
         key = manager.key
         if require_token and key is not None and manager.store is not None:
@@ -286,17 +319,46 @@ class AuthManager(httpx.Auth):
         """
         return (await self._valid_token()).access_token
 
+    def effective_margin(self, token: TokenSet) -> float:
+        """The refresh margin applied to ``token``: ``refresh_margin``, at most half its lifetime.
+
+        A token that lives less than twice the margin would be due for renewal the moment it
+        arrives (every request would refresh); capped, it is renewed once per half-life.
+        The lifetime is the ``expires_in`` the provider gave, so clock skew plays no part.
+
+        Example:
+            >>> auth = AuthManager(StaticToken("t"), refresh_margin=60)
+            >>> auth.effective_margin(
+            ...     TokenSet(SecretStr("a"), expires_at=1030.0, issued_at=1000.0)
+            ... )
+            15.0
+        """
+        lifetime = token.lifetime
+        if lifetime is None:
+            return self.refresh_margin
+        return min(self.refresh_margin, lifetime * _MAX_MARGIN_FRACTION)
+
+    def _fresh(self, token: TokenSet) -> bool:
+        return not token.is_expiring(self.effective_margin(token))
+
     def _can_renew(self, token: TokenSet) -> bool:
         return token.refresh_token is not None or (
             self.source is not None and self.source.renewable
         )
 
+    def _can_sign_in_again(self) -> bool:
+        """Whether the source gets a new sign-in without the (dead) refresh token."""
+        source = self.source
+        if source is None or isinstance(source, RefreshTokenFlow):
+            return False
+        return source.interactive or source.renewable
+
     async def _valid_token(self) -> TokenSet:
         token = self._token
-        if token is not None and not token.is_expiring(self.refresh_margin):
+        if token is not None and self._fresh(token):
             return token
         if token is not None and not self._can_renew(token):
-            if token.expires_at is None or not token.is_expiring(0):
+            if not token.is_expiring(0):
                 return token  # can't refresh: use it while it lasts
             raise LoginRequired(f"the access token has expired; {_LOGIN_HINT}")
         return await self._renew(stale=token)
@@ -315,6 +377,8 @@ class AuthManager(httpx.Auth):
             try:
                 token = await self._obtain(stale)
             except Exception as err:
+                if isinstance(err, LoginRequired):
+                    self._token = None  # never present a dead token again
                 self._last_error = err
                 self._generation += 1
                 raise
@@ -326,21 +390,39 @@ class AuthManager(httpx.Auth):
     async def _obtain(self, stale: TokenSet | None) -> TokenSet:
         http = self._client()
         if stale is None:
-            if self.source is not None:
-                log.debug("getting a first token from %r", self.source)
+            source = self.source
+            if source is not None and not source.persistent:
+                log.debug("getting a first token from %r", source)
                 return await self._from_source(http)
+            # A stored sign-in comes first: a device flow prompts only when there is none,
+            # and a refresh-token source continues from the newest (rotated) token.
             stored = await self._load()
-            if stored is None:
-                raise LoginRequired(f"not signed in; {_LOGIN_HINT}")
-            if not stored.is_expiring(self.refresh_margin):
-                return stored
-            if stored.refresh_token is None:
-                if not stored.is_expiring(0):
+            if stored is not None:
+                if self._fresh(stored):
                     return stored
-                raise LoginRequired(f"the stored token has expired; {_LOGIN_HINT}")
-            stale = stored
+                if stored.refresh_token is not None:
+                    stale = stored
+                elif not stored.is_expiring(0):
+                    return stored  # can't refresh: use it while it lasts
+            if stale is None:
+                if source is not None and not self._source_spent:
+                    log.debug("getting a first token from %r", source)
+                    return await self._from_source(http)
+                if stored is not None:
+                    raise LoginRequired(f"the stored token has expired; {_LOGIN_HINT}")
+                raise LoginRequired(f"not signed in; {_LOGIN_HINT}")
         if stale.refresh_token is not None:
-            return await self._refresh(http, stale)
+            try:
+                return await self._refresh(http, stale)
+            except RefreshTokenInvalid:
+                if self._can_sign_in_again():
+                    log.info(
+                        "the refresh token was rejected; signing in again with %r", self.source
+                    )
+                    return await self._from_source(http)
+                if isinstance(self.source, RefreshTokenFlow):
+                    self._source_spent = True  # its token belongs to the dead session
+                raise
         if self.source is not None and self.source.renewable:
             log.debug("getting a new token from %r", self.source)
             return await self._from_source(http)
@@ -350,32 +432,58 @@ class AuthManager(httpx.Auth):
         assert self.source is not None
         token = await self.source.fetch_token(http, self._oidc())
         if self.source.persistent:
-            await self._save(token)
+            async with self._store_lock():
+                await self._save(token)
         return token
 
     async def _refresh(self, http: httpx.AsyncClient, stale: TokenSet) -> TokenSet:
-        # Another process may have rotated the stored refresh token: use the newest one, or
-        # our (already used) token would trip the provider's reuse detection.
-        stored = await self._load()
-        if stored is not None and stored.refresh_token != stale.refresh_token:
-            log.debug("the token store holds a newer token; using it")
-            if not stored.is_expiring(self.refresh_margin) or stored.refresh_token is None:
-                return stored
-            stale = stored
-        if stale.refresh_token is None or self.client_id is None:
-            raise LoginRequired(f"the access token can't be refreshed; {_LOGIN_HINT}")
-        log.debug("refreshing the access token of client %s", self.client_id)
-        flow = RefreshTokenFlow(stale.refresh_token, self.client_id, self._client_secret)
-        # Shielded: once the provider has rotated the refresh token, a cancelled caller must
-        # not stop us from keeping (and storing) the new one. httpx timeouts still apply.
-        with anyio.CancelScope(shield=True):
-            token = await flow.fetch_token(http, self._oidc())
-            await self._save(token)
+        async with self._store_lock():
+            # Re-read under the lock: another process (or manager) may have refreshed while
+            # we waited. Its token is then the newest; ours was already used, and presenting
+            # it again would trip the provider's reuse detection and end the session.
+            stored = await self._load()
+            if stored is not None and stored.refresh_token != stale.refresh_token:
+                if self._fresh(stored) or (
+                    stored.refresh_token is None and not stored.is_expiring(0)
+                ):
+                    log.debug("the token store holds a newer token; using it")
+                    return stored
+                if stored.refresh_token is not None:
+                    stale = stored
+            if stale.refresh_token is None or self.client_id is None:
+                raise LoginRequired(f"the access token can't be refreshed; {_LOGIN_HINT}")
+            log.debug("refreshing the access token of client %s", self.client_id)
+            flow = RefreshTokenFlow(stale.refresh_token, self.client_id, self._client_secret)
+            # Shielded: once the provider has rotated the refresh token, a cancelled caller
+            # must not stop us from keeping (and storing) the new one. httpx timeouts apply.
+            with anyio.CancelScope(shield=True):
+                try:
+                    token = await flow.fetch_token(http, self._oidc())
+                except RefreshTokenInvalid:
+                    await self._discard(stale)
+                    raise
+                await self._save(token)
         left = token.expires_in()
         log.debug(
             "refreshed; the new token expires in %s s", "?" if left is None else f"{left:.0f}"
         )
         return token
+
+    def _store_lock(self) -> AbstractAsyncContextManager[None]:
+        key = self.key
+        if key is None or self.store is None:
+            return contextlib.nullcontext()
+        return self.store.lock(key)
+
+    async def _discard(self, dead: TokenSet) -> None:
+        """Remove the stored token if it still holds ``dead``'s refresh token (lock held)."""
+        key = self.key
+        if key is None or self.store is None:
+            return
+        stored = await self.store.load(key)
+        if stored is not None and stored.refresh_token == dead.refresh_token:
+            await self.store.delete(key)
+            log.info("removed the rejected token of client %s from the store", key.client_id)
 
     async def _load(self) -> TokenSet | None:
         key = self.key
@@ -412,9 +520,11 @@ class AuthManager(httpx.Auth):
         )
         token = await flow.fetch_token(self._client(), self._oidc())
         async with self._lock:
-            await self._save(token)
+            async with self._store_lock():
+                await self._save(token)
             self._token = token
             self._last_error = None
+            self._source_spent = False
             self._generation += 1
         log.debug("signed in with the device flow (client %s)", self.client_id)
 
@@ -428,12 +538,16 @@ class AuthManager(httpx.Auth):
             await auth.logout()
             ```
         """
-        async with self._lock:
-            token = self._token or await self._load()
+        async with self._lock, self._store_lock():
+            stored = await self._load()
+            token = self._token
             self._token = None
             self._generation += 1
-            if token is not None and token.refresh_token is not None:
-                await self._revoke(token.refresh_token)
+            held = {
+                t.refresh_token.get_secret_value() for t in (token, stored) if t and t.refresh_token
+            }
+            for refresh_token in held:  # ours, and a newer one another process stored
+                await self._revoke(SecretStr(refresh_token))
             key = self.key
             if key is not None and self.store is not None:
                 await self.store.delete(key)

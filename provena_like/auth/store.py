@@ -5,6 +5,12 @@ Files live in a per-user directory (never the working directory): by default
 a write goes to a temporary file in the same directory which then replaces the old one, so a
 reader sees either the old or the new token, never half of one. File I/O runs in worker
 threads; the async methods never block the event loop.
+
+:meth:`TokenStore.lock` is an exclusive lock per token, shared by every process (and every
+``AuthManager``) using the directory: hold it around read-refresh-write so that two of them
+never present the same refresh token (a provider with reuse detection would revoke the
+session). It is an OS file lock (``flock``/``LockFileEx``, through the ``filelock``
+package) on ``<token file>.lock``, so a process that dies releases it.
 """
 
 from __future__ import annotations
@@ -16,13 +22,16 @@ import logging
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
+from filelock import FileLock, Timeout
 
+from provena_like._core.errors import AuthError
 from provena_like.auth.token_set import TokenSet
 
 __all__ = ["TokenKey", "TokenStore"]
@@ -31,6 +40,20 @@ log = logging.getLogger(__name__)
 
 _POSIX = os.name == "posix"
 _FORMAT = 1
+
+LOCK_TIMEOUT = 120.0
+"""How long :meth:`TokenStore.lock` waits for another holder (a refresh takes seconds)."""
+
+_LOCK_ATTEMPT = 0.25
+"""Each attempt to take the lock blocks a worker thread this long at most."""
+
+
+def _try_acquire(lock: FileLock, timeout: float) -> bool:
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,10 @@ class TokenStore:
         """The file that holds the token of ``key``."""
         return self.directory / key.filename
 
+    def lock_path_for(self, key: TokenKey) -> Path:
+        """The lock file of ``key``'s token (kept beside it; its content is meaningless)."""
+        return self.directory / (key.filename + ".lock")
+
     # -- async API -------------------------------------------------------------------------
 
     async def load(self, key: TokenKey) -> TokenSet | None:
@@ -116,6 +143,52 @@ class TokenStore:
             ```
         """
         return await anyio.to_thread.run_sync(self.delete_sync, key)
+
+    @contextlib.asynccontextmanager
+    async def lock(self, key: TokenKey, *, timeout: float = LOCK_TIMEOUT) -> AsyncIterator[None]:
+        """Hold the exclusive, cross-process lock of ``key``'s token.
+
+        Waiting happens in short attempts in a worker thread, so the event loop is never
+        blocked and a cancelled waiter stops at the next attempt. The lock is not reentrant:
+        don't take it again while holding it.
+
+        Args:
+            key: the token to lock.
+            timeout: give up after this many seconds.
+
+        Raises:
+            AuthError: another holder kept the lock for longer than ``timeout``.
+
+        Example:
+            ```python
+            async with store.lock(key):
+                tokens = await store.load(key)   # nobody else refreshes meanwhile
+                ...
+                await store.save(key, new_tokens)
+            ```
+        """
+        await anyio.to_thread.run_sync(self.ensure_directory)
+        # A new FileLock (own descriptor) per holder: two holders in one process exclude
+        # each other too. thread_local=False: it is taken and released in worker threads.
+        lock = FileLock(self.lock_path_for(key), mode=0o600, thread_local=False)
+        deadline = anyio.current_time() + timeout
+        while True:
+            # Shielded so that an attempt that took the lock is never lost to a cancellation.
+            with anyio.CancelScope(shield=True):
+                taken = await anyio.to_thread.run_sync(_try_acquire, lock, _LOCK_ATTEMPT)
+            if taken:
+                break
+            if anyio.current_time() >= deadline:
+                raise AuthError(
+                    f"the token file {self.path_for(key)} stayed locked by another process "
+                    f"for {timeout:.0f} s; try again"
+                )
+            await anyio.lowlevel.checkpoint()
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(lock.release)
 
     # -- blocking implementations (for threads and sync callers) --------------------------
 

@@ -25,6 +25,8 @@ class TokenSet:
         expires_at: when the access token expires (seconds since the epoch); ``None`` if unknown.
         scope: the granted scopes, space separated.
         token_type: the token type (``Bearer``).
+        issued_at: when the token response was received (seconds since the epoch);
+            ``None`` if unknown (e.g. a token stored by an older version).
 
     Example:
         >>> t = TokenSet(SecretStr("abc"), expires_at=time.time() + 300)
@@ -39,6 +41,7 @@ class TokenSet:
     expires_at: float | None = None
     scope: str | None = None
     token_type: str = "Bearer"
+    issued_at: float | None = None
 
     @classmethod
     def from_response(
@@ -68,6 +71,7 @@ class TokenSet:
             expires_at=expires,
             scope=response.scope,
             token_type="Bearer" if response.token_type.lower() == "bearer" else response.token_type,
+            issued_at=received,
         )
 
     def expires_in(self, now: float | None = None) -> float | None:
@@ -75,6 +79,18 @@ class TokenSet:
         if self.expires_at is None:
             return None
         return self.expires_at - (time.time() if now is None else now)
+
+    @property
+    def lifetime(self) -> float | None:
+        """How long the access token was issued for (``expires_in``), in seconds, if known.
+
+        Example:
+            >>> TokenSet(SecretStr("a"), expires_at=1030.0, issued_at=1000.0).lifetime
+            30.0
+        """
+        if self.expires_at is None or self.issued_at is None:
+            return None
+        return max(self.expires_at - self.issued_at, 0.0)
 
     def is_expiring(self, margin: float = 0.0, now: float | None = None) -> bool:
         """Whether the token expires within ``margin`` seconds (never, if no expiry is known).
@@ -98,6 +114,7 @@ class TokenSet:
             "expires_at": self.expires_at,
             "scope": self.scope,
             "token_type": self.token_type,
+            "issued_at": self.issued_at,
         }
 
     @classmethod
@@ -116,6 +133,9 @@ class TokenSet:
             raise ValueError("bad refresh token")
         if expires is not None and not isinstance(expires, int | float):
             raise ValueError("bad expiry")
+        issued = data.get("issued_at")
+        if issued is not None and not isinstance(issued, int | float):
+            raise ValueError("bad issue time")
         scope = data.get("scope")
         token_type = data.get("token_type") or "Bearer"
         return cls(
@@ -124,6 +144,7 @@ class TokenSet:
             expires_at=float(expires) if expires is not None else None,
             scope=scope if isinstance(scope, str) else None,
             token_type=str(token_type),
+            issued_at=float(issued) if issued is not None else None,
         )
 
     def __repr__(self) -> str:

@@ -76,6 +76,7 @@ class OAuthError(WireModel):
 
     error: str
     error_description: str | None = None
+    error_uri: str | None = None
 
 
 class DeviceAuthorization(WireModel):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import uuid
+from pathlib import Path
 
+import anyio
 import httpx
 import pytest
-from auth_helpers import TokenCalls, bearer, issuer_of
+from auth_helpers import TokenCalls, bearer, device_login, issuer_of, running_server
 
 from provena_like._core.config import ProvenaConfig
 from provena_like._core.errors import AuthError
@@ -88,19 +90,22 @@ async def test_public_client_may_not_use_client_credentials(server: ServerThread
     assert unknown.json()["error"] == "unsupported_grant_type"
 
 
-async def test_manager_from_config_renews_without_refresh_token(
-    server: ServerThread, admin_token: str
-) -> None:
-    client_id, secret = await new_client(server, admin_token, roles=("admin",))
-    config = ProvenaConfig(base_url=server.url, client_id=client_id, client_secret=secret)
-    # a margin longer than the token's life: every request needs a new token
-    manager = AuthManager.from_config(config)
-    manager.refresh_margin = 10_000
-    calls = TokenCalls()
-    async with httpx.AsyncClient(auth=manager, event_hooks={"request": [calls]}) as http:
-        manager.bind(http)
-        users = await http.get(f"{issuer_of(server)}/users")  # an admin service account
-        again = await http.get(f"{issuer_of(server)}/users")
+async def test_manager_from_config_renews_without_refresh_token(tmp_path: Path) -> None:
+    # tokens that live 4 s: renewed once they are within half their life of expiring
+    with running_server(tmp_path / "srv", access_token_ttl=4) as srv:
+        admin = (await device_login(srv)).access_token.get_secret_value()
+        client_id, secret = await new_client(srv, admin, roles=("admin",))
+        config = ProvenaConfig(base_url=srv.url, client_id=client_id, client_secret=secret)
+        manager = AuthManager.from_config(config)
+        calls = TokenCalls()
+        async with httpx.AsyncClient(auth=manager, event_hooks={"request": [calls]}) as http:
+            manager.bind(http)
+            users = await http.get(f"{issuer_of(srv)}/users")  # an admin service account
+            assert calls.grants == ["client_credentials"]
+            first = await manager.get_access_token()
+            await anyio.sleep(2.2)  # now less than half the 4 s lifetime is left
+            again = await http.get(f"{issuer_of(srv)}/users")
+            assert await manager.get_access_token() != first
     assert users.status_code == 200 and again.status_code == 200
     assert calls.grants == ["client_credentials", "client_credentials"]
 

@@ -3,6 +3,7 @@ refresh before expiry, one retry after a 401, and the stored-token life cycle.""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +54,11 @@ async def raw_refresh(srv: ServerThread, refresh_token: str) -> httpx.Response:
             f"{issuer_of(srv)}/token",
             data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": CLI},
         )
+
+
+def expired(tokens: TokenSet) -> TokenSet:
+    """The same sign-in with an access token that has expired: the next use refreshes it."""
+    return dataclasses.replace(tokens, expires_at=time.time() - 1)
 
 
 def secret(value: SecretStr | None) -> str:
@@ -109,7 +115,7 @@ async def test_one_refresh_for_twenty_concurrent_requests(
     short: ServerThread, tmp_path: Path
 ) -> None:
     tokens = await device_login(short)
-    manager, store, key = await stored_manager(short, tmp_path, tokens, refresh_margin=60)
+    manager, store, key = await stored_manager(short, tmp_path, expired(tokens), refresh_margin=60)
     calls = TokenCalls()
     statuses: list[int] = []
     async with httpx.AsyncClient(auth=manager, event_hooks={"request": [calls]}) as http:
@@ -135,13 +141,16 @@ async def test_one_refresh_for_twenty_concurrent_requests(
 async def test_refresh_happens_before_expiry(short: ServerThread, tmp_path: Path) -> None:
     tokens = await device_login(short)
     manager, _, _ = await stored_manager(short, tmp_path, tokens, refresh_margin=TTL - 1)
+    # the margin is capped at half the token's lifetime: renewal starts 2.5 s before expiry
+    assert manager.effective_margin(tokens) == TTL / 2
     calls = TokenCalls()
     async with httpx.AsyncClient(auth=manager, event_hooks={"request": [calls]}) as http:
         manager.bind(http)
         assert (await http.get(f"{issuer_of(short)}/userinfo")).status_code == 200
         assert calls.grants == []  # fresh: used as is
-        await anyio.sleep(1.2)  # now inside the margin, still valid
-        assert tokens.expires_at is not None and tokens.expires_at > time.time()
+        assert tokens.expires_at is not None
+        await anyio.sleep(max(tokens.expires_at - TTL / 2 - time.time(), 0) + 0.2)
+        assert tokens.expires_at > time.time()  # inside the margin, still valid
         assert (await http.get(f"{issuer_of(short)}/userinfo")).status_code == 200
     assert calls.grants == ["refresh_token"]
 
@@ -181,7 +190,7 @@ async def test_refused_refresh_raises_once_for_all_waiters(
     tokens = await device_login(short)
     assert (await raw_refresh(short, secret(tokens.refresh_token))).status_code == 200
     # the stored refresh token is now used: presenting it again is refused
-    manager, _, _ = await stored_manager(short, tmp_path, tokens, refresh_margin=60)
+    manager, _, _ = await stored_manager(short, tmp_path, expired(tokens), refresh_margin=60)
     calls = TokenCalls()
     errors: list[BaseException] = []
     async with httpx.AsyncClient(auth=manager, event_hooks={"request": [calls]}) as http:
@@ -233,7 +242,9 @@ async def test_login_store_reuse_and_logout(short: ServerThread, tmp_path: Path)
     assert saved is not None and saved.refresh_token is not None
     AuthManager.from_config(config, require_token=True)  # signed in now: no error
 
-    # a new process: the stored login is found, refreshed (TTL < margin) and used
+    # a new process, after the access token expired: the stored login is found, refreshed
+    # and used
+    await store.save(key, expired(saved))
     second = AuthManager.from_config(config)
     calls = TokenCalls()
     async with httpx.AsyncClient(auth=second, event_hooks={"request": [calls]}) as http:
@@ -254,18 +265,25 @@ async def test_two_processes_sharing_a_store_do_not_trip_reuse_detection(
     short: ServerThread, tmp_path: Path
 ) -> None:
     tokens = await device_login(short)
-    a, store, key = await stored_manager(short, tmp_path, tokens, refresh_margin=60)
+    a, store, key = await stored_manager(short, tmp_path, expired(tokens), refresh_margin=60)
     b = AuthManager(
         issuer=issuer_of(short), client_id=CLI, scopes=OFFLINE, store=store, refresh_margin=60
     )
     url = f"{issuer_of(short)}/userinfo"
-    async with httpx.AsyncClient(auth=b) as hb, httpx.AsyncClient(auth=a) as ha:
+    calls = TokenCalls()
+    hooks = {"request": [calls]}
+    async with (
+        httpx.AsyncClient(auth=b, event_hooks=hooks) as hb,
+        httpx.AsyncClient(auth=a, event_hooks=hooks) as ha,
+    ):
         a.bind(ha)
         b.bind(hb)
         assert (await hb.get(url)).status_code == 200  # b: R1 → R2
-        assert (await ha.get(url)).status_code == 200  # a: loads R2 → R3
-        assert (await hb.get(url)).status_code == 200  # b holds R2 (used): must take R3
-        assert (await ha.get(url)).status_code == 200
+        assert (await ha.get(url)).status_code == 200  # a: finds R2 in the store, fresh
+        await anyio.sleep(TTL / 2 + 0.2)  # both hold R2's access token, now due for renewal
+        assert (await hb.get(url)).status_code == 200  # b: R2 → R3
+        assert (await ha.get(url)).status_code == 200  # a holds R2 (used): must take R3
+    assert calls.grants == ["refresh_token", "refresh_token"]
     saved = await store.load(key)
     assert saved is not None
     assert (await raw_refresh(short, secret(saved.refresh_token))).status_code == 200

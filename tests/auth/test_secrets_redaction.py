@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 import uuid
 from pathlib import Path
 
@@ -69,17 +71,23 @@ async def test_no_secret_in_logs_or_reprs(
             assert p.verification_uri_complete is not None
             await approve_device_code(http, p.verification_uri_complete, "admin", password)
 
-        # device flow + store, then a forced refresh, then logout
-        manager = AuthManager.from_config(config)
-        manager.bind(http)
-        await manager.login_device(prompt)
-        manager.refresh_margin = 10_000
-        token = await manager.get_access_token()
-        reprs += [repr(manager), repr(manager.store), repr(token)]
+        # device flow + store, then a forced refresh (the stored token made expired), then logout
+        login = AuthManager.from_config(config)
+        login.bind(http)
+        await login.login_device(prompt)
+        await login.aclose()
         store = TokenStore(config.resolved_token_dir)
         key = TokenKey.of(config.resolved_issuer, config.client_id, config.scopes)
+        signed_in = await store.load(key)
+        assert signed_in is not None
+        await store.save(key, dataclasses.replace(signed_in, expires_at=time.time() - 1))
+        manager = AuthManager.from_config(config)
+        manager.bind(http)
+        token = await manager.get_access_token()
+        reprs += [repr(manager), repr(manager.store), repr(token)]
         stored = await store.load(key)
         assert stored is not None and stored.refresh_token is not None
+        assert stored.refresh_token != signed_in.refresh_token  # it was refreshed
         reprs += [repr(stored), str(stored)]
         await manager.logout()
 

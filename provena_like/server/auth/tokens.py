@@ -1,8 +1,9 @@
 """Signed JWT access tokens: the signing key, issuing and verifying.
 
 The key (ES256) is generated once per data dir and kept in ``signing-key.json`` (mode 0600);
-its public half is served as the JWKS. Verification checks signature, issuer, audience and
-expiry; anything else is a 401.
+its public half is served as the JWKS. Verification checks signature, issuer, audience,
+expiry and not-before (RFC 7519 §4.1.5, with :data:`NBF_LEEWAY` for clock skew between
+hosts); anything else is a 401.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from provena_like.server.errors import unauthenticated
 
 AUDIENCE = "provena-like"
 ALGORITHM = "ES256"
+NBF_LEEWAY = 30
+"""Seconds by which a token's ``nbf`` may lie in the future (clock skew between hosts)."""
 
 
 def _load_or_create_key(path: Path) -> ECKey:
@@ -96,6 +99,11 @@ class TokenService:
         if claims.get("iss") != self.issuer or claims.get("aud") != AUDIENCE:
             raise unauthenticated("The access token was not issued for this server.")
         exp = claims.get("exp")
-        if not isinstance(exp, int | float) or exp <= now:
+        if not isinstance(exp, int | float) or isinstance(exp, bool) or exp <= now:
             raise unauthenticated("The access token has expired; refresh it or sign in again.")
+        nbf = claims.get("nbf")
+        if nbf is not None and (
+            not isinstance(nbf, int | float) or isinstance(nbf, bool) or nbf > now + NBF_LEEWAY
+        ):
+            raise unauthenticated("The access token is not valid yet (nbf is in the future).")
         return dict(claims)
