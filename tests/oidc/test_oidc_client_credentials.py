@@ -54,7 +54,6 @@ async def test_a_wrong_client_secret_is_refused(oidc: Provider) -> None:
     assert await oidc.resource_statuses() == []  # never sent a request without a token
 
 
-@pytest.mark.xfail(reason="needs h-sdkauth: typed OAuth errors with .error (item 10)")
 async def test_invalid_client_carries_the_oauth_error_code(oidc: Provider) -> None:
     source = ClientCredentials(PIPELINE, "not-the-secret", [API_SCOPE])
     async with httpx.AsyncClient() as http:
@@ -63,7 +62,6 @@ async def test_invalid_client_carries_the_oauth_error_code(oidc: Provider) -> No
     assert getattr(caught.value, "error", None) == "invalid_client"
 
 
-@pytest.mark.xfail(reason="needs h-sdkauth: refresh margin clamped to the token lifetime (item 7)")
 async def test_a_short_lived_token_is_not_fetched_for_every_request(oidc: Provider) -> None:
     """Tokens living less than the default 60 s margin are used until close to expiry."""
     auth = AuthManager.from_config(pipeline_config(oidc, PIPELINE_SHORT))

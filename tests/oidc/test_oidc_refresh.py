@@ -162,7 +162,6 @@ async def test_refresh_before_expiry_without_a_401(oidc: Provider, tmp_path: Pat
     assert last is not None and last.refresh_token != first.refresh_token
 
 
-@pytest.mark.xfail(reason="needs h-sdkauth: refresh margin clamped to the token lifetime (item 7)")
 async def test_a_fresh_short_lived_token_is_not_refreshed(oidc: Provider, tmp_path: Path) -> None:
     """A token living less than the default 60 s margin is used, not refreshed at once."""
     config = config_for(oidc, tmp_path, SHORT)
@@ -197,7 +196,6 @@ async def test_rotation_and_reuse_detection(oidc: Provider) -> None:
     assert answers == [(200, None), (400, "invalid_grant"), (400, "invalid_grant")]
 
 
-@pytest.mark.xfail(reason="needs h-sdkauth: typed OAuth errors with .error (item 10)")
 async def test_refused_refresh_carries_the_oauth_error_code(oidc: Provider) -> None:
     tokens = await device_tokens(oidc)
     await refresh_with(oidc, tokens.refresh_token)
@@ -237,9 +235,6 @@ async def test_a_revoked_refresh_token_stops_the_manager(oidc: Provider, tmp_pat
     assert [c.get("error") for c in await oidc.token_calls(REFRESH)] == ["invalid_grant"]
 
 
-@pytest.mark.xfail(
-    reason="needs h-sdkauth: invalid_grant discards the stored token, LoginRequired (item 9)"
-)
 async def test_a_revoked_refresh_token_means_login_required(oidc: Provider, tmp_path: Path) -> None:
     config = config_for(oidc, tmp_path)
     tokens = await sign_in(oidc, config)
@@ -290,7 +285,6 @@ async def test_concurrent_requests_refresh_once(oidc: Provider, tmp_path: Path) 
     assert used == token_id(refreshed) != token_id(stale)
 
 
-@pytest.mark.xfail(reason="needs h-sdkauth: a lock around read-refresh-write of the store (item 8)")
 async def test_two_managers_sharing_a_store_refresh_once(oidc: Provider, tmp_path: Path) -> None:
     """Two clients of one user (one store) refresh at the same time: one refresh, both served.
 
@@ -341,7 +335,6 @@ sys.stdout.write(anyio.run(main))
 """
 
 
-@pytest.mark.xfail(reason="needs h-sdkauth: a lock around read-refresh-write of the store (item 8)")
 async def test_two_processes_sharing_a_store_refresh_once(oidc: Provider, tmp_path: Path) -> None:
     """Two processes of one user refresh the stored token at the same moment."""
     config = config_for(oidc, tmp_path / "tokens")
@@ -418,9 +411,6 @@ async def test_resume_refreshes_an_expired_stored_token(oidc: Provider, tmp_path
     assert new.expires_at is not None and new.expires_at > 1.0
 
 
-@pytest.mark.xfail(
-    reason="needs h-sdkauth: AuthManager(DeviceCodeFlow, store=) honours it (item 11)"
-)
 async def test_device_flow_source_resumes_from_the_store(oidc: Provider, tmp_path: Path) -> None:
     store = TokenStore(tmp_path)
     prompts: list[DevicePrompt] = []
