@@ -56,7 +56,11 @@ def serve(
 
     s3 = SeaweedS3(data_dir / "s3", s3_port=s3_port or None)
     console.print(f"starting the object store in {data_dir / 's3'} ...")
-    s3.start()
+    try:
+        s3.start()
+    except RuntimeError as exc:  # e.g. a weed left by a crash that can't be stopped from here
+        console.print(f"[bold red]cannot start the object store:[/] {exc}")
+        raise typer.Exit(1) from exc
     try:
         s3.create_bucket(BUCKET)
         settings = ServerSettings(
