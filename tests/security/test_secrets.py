@@ -8,18 +8,38 @@ and kept on disk only until the admin first signs in.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import re
+import signal
+import stat
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from provena_like import ProvenaClient
+from provena_like._core.config import ProvenaConfig
+from provena_like._core.errors import DeviceFlowError
 from provena_like._core.redaction import install_log_redaction, redact_text, redact_url
+from provena_like.auth import AuthManager, DevicePrompt
+from provena_like.server.app import create_app
+from provena_like.server.auth.bootstrap import PASSWORD_FILE, forget_initial_password
+from provena_like.server.db.base import secure_data_dir
+from provena_like.server.settings import ServerSettings
+from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.localstack import LocalStack
+from provena_like.testing.server_thread import ServerThread, bind_socket
 
 pytestmark = pytest.mark.anyio
 
@@ -159,3 +179,175 @@ def test_redact_url_keeps_the_rest() -> None:
     assert shown.startswith("http://h:1/b/k%20x?")
     assert "X-Amz-Expires=60" in shown and "X-Amz-Date=20250101T000000Z" in shown
     assert redact_url("http://h/b/k") == "http://h/b/k"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@contextlib.asynccontextmanager
+async def _server(data_dir: Path, **settings: Any) -> AsyncIterator[ServerThread]:
+    """The reference server alone (no object store) on ``data_dir``."""
+    sock = bind_socket()
+    host, port = sock.getsockname()[:2]
+    config = ServerSettings(
+        data_dir=data_dir, public_url=f"http://{host}:{port}", device_poll_interval=0, **settings
+    )
+    server = ServerThread(create_app(config), sock=sock)
+    await anyio.to_thread.run_sync(server.start)
+    try:
+        yield server
+    finally:
+        await anyio.to_thread.run_sync(server.stop)
+
+
+async def _sign_in(url: str, token_dir: Path, username: str, password: str) -> None:
+    """The device flow, approved on the verification page as a browser would."""
+    config = ProvenaConfig(base_url=url, token_dir=token_dir)
+    async with httpx.AsyncClient() as browser:
+
+        async def prompt(p: DevicePrompt) -> None:
+            assert p.verification_uri_complete is not None
+            await approve_device_code(browser, p.verification_uri_complete, username, password)
+
+        manager = AuthManager.from_config(config, require_token=False)
+        try:
+            await manager.login_device(prompt)
+        finally:
+            await manager.aclose()
+
+
+def _mode(path: Path) -> str:
+    return oct(stat.S_IMODE(path.stat().st_mode))
+
+
+# ----------------------------------------------------------------------------- (c) files
+
+
+async def test_server_data_dir_and_database_are_private(tmp_path: Path) -> None:
+    data_dir = tmp_path / "server"
+    async with _server(data_dir, initial_admin_password=SecretStr("pw-for-this-test-1")) as srv:
+        await _sign_in(srv.url, tmp_path / "tokens", "admin", "pw-for-this-test-1")
+        db = data_dir / "provena.db"
+        files = [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
+        assert all(f.exists() for f in files)  # WAL mode: all three are there while open
+        modes = {f.name: _mode(f) for f in files}
+        assert modes == dict.fromkeys(modes, "0o600")
+    assert _mode(data_dir) == "0o700"
+    exposed = [
+        f"{_mode(p)} {p.name}"
+        for p in data_dir.rglob("*")
+        if p.is_file() and stat.S_IMODE(p.stat().st_mode) & 0o077
+    ]
+    assert exposed == []
+
+
+async def test_files_left_readable_by_an_older_version_are_tightened(tmp_path: Path) -> None:
+    data_dir = tmp_path / "server"
+    async with _server(data_dir, initial_admin_password=SecretStr("pw-for-this-test-2")):
+        pass
+    os.chmod(data_dir, 0o755)
+    for f in data_dir.glob("provena.db*"):
+        os.chmod(f, 0o644)
+    async with _server(data_dir, initial_admin_password=SecretStr("pw-for-this-test-2")):
+        assert _mode(data_dir) == "0o700"
+        assert {_mode(f) for f in data_dir.glob("provena.db*")} == {"0o600"}
+
+
+def test_secure_data_dir_leaves_other_databases_alone(tmp_path: Path) -> None:
+    secure_data_dir(tmp_path / "d", "postgresql+asyncpg://u@h/db")
+    secure_data_dir(tmp_path / "e", "sqlite+aiosqlite:///:memory:")
+    assert _mode(tmp_path / "d") == "0o700"
+    assert not any((tmp_path / "d").iterdir())
+    assert not any((tmp_path / "e").iterdir())
+
+
+# ----------------------------------------------------------------------------- (d) admin
+
+
+async def test_generated_admin_password_is_kept_only_until_the_first_sign_in(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "server"
+    password_file = data_dir / PASSWORD_FILE
+    async with _server(data_dir) as srv:  # no configured password: one is generated
+        assert _mode(password_file) == "0o600"
+        stored = json.loads(password_file.read_text())
+        assert stored["username"] == "admin"
+        # a wrong password proves nothing: the file stays
+        with pytest.raises(DeviceFlowError):
+            await _sign_in(srv.url, tmp_path / "t1", "admin", stored["password"] + "x")
+        assert password_file.exists()
+        # so does another user's sign-in
+        assert not await forget_initial_password(srv.app.state.settings, "researcher")
+        assert password_file.exists()
+        await _sign_in(srv.url, tmp_path / "t2", "admin", stored["password"])
+        assert not password_file.exists()
+    # a restart neither brings it back nor makes a new password
+    async with _server(data_dir) as srv:
+        assert not password_file.exists()
+        await _sign_in(srv.url, tmp_path / "t3", "admin", stored["password"])
+
+
+async def test_configured_admin_password_is_never_written(tmp_path: Path) -> None:
+    async with _server(tmp_path / "server", initial_admin_password=SecretStr("configured-pw")):
+        assert not (tmp_path / "server" / PASSWORD_FILE).exists()
+
+
+def _run_serve_until_up(data_dir: Path, out: Path) -> str:
+    """Start ``provena-like serve``, wait for it, stop it with SIGTERM; return its output."""
+    port = bind_socket()
+    number = port.getsockname()[1]
+    port.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVENA_", "WEED_"))}
+    env.update(COLUMNS="400", PROVENA_CACHE_DIR=str(data_dir.parent / "cache"))
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from provena_like.cli.main import main; main()",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(number),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while "Press Ctrl+C to stop" not in out.read_text():
+            assert proc.poll() is None, out.read_text()
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+    return out.read_text()
+
+
+def test_serve_prints_the_password_once_and_keeps_its_files_private(tmp_path: Path) -> None:
+    data_dir = tmp_path / "server"
+    first = _run_serve_until_up(data_dir, tmp_path / "first.log")
+    password = json.loads((data_dir / PASSWORD_FILE).read_text())["password"]
+    assert password in first
+    second = _run_serve_until_up(data_dir, tmp_path / "second.log")
+    assert password not in second
+    # serve's umask: nothing it (or the object store) created is open to others. SeaweedFS
+    # chmods its volume info files (*.vif) to 0644 itself; they sit in 0700 directories.
+    exposed = [
+        f"{_mode(p)} {p.relative_to(data_dir)}"
+        for p in [data_dir, *data_dir.rglob("*")]
+        if not p.is_symlink()
+        and not stat.S_ISSOCK(p.stat().st_mode)
+        and stat.S_IMODE(p.stat().st_mode) & 0o077
+        and not (p.is_file() and p.suffix == ".vif")
+    ]
+    assert exposed == []
+    assert all(_mode(p) == "0o700" for p in [data_dir, *data_dir.rglob("*")] if p.is_dir())
