@@ -42,12 +42,26 @@ _STOP_GRACE = 5.0
 _POLL = 0.05
 
 
+def _load_prctl() -> Callable[..., int] | None:
+    """The C library's ``prctl`` (Linux), resolved in the parent: no dlopen after fork."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        prctl: Callable[..., int] = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
 def _parent_death_signal() -> None:  # pragma: no cover - runs in the child, between fork and exec
     """In the child: get SIGKILL when the parent (thread) dies; keep created files private."""
     os.umask(0o077)
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 # Replaced by tests that need to leave a ``weed`` behind (as a platform without prctl would).
@@ -86,7 +100,7 @@ def spawn(
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=preexec,
+                preexec_fn=preexec if os.name == "posix" else None,  # not on Windows
             )
         except BaseException as exc:
             result.append(exc)
