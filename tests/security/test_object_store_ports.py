@@ -285,3 +285,7 @@ def test_object_store_files_are_private(localstack: LocalStack) -> None:
         name: oct(stat.S_IMODE((root_dir / name).stat().st_mode)) for name in secrets_and_ports
     }
     assert modes == dict.fromkeys(secrets_and_ports, "0o600")
+    # weed's unix sockets (in /tmp): nobody else may connect (that needs the write bit)
+    sockets = store.socket_files()
+    assert sockets
+    assert [str(p) for p in sockets if stat.S_IMODE(p.lstat().st_mode) & 0o022] == []
