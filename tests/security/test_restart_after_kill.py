@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from provena_like.testing import _weed_process
 from provena_like.testing.seaweed import SeaweedS3
 
 pytestmark = pytest.mark.skipif(
@@ -159,7 +160,9 @@ _ORPHAN_MAKER = textwrap.dedent(
 )
 
 
-def test_weed_left_over_by_a_crash_is_stopped_on_the_next_start(tmp_path: Path) -> None:
+def test_weed_left_over_by_a_crash_is_stopped_on_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data_dir = tmp_path / "s3"
     helper = subprocess.Popen(
         [sys.executable, "-c", _ORPHAN_MAKER, str(data_dir)],
@@ -179,6 +182,12 @@ def test_weed_left_over_by_a_crash_is_stopped_on_the_next_start(tmp_path: Path) 
         assert _alive(leftover), "weed should have survived its parent in this set-up"
 
         store = SeaweedS3(data_dir)
+        # One we may not stop (another user's): the message names it and says what to do.
+        with monkeypatch.context() as patch:
+            patch.setattr(_weed_process, "_owned_by_me", lambda _pid: False)
+            with pytest.raises(RuntimeError, match=rf"pid {leftover}\).*stop it"):
+                store.start(timeout=120)
+        assert _alive(leftover)
         try:
             store.start(timeout=120)
             assert not _alive(leftover)
