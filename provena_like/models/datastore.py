@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from provena_like._core.redaction import redact_url
+from provena_like._redaction import redact_url
 from provena_like.models.collection import (
     APPROVAL_NAMES,
     AccessInfo,

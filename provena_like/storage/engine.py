@@ -34,7 +34,7 @@ from aiobotocore.config import AioConfig
 from botocore.credentials import ReadOnlyCredentials
 
 from provena_like._core.errors import UsageError
-from provena_like._core.redaction import install_log_redaction
+from provena_like._redaction import install_log_redaction
 from provena_like.storage import _sync
 from provena_like.storage._batch import BatchContext, TransferSettings, run_batch
 from provena_like.storage._budget import ByteBudget

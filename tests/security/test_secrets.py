@@ -31,7 +31,7 @@ from pydantic import SecretStr
 from provena_like import ProvenaClient
 from provena_like._core.config import ProvenaConfig
 from provena_like._core.errors import DeviceFlowError
-from provena_like._core.redaction import install_log_redaction, redact_text, redact_url
+from provena_like._redaction import install_log_redaction, redact_text, redact_url
 from provena_like.auth import AuthManager, DevicePrompt
 from provena_like.server.app import create_app
 from provena_like.server.auth.bootstrap import PASSWORD_FILE, forget_initial_password

@@ -25,7 +25,7 @@ import anyio
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from provena_like._core.redaction import install_log_redaction
+from provena_like._redaction import install_log_redaction
 from provena_like.server.errors import ServiceError
 from provena_like.server.settings import S3Settings
 

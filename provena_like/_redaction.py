@@ -1,5 +1,8 @@
 """Keeping secrets out of log records and ``repr``: S3 keys, session tokens, signatures.
 
+A leaf module (standard library only) so that every layer may use it: the wire models
+(``PresignedURL``), the storage engine and the server.
+
 botocore and aiobotocore log every request they sign at ``DEBUG``: the headers (with
 ``Authorization`` and ``X-Amz-Security-Token``), the canonical request, the signature, and
 the bodies of responses (an STS ``AssumeRole`` answer holds the secret key and the session
@@ -19,7 +22,7 @@ become ``***``, names and structure stay readable.
 Example:
     ```python
     import logging
-    from provena_like._core.redaction import install_log_redaction, redact_url
+    from provena_like._redaction import install_log_redaction, redact_url
 
     install_log_redaction()
     logging.basicConfig(level=logging.DEBUG)  # botocore's debug output is now safe to keep
