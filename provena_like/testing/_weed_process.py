@@ -204,6 +204,8 @@ def find_leftovers(data_dir: Path, store_dir: Path) -> list[int]:
         The pids, each verified by its command line (a recycled pid in the pid file is
         ignored).
     """
+    if sys.platform == "win32":  # no /proc, no ps; and os.kill(pid, 0) terminates there
+        return []
     found: set[int] = set()
     pid_path = data_dir / PID_FILE
     recorded: int | None = None
