@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 from pathlib import Path
@@ -49,14 +50,22 @@ def serve(
     ] = None,
 ) -> None:
     """Run the API (auth, registry, ...) and an S3 object store until interrupted."""
+    # Everything the server and the object store create is for this user only: keys, the
+    # database (with its -wal/-shm files), objects, logs.
+    os.umask(0o077)
     data_dir = (data_dir or default_data_dir()).expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
     admin_file = data_dir / "initial-admin.json"
     first_start = not admin_file.exists()
 
     s3 = SeaweedS3(data_dir / "s3", s3_port=s3_port or None)
     console.print(f"starting the object store in {data_dir / 's3'} ...")
-    s3.start()
+    try:
+        s3.start()
+    except RuntimeError as exc:  # e.g. a weed left by a crash that can't be stopped from here
+        console.print(f"[bold red]cannot start the object store:[/] {exc}")
+        raise typer.Exit(1) from exc
     try:
         s3.create_bucket(BUCKET)
         settings = ServerSettings(
@@ -83,11 +92,14 @@ def serve(
             console.print(f"  object store  {s3.endpoint_url} (bucket {BUCKET})")
             console.print(f"  data dir      {data_dir}")
             if first_start and admin_file.exists():
+                # Shown this once; the file (0600) goes when the administrator signs in.
                 creds = json.loads(admin_file.read_text())
                 console.print(
                     "[bold yellow]First start:[/] the administrator account is "
                     f"[bold]{creds['username']}[/] with password [bold]{creds['password']}[/]"
-                    f"\n  (also kept, readable only by you, in {admin_file})"
+                    f"\n  (this is the only time it is shown; it stays in {admin_file}, "
+                    "readable only by you, until the administrator first signs in, then "
+                    "that file is deleted)"
                 )
             console.print("Press Ctrl+C to stop.")
             _wait_for_signal()

@@ -14,8 +14,9 @@ checked by :func:`check_object_path` on both sides.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -26,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from provena_like._redaction import redact_url
 from provena_like.models.collection import (
     APPROVAL_NAMES,
     AccessInfo,
@@ -348,12 +350,34 @@ class PresignRequest(WireModel):
 
 
 class PresignedURL(WireModel):
-    """A URL anyone holding it may use until ``expires_at``."""
+    """A URL anyone holding it may use until ``expires_at``.
+
+    ``url`` is the working URL, signature included: treat it as a secret. ``repr`` and
+    ``str`` show :attr:`redacted_url` instead (signing parameters replaced by ``***``), so
+    the object can be logged or printed without handing out access.
+
+    Example:
+        ```python
+        link = await ds.presigned_url("raw/a.csv")
+        httpx.get(link.url)        # the real URL
+        log.info("link: %s", link)  # X-Amz-Signature=*** etc.
+        ```
+    """
 
     url: str
     method: Literal["GET"] = "GET"
     path: str
     expires_at: AwareDatetime
+
+    @property
+    def redacted_url(self) -> str:
+        """``url`` with its signature, session token and credential replaced by ``***``."""
+        return redact_url(self.url)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Fields for ``repr``/``str``, with the URL redacted."""
+        for name, value in super().__repr_args__():
+            yield (name, self.redacted_url) if name == "url" else (name, value)
 
 
 class FileRegistration(WireModel):

@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from provena_like._version import __version__
 from provena_like.server import auth, datastore, registry, review
 from provena_like.server.datastore.freeze import DataFreeze
 from provena_like.server.datastore.storage import open_object_store
-from provena_like.server.db.base import create_engine, create_sessionmaker
+from provena_like.server.db.base import create_engine, create_sessionmaker, secure_data_dir
 from provena_like.server.db.schema import upgrade_schema
 from provena_like.server.errors import install_error_handlers
 from provena_like.server.middleware import RequestIdMiddleware
@@ -41,7 +42,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         current: ServerSettings = app.state.settings
-        current.data_dir.mkdir(parents=True, exist_ok=True)
+        await anyio.to_thread.run_sync(
+            secure_data_dir, current.data_dir, current.resolved_database_url
+        )
         engine = create_engine(current.resolved_database_url)
         app.state.engine = engine
         app.state.sessions = create_sessionmaker(engine)

@@ -34,6 +34,7 @@ from aiobotocore.config import AioConfig
 from botocore.credentials import ReadOnlyCredentials
 
 from provena_like._core.errors import UsageError
+from provena_like._redaction import install_log_redaction
 from provena_like.storage import _sync
 from provena_like.storage._batch import BatchContext, TransferSettings, run_batch
 from provena_like.storage._budget import ByteBudget
@@ -86,6 +87,9 @@ def _entry(spec: DownloadSpec) -> tuple[str, str, str | None, int | None]:
 
 
 _thread_state = threading.local()
+
+# botocore logs signed headers, signatures and session tokens at DEBUG: redact them.
+install_log_redaction()
 
 
 def _shared_session() -> aioboto3.Session:
@@ -284,6 +288,7 @@ class TransferEngine:
                 config=config,
             )
         )
+        install_log_redaction()  # loggers botocore created while making the client
         if self._refresher is not None:
             bridge = await self._refresher.botocore_credentials()
             # Clients resolve credentials once, into their request signer; swapping in

@@ -10,6 +10,13 @@
   assume with an inline session policy. SeaweedFS enforces such session policies (moto does
   not), which makes it a faithful target for tests of prefix-scoped credentials.
 
+Only the S3 port is meant for clients. The internal ports (master, volume server, filer and
+their gRPC ports) refuse anyone but the process's own components: HTTP requests must carry a
+JWT signed with a per-start key, gRPC needs a client certificate of a per-start CA, and the
+master's HTTP API is off (see :mod:`provena_like.testing._weed_security`). ``weed`` runs in
+the data directory with umask 077, dies with its parent on Linux, and a ``weed`` left
+running on the data directory by a crashed parent is stopped by the next :meth:`start`.
+
 Every TCP port the process opens (S3, master, volume, filer, admin, their gRPC ports and the
 metrics port) is chosen among free loopback ports below the OS's ephemeral range, so several
 stacks can run side by side and client connections can't steal a port before ``weed`` binds
@@ -21,7 +28,9 @@ Layout of the data directory::
 
     s3-credentials.json   admin keys + STS signing key (0600)
     s3.json, iam.json     the generated SeaweedFS configuration (0600, they hold secrets)
-    weed.log              the process's stdout/stderr, appended across restarts
+    security.toml, tls/   per-start JWT keys and gRPC certificates (0600, 0700)
+    weed.pid              the running process's pid (0600)
+    weed.log              the process's stdout/stderr, appended across restarts (0600)
     store/                SeaweedFS data (master, volumes, filer metadata)
     tmp/                  the process's TMPDIR (glog files)
 
@@ -62,6 +71,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.session import get_session
 
+from provena_like.testing import _weed_process
 from provena_like.testing._ports import (
     _find_sockets,
     _pick_ports,
@@ -70,6 +80,7 @@ from provena_like.testing._ports import (
     _remove_sockets,
     _unix_sockets_of,
 )
+from provena_like.testing._weed_security import write_security_config
 
 __all__ = ["ACCOUNT_ID", "ADMIN_IDENTITY", "ROLE_NAME", "SeaweedS3", "find_weed_binary"]
 
@@ -187,7 +198,10 @@ def _new_signing_key() -> str:
 
 
 def _kill_quietly(
-    proc: subprocess.Popen[bytes], ports: tuple[int, ...], directories: tuple[Path, ...]
+    proc: subprocess.Popen[bytes],
+    ports: tuple[int, ...],
+    directories: tuple[Path, ...],
+    data_dir: Path,
 ) -> None:
     """Last-resort cleanup (garbage collection or interpreter exit) for a forgotten process."""
     if proc.poll() is None:
@@ -195,6 +209,7 @@ def _kill_quietly(
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
     _remove_sockets(ports, directories)
+    _weed_process.remove_pid_file(data_dir, proc.pid)
 
 
 class SeaweedS3:
@@ -246,6 +261,7 @@ class SeaweedS3:
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._log_offset = 0
         self._data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self._data_dir, 0o700)  # it holds secrets, whoever created it
         self._credentials = self._load_or_create_credentials(admin_access_key, admin_secret_key)
 
     # ------------------------------------------------------------------ properties
@@ -277,6 +293,15 @@ class SeaweedS3:
     def ports(self) -> tuple[int, ...]:
         """Every TCP port assigned to the process (empty before the first :meth:`start`)."""
         return () if self._ports is None else self._ports.all()
+
+    @property
+    def service_ports(self) -> dict[str, int]:
+        """Every assigned port by service (``s3``, ``filer``, ``filer_grpc``, ``volume``, ...).
+
+        Only ``s3`` is for clients; the others refuse requests that don't come from the
+        process's own components. Empty before the first :meth:`start`.
+        """
+        return {} if self._ports is None else {k: int(v) for k, v in asdict(self._ports).items()}
 
     @property
     def endpoint_url(self) -> str:
@@ -350,7 +375,9 @@ class SeaweedS3:
         if self.running:
             raise RuntimeError(f"{self!r} is already running")
         binary = find_weed_binary()
+        _weed_process.stop_leftover(self._data_dir, self._data_dir / _STORE_DIR)
         self._write_configs()
+        write_security_config(self._data_dir, self._host)
         deadline = time.monotonic() + timeout
         for attempt in range(1, _START_ATTEMPTS + 1):
             if self._ports is None or attempt > 1 or not self._ports_free(self._ports):
@@ -559,30 +586,30 @@ class SeaweedS3:
             "-s3.port.lance=0",
             "-master.telemetry=false",
             "-volume.preStopSeconds=0",
+            # the master's HTTP API (grow volumes, delete collections, store blobs) has no
+            # authentication; the other components reach the master over (mutual TLS) gRPC
+            "-disableHttp",
         ]
 
     def _launch(self, binary: Path) -> None:
         tmpdir = self._data_dir / _TMP_DIR
-        (self._data_dir / _STORE_DIR).mkdir(exist_ok=True, mode=0o700)
-        tmpdir.mkdir(exist_ok=True, mode=0o700)
+        for directory in (self._data_dir / _STORE_DIR, tmpdir):
+            directory.mkdir(exist_ok=True, mode=0o700)
+            os.chmod(directory, 0o700)
         env = {k: v for k, v in os.environ.items() if not k.startswith(_ENV_PREFIXES_DROPPED)}
         env.update(TMPDIR=str(tmpdir), TMP=str(tmpdir), TEMP=str(tmpdir))
         argv = self.command(binary)
-        with open(self.log_path, "ab") as log:
-            self._log_offset = log.tell()
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.chmod(self.log_path, 0o600)
+        with os.fdopen(fd, "ab") as log:
+            self._log_offset = log.seek(0, os.SEEK_END)
             log.write(f"\n# {time.strftime('%Y-%m-%dT%H:%M:%S')} {shlex.join(argv)}\n".encode())
             log.flush()
-            self._proc = subprocess.Popen(
-                argv,
-                cwd=self._data_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            # cwd: SeaweedFS reads ./security.toml first (the WEED_* overrides are dropped)
+            self._proc = _weed_process.spawn(argv, cwd=self._data_dir, env=env, log_file=log)
+        _weed_process.write_pid_file(self._data_dir, self._proc.pid)
         self._finalizer = weakref.finalize(
-            self, _kill_quietly, self._proc, self.ports, self._socket_dirs()
+            self, _kill_quietly, self._proc, self.ports, self._socket_dirs(), self._data_dir
         )
 
     def _wait_until_ready(self, deadline: float) -> None:
@@ -643,6 +670,8 @@ class SeaweedS3:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if proc is not None:
+            _weed_process.remove_pid_file(self._data_dir, proc.pid)
         self._remove_sockets()
         for path in owned:  # e.g. a gRPC socket on a port weed chose itself
             with contextlib.suppress(OSError):

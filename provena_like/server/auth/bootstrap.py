@@ -37,7 +37,8 @@ class BootstrapResult:
 
     Attributes:
         admin_created: the database had no users and ``admin`` was created (first start).
-        password_file: where the generated admin password was written (only when generated).
+        password_file: where the generated admin password was written (only when generated);
+            the file is deleted when the administrator first signs in.
         cli_client_created: the ``provena-like-cli`` client was registered now.
     """
 
@@ -90,8 +91,43 @@ async def _create_admin(
         return True, None
     path = settings.data_dir / PASSWORD_FILE
     await anyio.to_thread.run_sync(_write_password_file, path, ADMIN_USERNAME, password)
-    log.warning("created the initial admin user %r; its password is in %s", ADMIN_USERNAME, path)
+    log.warning(
+        "created the initial admin user %r; its password is in %s until it first signs in",
+        ADMIN_USERNAME,
+        path,
+    )
     return True, path
+
+
+async def forget_initial_password(settings: ServerSettings, username: str) -> bool:
+    """Delete ``initial-admin.json`` once the administrator has signed in.
+
+    The generated password is shown once by ``provena-like serve`` and kept in the data
+    directory (0600) only so that it can't be lost before it is used: the first time
+    ``admin`` proves it knows its password, the file goes. Called by the sign-in pages.
+
+    Args:
+        settings: The server's settings (for the data directory).
+        username: Who just signed in with a correct password.
+
+    Returns:
+        Whether the file was removed now.
+    """
+    if username != ADMIN_USERNAME:
+        return False
+    path = settings.data_dir / PASSWORD_FILE
+
+    def remove() -> bool:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    removed = await anyio.to_thread.run_sync(remove)
+    if removed:
+        log.info("the administrator has signed in: removed %s", path)
+    return removed
 
 
 async def _ensure_cli_client(sessions: async_sessionmaker[AsyncSession]) -> bool:

@@ -30,6 +30,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import CursorResult, delete, select, update
 
 from provena_like.models.auth import DEVICE_CODE_GRANT, DeviceAuthorization
+from provena_like.server.auth.bootstrap import forget_initial_password
 from provena_like.server.auth.device_page import (
     ApprovalForm,
     approval_page,
@@ -277,6 +278,7 @@ async def device_submit(request: Request) -> HTMLResponse:
         page_form = _form(request, row, client, nonce, username)
         page = approval_page(page_form, "Wrong username or password.")
         return _html(request, page, 401, nonce)
+    await forget_initial_password(request.app.state.settings, user.username)
     status = "approved" if action == "approve" else "denied"
     async with sessions(request)() as session, session.begin():
         result = await session.execute(

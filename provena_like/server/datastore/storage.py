@@ -25,6 +25,7 @@ import anyio
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from provena_like._redaction import install_log_redaction
 from provena_like.server.errors import ServiceError, task_group
 from provena_like.server.settings import S3Settings
 
@@ -149,6 +150,7 @@ async def open_object_store(settings: S3Settings) -> AsyncIterator[ObjectStore]:
             await put_object(store, "10378.1-1/metadata.json", b"{}")
         ```
     """
+    install_log_redaction()
     session = aioboto3.Session()
     config = Config(
         signature_version="s3v4",
@@ -168,6 +170,7 @@ async def open_object_store(settings: S3Settings) -> AsyncIterator[ObjectStore]:
     async with AsyncExitStack() as stack:
         s3: S3Client = await stack.enter_async_context(session.client("s3", **keys))
         sts: STSClient = await stack.enter_async_context(session.client("sts", **keys))
+        install_log_redaction()  # STS answers (secret keys, tokens) are logged at DEBUG
         yield ObjectStore(settings=settings, s3=s3, sts=sts)
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -54,6 +57,37 @@ class UTCDateTime(TypeDecorator[datetime]):
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+_SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def secure_data_dir(data_dir: Path, database_url: str) -> None:
+    """Make the server's data directory (0700) and its SQLite database files (0600) private.
+
+    The directory holds signing keys, the database and, on first start, the admin password.
+    The database file is created empty with mode 0600 before SQLite opens it: SQLite gives
+    its ``-wal`` and ``-shm`` files the database file's mode, so they are private too. Files
+    left readable by an older version are tightened. Blocking: call it in a worker thread.
+
+    Args:
+        data_dir: The server's data directory (created if missing).
+        database_url: The SQLAlchemy URL; only a file-backed SQLite database is touched.
+    """
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    if not database_url.startswith("sqlite"):
+        return
+    database = make_url(database_url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for suffix in _SQLITE_SIDE_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{path}{suffix}", 0o600)
 
 
 def create_engine(url: str) -> AsyncEngine:
