@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from provena_like._version import __version__
 from provena_like.server import auth, datastore, registry, review
+from provena_like.server.body_limit import BodyLimitMiddleware, body_policy
 from provena_like.server.datastore.storage import open_object_store
 from provena_like.server.db.base import create_engine, create_sessionmaker
 from provena_like.server.db.schema import upgrade_schema
@@ -64,7 +65,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.notifier = notifier_from_settings(settings)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        policy=body_policy(settings.max_body_bytes, settings.max_file_list_body_bytes),
+    )
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer has a request id
     install_error_handlers(app)
 
     @app.get("/healthz", tags=["meta"])
