@@ -17,7 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from provena_like.server.errors import install_error_handlers
+from provena_like.server.middleware import RequestIdMiddleware
 from provena_like.server.search import service as search_service
 from provena_like.server.search.service import SearchFilters
 from provena_like.testing.server_thread import ServerThread
@@ -688,3 +691,25 @@ def test_hostile_but_valid_search_is_answered(q: str, world: World, http: httpx.
 def test_the_table_is_large() -> None:
     """The attack found 135 kinds of bad input; the table covers at least as many requests."""
     assert len(CASES) + len(OVERFLOW_CURSORS) + len(VALID_SEARCHES) >= 135
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "fault", [OverflowError("date value out of range"), RecursionError("too deep")], ids=repr
+)
+async def test_safety_net_turns_out_of_range_errors_into_a_400(fault: Exception) -> None:
+    """Behind the checks of each route: an input Python can't represent is still a 4xx."""
+    app = FastAPI()
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+
+    @app.get("/fault")
+    async def fault_route() -> None:
+        raise fault
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        r = await client.get("/fault")
+    assert r.status_code == 400, r.text
+    _assert_error(r)
+    assert r.json()["error"]["code"] == "out_of_range"
