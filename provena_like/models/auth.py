@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, StrictBool
 
 from provena_like.models.shared import WireModel
 
@@ -130,7 +130,7 @@ class UserUpdate(WireModel):
     display_name: str | None = None
     email: str | None = None
     system_roles: list[SystemRole] | None = None
-    disabled: bool | None = None
+    disabled: StrictBool | None = None
 
 
 class GroupCreate(WireModel):
@@ -164,7 +164,7 @@ class OAuthClientCreate(WireModel):
 
     client_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     name: str = ""
-    confidential: bool = True
+    confidential: StrictBool = True
     grant_types: list[GrantType] = Field(default_factory=_default_grants)
     system_roles: list[SystemRole] = Field(default_factory=list)
 

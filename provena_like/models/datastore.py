@@ -22,6 +22,7 @@ from pydantic import (
     AwareDatetime,
     Field,
     SecretStr,
+    StrictBool,
     field_validator,
     model_validator,
 )
@@ -46,7 +47,7 @@ from provena_like.models.registry import (
     SortOrder,
     Versioning,
 )
-from provena_like.models.shared import WireModel
+from provena_like.models.shared import MAX_DB_INT, Revision, WireModel
 
 __all__ = [
     "APPROVAL_NAMES",
@@ -246,14 +247,14 @@ class DatasetUpdate(WireModel):
     record: DatasetRecord
     reason: str = Field(min_length=1, max_length=2000)
     display_name: str | None = Field(default=None, max_length=500)
-    expected_revision: int | None = None
+    expected_revision: Revision | None = None
 
 
 class VersionRequest(WireModel):
     """Create the next version of a dataset (a new handle linked to this one)."""
 
     reason: str = Field(min_length=1, max_length=2000)
-    copy_files: bool = Field(
+    copy_files: StrictBool = Field(
         default=False, description="copy the objects (server-side) and manifest to the new one"
     )
 
@@ -341,7 +342,7 @@ class FileRegistration(WireModel):
     """One uploaded object to record in the manifest, with the checksums of its content."""
 
     path: str = Field(description="object path relative to the dataset")
-    size: int = Field(ge=0, description="bytes; must equal the stored object's size")
+    size: int = Field(ge=0, le=MAX_DB_INT, description="bytes; must equal the stored object's size")
     sha256: str = Field(description="64 hexadecimal characters")
     md5: str | None = Field(default=None, description="32 hexadecimal characters")
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from provena_like.models.collection import DatasetRecord
-from provena_like.models.shared import WireModel
+from provena_like.models.shared import MAX_DB_INT, Revision, WireModel
 
 __all__ = [
     "RECORD_MODELS",
@@ -107,7 +107,7 @@ class AccessUpdate(AccessSettings):
     """
 
     reason: str | None = Field(default=None, max_length=2000)
-    expected_revision: int | None = None
+    expected_revision: Revision | None = None
 
 
 class Versioning(WireModel):
@@ -180,15 +180,15 @@ class ItemUpdate(WireModel):
     record: dict[str, Any]
     reason: str = Field(min_length=1, max_length=2000)
     display_name: str | None = None
-    expected_revision: int | None = None
+    expected_revision: Revision | None = None
 
 
 class RevertRequest(WireModel):
     """Restore the record of a history entry; recorded as a new history entry."""
 
-    history_id: int
+    history_id: int = Field(ge=1, le=MAX_DB_INT, description="the id of a history entry")
     reason: str = Field(min_length=1, max_length=2000)
-    expected_revision: int | None = None
+    expected_revision: Revision | None = None
 
 
 class LockRequest(WireModel):

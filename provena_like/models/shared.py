@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
-__all__ = ["ErrorBody", "ErrorDetail", "Page", "WireModel"]
+__all__ = ["MAX_DB_INT", "ErrorBody", "ErrorDetail", "Page", "Revision", "WireModel"]
+
+MAX_DB_INT = 2**63 - 1
+"""The largest integer a database column holds (64-bit signed): ids and sizes are at most this."""
+
+
+Revision = Annotated[
+    int,
+    Field(ge=0, le=MAX_DB_INT, description="an item revision (see Item.revision)"),
+]
+"""An ``expected_revision``: what the caller last saw, guarding against lost updates."""
 
 
 class WireModel(BaseModel):

@@ -7,10 +7,11 @@ admins) rebuilds the index from the registry. Both need a Bearer token.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.search import ReindexResult, SearchHit
@@ -32,6 +33,19 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(tags=["search"], responses=_ERRORS)
 
+
+def _to_utc(when: datetime | None) -> datetime | None:
+    """A filter time as aware UTC (naive = UTC); a time UTC can't hold is a 422."""
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is outside the years 1-9999 in UTC") from None
+
+
 Caller = Annotated[Principal, Depends(require_principal)]
 Session = Annotated[AsyncSession, Depends(db_session)]
 
@@ -50,10 +64,14 @@ async def search_items_route(
     subtype: Annotated[list[str] | None, Query(description="any of these subtypes")] = None,
     owner: Annotated[str | None, Query(description="only items owned by this user")] = None,
     created_after: Annotated[
-        datetime | None, Query(description="created at or after (ISO 8601; naive = UTC)")
+        datetime | None,
+        Query(description="created at or after (ISO 8601; naive = UTC)"),
+        AfterValidator(_to_utc),
     ] = None,
     created_before: Annotated[
-        datetime | None, Query(description="created before (ISO 8601; naive = UTC)")
+        datetime | None,
+        Query(description="created before (ISO 8601; naive = UTC)"),
+        AfterValidator(_to_utc),
     ] = None,
     field: Annotated[
         list[str] | None,

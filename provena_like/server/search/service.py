@@ -70,6 +70,8 @@ class SearchFilters:
 def parse_field_filter(raw: str) -> FieldFilter:
     """Parse ``record.<key>[.<key>...]:<value>``; keys are letters, digits, ``_`` and ``-``.
 
+    The value is 1-500 characters, without NUL.
+
     Raises:
         ServiceError: 422 naming ``field`` for anything else.
 
@@ -80,7 +82,7 @@ def parse_field_filter(raw: str) -> FieldFilter:
         ```
     """
     match = _FIELD.match(raw)
-    if match is None:
+    if match is None or "\x00" in raw:
         message = (
             "a field filter is record.<key>[.<key>...]:<value>, e.g. "
             f"record.dataset_info.keywords:coral; got {raw[:100]!r}"
