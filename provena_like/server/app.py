@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from starlette.routing import Match
+from starlette.types import Scope
 
 from provena_like._version import __version__
 from provena_like.server import auth, datastore, registry, review
@@ -20,11 +22,33 @@ from provena_like.server.body_limit import BodyLimitMiddleware, body_policy
 from provena_like.server.datastore.storage import open_object_store
 from provena_like.server.db.base import create_engine, create_sessionmaker
 from provena_like.server.db.schema import upgrade_schema
-from provena_like.server.errors import install_error_handlers
+from provena_like.server.errors import error_response, install_error_handlers
 from provena_like.server.middleware import RequestIdMiddleware
 from provena_like.server.notifications import notifier_from_settings
 from provena_like.server.search.routes import router as search_router
 from provena_like.server.settings import ServerSettings
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """The methods the app routes for the path of ``scope`` (for a 405's ``Allow``).
+
+    Starlette answers a 405 with the methods of the first route whose path matches; a path
+    served by several routes (``GET`` and ``POST /items``) needs all of them.
+    """
+    allowed = []
+    for method in _METHODS:
+        probe = {**scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+async def _method_not_allowed(request: Request, _exc: Exception) -> Response:
+    allowed = allowed_methods(request.app, request.scope)
+    message = f"{request.method} is not allowed here; use {', '.join(allowed) or 'nothing'}."
+    return error_response(405, "method_not_allowed", message, headers={"Allow": ", ".join(allowed)})
 
 
 def create_app(settings: ServerSettings) -> FastAPI:
@@ -71,6 +95,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer has a request id
     install_error_handlers(app)
+    app.add_exception_handler(405, _method_not_allowed)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from provena_like.server.errors import ServiceError, error_response, unauthenticated
@@ -87,6 +88,18 @@ def body_policy(
     return policy
 
 
+def _routed(scope: Scope) -> bool:
+    """Whether a route takes this method at this path.
+
+    If none does, the router answers 404/405 without reading the body.
+    """
+    app = scope.get("app")
+    router = getattr(app, "router", None)
+    if router is None:
+        return True
+    return any(route.matches(scope)[0] == Match.FULL for route in router.routes)
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
@@ -135,7 +148,7 @@ class BodyLimitMiddleware:
         length_header = _header(scope, b"content-length")
         chunked = "chunked" in (_header(scope, b"transfer-encoding") or "").lower()
         length = int(length_header) if length_header and length_header.isdigit() else None
-        if (length or chunked) and policy.bearer_required:
+        if (length or chunked) and policy.bearer_required and _routed(scope):
             refused = _check_bearer(scope)
             if refused is not None:
                 headers = {**(refused.headers or {}), "Connection": "close"}

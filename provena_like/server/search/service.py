@@ -32,10 +32,20 @@ from provena_like.server.search.index import backend_of
 from provena_like.server.search.query import parse_query
 from provena_like.server.security import Principal
 
-__all__ = ["MAX_FIELD_FILTERS", "FieldFilter", "SearchFilters", "parse_field_filter", "search"]
+__all__ = [
+    "FIELD_PATTERN",
+    "MAX_FIELD_FILTERS",
+    "FieldFilter",
+    "SearchFilters",
+    "parse_field_filter",
+    "search",
+]
 
 MAX_FIELD_FILTERS = 8
 """The most ``field`` filters one search may have."""
+
+FIELD_PATTERN = r"^record(?:\.[A-Za-z0-9_\-]{1,100}){1,10}:[^\x00]{1,500}$"
+"""What a ``field`` filter looks like (for the OpenAPI document)."""
 
 _FIELD = re.compile(r"^record((?:\.[A-Za-z0-9_\-]{1,100}){1,10}):(.{1,500})$", re.DOTALL)
 
