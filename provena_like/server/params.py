@@ -29,14 +29,21 @@ __all__ = [
 ETAG_PATTERN = r'^(?:\*|(?:W/)?(?:"[0-9]{1,18}"|[0-9]{1,18}))$'
 """An ``If-Match`` the server understands: ``*``, or one revision, quoted or not, weak or not."""
 
+# Cursor and If-Match are checked by the server itself (400 bad_cursor / bad_request, the
+# answers clients already know); the document states the same constraints.
 Cursor = Annotated[
     str | None,
     Query(
-        min_length=1,
-        max_length=MAX_CURSOR_LENGTH,
-        pattern=CURSOR_PATTERN,
         description="the next_cursor of the previous page (opaque; only cursors this server "
         "made for the same listing are accepted, others are a 400 bad_cursor)",
+    ),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_CURSOR_LENGTH,
+            "pattern": CURSOR_PATTERN,
+        }
     ),
 ]
 # Optional headers are documented as plain strings: a header is absent or a string, never
@@ -45,7 +52,6 @@ IfMatch = Annotated[
     str | None,
     Header(
         alias="If-Match",
-        pattern=ETAG_PATTERN,
         description='the revision the change is based on: "<revision>" (or * for any)',
     ),
     WithJsonSchema({"type": "string", "pattern": ETAG_PATTERN}),

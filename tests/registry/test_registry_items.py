@@ -148,7 +148,7 @@ async def test_update_history_and_preconditions(
     )
     assert r.status_code == 400
     r = await client.put(url, json=body, headers={**alice.headers, "If-Match": "yesterday"})
-    assert r.status_code == 422  # not the documented form of If-Match
+    assert r.status_code == 400
 
     # expected_revision matching → 200; no precondition at all → last writer wins
     r = await client.put(
