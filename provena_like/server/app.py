@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from starlette.routing import Match
@@ -49,6 +50,48 @@ async def _method_not_allowed(request: Request, _exc: Exception) -> Response:
     allowed = allowed_methods(request.app, request.scope)
     message = f"{request.method} is not allowed here; use {', '.join(allowed) or 'nothing'}."
     return error_response(405, "method_not_allowed", message, headers={"Allow": ", ".join(allowed)})
+
+
+PUBLIC_OPERATIONS = frozenset(
+    {
+        ("get", "/healthz"),
+        ("get", "/auth/.well-known/openid-configuration"),
+        ("get", "/auth/jwks"),
+        ("post", "/auth/token"),
+        ("post", "/auth/revoke"),
+        ("post", "/auth/device_authorization"),
+        ("get", "/auth/device"),
+        ("post", "/auth/device"),
+    }
+)
+"""The operations that take no bearer token; the OpenAPI document marks every other one as
+needing one (and tests/security/test_openapi_contract.py checks that each refuses without)."""
+
+
+def _document_security(app: FastAPI) -> None:
+    """Declare the bearer scheme and which operations need it in the OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        built = app.openapi_schema is not None
+        schema = build()
+        if not built:
+            components = schema.setdefault("components", {})
+            components["securitySchemes"] = {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "an access token of this server's auth service",
+                }
+            }
+            for path, operations in schema.get("paths", {}).items():
+                for method, operation in operations.items():
+                    if (method, path) not in PUBLIC_OPERATIONS:
+                        operation["security"] = [{"bearer": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: ServerSettings) -> FastAPI:
@@ -107,4 +150,5 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(datastore.router, prefix="/datastore")
     app.include_router(review.router, prefix="/datastore")
     app.include_router(search_router, prefix="/search")
+    _document_security(app)
     return app
