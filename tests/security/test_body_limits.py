@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from provena_like.server.body_limit import BodyPolicy, body_policy
 from provena_like.testing.server_thread import ServerThread
 
 MiB = 1024 * 1024
@@ -219,3 +220,17 @@ def test_oauth_token_endpoint_reads_its_form_without_a_bearer_token(http: httpx.
     r = http.post("/auth/token", data={"grant_type": "client_credentials"})
     assert r.status_code in (400, 401), r.text
     assert isinstance(r.json()["error"], str)  # RFC 6749 error, not the bearer check
+
+
+def test_policy_limits_and_public_routes() -> None:
+    policy = body_policy(2048, 8192)
+
+    def of(method: str, path: str) -> BodyPolicy:
+        return policy({"type": "http", "method": method, "path": path})
+
+    assert of("POST", "/registry/items") == BodyPolicy(limit=2048, bearer_required=True)
+    assert of("POST", "/datastore/datasets/10378.1/7/files").limit == 8192
+    assert of("POST", "/datastore/datasets/10378.1/7/files/remove").limit == 8192
+    assert of("PUT", "/datastore/datasets/10378.1/7").limit == 2048
+    for public in ("/auth/token", "/auth/revoke", "/auth/device_authorization", "/auth/device"):
+        assert not of("POST", public).bearer_required

@@ -154,3 +154,20 @@ def test_api_as_an_admin(case: Case, admin_headers: dict[str, str], server: Serv
 @_SETTINGS
 def test_api_without_a_token(case: Case, server: ServerThread) -> None:
     _exercise(case, server.url, None)
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/registry/items", {"GET", "POST"}),
+        ("/auth/users/someone", {"GET", "PATCH"}),
+        ("/registry/items/10378.1/1/access", {"GET", "PUT"}),
+    ],
+)
+def test_405_allow_lists_every_method_of_the_path(
+    server: ServerThread, path: str, allowed: set[str]
+) -> None:
+    r = httpx.request("OPTIONS", f"{server.url}{path}", timeout=60)
+    assert r.status_code == 405, r.text
+    assert set(r.headers["allow"].replace(" ", "").split(",")) - {"HEAD"} == allowed
+    assert r.json()["error"]["code"] == "method_not_allowed"
