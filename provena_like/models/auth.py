@@ -8,11 +8,11 @@ L1 works against any standard provider. Every other auth route uses the common e
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr, StrictBool
 
-from provena_like.models.shared import WireModel
+from provena_like.models.shared import SecretOut, WireModel
 
 __all__ = [
     "DEVICE_CODE_GRANT",
@@ -64,10 +64,10 @@ class OIDCConfiguration(WireModel):
 class TokenResponse(WireModel):
     """A successful token endpoint response (RFC 6749 §5.1)."""
 
-    access_token: SecretStr
+    access_token: SecretOut
     token_type: str = "Bearer"
     expires_in: int | None = None
-    refresh_token: SecretStr | None = None
+    refresh_token: SecretOut | None = None
     scope: str | None = None
 
 
@@ -82,7 +82,7 @@ class OAuthError(WireModel):
 class DeviceAuthorization(WireModel):
     """The device authorization response (RFC 8628 §3.2)."""
 
-    device_code: SecretStr
+    device_code: SecretOut
     user_code: str
     verification_uri: str
     verification_uri_complete: str | None = None
@@ -131,7 +131,7 @@ class UserUpdate(WireModel):
     display_name: str | None = None
     email: str | None = None
     system_roles: list[SystemRole] | None = None
-    disabled: bool | None = None
+    disabled: StrictBool | None = None
 
 
 class GroupCreate(WireModel):
@@ -156,16 +156,43 @@ class Group(WireModel):
     created_at: datetime
 
 
+_CLIENT_CREDENTIALS: dict[str, Any] = {"contains": {"const": "client_credentials"}}
+_CLIENT_RULES: list[Any] = [
+    {
+        "if": {"properties": {"confidential": {"const": False}}, "required": ["confidential"]},
+        "then": {"properties": {"grant_types": {"not": _CLIENT_CREDENTIALS}}},
+    },
+    {
+        "if": {"properties": {"system_roles": {"minItems": 1}}, "required": ["system_roles"]},
+        "then": {
+            "properties": {"confidential": {"const": True}, "grant_types": _CLIENT_CREDENTIALS},
+            "required": ["grant_types"],
+        },
+    },
+    {
+        "if": {
+            "properties": {"confidential": {"const": True}, "grant_types": _CLIENT_CREDENTIALS},
+            "required": ["grant_types"],
+        },
+        "then": {"properties": {"client_id": {"maxLength": 64 - len("service-account-")}}},
+    },
+]
+
+
 class OAuthClientCreate(WireModel):
     """Register an OAuth client (admins only).
 
     A confidential client gets a secret (shown once) and, with the ``client_credentials`` grant,
-    a service account user named ``service-account-<client_id>``.
+    a service account user named ``service-account-<client_id>``. Public clients can't use
+    ``client_credentials``, only service accounts have ``system_roles``, and a service
+    account's name (``service-account-`` + ``client_id``) fits 64 characters.
     """
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"allOf": _CLIENT_RULES})
 
     client_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     name: str = ""
-    confidential: bool = True
+    confidential: StrictBool = True
     grant_types: list[GrantType] = Field(default_factory=_default_grants)
     system_roles: list[SystemRole] = Field(default_factory=list)
 
@@ -184,4 +211,4 @@ class OAuthClient(WireModel):
 class OAuthClientCreated(OAuthClient):
     """The answer to creating a confidential client: the only time the secret is shown."""
 
-    client_secret: SecretStr | None = None
+    client_secret: SecretOut | None = None

@@ -39,7 +39,15 @@ from collections import Counter
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 
 __all__ = [
     "APPROVAL_NAMES",
@@ -95,8 +103,8 @@ class DatasetAssociations(_Strict):
 class Approval(_Strict):
     """One declaration: does it apply to this dataset, and was it obtained?"""
 
-    relevant: bool = Field(description="whether this approval applies to the dataset")
-    obtained: bool = Field(description="whether the approval was obtained")
+    relevant: StrictBool = Field(description="whether this approval applies to the dataset")
+    obtained: StrictBool = Field(description="whether the approval was obtained")
 
     @model_validator(mode="after")
     def _obtained_needs_relevant(self) -> Approval:
@@ -128,7 +136,7 @@ class AccessInfo(_Strict):
     access) are required.
     """
 
-    reposited: bool = Field(description="whether the data is stored in this system")
+    reposited: StrictBool = Field(description="whether the data is stored in this system")
     uri: HttpUrl | None = Field(default=None, description="where the data is, if not reposited")
     description: ShortText | None = Field(
         default=None, description="how to get access to data that is not reposited"

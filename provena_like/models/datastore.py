@@ -22,10 +22,12 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     Field,
-    SecretStr,
+    StrictBool,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from provena_like._redaction import redact_url
 from provena_like.models.collection import (
@@ -48,7 +50,7 @@ from provena_like.models.registry import (
     SortOrder,
     Versioning,
 )
-from provena_like.models.shared import WireModel
+from provena_like.models.shared import MAX_WIRE_INT, Revision, SecretOut, WireModel
 
 __all__ = [
     "APPROVAL_NAMES",
@@ -119,6 +121,26 @@ AccessLevel = Literal["read", "write"]
 multipart)."""
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SEGMENT_CHAR = r"[^/\\\x00-\x1f\x7f]"
+_FIRST_CHAR = r"[^./\\\x00-\x1f\x7f]"
+_SEGMENT = (  # any segment but "." and ".."
+    rf"(?:{_FIRST_CHAR}{_SEGMENT_CHAR}*|\.{_FIRST_CHAR}{_SEGMENT_CHAR}*|\.\.{_SEGMENT_CHAR}+)"
+)
+OBJECT_PATH_PATTERN = rf"^{_SEGMENT}(?:/{_SEGMENT})*$"
+"""The object paths :func:`check_object_path` accepts, as a regular expression (for the
+OpenAPI document; it can't count the 1,024 bytes, which ``maxLength`` bounds in characters)."""
+ObjectPath = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": OBJECT_PATH_PATTERN,
+            "maxLength": MAX_OBJECT_PATH,
+            "description": "object path relative to the dataset, e.g. data/a.csv (at most "
+            "1,024 bytes in UTF-8; no leading '/', '\\', empty, '.' or '..' segments)",
+        }
+    ),
+]
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
 
@@ -260,14 +282,14 @@ class DatasetUpdate(WireModel):
     record: DatasetRecord
     reason: str = Field(min_length=1, max_length=2000)
     display_name: str | None = Field(default=None, max_length=500)
-    expected_revision: int | None = None
+    expected_revision: Revision | None = None
 
 
 class VersionRequest(WireModel):
     """Create the next version of a dataset (a new handle linked to this one)."""
 
     reason: str = Field(min_length=1, max_length=2000)
-    copy_files: bool = Field(
+    copy_files: StrictBool = Field(
         default=False, description="copy the objects (server-side) and manifest to the new one"
     )
 
@@ -304,8 +326,8 @@ class ScopedCredentials(WireModel):
     """
 
     access_key_id: str
-    secret_access_key: SecretStr
-    session_token: SecretStr
+    secret_access_key: SecretOut
+    session_token: SecretOut
     expiration: AwareDatetime
     endpoint_url: str | None
     region: str
@@ -333,7 +355,7 @@ class ScopedCredentials(WireModel):
 class PresignRequest(WireModel):
     """Ask for a presigned download URL of one object of the dataset."""
 
-    path: str = Field(description="object path relative to the dataset, e.g. data/a.csv")
+    path: ObjectPath
     method: Literal["GET"] = "GET"
     expires_in: int | None = Field(
         default=None,
@@ -383,10 +405,14 @@ class PresignedURL(WireModel):
 class FileRegistration(WireModel):
     """One uploaded object to record in the manifest, with the checksums of its content."""
 
-    path: str = Field(description="object path relative to the dataset")
-    size: int = Field(ge=0, description="bytes; must equal the stored object's size")
-    sha256: str = Field(description="64 hexadecimal characters")
-    md5: str | None = Field(default=None, description="32 hexadecimal characters")
+    path: ObjectPath
+    size: int = Field(
+        ge=0, le=MAX_WIRE_INT, description="bytes; must equal the stored object's size"
+    )
+    sha256: str = Field(description="64 hexadecimal characters", pattern="^[0-9a-fA-F]{64}$")
+    md5: str | None = Field(
+        default=None, description="32 hexadecimal characters", pattern="^[0-9a-fA-F]{32}$"
+    )
 
     @field_validator("path")
     @classmethod
@@ -418,7 +444,8 @@ class RegisterFilesRequest(WireModel):
         seen: set[str] = set()
         for entry in self.files:
             if entry.path in seen:
-                raise ValueError(f"path {entry.path!r} is listed twice; register each file once")
+                message = "path '{path}' is listed twice; register each file once"
+                raise PydanticCustomError("duplicate_path", message, {"path": entry.path})
             seen.add(entry.path)
         return self
 
@@ -433,8 +460,11 @@ def _removable_path(path: str) -> str:
 class RemoveFilesRequest(WireModel):
     """Registered files to remove from the manifest and the store (1 to 1,000, each once)."""
 
-    paths: list[Annotated[str, AfterValidator(_removable_path)]] = Field(
-        min_length=1, max_length=1000, description="object paths relative to the dataset"
+    paths: list[Annotated[ObjectPath, AfterValidator(_removable_path)]] = Field(
+        min_length=1,
+        max_length=1000,
+        description="object paths relative to the dataset",
+        json_schema_extra={"uniqueItems": True},
     )
 
     @field_validator("paths")
@@ -443,7 +473,8 @@ class RemoveFilesRequest(WireModel):
         seen: set[str] = set()
         for path in value:
             if path in seen:
-                raise ValueError(f"path {path!r} is listed twice; remove each file once")
+                message = "path '{path}' is listed twice; remove each file once"
+                raise PydanticCustomError("duplicate_path", message, {"path": path})
             seen.add(path)
         return value
 

@@ -8,12 +8,12 @@ Adding a subtype is a local change: write its record model here and add it to
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, WithJsonSchema
 
 from provena_like.models.collection import DatasetRecord
-from provena_like.models.shared import WireModel
+from provena_like.models.shared import MAX_WIRE_INT, Revision, WireModel
 
 __all__ = [
     "RECORD_MODELS",
@@ -107,7 +107,7 @@ class AccessUpdate(AccessSettings):
     """
 
     reason: str | None = Field(default=None, max_length=2000)
-    expected_revision: int | None = None
+    expected_revision: Revision | None = None
 
 
 class Versioning(WireModel):
@@ -162,9 +162,16 @@ class Item(WireModel):
 
 
 class ItemCreate(WireModel):
-    """Create an item. ``display_name`` defaults to one derived from the record."""
+    """Create an item. ``display_name`` defaults to one derived from the record.
 
-    subtype: str
+    ``subtype`` is documented as the subtypes the registry creates (datasets are minted by
+    the datastore); any other value is refused by the server with a message naming them.
+    """
+
+    subtype: Annotated[
+        str,
+        WithJsonSchema({"type": "string", "enum": sorted(set(RECORD_MODELS) - {"dataset"})}),
+    ]
     record: dict[str, Any]
     display_name: str | None = None
     general: list[Role] = Field(default_factory=list)
@@ -180,15 +187,15 @@ class ItemUpdate(WireModel):
     record: dict[str, Any]
     reason: str = Field(min_length=1, max_length=2000)
     display_name: str | None = None
-    expected_revision: int | None = None
+    expected_revision: Revision | None = None
 
 
 class RevertRequest(WireModel):
     """Restore the record of a history entry; recorded as a new history entry."""
 
-    history_id: int
+    history_id: int = Field(ge=1, le=MAX_WIRE_INT, description="the id of a history entry")
     reason: str = Field(min_length=1, max_length=2000)
-    expected_revision: int | None = None
+    expected_revision: Revision | None = None
 
 
 class LockRequest(WireModel):

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, WithJsonSchema
 
 T = TypeVar("T")
 
-__all__ = ["ErrorBody", "ErrorDetail", "Page", "WireModel"]
+__all__ = [
+    "MAX_WIRE_INT",
+    "ErrorBody",
+    "ErrorDetail",
+    "Page",
+    "Revision",
+    "SecretOut",
+    "WireModel",
+]
+
+MAX_WIRE_INT = 2**53 - 1
+"""The largest integer a request may hold (ids, revisions, sizes): exact as a JSON number in
+every client (I-JSON, RFC 7493) and well within a 64-bit database column."""
+
+
+Revision = Annotated[
+    int,
+    Field(ge=0, le=MAX_WIRE_INT, description="an item revision (see Item.revision)"),
+]
+"""An ``expected_revision``: what the caller last saw, guarding against lost updates."""
+
+SecretOut = Annotated[
+    SecretStr,
+    WithJsonSchema({"type": "string", "description": "a secret the server hands out once"}),
+]
+"""A secret in a *response* (a token, a key): kept out of ``repr`` like any ``SecretStr``, but
+documented as a plain string (pydantic marks ``SecretStr`` ``writeOnly``, which is for requests)."""
 
 
 class WireModel(BaseModel):

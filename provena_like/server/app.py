@@ -12,21 +12,89 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import anyio
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from starlette.routing import Match
+from starlette.types import Scope
 
 from provena_like._version import __version__
 from provena_like.server import auth, datastore, registry, review
+from provena_like.server.body_limit import BodyLimitMiddleware, body_policy
 from provena_like.server.datastore.freeze import DataFreeze
 from provena_like.server.datastore.storage import open_object_store
 from provena_like.server.db.base import create_engine, create_sessionmaker, secure_data_dir
 from provena_like.server.db.schema import upgrade_schema
-from provena_like.server.errors import install_error_handlers
+from provena_like.server.errors import error_response, install_error_handlers
 from provena_like.server.middleware import RequestIdMiddleware
 from provena_like.server.notifications import notifier_from_settings
 from provena_like.server.search.routes import router as search_router
 from provena_like.server.settings import ServerSettings
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """The methods the app routes for the path of ``scope`` (for a 405's ``Allow``).
+
+    Starlette answers a 405 with the methods of the first route whose path matches; a path
+    served by several routes (``GET`` and ``POST /items``) needs all of them.
+    """
+    allowed = []
+    for method in _METHODS:
+        probe = {**scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+async def _method_not_allowed(request: Request, _exc: Exception) -> Response:
+    allowed = allowed_methods(request.app, request.scope)
+    message = f"{request.method} is not allowed here; use {', '.join(allowed) or 'nothing'}."
+    return error_response(405, "method_not_allowed", message, headers={"Allow": ", ".join(allowed)})
+
+
+PUBLIC_OPERATIONS = frozenset(
+    {
+        ("get", "/healthz"),
+        ("get", "/auth/.well-known/openid-configuration"),
+        ("get", "/auth/jwks"),
+        ("post", "/auth/token"),
+        ("post", "/auth/revoke"),
+        ("post", "/auth/device_authorization"),
+        ("get", "/auth/device"),
+        ("post", "/auth/device"),
+    }
+)
+"""The operations that take no bearer token; the OpenAPI document marks every other one as
+needing one (and tests/security/test_openapi_contract.py checks that each refuses without)."""
+
+
+def _document_security(app: FastAPI) -> None:
+    """Declare the bearer scheme and which operations need it in the OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        built = app.openapi_schema is not None
+        schema = build()
+        if not built:
+            components = schema.setdefault("components", {})
+            components["securitySchemes"] = {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "an access token of this server's auth service",
+                }
+            }
+            for path, operations in schema.get("paths", {}).items():
+                for method, operation in operations.items():
+                    if (method, path) not in PUBLIC_OPERATIONS:
+                        operation["security"] = [{"bearer": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: ServerSettings) -> FastAPI:
@@ -75,8 +143,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.notifier = notifier_from_settings(settings)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        policy=body_policy(settings.max_body_bytes, settings.max_file_list_body_bytes),
+    )
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer has a request id
     install_error_handlers(app)
+    app.add_exception_handler(405, _method_not_allowed)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:
@@ -88,4 +161,5 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(datastore.router, prefix="/datastore")
     app.include_router(review.router, prefix="/datastore")
     app.include_router(search_router, prefix="/search")
+    _document_security(app)
     return app

@@ -33,6 +33,7 @@ _CODES = {
     405: "method_not_allowed",
     409: "conflict",
     412: "precondition_failed",
+    413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
@@ -193,6 +194,14 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers) if exc.headers else None
         return error_response(exc.status_code, code, str(exc.detail), None, headers)
 
+    async def on_out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+        # A safety net behind the checks of each route: a value of the request that Python or
+        # the database can't represent (an integer past 64 bits, a time past year 9999 in
+        # UTC) or that is nested too deeply is the caller's error, not the server's.
+        log.warning("request refused: %r", exc, exc_info=exc)
+        message = "A value in the request is out of range or nested too deeply."
+        return error_response(400, "out_of_range", message)
+
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         message = "The server failed; the request id helps find out why."
@@ -215,4 +224,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ExceptionGroup, on_group)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(OverflowError, on_out_of_range)
+    app.add_exception_handler(RecursionError, on_out_of_range)
     app.add_exception_handler(Exception, on_unexpected)

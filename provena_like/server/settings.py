@@ -152,6 +152,17 @@ class ServerSettings(BaseModel):
     notifier_timeout: float = Field(
         default=5.0, gt=0, description="seconds the webhook notifier waits for an answer"
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="the largest request body of a route (413 beyond it), counted while it "
+        "arrives; bodies of routes that need a token are read only with a valid token",
+    )
+    max_file_list_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="the largest body of registering or removing files (up to 1,000 paths)",
+    )
 
     @model_validator(mode="after")
     def _webhook_needs_url(self) -> ServerSettings:

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,17 +38,14 @@ from provena_like.server.db.base import utcnow
 from provena_like.server.db.identity import GroupMemberRow, GroupRow, UserRow
 from provena_like.server.errors import ServiceError, forbidden, not_found
 from provena_like.server.idempotency import fingerprint, run_idempotent
-from provena_like.server.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from provena_like.server.pagination import decode_cursor, encode_cursor
+from provena_like.server.params import Cursor, IdempotencyKey, PageSize, error_responses
 from provena_like.server.security import Principal, require_principal, sessions
 
-router = APIRouter()
+router = APIRouter(responses=error_responses(400, 401, 403, 404, 409, 413, 422))
 
 SERVICE_ACCOUNT_PREFIX = "service-account-"
 _USERNAME_MAX = 64
-
-PageSize = Query(100, ge=1, le=MAX_PAGE_SIZE, description="items per page")
-Cursor = Query(None, description="opaque cursor from the previous page's next_cursor")
-IdempotencyKey = Header(None, alias="Idempotency-Key")
 
 
 async def require_admin(principal: Principal = Depends(require_principal)) -> Principal:
@@ -135,7 +132,7 @@ async def create_user(
     body: UserCreate,
     request: Request,
     principal: Principal = Depends(require_admin),
-    idempotency_key: str | None = IdempotencyKey,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Create a user with a password (409 if the username is taken)."""
     password_hash = await hash_password(body.password.get_secret_value())
@@ -165,8 +162,8 @@ async def create_user(
 @router.get("/users", response_model=Page[User], summary="List users by username")
 async def list_users(
     request: Request,
-    page_size: int = PageSize,
-    cursor: str | None = Cursor,
+    page_size: PageSize = 100,
+    cursor: Cursor = None,
     _admin: Principal = Depends(require_admin),
 ) -> Page[User]:
     """One page of users, ordered by username."""
@@ -266,7 +263,7 @@ async def create_group(
     body: GroupCreate,
     request: Request,
     principal: Principal = Depends(require_admin),
-    idempotency_key: str | None = IdempotencyKey,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Create an empty group (409 if the name is taken)."""
 
@@ -287,8 +284,8 @@ async def create_group(
 @router.get("/groups", response_model=Page[Group], summary="List groups by name")
 async def list_groups(
     request: Request,
-    page_size: int = PageSize,
-    cursor: str | None = Cursor,
+    page_size: PageSize = 100,
+    cursor: Cursor = None,
     _admin: Principal = Depends(require_admin),
 ) -> Page[Group]:
     """One page of groups with their members, ordered by name."""
@@ -326,7 +323,7 @@ async def add_member(
     body: GroupMember,
     request: Request,
     principal: Principal = Depends(require_admin),
-    idempotency_key: str | None = IdempotencyKey,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Add a user to a group; adding a member twice changes nothing."""
 
@@ -413,7 +410,7 @@ async def create_client(
     body: OAuthClientCreate,
     request: Request,
     principal: Principal = Depends(require_admin),
-    idempotency_key: str | None = IdempotencyKey,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Register an OAuth client; a confidential client's secret is in this answer only."""
     _check_client(body)
@@ -458,8 +455,8 @@ async def create_client(
 @router.get("/clients", response_model=Page[OAuthClient], summary="List clients by id")
 async def list_clients(
     request: Request,
-    page_size: int = PageSize,
-    cursor: str | None = Cursor,
+    page_size: PageSize = 100,
+    cursor: Cursor = None,
     _admin: Principal = Depends(require_admin),
 ) -> Page[OAuthClient]:
     """One page of clients, ordered by client id."""

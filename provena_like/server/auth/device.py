@@ -39,7 +39,13 @@ from provena_like.server.auth.device_page import (
     result_page,
 )
 from provena_like.server.auth.keys import AuthKeys
-from provena_like.server.auth.oauth import THROTTLED_DOC
+from provena_like.server.auth.openapi import (
+    DEVICE_AUTHORIZATION_FORM,
+    DEVICE_PAGE_RESPONSES,
+    DEVICE_SUBMIT_FORM,
+    DEVICE_SUBMIT_RESPONSES,
+    OAUTH_ERRORS,
+)
 from provena_like.server.auth.passwords import verify_password
 from provena_like.server.auth.protocol import (
     NO_STORE,
@@ -100,7 +106,8 @@ def _device_path(request: Request) -> str:
     "/device_authorization",
     summary="Device authorization (RFC 8628 §3.1)",
     response_model=DeviceAuthorization,
-    responses={429: THROTTLED_DOC},
+    responses=OAUTH_ERRORS,
+    openapi_extra=DEVICE_AUTHORIZATION_FORM,
 )
 async def device_authorization(request: Request) -> Response:
     """Start a device flow: returns a device code to poll with and a user code to show."""
@@ -202,7 +209,12 @@ def _form(
     )
 
 
-@router.get("/device", summary="Device approval page (HTML)", response_class=HTMLResponse)
+@router.get(
+    "/device",
+    summary="Device approval page (HTML)",
+    response_class=HTMLResponse,
+    responses=DEVICE_PAGE_RESPONSES,
+)
 async def device_page(request: Request, user_code: str | None = Query(None)) -> HTMLResponse:
     """Show the sign-in form for ``user_code`` (or ask for the code)."""
     action = _device_path(request)
@@ -211,7 +223,7 @@ async def device_page(request: Request, user_code: str | None = Query(None)) -> 
     nonce = _nonce(request)
     found = await _pending(request, normalise_user_code(user_code))
     if isinstance(found, str):
-        return _html(request, code_entry_page(action, found), 400)
+        return _html(request, code_entry_page(action, found), 404)
     return _html(request, approval_page(_form(request, *found, nonce)), 200, nonce)
 
 
@@ -226,14 +238,8 @@ async def _read_page_form(request: Request) -> dict[str, str] | None:
     "/device",
     summary="Approve or deny a user code (HTML form)",
     response_class=HTMLResponse,
-    responses={
-        429: {
-            "description": "Too many failed sign-ins for this username or from this address: "
-            "the form again; retry after Retry-After seconds.",
-            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-            "content": {"text/html": {}},
-        }
-    },
+    responses=DEVICE_SUBMIT_RESPONSES,
+    openapi_extra=DEVICE_SUBMIT_FORM,
 )
 async def device_submit(request: Request) -> HTMLResponse:
     """Check the credentials and approve or deny the pending code."""

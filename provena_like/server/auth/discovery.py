@@ -11,6 +11,7 @@ from provena_like.models.auth import OIDCConfiguration, UserInfo
 from provena_like.server.auth.protocol import SUPPORTED_GRANTS, SUPPORTED_SCOPES
 from provena_like.server.db.identity import GroupMemberRow, UserRow
 from provena_like.server.errors import unauthenticated
+from provena_like.server.params import error_responses
 from provena_like.server.security import Principal, require_principal, sessions
 from provena_like.server.settings import ServerSettings
 
@@ -50,7 +51,12 @@ async def jwks(request: Request) -> dict[str, Any]:
     return keys
 
 
-@router.get("/userinfo", response_model=UserInfo, summary="Who the bearer of the token is")
+@router.get(
+    "/userinfo",
+    response_model=UserInfo,
+    summary="Who the bearer of the token is",
+    responses=error_responses(401),
+)
 async def userinfo(request: Request, principal: Principal = Depends(require_principal)) -> UserInfo:
     """The caller's identity, current groups and system roles."""
     async with sessions(request)() as session:

@@ -23,6 +23,8 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import CursorResult, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from provena_like.models.auth import TokenResponse
+from provena_like.server.auth.openapi import OAUTH_ERRORS, REVOKE_FORM, TOKEN_FORM
 from provena_like.server.auth.protocol import (
     NO_STORE,
     SUPPORTED_GRANTS,
@@ -46,16 +48,6 @@ router = APIRouter()
 
 Outcome = dict[str, Any] | OAuthFailure
 
-_TOKEN_DOC = {
-    "description": "RFC 6749 token response, or an RFC 6749 §5.2 error body.",
-    "content": {"application/x-www-form-urlencoded": {}},
-}
-THROTTLED_DOC = {
-    "description": "Too many failed client authentications for this client or from this "
-    "address: RFC 6749 error body (temporarily_unavailable); retry after Retry-After seconds.",
-    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-}
-
 
 def _rowcount(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
@@ -71,7 +63,9 @@ async def revoke_family(session: AsyncSession, family_id: str) -> None:
 @router.post(
     "/token",
     summary="OAuth 2.0 token endpoint",
-    responses={400: _TOKEN_DOC, 429: THROTTLED_DOC},
+    response_model=TokenResponse,
+    responses=OAUTH_ERRORS,
+    openapi_extra=TOKEN_FORM,
 )
 async def token(request: Request) -> Response:
     """Exchange a grant for tokens (form-encoded, RFC 6749 §3.2)."""
@@ -231,7 +225,9 @@ async def _poll(
 @router.post(
     "/revoke",
     summary="Token revocation (RFC 7009)",
-    responses={400: _TOKEN_DOC, 429: THROTTLED_DOC},
+    response_model=dict[str, Any],
+    responses=OAUTH_ERRORS,
+    openapi_extra=REVOKE_FORM,
 )
 async def revoke(request: Request) -> Response:
     """Revoke a refresh token and its whole family.

@@ -25,14 +25,17 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import WithJsonSchema
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.datastore import (
+    MAX_OBJECT_PATH,
+    OBJECT_PATH_PATTERN,
     CredentialsRequest,
     Dataset,
     DatasetRecord,
@@ -60,7 +63,7 @@ from provena_like.models.shared import ErrorBody, Page
 from provena_like.server import access
 from provena_like.server.errors import ServiceError, not_found
 from provena_like.server.idempotency import Work, fingerprint, run_idempotent
-from provena_like.server.pagination import MAX_PAGE_SIZE
+from provena_like.server.params import Cursor, IdempotencyKey, IfMatch, PageSize
 from provena_like.server.registry.routes import parse_if_match
 from provena_like.server.registry.service import list_history
 from provena_like.server.registry.tables import ItemRow
@@ -116,7 +119,7 @@ class BodyFieldNames(APIRoute):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 412, 422, 502, 503)
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 412, 413, 422, 502, 503)
 }
 
 router = APIRouter(
@@ -129,15 +132,6 @@ router = APIRouter(
 Caller = Annotated[Principal, Depends(require_principal)]
 Session = Annotated[AsyncSession, Depends(db_session)]
 Store = Annotated[ObjectStore, Depends(require_object_store)]
-IfMatch = Annotated[
-    str | None,
-    Header(alias="If-Match", description='the revision the change is based on: "<revision>"'),
-]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", description="replays the first result for the same key"),
-]
-PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 _EXPIRY_SLACK = 30
 """Seconds a store's stated expiration may exceed the lifetime asked for (clock skew)."""
@@ -273,7 +267,7 @@ async def list_datasets_route(
     sort: DatasetSortKey = "created",
     order: SortOrder = "asc",
     page_size: PageSize = 100,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[Dataset]:
     """The datasets the caller may read, one page at a time.
 
@@ -644,7 +638,7 @@ async def list_files_route(
         str | None, Query(alias="prefix", description="only paths starting with this")
     ] = None,
     page_size: PageSize = 100,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[ManifestEntry]:
     """The dataset's manifest in path order; needs ``data-read``."""
     entries, next_cursor = await manifest.list_files(
@@ -658,9 +652,16 @@ async def list_files_route(
     return Page[ManifestEntry](items=entries, next_cursor=next_cursor)
 
 
+_OBJECT_PATH = {"type": "string", "pattern": OBJECT_PATH_PATTERN, "maxLength": MAX_OBJECT_PATH}
+
+
 @router.get("/datasets/{id_prefix}/{id_suffix}/files/{path:path}", response_model=ManifestEntry)
 async def get_file_route(
-    id_prefix: str, id_suffix: str, path: str, principal: Caller, session: Session
+    id_prefix: str,
+    id_suffix: str,
+    path: Annotated[str, Path(description="the object path"), WithJsonSchema(_OBJECT_PATH)],
+    principal: Caller,
+    session: Session,
 ) -> ManifestEntry:
     """One file's manifest entry; needs ``data-read``; 404 when it isn't registered."""
     try:

@@ -34,7 +34,7 @@ from provena_like.server import access
 from provena_like.server.db.base import UTCDateTime, utcnow
 from provena_like.server.db.identity import GroupRow
 from provena_like.server.errors import ServiceError, not_found
-from provena_like.server.pagination import decode_cursor, encode_cursor
+from provena_like.server.pagination import cursor_time, decode_cursor, encode_cursor
 from provena_like.server.registry import service as registry
 from provena_like.server.registry.tables import HistoryRow, ItemRow
 from provena_like.server.security import Principal
@@ -536,13 +536,7 @@ def _cursor_key(sort: DatasetSortKey, value: Any) -> Any:
         if not isinstance(value, str):
             raise _bad_cursor()
         return value
-    try:
-        when = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise _bad_cursor() from None
-    if when.tzinfo is None:
-        raise _bad_cursor()
-    return when
+    return cursor_time(value)
 
 
 async def list_datasets(

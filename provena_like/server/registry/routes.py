@@ -16,7 +16,7 @@ import re
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +39,7 @@ from provena_like.models.shared import ErrorBody, Page
 from provena_like.server import access
 from provena_like.server.errors import ServiceError
 from provena_like.server.idempotency import Work, fingerprint, run_idempotent
-from provena_like.server.pagination import MAX_PAGE_SIZE
+from provena_like.server.params import Cursor, IdempotencyKey, IfMatch, PageSize, Subtype
 from provena_like.server.registry import service, subtypes
 from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal, db_session, require_principal, sessions
@@ -47,22 +47,13 @@ from provena_like.server.security import Principal, db_session, require_principa
 __all__ = ["parse_if_match", "router"]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 412, 422)
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 412, 413, 422)
 }
 
 router = APIRouter(tags=["registry"], responses=_ERRORS)
 
 Caller = Annotated[Principal, Depends(require_principal)]
 Session = Annotated[AsyncSession, Depends(db_session)]
-IfMatch = Annotated[
-    str | None,
-    Header(alias="If-Match", description='the revision the change is based on: "<revision>"'),
-]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", description="replays the first result for the same key"),
-]
-PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 _ETAG = re.compile(r'^(?:W/)?(?:"(\d{1,18})"|(\d{1,18}))$')
 
@@ -148,12 +139,12 @@ async def list_subtypes(_principal: Caller) -> list[SubtypeInfo]:
 async def list_items_route(
     principal: Caller,
     session: Session,
-    subtype: str | None = None,
+    subtype: Annotated[Subtype | None, Query(description="only items of this subtype")] = None,
     owner: Annotated[str | None, Query(description="only items owned by this user")] = None,
     sort: SortKey = "created",
     order: SortOrder = "asc",
     page_size: PageSize = 100,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[Item]:
     """The items the caller may read, one page at a time.
 
@@ -273,7 +264,7 @@ async def history_route(
     principal: Caller,
     session: Session,
     page_size: PageSize = 100,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[HistoryEntry]:
     """The item's history, newest first; needs ``metadata-read``."""
     row = await service.load_item(session, _item_id(prefix, suffix))

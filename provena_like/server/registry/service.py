@@ -15,7 +15,6 @@ each transaction, so on PostgreSQL the row lock it takes orders everything that 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -39,7 +38,7 @@ from provena_like.server import access
 from provena_like.server.db.base import utcnow
 from provena_like.server.db.identity import GroupRow, UserRow
 from provena_like.server.errors import ServiceError, not_found
-from provena_like.server.pagination import decode_cursor, encode_cursor
+from provena_like.server.pagination import cursor_time, decode_cursor, encode_cursor
 from provena_like.server.registry import subtypes
 from provena_like.server.registry.handles import mint_handle
 from provena_like.server.registry.tables import HistoryRow, ItemGrantRow, ItemRow, LockEventRow
@@ -186,13 +185,7 @@ def _cursor_key(sort: SortKey, value: Any) -> Any:
         if not isinstance(value, str):
             raise _bad_cursor()
         return value
-    try:
-        when = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise _bad_cursor() from None
-    if when.tzinfo is None:
-        raise _bad_cursor()
-    return when
+    return cursor_time(value)
 
 
 async def list_items(

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.background import BackgroundTask
@@ -45,7 +45,7 @@ from provena_like.server.datastore.routes import BodyFieldNames
 from provena_like.server.datastore.tables import DatasetRow
 from provena_like.server.idempotency import fingerprint, run_idempotent
 from provena_like.server.notifications import Notifier, ReleaseNotice, notify_safely
-from provena_like.server.pagination import MAX_PAGE_SIZE
+from provena_like.server.params import Cursor, IdempotencyKey, PageSize
 from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal, db_session, require_principal, sessions
 
@@ -55,7 +55,7 @@ from .service import DataCheck, Transition
 __all__ = ["router"]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 422)
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 422)
 }
 
 _STORE_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -67,11 +67,6 @@ router = APIRouter(tags=["review"], responses=_ERRORS, route_class=BodyFieldName
 
 Caller = Annotated[Principal, Depends(require_principal)]
 Session = Annotated[AsyncSession, Depends(db_session)]
-PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", description="replays the first result for the same key"),
-]
 
 
 def _dataset_id(id_prefix: str, id_suffix: str) -> str:
@@ -160,7 +155,7 @@ async def _guarded_step(
 
 @router.get("/reviewers", response_model=Page[Reviewer])
 async def list_reviewers_route(
-    _principal: Caller, session: Session, page_size: PageSize = 100, cursor: str | None = None
+    _principal: Caller, session: Session, page_size: PageSize = 100, cursor: Cursor = None
 ) -> Page[Reviewer]:
     """The users who may be named to review a release request, by username.
 
@@ -331,7 +326,7 @@ async def release_history_route(
     principal: Caller,
     session: Session,
     page_size: PageSize = 100,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[ReleaseEvent]:
     """Every step of the dataset's release workflow, oldest first; needs ``metadata-read``."""
     events, next_cursor = await service.history_page(
@@ -353,7 +348,7 @@ async def awaiting_route(
     principal: Caller,
     session: Session,
     page_size: PageSize = 100,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[Dataset]:
     """The datasets awaiting the caller's review, oldest request first."""
     rows, next_cursor = await service.awaiting_review(
@@ -369,7 +364,7 @@ async def mine_route(
     principal: Caller,
     session: Session,
     page_size: PageSize = 100,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[Dataset]:
     """The caller's own pending release requests, oldest first."""
     rows, next_cursor = await service.my_requests(

@@ -52,7 +52,7 @@ from provena_like.server.datastore.service import load_dataset, release_state_er
 from provena_like.server.datastore.tables import DatasetRow
 from provena_like.server.db.base import UTCDateTime, utcnow
 from provena_like.server.errors import ServiceError
-from provena_like.server.pagination import decode_cursor, encode_cursor
+from provena_like.server.pagination import cursor_time, decode_cursor, encode_cursor
 from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal
 
@@ -453,12 +453,9 @@ async def _pending(
     )
     if cursor is not None:
         kind, when, seq = decode_cursor(cursor, length=3)
-        try:
-            after = datetime.fromisoformat(when)
-        except (TypeError, ValueError):
-            raise _bad_cursor() from None
-        if kind != scope or not isinstance(seq, int) or after.tzinfo is None:
+        if kind != scope or not isinstance(seq, int) or isinstance(seq, bool):
             raise _bad_cursor()
+        after = cursor_time(when)
         position = tuple_(DatasetRow.release_requested_at, ItemRow.seq)
         bound = tuple_(literal(after, UTCDateTime()), literal(seq, BigInteger()))
         query = query.where(position > bound)

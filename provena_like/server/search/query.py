@@ -91,8 +91,9 @@ def parse_query(q: str) -> ParsedQuery:
         The parsed query.
 
     Raises:
-        ServiceError: 422 naming ``q`` when it is blank, too long, has too many terms, has
-            nothing but punctuation, or has an alternative with only excluded terms.
+        ServiceError: 422 naming ``q`` when it is blank, too long, holds a NUL character,
+            has too many terms, has nothing but punctuation, or has an alternative with only
+            excluded terms.
 
     Example:
         ```python
@@ -105,6 +106,8 @@ def parse_query(q: str) -> ParsedQuery:
         raise _invalid(f"at most {MAX_QUERY_LENGTH} characters")
     if not q.strip():
         raise _invalid("the query is blank; type at least one word")
+    if "\x00" in q:
+        raise _invalid("the query contains a NUL character")
     alternatives: list[tuple[Term, ...]] = []
     current: list[Term] = []
     negate_next = False

@@ -7,18 +7,21 @@ admins) rebuilds the index from the registry. Both need a Bearer token.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AfterValidator, WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.search import ReindexResult, SearchHit
 from provena_like.models.shared import ErrorBody, Page
 from provena_like.server import access
 from provena_like.server.errors import ServiceError
+from provena_like.server.params import Cursor, Subtype
 from provena_like.server.search import index, service
 from provena_like.server.search.query import MAX_QUERY_LENGTH
+from provena_like.server.search.service import FIELD_PATTERN
 from provena_like.server.security import Principal, db_session, require_principal, sessions
 
 __all__ = ["MAX_SEARCH_PAGE_SIZE", "router"]
@@ -27,10 +30,23 @@ MAX_SEARCH_PAGE_SIZE = 100
 """The largest ``page_size`` of a search (each hit carries highlights)."""
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 422)
+    status: {"model": ErrorBody} for status in (400, 401, 403, 413, 422)
 }
 
 router = APIRouter(tags=["search"], responses=_ERRORS)
+
+
+def _to_utc(when: datetime | None) -> datetime | None:
+    """A filter time as aware UTC (naive = UTC); a time UTC can't hold is a 422."""
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is outside the years 1-9999 in UTC") from None
+
 
 Caller = Annotated[Principal, Depends(require_principal)]
 Session = Annotated[AsyncSession, Depends(db_session)]
@@ -47,23 +63,28 @@ async def search_items_route(
             description='words (AND), "a phrase", a OR b, -excluded, prefix*',
         ),
     ],
-    subtype: Annotated[list[str] | None, Query(description="any of these subtypes")] = None,
+    subtype: Annotated[list[Subtype] | None, Query(description="any of these subtypes")] = None,
     owner: Annotated[str | None, Query(description="only items owned by this user")] = None,
     created_after: Annotated[
-        datetime | None, Query(description="created at or after (ISO 8601; naive = UTC)")
+        datetime | None,
+        Query(description="created at or after (ISO 8601; naive = UTC)"),
+        AfterValidator(_to_utc),
     ] = None,
     created_before: Annotated[
-        datetime | None, Query(description="created before (ISO 8601; naive = UTC)")
+        datetime | None,
+        Query(description="created before (ISO 8601; naive = UTC)"),
+        AfterValidator(_to_utc),
     ] = None,
     field: Annotated[
-        list[str] | None,
+        list[Annotated[str, WithJsonSchema({"type": "string", "pattern": FIELD_PATTERN})]] | None,
         Query(
+            max_length=service.MAX_FIELD_FILTERS,
             description="record.<path>:<value>, exact match on a record value or one element "
-            "of an array, e.g. record.dataset_info.keywords:coral (repeatable, all must hold)"
+            "of an array, e.g. record.dataset_info.keywords:coral (repeatable, all must hold)",
         ),
     ] = None,
     page_size: Annotated[int, Query(ge=1, le=MAX_SEARCH_PAGE_SIZE)] = 20,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[SearchHit]:
     """Full-text search over the registry items the caller may read, best match first.
 

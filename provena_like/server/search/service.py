@@ -32,10 +32,20 @@ from provena_like.server.search.index import backend_of
 from provena_like.server.search.query import parse_query
 from provena_like.server.security import Principal
 
-__all__ = ["MAX_FIELD_FILTERS", "FieldFilter", "SearchFilters", "parse_field_filter", "search"]
+__all__ = [
+    "FIELD_PATTERN",
+    "MAX_FIELD_FILTERS",
+    "FieldFilter",
+    "SearchFilters",
+    "parse_field_filter",
+    "search",
+]
 
 MAX_FIELD_FILTERS = 8
 """The most ``field`` filters one search may have."""
+
+FIELD_PATTERN = r"^record(?:\.[A-Za-z0-9_\-]{1,100}){1,10}:[^\x00]{1,500}$"
+"""What a ``field`` filter looks like (for the OpenAPI document)."""
 
 _FIELD = re.compile(r"^record((?:\.[A-Za-z0-9_\-]{1,100}){1,10}):(.{1,500})$", re.DOTALL)
 
@@ -70,6 +80,8 @@ class SearchFilters:
 def parse_field_filter(raw: str) -> FieldFilter:
     """Parse ``record.<key>[.<key>...]:<value>``; keys are letters, digits, ``_`` and ``-``.
 
+    The value is 1-500 characters, without NUL.
+
     Raises:
         ServiceError: 422 naming ``field`` for anything else.
 
@@ -80,7 +92,7 @@ def parse_field_filter(raw: str) -> FieldFilter:
         ```
     """
     match = _FIELD.match(raw)
-    if match is None:
+    if match is None or "\x00" in raw:
         message = (
             "a field filter is record.<key>[.<key>...]:<value>, e.g. "
             f"record.dataset_info.keywords:coral; got {raw[:100]!r}"
