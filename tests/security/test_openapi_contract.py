@@ -125,6 +125,8 @@ def _semantic_rejection(response: Any) -> str | None:
         return "record"
     if types == {"search_query"}:
         return "q needs a word that is not excluded"
+    if types == {"conflicting_preconditions"}:
+        return "If-Match and expected_revision must agree: a schema can't tie a header to a body"
     if types and types <= _STATE_TYPES:
         return "names a resource that must exist or be in some state"
     return None

@@ -155,6 +155,13 @@ def _expected(if_match: str | None, in_body: int | None) -> int | None:
             400,
             "bad_request",
             f"If-Match ({header}) and expected_revision ({in_body}) disagree; send one.",
+            details=[
+                {
+                    "field": "expected_revision",
+                    "message": "disagrees with If-Match",
+                    "type": "conflicting_preconditions",
+                }
+            ],
         )
     return header if header is not None else in_body
 
