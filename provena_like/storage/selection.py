@@ -7,6 +7,9 @@ One rule for the SDK, the CLI and the sync planner:
 - :func:`local_files`: every regular file of a local copy, partial downloads left out;
 - :data:`DownloadSpec`: one object to download (or compare) and where it goes.
 
+Which manifest entries a dataset path names (``"raw"`` vs ``"raw/"``) is the L3 side of
+selection: :func:`provena_like.modules.selection.select_files` turns them into specs.
+
 Example:
     >>> matches("raw/a.csv", ["*.csv"], ["raw/tmp*"])
     True
