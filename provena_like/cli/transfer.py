@@ -8,22 +8,24 @@ result per file instead of the summary; the progress bar (stderr) shows only on 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import anyio
 import typer
 
 from provena_like.cli._common import UrlOption, console, err_console, load_config, run
 from provena_like.cli.progress import transfer_bar
 from provena_like.client import ProvenaClient
-from provena_like.modules.interactive import InteractiveDataset
-from provena_like.modules.selection import select_files
-from provena_like.storage import FileResult, ProgressCallback, TransferResult, hash_file
-from provena_like.storage._plan import matches
+from provena_like.storage import (
+    CheckStatus,
+    FileResult,
+    FileStatus,
+    ProgressCallback,
+    TransferResult,
+    VerifyResult,
+)
 
 __all__ = ["download", "sync", "upload", "verify"]
 
@@ -223,58 +225,33 @@ def sync(
     _dataset_run(url, work, f"sync {direction.value}", as_json)
 
 
-async def verify_files(
-    ds: InteractiveDataset,
-    root: Path,
-    *,
-    include: list[str] | tuple[str, ...] = (),
-    exclude: list[str] | tuple[str, ...] = (),
-) -> TransferResult:
-    """Compare the files under ``root`` with the manifest (size and sha256), reading only.
+_CHECK_AS_RESULT: dict[CheckStatus, FileStatus] = {
+    "ok": "ok",
+    "mismatch": "failed",
+    "missing-local": "failed",
+    "missing-remote": "skipped",
+}
+_CHECK_REASON: dict[CheckStatus, str] = {
+    "missing-local": "missing",
+    "missing-remote": "not in the manifest",
+}
 
-    Returns:
-        ``ok`` for a match, ``failed`` for a missing or different file, ``skipped`` for a
-        local file the manifest doesn't have.
-    """
-    selection = select_files(await ds.list_files(), None)
-    limiter = anyio.CapacityLimiter(max(2, os.cpu_count() or 2))
-    results: dict[str, FileResult] = {}
 
-    async def check(key: str, relative: str, sha256: str | None, size: int) -> None:
-        local = root / relative
-        try:
-            info = await anyio.to_thread.run_sync(os.stat, local, limiter=limiter)
-        except OSError:
-            results[key] = FileResult(key, "failed", size=size, reason="missing", local=local)
-            return
-        if info.st_size != size:
-            reason = f"size {info.st_size}, the manifest says {size}"
-            results[key] = FileResult(key, "failed", size=size, reason=reason, local=local)
-            return
-        got = (await anyio.to_thread.run_sync(hash_file, local, limiter=limiter)).sha256
-        if sha256 is not None and got != sha256:
-            reason = f"sha256 {got}, the manifest says {sha256}"
-            results[key] = FileResult(key, "failed", size=size, reason=reason, local=local)
-            return
-        results[key] = FileResult(key, "ok", size=size, sha256=got, local=local)
-
-    wanted = [spec for spec in selection.files if matches(spec[0], include, exclude)]
-    async with anyio.create_task_group() as tg:
-        for key, relative, sha256, size in wanted:
-            tg.start_soon(check, key, relative, sha256, size)
-    known = {relative for _, relative, _, _ in selection.files}
-
-    def extras() -> list[FileResult]:
-        found = []
-        for p in sorted(root.rglob("*")) if root.is_dir() else []:
-            rel = p.relative_to(root).as_posix()
-            if p.is_file() and rel not in known and "partial" not in p.name:
-                if matches(rel, include, exclude):
-                    found.append(FileResult(rel, "skipped", reason="not in the manifest", local=p))
-        return found
-
-    extra = await anyio.to_thread.run_sync(extras)
-    return TransferResult([results[spec[0]] for spec in wanted] + extra)
+def _as_transfer_result(checks: VerifyResult) -> TransferResult:
+    """Checks as the per-file results every transfer command prints."""
+    return TransferResult(
+        [
+            FileResult(
+                c.path,
+                _CHECK_AS_RESULT[c.status],
+                size=c.size,
+                sha256=c.sha256,
+                reason=_CHECK_REASON.get(c.status, c.reason),
+                local=c.local,
+            )
+            for c in checks
+        ]
+    )
 
 
 def verify(
@@ -292,6 +269,7 @@ def verify(
     async def work(pv: ProvenaClient, progress: ProgressCallback | None) -> TransferResult:
         del progress
         ds = await pv.datastore.interactive(dataset)
-        return await verify_files(ds, path, include=include or [], exclude=exclude or [])
+        checks = await ds.verify(path, include=include or (), exclude=exclude or ())
+        return _as_transfer_result(checks)
 
     _dataset_run(url, work, "verify", as_json, bar=False)

@@ -83,6 +83,15 @@ class DatastoreClient:
     def __repr__(self) -> str:
         return f"DatastoreClient(url={self._core.config.service_url('datastore')!r})"
 
+    @property
+    def http_core(self) -> HTTPCore:
+        """The HTTP core this client calls through (its pool, auth and retries).
+
+        L3 modules build their other clients on it (a ``ReviewClient``, the identity probe
+        of the credentials cache) so that they share one connection pool.
+        """
+        return self._core
+
     # -- schema and validation -----------------------------------------------------------
 
     async def get_schema(self) -> dict[str, Any]:

@@ -173,7 +173,7 @@ class CredentialsCache:
         self._locks: dict[_Key, anyio.Lock] = {}
 
     async def _request_identity(self) -> str | None:
-        core = self._client._core  # same package: the client's pool and auth
+        core = self._client.http_core  # the client's pool and auth
         url = core.config.service_url("datastore") + "/"
         return await request_identity(core.http_client, url, key=self._hmac_key)
 

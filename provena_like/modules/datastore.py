@@ -76,7 +76,7 @@ class Datastore:
         self.transfers = transfers or TransferDefaults()
         self.credentials_cache = CredentialsCache(client)
         self.review = Review(
-            review_client or ReviewClient(client._core),  # same package: share the pool
+            review_client or ReviewClient(client.http_core),  # share the pool
             credentials_cache=self.credentials_cache,
         )
 

@@ -53,10 +53,11 @@ from provena_like.storage import (
     TransferEngine,
     TransferEvent,
     TransferResult,
+    VerifyResult,
     dataset_path,
 )
-from provena_like.storage._plan import matches
-from provena_like.storage._sync import UNCHANGED
+from provena_like.storage.results import UNCHANGED
+from provena_like.storage.selection import matches
 
 if TYPE_CHECKING:
     from provena_like.modules.datastore import Datastore
@@ -707,6 +708,58 @@ class InteractiveDataset:
                 exclude=exclude,
                 progress=progress,
             )
+
+    async def verify(
+        self,
+        local_dir: str | os.PathLike[str],
+        *,
+        paths: Sequence[str] | str | None = None,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        concurrency: int | None = None,
+    ) -> VerifyResult:
+        """Check a local copy against the manifest: size and sha256, as :meth:`sync_down` does.
+
+        Nothing is transferred. ``paths`` selects as for :meth:`download`; each selected file
+        is read and hashed again (bounded: a few files at once), and compared with its
+        manifest entry. Partial downloads left in ``local_dir`` are not files, as for
+        :meth:`sync_down`. Local files the selection doesn't contain come back
+        ``missing-remote``.
+
+        Args:
+            local_dir: The local copy (a folder).
+            paths: Dataset files or folders, as for :meth:`download` (``None``: all).
+            include: Glob patterns on the relative path; if any, a file must match one.
+            exclude: Glob patterns; matching files are left out.
+            concurrency: Requests in flight (default from the client's transfer settings);
+                files are checked at twice this many at once.
+
+        Returns:
+            One :class:`~provena_like.storage.results.FileCheck` per file: ``ok``,
+            ``mismatch`` (with the reason), ``missing-local`` or ``missing-remote``.
+
+        Raises:
+            UsageError: If ``local_dir`` is not a folder, or a path matches no file.
+
+        Example:
+            ```python
+            result = await ds.verify("./copy")
+            if not result.matches:
+                for f in result.differences:
+                    print(f.status, f.path, f.reason)
+            ```
+        """
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise UsageError(f"{root} is not a folder")
+        wanted = [paths] if isinstance(paths, str) else paths
+        selection = select_files(await self.list_files(), wanted)
+        if selection.missing:
+            raise UsageError(
+                "no such file or folder in the dataset's manifest: " + ", ".join(selection.missing)
+            )
+        async with self._engine("read", concurrency) as engine:
+            return await engine.verify(root, selection.files, include=include, exclude=exclude)
 
     async def incomplete_uploads(self) -> list[IncompleteUpload]:
         """Multipart uploads into this dataset that were interrupted and never finished.

@@ -13,13 +13,14 @@ Example:
     ...     result.raise_for_failures()
 """
 
+from provena_like.storage._sync import SyncContext
 from provena_like.storage.credentials import (
     Access,
     CredentialsProvider,
     RefreshingCredentials,
     S3Credentials,
 )
-from provena_like.storage.engine import DownloadSpec, TransferEngine
+from provena_like.storage.engine import TransferEngine
 from provena_like.storage.events import (
     BytesTransferred,
     FileFinished,
@@ -39,15 +40,28 @@ from provena_like.storage.keys import (
 )
 from provena_like.storage.listing import IncompleteUpload, RemoteObject
 from provena_like.storage.paths import dataset_path
-from provena_like.storage.results import FileResult, FileStatus, TransferFailed, TransferResult
+from provena_like.storage.results import (
+    UNCHANGED,
+    CheckStatus,
+    FileCheck,
+    FileResult,
+    FileStatus,
+    TransferFailed,
+    TransferResult,
+    VerifyResult,
+)
+from provena_like.storage.selection import DownloadSpec, is_partial, local_files, matches
 
 __all__ = [
     "RESERVED_KEYS",
+    "UNCHANGED",
     "Access",
     "BytesTransferred",
+    "CheckStatus",
     "CredentialsProvider",
     "Digests",
     "DownloadSpec",
+    "FileCheck",
     "FileFinished",
     "FileResult",
     "FileStarted",
@@ -58,16 +72,21 @@ __all__ = [
     "RemoteObject",
     "S3Credentials",
     "StreamingHasher",
+    "SyncContext",
     "TransferEngine",
     "TransferEvent",
     "TransferFailed",
     "TransferProgress",
     "TransferResult",
+    "VerifyResult",
     "check_uploadable",
     "dataset_path",
     "hash_file",
     "hash_file_async",
+    "is_partial",
+    "local_files",
     "local_target",
+    "matches",
     "prepare_local_target",
     "validate_prefix",
     "validate_relative_key",

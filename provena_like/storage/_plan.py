@@ -8,11 +8,11 @@ import os
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path, PurePath
 
 from provena_like._core.errors import UsageError
 from provena_like.storage.keys import check_uploadable, local_target, validate_relative_key
+from provena_like.storage.selection import matches
 
 __all__ = [
     "DEFAULT_PART_SIZE",
@@ -20,7 +20,6 @@ __all__ = [
     "MIN_PART_SIZE",
     "DownloadItem",
     "UploadItem",
-    "matches",
     "part_size_for",
     "plan_downloads",
     "plan_uploads",
@@ -49,21 +48,6 @@ def part_size_for(size: int, requested: int | None = None) -> int:
     """
     part = max(requested or DEFAULT_PART_SIZE, math.ceil(size / MAX_PARTS), MIN_PART_SIZE)
     return math.ceil(part / MiB) * MiB
-
-
-def matches(relative: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
-    """Whether a relative POSIX path passes the include and exclude glob patterns.
-
-    Patterns use :func:`fnmatch.fnmatchcase` on the whole relative path, so ``*`` also
-    matches ``/``: ``"*.csv"`` selects CSV files at any depth.
-
-    Example:
-        >>> matches("raw/a.csv", ["*.csv"], ["raw/tmp*"])
-        True
-    """
-    if include and not any(fnmatchcase(relative, p) for p in include):
-        return False
-    return not any(fnmatchcase(relative, p) for p in exclude)
 
 
 @dataclass(slots=True)

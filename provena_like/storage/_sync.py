@@ -1,51 +1,128 @@
-"""Sync: move only what differs, by size and sha256; delete extraneous files on request.
+"""Sync and verify: a planner over an explicit :class:`SyncContext`.
 
-A file is unchanged when its size *and* sha256 match the remote copy's. The remote sha256
-comes from the caller (a manifest) or from the object's ``x-amz-meta-sha256`` (one HEAD per
-same-size candidate); the local one from :class:`~provena_like.storage._resume.HashCache`
-when the file's size and mtime are unchanged, else it is computed in a worker thread. Same-size
-edits are therefore always caught: nothing is skipped on size and mtime alone.
+One comparison serves both: a local file matches its remote copy when its size *and* sha256
+match. The remote sha256 comes from the caller (a manifest) or from the object's
+``x-amz-meta-sha256`` (``SyncContext.stored_sha256``, one HEAD per same-size file); for a sync
+the local one comes from :class:`~provena_like.storage._resume.HashCache` when the file's size
+and mtime are unchanged, else it is computed in a worker thread (same-size edits are always
+caught: nothing is skipped on size and mtime alone). A verify reads every byte again. Local
+partial downloads never count as files (:func:`~provena_like.storage.selection.local_files`).
+
+Work per file runs in at most ``SyncContext.files_in_flight`` tasks at once (workers that
+take the next file), not one task per file.
 
 ``dry_run`` sends no writing request and touches no local file: the plan comes back as
 ``skipped`` results whose reason says what would happen (``would upload``, ``would download``,
 ``would delete``). Unchanged files are ``skipped`` with reason ``unchanged``.
+
+The planner sends no S3 request itself: listing, HEAD, upload, download and delete are the
+context's callables, which :meth:`TransferEngine.sync_context
+<provena_like.storage.engine.TransferEngine.sync_context>` binds to an open engine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
 import anyio
 
-from provena_like._core.errors import UsageError
-from provena_like.storage._plan import matches, plan_downloads, plan_uploads
-from provena_like.storage._requests import describe, to_transfer_error
-from provena_like.storage._resume import PARTIAL_SUFFIX, HashCache
-from provena_like.storage.hashing import hash_file, is_sha256_hex
+from provena_like.storage._plan import plan_downloads, plan_uploads
+from provena_like.storage._requests import describe
+from provena_like.storage._resume import HashCache
+from provena_like.storage.events import ProgressCallback
+from provena_like.storage.hashing import hash_file
 from provena_like.storage.keys import RESERVED_KEYS, validate_prefix
-from provena_like.storage.results import FileResult, TransferResult
+from provena_like.storage.listing import RemoteObject
+from provena_like.storage.results import (
+    UNCHANGED,
+    FileCheck,
+    FileResult,
+    TransferResult,
+    VerifyResult,
+)
+from provena_like.storage.selection import DownloadSpec, download_entry, local_files, matches
 
-if TYPE_CHECKING:
-    from provena_like.storage.engine import DownloadSpec, TransferEngine
-    from provena_like.storage.events import ProgressCallback
+__all__ = ["UNCHANGED", "SyncContext", "sync_down", "sync_up", "verify"]
 
-__all__ = ["UNCHANGED", "sync_down", "sync_up"]
+T = TypeVar("T")
 
-UNCHANGED = "unchanged"
-_DELETE_BATCH = 1000
+
+class Uploader(Protocol):
+    """Uploads ``(local file, key relative to prefix)`` pairs (``TransferEngine.upload``)."""
+
+    async def __call__(
+        self,
+        files: list[tuple[Path, str]],
+        *,
+        prefix: str,
+        progress: ProgressCallback | None,
+        fail_fast: bool,
+    ) -> TransferResult: ...
+
+
+class Downloader(Protocol):
+    """Downloads specs into a folder (``TransferEngine.download``)."""
+
+    async def __call__(
+        self,
+        objects: list[DownloadSpec],
+        dest: Path,
+        *,
+        progress: ProgressCallback | None,
+        fail_fast: bool,
+    ) -> TransferResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SyncContext:
+    """Everything the sync planner uses, as values and callables (keys relative to the dataset).
+
+    Attributes:
+        list_objects: The objects under a prefix, in key order (``TransferEngine.list``).
+        stored_sha256: An object's ``x-amz-meta-sha256`` (lowercase) or ``None``; raises
+            when the object can't be read.
+        upload: Sends files (``TransferEngine.upload``).
+        download: Fetches objects (``TransferEngine.download``).
+        delete: Deletes objects, a result per key.
+        cache_dir: Where the local hash cache lives (one file per local root).
+        io_limiter: Worker threads for stat and hashing.
+        files_in_flight: Most files compared at once (tasks and calls in flight).
+    """
+
+    list_objects: Callable[[str], AsyncIterator[RemoteObject]]
+    stored_sha256: Callable[[str], Awaitable[str | None]]
+    upload: Uploader
+    download: Downloader
+    delete: Callable[[Sequence[str]], Awaitable[list[FileResult]]]
+    cache_dir: Path
+    io_limiter: anyio.CapacityLimiter
+    files_in_flight: int
 
 
 @dataclass(slots=True)
-class _Candidate:
+class _Pair:
     path: str  # key relative to the dataset root
     local: Path
-    size: int
+    size: int | None  # the remote copy's, if known
     remote_sha256: str | None
+
+
+async def _bounded(items: Sequence[T], work: Callable[[T], Awaitable[None]], limit: int) -> None:
+    """``work(item)`` for every item, in at most ``limit`` tasks (workers sharing one queue)."""
+    queue = iter(items)
+
+    async def worker() -> None:
+        for item in queue:  # each next() hands one item to one worker
+            await work(item)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(min(max(1, limit), len(items))):
+            tg.start_soon(worker)
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -56,8 +133,10 @@ def _stat(path: Path) -> os.stat_result | None:
     return info if not os.path.isdir(path) else None
 
 
-def _local_hash(cache: HashCache, path: Path, info: os.stat_result) -> str | None:
-    cached = cache.get(path, info)
+def _local_hash(
+    cache: HashCache, path: Path, info: os.stat_result, *, trust_cache: bool
+) -> str | None:
+    cached = cache.get(path, info) if trust_cache else None
     if cached is not None:
         return cached
     try:
@@ -69,50 +148,77 @@ def _local_hash(cache: HashCache, path: Path, info: os.stat_result) -> str | Non
     return digest
 
 
-async def _unchanged(
-    engine: TransferEngine, candidates: list[_Candidate], cache: HashCache
-) -> dict[str, str]:
-    """The candidates (same size on both sides) whose sha256 matches too, with that sha256."""
-    requests, location = engine._open_requests()
-    same: dict[str, str] = {}
-    slots = anyio.Semaphore(engine.files_in_flight)
+async def _compare(
+    ctx: SyncContext, pair: _Pair, cache: HashCache, *, trust_cache: bool
+) -> FileCheck:
+    """The sync comparison of one file: size, then sha256 (the remote one read if unknown)."""
+    info = await anyio.to_thread.run_sync(_stat, pair.local, limiter=ctx.io_limiter)
+    if info is None:
+        return FileCheck(pair.path, "missing-local", "missing", size=pair.size, local=pair.local)
 
-    async def check(c: _Candidate) -> None:
-        async with slots:
-            remote = c.remote_sha256
-            if remote is None:
-                try:
-                    head = await requests.head(location.prefix + c.path)
-                except Exception:
-                    return  # can't tell: transfer it
-                stored = head.metadata.get("sha256")
-                remote = stored if is_sha256_hex(stored) else None
-                if remote is None:
-                    return
-            info = await anyio.to_thread.run_sync(_stat, c.local, limiter=engine._io_limiter)
-            if info is None or info.st_size != c.size:
-                return
-            local = await anyio.to_thread.run_sync(
-                _local_hash, cache, c.local, info, limiter=engine._io_limiter
-            )
-            if local is not None and local == remote.lower():
-                same[c.path] = local
+    def mismatch(reason: str, sha256: str | None = None) -> FileCheck:
+        return FileCheck(pair.path, "mismatch", reason, pair.size, sha256, pair.local)
 
-    async with anyio.create_task_group() as tg:
-        for c in candidates:
-            tg.start_soon(check, c)
-    return same
+    if pair.size is not None and info.st_size != pair.size:
+        return mismatch(f"size {info.st_size}, expected {pair.size}")
+    remote = pair.remote_sha256
+    if remote is None:
+        try:
+            remote = await ctx.stored_sha256(pair.path)
+        except Exception as exc:
+            return mismatch(f"the stored sha256 can't be read: {describe(exc)}")
+        if remote is None:
+            return mismatch("no sha256 to compare with (none known or stored)")
+    local = await anyio.to_thread.run_sync(
+        lambda: _local_hash(cache, pair.local, info, trust_cache=trust_cache),
+        limiter=ctx.io_limiter,
+    )
+    if local is None:
+        return mismatch("the local file can't be read")
+    if local != remote.lower():
+        return mismatch(f"sha256 {local}, expected {remote.lower()}", local)
+    return FileCheck(pair.path, "ok", size=pair.size, sha256=local, local=pair.local)
 
 
-def _cache(engine: TransferEngine, root: Path) -> HashCache:
-    cache_dir = engine._settings.cache_dir
-    if cache_dir is None:  # pragma: no cover - the engine always sets one
-        raise UsageError("sync needs a cache directory")
-    return HashCache.for_root(cache_dir, root)
+async def _compare_all(
+    ctx: SyncContext, pairs: Sequence[_Pair], cache: HashCache, *, trust_cache: bool
+) -> dict[str, FileCheck]:
+    checks: dict[str, FileCheck] = {}
+
+    async def one(pair: _Pair) -> None:
+        checks[pair.path] = await _compare(ctx, pair, cache, trust_cache=trust_cache)
+
+    await _bounded(pairs, one, ctx.files_in_flight)
+    return checks
+
+
+async def _unchanged(ctx: SyncContext, pairs: Sequence[_Pair], cache: HashCache) -> dict[str, str]:
+    """The pairs (same size on both sides) whose sha256 matches too, with that sha256."""
+    checks = await _compare_all(ctx, pairs, cache, trust_cache=True)
+    return {path: c.sha256 for path, c in checks.items() if c.ok and c.sha256 is not None}
+
+
+async def _listed(ctx: SyncContext, prefix: str) -> list[RemoteObject]:
+    """The objects under ``prefix``: files only (no directory markers, no metadata.json)."""
+    return [
+        obj
+        async for obj in ctx.list_objects(prefix)
+        if not obj.key.endswith("/") and obj.key not in RESERVED_KEYS
+    ]
+
+
+async def _entries(
+    ctx: SyncContext, objects: str | Iterable[DownloadSpec]
+) -> list[tuple[str, str, str | None, int | None]]:
+    """Download entries from a prefix (listed) or from specs."""
+    if isinstance(objects, str):
+        base = validate_prefix(objects)[: objects.rfind("/") + 1]
+        return [(o.key, o.key[len(base) :], None, o.size) for o in await _listed(ctx, objects)]
+    return [download_entry(spec) for spec in objects]
 
 
 async def sync_up(
-    engine: TransferEngine,
+    ctx: SyncContext,
     local_dir: Path,
     *,
     prefix: str,
@@ -124,31 +230,27 @@ async def sync_up(
     progress: ProgressCallback | None,
     fail_fast: bool,
 ) -> TransferResult:
-    """See :meth:`TransferEngine.sync_up`."""
+    """See :meth:`~provena_like.storage.engine.TransferEngine.sync_up`."""
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     validate_prefix(prefix)
     items = await anyio.to_thread.run_sync(
         lambda: plan_uploads(local_dir, prefix=prefix, include=include, exclude=exclude),
-        limiter=engine._io_limiter,
+        limiter=ctx.io_limiter,
     )
-    remote = {
-        obj.key: obj
-        async for obj in engine.list(prefix)
-        if not obj.key.endswith("/") and obj.key not in RESERVED_KEYS
-    }
+    remote = {obj.key: obj for obj in await _listed(ctx, prefix)}
     known = remote_sha256 or {}
-    candidates = [
-        _Candidate(item.path, item.local, item.size, known.get(item.path))
+    pairs = [
+        _Pair(item.path, item.local, item.size, known.get(item.path))
         for item in items
         if item.error is None
         and item.size is not None
         and item.path in remote
         and remote[item.path].size == item.size
     ]
-    cache = _cache(engine, local_dir)
-    same = await _unchanged(engine, candidates, cache)
-    sizes = {c.path: c.size for c in candidates}
+    cache = HashCache.for_root(ctx.cache_dir, local_dir)
+    same = await _unchanged(ctx, pairs, cache)
+    sizes = {p.path: p.size for p in pairs}
     # with size and sha256, so that a caller can register an unchanged upload
     results = [
         FileResult(p, "skipped", size=sizes[p], sha256=same[p], reason=UNCHANGED)
@@ -170,8 +272,8 @@ async def sync_up(
             results += [FileResult(k, "skipped", reason="would delete") for k in extraneous]
         await anyio.to_thread.run_sync(cache.save)
         return TransferResult(results)
-    pairs = [(item.local, item.path[len(prefix) :]) for item in todo]
-    uploaded = await engine.upload(pairs, prefix=prefix, progress=progress, fail_fast=fail_fast)
+    pairs_up = [(item.local, item.path[len(prefix) :]) for item in todo]
+    uploaded = await ctx.upload(pairs_up, prefix=prefix, progress=progress, fail_fast=fail_fast)
 
     def remember() -> None:
         for f in uploaded.ok:
@@ -180,55 +282,11 @@ async def sync_up(
                     cache.put(f.local, info, f.sha256)
         cache.save()
 
-    await anyio.to_thread.run_sync(remember, limiter=engine._io_limiter)
+    await anyio.to_thread.run_sync(remember, limiter=ctx.io_limiter)
     results = [*uploaded.files, *results]
     if delete:
-        results += await delete_remote(engine, extraneous)
+        results += await ctx.delete(extraneous)
     return TransferResult(results)
-
-
-async def delete_remote(engine: TransferEngine, keys: Sequence[str]) -> list[FileResult]:
-    """Delete objects (keys relative to the dataset root), 1,000 per request."""
-    requests, location = engine._open_requests()
-    results: list[FileResult] = []
-    for start in range(0, len(keys), _DELETE_BATCH):
-        batch = keys[start : start + _DELETE_BATCH]
-        try:
-            response = await requests.call(
-                requests.client.delete_objects,
-                Bucket=location.bucket,
-                Delete={"Objects": [{"Key": location.prefix + k} for k in batch], "Quiet": True},
-            )
-        except Exception as exc:
-            error = to_transfer_error(exc, "delete")
-            results += [FileResult(k, "failed", reason=describe(exc), error=error) for k in batch]
-            continue
-        errors = {
-            e.get("Key", "")[len(location.prefix) :]: f"{e.get('Code')}: {e.get('Message')}"
-            for e in response.get("Errors", [])
-        }
-        results += [
-            FileResult(k, "failed", reason=errors[k])
-            if k in errors
-            else FileResult(k, "ok", reason="deleted")
-            for k in batch
-        ]
-    return results
-
-
-def _local_files(dest: Path) -> dict[str, Path]:
-    """Every regular file under ``dest`` by relative POSIX path (partial downloads left out)."""
-    found: dict[str, Path] = {}
-    if not dest.is_dir():
-        return found
-    for dirpath, dirnames, filenames in os.walk(dest, followlinks=False):
-        dirnames.sort()
-        for name in filenames:
-            if PARTIAL_SUFFIX in name or name.endswith(".partial"):
-                continue
-            path = Path(dirpath) / name
-            found[path.relative_to(dest).as_posix()] = path
-    return found
 
 
 def _remove(paths: Iterable[tuple[str, Path]]) -> list[FileResult]:
@@ -250,7 +308,7 @@ def _remove(paths: Iterable[tuple[str, Path]]) -> list[FileResult]:
 
 
 async def sync_down(
-    engine: TransferEngine,
+    ctx: SyncContext,
     objects: str | Iterable[DownloadSpec],
     dest: Path,
     *,
@@ -261,34 +319,21 @@ async def sync_down(
     progress: ProgressCallback | None,
     fail_fast: bool,
 ) -> TransferResult:
-    """See :meth:`TransferEngine.sync_down`."""
-    from provena_like.storage.engine import _entry
-
-    entries: list[tuple[str, str, str | None, int | None]]
-    if isinstance(objects, str):
-        base = validate_prefix(objects)[: objects.rfind("/") + 1]
-        entries = [
-            (obj.key, obj.key[len(base) :], None, obj.size)
-            async for obj in engine.list(objects)
-            if not obj.key.endswith("/") and obj.key not in RESERVED_KEYS
-        ]
-    else:
-        entries = [_entry(spec) for spec in objects]
+    """See :meth:`~provena_like.storage.engine.TransferEngine.sync_down`."""
+    entries = await _entries(ctx, objects)
     items = plan_downloads(entries, dest, include=include, exclude=exclude)
     by_key = {entry[0]: entry for entry in entries}
-    locals_ = await anyio.to_thread.run_sync(_local_files, dest, limiter=engine._io_limiter)
-    candidates: list[_Candidate] = []
+    locals_ = await anyio.to_thread.run_sync(local_files, dest, limiter=ctx.io_limiter)
+    pairs: list[_Pair] = []
     for item in items:
         if item.error is not None or item.target is None or item.size is None:
             continue
         relative = item.target.relative_to(dest).as_posix()
         if relative in locals_:
-            candidates.append(
-                _Candidate(item.path, locals_[relative], item.size, item.expected_sha256)
-            )
-    cache = _cache(engine, dest)
-    same = await _unchanged(engine, candidates, cache)
-    sizes = {c.path: c.size for c in candidates}
+            pairs.append(_Pair(item.path, locals_[relative], item.size, item.expected_sha256))
+    cache = HashCache.for_root(ctx.cache_dir, dest)
+    same = await _unchanged(ctx, pairs, cache)
+    sizes = {p.path: p.size for p in pairs}
     # with size and sha256, so that a caller can register an unchanged upload
     results = [
         FileResult(p, "skipped", size=sizes[p], sha256=same[p], reason=UNCHANGED)
@@ -314,7 +359,7 @@ async def sync_down(
         await anyio.to_thread.run_sync(cache.save)
         return TransferResult(results)
     specs: list[DownloadSpec] = [by_key[item.path] for item in todo]
-    downloaded = await engine.download(specs, dest, progress=progress, fail_fast=fail_fast)
+    downloaded = await ctx.download(specs, dest, progress=progress, fail_fast=fail_fast)
 
     def remember() -> None:
         for f in downloaded.ok:
@@ -322,8 +367,43 @@ async def sync_down(
                 cache.put(f.local, info, f.sha256)
         cache.save()
 
-    await anyio.to_thread.run_sync(remember, limiter=engine._io_limiter)
+    await anyio.to_thread.run_sync(remember, limiter=ctx.io_limiter)
     results = [*downloaded.files, *results]
     if delete:
         results += await anyio.to_thread.run_sync(_remove, extraneous)
     return TransferResult(results)
+
+
+async def verify(
+    ctx: SyncContext,
+    objects: str | Iterable[DownloadSpec],
+    dest: Path,
+    *,
+    include: Sequence[str],
+    exclude: Sequence[str],
+) -> VerifyResult:
+    """See :meth:`~provena_like.storage.engine.TransferEngine.verify`."""
+    entries = await _entries(ctx, objects)
+    items = plan_downloads(entries, dest, include=include, exclude=exclude)
+    locals_ = await anyio.to_thread.run_sync(local_files, dest, limiter=ctx.io_limiter)
+    pairs = [
+        _Pair(item.path, item.target, item.size, item.expected_sha256)
+        for item in items
+        if item.error is None and item.target is not None
+    ]
+    cache = HashCache.for_root(ctx.cache_dir, dest)
+    checks = await _compare_all(ctx, pairs, cache, trust_cache=False)
+    await anyio.to_thread.run_sync(cache.save)
+    files: list[FileCheck] = []
+    for item in items:
+        if item.error is not None:  # an unsafe key: no local copy can match it
+            files.append(FileCheck(item.path, "mismatch", describe(item.error), item.size))
+        else:
+            files.append(checks[item.path])
+    wanted = {item.target.relative_to(dest).as_posix() for item in items if item.target is not None}
+    files += [
+        FileCheck(rel, "missing-remote", "not on the remote side", local=path)
+        for rel, path in sorted(locals_.items())
+        if rel not in wanted and matches(rel, include, exclude)
+    ]
+    return VerifyResult(files)

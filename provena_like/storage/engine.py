@@ -40,6 +40,7 @@ from provena_like.storage._batch import BatchContext, TransferSettings, run_batc
 from provena_like.storage._budget import ByteBudget
 from provena_like.storage._direct import DirectS3, FrozenCredentials, bucket_base_url
 from provena_like.storage._download import download_file
+from provena_like.storage._objects import delete_objects, stored_sha256
 from provena_like.storage._plan import (
     MIN_PART_SIZE,
     DownloadItem,
@@ -49,6 +50,7 @@ from provena_like.storage._plan import (
 )
 from provena_like.storage._requests import S3Requests, error_code, to_transfer_error
 from provena_like.storage._resume import default_cache_dir, remove_upload_state
+from provena_like.storage._sync import SyncContext
 from provena_like.storage._upload import upload_file
 from provena_like.storage.credentials import RefreshingCredentials, S3Credentials
 from provena_like.storage.events import ProgressCallback, ProgressReporter
@@ -59,7 +61,8 @@ from provena_like.storage.listing import (
     iter_objects,
     iter_uploads,
 )
-from provena_like.storage.results import FileResult, TransferResult
+from provena_like.storage.results import FileResult, TransferResult, VerifyResult
+from provena_like.storage.selection import DownloadSpec, download_entry
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -69,21 +72,11 @@ __all__ = ["DownloadSpec", "TransferEngine"]
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
-DownloadSpec = tuple[str, str, str | None] | tuple[str, str, str | None, int | None]
-"""``(key relative to the dataset root, local path relative to dest, expected sha256)``,
-optionally with the size as a 4th item (as a manifest records it)."""
 
 _State = Literal["new", "open", "closed"]
 _ATTEMPTS = 4
 _CONNECT_TIMEOUT = 10.0
 _READ_TIMEOUT = 60.0
-
-
-def _entry(spec: DownloadSpec) -> tuple[str, str, str | None, int | None]:
-    if len(spec) == 4:
-        return spec
-    key, local, sha256 = spec
-    return key, local, sha256, None
 
 
 _thread_state = threading.local()
@@ -345,6 +338,37 @@ class TransferEngine:
         """Files a batch works on at once (twice the request limit keeps the pipe full)."""
         return max(2 * self._max_concurrency, 4)
 
+    def sync_context(self) -> SyncContext:
+        """What sync and verify plan with: this engine's listing, HEAD, transfers and limits.
+
+        Returns:
+            A :class:`~provena_like.storage._sync.SyncContext` bound to this open engine.
+
+        Raises:
+            UsageError: If the engine isn't open.
+        """
+        requests, location = self._open_requests()
+        cache_dir = self._settings.cache_dir
+        if cache_dir is None:  # pragma: no cover - the engine always sets one
+            raise UsageError("sync needs a cache directory")
+
+        async def head(key: str) -> str | None:
+            return await stored_sha256(requests, location.prefix, key)
+
+        async def delete(keys: Sequence[str]) -> builtins.list[FileResult]:
+            return await delete_objects(requests, location.bucket, location.prefix, keys)
+
+        return SyncContext(
+            list_objects=self.list,
+            stored_sha256=head,
+            upload=self.upload,
+            download=self.download,
+            delete=delete,
+            cache_dir=cache_dir,
+            io_limiter=self._io_limiter,
+            files_in_flight=self.files_in_flight,
+        )
+
     # ------------------------------------------------------------------ listing
 
     async def list(self, prefix: str = "") -> AsyncIterator[RemoteObject]:
@@ -548,7 +572,7 @@ class TransferEngine:
                 if not obj.key.endswith("/")  # a "directory marker", not a file
             ]
         else:
-            entries = [_entry(spec) for spec in objects]
+            entries = [download_entry(spec) for spec in objects]
         items = plan_downloads(entries, dest, include=include, exclude=exclude)
         sizes = [item.size for item in items if item.error is None]
         known = None if any(s is None for s in sizes) else sum(s or 0 for s in sizes)
@@ -619,7 +643,7 @@ class TransferEngine:
         if not root.is_dir():
             raise UsageError(f"{root} is not a directory")
         return await _sync.sync_up(
-            self,
+            self.sync_context(),
             root,
             prefix=prefix,
             delete=delete,
@@ -665,9 +689,8 @@ class TransferEngine:
         Example:
             >>> result = await engine.sync_down("./copy", "raw/", delete=True)  # doctest: +SKIP
         """
-        self._open_requests()
         return await _sync.sync_down(
-            self,
+            self.sync_context(),
             objects,
             Path(dest),
             delete=delete,
@@ -676,4 +699,39 @@ class TransferEngine:
             exclude=exclude,
             progress=progress,
             fail_fast=fail_fast,
+        )
+
+    # ------------------------------------------------------------------ verify
+
+    async def verify(
+        self,
+        dest: Path | str,
+        objects: str | Iterable[DownloadSpec] = "",
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+    ) -> VerifyResult:
+        """Compare a local copy with the objects, by size and sha256, as :meth:`sync_down` does.
+
+        Nothing is transferred or written (but the local hash cache): every local file is read
+        again and hashed, and compared with the spec's sha256, else the object's stored
+        ``x-amz-meta-sha256`` (one HEAD each). Partial downloads in ``dest`` are not files.
+
+        Args:
+            dest: The local copy.
+            objects: A prefix (``""``: the whole dataset) or specs, as for :meth:`download`.
+            include: Glob patterns; if any, a file must match one.
+            exclude: Glob patterns; matching files are left out.
+
+        Returns:
+            One check per object (``ok``, ``mismatch`` or ``missing-local``), then the local
+            files no object maps to (``missing-remote``).
+
+        Example:
+            >>> result = await engine.verify("./copy", "raw/")  # doctest: +SKIP
+            >>> [(f.path, f.reason) for f in result.differences]  # doctest: +SKIP
+            [('raw/b.csv', 'sha256 9f86…, expected 2c26…')]
+        """
+        return await _sync.verify(
+            self.sync_context(), objects, Path(dest), include=include, exclude=exclude
         )

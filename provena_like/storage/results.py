@@ -20,10 +20,25 @@ from typing import Literal
 
 from provena_like._core.errors import TransferError
 
-__all__ = ["FileResult", "FileStatus", "TransferFailed", "TransferResult"]
+__all__ = [
+    "UNCHANGED",
+    "CheckStatus",
+    "FileCheck",
+    "FileResult",
+    "FileStatus",
+    "TransferFailed",
+    "TransferResult",
+    "VerifyResult",
+]
 
 FileStatus = Literal["ok", "skipped", "failed"]
 """The outcome of one file."""
+
+UNCHANGED = "unchanged"
+"""The reason of a file a sync skipped because its size and sha256 match on both sides."""
+
+CheckStatus = Literal["ok", "mismatch", "missing-local", "missing-remote"]
+"""How one file of a local copy compares with the dataset's (see :class:`FileCheck`)."""
 
 _LISTED_FAILURES = 5
 
@@ -134,3 +149,88 @@ class TransferResult:
         suffix = f"; and {more} more" if more > 0 else ""
         message = f"{len(failed)} of {len(self.files)} files failed: {listed}{suffix}"
         raise TransferFailed(message, self) from failed[0].error
+
+
+@dataclass(frozen=True, slots=True)
+class FileCheck:
+    """How one file of a local copy compares with the remote one (by size and sha256).
+
+    Attributes:
+        path: The key relative to the dataset root; for ``missing-remote``, the local file's
+            path relative to the copy.
+        status: ``ok`` (same size and sha256), ``mismatch`` (``reason`` says what differs),
+            ``missing-local`` (the remote file has no local copy) or ``missing-remote`` (a
+            local file the remote side doesn't have).
+        reason: What differs, for ``mismatch`` (and a short note for the missing ones).
+        size: The remote file's size (``None`` for ``missing-remote``).
+        sha256: The local file's sha256, when it was read.
+        local: The local file (where it is, or where it would be).
+
+    Example:
+        >>> FileCheck("raw/a.csv", "missing-local").ok
+        False
+    """
+
+    path: str
+    status: CheckStatus
+    reason: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    local: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the local file matches."""
+        return self.status == "ok"
+
+
+@dataclass(slots=True)
+class VerifyResult:
+    """Per-file checks of a local copy: remote files in the order given, then local extras.
+
+    Example:
+        >>> result = VerifyResult([FileCheck("a", "ok"), FileCheck("b", "mismatch", "sha256")])
+        >>> [f.path for f in result.differences], result.matches
+        (['b'], False)
+    """
+
+    files: list[FileCheck] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[FileCheck]:
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _with(self, status: CheckStatus) -> list[FileCheck]:
+        return [f for f in self.files if f.status == status]
+
+    @property
+    def ok(self) -> list[FileCheck]:
+        """The files that match."""
+        return self._with("ok")
+
+    @property
+    def mismatched(self) -> list[FileCheck]:
+        """The files whose size or sha256 differ (or couldn't be compared)."""
+        return self._with("mismatch")
+
+    @property
+    def missing_local(self) -> list[FileCheck]:
+        """The remote files the local copy lacks."""
+        return self._with("missing-local")
+
+    @property
+    def missing_remote(self) -> list[FileCheck]:
+        """The local files the remote side doesn't have."""
+        return self._with("missing-remote")
+
+    @property
+    def differences(self) -> list[FileCheck]:
+        """Mismatched and missing-local files: what makes the copy incomplete or wrong."""
+        return [f for f in self.files if f.status in ("mismatch", "missing-local")]
+
+    @property
+    def matches(self) -> bool:
+        """Whether every remote file has an identical local copy (local extras allowed)."""
+        return not self.differences

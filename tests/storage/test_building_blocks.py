@@ -23,10 +23,11 @@ from provena_like.storage import (
     hash_file_async,
 )
 from provena_like.storage._budget import ByteBudget
-from provena_like.storage._plan import MiB, matches, part_size_for, plan_uploads
+from provena_like.storage._plan import MiB, part_size_for, plan_uploads
 from provena_like.storage._requests import describe, to_transfer_error
 from provena_like.storage.events import ProgressReporter
 from provena_like.storage.hashing import read_file
+from provena_like.storage.selection import matches
 
 
 def test_hash_file_matches_hashlib(tmp_path: Path) -> None:
