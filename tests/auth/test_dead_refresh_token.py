@@ -8,13 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auth_helpers import CLI, OFFLINE, TokenCalls, device_login, issuer_of
 
 from provena_like import ProvenaClient
 from provena_like._core.config import ProvenaConfig
 from provena_like._core.errors import LoginRequired, RefreshTokenInvalid, TokenRefreshFailed
 from provena_like.auth import AuthManager, RefreshTokenFlow, TokenKey, TokenSet, TokenStore
 from provena_like.testing.server_thread import ServerThread
+from tests.support.auth_helpers import CLI, OFFLINE, TokenCalls, device_login, issuer_of
 
 pytestmark = pytest.mark.anyio
 

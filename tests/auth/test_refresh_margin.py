@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auth_helpers import CLI, OFFLINE, bearer, device_login, forged_token, issuer_of, running_server
 from pydantic import SecretStr
 
 from provena_like import ProvenaClient
@@ -21,6 +20,15 @@ from provena_like._core.config import ProvenaConfig
 from provena_like._core.errors import UsageError
 from provena_like.auth import AuthManager, TokenKey, TokenSet, TokenStore
 from provena_like.testing.server_thread import ServerThread
+from tests.support.auth_helpers import (
+    CLI,
+    OFFLINE,
+    bearer,
+    device_login,
+    forged_token,
+    issuer_of,
+    running_server,
+)
 
 pytestmark = pytest.mark.anyio
 

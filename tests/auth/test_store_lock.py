@@ -15,7 +15,6 @@ import anyio
 import pytest
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
-from auth_helpers import CLI, OFFLINE, device_login, issuer_of
 from sqlalchemy import select
 
 from provena_like import ProvenaClient
@@ -23,6 +22,7 @@ from provena_like.auth import TokenKey, TokenSet, TokenStore
 from provena_like.server.auth.protocol import sha256_hex
 from provena_like.server.auth.tables import RefreshTokenRow
 from provena_like.testing.server_thread import ServerThread
+from tests.support.auth_helpers import CLI, OFFLINE, device_login, issuer_of
 
 pytestmark = pytest.mark.anyio
 

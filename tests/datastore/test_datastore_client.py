@@ -7,7 +7,6 @@ import uuid
 
 import httpx
 import pytest
-from datastore_helpers import Refs, changed, record, s3_client
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import Conflict, NotFound, PreconditionFailed, UsageError
@@ -18,6 +17,7 @@ from provena_like.models.datastore import (
     ScopedCredentials,
 )
 from provena_like.testing.localstack import LocalStack
+from tests.support.datastore_helpers import Refs, changed, record, s3_client
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,11 @@ import anyio
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from datastore_helpers import (
+
+from provena_like.models.datastore import ScopedCredentials
+from provena_like.testing.localstack import LocalStack
+from provena_like.testing.seaweed import SeaweedS3
+from tests.support.datastore_helpers import (
     Refs,
     User,
     error,
@@ -20,10 +24,6 @@ from datastore_helpers import (
     s3_client,
     s3_error,
 )
-
-from provena_like.models.datastore import ScopedCredentials
-from provena_like.testing.localstack import LocalStack
-from provena_like.testing.seaweed import SeaweedS3
 
 pytestmark = pytest.mark.anyio
 

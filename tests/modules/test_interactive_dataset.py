@@ -10,12 +10,12 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from l3_helpers import make_record
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import Conflict, PreconditionFailed, UnsafePath, UsageError
 from provena_like.modules.selection import select_files
 from provena_like.storage import TransferProgress
+from tests.support.l3_helpers import make_record
 
 pytestmark = pytest.mark.anyio
 

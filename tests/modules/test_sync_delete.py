@@ -8,12 +8,12 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
-from l3_helpers import make_record
 
 from provena_like import ProvenaClient
 from provena_like.models.registry import Item
 from provena_like.modules.interactive import InteractiveDataset
 from provena_like.testing.localstack import BUCKET, LocalStack
+from tests.support.l3_helpers import make_record
 
 pytestmark = pytest.mark.anyio
 

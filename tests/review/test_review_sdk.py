@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from review_helpers import User
 
 from provena_like import (
     Conflict,
@@ -21,6 +20,7 @@ from provena_like import (
     UsageError,
 )
 from provena_like.testing.localstack import LocalStack
+from tests.support.review_helpers import User
 
 pytestmark = pytest.mark.anyio
 

@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from search_helpers import User, create, organisation, search, walk, word
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import Forbidden, Unprocessable
 from provena_like.models.search import SearchHit
 from provena_like.testing.server_thread import ServerThread
+from tests.support.search_helpers import User, create, organisation, search, walk, word
 
 pytestmark = pytest.mark.anyio
 

@@ -420,6 +420,7 @@ class FakeAuthManager(httpx.Auth):
     def __init__(self, config: ProvenaConfig) -> None:
         self.config = config
         self.bound: httpx.AsyncClient | None = None
+        self.closed = False
 
     @classmethod
     def from_config(cls, config: ProvenaConfig) -> FakeAuthManager:
@@ -429,6 +430,9 @@ class FakeAuthManager(httpx.Auth):
 
     def bind(self, http_client: httpx.AsyncClient) -> None:
         self.bound = http_client
+
+    async def aclose(self) -> None:
+        self.closed = True
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = "Bearer fake"
@@ -446,3 +450,4 @@ async def test_default_auth_manager_is_bound_to_the_pool(monkeypatch: pytest.Mon
     async with pv:
         await pv.registry.get_item("1/2")
     assert recorder.last.headers["Authorization"] == "Bearer fake"
+    assert manager.closed  # created by the client, so closed by it
