@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import aioboto3
 import httpx
@@ -26,6 +26,9 @@ from provena_like.clients.registry import RegistryClient
 from provena_like.clients.review import ReviewClient
 from provena_like.clients.search import SearchClient
 from provena_like.modules.datastore import Datastore
+
+if TYPE_CHECKING:
+    from provena_like.auth import AuthManager
 
 __all__ = ["ProvenaClient"]
 
@@ -71,6 +74,7 @@ class ProvenaClient:
     review_client: ReviewClient
     datastore: Datastore
     auth_manager: httpx.Auth
+    _created_auth: AuthManager | None
 
     def __init__(
         self,
@@ -93,9 +97,12 @@ class ProvenaClient:
             # Token endpoint calls go through the same pool as everything else.
             manager.bind(core.http_client)
             self._setup(core, manager, aioboto3.Session())
+            # Created here, so closed here (and only here: a user's ``auth`` is theirs).
+            self._created_auth = manager
         else:
             core = HTTPCore(config, auth=auth, transport=transport, retry_policy=retry_policy)
             self._setup(core, auth, aioboto3.Session())
+            self._created_auth = None
 
     def _setup(
         self, core: HTTPCore, auth_manager: httpx.Auth, s3_session: aioboto3.Session
@@ -173,6 +180,7 @@ class ProvenaClient:
         core = self._core.with_config(self.config.replace(**changes))
         copy = object.__new__(ProvenaClient)
         copy._setup(core, self.auth_manager, self._s3_session)
+        copy._created_auth = None  # the original closes the auth it created
         return copy
 
     @property
@@ -198,14 +206,24 @@ class ProvenaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool; the client can't be used afterwards.
+        """Close the connection pool and everything else this client created.
+
+        That is the pool and, when ``auth`` was not given, the ``AuthManager`` built from the
+        config (with any HTTP client of its own). An ``auth`` or ``transport`` passed in is
+        left open: close what you created. A copy from :meth:`with_options` closes nothing
+        but itself. The client can't be used afterwards.
 
         Example:
             >>> # pv = ProvenaClient.from_env()
             >>> # try: ...
             >>> # finally: await pv.aclose()
         """
-        await self._core.aclose()
+        try:
+            await self._core.aclose()
+        finally:
+            created, self._created_auth = self._created_auth, None
+            if created is not None:
+                await created.aclose()
 
     def __repr__(self) -> str:
         return f"ProvenaClient(base_url={self.config.base_url!r})"
