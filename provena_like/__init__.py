@@ -3,7 +3,7 @@
 Example:
     >>> # import provena_like
     >>> # async with provena_like.ProvenaClient.from_env() as pv:
-    >>> #     item = await pv.registry.get_item("10378.1/42")
+    >>> #     item = await pv.registry_client.get_item("10378.1/42")
 """
 
 from provena_like._core.config import ProvenaConfig

@@ -1,15 +1,21 @@
 """``ProvenaClient``: one pool, one auth, every service.
 
-::
+Its attribute names say their layer (see :class:`ProvenaClient` and ``docs/architecture.md``):
+a bare noun is an L3 module (``pv.datastore``), a ``_client`` suffix an L2 client, one per
+service (``pv.registry_client``), and ``pv.auth_manager`` the L1 auth.
 
+Example:
+    ```python
     async with ProvenaClient.from_env() as pv:
-        me = await pv.auth.userinfo()
-        async for item in pv.registry.iter_items(subtype="person"):
+        me = await pv.auth_client.userinfo()
+        async for item in pv.registry_client.iter_items(subtype="person"):
             ...
+    ```
 """
 
 from __future__ import annotations
 
+import warnings
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -32,6 +38,13 @@ if TYPE_CHECKING:
 
 __all__ = ["ProvenaClient"]
 
+_DEPRECATED_NAMES = {
+    "registry": "registry_client",
+    "search": "search_client",
+    "auth": "auth_client",
+}
+"""Old attribute names (L2 clients without the suffix) → the names that say their layer."""
+
 
 class ProvenaClient:
     """The entry point of the SDK: the typed clients of every service over one pool.
@@ -45,31 +58,44 @@ class ProvenaClient:
         retry_policy: replaces the retry policy built from ``config`` (e.g. a fake sleep).
         **config_overrides: fields of :class:`ProvenaConfig` that replace those of ``config``.
 
+    The attribute names say their layer:
+
+    * a bare noun is an **L3 module**, named after the user's job: ``datastore`` (with
+      ``datastore.review`` for the release workflow);
+    * a ``_client`` suffix is an **L2 client**, one per service, one method per route:
+      ``registry_client``, ``search_client``, ``auth_client``, ``datastore_client``,
+      ``review_client``;
+    * ``auth_manager`` is the **L1** auth that signs every request.
+
+    The old names ``registry``, ``search`` and ``auth`` still return the L2 clients, with a
+    :class:`DeprecationWarning`; they are kept free for L3 modules of those jobs.
+
     Attributes:
         config: the settings in use.
-        registry: the registry service (:class:`~provena_like.clients.registry.RegistryClient`).
-        search: the search service (:class:`~provena_like.clients.search.SearchClient`).
-        auth: the auth service's JSON API (:class:`~provena_like.clients.auth.AuthClient`).
+        datastore: the dataset workflows (L3: mint, upload, download, search, review, ...;
+            :class:`~provena_like.modules.datastore.Datastore`).
+        registry_client: the registry service
+            (:class:`~provena_like.clients.registry.RegistryClient`).
+        search_client: the search service (:class:`~provena_like.clients.search.SearchClient`).
+        auth_client: the auth service's JSON API (:class:`~provena_like.clients.auth.AuthClient`).
         datastore_client: the datastore service's routes, one call each
             (:class:`~provena_like.clients.datastore.DatastoreClient`).
         review_client: the review and release routes, one call each
             (:class:`~provena_like.clients.review.ReviewClient`).
-        datastore: the dataset workflows (L3: mint, upload, download, search, ...;
-            :class:`~provena_like.modules.datastore.Datastore`).
-        auth_manager: the :class:`httpx.Auth` signing every request.
+        auth_manager: the :class:`httpx.Auth` signing every request (L1).
 
     Raises:
         UsageError: an unknown or invalid config override.
 
     Example:
         >>> # async with ProvenaClient(base_url="https://provena.example.org") as pv:
-        >>> #     item = await pv.registry.get_item("10378.1/42")
+        >>> #     item = await pv.registry_client.get_item("10378.1/42")
     """
 
     config: ProvenaConfig
-    registry: RegistryClient
-    search: SearchClient
-    auth: AuthClient
+    registry_client: RegistryClient
+    search_client: SearchClient
+    auth_client: AuthClient
     datastore_client: DatastoreClient
     review_client: ReviewClient
     datastore: Datastore
@@ -110,16 +136,16 @@ class ProvenaClient:
         self._core = core
         self.config = core.config
         self.auth_manager = auth_manager
-        self.registry = RegistryClient(core)
-        self.search = SearchClient(core)
-        self.auth = AuthClient(core)
+        self.registry_client = RegistryClient(core)
+        self.search_client = SearchClient(core)
+        self.auth_client = AuthClient(core)
         self.datastore_client = DatastoreClient(core)
         self.review_client = ReviewClient(core)
         # one aioboto3 session per client: transfers reuse its loaded botocore data
         self._s3_session = s3_session
         self.datastore = Datastore(
             self.datastore_client,
-            self.search,
+            self.search_client,
             review_client=self.review_client,
             session=s3_session,
         )
@@ -133,7 +159,7 @@ class ProvenaClient:
 
         Example:
             >>> # async with ProvenaClient.from_env(timeout=60) as pv:
-            >>> #     me = await pv.auth.userinfo()
+            >>> #     me = await pv.auth_client.userinfo()
         """
         auth = overrides.pop("auth", None)
         transport = overrides.pop("transport", None)
@@ -165,7 +191,7 @@ class ProvenaClient:
 
         Example:
             >>> # patient = pv.with_options(timeout=300, max_retries=8)
-            >>> # item = await patient.registry.get_item("10378.1/42")
+            >>> # item = await patient.registry_client.get_item("10378.1/42")
         """
         changes: dict[str, Any] = {
             name: value
@@ -182,6 +208,33 @@ class ProvenaClient:
         copy._setup(core, self.auth_manager, self._s3_session)
         copy._created_auth = None  # the original closes the auth it created
         return copy
+
+    def _deprecated(self, old: str) -> None:
+        new = _DEPRECATED_NAMES[old]
+        warnings.warn(
+            f"ProvenaClient.{old} is deprecated; use ProvenaClient.{new} (L2 clients carry "
+            "a '_client' suffix, bare names are L3 modules)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+    @property
+    def registry(self) -> RegistryClient:
+        """Deprecated: use :attr:`registry_client`."""
+        self._deprecated("registry")
+        return self.registry_client
+
+    @property
+    def search(self) -> SearchClient:
+        """Deprecated: use :attr:`search_client`."""
+        self._deprecated("search")
+        return self.search_client
+
+    @property
+    def auth(self) -> AuthClient:
+        """Deprecated: use :attr:`auth_client`."""
+        self._deprecated("auth")
+        return self.auth_client
 
     @property
     def http_core(self) -> HTTPCore:

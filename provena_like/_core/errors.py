@@ -101,7 +101,7 @@ class AuthError(ProvenaError):
     Example:
         ```python
         try:
-            await pv.auth.userinfo()
+            await pv.auth_client.userinfo()
         except AuthError as err:
             if err.error == "invalid_scope":
                 ...

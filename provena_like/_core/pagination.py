@@ -47,7 +47,7 @@ class AsyncPaginator(Generic[T]):
         UsageError: for a ``page_size`` below 1 or a negative ``max_items``.
 
     Example:
-        >>> # paginator = client.registry.iter_items(subtype="person", max_items=500)
+        >>> # paginator = client.registry_client.iter_items(subtype="person", max_items=500)
         >>> # async for item in paginator:
         >>> #     print(item.id)
         >>> # resume_from = paginator.next_cursor
@@ -118,7 +118,7 @@ class AsyncPaginator(Generic[T]):
         """Iterate over pages, following ``next_cursor`` until the server returns ``null``.
 
         Example:
-            >>> # async for page in client.registry.iter_items().pages():
+            >>> # async for page in client.registry_client.iter_items().pages():
             >>> #     print(len(page.items), page.next_cursor)
         """
         return _PageWalk(self, track_pages=True)

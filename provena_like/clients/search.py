@@ -30,7 +30,7 @@ class SearchClient:
 
     Example:
         >>> # async with ProvenaClient.from_env() as pv:
-        >>> #     page = await pv.search.search_items("coral reef", subtype="dataset")
+        >>> #     page = await pv.search_client.search_items("coral reef", subtype="dataset")
         >>> #     for hit in page.items:
         >>> #         print(hit.score, hit.item.display_name, hit.highlights)
     """
@@ -76,7 +76,7 @@ class SearchClient:
             BadRequest: a cursor made by another search.
 
         Example:
-            >>> # page = await pv.search.search_items("sea ice", owner="alice", page_size=10)
+            >>> # page = await pv.search_client.search_items("sea ice", owner="alice", page_size=10)
             >>> # [(h.item.id, h.highlights.get("display_name")) for h in page.items]
         """
         params = _search_params(
@@ -122,7 +122,7 @@ class SearchClient:
             max_items: stop after this many hits.
 
         Example:
-            >>> # async for hit in pv.search.iter_search_items("coral", max_items=50):
+            >>> # async for hit in pv.search_client.iter_search_items("coral", max_items=50):
             >>> #     print(hit.item.id, hit.score)
         """
         params = _search_params(
@@ -146,7 +146,7 @@ class SearchClient:
             Forbidden: the caller is not a system admin.
 
         Example:
-            >>> # result = await pv.search.reindex()
+            >>> # result = await pv.search_client.reindex()
             >>> # result.indexed, result.seconds
         """
         return await self._core.request(

@@ -80,10 +80,10 @@ async def test_provena_client_raises_login_required_once_then_locally(
     await store.save(key, dead)
     async with ProvenaClient(base_url=server.url, token_dir=store.directory) as pv:
         with pytest.raises(RefreshTokenInvalid):
-            await pv.auth.userinfo()
+            await pv.auth_client.userinfo()
         assert not store.path_for(key).exists()
         with pytest.raises(LoginRequired) as later:
-            await pv.auth.userinfo()
+            await pv.auth_client.userinfo()
         assert not isinstance(later.value, RefreshTokenInvalid)  # not sent to the provider
 
 

@@ -23,10 +23,10 @@ pytestmark = pytest.mark.anyio
 
 
 async def make_refs(pv: ProvenaClient) -> Refs:
-    org = await pv.registry.create_item(
+    org = await pv.registry_client.create_item(
         {"subtype": "organisation", "record": {"name": "Client Institute"}}
     )
-    person = await pv.registry.create_item(
+    person = await pv.registry_client.create_item(
         {
             "subtype": "person",
             "record": {"first_name": "Cal", "last_name": "Client", "email": "cal@example.org"},

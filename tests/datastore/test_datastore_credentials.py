@@ -221,10 +221,10 @@ async def test_expired_credentials_are_refused(short_lived: LocalStack) -> None:
     store = short_lived.s3
     assert store is not None
     async with short_lived.client() as pv:
-        org = await pv.registry.create_item(
+        org = await pv.registry_client.create_item(
             {"subtype": "organisation", "record": {"name": "Short-lived Institute"}}
         )
-        person = await pv.registry.create_item(
+        person = await pv.registry_client.create_item(
             {
                 "subtype": "person",
                 "record": {"first_name": "Ed", "last_name": "Expiry", "email": "ed@example.org"},

@@ -66,7 +66,7 @@ async def test_closes_every_client_it_created(
 ) -> None:
     pv = localstack.client()  # a stored sign-in: AuthManager.from_config, bound to the pool
     async with pv:
-        await pv.auth.userinfo()
+        await pv.auth_client.userinfo()
         ds = await pv.datastore.mint(make_record(refs, name=f"Closing {uuid.uuid4().hex[:6]}"))
         (tmp_path / "up").mkdir()
         (tmp_path / "up" / "small.txt").write_bytes(b"x" * 100)  # the direct (aiohttp) path
@@ -89,7 +89,7 @@ async def test_leaves_what_it_was_given_open(localstack: LocalStack, created: li
         auth = AuthManager.from_config(config)
         auth.bind(mine)
         async with ProvenaClient(config, auth=auth) as pv:
-            await pv.auth.userinfo()
+            await pv.auth_client.userinfo()
         assert not mine.is_closed
         assert pv.http_core.http_client.is_closed
         # the user's manager still works through the user's client

@@ -155,7 +155,7 @@ async def test_credentials_are_cached_and_registry_refuses_dataset_edits(
     forced = await pv.datastore.credentials(ds.id, "write", force=True)
     assert forced is not first
     with pytest.raises(Conflict):
-        await pv.registry.update_item(
+        await pv.registry_client.update_item(
             ds.id, {"record": ds.dataset.record.model_dump(mode="json"), "reason": "sneaky"}
         )
 

@@ -95,7 +95,7 @@ async def test_sync_up_delete_reports_a_refused_batch_as_failed(
     async def lock_once(_event: object) -> None:
         # locked once the sync is under way (with write credentials): the writes after fail
         if not locked:
-            locked.append(await pv.registry.lock_item(ds.id, reason="frozen for the test"))
+            locked.append(await pv.registry_client.lock_item(ds.id, reason="frozen for the test"))
 
     result = await ds.sync_up(src, delete=True, progress=lock_once)
     assert locked
