@@ -88,8 +88,10 @@ class ProvenaClient:
         UsageError: an unknown or invalid config override.
 
     Example:
-        >>> # async with ProvenaClient(base_url="https://provena.example.org") as pv:
-        >>> #     item = await pv.registry_client.get_item("10378.1/42")
+        ```python
+        async with ProvenaClient(base_url="https://provena.example.org") as pv:
+            item = await pv.registry_client.get_item("10378.1/42")
+        ```
     """
 
     config: ProvenaConfig
@@ -158,8 +160,10 @@ class ProvenaClient:
         ``transport`` and ``retry_policy`` are passed through.
 
         Example:
-            >>> # async with ProvenaClient.from_env(timeout=60) as pv:
-            >>> #     me = await pv.auth_client.userinfo()
+            ```python
+            async with ProvenaClient.from_env(timeout=60) as pv:
+                me = await pv.auth_client.userinfo()
+            ```
         """
         auth = overrides.pop("auth", None)
         transport = overrides.pop("transport", None)
@@ -190,8 +194,10 @@ class ProvenaClient:
             UsageError: an invalid value.
 
         Example:
-            >>> # patient = pv.with_options(timeout=300, max_retries=8)
-            >>> # item = await patient.registry_client.get_item("10378.1/42")
+            ```python
+            patient = pv.with_options(timeout=300, max_retries=8)
+            item = await patient.registry_client.get_item("10378.1/42")
+            ```
         """
         changes: dict[str, Any] = {
             name: value
@@ -267,9 +273,11 @@ class ProvenaClient:
         but itself. The client can't be used afterwards.
 
         Example:
-            >>> # pv = ProvenaClient.from_env()
-            >>> # try: ...
-            >>> # finally: await pv.aclose()
+            ```python
+            pv = ProvenaClient.from_env()
+            try: ...
+            finally: await pv.aclose()
+            ```
         """
         try:
             await self._core.aclose()

@@ -337,11 +337,13 @@ class AuthManager(httpx.Auth):
         The lifetime is the ``expires_in`` the provider gave, so clock skew plays no part.
 
         Example:
-            >>> auth = AuthManager(StaticToken("t"), refresh_margin=60)
-            >>> auth.effective_margin(
-            ...     TokenSet(SecretStr("a"), expires_at=1030.0, issued_at=1000.0)
-            ... )
-            15.0
+            ```python
+            auth = AuthManager(StaticToken("t"), refresh_margin=60)
+            auth.effective_margin(
+                TokenSet(SecretStr("a"), expires_at=1030.0, issued_at=1000.0)
+            )
+            # 15.0
+            ```
         """
         lifetime = token.lifetime
         if lifetime is None:

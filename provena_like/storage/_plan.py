@@ -42,10 +42,10 @@ def part_size_for(size: int, requested: int | None = None) -> int:
     5 MiB, rounded up to a whole MiB.
 
     Example:
-        >>> part_size_for(64 * MiB) // MiB
-        8
-        >>> part_size_for(200 * 1024 * MiB) // MiB  # 200 GiB: 10,000 parts of 21 MiB
-        21
+        ```python
+        assert part_size_for(64 * MiB) // MiB == 8
+        assert part_size_for(200 * 1024 * MiB) // MiB  # 200 GiB: 10,000 parts of 21 MiB == 21
+        ```
     """
     part = max(requested or DEFAULT_PART_SIZE, math.ceil(size / MAX_PARTS), MIN_PART_SIZE)
     return math.ceil(part / MiB) * MiB
@@ -58,8 +58,9 @@ def matches(relative: str, include: Sequence[str], exclude: Sequence[str]) -> bo
     matches ``/``: ``"*.csv"`` selects CSV files at any depth.
 
     Example:
-        >>> matches("raw/a.csv", ["*.csv"], ["raw/tmp*"])
-        True
+        ```python
+        assert matches("raw/a.csv", ["*.csv"], ["raw/tmp*"])
+        ```
     """
     if include and not any(fnmatchcase(relative, p) for p in include):
         return False
