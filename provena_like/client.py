@@ -275,8 +275,10 @@ class ProvenaClient:
         Example:
             ```python
             pv = ProvenaClient.from_env()
-            try: ...
-            finally: await pv.aclose()
+            try:
+                me = await pv.auth_client.userinfo()
+            finally:
+                await pv.aclose()
             ```
         """
         try:
