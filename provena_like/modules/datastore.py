@@ -160,9 +160,10 @@ class Datastore:
         Example:
             ```python
             ds = await pv.datastore.fetch(dataset_id)
-            new = ds.record.model_copy(update={...})
+            info = ds.record.dataset_info.model_copy(update={"keywords": ["reef", "2024"]})
+            new = ds.record.model_copy(update={"dataset_info": info})
             await pv.datastore.update_metadata(
-                dataset_id, new, reason="fix licence", expected_revision=ds.revision
+                dataset_id, new, reason="add keywords", expected_revision=ds.revision
             )
             ```
         """

@@ -6,21 +6,23 @@ Every other ```python block in a docstring of ``provena_like/`` runs in
 
 from __future__ import annotations
 
-DATASET = "works on an open dataset `ds` (an InteractiveDataset with files) it takes as given"
-DATASET_ID = "refers to a dataset `dataset_id` it takes as given"
 S3_CREDS = "needs scoped S3 credentials for a dataset's prefix (or their provider)"
 ENGINE = "needs an open TransferEngine (or its S3Requests) on a dataset's prefix"
 READER_AUTH = "needs an AuthManager, TokenStore, httpx client or prompt the reader set up"
-READER_OBJECTS = "continues other code: uses objects (a record, item, path, ...) it takes as given"
 SERVER = "server internals: needs the server's app, settings or database session"
 PLACEHOLDER = "refers to the placeholder id 10378.1/42, which the test stack doesn't have"
 PRIVILEGED = "needs an administrator or a reviewer; the examples run as a plain user"
 SECRET = "reads a secret (an access token, a client secret) from the reader's environment"
+REVIEWER = "names a reviewer, rob, whom the test stack doesn't have (approving needs rob too)"
+HISTORY_ID = "uses a history entry id (1) that belongs to another dataset"
+L2_DATASET = "its `ds` is the L2 Dataset (with a revision), not the InteractiveDataset given"
+READER_OBJECTS = (
+    "continues other code: uses objects (an item, a path, a core, ...) it takes as given"
+)
 HOST = "talks to provena.example.org, a placeholder host"
 
 NOT_RUN: dict[str, str] = {
     "provena_like": PLACEHOLDER,
-    "provena_like._core.errors:ReleaseStateConflict": DATASET_ID,
     "provena_like._core.http": READER_OBJECTS,
     "provena_like._core.http:HTTPCore.aclose": READER_OBJECTS,
     "provena_like._core.http:HTTPCore.request": READER_OBJECTS,
@@ -70,13 +72,11 @@ NOT_RUN: dict[str, str] = {
     "provena_like.clients.datastore:DatastoreClient.get_file": PLACEHOLDER,
     "provena_like.clients.datastore:DatastoreClient.iter_files": PLACEHOLDER,
     "provena_like.clients.datastore:DatastoreClient.list_files": PLACEHOLDER,
-    "provena_like.clients.datastore:DatastoreClient.mint_dataset": READER_OBJECTS,
     "provena_like.clients.datastore:DatastoreClient.presign": PLACEHOLDER,
     "provena_like.clients.datastore:DatastoreClient.register_files": READER_OBJECTS,
     "provena_like.clients.datastore:DatastoreClient.remove_files": PLACEHOLDER,
     "provena_like.clients.datastore:DatastoreClient.revert_dataset": PLACEHOLDER,
-    "provena_like.clients.datastore:DatastoreClient.update_dataset": DATASET,
-    "provena_like.clients.datastore:DatastoreClient.validate_dataset": READER_OBJECTS,
+    "provena_like.clients.datastore:DatastoreClient.update_dataset": L2_DATASET,
     "provena_like.clients.datastore:DatastoreClient.version_dataset": PLACEHOLDER,
     "provena_like.clients.registry:RegistryClient": PLACEHOLDER,
     "provena_like.clients.registry:RegistryClient.get_access": PLACEHOLDER,
@@ -99,49 +99,22 @@ NOT_RUN: dict[str, str] = {
     "provena_like.clients.review:ReviewClient.request_release": PLACEHOLDER,
     "provena_like.clients.review:ReviewClient.withdraw_release": PLACEHOLDER,
     "provena_like.clients.search:SearchClient.reindex": PRIVILEGED,
-    "provena_like.models.datastore:PresignedURL": DATASET,
+    "provena_like.models.datastore:PresignedURL": READER_OBJECTS,
     "provena_like.modules.credentials:request_identity": READER_AUTH,
-    "provena_like.modules.credentials:write_refusal": DATASET_ID,
-    "provena_like.modules.datastore": READER_OBJECTS,
-    "provena_like.modules.datastore:Datastore.credentials": DATASET_ID,
     "provena_like.modules.datastore:Datastore.fetch": PLACEHOLDER,
     "provena_like.modules.datastore:Datastore.interactive": PLACEHOLDER,
-    "provena_like.modules.datastore:Datastore.mint": READER_OBJECTS,
-    "provena_like.modules.datastore:Datastore.presigned_url": DATASET_ID,
-    "provena_like.modules.datastore:Datastore.revert_metadata": DATASET_ID,
-    "provena_like.modules.datastore:Datastore.update_metadata": DATASET_ID,
-    "provena_like.modules.datastore:Datastore.validate": READER_OBJECTS,
-    "provena_like.modules.datastore:Datastore.version": DATASET_ID,
+    "provena_like.modules.datastore:Datastore.revert_metadata": HISTORY_ID,
     "provena_like.modules.interactive": PLACEHOLDER,
-    "provena_like.modules.interactive:InteractiveDataset.abort_incomplete_uploads": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.credentials": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.download": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.history": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.incomplete_uploads": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.iter_files": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.list_files": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.path": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.presigned_url": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.refresh": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.release_history": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.remove_files": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.request_release": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.revert_metadata": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.sync_down": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.sync_up": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.update_metadata": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.upload": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.version": DATASET,
-    "provena_like.modules.interactive:InteractiveDataset.withdraw_release": DATASET,
-    "provena_like.modules.review": DATASET_ID,
-    "provena_like.modules.review:Review": DATASET,
+    "provena_like.modules.interactive:InteractiveDataset.request_release": REVIEWER,
+    "provena_like.modules.interactive:InteractiveDataset.withdraw_release": REVIEWER,
+    "provena_like.modules.review": REVIEWER,
+    "provena_like.modules.review:Review": REVIEWER,
     "provena_like.modules.review:Review.add_reviewer": PRIVILEGED,
-    "provena_like.modules.review:Review.approve": DATASET_ID,
-    "provena_like.modules.review:Review.history": DATASET_ID,
-    "provena_like.modules.review:Review.reject": DATASET_ID,
+    "provena_like.modules.review:Review.approve": REVIEWER,
+    "provena_like.modules.review:Review.reject": REVIEWER,
     "provena_like.modules.review:Review.remove_reviewer": PRIVILEGED,
-    "provena_like.modules.review:Review.request_release": DATASET_ID,
-    "provena_like.modules.review:Review.withdraw": DATASET_ID,
+    "provena_like.modules.review:Review.request_release": REVIEWER,
+    "provena_like.modules.review:Review.withdraw": REVIEWER,
     "provena_like.server.access:effective_roles": SERVER,
     "provena_like.server.access:role_sources": SERVER,
     "provena_like.server.app:create_app": SERVER,
@@ -173,7 +146,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.storage.credentials:RefreshingCredentials.botocore_credentials": S3_CREDS,
     "provena_like.storage.credentials:RefreshingCredentials.detach": S3_CREDS,
     "provena_like.storage.credentials:RefreshingCredentials.effective_margin": S3_CREDS,
-    "provena_like.storage.credentials:S3Credentials.from_sts": READER_OBJECTS,
+    "provena_like.storage.credentials:S3Credentials.from_sts": S3_CREDS,
     "provena_like.storage.credentials:S3Credentials.same_location": S3_CREDS,
     "provena_like.storage.credentials:S3Credentials.seconds_left": S3_CREDS,
     "provena_like.storage.engine": S3_CREDS,
@@ -194,5 +167,5 @@ NOT_RUN: dict[str, str] = {
     "provena_like.storage.paths:s3_client_for": S3_CREDS,
     "provena_like.storage.results:TransferResult": ENGINE,
     "provena_like.testing.device_approval:approve_device_code": READER_AUTH,
-    "provena_like.testing.server_thread:ServerThread": READER_OBJECTS,
+    "provena_like.testing.server_thread:ServerThread": SERVER,
 }

@@ -29,13 +29,22 @@ from provena_like.models.auth import UserCreate
 from provena_like.testing.localstack import LocalStack
 from tests.docs.examples import Example, collect, compile_example
 from tests.docs.not_run import NOT_RUN
+from tests.support.l3_helpers import make_record
 
 pytestmark = pytest.mark.anyio
 
 EXAMPLES = collect()
 _BY_ID = {e.id: e for e in EXAMPLES}
 _RUNNABLE = [e for e in EXAMPLES if e.id not in NOT_RUN]
-_STACK_NAMES = ("pv", "url", "config", "issuer")
+_STACK_NAMES = ("pv", "url", "config", "issuer", "ds", "dataset_id", "record", "new_record")
+_DATASET_NAMES = ("ds", "dataset_id", "record", "new_record")
+_FILES = {
+    "README.md": b"# reef\n",
+    "raw/a.csv": b"t,temp\n0,21.5\n",
+    "raw/table.csv": b"t,temp\n1,21.7\n",
+    "raw/old.csv": b"t,temp\n",
+    "raw/tmp.bin": b"\0" * 64,
+}
 
 
 def test_examples_are_found() -> None:
@@ -85,6 +94,8 @@ def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     (tmp_path / "data.bin").write_bytes(b"test")
     (tmp_path / "a.bin").write_bytes(b"a" * 1000)
     (tmp_path / "notes.txt").write_text("reef temperatures\n")
+    for folder in ("data", "run-7"):
+        _write_tree(tmp_path / folder)
     for name in [n for n in os.environ if n.startswith("PROVENA_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -101,8 +112,42 @@ def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
         root.setLevel(level)
 
 
+def _mentions(example: Example, names: tuple[str, ...]) -> bool:
+    return any(re.search(rf"\b{name}\b", example.code) for name in names)
+
+
 def _needs_stack(example: Example) -> bool:
-    return any(re.search(rf"\b{name}\b", example.code) for name in _STACK_NAMES)
+    return _mentions(example, _STACK_NAMES)
+
+
+def _write_tree(root: Path) -> None:
+    for relative, data in _FILES.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+
+
+async def _dataset_names(pv: ProvenaClient, tmp_path: Path) -> dict[str, Any]:
+    """A fresh dataset with a few files, as ``ds``, ``dataset_id``, ``record``, ``new_record``."""
+    org = await pv.registry_client.create_item(
+        {"subtype": "organisation", "record": {"name": f"Docs {uuid.uuid4().hex[:6]}"}}
+    )
+    person = await pv.registry_client.create_item(
+        {
+            "subtype": "person",
+            "record": {"first_name": "Ada", "last_name": "Docs", "email": "ada@example.org"},
+        }
+    )
+    refs = {"organisation": org.id, "person": person.id}
+    record = make_record(refs, name=f"Docs example {uuid.uuid4().hex[:6]}")
+    ds = await pv.datastore.mint(record)
+    _write_tree(tmp_path / "seed")
+    (await ds.upload(tmp_path / "seed")).raise_for_failures()
+    return {
+        "ds": ds,
+        "dataset_id": ds.id,
+        "record": make_record(refs, name=f"Docs example {uuid.uuid4().hex[:6]}"),
+        "new_record": make_record(refs, name="Docs example, renamed"),
+    }
 
 
 def _namespace(example: Example, tmp_path: Path) -> dict[str, Any]:
@@ -148,6 +193,8 @@ async def test_example_runs_on_the_stack(
         # ProvenaClient.from_env() in an example finds the stack and the user's sign-in
         monkeypatch.setenv("PROVENA_BASE_URL", localstack.url)
         monkeypatch.setenv("PROVENA_TOKEN_DIR", str(pv.config.resolved_token_dir))
+        if _mentions(example, _DATASET_NAMES):
+            namespace.update(await _dataset_names(pv, in_tmp_dir))
         namespace.update(
             pv=pv, url=localstack.url, config=pv.config, issuer=pv.config.resolved_issuer
         )
