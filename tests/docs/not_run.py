@@ -10,19 +10,21 @@ S3_CREDS = "needs scoped S3 credentials for a dataset's prefix (or their provide
 ENGINE = "needs an open TransferEngine (or its S3Requests) on a dataset's prefix"
 READER_AUTH = "needs an AuthManager, TokenStore, httpx client or prompt the reader set up"
 SERVER = "server internals: needs the server's app, settings or database session"
-PLACEHOLDER = "refers to the placeholder id 10378.1/42, which the test stack doesn't have"
 PRIVILEGED = "needs an administrator or a reviewer; the examples run as a plain user"
 SECRET = "reads a secret (an access token, a client secret) from the reader's environment"
 REVIEWER = "names a reviewer, rob, whom the test stack doesn't have (approving needs rob too)"
-HISTORY_ID = "uses a history entry id (1) that belongs to another dataset"
+HISTORY_ID = "uses a history entry id that belongs to another dataset"
 L2_DATASET = "its `ds` is the L2 Dataset (with a revision), not the InteractiveDataset given"
 READER_OBJECTS = (
     "continues other code: uses objects (an item, a path, a core, ...) it takes as given"
 )
+ITEM_STATE = (
+    "needs an item in another state than a fresh dataset (a plain item, a locked one, an"
+    " owner and a group named in the example)"
+)
 HOST = "talks to provena.example.org, a placeholder host"
 
 NOT_RUN: dict[str, str] = {
-    "provena_like": PLACEHOLDER,
     "provena_like._core.http": READER_OBJECTS,
     "provena_like._core.http:HTTPCore.aclose": READER_OBJECTS,
     "provena_like._core.http:HTTPCore.request": READER_OBJECTS,
@@ -49,7 +51,6 @@ NOT_RUN: dict[str, str] = {
     "provena_like.auth.store:TokenStore.lock": READER_AUTH,
     "provena_like.auth.store:TokenStore.save": READER_AUTH,
     "provena_like.client:ProvenaClient": HOST,
-    "provena_like.client:ProvenaClient.with_options": PLACEHOLDER,
     "provena_like.clients.auth:AuthClient.add_group_member": PRIVILEGED,
     "provena_like.clients.auth:AuthClient.create_client": PRIVILEGED,
     "provena_like.clients.auth:AuthClient.create_group": PRIVILEGED,
@@ -66,45 +67,23 @@ NOT_RUN: dict[str, str] = {
     "provena_like.clients.auth:AuthClient.list_users": PRIVILEGED,
     "provena_like.clients.auth:AuthClient.remove_group_member": PRIVILEGED,
     "provena_like.clients.auth:AuthClient.update_user": PRIVILEGED,
-    "provena_like.clients.datastore:DatastoreClient": PLACEHOLDER,
-    "provena_like.clients.datastore:DatastoreClient.get_credentials": PLACEHOLDER,
-    "provena_like.clients.datastore:DatastoreClient.get_dataset": PLACEHOLDER,
-    "provena_like.clients.datastore:DatastoreClient.get_file": PLACEHOLDER,
-    "provena_like.clients.datastore:DatastoreClient.iter_files": PLACEHOLDER,
-    "provena_like.clients.datastore:DatastoreClient.list_files": PLACEHOLDER,
-    "provena_like.clients.datastore:DatastoreClient.presign": PLACEHOLDER,
     "provena_like.clients.datastore:DatastoreClient.register_files": READER_OBJECTS,
-    "provena_like.clients.datastore:DatastoreClient.remove_files": PLACEHOLDER,
-    "provena_like.clients.datastore:DatastoreClient.revert_dataset": PLACEHOLDER,
+    "provena_like.clients.datastore:DatastoreClient.revert_dataset": HISTORY_ID,
     "provena_like.clients.datastore:DatastoreClient.update_dataset": L2_DATASET,
-    "provena_like.clients.datastore:DatastoreClient.version_dataset": PLACEHOLDER,
-    "provena_like.clients.registry:RegistryClient": PLACEHOLDER,
-    "provena_like.clients.registry:RegistryClient.get_access": PLACEHOLDER,
-    "provena_like.clients.registry:RegistryClient.get_history": PLACEHOLDER,
-    "provena_like.clients.registry:RegistryClient.get_item": PLACEHOLDER,
-    "provena_like.clients.registry:RegistryClient.get_lock_history": PLACEHOLDER,
-    "provena_like.clients.registry:RegistryClient.iter_history": PLACEHOLDER,
-    "provena_like.clients.registry:RegistryClient.lock_item": PLACEHOLDER,
-    "provena_like.clients.registry:RegistryClient.my_access": PLACEHOLDER,
-    "provena_like.clients.registry:RegistryClient.revert_item": PLACEHOLDER,
-    "provena_like.clients.registry:RegistryClient.unlock_item": PLACEHOLDER,
-    "provena_like.clients.registry:RegistryClient.update_access": PLACEHOLDER,
+    "provena_like.clients.registry:RegistryClient.revert_item": ITEM_STATE,
+    "provena_like.clients.registry:RegistryClient.unlock_item": ITEM_STATE,
+    "provena_like.clients.registry:RegistryClient.update_access": ITEM_STATE,
     "provena_like.clients.registry:RegistryClient.update_item": READER_OBJECTS,
     "provena_like.clients.review:ReviewClient.add_reviewer": PRIVILEGED,
-    "provena_like.clients.review:ReviewClient.approve_release": PLACEHOLDER,
-    "provena_like.clients.review:ReviewClient.iter_release_history": PLACEHOLDER,
-    "provena_like.clients.review:ReviewClient.list_release_history": PLACEHOLDER,
-    "provena_like.clients.review:ReviewClient.reject_release": PLACEHOLDER,
+    "provena_like.clients.review:ReviewClient.approve_release": REVIEWER,
+    "provena_like.clients.review:ReviewClient.reject_release": REVIEWER,
     "provena_like.clients.review:ReviewClient.remove_reviewer": PRIVILEGED,
-    "provena_like.clients.review:ReviewClient.request_release": PLACEHOLDER,
-    "provena_like.clients.review:ReviewClient.withdraw_release": PLACEHOLDER,
+    "provena_like.clients.review:ReviewClient.request_release": REVIEWER,
+    "provena_like.clients.review:ReviewClient.withdraw_release": REVIEWER,
     "provena_like.clients.search:SearchClient.reindex": PRIVILEGED,
     "provena_like.models.datastore:PresignedURL": READER_OBJECTS,
     "provena_like.modules.credentials:request_identity": READER_AUTH,
-    "provena_like.modules.datastore:Datastore.fetch": PLACEHOLDER,
-    "provena_like.modules.datastore:Datastore.interactive": PLACEHOLDER,
     "provena_like.modules.datastore:Datastore.revert_metadata": HISTORY_ID,
-    "provena_like.modules.interactive": PLACEHOLDER,
     "provena_like.modules.interactive:InteractiveDataset.request_release": REVIEWER,
     "provena_like.modules.interactive:InteractiveDataset.withdraw_release": REVIEWER,
     "provena_like.modules.review": REVIEWER,

@@ -3,8 +3,10 @@
 Examples are ```python blocks (Google style, under ``Example:``), with top-level ``await``
 allowed as in a notebook cell. Each runs in its module's globals, in a fresh working directory,
 with a few names an example may take as given: ``pv`` (a client signed in to the session's
-``LocalStack`` as a user of its own), ``url``, ``config`` and ``issuer``, and the SDK's main
-classes. The examples that can't run are listed in ``NOT_RUN`` with the reason.
+``LocalStack`` as a user of its own), ``url``, ``config`` and ``issuer``; ``ds``,
+``dataset_id`` and ``record`` (a fresh dataset with a few files, and a valid record); and the
+SDK's main classes. The placeholder handle ``10378.1/42`` stands for that fresh dataset. The
+examples that can't run are listed in ``tests/docs/not_run.py`` with the reason.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from provena_like import ProvenaClient, ProvenaConfig
 from provena_like.auth import AuthManager
 from provena_like.models.auth import UserCreate
 from provena_like.testing.localstack import LocalStack
-from tests.docs.examples import Example, collect, compile_example
+from tests.docs.examples import FLAGS, Example, collect, compile_example
 from tests.docs.not_run import NOT_RUN
 from tests.support.l3_helpers import make_record
 
@@ -38,12 +40,15 @@ _BY_ID = {e.id: e for e in EXAMPLES}
 _RUNNABLE = [e for e in EXAMPLES if e.id not in NOT_RUN]
 _STACK_NAMES = ("pv", "url", "config", "issuer", "ds", "dataset_id", "record", "new_record")
 _DATASET_NAMES = ("ds", "dataset_id", "record", "new_record")
+_PLACEHOLDER_ID = "10378.1/42"
+"""The handle examples use for "some item"; on the stack it becomes a fresh dataset's id."""
 _FILES = {
     "README.md": b"# reef\n",
     "raw/a.csv": b"t,temp\n0,21.5\n",
     "raw/table.csv": b"t,temp\n1,21.7\n",
     "raw/old.csv": b"t,temp\n",
     "raw/tmp.bin": b"\0" * 64,
+    "data/a.csv": b"t,temp\n2,21.9\n",
 }
 
 
@@ -70,7 +75,7 @@ def test_no_doctest_or_literal_block_examples_left() -> None:
 def test_every_skip_has_a_reason_and_an_example() -> None:
     assert set(NOT_RUN) <= set(_BY_ID), set(NOT_RUN) - set(_BY_ID)
     assert all(reason.strip() for reason in NOT_RUN.values())
-    assert len(_RUNNABLE) >= 80
+    assert len(_RUNNABLE) >= 150
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +122,7 @@ def _mentions(example: Example, names: tuple[str, ...]) -> bool:
 
 
 def _needs_stack(example: Example) -> bool:
-    return _mentions(example, _STACK_NAMES)
+    return _mentions(example, _STACK_NAMES) or _PLACEHOLDER_ID in example.code
 
 
 def _write_tree(root: Path) -> None:
@@ -167,7 +172,15 @@ def _namespace(example: Example, tmp_path: Path) -> dict[str, Any]:
 
 
 async def _run(example: Example, namespace: dict[str, Any]) -> None:
-    result = eval(compile_example(example), namespace)  # the example's own code
+    code = compile_example(example)
+    if _PLACEHOLDER_ID in example.code and "dataset_id" in namespace:
+        code = compile(
+            example.code.replace(_PLACEHOLDER_ID, namespace["dataset_id"]),
+            f"<{example.id}>",
+            "exec",
+            flags=FLAGS,
+        )
+    result = eval(code, namespace)  # the example's own code
     if inspect.iscoroutine(result):
         with anyio.fail_after(120):
             await result
@@ -193,7 +206,7 @@ async def test_example_runs_on_the_stack(
         # ProvenaClient.from_env() in an example finds the stack and the user's sign-in
         monkeypatch.setenv("PROVENA_BASE_URL", localstack.url)
         monkeypatch.setenv("PROVENA_TOKEN_DIR", str(pv.config.resolved_token_dir))
-        if _mentions(example, _DATASET_NAMES):
+        if _mentions(example, _DATASET_NAMES) or _PLACEHOLDER_ID in example.code:
             namespace.update(await _dataset_names(pv, in_tmp_dir))
         namespace.update(
             pv=pv, url=localstack.url, config=pv.config, issuer=pv.config.resolved_issuer
