@@ -153,10 +153,10 @@ async def main(args: argparse.Namespace) -> None:
         )
         async with LocalStack(work / "stack") as stack:
             async with stack.client() as pv:
-                org = await pv.registry.create_item(
+                org = await pv.registry_client.create_item(
                     {"subtype": "organisation", "record": {"name": "Bench"}}
                 )
-                person = await pv.registry.create_item(
+                person = await pv.registry_client.create_item(
                     {
                         "subtype": "person",
                         "record": {"first_name": "B", "last_name": "M", "email": "b@m.org"},

@@ -138,10 +138,10 @@ def summary(result: TransferResult, seconds: float) -> str:
 
 async def datasets_tour(pv: ProvenaClient, workdir: Path) -> None:
     # 1. The registry items a dataset record refers to: an organisation and a person.
-    org = await pv.registry.create_item(
+    org = await pv.registry_client.create_item(
         {"subtype": "organisation", "record": {"name": "Coastal Ecology Institute"}}
     )
-    person = await pv.registry.create_item(
+    person = await pv.registry_client.create_item(
         {
             "subtype": "person",
             "record": {

@@ -84,7 +84,7 @@ async def start() -> None:
     stack = LocalStack()
     await stack.start()
     pv = stack.client()  # signed in as the seeded "researcher"; opens on first use
-    org = await pv.registry.create_item(
+    org = await pv.registry_client.create_item(
         {"subtype": "organisation", "record": {"name": "Lagoon Research Station"}}
     )
     minted = await pv.datastore.mint(sample_record(org.id))

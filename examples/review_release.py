@@ -30,7 +30,7 @@ async def add_reviewer(stack: LocalStack) -> None:
     """As the administrator: create rob's account and let him review release requests."""
     password = secrets.token_urlsafe(16)
     async with stack.client("admin") as admin:
-        await admin.auth.create_user(
+        await admin.auth_client.create_user(
             UserCreate(username=REVIEWER, password=password, display_name="Rob Reviewer")
         )
         await admin.datastore.review.add_reviewer(REVIEWER)
@@ -41,10 +41,10 @@ async def add_reviewer(stack: LocalStack) -> None:
 
 async def mint_and_upload(pv: ProvenaClient, folder: Path) -> str:
     """As the researcher: register the references, mint a dataset and upload one file."""
-    org = await pv.registry.create_item(
+    org = await pv.registry_client.create_item(
         {"subtype": "organisation", "record": {"name": "Reef Institute"}}
     )
-    person = await pv.registry.create_item(
+    person = await pv.registry_client.create_item(
         {
             "subtype": "person",
             "record": {"first_name": "Ada", "last_name": "Reef", "email": "ada@example.org"},
@@ -74,7 +74,9 @@ async def mint_and_upload(pv: ProvenaClient, folder: Path) -> str:
     }
     # rob must be able to read the references his review shows him
     for ref in (org.id, person.id):
-        await pv.registry.update_access(ref, {"owner": org.owner, "general": ["metadata-read"]})
+        await pv.registry_client.update_access(
+            ref, {"owner": org.owner, "general": ["metadata-read"]}
+        )
     ds = await pv.datastore.mint(record)
     (folder / "temperatures.csv").write_text("hour,temp\n0,21.5\n1,21.4\n")
     result = await ds.upload(folder / "temperatures.csv")

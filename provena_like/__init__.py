@@ -1,9 +1,11 @@
 """provena_like: an async SDK (and reference server) for research data management.
 
 Example:
-    >>> # import provena_like
-    >>> # async with provena_like.ProvenaClient.from_env() as pv:
-    >>> #     item = await pv.registry.get_item("10378.1/42")
+    ```python
+    import provena_like
+    async with provena_like.ProvenaClient.from_env() as pv:
+        item = await pv.registry_client.get_item("10378.1/42")
+    ```
 """
 
 from provena_like._core.config import ProvenaConfig

@@ -1,17 +1,23 @@
 """``ProvenaClient``: one pool, one auth, every service.
 
-::
+Its attribute names say their layer (see :class:`ProvenaClient` and ``docs/architecture.md``):
+a bare noun is an L3 module (``pv.datastore``), a ``_client`` suffix an L2 client, one per
+service (``pv.registry_client``), and ``pv.auth_manager`` the L1 auth.
 
+Example:
+    ```python
     async with ProvenaClient.from_env() as pv:
-        me = await pv.auth.userinfo()
-        async for item in pv.registry.iter_items(subtype="person"):
+        me = await pv.auth_client.userinfo()
+        async for item in pv.registry_client.iter_items(subtype="person"):
             ...
+    ```
 """
 
 from __future__ import annotations
 
+import warnings
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import aioboto3
 import httpx
@@ -27,7 +33,17 @@ from provena_like.clients.review import ReviewClient
 from provena_like.clients.search import SearchClient
 from provena_like.modules.datastore import Datastore
 
+if TYPE_CHECKING:
+    from provena_like.auth import AuthManager
+
 __all__ = ["ProvenaClient"]
+
+_DEPRECATED_NAMES = {
+    "registry": "registry_client",
+    "search": "search_client",
+    "auth": "auth_client",
+}
+"""Old attribute names (L2 clients without the suffix) → the names that say their layer."""
 
 
 class ProvenaClient:
@@ -42,35 +58,51 @@ class ProvenaClient:
         retry_policy: replaces the retry policy built from ``config`` (e.g. a fake sleep).
         **config_overrides: fields of :class:`ProvenaConfig` that replace those of ``config``.
 
+    The attribute names say their layer:
+
+    * a bare noun is an **L3 module**, named after the user's job: ``datastore`` (with
+      ``datastore.review`` for the release workflow);
+    * a ``_client`` suffix is an **L2 client**, one per service, one method per route:
+      ``registry_client``, ``search_client``, ``auth_client``, ``datastore_client``,
+      ``review_client``;
+    * ``auth_manager`` is the **L1** auth that signs every request.
+
+    The old names ``registry``, ``search`` and ``auth`` still return the L2 clients, with a
+    :class:`DeprecationWarning`; they are kept free for L3 modules of those jobs.
+
     Attributes:
         config: the settings in use.
-        registry: the registry service (:class:`~provena_like.clients.registry.RegistryClient`).
-        search: the search service (:class:`~provena_like.clients.search.SearchClient`).
-        auth: the auth service's JSON API (:class:`~provena_like.clients.auth.AuthClient`).
+        datastore: the dataset workflows (L3: mint, upload, download, search, review, ...;
+            :class:`~provena_like.modules.datastore.Datastore`).
+        registry_client: the registry service
+            (:class:`~provena_like.clients.registry.RegistryClient`).
+        search_client: the search service (:class:`~provena_like.clients.search.SearchClient`).
+        auth_client: the auth service's JSON API (:class:`~provena_like.clients.auth.AuthClient`).
         datastore_client: the datastore service's routes, one call each
             (:class:`~provena_like.clients.datastore.DatastoreClient`).
         review_client: the review and release routes, one call each
             (:class:`~provena_like.clients.review.ReviewClient`).
-        datastore: the dataset workflows (L3: mint, upload, download, search, ...;
-            :class:`~provena_like.modules.datastore.Datastore`).
-        auth_manager: the :class:`httpx.Auth` signing every request.
+        auth_manager: the :class:`httpx.Auth` signing every request (L1).
 
     Raises:
         UsageError: an unknown or invalid config override.
 
     Example:
-        >>> # async with ProvenaClient(base_url="https://provena.example.org") as pv:
-        >>> #     item = await pv.registry.get_item("10378.1/42")
+        ```python
+        async with ProvenaClient(base_url="https://provena.example.org") as pv:
+            item = await pv.registry_client.get_item("10378.1/42")
+        ```
     """
 
     config: ProvenaConfig
-    registry: RegistryClient
-    search: SearchClient
-    auth: AuthClient
+    registry_client: RegistryClient
+    search_client: SearchClient
+    auth_client: AuthClient
     datastore_client: DatastoreClient
     review_client: ReviewClient
     datastore: Datastore
     auth_manager: httpx.Auth
+    _created_auth: AuthManager | None
 
     def __init__(
         self,
@@ -93,9 +125,12 @@ class ProvenaClient:
             # Token endpoint calls go through the same pool as everything else.
             manager.bind(core.http_client)
             self._setup(core, manager, aioboto3.Session())
+            # Created here, so closed here (and only here: a user's ``auth`` is theirs).
+            self._created_auth = manager
         else:
             core = HTTPCore(config, auth=auth, transport=transport, retry_policy=retry_policy)
             self._setup(core, auth, aioboto3.Session())
+            self._created_auth = None
 
     def _setup(
         self, core: HTTPCore, auth_manager: httpx.Auth, s3_session: aioboto3.Session
@@ -103,16 +138,16 @@ class ProvenaClient:
         self._core = core
         self.config = core.config
         self.auth_manager = auth_manager
-        self.registry = RegistryClient(core)
-        self.search = SearchClient(core)
-        self.auth = AuthClient(core)
+        self.registry_client = RegistryClient(core)
+        self.search_client = SearchClient(core)
+        self.auth_client = AuthClient(core)
         self.datastore_client = DatastoreClient(core)
         self.review_client = ReviewClient(core)
         # one aioboto3 session per client: transfers reuse its loaded botocore data
         self._s3_session = s3_session
         self.datastore = Datastore(
             self.datastore_client,
-            self.search,
+            self.search_client,
             review_client=self.review_client,
             session=s3_session,
         )
@@ -125,8 +160,10 @@ class ProvenaClient:
         ``transport`` and ``retry_policy`` are passed through.
 
         Example:
-            >>> # async with ProvenaClient.from_env(timeout=60) as pv:
-            >>> #     me = await pv.auth.userinfo()
+            ```python
+            async with ProvenaClient.from_env(timeout=60) as pv:
+                me = await pv.auth_client.userinfo()
+            ```
         """
         auth = overrides.pop("auth", None)
         transport = overrides.pop("transport", None)
@@ -157,8 +194,10 @@ class ProvenaClient:
             UsageError: an invalid value.
 
         Example:
-            >>> # patient = pv.with_options(timeout=300, max_retries=8)
-            >>> # item = await patient.registry.get_item("10378.1/42")
+            ```python
+            patient = pv.with_options(timeout=300, max_retries=8)
+            item = await patient.registry_client.get_item("10378.1/42")
+            ```
         """
         changes: dict[str, Any] = {
             name: value
@@ -173,7 +212,35 @@ class ProvenaClient:
         core = self._core.with_config(self.config.replace(**changes))
         copy = object.__new__(ProvenaClient)
         copy._setup(core, self.auth_manager, self._s3_session)
+        copy._created_auth = None  # the original closes the auth it created
         return copy
+
+    def _deprecated(self, old: str) -> None:
+        new = _DEPRECATED_NAMES[old]
+        warnings.warn(
+            f"ProvenaClient.{old} is deprecated; use ProvenaClient.{new} (L2 clients carry "
+            "a '_client' suffix, bare names are L3 modules)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+    @property
+    def registry(self) -> RegistryClient:
+        """Deprecated: use :attr:`registry_client`."""
+        self._deprecated("registry")
+        return self.registry_client
+
+    @property
+    def search(self) -> SearchClient:
+        """Deprecated: use :attr:`search_client`."""
+        self._deprecated("search")
+        return self.search_client
+
+    @property
+    def auth(self) -> AuthClient:
+        """Deprecated: use :attr:`auth_client`."""
+        self._deprecated("auth")
+        return self.auth_client
 
     @property
     def http_core(self) -> HTTPCore:
@@ -198,14 +265,28 @@ class ProvenaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool; the client can't be used afterwards.
+        """Close the connection pool and everything else this client created.
+
+        That is the pool and, when ``auth`` was not given, the ``AuthManager`` built from the
+        config (with any HTTP client of its own). An ``auth`` or ``transport`` passed in is
+        left open: close what you created. A copy from :meth:`with_options` closes nothing
+        but itself. The client can't be used afterwards.
 
         Example:
-            >>> # pv = ProvenaClient.from_env()
-            >>> # try: ...
-            >>> # finally: await pv.aclose()
+            ```python
+            pv = ProvenaClient.from_env()
+            try:
+                me = await pv.auth_client.userinfo()
+            finally:
+                await pv.aclose()
+            ```
         """
-        await self._core.aclose()
+        try:
+            await self._core.aclose()
+        finally:
+            created, self._created_auth = self._created_auth, None
+            if created is not None:
+                await created.aclose()
 
     def __repr__(self) -> str:
         return f"ProvenaClient(base_url={self.config.base_url!r})"

@@ -12,6 +12,8 @@ from provena_like.testing.server_thread import ServerThread
 
 ADMIN_PASSWORD = "admin-password-for-tests"
 
+pytest_plugins = ["tests.support.fixtures"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _transfer_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

@@ -1,17 +1,21 @@
 """``ProvenaConfig``: where the services are, how to authenticate and how hard to retry.
 
 A config is immutable. Build one directly, or with :meth:`ProvenaConfig.load`, which layers
-keyword arguments over ``PROVENA_*`` environment variables over a TOML file::
+keyword arguments over ``PROVENA_*`` environment variables over a TOML file:
 
-    config = ProvenaConfig(base_url="https://provena.example.org")
-    config = ProvenaConfig.load(timeout=60)  # env + ~/.config/provena-like/config.toml
+```python
+config = ProvenaConfig(base_url="https://provena.example.org")
+config = ProvenaConfig.load(timeout=60)  # env + ~/.config/provena-like/config.toml
+```
 
-The TOML file uses the field names as top-level keys::
+The TOML file uses the field names as top-level keys:
 
-    base_url = "https://provena.example.org"
-    client_id = "my-pipeline"
-    scopes = ["openid", "offline_access"]
-    max_retries = 5
+```toml
+base_url = "https://provena.example.org"
+client_id = "my-pipeline"
+scopes = ["openid", "offline_access"]
+max_retries = 5
+```
 """
 
 from __future__ import annotations
@@ -89,9 +93,10 @@ class ProvenaConfig(BaseModel):
         verify: verify TLS certificates.
 
     Example:
-        >>> config = ProvenaConfig(base_url="https://provena.example.org/")
-        >>> config.service_url("registry")
-        'https://provena.example.org/registry'
+        ```python
+        config = ProvenaConfig(base_url="https://provena.example.org/")
+        assert config.service_url("registry") == 'https://provena.example.org/registry'
+        ```
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
@@ -157,8 +162,9 @@ class ProvenaConfig(BaseModel):
             UsageError: for an unknown service name.
 
         Example:
-            >>> ProvenaConfig().service_url("transfer")
-            'http://127.0.0.1:8000/transfer/v0.10'
+            ```python
+            assert ProvenaConfig().service_url("transfer") == 'http://127.0.0.1:8000/transfer/v0.10'
+            ```
         """
         if service not in _SERVICE_PATHS:
             raise UsageError(
@@ -172,8 +178,9 @@ class ProvenaConfig(BaseModel):
         """The OIDC issuer: ``issuer`` if set, else the auth service URL.
 
         Example:
-            >>> ProvenaConfig().resolved_issuer
-            'http://127.0.0.1:8000/auth'
+            ```python
+            assert ProvenaConfig().resolved_issuer == 'http://127.0.0.1:8000/auth'
+            ```
         """
         return self.issuer if self.issuer is not None else self.service_url("auth")
 
@@ -182,8 +189,10 @@ class ProvenaConfig(BaseModel):
         """Where tokens are stored: ``token_dir`` if set, else ``<user config dir>/tokens``.
 
         Example:
-            >>> ProvenaConfig(token_dir="/srv/provena/tokens").resolved_token_dir
-            PosixPath('/srv/provena/tokens')
+            ```python
+            ProvenaConfig(token_dir="/srv/provena/tokens").resolved_token_dir
+            # PosixPath('/srv/provena/tokens')
+            ```
         """
         if self.token_dir is not None:
             return self.token_dir
@@ -199,8 +208,9 @@ class ProvenaConfig(BaseModel):
             UsageError: for an unknown field or a bad value.
 
         Example:
-            >>> ProvenaConfig().replace(max_retries=0).max_retries
-            0
+            ```python
+            assert ProvenaConfig().replace(max_retries=0).max_retries == 0
+            ```
         """
         data = {name: getattr(self, name) for name in type(self).model_fields}
         data.update(changes)
@@ -211,8 +221,9 @@ class ProvenaConfig(BaseModel):
         """The config file used when none is given: ``<user config dir>/config.toml``.
 
         Example:
-            >>> ProvenaConfig.default_config_file().name
-            'config.toml'
+            ```python
+            assert ProvenaConfig.default_config_file().name == 'config.toml'
+            ```
         """
         return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
@@ -238,9 +249,10 @@ class ProvenaConfig(BaseModel):
                 and the field.
 
         Example:
-            >>> config = ProvenaConfig.load(timeout=60)  # PROVENA_* and config.toml fill the rest
-            >>> config.timeout
-            60.0
+            ```python
+            config = ProvenaConfig.load(timeout=60)  # PROVENA_* and config.toml fill the rest
+            assert config.timeout == 60.0
+            ```
         """
         data: dict[str, Any] = {}
         sources: dict[str, str] = {}

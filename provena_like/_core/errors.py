@@ -1,31 +1,33 @@
 """The exception tree of provena_like.
 
-Every error the SDK raises derives from :class:`ProvenaError`::
+Every error the SDK raises derives from :class:`ProvenaError`:
 
-    ProvenaError
-    ├── UsageError(ProvenaError, ValueError)        bad arguments; fix the call
-    ├── AuthError (.error .error_description .error_uri)
-    │   ├── LoginRequired                           no usable token; sign in again
-    │   ├── TokenRefreshFailed                      the provider refused a refresh
-    │   │   └── RefreshTokenInvalid (also a LoginRequired)  ``invalid_grant``
-    │   ├── InvalidClient                           ``invalid_client``: bad client id/secret
-    │   └── DeviceFlowError                         device code flow ended badly
-    │       ├── DeviceCodeExpired                   ``expired_token``
-    │       └── AccessDenied                        ``access_denied``
-    ├── APIError (.request_id .service)
-    │   ├── APIConnectionError → APITimeoutError    wraps httpx errors (``raise ... from err``)
-    │   ├── APIStatusError (.status_code .body .code)
-    │   │   ├── BadRequest 400, Unauthorized 401, NotFound 404,
-    │   │   ├── Forbidden 403
-    │   │   │   └── NotYourReview                   ``not_your_review``: another reviewer's
-    │   │   ├── Conflict 409
-    │   │   │   ├── Locked                          ``locked``: the item is locked
-    │   │   │   └── ReleaseStateConflict (.state)   ``under_review``, ``released``,
-    │   │   │                                       ``not_under_review``
-    │   │   ├── PreconditionFailed 412, Unprocessable 422,
-    │   │   └── RateLimited 429, ServerError 5xx
-    │   └── ResponseValidationError                 a 2xx body that doesn't parse
-    └── TransferError → ChecksumMismatch, RemoteChanged, UnsafePath
+```text
+ProvenaError
+├── UsageError(ProvenaError, ValueError)        bad arguments; fix the call
+├── AuthError (.error .error_description .error_uri)
+│   ├── LoginRequired                           no usable token; sign in again
+│   ├── TokenRefreshFailed                      the provider refused a refresh
+│   │   └── RefreshTokenInvalid (also a LoginRequired)  ``invalid_grant``
+│   ├── InvalidClient                           ``invalid_client``: bad client id/secret
+│   └── DeviceFlowError                         device code flow ended badly
+│       ├── DeviceCodeExpired                   ``expired_token``
+│       └── AccessDenied                        ``access_denied``
+├── APIError (.request_id .service)
+│   ├── APIConnectionError → APITimeoutError    wraps httpx errors (``raise ... from err``)
+│   ├── APIStatusError (.status_code .body .code)
+│   │   ├── BadRequest 400, Unauthorized 401, NotFound 404,
+│   │   ├── Forbidden 403
+│   │   │   └── NotYourReview                   ``not_your_review``: another reviewer's
+│   │   ├── Conflict 409
+│   │   │   ├── Locked                          ``locked``: the item is locked
+│   │   │   └── ReleaseStateConflict (.state)   ``under_review``, ``released``,
+│   │   │                                       ``not_under_review``
+│   │   ├── PreconditionFailed 412, Unprocessable 422,
+│   │   └── RateLimited 429, ServerError 5xx
+│   └── ResponseValidationError                 a 2xx body that doesn't parse
+└── TransferError → ChecksumMismatch, RemoteChanged, UnsafePath
+```
 
 Which class a response becomes is decided in one place, :func:`error_class_for`: the
 status picks the class, and for a few statuses the body's error ``code`` picks a subclass
@@ -101,7 +103,7 @@ class AuthError(ProvenaError):
     Example:
         ```python
         try:
-            await pv.auth.userinfo()
+            await pv.auth_client.userinfo()
         except AuthError as err:
             if err.error == "invalid_scope":
                 ...
@@ -343,10 +345,10 @@ def error_class_for(status_code: int, code: str | None = None) -> type[APIStatus
     refines it to a subclass, so handlers of the status class still catch it.
 
     Example:
-        >>> error_class_for(409, "locked").__name__
-        'Locked'
-        >>> error_class_for(409, "conflict").__name__
-        'Conflict'
+        ```python
+        assert error_class_for(409, "locked").__name__ == 'Locked'
+        assert error_class_for(409, "conflict").__name__ == 'Conflict'
+        ```
     """
     if code is not None and (status_code, code) in _CODE_CLASSES:
         return _CODE_CLASSES[(status_code, code)]
@@ -361,7 +363,8 @@ def error_class_for_status(status_code: int) -> type[APIStatusError]:
     """Return the exception class for an HTTP error status, whatever the error code.
 
     Example:
-        >>> error_class_for_status(404).__name__
-        'NotFound'
+        ```python
+        assert error_class_for_status(404).__name__ == 'NotFound'
+        ```
     """
     return error_class_for(status_code)

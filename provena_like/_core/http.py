@@ -5,10 +5,12 @@ which adds idempotency keys, retries (:mod:`provena_like._core.retry`), turns er
 into the typed errors of :mod:`provena_like._core.errors` and validates successful bodies.
 
 Lifecycle: ``UNOPENED → OPEN → CLOSED``. The first request (or ``async with``) opens it;
-``aclose()`` closes it for good::
+``aclose()`` closes it for good:
 
-    async with HTTPCore(config) as core:
-        item = await core.request("GET", "registry", "/items/10378.1/42", cast_to=Item)
+```python
+async with HTTPCore(config) as core:
+    item = await core.request("GET", "registry", "/items/10378.1/42", cast_to=Item)
+```
 
 Logging goes to ``logging.getLogger("provena_like._core.http")`` at DEBUG: method, URL, status,
 request id and attempt number. Headers and bodies are never logged.
@@ -93,9 +95,11 @@ class HTTPCore:
         retry_policy: replaces the policy built from ``config`` (e.g. with a fake sleep).
 
     Example:
-        >>> core = HTTPCore(ProvenaConfig())
-        >>> # async with core:
-        >>> #     response = await core.request("GET", "auth", "/.well-known/openid-configuration")
+        ```python
+        core = HTTPCore(ProvenaConfig())
+        # async with core:
+        #     response = await core.request("GET", "auth", "/.well-known/openid-configuration")
+        ```
     """
 
     def __init__(
@@ -139,9 +143,10 @@ class HTTPCore:
         It is owned by this core: don't close it yourself.
 
         Example:
-            >>> core = HTTPCore(ProvenaConfig())
-            >>> type(core.http_client).__name__
-            'AsyncClient'
+            ```python
+            core = HTTPCore(ProvenaConfig())
+            assert type(core.http_client).__name__ == 'AsyncClient'
+            ```
         """
         return self._pool.client
 
@@ -150,8 +155,10 @@ class HTTPCore:
         """``UNOPENED``, ``OPEN`` or ``CLOSED``.
 
         Example:
-            >>> HTTPCore(ProvenaConfig()).state
-            <ClientState.UNOPENED: 'unopened'>
+            ```python
+            HTTPCore(ProvenaConfig()).state
+            # <ClientState.UNOPENED: 'unopened'>
+            ```
         """
         return ClientState.CLOSED if self._view_closed else self._pool.state
 
@@ -167,10 +174,11 @@ class HTTPCore:
         copy. The service URLs, TLS and auth settings of the pool stay those of the original.
 
         Example:
-            >>> core = HTTPCore(ProvenaConfig())
-            >>> patient = core.with_config(core.config.replace(timeout=300))
-            >>> patient.http_client is core.http_client
-            True
+            ```python
+            core = HTTPCore(ProvenaConfig())
+            patient = core.with_config(core.config.replace(timeout=300))
+            assert patient.http_client is core.http_client
+            ```
         """
         copy = object.__new__(HTTPCore)
         copy._config = config
@@ -204,7 +212,9 @@ class HTTPCore:
         """Close the connection pool (if this core owns it). Closing twice is harmless.
 
         Example:
-            >>> # await core.aclose()
+            ```python
+            await core.aclose()
+            ```
         """
         if not self._owns_pool:
             self._view_closed = True
@@ -292,7 +302,9 @@ class HTTPCore:
             UsageError: the core is closed, or ``path`` is not a path.
 
         Example:
-            >>> # item = await core.request("GET", "registry", "/items/10378.1/42", cast_to=Item)
+            ```python
+            item = await core.request("GET", "registry", "/items/10378.1/42", cast_to=Item)
+            ```
         """
         self._ensure_usable()
         if not path.startswith("/"):
@@ -423,11 +435,12 @@ def status_error(
         An instance of ``error_class_for(response.status_code, code)``.
 
     Example:
-        >>> import httpx
-        >>> body = {"error": {"code": "not_found", "message": "Item 1/2 was not found."}}
-        >>> err = status_error(httpx.Response(404, json=body), "registry")
-        >>> type(err).__name__, err.code
-        ('NotFound', 'not_found')
+        ```python
+        import httpx
+        body = {"error": {"code": "not_found", "message": "Item 1/2 was not found."}}
+        err = status_error(httpx.Response(404, json=body), "registry")
+        assert (type(err).__name__, err.code) == ('NotFound', 'not_found')
+        ```
     """
     status = response.status_code
     body: Any

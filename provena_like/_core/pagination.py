@@ -2,11 +2,13 @@
 
 List endpoints take ``page_size`` and an opaque ``cursor`` and answer
 ``{"items": [...], "next_cursor": ...}`` (:class:`~provena_like.models.shared.Page`). A
-paginator turns one such endpoint into::
+paginator turns one such endpoint into:
 
-    first = await paginator                  # the first page
-    async for item in paginator: ...         # every item, page after page
-    async for page in paginator.pages(): ... # every page
+```python
+first = await paginator                  # the first page
+async for item in paginator: ...         # every item, page after page
+async for page in paginator.pages(): ... # every page
+```
 
 It stops only when the server answers ``next_cursor = null``: a short or even empty page that
 still carries a cursor is followed. It never mutates the parameters it was given.
@@ -47,10 +49,12 @@ class AsyncPaginator(Generic[T]):
         UsageError: for a ``page_size`` below 1 or a negative ``max_items``.
 
     Example:
-        >>> # paginator = client.registry.iter_items(subtype="person", max_items=500)
-        >>> # async for item in paginator:
-        >>> #     print(item.id)
-        >>> # resume_from = paginator.next_cursor
+        ```python
+        paginator = client.registry_client.iter_items(subtype="person", max_items=500)
+        async for item in paginator:
+            print(item.id)
+        resume_from = paginator.next_cursor
+        ```
     """
 
     def __init__(
@@ -118,8 +122,10 @@ class AsyncPaginator(Generic[T]):
         """Iterate over pages, following ``next_cursor`` until the server returns ``null``.
 
         Example:
-            >>> # async for page in client.registry.iter_items().pages():
-            >>> #     print(len(page.items), page.next_cursor)
+            ```python
+            async for page in client.registry_client.iter_items().pages():
+                print(len(page.items), page.next_cursor)
+            ```
         """
         return _PageWalk(self, track_pages=True)
 

@@ -68,10 +68,10 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         negative or unparseable.
 
     Example:
-        >>> parse_retry_after("3")
-        3.0
-        >>> parse_retry_after("soon") is None
-        True
+        ```python
+        assert parse_retry_after("3") == 3.0
+        assert parse_retry_after("soon") is None
+        ```
     """
     if value is None:
         return None
@@ -100,9 +100,10 @@ def is_retryable_exception(exc: BaseException) -> bool:
     timeouts), except :class:`httpx.UnsupportedProtocol`, which no retry can fix.
 
     Example:
-        >>> import httpx
-        >>> is_retryable_exception(httpx.ConnectError("refused"))
-        True
+        ```python
+        import httpx
+        assert is_retryable_exception(httpx.ConnectError("refused"))
+        ```
     """
     return isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol)
 
@@ -128,9 +129,10 @@ class RetryPolicy:
         jitter: maps a backoff ceiling to the actual wait (default: uniform in [0, ceiling]).
 
     Example:
-        >>> policy = RetryPolicy(max_retries=5, backoff_initial=0.1)
-        >>> policy.backoff_ceiling(3)
-        0.4
+        ```python
+        policy = RetryPolicy(max_retries=5, backoff_initial=0.1)
+        assert policy.backoff_ceiling(3) == 0.4
+        ```
     """
 
     max_retries: int = 3
@@ -147,9 +149,10 @@ class RetryPolicy:
         """Build a policy from a config's ``max_retries``, backoff and ``max_retry_after``.
 
         Example:
-            >>> from provena_like import ProvenaConfig
-            >>> RetryPolicy.from_config(ProvenaConfig(max_retries=1)).max_retries
-            1
+            ```python
+            from provena_like import ProvenaConfig
+            assert RetryPolicy.from_config(ProvenaConfig(max_retries=1)).max_retries == 1
+            ```
         """
         return cls().with_config(config)
 
@@ -157,9 +160,10 @@ class RetryPolicy:
         """Return a copy with the numbers of ``config``, keeping ``sleep`` and ``jitter``.
 
         Example:
-            >>> from provena_like import ProvenaConfig
-            >>> RetryPolicy().with_config(ProvenaConfig(max_retries=0)).max_retries
-            0
+            ```python
+            from provena_like import ProvenaConfig
+            assert RetryPolicy().with_config(ProvenaConfig(max_retries=0)).max_retries == 0
+            ```
         """
         return replace(
             self,
@@ -178,10 +182,10 @@ class RetryPolicy:
             headers: the request headers (an ``Idempotency-Key`` makes any method repeatable).
 
         Example:
-            >>> RetryPolicy.may_retry_method("POST", {"Idempotency-Key": "k1"})
-            True
-            >>> RetryPolicy.may_retry_method("POST", {})
-            False
+            ```python
+            assert RetryPolicy.may_retry_method("POST", {"Idempotency-Key": "k1"})
+            assert not RetryPolicy.may_retry_method("POST", {})
+            ```
         """
         if method.upper() in IDEMPOTENT_METHODS:
             return True
@@ -191,8 +195,9 @@ class RetryPolicy:
         """The backoff ceiling after attempt ``attempt_number`` (1-based): doubling, capped.
 
         Example:
-            >>> RetryPolicy(backoff_initial=1, backoff_max=5).backoff_ceiling(10)
-            5.0
+            ```python
+            assert RetryPolicy(backoff_initial=1, backoff_max=5).backoff_ceiling(10) == 5.0
+            ```
         """
         exponent = min(max(attempt_number - 1, 0), 62)
         return float(min(self.backoff_max, self.backoff_initial * (2**exponent)))
@@ -201,12 +206,13 @@ class RetryPolicy:
         """Whether a response's status is retryable and its ``Retry-After`` is acceptable.
 
         Example:
-            >>> import httpx
-            >>> policy = RetryPolicy(max_retry_after=60)
-            >>> policy.should_retry_response(httpx.Response(503))
-            True
-            >>> policy.should_retry_response(httpx.Response(429, headers={"Retry-After": "600"}))
-            False
+            ```python
+            import httpx
+            policy = RetryPolicy(max_retry_after=60)
+            assert policy.should_retry_response(httpx.Response(503))
+            too_long = httpx.Response(429, headers={"Retry-After": "600"})
+            assert not policy.should_retry_response(too_long)
+            ```
         """
         if response.status_code not in RETRY_STATUSES:
             return False
@@ -221,9 +227,11 @@ class RetryPolicy:
             attempt_number: the number of the attempt that just failed (1-based).
 
         Example:
-            >>> import httpx
-            >>> RetryPolicy().wait_seconds(httpx.Response(429, headers={"Retry-After": "2"}), 1)
-            2.0
+            ```python
+            import httpx
+            response = httpx.Response(429, headers={"Retry-After": "2"})
+            assert RetryPolicy().wait_seconds(response, 1) == 2.0
+            ```
         """
         if response is not None:
             delay = parse_retry_after(response.headers.get("retry-after"))
@@ -244,8 +252,10 @@ class RetryPolicy:
             label: how to name the request in debug logs (e.g. ``"GET https://..."``).
 
         Example:
-            >>> retrying = RetryPolicy().retrying(retryable_method=True)
-            >>> # response = await retrying(send_once)
+            ```python
+            retrying = RetryPolicy().retrying(retryable_method=True)
+            # response = await retrying(send_once)
+            ```
         """
 
         def retry(state: RetryCallState) -> bool:
@@ -316,7 +326,9 @@ class RetryPolicy:
             label: how to name the request in debug logs.
 
         Example:
-            >>> # response = await policy.call(lambda: client.send(request), retryable_method=True)
+            ```python
+            response = await policy.call(lambda: client.send(request), retryable_method=True)
+            ```
         """
         retrying = self.retrying(retryable_method=retryable_method, label=label)
         return cast(R, await retrying(send))

@@ -1,10 +1,12 @@
 """``NOT_GIVEN``: a default that is distinct from ``None``.
 
 Some arguments give ``None`` a meaning of its own. ``idempotency_key=None`` means "send no
-key", while leaving the argument out means "let the SDK choose one"::
+key", while leaving the argument out means "let the SDK choose one":
 
-    await core.request("POST", "registry", "/items", json=body)                       # new key
-    await core.request("POST", "registry", "/items", json=body, idempotency_key=None)  # no key
+```python
+await core.request("POST", "registry", "/items", json=body)                       # new key
+await core.request("POST", "registry", "/items", json=body, idempotency_key=None)  # no key
+```
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ class NotGiven:
     """The type of :data:`NOT_GIVEN`: falsy, a singleton, printed as ``NOT_GIVEN``.
 
     Example:
-        >>> from provena_like import NOT_GIVEN
-        >>> bool(NOT_GIVEN), repr(NOT_GIVEN)
-        (False, 'NOT_GIVEN')
+        ```python
+        from provena_like import NOT_GIVEN
+        assert (bool(NOT_GIVEN), repr(NOT_GIVEN)) == (False, 'NOT_GIVEN')
+        ```
     """
 
     _instance: NotGiven | None = None

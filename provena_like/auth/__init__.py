@@ -1,12 +1,14 @@
 """L1 authentication: OAuth 2.0 / OIDC token sources, a token store and ``AuthManager``.
 
-Works against any standard OIDC provider (the reference server, Keycloak, ...)::
+Works against any standard OIDC provider (the reference server, Keycloak, ...):
 
-    auth = AuthManager.from_config(config)          # static token, client secret or stored login
-    await auth.login_device(show_code)              # once, interactively
-    async with httpx.AsyncClient(auth=auth) as http:
-        auth.bind(http)
-        ...
+```python
+auth = AuthManager.from_config(config)          # static token, client secret or stored login
+await auth.login_device(show_code)              # once, interactively
+async with httpx.AsyncClient(auth=auth) as http:
+    auth.bind(http)
+    ...
+```
 
 Errors (from :mod:`provena_like._core.errors`): ``LoginRequired``, ``TokenRefreshFailed``,
 ``RefreshTokenInvalid``, ``InvalidClient``, ``DeviceCodeExpired``, ``AccessDenied`` (all

@@ -147,6 +147,7 @@ class AuthManager(httpx.Auth):
         self._discovery = OIDCDiscovery(self.issuer) if self.issuer else None
         self._http = http
         self._own_http: httpx.AsyncClient | None = None
+        self._closed = False
         self._token: TokenSet | None = None
         self._lock = anyio.Lock()
         self._generation = 0
@@ -235,11 +236,16 @@ class AuthManager(httpx.Auth):
     async def aclose(self) -> None:
         """Close the HTTP client this manager created for itself, if any (not a bound one).
 
+        Afterwards the manager creates no HTTP client of its own again: calls that need the
+        token endpoint go through a bound, open client or raise :class:`UsageError`. Tokens
+        it already holds keep signing requests until they expire.
+
         Example:
             ```python
             await auth.aclose()
             ```
         """
+        self._closed = True
         own, self._own_http = self._own_http, None
         if own is not None:
             await own.aclose()
@@ -258,6 +264,10 @@ class AuthManager(httpx.Auth):
     def _client(self) -> httpx.AsyncClient:
         if self._http is not None and not self._http.is_closed:
             return self._http
+        if self._closed:
+            raise UsageError(
+                "AuthManager is closed (and so is the HTTP client bound to it); create a new one"
+            )
         if self._own_http is None:
             self._own_http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         return self._own_http
@@ -327,11 +337,13 @@ class AuthManager(httpx.Auth):
         The lifetime is the ``expires_in`` the provider gave, so clock skew plays no part.
 
         Example:
-            >>> auth = AuthManager(StaticToken("t"), refresh_margin=60)
-            >>> auth.effective_margin(
-            ...     TokenSet(SecretStr("a"), expires_at=1030.0, issued_at=1000.0)
-            ... )
-            15.0
+            ```python
+            auth = AuthManager(StaticToken("t"), refresh_margin=60)
+            auth.effective_margin(
+                TokenSet(SecretStr("a"), expires_at=1030.0, issued_at=1000.0)
+            )
+            # 15.0
+            ```
         """
         lifetime = token.lifetime
         if lifetime is None:

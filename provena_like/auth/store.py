@@ -61,10 +61,11 @@ class TokenKey:
     """What a stored token is for: an issuer, a client and a set of scopes (order-free).
 
     Example:
-        >>> a = TokenKey.of("https://idp/auth", "cli", ["openid", "offline_access"])
-        >>> b = TokenKey.of("https://idp/auth/", "cli", ["offline_access", "openid"])
-        >>> a.filename == b.filename
-        True
+        ```python
+        a = TokenKey.of("https://idp/auth", "cli", ["openid", "offline_access"])
+        b = TokenKey.of("https://idp/auth/", "cli", ["offline_access", "openid"])
+        assert a.filename == b.filename
+        ```
     """
 
     issuer: str

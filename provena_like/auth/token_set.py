@@ -29,11 +29,11 @@ class TokenSet:
             ``None`` if unknown (e.g. a token stored by an older version).
 
     Example:
-        >>> t = TokenSet(SecretStr("abc"), expires_at=time.time() + 300)
-        >>> t.is_expiring(margin=60)
-        False
-        >>> "abc" in repr(t)
-        False
+        ```python
+        t = TokenSet(SecretStr("abc"), expires_at=time.time() + 300)
+        assert not t.is_expiring(margin=60)
+        assert not "abc" in repr(t)
+        ```
     """
 
     access_token: SecretStr
@@ -59,9 +59,10 @@ class TokenSet:
             now: the time the response was received (default: now).
 
         Example:
-            >>> resp = TokenResponse(access_token="a", expires_in=60)
-            >>> TokenSet.from_response(resp, now=1000.0).expires_at
-            1060.0
+            ```python
+            resp = TokenResponse(access_token="a", expires_in=60)
+            assert TokenSet.from_response(resp, now=1000.0).expires_at == 1060.0
+            ```
         """
         received = time.time() if now is None else now
         expires = received + response.expires_in if response.expires_in is not None else None
@@ -85,8 +86,9 @@ class TokenSet:
         """How long the access token was issued for (``expires_in``), in seconds, if known.
 
         Example:
-            >>> TokenSet(SecretStr("a"), expires_at=1030.0, issued_at=1000.0).lifetime
-            30.0
+            ```python
+            assert TokenSet(SecretStr("a"), expires_at=1030.0, issued_at=1000.0).lifetime == 30.0
+            ```
         """
         if self.expires_at is None or self.issued_at is None:
             return None
@@ -96,8 +98,9 @@ class TokenSet:
         """Whether the token expires within ``margin`` seconds (never, if no expiry is known).
 
         Example:
-            >>> TokenSet(SecretStr("a"), expires_at=100.0).is_expiring(margin=10, now=95.0)
-            True
+            ```python
+            assert TokenSet(SecretStr("a"), expires_at=100.0).is_expiring(margin=10, now=95.0)
+            ```
         """
         left = self.expires_in(now)
         return left is not None and left <= margin

@@ -50,7 +50,7 @@ def show(item: str, url: UrlOption = None) -> None:
 
     async def go() -> None:
         async with ProvenaClient(load_config(url)) as pv:
-            settings = await pv.registry.get_access(item)
+            settings = await pv.registry_client.get_access(item)
         console.print(_table(item, settings))
 
     run(go)
@@ -60,7 +60,7 @@ async def _change(
     pv: ProvenaClient, item: str, group: str | None, role: Role | None, reason: str
 ) -> AccessSettings:
     """Set one grantee's role (None: remove the grantee), guarded by the item's revision."""
-    current = await pv.registry.get_item(item)
+    current = await pv.registry_client.get_item(item)
     general = list(current.access.general)
     groups = {g: list(r) for g, r in current.access.groups.items()}
     if group is None:
@@ -76,7 +76,7 @@ async def _change(
         reason=reason,
         expected_revision=current.revision,
     )
-    return await pv.registry.update_access(item, update)
+    return await pv.registry_client.update_access(item, update)
 
 
 @app.command("grant")
@@ -129,7 +129,7 @@ def my_access(item: str, url: UrlOption = None) -> None:
 
     async def go() -> None:
         async with ProvenaClient(load_config(url)) as pv:
-            mine = await pv.registry.my_access(item)
+            mine = await pv.registry_client.my_access(item)
         roles = ", ".join(mine.roles) or "none"
         sources = ", ".join(mine.sources) or "no grant applies to you"
         console.print(f"{mine.username} on {mine.item_id}: [bold]{roles}[/] (from: {sources})")

@@ -40,7 +40,7 @@ def create_user(
 
     async def go() -> None:
         async with ProvenaClient(load_config(url)) as pv:
-            user = await pv.auth.create_user(body)
+            user = await pv.auth_client.create_user(body)
         console.print(f"[green]created user[/] {user.username}")
 
     run(go)
@@ -71,7 +71,7 @@ def set_user(
 
     async def go() -> None:
         async with ProvenaClient(load_config(url)) as pv:
-            user = await pv.auth.update_user(username, body)
+            user = await pv.auth_client.update_user(username, body)
         console.print(f"[green]updated user[/] {user.username}")
 
     run(go)
@@ -84,7 +84,7 @@ def list_users(url: UrlOption = None) -> None:
     async def go() -> None:
         table = Table("username", "name", "email", "roles", "disabled")
         async with ProvenaClient(load_config(url)) as pv:
-            async for user in pv.auth.iter_users():
+            async for user in pv.auth_client.iter_users():
                 table.add_row(
                     user.username,
                     user.display_name or "",
@@ -107,7 +107,9 @@ def create_group(
 
     async def go() -> None:
         async with ProvenaClient(load_config(url)) as pv:
-            group = await pv.auth.create_group(GroupCreate(name=name, description=description))
+            group = await pv.auth_client.create_group(
+                GroupCreate(name=name, description=description)
+            )
         console.print(f"[green]created group[/] {group.name}")
 
     run(go)
@@ -119,7 +121,7 @@ def add_member(group: str, username: str, url: UrlOption = None) -> None:
 
     async def go() -> None:
         async with ProvenaClient(load_config(url)) as pv:
-            await pv.auth.add_group_member(group, username)
+            await pv.auth_client.add_group_member(group, username)
         console.print(f"[green]added[/] {username} to {group}")
 
     run(go)
@@ -131,7 +133,7 @@ def remove_member(group: str, username: str, url: UrlOption = None) -> None:
 
     async def go() -> None:
         async with ProvenaClient(load_config(url)) as pv:
-            await pv.auth.remove_group_member(group, username)
+            await pv.auth_client.remove_group_member(group, username)
         console.print(f"[green]removed[/] {username} from {group}")
 
     run(go)
@@ -161,7 +163,7 @@ def create_client(
 
     async def go() -> None:
         async with ProvenaClient(load_config(url)) as pv:
-            created = await pv.auth.create_client(body)
+            created = await pv.auth_client.create_client(body)
         console.print(f"[green]created client[/] {created.client_id}")
         if created.client_secret is not None:
             console.print(
@@ -178,7 +180,7 @@ def list_clients(url: UrlOption = None) -> None:
     async def go() -> None:
         table = Table("client id", "name", "confidential", "grants", "service account")
         async with ProvenaClient(load_config(url)) as pv:
-            async for client in pv.auth.iter_clients():
+            async for client in pv.auth_client.iter_clients():
                 table.add_row(
                     client.client_id,
                     client.name,

@@ -83,11 +83,11 @@ class DemoRun:
 
 async def _registry_steps(demo: DemoRun, pv: ProvenaClient) -> None:
     async def whoami() -> str:
-        me = await pv.auth.userinfo()
+        me = await pv.auth_client.userinfo()
         return f"signed in as {me.preferred_username or me.sub}"
 
     async def organisation() -> str:
-        org = await pv.registry.create_item(
+        org = await pv.registry_client.create_item(
             {
                 "subtype": "organisation",
                 "record": {"name": "Coastal Ecology Institute", "website": "https://example.org"},
@@ -97,7 +97,7 @@ async def _registry_steps(demo: DemoRun, pv: ProvenaClient) -> None:
         return f"{org.id} {org.display_name}"
 
     async def person() -> str:
-        item = await pv.registry.create_item(
+        item = await pv.registry_client.create_item(
             {
                 "subtype": "person",
                 "record": {
@@ -114,16 +114,16 @@ async def _registry_steps(demo: DemoRun, pv: ProvenaClient) -> None:
     async def update() -> str:
         item = demo.state["person"]
         record = {**item.record, "email": "ada.ocean@example.org"}
-        updated = await pv.registry.update_item(
+        updated = await pv.registry_client.update_item(
             item.id, {"record": record, "reason": "new e-mail address"}, if_match=item.revision
         )
-        history = await pv.registry.get_history(item.id)
+        history = await pv.registry_client.get_history(item.id)
         demo.state["person"] = updated
         return f"revision {updated.revision}, {len(history.items)} history entries"
 
     async def listing() -> str:
         count = 0
-        async for _ in pv.registry.iter_items(subtype="person", page_size=50):
+        async for _ in pv.registry_client.iter_items(subtype="person", page_size=50):
             count += 1
         return f"{count} person item(s) visible"
 

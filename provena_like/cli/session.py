@@ -21,7 +21,7 @@ def login(url: UrlOption = None) -> None:
         async with AuthManager.from_config(config) as manager:
             await manager.login_device(show)
         async with ProvenaClient(config) as pv:
-            me = await pv.auth.userinfo()
+            me = await pv.auth_client.userinfo()
         console.print(f"[green]Signed in[/] as [bold]{me.preferred_username or me.sub}[/]")
 
     run(go)
@@ -33,7 +33,7 @@ def whoami(url: UrlOption = None) -> None:
 
     async def go() -> None:
         async with ProvenaClient(config) as pv:
-            me = await pv.auth.userinfo()
+            me = await pv.auth_client.userinfo()
         console.print(
             f"[bold]{me.preferred_username or me.sub}[/]" + (f" ({me.name})" if me.name else "")
         )

@@ -42,8 +42,10 @@ class AuthClient:
         core: the shared HTTP core (normally ``ProvenaClient.auth`` builds this).
 
     Example:
-        >>> # async with ProvenaClient.from_env() as pv:
-        >>> #     me = await pv.auth.userinfo()
+        ```python
+        async with ProvenaClient.from_env() as pv:
+            me = await pv.auth_client.userinfo()
+        ```
     """
 
     def __init__(self, core: HTTPCore) -> None:
@@ -56,8 +58,10 @@ class AuthClient:
         """Who the current token belongs to (``GET /userinfo``).
 
         Example:
-            >>> # me = await pv.auth.userinfo()
-            >>> # me.preferred_username, me.groups
+            ```python
+            me = await pv.auth_client.userinfo()
+            me.preferred_username, me.groups
+            ```
         """
         return await self._core.request("GET", "auth", "/userinfo", cast_to=UserInfo)
 
@@ -81,7 +85,10 @@ class AuthClient:
             Conflict: the username is taken.
 
         Example:
-            >>> # alice = await pv.auth.create_user({"username": "alice", "password": "s3cret-pw"})
+            ```python
+            body = {"username": "alice", "password": "s3cret-pw"}
+            alice = await pv.auth_client.create_user(body)
+            ```
         """
         return await self._core.request(
             "POST",
@@ -97,7 +104,9 @@ class AuthClient:
         """One user account (``GET /users/{username}``).
 
         Example:
-            >>> # alice = await pv.auth.get_user("alice")
+            ```python
+            alice = await pv.auth_client.get_user("alice")
+            ```
         """
         path = "/users/" + path_segment(username, "username")
         return await self._core.request("GET", "auth", path, cast_to=User)
@@ -106,7 +115,9 @@ class AuthClient:
         """One page of user accounts (``GET /users``).
 
         Example:
-            >>> # page = await pv.auth.list_users(page_size=20)
+            ```python
+            page = await pv.auth_client.list_users(page_size=20)
+            ```
         """
         return await self._users_page({"page_size": page_size, "cursor": cursor})
 
@@ -119,8 +130,10 @@ class AuthClient:
         """Every user account, fetched page by page.
 
         Example:
-            >>> # async for user in pv.auth.iter_users():
-            >>> #     print(user.username)
+            ```python
+            async for user in pv.auth_client.iter_users():
+                print(user.username)
+            ```
         """
         return AsyncPaginator(
             self._users_page, page_size=page_size, cursor=cursor, max_items=max_items
@@ -130,7 +143,9 @@ class AuthClient:
         """Change a user account; fields left out stay as they are (``PATCH /users/{username}``).
 
         Example:
-            >>> # await pv.auth.update_user("alice", {"system_roles": ["reviewer"]})
+            ```python
+            await pv.auth_client.update_user("alice", {"system_roles": ["reviewer"]})
+            ```
         """
         path = "/users/" + path_segment(username, "username")
         return await self._core.request(
@@ -152,7 +167,9 @@ class AuthClient:
         """Create a group (``POST /groups``, admins only).
 
         Example:
-            >>> # lab = await pv.auth.create_group({"name": "lab", "description": "the lab"})
+            ```python
+            lab = await pv.auth_client.create_group({"name": "lab", "description": "the lab"})
+            ```
         """
         return await self._core.request(
             "POST",
@@ -168,7 +185,9 @@ class AuthClient:
         """One group with its members (``GET /groups/{name}``).
 
         Example:
-            >>> # lab = await pv.auth.get_group("lab")
+            ```python
+            lab = await pv.auth_client.get_group("lab")
+            ```
         """
         path = "/groups/" + path_segment(name, "group name")
         return await self._core.request("GET", "auth", path, cast_to=Group)
@@ -177,7 +196,9 @@ class AuthClient:
         """One page of groups (``GET /groups``).
 
         Example:
-            >>> # page = await pv.auth.list_groups()
+            ```python
+            page = await pv.auth_client.list_groups()
+            ```
         """
         return await self._groups_page({"page_size": page_size, "cursor": cursor})
 
@@ -192,7 +213,9 @@ class AuthClient:
         """Every group, fetched page by page.
 
         Example:
-            >>> # names = [g.name async for g in pv.auth.iter_groups()]
+            ```python
+            names = [g.name async for g in pv.auth_client.iter_groups()]
+            ```
         """
         return AsyncPaginator(
             self._groups_page, page_size=page_size, cursor=cursor, max_items=max_items
@@ -202,7 +225,9 @@ class AuthClient:
         """Add a user to a group (``POST /groups/{name}/members``).
 
         Example:
-            >>> # lab = await pv.auth.add_group_member("lab", "alice")
+            ```python
+            lab = await pv.auth_client.add_group_member("lab", "alice")
+            ```
         """
         path = "/groups/" + path_segment(name, "group name") + "/members"
         return await self._core.request(
@@ -225,7 +250,9 @@ class AuthClient:
             NotFound: no such user.
 
         Example:
-            >>> # names = [g.name for g in await pv.auth.list_user_groups("alice")]
+            ```python
+            names = [g.name for g in await pv.auth_client.list_user_groups("alice")]
+            ```
         """
         path = "/users/" + path_segment(username, "username") + "/groups"
         return await self._core.request("GET", "auth", path, cast_to=_GROUPS)
@@ -240,7 +267,9 @@ class AuthClient:
             NotFound: no such group, or the user is not a member.
 
         Example:
-            >>> # await pv.auth.remove_group_member("lab", "alice")
+            ```python
+            await pv.auth_client.remove_group_member("lab", "alice")
+            ```
         """
         path = (
             "/groups/"
@@ -261,8 +290,10 @@ class AuthClient:
         """Register an OAuth client (``POST /clients``); the secret is shown only here.
 
         Example:
-            >>> # created = await pv.auth.create_client({"client_id": "pipeline"})
-            >>> # secret = created.client_secret.get_secret_value()
+            ```python
+            created = await pv.auth_client.create_client({"client_id": "pipeline"})
+            secret = created.client_secret.get_secret_value()
+            ```
         """
         return await self._core.request(
             "POST",
@@ -280,7 +311,9 @@ class AuthClient:
         """One page of registered OAuth clients (``GET /clients``).
 
         Example:
-            >>> # page = await pv.auth.list_clients()
+            ```python
+            page = await pv.auth_client.list_clients()
+            ```
         """
         return await self._clients_page({"page_size": page_size, "cursor": cursor})
 
@@ -295,7 +328,9 @@ class AuthClient:
         """Every registered OAuth client, fetched page by page.
 
         Example:
-            >>> # ids = [c.client_id async for c in pv.auth.iter_clients()]
+            ```python
+            ids = [c.client_id async for c in pv.auth_client.iter_clients()]
+            ```
         """
         return AsyncPaginator(
             self._clients_page, page_size=page_size, cursor=cursor, max_items=max_items
@@ -305,7 +340,9 @@ class AuthClient:
         """Delete an OAuth client and its service account (``DELETE /clients/{client_id}``).
 
         Example:
-            >>> # await pv.auth.delete_client("pipeline")
+            ```python
+            await pv.auth_client.delete_client("pipeline")
+            ```
         """
         path = "/clients/" + path_segment(client_id, "client id")
         await self._core.request("DELETE", "auth", path)

@@ -73,8 +73,10 @@ class DatastoreClient:
         core: the shared HTTP core (normally ``ProvenaClient.datastore_client`` builds this).
 
     Example:
-        >>> # async with ProvenaClient.from_env() as pv:
-        >>> #     ds = await pv.datastore_client.get_dataset("10378.1/42")
+        ```python
+        async with ProvenaClient.from_env() as pv:
+            ds = await pv.datastore_client.get_dataset("10378.1/42")
+        ```
     """
 
     def __init__(self, core: HTTPCore) -> None:
@@ -98,8 +100,10 @@ class DatastoreClient:
         """The JSON Schema of a dataset record (``GET /schema``).
 
         Example:
-            >>> # schema = await pv.datastore_client.get_schema()
-            >>> # schema["properties"].keys()
+            ```python
+            schema = await pv.datastore_client.get_schema()
+            schema["properties"].keys()
+            ```
         """
         return await self._core.request("GET", "datastore", "/schema", cast_to=_SCHEMA)
 
@@ -116,8 +120,10 @@ class DatastoreClient:
             UsageError: ``request`` is neither a MintRequest nor a mapping.
 
         Example:
-            >>> # result = await pv.datastore_client.validate_dataset({"record": record})
-            >>> # [e.field for e in result.errors]
+            ```python
+            result = await pv.datastore_client.validate_dataset({"record": record})
+            [e.field for e in result.errors]
+            ```
         """
         if isinstance(request, BaseModel):
             body = request.model_dump(mode="json", exclude_unset=True)
@@ -160,8 +166,10 @@ class DatastoreClient:
             Unprocessable: a referenced handle is missing, unreadable or of the wrong kind.
 
         Example:
-            >>> # minted = await pv.datastore_client.mint_dataset({"record": record})
-            >>> # minted.id, minted.storage.prefix
+            ```python
+            minted = await pv.datastore_client.mint_dataset({"record": record})
+            minted.id, minted.storage.prefix
+            ```
         """
         return await self._core.request(
             "POST",
@@ -177,7 +185,9 @@ class DatastoreClient:
         """Fetch one dataset (``GET /datasets/{id}``).
 
         Example:
-            >>> # ds = await pv.datastore_client.get_dataset("10378.1/42", include_history=True)
+            ```python
+            ds = await pv.datastore_client.get_dataset("10378.1/42", include_history=True)
+            ```
         """
         params = {"include_history": "true"} if include_history else None
         return await self._core.request(
@@ -203,8 +213,10 @@ class DatastoreClient:
             PreconditionFailed: the dataset changed since ``if_match``.
 
         Example:
-            >>> # ds = await pv.datastore_client.update_dataset(
-            >>> #     ds.id, {"record": new_record, "reason": "fix title"}, if_match=ds.revision)
+            ```python
+            ds = await pv.datastore_client.update_dataset(
+                ds.id, {"record": new_record, "reason": "fix title"}, if_match=ds.revision)
+            ```
         """
         headers = {"If-Match": f'"{if_match}"'} if if_match is not None else None
         return await self._core.request(
@@ -226,8 +238,10 @@ class DatastoreClient:
         """Restore the record of a history entry (``POST /datasets/{id}/revert``).
 
         Example:
-            >>> # ds = await pv.datastore_client.revert_dataset(
-            >>> #     "10378.1/42", {"history_id": 3, "reason": "undo bad edit"})
+            ```python
+            ds = await pv.datastore_client.revert_dataset(
+                "10378.1/42", {"history_id": 3, "reason": "undo bad edit"})
+            ```
         """
         return await self._core.request(
             "POST",
@@ -248,9 +262,11 @@ class DatastoreClient:
         """Create the next version of a dataset (``POST /datasets/{id}/version``).
 
         Example:
-            >>> # new = await pv.datastore_client.version_dataset(
-            >>> #     "10378.1/42", {"reason": "recalibrated", "copy_files": True})
-            >>> # new.id, new.version, new.copied_files
+            ```python
+            new = await pv.datastore_client.version_dataset(
+                "10378.1/42", {"reason": "recalibrated", "copy_files": True})
+            new.id, new.version, new.copied_files
+            ```
         """
         return await self._core.request(
             "POST",
@@ -285,7 +301,9 @@ class DatastoreClient:
             cursor: the ``next_cursor`` of the previous page.
 
         Example:
-            >>> # page = await pv.datastore_client.list_datasets(keyword="reef")
+            ```python
+            page = await pv.datastore_client.list_datasets(keyword="reef")
+            ```
         """
         params = _dataset_params(owner, keyword, release_status, sort, order)
         params.update(page_size=page_size, cursor=cursor)
@@ -313,8 +331,10 @@ class DatastoreClient:
         Same filters as :meth:`list_datasets`; ``max_items`` stops early.
 
         Example:
-            >>> # async for ds in pv.datastore_client.iter_datasets(owner="alice"):
-            >>> #     print(ds.id, ds.display_name)
+            ```python
+            async for ds in pv.datastore_client.iter_datasets(owner="alice"):
+                print(ds.id, ds.display_name)
+            ```
         """
         return AsyncPaginator(
             self._datasets_page,
@@ -347,8 +367,10 @@ class DatastoreClient:
             Conflict: write access to a locked or released dataset.
 
         Example:
-            >>> # creds = await pv.datastore_client.get_credentials("10378.1/42", "write")
-            >>> # creds.bucket, creds.prefix, creds.expiration
+            ```python
+            creds = await pv.datastore_client.get_credentials("10378.1/42", "write")
+            creds.bucket, creds.prefix, creds.expiration
+            ```
         """
         body = encode_body(
             CredentialsRequest,
@@ -379,7 +401,9 @@ class DatastoreClient:
             NotFound: there is no such object.
 
         Example:
-            >>> # url = await pv.datastore_client.presign("10378.1/42", "data/a.csv")
+            ```python
+            url = await pv.datastore_client.presign("10378.1/42", "data/a.csv")
+            ```
         """
         body = encode_body(
             PresignRequest, {"path": path, "expires_in": expires_in}, "presign request"
@@ -407,8 +431,10 @@ class DatastoreClient:
             Unprocessable: a file is missing from the store or has another size.
 
         Example:
-            >>> # await pv.datastore_client.register_files(
-            >>> #     "10378.1/42", [{"path": "a.csv", "size": 12, "sha256": digest}])
+            ```python
+            await pv.datastore_client.register_files(
+                "10378.1/42", [{"path": "a.csv", "size": 12, "sha256": digest}])
+            ```
         """
         request: RegisterFilesRequest | Mapping[str, Any]
         if isinstance(files, RegisterFilesRequest):
@@ -441,8 +467,10 @@ class DatastoreClient:
             Conflict: the dataset is locked, in review or released.
 
         Example:
-            >>> # result = await pv.datastore_client.remove_files("10378.1/42", ["raw/old.csv"])
-            >>> # result.removed, result.not_registered
+            ```python
+            result = await pv.datastore_client.remove_files("10378.1/42", ["raw/old.csv"])
+            result.removed, result.not_registered
+            ```
         """
         request: RemoveFilesRequest | Mapping[str, Any]
         if isinstance(paths, RemoveFilesRequest):
@@ -472,7 +500,9 @@ class DatastoreClient:
         """Fetch one page of a dataset's manifest, in path order (``GET /datasets/{id}/files``).
 
         Example:
-            >>> # page = await pv.datastore_client.list_files("10378.1/42", prefix="raw/")
+            ```python
+            page = await pv.datastore_client.list_files("10378.1/42", prefix="raw/")
+            ```
         """
         return await self._core.request(
             "GET",
@@ -494,8 +524,10 @@ class DatastoreClient:
         """Every manifest entry of a dataset, fetched page by page.
 
         Example:
-            >>> # async for entry in pv.datastore_client.iter_files("10378.1/42"):
-            >>> #     print(entry.path, entry.size)
+            ```python
+            async for entry in pv.datastore_client.iter_files("10378.1/42"):
+                print(entry.path, entry.size)
+            ```
         """
         path = dataset_path(dataset_id) + "/files"
 
@@ -517,7 +549,9 @@ class DatastoreClient:
             NotFound: the file isn't registered.
 
         Example:
-            >>> # entry = await pv.datastore_client.get_file("10378.1/42", "raw/a.csv")
+            ```python
+            entry = await pv.datastore_client.get_file("10378.1/42", "raw/a.csv")
+            ```
         """
         return await self._core.request(
             "GET",

@@ -50,8 +50,10 @@ class RegistryClient:
         core: the shared HTTP core (normally ``ProvenaClient.registry`` builds this).
 
     Example:
-        >>> # async with ProvenaClient.from_env() as pv:
-        >>> #     item = await pv.registry.get_item("10378.1/42")
+        ```python
+        async with ProvenaClient.from_env() as pv:
+            item = await pv.registry_client.get_item("10378.1/42")
+        ```
     """
 
     def __init__(self, core: HTTPCore) -> None:
@@ -83,8 +85,10 @@ class RegistryClient:
             Unprocessable: the server rejected the record for its subtype.
 
         Example:
-            >>> # org = await pv.registry.create_item(
-            >>> #     {"subtype": "organisation", "record": {"name": "CSIRO"}})
+            ```python
+            org = await pv.registry_client.create_item(
+                {"subtype": "organisation", "record": {"name": "CSIRO"}})
+            ```
         """
         return await self._core.request(
             "POST",
@@ -108,7 +112,9 @@ class RegistryClient:
             NotFound: no such item (or it is hidden from the caller).
 
         Example:
-            >>> # item = await pv.registry.get_item("10378.1/42", include_history=True)
+            ```python
+            item = await pv.registry_client.get_item("10378.1/42", include_history=True)
+            ```
         """
         params = {"include_history": "true"} if include_history else None
         return await self._core.request(
@@ -135,8 +141,10 @@ class RegistryClient:
             PreconditionFailed: the item changed since ``if_match``.
 
         Example:
-            >>> # item = await pv.registry.update_item(
-            >>> #     item.id, {"record": new_record, "reason": "fix typo"}, if_match=item.revision)
+            ```python
+            item = await pv.registry_client.update_item(
+                item.id, {"record": new_record, "reason": "fix typo"}, if_match=item.revision)
+            ```
         """
         headers = {"If-Match": f'"{if_match}"'} if if_match is not None else None
         return await self._core.request(
@@ -169,8 +177,10 @@ class RegistryClient:
             cursor: the ``next_cursor`` of the previous page.
 
         Example:
-            >>> # page = await pv.registry.list_items(subtype="person", page_size=50)
-            >>> # page.items, page.next_cursor
+            ```python
+            page = await pv.registry_client.list_items(subtype="person", page_size=50)
+            page.items, page.next_cursor
+            ```
         """
         params = _list_params(subtype=subtype, owner=owner, sort=sort, order=order)
         params.update(page_size=page_size, cursor=cursor)
@@ -204,8 +214,10 @@ class RegistryClient:
             max_items: stop after this many items.
 
         Example:
-            >>> # async for item in pv.registry.iter_items(subtype="person"):
-            >>> #     print(item.display_name)
+            ```python
+            async for item in pv.registry_client.iter_items(subtype="person"):
+                print(item.display_name)
+            ```
         """
         return AsyncPaginator(
             self._list_items_page,
@@ -223,8 +235,10 @@ class RegistryClient:
         """Fetch one page of an item's history (``GET /items/{id}/history``).
 
         Example:
-            >>> # page = await pv.registry.get_history("10378.1/42")
-            >>> # [entry.reason for entry in page.items]
+            ```python
+            page = await pv.registry_client.get_history("10378.1/42")
+            [entry.reason for entry in page.items]
+            ```
         """
         return await self._core.request(
             "GET",
@@ -245,8 +259,10 @@ class RegistryClient:
         """Every history entry of an item, fetched page by page.
 
         Example:
-            >>> # async for entry in pv.registry.iter_history("10378.1/42"):
-            >>> #     print(entry.time, entry.reason)
+            ```python
+            async for entry in pv.registry_client.iter_history("10378.1/42"):
+                print(entry.time, entry.reason)
+            ```
         """
         path = item_path(item_id) + "/history"
 
@@ -272,8 +288,10 @@ class RegistryClient:
             idempotency_key: see :meth:`create_item`.
 
         Example:
-            >>> # item = await pv.registry.revert_item(
-            >>> #     "10378.1/42", {"history_id": 3, "reason": "undo bad edit"})
+            ```python
+            item = await pv.registry_client.revert_item(
+                "10378.1/42", {"history_id": 3, "reason": "undo bad edit"})
+            ```
         """
         return await self._core.request(
             "POST",
@@ -290,7 +308,9 @@ class RegistryClient:
         """Lock an item against changes (``POST /items/{id}/lock``).
 
         Example:
-            >>> # item = await pv.registry.lock_item("10378.1/42", "under review")
+            ```python
+            item = await pv.registry_client.lock_item("10378.1/42", "under review")
+            ```
         """
         return await self._core.request(
             "POST",
@@ -305,7 +325,9 @@ class RegistryClient:
         """Unlock an item (``POST /items/{id}/unlock``).
 
         Example:
-            >>> # item = await pv.registry.unlock_item("10378.1/42", "review done")
+            ```python
+            item = await pv.registry_client.unlock_item("10378.1/42", "review done")
+            ```
         """
         return await self._core.request(
             "POST",
@@ -320,7 +342,9 @@ class RegistryClient:
         """Every lock and unlock of an item (``GET /items/{id}/lock-history``).
 
         Example:
-            >>> # events = await pv.registry.get_lock_history("10378.1/42")
+            ```python
+            events = await pv.registry_client.get_lock_history("10378.1/42")
+            ```
         """
         return await self._core.request(
             "GET", "registry", item_path(item_id) + "/lock-history", cast_to=_LOCK_EVENTS
@@ -332,8 +356,10 @@ class RegistryClient:
         """An item's access settings (``GET /items/{id}/access``).
 
         Example:
-            >>> # access = await pv.registry.get_access("10378.1/42")
-            >>> # access.groups
+            ```python
+            access = await pv.registry_client.get_access("10378.1/42")
+            access.groups
+            ```
         """
         return await self._core.request(
             "GET", "registry", item_path(item_id) + "/access", cast_to=AccessSettings
@@ -353,8 +379,10 @@ class RegistryClient:
             Unprocessable: a group or the new owner doesn't exist.
 
         Example:
-            >>> # await pv.registry.update_access(
-            >>> #     "10378.1/42", {"owner": "alice", "groups": {"lab": ["metadata-read"]}})
+            ```python
+            await pv.registry_client.update_access(
+                "10378.1/42", {"owner": "alice", "groups": {"lab": ["metadata-read"]}})
+            ```
         """
         return await self._core.request(
             "PUT",
@@ -376,8 +404,10 @@ class RegistryClient:
             NotFound: no such item.
 
         Example:
-            >>> # mine = await pv.registry.my_access("10378.1/42")
-            >>> # mine.roles, mine.sources   # ['metadata-read'], ['general']
+            ```python
+            mine = await pv.registry_client.my_access("10378.1/42")
+            mine.roles, mine.sources   # ['metadata-read'], ['general']
+            ```
         """
         return await self._core.request(
             "GET", "registry", item_path(item_id) + "/my-access", cast_to=MyAccess

@@ -40,8 +40,10 @@ class ReviewClient:
         core: the shared HTTP core (normally ``ProvenaClient.review_client`` builds this).
 
     Example:
-        >>> # async with ProvenaClient.from_env() as pv:
-        >>> #     page = await pv.review_client.list_awaiting_reviews()
+        ```python
+        async with ProvenaClient.from_env() as pv:
+            page = await pv.review_client.list_awaiting_reviews()
+        ```
     """
 
     def __init__(self, core: HTTPCore) -> None:
@@ -58,8 +60,10 @@ class ReviewClient:
         """One page of the users who may review release requests (``GET /reviewers``).
 
         Example:
-            >>> # page = await pv.review_client.list_reviewers()
-            >>> # [r.username for r in page.items]
+            ```python
+            page = await pv.review_client.list_reviewers()
+            [r.username for r in page.items]
+            ```
         """
         return await self._reviewers_page({"page_size": page_size, "cursor": cursor})
 
@@ -74,7 +78,9 @@ class ReviewClient:
         """Every reviewer, fetched page by page.
 
         Example:
-            >>> # names = [r.username async for r in pv.review_client.iter_reviewers()]
+            ```python
+            names = [r.username async for r in pv.review_client.iter_reviewers()]
+            ```
         """
         return AsyncPaginator(
             self._reviewers_page, page_size=page_size, cursor=cursor, max_items=max_items
@@ -90,7 +96,9 @@ class ReviewClient:
             NotFound: no such user.
 
         Example:
-            >>> # await pv.review_client.add_reviewer("rob")
+            ```python
+            await pv.review_client.add_reviewer("rob")
+            ```
         """
         return await self._core.request(
             "POST",
@@ -110,7 +118,9 @@ class ReviewClient:
             Conflict: they still have pending reviews (code ``reviewer_busy``).
 
         Example:
-            >>> # await pv.review_client.remove_reviewer("rob")
+            ```python
+            await pv.review_client.remove_reviewer("rob")
+            ```
         """
         await self._core.request(
             "DELETE", "datastore", "/reviewers/" + path_segment(username, "username")
@@ -160,7 +170,9 @@ class ReviewClient:
             Unprocessable: ``reviewer`` is not a reviewer.
 
         Example:
-            >>> # ds = await pv.review_client.request_release("10378.1/42", "rob", "ready")
+            ```python
+            ds = await pv.review_client.request_release("10378.1/42", "rob", "ready")
+            ```
         """
         body = encode_body(
             ReleaseRequest, {"reviewer": reviewer, "notes": notes}, "release request"
@@ -181,7 +193,9 @@ class ReviewClient:
             ReleaseStateConflict: there is no pending request.
 
         Example:
-            >>> # ds = await pv.review_client.approve_release("10378.1/42", "looks good")
+            ```python
+            ds = await pv.review_client.approve_release("10378.1/42", "looks good")
+            ```
         """
         body = encode_body(ReviewNotes, {"notes": notes}, "approval")
         return await self._step(dataset_id, "approve", body, idempotency_key)
@@ -201,7 +215,9 @@ class ReviewClient:
             ReleaseStateConflict: there is no pending request.
 
         Example:
-            >>> # ds = await pv.review_client.reject_release("10378.1/42", "add a licence")
+            ```python
+            ds = await pv.review_client.reject_release("10378.1/42", "add a licence")
+            ```
         """
         body = encode_body(RejectRequest, {"notes": notes}, "rejection")
         return await self._step(dataset_id, "reject", body, idempotency_key)
@@ -219,7 +235,9 @@ class ReviewClient:
             ReleaseStateConflict: there is no pending request.
 
         Example:
-            >>> # ds = await pv.review_client.withdraw_release("10378.1/42", "wrong reviewer")
+            ```python
+            ds = await pv.review_client.withdraw_release("10378.1/42", "wrong reviewer")
+            ```
         """
         body = encode_body(ReviewNotes, {"notes": notes}, "withdrawal")
         return await self._step(dataset_id, "withdraw", body, idempotency_key)
@@ -230,8 +248,10 @@ class ReviewClient:
         """One page of a dataset's release history, oldest first (``GET .../release/history``).
 
         Example:
-            >>> # page = await pv.review_client.list_release_history("10378.1/42")
-            >>> # [(e.action, e.user, e.notes) for e in page.items]
+            ```python
+            page = await pv.review_client.list_release_history("10378.1/42")
+            [(e.action, e.user, e.notes) for e in page.items]
+            ```
         """
         return await self._core.request(
             "GET",
@@ -252,8 +272,10 @@ class ReviewClient:
         """Every step of a dataset's release history, oldest first, page by page.
 
         Example:
-            >>> # async for event in pv.review_client.iter_release_history("10378.1/42"):
-            >>> #     print(event.time, event.action, event.notes)
+            ```python
+            async for event in pv.review_client.iter_release_history("10378.1/42"):
+                print(event.time, event.action, event.notes)
+            ```
         """
         path = dataset_path(dataset_id) + "/release/history"
 
@@ -277,7 +299,9 @@ class ReviewClient:
         """One page of the datasets awaiting your review, oldest request first.
 
         Example:
-            >>> # page = await pv.review_client.list_awaiting_reviews()
+            ```python
+            page = await pv.review_client.list_awaiting_reviews()
+            ```
         """
         params = {"page_size": page_size, "cursor": cursor}
         return await self._queue_page("/reviews/awaiting", params)
@@ -288,8 +312,10 @@ class ReviewClient:
         """Every dataset awaiting your review, page by page (``GET /reviews/awaiting``).
 
         Example:
-            >>> # async for ds in pv.review_client.iter_awaiting_reviews():
-            >>> #     print(ds.id, ds.release_requester)
+            ```python
+            async for ds in pv.review_client.iter_awaiting_reviews():
+                print(ds.id, ds.release_requester)
+            ```
         """
 
         async def fetch(params: dict[str, Any]) -> Page[Dataset]:
@@ -303,7 +329,9 @@ class ReviewClient:
         """One page of your pending release requests, oldest first (``GET /reviews/mine``).
 
         Example:
-            >>> # page = await pv.review_client.list_my_requests()
+            ```python
+            page = await pv.review_client.list_my_requests()
+            ```
         """
         params = {"page_size": page_size, "cursor": cursor}
         return await self._queue_page("/reviews/mine", params)
@@ -314,8 +342,10 @@ class ReviewClient:
         """Every pending release request of yours, page by page.
 
         Example:
-            >>> # async for ds in pv.review_client.iter_my_requests():
-            >>> #     print(ds.id, ds.release_reviewer)
+            ```python
+            async for ds in pv.review_client.iter_my_requests():
+                print(ds.id, ds.release_reviewer)
+            ```
         """
 
         async def fetch(params: dict[str, Any]) -> Page[Dataset]:

@@ -29,10 +29,12 @@ class SearchClient:
         core: the shared HTTP core (normally ``ProvenaClient.search`` builds this).
 
     Example:
-        >>> # async with ProvenaClient.from_env() as pv:
-        >>> #     page = await pv.search.search_items("coral reef", subtype="dataset")
-        >>> #     for hit in page.items:
-        >>> #         print(hit.score, hit.item.display_name, hit.highlights)
+        ```python
+        async with ProvenaClient.from_env() as pv:
+            page = await pv.search_client.search_items("coral reef", subtype="dataset")
+            for hit in page.items:
+                print(hit.score, hit.item.display_name, hit.highlights)
+        ```
     """
 
     def __init__(self, core: HTTPCore) -> None:
@@ -76,8 +78,10 @@ class SearchClient:
             BadRequest: a cursor made by another search.
 
         Example:
-            >>> # page = await pv.search.search_items("sea ice", owner="alice", page_size=10)
-            >>> # [(h.item.id, h.highlights.get("display_name")) for h in page.items]
+            ```python
+            page = await pv.search_client.search_items("sea ice", owner="alice", page_size=10)
+            [(h.item.id, h.highlights.get("display_name")) for h in page.items]
+            ```
         """
         params = _search_params(
             q,
@@ -122,8 +126,10 @@ class SearchClient:
             max_items: stop after this many hits.
 
         Example:
-            >>> # async for hit in pv.search.iter_search_items("coral", max_items=50):
-            >>> #     print(hit.item.id, hit.score)
+            ```python
+            async for hit in pv.search_client.iter_search_items("coral", max_items=50):
+                print(hit.item.id, hit.score)
+            ```
         """
         params = _search_params(
             q,
@@ -146,8 +152,10 @@ class SearchClient:
             Forbidden: the caller is not a system admin.
 
         Example:
-            >>> # result = await pv.search.reindex()
-            >>> # result.indexed, result.seconds
+            ```python
+            result = await pv.search_client.reindex()
+            result.indexed, result.seconds
+            ```
         """
         return await self._core.request(
             "POST", "search", "/reindex", idempotency_key=None, cast_to=ReindexResult

@@ -156,8 +156,9 @@ def check_object_path(path: str) -> str:
         ValueError: with a message saying what is wrong.
 
     Example:
-        >>> check_object_path("raw/run1.csv")
-        'raw/run1.csv'
+        ```python
+        assert check_object_path("raw/run1.csv") == 'raw/run1.csv'
+        ```
     """
     if not path:
         raise ValueError("the path is empty; give a path relative to the dataset, e.g. data/a.csv")

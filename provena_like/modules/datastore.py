@@ -1,12 +1,14 @@
 """``Datastore``: the dataset workflows (L3), composed from the L2 clients and the storage engine.
 
-Reach it as ``pv.datastore``::
+Reach it as ``pv.datastore``:
 
-    async with ProvenaClient.from_env() as pv:
-        ds = await pv.datastore.mint(record)                 # an InteractiveDataset
-        result = await ds.upload("./data", progress=print)   # per-file results
-        async for hit in pv.datastore.search("ocean temperature"):
-            print(hit.item.id, hit.score)
+```python
+async with ProvenaClient.from_env() as pv:
+    ds = await pv.datastore.mint(record)                 # an InteractiveDataset
+    result = await ds.upload("./data", progress=print)   # per-file results
+    async for hit in pv.datastore.search("ocean temperature"):
+        print(hit.item.id, hit.score)
+```
 """
 
 from __future__ import annotations
@@ -158,9 +160,10 @@ class Datastore:
         Example:
             ```python
             ds = await pv.datastore.fetch(dataset_id)
-            new = ds.record.model_copy(update={...})
+            info = ds.record.dataset_info.model_copy(update={"keywords": ["reef", "2024"]})
+            new = ds.record.model_copy(update={"dataset_info": info})
             await pv.datastore.update_metadata(
-                dataset_id, new, reason="fix licence", expected_revision=ds.revision
+                dataset_id, new, reason="add keywords", expected_revision=ds.revision
             )
             ```
         """

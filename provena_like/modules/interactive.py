@@ -1,13 +1,15 @@
 """``InteractiveDataset``: one dataset's metadata, files and versions, for notebooks and scripts.
 
-Every method is async (``await`` works at the top level of a Jupyter cell)::
+Every method is async (``await`` works at the top level of a Jupyter cell):
 
-    ds = await pv.datastore.interactive("10378.1/42")
-    result = await ds.upload("./run-7", prefix="raw/", exclude=["*.tmp"])
-    print(len(result.ok), "uploaded,", len(result.failed), "failed")
-    await ds.download("./copy", paths=["raw/"])
-    with (await ds.path("raw/table.csv")).open() as fh:   # cloudpathlib, blocking
-        ...
+```python
+ds = await pv.datastore.interactive("10378.1/42")
+result = await ds.upload("./run-7", prefix="raw/", exclude=["*.tmp"])
+print(len(result.ok), "uploaded,", len(result.failed), "failed")
+await ds.download("./copy", paths=["raw/"])
+with (await ds.path("raw/table.csv")).open() as fh:   # cloudpathlib, blocking
+    ...
+```
 """
 
 from __future__ import annotations

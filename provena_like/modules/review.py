@@ -1,12 +1,12 @@
 """``Review``: reviewers, release requests and decisions (L3), reachable as ``pv.datastore.review``.
 
-::
-
-    async with ProvenaClient.from_env() as pv:
-        await pv.datastore.review.request_release(dataset_id, "rob", "ready for release")
-        ...                                                  # as rob, the reviewer:
-        async for ds in pv.datastore.review.awaiting_my_review():
-            await pv.datastore.review.approve(ds.id, "checked the licence and files")
+```python
+async with ProvenaClient.from_env() as pv:
+    await pv.datastore.review.request_release(dataset_id, "rob", "ready for release")
+    ...                                                  # as rob, the reviewer:
+    async for ds in pv.datastore.review.awaiting_my_review():
+        await pv.datastore.review.approve(ds.id, "checked the licence and files")
+```
 
 A dataset is ``NOT_RELEASED`` → ``PENDING`` (requested, frozen) → ``RELEASED`` (approved) or
 back to ``NOT_RELEASED`` (rejected or withdrawn). Refusals are typed:

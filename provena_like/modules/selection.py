@@ -29,7 +29,9 @@ def select_files(entries: Iterable[ManifestEntry], paths: Sequence[str] | None) 
     """Map requested dataset paths to download specs (no filesystem access).
 
     Example:
-        >>> # select_files(manifest, ["raw/"]) → every file under raw/, relative to raw/
+        ```python
+        # select_files(manifest, ["raw/"]) → every file under raw/, relative to raw/
+        ```
     """
     manifest = list(entries)
     if paths is None:

@@ -105,9 +105,10 @@ def collapse_group(group: BaseExceptionGroup[Any]) -> BaseException:
     not hide behind an expected error).
 
     Example:
-        >>> err = ServiceError(502, "object_store_error", "down")
-        >>> collapse_group(ExceptionGroup("tasks", [err])) is err
-        True
+        ```python
+        err = ServiceError(502, "object_store_error", "down")
+        assert collapse_group(ExceptionGroup("tasks", [err])) is err
+        ```
     """
     leaves = leaf_errors(group)
     if not leaves:

@@ -7,10 +7,12 @@ checksums (:mod:`~provena_like.storage.hashing`) and cloudpathlib paths for inte
 (:func:`dataset_path`).
 
 Example:
-    >>> from provena_like.storage import RefreshingCredentials, TransferEngine
-    >>> async with TransferEngine(RefreshingCredentials(provider)) as engine:  # doctest: +SKIP
-    ...     result = await engine.upload(Path("./data"), progress=print)
-    ...     result.raise_for_failures()
+    ```python
+    from provena_like.storage import RefreshingCredentials, TransferEngine
+    async with TransferEngine(RefreshingCredentials(provider)) as engine:
+        result = await engine.upload(Path("./data"), progress=print)
+        result.raise_for_failures()
+    ```
 """
 
 from provena_like.storage._sync import SyncContext

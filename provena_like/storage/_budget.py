@@ -19,9 +19,11 @@ class ByteBudget:
     holding a connection, so the two limits can't deadlock each other.
 
     Example:
-        >>> budget = ByteBudget(64 * 1024 * 1024)
-        >>> held = await budget.acquire(8 * 1024 * 1024)  # doctest: +SKIP
-        >>> budget.release(held)  # doctest: +SKIP
+        ```python
+        budget = ByteBudget(64 * 1024 * 1024)
+        held = await budget.acquire(8 * 1024 * 1024)
+        budget.release(held)
+        ```
     """
 
     def __init__(self, limit: int) -> None:

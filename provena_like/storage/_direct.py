@@ -89,10 +89,10 @@ def bucket_base_url(presigned_url: str, probe_key: str) -> str:
     """The bucket's base URL (ending in ``/``) from a presigned URL of ``probe_key``.
 
     Example:
-        >>> bucket_base_url("http://127.0.0.1:8333/bench/probe?X-Amz-Signature=x", "probe")
-        'http://127.0.0.1:8333/bench/'
-        >>> bucket_base_url("https://b.s3.eu-west-1.amazonaws.com/probe?X=1", "probe")
-        'https://b.s3.eu-west-1.amazonaws.com/'
+        ```python
+        assert bucket_base_url("http://127.0.0.1:8333/bench/probe?X-Amz-Signature=x", "probe") == 'http://127.0.0.1:8333/bench/'
+        assert bucket_base_url("https://b.s3.eu-west-1.amazonaws.com/probe?X=1", "probe") == 'https://b.s3.eu-west-1.amazonaws.com/'
+        ```
     """
     parts = urlsplit(presigned_url)
     if not parts.path.endswith("/" + probe_key):
@@ -156,14 +156,15 @@ def parse_list_page(body: bytes) -> ListPage:
     """Parse a ``ListObjectsV2`` answer (keys URL-decoded when ``EncodingType`` is ``url``).
 
     Example:
-        >>> page = parse_list_page(
-        ...     b"<ListBucketResult><IsTruncated>false</IsTruncated><EncodingType>url"
-        ...     b"</EncodingType><Contents><Key>a+b%2Bc</Key><Size>3</Size><ETag>&quot;x"
-        ...     b"&quot;</ETag><LastModified>2026-01-02T03:04:05.000Z</LastModified>"
-        ...     b"</Contents></ListBucketResult>"
-        ... )
-        >>> page.objects[0].key, page.objects[0].size, page.next_token
-        ('a b+c', 3, None)
+        ```python
+        page = parse_list_page(
+            b"<ListBucketResult><IsTruncated>false</IsTruncated><EncodingType>url"
+            b"</EncodingType><Contents><Key>a+b%2Bc</Key><Size>3</Size><ETag>&quot;x"
+            b"&quot;</ETag><LastModified>2026-01-02T03:04:05.000Z</LastModified>"
+            b"</Contents></ListBucketResult>"
+        )
+        assert (page.objects[0].key, page.objects[0].size, page.next_token) == ('a b+c', 3, None)
+        ```
     """
     root = ElementTree.fromstring(body)
     encoded = _text(root, "EncodingType") == "url"

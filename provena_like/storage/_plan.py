@@ -41,10 +41,10 @@ def part_size_for(size: int, requested: int | None = None) -> int:
     5 MiB, rounded up to a whole MiB.
 
     Example:
-        >>> part_size_for(64 * MiB) // MiB
-        8
-        >>> part_size_for(200 * 1024 * MiB) // MiB  # 200 GiB: 10,000 parts of 21 MiB
-        21
+        ```python
+        assert part_size_for(64 * MiB) // MiB == 8
+        assert part_size_for(200 * 1024 * MiB) // MiB  # 200 GiB: 10,000 parts of 21 MiB == 21
+        ```
     """
     part = max(requested or DEFAULT_PART_SIZE, math.ceil(size / MAX_PARTS), MIN_PART_SIZE)
     return math.ceil(part / MiB) * MiB

@@ -64,8 +64,10 @@ def describe(exc: BaseException) -> str:
     """A one-line reason for a failed file, without secrets.
 
     Example:
-        >>> describe(FileNotFoundError(2, "No such file or directory", "/x"))
-        "No such file or directory: '/x'"
+        ```python
+        missing = FileNotFoundError(2, "No such file or directory", "/x")
+        assert describe(missing) == "No such file or directory: '/x'"
+        ```
     """
     if isinstance(exc, ClientError):
         code = error_code(exc) or "error"
@@ -194,7 +196,9 @@ class S3Requests:
         """Call one client method (e.g. ``client.put_object``) under the request limit.
 
         Example:
-            >>> await requests.call(client.head_object, Bucket=b, Key=k)  # doctest: +SKIP
+            ```python
+            await requests.call(client.head_object, Bucket=b, Key=k)
+            ```
         """
         async with self._limiter:
             return await self._retrying(lambda: fn(*args, **kwargs))
@@ -203,7 +207,9 @@ class S3Requests:
         """PUT a whole object in one request (``key`` is the full key).
 
         Example:
-            >>> await requests.put(key, b"data", {"x-amz-meta-sha256": digest})  # doctest: +SKIP
+            ```python
+            await requests.put(key, b"data", {"x-amz-meta-sha256": digest})
+            ```
         """
         return await self.call(self.direct.put, key, body, headers)
 
@@ -211,7 +217,9 @@ class S3Requests:
         """HEAD an object (``key`` is the full key).
 
         Example:
-            >>> (await requests.head(key)).metadata.get("sha256")  # doctest: +SKIP
+            ```python
+            (await requests.head(key)).metadata.get("sha256")
+            ```
         """
         return await self.call(self.direct.head, key)
 
@@ -221,7 +229,9 @@ class S3Requests:
         """One ``ListObjectsV2`` page of the keys starting with ``prefix`` (a full prefix).
 
         Example:
-            >>> page = await requests.list_page("datasets/x/raw/")  # doctest: +SKIP
+            ```python
+            page = await requests.list_page("datasets/x/raw/")
+            ```
         """
         return await self.call(self.direct.list_page, prefix, token=token, max_keys=max_keys)
 
@@ -272,7 +282,9 @@ class S3Requests:
         """GET a whole object (or an inclusive byte range of it) into memory, in one request.
 
         Example:
-            >>> got = await requests.get(key, byte_range=(0, 1023))  # doctest: +SKIP
+            ```python
+            got = await requests.get(key, byte_range=(0, 1023))
+            ```
         """
         response = await self.call(self.direct.get, key, byte_range=byte_range, if_match=if_match)
         return GetResult(headers=_direct_headers(response), data=response.body)

@@ -52,8 +52,9 @@ def default_cache_dir() -> Path:
     """``$PROVENA_CACHE_DIR``, else ``$XDG_CACHE_HOME/provena_like``, else ``~/.cache/...``.
 
     Example:
-        >>> default_cache_dir().name  # doctest: +SKIP
-        'provena_like'
+        ```python
+        assert default_cache_dir().name == 'provena_like'
+        ```
     """
     explicit = os.environ.get("PROVENA_CACHE_DIR")
     if explicit:
@@ -178,8 +179,10 @@ class HashCache:
     """sha256 of local files keyed by (absolute path, size, mtime_ns), saved as JSON.
 
     Example:
-        >>> cache = HashCache.load(Path("cache/hashes.json"))  # doctest: +SKIP
-        >>> cache.get(Path("a.bin"), os.stat("a.bin"))  # doctest: +SKIP
+        ```python
+        cache = HashCache.load(Path("cache/hashes.json"))
+        cache.get(Path("a.bin"), os.stat("a.bin"))
+        ```
     """
 
     def __init__(self, path: Path, entries: dict[str, list[Any]]) -> None:

@@ -34,8 +34,10 @@ def host_header(url: str) -> str:
     """The ``Host`` header for ``url``: the default port left out (as botocore signs it).
 
     Example:
-        >>> host_header("http://127.0.0.1:8333/b/k"), host_header("https://s3.amazonaws.com/b")
-        ('127.0.0.1:8333', 's3.amazonaws.com')
+        ```python
+        assert host_header("http://127.0.0.1:8333/b/k") == "127.0.0.1:8333"
+        assert host_header("https://s3.amazonaws.com/b") == "s3.amazonaws.com"
+        ```
     """
     parts = urlsplit(url)
     host = parts.hostname or ""

@@ -15,11 +15,13 @@ datastore's credentials endpoint again") for new ones:
   :meth:`RefreshingCredentials.force_refresh`, once for all requests that failed together.
 
 Example:
-    >>> async def provider() -> S3Credentials:  # doctest: +SKIP
-    ...     return await datastore.storage_credentials(dataset_id, access="write")
-    >>> creds = RefreshingCredentials(provider)  # doctest: +SKIP
-    >>> async with TransferEngine(creds) as engine:  # doctest: +SKIP
-    ...     await engine.upload(Path("./data"))
+    ```python
+    async def provider() -> S3Credentials:
+        return await datastore.storage_credentials(dataset_id, access="write")
+    creds = RefreshingCredentials(provider)
+    async with TransferEngine(creds) as engine:
+        await engine.upload(Path("./data"))
+    ```
 """
 
 from __future__ import annotations
@@ -84,19 +86,20 @@ class S3Credentials:
         access: ``"read"`` or ``"write"``.
 
     Example:
-        >>> creds = S3Credentials(
-        ...     access_key_id="ASIAEXAMPLE12345",
-        ...     secret_access_key="wJalrXUtnFEMI",
-        ...     session_token="token",
-        ...     expiration=None,
-        ...     endpoint_url="http://127.0.0.1:8333",
-        ...     region="us-east-1",
-        ...     bucket="provena",
-        ...     prefix="datasets/10378.1-42/",
-        ...     access="write",
-        ... )
-        >>> "wJalrXUtnFEMI" in repr(creds)
-        False
+        ```python
+        creds = S3Credentials(
+            access_key_id="ASIAEXAMPLE12345",
+            secret_access_key="wJalrXUtnFEMI",
+            session_token="token",
+            expiration=None,
+            endpoint_url="http://127.0.0.1:8333",
+            region="us-east-1",
+            bucket="provena",
+            prefix="datasets/10378.1-42/",
+            access="write",
+        )
+        assert not "wJalrXUtnFEMI" in repr(creds)
+        ```
     """
 
     access_key_id: str
@@ -136,8 +139,9 @@ class S3Credentials:
         """Seconds until expiry (negative once expired), ``None`` if they don't expire.
 
         Example:
-            >>> creds.seconds_left() is None  # doctest: +SKIP
-            True
+            ```python
+            assert creds.seconds_left() is None
+            ```
         """
         if self.expiration is None:
             return None
@@ -147,8 +151,9 @@ class S3Credentials:
         """Whether ``other`` addresses the same endpoint, region, bucket and prefix.
 
         Example:
-            >>> creds.same_location(dataclasses.replace(creds, access="read"))  # doctest: +SKIP
-            True
+            ```python
+            assert creds.same_location(dataclasses.replace(creds, access="read"))
+            ```
         """
         return (self.endpoint_url, self.region, self.bucket, self.prefix) == (
             other.endpoint_url,
@@ -171,10 +176,12 @@ class S3Credentials:
         """Build from the ``Credentials`` member of an STS ``AssumeRole`` response.
 
         Example:
-            >>> response = sts.assume_role(RoleArn=arn, RoleSessionName="s", Policy=policy)
-            ... # doctest: +SKIP
-            >>> S3Credentials.from_sts(response["Credentials"], endpoint_url=url,
-            ...     region="us-east-1", bucket="provena", prefix="ds/1/")  # doctest: +SKIP
+            ```python
+            response = sts.assume_role(RoleArn=arn, RoleSessionName="s", Policy=policy)
+
+            S3Credentials.from_sts(response["Credentials"], endpoint_url=url,
+                region="us-east-1", bucket="provena", prefix="ds/1/")
+            ```
         """
         expiration = credentials.get("Expiration")
         if isinstance(expiration, str):
@@ -212,10 +219,12 @@ class RefreshingCredentials:
         refresh_margin: How long before expiry to refresh.
 
     Example:
-        >>> margin = timedelta(minutes=2)
-        >>> creds = RefreshingCredentials(provider, refresh_margin=margin)  # doctest: +SKIP
-        >>> first = await creds.get()  # doctest: +SKIP
-        >>> again = await creds.get()  # cached: the provider is not called  # doctest: +SKIP
+        ```python
+        margin = timedelta(minutes=2)
+        creds = RefreshingCredentials(provider, refresh_margin=margin)
+        first = await creds.get()
+        again = await creds.get()  # cached: the provider is not called
+        ```
     """
 
     def __init__(
@@ -332,8 +341,10 @@ class RefreshingCredentials:
         """The refresh margin applied to ``creds``: at most half their remaining lifetime.
 
         Example:
-            >>> refreshing.effective_margin(three_second_creds)  # doctest: +SKIP
-            datetime.timedelta(seconds=1, microseconds=500000)
+            ```python
+            refreshing.effective_margin(three_second_creds)
+            # datetime.timedelta(seconds=1, microseconds=500000)
+            ```
         """
         left = creds.seconds_left(now)
         if left is None:
@@ -353,7 +364,9 @@ class RefreshingCredentials:
             :meth:`force_refresh` updates it too.
 
         Example:
-            >>> aio_creds = await creds.botocore_credentials()  # doctest: +SKIP
+            ```python
+            aio_creds = await creds.botocore_credentials()
+            ```
         """
         first = await self.get()
         bridge = _AioBridge(self, first, self.effective_margin(first))
@@ -364,8 +377,10 @@ class RefreshingCredentials:
         """Stop updating credentials from :meth:`botocore_credentials` (client closed).
 
         Example:
-            >>> aio_creds = await creds.botocore_credentials()  # doctest: +SKIP
-            >>> creds.detach(aio_creds)  # doctest: +SKIP
+            ```python
+            aio_creds = await creds.botocore_credentials()
+            creds.detach(aio_creds)
+            ```
         """
         if credentials in self._bridges:
             self._bridges.remove(credentials)

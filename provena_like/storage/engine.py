@@ -6,13 +6,15 @@ lifetime. Each batch runs in one anyio task group with three limits: requests in
 I/O and hashing. Every file gets a result; nothing raises halfway through a batch.
 
 Example:
-    >>> async with TransferEngine(creds, max_concurrency=16) as engine:  # doctest: +SKIP
-    ...     up = await engine.upload(Path("./run-42"), prefix="raw/", exclude=["*.tmp"])
-    ...     manifest = {f.path: f.sha256 for f in up.ok}
-    ...     down = await engine.download(
-    ...         [(path, path, sha) for path, sha in manifest.items()], Path("./copy")
-    ...     )
-    ...     down.raise_for_failures()
+    ```python
+    async with TransferEngine(creds, max_concurrency=16) as engine:
+        up = await engine.upload(Path("./run-42"), prefix="raw/", exclude=["*.tmp"])
+        manifest = {f.path: f.sha256 for f in up.ok}
+        down = await engine.download(
+            [(path, path, sha) for path, sha in manifest.items()], Path("./copy")
+        )
+        down.raise_for_failures()
+    ```
 """
 
 from __future__ import annotations
@@ -143,9 +145,11 @@ class TransferEngine:
         UsageError: For invalid settings.
 
     Example:
-        >>> async with TransferEngine(creds) as engine:  # doctest: +SKIP
-        ...     result = await engine.upload(Path("./data"))
-        ...     print(len(result.ok), "files,", result.bytes, "bytes")
+        ```python
+        async with TransferEngine(creds) as engine:
+            result = await engine.upload(Path("./data"))
+            print(len(result.ok), "files,", result.bytes, "bytes")
+        ```
     """
 
     def __init__(
@@ -240,9 +244,11 @@ class TransferEngine:
         """Close the S3 client (idempotent). The engine can't be reopened.
 
         Example:
-            >>> engine = TransferEngine(creds)  # doctest: +SKIP
-            >>> await engine.__aenter__()  # doctest: +SKIP
-            >>> await engine.aclose()  # doctest: +SKIP
+            ```python
+            engine = TransferEngine(creds)
+            await engine.__aenter__()
+            await engine.aclose()
+            ```
         """
         stack, self._stack = self._stack, None
         self._state = "closed"
@@ -382,8 +388,10 @@ class TransferEngine:
             One :class:`RemoteObject` per object, in key order, every page.
 
         Example:
-            >>> async for obj in engine.list("raw/"):  # doctest: +SKIP
-            ...     print(obj.key, obj.size)
+            ```python
+            async for obj in engine.list("raw/"):
+                print(obj.key, obj.size)
+            ```
         """
         validate_prefix(prefix)
         requests, location = self._open_requests()
@@ -405,8 +413,10 @@ class TransferEngine:
             One entry per open upload, in key order.
 
         Example:
-            >>> for up in await engine.list_incomplete_uploads():  # doctest: +SKIP
-            ...     print(up.key, up.initiated)
+            ```python
+            for up in await engine.list_incomplete_uploads():
+                print(up.key, up.initiated)
+            ```
         """
         validate_prefix(prefix)
         requests, location = self._open_requests()
@@ -426,7 +436,9 @@ class TransferEngine:
             The uploads aborted.
 
         Example:
-            >>> gone = await engine.abort_incomplete_uploads(timedelta(days=1))  # doctest: +SKIP
+            ```python
+            gone = await engine.abort_incomplete_uploads(timedelta(days=1))
+            ```
         """
         requests, location = self._open_requests()
         cutoff = None if older_than is None else datetime.now(UTC) - older_than
@@ -489,8 +501,10 @@ class TransferEngine:
                 is not a directory.
 
         Example:
-            >>> result = await engine.upload(Path("./data"), include=["*.csv"])  # doctest: +SKIP
-            >>> result.raise_for_failures()  # doctest: +SKIP
+            ```python
+            result = await engine.upload(Path("./data"), include=["*.csv"])
+            result.raise_for_failures()
+            ```
         """
         _, location = self._open_requests()
         current = self._refresher.current if self._refresher is not None else location
@@ -557,9 +571,10 @@ class TransferEngine:
             One result per object.
 
         Example:
-            >>> result = await engine.download("raw/", Path("./raw"))  # doctest: +SKIP
-            >>> [f.path for f in result.failed]  # doctest: +SKIP
-            []
+            ```python
+            result = await engine.download("raw/", Path("./raw"))
+            assert [f.path for f in result.failed] == []
+            ```
         """
         self._open_requests()
         dest = Path(dest)
@@ -631,9 +646,11 @@ class TransferEngine:
             (``ok`` with reason ``deleted``).
 
         Example:
-            >>> plan = await engine.sync_up("./data", delete=True, dry_run=True)  # doctest: +SKIP
-            >>> [(f.path, f.reason) for f in plan.skipped]  # doctest: +SKIP
-            [('new.csv', 'would upload'), ('gone.csv', 'would delete')]
+            ```python
+            plan = await engine.sync_up("./data", delete=True, dry_run=True)
+            [(f.path, f.reason) for f in plan.skipped]
+            # [('new.csv', 'would upload'), ('gone.csv', 'would delete')]
+            ```
         """
         _, location = self._open_requests()
         current = self._refresher.current if self._refresher is not None else location
@@ -687,7 +704,9 @@ class TransferEngine:
             Downloads, unchanged files (``skipped``) and deletions (``ok``, ``deleted``).
 
         Example:
-            >>> result = await engine.sync_down("./copy", "raw/", delete=True)  # doctest: +SKIP
+            ```python
+            result = await engine.sync_down("./copy", "raw/", delete=True)
+            ```
         """
         return await _sync.sync_down(
             self.sync_context(),

@@ -7,10 +7,12 @@ and at most every 0.1 s in between, plus a final one. The callback may be a plai
 a coroutine function; it runs on the event loop, so it must not block.
 
 Example:
-    >>> def on_progress(event: TransferEvent) -> None:
-    ...     if isinstance(event, TransferProgress):
-    ...         print(f"{event.files_done}/{event.files_total} files")
-    >>> result = await engine.upload(Path("./data"), progress=on_progress)  # doctest: +SKIP
+    ```python
+    def on_progress(event: TransferEvent) -> None:
+        if isinstance(event, TransferProgress):
+            print(f"{event.files_done}/{event.files_total} files")
+    result = await engine.upload(Path("./data"), progress=on_progress)
+    ```
 """
 
 from __future__ import annotations

@@ -7,12 +7,11 @@ and mapped under the destination by :func:`local_target` (pure too). Only then d
 whose real path leaves the destination (a symlink planted inside it pointing elsewhere).
 
 Example:
-    >>> validate_relative_key("raw/2024-05-01/run1.csv")
-    'raw/2024-05-01/run1.csv'
-    >>> validate_relative_key("../etc/passwd")
-    Traceback (most recent call last):
-    ...
-    provena_like._core.errors.UnsafePath: unsafe key '../etc/passwd': '..' segments are not allowed
+    ```python
+    assert validate_relative_key("raw/2024-05-01/run1.csv") == 'raw/2024-05-01/run1.csv'
+    with pytest.raises(UnsafePath):
+        validate_relative_key("../etc/passwd")
+    ```
 """
 
 from __future__ import annotations
@@ -62,8 +61,9 @@ def validate_relative_key(key: str) -> str:
         UnsafePath: Saying what was wrong.
 
     Example:
-        >>> validate_relative_key("a/b.txt")
-        'a/b.txt'
+        ```python
+        assert validate_relative_key("a/b.txt") == 'a/b.txt'
+        ```
     """
     if not isinstance(key, str):
         raise UnsafePath(f"a key must be a string, got {type(key).__name__}")
@@ -102,8 +102,9 @@ def validate_prefix(prefix: str) -> str:
         UnsafePath: Saying what was wrong.
 
     Example:
-        >>> validate_prefix("raw/")
-        'raw/'
+        ```python
+        assert validate_prefix("raw/") == 'raw/'
+        ```
     """
     if prefix == "":
         return prefix
@@ -121,11 +122,10 @@ def check_uploadable(key: str) -> str:
         UnsafePath: If the key is unsafe or reserved.
 
     Example:
-        >>> check_uploadable("metadata.json")
-        Traceback (most recent call last):
-        ...
-        provena_like._core.errors.UnsafePath: unsafe key 'metadata.json': reserved for the \
-dataset's metadata
+        ```python
+        with pytest.raises(UnsafePath):
+            check_uploadable("metadata.json")  # reserved for the dataset's metadata
+        ```
     """
     validate_relative_key(key)
     if key in RESERVED_KEYS:
@@ -148,8 +148,9 @@ def local_target(dest_root: Path, key: str) -> Path:
         UnsafePath: If the key is unsafe.
 
     Example:
-        >>> local_target(Path("/data/out"), "raw/a.csv").as_posix()
-        '/data/out/raw/a.csv'
+        ```python
+        assert local_target(Path("/data/out"), "raw/a.csv").as_posix() == '/data/out/raw/a.csv'
+        ```
     """
     validate_relative_key(key)
     segments = key.split("/")
@@ -183,8 +184,10 @@ def prepare_local_target(dest_root: Path, target: Path) -> Path:
         OSError: If a directory can't be created.
 
     Example:
-        >>> prepare_local_target(root, local_target(root, "raw/a.csv"))  # doctest: +SKIP
-        PosixPath('/data/out/raw/a.csv')
+        ```python
+        prepare_local_target(root, local_target(root, "raw/a.csv"))
+        # PosixPath('/data/out/raw/a.csv')
+        ```
     """
     dest_root.mkdir(parents=True, exist_ok=True)
     root = dest_root.resolve(strict=True)

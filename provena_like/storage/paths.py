@@ -8,18 +8,21 @@ cloudpathlib is **blocking** (boto3 underneath) and makes several requests per o
 (it lists and HEADs 4-7 times per object operation, so the credentials must allow listing the
 dataset prefix). It is for interactive exploration, not bulk transfer: use
 :class:`~provena_like.storage.TransferEngine` for that. Async code must call it through a
-worker thread::
+worker thread:
 
-    text = await anyio.to_thread.run_sync(path.read_text)
+```python
+text = await anyio.to_thread.run_sync(path.read_text)
+```
 
 The credentials are captured when the path is made: once they expire, make a new path from
 fresh credentials.
 
 Example:
-    >>> root = dataset_path(creds)  # doctest: +SKIP
-    >>> sorted(p.name for p in root.iterdir())  # doctest: +SKIP
-    ['metadata.json', 'raw']
-    >>> (root / "raw" / "a.csv").read_text()[:20]  # doctest: +SKIP
+    ```python
+    root = dataset_path(creds)
+    assert sorted(p.name for p in root.iterdir()) == ['metadata.json', 'raw']
+    (root / "raw" / "a.csv").read_text()[:20]
+    ```
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ def s3_client_for(credentials: S3Credentials) -> S3Client:
     """A cloudpathlib ``S3Client`` that signs with ``credentials`` (explicit keys only).
 
     Example:
-        >>> client = s3_client_for(creds)  # doctest: +SKIP
-        >>> client.CloudPath(f"s3://{creds.bucket}/{creds.prefix}a.csv")  # doctest: +SKIP
+        ```python
+        client = s3_client_for(creds)
+        client.CloudPath(f"s3://{creds.bucket}/{creds.prefix}a.csv")
+        ```
     """
     session = BotocoreSession()
     session.set_credentials(
@@ -75,8 +80,10 @@ def dataset_path(credentials: S3Credentials, relative: str = "") -> S3Path:
         UnsafePath: If ``relative`` is unsafe (``..``, absolute, backslashes, ...).
 
     Example:
-        >>> path = dataset_path(creds, "raw/a.csv")  # doctest: +SKIP
-        >>> await anyio.to_thread.run_sync(path.read_bytes)  # doctest: +SKIP
+        ```python
+        path = dataset_path(creds, "raw/a.csv")
+        await anyio.to_thread.run_sync(path.read_bytes)
+        ```
     """
     validate_prefix(relative)
     client = s3_client_for(credentials)

@@ -6,9 +6,10 @@ with a reason, or ``failed`` with a reason and the error), collected in a
 into an exception when that is what the caller wants.
 
 Example:
-    >>> result = TransferResult([FileResult("a.csv", "ok", size=3)])
-    >>> result.bytes, len(result.failed)
-    (3, 0)
+    ```python
+    result = TransferResult([FileResult("a.csv", "ok", size=3)])
+    assert (result.bytes, len(result.failed)) == (3, 0)
+    ```
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ class FileResult:
         local: The local file read or written.
 
     Example:
-        >>> FileResult("raw/a.csv", "failed", reason="AccessDenied").ok
-        False
+        ```python
+        assert not FileResult("raw/a.csv", "failed", reason="AccessDenied").ok
+        ```
     """
 
     path: str
@@ -96,10 +98,12 @@ class TransferResult:
     """Per-file results of one upload or download batch, in the order files were given.
 
     Example:
-        >>> result = await engine.upload(Path("./data"))  # doctest: +SKIP
-        >>> for f in result.failed:  # doctest: +SKIP
-        ...     print(f.path, f.reason)
-        >>> result.raise_for_failures()  # doctest: +SKIP
+        ```python
+        result = await engine.upload(Path("./data"))
+        for f in result.failed:
+            print(f.path, f.reason)
+        result.raise_for_failures()
+        ```
     """
 
     files: list[FileResult] = field(default_factory=list)
@@ -139,7 +143,9 @@ class TransferResult:
             TransferFailed: Naming the first few failed files and why.
 
         Example:
-            >>> TransferResult([FileResult("a", "ok")]).raise_for_failures()
+            ```python
+            TransferResult([FileResult("a", "ok")]).raise_for_failures()
+            ```
         """
         failed = self.failed
         if not failed:

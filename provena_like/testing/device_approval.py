@@ -1,9 +1,11 @@
 """Approve (or deny) a device code the way a user in a browser would: over HTTP, via the form.
 
-Used by the tests and the local stack to complete the device flow without a human::
+Used by the tests and the local stack to complete the device flow without a human:
 
-    async def prompt(p: DevicePrompt) -> None:
-        await approve_device_code(http, p.verification_uri_complete, "alice", "secret-pw")
+```python
+async def prompt(p: DevicePrompt) -> None:
+    await approve_device_code(http, p.verification_uri_complete, "alice", "secret-pw")
+```
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Example:
     ```python
     async with LocalStack() as stack:
         async with stack.client() as pv:              # the seeded researcher
-            me = await pv.auth.userinfo()
+            me = await pv.auth_client.userinfo()
         async with stack.client("admin") as admin:    # the seeded administrator
             ...
     ```
@@ -233,7 +233,7 @@ class LocalStack:
     async def _seed(self) -> None:
         await self.login(self.admin.username, self.admin.password)
         async with self.client(self.admin.username) as admin:
-            await admin.auth.create_user(
+            await admin.auth_client.create_user(
                 UserCreate(
                     username=self.user.username,
                     password=self.user.password,
@@ -241,7 +241,7 @@ class LocalStack:
                     email="researcher@example.org",
                 )
             )
-            created = await admin.auth.create_client(
+            created = await admin.auth_client.create_client(
                 OAuthClientCreate(client_id=self.service.client_id, name="CI pipeline")
             )
         assert created.client_secret is not None

@@ -2,11 +2,13 @@
 
 Enable with ``pytest_plugins = ["provena_like.testing.pytest_plugin"]`` in ``conftest.py``.
 The fixtures are async (anyio plugin) and session-scoped, so your ``anyio_backend`` fixture
-must be session-scoped too::
+must be session-scoped too:
 
-    @pytest.fixture(scope="session")
-    def anyio_backend():
-        return "asyncio"
+```python
+@pytest.fixture(scope="session")
+def anyio_backend():
+    return "asyncio"
+```
 """
 
 from __future__ import annotations

@@ -24,24 +24,28 @@ it. The admin secret and the STS signing key live in
 ``<data_dir>/s3-credentials.json`` (mode 0600): restarting on the same data directory keeps
 the credentials, the data and the validity of session tokens minted before the restart.
 
-Layout of the data directory::
+Layout of the data directory:
 
-    s3-credentials.json   admin keys + STS signing key (0600)
-    s3.json, iam.json     the generated SeaweedFS configuration (0600, they hold secrets)
-    security.toml, tls/   per-start JWT keys and gRPC certificates (0600, 0700)
-    weed.pid              the running process's pid (0600)
-    weed.log              the process's stdout/stderr, appended across restarts (0600)
-    store/                SeaweedFS data (master, volumes, filer metadata)
-    tmp/                  the process's TMPDIR (glog files)
+```text
+s3-credentials.json   admin keys + STS signing key (0600)
+s3.json, iam.json     the generated SeaweedFS configuration (0600, they hold secrets)
+security.toml, tls/   per-start JWT keys and gRPC certificates (0600, 0700)
+weed.pid              the running process's pid (0600)
+weed.log              the process's stdout/stderr, appended across restarts (0600)
+store/                SeaweedFS data (master, volumes, filer metadata)
+tmp/                  the process's TMPDIR (glog files)
+```
 
 The class is deliberately blocking: it manages a process. Async callers should run
 :meth:`SeaweedS3.start` and :meth:`SeaweedS3.stop` in a worker thread, e.g.
 ``await anyio.to_thread.run_sync(store.start)``.
 
 Example:
-    >>> with SeaweedS3(tmp_path / "s3") as store:  # doctest: +SKIP
-    ...     store.create_bucket("data")
-    ...     print(store.endpoint_url, store.role_arn)
+    ```python
+    with SeaweedS3(tmp_path / "s3") as store:
+        store.create_bucket("data")
+        print(store.endpoint_url, store.role_arn)
+    ```
 """
 
 from __future__ import annotations

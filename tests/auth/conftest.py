@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from auth_helpers import device_login
 
 from provena_like.testing.server_thread import ServerThread
+from tests.support.auth_helpers import device_login
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,12 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from auth_helpers import bearer, device_login, issuer_of, running_server
 
 from provena_like.auth import ClientCredentials, OIDCDiscovery, fetch_oidc_configuration
 from provena_like.server.app import create_app
 from provena_like.server.settings import ServerSettings
 from provena_like.testing.server_thread import ServerThread
+from tests.support.auth_helpers import bearer, device_login, issuer_of, running_server
 
 pytestmark = pytest.mark.anyio
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from auth_helpers import TokenCalls, bearer, device_login, issuer_of, running_server
 
 from provena_like._core.config import ProvenaConfig
 from provena_like._core.errors import AuthError
 from provena_like.auth import AuthManager, ClientCredentials, OIDCDiscovery
 from provena_like.testing.server_thread import ServerThread
+from tests.support.auth_helpers import TokenCalls, bearer, device_login, issuer_of, running_server
 
 pytestmark = pytest.mark.anyio
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auth_helpers import CLI, OFFLINE, TokenCalls, device_login, issuer_of
 
 from provena_like import ProvenaClient
 from provena_like._core.config import ProvenaConfig
 from provena_like._core.errors import LoginRequired, RefreshTokenInvalid, TokenRefreshFailed
 from provena_like.auth import AuthManager, RefreshTokenFlow, TokenKey, TokenSet, TokenStore
 from provena_like.testing.server_thread import ServerThread
+from tests.support.auth_helpers import CLI, OFFLINE, TokenCalls, device_login, issuer_of
 
 pytestmark = pytest.mark.anyio
 
@@ -80,10 +80,10 @@ async def test_provena_client_raises_login_required_once_then_locally(
     await store.save(key, dead)
     async with ProvenaClient(base_url=server.url, token_dir=store.directory) as pv:
         with pytest.raises(RefreshTokenInvalid):
-            await pv.auth.userinfo()
+            await pv.auth_client.userinfo()
         assert not store.path_for(key).exists()
         with pytest.raises(LoginRequired) as later:
-            await pv.auth.userinfo()
+            await pv.auth_client.userinfo()
         assert not isinstance(later.value, RefreshTokenInvalid)  # not sent to the provider
 
 

@@ -8,7 +8,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from auth_helpers import (
+
+from provena_like._core.errors import AccessDenied, DeviceCodeExpired, DeviceFlowError
+from provena_like.auth import DeviceCodeFlow, DevicePrompt, OIDCDiscovery
+from provena_like.models.auth import DEVICE_CODE_GRANT
+from provena_like.testing.device_approval import approve_device_code
+from provena_like.testing.server_thread import ServerThread
+from tests.support.auth_helpers import (
     CLI,
     OFFLINE,
     admin_password,
@@ -17,12 +23,6 @@ from auth_helpers import (
     issuer_of,
     running_server,
 )
-
-from provena_like._core.errors import AccessDenied, DeviceCodeExpired, DeviceFlowError
-from provena_like.auth import DeviceCodeFlow, DevicePrompt, OIDCDiscovery
-from provena_like.models.auth import DEVICE_CODE_GRANT
-from provena_like.testing.device_approval import approve_device_code
-from provena_like.testing.server_thread import ServerThread
 
 pytestmark = pytest.mark.anyio
 

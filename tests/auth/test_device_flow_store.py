@@ -9,11 +9,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auth_helpers import CLI, OFFLINE, TokenCalls, admin_password, device_login, issuer_of
 
 from provena_like.auth import AuthManager, DeviceCodeFlow, DevicePrompt, TokenKey, TokenStore
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.server_thread import ServerThread
+from tests.support.auth_helpers import (
+    CLI,
+    OFFLINE,
+    TokenCalls,
+    admin_password,
+    device_login,
+    issuer_of,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,6 @@ import uuid
 
 import httpx
 import pytest
-from auth_helpers import CLI, OFFLINE, admin_password, bearer, device_login, issuer_of
 
 import provena_like
 from provena_like._core.config import ProvenaConfig
@@ -31,6 +30,7 @@ from provena_like.auth import (
 )
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.server_thread import ServerThread
+from tests.support.auth_helpers import CLI, OFFLINE, admin_password, bearer, device_login, issuer_of
 
 pytestmark = pytest.mark.anyio
 

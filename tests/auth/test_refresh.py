@@ -11,16 +11,6 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from auth_helpers import (
-    CLI,
-    OFFLINE,
-    TokenCalls,
-    admin_password,
-    device_login,
-    forged_token,
-    issuer_of,
-    running_server,
-)
 from pydantic import SecretStr
 
 from provena_like._core.config import ProvenaConfig
@@ -35,6 +25,16 @@ from provena_like.auth import (
 )
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.server_thread import ServerThread
+from tests.support.auth_helpers import (
+    CLI,
+    OFFLINE,
+    TokenCalls,
+    admin_password,
+    device_login,
+    forged_token,
+    issuer_of,
+    running_server,
+)
 
 pytestmark = pytest.mark.anyio
 

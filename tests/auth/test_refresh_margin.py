@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auth_helpers import CLI, OFFLINE, bearer, device_login, forged_token, issuer_of, running_server
 from pydantic import SecretStr
 
 from provena_like import ProvenaClient
@@ -21,6 +20,15 @@ from provena_like._core.config import ProvenaConfig
 from provena_like._core.errors import UsageError
 from provena_like.auth import AuthManager, TokenKey, TokenSet, TokenStore
 from provena_like.testing.server_thread import ServerThread
+from tests.support.auth_helpers import (
+    CLI,
+    OFFLINE,
+    bearer,
+    device_login,
+    forged_token,
+    issuer_of,
+    running_server,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -74,7 +82,7 @@ async def test_thirty_second_tokens_one_grant_for_many_requests(thirty: ServerTh
         base_url=thirty.url, client_id=client_id, client_secret=secret, transport=transport
     ) as pv:
         for _ in range(REQUESTS):
-            me = await pv.auth.userinfo()
+            me = await pv.auth_client.userinfo()
             assert me.sub == f"service-account-{client_id}"
     assert transport.grants == ["client_credentials"]
 
@@ -96,7 +104,7 @@ async def test_a_401_costs_exactly_one_refresh(thirty: ServerThread, tmp_path: P
         base_url=thirty.url, token_dir=tmp_path / "tokens", transport=transport
     ) as pv:
         for _ in range(REQUESTS):
-            assert (await pv.auth.userinfo()).sub == "admin"
+            assert (await pv.auth_client.userinfo()).sub == "admin"
     assert transport.grants == ["refresh_token"]
     assert transport.paths.count("/auth/userinfo") == REQUESTS + 1  # the 401, then the retry
     saved = await store.load(key)

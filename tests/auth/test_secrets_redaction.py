@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auth_helpers import CLI, OFFLINE, admin_password, bearer, issuer_of
 from pydantic import SecretStr
 
 from provena_like._core.config import ProvenaConfig
@@ -28,6 +27,7 @@ from provena_like.auth import (
 )
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.server_thread import ServerThread
+from tests.support.auth_helpers import CLI, OFFLINE, admin_password, bearer, issuer_of
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,6 @@ import anyio
 import pytest
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
-from auth_helpers import CLI, OFFLINE, device_login, issuer_of
 from sqlalchemy import select
 
 from provena_like import ProvenaClient
@@ -23,6 +22,7 @@ from provena_like.auth import TokenKey, TokenSet, TokenStore
 from provena_like.server.auth.protocol import sha256_hex
 from provena_like.server.auth.tables import RefreshTokenRow
 from provena_like.testing.server_thread import ServerThread
+from tests.support.auth_helpers import CLI, OFFLINE, device_login, issuer_of
 
 pytestmark = pytest.mark.anyio
 
@@ -44,7 +44,7 @@ async def main() -> None:
         sys.stdout.write("ready\\n")
         sys.stdout.flush()
         sys.stdin.readline()
-        me = await pv.auth.userinfo()
+        me = await pv.auth_client.userinfo()
         sys.stdout.write(f"signed in as {me.sub}\\n")
 
 
@@ -126,7 +126,7 @@ async def test_two_processes_racing_a_refresh(server: ServerThread, tmp_path: Pa
     saved = await store.load(key)
     assert saved is not None and saved.refresh_token != tokens.refresh_token
     async with ProvenaClient(base_url=server.url, token_dir=store.directory) as pv:
-        assert (await pv.auth.userinfo()).sub == "admin"
+        assert (await pv.auth_client.userinfo()).sub == "admin"
 
 
 async def test_two_clients_in_one_process(server: ServerThread, tmp_path: Path) -> None:
@@ -138,7 +138,7 @@ async def test_two_clients_in_one_process(server: ServerThread, tmp_path: Path) 
     ):
 
         async def call(pv: ProvenaClient) -> None:
-            subjects.append((await pv.auth.userinfo()).sub)
+            subjects.append((await pv.auth_client.userinfo()).sub)
 
         async with anyio.create_task_group() as tg:
             for pv in (a, b, a, b):

@@ -40,10 +40,10 @@ def make_record(org: str, person: str) -> dict[str, Any]:
 
 async def test_transfer_commands(localstack: LocalStack, tmp_path: Path) -> None:
     async with localstack.client() as pv:
-        org = await pv.registry.create_item(
+        org = await pv.registry_client.create_item(
             {"subtype": "organisation", "record": {"name": f"CLI Org {uuid.uuid4().hex[:6]}"}}
         )
-        person = await pv.registry.create_item(
+        person = await pv.registry_client.create_item(
             {
                 "subtype": "person",
                 "record": {"first_name": "Cy", "last_name": "Li", "email": "cy@example.org"},

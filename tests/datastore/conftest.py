@@ -2,45 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from datastore_helpers import Refs, User
 
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.seaweed import SeaweedS3
 from provena_like.testing.server_thread import ServerThread
+from tests.support.datastore_helpers import Refs, User
 
 
 @pytest.fixture
-def new_user(make_token: Callable[..., str]) -> Callable[..., User]:
-    """A factory of users that no other test knows: ``new_user(groups=("lab",))``."""
-
-    def make(prefix: str = "user", **kwargs: Any) -> User:
-        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-        return User(name, make_token(name, **kwargs))
-
-    return make
-
-
-@pytest.fixture
-async def client(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for the datastore service of the session server."""
-    limits = httpx.Limits(max_connections=50)
-    async with httpx.AsyncClient(
-        base_url=server.url + "/datastore", timeout=60, limits=limits
-    ) as c:
-        yield c
-
-
-@pytest.fixture
-async def registry(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for the registry service of the session server."""
-    async with httpx.AsyncClient(base_url=server.url + "/registry", timeout=60) as c:
-        yield c
+def client_service() -> str:
+    return "datastore"
 
 
 @pytest.fixture

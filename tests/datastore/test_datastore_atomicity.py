@@ -16,7 +16,6 @@ import anyio
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from datastore_helpers import Refs, User, changed, keys_under, mint, path, record, s3_client
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +25,16 @@ from provena_like.server.registry import service as registry_service
 from provena_like.server.registry.tables import HistoryRow, ItemRow
 from provena_like.testing.seaweed import SeaweedS3
 from provena_like.testing.server_thread import ServerThread
+from tests.support.datastore_helpers import (
+    Refs,
+    User,
+    changed,
+    keys_under,
+    mint,
+    path,
+    record,
+    s3_client,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,6 @@ import uuid
 
 import httpx
 import pytest
-from datastore_helpers import Refs, changed, record, s3_client
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import Conflict, NotFound, PreconditionFailed, UsageError
@@ -18,15 +17,16 @@ from provena_like.models.datastore import (
     ScopedCredentials,
 )
 from provena_like.testing.localstack import LocalStack
+from tests.support.datastore_helpers import Refs, changed, record, s3_client
 
 pytestmark = pytest.mark.anyio
 
 
 async def make_refs(pv: ProvenaClient) -> Refs:
-    org = await pv.registry.create_item(
+    org = await pv.registry_client.create_item(
         {"subtype": "organisation", "record": {"name": "Client Institute"}}
     )
-    person = await pv.registry.create_item(
+    person = await pv.registry_client.create_item(
         {
             "subtype": "person",
             "record": {"first_name": "Cal", "last_name": "Client", "email": "cal@example.org"},

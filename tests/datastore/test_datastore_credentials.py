@@ -10,7 +10,11 @@ import anyio
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from datastore_helpers import (
+
+from provena_like.models.datastore import ScopedCredentials
+from provena_like.testing.localstack import LocalStack
+from provena_like.testing.seaweed import SeaweedS3
+from tests.support.datastore_helpers import (
     Refs,
     User,
     error,
@@ -20,10 +24,6 @@ from datastore_helpers import (
     s3_client,
     s3_error,
 )
-
-from provena_like.models.datastore import ScopedCredentials
-from provena_like.testing.localstack import LocalStack
-from provena_like.testing.seaweed import SeaweedS3
 
 pytestmark = pytest.mark.anyio
 
@@ -221,10 +221,10 @@ async def test_expired_credentials_are_refused(short_lived: LocalStack) -> None:
     store = short_lived.s3
     assert store is not None
     async with short_lived.client() as pv:
-        org = await pv.registry.create_item(
+        org = await pv.registry_client.create_item(
             {"subtype": "organisation", "record": {"name": "Short-lived Institute"}}
         )
-        person = await pv.registry.create_item(
+        person = await pv.registry_client.create_item(
             {
                 "subtype": "person",
                 "record": {"first_name": "Ed", "last_name": "Expiry", "email": "ed@example.org"},

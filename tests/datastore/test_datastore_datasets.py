@@ -9,10 +9,19 @@ from collections.abc import Callable
 import anyio
 import httpx
 import pytest
-from datastore_helpers import Refs, User, changed, error, mint, path, record, s3_client
 
 from provena_like.testing.seaweed import SeaweedS3
 from provena_like.testing.server_thread import ServerThread
+from tests.support.datastore_helpers import (
+    Refs,
+    User,
+    changed,
+    error,
+    mint,
+    path,
+    record,
+    s3_client,
+)
 
 pytestmark = pytest.mark.anyio
 

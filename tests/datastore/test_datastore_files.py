@@ -8,10 +8,19 @@ from typing import Any
 
 import httpx
 import pytest
-from datastore_helpers import Refs, User, error, keys_under, mint, path, record, s3_client
 
 from provena_like.testing.seaweed import SeaweedS3
 from provena_like.testing.server_thread import ServerThread
+from tests.support.datastore_helpers import (
+    Refs,
+    User,
+    error,
+    keys_under,
+    mint,
+    path,
+    record,
+    s3_client,
+)
 
 pytestmark = pytest.mark.anyio
 

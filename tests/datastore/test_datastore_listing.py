@@ -9,7 +9,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from datastore_helpers import Refs, User, error, mint, record
 from sqlalchemy import update
 
 from provena_like.models.datastore import DatasetRecord, MintRequest
@@ -17,6 +16,7 @@ from provena_like.server.datastore import service
 from provena_like.server.datastore.tables import DatasetRow
 from provena_like.server.security import Principal
 from provena_like.testing.server_thread import ServerThread
+from tests.support.datastore_helpers import Refs, User, error, mint, record
 
 pytestmark = pytest.mark.anyio
 

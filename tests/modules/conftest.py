@@ -19,10 +19,10 @@ async def pv(localstack: LocalStack) -> AsyncIterator[ProvenaClient]:
 
 @pytest.fixture
 async def refs(pv: ProvenaClient) -> dict[str, str]:
-    org = await pv.registry.create_item(
+    org = await pv.registry_client.create_item(
         {"subtype": "organisation", "record": {"name": f"Reef Institute {uuid.uuid4().hex[:6]}"}}
     )
-    person = await pv.registry.create_item(
+    person = await pv.registry_client.create_item(
         {
             "subtype": "person",
             "record": {"first_name": "Ada", "last_name": "Ocean", "email": "ada@example.org"},

@@ -10,12 +10,12 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from l3_helpers import make_record
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import Conflict, PreconditionFailed, UnsafePath, UsageError
 from provena_like.modules.selection import select_files
 from provena_like.storage import TransferProgress
+from tests.support.l3_helpers import make_record
 
 pytestmark = pytest.mark.anyio
 
@@ -155,7 +155,7 @@ async def test_credentials_are_cached_and_registry_refuses_dataset_edits(
     forced = await pv.datastore.credentials(ds.id, "write", force=True)
     assert forced is not first
     with pytest.raises(Conflict):
-        await pv.registry.update_item(
+        await pv.registry_client.update_item(
             ds.id, {"record": ds.dataset.record.model_dump(mode="json"), "reason": "sneaky"}
         )
 

@@ -7,9 +7,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from l3_helpers import make_record
 
 from provena_like import ProvenaClient
+from tests.support.l3_helpers import make_record
 
 pytestmark = pytest.mark.anyio
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
-from l3_helpers import make_record
 
 from provena_like import ProvenaClient
 from provena_like.models.registry import Item
 from provena_like.modules.interactive import InteractiveDataset
 from provena_like.testing.localstack import BUCKET, LocalStack
+from tests.support.l3_helpers import make_record
 
 pytestmark = pytest.mark.anyio
 
@@ -95,7 +95,7 @@ async def test_sync_up_delete_reports_a_refused_batch_as_failed(
     async def lock_once(_event: object) -> None:
         # locked once the sync is under way (with write credentials): the writes after fail
         if not locked:
-            locked.append(await pv.registry.lock_item(ds.id, reason="frozen for the test"))
+            locked.append(await pv.registry_client.lock_item(ds.id, reason="frozen for the test"))
 
     result = await ds.sync_up(src, delete=True, progress=lock_once)
     assert locked

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from oidc_support import PROVIDER_CONFIG, Provider, ensure_installed, node_commands, start_provider
+
+from tests.support.oidc_support import (
+    PROVIDER_CONFIG,
+    Provider,
+    ensure_installed,
+    node_commands,
+    start_provider,
+)
 
 
 @pytest.fixture(scope="session")

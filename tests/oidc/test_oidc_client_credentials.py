@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from oidc_support import API_SCOPE, PIPELINE, PIPELINE_SECRET, PIPELINE_SHORT, Provider
 
 from provena_like._core.config import ProvenaConfig
 from provena_like._core.errors import AuthError
 from provena_like.auth import AuthManager, ClientCredentials, OIDCDiscovery
+from tests.support.oidc_support import (
+    API_SCOPE,
+    PIPELINE,
+    PIPELINE_SECRET,
+    PIPELINE_SHORT,
+    Provider,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -11,17 +11,6 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from oidc_support import (
-    CLI,
-    DEVICE_CODE_TTL,
-    DEVICE_GRANT,
-    DEVICE_INTERVAL,
-    EXPIRING,
-    PACED,
-    SLOW,
-    USER,
-    Provider,
-)
 
 from provena_like._core.config import ProvenaConfig
 from provena_like._core.errors import AccessDenied, DeviceCodeExpired
@@ -32,6 +21,17 @@ from provena_like.auth import (
     OIDCDiscovery,
     TokenKey,
     TokenStore,
+)
+from tests.support.oidc_support import (
+    CLI,
+    DEVICE_CODE_TTL,
+    DEVICE_GRANT,
+    DEVICE_INTERVAL,
+    EXPIRING,
+    PACED,
+    SLOW,
+    USER,
+    Provider,
 )
 
 pytestmark = pytest.mark.anyio

@@ -15,14 +15,6 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from oidc_support import (
-    CLI,
-    DEVICE_GRANT,
-    SHORT,
-    SHORT_TTL,
-    USER,
-    Provider,
-)
 from pydantic import SecretStr
 
 from provena_like._core.config import ProvenaConfig
@@ -36,6 +28,14 @@ from provena_like.auth import (
     TokenKey,
     TokenSet,
     TokenStore,
+)
+from tests.support.oidc_support import (
+    CLI,
+    DEVICE_GRANT,
+    SHORT,
+    SHORT_TTL,
+    USER,
+    Provider,
 )
 
 pytestmark = pytest.mark.anyio

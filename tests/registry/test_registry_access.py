@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from registry_helpers import User, create, path, person
+
+from tests.support.registry_helpers import User, create, path, person
 
 pytestmark = pytest.mark.anyio
 

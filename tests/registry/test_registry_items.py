@@ -9,13 +9,13 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from registry_helpers import User, create, path, person
 
 from provena_like.models.registry import ItemCreate, ItemUpdate
 from provena_like.server.errors import ServiceError
 from provena_like.server.registry import service
 from provena_like.server.security import Principal
 from provena_like.testing.server_thread import ServerThread
+from tests.support.registry_helpers import User, create, path, person
 
 pytestmark = pytest.mark.anyio
 

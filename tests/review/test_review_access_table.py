@@ -19,9 +19,19 @@ from typing import Any
 
 import httpx
 import pytest
-from review_helpers import Refs, User, ds, item, make_refs, mint, outcome, record, request_release
 
 from provena_like.testing.server_thread import ServerThread
+from tests.support.review_helpers import (
+    Refs,
+    User,
+    ds,
+    item,
+    make_refs,
+    mint,
+    outcome,
+    record,
+    request_release,
+)
 
 pytestmark = pytest.mark.anyio
 

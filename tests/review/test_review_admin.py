@@ -9,9 +9,19 @@ from typing import Any
 
 import httpx
 import pytest
-from review_helpers import Refs, User, error, item, mint, outcome, record, request_release, step
 
 from provena_like.testing.server_thread import ServerThread
+from tests.support.review_helpers import (
+    Refs,
+    User,
+    error,
+    item,
+    mint,
+    outcome,
+    record,
+    request_release,
+    step,
+)
 
 pytestmark = pytest.mark.anyio
 

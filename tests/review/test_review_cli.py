@@ -8,11 +8,11 @@ from collections.abc import Callable
 import anyio
 import httpx
 import pytest
-from review_helpers import Refs, User, mint, record
 from typer.testing import CliRunner, Result
 
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
+from tests.support.review_helpers import Refs, User, mint, record
 
 pytestmark = pytest.mark.anyio
 

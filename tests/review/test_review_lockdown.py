@@ -15,11 +15,11 @@ import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from review_helpers import Refs, User, changed, ds, item, mint, outcome, record, step
 
 from provena_like.server.notifications import ReleaseNotice
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread
+from tests.support.review_helpers import Refs, User, changed, ds, item, mint, outcome, record, step
 
 pytestmark = pytest.mark.anyio
 

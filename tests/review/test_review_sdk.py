@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from review_helpers import User
 
 from provena_like import (
     Conflict,
@@ -21,6 +20,7 @@ from provena_like import (
     UsageError,
 )
 from provena_like.testing.localstack import LocalStack
+from tests.support.review_helpers import User
 
 pytestmark = pytest.mark.anyio
 
@@ -48,14 +48,14 @@ async def pv_reviewer(
 
 
 async def sdk_record(pv: ProvenaClient, name: str = "SDK reef") -> dict[str, Any]:
-    org = await pv.registry.create_item(
+    org = await pv.registry_client.create_item(
         {
             "subtype": "organisation",
             "record": {"name": "Reef Institute"},
             "general": ["metadata-read"],
         }
     )
-    person = await pv.registry.create_item(
+    person = await pv.registry_client.create_item(
         {
             "subtype": "person",
             "record": {"first_name": "Ada", "last_name": "Reef", "email": "ada@example.org"},
@@ -189,7 +189,7 @@ async def test_refreshing_write_credentials_rechecks_the_dataset(
     assert asked == []  # refused before asking the server
 
     await pv.datastore.review.withdraw(ds.id, "not yet")
-    await pv.registry.lock_item(ds.id, "audit")
+    await pv.registry_client.lock_item(ds.id, "audit")
     with pytest.raises(Locked, match="locked"):
         await pv.datastore.credentials(ds.id, "write", force=True)
     assert asked == []
@@ -215,22 +215,24 @@ async def test_admin_reviewers_access_and_groups_on_the_l2_clients(
         assert candidate.name not in [
             r.username async for r in pv_admin.review_client.iter_reviewers(page_size=2)
         ]
-        groups = await pv_admin.auth.list_user_groups(member.name)
+        groups = await pv_admin.auth_client.list_user_groups(member.name)
         assert [g.name for g in groups] == [lab] and member.name in groups[0].members
     with pytest.raises(Forbidden):
         await pv.datastore.review.add_reviewer(candidate.name)
     with pytest.raises(Forbidden):
-        await pv.auth.list_user_groups(member.name)
-    assert await pv.auth.list_user_groups(owner.name) == []
+        await pv.auth_client.list_user_groups(member.name)
+    assert await pv.auth_client.list_user_groups(owner.name) == []
 
-    org = await pv.registry.create_item({"subtype": "organisation", "record": {"name": "Lab org"}})
-    await pv.registry.update_access(
+    org = await pv.registry_client.create_item(
+        {"subtype": "organisation", "record": {"name": "Lab org"}}
+    )
+    await pv.registry_client.update_access(
         org.id, {"owner": owner.name, "groups": {lab: ["metadata-write"]}}
     )
-    assert (await pv.registry.get_access(org.id)).groups == {lab: ["metadata-write"]}
-    mine = await pv.registry.my_access(org.id)
+    assert (await pv.registry_client.get_access(org.id)).groups == {lab: ["metadata-write"]}
+    mine = await pv.registry_client.my_access(org.id)
     assert mine.owner and mine.sources == ["owner"] and mine.roles[-1] == "admin"
     async with connect(member) as pv_member:
-        theirs = await pv_member.registry.my_access(org.id)
+        theirs = await pv_member.registry_client.my_access(org.id)
     assert theirs.roles == ["metadata-read", "metadata-write"]
     assert theirs.sources == [f"group:{lab}"] and not theirs.owner

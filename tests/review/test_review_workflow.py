@@ -7,7 +7,8 @@ from datetime import datetime
 
 import httpx
 import pytest
-from review_helpers import (
+
+from tests.support.review_helpers import (
     Refs,
     User,
     changed,

@@ -10,14 +10,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
-import httpx
 import pytest
-from search_helpers import User
 
 from provena_like.testing.localstack import LocalStack
-from provena_like.testing.server_thread import ServerThread
+from tests.support.search_helpers import User
 
 _DATABASE_URL = os.environ.get("PROVENA_TEST_DATABASE_URL")
 
@@ -32,17 +29,6 @@ if _DATABASE_URL:
 
 
 @pytest.fixture
-def new_user(make_token: Callable[..., str]) -> Callable[..., User]:
-    """A factory of users that no other test knows: ``new_user(groups=("lab",))``."""
-
-    def make(prefix: str = "user", **kwargs: Any) -> User:
-        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-        return User(name, make_token(name, **kwargs))
-
-    return make
-
-
-@pytest.fixture
 def admin(make_token: Callable[..., str]) -> User:
     """A system administrator."""
     name = f"root-{uuid.uuid4().hex[:10]}"
@@ -50,14 +36,5 @@ def admin(make_token: Callable[..., str]) -> User:
 
 
 @pytest.fixture
-async def client(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for the search service of the session server."""
-    async with httpx.AsyncClient(base_url=server.url + "/search", timeout=60) as c:
-        yield c
-
-
-@pytest.fixture
-async def registry(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for the registry service of the session server."""
-    async with httpx.AsyncClient(base_url=server.url + "/registry", timeout=60) as c:
-        yield c
+def client_service() -> str:
+    return "search"

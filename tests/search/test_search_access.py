@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from search_helpers import User, create, organisation, search, walk, word
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import Forbidden, Unprocessable
 from provena_like.models.search import SearchHit
 from provena_like.testing.server_thread import ServerThread
+from tests.support.search_helpers import User, create, organisation, search, walk, word
 
 pytestmark = pytest.mark.anyio
 
@@ -154,19 +154,21 @@ async def test_sdk_search_client(
         for i in range(5)
     ]
     async with ProvenaClient(base_url=server.url, access_token=alice.token) as pv:
-        page = await pv.search.search_items(w, subtype="organisation", page_size=2)
+        page = await pv.search_client.search_items(w, subtype="organisation", page_size=2)
         assert len(page.items) == 2 and page.next_cursor is not None
         assert isinstance(page.items[0], SearchHit)
         assert "<mark>" in page.items[0].highlights["display_name"]
-        hits = [h async for h in pv.search.iter_search_items(w, owner=alice.name, page_size=2)]
+        hits = [
+            h async for h in pv.search_client.iter_search_items(w, owner=alice.name, page_size=2)
+        ]
         assert sorted(h.item.id for h in hits) == sorted(created)
-        first = await pv.search.iter_search_items(w, max_items=3)
+        first = await pv.search_client.iter_search_items(w, max_items=3)
         assert len(first.items) == 3  # the page asked for is shrunk to max_items
-        page = await pv.search.search_items(
+        page = await pv.search_client.search_items(
             w, fields={"name": f"{w} Node 3", "record.name": f"{w} Node 3"}
         )
         assert [h.item.id for h in page.items] == [created[3]]
         with pytest.raises(Unprocessable):
-            await pv.search.search_items("  ")
+            await pv.search_client.search_items("  ")
         with pytest.raises(Forbidden):
-            await pv.search.reindex()
+            await pv.search_client.reindex()

@@ -44,9 +44,9 @@ async def test_search_items_encodes_every_filter() -> None:
     async with ProvenaClient(
         base_url="http://provena.test", auth=httpx.Auth(), transport=transport
     ) as pv:
-        assert isinstance(pv.search, SearchClient)
-        assert repr(pv.search) == "SearchClient(url='http://provena.test/search')"
-        page = await pv.search.search_items(
+        assert isinstance(pv.search_client, SearchClient)
+        assert repr(pv.search_client) == "SearchClient(url='http://provena.test/search')"
+        page = await pv.search_client.search_items(
             "reef",
             subtype=["dataset", "organisation"],
             owner="alice",
@@ -67,10 +67,10 @@ async def test_search_items_encodes_every_filter() -> None:
             params["page_size"] == "5" and "cursor" not in params and "created_before" not in params
         )
 
-        hits = [hit async for hit in pv.search.iter_search_items("reef", subtype="dataset")]
+        hits = [hit async for hit in pv.search_client.iter_search_items("reef", subtype="dataset")]
         assert len(hits) == 2
         assert requests[-1].url.params["cursor"] == "c1"
         assert requests[-1].url.params.get_list("subtype") == ["dataset"]
 
-        await pv.search.search_items("reef")
+        await pv.search_client.search_items("reef")
         assert set(requests[-1].url.params) == {"q", "page_size"}

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from search_helpers import User, create, organisation, person, search, walk, word
+
+from tests.support.search_helpers import User, create, organisation, person, search, walk, word
 
 pytestmark = pytest.mark.anyio
 

@@ -47,10 +47,10 @@ _APPROVALS = ("ethics_registration", "ethics_access", "indigenous_knowledge", "e
 
 
 async def _dataset_record(pv: ProvenaClient) -> dict[str, Any]:
-    org = await pv.registry.create_item(
+    org = await pv.registry_client.create_item(
         {"subtype": "organisation", "record": {"name": f"Secrets Lab {uuid.uuid4().hex[:6]}"}}
     )
-    person = await pv.registry.create_item(
+    person = await pv.registry_client.create_item(
         {
             "subtype": "person",
             "record": {"first_name": "Sam", "last_name": "Secret", "email": "sam@example.org"},

@@ -89,10 +89,10 @@ async def test_a_shared_client_never_gives_one_users_keys_to_another(
     shares = auth_class is PerRequestToken  # a challenge auth can't be told apart: no reuse
     async with ProvenaClient(base_url=server.url, auth=auth) as pv:
         with auth.acting_as(alice):
-            org = await pv.registry.create_item(
+            org = await pv.registry_client.create_item(
                 {"subtype": "organisation", "record": {"name": f"Alice's lab {suffix}"}}
             )
-            person = await pv.registry.create_item(
+            person = await pv.registry_client.create_item(
                 {
                     "subtype": "person",
                     "record": {"first_name": "Alice", "last_name": "A", "email": "a@example.org"},

@@ -50,10 +50,10 @@ async def doomed_stack(anyio_backend: str) -> AsyncIterator[LocalStack]:
 
 
 async def _mint(pv: ProvenaClient) -> str:
-    org = await pv.registry.create_item(
+    org = await pv.registry_client.create_item(
         {"subtype": "organisation", "record": {"name": f"Org {uuid.uuid4().hex[:6]}"}}
     )
-    person = await pv.registry.create_item(
+    person = await pv.registry_client.create_item(
         {
             "subtype": "person",
             "record": {"first_name": "Ada", "last_name": "Ocean", "email": "ada@example.org"},

@@ -52,7 +52,7 @@ def browser(stack: LocalStack, address: str) -> httpx.AsyncClient:
 async def new_user(stack: LocalStack, prefix: str) -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     async with stack.client("admin") as admin:
-        await admin.auth.create_user(UserCreate(username=name, password=PASSWORD))
+        await admin.auth_client.create_user(UserCreate(username=name, password=PASSWORD))
     return name
 
 
@@ -132,7 +132,7 @@ async def test_wrong_client_secrets_get_429_after_n_in_the_oauth_format(
 ) -> None:
     client_id = f"svc-{uuid.uuid4().hex[:8]}"
     async with stack.client("admin") as admin:
-        created = await admin.auth.create_client(OAuthClientCreate(client_id=client_id))
+        created = await admin.auth_client.create_client(OAuthClientCreate(client_id=client_id))
     assert created.client_secret is not None
     secret = created.client_secret.get_secret_value()
     grant = {"grant_type": "client_credentials", "client_id": client_id}

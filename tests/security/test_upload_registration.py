@@ -104,10 +104,10 @@ def _client(url: str, token: str, **config: object) -> ProvenaClient:
 
 async def _mint(pv: ProvenaClient, *, general: tuple[str, ...] = ()) -> InteractiveDataset:
     suffix = uuid.uuid4().hex[:6]
-    org = await pv.registry.create_item(
+    org = await pv.registry_client.create_item(
         {"subtype": "organisation", "record": {"name": f"Upload lab {suffix}"}}
     )
-    person = await pv.registry.create_item(
+    person = await pv.registry_client.create_item(
         {
             "subtype": "person",
             "record": {"first_name": "Ada", "last_name": "Ocean", "email": "ada@example.org"},
@@ -215,7 +215,7 @@ async def test_a_403_at_registration_fails_every_file_with_one_call_per_batch(
             # every file is in the store: access goes before the files are registered
             if isinstance(event, TransferProgress) and event.files_done == event.files_total:
                 if not revoked:
-                    await owner.registry.update_access(owned.id, {"owner": owner_name})
+                    await owner.registry_client.update_access(owned.id, {"owner": owner_name})
                     revoked.append(True)
 
         result = await ds.upload(src, progress=revoke_after_transfer)

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storage_helpers import BUCKET, admin_client, mint
 
 from provena_like.storage import S3Credentials
 from provena_like.testing.seaweed import SeaweedS3
+from tests.support.storage_helpers import BUCKET, admin_client, mint
 
 
 @pytest.fixture(scope="session")

@@ -19,11 +19,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 from botocore.exceptions import ClientError
-from storage_helpers import BUCKET
 
 from provena_like.storage import S3Credentials, TransferEngine
 from provena_like.storage._direct import bucket_base_url
 from provena_like.storage.listing import iter_objects
+from tests.support.storage_helpers import BUCKET
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-from storage_helpers import BUCKET, mint
 
 from provena_like.storage import (
     FileStarted,
@@ -22,6 +21,7 @@ from provena_like.storage import (
     TransferEvent,
 )
 from provena_like.testing.seaweed import SeaweedS3
+from tests.support.storage_helpers import BUCKET, mint
 
 pytestmark = pytest.mark.anyio
 

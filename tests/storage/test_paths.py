@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from storage_helpers import BUCKET, mint
 
 from provena_like import UnsafePath
 from provena_like.storage import S3Credentials, dataset_path
 from provena_like.testing.seaweed import SeaweedS3
+from tests.support.storage_helpers import BUCKET, mint
 
 
 @pytest.mark.anyio

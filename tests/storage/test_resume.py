@@ -9,9 +9,9 @@ from typing import Any
 
 import anyio
 import pytest
-from storage_helpers import BUCKET
 
 from provena_like.storage import BytesTransferred, S3Credentials, TransferEngine, TransferEvent
+from tests.support.storage_helpers import BUCKET
 
 pytestmark = pytest.mark.anyio
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storage_helpers import BUCKET
 
 from provena_like.storage import S3Credentials, TransferEngine, _upload
 from provena_like.storage.hashing import read_file as real_read
+from tests.support.storage_helpers import BUCKET
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,6 @@ from typing import Any
 import aioboto3
 import anyio
 import pytest
-from storage_helpers import BUCKET, mint
 
 from provena_like import ChecksumMismatch, RemoteChanged, UnsafePath, UsageError
 from provena_like.storage import (
@@ -26,6 +25,7 @@ from provena_like.storage import (
     TransferProgress,
 )
 from provena_like.testing.seaweed import SeaweedS3
+from tests.support.storage_helpers import BUCKET, mint
 
 pytestmark = pytest.mark.anyio
 

@@ -83,7 +83,7 @@ def always(status: int, body: Any) -> Callable[[httpx.Request], httpx.Response]:
 async def test_create_item() -> None:
     pv, rec = client_for(always(201, item_json()))
     async with pv:
-        item = await pv.registry.create_item(
+        item = await pv.registry_client.create_item(
             {"subtype": "organisation", "record": {"name": "CSIRO"}}, idempotency_key="k-1"
         )
     assert isinstance(item, Item) and item.id == "10378.1/42"
@@ -96,7 +96,7 @@ async def test_create_item_rejects_invalid_body_before_sending() -> None:
     pv, rec = client_for(always(201, item_json()))
     async with pv:
         with pytest.raises(UsageError, match="subtype"):
-            await pv.registry.create_item({"record": {}})
+            await pv.registry_client.create_item({"record": {}})
     assert rec.requests == []
 
 
@@ -106,7 +106,7 @@ async def test_create_item_rejects_invalid_body_before_sending() -> None:
 async def test_get_item(include_history: bool, query: bytes) -> None:
     pv, rec = client_for(always(200, item_json(history=[])))
     async with pv:
-        item = await pv.registry.get_item("10378.1/42", include_history=include_history)
+        item = await pv.registry_client.get_item("10378.1/42", include_history=include_history)
     assert item.revision == 1
     assert rec.last.url.path == "/registry/items/10378.1/42"
     assert rec.last.url.query == query
@@ -119,7 +119,7 @@ async def test_item_id_must_be_a_handle(bad_id: str) -> None:
     pv, rec = client_for(always(200, item_json()))
     async with pv:
         with pytest.raises(UsageError, match="handle"):
-            await pv.registry.get_item(bad_id)
+            await pv.registry_client.get_item(bad_id)
     assert rec.requests == []
 
 
@@ -127,7 +127,7 @@ async def test_item_id_must_be_a_handle(bad_id: str) -> None:
 async def test_update_item(if_match: int | None, header: str | None) -> None:
     pv, rec = client_for(always(200, item_json(revision=8)))
     async with pv:
-        item = await pv.registry.update_item(
+        item = await pv.registry_client.update_item(
             "10378.1/42", {"record": {"name": "X"}, "reason": "rename"}, if_match=if_match
         )
     assert item.revision == 8
@@ -146,7 +146,7 @@ async def test_list_and_iter_items() -> None:
 
     pv, rec = client_for(pages)
     async with pv:
-        page = await pv.registry.list_items(subtype="organisation", page_size=1)
+        page = await pv.registry_client.list_items(subtype="organisation", page_size=1)
         assert isinstance(page, Page) and page.next_cursor == "c1"
         assert dict(rec.last.url.params) == {
             "sort": "created",
@@ -154,7 +154,7 @@ async def test_list_and_iter_items() -> None:
             "subtype": "organisation",
             "page_size": "1",
         }
-        paginator = pv.registry.iter_items(order="desc", page_size=1)
+        paginator = pv.registry_client.iter_items(order="desc", page_size=1)
         assert isinstance(paginator, AsyncPaginator)
         ids = [item.id async for item in paginator]
     assert ids == ["p/1", "p/2"]
@@ -172,12 +172,14 @@ async def test_history_and_revert() -> None:
 
     pv, rec = client_for(respond)
     async with pv:
-        page = await pv.registry.get_history("10378.1/42", page_size=5, cursor="h1")
+        page = await pv.registry_client.get_history("10378.1/42", page_size=5, cursor="h1")
         assert page.items[0].id == 3
         assert rec.last.url.path == "/registry/items/10378.1/42/history"
         assert dict(rec.last.url.params) == {"page_size": "5", "cursor": "h1"}
-        assert [e.reason async for e in pv.registry.iter_history("10378.1/42")] == ["create"]
-        item = await pv.registry.revert_item("10378.1/42", {"history_id": 3, "reason": "undo"})
+        assert [e.reason async for e in pv.registry_client.iter_history("10378.1/42")] == ["create"]
+        item = await pv.registry_client.revert_item(
+            "10378.1/42", {"history_id": 3, "reason": "undo"}
+        )
     assert item.revision == 3
     assert (rec.last.method, rec.last.url.path) == ("POST", "/registry/items/10378.1/42/revert")
     assert rec.last_json() == {"history_id": 3, "reason": "undo"}
@@ -188,7 +190,7 @@ async def test_history_and_revert() -> None:
 async def test_lock_unlock(action: str) -> None:
     pv, rec = client_for(always(200, item_json(locked=action == "lock")))
     async with pv:
-        method = getattr(pv.registry, f"{action}_item")
+        method = getattr(pv.registry_client, f"{action}_item")
         item = await method("10378.1/42", "review")
     assert item.locked is (action == "lock")
     assert rec.last.url.path == f"/registry/items/10378.1/42/{action}"
@@ -199,7 +201,7 @@ async def test_lock_reason_required() -> None:
     pv, rec = client_for(always(200, item_json()))
     async with pv:
         with pytest.raises(UsageError, match="reason"):
-            await pv.registry.lock_item("10378.1/42", "")
+            await pv.registry_client.lock_item("10378.1/42", "")
     assert rec.requests == []
 
 
@@ -207,7 +209,7 @@ async def test_lock_history() -> None:
     events = [{"action": "lock", "time": NOW, "user": "alice", "reason": "r"}]
     pv, rec = client_for(always(200, events))
     async with pv:
-        result = await pv.registry.get_lock_history("10378.1/42")
+        result = await pv.registry_client.get_lock_history("10378.1/42")
     assert result == [LockEvent.model_validate(events[0])]
     assert rec.last.url.path == "/registry/items/10378.1/42/lock-history"
 
@@ -216,9 +218,9 @@ async def test_access() -> None:
     access = {"owner": "alice", "general": ["metadata-read"], "groups": {"lab": ["admin"]}}
     pv, rec = client_for(always(200, access))
     async with pv:
-        got = await pv.registry.get_access("10378.1/42")
+        got = await pv.registry_client.get_access("10378.1/42")
         assert got == AccessSettings.model_validate(access)
-        await pv.registry.update_access("10378.1/42", AccessSettings(owner="alice"))
+        await pv.registry_client.update_access("10378.1/42", AccessSettings(owner="alice"))
     assert (rec.last.method, rec.last.url.path) == ("PUT", "/registry/items/10378.1/42/access")
     assert rec.last_json() == {"owner": "alice", "general": [], "groups": {}}  # a full document
 
@@ -228,7 +230,7 @@ async def test_not_found_is_typed() -> None:
     pv, _ = client_for(always(404, body))
     async with pv:
         with pytest.raises(NotFound, match="was not found") as info:
-            await pv.registry.get_item("1/2")
+            await pv.registry_client.get_item("1/2")
     assert info.value.service == "registry"
 
 
@@ -241,7 +243,7 @@ GROUP = {"name": "lab", "members": ["alice"], "created_at": NOW}
 async def test_userinfo() -> None:
     pv, rec = client_for(always(200, {"sub": "alice", "groups": ["lab"]}))
     async with pv:
-        me = await pv.auth.userinfo()
+        me = await pv.auth_client.userinfo()
     assert me == UserInfo(sub="alice", groups=["lab"])
     assert rec.last.url.path == "/auth/userinfo"
 
@@ -249,7 +251,7 @@ async def test_userinfo() -> None:
 async def test_create_user_sends_the_password() -> None:
     pv, rec = client_for(always(201, USER))
     async with pv:
-        user = await pv.auth.create_user({"username": "alice", "password": "correct-horse"})
+        user = await pv.auth_client.create_user({"username": "alice", "password": "correct-horse"})
     assert isinstance(user, User)
     assert rec.last_json() == {"username": "alice", "password": "correct-horse"}
     assert rec.last.url.path == "/auth/users"
@@ -259,14 +261,14 @@ async def test_invalid_user_does_not_echo_password() -> None:
     pv, _ = client_for(always(201, USER))
     async with pv:
         with pytest.raises(UsageError, match="password") as info:
-            await pv.auth.create_user({"username": "alice", "password": "pw-XYZ"})
+            await pv.auth_client.create_user({"username": "alice", "password": "pw-XYZ"})
     assert "pw-XYZ" not in str(info.value)
 
 
 async def test_update_user_is_a_patch_of_set_fields_only() -> None:
     pv, rec = client_for(always(200, USER))
     async with pv:
-        await pv.auth.update_user("alice", {"disabled": True})
+        await pv.auth_client.update_user("alice", {"disabled": True})
     assert (rec.last.method, rec.last.url.path) == ("PATCH", "/auth/users/alice")
     assert rec.last_json() == {"disabled": True}
 
@@ -289,7 +291,7 @@ async def test_auth_routes(call: Callable[[Any], Any], method: str, path: str, b
     response = USER if path.startswith("/auth/users") else GROUP
     pv, rec = client_for(always(200, response))
     async with pv:
-        result = await call(pv.auth)
+        result = await call(pv.auth_client)
     assert isinstance(result, User | Group)
     assert (rec.last.method, rec.last.url.path) == (method, path)
     if body is not None:
@@ -301,14 +303,14 @@ async def test_names_are_checked(name: str) -> None:
     pv, rec = client_for(always(200, USER))
     async with pv:
         with pytest.raises(UsageError):
-            await pv.auth.get_user(name)
+            await pv.auth_client.get_user(name)
     assert rec.requests == []
 
 
 async def test_slash_in_name_is_encoded() -> None:
     pv, rec = client_for(always(200, USER))
     async with pv:
-        await pv.auth.get_user("a/b")
+        await pv.auth_client.get_user("a/b")
     assert rec.last.url.raw_path == b"/auth/users/a%2Fb"
 
 
@@ -327,8 +329,8 @@ async def test_slash_in_name_is_encoded() -> None:
 async def test_auth_lists(method_name: str, path: str, item: dict[str, Any]) -> None:
     pv, rec = client_for(always(200, {"items": [item], "next_cursor": None}))
     async with pv:
-        page = await getattr(pv.auth, method_name)(page_size=10, cursor="c0")
-        iterated = [x async for x in getattr(pv.auth, "iter_" + method_name[5:])()]
+        page = await getattr(pv.auth_client, method_name)(page_size=10, cursor="c0")
+        iterated = [x async for x in getattr(pv.auth_client, "iter_" + method_name[5:])()]
     assert len(page.items) == 1 and len(iterated) == 1
     assert rec.requests[0].url.path == path
     assert dict(rec.requests[0].url.params) == {"page_size": "10", "cursor": "c0"}
@@ -337,7 +339,7 @@ async def test_auth_lists(method_name: str, path: str, item: dict[str, Any]) -> 
 async def test_remove_group_member() -> None:
     pv, rec = client_for(lambda request: httpx.Response(204))
     async with pv:
-        await pv.auth.remove_group_member("lab", "bob")
+        await pv.auth_client.remove_group_member("lab", "bob")
     assert (rec.last.method, rec.last.url.path) == ("DELETE", "/auth/groups/lab/members/bob")
 
 
@@ -357,12 +359,12 @@ async def test_create_and_delete_client() -> None:
 
     pv, rec = client_for(respond)
     async with pv:
-        result = await pv.auth.create_client({"client_id": "pipe"})
+        result = await pv.auth_client.create_client({"client_id": "pipe"})
         assert isinstance(result, OAuthClientCreated)
         assert result.client_secret is not None
         assert result.client_secret.get_secret_value() == "shown-once"
         assert "shown-once" not in repr(result)
-        await pv.auth.delete_client("pipe")
+        await pv.auth_client.delete_client("pipe")
     assert (rec.last.method, rec.last.url.path) == ("DELETE", "/auth/clients/pipe")
 
 
@@ -373,10 +375,10 @@ async def test_client_lifecycle_and_repr() -> None:
     pv, _ = client_for(always(200, item_json()))
     assert repr(pv) == "ProvenaClient(base_url='http://provena.test')"
     async with pv:
-        await pv.registry.get_item("1/2")
+        await pv.registry_client.get_item("1/2")
     assert pv.is_closed
     with pytest.raises(UsageError, match="closed"):
-        await pv.registry.get_item("1/2")
+        await pv.registry_client.get_item("1/2")
     with pytest.raises(UsageError, match="closed"):
         async with pv:
             pass
@@ -390,10 +392,10 @@ async def test_with_options_shares_pool_and_auth() -> None:
         assert fast.auth_manager is pv.auth_manager
         assert (fast.config.timeout, fast.config.max_retries) == (1.5, 0)
         assert pv.config.timeout == 30.0
-        await fast.registry.get_item("1/2")
+        await fast.registry_client.get_item("1/2")
         assert rec.last.extensions["timeout"]["read"] == 1.5
         await fast.aclose()
-        await pv.registry.get_item("1/2")  # the pool is still open
+        await pv.registry_client.get_item("1/2")  # the pool is still open
     with pytest.raises(UsageError):
         pv.with_options(timeout=-1)
 
@@ -420,6 +422,7 @@ class FakeAuthManager(httpx.Auth):
     def __init__(self, config: ProvenaConfig) -> None:
         self.config = config
         self.bound: httpx.AsyncClient | None = None
+        self.closed = False
 
     @classmethod
     def from_config(cls, config: ProvenaConfig) -> FakeAuthManager:
@@ -429,6 +432,9 @@ class FakeAuthManager(httpx.Auth):
 
     def bind(self, http_client: httpx.AsyncClient) -> None:
         self.bound = http_client
+
+    async def aclose(self) -> None:
+        self.closed = True
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = "Bearer fake"
@@ -444,5 +450,6 @@ async def test_default_auth_manager_is_bound_to_the_pool(monkeypatch: pytest.Mon
     assert manager.config is pv.config
     assert manager.bound is pv.http_core.http_client
     async with pv:
-        await pv.registry.get_item("1/2")
+        await pv.registry_client.get_item("1/2")
     assert recorder.last.headers["Authorization"] == "Bearer fake"
+    assert manager.closed  # created by the client, so closed by it

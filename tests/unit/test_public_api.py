@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib
 import inspect
 
+import httpx
 import pytest
 
 import provena_like
+from provena_like import ProvenaClient
 from provena_like._core import errors
 
 
@@ -80,3 +82,56 @@ def test_submodule_all_is_importable(module: str) -> None:
     mod = importlib.import_module(module)
     for name in mod.__all__:
         assert hasattr(mod, name), f"{module}.{name}"
+
+
+# -- ProvenaClient's attribute names say their layer -------------------------------------------
+
+
+def _layer(value: object) -> str:
+    module = type(value).__module__
+    if module.startswith("provena_like.clients."):
+        return "L2"
+    if module.startswith("provena_like.modules."):
+        return "L3"
+    if isinstance(value, httpx.Auth):
+        return "L1"
+    return "other"
+
+
+def test_client_attribute_names_say_their_layer() -> None:
+    pv = ProvenaClient(auth=httpx.Auth())
+    seen: dict[str, set[str]] = {"L1": set(), "L2": set(), "L3": set()}
+    for name, value in vars(pv).items():
+        if name.startswith("_"):
+            continue
+        layer = _layer(value)
+        if layer == "L2":
+            assert name.endswith("_client"), f"L2 client {name!r} needs the '_client' suffix"
+        elif layer == "L3":
+            assert "_" not in name, f"L3 module {name!r} is named after the job (a bare noun)"
+        elif layer == "L1":
+            assert name == "auth_manager"
+        else:
+            assert name == "config", f"{name!r}: which layer?"
+        if layer in seen:
+            seen[layer].add(name)
+    services = {"registry", "search", "auth", "datastore", "review"}
+    assert seen["L2"] == {f"{s}_client" for s in services}  # one L2 client per service
+    assert seen["L3"] == {"datastore"}
+    assert seen["L1"] == {"auth_manager"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("registry", "registry_client"), ("search", "search_client"), ("auth", "auth_client")],
+)
+def test_old_client_names_are_deprecated_aliases(old: str, new: str) -> None:
+    pv = ProvenaClient(auth=httpx.Auth())
+    with pytest.warns(
+        DeprecationWarning, match=f"ProvenaClient.{old} is deprecated; use ProvenaClient.{new}"
+    ):
+        value = getattr(pv, old)
+    assert value is getattr(pv, new)
+    copy = pv.with_options(timeout=5)
+    with pytest.warns(DeprecationWarning):
+        assert getattr(copy, old) is getattr(copy, new)

@@ -1,8 +1,10 @@
 """Bring the database schema to the current version with the Alembic migrations.
 
-Developers add a revision after changing tables with::
+Developers add a revision after changing tables with:
 
-    python -m provena_like.server.db.schema revision "what changed"
+```text
+python -m provena_like.server.db.schema revision "what changed"
+```
 """
 
 from __future__ import annotations

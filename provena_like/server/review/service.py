@@ -1,11 +1,11 @@
 """The release workflow on a database session: request, approve, reject, withdraw; listings.
 
-::
-
-    NOT_RELEASED ──request (dataset admin, names a reviewer)──▶ PENDING
-    PENDING ──approve (that reviewer)──▶ RELEASED        (release_time, approver set)
-    PENDING ──reject (that reviewer, notes required)──▶ NOT_RELEASED
-    PENDING ──withdraw (dataset admin)──▶ NOT_RELEASED
+```text
+NOT_RELEASED ──request (dataset admin, names a reviewer)──▶ PENDING
+PENDING ──approve (that reviewer)──▶ RELEASED        (release_time, approver set)
+PENDING ──reject (that reviewer, notes required)──▶ NOT_RELEASED
+PENDING ──withdraw (dataset admin)──▶ NOT_RELEASED
+```
 
 Anything else is refused: 409 with a code naming the current state (``under_review``,
 ``released``, ``not_under_review``) and ``details.state``; 403 ``not_your_review`` when

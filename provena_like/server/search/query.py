@@ -1,14 +1,16 @@
 """The search query language: user text parsed into terms, never passed to SQL as syntax.
 
 The same small language works on every backend (it is close to what web search engines and
-PostgreSQL's ``websearch_to_tsquery`` accept)::
+PostgreSQL's ``websearch_to_tsquery`` accept):
 
-    ocean temperature          both words (AND)
-    "sea surface"              the phrase
-    ocean OR marine            either
-    ocean -coral  /  ocean NOT coral
-                               ocean, but not coral
-    temp*                      words starting with "temp"
+```text
+ocean temperature          both words (AND)
+"sea surface"              the phrase
+ocean OR marine            either
+ocean -coral  /  ocean NOT coral
+                           ocean, but not coral
+temp*                      words starting with "temp"
+```
 
 ``AND`` between words is accepted and changes nothing. Everything else - quotes in odd
 places, ``:``, ``(``, ``^``, a lone ``*`` or ``-`` - is text: each term becomes a quoted

@@ -31,7 +31,7 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-PROVIDER_DIR = Path(__file__).parent / "provider"
+PROVIDER_DIR = Path(__file__).parent.parent / "oidc" / "provider"
 NPM_TIMEOUT = 210.0
 """Bounds ``npm ci``; with START_TIMEOUT it stays under pytest's 300 s per test (with setup)."""
 START_TIMEOUT = 30.0

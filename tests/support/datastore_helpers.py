@@ -14,18 +14,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from provena_like.testing.seaweed import SeaweedS3
+from tests.support.users import User  # noqa: F401 (re-exported)
 
 APPROVALS = ("ethics_registration", "ethics_access", "indigenous_knowledge", "export_controls")
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 @dataclass(frozen=True)
