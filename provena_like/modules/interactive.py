@@ -745,7 +745,9 @@ class InteractiveDataset:
 
         Example:
             ```python
+            await ds.download("./copy")
             result = await ds.verify("./copy")
+            assert result.matches
             if not result.matches:
                 for f in result.differences:
                     print(f.status, f.path, f.reason)

@@ -747,9 +747,11 @@ class TransferEngine:
             files no object maps to (``missing-remote``).
 
         Example:
-            >>> result = await engine.verify("./copy", "raw/")  # doctest: +SKIP
-            >>> [(f.path, f.reason) for f in result.differences]  # doctest: +SKIP
-            [('raw/b.csv', 'sha256 9f86…, expected 2c26…')]
+            ```python
+            result = await engine.verify("./copy", "raw/")
+            for check in result.differences:
+                print(check.path, check.status, check.reason)
+            ```
         """
         return await _sync.verify(
             self.sync_context(), objects, Path(dest), include=include, exclude=exclude

@@ -173,8 +173,9 @@ class FileCheck:
         local: The local file (where it is, or where it would be).
 
     Example:
-        >>> FileCheck("raw/a.csv", "missing-local").ok
-        False
+        ```python
+        assert not FileCheck("raw/a.csv", "missing-local").ok
+        ```
     """
 
     path: str
@@ -195,9 +196,10 @@ class VerifyResult:
     """Per-file checks of a local copy: remote files in the order given, then local extras.
 
     Example:
-        >>> result = VerifyResult([FileCheck("a", "ok"), FileCheck("b", "mismatch", "sha256")])
-        >>> [f.path for f in result.differences], result.matches
-        (['b'], False)
+        ```python
+        result = VerifyResult([FileCheck("a", "ok"), FileCheck("b", "mismatch", "sha256")])
+        assert ([f.path for f in result.differences], result.matches) == (["b"], False)
+        ```
     """
 
     files: list[FileCheck] = field(default_factory=list)

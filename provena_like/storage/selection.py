@@ -11,10 +11,10 @@ Which manifest entries a dataset path names (``"raw"`` vs ``"raw/"``) is the L3 
 selection: :func:`provena_like.modules.selection.select_files` turns them into specs.
 
 Example:
-    >>> matches("raw/a.csv", ["*.csv"], ["raw/tmp*"])
-    True
-    >>> is_partial(".a.csv.provena-partial"), is_partial("a.csv")
-    (True, False)
+    ```python
+    assert matches("raw/a.csv", ["*.csv"], ["raw/tmp*"])
+    assert (is_partial(".a.csv.provena-partial"), is_partial("a.csv")) == (True, False)
+    ```
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ def download_entry(spec: DownloadSpec) -> tuple[str, str, str | None, int | None
     """A :data:`DownloadSpec` with its size (``None`` when the spec has none).
 
     Example:
-        >>> download_entry(("raw/a.csv", "a.csv", None))
-        ('raw/a.csv', 'a.csv', None, None)
+        ```python
+        assert download_entry(("raw/a.csv", "a.csv", None)) == ("raw/a.csv", "a.csv", None, None)
+        ```
     """
     if len(spec) == 4:
         return spec
@@ -61,8 +62,9 @@ def matches(relative: str, include: Sequence[str], exclude: Sequence[str]) -> bo
         exclude: The path must match none of them.
 
     Example:
-        >>> matches("tmp/b.csv", ["*.csv"], ["tmp/*"])
-        False
+        ```python
+        assert not matches("tmp/b.csv", ["*.csv"], ["tmp/*"])
+        ```
     """
     if include and not any(fnmatchcase(relative, p) for p in include):
         return False
@@ -73,8 +75,9 @@ def is_partial(name: str) -> bool:
     """Whether a file name is a download in progress (a temp or resumable partial file).
 
     Example:
-        >>> is_partial(".big.bin.1f2e3d4c.partial")
-        True
+        ```python
+        assert is_partial(".big.bin.1f2e3d4c.partial")
+        ```
     """
     # a resumable download keeps ``.<name>.provena-partial`` and its ``.json`` sidecar
     return PARTIAL_SUFFIX in name or name.endswith(_TEMP_SUFFIX)

@@ -138,6 +138,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.storage.engine:TransferEngine.sync_down": ENGINE,
     "provena_like.storage.engine:TransferEngine.sync_up": ENGINE,
     "provena_like.storage.engine:TransferEngine.upload": ENGINE,
+    "provena_like.storage.engine:TransferEngine.verify": ENGINE,
     "provena_like.storage.events": ENGINE,
     "provena_like.storage.keys:prepare_local_target": READER_OBJECTS,
     "provena_like.storage.paths": READER_OBJECTS,
