@@ -36,7 +36,7 @@ from provena_like.server.auth.protocol import new_secret, sha256_hex
 from provena_like.server.auth.tables import OAuthClientRow, RefreshTokenRow
 from provena_like.server.db.base import utcnow
 from provena_like.server.db.identity import GroupMemberRow, GroupRow, UserRow
-from provena_like.server.errors import ServiceError, forbidden, not_found
+from provena_like.server.errors import ServiceError, forbidden, not_found, validation_error
 from provena_like.server.idempotency import fingerprint, run_idempotent
 from provena_like.server.pagination import decode_cursor, encode_cursor
 from provena_like.server.params import Cursor, IdempotencyKey, PageSize, error_responses
@@ -364,18 +364,24 @@ async def remove_member(
 # ---------------------------------------------------------------- clients
 
 
+def _detail(field: str, message: str, kind: str) -> list[dict[str, Any]]:
+    return [{"field": field, "message": message, "type": kind}]
+
+
 def _check_client(body: OAuthClientCreate) -> None:
     if not body.confidential and "client_credentials" in body.grant_types:
         message = "A public client cannot use client_credentials; make it confidential."
-        raise ServiceError(422, "validation_error", message)
+        raise validation_error(
+            _detail("confidential", message, "public_service_client"), message=message
+        )
     service = body.confidential and "client_credentials" in body.grant_types
     if body.system_roles and not service:
         message = "system_roles are for the service account of a client_credentials client."
-        raise ServiceError(422, "validation_error", message)
+        raise validation_error(_detail("system_roles", message, "not_a_service"), message=message)
     if service and len(SERVICE_ACCOUNT_PREFIX + body.client_id) > _USERNAME_MAX:
         limit = _USERNAME_MAX - len(SERVICE_ACCOUNT_PREFIX)
         message = f"client_id must be at most {limit} characters for a service account."
-        raise ServiceError(422, "validation_error", message)
+        raise validation_error(_detail("client_id", message, "string_too_long"), message=message)
 
 
 async def _ensure_service_account(

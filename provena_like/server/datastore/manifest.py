@@ -36,7 +36,7 @@ from provena_like.models.datastore import (
 )
 from provena_like.server import access
 from provena_like.server.db.base import utcnow
-from provena_like.server.errors import ServiceError, not_found, task_group
+from provena_like.server.errors import ServiceError, not_found, task_group, validation_error
 from provena_like.server.pagination import decode_cursor, encode_cursor
 from provena_like.server.security import Principal
 
@@ -92,14 +92,7 @@ def to_entry(row: ManifestRow) -> ManifestEntry:
 
 
 def _invalid(details: list[dict[str, Any]]) -> ServiceError:
-    fields = ", ".join(d["field"] for d in details[:5])
-    more = f" and {len(details) - 5} more" if len(details) > 5 else ""
-    return ServiceError(
-        422,
-        "validation_error",
-        f"These files can't be registered: check {fields}{more}.",
-        details=details,
-    )
+    return validation_error(details, what="files to register")
 
 
 async def head_files(
@@ -209,11 +202,9 @@ def _reserved(paths: list[str]) -> None:
         if path == METADATA_FILE
     ]
     if details:
-        raise ServiceError(
-            422,
-            "validation_error",
-            f"{METADATA_FILE} can't be removed: it is the dataset's own metadata file.",
-            details=details,
+        raise validation_error(
+            details,
+            message=f"{METADATA_FILE} can't be removed: it is the dataset's own metadata file.",
         )
 
 

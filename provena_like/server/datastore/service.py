@@ -32,8 +32,7 @@ from provena_like.models.datastore import (
 from provena_like.models.registry import HistoryEntry, ItemCreate, ItemUpdate, Role, Versioning
 from provena_like.server import access
 from provena_like.server.db.base import UTCDateTime, utcnow
-from provena_like.server.db.identity import GroupRow
-from provena_like.server.errors import ServiceError, not_found
+from provena_like.server.errors import ServiceError, not_found, validation_error
 from provena_like.server.pagination import cursor_time, decode_cursor, encode_cursor
 from provena_like.server.registry import service as registry
 from provena_like.server.registry.tables import HistoryRow, ItemRow
@@ -43,7 +42,6 @@ from .tables import DatasetKeywordRow, DatasetRow
 
 __all__ = [
     "DATASET",
-    "check_groups",
     "check_references",
     "claim_data_writes",
     "create_dataset",
@@ -152,13 +150,6 @@ def to_dataset(
 # -- checks --------------------------------------------------------------------------------
 
 
-def _invalid(what: str, details: list[dict[str, Any]]) -> ServiceError:
-    fields = ", ".join(d["field"] for d in details[:5])
-    return ServiceError(
-        422, "validation_error", f"Invalid {what}: check {fields}.", details=details
-    )
-
-
 async def check_references(
     session: AsyncSession, principal: Principal, record: DatasetRecord
 ) -> None:
@@ -191,20 +182,7 @@ async def check_references(
             continue
         details.append({"field": field, "message": message, "type": kind})
     if details:
-        raise _invalid("dataset record", details)
-
-
-async def check_groups(session: AsyncSession, groups: dict[str, list[Role]]) -> None:
-    """422 for access settings naming groups that don't exist."""
-    if not groups:
-        return
-    known = set(await session.scalars(select(GroupRow.name).where(GroupRow.name.in_(groups))))
-    details = [
-        {"field": f"groups.{g}", "message": f"no group named {g!r}", "type": "unknown_group"}
-        for g in sorted(set(groups) - known)
-    ]
-    if details:
-        raise _invalid("access settings", details)
+        raise validation_error(details, what="dataset record")
 
 
 def release_state_error(item_id: str, state: str, what: str) -> ServiceError:
@@ -322,7 +300,7 @@ async def create_dataset(
     to ``datasets/<handle-slug>/`` in ``bucket``. Nothing is written to the object store.
     """
     await check_references(session, principal, body.record)
-    await check_groups(session, body.groups)
+    await registry.check_names(session, body.groups)
     item = await registry.create_item(
         session,
         principal,

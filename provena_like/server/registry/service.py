@@ -14,7 +14,7 @@ each transaction, so on PostgreSQL the row lock it takes orders everything that 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -37,7 +37,7 @@ from provena_like.models.registry import (
 from provena_like.server import access
 from provena_like.server.db.base import utcnow
 from provena_like.server.db.identity import GroupRow, UserRow
-from provena_like.server.errors import ServiceError, not_found
+from provena_like.server.errors import ServiceError, not_found, validation_error
 from provena_like.server.pagination import cursor_time, decode_cursor, encode_cursor
 from provena_like.server.registry import subtypes
 from provena_like.server.registry.handles import mint_handle
@@ -47,6 +47,7 @@ from provena_like.server.security import Principal
 
 __all__ = [
     "Guard",
+    "check_names",
     "create_item",
     "get_access",
     "history_page",
@@ -207,7 +208,7 @@ async def list_items(
     is part of the query, so a page is short only at the end.
     """
     if subtype is not None:
-        subtypes.require_subtype(subtype)
+        subtypes.require_subtype(subtype, field="query.subtype")
     column = _SORT_COLUMNS[sort]
     query: Select[ItemRow] = select(ItemRow).where(access.readable_filter(principal))
     if subtype is not None:
@@ -265,10 +266,23 @@ def _add_history(session: AsyncSession, row: ItemRow, user: str, reason: str) ->
     )
 
 
-async def _check_names(
-    session: AsyncSession, groups: dict[str, list[Role]], owner: str | None = None
+async def check_names(
+    session: AsyncSession, groups: Mapping[str, object], owner: str | None = None
 ) -> None:
-    """422 for access settings naming groups or an owner that don't exist."""
+    """422 for access settings naming groups or an owner that don't exist.
+
+    The one check of the names in access settings, for the registry's items and the
+    datastore's datasets alike: each unknown group is a ``groups.<name>`` detail, an unknown
+    owner an ``owner`` one.
+
+    Args:
+        session: a database session.
+        groups: the groups of the settings (group name → roles).
+        owner: a new owner to check, if any.
+
+    Raises:
+        ServiceError: 422 ``validation_error``.
+    """
     details: list[dict[str, Any]] = []
     if groups:
         known = set(await session.scalars(select(GroupRow.name).where(GroupRow.name.in_(groups))))
@@ -281,10 +295,7 @@ async def _check_names(
             {"field": "owner", "message": f"no user named {owner!r}", "type": "unknown_user"}
         )
     if details:
-        fields = ", ".join(d["field"] for d in details[:5])
-        raise ServiceError(
-            422, "validation_error", f"Invalid access settings: check {fields}.", details=details
-        )
+        raise validation_error(details, what="access settings")
 
 
 def _normalise_groups(groups: dict[str, list[Role]]) -> dict[str, list[Role]]:
@@ -319,7 +330,7 @@ async def create_item(
         display_name = subtypes.default_display_name(body.subtype, record)
     general = access.normalise_roles(body.general)
     groups = _normalise_groups(body.groups)
-    await _check_names(session, groups)
+    await check_names(session, groups)
     handle, seq = await mint_handle(session, prefix)
     now = utcnow()
     row = ItemRow(
@@ -587,7 +598,7 @@ async def set_access(
         # it names exist (a free probe of which names exist, as nothing is written).
         if expected is not None and row.revision != expected:
             raise _stale(item_id, expected, row.revision)
-        await _check_names(session, groups, body.owner if new_owner else None)
+        await check_names(session, groups, body.owner if new_owner else None)
         return {
             "owner": body.owner,
             "general_roles": list(general),

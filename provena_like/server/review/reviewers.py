@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from provena_like.models.review import Reviewer
 from provena_like.server import access
 from provena_like.server.db.identity import GroupMemberRow, UserRow
-from provena_like.server.errors import ServiceError, not_found
+from provena_like.server.errors import ServiceError, not_found, validation_error
 from provena_like.server.pagination import decode_cursor, encode_cursor
 from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal
@@ -79,11 +79,9 @@ async def add_reviewer(session: AsyncSession, username: str) -> tuple[Reviewer, 
     if row is None:
         raise not_found(f"User {username!r}")
     if row.disabled:
-        raise ServiceError(
-            422,
-            "validation_error",
-            f"User {username!r} is disabled and can't review; enable the account first.",
-            details=[{"field": "username", "message": "disabled", "type": "user_disabled"}],
+        raise validation_error(
+            [{"field": "username", "message": "disabled", "type": "user_disabled"}],
+            message=f"User {username!r} is disabled and can't review; enable the account first.",
         )
     roles = list(row.system_roles or ())
     if REVIEWER in roles:
@@ -176,9 +174,7 @@ async def check_reviewer(
                 "type": "dataset_admin",
             }
     if problem is not None:
-        raise ServiceError(
-            422,
-            "validation_error",
-            f"Invalid request: check reviewer ({problem['message']}).",
-            details=[{"field": "reviewer", **problem}],
+        raise validation_error(
+            [{"field": "reviewer", **problem}],
+            message=f"Invalid request: check reviewer ({problem['message']}).",
         )

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.search import SearchHit
 from provena_like.server import access
-from provena_like.server.errors import ServiceError
+from provena_like.server.errors import ServiceError, validation_error
 from provena_like.server.pagination import decode_cursor, encode_cursor
 from provena_like.server.registry import service as registry
 from provena_like.server.registry import subtypes
@@ -97,11 +97,9 @@ def parse_field_filter(raw: str) -> FieldFilter:
             "a field filter is record.<key>[.<key>...]:<value>, e.g. "
             f"record.dataset_info.keywords:coral; got {raw[:100]!r}"
         )
-        raise ServiceError(
-            422,
-            "validation_error",
-            "Invalid request: check field.",
-            details=[{"field": "query.field", "message": message, "type": "field_filter"}],
+        raise validation_error(
+            [{"field": "query.field", "message": message, "type": "field_filter"}],
+            message="Invalid request: check field.",
         )
     return FieldFilter(tuple(match.group(1).split(".")[1:]), match.group(2))
 
@@ -168,7 +166,7 @@ async def search(
     """
     parsed = parse_query(q)
     for subtype in filters.subtypes:
-        subtypes.require_subtype(subtype)
+        subtypes.require_subtype(subtype, field="query.subtype")
     backend = backend_of(session)
     matches = backend.ranked(parsed)
     score = matches.c.score
