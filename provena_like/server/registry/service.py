@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import BigInteger, ColumnElement, Select, delete, literal, select, tuple_, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.registry import (
@@ -38,7 +38,7 @@ from provena_like.server import access
 from provena_like.server.db.base import utcnow
 from provena_like.server.db.identity import GroupRow, UserRow
 from provena_like.server.errors import ServiceError, not_found, validation_error
-from provena_like.server.pagination import cursor_time, decode_cursor, encode_cursor
+from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.registry import subtypes
 from provena_like.server.registry.handles import mint_handle
 from provena_like.server.registry.tables import HistoryRow, ItemGrantRow, ItemRow, LockEventRow
@@ -130,16 +130,14 @@ async def history_page(
     session: AsyncSession, item_id: str, *, page_size: int, cursor: str | None
 ) -> tuple[list[HistoryEntry], str | None]:
     """One page of an item's history, newest first, and the cursor of the next page."""
-    query = select(HistoryRow).where(HistoryRow.item_id == item_id)
-    if cursor is not None:
-        cursor_item, last_id = decode_cursor(cursor, length=2)
-        if cursor_item != item_id or not _is_int(last_id):
-            raise _bad_cursor()
-        query = query.where(HistoryRow.id < last_id)
-    rows = list(await session.scalars(query.order_by(HistoryRow.id.desc()).limit(page_size + 1)))
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    next_cursor = encode_cursor([item_id, rows[-1].id]) if more else None
+    rows, next_cursor = await keyset_page(
+        session,
+        select(HistoryRow).where(HistoryRow.item_id == item_id),
+        [KeyColumn(HistoryRow.id, "int", lambda r: r.id, descending=True)],
+        cursor=cursor,
+        page_size=page_size,
+        scope=[item_id],
+    )
     return [_entry(r) for r in rows], next_cursor
 
 
@@ -166,27 +164,28 @@ def get_access(row: ItemRow) -> AccessSettings:
 
 # -- listing -------------------------------------------------------------------------------
 
-_SORT_COLUMNS: dict[str, Any] = {
-    "created": ItemRow.created_at,
-    "updated": ItemRow.updated_at,
-    "name": ItemRow.name_key,
+SORT_KEYS: dict[str, Callable[[bool], KeyColumn]] = {
+    "created": lambda desc: KeyColumn(ItemRow.created_at, "time", lambda r: r.created_at, desc),
+    "updated": lambda desc: KeyColumn(ItemRow.updated_at, "time", lambda r: r.updated_at, desc),
+    "name": lambda desc: KeyColumn(ItemRow.name_key, "str", lambda r: r.name_key, desc),
 }
+"""sort → the item column it orders by (descending or not), for the listings of items."""
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def item_order(sort: str, order: SortOrder, item: Callable[[Any], ItemRow]) -> list[KeyColumn]:
+    """The keyset order of a listing of items: ``sort``, then the handle number.
 
-
-def _bad_cursor() -> ServiceError:
-    return ServiceError(400, "bad_cursor", "The cursor does not fit this listing; start again.")
-
-
-def _cursor_key(sort: SortKey, value: Any) -> Any:
-    if sort == "name":
-        if not isinstance(value, str):
-            raise _bad_cursor()
-        return value
-    return cursor_time(value)
+    Args:
+        sort: a key of :data:`SORT_KEYS`.
+        order: ``asc`` or ``desc``, for both columns.
+        item: the item row in a result row (the row itself, or a part of a tuple).
+    """
+    desc = order == "desc"
+    key = SORT_KEYS[sort](desc)
+    return [
+        KeyColumn(key.column, key.kind, lambda r: key.value(item(r)), desc),
+        KeyColumn(ItemRow.seq, "int", lambda r: item(r).seq, desc),
+    ]
 
 
 async def list_items(
@@ -209,41 +208,19 @@ async def list_items(
     """
     if subtype is not None:
         subtypes.require_subtype(subtype, field="query.subtype")
-    column = _SORT_COLUMNS[sort]
     query: Select[ItemRow] = select(ItemRow).where(access.readable_filter(principal))
     if subtype is not None:
         query = query.where(ItemRow.subtype == subtype)
     if owner is not None:
         query = query.where(ItemRow.owner == owner)
-    scope = [sort, order, subtype, owner]
-    if cursor is not None:
-        values = decode_cursor(cursor, length=6)
-        if values[:4] != scope or not _is_int(values[5]):
-            raise _bad_cursor()
-        key = literal(_cursor_key(sort, values[4]), type_=column.type)
-        seq = literal(values[5], type_=BigInteger())
-        position = tuple_(column, ItemRow.seq)
-        after: ColumnElement[bool] = (
-            position > tuple_(key, seq) if order == "asc" else position < tuple_(key, seq)
-        )
-        query = query.where(after)
-    if order == "asc":
-        query = query.order_by(column.asc(), ItemRow.seq.asc())
-    else:
-        query = query.order_by(column.desc(), ItemRow.seq.desc())
-    rows = list(await session.scalars(query.limit(page_size + 1)))
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    next_cursor = None
-    if more:
-        last = rows[-1]
-        key_value = (
-            last.name_key
-            if sort == "name"
-            else (last.created_at if sort == "created" else last.updated_at).isoformat()
-        )
-        next_cursor = encode_cursor([*scope, key_value, last.seq])
-    return rows, next_cursor
+    return await keyset_page(
+        session,
+        query,
+        item_order(sort, order, lambda r: r),
+        cursor=cursor,
+        page_size=page_size,
+        scope=[sort, order, subtype, owner],
+    )
 
 
 # -- writing -------------------------------------------------------------------------------
