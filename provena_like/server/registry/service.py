@@ -40,9 +40,9 @@ from provena_like.server.db.identity import GroupRow, UserRow
 from provena_like.server.errors import ServiceError, not_found, validation_error
 from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.registry import subtypes
+from provena_like.server.registry.events import ItemChange, item_written
 from provena_like.server.registry.handles import mint_handle
 from provena_like.server.registry.tables import HistoryRow, ItemGrantRow, ItemRow, LockEventRow
-from provena_like.server.search.index import index_item
 from provena_like.server.security import Principal
 
 __all__ = [
@@ -331,7 +331,7 @@ async def create_item(
     await _write_grants(session, handle, general, groups, replace=False)
     _add_history(session, row, principal.username, "created")
     await session.flush()
-    await index_item(session, row)
+    await item_written(session, "created", row)
     return row
 
 
@@ -369,6 +369,7 @@ async def _write(
     *,
     expected: int | None,
     prepare: Prepare,
+    change: ItemChange = "updated",
 ) -> ItemRow:
     """Change an item with one conditional UPDATE; returns the row as written.
 
@@ -379,7 +380,8 @@ async def _write(
     (owner, grants, lock state included). No match means a concurrent write got in first:
     the loop reloads - this time with ``FOR UPDATE`` on PostgreSQL, while SQLite already
     holds its write lock after the failed UPDATE - and decides again, so a caller with a
-    stale ``expected`` gets 412 and one without wins on the second attempt.
+    stale ``expected`` gets 412 and one without wins on the second attempt. The written row
+    is then announced as ``change`` (:func:`~provena_like.server.registry.events.item_written`).
     """
     for attempt in range(2):
         row = await load_item(session, item_id, for_update=attempt > 0)
@@ -398,7 +400,7 @@ async def _write(
         )
         updated = result.one_or_none()
         if updated is not None:
-            await index_item(session, updated)
+            await item_written(session, change, updated)
             return updated
     raise ServiceError(409, "conflict", f"Item {item_id} is changing concurrently; retry.")
 
@@ -582,7 +584,15 @@ async def set_access(
             "group_roles": {g: list(r) for g, r in groups.items()},
         }
 
-    updated = await _write(session, principal, item_id, "admin", expected=expected, prepare=prepare)
+    updated = await _write(
+        session,
+        principal,
+        item_id,
+        "admin",
+        expected=expected,
+        prepare=prepare,
+        change="access_changed",
+    )
     await _write_grants(session, item_id, general, groups)
     reason = _describe_access(body.owner, general, groups)
     if body.reason:
