@@ -244,13 +244,10 @@ async def keyset_page(
 
     Example:
         ```python
+        newest_first = [KeyColumn(HistoryRow.id, "int", lambda r: r.id, descending=True)]
+        query = select(HistoryRow).where(HistoryRow.item_id == item_id)
         rows, next_cursor = await keyset_page(
-            session,
-            select(HistoryRow).where(HistoryRow.item_id == item_id),
-            [KeyColumn(HistoryRow.id, "int", lambda r: r.id, descending=True)],
-            cursor=cursor,
-            page_size=page_size,
-            scope=[item_id],
+            session, query, newest_first, cursor=cursor, page_size=50, scope=[item_id]
         )
         ```
     """

@@ -105,6 +105,15 @@ def _by(column: InstrumentedAttribute[str]) -> list[KeyColumn]:
     return [KeyColumn(column, "str", lambda r: getattr(r, column.key))]
 
 
+async def _page_by(
+    request: Request, column: InstrumentedAttribute[str], *, cursor: str | None, page_size: int
+) -> tuple[list[Any], str | None]:
+    """One page of the rows of ``column``'s table in the order of that name column."""
+    async with sessions(request)() as session:
+        query = select(column.class_)
+        return await keyset_page(session, query, _by(column), cursor=cursor, page_size=page_size)
+
+
 async def _revoke_user_tokens(session: AsyncSession, username: str) -> None:
     await session.execute(
         update(RefreshTokenRow).where(RefreshTokenRow.username == username).values(revoked=True)
@@ -161,14 +170,9 @@ async def list_users(
     _admin: Principal = Depends(require_admin),
 ) -> Page[User]:
     """One page of users, ordered by username."""
-    async with sessions(request)() as session:
-        rows, next_cursor = await keyset_page(
-            session,
-            select(UserRow),
-            _by(UserRow.username),
-            cursor=cursor,
-            page_size=page_size,
-        )
+    rows, next_cursor = await _page_by(
+        request, UserRow.username, cursor=cursor, page_size=page_size
+    )
     return Page[User](items=[user_model(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -457,14 +461,9 @@ async def list_clients(
     _admin: Principal = Depends(require_admin),
 ) -> Page[OAuthClient]:
     """One page of clients, ordered by client id."""
-    async with sessions(request)() as session:
-        rows, next_cursor = await keyset_page(
-            session,
-            select(OAuthClientRow),
-            _by(OAuthClientRow.client_id),
-            cursor=cursor,
-            page_size=page_size,
-        )
+    rows, next_cursor = await _page_by(
+        request, OAuthClientRow.client_id, cursor=cursor, page_size=page_size
+    )
     return Page[OAuthClient](items=[client_model(r) for r in rows], next_cursor=next_cursor)
 
 
