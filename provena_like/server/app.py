@@ -6,6 +6,10 @@ one database engine and, when ``settings.s3`` is set, one object store connectio
 with the frozen datasets), both created in the lifespan and closed at shutdown, and one
 notifier of release steps (``app.state.notifier``, see
 :mod:`~provena_like.server.notifications`; replace it to plug in your own).
+
+The registry's post-write hooks (``app.state.item_hooks``, see
+:mod:`~provena_like.server.registry.events`) are made with the app, and the search index
+subscribes to them then; every session of the app fires them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from provena_like.server.db.schema import upgrade_schema
 from provena_like.server.errors import error_response, install_error_handlers
 from provena_like.server.middleware import RequestIdMiddleware
 from provena_like.server.notifications import notifier_from_settings
+from provena_like.server.registry.events import ItemHooks, session_info
+from provena_like.server.search import index as search_index
 from provena_like.server.search.routes import router as search_router
 from provena_like.server.settings import ServerSettings
 
@@ -115,7 +121,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         )
         engine = create_engine(current.resolved_database_url)
         app.state.engine = engine
-        app.state.sessions = create_sessionmaker(engine)
+        app.state.sessions = create_sessionmaker(engine, info=session_info(app.state.item_hooks))
         app.state.object_store = None
         app.state.data_freeze = None
         try:
@@ -143,6 +149,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.notifier = notifier_from_settings(settings)
+    item_hooks = ItemHooks()
+    search_index.subscribe(item_hooks)  # the index follows every write of an item
+    app.state.item_hooks = item_hooks
     app.add_middleware(
         BodyLimitMiddleware,
         policy=body_policy(settings.max_body_bytes, settings.max_file_list_body_bytes),

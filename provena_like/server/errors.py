@@ -10,7 +10,7 @@ answered with a 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -168,12 +168,68 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
-    out = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ())]
-        out.append({"field": ".".join(loc), "message": err.get("msg", ""), "type": err.get("type")})
-    return out
+def field_name(loc: Sequence[str | int]) -> str:
+    """The ``field`` of a validation error at ``loc``: the one rule every service follows.
+
+    A value in the JSON body is named from the body's root (``record.email``,
+    ``groups.staff``, ``paths.0``); any other value by where it was sent and its name
+    (``query.cursor``, ``path.path``, ``header.If-Match``). The body itself, missing or not
+    JSON, is ``body``.
+
+    Example:
+        >>> field_name(("body", "record", "email"))
+        'record.email'
+        >>> field_name(("query", "page_size"))
+        'query.page_size'
+    """
+    parts = [str(p) for p in loc]
+    if parts[:1] == ["body"] and len(parts) > 1:
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def field_errors(
+    errors: Iterable[Mapping[str, Any]], *, within: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """The ``details`` of a validation error from pydantic's (or FastAPI's) error list.
+
+    Args:
+        errors: ``ValidationError.errors()`` or ``RequestValidationError.errors()``.
+        within: where the validated value sits, for a value validated on its own
+            (``("record",)`` for an item's record); FastAPI's errors carry their location.
+
+    Returns:
+        One ``{"field", "message", "type"}`` per error, ``field`` by :func:`field_name`.
+    """
+    return [
+        {
+            "field": field_name([*within, *err.get("loc", ())]),
+            "message": err.get("msg", ""),
+            "type": err.get("type"),
+        }
+        for err in errors
+    ]
+
+
+def validation_error(
+    details: list[dict[str, Any]], *, what: str = "request", message: str | None = None
+) -> ServiceError:
+    """The 422 ``validation_error`` for ``details``, as every service answers it.
+
+    Each detail is ``{"field", "message", "type"}`` (more keys allowed), ``field`` named by
+    the rule of :func:`field_name`.
+
+    Args:
+        details: the problems, at least one.
+        what: what was invalid, for the default message ("Invalid dataset record: check
+            record.name.").
+        message: a message of its own instead of the default.
+    """
+    if message is None:
+        fields = ", ".join(str(d["field"]) for d in details[:5])
+        more = f" and {len(details) - 5} more" if len(details) > 5 else ""
+        message = f"Invalid {what}: check {fields}{more}."
+    return ServiceError(422, "validation_error", message, details=details)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -185,9 +241,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        details = _validation_details(exc)
-        fields = ", ".join(d["field"] for d in details[:5])
-        return error_response(422, "validation_error", f"Invalid request: check {fields}.", details)
+        return await on_service_error(_request, validation_error(field_errors(exc.errors())))
 
     async def on_http(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from provena_like.server.db.idempotency import IdempotencyRow
-from provena_like.server.errors import ServiceError
+from provena_like.server.errors import ServiceError, validation_error
 
 Work = Callable[[AsyncSession], Awaitable[tuple[int, Any]]]
 
@@ -50,7 +50,9 @@ async def run_idempotent(
     ``work`` returns (status, JSON-able body). Without a key it simply runs once.
     """
     if key is not None and not 1 <= len(key) <= 255:
-        raise ServiceError(422, "validation_error", "Idempotency-Key must be 1-255 characters.")
+        message = "Idempotency-Key must be 1-255 characters."
+        detail = {"field": "header.Idempotency-Key", "message": message, "type": "string_length"}
+        raise validation_error([detail], message=message)
     async with sessions() as session:
         try:
             async with session.begin():

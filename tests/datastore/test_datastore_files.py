@@ -185,7 +185,7 @@ async def test_manifest_registration_and_listing(
     r = await client.get(path(ds["id"], "/files/raw/nope.csv"), headers=owner.headers)
     assert r.status_code == 404
     r = await client.get(path(ds["id"], "/files/raw%5Ca.csv"), headers=owner.headers)
-    assert r.status_code == 422 and error(r)["details"][0]["field"] == "path"
+    assert r.status_code == 422 and error(r)["details"][0]["field"] == "path.path"
 
     r = await registry.post(f"/items/{ds['id']}/lock", json={"reason": "r"}, headers=owner.headers)
     assert r.status_code == 200

@@ -128,7 +128,7 @@ async def test_bad_listing_parameters(
         assert r.json()["error"]["details"][0]["field"] == field
     r = await client.get("/items", params={"subtype": "planet"}, headers=h)
     assert r.status_code == 422
-    assert r.json()["error"]["details"][0]["field"] == "subtype"
+    assert r.json()["error"]["details"][0]["field"] == "query.subtype"
 
     for garbage in ("garbage", "!!!", "W10=", "WyJjcmVhdGVkIiwiYXNjIixudWxsLG51bGwsMSwyXQ"):
         r = await client.get("/items", params={"cursor": garbage}, headers=h)

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -36,9 +36,9 @@ from provena_like.server.auth.protocol import new_secret, sha256_hex
 from provena_like.server.auth.tables import OAuthClientRow, RefreshTokenRow
 from provena_like.server.db.base import utcnow
 from provena_like.server.db.identity import GroupMemberRow, GroupRow, UserRow
-from provena_like.server.errors import ServiceError, forbidden, not_found
+from provena_like.server.errors import ServiceError, forbidden, not_found, validation_error
 from provena_like.server.idempotency import fingerprint, run_idempotent
-from provena_like.server.pagination import decode_cursor, encode_cursor
+from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.params import Cursor, IdempotencyKey, PageSize, error_responses
 from provena_like.server.security import Principal, require_principal, sessions
 
@@ -100,15 +100,18 @@ async def _group_model(session: AsyncSession, row: GroupRow) -> Group:
     )
 
 
-def _after(column: InstrumentedAttribute[str], cursor: str | None) -> ColumnElement[bool] | None:
-    if cursor is None:
-        return None
-    (last,) = decode_cursor(cursor, length=1)
-    return column > str(last)
+def _by(column: InstrumentedAttribute[str]) -> list[KeyColumn]:
+    """The keyset order of an admin listing: one unique name column."""
+    return [KeyColumn(column, "str", lambda r: getattr(r, column.key))]
 
 
-def _next_cursor(names: list[str], page_size: int) -> str | None:
-    return encode_cursor([names[page_size - 1]]) if len(names) > page_size else None
+async def _page_by(
+    request: Request, column: InstrumentedAttribute[str], *, cursor: str | None, page_size: int
+) -> tuple[list[Any], str | None]:
+    """One page of the rows of ``column``'s table in the order of that name column."""
+    async with sessions(request)() as session:
+        query = select(column.class_)
+        return await keyset_page(session, query, _by(column), cursor=cursor, page_size=page_size)
 
 
 async def _revoke_user_tokens(session: AsyncSession, username: str) -> None:
@@ -167,16 +170,10 @@ async def list_users(
     _admin: Principal = Depends(require_admin),
 ) -> Page[User]:
     """One page of users, ordered by username."""
-    stmt = select(UserRow).order_by(UserRow.username).limit(page_size + 1)
-    after = _after(UserRow.username, cursor)
-    if after is not None:
-        stmt = stmt.where(after)
-    async with sessions(request)() as session:
-        rows = list((await session.scalars(stmt)).all())
-    return Page[User](
-        items=[user_model(r) for r in rows[:page_size]],
-        next_cursor=_next_cursor([r.username for r in rows], page_size),
+    rows, next_cursor = await _page_by(
+        request, UserRow.username, cursor=cursor, page_size=page_size
     )
+    return Page[User](items=[user_model(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/users/{username}", response_model=User, summary="Get a user")
@@ -289,20 +286,18 @@ async def list_groups(
     _admin: Principal = Depends(require_admin),
 ) -> Page[Group]:
     """One page of groups with their members, ordered by name."""
-    stmt = select(GroupRow).order_by(GroupRow.name).limit(page_size + 1)
-    after = _after(GroupRow.name, cursor)
-    if after is not None:
-        stmt = stmt.where(after)
     async with sessions(request)() as session:
-        rows = list((await session.scalars(stmt)).all())
-        members = await _members(session, [r.name for r in rows[:page_size]])
+        rows, next_cursor = await keyset_page(
+            session, select(GroupRow), _by(GroupRow.name), cursor=cursor, page_size=page_size
+        )
+        members = await _members(session, [r.name for r in rows])
     items = [
         Group(
             name=r.name, description=r.description, members=members[r.name], created_at=r.created_at
         )
-        for r in rows[:page_size]
+        for r in rows
     ]
-    return Page[Group](items=items, next_cursor=_next_cursor([r.name for r in rows], page_size))
+    return Page[Group](items=items, next_cursor=next_cursor)
 
 
 @router.get("/groups/{name}", response_model=Group, summary="Get a group")
@@ -364,18 +359,24 @@ async def remove_member(
 # ---------------------------------------------------------------- clients
 
 
+def _detail(field: str, message: str, kind: str) -> list[dict[str, Any]]:
+    return [{"field": field, "message": message, "type": kind}]
+
+
 def _check_client(body: OAuthClientCreate) -> None:
     if not body.confidential and "client_credentials" in body.grant_types:
         message = "A public client cannot use client_credentials; make it confidential."
-        raise ServiceError(422, "validation_error", message)
+        raise validation_error(
+            _detail("confidential", message, "public_service_client"), message=message
+        )
     service = body.confidential and "client_credentials" in body.grant_types
     if body.system_roles and not service:
         message = "system_roles are for the service account of a client_credentials client."
-        raise ServiceError(422, "validation_error", message)
+        raise validation_error(_detail("system_roles", message, "not_a_service"), message=message)
     if service and len(SERVICE_ACCOUNT_PREFIX + body.client_id) > _USERNAME_MAX:
         limit = _USERNAME_MAX - len(SERVICE_ACCOUNT_PREFIX)
         message = f"client_id must be at most {limit} characters for a service account."
-        raise ServiceError(422, "validation_error", message)
+        raise validation_error(_detail("client_id", message, "string_too_long"), message=message)
 
 
 async def _ensure_service_account(
@@ -460,16 +461,10 @@ async def list_clients(
     _admin: Principal = Depends(require_admin),
 ) -> Page[OAuthClient]:
     """One page of clients, ordered by client id."""
-    stmt = select(OAuthClientRow).order_by(OAuthClientRow.client_id).limit(page_size + 1)
-    after = _after(OAuthClientRow.client_id, cursor)
-    if after is not None:
-        stmt = stmt.where(after)
-    async with sessions(request)() as session:
-        rows = list((await session.scalars(stmt)).all())
-    return Page[OAuthClient](
-        items=[client_model(r) for r in rows[:page_size]],
-        next_cursor=_next_cursor([r.client_id for r in rows], page_size),
+    rows, next_cursor = await _page_by(
+        request, OAuthClientRow.client_id, cursor=cursor, page_size=page_size
     )
+    return Page[OAuthClient](items=[client_model(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.delete("/clients/{client_id}", status_code=204, summary="Delete a client")

@@ -36,8 +36,8 @@ from provena_like.models.datastore import (
 )
 from provena_like.server import access
 from provena_like.server.db.base import utcnow
-from provena_like.server.errors import ServiceError, not_found, task_group
-from provena_like.server.pagination import decode_cursor, encode_cursor
+from provena_like.server.errors import ServiceError, not_found, task_group, validation_error
+from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.security import Principal
 
 from . import storage
@@ -92,14 +92,7 @@ def to_entry(row: ManifestRow) -> ManifestEntry:
 
 
 def _invalid(details: list[dict[str, Any]]) -> ServiceError:
-    fields = ", ".join(d["field"] for d in details[:5])
-    more = f" and {len(details) - 5} more" if len(details) > 5 else ""
-    return ServiceError(
-        422,
-        "validation_error",
-        f"These files can't be registered: check {fields}{more}.",
-        details=details,
-    )
+    return validation_error(details, what="files to register")
 
 
 async def head_files(
@@ -209,11 +202,9 @@ def _reserved(paths: list[str]) -> None:
         if path == METADATA_FILE
     ]
     if details:
-        raise ServiceError(
-            422,
-            "validation_error",
-            f"{METADATA_FILE} can't be removed: it is the dataset's own metadata file.",
-            details=details,
+        raise validation_error(
+            details,
+            message=f"{METADATA_FILE} can't be removed: it is the dataset's own metadata file.",
         )
 
 
@@ -334,17 +325,14 @@ async def list_files(
         query = query.where(
             ManifestRow.path >= prefix, func.substr(ManifestRow.path, 1, len(prefix)) == prefix
         )
-    if cursor is not None:
-        scope_id, scope_prefix, last = decode_cursor(cursor, length=3)
-        if scope_id != item_id or scope_prefix != (prefix or "") or not isinstance(last, str):
-            raise ServiceError(
-                400, "bad_cursor", "The cursor does not fit this listing; start again."
-            )
-        query = query.where(ManifestRow.path > last)
-    rows = list(await session.scalars(query.order_by(ManifestRow.path).limit(page_size + 1)))
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    next_cursor = encode_cursor([item_id, prefix or "", rows[-1].path]) if more else None
+    rows, next_cursor = await keyset_page(
+        session,
+        query,
+        [KeyColumn(ManifestRow.path, "str", lambda r: r.path)],
+        cursor=cursor,
+        page_size=page_size,
+        scope=[item_id, prefix or ""],
+    )
     return [to_entry(r) for r in rows], next_cursor
 
 

@@ -20,15 +20,12 @@ Validation errors name fields from the body's root (``record.associations.organi
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import WithJsonSchema
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,11 +58,11 @@ from provena_like.models.datastore import (
 )
 from provena_like.models.shared import ErrorBody, Page
 from provena_like.server import access
-from provena_like.server.errors import ServiceError, not_found
+from provena_like.server.errors import ServiceError, not_found, validation_error
 from provena_like.server.idempotency import Work, fingerprint, run_idempotent
 from provena_like.server.params import Cursor, IdempotencyKey, IfMatch, PageSize
 from provena_like.server.registry.routes import parse_if_match
-from provena_like.server.registry.service import list_history
+from provena_like.server.registry.service import check_names, list_history
 from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal, db_session, require_principal, sessions
 
@@ -75,7 +72,7 @@ from .objects import StorageJournal
 from .storage import ObjectStore
 from .tables import DatasetRow
 
-__all__ = ["BodyFieldNames", "require_object_store", "router"]
+__all__ = ["require_object_store", "router"]
 
 
 def require_object_store(request: Request) -> ObjectStore:
@@ -91,33 +88,6 @@ def require_object_store(request: Request) -> ObjectStore:
     return store
 
 
-class BodyFieldNames(APIRoute):
-    """Validation errors name body fields from the body's root (``record.x``, not ``body.x``)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """The route's handler, answering validation errors with root-relative field names."""
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                details = []
-                for err in exc.errors():
-                    loc = [str(p) for p in err.get("loc", ())]
-                    if loc[:1] == ["body"] and len(loc) > 1:
-                        loc = loc[1:]
-                    details.append(
-                        {"field": ".".join(loc), "message": err.get("msg", ""), "type": err["type"]}
-                    )
-                fields = ", ".join(d["field"] for d in details[:5])
-                raise ServiceError(
-                    422, "validation_error", f"Invalid request: check {fields}.", details=details
-                ) from None
-
-        return handle
-
-
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 412, 413, 422, 502, 503)
 }
@@ -125,7 +95,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(
     tags=["datastore"],
     responses=_ERRORS,
-    route_class=BodyFieldNames,
     dependencies=[Depends(require_object_store)],
 )
 
@@ -224,7 +193,7 @@ async def validate_route(
     Answers ``{"valid": true}``, or 422 with every problem's field in ``details``.
     """
     await service.check_references(session, principal, body.record)
-    await service.check_groups(session, body.groups)
+    await check_names(session, body.groups)
     return ValidateResponse(valid=True)
 
 
@@ -446,11 +415,9 @@ def _refuse_too_long(field: str, seconds: int, limit: int) -> None:
     """422 naming ``field`` when a lifetime asked for is longer than this server allows."""
     if seconds > limit:
         message = f"{field} may be at most {limit} here"
-        raise ServiceError(
-            422,
-            "validation_error",
-            f"Invalid request: {message}.",
-            details=[{"field": field, "message": message, "type": "too_long"}],
+        raise validation_error(
+            [{"field": field, "message": message, "type": "too_long"}],
+            message=f"Invalid request: {message}.",
         )
 
 
@@ -674,10 +641,8 @@ async def get_file_route(
     try:
         check_object_path(path)
     except ValueError as err:
-        raise ServiceError(
-            422,
-            "validation_error",
-            f"Invalid path: {err}.",
-            details=[{"field": "path", "message": str(err), "type": "unsafe_path"}],
+        raise validation_error(
+            [{"field": "path.path", "message": str(err), "type": "unsafe_path"}],
+            message=f"Invalid path: {err}.",
         ) from None
     return await manifest.get_file(session, principal, _dataset_id(id_prefix, id_suffix), path)

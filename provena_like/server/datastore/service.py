@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, ColumnElement, delete, exists, func, literal, select, tuple_
+from sqlalchemy import delete, exists, func, literal, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,9 +32,8 @@ from provena_like.models.datastore import (
 from provena_like.models.registry import HistoryEntry, ItemCreate, ItemUpdate, Role, Versioning
 from provena_like.server import access
 from provena_like.server.db.base import UTCDateTime, utcnow
-from provena_like.server.db.identity import GroupRow
-from provena_like.server.errors import ServiceError, not_found
-from provena_like.server.pagination import cursor_time, decode_cursor, encode_cursor
+from provena_like.server.errors import ServiceError, not_found, validation_error
+from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.registry import service as registry
 from provena_like.server.registry.tables import HistoryRow, ItemRow
 from provena_like.server.security import Principal
@@ -43,7 +42,6 @@ from .tables import DatasetKeywordRow, DatasetRow
 
 __all__ = [
     "DATASET",
-    "check_groups",
     "check_references",
     "claim_data_writes",
     "create_dataset",
@@ -152,13 +150,6 @@ def to_dataset(
 # -- checks --------------------------------------------------------------------------------
 
 
-def _invalid(what: str, details: list[dict[str, Any]]) -> ServiceError:
-    fields = ", ".join(d["field"] for d in details[:5])
-    return ServiceError(
-        422, "validation_error", f"Invalid {what}: check {fields}.", details=details
-    )
-
-
 async def check_references(
     session: AsyncSession, principal: Principal, record: DatasetRecord
 ) -> None:
@@ -191,20 +182,7 @@ async def check_references(
             continue
         details.append({"field": field, "message": message, "type": kind})
     if details:
-        raise _invalid("dataset record", details)
-
-
-async def check_groups(session: AsyncSession, groups: dict[str, list[Role]]) -> None:
-    """422 for access settings naming groups that don't exist."""
-    if not groups:
-        return
-    known = set(await session.scalars(select(GroupRow.name).where(GroupRow.name.in_(groups))))
-    details = [
-        {"field": f"groups.{g}", "message": f"no group named {g!r}", "type": "unknown_group"}
-        for g in sorted(set(groups) - known)
-    ]
-    if details:
-        raise _invalid("access settings", details)
+        raise validation_error(details, what="dataset record")
 
 
 def release_state_error(item_id: str, state: str, what: str) -> ServiceError:
@@ -322,7 +300,7 @@ async def create_dataset(
     to ``datasets/<handle-slug>/`` in ``bucket``. Nothing is written to the object store.
     """
     await check_references(session, principal, body.record)
-    await check_groups(session, body.groups)
+    await registry.check_names(session, body.groups)
     item = await registry.create_item(
         session,
         principal,
@@ -509,34 +487,16 @@ async def link_new_version(
 
 _RELEASE_KEY = func.coalesce(DatasetRow.release_time, literal(NEVER_RELEASED, UTCDateTime()))
 
-_SORT_COLUMNS: dict[str, Any] = {
-    "created": ItemRow.created_at,
-    "updated": ItemRow.updated_at,
-    "name": ItemRow.name_key,
-    "release_time": _RELEASE_KEY,
-}
 
-
-def _bad_cursor() -> ServiceError:
-    return ServiceError(400, "bad_cursor", "The cursor does not fit this listing; start again.")
-
-
-def _sort_value(sort: DatasetSortKey, item: ItemRow, dataset: DatasetRow) -> Any:
-    if sort == "name":
-        return item.name_key
-    if sort == "created":
-        return item.created_at.isoformat()
-    if sort == "updated":
-        return item.updated_at.isoformat()
-    return (dataset.release_time or NEVER_RELEASED).isoformat()
-
-
-def _cursor_key(sort: DatasetSortKey, value: Any) -> Any:
-    if sort == "name":
-        if not isinstance(value, str):
-            raise _bad_cursor()
-        return value
-    return cursor_time(value)
+def _dataset_order(sort: DatasetSortKey, order: SortOrder) -> list[KeyColumn]:
+    """The keyset order of a listing of (item, dataset) rows: ``sort``, then handle number."""
+    if sort != "release_time":
+        return registry.item_order(sort, order, lambda r: r[0])
+    desc = order == "desc"
+    return [
+        KeyColumn(_RELEASE_KEY, "time", lambda r: r[1].release_time or NEVER_RELEASED, desc),
+        KeyColumn(ItemRow.seq, "int", lambda r: r[0].seq, desc),
+    ]
 
 
 async def list_datasets(
@@ -557,7 +517,6 @@ async def list_datasets(
     query (:func:`~provena_like.server.access.readable_filter`), so every dataset present for
     the whole walk is returned exactly once and only the last page is short.
     """
-    column = _SORT_COLUMNS[sort]
     query = (
         select(ItemRow, DatasetRow)
         .join(DatasetRow, DatasetRow.item_id == ItemRow.id)
@@ -573,27 +532,11 @@ async def list_datasets(
         )
     if release_status is not None:
         query = query.where(DatasetRow.release_status == release_status)
-    scope = [sort, order, owner, keyword, release_status]
-    if cursor is not None:
-        values = decode_cursor(cursor, length=len(scope) + 2)
-        last_seq = values[-1]
-        if values[: len(scope)] != scope or not isinstance(last_seq, int):
-            raise _bad_cursor()
-        key_type = ItemRow.name_key.type if sort == "name" else UTCDateTime()
-        key = literal(_cursor_key(sort, values[-2]), type_=key_type)
-        position = tuple_(column, ItemRow.seq)
-        bound = tuple_(key, literal(last_seq, type_=BigInteger()))
-        after: ColumnElement[bool] = position > bound if order == "asc" else position < bound
-        query = query.where(after)
-    if order == "asc":
-        query = query.order_by(column.asc(), ItemRow.seq.asc())
-    else:
-        query = query.order_by(column.desc(), ItemRow.seq.desc())
-    rows = [(r[0], r[1]) for r in (await session.execute(query.limit(page_size + 1))).all()]
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    next_cursor = None
-    if more:
-        item, dataset = rows[-1]
-        next_cursor = encode_cursor([*scope, _sort_value(sort, item, dataset), item.seq])
-    return rows, next_cursor
+    return await keyset_page(
+        session,
+        query,
+        _dataset_order(sort, order),
+        cursor=cursor,
+        page_size=page_size,
+        scope=[sort, order, owner, keyword, release_status],
+    )

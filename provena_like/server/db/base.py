@@ -108,6 +108,14 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True)
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """A session factory whose objects stay usable after commit."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+def create_sessionmaker(
+    engine: AsyncEngine, *, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """A session factory whose objects stay usable after commit.
+
+    Args:
+        engine: the database engine.
+        info: the ``info`` every session starts with (e.g. the registry's post-write hooks,
+            :func:`provena_like.server.registry.events.session_info`).
+    """
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)

@@ -37,7 +37,7 @@ from provena_like.models.registry import (
 )
 from provena_like.models.shared import ErrorBody, Page
 from provena_like.server import access
-from provena_like.server.errors import ServiceError
+from provena_like.server.errors import ServiceError, validation_error
 from provena_like.server.idempotency import Work, fingerprint, run_idempotent
 from provena_like.server.params import Cursor, IdempotencyKey, IfMatch, PageSize, Subtype
 from provena_like.server.registry import service, subtypes
@@ -191,11 +191,9 @@ async def create_item_route(
             "Datasets can't be created through the registry: mint them with "
             "POST /datastore/datasets, which also allocates their storage."
         )
-        raise ServiceError(
-            422,
-            "validation_error",
-            message,
-            details=[{"field": "subtype", "message": message, "type": "use_datastore_mint"}],
+        raise validation_error(
+            [{"field": "subtype", "message": message, "type": "use_datastore_mint"}],
+            message=message,
         )
     prefix: str = request.app.state.settings.handle_prefix
 

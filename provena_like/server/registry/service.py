@@ -14,11 +14,11 @@ each transaction, so on PostgreSQL the row lock it takes orders everything that 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import BigInteger, ColumnElement, Select, delete, literal, select, tuple_, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.registry import (
@@ -37,16 +37,17 @@ from provena_like.models.registry import (
 from provena_like.server import access
 from provena_like.server.db.base import utcnow
 from provena_like.server.db.identity import GroupRow, UserRow
-from provena_like.server.errors import ServiceError, not_found
-from provena_like.server.pagination import cursor_time, decode_cursor, encode_cursor
+from provena_like.server.errors import ServiceError, not_found, validation_error
+from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.registry import subtypes
+from provena_like.server.registry.events import ItemChange, item_written
 from provena_like.server.registry.handles import mint_handle
 from provena_like.server.registry.tables import HistoryRow, ItemGrantRow, ItemRow, LockEventRow
-from provena_like.server.search.index import index_item
 from provena_like.server.security import Principal
 
 __all__ = [
     "Guard",
+    "check_names",
     "create_item",
     "get_access",
     "history_page",
@@ -129,16 +130,14 @@ async def history_page(
     session: AsyncSession, item_id: str, *, page_size: int, cursor: str | None
 ) -> tuple[list[HistoryEntry], str | None]:
     """One page of an item's history, newest first, and the cursor of the next page."""
-    query = select(HistoryRow).where(HistoryRow.item_id == item_id)
-    if cursor is not None:
-        cursor_item, last_id = decode_cursor(cursor, length=2)
-        if cursor_item != item_id or not _is_int(last_id):
-            raise _bad_cursor()
-        query = query.where(HistoryRow.id < last_id)
-    rows = list(await session.scalars(query.order_by(HistoryRow.id.desc()).limit(page_size + 1)))
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    next_cursor = encode_cursor([item_id, rows[-1].id]) if more else None
+    rows, next_cursor = await keyset_page(
+        session,
+        select(HistoryRow).where(HistoryRow.item_id == item_id),
+        [KeyColumn(HistoryRow.id, "int", lambda r: r.id, descending=True)],
+        cursor=cursor,
+        page_size=page_size,
+        scope=[item_id],
+    )
     return [_entry(r) for r in rows], next_cursor
 
 
@@ -165,27 +164,28 @@ def get_access(row: ItemRow) -> AccessSettings:
 
 # -- listing -------------------------------------------------------------------------------
 
-_SORT_COLUMNS: dict[str, Any] = {
-    "created": ItemRow.created_at,
-    "updated": ItemRow.updated_at,
-    "name": ItemRow.name_key,
+SORT_KEYS: dict[str, Callable[[bool], KeyColumn]] = {
+    "created": lambda desc: KeyColumn(ItemRow.created_at, "time", lambda r: r.created_at, desc),
+    "updated": lambda desc: KeyColumn(ItemRow.updated_at, "time", lambda r: r.updated_at, desc),
+    "name": lambda desc: KeyColumn(ItemRow.name_key, "str", lambda r: r.name_key, desc),
 }
+"""sort → the item column it orders by (descending or not), for the listings of items."""
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def item_order(sort: str, order: SortOrder, item: Callable[[Any], ItemRow]) -> list[KeyColumn]:
+    """The keyset order of a listing of items: ``sort``, then the handle number.
 
-
-def _bad_cursor() -> ServiceError:
-    return ServiceError(400, "bad_cursor", "The cursor does not fit this listing; start again.")
-
-
-def _cursor_key(sort: SortKey, value: Any) -> Any:
-    if sort == "name":
-        if not isinstance(value, str):
-            raise _bad_cursor()
-        return value
-    return cursor_time(value)
+    Args:
+        sort: a key of :data:`SORT_KEYS`.
+        order: ``asc`` or ``desc``, for both columns.
+        item: the item row in a result row (the row itself, or a part of a tuple).
+    """
+    desc = order == "desc"
+    key = SORT_KEYS[sort](desc)
+    return [
+        KeyColumn(key.column, key.kind, lambda r: key.value(item(r)), desc),
+        KeyColumn(ItemRow.seq, "int", lambda r: item(r).seq, desc),
+    ]
 
 
 async def list_items(
@@ -207,42 +207,20 @@ async def list_items(
     is part of the query, so a page is short only at the end.
     """
     if subtype is not None:
-        subtypes.require_subtype(subtype)
-    column = _SORT_COLUMNS[sort]
+        subtypes.require_subtype(subtype, field="query.subtype")
     query: Select[ItemRow] = select(ItemRow).where(access.readable_filter(principal))
     if subtype is not None:
         query = query.where(ItemRow.subtype == subtype)
     if owner is not None:
         query = query.where(ItemRow.owner == owner)
-    scope = [sort, order, subtype, owner]
-    if cursor is not None:
-        values = decode_cursor(cursor, length=6)
-        if values[:4] != scope or not _is_int(values[5]):
-            raise _bad_cursor()
-        key = literal(_cursor_key(sort, values[4]), type_=column.type)
-        seq = literal(values[5], type_=BigInteger())
-        position = tuple_(column, ItemRow.seq)
-        after: ColumnElement[bool] = (
-            position > tuple_(key, seq) if order == "asc" else position < tuple_(key, seq)
-        )
-        query = query.where(after)
-    if order == "asc":
-        query = query.order_by(column.asc(), ItemRow.seq.asc())
-    else:
-        query = query.order_by(column.desc(), ItemRow.seq.desc())
-    rows = list(await session.scalars(query.limit(page_size + 1)))
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    next_cursor = None
-    if more:
-        last = rows[-1]
-        key_value = (
-            last.name_key
-            if sort == "name"
-            else (last.created_at if sort == "created" else last.updated_at).isoformat()
-        )
-        next_cursor = encode_cursor([*scope, key_value, last.seq])
-    return rows, next_cursor
+    return await keyset_page(
+        session,
+        query,
+        item_order(sort, order, lambda r: r),
+        cursor=cursor,
+        page_size=page_size,
+        scope=[sort, order, subtype, owner],
+    )
 
 
 # -- writing -------------------------------------------------------------------------------
@@ -265,10 +243,23 @@ def _add_history(session: AsyncSession, row: ItemRow, user: str, reason: str) ->
     )
 
 
-async def _check_names(
-    session: AsyncSession, groups: dict[str, list[Role]], owner: str | None = None
+async def check_names(
+    session: AsyncSession, groups: Mapping[str, object], owner: str | None = None
 ) -> None:
-    """422 for access settings naming groups or an owner that don't exist."""
+    """422 for access settings naming groups or an owner that don't exist.
+
+    The one check of the names in access settings, for the registry's items and the
+    datastore's datasets alike: each unknown group is a ``groups.<name>`` detail, an unknown
+    owner an ``owner`` one.
+
+    Args:
+        session: a database session.
+        groups: the groups of the settings (group name → roles).
+        owner: a new owner to check, if any.
+
+    Raises:
+        ServiceError: 422 ``validation_error``.
+    """
     details: list[dict[str, Any]] = []
     if groups:
         known = set(await session.scalars(select(GroupRow.name).where(GroupRow.name.in_(groups))))
@@ -281,10 +272,7 @@ async def _check_names(
             {"field": "owner", "message": f"no user named {owner!r}", "type": "unknown_user"}
         )
     if details:
-        fields = ", ".join(d["field"] for d in details[:5])
-        raise ServiceError(
-            422, "validation_error", f"Invalid access settings: check {fields}.", details=details
-        )
+        raise validation_error(details, what="access settings")
 
 
 def _normalise_groups(groups: dict[str, list[Role]]) -> dict[str, list[Role]]:
@@ -319,7 +307,7 @@ async def create_item(
         display_name = subtypes.default_display_name(body.subtype, record)
     general = access.normalise_roles(body.general)
     groups = _normalise_groups(body.groups)
-    await _check_names(session, groups)
+    await check_names(session, groups)
     handle, seq = await mint_handle(session, prefix)
     now = utcnow()
     row = ItemRow(
@@ -343,7 +331,7 @@ async def create_item(
     await _write_grants(session, handle, general, groups, replace=False)
     _add_history(session, row, principal.username, "created")
     await session.flush()
-    await index_item(session, row)
+    await item_written(session, "created", row)
     return row
 
 
@@ -381,6 +369,7 @@ async def _write(
     *,
     expected: int | None,
     prepare: Prepare,
+    change: ItemChange = "updated",
 ) -> ItemRow:
     """Change an item with one conditional UPDATE; returns the row as written.
 
@@ -391,7 +380,8 @@ async def _write(
     (owner, grants, lock state included). No match means a concurrent write got in first:
     the loop reloads - this time with ``FOR UPDATE`` on PostgreSQL, while SQLite already
     holds its write lock after the failed UPDATE - and decides again, so a caller with a
-    stale ``expected`` gets 412 and one without wins on the second attempt.
+    stale ``expected`` gets 412 and one without wins on the second attempt. The written row
+    is then announced as ``change`` (:func:`~provena_like.server.registry.events.item_written`).
     """
     for attempt in range(2):
         row = await load_item(session, item_id, for_update=attempt > 0)
@@ -410,7 +400,7 @@ async def _write(
         )
         updated = result.one_or_none()
         if updated is not None:
-            await index_item(session, updated)
+            await item_written(session, change, updated)
             return updated
     raise ServiceError(409, "conflict", f"Item {item_id} is changing concurrently; retry.")
 
@@ -587,14 +577,22 @@ async def set_access(
         # it names exist (a free probe of which names exist, as nothing is written).
         if expected is not None and row.revision != expected:
             raise _stale(item_id, expected, row.revision)
-        await _check_names(session, groups, body.owner if new_owner else None)
+        await check_names(session, groups, body.owner if new_owner else None)
         return {
             "owner": body.owner,
             "general_roles": list(general),
             "group_roles": {g: list(r) for g, r in groups.items()},
         }
 
-    updated = await _write(session, principal, item_id, "admin", expected=expected, prepare=prepare)
+    updated = await _write(
+        session,
+        principal,
+        item_id,
+        "admin",
+        expected=expected,
+        prepare=prepare,
+        change="access_changed",
+    )
     await _write_grants(session, item_id, general, groups)
     reason = _describe_access(body.owner, general, groups)
     if body.reason:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from provena_like.models.collection import DatasetRecord
 from provena_like.models.registry import RECORD_MODELS, OrganisationRecord, PersonRecord
-from provena_like.server.errors import ServiceError
+from provena_like.server.errors import field_errors, validation_error
 
 __all__ = [
     "DISPLAY_NAMES",
@@ -52,25 +52,22 @@ DISPLAY_NAMES: dict[str, Callable[[BaseModel], str]] = {
 """subtype → how its default display name is derived from a validated record."""
 
 
-def require_subtype(subtype: str) -> type[BaseModel]:
-    """The record model of ``subtype``; an unknown one is a 422 naming the valid ones."""
+def require_subtype(subtype: str, *, field: str = "subtype") -> type[BaseModel]:
+    """The record model of ``subtype``; an unknown one is a 422 naming the valid ones.
+
+    ``field`` names where the subtype came from (``query.subtype`` for a listing's filter).
+    """
     model = RECORD_MODELS.get(subtype)
     if model is None:
         valid = ", ".join(sorted(RECORD_MODELS))
         message = f"Unknown subtype {subtype!r}; valid subtypes: {valid}."
-        raise ServiceError(
-            422,
-            "validation_error",
-            message,
-            details=[
-                {
-                    "field": "subtype",
-                    "message": message,
-                    "type": "unknown_subtype",
-                    "valid": sorted(RECORD_MODELS),
-                }
-            ],
-        )
+        detail = {
+            "field": field,
+            "message": message,
+            "type": "unknown_subtype",
+            "valid": sorted(RECORD_MODELS),
+        }
+        raise validation_error([detail], message=message)
     return model
 
 
@@ -80,18 +77,9 @@ def validate_record(subtype: str, record: dict[str, Any]) -> BaseModel:
     try:
         return model.model_validate(record)
     except ValidationError as err:
-        details = [
-            {
-                "field": ".".join(["record", *(str(p) for p in e["loc"])]),
-                "message": e["msg"],
-                "type": e["type"],
-            }
-            for e in err.errors(include_url=False, include_input=False)
-        ]
-        fields = ", ".join(d["field"] for d in details[:5])
-        raise ServiceError(
-            422, "validation_error", f"Invalid {subtype} record: check {fields}.", details=details
-        ) from None
+        errors = err.errors(include_url=False, include_input=False)
+        details = field_errors(errors, within=("record",))
+        raise validation_error(details, what=f"{subtype} record") from None
 
 
 def record_json(record: BaseModel) -> dict[str, Any]:
@@ -117,11 +105,9 @@ def validate_display_name(value: str) -> str:
     name = value.strip()
     if not 1 <= len(name) <= MAX_DISPLAY_NAME:
         message = f"display_name must be 1-{MAX_DISPLAY_NAME} characters (after stripping)."
-        raise ServiceError(
-            422,
-            "validation_error",
-            message,
-            details=[{"field": "display_name", "message": message, "type": "string_length"}],
+        raise validation_error(
+            [{"field": "display_name", "message": message, "type": "string_length"}],
+            message=message,
         )
     return name
 

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from provena_like.models.review import Reviewer
 from provena_like.server import access
 from provena_like.server.db.identity import GroupMemberRow, UserRow
-from provena_like.server.errors import ServiceError, not_found
-from provena_like.server.pagination import decode_cursor, encode_cursor
+from provena_like.server.errors import ServiceError, not_found, validation_error
+from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal
 
@@ -51,22 +51,18 @@ async def list_reviewers(
     """One page of enabled reviewers, by username, and the cursor of the next page."""
     # system_roles is a JSON list of known names: its text holds '"reviewer"' exactly when
     # the role is there, on SQLite and PostgreSQL alike.
-    query = (
-        select(UserRow)
-        .where(
-            cast(UserRow.system_roles, String).like(f'%"{REVIEWER}"%'),
-            UserRow.disabled.is_(False),
-        )
-        .order_by(UserRow.username)
+    query = select(UserRow).where(
+        cast(UserRow.system_roles, String).like(f'%"{REVIEWER}"%'),
+        UserRow.disabled.is_(False),
     )
-    if cursor is not None:
-        (last,) = decode_cursor(cursor, length=1)
-        query = query.where(UserRow.username > str(last))
-    rows = [r for r in await session.scalars(query.limit(page_size + 1)) if _is_reviewer(r)]
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    next_cursor = encode_cursor([rows[-1].username]) if more else None
-    return [to_reviewer(r) for r in rows], next_cursor
+    rows, next_cursor = await keyset_page(
+        session,
+        query,
+        [KeyColumn(UserRow.username, "str", lambda r: r.username)],
+        cursor=cursor,
+        page_size=page_size,
+    )
+    return [to_reviewer(r) for r in rows if _is_reviewer(r)], next_cursor
 
 
 async def add_reviewer(session: AsyncSession, username: str) -> tuple[Reviewer, bool]:
@@ -79,11 +75,9 @@ async def add_reviewer(session: AsyncSession, username: str) -> tuple[Reviewer, 
     if row is None:
         raise not_found(f"User {username!r}")
     if row.disabled:
-        raise ServiceError(
-            422,
-            "validation_error",
-            f"User {username!r} is disabled and can't review; enable the account first.",
-            details=[{"field": "username", "message": "disabled", "type": "user_disabled"}],
+        raise validation_error(
+            [{"field": "username", "message": "disabled", "type": "user_disabled"}],
+            message=f"User {username!r} is disabled and can't review; enable the account first.",
         )
     roles = list(row.system_roles or ())
     if REVIEWER in roles:
@@ -176,9 +170,7 @@ async def check_reviewer(
                 "type": "dataset_admin",
             }
     if problem is not None:
-        raise ServiceError(
-            422,
-            "validation_error",
-            f"Invalid request: check reviewer ({problem['message']}).",
-            details=[{"field": "reviewer", **problem}],
+        raise validation_error(
+            [{"field": "reviewer", **problem}],
+            message=f"Invalid request: check reviewer ({problem['message']}).",
         )

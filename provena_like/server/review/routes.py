@@ -41,7 +41,6 @@ from provena_like.server import access
 from provena_like.server.datastore import service as datastore
 from provena_like.server.datastore.freeze import freeze_guard
 from provena_like.server.datastore.integrity import ManifestCheck
-from provena_like.server.datastore.routes import BodyFieldNames
 from provena_like.server.datastore.tables import DatasetRow
 from provena_like.server.idempotency import fingerprint, run_idempotent
 from provena_like.server.notifications import Notifier, ReleaseNotice, notify_safely
@@ -63,7 +62,7 @@ _STORE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 """Release steps also talk to the object store (its bucket policy, the data check)."""
 
-router = APIRouter(tags=["review"], responses=_ERRORS, route_class=BodyFieldNames)
+router = APIRouter(tags=["review"], responses=_ERRORS)
 
 Caller = Annotated[Principal, Depends(require_principal)]
 Session = Annotated[AsyncSession, Depends(db_session)]

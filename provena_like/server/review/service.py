@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, literal, select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.review import ReleaseAction, ReleaseEvent, ReleaseRequest
@@ -50,9 +50,9 @@ from provena_like.server import access
 from provena_like.server.datastore.integrity import ManifestCheck
 from provena_like.server.datastore.service import load_dataset, release_state_error
 from provena_like.server.datastore.tables import DatasetRow
-from provena_like.server.db.base import UTCDateTime, utcnow
+from provena_like.server.db.base import utcnow
 from provena_like.server.errors import ServiceError
-from provena_like.server.pagination import cursor_time, decode_cursor, encode_cursor
+from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal
 
@@ -409,10 +409,6 @@ async def _may_know_release_state(
 # -- reading -------------------------------------------------------------------------------
 
 
-def _bad_cursor() -> ServiceError:
-    return ServiceError(400, "bad_cursor", "The cursor does not fit this listing; start again.")
-
-
 async def history_page(
     session: AsyncSession,
     principal: Principal,
@@ -424,16 +420,14 @@ async def history_page(
     """One page of a dataset's release history, oldest first; needs ``metadata-read``."""
     item, _ = await load_dataset(session, item_id)
     access.require(principal, item, "metadata-read")
-    query = select(ReleaseEventRow).where(ReleaseEventRow.item_id == item_id)
-    if cursor is not None:
-        scope, last = decode_cursor(cursor, length=2)
-        if scope != item_id or not isinstance(last, int) or isinstance(last, bool):
-            raise _bad_cursor()
-        query = query.where(ReleaseEventRow.id > last)
-    rows = list(await session.scalars(query.order_by(ReleaseEventRow.id).limit(page_size + 1)))
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    next_cursor = encode_cursor([item_id, rows[-1].id]) if more else None
+    rows, next_cursor = await keyset_page(
+        session,
+        select(ReleaseEventRow).where(ReleaseEventRow.item_id == item_id),
+        [KeyColumn(ReleaseEventRow.id, "int", lambda r: r.id)],
+        cursor=cursor,
+        page_size=page_size,
+        scope=[item_id],
+    )
     return [to_event(r) for r in rows], next_cursor
 
 
@@ -451,25 +445,14 @@ async def _pending(
         .join(DatasetRow, DatasetRow.item_id == ItemRow.id)
         .where(DatasetRow.release_status == "PENDING", condition)
     )
-    if cursor is not None:
-        kind, when, seq = decode_cursor(cursor, length=3)
-        if kind != scope or not isinstance(seq, int) or isinstance(seq, bool):
-            raise _bad_cursor()
-        after = cursor_time(when)
-        position = tuple_(DatasetRow.release_requested_at, ItemRow.seq)
-        bound = tuple_(literal(after, UTCDateTime()), literal(seq, BigInteger()))
-        query = query.where(position > bound)
-    query = query.order_by(DatasetRow.release_requested_at, ItemRow.seq).limit(page_size + 1)
-    rows = [(r[0], r[1]) for r in (await session.execute(query)).all()]
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    next_cursor = None
-    if more:
-        item, dataset = rows[-1]
-        requested = dataset.release_requested_at
-        assert requested is not None  # set by every request
-        next_cursor = encode_cursor([scope, requested.isoformat(), item.seq])
-    return rows, next_cursor
+    order = [
+        # release_requested_at is set by every request, so a pending dataset has one
+        KeyColumn(DatasetRow.release_requested_at, "time", lambda r: r[1].release_requested_at),
+        KeyColumn(ItemRow.seq, "int", lambda r: r[0].seq),
+    ]
+    return await keyset_page(
+        session, query, order, cursor=cursor, page_size=page_size, scope=[scope]
+    )
 
 
 async def awaiting_review(

@@ -1,27 +1,36 @@
 """Keeping the index in step with the registry: one item at a time, or all of them.
 
-:func:`index_item` is called by the registry service after every write of an item row, in
-the writer's transaction, so a search sees exactly the committed items (a rolled-back write
-leaves the index as it was). :func:`rebuild` and :func:`rebuild_sync` rewrite the whole index
-from ``registry_items`` - the admin route ``POST /search/reindex`` and the ``0002_search``
-migration (for rows that existed before it) use them.
+:func:`subscribe` puts :func:`index_item` on the registry's post-write hooks
+(:mod:`provena_like.server.registry.events`) when the app is built, so every write of an item
+row reindexes it in the writer's transaction: a search sees exactly the committed items (a
+rolled-back write leaves the index as it was). The registry imports nothing of search.
+:func:`rebuild` and :func:`rebuild_sync` rewrite the whole index from ``registry_items`` - the
+admin route ``POST /search/reindex`` and the ``0003_search`` migration (for rows that existed
+before it) use them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from provena_like.server.registry.events import ItemHooks, ItemWritten
+from provena_like.server.registry.tables import ItemRow
 from provena_like.server.search.backend import SearchBackend, backend_for
 from provena_like.server.search.documents import SearchDocument, document_for
 
-if TYPE_CHECKING:
-    from provena_like.server.registry.tables import ItemRow
-
-__all__ = ["backend_of", "document_of", "index_item", "rebuild", "rebuild_sync"]
+__all__ = [
+    "backend_of",
+    "document_of",
+    "index_item",
+    "rebuild",
+    "rebuild_sync",
+    "reindex_written",
+    "subscribe",
+]
 
 _BATCH = 500
 
@@ -43,7 +52,7 @@ async def index_item(session: AsyncSession, row: ItemRow) -> None:
         ```python
         async with sessions() as session, session.begin():
             row = await service.create_item(session, principal, body, prefix=prefix)
-            # create_item has already called index_item(session, row)
+            # the app's sessions fire reindex_written, which has indexed row already
         ```
     """
     backend = backend_of(session)
@@ -52,10 +61,20 @@ async def index_item(session: AsyncSession, row: ItemRow) -> None:
         await connection.execute(stmt)
 
 
-def _batch(after: int) -> Select[tuple[int, str, str, str, dict[str, Any]]]:
-    # Imported here: the registry package imports this module while it initialises.
-    from provena_like.server.registry.tables import ItemRow
+async def reindex_written(session: AsyncSession, event: ItemWritten) -> None:
+    """The registry's post-write hook of search: (re)index the item just written.
 
+    Every change is reindexed: the document holds the record, the name and the owner.
+    """
+    await index_item(session, event.item)
+
+
+def subscribe(hooks: ItemHooks) -> None:
+    """Keep the index in step with every item write fired on ``hooks``."""
+    hooks.subscribe(reindex_written)
+
+
+def _batch(after: int) -> Select[tuple[int, str, str, str, dict[str, Any]]]:
     return (
         select(ItemRow.seq, ItemRow.display_name, ItemRow.subtype, ItemRow.owner, ItemRow.record)
         .where(ItemRow.seq > after)

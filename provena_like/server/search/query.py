@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from provena_like.server.errors import ServiceError
+from provena_like.server.errors import ServiceError, validation_error
 
 __all__ = ["MAX_QUERY_LENGTH", "MAX_TERMS", "ParsedQuery", "Term", "parse_query"]
 
@@ -75,11 +75,9 @@ class ParsedQuery:
 
 
 def _invalid(message: str) -> ServiceError:
-    return ServiceError(
-        422,
-        "validation_error",
-        f"Invalid request: check q ({message}).",
-        details=[{"field": "query.q", "message": message, "type": "search_query"}],
+    return validation_error(
+        [{"field": "query.q", "message": message, "type": "search_query"}],
+        message=f"Invalid request: check q ({message}).",
     )
 
 

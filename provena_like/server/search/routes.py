@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from provena_like.models.search import ReindexResult, SearchHit
 from provena_like.models.shared import ErrorBody, Page
 from provena_like.server import access
-from provena_like.server.errors import ServiceError
+from provena_like.server.errors import validation_error
 from provena_like.server.params import Cursor, Subtype
 from provena_like.server.search import index, service
 from provena_like.server.search.query import MAX_QUERY_LENGTH
@@ -96,10 +96,10 @@ async def search_items_route(
     """
     fields = field or []
     if len(fields) > service.MAX_FIELD_FILTERS:
-        raise ServiceError(
-            422,
-            "validation_error",
-            f"Invalid request: check field (at most {service.MAX_FIELD_FILTERS} filters).",
+        message = f"at most {service.MAX_FIELD_FILTERS} field filters"
+        raise validation_error(
+            [{"field": "query.field", "message": message, "type": "too_many"}],
+            message=f"Invalid request: check field ({message}).",
         )
     filters = service.SearchFilters(
         subtypes=tuple(subtype or ()),

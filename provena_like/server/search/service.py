@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Double, and_, literal, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.search import SearchHit
 from provena_like.server import access
-from provena_like.server.errors import ServiceError
-from provena_like.server.pagination import decode_cursor, encode_cursor
+from provena_like.server.errors import validation_error
+from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.registry import service as registry
 from provena_like.server.registry import subtypes
 from provena_like.server.registry.tables import ItemRow
@@ -97,11 +97,9 @@ def parse_field_filter(raw: str) -> FieldFilter:
             "a field filter is record.<key>[.<key>...]:<value>, e.g. "
             f"record.dataset_info.keywords:coral; got {raw[:100]!r}"
         )
-        raise ServiceError(
-            422,
-            "validation_error",
-            "Invalid request: check field.",
-            details=[{"field": "query.field", "message": message, "type": "field_filter"}],
+        raise validation_error(
+            [{"field": "query.field", "message": message, "type": "field_filter"}],
+            message="Invalid request: check field.",
         )
     return FieldFilter(tuple(match.group(1).split(".")[1:]), match.group(2))
 
@@ -122,23 +120,6 @@ def _scope(q: str, filters: SearchFilters) -> str:
     ]
     raw = json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-
-def _bad_cursor() -> ServiceError:
-    return ServiceError(400, "bad_cursor", "The cursor does not fit this search; start again.")
-
-
-def _position(cursor: str, scope: str) -> tuple[float, int]:
-    scope_of, score, seq = decode_cursor(cursor, length=3)
-    if (
-        scope_of != scope
-        or not isinstance(score, int | float)
-        or isinstance(score, bool)
-        or not isinstance(seq, int)
-        or isinstance(seq, bool)
-    ):
-        raise _bad_cursor()
-    return float(score), seq
 
 
 async def search(
@@ -168,7 +149,7 @@ async def search(
     """
     parsed = parse_query(q)
     for subtype in filters.subtypes:
-        subtypes.require_subtype(subtype)
+        subtypes.require_subtype(subtype, field="query.subtype")
     backend = backend_of(session)
     matches = backend.ranked(parsed)
     score = matches.c.score
@@ -187,15 +168,13 @@ async def search(
         stmt = stmt.where(ItemRow.created_at < _utc(filters.created_before))
     for f in filters.fields:
         stmt = stmt.where(backend.field_filter(ItemRow.record, f.path, f.value))
-    scope = _scope(q, filters)
-    if cursor is not None:
-        last_score, last_seq = _position(cursor, scope)
-        bound: ColumnElement[float] = literal(last_score, Double())
-        stmt = stmt.where(or_(score < bound, and_(score == bound, ItemRow.seq > last_seq)))
-    stmt = stmt.order_by(score.desc(), ItemRow.seq.asc()).limit(page_size + 1)
-    rows = (await session.execute(stmt)).all()
-    more = len(rows) > page_size
-    rows = rows[:page_size]
+    order = [
+        KeyColumn(score, "number", lambda r: r[1], descending=True),
+        KeyColumn(ItemRow.seq, "int", lambda r: r[0].seq),
+    ]
+    rows, next_cursor = await keyset_page(
+        session, stmt, order, cursor=cursor, page_size=page_size, scope=[_scope(q, filters)]
+    )
     marked: dict[int, Any] = {}
     if rows:
         found = await session.execute(backend.highlights(parsed, [row.seq for row, _ in rows]))
@@ -210,8 +189,4 @@ async def search(
                     highlights[name] = html
         item = registry.to_item(row, access.roles_on(principal, row))
         hits.append(SearchHit(item=item, score=float(row_score), highlights=highlights))
-    next_cursor = None
-    if more:
-        last_row, last_row_score = rows[-1]
-        next_cursor = encode_cursor([scope, float(last_row_score), last_row.seq])
     return hits, next_cursor
