@@ -177,10 +177,10 @@ def field_name(loc: Sequence[str | int]) -> str:
     JSON, is ``body``.
 
     Example:
-        >>> field_name(("body", "record", "email"))
-        'record.email'
-        >>> field_name(("query", "page_size"))
-        'query.page_size'
+        ```python
+        assert field_name(("body", "record", "email")) == "record.email"
+        assert field_name(("query", "page_size")) == "query.page_size"
+        ```
     """
     parts = [str(p) for p in loc]
     if parts[:1] == ["body"] and len(parts) > 1:
