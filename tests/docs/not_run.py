@@ -94,6 +94,8 @@ NOT_RUN: dict[str, str] = {
     "provena_like.modules.review:Review.remove_reviewer": PRIVILEGED,
     "provena_like.modules.review:Review.request_release": REVIEWER,
     "provena_like.modules.review:Review.withdraw": REVIEWER,
+    "provena_like.server.pagination:keyset_page": SERVER,
+    "provena_like.server.registry.events": SERVER,
     "provena_like.server.access:effective_roles": SERVER,
     "provena_like.server.access:role_sources": SERVER,
     "provena_like.server.app:create_app": SERVER,
