@@ -45,7 +45,7 @@ from provena_like.storage._plan import plan_downloads, plan_uploads
 from provena_like.storage._requests import describe
 from provena_like.storage._resume import HashCache
 from provena_like.storage.events import ProgressCallback
-from provena_like.storage.hashing import hash_file
+from provena_like.storage.hashing import CHUNK_SIZE, hash_file
 from provena_like.storage.keys import RESERVED_KEYS, validate_prefix
 from provena_like.storage.listing import RemoteObject
 from provena_like.storage.results import (
@@ -167,7 +167,8 @@ def _local_hash(
         if cached is not None and (not md5 or cached_md5 is not None):
             return cached, cached_md5
     try:
-        digests = hash_file(path, md5=md5)
+        # a buffer sized to the file: no 8 MiB buffer zeroed for each small file
+        digests = hash_file(path, md5=md5, chunk_size=min(CHUNK_SIZE, info.st_size + 1))
     except OSError:
         return None
     if digests.sha256 is None:  # pragma: no cover - sha256 is always asked for
@@ -179,8 +180,21 @@ def _local_hash(
 async def _compare(
     ctx: SyncContext, pair: _Pair, cache: HashCache, *, trust_cache: bool
 ) -> FileCheck:
-    """The sync comparison of one file: size, then sha256 (the remote one read if unknown)."""
-    info = await anyio.to_thread.run_sync(_stat, pair.local, limiter=ctx.io_limiter)
+    """The sync comparison of one file: size, then the first rule that applies (see above)."""
+    remote = pair.remote_sha256
+    md5 = _single_part_md5(pair.etag) if remote is None else None
+    # when nothing remote is to be read first, stat and hash in one trip to a worker thread
+    hash_now = remote is not None or md5 is not None
+
+    def inspect() -> tuple[os.stat_result | None, tuple[str, str | None] | None]:
+        info = _stat(pair.local)
+        if info is None or not hash_now or (pair.size is not None and info.st_size != pair.size):
+            return info, None
+        return info, _local_hash(
+            cache, pair.local, info, trust_cache=trust_cache, md5=md5 is not None
+        )
+
+    info, hashes = await anyio.to_thread.run_sync(inspect, limiter=ctx.io_limiter)
     if info is None:
         return FileCheck(pair.path, "missing-local", "missing", size=pair.size, local=pair.local)
 
@@ -189,17 +203,7 @@ async def _compare(
 
     if pair.size is not None and info.st_size != pair.size:
         return mismatch(f"size {info.st_size}, expected {pair.size}")
-
-    async def local_hashes(md5: bool) -> tuple[str, str | None] | None:
-        return await anyio.to_thread.run_sync(
-            lambda: _local_hash(cache, pair.local, info, trust_cache=trust_cache, md5=md5),
-            limiter=ctx.io_limiter,
-        )
-
-    remote = pair.remote_sha256
-    md5 = _single_part_md5(pair.etag) if remote is None else None
     if md5 is not None:  # a single-part object: its ETag is its md5, no request needed
-        hashes = await local_hashes(md5=True)
         if hashes is None:
             return mismatch("the local file can't be read")
         if hashes[1] != md5:
@@ -212,7 +216,11 @@ async def _compare(
             return mismatch(f"the stored sha256 can't be read: {describe(exc)}")
         if remote is None:
             return mismatch("no sha256 to compare with (none known or stored)")
-    hashes = await local_hashes(md5=False)
+        stat = info
+        hashes = await anyio.to_thread.run_sync(
+            lambda: _local_hash(cache, pair.local, stat, trust_cache=trust_cache),
+            limiter=ctx.io_limiter,
+        )
     if hashes is None:
         return mismatch("the local file can't be read")
     local = hashes[0]
