@@ -7,7 +7,8 @@ its content is shown equal by one of, in this order (the first that applies deci
    listed object still has the ETag the manifest recorded (``remote_etags``), so an object
    replaced behind the manifest's back is not taken for the registered one;
 2. **The ETag of a single-part object** (no ``-N`` suffix: the md5 of its bytes), compared
-   with the local file's md5 - no request (syncs only, the ETag comes from the listing);
+   with the local file's md5 - no request (syncs only, the ETag comes from the listing). A
+   different md5 goes on to 3, for ETags that aren't md5s (server-side encryption);
 3. **The stored sha256** (``x-amz-meta-sha256``, ``SyncContext.stored_sha256``: one HEAD).
 
 A multipart object whose sha256 is neither known nor stored never matches: it is transferred
@@ -203,19 +204,23 @@ async def _compare(
 
     if pair.size is not None and info.st_size != pair.size:
         return mismatch(f"size {info.st_size}, expected {pair.size}")
+    unproven = "no sha256 to compare with (none known or stored)"
     if md5 is not None:  # a single-part object: its ETag is its md5, no request needed
         if hashes is None:
             return mismatch("the local file can't be read")
-        if hashes[1] != md5:
-            return mismatch(f"md5 {hashes[1]}, expected {md5} (the object's ETag)", hashes[0])
-        return FileCheck(pair.path, "ok", size=pair.size, sha256=hashes[0], local=pair.local)
+        if hashes[1] == md5:
+            return FileCheck(pair.path, "ok", size=pair.size, sha256=hashes[0], local=pair.local)
+        # most likely changed; but an ETag that isn't an md5 (SSE-KMS, SSE-C) looks the same,
+        # so a stored sha256 still has the last word
+        unproven = f"md5 {hashes[1]}, expected {md5} (the object's ETag)"
     if remote is None:
         try:
             remote = await ctx.stored_sha256(pair.path)
         except Exception as exc:
             return mismatch(f"the stored sha256 can't be read: {describe(exc)}")
         if remote is None:
-            return mismatch("no sha256 to compare with (none known or stored)")
+            return mismatch(unproven, hashes[0] if hashes is not None else None)
+    if hashes is None:
         stat = info
         hashes = await anyio.to_thread.run_sync(
             lambda: _local_hash(cache, pair.local, stat, trust_cache=trust_cache),

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from provena_like.storage import S3Credentials, SyncContext, TransferEngine, _sync
 from provena_like.storage._resume import HashCache
 from provena_like.storage.events import ProgressCallback
+from provena_like.storage.listing import RemoteObject
 from provena_like.storage.results import TransferResult
 from provena_like.storage.selection import DownloadSpec
 from tests.support.storage_helpers import BUCKET
@@ -197,7 +199,9 @@ async def test_an_object_replaced_behind_the_manifest_is_sent_again(
         result = await sync_up(counted.context(), src, known=manifest, etags=recorded)
         assert sorted(counted.uploaded) == ["big.bin", "d1/f001.bin"]
         assert sorted(f.path for f in result.ok) == ["big.bin", "d1/f001.bin"]
-        assert counted.heads == ["big.bin"]  # multipart, ETag not the recorded one: HEAD
+        # ETags not the recorded ones: the md5 (single-part) or nothing (multipart) differs,
+        # and no sha256 is stored to overrule it
+        assert sorted(counted.heads) == ["big.bin", "d1/f001.bin"]
         stored = admin.get_object(Bucket=BUCKET, Key=creds.prefix + "d1/f001.bin")
         assert stored["Body"].read() == files["d1/f001.bin"]
         stored = admin.get_object(Bucket=BUCKET, Key=creds.prefix + "big.bin")
@@ -239,7 +243,9 @@ async def test_resync_down_of_plain_boto3_objects_rewrites_only_what_differs(
         put_plain(admin, creds.prefix + "raw/d3/f003.bin", changed)
         counted = Counted(engine.sync_context())
         result = await sync_down(counted.context(), "raw/", dest)
-        assert counted.downloaded == ["raw/d3/f003.bin"] and counted.heads == []
+        # its md5 differs, and no stored sha256 says otherwise (one HEAD, for that file only)
+        assert counted.downloaded == ["raw/d3/f003.bin"]
+        assert counted.heads == ["raw/d3/f003.bin"]
         assert [f.path for f in result.ok] == ["raw/d3/f003.bin"]
         assert (dest / "d3/f003.bin").read_bytes() == changed
         after = local_state(dest)
@@ -267,3 +273,24 @@ async def test_a_multipart_object_without_sha256_is_never_taken_as_unchanged(
         assert [f.path for f in result.ok] == ["big.bin"]
         assert [(f.path, f.reason) for f in result.skipped] == [("small.bin", "unchanged")]
         assert (dest / "big.bin").read_bytes() == data
+
+
+async def test_an_etag_that_is_no_md5_defers_to_the_stored_sha256(
+    tmp_path: Path, creds: S3Credentials
+) -> None:
+    """SSE-KMS and SSE-C objects have single-part ETags that aren't md5s (the store here can't
+    make one, so the listing is rewritten): the stored sha256 decides, nothing is re-sent."""
+    src = tmp_path / "src"
+    files = tree(src, 5)
+    async with TransferEngine(creds, cache_dir=tmp_path / "cache") as engine:
+        (await engine.upload(src)).raise_for_failures()
+        ctx = engine.sync_context()
+
+        async def listed(prefix: str) -> AsyncIterator[RemoteObject]:
+            async for obj in ctx.list_objects(prefix):
+                yield dataclasses.replace(obj, etag="f" * 32)
+
+        counted = Counted(dataclasses.replace(ctx, list_objects=listed))
+        result = await sync_up(counted.context(), src)
+        assert {f.reason for f in result} == {"unchanged"} and len(result.skipped) == 5
+        assert sorted(counted.heads) == sorted(files) and counted.uploaded == []
