@@ -7,7 +7,16 @@ One local SeaweedFS, ONE set of prefix-scoped STS credentials for every tool. Up
 * ``medium``: ``--medium`` files of 1 MiB (default 200),
 * ``big``: one file of ``--big-gib`` GiB (default 1),
 
-and ``resync``: syncing the unchanged small dataset again (bytes sent must be 0), by
+and two re-syncs of the small dataset:
+
+* ``resync-up``: syncing the unchanged folder up again (bytes sent must be 0); ``ours``
+  decides from the listing (single-part ETags are md5s), ``ours-manifest`` from the manifest
+  saved at upload (sha256 + the ETag it was recorded for);
+* ``resync-down-foreign``: syncing down objects ``aws s3 sync`` uploaded (no
+  ``x-amz-meta-sha256``) into an up-to-date copy (made once by ``aws s3 sync``, copied with
+  its mtimes for each run, a cold hash cache each time): files rewritten must be 0,
+
+by
 
 * ``ours``: :class:`provena_like.storage.TransferEngine` (sha256 + S3 checksums on upload;
   downloads list the prefix and check every file against its stored sha256),
@@ -53,9 +62,23 @@ import anyio
 
 MiB = 1024 * 1024
 BUCKET = "bench"
-WORKLOADS = ("small", "small-down", "medium", "medium-down", "big", "big-down", "resync")
+WORKLOADS = (
+    "small",
+    "small-down",
+    "medium",
+    "medium-down",
+    "big",
+    "big-down",
+    "resync-up",
+    "resync-down-foreign",
+)
+RESYNCS = ("resync-up", "resync-down-foreign")
 TOOLS = ("ours", "ours-nosum", "cloudpathlib", "boto3-tm", "aws", "ours-manifest")
-RESYNC_TOOLS = ("ours", "ours-manifest", "aws")
+RESYNC_TOOLS = {
+    "resync-up": ("ours", "ours-manifest", "aws"),
+    "resync-down-foreign": ("ours", "aws"),
+}
+FOREIGN = "aws-foreign"  # the prefix aws s3 sync uploads for resync-down-foreign
 
 
 def _policy(prefix: str) -> str:
@@ -110,8 +133,10 @@ def _ours(
     dest: Path | None,
 ) -> Any:
     """Upload (saving a manifest, as the datastore would), download into ``dest``, or sync:
-    ``sync="head"`` reads each object's stored sha256 with HEAD, ``sync="manifest"`` takes
-    the saved manifest."""
+    up (``sync="listing"`` decides from the listing, ``sync="manifest"`` takes the saved
+    manifest: sha256 and ETag per key), or down into ``dest``."""
+    import inspect
+
     from provena_like.storage import S3Credentials, TransferEngine
 
     manifest_file = work / f"manifest-{sub}.json"
@@ -119,19 +144,25 @@ def _ours(
     async def run() -> dict[str, Any]:
         async with TransferEngine(S3Credentials(**creds), checksum=checksum) as engine:
             started = time.perf_counter()
-            if dest is not None:
+            if dest is not None and sync:
+                result = await engine.sync_down(dest, sub + "/")
+            elif dest is not None:
                 result = await engine.download(sub + "/", dest)
             elif sync:
-                known = None
+                extra: dict[str, Any] = {}
                 if sync == "manifest":
-                    known = json.loads(await anyio.Path(manifest_file).read_text())
-                result = await engine.sync_up(data, prefix=sub, remote_sha256=known)
+                    saved = json.loads(await anyio.Path(manifest_file).read_text())
+                    extra["remote_sha256"] = {k: v[0] for k, v in saved.items()}
+                    # (an engine before the ETag rule trusts the sha256 alone)
+                    if "remote_etags" in inspect.signature(engine.sync_up).parameters:
+                        extra["remote_etags"] = {k: v[1] for k, v in saved.items() if v[1]}
+                result = await engine.sync_up(data, prefix=sub, **extra)
             else:
                 result = await engine.upload(data, prefix=sub)
             elapsed = time.perf_counter() - started
         result.raise_for_failures()
         if not sync and checksum and dest is None:
-            manifest = {f.path: f.sha256 for f in result.ok}
+            manifest = {f.path: [f.sha256, f.etag] for f in result.ok}
             await anyio.Path(manifest_file).write_text(json.dumps(manifest))
         files = len(result) if sync else len(result.ok)  # a re-sync checks every file
         return {"seconds": elapsed, "files": files, "bytes": result.bytes}
@@ -231,7 +262,7 @@ def worker(args: argparse.Namespace) -> None:
     data, sub, tool, work = Path(args.data), args.sub, args.worker, Path(args.work)
     dest = Path(args.dest) if args.dest else None
     if tool in ("ours", "ours-nosum", "ours-manifest"):
-        sync = ("manifest" if tool == "ours-manifest" else "head") if args.sync else None
+        sync = ("manifest" if tool == "ours-manifest" else "listing") if args.sync else None
         checksum = tool != "ours-nosum"
         outcome = _ours(creds, data, sub, work, checksum=checksum, sync=sync, dest=dest)
     elif tool == "cloudpathlib":
@@ -285,6 +316,11 @@ def _run_worker(
     return result
 
 
+def _inodes(root: Path) -> dict[str, int]:
+    """Each file's inode: a file written again (a new file renamed over) gets a new one."""
+    return {p.relative_to(root).as_posix(): p.stat().st_ino for p in _files(root)}
+
+
 def _admin(store: Any, service: str) -> Any:
     import boto3
 
@@ -334,11 +370,17 @@ def main(args: argparse.Namespace) -> None:
                 "access": "write",
             }
             results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            foreign_copy = work / "foreign-copy"
+            if "resync-down-foreign" in args.workloads:
+                print("  aws          uploads and copies the foreign dataset ...", flush=True)
+                _run_worker("aws", creds, dirs["small"], FOREIGN, work)
+                _run_worker("aws", creds, dirs["small"], FOREIGN, work, dest=foreign_copy)
             for workload in args.workloads:
                 base = workload.removesuffix("-down")
                 down = workload.endswith("-down")
-                data = dirs["small" if workload == "resync" else base]
-                tools = RESYNC_TOOLS if workload == "resync" else TOOLS[:-1]
+                data = dirs["small" if workload in RESYNCS else base]
+                tools = RESYNC_TOOLS.get(workload, TOOLS[:-1])
+                tools = tuple(t for t in tools if not args.tools or t in args.tools)
                 for round_ in range(args.rounds):
                     # rotate the order each round: no tool always runs first (or last)
                     shift = round_ % len(tools)
@@ -346,7 +388,14 @@ def main(args: argparse.Namespace) -> None:
                         if tool == "cloudpathlib" and round_ > 0:  # 4-20x slower: once
                             continue
                         dest = work / "downloads" if down else None
-                        if workload == "resync":
+                        before: dict[str, int] = {}
+                        if workload == "resync-down-foreign":
+                            # a fresh path each run: ours starts with a cold hash cache
+                            dest = work / f"downloads-{tool}-{round_}"
+                            shutil.copytree(foreign_copy, dest)  # copy2: mtimes kept
+                            before = _inodes(dest)
+                            sub = FOREIGN
+                        elif workload == "resync-up":
                             uploader = "ours" if tool.startswith("ours") else tool
                             sub = f"{uploader}-small-0"  # the copy that tool uploaded
                         elif down:
@@ -356,13 +405,22 @@ def main(args: argparse.Namespace) -> None:
                         print(f"  {tool:12} {workload:11} #{round_ + 1} ...", end="", flush=True)
                         try:
                             outcome = _run_worker(
-                                tool, creds, data, sub, work, sync=workload == "resync", dest=dest
+                                tool, creds, data, sub, work, sync=workload in RESYNCS, dest=dest
                             )
+                            if before and dest is not None:
+                                after = _inodes(dest)
+                                outcome["rewritten"] = sum(
+                                    after.get(k) != v for k, v in before.items()
+                                )
                         finally:
                             if dest is not None:
                                 shutil.rmtree(dest, ignore_errors=True)
                         results.setdefault((tool, workload), []).append(outcome)
-                        print(f" {outcome['seconds']:.2f} s, {outcome['peak_rss_mib']:.0f} MiB")
+                        rewritten = outcome.get("rewritten")
+                        extra = "" if rewritten is None else f", {rewritten} rewritten"
+                        print(
+                            f" {outcome['seconds']:.2f} s, {outcome['peak_rss_mib']:.0f} MiB{extra}"
+                        )
         _report(results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -370,8 +428,11 @@ def main(args: argparse.Namespace) -> None:
 
 def _report(results: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
     print()
-    print("| workload | tool | median s | rate | ours is × faster | peak RSS MiB | bytes moved |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| workload | tool | median s | rate | ours is × faster | peak RSS MiB | bytes moved "
+        "| files rewritten |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for workload in WORKLOADS:
         ours = results.get(("ours", workload))
         if not ours:
@@ -383,15 +444,17 @@ def _report(results: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
                 continue
             seconds = statistics.median(r["seconds"] for r in runs)
             first = runs[0]
-            if workload.startswith("small") or workload == "resync":
+            if workload.startswith("small") or workload in RESYNCS:
                 rate = f"{first['files'] / seconds:,.0f} files/s"
             else:
                 rate = f"{first['bytes'] / seconds / 1e6:,.0f} MB/s"
             ratio = "—" if tool == "ours" else f"{seconds / ours_s:.2f}"
             rss = max(r["peak_rss_mib"] for r in runs)
             ours_tool = tool.startswith("ours")
-            sent = first["bytes"] if ours_tool or workload != "resync" else "n/a"
+            sent = first["bytes"] if ours_tool or workload not in RESYNCS else "n/a"
+            rewritten = max((r.get("rewritten", -1) for r in runs), default=-1)
             row = [workload, tool, f"{seconds:.2f}", rate, ratio, f"{rss:.0f}", str(sent)]
+            row.append(str(rewritten) if rewritten >= 0 else "")
             print("| " + " | ".join(row) + " |")
 
 
@@ -406,7 +469,13 @@ if __name__ == "__main__":
         type=lambda text: [w for w in text.split(",") if w],
         default=list(WORKLOADS),
         help=f"comma-separated subset of {','.join(WORKLOADS)} "
-        "(a -down or the resync workload needs its upload workload too)",
+        "(a -down or the resync-up workload needs its upload workload too)",
+    )
+    parser.add_argument(
+        "--tools",
+        type=lambda text: [t for t in text.split(",") if t],
+        default=[],
+        help=f"comma-separated subset of {','.join(TOOLS)} (default: all)",
     )
     parser.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)

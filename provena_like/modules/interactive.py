@@ -597,8 +597,11 @@ class InteractiveDataset:
         """Upload the files of a folder that differ from the dataset's, and register them.
 
         A file is ``skipped`` (``unchanged``) when its size and sha256 match its manifest
-        entry, or, for a file the manifest lacks, the object in the store (an upload that was
-        interrupted or not registered): such a file is registered without being sent again
+        entry and the object still has the ETag the manifest recorded (no request but the
+        listing), or, for a file the manifest lacks or an object replaced since, the object in
+        the store (the md5 a single-part object's ETag is, else its stored sha256): a file in
+        the store but not in the manifest (an upload that was interrupted or not registered)
+        is registered without being sent again
         (reason ``"unchanged; in the store but not in the manifest, registered now"``).
         Registration reports per file as :meth:`upload` does. ``delete=True`` also removes the
         registered files under ``prefix`` (and selected by ``include``/``exclude``) that the
@@ -616,6 +619,7 @@ class InteractiveDataset:
         """
         manifest = await self.list_files()
         known = {entry.path: entry.sha256 for entry in manifest if entry.sha256}
+        recorded = {entry.path: entry.etag for entry in manifest if entry.sha256 and entry.etag}
         finished = _Finished(progress)
         synced: TransferResult | None = None
         try:
@@ -627,6 +631,7 @@ class InteractiveDataset:
                     include=include,
                     exclude=exclude,
                     remote_sha256=known,
+                    remote_etags=recorded,
                     progress=finished,
                 )
             result = synced

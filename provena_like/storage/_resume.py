@@ -9,8 +9,9 @@
 - **Downloads.** A resumable download writes ``.<name>.provena-partial`` beside its target,
   with ``.<name>.provena-partial.json`` recording the remote ETag, size and bytes written.
   A later download continues with ``Range`` + ``If-Match``; a changed object starts over.
-- **Hashes.** :class:`HashCache` remembers a local file's sha256 by (path, size, mtime_ns),
-  so syncs don't re-read unchanged files. Files modified in the last two seconds are never
+- **Hashes.** :class:`HashCache` remembers a local file's sha256 (and its md5 once asked
+  for: the ETag of a single-part object) by (path, size, mtime_ns), so syncs don't re-read
+  unchanged files. Files modified in the last two seconds are never
   cached (an edit within the timestamp granularity would otherwise go unseen).
 
 Every function here is blocking: call them in worker threads.
@@ -176,7 +177,10 @@ def remove_partial(final: Path) -> None:
 
 
 class HashCache:
-    """sha256 of local files keyed by (absolute path, size, mtime_ns), saved as JSON.
+    """sha256 (and md5) of local files keyed by (absolute path, size, mtime_ns), saved as JSON.
+
+    An entry is ``[size, mtime_ns, sha256]`` or ``[size, mtime_ns, sha256, md5]``: the md5 is
+    kept once a sync compared the file with a single-part object's ETag.
 
     Example:
         ```python
@@ -203,19 +207,39 @@ class HashCache:
         data = _read_json(path)
         return cls(path, data if isinstance(data, dict) else {})
 
-    def get(self, path: Path, info: os.stat_result) -> str | None:
-        """The cached sha256 of ``path`` if its size and mtime are unchanged."""
+    def _entry(self, path: Path, info: os.stat_result) -> list[Any] | None:
         entry = self._entries.get(str(path))
-        if entry and entry[0] == info.st_size and entry[1] == info.st_mtime_ns:
-            return str(entry[2])
+        if (
+            isinstance(entry, list)
+            and len(entry) >= 3
+            and entry[0] == info.st_size
+            and entry[1] == info.st_mtime_ns
+        ):
+            return entry
         return None
 
-    def put(self, path: Path, info: os.stat_result, sha256: str) -> None:
-        """Remember ``path``'s sha256 (unless it was modified too recently to trust)."""
+    def get(self, path: Path, info: os.stat_result) -> str | None:
+        """The cached sha256 of ``path`` if its size and mtime are unchanged."""
+        entry = self._entry(path, info)
+        return str(entry[2]) if entry is not None else None
+
+    def get_md5(self, path: Path, info: os.stat_result) -> str | None:
+        """The cached md5 of ``path`` if its size and mtime are unchanged and one was kept."""
+        entry = self._entry(path, info)
+        return str(entry[3]) if entry is not None and len(entry) > 3 and entry[3] else None
+
+    def put(self, path: Path, info: os.stat_result, sha256: str, md5: str | None = None) -> None:
+        """Remember ``path``'s sha256, and md5 if given (unless modified too recently to trust).
+
+        An md5 already cached for the same size, mtime and sha256 is kept when none is given.
+        """
         if time.time() - info.st_mtime_ns / 1e9 < _RACY_SECONDS:
             return
         with self._lock:
-            self._entries[str(path)] = [info.st_size, info.st_mtime_ns, sha256]
+            if md5 is None and (old := self._entry(path, info)) is not None and old[2] == sha256:
+                md5 = self.get_md5(path, info)
+            entry: list[Any] = [info.st_size, info.st_mtime_ns, sha256]
+            self._entries[str(path)] = entry if md5 is None else [*entry, md5]
             self._dirty = True
 
     def save(self) -> None:

@@ -1,12 +1,22 @@
 """Sync and verify: a planner over an explicit :class:`SyncContext`.
 
-One comparison serves both: a local file matches its remote copy when its size *and* sha256
-match. The remote sha256 comes from the caller (a manifest) or from the object's
-``x-amz-meta-sha256`` (``SyncContext.stored_sha256``, one HEAD per same-size file); for a sync
-the local one comes from :class:`~provena_like.storage._resume.HashCache` when the file's size
-and mtime are unchanged, else it is computed in a worker thread (same-size edits are always
-caught: nothing is skipped on size and mtime alone). A verify reads every byte again. Local
-partial downloads never count as files (:func:`~provena_like.storage.selection.local_files`).
+One comparison serves both: a local file matches its remote copy when its size matches and
+its content is shown equal by one of, in this order (the first that applies decides):
+
+1. **The known sha256** (a manifest, a download spec) - for a sync, trusted only while the
+   listed object still has the ETag the manifest recorded (``remote_etags``), so an object
+   replaced behind the manifest's back is not taken for the registered one;
+2. **The ETag of a single-part object** (no ``-N`` suffix: the md5 of its bytes), compared
+   with the local file's md5 - no request (syncs only, the ETag comes from the listing). A
+   different md5 goes on to 3, for ETags that aren't md5s (server-side encryption);
+3. **The stored sha256** (``x-amz-meta-sha256``, ``SyncContext.stored_sha256``: one HEAD).
+
+A multipart object whose sha256 is neither known nor stored never matches: it is transferred
+again. For a sync the local hashes come from :class:`~provena_like.storage._resume.HashCache`
+when the file's size and mtime are unchanged, else they are computed in a worker thread
+(same-size edits are always caught: nothing is skipped on size and mtime alone). A verify
+reads every byte again and uses 1 and 3 only. Local partial downloads never count as files
+(:func:`~provena_like.storage.selection.local_files`).
 
 Work per file runs in at most ``SyncContext.files_in_flight`` tasks at once (workers that
 take the next file), not one task per file.
@@ -24,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +46,7 @@ from provena_like.storage._plan import plan_downloads, plan_uploads
 from provena_like.storage._requests import describe
 from provena_like.storage._resume import HashCache
 from provena_like.storage.events import ProgressCallback
-from provena_like.storage.hashing import hash_file
+from provena_like.storage.hashing import CHUNK_SIZE, hash_file
 from provena_like.storage.keys import RESERVED_KEYS, validate_prefix
 from provena_like.storage.listing import RemoteObject
 from provena_like.storage.results import (
@@ -110,6 +121,20 @@ class _Pair:
     local: Path
     size: int | None  # the remote copy's, if known
     remote_sha256: str | None
+    etag: str | None = None  # the listed object's ETag (syncs only)
+
+
+_MD5_ETAG = re.compile(r"[0-9a-f]{32}")
+
+
+def _etag(value: str | None) -> str | None:
+    """An ETag without quotes, lowercase (``None`` stays ``None``)."""
+    return value.strip().strip('"').lower() if value is not None else None
+
+
+def _single_part_md5(etag: str | None) -> str | None:
+    """The md5 a single-part object's ETag is, or ``None`` (multipart ``-N`` or not an md5)."""
+    return etag if etag is not None and _MD5_ETAG.fullmatch(etag) else None
 
 
 async def _bounded(items: Sequence[T], work: Callable[[T], Awaitable[None]], limit: int) -> None:
@@ -134,25 +159,43 @@ def _stat(path: Path) -> os.stat_result | None:
 
 
 def _local_hash(
-    cache: HashCache, path: Path, info: os.stat_result, *, trust_cache: bool
-) -> str | None:
-    cached = cache.get(path, info) if trust_cache else None
-    if cached is not None:
-        return cached
+    cache: HashCache, path: Path, info: os.stat_result, *, trust_cache: bool, md5: bool = False
+) -> tuple[str, str | None] | None:
+    """The local file's sha256 (and md5 if asked), cached or read; ``None`` if unreadable."""
+    if trust_cache:
+        cached = cache.get(path, info)
+        cached_md5 = cache.get_md5(path, info) if md5 else None
+        if cached is not None and (not md5 or cached_md5 is not None):
+            return cached, cached_md5
     try:
-        digest = hash_file(path).sha256
+        # a buffer sized to the file: no 8 MiB buffer zeroed for each small file
+        digests = hash_file(path, md5=md5, chunk_size=min(CHUNK_SIZE, info.st_size + 1))
     except OSError:
         return None
-    if digest is not None:
-        cache.put(path, info, digest)
-    return digest
+    if digests.sha256 is None:  # pragma: no cover - sha256 is always asked for
+        return None
+    cache.put(path, info, digests.sha256, digests.md5)
+    return digests.sha256, digests.md5
 
 
 async def _compare(
     ctx: SyncContext, pair: _Pair, cache: HashCache, *, trust_cache: bool
 ) -> FileCheck:
-    """The sync comparison of one file: size, then sha256 (the remote one read if unknown)."""
-    info = await anyio.to_thread.run_sync(_stat, pair.local, limiter=ctx.io_limiter)
+    """The sync comparison of one file: size, then the first rule that applies (see above)."""
+    remote = pair.remote_sha256
+    md5 = _single_part_md5(pair.etag) if remote is None else None
+    # when nothing remote is to be read first, stat and hash in one trip to a worker thread
+    hash_now = remote is not None or md5 is not None
+
+    def inspect() -> tuple[os.stat_result | None, tuple[str, str | None] | None]:
+        info = _stat(pair.local)
+        if info is None or not hash_now or (pair.size is not None and info.st_size != pair.size):
+            return info, None
+        return info, _local_hash(
+            cache, pair.local, info, trust_cache=trust_cache, md5=md5 is not None
+        )
+
+    info, hashes = await anyio.to_thread.run_sync(inspect, limiter=ctx.io_limiter)
     if info is None:
         return FileCheck(pair.path, "missing-local", "missing", size=pair.size, local=pair.local)
 
@@ -161,20 +204,31 @@ async def _compare(
 
     if pair.size is not None and info.st_size != pair.size:
         return mismatch(f"size {info.st_size}, expected {pair.size}")
-    remote = pair.remote_sha256
+    unproven = "no sha256 to compare with (none known or stored)"
+    if md5 is not None:  # a single-part object: its ETag is its md5, no request needed
+        if hashes is None:
+            return mismatch("the local file can't be read")
+        if hashes[1] == md5:
+            return FileCheck(pair.path, "ok", size=pair.size, sha256=hashes[0], local=pair.local)
+        # most likely changed; but an ETag that isn't an md5 (SSE-KMS, SSE-C) looks the same,
+        # so a stored sha256 still has the last word
+        unproven = f"md5 {hashes[1]}, expected {md5} (the object's ETag)"
     if remote is None:
         try:
             remote = await ctx.stored_sha256(pair.path)
         except Exception as exc:
             return mismatch(f"the stored sha256 can't be read: {describe(exc)}")
         if remote is None:
-            return mismatch("no sha256 to compare with (none known or stored)")
-    local = await anyio.to_thread.run_sync(
-        lambda: _local_hash(cache, pair.local, info, trust_cache=trust_cache),
-        limiter=ctx.io_limiter,
-    )
-    if local is None:
+            return mismatch(unproven, hashes[0] if hashes is not None else None)
+    if hashes is None:
+        stat = info
+        hashes = await anyio.to_thread.run_sync(
+            lambda: _local_hash(cache, pair.local, stat, trust_cache=trust_cache),
+            limiter=ctx.io_limiter,
+        )
+    if hashes is None:
         return mismatch("the local file can't be read")
+    local = hashes[0]
     if local != remote.lower():
         return mismatch(f"sha256 {local}, expected {remote.lower()}", local)
     return FileCheck(pair.path, "ok", size=pair.size, sha256=local, local=pair.local)
@@ -211,10 +265,21 @@ async def _entries(
     ctx: SyncContext, objects: str | Iterable[DownloadSpec]
 ) -> list[tuple[str, str, str | None, int | None]]:
     """Download entries from a prefix (listed) or from specs."""
+    return (await _entries_and_etags(ctx, objects))[0]
+
+
+async def _entries_and_etags(
+    ctx: SyncContext, objects: str | Iterable[DownloadSpec]
+) -> tuple[list[tuple[str, str, str | None, int | None]], dict[str, str]]:
+    """Download entries from a prefix (listed, with each key's ETag) or from specs (none)."""
     if isinstance(objects, str):
         base = validate_prefix(objects)[: objects.rfind("/") + 1]
-        return [(o.key, o.key[len(base) :], None, o.size) for o in await _listed(ctx, objects)]
-    return [download_entry(spec) for spec in objects]
+        listed = await _listed(ctx, objects)
+        entries: list[tuple[str, str, str | None, int | None]] = [
+            (o.key, o.key[len(base) :], None, o.size) for o in listed
+        ]
+        return entries, {o.key: o.etag for o in listed}
+    return [download_entry(spec) for spec in objects], {}
 
 
 async def sync_up(
@@ -229,8 +294,13 @@ async def sync_up(
     remote_sha256: Mapping[str, str] | None,
     progress: ProgressCallback | None,
     fail_fast: bool,
+    remote_etags: Mapping[str, str] | None = None,
 ) -> TransferResult:
-    """See :meth:`~provena_like.storage.engine.TransferEngine.sync_up`."""
+    """See :meth:`~provena_like.storage.engine.TransferEngine.sync_up`.
+
+    ``remote_etags`` are the ETags the ``remote_sha256`` were recorded for (a manifest's):
+    a known sha256 whose ETag is given counts only while the listed object has that ETag.
+    """
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     validate_prefix(prefix)
@@ -240,8 +310,17 @@ async def sync_up(
     )
     remote = {obj.key: obj for obj in await _listed(ctx, prefix)}
     known = remote_sha256 or {}
+    recorded = remote_etags or {}
+
+    def trusted(path: str) -> str | None:
+        """The known sha256, unless the object's ETag isn't the one it was recorded for."""
+        etag = recorded.get(path)
+        if etag is not None and _etag(etag) != _etag(remote[path].etag):
+            return None  # replaced (or rewritten) since: compare with the object itself
+        return known.get(path)
+
     pairs = [
-        _Pair(item.path, item.local, item.size, known.get(item.path))
+        _Pair(item.path, item.local, item.size, trusted(item.path), _etag(remote[item.path].etag))
         for item in items
         if item.error is None
         and item.size is not None
@@ -320,7 +399,7 @@ async def sync_down(
     fail_fast: bool,
 ) -> TransferResult:
     """See :meth:`~provena_like.storage.engine.TransferEngine.sync_down`."""
-    entries = await _entries(ctx, objects)
+    entries, etags = await _entries_and_etags(ctx, objects)
     items = plan_downloads(entries, dest, include=include, exclude=exclude)
     by_key = {entry[0]: entry for entry in entries}
     locals_ = await anyio.to_thread.run_sync(local_files, dest, limiter=ctx.io_limiter)
@@ -330,7 +409,8 @@ async def sync_down(
             continue
         relative = item.target.relative_to(dest).as_posix()
         if relative in locals_:
-            pairs.append(_Pair(item.path, locals_[relative], item.size, item.expected_sha256))
+            etag = _etag(etags.get(item.path))
+            pairs.append(_Pair(item.path, locals_[relative], item.size, item.expected_sha256, etag))
     cache = HashCache.for_root(ctx.cache_dir, dest)
     same = await _unchanged(ctx, pairs, cache)
     sizes = {p.path: p.size for p in pairs}

@@ -618,14 +618,18 @@ class TransferEngine:
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         remote_sha256: Mapping[str, str] | None = None,
+        remote_etags: Mapping[str, str] | None = None,
         progress: ProgressCallback | None = None,
         fail_fast: bool = False,
     ) -> TransferResult:
         """Upload the files of ``local_dir`` that differ from the dataset's copy under ``prefix``.
 
-        A file is skipped (``reason="unchanged"``) only when its size *and* sha256 match the
-        remote object's; local hashes are cached by (path, size, mtime_ns) under
-        ``cache_dir``, so unchanged files aren't read again, and same-size edits are caught.
+        A file is skipped (``reason="unchanged"``) only when its size matches the listed
+        object's and its content is shown equal: by the known sha256 (``remote_sha256``, while
+        the object keeps the ETag in ``remote_etags``), else by the md5 a single-part object's
+        ETag is, else by the object's stored sha256 (one HEAD). Local hashes are cached by
+        (path, size, mtime_ns) under ``cache_dir``, so unchanged files aren't read again, and
+        same-size edits are caught.
 
         Args:
             local_dir: The local folder.
@@ -636,8 +640,9 @@ class TransferEngine:
                 reasons ``would upload`` / ``would delete``.
             include: Glob patterns on the relative path; if any, a file must match one.
             exclude: Glob patterns; matching files are left out.
-            remote_sha256: Known sha256 per key relative to the dataset root (a manifest);
-                otherwise each same-size object's ``x-amz-meta-sha256`` is read with HEAD.
+            remote_sha256: Known sha256 per key relative to the dataset root (a manifest).
+            remote_etags: The ETag each known sha256 was recorded for (a manifest's): where
+                given, the sha256 counts only while the listed object has that ETag.
             progress: Receives progress events of the uploads.
             fail_fast: Stop the uploads at the first failure.
 
@@ -668,6 +673,7 @@ class TransferEngine:
             include=include,
             exclude=exclude,
             remote_sha256=remote_sha256,
+            remote_etags=remote_etags,
             progress=progress,
             fail_fast=fail_fast,
         )
@@ -690,7 +696,8 @@ class TransferEngine:
             dest: The local folder (created if missing).
             objects: A prefix (``""``: the whole dataset) or ``(key, local relative path,
                 sha256[, size])`` specs, as for :meth:`download`; a spec's sha256 is the
-                remote truth, else each same-size object's ``x-amz-meta-sha256``.
+                remote truth; else a listed single-part object's ETag (its md5) is compared
+                with the local file's md5; else the object's ``x-amz-meta-sha256`` (one HEAD).
             delete: Also delete local files under ``dest`` that aren't among ``objects``
                 (only those passing ``include``/``exclude``).
             dry_run: Write nothing locally: return the plan as ``skipped`` results with

@@ -6,9 +6,12 @@ import os
 import uuid
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from provena_like import ProvenaClient
+from provena_like.testing.localstack import BUCKET, LocalStack
 from tests.support.l3_helpers import make_record
 
 pytestmark = pytest.mark.anyio
@@ -68,3 +71,40 @@ async def test_incomplete_uploads_are_listed_and_aborted(
     assert [u.key for u in await ds.incomplete_uploads()] == ["raw/big.bin"]
     assert [u.key for u in await ds.abort_incomplete_uploads()] == ["raw/big.bin"]
     assert await ds.incomplete_uploads() == []
+
+
+async def test_sync_up_resends_an_object_replaced_behind_the_manifest(
+    tmp_path: Path, pv: ProvenaClient, refs: dict[str, str], localstack: LocalStack
+) -> None:
+    ds = await pv.datastore.mint(make_record(refs, name=f"Replaced {uuid.uuid4().hex[:6]}"))
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a.csv", "b.csv"):
+        (src / name).write_bytes(os.urandom(100))
+    assert len((await ds.sync_up(src, prefix="raw/")).ok) == 2
+    registered = {e.path: e.etag for e in await ds.list_files()}
+
+    # same size, other bytes, put with the store's admin credentials: the manifest still
+    # records the old sha256, but the listed ETag is no longer the one it recorded
+    store = localstack.s3
+    assert store is not None
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=store.endpoint_url,
+        region_name=store.region,
+        aws_access_key_id=store.admin_access_key,
+        aws_secret_access_key=store.admin_secret_key,
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    key = ds.dataset.storage.prefix + "raw/a.csv"
+    try:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=os.urandom(100))
+        result = await ds.sync_up(src, prefix="raw/")
+        assert {f.path: f.status for f in result} == {"raw/a.csv": "ok", "raw/b.csv": "skipped"}
+        assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == (src / "a.csv").read_bytes()
+    finally:
+        s3.close()
+    # the registered bytes are back (so is their ETag), and the next sync has nothing to do
+    assert {e.path: e.etag for e in await ds.list_files()} == registered
+    again = await ds.sync_up(src, prefix="raw/")
+    assert {f.reason for f in again} == {"unchanged"}

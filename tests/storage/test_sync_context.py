@@ -73,7 +73,7 @@ async def test_sync_and_verify_of_many_files_keep_files_in_flight(
         limit = ctx.files_in_flight
         assert limit == 4
 
-        # no manifest: every same-size file's stored sha256 is read with a HEAD
+        # no manifest, single-part objects: the listed ETags (md5s) decide, no HEAD
         gauge = Gauge()
         counted = dataclasses.replace(ctx, stored_sha256=gauge.wrap(ctx.stored_sha256))
         up = await _sync.sync_up(
@@ -89,6 +89,25 @@ async def test_sync_and_verify_of_many_files_keep_files_in_flight(
             fail_fast=False,
         )
         assert len(up.skipped) == FILES and {f.reason for f in up} == {"unchanged"}
+        assert gauge.calls == 0
+        assert gauge.peak_tasks <= limit + 4, gauge.peak_tasks
+
+        # specs without sha256 (no listing, no ETag): each stored sha256 is read with a HEAD
+        gauge = Gauge()
+        counted = dataclasses.replace(ctx, stored_sha256=gauge.wrap(ctx.stored_sha256))
+        keys = sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file())
+        down = await _sync.sync_down(
+            counted,
+            [(key, key, None, 32) for key in keys],
+            src,
+            delete=False,
+            dry_run=True,
+            include=(),
+            exclude=(),
+            progress=None,
+            fail_fast=False,
+        )
+        assert len(down.skipped) == FILES and {f.reason for f in down} == {"unchanged"}
         assert gauge.calls == FILES
         assert gauge.peak <= limit
         # the workers, not one task per file (a little room for the client's own tasks)
