@@ -337,7 +337,6 @@ class InteractiveDataset:
             part_size=defaults.part_size,
             checksum=defaults.checksum,
             md5=defaults.md5,
-            session=self._ds.session,
         )
 
     async def upload(

@@ -40,6 +40,7 @@ from provena_like.storage.keys import (
 from provena_like.storage.listing import IncompleteUpload, RemoteObject
 from provena_like.storage.paths import dataset_path
 from provena_like.storage.results import FileResult, FileStatus, TransferFailed, TransferResult
+from provena_like.storage.retry import S3RetryPolicy
 
 __all__ = [
     "RESERVED_KEYS",
@@ -57,6 +58,7 @@ __all__ = [
     "RefreshingCredentials",
     "RemoteObject",
     "S3Credentials",
+    "S3RetryPolicy",
     "StreamingHasher",
     "TransferEngine",
     "TransferEvent",
