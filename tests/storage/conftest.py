@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from storage_helpers import BUCKET, admin_client, mint
+from storage_helpers import BUCKET, FaultProxy, admin_client, mint
 
 from provena_like.storage import S3Credentials
 from provena_like.testing.seaweed import SeaweedS3
@@ -57,3 +57,14 @@ def make_tree() -> Callable[..., dict[str, bytes]]:
         return files
 
     return make
+
+
+@pytest.fixture
+async def proxy(store: SeaweedS3) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting proxy in front of the store (see :class:`FaultProxy`)."""
+    instance = FaultProxy(store.endpoint_url)
+    await instance.start()
+    try:
+        yield instance
+    finally:
+        await instance.stop()
