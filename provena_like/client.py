@@ -198,14 +198,17 @@ class ProvenaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool; the client can't be used afterwards.
+        """Close the transfer engines kept open and the connection pool; then the client is done.
 
         Example:
             >>> # pv = ProvenaClient.from_env()
             >>> # try: ...
             >>> # finally: await pv.aclose()
         """
-        await self._core.aclose()
+        try:
+            await self.datastore.aclose()
+        finally:
+            await self._core.aclose()
 
     def __repr__(self) -> str:
         return f"ProvenaClient(base_url={self.config.base_url!r})"
