@@ -124,18 +124,22 @@ class ProvenaClient:
             core = HTTPCore(config, auth=manager, transport=transport, retry_policy=retry_policy)
             # Token endpoint calls go through the same pool as everything else.
             manager.bind(core.http_client)
-            self._setup(core, manager, aioboto3.Session())
             # Created here, so closed here (and only here: a user's ``auth`` is theirs).
-            self._created_auth = manager
+            self._setup(core, manager, aioboto3.Session(), created_auth=manager)
         else:
             core = HTTPCore(config, auth=auth, transport=transport, retry_policy=retry_policy)
-            self._setup(core, auth, aioboto3.Session())
-            self._created_auth = None
+            self._setup(core, auth, aioboto3.Session(), created_auth=None)
 
     def _setup(
-        self, core: HTTPCore, auth_manager: httpx.Auth, s3_session: aioboto3.Session
+        self,
+        core: HTTPCore,
+        auth_manager: httpx.Auth,
+        s3_session: aioboto3.Session,
+        *,
+        created_auth: AuthManager | None,
     ) -> None:
         self._core = core
+        self._created_auth = created_auth
         self.config = core.config
         self.auth_manager = auth_manager
         self.registry_client = RegistryClient(core)
@@ -211,8 +215,8 @@ class ProvenaClient:
         }
         core = self._core.with_config(self.config.replace(**changes))
         copy = object.__new__(ProvenaClient)
-        copy._setup(core, self.auth_manager, self._s3_session)
-        copy._created_auth = None  # the original closes the auth it created
+        # the original closes the auth it created
+        copy._setup(core, self.auth_manager, self._s3_session, created_auth=None)
         return copy
 
     def _deprecated(self, old: str) -> None:
@@ -265,12 +269,12 @@ class ProvenaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool and everything else this client created.
+        """Close the transfer engines kept open, the pool and everything else this client created.
 
-        That is the pool and, when ``auth`` was not given, the ``AuthManager`` built from the
-        config (with any HTTP client of its own). An ``auth`` or ``transport`` passed in is
-        left open: close what you created. A copy from :meth:`with_options` closes nothing
-        but itself. The client can't be used afterwards.
+        That is the engines of :attr:`datastore`, the pool and, when ``auth`` was not given,
+        the ``AuthManager`` built from the config (with any HTTP client of its own). An
+        ``auth`` or ``transport`` passed in is left open: close what you created. A copy from
+        :meth:`with_options` closes nothing but itself. The client can't be used afterwards.
 
         Example:
             ```python
@@ -282,11 +286,14 @@ class ProvenaClient:
             ```
         """
         try:
-            await self._core.aclose()
+            await self.datastore.aclose()
         finally:
-            created, self._created_auth = self._created_auth, None
-            if created is not None:
-                await created.aclose()
+            try:
+                await self._core.aclose()
+            finally:
+                created, self._created_auth = self._created_auth, None
+                if created is not None:
+                    await created.aclose()
 
     def __repr__(self) -> str:
         return f"ProvenaClient(base_url={self.config.base_url!r})"

@@ -5,12 +5,19 @@ The caller is part of the key: one client may serve several users (a web backend
 must never reach another. The caller's identity is how the client's auth signs a request
 right now (see :func:`request_identity`), kept only as a keyed digest, never as the token.
 
-Before asking for new *write* credentials the cache fetches the dataset and refuses, with a
-typed error saying why, when its files can't change: :class:`~provena_like.Locked` for a
-locked dataset, :class:`~provena_like.ReleaseStateConflict` for one that is ``PENDING``
-review or ``RELEASED`` (see :func:`write_refusal`). The server refuses those too; checking
-first turns a long upload's credential refresh into one clear message instead of a 409 in
-the middle of a transfer.
+From a dataset id to a signed S3 request, the SDK takes one path:
+
+1. :meth:`CredentialsCache.get` returns the wire model
+   :class:`~provena_like.models.datastore.ScopedCredentials` (cached, or asked of the server:
+   a locked dataset, or one in review or released, gets the server's own 409 as
+   :class:`~provena_like.Locked` / :class:`~provena_like.ReleaseStateConflict`);
+2. :meth:`CredentialsCache.source` wraps that in the storage engine's one credential source,
+   a :class:`~provena_like.storage.RefreshingCredentials` (via :func:`to_s3_credentials`),
+   which refreshes near expiry and hands frozen snapshots to both S3 request paths (see
+   :mod:`provena_like.storage.credentials`);
+3. :class:`~provena_like.modules.engines.EnginePool` keeps one open
+   :class:`~provena_like.storage.TransferEngine` per (caller, dataset, access) on that source,
+   reused by every transfer of an :class:`~provena_like.modules.interactive.InteractiveDataset`.
 """
 
 from __future__ import annotations
@@ -24,12 +31,11 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import httpx
 
-from provena_like._core.errors import APIStatusError, Locked, ReleaseStateConflict
 from provena_like.clients.datastore import DatastoreClient
-from provena_like.models.datastore import AccessLevel, Dataset, ScopedCredentials
-from provena_like.storage import S3Credentials
+from provena_like.models.datastore import AccessLevel, ScopedCredentials
+from provena_like.storage import RefreshingCredentials, S3Credentials
 
-__all__ = ["CredentialsCache", "request_identity", "to_s3_credentials", "write_refusal"]
+__all__ = ["CredentialsCache", "request_identity", "to_s3_credentials"]
 
 _ANONYMOUS = "anonymous"
 _PRUNE_ABOVE = 256
@@ -80,50 +86,6 @@ async def request_identity(http: httpx.AsyncClient, url: str, *, key: bytes) -> 
     return digest.hexdigest()
 
 
-def write_refusal(dataset: Dataset) -> APIStatusError | None:
-    """The error that says why ``dataset``'s files can't change, or None if they can.
-
-    Example:
-        ```python
-        if (err := write_refusal(await pv.datastore.fetch(dataset_id))) is not None:
-            print(err)   # "Dataset 10378.1/42 is PENDING review ..."
-        ```
-    """
-    state = dataset.release_status
-    details = {"state": state}
-    if dataset.locked:
-        return Locked(
-            f"Dataset {dataset.id} is locked, so its files can't change: no write credentials "
-            "were asked for. Ask an admin of the dataset to unlock it.",
-            status_code=409,
-            code="locked",
-            details=details,
-            service="datastore",
-        )
-    if state == "PENDING":
-        reviewer = dataset.release_reviewer or "the reviewer"
-        return ReleaseStateConflict(
-            f"Dataset {dataset.id} is PENDING review by {reviewer} (requested by "
-            f"{dataset.release_requester or 'its admin'}), so its files can't change: no write "
-            "credentials were asked for. Wait for the decision, or withdraw the request "
-            "(pv.datastore.review.withdraw) to change it first.",
-            status_code=409,
-            code="under_review",
-            details=details,
-            service="datastore",
-        )
-    if state == "RELEASED":
-        return ReleaseStateConflict(
-            f"Dataset {dataset.id} is RELEASED, so its files can't change any more: no write "
-            "credentials were asked for. Create a new version (ds.version(...)) to change them.",
-            status_code=409,
-            code="released",
-            details=details,
-            service="datastore",
-        )
-    return None
-
-
 def to_s3_credentials(creds: ScopedCredentials) -> S3Credentials:
     """The storage engine's view of credentials minted by the datastore."""
     return S3Credentials(
@@ -171,6 +133,7 @@ class CredentialsCache:
         self._hmac_key = secrets.token_bytes(32)
         self._cached: dict[_Key, tuple[ScopedCredentials, datetime]] = {}
         self._locks: dict[_Key, anyio.Lock] = {}
+        self._forget_hooks: list[Callable[[str], None]] = []
 
     async def _request_identity(self) -> str | None:
         core = self._client.http_core  # the client's pool and auth
@@ -195,8 +158,9 @@ class CredentialsCache:
         """Credentials for ``dataset_id``; ``force`` asks for new ones whatever the cache holds.
 
         Raises:
-            Locked: write access to a locked dataset (checked before asking).
-            ReleaseStateConflict: write access to a dataset in review or released.
+            Locked: write access to a locked dataset (the server's 409 ``locked``).
+            ReleaseStateConflict: write access to a dataset in review or released (409
+                ``under_review`` / ``released``).
         """
         who = await self._identity()
         if who is None:  # callers can't be told apart: share nothing
@@ -219,11 +183,54 @@ class CredentialsCache:
         return creds
 
     async def _fetch(self, dataset_id: str, access: AccessLevel) -> ScopedCredentials:
-        if access == "write":
-            refusal = write_refusal(await self._client.get_dataset(dataset_id))
-            if refusal is not None:
-                raise refusal
+        # the server refuses write credentials for a locked dataset, or one in review or
+        # released, with a 409 that the HTTP core raises as Locked / ReleaseStateConflict
         return await self._client.get_credentials(dataset_id, access)
+
+    def source(self, dataset_id: str, access: AccessLevel = "read") -> RefreshingCredentials:
+        """The engine's credential source for ``dataset_id``, fed from this cache.
+
+        It takes the cached credentials when they are fresh enough; when it needs a refresh
+        (near expiry, or after S3 said the keys expired) and the cache would hand back the
+        very keys it wants replaced, it asks the server for new ones (``force``).
+
+        Example:
+            ```python
+            creds = pv.datastore.credentials_cache.source(dataset_id, "write")
+            async with TransferEngine(creds) as engine:
+                await engine.upload("./data")
+            ```
+        """
+
+        async def provider() -> S3Credentials:
+            creds = await self.get(dataset_id, access)
+            current = refreshing.current
+            if current is not None and creds.access_key_id == current.access_key_id:
+                creds = await self.get(dataset_id, access, force=True)
+            return to_s3_credentials(creds)
+
+        refreshing = RefreshingCredentials(provider, refresh_margin=self._margin)
+        return refreshing
+
+    async def identity(self) -> str | None:
+        """Who is asking now (see the class docstring); ``None``: callers can't be told apart.
+
+        Example:
+            ```python
+            who = await pv.datastore.credentials_cache.identity()
+            ```
+        """
+        return await self._identity()
+
+    def on_forget(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(dataset_id)`` whenever :meth:`forget` drops a dataset's credentials.
+
+        Example:
+            ```python
+            cache.on_forget(lambda dataset_id: print("state changed:", dataset_id))
+            ```
+        """
+        self._forget_hooks.append(callback)
 
     def _prune(self, now: datetime) -> None:
         """Drop expired credentials and idle locks once the cache grows (many callers)."""
@@ -242,3 +249,5 @@ class CredentialsCache:
         """Drop cached credentials of a dataset, for every caller (e.g. after its state changed)."""
         for key in [k for k in self._cached if k[1] == dataset_id]:
             del self._cached[key]
+        for callback in self._forget_hooks:
+            callback(dataset_id)

@@ -36,6 +36,7 @@ from provena_like.models.registry import Role, SortOrder
 from provena_like.models.search import SearchHit
 from provena_like.models.shared import Page
 from provena_like.modules.credentials import CredentialsCache
+from provena_like.modules.engines import EnginePool
 from provena_like.modules.interactive import InteractiveDataset, TransferDefaults
 from provena_like.modules.review import Review
 
@@ -55,12 +56,17 @@ class Datastore:
         search_client: the search service's L2 client.
         review_client: the review routes' L2 client (built on ``client``'s HTTP core when
             left out).
-        session: the aioboto3 session transfers use (one per :class:`ProvenaClient`).
+        session: kept for compatibility; transfers no longer use it (each engine makes its
+            own botocore session, see :class:`~provena_like.storage.TransferEngine`).
         transfers: default settings of uploads and downloads.
 
     Attributes:
         review: reviewers, release requests and decisions
             (:class:`~provena_like.modules.review.Review`).
+        credentials_cache: scoped credentials per (caller, dataset, access).
+        engines: the transfer engines kept open per (caller, dataset, access), reused by
+            every upload, download and sync of an
+            :class:`~provena_like.modules.interactive.InteractiveDataset`.
     """
 
     def __init__(
@@ -77,6 +83,7 @@ class Datastore:
         self._session = session
         self.transfers = transfers or TransferDefaults()
         self.credentials_cache = CredentialsCache(client)
+        self.engines = EnginePool(self.credentials_cache)
         self.review = Review(
             review_client or ReviewClient(client.http_core),  # share the pool
             credentials_cache=self.credentials_cache,
@@ -87,8 +94,20 @@ class Datastore:
 
     @property
     def session(self) -> aioboto3.Session | None:
-        """The aioboto3 session shared by this client's transfers."""
+        """The aioboto3 session given at construction (transfers no longer use it)."""
         return self._session
+
+    async def aclose(self) -> None:
+        """Close the transfer engines kept open for this client's datasets (idempotent).
+
+        :meth:`ProvenaClient.aclose <provena_like.ProvenaClient.aclose>` calls it.
+
+        Example:
+            ```python
+            await pv.datastore.aclose()
+            ```
+        """
+        await self.engines.aclose()
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -50,8 +51,6 @@ from provena_like.storage import (
     FileResult,
     IncompleteUpload,
     ProgressCallback,
-    RefreshingCredentials,
-    S3Credentials,
     TransferEngine,
     TransferEvent,
     TransferResult,
@@ -327,21 +326,40 @@ class InteractiveDataset:
             not_registered.extend(done.not_registered)
         return RemoveFilesResponse(removed=removed, not_registered=not_registered)
 
-    def _engine(self, access: AccessLevel, concurrency: int | None) -> TransferEngine:
+    @asynccontextmanager
+    async def _engine(
+        self, access: AccessLevel, concurrency: int | None
+    ) -> AsyncIterator[TransferEngine]:
+        """An open engine of the datastore's pool (reused across calls, see ``EnginePool``)."""
         defaults = self._ds.transfers
-
-        async def provider() -> S3Credentials:
-            return to_s3_credentials(await self._ds.credentials(self.id, access, force=True))
-
-        return TransferEngine(
-            RefreshingCredentials(provider),
-            max_concurrency=concurrency or defaults.max_concurrency,
-            multipart_threshold=defaults.multipart_threshold,
-            part_size=defaults.part_size,
-            checksum=defaults.checksum,
-            md5=defaults.md5,
-            session=self._ds.session,
+        settings = (
+            concurrency or defaults.max_concurrency,
+            defaults.multipart_threshold,
+            defaults.part_size,
+            defaults.checksum,
+            defaults.md5,
         )
+        cache = self._ds.credentials_cache
+
+        def make() -> TransferEngine:
+            return TransferEngine(
+                cache.source(self.id, access),
+                max_concurrency=settings[0],
+                multipart_threshold=defaults.multipart_threshold,
+                part_size=defaults.part_size,
+                checksum=defaults.checksum,
+                md5=defaults.md5,
+            )
+
+        pool = self._ds.engines
+        async with pool.engine(self.id, access, settings, make) as engine:
+            yield engine
+
+    def _check(self, engine: TransferEngine, result: TransferResult) -> TransferResult:
+        """Retire ``engine`` after failed files: the next call starts over (new credentials)."""
+        if result.failed:
+            self._ds.engines.retire_after_failures(engine)
+        return result
 
     async def upload(
         self,
@@ -391,13 +409,16 @@ class InteractiveDataset:
         result: TransferResult | None = None
         try:
             async with self._engine("write", concurrency) as engine:
-                result = await engine.upload(
-                    files,
-                    prefix=prefix,
-                    include=include,
-                    exclude=exclude,
-                    progress=finished,
-                    fail_fast=fail_fast,
+                result = self._check(
+                    engine,
+                    await engine.upload(
+                        files,
+                        prefix=prefix,
+                        include=include,
+                        exclude=exclude,
+                        progress=finished,
+                        fail_fast=fail_fast,
+                    ),
                 )
             return await self._register(result)
         except BaseException:
@@ -564,13 +585,16 @@ class InteractiveDataset:
         wanted = [paths] if isinstance(paths, str) else paths
         selection = select_files(await self.list_files(), wanted)
         async with self._engine("read", concurrency) as engine:
-            result = await engine.download(
-                selection.files,
-                Path(dest),
-                include=include,
-                exclude=exclude,
-                progress=progress,
-                fail_fast=fail_fast,
+            result = self._check(
+                engine,
+                await engine.download(
+                    selection.files,
+                    Path(dest),
+                    include=include,
+                    exclude=exclude,
+                    progress=progress,
+                    fail_fast=fail_fast,
+                ),
             )
         if not selection.missing:
             return result
@@ -624,15 +648,18 @@ class InteractiveDataset:
         synced: TransferResult | None = None
         try:
             async with self._engine("read" if dry_run else "write", concurrency) as engine:
-                synced = await engine.sync_up(
-                    Path(source),
-                    prefix=prefix,
-                    dry_run=dry_run,
-                    include=include,
-                    exclude=exclude,
-                    remote_sha256=known,
-                    remote_etags=recorded,
-                    progress=finished,
+                synced = self._check(
+                    engine,
+                    await engine.sync_up(
+                        Path(source),
+                        prefix=prefix,
+                        dry_run=dry_run,
+                        include=include,
+                        exclude=exclude,
+                        remote_sha256=known,
+                        remote_etags=recorded,
+                        progress=finished,
+                    ),
                 )
             result = synced
             if not dry_run:
@@ -706,14 +733,17 @@ class InteractiveDataset:
         wanted = [paths] if isinstance(paths, str) else paths
         selection = select_files(await self.list_files(), wanted)
         async with self._engine("read", concurrency) as engine:
-            return await engine.sync_down(
-                Path(dest),
-                selection.files,
-                delete=delete,
-                dry_run=dry_run,
-                include=include,
-                exclude=exclude,
-                progress=progress,
+            return self._check(
+                engine,
+                await engine.sync_down(
+                    Path(dest),
+                    selection.files,
+                    delete=delete,
+                    dry_run=dry_run,
+                    include=include,
+                    exclude=exclude,
+                    progress=progress,
+                ),
             )
 
     async def verify(
@@ -800,8 +830,8 @@ class InteractiveDataset:
     async def request_release(self, reviewer: str, notes: str = "") -> Dataset:
         """Ask ``reviewer`` to release this dataset; it is ``PENDING`` (and frozen) until then.
 
-        While ``PENDING`` (and once ``RELEASED``) uploads are refused before any credentials
-        are asked for, with a :class:`~provena_like.ReleaseStateConflict` saying why.
+        While ``PENDING`` (and once ``RELEASED``) the server refuses write credentials, so
+        uploads fail with a :class:`~provena_like.ReleaseStateConflict` saying why.
 
         Example:
             ```python

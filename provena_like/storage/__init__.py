@@ -52,6 +52,7 @@ from provena_like.storage.results import (
     TransferResult,
     VerifyResult,
 )
+from provena_like.storage.retry import S3RetryPolicy
 from provena_like.storage.selection import DownloadSpec, is_partial, local_files, matches
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "RefreshingCredentials",
     "RemoteObject",
     "S3Credentials",
+    "S3RetryPolicy",
     "StreamingHasher",
     "SyncContext",
     "TransferEngine",

@@ -17,9 +17,10 @@ for S3-compatible servers, virtual-hosted on AWS) is exactly what botocore would
 
 Failures look like botocore's: an error response raises
 :class:`botocore.exceptions.ClientError` with the S3 error code, message, HTTP status and
-operation name, so :class:`~provena_like.storage._requests.S3Requests` handles expired
-credentials the same way for both paths. Connection errors, timeouts, 5xx and throttling are
-retried like botocore's ``standard`` mode (4 attempts, exponential backoff with jitter).
+operation name. Each method here makes exactly one attempt: retries (the engine's
+:class:`~provena_like.storage.retry.S3RetryPolicy`) and the refresh after expired
+credentials are applied by :class:`~provena_like.storage._requests.S3Requests`, the same way
+for this path and for aiobotocore's.
 """
 
 from __future__ import annotations
@@ -37,12 +38,6 @@ import aiohttp
 from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import ClientError
 from multidict import CIMultiDictProxy
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 from yarl import URL
 
 from provena_like._version import __version__
@@ -62,24 +57,6 @@ log = logging.getLogger(__name__)
 FrozenCredentials = Callable[[], Awaitable[ReadOnlyCredentials]]
 """Returns the credentials to sign the next request with (refreshing them when due)."""
 
-_RETRY_STATUS: Final = frozenset({500, 502, 503, 504, 429})
-# botocore's standard-mode throttling and transient codes that S3 can answer
-_RETRY_CODES: Final = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "BandwidthLimitExceeded",
-        "SlowDown",
-        "RequestThrottled",
-        "TooManyRequestsException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "PriorRequestNotComplete",
-        "InternalError",
-    }
-)
-_RETRY_ERRORS: Final = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
 _USER_AGENT: Final = f"provena-like/{__version__}"
 _META: Final = "x-amz-meta-"
 _WHOLE_WRITE: Final = 1024 * 1024
@@ -202,14 +179,6 @@ def _error(
     return ClientError(response, operation)  # type: ignore[arg-type]
 
 
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, ClientError):
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        code = exc.response.get("Error", {}).get("Code")
-        return status in _RETRY_STATUS or code in _RETRY_CODES
-    return isinstance(exc, _RETRY_ERRORS)
-
-
 class DirectS3:
     """Signed whole-object requests against one bucket through one connection pool.
 
@@ -220,7 +189,6 @@ class DirectS3:
         max_connections: The connection pool's size.
         connect_timeout: Seconds to connect.
         read_timeout: Seconds between bytes read.
-        attempts: Attempts per request for retryable failures (at least 1).
     """
 
     def __init__(
@@ -232,7 +200,6 @@ class DirectS3:
         max_connections: int,
         connect_timeout: float = 10,
         read_timeout: float = 60,
-        attempts: int = 4,
     ) -> None:
         base = urlsplit(base_url if base_url.endswith("/") else base_url + "/")
         self._origin = f"{base.scheme}://{base.netloc}"
@@ -240,7 +207,6 @@ class DirectS3:
         self._host = host_header(self._origin)
         self._region = region
         self._credentials = credentials
-        self._attempts = max(1, attempts)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max_connections, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout),
@@ -295,33 +261,13 @@ class DirectS3:
             f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}"
             for name, value in sorted(params.items())
         )
-        response = await self._retrying("GET", "ListObjectsV2", self._base_path, query, {}, b"")
+        response = await self._once("GET", "ListObjectsV2", self._base_path, query, {}, b"")
         return parse_list_page(response.body)
 
     async def _send(
         self, method: str, operation: str, key: str, headers: dict[str, str], body: bytes
     ) -> DirectResponse:
-        return await self._retrying(method, operation, self._path(key), "", headers, body)
-
-    async def _retrying(
-        self,
-        method: str,
-        operation: str,
-        path: str,
-        query: str,
-        headers: dict[str, str],
-        body: bytes,
-    ) -> DirectResponse:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_random_exponential(multiplier=0.5, max=20),
-            retry=retry_if_exception(_retryable),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return await self._once(method, operation, path, query, headers, body)
-        raise AssertionError("unreachable: tenacity re-raises the last failure")
+        return await self._once(method, operation, self._path(key), "", headers, body)
 
     async def _once(
         self,

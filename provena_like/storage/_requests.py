@@ -1,10 +1,23 @@
-"""S3 requests of a batch: a limit on requests in flight, one retry after expired credentials.
+"""The storage transport: every S3 request of the engine goes through :class:`S3Requests`.
 
-aiobotocore's own retry (``standard`` mode) handles throttling, 5xx and broken connections.
-What it can't handle is a session token that expired mid-transfer: the server answers 403
-(``ExpiredToken`` on AWS, ``InvalidAccessKeyId`` on SeaweedFS, sometimes ``AccessDenied``).
-:meth:`S3Requests.call` then forces one credentials refresh (shared by every request that
-failed with the same generation of credentials) and retries that request once.
+Two request paths sit behind it, chosen per operation, never by the caller:
+
+- the direct path (:mod:`._direct` + :mod:`._sigv4`): whole-object PUT, GET and HEAD and
+  listing pages, through one pooled ``aiohttp`` session with our own SigV4 signer (a batch
+  of small files runs about twice as fast as through botocore's pipeline);
+- aiobotocore: multipart uploads, deletes, streamed downloads of large objects, everything
+  else. Its own retries are off (``total_max_attempts=1``).
+
+Both are wrapped the same way, so they behave identically:
+
+1. a limit on requests in flight (``limiter``);
+2. the one retry policy (:class:`~provena_like.storage.retry.S3RetryPolicy`): attempts,
+   backoff and which failures are transient;
+3. inside each attempt, the credential policy: both paths sign with snapshots of the same
+   :class:`~provena_like.storage.credentials.RefreshingCredentials`; when S3 answers that the
+   keys expired (``ExpiredToken`` on AWS, ``InvalidAccessKeyId`` on SeaweedFS, sometimes
+   ``AccessDenied``), credentials are refreshed once (shared by every request that failed
+   with the same generation) and the request is resent once.
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ from botocore.exceptions import ClientError
 from provena_like._core.errors import ProvenaError, TransferError
 from provena_like.storage._direct import DirectResponse, DirectS3, ListPage
 from provena_like.storage.credentials import RefreshingCredentials
+from provena_like.storage.retry import S3RetryPolicy
 
 if TYPE_CHECKING:
     from aiobotocore.response import StreamingBody
@@ -143,17 +157,23 @@ def _headers(response: Mapping[str, Any]) -> GetHeaders:
     )
 
 
-class S3Requests:
-    """Send requests, at most ``limiter`` of them at once.
+def _label(fn: Callable[..., object]) -> str:
+    return getattr(fn, "__name__", "S3 request")
 
-    Whole-object PUT, GET and HEAD (one per small file) go through ``direct``; everything
-    else through the aiobotocore ``client``. Both sign with the same credentials.
+
+class S3Requests:
+    """Send requests, at most ``limiter`` of them at once, under one retry policy.
+
+    Whole-object PUT, GET and HEAD (one per small file) and listing pages go through
+    ``direct``; everything else through the aiobotocore ``client`` (via :meth:`call` and
+    :meth:`open_get`). Both sign with the same credentials and are retried by ``policy``.
 
     Args:
-        client: The S3 client.
+        client: The S3 client (its own retries off).
         direct: Whole-object requests against the same bucket (see :mod:`._direct`).
         limiter: Bounds requests in flight (bodies included).
         refresher: Refreshes credentials after an expiry error; ``None`` for static keys.
+        policy: Retries transient failures of both paths.
     """
 
     def __init__(
@@ -162,11 +182,13 @@ class S3Requests:
         direct: DirectS3,
         limiter: anyio.CapacityLimiter,
         refresher: RefreshingCredentials | None,
+        policy: S3RetryPolicy | None = None,
     ) -> None:
         self.client = client
         self.direct = direct
         self._limiter = limiter
         self._refresher = refresher
+        self.policy = policy if policy is not None else S3RetryPolicy()
 
     def _expired(self, exc: ClientError, generation: int) -> bool:
         code = error_code(exc)
@@ -179,7 +201,10 @@ class S3Requests:
             return left is not None and (left <= 0 or self._refresher.generation > generation)
         return False
 
-    async def _retrying(self, send: Callable[[], Awaitable[T]]) -> T:
+    async def _retrying(self, send: Callable[[], Awaitable[T]], label: str) -> T:
+        return await self.policy.run(lambda: self._refreshing(send), label=label)
+
+    async def _refreshing(self, send: Callable[[], Awaitable[T]]) -> T:
         refresher = self._refresher
         generation = refresher.generation if refresher is not None else 0
         try:
@@ -201,7 +226,7 @@ class S3Requests:
             ```
         """
         async with self._limiter:
-            return await self._retrying(lambda: fn(*args, **kwargs))
+            return await self._retrying(lambda: fn(*args, **kwargs), _label(fn))
 
     async def put(self, key: str, body: bytes, headers: Mapping[str, str]) -> DirectResponse:
         """PUT a whole object in one request (``key`` is the full key).
@@ -266,7 +291,7 @@ class S3Requests:
         client = self.client
         async with self._limiter:
             response = await self._retrying(
-                lambda: client.get_object(Bucket=bucket, Key=key, **extra)
+                lambda: client.get_object(Bucket=bucket, Key=key, **extra), "get_object"
             )
             body = response["Body"]
             async with body:

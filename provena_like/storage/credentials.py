@@ -1,18 +1,27 @@
-"""Scoped S3 credentials and their transparent refresh.
+"""Scoped S3 credentials and their transparent refresh: the engine's one credential source.
 
 A dataset's files live under one prefix of one bucket. The server hands out short-lived
-credentials (STS ``AssumeRole`` with a session policy limited to that prefix) as
-:class:`S3Credentials`. Long transfers outlive them, so the engine takes a
-:class:`RefreshingCredentials` that asks a :data:`CredentialsProvider` (e.g. "call the
-datastore's credentials endpoint again") for new ones:
+credentials (STS ``AssumeRole`` with a session policy limited to that prefix); the engine
+sees them as :class:`S3Credentials`. Long transfers outlive them, so the engine signs every
+request through one :class:`RefreshingCredentials`, which asks a :data:`CredentialsProvider`
+(e.g. "call the datastore's credentials endpoint again") for new ones.
 
-* before they expire: :meth:`RefreshingCredentials.get` returns cached credentials until
-  ``refresh_margin`` before their expiry, with a single refresh in flight;
-* inside aiobotocore: :meth:`RefreshingCredentials.botocore_credentials` is an
-  ``AioRefreshableCredentials`` whose ``refresh_using`` calls :meth:`~RefreshingCredentials.get`,
-  so every request of a long transfer is signed with fresh keys;
-* after the server said they expired (``ExpiredToken``, ``InvalidAccessKeyId``):
-  :meth:`RefreshingCredentials.force_refresh`, once for all requests that failed together.
+The path from a dataset id to a signed request:
+
+1. ``pv.datastore.credentials(dataset_id, access)`` returns the wire model
+   :class:`~provena_like.models.datastore.ScopedCredentials`, cached per (caller, dataset,
+   access) by :class:`~provena_like.modules.credentials.CredentialsCache`;
+2. :func:`~provena_like.modules.credentials.to_s3_credentials` turns it into
+   :class:`S3Credentials` (plain strings, location checked);
+3. a :class:`RefreshingCredentials` over that provider caches them until shortly before
+   expiry, with a single refresh in flight, and hands out frozen snapshots
+   (:meth:`RefreshingCredentials.frozen`);
+4. both request paths sign with those snapshots: the direct path's SigV4 signer
+   (:mod:`._sigv4`) directly, aiobotocore through a session whose only credential provider
+   is this object (:func:`botocore_session`, a supported botocore extension point);
+5. after S3 said the keys expired (``ExpiredToken``, ``InvalidAccessKeyId``), the transport
+   calls :meth:`RefreshingCredentials.force_refresh`, once for all requests that failed
+   together, and resends.
 
 Example:
     ```python
@@ -30,11 +39,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import anyio
-from aiobotocore.credentials import AioRefreshableCredentials
-from botocore.credentials import ReadOnlyCredentials
+from aiobotocore.credentials import AioCredentialResolver, AioCredentials
+from aiobotocore.session import AioSession
+from botocore.credentials import CredentialProvider, ReadOnlyCredentials
 
 from provena_like._core.errors import TransferError, UsageError
 
@@ -43,6 +53,7 @@ __all__ = [
     "CredentialsProvider",
     "RefreshingCredentials",
     "S3Credentials",
+    "botocore_session",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,10 +62,7 @@ Access = Literal["read", "write"]
 """What the credentials allow on the dataset's prefix."""
 
 _DEFAULT_MARGIN = timedelta(minutes=5)
-# aiobotocore refreshes "mandatorily" (and fails the request if that fails) this close to expiry
-_MANDATORY_FRACTION = 0.2
 _METHOD = "provena-like"
-_NEVER = datetime(9999, 12, 31, tzinfo=UTC)  # what aiobotocore sees for keys that don't expire
 
 
 def _utcnow() -> datetime:
@@ -241,7 +249,7 @@ class RefreshingCredentials:
         self._current: S3Credentials | None = None
         self._refresh_after: datetime | None = None
         self._generation = 0
-        self._bridges: list[_AioBridge] = []
+        self._snapshot: ReadOnlyCredentials | None = None
 
     def __repr__(self) -> str:
         return (
@@ -333,9 +341,42 @@ class RefreshingCredentials:
             new.prefix,
             "no expiry" if left is None else f"expire in {left:.0f}s",
         )
-        for bridge in self._bridges:
-            bridge.adopt(new, self.effective_margin(new, now))
+        self._snapshot = ReadOnlyCredentials(
+            new.access_key_id, new.secret_access_key, new.session_token
+        )
         return new
+
+    async def frozen(self) -> ReadOnlyCredentials:
+        """The keys to sign the next request with: a snapshot of :meth:`get`'s credentials.
+
+        Both request paths of the engine call this for every request (the direct path's
+        signer, and aiobotocore's through :func:`botocore_session`), so a refresh reaches
+        both at once.
+
+        Example:
+            ```python
+            keys = await creds.frozen()
+            print(keys.access_key)
+            ```
+        """
+        await self.get()
+        assert self._snapshot is not None  # set with every new set of credentials
+        return self._snapshot
+
+    @classmethod
+    def fixed(cls, credentials: S3Credentials) -> RefreshingCredentials:
+        """Credentials that are never refreshed (the provider hands out ``credentials``).
+
+        Example:
+            ```python
+            static = RefreshingCredentials.fixed(creds)
+            ```
+        """
+
+        async def same() -> S3Credentials:
+            return credentials
+
+        return cls(same)
 
     def effective_margin(self, creds: S3Credentials, now: datetime | None = None) -> timedelta:
         """The refresh margin applied to ``creds``: at most half their remaining lifetime.
@@ -356,88 +397,76 @@ class RefreshingCredentials:
             return None
         return creds.expiration - self.effective_margin(creds, now)
 
-    async def botocore_credentials(self) -> AioRefreshableCredentials:
-        """Credentials for an aiobotocore client that refresh themselves through :meth:`get`.
 
-        Returns:
-            An ``AioRefreshableCredentials`` that stays in step with this object: a
-            :meth:`force_refresh` updates it too.
+class _Snapshots(AioCredentials):
+    """aiobotocore credentials whose every signature uses :meth:`RefreshingCredentials.frozen`.
 
-        Example:
-            ```python
-            aio_creds = await creds.botocore_credentials()
-            ```
-        """
-        first = await self.get()
-        bridge = _AioBridge(self, first, self.effective_margin(first))
-        self._bridges.append(bridge)
-        return bridge
-
-    def detach(self, credentials: AioRefreshableCredentials) -> None:
-        """Stop updating credentials from :meth:`botocore_credentials` (client closed).
-
-        Example:
-            ```python
-            aio_creds = await creds.botocore_credentials()
-            creds.detach(aio_creds)
-            ```
-        """
-        if credentials in self._bridges:
-            self._bridges.remove(credentials)
-
-
-def _metadata(creds: S3Credentials) -> dict[str, Any]:
-    expiry = creds.expiration or _NEVER
-    return {
-        "access_key": creds.access_key_id,
-        "secret_key": creds.secret_access_key,
-        "token": creds.session_token,
-        "expiry_time": expiry.isoformat(),
-    }
-
-
-class _AioBridge(AioRefreshableCredentials):
-    """aiobotocore credentials that refresh through a :class:`RefreshingCredentials`.
-
-    aiobotocore asks for a refresh ``advisory`` seconds before expiry (a failure is logged and
-    the old keys are used) and insists ``mandatory`` seconds before (a failure fails the
-    request). Both follow the owner's effective margin, so the owner's cache and this object
-    agree on when credentials are stale.
+    ``get_frozen_credentials`` is the public method aiobotocore's request signer calls
+    before each signature; overriding it keeps one refresh logic (ours) for both paths.
     """
 
-    def __init__(self, owner: RefreshingCredentials, first: S3Credentials, margin: timedelta):
+    def __init__(self, owner: RefreshingCredentials, first: S3Credentials) -> None:
         super().__init__(
             access_key=first.access_key_id,
             secret_key=first.secret_access_key,
-            token=cast(str, first.session_token),  # None for static keys, as botocore allows
-            expiry_time=first.expiration or _NEVER,
-            refresh_using=self._fetch,
+            token=first.session_token,
             method=_METHOD,
         )
         self._owner = owner
-        self._tune(margin)
 
     def __repr__(self) -> str:
-        return "<provena-like refreshable S3 credentials (secrets hidden)>"
+        return "<provena-like S3 credentials (secrets hidden)>"
 
-    async def _fetch(self) -> dict[str, Any]:
-        creds = await self._owner.get()
-        self._tune(self._owner.effective_margin(creds))
-        return _metadata(creds)
+    # aiobotocore's signer awaits it (AioCredentials.get_frozen_credentials is async); the
+    # stubs only know botocore's synchronous base method
+    async def get_frozen_credentials(self) -> ReadOnlyCredentials:  # type: ignore[override]
+        return await self._owner.frozen()
 
-    def _tune(self, margin: timedelta) -> None:
-        advisory = margin.total_seconds()
-        self._advisory_refresh_timeout = advisory
-        self._mandatory_refresh_timeout = advisory * _MANDATORY_FRACTION
 
-    def adopt(self, creds: S3Credentials, margin: timedelta) -> None:
-        """Switch to ``creds`` now (after a forced refresh)."""
-        self._tune(margin)
-        token = cast(str, creds.session_token)  # None for static keys, as botocore allows
-        self.access_key = creds.access_key_id
-        self.secret_key = creds.secret_access_key
-        self.token = token
-        self._expiry_time = creds.expiration or _NEVER
-        self._frozen_credentials = ReadOnlyCredentials(
-            creds.access_key_id, creds.secret_access_key, token
-        )
+class _Provider(CredentialProvider):
+    """The only entry of an engine session's credential chain."""
+
+    METHOD = _METHOD
+    CANONICAL_NAME = "custom-provena-like"
+
+    def __init__(self, credentials: _Snapshots) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    async def load(self) -> _Snapshots:  # aiobotocore's resolver awaits ``load``
+        return self._credentials
+
+
+async def botocore_session(
+    credentials: RefreshingCredentials, *, models_from: AioSession | None = None
+) -> AioSession:
+    """A new aiobotocore session whose clients sign with ``credentials``, refreshed as due.
+
+    The session's credential chain (botocore's ``credential_provider`` component, replaced
+    through the public ``register_component``) holds one provider: ours. Environment
+    variables, profiles and instance metadata are never consulted. Each session resolves
+    credentials once, so every engine gets its own; ``models_from`` shares the botocore
+    data loader of another session, so that a client is made in ~10 ms instead of loading
+    botocore's JSON models again (~100 ms).
+
+    Args:
+        credentials: Where the keys come from.
+        models_from: A session whose loaded models to reuse.
+
+    Returns:
+        The session; make clients with ``session.create_client("s3", ...)`` without keys.
+
+    Example:
+        ```python
+        session = await botocore_session(creds)
+        async with session.create_client("s3", endpoint_url=url) as s3:
+            await s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
+        ```
+    """
+    first = await credentials.get()
+    session = AioSession()
+    if models_from is not None:
+        session.register_component("data_loader", models_from.get_component("data_loader"))
+    resolver = AioCredentialResolver([_Provider(_Snapshots(credentials, first))])
+    session.register_component("credential_provider", resolver)
+    return session

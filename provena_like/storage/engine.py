@@ -1,9 +1,13 @@
 """The transfer engine: concurrent, verified upload and download of a dataset's files.
 
-One :class:`TransferEngine` owns one aiobotocore S3 client (one connection pool) for its
-lifetime. Each batch runs in one anyio task group with three limits: requests in flight
-(``max_concurrency``), bytes held in buffers (``memory_limit``) and worker threads for file
-I/O and hashing. Every file gets a result; nothing raises halfway through a batch.
+One :class:`TransferEngine` owns, for its lifetime, one S3 transport
+(:class:`~provena_like.storage._requests.S3Requests`: an aiobotocore client and a pooled
+``aiohttp`` session for whole-object requests, both signing with the engine's
+:class:`~provena_like.storage.credentials.RefreshingCredentials` and retried by its one
+:class:`~provena_like.storage.retry.S3RetryPolicy`). Each batch runs in one anyio task
+group with three limits: requests in flight (``max_concurrency``), bytes held in buffers
+(``memory_limit``) and worker threads for file I/O and hashing. Every file gets a result;
+nothing raises halfway through a batch.
 
 Example:
     ```python
@@ -23,24 +27,25 @@ import builtins
 import logging
 import os
 import threading
+import warnings
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 import aioboto3
 import anyio
 from aiobotocore.config import AioConfig
-from botocore.credentials import ReadOnlyCredentials
+from aiobotocore.session import AioSession
 
 from provena_like._core.errors import UsageError
 from provena_like._redaction import install_log_redaction
 from provena_like.storage import _sync
 from provena_like.storage._batch import BatchContext, TransferSettings, run_batch
 from provena_like.storage._budget import ByteBudget
-from provena_like.storage._direct import DirectS3, FrozenCredentials, bucket_base_url
+from provena_like.storage._direct import DirectS3, bucket_base_url
 from provena_like.storage._download import download_file
 from provena_like.storage._objects import delete_objects, stored_sha256
 from provena_like.storage._plan import (
@@ -54,7 +59,11 @@ from provena_like.storage._requests import S3Requests, error_code, to_transfer_e
 from provena_like.storage._resume import default_cache_dir, remove_upload_state
 from provena_like.storage._sync import SyncContext
 from provena_like.storage._upload import upload_file
-from provena_like.storage.credentials import RefreshingCredentials, S3Credentials
+from provena_like.storage.credentials import (
+    RefreshingCredentials,
+    S3Credentials,
+    botocore_session,
+)
 from provena_like.storage.events import ProgressCallback, ProgressReporter
 from provena_like.storage.keys import validate_prefix
 from provena_like.storage.listing import (
@@ -64,6 +73,7 @@ from provena_like.storage.listing import (
     iter_uploads,
 )
 from provena_like.storage.results import FileResult, TransferResult, VerifyResult
+from provena_like.storage.retry import S3RetryPolicy
 from provena_like.storage.selection import DownloadSpec, download_entry
 
 if TYPE_CHECKING:
@@ -76,7 +86,6 @@ log = logging.getLogger(__name__)
 MiB = 1024 * 1024
 
 _State = Literal["new", "open", "closed"]
-_ATTEMPTS = 4
 _CONNECT_TIMEOUT = 10.0
 _READ_TIMEOUT = 60.0
 
@@ -87,15 +96,15 @@ _thread_state = threading.local()
 install_log_redaction()
 
 
-def _shared_session() -> aioboto3.Session:
-    """One aioboto3 session per thread for engines created without one.
+def _shared_models() -> AioSession:
+    """One aiobotocore session per thread whose loaded models every engine's session shares.
 
     Creating a client from a fresh session loads botocore's JSON models on the event loop
-    (75-150 ms, measured); from a session that already made one, about 5 ms.
+    (75-150 ms, measured); sharing a session's data loader, about 10 ms.
     """
-    session: aioboto3.Session | None = getattr(_thread_state, "session", None)
+    session: AioSession | None = getattr(_thread_state, "models", None)
     if session is None:
-        session = _thread_state.session = aioboto3.Session()
+        session = _thread_state.models = AioSession()
     return session
 
 
@@ -127,9 +136,10 @@ class TransferEngine:
             ``None``: one streamed GET per object, which measured faster on loopback at every
             size. Worth setting for links with a per-connection ceiling (WAN, real S3).
         io_threads: Worker threads for file I/O and hashing.
-        session: An aioboto3 session to create the client from (default: one shared by the
-            engines of the current thread). Only its configuration is used; the engine's
-            credentials always sign the requests.
+        session: An aiobotocore ``AioSession`` whose loaded botocore models the engine's
+            own session shares (default: one shared by the engines of the current thread).
+            Its credentials and configuration are not used: the engine's credentials sign
+            every request. An ``aioboto3.Session`` is ignored (deprecated, with a warning).
         resume: Let interrupted transfers continue: a multipart upload that fails or is
             cancelled stays open (recorded with the file's sha256 under ``cache_dir``) and the
             next upload of the unchanged file sends only the missing parts; a large download
@@ -140,6 +150,8 @@ class TransferEngine:
             for leftovers.
         cache_dir: Where upload records and local file hashes (for :meth:`sync_up`) are
             kept (default: ``$PROVENA_CACHE_DIR`` or ``~/.cache/provena_like``).
+        retry_policy: How every S3 request is retried, whichever path it takes (default:
+            4 attempts, full-jitter exponential backoff from 0.5 s, capped at 20 s).
 
     Raises:
         UsageError: For invalid settings.
@@ -164,9 +176,10 @@ class TransferEngine:
         memory_limit: int = 64 * MiB,
         ranged_get_threshold: int | None = None,
         io_threads: int | None = None,
-        session: aioboto3.Session | None = None,
+        session: AioSession | aioboto3.Session | None = None,
         resume: bool = True,
         cache_dir: Path | str | None = None,
+        retry_policy: S3RetryPolicy | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise UsageError("max_concurrency must be at least 1")
@@ -182,12 +195,23 @@ class TransferEngine:
             raise UsageError("io_threads must be at least 1")
         if isinstance(credentials, RefreshingCredentials):
             self._refresher: RefreshingCredentials | None = credentials
-            self._static: S3Credentials | None = None
+            self._credentials = credentials
         elif isinstance(credentials, S3Credentials):
-            self._refresher = None
-            self._static = credentials
+            self._refresher = None  # static keys: nothing to refresh after an expiry error
+            self._credentials = RefreshingCredentials.fixed(credentials)
         else:
             raise UsageError("credentials must be S3Credentials or RefreshingCredentials")
+        if isinstance(session, aioboto3.Session):
+            warnings.warn(
+                "TransferEngine(session=aioboto3.Session) is ignored: the engine makes its own "
+                "botocore session (its credentials sign every request); pass an aiobotocore "
+                "AioSession to share its loaded models, or nothing",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            session = None
+        self._models = session if session is not None else _shared_models()
+        self._retry_policy = retry_policy if retry_policy is not None else S3RetryPolicy()
         self._max_concurrency = max_concurrency
         self._settings = TransferSettings(
             multipart_threshold=multipart_threshold,
@@ -200,7 +224,6 @@ class TransferEngine:
         )
         self._memory_limit = memory_limit
         self._io_threads = io_threads or _default_io_threads()
-        self._session = session
         self._state: _State = "new"
         self._stack: AsyncExitStack | None = None
         self._requests: S3Requests | None = None
@@ -257,10 +280,9 @@ class TransferEngine:
             await stack.aclose()
 
     async def _open(self, stack: AsyncExitStack) -> None:
-        first = await self._refresher.get() if self._refresher is not None else self._static
-        assert first is not None
+        first = await self._credentials.get()
         self._location = first
-        session = self._session if self._session is not None else _shared_session()
+        session = await botocore_session(self._credentials, models_from=self._models)
         config = AioConfig(
             max_pool_connections=self._max_concurrency + 4,
             # path-style for S3-compatible servers (no wildcard DNS); AWS picks its own
@@ -272,39 +294,18 @@ class TransferEngine:
             # we send our own checksums; botocore must not hash bodies again on the loop
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
-            retries={"mode": "standard", "total_max_attempts": _ATTEMPTS},
+            # one attempt per call: the transport (S3Requests) retries both request paths
+            # under the engine's one S3RetryPolicy
+            retries={"mode": "standard", "total_max_attempts": 1},
             connect_timeout=_CONNECT_TIMEOUT,
             read_timeout=_READ_TIMEOUT,
         )
         client: S3Client = await stack.enter_async_context(
-            session.client(
-                "s3",
-                endpoint_url=first.endpoint_url,
-                region_name=first.region,
-                aws_access_key_id=first.access_key_id,
-                aws_secret_access_key=first.secret_access_key,
-                aws_session_token=first.session_token,
-                config=config,
+            session.create_client(
+                "s3", endpoint_url=first.endpoint_url, region_name=first.region, config=config
             )
         )
         install_log_redaction()  # loggers botocore created while making the client
-        if self._refresher is not None:
-            bridge = await self._refresher.botocore_credentials()
-            # Clients resolve credentials once, into their request signer; swapping in
-            # refreshable credentials there (rather than on the session) leaves a caller's
-            # session untouched. Pinned by the credential-expiry tests.
-            signer: Any = client._request_signer  # type: ignore[attr-defined]
-            signer._credentials = bridge
-            stack.callback(self._refresher.detach, bridge)
-            frozen: FrozenCredentials = bridge.get_frozen_credentials
-        else:
-            static = ReadOnlyCredentials(
-                first.access_key_id, first.secret_access_key, first.session_token
-            )
-
-            async def frozen() -> ReadOnlyCredentials:
-                return static
-
         probe = "provena-like-probe"
         presigned = await client.generate_presigned_url(
             "get_object", Params={"Bucket": first.bucket, "Key": probe}, ExpiresIn=60
@@ -312,14 +313,15 @@ class TransferEngine:
         direct = DirectS3(
             bucket_base_url(presigned, probe),
             client.meta.region_name,
-            frozen,
+            self._credentials.frozen,
             max_connections=self._max_concurrency + 4,
             connect_timeout=_CONNECT_TIMEOUT,
             read_timeout=_READ_TIMEOUT,
-            attempts=_ATTEMPTS,
         )
         stack.push_async_callback(direct.aclose)
-        self._requests = S3Requests(client, direct, self._request_limiter, self._refresher)
+        self._requests = S3Requests(
+            client, direct, self._request_limiter, self._refresher, self._retry_policy
+        )
 
     def _open_requests(self) -> tuple[S3Requests, S3Credentials]:
         if self._state != "open" or self._requests is None or self._location is None:

@@ -107,11 +107,11 @@ async def test_the_workflow_through_the_sdk_with_typed_errors(
     dataset = await ds.request_release(reviewer.name, "ready")
     assert ds.release_status == "PENDING" and dataset.release_reviewer == reviewer.name
 
-    # the L3 write path refuses before asking for write credentials, and says why
+    # the L3 write path surfaces the server's refusal of write credentials, typed
     with pytest.raises(ReleaseStateConflict, match="PENDING review") as refused:
         await ds.upload(tmp_path / "a.csv")
     assert refused.value.state == "PENDING" and refused.value.code == "under_review"
-    assert "no write credentials were asked for" in str(refused.value)
+    assert refused.value.status_code == 409 and refused.value.service == "datastore"
     assert isinstance(refused.value, Conflict)
     with pytest.raises(ReleaseStateConflict):
         await ds.credentials("write")
@@ -184,15 +184,17 @@ async def test_refreshing_write_credentials_rechecks_the_dataset(
         return await original(dataset_id, access, **kw)
 
     monkeypatch.setattr(pv.datastore_client, "get_credentials", counting)
-    with pytest.raises(ReleaseStateConflict, match=f"PENDING review by {reviewer.name}"):
+    with pytest.raises(ReleaseStateConflict, match="PENDING review") as pending:
         await pv.datastore.credentials(ds.id, "write", force=True)
-    assert asked == []  # refused before asking the server
+    assert (pending.value.state, pending.value.code) == ("PENDING", "under_review")
+    assert asked == ["write"]  # the server's own 409, not one rebuilt by the client
 
     await pv.datastore.review.withdraw(ds.id, "not yet")
     await pv.registry_client.lock_item(ds.id, "audit")
-    with pytest.raises(Locked, match="locked"):
+    with pytest.raises(Locked, match="locked") as locked:
         await pv.datastore.credentials(ds.id, "write", force=True)
-    assert asked == []
+    assert locked.value.code == "locked"
+    assert asked == ["write", "write"]
 
 
 async def test_admin_reviewers_access_and_groups_on_the_l2_clients(

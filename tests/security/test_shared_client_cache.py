@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 
 import httpx
 import pytest
@@ -126,3 +127,46 @@ async def test_a_shared_client_never_gives_one_users_keys_to_another(
         with pytest.raises(Exception) as caught:
             await pv.datastore.credentials(ds.id, "read")
         assert getattr(caught.value, "status_code", None) == 401
+
+
+@pytest.mark.parametrize("auth_class", [PerRequestToken, ChallengeToken])
+async def test_a_shared_client_never_lends_one_users_open_engine_to_another(
+    server: ServerThread,
+    make_token: Callable[..., str],
+    auth_class: type[PerRequestToken],
+    tmp_path: Path,
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    alice = make_token(f"alice-{suffix}")
+    bob = make_token(f"bob-{suffix}")
+    auth = auth_class()
+    shares = auth_class is PerRequestToken
+    (tmp_path / "a.csv").write_text("alice's data")
+    async with ProvenaClient(base_url=server.url, auth=auth) as pv:
+        with auth.acting_as(alice):
+            org = await pv.registry_client.create_item(
+                {"subtype": "organisation", "record": {"name": f"Alice's lab {suffix}"}}
+            )
+            person = await pv.registry_client.create_item(
+                {
+                    "subtype": "person",
+                    "record": {"first_name": "Alice", "last_name": "A", "email": "a@example.org"},
+                }
+            )
+            ds = await pv.datastore.mint(_record(org.id, person.id))
+            assert len((await ds.upload(tmp_path / "a.csv")).ok) == 1
+            assert len((await ds.download(tmp_path / "alice")).ok) == 1
+            # kept open for Alice (when she can be told apart), read and write
+            assert len(pv.datastore.engines) == (2 if shares else 0)
+
+        with auth.acting_as(bob):
+            # Alice's InteractiveDataset, Bob's requests: the server decides, not her engines
+            with pytest.raises((Forbidden, NotFound)):
+                await ds.upload(tmp_path / "a.csv")
+            with pytest.raises((Forbidden, NotFound)):
+                await ds.download(tmp_path / "bob")
+        assert not (tmp_path / "bob" / "a.csv").exists()
+
+        with auth.acting_as(alice):
+            assert len((await ds.download(tmp_path / "again")).ok) == 1
+            assert len(pv.datastore.engines) == (2 if shares else 0)

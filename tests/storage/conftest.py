@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ import pytest
 
 from provena_like.storage import S3Credentials
 from provena_like.testing.seaweed import SeaweedS3
-from tests.support.storage_helpers import BUCKET, admin_client, mint
+from tests.support.storage_helpers import BUCKET, FaultProxy, admin_client, mint
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +57,14 @@ def make_tree() -> Callable[..., dict[str, bytes]]:
         return files
 
     return make
+
+
+@pytest.fixture
+async def proxy(store: SeaweedS3) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting proxy in front of the store (see :class:`FaultProxy`)."""
+    instance = FaultProxy(store.endpoint_url)
+    await instance.start()
+    try:
+        yield instance
+    finally:
+        await instance.stop()

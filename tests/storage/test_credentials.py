@@ -10,6 +10,7 @@ import pytest
 
 from provena_like import TransferError, UsageError
 from provena_like.storage import RefreshingCredentials, S3Credentials
+from provena_like.storage.credentials import botocore_session
 
 
 def make(
@@ -149,27 +150,39 @@ async def test_a_provider_that_changes_location_is_refused() -> None:
 
 
 @pytest.mark.anyio
-async def test_botocore_credentials_follow_forced_refreshes() -> None:
+async def test_botocore_sessions_sign_with_the_current_snapshot_after_forced_refreshes() -> None:
     provider = Provider()
     refreshing = RefreshingCredentials(provider)
-    aio = await refreshing.botocore_credentials()
+    session = await botocore_session(refreshing)
+    aio = await session.get_credentials()  # what its clients' request signers hold
+    assert aio is not None
     frozen = await aio.get_frozen_credentials()
     assert frozen.access_key == "ASIAKEY000000001"
     await refreshing.force_refresh()
     frozen = await aio.get_frozen_credentials()
     assert (frozen.access_key, frozen.token) == ("ASIAKEY000000002", "session-token-2")
+    assert frozen == await refreshing.frozen()
     assert "super-secret" not in repr(aio)
-    refreshing.detach(aio)
-    await refreshing.force_refresh()
-    assert (await aio.get_frozen_credentials()).access_key == "ASIAKEY000000002"
 
 
 @pytest.mark.anyio
-async def test_botocore_credentials_refresh_themselves_near_expiry() -> None:
+async def test_botocore_sessions_refresh_near_expiry_through_the_one_source() -> None:
     provider = Provider(lifetime=0.6)  # margin 0.3 s
     refreshing = RefreshingCredentials(provider)
-    aio = await refreshing.botocore_credentials()
+    aio = await (await botocore_session(refreshing)).get_credentials()
+    assert aio is not None
     assert (await aio.get_frozen_credentials()).access_key.endswith("1")
     await anyio.sleep(0.4)
     assert (await aio.get_frozen_credentials()).access_key.endswith("2")
+    assert (await refreshing.frozen()).access_key.endswith("2")
     assert provider.calls == 2
+
+
+@pytest.mark.anyio
+async def test_botocore_sessions_ignore_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFROMTHEENVIRONMENT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    session = await botocore_session(RefreshingCredentials(Provider()))
+    aio = await session.get_credentials()
+    assert aio is not None
+    assert (await aio.get_frozen_credentials()).access_key == "ASIAKEY000000001"

@@ -10,12 +10,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections import Counter
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from botocore.exceptions import ClientError
@@ -23,78 +20,9 @@ from botocore.exceptions import ClientError
 from provena_like.storage import S3Credentials, TransferEngine
 from provena_like.storage._direct import bucket_base_url
 from provena_like.storage.listing import iter_objects
-from tests.support.storage_helpers import BUCKET
+from tests.support.storage_helpers import BUCKET, FaultProxy
 
 pytestmark = pytest.mark.anyio
-
-
-class FaultProxy:
-    """Forwards every request to ``upstream``; ``fault`` may answer (or drop) one instead."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream.rstrip("/")
-        self.fault: Callable[[web.Request], str | None] = lambda _request: None
-        self.seen: Counter[tuple[str, str]] = Counter()
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-        self._client: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
-        self._client = aiohttp.ClientSession(auto_decompress=False)
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.seen[(request.method, request.path)] += 1
-        body = await request.read()
-        action = self.fault(request)
-        if action == "drop":
-            assert request.transport is not None
-            request.transport.close()
-            return web.Response(status=500)  # never reaches the client
-        if action is not None:
-            status, code = action.split(" ", 1)
-            xml = f"<Error><Code>{code}</Code><Message>injected</Message></Error>"
-            return web.Response(status=int(status), body=xml.encode())
-        assert self._client is not None
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
-        async with self._client.request(
-            request.method,
-            self.upstream + request.raw_path,
-            headers=headers,
-            data=body if body else None,
-            allow_redirects=False,
-            skip_auto_headers=("Content-Type", "User-Agent", "Accept", "Accept-Encoding"),
-        ) as upstream:
-            data = await upstream.read()
-            passed = {
-                k: v
-                for k, v in upstream.headers.items()
-                if k.lower() not in {"content-length", "transfer-encoding", "connection"}
-            }
-            return web.Response(status=upstream.status, headers=passed, body=data)
-
-
-@pytest.fixture
-async def proxy(store: Any) -> AsyncIterator[FaultProxy]:
-    instance = FaultProxy(store.endpoint_url)
-    await instance.start()
-    try:
-        yield instance
-    finally:
-        await instance.stop()
 
 
 def _via(creds: S3Credentials, proxy: FaultProxy) -> S3Credentials:

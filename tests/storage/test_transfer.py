@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aioboto3
 import anyio
 import pytest
+from aiobotocore.session import AioSession
 
 from provena_like import ChecksumMismatch, RemoteChanged, UnsafePath, UsageError
 from provena_like.storage import (
@@ -137,7 +137,7 @@ async def test_include_and_exclude(
         tmp_path / "src",
         {"a.csv": b"1", "raw/b.csv": b"2", "raw/tmp/c.csv": b"3", "raw/d.txt": b"4"},
     )
-    async with TransferEngine(creds, session=aioboto3.Session()) as engine:
+    async with TransferEngine(creds, session=AioSession()) as engine:
         up = await engine.upload(tmp_path / "src", include=["*.csv"], exclude=["raw/tmp/*"])
         assert sorted(f.path for f in up.ok) == ["a.csv", "raw/b.csv"]
         down = await engine.download("", tmp_path / "dst", exclude=["a.*"])

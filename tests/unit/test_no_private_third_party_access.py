@@ -1,0 +1,243 @@
+"""No access to private attributes of third-party objects (botocore, aiobotocore, aiohttp, ...).
+
+Private attributes change without notice between releases; writing one (as the engine once
+wrote ``client._request_signer._credentials``) can break credential refresh silently on an
+upgrade. The package's source is read with :mod:`ast` and three rules apply:
+
+1. ``obj._name`` (``obj`` not ``self``/``cls``) where no class or module of ``provena_like``
+   defines ``_name``: that can only be someone else's private attribute;
+2. ``obj._name = ...`` (``obj`` not ``self``/``cls``): writing another object's private
+   state; allowed only for our own classes, listed below with the reason;
+3. a class of ours that subclasses a third-party class and reads or writes ``self._name``
+   where ``_name`` also appears in that base class's source: reaching into the base's
+   internals by inheritance (as ``_AioBridge`` did with ``_frozen_credentials``);
+
+plus ``getattr``/``setattr``/``hasattr`` with a private name literal that we don't define.
+Anything new fails until it is removed or added to :data:`ALLOWED` with a reason.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import provena_like
+
+PACKAGE = Path(provena_like.__file__).parent
+
+ALLOWED: dict[tuple[str, str], str] = {
+    ("_redaction.py", "parts._replace"): (
+        "namedtuple._replace is public API (the underscore only avoids field-name clashes)"
+    ),
+    ("_core/http.py", "copy._config"): "HTTPCore.with_config fills in a copy of its own class",
+    ("_core/http.py", "copy._policy"): "HTTPCore.with_config fills in a copy of its own class",
+    ("_core/http.py", "copy._pool"): "HTTPCore.with_config fills in a copy of its own class",
+    ("_core/http.py", "copy._owns_pool"): "HTTPCore.with_config fills in a copy of its own class",
+    ("_core/http.py", "copy._view_closed"): (
+        "HTTPCore.with_config fills in a copy of its own class"
+    ),
+    ("_core/pagination.py", "paginator._next_cursor"): (
+        "_PageWalk drives the AsyncPaginator of the same module"
+    ),
+    ("_core/pagination.py", "paginator._exhausted"): (
+        "_PageWalk drives the AsyncPaginator of the same module"
+    ),
+    ("_core/pagination.py", "p._next_cursor"): (
+        "_PageWalk drives the AsyncPaginator of the same module"
+    ),
+    ("_core/pagination.py", "p._exhausted"): (
+        "_PageWalk drives the AsyncPaginator of the same module"
+    ),
+    ("_core/http.py", "getattr(cast_to, '_type', 'value')"): (
+        "pydantic's TypeAdapter has no public accessor for its type; used only to name it in "
+        "an error message, with a fallback if the attribute goes away"
+    ),
+}
+"""``(path relative to the package, expression)`` -> why it is fine."""
+
+_SELF = frozenset({"self", "cls"})
+
+
+@dataclass(frozen=True)
+class Access:
+    path: str
+    line: int
+    expression: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"provena_like/{self.path}:{self.line}: {self.expression} ({self.rule})"
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _modules(root: Path = PACKAGE) -> Iterator[tuple[str, ast.Module]]:
+    for path in sorted(root.rglob("*.py")):
+        yield path.relative_to(root).as_posix(), ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _our_names(modules: list[tuple[str, ast.Module]]) -> set[str]:
+    """Every name the package defines: functions, classes, module names, members, arguments."""
+    names = {path.rsplit("/", 1)[-1].removesuffix(".py") for path, _ in modules}
+    for _, tree in modules:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, ast.arg):
+                names.add(node.arg)
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.ctx, ast.Store)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in _SELF
+            ):
+                names.add(node.attr)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return names
+
+
+def _third_party_bases(package: str, path: str, tree: ast.Module) -> dict[str, list[type]]:
+    """Our classes in ``tree`` -> the third-party classes in their MRO."""
+    dotted = path.removesuffix(".py").removesuffix("__init__").rstrip("/").replace("/", ".")
+    if not any(isinstance(node, ast.ClassDef) and node.bases for node in ast.walk(tree)):
+        return {}  # nothing inherited (and scripts such as migrations/env.py aren't imported)
+    module = importlib.import_module(f"{package}.{dotted}" if dotted else package)
+    found: dict[str, list[type]] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        cls = getattr(module, node.name, None)
+        if not isinstance(cls, type):
+            continue  # defined inside a function
+        foreign = [
+            base
+            for base in cls.__mro__[1:]
+            if not base.__module__.startswith((package, "builtins", "typing", "abc"))
+        ]
+        if foreign:
+            found[node.name] = foreign
+    return found
+
+
+def _source(cls: type) -> str:
+    try:
+        return inspect.getsource(cls)
+    except (OSError, TypeError):
+        return ""
+
+
+def find_private_accesses(root: Path = PACKAGE, package: str = "provena_like") -> list[Access]:
+    """Every access breaking the rules of the module docstring, allow-list applied."""
+    modules = list(_modules(root))
+    ours = _our_names(modules)
+    found: list[Access] = []
+    for path, tree in modules:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and _private(node.attr):
+                base = node.value
+                if isinstance(base, ast.Name) and base.id in _SELF:
+                    continue
+                text = ast.unparse(node)
+                if node.attr not in ours:
+                    found.append(Access(path, node.lineno, text, "not defined by the package"))
+                elif isinstance(node.ctx, ast.Store):
+                    found.append(Access(path, node.lineno, text, "writes another object's state"))
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in {"getattr", "setattr", "hasattr", "delattr"}
+                and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant)
+                and isinstance(node.args[1].value, str)
+                and _private(node.args[1].value)
+                and node.args[1].value not in ours
+            ):
+                found.append(Access(path, node.lineno, ast.unparse(node), "by name"))
+        bases = _third_party_bases(package, path, tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ClassDef) or node.name not in bases:
+                continue
+            foreign_source = "\n".join(_source(base) for base in bases[node.name])
+            for inner in ast.walk(node):
+                if (
+                    isinstance(inner, ast.Attribute)
+                    and isinstance(inner.value, ast.Name)
+                    and inner.value.id in _SELF
+                    and _private(inner.attr)
+                    and f".{inner.attr}" in foreign_source
+                ):
+                    names = ", ".join(b.__qualname__ for b in bases[node.name])
+                    found.append(
+                        Access(path, inner.lineno, ast.unparse(inner), f"internal of {names}")
+                    )
+    return [a for a in found if (a.path, a.expression) not in ALLOWED]
+
+
+def test_no_new_private_access_to_third_party_objects() -> None:
+    found = find_private_accesses()
+    assert not found, "private attributes of other libraries' objects:\n" + "\n".join(
+        map(str, found)
+    )
+
+
+def test_every_allowed_access_still_exists() -> None:
+    """A stale allow-list entry would hide the next access of the same text."""
+    present = set()
+    for path, tree in _modules():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute | ast.Call):
+                present.add((path, ast.unparse(node)))
+    assert not set(ALLOWED) - present
+
+
+def test_the_scan_catches_what_the_engine_used_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The three rules on the code the engine and the credentials module had before."""
+    package = tmp_path / "planted_private_access"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "engine.py").write_text(
+        "from botocore.credentials import RefreshableCredentials\n"
+        "\n"
+        "\n"
+        "class Bridge(RefreshableCredentials):\n"
+        "    def adopt(self, frozen):\n"
+        "        self._frozen_credentials = frozen\n"
+        "        self._owner = None\n"
+        "\n"
+        "\n"
+        "def open_client(client, bridge):\n"
+        "    signer = client._request_signer\n"
+        "    signer._credentials = bridge\n"
+        "    return getattr(client, '_endpoint')\n"
+        "\n"
+        "\n"
+        "class Own:\n"
+        "    def __init__(self):\n"
+        "        self._state = 1\n"
+        "\n"
+        "\n"
+        "def poke(own):\n"
+        "    own._state = 2\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = find_private_accesses(package, "planted_private_access")
+    assert sorted((a.expression, a.rule) for a in found) == [
+        ("client._request_signer", "not defined by the package"),
+        ("getattr(client, '_endpoint')", "by name"),
+        ("own._state", "writes another object's state"),
+        ("self._frozen_credentials", "internal of RefreshableCredentials, Credentials"),
+        ("signer._credentials", "not defined by the package"),
+    ]
