@@ -39,6 +39,7 @@ from fastapi.routing import iter_route_contexts
 
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.server_thread import ServerThread
+from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
 
@@ -54,16 +55,6 @@ Target = Literal["org", "person", "D1", "D2"]
 
 
 # -- the world A owns ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 @dataclass

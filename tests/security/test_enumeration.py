@@ -8,36 +8,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 from provena_like.testing.server_thread import ServerThread
+from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
 
 APPROVALS = ("ethics_registration", "ethics_access", "indigenous_knowledge", "export_controls")
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-@pytest.fixture(scope="module")
-def new_user(make_token: Callable[..., str]) -> Callable[..., User]:
-    def make(prefix: str, **kwargs: Any) -> User:
-        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-        return User(name, make_token(name, **kwargs))
-
-    return make
 
 
 @pytest.fixture

@@ -8,18 +8,14 @@ store's own policy evaluation.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from sqlalchemy import update
 
@@ -30,6 +26,8 @@ from provena_like.server.registry.tables import ItemRow
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.seaweed import SeaweedS3
 from provena_like.testing.server_thread import ServerThread
+from tests.support.datastore_helpers import s3_client
+from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
 
@@ -40,30 +38,11 @@ PART = 5 * 1024 * 1024
 # -- helpers -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class User:
-    name: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
 @dataclass
 class Dataset:
     id: str
     prefix: str
     bucket: str
-
-
-@pytest.fixture
-def new_user(make_token: Callable[..., str]) -> Callable[..., User]:
-    def make(prefix: str = "user", **kwargs: Any) -> User:
-        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-        return User(name, make_token(name, **kwargs))
-
-    return make
 
 
 @pytest.fixture
@@ -124,33 +103,6 @@ async def write_credentials(api: httpx.AsyncClient, user: User, d: Dataset) -> d
     assert r.status_code == 200, r.text
     creds: dict[str, Any] = r.json()
     return creds
-
-
-@contextlib.contextmanager
-def s3_client(store: SeaweedS3, creds: dict[str, Any] | None = None) -> Iterator[Any]:
-    """The admin's S3 client (the server's own identity), or one with issued credentials."""
-    if creds is None:
-        keys = {
-            "aws_access_key_id": store.admin_access_key,
-            "aws_secret_access_key": store.admin_secret_key,
-        }
-    else:
-        keys = {
-            "aws_access_key_id": creds["access_key_id"],
-            "aws_secret_access_key": creds["secret_access_key"],
-            "aws_session_token": creds["session_token"],
-        }
-    client = boto3.client(
-        "s3",
-        endpoint_url=store.endpoint_url,
-        region_name=store.region,
-        config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
-        **keys,
-    )
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 async def upload_and_register(

@@ -8,17 +8,13 @@ with the real store: every refusal below is the store's own (403 ``AccessDenied`
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from sqlalchemy import update
 
@@ -27,21 +23,13 @@ from provena_like.server.datastore.tables import DatasetRow
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.seaweed import SeaweedS3
 from provena_like.testing.server_thread import ServerThread
+from tests.support.datastore_helpers import s3_client
+from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
 
 APPROVALS = ("ethics_registration", "ethics_access", "indigenous_knowledge", "export_controls")
 SECRET = b"planted by the admin"
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 @pytest.fixture
@@ -100,32 +88,6 @@ async def credentials(
     assert r.status_code == 200, r.status_code
     creds: dict[str, Any] = r.json()
     return creds
-
-
-@contextlib.contextmanager
-def s3_client(store: SeaweedS3, creds: dict[str, Any] | None = None) -> Iterator[Any]:
-    if creds is None:
-        keys = {
-            "aws_access_key_id": store.admin_access_key,
-            "aws_secret_access_key": store.admin_secret_key,
-        }
-    else:
-        keys = {
-            "aws_access_key_id": creds["access_key_id"],
-            "aws_secret_access_key": creds["secret_access_key"],
-            "aws_session_token": creds["session_token"],
-        }
-    client = boto3.client(
-        "s3",
-        endpoint_url=store.endpoint_url,
-        region_name=store.region,
-        config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
-        **keys,
-    )
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def variants(prefix: str) -> list[str]:
