@@ -15,7 +15,6 @@ with (await ds.path("raw/table.csv")).open() as fh:   # cloudpathlib, blocking
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 import os
 import re
@@ -57,6 +56,7 @@ from provena_like.storage import (
     VerifyResult,
     dataset_path,
 )
+from provena_like.storage.events import deliver
 from provena_like.storage.results import UNCHANGED
 from provena_like.storage.selection import matches
 
@@ -118,14 +118,7 @@ class _Finished:
         if isinstance(event, FileFinished):
             self.results.append(event.result)
         callback = self._callback
-        if callback is None:
-            return
-        try:
-            outcome = callback(event)
-            if inspect.isawaitable(outcome):
-                await outcome
-        except Exception:
-            log.exception("the progress callback raised; progress reporting is off for this batch")
+        if callback is not None and not await deliver(callback, event):
             self._callback = None
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "ProgressCallback",
     "TransferEvent",
     "TransferProgress",
+    "deliver",
 ]
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,28 @@ ProgressCallback = Callable[[TransferEvent], Awaitable[None] | None]
 """Receives every event; may be sync or async; must not block the event loop."""
 
 
+async def deliver(callback: ProgressCallback, event: TransferEvent) -> bool:
+    """Hand ``event`` to a plain or async progress callback; False if it raised (logged).
+
+    A progress callback must never break a transfer: the caller stops calling one that
+    raised.
+
+    Example:
+        ```python
+        if not await deliver(print, event):
+            callback = None
+        ```
+    """
+    try:
+        outcome = callback(event)
+        if inspect.isawaitable(outcome):
+            await outcome
+    except Exception:
+        log.exception("the progress callback raised; progress reporting is off for this batch")
+        return False
+    return True
+
+
 class ProgressReporter:
     """Counts a batch's progress and forwards events to a callback.
 
@@ -131,14 +154,7 @@ class ProgressReporter:
 
     async def _emit(self, event: TransferEvent) -> None:
         callback = self._callback
-        if callback is None:
-            return
-        try:
-            outcome = callback(event)
-            if inspect.isawaitable(outcome):
-                await outcome
-        except Exception:
-            log.exception("the progress callback raised; progress reporting is off for this batch")
+        if callback is not None and not await deliver(callback, event):
             self._callback = None
 
     async def started(self, path: str, size: int | None) -> None:

@@ -150,6 +150,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.storage.engine:TransferEngine.verify": ENGINE,
     "provena_like.storage.retry:S3RetryPolicy.run": ENGINE,
     "provena_like.storage.events": ENGINE,
+    "provena_like.storage.events:deliver": READER_OBJECTS,
     "provena_like.storage.keys:prepare_local_target": READER_OBJECTS,
     "provena_like.storage.paths": READER_OBJECTS,
     "provena_like.storage.paths#1": S3_CREDS,
