@@ -252,6 +252,18 @@ async def _unchanged(ctx: SyncContext, pairs: Sequence[_Pair], cache: HashCache)
     return {path: c.sha256 for path, c in checks.items() if c.ok and c.sha256 is not None}
 
 
+def _skipped(pairs: Sequence[_Pair], same: Mapping[str, str]) -> list[FileResult]:
+    """Skipped results of the unchanged pairs, with size and sha256 (``same``: path → sha256).
+
+    Size and sha256 are there so that a caller can register an unchanged upload.
+    """
+    sizes = {p.path: p.size for p in pairs}
+    return [
+        FileResult(p, "skipped", size=sizes[p], sha256=same[p], reason=UNCHANGED)
+        for p in sorted(same)
+    ]
+
+
 async def _listed(ctx: SyncContext, prefix: str) -> list[RemoteObject]:
     """The objects under ``prefix``: files only (no directory markers, no metadata.json)."""
     return [
@@ -329,12 +341,7 @@ async def sync_up(
     ]
     cache = HashCache.for_root(ctx.cache_dir, local_dir)
     same = await _unchanged(ctx, pairs, cache)
-    sizes = {p.path: p.size for p in pairs}
-    # with size and sha256, so that a caller can register an unchanged upload
-    results = [
-        FileResult(p, "skipped", size=sizes[p], sha256=same[p], reason=UNCHANGED)
-        for p in sorted(same)
-    ]
+    results = _skipped(pairs, same)
     todo = [item for item in items if item.path not in same]
     local_keys = {item.path for item in items}
     extraneous = [
@@ -413,12 +420,7 @@ async def sync_down(
             pairs.append(_Pair(item.path, locals_[relative], item.size, item.expected_sha256, etag))
     cache = HashCache.for_root(ctx.cache_dir, dest)
     same = await _unchanged(ctx, pairs, cache)
-    sizes = {p.path: p.size for p in pairs}
-    # with size and sha256, so that a caller can register an unchanged upload
-    results = [
-        FileResult(p, "skipped", size=sizes[p], sha256=same[p], reason=UNCHANGED)
-        for p in sorted(same)
-    ]
+    results = _skipped(pairs, same)
     todo = [item for item in items if item.path not in same]
     wanted = {item.target.relative_to(dest).as_posix() for item in items if item.target is not None}
     extraneous = [
