@@ -61,7 +61,7 @@ from provena_like.server import access
 from provena_like.server.errors import ServiceError, not_found, validation_error
 from provena_like.server.idempotency import Work, fingerprint, run_idempotent
 from provena_like.server.params import Cursor, IdempotencyKey, IfMatch, PageSize
-from provena_like.server.registry.routes import parse_if_match
+from provena_like.server.registry.routes import expected_revision, revision_etag
 from provena_like.server.registry.service import check_names, list_history
 from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal, db_session, require_principal, sessions
@@ -111,28 +111,6 @@ _STS_MINIMUM = 900
 
 def _dataset_id(id_prefix: str, id_suffix: str) -> str:
     return f"{id_prefix}/{id_suffix}"
-
-
-def _etag(revision: int) -> str:
-    return f'"{revision}"'
-
-
-def _expected(if_match: str | None, in_body: int | None) -> int | None:
-    header = parse_if_match(if_match)
-    if header is not None and in_body is not None and header != in_body:
-        raise ServiceError(
-            400,
-            "bad_request",
-            f"If-Match ({header}) and expected_revision ({in_body}) disagree; send one.",
-            details=[
-                {
-                    "field": "expected_revision",
-                    "message": "disagrees with If-Match",
-                    "type": "conflicting_preconditions",
-                }
-            ],
-        )
-    return header if header is not None else in_body
 
 
 def _wire(principal: Principal, item: ItemRow, dataset: DatasetRow, store: ObjectStore) -> Dataset:
@@ -227,7 +205,7 @@ async def mint_route(
         request, principal, idempotency_key, body.model_dump(mode="json"), work, journal
     )
     minted = json.loads(bytes(response.body))["dataset"]
-    response.headers["ETag"] = _etag(minted["revision"])
+    response.headers["ETag"] = revision_etag(minted["revision"])
     response.headers["Location"] = _location(request, minted["id"])
     return response
 
@@ -280,7 +258,7 @@ async def get_dataset_route(
     item, dataset = await service.load_dataset(session, _dataset_id(id_prefix, id_suffix))
     roles = access.require(principal, item, "metadata-read")
     history = await list_history(session, item.id) if include_history else None
-    response.headers["ETag"] = _etag(item.revision)
+    response.headers["ETag"] = revision_etag(item.revision)
     return service.to_dataset(
         item, dataset, roles, endpoint_url=store.endpoint_url, history=history
     )
@@ -302,7 +280,7 @@ async def update_dataset_route(
     409 when locked (``locked``), in review (``under_review``) or released (``released``);
     412 when ``If-Match``/``expected_revision`` is stale.
     """
-    expected = _expected(if_match, body.expected_revision)
+    expected = expected_revision(if_match, body.expected_revision)
     journal = StorageJournal(store)
     try:
         async with sessions(request)() as session, session.begin():
@@ -314,7 +292,7 @@ async def update_dataset_route(
     except BaseException:
         await journal.undo()
         raise
-    response.headers["ETag"] = _etag(result.revision)
+    response.headers["ETag"] = revision_etag(result.revision)
     return result
 
 
@@ -333,7 +311,7 @@ async def revert_dataset_route(
 
     Only the metadata comes back: storage, versions and access stay as they are.
     """
-    expected = _expected(if_match, body.expected_revision)
+    expected = expected_revision(if_match, body.expected_revision)
     dataset_id = _dataset_id(id_prefix, id_suffix)
     journal = StorageJournal(store)
 
@@ -352,7 +330,7 @@ async def revert_dataset_route(
         work,
         journal,
     )
-    response.headers["ETag"] = _etag(json.loads(bytes(response.body))["revision"])
+    response.headers["ETag"] = revision_etag(json.loads(bytes(response.body))["revision"])
     return response
 
 

@@ -44,7 +44,7 @@ from provena_like.server.registry import service, subtypes
 from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal, db_session, require_principal, sessions
 
-__all__ = ["parse_if_match", "router"]
+__all__ = ["expected_revision", "parse_if_match", "revision_etag", "router"]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 412, 413, 422)
@@ -73,7 +73,11 @@ def parse_if_match(value: str | None) -> int | None:
     return int(match.group(1) or match.group(2))
 
 
-def _expected(if_match: str | None, in_body: int | None) -> int | None:
+def expected_revision(if_match: str | None, in_body: int | None) -> int | None:
+    """The revision a write is conditional on: ``If-Match`` or ``expected_revision``.
+
+    Both given and different is a 400 (``conflicting_preconditions``).
+    """
     header = parse_if_match(if_match)
     if header is not None and in_body is not None and header != in_body:
         raise ServiceError(
@@ -91,7 +95,8 @@ def _expected(if_match: str | None, in_body: int | None) -> int | None:
     return header if header is not None else in_body
 
 
-def _etag(revision: int) -> str:
+def revision_etag(revision: int) -> str:
+    """The ``ETag`` of an item at ``revision``."""
     return f'"{revision}"'
 
 
@@ -100,7 +105,7 @@ def _item_id(prefix: str, suffix: str) -> str:
 
 
 def _wire(principal: Principal, row: ItemRow, response: Response) -> Item:
-    response.headers["ETag"] = _etag(row.revision)
+    response.headers["ETag"] = revision_etag(row.revision)
     return service.to_item(row, access.roles_on(principal, row))
 
 
@@ -125,7 +130,7 @@ async def _idempotent_item(
         work=work,
     )
     item = Item.model_validate_json(bytes(response.body))
-    response.headers["ETag"] = _etag(item.revision)
+    response.headers["ETag"] = revision_etag(item.revision)
     response.headers["Location"] = str(request.url_for("get_item_route", **_path(item.id)))
     return response
 
@@ -220,7 +225,7 @@ async def get_item_route(
     row = await service.load_item(session, _item_id(prefix, suffix))
     roles = access.require(principal, row, "metadata-read")
     history = await service.list_history(session, row.id) if include_history else None
-    response.headers["ETag"] = _etag(row.revision)
+    response.headers["ETag"] = revision_etag(row.revision)
     return service.to_item(row, roles, history)
 
 
@@ -253,7 +258,7 @@ async def update_item_route(
     if_match: IfMatch = None,
 ) -> Item:
     """Replace the record; needs ``metadata-write``. 409 when locked, 412 when stale."""
-    expected = _expected(if_match, body.expected_revision)
+    expected = expected_revision(if_match, body.expected_revision)
     async with sessions(request)() as session, session.begin():
         await _refuse_dataset(session, principal, _item_id(prefix, suffix), "updated")
         row = await service.update_item(
@@ -291,7 +296,7 @@ async def revert_route(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Restore a history entry's record as a new entry; needs ``metadata-write``."""
-    expected = _expected(if_match, body.expected_revision)
+    expected = expected_revision(if_match, body.expected_revision)
     item_id = _item_id(prefix, suffix)
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
@@ -402,7 +407,7 @@ async def get_access_route(
     """The item's access settings; needs ``metadata-read``."""
     row = await service.load_item(session, _item_id(prefix, suffix))
     access.require(principal, row, "metadata-read")
-    response.headers["ETag"] = _etag(row.revision)
+    response.headers["ETag"] = revision_etag(row.revision)
     return service.get_access(row)
 
 
@@ -440,10 +445,10 @@ async def set_access_route(
     if_match: IfMatch = None,
 ) -> AccessSettings:
     """Replace the access settings; needs ``admin`` (changing the owner: owner or sysadmin)."""
-    expected = _expected(if_match, body.expected_revision)
+    expected = expected_revision(if_match, body.expected_revision)
     async with sessions(request)() as session, session.begin():
         row = await service.set_access(
             session, principal, _item_id(prefix, suffix), body, expected=expected
         )
-        response.headers["ETag"] = _etag(row.revision)
+        response.headers["ETag"] = revision_etag(row.revision)
         return service.get_access(row)
