@@ -48,7 +48,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from provena_like.models.review import ReleaseAction, ReleaseEvent, ReleaseRequest
 from provena_like.server import access
 from provena_like.server.datastore.integrity import ManifestCheck
-from provena_like.server.datastore.service import load_dataset, release_state_error
+from provena_like.server.datastore.service import (
+    load_dataset,
+    locked_error,
+    refuse_unless_open,
+    release_state_error,
+)
 from provena_like.server.datastore.tables import DatasetRow
 from provena_like.server.db.base import utcnow
 from provena_like.server.errors import ServiceError
@@ -216,15 +221,12 @@ async def request_release(
 
     async def decide_step(item: ItemRow, dataset: DatasetRow, now: datetime) -> _Step:
         access.require(principal, item, "admin")
-        if item.locked:
-            raise ServiceError(
-                409,
-                "locked",
-                f"Dataset {item.id} is locked: unlock it before asking for its release.",
-                details={"state": dataset.release_status},
-            )
-        if dataset.release_status != "NOT_RELEASED":
-            raise release_state_error(item.id, dataset.release_status, "it can't be requested")
+        refuse_unless_open(
+            item,
+            dataset,
+            locked="unlock it before asking for its release",
+            closed="it can't be requested",
+        )
         await check_reviewer(session, body.reviewer, requester=principal.username, item=item)
         return _Step(
             action="request",
@@ -310,12 +312,11 @@ async def decide(
             )
         if verdict == "approve":
             if item.locked:
-                raise ServiceError(
-                    409,
-                    "locked",
-                    f"Dataset {item.id} is locked: it can't be released until an admin of it "
-                    "unlocks it (rejecting the request is still possible).",
-                    details={"state": "PENDING"},
+                raise locked_error(
+                    item.id,
+                    "PENDING",
+                    "it can't be released until an admin of it unlocks it (rejecting the "
+                    "request is still possible)",
                 )
             return _Step(
                 action="approve",
