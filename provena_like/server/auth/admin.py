@@ -37,7 +37,7 @@ from provena_like.server.auth.tables import OAuthClientRow, RefreshTokenRow
 from provena_like.server.db.base import utcnow
 from provena_like.server.db.identity import GroupMemberRow, GroupRow, UserRow
 from provena_like.server.errors import ServiceError, forbidden, not_found, validation_error
-from provena_like.server.idempotency import fingerprint, run_idempotent
+from provena_like.server.idempotency import run_request_once
 from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.params import Cursor, IdempotencyKey, PageSize, error_responses
 from provena_like.server.security import Principal, require_principal, sessions
@@ -156,9 +156,8 @@ async def create_user(
         return 201, user_model(row).model_dump(mode="json")
 
     # SecretStr dumps as "**********": the password never reaches the fingerprint.
-    fp = fingerprint("POST", "/auth/users", body.model_dump(mode="json"))
-    return await run_idempotent(
-        sessions(request), principal=principal.username, key=idempotency_key, fp=fp, work=work
+    return await run_request_once(
+        request, principal, idempotency_key, body.model_dump(mode="json"), work
     )
 
 
@@ -272,9 +271,8 @@ async def create_group(
         group = Group(name=row.name, description=row.description, created_at=row.created_at)
         return 201, group.model_dump(mode="json")
 
-    fp = fingerprint("POST", "/auth/groups", body.model_dump(mode="json"))
-    return await run_idempotent(
-        sessions(request), principal=principal.username, key=idempotency_key, fp=fp, work=work
+    return await run_request_once(
+        request, principal, idempotency_key, body.model_dump(mode="json"), work
     )
 
 
@@ -333,9 +331,8 @@ async def add_member(
             await session.flush()
         return 200, (await _group_model(session, row)).model_dump(mode="json")
 
-    fp = fingerprint("POST", f"/auth/groups/{name}/members", body.model_dump(mode="json"))
-    return await run_idempotent(
-        sessions(request), principal=principal.username, key=idempotency_key, fp=fp, work=work
+    return await run_request_once(
+        request, principal, idempotency_key, body.model_dump(mode="json"), work
     )
 
 
@@ -440,9 +437,8 @@ async def create_client(
         stored["client_secret"] = keys.seal(secret) if secret else None
         return 201, stored
 
-    fp = fingerprint("POST", "/auth/clients", body.model_dump(mode="json"))
-    response = await run_idempotent(
-        sessions(request), principal=principal.username, key=idempotency_key, fp=fp, work=work
+    response = await run_request_once(
+        request, principal, idempotency_key, body.model_dump(mode="json"), work
     )
     body_out = json.loads(bytes(response.body))
     if body_out.get("client_secret"):

@@ -38,7 +38,7 @@ from provena_like.models.registry import (
 from provena_like.models.shared import ErrorBody, Page
 from provena_like.server import access
 from provena_like.server.errors import ServiceError, validation_error
-from provena_like.server.idempotency import Work, fingerprint, run_idempotent
+from provena_like.server.idempotency import Work, run_request_once
 from provena_like.server.params import Cursor, IdempotencyKey, IfMatch, PageSize, Subtype
 from provena_like.server.registry import service, subtypes
 from provena_like.server.registry.tables import ItemRow
@@ -122,13 +122,7 @@ async def _idempotent_item(
     work: Work,
 ) -> JSONResponse:
     """Run ``work`` once per Idempotency-Key; stamp ETag and Location of the item it returns."""
-    response = await run_idempotent(
-        sessions(request),
-        principal=principal.username,
-        key=key,
-        fp=fingerprint(request.method, request.url.path, body),
-        work=work,
-    )
+    response = await run_request_once(request, principal, key, body, work)
     item = Item.model_validate_json(bytes(response.body))
     response.headers["ETag"] = revision_etag(item.revision)
     response.headers["Location"] = str(request.url_for("get_item_route", **_path(item.id)))

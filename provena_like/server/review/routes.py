@@ -42,7 +42,7 @@ from provena_like.server.datastore import service as datastore
 from provena_like.server.datastore.freeze import freeze_guard
 from provena_like.server.datastore.integrity import ManifestCheck
 from provena_like.server.datastore.tables import DatasetRow
-from provena_like.server.idempotency import fingerprint, run_idempotent
+from provena_like.server.idempotency import run_request_once
 from provena_like.server.notifications import Notifier, ReleaseNotice, notify_safely
 from provena_like.server.params import Cursor, IdempotencyKey, PageSize
 from provena_like.server.registry.tables import ItemRow
@@ -111,13 +111,7 @@ async def _step(
         done.append(step)
         return 200, _wire(request, principal, step.item, step.dataset).model_dump(mode="json")
 
-    response = await run_idempotent(
-        sessions(request),
-        principal=principal.username,
-        key=key,
-        fp=fingerprint(request.method, request.url.path, body),
-        work=work,
-    )
+    response = await run_request_once(request, principal, key, body, work)
     if done and "idempotent-replayed" not in response.headers:
         notifier: Notifier = request.app.state.notifier
         response.background = BackgroundTask(notify_safely, notifier, _notice(done[0]))
