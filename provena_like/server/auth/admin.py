@@ -93,11 +93,19 @@ async def _members(session: AsyncSession, names: Sequence[str]) -> dict[str, lis
     return out
 
 
+async def _group_models(session: AsyncSession, rows: Sequence[GroupRow]) -> list[Group]:
+    """The wire form of group rows, each with its members by username."""
+    members = await _members(session, [r.name for r in rows])
+    return [
+        Group(
+            name=r.name, description=r.description, members=members[r.name], created_at=r.created_at
+        )
+        for r in rows
+    ]
+
+
 async def _group_model(session: AsyncSession, row: GroupRow) -> Group:
-    members = (await _members(session, [row.name]))[row.name]
-    return Group(
-        name=row.name, description=row.description, members=members, created_at=row.created_at
-    )
+    return (await _group_models(session, [row]))[0]
 
 
 def _by(column: InstrumentedAttribute[str]) -> list[KeyColumn]:
@@ -207,13 +215,7 @@ async def list_user_groups(
                 .order_by(GroupRow.name)
             )
         )
-        members = await _members(session, [r.name for r in rows])
-    return [
-        Group(
-            name=r.name, description=r.description, members=members[r.name], created_at=r.created_at
-        )
-        for r in rows
-    ]
+        return await _group_models(session, rows)
 
 
 @router.patch("/users/{username}", response_model=User, summary="Change a user")
@@ -288,13 +290,7 @@ async def list_groups(
         rows, next_cursor = await keyset_page(
             session, select(GroupRow), _by(GroupRow.name), cursor=cursor, page_size=page_size
         )
-        members = await _members(session, [r.name for r in rows])
-    items = [
-        Group(
-            name=r.name, description=r.description, members=members[r.name], created_at=r.created_at
-        )
-        for r in rows
-    ]
+        items = await _group_models(session, rows)
     return Page[Group](items=items, next_cursor=next_cursor)
 
 
