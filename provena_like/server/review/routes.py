@@ -335,6 +335,21 @@ async def release_history_route(
 # -- queues --------------------------------------------------------------------------------
 
 
+async def _queue(
+    request: Request,
+    principal: Principal,
+    session: AsyncSession,
+    queue: service.Queue,
+    page_size: int,
+    cursor: str | None,
+) -> Page[Dataset]:
+    rows, next_cursor = await service.pending_page(
+        session, principal, queue, page_size=page_size, cursor=cursor
+    )
+    items = [_wire(request, principal, item, dataset) for item, dataset in rows]
+    return Page[Dataset](items=items, next_cursor=next_cursor)
+
+
 @router.get("/reviews/awaiting", response_model=Page[Dataset])
 async def awaiting_route(
     request: Request,
@@ -344,11 +359,7 @@ async def awaiting_route(
     cursor: Cursor = None,
 ) -> Page[Dataset]:
     """The datasets awaiting the caller's review, oldest request first."""
-    rows, next_cursor = await service.awaiting_review(
-        session, principal, page_size=page_size, cursor=cursor
-    )
-    items = [_wire(request, principal, item, dataset) for item, dataset in rows]
-    return Page[Dataset](items=items, next_cursor=next_cursor)
+    return await _queue(request, principal, session, "awaiting", page_size, cursor)
 
 
 @router.get("/reviews/mine", response_model=Page[Dataset])
@@ -360,8 +371,4 @@ async def mine_route(
     cursor: Cursor = None,
 ) -> Page[Dataset]:
     """The caller's own pending release requests, oldest first."""
-    rows, next_cursor = await service.my_requests(
-        session, principal, page_size=page_size, cursor=cursor
-    )
-    items = [_wire(request, principal, item, dataset) for item, dataset in rows]
-    return Page[Dataset](items=items, next_cursor=next_cursor)
+    return await _queue(request, principal, session, "mine", page_size, cursor)

@@ -67,12 +67,12 @@ from .tables import ReleaseEventRow
 __all__ = [
     "NO_DATA_CHECK",
     "DataCheck",
+    "Queue",
     "Transition",
-    "awaiting_review",
     "decide",
     "freeze_wanted",
     "history_page",
-    "my_requests",
+    "pending_page",
     "request_release",
     "to_event",
     "withdraw",
@@ -432,15 +432,27 @@ async def history_page(
     return [to_event(r) for r in rows], next_cursor
 
 
-async def _pending(
+Queue = Literal["awaiting", "mine"]
+"""A queue of pending requests: those awaiting the caller's review, or the caller's own."""
+
+
+async def pending_page(
     session: AsyncSession,
-    scope: str,
-    condition: Any,
+    principal: Principal,
+    queue: Queue,
     *,
     page_size: int,
     cursor: str | None,
 ) -> tuple[list[tuple[ItemRow, DatasetRow]], str | None]:
-    """Pending datasets matching ``condition``, oldest request first (keyset on time, seq)."""
+    """One page of the pending datasets in ``queue``, oldest request first.
+
+    ``awaiting``: those naming the caller as reviewer; ``mine``: those the caller requested.
+    Keyset on (request time, seq); a cursor only fits the queue that made it.
+    """
+    if queue == "awaiting":
+        condition = ItemRow.reviewer == principal.username
+    else:
+        condition = DatasetRow.release_requester == principal.username
     query = (
         select(ItemRow, DatasetRow)
         .join(DatasetRow, DatasetRow.item_id == ItemRow.id)
@@ -452,31 +464,5 @@ async def _pending(
         KeyColumn(ItemRow.seq, "int", lambda r: r[0].seq),
     ]
     return await keyset_page(
-        session, query, order, cursor=cursor, page_size=page_size, scope=[scope]
-    )
-
-
-async def awaiting_review(
-    session: AsyncSession, principal: Principal, *, page_size: int, cursor: str | None
-) -> tuple[list[tuple[ItemRow, DatasetRow]], str | None]:
-    """The datasets awaiting the caller's review, oldest request first."""
-    return await _pending(
-        session,
-        "awaiting",
-        ItemRow.reviewer == principal.username,
-        page_size=page_size,
-        cursor=cursor,
-    )
-
-
-async def my_requests(
-    session: AsyncSession, principal: Principal, *, page_size: int, cursor: str | None
-) -> tuple[list[tuple[ItemRow, DatasetRow]], str | None]:
-    """The caller's pending release requests, oldest first."""
-    return await _pending(
-        session,
-        "mine",
-        DatasetRow.release_requester == principal.username,
-        page_size=page_size,
-        cursor=cursor,
+        session, query, order, cursor=cursor, page_size=page_size, scope=[queue]
     )
