@@ -114,6 +114,30 @@ class DataCheck:
 NO_DATA_CHECK = DataCheck(check=None, needed=False)
 
 
+def _closing_step(
+    action: ReleaseAction,
+    status: str,
+    item: ItemRow,
+    notes: str,
+    *,
+    values: dict[str, Any] | None = None,
+    check_data: bool = False,
+) -> _Step:
+    """A step that ends the pending request (approve, reject, withdraw).
+
+    The item has no reviewer after it; its history entry names the reviewer it had.
+    """
+    return _Step(
+        action=action,
+        status=status,
+        reviewer=None,
+        event_reviewer=item.reviewer,
+        notes=notes,
+        values=values or {},
+        check_data=check_data,
+    )
+
+
 Decide = Callable[[ItemRow, DatasetRow, datetime], Awaitable[_Step]]
 
 
@@ -318,22 +342,11 @@ async def decide(
                     "it can't be released until an admin of it unlocks it (rejecting the "
                     "request is still possible)",
                 )
-            return _Step(
-                action="approve",
-                status="RELEASED",
-                reviewer=None,
-                event_reviewer=item.reviewer,
-                notes=notes,
-                values={"release_time": now, "release_approver": principal.username},
-                check_data=True,
+            approval = {"release_time": now, "release_approver": principal.username}
+            return _closing_step(
+                "approve", "RELEASED", item, notes, values=approval, check_data=True
             )
-        return _Step(
-            action="reject",
-            status="NOT_RELEASED",
-            reviewer=None,
-            event_reviewer=item.reviewer,
-            notes=notes,
-        )
+        return _closing_step("reject", "NOT_RELEASED", item, notes)
 
     return await _apply(session, principal, item_id, decide_step, data=data)
 
@@ -378,13 +391,7 @@ async def withdraw(
             raise release_state_error(
                 item.id, dataset.release_status, "there is no pending release request to withdraw"
             )
-        return _Step(
-            action="withdraw",
-            status="NOT_RELEASED",
-            reviewer=None,
-            event_reviewer=item.reviewer,
-            notes=notes,
-        )
+        return _closing_step("withdraw", "NOT_RELEASED", item, notes)
 
     return await _apply(session, principal, item_id, decide_step)
 
