@@ -179,7 +179,7 @@ def test_every_item_write_fires_one_typed_event_in_its_transaction(
             await registry.update_item(session, principal, item_id, update, expected=None)
             access = AccessUpdate(owner=owner, general=["metadata-read"])
             await registry.set_access(session, principal, item_id, access, expected=None)
-            await registry.lock_item(session, principal, item_id, "done")
+            await registry.set_lock(session, principal, item_id, "done", lock=True)
         return item_id, after_rollback, await found()
 
     item_id, after_rollback, after_commit = server.call(work, timeout=120)

@@ -11,12 +11,14 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from provena_like.server.db.idempotency import IdempotencyRow
 from provena_like.server.errors import ServiceError, validation_error
+from provena_like.server.security import Principal, sessions
 
 Work = Callable[[AsyncSession], Awaitable[tuple[int, Any]]]
 
@@ -76,3 +78,30 @@ async def run_idempotent(
                 raise
             return _replay(found, fp)
     return JSONResponse(body, status_code=status)
+
+
+async def run_request_once(
+    request: Request, principal: Principal, key: str | None, body: Any, work: Work
+) -> JSONResponse:
+    """:func:`run_idempotent` for the request being answered.
+
+    The records go to the app's database, and the fingerprint is the request's method and
+    path with ``body`` (the JSON form of what was sent; secrets already masked).
+
+    Args:
+        request: the request being answered.
+        principal: the caller (keys are per caller).
+        key: the ``Idempotency-Key`` header, or None.
+        body: what the request asked for, as JSON-able data.
+        work: the write, returning (status, JSON-able body).
+
+    Returns:
+        The response of ``work``, or the replay of the first answer for this key.
+    """
+    return await run_idempotent(
+        sessions(request),
+        principal=principal.username,
+        key=key,
+        fp=fingerprint(request.method, request.url.path, body),
+        work=work,
+    )

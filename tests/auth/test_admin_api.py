@@ -209,6 +209,24 @@ async def test_group_membership(
     assert (await admin.get("/groups/no-such-group")).status_code == 404
 
 
+async def test_a_member_key_replays_only_for_its_own_group(admin: httpx.AsyncClient) -> None:
+    # The fingerprint holds the path: the same key and body for another group is refused,
+    # never answered with the first group's members.
+    first, second = (f"lab-{uuid.uuid4().hex[:6]}" for _ in range(2))
+    for name in (first, second):
+        assert (await admin.post("/groups", json={"name": name})).status_code == 201
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    body = {"username": "bob"}
+    added = await admin.post(f"/groups/{first}/members", json=body, headers=key)
+    replay = await admin.post(f"/groups/{first}/members", json=body, headers=key)
+    elsewhere = await admin.post(f"/groups/{second}/members", json=body, headers=key)
+    assert added.status_code == replay.status_code == 200
+    assert replay.json() == added.json() and replay.headers["idempotent-replayed"] == "true"
+    assert elsewhere.status_code == 409
+    assert elsewhere.json()["error"]["code"] == "idempotency_key_reused"
+    assert (await admin.get(f"/groups/{second}")).json()["members"] == []
+
+
 async def test_patch_user_and_disable(srv: ServerThread, admin: httpx.AsyncClient) -> None:
     name = f"carol-{uuid.uuid4().hex[:6]}"
     password = "carol-password-1"

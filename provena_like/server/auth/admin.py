@@ -37,7 +37,7 @@ from provena_like.server.auth.tables import OAuthClientRow, RefreshTokenRow
 from provena_like.server.db.base import utcnow
 from provena_like.server.db.identity import GroupMemberRow, GroupRow, UserRow
 from provena_like.server.errors import ServiceError, forbidden, not_found, validation_error
-from provena_like.server.idempotency import fingerprint, run_idempotent
+from provena_like.server.idempotency import run_request_once
 from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.params import Cursor, IdempotencyKey, PageSize, error_responses
 from provena_like.server.security import Principal, require_principal, sessions
@@ -93,11 +93,19 @@ async def _members(session: AsyncSession, names: Sequence[str]) -> dict[str, lis
     return out
 
 
+async def _group_models(session: AsyncSession, rows: Sequence[GroupRow]) -> list[Group]:
+    """The wire form of group rows, each with its members by username."""
+    members = await _members(session, [r.name for r in rows])
+    return [
+        Group(
+            name=r.name, description=r.description, members=members[r.name], created_at=r.created_at
+        )
+        for r in rows
+    ]
+
+
 async def _group_model(session: AsyncSession, row: GroupRow) -> Group:
-    members = (await _members(session, [row.name]))[row.name]
-    return Group(
-        name=row.name, description=row.description, members=members, created_at=row.created_at
-    )
+    return (await _group_models(session, [row]))[0]
 
 
 def _by(column: InstrumentedAttribute[str]) -> list[KeyColumn]:
@@ -156,9 +164,8 @@ async def create_user(
         return 201, user_model(row).model_dump(mode="json")
 
     # SecretStr dumps as "**********": the password never reaches the fingerprint.
-    fp = fingerprint("POST", "/auth/users", body.model_dump(mode="json"))
-    return await run_idempotent(
-        sessions(request), principal=principal.username, key=idempotency_key, fp=fp, work=work
+    return await run_request_once(
+        request, principal, idempotency_key, body.model_dump(mode="json"), work
     )
 
 
@@ -208,13 +215,7 @@ async def list_user_groups(
                 .order_by(GroupRow.name)
             )
         )
-        members = await _members(session, [r.name for r in rows])
-    return [
-        Group(
-            name=r.name, description=r.description, members=members[r.name], created_at=r.created_at
-        )
-        for r in rows
-    ]
+        return await _group_models(session, rows)
 
 
 @router.patch("/users/{username}", response_model=User, summary="Change a user")
@@ -272,9 +273,8 @@ async def create_group(
         group = Group(name=row.name, description=row.description, created_at=row.created_at)
         return 201, group.model_dump(mode="json")
 
-    fp = fingerprint("POST", "/auth/groups", body.model_dump(mode="json"))
-    return await run_idempotent(
-        sessions(request), principal=principal.username, key=idempotency_key, fp=fp, work=work
+    return await run_request_once(
+        request, principal, idempotency_key, body.model_dump(mode="json"), work
     )
 
 
@@ -290,13 +290,7 @@ async def list_groups(
         rows, next_cursor = await keyset_page(
             session, select(GroupRow), _by(GroupRow.name), cursor=cursor, page_size=page_size
         )
-        members = await _members(session, [r.name for r in rows])
-    items = [
-        Group(
-            name=r.name, description=r.description, members=members[r.name], created_at=r.created_at
-        )
-        for r in rows
-    ]
+        items = await _group_models(session, rows)
     return Page[Group](items=items, next_cursor=next_cursor)
 
 
@@ -333,9 +327,8 @@ async def add_member(
             await session.flush()
         return 200, (await _group_model(session, row)).model_dump(mode="json")
 
-    fp = fingerprint("POST", f"/auth/groups/{name}/members", body.model_dump(mode="json"))
-    return await run_idempotent(
-        sessions(request), principal=principal.username, key=idempotency_key, fp=fp, work=work
+    return await run_request_once(
+        request, principal, idempotency_key, body.model_dump(mode="json"), work
     )
 
 
@@ -440,9 +433,8 @@ async def create_client(
         stored["client_secret"] = keys.seal(secret) if secret else None
         return 201, stored
 
-    fp = fingerprint("POST", "/auth/clients", body.model_dump(mode="json"))
-    response = await run_idempotent(
-        sessions(request), principal=principal.username, key=idempotency_key, fp=fp, work=work
+    response = await run_request_once(
+        request, principal, idempotency_key, body.model_dump(mode="json"), work
     )
     body_out = json.loads(bytes(response.body))
     if body_out.get("client_secret"):

@@ -59,7 +59,7 @@ from provena_like.models.datastore import (
 from provena_like.models.shared import ErrorBody, Page
 from provena_like.server import access
 from provena_like.server.errors import ServiceError, not_found, validation_error
-from provena_like.server.idempotency import Work, fingerprint, run_idempotent
+from provena_like.server.idempotency import Work, run_request_once
 from provena_like.server.params import Cursor, IdempotencyKey, IfMatch, PageSize
 from provena_like.server.registry.routes import expected_revision, revision_etag
 from provena_like.server.registry.service import check_names, list_history
@@ -133,13 +133,7 @@ async def _journaled(
 ) -> JSONResponse:
     """Run ``work`` once per Idempotency-Key; undo its object writes unless it committed."""
     try:
-        response = await run_idempotent(
-            sessions(request),
-            principal=principal.username,
-            key=key,
-            fp=fingerprint(request.method, request.url.path, body),
-            work=work,
-        )
+        response = await run_request_once(request, principal, key, body, work)
     except BaseException:
         await journal.undo()
         raise

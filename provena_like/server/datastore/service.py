@@ -49,8 +49,10 @@ __all__ = [
     "link_new_version",
     "list_datasets",
     "load_dataset",
+    "locked_error",
     "refuse_data_writes",
     "refuse_metadata_writes",
+    "refuse_unless_open",
     "release_state_error",
     "revert_dataset",
     "to_dataset",
@@ -207,17 +209,39 @@ def release_state_error(item_id: str, state: str, what: str) -> ServiceError:
     return ServiceError(409, code, message, details={"state": state})
 
 
+def locked_error(item_id: str, state: str, what: str) -> ServiceError:
+    """The 409 ``locked`` for a locked dataset in release state ``state`` (``details.state``).
+
+    ``what`` says what the lock prevents (``"unlock it before asking for its release"``).
+    """
+    return ServiceError(
+        409, "locked", f"Dataset {item_id} is locked: {what}.", details={"state": state}
+    )
+
+
+def refuse_unless_open(item: ItemRow, dataset: DatasetRow, *, locked: str, closed: str) -> None:
+    """409 unless the dataset is unlocked and ``NOT_RELEASED`` (not in review, not released).
+
+    Args:
+        item: the dataset's registry item.
+        dataset: its datastore row.
+        locked: the ``what`` of :func:`locked_error` when the item is locked.
+        closed: the ``what`` of :func:`release_state_error` when it is in review or released.
+    """
+    if item.locked:
+        raise locked_error(item.id, dataset.release_status, locked)
+    if dataset.release_status != "NOT_RELEASED":
+        raise release_state_error(item.id, dataset.release_status, closed)
+
+
 def refuse_data_writes(item: ItemRow, dataset: DatasetRow) -> None:
     """409 when the dataset's data may not change: locked, or in review or released."""
-    if item.locked:
-        raise ServiceError(
-            409,
-            "locked",
-            f"Dataset {item.id} is locked: its data can't change until an admin unlocks it.",
-            details={"state": dataset.release_status},
-        )
-    if dataset.release_status != "NOT_RELEASED":
-        raise release_state_error(item.id, dataset.release_status, "its data can't change")
+    refuse_unless_open(
+        item,
+        dataset,
+        locked="its data can't change until an admin unlocks it",
+        closed="its data can't change",
+    )
 
 
 def refuse_metadata_writes(item_id: str, dataset: DatasetRow) -> None:

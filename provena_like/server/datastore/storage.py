@@ -131,7 +131,10 @@ def _error_code(err: Exception) -> str | None:
     return None
 
 
-def _is_missing(err: ClientError) -> bool:
+def _is_missing(err: Exception) -> bool:
+    """Whether ``err`` says the object asked for does not exist (a 404 answer)."""
+    if not isinstance(err, ClientError):
+        return False
     status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return status == 404 or _error_code(err) in {"404", "NoSuchKey", "NotFound"}
 
@@ -200,11 +203,9 @@ async def head_object(store: ObjectStore, key: str) -> ObjectHead | None:
     """What the store knows about ``key``, or None when there is no such object."""
     try:
         response = await store.s3.head_object(Bucket=store.bucket, Key=key, ChecksumMode="ENABLED")
-    except ClientError as err:
+    except (ClientError, BotoCoreError) as err:
         if _is_missing(err):
             return None
-        raise ObjectStoreError(f"read {key}", err) from err
-    except BotoCoreError as err:
         raise ObjectStoreError(f"read {key}", err) from err
     sha256 = None
     checksum = response.get("ChecksumSHA256")
@@ -225,11 +226,9 @@ async def read_object(store: ObjectStore, key: str) -> bytes | None:
         response = await store.s3.get_object(Bucket=store.bucket, Key=key)
         async with response["Body"] as stream:
             data: bytes = await stream.read()
-    except ClientError as err:
+    except (ClientError, BotoCoreError) as err:
         if _is_missing(err):
             return None
-        raise ObjectStoreError(f"read {key}", err) from err
-    except BotoCoreError as err:
         raise ObjectStoreError(f"read {key}", err) from err
     return data
 
@@ -393,9 +392,7 @@ async def put_bucket_policy(store: ObjectStore, document: str | None) -> None:
             await store.s3.delete_bucket_policy(Bucket=store.bucket)
         else:
             await store.s3.put_bucket_policy(Bucket=store.bucket, Policy=document)
-    except ClientError as err:
+    except (ClientError, BotoCoreError) as err:
         if document is None and _error_code(err) == "NoSuchBucketPolicy":
             return
-        raise ObjectStoreError("update the bucket policy", err) from err
-    except BotoCoreError as err:
         raise ObjectStoreError("update the bucket policy", err) from err

@@ -38,7 +38,7 @@ from provena_like.models.registry import (
 from provena_like.models.shared import ErrorBody, Page
 from provena_like.server import access
 from provena_like.server.errors import ServiceError, validation_error
-from provena_like.server.idempotency import Work, fingerprint, run_idempotent
+from provena_like.server.idempotency import Work, run_request_once
 from provena_like.server.params import Cursor, IdempotencyKey, IfMatch, PageSize, Subtype
 from provena_like.server.registry import service, subtypes
 from provena_like.server.registry.tables import ItemRow
@@ -122,13 +122,7 @@ async def _idempotent_item(
     work: Work,
 ) -> JSONResponse:
     """Run ``work`` once per Idempotency-Key; stamp ETag and Location of the item it returns."""
-    response = await run_idempotent(
-        sessions(request),
-        principal=principal.username,
-        key=key,
-        fp=fingerprint(request.method, request.url.path, body),
-        work=work,
-    )
+    response = await run_request_once(request, principal, key, body, work)
     item = Item.model_validate_json(bytes(response.body))
     response.headers["ETag"] = revision_etag(item.revision)
     response.headers["Location"] = str(request.url_for("get_item_route", **_path(item.id)))
@@ -329,6 +323,30 @@ def _lock_guard(
     return guard
 
 
+async def _set_lock(
+    request: Request,
+    response: Response,
+    principal: Principal,
+    prefix: str,
+    suffix: str,
+    body: LockRequest,
+    if_match: str | None,
+    *,
+    lock: bool,
+) -> Item:
+    """Lock or unlock the item in one transaction, inside the dataset's freeze guard."""
+    item_id = _item_id(prefix, suffix)
+    async with (
+        _lock_guard(request, principal, item_id, lock=lock),
+        sessions(request)() as session,
+        session.begin(),
+    ):
+        row = await service.set_lock(
+            session, principal, item_id, body.reason, lock=lock, expected=parse_if_match(if_match)
+        )
+        return _wire(principal, row, response)
+
+
 @router.post(
     "/items/{prefix}/{suffix}/lock",
     response_model=Item,
@@ -348,16 +366,7 @@ async def lock_route(
     A dataset's data is frozen too: from the lock on, the object store refuses writes with
     any write credentials, including those issued before.
     """
-    item_id = _item_id(prefix, suffix)
-    async with (
-        _lock_guard(request, principal, item_id, lock=True),
-        sessions(request)() as session,
-        session.begin(),
-    ):
-        row = await service.lock_item(
-            session, principal, item_id, body.reason, expected=parse_if_match(if_match)
-        )
-        return _wire(principal, row, response)
+    return await _set_lock(request, response, principal, prefix, suffix, body, if_match, lock=True)
 
 
 @router.post(
@@ -375,16 +384,7 @@ async def unlock_route(
     if_match: IfMatch = None,
 ) -> Item:
     """Unlock the item; needs ``admin``. 409 when it is not locked."""
-    item_id = _item_id(prefix, suffix)
-    async with (
-        _lock_guard(request, principal, item_id, lock=False),
-        sessions(request)() as session,
-        session.begin(),
-    ):
-        row = await service.unlock_item(
-            session, principal, item_id, body.reason, expected=parse_if_match(if_match)
-        )
-        return _wire(principal, row, response)
+    return await _set_lock(request, response, principal, prefix, suffix, body, if_match, lock=False)
 
 
 @router.get("/items/{prefix}/{suffix}/lock-history", response_model=list[LockEvent])

@@ -55,11 +55,10 @@ __all__ = [
     "list_items",
     "load_item",
     "lock_events",
-    "lock_item",
     "revert_item",
     "set_access",
+    "set_lock",
     "to_item",
-    "unlock_item",
     "update_item",
 ]
 
@@ -484,15 +483,21 @@ async def revert_item(
     return updated
 
 
-async def _set_lock(
+async def set_lock(
     session: AsyncSession,
     principal: Principal,
     item_id: str,
     reason: str,
     *,
     lock: bool,
-    expected: int | None,
+    expected: int | None = None,
 ) -> ItemRow:
+    """Lock an item against record changes (``lock``) or unlock it; needs ``admin`` on it.
+
+    409 ``already_locked`` / ``not_locked`` when there is nothing to do. The lock log gets
+    an entry with ``reason``.
+    """
+
     async def prepare(row: ItemRow) -> dict[str, Any]:
         if row.locked and lock:
             raise ServiceError(
@@ -514,30 +519,6 @@ async def _set_lock(
     )
     await session.flush()
     return updated
-
-
-async def lock_item(
-    session: AsyncSession,
-    principal: Principal,
-    item_id: str,
-    reason: str,
-    *,
-    expected: int | None = None,
-) -> ItemRow:
-    """Lock an item against record changes; needs ``admin`` on it. 409 when already locked."""
-    return await _set_lock(session, principal, item_id, reason, lock=True, expected=expected)
-
-
-async def unlock_item(
-    session: AsyncSession,
-    principal: Principal,
-    item_id: str,
-    reason: str,
-    *,
-    expected: int | None = None,
-) -> ItemRow:
-    """Unlock an item; needs ``admin`` on it. 409 when it is not locked."""
-    return await _set_lock(session, principal, item_id, reason, lock=False, expected=expected)
 
 
 def _describe_access(owner: str, general: list[Role], groups: dict[str, list[Role]]) -> str:

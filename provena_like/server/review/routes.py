@@ -42,7 +42,7 @@ from provena_like.server.datastore import service as datastore
 from provena_like.server.datastore.freeze import freeze_guard
 from provena_like.server.datastore.integrity import ManifestCheck
 from provena_like.server.datastore.tables import DatasetRow
-from provena_like.server.idempotency import fingerprint, run_idempotent
+from provena_like.server.idempotency import run_request_once
 from provena_like.server.notifications import Notifier, ReleaseNotice, notify_safely
 from provena_like.server.params import Cursor, IdempotencyKey, PageSize
 from provena_like.server.registry.tables import ItemRow
@@ -111,13 +111,7 @@ async def _step(
         done.append(step)
         return 200, _wire(request, principal, step.item, step.dataset).model_dump(mode="json")
 
-    response = await run_idempotent(
-        sessions(request),
-        principal=principal.username,
-        key=key,
-        fp=fingerprint(request.method, request.url.path, body),
-        work=work,
-    )
+    response = await run_request_once(request, principal, key, body, work)
     if done and "idempotent-replayed" not in response.headers:
         notifier: Notifier = request.app.state.notifier
         response.background = BackgroundTask(notify_safely, notifier, _notice(done[0]))
@@ -341,6 +335,21 @@ async def release_history_route(
 # -- queues --------------------------------------------------------------------------------
 
 
+async def _queue(
+    request: Request,
+    principal: Principal,
+    session: AsyncSession,
+    queue: service.Queue,
+    page_size: int,
+    cursor: str | None,
+) -> Page[Dataset]:
+    rows, next_cursor = await service.pending_page(
+        session, principal, queue, page_size=page_size, cursor=cursor
+    )
+    items = [_wire(request, principal, item, dataset) for item, dataset in rows]
+    return Page[Dataset](items=items, next_cursor=next_cursor)
+
+
 @router.get("/reviews/awaiting", response_model=Page[Dataset])
 async def awaiting_route(
     request: Request,
@@ -350,11 +359,7 @@ async def awaiting_route(
     cursor: Cursor = None,
 ) -> Page[Dataset]:
     """The datasets awaiting the caller's review, oldest request first."""
-    rows, next_cursor = await service.awaiting_review(
-        session, principal, page_size=page_size, cursor=cursor
-    )
-    items = [_wire(request, principal, item, dataset) for item, dataset in rows]
-    return Page[Dataset](items=items, next_cursor=next_cursor)
+    return await _queue(request, principal, session, "awaiting", page_size, cursor)
 
 
 @router.get("/reviews/mine", response_model=Page[Dataset])
@@ -366,8 +371,4 @@ async def mine_route(
     cursor: Cursor = None,
 ) -> Page[Dataset]:
     """The caller's own pending release requests, oldest first."""
-    rows, next_cursor = await service.my_requests(
-        session, principal, page_size=page_size, cursor=cursor
-    )
-    items = [_wire(request, principal, item, dataset) for item, dataset in rows]
-    return Page[Dataset](items=items, next_cursor=next_cursor)
+    return await _queue(request, principal, session, "mine", page_size, cursor)

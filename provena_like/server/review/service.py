@@ -48,7 +48,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from provena_like.models.review import ReleaseAction, ReleaseEvent, ReleaseRequest
 from provena_like.server import access
 from provena_like.server.datastore.integrity import ManifestCheck
-from provena_like.server.datastore.service import load_dataset, release_state_error
+from provena_like.server.datastore.service import (
+    load_dataset,
+    locked_error,
+    refuse_unless_open,
+    release_state_error,
+)
 from provena_like.server.datastore.tables import DatasetRow
 from provena_like.server.db.base import utcnow
 from provena_like.server.errors import ServiceError
@@ -62,12 +67,12 @@ from .tables import ReleaseEventRow
 __all__ = [
     "NO_DATA_CHECK",
     "DataCheck",
+    "Queue",
     "Transition",
-    "awaiting_review",
     "decide",
     "freeze_wanted",
     "history_page",
-    "my_requests",
+    "pending_page",
     "request_release",
     "to_event",
     "withdraw",
@@ -107,6 +112,30 @@ class DataCheck:
 
 
 NO_DATA_CHECK = DataCheck(check=None, needed=False)
+
+
+def _closing_step(
+    action: ReleaseAction,
+    status: str,
+    item: ItemRow,
+    notes: str,
+    *,
+    values: dict[str, Any] | None = None,
+    check_data: bool = False,
+) -> _Step:
+    """A step that ends the pending request (approve, reject, withdraw).
+
+    The item has no reviewer after it; its history entry names the reviewer it had.
+    """
+    return _Step(
+        action=action,
+        status=status,
+        reviewer=None,
+        event_reviewer=item.reviewer,
+        notes=notes,
+        values=values or {},
+        check_data=check_data,
+    )
 
 
 Decide = Callable[[ItemRow, DatasetRow, datetime], Awaitable[_Step]]
@@ -216,15 +245,12 @@ async def request_release(
 
     async def decide_step(item: ItemRow, dataset: DatasetRow, now: datetime) -> _Step:
         access.require(principal, item, "admin")
-        if item.locked:
-            raise ServiceError(
-                409,
-                "locked",
-                f"Dataset {item.id} is locked: unlock it before asking for its release.",
-                details={"state": dataset.release_status},
-            )
-        if dataset.release_status != "NOT_RELEASED":
-            raise release_state_error(item.id, dataset.release_status, "it can't be requested")
+        refuse_unless_open(
+            item,
+            dataset,
+            locked="unlock it before asking for its release",
+            closed="it can't be requested",
+        )
         await check_reviewer(session, body.reviewer, requester=principal.username, item=item)
         return _Step(
             action="request",
@@ -310,29 +336,17 @@ async def decide(
             )
         if verdict == "approve":
             if item.locked:
-                raise ServiceError(
-                    409,
-                    "locked",
-                    f"Dataset {item.id} is locked: it can't be released until an admin of it "
-                    "unlocks it (rejecting the request is still possible).",
-                    details={"state": "PENDING"},
+                raise locked_error(
+                    item.id,
+                    "PENDING",
+                    "it can't be released until an admin of it unlocks it (rejecting the "
+                    "request is still possible)",
                 )
-            return _Step(
-                action="approve",
-                status="RELEASED",
-                reviewer=None,
-                event_reviewer=item.reviewer,
-                notes=notes,
-                values={"release_time": now, "release_approver": principal.username},
-                check_data=True,
+            approval = {"release_time": now, "release_approver": principal.username}
+            return _closing_step(
+                "approve", "RELEASED", item, notes, values=approval, check_data=True
             )
-        return _Step(
-            action="reject",
-            status="NOT_RELEASED",
-            reviewer=None,
-            event_reviewer=item.reviewer,
-            notes=notes,
-        )
+        return _closing_step("reject", "NOT_RELEASED", item, notes)
 
     return await _apply(session, principal, item_id, decide_step, data=data)
 
@@ -377,13 +391,7 @@ async def withdraw(
             raise release_state_error(
                 item.id, dataset.release_status, "there is no pending release request to withdraw"
             )
-        return _Step(
-            action="withdraw",
-            status="NOT_RELEASED",
-            reviewer=None,
-            event_reviewer=item.reviewer,
-            notes=notes,
-        )
+        return _closing_step("withdraw", "NOT_RELEASED", item, notes)
 
     return await _apply(session, principal, item_id, decide_step)
 
@@ -431,15 +439,27 @@ async def history_page(
     return [to_event(r) for r in rows], next_cursor
 
 
-async def _pending(
+Queue = Literal["awaiting", "mine"]
+"""A queue of pending requests: those awaiting the caller's review, or the caller's own."""
+
+
+async def pending_page(
     session: AsyncSession,
-    scope: str,
-    condition: Any,
+    principal: Principal,
+    queue: Queue,
     *,
     page_size: int,
     cursor: str | None,
 ) -> tuple[list[tuple[ItemRow, DatasetRow]], str | None]:
-    """Pending datasets matching ``condition``, oldest request first (keyset on time, seq)."""
+    """One page of the pending datasets in ``queue``, oldest request first.
+
+    ``awaiting``: those naming the caller as reviewer; ``mine``: those the caller requested.
+    Keyset on (request time, seq); a cursor only fits the queue that made it.
+    """
+    if queue == "awaiting":
+        condition = ItemRow.reviewer == principal.username
+    else:
+        condition = DatasetRow.release_requester == principal.username
     query = (
         select(ItemRow, DatasetRow)
         .join(DatasetRow, DatasetRow.item_id == ItemRow.id)
@@ -451,31 +471,5 @@ async def _pending(
         KeyColumn(ItemRow.seq, "int", lambda r: r[0].seq),
     ]
     return await keyset_page(
-        session, query, order, cursor=cursor, page_size=page_size, scope=[scope]
-    )
-
-
-async def awaiting_review(
-    session: AsyncSession, principal: Principal, *, page_size: int, cursor: str | None
-) -> tuple[list[tuple[ItemRow, DatasetRow]], str | None]:
-    """The datasets awaiting the caller's review, oldest request first."""
-    return await _pending(
-        session,
-        "awaiting",
-        ItemRow.reviewer == principal.username,
-        page_size=page_size,
-        cursor=cursor,
-    )
-
-
-async def my_requests(
-    session: AsyncSession, principal: Principal, *, page_size: int, cursor: str | None
-) -> tuple[list[tuple[ItemRow, DatasetRow]], str | None]:
-    """The caller's pending release requests, oldest first."""
-    return await _pending(
-        session,
-        "mine",
-        DatasetRow.release_requester == principal.username,
-        page_size=page_size,
-        cursor=cursor,
+        session, query, order, cursor=cursor, page_size=page_size, scope=[queue]
     )
