@@ -24,6 +24,7 @@ class AlfError(ValueError):
         value: The offending text (the part as found, or the whole input).
         expected: What that part should look like, in words.
         path: The whole input the part came from, when there is one.
+        reason: What is wrong, when the message says more than "is invalid" (else ``""``).
 
     Example:
         ```python
@@ -53,6 +54,7 @@ class AlfError(ValueError):
         self.value = value
         self.expected = expected
         self.path = path
+        self.reason = reason
         where = f"in {path!r}: " if path is not None and path != value else ""
         what = reason or "is invalid"
         super().__init__(f"{where}{part} {value!r} {what}; expected {expected}")

@@ -389,7 +389,7 @@ def _rel_parts(text: str, path: str) -> tuple[str, str, DatasetName]:
     try:
         dataset = parse_dataset_name(name)
     except AlfError as err:
-        raise AlfError(err.part, err.value, err.expected, path=path) from None
+        raise AlfError(err.part, err.value, err.expected, path=path, reason=err.reason) from None
     return collection, revision, dataset
 
 
