@@ -35,6 +35,7 @@ _OBJECT = re.compile(r"[A-Za-z0-9]\w*", re.ASCII)
 _ATTRIBUTE = r"(?:_[a-z]+_)?[A-Za-z0-9]+(?:_times|_intervals)?"
 _ATTRIBUTE_TIMESCALE = re.compile(rf"(?P<attribute>{_ATTRIBUTE})(?:_(?P<timescale>\w+))?", re.ASCII)
 _ATTRIBUTE_ONLY = re.compile(_ATTRIBUTE)
+_ATTRIBUTE_BAD_TIMESCALE = re.compile(rf"{_ATTRIBUTE}_(.+)")
 _TIMESCALE = re.compile(r"\w+", re.ASCII)
 _EXTRA = re.compile(r"[\w-]+", re.ASCII)
 _EXTENSION = re.compile(r"\w+", re.ASCII)
@@ -214,6 +215,9 @@ def _split(name: str) -> tuple[str | None, str, str, str | None, tuple[str, ...]
         raise AlfError("object", obj, _EXPECTED["object"], path=name)
     match = _ATTRIBUTE_TIMESCALE.fullmatch(attribute_timescale)
     if match is None:
+        bad_timescale = _ATTRIBUTE_BAD_TIMESCALE.fullmatch(attribute_timescale)
+        if bad_timescale is not None:
+            raise AlfError("timescale", bad_timescale[1], _EXPECTED["timescale"], path=name)
         raise AlfError("attribute", attribute_timescale, _EXPECTED["attribute"], path=name)
     for part in extra:
         if _EXTRA.fullmatch(part) is None:

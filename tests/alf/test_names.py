@@ -36,6 +36,8 @@ UUID = "a976e418-c8b8-4d24-be47-d05120b18341"
         ("obj..ext", "attribute", "'_times' or '_intervals'"),
         ("obj.at-tr.ext", "attribute", "letters and digits"),
         ("obj._Phy_ids.csv", "attribute", "letters and digits"),
+        ("obj.attr_bp-od.ext", "timescale", "after the attribute"),
+        ("obj.attr_times_é.ext", "timescale", "after the attribute"),
         # ONE reads extra 'x..y'
         ("obj.attr.x..y.npy", "extra", "between periods"),
         ("obj.attr.x y.npy", "extra", "between periods"),
