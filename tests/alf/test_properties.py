@@ -103,3 +103,11 @@ def test_next_revision_is_new_in_the_alphabet_and_newest_of_its_base(
     assert parse_rel_path(f"#{new}#/a.b.c").revision == new
     extending = [r for r in reserved if r.startswith(base) and "{" not in r and "~" not in r]
     assert sort_revisions([*extending, new])[-1] == new
+
+
+@given(st.text(NAME, max_size=12), st.lists(st.text("wxyz", max_size=5), max_size=12))
+def test_next_revision_past_z_stays_valid_and_newest(base: str, suffixes: list[str]) -> None:
+    reserved = [base + suffix for suffix in suffixes]
+    new = next_revision(base, reserved)
+    assert parse_rel_path(f"#{new}#/a.b.c").revision == new
+    assert new not in reserved and all(new > r for r in reserved)
