@@ -55,8 +55,8 @@ def _posix(path: str | PurePath) -> str:
 
 
 def _check_name(part: str, value: str, path: str | None = None) -> None:
-    if _NAME.fullmatch(value) is None or value in (".", ".."):
-        raise AlfError(part, value, _EXPECTED[part], path=path)
+    if not isinstance(value, str) or _NAME.fullmatch(value) is None or value in (".", ".."):
+        raise AlfError(part, str(value), _EXPECTED[part], path=path)
 
 
 def is_revision_name(revision: str) -> bool:
@@ -323,11 +323,15 @@ class AlfPath:
         """Validate the collection and revision."""
         if not isinstance(self.dataset, DatasetName):
             raise AlfError("dataset_name", str(self.dataset), "a DatasetName")
+        if self.session is not None and not isinstance(self.session, SessionPath):
+            raise AlfError("session", str(self.session), "a SessionPath or None")
         if not isinstance(self.collection, str):
             raise AlfError("collection", str(self.collection), _EXPECTED["collection"])
         _check_collection(self.collection)
-        if self.revision and not is_revision_name(self.revision):
-            raise AlfError("revision", self.revision, _EXPECTED["revision"])
+        if not isinstance(self.revision, str) or (
+            self.revision and not is_revision_name(self.revision)
+        ):
+            raise AlfError("revision", str(self.revision), _EXPECTED["revision"])
 
     def __str__(self) -> str:
         """The path built from the parts."""

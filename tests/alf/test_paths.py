@@ -75,6 +75,7 @@ def test_a_bad_session_path_names_the_part(path: str, part: str, says: str) -> N
         ({"date": dt.datetime(2024, 1, 31, 12)}, "date"),
         ({"date": "2024-01-31"}, "date"),
         ({"subject": ".."}, "subject"),
+        ({"subject": None}, "subject"),
         ({"lab": "a/b"}, "lab"),
     ],
 )
@@ -167,6 +168,12 @@ def test_the_path_builder_validates() -> None:
     with pytest.raises(AlfError) as caught:
         AlfPath("trials.table.pqt")  # type: ignore[arg-type]
     assert caught.value.part == "dataset_name"
+    with pytest.raises(AlfError) as caught:
+        AlfPath(NAME, "m/2024-01-31/001")  # type: ignore[arg-type]
+    assert caught.value.part == "session"
+    with pytest.raises(AlfError) as caught:
+        AlfPath(NAME, revision=None)  # type: ignore[arg-type]
+    assert caught.value.part == "revision"
 
 
 def test_with_revision_keeps_everything_else() -> None:
