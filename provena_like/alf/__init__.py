@@ -44,6 +44,7 @@ from provena_like.alf.names import (
 from provena_like.alf.paths import (
     AlfPath,
     SessionPath,
+    as_date,
     is_revision_name,
     is_session_path,
     padded_sequence,
@@ -70,6 +71,7 @@ __all__ = [
     "ExistingRevision",
     "SessionPath",
     "add_uuid",
+    "as_date",
     "index_last_before",
     "is_revision_name",
     "is_session_path",

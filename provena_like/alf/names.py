@@ -104,6 +104,8 @@ class DatasetName:
 
     def __post_init__(self) -> None:
         """Validate every part and that the built name reads back as the same parts."""
+        if isinstance(self.extra, str):
+            raise AlfError("extra", self.extra, "a tuple of extra parts, such as ('raw', 'v12')")
         if not isinstance(self.extra, tuple):
             object.__setattr__(self, "extra", tuple(self.extra))
         checks: list[tuple[str, str | None, re.Pattern[str]]] = [

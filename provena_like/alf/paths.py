@@ -24,6 +24,7 @@ from provena_like.alf.names import DatasetName, PathT, parse_dataset_name
 __all__ = [
     "AlfPath",
     "SessionPath",
+    "as_date",
     "is_revision_name",
     "is_session_path",
     "padded_sequence",
@@ -52,6 +53,23 @@ _EXPECTED = {
 
 def _posix(path: str | PurePath) -> str:
     return path.as_posix() if isinstance(path, PurePath) else path
+
+
+def as_date(text: str) -> dt.date | None:
+    """The date ``text`` names when it is exactly ``YYYY-MM-DD`` and a calendar date, else None.
+
+    Args:
+        text: The text, a session's date folder or the first 10 characters of a revision.
+
+    Returns:
+        The date, or None (``2024-02-30``, ``20240131`` and ``2024-W05-3`` are not dates here).
+    """
+    if _DATE.fullmatch(text) is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _check_name(part: str, value: str, path: str | None = None) -> None:
@@ -145,12 +163,11 @@ def _session_from(folders: list[str], i: int, *, path: str) -> tuple[int, Sessio
     """The session whose date folder is ``folders[i]``: (index of its first folder, session)."""
     subject, date_text, number = folders[i - 1], folders[i], folders[i + 1]
     _check_name("subject", subject, path)
-    try:
-        date = dt.date.fromisoformat(date_text)
-    except ValueError:
+    date = as_date(date_text)
+    if date is None:
         raise AlfError(
             "date", date_text, _EXPECTED["date"], path=path, reason="is not a calendar date"
-        ) from None
+        )
     if _NUMBER.fullmatch(number) is None:
         raise AlfError("number", number, _EXPECTED["number"], path=path)
     start, lab = i - 1, None

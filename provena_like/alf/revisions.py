@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from provena_like.alf.errors import AlfError
-from provena_like.alf.paths import is_revision_name
+from provena_like.alf.paths import as_date, is_revision_name
 
 __all__ = [
     "ExistingRevision",
@@ -155,14 +155,6 @@ class ExistingRevision(NamedTuple):
     protected: bool
 
 
-def _is_date(text: str) -> bool:
-    try:
-        dt.date.fromisoformat(text)
-    except ValueError:
-        return False
-    return len(text) == 10
-
-
 def resolve_revision(
     path_revision: str, existing: Sequence[tuple[str, bool]], *, today: dt.date
 ) -> str:
@@ -215,7 +207,7 @@ def resolve_revision(
     if not newest_protected:
         if newest == "":
             return ""
-        if _is_date(newest[:10]):
+        if as_date(newest[:10]) is not None:
             return newest
     day = today.isoformat()
     if any(revision.startswith(day) for revision in protected):

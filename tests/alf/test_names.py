@@ -92,6 +92,7 @@ def test_extra_parts_keep_hyphens_and_order() -> None:
         ({"attribute": "attr", "timescale": ""}, "timescale", ""),
         ({"attribute": "attr", "extra": ("",)}, "extra", ""),
         ({"attribute": "attr", "extra": ("a.b",)}, "extra", "a.b"),
+        ({"attribute": "attr", "extra": "raw"}, "extra", "raw"),
     ],
 )
 def test_the_builder_refuses_parts_that_would_not_read_back(

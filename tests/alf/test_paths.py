@@ -11,6 +11,7 @@ from provena_like.alf import (
     AlfError,
     AlfPath,
     SessionPath,
+    as_date,
     parse_alf_path,
     parse_dataset_name,
     parse_rel_path,
@@ -85,6 +86,21 @@ def test_the_session_builder_validates(kwargs: dict[str, object], part: str) -> 
     with pytest.raises(AlfError) as caught:
         SessionPath(**values)  # type: ignore[arg-type]
     assert caught.value.part == part
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-01-31", dt.date(2024, 1, 31)),
+        ("2024-02-30", None),
+        ("20240131", None),
+        ("2024-W05-3", None),
+        ("2024-1-31", None),
+        ("2024-01-31 ", None),
+    ],
+)
+def test_as_date(text: str, expected: dt.date | None) -> None:
+    assert as_date(text) == expected
 
 
 def test_session_short_drops_the_lab() -> None:

@@ -95,6 +95,10 @@ def test_a_chain_of_next_revisions_sorts_in_creation_order() -> None:
         ("", [("zzz", True), (f"{T}b", True)], f"{T}c"),
         # ONE matches "today in L" anywhere in L; we match sub-revisions of today only
         ("", [(f"v{T}", True)], T),
+        # an unprotected newest revision that only looks like a date is not moved into
+        ("", [("2024-W05-3", False)], T),
+        ("", [("2024-02-30a", False)], T),
+        ("", [("2024-01-31_rerun", False)], "2024-01-31_rerun"),
         # an unprotected sub-revision of the path revision may be reused (as in ONE)
         ("v1", [("v1a", False), ("v1", True)], "v1a"),
     ],
