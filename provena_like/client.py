@@ -16,13 +16,13 @@ Example:
 from __future__ import annotations
 
 import warnings
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
 from provena_like._core.config import ProvenaConfig
 from provena_like._core.http import ClientState, HTTPCore
+from provena_like._core.lifecycle import AsyncCloseable
 from provena_like._core.retry import RetryPolicy
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
 from provena_like.clients.auth import AuthClient
@@ -45,7 +45,7 @@ _DEPRECATED_NAMES = {
 """Old attribute names (L2 clients without the suffix) → the names that say their layer."""
 
 
-class ProvenaClient:
+class ProvenaClient(AsyncCloseable):
     """The entry point of the SDK: the typed clients of every service over one pool.
 
     Args:
@@ -252,14 +252,6 @@ class ProvenaClient:
     async def __aenter__(self) -> Self:
         await self._core.__aenter__()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the transfer engines kept open, the pool and everything else this client created.
