@@ -16,6 +16,7 @@ from typing import Any
 
 from provena_like._core.http import HTTPCore
 from provena_like._core.pagination import AsyncPaginator
+from provena_like.clients._list_route import ListRoute
 from provena_like.models.search import ReindexResult, SearchHit
 from provena_like.models.shared import Page
 
@@ -39,6 +40,7 @@ class SearchClient:
 
     def __init__(self, core: HTTPCore) -> None:
         self._core = core
+        self._hits = ListRoute(core, "search", "/items", Page[SearchHit])
 
     def __repr__(self) -> str:
         return f"SearchClient(url={self._core.config.service_url('search')!r})"
@@ -91,13 +93,7 @@ class SearchClient:
             created_before=created_before,
             fields=fields,
         )
-        params.update(page_size=page_size, cursor=cursor)
-        return await self._search_page(params)
-
-    async def _search_page(self, params: dict[str, Any]) -> Page[SearchHit]:
-        return await self._core.request(
-            "GET", "search", "/items", params=params, cast_to=Page[SearchHit]
-        )
+        return await self._hits.page(params, page_size=page_size, cursor=cursor)
 
     def iter_search_items(
         self,
@@ -139,9 +135,7 @@ class SearchClient:
             created_before=created_before,
             fields=fields,
         )
-        return AsyncPaginator(
-            self._search_page, params, page_size=page_size, cursor=cursor, max_items=max_items
-        )
+        return self._hits.iterate(params, page_size=page_size, cursor=cursor, max_items=max_items)
 
     async def reindex(self) -> ReindexResult:
         """Rebuild the search index from the registry (``POST /search/reindex``).
