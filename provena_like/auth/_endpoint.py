@@ -67,6 +67,21 @@ class ClientAuth:
         return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
+async def _send(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """Send one request to the auth service, mapping transport failures to the SDK's errors."""
+    try:
+        response = await http.request(method, url, auth=_NO_AUTH, **kwargs)
+    except httpx.TimeoutException as err:
+        raise APITimeoutError(
+            f"the auth service did not answer in time ({url})", service=SERVICE
+        ) from err
+    except httpx.TransportError as err:
+        message = f"the auth service could not be reached ({url}): {type(err).__name__}"
+        raise APIConnectionError(message, service=SERVICE) from err
+    log.debug("%s %s -> %s", method, url, response.status_code)
+    return response
+
+
 async def post_form(
     http: httpx.AsyncClient,
     url: str,
@@ -74,36 +89,13 @@ async def post_form(
     headers: Mapping[str, str] | None = None,
 ) -> httpx.Response:
     """POST a form, mapping transport failures to the SDK's errors."""
-    try:
-        response = await http.post(
-            url,
-            data=dict(data),
-            headers={"Accept": "application/json", **(headers or {})},
-            auth=_NO_AUTH,
-        )
-    except httpx.TimeoutException as err:
-        raise APITimeoutError(
-            f"the auth service did not answer in time ({url})", service=SERVICE
-        ) from err
-    except httpx.TransportError as err:
-        message = f"the auth service could not be reached ({url}): {type(err).__name__}"
-        raise APIConnectionError(message, service=SERVICE) from err
-    log.debug("POST %s -> %s", url, response.status_code)
-    return response
+    headers = {"Accept": "application/json", **(headers or {})}
+    return await _send(http, "POST", url, data=dict(data), headers=headers)
 
 
 async def get_json(http: httpx.AsyncClient, url: str) -> Any:
     """GET a JSON document (discovery), mapping failures to the SDK's errors."""
-    try:
-        response = await http.get(url, headers={"Accept": "application/json"}, auth=_NO_AUTH)
-    except httpx.TimeoutException as err:
-        raise APITimeoutError(
-            f"the auth service did not answer in time ({url})", service=SERVICE
-        ) from err
-    except httpx.TransportError as err:
-        message = f"the auth service could not be reached ({url}): {type(err).__name__}"
-        raise APIConnectionError(message, service=SERVICE) from err
-    log.debug("GET %s -> %s", url, response.status_code)
+    response = await _send(http, "GET", url, headers={"Accept": "application/json"})
     if response.status_code >= 400:
         raise status_error(response, SERVICE, method="GET", url=url)
     try:
