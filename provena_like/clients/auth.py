@@ -15,8 +15,8 @@ from pydantic import TypeAdapter
 from provena_like._core.http import HTTPCore
 from provena_like._core.pagination import AsyncPaginator
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
+from provena_like.clients._base import ServiceClient
 from provena_like.clients._encoding import encode_body, path_segment
-from provena_like.clients._list_route import ListRoute
 from provena_like.models.auth import (
     Group,
     GroupCreate,
@@ -36,7 +36,7 @@ __all__ = ["AuthClient"]
 _GROUPS = TypeAdapter(list[Group])
 
 
-class AuthClient:
+class AuthClient(ServiceClient):
     """Typed calls to the auth service (``/userinfo``, users, groups, clients).
 
     Args:
@@ -49,14 +49,13 @@ class AuthClient:
         ```
     """
 
-    def __init__(self, core: HTTPCore) -> None:
-        self._core = core
-        self._users = ListRoute(core, "auth", "/users", Page[User])
-        self._groups = ListRoute(core, "auth", "/groups", Page[Group])
-        self._clients = ListRoute(core, "auth", "/clients", Page[OAuthClient])
+    _service = "auth"
 
-    def __repr__(self) -> str:
-        return f"AuthClient(url={self._core.config.service_url('auth')!r})"
+    def __init__(self, core: HTTPCore) -> None:
+        super().__init__(core)
+        self._users = self._list_route("/users", Page[User])
+        self._groups = self._list_route("/groups", Page[Group])
+        self._clients = self._list_route("/clients", Page[OAuthClient])
 
     async def userinfo(self) -> UserInfo:
         """Who the current token belongs to (``GET /userinfo``).

@@ -19,6 +19,7 @@ from provena_like._core.errors import Unprocessable, UsageError
 from provena_like._core.http import HTTPCore
 from provena_like._core.pagination import AsyncPaginator
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
+from provena_like.clients._base import ServiceClient
 from provena_like.clients._encoding import encode_body, item_path
 from provena_like.clients._list_route import ListRoute
 from provena_like.models.datastore import (
@@ -67,7 +68,7 @@ def _file_path(path: str) -> str:
     return "/".join(quote(segment, safe="") for segment in path.split("/"))
 
 
-class DatastoreClient:
+class DatastoreClient(ServiceClient):
     """Typed calls to the datastore service.
 
     Args:
@@ -80,12 +81,11 @@ class DatastoreClient:
         ```
     """
 
-    def __init__(self, core: HTTPCore) -> None:
-        self._core = core
-        self._datasets = ListRoute(core, "datastore", "/datasets", Page[Dataset])
+    _service = "datastore"
 
-    def __repr__(self) -> str:
-        return f"DatastoreClient(url={self._core.config.service_url('datastore')!r})"
+    def __init__(self, core: HTTPCore) -> None:
+        super().__init__(core)
+        self._datasets = self._list_route("/datasets", Page[Dataset])
 
     @property
     def http_core(self) -> HTTPCore:
@@ -523,8 +523,7 @@ class DatastoreClient:
         )
 
     def _files(self, dataset_id: str) -> ListRoute[ManifestEntry]:
-        path = dataset_path(dataset_id) + "/files"
-        return ListRoute(self._core, "datastore", path, Page[ManifestEntry])
+        return self._list_route(dataset_path(dataset_id) + "/files", Page[ManifestEntry])
 
     async def get_file(self, dataset_id: str, path: str) -> ManifestEntry:
         """One file's manifest entry (``GET /datasets/{id}/files/{path}``).

@@ -21,6 +21,7 @@ from pydantic import TypeAdapter
 from provena_like._core.http import HTTPCore
 from provena_like._core.pagination import AsyncPaginator
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
+from provena_like.clients._base import ServiceClient
 from provena_like.clients._encoding import encode_body, item_path
 from provena_like.clients._list_route import ListRoute
 from provena_like.models.registry import (
@@ -44,7 +45,7 @@ SortOrder = Literal["asc", "desc"]
 _LOCK_EVENTS = TypeAdapter(list[LockEvent])
 
 
-class RegistryClient:
+class RegistryClient(ServiceClient):
     """Typed calls to the registry service.
 
     Args:
@@ -57,12 +58,11 @@ class RegistryClient:
         ```
     """
 
-    def __init__(self, core: HTTPCore) -> None:
-        self._core = core
-        self._items = ListRoute(core, "registry", "/items", Page[Item])
+    _service = "registry"
 
-    def __repr__(self) -> str:
-        return f"RegistryClient(url={self._core.config.service_url('registry')!r})"
+    def __init__(self, core: HTTPCore) -> None:
+        super().__init__(core)
+        self._items = self._list_route("/items", Page[Item])
 
     # -- items ---------------------------------------------------------------------------
 
@@ -253,9 +253,7 @@ class RegistryClient:
         return history.iterate(page_size=page_size, cursor=cursor, max_items=max_items)
 
     def _history(self, item_id: str) -> ListRoute[HistoryEntry]:
-        return ListRoute(
-            self._core, "registry", item_path(item_id) + "/history", Page[HistoryEntry]
-        )
+        return self._list_route(item_path(item_id) + "/history", Page[HistoryEntry])
 
     async def revert_item(
         self,

@@ -17,6 +17,7 @@ from typing import Any
 from provena_like._core.http import HTTPCore
 from provena_like._core.pagination import AsyncPaginator
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
+from provena_like.clients._base import ServiceClient
 from provena_like.clients._encoding import encode_body, path_segment
 from provena_like.clients._list_route import ListRoute
 from provena_like.clients.datastore import dataset_path
@@ -34,7 +35,7 @@ from provena_like.models.shared import Page
 __all__ = ["ReviewClient"]
 
 
-class ReviewClient:
+class ReviewClient(ServiceClient):
     """Typed calls for reviewers, release requests, decisions and review queues.
 
     Args:
@@ -47,14 +48,13 @@ class ReviewClient:
         ```
     """
 
-    def __init__(self, core: HTTPCore) -> None:
-        self._core = core
-        self._reviewers = ListRoute(core, "datastore", "/reviewers", Page[Reviewer])
-        self._awaiting = ListRoute(core, "datastore", "/reviews/awaiting", Page[Dataset])
-        self._mine = ListRoute(core, "datastore", "/reviews/mine", Page[Dataset])
+    _service = "datastore"
 
-    def __repr__(self) -> str:
-        return f"ReviewClient(url={self._core.config.service_url('datastore')!r})"
+    def __init__(self, core: HTTPCore) -> None:
+        super().__init__(core)
+        self._reviewers = self._list_route("/reviewers", Page[Reviewer])
+        self._awaiting = self._list_route("/reviews/awaiting", Page[Dataset])
+        self._mine = self._list_route("/reviews/mine", Page[Dataset])
 
     # -- reviewers -----------------------------------------------------------------------
 
@@ -272,8 +272,7 @@ class ReviewClient:
         return history.iterate(page_size=page_size, cursor=cursor, max_items=max_items)
 
     def _history(self, dataset_id: str) -> ListRoute[ReleaseEvent]:
-        path = dataset_path(dataset_id) + "/release/history"
-        return ListRoute(self._core, "datastore", path, Page[ReleaseEvent])
+        return self._list_route(dataset_path(dataset_id) + "/release/history", Page[ReleaseEvent])
 
     # -- queues --------------------------------------------------------------------------
 

@@ -16,14 +16,14 @@ from typing import Any
 
 from provena_like._core.http import HTTPCore
 from provena_like._core.pagination import AsyncPaginator
-from provena_like.clients._list_route import ListRoute
+from provena_like.clients._base import ServiceClient
 from provena_like.models.search import ReindexResult, SearchHit
 from provena_like.models.shared import Page
 
 __all__ = ["SearchClient"]
 
 
-class SearchClient:
+class SearchClient(ServiceClient):
     """Typed calls to the search service.
 
     Args:
@@ -38,12 +38,11 @@ class SearchClient:
         ```
     """
 
-    def __init__(self, core: HTTPCore) -> None:
-        self._core = core
-        self._hits = ListRoute(core, "search", "/items", Page[SearchHit])
+    _service = "search"
 
-    def __repr__(self) -> str:
-        return f"SearchClient(url={self._core.config.service_url('search')!r})"
+    def __init__(self, core: HTTPCore) -> None:
+        super().__init__(core)
+        self._hits = self._list_route("/items", Page[SearchHit])
 
     async def search_items(
         self,
