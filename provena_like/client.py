@@ -16,14 +16,13 @@ Example:
 from __future__ import annotations
 
 import warnings
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-import aioboto3
 import httpx
 
 from provena_like._core.config import ProvenaConfig
 from provena_like._core.http import ClientState, HTTPCore
+from provena_like._core.lifecycle import AsyncCloseable
 from provena_like._core.retry import RetryPolicy
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
 from provena_like.clients.auth import AuthClient
@@ -46,7 +45,7 @@ _DEPRECATED_NAMES = {
 """Old attribute names (L2 clients without the suffix) → the names that say their layer."""
 
 
-class ProvenaClient:
+class ProvenaClient(AsyncCloseable):
     """The entry point of the SDK: the typed clients of every service over one pool.
 
     Args:
@@ -125,16 +124,15 @@ class ProvenaClient:
             # Token endpoint calls go through the same pool as everything else.
             manager.bind(core.http_client)
             # Created here, so closed here (and only here: a user's ``auth`` is theirs).
-            self._setup(core, manager, aioboto3.Session(), created_auth=manager)
+            self._setup(core, manager, created_auth=manager)
         else:
             core = HTTPCore(config, auth=auth, transport=transport, retry_policy=retry_policy)
-            self._setup(core, auth, aioboto3.Session(), created_auth=None)
+            self._setup(core, auth, created_auth=None)
 
     def _setup(
         self,
         core: HTTPCore,
         auth_manager: httpx.Auth,
-        s3_session: aioboto3.Session,
         *,
         created_auth: AuthManager | None,
     ) -> None:
@@ -147,13 +145,8 @@ class ProvenaClient:
         self.auth_client = AuthClient(core)
         self.datastore_client = DatastoreClient(core)
         self.review_client = ReviewClient(core)
-        # one aioboto3 session per client: transfers reuse its loaded botocore data
-        self._s3_session = s3_session
         self.datastore = Datastore(
-            self.datastore_client,
-            self.search_client,
-            review_client=self.review_client,
-            session=s3_session,
+            self.datastore_client, self.search_client, review_client=self.review_client
         )
 
     @classmethod
@@ -216,7 +209,7 @@ class ProvenaClient:
         core = self._core.with_config(self.config.replace(**changes))
         copy = object.__new__(ProvenaClient)
         # the original closes the auth it created
-        copy._setup(core, self.auth_manager, self._s3_session, created_auth=None)
+        copy._setup(core, self.auth_manager, created_auth=None)
         return copy
 
     def _deprecated(self, old: str) -> None:
@@ -259,14 +252,6 @@ class ProvenaClient:
     async def __aenter__(self) -> Self:
         await self._core.__aenter__()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the transfer engines kept open, the pool and everything else this client created.

@@ -22,7 +22,6 @@ import enum
 import logging
 import uuid
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 
 import httpx
@@ -37,6 +36,7 @@ from provena_like._core.errors import (
     UsageError,
     error_class_for,
 )
+from provena_like._core.lifecycle import AsyncCloseable
 from provena_like._core.retry import RetryPolicy
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
 from provena_like._version import __version__
@@ -85,7 +85,7 @@ def _timeout(config: ProvenaConfig) -> httpx.Timeout:
     return httpx.Timeout(config.timeout, connect=config.connect_timeout)
 
 
-class HTTPCore:
+class HTTPCore(AsyncCloseable):
     """One pooled, retrying, typed HTTP client shared by the L2 clients.
 
     Args:
@@ -199,14 +199,6 @@ class HTTPCore:
     async def __aenter__(self) -> Self:
         self._ensure_usable()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the connection pool (if this core owns it). Closing twice is harmless.

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote_plus
 
 import httpx
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from provena_like._core.errors import (
     APIConnectionError,
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = "auth"
 _E = TypeVar("_E", bound=AuthError)
+_M = TypeVar("_M", bound=BaseModel)
 _NO_AUTH = httpx.Auth()  # overrides a client-level auth: the token calls sign themselves
 
 
@@ -67,6 +68,21 @@ class ClientAuth:
         return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
+async def _send(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """Send one request to the auth service, mapping transport failures to the SDK's errors."""
+    try:
+        response = await http.request(method, url, auth=_NO_AUTH, **kwargs)
+    except httpx.TimeoutException as err:
+        raise APITimeoutError(
+            f"the auth service did not answer in time ({url})", service=SERVICE
+        ) from err
+    except httpx.TransportError as err:
+        message = f"the auth service could not be reached ({url}): {type(err).__name__}"
+        raise APIConnectionError(message, service=SERVICE) from err
+    log.debug("%s %s -> %s", method, url, response.status_code)
+    return response
+
+
 async def post_form(
     http: httpx.AsyncClient,
     url: str,
@@ -74,36 +90,13 @@ async def post_form(
     headers: Mapping[str, str] | None = None,
 ) -> httpx.Response:
     """POST a form, mapping transport failures to the SDK's errors."""
-    try:
-        response = await http.post(
-            url,
-            data=dict(data),
-            headers={"Accept": "application/json", **(headers or {})},
-            auth=_NO_AUTH,
-        )
-    except httpx.TimeoutException as err:
-        raise APITimeoutError(
-            f"the auth service did not answer in time ({url})", service=SERVICE
-        ) from err
-    except httpx.TransportError as err:
-        message = f"the auth service could not be reached ({url}): {type(err).__name__}"
-        raise APIConnectionError(message, service=SERVICE) from err
-    log.debug("POST %s -> %s", url, response.status_code)
-    return response
+    headers = {"Accept": "application/json", **(headers or {})}
+    return await _send(http, "POST", url, data=dict(data), headers=headers)
 
 
 async def get_json(http: httpx.AsyncClient, url: str) -> Any:
     """GET a JSON document (discovery), mapping failures to the SDK's errors."""
-    try:
-        response = await http.get(url, headers={"Accept": "application/json"}, auth=_NO_AUTH)
-    except httpx.TimeoutException as err:
-        raise APITimeoutError(
-            f"the auth service did not answer in time ({url})", service=SERVICE
-        ) from err
-    except httpx.TransportError as err:
-        message = f"the auth service could not be reached ({url}): {type(err).__name__}"
-        raise APIConnectionError(message, service=SERVICE) from err
-    log.debug("GET %s -> %s", url, response.status_code)
+    response = await _send(http, "GET", url, headers={"Accept": "application/json"})
     if response.status_code >= 400:
         raise status_error(response, SERVICE, method="GET", url=url)
     try:
@@ -122,12 +115,19 @@ def oauth_error(response: httpx.Response) -> OAuthError | None:
         return None
 
 
-def parse_token_response(response: httpx.Response) -> TokenResponse | OAuthError:
-    """A successful token response, or the OAuth error; anything else raises.
+def parse_oauth_response(
+    response: httpx.Response, model: type[_M], unexpected: str
+) -> _M | OAuthError:
+    """A successful response as ``model``, or the OAuth error; anything else raises.
+
+    Args:
+        response: the answer of an OAuth endpoint (token, device authorization).
+        model: what a 2xx body must be.
+        unexpected: the message when it isn't (the body may hold secrets: it is not echoed).
 
     Raises:
         APIStatusError: a non-OAuth error status (5xx, a proxy's 404, ...).
-        ResponseValidationError: a 2xx body that is not a token response.
+        ResponseValidationError: a 2xx body that is not a ``model``.
     """
     if response.status_code >= 400:
         error = oauth_error(response)
@@ -135,14 +135,25 @@ def parse_token_response(response: httpx.Response) -> TokenResponse | OAuthError
             return error
         raise status_error(response, SERVICE, method="POST", url=str(response.request.url))
     try:
-        return TokenResponse.model_validate(response.json())
+        return model.model_validate(response.json())
     except (ValueError, ValidationError):
-        # The body holds secrets: say what is wrong without echoing it.
         raise ResponseValidationError(
-            "the token endpoint answered with a body that is not a token response",
-            service=SERVICE,
-            request_id=response.headers.get("x-request-id"),
+            unexpected, service=SERVICE, request_id=response.headers.get("x-request-id")
         ) from None
+
+
+def parse_token_response(response: httpx.Response) -> TokenResponse | OAuthError:
+    """A successful token response, or the OAuth error; anything else raises.
+
+    Raises:
+        APIStatusError: a non-OAuth error status (5xx, a proxy's 404, ...).
+        ResponseValidationError: a 2xx body that is not a token response.
+    """
+    return parse_oauth_response(
+        response,
+        TokenResponse,
+        "the token endpoint answered with a body that is not a token response",
+    )
 
 
 def describe(error: OAuthError) -> str:

@@ -22,7 +22,7 @@ from typing import ClassVar
 
 import anyio
 import httpx
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from provena_like._core.errors import (
     AccessDenied,
@@ -31,16 +31,13 @@ from provena_like._core.errors import (
     DeviceFlowError,
     LoginRequired,
     RefreshTokenInvalid,
-    ResponseValidationError,
     TokenRefreshFailed,
     UsageError,
 )
-from provena_like._core.http import status_error
 from provena_like.auth._endpoint import (
-    SERVICE,
     ClientAuth,
-    oauth_error,
     oauth_failure,
+    parse_oauth_response,
     parse_token_response,
     post_form,
 )
@@ -74,6 +71,19 @@ def _scope(scopes: Sequence[str] | None) -> str | None:
     if not scopes:
         return None
     return " ".join(dict.fromkeys(scopes))
+
+
+async def _post_grant(
+    http: httpx.AsyncClient,
+    endpoint: str,
+    client: ClientAuth,
+    data: dict[str, str],
+    scopes: Sequence[str] | None,
+) -> httpx.Response:
+    """POST a grant form with the scopes asked for and the client's credentials."""
+    if scope := _scope(scopes):
+        data["scope"] = scope
+    return await post_form(http, endpoint, data, client.apply(data))
 
 
 class TokenSource(ABC):
@@ -179,12 +189,10 @@ class ClientCredentials(TokenSource):
             APIError: the provider could not be reached or answered unexpectedly.
         """
         endpoint = (await discovery.get(http)).token_endpoint
-        data = {"grant_type": "client_credentials"}
-        if scope := _scope(self.scopes):
-            data["scope"] = scope
-        headers = self._client.apply(data)
         log.debug("requesting a token for client %s (client credentials)", self.client_id)
-        outcome = parse_token_response(await post_form(http, endpoint, data, headers))
+        data = {"grant_type": "client_credentials"}
+        response = await _post_grant(http, endpoint, self._client, data, self.scopes)
+        outcome = parse_token_response(response)
         if isinstance(outcome, OAuthError):
             raise oauth_failure(
                 AuthError,
@@ -255,15 +263,13 @@ class RefreshTokenFlow(TokenSource):
                 "sign in again (provena-like login)"
             )
         endpoint = (await discovery.get(http)).token_endpoint
+        log.debug("refreshing the token of client %s", self.client_id)
         data = {
             "grant_type": "refresh_token",
             "refresh_token": self._refresh_token.get_secret_value(),
         }
-        if scope := _scope(self.scopes):
-            data["scope"] = scope
-        headers = self._client.apply(data)
-        log.debug("refreshing the token of client %s", self.client_id)
-        outcome = parse_token_response(await post_form(http, endpoint, data, headers))
+        response = await _post_grant(http, endpoint, self._client, data, self.scopes)
+        outcome = parse_token_response(response)
         if isinstance(outcome, OAuthError):
             if outcome.error == "invalid_grant":
                 self._dead = True
@@ -377,23 +383,15 @@ class DeviceCodeFlow(TokenSource):
         return self._client
 
     async def _start(self, http: httpx.AsyncClient, endpoint: str) -> DeviceAuthorization:
-        data: dict[str, str] = {}
-        if scope := _scope(self.scopes):
-            data["scope"] = scope
-        headers = self._client.apply(data)
-        response = await post_form(http, endpoint, data, headers)
-        if response.status_code >= 400:
-            error = oauth_error(response)
-            if error is None:
-                raise status_error(response, SERVICE, method="POST", url=endpoint)
-            raise oauth_failure(DeviceFlowError, "the device authorization was refused", error)
-        try:
-            return DeviceAuthorization.model_validate(response.json())
-        except (ValueError, ValidationError):
-            raise ResponseValidationError(
-                "the device authorization endpoint answered with an unexpected body",
-                service=SERVICE,
-            ) from None
+        response = await _post_grant(http, endpoint, self._client, {}, self.scopes)
+        outcome = parse_oauth_response(
+            response,
+            DeviceAuthorization,
+            "the device authorization endpoint answered with an unexpected body",
+        )
+        if isinstance(outcome, OAuthError):
+            raise oauth_failure(DeviceFlowError, "the device authorization was refused", outcome)
+        return outcome
 
     async def _poll(
         self, http: httpx.AsyncClient, endpoint: str, start: DeviceAuthorization

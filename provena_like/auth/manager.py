@@ -28,14 +28,14 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Generator, Sequence
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 from pydantic import SecretStr
 
 from provena_like._core.errors import LoginRequired, RefreshTokenInvalid, UsageError
+from provena_like._core.lifecycle import AsyncCloseable
 from provena_like.auth._endpoint import ClientAuth, post_form
 from provena_like.auth.flows import (
     ClientCredentials,
@@ -79,7 +79,7 @@ def _replayable(request: httpx.Request) -> bool:
     return isinstance(request.stream, httpx.ByteStream)
 
 
-class AuthManager(httpx.Auth):
+class AuthManager(httpx.Auth, AsyncCloseable):
     """Keeps a valid access token for an :class:`httpx.AsyncClient`.
 
     Args:
@@ -249,17 +249,6 @@ class AuthManager(httpx.Auth):
         own, self._own_http = self._own_http, None
         if own is not None:
             await own.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is not None and not self._http.is_closed:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -11,6 +11,7 @@ from rich.console import Console
 
 from provena_like._core.config import ProvenaConfig
 from provena_like._core.errors import APIStatusError, AuthError, ProvenaError
+from provena_like.client import ProvenaClient
 
 T = TypeVar("T")
 
@@ -32,6 +33,28 @@ def load_config(url: str | None, **overrides: Any) -> ProvenaConfig:
     except ProvenaError as err:
         err_console.print(f"[red]configuration error:[/] {err}")
         raise typer.Exit(2) from err
+
+
+def run_with_client(url: str | None, work: Callable[[ProvenaClient], Awaitable[T]]) -> T:
+    """Open a client for ``url``, run ``work(pv)``, close the client; errors as :func:`run`."""
+    config = load_config(url)
+
+    async def go() -> T:
+        async with ProvenaClient(config) as pv:
+            return await work(pv)
+
+    return run(go)
+
+
+def collect_with_client(
+    url: str | None, items: Callable[[ProvenaClient], AsyncIterable[T]]
+) -> list[T]:
+    """Every item of ``items(pv)`` (an ``iter_*`` call), gathered by :func:`run_with_client`."""
+
+    async def work(pv: ProvenaClient) -> list[T]:
+        return [item async for item in items(pv)]
+
+    return run_with_client(url, work)
 
 
 def run(fn: Callable[[], Awaitable[T]]) -> T:

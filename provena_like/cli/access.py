@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from provena_like.cli._common import UrlOption, console, load_config, run
+from provena_like.cli._common import UrlOption, console, run_with_client
 from provena_like.client import ProvenaClient
 from provena_like.models.registry import ROLE_ORDER, AccessSettings, AccessUpdate, Role
 
@@ -47,19 +47,23 @@ def _table(item_id: str, settings: AccessSettings) -> Table:
 @app.command("show")
 def show(item: str, url: UrlOption = None) -> None:
     """Show an item's owner and grants."""
-
-    async def go() -> None:
-        async with ProvenaClient(load_config(url)) as pv:
-            settings = await pv.registry_client.get_access(item)
-        console.print(_table(item, settings))
-
-    run(go)
+    settings = run_with_client(url, lambda pv: pv.registry_client.get_access(item))
+    console.print(_table(item, settings))
 
 
-async def _change(
+def _change(url: str | None, item: str, group: str | None, role: Role | None) -> None:
+    """Set one grantee's role (None: remove the grantee), then show the item's access."""
+    who = "everyone signed in" if group is None else f"group {group}"
+    reason = f"granted {role} to {who}" if role is not None else f"revoked the roles of {who}"
+
+    settings = run_with_client(url, lambda pv: _update_access(pv, item, group, role, reason))
+    console.print(_table(item, settings))
+
+
+async def _update_access(
     pv: ProvenaClient, item: str, group: str | None, role: Role | None, reason: str
 ) -> AccessSettings:
-    """Set one grantee's role (None: remove the grantee), guarded by the item's revision."""
+    """Replace one grantee's role, guarded by the item's revision."""
     current = await pv.registry_client.get_item(item)
     general = list(current.access.general)
     groups = {g: list(r) for g, r in current.access.groups.items()}
@@ -92,16 +96,7 @@ def grant(
     The grantee's role is replaced by ROLE, which implies every weaker role
     (data-read also gives metadata-read and metadata-write).
     """
-    grantee = _grantee(general, group)
-    wanted = _role(role)
-
-    async def go() -> None:
-        who = "everyone signed in" if grantee is None else f"group {grantee}"
-        async with ProvenaClient(load_config(url)) as pv:
-            settings = await _change(pv, item, grantee, wanted, f"granted {wanted} to {who}")
-        console.print(_table(item, settings))
-
-    run(go)
+    _change(url, item, _grantee(general, group), _role(role))
 
 
 @app.command("revoke")
@@ -112,30 +107,17 @@ def revoke(
     url: UrlOption = None,
 ) -> None:
     """Take every role from everyone signed in (--general) or from a group (--group)."""
-    grantee = _grantee(general, group)
-
-    async def go() -> None:
-        who = "everyone signed in" if grantee is None else f"group {grantee}"
-        async with ProvenaClient(load_config(url)) as pv:
-            settings = await _change(pv, item, grantee, None, f"revoked the roles of {who}")
-        console.print(_table(item, settings))
-
-    run(go)
+    _change(url, item, _grantee(general, group), None)
 
 
 @app.command("my-access")
 def my_access(item: str, url: UrlOption = None) -> None:
     """What you may do with an item, and why."""
-
-    async def go() -> None:
-        async with ProvenaClient(load_config(url)) as pv:
-            mine = await pv.registry_client.my_access(item)
-        roles = ", ".join(mine.roles) or "none"
-        sources = ", ".join(mine.sources) or "no grant applies to you"
-        console.print(f"{mine.username} on {mine.item_id}: [bold]{roles}[/] (from: {sources})")
-        if mine.system_roles:
-            console.print(f"system roles: {', '.join(mine.system_roles)}")
-        if mine.locked:
-            console.print("[yellow]the item is locked[/]")
-
-    run(go)
+    mine = run_with_client(url, lambda pv: pv.registry_client.my_access(item))
+    roles = ", ".join(mine.roles) or "none"
+    sources = ", ".join(mine.sources) or "no grant applies to you"
+    console.print(f"{mine.username} on {mine.item_id}: [bold]{roles}[/] (from: {sources})")
+    if mine.system_roles:
+        console.print(f"system roles: {', '.join(mine.system_roles)}")
+    if mine.locked:
+        console.print("[yellow]the item is locked[/]")

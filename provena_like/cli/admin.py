@@ -7,9 +7,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from provena_like.cli._common import UrlOption, console, load_config, run
-from provena_like.client import ProvenaClient
-from provena_like.models.auth import GroupCreate, OAuthClientCreate, UserCreate, UserUpdate
+from provena_like.cli._common import UrlOption, collect_with_client, console, run_with_client
+from provena_like.models.auth import (
+    GroupCreate,
+    OAuthClientCreate,
+    UserCreate,
+    UserUpdate,
+)
 
 app = typer.Typer(help="Manage users, groups and OAuth clients (system administrators).")
 
@@ -38,12 +42,8 @@ def create_user(
         }
     )
 
-    async def go() -> None:
-        async with ProvenaClient(load_config(url)) as pv:
-            user = await pv.auth_client.create_user(body)
-        console.print(f"[green]created user[/] {user.username}")
-
-    run(go)
+    user = run_with_client(url, lambda pv: pv.auth_client.create_user(body))
+    console.print(f"[green]created user[/] {user.username}")
 
 
 @app.command("set-user")
@@ -69,32 +69,23 @@ def set_user(
         }
     )
 
-    async def go() -> None:
-        async with ProvenaClient(load_config(url)) as pv:
-            user = await pv.auth_client.update_user(username, body)
-        console.print(f"[green]updated user[/] {user.username}")
-
-    run(go)
+    user = run_with_client(url, lambda pv: pv.auth_client.update_user(username, body))
+    console.print(f"[green]updated user[/] {user.username}")
 
 
 @app.command("list-users")
 def list_users(url: UrlOption = None) -> None:
     """List user accounts."""
-
-    async def go() -> None:
-        table = Table("username", "name", "email", "roles", "disabled")
-        async with ProvenaClient(load_config(url)) as pv:
-            async for user in pv.auth_client.iter_users():
-                table.add_row(
-                    user.username,
-                    user.display_name or "",
-                    user.email or "",
-                    ", ".join(user.system_roles),
-                    "yes" if user.disabled else "",
-                )
-        console.print(table)
-
-    run(go)
+    table = Table("username", "name", "email", "roles", "disabled")
+    for user in collect_with_client(url, lambda pv: pv.auth_client.iter_users()):
+        table.add_row(
+            user.username,
+            user.display_name or "",
+            user.email or "",
+            ", ".join(user.system_roles),
+            "yes" if user.disabled else "",
+        )
+    console.print(table)
 
 
 @app.command("create-group")
@@ -104,39 +95,23 @@ def create_group(
     url: UrlOption = None,
 ) -> None:
     """Create a group."""
-
-    async def go() -> None:
-        async with ProvenaClient(load_config(url)) as pv:
-            group = await pv.auth_client.create_group(
-                GroupCreate(name=name, description=description)
-            )
-        console.print(f"[green]created group[/] {group.name}")
-
-    run(go)
+    body = GroupCreate(name=name, description=description)
+    group = run_with_client(url, lambda pv: pv.auth_client.create_group(body))
+    console.print(f"[green]created group[/] {group.name}")
 
 
 @app.command("add-member")
 def add_member(group: str, username: str, url: UrlOption = None) -> None:
     """Add a user to a group."""
-
-    async def go() -> None:
-        async with ProvenaClient(load_config(url)) as pv:
-            await pv.auth_client.add_group_member(group, username)
-        console.print(f"[green]added[/] {username} to {group}")
-
-    run(go)
+    run_with_client(url, lambda pv: pv.auth_client.add_group_member(group, username))
+    console.print(f"[green]added[/] {username} to {group}")
 
 
 @app.command("remove-member")
 def remove_member(group: str, username: str, url: UrlOption = None) -> None:
     """Remove a user from a group."""
-
-    async def go() -> None:
-        async with ProvenaClient(load_config(url)) as pv:
-            await pv.auth_client.remove_group_member(group, username)
-        console.print(f"[green]removed[/] {username} from {group}")
-
-    run(go)
+    run_with_client(url, lambda pv: pv.auth_client.remove_group_member(group, username))
+    console.print(f"[green]removed[/] {username} from {group}")
 
 
 @app.command("create-client")
@@ -161,33 +136,24 @@ def create_client(
         }
     )
 
-    async def go() -> None:
-        async with ProvenaClient(load_config(url)) as pv:
-            created = await pv.auth_client.create_client(body)
-        console.print(f"[green]created client[/] {created.client_id}")
-        if created.client_secret is not None:
-            console.print(
-                f"client secret (shown once): [bold]{created.client_secret.get_secret_value()}[/]"
-            )
-
-    run(go)
+    created = run_with_client(url, lambda pv: pv.auth_client.create_client(body))
+    console.print(f"[green]created client[/] {created.client_id}")
+    if created.client_secret is not None:
+        console.print(
+            f"client secret (shown once): [bold]{created.client_secret.get_secret_value()}[/]"
+        )
 
 
 @app.command("list-clients")
 def list_clients(url: UrlOption = None) -> None:
     """List OAuth clients."""
-
-    async def go() -> None:
-        table = Table("client id", "name", "confidential", "grants", "service account")
-        async with ProvenaClient(load_config(url)) as pv:
-            async for client in pv.auth_client.iter_clients():
-                table.add_row(
-                    client.client_id,
-                    client.name,
-                    "yes" if client.confidential else "no",
-                    ", ".join(client.grant_types),
-                    client.service_account or "",
-                )
-        console.print(table)
-
-    run(go)
+    table = Table("client id", "name", "confidential", "grants", "service account")
+    for client in collect_with_client(url, lambda pv: pv.auth_client.iter_clients()):
+        table.add_row(
+            client.client_id,
+            client.name,
+            "yes" if client.confidential else "no",
+            ", ".join(client.grant_types),
+            client.service_account or "",
+        )
+    console.print(table)

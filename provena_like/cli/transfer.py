@@ -15,9 +15,10 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from provena_like.cli._common import UrlOption, console, err_console, load_config, run
+from provena_like.cli._common import UrlOption, console, err_console, run_with_client
 from provena_like.cli.progress import transfer_bar
 from provena_like.client import ProvenaClient
+from provena_like.modules.interactive import InteractiveDataset
 from provena_like.storage import (
     CheckStatus,
     FileResult,
@@ -94,20 +95,20 @@ def _report(action: str, result: TransferResult, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
-Work = Callable[[ProvenaClient, ProgressCallback | None], Awaitable[TransferResult]]
+Work = Callable[[InteractiveDataset, ProgressCallback | None], Awaitable[TransferResult]]
 
 
 def _dataset_run(
-    url: str | None, work: Work, action: str, as_json: bool, *, bar: bool = True
+    url: str | None, dataset: str, work: Work, action: str, as_json: bool, *, bar: bool = True
 ) -> None:
-    """Open the dataset's client, run ``work(ds, progress)``, report, exit."""
+    """Open the dataset, run ``work(ds, progress)``, report, exit."""
 
-    async def go() -> TransferResult:
-        async with ProvenaClient(load_config(url)) as pv:
-            with transfer_bar(err_console, action) as sink:
-                return await work(pv, sink if bar else None)
+    async def open_and_work(pv: ProvenaClient) -> TransferResult:
+        ds = await pv.datastore.interactive(dataset)
+        with transfer_bar(err_console, action) as sink:
+            return await work(ds, sink if bar else None)
 
-    _report(action, run(go), as_json)
+    _report(action, run_with_client(url, open_and_work), as_json)
 
 
 def _usage(message: str) -> NoReturn:
@@ -129,8 +130,7 @@ def upload(
     if not path.exists():
         _usage(f"{path} does not exist")
 
-    async def work(pv: ProvenaClient, progress: ProgressCallback | None) -> TransferResult:
-        ds = await pv.datastore.interactive(dataset)
+    async def work(ds: InteractiveDataset, progress: ProgressCallback | None) -> TransferResult:
         return await ds.upload(
             path,
             prefix=prefix,
@@ -140,7 +140,7 @@ def upload(
             concurrency=concurrency,
         )
 
-    _dataset_run(url, work, "upload", as_json)
+    _dataset_run(url, dataset, work, "upload", as_json)
 
 
 def download(
@@ -158,8 +158,7 @@ def download(
 ) -> None:
     """Download registered files, each verified against its manifest sha256."""
 
-    async def work(pv: ProvenaClient, progress: ProgressCallback | None) -> TransferResult:
-        ds = await pv.datastore.interactive(dataset)
+    async def work(ds: InteractiveDataset, progress: ProgressCallback | None) -> TransferResult:
         return await ds.download(
             path,
             paths=paths,
@@ -169,7 +168,7 @@ def download(
             concurrency=concurrency,
         )
 
-    _dataset_run(url, work, "download", as_json)
+    _dataset_run(url, dataset, work, "download", as_json)
 
 
 def sync(
@@ -198,8 +197,7 @@ def sync(
     if direction is Direction.up and not path.is_dir():
         _usage(f"{path} is not a folder")
 
-    async def work(pv: ProvenaClient, progress: ProgressCallback | None) -> TransferResult:
-        ds = await pv.datastore.interactive(dataset)
+    async def work(ds: InteractiveDataset, progress: ProgressCallback | None) -> TransferResult:
         if direction is Direction.up:
             return await ds.sync_up(
                 path,
@@ -222,7 +220,7 @@ def sync(
             concurrency=concurrency,
         )
 
-    _dataset_run(url, work, f"sync {direction.value}", as_json)
+    _dataset_run(url, dataset, work, f"sync {direction.value}", as_json)
 
 
 _CHECK_AS_RESULT: dict[CheckStatus, FileStatus] = {
@@ -266,10 +264,9 @@ def verify(
     if not path.is_dir():
         _usage(f"{path} is not a folder")
 
-    async def work(pv: ProvenaClient, progress: ProgressCallback | None) -> TransferResult:
+    async def work(ds: InteractiveDataset, progress: ProgressCallback | None) -> TransferResult:
         del progress
-        ds = await pv.datastore.interactive(dataset)
         checks = await ds.verify(path, include=include or (), exclude=exclude or ())
         return _as_transfer_result(checks)
 
-    _dataset_run(url, work, "verify", as_json, bar=False)
+    _dataset_run(url, dataset, work, "verify", as_json, bar=False)

@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 from provena_like._core.http import HTTPCore
 from provena_like._core.pagination import AsyncPaginator
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
+from provena_like.clients._base import ServiceClient
 from provena_like.clients._encoding import encode_body, path_segment
 from provena_like.models.auth import (
     Group,
@@ -35,7 +36,7 @@ __all__ = ["AuthClient"]
 _GROUPS = TypeAdapter(list[Group])
 
 
-class AuthClient:
+class AuthClient(ServiceClient):
     """Typed calls to the auth service (``/userinfo``, users, groups, clients).
 
     Args:
@@ -48,11 +49,13 @@ class AuthClient:
         ```
     """
 
-    def __init__(self, core: HTTPCore) -> None:
-        self._core = core
+    _service = "auth"
 
-    def __repr__(self) -> str:
-        return f"AuthClient(url={self._core.config.service_url('auth')!r})"
+    def __init__(self, core: HTTPCore) -> None:
+        super().__init__(core)
+        self._users = self._list_route("/users", Page[User])
+        self._groups = self._list_route("/groups", Page[Group])
+        self._clients = self._list_route("/clients", Page[OAuthClient])
 
     async def userinfo(self) -> UserInfo:
         """Who the current token belongs to (``GET /userinfo``).
@@ -119,10 +122,7 @@ class AuthClient:
             page = await pv.auth_client.list_users(page_size=20)
             ```
         """
-        return await self._users_page({"page_size": page_size, "cursor": cursor})
-
-    async def _users_page(self, params: dict[str, Any]) -> Page[User]:
-        return await self._core.request("GET", "auth", "/users", params=params, cast_to=Page[User])
+        return await self._users.page(page_size=page_size, cursor=cursor)
 
     def iter_users(
         self, *, page_size: int = 100, cursor: str | None = None, max_items: int | None = None
@@ -135,9 +135,7 @@ class AuthClient:
                 print(user.username)
             ```
         """
-        return AsyncPaginator(
-            self._users_page, page_size=page_size, cursor=cursor, max_items=max_items
-        )
+        return self._users.iterate(page_size=page_size, cursor=cursor, max_items=max_items)
 
     async def update_user(self, username: str, update: UserUpdate | Mapping[str, Any]) -> User:
         """Change a user account; fields left out stay as they are (``PATCH /users/{username}``).
@@ -200,12 +198,7 @@ class AuthClient:
             page = await pv.auth_client.list_groups()
             ```
         """
-        return await self._groups_page({"page_size": page_size, "cursor": cursor})
-
-    async def _groups_page(self, params: dict[str, Any]) -> Page[Group]:
-        return await self._core.request(
-            "GET", "auth", "/groups", params=params, cast_to=Page[Group]
-        )
+        return await self._groups.page(page_size=page_size, cursor=cursor)
 
     def iter_groups(
         self, *, page_size: int = 100, cursor: str | None = None, max_items: int | None = None
@@ -217,9 +210,7 @@ class AuthClient:
             names = [g.name async for g in pv.auth_client.iter_groups()]
             ```
         """
-        return AsyncPaginator(
-            self._groups_page, page_size=page_size, cursor=cursor, max_items=max_items
-        )
+        return self._groups.iterate(page_size=page_size, cursor=cursor, max_items=max_items)
 
     async def add_group_member(self, name: str, username: str) -> Group:
         """Add a user to a group (``POST /groups/{name}/members``).
@@ -315,12 +306,7 @@ class AuthClient:
             page = await pv.auth_client.list_clients()
             ```
         """
-        return await self._clients_page({"page_size": page_size, "cursor": cursor})
-
-    async def _clients_page(self, params: dict[str, Any]) -> Page[OAuthClient]:
-        return await self._core.request(
-            "GET", "auth", "/clients", params=params, cast_to=Page[OAuthClient]
-        )
+        return await self._clients.page(page_size=page_size, cursor=cursor)
 
     def iter_clients(
         self, *, page_size: int = 100, cursor: str | None = None, max_items: int | None = None
@@ -332,9 +318,7 @@ class AuthClient:
             ids = [c.client_id async for c in pv.auth_client.iter_clients()]
             ```
         """
-        return AsyncPaginator(
-            self._clients_page, page_size=page_size, cursor=cursor, max_items=max_items
-        )
+        return self._clients.iterate(page_size=page_size, cursor=cursor, max_items=max_items)
 
     async def delete_client(self, client_id: str) -> None:
         """Delete an OAuth client and its service account (``DELETE /clients/{client_id}``).

@@ -19,7 +19,9 @@ from provena_like._core.errors import Unprocessable, UsageError
 from provena_like._core.http import HTTPCore
 from provena_like._core.pagination import AsyncPaginator
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
+from provena_like.clients._base import ServiceClient
 from provena_like.clients._encoding import encode_body, item_path
+from provena_like.clients._list_route import ListRoute
 from provena_like.models.datastore import (
     AccessLevel,
     CredentialsRequest,
@@ -66,7 +68,7 @@ def _file_path(path: str) -> str:
     return "/".join(quote(segment, safe="") for segment in path.split("/"))
 
 
-class DatastoreClient:
+class DatastoreClient(ServiceClient):
     """Typed calls to the datastore service.
 
     Args:
@@ -79,11 +81,11 @@ class DatastoreClient:
         ```
     """
 
-    def __init__(self, core: HTTPCore) -> None:
-        self._core = core
+    _service = "datastore"
 
-    def __repr__(self) -> str:
-        return f"DatastoreClient(url={self._core.config.service_url('datastore')!r})"
+    def __init__(self, core: HTTPCore) -> None:
+        super().__init__(core)
+        self._datasets = self._list_route("/datasets", Page[Dataset])
 
     @property
     def http_core(self) -> HTTPCore:
@@ -306,13 +308,7 @@ class DatastoreClient:
             ```
         """
         params = _dataset_params(owner, keyword, release_status, sort, order)
-        params.update(page_size=page_size, cursor=cursor)
-        return await self._datasets_page(params)
-
-    async def _datasets_page(self, params: dict[str, Any]) -> Page[Dataset]:
-        return await self._core.request(
-            "GET", "datastore", "/datasets", params=params, cast_to=Page[Dataset]
-        )
+        return await self._datasets.page(params, page_size=page_size, cursor=cursor)
 
     def iter_datasets(
         self,
@@ -336,12 +332,9 @@ class DatastoreClient:
                 print(ds.id, ds.display_name)
             ```
         """
-        return AsyncPaginator(
-            self._datasets_page,
-            _dataset_params(owner, keyword, release_status, sort, order),
-            page_size=page_size,
-            cursor=cursor,
-            max_items=max_items,
+        params = _dataset_params(owner, keyword, release_status, sort, order)
+        return self._datasets.iterate(
+            params, page_size=page_size, cursor=cursor, max_items=max_items
         )
 
     # -- data access ---------------------------------------------------------------------
@@ -504,13 +497,8 @@ class DatastoreClient:
             page = await pv.datastore_client.list_files("10378.1/42", prefix="raw/")
             ```
         """
-        return await self._core.request(
-            "GET",
-            "datastore",
-            dataset_path(dataset_id) + "/files",
-            params={"prefix": prefix, "page_size": page_size, "cursor": cursor},
-            cast_to=Page[ManifestEntry],
-        )
+        files = self._files(dataset_id)
+        return await files.page({"prefix": prefix}, page_size=page_size, cursor=cursor)
 
     def iter_files(
         self,
@@ -529,17 +517,13 @@ class DatastoreClient:
                 print(entry.path, entry.size)
             ```
         """
-        path = dataset_path(dataset_id) + "/files"
-
-        async def fetch(params: dict[str, Any]) -> Page[ManifestEntry]:
-            return await self._core.request(
-                "GET", "datastore", path, params=params, cast_to=Page[ManifestEntry]
-            )
-
         params = {"prefix": prefix} if prefix is not None else None
-        return AsyncPaginator(
-            fetch, params, page_size=page_size, cursor=cursor, max_items=max_items
+        return self._files(dataset_id).iterate(
+            params, page_size=page_size, cursor=cursor, max_items=max_items
         )
+
+    def _files(self, dataset_id: str) -> ListRoute[ManifestEntry]:
+        return self._list_route(dataset_path(dataset_id) + "/files", Page[ManifestEntry])
 
     async def get_file(self, dataset_id: str, path: str) -> ManifestEntry:
         """One file's manifest entry (``GET /datasets/{id}/files/{path}``).

@@ -21,7 +21,9 @@ from pydantic import TypeAdapter
 from provena_like._core.http import HTTPCore
 from provena_like._core.pagination import AsyncPaginator
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
+from provena_like.clients._base import ServiceClient
 from provena_like.clients._encoding import encode_body, item_path
+from provena_like.clients._list_route import ListRoute
 from provena_like.models.registry import (
     AccessSettings,
     HistoryEntry,
@@ -43,7 +45,7 @@ SortOrder = Literal["asc", "desc"]
 _LOCK_EVENTS = TypeAdapter(list[LockEvent])
 
 
-class RegistryClient:
+class RegistryClient(ServiceClient):
     """Typed calls to the registry service.
 
     Args:
@@ -56,11 +58,11 @@ class RegistryClient:
         ```
     """
 
-    def __init__(self, core: HTTPCore) -> None:
-        self._core = core
+    _service = "registry"
 
-    def __repr__(self) -> str:
-        return f"RegistryClient(url={self._core.config.service_url('registry')!r})"
+    def __init__(self, core: HTTPCore) -> None:
+        super().__init__(core)
+        self._items = self._list_route("/items", Page[Item])
 
     # -- items ---------------------------------------------------------------------------
 
@@ -183,13 +185,7 @@ class RegistryClient:
             ```
         """
         params = _list_params(subtype=subtype, owner=owner, sort=sort, order=order)
-        params.update(page_size=page_size, cursor=cursor)
-        return await self._list_items_page(params)
-
-    async def _list_items_page(self, params: dict[str, Any]) -> Page[Item]:
-        return await self._core.request(
-            "GET", "registry", "/items", params=params, cast_to=Page[Item]
-        )
+        return await self._items.page(params, page_size=page_size, cursor=cursor)
 
     def iter_items(
         self,
@@ -219,13 +215,8 @@ class RegistryClient:
                 print(item.display_name)
             ```
         """
-        return AsyncPaginator(
-            self._list_items_page,
-            _list_params(subtype=subtype, owner=owner, sort=sort, order=order),
-            page_size=page_size,
-            cursor=cursor,
-            max_items=max_items,
-        )
+        params = _list_params(subtype=subtype, owner=owner, sort=sort, order=order)
+        return self._items.iterate(params, page_size=page_size, cursor=cursor, max_items=max_items)
 
     # -- history -------------------------------------------------------------------------
 
@@ -240,13 +231,7 @@ class RegistryClient:
             [entry.reason for entry in page.items]
             ```
         """
-        return await self._core.request(
-            "GET",
-            "registry",
-            item_path(item_id) + "/history",
-            params={"page_size": page_size, "cursor": cursor},
-            cast_to=Page[HistoryEntry],
-        )
+        return await self._history(item_id).page(page_size=page_size, cursor=cursor)
 
     def iter_history(
         self,
@@ -264,14 +249,11 @@ class RegistryClient:
                 print(entry.time, entry.reason)
             ```
         """
-        path = item_path(item_id) + "/history"
+        history = self._history(item_id)
+        return history.iterate(page_size=page_size, cursor=cursor, max_items=max_items)
 
-        async def fetch(params: dict[str, Any]) -> Page[HistoryEntry]:
-            return await self._core.request(
-                "GET", "registry", path, params=params, cast_to=Page[HistoryEntry]
-            )
-
-        return AsyncPaginator(fetch, page_size=page_size, cursor=cursor, max_items=max_items)
+    def _history(self, item_id: str) -> ListRoute[HistoryEntry]:
+        return self._list_route(item_path(item_id) + "/history", Page[HistoryEntry])
 
     async def revert_item(
         self,

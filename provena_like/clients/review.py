@@ -17,7 +17,9 @@ from typing import Any
 from provena_like._core.http import HTTPCore
 from provena_like._core.pagination import AsyncPaginator
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
+from provena_like.clients._base import ServiceClient
 from provena_like.clients._encoding import encode_body, path_segment
+from provena_like.clients._list_route import ListRoute
 from provena_like.clients.datastore import dataset_path
 from provena_like.models.datastore import Dataset
 from provena_like.models.review import (
@@ -33,7 +35,7 @@ from provena_like.models.shared import Page
 __all__ = ["ReviewClient"]
 
 
-class ReviewClient:
+class ReviewClient(ServiceClient):
     """Typed calls for reviewers, release requests, decisions and review queues.
 
     Args:
@@ -46,11 +48,13 @@ class ReviewClient:
         ```
     """
 
-    def __init__(self, core: HTTPCore) -> None:
-        self._core = core
+    _service = "datastore"
 
-    def __repr__(self) -> str:
-        return f"ReviewClient(url={self._core.config.service_url('datastore')!r})"
+    def __init__(self, core: HTTPCore) -> None:
+        super().__init__(core)
+        self._reviewers = self._list_route("/reviewers", Page[Reviewer])
+        self._awaiting = self._list_route("/reviews/awaiting", Page[Dataset])
+        self._mine = self._list_route("/reviews/mine", Page[Dataset])
 
     # -- reviewers -----------------------------------------------------------------------
 
@@ -65,12 +69,7 @@ class ReviewClient:
             [r.username for r in page.items]
             ```
         """
-        return await self._reviewers_page({"page_size": page_size, "cursor": cursor})
-
-    async def _reviewers_page(self, params: dict[str, Any]) -> Page[Reviewer]:
-        return await self._core.request(
-            "GET", "datastore", "/reviewers", params=params, cast_to=Page[Reviewer]
-        )
+        return await self._reviewers.page(page_size=page_size, cursor=cursor)
 
     def iter_reviewers(
         self, *, page_size: int = 100, cursor: str | None = None, max_items: int | None = None
@@ -82,9 +81,7 @@ class ReviewClient:
             names = [r.username async for r in pv.review_client.iter_reviewers()]
             ```
         """
-        return AsyncPaginator(
-            self._reviewers_page, page_size=page_size, cursor=cursor, max_items=max_items
-        )
+        return self._reviewers.iterate(page_size=page_size, cursor=cursor, max_items=max_items)
 
     async def add_reviewer(self, username: str) -> Reviewer:
         """Make a user a reviewer (``POST /reviewers``); system admins only.
@@ -253,13 +250,7 @@ class ReviewClient:
             [(e.action, e.user, e.notes) for e in page.items]
             ```
         """
-        return await self._core.request(
-            "GET",
-            "datastore",
-            dataset_path(dataset_id) + "/release/history",
-            params={"page_size": page_size, "cursor": cursor},
-            cast_to=Page[ReleaseEvent],
-        )
+        return await self._history(dataset_id).page(page_size=page_size, cursor=cursor)
 
     def iter_release_history(
         self,
@@ -277,21 +268,13 @@ class ReviewClient:
                 print(event.time, event.action, event.notes)
             ```
         """
-        path = dataset_path(dataset_id) + "/release/history"
+        history = self._history(dataset_id)
+        return history.iterate(page_size=page_size, cursor=cursor, max_items=max_items)
 
-        async def fetch(params: dict[str, Any]) -> Page[ReleaseEvent]:
-            return await self._core.request(
-                "GET", "datastore", path, params=params, cast_to=Page[ReleaseEvent]
-            )
-
-        return AsyncPaginator(fetch, page_size=page_size, cursor=cursor, max_items=max_items)
+    def _history(self, dataset_id: str) -> ListRoute[ReleaseEvent]:
+        return self._list_route(dataset_path(dataset_id) + "/release/history", Page[ReleaseEvent])
 
     # -- queues --------------------------------------------------------------------------
-
-    async def _queue_page(self, path: str, params: dict[str, Any]) -> Page[Dataset]:
-        return await self._core.request(
-            "GET", "datastore", path, params=params, cast_to=Page[Dataset]
-        )
 
     async def list_awaiting_reviews(
         self, *, page_size: int = 100, cursor: str | None = None
@@ -303,8 +286,7 @@ class ReviewClient:
             page = await pv.review_client.list_awaiting_reviews()
             ```
         """
-        params = {"page_size": page_size, "cursor": cursor}
-        return await self._queue_page("/reviews/awaiting", params)
+        return await self._awaiting.page(page_size=page_size, cursor=cursor)
 
     def iter_awaiting_reviews(
         self, *, page_size: int = 100, cursor: str | None = None, max_items: int | None = None
@@ -317,11 +299,7 @@ class ReviewClient:
                 print(ds.id, ds.release_requester)
             ```
         """
-
-        async def fetch(params: dict[str, Any]) -> Page[Dataset]:
-            return await self._queue_page("/reviews/awaiting", params)
-
-        return AsyncPaginator(fetch, page_size=page_size, cursor=cursor, max_items=max_items)
+        return self._awaiting.iterate(page_size=page_size, cursor=cursor, max_items=max_items)
 
     async def list_my_requests(
         self, *, page_size: int = 100, cursor: str | None = None
@@ -333,8 +311,7 @@ class ReviewClient:
             page = await pv.review_client.list_my_requests()
             ```
         """
-        params = {"page_size": page_size, "cursor": cursor}
-        return await self._queue_page("/reviews/mine", params)
+        return await self._mine.page(page_size=page_size, cursor=cursor)
 
     def iter_my_requests(
         self, *, page_size: int = 100, cursor: str | None = None, max_items: int | None = None
@@ -347,8 +324,4 @@ class ReviewClient:
                 print(ds.id, ds.release_reviewer)
             ```
         """
-
-        async def fetch(params: dict[str, Any]) -> Page[Dataset]:
-            return await self._queue_page("/reviews/mine", params)
-
-        return AsyncPaginator(fetch, page_size=page_size, cursor=cursor, max_items=max_items)
+        return self._mine.iterate(page_size=page_size, cursor=cursor, max_items=max_items)

@@ -16,13 +16,14 @@ from typing import Any
 
 from provena_like._core.http import HTTPCore
 from provena_like._core.pagination import AsyncPaginator
+from provena_like.clients._base import ServiceClient
 from provena_like.models.search import ReindexResult, SearchHit
 from provena_like.models.shared import Page
 
 __all__ = ["SearchClient"]
 
 
-class SearchClient:
+class SearchClient(ServiceClient):
     """Typed calls to the search service.
 
     Args:
@@ -37,11 +38,11 @@ class SearchClient:
         ```
     """
 
-    def __init__(self, core: HTTPCore) -> None:
-        self._core = core
+    _service = "search"
 
-    def __repr__(self) -> str:
-        return f"SearchClient(url={self._core.config.service_url('search')!r})"
+    def __init__(self, core: HTTPCore) -> None:
+        super().__init__(core)
+        self._hits = self._list_route("/items", Page[SearchHit])
 
     async def search_items(
         self,
@@ -91,13 +92,7 @@ class SearchClient:
             created_before=created_before,
             fields=fields,
         )
-        params.update(page_size=page_size, cursor=cursor)
-        return await self._search_page(params)
-
-    async def _search_page(self, params: dict[str, Any]) -> Page[SearchHit]:
-        return await self._core.request(
-            "GET", "search", "/items", params=params, cast_to=Page[SearchHit]
-        )
+        return await self._hits.page(params, page_size=page_size, cursor=cursor)
 
     def iter_search_items(
         self,
@@ -139,9 +134,7 @@ class SearchClient:
             created_before=created_before,
             fields=fields,
         )
-        return AsyncPaginator(
-            self._search_page, params, page_size=page_size, cursor=cursor, max_items=max_items
-        )
+        return self._hits.iterate(params, page_size=page_size, cursor=cursor, max_items=max_items)
 
     async def reindex(self) -> ReindexResult:
         """Rebuild the search index from the registry (``POST /search/reindex``).

@@ -13,6 +13,7 @@ async with ProvenaClient.from_env() as pv:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -56,8 +57,9 @@ class Datastore:
         search_client: the search service's L2 client.
         review_client: the review routes' L2 client (built on ``client``'s HTTP core when
             left out).
-        session: kept for compatibility; transfers no longer use it (each engine makes its
-            own botocore session, see :class:`~provena_like.storage.TransferEngine`).
+        session: deprecated and ignored (a :class:`DeprecationWarning` when given):
+            transfers don't use it, each engine gets its botocore session from its
+            credentials (see :class:`~provena_like.storage.TransferEngine`).
         transfers: default settings of uploads and downloads.
 
     Attributes:
@@ -80,6 +82,13 @@ class Datastore:
     ) -> None:
         self.client = client
         self._search = search_client
+        if session is not None:
+            warnings.warn(
+                "Datastore(session=...) is deprecated and ignored: each transfer engine makes "
+                "its own botocore session; leave it out",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         self._session = session
         self.transfers = transfers or TransferDefaults()
         self.credentials_cache = CredentialsCache(client)
@@ -94,7 +103,12 @@ class Datastore:
 
     @property
     def session(self) -> aioboto3.Session | None:
-        """The aioboto3 session given at construction (transfers no longer use it)."""
+        """Deprecated: the aioboto3 session given at construction, unused (``None`` if none)."""
+        warnings.warn(
+            "Datastore.session is deprecated: transfers don't use it",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self._session
 
     async def aclose(self) -> None:

@@ -32,7 +32,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Self
 
 import aioboto3
@@ -41,6 +40,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
 from provena_like._core.errors import UsageError
+from provena_like._core.lifecycle import AsyncCloseable
 from provena_like._redaction import install_log_redaction
 from provena_like.storage import _sync
 from provena_like.storage._batch import BatchContext, TransferSettings, run_batch
@@ -112,7 +112,7 @@ def _default_io_threads() -> int:
     return min(32, (os.cpu_count() or 1) + 4)
 
 
-class TransferEngine:
+class TransferEngine(AsyncCloseable):
     """Moves a dataset's files to and from its S3 prefix.
 
     Args:
@@ -254,14 +254,6 @@ class TransferEngine:
         self._stack = stack
         self._state = "open"
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the S3 client (idempotent). The engine can't be reopened.

@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from provena_like._private_files import write_private_file
+
 log = logging.getLogger("provena_like.testing.seaweed")
 
 PID_FILE = "weed.pid"
@@ -123,12 +125,7 @@ def spawn(
 
 def write_pid_file(data_dir: Path, pid: int) -> None:
     """Record ``pid`` as the ``weed`` running on ``data_dir`` (owner-only file)."""
-    path = data_dir / PID_FILE
-    tmp = path.with_name(f".{PID_FILE}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(f"{pid}\n")
-    os.replace(tmp, path)
+    write_private_file(data_dir / PID_FILE, f"{pid}\n".encode("ascii"))
 
 
 def remove_pid_file(data_dir: Path, pid: int) -> None:

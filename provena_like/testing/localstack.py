@@ -26,13 +26,13 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import anyio
 import httpx
 
 from provena_like._core.config import ProvenaConfig
+from provena_like._core.lifecycle import AsyncCloseable
 from provena_like.auth import AuthManager, DevicePrompt
 from provena_like.client import ProvenaClient
 from provena_like.models.auth import OAuthClientCreate, UserCreate
@@ -63,7 +63,7 @@ class SeededClient:
     client_secret: str = field(repr=False)
 
 
-class LocalStack:
+class LocalStack(AsyncCloseable):
     """Server + object store on loopback, seeded and ready for tests.
 
     Args:
@@ -120,14 +120,6 @@ class LocalStack:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     async def start(self) -> None:
         """Start the object store and the server, then seed accounts and sign them in."""
         try:
@@ -181,6 +173,10 @@ class LocalStack:
                 shutil.rmtree(self.data_dir, ignore_errors=True)
 
         await anyio.to_thread.run_sync(stop_all)
+
+    async def aclose(self) -> None:
+        """The same as :meth:`stop` (what leaving ``async with`` calls)."""
+        await self.stop()
 
     # ------------------------------------------------------------------ accounts
 

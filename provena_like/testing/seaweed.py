@@ -75,6 +75,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.session import get_session
 
+from provena_like._private_files import write_private_file
 from provena_like.testing import _weed_process
 from provena_like.testing._ports import (
     _find_sockets,
@@ -173,20 +174,8 @@ def find_weed_binary() -> Path:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Atomically replace ``path`` with ``text``, readable and writable by the owner only."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    """Atomically replace ``path`` with ``text`` (UTF-8), for its owner only."""
+    write_private_file(path, text.encode("utf-8"))
 
 
 def _new_access_key() -> str:

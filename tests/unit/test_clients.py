@@ -11,6 +11,7 @@ from collections.abc import Callable, Generator
 from datetime import UTC, datetime
 from typing import Any
 
+import aioboto3
 import httpx
 import pytest
 
@@ -25,6 +26,7 @@ from provena_like import (
 )
 from provena_like.models.auth import Group, OAuthClientCreated, User, UserInfo
 from provena_like.models.registry import AccessSettings, Item, LockEvent
+from provena_like.modules.datastore import Datastore
 
 pytestmark = pytest.mark.anyio
 
@@ -453,3 +455,26 @@ async def test_default_auth_manager_is_bound_to_the_pool(monkeypatch: pytest.Mon
         await pv.registry_client.get_item("1/2")
     assert recorder.last.headers["Authorization"] == "Bearer fake"
     assert manager.closed  # created by the client, so closed by it
+
+
+def test_client_creates_no_aioboto3_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transfers make their own botocore session: a client (or a copy) builds none."""
+    made: list[aioboto3.Session] = []
+    original = aioboto3.Session.__init__
+
+    def record(self: aioboto3.Session, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(aioboto3.Session, "__init__", record)
+    pv = ProvenaClient(base_url="http://provena.test", auth=httpx.Auth())
+    pv.with_options(timeout=5)
+    assert made == []
+
+
+def test_datastore_session_is_deprecated() -> None:
+    pv = ProvenaClient(base_url="http://provena.test", auth=httpx.Auth())
+    with pytest.warns(DeprecationWarning, match="session"):
+        datastore = Datastore(pv.datastore_client, pv.search_client, session=aioboto3.Session())
+    with pytest.warns(DeprecationWarning, match="session"):
+        assert datastore.session is not None
