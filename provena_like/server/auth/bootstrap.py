@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from provena_like._private_files import write_private_file
 from provena_like.models.auth import DEVICE_CODE_GRANT
 from provena_like.server.auth.admin import count_users
 from provena_like.server.auth.passwords import hash_password
@@ -53,15 +53,7 @@ class BootstrapResult:
 
 
 def _write_password_file(path: Path, username: str, password: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"username": username, "password": password}, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_private_file(path, json.dumps({"username": username, "password": password}).encode())
 
 
 async def _create_admin(

@@ -13,12 +13,13 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from pathlib import Path
 
 from joserfc import jwe
 from joserfc.jwk import OctKey
+
+from provena_like._private_files import write_private_file
 
 _FILE = "auth-keys.json"
 
@@ -31,11 +32,7 @@ def _load_or_create(path: Path) -> dict[str, str]:
         "seal": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "form": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     }
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
+    write_private_file(path, json.dumps(data).encode())
     return data
 
 

@@ -9,7 +9,6 @@ hosts); anything else is a 401.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from provena_like._private_files import write_private_file
 from provena_like.server.errors import unauthenticated
 
 AUDIENCE = "provena-like"
@@ -30,11 +30,7 @@ def _load_or_create_key(path: Path) -> ECKey:
     if path.exists():
         return ECKey.import_key(json.loads(path.read_text()))
     key = ECKey.generate_key("P-256", parameters={"use": "sig", "alg": ALGORITHM}, auto_kid=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(key.as_dict(private=True), fh)
-    os.replace(tmp, path)
+    write_private_file(path, json.dumps(key.as_dict(private=True)).encode())
     return key
 
 
