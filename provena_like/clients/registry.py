@@ -489,7 +489,8 @@ class RegistryClient:
         Example:
             ```python
             page = await pv.registry_client.list_sessions(
-                subject=subject.id, date_from="2026-12-01", date_to="2026-12-31")
+                date_from="2026-12-01", date_to="2026-12-31", page_size=50)
+            [ses.display_name for ses in page.items]   # ['KS023/2026-12-06/001', ...]
             ```
         """
         params = _session_params(subject, lab, date_from, date_to, number, order)
@@ -518,7 +519,7 @@ class RegistryClient:
 
         Example:
             ```python
-            async for ses in pv.registry_client.iter_sessions(subject=subject.id):
+            async for ses in pv.registry_client.iter_sessions(number=1, order="desc"):
                 print(ses.display_name)   # KS023/2026-12-06/001
             ```
         """
