@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     HttpUrl,
@@ -52,6 +53,8 @@ from provena_like.models.collection import Handle
 
 __all__ = [
     "MAX_SESSION_NUMBER",
+    "IsoDate",
+    "IsoDateTime",
     "REGISTRATION_RECORD_MODELS",
     "DataFormatRecord",
     "DatasetTypeRecord",
@@ -83,6 +86,31 @@ Name = Annotated[
 """A name that can be part of a path: ASCII letters, digits, ``_``, ``.`` and ``-``."""
 
 SessionNumber = Annotated[int, Field(ge=1, le=MAX_SESSION_NUMBER)]
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _date_text(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        return value
+    raise ValueError("a date is written YYYY-MM-DD")
+
+
+def _datetime_text(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value[:10]):
+        return value
+    raise ValueError("a time is written as ISO 8601 text with a UTC offset")
+
+
+IsoDate = Annotated[date, BeforeValidator(_date_text)]
+"""A date, written ``YYYY-MM-DD`` (never a number of seconds, which pydantic would accept)."""
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_datetime_text)]
+"""An aware time, written as ISO 8601 text with an offset (never a number of seconds)."""
 Sex = Literal["M", "F", "U"]
 RepositoryKind = Literal["s3", "globus", "posix"]
 RepositoryRole = Literal["primary", "archive", "mirror"]
@@ -141,8 +169,8 @@ class SubjectRecord(_Record):
     ]
     lab: Handle = Field(description="handle of the subject's lab")
     sex: Sex = "U"
-    birth_date: date | None = None
-    death_date: date | None = None
+    birth_date: IsoDate | None = None
+    death_date: IsoDate | None = None
     species: ShortText | None = None
     strain: ShortText | None = None
     line: ShortText | None = None
@@ -164,14 +192,14 @@ class SessionFields(_Record):
     """What a session record and a request to create one share."""
 
     subject: Handle = Field(description="handle of the subject")
-    date: date
+    date: IsoDate
     users: list[Username] = Field(default_factory=list, max_length=100)
     procedures: list[ShortText] = Field(default_factory=list, max_length=100)
     projects: list[ShortText] = Field(default_factory=list, max_length=100)
-    start_time: AwareDatetime | None = Field(
+    start_time: IsoDateTime | None = Field(
         default=None, description="on `date` in the lab's time zone"
     )
-    end_time: AwareDatetime | None = None
+    end_time: IsoDateTime | None = None
     task_protocol: Text | None = None
     json_data: dict[str, Any] = Field(default_factory=dict, description="free JSON")
 
@@ -282,7 +310,7 @@ class WeighingRecord(_Record):
 
     subject: Handle = Field(description="handle of the subject")
     grams: float = Field(gt=0, le=1_000_000)
-    time: AwareDatetime
+    time: IsoDateTime
     user: Username | None = Field(default=None, description="who weighed (a username)")
 
 
@@ -291,7 +319,7 @@ class WaterAdministrationRecord(_Record):
 
     subject: Handle = Field(description="handle of the subject")
     ml: float = Field(gt=0, le=100_000)
-    time: AwareDatetime
+    time: IsoDateTime
     user: Username | None = Field(default=None, description="who gave it (a username)")
     water_type: ShortText | None = None
 

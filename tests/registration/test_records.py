@@ -65,6 +65,10 @@ async def post(client: httpx.AsyncClient, user: User, subtype: str, record: Any)
             "record.time",
         ),
         ("water_administration", {"subject": "SUBJECT", "ml": -1, "time": NOW}, "record.ml"),
+        # numbers are not times or dates (pydantic alone would read them as Unix seconds)
+        ("weighing", {"subject": "SUBJECT", "grams": 20, "time": 1700000000}, "record.time"),
+        ("weighing", {"subject": "SUBJECT", "grams": 20, "time": "1700000000"}, "record.time"),
+        ("subject", {"nickname": "m1", "lab": "LAB", "birth_date": 0}, "record.birth_date"),
         (
             "session",
             {"subject": "SUBJECT", "lab": "LAB", "date": "2026-12-06", "number": 1000},

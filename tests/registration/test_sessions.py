@@ -176,6 +176,7 @@ async def test_bad_requests_name_the_field(
         ({"subject": lab.id, "date": DAY}, "subject", "wrong_subtype"),
         ({"subject": subject["id"], "date": DAY, "lab": subject["id"]}, "lab", "wrong_subtype"),
         ({"subject": subject["id"], "date": "2026-13-01"}, "date", None),
+        ({"subject": subject["id"], "date": 0}, "date", None),
         ({"subject": subject["id"], "date": DAY, "number": 0}, "number", None),
         (
             {"subject": subject["id"], "date": DAY, "users": ["nobody-xyz"]},
@@ -235,6 +236,10 @@ async def test_listing_filters_and_pages(
         ("2026-12-01", 1),
         ("2026-12-01", 1),
     ]
+    for bad in ("0", "2026-12-01T00:00:00Z", "yesterday"):
+        r = await client.get("/sessions", params={"date_to": bad}, headers=lab.member.headers)
+        assert r.status_code == 422, (bad, r.text)
+        assert fields(r) == ["query.date_to"]
     # a cursor only fits the listing that made it
     page = await pv.registry_client.list_sessions(subject=subject["id"], page_size=2)
     assert page.next_cursor is not None

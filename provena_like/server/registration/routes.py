@@ -9,14 +9,13 @@ share them through ``/registry/items/{id}``.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from provena_like.models.registration import MAX_SESSION_NUMBER, SessionCreate
+from provena_like.models.registration import MAX_SESSION_NUMBER, IsoDate, SessionCreate
 from provena_like.models.registry import Item, SortOrder
 from provena_like.models.shared import Page
 from provena_like.server import access
@@ -82,8 +81,8 @@ async def list_sessions_route(
         str | None, Query(description="only sessions of this subject (handle)")
     ] = None,
     lab: Annotated[str | None, Query(description="only sessions of this lab (handle)")] = None,
-    date_from: Annotated[date | None, Query(description="only sessions on or after")] = None,
-    date_to: Annotated[date | None, Query(description="only sessions on or before")] = None,
+    date_from: Annotated[IsoDate | None, Query(description="only sessions on or after")] = None,
+    date_to: Annotated[IsoDate | None, Query(description="only sessions on or before")] = None,
     number: Annotated[
         int | None, Query(ge=1, le=MAX_SESSION_NUMBER, description="only sessions with this number")
     ] = None,
