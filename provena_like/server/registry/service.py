@@ -300,7 +300,13 @@ async def _write_grants(
 async def create_item(
     session: AsyncSession, principal: Principal, body: ItemCreate, *, prefix: str
 ) -> ItemRow:
-    """Register a new item owned by ``principal`` with the next handle under ``prefix``."""
+    """Register a new item owned by ``principal`` with the next handle under ``prefix``.
+
+    The record is validated by its subtype's model, then by its subtype's rule
+    (:func:`~provena_like.server.registration.rules.check_record`: references, lab
+    membership), which may add group grants and derive the display name; updates and
+    reverts run the same rule.
+    """
     record = subtypes.validate_record(body.subtype, body.record)
     outcome = await check_record(session, principal, body.subtype, record)
     values = _record_values(body.subtype, record, body.display_name, outcome.display_name)
