@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -284,3 +285,25 @@ async def test_weighings_and_water_belong_to_the_subjects_lab(
     for item in (weighing, water):
         assert item["access"]["groups"] == {lab.group: ["metadata-write"]}
         assert item["display_name"].startswith(subject["record"]["nickname"])
+
+
+async def test_concurrent_creates_of_one_name_give_one_item_and_409s(
+    client: httpx.AsyncClient, lab: Lab
+) -> None:
+    name = unique("tag")
+    answers: list[httpx.Response] = []
+
+    async def create_one() -> None:
+        answers.append(await post(client, lab.member, "tag", {"name": name}))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(10):
+            group.start_soon(create_one)
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [201] + [409] * 9, [
+        r.text for r in answers if r.status_code not in (201, 409)
+    ]
+    winner = next(r.json()["id"] for r in answers if r.status_code == 201)
+    for r in answers:
+        if r.status_code == 409:
+            assert r.json()["error"]["details"][0]["item_id"] in (winner, None)
