@@ -14,6 +14,7 @@ auth service's client (:class:`~provena_like.clients.auth.AuthClient`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import TypeAdapter
@@ -24,6 +25,7 @@ from provena_like._core.sentinels import NOT_GIVEN, NotGiven
 from provena_like.clients._base import ServiceClient
 from provena_like.clients._encoding import encode_body, item_path
 from provena_like.clients._list_route import ListRoute
+from provena_like.models.registration import SessionCreate
 from provena_like.models.registry import (
     AccessSettings,
     HistoryEntry,
@@ -63,6 +65,7 @@ class RegistryClient(ServiceClient):
     def __init__(self, core: HTTPCore) -> None:
         super().__init__(core)
         self._items = self._list_route("/items", Page[Item])
+        self._sessions = self._list_route("/sessions", Page[Item])
 
     # -- items ---------------------------------------------------------------------------
 
@@ -394,6 +397,133 @@ class RegistryClient(ServiceClient):
         return await self._core.request(
             "GET", "registry", item_path(item_id) + "/my-access", cast_to=MyAccess
         )
+
+    # -- sessions --------------------------------------------------------------------------
+
+    async def create_session(
+        self,
+        session: SessionCreate | Mapping[str, Any],
+        *,
+        idempotency_key: str | None | NotGiven = NOT_GIVEN,
+    ) -> Item:
+        """Create a session with the next free number (``POST /sessions``).
+
+        The server allocates the number in the same transaction as the session, so
+        concurrent callers get distinct numbers; a ``number`` given is used as it is.
+
+        Args:
+            session: the subject (handle), date and the rest of the session record;
+                ``lab`` defaults to the subject's lab, ``number`` to the next free one.
+            idempotency_key: replays the first result (the same session) when the same
+                key is sent again; left out, a fresh key protects this call's own retries.
+
+        Returns:
+            The session item; ``record["number"]`` is its number.
+
+        Raises:
+            Unprocessable: a field is invalid or names an item that doesn't exist (the
+                error's details name the field).
+            Forbidden: you are not a member of the session's lab or the subject's lab.
+            Conflict: the ``number`` given is taken (``session_number_taken``).
+
+        Example:
+            ```python
+            ses = await pv.registry_client.create_session(
+                {"subject": subject.id, "date": "2026-12-06"})
+            ses.record["number"]   # 1, then 2, ...
+            ```
+        """
+        return await self._core.request(
+            "POST",
+            "registry",
+            "/sessions",
+            json=encode_body(SessionCreate, session, "session"),
+            idempotency_key=idempotency_key,
+            cast_to=Item,
+            expected=(200, 201),
+        )
+
+    async def list_sessions(
+        self,
+        *,
+        subject: str | None = None,
+        lab: str | None = None,
+        date_from: date | str | None = None,
+        date_to: date | str | None = None,
+        number: int | None = None,
+        order: SortOrder = "asc",
+        page_size: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Item]:
+        """Fetch one page of the sessions you may read (``GET /sessions``).
+
+        Sorted by date, then number, then handle (``order`` applies to all three).
+
+        Args:
+            subject: only sessions of this subject (handle).
+            lab: only sessions of this lab (handle).
+            date_from: only sessions on or after this date.
+            date_to: only sessions on or before this date.
+            number: only sessions with this number.
+            order: ``asc`` or ``desc``.
+            page_size: sessions per page.
+            cursor: the ``next_cursor`` of the previous page.
+
+        Example:
+            ```python
+            page = await pv.registry_client.list_sessions(
+                date_from="2026-12-01", date_to="2026-12-31", page_size=50)
+            [ses.display_name for ses in page.items]   # ['KS023/2026-12-06/001', ...]
+            ```
+        """
+        params = _session_params(subject, lab, date_from, date_to, number, order)
+        return await self._sessions.page(params, page_size=page_size, cursor=cursor)
+
+    def iter_sessions(
+        self,
+        *,
+        subject: str | None = None,
+        lab: str | None = None,
+        date_from: date | str | None = None,
+        date_to: date | str | None = None,
+        number: int | None = None,
+        order: SortOrder = "asc",
+        page_size: int = 100,
+        cursor: str | None = None,
+        max_items: int | None = None,
+    ) -> AsyncPaginator[Item]:
+        """Every session you may read, fetched page by page (filters: see :meth:`list_sessions`).
+
+        Example:
+            ```python
+            async for ses in pv.registry_client.iter_sessions(number=1, order="desc"):
+                print(ses.display_name)   # KS023/2026-12-06/001
+            ```
+        """
+        return self._sessions.iterate(
+            _session_params(subject, lab, date_from, date_to, number, order),
+            page_size=page_size,
+            cursor=cursor,
+            max_items=max_items,
+        )
+
+
+def _session_params(
+    subject: str | None,
+    lab: str | None,
+    date_from: date | str | None,
+    date_to: date | str | None,
+    number: int | None,
+    order: str,
+) -> dict[str, Any]:
+    given = {
+        "subject": subject,
+        "lab": lab,
+        "date_from": date_from.isoformat() if isinstance(date_from, date) else date_from,
+        "date_to": date_to.isoformat() if isinstance(date_to, date) else date_to,
+        "number": number,
+    }
+    return {"order": order, **{k: v for k, v in given.items() if v is not None}}
 
 
 def _list_params(

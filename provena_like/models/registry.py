@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, WithJsonSchema
 
 from provena_like.models.collection import DatasetRecord
+from provena_like.models.registration import REGISTRATION_RECORD_MODELS
 from provena_like.models.shared import MAX_WIRE_INT, Revision, WireModel
 
 __all__ = [
@@ -79,8 +80,12 @@ RECORD_MODELS: dict[str, type[BaseModel]] = {
     "organisation": OrganisationRecord,
     "person": PersonRecord,
     "dataset": DatasetRecord,
+    **REGISTRATION_RECORD_MODELS,
 }
 """subtype → record model. The server validates ``record`` against it.
+
+The registration subtypes (``lab``, ``subject``, ``session``, ...) are defined in
+:mod:`provena_like.models.registration`.
 
 Datasets (``dataset``) are shown and validated by the registry but created only by the
 datastore's mint (``POST /datastore/datasets``), which also allocates their storage.

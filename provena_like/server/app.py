@@ -33,6 +33,8 @@ from provena_like.server.db.schema import upgrade_schema
 from provena_like.server.errors import error_response, install_error_handlers
 from provena_like.server.middleware import RequestIdMiddleware
 from provena_like.server.notifications import notifier_from_settings
+from provena_like.server.registration import index as registration_index
+from provena_like.server.registration.routes import router as registration_router
 from provena_like.server.registry.events import ItemHooks, session_info
 from provena_like.server.search import index as search_index
 from provena_like.server.search.routes import router as search_router
@@ -151,6 +153,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.notifier = notifier_from_settings(settings)
     item_hooks = ItemHooks()
     search_index.subscribe(item_hooks)  # the index follows every write of an item
+    registration_index.subscribe(item_hooks)  # unique names and session numbers too
     app.state.item_hooks = item_hooks
     app.add_middleware(
         BodyLimitMiddleware,
@@ -167,6 +170,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     app.include_router(auth.router, prefix="/auth")
     app.include_router(registry.router, prefix="/registry")
+    app.include_router(registration_router, prefix="/registry")
     app.include_router(datastore.router, prefix="/datastore")
     app.include_router(review.router, prefix="/datastore")
     app.include_router(search_router, prefix="/search")

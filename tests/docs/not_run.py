@@ -23,6 +23,10 @@ ITEM_STATE = (
     " owner and a group named in the example)"
 )
 HOST = "talks to provena.example.org, a placeholder host"
+LAB_MEMBER = (
+    "needs a subject of a lab whose group the user belongs to (only an administrator adds"
+    " group members)"
+)
 
 NOT_RUN: dict[str, str] = {
     "provena_like._core.http": READER_OBJECTS,
@@ -70,6 +74,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.clients.datastore:DatastoreClient.register_files": READER_OBJECTS,
     "provena_like.clients.datastore:DatastoreClient.revert_dataset": HISTORY_ID,
     "provena_like.clients.datastore:DatastoreClient.update_dataset": L2_DATASET,
+    "provena_like.clients.registry:RegistryClient.create_session": LAB_MEMBER,
     "provena_like.clients.registry:RegistryClient.revert_item": ITEM_STATE,
     "provena_like.clients.registry:RegistryClient.unlock_item": ITEM_STATE,
     "provena_like.clients.registry:RegistryClient.update_access": ITEM_STATE,

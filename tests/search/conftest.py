@@ -7,25 +7,16 @@ the session's SQLite stack.
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 
-from provena_like.testing.localstack import LocalStack
+from tests.support.databases import TEST_DATABASE_URL
 from tests.support.search_helpers import User
 
-_DATABASE_URL = os.environ.get("PROVENA_TEST_DATABASE_URL")
-
-if _DATABASE_URL:
-
-    @pytest.fixture(scope="session")
-    async def localstack(anyio_backend: str) -> AsyncIterator[LocalStack]:
-        """A stack on the database of ``PROVENA_TEST_DATABASE_URL`` (no object store)."""
-        del anyio_backend
-        async with LocalStack(s3=False, database_url=_DATABASE_URL) as stack:
-            yield stack
+if TEST_DATABASE_URL:
+    from tests.support.databases import localstack_on_test_database  # noqa: F401
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Cross-user access on every route of the reference server, from one explicit table.
 
 User A owns an organisation, a person, a dataset with a registered file (``D1``), a dataset
-awaiting review (``D2``), a group and an OAuth refresh token; every piece of A's private data
+awaiting review (``D2``), a group, a lab of that group with a subject and a session, and an
+OAuth refresh token; every piece of A's private data
 carries the marker ``SECRET``. The attackers are:
 
 - ``anonymous``: no token;
@@ -79,6 +80,9 @@ class World:
     client_id: str = ""  # an OAuth client the system admin registered
     refresh_token: str = ""  # A's, from a device-flow sign-in
     password: str = ""  # A's
+    lab: str = ""  # A's lab (of A's group), its private subject and a session of it
+    subject: str = ""
+    session: str = ""
     before: dict[str, Any] = field(default_factory=dict)  # what A saw before the attacks
 
     def target_id(self, target: Target) -> str:
@@ -152,7 +156,8 @@ async def _snapshot(api: httpx.AsyncClient, w: World) -> dict[str, Any]:
     """Everything of A's an attack could change, read as A (and as an admin)."""
     a, admin = w.a.headers, w.admin.headers
     out: dict[str, Any] = {}
-    for name, item in (("org", w.org), ("person", w.person)):
+    items = (("org", w.org), ("person", w.person), ("subject", w.subject), ("session", w.session))
+    for name, item in items:
         out[name] = await _ok(await api.get(f"/registry/items/{item}", headers=a))
         out[f"{name}-lock-history"] = await _ok(
             await api.get(f"/registry/items/{item}/lock-history", headers=a)
@@ -355,6 +360,34 @@ async def world(api: httpx.AsyncClient, make_token: Callable[..., str]) -> World
     )
     w.client_id = client["client_id"]
     w.password = password
+    lab = await _ok(
+        await api.post(
+            "/registry/items",
+            json={
+                "subtype": "lab",
+                "record": {"name": f"lab_{tag}", "group": groups["a"], "institution": secret},
+            },
+            headers=a.headers,
+        ),
+        201,
+    )
+    subject = await _ok(
+        await api.post(
+            "/registry/items",
+            json={"subtype": "subject", "record": {"nickname": secret, "lab": lab["id"]}},
+            headers=a.headers,
+        ),
+        201,
+    )
+    session = await _ok(
+        await api.post(
+            "/registry/sessions",
+            json={"subject": subject["id"], "date": "2026-12-06", "task_protocol": secret},
+            headers=a.headers,
+        ),
+        201,
+    )
+    w.lab, w.subject, w.session = lab["id"], subject["id"], session["id"]
     w.refresh_token = (await _sign_in(api, a.name, password))["refresh_token"]
     w.before = await _snapshot(api, w)
     return w
@@ -391,6 +424,7 @@ class Case:
         target: which of A's items (``role`` cases).
         status: the answer to a caller allowed in (``public``, ``signed-in``).
         reads: whether an allowed attempt changes nothing (so it is made and must succeed).
+        field: the field a ``refers`` case's 422 names as ``unreadable_item``.
     """
 
     kind: Kind
@@ -400,6 +434,7 @@ class Case:
     target: Target | None = None
     status: int = 200
     reads: bool = False
+    field: str = "record.associations.point_of_contact"
 
 
 def _item(tail: str = "", target: Target = "org") -> Callable[[World, str], str]:
@@ -574,7 +609,14 @@ TABLE: dict[tuple[str, str], Case] = {
         _ds("/release/withdraw", "D2"), lambda _w, _a: {"notes": "mine"}), "D2"),
     ("GET", "/datastore/datasets/{id_prefix}/{id_suffix}/release/history"):
         role("metadata-read", at(_ds("/release/history", "D2")), "D2", reads=True),
+    # -- sessions: A's lab, A's private subject ------------------------------------------------
+    ("POST", "/registry/sessions"): Case(
+        "refers", "the caller (a session of A's private subject, in A's lab)",
+        send("/registry/sessions", lambda w, _a: {
+            "subject": w.subject, "lab": w.lab, "date": "2026-12-06"}), field="subject"),
     # -- listings and search: filtered to what the caller may read ------------------------------
+    ("GET", "/registry/sessions"): Case("listing", "A (a session of A's subject)", at(
+        lambda w, _a: f"/registry/sessions?subject={w.subject}&page_size=1000")),
     ("GET", "/registry/items"): Case("listing", "A (every item)", at(
         lambda w, _a: f"/registry/items?owner={w.a.name}&page_size=1000")),
     ("GET", "/datastore/datasets"): Case("listing", "A (every dataset)", at(
@@ -644,6 +686,7 @@ LISTED: dict[str, set[Target]] = {
     "/search/items": {"org", "person", "D1", "D2"},
     "/datastore/reviews/awaiting": {"D2"},
     "/datastore/reviews/mine": set(),  # A's requests, never anyone else's
+    "/registry/sessions": set(),  # A's session, which no attacker may read (no secret shown)
 }
 """Which of A's items each listing shows to a caller who may read them all."""
 
@@ -689,7 +732,7 @@ async def test_attackers_get_what_the_table_says(
             r = await send_as(api, w, method, case, actor)
             assert_refused(w, r, 422, where)
             fields = {d["field"]: d["type"] for d in r.json()["error"]["details"]}
-            assert fields.get("record.associations.point_of_contact") == "unreadable_item", where
+            assert fields.get(case.field) == "unreadable_item", where
         elif case.kind == "decide":
             if actor != "reviewer":  # the named reviewer may; the table never runs it
                 assert_refused(w, await send_as(api, w, method, case, actor), 403, where)

@@ -90,6 +90,12 @@ _STATE_TYPES = {
     "checksum_mismatch",
     "reserved_path",  # metadata.json may be read but not registered or removed
     "duplicate_path",  # files are unique by path: JSON Schema can't say "unique by a key"
+    # a session names its subject and lab, which must exist, be readable and be a subject and
+    # a lab; its start_time must fall on its date in that lab's time zone
+    "unknown_item",
+    "wrong_subtype",
+    "unreadable_item",
+    "date_mismatch",
 }
 # `GET .../files/{path}` also serves `.../files/remove` (a file may be called "remove"), so
 # `Allow` there truthfully lists GET with POST, which the document keeps as two paths

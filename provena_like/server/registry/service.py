@@ -39,6 +39,7 @@ from provena_like.server.db.base import utcnow
 from provena_like.server.db.identity import GroupRow, UserRow
 from provena_like.server.errors import ServiceError, not_found, validation_error
 from provena_like.server.pagination import KeyColumn, keyset_page
+from provena_like.server.registration.rules import check_record
 from provena_like.server.registry import subtypes
 from provena_like.server.registry.events import ItemChange, item_written
 from provena_like.server.registry.handles import mint_handle
@@ -298,14 +299,19 @@ async def _write_grants(
 async def create_item(
     session: AsyncSession, principal: Principal, body: ItemCreate, *, prefix: str
 ) -> ItemRow:
-    """Register a new item owned by ``principal`` with the next handle under ``prefix``."""
+    """Register a new item owned by ``principal`` with the next handle under ``prefix``.
+
+    The record is validated by its subtype's model, then by its subtype's rule
+    (:func:`~provena_like.server.registration.rules.check_record`: references, lab
+    membership), which may add group grants and derive the display name; updates and
+    reverts run the same rule.
+    """
     record = subtypes.validate_record(body.subtype, body.record)
-    if body.display_name is not None:
-        display_name = subtypes.validate_display_name(body.display_name)
-    else:
-        display_name = subtypes.default_display_name(body.subtype, record)
+    outcome = await check_record(session, principal, body.subtype, record)
+    values = _record_values(body.subtype, record, body.display_name, outcome.display_name)
     general = access.normalise_roles(body.general)
-    groups = _normalise_groups(body.groups)
+    granted = {g: [*body.groups.get(g, []), *r] for g, r in outcome.groups.items()}
+    groups = _normalise_groups({**body.groups, **granted})
     await check_names(session, groups)
     handle, seq = await mint_handle(session, prefix)
     now = utcnow()
@@ -313,17 +319,15 @@ async def create_item(
         id=handle,
         seq=seq,
         subtype=body.subtype,
-        display_name=display_name,
-        name_key=display_name.casefold(),
         owner=principal.username,
         created_at=now,
         updated_at=now,
         revision=1,
-        record=subtypes.record_json(record),
         general_roles=list(general),
         group_roles={g: list(r) for g, r in groups.items()},
         locked=False,
         version=1,
+        **values,
     )
     session.add(row)
     await session.flush()  # before the rows that refer to it
@@ -404,12 +408,15 @@ async def _write(
     raise ServiceError(409, "conflict", f"Item {item_id} is changing concurrently; retry.")
 
 
-def _record_values(subtype: str, record: BaseModel, display_name: str | None) -> dict[str, Any]:
-    name = (
-        subtypes.validate_display_name(display_name)
-        if display_name is not None
-        else subtypes.default_display_name(subtype, record)
-    )
+def _record_values(
+    subtype: str, record: BaseModel, display_name: str | None, derived: str | None = None
+) -> dict[str, Any]:
+    if display_name is not None:
+        name = subtypes.validate_display_name(display_name)
+    elif derived is not None:
+        name = derived[: subtypes.MAX_DISPLAY_NAME]
+    else:
+        name = subtypes.default_display_name(subtype, record)
     return {
         "record": subtypes.record_json(record),
         "display_name": name,
@@ -438,7 +445,8 @@ async def update_item(
         if guard is not None:
             await guard(row)
         record = subtypes.validate_record(row.subtype, body.record)
-        return _record_values(row.subtype, record, body.display_name)
+        outcome = await check_record(session, principal, row.subtype, record, row)
+        return _record_values(row.subtype, record, body.display_name, outcome.display_name)
 
     updated = await _write(
         session, principal, item_id, "metadata-write", expected=expected, prepare=prepare
@@ -472,8 +480,11 @@ async def revert_item(
         if guard is not None:
             await guard(row)
         record = subtypes.validate_record(row.subtype, dict(entry.snapshot.get("record") or {}))
+        outcome = await check_record(session, principal, row.subtype, record, row)
         name = entry.snapshot.get("display_name")
-        return _record_values(row.subtype, record, name if isinstance(name, str) else None)
+        return _record_values(
+            row.subtype, record, name if isinstance(name, str) else None, outcome.display_name
+        )
 
     updated = await _write(
         session, principal, item_id, "metadata-write", expected=expected, prepare=prepare

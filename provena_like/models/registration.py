@@ -1,0 +1,338 @@
+"""Wire models of registration: the records of labs, subjects and sessions, and their vocabulary.
+
+Each record is a registry subtype (:data:`REGISTRATION_RECORD_MODELS`, merged into
+:data:`provena_like.models.registry.RECORD_MODELS`): the registry stores, versions and guards
+them like any item. What a JSON Schema can't say is checked by the server when a record is
+written - the items a record names exist and are of the right subtype, names are unique, a
+session's ``start_time`` falls on its ``date`` in the lab's time zone, and only a lab's
+members write its records (see the guide "Sessions and records").
+
+| subtype | what it is | unique |
+|---|---|---|
+| ``lab`` | a lab, tied to an auth group whose members write its records | ``name`` |
+| ``subject`` | an animal (or other subject) of a lab | ``nickname`` within its lab |
+| ``session`` | an experiment session, ``subject/date/number`` | its number on the day |
+| ``dataset_type`` | a kind of file, matched by ``filename_pattern`` | ``name`` |
+| ``data_format`` | a file format, by extension | ``name`` |
+| ``repository`` | where files live (S3, Globus, POSIX) and its role | ``name`` |
+| ``tag`` | a label of datasets; a protected tag freezes them | ``name`` |
+| ``weighing`` | a subject's weight | |
+| ``water_administration`` | water given to a subject | |
+
+Names are compared without regard to case (``Trials.Table`` and ``trials.table`` are the same
+dataset type), so that two records never map to paths that only differ in case.
+
+Example:
+    ```python
+    record = SubjectRecord.model_validate(
+        {"nickname": "KS023", "lab": "10378.1/7", "sex": "F", "birth_date": "2026-01-05"}
+    )
+    ```
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from provena_like.models.collection import Handle
+
+__all__ = [
+    "MAX_SESSION_NUMBER",
+    "IsoDate",
+    "IsoDateTime",
+    "REGISTRATION_RECORD_MODELS",
+    "DataFormatRecord",
+    "DatasetTypeRecord",
+    "LabRecord",
+    "RepositoryKind",
+    "RepositoryRecord",
+    "RepositoryRole",
+    "SessionCreate",
+    "SessionFields",
+    "SessionRecord",
+    "Sex",
+    "SubjectRecord",
+    "TagRecord",
+    "WaterAdministrationRecord",
+    "WeighingRecord",
+]
+
+MAX_SESSION_NUMBER = 999
+"""Session numbers are 1-999: the ALF session folder ``NNN`` has one to three digits."""
+
+Username = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+"""The username of an account of the auth service."""
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.\-]+$")
+]
+"""A name that can be part of a path: ASCII letters, digits, ``_``, ``.`` and ``-``."""
+
+SessionNumber = Annotated[int, Field(ge=1, le=MAX_SESSION_NUMBER)]
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _date_text(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        return value
+    raise ValueError("a date is written YYYY-MM-DD")
+
+
+def _datetime_text(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value[:10]):
+        return value
+    raise ValueError("a time is written as ISO 8601 text with a UTC offset")
+
+
+IsoDate = Annotated[date, BeforeValidator(_date_text)]
+"""A date, written ``YYYY-MM-DD`` (never a number of seconds, which pydantic would accept)."""
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_datetime_text)]
+"""An aware time, written as ISO 8601 text with an offset (never a number of seconds)."""
+Sex = Literal["M", "F", "U"]
+RepositoryKind = Literal["s3", "globus", "posix"]
+RepositoryRole = Literal["primary", "archive", "mirror"]
+
+_S3_ROOT = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")
+_GLOBUS_ROOT = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}:/.*$"
+)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LabRecord(_Record):
+    """A lab. Its records (subjects, sessions, weighings...) are written by its members.
+
+    ``group`` names the auth group whose members are the lab's members; it must exist, and
+    whoever registers or changes the lab must belong to it.
+    """
+
+    name: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$"),
+        Field(description="the lab's name, as in ALF paths (letters, digits, _)"),
+    ]
+    group: str = Field(
+        min_length=1, max_length=64, description="the auth group of the lab's members"
+    )
+    institution: ShortText | None = None
+    address: Text | None = None
+    timezone: str = Field(
+        default="UTC",
+        min_length=1,
+        max_length=64,
+        description="IANA time zone of the lab; a session's start_time falls on its date there",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+
+class SubjectRecord(_Record):
+    """A subject (an animal) of a lab; its ``nickname`` is unique within the lab."""
+
+    nickname: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$"),
+        Field(description="the subject's name, as in ALF paths (letters, digits, _ . -)"),
+    ]
+    lab: Handle = Field(description="handle of the subject's lab")
+    sex: Sex = "U"
+    birth_date: IsoDate | None = None
+    death_date: IsoDate | None = None
+    species: ShortText | None = None
+    strain: ShortText | None = None
+    line: ShortText | None = None
+    genotype: ShortText | None = None
+    responsible_user: Username | None = None
+    description: Text | None = None
+    json_data: dict[str, Any] = Field(default_factory=dict, description="free JSON")
+
+    @field_validator("death_date")
+    @classmethod
+    def _after_birth(cls, value: date | None, info: ValidationInfo) -> date | None:
+        born = info.data.get("birth_date")
+        if value is not None and born is not None and value < born:
+            raise ValueError("death_date is before birth_date")
+        return value
+
+
+class SessionFields(_Record):
+    """What a session record and a request to create one share."""
+
+    subject: Handle = Field(description="handle of the subject")
+    date: IsoDate
+    users: list[Username] = Field(default_factory=list, max_length=100)
+    procedures: list[ShortText] = Field(default_factory=list, max_length=100)
+    projects: list[ShortText] = Field(default_factory=list, max_length=100)
+    start_time: IsoDateTime | None = Field(
+        default=None, description="on `date` in the lab's time zone"
+    )
+    end_time: IsoDateTime | None = None
+    task_protocol: Text | None = None
+    json_data: dict[str, Any] = Field(default_factory=dict, description="free JSON")
+
+    @field_validator("end_time")
+    @classmethod
+    def _after_start(cls, value: Any, info: ValidationInfo) -> Any:
+        start = info.data.get("start_time")
+        if value is not None and start is not None and value < start:
+            raise ValueError("end_time is before start_time")
+        return value
+
+
+class SessionRecord(SessionFields):
+    """An experiment session: the ALF session ``subject/date/number`` and what happened.
+
+    (``subject``, ``date``, ``number``) is unique. ``POST /registry/sessions`` creates one
+    with the next free number; a session created as a plain item names its number.
+    """
+
+    lab: Handle = Field(description="handle of the lab the session belongs to")
+    number: SessionNumber
+
+
+class SessionCreate(SessionFields):
+    """Create a session (``POST /registry/sessions``); the server allocates the number.
+
+    ``lab`` defaults to the subject's lab; ``number`` left out is the next free number of
+    the subject on that date, allocated in the same transaction (a number given is used as
+    it is, 409 if taken). The session's access settings are those of any record of its lab
+    (its owner, and the lab's group with ``metadata-write``); change them afterwards with
+    ``PUT /registry/items/{id}/access``.
+    """
+
+    lab: Handle | None = None
+    number: SessionNumber | None = None
+
+
+class DatasetTypeRecord(_Record):
+    """A dataset type: which files are of it (``filename_pattern``, an fnmatch pattern).
+
+    The pattern is stored lower-cased and matched against lower-cased file names. Without
+    one, a file whose ALF ``object.attribute`` equals ``name`` is of this type.
+    """
+
+    name: Name
+    filename_pattern: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+        | None
+    ) = None
+    description: Text | None = None
+
+    @field_validator("filename_pattern")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        return None if value is None else value.lower()
+
+
+class DataFormatRecord(_Record):
+    """A data format: a file extension (``.npy``) the registration accepts."""
+
+    name: Name
+    file_extension: str = Field(
+        pattern=r"^\.[A-Za-z0-9_+\-]+$",
+        max_length=32,
+        description="a dot and one extension: .npy, .parquet (never .tar.gz)",
+    )
+    description: Text | None = None
+
+
+class RepositoryRecord(_Record):
+    """Where files live, and what the copies there are for.
+
+    ``root`` depends on ``kind``: ``s3://bucket[/prefix]`` for S3, ``<endpoint uuid>:/path``
+    for Globus, an absolute path for POSIX.
+    """
+
+    name: Name
+    kind: RepositoryKind
+    root: str = Field(min_length=1, max_length=1024)
+    data_url: HttpUrl | None = Field(default=None, description="HTTP root of the files, if any")
+    role: RepositoryRole = "primary"
+    description: Text | None = None
+
+    @field_validator("root")
+    @classmethod
+    def _root_of_kind(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("kind")
+        if kind == "s3" and not _S3_ROOT.match(value):
+            raise ValueError("an S3 repository's root is s3://bucket[/prefix]")
+        if kind == "globus" and not _GLOBUS_ROOT.match(value):
+            raise ValueError("a Globus repository's root is <endpoint uuid>:/path")
+        if kind == "posix" and not value.startswith("/"):
+            raise ValueError("a POSIX repository's root is an absolute path")
+        return value
+
+
+class TagRecord(_Record):
+    """A tag of datasets; a ``protected`` tag freezes the revisions it is on."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    protected: bool = False
+    public: bool = False
+    description: Text | None = None
+
+
+class WeighingRecord(_Record):
+    """A subject's weight, in grams, at a time."""
+
+    subject: Handle = Field(description="handle of the subject")
+    grams: float = Field(gt=0, le=1_000_000)
+    time: IsoDateTime
+    user: Username | None = Field(default=None, description="who weighed (a username)")
+
+
+class WaterAdministrationRecord(_Record):
+    """Water given to a subject, in millilitres, at a time."""
+
+    subject: Handle = Field(description="handle of the subject")
+    ml: float = Field(gt=0, le=100_000)
+    time: IsoDateTime
+    user: Username | None = Field(default=None, description="who gave it (a username)")
+    water_type: ShortText | None = None
+
+
+REGISTRATION_RECORD_MODELS: dict[str, type[BaseModel]] = {
+    "lab": LabRecord,
+    "subject": SubjectRecord,
+    "session": SessionRecord,
+    "dataset_type": DatasetTypeRecord,
+    "data_format": DataFormatRecord,
+    "repository": RepositoryRecord,
+    "tag": TagRecord,
+    "weighing": WeighingRecord,
+    "water_administration": WaterAdministrationRecord,
+}
+"""subtype → record model, for the subtypes of registration."""

@@ -1,0 +1,74 @@
+"""Helpers of the registration tests (importable: not a conftest): labs, subjects, sessions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.support.users import User
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses, fit for ALF paths (letters, digits, _)."""
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A lab item, its auth group and one member (who created it)."""
+
+    id: str
+    name: str
+    group: str
+    member: User
+
+
+async def create_item(
+    client: httpx.AsyncClient, user: User, subtype: str, record: dict[str, Any], **fields: Any
+) -> dict[str, Any]:
+    """Create a registry item as ``user`` (asserting 201) and return its JSON."""
+    body = {"subtype": subtype, "record": record, **fields}
+    r = await client.post("/items", json=body, headers=user.headers)
+    assert r.status_code == 201, r.text
+    item: dict[str, Any] = r.json()
+    return item
+
+
+async def make_lab(client: httpx.AsyncClient, new_user: Callable[..., User], **record: Any) -> Lab:
+    """A new lab with a new group, created by a new member of that group."""
+    group = unique("grp")
+    member = new_user("member", groups=(group,))
+    name = unique("lab")
+    item = await create_item(client, member, "lab", {"name": name, "group": group, **record})
+    return Lab(item["id"], name, group, member)
+
+
+async def join(new_user: Callable[..., User], lab: Lab, prefix: str = "member") -> User:
+    """Another member of ``lab``."""
+    return new_user(prefix, groups=(lab.group,))
+
+
+async def make_subject(
+    client: httpx.AsyncClient, lab: Lab, nickname: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    """A subject of ``lab``, created by its member."""
+    record = {"nickname": nickname or unique("mouse"), "lab": lab.id}
+    return await create_item(client, lab.member, "subject", record, **fields)
+
+
+async def post_session(
+    client: httpx.AsyncClient, user: User, body: dict[str, Any], key: str | None = None
+) -> httpx.Response:
+    """``POST /registry/sessions`` as ``user``."""
+    headers = {**user.headers, **({"Idempotency-Key": key} if key else {})}
+    return await client.post("/sessions", json=body, headers=headers)
+
+
+def fields(response: httpx.Response) -> list[str]:
+    """The fields named by an error response's details."""
+    details = response.json()["error"]["details"] or []
+    return [d["field"] for d in details]
