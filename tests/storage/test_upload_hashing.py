@@ -4,7 +4,8 @@ Against the real SeaweedFS: the sha256 computed on the way equals the file's, th
 read once (not hashed in a pass of its own first), a re-upload of an unchanged file takes
 its sha256 from the hash cache (and stores it as ``x-amz-meta-sha256``), a file changed
 during its upload fails without leaving anything behind, and downloads and verify of an
-object without a stored sha256 still check the manifest's.
+object without a stored sha256 still check the manifest's. An open upload recorded by an
+older version (no mtime) is not resumed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ import pytest
 
 from provena_like import ChecksumMismatch
 from provena_like.storage import BytesTransferred, S3Credentials, TransferEngine, TransferEvent
+from provena_like.storage._resume import (
+    UploadState,
+    default_cache_dir,
+    load_upload_state,
+    save_upload_state,
+)
 from tests.support.storage_helpers import BUCKET
 
 pytestmark = pytest.mark.anyio
@@ -136,3 +143,22 @@ async def test_downloads_and_verify_check_the_manifest_sha256_of_such_objects(
         (tmp_path / "good" / "big.bin").write_bytes(bytes(other))
         (check,) = (await engine.verify(tmp_path / "good", spec)).differences
         assert check.status == "mismatch" and "sha256" in (check.reason or "")
+
+
+async def test_an_open_upload_recorded_without_mtime_is_aborted_and_started_over(
+    tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str
+) -> None:
+    data = os.urandom(2 * PART)
+    write_old(tmp_path / "big.bin", data)
+    key = prefix + "big.bin"
+    # as an older version recorded it: the sha256 it stored, no mtime
+    old = admin.create_multipart_upload(Bucket=BUCKET, Key=key, Metadata={"sha256": sha(data)})
+    state = UploadState(old["UploadId"], sha(data), len(data), PART)
+    endpoint = creds.endpoint_url or "aws"
+    save_upload_state(default_cache_dir(), endpoint, BUCKET, key, state)
+    async with TransferEngine(creds, multipart_threshold=PART, part_size=PART) as engine:
+        result = await engine.upload([(tmp_path / "big.bin", "big.bin")])
+    assert [f.sha256 for f in result.ok] == [sha(data)]
+    assert admin.get_object(Bucket=BUCKET, Key=key)["Body"].read() == data
+    assert admin.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", []) == []
+    assert load_upload_state(default_cache_dir(), endpoint, BUCKET, key) is None
