@@ -31,7 +31,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Self
 
@@ -110,6 +110,30 @@ def _shared_models() -> AioSession:
 
 def _default_io_threads() -> int:
     return min(32, (os.cpu_count() or 1) + 4)
+
+
+def _pairs_root(pairs: Sequence[tuple[Path, str]]) -> Path:
+    """The folder upload pairs' keys are relative to, else the folder that holds them all.
+
+    ``(root/a/b.csv, "a/b.csv")`` has ``root``: the pairs :meth:`TransferEngine.sync_up`
+    uploads all share its local folder, so uploads and syncs share its hash cache.
+
+    Example:
+        ```python
+        pairs = [(Path("/data/run/a.csv"), "run/a.csv"), (Path("/data/b.csv"), "b.csv")]
+        assert _pairs_root(pairs) == Path("/data")
+        assert _pairs_root([(Path("/x/a.csv"), "renamed.csv")]) == Path("/x")
+        ```
+    """
+    roots: set[str] = set()
+    for local, relative in pairs:
+        where = Path(os.path.abspath(local)).parts
+        key = PurePosixPath(relative).parts
+        if key and len(where) > len(key) and where[-len(key) :] == key:
+            roots.add(os.path.join(*where[: -len(key)]))
+        else:
+            roots.add(os.path.dirname(os.path.abspath(local)))
+    return Path(roots.pop() if len(roots) == 1 else os.path.commonpath(sorted(roots)))
 
 
 class TransferEngine:
@@ -553,7 +577,8 @@ class TransferEngine:
         """The hash cache multipart uploads read and fill (``None``: no file is that large).
 
         It is the one :meth:`sync_up` keeps for the uploaded folder (for pairs: the folder
-        holding them all), so a file a sync has hashed is not hashed again.
+        their keys are relative to, see :func:`_pairs_root`), so a file a sync has hashed is
+        not hashed again.
         """
         settings = self._settings
         big = [
@@ -564,11 +589,7 @@ class TransferEngine:
         if not big or not settings.checksum or settings.cache_dir is None:
             return None
         cache_dir = settings.cache_dir
-        if isinstance(source, Path):
-            root = source
-        else:
-            parents = {os.path.abspath(item.local.parent) for item in items if item.error is None}
-            root = Path(os.path.commonpath(sorted(parents)))
+        root = source if isinstance(source, Path) else _pairs_root(source)
         return await anyio.to_thread.run_sync(
             HashCache.for_root, cache_dir, root, limiter=self._io_limiter
         )

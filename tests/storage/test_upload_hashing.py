@@ -162,3 +162,24 @@ async def test_an_open_upload_recorded_without_mtime_is_aborted_and_started_over
     assert admin.get_object(Bucket=BUCKET, Key=key)["Body"].read() == data
     assert admin.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", []) == []
     assert load_upload_state(default_cache_dir(), endpoint, BUCKET, key) is None
+
+
+async def test_an_engine_sync_up_stores_the_sha256_on_the_second_pass(
+    tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str
+) -> None:
+    (tmp_path / "sub").mkdir()
+    big = os.urandom(2 * PART)
+    write_old(tmp_path / "a.txt", b"small")
+    write_old(tmp_path / "sub" / "big.bin", big)
+    async with TransferEngine(creds, multipart_threshold=PART, part_size=PART) as engine:
+        first = await engine.sync_up(tmp_path)
+        assert sorted(f.path for f in first.ok) == ["a.txt", "sub/big.bin"]
+        assert stored_sha256(admin, prefix + "sub/big.bin") is None
+        # nothing to compare the multipart object with: sent again, now with the sha256 the
+        # first upload left in the folder's hash cache
+        second = await engine.sync_up(tmp_path)
+        assert [f.path for f in second.ok] == ["sub/big.bin"]
+        assert stored_sha256(admin, prefix + "sub/big.bin") == sha(big)
+        third = await engine.sync_up(tmp_path)
+    assert third.ok == []
+    assert sorted(f.path for f in third.skipped) == ["a.txt", "sub/big.bin"]
