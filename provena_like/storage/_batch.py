@@ -12,6 +12,7 @@ import anyio
 
 from provena_like.storage._budget import ByteBudget
 from provena_like.storage._requests import S3Requests, describe, to_transfer_error
+from provena_like.storage._resume import HashCache
 from provena_like.storage.events import ProgressReporter
 from provena_like.storage.results import FileResult, TransferResult
 
@@ -40,7 +41,11 @@ class TransferSettings:
 
 @dataclass(slots=True)
 class BatchContext:
-    """What a file's transfer needs: requests, limits, settings and the progress reporter."""
+    """What a file's transfer needs: requests, limits, settings and the progress reporter.
+
+    ``hashes`` holds the local files' known sha256 (uploads of multipart files read it, and
+    record what they compute, so an unchanged file isn't hashed again).
+    """
 
     requests: S3Requests
     bucket: str
@@ -50,6 +55,7 @@ class BatchContext:
     io_limiter: anyio.CapacityLimiter
     progress: ProgressReporter
     endpoint: str = ""
+    hashes: HashCache | None = None
 
     def key(self, path: str) -> str:
         """The full object key of a dataset-relative path."""

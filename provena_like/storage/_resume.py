@@ -1,11 +1,12 @@
 """State that lets interrupted transfers continue: upload records, download sidecars, hashes.
 
-- **Uploads.** S3 doesn't return the metadata of a multipart upload that is still open, so
-  the sha256 given at ``CreateMultipartUpload`` is recorded locally (a small JSON file per
-  key under the cache directory) together with the upload id and the part size. A resumed
-  upload reuses the open upload only if the file's sha256 and size are unchanged and the
-  upload is still listed by ``ListMultipartUploads``; each part ``ListParts`` reports is
-  kept only if its size and checksum (CRC32 or the md5 ETag) match the local bytes.
+- **Uploads.** An open multipart upload is recorded locally (a small JSON file per key under
+  the cache directory): its upload id, the part size, the file's size and mtime, and the
+  sha256 given at ``CreateMultipartUpload`` if there was one (S3 doesn't return the metadata
+  of an upload still open). A resumed upload reuses the open upload only if the file's size
+  and mtime (and the sha256, where both are known) are unchanged and the upload is still
+  listed by ``ListMultipartUploads``; each part ``ListParts`` reports is kept only if its
+  size and checksum (CRC32 or the md5 ETag) match the local bytes.
 - **Downloads.** A resumable download writes ``.<name>.provena-partial`` beside its target,
   with ``.<name>.provena-partial.json`` recording the remote ETag, size and bytes written.
   A later download continues with ``Range`` + ``If-Match``; a changed object starts over.
@@ -83,12 +84,23 @@ def _read_json(path: Path) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class UploadState:
-    """An open multipart upload this machine created, and what it was created for."""
+    """An open multipart upload this machine created, and what it was created for.
+
+    Attributes:
+        upload_id: The upload.
+        sha256: The sha256 stored as the object's metadata at creation (``None``: none was,
+            the file was hashed while its parts were sent).
+        size: The file's size.
+        part_size: Bytes per part.
+        mtime_ns: The file's mtime (``None`` in records written before it was kept: such an
+            upload is not resumed).
+    """
 
     upload_id: str
-    sha256: str
+    sha256: str | None
     size: int
     part_size: int
+    mtime_ns: int | None = None
 
 
 def _upload_state_path(cache_dir: Path, endpoint: str, bucket: str, key: str) -> Path:
@@ -100,13 +112,15 @@ def load_upload_state(cache_dir: Path, endpoint: str, bucket: str, key: str) -> 
     """The recorded open upload of ``key``, if any."""
     data = _read_json(_upload_state_path(cache_dir, endpoint, bucket, key))
     try:
+        sha256, mtime_ns = data.get("sha256"), data.get("mtime_ns")
         return UploadState(
             upload_id=str(data["upload_id"]),
-            sha256=str(data["sha256"]),
+            sha256=None if sha256 is None else str(sha256),
             size=int(data["size"]),
             part_size=int(data["part_size"]),
+            mtime_ns=None if mtime_ns is None else int(mtime_ns),
         )
-    except (TypeError, KeyError, ValueError):
+    except (AttributeError, TypeError, KeyError, ValueError):
         return None
 
 

@@ -4,17 +4,23 @@ Small files (below the multipart threshold) are read whole in a worker thread, h
 the same bytes, and sent with ``x-amz-checksum-sha256`` (the server recomputes it and refuses
 a mismatch with ``BadDigest``) and ``x-amz-meta-sha256``.
 
-Large files are hashed first, in a worker thread (sha256 at ~1.1-1.7 GB/s, from the page cache
-the second time), because the sha256 must go into the object's metadata and S3 only accepts
-metadata when the multipart upload is *created*. Parts are then read in order, each in a
-worker thread together with its CRC32 (sent as ``x-amz-checksum-crc32`` and checked by the
-server), and uploaded concurrently within the batch's request and memory limits. The file's
-size and mtime are compared before hashing and after the last part: a file that changed
-meanwhile fails instead of being recorded with a checksum of other bytes. Any failure or
-cancellation aborts the multipart upload, unless resuming is on (the engine's default): an
-interrupted upload then stays open, recorded under the cache directory with the file's sha256
-(see :mod:`~provena_like.storage._resume`), and the next upload of the same unchanged file
-sends only the parts ``ListParts`` doesn't already show with matching checksums.
+Large files are uploaded in parts, read in order, each in a worker thread together with its
+CRC32 (sent as ``x-amz-checksum-crc32`` and checked by the server) and fed to the file's
+sha256 as it is read: the file is hashed while its parts are in flight, not in a pass of its
+own before. The parts are uploaded concurrently within the batch's request and memory limits.
+So the sha256 is known only once the last part is read, after ``CreateMultipartUpload``,
+the only request that takes metadata: the object gets ``x-amz-meta-sha256`` only when the
+sha256 was known before, taken from the hash cache
+(:class:`~provena_like.storage._resume.HashCache`, by path, size and mtime), which every
+hashed upload fills, so a re-upload of an unchanged file doesn't hash it again. The
+result's sha256 (for the manifest) is there either way. The file's size and mtime are
+compared when it is opened and after the last part: a file that changed meanwhile fails
+instead of being recorded with a checksum of other bytes. Any failure or cancellation aborts
+the multipart upload, unless resuming is on (the engine's default): an interrupted upload
+then stays open, recorded under the cache directory with the file's size and mtime (see
+:mod:`~provena_like.storage._resume`), and the next upload of the same unchanged file sends
+only the parts ``ListParts`` doesn't already show with matching checksums (the parts already
+there are read again for the sha256).
 """
 
 from __future__ import annotations
@@ -39,7 +45,13 @@ from provena_like.storage._resume import (
     remove_upload_state,
     save_upload_state,
 )
-from provena_like.storage.hashing import Digests, hash_file, md5_b64, read_file, sha256_b64
+from provena_like.storage.hashing import (
+    Digests,
+    StreamingHasher,
+    md5_b64,
+    read_file,
+    sha256_b64,
+)
 from provena_like.storage.results import FileResult
 
 if TYPE_CHECKING:
@@ -108,59 +120,95 @@ class _Snapshot:
     mtime_ns: int
 
 
+def _open_and_stat(path: os.PathLike[str]) -> tuple[int, os.stat_result]:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        return fd, os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _snapshot(fd: int) -> _Snapshot:
     info = os.fstat(fd)
     return _Snapshot(info.st_size, info.st_mtime_ns)
 
 
-def _hash_and_snapshot(item: UploadItem, sha256: bool, md5: bool) -> tuple[Digests, _Snapshot]:
-    fd = os.open(item.local, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    try:
-        before = _snapshot(fd)
-    finally:
-        os.close(fd)
-    if sha256 or md5:
-        digests = hash_file(item.local, sha256=sha256, md5=md5)
-    else:
-        digests = Digests(size=before.size, sha256=None)
-    return digests, before
-
-
-def _read_part(fd: int, offset: int, length: int, crc: bool) -> tuple[bytes, str | None]:
+def _read_part(
+    fd: int, offset: int, length: int, crc: bool, hasher: StreamingHasher | None
+) -> tuple[bytes, str | None]:
+    """Read one part, feed it to ``hasher`` (parts come in order) and compute its CRC32."""
     data = os.pread(fd, length, offset)
     if len(data) != length:
         raise TransferError(f"the file ended early at byte {offset + len(data)} while uploading")
+    if hasher is not None:
+        hasher.update(data)
     checksum = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode() if crc else None
     return data, checksum
 
 
+def _cached(ctx: BatchContext, item: UploadItem, info: os.stat_result) -> Digests | None:
+    """The file's digests from the hash cache, if every one the settings ask for is there."""
+    settings, cache = ctx.settings, ctx.hashes
+    if cache is None or not settings.checksum:
+        return None
+    sha256 = cache.get(item.local, info)
+    md5 = cache.get_md5(item.local, info) if settings.md5 else None
+    if sha256 is None or (settings.md5 and md5 is None):
+        return None
+    return Digests(size=info.st_size, sha256=sha256, md5=md5)
+
+
 async def _put_multipart(ctx: BatchContext, item: UploadItem) -> FileResult:
+    """Upload in parts, hashing the parts as they are read (or taking a cached sha256)."""
     settings = ctx.settings
-    digests, before = await ctx.in_thread(_hash_and_snapshot, item, settings.checksum, settings.md5)
-    if digests.size != before.size:
-        raise TransferError("the file changed while it was being hashed")
-    if before.size != item.size:
-        ctx.progress.unexpected_bytes(item.size, before.size)
     key = ctx.key(item.path)
     client = ctx.requests.client
-    part_size = part_size_for(before.size, settings.part_size)
-    fd = await ctx.in_thread(os.open, item.local, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    fd, info = await ctx.in_thread(_open_and_stat, item.local)
+    before = _Snapshot(info.st_size, info.st_mtime_ns)
     upload_id: str | None = None
     keep_open = False
     completed = False
     try:
-        upload_id, sent = await _resume_or_create(ctx, key, fd, digests, before.size, part_size)
+        if before.size != item.size:
+            ctx.progress.unexpected_bytes(item.size, before.size)
+        cached = _cached(ctx, item, info)
+        hasher = (
+            StreamingHasher(sha256=settings.checksum, md5=settings.md5)
+            if cached is None and (settings.checksum or settings.md5)
+            else None
+        )
+        part_size = part_size_for(before.size, settings.part_size)
+        known = cached.sha256 if cached is not None else None
+        upload_id, sent, stored = await _resume_or_create(ctx, key, fd, before, part_size, known)
         try:
             parts = await _send_parts(
-                ctx, item, fd, upload_id, before.size, part_size, sent, crc=settings.checksum
+                ctx,
+                item,
+                fd,
+                upload_id,
+                before.size,
+                part_size,
+                sent,
+                crc=settings.checksum,
+                hasher=hasher,
             )
         except BaseException:
             # an interruption (network, cancellation) leaves the upload open to resume
-            keep_open = ctx.settings.resume and digests.sha256 is not None
+            keep_open = settings.resume and settings.checksum
             raise
         after = await ctx.in_thread(_snapshot, fd)
         if after != before:
             raise TransferError("the file changed while it was being uploaded")
+        if hasher is not None:
+            digests = hasher.digests()
+        elif cached is not None:
+            digests = cached
+        else:
+            digests = Digests(size=before.size, sha256=None)
+        if stored is not None and digests.sha256 != stored:
+            # resumed an upload created for other bytes of the same size and mtime
+            raise TransferError("the file changed since its upload was started")
         response = await ctx.requests.call(
             client.complete_multipart_upload,
             Bucket=ctx.bucket,
@@ -176,6 +224,9 @@ async def _put_multipart(ctx: BatchContext, item: UploadItem) -> FileResult:
                 if not completed:
                     await _abort(ctx, key, upload_id)
                 await _forget(ctx, key)
+    if hasher is not None and ctx.hashes is not None and digests.sha256 is not None:
+        # a later upload (or sync) of the unchanged file takes it from there
+        ctx.hashes.put(item.local, info, digests.sha256, digests.md5)
     return FileResult(
         path=item.path,
         status="ok",
@@ -195,41 +246,48 @@ async def _forget(ctx: BatchContext, key: str) -> None:
 
 
 async def _resume_or_create(
-    ctx: BatchContext, key: str, fd: int, digests: Digests, size: int, part_size: int
-) -> tuple[str, dict[int, CompletedPartTypeDef]]:
-    """Continue this machine's open upload of the same bytes, or create a new one.
+    ctx: BatchContext, key: str, fd: int, file: _Snapshot, part_size: int, sha256: str | None
+) -> tuple[str, dict[int, CompletedPartTypeDef], str | None]:
+    """Continue this machine's open upload of the same file, or create a new one.
 
-    Returns the upload id and the parts already there (verified against the local bytes).
+    ``sha256`` is the file's, when known before its bytes are read (a cached hash): it goes
+    into the object's metadata. Returns the upload id, the parts already there (verified
+    against the local bytes), and the sha256 the upload stores (the file must have it).
     """
     settings = ctx.settings
-    cache_dir = settings.cache_dir if settings.resume else None
+    cache_dir = settings.cache_dir if settings.resume and settings.checksum else None
     client = ctx.requests.client
-    if cache_dir is not None and digests.sha256 is not None:
+    if cache_dir is not None:
         state = await ctx.in_thread(load_upload_state, cache_dir, ctx.endpoint, ctx.bucket, key)
         if state is not None:
-            same = (state.sha256, state.size, state.part_size) == (digests.sha256, size, part_size)
+            same = (state.size, state.mtime_ns, state.part_size) == (
+                file.size,
+                file.mtime_ns,
+                part_size,
+            ) and (sha256 is None or state.sha256 in (None, sha256))
             if same and await _is_open(ctx, key, state.upload_id):
                 listed = await _list_parts(ctx, key, state.upload_id)
                 sent = await ctx.in_thread(
-                    _verify_parts, fd, listed, part_size, size, settings.checksum
+                    _verify_parts, fd, listed, part_size, file.size, settings.checksum
                 )
                 log.info("resuming the upload of %s: %d parts already there", key, len(sent))
-                return state.upload_id, sent
+                return state.upload_id, sent, state.sha256
             if not same:  # the file changed: that upload would record a stale sha256
                 await _abort(ctx, key, state.upload_id)
             await ctx.in_thread(remove_upload_state, cache_dir, ctx.endpoint, ctx.bucket, key)
     create_args: dict[str, Any] = {}
-    if digests.sha256 is not None:
-        create_args["Metadata"] = {_METADATA_KEY: digests.sha256}
+    if settings.checksum:
         create_args["ChecksumAlgorithm"] = "CRC32"
+    if sha256 is not None:
+        create_args["Metadata"] = {_METADATA_KEY: sha256}
     created = await ctx.requests.call(
         client.create_multipart_upload, Bucket=ctx.bucket, Key=key, **create_args
     )
     upload_id = created["UploadId"]
-    if cache_dir is not None and digests.sha256 is not None:
-        state = UploadState(upload_id, digests.sha256, size, part_size)
+    if cache_dir is not None:
+        state = UploadState(upload_id, sha256, file.size, part_size, file.mtime_ns)
         await ctx.in_thread(save_upload_state, cache_dir, ctx.endpoint, ctx.bucket, key, state)
-    return upload_id, {}
+    return upload_id, {}, sha256
 
 
 async def _is_open(ctx: BatchContext, key: str, upload_id: str) -> bool:
@@ -313,8 +371,13 @@ async def _send_parts(
     sent: dict[int, CompletedPartTypeDef],
     *,
     crc: bool,
+    hasher: StreamingHasher | None,
 ) -> list[CompletedPartTypeDef]:
-    """Read the missing parts in order (one thread hop each) and upload them concurrently."""
+    """Read the parts in order (one thread hop each) and upload the missing ones concurrently.
+
+    Every part is fed to ``hasher`` as it is read: the file is hashed while its parts are in
+    flight. Parts already there (a resumed upload) are read for the hasher only.
+    """
     count = max(1, -(-size // part_size))
     completed: list[CompletedPartTypeDef | None] = [sent.get(i) for i in range(count)]
     failures: list[Exception] = []
@@ -353,13 +416,17 @@ async def _send_parts(
     async with anyio.create_task_group() as tg:
         try:
             for index in range(count):
-                if completed[index] is not None:
-                    continue
                 offset = index * part_size
                 length = min(part_size, size - offset)
+                if completed[index] is not None:
+                    if hasher is not None:
+                        await ctx.in_thread(_read_part, fd, offset, length, False, hasher)
+                    continue
                 held = await ctx.budget.acquire(length)
                 try:
-                    data, checksum = await ctx.in_thread(_read_part, fd, offset, length, crc)
+                    data, checksum = await ctx.in_thread(
+                        _read_part, fd, offset, length, crc, hasher
+                    )
                 except BaseException:
                     ctx.budget.release(held)
                     raise

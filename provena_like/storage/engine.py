@@ -31,7 +31,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Literal, Self
 
 import aioboto3
@@ -56,7 +56,7 @@ from provena_like.storage._plan import (
     plan_uploads,
 )
 from provena_like.storage._requests import S3Requests, error_code, to_transfer_error
-from provena_like.storage._resume import default_cache_dir, remove_upload_state
+from provena_like.storage._resume import HashCache, default_cache_dir, remove_upload_state
 from provena_like.storage._sync import SyncContext
 from provena_like.storage._upload import upload_file
 from provena_like.storage.credentials import (
@@ -112,6 +112,30 @@ def _default_io_threads() -> int:
     return min(32, (os.cpu_count() or 1) + 4)
 
 
+def _pairs_root(pairs: Sequence[tuple[Path, str]]) -> Path:
+    """The folder upload pairs' keys are relative to, else the folder that holds them all.
+
+    ``(root/a/b.csv, "a/b.csv")`` has ``root``: the pairs :meth:`TransferEngine.sync_up`
+    uploads all share its local folder, so uploads and syncs share its hash cache.
+
+    Example:
+        ```python
+        pairs = [(Path("/data/run/a.csv"), "run/a.csv"), (Path("/data/b.csv"), "b.csv")]
+        assert _pairs_root(pairs) == Path("/data")
+        assert _pairs_root([(Path("/x/a.csv"), "renamed.csv")]) == Path("/x")
+        ```
+    """
+    roots: set[str] = set()
+    for local, relative in pairs:
+        where = Path(os.path.abspath(local)).parts
+        key = PurePosixPath(relative).parts
+        if key and len(where) > len(key) and where[-len(key) :] == key:
+            roots.add(os.path.join(*where[: -len(key)]))
+        else:
+            roots.add(os.path.dirname(os.path.abspath(local)))
+    return Path(roots.pop() if len(roots) == 1 else os.path.commonpath(sorted(roots)))
+
+
 class TransferEngine(AsyncCloseable):
     """Moves a dataset's files to and from its S3 prefix.
 
@@ -123,8 +147,10 @@ class TransferEngine(AsyncCloseable):
         part_size: Bytes per part (upload) and per ranged GET (download); ``None`` picks
             8 MiB, raised so that a file fits in 10,000 parts. At least 5 MiB.
         checksum: Compute sha256 of every file (sent to S3 as ``x-amz-checksum-sha256``
-            and ``x-amz-meta-sha256``, per-part CRC32 for multipart) and verify downloads
-            against the expected or stored sha256. Off: nothing is hashed or verified.
+            and ``x-amz-meta-sha256``; per-part CRC32 for multipart, whose sha256 is computed
+            while the parts are read and stored as ``x-amz-meta-sha256`` only when known
+            beforehand, from the hash cache) and verify downloads against the expected or
+            stored sha256. Off: nothing is hashed or verified.
         md5: Compute md5 too (sent as ``Content-MD5`` for single PUTs).
         memory_limit: Most bytes the engine holds in buffers at once (file contents read
             for upload, parts waiting to be written). Python 3.11's asyncio copies the unsent
@@ -145,11 +171,12 @@ class TransferEngine(AsyncCloseable):
             next upload of the unchanged file sends only the missing parts; a large download
             keeps ``.<name>.provena-partial`` and its ``.json`` sidecar and continues from
             there if the object's ETag is unchanged. Off: interrupted uploads are aborted and
-            partial downloads removed. Uploads resume only with ``checksum`` on (the sha256
-            ties an open upload to the file's bytes). See :meth:`abort_incomplete_uploads`
-            for leftovers.
-        cache_dir: Where upload records and local file hashes (for :meth:`sync_up`) are
-            kept (default: ``$PROVENA_CACHE_DIR`` or ``~/.cache/provena_like``).
+            partial downloads removed. Uploads resume only with ``checksum`` on (the file's
+            size and mtime and each part's CRC32 tie an open upload to the file's bytes).
+            See :meth:`abort_incomplete_uploads` for leftovers.
+        cache_dir: Where upload records and local file hashes (for :meth:`sync_up` and
+            multipart uploads) are kept (default: ``$PROVENA_CACHE_DIR`` or
+            ``~/.cache/provena_like``).
         retry_policy: How every S3 request is retried, whichever path it takes (default:
             4 attempts, full-jitter exponential backoff from 0.5 s, capped at 20 s).
 
@@ -519,17 +546,44 @@ class TransferEngine(AsyncCloseable):
         sizes = [item.size or 0 for item in items if item.error is None]
         reporter = ProgressReporter(progress, files_total=len(items), bytes_total=sum(sizes))
         ctx = self._context(reporter)
+        ctx.hashes = await self._upload_hashes(source, items)
 
         async def work(item: UploadItem) -> FileResult:
             return await upload_file(ctx, item)
 
-        return await run_batch(
+        result = await run_batch(
             items,
             work,
             files_in_flight=self.files_in_flight,
             fail_fast=fail_fast,
             progress=reporter,
             action="upload",
+        )
+        if ctx.hashes is not None:  # the sha256 of the files hashed on the way
+            await anyio.to_thread.run_sync(ctx.hashes.save, limiter=self._io_limiter)
+        return result
+
+    async def _upload_hashes(
+        self, source: Path | builtins.list[tuple[Path, str]], items: Sequence[UploadItem]
+    ) -> HashCache | None:
+        """The hash cache multipart uploads read and fill (``None``: no file is that large).
+
+        It is the one :meth:`sync_up` keeps for the uploaded folder (for pairs: the folder
+        their keys are relative to, see :func:`_pairs_root`), so a file a sync has hashed is
+        not hashed again.
+        """
+        settings = self._settings
+        big = [
+            item
+            for item in items
+            if item.error is None and (item.size or 0) >= settings.multipart_threshold
+        ]
+        if not big or not settings.checksum or settings.cache_dir is None:
+            return None
+        cache_dir = settings.cache_dir
+        root = source if isinstance(source, Path) else _pairs_root(source)
+        return await anyio.to_thread.run_sync(
+            HashCache.for_root, cache_dir, root, limiter=self._io_limiter
         )
 
     # ------------------------------------------------------------------ download
@@ -549,7 +603,8 @@ class TransferEngine(AsyncCloseable):
         Every key and local path is checked before anything touches the disk; an unsafe
         one fails its file. Each object is written to a temp file beside its target and
         renamed into place only once its sha256 matches the expected one (from ``objects``,
-        else the ``x-amz-meta-sha256`` stored at upload). Existing files are replaced.
+        else the ``x-amz-meta-sha256`` stored at upload; a multipart object the engine hashed
+        while uploading has none, so pass the upload's sha256). Existing files are replaced.
 
         Args:
             objects: ``(key, local relative path, expected sha256 or None[, size])``

@@ -1,0 +1,185 @@
+"""Multipart uploads hash the file while its parts are sent, and reuse cached hashes.
+
+Against the real SeaweedFS: the sha256 computed on the way equals the file's, the file is
+read once (not hashed in a pass of its own first), a re-upload of an unchanged file takes
+its sha256 from the hash cache (and stores it as ``x-amz-meta-sha256``), a file changed
+during its upload fails without leaving anything behind, and downloads and verify of an
+object without a stored sha256 still check the manifest's. An open upload recorded by an
+older version (no mtime) is not resumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provena_like import ChecksumMismatch
+from provena_like.storage import BytesTransferred, S3Credentials, TransferEngine, TransferEvent
+from provena_like.storage._resume import (
+    UploadState,
+    default_cache_dir,
+    load_upload_state,
+    save_upload_state,
+)
+from tests.support.storage_helpers import BUCKET
+
+pytestmark = pytest.mark.anyio
+
+MiB = 1024 * 1024
+PART = 5 * MiB
+SIZE = 4 * PART + 123  # 5 parts
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_old(path: Path, data: bytes) -> None:
+    """Write ``data`` with an mtime a minute ago (the hash cache skips just-written files)."""
+    path.write_bytes(data)
+    past = time.time() - 60
+    os.utime(path, (past, past))
+
+
+def bytes_read() -> int:
+    """Bytes this process has read through read syscalls so far (Linux)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")  # pragma: no cover
+
+
+def stored_sha256(admin: Any, key: str) -> str | None:
+    metadata: dict[str, str] = admin.head_object(Bucket=BUCKET, Key=key)["Metadata"]
+    return metadata.get("sha256")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/io")
+async def test_the_file_is_hashed_while_its_parts_upload_and_read_once(
+    tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str
+) -> None:
+    data = os.urandom(SIZE)
+    write_old(tmp_path / "big.bin", data)
+    settings: dict[str, Any] = {"multipart_threshold": PART, "part_size": PART, "md5": True}
+    async with TransferEngine(creds, **settings) as engine:
+        before = bytes_read()
+        first = await engine.upload([(tmp_path / "big.bin", "big.bin")])
+        read = bytes_read() - before
+    assert first.failed == []
+    (result,) = first.ok
+    assert (result.size, result.sha256) == (SIZE, sha(data))
+    assert result.md5 == hashlib.md5(data, usedforsecurity=False).hexdigest()
+    assert result.etag is not None and result.etag.endswith("-5")
+    # read once for the parts and the hash together: not hashed in a pass of its own first
+    assert SIZE <= read < 1.5 * SIZE
+    assert admin.get_object(Bucket=BUCKET, Key=prefix + "big.bin")["Body"].read() == data
+    # the sha256 was known only after CreateMultipartUpload: none is stored on the object
+    assert stored_sha256(admin, prefix + "big.bin") is None
+
+    # the unchanged file again: its sha256 comes from the hash cache, so it is known when
+    # the upload is created and stored with the object
+    async with TransferEngine(creds, **settings) as engine:
+        again = await engine.upload([(tmp_path / "big.bin", "big.bin")])
+    assert [(f.sha256, f.md5) for f in again.ok] == [(result.sha256, result.md5)]
+    assert stored_sha256(admin, prefix + "big.bin") == sha(data)
+    assert admin.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", []) == []
+
+
+async def test_a_file_changed_during_its_upload_fails_and_leaves_nothing(
+    tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str
+) -> None:
+    path = tmp_path / "big.bin"
+    write_old(path, os.urandom(SIZE))
+    changed = False
+
+    def progress(event: TransferEvent) -> None:
+        nonlocal changed
+        if isinstance(event, BytesTransferred) and not changed:
+            changed = True  # after the first part: overwrite the start, size unchanged
+            with open(path, "r+b") as fh:
+                fh.write(b"edited")
+
+    async with TransferEngine(
+        creds, multipart_threshold=PART, part_size=PART, max_concurrency=1
+    ) as engine:
+        result = await engine.upload([(path, "big.bin")], progress=progress)
+    assert changed
+    assert result.ok == []
+    (failed,) = result.failed
+    assert "changed" in (failed.reason or "")
+    assert admin.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("KeyCount") == 0
+    assert admin.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", []) == []
+
+
+async def test_downloads_and_verify_check_the_manifest_sha256_of_such_objects(
+    tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str
+) -> None:
+    data = os.urandom(SIZE)
+    write_old(tmp_path / "big.bin", data)
+    async with TransferEngine(creds, multipart_threshold=PART, part_size=PART) as engine:
+        (up,) = (await engine.upload([(tmp_path / "big.bin", "big.bin")])).ok
+        assert stored_sha256(admin, prefix + "big.bin") is None
+        spec = [("big.bin", "big.bin", up.sha256)]
+        good = await engine.download(spec, tmp_path / "good")
+        assert [f.sha256 for f in good.ok] == [sha(data)]
+        assert (await engine.verify(tmp_path / "good", spec)).differences == []
+
+        # the object replaced behind the manifest's back (same size, nothing stored)
+        other = bytearray(data)
+        other[-1] ^= 1
+        admin.put_object(Bucket=BUCKET, Key=prefix + "big.bin", Body=bytes(other))
+        bad = await engine.download(spec, tmp_path / "bad")
+        assert bad.ok == []
+        assert isinstance(bad.failed[0].error, ChecksumMismatch)
+        assert not (tmp_path / "bad" / "big.bin").exists()
+
+        # a local copy that differs from the manifest's sha256
+        (tmp_path / "good" / "big.bin").write_bytes(bytes(other))
+        (check,) = (await engine.verify(tmp_path / "good", spec)).differences
+        assert check.status == "mismatch" and "sha256" in (check.reason or "")
+
+
+async def test_an_open_upload_recorded_without_mtime_is_aborted_and_started_over(
+    tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str
+) -> None:
+    data = os.urandom(2 * PART)
+    write_old(tmp_path / "big.bin", data)
+    key = prefix + "big.bin"
+    # as an older version recorded it: the sha256 it stored, no mtime
+    old = admin.create_multipart_upload(Bucket=BUCKET, Key=key, Metadata={"sha256": sha(data)})
+    state = UploadState(old["UploadId"], sha(data), len(data), PART)
+    endpoint = creds.endpoint_url or "aws"
+    save_upload_state(default_cache_dir(), endpoint, BUCKET, key, state)
+    async with TransferEngine(creds, multipart_threshold=PART, part_size=PART) as engine:
+        result = await engine.upload([(tmp_path / "big.bin", "big.bin")])
+    assert [f.sha256 for f in result.ok] == [sha(data)]
+    assert admin.get_object(Bucket=BUCKET, Key=key)["Body"].read() == data
+    assert admin.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", []) == []
+    assert load_upload_state(default_cache_dir(), endpoint, BUCKET, key) is None
+
+
+async def test_an_engine_sync_up_stores_the_sha256_on_the_second_pass(
+    tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str
+) -> None:
+    (tmp_path / "sub").mkdir()
+    big = os.urandom(2 * PART)
+    write_old(tmp_path / "a.txt", b"small")
+    write_old(tmp_path / "sub" / "big.bin", big)
+    async with TransferEngine(creds, multipart_threshold=PART, part_size=PART) as engine:
+        first = await engine.sync_up(tmp_path)
+        assert sorted(f.path for f in first.ok) == ["a.txt", "sub/big.bin"]
+        assert stored_sha256(admin, prefix + "sub/big.bin") is None
+        # nothing to compare the multipart object with: sent again, now with the sha256 the
+        # first upload left in the folder's hash cache
+        second = await engine.sync_up(tmp_path)
+        assert [f.path for f in second.ok] == ["sub/big.bin"]
+        assert stored_sha256(admin, prefix + "sub/big.bin") == sha(big)
+        third = await engine.sync_up(tmp_path)
+    assert third.ok == []
+    assert sorted(f.path for f in third.skipped) == ["a.txt", "sub/big.bin"]
