@@ -2,45 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.registration_helpers import Lab, Vocabulary, join, make_session
-from tests.support.users import User
+from tests.support.registration_helpers import (
+    Lab,
+    Vocabulary,
+    file,
+    join,
+    listed,
+    make_session,
+    register,
+    sha,
+)
 
 pytestmark = pytest.mark.anyio
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def file(path: str, content: str = "x", **extra: Any) -> dict[str, Any]:
-    return {"path": path, "size": len(content), "sha256": sha(content), **extra}
-
-
-async def register(
-    client: httpx.AsyncClient,
-    user: User,
-    session: str,
-    files: list[dict[str, Any]],
-    key: str | None = None,
-    **options: Any,
-) -> httpx.Response:
-    headers = {**user.headers, **({"Idempotency-Key": key} if key else {})}
-    return await client.post(
-        f"/sessions/{session}/files", json={"files": files, **options}, headers=headers
-    )
-
-
-async def listed(client: httpx.AsyncClient, user: User, **params: Any) -> list[dict[str, Any]]:
-    r = await client.get("/registered-datasets", params=params, headers=user.headers)
-    assert r.status_code == 200, r.text
-    items: list[dict[str, Any]] = r.json()["items"]
-    return items
 
 
 async def test_register_files_answers_per_file_in_order(
