@@ -165,12 +165,13 @@ async def test_revision_order_and_last_before(
     assert await last_before("") == [(other, ""), (name, "")]
     exact = await listed(client, lab.member, session=ses, revision="2021-01-01")
     assert [d["revision_seq"] for d in exact] == [3]
-    both = await client.get(
-        "/registered-datasets",
-        params={"revision": "a", "last_before": "b"},
-        headers=lab.member.headers,
+    both = await listed(
+        client, lab.member, session=ses, revision="2020-08-01", last_before="2020-09-15"
     )
-    assert both.status_code == 422
+    assert [d["revision"] for d in both] == ["2020-08-01"]
+    assert await listed(client, lab.member, session=ses, revision="", last_before="2020-09-15") == [
+        d for d in await listed(client, lab.member, session=ses, name=other)
+    ]
 
 
 async def test_listing_filters_and_pages(

@@ -743,16 +743,11 @@ async def list_datasets(
     the server's order (highest ``revision_seq``) among those whose name is at or before
     ``last_before`` in ALF order (``''`` first) - ONE's ``index_last_before``.
 
+    With both, the datasets whose last-before revision is ``revision``.
+
     Raises:
-        ServiceError: 422 when both ``revision`` and ``last_before`` are given, 400 for a
-            cursor of another listing.
+        ServiceError: 400 for a cursor of another listing.
     """
-    if revision is not None and last_before is not None:
-        message = "give revision or last_before, not both"
-        raise validation_error(
-            [{"field": "query.last_before", "message": message, "type": "conflict"}],
-            message=message,
-        )
     query: Select[RegisteredDatasetRow, str, int] = (
         select(RegisteredDatasetRow, SessionIndexRow.date, ItemRow.seq)
         .join(ItemRow, ItemRow.id == RegisteredDatasetRow.session_id)
