@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import datetime
-import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import httpx
 import pytest
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import PreconditionFailed
 from provena_like.alf import AlfError, parse_rel_path, resolve_revision
 from provena_like.models.registration import MAX_FILES_PER_REQUEST
+from provena_like.server.db.base import create_engine
 from provena_like.testing.server_thread import ServerThread
 from tests.support.registration_helpers import (
     Lab,
@@ -33,50 +35,84 @@ from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
 
-_SQLITE = "sqlite+aiosqlite:///"
+
+@asynccontextmanager
+async def database(server: ServerThread) -> AsyncIterator[AsyncConnection]:
+    """A connection to the server's own database (SQLite or PostgreSQL), committing at exit."""
+    engine = create_engine(server.settings.resolved_database_url)
+    try:
+        async with engine.begin() as connection:
+            yield connection
+    finally:
+        await engine.dispose()
 
 
-def database_file(server: ServerThread) -> str:
-    url: str = server.settings.resolved_database_url
-    if not url.startswith(_SQLITE):
-        pytest.skip("the failure is injected with a SQLite trigger")
-    return url.removeprefix(_SQLITE)
-
-
-@contextmanager
-def failing_insert(server: ServerThread, table: str, when: str) -> Iterator[None]:
-    """Make the server's database refuse inserts into ``table`` rows matching ``when``."""
-    path = database_file(server)
+@asynccontextmanager
+async def failing_insert(server: ServerThread, table: str, when: str) -> AsyncIterator[None]:
+    """Make the server's database refuse inserts into ``table`` of rows matching ``when``."""
     name = f"test_fail_{uuid.uuid4().hex}"
-    with sqlite3.connect(path, timeout=30) as db:
-        db.execute(
-            f"CREATE TRIGGER {name} BEFORE INSERT ON {table} WHEN {when} "
-            "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-        )
+    async with database(server) as db:
+        if db.dialect.name == "sqlite":
+            await db.execute(
+                text(
+                    f"CREATE TRIGGER {name} BEFORE INSERT ON {table} WHEN {when} "
+                    "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+                )
+            )
+        else:
+            await db.execute(
+                text(
+                    f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                    "BEGIN RAISE EXCEPTION 'injected failure'; END $$"
+                )
+            )
+            await db.execute(
+                text(
+                    f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW "
+                    f"WHEN ({when}) EXECUTE FUNCTION {name}()"
+                )
+            )
     try:
         yield
     finally:
-        with sqlite3.connect(path, timeout=30) as db:
-            db.execute(f"DROP TRIGGER {name}")
+        async with database(server) as db:
+            if db.dialect.name == "sqlite":
+                await db.execute(text(f"DROP TRIGGER {name}"))
+            else:
+                await db.execute(text(f"DROP TRIGGER {name} ON {table}"))
+                await db.execute(text(f"DROP FUNCTION {name}()"))
 
 
-def rows_of(server: ServerThread, session: str) -> dict[str, list[tuple[Any, ...]]]:
+async def rows_of(server: ServerThread, session: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every registration row of a session's datasets, read from the server's database."""
-    with sqlite3.connect(database_file(server), timeout=30) as db:
-        datasets = db.execute(
-            "SELECT * FROM registration_datasets WHERE session_id = ? ORDER BY id", (session,)
-        ).fetchall()
-        ids = tuple(r[0] for r in datasets)
-        marks = ",".join("?" * len(ids)) or "''"
-        records = db.execute(
-            f"SELECT * FROM registration_file_records WHERE dataset_id IN ({marks}) ORDER BY id",
-            ids,
-        ).fetchall()
-        tags = db.execute(
-            f"SELECT * FROM registration_dataset_tags WHERE dataset_id IN ({marks}) "
-            "ORDER BY dataset_id, tag_id",
-            ids,
-        ).fetchall()
+    async with database(server) as db:
+        datasets = [
+            tuple(r)
+            for r in await db.execute(
+                text("SELECT * FROM registration_datasets WHERE session_id = :s ORDER BY id"),
+                {"s": session},
+            )
+        ]
+        ids = [r[0] for r in datasets] or [""]
+        records = [
+            tuple(r)
+            for r in await db.execute(
+                text(
+                    "SELECT * FROM registration_file_records WHERE dataset_id IN :ids ORDER BY id"
+                ).bindparams(bindparam("ids", expanding=True)),
+                {"ids": ids},
+            )
+        ]
+        tags = [
+            tuple(r)
+            for r in await db.execute(
+                text(
+                    "SELECT * FROM registration_dataset_tags WHERE dataset_id IN :ids "
+                    "ORDER BY dataset_id, tag_id"
+                ).bindparams(bindparam("ids", expanding=True)),
+                {"ids": ids},
+            )
+        ]
     return {"datasets": datasets, "file_records": records, "tags": tags}
 
 
@@ -89,22 +125,22 @@ async def test_a_failure_after_half_the_files_changes_nothing(
         client, lab.member, ses, [file(n, "old") for n in names], repository=vocabulary.repository
     )
     assert first.status_code == 201, first.text
-    before = rows_of(server, ses)
+    before = await rows_of(server, ses)
     assert len(before["datasets"]) == 6 and len(before["file_records"]) == 6
     # new revisions of every dataset (each would take the default) and an update of c0;
     # the file record of the fourth new revision is refused by the database
     batch = [file(f"c{i}/#v2#/{vocabulary.name()}", "new") for i in range(6)]
     batch.append(file(names[0], "changed"))
-    with failing_insert(
+    async with failing_insert(
         server, "registration_file_records", "NEW.relative_path LIKE '%/c3/#v2#/%'"
     ):
         failed = await register(client, lab.member, ses, batch, repository=vocabulary.repository)
     assert failed.status_code >= 400, failed.text
-    assert rows_of(server, ses) == before
+    assert (await rows_of(server, ses)) == before
     # and without the failure the same request goes through
     ok = await register(client, lab.member, ses, batch, repository=vocabulary.repository)
     assert ok.status_code == 201, ok.text
-    after = rows_of(server, ses)
+    after = await rows_of(server, ses)
     assert len(after["datasets"]) == 12 and len(after["file_records"]) == 12
 
 
@@ -139,7 +175,7 @@ async def test_a_protected_revision_refuses_with_412_and_changes_nothing(
     assert tagged.status_code == 200, tagged.text
     assert tagged.json()["protected"] is True
     assert tagged.json()["tags"] == [vocabulary.protected_tag]
-    before = rows_of(server, ses)
+    before = await rows_of(server, ses)
 
     # a new file, an update of an unprotected one and the protected one: all refused
     batch = [
@@ -157,7 +193,7 @@ async def test_a_protected_revision_refuses_with_412_and_changes_nothing(
         ("", True, True),
     ]
     assert second["protected"] is False
-    assert rows_of(server, ses) == before
+    assert (await rows_of(server, ses)) == before
     # a dry run checks protection too (read-only)
     dry = await register(client, lab.member, ses, batch, dry_run=True)
     assert dry.status_code == 412
@@ -233,7 +269,7 @@ async def test_bad_files_are_refused_naming_the_file_and_the_part(
     ]
     assert found["files.4.path"]["type"] == "no_dataset_type"
     assert found["files.5.path"]["type"] == "duplicate_path"
-    assert rows_of(server, ses)["datasets"] == []  # not even the good file
+    assert (await rows_of(server, ses))["datasets"] == []  # not even the good file
 
     too_many = [file(f"c{i}/{vocabulary.name()}") for i in range(MAX_FILES_PER_REQUEST + 1)]
     r = await register(client, lab.member, ses, too_many)
