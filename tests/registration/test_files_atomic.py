@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -379,3 +380,17 @@ async def test_the_client_methods(
     page = await pv.registry_client.list_registered_datasets(session=ses, last_before="v1")
     assert [d.revision for d in page.items] == [""]
     assert sha("a") == dataset.sha256
+
+
+async def test_the_most_files_a_request_may_carry_are_registered(
+    client: httpx.AsyncClient, lab: Lab, vocabulary: Vocabulary
+) -> None:
+    ses = await make_session(client, lab)
+    deep = "/".join(["collection_folder"] * 8)
+    files = [file(f"{deep}/c{i}/{vocabulary.name()}", str(i)) for i in range(MAX_FILES_PER_REQUEST)]
+    assert len(json.dumps({"files": files})) > 1024 * 1024  # over the default body limit
+    r = await register(client, lab.member, ses, files, repository=vocabulary.repository)
+    assert r.status_code == 201, r.text
+    assert [f["status"] for f in r.json()["files"]] == ["registered"] * MAX_FILES_PER_REQUEST
+    again = await register(client, lab.member, ses, files, dry_run=True)
+    assert {f["status"] for f in again.json()["files"]} == {"unchanged"}
