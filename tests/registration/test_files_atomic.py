@@ -207,6 +207,13 @@ async def test_a_protected_revision_refuses_with_412_and_changes_nothing(
     assert check.status_code == 200, check.text
     assert check.json()["protected"] is True
     assert [f["protected"] for f in check.json()["files"]] == [True, False]
+    bad = await client.post(
+        f"/sessions/{ses}/files/check-protected",
+        json={"paths": [path, "alf/#v1#/sub/x.y.z"]},
+        headers=lab.member.headers,
+    )
+    assert bad.status_code == 422
+    assert [d["field"] for d in bad.json()["error"]["details"]] == ["paths.1"]
     existing = [(r["revision"], r["protected"]) for r in check.json()["files"][0]["revisions"]]
     new_revision = resolve_revision("", existing, today=datetime.date(2026, 12, 6))
     assert new_revision == "2026-12-06"
