@@ -6,13 +6,15 @@ tests against that database (e.g. PostgreSQL) instead of the session's SQLite st
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 
+from provena_like import ProvenaClient
+from provena_like.testing.localstack import LocalStack
 from tests.support.databases import TEST_DATABASE_URL
-from tests.support.registration_helpers import Lab, make_lab
+from tests.support.registration_helpers import Lab, Vocabulary, make_lab, make_vocabulary
 from tests.support.users import User
 
 if TEST_DATABASE_URL:
@@ -28,3 +30,32 @@ def client_service() -> str:
 async def lab(client: httpx.AsyncClient, new_user: Callable[..., User]) -> Lab:
     """A new lab, its group and a member."""
     return await make_lab(client, new_user)
+
+
+@pytest.fixture
+def registry_admin(new_user: Callable[..., User]) -> User:
+    """A registry admin (system role ``admin``): writes the shared vocabulary."""
+    return new_user("regadmin", system_roles=("admin",))
+
+
+@pytest.fixture
+async def vocabulary(client: httpx.AsyncClient, registry_admin: User) -> Vocabulary:
+    """Dataset types, a data format, a repository and tags no other test uses."""
+    return await make_vocabulary(client, registry_admin)
+
+
+@pytest.fixture
+def connect(localstack: LocalStack) -> Callable[[User], ProvenaClient]:
+    """An SDK client signed in as a given user (use it as an async context manager)."""
+
+    def make(user: User) -> ProvenaClient:
+        return ProvenaClient(localstack.config(access_token=user.token))
+
+    return make
+
+
+@pytest.fixture
+async def pv(connect: Callable[[User], ProvenaClient], lab: Lab) -> AsyncIterator[ProvenaClient]:
+    """An SDK client signed in as the lab's member."""
+    async with connect(lab.member) as client:
+        yield client

@@ -16,6 +16,11 @@ the writer's transaction. The rules of the registration subtypes:
   System admins may write any of them. Otherwise 403 ``forbidden``, naming the lab and group.
   The check runs on every write, on top of the item's roles, so an owner who left the lab
   (or anyone the owner granted ``metadata-write``) can no longer change the lab's records.
+- **vocabulary**: dataset types, data formats, repositories and tags are shared by every lab
+  (a dataset type with pattern ``*.*`` would make everyone's files ambiguous; a protected tag
+  freezes data), so only registry admins (system role ``admin``) create, change or revert
+  them: 403 ``forbidden`` otherwise. Tagging a registered dataset is a lab member's action
+  (``POST /registry/datasets/{id}/tags``), not an edit of the tag record.
 - **dates**: a session's ``start_time`` falls on its ``date`` in the lab's time zone.
 
 A rule's :class:`RuleOutcome` also says what the item gets when created: the lab's group is
@@ -62,6 +67,7 @@ __all__ = [
     "check_session_parts",
     "lab_group",
     "reference",
+    "require_lab_member",
 ]
 
 MEMBER_ROLES: list[Role] = ["metadata-write"]
@@ -153,7 +159,8 @@ def _require_member(principal: Principal, group: str, what: str) -> None:
     )
 
 
-def _require_lab_member(principal: Principal, lab: ItemRow) -> None:
+def require_lab_member(principal: Principal, lab: ItemRow) -> None:
+    """403 unless ``principal`` is a member of ``lab`` (or a system admin)."""
     _require_member(principal, lab_group(lab), f"Lab {lab.record.get('name')} ({lab.id})")
 
 
@@ -206,12 +213,12 @@ async def _subject_rule(
     lab = await reference(
         session, principal, record.lab, "lab", field_name=_field(within, "lab"), readable=False
     )
-    _require_lab_member(principal, lab)
+    require_lab_member(principal, lab)
     if current is not None and current.record.get("lab") != record.lab:
         # moving a subject: the lab it leaves must agree too
         old = await session.get(ItemRow, str(current.record.get("lab")))
         if old is not None and old.subtype == "lab":
-            _require_lab_member(principal, old)
+            require_lab_member(principal, old)
     user = record.responsible_user
     problems = await _check_users(
         session, [(_field(within, "responsible_user"), user)] if user else []
@@ -269,9 +276,9 @@ async def check_session_parts(
         lab = await reference(
             session, principal, lab_id, "lab", field_name=_field(within, "lab"), readable=False
         )
-    _require_lab_member(principal, lab)
+    require_lab_member(principal, lab)
     if subject_lab is not None and subject_lab.id != lab.id:
-        _require_lab_member(principal, subject_lab)
+        require_lab_member(principal, subject_lab)
     problems = await _check_users(
         session, [(_field(within, f"users.{i}"), name) for i, name in enumerate(fields.users)]
     )
@@ -327,7 +334,7 @@ async def _subject_event_rule(
         raise ServiceError(
             409, "subject_without_lab", f"Subject {subject.id} has no lab: fix the subject first."
         )
-    _require_lab_member(principal, lab)
+    require_lab_member(principal, lab)
     user = record.user
     problems = await _check_users(session, [(_field(within, "user"), user)] if user else [])
     if problems:
@@ -339,15 +346,38 @@ async def _subject_event_rule(
     )
 
 
+VOCABULARY = ("dataset_type", "data_format", "repository", "tag")
+"""The shared vocabulary: subtypes only registry admins (system role ``admin``) write."""
+
+
+async def _vocabulary_rule(
+    session: AsyncSession,
+    principal: Principal,
+    record: BaseModel,
+    current: ItemRow | None,
+    within: str,
+) -> RuleOutcome:
+    del session, current, within
+    if principal.is_admin:
+        return RuleOutcome()
+    kind = type(record).__name__.removesuffix("Record")
+    raise forbidden(
+        f"{kind} records are shared vocabulary (a dataset type's pattern decides everyone's "
+        "files, a protected tag freezes data): only a registry admin (system role 'admin') "
+        "creates or changes them; ask an admin."
+    )
+
+
 RECORD_RULES: dict[str, RecordRule] = {
+    **dict.fromkeys(VOCABULARY, _vocabulary_rule),
     "lab": _lab_rule,
     "subject": _subject_rule,
     "session": _session_rule,
     "weighing": _subject_event_rule,
     "water_administration": _subject_event_rule,
 }
-"""subtype → its rule. Subtypes without one (dataset types, formats, repositories, tags)
-need nothing beyond their model and their unique name."""
+"""subtype → its rule. The vocabulary (dataset types, formats, repositories, tags) is
+written by registry admins only; beyond that it needs its model and its unique name."""
 
 
 async def check_record(
