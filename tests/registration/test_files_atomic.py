@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provena_like import ProvenaClient
-from provena_like._core.errors import PreconditionFailed
+from provena_like._core.errors import Forbidden, PreconditionFailed
 from provena_like.alf import AlfError, parse_rel_path, resolve_revision
 from provena_like.models.registration import MAX_FILES_PER_REQUEST
 from provena_like.server.db.base import create_engine
@@ -151,6 +151,7 @@ async def test_a_protected_revision_refuses_with_412_and_changes_nothing(
     lab: Lab,
     vocabulary: Vocabulary,
     new_user: Callable[..., User],
+    registry_admin: User,
 ) -> None:
     ses = await make_session(client, lab)
     path, other = f"alf/{vocabulary.name()}", f"alf/{vocabulary.name('intervals')}"
@@ -222,10 +223,18 @@ async def test_a_protected_revision_refuses_with_412_and_changes_nothing(
     )
     assert moved.status_code == 201, moved.text
     assert moved.json()["files"][0]["dataset"]["revision_seq"] == 3
-    # taking the tag off unfreezes it
-    untagged = await client.delete(
+    # a lab member can freeze but not unfreeze: only a registry admin takes the tag off
+    frozen = await rows_of(server, ses)
+    kept = await client.delete(
         f"/registered-datasets/{protected_id}/tags/{vocabulary.protected_tag}",
         headers=member.headers,
+    )
+    assert kept.status_code == 403, kept.text
+    assert "only a registry admin" in kept.json()["error"]["message"]
+    assert (await rows_of(server, ses)) == frozen
+    untagged = await client.delete(
+        f"/registered-datasets/{protected_id}/tags/{vocabulary.protected_tag}",
+        headers=registry_admin.headers,
     )
     assert untagged.status_code == 200 and untagged.json()["protected"] is False
     again = await register(client, lab.member, ses, [file(path, "changed")], default=False)
@@ -356,7 +365,12 @@ async def test_concurrent_registrations_without_a_shared_key_register_each_file_
 
 
 async def test_the_client_methods(
-    pv: ProvenaClient, client: httpx.AsyncClient, lab: Lab, vocabulary: Vocabulary
+    pv: ProvenaClient,
+    client: httpx.AsyncClient,
+    lab: Lab,
+    vocabulary: Vocabulary,
+    connect: Callable[[User], ProvenaClient],
+    registry_admin: User,
 ) -> None:
     ses = await make_session(client, lab)
     path = f"alf/{vocabulary.name()}"
@@ -382,7 +396,10 @@ async def test_the_client_methods(
     with pytest.raises(PreconditionFailed) as refused:
         await pv.registry_client.register_files(ses, [file(path, "c")])
     assert refused.value.code == "protected"
-    untagged = await pv.registry_client.untag_dataset(dataset.id, vocabulary.protected_tag)
+    with pytest.raises(Forbidden):
+        await pv.registry_client.untag_dataset(dataset.id, vocabulary.protected_tag)
+    async with connect(registry_admin) as admin:
+        untagged = await admin.registry_client.untag_dataset(dataset.id, vocabulary.protected_tag)
     assert not untagged.protected and untagged.tags == []
     page = await pv.registry_client.list_registered_datasets(session=ses, last_before="v1")
     assert [d.revision for d in page.items] == [""]

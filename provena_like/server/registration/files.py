@@ -46,7 +46,7 @@ from provena_like.models.registration import (
 )
 from provena_like.server import access
 from provena_like.server.db.base import utcnow
-from provena_like.server.errors import ServiceError, not_found, validation_error
+from provena_like.server.errors import ServiceError, forbidden, not_found, validation_error
 from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.registry.handles import next_value
 from provena_like.server.registry.tables import ItemRow
@@ -717,8 +717,17 @@ async def tag_dataset(
 async def untag_dataset(
     session: AsyncSession, principal: Principal, dataset_id: str, tag: str
 ) -> RegisteredDataset:
-    """Take ``tag`` off a registered dataset (no change if it isn't there); lab members only."""
+    """Take ``tag`` off a registered dataset (no change if it isn't there); lab members only.
+
+    A protected tag is what freezes a revision, so only a registry admin takes one off: a
+    lab member can freeze data (tag), not unfreeze it.
+    """
     row = await _writable_dataset(session, principal, dataset_id)
+    if tag in await _protected_tags(session) and not principal.is_admin:
+        raise forbidden(
+            f"Tag {tag!r} is protected: it freezes this revision, and only a registry admin "
+            "(system role 'admin') takes it off; ask an admin."
+        )
     await session.execute(
         delete(DatasetTagRow).where(DatasetTagRow.dataset_id == row.id, DatasetTagRow.tag_id == tag)
     )
