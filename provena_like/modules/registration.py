@@ -1,0 +1,783 @@
+"""``Registration``: sessions and their files, the ONE way (L3), reachable as ``pv.registration``.
+
+It composes the registry's L2 calls with the local file system: it reads ALF paths
+(:mod:`provena_like.alf`), creates session folders, hashes files and keeps their hashes, and
+never builds a URL itself.
+
+```python
+async with ProvenaClient.from_env() as pv:
+    ses = await pv.registration.create_session("KS023", root=Path("/data"))
+    ses.path            # /data/cortexlab/Subjects/KS023/2026-12-06/001 (created)
+    await pv.registration.register_session(ses.path, users=["alice"])
+```
+
+Subjects and labs are named by handle (``10378.1/42``) or by name (a subject's nickname, a
+lab's name), as they appear in ALF paths. Hashes: every file's **sha256** (the server's
+checksum of a file) and, with ``md5=True``, its md5 too (for tools that compare with an S3
+single-part ETag or with Alyx). Both are computed in worker threads, in buffers no larger
+than the file (at most 8 MiB), and kept in the local hash cache of the storage engine
+(keyed by path, size and mtime), so a file registered again unchanged is not read again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import anyio
+
+from provena_like._core.errors import UsageError
+from provena_like.alf import (
+    AlfError,
+    AlfPath,
+    DatasetTypeError,
+    SessionPath,
+    match_dataset_type,
+    parse_rel_path,
+    split_session_path,
+)
+from provena_like.clients.registry import RegistryClient
+from provena_like.models.registry import Item
+from provena_like.storage._resume import HashCache, default_cache_dir
+from provena_like.storage._sync import _local_hash
+
+__all__ = [
+    "CreatedSession",
+    "FileRegistration",
+    "FileRegistrationStatus",
+    "FlagOutcome",
+    "Registration",
+    "RegistrationResult",
+    "SessionRegistration",
+]
+
+FileRegistrationStatus = Literal["registered", "planned", "skipped", "failed"]
+"""The outcome of one file: ``planned`` is what a dry run would register."""
+
+_FLAG_SUFFIX = ".flag"
+_HASH_BATCH = 64
+"""Files hashed per trip to a worker thread (small files cost less than the trip)."""
+
+
+def _is_handle(text: str) -> bool:
+    return "/" in text
+
+
+class _DatasetType(NamedTuple):
+    name: str
+    filename_pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedSession:
+    """A session created by :meth:`Registration.create_session`.
+
+    Attributes:
+        item: The session item (``item.record["number"]`` is its number).
+        session: Its ALF parts.
+        path: The local session folder created to match, or None when no ``root`` was given.
+    """
+
+    item: Item
+    session: SessionPath
+    path: Path | None
+
+    @property
+    def number(self) -> int:
+        """The session number the server allocated."""
+        return self.session.number
+
+
+@dataclass(frozen=True, slots=True)
+class FileRegistration:
+    """What happened to one file given to :meth:`Registration.register_files`.
+
+    Attributes:
+        path: The file as given.
+        status: ``registered``, ``planned`` (dry run), ``skipped`` (with ``reason``: not an
+            ALF dataset, unknown extension, no single dataset type) or ``failed`` (with
+            ``reason`` and ``error``).
+        reason: Why it was skipped or failed.
+        error: The error of a failed file.
+        session: Its ALF session, when its path has one.
+        rel_path: Its path relative to the session (``collection/#revision#/name``), as
+            registered (after a move into a revision folder).
+        dataset_type: The dataset type it matched.
+        size: Its size in bytes.
+        sha256: Its sha256 (lowercase hex).
+        md5: Its md5, when asked for.
+        moved_from: Where it was before ``force=True`` moved it into a revision folder.
+        moved_to: Where it is now, after such a move.
+        response: What the server answered for this file, when it answered.
+    """
+
+    path: Path
+    status: FileRegistrationStatus
+    reason: str | None = None
+    error: BaseException | None = field(default=None, compare=False)
+    session: SessionPath | None = None
+    rel_path: str | None = None
+    dataset_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    md5: str | None = None
+    moved_from: Path | None = None
+    moved_to: Path | None = None
+    response: Any = field(default=None, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """Whether it was registered (or, in a dry run, would be)."""
+        return self.status in ("registered", "planned")
+
+
+@dataclass(slots=True)
+class RegistrationResult:
+    """Per-file results of :meth:`Registration.register_files`, aligned with the input.
+
+    Example:
+        ```python
+        result = RegistrationResult([FileRegistration(Path("a.npy"), "skipped", "no type")])
+        assert (len(result.skipped), len(result.failed)) == (1, 0)
+        ```
+    """
+
+    files: list[FileRegistration] = field(default_factory=list)
+
+    def __iter__(self) -> Any:
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> FileRegistration:
+        return self.files[index]
+
+    def _with(self, *status: FileRegistrationStatus) -> list[FileRegistration]:
+        return [f for f in self.files if f.status in status]
+
+    @property
+    def registered(self) -> list[FileRegistration]:
+        """The files registered (or planned, in a dry run)."""
+        return self._with("registered", "planned")
+
+    @property
+    def skipped(self) -> list[FileRegistration]:
+        """The files skipped, with their reasons."""
+        return self._with("skipped")
+
+    @property
+    def failed(self) -> list[FileRegistration]:
+        """The files that failed, with their errors."""
+        return self._with("failed")
+
+    @property
+    def moved(self) -> list[FileRegistration]:
+        """The files ``force=True`` moved into a new revision folder."""
+        return [f for f in self.files if f.moved_to is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRegistration:
+    """What :meth:`Registration.register_session` did.
+
+    Attributes:
+        item: The session item (created or updated).
+        session: Its ALF parts.
+        path: The local session folder.
+        created: Whether the session was created (else an existing one was updated).
+        files: The files' results, when files were registered.
+    """
+
+    item: Item
+    session: SessionPath
+    path: Path
+    created: bool
+    files: RegistrationResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlagOutcome:
+    """One flag file found by :meth:`Registration.create_sessions`.
+
+    Attributes:
+        flag: The flag file.
+        session_path: Its folder (the session).
+        registration: What was registered (None in a dry run or on an error).
+        error: Why the session could not be registered (the flag is then kept).
+        flag_removed: Whether the flag was removed (only after a full success).
+    """
+
+    flag: Path
+    session_path: Path
+    registration: SessionRegistration | None = None
+    error: BaseException | None = field(default=None, compare=False)
+    flag_removed: bool = False
+
+
+@dataclass(slots=True)
+class _Planned:
+    """A file that passed the local checks (index into the input)."""
+
+    index: int
+    path: Path
+    root: Path
+    session: SessionPath
+    alf: AlfPath
+    dataset_type: str
+    size: int = 0
+    sha256: str | None = None
+    md5: str | None = None
+    error: BaseException | None = None
+    cache: HashCache | None = None
+
+
+class Registration:
+    """Sessions and file registration (ONE's ``RegistrationClient``, made atomic).
+
+    Args:
+        registry_client: The registry's L2 client.
+        cache_dir: Where local file hashes are kept (default: the storage engine's,
+            ``$PROVENA_CACHE_DIR`` or the user's cache folder).
+        hash_workers: Worker threads hashing files at once.
+
+    Example:
+        ```python
+        reg = pv.registration
+        ses = await reg.create_session("KS023", lab="cortexlab", root=Path("/data"))
+        ```
+    """
+
+    def __init__(
+        self,
+        registry_client: RegistryClient,
+        *,
+        cache_dir: Path | str | None = None,
+        hash_workers: int = 4,
+    ) -> None:
+        self.client = registry_client
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self._limiter = anyio.CapacityLimiter(max(1, hash_workers))
+
+    def __repr__(self) -> str:
+        return f"Registration({self.client!r})"
+
+    # ------------------------------------------------------------------ lookups
+
+    async def _named(self, subtype: str, key: str, value: str) -> list[Item]:
+        folded = value.casefold()
+        return [
+            item
+            async for item in self.client.iter_items(subtype=subtype, page_size=500)
+            if str(item.record.get(key, "")).casefold() == folded
+        ]
+
+    async def _lab(self, lab: str) -> Item:
+        """A lab by handle or name."""
+        if _is_handle(lab):
+            return await self.client.get_item(lab)
+        found = await self._named("lab", "name", lab)
+        if not found:
+            raise UsageError(f"lab: no lab named {lab!r} that you may read")
+        return found[0]
+
+    async def _subject(self, subject: str, lab: Item | None = None) -> Item:
+        """A subject by handle, or by nickname (within ``lab`` when given)."""
+        if _is_handle(subject):
+            return await self.client.get_item(subject)
+        found = [
+            item
+            for item in await self._named("subject", "nickname", subject)
+            if lab is None or item.record.get("lab") == lab.id
+        ]
+        where = f" in lab {lab.record.get('name')!r}" if lab is not None else ""
+        if not found:
+            raise UsageError(f"subject: no subject {subject!r}{where} that you may read")
+        if len(found) > 1:
+            labs = ", ".join(str(item.record.get("lab")) for item in found)
+            raise UsageError(
+                f"subject: {subject!r} is a subject of several labs ({labs}); name the lab"
+            )
+        return found[0]
+
+    async def _find_session(self, subject: Item, date: dt.date, number: int) -> Item | None:
+        page = await self.client.list_sessions(
+            subject=subject.id, date_from=date, date_to=date, number=number, page_size=1
+        )
+        return page.items[0] if page.items else None
+
+    # ------------------------------------------------------------------ sessions
+
+    async def create_session(
+        self,
+        subject: str,
+        *,
+        date: dt.date | str | None = None,
+        lab: str | None = None,
+        root: Path | str | None = None,
+        lab_folders: bool = True,
+        **fields: Any,
+    ) -> CreatedSession:
+        """Create a session with the next free number, and a local folder to match.
+
+        The server allocates the number (never a scan of the local disk), so two rigs
+        creating sessions of one subject on one day get different numbers.
+
+        Args:
+            subject: The subject's handle or nickname.
+            date: The session's date (default: today, on this machine's clock).
+            lab: The lab's handle or name (default: the subject's lab).
+            root: Where to create the folder ``root/[lab/Subjects/]subject/YYYY-MM-DD/NNN``;
+                None creates no folder.
+            lab_folders: Put ``lab/Subjects/`` in the folder's path.
+            **fields: More fields of the session record (``users``, ``procedures``,
+                ``start_time``, ``task_protocol``...).
+
+        Returns:
+            The session item, its ALF parts and the folder.
+
+        Raises:
+            UsageError: The subject or lab can't be found.
+            Unprocessable: The server refused a field (its details name it).
+            Forbidden: You are not a member of the lab.
+
+        Example:
+            ```python
+            ses = await pv.registration.create_session("KS023", root=Path("/data"))
+            ses.number, ses.path
+            ```
+        """
+        lab_item = await self._lab(lab) if lab is not None else None
+        subject_item = await self._subject(subject, lab_item)
+        if lab_item is None:
+            lab_item = await self.client.get_item(str(subject_item.record["lab"]))
+        day = _as_date(date) if date is not None else dt.date.today()
+        body = {
+            **fields,
+            "subject": subject_item.id,
+            "lab": lab_item.id,
+            "date": day.isoformat(),
+        }
+        item = await self.client.create_session(body)
+        session = SessionPath(
+            str(subject_item.record["nickname"]),
+            day,
+            int(item.record["number"]),
+            lab=str(lab_item.record["name"]) if lab_folders else None,
+        )
+        path = None
+        if root is not None:
+            path = Path(root) / str(session)
+            path.mkdir(parents=True, exist_ok=True)
+        return CreatedSession(item, session, path)
+
+    async def register_session(
+        self,
+        path: Path | str,
+        *,
+        users: Sequence[str] | None = None,
+        file_list: bool | Sequence[Path | str] = True,
+        **fields: Any,
+    ) -> SessionRegistration:
+        """Create or update the session of a local session folder, then register its files.
+
+        The folder's path is parsed with the ALF rules; the session with its subject, date
+        and number is updated if it exists (ONE's semantics), created with that number if
+        not.
+
+        Args:
+            path: The session folder, ``…/[lab/Subjects/]subject/YYYY-MM-DD/NNN``.
+            users: Usernames of the people who ran it.
+            file_list: ``True`` registers every file under the folder (but flag files),
+                ``False`` none, a list those files.
+            **fields: More fields of the session record; ``lab`` (handle or name) must agree
+                with the lab in the path, and ``start_time`` must fall on the path's date.
+
+        Returns:
+            The session item, whether it was created, and the files' results.
+
+        Raises:
+            AlfError: The path is not a session folder (``.part`` names the part).
+            UsageError: The lab or start date disagree with the path (the message names the
+                part), or the subject can't be found.
+
+        Example:
+            ```python
+            done = await pv.registration.register_session(
+                Path("/data/cortexlab/Subjects/KS023/2026-12-06/001"), users=["alice"])
+            done.created, len(done.files.registered)
+            ```
+        """
+        folder = Path(path)
+        _, session, rest = split_session_path(folder.absolute())
+        if rest:
+            raise AlfError("session", str(folder), "a session folder", reason="is not one")
+        lab_arg = fields.pop("lab", None)
+        lab_item = await self._lab(str(lab_arg)) if lab_arg is not None else None
+        if session.lab is not None:
+            if lab_item is None:
+                lab_item = await self._lab(session.lab)
+            elif str(lab_item.record["name"]).casefold() != session.lab.casefold():
+                raise UsageError(
+                    f"lab: {lab_item.record['name']!r} does not match the lab in the path "
+                    f"{session.lab!r} ({folder})"
+                )
+        start = fields.get("start_time")
+        if start is not None:
+            start_day = _as_datetime(start, "start_time").date()
+            if start_day != session.date:
+                raise UsageError(
+                    f"start_time: {start_day.isoformat()} does not match the date in the path "
+                    f"{session.date.isoformat()} ({folder})"
+                )
+            fields["start_time"] = _as_datetime(start).isoformat()
+        subject = await self._subject(session.subject, lab_item)
+        if users is not None:
+            fields["users"] = list(users)
+        existing = await self._find_session(subject, session.date, session.number)
+        if existing is None:
+            body = {
+                **fields,
+                "subject": subject.id,
+                "date": session.date.isoformat(),
+                "number": session.number,
+            }
+            if lab_item is not None:
+                body["lab"] = lab_item.id
+            item = await self.client.create_session(body)
+        else:
+            record = {**existing.record, **fields}
+            item = await self.client.update_item(
+                existing.id,
+                {"record": record, "reason": "register_session"},
+                if_match=existing.revision,
+            )
+        files: RegistrationResult | None = None
+        if file_list is True:
+            found = _session_files(folder)
+            files = await self.register_files(found) if found else RegistrationResult()
+        elif file_list:
+            files = await self.register_files([Path(p) for p in file_list])
+        return SessionRegistration(item, session, folder, existing is None, files)
+
+    async def create_sessions(
+        self,
+        root: Path | str,
+        flag_glob: str = "**/create_me.flag",
+        *,
+        register_files: bool = False,
+        dry_run: bool = False,
+    ) -> list[FlagOutcome]:
+        """Register the session of every flag file under ``root``, then remove the flag.
+
+        A flag is removed only after its session (and, with ``register_files``, every one
+        of its files that could be registered) is registered: a file skipped for its name
+        (not a dataset, unknown extension) does not keep the flag, a refusal does. One
+        session's error doesn't stop the others.
+
+        Args:
+            root: Where to look.
+            flag_glob: The flags' pattern, relative to ``root``.
+            register_files: Register the files of each session too.
+            dry_run: Only list the flags' sessions; register nothing, remove nothing.
+
+        Returns:
+            One outcome per flag, in path order.
+
+        Example:
+            ```python
+            for outcome in await pv.registration.create_sessions(Path("/data")):
+                print(outcome.session_path, outcome.flag_removed, outcome.error)
+            ```
+        """
+        outcomes: list[FlagOutcome] = []
+        for flag in sorted(Path(root).glob(flag_glob)):
+            folder = flag.parent
+            if dry_run:
+                outcomes.append(FlagOutcome(flag, folder))
+                continue
+            try:
+                done = await self.register_session(folder, file_list=register_files)
+            except Exception as exc:  # one session's failure doesn't stop the others
+                outcomes.append(FlagOutcome(flag, folder, error=exc))
+                continue
+            failed = done.files.failed if done.files is not None else []
+            if failed:
+                error = failed[0].error or UsageError(str(failed[0].reason))
+                outcomes.append(FlagOutcome(flag, folder, done, error=error))
+                continue
+            flag.unlink(missing_ok=True)
+            outcomes.append(FlagOutcome(flag, folder, done, flag_removed=True))
+        return outcomes
+
+    async def iter_sessions(
+        self,
+        *,
+        subject: str | None = None,
+        lab: str | None = None,
+        date_from: dt.date | str | None = None,
+        date_to: dt.date | str | None = None,
+        number: int | None = None,
+        order: Literal["asc", "desc"] = "asc",
+    ) -> AsyncIterator[Item]:
+        """Every session you may read, by subject (handle or nickname), lab, dates, number.
+
+        Example:
+            ```python
+            async for ses in pv.registration.iter_sessions(subject="KS023", number=1):
+                print(ses.display_name)
+            ```
+        """
+        lab_item = await self._lab(lab) if lab is not None else None
+        subject_id = (await self._subject(subject, lab_item)).id if subject is not None else None
+        async for item in self.client.iter_sessions(
+            subject=subject_id,
+            lab=lab_item.id if lab_item is not None else None,
+            date_from=date_from,
+            date_to=date_to,
+            number=number,
+            order=order,
+        ):
+            yield item
+
+    # ------------------------------------------------------------------ husbandry
+
+    async def register_weight(
+        self,
+        subject: str,
+        grams: float,
+        *,
+        time: dt.datetime | str | None = None,
+        user: str | None = None,
+        lab: str | None = None,
+    ) -> Item:
+        """Record a subject's weight (a ``weighing`` item).
+
+        Args:
+            subject: The subject's handle or nickname.
+            grams: The weight, > 0.
+            time: When (an aware time; default now).
+            user: Who weighed (a username).
+            lab: The subject's lab (handle or name), to tell apart subjects of one nickname.
+
+        Example:
+            ```python
+            await pv.registration.register_weight("KS023", 21.3, user="alice")
+            ```
+        """
+        record = {"grams": grams, **({"user": user} if user is not None else {})}
+        return await self._husbandry("weighing", subject, lab, time, record)
+
+    async def register_water_administration(
+        self,
+        subject: str,
+        ml: float,
+        *,
+        time: dt.datetime | str | None = None,
+        user: str | None = None,
+        water_type: str | None = None,
+        lab: str | None = None,
+    ) -> Item:
+        """Record water given to a subject (a ``water_administration`` item).
+
+        Example:
+            ```python
+            await pv.registration.register_water_administration("KS023", 0.75, user="alice")
+            ```
+        """
+        record: dict[str, Any] = {"ml": ml}
+        if user is not None:
+            record["user"] = user
+        if water_type is not None:
+            record["water_type"] = water_type
+        return await self._husbandry("water_administration", subject, lab, time, record)
+
+    async def _husbandry(
+        self,
+        subtype: str,
+        subject: str,
+        lab: str | None,
+        time: dt.datetime | str | None,
+        record: dict[str, Any],
+    ) -> Item:
+        lab_item = await self._lab(lab) if lab is not None else None
+        subject_item = await self._subject(subject, lab_item)
+        when = _as_datetime(time) if time is not None else dt.datetime.now(dt.UTC)
+        body = {**record, "subject": subject_item.id, "time": when.isoformat()}
+        return await self.client.create_item({"subtype": subtype, "record": body})
+
+    # ------------------------------------------------------------------ files
+
+    async def register_files(
+        self,
+        paths: Sequence[Path | str],
+        *,
+        versions: str | Sequence[str | None] | None = None,
+        md5: bool = False,
+        dry_run: bool = False,
+    ) -> RegistrationResult:
+        """Check, hash and plan the registration of files.
+
+        Each file's path must hold an ALF session and a dataset name; its extension must be
+        a known data format and exactly one dataset type must match it, else it is
+        ``skipped`` with the reason. The dataset types and data formats are read once per
+        call. Hashes come from the hash cache when the file is unchanged.
+
+        Args:
+            paths: The files.
+            versions: One version for all files, or one per file.
+            md5: Compute md5 too.
+            dry_run: Return the plan; register nothing.
+
+        Returns:
+            One result per file, in the input's order.
+        """
+        files = [Path(p) for p in paths]
+        _versions(versions, len(files))
+        results: list[FileRegistration | None] = [None] * len(files)
+        planned = await self._plan(files, results)
+        await self._hash(planned, md5=md5)
+        for p in planned:
+            if p.error is not None:
+                results[p.index] = _failed(p, p.error)
+            elif dry_run:
+                results[p.index] = _result(p, "planned")
+            else:
+                results[p.index] = _failed(
+                    p, UsageError("registering files needs the server's file routes")
+                )
+        return RegistrationResult([r for r in results if r is not None])
+
+    async def _vocabulary(self) -> tuple[list[_DatasetType], set[str]]:
+        """The dataset types and the known extensions (lower-case, with the dot)."""
+        types = [
+            _DatasetType(str(i.record["name"]), str(i.record.get("filename_pattern") or ""))
+            async for i in self.client.iter_items(subtype="dataset_type", page_size=500)
+        ]
+        extensions = {
+            str(i.record["file_extension"]).casefold()
+            async for i in self.client.iter_items(subtype="data_format", page_size=500)
+        }
+        return types, extensions
+
+    async def _plan(
+        self, files: list[Path], results: list[FileRegistration | None]
+    ) -> list[_Planned]:
+        """The local checks: ALF path, extension, dataset type (results get the skipped)."""
+        types, extensions = await self._vocabulary()
+        planned: list[_Planned] = []
+        for index, path in enumerate(files):
+            try:
+                root, session, rest = split_session_path(path.absolute())
+                alf = parse_rel_path(rest)
+            except AlfError as err:
+                results[index] = FileRegistration(path, "skipped", f"not an ALF dataset: {err}")
+                continue
+            extension = "." + alf.dataset.extension.casefold()
+            if extension not in extensions:
+                results[index] = FileRegistration(
+                    path,
+                    "skipped",
+                    f"unknown extension {extension!r} (not a registered data format)",
+                    session=session,
+                    rel_path=alf.rel_path,
+                )
+                continue
+            try:
+                dataset_type = match_dataset_type(alf.name, types).name
+            except DatasetTypeError as err:
+                results[index] = FileRegistration(
+                    path, "skipped", str(err), session=session, rel_path=alf.rel_path
+                )
+                continue
+            planned.append(_Planned(index, path, Path(root), session, alf, dataset_type))
+        return planned
+
+    async def _hash(self, planned: list[_Planned], *, md5: bool) -> None:
+        """Sizes and hashes, in worker threads, from the hash cache when unchanged."""
+        caches: dict[Path, HashCache] = {}
+        for p in planned:
+            folder = p.root / str(p.session)
+            if folder not in caches:
+                caches[folder] = HashCache.for_root(self.cache_dir, folder)
+            p.cache = caches[folder]
+
+        def work(batch: list[_Planned]) -> None:
+            for p in batch:
+                try:
+                    info = os.stat(p.path)
+                except OSError as err:
+                    p.error = err
+                    continue
+                assert p.cache is not None
+                hashes = _local_hash(p.cache, p.path, info, trust_cache=True, md5=md5)
+                if hashes is None:
+                    p.error = OSError(f"{p.path} can't be read")
+                    continue
+                p.size, (p.sha256, p.md5) = info.st_size, hashes
+
+        async def run(batch: list[_Planned]) -> None:
+            await anyio.to_thread.run_sync(work, batch, limiter=self._limiter)
+
+        async with anyio.create_task_group() as tg:
+            for start in range(0, len(planned), _HASH_BATCH):
+                tg.start_soon(run, planned[start : start + _HASH_BATCH])
+        for cache in caches.values():
+            with contextlib.suppress(OSError):
+                await anyio.to_thread.run_sync(cache.save)
+
+
+def _versions(versions: str | Sequence[str | None] | None, count: int) -> list[str | None]:
+    if versions is None or isinstance(versions, str):
+        return [versions] * count
+    if len(versions) != count:
+        raise UsageError(f"versions: {len(versions)} versions for {count} files")
+    return list(versions)
+
+
+def _result(p: _Planned, status: FileRegistrationStatus, **extra: Any) -> FileRegistration:
+    return FileRegistration(
+        p.path,
+        status,
+        session=p.session,
+        rel_path=p.alf.rel_path,
+        dataset_type=p.dataset_type,
+        size=p.size,
+        sha256=p.sha256,
+        md5=p.md5,
+        **extra,
+    )
+
+
+def _failed(p: _Planned, error: BaseException) -> FileRegistration:
+    return _result(p, "failed", reason=str(error), error=error)
+
+
+def _session_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(_FLAG_SUFFIX))
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        raise UsageError("date: a date, not a datetime")
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"date: {value!r} is not YYYY-MM-DD") from None
+
+
+def _as_datetime(value: dt.datetime | str, name: str = "time") -> dt.datetime:
+    try:
+        when = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{name}: {value!r} is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise UsageError(f"{name}: {value!r} has no UTC offset")
+    return when
