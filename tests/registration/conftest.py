@@ -28,3 +28,9 @@ def client_service() -> str:
 async def lab(client: httpx.AsyncClient, new_user: Callable[..., User]) -> Lab:
     """A new lab, its group and a member."""
     return await make_lab(client, new_user)
+
+
+@pytest.fixture
+def registry_admin(new_user: Callable[..., User]) -> User:
+    """A registry admin (system role ``admin``): writes the shared vocabulary."""
+    return new_user("regadmin", system_roles=("admin",))

@@ -217,26 +217,26 @@ async def test_nicknames_are_unique_within_a_lab_only(
     ],
 )
 async def test_vocabulary_names_are_unique(
-    client: httpx.AsyncClient, lab: Lab, subtype: str, record: dict[str, Any]
+    client: httpx.AsyncClient, registry_admin: User, subtype: str, record: dict[str, Any]
 ) -> None:
     name = unique("n")
-    first = await post(client, lab.member, subtype, {**record, "name": name})
+    first = await post(client, registry_admin, subtype, {**record, "name": name})
     assert first.status_code == 201, first.text
     assert first.json()["display_name"] == name
-    second = await post(client, lab.member, subtype, {**record, "name": name.upper()})
+    second = await post(client, registry_admin, subtype, {**record, "name": name.upper()})
     assert second.status_code == 409, second.text
     assert second.json()["error"]["details"][0]["item_id"] == first.json()["id"]
 
 
 async def test_a_rename_frees_the_old_name_and_cannot_take_a_held_one(
-    client: httpx.AsyncClient, lab: Lab
+    client: httpx.AsyncClient, registry_admin: User
 ) -> None:
     a, b = unique("tag"), unique("tag")
-    first = (await post(client, lab.member, "tag", {"name": a})).json()
-    second = (await post(client, lab.member, "tag", {"name": b})).json()
+    first = (await post(client, registry_admin, "tag", {"name": a})).json()
+    second = (await post(client, registry_admin, "tag", {"name": b})).json()
     url = f"/items/{second['id']}"
     taken = await client.put(
-        url, json={"record": {"name": a}, "reason": "rename"}, headers=lab.member.headers
+        url, json={"record": {"name": a}, "reason": "rename"}, headers=registry_admin.headers
     )
     assert taken.status_code == 409
     assert taken.json()["error"]["details"][0]["item_id"] == first["id"]
@@ -244,21 +244,21 @@ async def test_a_rename_frees_the_old_name_and_cannot_take_a_held_one(
     moved = await client.put(
         f"/items/{first['id']}",
         json={"record": {"name": c}, "reason": "x"},
-        headers=lab.member.headers,
+        headers=registry_admin.headers,
     )
     assert moved.status_code == 200, moved.text
     freed = await client.put(
-        url, json={"record": {"name": a}, "reason": "rename"}, headers=lab.member.headers
+        url, json={"record": {"name": a}, "reason": "rename"}, headers=registry_admin.headers
     )
     assert freed.status_code == 200, freed.text
 
 
 async def test_dataset_type_pattern_is_stored_lower_case(
-    client: httpx.AsyncClient, lab: Lab
+    client: httpx.AsyncClient, registry_admin: User
 ) -> None:
     r = await post(
         client,
-        lab.member,
+        registry_admin,
         "dataset_type",
         {"name": unique("t"), "filename_pattern": "*Trials.TABLE*"},
     )
@@ -288,13 +288,13 @@ async def test_weighings_and_water_belong_to_the_subjects_lab(
 
 
 async def test_concurrent_creates_of_one_name_give_one_item_and_409s(
-    client: httpx.AsyncClient, lab: Lab
+    client: httpx.AsyncClient, registry_admin: User
 ) -> None:
     name = unique("tag")
     answers: list[httpx.Response] = []
 
     async def create_one() -> None:
-        answers.append(await post(client, lab.member, "tag", {"name": name}))
+        answers.append(await post(client, registry_admin, "tag", {"name": name}))
 
     async with anyio.create_task_group() as group:
         for _ in range(10):
@@ -307,3 +307,42 @@ async def test_concurrent_creates_of_one_name_give_one_item_and_409s(
     for r in answers:
         if r.status_code == 409:
             assert r.json()["error"]["details"][0]["item_id"] in (winner, None)
+
+
+@pytest.mark.parametrize(
+    ("subtype", "record"),
+    [
+        ("dataset_type", {"name": "NAME", "filename_pattern": "*.*"}),
+        ("data_format", {"name": "NAME", "file_extension": ".npy"}),
+        ("repository", {"name": "NAME", "kind": "posix", "root": "/data"}),
+        ("tag", {"name": "NAME", "protected": True}),
+    ],
+)
+async def test_only_registry_admins_write_the_vocabulary(
+    client: httpx.AsyncClient,
+    lab: Lab,
+    registry_admin: User,
+    subtype: str,
+    record: dict[str, Any],
+) -> None:
+    name = unique("v")
+    refused = await post(client, lab.member, subtype, {**record, "name": name})
+    assert refused.status_code == 403, refused.text
+    assert "registry admin" in refused.json()["error"]["message"]
+    made = await post(client, registry_admin, subtype, {**record, "name": name})
+    assert made.status_code == 201, made.text
+    item = made.json()
+    # a member may not change it either, even when granted metadata-write on the item
+    grant = await client.put(
+        f"/items/{item['id']}/access",
+        json={"owner": registry_admin.name, "general": ["metadata-read", "metadata-write"]},
+        headers=registry_admin.headers,
+    )
+    assert grant.status_code == 200, grant.text
+    changed = await client.put(
+        f"/items/{item['id']}",
+        json={"record": {**record, "name": unique("v")}, "reason": "x"},
+        headers=lab.member.headers,
+    )
+    assert changed.status_code == 403, changed.text
+    assert "registry admin" in changed.json()["error"]["message"]

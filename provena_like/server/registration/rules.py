@@ -16,6 +16,11 @@ the writer's transaction. The rules of the registration subtypes:
   System admins may write any of them. Otherwise 403 ``forbidden``, naming the lab and group.
   The check runs on every write, on top of the item's roles, so an owner who left the lab
   (or anyone the owner granted ``metadata-write``) can no longer change the lab's records.
+- **vocabulary**: dataset types, data formats, repositories and tags are shared by every lab
+  (a dataset type with pattern ``*.*`` would make everyone's files ambiguous; a protected tag
+  freezes data), so only registry admins (system role ``admin``) create, change or revert
+  them: 403 ``forbidden`` otherwise. Tagging a registered dataset is a lab member's action
+  (``POST /registry/datasets/{id}/tags``), not an edit of the tag record.
 - **dates**: a session's ``start_time`` falls on its ``date`` in the lab's time zone.
 
 A rule's :class:`RuleOutcome` also says what the item gets when created: the lab's group is
@@ -339,15 +344,38 @@ async def _subject_event_rule(
     )
 
 
+VOCABULARY = ("dataset_type", "data_format", "repository", "tag")
+"""The shared vocabulary: subtypes only registry admins (system role ``admin``) write."""
+
+
+async def _vocabulary_rule(
+    session: AsyncSession,
+    principal: Principal,
+    record: BaseModel,
+    current: ItemRow | None,
+    within: str,
+) -> RuleOutcome:
+    del session, current, within
+    if principal.is_admin:
+        return RuleOutcome()
+    kind = type(record).__name__.removesuffix("Record")
+    raise forbidden(
+        f"{kind} records are shared vocabulary (a dataset type's pattern decides everyone's "
+        "files, a protected tag freezes data): only a registry admin (system role 'admin') "
+        "creates or changes them; ask an admin."
+    )
+
+
 RECORD_RULES: dict[str, RecordRule] = {
+    **dict.fromkeys(VOCABULARY, _vocabulary_rule),
     "lab": _lab_rule,
     "subject": _subject_rule,
     "session": _session_rule,
     "weighing": _subject_event_rule,
     "water_administration": _subject_event_rule,
 }
-"""subtype → its rule. Subtypes without one (dataset types, formats, repositories, tags)
-need nothing beyond their model and their unique name."""
+"""subtype → its rule. The vocabulary (dataset types, formats, repositories, tags) is
+written by registry admins only; beyond that it needs its model and its unique name."""
 
 
 async def check_record(
