@@ -16,6 +16,7 @@ from provena_like.storage import _sync
 from provena_like.testing.localstack import LocalStack
 from tests.support.registration_helpers import Lab, make_subject, unique
 from tests.support.registration_sdk import Vocabulary, make_vocabulary, write_file
+from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
 
@@ -24,9 +25,7 @@ DAY = "2026-12-06"
 
 @pytest.fixture
 async def pv(localstack: LocalStack, lab: Lab, tmp_path: Path) -> AsyncIterator[ProvenaClient]:
-    async with ProvenaClient(
-        localstack.config(access_token=lab.member.token, base_url=localstack.url)
-    ) as client:
+    async with ProvenaClient(localstack.config(access_token=lab.member.token)) as client:
         client.registration.cache_dir = tmp_path / "cache"
         yield client
 
@@ -37,8 +36,9 @@ async def subject(client: httpx.AsyncClient, lab: Lab) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def vocab(pv: ProvenaClient) -> Vocabulary:
-    return await make_vocabulary(pv)
+async def vocab(localstack: LocalStack, registry_admin: User) -> Vocabulary:
+    async with ProvenaClient(localstack.config(access_token=registry_admin.token)) as admin:
+        return await make_vocabulary(admin)
 
 
 def nickname(subject: dict[str, Any]) -> str:

@@ -27,24 +27,30 @@ class Vocabulary:
         return f"_ibl_{self.token}{kind}.table{self.extension}"
 
 
-async def make_vocabulary(pv: ProvenaClient, kinds: int = 2) -> Vocabulary:
-    """``kinds`` dataset types (patterns over a fresh object name) and one data format."""
+async def make_vocabulary(admin: ProvenaClient, kinds: int = 2) -> Vocabulary:
+    """``kinds`` dataset types (patterns over a fresh object name) and one data format.
+
+    ``admin`` is a registry admin's client (the vocabulary is written by admins only); the
+    records are readable by everyone signed in, as a registry's vocabulary would be.
+    """
     token = "o" + uuid.uuid4().hex[:8]
     extension = ".x" + uuid.uuid4().hex[:5]
     types: list[str] = []
     for kind in range(kinds):
         name = f"{token}{kind}.table"
-        await pv.registry_client.create_item(
+        await admin.registry_client.create_item(
             {
                 "subtype": "dataset_type",
                 "record": {"name": name, "filename_pattern": f"*{name}*"},
+                "general": ["metadata-read"],
             }
         )
         types.append(name)
-    await pv.registry_client.create_item(
+    await admin.registry_client.create_item(
         {
             "subtype": "data_format",
             "record": {"name": f"fmt_{token}", "file_extension": extension},
+            "general": ["metadata-read"],
         }
     )
     return Vocabulary(token, extension, tuple(types))
