@@ -187,14 +187,15 @@ class SessionRegistration:
     """What :meth:`Registration.register_session` did.
 
     Attributes:
-        item: The session item (created or updated).
+        item: The session item (created or updated; in a dry run, the existing one or None).
         session: Its ALF parts.
         path: The local session folder.
-        created: Whether the session was created (else an existing one was updated).
+        created: Whether the session was created (else an existing one was updated); in a
+            dry run, whether it would be.
         files: The files' results, when files were registered.
     """
 
-    item: Item
+    item: Item | None
     session: SessionPath
     path: Path
     created: bool
@@ -382,6 +383,7 @@ class Registration:
         *,
         users: Sequence[str] | None = None,
         file_list: bool | Sequence[Path | str] = True,
+        dry_run: bool = False,
         **fields: Any,
     ) -> SessionRegistration:
         """Create or update the session of a local session folder, then register its files.
@@ -395,6 +397,7 @@ class Registration:
             users: Usernames of the people who ran it.
             file_list: ``True`` registers every file under the folder (but flag files),
                 ``False`` none, a list those files.
+            dry_run: Check everything and plan the files, write nothing.
             **fields: More fields of the session record; ``lab`` (handle or name) must agree
                 with the lab in the path, and ``start_time`` must fall on the path's date.
 
@@ -440,7 +443,10 @@ class Registration:
         if users is not None:
             fields["users"] = list(users)
         existing = await self._find_session(subject, session.date, session.number)
-        if existing is None:
+        item: Item | None = existing
+        if dry_run:
+            pass
+        elif existing is None:
             body = {
                 **fields,
                 "subject": subject.id,
@@ -460,9 +466,11 @@ class Registration:
         files: RegistrationResult | None = None
         if file_list is True:
             found = _session_files(folder)
-            files = await self.register_files(found) if found else RegistrationResult()
+            files = (
+                await self.register_files(found, dry_run=dry_run) if found else RegistrationResult()
+            )
         elif file_list:
-            files = await self.register_files([Path(p) for p in file_list])
+            files = await self.register_files([Path(p) for p in file_list], dry_run=dry_run)
         return SessionRegistration(item, session, folder, existing is None, files)
 
     async def create_sessions(
