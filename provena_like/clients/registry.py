@@ -9,23 +9,41 @@ Access and groups: an item's access settings (:meth:`RegistryClient.get_access`,
 (``general``) and to groups by name; :meth:`RegistryClient.my_access` says what the caller
 may do and why. Groups themselves (create, members, a user's groups) are managed with the
 auth service's client (:class:`~provena_like.clients.auth.AuthClient`).
+
+Registered files (ALF datasets) of sessions: :meth:`RegistryClient.register_files` (one
+request per session, all or nothing), :meth:`RegistryClient.check_protected`,
+:meth:`RegistryClient.set_default`, :meth:`RegistryClient.tag_dataset` /
+:meth:`RegistryClient.untag_dataset` and the listing pair
+:meth:`RegistryClient.list_registered_datasets` / :meth:`RegistryClient.iter_registered_datasets`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
+from provena_like._core.errors import UsageError
 from provena_like._core.http import HTTPCore
 from provena_like._core.pagination import AsyncPaginator
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
 from provena_like.clients._base import ServiceClient
-from provena_like.clients._encoding import encode_body, item_path
+from provena_like.clients._encoding import coerce_model, encode_body, item_path
 from provena_like.clients._list_route import ListRoute
-from provena_like.models.registration import SessionCreate
+from provena_like.models.registration import (
+    DefaultRequest,
+    FileToRegister,
+    ProtectedCheck,
+    ProtectedCheckRequest,
+    RegisteredDataset,
+    RegisterFilesRequest,
+    RegisterFilesResult,
+    SessionCreate,
+    TagRequest,
+)
 from provena_like.models.registry import (
     AccessSettings,
     HistoryEntry,
@@ -66,6 +84,7 @@ class RegistryClient(ServiceClient):
         super().__init__(core)
         self._items = self._list_route("/items", Page[Item])
         self._sessions = self._list_route("/sessions", Page[Item])
+        self._registered = self._list_route("/registered-datasets", Page[RegisteredDataset])
 
     # -- items ---------------------------------------------------------------------------
 
@@ -506,6 +525,307 @@ class RegistryClient(ServiceClient):
             cursor=cursor,
             max_items=max_items,
         )
+
+    # -- registered files ------------------------------------------------------------------
+
+    async def register_files(
+        self,
+        session: str,
+        files: Sequence[FileToRegister | Mapping[str, Any]],
+        *,
+        repository: str | None = None,
+        exists: bool = True,
+        default: bool = True,
+        dry_run: bool = False,
+        idempotency_key: str | None | NotGiven = NOT_GIVEN,
+    ) -> RegisterFilesResult:
+        """Register files of one session, all or nothing (``POST /sessions/{id}/files``).
+
+        The server checks every file first (ALF path, exactly one dataset type, a known data
+        format), the repository, your membership of the session's lab and protection, then
+        writes everything in one transaction. At most
+        :data:`~provena_like.models.registration.MAX_FILES_PER_REQUEST` files a request.
+
+        Args:
+            session: the session's handle.
+            files: ``{path, size, sha256, md5?, version?}`` each, ``path`` relative to the
+                session folder (``[collection/][#revision#/]name``).
+            repository: handle of the repository holding the files (a file record is
+                written there), or None.
+            exists: whether the files are in ``repository`` now (your claim for POSIX and
+                Globus repositories, which the server can't look into).
+            default: make each registered revision its dataset's default.
+            dry_run: check everything (read-only) and return the plan; nothing is written.
+            idempotency_key: a retry with the same key registers once and replays the first
+                answer; left out, a fresh key protects this call's own retries.
+
+        Returns:
+            One entry per file, in order: its dataset revision and ``status``
+            (``registered``, ``unchanged`` or ``updated``).
+
+        Raises:
+            Unprocessable: a file is refused; each detail names ``files.N.path`` and the
+                ALF ``part`` (``no_dataset_type``, ``ambiguous_dataset_type`` with
+                ``candidates``, ``unknown_data_format``, ``invalid_alf_path``).
+            Forbidden: you are not a member of the session's lab.
+            NotFound: no such session (or you can't read it).
+            PreconditionFailed: a target revision is protected (``code == "protected"``);
+                the details list every file's revisions, newest first. Nothing changed.
+
+        Example:
+            ```python
+            result = await pv.registry_client.register_files(
+                ses.id,
+                [{"path": "alf/_ibl_trials.table.pqt", "size": 1024, "sha256": "ab" * 32}],
+            )
+            result.files[0].status   # 'registered'
+            ```
+        """
+        body = RegisterFilesRequest(
+            files=[_coerce_file(f) for f in files],
+            repository=repository,
+            exists=exists,
+            default=default,
+            dry_run=dry_run,
+        )
+        return await self._core.request(
+            "POST",
+            "registry",
+            _session_path(session) + "/files",
+            json=body.model_dump(mode="json"),
+            idempotency_key=idempotency_key,
+            cast_to=RegisterFilesResult,
+            expected=(200, 201),
+        )
+
+    async def check_protected(self, session: str, paths: Sequence[str]) -> ProtectedCheck:
+        """Whether each path of a session names a protected revision (read-only).
+
+        Args:
+            session: the session's handle.
+            paths: paths relative to the session folder.
+
+        Returns:
+            Per path, in order: ``protected`` and the dataset's revisions newest first,
+            with ``protected`` and ``default`` flags (what
+            :func:`provena_like.alf.resolve_revision` takes).
+
+        Example:
+            ```python
+            check = await pv.registry_client.check_protected(ses.id, ["alf/trials.table.pqt"])
+            check.protected   # False
+            ```
+        """
+        body = ProtectedCheckRequest(paths=list(paths))
+        return await self._core.request(
+            "POST",
+            "registry",
+            _session_path(session) + "/files/check-protected",
+            json=body.model_dump(mode="json"),
+            cast_to=ProtectedCheck,
+        )
+
+    async def get_registered_dataset(self, dataset_id: str) -> RegisteredDataset:
+        """One registered dataset revision by its id."""
+        return await self._core.request(
+            "GET", "registry", _dataset_path(dataset_id), cast_to=RegisteredDataset
+        )
+
+    async def set_default(
+        self, dataset_id: str, *, revision: str | None = None
+    ) -> RegisteredDataset:
+        """Make a revision of a dataset its default; its other revisions lose the flag.
+
+        Args:
+            dataset_id: a registered dataset revision's id.
+            revision: another revision of the same dataset to make default (``""`` for the
+                one without a revision folder); None for ``dataset_id`` itself.
+
+        Returns:
+            The revision that is now the default.
+
+        Example:
+            ```python
+            first = await pv.registry_client.set_default(dataset.id, revision="")
+            first.default   # True
+            ```
+        """
+        return await self._core.request(
+            "POST",
+            "registry",
+            _dataset_path(dataset_id) + "/default",
+            json=DefaultRequest(revision=revision).model_dump(mode="json"),
+            cast_to=RegisteredDataset,
+        )
+
+    async def tag_dataset(self, dataset_id: str, tag: str) -> RegisteredDataset:
+        """Put a tag (a ``tag`` record's handle) on a registered dataset; lab members only.
+
+        A protected tag freezes the revision: registering it again is refused with 412.
+        """
+        return await self._core.request(
+            "POST",
+            "registry",
+            _dataset_path(dataset_id) + "/tags",
+            json=TagRequest(tag=tag).model_dump(mode="json"),
+            cast_to=RegisteredDataset,
+        )
+
+    async def untag_dataset(self, dataset_id: str, tag: str) -> RegisteredDataset:
+        """Take a tag off a registered dataset; lab members only."""
+        return await self._core.request(
+            "DELETE",
+            "registry",
+            _dataset_path(dataset_id) + "/tags" + item_path(tag).removeprefix("/items"),
+            cast_to=RegisteredDataset,
+        )
+
+    async def list_registered_datasets(
+        self,
+        *,
+        session: str | None = None,
+        subject: str | None = None,
+        lab: str | None = None,
+        date_from: date | str | None = None,
+        date_to: date | str | None = None,
+        dataset_type: str | None = None,
+        collection: str | None = None,
+        name: str | None = None,
+        revision: str | None = None,
+        last_before: str | None = None,
+        default_only: bool = False,
+        page_size: int = 100,
+        cursor: str | None = None,
+    ) -> Page[RegisteredDataset]:
+        """One page of the registered datasets of sessions you may read.
+
+        Sorted by session date, session, collection, name and revision sequence.
+
+        Args:
+            session: only this session's (handle).
+            subject: only sessions of this subject (handle).
+            lab: only sessions of this lab (handle).
+            date_from: only sessions on or after this date.
+            date_to: only sessions on or before this date.
+            dataset_type: only this dataset type (handle).
+            collection: only this collection (``""`` for none).
+            name: only datasets of this name.
+            revision: only this revision (``""`` for none).
+            last_before: per dataset, the newest revision in the server's order among those
+                named at or before this one (ONE's ``index_last_before``).
+            default_only: only default revisions.
+            page_size: datasets per page.
+            cursor: the ``next_cursor`` of the previous page.
+
+        Example:
+            ```python
+            page = await pv.registry_client.list_registered_datasets(
+                session=ses.id, default_only=True)
+            [d.rel_path for d in page.items]   # ['alf/_ibl_trials.table.pqt']
+            ```
+        """
+        params = _dataset_params(
+            session,
+            subject,
+            lab,
+            date_from,
+            date_to,
+            dataset_type,
+            collection,
+            name,
+            revision,
+            last_before,
+            default_only,
+        )
+        return await self._registered.page(params, page_size=page_size, cursor=cursor)
+
+    def iter_registered_datasets(
+        self,
+        *,
+        session: str | None = None,
+        subject: str | None = None,
+        lab: str | None = None,
+        date_from: date | str | None = None,
+        date_to: date | str | None = None,
+        dataset_type: str | None = None,
+        collection: str | None = None,
+        name: str | None = None,
+        revision: str | None = None,
+        last_before: str | None = None,
+        default_only: bool = False,
+        page_size: int = 100,
+        cursor: str | None = None,
+        max_items: int | None = None,
+    ) -> AsyncPaginator[RegisteredDataset]:
+        """Every registered dataset you may read, page by page.
+
+        Filters: see :meth:`list_registered_datasets`.
+
+        Example:
+            ```python
+            async for d in pv.registry_client.iter_registered_datasets(subject=subject.id):
+                print(d.rel_path, d.revision_seq, d.default)
+            ```
+        """
+        params = _dataset_params(
+            session,
+            subject,
+            lab,
+            date_from,
+            date_to,
+            dataset_type,
+            collection,
+            name,
+            revision,
+            last_before,
+            default_only,
+        )
+        return self._registered.iterate(
+            params, page_size=page_size, cursor=cursor, max_items=max_items
+        )
+
+
+def _coerce_file(value: FileToRegister | Mapping[str, Any]) -> FileToRegister:
+    return coerce_model(FileToRegister, value, "a file to register")
+
+
+def _session_path(session: str) -> str:
+    return "/sessions" + item_path(session).removeprefix("/items")
+
+
+def _dataset_path(dataset_id: str) -> str:
+    try:
+        return f"/registered-datasets/{uuid.UUID(str(dataset_id))}"
+    except ValueError:
+        raise UsageError(f"a registered dataset's id is a UUID, got {dataset_id!r}") from None
+
+
+def _dataset_params(
+    session: str | None,
+    subject: str | None,
+    lab: str | None,
+    date_from: date | str | None,
+    date_to: date | str | None,
+    dataset_type: str | None,
+    collection: str | None,
+    name: str | None,
+    revision: str | None,
+    last_before: str | None,
+    default_only: bool,
+) -> dict[str, Any]:
+    given = {
+        "session": session,
+        "dataset_type": dataset_type,
+        "collection": collection,
+        "name": name,
+        "revision": revision,
+        "last_before": last_before,
+    }
+    params = _session_params(subject, lab, date_from, date_to, None, "asc")
+    del params["order"]
+    if default_only:
+        params["default_only"] = True
+    return {**params, **{k: v for k, v in given.items() if v is not None}}
 
 
 def _session_params(

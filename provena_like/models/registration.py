@@ -50,9 +50,24 @@ from pydantic import (
 )
 
 from provena_like.models.collection import Handle
+from provena_like.models.shared import WireModel
 
 __all__ = [
+    "MAX_FILES_PER_REQUEST",
     "MAX_SESSION_NUMBER",
+    "DefaultRequest",
+    "ExistingRevisionInfo",
+    "FileRecordInfo",
+    "FileRegistration",
+    "FileToRegister",
+    "ProtectedCheck",
+    "ProtectedCheckRequest",
+    "ProtectedFile",
+    "RegisterFilesRequest",
+    "RegisterFilesResult",
+    "RegisteredDataset",
+    "RegistrationStatus",
+    "TagRequest",
     "IsoDate",
     "IsoDateTime",
     "REGISTRATION_RECORD_MODELS",
@@ -336,3 +351,177 @@ REGISTRATION_RECORD_MODELS: dict[str, type[BaseModel]] = {
     "water_administration": WaterAdministrationRecord,
 }
 """subtype → record model, for the subtypes of registration."""
+
+
+# -- registered files (ALF datasets) ---------------------------------------------------------
+
+MAX_FILES_PER_REQUEST = 5000
+"""The most files one ``register_files`` request may carry (422 beyond)."""
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Md5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+RegistrationStatus = Literal["registered", "unchanged", "updated"]
+"""What registering a file did (or, in a dry run, would do) to its dataset revision:
+``registered`` (a new revision row), ``unchanged`` (the same sha256 was registered: nothing
+but the default flag and the file record follow the request), ``updated`` (another sha256 on
+an unprotected revision: size and hashes replaced)."""
+
+
+class FileToRegister(_Record):
+    """One file of a ``register_files`` request.
+
+    ``path`` is relative to the session folder: ``[collection/][#revision#/]name``, the
+    name an ALF dataset name without a UUID.
+    """
+
+    path: str = Field(min_length=1, max_length=1024, description="[collection/][#rev#/]name")
+    size: int = Field(ge=0, le=2**62, description="bytes")
+    sha256: Sha256 = Field(description="lower-case hex SHA-256 of the content")
+    md5: Md5 | None = Field(
+        default=None, description="lower-case hex MD5, if a repository needs it"
+    )
+    version: str | None = Field(
+        default=None, min_length=1, max_length=64, description="the producing software's version"
+    )
+
+
+class RegisterFilesRequest(_Record):
+    """``POST /registry/sessions/{id}/files``: register files of one session, all or nothing.
+
+    Attributes:
+        files: at most :data:`MAX_FILES_PER_REQUEST`, each path at most once.
+        repository: handle of the repository holding the files (a file record is written
+            there), or None for no file record.
+        exists: whether the files are in ``repository`` now. The server can't look into
+            POSIX or Globus repositories: this is the caller's claim, recorded with
+            ``verified_at`` None.
+        default: make each registered revision its dataset's default (the others of that
+            dataset lose the flag in the same transaction).
+        dry_run: check everything (read-only) and answer the plan, writing nothing.
+    """
+
+    files: list[FileToRegister] = Field(min_length=1, max_length=MAX_FILES_PER_REQUEST)
+    repository: Handle | None = None
+    exists: bool = True
+    default: bool = True
+    dry_run: bool = False
+
+
+class FileRecordInfo(WireModel):
+    """Where a registered dataset's file is: a repository and the path under its root."""
+
+    repository: Handle
+    relative_path: str = Field(
+        description="lab/Subjects/subject/date/NNN/[collection/][#rev#/]name"
+    )
+    exists: bool
+    verified_at: datetime | None = Field(
+        default=None, description="when the server saw the file; None: the caller's claim"
+    )
+
+
+class RegisteredDataset(WireModel):
+    """One revision of an ALF dataset of a session, as registered.
+
+    A *dataset* is (``session``, ``collection``, ``name``); each registration of it under
+    another ``revision`` is a new row with the next ``revision_seq`` (1, 2, ...): that
+    sequence is the server's order of the dataset's revisions, newest last. At most one
+    revision of a dataset is its ``default``.
+    """
+
+    id: str | None = Field(description="uuid; None in a dry run for a revision not yet registered")
+    session: Handle
+    collection: str = Field(description="'' or folders joined by '/'")
+    name: str = Field(description="the ALF dataset name, without UUID")
+    revision: str = Field(description="'' for none")
+    revision_seq: int = Field(ge=1, description="1, 2, ... per dataset, in registration order")
+    default: bool
+    protected: bool = False
+    dataset_type: Handle
+    data_format: Handle
+    size: int
+    sha256: str
+    md5: str | None = None
+    version: str | None = None
+    tags: list[Handle] = Field(default_factory=list)
+    files: list[FileRecordInfo] = Field(default_factory=list)
+    created_by: str
+    created_at: datetime | None = Field(default=None, description="None in a dry run's plan")
+
+    @property
+    def rel_path(self) -> str:
+        """``[collection/][#revision#/]name``: the path relative to the session folder."""
+        revision = f"#{self.revision}#" if self.revision else ""
+        return "/".join(p for p in (self.collection, revision, self.name) if p)
+
+
+class FileRegistration(WireModel):
+    """What registering one file did (or would do), aligned with the request's files."""
+
+    path: str
+    status: RegistrationStatus
+    dataset: RegisteredDataset
+
+
+class RegisterFilesResult(WireModel):
+    """The answer to ``register_files``: one entry per file, in the request's order."""
+
+    session: Handle
+    dry_run: bool
+    files: list[FileRegistration]
+
+
+class ExistingRevisionInfo(WireModel):
+    """A revision of a dataset in a protection report (the list is newest first).
+
+    ``(revision, protected)`` is what :func:`provena_like.alf.resolve_revision` takes.
+    """
+
+    revision: str
+    protected: bool
+    default: bool
+    revision_seq: int
+
+
+class ProtectedFile(WireModel):
+    """Whether one path may be (re-)registered: its dataset's revisions, newest first.
+
+    ``protected`` is True when the path's own revision exists and is protected (a
+    registration would be refused with 412).
+    """
+
+    path: str
+    protected: bool
+    revisions: list[ExistingRevisionInfo]
+
+
+class ProtectedCheckRequest(_Record):
+    """``POST /registry/sessions/{id}/files/check-protected``: paths relative to the session."""
+
+    paths: list[Annotated[str, StringConstraints(min_length=1, max_length=1024)]] = Field(
+        min_length=1, max_length=MAX_FILES_PER_REQUEST
+    )
+
+
+class ProtectedCheck(WireModel):
+    """The answer of a protection check: one entry per path, in order."""
+
+    session: Handle
+    protected: bool = Field(description="any of the paths is protected")
+    files: list[ProtectedFile]
+
+
+class DefaultRequest(_Record):
+    """Make a revision of a dataset its default.
+
+    ``revision`` None is the dataset row named in the URL; otherwise the row of the same
+    dataset with that revision (``''`` for none).
+    """
+
+    revision: Annotated[str, StringConstraints(max_length=255)] | None = None
+
+
+class TagRequest(_Record):
+    """Put a tag (a ``tag`` record's handle) on a registered dataset."""
+
+    tag: Handle

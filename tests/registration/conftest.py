@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.databases import TEST_DATABASE_URL
-from tests.support.registration_helpers import Lab, make_lab
+from tests.support.registration_helpers import Lab, Vocabulary, make_lab, make_vocabulary
 from tests.support.users import User
 
 if TEST_DATABASE_URL:
@@ -34,3 +34,9 @@ async def lab(client: httpx.AsyncClient, new_user: Callable[..., User]) -> Lab:
 def registry_admin(new_user: Callable[..., User]) -> User:
     """A registry admin (system role ``admin``): writes the shared vocabulary."""
     return new_user("regadmin", system_roles=("admin",))
+
+
+@pytest.fixture
+async def vocabulary(client: httpx.AsyncClient, registry_admin: User) -> Vocabulary:
+    """Dataset types, a data format, a repository and tags no other test uses."""
+    return await make_vocabulary(client, registry_admin)

@@ -72,3 +72,66 @@ def fields(response: httpx.Response) -> list[str]:
     """The fields named by an error response's details."""
     details = response.json()["error"]["details"] or []
     return [d["field"] for d in details]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Dataset types, a data format, a repository and tags no other test uses.
+
+    Files named ``{obj}.times.{ext}`` and ``{obj}.intervals.{ext}`` match one type each.
+    """
+
+    obj: str
+    ext: str
+    times_type: str
+    intervals_type: str
+    data_format: str
+    repository: str
+    protected_tag: str
+    plain_tag: str
+
+    def name(self, attribute: str = "times") -> str:
+        """The file name of this vocabulary's ``attribute`` dataset."""
+        return f"{self.obj}.{attribute}.{self.ext}"
+
+
+async def make_vocabulary(client: httpx.AsyncClient, admin: User) -> Vocabulary:
+    """Create, as the registry admin ``admin``, a vocabulary of fresh names."""
+    tail = uuid.uuid4().hex[:8]
+    obj, ext = f"obj{tail}", f"e{tail}"
+    times = await create_item(client, admin, "dataset_type", {"name": f"{obj}.times"})
+    intervals = await create_item(
+        client,
+        admin,
+        "dataset_type",
+        {"name": f"{obj}.intervals", "filename_pattern": f"*{obj}.intervals.*"},
+    )
+    fmt = await create_item(
+        client, admin, "data_format", {"name": unique("fmt"), "file_extension": f".{ext}"}
+    )
+    repo = await create_item(
+        client, admin, "repository", {"name": unique("repo"), "kind": "posix", "root": "/data"}
+    )
+    protected = await create_item(
+        client, admin, "tag", {"name": unique("frozen"), "protected": True}
+    )
+    plain = await create_item(client, admin, "tag", {"name": unique("plain")})
+    return Vocabulary(
+        obj,
+        ext,
+        times["id"],
+        intervals["id"],
+        fmt["id"],
+        repo["id"],
+        protected["id"],
+        plain["id"],
+    )
+
+
+async def make_session(client: httpx.AsyncClient, lab: Lab, day: str = "2026-12-06") -> str:
+    """A new session (of a new subject) of ``lab``; returns its handle."""
+    subject = await make_subject(client, lab)
+    r = await post_session(client, lab.member, {"subject": subject["id"], "date": day})
+    assert r.status_code == 201, r.text
+    handle: str = r.json()["id"]
+    return handle

@@ -5,30 +5,51 @@
 ``GET /registry/sessions`` lists sessions by subject, lab, date range and number. The
 sessions themselves are registry items of subtype ``session``: read, change, lock and
 share them through ``/registry/items/{id}``.
+
+Registered files (ALF datasets) of a session: ``POST /registry/sessions/{id}/files``
+registers them, all or nothing (honours ``Idempotency-Key``);
+``POST /registry/sessions/{id}/files/check-protected`` reports protection (read-only);
+``/registry/registered-datasets`` lists them, and ``/registry/registered-datasets/{id}``
+reads one, sets the default revision (``.../default``) and tags it (``.../tags``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from provena_like.models.registration import MAX_SESSION_NUMBER, IsoDate, SessionCreate
+from provena_like.models.registration import (
+    MAX_SESSION_NUMBER,
+    DefaultRequest,
+    IsoDate,
+    ProtectedCheck,
+    ProtectedCheckRequest,
+    RegisteredDataset,
+    RegisterFilesRequest,
+    RegisterFilesResult,
+    SessionCreate,
+    TagRequest,
+)
 from provena_like.models.registry import Item, SortOrder
 from provena_like.models.shared import Page
 from provena_like.server import access
 from provena_like.server.errors import ServiceError
+from provena_like.server.idempotency import run_request_once
 from provena_like.server.params import Cursor, IdempotencyKey, PageSize, error_responses
 from provena_like.server.registry import service as registry
 from provena_like.server.registry.routes import _idempotent_item
 from provena_like.server.security import Principal, db_session, require_principal
 
+from . import files
 from . import sessions as service
 from .index import SESSION_NUMBER_TAKEN
 
-__all__ = ["ALLOCATION_ATTEMPTS", "router"]
+__all__ = ["ALLOCATION_ATTEMPTS", "WRITE_ATTEMPTS", "router"]
 
 router = APIRouter(tags=["registry"], responses=error_responses(400, 401, 403, 409, 413, 422))
 
@@ -37,6 +58,9 @@ Session = Annotated[AsyncSession, Depends(db_session)]
 
 ALLOCATION_ATTEMPTS = 5
 """How often an allocation that lost a race to an explicit number is retried."""
+
+WRITE_ATTEMPTS = 3
+"""How often a file registration that met a constraint (a concurrent writer) is retried."""
 
 
 @router.post("/sessions", status_code=201, response_model=Item)
@@ -109,3 +133,173 @@ async def list_sessions_route(
     )
     items = [registry.to_item(row, access.roles_on(principal, row)) for row in rows]
     return Page[Item](items=items, next_cursor=next_cursor)
+
+
+# -- registered files ------------------------------------------------------------------------
+
+
+@router.post(
+    "/sessions/{prefix}/{suffix}/files",
+    status_code=201,
+    response_model=RegisterFilesResult,
+    responses=error_responses(404, 412),
+)
+async def register_files_route(
+    prefix: str,
+    suffix: str,
+    body: RegisterFilesRequest,
+    request: Request,
+    principal: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Register files (ALF datasets) of a session, all or nothing.
+
+    Every file is checked first: its path (relative to the session) parses under ALF,
+    exactly one dataset type matches its name, its extension is a known data format; the
+    repository exists; the caller is a member of the session's lab; no target revision is
+    protected (412 ``protected``, each file's revisions newest first in the details). Then
+    everything is written in one transaction. A ``dry_run`` answers the plan (200) and
+    writes nothing. Honours ``Idempotency-Key``: a retry with the same key registers once.
+    """
+    session_id = f"{prefix}/{suffix}"
+
+    async def work(session: AsyncSession) -> tuple[int, Any]:
+        result = await files.register_files(session, principal, session_id, body)
+        return (200 if body.dry_run else 201), result.model_dump(mode="json")
+
+    fingerprinted = body.model_dump(mode="json")
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            return await run_request_once(request, principal, idempotency_key, fingerprinted, work)
+        except IntegrityError:
+            if attempt == WRITE_ATTEMPTS - 1:
+                raise ServiceError(
+                    409,
+                    "registration_conflict",
+                    "The registration met a concurrent change it could not get past; retry.",
+                ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@router.post(
+    "/sessions/{prefix}/{suffix}/files/check-protected",
+    response_model=ProtectedCheck,
+    responses=error_responses(404),
+)
+async def check_protected_route(
+    prefix: str, suffix: str, body: ProtectedCheckRequest, principal: Caller, session: Session
+) -> ProtectedCheck:
+    """Whether each path (relative to the session) names a protected revision (read-only).
+
+    Per path, the dataset's revisions newest first (server order) with their ``protected``
+    and ``default`` flags: what ``provena_like.alf.resolve_revision`` takes.
+    """
+    return await files.check_protected(session, principal, f"{prefix}/{suffix}", body.paths)
+
+
+@router.get("/registered-datasets", response_model=Page[RegisteredDataset])
+async def list_registered_datasets_route(
+    principal: Caller,
+    session: Session,
+    session_id: Annotated[
+        str | None, Query(alias="session", description="only datasets of this session (handle)")
+    ] = None,
+    subject: Annotated[str | None, Query(description="only sessions of this subject")] = None,
+    lab: Annotated[str | None, Query(description="only sessions of this lab")] = None,
+    date_from: Annotated[IsoDate | None, Query(description="sessions on or after")] = None,
+    date_to: Annotated[IsoDate | None, Query(description="sessions on or before")] = None,
+    dataset_type: Annotated[str | None, Query(description="dataset type (handle)")] = None,
+    collection: Annotated[
+        str | None, Query(max_length=512, description="exact collection ('' for none)")
+    ] = None,
+    name: Annotated[str | None, Query(max_length=255, description="exact dataset name")] = None,
+    revision: Annotated[
+        str | None, Query(max_length=255, description="exact revision ('' for none)")
+    ] = None,
+    last_before: Annotated[
+        str | None,
+        Query(
+            max_length=255,
+            description="per dataset, the newest revision (server order) named at or before",
+        ),
+    ] = None,
+    default_only: Annotated[bool, Query(description="only default revisions")] = False,
+    page_size: PageSize = 100,
+    cursor: Cursor = None,
+) -> Page[RegisteredDataset]:
+    """Registered datasets of the sessions the caller may read, one page at a time.
+
+    Sorted by session date, session, collection, name and revision sequence.
+    """
+    items, next_cursor = await files.list_datasets(
+        session,
+        principal,
+        session_id=session_id,
+        subject=subject,
+        lab=lab,
+        date_from=date_from,
+        date_to=date_to,
+        dataset_type=dataset_type,
+        collection=collection,
+        name=name,
+        revision=revision,
+        last_before=last_before,
+        default_only=default_only,
+        page_size=page_size,
+        cursor=cursor,
+    )
+    return Page[RegisteredDataset](items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/registered-datasets/{dataset_id}",
+    response_model=RegisteredDataset,
+    responses=error_responses(404),
+)
+async def get_registered_dataset_route(
+    dataset_id: UUID, principal: Caller, session: Session
+) -> RegisteredDataset:
+    """One registered dataset revision (needs read access to its session)."""
+    return await files.get_dataset(session, principal, str(dataset_id))
+
+
+@router.post(
+    "/registered-datasets/{dataset_id}/default",
+    response_model=RegisteredDataset,
+    responses=error_responses(404),
+)
+async def set_default_route(
+    dataset_id: UUID, body: DefaultRequest, principal: Caller, session: Session
+) -> RegisteredDataset:
+    """Make a revision of the dataset its default; the others lose the flag (lab members).
+
+    ``revision`` left out is this row; otherwise the same dataset's revision of that name.
+    """
+    async with session.begin():
+        return await files.set_default(session, principal, str(dataset_id), body.revision)
+
+
+@router.post(
+    "/registered-datasets/{dataset_id}/tags",
+    response_model=RegisteredDataset,
+    responses=error_responses(404),
+)
+async def tag_dataset_route(
+    dataset_id: UUID, body: TagRequest, principal: Caller, session: Session
+) -> RegisteredDataset:
+    """Put a tag on a registered dataset (lab members); a protected tag freezes it."""
+    async with session.begin():
+        return await files.tag_dataset(session, principal, str(dataset_id), body.tag)
+
+
+@router.delete(
+    "/registered-datasets/{dataset_id}/tags/{prefix}/{suffix}",
+    response_model=RegisteredDataset,
+    responses=error_responses(404),
+)
+async def untag_dataset_route(
+    dataset_id: UUID, prefix: str, suffix: str, principal: Caller, session: Session
+) -> RegisteredDataset:
+    """Take a tag off a registered dataset (lab members)."""
+    async with session.begin():
+        return await files.untag_dataset(session, principal, str(dataset_id), f"{prefix}/{suffix}")

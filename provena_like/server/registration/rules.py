@@ -67,6 +67,7 @@ __all__ = [
     "check_session_parts",
     "lab_group",
     "reference",
+    "require_lab_member",
 ]
 
 MEMBER_ROLES: list[Role] = ["metadata-write"]
@@ -158,7 +159,8 @@ def _require_member(principal: Principal, group: str, what: str) -> None:
     )
 
 
-def _require_lab_member(principal: Principal, lab: ItemRow) -> None:
+def require_lab_member(principal: Principal, lab: ItemRow) -> None:
+    """403 unless ``principal`` is a member of ``lab`` (or a system admin)."""
     _require_member(principal, lab_group(lab), f"Lab {lab.record.get('name')} ({lab.id})")
 
 
@@ -211,12 +213,12 @@ async def _subject_rule(
     lab = await reference(
         session, principal, record.lab, "lab", field_name=_field(within, "lab"), readable=False
     )
-    _require_lab_member(principal, lab)
+    require_lab_member(principal, lab)
     if current is not None and current.record.get("lab") != record.lab:
         # moving a subject: the lab it leaves must agree too
         old = await session.get(ItemRow, str(current.record.get("lab")))
         if old is not None and old.subtype == "lab":
-            _require_lab_member(principal, old)
+            require_lab_member(principal, old)
     user = record.responsible_user
     problems = await _check_users(
         session, [(_field(within, "responsible_user"), user)] if user else []
@@ -274,9 +276,9 @@ async def check_session_parts(
         lab = await reference(
             session, principal, lab_id, "lab", field_name=_field(within, "lab"), readable=False
         )
-    _require_lab_member(principal, lab)
+    require_lab_member(principal, lab)
     if subject_lab is not None and subject_lab.id != lab.id:
-        _require_lab_member(principal, subject_lab)
+        require_lab_member(principal, subject_lab)
     problems = await _check_users(
         session, [(_field(within, f"users.{i}"), name) for i, name in enumerate(fields.users)]
     )
@@ -332,7 +334,7 @@ async def _subject_event_rule(
         raise ServiceError(
             409, "subject_without_lab", f"Subject {subject.id} has no lab: fix the subject first."
         )
-    _require_lab_member(principal, lab)
+    require_lab_member(principal, lab)
     user = record.user
     problems = await _check_users(session, [(_field(within, "user"), user)] if user else [])
     if problems:

@@ -10,14 +10,39 @@ carry the database constraints that make uniqueness hold under concurrent writer
 - :class:`SessionIndexRow`: one row per session; the unique constraint on (``subject_id``,
   ``date``, ``number``) is what keeps two sessions from sharing a number. ``date`` is the
   ISO date (``YYYY-MM-DD``), which sorts and compares as text on every backend.
+
+Registered files (ALF datasets) are rows of their own, not registry items:
+
+- :class:`RegisteredDatasetRow`: one row per (session, collection, name, revision), unique
+  together; ``revision_seq`` numbers the revisions of one (session, collection, name) 1, 2,
+  ... in registration order (unique too): the server's order of revisions. A partial unique
+  index keeps at most one ``is_default`` row per dataset (SQLite and PostgreSQL both have
+  them).
+- :class:`DatasetTagRow`: the tags on a registered dataset; a dataset is protected iff one
+  of its tags' records says ``protected``.
+- :class:`FileRecordRow`: where a registered dataset's file is: one per (dataset,
+  repository), and a repository's ``relative_path`` is unique. ``exists`` is the caller's
+  claim when ``verified_at`` is None (the server can't look into POSIX or Globus
+  repositories).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from provena_like.server.db.base import Base
+from provena_like.server.db.base import Base, UTCDateTime
 
 
 class RecordNameRow(Base):
@@ -53,4 +78,79 @@ class SessionIndexRow(Base):
         UniqueConstraint("subject_id", "date", "number", name="uq_registration_sessions_number"),
         Index("ix_registration_sessions_lab", "lab_id", "date", "number"),
         Index("ix_registration_sessions_date", "date", "number"),
+    )
+
+
+class RegisteredDatasetRow(Base):
+    """One revision of an ALF dataset of a session (see the module's docstring)."""
+
+    __tablename__ = "registration_datasets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, doc="a uuid")
+    session_id: Mapped[str] = mapped_column(ForeignKey("registry_items.id", ondelete="CASCADE"))
+    collection: Mapped[str] = mapped_column(String(512), doc="'' or folders joined by '/'")
+    name: Mapped[str] = mapped_column(String(255), doc="ALF dataset name, no UUID")
+    revision: Mapped[str] = mapped_column(String(255), doc="'' for none")
+    revision_seq: Mapped[int] = mapped_column(Integer, doc="1, 2, ... per dataset")
+    dataset_type_id: Mapped[str] = mapped_column(String(255))
+    data_format_id: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    md5: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    is_default: Mapped[bool] = mapped_column(Boolean)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint(
+            "session_id", "collection", "name", "revision", name="uq_registration_datasets_revision"
+        ),
+        UniqueConstraint(
+            "session_id", "collection", "name", "revision_seq", name="uq_registration_datasets_seq"
+        ),
+        Index(
+            "uq_registration_datasets_default",
+            "session_id",
+            "collection",
+            "name",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+        Index("ix_registration_datasets_type", "dataset_type_id"),
+    )
+
+
+class DatasetTagRow(Base):
+    """A tag (a ``tag`` record's handle) on a registered dataset."""
+
+    __tablename__ = "registration_dataset_tags"
+
+    dataset_id: Mapped[str] = mapped_column(
+        ForeignKey("registration_datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class FileRecordRow(Base):
+    """Where a registered dataset's file is in a repository."""
+
+    __tablename__ = "registration_file_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(
+        ForeignKey("registration_datasets.id", ondelete="CASCADE")
+    )
+    repository_id: Mapped[str] = mapped_column(String(255))
+    relative_path: Mapped[str] = mapped_column(String(1024))
+    exists: Mapped[bool] = mapped_column(Boolean)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "repository_id", name="uq_registration_file_records_repo"),
+        UniqueConstraint(
+            "repository_id", "relative_path", name="uq_registration_file_records_path"
+        ),
     )

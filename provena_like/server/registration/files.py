@@ -1,0 +1,821 @@
+"""Registered files (ALF datasets) of sessions: register, check protection, defaults, tags.
+
+:func:`register_files` is atomic per request. It checks everything first - every path
+parses under ALF, exactly one dataset type matches, the extension is a known data format,
+the repository exists, the caller is a member of the session's lab, no target revision is
+protected - and only then writes, all in the caller's transaction (the route's), so a
+failure anywhere leaves nothing changed. Writers of one session queue on a counter named
+after it (:func:`~provena_like.server.registry.handles.next_value`: a row lock on
+PostgreSQL, the write lock on SQLite), so the checks and the writes see the same rows.
+
+Revisions of a dataset (``session``, ``collection``, ``name``) are numbered by
+``revision_seq``, 1, 2, ... in registration order: the server's order of revisions. ALF
+revision names made by :func:`provena_like.alf.next_revision` sort the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, NamedTuple
+
+from sqlalchemy import Select, and_, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from provena_like.alf import (
+    AlfError,
+    AlfPath,
+    DatasetTypeError,
+    matching_dataset_types,
+    parse_rel_path,
+)
+from provena_like.models.registration import (
+    ExistingRevisionInfo,
+    FileRecordInfo,
+    FileRegistration,
+    FileToRegister,
+    ProtectedCheck,
+    ProtectedFile,
+    RegisteredDataset,
+    RegisterFilesRequest,
+    RegisterFilesResult,
+    RegistrationStatus,
+)
+from provena_like.server import access
+from provena_like.server.db.base import utcnow
+from provena_like.server.errors import ServiceError, not_found, validation_error
+from provena_like.server.pagination import KeyColumn, keyset_page
+from provena_like.server.registry.handles import next_value
+from provena_like.server.registry.tables import ItemRow
+from provena_like.server.security import Principal
+
+from .rules import reference, require_lab_member
+from .tables import DatasetTagRow, FileRecordRow, RegisteredDatasetRow, SessionIndexRow
+
+__all__ = [
+    "check_protected",
+    "get_dataset",
+    "list_datasets",
+    "load_session",
+    "register_files",
+    "set_default",
+    "tag_dataset",
+    "untag_dataset",
+]
+
+DatasetKey = tuple[str, str]
+"""(collection, name): a dataset within its session."""
+
+
+class _Vocabulary(NamedTuple):
+    name: str
+    filename_pattern: str
+    id: str
+
+
+@dataclass
+class _SessionContext:
+    row: ItemRow
+    lab: ItemRow
+    folder: str
+    """``lab/Subjects/subject/YYYY-MM-DD/NNN``: where its files go in a repository."""
+
+
+@dataclass
+class _Planned:
+    index: int
+    file: FileToRegister
+    path: AlfPath
+    dataset_type: str
+    data_format: str
+    existing: RegisteredDatasetRow | None = None
+    status: RegistrationStatus = "registered"
+    revision_seq: int = 0
+
+
+def _problem(index: int, message: str, kind: str, **extra: Any) -> dict[str, Any]:
+    return {"field": f"files.{index}.path", "message": message, "type": kind, **extra}
+
+
+async def load_session(
+    session: AsyncSession, principal: Principal, session_id: str, *, write: bool
+) -> _SessionContext:
+    """The session ``session_id`` (readable by the caller) and its lab.
+
+    Raises:
+        ServiceError: 404 when there is no such session (or the caller can't read it),
+            403 for a write by someone who is not a member of the session's lab.
+    """
+    row = await session.get(ItemRow, session_id)
+    if row is None or row.subtype != "session":
+        raise not_found(f"Session {session_id}")
+    if "metadata-read" not in access.roles_on(principal, row):
+        raise not_found(f"Session {session_id}")
+    lab = await session.get(ItemRow, str(row.record.get("lab")))
+    subject = await session.get(ItemRow, str(row.record.get("subject")))
+    if lab is None or lab.subtype != "lab" or subject is None:
+        raise ServiceError(
+            409, "session_incomplete", f"Session {session_id} has no lab or subject any more."
+        )
+    if write:
+        require_lab_member(principal, lab)
+    folder = (
+        f"{lab.record.get('name')}/Subjects/{subject.record.get('nickname')}/"
+        f"{row.record.get('date')}/{int(row.record.get('number', 0)):03d}"
+    )
+    return _SessionContext(row, lab, folder)
+
+
+async def _vocabulary(session: AsyncSession, subtype: str, field: str) -> list[_Vocabulary]:
+    rows = await session.scalars(
+        select(ItemRow).where(ItemRow.subtype == subtype).order_by(ItemRow.seq)
+    )
+    return [
+        _Vocabulary(str(r.record.get("name")), str(r.record.get(field) or ""), r.id) for r in rows
+    ]
+
+
+async def _protected_tags(session: AsyncSession) -> set[str]:
+    rows = await session.scalars(select(ItemRow).where(ItemRow.subtype == "tag"))
+    return {r.id for r in rows if r.record.get("protected")}
+
+
+async def _protected_ids(session: AsyncSession, ids: Iterable[str]) -> set[str]:
+    wanted = list(ids)
+    if not wanted:
+        return set()
+    protected = await _protected_tags(session)
+    if not protected:
+        return set()
+    found = await session.scalars(
+        select(DatasetTagRow.dataset_id).where(
+            DatasetTagRow.dataset_id.in_(wanted), DatasetTagRow.tag_id.in_(sorted(protected))
+        )
+    )
+    return set(found)
+
+
+async def _existing(
+    session: AsyncSession, session_id: str
+) -> dict[DatasetKey, list[RegisteredDatasetRow]]:
+    """Every registered revision of the session, by dataset, in ``revision_seq`` order."""
+    rows = await session.scalars(
+        select(RegisteredDatasetRow)
+        .where(RegisteredDatasetRow.session_id == session_id)
+        .order_by(RegisteredDatasetRow.revision_seq)
+        .execution_options(populate_existing=True)
+    )
+    found: dict[DatasetKey, list[RegisteredDatasetRow]] = {}
+    for row in rows:
+        found.setdefault((row.collection, row.name), []).append(row)
+    return found
+
+
+def _parse(index: int, text: str) -> AlfPath | dict[str, Any]:
+    try:
+        return parse_rel_path(text)
+    except AlfError as err:
+        return _problem(index, str(err), "invalid_alf_path", part=err.part)
+
+
+async def _plan(
+    session: AsyncSession, body: RegisterFilesRequest
+) -> tuple[list[_Planned], list[dict[str, Any]]]:
+    """Parse and classify every file; the problems name the file index and the part."""
+    types = await _vocabulary(session, "dataset_type", "filename_pattern")
+    formats: dict[str, list[str]] = {}
+    for fmt in await _vocabulary(session, "data_format", "file_extension"):
+        formats.setdefault(fmt.filename_pattern.casefold(), []).append(fmt.id)
+    planned: list[_Planned] = []
+    problems: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for i, file in enumerate(body.files):
+        parsed = _parse(i, file.path)
+        if isinstance(parsed, dict):
+            problems.append(parsed)
+            continue
+        key = (parsed.collection, parsed.name, parsed.revision)
+        if key in seen:
+            problems.append(
+                _problem(i, f"{file.path!r} is also files.{seen[key]}", "duplicate_path")
+            )
+            continue
+        seen[key] = i
+        matches = matching_dataset_types(parsed.name, types)
+        if len(matches) != 1:
+            err = DatasetTypeError(parsed.name, [t.name for t in matches])
+            kind = "ambiguous_dataset_type" if matches else "no_dataset_type"
+            problems.append(
+                _problem(i, str(err), kind, part="dataset_type", candidates=list(err.candidates))
+            )
+            continue
+        extension = "." + parsed.dataset.extension
+        known = formats.get(extension.casefold(), [])
+        if len(known) != 1:
+            message = (
+                f"no data format has extension {extension!r}; ask a registry admin to add one"
+                if not known
+                else f"several data formats have extension {extension!r}: {', '.join(known)}"
+            )
+            problems.append(
+                _problem(i, message, "unknown_data_format", part="extension", candidates=known)
+            )
+            continue
+        planned.append(_Planned(i, file, parsed, matches[0].id, known[0]))
+    return planned, problems
+
+
+def _revisions_of(
+    rows: Sequence[RegisteredDatasetRow], protected: set[str]
+) -> list[ExistingRevisionInfo]:
+    return [
+        ExistingRevisionInfo(
+            revision=r.revision,
+            protected=r.id in protected,
+            default=r.is_default,
+            revision_seq=r.revision_seq,
+        )
+        for r in sorted(rows, key=lambda r: r.revision_seq, reverse=True)
+    ]
+
+
+def _protection(
+    paths: Sequence[tuple[str, AlfPath | None]],
+    existing: dict[DatasetKey, list[RegisteredDatasetRow]],
+    protected: set[str],
+) -> list[ProtectedFile]:
+    out: list[ProtectedFile] = []
+    for text, path in paths:
+        if path is None:
+            out.append(ProtectedFile(path=text, protected=False, revisions=[]))
+            continue
+        rows = existing.get((path.collection, path.name), [])
+        target = next((r for r in rows if r.revision == path.revision), None)
+        out.append(
+            ProtectedFile(
+                path=text,
+                protected=target is not None and target.id in protected,
+                revisions=_revisions_of(rows, protected),
+            )
+        )
+    return out
+
+
+async def check_protected(
+    session: AsyncSession, principal: Principal, session_id: str, paths: Sequence[str]
+) -> ProtectedCheck:
+    """Whether each path (relative to the session) names a protected revision; read-only.
+
+    Raises:
+        ServiceError: 404 for an unknown session, 422 naming a path that breaks ALF.
+    """
+    ctx = await load_session(session, principal, session_id, write=False)
+    parsed = [_parse(i, p) for i, p in enumerate(paths)]
+    problems = [p for p in parsed if isinstance(p, dict)]
+    if problems:
+        raise validation_error(
+            [
+                {**p, "field": p["field"].replace("files.", "paths.").removesuffix(".path")}
+                for p in problems
+            ],
+            what="paths",
+        )
+    existing = await _existing(session, ctx.row.id)
+    protected = await _protected_ids(session, (r.id for rs in existing.values() for r in rs))
+    files = _protection(
+        [(p, a) for p, a in zip(paths, parsed, strict=True) if not isinstance(a, dict)],
+        existing,
+        protected,
+    )
+    return ProtectedCheck(
+        session=ctx.row.id, protected=any(f.protected for f in files), files=files
+    )
+
+
+def _refuse_protected(
+    planned: Sequence[_Planned],
+    existing: dict[DatasetKey, list[RegisteredDatasetRow]],
+    protected: set[str],
+) -> None:
+    report = _protection([(p.file.path, p.path) for p in planned], existing, protected)
+    if not any(f.protected for f in report):
+        return
+    refused = [p.file.path for p, f in zip(planned, report, strict=True) if f.protected]
+    details = [
+        {
+            "field": f"files.{p.index}.path",
+            "type": "protected" if f.protected else "unprotected",
+            "message": (
+                f"{f.path!r} names a protected revision" if f.protected else "not protected"
+            ),
+            **f.model_dump(mode="json"),
+        }
+        for p, f in zip(planned, report, strict=True)
+    ]
+    raise ServiceError(
+        412,
+        "protected",
+        f"{len(refused)} file(s) name a protected revision and can't be registered again: "
+        f"{', '.join(refused[:5])}{' ...' if len(refused) > 5 else ''}. Register them under a "
+        "new revision (details list each file's revisions, newest first). Nothing was changed.",
+        details=details,
+    )
+
+
+async def _dataset_models(
+    session: AsyncSession, rows: Sequence[RegisteredDatasetRow]
+) -> list[RegisteredDataset]:
+    ids = [r.id for r in rows]
+    tags: dict[str, list[str]] = {}
+    files: dict[str, list[FileRecordInfo]] = {}
+    if ids:
+        for dataset_id, tag in await session.execute(
+            select(DatasetTagRow.dataset_id, DatasetTagRow.tag_id)
+            .where(DatasetTagRow.dataset_id.in_(ids))
+            .order_by(DatasetTagRow.tag_id)
+        ):
+            tags.setdefault(dataset_id, []).append(tag)
+        for record in await session.scalars(
+            select(FileRecordRow)
+            .where(FileRecordRow.dataset_id.in_(ids))
+            .order_by(FileRecordRow.id)
+            .execution_options(populate_existing=True)
+        ):
+            files.setdefault(record.dataset_id, []).append(
+                FileRecordInfo(
+                    repository=record.repository_id,
+                    relative_path=record.relative_path,
+                    exists=record.exists,
+                    verified_at=record.verified_at,
+                )
+            )
+    protected = await _protected_ids(session, ids)
+    return [
+        RegisteredDataset(
+            id=r.id,
+            session=r.session_id,
+            collection=r.collection,
+            name=r.name,
+            revision=r.revision,
+            revision_seq=r.revision_seq,
+            default=r.is_default,
+            protected=r.id in protected,
+            dataset_type=r.dataset_type_id,
+            data_format=r.data_format_id,
+            size=r.size,
+            sha256=r.sha256,
+            md5=r.md5,
+            version=r.version,
+            tags=tags.get(r.id, []),
+            files=files.get(r.id, []),
+            created_by=r.created_by,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+def _classify(
+    planned: Sequence[_Planned], existing: dict[DatasetKey, list[RegisteredDatasetRow]]
+) -> None:
+    """Set each file's status and revision_seq (new revisions after the existing ones)."""
+    next_seq: dict[DatasetKey, int] = {}
+    for p in planned:
+        key = (p.path.collection, p.path.name)
+        rows = existing.get(key, [])
+        p.existing = next((r for r in rows if r.revision == p.path.revision), None)
+        if p.existing is not None:
+            p.status = "unchanged" if p.existing.sha256 == p.file.sha256 else "updated"
+            p.revision_seq = p.existing.revision_seq
+        else:
+            seq = next_seq.get(key, max((r.revision_seq for r in rows), default=0)) + 1
+            next_seq[key] = seq
+            p.status, p.revision_seq = "registered", seq
+
+
+def _defaults_after(
+    planned: Sequence[_Planned],
+    existing: dict[DatasetKey, list[RegisteredDatasetRow]],
+    make_default: bool,
+) -> dict[tuple[str, str, str], bool]:
+    """(collection, name, revision) → default, for every revision the request touches."""
+    state: dict[tuple[str, str, str], bool] = {}
+    for p in planned:
+        key = (p.path.collection, p.path.name)
+        for r in existing.get(key, []):
+            state.setdefault((r.collection, r.name, r.revision), r.is_default)
+        target = (p.path.collection, p.path.name, p.path.revision)
+        if make_default:
+            for k in state:
+                if k[:2] == key:
+                    state[k] = False
+            state[target] = True
+        else:
+            state.setdefault(target, False)
+    return state
+
+
+def _plan_model(
+    p: _Planned,
+    session_id: str,
+    principal: Principal,
+    default: bool,
+    protected: bool,
+    file_record: FileRecordInfo | None,
+) -> RegisteredDataset:
+    changed = p.status != "unchanged" or p.existing is None
+    source = p.existing
+    return RegisteredDataset(
+        id=source.id if source is not None else None,
+        session=session_id,
+        collection=p.path.collection,
+        name=p.path.name,
+        revision=p.path.revision,
+        revision_seq=p.revision_seq,
+        default=default,
+        protected=protected,
+        dataset_type=source.dataset_type_id if source is not None else p.dataset_type,
+        data_format=source.data_format_id if source is not None else p.data_format,
+        size=p.file.size if changed or source is None else source.size,
+        sha256=p.file.sha256,
+        md5=p.file.md5 if changed or source is None else source.md5,
+        version=p.file.version if changed or source is None else source.version,
+        files=[file_record] if file_record is not None else [],
+        created_by=source.created_by if source is not None else principal.username,
+        created_at=source.created_at if source is not None else None,
+    )
+
+
+async def register_files(
+    session: AsyncSession, principal: Principal, session_id: str, body: RegisterFilesRequest
+) -> RegisterFilesResult:
+    """Register ``body.files`` of a session, all or nothing (see the module's docstring).
+
+    A dry run performs every check (read-only) and answers the plan.
+
+    Raises:
+        ServiceError: 404 unknown session, 403 not a member of its lab, 422 naming each
+            bad file (``files.3.path``, with the ALF ``part``) or the repository, 412
+            ``protected`` when a target revision is protected (nothing changed).
+    """
+    ctx = await load_session(session, principal, session_id, write=True)
+    if body.repository is not None:
+        await reference(
+            session,
+            principal,
+            body.repository,
+            "repository",
+            field_name="repository",
+            readable=False,
+        )
+    planned, problems = await _plan(session, body)
+    if problems:
+        raise validation_error(problems, what="files")
+    if not body.dry_run:
+        # writers of this session queue here, so what is checked below is what is written
+        await next_value(session, f"registration-files:{ctx.row.seq}")
+    existing = await _existing(session, ctx.row.id)
+    protected = await _protected_ids(session, (r.id for rs in existing.values() for r in rs))
+    _refuse_protected(planned, existing, protected)
+    _classify(planned, existing)
+    defaults = _defaults_after(planned, existing, body.default)
+    if body.dry_run:
+        results = [
+            FileRegistration(
+                path=p.file.path,
+                status=p.status,
+                dataset=_plan_model(
+                    p,
+                    ctx.row.id,
+                    principal,
+                    defaults[(p.path.collection, p.path.name, p.path.revision)],
+                    p.existing is not None and p.existing.id in protected,
+                    _file_record(ctx, body, p.path),
+                ),
+            )
+            for p in planned
+        ]
+        return RegisterFilesResult(session=ctx.row.id, dry_run=True, files=results)
+    rows = await _write(session, principal, ctx, body, planned, existing, defaults)
+    models = await _dataset_models(session, rows)
+    return RegisterFilesResult(
+        session=ctx.row.id,
+        dry_run=False,
+        files=[
+            FileRegistration(path=p.file.path, status=p.status, dataset=m)
+            for p, m in zip(planned, models, strict=True)
+        ],
+    )
+
+
+def _file_record(
+    ctx: _SessionContext, body: RegisterFilesRequest, path: AlfPath
+) -> FileRecordInfo | None:
+    if body.repository is None:
+        return None
+    return FileRecordInfo(
+        repository=body.repository,
+        relative_path=f"{ctx.folder}/{path.rel_path}",
+        exists=body.exists,
+        verified_at=None,
+    )
+
+
+async def _write(
+    session: AsyncSession,
+    principal: Principal,
+    ctx: _SessionContext,
+    body: RegisterFilesRequest,
+    planned: Sequence[_Planned],
+    existing: dict[DatasetKey, list[RegisteredDatasetRow]],
+    defaults: dict[tuple[str, str, str], bool],
+) -> list[RegisteredDatasetRow]:
+    now = utcnow()
+    # un-default first: the partial unique index allows one default per dataset at a time
+    by_key = {(r.collection, r.name, r.revision): r for rs in existing.values() for r in rs}
+    for key, is_default in defaults.items():
+        row = by_key.get(key)
+        if row is not None and row.is_default and not is_default:
+            row.is_default = False
+    await session.flush()
+    rows: list[RegisteredDatasetRow] = []
+    for p in planned:
+        key = (p.path.collection, p.path.name, p.path.revision)
+        row = p.existing
+        if row is None:
+            row = RegisteredDatasetRow(
+                id=str(uuid.uuid4()),
+                session_id=ctx.row.id,
+                collection=p.path.collection,
+                name=p.path.name,
+                revision=p.path.revision,
+                revision_seq=p.revision_seq,
+                dataset_type_id=p.dataset_type,
+                data_format_id=p.data_format,
+                size=p.file.size,
+                sha256=p.file.sha256,
+                md5=p.file.md5,
+                version=p.file.version,
+                is_default=False,
+                created_by=principal.username,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+        elif p.status == "updated":
+            row.size, row.sha256, row.md5 = p.file.size, p.file.sha256, p.file.md5
+            row.version, row.updated_at = p.file.version, now
+        rows.append(row)
+    await session.flush()
+    for p, row in zip(planned, rows, strict=True):
+        wanted = defaults[(p.path.collection, p.path.name, p.path.revision)]
+        if row.is_default != wanted:
+            row.is_default = wanted
+    await session.flush()
+    if body.repository is not None:
+        await _write_file_records(session, ctx, body, planned, rows)
+    return rows
+
+
+async def _write_file_records(
+    session: AsyncSession,
+    ctx: _SessionContext,
+    body: RegisterFilesRequest,
+    planned: Sequence[_Planned],
+    rows: Sequence[RegisteredDatasetRow],
+) -> None:
+    assert body.repository is not None
+    ids = [r.id for r in rows]
+    current = {
+        record.dataset_id: record
+        for record in await session.scalars(
+            select(FileRecordRow).where(
+                FileRecordRow.dataset_id.in_(ids), FileRecordRow.repository_id == body.repository
+            )
+        )
+    }
+    for p, row in zip(planned, rows, strict=True):
+        record = current.get(row.id)
+        if record is None:
+            session.add(
+                FileRecordRow(
+                    dataset_id=row.id,
+                    repository_id=body.repository,
+                    relative_path=f"{ctx.folder}/{p.path.rel_path}",
+                    exists=body.exists,
+                    verified_at=None,
+                )
+            )
+        else:
+            record.exists, record.verified_at = body.exists, None
+    await session.flush()
+
+
+async def _load_dataset(session: AsyncSession, dataset_id: str) -> RegisteredDatasetRow:
+    row = await session.get(RegisteredDatasetRow, dataset_id, populate_existing=True)
+    if row is None:
+        raise not_found(f"Registered dataset {dataset_id}")
+    return row
+
+
+async def get_dataset(
+    session: AsyncSession, principal: Principal, dataset_id: str
+) -> RegisteredDataset:
+    """One registered dataset revision; 404 unless the caller may read its session."""
+    row = await _load_dataset(session, dataset_id)
+    try:
+        await load_session(session, principal, row.session_id, write=False)
+    except ServiceError as err:
+        if err.status == 404:
+            raise not_found(f"Registered dataset {dataset_id}") from None
+        raise
+    return (await _dataset_models(session, [row]))[0]
+
+
+async def _writable_dataset(
+    session: AsyncSession, principal: Principal, dataset_id: str
+) -> RegisteredDatasetRow:
+    row = await _load_dataset(session, dataset_id)
+    try:
+        ctx = await load_session(session, principal, row.session_id, write=False)
+    except ServiceError as err:
+        if err.status == 404:
+            raise not_found(f"Registered dataset {dataset_id}") from None
+        raise
+    require_lab_member(principal, ctx.lab)
+    await next_value(session, f"registration-files:{ctx.row.seq}")
+    return await _load_dataset(session, dataset_id)
+
+
+async def set_default(
+    session: AsyncSession, principal: Principal, dataset_id: str, revision: str | None
+) -> RegisteredDataset:
+    """Make a revision of a dataset its default (the others lose the flag).
+
+    ``revision`` None is the row ``dataset_id`` itself; otherwise the revision of the same
+    (session, collection, name) with that name.
+
+    Raises:
+        ServiceError: 404 for an unknown dataset or revision, 403 for a non-member.
+    """
+    row = await _writable_dataset(session, principal, dataset_id)
+    if revision is not None and revision != row.revision:
+        other = await session.scalar(
+            select(RegisteredDatasetRow).where(
+                RegisteredDatasetRow.session_id == row.session_id,
+                RegisteredDatasetRow.collection == row.collection,
+                RegisteredDatasetRow.name == row.name,
+                RegisteredDatasetRow.revision == revision,
+            )
+        )
+        if other is None:
+            raise not_found(f"Revision {revision!r} of dataset {row.collection}/{row.name}")
+        row = other
+    await session.execute(
+        update(RegisteredDatasetRow)
+        .where(
+            RegisteredDatasetRow.session_id == row.session_id,
+            RegisteredDatasetRow.collection == row.collection,
+            RegisteredDatasetRow.name == row.name,
+            RegisteredDatasetRow.id != row.id,
+        )
+        .values(is_default=False)
+        .execution_options(synchronize_session=False)
+    )
+    await session.flush()
+    row = await _load_dataset(session, row.id)
+    row.is_default = True
+    row.updated_at = utcnow()
+    await session.flush()
+    return (await _dataset_models(session, [row]))[0]
+
+
+async def tag_dataset(
+    session: AsyncSession, principal: Principal, dataset_id: str, tag: str
+) -> RegisteredDataset:
+    """Put ``tag`` on a registered dataset (no change if it is there); lab members only."""
+    row = await _writable_dataset(session, principal, dataset_id)
+    await reference(session, principal, tag, "tag", field_name="tag", readable=False)
+    present = await session.get(DatasetTagRow, (row.id, tag))
+    if present is None:
+        session.add(DatasetTagRow(dataset_id=row.id, tag_id=tag))
+        await session.flush()
+    return (await _dataset_models(session, [row]))[0]
+
+
+async def untag_dataset(
+    session: AsyncSession, principal: Principal, dataset_id: str, tag: str
+) -> RegisteredDataset:
+    """Take ``tag`` off a registered dataset (no change if it isn't there); lab members only."""
+    row = await _writable_dataset(session, principal, dataset_id)
+    await session.execute(
+        delete(DatasetTagRow).where(DatasetTagRow.dataset_id == row.id, DatasetTagRow.tag_id == tag)
+    )
+    await session.flush()
+    return (await _dataset_models(session, [row]))[0]
+
+
+async def list_datasets(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    session_id: str | None = None,
+    subject: str | None = None,
+    lab: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    dataset_type: str | None = None,
+    collection: str | None = None,
+    name: str | None = None,
+    revision: str | None = None,
+    last_before: str | None = None,
+    default_only: bool = False,
+    page_size: int = 100,
+    cursor: str | None = None,
+) -> tuple[list[RegisteredDataset], str | None]:
+    """One page of the registered datasets of sessions the caller may read.
+
+    Ordered by session date, session, collection, name and ``revision_seq``. ``revision``
+    keeps that revision only; ``last_before`` keeps, per dataset, the newest revision in
+    the server's order (highest ``revision_seq``) among those whose name is at or before
+    ``last_before`` in ALF order (``''`` first) - ONE's ``index_last_before``.
+
+    Raises:
+        ServiceError: 422 when both ``revision`` and ``last_before`` are given, 400 for a
+            cursor of another listing.
+    """
+    if revision is not None and last_before is not None:
+        message = "give revision or last_before, not both"
+        raise validation_error(
+            [{"field": "query.last_before", "message": message, "type": "conflict"}],
+            message=message,
+        )
+    query: Select[RegisteredDatasetRow, str, int] = (
+        select(RegisteredDatasetRow, SessionIndexRow.date, ItemRow.seq)
+        .join(ItemRow, ItemRow.id == RegisteredDatasetRow.session_id)
+        .join(SessionIndexRow, SessionIndexRow.item_id == ItemRow.id)
+        .where(access.readable_filter(principal))
+    )
+    filters = {
+        RegisteredDatasetRow.session_id: session_id,
+        SessionIndexRow.subject_id: subject,
+        SessionIndexRow.lab_id: lab,
+        RegisteredDatasetRow.dataset_type_id: dataset_type,
+        RegisteredDatasetRow.collection: collection,
+        RegisteredDatasetRow.name: name,
+        RegisteredDatasetRow.revision: revision,
+    }
+    for column, value in filters.items():
+        if value is not None:
+            query = query.where(column == value)
+    if date_from is not None:
+        query = query.where(SessionIndexRow.date >= date_from.isoformat())
+    if date_to is not None:
+        query = query.where(SessionIndexRow.date <= date_to.isoformat())
+    if default_only:
+        query = query.where(RegisteredDatasetRow.is_default.is_(True))
+    if last_before is not None:
+        other = aliased(RegisteredDatasetRow)
+        newest = (
+            select(func.max(other.revision_seq))
+            .where(
+                other.session_id == RegisteredDatasetRow.session_id,
+                other.collection == RegisteredDatasetRow.collection,
+                other.name == RegisteredDatasetRow.name,
+                other.revision <= last_before,
+            )
+            .scalar_subquery()
+        )
+        query = query.where(
+            and_(
+                RegisteredDatasetRow.revision <= last_before,
+                RegisteredDatasetRow.revision_seq == newest,
+            )
+        )
+    keys = [
+        KeyColumn(SessionIndexRow.date, "str", lambda r: str(r[1])),
+        KeyColumn(ItemRow.seq, "int", lambda r: int(r[2])),
+        KeyColumn(RegisteredDatasetRow.collection, "str", lambda r: r[0].collection),
+        KeyColumn(RegisteredDatasetRow.name, "str", lambda r: r[0].name),
+        KeyColumn(RegisteredDatasetRow.revision_seq, "int", lambda r: r[0].revision_seq),
+    ]
+    scope: list[Any] = [
+        session_id,
+        subject,
+        lab,
+        date_from.isoformat() if date_from else None,
+        date_to.isoformat() if date_to else None,
+        dataset_type,
+        collection,
+        name,
+        revision,
+        last_before,
+        default_only,
+    ]
+    rows, next_cursor = await keyset_page(
+        session, query, keys, cursor=cursor, page_size=page_size, scope=scope
+    )
+    return await _dataset_models(session, [r[0] for r in rows]), next_cursor
