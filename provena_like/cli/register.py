@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from provena_like.cli._common import UrlOption, console, err_console, run_with_client
 from provena_like.client import ProvenaClient
 from provena_like.modules.registration import (
-    FileRegistration,
+    FileRegistrationResult,
     RegistrationResult,
     SessionRegistration,
 )
@@ -33,7 +34,7 @@ DryRunOption = Annotated[
 Md5Option = Annotated[bool, typer.Option("--md5", help="Compute md5 too (sha256 always).")]
 
 
-def _file_json(f: FileRegistration) -> dict[str, Any]:
+def _file_json(f: FileRegistrationResult) -> dict[str, Any]:
     return {
         "path": str(f.path),
         "status": f.status,
@@ -123,6 +124,22 @@ def session(
 def files(
     paths: Annotated[list[Path], typer.Argument(help="The files (inside session folders).")],
     version: Annotated[str | None, typer.Option("--version", help="Their version.")] = None,
+    repository: Annotated[
+        str | None, typer.Option("--repository", help="Repository holding them (handle or name).")
+    ] = None,
+    exists: Annotated[
+        bool, typer.Option("--exists/--not-exists", help="Whether they are in it now.")
+    ] = True,
+    default: Annotated[
+        bool, typer.Option("--default/--no-default", help="Make them their datasets' default.")
+    ] = True,
+    revision: Annotated[
+        str | None, typer.Option("--revision", help="Move them into #REVISION# and register.")
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="On a protected revision, move them to a new revision."),
+    ] = False,
     md5: Md5Option = False,
     dry_run: DryRunOption = False,
     as_json: JsonOption = False,
@@ -132,7 +149,15 @@ def files(
 
     async def work(pv: ProvenaClient) -> RegistrationResult:
         return await pv.registration.register_files(
-            paths, versions=version, md5=md5, dry_run=dry_run
+            paths,
+            versions=version,
+            default=default,
+            repository=repository,
+            exists=exists,
+            dry_run=dry_run,
+            revision=revision,
+            force=force,
+            md5=md5,
         )
 
     result = run_with_client(url, work)
@@ -141,3 +166,27 @@ def files(
     else:
         _print_files(result, "would register" if dry_run else "registered")
     _exit_for(result)
+
+
+@app.command("check-protected")
+def check_protected(
+    paths: Annotated[list[Path], typer.Argument(help="The files (inside session folders).")],
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Say whether each file's revision is protected, with its dataset's revisions."""
+    checks = run_with_client(url, lambda pv: pv.registration.check_protected_files(paths))
+    if as_json:
+        doc = [
+            {"path": str(path), **check.model_dump(mode="json")}
+            for path, check in zip(paths, checks, strict=True)
+        ]
+        typer.echo(json.dumps(doc))
+        return
+    table = Table("file", "protected", "revisions (newest first)")
+    for path, check in zip(paths, checks, strict=True):
+        revisions = ", ".join(
+            (r.revision or "''") + (" (protected)" if r.protected else "") for r in check.revisions
+        )
+        table.add_row(str(path), "yes" if check.protected else "no", revisions or "-")
+    console.print(table)

@@ -24,31 +24,40 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import anyio
 
-from provena_like._core.errors import UsageError
+from provena_like._core.errors import APIStatusError, PreconditionFailed, UsageError
 from provena_like.alf import (
     AlfError,
     AlfPath,
     DatasetTypeError,
     SessionPath,
+    is_revision_name,
     match_dataset_type,
     parse_rel_path,
+    resolve_revision,
     split_session_path,
 )
 from provena_like.clients.registry import RegistryClient
+from provena_like.models.registration import (
+    MAX_FILES_PER_REQUEST,
+    FileToRegister,
+    ProtectedFile,
+    RegisteredDataset,
+    RegisterFilesResult,
+)
 from provena_like.models.registry import Item
 from provena_like.storage._resume import HashCache, default_cache_dir
 from provena_like.storage._sync import _local_hash
 
 __all__ = [
     "CreatedSession",
-    "FileRegistration",
+    "FileRegistrationResult",
     "FileRegistrationStatus",
     "FlagOutcome",
     "Registration",
@@ -66,6 +75,10 @@ _HASH_BATCH = 64
 
 def _is_handle(text: str) -> bool:
     return "/" in text
+
+
+class _NotRegistered(UsageError):
+    """A file's session is not registered."""
 
 
 class _DatasetType(NamedTuple):
@@ -94,7 +107,7 @@ class CreatedSession:
 
 
 @dataclass(frozen=True, slots=True)
-class FileRegistration:
+class FileRegistrationResult:
     """What happened to one file given to :meth:`Registration.register_files`.
 
     Attributes:
@@ -142,12 +155,12 @@ class RegistrationResult:
 
     Example:
         ```python
-        result = RegistrationResult([FileRegistration(Path("a.npy"), "skipped", "no type")])
+        result = RegistrationResult([FileRegistrationResult(Path("a.npy"), "skipped", "no type")])
         assert (len(result.skipped), len(result.failed)) == (1, 0)
         ```
     """
 
-    files: list[FileRegistration] = field(default_factory=list)
+    files: list[FileRegistrationResult] = field(default_factory=list)
 
     def __iter__(self) -> Any:
         return iter(self.files)
@@ -155,29 +168,29 @@ class RegistrationResult:
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> FileRegistration:
+    def __getitem__(self, index: int) -> FileRegistrationResult:
         return self.files[index]
 
-    def _with(self, *status: FileRegistrationStatus) -> list[FileRegistration]:
+    def _with(self, *status: FileRegistrationStatus) -> list[FileRegistrationResult]:
         return [f for f in self.files if f.status in status]
 
     @property
-    def registered(self) -> list[FileRegistration]:
+    def registered(self) -> list[FileRegistrationResult]:
         """The files registered (or planned, in a dry run)."""
         return self._with("registered", "planned")
 
     @property
-    def skipped(self) -> list[FileRegistration]:
+    def skipped(self) -> list[FileRegistrationResult]:
         """The files skipped, with their reasons."""
         return self._with("skipped")
 
     @property
-    def failed(self) -> list[FileRegistration]:
+    def failed(self) -> list[FileRegistrationResult]:
         """The files that failed, with their errors."""
         return self._with("failed")
 
     @property
-    def moved(self) -> list[FileRegistration]:
+    def moved(self) -> list[FileRegistrationResult]:
         """The files ``force=True`` moved into a new revision folder."""
         return [f for f in self.files if f.moved_to is not None]
 
@@ -236,6 +249,19 @@ class _Planned:
     md5: str | None = None
     error: BaseException | None = None
     cache: HashCache | None = None
+    version: str | None = None
+    moved_from: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """The options of one ``register_files`` call that every request carries."""
+
+    repository: str | None
+    exists: bool
+    default: bool
+    dry_run: bool
+    force: bool
 
 
 class Registration:
@@ -626,40 +652,254 @@ class Registration:
         paths: Sequence[Path | str],
         *,
         versions: str | Sequence[str | None] | None = None,
-        md5: bool = False,
+        default: bool = True,
+        repository: str | None = None,
+        exists: bool = True,
         dry_run: bool = False,
+        revision: str | None = None,
+        force: bool = False,
+        md5: bool = False,
     ) -> RegistrationResult:
-        """Check, hash and plan the registration of files.
+        """Register files of sessions: one atomic request per session.
 
-        Each file's path must hold an ALF session and a dataset name; its extension must be
-        a known data format and exactly one dataset type must match it, else it is
-        ``skipped`` with the reason. The dataset types and data formats are read once per
-        call. Hashes come from the hash cache when the file is unchanged.
+        Each file's path must hold an ALF session (registered already) and a dataset name;
+        its extension must be a known data format and exactly one dataset type must match
+        it, else it is ``skipped`` with the reason (the dataset types and data formats are
+        read once per call). Sizes and hashes are computed in worker threads, or taken from
+        the hash cache when the file is unchanged. Then each session's files go in one
+        request, which the server checks whole and writes all or nothing.
+
+        A request refused because a revision is protected (412) fails all its files, unless
+        ``force=True``: then every file of it is moved into the revision folder ONE's table
+        gives (:func:`provena_like.alf.resolve_revision`, named after today's UTC date) and
+        the request is sent again. A move is never silent: ``moved_from`` and ``moved_to``
+        say where each file went.
 
         Args:
             paths: The files.
             versions: One version for all files, or one per file.
-            md5: Compute md5 too.
-            dry_run: Return the plan; register nothing.
+            default: Make each registered revision its dataset's default.
+            repository: The repository holding the files (handle or name), for a file
+                record there; None for none.
+            exists: Whether the files are in ``repository`` now.
+            dry_run: Check everything (the server's checks too, read-only) and return the
+                exact plan; nothing is registered, moved or written (but the hash cache).
+            revision: Register the files under this revision: a file not in its
+                ``#revision#`` folder is moved there first.
+            force: On a protected revision, move the files to a new revision and register
+                them there.
+            md5: Compute md5 too (sha256 always).
 
         Returns:
             One result per file, in the input's order.
+
+        Raises:
+            UsageError: ``versions`` doesn't align with ``paths``, ``repository`` is
+                unknown, or ``revision`` is not a revision name.
+
+        Example:
+            ```python
+            result = await pv.registration.register_files(
+                sorted(Path("/data/lab/Subjects/KS023/2026-12-06/001").rglob("*.npy")),
+                versions="1.2.0", force=True)
+            for f in result.moved:
+                print(f"{f.moved_from} -> {f.moved_to}")
+            ```
         """
         files = [Path(p) for p in paths]
-        _versions(versions, len(files))
-        results: list[FileRegistration | None] = [None] * len(files)
+        version_of = _versions(versions, len(files))
+        if revision is not None and (not revision or not is_revision_name(revision)):
+            raise UsageError(f"revision: {revision!r} is not a revision name")
+        repository_id = await self._repository(repository) if repository is not None else None
+        results: list[FileRegistrationResult | None] = [None] * len(files)
         planned = await self._plan(files, results)
         await self._hash(planned, md5=md5)
+        groups: dict[tuple[Path, str], list[_Planned]] = {}
         for p in planned:
             if p.error is not None:
                 results[p.index] = _failed(p, p.error)
-            elif dry_run:
-                results[p.index] = _result(p, "planned")
             else:
-                results[p.index] = _failed(
-                    p, UsageError("registering files needs the server's file routes")
-                )
+                p.version = version_of[p.index]
+                groups.setdefault((p.root, str(p.session)), []).append(p)
+        request = _Request(repository_id, exists, default, dry_run, force)
+        for group in groups.values():
+            if revision is not None:
+                try:
+                    _move(group, lambda _p: revision, dry_run=dry_run)
+                except (OSError, UsageError) as err:
+                    for p in group:
+                        results[p.index] = _failed(p, err)
+                    continue
+            for p, outcome in await self._register_group(group, request):
+                results[p.index] = outcome
         return RegistrationResult([r for r in results if r is not None])
+
+    async def _register_group(
+        self, group: list[_Planned], request: _Request
+    ) -> list[tuple[_Planned, FileRegistrationResult]]:
+        """Register one session's files (in requests of at most the server's maximum)."""
+        first = group[0]
+        try:
+            session = await self._session_item(first.session)
+        except _NotRegistered as err:
+            if request.dry_run:  # the plan of a session to register first: the local checks
+                note = f"{err}; only the local checks ran"
+                return [(p, _result(p, "planned", reason=note)) for p in group]
+            return [(p, _failed(p, err)) for p in group]
+        except (APIStatusError, UsageError) as err:
+            return [(p, _failed(p, err)) for p in group]
+        outcomes: list[tuple[_Planned, FileRegistrationResult]] = []
+        for start in range(0, len(group), MAX_FILES_PER_REQUEST):
+            chunk = group[start : start + MAX_FILES_PER_REQUEST]
+            outcomes.extend(await self._register_chunk(session, chunk, request))
+        return outcomes
+
+    async def _register_chunk(
+        self, session: Item, chunk: list[_Planned], request: _Request
+    ) -> list[tuple[_Planned, FileRegistrationResult]]:
+        try:
+            answer = await self._send(session, chunk, request)
+        except PreconditionFailed as err:
+            if not request.force:
+                return [(p, _failed(p, err)) for p in chunk]
+            try:
+                check = await self.client.check_protected(
+                    session.id, [p.alf.rel_path for p in chunk]
+                )
+                today = dt.datetime.now(dt.UTC).date()
+                existing = {
+                    f.path: [(r.revision, r.protected) for r in f.revisions] for f in check.files
+                }
+                _move(
+                    chunk,
+                    lambda p: resolve_revision(
+                        p.alf.revision, existing.get(p.alf.rel_path, []), today=today
+                    ),
+                    dry_run=request.dry_run,
+                )
+                answer = await self._send(session, chunk, request)
+            except (APIStatusError, OSError, UsageError) as again:
+                return [(p, _failed(p, again)) for p in chunk]
+        except APIStatusError as err:
+            return [(p, _failed(p, _file_error(err, i))) for i, p in enumerate(chunk)]
+        status: FileRegistrationStatus = "planned" if request.dry_run else "registered"
+        return [
+            (p, _result(p, status, response=done))
+            for p, done in zip(chunk, answer.files, strict=True)
+        ]
+
+    async def _send(
+        self, session: Item, chunk: list[_Planned], request: _Request
+    ) -> RegisterFilesResult:
+        files = [
+            FileToRegister(
+                path=p.alf.rel_path, size=p.size, sha256=str(p.sha256), md5=p.md5, version=p.version
+            )
+            for p in chunk
+        ]
+        return await self.client.register_files(
+            session.id,
+            files,
+            repository=request.repository,
+            exists=request.exists,
+            default=request.default,
+            dry_run=request.dry_run,
+        )
+
+    async def _session_item(self, session: SessionPath) -> Item:
+        """The registered session of an ALF session path."""
+        lab = await self._lab(session.lab) if session.lab is not None else None
+        subject = await self._subject(session.subject, lab)
+        found = await self._find_session(subject, session.date, session.number)
+        if found is None:
+            raise _NotRegistered(f"session: {session} is not registered (register_session first)")
+        return found
+
+    async def _repository(self, repository: str) -> str:
+        if _is_handle(repository):
+            return repository
+        found = await self._named("repository", "name", repository)
+        if not found:
+            raise UsageError(f"repository: no repository named {repository!r}")
+        return found[0].id
+
+    async def check_protected_files(self, paths: Sequence[Path | str]) -> list[ProtectedFile]:
+        """Whether each file's revision is protected, with its dataset's revisions.
+
+        Read-only. One request per session.
+
+        Args:
+            paths: Files inside registered session folders.
+
+        Returns:
+            One entry per path, in order: ``protected``, and the dataset's revisions newest
+            first (empty for a dataset not registered yet).
+
+        Raises:
+            AlfError: A path is not an ALF dataset path in a session.
+            UsageError: A session is not registered.
+
+        Example:
+            ```python
+            checks = await pv.registration.check_protected_files(
+                [Path("/data/lab/Subjects/KS023/2026-12-06/001/alf/_ibl_trials.table.pqt")])
+            checks[0].protected
+            ```
+        """
+        parsed: list[tuple[SessionPath, str]] = []
+        for path in paths:
+            _, session, rest = split_session_path(Path(path).absolute())
+            parsed.append((session, parse_rel_path(rest).rel_path))
+        by_session: dict[str, list[int]] = {}
+        for index, (session, _) in enumerate(parsed):
+            by_session.setdefault(str(session), []).append(index)
+        found: dict[int, ProtectedFile] = {}
+        for indexes in by_session.values():
+            item = await self._session_item(parsed[indexes[0]][0])
+            check = await self.client.check_protected(item.id, [parsed[i][1] for i in indexes])
+            found.update(zip(indexes, check.files, strict=True))
+        return [found[i] for i in range(len(parsed))]
+
+    async def iter_datasets(
+        self,
+        *,
+        session: str | None = None,
+        subject: str | None = None,
+        lab: str | None = None,
+        date_from: dt.date | str | None = None,
+        date_to: dt.date | str | None = None,
+        collection: str | None = None,
+        name: str | None = None,
+        revision: str | None = None,
+        last_before: str | None = None,
+        default_only: bool = False,
+    ) -> AsyncIterator[RegisteredDataset]:
+        """Every registered dataset you may read (subject and lab by handle or name).
+
+        ``last_before`` gives, per dataset, its newest revision at or before that one
+        (ONE's "last before"); ``session`` is a session's handle.
+
+        Example:
+            ```python
+            async for d in pv.registration.iter_datasets(subject="KS023", default_only=True):
+                print(d.rel_path, d.revision)
+            ```
+        """
+        lab_item = await self._lab(lab) if lab is not None else None
+        subject_id = (await self._subject(subject, lab_item)).id if subject is not None else None
+        async for dataset in self.client.iter_registered_datasets(
+            session=session,
+            subject=subject_id,
+            lab=lab_item.id if lab_item is not None else None,
+            date_from=date_from,
+            date_to=date_to,
+            collection=collection,
+            name=name,
+            revision=revision,
+            last_before=last_before,
+            default_only=default_only,
+        ):
+            yield dataset
 
     async def _vocabulary(self) -> tuple[list[_DatasetType], set[str]]:
         """The dataset types and the known extensions (lower-case, with the dot)."""
@@ -674,7 +914,7 @@ class Registration:
         return types, extensions
 
     async def _plan(
-        self, files: list[Path], results: list[FileRegistration | None]
+        self, files: list[Path], results: list[FileRegistrationResult | None]
     ) -> list[_Planned]:
         """The local checks: ALF path, extension, dataset type (results get the skipped)."""
         types, extensions = await self._vocabulary()
@@ -684,11 +924,13 @@ class Registration:
                 root, session, rest = split_session_path(path.absolute())
                 alf = parse_rel_path(rest)
             except AlfError as err:
-                results[index] = FileRegistration(path, "skipped", f"not an ALF dataset: {err}")
+                results[index] = FileRegistrationResult(
+                    path, "skipped", f"not an ALF dataset: {err}"
+                )
                 continue
             extension = "." + alf.dataset.extension.casefold()
             if extension not in extensions:
-                results[index] = FileRegistration(
+                results[index] = FileRegistrationResult(
                     path,
                     "skipped",
                     f"unknown extension {extension!r} (not a registered data format)",
@@ -699,7 +941,7 @@ class Registration:
             try:
                 dataset_type = match_dataset_type(alf.name, types).name
             except DatasetTypeError as err:
-                results[index] = FileRegistration(
+                results[index] = FileRegistrationResult(
                     path, "skipped", str(err), session=session, rel_path=alf.rel_path
                 )
                 continue
@@ -748,9 +990,10 @@ def _versions(versions: str | Sequence[str | None] | None, count: int) -> list[s
     return list(versions)
 
 
-def _result(p: _Planned, status: FileRegistrationStatus, **extra: Any) -> FileRegistration:
-    return FileRegistration(
-        p.path,
+def _result(p: _Planned, status: FileRegistrationStatus, **extra: Any) -> FileRegistrationResult:
+    moved = p.moved_from is not None
+    return FileRegistrationResult(
+        p.moved_from or p.path,
         status,
         session=p.session,
         rel_path=p.alf.rel_path,
@@ -758,11 +1001,50 @@ def _result(p: _Planned, status: FileRegistrationStatus, **extra: Any) -> FileRe
         size=p.size,
         sha256=p.sha256,
         md5=p.md5,
+        moved_from=p.moved_from,
+        moved_to=p.path if moved else None,
         **extra,
     )
 
 
-def _failed(p: _Planned, error: BaseException) -> FileRegistration:
+def _move(group: list[_Planned], revision_of: Callable[[_Planned], str], *, dry_run: bool) -> None:
+    """Move each file whose revision changes into its new ``#revision#`` folder.
+
+    In a dry run nothing moves, but the plan says where each file would go. A file's hash
+    cache entry follows it (same content, size and mtime).
+    """
+    for p in group:
+        target = revision_of(p)
+        if target == p.alf.revision:
+            continue
+        folder = p.root / str(p.session)
+        alf = p.alf.with_revision(target) if target else p.alf.without_revision()
+        destination = folder / alf.rel_path
+        if not dry_run:
+            if destination.exists():
+                raise UsageError(f"revision: {destination} exists; not overwriting it")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(p.path, destination)
+            if p.cache is not None and p.sha256 is not None:
+                with contextlib.suppress(OSError):
+                    p.cache.put(destination, os.stat(destination), p.sha256, p.md5)
+                    p.cache.save()
+        if p.moved_from is None:
+            p.moved_from = p.path
+        p.path, p.alf = destination, alf
+
+
+def _file_error(err: APIStatusError, index: int) -> BaseException:
+    """The error of the ``index``-th file of a refused request: its own detail, if any."""
+    prefix = f"files.{index}."
+    for detail in err.details or []:
+        if isinstance(detail, dict) and str(detail.get("field", "")).startswith(prefix):
+            message = detail.get("message") or detail.get("type") or str(err)
+            return UsageError(f"{message} ({err.status_code} {err.code})")
+    return err
+
+
+def _failed(p: _Planned, error: BaseException) -> FileRegistrationResult:
     return _result(p, "failed", reason=str(error), error=error)
 
 

@@ -16,7 +16,7 @@ from provena_like import ProvenaClient
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
 from tests.support.registration_helpers import Lab, make_lab, make_subject
-from tests.support.registration_sdk import Vocabulary, make_vocabulary, write_file
+from tests.support.registration_sdk import SdkVocabulary, make_sdk_vocabulary, write_file
 from tests.support.users import User
 
 runner = CliRunner()
@@ -24,13 +24,13 @@ runner = CliRunner()
 
 async def _setup(
     localstack: LocalStack, new_user: Callable[..., User]
-) -> tuple[Lab, dict[str, Any], Vocabulary]:
+) -> tuple[Lab, dict[str, Any], SdkVocabulary]:
     async with httpx.AsyncClient(base_url=f"{localstack.url}/registry") as client:
         lab = await make_lab(client, new_user)
         subject = await make_subject(client, lab)
     admin = new_user("regadmin", system_roles=("admin",))
     async with ProvenaClient(localstack.config(access_token=admin.token)) as pv:
-        vocab = await make_vocabulary(pv)
+        vocab = await make_sdk_vocabulary(pv)
     return lab, subject, vocab
 
 
@@ -69,6 +69,21 @@ def test_register_session_and_files_dry_run_then_for_real(
         app, ["register", "session", str(folder), "--no-files", "--json"], env=env
     )
     assert json.loads(again.output)["action"] == "update"
+
+    real = runner.invoke(
+        app, ["register", "files", str(data), "--version", "2.0", "--json"], env=env
+    )
+    assert real.exit_code == 0, real.output
+    [registered] = json.loads(real.output)["files"]
+    assert (registered["status"], registered["rel_path"]) == ("registered", f"alf/{vocab.name(0)}")
+
+    check = runner.invoke(app, ["register", "check-protected", str(data), "--json"], env=env)
+    assert check.exit_code == 0, check.output
+    [protection] = json.loads(check.output)
+    assert protection["protected"] is False
+    assert [r["revision"] for r in protection["revisions"]] == [""]
+    table = runner.invoke(app, ["register", "check-protected", str(data)], env=env)
+    assert "no" in table.output and "''" in table.output
 
     bad = runner.invoke(app, ["register", "session", str(tmp_path), "--json"], env=env)
     assert bad.exit_code != 0

@@ -6,13 +6,17 @@ tests against that database (e.g. PostgreSQL) instead of the session's SQLite st
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
+from provena_like import ProvenaClient
+from provena_like.testing.localstack import LocalStack
 from tests.support.databases import TEST_DATABASE_URL
 from tests.support.registration_helpers import Lab, Vocabulary, make_lab, make_vocabulary
+from tests.support.registration_sdk import SdkVocabulary, make_sdk_vocabulary
 from tests.support.users import User
 
 if TEST_DATABASE_URL:
@@ -40,3 +44,24 @@ def registry_admin(new_user: Callable[..., User]) -> User:
 async def vocabulary(client: httpx.AsyncClient, registry_admin: User) -> Vocabulary:
     """Dataset types, a data format, a repository and tags no other test uses."""
     return await make_vocabulary(client, registry_admin)
+
+
+@pytest.fixture
+async def admin_pv(localstack: LocalStack, registry_admin: User) -> AsyncIterator[ProvenaClient]:
+    """An SDK client of the registry admin."""
+    async with ProvenaClient(localstack.config(access_token=registry_admin.token)) as pv:
+        yield pv
+
+
+@pytest.fixture
+async def lab_pv(localstack: LocalStack, lab: Lab, tmp_path: Path) -> AsyncIterator[ProvenaClient]:
+    """An SDK client of ``lab``'s member, with a hash cache of its own."""
+    async with ProvenaClient(localstack.config(access_token=lab.member.token)) as pv:
+        pv.registration.cache_dir = tmp_path / "cache"
+        yield pv
+
+
+@pytest.fixture
+async def vocab(admin_pv: ProvenaClient) -> SdkVocabulary:
+    """Dataset types matched by pattern and a data format, readable by everyone signed in."""
+    return await make_sdk_vocabulary(admin_pv)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,8 @@ import pytest
 from provena_like import ProvenaClient
 from provena_like._core.errors import UsageError
 from provena_like.storage import _sync
-from provena_like.testing.localstack import LocalStack
 from tests.support.registration_helpers import Lab, make_subject, unique
-from tests.support.registration_sdk import Vocabulary, make_vocabulary, write_file
-from tests.support.users import User
+from tests.support.registration_sdk import SdkVocabulary, write_file
 
 pytestmark = pytest.mark.anyio
 
@@ -24,21 +21,8 @@ DAY = "2026-12-06"
 
 
 @pytest.fixture
-async def pv(localstack: LocalStack, lab: Lab, tmp_path: Path) -> AsyncIterator[ProvenaClient]:
-    async with ProvenaClient(localstack.config(access_token=lab.member.token)) as client:
-        client.registration.cache_dir = tmp_path / "cache"
-        yield client
-
-
-@pytest.fixture
 async def subject(client: httpx.AsyncClient, lab: Lab) -> dict[str, Any]:
     return await make_subject(client, lab)
-
-
-@pytest.fixture
-async def vocab(localstack: LocalStack, registry_admin: User) -> Vocabulary:
-    async with ProvenaClient(localstack.config(access_token=registry_admin.token)) as admin:
-        return await make_vocabulary(admin)
 
 
 def nickname(subject: dict[str, Any]) -> str:
@@ -46,61 +30,61 @@ def nickname(subject: dict[str, Any]) -> str:
 
 
 async def test_create_session_numbers_come_from_the_server_and_folders_match(
-    pv: ProvenaClient, lab: Lab, subject: dict[str, Any], tmp_path: Path
+    lab_pv: ProvenaClient, lab: Lab, subject: dict[str, Any], tmp_path: Path
 ) -> None:
-    first = await pv.registration.create_session(nickname(subject), date=DAY, root=tmp_path)
+    first = await lab_pv.registration.create_session(nickname(subject), date=DAY, root=tmp_path)
     # a folder of number 005 on disk changes nothing: the number is the server's
     (tmp_path / lab.name / "Subjects" / nickname(subject) / DAY / "005").mkdir(parents=True)
-    second = await pv.registration.create_session(
+    second = await lab_pv.registration.create_session(
         subject["id"], date=DAY, lab=lab.name, root=tmp_path, task_protocol="training"
     )
     assert (first.number, second.number) == (1, 2)
     assert first.path == tmp_path / lab.name / "Subjects" / nickname(subject) / DAY / "001"
     assert second.path is not None and second.path.is_dir() and second.path.name == "002"
     assert second.item.record["task_protocol"] == "training"
-    bare = await pv.registration.create_session(nickname(subject), date=DAY, lab_folders=False)
+    bare = await lab_pv.registration.create_session(nickname(subject), date=DAY, lab_folders=False)
     assert bare.path is None and str(bare.session) == f"{nickname(subject)}/{DAY}/003"
 
 
 async def test_register_session_creates_with_the_path_number_then_updates(
-    pv: ProvenaClient, lab: Lab, subject: dict[str, Any], tmp_path: Path
+    lab_pv: ProvenaClient, lab: Lab, subject: dict[str, Any], tmp_path: Path
 ) -> None:
     folder = tmp_path / lab.name / "Subjects" / nickname(subject) / DAY / "7"
     folder.mkdir(parents=True)
-    done = await pv.registration.register_session(
+    done = await lab_pv.registration.register_session(
         folder, users=[lab.member.name], file_list=False, start_time=f"{DAY}T09:00:00+00:00"
     )
     assert done.created and done.item.record["number"] == 7
     assert done.item.record["users"] == [lab.member.name]
-    again = await pv.registration.register_session(
+    again = await lab_pv.registration.register_session(
         folder, file_list=False, task_protocol="ephys", lab=lab.name
     )
     assert not again.created and again.item.id == done.item.id
     assert again.item.record["task_protocol"] == "ephys"
     assert again.item.record["users"] == [lab.member.name]
-    sessions = [s async for s in pv.registration.iter_sessions(subject=nickname(subject))]
+    sessions = [s async for s in lab_pv.registration.iter_sessions(subject=nickname(subject))]
     assert [s.id for s in sessions] == [done.item.id]
 
 
 async def test_register_session_names_the_part_that_disagrees_with_the_path(
-    pv: ProvenaClient, lab: Lab, subject: dict[str, Any], tmp_path: Path
+    lab_pv: ProvenaClient, lab: Lab, subject: dict[str, Any], tmp_path: Path
 ) -> None:
     folder = tmp_path / lab.name / "Subjects" / nickname(subject) / DAY / "001"
     folder.mkdir(parents=True)
     with pytest.raises(UsageError, match="^start_time: 2026-12-07 does not match"):
-        await pv.registration.register_session(
+        await lab_pv.registration.register_session(
             folder, file_list=False, start_time="2026-12-07T09:00:00+00:00"
         )
-    other = await pv.registry_client.create_item(
+    other = await lab_pv.registry_client.create_item(
         {"subtype": "lab", "record": {"name": unique("lab"), "group": lab.group}}
     )
     with pytest.raises(UsageError, match="^lab: .* does not match the lab in the path"):
-        await pv.registration.register_session(folder, file_list=False, lab=other.id)
-    assert [s async for s in pv.registration.iter_sessions(subject=subject["id"])] == []
+        await lab_pv.registration.register_session(folder, file_list=False, lab=other.id)
+    assert [s async for s in lab_pv.registration.iter_sessions(subject=subject["id"])] == []
 
 
 async def test_create_sessions_removes_a_flag_only_after_its_session_registered(
-    pv: ProvenaClient, lab: Lab, subject: dict[str, Any], tmp_path: Path
+    lab_pv: ProvenaClient, lab: Lab, subject: dict[str, Any], tmp_path: Path
 ) -> None:
     good = tmp_path / lab.name / "Subjects" / nickname(subject) / DAY / "002"
     bad = tmp_path / lab.name / "Subjects" / unique("nobody") / DAY / "001"
@@ -109,14 +93,14 @@ async def test_create_sessions_removes_a_flag_only_after_its_session_registered(
     # a file of an unknown extension is skipped; it doesn't fail the session
     write_file(good / "alf" / "notes.unknownext", b"x")
 
-    planned = await pv.registration.create_sessions(tmp_path, register_files=True, dry_run=True)
+    planned = await lab_pv.registration.create_sessions(tmp_path, register_files=True, dry_run=True)
     assert sorted(o.session_path for o in planned) == sorted([good, bad])
     assert all(o.registration is None and not o.flag_removed for o in planned)
-    assert [s async for s in pv.registration.iter_sessions(subject=subject["id"])] == []
+    assert [s async for s in lab_pv.registration.iter_sessions(subject=subject["id"])] == []
 
     outcomes = {
         o.session_path: o
-        for o in await pv.registration.create_sessions(tmp_path, register_files=True)
+        for o in await lab_pv.registration.create_sessions(tmp_path, register_files=True)
     }
     assert outcomes[good].flag_removed and not (good / "create_me.flag").exists()
     registered = outcomes[good].registration
@@ -128,11 +112,13 @@ async def test_create_sessions_removes_a_flag_only_after_its_session_registered(
     assert "subject" in str(outcomes[bad].error)
 
 
-async def test_weighings_and_water(pv: ProvenaClient, lab: Lab, subject: dict[str, Any]) -> None:
-    weighing = await pv.registration.register_weight(
+async def test_weighings_and_water(
+    lab_pv: ProvenaClient, lab: Lab, subject: dict[str, Any]
+) -> None:
+    weighing = await lab_pv.registration.register_weight(
         nickname(subject), 21.5, user=lab.member.name, lab=lab.name
     )
-    water = await pv.registration.register_water_administration(
+    water = await lab_pv.registration.register_water_administration(
         subject["id"], 0.75, time="2026-12-06T10:00:00+01:00", water_type="Water"
     )
     assert (weighing.subtype, weighing.record["grams"]) == ("weighing", 21.5)
@@ -143,11 +129,11 @@ async def test_weighings_and_water(pv: ProvenaClient, lab: Lab, subject: dict[st
         "Water",
     )
     with pytest.raises(UsageError, match="no UTC offset"):
-        await pv.registration.register_weight(subject["id"], 20, time="2026-12-06T10:00:00")
+        await lab_pv.registration.register_weight(subject["id"], 20, time="2026-12-06T10:00:00")
 
 
 async def test_plan_matches_types_and_skips_with_reasons(
-    pv: ProvenaClient, lab: Lab, subject: dict[str, Any], vocab: Vocabulary, tmp_path: Path
+    lab_pv: ProvenaClient, lab: Lab, subject: dict[str, Any], vocab: SdkVocabulary, tmp_path: Path
 ) -> None:
     ses = tmp_path / lab.name / "Subjects" / nickname(subject) / DAY / "001"
     paths = [
@@ -157,7 +143,7 @@ async def test_plan_matches_types_and_skips_with_reasons(
         write_file(tmp_path / "loose" / vocab.name(1), b"no session"),
         write_file(ses / "alf" / "#2026-12-07#" / vocab.name(1), b"one"),
     ]
-    result = await pv.registration.register_files(paths, dry_run=True)
+    result = await lab_pv.registration.register_files(paths, dry_run=True)
     assert [f.path for f in result] == paths
     assert [f.status for f in result] == ["planned", "skipped", "skipped", "skipped", "planned"]
     assert result[0].dataset_type == vocab.types[0]
@@ -167,15 +153,15 @@ async def test_plan_matches_types_and_skips_with_reasons(
     assert "unknown extension '.unknownext'" in str(result[2].reason)
     assert "not an ALF dataset" in str(result[3].reason)
     assert result[0].md5 is None
-    with_md5 = await pv.registration.register_files(paths[:1], dry_run=True, md5=True)
+    with_md5 = await lab_pv.registration.register_files(paths[:1], dry_run=True, md5=True)
     assert with_md5[0].md5 == hashlib.md5(b"zero").hexdigest()
 
 
 async def test_unchanged_files_are_not_read_again(
-    pv: ProvenaClient,
+    lab_pv: ProvenaClient,
     lab: Lab,
     subject: dict[str, Any],
-    vocab: Vocabulary,
+    vocab: SdkVocabulary,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -189,13 +175,13 @@ async def test_unchanged_files_are_not_read_again(
         return real(path, **kwargs)
 
     monkeypatch.setattr(_sync, "hash_file", counting)
-    first = await pv.registration.register_files(paths, dry_run=True)
+    first = await lab_pv.registration.register_files(paths, dry_run=True)
     assert sorted(reads) == sorted(paths)
     reads.clear()
-    second = await pv.registration.register_files(paths, dry_run=True)
+    second = await lab_pv.registration.register_files(paths, dry_run=True)
     assert reads == []
     assert [f.sha256 for f in second] == [f.sha256 for f in first]
     write_file(paths[2], b"changed", old=False)  # a new size and mtime: read again
-    third = await pv.registration.register_files(paths, dry_run=True)
+    third = await lab_pv.registration.register_files(paths, dry_run=True)
     assert reads == [paths[2]]
     assert third[2].sha256 == hashlib.sha256(b"changed").hexdigest()

@@ -15,7 +15,7 @@ OLD = time.time() - 3600
 
 
 @dataclass(frozen=True)
-class Vocabulary:
+class SdkVocabulary:
     """Dataset types and a data format no other test uses; ``names`` match the types."""
 
     token: str
@@ -27,7 +27,7 @@ class Vocabulary:
         return f"_ibl_{self.token}{kind}.table{self.extension}"
 
 
-async def make_vocabulary(admin: ProvenaClient, kinds: int = 2) -> Vocabulary:
+async def make_sdk_vocabulary(admin: ProvenaClient, kinds: int = 2) -> SdkVocabulary:
     """``kinds`` dataset types (patterns over a fresh object name) and one data format.
 
     ``admin`` is a registry admin's client (the vocabulary is written by admins only); the
@@ -53,7 +53,7 @@ async def make_vocabulary(admin: ProvenaClient, kinds: int = 2) -> Vocabulary:
             "general": ["metadata-read"],
         }
     )
-    return Vocabulary(token, extension, tuple(types))
+    return SdkVocabulary(token, extension, tuple(types))
 
 
 def write_file(path: Path, data: bytes, *, old: bool = True) -> Path:
