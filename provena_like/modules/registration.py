@@ -71,6 +71,8 @@ FileRegistrationStatus = Literal["registered", "planned", "skipped", "failed"]
 _FLAG_SUFFIX = ".flag"
 _HASH_BATCH = 64
 """Files hashed per trip to a worker thread (small files cost less than the trip)."""
+_SESSIONS_AT_ONCE = 4
+"""Sessions whose requests are in flight at once."""
 
 
 def _is_handle(text: str) -> bool:
@@ -262,6 +264,8 @@ class _Request:
     default: bool
     dry_run: bool
     force: bool
+    subjects: dict[tuple[str | None, str], Item]
+    """(lab, nickname) -> subject item, resolved once per call."""
 
 
 class Registration:
@@ -721,17 +725,24 @@ class Registration:
             else:
                 p.version = version_of[p.index]
                 groups.setdefault((p.root, str(p.session)), []).append(p)
-        request = _Request(repository_id, exists, default, dry_run, force)
-        for group in groups.values():
-            if revision is not None:
-                try:
-                    _move(group, lambda _p: revision, dry_run=dry_run)
-                except (OSError, UsageError) as err:
-                    for p in group:
-                        results[p.index] = _failed(p, err)
-                    continue
-            for p, outcome in await self._register_group(group, request):
-                results[p.index] = outcome
+        request = _Request(repository_id, exists, default, dry_run, force, {})
+        limiter = anyio.CapacityLimiter(_SESSIONS_AT_ONCE)
+
+        async def one_session(group: list[_Planned]) -> None:
+            async with limiter:
+                if revision is not None:
+                    try:
+                        _move(group, lambda _p: revision, dry_run=dry_run)
+                    except (OSError, UsageError) as err:
+                        for p in group:
+                            results[p.index] = _failed(p, err)
+                        return
+                for p, outcome in await self._register_group(group, request):
+                    results[p.index] = outcome
+
+        async with anyio.create_task_group() as tg:
+            for group in groups.values():
+                tg.start_soon(one_session, group)
         return RegistrationResult([r for r in results if r is not None])
 
     async def _register_group(
@@ -740,7 +751,7 @@ class Registration:
         """Register one session's files (in requests of at most the server's maximum)."""
         first = group[0]
         try:
-            session = await self._session_item(first.session)
+            session = await self._session_item(first.session, request.subjects)
         except _NotRegistered as err:
             if request.dry_run:  # the plan of a session to register first: the local checks
                 note = f"{err}; only the local checks ran"
@@ -806,10 +817,19 @@ class Registration:
             dry_run=request.dry_run,
         )
 
-    async def _session_item(self, session: SessionPath) -> Item:
-        """The registered session of an ALF session path."""
-        lab = await self._lab(session.lab) if session.lab is not None else None
-        subject = await self._subject(session.subject, lab)
+    async def _session_item(
+        self,
+        session: SessionPath,
+        subjects: dict[tuple[str | None, str], Item] | None = None,
+    ) -> Item:
+        """The registered session of an ALF session path (``subjects``: a lookup memo)."""
+        key = (session.lab, session.subject)
+        subject = subjects.get(key) if subjects is not None else None
+        if subject is None:
+            lab = await self._lab(session.lab) if session.lab is not None else None
+            subject = await self._subject(session.subject, lab)
+            if subjects is not None:
+                subjects[key] = subject
         found = await self._find_session(subject, session.date, session.number)
         if found is None:
             raise _NotRegistered(f"session: {session} is not registered (register_session first)")
@@ -854,8 +874,9 @@ class Registration:
         for index, (session, _) in enumerate(parsed):
             by_session.setdefault(str(session), []).append(index)
         found: dict[int, ProtectedFile] = {}
+        subjects: dict[tuple[str | None, str], Item] = {}
         for indexes in by_session.values():
-            item = await self._session_item(parsed[indexes[0]][0])
+            item = await self._session_item(parsed[indexes[0]][0], subjects)
             check = await self.client.check_protected(item.id, [parsed[i][1] for i in indexes])
             found.update(zip(indexes, check.files, strict=True))
         return [found[i] for i in range(len(parsed))]
