@@ -193,3 +193,27 @@ async def test_create_sessions_keeps_the_flag_of_a_refused_session(
     [outcome] = [o for o in outcomes if o.flag == flag]
     assert not outcome.flag_removed and flag.exists()
     assert isinstance(outcome.error, PreconditionFailed)
+
+
+async def test_force_moves_into_the_newest_unprotected_date_revision(
+    lab_pv: ProvenaClient, vocab: SdkVocabulary, session_dir: Path, protected_tag: str
+) -> None:
+    # ONE's table: no revision in the path, "" protected, the newest revision an unprotected
+    # date -> the file joins that revision
+    alf = session_dir / "alf"
+    bare = write_file(alf / vocab.name(0), b"v1")
+    done = await lab_pv.registration.register_files([bare])
+    await lab_pv.registry_client.tag_dataset(done[0].response.dataset.id, protected_tag)
+    dated = write_file(alf / "#2026-01-01#" / vocab.name(0), b"v2")
+    await lab_pv.registration.register_files([dated])
+    write_file(bare, b"v3")
+    # a move never overwrites a local file: the revision folder holds that file already
+    refused = await lab_pv.registration.register_files([bare], force=True)
+    assert refused[0].status == "failed" and "not overwriting" in str(refused[0].reason)
+    assert bare.read_bytes() == b"v3" and dated.read_bytes() == b"v2"
+    dated.unlink()  # (e.g. that revision was registered from another machine)
+    forced = await lab_pv.registration.register_files([bare], force=True)
+    assert forced[0].status == "registered"
+    assert (forced[0].moved_from, forced[0].moved_to) == (bare, dated)
+    assert forced[0].response.status == "updated"
+    assert dated.read_bytes() == b"v3" and not bare.exists()
