@@ -720,8 +720,8 @@ class RegistryClient(ServiceClient):
         Example:
             ```python
             page = await pv.registry_client.list_registered_datasets(
-                session=ses.id, default_only=True)
-            [d.rel_path for d in page.items]   # ['alf/_ibl_trials.table.pqt']
+                date_from="2026-12-01", default_only=True)
+            [d.rel_path for d in page.items]   # ['alf/_ibl_trials.table.pqt', ...]
             ```
         """
         params = _dataset_params(
@@ -763,8 +763,8 @@ class RegistryClient(ServiceClient):
 
         Example:
             ```python
-            async for d in pv.registry_client.iter_registered_datasets(subject=subject.id):
-                print(d.rel_path, d.revision_seq, d.default)
+            async for d in pv.registry_client.iter_registered_datasets(last_before="2026-12-06"):
+                print(d.session, d.rel_path, d.revision_seq, d.default)
             ```
         """
         params = _dataset_params(

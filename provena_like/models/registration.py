@@ -375,7 +375,7 @@ class FileToRegister(_Record):
     """
 
     path: str = Field(min_length=1, max_length=1024, description="[collection/][#rev#/]name")
-    size: int = Field(ge=0, le=2**62, description="bytes")
+    size: int = Field(ge=0, le=2**53, description="bytes (at most 2**53, exact in JSON)")
     sha256: Sha256 = Field(description="lower-case hex SHA-256 of the content")
     md5: Md5 | None = Field(
         default=None, description="lower-case hex MD5, if a repository needs it"

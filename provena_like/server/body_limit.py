@@ -11,7 +11,7 @@ app reads a byte of its body:
    ends the request with a 413, so at most one chunk more than the limit is ever held.
 
 Limits come from :class:`~provena_like.server.settings.ServerSettings` (``max_body_bytes`` for
-every route, ``max_file_list_body_bytes`` for the routes that take up to 1,000 file paths).
+every route, ``max_file_list_body_bytes`` for the routes that take lists of file paths).
 """
 
 from __future__ import annotations
@@ -63,7 +63,10 @@ _PUBLIC = frozenset(
         ("POST", "/auth/device"),
     }
 )
-_FILE_LISTS = re.compile(r"^/datastore/datasets/[^/]+/[^/]+/files(?:/remove)?/?$")
+_FILE_LISTS = re.compile(
+    r"^(?:/datastore/datasets/[^/]+/[^/]+/files(?:/remove)?"
+    r"|/registry/sessions/[^/]+/[^/]+/files(?:/check-protected)?)/?$"
+)
 
 
 def body_policy(
@@ -74,7 +77,8 @@ def body_policy(
     Args:
         max_body_bytes: the limit of every route but the two below.
         max_file_list_body_bytes: the limit of registering and removing files (up to 1,000
-            paths of up to 1,024 bytes each).
+            paths of up to 1,024 bytes each) and of registering ALF files of a session or
+            checking their protection (up to 5,000 paths with their hashes).
     """
 
     def policy(scope: Scope) -> BodyPolicy:

@@ -161,7 +161,8 @@ class ServerSettings(BaseModel):
     max_file_list_body_bytes: int = Field(
         default=8 * 1024 * 1024,
         ge=1024,
-        description="the largest body of registering or removing files (up to 1,000 paths)",
+        description="the largest body of registering or removing files (up to 1,000 paths) "
+        "and of registering a session's ALF files (up to 5,000)",
     )
 
     @model_validator(mode="after")

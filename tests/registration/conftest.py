@@ -47,18 +47,36 @@ async def vocabulary(client: httpx.AsyncClient, registry_admin: User) -> Vocabul
 
 
 @pytest.fixture
-async def admin_pv(localstack: LocalStack, registry_admin: User) -> AsyncIterator[ProvenaClient]:
-    """An SDK client of the registry admin."""
-    async with ProvenaClient(localstack.config(access_token=registry_admin.token)) as pv:
-        yield pv
+def connect(localstack: LocalStack) -> Callable[[User], ProvenaClient]:
+    """An SDK client signed in as a given user (use it as an async context manager)."""
+
+    def make(user: User) -> ProvenaClient:
+        return ProvenaClient(localstack.config(access_token=user.token))
+
+    return make
 
 
 @pytest.fixture
-async def lab_pv(localstack: LocalStack, lab: Lab, tmp_path: Path) -> AsyncIterator[ProvenaClient]:
-    """An SDK client of ``lab``'s member, with a hash cache of its own."""
-    async with ProvenaClient(localstack.config(access_token=lab.member.token)) as pv:
-        pv.registration.cache_dir = tmp_path / "cache"
-        yield pv
+async def pv(connect: Callable[[User], ProvenaClient], lab: Lab) -> AsyncIterator[ProvenaClient]:
+    """An SDK client signed in as the lab's member."""
+    async with connect(lab.member) as client:
+        yield client
+
+
+@pytest.fixture
+async def admin_pv(
+    connect: Callable[[User], ProvenaClient], registry_admin: User
+) -> AsyncIterator[ProvenaClient]:
+    """An SDK client signed in as the registry admin."""
+    async with connect(registry_admin) as client:
+        yield client
+
+
+@pytest.fixture
+def lab_pv(pv: ProvenaClient, tmp_path: Path) -> ProvenaClient:
+    """``pv`` (the lab's member) with a hash cache of its own."""
+    pv.registration.cache_dir = tmp_path / "cache"
+    return pv
 
 
 @pytest.fixture

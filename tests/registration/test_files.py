@@ -2,45 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.registration_helpers import Lab, Vocabulary, join, make_session
-from tests.support.users import User
+from tests.support.registration_helpers import (
+    Lab,
+    Vocabulary,
+    file,
+    join,
+    listed,
+    make_session,
+    register,
+    sha,
+)
 
 pytestmark = pytest.mark.anyio
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def file(path: str, content: str = "x", **extra: Any) -> dict[str, Any]:
-    return {"path": path, "size": len(content), "sha256": sha(content), **extra}
-
-
-async def register(
-    client: httpx.AsyncClient,
-    user: User,
-    session: str,
-    files: list[dict[str, Any]],
-    key: str | None = None,
-    **options: Any,
-) -> httpx.Response:
-    headers = {**user.headers, **({"Idempotency-Key": key} if key else {})}
-    return await client.post(
-        f"/sessions/{session}/files", json={"files": files, **options}, headers=headers
-    )
-
-
-async def listed(client: httpx.AsyncClient, user: User, **params: Any) -> list[dict[str, Any]]:
-    r = await client.get("/registered-datasets", params=params, headers=user.headers)
-    assert r.status_code == 200, r.text
-    items: list[dict[str, Any]] = r.json()["items"]
-    return items
 
 
 async def test_register_files_answers_per_file_in_order(
@@ -187,12 +165,13 @@ async def test_revision_order_and_last_before(
     assert await last_before("") == [(other, ""), (name, "")]
     exact = await listed(client, lab.member, session=ses, revision="2021-01-01")
     assert [d["revision_seq"] for d in exact] == [3]
-    both = await client.get(
-        "/registered-datasets",
-        params={"revision": "a", "last_before": "b"},
-        headers=lab.member.headers,
+    both = await listed(
+        client, lab.member, session=ses, revision="2020-08-01", last_before="2020-09-15"
     )
-    assert both.status_code == 422
+    assert [d["revision"] for d in both] == ["2020-08-01"]
+    assert await listed(client, lab.member, session=ses, revision="", last_before="2020-09-15") == [
+        d for d in await listed(client, lab.member, session=ses, name=other)
+    ]
 
 
 async def test_listing_filters_and_pages(

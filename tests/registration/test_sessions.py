@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -12,7 +12,6 @@ import pytest
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import Conflict, Unprocessable
-from provena_like.testing.localstack import LocalStack
 from tests.support.registration_helpers import (
     Lab,
     create_item,
@@ -31,20 +30,6 @@ DAY = "2026-12-06"
 @pytest.fixture
 async def subject(client: httpx.AsyncClient, lab: Lab) -> dict[str, Any]:
     return await make_subject(client, lab)
-
-
-@pytest.fixture
-def connect(localstack: LocalStack) -> Callable[[User], ProvenaClient]:
-    def make(user: User) -> ProvenaClient:
-        return ProvenaClient(localstack.config(access_token=user.token))
-
-    return make
-
-
-@pytest.fixture
-async def pv(connect: Callable[[User], ProvenaClient], lab: Lab) -> AsyncIterator[ProvenaClient]:
-    async with connect(lab.member) as client:
-        yield client
 
 
 async def test_numbers_are_allocated_in_order_and_the_lab_defaults_to_the_subjects(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -135,3 +136,36 @@ async def make_session(client: httpx.AsyncClient, lab: Lab, day: str = "2026-12-
     assert r.status_code == 201, r.text
     handle: str = r.json()["id"]
     return handle
+
+
+def sha(text: str) -> str:
+    """The hex SHA-256 of ``text``."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file(path: str, content: str = "x", **extra: Any) -> dict[str, Any]:
+    """A file of a ``register_files`` body, as if its content were ``content``."""
+    return {"path": path, "size": len(content), "sha256": sha(content), **extra}
+
+
+async def register(
+    client: httpx.AsyncClient,
+    user: User,
+    session: str,
+    files: list[dict[str, Any]],
+    key: str | None = None,
+    **options: Any,
+) -> httpx.Response:
+    """``POST /registry/sessions/{session}/files`` as ``user``."""
+    headers = {**user.headers, **({"Idempotency-Key": key} if key else {})}
+    return await client.post(
+        f"/sessions/{session}/files", json={"files": files, **options}, headers=headers
+    )
+
+
+async def listed(client: httpx.AsyncClient, user: User, **params: Any) -> list[dict[str, Any]]:
+    """One page of ``GET /registry/registered-datasets`` as ``user``."""
+    r = await client.get("/registered-datasets", params=params, headers=user.headers)
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items

@@ -96,8 +96,8 @@ class _Planned:
     revision_seq: int = 0
 
 
-def _problem(index: int, message: str, kind: str, **extra: Any) -> dict[str, Any]:
-    return {"field": f"files.{index}.path", "message": message, "type": kind, **extra}
+def _problem(field: str, message: str, kind: str, **extra: Any) -> dict[str, Any]:
+    return {"field": field, "message": message, "type": kind, **extra}
 
 
 async def load_session(
@@ -127,6 +127,11 @@ async def load_session(
         f"{row.record.get('date')}/{int(row.record.get('number', 0)):03d}"
     )
     return _SessionContext(row, lab, folder)
+
+
+def _writers(ctx: _SessionContext) -> str:
+    """The counter the writers of a session's registered files queue on."""
+    return f"registration-files:{ctx.row.seq}"
 
 
 async def _vocabulary(session: AsyncSession, subtype: str, field: str) -> list[_Vocabulary]:
@@ -174,11 +179,12 @@ async def _existing(
     return found
 
 
-def _parse(index: int, text: str) -> AlfPath | dict[str, Any]:
+def _parse(field: str, text: str) -> AlfPath | dict[str, Any]:
+    """The parts of a path relative to its session, or the 422 detail naming ``field``."""
     try:
         return parse_rel_path(text)
     except AlfError as err:
-        return _problem(index, str(err), "invalid_alf_path", part=err.part)
+        return _problem(field, str(err), "invalid_alf_path", part=err.part)
 
 
 async def _plan(
@@ -193,14 +199,15 @@ async def _plan(
     problems: list[dict[str, Any]] = []
     seen: dict[tuple[str, str, str], int] = {}
     for i, file in enumerate(body.files):
-        parsed = _parse(i, file.path)
+        field = f"files.{i}.path"
+        parsed = _parse(field, file.path)
         if isinstance(parsed, dict):
             problems.append(parsed)
             continue
         key = (parsed.collection, parsed.name, parsed.revision)
         if key in seen:
             problems.append(
-                _problem(i, f"{file.path!r} is also files.{seen[key]}", "duplicate_path")
+                _problem(field, f"{file.path!r} is also files.{seen[key]}", "duplicate_path")
             )
             continue
         seen[key] = i
@@ -209,7 +216,9 @@ async def _plan(
             err = DatasetTypeError(parsed.name, [t.name for t in matches])
             kind = "ambiguous_dataset_type" if matches else "no_dataset_type"
             problems.append(
-                _problem(i, str(err), kind, part="dataset_type", candidates=list(err.candidates))
+                _problem(
+                    field, str(err), kind, part="dataset_type", candidates=list(err.candidates)
+                )
             )
             continue
         extension = "." + parsed.dataset.extension
@@ -221,7 +230,7 @@ async def _plan(
                 else f"several data formats have extension {extension!r}: {', '.join(known)}"
             )
             problems.append(
-                _problem(i, message, "unknown_data_format", part="extension", candidates=known)
+                _problem(field, message, "unknown_data_format", part="extension", candidates=known)
             )
             continue
         planned.append(_Planned(i, file, parsed, matches[0].id, known[0]))
@@ -273,23 +282,19 @@ async def check_protected(
         ServiceError: 404 for an unknown session, 422 naming a path that breaks ALF.
     """
     ctx = await load_session(session, principal, session_id, write=False)
-    parsed = [_parse(i, p) for i, p in enumerate(paths)]
-    problems = [p for p in parsed if isinstance(p, dict)]
+    parsed: list[tuple[str, AlfPath | None]] = []
+    problems: list[dict[str, Any]] = []
+    for i, text in enumerate(paths):
+        found = _parse(f"paths.{i}", text)
+        if isinstance(found, dict):
+            problems.append(found)
+        else:
+            parsed.append((text, found))
     if problems:
-        raise validation_error(
-            [
-                {**p, "field": p["field"].replace("files.", "paths.").removesuffix(".path")}
-                for p in problems
-            ],
-            what="paths",
-        )
+        raise validation_error(problems, what="paths")
     existing = await _existing(session, ctx.row.id)
     protected = await _protected_ids(session, (r.id for rs in existing.values() for r in rs))
-    files = _protection(
-        [(p, a) for p, a in zip(paths, parsed, strict=True) if not isinstance(a, dict)],
-        existing,
-        protected,
-    )
+    files = _protection(parsed, existing, protected)
     return ProtectedCheck(
         session=ctx.row.id, protected=any(f.protected for f in files), files=files
     )
@@ -426,8 +431,8 @@ def _plan_model(
     protected: bool,
     file_record: FileRecordInfo | None,
 ) -> RegisteredDataset:
-    changed = p.status != "unchanged" or p.existing is None
     source = p.existing
+    kept = source if source is not None and p.status == "unchanged" else None
     return RegisteredDataset(
         id=source.id if source is not None else None,
         session=session_id,
@@ -439,10 +444,10 @@ def _plan_model(
         protected=protected,
         dataset_type=source.dataset_type_id if source is not None else p.dataset_type,
         data_format=source.data_format_id if source is not None else p.data_format,
-        size=p.file.size if changed or source is None else source.size,
+        size=kept.size if kept else p.file.size,
         sha256=p.file.sha256,
-        md5=p.file.md5 if changed or source is None else source.md5,
-        version=p.file.version if changed or source is None else source.version,
+        md5=kept.md5 if kept else p.file.md5,
+        version=kept.version if kept else p.file.version,
         files=[file_record] if file_record is not None else [],
         created_by=source.created_by if source is not None else principal.username,
         created_at=source.created_at if source is not None else None,
@@ -476,7 +481,7 @@ async def register_files(
         raise validation_error(problems, what="files")
     if not body.dry_run:
         # writers of this session queue here, so what is checked below is what is written
-        await next_value(session, f"registration-files:{ctx.row.seq}")
+        await next_value(session, _writers(ctx))
     existing = await _existing(session, ctx.row.id)
     protected = await _protected_ids(session, (r.id for rs in existing.values() for r in rs))
     _refuse_protected(planned, existing, protected)
@@ -621,23 +626,10 @@ async def _load_dataset(session: AsyncSession, dataset_id: str) -> RegisteredDat
     return row
 
 
-async def get_dataset(
+async def _readable_dataset(
     session: AsyncSession, principal: Principal, dataset_id: str
-) -> RegisteredDataset:
-    """One registered dataset revision; 404 unless the caller may read its session."""
-    row = await _load_dataset(session, dataset_id)
-    try:
-        await load_session(session, principal, row.session_id, write=False)
-    except ServiceError as err:
-        if err.status == 404:
-            raise not_found(f"Registered dataset {dataset_id}") from None
-        raise
-    return (await _dataset_models(session, [row]))[0]
-
-
-async def _writable_dataset(
-    session: AsyncSession, principal: Principal, dataset_id: str
-) -> RegisteredDatasetRow:
+) -> tuple[RegisteredDatasetRow, _SessionContext]:
+    """The dataset row and its session; 404 unless the caller may read the session."""
     row = await _load_dataset(session, dataset_id)
     try:
         ctx = await load_session(session, principal, row.session_id, write=False)
@@ -645,8 +637,24 @@ async def _writable_dataset(
         if err.status == 404:
             raise not_found(f"Registered dataset {dataset_id}") from None
         raise
+    return row, ctx
+
+
+async def get_dataset(
+    session: AsyncSession, principal: Principal, dataset_id: str
+) -> RegisteredDataset:
+    """One registered dataset revision; 404 unless the caller may read its session."""
+    row, _ = await _readable_dataset(session, principal, dataset_id)
+    return (await _dataset_models(session, [row]))[0]
+
+
+async def _writable_dataset(
+    session: AsyncSession, principal: Principal, dataset_id: str
+) -> RegisteredDatasetRow:
+    """The dataset row, for a member of its session's lab, after taking the session's turn."""
+    _, ctx = await _readable_dataset(session, principal, dataset_id)
     require_lab_member(principal, ctx.lab)
-    await next_value(session, f"registration-files:{ctx.row.seq}")
+    await next_value(session, _writers(ctx))
     return await _load_dataset(session, dataset_id)
 
 
@@ -743,16 +751,11 @@ async def list_datasets(
     the server's order (highest ``revision_seq``) among those whose name is at or before
     ``last_before`` in ALF order (``''`` first) - ONE's ``index_last_before``.
 
+    With both, the datasets whose last-before revision is ``revision``.
+
     Raises:
-        ServiceError: 422 when both ``revision`` and ``last_before`` are given, 400 for a
-            cursor of another listing.
+        ServiceError: 400 for a cursor of another listing.
     """
-    if revision is not None and last_before is not None:
-        message = "give revision or last_before, not both"
-        raise validation_error(
-            [{"field": "query.last_before", "message": message, "type": "conflict"}],
-            message=message,
-        )
     query: Select[RegisteredDatasetRow, str, int] = (
         select(RegisteredDatasetRow, SessionIndexRow.date, ItemRow.seq)
         .join(ItemRow, ItemRow.id == RegisteredDatasetRow.session_id)
