@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from provena_like import ProvenaClient
+from provena_like.storage import _sync
 from provena_like.testing.localstack import LocalStack
 from tests.support.databases import TEST_DATABASE_URL
 from tests.support.registration_helpers import Lab, Vocabulary, make_lab, make_vocabulary
@@ -83,3 +85,17 @@ def lab_pv(pv: ProvenaClient, tmp_path: Path) -> ProvenaClient:
 async def vocab(admin_pv: ProvenaClient) -> SdkVocabulary:
     """Dataset types matched by pattern and a data format, readable by everyone signed in."""
     return await make_sdk_vocabulary(admin_pv)
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The files read by the hash cache's hashing (``hash_file`` of the storage engine)."""
+    read: list[Path] = []
+    real = _sync.hash_file
+
+    def counting(path: Path, **kwargs: Any) -> Any:
+        read.append(path)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(_sync, "hash_file", counting)
+    return read

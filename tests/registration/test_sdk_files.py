@@ -5,14 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import PreconditionFailed
-from provena_like.storage import _sync
 from tests.support.registration_helpers import Lab, make_subject, unique
 from tests.support.registration_sdk import SdkVocabulary, write_file
 
@@ -149,19 +147,11 @@ async def test_reregistering_unchanged_files_reads_none_of_them(
     lab_pv: ProvenaClient,
     vocab: SdkVocabulary,
     session_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    reads: list[Path],
 ) -> None:
     paths = [
         write_file(session_dir / "alf" / f"c{i}" / vocab.name(i % 2), b"x" * i) for i in range(6)
     ]
-    reads: list[Path] = []
-    real = _sync.hash_file
-
-    def counting(path: Path, **kwargs: Any) -> Any:
-        reads.append(path)
-        return real(path, **kwargs)
-
-    monkeypatch.setattr(_sync, "hash_file", counting)
     first = await lab_pv.registration.register_files(paths)
     assert len(reads) == 6 and [f.response.status for f in first] == ["registered"] * 6
     reads.clear()
