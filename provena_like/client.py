@@ -31,6 +31,7 @@ from provena_like.clients.registry import RegistryClient
 from provena_like.clients.review import ReviewClient
 from provena_like.clients.search import SearchClient
 from provena_like.modules.datastore import Datastore
+from provena_like.modules.registration import Registration
 
 if TYPE_CHECKING:
     from provena_like.auth import AuthManager
@@ -60,7 +61,8 @@ class ProvenaClient(AsyncCloseable):
     The attribute names say their layer:
 
     * a bare noun is an **L3 module**, named after the user's job: ``datastore`` (with
-      ``datastore.review`` for the release workflow);
+      ``datastore.review`` for the release workflow) and ``registration`` (sessions and
+      their files, ALF-style);
     * a ``_client`` suffix is an **L2 client**, one per service, one method per route:
       ``registry_client``, ``search_client``, ``auth_client``, ``datastore_client``,
       ``review_client``;
@@ -73,6 +75,8 @@ class ProvenaClient(AsyncCloseable):
         config: the settings in use.
         datastore: the dataset workflows (L3: mint, upload, download, search, review, ...;
             :class:`~provena_like.modules.datastore.Datastore`).
+        registration: sessions, their files, weighings (L3: ONE's registration;
+            :class:`~provena_like.modules.registration.Registration`).
         registry_client: the registry service
             (:class:`~provena_like.clients.registry.RegistryClient`).
         search_client: the search service (:class:`~provena_like.clients.search.SearchClient`).
@@ -100,6 +104,7 @@ class ProvenaClient(AsyncCloseable):
     datastore_client: DatastoreClient
     review_client: ReviewClient
     datastore: Datastore
+    registration: Registration
     auth_manager: httpx.Auth
     _created_auth: AuthManager | None
 
@@ -148,6 +153,7 @@ class ProvenaClient(AsyncCloseable):
         self.datastore = Datastore(
             self.datastore_client, self.search_client, review_client=self.review_client
         )
+        self.registration = Registration(self.registry_client)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ProvenaClient:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from provena_like.cli import access, admin, demo, review, serve, session
+from provena_like.cli import access, admin, demo, register, review, serve, session
 from provena_like.cli import transfer as transfer_cli
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.command("logout")(session.logout)
 app.add_typer(admin.app, name="admin")
 app.add_typer(review.app, name="review")
 app.add_typer(access.app, name="access")
+app.add_typer(register.app, name="register")
 app.command("upload")(transfer_cli.upload)
 app.command("download")(transfer_cli.download)
 app.command("sync")(transfer_cli.sync)

@@ -7,14 +7,18 @@ tests against that database (e.g. PostgreSQL) instead of the session's SQLite st
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from provena_like import ProvenaClient
+from provena_like.storage import _sync
 from provena_like.testing.localstack import LocalStack
 from tests.support.databases import TEST_DATABASE_URL
 from tests.support.registration_helpers import Lab, Vocabulary, make_lab, make_vocabulary
+from tests.support.registration_sdk import SdkVocabulary, make_sdk_vocabulary
 from tests.support.users import User
 
 if TEST_DATABASE_URL:
@@ -59,3 +63,39 @@ async def pv(connect: Callable[[User], ProvenaClient], lab: Lab) -> AsyncIterato
     """An SDK client signed in as the lab's member."""
     async with connect(lab.member) as client:
         yield client
+
+
+@pytest.fixture
+async def admin_pv(
+    connect: Callable[[User], ProvenaClient], registry_admin: User
+) -> AsyncIterator[ProvenaClient]:
+    """An SDK client signed in as the registry admin."""
+    async with connect(registry_admin) as client:
+        yield client
+
+
+@pytest.fixture
+def lab_pv(pv: ProvenaClient, tmp_path: Path) -> ProvenaClient:
+    """``pv`` (the lab's member) with a hash cache of its own."""
+    pv.registration.cache_dir = tmp_path / "cache"
+    return pv
+
+
+@pytest.fixture
+async def vocab(admin_pv: ProvenaClient) -> SdkVocabulary:
+    """Dataset types matched by pattern and a data format, readable by everyone signed in."""
+    return await make_sdk_vocabulary(admin_pv)
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The files read by the hash cache's hashing (``hash_file`` of the storage engine)."""
+    read: list[Path] = []
+    real = _sync.hash_file
+
+    def counting(path: Path, **kwargs: Any) -> Any:
+        read.append(path)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(_sync, "hash_file", counting)
+    return read

@@ -1,0 +1,160 @@
+"""Benchmark: registering many small ALF files, against ONE's hashing path alone.
+
+One ``LocalStack`` (reference server only, on loopback, in this process). Workload (as in
+the registration issue): 10,000 files of 1-64 KiB (random sizes and bytes) in 20 sessions,
+each of one of 5 dataset types, registered with ``pv.registration.register_files``:
+
+* **first**: end to end - ALF checks, dataset types and formats read once, sha256 of every
+  file in worker threads, one atomic request per session (the server checks every file,
+  then writes all of them);
+* **again**: the same files, unchanged: hashes come from the hash cache (no file is read),
+  the server answers ``unchanged`` for each;
+* **sha256 alone**: our hashing of every file, one after the other, for the breakdown;
+* **ONE**: ``iblutil.io.hashfile.md5`` (what ONE's ``RegistrationClient.register_files``
+  calls per file, before any request) on a random sample of the same files, one after the
+  other - the hashing path alone, so the comparison flatters ONE.
+
+Prints the per-file cost of each (ours: wall time / files; ONE: the median over the sample),
+the ratios and the peak RSS of the process (which includes the server). Targets: first >= 100x
+faster per file than ONE's hashing path; again >= 5x faster than first. Not a test: the numbers
+depend on the machine (client and server share its cores).
+
+    uv run --group bench python benchmarks/registration.py            # the issue's workload
+    uv run --group bench python benchmarks/registration.py --files 2000 --sample 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+
+from provena_like.modules.registration import RegistrationResult
+from provena_like.storage.hashing import CHUNK_SIZE, hash_file
+from provena_like.testing import LocalStack
+from provena_like.testing.registration import seed_registration
+
+KiB = 1024
+OBJECTS = ("trials", "wheel", "camera", "licks", "spikes")
+EXT = ".npy"
+
+
+def make_files(session_dirs: list[Path], count: int, seed: int) -> list[Path]:
+    """``count`` files of 1-64 KiB spread over the sessions; one of 5 types each."""
+    rng = random.Random(seed)
+    files: list[Path] = []
+    for i in range(count):
+        session = session_dirs[i % len(session_dirs)]
+        j = i // len(session_dirs)
+        kind = OBJECTS[j % len(OBJECTS)]
+        path = session / "alf" / f"c{j // len(OBJECTS):04d}" / f"_ibl_{kind}.table{EXT}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(rng.randint(1 * KiB, 64 * KiB)))
+        files.append(path)
+    return files
+
+
+def peak_rss_mib() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def check(result: RegistrationResult, expected: str) -> None:
+    statuses = {f.response.status for f in result if f.response is not None}
+    if result.failed or result.skipped or statuses != {expected}:
+        first = (result.failed or result.skipped or [None])[0]
+        raise SystemExit(f"unexpected result: {statuses}, e.g. {first}")
+
+
+async def run(args: argparse.Namespace) -> None:
+    from iblutil.io import hashfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "data"
+        async with LocalStack(s3=False) as stack:
+            await seed_registration(
+                stack,
+                lab="benchlab",
+                subject="bench001",
+                dataset_types=[(f"{o}.table", f"*{o}.table*") for o in OBJECTS],
+                data_format=("npy", EXT),
+            )
+            async with stack.client() as pv:
+                pv.registration.cache_dir = Path(tmp) / "cache"
+                sessions = [
+                    await pv.registration.create_session("bench001", root=root)
+                    for _ in range(args.sessions)
+                ]
+                dirs = [s.path for s in sessions if s.path is not None]
+                t = time.perf_counter()
+                files = make_files(dirs, args.files, args.seed)
+                size = sum(f.stat().st_size for f in files)
+                print(
+                    f"{len(files)} files, {size / 2**20:.1f} MiB, {len(dirs)} sessions, "
+                    f"{len(OBJECTS)} dataset types (written in {time.perf_counter() - t:.1f} s)"
+                )
+                # the hash cache trusts a file modified more than 2 s ago (a racy write
+                # could change it unnoticed within the same mtime); let the files age
+                await anyio.sleep(2.5)
+
+                t = time.perf_counter()
+                first = await pv.registration.register_files(files)
+                first_s = time.perf_counter() - t
+                check(first, "registered")
+
+                t = time.perf_counter()
+                again = await pv.registration.register_files(files)
+                again_s = time.perf_counter() - t
+                check(again, "unchanged")
+
+        # our hashing alone, for the breakdown: sha256 of every file, one thread, in order
+        t = time.perf_counter()
+        for path in files:
+            hash_file(path, chunk_size=min(CHUNK_SIZE, path.stat().st_size + 1))
+        hash_s = time.perf_counter() - t
+
+        sample = random.Random(args.seed).sample(files, min(args.sample, len(files)))
+        one_times: list[float] = []
+        for path in sample:
+            t = time.perf_counter()
+            hashfile.md5(path)
+            one_times.append(time.perf_counter() - t)
+
+    per_first = first_s / len(files)
+    per_again = again_s / len(files)
+    one_median = statistics.median(one_times)
+    print(f"first registration : {first_s:8.2f} s  {per_first * 1e3:8.3f} ms/file (end to end)")
+    print(f"again, unchanged   : {again_s:8.2f} s  {per_again * 1e3:8.3f} ms/file (end to end)")
+    print(
+        f"ONE hashfile.md5   : median {one_median * 1e3:8.3f} ms/file over {len(sample)} files "
+        f"(p10 {statistics.quantiles(one_times, n=10)[0] * 1e3:.3f}, "
+        f"p90 {statistics.quantiles(one_times, n=10)[-1] * 1e3:.3f}; hashing alone)"
+    )
+    print(
+        f"our sha256 alone   : {hash_s:8.2f} s  {hash_s / len(files) * 1e3:8.3f} ms/file "
+        "(one thread; 'first' hashes in 4)"
+    )
+    print(f"ratio ONE / first  : {one_median / per_first:8.1f}x   (target >= 100x)")
+    print(f"ratio first / again: {first_s / again_s:8.1f}x   (target >= 5x)")
+    print(f"peak RSS           : {peak_rss_mib():8.1f} MiB (this process, server included)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--sample", type=int, default=300, help="files hashed the ONE way")
+    parser.add_argument("--seed", type=int, default=11)
+    anyio.run(run, parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
