@@ -11,9 +11,10 @@ meanwhile fails with :class:`~provena_like.RemoteChanged`). Each part is written
 offset (``pwritev``) as it arrives, so parts never wait for each other and memory holds at
 most :data:`_PART_WINDOW` per part in flight, reserved from the byte budget before its
 request; one task hashes the contiguous prefix written so far, read back from the page cache
-in a worker thread. Measured on loopback (2 cores shared with SeaweedFS, under load): a
-1 GiB object in ~3.9 s against ~8.5 s with one GET, because the server streams the ranges
-on several cores. With resuming on, the contiguous prefix survives a failure.
+in a worker thread. Measured on loopback (2 cores shared with SeaweedFS and other load): a
+1 GiB object in 1.8-2.7 s against 2.5-4.0 s with one GET in the same minutes (3.9 s against
+8.5 s under heavy load), because the server streams the ranges on several cores. With
+resuming on, the contiguous prefix survives a failure.
 
 Other objects (or of unknown size) are streamed with one GET, written and hashed 1 MiB at a
 time in worker threads while the body streams in.
