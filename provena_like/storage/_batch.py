@@ -34,7 +34,7 @@ class TransferSettings:
     part_size: int | None
     checksum: bool
     md5: bool
-    ranged_get_threshold: int | None = None
+    ranged_get_threshold: int | None = 16 * 1024 * 1024
     resume: bool = False
     cache_dir: Path | None = None
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -179,6 +180,21 @@ def _error(
     return ClientError(response, operation)  # type: ignore[arg-type]
 
 
+def _get_headers(byte_range: tuple[int, int] | None, if_match: str | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if byte_range is not None:
+        headers["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+    if if_match is not None:
+        headers["If-Match"] = if_match
+    return headers
+
+
+async def _pieces(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    async for data, _ in response.content.iter_chunks():
+        if data:
+            yield data
+
+
 class DirectS3:
     """Signed whole-object requests against one bucket through one connection pool.
 
@@ -237,12 +253,39 @@ class DirectS3:
         if_match: str | None = None,
     ) -> DirectResponse:
         """GET the whole object, or the inclusive ``byte_range``, into memory."""
-        headers: dict[str, str] = {}
-        if byte_range is not None:
-            headers["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
-        if if_match is not None:
-            headers["If-Match"] = if_match
-        return await self._send("GET", "GetObject", key, headers, b"")
+        return await self._send("GET", "GetObject", key, _get_headers(byte_range, if_match), b"")
+
+    @asynccontextmanager
+    async def open_get(
+        self,
+        key: str,
+        *,
+        byte_range: tuple[int, int] | None = None,
+        if_match: str | None = None,
+        read_bufsize: int = 2**16,
+    ) -> AsyncIterator[tuple[DirectResponse, AsyncIterator[bytes]]]:
+        """GET ``key`` (or the inclusive ``byte_range``) and stream the body.
+
+        Yields:
+            The response (its ``body`` empty) and the body's pieces as they arrive, without
+            joining them (at most about ``2 * read_bufsize`` bytes are buffered unread).
+        """
+        headers = _get_headers(byte_range, if_match)
+        path = self._path(key)
+        credentials = await self._credentials()
+        signed = sign("GET", path, "", self._host, headers, credentials, self._region)
+        async with self._session.get(
+            URL(f"{self._origin}{path}", encoded=True),
+            headers=signed,
+            allow_redirects=False,
+            read_bufsize=read_bufsize,
+        ) as response:
+            if response.status >= 300:
+                data = await response.read()
+                raise _error(
+                    response.status, response.reason or "", data, "GetObject", response.headers
+                )
+            yield DirectResponse(response.status, response.headers, b""), _pieces(response)
 
     async def head(self, key: str) -> DirectResponse:
         """HEAD ``key``."""

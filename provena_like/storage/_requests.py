@@ -2,11 +2,12 @@
 
 Two request paths sit behind it, chosen per operation, never by the caller:
 
-- the direct path (:mod:`._direct` + :mod:`._sigv4`): whole-object PUT, GET and HEAD and
-  listing pages, through one pooled ``aiohttp`` session with our own SigV4 signer (a batch
-  of small files runs about twice as fast as through botocore's pipeline);
-- aiobotocore: multipart uploads, deletes, streamed downloads of large objects, everything
-  else. Its own retries are off (``total_max_attempts=1``).
+- the direct path (:mod:`._direct` + :mod:`._sigv4`): PUT, GET (whole, ranged or streamed)
+  and HEAD of objects and listing pages, through one pooled ``aiohttp`` session with our
+  own SigV4 signer (a batch of small files runs about twice as fast as through botocore's
+  pipeline; a streamed body's pieces are never joined);
+- aiobotocore: multipart uploads, deletes, everything else. Its own retries are off
+  (``total_max_attempts=1``).
 
 Both are wrapped the same way, so they behave identically:
 
@@ -22,11 +23,12 @@ Both are wrapped the same way, so they behave identically:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import anyio
 from botocore.exceptions import ClientError
@@ -37,7 +39,6 @@ from provena_like.storage.credentials import RefreshingCredentials
 from provena_like.storage.retry import S3RetryPolicy
 
 if TYPE_CHECKING:
-    from aiobotocore.response import StreamingBody
     from types_aiobotocore_s3 import S3Client
 
 __all__ = [
@@ -149,14 +150,6 @@ def _direct_headers(response: DirectResponse) -> GetHeaders:
     )
 
 
-def _headers(response: Mapping[str, Any]) -> GetHeaders:
-    return GetHeaders(
-        total_size=_total_size(response.get("ContentLength"), response.get("ContentRange")),
-        etag=response.get("ETag", ""),
-        metadata=response.get("Metadata", {}),
-    )
-
-
 def _label(fn: Callable[..., object]) -> str:
     return getattr(fn, "__name__", "S3 request")
 
@@ -164,9 +157,9 @@ def _label(fn: Callable[..., object]) -> str:
 class S3Requests:
     """Send requests, at most ``limiter`` of them at once, under one retry policy.
 
-    Whole-object PUT, GET and HEAD (one per small file) and listing pages go through
-    ``direct``; everything else through the aiobotocore ``client`` (via :meth:`call` and
-    :meth:`open_get`). Both sign with the same credentials and are retried by ``policy``.
+    Object PUT, GET and HEAD and listing pages go through ``direct``; everything else
+    through the aiobotocore ``client`` (via :meth:`call`). Both sign with the same
+    credentials and are retried by ``policy``.
 
     Args:
         client: The S3 client (its own retries off).
@@ -263,39 +256,48 @@ class S3Requests:
     @asynccontextmanager
     async def open_get(
         self,
-        bucket: str,
         key: str,
         *,
         byte_range: tuple[int, int] | None = None,
         if_match: str | None = None,
-    ) -> AsyncIterator[tuple[GetHeaders, StreamingBody]]:
+        read_bufsize: int = 2**16,
+    ) -> AsyncIterator[tuple[GetHeaders, AsyncIterator[bytes]]]:
         """GET an object (or an inclusive byte range) and hold the body open to stream it.
 
-        The request slot is held until the context exits: the connection is busy until the
-        body is consumed (or the response is closed on exit).
+        Through the direct path: the body's pieces come as the socket delivers them, never
+        joined (no copy), with at most about ``2 * read_bufsize`` bytes buffered unread.
+        The request slot is held until the context exits (the connection is busy until the
+        body is consumed, or the response is closed on exit). Opening is retried by the
+        policy; a body that breaks off midway is not (the caller fails or resumes the file).
 
         Args:
-            bucket: The bucket.
             key: The full key.
             byte_range: ``(first, last)`` byte offsets, inclusive.
             if_match: An ETag the object must still have (412 otherwise).
+            read_bufsize: aiohttp's read buffer for this response.
 
         Yields:
-            The headers, and the body (``await body.read()`` or ``body.iter_chunks(n)``).
+            The headers, and the body's pieces.
+
+        Example:
+            ```python
+            async with requests.open_get(key, byte_range=(0, 1023)) as (headers, pieces):
+                data = b"".join([piece async for piece in pieces])
+            ```
         """
-        extra: dict[str, Any] = {}
-        if byte_range is not None:
-            extra["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
-        if if_match is not None:
-            extra["IfMatch"] = if_match
-        client = self.client
+        direct = self.direct
         async with self._limiter:
-            response = await self._retrying(
-                lambda: client.get_object(Bucket=bucket, Key=key, **extra), "get_object"
-            )
-            body = response["Body"]
-            async with body:
-                yield _headers(response), body
+            async with contextlib.AsyncExitStack() as stack:
+
+                async def send() -> tuple[DirectResponse, AsyncIterator[bytes]]:
+                    return await stack.enter_async_context(
+                        direct.open_get(
+                            key, byte_range=byte_range, if_match=if_match, read_bufsize=read_bufsize
+                        )
+                    )
+
+                response, pieces = await self._retrying(send, "get_object")
+                yield _direct_headers(response), pieces
 
     async def get(
         self,

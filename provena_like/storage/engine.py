@@ -158,9 +158,12 @@ class TransferEngine(AsyncCloseable):
             The default keeps 8 parts of 8 MiB in flight; on loopback 32 to 128 MiB measured
             the same speed.
         ranged_get_threshold: Objects of known size (listed, or sized in the manifest) at
-            least this large are downloaded with concurrent ranged GETs of ``part_size``;
-            ``None``: one streamed GET per object, which measured faster on loopback at every
-            size. Worth setting for links with a per-connection ceiling (WAN, real S3).
+            least this large are downloaded with concurrent ranged GETs of ``part_size``,
+            each written at its offset as it arrives while the written prefix is hashed;
+            smaller ones (or of unknown size) with one streamed GET. ``None``: always one
+            streamed GET. With the default, 16 MiB, a 1 GiB object took 1.8-2.7 s against
+            2.5-4.0 s with one GET on a loaded 2-core loopback machine (the server streams
+            the ranges on several cores).
         io_threads: Worker threads for file I/O and hashing.
         session: An aiobotocore ``AioSession`` whose loaded botocore models the engine's
             own session shares (default: one shared by the engines of the current thread).
@@ -201,7 +204,7 @@ class TransferEngine(AsyncCloseable):
         checksum: bool = True,
         md5: bool = False,
         memory_limit: int = 64 * MiB,
-        ranged_get_threshold: int | None = None,
+        ranged_get_threshold: int | None = 16 * MiB,
         io_threads: int | None = None,
         session: AioSession | aioboto3.Session | None = None,
         resume: bool = True,

@@ -145,6 +145,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.storage._requests:S3Requests.call": ENGINE,
     "provena_like.storage._requests:S3Requests.get": ENGINE,
     "provena_like.storage._requests:S3Requests.head": ENGINE,
+    "provena_like.storage._requests:S3Requests.open_get": ENGINE,
     "provena_like.storage._requests:S3Requests.list_page": ENGINE,
     "provena_like.storage._requests:S3Requests.put": ENGINE,
     "provena_like.storage.credentials": ENGINE,

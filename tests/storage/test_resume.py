@@ -28,14 +28,15 @@ def count_calls(engine: TransferEngine, operation: str) -> list[int]:
     return calls
 
 
-async def cancel_after(engine: TransferEngine, n: int, run: Any) -> None:
-    """Run ``run(progress)`` and cancel it once ``n`` byte events were seen."""
+async def cancel_after(engine: TransferEngine, n: int, run: Any, *, total_done: int = 0) -> None:
+    """Run ``run(progress)`` and cancel it once ``n`` byte events were seen (with at least
+    ``total_done`` bytes of the file done)."""
     seen = 0
     with anyio.CancelScope() as scope:
 
         def progress(event: TransferEvent) -> None:
             nonlocal seen
-            if isinstance(event, BytesTransferred):
+            if isinstance(event, BytesTransferred) and event.total_done >= total_done:
                 seen += 1
                 if seen >= n:
                     scope.cancel()
@@ -110,18 +111,28 @@ def sidecars(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if "partial" in p.name]
 
 
+@pytest.mark.parametrize("ranged", [False, True], ids=["streamed", "ranged"])
 @pytest.mark.parametrize("change", [False, True], ids=["same", "replaced"])
 async def test_interrupted_download_resumes_or_starts_over(
-    tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str, change: bool
+    tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str, change: bool, ranged: bool
 ) -> None:
     data = os.urandom(SIZE)
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "big.bin").write_bytes(data)
     dest = tmp_path / "dest"
-    async with TransferEngine(creds, multipart_threshold=SIZE + 1) as engine:
+    # streamed: one GET, byte events every 8 MiB; ranged: 8 MiB parts written at their
+    # offsets, events as each MiB lands, ``total_done`` the contiguous prefix kept (one
+    # request at a time, so that the prefix grows steadily instead of jumping at the end)
+    settings: dict[str, Any] = (
+        {"ranged_get_threshold": 16 * MiB, "max_concurrency": 1}
+        if ranged
+        else {"ranged_get_threshold": None}
+    )
+    async with TransferEngine(creds, multipart_threshold=SIZE + 1, **settings) as engine:
         assert not (await engine.upload(tmp_path / "src")).failed
-        # the body streams in 1 MiB writes; byte events come every 8 MiB
-        await cancel_after(engine, 4, lambda p: engine.download("", dest, progress=p))
+        await cancel_after(
+            engine, 1, lambda p: engine.download("", dest, progress=p), total_done=24 * MiB
+        )
     assert not (dest / "big.bin").exists()
     partial, sidecar = dest / ".big.bin.provena-partial", dest / ".big.bin.provena-partial.json"
     assert partial.exists() and sidecar.exists()

@@ -390,7 +390,11 @@ async def test_object_replaced_during_a_ranged_download(
     tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str
 ) -> None:
     (tmp_path / "big.bin").write_bytes(os.urandom(12 * MiB))
-    async with TransferEngine(creds, part_size=5 * MiB, ranged_get_threshold=MiB) as engine:
+    # parts of 5 MiB: [0, 5), [5, 10), [10, 12). The smallest budget holds two ranged GETs
+    # in flight, so the third is sent only after one of them ends: after the first progress
+    # event (its first MiB written), which replaces the object
+    settings: dict[str, Any] = {"part_size": 5 * MiB, "memory_limit": 5 * MiB}
+    async with TransferEngine(creds, ranged_get_threshold=MiB, **settings) as engine:
         assert not (await engine.upload(tmp_path)).failed
 
         def replace_after_first_part(event: TransferEvent) -> None:
