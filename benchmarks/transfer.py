@@ -19,7 +19,8 @@ and two re-syncs of the small dataset:
 by
 
 * ``ours``: :class:`provena_like.storage.TransferEngine` (sha256 + S3 checksums on upload;
-  downloads list the prefix and check every file against its stored sha256),
+  downloads take the manifest saved at upload, as ``InteractiveDataset`` does, and check every
+  file against its sha256),
 * ``ours-nosum``: the same with checksums off (the cost of checksumming),
 * ``cloudpathlib``: ``upload_from`` / ``download_to`` one file after the other (the Provena
   client's way),
@@ -147,7 +148,15 @@ def _ours(
             if dest is not None and sync:
                 result = await engine.sync_down(dest, sub + "/")
             elif dest is not None:
-                result = await engine.download(sub + "/", dest)
+                # as InteractiveDataset does: the manifest saved at upload gives each key's
+                # sha256 and size (multipart objects hashed while uploading carry no
+                # x-amz-meta-sha256, so this is what verifies them)
+                saved = json.loads(await anyio.Path(manifest_file).read_text())
+                specs = [
+                    (key, key.removeprefix(sub + "/"), value[0], value[2])
+                    for key, value in saved.items()
+                ]
+                result = await engine.download(specs, dest)
             elif sync:
                 extra: dict[str, Any] = {}
                 if sync == "manifest":
@@ -162,7 +171,7 @@ def _ours(
             elapsed = time.perf_counter() - started
         result.raise_for_failures()
         if not sync and checksum and dest is None:
-            manifest = {f.path: [f.sha256, f.etag] for f in result.ok}
+            manifest = {f.path: [f.sha256, f.etag, f.size] for f in result.ok}
             await anyio.Path(manifest_file).write_text(json.dumps(manifest))
         files = len(result) if sync else len(result.ok)  # a re-sync checks every file
         return {"seconds": elapsed, "files": files, "bytes": result.bytes}
