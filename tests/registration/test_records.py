@@ -210,7 +210,8 @@ async def test_nicknames_are_unique_within_a_lab_only(
 @pytest.mark.parametrize(
     ("subtype", "record"),
     [
-        ("dataset_type", {"name": "NAME", "filename_pattern": "*trials.table*"}),
+        # (the vocabulary is global: a test's pattern must match no other test's files)
+        ("dataset_type", {"name": "NAME", "filename_pattern": "*unique_names_test.table*"}),
         ("data_format", {"name": "NAME", "file_extension": ".npy"}),
         ("repository", {"name": "NAME", "kind": "s3", "root": "s3://bucket/prefix"}),
         ("tag", {"name": "NAME", "protected": True}),
@@ -260,10 +261,10 @@ async def test_dataset_type_pattern_is_stored_lower_case(
         client,
         registry_admin,
         "dataset_type",
-        {"name": unique("t"), "filename_pattern": "*Trials.TABLE*"},
+        {"name": unique("t"), "filename_pattern": "*Trials.LOWER_CASE_TEST*"},
     )
     assert r.status_code == 201
-    assert r.json()["record"]["filename_pattern"] == "*trials.table*"
+    assert r.json()["record"]["filename_pattern"] == "*trials.lower_case_test*"
 
 
 async def test_weighings_and_water_belong_to_the_subjects_lab(
@@ -329,7 +330,9 @@ async def test_only_registry_admins_write_the_vocabulary(
     refused = await post(client, lab.member, subtype, {**record, "name": name})
     assert refused.status_code == 403, refused.text
     assert "registry admin" in refused.json()["error"]["message"]
-    made = await post(client, registry_admin, subtype, {**record, "name": name})
+    # the admin's record must not match other tests' files: the vocabulary is global
+    harmless = {"filename_pattern": f"*{name}*"} if subtype == "dataset_type" else {}
+    made = await post(client, registry_admin, subtype, {**record, "name": name, **harmless})
     assert made.status_code == 201, made.text
     item = made.json()
     # a member may not change it either, even when granted metadata-write on the item

@@ -51,7 +51,9 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 APPROVALS = ("ethics_registration", "ethics_access", "indigenous_knowledge", "export_controls")
 CREDENTIAL_MARKERS = ("access_key_id", "secret_access_key", "session_token", "X-Amz-Signature")
 
-Kind = Literal["public", "oauth", "signed-in", "admin", "role", "refers", "decide", "listing"]
+Kind = Literal[
+    "public", "oauth", "signed-in", "admin", "role", "refers", "decide", "listing", "lab"
+]
 Target = Literal["org", "person", "D1", "D2"]
 
 
@@ -83,6 +85,9 @@ class World:
     lab: str = ""  # A's lab (of A's group), its private subject and a session of it
     subject: str = ""
     session: str = ""
+    rds: str = ""  # a file registered in A's session (its version is the secret)
+    rds_path: str = ""
+    tag: str = ""  # a tag record (the vocabulary is an admin's)
     before: dict[str, Any] = field(default_factory=dict)  # what A saw before the attacks
 
     def target_id(self, target: Target) -> str:
@@ -162,6 +167,9 @@ async def _snapshot(api: httpx.AsyncClient, w: World) -> dict[str, Any]:
         out[f"{name}-lock-history"] = await _ok(
             await api.get(f"/registry/items/{item}/lock-history", headers=a)
         )
+    out["registered"] = await _ok(
+        await api.get(f"/registry/registered-datasets/{w.rds}", headers=a)
+    )
     for name, ds in (("D1", w.d1), ("D2", w.d2)):
         out[name] = await _ok(await api.get(f"/datastore/datasets/{ds}", headers=a))
         out[f"{name}-files"] = await _ok(
@@ -388,6 +396,34 @@ async def world(api: httpx.AsyncClient, make_token: Callable[..., str]) -> World
         201,
     )
     w.lab, w.subject, w.session = lab["id"], subject["id"], session["id"]
+    # a file registered in A's session, with the vocabulary a registry admin keeps
+    obj, ext = f"o{tag}", f".x{tag}"[:12]
+    for subtype, record in (
+        ("dataset_type", {"name": f"{obj}.times", "filename_pattern": f"*{obj}.times*"}),
+        ("data_format", {"name": f"fmt_{tag}", "file_extension": ext}),
+        ("tag", {"name": f"tag_{tag}", "protected": False}),
+    ):
+        made = await _ok(
+            await api.post(
+                "/registry/items",
+                json={"subtype": subtype, "record": record},
+                headers=admin.headers,
+            ),
+            201,
+        )
+    w.tag = made["id"]
+    w.rds_path = f"alf/{obj}.times{ext}"
+    registered = await _ok(
+        await api.post(
+            f"/registry/sessions/{w.session}/files",
+            json={
+                "files": [{"path": w.rds_path, "size": 3, "sha256": "a" * 64, "version": secret}]
+            },
+            headers=a.headers,
+        ),
+        201,
+    )
+    w.rds = registered["files"][0]["dataset"]["id"]
     w.refresh_token = (await _sign_in(api, a.name, password))["refresh_token"]
     w.before = await _snapshot(api, w)
     return w
@@ -417,7 +453,9 @@ class Case:
             ``status``; nothing of anyone else's in the answer), ``admin`` (system admins
             only), ``role`` (``role`` on A's ``target``), ``refers`` (a new item of the
             caller's that refers to A's private items: 422), ``decide`` (only the reviewer a
-            pending request names), ``listing`` (filtered to what the caller may read).
+            pending request names), ``listing`` (filtered to what the caller may read),
+            ``lab`` (only members of A's lab, which no attacker is: 403, or 404 where the
+            caller may not even read A's session).
         owner: who owns what the route touches, for the reader.
         build: the attacker's request.
         role: the role needed (``role`` cases).
@@ -614,7 +652,31 @@ TABLE: dict[tuple[str, str], Case] = {
         "refers", "the caller (a session of A's private subject, in A's lab)",
         send("/registry/sessions", lambda w, _a: {
             "subject": w.subject, "lab": w.lab, "date": "2026-12-06"}), field="subject"),
+    # -- registered files of A's session: A's lab members only ---------------------------------
+    ("POST", "/registry/sessions/{prefix}/{suffix}/files"): Case("lab", "A (A's session)", send(
+        lambda w, _a: f"/registry/sessions/{w.session}/files",
+        lambda w, _a: {"files": [{"path": w.rds_path, "size": 1, "sha256": "b" * 64}]})),
+    ("POST", "/registry/sessions/{prefix}/{suffix}/files/check-protected"): Case(
+        "lab", "A (A's session)", send(
+            lambda w, _a: f"/registry/sessions/{w.session}/files/check-protected",
+            lambda w, _a: {"paths": [w.rds_path]})),
+    ("GET", "/registry/registered-datasets/{dataset_id}"): Case(
+        "lab", "A (a file of A's session)",
+        at(lambda w, _a: f"/registry/registered-datasets/{w.rds}")),
+    ("POST", "/registry/registered-datasets/{dataset_id}/default"): Case(
+        "lab", "A (a file of A's session)", send(
+            lambda w, _a: f"/registry/registered-datasets/{w.rds}/default",
+            lambda _w, _a: {"revision": None})),
+    ("POST", "/registry/registered-datasets/{dataset_id}/tags"): Case(
+        "lab", "A (a file of A's session)", send(
+            lambda w, _a: f"/registry/registered-datasets/{w.rds}/tags",
+            lambda w, _a: {"tag": w.tag})),
+    ("DELETE", "/registry/registered-datasets/{dataset_id}/tags/{prefix}/{suffix}"): Case(
+        "lab", "A (a file of A's session)",
+        at(lambda w, _a: f"/registry/registered-datasets/{w.rds}/tags/{w.tag}")),
     # -- listings and search: filtered to what the caller may read ------------------------------
+    ("GET", "/registry/registered-datasets"): Case("listing", "A (a file of A's session)", at(
+        lambda w, _a: f"/registry/registered-datasets?session={w.session}&page_size=1000")),
     ("GET", "/registry/sessions"): Case("listing", "A (a session of A's subject)", at(
         lambda w, _a: f"/registry/sessions?subject={w.subject}&page_size=1000")),
     ("GET", "/registry/items"): Case("listing", "A (every item)", at(
@@ -687,6 +749,7 @@ LISTED: dict[str, set[Target]] = {
     "/datastore/reviews/awaiting": {"D2"},
     "/datastore/reviews/mine": set(),  # A's requests, never anyone else's
     "/registry/sessions": set(),  # A's session, which no attacker may read (no secret shown)
+    "/registry/registered-datasets": set(),  # A's session's files: A's lab only
 }
 """Which of A's items each listing shows to a caller who may read them all."""
 
@@ -733,6 +796,10 @@ async def test_attackers_get_what_the_table_says(
             assert_refused(w, r, 422, where)
             fields = {d["field"]: d["type"] for d in r.json()["error"]["details"]}
             assert fields.get(case.field) == "unreadable_item", where
+        elif case.kind == "lab":
+            r = await send_as(api, w, method, case, actor)
+            assert r.status_code in (403, 404), (where, r.status_code, r.text[:300])
+            assert_refused(w, r, r.status_code, where)
         elif case.kind == "decide":
             if actor != "reviewer":  # the named reviewer may; the table never runs it
                 assert_refused(w, await send_as(api, w, method, case, actor), 403, where)
