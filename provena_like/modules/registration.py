@@ -843,6 +843,7 @@ class Registration:
             exists=request.exists,
             default=request.default,
             dry_run=request.dry_run,
+            session_path=str(chunk[0].session),
         )
 
     async def _session_item(

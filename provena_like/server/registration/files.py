@@ -32,6 +32,7 @@ from provena_like.alf import (
     DatasetTypeError,
     matching_dataset_types,
     parse_rel_path,
+    parse_session_path,
 )
 from provena_like.models.registration import (
     ExistingRevisionInfo,
@@ -81,6 +82,7 @@ class _Vocabulary(NamedTuple):
 class _SessionContext:
     row: ItemRow
     lab: ItemRow
+    subject: ItemRow
     folder: str
     """``lab/Subjects/subject/YYYY-MM-DD/NNN``: where its files go in a repository."""
 
@@ -127,7 +129,41 @@ async def load_session(
         f"{lab.record.get('name')}/Subjects/{subject.record.get('nickname')}/"
         f"{row.record.get('date')}/{int(row.record.get('number', 0)):03d}"
     )
-    return _SessionContext(row, lab, folder)
+    return _SessionContext(row, lab, subject, folder)
+
+
+def _check_session_path(ctx: _SessionContext, text: str) -> None:
+    """422 unless the session part of the caller's paths is the session's record.
+
+    The lab (when the path has one) compares case-insensitively, like lab names.
+    """
+    try:
+        path = parse_session_path(text)
+    except AlfError as err:
+        problem = _problem("session_path", str(err), "invalid_alf_path", part=err.part)
+        raise validation_error([problem], what="session_path") from None
+    record = ctx.row.record
+    parts: list[tuple[str, str | None, str]] = [
+        ("lab", path.lab, str(ctx.lab.record.get("name"))),
+        ("subject", path.subject, str(ctx.subject.record.get("nickname"))),
+        ("date", path.date.isoformat(), str(record.get("date"))),
+        ("number", f"{path.number:03d}", f"{int(record.get('number', 0)):03d}"),
+    ]
+    problems = [
+        _problem(
+            "session_path",
+            f"{text!r}: the {part} {given!r} is not the session's ({wanted!r}; session "
+            f"{ctx.row.id} is {ctx.folder})",
+            "session_mismatch",
+            part=part,
+            expected=wanted,
+        )
+        for part, given, wanted in parts
+        if given is not None
+        and (given.casefold() != wanted.casefold() if part == "lab" else given != wanted)
+    ]
+    if problems:
+        raise validation_error(problems, what="session_path")
 
 
 def _writers(ctx: _SessionContext) -> str:
@@ -514,6 +550,8 @@ async def register_files(
             field_name="repository",
             readable=False,
         )
+    if body.session_path is not None:
+        _check_session_path(ctx, body.session_path)
     planned, problems = await _plan(session, body)
     if problems:
         raise validation_error(problems, what="files")
