@@ -152,6 +152,11 @@ class DatasetName:
 
     def __str__(self) -> str:
         """The file name built from the parts."""
+        return self._text
+
+    @functools.cached_property
+    def _text(self) -> str:
+        # built once: the parts are frozen (and validating builds it already)
         head = f"_{self.namespace}_{self.object}" if self.namespace else self.object
         attribute = f"{self.attribute}_{self.timescale}" if self.timescale else self.attribute
         return ".".join((head, attribute, *self.extra, self.extension))

@@ -362,13 +362,13 @@ class AlfPath:
             if p
         )
 
-    @property
+    @functools.cached_property
     def rel_path(self) -> str:
         """The path relative to the session: ``[collection/][#revision#/]name``."""
         revision = f"#{self.revision}#" if self.revision else ""
         return "/".join(p for p in (self.collection, revision, str(self.dataset)) if p)
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         """The dataset (file) name."""
         return str(self.dataset)
