@@ -8,6 +8,7 @@ in a repository that stores one object per registered file (:func:`add_uuid`).
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid as uuid_module
 from dataclasses import dataclass, field, replace
@@ -15,6 +16,9 @@ from pathlib import PurePath
 from typing import TypeVar
 
 from provena_like.alf.errors import AlfError
+
+PARSE_CACHE_SIZE = 16_384
+"""How many parsed names (and relative paths) are kept: parsing is a pure function of the text."""
 
 __all__ = [
     "DatasetName",
@@ -148,6 +152,11 @@ class DatasetName:
 
     def __str__(self) -> str:
         """The file name built from the parts."""
+        return self._text
+
+    @functools.cached_property
+    def _text(self) -> str:
+        # built once: the parts are frozen (and validating builds it already)
         head = f"_{self.namespace}_{self.object}" if self.namespace else self.object
         attribute = f"{self.attribute}_{self.timescale}" if self.timescale else self.attribute
         return ".".join((head, attribute, *self.extra, self.extension))
@@ -258,6 +267,13 @@ def parse_dataset_name(name: str) -> DatasetName:
         assert (name.extra, name.extension) == (("lf",), "bin")
         ```
     """
+    return _parse_dataset_name(name)
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parse_dataset_name(name: str) -> DatasetName:
+    # a pure function of the name, and DatasetName is frozen: the same names come back in
+    # every session (and on every re-registration), so they are parsed once
     if "/" in name:
         raise AlfError("dataset_name", name, "a file name without folders")
     namespace, obj, attribute, timescale, extra, extension = _split(name)

@@ -14,12 +14,13 @@ Paths are POSIX (``/``); a ``PurePath`` of any flavour is read through ``as_posi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
 from provena_like.alf.errors import AlfError
-from provena_like.alf.names import DatasetName, PathT, parse_dataset_name
+from provena_like.alf.names import PARSE_CACHE_SIZE, DatasetName, PathT, parse_dataset_name
 
 __all__ = [
     "AlfPath",
@@ -361,13 +362,13 @@ class AlfPath:
             if p
         )
 
-    @property
+    @functools.cached_property
     def rel_path(self) -> str:
         """The path relative to the session: ``[collection/][#revision#/]name``."""
         revision = f"#{self.revision}#" if self.revision else ""
         return "/".join(p for p in (self.collection, revision, str(self.dataset)) if p)
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         """The dataset (file) name."""
         return str(self.dataset)
@@ -435,7 +436,13 @@ def parse_rel_path(path: str | PurePath) -> AlfPath:
         assert path.dataset.namespace == "iblqc"
         ```
     """
-    text = _posix(path)
+    return _parse_rel_text(_posix(path))
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parse_rel_text(text: str) -> AlfPath:
+    # a pure function of the text, and AlfPath is frozen: sessions repeat the same
+    # relative paths, and a re-registration sends them all again
     if text.startswith("/"):
         raise AlfError("path", text, "a path relative to the session (no leading '/')")
     collection, revision, dataset = _rel_parts(text, text)

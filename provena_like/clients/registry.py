@@ -538,6 +538,7 @@ class RegistryClient(ServiceClient):
         default: bool = True,
         dry_run: bool = False,
         idempotency_key: str | None | NotGiven = NOT_GIVEN,
+        session_path: str | None = None,
     ) -> RegisterFilesResult:
         """Register files of one session, all or nothing (``POST /sessions/{id}/files``).
 
@@ -558,6 +559,9 @@ class RegistryClient(ServiceClient):
             dry_run: check everything (read-only) and return the plan; nothing is written.
             idempotency_key: a retry with the same key registers once and replays the first
                 answer; left out, a fresh key protects this call's own retries.
+            session_path: the session part of the files' local paths
+                (``[lab/Subjects/]subject/YYYY-MM-DD/NNN``); the server refuses it unless it
+                is the session's lab, subject, date and number.
 
         Returns:
             One entry per file, in order: its dataset revision and ``status``
@@ -566,7 +570,9 @@ class RegistryClient(ServiceClient):
         Raises:
             Unprocessable: a file is refused; each detail names ``files.N.path`` and the
                 ALF ``part`` (``no_dataset_type``, ``ambiguous_dataset_type`` with
-                ``candidates``, ``unknown_data_format``, ``invalid_alf_path``).
+                ``candidates``, ``unknown_data_format``, ``invalid_alf_path``); or
+                ``session_path`` disagrees with the session (``session_mismatch``, ``part``
+                ``lab``, ``subject``, ``date`` or ``number``).
             Forbidden: you are not a member of the session's lab.
             NotFound: no such session (or you can't read it).
             PreconditionFailed: a target revision is protected (``code == "protected"``);
@@ -587,6 +593,7 @@ class RegistryClient(ServiceClient):
             exists=exists,
             default=default,
             dry_run=dry_run,
+            session_path=session_path,
         )
         return await self._core.request(
             "POST",

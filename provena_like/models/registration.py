@@ -398,6 +398,10 @@ class RegisterFilesRequest(_Record):
         default: make each registered revision its dataset's default (the others of that
             dataset lose the flag in the same transaction).
         dry_run: check everything (read-only) and answer the plan, writing nothing.
+        session_path: the session part of the files' local paths,
+            ``[lab/Subjects/]subject/YYYY-MM-DD/NNN``, or None. The server checks it against
+            the session's record (its lab's name, its subject's nickname, its date and
+            number) and refuses a mismatch (422 ``session_mismatch`` naming the ``part``).
     """
 
     files: list[FileToRegister] = Field(min_length=1, max_length=MAX_FILES_PER_REQUEST)
@@ -405,6 +409,12 @@ class RegisterFilesRequest(_Record):
     exists: bool = True
     default: bool = True
     dry_run: bool = False
+    session_path: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="[lab/Subjects/]subject/YYYY-MM-DD/NNN of the local files, checked",
+    )
 
 
 class FileRecordInfo(WireModel):

@@ -255,6 +255,34 @@ class _Planned:
     moved_from: Path | None = None
 
 
+class _SessionFolders:
+    """:func:`split_session_path` of local files, done once per folder.
+
+    Many files share a folder; when the session lies within the folder (the file name is
+    not part of it), every file of the folder has the same root and session, and the rest
+    is the folder's rest and the file name.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[Path, SessionPath, str]] = {}
+
+    def split(self, path: Path) -> tuple[Path, SessionPath, str]:
+        """``(root, session, rest)`` of a file (made absolute first)."""
+        text = os.path.abspath(path)
+        if os.sep != "/":
+            text = text.replace(os.sep, "/")
+        folder, _, name = text.rpartition("/")
+        known = self._known.get(folder)
+        if known is not None:
+            root, session, prefix = known
+            return root, session, f"{prefix}/{name}" if prefix else name
+        root_text, session, rest = split_session_path(text)
+        root = Path(root_text)
+        if rest:  # else the file name is the session's number folder: not the folder's
+            self._known[folder] = (root, session, rest.rpartition("/")[0])
+        return root, session, rest
+
+
 @dataclass(frozen=True, slots=True)
 class _Request:
     """The options of one ``register_files`` call that every request carries."""
@@ -710,7 +738,7 @@ class Registration:
                 print(f"{f.moved_from} -> {f.moved_to}")
             ```
         """
-        files = [Path(p) for p in paths]
+        files = [p if isinstance(p, Path) else Path(p) for p in paths]
         version_of = _versions(versions, len(files))
         if revision is not None and (not revision or not is_revision_name(revision)):
             raise UsageError(f"revision: {revision!r} is not a revision name")
@@ -815,6 +843,7 @@ class Registration:
             exists=request.exists,
             default=request.default,
             dry_run=request.dry_run,
+            session_path=str(chunk[0].session),
         )
 
     async def _session_item(
@@ -940,9 +969,11 @@ class Registration:
         """The local checks: ALF path, extension, dataset type (results get the skipped)."""
         types, extensions = await self._vocabulary()
         planned: list[_Planned] = []
+        folders = _SessionFolders()
+        matched: dict[str, str | DatasetTypeError] = {}  # by dataset name: files share them
         for index, path in enumerate(files):
             try:
-                root, session, rest = split_session_path(path.absolute())
+                root, session, rest = folders.split(path)
                 alf = parse_rel_path(rest)
             except AlfError as err:
                 results[index] = FileRegistrationResult(
@@ -959,24 +990,30 @@ class Registration:
                     rel_path=alf.rel_path,
                 )
                 continue
-            try:
-                dataset_type = match_dataset_type(alf.name, types).name
-            except DatasetTypeError as err:
+            dataset_type = matched.get(alf.name)
+            if dataset_type is None:
+                try:
+                    dataset_type = match_dataset_type(alf.name, types).name
+                except DatasetTypeError as err:
+                    dataset_type = err
+                matched[alf.name] = dataset_type
+            if isinstance(dataset_type, DatasetTypeError):
                 results[index] = FileRegistrationResult(
-                    path, "skipped", str(err), session=session, rel_path=alf.rel_path
+                    path, "skipped", str(dataset_type), session=session, rel_path=alf.rel_path
                 )
                 continue
-            planned.append(_Planned(index, path, Path(root), session, alf, dataset_type))
+            planned.append(_Planned(index, path, root, session, alf, dataset_type))
         return planned
 
     async def _hash(self, planned: list[_Planned], *, md5: bool) -> None:
         """Sizes and hashes, in worker threads, from the hash cache when unchanged."""
-        caches: dict[Path, HashCache] = {}
+        caches: dict[tuple[Path, SessionPath], HashCache] = {}
         for p in planned:
-            folder = p.root / str(p.session)
-            if folder not in caches:
-                caches[folder] = HashCache.for_root(self.cache_dir, folder)
-            p.cache = caches[folder]
+            cache = caches.get((p.root, p.session))
+            if cache is None:
+                folder = p.root / str(p.session)
+                cache = caches[p.root, p.session] = HashCache.for_root(self.cache_dir, folder)
+            p.cache = cache
 
         def work(batch: list[_Planned]) -> None:
             for p in batch:

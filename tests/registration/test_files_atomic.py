@@ -7,20 +7,18 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 import httpx
 import pytest
-from sqlalchemy import bindparam, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import text
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import Forbidden, PreconditionFailed
 from provena_like.alf import AlfError, parse_rel_path, resolve_revision
 from provena_like.models.registration import MAX_FILES_PER_REQUEST
-from provena_like.server.db.base import create_engine
 from provena_like.testing.server_thread import ServerThread
+from tests.support.registration_db import database, rows_of
 from tests.support.registration_helpers import (
     Lab,
     Vocabulary,
@@ -35,17 +33,6 @@ from tests.support.registration_helpers import (
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
-
-
-@asynccontextmanager
-async def database(server: ServerThread) -> AsyncIterator[AsyncConnection]:
-    """A connection to the server's own database (SQLite or PostgreSQL), committing at exit."""
-    engine = create_engine(server.settings.resolved_database_url)
-    try:
-        async with engine.begin() as connection:
-            yield connection
-    finally:
-        await engine.dispose()
 
 
 @asynccontextmanager
@@ -82,39 +69,6 @@ async def failing_insert(server: ServerThread, table: str, when: str) -> AsyncIt
             else:
                 await db.execute(text(f"DROP TRIGGER {name} ON {table}"))
                 await db.execute(text(f"DROP FUNCTION {name}()"))
-
-
-async def rows_of(server: ServerThread, session: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every registration row of a session's datasets, read from the server's database."""
-    async with database(server) as db:
-        datasets = [
-            tuple(r)
-            for r in await db.execute(
-                text("SELECT * FROM registration_datasets WHERE session_id = :s ORDER BY id"),
-                {"s": session},
-            )
-        ]
-        ids = [r[0] for r in datasets] or [""]
-        records = [
-            tuple(r)
-            for r in await db.execute(
-                text(
-                    "SELECT * FROM registration_file_records WHERE dataset_id IN :ids ORDER BY id"
-                ).bindparams(bindparam("ids", expanding=True)),
-                {"ids": ids},
-            )
-        ]
-        tags = [
-            tuple(r)
-            for r in await db.execute(
-                text(
-                    "SELECT * FROM registration_dataset_tags WHERE dataset_id IN :ids "
-                    "ORDER BY dataset_id, tag_id"
-                ).bindparams(bindparam("ids", expanding=True)),
-                {"ids": ids},
-            )
-        ]
-    return {"datasets": datasets, "file_records": records, "tags": tags}
 
 
 async def test_a_failure_after_half_the_files_changes_nothing(

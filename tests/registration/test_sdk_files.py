@@ -207,3 +207,22 @@ async def test_force_moves_into_the_newest_unprotected_date_revision(
     assert (forced[0].moved_from, forced[0].moved_to) == (bare, dated)
     assert forced[0].response.status == "updated"
     assert dated.read_bytes() == b"v3" and not bare.exists()
+
+
+def test_session_folders_split_like_split_session_path(tmp_path: Path) -> None:
+    from provena_like.alf import split_session_path
+    from provena_like.modules.registration import _SessionFolders
+
+    session = tmp_path / "lab" / "Subjects" / "KS023" / "2026-12-06" / "001"
+    paths = [
+        session / "alf" / "probe00" / "spikes.times.npy",
+        session / "alf" / "probe00" / "spikes.clusters.npy",
+        session / "trials.table.pqt",
+        session / "alf" / "#v2#" / "wheel.position.npy",
+        session.parent / "002",  # the file name is the session's number: not the folder's
+        session.parent / "003",
+    ]
+    folders = _SessionFolders()
+    for path in paths:
+        root, ses, rest = split_session_path(path)
+        assert folders.split(path) == (Path(root), ses, rest)

@@ -15,10 +15,11 @@ revision names made by :func:`provena_like.alf.next_revision` sort the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, delete, func, select, update
@@ -31,6 +32,7 @@ from provena_like.alf import (
     DatasetTypeError,
     matching_dataset_types,
     parse_rel_path,
+    parse_session_path,
 )
 from provena_like.models.registration import (
     ExistingRevisionInfo,
@@ -80,6 +82,7 @@ class _Vocabulary(NamedTuple):
 class _SessionContext:
     row: ItemRow
     lab: ItemRow
+    subject: ItemRow
     folder: str
     """``lab/Subjects/subject/YYYY-MM-DD/NNN``: where its files go in a repository."""
 
@@ -91,7 +94,7 @@ class _Planned:
     path: AlfPath
     dataset_type: str
     data_format: str
-    existing: RegisteredDatasetRow | None = None
+    existing: _Row | None = None
     status: RegistrationStatus = "registered"
     revision_seq: int = 0
 
@@ -126,7 +129,41 @@ async def load_session(
         f"{lab.record.get('name')}/Subjects/{subject.record.get('nickname')}/"
         f"{row.record.get('date')}/{int(row.record.get('number', 0)):03d}"
     )
-    return _SessionContext(row, lab, folder)
+    return _SessionContext(row, lab, subject, folder)
+
+
+def _check_session_path(ctx: _SessionContext, text: str) -> None:
+    """422 unless the session part of the caller's paths is the session's record.
+
+    The lab (when the path has one) compares case-insensitively, like lab names.
+    """
+    try:
+        path = parse_session_path(text)
+    except AlfError as err:
+        problem = _problem("session_path", str(err), "invalid_alf_path", part=err.part)
+        raise validation_error([problem], what="session_path") from None
+    record = ctx.row.record
+    parts: list[tuple[str, str | None, str]] = [
+        ("lab", path.lab, str(ctx.lab.record.get("name"))),
+        ("subject", path.subject, str(ctx.subject.record.get("nickname"))),
+        ("date", path.date.isoformat(), str(record.get("date"))),
+        ("number", f"{path.number:03d}", f"{int(record.get('number', 0)):03d}"),
+    ]
+    problems = [
+        _problem(
+            "session_path",
+            f"{text!r}: the {part} {given!r} is not the session's ({wanted!r}; session "
+            f"{ctx.row.id} is {ctx.folder})",
+            "session_mismatch",
+            part=part,
+            expected=wanted,
+        )
+        for part, given, wanted in parts
+        if given is not None
+        and (given.casefold() != wanted.casefold() if part == "lab" else given != wanted)
+    ]
+    if problems:
+        raise validation_error(problems, what="session_path")
 
 
 def _writers(ctx: _SessionContext) -> str:
@@ -163,17 +200,49 @@ async def _protected_ids(session: AsyncSession, ids: Iterable[str]) -> set[str]:
     return set(found)
 
 
+@dataclass(slots=True)
+class _Revision:
+    """A registered revision as read for the checks: plain values, no ORM bookkeeping."""
+
+    id: str
+    session_id: str
+    collection: str
+    name: str
+    revision: str
+    revision_seq: int
+    dataset_type_id: str
+    data_format_id: str
+    size: int
+    sha256: str
+    md5: str | None
+    version: str | None
+    is_default: bool
+    created_by: str
+    created_at: datetime
+
+
+_Row = RegisteredDatasetRow | _Revision
+_REVISION_COLUMNS = [getattr(RegisteredDatasetRow, f.name) for f in dataclasses.fields(_Revision)]
+
+
 async def _existing(
-    session: AsyncSession, session_id: str
-) -> dict[DatasetKey, list[RegisteredDatasetRow]]:
-    """Every registered revision of the session, by dataset, in ``revision_seq`` order."""
-    rows = await session.scalars(
-        select(RegisteredDatasetRow)
-        .where(RegisteredDatasetRow.session_id == session_id)
-        .order_by(RegisteredDatasetRow.revision_seq)
-        .execution_options(populate_existing=True)
+    session: AsyncSession, session_id: str, *, for_write: bool
+) -> dict[DatasetKey, list[_Row]]:
+    """Every registered revision of the session, by dataset, in ``revision_seq`` order.
+
+    ORM rows ``for_write``; otherwise plain :class:`_Revision` values, several times
+    cheaper to load (what a re-registration that changes nothing reads).
+    """
+    query = select(RegisteredDatasetRow) if for_write else select(*_REVISION_COLUMNS)
+    query = query.where(RegisteredDatasetRow.session_id == session_id).order_by(
+        RegisteredDatasetRow.revision_seq
     )
-    found: dict[DatasetKey, list[RegisteredDatasetRow]] = {}
+    rows: Iterable[_Row]
+    if for_write:
+        rows = await session.scalars(query.execution_options(populate_existing=True))
+    else:
+        rows = [_Revision(*values) for values in await session.execute(query)]
+    found: dict[DatasetKey, list[_Row]] = {}
     for row in rows:
         found.setdefault((row.collection, row.name), []).append(row)
     return found
@@ -198,6 +267,7 @@ async def _plan(
     planned: list[_Planned] = []
     problems: list[dict[str, Any]] = []
     seen: dict[tuple[str, str, str], int] = {}
+    matching: dict[str, list[_Vocabulary]] = {}  # by dataset name: many files share one
     for i, file in enumerate(body.files):
         field = f"files.{i}.path"
         parsed = _parse(field, file.path)
@@ -211,7 +281,9 @@ async def _plan(
             )
             continue
         seen[key] = i
-        matches = matching_dataset_types(parsed.name, types)
+        matches = matching.get(parsed.name)
+        if matches is None:
+            matches = matching[parsed.name] = matching_dataset_types(parsed.name, types)
         if len(matches) != 1:
             err = DatasetTypeError(parsed.name, [t.name for t in matches])
             kind = "ambiguous_dataset_type" if matches else "no_dataset_type"
@@ -237,9 +309,7 @@ async def _plan(
     return planned, problems
 
 
-def _revisions_of(
-    rows: Sequence[RegisteredDatasetRow], protected: set[str]
-) -> list[ExistingRevisionInfo]:
+def _revisions_of(rows: Sequence[_Row], protected: set[str]) -> list[ExistingRevisionInfo]:
     return [
         ExistingRevisionInfo(
             revision=r.revision,
@@ -253,7 +323,7 @@ def _revisions_of(
 
 def _protection(
     paths: Sequence[tuple[str, AlfPath | None]],
-    existing: dict[DatasetKey, list[RegisteredDatasetRow]],
+    existing: dict[DatasetKey, list[_Row]],
     protected: set[str],
 ) -> list[ProtectedFile]:
     out: list[ProtectedFile] = []
@@ -292,7 +362,7 @@ async def check_protected(
             parsed.append((text, found))
     if problems:
         raise validation_error(problems, what="paths")
-    existing = await _existing(session, ctx.row.id)
+    existing = await _existing(session, ctx.row.id, for_write=False)
     protected = await _protected_ids(session, (r.id for rs in existing.values() for r in rs))
     files = _protection(parsed, existing, protected)
     return ProtectedCheck(
@@ -302,12 +372,16 @@ async def check_protected(
 
 def _refuse_protected(
     planned: Sequence[_Planned],
-    existing: dict[DatasetKey, list[RegisteredDatasetRow]],
+    existing: dict[DatasetKey, list[_Row]],
     protected: set[str],
 ) -> None:
+    if not protected or not any(
+        r.id in protected and r.revision == p.path.revision
+        for p in planned
+        for r in existing.get((p.path.collection, p.path.name), ())
+    ):
+        return  # the usual case: no report to build
     report = _protection([(p.file.path, p.path) for p in planned], existing, protected)
-    if not any(f.protected for f in report):
-        return
     refused = [p.file.path for p, f in zip(planned, report, strict=True) if f.protected]
     details = [
         {
@@ -330,9 +404,7 @@ def _refuse_protected(
     )
 
 
-async def _dataset_models(
-    session: AsyncSession, rows: Sequence[RegisteredDatasetRow]
-) -> list[RegisteredDataset]:
+async def _dataset_models(session: AsyncSession, rows: Sequence[_Row]) -> list[RegisteredDataset]:
     ids = [r.id for r in rows]
     tags: dict[str, list[str]] = {}
     files: dict[str, list[FileRecordInfo]] = {}
@@ -383,9 +455,7 @@ async def _dataset_models(
     ]
 
 
-def _classify(
-    planned: Sequence[_Planned], existing: dict[DatasetKey, list[RegisteredDatasetRow]]
-) -> None:
+def _classify(planned: Sequence[_Planned], existing: dict[DatasetKey, list[_Row]]) -> None:
     """Set each file's status and revision_seq (new revisions after the existing ones)."""
     next_seq: dict[DatasetKey, int] = {}
     for p in planned:
@@ -403,24 +473,28 @@ def _classify(
 
 def _defaults_after(
     planned: Sequence[_Planned],
-    existing: dict[DatasetKey, list[RegisteredDatasetRow]],
+    existing: dict[DatasetKey, list[_Row]],
     make_default: bool,
 ) -> dict[tuple[str, str, str], bool]:
     """(collection, name, revision) → default, for every revision the request touches."""
-    state: dict[tuple[str, str, str], bool] = {}
+    # per dataset: revision -> default; the last file of a dataset in the request wins
+    by_dataset: dict[DatasetKey, dict[str, bool]] = {}
     for p in planned:
         key = (p.path.collection, p.path.name)
-        for r in existing.get(key, []):
-            state.setdefault((r.collection, r.name, r.revision), r.is_default)
-        target = (p.path.collection, p.path.name, p.path.revision)
+        state = by_dataset.get(key)
+        if state is None:
+            state = by_dataset[key] = {r.revision: r.is_default for r in existing.get(key, [])}
         if make_default:
-            for k in state:
-                if k[:2] == key:
-                    state[k] = False
-            state[target] = True
+            for revision in state:
+                state[revision] = False
+            state[p.path.revision] = True
         else:
-            state.setdefault(target, False)
-    return state
+            state.setdefault(p.path.revision, False)
+    return {
+        (collection, name, revision): flag
+        for (collection, name), state in by_dataset.items()
+        for revision, flag in state.items()
+    }
 
 
 def _plan_model(
@@ -476,17 +550,21 @@ async def register_files(
             field_name="repository",
             readable=False,
         )
+    if body.session_path is not None:
+        _check_session_path(ctx, body.session_path)
     planned, problems = await _plan(session, body)
     if problems:
         raise validation_error(problems, what="files")
+    existing, protected, defaults = await _check(session, ctx, planned, body, for_write=False)
+    if not body.dry_run and await _changes_nothing(session, body, planned, existing, defaults):
+        # a no-op (every file unchanged, flags and file records as asked): all the checks
+        # ran on what is there now; nothing to write, so no need to queue with the writers
+        return await _answer(session, ctx, planned, [p.existing for p in planned if p.existing])
     if not body.dry_run:
         # writers of this session queue here, so what is checked below is what is written
         await next_value(session, _writers(ctx))
-    existing = await _existing(session, ctx.row.id)
-    protected = await _protected_ids(session, (r.id for rs in existing.values() for r in rs))
-    _refuse_protected(planned, existing, protected)
-    _classify(planned, existing)
-    defaults = _defaults_after(planned, existing, body.default)
+        # and read again (as ORM rows to write): what was read may have changed since
+        existing, protected, defaults = await _check(session, ctx, planned, body, for_write=True)
     if body.dry_run:
         results = [
             FileRegistration(
@@ -505,6 +583,13 @@ async def register_files(
         ]
         return RegisterFilesResult(session=ctx.row.id, dry_run=True, files=results)
     rows = await _write(session, principal, ctx, body, planned, existing, defaults)
+    return await _answer(session, ctx, planned, rows)
+
+
+async def _answer(
+    session: AsyncSession, ctx: _SessionContext, planned: Sequence[_Planned], rows: Sequence[_Row]
+) -> RegisterFilesResult:
+    """The result of a registration that ran: each file's status and revision as it is now."""
     models = await _dataset_models(session, rows)
     return RegisterFilesResult(
         session=ctx.row.id,
@@ -513,6 +598,65 @@ async def register_files(
             FileRegistration(path=p.file.path, status=p.status, dataset=m)
             for p, m in zip(planned, models, strict=True)
         ],
+    )
+
+
+async def _check(
+    session: AsyncSession,
+    ctx: _SessionContext,
+    planned: Sequence[_Planned],
+    body: RegisterFilesRequest,
+    *,
+    for_write: bool,
+) -> tuple[dict[DatasetKey, list[_Row]], set[str], dict[tuple[str, str, str], bool]]:
+    """Read the session's revisions, refuse a protected target (412), classify the files.
+
+    Returns:
+        The existing revisions, the protected ones' ids, and the default flags after.
+    """
+    existing = await _existing(session, ctx.row.id, for_write=for_write)
+    protected = await _protected_ids(session, (r.id for rs in existing.values() for r in rs))
+    _refuse_protected(planned, existing, protected)
+    _classify(planned, existing)
+    return existing, protected, _defaults_after(planned, existing, body.default)
+
+
+async def _changes_nothing(
+    session: AsyncSession,
+    body: RegisterFilesRequest,
+    planned: Sequence[_Planned],
+    existing: dict[DatasetKey, list[_Row]],
+    defaults: dict[tuple[str, str, str], bool],
+) -> bool:
+    """Whether registering would write nothing.
+
+    That is: every file ``unchanged`` (same sha256), every touched revision's default flag
+    already as it would be set, and (with a repository) every file record there already,
+    with ``exists`` as asked and not verified.
+    """
+    if any(p.status != "unchanged" for p in planned):
+        return False
+    flags = {
+        (r.collection, r.name, r.revision): r.is_default for rs in existing.values() for r in rs
+    }
+    if any(flags.get(key) != flag for key, flag in defaults.items()):
+        return False
+    ids = [p.existing.id for p in planned if p.existing is not None]
+    if body.repository is None:
+        return True
+    records = {
+        record.dataset_id: record
+        for record in await session.scalars(
+            select(FileRecordRow).where(
+                FileRecordRow.dataset_id.in_(ids), FileRecordRow.repository_id == body.repository
+            )
+        )
+    }
+    return all(
+        (record := records.get(i)) is not None
+        and record.exists == body.exists
+        and record.verified_at is None
+        for i in ids
     )
 
 
@@ -535,7 +679,7 @@ async def _write(
     ctx: _SessionContext,
     body: RegisterFilesRequest,
     planned: Sequence[_Planned],
-    existing: dict[DatasetKey, list[RegisteredDatasetRow]],
+    existing: dict[DatasetKey, list[_Row]],
     defaults: dict[tuple[str, str, str], bool],
 ) -> list[RegisteredDatasetRow]:
     now = utcnow()
@@ -548,8 +692,8 @@ async def _write(
     await session.flush()
     rows: list[RegisteredDatasetRow] = []
     for p in planned:
-        key = (p.path.collection, p.path.name, p.path.revision)
         row = p.existing
+        assert not isinstance(row, _Revision), "the write path reads ORM rows"
         if row is None:
             row = RegisteredDatasetRow(
                 id=str(uuid.uuid4()),

@@ -1,0 +1,85 @@
+"""Re-registering unchanged files: every check runs, nothing is written when nothing changes."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from provena_like.testing.server_thread import ServerThread
+from tests.support.registration_db import rows_of, writer_turns
+from tests.support.registration_helpers import Lab, Vocabulary, file, make_session, register
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_an_unchanged_re_registration_writes_nothing(
+    client: httpx.AsyncClient, server: ServerThread, lab: Lab, vocabulary: Vocabulary
+) -> None:
+    ses = await make_session(client, lab)
+    files = [file(f"alf/{vocabulary.name()}", "a"), file(f"alf/{vocabulary.name('intervals')}")]
+    first = await register(client, lab.member, ses, files, repository=vocabulary.repository)
+    assert first.status_code == 201, first.text
+    before, turns = await rows_of(server, ses), await writer_turns(server, ses)
+    assert turns == 1
+    for default in (True, False):  # False: the flags stay as they are, so nothing changes
+        again = await register(
+            client, lab.member, ses, files, repository=vocabulary.repository, default=default
+        )
+        assert again.status_code == 201, again.text
+        entries = again.json()["files"]
+        assert [f["status"] for f in entries] == ["unchanged", "unchanged"]
+        # the answer is the revision as it is: the same as the first answer's
+        assert [f["dataset"] for f in entries] == [f["dataset"] for f in first.json()["files"]]
+        assert (await rows_of(server, ses)) == before
+        # nothing to write: it didn't queue with the session's writers
+        assert await writer_turns(server, ses) == turns
+
+
+async def test_an_unchanged_file_still_gets_the_flags_and_records_asked_for(
+    client: httpx.AsyncClient, server: ServerThread, lab: Lab, vocabulary: Vocabulary
+) -> None:
+    ses = await make_session(client, lab)
+    name = vocabulary.name()
+    plain, v1 = file(f"alf/{name}", "a"), file(f"alf/#v1#/{name}", "b")
+    for f in (plain, v1):
+        r = await register(client, lab.member, ses, [f], repository=vocabulary.repository)
+        assert r.status_code == 201, r.text
+    # unchanged, but the default moves back to it (and off v1)
+    r = await register(client, lab.member, ses, [plain], repository=vocabulary.repository)
+    (entry,) = r.json()["files"]
+    assert entry["status"] == "unchanged" and entry["dataset"]["default"] is True
+    rows = await rows_of(server, ses)
+    assert sorted((d[4], d[12]) for d in rows["datasets"]) == [("", True), ("v1", False)]
+    # unchanged, but the file record follows the request: not in the repository now
+    r = await register(
+        client, lab.member, ses, [plain], repository=vocabulary.repository, exists=False
+    )
+    (entry,) = r.json()["files"]
+    assert entry["status"] == "unchanged"
+    assert [f["exists"] for f in entry["dataset"]["files"]] == [False]
+    # one unchanged file and one changed: the changed one is written
+    r = await register(client, lab.member, ses, [plain, file(v1["path"], "b2")], default=False)
+    assert [f["status"] for f in r.json()["files"]] == ["unchanged", "updated"]
+    assert r.json()["files"][1]["dataset"]["sha256"] == file("", "b2")["sha256"]
+
+
+async def test_an_unchanged_protected_revision_is_refused(
+    client: httpx.AsyncClient, server: ServerThread, lab: Lab, vocabulary: Vocabulary
+) -> None:
+    ses = await make_session(client, lab)
+    frozen = file(f"alf/{vocabulary.name()}", "a")
+    r = await register(client, lab.member, ses, [frozen])
+    dataset_id = r.json()["files"][0]["dataset"]["id"]
+    tagged = await client.post(
+        f"/registered-datasets/{dataset_id}/tags",
+        json={"tag": vocabulary.protected_tag},
+        headers=lab.member.headers,
+    )
+    assert tagged.status_code == 200, tagged.text
+    before = await rows_of(server, ses)
+    # the very same content, nothing would change: still refused, like ONE
+    again = await register(client, lab.member, ses, [frozen])
+    assert again.status_code == 412, again.text
+    (detail,) = again.json()["error"]["details"]
+    assert (detail["field"], detail["protected"]) == ("files.0.path", True)
+    assert (await rows_of(server, ses)) == before
