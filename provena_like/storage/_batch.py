@@ -14,9 +14,17 @@ from provena_like.storage._budget import ByteBudget
 from provena_like.storage._requests import S3Requests, describe, to_transfer_error
 from provena_like.storage._resume import HashCache
 from provena_like.storage.events import ProgressReporter
+from provena_like.storage.hashing import Digests
 from provena_like.storage.results import FileResult, TransferResult
 
-__all__ = ["BatchContext", "TransferSettings", "failed_result", "run_batch", "strip_etag"]
+__all__ = [
+    "BatchContext",
+    "TransferSettings",
+    "failed_result",
+    "ok_result",
+    "run_batch",
+    "strip_etag",
+]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +84,29 @@ I = TypeVar("I", bound=_Item)  # noqa: E741
 def strip_etag(etag: str | None) -> str | None:
     """An ETag without its quotes."""
     return None if etag is None else etag.strip('"')
+
+
+def ok_result(
+    path: str,
+    digests: Digests,
+    etag: str | None,
+    local: Path | None,
+    *,
+    size: int | None = None,
+) -> FileResult:
+    """The result of a file moved and checked: hashes, unquoted ETag, size.
+
+    The size is the bytes hashed, unless ``size`` says otherwise.
+    """
+    return FileResult(
+        path=path,
+        status="ok",
+        size=digests.size if size is None else size,
+        sha256=digests.sha256,
+        md5=digests.md5,
+        etag=strip_etag(etag),
+        local=local,
+    )
 
 
 def failed_result(

@@ -42,7 +42,7 @@ import anyio
 from botocore.exceptions import ClientError
 
 from provena_like._core.errors import ChecksumMismatch, ProvenaError, RemoteChanged, TransferError
-from provena_like.storage._batch import BatchContext, failed_result, strip_etag
+from provena_like.storage._batch import BatchContext, failed_result, ok_result
 from provena_like.storage._plan import DownloadItem, part_size_for
 from provena_like.storage._requests import GetHeaders, error_code
 from provena_like.storage._resume import (
@@ -389,15 +389,7 @@ async def download_file(ctx: BatchContext, dest: Path, item: DownloadItem) -> Fi
         if error_code(exc) == "PreconditionFailed":
             exc = RemoteChanged(f"{item.path} was replaced while it was being downloaded")
         return failed_result(item.path, exc, action="download", size=item.size, local=item.target)
-    return FileResult(
-        path=item.path,
-        status="ok",
-        size=digests.size,
-        sha256=digests.sha256,
-        md5=digests.md5,
-        etag=strip_etag(headers.etag),
-        local=final,
-    )
+    return ok_result(item.path, digests, headers.etag, final)
 
 
 async def _streamed(

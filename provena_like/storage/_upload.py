@@ -37,7 +37,7 @@ import anyio
 from botocore.exceptions import ClientError
 
 from provena_like._core.errors import TransferError
-from provena_like.storage._batch import BatchContext, failed_result, strip_etag
+from provena_like.storage._batch import BatchContext, failed_result, ok_result
 from provena_like.storage._plan import UploadItem, part_size_for
 from provena_like.storage._resume import (
     UploadState,
@@ -103,15 +103,7 @@ async def _put_small(ctx: BatchContext, item: UploadItem) -> FileResult:
     if digests.size != item.size:
         ctx.progress.unexpected_bytes(item.size, digests.size)
     await ctx.progress.transferred(item.path, digests.size, digests.size)
-    return FileResult(
-        path=item.path,
-        status="ok",
-        size=digests.size,
-        sha256=digests.sha256,
-        md5=digests.md5,
-        etag=strip_etag(response.etag),
-        local=item.local,
-    )
+    return ok_result(item.path, digests, response.etag, item.local)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,15 +219,7 @@ async def _put_multipart(ctx: BatchContext, item: UploadItem) -> FileResult:
     if hasher is not None and ctx.hashes is not None and digests.sha256 is not None:
         # a later upload (or sync) of the unchanged file takes it from there
         ctx.hashes.put(item.local, info, digests.sha256, digests.md5)
-    return FileResult(
-        path=item.path,
-        status="ok",
-        size=before.size,
-        sha256=digests.sha256,
-        md5=digests.md5,
-        etag=strip_etag(response.get("ETag")),
-        local=item.local,
-    )
+    return ok_result(item.path, digests, response.get("ETag"), item.local, size=before.size)
 
 
 async def _forget(ctx: BatchContext, key: str) -> None:
