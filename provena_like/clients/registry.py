@@ -679,7 +679,7 @@ class RegistryClient(ServiceClient):
         )
 
     async def untag_dataset(self, dataset_id: str, tag: str) -> RegisteredDataset:
-        """Take a tag off a registered dataset; lab members only."""
+        """Take a tag off a registered dataset (lab members; a protected tag: registry admins)."""
         return await self._core.request(
             "DELETE",
             "registry",

@@ -53,7 +53,6 @@ from provena_like.models.registration import (
 )
 from provena_like.models.registry import Item
 from provena_like.storage._resume import HashCache, default_cache_dir
-from provena_like.storage._sync import _local_hash
 
 __all__ = [
     "CreatedSession",
@@ -1023,7 +1022,7 @@ class Registration:
                     p.error = err
                     continue
                 assert p.cache is not None
-                hashes = _local_hash(p.cache, p.path, info, trust_cache=True, md5=md5)
+                hashes = p.cache.digest(p.path, info, md5=md5)
                 if hashes is None:
                     p.error = OSError(f"{p.path} can't be read")
                     continue

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from provena_like.storage.hashing import CHUNK_SIZE, hash_file
+
 __all__ = [
     "PARTIAL_SUFFIX",
     "HashCache",
@@ -255,6 +257,29 @@ class HashCache:
             entry: list[Any] = [info.st_size, info.st_mtime_ns, sha256]
             self._entries[str(path)] = entry if md5 is None else [*entry, md5]
             self._dirty = True
+
+    def digest(
+        self, path: Path, info: os.stat_result, *, trust_cache: bool = True, md5: bool = False
+    ) -> tuple[str, str | None] | None:
+        """``path``'s sha256 (and md5 if asked): cached, else read and remembered.
+
+        Blocking (it may read the file): call it from a worker thread. ``None`` if the file
+        can't be read.
+        """
+        if trust_cache:
+            cached = self.get(path, info)
+            cached_md5 = self.get_md5(path, info) if md5 else None
+            if cached is not None and (not md5 or cached_md5 is not None):
+                return cached, cached_md5
+        try:
+            # a buffer sized to the file: no 8 MiB buffer zeroed for each small file
+            digests = hash_file(path, md5=md5, chunk_size=min(CHUNK_SIZE, info.st_size + 1))
+        except OSError:
+            return None
+        if digests.sha256 is None:  # pragma: no cover - sha256 is always asked for
+            return None
+        self.put(path, info, digests.sha256, digests.md5)
+        return digests.sha256, digests.md5
 
     def save(self) -> None:
         """Write the cache if it changed (best effort)."""

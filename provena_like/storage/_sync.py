@@ -46,7 +46,6 @@ from provena_like.storage._plan import plan_downloads, plan_uploads
 from provena_like.storage._requests import describe
 from provena_like.storage._resume import HashCache
 from provena_like.storage.events import ProgressCallback
-from provena_like.storage.hashing import CHUNK_SIZE, hash_file
 from provena_like.storage.keys import RESERVED_KEYS, validate_prefix
 from provena_like.storage.listing import RemoteObject
 from provena_like.storage.results import (
@@ -158,26 +157,6 @@ def _stat(path: Path) -> os.stat_result | None:
     return info if not os.path.isdir(path) else None
 
 
-def _local_hash(
-    cache: HashCache, path: Path, info: os.stat_result, *, trust_cache: bool, md5: bool = False
-) -> tuple[str, str | None] | None:
-    """The local file's sha256 (and md5 if asked), cached or read; ``None`` if unreadable."""
-    if trust_cache:
-        cached = cache.get(path, info)
-        cached_md5 = cache.get_md5(path, info) if md5 else None
-        if cached is not None and (not md5 or cached_md5 is not None):
-            return cached, cached_md5
-    try:
-        # a buffer sized to the file: no 8 MiB buffer zeroed for each small file
-        digests = hash_file(path, md5=md5, chunk_size=min(CHUNK_SIZE, info.st_size + 1))
-    except OSError:
-        return None
-    if digests.sha256 is None:  # pragma: no cover - sha256 is always asked for
-        return None
-    cache.put(path, info, digests.sha256, digests.md5)
-    return digests.sha256, digests.md5
-
-
 async def _compare(
     ctx: SyncContext, pair: _Pair, cache: HashCache, *, trust_cache: bool
 ) -> FileCheck:
@@ -191,9 +170,7 @@ async def _compare(
         info = _stat(pair.local)
         if info is None or not hash_now or (pair.size is not None and info.st_size != pair.size):
             return info, None
-        return info, _local_hash(
-            cache, pair.local, info, trust_cache=trust_cache, md5=md5 is not None
-        )
+        return info, cache.digest(pair.local, info, trust_cache=trust_cache, md5=md5 is not None)
 
     info, hashes = await anyio.to_thread.run_sync(inspect, limiter=ctx.io_limiter)
     if info is None:
@@ -223,7 +200,7 @@ async def _compare(
     if hashes is None:
         stat = info
         hashes = await anyio.to_thread.run_sync(
-            lambda: _local_hash(cache, pair.local, stat, trust_cache=trust_cache),
+            lambda: cache.digest(pair.local, stat, trust_cache=trust_cache),
             limiter=ctx.io_limiter,
         )
     if hashes is None:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from provena_like import ProvenaClient
-from provena_like.storage import _sync
+from provena_like.storage import _resume
 from provena_like.testing.localstack import LocalStack
 from tests.support.databases import TEST_DATABASE_URL
 from tests.support.registration_helpers import Lab, Vocabulary, make_lab, make_vocabulary
@@ -91,11 +91,11 @@ async def vocab(admin_pv: ProvenaClient) -> SdkVocabulary:
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """The files read by the hash cache's hashing (``hash_file`` of the storage engine)."""
     read: list[Path] = []
-    real = _sync.hash_file
+    real = _resume.hash_file
 
     def counting(path: Path, **kwargs: Any) -> Any:
         read.append(path)
         return real(path, **kwargs)
 
-    monkeypatch.setattr(_sync, "hash_file", counting)
+    monkeypatch.setattr(_resume, "hash_file", counting)
     return read

@@ -300,6 +300,6 @@ async def tag_dataset_route(
 async def untag_dataset_route(
     dataset_id: UUID, prefix: str, suffix: str, principal: Caller, session: Session
 ) -> RegisteredDataset:
-    """Take a tag off a registered dataset (lab members)."""
+    """Take a tag off a registered dataset (lab members; a protected tag: registry admins)."""
     async with session.begin():
         return await files.untag_dataset(session, principal, str(dataset_id), f"{prefix}/{suffix}")
