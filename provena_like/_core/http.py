@@ -91,7 +91,7 @@ class _SharedHTTPClient(httpx.AsyncClient):
     """The pooled client: its auth, default headers and cookies can't change once built.
 
     One pool may serve many users at once (a web backend), so nothing that says who is
-    calling may live on it: changing its ``auth`` or ``headers`` raises
+    calling may live on it: changing its ``auth``, ``headers`` or ``cookies`` raises
     :class:`~provena_like.UsageError` (it was how a shared client used to be switched
     between users, which sent one user's requests with another's token when requests
     overlapped), and cookies the server sets are not kept (they would go out with every
@@ -99,44 +99,48 @@ class _SharedHTTPClient(httpx.AsyncClient):
     (:meth:`HTTPCore.with_auth`).
     """
 
-    _frozen = False
+    _built = False
 
     def __init__(self, **kwargs: Any) -> None:
-        jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))  # keep no cookie
+        jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))  # keeps no cookie
         super().__init__(cookies=jar, **kwargs)
-        self._headers = _FrozenHeaders(self._headers)
-        self._frozen = True
+        self._built = True
 
     @property
     def auth(self) -> httpx.Auth | None:
         """The auth of the pool's own requests (fixed once built)."""
-        return self._auth
+        auth: httpx.Auth | None = httpx.AsyncClient.auth.fget(self)  # type: ignore[attr-defined]
+        return auth
 
     @auth.setter
     def auth(self, auth: Any) -> None:
-        if self._frozen:
+        if self._built:
             _refuse_change("auth")
-        self._auth = self._build_auth(auth)
+        httpx.AsyncClient.auth.fset(self, auth)  # type: ignore[attr-defined]
 
     @property
     def headers(self) -> httpx.Headers:
-        """The default headers of every request (fixed once built)."""
-        return self._headers
+        """A read-only copy of the default headers of every request (fixed once built)."""
+        headers: httpx.Headers = httpx.AsyncClient.headers.fget(self)  # type: ignore[attr-defined]
+        return _FrozenHeaders(headers) if self._built else headers
 
     @headers.setter
     def headers(self, headers: Any) -> None:
-        if self._frozen:
+        if self._built:
             _refuse_change("headers")
         httpx.AsyncClient.headers.fset(self, headers)  # type: ignore[attr-defined]
 
     @property
     def cookies(self) -> httpx.Cookies:
         """The cookie jar, which keeps nothing (see the class docstring)."""
-        return self._cookies
+        cookies: httpx.Cookies = httpx.AsyncClient.cookies.fget(self)  # type: ignore[attr-defined]
+        return cookies
 
     @cookies.setter
-    def cookies(self, cookies: Any) -> None:  # noqa: ARG002
-        _refuse_change("cookies")
+    def cookies(self, cookies: Any) -> None:
+        if self._built:
+            _refuse_change("cookies")
+        httpx.AsyncClient.cookies.fset(self, cookies)  # type: ignore[attr-defined]
 
 
 _PINNED_AUTH: ContextVar[httpx.Auth | None] = ContextVar("provena_pinned_auth", default=None)
