@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import logging
 import uuid
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -87,6 +87,22 @@ class _FrozenHeaders(httpx.Headers):
         _refuse_change("headers")
 
 
+def _fixed(name: str, doc: str, *, read_only: Callable[[Any], Any] | None = None) -> Any:
+    """``httpx.AsyncClient``'s property ``name``, refusing changes once the client is built."""
+    base: property = getattr(httpx.AsyncClient, name)
+
+    def get(self: _SharedHTTPClient) -> Any:
+        value = base.__get__(self)
+        return read_only(value) if read_only is not None and self._built else value
+
+    def set_(self: _SharedHTTPClient, value: Any) -> None:
+        if self._built:
+            _refuse_change(name)
+        base.__set__(self, value)
+
+    return property(get, set_, doc=doc)
+
+
 class _SharedHTTPClient(httpx.AsyncClient):
     """The pooled client: its auth, default headers and cookies can't change once built.
 
@@ -106,41 +122,13 @@ class _SharedHTTPClient(httpx.AsyncClient):
         super().__init__(cookies=jar, **kwargs)
         self._built = True
 
-    @property
-    def auth(self) -> httpx.Auth | None:
-        """The auth of the pool's own requests (fixed once built)."""
-        auth: httpx.Auth | None = httpx.AsyncClient.auth.fget(self)  # type: ignore[attr-defined]
-        return auth
-
-    @auth.setter
-    def auth(self, auth: Any) -> None:
-        if self._built:
-            _refuse_change("auth")
-        httpx.AsyncClient.auth.fset(self, auth)  # type: ignore[attr-defined]
-
-    @property
-    def headers(self) -> httpx.Headers:
-        """A read-only copy of the default headers of every request (fixed once built)."""
-        headers: httpx.Headers = httpx.AsyncClient.headers.fget(self)  # type: ignore[attr-defined]
-        return _FrozenHeaders(headers) if self._built else headers
-
-    @headers.setter
-    def headers(self, headers: Any) -> None:
-        if self._built:
-            _refuse_change("headers")
-        httpx.AsyncClient.headers.fset(self, headers)  # type: ignore[attr-defined]
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        """The cookie jar, which keeps nothing (see the class docstring)."""
-        cookies: httpx.Cookies = httpx.AsyncClient.cookies.fget(self)  # type: ignore[attr-defined]
-        return cookies
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        if self._built:
-            _refuse_change("cookies")
-        httpx.AsyncClient.cookies.fset(self, cookies)  # type: ignore[attr-defined]
+    auth = _fixed("auth", "The auth of the pool's own requests (fixed once built).")
+    headers = _fixed(
+        "headers",
+        "A read-only copy of the default headers of every request (fixed once built).",
+        read_only=_FrozenHeaders,
+    )
+    cookies = _fixed("cookies", "The cookie jar, which keeps nothing (see the class docstring).")
 
 
 _PINNED_AUTH: ContextVar[httpx.Auth | None] = ContextVar("provena_pinned_auth", default=None)
