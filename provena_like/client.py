@@ -156,7 +156,7 @@ class ProvenaClient(AsyncCloseable):
             self.datastore = Datastore(
                 self.datastore_client, self.search_client, review_client=self.review_client
             )
-        else:  # a copy or a view: the origin's caches and engines, keyed by caller
+        else:  # a view: the origin's caches and engines, keyed by caller
             self.datastore = origin.datastore.scoped(
                 self.datastore_client, self.search_client, self.review_client
             )
@@ -194,8 +194,7 @@ class ProvenaClient(AsyncCloseable):
     ) -> ProvenaClient:
         """Return a copy with other timeouts or retries that shares this client's pool and auth.
 
-        Closing the copy leaves the pool open; closing this client closes it for both. Its
-        transfer engines and cached credentials are this client's (keyed by caller).
+        Closing the copy leaves the pool open; closing this client closes it for both.
 
         Args:
             timeout: seconds to wait for a response.
@@ -225,11 +224,11 @@ class ProvenaClient(AsyncCloseable):
             if not isinstance(value, NotGiven)
         }
         core = self._core.with_config(self.config.replace(**changes))
-        copy = object.__new__(ProvenaClient)
-        # the original closes the auth it created
-        copy._setup(core, self.auth_manager, created_auth=None, origin=self)
         if not isinstance(access_token, NotGiven):
-            return copy.as_user(access_token)
+            return self._view(core, access_token)
+        copy = object.__new__(ProvenaClient)
+        # the original closes the auth it created; the copy closes its own engines
+        copy._setup(core, self.auth_manager, created_auth=None)
         return copy
 
     def as_user(self, token: str | SecretStr | TokenProvider | httpx.Auth) -> ProvenaClient:
@@ -263,11 +262,18 @@ class ProvenaClient(AsyncCloseable):
                 assert alice.http_core.http_client is pv.http_core.http_client
             ```
         """
+        return self._view(self._core, token)
+
+    def _view(
+        self, core: HTTPCore, token: str | SecretStr | TokenProvider | httpx.Auth
+    ) -> ProvenaClient:
         from provena_like.auth import BearerAuth
 
         auth = token if isinstance(token, httpx.Auth) else BearerAuth(token)
         view = object.__new__(ProvenaClient)
-        view._setup(self._core.with_auth(auth), auth, created_auth=None, origin=self)
+        # owns nothing, so it never closes: the engines it opens stay usable in this
+        # client's pool (their credentials are refreshed through the view) until it closes
+        view._setup(core.with_auth(auth), auth, created_auth=None, origin=self)
         return view
 
     @property
