@@ -19,6 +19,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Self
 
 import httpx
+from pydantic import SecretStr
 
 from provena_like._core.config import ProvenaConfig
 from provena_like._core.http import ClientState, HTTPCore
@@ -34,7 +35,7 @@ from provena_like.modules.datastore import Datastore
 from provena_like.modules.registration import Registration
 
 if TYPE_CHECKING:
-    from provena_like.auth import AuthManager
+    from provena_like.auth import AuthManager, TokenProvider
 
 __all__ = ["ProvenaClient"]
 
@@ -140,6 +141,7 @@ class ProvenaClient(AsyncCloseable):
         auth_manager: httpx.Auth,
         *,
         created_auth: AuthManager | None,
+        origin: ProvenaClient | None = None,
     ) -> None:
         self._core = core
         self._created_auth = created_auth
@@ -150,9 +152,15 @@ class ProvenaClient(AsyncCloseable):
         self.auth_client = AuthClient(core)
         self.datastore_client = DatastoreClient(core)
         self.review_client = ReviewClient(core)
-        self.datastore = Datastore(
-            self.datastore_client, self.search_client, review_client=self.review_client
-        )
+        if origin is None:
+            self.datastore = Datastore(
+                self.datastore_client, self.search_client, review_client=self.review_client
+            )
+        else:  # a view: the origin's caches and engines, keyed by caller
+            self.datastore = origin.datastore.scoped(
+                self.datastore_client, self.search_client, self.review_client
+            )
+        self._is_view = core.is_view
         self.registration = Registration(self.registry_client)
 
     @classmethod
@@ -182,6 +190,7 @@ class ProvenaClient(AsyncCloseable):
         connect_timeout: float | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         max_retry_after: float | NotGiven = NOT_GIVEN,
+        access_token: str | SecretStr | TokenProvider | NotGiven = NOT_GIVEN,
     ) -> ProvenaClient:
         """Return a copy with other timeouts or retries that shares this client's pool and auth.
 
@@ -192,6 +201,8 @@ class ProvenaClient(AsyncCloseable):
             connect_timeout: seconds to wait for a connection.
             max_retries: retries after the first attempt.
             max_retry_after: the longest ``Retry-After`` that is slept.
+            access_token: act as the user of this token (or of a token provider): the
+                copy is a view, as :meth:`as_user` makes.
 
         Raises:
             UsageError: an invalid value.
@@ -213,10 +224,62 @@ class ProvenaClient(AsyncCloseable):
             if not isinstance(value, NotGiven)
         }
         core = self._core.with_config(self.config.replace(**changes))
+        if not isinstance(access_token, NotGiven):
+            return self._view(core, access_token)
         copy = object.__new__(ProvenaClient)
-        # the original closes the auth it created
+        # the original closes the auth it created; the copy closes its own engines
         copy._setup(core, self.auth_manager, created_auth=None)
         return copy
+
+    def as_user(self, token: str | SecretStr | TokenProvider | httpx.Auth) -> ProvenaClient:
+        """A view of this client that acts for one user: its own auth, this client's pool.
+
+        For a web backend serving many users with one client: give each request a view
+        with the token of the user it serves. Making one is cheap (no connection, no HTTP
+        client, no token request). Its requests carry only its auth; what it caches for
+        its user (scoped S3 credentials, open transfer engines) is filed under that
+        identity and never handed to a caller with another token. A view owns nothing:
+        closing it does nothing, and it works until this client is closed.
+
+        The auth of the client itself can't be switched between users (changing the HTTP
+        client's ``auth`` or ``headers`` raises :class:`~provena_like.UsageError`): that
+        sent one user's requests with another's token when requests overlapped.
+
+        Args:
+            token: the user's access token; or a function (sync or async) returning their
+                current token, called before each request; or any :class:`httpx.Auth`
+                that signs each request for that one user.
+
+        Raises:
+            UsageError: an empty token.
+
+        Example:
+            ```python
+            async with ProvenaClient.from_env() as pv:
+                alice_token = await pv.auth_manager.get_access_token()  # a request's, in a backend
+                alice = pv.as_user(alice_token)
+                me = await alice.auth_client.userinfo()
+                assert alice.http_core.http_client is pv.http_core.http_client
+            ```
+        """
+        return self._view(self._core, token)
+
+    def _view(
+        self, core: HTTPCore, token: str | SecretStr | TokenProvider | httpx.Auth
+    ) -> ProvenaClient:
+        from provena_like.auth import BearerAuth
+
+        auth = token if isinstance(token, httpx.Auth) else BearerAuth(token)
+        view = object.__new__(ProvenaClient)
+        # owns nothing, so it never closes: the engines it opens stay usable in this
+        # client's pool (their credentials are refreshed through the view) until it closes
+        view._setup(core.with_auth(auth), auth, created_auth=None, origin=self)
+        return view
+
+    @property
+    def is_view(self) -> bool:
+        """Whether this client is a view acting for one user (see :meth:`as_user`)."""
+        return self._is_view
 
     def _deprecated(self, old: str) -> None:
         new = _DEPRECATED_NAMES[old]
@@ -265,7 +328,9 @@ class ProvenaClient(AsyncCloseable):
         That is the engines of :attr:`datastore`, the pool and, when ``auth`` was not given,
         the ``AuthManager`` built from the config (with any HTTP client of its own). An
         ``auth`` or ``transport`` passed in is left open: close what you created. A copy from
-        :meth:`with_options` closes nothing but itself. The client can't be used afterwards.
+        :meth:`with_options` closes nothing but itself, and a view from :meth:`as_user`
+        nothing at all (it works until this client is closed). The client can't be used
+        afterwards.
 
         Example:
             ```python
@@ -287,4 +352,5 @@ class ProvenaClient(AsyncCloseable):
                     await created.aclose()
 
     def __repr__(self) -> str:
-        return f"ProvenaClient(base_url={self.config.base_url!r})"
+        view = ", view" if self._is_view else ""
+        return f"ProvenaClient(base_url={self.config.base_url!r}{view})"

@@ -21,8 +21,11 @@ from __future__ import annotations
 import enum
 import logging
 import uuid
-from collections.abc import Mapping
-from typing import Any, Self, TypeVar, overload
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any, NoReturn, Self, TypeVar, overload
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
@@ -41,7 +44,7 @@ from provena_like._core.retry import RetryPolicy
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
 from provena_like._version import __version__
 
-__all__ = ["USER_AGENT", "ClientState", "HTTPCore", "status_error"]
+__all__ = ["USER_AGENT", "ClientState", "HTTPCore", "PinnedHeaders", "signed_with", "status_error"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,124 @@ class ClientState(enum.Enum):
     UNOPENED = "unopened"
     OPEN = "open"
     CLOSED = "closed"
+
+
+def _refuse_change(what: str) -> NoReturn:
+    raise UsageError(
+        f"the {what} of a ProvenaClient's HTTP client can't be changed: it serves every user "
+        "of the pool; to act for one user per request, use a view, pv.as_user(token) "
+        "(see the 'Web backends' guide)"
+    )
+
+
+class _FrozenHeaders(httpx.Headers):
+    """Default headers that can't be changed in place (they go on every user's requests)."""
+
+    def __setitem__(self, key: str, value: str) -> None:
+        _refuse_change("headers")
+
+    def __delitem__(self, key: str) -> None:
+        _refuse_change("headers")
+
+    def update(self, headers: Any = None) -> None:  # type: ignore[override]  # noqa: ARG002
+        """Refuse: see :class:`_SharedHTTPClient`."""
+        _refuse_change("headers")
+
+
+def _fixed(name: str, doc: str, *, read_only: Callable[[Any], Any] | None = None) -> Any:
+    """``httpx.AsyncClient``'s property ``name``, refusing changes once the client is built."""
+    base: property = getattr(httpx.AsyncClient, name)
+
+    def get(self: _SharedHTTPClient) -> Any:
+        value = base.__get__(self)
+        return read_only(value) if read_only is not None and self._built else value
+
+    def set_(self: _SharedHTTPClient, value: Any) -> None:
+        if self._built:
+            _refuse_change(name)
+        base.__set__(self, value)
+
+    return property(get, set_, doc=doc)
+
+
+class _SharedHTTPClient(httpx.AsyncClient):
+    """The pooled client: its auth, default headers and cookies can't change once built.
+
+    One pool may serve many users at once (a web backend), so nothing that says who is
+    calling may live on it: changing its ``auth``, ``headers`` or ``cookies`` raises
+    :class:`~provena_like.UsageError` (it was how a shared client used to be switched
+    between users, which sent one user's requests with another's token when requests
+    overlapped), and cookies the server sets are not kept (they would go out with every
+    user's requests). A per-request identity is a view with its own auth
+    (:meth:`HTTPCore.with_auth`).
+    """
+
+    _built = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))  # keeps no cookie
+        super().__init__(cookies=jar, **kwargs)
+        self._built = True
+
+    auth = _fixed("auth", "The auth of the pool's own requests (fixed once built).")
+    headers = _fixed(
+        "headers",
+        "A read-only copy of the default headers of every request (fixed once built).",
+        read_only=_FrozenHeaders,
+    )
+    cookies = _fixed("cookies", "The cookie jar, which keeps nothing (see the class docstring).")
+
+
+_PINNED_AUTH: ContextVar[httpx.Auth | None] = ContextVar("provena_pinned_auth", default=None)
+
+
+@contextmanager
+def signed_with(auth: httpx.Auth | None) -> Iterator[None]:
+    """Sign the requests :class:`HTTPCore` sends in this task with ``auth`` (``None``: as usual).
+
+    For a call whose answer is cached per caller: the cache works out who the caller is from
+    headers signed once, and the call must carry exactly those headers, whatever the
+    client's auth would put on a request a moment later (see
+    :class:`~provena_like.modules.credentials.CredentialsCache`). Only the current task
+    (and tasks it starts inside the block) is affected.
+
+    Example:
+        ```python
+        token = (await pv.auth_manager.get_access_token()).get_secret_value()
+        with signed_with(PinnedHeaders([("authorization", f"Bearer {token}")])):
+            creds = await pv.datastore_client.get_credentials(dataset_id)
+        ```
+    """
+    reset = _PINNED_AUTH.set(auth)
+    try:
+        yield
+    finally:
+        _PINNED_AUTH.reset(reset)
+
+
+class PinnedHeaders(httpx.Auth):
+    """An auth that puts exactly these headers on a request (signed earlier, kept as they were).
+
+    Args:
+        headers: ``(name, value)`` pairs, as another auth put them on a request.
+
+    Example:
+        ```python
+        auth = PinnedHeaders([("authorization", "Bearer abc")])
+        ```
+    """
+
+    def __init__(self, headers: list[tuple[str, str]]) -> None:
+        self._headers = list(headers)
+
+    def __repr__(self) -> str:
+        return f"PinnedHeaders({[name for name, _ in self._headers]})"  # never the values
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        """Set the headers and send the request once."""
+        for name, value in self._headers:
+            request.headers[name] = value
+        yield request
 
 
 class _Pool:
@@ -110,7 +231,7 @@ class HTTPCore(AsyncCloseable):
         transport: httpx.AsyncBaseTransport | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
-        client = httpx.AsyncClient(
+        client = _SharedHTTPClient(
             auth=auth,
             transport=transport,
             verify=config.verify,
@@ -123,6 +244,7 @@ class HTTPCore(AsyncCloseable):
         self._pool = _Pool(client)
         self._owns_pool = True
         self._view_closed = False
+        self._auth: httpx.Auth | None = None  # None: the pool's own auth
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -145,7 +267,7 @@ class HTTPCore(AsyncCloseable):
         Example:
             ```python
             core = HTTPCore(ProvenaConfig())
-            assert type(core.http_client).__name__ == 'AsyncClient'
+            assert isinstance(core.http_client, httpx.AsyncClient)
             ```
         """
         return self._pool.client
@@ -180,13 +302,44 @@ class HTTPCore(AsyncCloseable):
             assert patient.http_client is core.http_client
             ```
         """
+        return self._copy(config, self._auth)
+
+    def with_auth(self, auth: httpx.Auth) -> HTTPCore:
+        """Return a view that signs its requests with ``auth`` but shares this core's pool.
+
+        This is how one pool serves many users: each request of a web backend gets a view
+        with its user's auth (cheap: no connection, no HTTP client is made). A view owns
+        nothing, so closing it does nothing; it works until this core is closed. Views of
+        views replace the auth.
+
+        Example:
+            ```python
+            core = HTTPCore(ProvenaConfig())
+            alice = core.with_auth(PinnedHeaders([("authorization", "Bearer abc")]))
+            assert alice.http_client is core.http_client and alice.auth is not core.auth
+            ```
+        """
+        return self._copy(self._config, auth)
+
+    def _copy(self, config: ProvenaConfig, auth: httpx.Auth | None) -> HTTPCore:
         copy = object.__new__(HTTPCore)
         copy._config = config
         copy._policy = self._policy.with_config(config)
         copy._pool = self._pool
         copy._owns_pool = False
         copy._view_closed = False
+        copy._auth = auth
         return copy
+
+    @property
+    def auth(self) -> httpx.Auth | None:
+        """The auth that signs this core's requests (a view's own, or the pool's)."""
+        return self._auth if self._auth is not None else self._pool.client.auth
+
+    @property
+    def is_view(self) -> bool:
+        """Whether this core is a view with an auth of its own (see :meth:`with_auth`)."""
+        return self._auth is not None
 
     def _ensure_usable(self) -> None:
         if self.state is ClientState.CLOSED:
@@ -209,7 +362,8 @@ class HTTPCore(AsyncCloseable):
             ```
         """
         if not self._owns_pool:
-            self._view_closed = True
+            if self._auth is None:  # a copy with other settings is closed; a user view owns nothing
+                self._view_closed = True
             return
         if self._pool.state is ClientState.CLOSED:
             return
@@ -319,6 +473,7 @@ class HTTPCore(AsyncCloseable):
         query = {k: v for k, v in params.items() if v is not None} if params else None
         timeout = _timeout(self._config)
         client = self._pool.client
+        auth = _PINNED_AUTH.get() or self._auth
         attempt = 0
 
         async def send_once() -> httpx.Response:
@@ -334,7 +489,10 @@ class HTTPCore(AsyncCloseable):
                 timeout=timeout,
             )
             try:
-                response = await client.send(request)
+                if auth is None:
+                    response = await client.send(request)
+                else:
+                    response = await client.send(request, auth=auth)
             except httpx.RequestError as err:
                 log.debug("%s %s failed: %s (attempt %d)", method, url, type(err).__name__, attempt)
                 raise

@@ -15,6 +15,7 @@ Errors (from :mod:`provena_like._core.errors`): ``LoginRequired``, ``TokenRefres
 ``AuthError``, which carries the provider's ``.error``, ``.error_description``, ``.error_uri``).
 """
 
+from provena_like.auth.bearer import BearerAuth, TokenProvider
 from provena_like.auth.flows import (
     ClientCredentials,
     DeviceCodeFlow,
@@ -31,6 +32,7 @@ from provena_like.auth.token_set import TokenSet
 
 __all__ = [
     "AuthManager",
+    "BearerAuth",
     "ClientCredentials",
     "DeviceCodeFlow",
     "DevicePrompt",
@@ -39,6 +41,7 @@ __all__ = [
     "RefreshTokenFlow",
     "StaticToken",
     "TokenKey",
+    "TokenProvider",
     "TokenSet",
     "TokenSource",
     "TokenStore",

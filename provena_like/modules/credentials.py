@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import httpx
 
+from provena_like._core.http import PinnedHeaders, signed_with
+from provena_like._core.sentinels import NOT_GIVEN, NotGiven
 from provena_like.clients.datastore import DatastoreClient
 from provena_like.models.datastore import AccessLevel, ScopedCredentials
 from provena_like.storage import RefreshingCredentials, S3Credentials
@@ -42,28 +44,15 @@ _PRUNE_ABOVE = 256
 """Expired entries are dropped once the cache holds more than this many (many users)."""
 
 
-async def request_identity(http: httpx.AsyncClient, url: str, *, key: bytes) -> str | None:
-    """Who ``http`` acts for now: a keyed digest of the headers its auth puts on a request.
+async def _signed_headers(
+    http: httpx.AsyncClient, url: str, auth: httpx.Auth | None
+) -> list[tuple[str, str]] | None:
+    """The headers ``auth`` sets or changes on a probe request to ``url`` (nothing is sent).
 
-    The client's :class:`httpx.Auth` signs a probe request to ``url`` (nothing is sent);
-    every header it sets or changes (``Authorization``, cookies, ...) goes into an
-    HMAC-SHA-256 under ``key``, so the token itself is never kept. Requests signed for
-    different users, or with different tokens, get different identities; an auth that signs
-    each request differently never reuses anything, which is safe.
-
-    Returns:
-        The digest; ``"anonymous"`` when the client has no auth; ``None`` when its auth
-        puts nothing on a request up front (e.g. it answers a challenge): callers can't be
-        told apart then, so nothing may be shared.
-
-    Example:
-        ```python
-        who = await request_identity(http, f"{base}/datastore/", key=secrets.token_bytes(32))
-        ```
+    ``[]`` when there is no auth; ``None`` when the auth puts nothing on a request up front.
     """
-    auth = http.auth
     if auth is None or type(auth) is httpx.Auth:  # httpx's no-op auth
-        return _ANONYMOUS
+        return []
     probe = http.build_request("POST", url)
     before = {name.lower(): value for name, value in probe.headers.multi_items()}
     flow = auth.async_auth_flow(probe)
@@ -78,12 +67,46 @@ async def request_identity(http: httpx.AsyncClient, url: str, *, key: bytes) -> 
         for name, value in signed.headers.multi_items()
         if before.get(name.lower()) != value
     )
-    if not changed:
-        return None
+    return changed or None
+
+
+def _digest(headers: list[tuple[str, str]], key: bytes) -> str:
+    if not headers:
+        return _ANONYMOUS
     digest = hmac.new(key, digestmod=hashlib.sha256)
-    for name, value in changed:
+    for name, value in headers:
         digest.update(f"{name}\x00{value}\x00".encode())
     return digest.hexdigest()
+
+
+async def request_identity(
+    http: httpx.AsyncClient, url: str, *, key: bytes, auth: httpx.Auth | None | NotGiven = NOT_GIVEN
+) -> str | None:
+    """Who a request signed by ``auth`` acts for: a keyed digest of the headers it puts on.
+
+    ``auth`` (default: ``http``'s own) signs a probe request to ``url`` (nothing is sent);
+    every header it sets or changes (``Authorization``, cookies, ...) goes into an
+    HMAC-SHA-256 under ``key``, so the token itself is never kept. Requests signed for
+    different users, or with different tokens, get different identities; an auth that signs
+    each request differently never reuses anything, which is safe.
+
+    Why not the token's subject and issuer: they would have to be read from the token
+    without checking its signature (only the server can), so a forged token naming another
+    user would be handed that user's cached keys. Two tokens of one user are two callers
+    here: they share nothing, which costs one more request, never a leak.
+
+    Returns:
+        The digest; ``"anonymous"`` when there is no auth; ``None`` when the auth puts
+        nothing on a request up front (e.g. it answers a challenge): callers can't be told
+        apart then, so nothing may be shared.
+
+    Example:
+        ```python
+        who = await request_identity(http, f"{base}/datastore/", key=secrets.token_bytes(32))
+        ```
+    """
+    signed = await _signed_headers(http, url, http.auth if isinstance(auth, NotGiven) else auth)
+    return None if signed is None else _digest(signed, key)
 
 
 def to_s3_credentials(creds: ScopedCredentials) -> S3Credentials:
@@ -112,6 +135,14 @@ class CredentialsCache:
     the module docstring); one request per (caller, dataset, access) is in flight at a
     time, so a burst of callers makes one call.
 
+    The caller is worked out from the headers the client's auth signs a probe with, and the
+    request for new credentials carries exactly those headers (it is not signed again): so
+    credentials are always filed under the caller who asked for them, even if the auth
+    signed for someone else a moment later (an auth object switched between users while
+    requests overlap), and never handed to a caller other than the one they were issued to.
+    Views of one client (:meth:`ProvenaClient.as_user <provena_like.ProvenaClient.as_user>`)
+    share one cache through :meth:`scoped`.
+
     Args:
         client: the datastore's L2 client (its auth tells callers apart).
         margin: how long before expiry cached credentials are renewed.
@@ -129,16 +160,41 @@ class CredentialsCache:
     ):
         self._client = client
         self._margin = margin
-        self._identity = identity or self._request_identity
+        self._custom_identity = identity
         self._hmac_key = secrets.token_bytes(32)
         self._cached: dict[_Key, tuple[ScopedCredentials, datetime]] = {}
         self._locks: dict[_Key, anyio.Lock] = {}
         self._forget_hooks: list[Callable[[str], None]] = []
 
-    async def _request_identity(self) -> str | None:
+    def scoped(self, client: DatastoreClient) -> CredentialsCache:
+        """This cache, seen by the callers of ``client`` (a view with another auth).
+
+        The entries, locks and forget hooks are shared: ``client``'s callers reuse what
+        was issued to them through any view, and only that. Identities come from
+        ``client``'s auth (a custom ``identity`` function is not carried over).
+
+        Example:
+            ```python
+            alice = pv.as_user(await pv.auth_manager.get_access_token())
+            assert alice.datastore.credentials_cache is not pv.datastore.credentials_cache
+            ```
+        """
+        copy = object.__new__(CredentialsCache)
+        copy.__dict__.update(self.__dict__)
+        copy._client = client
+        copy._custom_identity = None
+        return copy
+
+    async def _caller(self) -> tuple[str | None, httpx.Auth | None]:
+        """Who is asking, and the auth that signs their request exactly as identified."""
+        if self._custom_identity is not None:
+            return await self._custom_identity(), None
         core = self._client.http_core  # the client's pool and auth
         url = core.config.service_url("datastore") + "/"
-        return await request_identity(core.http_client, url, key=self._hmac_key)
+        signed = await _signed_headers(core.http_client, url, core.auth)
+        if signed is None:
+            return None, None
+        return _digest(signed, self._hmac_key), PinnedHeaders(signed)
 
     def __repr__(self) -> str:
         return f"CredentialsCache({len(self._cached)} cached, margin={self._margin})"
@@ -162,9 +218,9 @@ class CredentialsCache:
             ReleaseStateConflict: write access to a dataset in review or released (409
                 ``under_review`` / ``released``).
         """
-        who = await self._identity()
+        who, signed = await self._caller()
         if who is None:  # callers can't be told apart: share nothing
-            return await self._fetch(dataset_id, access)
+            return await self._fetch(dataset_id, access, None)
         key = (who, dataset_id, access)
         if not force and (hit := self._usable(key, datetime.now(UTC))) is not None:
             return hit
@@ -177,15 +233,19 @@ class CredentialsCache:
             if not force and (hit := self._usable(key, datetime.now(UTC))) is not None:
                 return hit
             fetched = datetime.now(UTC)
-            creds = await self._fetch(dataset_id, access)
+            creds = await self._fetch(dataset_id, access, signed)
             self._cached[key] = (creds, fetched)
         self._prune(fetched)
         return creds
 
-    async def _fetch(self, dataset_id: str, access: AccessLevel) -> ScopedCredentials:
+    async def _fetch(
+        self, dataset_id: str, access: AccessLevel, signed: httpx.Auth | None
+    ) -> ScopedCredentials:
         # the server refuses write credentials for a locked dataset, or one in review or
-        # released, with a 409 that the HTTP core raises as Locked / ReleaseStateConflict
-        return await self._client.get_credentials(dataset_id, access)
+        # released, with a 409 that the HTTP core raises as Locked / ReleaseStateConflict;
+        # ``signed`` puts on the very headers the caller was identified by
+        with signed_with(signed):
+            return await self._client.get_credentials(dataset_id, access)
 
     def source(self, dataset_id: str, access: AccessLevel = "read") -> RefreshingCredentials:
         """The engine's credential source for ``dataset_id``, fed from this cache.
@@ -220,7 +280,7 @@ class CredentialsCache:
             who = await pv.datastore.credentials_cache.identity()
             ```
         """
-        return await self._identity()
+        return (await self._caller())[0]
 
     def on_forget(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(dataset_id)`` whenever :meth:`forget` drops a dataset's credentials.

@@ -98,6 +98,34 @@ class Datastore:
             credentials_cache=self.credentials_cache,
         )
 
+    def scoped(
+        self, client: DatastoreClient, search_client: SearchClient, review_client: ReviewClient
+    ) -> Datastore:
+        """This module for the callers of other L2 clients (a view with its own auth).
+
+        The credentials cache and the open engines are shared with this module, each entry
+        keyed by the caller it belongs to (see :meth:`CredentialsCache.scoped
+        <provena_like.modules.credentials.CredentialsCache.scoped>`): a view reuses only
+        what was issued to its own caller, and nothing is opened to make it.
+
+        Example:
+            ```python
+            view = pv.as_user(await pv.auth_manager.get_access_token())
+            alice = pv.datastore.scoped(
+                view.datastore_client, view.search_client, view.review_client
+            )
+            ```
+        """
+        copy = object.__new__(Datastore)
+        copy.client = client
+        copy._search = search_client
+        copy._session = self._session
+        copy.transfers = self.transfers
+        copy.credentials_cache = self.credentials_cache.scoped(client)
+        copy.engines = self.engines.scoped(copy.credentials_cache)
+        copy.review = Review(review_client, credentials_cache=copy.credentials_cache)
+        return copy
+
     def __repr__(self) -> str:
         return f"Datastore({self.client!r})"
 
@@ -114,7 +142,8 @@ class Datastore:
     async def aclose(self) -> None:
         """Close the transfer engines kept open for this client's datasets (idempotent).
 
-        :meth:`ProvenaClient.aclose <provena_like.ProvenaClient.aclose>` calls it.
+        :meth:`ProvenaClient.aclose <provena_like.ProvenaClient.aclose>` calls it. A
+        :meth:`scoped` module closes nothing: the engines are its origin's.
 
         Example:
             ```python

@@ -52,6 +52,16 @@ class _Entry:
     last_used: float = field(default_factory=anyio.current_time)
 
 
+@dataclass(eq=False)
+class _Shared:
+    """The engines of a pool and of every view of it (see :meth:`EnginePool.scoped`)."""
+
+    entries: dict[_Key, _Entry] = field(default_factory=dict)
+    retired: list[_Entry] = field(default_factory=list)
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    closed: bool = False
+
+
 class EnginePool:
     """Hands out open engines for a dataset, opening one only when none fits.
 
@@ -69,11 +79,34 @@ class EnginePool:
     def __init__(self, cache: CredentialsCache, *, max_idle: int = 8) -> None:
         self._cache = cache
         self._max_idle = max_idle
-        self._entries: dict[_Key, _Entry] = {}
-        self._retired: list[_Entry] = []
-        self._lock = anyio.Lock()
-        self._closed = False
+        self._shared = _Shared()
+        self._owner = True
         cache.on_forget(self.forget)
+
+    def scoped(self, cache: CredentialsCache) -> EnginePool:
+        """This pool, for the callers of a view whose credentials come from ``cache``.
+
+        The engines are shared (each keyed by its caller, so a view only gets its own
+        caller's) and stay open after the view is done; :meth:`aclose` of the view closes
+        nothing, the pool's owner closes them all.
+
+        Example:
+            ```python
+            view = pv.as_user(await pv.auth_manager.get_access_token())
+            cache = pv.datastore.credentials_cache.scoped(view.datastore_client)
+            view_pool = pv.datastore.engines.scoped(cache)
+            ```
+        """
+        copy = object.__new__(EnginePool)
+        copy._cache = cache
+        copy._max_idle = self._max_idle
+        copy._shared = self._shared
+        copy._owner = False
+        return copy
+
+    @property
+    def _entries(self) -> dict[_Key, _Entry]:
+        return self._shared.entries
 
     def __repr__(self) -> str:
         return f"EnginePool({len(self._entries)} open, max_idle={self._max_idle})"
@@ -103,7 +136,7 @@ class EnginePool:
         Raises:
             UsageError: If the pool was closed.
         """
-        if self._closed:
+        if self._shared.closed:
             raise UsageError("the client was closed")
         who = await self._cache.identity()
         if who is None:  # callers can't be told apart: nothing is shared
@@ -125,7 +158,7 @@ class EnginePool:
                 await self._close_idle()
 
     async def _checkout(self, key: _Key, make: Callable[[], TransferEngine]) -> _Entry:
-        async with self._lock:
+        async with self._shared.lock:
             entry = self._entries.get(key)
             if entry is None:
                 engine = make()
@@ -153,7 +186,7 @@ class EnginePool:
             del self._entries[key]
         if not entry.retired:
             entry.retired = True
-            self._retired.append(entry)
+            self._shared.retired.append(entry)
 
     def forget(self, dataset_id: str) -> None:
         """Stop handing out the engines of ``dataset_id`` (closed once idle).
@@ -174,23 +207,29 @@ class EnginePool:
         )
         for key, entry in idle[: max(0, len(idle) - self._max_idle)]:
             self._retire(key, entry)
-        done = [entry for entry in self._retired if entry.users == 0]
-        self._retired = [entry for entry in self._retired if entry.users > 0]
+        shared = self._shared
+        done = [entry for entry in shared.retired if entry.users == 0]
+        shared.retired = [entry for entry in shared.retired if entry.users > 0]
         for entry in done:
             await entry.engine.aclose()
 
     async def aclose(self) -> None:
         """Close every engine (idempotent); engines in use are closed too.
 
+        A view's pool (:meth:`scoped`) closes nothing: its owner does.
+
         Example:
             ```python
             await pool.aclose()
             ```
         """
-        self._closed = True
-        entries = list(self._entries.values()) + self._retired
-        self._entries.clear()
-        self._retired = []
+        if not self._owner:
+            return
+        shared = self._shared
+        shared.closed = True
+        entries = list(shared.entries.values()) + shared.retired
+        shared.entries.clear()
+        shared.retired = []
         with anyio.CancelScope(shield=True):
             for entry in entries:
                 await entry.engine.aclose()

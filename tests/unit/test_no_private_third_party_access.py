@@ -42,6 +42,19 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("_core/http.py", "copy._view_closed"): (
         "HTTPCore.with_config fills in a copy of its own class"
     ),
+    ("_core/http.py", "copy._auth"): "HTTPCore.with_auth fills in a copy of its own class",
+    ("modules/credentials.py", "copy._client"): (
+        "CredentialsCache.scoped fills in a copy of its own class (a view's client)"
+    ),
+    ("modules/credentials.py", "copy._custom_identity"): (
+        "CredentialsCache.scoped fills in a copy of its own class"
+    ),
+    ("modules/datastore.py", "copy._search"): "Datastore.scoped fills in a copy of its own class",
+    ("modules/datastore.py", "copy._session"): "Datastore.scoped fills in a copy of its own class",
+    ("modules/engines.py", "copy._cache"): "EnginePool.scoped fills in a copy of its own class",
+    ("modules/engines.py", "copy._max_idle"): "EnginePool.scoped fills in a copy of its own class",
+    ("modules/engines.py", "copy._shared"): "EnginePool.scoped fills in a copy of its own class",
+    ("modules/engines.py", "copy._owner"): "EnginePool.scoped fills in a copy of its own class",
     ("_core/pagination.py", "paginator._next_cursor"): (
         "_PageWalk drives the AsyncPaginator of the same module"
     ),
