@@ -9,7 +9,13 @@ import requests
 import responses
 from globus_sdk.testing import get_response_set, load_response
 
-from provena_like import APIConnectionError, BadRequest, NotFound, UsageError
+from provena_like import (
+    APIConnectionError,
+    BadRequest,
+    NotFound,
+    ResponseValidationError,
+    UsageError,
+)
 from provena_like.clients.transfer import FilterRule, TaskHandle, TransferClient, TransferItem
 from tests.clients_transfer.conftest import LAB
 from tests.support.globus_responses import (
@@ -305,3 +311,13 @@ async def test_task_events_page(tc: TransferClient) -> None:
     assert [(e.code, e.is_error) for e in events] == [("FILE_NOT_FOUND", True), ("STARTED", False)]
     assert parse_qs(urlsplit(responses.calls[0].request.url).query)["limit"] == ["2"]
     assert repr(events[0]) == "TaskEvent(error FILE_NOT_FOUND: 'file not found')"
+
+
+async def test_a_document_that_does_not_parse_is_a_response_validation_error(
+    tc: TransferClient,
+) -> None:
+    task_id = "42f5b2e0-0000-4000-8000-000000000005"
+    register(f"/v0.10/task/{task_id}", json_body=task_doc(task_id, status="EXPLODED"))
+    with pytest.raises(ResponseValidationError, match="task document.*status") as info:
+        await tc.get_task(task_id)
+    assert info.value.service == "transfer"

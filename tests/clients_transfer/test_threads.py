@@ -104,3 +104,30 @@ async def test_a_cancelled_call_keeps_its_slot_until_its_thread_is_done(
     assert results == ["/g"]
     assert server.peak == 1
     assert len(responses.calls) == 2
+
+
+async def test_a_reused_thread_ident_closes_the_dead_threads_client(globus_mock: object) -> None:
+    """Thread idents are reused after a thread ends: its SDK client is closed, not leaked."""
+    del globus_mock
+
+    class Old:
+        closed: list[str] = []
+
+        class transport:  # noqa: N801
+            @staticmethod
+            def close() -> None:
+                Old.closed.append("transport")
+
+        def close(self) -> None:
+            Old.closed.append("client")
+
+    async with TransferClient() as tc:
+
+        def in_a_new_thread() -> tuple[object, object]:
+            # what a dead thread with this ident left behind
+            tc._clients[threading.get_ident()] = Old()  # type: ignore[assignment]
+            return tc._thread_client(None), tc._clients[threading.get_ident()]
+
+        new, registered = await anyio.to_thread.run_sync(in_a_new_thread)
+        assert new is registered and isinstance(new, globus_sdk.TransferClient)
+        assert Old.closed == ["transport", "client"]

@@ -19,10 +19,19 @@ route for. Errors are the SDK's typed errors (:mod:`provena_like._core.errors`) 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -30,10 +39,16 @@ import anyio
 import anyio.to_thread
 import globus_sdk
 import httpx
+import pydantic
 from globus_sdk.authorizers import GlobusAuthorizer
 from globus_sdk.transport import RequestsTransport, RetryConfig
 
-from provena_like._core.errors import APIError, ServerError, UsageError
+from provena_like._core.errors import (
+    APIError,
+    ResponseValidationError,
+    ServerError,
+    UsageError,
+)
 from provena_like._core.lifecycle import AsyncCloseable
 from provena_like._core.pagination import AsyncPaginator
 from provena_like.clients.transfer._errors import map_globus_error
@@ -188,7 +203,11 @@ class TransferClient(AsyncCloseable):
             )
             self._local.client = client
             with self._clients_lock:
+                # An ident is reused only after its thread ended: close that thread's client.
+                stale = self._clients.get(threading.get_ident())
                 self._clients[threading.get_ident()] = client
+            if stale is not None:
+                _close_sdk_client(stale)
         return client
 
     async def _call(self, fn: Callable[[globus_sdk.TransferClient], R]) -> R:
@@ -218,8 +237,7 @@ class TransferClient(AsyncCloseable):
         with self._clients_lock:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
-            client.transport.close()
-            client.close()
+            _close_sdk_client(client)
 
     # -- operations on paths ----------------------------------------------------------------
 
@@ -274,10 +292,11 @@ class TransferClient(AsyncCloseable):
         base = listed if isinstance(listed, str) and listed else loc.dir_path
         if not base.endswith("/"):
             base += "/"
-        entries = [
-            FileEntry.model_validate({**entry, "path": base + str(entry.get("name", ""))})
-            for entry in doc.get("DATA", [])
-        ]
+        with _parsing("file_list"):
+            entries = [
+                FileEntry.model_validate({**entry, "path": base + str(entry.get("name", ""))})
+                for entry in doc.get("DATA", [])
+            ]
         total = doc.get("total")
         return Listing(
             collection=loc.collection,
@@ -359,7 +378,8 @@ class TransferClient(AsyncCloseable):
         """
         loc = self.locations.resolve(location, path)
         doc = await self._call(lambda tc: tc.operation_stat(loc.collection, loc.path).data)
-        return FileEntry.model_validate({**doc, "path": loc.path})
+        with _parsing("file"):
+            return FileEntry.model_validate({**doc, "path": loc.path})
 
     async def mkdir(
         self, location: LocationLike, path: str | None = None, *, exist_ok: bool = True
@@ -655,7 +675,8 @@ class TransferClient(AsyncCloseable):
             ```
         """
         doc = await self._call(lambda tc: tc.get_task(task_id).data)
-        return Task.from_document(doc)
+        with _parsing("task"):
+            return Task.from_document(doc)
 
     async def list_tasks(
         self,
@@ -801,7 +822,8 @@ class TransferClient(AsyncCloseable):
         offset = _offset_cursor(cursor)
         limit = min(page_size, _MAX_TASK_PAGE)
         doc = await self._call(lambda tc: call(tc, limit, offset))
-        items = [parse(d) for d in doc.get("DATA", [])]
+        with _parsing(str(doc.get("DATA_TYPE", "list"))):
+            items = [parse(d) for d in doc.get("DATA", [])]
         return Page(items=items, next_cursor=_next_offset(doc, offset, len(items)))
 
     async def _marker_page(
@@ -813,7 +835,8 @@ class TransferClient(AsyncCloseable):
         """One marker page (``successful_transfers``, ``skipped_errors``); cursor = marker."""
         marker = globus_sdk.MISSING if cursor is None else cursor
         doc = await self._call(lambda tc: call(tc, marker))
-        items = [parse(d) for d in doc.get("DATA", [])]
+        with _parsing(str(doc.get("DATA_TYPE", "list"))):
+            items = [parse(d) for d in doc.get("DATA", [])]
         return Page(items=items, next_cursor=_next_marker(doc))
 
 
@@ -830,6 +853,26 @@ def _paginator(
         return await list_page(params["page_size"], params.get("cursor"))
 
     return AsyncPaginator(fetch, page_size=page_size, cursor=cursor, max_items=max_items)
+
+
+def _close_sdk_client(client: globus_sdk.TransferClient) -> None:
+    """Close an SDK client and the transport (``requests`` session) it was given."""
+    client.transport.close()
+    client.close()
+
+
+@contextlib.contextmanager
+def _parsing(what: str) -> Iterator[None]:
+    """Turn a document that doesn't parse into :class:`ResponseValidationError`."""
+    try:
+        yield
+    except pydantic.ValidationError as err:
+        raise ResponseValidationError(
+            f"Globus Transfer answered a {what} document this client can't read: "
+            f"{err.error_count()} problem(s), first: {err.errors()[0]['msg']} at "
+            f"{'.'.join(str(p) for p in err.errors()[0]['loc'])}",
+            service="transfer",
+        ) from err
 
 
 def _next_marker(doc: Mapping[str, Any]) -> str | None:
