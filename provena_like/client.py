@@ -258,8 +258,10 @@ class ProvenaClient(AsyncCloseable):
 
         It talks to ``config.service_url("transfer")`` (``base_url`` by default) through
         globus-sdk, signed with this client's auth; ``config.transfer_locations`` are its
-        location labels. For real Globus build a
-        :class:`~provena_like.clients.transfer.TransferClient` with a Globus login instead.
+        location labels. Its requests go through globus-sdk's own ``requests`` sessions,
+        not this client's httpx pool (so a ``transport=`` given here does not apply). For
+        real Globus build a :class:`~provena_like.clients.transfer.TransferClient` with a
+        Globus login instead.
 
         Example:
             ```python
