@@ -104,6 +104,13 @@ async def test_a_static_token_is_not_renewed(
     assert token not in str(info.value)
 
 
+async def test_no_l1_token_raises_login_required_before_any_request(tmp_path, globus_mock) -> None:  # type: ignore[no-untyped-def]
+    async with ProvenaClient(base_url="http://127.0.0.1:9/", token_dir=tmp_path) as pv:
+        with pytest.raises(LoginRequired, match="not signed in"):
+            await pv.transfer_client.ls(LAB, "/data")
+    assert len(responses.calls) == 0
+
+
 async def test_provena_client_builds_the_transfer_client_once_and_closes_it(
     globus_mock: object,
 ) -> None:
