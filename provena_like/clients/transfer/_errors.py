@@ -9,19 +9,23 @@ errors become :class:`APIConnectionError` / :class:`APITimeoutError`.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import globus_sdk
+import pydantic
 
 from provena_like._core.errors import (
     APIConnectionError,
     APIError,
     APIStatusError,
     APITimeoutError,
+    ResponseValidationError,
     error_class_for,
 )
 
-__all__ = ["map_globus_error"]
+__all__ = ["map_globus_error", "parsing"]
 
 _SERVICE = "transfer"
 
@@ -65,3 +69,17 @@ def map_globus_error(err: globus_sdk.GlobusError) -> APIError | None:
     if isinstance(err, globus_sdk.NetworkError):
         return APIConnectionError(f"could not reach Globus Transfer: {err}", service=_SERVICE)
     return None
+
+
+@contextlib.contextmanager
+def parsing(what: str) -> Iterator[None]:
+    """Turn a document that doesn't parse into :class:`ResponseValidationError`."""
+    try:
+        yield
+    except pydantic.ValidationError as err:
+        raise ResponseValidationError(
+            f"Globus Transfer answered a {what} document this client can't read: "
+            f"{err.error_count()} problem(s), first: {err.errors()[0]['msg']} at "
+            f"{'.'.join(str(p) for p in err.errors()[0]['loc'])}",
+            service="transfer",
+        ) from err

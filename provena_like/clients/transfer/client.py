@@ -19,16 +19,13 @@ route for. Errors are the SDK's typed errors (:mod:`provena_like._core.errors`) 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections import deque
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
-    Iterator,
     Mapping,
     Sequence,
 )
@@ -39,19 +36,24 @@ import anyio
 import anyio.to_thread
 import globus_sdk
 import httpx
-import pydantic
 from globus_sdk.authorizers import GlobusAuthorizer
 from globus_sdk.transport import RequestsTransport, RetryConfig
 
 from provena_like._core.errors import (
     APIError,
-    ResponseValidationError,
     ServerError,
     UsageError,
 )
 from provena_like._core.lifecycle import AsyncCloseable
 from provena_like._core.pagination import AsyncPaginator
-from provena_like.clients.transfer._errors import map_globus_error
+from provena_like.clients.transfer._errors import map_globus_error, parsing
+from provena_like.clients.transfer._pages import (
+    MAX_OFFSET_PAGE,
+    next_marker,
+    next_offset,
+    offset_of,
+    paginator,
+)
 from provena_like.clients.transfer.auth import AuthorizerSource, L1Authorizer, LockedAuthorizer
 from provena_like.clients.transfer.locations import Location, LocationLike, Locations
 from provena_like.clients.transfer.models import (
@@ -82,33 +84,9 @@ a source of one such as :class:`~provena_like.clients.transfer.auth.GlobusNative
 MKDIR_EXISTS = "ExternalError.MkdirFailed.Exists"
 """The Globus code of a ``mkdir`` on a path that exists (HTTP 502)."""
 
-_MAX_TASK_PAGE = 1000
-"""The largest ``limit`` of ``task_list`` and ``event_list``."""
-
 ItemSpec = TransferItem | tuple[str, str] | str
 """A transfer item: a :class:`TransferItem`, a ``(source, destination)`` pair of relative
 paths, or one relative path used on both sides."""
-
-
-def _offset_cursor(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    try:
-        offset = int(cursor)
-    except ValueError:
-        raise UsageError(f"not a cursor of this list: {cursor!r}") from None
-    if offset < 0:
-        raise UsageError(f"not a cursor of this list: {cursor!r}")
-    return offset
-
-
-def _next_offset(doc: Mapping[str, Any], offset: int, count: int) -> str | None:
-    """The cursor after a limit/offset/total page (``None`` at the end)."""
-    total = doc.get("total")
-    nxt = offset + count
-    if count == 0 or (isinstance(total, int) and nxt >= total):
-        return None
-    return str(nxt)
 
 
 class TransferClient(AsyncCloseable):
@@ -292,7 +270,7 @@ class TransferClient(AsyncCloseable):
         base = listed if isinstance(listed, str) and listed else loc.dir_path
         if not base.endswith("/"):
             base += "/"
-        with _parsing("file_list"):
+        with parsing("file_list"):
             entries = [
                 FileEntry.model_validate({**entry, "path": base + str(entry.get("name", ""))})
                 for entry in doc.get("DATA", [])
@@ -378,7 +356,7 @@ class TransferClient(AsyncCloseable):
         """
         loc = self.locations.resolve(location, path)
         doc = await self._call(lambda tc: tc.operation_stat(loc.collection, loc.path).data)
-        with _parsing("file"):
+        with parsing("file"):
             return FileEntry.model_validate({**doc, "path": loc.path})
 
     async def mkdir(
@@ -675,7 +653,7 @@ class TransferClient(AsyncCloseable):
             ```
         """
         doc = await self._call(lambda tc: tc.get_task(task_id).data)
-        with _parsing("task"):
+        with parsing("task"):
             return Task.from_document(doc)
 
     async def list_tasks(
@@ -727,7 +705,7 @@ class TransferClient(AsyncCloseable):
                 print(task)
             ```
         """
-        return _paginator(
+        return paginator(
             lambda size, at: self.list_tasks(
                 filter=filter, orderby=orderby, page_size=size, cursor=at
             ),
@@ -757,7 +735,7 @@ class TransferClient(AsyncCloseable):
         self, task_id: str, *, page_size: int = 100, max_items: int | None = None
     ) -> AsyncPaginator[TaskEvent]:
         """Every event of a task, newest first (``async for``)."""
-        return _paginator(
+        return paginator(
             lambda size, at: self.list_task_events(task_id, page_size=size, cursor=at),
             page_size=page_size,
             max_items=max_items,
@@ -783,7 +761,7 @@ class TransferClient(AsyncCloseable):
         self, task_id: str, *, max_items: int | None = None
     ) -> AsyncPaginator[SuccessfulTransfer]:
         """Every file a task moved, page after page (``async for``)."""
-        return _paginator(
+        return paginator(
             lambda _, at: self.list_successful_transfers(task_id, cursor=at), max_items=max_items
         )
 
@@ -807,7 +785,7 @@ class TransferClient(AsyncCloseable):
         self, task_id: str, *, max_items: int | None = None
     ) -> AsyncPaginator[SkippedError]:
         """Every path a task skipped after errors, page after page (``async for``)."""
-        return _paginator(
+        return paginator(
             lambda _, at: self.list_skipped_errors(task_id, cursor=at), max_items=max_items
         )
 
@@ -819,12 +797,12 @@ class TransferClient(AsyncCloseable):
         cursor: str | None,
     ) -> Page[M]:
         """One limit/offset page (``task_list``, ``event_list``); the cursor is the offset."""
-        offset = _offset_cursor(cursor)
-        limit = min(page_size, _MAX_TASK_PAGE)
+        offset = offset_of(cursor)
+        limit = min(page_size, MAX_OFFSET_PAGE)
         doc = await self._call(lambda tc: call(tc, limit, offset))
-        with _parsing(str(doc.get("DATA_TYPE", "list"))):
+        with parsing(str(doc.get("DATA_TYPE", "list"))):
             items = [parse(d) for d in doc.get("DATA", [])]
-        return Page(items=items, next_cursor=_next_offset(doc, offset, len(items)))
+        return Page(items=items, next_cursor=next_offset(doc, offset, len(items)))
 
     async def _marker_page(
         self,
@@ -835,49 +813,15 @@ class TransferClient(AsyncCloseable):
         """One marker page (``successful_transfers``, ``skipped_errors``); cursor = marker."""
         marker = globus_sdk.MISSING if cursor is None else cursor
         doc = await self._call(lambda tc: call(tc, marker))
-        with _parsing(str(doc.get("DATA_TYPE", "list"))):
+        with parsing(str(doc.get("DATA_TYPE", "list"))):
             items = [parse(d) for d in doc.get("DATA", [])]
-        return Page(items=items, next_cursor=_next_marker(doc))
-
-
-def _paginator(
-    list_page: Callable[[int, str | None], Awaitable[Page[M]]],
-    *,
-    page_size: int = 100,
-    cursor: str | None = None,
-    max_items: int | None = None,
-) -> AsyncPaginator[M]:
-    """An :class:`AsyncPaginator` over a ``list_*`` method (``list_page(size, cursor)``)."""
-
-    async def fetch(params: dict[str, Any]) -> Page[M]:
-        return await list_page(params["page_size"], params.get("cursor"))
-
-    return AsyncPaginator(fetch, page_size=page_size, cursor=cursor, max_items=max_items)
+        return Page(items=items, next_cursor=next_marker(doc))
 
 
 def _close_sdk_client(client: globus_sdk.TransferClient) -> None:
     """Close an SDK client and the transport (``requests`` session) it was given."""
     client.transport.close()
     client.close()
-
-
-@contextlib.contextmanager
-def _parsing(what: str) -> Iterator[None]:
-    """Turn a document that doesn't parse into :class:`ResponseValidationError`."""
-    try:
-        yield
-    except pydantic.ValidationError as err:
-        raise ResponseValidationError(
-            f"Globus Transfer answered a {what} document this client can't read: "
-            f"{err.error_count()} problem(s), first: {err.errors()[0]['msg']} at "
-            f"{'.'.join(str(p) for p in err.errors()[0]['loc'])}",
-            service="transfer",
-        ) from err
-
-
-def _next_marker(doc: Mapping[str, Any]) -> str | None:
-    marker = doc.get("next_marker")
-    return None if marker is None else str(marker)
 
 
 def _given(**values: Any) -> dict[str, Any]:
