@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -257,3 +258,48 @@ async def test_without_usable_tokens_login_is_required(tmp_path, globus_mock) ->
     assert "token=a" in str(revoke.request.body)
     assert not await login.has_tokens()
     assert await login.logout() is False
+
+
+async def test_concurrent_401s_refresh_once(tmp_path, globus_mock) -> None:  # type: ignore[no-untyped-def]
+    """Eight threads get a 401 for the same token: the shared authorizer refreshes once."""
+    import json
+
+    import anyio
+
+    store = TokenStore(tmp_path / "tokens")
+    login = GlobusNativeLogin("5c1e6a0b-native-app", [TRANSFER_SCOPE], store=store)
+    valid = TokenSet(SecretStr("revoked"), SecretStr("refresh-1"), expires_at=time.time() + 3600)
+    await store.save(login.key, valid)
+    token_answer = _token_answer("after-401", None)
+
+    def slow_token(request):  # type: ignore[no-untyped-def]
+        time.sleep(0.1)  # a refresh takes a while: the other threads must not start one
+        return 200, {}, json.dumps(token_answer)
+
+    responses.add_callback(
+        responses.POST, "https://auth.globus.org/v2/oauth2/token", callback=slow_token
+    )
+    stat_doc = get_response_set("transfer.operation_stat").lookup("default").json
+    waiting = 0
+    together = threading.Barrier(8, timeout=10)
+
+    def answer(request):  # type: ignore[no-untyped-def]
+        nonlocal waiting
+        if request.headers["Authorization"] == "Bearer revoked":
+            waiting += 1
+            together.wait()  # all eight 401s arrive at once
+            return 401, {}, json.dumps(dict(UNAUTHORIZED, resource="/stat"))
+        return 200, {}, json.dumps(stat_doc)
+
+    responses.add_callback(
+        responses.GET,
+        f"https://transfer.api.globus.org/v0.10/operation/endpoint/{LAB}/stat",
+        callback=answer,
+    )
+    async with TransferClient(auth=login, max_concurrency=8, max_retry_sleep=0.01) as tc:
+        async with anyio.create_task_group() as tg:
+            for i in range(8):
+                tg.start_soon(tc.stat, LAB, f"/f{i}")
+    assert waiting == 8  # every request carried the revoked token at first
+    assert len(_token_posts()) == 1
+    assert _auth_headers("/stat").count("Bearer after-401") == 8
