@@ -22,6 +22,7 @@ import httpx
 from pydantic import SecretStr
 
 from provena_like._core.config import ProvenaConfig
+from provena_like._core.errors import UsageError
 from provena_like._core.http import ClientState, HTTPCore
 from provena_like._core.lifecycle import AsyncCloseable
 from provena_like._core.retry import RetryPolicy
@@ -36,6 +37,7 @@ from provena_like.modules.registration import Registration
 
 if TYPE_CHECKING:
     from provena_like.auth import AuthManager, TokenProvider
+    from provena_like.clients.transfer import TransferClient
 
 __all__ = ["ProvenaClient"]
 
@@ -66,7 +68,8 @@ class ProvenaClient(AsyncCloseable):
       their files, ALF-style);
     * a ``_client`` suffix is an **L2 client**, one per service, one method per route:
       ``registry_client``, ``search_client``, ``auth_client``, ``datastore_client``,
-      ``review_client``;
+      ``review_client``, and ``transfer_client`` (the Globus-compatible transfer service,
+      over globus-sdk; created on first use);
     * ``auth_manager`` is the **L1** auth that signs every request.
 
     The old names ``registry``, ``search`` and ``auth`` still return the L2 clients, with a
@@ -86,6 +89,9 @@ class ProvenaClient(AsyncCloseable):
             (:class:`~provena_like.clients.datastore.DatastoreClient`).
         review_client: the review and release routes, one call each
             (:class:`~provena_like.clients.review.ReviewClient`).
+        transfer_client: the transfer service (Globus Transfer API), signed by
+            ``auth_manager``, with ``config.transfer_locations`` as its labels
+            (:class:`~provena_like.clients.transfer.TransferClient`; created on first use).
         auth_manager: the :class:`httpx.Auth` signing every request (L1).
 
     Raises:
@@ -145,6 +151,7 @@ class ProvenaClient(AsyncCloseable):
     ) -> None:
         self._core = core
         self._created_auth = created_auth
+        self._transfer_client: TransferClient | None = None
         self.config = core.config
         self.auth_manager = auth_manager
         self.registry_client = RegistryClient(core)
@@ -309,6 +316,47 @@ class ProvenaClient(AsyncCloseable):
         return self.auth_client
 
     @property
+    def transfer_client(self) -> TransferClient:
+        """The transfer service's L2 client, created on first use and closed with this client.
+
+        It talks to ``config.service_url("transfer")`` (``base_url`` by default) through
+        globus-sdk, signed with this client's auth; ``config.transfer_locations`` are its
+        location labels. Its requests go through globus-sdk's own ``requests`` sessions,
+        not this client's httpx pool (so a ``transport=`` given here does not apply). For
+        real Globus build a :class:`~provena_like.clients.transfer.TransferClient` with a
+        Globus login instead.
+
+        Raises:
+            UsageError: the client is closed, or is a view from :meth:`as_user` (a view owns
+                nothing, so it can't keep a transfer client open: open one per request).
+
+        Example:
+            ```python
+            listing = await pv.transfer_client.ls("lab-server:subjects")
+            ```
+        """
+        if self._transfer_client is None:
+            if self.is_closed:
+                raise UsageError("the ProvenaClient is closed")
+            if self._is_view:
+                # a view owns nothing and is never closed: its transfer client's threads
+                # and sessions would outlive every request
+                raise UsageError(
+                    "a view from as_user() has no transfer_client; open one for the request: "
+                    "`async with TransferClient(base_url=..., auth=view.auth_manager) as tc:`"
+                )
+            from provena_like.clients.transfer import TransferClient
+
+            self._transfer_client = TransferClient(
+                base_url=self.config.service_url("transfer") + "/",
+                auth=self.auth_manager,
+                locations=self.config.transfer_locations,
+                http_timeout=self.config.timeout,
+                max_retries=self.config.max_retries,
+            )
+        return self._transfer_client
+
+    @property
     def http_core(self) -> HTTPCore:
         """The HTTP core shared by the service clients (for new L2 clients and L3 modules)."""
         return self._core
@@ -325,7 +373,8 @@ class ProvenaClient(AsyncCloseable):
     async def aclose(self) -> None:
         """Close the transfer engines kept open, the pool and everything else this client created.
 
-        That is the engines of :attr:`datastore`, the pool and, when ``auth`` was not given,
+        That is the engines of :attr:`datastore`, the :attr:`transfer_client` (if it was
+        used), the pool and, when ``auth`` was not given,
         the ``AuthManager`` built from the config (with any HTTP client of its own). An
         ``auth`` or ``transport`` passed in is left open: close what you created. A copy from
         :meth:`with_options` closes nothing but itself, and a view from :meth:`as_user`
@@ -342,6 +391,9 @@ class ProvenaClient(AsyncCloseable):
             ```
         """
         try:
+            transfer, self._transfer_client = self._transfer_client, None
+            if transfer is not None:
+                await transfer.aclose()
             await self.datastore.aclose()
         finally:
             try:

@@ -20,6 +20,7 @@ max_retries = 5
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -51,7 +52,9 @@ _SERVICE_PATHS: dict[str, str] = {
     "registry": "/registry",
     "datastore": "/datastore",
     "search": "/search",
-    "transfer": "/transfer/v0.10",
+    # The transfer service speaks the Globus Transfer API, root-mounted: globus-sdk is given
+    # the bare root and adds /v0.10/ itself.
+    "transfer": "",
 }
 
 _ENV_PREFIX = "PROVENA_"
@@ -74,7 +77,8 @@ class ProvenaConfig(BaseModel):
         registry_url: the registry service URL (default ``<base_url>/registry``).
         datastore_url: the datastore service URL (default ``<base_url>/datastore``).
         search_url: the search service URL (default ``<base_url>/search``).
-        transfer_url: the transfer service URL (default ``<base_url>/transfer/v0.10``).
+        transfer_url: the root of the Globus-compatible transfer service, under which
+            globus-sdk adds ``/v0.10/`` (default ``<base_url>``).
         issuer: the OIDC issuer (default: the auth service URL).
         client_id: the OAuth client id.
         client_secret: the OAuth client secret, for the client-credentials grant.
@@ -91,6 +95,9 @@ class ProvenaConfig(BaseModel):
             at most half the token's lifetime is used, so short-lived tokens are not
             renewed on every request.
         verify: verify TLS certificates.
+        transfer_locations: labelled Globus collection roots for the transfer client,
+            ``{"lab-server": ["<collection uuid>", "/data/"]}`` (a TOML table; as an
+            environment variable, JSON).
 
     Example:
         ```python
@@ -121,6 +128,7 @@ class ProvenaConfig(BaseModel):
     token_dir: Path | None = None
     token_refresh_margin: float = Field(default=60.0, ge=0)
     verify: bool = True
+    transfer_locations: dict[str, tuple[str, str]] = Field(default_factory=dict)
 
     @field_validator(
         "base_url",
@@ -144,6 +152,16 @@ class ProvenaConfig(BaseModel):
             return tuple(value.split())
         return value
 
+    @field_validator("transfer_locations", mode="before")
+    @classmethod
+    def _parse_locations(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as err:
+                raise ValueError(f"not JSON: {err.msg}") from None
+        return value
+
     @field_validator("token_dir", mode="after")
     @classmethod
     def _expand_token_dir(cls, value: Path | None) -> Path | None:
@@ -163,7 +181,7 @@ class ProvenaConfig(BaseModel):
 
         Example:
             ```python
-            assert ProvenaConfig().service_url("transfer") == 'http://127.0.0.1:8000/transfer/v0.10'
+            assert ProvenaConfig().service_url("transfer") == 'http://127.0.0.1:8000'
             ```
         """
         if service not in _SERVICE_PATHS:
@@ -281,7 +299,8 @@ class ProvenaConfig(BaseModel):
         fields = ", ".join(
             f"{name}={getattr(self, name)!r}"
             for name in type(self).model_fields
-            if getattr(self, name) != type(self).model_fields[name].default
+            if getattr(self, name)
+            != type(self).model_fields[name].get_default(call_default_factory=True)
         )
         return f"ProvenaConfig({fields})"
 

@@ -26,7 +26,8 @@ ProvenaError
 │   │   ├── PreconditionFailed 412, Unprocessable 422,
 │   │   └── RateLimited 429, ServerError 5xx
 │   └── ResponseValidationError                 a 2xx body that doesn't parse
-└── TransferError → ChecksumMismatch, RemoteChanged, UnsafePath
+└── TransferError → ChecksumMismatch, RemoteChanged, UnsafePath,
+    TaskFailed (.task_id .outcome)                 a Globus task that did not succeed
 ```
 
 Which class a response becomes is decided in one place, :func:`error_class_for`: the
@@ -66,6 +67,7 @@ __all__ = [
     "RemoteChanged",
     "ResponseValidationError",
     "ServerError",
+    "TaskFailed",
     "TokenRefreshFailed",
     "TransferError",
     "Unauthorized",
@@ -312,6 +314,21 @@ class RemoteChanged(TransferError):
 
 class UnsafePath(TransferError, UsageError):
     """A remote key or local path would escape its destination."""
+
+
+class TaskFailed(TransferError):
+    """A transfer or delete task did not succeed (``TaskResult.raise_for_status()``).
+
+    Attributes:
+        task_id: the task.
+        outcome: ``FAILED``, ``INACTIVE`` (paused), ``STUCK`` (active, retrying errors) or
+            ``TIMED_OUT`` (the wait ended first; the task may still finish).
+    """
+
+    def __init__(self, message: str, *, task_id: str, outcome: str) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.outcome = outcome
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

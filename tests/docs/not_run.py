@@ -28,6 +28,12 @@ LAB_MEMBER = (
     " group members)"
 )
 
+GLOBUS = (
+    "talks to a Globus transfer service: real Globus (not reachable from the tests) or the"
+    " reference server's /v0.10/ routes; tests/clients_transfer runs these calls against"
+    " globus-sdk's registered responses"
+)
+
 NOT_RUN: dict[str, str] = {
     "provena_like._core.http": READER_OBJECTS,
     "provena_like._core.http:HTTPCore.aclose": READER_OBJECTS,
@@ -55,6 +61,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.auth.store:TokenStore.lock": READER_AUTH,
     "provena_like.auth.store:TokenStore.save": READER_AUTH,
     "provena_like.client:ProvenaClient": HOST,
+    "provena_like.client:ProvenaClient.transfer_client": GLOBUS,
     "provena_like.clients.auth:AuthClient.add_group_member": PRIVILEGED,
     "provena_like.clients.auth:AuthClient.create_client": PRIVILEGED,
     "provena_like.clients.auth:AuthClient.create_group": PRIVILEGED,
@@ -89,6 +96,26 @@ NOT_RUN: dict[str, str] = {
     "provena_like.clients.review:ReviewClient.request_release": REVIEWER,
     "provena_like.clients.review:ReviewClient.withdraw_release": REVIEWER,
     "provena_like.clients.search:SearchClient.reindex": PRIVILEGED,
+    "provena_like.clients.transfer": GLOBUS,
+    "provena_like.clients.transfer.auth:GlobusNativeLogin": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.cancel": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.delete": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.get_task": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.iter_tasks": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.list_skipped_errors": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.list_successful_transfers": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.list_task_events": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.list_tasks": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.ls": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.mkdir": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.rename": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.stat": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.submission_id": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.transfer": GLOBUS,
+    "provena_like.clients.transfer.client:TransferClient.walk": GLOBUS,
+    "provena_like.clients.transfer.task:TaskHandle.wait": GLOBUS,
+    "provena_like.clients.transfer.task:TaskResult": GLOBUS,
     "provena_like.models.datastore:PresignedURL": READER_OBJECTS,
     "provena_like.modules.credentials:request_identity": READER_AUTH,
     "provena_like.modules.datastore:Datastore.revert_metadata": HISTORY_ID,

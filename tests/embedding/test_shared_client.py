@@ -235,3 +235,11 @@ async def test_views_share_open_engines_only_with_their_own_caller(
         await bobs.aclose()  # a view's module closes nothing of the client's
         assert len(pv.datastore.engines) == 2
     assert len(pv.datastore.engines) == 0  # closed with the client
+
+
+async def test_a_view_has_no_transfer_client_of_its_own(localstack: LocalStack) -> None:
+    # a view is never closed, so a transfer client it opened would outlive the request
+    async with ProvenaClient(localstack.config()) as pv:
+        view = pv.as_user("some-token")
+        with pytest.raises(UsageError, match="as_user"):
+            _ = view.transfer_client

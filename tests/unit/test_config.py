@@ -36,7 +36,7 @@ def write(path: Path, text: str) -> Path:
         ({}, "registry", "http://127.0.0.1:8000/registry"),
         ({}, "datastore", "http://127.0.0.1:8000/datastore"),
         ({}, "search", "http://127.0.0.1:8000/search"),
-        ({}, "transfer", "http://127.0.0.1:8000/transfer/v0.10"),
+        ({}, "transfer", "http://127.0.0.1:8000"),
         ({"base_url": "https://p.example.org/"}, "registry", "https://p.example.org/registry"),
         ({"base_url": "https://p.example.org/api"}, "auth", "https://p.example.org/api/auth"),
         (
@@ -46,9 +46,9 @@ def write(path: Path, text: str) -> Path:
         ),
         ({"registry_url": "https://reg.example.org"}, "auth", "http://127.0.0.1:8000/auth"),
         (
-            {"transfer_url": "https://t.example.org/v0.10"},
+            {"transfer_url": "https://t.example.org/"},
             "transfer",
-            "https://t.example.org/v0.10",
+            "https://t.example.org",
         ),
         ({"search_url": "http://s:9200"}, "search", "http://s:9200"),
         ({"datastore_url": "http://d/"}, "datastore", "http://d"),
