@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, WithJsonSchema
 from provena_like.models.collection import DatasetRecord
 from provena_like.models.registration import REGISTRATION_RECORD_MODELS
 from provena_like.models.shared import MAX_WIRE_INT, Revision, WireModel
+from provena_like.models.transfer_collections import TRANSFER_COLLECTION, TransferCollectionRecord
 
 __all__ = [
     "RECORD_MODELS",
@@ -81,11 +82,13 @@ RECORD_MODELS: dict[str, type[BaseModel]] = {
     "person": PersonRecord,
     "dataset": DatasetRecord,
     **REGISTRATION_RECORD_MODELS,
+    TRANSFER_COLLECTION: TransferCollectionRecord,
 }
 """subtype → record model. The server validates ``record`` against it.
 
 The registration subtypes (``lab``, ``subject``, ``session``, ...) are defined in
-:mod:`provena_like.models.registration`.
+:mod:`provena_like.models.registration`; ``transfer_collection`` (a directory the transfer
+service serves, registered by system admins) in :mod:`provena_like.models.transfer_collections`.
 
 Datasets (``dataset``) are shown and validated by the registry but created only by the
 datastore's mint (``POST /datastore/datasets``), which also allocates their storage.

@@ -39,6 +39,8 @@ from provena_like.server.registry.events import ItemHooks, session_info
 from provena_like.server.search import index as search_index
 from provena_like.server.search.routes import router as search_router
 from provena_like.server.settings import ServerSettings
+from provena_like.server.transfer import index as transfer_index
+from provena_like.server.transfer.errors import install_type_zero
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
@@ -154,6 +156,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     item_hooks = ItemHooks()
     search_index.subscribe(item_hooks)  # the index follows every write of an item
     registration_index.subscribe(item_hooks)  # unique names and session numbers too
+    transfer_index.subscribe(item_hooks)  # a collection UUID for each dataset and collection
     app.state.item_hooks = item_hooks
     app.add_middleware(
         BodyLimitMiddleware,
@@ -162,6 +165,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer has a request id
     install_error_handlers(app)
     app.add_exception_handler(405, _method_not_allowed)
+    install_type_zero(app)  # under /v0.10/: Globus "Type Zero" errors instead
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

@@ -164,6 +164,12 @@ class ServerSettings(BaseModel):
         description="the largest body of registering or removing files (up to 1,000 paths) "
         "and of registering a session's ALF files (up to 5,000)",
     )
+    transfer_roots: list[Path] | None = Field(
+        default=None,
+        description="directories under which a local transfer collection's root may lie "
+        "(system admins register collections with a root inside one); None → "
+        "data_dir/collections",
+    )
 
     @model_validator(mode="after")
     def _webhook_needs_url(self) -> ServerSettings:
@@ -175,6 +181,13 @@ class ServerSettings(BaseModel):
     def issuer(self) -> str:
         """The OIDC issuer URL of the embedded auth service."""
         return self.public_url.rstrip("/") + "/auth"
+
+    @property
+    def resolved_transfer_roots(self) -> list[Path]:
+        """The directories a local transfer collection's root must lie under."""
+        if self.transfer_roots is not None:
+            return list(self.transfer_roots)
+        return [self.data_dir / "collections"]
 
     @property
     def resolved_database_url(self) -> str:

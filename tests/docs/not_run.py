@@ -168,6 +168,8 @@ NOT_RUN: dict[str, str] = {
     "provena_like.server.search.highlight:mark_matches": SERVER,
     "provena_like.server.search.index:index_item": SERVER,
     "provena_like.server.search.sqlite_fts:match_expression": SERVER,
+    "provena_like.server.transfer.collections:Collection.resolve": SERVER,
+    "provena_like.server.transfer.collections:open_collection": SERVER,
     "provena_like.storage": S3_CREDS,
     "provena_like.storage._requests:S3Requests.call": ENGINE,
     "provena_like.storage._requests:S3Requests.get": ENGINE,

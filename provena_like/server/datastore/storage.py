@@ -131,7 +131,7 @@ def _error_code(err: Exception) -> str | None:
     return None
 
 
-def _is_missing(err: Exception) -> bool:
+def is_missing(err: Exception) -> bool:
     """Whether ``err`` says the object asked for does not exist (a 404 answer)."""
     if not isinstance(err, ClientError):
         return False
@@ -204,7 +204,7 @@ async def head_object(store: ObjectStore, key: str) -> ObjectHead | None:
     try:
         response = await store.s3.head_object(Bucket=store.bucket, Key=key, ChecksumMode="ENABLED")
     except (ClientError, BotoCoreError) as err:
-        if _is_missing(err):
+        if is_missing(err):
             return None
         raise ObjectStoreError(f"read {key}", err) from err
     sha256 = None
@@ -227,7 +227,7 @@ async def read_object(store: ObjectStore, key: str) -> bytes | None:
         async with response["Body"] as stream:
             data: bytes = await stream.read()
     except (ClientError, BotoCoreError) as err:
-        if _is_missing(err):
+        if is_missing(err):
             return None
         raise ObjectStoreError(f"read {key}", err) from err
     return data

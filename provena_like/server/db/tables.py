@@ -6,3 +6,4 @@ from provena_like.server.db import idempotency, identity  # noqa: F401
 from provena_like.server.registration import tables as registration_tables  # noqa: F401
 from provena_like.server.registry import tables as registry_tables  # noqa: F401
 from provena_like.server.review import tables as review_tables  # noqa: F401
+from provena_like.server.transfer import tables as transfer_tables  # noqa: F401

@@ -53,6 +53,7 @@ from provena_like.models.registration import (
     WeighingRecord,
 )
 from provena_like.models.registry import Role
+from provena_like.models.transfer_collections import TRANSFER_COLLECTION
 from provena_like.server import access
 from provena_like.server.db.identity import GroupRow, UserRow
 from provena_like.server.errors import ServiceError, forbidden, validation_error
@@ -350,26 +351,41 @@ VOCABULARY = ("dataset_type", "data_format", "repository", "tag")
 """The shared vocabulary: subtypes only registry admins (system role ``admin``) write."""
 
 
-async def _vocabulary_rule(
-    session: AsyncSession,
-    principal: Principal,
-    record: BaseModel,
-    current: ItemRow | None,
-    within: str,
-) -> RuleOutcome:
-    del session, current, within
-    if principal.is_admin:
-        return RuleOutcome()
-    kind = type(record).__name__.removesuffix("Record")
-    raise forbidden(
-        f"{kind} records are shared vocabulary (a dataset type's pattern decides everyone's "
-        "files, a protected tag freezes data): only a registry admin (system role 'admin') "
-        "creates or changes them; ask an admin."
-    )
+def _admins_only(why: str) -> RecordRule:
+    """A rule that lets only system admins (system role ``admin``) write.
+
+    ``why`` is the refusal's message, with ``{kind}`` for the record's kind (``DatasetType``).
+    """
+
+    async def rule(
+        session: AsyncSession,
+        principal: Principal,
+        record: BaseModel,
+        current: ItemRow | None,
+        within: str,
+    ) -> RuleOutcome:
+        del session, current, within
+        if principal.is_admin:
+            return RuleOutcome()
+        raise forbidden(why.format(kind=type(record).__name__.removesuffix("Record")))
+
+    return rule
+
+
+_vocabulary_rule = _admins_only(
+    "{kind} records are shared vocabulary (a dataset type's pattern decides everyone's "
+    "files, a protected tag freezes data): only a registry admin (system role 'admin') "
+    "creates or changes them; ask an admin."
+)
+_transfer_collection_rule = _admins_only(
+    "A transfer collection serves a directory of the server: only a system admin "
+    "(system role 'admin') registers or changes one; ask an admin."
+)
 
 
 RECORD_RULES: dict[str, RecordRule] = {
     **dict.fromkeys(VOCABULARY, _vocabulary_rule),
+    TRANSFER_COLLECTION: _transfer_collection_rule,
     "lab": _lab_rule,
     "subject": _subject_rule,
     "session": _session_rule,
@@ -377,7 +393,8 @@ RECORD_RULES: dict[str, RecordRule] = {
     "water_administration": _subject_event_rule,
 }
 """subtype → its rule. The vocabulary (dataset types, formats, repositories, tags) is
-written by registry admins only; beyond that it needs its model and its unique name."""
+written by registry admins only; beyond that it needs its model and its unique name. A
+transfer collection (a directory of the server) is written by system admins only too."""
 
 
 async def check_record(

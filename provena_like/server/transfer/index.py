@@ -1,0 +1,51 @@
+"""The collection index: every dataset and transfer collection gets a collection UUID.
+
+:func:`subscribe` hangs :func:`follow` on the registry's post-write hooks
+(:mod:`provena_like.server.registry.events`): when a dataset or a ``transfer_collection`` is
+created, its :class:`~provena_like.server.transfer.tables.CollectionRow` is written in the
+same transaction. Migration ``0007_transfer_collections`` wrote the rows of the datasets that
+existed before.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from provena_like.models.transfer_collections import TRANSFER_COLLECTION
+from provena_like.server.registry.events import ItemHooks, ItemWritten
+from provena_like.server.transfer.tables import CollectionRow
+
+__all__ = ["COLLECTION_KINDS", "COLLECTION_NAMESPACE", "collection_id", "follow", "subscribe"]
+
+COLLECTION_NAMESPACE = uuid.UUID("0b4f6c5e-6f1d-5a8e-9d3c-2f7a9e1c4b10")
+"""The namespace of collection UUIDs (fixed: changing it renames every collection)."""
+
+COLLECTION_KINDS = {"dataset": "s3", TRANSFER_COLLECTION: "posix"}
+"""registry subtype → backend of the collection it is."""
+
+
+def collection_id(handle: str) -> str:
+    """The collection UUID of the registry item ``handle``: stable, derived from it.
+
+    Example:
+        ```python
+        assert collection_id("10378.1/42") == collection_id("10378.1/42")
+        ```
+    """
+    return str(uuid.uuid5(COLLECTION_NAMESPACE, handle))
+
+
+async def follow(session: AsyncSession, event: ItemWritten) -> None:
+    """Give a newly created dataset or transfer collection its collection row."""
+    kind = COLLECTION_KINDS.get(event.item.subtype)
+    if event.change != "created" or kind is None:
+        return
+    session.add(CollectionRow(id=collection_id(event.item.id), item_id=event.item.id, kind=kind))
+    await session.flush()
+
+
+def subscribe(hooks: ItemHooks) -> None:
+    """Follow every item write announced on ``hooks`` (the app does this at start)."""
+    hooks.subscribe(follow)

@@ -1,0 +1,104 @@
+"""Helpers of the transfer service tests: collections to use, and calls into the live server.
+
+* :func:`register_collection`: a local (POSIX) transfer collection, registered by an admin
+  through the registry, with its root under the server's default ``transfer_roots``;
+* :func:`mint_dataset`: a dataset (an S3 collection) owned by a user, and
+  :func:`dataset_collection`: one opened for writing;
+* :func:`in_server`: run a coroutine on the live server's loop (the objects it opens, such as
+  a :class:`~provena_like.server.transfer.collections.Collection`, live there);
+* :func:`open_as`: :func:`~provena_like.server.transfer.collections.open_collection` for a
+  user, with the principal the server builds from the user's token.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from provena_like.server.security import load_principal
+from provena_like.server.transfer.collections import Collection, open_collection
+from provena_like.server.transfer.index import collection_id
+from provena_like.server.transfer.s3 import S3Backend
+from provena_like.testing.server_thread import ServerThread
+from tests.support.datastore_helpers import Refs, mint, record
+from tests.support.fixtures import service_client
+from tests.support.registry_helpers import create, person
+from tests.support.users import User
+
+T = TypeVar("T")
+
+
+def collections_dir(server: ServerThread) -> Path:
+    """The server's default transfer root (``<data_dir>/collections``), created."""
+    root: Path = server.settings.resolved_transfer_roots[0]
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def new_root(server: ServerThread, name: str = "col") -> Path:
+    """A fresh directory under the server's transfer root."""
+    root = collections_dir(server) / f"{name}-{uuid.uuid4().hex[:8]}"
+    root.mkdir()
+    return root
+
+
+async def register_collection(
+    server: ServerThread, admin: User, root: Path | str, name: str = "Lab scratch", **access: Any
+) -> dict[str, Any]:
+    """Register a transfer collection as ``admin``; returns the item plus ``collection_id``.
+
+    ``access`` are the item's access settings (``general=[...]``, ``groups={...}``).
+    """
+    async with service_client(server, "registry") as registry:
+        item = await create(
+            registry,
+            admin,
+            subtype="transfer_collection",
+            record={"name": name, "root": str(root)},
+            **access,
+        )
+    return {**item, "collection_id": collection_id(item["id"])}
+
+
+async def mint_dataset(server: ServerThread, owner: User, **access: Any) -> dict[str, Any]:
+    """Mint a dataset owned by ``owner``; returns its JSON plus ``collection_id``."""
+    async with (
+        service_client(server, "registry") as registry,
+        service_client(server, "datastore") as datastore,
+    ):
+        org = await create(
+            registry, owner, subtype="organisation", record={"name": "Marine Institute"}
+        )
+        who = await create(registry, owner, record=person())
+        refs = Refs(organisation=org["id"], person=who["id"])
+        dataset = await mint(datastore, owner, record(refs), **access)
+    return {**dataset, "collection_id": collection_id(dataset["id"])}
+
+
+async def in_server(server: ServerThread, fn: Callable[[], Awaitable[T]]) -> T:
+    """Run ``fn()`` on the server's loop (from a test's loop, without blocking it)."""
+    return await anyio.to_thread.run_sync(lambda: server.call(fn, timeout=120))
+
+
+async def open_as(server: ServerThread, user: User, cid: str, *, write: bool = False) -> Collection:
+    """Open collection ``cid`` as ``user`` (the principal built from the user's token)."""
+
+    async def work() -> Collection:
+        claims = server.app.state.tokens.verify_access_token(user.token)
+        async with server.app.state.sessions() as session:
+            principal = await load_principal(session, claims)
+        return await open_collection(server.app, principal, cid, write=write)
+
+    return await in_server(server, work)
+
+
+async def dataset_collection(server: ServerThread, owner: User) -> tuple[Collection, S3Backend]:
+    """A fresh dataset of ``owner``, opened for writing as an S3 collection, and its backend."""
+    dataset = await mint_dataset(server, owner)
+    opened = await open_as(server, owner, dataset["collection_id"], write=True)
+    assert isinstance(opened.backend, S3Backend)
+    return opened, opened.backend

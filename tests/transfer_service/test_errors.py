@@ -1,0 +1,78 @@
+"""Errors under /v0.10/ are Globus "Type Zero" bodies; the rest of the server keeps its envelope."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from provena_like.server.errors import ServiceError
+from provena_like.server.transfer.errors import from_service_error, globus_code
+from provena_like.testing.server_thread import ServerThread
+from tests.support.fixtures import service_client
+
+pytestmark = pytest.mark.anyio
+
+TYPE_ZERO = {"code", "message", "request_id", "resource"}
+
+
+@pytest.fixture
+async def http(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
+    async with service_client(server) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v0.10/endpoint_manager/task_list"),
+        ("POST", "/v0.10/endpoint/abc/autoactivate"),
+        ("GET", "/v0.10/no/such/thing"),
+        ("DELETE", "/v0.10/"),
+        ("GET", "/v0.10"),
+    ],
+)
+async def test_unknown_routes_are_a_loud_501(
+    http: httpx.AsyncClient, method: str, path: str
+) -> None:
+    r = await http.request(method, path)
+    assert r.status_code == 501, r.text
+    body = r.json()
+    assert set(body) == TYPE_ZERO
+    assert body["code"] == "NotImplemented"
+    assert f"{method} {path}" in body["message"]
+    assert body["resource"] == path
+    assert body["request_id"] == r.headers["x-request-id"]
+
+
+async def test_the_request_id_is_the_callers(http: httpx.AsyncClient) -> None:
+    r = await http.get("/v0.10/nothing-here", headers={"X-Request-ID": "my-request-0001"})
+    assert r.json()["request_id"] == "my-request-0001"
+
+
+async def test_the_rest_of_the_server_keeps_its_envelope(http: httpx.AsyncClient) -> None:
+    r = await http.get("/registry/no-such-route")
+    assert r.status_code == 404
+    assert set(r.json()) == {"error"} and r.json()["error"]["code"] == "not_found"
+    r = await http.get("/v0.100/x")  # not the transfer API's prefix
+    assert r.status_code == 404 and "error" in r.json()
+    r = await http.get("/registry/items")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+
+
+def test_server_codes_map_to_globus_codes() -> None:
+    assert globus_code(401, "unauthenticated") == "AuthenticationFailed"
+    assert globus_code(403, "forbidden") == "PermissionDenied"
+    assert globus_code(404, "not_found") == "ClientError.NotFound"
+    assert globus_code(422, "validation_error") == "ClientError.BadRequest"
+    assert globus_code(409, "conflict") == "ClientError.Conflict"
+    assert globus_code(409, "under_review") == "ClientError.Conflict.UnderReview"
+    assert globus_code(502, "object_store_error") == "ExternalError"
+    assert globus_code(599) == "ServerError"
+    err = from_service_error(ServiceError(409, "released", "Dataset 1 is RELEASED."))
+    assert (err.status, err.code, err.message) == (
+        409,
+        "ClientError.Conflict.Released",
+        "Dataset 1 is RELEASED.",
+    )
