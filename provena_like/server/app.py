@@ -7,6 +7,11 @@ with the frozen datasets), both created in the lifespan and closed at shutdown, 
 notifier of release steps (``app.state.notifier``, see
 :mod:`~provena_like.server.notifications`; replace it to plug in your own).
 
+The app's one job runner (``app.state.job_runner``, a
+:class:`~provena_like.server.jobs.JobRunner`) is made with the app, so that components can
+register their job handlers before start-up; the lifespan runs its workers after the schema
+is up to date and stops them first at shutdown (their running jobs go back to the queue).
+
 The registry's post-write hooks (``app.state.item_hooks``, see
 :mod:`~provena_like.server.registry.events`) are made with the app, and the search index
 subscribes to them then; every session of the app fires them.
@@ -31,6 +36,7 @@ from provena_like.server.datastore.storage import open_object_store
 from provena_like.server.db.base import create_engine, create_sessionmaker, secure_data_dir
 from provena_like.server.db.schema import upgrade_schema
 from provena_like.server.errors import error_response, install_error_handlers
+from provena_like.server.jobs import JobRunner
 from provena_like.server.middleware import RequestIdMiddleware
 from provena_like.server.notifications import notifier_from_settings
 from provena_like.server.registration import index as registration_index
@@ -139,6 +145,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
                     app.state.data_freeze = freeze
                     await freeze.settle(force=True)  # whatever a crash left: rebuild it
                 await auth.setup(app)
+                runner: JobRunner = app.state.job_runner
+                await stack.enter_async_context(runner.running(app.state.sessions))
                 yield
         finally:
             app.state.data_freeze = None
@@ -153,6 +161,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.notifier = notifier_from_settings(settings)
+    app.state.job_runner = JobRunner(
+        workers=settings.job_workers,
+        lease_seconds=settings.job_lease_seconds,
+        poll_seconds=settings.job_poll_seconds,
+    )
     item_hooks = ItemHooks()
     search_index.subscribe(item_hooks)  # the index follows every write of an item
     registration_index.subscribe(item_hooks)  # unique names and session numbers too

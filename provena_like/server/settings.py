@@ -171,6 +171,26 @@ class ServerSettings(BaseModel):
         "data_dir/collections",
     )
 
+    job_workers: int = Field(
+        default=2,
+        ge=0,
+        description="jobs (transfer tasks, crawls) this process runs at the same time; 0 runs "
+        "none here (the jobs wait for another server process on the same database)",
+    )
+    job_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="how long a running job's claim holds without renewal (its heartbeat "
+        "renews it every third of it): a job of a crashed process is taken over after at most "
+        "this long",
+    )
+    job_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="how often idle job workers look for jobs enqueued by other processes, and "
+        "the longest a running job takes to see a cancel made in another process",
+    )
+
     @model_validator(mode="after")
     def _webhook_needs_url(self) -> ServerSettings:
         if self.notifier == "webhook" and not self.notifier_webhook_url:
