@@ -16,7 +16,7 @@ from alembic import op
 import provena_like.server.db.base
 
 revision: str = "0008_jobs"
-down_revision: str | None = "0006_registered_files"
+down_revision: str | None = "0007_transfer_collections"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
