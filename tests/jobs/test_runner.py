@@ -340,3 +340,22 @@ async def test_a_worker_that_lost_its_lease_stops_and_writes_nothing(job_db: str
         record = await read_job(sessions, job_id)
     assert record.state is JobState.RUNNING and record.lease_owner == "other-host:2:taken"
     assert record.result is None and record.error is None
+
+
+async def test_shutdown_right_after_a_handler_returned_keeps_its_result(job_db: str) -> None:
+    returned = anyio.Event()
+
+    async def quick(_ctx: JobContext) -> dict[str, bool]:
+        returned.set()
+        return {"done": True}
+
+    runner = JobRunner(workers=1, **FAST)
+    runner.register("test.quick", quick)
+    async with open_sessions(job_db) as sessions:
+        async with runner.running(sessions):
+            job_id = await enqueue(runner, sessions, "test.quick", {})
+            with anyio.fail_after(20):
+                await returned.wait()
+        record = await read_job(sessions, job_id)  # the shutdown came before the outcome
+    assert record.state is JobState.SUCCEEDED and record.result == {"done": True}
+    assert record.attempts == 1
