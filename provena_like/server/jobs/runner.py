@@ -351,6 +351,7 @@ class JobRunner:
             with anyio.move_on_after(period):
                 await ctx._nudge.wait()
             ctx._nudge = anyio.Event()
+            asked_at = time.monotonic()  # the new expiry counts from before the UPDATE
             try:
                 flag = await store.renew(ctx.sessions, ctx.job_id, ctx._lease, self.lease_seconds)
             except Exception:
@@ -363,7 +364,7 @@ class JobRunner:
                 ctx._lost = True
                 scope.cancel()
                 return
-            ctx._renewed_at = time.monotonic()
+            ctx._renewed_at = max(ctx._renewed_at, asked_at)
             if flag:
                 ctx._cancel = True
                 scope.cancel()
