@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
 import pytest
+from sqlalchemy import text
 
 from provena_like.server.db.base import utcnow
 from provena_like.server.jobs import (
@@ -340,3 +341,55 @@ async def test_a_worker_that_lost_its_lease_stops_and_writes_nothing(job_db: str
         record = await read_job(sessions, job_id)
     assert record.state is JobState.RUNNING and record.lease_owner == "other-host:2:taken"
     assert record.result is None and record.error is None
+
+
+async def test_shutdown_right_after_a_handler_returned_keeps_its_result(job_db: str) -> None:
+    returned = anyio.Event()
+
+    async def quick(_ctx: JobContext) -> dict[str, bool]:
+        returned.set()
+        return {"done": True}
+
+    runner = JobRunner(workers=1, **FAST)
+    runner.register("test.quick", quick)
+    async with open_sessions(job_db) as sessions:
+        async with runner.running(sessions):
+            job_id = await enqueue(runner, sessions, "test.quick", {})
+            with anyio.fail_after(20):
+                await returned.wait()
+        record = await read_job(sessions, job_id)  # the shutdown came before the outcome
+    assert record.state is JobState.SUCCEEDED and record.result == {"done": True}
+    assert record.attempts == 1
+
+
+async def test_a_worker_that_cannot_renew_its_lease_stops_before_it_lapses(job_db: str) -> None:
+    """The database goes away under a running job: the handler stops while the lease holds."""
+    started = anyio.Event()
+    stopped = anyio.Event()
+    stopped_at: list[datetime] = []
+
+    async def sleeper(_ctx: JobContext) -> None:
+        started.set()
+        try:
+            await anyio.sleep(3600)
+        finally:
+            stopped_at.append(utcnow())
+            stopped.set()
+
+    runner = JobRunner(workers=1, lease_seconds=3.0, poll_seconds=1.0)
+    runner.register("test.sleeper", sleeper)
+    async with open_sessions(job_db) as sessions, runner.running(sessions):
+        await enqueue(runner, sessions, "test.sleeper", {})
+        with anyio.fail_after(20):
+            await started.wait()
+        async with sessions() as session, session.begin():  # every renewal fails from now on
+            await session.execute(text("ALTER TABLE jobs RENAME TO jobs_away"))
+        with anyio.fail_after(20):
+            await stopped.wait()
+        async with sessions() as session:
+            lease_expires_at = (
+                await session.execute(text("SELECT lease_expires_at FROM jobs_away"))
+            ).scalar_one()
+    if isinstance(lease_expires_at, str):  # SQLite keeps it as text, in UTC
+        lease_expires_at = datetime.fromisoformat(lease_expires_at).replace(tzinfo=UTC)
+    assert stopped_at[0] < lease_expires_at  # nobody could have taken it over yet

@@ -79,13 +79,14 @@ class JobContext:
             raise JobLeaseLost(f"job {self.job_id} is no longer held by this worker")
         if self._cancel:
             raise JobCanceled(f"job {self.job_id} was canceled")
+        asked_at = time.monotonic()  # the new expiry counts from before the UPDATE
         flag = await store.renew(
             self.sessions, self.job_id, self._lease, self._lease_seconds, progress
         )
         if flag is None:
             self._lost = True
             raise JobLeaseLost(f"job {self.job_id} is no longer held by this worker")
-        self._renewed_at = time.monotonic()
+        self._renewed_at = max(self._renewed_at, asked_at)
         if progress is not None:
             self.progress = MappingProxyType(dict(progress))
         if flag:

@@ -300,18 +300,23 @@ class JobRunner:
         registration = self._handlers[record.kind]
         ctx = JobContext(record, claim.lease, sessions, self.lease_seconds)
         self._active[record.id] = ctx
+        outcome: _Outcome | None = None
         try:
             async with anyio.create_task_group() as tg:
                 scope = anyio.CancelScope()
                 tg.start_soon(self._heartbeat, ctx, scope)
                 outcome = await self._call(registration.handler, ctx, scope)
                 tg.cancel_scope.cancel()
-        except anyio.get_cancelled_exc_class():  # shutdown: give the job back
+        except anyio.get_cancelled_exc_class():  # shutdown
             with anyio.move_on_after(_SETTLE_SECONDS, shield=True):
-                await self._give_back(sessions, claim)
+                if outcome is None:  # the handler was stopped: give the job back
+                    await self._give_back(sessions, claim)
+                else:  # it had ended: keep what it did
+                    await self._settle(sessions, claim, outcome)
             raise
         finally:
             self._active.pop(record.id, None)
+        assert outcome is not None  # the task group ended without a cancel: the handler did
         with anyio.move_on_after(_SETTLE_SECONDS, shield=True):
             await self._settle(sessions, claim, outcome)
 
@@ -346,6 +351,7 @@ class JobRunner:
             with anyio.move_on_after(period):
                 await ctx._nudge.wait()
             ctx._nudge = anyio.Event()
+            asked_at = time.monotonic()  # the new expiry counts from before the UPDATE
             try:
                 flag = await store.renew(ctx.sessions, ctx.job_id, ctx._lease, self.lease_seconds)
             except Exception:
@@ -358,7 +364,7 @@ class JobRunner:
                 ctx._lost = True
                 scope.cancel()
                 return
-            ctx._renewed_at = time.monotonic()
+            ctx._renewed_at = max(ctx._renewed_at, asked_at)
             if flag:
                 ctx._cancel = True
                 scope.cancel()

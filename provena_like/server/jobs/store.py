@@ -10,16 +10,21 @@ PostgreSQL a concurrent ``UPDATE`` of the same row re-checks its ``WHERE`` again
 committed row and matches nothing. Either way one claim wins and the others see 0 rows.
 
 Each write runs in a transaction of its own that starts with the ``UPDATE`` (reads come
-after), so a SQLite connection never has to upgrade a read snapshot to a write lock.
+after), so a SQLite connection never has to upgrade a read snapshot to a write lock, and is
+shielded from cancellation: a shutdown or a cancelled handler waits for the short
+transaction to end rather than cutting it in half (which leaves SQLAlchemy to terminate the
+connection, and the job's row in doubt).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+import anyio
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,6 +33,8 @@ from provena_like.server.jobs.model import JobRecord, JobState
 from provena_like.server.jobs.tables import JobRow
 
 Sessions = async_sessionmaker[AsyncSession]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 CLAIM_BATCH = 8
 """Candidates read per claim: the next ones are tried when another worker won the first."""
@@ -114,6 +121,18 @@ async def _set(session: AsyncSession, where: ColumnElement[bool], **values: Any)
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _shielded(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Run ``fn`` to the end even when the caller is cancelled meanwhile."""
+
+    @functools.wraps(fn)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        with anyio.CancelScope(shield=True):
+            result = await fn(*args, **kwargs)
+        return result
+
+    return run
+
+
 @dataclass(frozen=True)
 class Claim:
     """A job a worker now holds: its snapshot and the lease token that proves it."""
@@ -122,6 +141,7 @@ class Claim:
     lease: str
 
 
+@_shielded
 async def claim(
     sessions: Sessions, kinds: frozenset[str], lease: str, lease_seconds: float
 ) -> Claim | None:
@@ -188,6 +208,7 @@ async def claim(
     return None
 
 
+@_shielded
 async def renew(
     sessions: Sessions,
     job_id: str,
@@ -215,6 +236,7 @@ async def renew(
         return bool(flag)
 
 
+@_shielded
 async def finish(
     sessions: Sessions,
     job_id: str,
@@ -241,6 +263,7 @@ async def finish(
     return changed == 1
 
 
+@_shielded
 async def requeue(
     sessions: Sessions,
     job_id: str,
