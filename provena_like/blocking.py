@@ -19,6 +19,10 @@ attribute of a wrapped object gives
   ``InteractiveDataset``, a paginator): that object, wrapped the same way;
 * anything else (records, results, ids, paths) as it is.
 
+For type checkers the facade is spelt out in ``provena_like/_blocking_types.pyi``, generated
+from the async SDK's annotations (``BlockingClient.datastore`` is a ``BlockingDatastore``,
+whose ``mint`` returns a ``BlockingInteractiveDataset``, ...), and checked by a test to match.
+
 The module is called ``blocking`` rather than ``sync`` because "sync" already names the
 dataset synchronisation (``ds.sync_up``, ``provena-like sync``).
 
@@ -50,8 +54,11 @@ from provena_like.client import ProvenaClient
 if TYPE_CHECKING:
     import httpx
 
+    from provena_like._blocking_types import BlockingProvenaClient as _TypedSurface
     from provena_like._core.config import ProvenaConfig
     from provena_like._core.retry import RetryPolicy
+else:
+    _TypedSurface = object  # the types live in a stub, generated from the async SDK
 
 __all__ = ["Blocking", "BlockingClient", "BlockingIterator"]
 
@@ -253,7 +260,7 @@ class BlockingIterator(Iterator[T], Closeable):
             self._runner.run(aclose())
 
 
-class BlockingClient(Blocking[ProvenaClient], Closeable):
+class BlockingClient(Blocking[ProvenaClient], Closeable, _TypedSurface):
     """A :class:`~provena_like.ProvenaClient` whose calls block: for scripts and notebooks.
 
     It takes the arguments of :class:`~provena_like.ProvenaClient` and has its attributes
