@@ -118,6 +118,11 @@ class _LoopThread:
             loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
+        if threading.current_thread() is thread:  # dropped by a callback: can't wait here
+            loop.call_soon(loop.stop)
+            return
+        # iterators left unfinished (a search stopped early) end here, with what they hold
+        asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result()
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()

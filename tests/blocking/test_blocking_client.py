@@ -105,6 +105,22 @@ def test_the_facade_keeps_names_docs_and_signatures(localstack: LocalStack) -> N
             assert len(first.items) <= 1
 
 
+def test_an_iterator_stopped_early_is_ended_by_close(
+    localstack: LocalStack, new_user: Callable[..., User], tmp_path: Path
+) -> None:
+    user = new_user("early")
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(name)
+    with BlockingClient(localstack.config(access_token=user.token)) as pv:
+        ds = pv.datastore.mint(make_record(make_refs(pv)))
+        assert len(ds.upload(tmp_path).ok) == 2
+        files = ds.iter_files(page_size=1)
+        assert next(files).path == "a.txt"  # then stopped, never closed
+        generator = files._iterator  # type: ignore[attr-defined]
+        assert generator.ag_frame is not None  # suspended, holding its listing
+    assert generator.ag_frame is None  # ended when the client closed
+
+
 def test_a_progress_callback_calling_the_client_is_refused(
     localstack: LocalStack, tmp_path: Path, new_user: Callable[..., User]
 ) -> None:
