@@ -18,9 +18,12 @@ request id and attempt number. Headers and bodies are never logged.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
+import threading
 import uuid
+import weakref
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -183,12 +186,64 @@ class PinnedHeaders(httpx.Auth):
         yield request
 
 
+def _running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # not under asyncio (trio): nothing to compare
+        return None
+
+
+def _describe_loop(loop: asyncio.AbstractEventLoop) -> str:
+    return f"{type(loop).__name__} at {id(loop):#x}"
+
+
 class _Pool:
-    """The pooled httpx client and its state, shared by an HTTPCore and its copies."""
+    """The pooled httpx client and its state, shared by an HTTPCore and its copies.
+
+    It also remembers the event loop it was first used in: its connections belong to that
+    loop, and using them from another one fails deep inside asyncio ("Event loop is
+    closed", or a hang when the first loop still runs in another thread).
+    """
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
         self.state = ClientState.UNOPENED
+        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self._loop_text = ""
+
+    def check_loop(self) -> None:
+        """Remember the running loop on first use; refuse any other loop afterwards.
+
+        Raises:
+            UsageError: naming both loops, what became of the first and what to do.
+        """
+        loop = _running_asyncio_loop()
+        if loop is None:
+            return
+        if self._loop is None:
+            self._loop = weakref.ref(loop)
+            self._loop_text = (
+                f"{_describe_loop(loop)} in thread {threading.current_thread().name!r}"
+            )
+            return
+        first = self._loop()
+        if first is loop:
+            return
+        if first is None or first.is_closed():
+            fate = "that loop is closed now"
+        elif first.is_running():
+            fate = "that loop is still running, in another thread"
+        else:
+            fate = "that loop is not running now"
+        raise UsageError(
+            "this ProvenaClient is used from another event loop "
+            f"({_describe_loop(loop)} in thread {threading.current_thread().name!r}) than "
+            f"the one it was first used in ({self._loop_text}; {fate}); its connection pool "
+            "belongs to that first loop. Use one event loop for the client's whole life "
+            "(one asyncio.run or anyio.run around all of its work), or the blocking client, "
+            "provena_like.blocking.BlockingClient, in scripts and notebooks (it keeps its own "
+            "loop), or a new ProvenaClient in each event loop"
+        )
 
 
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
@@ -346,6 +401,7 @@ class HTTPCore(AsyncCloseable):
             raise UsageError(
                 f"{type(self).__name__} is closed and cannot be reused; create a new client"
             )
+        self._pool.check_loop()
         if self._pool.state is ClientState.UNOPENED:
             self._pool.state = ClientState.OPEN
 
@@ -445,7 +501,8 @@ class HTTPCore(AsyncCloseable):
             APITimeoutError: the service did not answer in time, after every retry.
             APIConnectionError: the service could not be reached, after every retry.
             ResponseValidationError: a successful body did not match ``cast_to``.
-            UsageError: the core is closed, or ``path`` is not a path.
+            UsageError: the core is closed, used from another event loop than its first, or
+                ``path`` is not a path.
 
         Example:
             ```python

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, WithJsonSchema
 
+from provena_like._display import MAX_HTML_ROWS, clip, html_table
+
 T = TypeVar("T")
 
 __all__ = [
@@ -59,7 +61,33 @@ class ErrorBody(WireModel):
 
 
 class Page(WireModel, Generic[T]):
-    """One page of a list endpoint; ``next_cursor`` is ``None`` on the last page."""
+    """One page of a list endpoint; ``next_cursor`` is ``None`` on the last page.
+
+    Its ``repr`` is one line (``Page[Item]: 20 items, more after this page``) and in a
+    notebook it shows as a table of the first few items' ids and names.
+
+    Example:
+        ```python
+        assert repr(Page[int](items=[1, 2])) == "Page[int]: 2 items, the last page"
+        ```
+    """
 
     items: list[T] = Field(default_factory=list)
     next_cursor: str | None = None
+
+    def __repr__(self) -> str:
+        more = "more after this page" if self.next_cursor is not None else "the last page"
+        return f"{type(self).__name__}: {len(self.items)} items, {more}"
+
+    def _repr_html_(self) -> str:
+        rows = [_item_row(item) for item in self.items[:MAX_HTML_ROWS]]
+        return html_table(repr(self), ["id", "name"], rows, total=len(self.items))
+
+
+def _item_row(entry: Any) -> list[str]:
+    """The id and name of a page entry (a search hit shows its item's)."""
+    item = getattr(entry, "item", entry)
+    ident = getattr(item, "id", None) or getattr(item, "path", None)
+    if ident is None:
+        return [clip(repr(item), 80), ""]
+    return [str(ident), clip(str(getattr(item, "display_name", "") or ""), 80)]

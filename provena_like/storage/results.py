@@ -9,7 +9,11 @@ Example:
     ```python
     result = TransferResult([FileResult("a.csv", "ok", size=3)])
     assert (result.bytes, len(result.failed)) == (3, 0)
+    assert repr(result) == "TransferResult: 1 ok, 0 failed, 3 B"
     ```
+
+Their ``repr`` is one line of counts, however many files there are, and in a notebook
+they show as a small table (failed files first, at most ten rows).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from provena_like._core.errors import TransferError
+from provena_like._display import clip, html_table, human_bytes
 
 __all__ = [
     "UNCHANGED",
@@ -42,6 +47,7 @@ CheckStatus = Literal["ok", "mismatch", "missing-local", "missing-remote"]
 """How one file of a local copy compares with the dataset's (see :class:`FileCheck`)."""
 
 _LISTED_FAILURES = 5
+_HTML_ROWS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +139,28 @@ class TransferResult:
     def bytes(self) -> int:
         """Bytes transferred by the files that succeeded."""
         return sum(f.size or 0 for f in self.files if f.status == "ok")
+
+    def __repr__(self) -> str:
+        """One line: ``TransferResult: 304 ok, 0 failed, 944 MB`` (and the first failure)."""
+        failed, skipped = self.failed, len(self.skipped)
+        parts = [f"{len(self.ok)} ok", f"{len(failed)} failed"]
+        if skipped:
+            parts.append(f"{skipped} skipped")
+        text = f"TransferResult: {', '.join(parts)}, {human_bytes(self.bytes)}"
+        if failed:
+            text += f"; first failure {clip(f'{failed[0].path}: {failed[0].reason}')}"
+        return text
+
+    def _repr_html_(self) -> str:
+        """A notebook table: failed files first, then skipped, then the others (bounded)."""
+        order = {"failed": 0, "skipped": 1, "ok": 2}
+        files = sorted(self.files, key=lambda f: order[f.status])
+        rows = [
+            [f.path, f.status, human_bytes(f.size) if f.size is not None else "", f.reason or ""]
+            for f in files[:_HTML_ROWS]
+        ]
+        header = ["path", "status", "size", "reason"]
+        return html_table(repr(self), header, rows, total=len(self.files))
 
     def raise_for_failures(self) -> None:
         """Raise :class:`TransferFailed` if any file failed.
@@ -242,3 +270,20 @@ class VerifyResult:
     def matches(self) -> bool:
         """Whether every remote file has an identical local copy (local extras allowed)."""
         return not self.differences
+
+    def __repr__(self) -> str:
+        """One line: ``VerifyResult: matches, 300 ok`` or what differs, counted by kind."""
+        counts: dict[str, int] = {}
+        for f in self.files:
+            counts[f.status] = counts.get(f.status, 0) + 1
+        verdict = "matches" if self.matches else "differs"
+        parts = [f"{counts.pop('ok', 0)} ok"]
+        parts += [f"{n} {status}" for status, n in counts.items()]
+        return f"VerifyResult: {verdict}, {', '.join(parts)}"
+
+    def _repr_html_(self) -> str:
+        """A notebook table: differences first, then local extras, then matches (bounded)."""
+        order = {"mismatch": 0, "missing-local": 1, "missing-remote": 2, "ok": 3}
+        files = sorted(self.files, key=lambda f: order[f.status])
+        rows = [[f.path, f.status, f.reason or ""] for f in files[:_HTML_ROWS]]
+        return html_table(repr(self), ["path", "status", "reason"], rows, total=len(self.files))
