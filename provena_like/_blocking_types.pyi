@@ -23,6 +23,7 @@ import pydantic.types
 import tenacity.asyncio
 
 import provena_like._core.config
+import provena_like._core.errors
 import provena_like._core.http
 import provena_like._core.retry
 import provena_like._core.sentinels
@@ -33,6 +34,10 @@ import provena_like.clients.datastore
 import provena_like.clients.registry
 import provena_like.clients.review
 import provena_like.clients.search
+import provena_like.clients.transfer.client
+import provena_like.clients.transfer.locations
+import provena_like.clients.transfer.models
+import provena_like.clients.transfer.task
 import provena_like.models.auth
 import provena_like.models.collection
 import provena_like.models.datastore
@@ -109,6 +114,8 @@ class BlockingProvenaClient:
     def search(self) -> BlockingSearchClient: ...
     @property
     def auth(self) -> BlockingAuthClient: ...
+    @property
+    def transfer_client(self) -> BlockingTransferClient: ...
     @property
     def http_core(self) -> BlockingHTTPCore: ...
     @property
@@ -795,6 +802,146 @@ class BlockingRegistration:
         default_only: builtins.bool = ...,
     ) -> BlockingIterator[provena_like.models.registration.RegisteredDataset]: ...
 
+class BlockingTransferClient:
+    """``provena_like.clients.transfer.client.TransferClient`` made blocking."""
+
+    @property
+    def wrapped(self) -> provena_like.clients.transfer.client.TransferClient: ...
+    base_url: builtins.str | None
+    locations: typing.Any
+    http_timeout: builtins.float
+    max_retries: builtins.int
+    max_retry_sleep: builtins.float
+    def aclose(self) -> None: ...
+    def ls(
+        self,
+        location: provena_like.clients.transfer.locations.LocationLike,
+        path: builtins.str | None = ...,
+        *,
+        show_hidden: builtins.bool = ...,
+        filter: builtins.str
+        | collections.abc.Mapping[builtins.str, builtins.str | builtins.list[builtins.str]]
+        | None = ...,
+        orderby: builtins.str | None = ...,
+        limit: builtins.int | None = ...,
+        offset: builtins.int | None = ...,
+    ) -> provena_like.clients.transfer.models.Listing: ...
+    def walk(
+        self,
+        location: provena_like.clients.transfer.locations.LocationLike,
+        path: builtins.str | None = ...,
+        *,
+        max_depth: builtins.int | None = ...,
+        rate_limit: builtins.float | None = ...,
+        show_hidden: builtins.bool = ...,
+        on_error: collections.abc.Callable[
+            [provena_like.clients.transfer.locations.Location, provena_like._core.errors.APIError],
+            None,
+        ]
+        | None = ...,
+    ) -> BlockingIterator[provena_like.clients.transfer.models.FileEntry]: ...
+    def stat(
+        self,
+        location: provena_like.clients.transfer.locations.LocationLike,
+        path: builtins.str | None = ...,
+    ) -> provena_like.clients.transfer.models.FileEntry: ...
+    def mkdir(
+        self,
+        location: provena_like.clients.transfer.locations.LocationLike,
+        path: builtins.str | None = ...,
+        *,
+        exist_ok: builtins.bool = ...,
+    ) -> builtins.bool: ...
+    def rename(
+        self,
+        source: provena_like.clients.transfer.locations.LocationLike,
+        destination: provena_like.clients.transfer.locations.LocationLike,
+    ) -> None: ...
+    def submission_id(self) -> builtins.str: ...
+    def transfer(
+        self,
+        source: provena_like.clients.transfer.locations.LocationLike,
+        destination: provena_like.clients.transfer.locations.LocationLike,
+        items: collections.abc.Iterable[provena_like.clients.transfer.client.ItemSpec] | None = ...,
+        *,
+        recursive: builtins.bool = ...,
+        sync_level: provena_like.clients.transfer.models.SyncLevel | None = ...,
+        verify_checksum: builtins.bool | None = ...,
+        preserve_timestamp: builtins.bool | None = ...,
+        delete_destination_extra: builtins.bool | None = ...,
+        filter_rules: collections.abc.Sequence[
+            provena_like.clients.transfer.models.FilterRule
+        ] = ...,
+        deadline: datetime.datetime | builtins.str | None = ...,
+        label: builtins.str | None = ...,
+        skip_source_errors: builtins.bool | None = ...,
+        submission_id: builtins.str | None = ...,
+    ) -> BlockingTaskHandle: ...
+    def delete(
+        self,
+        location: provena_like.clients.transfer.locations.LocationLike,
+        items: collections.abc.Iterable[builtins.str] | None = ...,
+        *,
+        recursive: builtins.bool = ...,
+        ignore_missing: builtins.bool | None = ...,
+        interpret_globs: builtins.bool | None = ...,
+        deadline: datetime.datetime | builtins.str | None = ...,
+        label: builtins.str | None = ...,
+        submission_id: builtins.str | None = ...,
+    ) -> BlockingTaskHandle: ...
+    def task(self, task_id: builtins.str) -> BlockingTaskHandle: ...
+    def cancel(self, task_id: builtins.str) -> builtins.str: ...
+    def get_task(self, task_id: builtins.str) -> provena_like.clients.transfer.models.Task: ...
+    def list_tasks(
+        self,
+        *,
+        filter: builtins.str
+        | collections.abc.Mapping[builtins.str, builtins.str | builtins.list[builtins.str]]
+        | None = ...,
+        orderby: builtins.str | None = ...,
+        page_size: builtins.int = ...,
+        cursor: builtins.str | None = ...,
+    ) -> provena_like.models.shared.Page[provena_like.clients.transfer.models.Task]: ...
+    def iter_tasks(
+        self,
+        *,
+        filter: builtins.str
+        | collections.abc.Mapping[builtins.str, builtins.str | builtins.list[builtins.str]]
+        | None = ...,
+        orderby: builtins.str | None = ...,
+        page_size: builtins.int = ...,
+        cursor: builtins.str | None = ...,
+        max_items: builtins.int | None = ...,
+    ) -> BlockingPaginator[provena_like.clients.transfer.models.Task]: ...
+    def list_task_events(
+        self,
+        task_id: builtins.str,
+        *,
+        page_size: builtins.int = ...,
+        cursor: builtins.str | None = ...,
+    ) -> provena_like.models.shared.Page[provena_like.clients.transfer.models.TaskEvent]: ...
+    def iter_task_events(
+        self,
+        task_id: builtins.str,
+        *,
+        page_size: builtins.int = ...,
+        max_items: builtins.int | None = ...,
+    ) -> BlockingPaginator[provena_like.clients.transfer.models.TaskEvent]: ...
+    def list_successful_transfers(
+        self, task_id: builtins.str, *, cursor: builtins.str | None = ...
+    ) -> provena_like.models.shared.Page[
+        provena_like.clients.transfer.models.SuccessfulTransfer
+    ]: ...
+    def iter_successful_transfers(
+        self, task_id: builtins.str, *, max_items: builtins.int | None = ...
+    ) -> BlockingPaginator[provena_like.clients.transfer.models.SuccessfulTransfer]: ...
+    def list_skipped_errors(
+        self, task_id: builtins.str, *, cursor: builtins.str | None = ...
+    ) -> provena_like.models.shared.Page[provena_like.clients.transfer.models.SkippedError]: ...
+    def iter_skipped_errors(
+        self, task_id: builtins.str, *, max_items: builtins.int | None = ...
+    ) -> BlockingPaginator[provena_like.clients.transfer.models.SkippedError]: ...
+
 class BlockingHTTPCore:
     """``provena_like._core.http.HTTPCore`` made blocking."""
 
@@ -1025,6 +1172,36 @@ class BlockingInteractiveDataset:
         self, notes: builtins.str = ...
     ) -> provena_like.models.datastore.Dataset: ...
     def release_history(self) -> builtins.list[provena_like.models.review.ReleaseEvent]: ...
+
+class BlockingTaskHandle:
+    """``provena_like.clients.transfer.task.TaskHandle`` made blocking."""
+
+    @property
+    def wrapped(self) -> provena_like.clients.transfer.task.TaskHandle: ...
+    task_id: builtins.str
+    submission_id: builtins.str | None
+    type: builtins.str
+    code: builtins.str | None
+    def status(self) -> provena_like.clients.transfer.models.Task: ...
+    def cancel(self) -> builtins.str: ...
+    def events(
+        self, *, limit: builtins.int = ...
+    ) -> builtins.list[provena_like.clients.transfer.models.TaskEvent]: ...
+    def successful_transfers(
+        self, *, max_items: builtins.int | None = ...
+    ) -> BlockingPaginator[provena_like.clients.transfer.models.SuccessfulTransfer]: ...
+    def skipped_errors(
+        self, *, max_items: builtins.int | None = ...
+    ) -> BlockingPaginator[provena_like.clients.transfer.models.SkippedError]: ...
+    def wait(
+        self,
+        timeout: builtins.float | None = ...,
+        *,
+        poll: builtins.float = ...,
+        on_progress: provena_like.clients.transfer.task.ProgressCallback | None = ...,
+        stuck_after: builtins.float = ...,
+        events: builtins.int = ...,
+    ) -> provena_like.clients.transfer.task.TaskResult: ...
 
 class BlockingRetryPolicy:
     """``provena_like._core.retry.RetryPolicy`` made blocking."""
