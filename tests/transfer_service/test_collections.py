@@ -34,11 +34,6 @@ from tests.support.users import User
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def admin(new_user: Callable[..., User]) -> User:
-    return new_user("admin", system_roles=("admin",))
-
-
 def _refused(err: pytest.ExceptionInfo[TransferAPIError], status: int, code: str) -> None:
     assert (err.value.status, err.value.code) == (status, code), err.value.message
 
