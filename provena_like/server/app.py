@@ -46,7 +46,8 @@ from provena_like.server.search import index as search_index
 from provena_like.server.search.routes import router as search_router
 from provena_like.server.settings import ServerSettings
 from provena_like.server.transfer import index as transfer_index
-from provena_like.server.transfer.errors import install_type_zero
+from provena_like.server.transfer.errors import install_type_zero, render_refusal
+from provena_like.server.transfer.routes import router as transfer_router
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
@@ -174,6 +175,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware,
         policy=body_policy(settings.max_body_bytes, settings.max_file_list_body_bytes),
+        render=render_refusal,  # Type-Zero errors under /v0.10/
     )
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer has a request id
     install_error_handlers(app)
@@ -191,5 +193,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(datastore.router, prefix="/datastore")
     app.include_router(review.router, prefix="/datastore")
     app.include_router(search_router, prefix="/search")
+    app.include_router(transfer_router)  # /v0.10/..., the Globus Transfer API's paths
     _document_security(app)
     return app

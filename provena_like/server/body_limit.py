@@ -26,7 +26,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from provena_like.server.errors import ServiceError, error_response, unauthenticated
 
-__all__ = ["BodyLimitMiddleware", "BodyPolicy", "BodyTooLarge", "body_policy"]
+__all__ = ["BodyLimitMiddleware", "BodyPolicy", "BodyTooLarge", "ErrorRenderer", "body_policy"]
+
+ErrorRenderer = Callable[[Scope, int, str, str, dict[str, str] | None], ASGIApp]
+"""Renders a refusal: (scope, status, code, message, headers) → the response to send."""
+
+
+def envelope(
+    scope: Scope, status: int, code: str, message: str, headers: dict[str, str] | None
+) -> ASGIApp:
+    """The server's ``{"error": {...}}`` envelope (the default :data:`ErrorRenderer`)."""
+    del scope
+    return error_response(status, code, message, None, headers)
 
 
 @dataclass(frozen=True)
@@ -137,11 +148,20 @@ class BodyLimitMiddleware:
     Args:
         app: the ASGI app.
         policy: the limit and authentication rule of a request (see :func:`body_policy`).
+        render: how a refusal (401, 413) is answered; the error envelope by default (the
+            transfer API answers under ``/v0.10/`` with its own error bodies).
     """
 
-    def __init__(self, app: ASGIApp, *, policy: Callable[[Scope], BodyPolicy]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        policy: Callable[[Scope], BodyPolicy],
+        render: ErrorRenderer = envelope,
+    ) -> None:
         self.app = app
         self.policy = policy
+        self.render = render
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
@@ -156,12 +176,12 @@ class BodyLimitMiddleware:
             refused = _check_bearer(scope)
             if refused is not None:
                 headers = {**(refused.headers or {}), "Connection": "close"}
-                await error_response(
-                    refused.status, refused.code, refused.message, refused.details, headers
-                )(scope, receive, send)
+                await self.render(scope, refused.status, refused.code, refused.message, headers)(
+                    scope, receive, send
+                )
                 return
         if length is not None and length > policy.limit:
-            await _too_large(policy.limit)(scope, receive, send)
+            await self._too_large(scope, policy.limit)(scope, receive, send)
             return
 
         received = 0
@@ -187,9 +207,8 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if started:
                 raise
-            await _too_large(policy.limit)(scope, receive, send)
+            await self._too_large(scope, policy.limit)(scope, receive, send)
 
-
-def _too_large(limit: int) -> ASGIApp:
-    err = BodyTooLarge(limit)
-    return error_response(413, "payload_too_large", err.detail, None, {"Connection": "close"})
+    def _too_large(self, scope: Scope, limit: int) -> ASGIApp:
+        err = BodyTooLarge(limit)
+        return self.render(scope, 413, "payload_too_large", err.detail, {"Connection": "close"})

@@ -7,7 +7,10 @@
 * :func:`in_server`: run a coroutine on the live server's loop (the objects it opens, such as
   a :class:`~provena_like.server.transfer.collections.Collection`, live there);
 * :func:`open_as`: :func:`~provena_like.server.transfer.collections.open_collection` for a
-  user, with the principal the server builds from the user's token.
+  user, with the principal the server builds from the user's token;
+* :func:`transfer_client` / :func:`sdk`: the real ``globus_sdk.TransferClient`` against the
+  live server (in a worker thread), and :func:`shape_mismatches` to compare its answers with
+  globus-sdk's registered responses.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
+from globus_sdk import AccessTokenAuthorizer, TransferClient
 
 from provena_like.server.security import load_principal
 from provena_like.server.transfer.collections import Collection, open_collection
@@ -102,3 +106,53 @@ async def dataset_collection(server: ServerThread, owner: User) -> tuple[Collect
     opened = await open_as(server, owner, dataset["collection_id"], write=True)
     assert isinstance(opened.backend, S3Backend)
     return opened, opened.backend
+
+
+# -- the real globus-sdk against the live server ---------------------------------------------
+
+
+def transfer_client(server: ServerThread, user: User) -> TransferClient:
+    """The real, unmodified ``globus_sdk.TransferClient`` pointed at the live server."""
+    return TransferClient(base_url=server.url + "/", authorizer=AccessTokenAuthorizer(user.token))
+
+
+async def sdk(server: ServerThread, user: User, fn: Callable[[TransferClient], T]) -> T:
+    """Run ``fn(tc)`` with a fresh SDK client for ``user`` in a worker thread (the SDK
+    blocks; one client per call, as it is not thread safe)."""
+
+    def work() -> T:
+        with transfer_client(server, user) as tc:
+            return fn(tc)
+
+    return await anyio.to_thread.run_sync(work)
+
+
+def shape_mismatches(ours: Any, theirs: Any, where: str = "$") -> list[str]:
+    """Where ``ours`` differs in shape from ``theirs`` (a globus-sdk registered response).
+
+    Dicts must have the same keys; values the same JSON type where both are non-null (a
+    null stands for any type: the fixtures are full of them); a list's items are compared
+    with the first item of the other's list when both have items.
+    """
+    if ours is None or theirs is None:
+        return []
+    if isinstance(theirs, dict):
+        if not isinstance(ours, dict):
+            return [f"{where}: {type(ours).__name__}, expected an object"]
+        problems = []
+        if set(ours) != set(theirs):
+            extra, missing = sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours))
+            problems.append(f"{where}: extra keys {extra}, missing keys {missing}")
+        for key in set(ours) & set(theirs):
+            problems += shape_mismatches(ours[key], theirs[key], f"{where}.{key}")
+        return problems
+    if isinstance(theirs, list):
+        if not isinstance(ours, list):
+            return [f"{where}: {type(ours).__name__}, expected an array"]
+        if ours and theirs:
+            return [p for item in ours for p in shape_mismatches(item, theirs[0], f"{where}[]")]
+        return []
+    kinds = {bool: "boolean", int: "number", float: "number", str: "string"}
+    if kinds.get(type(ours)) != kinds.get(type(theirs)):
+        return [f"{where}: {type(ours).__name__}, expected {type(theirs).__name__}"]
+    return []

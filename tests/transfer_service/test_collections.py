@@ -12,14 +12,23 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import anyio
 import pytest
+import sqlalchemy as sa
+from alembic import command
+from botocore.exceptions import ClientError
 
-from provena_like.server.datastore.storage import put_object, read_object
+from provena_like.models.datastore import AccessLevel
+from provena_like.server.datastore.storage import IssuedCredentials, put_object, read_object
+from provena_like.server.db.schema import alembic_config
 from provena_like.server.transfer.errors import TransferAPIError
+from provena_like.server.transfer.index import collection_id
 from provena_like.server.transfer.paths import normalise
 from provena_like.server.transfer.posix import PosixBackend
 from provena_like.server.transfer.s3 import S3Backend
+from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread
+from tests.support.datastore_helpers import s3_client, s3_error
 from tests.support.fixtures import service_client
 from tests.support.transfer import (
     dataset_collection,
@@ -32,11 +41,6 @@ from tests.support.transfer import (
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def admin(new_user: Callable[..., User]) -> User:
-    return new_user("admin", system_roles=("admin",))
 
 
 def _refused(err: pytest.ExceptionInfo[TransferAPIError], status: int, code: str) -> None:
@@ -314,3 +318,66 @@ async def test_s3_operations(server: ServerThread, new_user: Callable[..., User]
     await in_server(server, lambda: backend.delete(normalise("/empty"), recursive=True))
     left = {f.name for f in await in_server(server, lambda: backend.list_dir(normalise("/")))}
     assert left <= {"metadata.json"}
+
+
+def test_the_migration_gives_existing_datasets_their_collection_ids(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'schema.db'}"
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "0006_registered_files")
+    engine = sa.create_engine(url)
+    row = {
+        "seq": 1,
+        "display_name": "x",
+        "name_key": "x",
+        "owner": "alice",
+        "created_at": "2026-01-01 00:00:00",
+        "updated_at": "2026-01-01 00:00:00",
+        "revision": 1,
+        "record": "{}",
+        "general_roles": "[]",
+        "group_roles": "{}",
+        "locked": False,
+        "version": 1,
+    }
+    items = sa.table("registry_items", *(sa.column(c) for c in ["id", "subtype", *row]))
+    with engine.begin() as conn:
+        conn.execute(items.insert().values(id="10378.1/5", subtype="dataset", **row))
+        conn.execute(items.insert().values(id="10378.1/6", subtype="person", **{**row, "seq": 2}))
+    command.upgrade(cfg, "heads")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, item_id, kind FROM transfer_collections")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [(collection_id("10378.1/5"), "10378.1/5", "s3")]
+
+
+async def test_scoped_credentials_for_the_task_executor(
+    server: ServerThread, new_user: Callable[..., User], localstack: LocalStack
+) -> None:
+    alice = new_user("alice")
+    _, backend = await dataset_collection(server, alice)
+    other_prefix = (await dataset_collection(server, alice))[1].prefix
+    assert localstack.s3 is not None
+
+    async def issue(level: AccessLevel) -> IssuedCredentials:
+        return await in_server(server, lambda: backend.credentials(alice.name, access=level))
+
+    for access in ("read", "write"):
+        issued = await issue(access)
+        creds = {
+            "access_key_id": issued.access_key_id,
+            "secret_access_key": issued.secret_access_key,
+            "session_token": issued.session_token,
+        }
+
+        def attempt(key: str, creds: dict[str, str] = creds) -> str:
+            with s3_client(localstack.s3, creds) as s3:  # type: ignore[arg-type]
+                try:
+                    s3.put_object(Bucket=backend.bucket, Key=key, Body=b"x")
+                except ClientError as err:
+                    return s3_error(err)[1]
+                return "ok"
+
+        inside = await anyio.to_thread.run_sync(attempt, backend.prefix + "raw/a.bin")
+        assert inside == ("ok" if access == "write" else "AccessDenied")
+        for key in (other_prefix + "a.bin", backend.prefix + "metadata.json"):
+            assert await anyio.to_thread.run_sync(attempt, key) == "AccessDenied"

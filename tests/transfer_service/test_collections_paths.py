@@ -101,11 +101,6 @@ def test_child_names_are_checked() -> None:
             root.child(name)
 
 
-@pytest.fixture
-def admin(new_user: Callable[..., User]) -> User:
-    return new_user("admin", system_roles=("admin",))
-
-
 def _tree(root: Path, outside: Path) -> None:
     """root: inside/ (f.txt), file.txt, out -> outside, pw -> outside/secret.txt,
     inlink -> inside, dangling -> nowhere."""

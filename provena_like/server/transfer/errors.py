@@ -15,7 +15,9 @@ a string ``message``). Under ``/v0.10/`` this server answers the same way, whate
 ``resource`` is the request path and ``request_id`` the id of
 :class:`~provena_like.server.middleware.RequestIdMiddleware` (also sent as ``X-Request-ID``).
 The rest of the server keeps its ``{"error": {...}}`` envelope: :func:`install_type_zero`
-wraps the app's handlers and switches on the path.
+wraps the app's handlers and switches on the path, and :func:`render_refusal` does the same
+for the refusals of the body-limit middleware (a body sent without a valid token, a body too
+large).
 """
 
 from __future__ import annotations
@@ -26,15 +28,20 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Scope
 
+from provena_like.server.body_limit import envelope
 from provena_like.server.errors import ServiceError, collapse_group
 from provena_like.server.middleware import current_request_id
 
 __all__ = [
     "API_PREFIX",
+    "ERROR_RESPONSES",
     "TransferAPIError",
+    "TypeZeroBody",
     "bad_request",
     "from_service_error",
     "globus_code",
@@ -42,6 +49,8 @@ __all__ = [
     "is_transfer_path",
     "not_found",
     "permission_denied",
+    "render_refusal",
+    "type_zero_body",
     "type_zero_response",
 ]
 
@@ -65,6 +74,21 @@ _BY_STATUS = {
     502: "ExternalError",
     503: "ServiceUnavailable",
 }
+
+
+class TypeZeroBody(BaseModel):
+    """The body of every error under ``/v0.10/`` (for the OpenAPI document)."""
+
+    code: str
+    message: str
+    request_id: str | None
+    resource: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": TypeZeroBody} for status in (400, 401, 403, 404, 409, 413, 501, 502, 503)
+}
+"""The error responses of a transfer route, for ``APIRouter(responses=...)``."""
 
 
 class TransferAPIError(Exception):
@@ -146,13 +170,34 @@ def type_zero_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """The Type-Zero body ``{code, message, request_id, resource}`` for ``request``."""
-    body = {
+    body = type_zero_body(request.url.path, status, code, message)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def type_zero_body(path: str, status: int, code: str, message: str) -> dict[str, Any]:
+    """The Type-Zero body for an error of the request to ``path``, with the request id."""
+    del status
+    return {
         "code": code,
         "message": message,
         "request_id": current_request_id(),
-        "resource": request.url.path,
+        "resource": path,
     }
-    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def render_refusal(
+    scope: Scope, status: int, code: str, message: str, headers: dict[str, str] | None
+) -> ASGIApp:
+    """The body-limit middleware's refusals (401 before the body, 413) in either format.
+
+    Under ``/v0.10/`` a Type-Zero body (``code`` mapped by :func:`globus_code`); elsewhere the
+    server's envelope.
+    """
+    path: str = scope["path"]
+    if is_transfer_path(path):
+        body = type_zero_body(path, status, globus_code(status, code), message)
+        return JSONResponse(body, status_code=status, headers=headers)
+    return envelope(scope, status, code, message, headers)
 
 
 def _validation_message(exc: RequestValidationError) -> str:

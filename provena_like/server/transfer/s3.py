@@ -274,8 +274,12 @@ class S3Backend:
         objects, _ = await self._list(source, delimiter=False)
         for obj in objects:
             key = str(obj["Key"])
-            size = int(obj.get("Size", 0))
-            await storage.copy_object(self.store, key, dest + key[len(source) :], size=size)
+            target = dest + key[len(source) :]
+            if key.endswith("/"):  # a marker: SeaweedFS can't copy one, so write a new one
+                await storage.put_object(self.store, target, b"")
+            else:
+                size = int(obj.get("Size", 0))
+                await storage.copy_object(self.store, key, target, size=size)
         await storage.delete_objects(self.store, [str(o["Key"]) for o in objects])
 
     async def delete(self, path: ResolvedPath, *, recursive: bool) -> None:
