@@ -31,7 +31,12 @@ from typing import Any, Literal, NamedTuple
 
 import anyio
 
-from provena_like._core.errors import APIStatusError, PreconditionFailed, UsageError
+from provena_like._core.errors import (
+    APIStatusError,
+    PreconditionFailed,
+    ResponseValidationError,
+    UsageError,
+)
 from provena_like.alf import (
     AlfError,
     AlfPath,
@@ -72,6 +77,8 @@ _HASH_BATCH = 64
 """Files hashed per trip to a worker thread (small files cost less than the trip)."""
 _SESSIONS_AT_ONCE = 4
 """Sessions whose requests are in flight at once."""
+_SESSIONS_PAGE = 1000
+"""Sessions per page when listing a subject's sessions of a day (at most 999 exist)."""
 
 
 def _is_handle(text: str) -> bool:
@@ -127,7 +134,12 @@ class FileRegistrationResult:
         md5: Its md5, when asked for.
         moved_from: Where it was before ``force=True`` moved it into a revision folder.
         moved_to: Where it is now, after such a move.
-        response: What the server answered for this file, when it answered.
+        response: What the server answered for this file, when it answered: a
+            :class:`~provena_like.models.registration.FileRegistration` (its ``status``
+            and revision), or, for a file whose revision the request left unchanged, an
+            :class:`~provena_like.models.registration.UnchangedFile` (``status``
+            ``unchanged`` and ``dataset_id``; the SDK asks for compact answers). Both have
+            ``status`` and ``dataset_id``.
     """
 
     path: Path
@@ -282,6 +294,50 @@ class _SessionFolders:
         return root, session, rest
 
 
+class _Sessions:
+    """The registered sessions of ALF session paths, for one call.
+
+    A subject is looked up once, and its sessions of a day are listed in one request (the
+    files of one call usually lie in a few sessions of a few days): no request per session.
+    """
+
+    def __init__(self, registration: Registration) -> None:
+        self._registration = registration
+        self._subjects: dict[tuple[str | None, str], Item] = {}
+        self._days: dict[tuple[str, dt.date], dict[int, Item]] = {}
+        self._lock = anyio.Lock()
+
+    async def get(self, session: SessionPath) -> Item:
+        """The registered session of ``session``.
+
+        Raises:
+            _NotRegistered: It is not registered (or you can't read it).
+            UsageError: Its subject or lab can't be found.
+        """
+        reg = self._registration
+        async with self._lock:  # concurrent callers of one subject and day wait for one list
+            key = (session.lab, session.subject)
+            subject = self._subjects.get(key)
+            if subject is None:
+                lab = await reg._lab(session.lab) if session.lab is not None else None
+                subject = self._subjects[key] = await reg._subject(session.subject, lab)
+            day = self._days.get((subject.id, session.date))
+            if day is None:
+                day = self._days[subject.id, session.date] = {
+                    int(item.record["number"]): item
+                    async for item in reg.client.iter_sessions(
+                        subject=subject.id,
+                        date_from=session.date,
+                        date_to=session.date,
+                        page_size=_SESSIONS_PAGE,
+                    )
+                }
+        found = day.get(session.number)
+        if found is None:
+            raise _NotRegistered(f"session: {session} is not registered (register_session first)")
+        return found
+
+
 @dataclass(frozen=True, slots=True)
 class _Request:
     """The options of one ``register_files`` call that every request carries."""
@@ -291,8 +347,8 @@ class _Request:
     default: bool
     dry_run: bool
     force: bool
-    subjects: dict[tuple[str | None, str], Item]
-    """(lab, nickname) -> subject item, resolved once per call."""
+    sessions: _Sessions
+    """The registered sessions of the call's files, looked up once per subject and day."""
 
 
 class Registration:
@@ -752,7 +808,7 @@ class Registration:
             else:
                 p.version = version_of[p.index]
                 groups.setdefault((p.root, str(p.session)), []).append(p)
-        request = _Request(repository_id, exists, default, dry_run, force, {})
+        request = _Request(repository_id, exists, default, dry_run, force, _Sessions(self))
         limiter = anyio.CapacityLimiter(_SESSIONS_AT_ONCE)
 
         async def one_session(group: list[_Planned]) -> None:
@@ -778,7 +834,7 @@ class Registration:
         """Register one session's files (in requests of at most the server's maximum)."""
         first = group[0]
         try:
-            session = await self._session_item(first.session, request.subjects)
+            session = await request.sessions.get(first.session)
         except _NotRegistered as err:
             if request.dry_run:  # the plan of a session to register first: the local checks
                 note = f"{err}; only the local checks ran"
@@ -821,9 +877,13 @@ class Registration:
         except APIStatusError as err:
             return [(p, _failed(p, _file_error(err, i))) for i, p in enumerate(chunk)]
         status: FileRegistrationStatus = "planned" if request.dry_run else "registered"
+        try:
+            answers = answer.aligned([p.alf.rel_path for p in chunk])
+        except ValueError as err:
+            bad = ResponseValidationError(f"register_files: the answer does not fit: {err}")
+            return [(p, _failed(p, bad)) for p in chunk]
         return [
-            (p, _result(p, status, response=done))
-            for p, done in zip(chunk, answer.files, strict=True)
+            (p, _result(p, status, response=done)) for p, done in zip(chunk, answers, strict=True)
         ]
 
     async def _send(
@@ -843,25 +903,8 @@ class Registration:
             default=request.default,
             dry_run=request.dry_run,
             session_path=str(chunk[0].session),
+            answer="compact",
         )
-
-    async def _session_item(
-        self,
-        session: SessionPath,
-        subjects: dict[tuple[str | None, str], Item] | None = None,
-    ) -> Item:
-        """The registered session of an ALF session path (``subjects``: a lookup memo)."""
-        key = (session.lab, session.subject)
-        subject = subjects.get(key) if subjects is not None else None
-        if subject is None:
-            lab = await self._lab(session.lab) if session.lab is not None else None
-            subject = await self._subject(session.subject, lab)
-            if subjects is not None:
-                subjects[key] = subject
-        found = await self._find_session(subject, session.date, session.number)
-        if found is None:
-            raise _NotRegistered(f"session: {session} is not registered (register_session first)")
-        return found
 
     async def _repository(self, repository: str) -> str:
         if _is_handle(repository):
@@ -902,9 +945,9 @@ class Registration:
         for index, (session, _) in enumerate(parsed):
             by_session.setdefault(str(session), []).append(index)
         found: dict[int, ProtectedFile] = {}
-        subjects: dict[tuple[str | None, str], Item] = {}
+        sessions = _Sessions(self)
         for indexes in by_session.values():
-            item = await self._session_item(parsed[indexes[0]][0], subjects)
+            item = await sessions.get(parsed[indexes[0]][0])
             check = await self.client.check_protected(item.id, [parsed[i][1] for i in indexes])
             found.update(zip(indexes, check.files, strict=True))
         return [found[i] for i in range(len(parsed))]

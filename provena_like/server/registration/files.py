@@ -45,6 +45,7 @@ from provena_like.models.registration import (
     RegisterFilesRequest,
     RegisterFilesResult,
     RegistrationStatus,
+    UnchangedFiles,
 )
 from provena_like.server import access
 from provena_like.server.db.base import utcnow
@@ -559,7 +560,8 @@ async def register_files(
     if not body.dry_run and await _changes_nothing(session, body, planned, existing, defaults):
         # a no-op (every file unchanged, flags and file records as asked): all the checks
         # ran on what is there now; nothing to write, so no need to queue with the writers
-        return await _answer(session, ctx, planned, [p.existing for p in planned if p.existing])
+        kept = [p.existing for p in planned if p.existing is not None]
+        return await _answer(session, ctx, body, planned, kept)
     if not body.dry_run:
         # writers of this session queue here, so what is checked below is what is written
         await next_value(session, _writers(ctx))
@@ -570,6 +572,7 @@ async def register_files(
             FileRegistration(
                 path=p.file.path,
                 status=p.status,
+                index=p.index,
                 dataset=_plan_model(
                     p,
                     ctx.row.id,
@@ -580,24 +583,51 @@ async def register_files(
                 ),
             )
             for p in planned
+            if not _compacted(body, p)
         ]
-        return RegisterFilesResult(session=ctx.row.id, dry_run=True, files=results)
+        unchanged = _unchanged(body, planned)
+        return RegisterFilesResult(
+            session=ctx.row.id, dry_run=True, files=results, unchanged=unchanged
+        )
     rows = await _write(session, principal, ctx, body, planned, existing, defaults)
-    return await _answer(session, ctx, planned, rows)
+    return await _answer(session, ctx, body, planned, rows)
+
+
+def _compacted(body: RegisterFilesRequest, p: _Planned) -> bool:
+    """Whether the answer lists ``p`` in ``unchanged`` rather than in ``files``."""
+    return body.answer == "compact" and p.status == "unchanged"
+
+
+def _unchanged(body: RegisterFilesRequest, planned: Sequence[_Planned]) -> UnchangedFiles | None:
+    """The ``unchanged`` part of a compact answer (None for a full one)."""
+    if body.answer != "compact":
+        return None
+    # an unchanged file is one whose revision exists (``_classify``): p.existing is that row
+    kept = [(p.index, p.existing.id) for p in planned if _compacted(body, p) and p.existing]
+    return UnchangedFiles(indexes=[i for i, _ in kept], ids=[i for _, i in kept])
 
 
 async def _answer(
-    session: AsyncSession, ctx: _SessionContext, planned: Sequence[_Planned], rows: Sequence[_Row]
+    session: AsyncSession,
+    ctx: _SessionContext,
+    body: RegisterFilesRequest,
+    planned: Sequence[_Planned],
+    rows: Sequence[_Row],
 ) -> RegisterFilesResult:
-    """The result of a registration that ran: each file's status and revision as it is now."""
-    models = await _dataset_models(session, rows)
+    """The result of a registration that ran: each file's status and revision as it is now.
+
+    A compact answer reads and builds no record for the files that changed nothing.
+    """
+    shown = [(p, r) for p, r in zip(planned, rows, strict=True) if not _compacted(body, p)]
+    models = await _dataset_models(session, [r for _, r in shown])
     return RegisterFilesResult(
         session=ctx.row.id,
         dry_run=False,
         files=[
-            FileRegistration(path=p.file.path, status=p.status, dataset=m)
-            for p, m in zip(planned, models, strict=True)
+            FileRegistration(path=p.file.path, status=p.status, dataset=m, index=p.index)
+            for (p, _), m in zip(shown, models, strict=True)
         ],
+        unchanged=_unchanged(body, planned),
     )
 
 
