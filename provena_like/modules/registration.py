@@ -57,7 +57,7 @@ from provena_like.models.registration import (
     RegisterFilesResult,
 )
 from provena_like.models.registry import Item
-from provena_like.storage._resume import HashCache, default_cache_dir
+from provena_like.storage import HashCache, default_cache_dir
 
 __all__ = [
     "CreatedSession",
