@@ -6,13 +6,12 @@ import datetime as dt
 import hashlib
 from pathlib import Path
 
-import httpx
 import pytest
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import PreconditionFailed
 from provena_like.models.registration import FileRegistration, UnchangedFile
-from tests.support.registration_helpers import Lab, make_subject, unique
+from tests.support.registration_helpers import unique
 from tests.support.registration_sdk import SdkVocabulary, write_file
 
 pytestmark = pytest.mark.anyio
@@ -30,18 +29,6 @@ async def protected_tag(admin_pv: ProvenaClient) -> str:
         }
     )
     return tag.id
-
-
-@pytest.fixture
-async def session_dir(
-    client: httpx.AsyncClient, lab_pv: ProvenaClient, lab: Lab, tmp_path: Path
-) -> Path:
-    subject = await make_subject(client, lab)
-    created = await lab_pv.registration.create_session(
-        subject["record"]["nickname"], date=DAY, root=tmp_path / "data"
-    )
-    assert created.path is not None
-    return created.path
 
 
 async def datasets(lab_pv: ProvenaClient, session_dir: Path) -> list[tuple[str, bool]]:
