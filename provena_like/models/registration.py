@@ -55,6 +55,7 @@ from provena_like.models.collection import Handle
 from provena_like.models.shared import WireModel
 
 __all__ = [
+    "HASH_NAMES",
     "MAX_FILES_PER_REQUEST",
     "MAX_SESSION_NUMBER",
     "AnswerForm",
@@ -63,6 +64,7 @@ __all__ = [
     "FileRecordInfo",
     "FileRegistration",
     "FileToRegister",
+    "HashName",
     "ProtectedCheck",
     "ProtectedCheckRequest",
     "ProtectedFile",
@@ -132,6 +134,9 @@ IsoDate = Annotated[date, BeforeValidator(_date_text)]
 IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_datetime_text)]
 """An aware time, written as ISO 8601 text with an offset (never a number of seconds)."""
 Sex = Literal["M", "F", "U"]
+HashName = Literal["sha256", "md5"]
+"""A checksum a repository's files carry (:attr:`RepositoryRecord.hashes`)."""
+HASH_NAMES: tuple[HashName, ...] = ("sha256", "md5")
 RepositoryKind = Literal["s3", "globus", "posix"]
 RepositoryRole = Literal["primary", "archive", "mirror"]
 
@@ -289,11 +294,22 @@ class DataFormatRecord(_Record):
     description: Text | None = None
 
 
+def _sha256_only() -> list[HashName]:
+    return ["sha256"]
+
+
 class RepositoryRecord(_Record):
     """Where files live, and what the copies there are for.
 
     ``root`` depends on ``kind``: ``s3://bucket[/prefix]`` for S3, ``<endpoint uuid>:/path``
     for Globus, an absolute path for POSIX.
+
+    ``hashes`` are the checksums every file registered with a file record in the repository
+    must carry: ``["sha256"]`` (the default: the server's checksum of a file) or
+    ``["sha256", "md5"]`` for a repository whose tools compare md5 (an S3 single-part ETag,
+    Alyx, a Globus checksum). The server refuses a registration into it of a file without
+    an md5 (422 ``md5_required``); ``pv.registration.register_files(repository=...)``
+    computes the md5 for such a repository.
     """
 
     name: Name
@@ -302,6 +318,21 @@ class RepositoryRecord(_Record):
     data_url: HttpUrl | None = Field(default=None, description="HTTP root of the files, if any")
     role: RepositoryRole = "primary"
     description: Text | None = None
+    hashes: list[HashName] = Field(
+        default_factory=_sha256_only,
+        min_length=1,
+        max_length=2,
+        description='checksums its files carry: ["sha256"] or ["sha256", "md5"]',
+    )
+
+    @field_validator("hashes")
+    @classmethod
+    def _sha256_and_once_each(cls, value: list[HashName]) -> list[HashName]:
+        if "sha256" not in value:
+            raise ValueError("hashes: sha256 is always one (the server's checksum of a file)")
+        if len(set(value)) != len(value):
+            raise ValueError("hashes: each hash at most once")
+        return sorted(value, key=HASH_NAMES.index)
 
     @field_validator("root")
     @classmethod

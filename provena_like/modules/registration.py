@@ -13,8 +13,9 @@ async with ProvenaClient.from_env() as pv:
 
 Subjects and labs are named by handle (``10378.1/42``) or by name (a subject's nickname, a
 lab's name), as they appear in ALF paths. Hashes: every file's **sha256** (the server's
-checksum of a file) and, with ``md5=True``, its md5 too (for tools that compare with an S3
-single-part ETag or with Alyx). Both are computed in worker threads, in buffers no larger
+checksum of a file) and its md5 too where the repository the files are registered in keeps
+md5s (its record's ``hashes``: for tools that compare with an S3 single-part ETag or with
+Alyx), or with ``md5=True``. Both are computed in worker threads, in buffers no larger
 than the file (at most 8 MiB), and kept in the local hash cache of the storage engine
 (keyed by path, size and mtime), so a file registered again unchanged is not read again.
 """
@@ -767,7 +768,8 @@ class Registration:
             versions: One version for all files, or one per file.
             default: Make each registered revision its dataset's default.
             repository: The repository holding the files (handle or name), for a file
-                record there; None for none.
+                record there; None for none. When its record's ``hashes`` has ``md5``, the
+                files' md5s are computed and sent too (the server requires them).
             exists: Whether the files are in ``repository`` now.
             dry_run: Check everything (the server's checks too, read-only) and return the
                 exact plan; nothing is registered, moved or written (but the hash cache).
@@ -775,7 +777,8 @@ class Registration:
                 ``#revision#`` folder is moved there first.
             force: On a protected revision, move the files to a new revision and register
                 them there.
-            md5: Compute md5 too (sha256 always).
+            md5: Compute md5 too (sha256 always), whatever the repository; by default
+                only for a repository that keeps md5s.
 
         Returns:
             One result per file, in the input's order.
@@ -797,10 +800,12 @@ class Registration:
         version_of = _versions(versions, len(files))
         if revision is not None and (not revision or not is_revision_name(revision)):
             raise UsageError(f"revision: {revision!r} is not a revision name")
-        repository_id = await self._repository(repository) if repository is not None else None
+        repository_id, wants_md5 = (
+            await self._repository(repository) if repository is not None else (None, False)
+        )
         results: list[FileRegistrationResult | None] = [None] * len(files)
         planned = await self._plan(files, results)
-        await self._hash(planned, md5=md5)
+        await self._hash(planned, md5=md5 or wants_md5)
         groups: dict[tuple[Path, str], list[_Planned]] = {}
         for p in planned:
             if p.error is not None:
@@ -906,13 +911,20 @@ class Registration:
             answer="compact",
         )
 
-    async def _repository(self, repository: str) -> str:
+    async def _repository(self, repository: str) -> tuple[str, bool]:
+        """A repository's handle (given it or its name), and whether it keeps md5s.
+
+        Whether it does is its record's ``hashes`` (``["sha256", "md5"]``); a record from
+        before that field keeps sha256 only.
+        """
         if _is_handle(repository):
-            return repository
-        found = await self._named("repository", "name", repository)
-        if not found:
-            raise UsageError(f"repository: no repository named {repository!r}")
-        return found[0].id
+            item = await self.client.get_item(repository)
+        else:
+            found = await self._named("repository", "name", repository)
+            if not found:
+                raise UsageError(f"repository: no repository named {repository!r}")
+            item = found[0]
+        return item.id, "md5" in (item.record.get("hashes") or ())
 
     async def check_protected_files(self, paths: Sequence[Path | str]) -> list[ProtectedFile]:
         """Whether each file's revision is protected, with its dataset's revisions.

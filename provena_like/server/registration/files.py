@@ -167,6 +167,24 @@ def _check_session_path(ctx: _SessionContext, text: str) -> None:
         raise validation_error(problems, what="session_path")
 
 
+def _missing_hashes(body: RegisterFilesRequest, repository: ItemRow | None) -> list[dict[str, Any]]:
+    """A 422 detail per file without a hash the repository's record asks for (``md5``)."""
+    if repository is None or "md5" not in (repository.record.get("hashes") or ()):
+        return []
+    name = repository.record.get("name")
+    return [
+        _problem(
+            f"files.{i}.md5",
+            f"{file.path!r}: repository {name!r} ({repository.id}) keeps an md5 of every "
+            "file (its record's hashes); send the file's md5",
+            "md5_required",
+            part="md5",
+        )
+        for i, file in enumerate(body.files)
+        if file.md5 is None
+    ]
+
+
 def _writers(ctx: _SessionContext) -> str:
     """The counter the writers of a session's registered files queue on."""
     return f"registration-files:{ctx.row.seq}"
@@ -542,8 +560,9 @@ async def register_files(
             ``protected`` when a target revision is protected (nothing changed).
     """
     ctx = await load_session(session, principal, session_id, write=True)
+    repository: ItemRow | None = None
     if body.repository is not None:
-        await reference(
+        repository = await reference(
             session,
             principal,
             body.repository,
@@ -554,6 +573,7 @@ async def register_files(
     if body.session_path is not None:
         _check_session_path(ctx, body.session_path)
     planned, problems = await _plan(session, body)
+    problems.extend(_missing_hashes(body, repository))
     if problems:
         raise validation_error(problems, what="files")
     existing, protected, defaults = await _check(session, ctx, planned, body, for_write=False)
