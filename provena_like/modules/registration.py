@@ -74,8 +74,8 @@ FileRegistrationStatus = Literal["registered", "planned", "skipped", "failed"]
 """The outcome of one file: ``planned`` is what a dry run would register."""
 
 _FLAG_SUFFIX = ".flag"
-_HASH_BATCH = 64
-"""Files hashed per trip to a worker thread (small files cost less than the trip)."""
+_HASH_BATCH = 256
+"""The most files hashed per trip to a worker thread (a cached file costs less than a trip)."""
 _SESSIONS_AT_ONCE = 4
 """Sessions whose requests are in flight at once."""
 _SESSIONS_PAGE = 1000
@@ -272,11 +272,13 @@ class _SessionFolders:
 
     Many files share a folder; when the session lies within the folder (the file name is
     not part of it), every file of the folder has the same root and session, and the rest
-    is the folder's rest and the file name.
+    is the folder's rest and the file name. The files of one session share one root and
+    one session object, so grouping them by (root, session) compares by identity.
     """
 
     def __init__(self) -> None:
         self._known: dict[str, tuple[Path, SessionPath, str]] = {}
+        self._sessions: dict[tuple[str, SessionPath], tuple[Path, SessionPath]] = {}
 
     def split(self, path: Path) -> tuple[Path, SessionPath, str]:
         """``(root, session, rest)`` of a file (made absolute first)."""
@@ -288,8 +290,11 @@ class _SessionFolders:
         if known is not None:
             root, session, prefix = known
             return root, session, f"{prefix}/{name}" if prefix else name
-        root_text, session, rest = split_session_path(text)
-        root = Path(root_text)
+        root_text, found, rest = split_session_path(text)
+        shared = self._sessions.get((root_text, found))
+        if shared is None:
+            shared = self._sessions[root_text, found] = (Path(root_text), found)
+        root, session = shared
         if rest:  # else the file name is the session's number folder: not the folder's
             self._known[folder] = (root, session, rest.rpartition("/")[0])
         return root, session, rest
@@ -806,13 +811,13 @@ class Registration:
         results: list[FileRegistrationResult | None] = [None] * len(files)
         planned = await self._plan(files, results)
         await self._hash(planned, md5=md5 or wants_md5)
-        groups: dict[tuple[Path, str], list[_Planned]] = {}
+        groups: dict[tuple[Path, SessionPath], list[_Planned]] = {}
         for p in planned:
             if p.error is not None:
                 results[p.index] = _failed(p, p.error)
             else:
                 p.version = version_of[p.index]
-                groups.setdefault((p.root, str(p.session)), []).append(p)
+                groups.setdefault((p.root, p.session), []).append(p)
         request = _Request(repository_id, exists, default, dry_run, force, _Sessions(self))
         limiter = anyio.CapacityLimiter(_SESSIONS_AT_ONCE)
 
@@ -894,8 +899,10 @@ class Registration:
     async def _send(
         self, session: Item, chunk: list[_Planned], request: _Request
     ) -> RegisterFilesResult:
+        # built from what the SDK itself computed (the ALF parser's path, stat's size,
+        # hashlib's digests), so not validated again here; the server validates the request
         files = [
-            FileToRegister(
+            FileToRegister.model_construct(
                 path=p.alf.rel_path, size=p.size, sha256=str(p.sha256), md5=p.md5, version=p.version
             )
             for p in chunk
@@ -1066,7 +1073,10 @@ class Registration:
             cache = caches.get((p.root, p.session))
             if cache is None:
                 folder = p.root / str(p.session)
-                cache = caches[p.root, p.session] = HashCache.for_root(self.cache_dir, folder)
+                cache = await anyio.to_thread.run_sync(
+                    HashCache.for_root, self.cache_dir, folder, limiter=self._limiter
+                )
+                caches[p.root, p.session] = cache
             p.cache = cache
 
         def work(batch: list[_Planned]) -> None:
@@ -1087,8 +1097,11 @@ class Registration:
             await anyio.to_thread.run_sync(work, batch, limiter=self._limiter)
 
         async with anyio.create_task_group() as tg:
-            for start in range(0, len(planned), _HASH_BATCH):
-                tg.start_soon(run, planned[start : start + _HASH_BATCH])
+            # big batches (fewer trips), but at least four per worker thread
+            workers = int(self._limiter.total_tokens)
+            size = max(1, min(_HASH_BATCH, -(-len(planned) // (4 * workers))))
+            for start in range(0, len(planned), size):
+                tg.start_soon(run, planned[start : start + size])
         for cache in caches.values():
             with contextlib.suppress(OSError):
                 await anyio.to_thread.run_sync(cache.save)
