@@ -118,8 +118,12 @@ async def load_session(
         raise not_found(f"Session {session_id}")
     if "metadata-read" not in access.roles_on(principal, row):
         raise not_found(f"Session {session_id}")
-    lab = await session.get(ItemRow, str(row.record.get("lab")))
-    subject = await session.get(ItemRow, str(row.record.get("subject")))
+    lab_id, subject_id = str(row.record.get("lab")), str(row.record.get("subject"))
+    both = {
+        r.id: r
+        for r in await session.scalars(select(ItemRow).where(ItemRow.id.in_([lab_id, subject_id])))
+    }
+    lab, subject = both.get(lab_id), both.get(subject_id)
     if lab is None or lab.subtype != "lab" or subject is None:
         raise ServiceError(
             409, "session_incomplete", f"Session {session_id} has no lab or subject any more."
@@ -190,13 +194,38 @@ def _writers(ctx: _SessionContext) -> str:
     return f"registration-files:{ctx.row.seq}"
 
 
-async def _vocabulary(session: AsyncSession, subtype: str, field: str) -> list[_Vocabulary]:
-    rows = await session.scalars(
-        select(ItemRow).where(ItemRow.subtype == subtype).order_by(ItemRow.seq)
+@dataclass(frozen=True, slots=True)
+class _Vocabularies:
+    """What a registration checks files against, read in one query."""
+
+    types: list[_Vocabulary]
+    """Dataset types (``filename_pattern`` their pattern)."""
+    formats: list[_Vocabulary]
+    """Data formats (``filename_pattern`` their extension)."""
+    protected_tags: set[str]
+    """The ids of the protected tags."""
+
+
+_VOCABULARY_FIELDS = {"dataset_type": "filename_pattern", "data_format": "file_extension"}
+
+
+async def _vocabularies(session: AsyncSession) -> _Vocabularies:
+    """The dataset types, data formats and protected tags (registry order)."""
+    rows = await session.execute(
+        select(ItemRow.id, ItemRow.subtype, ItemRow.record)
+        .where(ItemRow.subtype.in_([*_VOCABULARY_FIELDS, "tag"]))
+        .order_by(ItemRow.seq)
     )
-    return [
-        _Vocabulary(str(r.record.get("name")), str(r.record.get(field) or ""), r.id) for r in rows
-    ]
+    found = _Vocabularies([], [], set())
+    for item_id, subtype, record in rows:
+        if subtype == "tag":
+            if record.get("protected"):
+                found.protected_tags.add(item_id)
+            continue
+        field = _VOCABULARY_FIELDS[subtype]
+        entry = _Vocabulary(str(record.get("name")), str(record.get(field) or ""), item_id)
+        (found.types if subtype == "dataset_type" else found.formats).append(entry)
+    return found
 
 
 async def _protected_tags(session: AsyncSession) -> set[str]:
@@ -204,11 +233,14 @@ async def _protected_tags(session: AsyncSession) -> set[str]:
     return {r.id for r in rows if r.record.get("protected")}
 
 
-async def _protected_ids(session: AsyncSession, ids: Iterable[str]) -> set[str]:
+async def _protected_ids(
+    session: AsyncSession, ids: Iterable[str], tags: set[str] | None = None
+) -> set[str]:
+    """Which of ``ids`` carry a protected tag (``tags``: the protected tags, if read)."""
     wanted = list(ids)
     if not wanted:
         return set()
-    protected = await _protected_tags(session)
+    protected = await _protected_tags(session) if tags is None else tags
     if not protected:
         return set()
     found = await session.scalars(
@@ -275,13 +307,13 @@ def _parse(field: str, text: str) -> AlfPath | dict[str, Any]:
         return _problem(field, str(err), "invalid_alf_path", part=err.part)
 
 
-async def _plan(
-    session: AsyncSession, body: RegisterFilesRequest
+def _plan(
+    vocabularies: _Vocabularies, body: RegisterFilesRequest
 ) -> tuple[list[_Planned], list[dict[str, Any]]]:
     """Parse and classify every file; the problems name the file index and the part."""
-    types = await _vocabulary(session, "dataset_type", "filename_pattern")
+    types = vocabularies.types
     formats: dict[str, list[str]] = {}
-    for fmt in await _vocabulary(session, "data_format", "file_extension"):
+    for fmt in vocabularies.formats:
         formats.setdefault(fmt.filename_pattern.casefold(), []).append(fmt.id)
     planned: list[_Planned] = []
     problems: list[dict[str, Any]] = []
@@ -572,11 +604,14 @@ async def register_files(
         )
     if body.session_path is not None:
         _check_session_path(ctx, body.session_path)
-    planned, problems = await _plan(session, body)
+    vocabularies = await _vocabularies(session)
+    planned, problems = _plan(vocabularies, body)
     problems.extend(_missing_hashes(body, repository))
     if problems:
         raise validation_error(problems, what="files")
-    existing, protected, defaults = await _check(session, ctx, planned, body, for_write=False)
+    existing, protected, defaults = await _check(
+        session, ctx, planned, body, for_write=False, tags=vocabularies.protected_tags
+    )
     if not body.dry_run and await _changes_nothing(session, body, planned, existing, defaults):
         # a no-op (every file unchanged, flags and file records as asked): all the checks
         # ran on what is there now; nothing to write, so no need to queue with the writers
@@ -658,14 +693,18 @@ async def _check(
     body: RegisterFilesRequest,
     *,
     for_write: bool,
+    tags: set[str] | None = None,
 ) -> tuple[dict[DatasetKey, list[_Row]], set[str], dict[tuple[str, str, str], bool]]:
     """Read the session's revisions, refuse a protected target (412), classify the files.
+
+    ``tags`` are the protected tags if read in this transaction already (else read here).
 
     Returns:
         The existing revisions, the protected ones' ids, and the default flags after.
     """
     existing = await _existing(session, ctx.row.id, for_write=for_write)
-    protected = await _protected_ids(session, (r.id for rs in existing.values() for r in rs))
+    ids = (r.id for rs in existing.values() for r in rs)
+    protected = await _protected_ids(session, ids, tags)
     _refuse_protected(planned, existing, protected)
     _classify(planned, existing)
     return existing, protected, _defaults_after(planned, existing, body.default)
