@@ -88,7 +88,7 @@ class _SessionContext:
     """``lab/Subjects/subject/YYYY-MM-DD/NNN``: where its files go in a repository."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Planned:
     index: int
     file: FileToRegister
@@ -269,7 +269,7 @@ class _Revision:
     version: str | None
     is_default: bool
     created_by: str
-    created_at: datetime
+    created_at: datetime | None  # the last field: None when not read (``_existing``)
 
 
 _Row = RegisteredDatasetRow | _Revision
@@ -277,26 +277,35 @@ _REVISION_COLUMNS = [getattr(RegisteredDatasetRow, f.name) for f in dataclasses.
 
 
 async def _existing(
-    session: AsyncSession, session_id: str, *, for_write: bool
+    session: AsyncSession, session_id: str, *, for_write: bool, times: bool = True
 ) -> dict[DatasetKey, list[_Row]]:
     """Every registered revision of the session, by dataset, in ``revision_seq`` order.
 
     ORM rows ``for_write``; otherwise plain :class:`_Revision` values, several times
-    cheaper to load (what a re-registration that changes nothing reads).
+    cheaper to load (what a re-registration that changes nothing reads), without
+    ``created_at`` (None) unless ``times`` (only answers with whole records show it).
     """
-    query = select(RegisteredDatasetRow) if for_write else select(*_REVISION_COLUMNS)
+    columns = _REVISION_COLUMNS if times else _REVISION_COLUMNS[:-1]
+    query = select(RegisteredDatasetRow) if for_write else select(*columns)
     query = query.where(RegisteredDatasetRow.session_id == session_id).order_by(
         RegisteredDatasetRow.revision_seq
     )
     rows: Iterable[_Row]
     if for_write:
         rows = await session.scalars(query.execution_options(populate_existing=True))
-    else:
+    elif times:
         rows = [_Revision(*values) for values in await session.execute(query)]
+    else:
+        rows = [_Revision(*_untimed(values)) for values in await session.execute(query)]
     found: dict[DatasetKey, list[_Row]] = {}
     for row in rows:
         found.setdefault((row.collection, row.name), []).append(row)
     return found
+
+
+def _untimed(values: Any) -> tuple[Any, ...]:
+    """A revision's columns read without ``created_at`` (its last field), that one None."""
+    return (*values, None)
 
 
 def _parse(field: str, text: str) -> AlfPath | dict[str, Any]:
@@ -413,7 +422,7 @@ async def check_protected(
             parsed.append((text, found))
     if problems:
         raise validation_error(problems, what="paths")
-    existing = await _existing(session, ctx.row.id, for_write=False)
+    existing = await _existing(session, ctx.row.id, for_write=False, times=False)
     protected = await _protected_ids(session, (r.id for rs in existing.values() for r in rs))
     files = _protection(parsed, existing, protected)
     return ProtectedCheck(
@@ -509,14 +518,15 @@ async def _dataset_models(session: AsyncSession, rows: Sequence[_Row]) -> list[R
 def _classify(planned: Sequence[_Planned], existing: dict[DatasetKey, list[_Row]]) -> None:
     """Set each file's status and revision_seq (new revisions after the existing ones)."""
     next_seq: dict[DatasetKey, int] = {}
+    revisions = {(r.collection, r.name, r.revision): r for rs in existing.values() for r in rs}
     for p in planned:
         key = (p.path.collection, p.path.name)
-        rows = existing.get(key, [])
-        p.existing = next((r for r in rows if r.revision == p.path.revision), None)
+        p.existing = revisions.get((p.path.collection, p.path.name, p.path.revision))
         if p.existing is not None:
             p.status = "unchanged" if p.existing.sha256 == p.file.sha256 else "updated"
             p.revision_seq = p.existing.revision_seq
         else:
+            rows = existing.get(key, [])
             seq = next_seq.get(key, max((r.revision_seq for r in rows), default=0)) + 1
             next_seq[key] = seq
             p.status, p.revision_seq = "registered", seq
@@ -702,7 +712,9 @@ async def _check(
     Returns:
         The existing revisions, the protected ones' ids, and the default flags after.
     """
-    existing = await _existing(session, ctx.row.id, for_write=for_write)
+    # a compact answer shows no unchanged file's record, the only ones read from here
+    times = body.dry_run or body.answer == "full"
+    existing = await _existing(session, ctx.row.id, for_write=for_write, times=times)
     ids = (r.id for rs in existing.values() for r in rs)
     protected = await _protected_ids(session, ids, tags)
     _refuse_protected(planned, existing, protected)
