@@ -603,12 +603,15 @@ class RegistryClient(ServiceClient):
             session_path=session_path,
             answer=answer,
         )
-        # the default answer goes unsaid: servers from before the compact answer refuse the field
+        # the default answer goes unsaid (servers from before the compact answer refuse the
+        # field), and so do the None fields (md5, version...): the server's defaults
         return await self._core.request(
             "POST",
             "registry",
             _session_path(session) + "/files",
-            json=body.model_dump(mode="json", exclude={"answer"} if answer == "full" else None),
+            json=body.model_dump(
+                mode="json", exclude_none=True, exclude={"answer"} if answer == "full" else None
+            ),
             idempotency_key=idempotency_key,
             cast_to=RegisterFilesResult,
             expected=(200, 201),
