@@ -8,7 +8,8 @@ each of one of 5 dataset types, registered with ``pv.registration.register_files
   file in worker threads, one atomic request per session (the server checks every file,
   then writes all of them);
 * **again**: the same files, unchanged: hashes come from the hash cache (no file is read),
-  the server answers ``unchanged`` for each;
+  the server runs every check, writes nothing and answers ``unchanged`` for each (a
+  compact answer: the file's index and its revision's id);
 * **sha256 alone**: our hashing of every file, one after the other, for the breakdown;
 * **ONE**: ``iblutil.io.hashfile.md5`` (what ONE's ``RegistrationClient.register_files``
   calls per file, before any request) on a random sample of the same files, one after the

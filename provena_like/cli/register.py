@@ -31,7 +31,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as on
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Check and plan; register nothing, move nothing.")
 ]
-Md5Option = Annotated[bool, typer.Option("--md5", help="Compute md5 too (sha256 always).")]
+Md5Option = Annotated[
+    bool,
+    typer.Option(
+        "--md5", help="Compute md5 too (sha256 always; md5 too for a repository keeping md5s)."
+    ),
+]
 
 
 def _file_json(f: FileRegistrationResult) -> dict[str, Any]:

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -53,13 +55,16 @@ from provena_like.models.collection import Handle
 from provena_like.models.shared import WireModel
 
 __all__ = [
+    "HASH_NAMES",
     "MAX_FILES_PER_REQUEST",
     "MAX_SESSION_NUMBER",
+    "AnswerForm",
     "DefaultRequest",
     "ExistingRevisionInfo",
     "FileRecordInfo",
     "FileRegistration",
     "FileToRegister",
+    "HashName",
     "ProtectedCheck",
     "ProtectedCheckRequest",
     "ProtectedFile",
@@ -68,6 +73,8 @@ __all__ = [
     "RegisteredDataset",
     "RegistrationStatus",
     "TagRequest",
+    "UnchangedFile",
+    "UnchangedFiles",
     "IsoDate",
     "IsoDateTime",
     "REGISTRATION_RECORD_MODELS",
@@ -127,6 +134,9 @@ IsoDate = Annotated[date, BeforeValidator(_date_text)]
 IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_datetime_text)]
 """An aware time, written as ISO 8601 text with an offset (never a number of seconds)."""
 Sex = Literal["M", "F", "U"]
+HashName = Literal["sha256", "md5"]
+"""A checksum a repository's files carry (:attr:`RepositoryRecord.hashes`)."""
+HASH_NAMES: tuple[HashName, ...] = ("sha256", "md5")
 RepositoryKind = Literal["s3", "globus", "posix"]
 RepositoryRole = Literal["primary", "archive", "mirror"]
 
@@ -284,11 +294,22 @@ class DataFormatRecord(_Record):
     description: Text | None = None
 
 
+def _sha256_only() -> list[HashName]:
+    return ["sha256"]
+
+
 class RepositoryRecord(_Record):
     """Where files live, and what the copies there are for.
 
     ``root`` depends on ``kind``: ``s3://bucket[/prefix]`` for S3, ``<endpoint uuid>:/path``
     for Globus, an absolute path for POSIX.
+
+    ``hashes`` are the checksums every file registered with a file record in the repository
+    must carry: ``["sha256"]`` (the default: the server's checksum of a file) or
+    ``["sha256", "md5"]`` for a repository whose tools compare md5 (an S3 single-part ETag,
+    Alyx, a Globus checksum). The server refuses a registration into it of a file without
+    an md5 (422 ``md5_required``); ``pv.registration.register_files(repository=...)``
+    computes the md5 for such a repository.
     """
 
     name: Name
@@ -297,6 +318,21 @@ class RepositoryRecord(_Record):
     data_url: HttpUrl | None = Field(default=None, description="HTTP root of the files, if any")
     role: RepositoryRole = "primary"
     description: Text | None = None
+    hashes: list[HashName] = Field(
+        default_factory=_sha256_only,
+        min_length=1,
+        max_length=2,
+        description='checksums its files carry: ["sha256"] or ["sha256", "md5"]',
+    )
+
+    @field_validator("hashes")
+    @classmethod
+    def _sha256_and_once_each(cls, value: list[HashName]) -> list[HashName]:
+        if "sha256" not in value:
+            raise ValueError("hashes: sha256 is always one (the server's checksum of a file)")
+        if len(set(value)) != len(value):
+            raise ValueError("hashes: each hash at most once")
+        return sorted(value, key=HASH_NAMES.index)
 
     @field_validator("root")
     @classmethod
@@ -366,6 +402,11 @@ RegistrationStatus = Literal["registered", "unchanged", "updated"]
 but the default flag and the file record follow the request), ``updated`` (another sha256 on
 an unprotected revision: size and hashes replaced)."""
 
+AnswerForm = Literal["full", "compact"]
+"""How a ``register_files`` answer lists the files that changed nothing: ``full`` (a
+:class:`FileRegistration` each, in ``files``) or ``compact`` (their indexes and dataset ids
+in ``unchanged``)."""
+
 
 class FileToRegister(_Record):
     """One file of a ``register_files`` request.
@@ -402,6 +443,12 @@ class RegisterFilesRequest(_Record):
             ``[lab/Subjects/]subject/YYYY-MM-DD/NNN``, or None. The server checks it against
             the session's record (its lab's name, its subject's nickname, its date and
             number) and refuses a mismatch (422 ``session_mismatch`` naming the ``part``).
+        answer: ``full`` (the default) answers every file with its whole revision in
+            ``files``; ``compact`` answers the files whose status is ``unchanged`` by index
+            and dataset id only, in ``unchanged`` (the others stay in ``files``, each with
+            its ``index``): a re-registration of unchanged files then costs no per-file
+            records. Added with the compact answer; a server without it refuses the field
+            (422), so older clients, which never send it, keep the full answer.
     """
 
     files: list[FileToRegister] = Field(min_length=1, max_length=MAX_FILES_PER_REQUEST)
@@ -414,6 +461,10 @@ class RegisterFilesRequest(_Record):
         min_length=1,
         max_length=1024,
         description="[lab/Subjects/]subject/YYYY-MM-DD/NNN of the local files, checked",
+    )
+    answer: AnswerForm = Field(
+        default="full",
+        description="compact: unchanged files as indexes and ids in `unchanged`, not in `files`",
     )
 
 
@@ -471,14 +522,108 @@ class FileRegistration(WireModel):
     path: str
     status: RegistrationStatus
     dataset: RegisteredDataset
+    index: int | None = Field(
+        default=None, ge=0, description="the file's position in the request's files"
+    )
+
+    @property
+    def dataset_id(self) -> str | None:
+        """The id of the file's registered revision (None in a dry run's new revision)."""
+        return self.dataset.id
+
+
+class UnchangedFiles(WireModel):
+    """The files of a compact answer whose status is ``unchanged``, in the request's order.
+
+    ``indexes[k]`` is a file's position in the request's files and ``ids[k]`` the id of its
+    registered revision (same sha256; in a request that writes, its default flag and file
+    record followed the request like a full answer's). ``GET /registered-datasets/{id}``
+    has the rest.
+    """
+
+    indexes: list[int] = Field(default_factory=list)
+    ids: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class UnchangedFile:
+    """A file a compact answer lists in ``unchanged`` (from :meth:`RegisterFilesResult.aligned`).
+
+    Attributes:
+        path: The file's path as sent (relative to the session folder).
+        index: Its position in the request's files.
+        dataset_id: The id of its registered revision.
+        status: Always ``unchanged``.
+    """
+
+    path: str
+    index: int
+    dataset_id: str
+    status: Literal["unchanged"] = "unchanged"
 
 
 class RegisterFilesResult(WireModel):
-    """The answer to ``register_files``: one entry per file, in the request's order."""
+    """The answer to ``register_files``.
+
+    A full answer has one entry per file in ``files``, in the request's order, and
+    ``unchanged`` None. A compact answer (``answer="compact"``) has in ``files`` only the
+    files whose status is not ``unchanged`` (in order, each with its ``index``) and the
+    others in ``unchanged``; :meth:`aligned` gives one entry per file either way.
+
+    Example:
+        ```python
+        answer = RegisterFilesResult.model_validate(
+            {"session": "10378.1/9", "dry_run": False, "files": [],
+             "unchanged": {"indexes": [0], "ids": ["0b5e0c56-6a8f-4d5b-9a43-1f1c2b7c9d10"]}}
+        )
+        assert answer.aligned(["alf/trials.table.npy"])[0].status == "unchanged"
+        ```
+    """
 
     session: Handle
     dry_run: bool
     files: list[FileRegistration]
+    unchanged: UnchangedFiles | None = Field(
+        default=None, description="compact answers: the unchanged files, by index"
+    )
+
+    def aligned(self, paths: Sequence[str]) -> list[FileRegistration | UnchangedFile]:
+        """One entry per file of the request, in its order, full or compact answer alike.
+
+        Args:
+            paths: The request's files' paths, in order.
+
+        Returns:
+            A :class:`FileRegistration` per file, or an :class:`UnchangedFile` for a file a
+            compact answer lists in ``unchanged``.
+
+        Raises:
+            ValueError: The answer does not name each file of the request exactly once.
+        """
+        if self.unchanged is None:
+            if len(self.files) != len(paths):
+                raise ValueError(f"{len(self.files)} answers for {len(paths)} files")
+            return list(self.files)
+        count = len(paths)
+        found: list[FileRegistration | UnchangedFile | None] = [None] * count
+
+        def free(index: int | None) -> int:
+            if index is None or not 0 <= index < count or found[index] is not None:
+                raise ValueError(f"file index {index} is out of range or answered twice")
+            return index
+
+        for f in self.files:
+            found[free(f.index)] = f
+        if len(self.unchanged.indexes) != len(self.unchanged.ids):
+            raise ValueError("unchanged: as many ids as indexes are expected")
+        for i, dataset_id in zip(self.unchanged.indexes, self.unchanged.ids, strict=True):
+            k = free(i)
+            found[k] = UnchangedFile(paths[k], k, dataset_id)
+        done = [entry for entry in found if entry is not None]
+        if len(done) != count:
+            missing = [i for i, entry in enumerate(found) if entry is None]
+            raise ValueError(f"no answer for the files at {missing[:5]}")
+        return done
 
 
 class ExistingRevisionInfo(WireModel):

@@ -13,8 +13,9 @@ async with ProvenaClient.from_env() as pv:
 
 Subjects and labs are named by handle (``10378.1/42``) or by name (a subject's nickname, a
 lab's name), as they appear in ALF paths. Hashes: every file's **sha256** (the server's
-checksum of a file) and, with ``md5=True``, its md5 too (for tools that compare with an S3
-single-part ETag or with Alyx). Both are computed in worker threads, in buffers no larger
+checksum of a file) and its md5 too where the repository the files are registered in keeps
+md5s (its record's ``hashes``: for tools that compare with an S3 single-part ETag or with
+Alyx), or with ``md5=True``. Both are computed in worker threads, in buffers no larger
 than the file (at most 8 MiB), and kept in the local hash cache of the storage engine
 (keyed by path, size and mtime), so a file registered again unchanged is not read again.
 """
@@ -31,7 +32,12 @@ from typing import Any, Literal, NamedTuple
 
 import anyio
 
-from provena_like._core.errors import APIStatusError, PreconditionFailed, UsageError
+from provena_like._core.errors import (
+    APIStatusError,
+    PreconditionFailed,
+    ResponseValidationError,
+    UsageError,
+)
 from provena_like.alf import (
     AlfError,
     AlfPath,
@@ -52,7 +58,7 @@ from provena_like.models.registration import (
     RegisterFilesResult,
 )
 from provena_like.models.registry import Item
-from provena_like.storage._resume import HashCache, default_cache_dir
+from provena_like.storage import HashCache, default_cache_dir
 
 __all__ = [
     "CreatedSession",
@@ -68,10 +74,12 @@ FileRegistrationStatus = Literal["registered", "planned", "skipped", "failed"]
 """The outcome of one file: ``planned`` is what a dry run would register."""
 
 _FLAG_SUFFIX = ".flag"
-_HASH_BATCH = 64
-"""Files hashed per trip to a worker thread (small files cost less than the trip)."""
+_HASH_BATCH = 256
+"""The most files hashed per trip to a worker thread (a cached file costs less than a trip)."""
 _SESSIONS_AT_ONCE = 4
 """Sessions whose requests are in flight at once."""
+_SESSIONS_PAGE = 1000
+"""Sessions per page when listing a subject's sessions of a day (at most 999 exist)."""
 
 
 def _is_handle(text: str) -> bool:
@@ -127,7 +135,12 @@ class FileRegistrationResult:
         md5: Its md5, when asked for.
         moved_from: Where it was before ``force=True`` moved it into a revision folder.
         moved_to: Where it is now, after such a move.
-        response: What the server answered for this file, when it answered.
+        response: What the server answered for this file, when it answered: a
+            :class:`~provena_like.models.registration.FileRegistration` (its ``status``
+            and revision), or, for a file whose revision the request left unchanged, an
+            :class:`~provena_like.models.registration.UnchangedFile` (``status``
+            ``unchanged`` and ``dataset_id``; the SDK asks for compact answers). Both have
+            ``status`` and ``dataset_id``.
     """
 
     path: Path
@@ -259,11 +272,13 @@ class _SessionFolders:
 
     Many files share a folder; when the session lies within the folder (the file name is
     not part of it), every file of the folder has the same root and session, and the rest
-    is the folder's rest and the file name.
+    is the folder's rest and the file name. The files of one session share one root and
+    one session object, so grouping them by (root, session) compares by identity.
     """
 
     def __init__(self) -> None:
         self._known: dict[str, tuple[Path, SessionPath, str]] = {}
+        self._sessions: dict[tuple[str, SessionPath], tuple[Path, SessionPath]] = {}
 
     def split(self, path: Path) -> tuple[Path, SessionPath, str]:
         """``(root, session, rest)`` of a file (made absolute first)."""
@@ -275,11 +290,58 @@ class _SessionFolders:
         if known is not None:
             root, session, prefix = known
             return root, session, f"{prefix}/{name}" if prefix else name
-        root_text, session, rest = split_session_path(text)
-        root = Path(root_text)
+        root_text, found, rest = split_session_path(text)
+        shared = self._sessions.get((root_text, found))
+        if shared is None:
+            shared = self._sessions[root_text, found] = (Path(root_text), found)
+        root, session = shared
         if rest:  # else the file name is the session's number folder: not the folder's
             self._known[folder] = (root, session, rest.rpartition("/")[0])
         return root, session, rest
+
+
+class _Sessions:
+    """The registered sessions of ALF session paths, for one call.
+
+    A subject is looked up once, and its sessions of a day are listed in one request (the
+    files of one call usually lie in a few sessions of a few days): no request per session.
+    """
+
+    def __init__(self, registration: Registration) -> None:
+        self._registration = registration
+        self._subjects: dict[tuple[str | None, str], Item] = {}
+        self._days: dict[tuple[str, dt.date], dict[int, Item]] = {}
+        self._lock = anyio.Lock()
+
+    async def get(self, session: SessionPath) -> Item:
+        """The registered session of ``session``.
+
+        Raises:
+            _NotRegistered: It is not registered (or you can't read it).
+            UsageError: Its subject or lab can't be found.
+        """
+        reg = self._registration
+        async with self._lock:  # concurrent callers of one subject and day wait for one list
+            key = (session.lab, session.subject)
+            subject = self._subjects.get(key)
+            if subject is None:
+                lab = await reg._lab(session.lab) if session.lab is not None else None
+                subject = self._subjects[key] = await reg._subject(session.subject, lab)
+            day = self._days.get((subject.id, session.date))
+            if day is None:
+                day = self._days[subject.id, session.date] = {
+                    int(item.record["number"]): item
+                    async for item in reg.client.iter_sessions(
+                        subject=subject.id,
+                        date_from=session.date,
+                        date_to=session.date,
+                        page_size=_SESSIONS_PAGE,
+                    )
+                }
+        found = day.get(session.number)
+        if found is None:
+            raise _NotRegistered(f"session: {session} is not registered (register_session first)")
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,8 +353,8 @@ class _Request:
     default: bool
     dry_run: bool
     force: bool
-    subjects: dict[tuple[str | None, str], Item]
-    """(lab, nickname) -> subject item, resolved once per call."""
+    sessions: _Sessions
+    """The registered sessions of the call's files, looked up once per subject and day."""
 
 
 class Registration:
@@ -711,7 +773,8 @@ class Registration:
             versions: One version for all files, or one per file.
             default: Make each registered revision its dataset's default.
             repository: The repository holding the files (handle or name), for a file
-                record there; None for none.
+                record there; None for none. When its record's ``hashes`` has ``md5``, the
+                files' md5s are computed and sent too (the server requires them).
             exists: Whether the files are in ``repository`` now.
             dry_run: Check everything (the server's checks too, read-only) and return the
                 exact plan; nothing is registered, moved or written (but the hash cache).
@@ -719,7 +782,8 @@ class Registration:
                 ``#revision#`` folder is moved there first.
             force: On a protected revision, move the files to a new revision and register
                 them there.
-            md5: Compute md5 too (sha256 always).
+            md5: Compute md5 too (sha256 always), whatever the repository; by default
+                only for a repository that keeps md5s.
 
         Returns:
             One result per file, in the input's order.
@@ -741,18 +805,20 @@ class Registration:
         version_of = _versions(versions, len(files))
         if revision is not None and (not revision or not is_revision_name(revision)):
             raise UsageError(f"revision: {revision!r} is not a revision name")
-        repository_id = await self._repository(repository) if repository is not None else None
+        repository_id, wants_md5 = (
+            await self._repository(repository) if repository is not None else (None, False)
+        )
         results: list[FileRegistrationResult | None] = [None] * len(files)
         planned = await self._plan(files, results)
-        await self._hash(planned, md5=md5)
-        groups: dict[tuple[Path, str], list[_Planned]] = {}
+        await self._hash(planned, md5=md5 or wants_md5)
+        groups: dict[tuple[Path, SessionPath], list[_Planned]] = {}
         for p in planned:
             if p.error is not None:
                 results[p.index] = _failed(p, p.error)
             else:
                 p.version = version_of[p.index]
-                groups.setdefault((p.root, str(p.session)), []).append(p)
-        request = _Request(repository_id, exists, default, dry_run, force, {})
+                groups.setdefault((p.root, p.session), []).append(p)
+        request = _Request(repository_id, exists, default, dry_run, force, _Sessions(self))
         limiter = anyio.CapacityLimiter(_SESSIONS_AT_ONCE)
 
         async def one_session(group: list[_Planned]) -> None:
@@ -778,7 +844,7 @@ class Registration:
         """Register one session's files (in requests of at most the server's maximum)."""
         first = group[0]
         try:
-            session = await self._session_item(first.session, request.subjects)
+            session = await request.sessions.get(first.session)
         except _NotRegistered as err:
             if request.dry_run:  # the plan of a session to register first: the local checks
                 note = f"{err}; only the local checks ran"
@@ -821,16 +887,22 @@ class Registration:
         except APIStatusError as err:
             return [(p, _failed(p, _file_error(err, i))) for i, p in enumerate(chunk)]
         status: FileRegistrationStatus = "planned" if request.dry_run else "registered"
+        try:
+            answers = answer.aligned([p.alf.rel_path for p in chunk])
+        except ValueError as err:
+            bad = ResponseValidationError(f"register_files: the answer does not fit: {err}")
+            return [(p, _failed(p, bad)) for p in chunk]
         return [
-            (p, _result(p, status, response=done))
-            for p, done in zip(chunk, answer.files, strict=True)
+            (p, _result(p, status, response=done)) for p, done in zip(chunk, answers, strict=True)
         ]
 
     async def _send(
         self, session: Item, chunk: list[_Planned], request: _Request
     ) -> RegisterFilesResult:
+        # built from what the SDK itself computed (the ALF parser's path, stat's size,
+        # hashlib's digests), so not validated again here; the server validates the request
         files = [
-            FileToRegister(
+            FileToRegister.model_construct(
                 path=p.alf.rel_path, size=p.size, sha256=str(p.sha256), md5=p.md5, version=p.version
             )
             for p in chunk
@@ -843,33 +915,23 @@ class Registration:
             default=request.default,
             dry_run=request.dry_run,
             session_path=str(chunk[0].session),
+            answer="compact",
         )
 
-    async def _session_item(
-        self,
-        session: SessionPath,
-        subjects: dict[tuple[str | None, str], Item] | None = None,
-    ) -> Item:
-        """The registered session of an ALF session path (``subjects``: a lookup memo)."""
-        key = (session.lab, session.subject)
-        subject = subjects.get(key) if subjects is not None else None
-        if subject is None:
-            lab = await self._lab(session.lab) if session.lab is not None else None
-            subject = await self._subject(session.subject, lab)
-            if subjects is not None:
-                subjects[key] = subject
-        found = await self._find_session(subject, session.date, session.number)
-        if found is None:
-            raise _NotRegistered(f"session: {session} is not registered (register_session first)")
-        return found
+    async def _repository(self, repository: str) -> tuple[str, bool]:
+        """A repository's handle (given it or its name), and whether it keeps md5s.
 
-    async def _repository(self, repository: str) -> str:
+        Whether it does is its record's ``hashes`` (``["sha256", "md5"]``); a record from
+        before that field keeps sha256 only.
+        """
         if _is_handle(repository):
-            return repository
-        found = await self._named("repository", "name", repository)
-        if not found:
-            raise UsageError(f"repository: no repository named {repository!r}")
-        return found[0].id
+            item = await self.client.get_item(repository)
+        else:
+            found = await self._named("repository", "name", repository)
+            if not found:
+                raise UsageError(f"repository: no repository named {repository!r}")
+            item = found[0]
+        return item.id, "md5" in (item.record.get("hashes") or ())
 
     async def check_protected_files(self, paths: Sequence[Path | str]) -> list[ProtectedFile]:
         """Whether each file's revision is protected, with its dataset's revisions.
@@ -902,9 +964,9 @@ class Registration:
         for index, (session, _) in enumerate(parsed):
             by_session.setdefault(str(session), []).append(index)
         found: dict[int, ProtectedFile] = {}
-        subjects: dict[tuple[str | None, str], Item] = {}
+        sessions = _Sessions(self)
         for indexes in by_session.values():
-            item = await self._session_item(parsed[indexes[0]][0], subjects)
+            item = await sessions.get(parsed[indexes[0]][0])
             check = await self.client.check_protected(item.id, [parsed[i][1] for i in indexes])
             found.update(zip(indexes, check.files, strict=True))
         return [found[i] for i in range(len(parsed))]
@@ -1011,7 +1073,10 @@ class Registration:
             cache = caches.get((p.root, p.session))
             if cache is None:
                 folder = p.root / str(p.session)
-                cache = caches[p.root, p.session] = HashCache.for_root(self.cache_dir, folder)
+                cache = await anyio.to_thread.run_sync(
+                    HashCache.for_root, self.cache_dir, folder, limiter=self._limiter
+                )
+                caches[p.root, p.session] = cache
             p.cache = cache
 
         def work(batch: list[_Planned]) -> None:
@@ -1032,8 +1097,11 @@ class Registration:
             await anyio.to_thread.run_sync(work, batch, limiter=self._limiter)
 
         async with anyio.create_task_group() as tg:
-            for start in range(0, len(planned), _HASH_BATCH):
-                tg.start_soon(run, planned[start : start + _HASH_BATCH])
+            # big batches (fewer trips), but at least four per worker thread
+            workers = int(self._limiter.total_tokens)
+            size = max(1, min(_HASH_BATCH, -(-len(planned) // (4 * workers))))
+            for start in range(0, len(planned), size):
+                tg.start_soon(run, planned[start : start + size])
         for cache in caches.values():
             with contextlib.suppress(OSError):
                 await anyio.to_thread.run_sync(cache.save)

@@ -3,7 +3,8 @@
 Scoped credentials that refresh themselves (:mod:`~provena_like.storage.credentials`),
 concurrent verified transfers with per-file results and typed progress events
 (:class:`TransferEngine`), safe key handling (:mod:`~provena_like.storage.keys`), streaming
-checksums (:mod:`~provena_like.storage.hashing`) and cloudpathlib paths for interactive use
+checksums (:mod:`~provena_like.storage.hashing`), the local cache of file hashes
+(:mod:`~provena_like.storage.cache`) and cloudpathlib paths for interactive use
 (:func:`dataset_path`).
 
 Example:
@@ -16,6 +17,7 @@ Example:
 """
 
 from provena_like.storage._sync import SyncContext
+from provena_like.storage.cache import HashCache, default_cache_dir
 from provena_like.storage.credentials import (
     Access,
     CredentialsProvider,
@@ -69,6 +71,7 @@ __all__ = [
     "FileResult",
     "FileStarted",
     "FileStatus",
+    "HashCache",
     "IncompleteUpload",
     "ProgressCallback",
     "RefreshingCredentials",
@@ -85,6 +88,7 @@ __all__ = [
     "VerifyResult",
     "check_uploadable",
     "dataset_path",
+    "default_cache_dir",
     "hash_file",
     "hash_file_async",
     "is_partial",

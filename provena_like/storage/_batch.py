@@ -12,7 +12,7 @@ import anyio
 
 from provena_like.storage._budget import ByteBudget
 from provena_like.storage._requests import S3Requests, describe, to_transfer_error
-from provena_like.storage._resume import HashCache
+from provena_like.storage.cache import HashCache
 from provena_like.storage.events import ProgressReporter
 from provena_like.storage.hashing import Digests
 from provena_like.storage.results import FileResult, TransferResult

@@ -12,7 +12,7 @@ its content is shown equal by one of, in this order (the first that applies deci
 3. **The stored sha256** (``x-amz-meta-sha256``, ``SyncContext.stored_sha256``: one HEAD).
 
 A multipart object whose sha256 is neither known nor stored never matches: it is transferred
-again. For a sync the local hashes come from :class:`~provena_like.storage._resume.HashCache`
+again. For a sync the local hashes come from :class:`~provena_like.storage.cache.HashCache`
 when the file's size and mtime are unchanged, else they are computed in a worker thread
 (same-size edits are always caught: nothing is skipped on size and mtime alone). A verify
 reads every byte again and uses 1 and 3 only. Local partial downloads never count as files
@@ -44,7 +44,7 @@ import anyio
 
 from provena_like.storage._plan import plan_downloads, plan_uploads
 from provena_like.storage._requests import describe
-from provena_like.storage._resume import HashCache
+from provena_like.storage.cache import HashCache
 from provena_like.storage.events import ProgressCallback
 from provena_like.storage.keys import RESERVED_KEYS, validate_prefix
 from provena_like.storage.listing import RemoteObject

@@ -11,7 +11,7 @@ own before. The parts are uploaded concurrently within the batch's request and m
 So the sha256 is known only once the last part is read, after ``CreateMultipartUpload``,
 the only request that takes metadata: the object gets ``x-amz-meta-sha256`` only when the
 sha256 was known before, taken from the hash cache
-(:class:`~provena_like.storage._resume.HashCache`, by path, size and mtime), which every
+(:class:`~provena_like.storage.cache.HashCache`, by path, size and mtime), which every
 hashed upload fills, so a re-upload of an unchanged file doesn't hash it again. The
 result's sha256 (for the manifest) is there either way. The file's size and mtime are
 compared when it is opened and after the last part: a file that changed meanwhile fails

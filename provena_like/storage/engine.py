@@ -56,9 +56,10 @@ from provena_like.storage._plan import (
     plan_uploads,
 )
 from provena_like.storage._requests import S3Requests, error_code, to_transfer_error
-from provena_like.storage._resume import HashCache, default_cache_dir, remove_upload_state
+from provena_like.storage._resume import remove_upload_state
 from provena_like.storage._sync import SyncContext
 from provena_like.storage._upload import upload_file
+from provena_like.storage.cache import HashCache, default_cache_dir
 from provena_like.storage.credentials import (
     RefreshingCredentials,
     S3Credentials,

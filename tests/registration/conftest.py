@@ -14,10 +14,16 @@ import httpx
 import pytest
 
 from provena_like import ProvenaClient
-from provena_like.storage import _resume
+from provena_like.storage import cache
 from provena_like.testing.localstack import LocalStack
 from tests.support.databases import TEST_DATABASE_URL
-from tests.support.registration_helpers import Lab, Vocabulary, make_lab, make_vocabulary
+from tests.support.registration_helpers import (
+    Lab,
+    Vocabulary,
+    make_lab,
+    make_subject,
+    make_vocabulary,
+)
 from tests.support.registration_sdk import SdkVocabulary, make_sdk_vocabulary
 from tests.support.users import User
 
@@ -91,11 +97,24 @@ async def vocab(admin_pv: ProvenaClient) -> SdkVocabulary:
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """The files read by the hash cache's hashing (``hash_file`` of the storage engine)."""
     read: list[Path] = []
-    real = _resume.hash_file
+    real = cache.hash_file
 
     def counting(path: Path, **kwargs: Any) -> Any:
         read.append(path)
         return real(path, **kwargs)
 
-    monkeypatch.setattr(_resume, "hash_file", counting)
+    monkeypatch.setattr(cache, "hash_file", counting)
     return read
+
+
+@pytest.fixture
+async def session_dir(
+    client: httpx.AsyncClient, lab_pv: ProvenaClient, lab: Lab, tmp_path: Path
+) -> Path:
+    """A new session (of a new subject) of ``lab`` on 2026-12-06, and its local folder."""
+    subject = await make_subject(client, lab)
+    created = await lab_pv.registration.create_session(
+        subject["record"]["nickname"], date="2026-12-06", root=tmp_path / "data"
+    )
+    assert created.path is not None
+    return created.path

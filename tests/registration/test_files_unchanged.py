@@ -83,3 +83,62 @@ async def test_an_unchanged_protected_revision_is_refused(
     (detail,) = again.json()["error"]["details"]
     assert (detail["field"], detail["protected"]) == ("files.0.path", True)
     assert (await rows_of(server, ses)) == before
+
+
+async def test_a_compact_answer_lists_unchanged_files_by_index_and_id(
+    client: httpx.AsyncClient, server: ServerThread, lab: Lab, vocabulary: Vocabulary
+) -> None:
+    ses = await make_session(client, lab)
+    names = [f"alf/c{i}/{vocabulary.name()}" for i in range(3)]
+    files = [file(path, path) for path in names]
+    first = await register(client, lab.member, ses, files, repository=vocabulary.repository)
+    assert first.status_code == 201, first.text
+    ids = [f["dataset"]["id"] for f in first.json()["files"]]
+    assert [f["index"] for f in first.json()["files"]] == [0, 1, 2]
+    assert first.json()["unchanged"] is None  # a full answer by default
+    before, turns = await rows_of(server, ses), await writer_turns(server, ses)
+
+    # all unchanged, nothing to write: no per-file record at all
+    again = await register(
+        client, lab.member, ses, files, repository=vocabulary.repository, answer="compact"
+    )
+    assert again.status_code == 201, again.text
+    body = again.json()
+    assert body["files"] == []
+    assert body["unchanged"] == {"indexes": [0, 1, 2], "ids": ids}
+    assert (await rows_of(server, ses)) == before and await writer_turns(server, ses) == turns
+
+    # one changed among unchanged ones: that one in full with its index, in a write
+    changed = [files[0], file(names[1], "new content"), files[2]]
+    mixed = await register(client, lab.member, ses, changed, answer="compact")
+    assert mixed.status_code == 201, mixed.text
+    body = mixed.json()
+    assert [(f["index"], f["status"]) for f in body["files"]] == [(1, "updated")]
+    assert body["files"][0]["dataset"]["sha256"] == file("", "new content")["sha256"]
+    assert body["unchanged"] == {"indexes": [0, 2], "ids": [ids[0], ids[2]]}
+
+    # a dry run answers compactly too, and a new file is listed in full
+    plan = await register(
+        client,
+        lab.member,
+        ses,
+        [*files, file(f"alf/c9/{vocabulary.name()}", "x")],
+        answer="compact",
+        dry_run=True,
+    )
+    assert plan.status_code == 200, plan.text
+    body = plan.json()
+    assert [(f["index"], f["status"]) for f in body["files"]] == [
+        (1, "updated"),
+        (3, "registered"),
+    ]
+    assert body["unchanged"] == {"indexes": [0, 2], "ids": [ids[0], ids[2]]}
+
+
+async def test_an_unknown_answer_form_is_refused(
+    client: httpx.AsyncClient, lab: Lab, vocabulary: Vocabulary
+) -> None:
+    ses = await make_session(client, lab)
+    r = await register(client, lab.member, ses, [file(f"alf/{vocabulary.name()}")], answer="terse")
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"][0]["field"] == "answer"

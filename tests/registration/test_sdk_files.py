@@ -6,12 +6,12 @@ import datetime as dt
 import hashlib
 from pathlib import Path
 
-import httpx
 import pytest
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import PreconditionFailed
-from tests.support.registration_helpers import Lab, make_subject, unique
+from provena_like.models.registration import FileRegistration, UnchangedFile
+from tests.support.registration_helpers import unique
 from tests.support.registration_sdk import SdkVocabulary, write_file
 
 pytestmark = pytest.mark.anyio
@@ -29,18 +29,6 @@ async def protected_tag(admin_pv: ProvenaClient) -> str:
         }
     )
     return tag.id
-
-
-@pytest.fixture
-async def session_dir(
-    client: httpx.AsyncClient, lab_pv: ProvenaClient, lab: Lab, tmp_path: Path
-) -> Path:
-    subject = await make_subject(client, lab)
-    created = await lab_pv.registration.create_session(
-        subject["record"]["nickname"], date=DAY, root=tmp_path / "data"
-    )
-    assert created.path is not None
-    return created.path
 
 
 async def datasets(lab_pv: ProvenaClient, session_dir: Path) -> list[tuple[str, bool]]:
@@ -158,6 +146,17 @@ async def test_reregistering_unchanged_files_reads_none_of_them(
     second = await lab_pv.registration.register_files(paths)
     assert reads == []
     assert [f.response.status for f in second] == ["unchanged"] * 6
+    # the server answered them compactly: per file, in order, the revision's id
+    assert all(isinstance(f.response, UnchangedFile) for f in second)
+    assert [f.response.dataset_id for f in second] == [f.response.dataset_id for f in first]
+    assert [f.response.path for f in second] == [f.rel_path for f in first]
+    # one file changed among unchanged ones: that one is answered in full, in its place
+    write_file(paths[3], b"changed")
+    third = await lab_pv.registration.register_files(paths)
+    assert [f.response.status for f in third] == ["unchanged"] * 3 + ["updated"] + ["unchanged"] * 2
+    assert isinstance(third[3].response, FileRegistration)
+    assert third[3].response.dataset.sha256 == hashlib.sha256(b"changed").hexdigest()
+    assert [f.response.dataset_id for f in third] == [f.response.dataset_id for f in first]
 
 
 async def test_revision_argument_moves_files_into_that_folder(

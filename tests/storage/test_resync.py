@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from provena_like.storage import S3Credentials, SyncContext, TransferEngine, _sync
-from provena_like.storage._resume import HashCache
+from provena_like.storage.cache import HashCache
 from provena_like.storage.events import ProgressCallback
 from provena_like.storage.listing import RemoteObject
 from provena_like.storage.results import TransferResult

@@ -37,12 +37,29 @@ def test_storage_imports_only_lower_layers() -> None:
     forbidden += ("provena_like.cli", "provena_like.testing", "provena_like.client")
     package = Path(storage.__file__).parent
     for source in package.glob("*.py"):
-        tree = ast.parse(source.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                assert not name.startswith(forbidden), f"{source.name} imports {name}"
+        for name in _imported(source):
+            assert not name.startswith(forbidden), f"{source.name} imports {name}"
+
+
+def test_no_module_outside_storage_imports_its_private_modules() -> None:
+    """``storage._*`` is the package's own business: the rest of the SDK uses public names."""
+    package = Path(storage.__file__).parent
+    root = package.parent
+    for source in sorted(root.rglob("*.py")):
+        if package in source.parents:
+            continue
+        for name in _imported(source):
+            assert not name.startswith("provena_like.storage._"), (
+                f"{source.relative_to(root)} imports {name}"
+            )
+
+
+def _imported(source: Path) -> list[str]:
+    """The modules a source file imports (absolute imports)."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names

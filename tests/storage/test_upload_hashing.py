@@ -20,13 +20,14 @@ from typing import Any
 import pytest
 
 from provena_like import ChecksumMismatch
-from provena_like.storage import BytesTransferred, S3Credentials, TransferEngine, TransferEvent
-from provena_like.storage._resume import (
-    UploadState,
+from provena_like.storage import (
+    BytesTransferred,
+    S3Credentials,
+    TransferEngine,
+    TransferEvent,
     default_cache_dir,
-    load_upload_state,
-    save_upload_state,
 )
+from provena_like.storage._resume import UploadState, load_upload_state, save_upload_state
 from tests.support.storage_helpers import BUCKET
 
 pytestmark = pytest.mark.anyio

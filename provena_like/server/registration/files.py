@@ -45,6 +45,7 @@ from provena_like.models.registration import (
     RegisterFilesRequest,
     RegisterFilesResult,
     RegistrationStatus,
+    UnchangedFiles,
 )
 from provena_like.server import access
 from provena_like.server.db.base import utcnow
@@ -87,7 +88,7 @@ class _SessionContext:
     """``lab/Subjects/subject/YYYY-MM-DD/NNN``: where its files go in a repository."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Planned:
     index: int
     file: FileToRegister
@@ -117,8 +118,12 @@ async def load_session(
         raise not_found(f"Session {session_id}")
     if "metadata-read" not in access.roles_on(principal, row):
         raise not_found(f"Session {session_id}")
-    lab = await session.get(ItemRow, str(row.record.get("lab")))
-    subject = await session.get(ItemRow, str(row.record.get("subject")))
+    lab_id, subject_id = str(row.record.get("lab")), str(row.record.get("subject"))
+    both = {
+        r.id: r
+        for r in await session.scalars(select(ItemRow).where(ItemRow.id.in_([lab_id, subject_id])))
+    }
+    lab, subject = both.get(lab_id), both.get(subject_id)
     if lab is None or lab.subtype != "lab" or subject is None:
         raise ServiceError(
             409, "session_incomplete", f"Session {session_id} has no lab or subject any more."
@@ -166,18 +171,61 @@ def _check_session_path(ctx: _SessionContext, text: str) -> None:
         raise validation_error(problems, what="session_path")
 
 
+def _missing_hashes(body: RegisterFilesRequest, repository: ItemRow | None) -> list[dict[str, Any]]:
+    """A 422 detail per file without a hash the repository's record asks for (``md5``)."""
+    if repository is None or "md5" not in (repository.record.get("hashes") or ()):
+        return []
+    name = repository.record.get("name")
+    return [
+        _problem(
+            f"files.{i}.md5",
+            f"{file.path!r}: repository {name!r} ({repository.id}) keeps an md5 of every "
+            "file (its record's hashes); send the file's md5",
+            "md5_required",
+            part="md5",
+        )
+        for i, file in enumerate(body.files)
+        if file.md5 is None
+    ]
+
+
 def _writers(ctx: _SessionContext) -> str:
     """The counter the writers of a session's registered files queue on."""
     return f"registration-files:{ctx.row.seq}"
 
 
-async def _vocabulary(session: AsyncSession, subtype: str, field: str) -> list[_Vocabulary]:
-    rows = await session.scalars(
-        select(ItemRow).where(ItemRow.subtype == subtype).order_by(ItemRow.seq)
+@dataclass(frozen=True, slots=True)
+class _Vocabularies:
+    """What a registration checks files against, read in one query."""
+
+    types: list[_Vocabulary]
+    """Dataset types (``filename_pattern`` their pattern)."""
+    formats: list[_Vocabulary]
+    """Data formats (``filename_pattern`` their extension)."""
+    protected_tags: set[str]
+    """The ids of the protected tags."""
+
+
+_VOCABULARY_FIELDS = {"dataset_type": "filename_pattern", "data_format": "file_extension"}
+
+
+async def _vocabularies(session: AsyncSession) -> _Vocabularies:
+    """The dataset types, data formats and protected tags (registry order)."""
+    rows = await session.execute(
+        select(ItemRow.id, ItemRow.subtype, ItemRow.record)
+        .where(ItemRow.subtype.in_([*_VOCABULARY_FIELDS, "tag"]))
+        .order_by(ItemRow.seq)
     )
-    return [
-        _Vocabulary(str(r.record.get("name")), str(r.record.get(field) or ""), r.id) for r in rows
-    ]
+    found = _Vocabularies([], [], set())
+    for item_id, subtype, record in rows:
+        if subtype == "tag":
+            if record.get("protected"):
+                found.protected_tags.add(item_id)
+            continue
+        field = _VOCABULARY_FIELDS[subtype]
+        entry = _Vocabulary(str(record.get("name")), str(record.get(field) or ""), item_id)
+        (found.types if subtype == "dataset_type" else found.formats).append(entry)
+    return found
 
 
 async def _protected_tags(session: AsyncSession) -> set[str]:
@@ -185,11 +233,14 @@ async def _protected_tags(session: AsyncSession) -> set[str]:
     return {r.id for r in rows if r.record.get("protected")}
 
 
-async def _protected_ids(session: AsyncSession, ids: Iterable[str]) -> set[str]:
+async def _protected_ids(
+    session: AsyncSession, ids: Iterable[str], tags: set[str] | None = None
+) -> set[str]:
+    """Which of ``ids`` carry a protected tag (``tags``: the protected tags, if read)."""
     wanted = list(ids)
     if not wanted:
         return set()
-    protected = await _protected_tags(session)
+    protected = await _protected_tags(session) if tags is None else tags
     if not protected:
         return set()
     found = await session.scalars(
@@ -218,7 +269,7 @@ class _Revision:
     version: str | None
     is_default: bool
     created_by: str
-    created_at: datetime
+    created_at: datetime | None  # the last field: None when not read (``_existing``)
 
 
 _Row = RegisteredDatasetRow | _Revision
@@ -226,26 +277,35 @@ _REVISION_COLUMNS = [getattr(RegisteredDatasetRow, f.name) for f in dataclasses.
 
 
 async def _existing(
-    session: AsyncSession, session_id: str, *, for_write: bool
+    session: AsyncSession, session_id: str, *, for_write: bool, times: bool = True
 ) -> dict[DatasetKey, list[_Row]]:
     """Every registered revision of the session, by dataset, in ``revision_seq`` order.
 
     ORM rows ``for_write``; otherwise plain :class:`_Revision` values, several times
-    cheaper to load (what a re-registration that changes nothing reads).
+    cheaper to load (what a re-registration that changes nothing reads), without
+    ``created_at`` (None) unless ``times`` (only answers with whole records show it).
     """
-    query = select(RegisteredDatasetRow) if for_write else select(*_REVISION_COLUMNS)
+    columns = _REVISION_COLUMNS if times else _REVISION_COLUMNS[:-1]
+    query = select(RegisteredDatasetRow) if for_write else select(*columns)
     query = query.where(RegisteredDatasetRow.session_id == session_id).order_by(
         RegisteredDatasetRow.revision_seq
     )
     rows: Iterable[_Row]
     if for_write:
         rows = await session.scalars(query.execution_options(populate_existing=True))
-    else:
+    elif times:
         rows = [_Revision(*values) for values in await session.execute(query)]
+    else:
+        rows = [_Revision(*_untimed(values)) for values in await session.execute(query)]
     found: dict[DatasetKey, list[_Row]] = {}
     for row in rows:
         found.setdefault((row.collection, row.name), []).append(row)
     return found
+
+
+def _untimed(values: Any) -> tuple[Any, ...]:
+    """A revision's columns read without ``created_at`` (its last field), that one None."""
+    return (*values, None)
 
 
 def _parse(field: str, text: str) -> AlfPath | dict[str, Any]:
@@ -256,13 +316,13 @@ def _parse(field: str, text: str) -> AlfPath | dict[str, Any]:
         return _problem(field, str(err), "invalid_alf_path", part=err.part)
 
 
-async def _plan(
-    session: AsyncSession, body: RegisterFilesRequest
+def _plan(
+    vocabularies: _Vocabularies, body: RegisterFilesRequest
 ) -> tuple[list[_Planned], list[dict[str, Any]]]:
     """Parse and classify every file; the problems name the file index and the part."""
-    types = await _vocabulary(session, "dataset_type", "filename_pattern")
+    types = vocabularies.types
     formats: dict[str, list[str]] = {}
-    for fmt in await _vocabulary(session, "data_format", "file_extension"):
+    for fmt in vocabularies.formats:
         formats.setdefault(fmt.filename_pattern.casefold(), []).append(fmt.id)
     planned: list[_Planned] = []
     problems: list[dict[str, Any]] = []
@@ -362,7 +422,7 @@ async def check_protected(
             parsed.append((text, found))
     if problems:
         raise validation_error(problems, what="paths")
-    existing = await _existing(session, ctx.row.id, for_write=False)
+    existing = await _existing(session, ctx.row.id, for_write=False, times=False)
     protected = await _protected_ids(session, (r.id for rs in existing.values() for r in rs))
     files = _protection(parsed, existing, protected)
     return ProtectedCheck(
@@ -458,14 +518,15 @@ async def _dataset_models(session: AsyncSession, rows: Sequence[_Row]) -> list[R
 def _classify(planned: Sequence[_Planned], existing: dict[DatasetKey, list[_Row]]) -> None:
     """Set each file's status and revision_seq (new revisions after the existing ones)."""
     next_seq: dict[DatasetKey, int] = {}
+    revisions = {(r.collection, r.name, r.revision): r for rs in existing.values() for r in rs}
     for p in planned:
         key = (p.path.collection, p.path.name)
-        rows = existing.get(key, [])
-        p.existing = next((r for r in rows if r.revision == p.path.revision), None)
+        p.existing = revisions.get((p.path.collection, p.path.name, p.path.revision))
         if p.existing is not None:
             p.status = "unchanged" if p.existing.sha256 == p.file.sha256 else "updated"
             p.revision_seq = p.existing.revision_seq
         else:
+            rows = existing.get(key, [])
             seq = next_seq.get(key, max((r.revision_seq for r in rows), default=0)) + 1
             next_seq[key] = seq
             p.status, p.revision_seq = "registered", seq
@@ -541,8 +602,9 @@ async def register_files(
             ``protected`` when a target revision is protected (nothing changed).
     """
     ctx = await load_session(session, principal, session_id, write=True)
+    repository: ItemRow | None = None
     if body.repository is not None:
-        await reference(
+        repository = await reference(
             session,
             principal,
             body.repository,
@@ -552,14 +614,19 @@ async def register_files(
         )
     if body.session_path is not None:
         _check_session_path(ctx, body.session_path)
-    planned, problems = await _plan(session, body)
+    vocabularies = await _vocabularies(session)
+    planned, problems = _plan(vocabularies, body)
+    problems.extend(_missing_hashes(body, repository))
     if problems:
         raise validation_error(problems, what="files")
-    existing, protected, defaults = await _check(session, ctx, planned, body, for_write=False)
+    existing, protected, defaults = await _check(
+        session, ctx, planned, body, for_write=False, tags=vocabularies.protected_tags
+    )
     if not body.dry_run and await _changes_nothing(session, body, planned, existing, defaults):
         # a no-op (every file unchanged, flags and file records as asked): all the checks
         # ran on what is there now; nothing to write, so no need to queue with the writers
-        return await _answer(session, ctx, planned, [p.existing for p in planned if p.existing])
+        kept = [p.existing for p in planned if p.existing is not None]
+        return await _answer(session, ctx, body, planned, kept)
     if not body.dry_run:
         # writers of this session queue here, so what is checked below is what is written
         await next_value(session, _writers(ctx))
@@ -570,6 +637,7 @@ async def register_files(
             FileRegistration(
                 path=p.file.path,
                 status=p.status,
+                index=p.index,
                 dataset=_plan_model(
                     p,
                     ctx.row.id,
@@ -580,24 +648,51 @@ async def register_files(
                 ),
             )
             for p in planned
+            if not _compacted(body, p)
         ]
-        return RegisterFilesResult(session=ctx.row.id, dry_run=True, files=results)
+        unchanged = _unchanged(body, planned)
+        return RegisterFilesResult(
+            session=ctx.row.id, dry_run=True, files=results, unchanged=unchanged
+        )
     rows = await _write(session, principal, ctx, body, planned, existing, defaults)
-    return await _answer(session, ctx, planned, rows)
+    return await _answer(session, ctx, body, planned, rows)
+
+
+def _compacted(body: RegisterFilesRequest, p: _Planned) -> bool:
+    """Whether the answer lists ``p`` in ``unchanged`` rather than in ``files``."""
+    return body.answer == "compact" and p.status == "unchanged"
+
+
+def _unchanged(body: RegisterFilesRequest, planned: Sequence[_Planned]) -> UnchangedFiles | None:
+    """The ``unchanged`` part of a compact answer (None for a full one)."""
+    if body.answer != "compact":
+        return None
+    # an unchanged file is one whose revision exists (``_classify``): p.existing is that row
+    kept = [(p.index, p.existing.id) for p in planned if _compacted(body, p) and p.existing]
+    return UnchangedFiles(indexes=[i for i, _ in kept], ids=[i for _, i in kept])
 
 
 async def _answer(
-    session: AsyncSession, ctx: _SessionContext, planned: Sequence[_Planned], rows: Sequence[_Row]
+    session: AsyncSession,
+    ctx: _SessionContext,
+    body: RegisterFilesRequest,
+    planned: Sequence[_Planned],
+    rows: Sequence[_Row],
 ) -> RegisterFilesResult:
-    """The result of a registration that ran: each file's status and revision as it is now."""
-    models = await _dataset_models(session, rows)
+    """The result of a registration that ran: each file's status and revision as it is now.
+
+    A compact answer reads and builds no record for the files that changed nothing.
+    """
+    shown = [(p, r) for p, r in zip(planned, rows, strict=True) if not _compacted(body, p)]
+    models = await _dataset_models(session, [r for _, r in shown])
     return RegisterFilesResult(
         session=ctx.row.id,
         dry_run=False,
         files=[
-            FileRegistration(path=p.file.path, status=p.status, dataset=m)
-            for p, m in zip(planned, models, strict=True)
+            FileRegistration(path=p.file.path, status=p.status, dataset=m, index=p.index)
+            for (p, _), m in zip(shown, models, strict=True)
         ],
+        unchanged=_unchanged(body, planned),
     )
 
 
@@ -608,14 +703,20 @@ async def _check(
     body: RegisterFilesRequest,
     *,
     for_write: bool,
+    tags: set[str] | None = None,
 ) -> tuple[dict[DatasetKey, list[_Row]], set[str], dict[tuple[str, str, str], bool]]:
     """Read the session's revisions, refuse a protected target (412), classify the files.
+
+    ``tags`` are the protected tags if read in this transaction already (else read here).
 
     Returns:
         The existing revisions, the protected ones' ids, and the default flags after.
     """
-    existing = await _existing(session, ctx.row.id, for_write=for_write)
-    protected = await _protected_ids(session, (r.id for rs in existing.values() for r in rs))
+    # a compact answer shows no unchanged file's record, the only ones read from here
+    times = body.dry_run or body.answer == "full"
+    existing = await _existing(session, ctx.row.id, for_write=for_write, times=times)
+    ids = (r.id for rs in existing.values() for r in rs)
+    protected = await _protected_ids(session, ids, tags)
     _refuse_protected(planned, existing, protected)
     _classify(planned, existing)
     return existing, protected, _defaults_after(planned, existing, body.default)
