@@ -24,7 +24,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -39,6 +39,7 @@ from provena_like.server.errors import error_response, install_error_handlers
 from provena_like.server.jobs import JobRunner
 from provena_like.server.middleware import RequestIdMiddleware
 from provena_like.server.notifications import notifier_from_settings
+from provena_like.server.query import refuse_repeated_scalars
 from provena_like.server.registration import index as registration_index
 from provena_like.server.registration.routes import router as registration_router
 from provena_like.server.registry.events import ItemHooks, session_info
@@ -159,6 +160,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        dependencies=[Depends(refuse_repeated_scalars)],  # ?name=a&name=b is a 422
     )
     app.state.settings = settings
     app.state.notifier = notifier_from_settings(settings)

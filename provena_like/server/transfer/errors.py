@@ -159,7 +159,9 @@ def from_service_error(err: ServiceError) -> TransferAPIError:
         assert from_service_error(locked).code == "ClientError.Conflict.Locked"
         ```
     """
-    return TransferAPIError(err.status, globus_code(err.status, err.code), err.message)
+    # Globus answers a request it can't accept with 400; it has no 422
+    status = 400 if err.status == 422 else err.status
+    return TransferAPIError(status, globus_code(err.status, err.code), err.message)
 
 
 def type_zero_response(
