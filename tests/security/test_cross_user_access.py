@@ -38,6 +38,7 @@ import pytest
 from botocore.config import Config
 from fastapi.routing import iter_route_contexts
 
+from provena_like.server.transfer.index import collection_id
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.server_thread import ServerThread
 from tests.support.users import User
@@ -52,7 +53,17 @@ APPROVALS = ("ethics_registration", "ethics_access", "indigenous_knowledge", "ex
 CREDENTIAL_MARKERS = ("access_key_id", "secret_access_key", "session_token", "X-Amz-Signature")
 
 Kind = Literal[
-    "public", "oauth", "signed-in", "admin", "role", "refers", "decide", "listing", "lab"
+    "public",
+    "oauth",
+    "signed-in",
+    "admin",
+    "role",
+    "refers",
+    "decide",
+    "listing",
+    "lab",
+    "transfer",
+    "transfer-listing",
 ]
 Target = Literal["org", "person", "D1", "D2"]
 
@@ -455,7 +466,11 @@ class Case:
             caller's that refers to A's private items: 422), ``decide`` (only the reviewer a
             pending request names), ``listing`` (filtered to what the caller may read),
             ``lab`` (only members of A's lab, which no attacker is: 403, or 404 where the
-            caller may not even read A's session).
+            caller may not even read A's session), ``transfer`` (the Globus-compatible
+            transfer API on A's ``target`` as a collection: ``role`` needed, refusals are
+            Type-Zero bodies, 401 ``AuthenticationFailed`` / 403
+            ``EndpointPermissionDenied``), ``transfer-listing`` (``endpoint_search``: only
+            the collections the caller may read data of).
         owner: who owns what the route touches, for the reader.
         build: the attacker's request.
         role: the role needed (``role`` cases).
@@ -481,6 +496,22 @@ def _item(tail: str = "", target: Target = "org") -> Callable[[World, str], str]
 
 def _ds(tail: str = "", target: Target = "D1") -> Callable[[World, str], str]:
     return lambda w, _a: f"/datastore/datasets/{w.target_id(target)}{tail}"
+
+
+def _op(tail: str, target: Target = "D1") -> Callable[[World, str], str]:
+    """A transfer-API operation on A's dataset ``target`` as a collection."""
+    return lambda w, _a: f"/v0.10/operation/endpoint/{collection_id(w.target_id(target))}/{tail}"
+
+
+def transfer(role_needed: str, build: Build, *, reads: bool = False) -> Case:
+    return Case(
+        "transfer",
+        "A (dataset D1 as a collection)",
+        build,
+        role=role_needed,
+        target="D1",
+        reads=reads,
+    )
 
 
 def at(url: Callable[[World, str], str] | str) -> Build:
@@ -689,6 +720,23 @@ TABLE: dict[tuple[str, str], Case] = {
         "/datastore/reviews/awaiting?page_size=1000")),
     ("GET", "/datastore/reviews/mine"): Case("listing", "A (D2 is A's request)", at(
         "/datastore/reviews/mine?page_size=1000")),
+    # -- the transfer API (Type-Zero errors): A's D1 as a collection -------------------------
+    ("GET", "/v0.10/submission_id"): Case("signed-in", "the caller (a fresh id)",
+                                          at("/v0.10/submission_id")),
+    ("GET", "/v0.10/endpoint/{endpoint_id}"): transfer("data-read", at(
+        lambda w, _a: f"/v0.10/endpoint/{collection_id(w.d1)}"), reads=True),
+    ("GET", "/v0.10/operation/endpoint/{endpoint_id}/ls"):
+        transfer("data-read", at(_op("ls?path=/data/")), reads=True),
+    ("GET", "/v0.10/operation/endpoint/{endpoint_id}/stat"):
+        transfer("data-read", at(lambda w, a: _op(f"stat?path=/{w.file_path}")(w, a)),
+                 reads=True),
+    ("POST", "/v0.10/operation/endpoint/{endpoint_id}/mkdir"): transfer("data-write", send(
+        _op("mkdir"), lambda _w, a: {"DATA_TYPE": "mkdir", "path": f"/{a}-was-here/"})),
+    ("POST", "/v0.10/operation/endpoint/{endpoint_id}/rename"): transfer("data-write", send(
+        _op("rename"), lambda w, a: {"DATA_TYPE": "rename", "old_path": f"/{w.file_path}",
+                                     "new_path": f"/{a}-took-it.csv"})),
+    ("GET", "/v0.10/endpoint_search"): Case("transfer-listing", "A (D1 and D2 as collections)",
+                                            at("/v0.10/endpoint_search?limit=100")),
 }
 # fmt: on
 
@@ -735,6 +783,12 @@ def assert_refused(w: World, r: httpx.Response, status: int, where: str) -> None
     for marker in CREDENTIAL_MARKERS:
         assert marker not in r.text, (where, marker)
     if r.request.method == "HEAD":
+        return
+    if r.request.url.path.startswith("/v0.10/"):  # the transfer API's Type-Zero errors
+        body = r.json()
+        assert set(body) >= {"code", "message", "request_id", "resource"}, (where, body)
+        code = {401: "AuthenticationFailed", 403: "EndpointPermissionDenied"}.get(status)
+        assert code is None or body["code"] == code, (where, body)
         return
     error = r.json()["error"]
     if status == 401:
@@ -812,6 +866,22 @@ async def test_attackers_get_what_the_table_says(
             elif case.reads:
                 r = await send_as(api, w, method, case, actor)
                 assert r.status_code == 200, (where, r.status_code, r.text[:300])
+        elif case.kind == "transfer":
+            assert case.role is not None and case.target is not None
+            if case.role not in roles_of(actor, case.target):
+                assert_refused(w, await send_as(api, w, method, case, actor), 403, where)
+            elif case.reads:
+                r = await send_as(api, w, method, case, actor)
+                assert r.status_code == 200, (where, r.status_code, r.text[:300])
+        elif case.kind == "transfer-listing":
+            r = await send_as(api, w, method, case, actor)
+            assert r.status_code == 200, (where, r.status_code, r.text[:300])
+            ids = {entry["id"] for entry in r.json()["DATA"]}
+            shown = {t for t in ("D1", "D2") if collection_id(w.target_id(t)) in ids}
+            expected = {t for t in ("D1", "D2") if "data-read" in roles_of(actor, t)}
+            assert shown == expected, (where, shown, expected)
+            if not expected:
+                assert_no_leak(w, r, where)
         else:
             assert case.kind == "listing"
             r = await send_as(api, w, method, case, actor)

@@ -231,8 +231,9 @@ async def open_collection(
         need: Role = "data-write" if write else "data-read"
         if need not in roles:
             what = "write to" if write else "read"
+            # by id only: its name is the item's metadata, not every caller's to read
             raise permission_denied(
-                f"You may not {what} collection {item.display_name!r} ({cid}): this needs "
+                f"You may not {what} collection {cid}: this needs "
                 f"the {need!r} role on {item.id}; ask its owner or an admin."
             )
         backend = await _backend(
