@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -10,13 +11,19 @@ import typer
 from rich.console import Console
 
 from provena_like._core.config import ProvenaConfig
-from provena_like._core.errors import APIStatusError, AuthError, ProvenaError
+from provena_like._core.errors import ProvenaError
+from provena_like.cli._errors import CliFailure, ExitCode
 from provena_like.client import ProvenaClient
 
 T = TypeVar("T")
 
 console = Console()
 err_console = Console(stderr=True)
+
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Print the result (or the error) as one JSON document."),
+]
 
 UrlOption = Annotated[
     str | None,
@@ -31,8 +38,7 @@ def load_config(url: str | None, **overrides: Any) -> ProvenaConfig:
     try:
         return ProvenaConfig.load(**overrides)
     except ProvenaError as err:
-        err_console.print(f"[red]configuration error:[/] {err}")
-        raise typer.Exit(2) from err
+        raise CliFailure(ExitCode.USAGE, f"configuration error: {err}") from err
 
 
 def run_with_client(url: str | None, work: Callable[[ProvenaClient], Awaitable[T]]) -> T:
@@ -57,16 +63,23 @@ def collect_with_client(
     return run_with_client(url, work)
 
 
-def run(fn: Callable[[], Awaitable[T]]) -> T:
-    """Run ``fn()`` on a fresh event loop, turning SDK errors into messages and exit codes."""
+def run(fn: Callable[[], Awaitable[T]], *, interrupted: str = "interrupted") -> T:
+    """Run ``fn()`` on a fresh event loop.
+
+    Errors propagate to the command group's error mapper (:mod:`provena_like.cli._errors`),
+    which prints them and picks the exit code; Ctrl-C becomes ``interrupted`` (exit 130).
+    """
     try:
         return anyio.run(fn)
-    except AuthError as err:
-        err_console.print(f"[red]authentication failed:[/] {err}")
-        raise typer.Exit(1) from err
-    except APIStatusError as err:
-        err_console.print(f"[red]{err.status_code} {err.code or ''}:[/] {err}")
-        raise typer.Exit(1) from err
-    except ProvenaError as err:
-        err_console.print(f"[red]error:[/] {err}")
-        raise typer.Exit(1) from err
+    except KeyboardInterrupt as err:
+        raise CliFailure(ExitCode.INTERRUPTED, interrupted) from err
+
+
+def emit(as_json: bool, doc: Any, human: Callable[[], None]) -> None:
+    """Print ``doc`` as JSON (models, dates and paths converted) or call ``human()``."""
+    if as_json:
+        from pydantic_core import to_jsonable_python
+
+        typer.echo(json.dumps(to_jsonable_python(doc)))
+    else:
+        human()

@@ -7,8 +7,10 @@ fails. With ``--url`` it runs against an existing server, signed in as configure
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
+import json
 import random
 import tempfile
 import time
@@ -24,7 +26,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from provena_like.cli._common import UrlOption, console, err_console, load_config, run
+from provena_like.cli._common import JsonOption, UrlOption, console, err_console, load_config, run
+from provena_like.cli._errors import ExitCode
 from provena_like.cli.progress import transfer_bar
 from provena_like.client import ProvenaClient
 from provena_like.modules.interactive import InteractiveDataset
@@ -295,12 +298,19 @@ async def run_demo(url: str | None) -> DemoRun:
 def demo(
     url: UrlOption = None,
     quiet: Annotated[bool, typer.Option(help="Only print the summary table.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Run the end-to-end demo (embedded local stack unless --url is given)."""
-    if quiet:
+    if quiet or as_json:
         console.quiet = True
     result = run(lambda: run_demo(url))
     console.quiet = False
+    if as_json:
+        steps = [dataclasses.asdict(r) for r in result.results]
+        typer.echo(json.dumps({"ok": not result.failed, "steps": steps}))
+        if result.failed:
+            raise typer.Exit(ExitCode.FAILED)
+        return
     console.print(result.table())
     if result.failed:
         err_console.print("[red]the demo failed[/]")

@@ -15,7 +15,14 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from provena_like.cli._common import UrlOption, console, err_console, run_with_client
+from provena_like.cli._common import (
+    JsonOption,
+    UrlOption,
+    console,
+    err_console,
+    run_with_client,
+)
+from provena_like.cli._errors import CliFailure, ExitCode
 from provena_like.cli.progress import transfer_bar
 from provena_like.client import ProvenaClient
 from provena_like.modules.interactive import InteractiveDataset
@@ -37,9 +44,6 @@ IncludeOption = Annotated[
 ExcludeOption = Annotated[
     list[str] | None,
     typer.Option("--exclude", "-x", help="Glob to leave out (repeatable)."),
-]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print per-file results as one JSON document.")
 ]
 ConcurrencyOption = Annotated[
     int | None, typer.Option("--concurrency", "-c", min=1, help="Requests in flight.")
@@ -112,8 +116,7 @@ def _dataset_run(
 
 
 def _usage(message: str) -> NoReturn:
-    err_console.print(f"[red]usage:[/] {message}")
-    raise typer.Exit(2)
+    raise CliFailure(ExitCode.USAGE, message)
 
 
 def upload(

@@ -47,7 +47,7 @@ def test_admin_commands(localstack: LocalStack) -> None:
 def test_admin_command_refused_for_regular_user(localstack: LocalStack) -> None:
     env = _env(localstack, localstack.data_dir / "tokens" / localstack.user.username)
     result = runner.invoke(app, ["admin", "create-group", "nope"], env=env)
-    assert result.exit_code == 1
+    assert result.exit_code == 4  # not found / no permission
     assert "403" in result.output
 
 
@@ -89,7 +89,7 @@ async def test_login_whoami_logout_through_the_real_command(
         again = runner.invoke(app, ["whoami"], env=_env(localstack, tmp_path / "tokens"))
         return out.exit_code, again.exit_code
 
-    assert await anyio.to_thread.run_sync(logout_then_whoami) == (0, 1)
+    assert await anyio.to_thread.run_sync(logout_then_whoami) == (0, 3)  # 3: not signed in
     assert list((tmp_path / "tokens").glob("*.json")) == []
 
 
