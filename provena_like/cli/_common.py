@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterable, Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import anyio
 import typer
 from rich.console import Console
 
-from provena_like._core.config import ProvenaConfig
-from provena_like._core.errors import ProvenaError
 from provena_like.cli._errors import CliFailure, ExitCode
-from provena_like.client import ProvenaClient
+
+if TYPE_CHECKING:  # imported when a command runs: `--help` stays fast
+    from provena_like._core.config import ProvenaConfig
+    from provena_like.client import ProvenaClient
 
 T = TypeVar("T")
 
@@ -33,6 +33,9 @@ UrlOption = Annotated[
 
 def load_config(url: str | None, **overrides: Any) -> ProvenaConfig:
     """Config from keyword options > ``PROVENA_*`` environment > config file."""
+    from provena_like._core.config import ProvenaConfig
+    from provena_like._core.errors import ProvenaError
+
     if url:
         overrides["base_url"] = url
     try:
@@ -43,6 +46,8 @@ def load_config(url: str | None, **overrides: Any) -> ProvenaConfig:
 
 def run_with_client(url: str | None, work: Callable[[ProvenaClient], Awaitable[T]]) -> T:
     """Open a client for ``url``, run ``work(pv)``, close the client; errors as :func:`run`."""
+    from provena_like.client import ProvenaClient
+
     config = load_config(url)
 
     async def go() -> T:
@@ -69,6 +74,8 @@ def run(fn: Callable[[], Awaitable[T]], *, interrupted: str = "interrupted") -> 
     Errors propagate to the command group's error mapper (:mod:`provena_like.cli._errors`),
     which prints them and picks the exit code; Ctrl-C becomes ``interrupted`` (exit 130).
     """
+    import anyio
+
     try:
         return anyio.run(fn)
     except KeyboardInterrupt as err:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from provena_like.cli._common import JsonOption, UrlOption, console, emit, run_with_client
-from provena_like.client import ProvenaClient
-from provena_like.models.registry import ROLE_ORDER, AccessSettings, AccessUpdate, Role
+
+if TYPE_CHECKING:
+    from provena_like.client import ProvenaClient
+    from provena_like.models.registry import AccessSettings, Role
 
 app = typer.Typer(
     help="Show and change item access: general (everyone signed in) and group grants.",
@@ -30,6 +32,8 @@ def _grantee(general: bool, group: str | None) -> str | None:
 
 
 def _role(value: str) -> Role:
+    from provena_like.models.registry import ROLE_ORDER
+
     for role in ROLE_ORDER:
         if role == value:
             return role
@@ -66,6 +70,8 @@ async def _update_access(
     pv: ProvenaClient, item: str, group: str | None, role: Role | None, reason: str
 ) -> AccessSettings:
     """Replace one grantee's role, guarded by the item's revision."""
+    from provena_like.models.registry import AccessUpdate
+
     current = await pv.registry_client.get_item(item)
     general = list(current.access.general)
     groups = {g: list(r) for g, r in current.access.groups.items()}
@@ -88,7 +94,9 @@ async def _update_access(
 @app.command("grant")
 def grant(
     item: str,
-    role: Annotated[str, typer.Argument(help=f"One of: {', '.join(ROLE_ORDER)}.")],
+    role: Annotated[
+        str, typer.Argument(help="An item role, e.g. data-read (an unknown one lists them).")
+    ],
     general: GeneralOption = False,
     group: GroupOption = None,
     url: UrlOption = None,

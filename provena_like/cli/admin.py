@@ -15,12 +15,6 @@ from provena_like.cli._common import (
     emit,
     run_with_client,
 )
-from provena_like.models.auth import (
-    GroupCreate,
-    OAuthClientCreate,
-    UserCreate,
-    UserUpdate,
-)
 
 app = typer.Typer(help="Manage users, groups and OAuth clients (system administrators).")
 
@@ -40,6 +34,8 @@ def create_user(
     as_json: JsonOption = False,
 ) -> None:
     """Create a user account."""
+    from provena_like.models.auth import UserCreate
+
     body = UserCreate.model_validate(
         {
             "username": username,
@@ -65,6 +61,8 @@ def set_user(
     as_json: JsonOption = False,
 ) -> None:
     """Change a user: enable/disable, name, email or system roles."""
+    from provena_like.models.auth import UserUpdate
+
     body = UserUpdate.model_validate(
         {
             k: v
@@ -109,6 +107,8 @@ def create_group(
     as_json: JsonOption = False,
 ) -> None:
     """Create a group."""
+    from provena_like.models.auth import GroupCreate
+
     body = GroupCreate(name=name, description=description)
     group = run_with_client(url, lambda pv: pv.auth_client.create_group(body))
     emit(as_json, group, lambda: console.print(f"[green]created group[/] {group.name}"))
@@ -152,6 +152,8 @@ def create_client(
     as_json: JsonOption = False,
 ) -> None:
     """Register an OAuth client; a confidential one's secret is shown once."""
+    from provena_like.models.auth import OAuthClientCreate
+
     grants = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"] if public else None
     body = OAuthClientCreate.model_validate(
         {

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import typer
@@ -28,9 +28,10 @@ from rich.table import Table
 
 from provena_like.cli._common import JsonOption, UrlOption, console, err_console, load_config, run
 from provena_like.cli._errors import ExitCode
-from provena_like.cli.progress import transfer_bar
-from provena_like.client import ProvenaClient
-from provena_like.modules.interactive import InteractiveDataset
+
+if TYPE_CHECKING:
+    from provena_like.client import ProvenaClient
+    from provena_like.modules.interactive import InteractiveDataset
 
 
 @dataclass
@@ -182,6 +183,8 @@ def _dataset_record(org: str, person: str, name: str) -> dict[str, Any]:
 
 
 async def _dataset_steps(demo: DemoRun, pv: ProvenaClient, workdir: Path) -> None:
+    from provena_like.cli.progress import transfer_bar
+
     src = workdir / "sample"
     name = f"Outer reef temperatures {uuid.uuid4().hex[:6]}"
 
@@ -273,6 +276,8 @@ async def _dataset_steps(demo: DemoRun, pv: ProvenaClient, workdir: Path) -> Non
 
 async def run_demo(url: str | None) -> DemoRun:
     """Run every step; return the results (never raises for a failed step)."""
+    from provena_like.client import ProvenaClient
+
     demo = DemoRun()
     async with AsyncExitStack() as stack:
         client: dict[str, ProvenaClient] = {}

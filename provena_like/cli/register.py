@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from provena_like.cli._common import UrlOption, console, err_console, run_with_client
-from provena_like.client import ProvenaClient
-from provena_like.modules.registration import (
-    FileRegistrationResult,
-    RegistrationResult,
-    SessionRegistration,
-)
+
+if TYPE_CHECKING:
+    from provena_like.client import ProvenaClient
+    from provena_like.modules.registration import (
+        FileRegistrationResult,
+        RegistrationResult,
+        SessionRegistration,
+    )
 
 app = typer.Typer(
     help="Register ALF sessions and their files (ONE's registration, made atomic).",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -16,7 +16,9 @@ from provena_like.cli._common import (
     emit,
     run_with_client,
 )
-from provena_like.models.datastore import Dataset
+
+if TYPE_CHECKING:
+    from provena_like.models.datastore import Dataset
 
 app = typer.Typer(
     help="Review and release datasets: request, approve, reject, and manage reviewers.",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from provena_like.auth import AuthManager, DevicePrompt
+from typing import TYPE_CHECKING
+
 from provena_like.cli._common import (
     JsonOption,
     UrlOption,
@@ -12,11 +13,16 @@ from provena_like.cli._common import (
     load_config,
     run,
 )
-from provena_like.client import ProvenaClient
+
+if TYPE_CHECKING:
+    from provena_like.auth import DevicePrompt
 
 
 def login(url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Sign in with the device flow: open the link shown, approve, and come back."""
+    from provena_like.auth import AuthManager
+    from provena_like.client import ProvenaClient
+
     config = load_config(url)
 
     def show(prompt: DevicePrompt) -> None:
@@ -44,6 +50,8 @@ def login(url: UrlOption = None, as_json: JsonOption = False) -> None:
 
 def whoami(url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Show who you are signed in as, with your groups and system roles."""
+    from provena_like.client import ProvenaClient
+
     config = load_config(url)
 
     async def go() -> None:
@@ -66,6 +74,8 @@ def whoami(url: UrlOption = None, as_json: JsonOption = False) -> None:
 
 def logout(url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Revoke the stored refresh token and delete it from this machine."""
+    from provena_like.auth import AuthManager
+
     config = load_config(url)
 
     async def go() -> None:

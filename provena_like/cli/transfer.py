@@ -11,7 +11,7 @@ import json
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -23,17 +23,20 @@ from provena_like.cli._common import (
     run_with_client,
 )
 from provena_like.cli._errors import CliFailure, ExitCode
-from provena_like.cli.progress import transfer_bar
-from provena_like.client import ProvenaClient
-from provena_like.modules.interactive import InteractiveDataset
-from provena_like.storage import (
-    CheckStatus,
-    FileResult,
-    FileStatus,
-    ProgressCallback,
-    TransferResult,
-    VerifyResult,
-)
+
+if TYPE_CHECKING:  # imported when a command runs (the storage engine loads boto)
+    from provena_like.client import ProvenaClient
+    from provena_like.modules.interactive import InteractiveDataset
+    from provena_like.storage import (
+        CheckStatus,
+        FileResult,
+        FileStatus,
+        ProgressCallback,
+        TransferResult,
+        VerifyResult,
+    )
+
+    Work = Callable[[InteractiveDataset, ProgressCallback | None], Awaitable[TransferResult]]
 
 __all__ = ["download", "sync", "upload", "verify"]
 
@@ -99,13 +102,11 @@ def _report(action: str, result: TransferResult, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
-Work = Callable[[InteractiveDataset, ProgressCallback | None], Awaitable[TransferResult]]
-
-
 def _dataset_run(
     url: str | None, dataset: str, work: Work, action: str, as_json: bool, *, bar: bool = True
 ) -> None:
     """Open the dataset, run ``work(ds, progress)``, report, exit."""
+    from provena_like.cli.progress import transfer_bar
 
     async def open_and_work(pv: ProvenaClient) -> TransferResult:
         ds = await pv.datastore.interactive(dataset)
@@ -240,6 +241,8 @@ _CHECK_REASON: dict[CheckStatus, str] = {
 
 def _as_transfer_result(checks: VerifyResult) -> TransferResult:
     """Checks as the per-file results every transfer command prints."""
+    from provena_like.storage import FileResult, TransferResult
+
     return TransferResult(
         [
             FileResult(
