@@ -31,7 +31,8 @@ def _grantee(general: bool, group: str | None) -> str | None:
     return group
 
 
-def _role(value: str) -> Role:
+def parse_role(value: str) -> Role:
+    """``value`` as an item role, or a usage error listing the roles."""
     from provena_like.models.registry import ROLE_ORDER
 
     for role in ROLE_ORDER:
@@ -107,7 +108,7 @@ def grant(
     The grantee's role is replaced by ROLE, which implies every weaker role
     (data-read also gives metadata-read and metadata-write).
     """
-    _change(url, item, _grantee(general, group), _role(role), as_json)
+    _change(url, item, _grantee(general, group), parse_role(role), as_json)
 
 
 @app.command("revoke")

@@ -15,7 +15,7 @@ from typing import Annotated, Any, cast
 import typer
 from typer.core import TyperGroup
 
-from provena_like.cli import access, admin, demo, register, review, serve, session
+from provena_like.cli import access, admin, dataset, demo, item, register, review, serve, session
 from provena_like.cli import transfer as transfer_cli
 from provena_like.cli._errors import EXIT_CODES_HELP, CliFailure, ExitCode, describe
 
@@ -124,6 +124,8 @@ app.command("demo")(demo.demo)
 app.command("login")(session.login)
 app.command("whoami")(session.whoami)
 app.command("logout")(session.logout)
+app.add_typer(dataset.app, name="dataset")
+app.add_typer(item.app, name="item")
 app.add_typer(admin.app, name="admin")
 app.add_typer(review.app, name="review")
 app.add_typer(access.app, name="access")

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import anyio
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from provena_like.cli.main import app
-from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.localstack import LocalStack
+from tests.support.cli_helpers import approve_cli_login
 
 runner = CliRunner()
 
@@ -59,16 +57,7 @@ async def test_login_whoami_logout_through_the_real_command(
     cmd = [sys.executable, "-m", "provena_like.cli.main", "login"]
     async with await anyio.open_process(cmd, env=env, stderr=subprocess.STDOUT) as proc:
         assert proc.stdout is not None
-        seen = b""
-        with anyio.fail_after(30):
-            while b"user_code=" not in seen or b"\n" not in seen.split(b"user_code=")[1]:
-                seen += await proc.stdout.receive()
-        url = re.search(rb"(http://\S+user_code=[A-Z0-9-]+)", seen)
-        assert url is not None, seen
-        async with httpx.AsyncClient() as browser:
-            await approve_device_code(
-                browser, url.group(1).decode(), localstack.user.username, localstack.user.password
-            )
+        seen = await approve_cli_login(proc.stdout, localstack)
         with anyio.fail_after(30):
             rest = b"".join([chunk async for chunk in proc.stdout])
             await proc.wait()

@@ -26,7 +26,14 @@ sys.stderr.write(json.dumps({"code": code, "loaded": loaded}))
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["-h"], ["--version"], ["serve", "--help"], ["upload", "--help"]],
+    [
+        ["--help"],
+        ["-h"],
+        ["--version"],
+        ["serve", "--help"],
+        ["upload", "--help"],
+        ["dataset", "-h"],
+    ],
 )
 def test_help_imports_no_server_or_engine(args: list[str]) -> None:
     done = subprocess.run(
