@@ -1,8 +1,8 @@
 """``provena-like register session|files|check-protected``: ALF sessions and their files.
 
 The commands only format: the work is :class:`~provena_like.modules.registration.Registration`'s.
-Exit codes: ``0`` done, ``1`` a file failed (or an SDK error), ``2`` wrong usage. ``--json``
-prints one JSON document.
+Exit codes: ``0`` done, ``1`` a file failed, ``2`` wrong usage; the others are
+:class:`~provena_like.cli._errors.ExitCode`'s. ``--json`` prints one JSON document.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """``provena-like upload|download|sync|verify DATASET PATH``: move and check a dataset's files.
 
 Exit codes: ``0`` every file done (or unchanged), ``1`` some file failed (or, for ``verify``,
-differs from the manifest), ``2`` wrong usage. ``--json`` prints one JSON document with a
-result per file instead of the summary; the progress bar (stderr) shows only on a terminal.
+differs from the manifest), ``2`` wrong usage, ``130`` interrupted (re-run to resume); the
+others are :class:`~provena_like.cli._errors.ExitCode`'s. ``--json`` prints one JSON document
+with a result per file instead of the summary; the progress bar (stderr) shows only on a
+terminal, and not with ``--no-progress`` (``PROVENA_NO_PROGRESS=1``).
 """
 
 from __future__ import annotations
