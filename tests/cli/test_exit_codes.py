@@ -170,3 +170,22 @@ def test_serve_data_dir_in_use(tmp_path: Path) -> None:
     assert result.returncode == ExitCode.FAILED, result.stdout + result.stderr
     error = _json_error(result.stdout)
     assert error["kind"] == "in_use" and "pid 4242" in error["message"]
+
+
+def test_every_command_has_json_and_help() -> None:
+    import typer.main
+
+    def leaves(command: Any, path: str) -> Iterator[tuple[str, Any]]:
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None:
+            yield path, command
+            return
+        for name, sub in subcommands.items():
+            yield from leaves(sub, f"{path} {name}".strip())
+
+    found = dict(leaves(typer.main.get_command(app), ""))
+    assert {"dataset mint", "dataset search", "item create", "upload", "serve"} <= set(found)
+    for path, command in found.items():
+        options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        assert "--json" in options, path
+        assert runner.invoke(app, [*path.split(), "-h"]).exit_code == 0, path
