@@ -26,11 +26,13 @@ from provena_like.cli._common import (
 )
 from provena_like.cli._errors import EXIT_CODES_HELP
 from provena_like.cli.records import (
+    EditOption,
     GeneralGrantOption,
     GroupGrantOption,
     RecordOption,
     SetOption,
     build_record,
+    edit_record,
     parse_grants,
 )
 
@@ -213,19 +215,24 @@ def update(
     display_name: Annotated[
         str | None, typer.Option("--display-name", help="A new display name.")
     ] = None,
+    edit: EditOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
     """Change a dataset's metadata: the current record with --set, --name, ... applied.
 
-    With --record, the file's record replaces it. Refused (exit 1) if someone changed the
-    dataset in the meantime.
+    With --record, the file's record replaces it; with --edit, you edit it in $EDITOR first.
+    Refused (exit 1) if someone changed the dataset in the meantime.
     """
 
     async def work(pv: ProvenaClient) -> Dataset:
         current = await pv.datastore.fetch(dataset)
         base = current.record.model_dump(mode="json", exclude_none=True)
         body = build_record(base, record, set_ or (), _fields(name, description, keyword))
+        if edit:
+            import anyio
+
+            body = await anyio.to_thread.run_sync(edit_record, body)
         return await pv.datastore.update_metadata(
             dataset,
             body,

@@ -24,11 +24,13 @@ from provena_like.cli._common import (
 from provena_like.cli._errors import EXIT_CODES_HELP
 from provena_like.cli.dataset import history_table
 from provena_like.cli.records import (
+    EditOption,
     GeneralGrantOption,
     GroupGrantOption,
     RecordOption,
     SetOption,
     build_record,
+    edit_record,
     parse_grants,
 )
 
@@ -121,6 +123,7 @@ def update(
     record: RecordOption = None,
     set_: SetOption = None,
     display_name: Annotated[str | None, typer.Option("--display-name")] = None,
+    edit: EditOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -132,6 +135,10 @@ def update(
     async def work(pv: ProvenaClient) -> Item:
         current = await pv.registry_client.get_item(item)
         body = build_record(current.record, record, set_ or ())
+        if edit:
+            import anyio
+
+            body = await anyio.to_thread.run_sync(edit_record, body)
         change = {"record": body, "reason": reason, "display_name": display_name}
         return await pv.registry_client.update_item(item, change, if_match=current.revision)
 

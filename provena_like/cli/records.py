@@ -28,7 +28,9 @@ __all__ = [
     "GroupGrantOption",
     "RecordOption",
     "SetOption",
+    "EditOption",
     "build_record",
+    "edit_record",
     "parse_grants",
     "read_record",
 ]
@@ -50,6 +52,41 @@ SetOption = Annotated[
         "repeatable).",
     ),
 ]
+
+
+EditOption = Annotated[
+    bool,
+    typer.Option(
+        "--edit",
+        "-e",
+        help="Open the record (after --record/--set) in $VISUAL or $EDITOR, as JSON.",
+    ),
+]
+
+
+def edit_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` as edited in the user's editor (``$VISUAL``, else ``$EDITOR``), as JSON.
+
+    Raises:
+        CliFailure: no editor is set, it failed, or what was saved is not a JSON object.
+    """
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if not editor:
+        raise CliFailure(ExitCode.USAGE, "--edit needs an editor: set VISUAL or EDITOR")
+    with tempfile.TemporaryDirectory(prefix="provena-record-") as tmp:
+        path = Path(tmp) / "record.json"
+        path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        done = subprocess.run([*shlex.split(editor), str(path)], check=False)
+        if done.returncode != 0:
+            raise CliFailure(
+                ExitCode.FAILED, f"the editor exited with {done.returncode}: nothing was changed"
+            )
+        return read_record(path)
 
 
 def read_record(source: Path) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""``sync --delete`` asks on a terminal and has a cap; ``verify --path``; ``--no-progress``."""
+"""``sync --delete`` asks on a terminal and has a cap; ``verify --path``; ``--no-progress``;
+``update --edit`` (the record in $EDITOR)."""
 
 from __future__ import annotations
 
@@ -136,3 +137,32 @@ async def test_verify_path_after_partial_download(localstack: LocalStack, tmp_pa
     assert part.exit_code == 0, part.output
     doc = json.loads(part.stdout)
     assert doc["ok"] == 2 and doc["failed"] == 0
+
+
+async def test_update_with_editor(localstack: LocalStack, tmp_path: Path) -> None:
+    """``--edit`` opens the record in $EDITOR (here: a sed that renames), then updates."""
+    dataset = await _dataset(localstack)
+    env = {
+        "PROVENA_BASE_URL": localstack.url,
+        "PROVENA_TOKEN_DIR": str(localstack.data_dir / "tokens" / localstack.user.username),
+        "VISUAL": "",
+        "EDITOR": "sed -i s/Sync\\ delete/Edited/",
+    }
+
+    def cli(*args: str, extra: dict[str, str] | None = None) -> Any:
+        return runner.invoke(app, list(args), env={**env, **(extra or {})})
+
+    done = await anyio.to_thread.run_sync(
+        lambda: cli("dataset", "update", dataset, "--reason", "edited", "--edit", "--json")
+    )
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["record"]["dataset_info"]["name"].startswith("Edited ")
+
+    failing = await anyio.to_thread.run_sync(
+        lambda: cli("dataset", "update", dataset, "--reason", "x", "-e", extra={"EDITOR": "false"})
+    )
+    assert failing.exit_code == 1 and "nothing was changed" in failing.output
+    unset = await anyio.to_thread.run_sync(
+        lambda: cli("item", "update", dataset, "--reason", "x", "-e", extra={"EDITOR": ""})
+    )
+    assert unset.exit_code == 2 and "EDITOR" in unset.output
