@@ -1,6 +1,7 @@
 """The HTTP core shared by every L2 client: config, errors, retries, pagination."""
 
-from provena_like._core.config import ProvenaConfig, ServiceName
+import typing as _typing
+
 from provena_like._core.errors import (
     AccessDenied,
     APIConnectionError,
@@ -37,16 +38,41 @@ from provena_like._core.errors import (
     error_class_for,
     error_class_for_status,
 )
-from provena_like._core.http import USER_AGENT, ClientState, HTTPCore, status_error
-from provena_like._core.pagination import AsyncPaginator, PageFetcher
-from provena_like._core.retry import (
-    IDEMPOTENT_METHODS,
-    RETRY_STATUSES,
-    RetryPolicy,
-    is_retryable_exception,
-    parse_retry_after,
-)
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
+from provena_like._lazy import lazy_exports as _lazy_exports
+
+if _typing.TYPE_CHECKING:
+    from provena_like._core.config import ProvenaConfig, ServiceName
+    from provena_like._core.http import USER_AGENT, ClientState, HTTPCore, status_error
+    from provena_like._core.pagination import AsyncPaginator, PageFetcher
+    from provena_like._core.retry import (
+        IDEMPOTENT_METHODS,
+        RETRY_STATUSES,
+        RetryPolicy,
+        is_retryable_exception,
+        parse_retry_after,
+    )
+
+_LAZY = {
+    **dict.fromkeys(("ProvenaConfig", "ServiceName"), "provena_like._core.config"),
+    **dict.fromkeys(
+        ("USER_AGENT", "ClientState", "HTTPCore", "status_error"), "provena_like._core.http"
+    ),
+    **dict.fromkeys(("AsyncPaginator", "PageFetcher"), "provena_like._core.pagination"),
+    **dict.fromkeys(
+        (
+            "IDEMPOTENT_METHODS",
+            "RETRY_STATUSES",
+            "RetryPolicy",
+            "is_retryable_exception",
+            "parse_retry_after",
+        ),
+        "provena_like._core.retry",
+    ),
+}
+"""Names imported on first access (they need httpx, pydantic or tenacity)."""
+
+__getattr__ = _lazy_exports(__name__, _LAZY, globals())
 
 __all__ = [
     "IDEMPOTENT_METHODS",

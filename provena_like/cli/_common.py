@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterable, Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import anyio
 import typer
 from rich.console import Console
 
-from provena_like._core.config import ProvenaConfig
-from provena_like._core.errors import APIStatusError, AuthError, ProvenaError
-from provena_like.client import ProvenaClient
+from provena_like.cli._errors import CliFailure, ExitCode
+
+if TYPE_CHECKING:  # imported when a command runs: `--help` stays fast
+    from provena_like._core.config import ProvenaConfig
+    from provena_like.client import ProvenaClient
 
 T = TypeVar("T")
 
 console = Console()
 err_console = Console(stderr=True)
+
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Print the result (or the error) as one JSON document."),
+]
 
 UrlOption = Annotated[
     str | None,
@@ -26,17 +33,21 @@ UrlOption = Annotated[
 
 def load_config(url: str | None, **overrides: Any) -> ProvenaConfig:
     """Config from keyword options > ``PROVENA_*`` environment > config file."""
+    from provena_like._core.config import ProvenaConfig
+    from provena_like._core.errors import ProvenaError
+
     if url:
         overrides["base_url"] = url
     try:
         return ProvenaConfig.load(**overrides)
     except ProvenaError as err:
-        err_console.print(f"[red]configuration error:[/] {err}")
-        raise typer.Exit(2) from err
+        raise CliFailure(ExitCode.USAGE, f"configuration error: {err}") from err
 
 
 def run_with_client(url: str | None, work: Callable[[ProvenaClient], Awaitable[T]]) -> T:
     """Open a client for ``url``, run ``work(pv)``, close the client; errors as :func:`run`."""
+    from provena_like.client import ProvenaClient
+
     config = load_config(url)
 
     async def go() -> T:
@@ -57,16 +68,25 @@ def collect_with_client(
     return run_with_client(url, work)
 
 
-def run(fn: Callable[[], Awaitable[T]]) -> T:
-    """Run ``fn()`` on a fresh event loop, turning SDK errors into messages and exit codes."""
+def run(fn: Callable[[], Awaitable[T]], *, interrupted: str = "interrupted") -> T:
+    """Run ``fn()`` on a fresh event loop.
+
+    Errors propagate to the command group's error mapper (:mod:`provena_like.cli._errors`),
+    which prints them and picks the exit code; Ctrl-C becomes ``interrupted`` (exit 130).
+    """
+    import anyio
+
     try:
         return anyio.run(fn)
-    except AuthError as err:
-        err_console.print(f"[red]authentication failed:[/] {err}")
-        raise typer.Exit(1) from err
-    except APIStatusError as err:
-        err_console.print(f"[red]{err.status_code} {err.code or ''}:[/] {err}")
-        raise typer.Exit(1) from err
-    except ProvenaError as err:
-        err_console.print(f"[red]error:[/] {err}")
-        raise typer.Exit(1) from err
+    except KeyboardInterrupt as err:
+        raise CliFailure(ExitCode.INTERRUPTED, interrupted) from err
+
+
+def emit(as_json: bool, doc: Any, human: Callable[[], None]) -> None:
+    """Print ``doc`` as JSON (models, dates and paths converted) or call ``human()``."""
+    if as_json:
+        from pydantic_core import to_jsonable_python
+
+        typer.echo(json.dumps(to_jsonable_python(doc)))
+    else:
+        human()

@@ -7,12 +7,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from provena_like.cli._common import UrlOption, collect_with_client, console, run_with_client
-from provena_like.models.auth import (
-    GroupCreate,
-    OAuthClientCreate,
-    UserCreate,
-    UserUpdate,
+from provena_like.cli._common import (
+    JsonOption,
+    UrlOption,
+    collect_with_client,
+    console,
+    emit,
+    run_with_client,
 )
 
 app = typer.Typer(help="Manage users, groups and OAuth clients (system administrators).")
@@ -30,8 +31,11 @@ def create_user(
     email: Annotated[str | None, typer.Option()] = None,
     role: RoleOption = None,
     url: UrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Create a user account."""
+    from provena_like.models.auth import UserCreate
+
     body = UserCreate.model_validate(
         {
             "username": username,
@@ -43,7 +47,7 @@ def create_user(
     )
 
     user = run_with_client(url, lambda pv: pv.auth_client.create_user(body))
-    console.print(f"[green]created user[/] {user.username}")
+    emit(as_json, user, lambda: console.print(f"[green]created user[/] {user.username}"))
 
 
 @app.command("set-user")
@@ -54,8 +58,11 @@ def set_user(
     email: Annotated[str | None, typer.Option()] = None,
     role: RoleOption = None,
     url: UrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Change a user: enable/disable, name, email or system roles."""
+    from provena_like.models.auth import UserUpdate
+
     body = UserUpdate.model_validate(
         {
             k: v
@@ -70,14 +77,18 @@ def set_user(
     )
 
     user = run_with_client(url, lambda pv: pv.auth_client.update_user(username, body))
-    console.print(f"[green]updated user[/] {user.username}")
+    emit(as_json, user, lambda: console.print(f"[green]updated user[/] {user.username}"))
 
 
 @app.command("list-users")
-def list_users(url: UrlOption = None) -> None:
+def list_users(url: UrlOption = None, as_json: JsonOption = False) -> None:
     """List user accounts."""
+    users = collect_with_client(url, lambda pv: pv.auth_client.iter_users())
+    if as_json:
+        emit(as_json, users, lambda: None)
+        return
     table = Table("username", "name", "email", "roles", "disabled")
-    for user in collect_with_client(url, lambda pv: pv.auth_client.iter_users()):
+    for user in users:
         table.add_row(
             user.username,
             user.display_name or "",
@@ -93,25 +104,40 @@ def create_group(
     name: str,
     description: Annotated[str, typer.Option()] = "",
     url: UrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Create a group."""
+    from provena_like.models.auth import GroupCreate
+
     body = GroupCreate(name=name, description=description)
     group = run_with_client(url, lambda pv: pv.auth_client.create_group(body))
-    console.print(f"[green]created group[/] {group.name}")
+    emit(as_json, group, lambda: console.print(f"[green]created group[/] {group.name}"))
 
 
 @app.command("add-member")
-def add_member(group: str, username: str, url: UrlOption = None) -> None:
+def add_member(
+    group: str, username: str, url: UrlOption = None, as_json: JsonOption = False
+) -> None:
     """Add a user to a group."""
     run_with_client(url, lambda pv: pv.auth_client.add_group_member(group, username))
-    console.print(f"[green]added[/] {username} to {group}")
+    emit(
+        as_json,
+        {"group": group, "added": username},
+        lambda: console.print(f"[green]added[/] {username} to {group}"),
+    )
 
 
 @app.command("remove-member")
-def remove_member(group: str, username: str, url: UrlOption = None) -> None:
+def remove_member(
+    group: str, username: str, url: UrlOption = None, as_json: JsonOption = False
+) -> None:
     """Remove a user from a group."""
     run_with_client(url, lambda pv: pv.auth_client.remove_group_member(group, username))
-    console.print(f"[green]removed[/] {username} from {group}")
+    emit(
+        as_json,
+        {"group": group, "removed": username},
+        lambda: console.print(f"[green]removed[/] {username} from {group}"),
+    )
 
 
 @app.command("create-client")
@@ -123,8 +149,11 @@ def create_client(
     name: Annotated[str, typer.Option()] = "",
     role: RoleOption = None,
     url: UrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Register an OAuth client; a confidential one's secret is shown once."""
+    from provena_like.models.auth import OAuthClientCreate
+
     grants = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"] if public else None
     body = OAuthClientCreate.model_validate(
         {
@@ -137,6 +166,12 @@ def create_client(
     )
 
     created = run_with_client(url, lambda pv: pv.auth_client.create_client(body))
+    if as_json:
+        secret = created.client_secret
+        doc = created.model_dump(mode="json")
+        doc["client_secret"] = secret.get_secret_value() if secret is not None else None
+        emit(as_json, doc, lambda: None)
+        return
     console.print(f"[green]created client[/] {created.client_id}")
     if created.client_secret is not None:
         console.print(
@@ -145,10 +180,14 @@ def create_client(
 
 
 @app.command("list-clients")
-def list_clients(url: UrlOption = None) -> None:
+def list_clients(url: UrlOption = None, as_json: JsonOption = False) -> None:
     """List OAuth clients."""
+    clients = collect_with_client(url, lambda pv: pv.auth_client.iter_clients())
+    if as_json:
+        emit(as_json, clients, lambda: None)
+        return
     table = Table("client id", "name", "confidential", "grants", "service account")
-    for client in collect_with_client(url, lambda pv: pv.auth_client.iter_clients()):
+    for client in clients:
         table.add_row(
             client.client_id,
             client.name,

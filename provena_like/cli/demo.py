@@ -7,8 +7,10 @@ fails. With ``--url`` it runs against an existing server, signed in as configure
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
+import json
 import random
 import tempfile
 import time
@@ -17,17 +19,19 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from provena_like.cli._common import UrlOption, console, err_console, load_config, run
-from provena_like.cli.progress import transfer_bar
-from provena_like.client import ProvenaClient
-from provena_like.modules.interactive import InteractiveDataset
+from provena_like.cli._common import JsonOption, UrlOption, console, err_console, load_config, run
+from provena_like.cli._errors import ExitCode
+
+if TYPE_CHECKING:
+    from provena_like.client import ProvenaClient
+    from provena_like.modules.interactive import InteractiveDataset
 
 
 @dataclass
@@ -179,6 +183,8 @@ def _dataset_record(org: str, person: str, name: str) -> dict[str, Any]:
 
 
 async def _dataset_steps(demo: DemoRun, pv: ProvenaClient, workdir: Path) -> None:
+    from provena_like.cli.progress import transfer_bar
+
     src = workdir / "sample"
     name = f"Outer reef temperatures {uuid.uuid4().hex[:6]}"
 
@@ -270,6 +276,8 @@ async def _dataset_steps(demo: DemoRun, pv: ProvenaClient, workdir: Path) -> Non
 
 async def run_demo(url: str | None) -> DemoRun:
     """Run every step; return the results (never raises for a failed step)."""
+    from provena_like.client import ProvenaClient
+
     demo = DemoRun()
     async with AsyncExitStack() as stack:
         client: dict[str, ProvenaClient] = {}
@@ -295,12 +303,19 @@ async def run_demo(url: str | None) -> DemoRun:
 def demo(
     url: UrlOption = None,
     quiet: Annotated[bool, typer.Option(help="Only print the summary table.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Run the end-to-end demo (embedded local stack unless --url is given)."""
-    if quiet:
+    if quiet or as_json:
         console.quiet = True
     result = run(lambda: run_demo(url))
     console.quiet = False
+    if as_json:
+        steps = [dataclasses.asdict(r) for r in result.results]
+        typer.echo(json.dumps({"ok": not result.failed, "steps": steps}))
+        if result.failed:
+            raise typer.Exit(ExitCode.FAILED)
+        return
     console.print(result.table())
     if result.failed:
         err_console.print("[red]the demo failed[/]")

@@ -20,8 +20,14 @@ from provena_like.storage import BytesTransferred, TransferEvent, TransferProgre
 
 
 @contextmanager
-def transfer_bar(console: Console, description: str) -> Iterator[ProgressSink]:
-    """Yield a callback for ``progress=`` that draws bytes and files; hidden without a TTY."""
+def transfer_bar(
+    console: Console, description: str, *, show: bool = True
+) -> Iterator[ProgressSink]:
+    """Yield a callback for ``progress=`` that draws bytes and files.
+
+    The bar is hidden without a terminal, or with ``show=False`` (``--no-progress``); the
+    callback still counts the bytes moved (:attr:`ProgressSink.bytes_done`).
+    """
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -30,7 +36,7 @@ def transfer_bar(console: Console, description: str) -> Iterator[ProgressSink]:
         TimeRemainingColumn(),
         console=console,
         transient=True,
-        disable=not console.is_terminal or console.quiet,
+        disable=not show or not console.is_terminal or console.quiet,
     )
     with progress:
         yield ProgressSink(progress, progress.add_task(description, total=None))
@@ -43,6 +49,11 @@ class ProgressSink:
         self._progress = progress
         self._task = task
         self._bytes = 0
+
+    @property
+    def bytes_done(self) -> int:
+        """Bytes moved so far."""
+        return self._bytes
 
     def __call__(self, event: TransferEvent) -> None:
         """Handle one event (pass this object as ``progress=``)."""

@@ -1,26 +1,28 @@
 """``provena-like register session|files|check-protected``: ALF sessions and their files.
 
 The commands only format: the work is :class:`~provena_like.modules.registration.Registration`'s.
-Exit codes: ``0`` done, ``1`` a file failed (or an SDK error), ``2`` wrong usage. ``--json``
-prints one JSON document.
+Exit codes: ``0`` done, ``1`` a file failed, ``2`` wrong usage; the others are
+:class:`~provena_like.cli._errors.ExitCode`'s. ``--json`` prints one JSON document.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from provena_like.cli._common import UrlOption, console, err_console, run_with_client
-from provena_like.client import ProvenaClient
-from provena_like.modules.registration import (
-    FileRegistrationResult,
-    RegistrationResult,
-    SessionRegistration,
-)
+
+if TYPE_CHECKING:
+    from provena_like.client import ProvenaClient
+    from provena_like.modules.registration import (
+        FileRegistrationResult,
+        RegistrationResult,
+        SessionRegistration,
+    )
 
 app = typer.Typer(
     help="Register ALF sessions and their files (ONE's registration, made atomic).",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import signal
+import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -13,10 +17,7 @@ import platformdirs
 import typer
 from rich.console import Console
 
-from provena_like.server.app import create_app
-from provena_like.server.settings import S3Settings, ServerSettings
-from provena_like.testing.seaweed import SeaweedS3
-from provena_like.testing.server_thread import ServerThread
+from provena_like.cli._errors import CliFailure, ExitCode
 
 console = Console()
 
@@ -48,6 +49,10 @@ def serve(
             "(default: write them to the server log)."
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the addresses (or the error) as one JSON line."),
+    ] = False,
 ) -> None:
     """Run the API (auth, registry, ...) and an S3 object store until interrupted."""
     # Everything the server and the object store create is for this user only: keys, the
@@ -56,16 +61,83 @@ def serve(
     data_dir = (data_dir or default_data_dir()).expanduser().resolve()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
+    with _data_dir_lock(data_dir):
+        sock = _bind_api_port(host, port)
+        # The server's modules (FastAPI, SQLAlchemy, uvicorn) load only for this command.
+        _serve(data_dir, sock, s3_port, database_url, public_url, notify_webhook, as_json)
+
+
+@contextlib.contextmanager
+def _data_dir_lock(data_dir: Path) -> Iterator[None]:
+    """Hold ``serve.lock`` in the data dir, or fail: another ``serve`` is using it."""
+    import fcntl
+
+    lock_file = data_dir / "serve.lock"
+    with lock_file.open("a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            fh.seek(0)
+            pid = fh.read().strip() or "?"
+            raise CliFailure(
+                ExitCode.FAILED,
+                f"data dir {data_dir} is in use by another provena-like serve (pid {pid}): "
+                "it is already running; stop it, or pass another --data-dir",
+                kind="in_use",
+            ) from err
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+
+
+def _bind_api_port(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound before anything starts, or a clear failure."""
+    from provena_like.testing.server_thread import bind_socket
+
+    try:
+        return bind_socket(host, port)
+    except OSError as err:
+        if err.errno != errno.EADDRINUSE:
+            raise CliFailure(
+                ExitCode.USAGE, f"cannot listen on {host}:{port}: {err.strerror}"
+            ) from err
+        raise CliFailure(
+            ExitCode.FAILED,
+            f"port {port} is in use (is provena-like serve already running?); "
+            "stop it or pass another --port",
+            kind="in_use",
+        ) from err
+
+
+def _serve(
+    data_dir: Path,
+    sock: socket.socket,
+    s3_port: int,
+    database_url: str | None,
+    public_url: str | None,
+    notify_webhook: str | None,
+    as_json: bool,
+) -> None:
+    from provena_like.server.app import create_app
+    from provena_like.server.settings import S3Settings, ServerSettings
+    from provena_like.testing.seaweed import SeaweedS3
+    from provena_like.testing.server_thread import ServerThread
+
+    host, port = sock.getsockname()[:2]
     admin_file = data_dir / "initial-admin.json"
     first_start = not admin_file.exists()
 
+    if as_json:
+        console.quiet = True
     s3 = SeaweedS3(data_dir / "s3", s3_port=s3_port or None)
     console.print(f"starting the object store in {data_dir / 's3'} ...")
     try:
         s3.start()
     except RuntimeError as exc:  # e.g. a weed left by a crash that can't be stopped from here
-        console.print(f"[bold red]cannot start the object store:[/] {exc}")
-        raise typer.Exit(1) from exc
+        sock.close()
+        raise CliFailure(ExitCode.FAILED, f"cannot start the object store: {exc}") from exc
     try:
         s3.create_bucket(BUCKET)
         settings = ServerSettings(
@@ -83,9 +155,21 @@ def serve(
                 region=s3.region,
             ),
         )
-        server = ServerThread(create_app(settings), host=host, port=port)
+        server = ServerThread(create_app(settings), sock=sock)
         server.start()
         try:
+            if as_json:
+                shown = first_start and admin_file.exists()
+                initial = json.loads(admin_file.read_text()) if shown else None
+                doc = {
+                    "url": settings.public_url,
+                    "issuer": settings.issuer,
+                    "s3": s3.endpoint_url,
+                    "bucket": BUCKET,
+                    "data_dir": str(data_dir),
+                    "initial_admin": initial,
+                }
+                typer.echo(json.dumps(doc))
             console.print(f"[bold green]provena_like is running[/] at {settings.public_url}")
             console.print(f"  API docs      {settings.public_url}/docs")
             console.print(f"  OIDC issuer   {settings.issuer}")

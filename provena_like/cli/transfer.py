@@ -1,32 +1,45 @@
 """``provena-like upload|download|sync|verify DATASET PATH``: move and check a dataset's files.
 
 Exit codes: ``0`` every file done (or unchanged), ``1`` some file failed (or, for ``verify``,
-differs from the manifest), ``2`` wrong usage. ``--json`` prints one JSON document with a
-result per file instead of the summary; the progress bar (stderr) shows only on a terminal.
+differs from the manifest), ``2`` wrong usage, ``130`` interrupted (re-run to resume); the
+others are :class:`~provena_like.cli._errors.ExitCode`'s. ``--json`` prints one JSON document
+with a result per file instead of the summary; the progress bar (stderr) shows only on a
+terminal, and not with ``--no-progress`` (``PROVENA_NO_PROGRESS=1``).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from provena_like.cli._common import UrlOption, console, err_console, run_with_client
-from provena_like.cli.progress import transfer_bar
-from provena_like.client import ProvenaClient
-from provena_like.modules.interactive import InteractiveDataset
-from provena_like.storage import (
-    CheckStatus,
-    FileResult,
-    FileStatus,
-    ProgressCallback,
-    TransferResult,
-    VerifyResult,
+from provena_like.cli._common import (
+    JsonOption,
+    UrlOption,
+    console,
+    err_console,
+    run_with_client,
 )
+from provena_like.cli._errors import CliFailure, ExitCode
+
+if TYPE_CHECKING:  # imported when a command runs (the storage engine loads boto)
+    from provena_like.client import ProvenaClient
+    from provena_like.modules.interactive import InteractiveDataset
+    from provena_like.storage import (
+        CheckStatus,
+        FileResult,
+        FileStatus,
+        ProgressCallback,
+        TransferResult,
+        VerifyResult,
+    )
+
+    Work = Callable[[InteractiveDataset, ProgressCallback | None], Awaitable[TransferResult]]
 
 __all__ = ["download", "sync", "upload", "verify"]
 
@@ -38,9 +51,6 @@ ExcludeOption = Annotated[
     list[str] | None,
     typer.Option("--exclude", "-x", help="Glob to leave out (repeatable)."),
 ]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print per-file results as one JSON document.")
-]
 ConcurrencyOption = Annotated[
     int | None, typer.Option("--concurrency", "-c", min=1, help="Requests in flight.")
 ]
@@ -48,6 +58,18 @@ DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Change nothing; show what would be done.")
 ]
 PrefixOption = Annotated[str, typer.Option("--prefix", help="Folder inside the dataset.")]
+NoProgressOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-progress",
+        envvar="PROVENA_NO_PROGRESS",
+        help="No progress bar (also PROVENA_NO_PROGRESS=1; none without a terminal anyway).",
+    ),
+]
+PathsOption = Annotated[
+    list[str] | None,
+    typer.Option("--path", "-p", help="A file or folder of the dataset (repeatable)."),
+]
 
 
 class Direction(StrEnum):
@@ -95,25 +117,39 @@ def _report(action: str, result: TransferResult, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
-Work = Callable[[InteractiveDataset, ProgressCallback | None], Awaitable[TransferResult]]
-
-
 def _dataset_run(
     url: str | None, dataset: str, work: Work, action: str, as_json: bool, *, bar: bool = True
 ) -> None:
-    """Open the dataset, run ``work(ds, progress)``, report, exit."""
+    """Open the dataset, run ``work(ds, progress)``, report, exit.
+
+    On Ctrl-C: exit 130 saying how many bytes were moved and kept (a re-run resumes).
+    """
+    from provena_like.cli.progress import ProgressSink, transfer_bar
+
+    sinks: list[ProgressSink] = []
 
     async def open_and_work(pv: ProvenaClient) -> TransferResult:
         ds = await pv.datastore.interactive(dataset)
-        with transfer_bar(err_console, action) as sink:
-            return await work(ds, sink if bar else None)
+        with transfer_bar(err_console, action, show=bar) as sink:
+            sinks.append(sink)
+            return await work(ds, sink)
 
-    _report(action, run_with_client(url, open_and_work), as_json)
+    try:
+        result = run_with_client(url, open_and_work)
+    except CliFailure as failure:
+        if failure.code != ExitCode.INTERRUPTED:
+            raise
+        kept = sinks[0].bytes_done if sinks else 0
+        raise CliFailure(
+            ExitCode.INTERRUPTED,
+            f"interrupted: re-run the same command to resume ({kept:,} bytes kept)",
+            bytes_kept=kept,
+        ) from failure
+    _report(action, result, as_json)
 
 
 def _usage(message: str) -> NoReturn:
-    err_console.print(f"[red]usage:[/] {message}")
-    raise typer.Exit(2)
+    raise CliFailure(ExitCode.USAGE, message)
 
 
 def upload(
@@ -123,6 +159,7 @@ def upload(
     include: IncludeOption = None,
     exclude: ExcludeOption = None,
     concurrency: ConcurrencyOption = None,
+    no_progress: NoProgressOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -140,19 +177,17 @@ def upload(
             concurrency=concurrency,
         )
 
-    _dataset_run(url, dataset, work, "upload", as_json)
+    _dataset_run(url, dataset, work, "upload", as_json, bar=not no_progress)
 
 
 def download(
     dataset: Annotated[str, typer.Argument(help="The dataset's handle.")],
     path: Annotated[Path, typer.Argument(help="The destination folder.")],
-    paths: Annotated[
-        list[str] | None,
-        typer.Option("--path", "-p", help="A file or folder of the dataset (repeatable)."),
-    ] = None,
+    paths: PathsOption = None,
     include: IncludeOption = None,
     exclude: ExcludeOption = None,
     concurrency: ConcurrencyOption = None,
+    no_progress: NoProgressOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -168,7 +203,7 @@ def download(
             concurrency=concurrency,
         )
 
-    _dataset_run(url, dataset, work, "download", as_json)
+    _dataset_run(url, dataset, work, "download", as_json, bar=not no_progress)
 
 
 def sync(
@@ -183,13 +218,26 @@ def sync(
         typer.Option(
             "--delete",
             help="Delete extraneous files on the receiving side (up: unregister them from the "
-            "dataset and delete their objects; down: delete the local files).",
+            "dataset and delete their objects; down: delete the local files). Asks first on a "
+            "terminal (unless --yes).",
         ),
+    ] = False,
+    max_delete: Annotated[
+        int | None,
+        typer.Option(
+            "--max-delete",
+            min=0,
+            help="With --delete: refuse (change nothing, exit 1) if more files would go.",
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="With --delete: don't ask for confirmation.")
     ] = False,
     dry_run: DryRunOption = False,
     include: IncludeOption = None,
     exclude: ExcludeOption = None,
     concurrency: ConcurrencyOption = None,
+    no_progress: NoProgressOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -197,30 +245,63 @@ def sync(
     if direction is Direction.up and not path.is_dir():
         _usage(f"{path} is not a folder")
 
-    async def work(ds: InteractiveDataset, progress: ProgressCallback | None) -> TransferResult:
-        if direction is Direction.up:
-            return await ds.sync_up(
+    def work_for(dry: bool) -> Work:
+        async def work(ds: InteractiveDataset, progress: ProgressCallback | None) -> TransferResult:
+            if direction is Direction.up:
+                return await ds.sync_up(
+                    path,
+                    prefix=prefix,
+                    delete=delete,
+                    dry_run=dry,
+                    include=include or (),
+                    exclude=exclude or (),
+                    progress=progress,
+                    concurrency=concurrency,
+                )
+            return await ds.sync_down(
                 path,
-                prefix=prefix,
+                paths=prefix or None,
                 delete=delete,
-                dry_run=dry_run,
+                dry_run=dry,
                 include=include or (),
                 exclude=exclude or (),
                 progress=progress,
                 concurrency=concurrency,
             )
-        return await ds.sync_down(
-            path,
-            paths=prefix or None,
-            delete=delete,
-            dry_run=dry_run,
-            include=include or (),
-            exclude=exclude or (),
-            progress=progress,
-            concurrency=concurrency,
-        )
 
-    _dataset_run(url, dataset, work, f"sync {direction.value}", as_json)
+        return work
+
+    if delete and not dry_run:
+        _check_deletions(url, dataset, work_for(True), max_delete, ask=not yes)
+    action = f"sync {direction.value}"
+    _dataset_run(url, dataset, work_for(dry_run), action, as_json, bar=not no_progress)
+
+
+def _check_deletions(
+    url: str | None, dataset: str, plan: Work, max_delete: int | None, *, ask: bool
+) -> None:
+    """Plan the sync (a dry run); refuse beyond ``max_delete``; on a terminal, ask first."""
+
+    async def plan_work(pv: ProvenaClient) -> TransferResult:
+        return await plan(await pv.datastore.interactive(dataset), None)
+
+    doomed = [f.path for f in run_with_client(url, plan_work).files if f.reason == "would delete"]
+    if not doomed:
+        return
+    if max_delete is not None and len(doomed) > max_delete:
+        raise CliFailure(
+            ExitCode.FAILED,
+            f"{len(doomed)} files would be deleted, more than --max-delete {max_delete}: "
+            "nothing was changed (--dry-run lists them)",
+            kind="refused",
+            would_delete=len(doomed),
+        )
+    if ask and sys.stdin.isatty():
+        shown = ", ".join(doomed[:5]) + (f" and {len(doomed) - 5} more" if len(doomed) > 5 else "")
+        if not typer.confirm(f"Delete {len(doomed)} files ({shown})?", err=True):
+            raise CliFailure(
+                ExitCode.FAILED, "nothing was changed (deletion declined)", kind="declined"
+            )
 
 
 _CHECK_AS_RESULT: dict[CheckStatus, FileStatus] = {
@@ -237,6 +318,8 @@ _CHECK_REASON: dict[CheckStatus, str] = {
 
 def _as_transfer_result(checks: VerifyResult) -> TransferResult:
     """Checks as the per-file results every transfer command prints."""
+    from provena_like.storage import FileResult, TransferResult
+
     return TransferResult(
         [
             FileResult(
@@ -255,6 +338,15 @@ def _as_transfer_result(checks: VerifyResult) -> TransferResult:
 def verify(
     dataset: Annotated[str, typer.Argument(help="The dataset's handle.")],
     path: Annotated[Path, typer.Argument(help="The local copy to check.")],
+    paths: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--path",
+            "-p",
+            help="Check only this file or folder of the dataset, e.g. after download -p "
+            "(repeatable).",
+        ),
+    ] = None,
     include: IncludeOption = None,
     exclude: ExcludeOption = None,
     as_json: JsonOption = False,
@@ -266,7 +358,7 @@ def verify(
 
     async def work(ds: InteractiveDataset, progress: ProgressCallback | None) -> TransferResult:
         del progress
-        checks = await ds.verify(path, include=include or (), exclude=exclude or ())
+        checks = await ds.verify(path, paths=paths, include=include or (), exclude=exclude or ())
         return _as_transfer_result(checks)
 
     _dataset_run(url, dataset, work, "verify", as_json, bar=False)

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import anyio
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from provena_like.cli.main import app
-from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.localstack import LocalStack
+from tests.support.cli_helpers import approve_cli_login
 
 runner = CliRunner()
 
@@ -47,7 +45,7 @@ def test_admin_commands(localstack: LocalStack) -> None:
 def test_admin_command_refused_for_regular_user(localstack: LocalStack) -> None:
     env = _env(localstack, localstack.data_dir / "tokens" / localstack.user.username)
     result = runner.invoke(app, ["admin", "create-group", "nope"], env=env)
-    assert result.exit_code == 1
+    assert result.exit_code == 4  # not found / no permission
     assert "403" in result.output
 
 
@@ -59,16 +57,7 @@ async def test_login_whoami_logout_through_the_real_command(
     cmd = [sys.executable, "-m", "provena_like.cli.main", "login"]
     async with await anyio.open_process(cmd, env=env, stderr=subprocess.STDOUT) as proc:
         assert proc.stdout is not None
-        seen = b""
-        with anyio.fail_after(30):
-            while b"user_code=" not in seen or b"\n" not in seen.split(b"user_code=")[1]:
-                seen += await proc.stdout.receive()
-        url = re.search(rb"(http://\S+user_code=[A-Z0-9-]+)", seen)
-        assert url is not None, seen
-        async with httpx.AsyncClient() as browser:
-            await approve_device_code(
-                browser, url.group(1).decode(), localstack.user.username, localstack.user.password
-            )
+        seen = await approve_cli_login(proc.stdout, localstack)
         with anyio.fail_after(30):
             rest = b"".join([chunk async for chunk in proc.stdout])
             await proc.wait()
@@ -89,7 +78,7 @@ async def test_login_whoami_logout_through_the_real_command(
         again = runner.invoke(app, ["whoami"], env=_env(localstack, tmp_path / "tokens"))
         return out.exit_code, again.exit_code
 
-    assert await anyio.to_thread.run_sync(logout_then_whoami) == (0, 1)
+    assert await anyio.to_thread.run_sync(logout_then_whoami) == (0, 3)  # 3: not signed in
     assert list((tmp_path / "tokens").glob("*.json")) == []
 
 

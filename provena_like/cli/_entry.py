@@ -1,0 +1,55 @@
+"""The console script's entry: hides type-ahead before the heavy imports, then runs the CLI.
+
+A password typed before its prompt appears is echoed by the terminal (the prompt's hidden
+input starts only when the prompt does). For a command that will prompt for a password,
+echo is turned off here, first thing, and restored on exit; the prompt itself (getpass)
+then discards what was typed ahead, so it is neither shown nor used.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["main", "will_prompt_for_password"]
+
+_PASSWORD_PROMPTS = {("admin", "create-user"): "--password"}
+"""Commands whose password option prompts when left out → that option."""
+
+
+def will_prompt_for_password(args: Sequence[str]) -> bool:
+    """Whether ``args`` run a command that will prompt for a password."""
+    for command, option in _PASSWORD_PROMPTS.items():
+        n = len(command)
+        runs = any(tuple(args[i : i + n]) == command for i in range(len(args)))
+        given = any(a == option or a.startswith(option + "=") for a in args)
+        if runs and not given:
+            return True
+    return False
+
+
+def _hide_typeahead() -> Callable[[], None]:
+    """Turn terminal echo off now; return how to turn it back on."""
+    try:
+        import termios
+    except ImportError:  # pragma: no cover - not a POSIX terminal
+        return lambda: None
+    if not sys.stdin.isatty():
+        return lambda: None
+    fd = sys.stdin.fileno()
+    before = termios.tcgetattr(fd)
+    quiet = list(before)
+    quiet[3] &= ~termios.ECHO
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    return lambda: termios.tcsetattr(fd, termios.TCSANOW, before)
+
+
+def main() -> None:
+    """Run ``provena-like``."""
+    restore = _hide_typeahead() if will_prompt_for_password(sys.argv[1:]) else (lambda: None)
+    try:
+        from provena_like.cli.main import main as run
+
+        run()
+    finally:
+        restore()

@@ -1,0 +1,31 @@
+"""Helpers for tests that run ``provena-like`` as a real process."""
+
+from __future__ import annotations
+
+import re
+
+import anyio
+import httpx
+from anyio.abc import ByteReceiveStream
+
+from provena_like.testing.device_approval import approve_device_code
+from provena_like.testing.localstack import LocalStack
+
+
+async def approve_cli_login(output: ByteReceiveStream, stack: LocalStack) -> bytes:
+    """Read ``provena-like login``'s prompt from ``output``, approve it as the stack's user.
+
+    Returns:
+        What was read (the prompt).
+    """
+    seen = b""
+    with anyio.fail_after(120):
+        while not re.search(rb"user_code=[A-Z0-9-]+\s", seen):
+            seen += await output.receive()
+    link = re.search(rb"(http://\S+user_code=[A-Z0-9-]+)", seen)
+    assert link is not None, seen
+    async with httpx.AsyncClient() as browser:
+        await approve_device_code(
+            browser, link.group(1).decode(), stack.user.username, stack.user.password
+        )
+    return seen
