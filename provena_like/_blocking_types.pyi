@@ -252,6 +252,7 @@ class BlockingRegistryClient:
         dry_run: builtins.bool = ...,
         idempotency_key: builtins.str | None | provena_like._core.sentinels.NotGiven = ...,
         session_path: builtins.str | None = ...,
+        answer: provena_like.models.registration.AnswerForm = ...,
     ) -> provena_like.models.registration.RegisterFilesResult: ...
     def check_protected(
         self, session: builtins.str, paths: collections.abc.Sequence[builtins.str]
