@@ -47,6 +47,8 @@ from provena_like.server.search.routes import router as search_router
 from provena_like.server.settings import ServerSettings
 from provena_like.server.transfer import index as transfer_index
 from provena_like.server.transfer.errors import install_type_zero
+from provena_like.server.transfer.executor import TaskExecutor
+from provena_like.server.transfer.task_routes import router as task_router
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
@@ -166,6 +168,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         lease_seconds=settings.job_lease_seconds,
         poll_seconds=settings.job_poll_seconds,
     )
+    TaskExecutor(app).register(app.state.job_runner)  # transfer and delete tasks
     item_hooks = ItemHooks()
     search_index.subscribe(item_hooks)  # the index follows every write of an item
     registration_index.subscribe(item_hooks)  # unique names and session numbers too
@@ -191,5 +194,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(datastore.router, prefix="/datastore")
     app.include_router(review.router, prefix="/datastore")
     app.include_router(search_router, prefix="/search")
+    app.include_router(task_router)  # /v0.10/transfer, /v0.10/task/{id}, ...
     _document_security(app)
     return app
