@@ -16,19 +16,27 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio.to_thread
 import globus_sdk
 from globus_sdk.testing import get_response_set
 
-from provena_like.testing.server_thread import ServerThread
 from tests.support.users import User
 
 T = TypeVar("T")
 
 
-def globus(server: ServerThread, user: User) -> globus_sdk.TransferClient:
+class Served(Protocol):
+    """A running server (a ``ServerThread``, or a server process of a test)."""
+
+    @property
+    def url(self) -> str:
+        """Its base URL."""
+        ...
+
+
+def globus(server: Served, user: User) -> globus_sdk.TransferClient:
     """The real SDK's TransferClient pointed at the live server, as ``user``."""
     return globus_sdk.TransferClient(
         base_url=server.url, authorizer=globus_sdk.AccessTokenAuthorizer(user.token)

@@ -44,7 +44,6 @@ import fnmatch
 import hashlib
 import logging
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -256,9 +255,11 @@ class _Run:
         except BaseException:
             os.close(fd_in)
             raise
-        temp = f".{dst.name[:200]}.provena-tmp-{uuid.uuid4().hex[:8]}"
+        # one temp name per task and file: a copy cut short by a crash is overwritten by the
+        # next attempt's, never left behind
+        temp = f".{dst.name[:200]}.provena-tmp-{self.task_id[:8]}"
         try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
             fd_out = os.open(temp, flags, 0o644, dir_fd=dir_fd)
             digest = hashlib.sha256()
             size = 0
