@@ -7,7 +7,10 @@
 * :func:`transfer_doc` / :func:`delete_doc` — v4 ``TransferData``/``DeleteData`` with a
   submission id of their own (the ``GET /submission_id`` route is not needed);
 * :func:`fixture_json` — a response of ``globus_sdk.testing`` (the shape oracle);
-* :func:`tree` — the files under a local directory, relative path → bytes.
+* :func:`tree` — the files under a local directory, relative path → bytes;
+* :func:`open_collection_of` / :func:`posix_pair` — local collections anyone may write;
+* fixtures ``task_admin`` (a system admin) and ``task_user`` (a plain user): import
+  ``task_admin_fixture`` and ``task_user_fixture`` to use them.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import anyio.to_thread
 import globus_sdk
+import pytest
 from globus_sdk.testing import get_response_set
 
+from provena_like.testing.server_thread import ServerThread
+from tests.support.transfer import new_root, register_collection
 from tests.support.users import User
 
 T = TypeVar("T")
@@ -138,3 +145,44 @@ def write_tree(root: Path, files: dict[str, bytes]) -> None:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+
+
+OPEN = {"general": ["data-write"]}
+"""Access settings of a collection every signed-in user may read and write."""
+
+
+@pytest.fixture(name="task_admin")
+def task_admin_fixture(new_user: Callable[..., User]) -> User:
+    """A system admin (registers the collections)."""
+    return new_user("admin", system_roles=("admin",))
+
+
+@pytest.fixture(name="task_user")
+def task_user_fixture(new_user: Callable[..., User]) -> User:
+    """A plain user (submits the tasks)."""
+    return new_user("alice")
+
+
+async def open_collection_of(server: ServerThread, admin: User, name: str) -> tuple[str, Path]:
+    """A new local collection under the server's transfer root, open to all: (id, root)."""
+    root = new_root(server, name)
+    item = await register_collection(server, admin, root, name, **OPEN)
+    return item["collection_id"], root
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two open local collections and a user's SDK client."""
+
+    src: str
+    src_root: Path
+    dst: str
+    dst_root: Path
+    tc: globus_sdk.TransferClient
+
+
+async def posix_pair(server: ServerThread, admin: User, user: User) -> Pair:
+    """Two new open local collections (``src``, ``dst``) and ``user``'s TransferClient."""
+    src, src_root = await open_collection_of(server, admin, "src")
+    dst, dst_root = await open_collection_of(server, admin, "dst")
+    return Pair(src, src_root, dst, dst_root, globus(server, user))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -28,6 +27,7 @@ from provena_like.server.db.base import create_engine, create_sessionmaker
 from provena_like.server.db.identity import UserRow
 from provena_like.server.settings import ServerSettings
 from provena_like.server.transfer.index import collection_id
+from tests.support.processes import free_port, wait_until_serving
 from tests.support.transfer_tasks import globus, transfer_doc, tree, write_tree
 from tests.support.users import User
 
@@ -65,12 +65,6 @@ class _Server:
         self.url = f"http://127.0.0.1:{port}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _serve(server: _Server, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVENA_")}
@@ -84,16 +78,7 @@ def _serve(server: _Server, log: Path) -> Iterator[subprocess.Popen[bytes]]:
             env=env,
         )
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"the server exited:\n{log.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the server did not come up:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
+        wait_until_serving(proc, f"{server.url}/healthz", log, timeout=START_TIMEOUT)
         yield proc
     finally:
         if proc.poll() is None:
@@ -138,7 +123,7 @@ def _wait_for(predicate: object, timeout: float, what: str) -> object:
 
 def _scenario(tmp_path: Path, admin_of: object) -> None:
     assert callable(admin_of)
-    server = _Server(tmp_path / "server", _free_port())
+    server = _Server(tmp_path / "server", free_port())
     log = tmp_path / "server.log"
     files = {f"d{n % 10}/f{n:04d}.bin": os.urandom(128 * 1024 + n) for n in range(FILES)}
     with _serve(server, log) as first:

@@ -11,22 +11,25 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
+import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import globus_sdk
 import pytest
 
 from provena_like.testing.server_thread import ServerThread
-from tests.support.transfer import mint_dataset, new_root, register_collection
+from tests.support.transfer import mint_dataset
 from tests.support.transfer_tasks import (
     delete_doc,
     fixture_json,
     globus,
+    open_collection_of,
+    posix_pair,
     same_shape,
     sdk,
+    task_admin_fixture,  # noqa: F401 - the task_admin fixture
+    task_user_fixture,  # noqa: F401 - the task_user fixture
     transfer_doc,
     tree,
     wait_done,
@@ -35,24 +38,6 @@ from tests.support.transfer_tasks import (
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
-
-OPEN = {"general": ["data-write"]}
-
-
-@pytest.fixture
-def admin(new_user: Callable[..., User]) -> User:
-    return new_user("admin", system_roles=("admin",))
-
-
-@pytest.fixture
-def alice(new_user: Callable[..., User]) -> User:
-    return new_user("alice")
-
-
-async def _collection(server: ServerThread, admin: User, name: str) -> tuple[str, Path]:
-    root = new_root(server, name)
-    item = await register_collection(server, admin, root, name, **OPEN)
-    return item["collection_id"], root
 
 
 async def _run(tc: globus_sdk.TransferClient, doc: Any, *, delete: bool = False) -> dict[str, Any]:
@@ -77,10 +62,10 @@ def _moved(tc: globus_sdk.TransferClient, task_id: str, limit: int = 1000) -> li
 
 
 async def test_recursive_posix_copy_with_filters_checksums_and_times(
-    server: ServerThread, admin: User, alice: User
+    server: ServerThread, task_admin: User, task_user: User
 ) -> None:
-    src, src_root = await _collection(server, admin, "src")
-    dst, dst_root = await _collection(server, admin, "dst")
+    p = await posix_pair(server, task_admin, task_user)
+    src, src_root, dst, dst_root, tc = p.src, p.src_root, p.dst, p.dst_root, p.tc
     files = {
         "a.txt": b"alpha",
         ".hidden": b"hidden files travel too",
@@ -96,7 +81,6 @@ async def test_recursive_posix_copy_with_filters_checksums_and_times(
         {"DATA_TYPE": "filter_rule", "method": "exclude", "name": "*.tmp", "type": "file"},
         {"DATA_TYPE": "filter_rule", "method": "exclude", "name": "scratch", "type": "dir"},
     ]
-    tc = globus(server, alice)
     doc = transfer_doc(
         src,
         dst,
@@ -120,7 +104,7 @@ async def test_recursive_posix_copy_with_filters_checksums_and_times(
     assert (task["faults"], task["fatal_error"], task["nice_status"]) == (0, None, None)
     assert task["completion_time"] is not None and task["is_ok"] is None
     assert task["filter_rules"] == rules and task["verify_checksum"] is True
-    assert task["owner_id"] == alice.name and task["label"] == "recursive copy"
+    assert task["owner_id"] == task_user.name and task["label"] == "recursive copy"
     fixture_task = fixture_json("task_list")["DATA"][0]
     same_shape(task, fixture_task, ignore=frozenset({"DATA_TYPE"}))
     assert set(task) - set(fixture_task) == {"DATA_TYPE"}
@@ -153,12 +137,12 @@ async def test_recursive_posix_copy_with_filters_checksums_and_times(
 
 
 async def test_sync_levels_decide_what_is_copied(
-    server: ServerThread, admin: User, alice: User
+    server: ServerThread, task_admin: User, task_user: User
 ) -> None:
-    src, src_root = await _collection(server, admin, "src")
+    src, src_root = await open_collection_of(server, task_admin, "src")
     base = {"same.txt": b"same", "samesize.txt": b"aaaa", "bigger.txt": b"b", "gone.txt": b"g"}
     write_tree(src_root, base)
-    tc = globus(server, alice)
+    tc = globus(server, task_user)
     expected_by_level = {
         0: {"gone.txt"},
         1: {"gone.txt", "bigger.txt"},
@@ -166,7 +150,7 @@ async def test_sync_levels_decide_what_is_copied(
         3: {"gone.txt", "bigger.txt", "samesize.txt"},
     }
     for level, expected in expected_by_level.items():
-        dst, dst_root = await _collection(server, admin, f"dst{level}")
+        dst, dst_root = await open_collection_of(server, task_admin, f"dst{level}")
         write_tree(dst_root, {k: v for k, v in base.items() if k != "gone.txt"})
         now = time.time()
         for name in ("same.txt", "samesize.txt", "bigger.txt"):
@@ -186,12 +170,12 @@ async def test_sync_levels_decide_what_is_copied(
 
 
 async def test_posix_to_s3_to_s3_to_posix_with_verified_checksums(
-    server: ServerThread, admin: User, alice: User
+    server: ServerThread, task_admin: User, task_user: User
 ) -> None:
-    src, src_root = await _collection(server, admin, "src")
-    back, back_root = await _collection(server, admin, "back")
-    first = (await mint_dataset(server, alice))["collection_id"]
-    second = (await mint_dataset(server, alice))["collection_id"]
+    src, src_root = await open_collection_of(server, task_admin, "src")
+    back, back_root = await open_collection_of(server, task_admin, "back")
+    first = (await mint_dataset(server, task_user))["collection_id"]
+    second = (await mint_dataset(server, task_user))["collection_id"]
     files = {
         "run1/a.csv": b"a,b\n1,2\n",
         "run1/big.bin": os.urandom(20 * 1024 * 1024 + 5),  # several parts on the way
@@ -199,7 +183,7 @@ async def test_posix_to_s3_to_s3_to_posix_with_verified_checksums(
         "empty.dat": b"",
     }
     write_tree(src_root, files)
-    tc = globus(server, alice)
+    tc = globus(server, task_user)
     for doc in (
         transfer_doc(src, first, [("/", "/raw/", True)], verify_checksum=True),
         transfer_doc(first, second, [("/raw/", "/copy/", True)], verify_checksum=True),
@@ -216,12 +200,11 @@ async def test_posix_to_s3_to_s3_to_posix_with_verified_checksums(
 
 
 async def test_a_missing_source_fails_the_task_with_an_event(
-    server: ServerThread, admin: User, alice: User
+    server: ServerThread, task_admin: User, task_user: User
 ) -> None:
-    src, src_root = await _collection(server, admin, "src")
-    dst, dst_root = await _collection(server, admin, "dst")
+    p = await posix_pair(server, task_admin, task_user)
+    src, src_root, dst, dst_root, tc = p.src, p.src_root, p.dst, p.dst_root, p.tc
     write_tree(src_root, {"here.txt": b"here"})
-    tc = globus(server, alice)
     items = [("/here.txt", "/here.txt", None), ("/not-here.txt", "/not-here.txt", None)]
     task = await _run(tc, transfer_doc(src, dst, items))
     assert task["status"] == "FAILED"
@@ -244,13 +227,12 @@ async def test_a_missing_source_fails_the_task_with_an_event(
 
 
 async def test_delete_destination_extra_and_a_past_deadline(
-    server: ServerThread, admin: User, alice: User
+    server: ServerThread, task_admin: User, task_user: User
 ) -> None:
-    src, src_root = await _collection(server, admin, "src")
-    dst, dst_root = await _collection(server, admin, "dst")
+    p = await posix_pair(server, task_admin, task_user)
+    src, src_root, dst, dst_root, tc = p.src, p.src_root, p.dst, p.dst_root, p.tc
     write_tree(src_root, {"keep.txt": b"k", "d/keep2.txt": b"k2"})
     write_tree(dst_root, {"extra.txt": b"x", "d/extra2.txt": b"x2", "d/keep2.txt": b"old"})
-    tc = globus(server, alice)
     doc = transfer_doc(src, dst, [("/", "/", True)], delete_destination_extra=True)
     task = await _run(tc, doc)
     assert task["status"] == "SUCCEEDED", task
@@ -264,12 +246,11 @@ async def test_delete_destination_extra_and_a_past_deadline(
 
 
 async def test_update_task_changes_label_and_deadline(
-    server: ServerThread, admin: User, alice: User
+    server: ServerThread, task_admin: User, task_user: User
 ) -> None:
-    src, src_root = await _collection(server, admin, "src")
-    dst, _ = await _collection(server, admin, "dst")
+    p = await posix_pair(server, task_admin, task_user)
+    src, src_root, dst, tc = p.src, p.src_root, p.dst, p.tc
     write_tree(src_root, {"a": b"a"})
-    tc = globus(server, alice)
     task = await _run(tc, transfer_doc(src, dst, [("/a", "/a", None)], label="before"))
     answer = await sdk(lambda: tc.update_task(task["task_id"], {"label": "after"}))
     assert (answer["DATA_TYPE"], answer["code"]) == ("result", "Updated")
@@ -281,15 +262,14 @@ async def test_update_task_changes_label_and_deadline(
 
 
 async def test_a_v3_full_document_is_accepted(
-    server: ServerThread, admin: User, alice: User
+    server: ServerThread, task_admin: User, task_user: User
 ) -> None:
-    src, src_root = await _collection(server, admin, "src")
-    dst, dst_root = await _collection(server, admin, "dst")
+    p = await posix_pair(server, task_admin, task_user)
+    src, src_root, dst, dst_root, tc = p.src, p.src_root, p.dst, p.dst_root, p.tc
     write_tree(src_root, {"a.txt": b"alpha"})
-    tc = globus(server, alice)
     full = {  # what globus-sdk 3 sends: every boolean, recursive false on items
         "DATA_TYPE": "transfer",
-        "submission_id": "1b5b4b2a-4a36-4f8e-8b1e-0c4f3f0e9d11",
+        "submission_id": str(uuid.uuid4()),
         "source_endpoint": src,
         "destination_endpoint": dst,
         "verify_checksum": False,
@@ -312,7 +292,6 @@ async def test_a_v3_full_document_is_accepted(
             }
         ],
     }
-    full["submission_id"] = str(__import__("uuid").uuid4())
     accepted = await sdk(lambda: tc.post("/v0.10/transfer", data=full))
     assert accepted["code"] == "Accepted"
     task = await wait_done(tc, accepted["task_id"])
@@ -320,13 +299,13 @@ async def test_a_v3_full_document_is_accepted(
     assert tree(dst_root) == {"b.txt": b"alpha"}
 
 
-async def test_delete_tasks(server: ServerThread, admin: User, alice: User) -> None:
-    col, root = await _collection(server, admin, "del")
+async def test_delete_tasks(server: ServerThread, task_admin: User, task_user: User) -> None:
+    col, root = await open_collection_of(server, task_admin, "del")
     write_tree(
         root,
         {"a.log": b"1", "b.log": b"2", "keep.txt": b"k", "dir/x": b"x", "full/y": b"y"},
     )
-    tc = globus(server, alice)
+    tc = globus(server, task_user)
     doc = delete_doc(col, ["/*.log", "/dir", "/never-was"], interpret_globs=True, recursive=True)
     accepted = await sdk(lambda: tc.submit_delete(doc))
     same_shape(accepted.data, fixture_json("submit_delete"), ignore=frozenset({"message"}))

@@ -24,8 +24,11 @@ from tests.support.transfer_tasks import (
     fixture_json,
     fixture_status,
     globus,
+    posix_pair,
     same_shape,
     sdk,
+    task_admin_fixture,  # noqa: F401 - the task_admin fixture
+    task_user_fixture,  # noqa: F401 - the task_user fixture
     transfer_doc,
     wait_done,
     write_tree,
@@ -35,26 +38,6 @@ from tests.support.users import User
 pytestmark = pytest.mark.anyio
 
 RESULT_IGNORED = frozenset({"message"})
-
-
-@pytest.fixture
-def admin(new_user: Callable[..., User]) -> User:
-    return new_user("admin", system_roles=("admin",))
-
-
-@pytest.fixture
-def alice(new_user: Callable[..., User]) -> User:
-    return new_user("alice")
-
-
-async def _pair(server: ServerThread, admin: User, user: User) -> tuple[str, Path, str, Path]:
-    """Two POSIX collections that ``user`` may read and write: (id, root) each."""
-    access = {"general": ["data-write"]}
-    src_root, dst_root = new_root(server, "src"), new_root(server, "dst")
-    src = await register_collection(server, admin, src_root, "Source", **access)
-    dst = await register_collection(server, admin, dst_root, "Destination", **access)
-    del user
-    return src["collection_id"], src_root, dst["collection_id"], dst_root
 
 
 @pytest.fixture
@@ -97,11 +80,11 @@ def _expanded(tc: globus_sdk.TransferClient, task_id: str) -> dict[str, object]:
 
 
 async def test_submit_is_accepted_then_duplicate(
-    server: ServerThread, admin: User, alice: User
+    server: ServerThread, task_admin: User, task_user: User
 ) -> None:
-    src, src_root, dst, dst_root = await _pair(server, admin, alice)
+    p = await posix_pair(server, task_admin, task_user)
+    src, src_root, dst, dst_root, tc = p.src, p.src_root, p.dst, p.dst_root, p.tc
     write_tree(src_root, {"a.txt": b"alpha"})
-    tc = globus(server, alice)
     doc = transfer_doc(src, dst, [("/a.txt", "/copy/a.txt", None)], label="first")
     accepted = await sdk(lambda: tc.submit_transfer(doc))
     assert accepted.http_status == fixture_status("submit_transfer") == 200
@@ -123,9 +106,10 @@ async def test_submit_is_accepted_then_duplicate(
 
 
 async def test_ten_concurrent_resubmissions_make_one_task(
-    server: ServerThread, admin: User, alice: User
+    server: ServerThread, task_admin: User, task_user: User
 ) -> None:
-    src, src_root, dst, _ = await _pair(server, admin, alice)
+    p = await posix_pair(server, task_admin, task_user)
+    src, src_root, dst, tc = p.src, p.src_root, p.dst, p.tc
     write_tree(src_root, {"a.txt": b"alpha"})
     label = f"race-{uuid.uuid4().hex[:8]}"
     doc = transfer_doc(src, dst, [("/a.txt", "/a.txt", False)], label=label)
@@ -134,7 +118,7 @@ async def test_ten_concurrent_resubmissions_make_one_task(
     lock = threading.Lock()
 
     def one() -> None:
-        tc = globus(server, alice)  # one SDK client per thread
+        tc = globus(server, task_user)  # one SDK client per thread
         barrier.wait()
         try:
             answer = tc.submit_transfer(doc)
@@ -157,17 +141,16 @@ async def test_ten_concurrent_resubmissions_make_one_task(
     assert sorted(a["code"] for a in answers) == ["Accepted"] + ["Duplicate"] * 9, answers
     assert sorted(a["code"] for a in answers) == ["Accepted"] + ["Duplicate"] * 9
     assert len({a["task_id"] for a in answers}) == 1
-    tc = globus(server, alice)
     listed = await sdk(lambda: tc.task_list(filter={"label": label}).data)
     assert listed["total"] == 1
     await wait_done(tc, answers[0]["task_id"])
 
 
 async def test_no_items_is_400_no_transfer_items(
-    server: ServerThread, admin: User, alice: User
+    server: ServerThread, task_admin: User, task_user: User
 ) -> None:
-    src, _, dst, _ = await _pair(server, admin, alice)
-    tc = globus(server, alice)
+    p = await posix_pair(server, task_admin, task_user)
+    src, dst, tc = p.src, p.dst, p.tc
     with pytest.raises(globus_sdk.TransferAPIError) as err:
         await sdk(lambda: tc.submit_transfer(transfer_doc(src, dst)))
     expected = fixture_json("submit_transfer", "failure")
@@ -180,13 +163,13 @@ async def test_no_items_is_400_no_transfer_items(
 
 
 async def test_identical_active_paths_are_409_and_cancel_stops_the_task(
-    server: ServerThread, admin: User, alice: User, fifo_writers: list[Path]
+    server: ServerThread, task_admin: User, task_user: User, fifo_writers: list[Path]
 ) -> None:
-    src, src_root, dst, dst_root = await _pair(server, admin, alice)
+    p = await posix_pair(server, task_admin, task_user)
+    src, src_root, dst, dst_root, tc = p.src, p.src_root, p.dst, p.dst_root, p.tc
     fifo = src_root / "slow"
     os.mkfifo(fifo)  # the copy blocks opening it until a writer comes: the task stays ACTIVE
     fifo_writers.append(fifo)
-    tc = globus(server, alice)
     first = await sdk(
         lambda: tc.submit_transfer(transfer_doc(src, dst, [("/slow", "/slow", None)]))
     )
@@ -220,11 +203,11 @@ async def test_identical_active_paths_are_409_and_cancel_stops_the_task(
 
 
 async def test_other_users_see_no_task_and_may_not_use_the_collections(
-    server: ServerThread, admin: User, alice: User, new_user: Callable[..., User]
+    server: ServerThread, task_admin: User, task_user: User, new_user: Callable[..., User]
 ) -> None:
-    src, src_root, dst, _ = await _pair(server, admin, alice)
+    p = await posix_pair(server, task_admin, task_user)
+    src, src_root, dst, tc = p.src, p.src_root, p.dst, p.tc
     write_tree(src_root, {"a.txt": b"alpha"})
-    tc = globus(server, alice)
     accepted = await sdk(
         lambda: tc.submit_transfer(transfer_doc(src, dst, [("/a.txt", "/a", None)]))
     )
@@ -243,7 +226,7 @@ async def test_other_users_see_no_task_and_may_not_use_the_collections(
     assert accepted["task_id"] not in [t["task_id"] for t in listed["DATA"]]
 
     private_root = new_root(server, "private")
-    private = await register_collection(server, admin, private_root, "Private")
+    private = await register_collection(server, task_admin, private_root, "Private")
     write_tree(private_root, {"secret.txt": b"secret"})
     for doc in (
         transfer_doc(private["collection_id"], dst, [("/secret.txt", "/stolen", None)]),
@@ -256,9 +239,9 @@ async def test_other_users_see_no_task_and_may_not_use_the_collections(
         await sdk(lambda: tc.submit_delete(delete_doc(private["collection_id"], ["/secret.txt"])))
     assert err.value.code == "EndpointPermissionDenied"
     assert (private_root / "secret.txt").read_bytes() == b"secret"
-    admin_tc = globus(server, admin)
+    admin_tc = globus(server, task_admin)
     seen = await sdk(lambda: admin_tc.get_task(accepted["task_id"]).data)  # admins see all
-    assert seen["owner_id"] == alice.name
+    assert seen["owner_id"] == task_user.name
     await wait_done(tc, accepted["task_id"])
 
 
@@ -275,21 +258,21 @@ async def test_other_users_see_no_task_and_may_not_use_the_collections(
 )
 async def test_paths_that_leave_a_root_are_refused(
     server: ServerThread,
-    admin: User,
-    alice: User,
+    task_admin: User,
+    task_user: User,
     tmp_path: Path,
     source_path: str,
     dest_path: str,
     status: int,
     code: str,
 ) -> None:
-    src, src_root, dst, dst_root = await _pair(server, admin, alice)
+    p = await posix_pair(server, task_admin, task_user)
+    src, src_root, dst, dst_root, tc = p.src, p.src_root, p.dst, p.dst_root, p.tc
     outside = tmp_path / "outside"
     write_tree(outside, {"secret.txt": b"secret"})
     write_tree(src_root, {"a.txt": b"alpha"})
     (src_root / "out").symlink_to(outside)
     (dst_root / "out").symlink_to(outside)
-    tc = globus(server, alice)
     doc = transfer_doc(src, dst, [(source_path, dest_path, None)])
     with pytest.raises(globus_sdk.TransferAPIError) as err:
         await sdk(lambda: tc.submit_transfer(doc))
