@@ -69,6 +69,15 @@ def _feed(fifo: Path, data: bytes) -> None:
         writer.write(data)
 
 
+def _settled(root: Path) -> None:
+    """Wait until no temporary file of a copy is left under ``root`` (within 60 s)."""
+    deadline = time.monotonic() + 60
+    while any("provena-tmp" in name for name in os.listdir(root)):
+        assert time.monotonic() < deadline, os.listdir(root)
+        time.sleep(0.1)
+    time.sleep(1.0)  # a copy that would (wrongly) go on renames within this
+
+
 def _expanded(tc: globus_sdk.TransferClient, task_id: str) -> dict[str, object]:
     """The task document once the task found its files (its copy starts right after)."""
     deadline = time.monotonic() + 60
@@ -189,6 +198,8 @@ async def test_identical_active_paths_are_409_and_cancel_stops_the_task(
     assert task["fatal_error"]["code"] == "CANCELED"
     assert task["completion_time"] is not None
     await sdk(lambda: _feed(fifo, b"late bytes"))  # let the blocked copy go on: it must stop
+    await sdk(lambda: _settled(dst_root))
+    assert not (dst_root / "slow").exists()
     events = await sdk(lambda: tc.task_event_list(first["task_id"]).data)
     assert "CANCELED" in [e["code"] for e in events["DATA"]]
 

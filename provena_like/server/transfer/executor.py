@@ -69,7 +69,7 @@ from provena_like.server.transfer.posix import PosixBackend
 from provena_like.server.transfer.s3 import S3Backend
 from provena_like.server.transfer.task_tables import TaskItemRow, TaskRow
 from provena_like.server.transfer.tasks import ACTIVE, add_event, finish
-from provena_like.storage.credentials import S3Credentials
+from provena_like.storage.credentials import RefreshingCredentials, S3Credentials
 from provena_like.storage.engine import TransferEngine
 
 __all__ = ["BATCH_FILES", "FILES_AT_ONCE", "TaskExecutor", "matches_rules"]
@@ -175,18 +175,22 @@ class _Run:
         key = f"{collection.id}:{write}"
         if key not in self._engines:
             access: Any = "write" if write else "read"
-            issued = await backend.credentials(self.owner, access=access)
-            creds = S3Credentials(
-                access_key_id=issued.access_key_id,
-                secret_access_key=issued.secret_access_key,
-                session_token=issued.session_token,
-                expiration=issued.expiration,
-                endpoint_url=backend.store.endpoint_url,
-                region=backend.store.settings.region,
-                bucket=backend.bucket,
-                prefix=backend.prefix,
-                access=access,
-            )
+
+            async def issue() -> S3Credentials:  # again before they expire: long tasks go on
+                issued = await backend.credentials(self.owner, access=access)
+                return S3Credentials(
+                    access_key_id=issued.access_key_id,
+                    secret_access_key=issued.secret_access_key,
+                    session_token=issued.session_token,
+                    expiration=issued.expiration,
+                    endpoint_url=backend.store.endpoint_url,
+                    region=backend.store.settings.region,
+                    bucket=backend.bucket,
+                    prefix=backend.prefix,
+                    access=access,
+                )
+
+            creds = RefreshingCredentials(issue)
             engine = TransferEngine(
                 creds,
                 max_concurrency=8,
