@@ -18,7 +18,8 @@ import globus_sdk
 import pytest
 
 from provena_like.testing.server_thread import ServerThread
-from tests.support.transfer import new_root, register_collection
+from tests.support.job_helpers import set_job
+from tests.support.transfer import in_server, new_root, register_collection
 from tests.support.transfer_tasks import (
     delete_doc,
     fixture_json,
@@ -296,3 +297,30 @@ async def test_paths_that_leave_a_root_are_refused(
     assert (outside / "secret.txt").read_bytes() == b"secret"
     listed = await sdk(lambda: tc.task_list().data)
     assert listed["total"] == 0  # nothing was accepted
+
+
+async def test_a_task_whose_job_gave_up_is_failed_not_forgotten(
+    server: ServerThread, task_admin: User, task_user: User, fifo_writers: list[Path]
+) -> None:
+    p = await posix_pair(server, task_admin, task_user)
+    fifo = p.src_root / "slow"
+    os.mkfifo(fifo)
+    fifo_writers.append(fifo)
+    accepted = await sdk(
+        lambda: p.tc.submit_transfer(transfer_doc(p.src, p.dst, [("/slow", "/slow", None)]))
+    )
+    task_id = accepted["task_id"]
+    await sdk(lambda: _expanded(p.tc, task_id))
+    error = {"type": "JobInterrupted", "message": "interrupted 5 times", "attempt": 5}
+    await in_server(  # what a job left after crashes on every attempt looks like
+        server,
+        lambda: set_job(server.app.state.sessions, task_id, state="failed", error=error),
+    )
+    task = await sdk(lambda: p.tc.get_task(task_id).data)
+    assert task["status"] == "FAILED", task
+    assert task["fatal_error"] == {"code": "SERVER_ERROR", "description": "interrupted 5 times"}
+    events = await sdk(lambda: p.tc.task_event_list(task_id).data)
+    assert events["DATA"][0]["code"] == "SERVER_ERROR"
+    await sdk(lambda: _feed(fifo, b"late"))  # let the blocked copy finish
+    again = await sdk(lambda: p.tc.get_task(task_id).data)
+    assert (again["status"], again["fatal_error"]) == ("FAILED", task["fatal_error"])

@@ -244,7 +244,8 @@ class _Run:
     # -- copying ---------------------------------------------------------------------------
 
     def _stop_if_canceled(self) -> None:
-        if self.ctx.cancel_requested:
+        # a cancel, or a lease lost (the job was failed or taken over): stop writing
+        if self.ctx.cancel_requested or self.ctx._lost:
             raise JobCanceled(f"task {self.task_id} was canceled")
 
     def _posix_copy(self, src: ResolvedPath, dst: ResolvedPath, mtime: datetime | None) -> _Copied:
