@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 __all__ = [
     "SYNC_LEVELS",
@@ -26,6 +28,10 @@ SYNC_LEVELS = {"exists": 0, "size": 1, "mtime": 2, "checksum": 3}
 """The names of the sync levels (what ``globus transfer --sync-level`` takes) → their number."""
 
 _LENIENT = ConfigDict(extra="ignore", populate_by_name=True)
+
+# an empty DATA is answered with Globus's own 400 NoTransferItems (not a validation error),
+# so the schema says what a usable document has while the model lets an empty list through
+_AT_LEAST_ONE: JsonDict = {"minItems": 1}
 
 
 class FilterRule(BaseModel):
@@ -64,7 +70,7 @@ class TransferItem(BaseModel):
 class _TaskDocument(BaseModel):
     model_config = _LENIENT
 
-    submission_id: str | None = Field(default=None, max_length=64)
+    submission_id: UUID | None = None
     label: str | None = Field(default=None, max_length=128)
     deadline: datetime | None = None
     notify_on_succeeded: bool = True
@@ -88,7 +94,7 @@ class TransferDocument(_TaskDocument):
     source_local_user: str | None = None
     destination_local_user: str | None = None
     filter_rules: list[FilterRule] | None = None
-    DATA: list[TransferItem] = Field(default_factory=list)
+    DATA: list[TransferItem] = Field(json_schema_extra=_AT_LEAST_ONE)
 
     @field_validator("sync_level", mode="before")
     @classmethod
@@ -116,4 +122,4 @@ class DeleteDocument(_TaskDocument):
     ignore_missing: bool = False
     interpret_globs: bool = False
     local_user: str | None = None
-    DATA: list[DeleteItem] = Field(default_factory=list)
+    DATA: list[DeleteItem] = Field(json_schema_extra=_AT_LEAST_ONE)

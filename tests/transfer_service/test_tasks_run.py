@@ -134,6 +134,10 @@ async def test_recursive_posix_copy_with_filters_checksums_and_times(
     )
     none_active = await sdk(lambda: tc.task_list(filter={"status": "ACTIVE"}).data)
     assert none_active["total"] == 0
+    for bad in ({"filter": "owner:me"}, {"orderby": "size"}, {"colour": "red"}):
+        with pytest.raises(globus_sdk.TransferAPIError) as err:
+            await sdk(lambda bad=bad: tc.task_list(query_params=bad))
+        assert (err.value.http_status, err.value.code) == (400, "ClientError.BadRequest")
 
 
 async def test_sync_levels_decide_what_is_copied(

@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -34,7 +35,9 @@ from provena_like.server.middleware import current_request_id
 
 __all__ = [
     "API_PREFIX",
+    "ERROR_RESPONSES",
     "TransferAPIError",
+    "TypeZeroBody",
     "bad_request",
     "from_service_error",
     "globus_code",
@@ -65,6 +68,21 @@ _BY_STATUS = {
     502: "ExternalError",
     503: "ServiceUnavailable",
 }
+
+
+class TypeZeroBody(BaseModel):
+    """The body of every error under ``/v0.10/`` (for the OpenAPI document)."""
+
+    code: str
+    message: str
+    request_id: str | None
+    resource: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": TypeZeroBody} for status in (400, 401, 403, 404, 409, 413, 501, 502, 503)
+}
+"""The error responses of a transfer route, for ``APIRouter(responses=...)``."""
 
 
 class TransferAPIError(Exception):

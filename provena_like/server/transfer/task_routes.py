@@ -23,7 +23,7 @@ from provena_like.models.transfer import DeleteDocument, TransferDocument
 from provena_like.server.jobs import JobRunner
 from provena_like.server.middleware import current_request_id
 from provena_like.server.security import Principal, db_session, require_principal
-from provena_like.server.transfer.errors import TransferAPIError, bad_request
+from provena_like.server.transfer.errors import ERROR_RESPONSES, TransferAPIError, bad_request
 from provena_like.server.transfer.task_tables import TaskEventRow, TaskItemRow, TaskRow
 from provena_like.server.transfer.tasks import (
     ACTIVE,
@@ -37,7 +37,7 @@ from provena_like.server.transfer.tasks import (
 
 __all__ = ["TaskUpdate", "router"]
 
-router = APIRouter(prefix="/v0.10", tags=["transfer"])
+router = APIRouter(prefix="/v0.10", tags=["transfer"], responses=ERROR_RESPONSES)
 
 Caller = Annotated[Principal, Depends(require_principal)]
 Session = Annotated[AsyncSession, Depends(db_session)]
@@ -152,6 +152,15 @@ async def cancel_task(
     return _stamped(request, body)
 
 
+_FIELDS = "(?:type|status|task_id|label)"
+FILTER_PATTERN = rf"^{_FIELDS}:[^/,]+(?:,[^/,]+)*(?:/{_FIELDS}:[^/,]+(?:,[^/,]+)*)*$"
+"""What ``task_list``'s ``filter`` looks like: ``type:TRANSFER,DELETE/status:ACTIVE``."""
+
+_ORDER_KEY = "(?:request_time|completion_time|label|status|type|task_id)(?: (?:ASC|DESC|asc|desc))?"
+ORDERBY_PATTERN = rf"^{_ORDER_KEY}(?:,{_ORDER_KEY})*$"
+"""What ``task_list``'s ``orderby`` looks like: ``request_time DESC,label``."""
+
+
 def _filters(text: str | None) -> list[ColumnElement[bool]]:
     """``type:TRANSFER,DELETE/status:ACTIVE/task_id:...`` as SQL conditions."""
     conditions: list[ColumnElement[bool]] = []
@@ -203,14 +212,26 @@ def _ordering(text: str | None) -> list[Any]:
     return [*order, TaskRow.task_id]
 
 
-@router.get("/task_list", summary="The caller's tasks")
+_TASK_LIST_PARAMS = frozenset({"limit", "offset", "filter", "orderby", "fields"})
+
+
+def _known_params(request: Request) -> None:
+    """400 for a query parameter ``task_list`` doesn't know (``fields`` is accepted, unused)."""
+    unknown = sorted(set(request.query_params) - _TASK_LIST_PARAMS)
+    if unknown:
+        raise bad_request(f"Unknown query parameter(s) {', '.join(map(repr, unknown))}.")
+
+
+@router.get("/task_list", summary="The caller's tasks", dependencies=[Depends(_known_params)])
 async def task_list(
     caller: Caller,
     session: Session,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
     offset: Annotated[int, Query(ge=0)] = 0,
-    filter: Annotated[str | None, Query(max_length=2048)] = None,  # noqa: A002 - Globus's name
-    orderby: Annotated[str | None, Query(max_length=256)] = None,
+    filter: Annotated[  # noqa: A002 - Globus's name
+        str | None, Query(max_length=2048, pattern=FILTER_PATTERN)
+    ] = None,
+    orderby: Annotated[str | None, Query(max_length=256, pattern=ORDERBY_PATTERN)] = None,
 ) -> dict[str, Any]:
     """The caller's tasks, newest first by default; ``total`` counts them all."""
     conditions = [TaskRow.owner == caller.username, *_filters(filter)]
@@ -291,7 +312,7 @@ class _Page:
 
 
 def _page(
-    marker: Annotated[str | None, Query(max_length=32)] = None,
+    marker: Annotated[str | None, Query(pattern=r"^[0-9]{0,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
 ) -> _Page:
     return _Page(marker, limit)

@@ -75,15 +75,8 @@ def _deadline(value: datetime | None) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _submission_id(value: str | None) -> str:
-    if value is None:
-        return str(uuid.uuid4())
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise TransferAPIError(
-            400, "ClientError.BadRequest", f"Invalid submission_id {value!r}: not a UUID."
-        ) from None
+def _submission_id(value: uuid.UUID | None) -> str:
+    return str(value if value is not None else uuid.uuid4())
 
 
 def _digest(parts: Any) -> str:
