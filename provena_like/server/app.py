@@ -48,7 +48,9 @@ from provena_like.server.search.routes import router as search_router
 from provena_like.server.settings import ServerSettings
 from provena_like.server.transfer import index as transfer_index
 from provena_like.server.transfer.errors import install_type_zero, render_refusal
+from provena_like.server.transfer.executor import TaskExecutor
 from provena_like.server.transfer.routes import router as transfer_router
+from provena_like.server.transfer.task_routes import router as task_router
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
@@ -169,6 +171,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         lease_seconds=settings.job_lease_seconds,
         poll_seconds=settings.job_poll_seconds,
     )
+    TaskExecutor(app).register(app.state.job_runner)  # transfer and delete tasks
     item_hooks = ItemHooks()
     search_index.subscribe(item_hooks)  # the index follows every write of an item
     registration_index.subscribe(item_hooks)  # unique names and session numbers too
@@ -196,5 +199,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(review.router, prefix="/datastore")
     app.include_router(search_router, prefix="/search")
     app.include_router(transfer_router)  # /v0.10/..., the Globus Transfer API's paths
+    app.include_router(task_router)  # /v0.10/transfer, /v0.10/task/{id}, ...
     _document_security(app)
     return app

@@ -64,6 +64,8 @@ Kind = Literal[
     "lab",
     "transfer",
     "transfer-listing",
+    "task",
+    "task-listing",
 ]
 Target = Literal["org", "person", "D1", "D2"]
 
@@ -99,6 +101,7 @@ class World:
     rds: str = ""  # a file registered in A's session (its version is the secret)
     rds_path: str = ""
     tag: str = ""  # a tag record (the vocabulary is an admin's)
+    task: str = ""  # A's transfer-service task (a delete on D1; its label is the secret)
     before: dict[str, Any] = field(default_factory=dict)  # what A saw before the attacks
 
     def target_id(self, target: Target) -> str:
@@ -189,6 +192,9 @@ async def _snapshot(api: httpx.AsyncClient, w: World) -> dict[str, Any]:
         out[f"{name}-release"] = await _ok(
             await api.get(f"/datastore/datasets/{ds}/release/history", headers=a)
         )
+    if w.task:  # its status moves on by itself; its label and not being canceled don't
+        task = await _ok(await api.get(f"/v0.10/task/{w.task}", headers=a))
+        out["task"] = (task["label"], (task["fatal_error"] or {}).get("code") == "CANCELED")
     for user in (w.a, *w.actors.values()):
         out[f"user-{user.name}"] = await _ok(
             await api.get(f"/auth/users/{user.name}", headers=admin)
@@ -435,6 +441,22 @@ async def world(api: httpx.AsyncClient, make_token: Callable[..., str]) -> World
         201,
     )
     w.rds = registered["files"][0]["dataset"]["id"]
+    # a task of A's on the transfer service: deletes nothing (ignore_missing)
+    accepted = await _ok(
+        await api.post(
+            "/v0.10/delete",
+            json={
+                "DATA_TYPE": "delete",
+                "endpoint": collection_id(w.d1),
+                "submission_id": str(uuid.uuid4()),
+                "label": secret,
+                "ignore_missing": True,
+                "DATA": [{"DATA_TYPE": "delete_item", "path": f"/{secret}-nothing-here"}],
+            },
+            headers=a.headers,
+        )
+    )
+    w.task = accepted["task_id"]
     w.refresh_token = (await _sign_in(api, a.name, password))["refresh_token"]
     w.before = await _snapshot(api, w)
     return w
@@ -470,7 +492,9 @@ class Case:
             transfer API on A's ``target`` as a collection: ``role`` needed, refusals are
             Type-Zero bodies, 401 ``AuthenticationFailed`` / 403
             ``EndpointPermissionDenied``), ``transfer-listing`` (``endpoint_search``: only
-            the collections the caller may read data of).
+            the collections the caller may read data of), ``task`` (A's task: anyone else
+            gets a Type-Zero 404, as if it didn't exist), ``task-listing`` (``task_list``:
+            never A's task).
         owner: who owns what the route touches, for the reader.
         build: the attacker's request.
         role: the role needed (``role`` cases).
@@ -737,6 +761,29 @@ TABLE: dict[tuple[str, str], Case] = {
                                      "new_path": f"/{a}-took-it.csv"})),
     ("GET", "/v0.10/endpoint_search"): Case("transfer-listing", "A (D1 and D2 as collections)",
                                             at("/v0.10/endpoint_search?limit=100")),
+    ("POST", "/v0.10/transfer"): transfer("data-write", send("/v0.10/transfer", lambda w, a: {
+        "DATA_TYPE": "transfer", "source_endpoint": collection_id(w.d1),
+        "destination_endpoint": collection_id(w.d1), "submission_id": str(uuid.uuid4()),
+        "DATA": [{"DATA_TYPE": "transfer_item", "source_path": f"/{w.file_path}",
+                  "destination_path": f"/{a}-copy.csv"}]})),
+    ("POST", "/v0.10/delete"): transfer("data-write", send("/v0.10/delete", lambda w, _a: {
+        "DATA_TYPE": "delete", "endpoint": collection_id(w.d1),
+        "submission_id": str(uuid.uuid4()),
+        "DATA": [{"DATA_TYPE": "delete_item", "path": f"/{w.file_path}"}]})),
+    ("GET", "/v0.10/task/{task_id}"): Case("task", "A (a task)", at(
+        lambda w, _a: f"/v0.10/task/{w.task}")),
+    ("PUT", "/v0.10/task/{task_id}"): Case("task", "A (a task)", send(
+        lambda w, _a: f"/v0.10/task/{w.task}",
+        lambda _w, a: {"DATA_TYPE": "task", "label": f"taken by {a}"})),
+    ("POST", "/v0.10/task/{task_id}/cancel"): Case("task", "A (a task)", at(
+        lambda w, _a: f"/v0.10/task/{w.task}/cancel")),
+    ("GET", "/v0.10/task/{task_id}/event_list"): Case("task", "A (a task)", at(
+        lambda w, _a: f"/v0.10/task/{w.task}/event_list")),
+    ("GET", "/v0.10/task/{task_id}/successful_transfers"): Case("task", "A (a task)", at(
+        lambda w, _a: f"/v0.10/task/{w.task}/successful_transfers")),
+    ("GET", "/v0.10/task/{task_id}/skipped_errors"): Case("task", "A (a task)", at(
+        lambda w, _a: f"/v0.10/task/{w.task}/skipped_errors")),
+    ("GET", "/v0.10/task_list"): Case("task-listing", "A (a task)", at("/v0.10/task_list")),
 }
 # fmt: on
 
@@ -787,7 +834,11 @@ def assert_refused(w: World, r: httpx.Response, status: int, where: str) -> None
     if r.request.url.path.startswith("/v0.10/"):  # the transfer API's Type-Zero errors
         body = r.json()
         assert set(body) >= {"code", "message", "request_id", "resource"}, (where, body)
-        code = {401: "AuthenticationFailed", 403: "EndpointPermissionDenied"}.get(status)
+        code = {
+            401: "AuthenticationFailed",
+            403: "EndpointPermissionDenied",
+            404: "ClientError.NotFound",
+        }.get(status)
         assert code is None or body["code"] == code, (where, body)
         return
     error = r.json()["error"]
@@ -882,6 +933,13 @@ async def test_attackers_get_what_the_table_says(
             assert shown == expected, (where, shown, expected)
             if not expected:
                 assert_no_leak(w, r, where)
+        elif case.kind == "task":
+            assert_refused(w, await send_as(api, w, method, case, actor), 404, where)
+        elif case.kind == "task-listing":
+            r = await send_as(api, w, method, case, actor)
+            assert r.status_code == 200, (where, r.status_code, r.text[:300])
+            assert w.task not in {task["task_id"] for task in r.json()["DATA"]}, where
+            assert_no_leak(w, r, where)
         else:
             assert case.kind == "listing"
             r = await send_as(api, w, method, case, actor)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,23 +18,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from provena_like.testing import _weed_process
 from provena_like.testing.seaweed import SeaweedS3
+from tests.support.processes import free_port, wait_until_serving
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="SIGKILL/proc semantics checked on Linux"
 )
 
 START_TIMEOUT = 180.0  # a shared, slow machine: generous on purpose
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _alive(pid: int) -> bool:
@@ -98,19 +91,9 @@ def _serve(data_dir: Path, port: int, log: Path) -> Iterator[subprocess.Popen[by
             env=env,
         )
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(
-                    f"serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                url = f"http://127.0.0.1:{port}/openapi.json"
-                if httpx.get(url, timeout=5).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"serve did not come up:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
+        wait_until_serving(
+            proc, f"http://127.0.0.1:{port}/openapi.json", log, timeout=START_TIMEOUT
+        )
         yield proc
     finally:
         if proc.poll() is None:
@@ -121,7 +104,7 @@ def _serve(data_dir: Path, port: int, log: Path) -> Iterator[subprocess.Popen[by
 def test_serve_killed_with_sigkill_restarts_on_the_same_dir(tmp_path: Path) -> None:
     data_dir = tmp_path / "server"
     log = tmp_path / "serve.log"
-    port = _free_port()
+    port = free_port()
     try:
         with _serve(data_dir, port, log) as first:
             weed = _weed_pid(data_dir / "s3")

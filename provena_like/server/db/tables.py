@@ -8,3 +8,4 @@ from provena_like.server.registration import tables as registration_tables  # no
 from provena_like.server.registry import tables as registry_tables  # noqa: F401
 from provena_like.server.review import tables as review_tables  # noqa: F401
 from provena_like.server.transfer import tables as transfer_tables  # noqa: F401
+from provena_like.server.transfer import task_tables  # noqa: F401

@@ -1,0 +1,188 @@
+"""Helpers of the transfer task tests: the real ``globus_sdk.TransferClient`` against the server.
+
+* :func:`globus` — a ``globus_sdk.TransferClient`` for a user (``base_url`` = the live server,
+  ``AccessTokenAuthorizer`` with the user's token of our own auth);
+* :func:`sdk` — run a blocking SDK call in a worker thread (never on the test's loop);
+* :func:`wait_done` — poll ``get_task`` until the task is no longer ACTIVE;
+* :func:`transfer_doc` / :func:`delete_doc` — v4 ``TransferData``/``DeleteData`` with a
+  submission id of their own (the ``GET /submission_id`` route is not needed);
+* :func:`fixture_json` — a response of ``globus_sdk.testing`` (the shape oracle);
+* :func:`tree` — the files under a local directory, relative path → bytes;
+* :func:`open_collection_of` / :func:`posix_pair` — local collections anyone may write;
+* fixtures ``task_admin`` (a system admin) and ``task_user`` (a plain user): import
+  ``task_admin_fixture`` and ``task_user_fixture`` to use them.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import anyio.to_thread
+import globus_sdk
+import pytest
+from globus_sdk.testing import get_response_set
+
+from provena_like.testing.server_thread import ServerThread
+from tests.support.transfer import new_root, register_collection
+from tests.support.users import User
+
+T = TypeVar("T")
+
+
+class Served(Protocol):
+    """A running server (a ``ServerThread``, or a server process of a test)."""
+
+    @property
+    def url(self) -> str:
+        """Its base URL."""
+        ...
+
+
+def globus(server: Served, user: User) -> globus_sdk.TransferClient:
+    """The real SDK's TransferClient pointed at the live server, as ``user``."""
+    return globus_sdk.TransferClient(
+        base_url=server.url, authorizer=globus_sdk.AccessTokenAuthorizer(user.token)
+    )
+
+
+async def sdk(fn: Callable[[], T]) -> T:
+    """Run the blocking SDK call ``fn`` in a worker thread."""
+    return await anyio.to_thread.run_sync(fn)
+
+
+def transfer_doc(
+    source: str, dest: str, items: list[tuple[str, str, bool | None]] = (), **options: Any
+) -> globus_sdk.TransferData:
+    """A v4 TransferData with its own submission id; ``items`` are (source, dest, recursive)."""
+    options.setdefault("submission_id", str(uuid.uuid4()))
+    doc = globus_sdk.TransferData(source, dest, **options)
+    for src, dst, recursive in items:
+        if recursive is None:
+            doc.add_item(src, dst)
+        else:
+            doc.add_item(src, dst, recursive=recursive)
+    return doc
+
+
+def delete_doc(endpoint: str, paths: list[str], **options: Any) -> globus_sdk.DeleteData:
+    """A v4 DeleteData with its own submission id."""
+    options.setdefault("submission_id", str(uuid.uuid4()))
+    doc = globus_sdk.DeleteData(endpoint, **options)
+    for path in paths:
+        doc.add_item(path)
+    return doc
+
+
+def _wait(tc: globus_sdk.TransferClient, task_id: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        task = tc.get_task(task_id).data
+        if task["status"] != "ACTIVE" or time.monotonic() > deadline:
+            return task
+        time.sleep(0.2)
+
+
+async def wait_done(
+    tc: globus_sdk.TransferClient, task_id: str, timeout: float = 180.0
+) -> dict[str, Any]:
+    """The task document once it is no longer ACTIVE (or at ``timeout``)."""
+    task = await sdk(lambda: _wait(tc, task_id, timeout))
+    assert task["status"] != "ACTIVE", f"task {task_id} still active after {timeout}s: {task}"
+    return task
+
+
+def fixture_json(name: str, case: str = "default") -> Any:
+    """The JSON of globus-sdk's registered response ``transfer.<name>`` (``case``)."""
+    return get_response_set(f"transfer.{name}").lookup(case).json
+
+
+def fixture_status(name: str, case: str = "default") -> int:
+    """The HTTP status of globus-sdk's registered response ``transfer.<name>``."""
+    status: int = get_response_set(f"transfer.{name}").lookup(case).status
+    return status
+
+
+def same_shape(ours: Any, theirs: Any, *, ignore: frozenset[str] = frozenset()) -> None:
+    """Assert equal key sets and JSON types, recursively (None matches anything)."""
+    if isinstance(theirs, dict):
+        assert isinstance(ours, dict), (ours, theirs)
+        assert set(ours) - ignore == set(theirs) - ignore, (
+            sorted(set(ours) ^ set(theirs)),
+            ours,
+        )
+        for key in set(theirs) - ignore:
+            same_shape(ours[key], theirs[key], ignore=ignore)
+    elif isinstance(theirs, list):
+        assert isinstance(ours, list)
+        if theirs and ours:
+            same_shape(ours[0], theirs[0], ignore=ignore)
+    elif theirs is not None and ours is not None:
+        if isinstance(theirs, bool):
+            assert isinstance(ours, bool), (ours, theirs)
+        elif isinstance(theirs, int | float):
+            assert isinstance(ours, int | float) and not isinstance(ours, bool), (ours, theirs)
+        else:
+            assert isinstance(ours, type(theirs)), (ours, theirs)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root``: relative POSIX path → content."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def write_tree(root: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` (relative path → content) under ``root``."""
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+OPEN = {"general": ["data-write"]}
+"""Access settings of a collection every signed-in user may read and write."""
+
+
+@pytest.fixture(name="task_admin")
+def task_admin_fixture(new_user: Callable[..., User]) -> User:
+    """A system admin (registers the collections)."""
+    return new_user("admin", system_roles=("admin",))
+
+
+@pytest.fixture(name="task_user")
+def task_user_fixture(new_user: Callable[..., User]) -> User:
+    """A plain user (submits the tasks)."""
+    return new_user("alice")
+
+
+async def open_collection_of(server: ServerThread, admin: User, name: str) -> tuple[str, Path]:
+    """A new local collection under the server's transfer root, open to all: (id, root)."""
+    root = new_root(server, name)
+    item = await register_collection(server, admin, root, name, **OPEN)
+    return item["collection_id"], root
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two open local collections and a user's SDK client."""
+
+    src: str
+    src_root: Path
+    dst: str
+    dst_root: Path
+    tc: globus_sdk.TransferClient
+
+
+async def posix_pair(server: ServerThread, admin: User, user: User) -> Pair:
+    """Two new open local collections (``src``, ``dst``) and ``user``'s TransferClient."""
+    src, src_root = await open_collection_of(server, admin, "src")
+    dst, dst_root = await open_collection_of(server, admin, "dst")
+    return Pair(src, src_root, dst, dst_root, globus(server, user))
