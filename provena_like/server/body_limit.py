@@ -25,6 +25,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from provena_like.server.errors import ServiceError, error_response, unauthenticated
+from provena_like.server.security import verified_claims
 
 __all__ = ["BodyLimitMiddleware", "BodyPolicy", "BodyTooLarge", "ErrorRenderer", "body_policy"]
 
@@ -136,7 +137,7 @@ def _check_bearer(scope: Scope) -> ServiceError | None:
     if verifier is None:  # not set up yet: the route's own dependency decides
         return None
     try:
-        verifier.verify_access_token(token.strip())
+        verified_claims(scope, verifier, token.strip())
     except ServiceError as err:
         return err
     return None

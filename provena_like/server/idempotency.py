@@ -2,6 +2,8 @@
 
 The stored record is written in the same transaction as the write itself, so a crash can't
 leave one without the other; a concurrent duplicate loses the primary-key race and replays.
+A request whose work answers :class:`Unchanged` (it changed nothing) leaves no record: a
+retry with its key runs the work again, which answers from what is there then.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -21,6 +23,17 @@ from provena_like.server.errors import ServiceError, validation_error
 from provena_like.server.security import Principal, sessions
 
 Work = Callable[[AsyncSession], Awaitable[tuple[int, Any]]]
+
+
+class Unchanged(NamedTuple):
+    """What a :data:`Work` answers when it changed nothing: no record is kept for replay.
+
+    There is nothing a retry could do twice, so a retry with the same key runs again (and
+    the key, unrecorded, may then be used for another request).
+    """
+
+    status: int
+    body: Any
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
@@ -49,7 +62,8 @@ async def run_idempotent(
 ) -> JSONResponse:
     """Run ``work`` in one transaction, or replay the stored result for (principal, key).
 
-    ``work`` returns (status, JSON-able body). Without a key it simply runs once.
+    ``work`` returns (status, JSON-able body), as :class:`Unchanged` when it changed
+    nothing (then no record is kept). Without a key it simply runs once.
     """
     if key is not None and not 1 <= len(key) <= 255:
         message = "Idempotency-Key must be 1-255 characters."
@@ -62,8 +76,15 @@ async def run_idempotent(
                     found = await session.get(IdempotencyRow, (principal, key))
                     if found is not None:
                         return _replay(found, fp)
-                status, body = await work(session)
-                if key is not None:
+                answer = await work(session)
+                status, body = answer
+                if key is not None and isinstance(answer, Unchanged):
+                    # a duplicate that ran while the first of its key wrote may see that
+                    # write as "nothing to change": it answers what the first did
+                    found = await session.get(IdempotencyRow, (principal, key))
+                    if found is not None:
+                        return _replay(found, fp)
+                elif key is not None:
                     session.add(
                         IdempotencyRow(
                             principal=principal, key=key, fingerprint=fp, status=status, body=body

@@ -8,7 +8,8 @@ from the database so that a disabled account or a changed membership takes effec
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -66,6 +67,33 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
+_VERIFIED = "provena_like.verified_token"
+"""The key of the request's (ASGI scope's) state that holds the token verified for it."""
+
+
+def verified_claims(
+    scope: MutableMapping[str, Any], verifier: TokenVerifier, token: str
+) -> dict[str, Any]:
+    """The claims of ``token``, its signature checked once per request.
+
+    The first check (the body-limit middleware's, before the body is read) keeps the
+    token and its claims in the request's state; a later check of the same token in the
+    same request (the route's dependency) takes them from there, and only checks again
+    that the token has not expired since (say, during a slow upload).
+
+    Raises:
+        ServiceError: 401 when the token is not valid (or has expired since).
+    """
+    state: MutableMapping[str, Any] = scope.setdefault("state", {})
+    found = state.get(_VERIFIED)
+    if found is not None and found[0] == token and found[1].get("exp", 0) > time.time():
+        claims: dict[str, Any] = found[1]
+        return claims
+    claims = verifier.verify_access_token(token)
+    state[_VERIFIED] = (token, claims)
+    return claims
+
+
 async def load_principal(session: AsyncSession, claims: dict[str, Any]) -> Principal:
     """Build the principal from verified claims and the user's current database state."""
     username = claims.get("sub")
@@ -95,7 +123,7 @@ async def optional_principal(request: Request) -> Principal | None:
     if token is None:
         return None
     verifier: TokenVerifier = request.app.state.tokens
-    claims = verifier.verify_access_token(token)
+    claims = verified_claims(request.scope, verifier, token)
     async with sessions(request)() as session:
         return await load_principal(session, claims)
 

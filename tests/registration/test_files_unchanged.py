@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
+from sqlalchemy import text
 
 from provena_like.testing.server_thread import ServerThread
-from tests.support.registration_db import rows_of, writer_turns
+from tests.support.registration_db import database, rows_of, writer_turns
 from tests.support.registration_helpers import Lab, Vocabulary, file, make_session, register
 
 pytestmark = pytest.mark.anyio
@@ -142,3 +145,40 @@ async def test_an_unknown_answer_form_is_refused(
     r = await register(client, lab.member, ses, [file(f"alf/{vocabulary.name()}")], answer="terse")
     assert r.status_code == 422, r.text
     assert r.json()["error"]["details"][0]["field"] == "answer"
+
+
+async def keeps_record(server: ServerThread, key: str) -> bool:
+    """Whether the server keeps an idempotency record for ``key``."""
+    async with database(server) as db:
+        found = await db.execute(
+            text("SELECT count(*) FROM idempotency_records WHERE key = :key"), {"key": key}
+        )
+        return bool(found.scalar_one())
+
+
+async def test_a_request_that_changes_nothing_keeps_no_idempotency_record(
+    client: httpx.AsyncClient, server: ServerThread, lab: Lab, vocabulary: Vocabulary
+) -> None:
+    ses = await make_session(client, lab)
+    files = [file(f"alf/{vocabulary.name()}", "a")]
+    wrote, noop = f"reg-{uuid.uuid4().hex}", f"reg-{uuid.uuid4().hex}"
+    first = await register(client, lab.member, ses, files, key=wrote)
+    assert first.status_code == 201, first.text
+    assert await keeps_record(server, wrote)
+    # a retry of the request that wrote is a replay of its answer: registered once
+    retried = await register(client, lab.member, ses, files, key=wrote)
+    assert retried.headers.get("idempotent-replayed") == "true"
+    assert retried.json() == first.json()
+
+    again = await register(client, lab.member, ses, files, key=noop)
+    assert again.status_code == 201, again.text
+    assert [f["status"] for f in again.json()["files"]] == ["unchanged"]
+    assert not await keeps_record(server, noop)
+    # its retry runs the checks again: nothing changed, so it answers the same
+    before = await rows_of(server, ses)
+    retry = await register(client, lab.member, ses, files, key=noop)
+    assert retry.status_code == 201, retry.text
+    assert "idempotent-replayed" not in retry.headers
+    assert retry.json() == again.json()
+    assert (await rows_of(server, ses)) == before
+    assert not await keeps_record(server, noop)

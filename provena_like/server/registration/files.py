@@ -591,10 +591,14 @@ def _plan_model(
 
 async def register_files(
     session: AsyncSession, principal: Principal, session_id: str, body: RegisterFilesRequest
-) -> RegisterFilesResult:
+) -> tuple[RegisterFilesResult, bool]:
     """Register ``body.files`` of a session, all or nothing (see the module's docstring).
 
     A dry run performs every check (read-only) and answers the plan.
+
+    Returns:
+        The answer, and whether anything was written (False for a dry run and for a
+        request that changes nothing).
 
     Raises:
         ServiceError: 404 unknown session, 403 not a member of its lab, 422 naming each
@@ -626,7 +630,7 @@ async def register_files(
         # a no-op (every file unchanged, flags and file records as asked): all the checks
         # ran on what is there now; nothing to write, so no need to queue with the writers
         kept = [p.existing for p in planned if p.existing is not None]
-        return await _answer(session, ctx, body, planned, kept)
+        return await _answer(session, ctx, body, planned, kept), False
     if not body.dry_run:
         # writers of this session queue here, so what is checked below is what is written
         await next_value(session, _writers(ctx))
@@ -651,11 +655,12 @@ async def register_files(
             if not _compacted(body, p)
         ]
         unchanged = _unchanged(body, planned)
-        return RegisterFilesResult(
+        plan = RegisterFilesResult(
             session=ctx.row.id, dry_run=True, files=results, unchanged=unchanged
         )
+        return plan, False
     rows = await _write(session, principal, ctx, body, planned, existing, defaults)
-    return await _answer(session, ctx, body, planned, rows)
+    return await _answer(session, ctx, body, planned, rows), True
 
 
 def _compacted(body: RegisterFilesRequest, p: _Planned) -> bool:

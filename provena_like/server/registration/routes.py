@@ -39,7 +39,7 @@ from provena_like.models.registry import Item, SortOrder
 from provena_like.models.shared import Page
 from provena_like.server import access
 from provena_like.server.errors import ServiceError
-from provena_like.server.idempotency import run_request_once
+from provena_like.server.idempotency import Unchanged, run_request_once
 from provena_like.server.params import Cursor, IdempotencyKey, PageSize, error_responses
 from provena_like.server.registry import service as registry
 from provena_like.server.registry.routes import _idempotent_item
@@ -159,13 +159,17 @@ async def register_files_route(
     repository exists; the caller is a member of the session's lab; no target revision is
     protected (412 ``protected``, each file's revisions newest first in the details). Then
     everything is written in one transaction. A ``dry_run`` answers the plan (200) and
-    writes nothing. Honours ``Idempotency-Key``: a retry with the same key registers once.
+    writes nothing. Honours ``Idempotency-Key``: a retry with the same key registers once
+    (a request that changed nothing, a dry run included, keeps no record: a retry runs the
+    checks again).
     """
     session_id = f"{prefix}/{suffix}"
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
-        result = await files.register_files(session, principal, session_id, body)
-        return (200 if body.dry_run else 201), result.model_dump(mode="json")
+        result, wrote = await files.register_files(session, principal, session_id, body)
+        answer = (200 if body.dry_run else 201), result.model_dump(mode="json")
+        # a registration that changed nothing keeps no idempotency record (see the guide)
+        return answer if wrote else Unchanged(*answer)
 
     # the request as JSON text (pydantic's serializer, in field order): the same request
     # gives the same text, at a fraction of the cost of sorting thousands of files' keys
