@@ -41,3 +41,26 @@ def test_no_command_installs_into_the_system_python() -> None:
         first = command.split("&&")[0].strip()
         assert not re.match(r"python3? -m pip\b", first), command
         assert "--user" not in command and "--break-system-packages" not in command
+
+
+def _cli_row(path: Path) -> str:
+    rows = [
+        line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("| CLI |")
+    ]
+    assert len(rows) == 1, f"one CLI row in the layers table of {path.name}"
+    return rows[0]
+
+
+def test_layer_tables_name_every_cli_command() -> None:
+    import typer.main
+
+    from provena_like.cli.main import app
+
+    group = typer.main.get_command(app)
+    commands = sorted(group.commands)  # type: ignore[attr-defined]
+    assert {"serve", "login", "dataset", "item", "upload"} <= set(commands)
+    for path in (ROOT / "README.md", ROOT / "docs" / "index.md"):
+        row = _cli_row(path)
+        named = set(re.findall(r"[a-z][a-z-]+", row))
+        missing = [command for command in commands if command not in named]
+        assert not missing, f"{path.name} does not list {missing}"
