@@ -46,7 +46,9 @@ async def test_review_commands(
     rob, me = cli(localstack, rob_user), cli(localstack, owner)
     dsid = (await mint(api, owner, record(refs, name="CLI reef")))["id"]
 
-    assert "403" in await run(me, "review", "add-reviewer", rob_user.name, code=1)
+    assert "403" in await run(
+        me, "review", "add-reviewer", rob_user.name, code=4
+    )  # 4: no permission
     assert "is a reviewer" in await run(admin, "review", "add-reviewer", rob_user.name)
     assert rob_user.name in await run(me, "review", "reviewers")
 
@@ -56,7 +58,7 @@ async def test_review_commands(
     assert "409 under_review" in out and "PENDING" in out
     assert dsid in await run(me, "review", "mine")
     assert dsid in await run(rob, "review", "awaiting")
-    assert "403 not_your_review" in await run(me, "review", "approve", dsid, code=1)
+    assert "403 not_your_review" in await run(me, "review", "approve", dsid, code=4)
     assert "now NOT_RELEASED" in await run(rob, "review", "reject", dsid, "-n", "licence?")
     await run(me, "review", "request", dsid, "--reviewer", rob_user.name)
     assert "now NOT_RELEASED" in await run(me, "review", "withdraw", dsid)
@@ -93,7 +95,7 @@ async def test_access_commands(
     assert f"group {lab}" not in out
     out = await run(member, "access", "my-access", org)
     assert "metadata-read (from: general)" in out
-    assert "403" in await run(member, "access", "grant", org, "admin", "--general", code=1)
+    assert "403" in await run(member, "access", "grant", org, "admin", "--general", code=4)
     out = await run(me, "access", "grant", org, "boss", "--general", code=2)
     assert "not a role" in out
     assert "exactly one" in await run(me, "access", "revoke", org, code=2)
