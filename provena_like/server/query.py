@@ -72,16 +72,14 @@ async def refuse_repeated_scalars(request: Request) -> None:
     if not isinstance(route, APIRoute) or not request.query_params:
         return
     names = single_value_names(route)
-    repeated = sorted(
-        {key for key in request.query_params if key in names}
-        & {key for key in request.query_params if len(request.query_params.getlist(key)) > 1}
-    )
+    params = request.query_params
+    repeated = sorted(key for key in set(params) if key in names and len(params.getlist(key)) > 1)
     if repeated:
         raise validation_error(
             [
                 {
                     "field": f"query.{name}",
-                    "message": f"given {len(request.query_params.getlist(name))} times; "
+                    "message": f"given {len(params.getlist(name))} times; "
                     "this parameter takes one value: send it once",
                     "type": "repeated_value",
                 }
