@@ -98,3 +98,58 @@ async def test_a_missing_root_is_an_empty_repository(tmp_path: Path) -> None:
     assert await repo.stat("a.txt") is None
     await repo.delete("a.txt")
     assert repo.name == str(tmp_path / "not-yet")
+
+
+# A writer that stops halfway through its put (having written a marker) until it is killed.
+KILLED_WRITER = """
+import sys, time, anyio
+from provena_like.repositories import PosixRepository
+
+async def main(root, source, path, marker):
+    repo = PosixRepository(root, chunk_size=1024 * 1024)
+
+    def halfway(event):
+        if getattr(event, "total_done", 0) >= 4 * 1024 * 1024:
+            open(marker, "w").close()
+            time.sleep(600)  # blocks the writer mid-put: the parent kills it here
+
+    await repo.put(source, path, progress=halfway)
+
+anyio.run(main, *sys.argv[1:])
+"""
+
+
+async def test_a_writer_killed_mid_put_leaves_the_old_file_and_a_hidden_temp(
+    repo: PosixRepository, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    import anyio
+
+    path = "m1/2024-01-31/001/raw/ephys.raw.bin"
+    old, new = b"o" * (8 * 1024 * 1024), b"n" * (8 * 1024 * 1024)
+    (tmp_path / "old.bin").write_bytes(old)
+    (tmp_path / "new.bin").write_bytes(new)
+    await repo.put(tmp_path / "old.bin", path)
+    marker = tmp_path / "halfway"
+    args = [str(repo.root), str(tmp_path / "new.bin"), path, str(marker)]
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, *args])
+    try:
+        with anyio.fail_after(60):
+            while not marker.exists():
+                assert proc.poll() is None, "the writer exited before it was killed"
+                await anyio.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    # readers see the old file, whole; the half-written temp file is not an object
+    info = await repo.stat(path, verify=True)
+    assert info is not None and info.size == len(old)
+    assert (repo.root / path).read_bytes() == old
+    assert [o.path async for o in repo.list()] == [path]
+    leftovers = await repo.incomplete()
+    assert len(leftovers) == 1 and 0 < leftovers[0].size < len(new)
+    assert leftovers[0].path.startswith("m1/2024-01-31/001/raw/" + TEMP_PREFIX)
+    await repo.discard_incomplete()
+    assert await repo.incomplete() == [] and [o.path async for o in repo.list()] == [path]
