@@ -47,9 +47,10 @@ from provena_like.repositories.base import (
     check_path,
     check_prefix,
 )
-from provena_like.storage.events import BytesTransferred, ProgressCallback, deliver
+from provena_like.storage.events import ProgressCallback, ProgressReporter
 from provena_like.storage.hashing import CHUNK_SIZE, StreamingHasher, hash_file
 from provena_like.storage.keys import local_target, prepare_local_target
+from provena_like.storage.results import FileResult
 
 __all__ = ["TEMP_PREFIX", "PosixRepository"]
 
@@ -210,20 +211,24 @@ class PosixRepository(Repository):
         durable: bool,
         progress: ProgressCallback | None,
     ) -> tuple[os.stat_result, str]:
-        """Copy ``source`` to a temp file beside ``target``, check it, then rename it over."""
+        """Copy ``source`` to a temp file beside ``target``, check it, then rename it over.
+
+        Progress goes out as the storage engine's events for a batch of one file (started,
+        bytes per chunk, finished with its result, the totals).
+        """
         temp = _temp_beside(target)
         copy = await anyio.to_thread.run_sync(_Copy.open, source, temp, limiter=self._limiter)
-        done = False
+        size = copy.before.st_size
+        reporter = ProgressReporter(progress, files_total=1, bytes_total=size)
+        result = FileResult(path, "failed", size=size, reason="interrupted")
+        await reporter.started(path, size)
         try:
             total = 0
             while n := await anyio.to_thread.run_sync(
                 copy.step, self._chunk_size, limiter=self._limiter
             ):
                 total += n
-                if progress is not None and not await deliver(
-                    progress, BytesTransferred(path, n, total)
-                ):
-                    progress = None
+                await reporter.transferred(path, n, total)
             await anyio.to_thread.run_sync(copy.finish, what, limiter=self._limiter)
             digest = copy.hasher.digests().sha256
             assert digest is not None
@@ -242,14 +247,21 @@ class PosixRepository(Repository):
             with anyio.CancelScope(shield=True):
                 copy.close(discard=False)
                 info = await anyio.to_thread.run_sync(commit, limiter=self._limiter)
-            done = True
+            result = FileResult(path, "ok", size=info.st_size, sha256=digest)
             return info, digest
+        except Exception as exc:
+            result = FileResult(
+                path, "failed", size=size, reason=str(exc) or type(exc).__name__, error=exc
+            )
+            raise
         finally:
-            if not done:
-                with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
+                if not result.ok:
                     await anyio.to_thread.run_sync(
                         lambda: copy.close(discard=True), limiter=self._limiter
                     )
+                await reporter.finished(result)
+                await reporter.close()
 
     # ------------------------------------------------------------------ the contract
 
@@ -265,7 +277,7 @@ class PosixRepository(Repository):
         Args:
             local_path: The file to store.
             path: Where, relative to the root.
-            progress: Receives a :class:`~provena_like.storage.BytesTransferred` per chunk.
+            progress: Receives the engine's progress events (``BytesTransferred`` per chunk).
 
         Raises:
             UnsafePath: If ``path`` is unsafe, reserved or leads outside the root.
@@ -309,7 +321,7 @@ class PosixRepository(Repository):
             path: The object.
             local_path: The file to write (its folder is created; an existing file replaced).
             sha256: The sha256 the bytes must have.
-            progress: Receives a :class:`~provena_like.storage.BytesTransferred` per chunk.
+            progress: Receives the engine's progress events (``BytesTransferred`` per chunk).
 
         Raises:
             ObjectNotFound: If there is no object at ``path``.

@@ -23,7 +23,7 @@ from provena_like.repositories import (
     Repository,
     S3Repository,
 )
-from provena_like.storage import BytesTransferred, TransferEvent
+from provena_like.storage import BytesTransferred, FileFinished, TransferEvent, TransferProgress
 
 pytestmark = pytest.mark.anyio
 
@@ -239,3 +239,22 @@ async def test_object_info_is_what_the_store_says(repo: Repository, tmp_path: Pa
     if repo.kind == "s3":
         assert info.etag is not None and listed[0].etag == info.etag
     assert repr(repo).startswith(type(repo).__name__)
+
+
+async def test_progress_is_the_engine_events_of_one_file(repo: Repository, tmp_path: Path) -> None:
+    data = os.urandom(3 * MiB)
+    events: list[TransferEvent] = []
+    info = await repo.put(write(tmp_path / "a.bin", data), "p/a.bin", progress=events.append)
+    got: list[TransferEvent] = []
+    await repo.get("p/a.bin", tmp_path / "b.bin", progress=got.append)
+    for seen in (events, got):
+        kinds = [type(e).__name__ for e in seen]
+        assert kinds[0] == "FileStarted" and kinds[-1] == "TransferProgress"
+        assert "BytesTransferred" in kinds and kinds.count("FileFinished") == 1
+        moved = [e for e in seen if isinstance(e, BytesTransferred)]
+        assert moved[-1].total_done == len(data) == sum(e.n for e in moved)
+        (finished,) = [e for e in seen if isinstance(e, FileFinished)]
+        assert finished.result.ok and finished.result.sha256 == info.sha256 == sha(data)
+        last = seen[-1]
+        assert isinstance(last, TransferProgress)
+        assert (last.files_done, last.bytes_done) == (1, len(data))
