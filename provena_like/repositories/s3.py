@@ -152,7 +152,7 @@ class S3Repository(Repository):
             memory_limit=memory_limit,
             resume=False,
         )
-        self._sub = ""  # the root prefix below the credentials' prefix, once open
+        self._sub: str | None = None  # the root prefix below the credentials' prefix, once open
 
     def __repr__(self) -> str:
         return f"S3Repository({self.root!r}, name={self.name!r})"
@@ -199,7 +199,13 @@ class S3Repository(Repository):
             assert repo.key("a/b.txt") == "repo/a/b.txt"  # root = credentials' prefix + "repo/"
             ```
         """
-        return self._sub + check_path(path)
+        return self._root_key() + check_path(path)
+
+    def _root_key(self) -> str:
+        """The root's prefix below the credentials' prefix (known once the repository is open)."""
+        if self._sub is None:
+            raise UsageError("use the repository inside `async with S3Repository(...) as repo:`")
+        return self._sub
 
     @staticmethod
     def _raise(result: FileResult, what: str) -> None:
@@ -316,8 +322,9 @@ class S3Repository(Repository):
             ```
         """
         check_prefix(prefix)
-        skip = len(self._sub)
-        async for obj in self._engine.list(self._sub + prefix):
+        sub = self._root_key()
+        skip = len(sub)
+        async for obj in self._engine.list(sub + prefix):
             if obj.key.endswith("/"):  # a "directory marker", not an object
                 continue
             yield ObjectInfo(

@@ -79,3 +79,13 @@ async def test_a_root_outside_the_credentials_is_refused(
 def test_credentials_must_be_credentials() -> None:
     with pytest.raises(UsageError):
         S3Repository("s3://b/a", "not credentials")  # type: ignore[arg-type]
+
+
+async def test_an_unopened_repository_says_so(scoped: ScopedCredentials) -> None:
+    repo = S3Repository(f"s3://{scoped.bucket}/{scoped.prefix}", to_s3_credentials(scoped))
+    with pytest.raises(UsageError, match="async with"):
+        repo.key("a.txt")
+    with pytest.raises(UsageError, match="async with"):
+        await repo.stat("a.txt")
+    with pytest.raises(UsageError, match="async with"):
+        [o async for o in repo.list()]
