@@ -57,10 +57,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
 from provena_like._core.errors import ObjectNotFound
 from provena_like._core.lifecycle import AsyncCloseable
+from provena_like.models.registration import RepositoryKind
 from provena_like.storage.events import ProgressCallback
 from provena_like.storage.keys import validate_prefix, validate_relative_key
 
@@ -72,9 +72,6 @@ __all__ = [
     "check_path",
     "check_prefix",
 ]
-
-RepositoryKind = Literal["s3", "posix", "globus"]
-"""What kind of store a repository is (as in the registry's repository records)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
