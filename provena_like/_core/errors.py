@@ -27,6 +27,7 @@ ProvenaError
 │   │   └── RateLimited 429, ServerError 5xx
 │   └── ResponseValidationError                 a 2xx body that doesn't parse
 └── TransferError → ChecksumMismatch, RemoteChanged, UnsafePath,
+    ObjectNotFound (also a FileNotFoundError)      no object at a repository path
     TaskFailed (.task_id .outcome)                 a Globus task that did not succeed
 ```
 
@@ -59,6 +60,7 @@ __all__ = [
     "LoginRequired",
     "NotFound",
     "NotYourReview",
+    "ObjectNotFound",
     "PreconditionFailed",
     "ProvenaError",
     "RateLimited",
@@ -314,6 +316,10 @@ class RemoteChanged(TransferError):
 
 class UnsafePath(TransferError, UsageError):
     """A remote key or local path would escape its destination."""
+
+
+class ObjectNotFound(TransferError, FileNotFoundError):
+    """A repository holds no object at that path (``Repository.get``)."""
 
 
 class TaskFailed(TransferError):

@@ -1,18 +1,29 @@
-"""Object operations the sync planner needs: a stored sha256 and batched deletes.
+"""Single-object operations: a stored sha256, a HEAD, a read-back digest, batched deletes.
 
-The engine binds these to its open requests and the dataset's location, and hands them to
-:class:`~provena_like.storage._sync.SyncContext`; the planner itself sends no S3 request.
+The engine binds these to its open requests and the dataset's location: the sync planner
+gets them through :class:`~provena_like.storage._sync.SyncContext` (it sends no S3 request
+itself), and :meth:`~provena_like.storage.TransferEngine.stat`,
+:meth:`~provena_like.storage.TransferEngine.digest` and
+:meth:`~provena_like.storage.TransferEngine.delete` expose them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
-from provena_like.storage._requests import S3Requests, describe, to_transfer_error
-from provena_like.storage.hashing import is_sha256_hex
+import anyio
+
+from provena_like._core.errors import TransferError
+from provena_like.storage._requests import S3Requests, describe, error_code, to_transfer_error
+from provena_like.storage.hashing import CHUNK_SIZE, Digests, StreamingHasher, is_sha256_hex
+from provena_like.storage.listing import RemoteObject
 from provena_like.storage.results import FileResult
 
-__all__ = ["DELETE_BATCH", "delete_objects", "stored_sha256"]
+__all__ = ["DELETE_BATCH", "delete_objects", "digest_object", "head_object", "stored_sha256"]
+
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 
 DELETE_BATCH = 1000
 """S3's most keys per ``DeleteObjects`` call."""
@@ -29,9 +40,86 @@ async def stored_sha256(requests: S3Requests, prefix: str, key: str) -> str | No
     Raises:
         Exception: The HEAD's error (missing object, access denied, unreachable).
     """
-    head = await requests.head(prefix + key)
-    stored = head.metadata.get("sha256")
+    return _sha256_in((await requests.head(prefix + key)).metadata)
+
+
+def _sha256_in(metadata: Mapping[str, str]) -> str | None:
+    """The ``sha256`` of an object's user metadata (lowercase), if it holds a valid one."""
+    stored = metadata.get("sha256")
     return stored.lower() if stored is not None and is_sha256_hex(stored) else None
+
+
+def _last_modified(value: str | None) -> datetime:
+    if value:
+        try:
+            return parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            pass
+    return datetime.fromtimestamp(0, UTC)
+
+
+async def head_object(requests: S3Requests, prefix: str, key: str) -> RemoteObject | None:
+    """HEAD one object: its size, ETag, time and stored sha256, or ``None`` if it is missing.
+
+    Args:
+        requests: The engine's open requests.
+        prefix: The dataset's prefix in the bucket.
+        key: The key relative to the dataset root.
+
+    Raises:
+        Exception: Any error but a missing object (access denied, unreachable).
+    """
+    try:
+        head = await requests.head(prefix + key)
+    except Exception as exc:
+        if error_code(exc) in _MISSING:
+            return None
+        raise
+    return RemoteObject(
+        key=key,
+        size=int(head.headers.get("Content-Length", "0")),
+        etag=head.etag.strip('"'),
+        last_modified=_last_modified(head.headers.get("Last-Modified")),
+        sha256=_sha256_in(head.metadata),
+    )
+
+
+async def digest_object(
+    requests: S3Requests, prefix: str, key: str, limiter: anyio.CapacityLimiter
+) -> Digests:
+    """Read one object back and hash the bytes received (sha256), streaming.
+
+    The body's pieces are hashed in worker threads, about 8 MiB at a time, so memory stays
+    bounded and the event loop never hashes.
+
+    Returns:
+        The digests of the object's bytes (``size``: how many were read).
+
+    Raises:
+        TransferError: If the body broke off before the object's size.
+        Exception: The GET's error (a missing object: ``ClientError`` ``NoSuchKey``).
+    """
+    hasher = StreamingHasher()
+    pending: list[bytes] = []
+    held = 0
+
+    def feed(pieces: list[bytes]) -> None:
+        for piece in pieces:
+            hasher.update(piece)
+
+    async with requests.open_get(prefix + key) as (headers, body):
+        async for piece in body:
+            pending.append(piece)
+            held += len(piece)
+            if held >= CHUNK_SIZE:
+                batch, pending, held = pending, [], 0
+                await anyio.to_thread.run_sync(feed, batch, limiter=limiter)
+    await anyio.to_thread.run_sync(feed, pending, limiter=limiter)
+    if hasher.size != headers.total_size:
+        raise TransferError(
+            f"read {hasher.size} bytes of {key}, whose size is {headers.total_size}"
+        )
+    return hasher.digests()
 
 
 async def delete_objects(

@@ -47,7 +47,12 @@ from provena_like.storage._batch import BatchContext, TransferSettings, run_batc
 from provena_like.storage._budget import ByteBudget
 from provena_like.storage._direct import DirectS3, bucket_base_url
 from provena_like.storage._download import download_file
-from provena_like.storage._objects import delete_objects, stored_sha256
+from provena_like.storage._objects import (
+    delete_objects,
+    digest_object,
+    head_object,
+    stored_sha256,
+)
 from provena_like.storage._plan import (
     MIN_PART_SIZE,
     DownloadItem,
@@ -66,7 +71,8 @@ from provena_like.storage.credentials import (
     botocore_session,
 )
 from provena_like.storage.events import ProgressCallback, ProgressReporter
-from provena_like.storage.keys import validate_prefix
+from provena_like.storage.hashing import Digests
+from provena_like.storage.keys import validate_prefix, validate_relative_key
 from provena_like.storage.listing import (
     IncompleteUpload,
     RemoteObject,
@@ -422,6 +428,89 @@ class TransferEngine(AsyncCloseable):
         requests, location = self._open_requests()
         async for obj in iter_objects(requests, location.prefix, prefix):
             yield obj
+
+    # ------------------------------------------------------------------ single objects
+
+    async def stat(self, key: str) -> RemoteObject | None:
+        """HEAD one object: size, ETag, time and the sha256 stored with it; ``None`` if missing.
+
+        The sha256 is the ``x-amz-meta-sha256`` written at upload (``None`` for a multipart
+        object uploaded without a cached hash): what the uploader said, not recomputed. Use
+        :meth:`digest` for the hash of the bytes the store holds.
+
+        Args:
+            key: The key relative to the dataset root.
+
+        Raises:
+            UnsafePath: If the key is unsafe.
+            TransferError: If the HEAD failed otherwise (access denied, unreachable).
+
+        Example:
+            ```python
+            obj = await engine.stat("raw/a.csv")
+            if obj is not None:
+                print(obj.size, obj.sha256)
+            ```
+        """
+        validate_relative_key(key)
+        requests, location = self._open_requests()
+        try:
+            return await head_object(requests, location.prefix, key)
+        except Exception as exc:
+            raise to_transfer_error(exc, f"stat {key}") from exc
+
+    async def digest(self, key: str) -> Digests:
+        """Read one object back from the store and hash the bytes received (sha256).
+
+        Nothing is written locally; the object streams through a hasher in worker threads.
+
+        Args:
+            key: The key relative to the dataset root.
+
+        Returns:
+            The sha256 and size of the stored bytes.
+
+        Raises:
+            UnsafePath: If the key is unsafe.
+            TransferError: If the object is missing (its ``__cause__`` has S3's ``NoSuchKey``)
+                or could not be read whole.
+
+        Example:
+            ```python
+            stored = await engine.digest("raw/a.csv")
+            assert stored.sha256 == manifest["raw/a.csv"]
+            ```
+        """
+        validate_relative_key(key)
+        requests, location = self._open_requests()
+        try:
+            return await digest_object(requests, location.prefix, key, self._io_limiter)
+        except Exception as exc:
+            raise to_transfer_error(exc, f"read back {key}") from exc
+
+    async def delete(self, keys: Iterable[str]) -> builtins.list[FileResult]:
+        """Delete objects (keys relative to the dataset root), 1,000 per request.
+
+        A missing object counts as deleted (S3 answers so).
+
+        Args:
+            keys: The keys to delete.
+
+        Returns:
+            One result per key: ``ok`` (reason ``deleted``) or ``failed`` (with why).
+
+        Raises:
+            UnsafePath: If a key is unsafe (before anything is deleted).
+
+        Example:
+            ```python
+            results = await engine.delete(["raw/old.csv"])
+            assert all(r.ok for r in results)
+            ```
+        """
+        wanted = [validate_relative_key(key) for key in keys]
+        requests, location = self._open_requests()
+        return await delete_objects(requests, location.bucket, location.prefix, wanted)
 
     # ------------------------------------------------------------------ incomplete uploads
 

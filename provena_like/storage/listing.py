@@ -21,12 +21,17 @@ class RemoteObject:
         size: Its size in bytes.
         etag: Its ETag (quotes stripped; ``"<md5>-<parts>"`` for multipart uploads).
         last_modified: When it was written.
+        sha256: The sha256 stored with it (``x-amz-meta-sha256``) when the object was
+            HEADed (:meth:`~provena_like.storage.TransferEngine.stat`); ``None`` in listings,
+            which don't carry metadata. A stored value, not recomputed: see
+            :meth:`~provena_like.storage.TransferEngine.digest` for the bytes' own.
     """
 
     key: str
     size: int
     etag: str
     last_modified: datetime
+    sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,12 @@ GLOBUS = (
     " globus-sdk's registered responses"
 )
 
+S3_REPO = "needs an open S3Repository on a dataset's prefix (tests/repositories runs these calls)"
+REGISTERED = (
+    "needs a registered dataset (RegisteredDataset) with file records; the cases run in"
+    " tests/repositories/test_mapping.py"
+)
+
 NOT_RUN: dict[str, str] = {
     "provena_like._core.http": READER_OBJECTS,
     "provena_like._core.http:HTTPCore.aclose": READER_OBJECTS,
@@ -170,6 +176,19 @@ NOT_RUN: dict[str, str] = {
     "provena_like.server.search.sqlite_fts:match_expression": SERVER,
     "provena_like.server.transfer.collections:Collection.resolve": SERVER,
     "provena_like.server.transfer.collections:open_collection": SERVER,
+    "provena_like.repositories": REGISTERED,
+    "provena_like.repositories.mapping": REGISTERED,
+    "provena_like.repositories.mapping:file_record": REGISTERED,
+    "provena_like.repositories.mapping:path_from_dataset": REGISTERED,
+    "provena_like.repositories.mapping:paths_from_datasets": REGISTERED,
+    "provena_like.repositories.s3:S3Repository": S3_CREDS,
+    "provena_like.repositories.s3:S3Repository.aclose": S3_REPO,
+    "provena_like.repositories.s3:S3Repository.delete": S3_REPO,
+    "provena_like.repositories.s3:S3Repository.get": S3_REPO,
+    "provena_like.repositories.s3:S3Repository.key": S3_REPO,
+    "provena_like.repositories.s3:S3Repository.list": S3_REPO,
+    "provena_like.repositories.s3:S3Repository.put": S3_REPO,
+    "provena_like.repositories.s3:S3Repository.stat": S3_REPO,
     "provena_like.storage": S3_CREDS,
     "provena_like.storage._requests:S3Requests.call": ENGINE,
     "provena_like.storage._requests:S3Requests.get": ENGINE,
@@ -190,9 +209,12 @@ NOT_RUN: dict[str, str] = {
     "provena_like.storage.engine:TransferEngine": S3_CREDS,
     "provena_like.storage.engine:TransferEngine.abort_incomplete_uploads": ENGINE,
     "provena_like.storage.engine:TransferEngine.aclose": S3_CREDS,
+    "provena_like.storage.engine:TransferEngine.delete": ENGINE,
+    "provena_like.storage.engine:TransferEngine.digest": ENGINE,
     "provena_like.storage.engine:TransferEngine.download": ENGINE,
     "provena_like.storage.engine:TransferEngine.list": ENGINE,
     "provena_like.storage.engine:TransferEngine.list_incomplete_uploads": ENGINE,
+    "provena_like.storage.engine:TransferEngine.stat": ENGINE,
     "provena_like.storage.engine:TransferEngine.sync_down": ENGINE,
     "provena_like.storage.engine:TransferEngine.sync_up": ENGINE,
     "provena_like.storage.engine:TransferEngine.upload": ENGINE,

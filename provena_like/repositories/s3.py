@@ -1,0 +1,332 @@
+"""``S3Repository``: a bucket (or a prefix of one) through the storage engine.
+
+The repository owns one :class:`~provena_like.storage.TransferEngine` for its lifetime, so
+every operation shares its connections, its limits, its retry policy and its credentials,
+which come from a provider and refresh themselves before they expire
+(:class:`~provena_like.storage.RefreshingCredentials`). The same class therefore works with
+a dataset's scoped credentials (the datastore's) and with any other provider, such as a
+repository's own credentials handed out by the server.
+
+The root ``s3://bucket[/prefix]`` must lie inside what the credentials cover: the same
+bucket, and a prefix that starts with the credentials' prefix. An object at ``path`` is the
+key ``<root prefix><path>``.
+
+Atomicity is S3's: an object appears only once its single PUT, or its multipart upload, is
+complete. The engine runs with ``resume=False`` here, so a multipart upload that fails or is
+cancelled is aborted (its parts deleted) instead of being kept open for a resume.
+
+Example:
+    ```python
+    Path("a.b.npy").write_bytes(b"data")
+    creds = await pv.datastore.credentials(dataset_id, "write")
+    source = pv.datastore.credentials_cache.source(dataset_id, "write")
+    async with S3Repository(f"s3://{creds.bucket}/{creds.prefix}", source) as repo:
+        info = await repo.put("a.b.npy", "m1/2024-01-31/001/a.b.npy")
+    ```
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Self
+
+from provena_like._core.errors import ChecksumMismatch, TransferError, UsageError
+from provena_like.repositories.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    Repository,
+    RepositoryKind,
+    check_path,
+    check_prefix,
+)
+from provena_like.storage import (
+    CredentialsProvider,
+    FileResult,
+    ProgressCallback,
+    RefreshingCredentials,
+    S3Credentials,
+    TransferEngine,
+)
+
+__all__ = ["S3Repository", "parse_s3_root"]
+
+MiB = 1024 * 1024
+
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def parse_s3_root(root: str) -> tuple[str, str]:
+    """``(bucket, prefix)`` of ``s3://bucket[/prefix]``; the prefix is ``""`` or ends with ``/``.
+
+    Raises:
+        UsageError: If ``root`` is not an ``s3://`` URL with a bucket, or its prefix is unsafe.
+
+    Example:
+        ```python
+        assert parse_s3_root("s3://data/labs/x") == ("data", "labs/x/")
+        assert parse_s3_root("s3://data") == ("data", "")
+        ```
+    """
+    if not isinstance(root, str) or not root.startswith("s3://"):
+        raise UsageError(f"an S3 repository root is 's3://bucket[/prefix]', got {root!r}")
+    bucket, _, prefix = root[len("s3://") :].partition("/")
+    if not bucket:
+        raise UsageError(f"an S3 repository root needs a bucket, got {root!r}")
+    prefix = prefix.strip("/")
+    prefix = f"{prefix}/" if prefix else ""
+    try:
+        check_prefix(prefix)
+    except UsageError as exc:
+        raise UsageError(f"unsafe prefix in the repository root {root!r}: {exc}") from exc
+    return bucket, prefix
+
+
+def _error_code(exc: BaseException | None) -> str | None:
+    while exc is not None:
+        response = getattr(exc, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+            return None if code is None else str(code)
+        exc = exc.__cause__
+    return None
+
+
+class S3Repository(Repository):
+    """A repository under ``s3://bucket[/prefix]``, on the storage engine.
+
+    Args:
+        root: ``s3://bucket[/prefix]``; inside the credentials' bucket and prefix.
+        credentials: An async callable returning fresh
+            :class:`~provena_like.storage.S3Credentials` (called again near expiry), a
+            :class:`~provena_like.storage.RefreshingCredentials`, or fixed credentials.
+        name: A name for messages and plans (default: ``root``).
+        max_concurrency: Requests in flight at once.
+        multipart_threshold: Files this large or larger are uploaded in parts.
+        part_size: Bytes per part (``None``: the engine's choice, at least 8 MiB).
+        memory_limit: Most bytes held in buffers at once.
+
+    Example:
+        ```python
+        async def provider() -> S3Credentials:
+            return to_s3_credentials(await pv.datastore.credentials(dataset_id, "write"))
+
+        async with S3Repository("s3://bucket/datasets/42/", provider, name="primary") as repo:
+            async for obj in repo.list():
+                print(obj.path, obj.size)
+        ```
+    """
+
+    kind: RepositoryKind = "s3"
+
+    def __init__(
+        self,
+        root: str,
+        credentials: CredentialsProvider | RefreshingCredentials | S3Credentials,
+        *,
+        name: str | None = None,
+        max_concurrency: int = 16,
+        multipart_threshold: int = 16 * MiB,
+        part_size: int | None = None,
+        memory_limit: int = 64 * MiB,
+    ) -> None:
+        self.bucket, self.prefix = parse_s3_root(root)
+        self.root = f"s3://{self.bucket}/{self.prefix}"
+        self.name = name if name is not None else self.root
+        if isinstance(credentials, S3Credentials):
+            credentials = RefreshingCredentials.fixed(credentials)
+        elif not isinstance(credentials, RefreshingCredentials):
+            if not callable(credentials):
+                raise UsageError(
+                    "credentials must be S3Credentials, RefreshingCredentials or an async "
+                    "callable returning S3Credentials"
+                )
+            credentials = RefreshingCredentials(credentials)
+        self._credentials = credentials
+        self._engine = TransferEngine(
+            credentials,
+            max_concurrency=max_concurrency,
+            multipart_threshold=multipart_threshold,
+            part_size=part_size,
+            memory_limit=memory_limit,
+            resume=False,
+        )
+        self._sub: str | None = None  # the root prefix below the credentials' prefix, once open
+
+    def __repr__(self) -> str:
+        return f"S3Repository({self.root!r}, name={self.name!r})"
+
+    async def __aenter__(self) -> Self:
+        await self._engine.__aenter__()
+        try:
+            first = self._credentials.current or await self._credentials.get()
+            if first.bucket != self.bucket or not self.prefix.startswith(first.prefix):
+                raise UsageError(
+                    f"the repository root {self.root} is outside what its credentials cover "
+                    f"(s3://{first.bucket}/{first.prefix})"
+                )
+            self._sub = self.prefix[len(first.prefix) :]
+        except BaseException:
+            await self._engine.aclose()
+            raise
+        return self
+
+    async def aclose(self) -> None:
+        """Close the engine (idempotent).
+
+        Example:
+            ```python
+            await repo.aclose()
+            ```
+        """
+        await self._engine.aclose()
+
+    @property
+    def engine(self) -> TransferEngine:
+        """The repository's open engine (keys relative to the credentials' prefix).
+
+        For storage-level work the contract doesn't cover, e.g.
+        :meth:`~provena_like.storage.TransferEngine.list_incomplete_uploads`.
+        """
+        return self._engine
+
+    def key(self, path: str) -> str:
+        """The engine key (relative to the credentials' prefix) of a repository path.
+
+        Example:
+            ```python
+            assert repo.key("a/b.txt") == "repo/a/b.txt"  # root = credentials' prefix + "repo/"
+            ```
+        """
+        return self._root_key() + check_path(path)
+
+    def _root_key(self) -> str:
+        """The root's prefix below the credentials' prefix (known once the repository is open)."""
+        if self._sub is None:
+            raise UsageError("use the repository inside `async with S3Repository(...) as repo:`")
+        return self._sub
+
+    @staticmethod
+    def _raise(result: FileResult, what: str) -> None:
+        if result.ok:
+            return
+        error = result.error
+        if _error_code(error) in _MISSING:
+            raise ObjectNotFound(what) from error
+        if isinstance(error, TransferError):
+            raise error
+        raise TransferError(f"{what}: {result.reason}") from error
+
+    async def put(
+        self,
+        local_path: Path | str | os.PathLike[str],
+        path: str,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> ObjectInfo:
+        """Upload a local file to ``path`` (one verified PUT, or an aborted-on-failure multipart).
+
+        Example:
+            ```python
+            info = await repo.put("./a.b.npy", "m1/2024-01-31/001/a.b.npy")
+            print(info.sha256, info.etag)
+            ```
+        """
+        key = self.key(path)
+        result = await self._engine.upload([(Path(local_path), key)], progress=progress)
+        (done,) = result.files
+        self._raise(done, f"{self.name}: put {path}")
+        assert done.size is not None
+        return ObjectInfo(path=path, size=done.size, sha256=done.sha256, etag=done.etag)
+
+    async def get(
+        self,
+        path: str,
+        local_path: Path | str | os.PathLike[str],
+        *,
+        sha256: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> ObjectInfo:
+        """Download ``path`` to ``local_path`` (temp file beside it, renamed once checked).
+
+        Checked against ``sha256`` when given, else against the sha256 stored with the object
+        at upload when there is one; the size always.
+
+        Example:
+            ```python
+            await repo.get("m1/2024-01-31/001/a.b.npy", "./a.b.npy", sha256=record.sha256)
+            ```
+        """
+        key = self.key(path)
+        local = Path(local_path)
+        spec = (key, local.name, sha256.lower() if sha256 else None)
+        result = await self._engine.download([spec], local.parent, progress=progress)
+        (done,) = result.files
+        if not done.ok and isinstance(done.error, ChecksumMismatch):
+            raise done.error
+        self._raise(done, f"{self.name}: no object at {path!r}")
+        assert done.size is not None
+        return ObjectInfo(path=path, size=done.size, sha256=done.sha256, etag=done.etag)
+
+    async def stat(self, path: str, *, verify: bool = False) -> ObjectInfo | None:
+        """HEAD the object; with ``verify``, read it back and hash the bytes.
+
+        Without ``verify`` the sha256 is the one stored with the object at upload
+        (``x-amz-meta-sha256``, ``None`` for a multipart upload of a file not hashed before):
+        what the uploader said. With ``verify`` it is computed from the stored bytes.
+
+        Example:
+            ```python
+            info = await repo.stat("m1/2024-01-31/001/a.b.npy", verify=True)
+            ```
+        """
+        key = self.key(path)
+        head = await self._engine.stat(key)
+        if head is None:
+            return None
+        sha256 = head.sha256
+        size = head.size
+        if verify:
+            try:
+                digests = await self._engine.digest(key)
+            except TransferError as exc:
+                if _error_code(exc) in _MISSING:
+                    return None  # deleted since the HEAD
+                raise
+            sha256, size = digests.sha256, digests.size
+        return ObjectInfo(
+            path=path, size=size, sha256=sha256, etag=head.etag, mtime=head.last_modified
+        )
+
+    async def delete(self, path: str) -> None:
+        """Delete the object (S3 answers success for a missing one).
+
+        Example:
+            ```python
+            await repo.delete("m1/2024-01-31/001/a.b.npy")
+            ```
+        """
+        (done,) = await self._engine.delete([self.key(path)])
+        if not done.ok:
+            raise TransferError(f"{self.name}: delete {path}: {done.reason}") from done.error
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        """Yield the objects under ``prefix``, in key order (every page).
+
+        Unfinished multipart uploads are not objects (see :attr:`engine` for them).
+
+        Example:
+            ```python
+            paths = [o.path async for o in repo.list("m1/")]
+            ```
+        """
+        check_prefix(prefix)
+        sub = self._root_key()
+        skip = len(sub)
+        async for obj in self._engine.list(sub + prefix):
+            if obj.key.endswith("/"):  # a "directory marker", not an object
+                continue
+            yield ObjectInfo(
+                path=obj.key[skip:], size=obj.size, etag=obj.etag, mtime=obj.last_modified
+            )

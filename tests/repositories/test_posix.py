@@ -1,0 +1,155 @@
+"""What only a directory tree has: symlinks, temp files of killed writers, fsync'd renames."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from provena_like import UnsafePath
+from provena_like.repositories import TEMP_PREFIX, ObjectNotFound, PosixRepository
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def repo(tmp_path: Path) -> PosixRepository:
+    return PosixRepository(tmp_path / "repo", name="lab-server")
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "secret.txt").write_bytes(b"secret")
+    return folder
+
+
+async def test_symlinks_never_lead_outside_the_root(
+    repo: PosixRepository, tmp_path: Path, outside: Path
+) -> None:
+    local = tmp_path / "a.txt"
+    local.write_bytes(b"a")
+    await repo.put(local, "inside/a.txt")
+    os.symlink(outside, repo.root / "link")  # a folder planted inside, pointing out
+    os.symlink(outside / "secret.txt", repo.root / "inside" / "secret.txt")  # a file
+
+    with pytest.raises(UnsafePath):
+        await repo.put(local, "link/new.txt")
+    assert sorted(os.listdir(outside)) == ["secret.txt"]
+    with pytest.raises(UnsafePath):
+        await repo.stat("link/secret.txt")
+    with pytest.raises(UnsafePath):
+        await repo.get("link/secret.txt", tmp_path / "stolen.txt")
+    with pytest.raises(UnsafePath):
+        await repo.get("inside/secret.txt", tmp_path / "stolen.txt")
+    with pytest.raises(UnsafePath):
+        await repo.delete("link/secret.txt")
+    with pytest.raises(UnsafePath):
+        [o async for o in repo.list("link/")]
+    assert not (tmp_path / "stolen.txt").exists()
+    assert (outside / "secret.txt").read_bytes() == b"secret"
+    # symlinks are not objects, and the listing doesn't follow them
+    assert [o.path async for o in repo.list()] == ["inside/a.txt"]
+    # a put over a symlinked file replaces the link, never writes through it
+    await repo.put(local, "inside/secret.txt")
+    assert (outside / "secret.txt").read_bytes() == b"secret"
+    assert not (repo.root / "inside" / "secret.txt").is_symlink()
+
+
+async def test_temp_files_of_killed_writers_are_not_objects(
+    repo: PosixRepository, tmp_path: Path
+) -> None:
+    local = tmp_path / "a.txt"
+    local.write_bytes(b"a")
+    await repo.put(local, "s/a.txt")
+    # what a writer killed between its write and its rename leaves behind
+    leftover = repo.root / "s" / f"{TEMP_PREFIX}0123456789ab-a.txt"
+    leftover.write_bytes(b"half")
+    assert [o.path async for o in repo.list()] == ["s/a.txt"]
+    assert [o.path for o in await repo.incomplete()] == [f"s/{leftover.name}"]
+    assert await repo.discard_incomplete(timedelta(hours=1)) == []  # too recent
+    removed = await repo.discard_incomplete()
+    assert [o.path for o in removed] == [f"s/{leftover.name}"]
+    assert not leftover.exists() and await repo.incomplete() == []
+    # nobody can store an object under a temp name (it would be invisible)
+    with pytest.raises(UnsafePath):
+        await repo.put(local, f"s/{TEMP_PREFIX}x")
+
+
+async def test_folders_are_not_objects(repo: PosixRepository, tmp_path: Path) -> None:
+    local = tmp_path / "a.txt"
+    local.write_bytes(b"a")
+    await repo.put(local, "d/e/a.txt")
+    assert await repo.stat("d/e") is None
+    with pytest.raises(ObjectNotFound):
+        await repo.get("d/e", tmp_path / "x")
+    await repo.delete("d/e")  # nothing to delete: the folder stays
+    assert await repo.stat("d/e/a.txt") is not None
+    assert await repo.stat("d/e/a.txt/deeper") is None
+    assert [o.path async for o in repo.list("d/e/a")] == ["d/e/a.txt"]
+
+
+async def test_a_missing_root_is_an_empty_repository(tmp_path: Path) -> None:
+    repo = PosixRepository(tmp_path / "not-yet")
+    assert [o async for o in repo.list()] == []
+    assert await repo.stat("a.txt") is None
+    await repo.delete("a.txt")
+    assert repo.name == str(tmp_path / "not-yet")
+
+
+# A writer that stops halfway through its put (having written a marker) until it is killed.
+KILLED_WRITER = """
+import sys, time, anyio
+from provena_like.repositories import PosixRepository
+
+async def main(root, source, path, marker):
+    repo = PosixRepository(root, chunk_size=1024 * 1024)
+
+    def halfway(event):
+        if getattr(event, "total_done", 0) >= 4 * 1024 * 1024:
+            open(marker, "w").close()
+            time.sleep(600)  # blocks the writer mid-put: the parent kills it here
+
+    await repo.put(source, path, progress=halfway)
+
+anyio.run(main, *sys.argv[1:])
+"""
+
+
+async def test_a_writer_killed_mid_put_leaves_the_old_file_and_a_hidden_temp(
+    repo: PosixRepository, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    import anyio
+
+    path = "m1/2024-01-31/001/raw/ephys.raw.bin"
+    old, new = b"o" * (8 * 1024 * 1024), b"n" * (8 * 1024 * 1024)
+    (tmp_path / "old.bin").write_bytes(old)
+    (tmp_path / "new.bin").write_bytes(new)
+    await repo.put(tmp_path / "old.bin", path)
+    marker = tmp_path / "halfway"
+    args = [str(repo.root), str(tmp_path / "new.bin"), path, str(marker)]
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, *args])
+    try:
+        with anyio.fail_after(60):
+            while not marker.exists():
+                assert proc.poll() is None, "the writer exited before it was killed"
+                await anyio.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    # readers see the old file, whole; the half-written temp file is not an object
+    info = await repo.stat(path, verify=True)
+    assert info is not None and info.size == len(old)
+    assert (repo.root / path).read_bytes() == old
+    assert [o.path async for o in repo.list()] == [path]
+    leftovers = await repo.incomplete()
+    assert len(leftovers) == 1 and 0 < leftovers[0].size < len(new)
+    assert leftovers[0].path.startswith("m1/2024-01-31/001/raw/" + TEMP_PREFIX)
+    await repo.discard_incomplete()
+    assert await repo.incomplete() == [] and [o.path async for o in repo.list()] == [path]

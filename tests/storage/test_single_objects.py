@@ -1,0 +1,56 @@
+"""``TransferEngine.stat``, ``digest`` and ``delete``: one object at a time."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provena_like import TransferError, UnsafePath
+from provena_like.storage import S3Credentials, TransferEngine
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_stat_digest_and_delete(
+    tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str
+) -> None:
+    data = b"reef" * 1000
+    (tmp_path / "a.csv").write_bytes(data)
+    async with TransferEngine(creds) as engine:
+        (await engine.upload([(tmp_path / "a.csv", "raw/a.csv")])).raise_for_failures()
+        head = await engine.stat("raw/a.csv")
+        assert head is not None
+        assert (head.key, head.size) == ("raw/a.csv", len(data))
+        assert head.sha256 == hashlib.sha256(data).hexdigest()  # stored at upload
+        assert head.etag and head.last_modified.year >= 2024
+
+        # the stored bytes change behind the engine's back, their metadata doesn't
+        admin.put_object(
+            Bucket=creds.bucket,
+            Key=prefix + "raw/a.csv",
+            Body=b"rot" + data[3:],
+            Metadata={"sha256": head.sha256},
+        )
+        assert (await engine.stat("raw/a.csv")).sha256 == head.sha256  # type: ignore[union-attr]
+        read_back = await engine.digest("raw/a.csv")
+        assert read_back.sha256 == hashlib.sha256(b"rot" + data[3:]).hexdigest()
+        assert read_back.size == len(data)
+
+        results = await engine.delete(["raw/a.csv", "raw/never-there.csv"])
+        assert [(r.path, r.status) for r in results] == [
+            ("raw/a.csv", "ok"),
+            ("raw/never-there.csv", "ok"),
+        ]
+        assert await engine.stat("raw/a.csv") is None
+        with pytest.raises(TransferError):
+            await engine.digest("raw/a.csv")
+        for bad in ("../x", "/x", ""):
+            with pytest.raises(UnsafePath):
+                await engine.stat(bad)
+            with pytest.raises(UnsafePath):
+                await engine.digest(bad)
+            with pytest.raises(UnsafePath):
+                await engine.delete(["ok.csv", bad])
