@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import anyio
 import httpx
@@ -29,3 +32,15 @@ async def approve_cli_login(output: ByteReceiveStream, stack: LocalStack) -> byt
             browser, link.group(1).decode(), stack.user.username, stack.user.password
         )
     return seen
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``provena-like ARGS`` as a real process (its own umask, signals and sys.exit)."""
+    return subprocess.run(
+        [sys.executable, "-m", "provena_like.cli.main", *args],
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
