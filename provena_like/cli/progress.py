@@ -77,6 +77,7 @@ def task_bar(
             completed=task.files_transferred + task.files_skipped,
             description=f"{description}: {task.bytes_transferred:,} bytes{faults}{detail}",
         )
+        progress.refresh()  # a poll is seconds apart: show it now
 
     with progress:
         yield on_progress

@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # imported when a command runs (globus-sdk is slow to import)
     from provena_like._core.config import ProvenaConfig
     from provena_like.clients.transfer import (
         FileEntry,
+        GlobusNativeLogin,
         Location,
         Locations,
         Task,
@@ -216,7 +217,7 @@ def _transfer_run(
     return run(real)
 
 
-def _globus_login(config: ProvenaConfig) -> Any:
+def _globus_login(config: ProvenaConfig) -> GlobusNativeLogin:
     """The Globus native-app login of ``config.globus_client_id`` (tokens in the token store)."""
     from provena_like.auth import TokenStore
     from provena_like.clients.transfer import TRANSFER_SCOPE, GlobusNativeLogin
@@ -460,9 +461,11 @@ def _submit_and_maybe_wait(
     as_json: bool,
 ) -> None:
     """Submit a task; print it, or wait for it and exit with its outcome."""
+    submitted: list[str] = []
 
     async def work(tc: TransferClient) -> int:
         handle = await submit(tc)
+        submitted.append(handle.task_id)
         doc = _submitted(handle)
         if not wait:
             emit(as_json, doc, lambda: _print_submitted(doc))
@@ -479,7 +482,17 @@ def _submit_and_maybe_wait(
             submitted=doc,
         )
 
-    code = _transfer_run(url, globus, work)
+    try:
+        code = _transfer_run(url, globus, work)
+    except CliFailure as failure:
+        if failure.code != ExitCode.INTERRUPTED or not submitted:
+            raise
+        raise CliFailure(
+            ExitCode.INTERRUPTED,
+            f"interrupted: task {submitted[0]} keeps running (provena-like transfer task wait "
+            f"{submitted[0]}; task cancel stops it)",
+            task_id=submitted[0],
+        ) from failure
     if code:
         raise typer.Exit(code)
 

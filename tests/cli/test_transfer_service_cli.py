@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +25,7 @@ from provena_like.cli._errors import ExitCode
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread, bind_socket
-from tests.support.cli_helpers import run_cli
+from tests.support.cli_helpers import cli_command, cli_env, run_cli
 from tests.support.transfer import mint_dataset, new_root, register_collection
 from tests.support.transfer_tasks import (
     feed_fifo,
@@ -211,7 +213,7 @@ async def test_cp_wait_tasks_and_rm(server: ServerThread, task_admin: User, cli:
     assert code == ExitCode.NOT_FOUND, out
 
 
-async def test_wait_timeout_is_6_and_cancel_fails_the_task(
+async def test_interrupt_and_timeout_leave_the_task_running_and_cancel_fails_it(
     server: ServerThread, task_admin: User, cli: Cli, fifo_writers: list[Path]
 ) -> None:
     src, src_root = await open_collection_of(server, task_admin, "cli-slow")
@@ -219,10 +221,33 @@ async def test_wait_timeout_is_6_and_cancel_fails_the_task(
     fifo = src_root / "slow"
     os.mkfifo(fifo)  # the copy blocks opening it: the task stays ACTIVE
     fifo_writers.append(fifo)
-    submitted = await cli.json("cp", f"{src}:/slow", f"{dst}:/slow", "--label", "slow")
-    task_id = submitted["task_id"]
-    code, waited = await cli.process("task", "wait", task_id, "--timeout", "0.5", "--poll", "0.1")
-    assert code == ExitCode.TIMED_OUT, waited
+    # Ctrl-C while `cp --wait` waits: exit 130, and the task goes on (its id is said)
+    command = cli_command(
+        "transfer", "cp", f"{src}:/slow", f"{dst}:/slow", "--wait", "--poll", "0.2"
+    )
+    waiting = subprocess.Popen(
+        command,
+        env=cli_env({**cli.env, "PYTHONUNBUFFERED": "1"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert waiting.stdout is not None
+        first = await anyio.to_thread.run_sync(waiting.stdout.readline)
+        assert first.startswith("transfer task "), first
+        task_id = first.split()[2]
+        waiting.send_signal(signal.SIGINT)
+        out, err = await anyio.to_thread.run_sync(lambda: waiting.communicate(timeout=120))
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    assert waiting.returncode == ExitCode.INTERRUPTED, (out, err)
+    assert f"task {task_id} keeps running" in err and "Traceback" not in err, err
+
+    code, out, _ = await cli("task", "wait", task_id, "--timeout", "0.5", "--poll", "0.1", "--json")
+    assert code == ExitCode.TIMED_OUT, out
+    waited = json.loads(out)
     assert waited["outcome"] == "TIMED_OUT" and waited["task"]["status"] == "ACTIVE"
     active = await cli.json("task", "list", "--status", "ACTIVE")
     assert task_id in [t["task_id"] for t in active["tasks"]]

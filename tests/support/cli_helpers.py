@@ -34,11 +34,21 @@ async def approve_cli_login(output: ByteReceiveStream, stack: LocalStack) -> byt
     return seen
 
 
+def cli_command(*args: str) -> list[str]:
+    """The command line of ``provena-like ARGS`` (this interpreter, this checkout)."""
+    return [sys.executable, "-m", "provena_like.cli.main", *args]
+
+
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a ``provena-like`` process, plus ``env``."""
+    return {**os.environ, "COLUMNS": "200", **(env or {})}
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``provena-like ARGS`` as a real process (its own umask, signals and sys.exit)."""
     return subprocess.run(
-        [sys.executable, "-m", "provena_like.cli.main", *args],
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        cli_command(*args),
+        env=cli_env(env),
         capture_output=True,
         text=True,
         timeout=300,
