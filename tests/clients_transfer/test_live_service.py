@@ -28,7 +28,7 @@ from provena_like.clients.transfer import (
     TransferItem,
 )
 from provena_like.testing.server_thread import ServerThread
-from tests.support.transfer import new_root, register_collection
+from tests.support.transfer import mint_dataset, new_root, register_collection
 from tests.support.transfer_tasks import (
     feed_fifo,
     fifo_writers_fixture,  # noqa: F401 - the fifo_writers fixture
@@ -239,3 +239,46 @@ async def test_task_list_event_list_and_endpoint_search_page(
     head = await tc.search_endpoints("l2-pages", page_size=1)
     assert len(head.items) == 1 and head.next_cursor == "1"
     assert (await tc.get_endpoint(src)).display_name == "l2-pages-a"
+
+
+async def test_a_dataset_is_an_s3_collection_for_every_call(
+    server: ServerThread, task_admin: User, alice: User, tc: TransferClient
+) -> None:
+    src, src_root = await open_collection_of(server, task_admin, "l2-to-s3")
+    files = {"run/a.bin": os.urandom(4000), "run/sub/b.bin": os.urandom(7)}
+    write_tree(src_root, files)
+    dataset = await mint_dataset(server, alice)
+    cid = dataset["collection_id"]
+    assert (await tc.get_endpoint(cid)).id == cid
+
+    assert await tc.mkdir(cid, "/raw") is True
+    assert await tc.mkdir(cid, "/raw") is False
+    handle = await tc.transfer(
+        Location(src, "/run"), Location(cid, "/raw/run"), recursive=True, verify_checksum=True
+    )
+    assert (await handle.wait(timeout=120, poll=POLL)).ok
+    listing = await tc.ls(cid, "/raw/run")
+    assert listing.path == "/raw/run/"
+    assert {(e.name, e.type) for e in listing.entries} == {("a.bin", "file"), ("sub", "dir")}
+    assert (await tc.stat(cid, "/raw/run/a.bin")).size == 4000
+    walked = {e.path async for e in tc.walk(cid, "/raw", rate_limit=None)}
+    assert walked == {"/raw/run", "/raw/run/a.bin", "/raw/run/sub", "/raw/run/sub/b.bin"}
+
+    await tc.rename(Location(cid, "/raw/run/a.bin"), "/raw/run/renamed.bin")
+    assert (await tc.stat(cid, "/raw/run/renamed.bin")).size == 4000
+    with pytest.raises(NotFound):
+        await tc.stat(cid, "/raw/run/a.bin")
+
+    back = await tc.transfer(
+        Location(cid, "/raw/run"), Location(src, "/back"), recursive=True, sync_level="checksum"
+    )
+    assert (await back.wait(timeout=120, poll=POLL)).ok
+    assert tree(src_root / "back") == {
+        "renamed.bin": files["run/a.bin"],
+        "sub/b.bin": files["run/sub/b.bin"],
+    }
+
+    gone = await tc.delete(Location(cid, "/raw"), recursive=True)
+    assert (await gone.wait(timeout=120, poll=POLL)).ok
+    left = [e.name for e in (await tc.ls(cid, "/")).entries]
+    assert "raw" not in left and left == ["metadata.json"]  # the datastore's own file stays
