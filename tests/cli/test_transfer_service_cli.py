@@ -185,6 +185,20 @@ async def test_cp_wait_tasks_and_rm(server: ServerThread, task_admin: User, cli:
 
     again = await cli.json(*copy)  # the same submission id: the first task, not a second
     assert (again["task_id"], again["code"]) == (task_id, "Duplicate")
+    write_tree(dst_root / "copy", {"extra.txt": b"not in the source"})
+    synced = await cli.json(
+        "cp", f"{src}:/", f"{dst}:/copy", "-r", "-s", "checksum", "-x", "*.tmp",
+        "--delete-extra", "--wait", "--poll", "0.2",
+    )  # fmt: skip
+    assert synced["task"]["files_skipped"] == 2 and synced["task"]["files_transferred"] == 0
+    assert not (dst_root / "copy" / "extra.txt").exists()
+    late = await cli.json(
+        "cp", f"{src}:/a.bin", f"{dst}:/late.bin", "--deadline", "2000-01-01T00:00:00+00:00",
+        "--wait", "--poll", "0.2", code=ExitCode.FAILED,
+    )  # fmt: skip
+    assert late["task"]["fatal_error"]["code"] == "DEADLINE_EXCEEDED"
+    code, out, _ = await cli("cp", f"{src}:/a.bin", f"{dst}:/b", "--deadline", "soon", "--json")
+    assert code == ExitCode.USAGE and "--deadline" in out
 
     shown = await cli.json("task", "show", task_id, "--events", "3")
     assert (shown["status"], shown["label"], shown["type"]) == ("SUCCEEDED", "cli copy", "TRANSFER")
