@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -115,7 +115,9 @@ SubmissionIdOption = Annotated[
 LabelOption = Annotated[str | None, typer.Option("--label", help="A label for the task.")]
 DeadlineOption = Annotated[
     str | None,
-    typer.Option("--deadline", help="ISO date-time: the task fails if not done by then."),
+    typer.Option(
+        "--deadline", help="ISO date-time (UTC without a zone): the task fails if not done by then."
+    ),
 ]
 
 
@@ -237,11 +239,12 @@ def _deadline(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        return datetime.fromisoformat(text)
+        when = datetime.fromisoformat(text)
     except ValueError:
         raise CliFailure(
             ExitCode.USAGE, f"--deadline: not an ISO date-time: {text!r}", kind="usage"
         ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _entry_json(entry: FileEntry) -> dict[str, Any]:
