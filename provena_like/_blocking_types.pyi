@@ -859,6 +859,29 @@ class BlockingTransferClient:
         source: provena_like.clients.transfer.locations.LocationLike,
         destination: provena_like.clients.transfer.locations.LocationLike,
     ) -> None: ...
+    def get_endpoint(
+        self, collection: provena_like.clients.transfer.locations.LocationLike
+    ) -> provena_like.clients.transfer.models.Endpoint: ...
+    def search_endpoints(
+        self,
+        text: builtins.str | None = ...,
+        *,
+        scope: builtins.str | None = ...,
+        owner_id: builtins.str | None = ...,
+        entity_type: builtins.str | None = ...,
+        page_size: builtins.int = ...,
+        cursor: builtins.str | None = ...,
+    ) -> provena_like.models.shared.Page[provena_like.clients.transfer.models.Endpoint]: ...
+    def iter_endpoints(
+        self,
+        text: builtins.str | None = ...,
+        *,
+        scope: builtins.str | None = ...,
+        owner_id: builtins.str | None = ...,
+        entity_type: builtins.str | None = ...,
+        page_size: builtins.int = ...,
+        max_items: builtins.int | None = ...,
+    ) -> BlockingPaginator[provena_like.clients.transfer.models.Endpoint]: ...
     def submission_id(self) -> builtins.str: ...
     def transfer(
         self,

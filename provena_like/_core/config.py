@@ -98,6 +98,8 @@ class ProvenaConfig(BaseModel):
         transfer_locations: labelled Globus collection roots for the transfer client,
             ``{"lab-server": ["<collection uuid>", "/data/"]}`` (a TOML table; as an
             environment variable, JSON).
+        globus_client_id: the client id of a Globus native app (registered at
+            app.globus.org), for ``provena-like transfer … --globus`` against real Globus.
 
     Example:
         ```python
@@ -129,6 +131,7 @@ class ProvenaConfig(BaseModel):
     token_refresh_margin: float = Field(default=60.0, ge=0)
     verify: bool = True
     transfer_locations: dict[str, tuple[str, str]] = Field(default_factory=dict)
+    globus_client_id: str | None = None
 
     @field_validator(
         "base_url",

@@ -37,6 +37,12 @@ class ExitCode(IntEnum):
     """No such item, or you may not see or change it."""
     UNREACHABLE = 5
     """The server could not be reached (down, wrong URL, network)."""
+    TIMED_OUT = 6
+    """A waited-for transfer task was still running when the wait ended: wait again."""
+    INACTIVE = 7
+    """A waited-for transfer task is paused (INACTIVE): not done, not failed."""
+    STUCK = 8
+    """A waited-for transfer task is active but has kept retrying errors (faults)."""
     INTERRUPTED = 130
     """Interrupted (Ctrl-C)."""
 
@@ -45,7 +51,7 @@ EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 some items failed (or the server refused the change), "
     "2 usage (bad option, invalid record), 3 not signed in / sign-in refused, "
     "4 not found or no permission, 5 server unreachable (down or wrong URL), "
-    "130 interrupted."
+    "6/7/8 a waited-for transfer task timed out / is paused / is stuck, 130 interrupted."
 )
 
 _KIND_BY_CODE: Mapping[ExitCode, str] = {
@@ -54,6 +60,9 @@ _KIND_BY_CODE: Mapping[ExitCode, str] = {
     ExitCode.AUTH: "auth",
     ExitCode.NOT_FOUND: "not_found",
     ExitCode.UNREACHABLE: "unreachable",
+    ExitCode.TIMED_OUT: "timed_out",
+    ExitCode.INACTIVE: "inactive",
+    ExitCode.STUCK: "stuck",
     ExitCode.INTERRUPTED: "interrupted",
 }
 
@@ -206,6 +215,11 @@ def _status_failure(exc: Any, e: Any) -> CliFailure:
         return CliFailure(ExitCode.NOT_FOUND, text, **extra)
     if isinstance(exc, e.BadRequest | e.Unprocessable):
         return CliFailure(ExitCode.USAGE, text, kind="invalid", details=exc.details, **extra)
+    if exc.code and exc.code.startswith("ExternalError."):
+        # The transfer service was reached; the storage behind it refused (Globus: 502).
+        if exc.code.endswith(".NotDirectory"):
+            return CliFailure(ExitCode.USAGE, text, kind="not_a_directory", **extra)
+        return CliFailure(ExitCode.FAILED, text, kind=exc.code, **extra)
     if status in (502, 503, 504):
         return CliFailure(ExitCode.UNREACHABLE, text, **extra)
     return CliFailure(ExitCode.FAILED, text, kind=exc.code or "refused", **extra)

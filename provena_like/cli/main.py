@@ -15,7 +15,18 @@ from typing import Annotated, Any, cast
 import typer
 from typer.core import TyperGroup
 
-from provena_like.cli import access, admin, dataset, demo, item, register, review, serve, session
+from provena_like.cli import (
+    access,
+    admin,
+    dataset,
+    demo,
+    item,
+    register,
+    review,
+    serve,
+    session,
+    transfer_service,
+)
 from provena_like.cli import transfer as transfer_cli
 from provena_like.cli._errors import EXIT_CODES_HELP, CliFailure, ExitCode, describe
 
@@ -130,6 +141,7 @@ app.add_typer(admin.app, name="admin")
 app.add_typer(review.app, name="review")
 app.add_typer(access.app, name="access")
 app.add_typer(register.app, name="register")
+app.add_typer(transfer_service.app, name="transfer")
 app.command("upload")(transfer_cli.upload)
 app.command("download")(transfer_cli.download)
 app.command("sync")(transfer_cli.sync)

@@ -15,14 +15,37 @@ Example:
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-__all__ = ["TRANSFER_COLLECTION", "TransferCollectionRecord"]
+__all__ = [
+    "COLLECTION_NAMESPACE",
+    "TRANSFER_COLLECTION",
+    "TransferCollectionRecord",
+    "collection_id",
+]
 
 TRANSFER_COLLECTION = "transfer_collection"
 """The registry subtype of local transfer collections."""
+
+COLLECTION_NAMESPACE = uuid.UUID("0b4f6c5e-6f1d-5a8e-9d3c-2f7a9e1c4b10")
+"""The namespace of collection UUIDs (fixed: changing it renames every collection)."""
+
+
+def collection_id(handle: str) -> str:
+    """The collection UUID of the registry item ``handle`` (a dataset or a transfer collection).
+
+    Stable and derived from the handle, so a client can name a dataset's collection without
+    asking the server (the transfer service and the CLI agree on it).
+
+    Example:
+        ```python
+        assert collection_id("10378.1/42") == collection_id("10378.1/42")
+        ```
+    """
+    return str(uuid.uuid5(COLLECTION_NAMESPACE, handle))
 
 
 class TransferCollectionRecord(BaseModel):

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -20,6 +17,7 @@ from provena_like.cli._errors import ExitCode
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import bind_socket
+from tests.support.cli_helpers import run_cli
 
 runner = CliRunner()
 
@@ -36,16 +34,7 @@ def _json_error(output: str) -> dict[str, Any]:
     return error
 
 
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The real command in a subprocess (its own umask, signals and sys.exit)."""
-    return subprocess.run(
-        [sys.executable, "-m", "provena_like.cli.main", *args],
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+_cli = run_cli
 
 
 def test_help_version_and_usage_errors() -> None:

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 # (not pydantic: typer itself imports it to parse the options of a subcommand)
-HEAVY = ("fastapi", "sqlalchemy", "uvicorn", "aioboto3", "botocore", "httpx")
+HEAVY = ("fastapi", "sqlalchemy", "uvicorn", "aioboto3", "botocore", "httpx", "globus_sdk")
 
 PROBE = """
 import json, sys
@@ -33,6 +33,9 @@ sys.stderr.write(json.dumps({"code": code, "loaded": loaded}))
         ["serve", "--help"],
         ["upload", "--help"],
         ["dataset", "-h"],
+        ["transfer", "--help"],
+        ["transfer", "cp", "--help"],
+        ["transfer", "task", "wait", "-h"],
     ],
 )
 def test_help_imports_no_server_or_engine(args: list[str]) -> None:

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import responses
-from globus_sdk.testing import RegisteredResponse, get_response_set, load_response
+from globus_sdk.testing import get_response_set, load_response
 from pydantic import SecretStr
 
 from provena_like import LoginRequired, ProvenaClient, Unauthorized, UsageError
@@ -33,7 +33,13 @@ from provena_like.clients.transfer import (
 from provena_like.testing.server_thread import ServerThread
 from tests.clients_transfer.conftest import LAB
 from tests.support.auth_helpers import CLI, bearer, device_login, issuer_of
-from tests.support.globus_responses import file_doc, file_list, register
+from tests.support.globus_responses import (
+    file_doc,
+    file_list,
+    register,
+    register_token,
+    token_answer,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -136,22 +142,6 @@ async def test_provena_client_builds_the_transfer_client_once_and_closes_it(
 # -- (b) real Globus, a native-app login --------------------------------------------------
 
 
-def _token_answer(access: str, refresh: str | None) -> dict[str, object]:
-    """globus-sdk's token-endpoint fixture, with our tokens (and a refresh token)."""
-    base = get_response_set("auth.oauth2_exchange_code_for_tokens").lookup("default").json
-    assert isinstance(base, dict)
-    answer = dict(base, access_token=access)
-    if refresh is not None:
-        answer["refresh_token"] = refresh
-    return answer
-
-
-def _register_token(access: str, refresh: str | None) -> None:
-    RegisteredResponse(
-        service="auth", path="/v2/oauth2/token", method="POST", json=_token_answer(access, refresh)
-    ).add()
-
-
 def _token_posts() -> list[dict[str, list[str]]]:
     return [
         parse_qs(c.request.body if isinstance(c.request.body, str) else c.request.body.decode())
@@ -163,7 +153,7 @@ def _token_posts() -> list[dict[str, list[str]]]:
 async def test_native_login_keeps_tokens_in_the_0600_store(tmp_path, globus_mock) -> None:  # type: ignore[no-untyped-def]
     store = TokenStore(tmp_path / "tokens")
     login = GlobusNativeLogin("5c1e6a0b-native-app", [TRANSFER_SCOPE], store=store)
-    _register_token("access-1", "refresh-1")
+    register_token("access-1", "refresh-1")
     with pytest.raises(UsageError, match="start"):
         await login.finish("code")
     urls: list[str] = []
@@ -199,7 +189,7 @@ async def test_expired_token_is_refreshed_and_written_back(tmp_path, globus_mock
     login = GlobusNativeLogin("5c1e6a0b-native-app", [TRANSFER_SCOPE], store=store)
     expired = TokenSet(SecretStr("old-access"), SecretStr("refresh-1"), expires_at=time.time() - 10)
     await store.save(login.key, expired)
-    _register_token("fresh-access", "refresh-2")  # Globus Auth rotates the refresh token
+    register_token("fresh-access", "refresh-2")  # Globus Auth rotates the refresh token
     load_response("transfer.operation_stat")
     collection = get_response_set("transfer.operation_stat").metadata["endpoint_id"]
     async with TransferClient(auth=login, max_retry_sleep=0.01) as tc:
@@ -224,7 +214,7 @@ async def test_a_401_from_globus_refreshes_once(tmp_path, globus_mock) -> None: 
     login = GlobusNativeLogin("5c1e6a0b-native-app", [TRANSFER_SCOPE], store=store)
     valid = TokenSet(SecretStr("revoked"), SecretStr("refresh-1"), expires_at=time.time() + 3600)
     await store.save(login.key, valid)
-    _register_token("after-401", None)
+    register_token("after-401", None)
     collection = get_response_set("transfer.operation_stat").metadata["endpoint_id"]
     stat_path = f"/v0.10/operation/endpoint/{collection}/stat"
     register(stat_path, json_body=dict(UNAUTHORIZED, resource=stat_path), status=401)
@@ -270,11 +260,11 @@ async def test_concurrent_401s_refresh_once(tmp_path, globus_mock) -> None:  # t
     login = GlobusNativeLogin("5c1e6a0b-native-app", [TRANSFER_SCOPE], store=store)
     valid = TokenSet(SecretStr("revoked"), SecretStr("refresh-1"), expires_at=time.time() + 3600)
     await store.save(login.key, valid)
-    token_answer = _token_answer("after-401", None)
+    refreshed = token_answer("after-401", None)
 
     def slow_token(request):  # type: ignore[no-untyped-def]
         time.sleep(0.1)  # a refresh takes a while: the other threads must not start one
-        return 200, {}, json.dumps(token_answer)
+        return 200, {}, json.dumps(refreshed)
 
     responses.add_callback(
         responses.POST, "https://auth.globus.org/v2/oauth2/token", callback=slow_token

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import anyio
 import httpx
@@ -29,3 +32,25 @@ async def approve_cli_login(output: ByteReceiveStream, stack: LocalStack) -> byt
             browser, link.group(1).decode(), stack.user.username, stack.user.password
         )
     return seen
+
+
+def cli_command(*args: str) -> list[str]:
+    """The command line of ``provena-like ARGS`` (this interpreter, this checkout)."""
+    return [sys.executable, "-m", "provena_like.cli.main", *args]
+
+
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a ``provena-like`` process, plus ``env``."""
+    return {**os.environ, "COLUMNS": "200", **(env or {})}
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``provena-like ARGS`` as a real process (its own umask, signals and sys.exit)."""
+    return subprocess.run(
+        cli_command(*args),
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

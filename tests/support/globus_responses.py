@@ -27,8 +27,10 @@ __all__ = [
     "globus_mock",
     "register",
     "register_task",
+    "register_token",
     "sent_json",
     "task_doc",
+    "token_answer",
 ]
 
 GLOBUS_TRANSFER = "https://transfer.api.globus.org"
@@ -134,3 +136,20 @@ def sent_json(call_index: int = -1, *, path_endswith: str | None = None) -> dict
     assert body is not None
     data: dict[str, Any] = json.loads(body)
     return data
+
+
+def token_answer(access: str, refresh: str | None) -> dict[str, object]:
+    """globus-sdk's token-endpoint fixture, with our tokens (and a refresh token)."""
+    base = get_response_set("auth.oauth2_exchange_code_for_tokens").lookup("default").json
+    assert isinstance(base, dict)
+    answer = dict(base, access_token=access)
+    if refresh is not None:
+        answer["refresh_token"] = refresh
+    return answer
+
+
+def register_token(access: str, refresh: str | None) -> None:
+    """Globus Auth's token endpoint answers with these tokens (once per registration)."""
+    RegisteredResponse(
+        service="auth", path="/v2/oauth2/token", method="POST", json=token_answer(access, refresh)
+    ).add()

@@ -10,14 +10,18 @@
 * :func:`tree` — the files under a local directory, relative path → bytes;
 * :func:`open_collection_of` / :func:`posix_pair` — local collections anyone may write;
 * fixtures ``task_admin`` (a system admin) and ``task_user`` (a plain user): import
-  ``task_admin_fixture`` and ``task_user_fixture`` to use them.
+  ``task_admin_fixture`` and ``task_user_fixture`` to use them;
+* fixture ``fifo_writers`` (import ``fifo_writers_fixture``) and :func:`feed_fifo`: a FIFO as
+  a source file keeps a task ACTIVE (its copy blocks opening it) until it is fed.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -186,3 +190,32 @@ async def posix_pair(server: ServerThread, admin: User, user: User) -> Pair:
     src, src_root = await open_collection_of(server, admin, "src")
     dst, dst_root = await open_collection_of(server, admin, "dst")
     return Pair(src, src_root, dst, dst_root, globus(server, user))
+
+
+@pytest.fixture(name="fifo_writers")
+def fifo_writers_fixture() -> Iterator[list[Path]]:
+    """FIFOs a test blocks a copy on; each is fed (unblocked) at teardown if still waiting."""
+    fifos: list[Path] = []
+    yield fifos
+    for fifo in fifos:
+        if fifo.exists():
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                continue
+            os.close(fd)
+
+
+def feed_fifo(fifo: Path, data: bytes) -> None:
+    """Write ``data`` into ``fifo`` once the task's copy has opened it (within 60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as err:  # ENXIO: no reader yet
+            if err.errno != errno.ENXIO or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    with os.fdopen(fd, "wb") as writer:
+        writer.write(data)

@@ -6,12 +6,11 @@ server; response shapes are compared with globus-sdk's registered responses.
 
 from __future__ import annotations
 
-import errno
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import globus_sdk
@@ -22,6 +21,8 @@ from tests.support.job_helpers import set_job
 from tests.support.transfer import in_server, new_root, register_collection
 from tests.support.transfer_tasks import (
     delete_doc,
+    feed_fifo,
+    fifo_writers_fixture,  # noqa: F401 - the fifo_writers fixture
     fixture_json,
     fixture_status,
     globus,
@@ -39,35 +40,6 @@ from tests.support.users import User
 pytestmark = pytest.mark.anyio
 
 RESULT_IGNORED = frozenset({"message"})
-
-
-@pytest.fixture
-def fifo_writers() -> Iterator[list[Path]]:
-    """FIFOs a test blocks a copy on; each is fed (unblocked) at teardown if still waiting."""
-    fifos: list[Path] = []
-    yield fifos
-    for fifo in fifos:
-        if fifo.exists():
-            try:
-                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError:
-                continue
-            os.close(fd)
-
-
-def _feed(fifo: Path, data: bytes) -> None:
-    """Write ``data`` into ``fifo`` once the task's copy has opened it (within 60 s)."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            break
-        except OSError as err:  # ENXIO: no reader yet
-            if err.errno != errno.ENXIO or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-    with os.fdopen(fd, "wb") as writer:
-        writer.write(data)
 
 
 def _settled(root: Path) -> None:
@@ -198,7 +170,7 @@ async def test_identical_active_paths_are_409_and_cancel_stops_the_task(
     assert task["status"] == "FAILED"
     assert task["fatal_error"]["code"] == "CANCELED"
     assert task["completion_time"] is not None
-    await sdk(lambda: _feed(fifo, b"late bytes"))  # let the blocked copy go on: it must stop
+    await sdk(lambda: feed_fifo(fifo, b"late bytes"))  # let the blocked copy go on: it must stop
     await sdk(lambda: _settled(dst_root))
     assert not (dst_root / "slow").exists()
     events = await sdk(lambda: tc.task_event_list(first["task_id"]).data)
@@ -321,6 +293,6 @@ async def test_a_task_whose_job_gave_up_is_failed_not_forgotten(
     assert task["fatal_error"] == {"code": "SERVER_ERROR", "description": "interrupted 5 times"}
     events = await sdk(lambda: p.tc.task_event_list(task_id).data)
     assert events["DATA"][0]["code"] == "SERVER_ERROR"
-    await sdk(lambda: _feed(fifo, b"late"))  # let the blocked copy finish
+    await sdk(lambda: feed_fifo(fifo, b"late"))  # let the blocked copy finish
     again = await sdk(lambda: p.tc.get_task(task_id).data)
     assert (again["status"], again["fatal_error"]) == ("FAILED", task["fatal_error"])

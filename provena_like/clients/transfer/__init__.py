@@ -25,6 +25,7 @@ from provena_like.clients.transfer.locations import (
     to_globus_path,
 )
 from provena_like.clients.transfer.models import (
+    Endpoint,
     FatalError,
     FileEntry,
     FilterRule,
@@ -50,6 +51,7 @@ __all__ = [
     "TRANSFER_RESOURCE_SERVER",
     "TRANSFER_SCOPE",
     "AuthorizerSource",
+    "Endpoint",
     "FatalError",
     "FileEntry",
     "FilterRule",

@@ -40,10 +40,16 @@ def offset_of(cursor: str | None) -> int:
 
 
 def next_offset(doc: Mapping[str, Any], offset: int, count: int) -> str | None:
-    """The cursor after a limit/offset/total page (``None`` at the end)."""
+    """The cursor after a limit/offset page (``None`` at the end).
+
+    The end is where ``total`` says, or where ``has_next_page`` is false
+    (``endpoint_search`` answers no total), or an empty page.
+    """
     total = doc.get("total")
     nxt = offset + count
     if count == 0 or (isinstance(total, int) and nxt >= total):
+        return None
+    if doc.get("has_next_page") is False:
         return None
     return str(nxt)
 

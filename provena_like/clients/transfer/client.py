@@ -57,6 +57,7 @@ from provena_like.clients.transfer._pages import (
 from provena_like.clients.transfer.auth import AuthorizerSource, L1Authorizer, LockedAuthorizer
 from provena_like.clients.transfer.locations import Location, LocationLike, Locations
 from provena_like.clients.transfer.models import (
+    Endpoint,
     FileEntry,
     FilterRule,
     Listing,
@@ -80,6 +81,9 @@ M = TypeVar("M")
 TransferAuth = httpx.Auth | GlobusAuthorizer | AuthorizerSource
 """What signs the requests: our L1 auth (an :class:`httpx.Auth`), a globus-sdk authorizer, or
 a source of one such as :class:`~provena_like.clients.transfer.auth.GlobusNativeLogin`."""
+
+ENDPOINT_SEARCH_PAGE = 100
+"""The largest ``limit`` of ``endpoint_search``."""
 
 MKDIR_EXISTS = "ExternalError.MkdirFailed.Exists"
 """The Globus code of a ``mkdir`` on a path that exists (HTTP 502)."""
@@ -411,6 +415,103 @@ class TransferClient(AsyncCloseable):
         if dst.collection != src.collection:
             raise UsageError("rename works within one collection; use transfer() across them")
         await self._call(lambda tc: tc.operation_rename(src.collection, src.path, dst.path))
+
+    # -- collections -------------------------------------------------------------------------
+
+    async def get_endpoint(self, collection: LocationLike) -> Endpoint:
+        """A collection's endpoint document (``GET /endpoint/{id}``).
+
+        Args:
+            collection: the collection UUID, a label, or any location on it.
+
+        Raises:
+            NotFound: no such collection.
+            Forbidden: no access (``EndpointPermissionDenied``).
+
+        Example:
+            ```python
+            endpoint = await tc.get_endpoint("lab")
+            print(endpoint.display_name)
+            ```
+        """
+        cid = self.locations.resolve(collection).collection
+        doc = await self._call(lambda tc: tc.get_endpoint(cid).data)
+        with parsing("endpoint"):
+            return Endpoint.model_validate(doc)
+
+    async def search_endpoints(
+        self,
+        text: str | None = None,
+        *,
+        scope: str | None = None,
+        owner_id: str | None = None,
+        entity_type: str | None = None,
+        page_size: int = 25,
+        cursor: str | None = None,
+    ) -> Page[Endpoint]:
+        """One page of the collections you can find (``GET /endpoint_search``).
+
+        Args:
+            text: words to match in names, owners and descriptions (``filter_fulltext``).
+            scope: ``all``, ``my-endpoints``, ``administered-by-me``, ``shared-with-me``, ...
+                (``filter_scope``; real Globus knows more).
+            owner_id: only collections of this owner (``filter_owner_id``).
+            entity_type: e.g. ``GCSv5_mapped_collection`` (``filter_entity_type``).
+            page_size: results per page (at most 100).
+            cursor: where to start (a page's ``next_cursor``).
+
+        Example:
+            ```python
+            page = await tc.search_endpoints("scratch", scope="shared-with-me")
+            ids = [e.id for e in page.items]
+            ```
+        """
+        options = _given(
+            filter_fulltext=text,
+            filter_scope=scope,
+            filter_owner_id=owner_id,
+            filter_entity_type=entity_type,
+        )
+        return await self._offset_page(
+            lambda tc, limit, offset: (
+                tc.endpoint_search(limit=limit, offset=offset, **options).data
+            ),
+            Endpoint.model_validate,
+            page_size,
+            cursor,
+            max_page=ENDPOINT_SEARCH_PAGE,
+        )
+
+    def iter_endpoints(
+        self,
+        text: str | None = None,
+        *,
+        scope: str | None = None,
+        owner_id: str | None = None,
+        entity_type: str | None = None,
+        page_size: int = 25,
+        max_items: int | None = None,
+    ) -> AsyncPaginator[Endpoint]:
+        """Every collection a search finds, page after page (``async for``).
+
+        Example:
+            ```python
+            async for endpoint in tc.iter_endpoints(scope="my-endpoints"):
+                print(endpoint.id, endpoint.display_name)
+            ```
+        """
+        return paginator(
+            lambda size, at: self.search_endpoints(
+                text,
+                scope=scope,
+                owner_id=owner_id,
+                entity_type=entity_type,
+                page_size=size,
+                cursor=at,
+            ),
+            page_size=page_size,
+            max_items=max_items,
+        )
 
     # -- tasks -------------------------------------------------------------------------------
 
@@ -795,10 +896,12 @@ class TransferClient(AsyncCloseable):
         parse: Callable[[Any], M],
         page_size: int,
         cursor: str | None,
+        *,
+        max_page: int = MAX_OFFSET_PAGE,
     ) -> Page[M]:
-        """One limit/offset page (``task_list``, ``event_list``); the cursor is the offset."""
+        """One limit/offset page (task list, events, endpoint search); cursor = offset."""
         offset = offset_of(cursor)
-        limit = min(page_size, MAX_OFFSET_PAGE)
+        limit = min(page_size, max_page)
         doc = await self._call(lambda tc: call(tc, limit, offset))
         with parsing(str(doc.get("DATA_TYPE", "list"))):
             items = [parse(d) for d in doc.get("DATA", [])]

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "Endpoint",
     "FatalError",
     "FileEntry",
     "FilterRule",
@@ -96,6 +97,36 @@ class Listing(_Doc):
 
     def __repr__(self) -> str:
         return f"Listing(globus://{self.collection}{self.path}, {len(self.entries)} entries)"
+
+
+class Endpoint(_Doc):
+    """A collection (endpoint) as ``get_endpoint`` and ``endpoint_search`` describe it.
+
+    Attributes:
+        id: the collection UUID.
+        display_name: its name.
+        entity_type: e.g. ``GCSv5_mapped_collection``.
+        owner_string: who owns it (real Globus: an identity; our service: ``None``).
+        username: its owner's user name (our service).
+        description: what is in it.
+        organization: the organisation that runs it.
+    """
+
+    id: str
+    display_name: str | None = None
+    entity_type: str | None = None
+    owner_string: str | None = None
+    username: str | None = None
+    description: str | None = None
+    organization: str | None = None
+
+    @property
+    def owner(self) -> str | None:
+        """The owner as the service names it (``owner_string``, else ``username``)."""
+        return self.owner_string or self.username
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.id!r}, {self.display_name!r})"
 
 
 class FatalError(_Doc):

@@ -9,32 +9,20 @@ existed before.
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from provena_like.models.transfer_collections import TRANSFER_COLLECTION
+from provena_like.models.transfer_collections import (
+    COLLECTION_NAMESPACE,
+    TRANSFER_COLLECTION,
+    collection_id,
+)
 from provena_like.server.registry.events import ItemHooks, ItemWritten
 from provena_like.server.transfer.tables import CollectionRow
 
 __all__ = ["COLLECTION_KINDS", "COLLECTION_NAMESPACE", "collection_id", "follow", "subscribe"]
 
-COLLECTION_NAMESPACE = uuid.UUID("0b4f6c5e-6f1d-5a8e-9d3c-2f7a9e1c4b10")
-"""The namespace of collection UUIDs (fixed: changing it renames every collection)."""
-
 COLLECTION_KINDS = {"dataset": "s3", TRANSFER_COLLECTION: "posix"}
 """registry subtype → backend of the collection it is."""
-
-
-def collection_id(handle: str) -> str:
-    """The collection UUID of the registry item ``handle``: stable, derived from it.
-
-    Example:
-        ```python
-        assert collection_id("10378.1/42") == collection_id("10378.1/42")
-        ```
-    """
-    return str(uuid.uuid5(COLLECTION_NAMESPACE, handle))
 
 
 async def follow(session: AsyncSession, event: ItemWritten) -> None:
