@@ -144,6 +144,9 @@ async def test_ls_mkdir_transfer_and_task_wait(
     assert names == ["a.txt", "sub", "sub/b.bin", "sub/deeper", "sub/deeper/c.csv"]
     text = await globus_cli.run("ls", "--recursive", f"{src}:/~/sub/")
     assert sorted(text.stdout.split()) == ["b.bin", "deeper/", "deeper/c.csv"]
+    # --filter applies to files only: every directory is walked (two filter parameters)
+    csv = await globus_cli.run("ls", "--recursive", "--filter", "~*.csv", f"{src}:/")
+    assert sorted(csv.stdout.split()) == ["sub/", "sub/deeper/", "sub/deeper/c.csv"]
 
     await globus_cli.run("mkdir", f"{dst}:/incoming")
     assert (dst_root / "incoming").is_dir()

@@ -160,8 +160,14 @@ async def test_operation_ls(
     assert [e["name"] for e in files["DATA"]] == ["b.csv", "file1.txt"]
     dirs = await ls(filter="type:dir")
     assert [e["name"] for e in dirs["DATA"]] == ["sub"]
-    big = await ls(filter=["size:>=4", "type:file"])
+    big = await ls(filter="size:>=4/type:file")  # clauses of one filter: all must match
     assert [e["name"] for e in big["DATA"]] == ["b.csv", "file1.txt"]
+    # several filter parameters: an entry matching any of them is listed (what `globus ls
+    # --recursive --filter` sends, so that it can walk every directory)
+    either = await ls(filter=[{"type": "dir"}, {"name": "~*.csv"}])
+    assert [e["name"] for e in either["DATA"]] == ["b.csv", "sub"]
+    sized = await ls(filter=["size:>=4/type:file", "name:.hidden"])
+    assert [e["name"] for e in sized["DATA"]] == [".hidden", "b.csv", "file1.txt"]
 
     root = await call_as(server, admin, lambda tc: tc.operation_ls(cid).data)
     assert root["path"] == "/" and [e["name"] for e in root["DATA"]] == ["share"]
