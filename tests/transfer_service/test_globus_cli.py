@@ -5,7 +5,8 @@ Auth, which is not reachable here. It needs neither in client-identity mode
 (``GLOBUS_CLI_CLIENT_ID`` and ``GLOBUS_CLI_CLIENT_SECRET`` set): it then uses the transfer
 token in its token storage (``$HOME/.globus/cli/storage.db``, globus-sdk's ``SQLiteAdapter``,
 namespace ``clientprofile/production/<client id>``) as long as that has not expired. The test
-seeds that storage with a token of our own auth, points ``GLOBUS_SDK_SERVICE_URL_TRANSFER`` at
+seeds that storage with a token of our own auth (and a dummy Auth token, see
+:func:`seed_token_storage`), points ``GLOBUS_SDK_SERVICE_URL_TRANSFER`` at
 the server (and ``GLOBUS_SDK_SERVICE_URL_AUTH`` at a closed port, so that any call to Auth
 fails loudly), and runs ``globus`` in a subprocess, from its own environment.
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 import anyio
 import pytest
-from globus_sdk.scopes import TransferScopes
+from globus_sdk.scopes import AuthScopes, TransferScopes
 from globus_sdk.token_storage.legacy import SQLiteAdapter
 
 from provena_like.testing.server_thread import ServerThread
@@ -47,23 +48,47 @@ CLI_TIMEOUT = 120.0
 """Bounds one ``globus`` command (the machine is shared and slow)."""
 
 
+def _token(resource_server: str, scopes: list[str], token: str) -> dict[str, Any]:
+    return {
+        "resource_server": resource_server,
+        "scope": " ".join(scopes),
+        "access_token": token,
+        "refresh_token": None,
+        "token_type": "Bearer",
+        "expires_at_seconds": int(time.time()) + 365 * 86400,
+    }
+
+
 def seed_token_storage(home: Path, token: str) -> None:
-    """Write ``token`` as globus-cli's transfer token for client ``CLIENT_ID`` under ``home``."""
+    """Write globus-cli's token storage under ``home`` for client ``CLIENT_ID``.
+
+    The transfer token is ``token``. Commands that also declare a need for Auth (``endpoint
+    search``) build an Auth client whose authorizer would fetch a token from Globus Auth
+    unless one is stored: an Auth token is stored too (it is never sent anywhere, as long as
+    no command looks identities up).
+    """
     storage = home / ".globus" / "cli" / "storage.db"
     storage.parent.mkdir(parents=True)
     adapter = SQLiteAdapter(str(storage), namespace=f"clientprofile/production/{CLIENT_ID}")
+    auth_scopes = [
+        str(scope)
+        for scope in (
+            AuthScopes.openid,
+            AuthScopes.profile,
+            AuthScopes.email,
+            AuthScopes.view_identity_set,
+        )
+    ]
     try:
         # SQLiteAdapter.store reads only `by_resource_server` of a token response
         response: Any = SimpleNamespace(
             by_resource_server={
-                TransferScopes.resource_server: {
-                    "resource_server": TransferScopes.resource_server,
-                    "scope": str(TransferScopes.all),
-                    "access_token": token,
-                    "refresh_token": None,
-                    "token_type": "Bearer",
-                    "expires_at_seconds": int(time.time()) + 365 * 86400,
-                }
+                TransferScopes.resource_server: _token(
+                    TransferScopes.resource_server, [str(TransferScopes.all)], token
+                ),
+                AuthScopes.resource_server: _token(
+                    AuthScopes.resource_server, auth_scopes, "not-used"
+                ),
             }
         )
         adapter.store(response)
@@ -200,3 +225,24 @@ async def test_task_wait_fails_for_a_failed_task(
     assert waited.returncode == 1, waited
     shown = await globus_cli.json("task", "show", accepted["task_id"])
     assert shown["status"] == "FAILED" and not (dst_root / "missing.txt").exists()
+
+
+async def test_stat_rename_rm_task_list_and_endpoint_search(
+    server: ServerThread, task_admin: User, globus_cli: GlobusCLI
+) -> None:
+    name = f"cli-lab-{uuid.uuid4().hex[:8]}"
+    lab, root = await open_collection_of(server, task_admin, name)
+    write_tree(root, {"a.txt": b"alpha", "old/x.bin": b"x", "old/deeper/y.bin": b"y"})
+
+    found = await globus_cli.json("endpoint", "search", name)
+    assert [(e["id"], e["display_name"]) for e in found["DATA"]] == [(lab, name)]
+    info = await globus_cli.json("stat", f"{lab}:/a.txt")
+    assert (info["name"], info["type"], info["size"]) == ("a.txt", "file", 5)
+    await globus_cli.run("rename", lab, "/a.txt", "/b.txt")
+    assert (root / "b.txt").read_bytes() == b"alpha" and not (root / "a.txt").exists()
+
+    removed = await globus_cli.run("rm", "--recursive", "--label", "cli rm", f"{lab}:/old")
+    assert "Delete task submitted" in removed.stderr, removed  # rm waits for its task
+    assert not (root / "old").exists()
+    tasks = await globus_cli.json("task", "list", "--filter-status", "SUCCEEDED")
+    assert [(t["type"], t["label"]) for t in tasks["DATA"]] == [("DELETE", "cli rm")]
