@@ -178,7 +178,7 @@ async def test_ls_mkdir_transfer_and_task_wait(
     exists = await globus_cli.run("mkdir", f"{dst}:/incoming", check=False)
     assert exists.returncode == 1 and "MkdirFailed.Exists" in exists.stderr, exists
 
-    submission_id = (await globus_cli.json("task", "generate-submission-id"))["value"]
+    submission_id = (await globus_cli.run("task", "generate-submission-id")).stdout.strip()
     assert uuid.UUID(submission_id)
     submit = (
         "transfer",
