@@ -20,6 +20,7 @@ from provena_like.server.jobs import (
     JobRunner,
     JobState,
 )
+from provena_like.server.jobs.runner import after_commit
 from tests.support.job_helpers import (
     enqueue,
     leave_as_crashed,
@@ -213,6 +214,33 @@ async def test_cancel_stops_a_handler_that_never_checkpoints(job_db: str) -> Non
 
     job_id, _ = await run_and_cancel(job_db, sleeper, started)
     assert stopped == [job_id]
+
+
+async def test_a_local_cancel_is_seen_by_the_handler_as_soon_as_it_commits(job_db: str) -> None:
+    # a handler's worker thread (a transfer's copy) checks cancel_requested before it puts a
+    # file in place: it must not wait for the heartbeat's round-trip to the database
+    started = anyio.Event()
+    contexts: list[JobContext] = []
+
+    async def sleeper(ctx: JobContext) -> None:
+        contexts.append(ctx)
+        started.set()
+        await anyio.sleep(3600)
+
+    runner = JobRunner(workers=1, lease_seconds=30.0, poll_seconds=10.0)
+    runner.register("test.cancel", sleeper)
+    seen_at_commit: list[bool] = []
+    async with open_sessions(job_db) as sessions, runner.running(sessions):
+        job_id = await enqueue(runner, sessions, "test.cancel", {})
+        with anyio.fail_after(20):
+            await started.wait()
+        assert contexts[0].cancel_requested is False
+        async with sessions() as session, session.begin():
+            assert await runner.request_cancel(session, job_id) is True
+            after_commit(session, lambda: seen_at_commit.append(contexts[0].cancel_requested))
+        record = await wait_for_job(sessions, job_id, finished, timeout=10.0)
+    assert seen_at_commit == [True]
+    assert record.state is JobState.CANCELED
 
 
 async def test_cancel_made_by_another_process_is_seen_by_the_heartbeat(job_db: str) -> None:

@@ -31,6 +31,8 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
+from tests.support.processes import run_setup
+
 PROVIDER_DIR = Path(__file__).parent.parent / "oidc" / "provider"
 NPM_TIMEOUT = 210.0
 """Bounds ``npm ci``; with START_TIMEOUT it stays under pytest's 300 s per test (with setup)."""
@@ -172,28 +174,14 @@ def ensure_installed(node: Sequence[str], npm: Sequence[str]) -> None:
             "npm_config_fund": "false",
             "npm_config_update_notifier": "false",
         }
-        command = [*npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"]
-        try:
-            done = subprocess.run(
-                command,
-                cwd=PROVIDER_DIR,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=NPM_TIMEOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
-            pytest.fail(
-                f"`npm ci` in tests/oidc/provider took more than {NPM_TIMEOUT:.0f} s; "
-                "is the npm registry reachable?"
-            )
-        if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
-            pytest.fail(
-                "`npm ci` in tests/oidc/provider failed; the OpenID provider of the auth tests "
-                f"(npm oidc-provider) needs the npm registry:\n{tail}"
-            )
+        run_setup(
+            [*npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            what="`npm ci` in tests/oidc/provider",
+            needs="the npm registry (for the OpenID provider of the auth tests, oidc-provider)",
+            timeout=NPM_TIMEOUT,
+            cwd=PROVIDER_DIR,
+            env=env,
+        )
         stamp_file.write_text(stamp)
 
 

@@ -1,4 +1,4 @@
-"""Server processes of tests: a free port, and waiting for a started server to answer."""
+"""Processes of tests: a free port, waiting for a started server to answer, and setup commands."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import contextlib
 import socket
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
+import pytest
 
-__all__ = ["free_port", "wait_until_serving"]
+__all__ = ["free_port", "run_setup", "wait_until_serving"]
 
 
 def free_port() -> int:
@@ -36,3 +38,31 @@ def wait_until_serving(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not come up:\n{log.read_text()[-3000:]}")
         time.sleep(0.3)
+
+
+def run_setup(
+    command: Sequence[str],
+    *,
+    what: str,
+    needs: str,
+    timeout: float,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Run a setup ``command`` (an install); fail the test, saying what it ``needs``, unless
+    it exits 0 within ``timeout`` seconds (with the end of its output)."""
+    try:
+        done = subprocess.run(
+            list(command),
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{what} took more than {timeout:.0f} s; it needs {needs}: is it reachable?")
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        pytest.fail(f"{what} failed; it needs {needs}:\n{tail}")

@@ -8,9 +8,12 @@
   a :class:`~provena_like.server.transfer.collections.Collection`, live there);
 * :func:`open_as`: :func:`~provena_like.server.transfer.collections.open_collection` for a
   user, with the principal the server builds from the user's token;
-* :func:`transfer_client` / :func:`sdk`: the real ``globus_sdk.TransferClient`` against the
-  live server (in a worker thread), and :func:`shape_mismatches` to compare its answers with
-  globus-sdk's registered responses.
+* :func:`transfer_client`: the real ``globus_sdk.TransferClient`` against the live server;
+  :func:`sdk` runs a blocking SDK call in a worker thread, :func:`call_as` one with a fresh
+  client of a user;
+* :func:`fixture_json` / :func:`fixture_status`: globus-sdk's registered responses (the shape
+  oracle), and :func:`shape_mismatches` / :func:`same_shape` / :func:`like_fixture` /
+  :func:`same_error` to compare answers with them.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio.to_thread
 from globus_sdk import AccessTokenAuthorizer, TransferClient
+from globus_sdk.testing import get_response_set
 
 from provena_like.server.security import load_principal
 from provena_like.server.transfer.collections import Collection, open_collection
@@ -111,12 +115,27 @@ async def dataset_collection(server: ServerThread, owner: User) -> tuple[Collect
 # -- the real globus-sdk against the live server ---------------------------------------------
 
 
-def transfer_client(server: ServerThread, user: User) -> TransferClient:
-    """The real, unmodified ``globus_sdk.TransferClient`` pointed at the live server."""
+class Served(Protocol):
+    """A running server (a ``ServerThread``, or a server process of a test)."""
+
+    @property
+    def url(self) -> str:
+        """Its base URL."""
+        ...
+
+
+def transfer_client(server: Served, user: User) -> TransferClient:
+    """The real, unmodified ``globus_sdk.TransferClient`` pointed at the live server, as
+    ``user`` (``AccessTokenAuthorizer`` with the user's token of our own auth)."""
     return TransferClient(base_url=server.url + "/", authorizer=AccessTokenAuthorizer(user.token))
 
 
-async def sdk(server: ServerThread, user: User, fn: Callable[[TransferClient], T]) -> T:
+async def sdk(fn: Callable[[], T]) -> T:
+    """Run the blocking SDK call ``fn`` in a worker thread (never on the test's loop)."""
+    return await anyio.to_thread.run_sync(fn)
+
+
+async def call_as(server: Served, user: User, fn: Callable[[TransferClient], T]) -> T:
     """Run ``fn(tc)`` with a fresh SDK client for ``user`` in a worker thread (the SDK
     blocks; one client per call, as it is not thread safe)."""
 
@@ -124,15 +143,35 @@ async def sdk(server: ServerThread, user: User, fn: Callable[[TransferClient], T
         with transfer_client(server, user) as tc:
             return fn(tc)
 
-    return await anyio.to_thread.run_sync(work)
+    return await sdk(work)
 
 
-def shape_mismatches(ours: Any, theirs: Any, where: str = "$") -> list[str]:
+# -- globus-sdk's registered responses: the shape oracle -------------------------------------
+
+
+def fixture_json(name: str, case: str = "default") -> Any:
+    """The JSON of globus-sdk's registered response ``transfer.<name>`` (``case``)."""
+    return get_response_set(f"transfer.{name}").lookup(case).json
+
+
+def fixture_status(name: str, case: str = "default") -> int:
+    """The HTTP status of globus-sdk's registered response ``transfer.<name>``."""
+    status: int = get_response_set(f"transfer.{name}").lookup(case).status
+    return status
+
+
+_KINDS = {bool: "boolean", int: "number", float: "number", str: "string"}
+
+
+def shape_mismatches(
+    ours: Any, theirs: Any, where: str = "$", *, ignore: frozenset[str] = frozenset()
+) -> list[str]:
     """Where ``ours`` differs in shape from ``theirs`` (a globus-sdk registered response).
 
-    Dicts must have the same keys; values the same JSON type where both are non-null (a
-    null stands for any type: the fixtures are full of them); a list's items are compared
-    with the first item of the other's list when both have items.
+    Dicts must have the same keys (but those in ``ignore``, at any depth); values the same
+    JSON type where both are non-null (a null stands for any type: the fixtures are full of
+    them); every item of a list is compared with the first item of the other's list when
+    both have items.
     """
     if ours is None or theirs is None:
         return []
@@ -140,19 +179,69 @@ def shape_mismatches(ours: Any, theirs: Any, where: str = "$") -> list[str]:
         if not isinstance(ours, dict):
             return [f"{where}: {type(ours).__name__}, expected an object"]
         problems = []
-        if set(ours) != set(theirs):
-            extra, missing = sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours))
+        mine, expected = set(ours) - ignore, set(theirs) - ignore
+        if mine != expected:
+            extra, missing = sorted(mine - expected), sorted(expected - mine)
             problems.append(f"{where}: extra keys {extra}, missing keys {missing}")
-        for key in set(ours) & set(theirs):
-            problems += shape_mismatches(ours[key], theirs[key], f"{where}.{key}")
+        for key in sorted(mine & expected):
+            problems += shape_mismatches(ours[key], theirs[key], f"{where}.{key}", ignore=ignore)
         return problems
     if isinstance(theirs, list):
         if not isinstance(ours, list):
             return [f"{where}: {type(ours).__name__}, expected an array"]
         if ours and theirs:
-            return [p for item in ours for p in shape_mismatches(item, theirs[0], f"{where}[]")]
+            return [
+                problem
+                for item in ours
+                for problem in shape_mismatches(item, theirs[0], f"{where}[]", ignore=ignore)
+            ]
         return []
-    kinds = {bool: "boolean", int: "number", float: "number", str: "string"}
-    if kinds.get(type(ours)) != kinds.get(type(theirs)):
+    if _KINDS.get(type(ours)) != _KINDS.get(type(theirs)):
         return [f"{where}: {type(ours).__name__}, expected {type(theirs).__name__}"]
     return []
+
+
+def same_shape(ours: Any, theirs: Any, *, ignore: frozenset[str] = frozenset()) -> None:
+    """Assert that ``ours`` has the shape of ``theirs`` (see :func:`shape_mismatches`)."""
+    assert shape_mismatches(ours, theirs, ignore=ignore) == [], ours
+
+
+def like_fixture(
+    ours: Any, name: str, case: str = "default", *, ignore: frozenset[str] = frozenset()
+) -> None:
+    """Assert that ``ours`` has the shape of the registered response ``transfer.<name>``,
+    and the same ``DATA_TYPE`` and ``code`` values."""
+    theirs = fixture_json(name, case)
+    assert shape_mismatches(ours, theirs, ignore=ignore) == [], (name, ours)
+    for key in ("DATA_TYPE", "code"):
+        if isinstance(theirs, dict) and key in theirs and key not in ignore:
+            assert ours[key] == theirs[key], (name, key, ours)
+
+
+FILE_LIST_KEYS = frozenset(
+    {
+        "DATA_TYPE",
+        "DATA",
+        "absolute_path",
+        "endpoint",
+        "length",
+        "path",
+        "rename_supported",
+        "symlink_supported",
+        "total",
+    }
+)
+"""The keys of a real ``ls`` answer (globus-cli's recorded ``ls_results``)."""
+
+
+TYPE_ZERO = frozenset({"code", "message", "request_id", "resource"})
+"""The keys of a Type-Zero error document."""
+
+
+def same_error(status: int, body: Any, name: str, case: str) -> None:
+    """Assert that an error answer (``status``, JSON ``body``) is the registered error
+    response ``transfer.<name>`` (``case``): status, ``code`` and the Type-Zero keys."""
+    expected = fixture_json(name, case)
+    assert status == fixture_status(name, case), (name, case, status, body)
+    assert body["code"] == expected["code"], (name, case, body)
+    assert set(body) == set(expected) == TYPE_ZERO

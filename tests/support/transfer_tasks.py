@@ -1,12 +1,9 @@
-"""Helpers of the transfer task tests: the real ``globus_sdk.TransferClient`` against the server.
+"""Helpers of the transfer task tests (the SDK client, :func:`~tests.support.transfer.sdk` and
+the shape checks are in :mod:`tests.support.transfer`).
 
-* :func:`globus` — a ``globus_sdk.TransferClient`` for a user (``base_url`` = the live server,
-  ``AccessTokenAuthorizer`` with the user's token of our own auth);
-* :func:`sdk` — run a blocking SDK call in a worker thread (never on the test's loop);
 * :func:`wait_done` — poll ``get_task`` until the task is no longer ACTIVE;
 * :func:`transfer_doc` / :func:`delete_doc` — v4 ``TransferData``/``DeleteData`` with a
   submission id of their own (the ``GET /submission_id`` route is not needed);
-* :func:`fixture_json` — a response of ``globus_sdk.testing`` (the shape oracle);
 * :func:`tree` — the files under a local directory, relative path → bytes;
 * :func:`open_collection_of` / :func:`posix_pair` — local collections anyone may write;
 * fixtures ``task_admin`` (a system admin) and ``task_user`` (a plain user): import
@@ -24,39 +21,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-import anyio.to_thread
 import globus_sdk
 import pytest
-from globus_sdk.testing import get_response_set
 
 from provena_like.testing.server_thread import ServerThread
-from tests.support.transfer import new_root, register_collection
+from tests.support.transfer import new_root, register_collection, sdk, transfer_client
 from tests.support.users import User
-
-T = TypeVar("T")
-
-
-class Served(Protocol):
-    """A running server (a ``ServerThread``, or a server process of a test)."""
-
-    @property
-    def url(self) -> str:
-        """Its base URL."""
-        ...
-
-
-def globus(server: Served, user: User) -> globus_sdk.TransferClient:
-    """The real SDK's TransferClient pointed at the live server, as ``user``."""
-    return globus_sdk.TransferClient(
-        base_url=server.url, authorizer=globus_sdk.AccessTokenAuthorizer(user.token)
-    )
-
-
-async def sdk(fn: Callable[[], T]) -> T:
-    """Run the blocking SDK call ``fn`` in a worker thread."""
-    return await anyio.to_thread.run_sync(fn)
 
 
 def transfer_doc(
@@ -98,40 +70,6 @@ async def wait_done(
     task = await sdk(lambda: _wait(tc, task_id, timeout))
     assert task["status"] != "ACTIVE", f"task {task_id} still active after {timeout}s: {task}"
     return task
-
-
-def fixture_json(name: str, case: str = "default") -> Any:
-    """The JSON of globus-sdk's registered response ``transfer.<name>`` (``case``)."""
-    return get_response_set(f"transfer.{name}").lookup(case).json
-
-
-def fixture_status(name: str, case: str = "default") -> int:
-    """The HTTP status of globus-sdk's registered response ``transfer.<name>``."""
-    status: int = get_response_set(f"transfer.{name}").lookup(case).status
-    return status
-
-
-def same_shape(ours: Any, theirs: Any, *, ignore: frozenset[str] = frozenset()) -> None:
-    """Assert equal key sets and JSON types, recursively (None matches anything)."""
-    if isinstance(theirs, dict):
-        assert isinstance(ours, dict), (ours, theirs)
-        assert set(ours) - ignore == set(theirs) - ignore, (
-            sorted(set(ours) ^ set(theirs)),
-            ours,
-        )
-        for key in set(theirs) - ignore:
-            same_shape(ours[key], theirs[key], ignore=ignore)
-    elif isinstance(theirs, list):
-        assert isinstance(ours, list)
-        if theirs and ours:
-            same_shape(ours[0], theirs[0], ignore=ignore)
-    elif theirs is not None and ours is not None:
-        if isinstance(theirs, bool):
-            assert isinstance(ours, bool), (ours, theirs)
-        elif isinstance(theirs, int | float):
-            assert isinstance(ours, int | float) and not isinstance(ours, bool), (ours, theirs)
-        else:
-            assert isinstance(ours, type(theirs)), (ours, theirs)
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -189,7 +127,7 @@ async def posix_pair(server: ServerThread, admin: User, user: User) -> Pair:
     """Two new open local collections (``src``, ``dst``) and ``user``'s TransferClient."""
     src, src_root = await open_collection_of(server, admin, "src")
     dst, dst_root = await open_collection_of(server, admin, "dst")
-    return Pair(src, src_root, dst, dst_root, globus(server, user))
+    return Pair(src, src_root, dst, dst_root, transfer_client(server, user))
 
 
 @pytest.fixture(name="fifo_writers")

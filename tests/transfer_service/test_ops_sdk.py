@@ -18,52 +18,26 @@ import anyio
 import globus_sdk
 import pytest
 from globus_sdk import TransferClient
-from globus_sdk.testing import get_response_set
 
 from provena_like.testing.server_thread import ServerThread
 from tests.support.transfer import (
+    FILE_LIST_KEYS,
+    TYPE_ZERO,
+    call_as,
+    fixture_json,
+    like_fixture,
     new_root,
     register_collection,
-    sdk,
+    same_error,
     shape_mismatches,
 )
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
 
-FILE_LIST_KEYS = {
-    "DATA_TYPE",
-    "DATA",
-    "absolute_path",
-    "endpoint",
-    "length",
-    "path",
-    "rename_supported",
-    "symlink_supported",
-    "total",
-}
-"""The keys of a real ``ls`` answer (globus-cli's recorded ``ls_results``)."""
-
-TYPE_ZERO = {"code", "message", "request_id", "resource"}
-
-
-def fixture(name: str, case: str = "default") -> Any:
-    return get_response_set(getattr(TransferClient, name)).lookup(case)
-
-
-def _same_shape(ours: Any, name: str, case: str = "default") -> None:
-    theirs = fixture(name, case).json
-    assert shape_mismatches(ours, theirs) == [], name
-    for key in ("DATA_TYPE", "code"):
-        if isinstance(theirs, dict) and key in theirs:
-            assert ours[key] == theirs[key], (name, key)
-
 
 def _same_error(err: globus_sdk.TransferAPIError, name: str, case: str) -> None:
-    expected = fixture(name, case)
-    assert err.http_status == expected.status
-    assert err.code == expected.json["code"]
-    assert set(err.raw_json or {}) == set(expected.json) == TYPE_ZERO
+    same_error(err.http_status, err.raw_json, name, case)
 
 
 @pytest.fixture
@@ -79,9 +53,9 @@ async def collection(server: ServerThread, admin: User) -> tuple[str, Path]:
 
 
 async def test_submission_id(server: ServerThread, admin: User) -> None:
-    first = await sdk(server, admin, lambda tc: tc.get_submission_id().data)
-    second = await sdk(server, admin, lambda tc: tc.get_submission_id()["value"])
-    _same_shape(first, "get_submission_id")
+    first = await call_as(server, admin, lambda tc: tc.get_submission_id().data)
+    second = await call_as(server, admin, lambda tc: tc.get_submission_id()["value"])
+    like_fixture(first, "get_submission_id")
     assert uuid.UUID(first["value"]) and first["value"] != second
 
 
@@ -89,15 +63,15 @@ async def test_get_endpoint(
     server: ServerThread, admin: User, collection: tuple[str, Path], new_user: Callable[..., User]
 ) -> None:
     cid, _ = collection
-    doc = await sdk(server, admin, lambda tc: tc.get_endpoint(cid).data)
-    _same_shape(doc, "get_endpoint")
+    doc = await call_as(server, admin, lambda tc: tc.get_endpoint(cid).data)
+    like_fixture(doc, "get_endpoint")
     assert doc["id"] == cid and doc["display_name"].startswith("Tutorial")
     assert doc["entity_type"] == "GCSv5_mapped_collection" and doc["default_directory"] == "/~/"
     with pytest.raises(globus_sdk.TransferAPIError) as err:
-        await sdk(server, new_user("stranger"), lambda tc: tc.get_endpoint(cid))
+        await call_as(server, new_user("stranger"), lambda tc: tc.get_endpoint(cid))
     assert (err.value.http_status, err.value.code) == (403, "EndpointPermissionDenied")
     with pytest.raises(globus_sdk.TransferAPIError) as err:
-        await sdk(server, admin, lambda tc: tc.get_endpoint(str(uuid.uuid4())))
+        await call_as(server, admin, lambda tc: tc.get_endpoint(str(uuid.uuid4())))
     assert (err.value.http_status, err.value.code) == (404, "ClientError.NotFound")
 
 
@@ -105,12 +79,12 @@ async def test_operation_mkdir(
     server: ServerThread, admin: User, collection: tuple[str, Path]
 ) -> None:
     cid, root = collection
-    made = await sdk(server, admin, lambda tc: tc.operation_mkdir(cid, "/~/share/new").data)
-    _same_shape(made, "operation_mkdir")
+    made = await call_as(server, admin, lambda tc: tc.operation_mkdir(cid, "/~/share/new").data)
+    like_fixture(made, "operation_mkdir")
     assert made["resource"] == f"/v0.10/operation/endpoint/{cid}/mkdir"
     assert (root / "share" / "new").is_dir()
     with pytest.raises(globus_sdk.TransferAPIError) as err:
-        await sdk(server, admin, lambda tc: tc.operation_mkdir(cid, "/share/new/"))
+        await call_as(server, admin, lambda tc: tc.operation_mkdir(cid, "/share/new/"))
     assert (err.value.http_status, err.value.code) == (502, "ExternalError.MkdirFailed.Exists")
     assert set(err.value.raw_json or {}) == TYPE_ZERO
 
@@ -119,13 +93,13 @@ async def test_operation_rename(
     server: ServerThread, admin: User, collection: tuple[str, Path]
 ) -> None:
     cid, root = collection
-    renamed = await sdk(
+    renamed = await call_as(
         server, admin, lambda tc: tc.operation_rename(cid, "/share/file1.txt", "/share/f.txt").data
     )
-    _same_shape(renamed, "operation_rename")
+    like_fixture(renamed, "operation_rename")
     assert (root / "share" / "f.txt").read_text() == "abcd"
     with pytest.raises(globus_sdk.TransferAPIError) as err:
-        await sdk(server, admin, lambda tc: tc.operation_rename(cid, "/share/nope", "/x"))
+        await call_as(server, admin, lambda tc: tc.operation_rename(cid, "/share/nope", "/x"))
     assert (err.value.http_status, err.value.code) == (404, "ClientError.NotFound")
 
 
@@ -133,19 +107,21 @@ async def test_operation_stat(
     server: ServerThread, admin: User, collection: tuple[str, Path], new_user: Callable[..., User]
 ) -> None:
     cid, _ = collection
-    info = await sdk(server, admin, lambda tc: tc.operation_stat(cid, "/~/share/file1.txt").data)
-    _same_shape(info, "operation_stat")
+    info = await call_as(
+        server, admin, lambda tc: tc.operation_stat(cid, "/~/share/file1.txt").data
+    )
+    like_fixture(info, "operation_stat")
     assert (info["name"], info["size"], info["type"]) == ("file1.txt", 4, "file")
     assert len(info["last_modified"]) == len("2021-01-15 01:45:50+00:00")
     assert info["last_modified"].endswith("+00:00")
-    folder = await sdk(server, admin, lambda tc: tc.operation_stat(cid, "/share/sub/").data)
+    folder = await call_as(server, admin, lambda tc: tc.operation_stat(cid, "/share/sub/").data)
     assert folder["type"] == "dir"
 
     with pytest.raises(globus_sdk.TransferAPIError) as err:
-        await sdk(server, admin, lambda tc: tc.operation_stat(cid, "/~/foo"))
+        await call_as(server, admin, lambda tc: tc.operation_stat(cid, "/~/foo"))
     _same_error(err.value, "operation_stat", "not_found")
     with pytest.raises(globus_sdk.TransferAPIError) as err:
-        await sdk(server, new_user("stranger"), lambda tc: tc.operation_stat(cid, "/share"))
+        await call_as(server, new_user("stranger"), lambda tc: tc.operation_stat(cid, "/share"))
     _same_error(err.value, "operation_stat", "permission_denied")
 
 
@@ -153,9 +129,9 @@ async def test_operation_ls(
     server: ServerThread, admin: User, collection: tuple[str, Path]
 ) -> None:
     cid, _ = collection
-    stat_doc = fixture("operation_stat").json
+    stat_doc = fixture_json("operation_stat")
 
-    listing = await sdk(server, admin, lambda tc: tc.operation_ls(cid, path="/~/share").data)
+    listing = await call_as(server, admin, lambda tc: tc.operation_ls(cid, path="/~/share").data)
     assert set(listing) == FILE_LIST_KEYS and listing["DATA_TYPE"] == "file_list"
     for entry in listing["DATA"]:
         assert shape_mismatches(entry, stat_doc) == []
@@ -165,7 +141,7 @@ async def test_operation_ls(
     assert listing["total"] == listing["length"] == 4
 
     async def ls(**kwargs: Any) -> dict[str, Any]:
-        data: dict[str, Any] = await sdk(
+        data: dict[str, Any] = await call_as(
             server, admin, lambda tc: tc.operation_ls(cid, path="/share/", **kwargs).data
         )
         return data
@@ -184,23 +160,31 @@ async def test_operation_ls(
     assert [e["name"] for e in files["DATA"]] == ["b.csv", "file1.txt"]
     dirs = await ls(filter="type:dir")
     assert [e["name"] for e in dirs["DATA"]] == ["sub"]
-    big = await ls(filter=["size:>=4", "type:file"])
+    big = await ls(filter="size:>=4/type:file")  # clauses of one filter: all must match
     assert [e["name"] for e in big["DATA"]] == ["b.csv", "file1.txt"]
+    # several filter parameters: an entry matching any of them is listed (what `globus ls
+    # --recursive --filter` sends, so that it can walk every directory)
+    either = await ls(filter=[{"type": "dir"}, {"name": "~*.csv"}])
+    assert [e["name"] for e in either["DATA"]] == ["b.csv", "sub"]
+    sized = await ls(filter=["size:>=4/type:file", "name:.hidden"])
+    assert [e["name"] for e in sized["DATA"]] == [".hidden", "b.csv", "file1.txt"]
 
-    root = await sdk(server, admin, lambda tc: tc.operation_ls(cid).data)
+    root = await call_as(server, admin, lambda tc: tc.operation_ls(cid).data)
     assert root["path"] == "/" and [e["name"] for e in root["DATA"]] == ["share"]
 
     with pytest.raises(globus_sdk.TransferAPIError) as err:
-        await sdk(server, admin, lambda tc: tc.operation_ls(cid, path="/share/file1.txt"))
+        await call_as(server, admin, lambda tc: tc.operation_ls(cid, path="/share/file1.txt"))
     assert (err.value.http_status, err.value.code) == (
         502,
         "ExternalError.DirListingFailed.NotDirectory",
     )
     with pytest.raises(globus_sdk.TransferAPIError) as err:
-        await sdk(server, admin, lambda tc: tc.operation_ls(cid, path="/nope/"))
+        await call_as(server, admin, lambda tc: tc.operation_ls(cid, path="/nope/"))
     assert (err.value.http_status, err.value.code) == (404, "ClientError.NotFound")
     with pytest.raises(globus_sdk.TransferAPIError) as err:
-        await sdk(server, admin, lambda tc: tc.operation_ls(cid, path="/share", orderby="colour"))
+        await call_as(
+            server, admin, lambda tc: tc.operation_ls(cid, path="/share", orderby="colour")
+        )
     assert (err.value.http_status, err.value.code) == (400, "ClientError.BadRequest")
 
 
@@ -228,24 +212,26 @@ async def test_endpoint_search_pages_and_access(
         kwargs.setdefault("filter_fulltext", term)
         return list(tc.paginated.endpoint_search(**kwargs).items())
 
-    found = await sdk(server, admin, search)
+    found = await call_as(server, admin, search)
     assert [e["display_name"] for e in found] == [f"{term} {i:03d}" for i in range(count)]
     assert len({e["id"] for e in found}) == count
     for entry in found[:3]:
-        assert shape_mismatches(entry, fixture("get_endpoint").json) == []
-    mine = await sdk(server, admin, lambda tc: search(tc, filter_scope="my-endpoints"))
+        assert shape_mismatches(entry, fixture_json("get_endpoint")) == []
+    mine = await call_as(server, admin, lambda tc: search(tc, filter_scope="my-endpoints"))
     assert len(mine) == count
-    shared = await sdk(server, member, lambda tc: search(tc, filter_scope="shared-with-me"))
+    shared = await call_as(server, member, lambda tc: search(tc, filter_scope="shared-with-me"))
     assert [e["display_name"] for e in shared] == [f"{term} {i:03d}" for i in range(0, count, 2)]
-    assert await sdk(server, member, lambda tc: search(tc, filter_scope="my-endpoints")) == []
-    assert await sdk(server, stranger, search) == []
-    upper = await sdk(server, admin, lambda tc: search(tc, filter_fulltext=term.upper()))
+    assert await call_as(server, member, lambda tc: search(tc, filter_scope="my-endpoints")) == []
+    assert await call_as(server, stranger, search) == []
+    upper = await call_as(server, admin, lambda tc: search(tc, filter_fulltext=term.upper()))
     assert len(upper) == count
 
-    page = await sdk(server, admin, lambda tc: tc.endpoint_search(term, limit=10, offset=100).data)
+    page = await call_as(
+        server, admin, lambda tc: tc.endpoint_search(term, limit=10, offset=100).data
+    )
     assert (page["DATA_TYPE"], page["offset"], page["limit"]) == ("endpoint_list", 100, 10)
     assert len(page["DATA"]) == 5 and page["has_next_page"] is False
-    first = await sdk(server, admin, lambda tc: tc.endpoint_search(term, limit=10).data)
+    first = await call_as(server, admin, lambda tc: tc.endpoint_search(term, limit=10).data)
     assert first["has_next_page"] is True and len(first["DATA"]) == 10
 
 

@@ -28,7 +28,8 @@ from provena_like.server.db.identity import UserRow
 from provena_like.server.settings import ServerSettings
 from provena_like.server.transfer.index import collection_id
 from tests.support.processes import free_port, wait_until_serving
-from tests.support.transfer_tasks import globus, transfer_doc, tree, write_tree
+from tests.support.transfer import transfer_client
+from tests.support.transfer_tasks import transfer_doc, tree, write_tree
 from tests.support.users import User
 
 pytestmark = [
@@ -133,7 +134,7 @@ def _scenario(tmp_path: Path, admin_of: object) -> None:
         write_tree(src_root, files)
         dst_root.mkdir(parents=True)
         src, dst = _register(server, admin, src_root), _register(server, admin, dst_root)
-        tc = globus(server, admin)
+        tc = transfer_client(server, admin)
         doc = transfer_doc(src, dst, [("/", "/", True)], verify_checksum=True)
         task_id = tc.submit_transfer(doc)["task_id"]
 

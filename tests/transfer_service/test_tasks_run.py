@@ -19,15 +19,11 @@ import globus_sdk
 import pytest
 
 from provena_like.testing.server_thread import ServerThread
-from tests.support.transfer import mint_dataset
+from tests.support.transfer import fixture_json, mint_dataset, same_shape, sdk, transfer_client
 from tests.support.transfer_tasks import (
     delete_doc,
-    fixture_json,
-    globus,
     open_collection_of,
     posix_pair,
-    same_shape,
-    sdk,
     task_admin_fixture,  # noqa: F401 - the task_admin fixture
     task_user_fixture,  # noqa: F401 - the task_user fixture
     transfer_doc,
@@ -146,7 +142,7 @@ async def test_sync_levels_decide_what_is_copied(
     src, src_root = await open_collection_of(server, task_admin, "src")
     base = {"same.txt": b"same", "samesize.txt": b"aaaa", "bigger.txt": b"b", "gone.txt": b"g"}
     write_tree(src_root, base)
-    tc = globus(server, task_user)
+    tc = transfer_client(server, task_user)
     expected_by_level = {
         0: {"gone.txt"},
         1: {"gone.txt", "bigger.txt"},
@@ -187,7 +183,7 @@ async def test_posix_to_s3_to_s3_to_posix_with_verified_checksums(
         "empty.dat": b"",
     }
     write_tree(src_root, files)
-    tc = globus(server, task_user)
+    tc = transfer_client(server, task_user)
     for doc in (
         transfer_doc(src, first, [("/", "/raw/", True)], verify_checksum=True),
         transfer_doc(first, second, [("/raw/", "/copy/", True)], verify_checksum=True),
@@ -309,7 +305,7 @@ async def test_delete_tasks(server: ServerThread, task_admin: User, task_user: U
         root,
         {"a.log": b"1", "b.log": b"2", "keep.txt": b"k", "dir/x": b"x", "full/y": b"y"},
     )
-    tc = globus(server, task_user)
+    tc = transfer_client(server, task_user)
     doc = delete_doc(col, ["/*.log", "/dir", "/never-was"], interpret_globs=True, recursive=True)
     accepted = await sdk(lambda: tc.submit_delete(doc))
     same_shape(accepted.data, fixture_json("submit_delete"), ignore=frozenset({"message"}))

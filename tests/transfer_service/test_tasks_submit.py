@@ -18,17 +18,21 @@ import pytest
 
 from provena_like.testing.server_thread import ServerThread
 from tests.support.job_helpers import set_job
-from tests.support.transfer import in_server, new_root, register_collection
+from tests.support.transfer import (
+    fixture_json,
+    fixture_status,
+    in_server,
+    new_root,
+    register_collection,
+    same_shape,
+    sdk,
+    transfer_client,
+)
 from tests.support.transfer_tasks import (
     delete_doc,
     feed_fifo,
     fifo_writers_fixture,  # noqa: F401 - the fifo_writers fixture
-    fixture_json,
-    fixture_status,
-    globus,
     posix_pair,
-    same_shape,
-    sdk,
     task_admin_fixture,  # noqa: F401 - the task_admin fixture
     task_user_fixture,  # noqa: F401 - the task_user fixture
     transfer_doc,
@@ -100,7 +104,7 @@ async def test_ten_concurrent_resubmissions_make_one_task(
     lock = threading.Lock()
 
     def one() -> None:
-        tc = globus(server, task_user)  # one SDK client per thread
+        tc = transfer_client(server, task_user)  # one SDK client per thread
         barrier.wait()
         try:
             answer = tc.submit_transfer(doc)
@@ -195,7 +199,7 @@ async def test_other_users_see_no_task_and_may_not_use_the_collections(
     accepted = await sdk(
         lambda: tc.submit_transfer(transfer_doc(src, dst, [("/a.txt", "/a", None)]))
     )
-    mallory = globus(server, new_user("mallory"))
+    mallory = transfer_client(server, new_user("mallory"))
     for call in (
         lambda: mallory.get_task(accepted["task_id"]),
         lambda: mallory.cancel_task(accepted["task_id"]),
@@ -223,7 +227,7 @@ async def test_other_users_see_no_task_and_may_not_use_the_collections(
         await sdk(lambda: tc.submit_delete(delete_doc(private["collection_id"], ["/secret.txt"])))
     assert err.value.code == "EndpointPermissionDenied"
     assert (private_root / "secret.txt").read_bytes() == b"secret"
-    admin_tc = globus(server, task_admin)
+    admin_tc = transfer_client(server, task_admin)
     seen = await sdk(lambda: admin_tc.get_task(accepted["task_id"]).data)  # admins see all
     assert seen["owner_id"] == task_user.name
     await wait_done(tc, accepted["task_id"])

@@ -226,14 +226,16 @@ class JobRunner:
 
         A queued job ends ``canceled`` at once; a running one is flagged, and its handler is
         stopped when its heartbeat sees the flag (at once here after the commit, within
-        ``poll_seconds`` in another process).
+        ``poll_seconds`` in another process). Here, the handler's ``cancel_requested`` is true
+        as soon as the cancel commits (its worker threads check it before they put anything
+        in place, and cannot wait for the heartbeat's round-trip to the database).
 
         Returns:
             Whether the job was queued or running; ``False`` for an unknown or finished job.
         """
         flagged = await store.request_cancel(session, job_id)
         if flagged:
-            after_commit(session, lambda: self._wake_job(job_id))
+            after_commit(session, lambda: self._cancel_local_job(job_id))
         return flagged
 
     async def get(self, session: AsyncSession, job_id: str) -> JobRecord | None:
@@ -271,9 +273,11 @@ class JobRunner:
         wakeup, self._wakeup = self._wakeup, anyio.Event()
         wakeup.set()
 
-    def _wake_job(self, job_id: str) -> None:
+    def _cancel_local_job(self, job_id: str) -> None:
+        """Flag a job this runner runs whose cancel committed, and wake its heartbeat."""
         ctx = self._active.get(job_id)
         if ctx is not None:
+            ctx._cancel = True
             ctx._wake()
 
     async def _work(self, sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -3,8 +3,10 @@
 Globus lists a whole directory and then filters, sorts and pages it (GridFTP can't page), and
 so does this service.
 
-**filter** (one or more ``filter`` parameters, all must match; within one, clauses separated
-by ``/`` must all match, e.g. ``type:file/name:~*.csv``):
+**filter** (one or more ``filter`` parameters: an entry is listed if it matches any of them, as
+``globus ls --recursive --filter`` relies on to walk every directory with ``filter=type:dir&
+filter=name:~*.csv``; within one, clauses separated by ``/`` must all match, e.g.
+``type:file/name:~*.csv``):
 
 - ``name:value`` or ``name:=value`` (equal), ``name:!=value``, ``name:~glob``,
   ``name:!~glob``; a comma-separated list of values or globs matches any of them;
@@ -126,16 +128,23 @@ def _clause(clause: str) -> Predicate:
 
 
 def apply_filters(entries: Iterable[FileInfo], filters: Iterable[str]) -> list[FileInfo]:
-    """The entries every filter (each a ``/``-separated list of clauses) lets through.
+    """The entries that some filter lets through (all of them when there is none).
+
+    A filter is a ``/``-separated list of clauses that must all match; with several filters
+    (several ``filter`` parameters), matching one is enough.
 
     Example:
         ```python
-        files = [FileInfo("a.csv", "file", 3), FileInfo("raw", "dir")]
+        files = [FileInfo("a.csv", "file", 3), FileInfo("b.txt", "file", 1), FileInfo("raw", "dir")]
         assert [f.name for f in apply_filters(files, ["type:file/name:~*.csv"])] == ["a.csv"]
+        either = apply_filters(files, ["type:dir", "name:~*.csv"])
+        assert [f.name for f in either] == ["a.csv", "raw"]
         ```
     """
-    predicates = [_clause(c) for f in filters for c in f.split("/") if c]
-    return [e for e in entries if all(p(e) for p in predicates)]
+    groups = [[_clause(c) for c in f.split("/") if c] for f in filters]
+    if not groups:
+        return list(entries)
+    return [e for e in entries if any(all(p(e) for p in group) for group in groups)]
 
 
 def order_entries(entries: list[FileInfo], orderby: str | None) -> list[FileInfo]:
