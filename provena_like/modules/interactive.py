@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from cloudpathlib import S3Path
 from pydantic import ValidationError
 
 from provena_like._core.errors import ProvenaError, Unprocessable, UsageError
@@ -45,23 +44,21 @@ from provena_like.models.registry import HistoryEntry
 from provena_like.models.review import ReleaseEvent
 from provena_like.modules.credentials import to_s3_credentials
 from provena_like.modules.selection import select_files
-from provena_like.storage import (
+from provena_like.storage.events import (
     FileFinished,
-    FileResult,
-    IncompleteUpload,
     ProgressCallback,
-    TransferEngine,
     TransferEvent,
-    TransferResult,
-    VerifyResult,
-    dataset_path,
+    deliver,
 )
-from provena_like.storage.events import deliver
-from provena_like.storage.results import UNCHANGED
+from provena_like.storage.results import UNCHANGED, FileResult, TransferResult, VerifyResult
 from provena_like.storage.selection import matches
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the S3 stack (botocore, cloudpathlib) loads when first used
+    from cloudpathlib import S3Path
+
     from provena_like.modules.datastore import Datastore
+    from provena_like.storage.engine import TransferEngine
+    from provena_like.storage.listing import IncompleteUpload
 
 __all__ = ["NOT_REGISTERED", "InteractiveDataset", "TransferDefaults"]
 
@@ -266,6 +263,8 @@ class InteractiveDataset:
             text = await anyio.to_thread.run_sync(p.read_text)
             ```
         """
+        from provena_like.storage.paths import dataset_path  # cloudpathlib, botocore
+
         creds = await self.credentials(access)
         return dataset_path(to_s3_credentials(creds), relative)
 
@@ -335,6 +334,8 @@ class InteractiveDataset:
         cache = self._ds.credentials_cache
 
         def make() -> TransferEngine:
+            from provena_like.storage.engine import TransferEngine  # the S3 stack
+
             return TransferEngine(
                 cache.source(self.id, access),
                 max_concurrency=settings[0],
