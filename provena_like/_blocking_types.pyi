@@ -1158,6 +1158,7 @@ class BlockingInteractiveDataset:
         include: collections.abc.Sequence[builtins.str] = ...,
         exclude: collections.abc.Sequence[builtins.str] = ...,
         concurrency: builtins.int | None = ...,
+        progress: provena_like.storage.events.ProgressCallback | None = ...,
     ) -> provena_like.storage.results.VerifyResult: ...
     def incomplete_uploads(
         self,
@@ -1331,4 +1332,5 @@ class BlockingTransferEngine:
         *,
         include: collections.abc.Sequence[builtins.str] = ...,
         exclude: collections.abc.Sequence[builtins.str] = ...,
+        progress: provena_like.storage.events.ProgressCallback | None = ...,
     ) -> provena_like.storage.results.VerifyResult: ...

@@ -349,6 +349,7 @@ def verify(
     ] = None,
     include: IncludeOption = None,
     exclude: ExcludeOption = None,
+    no_progress: NoProgressOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -357,8 +358,9 @@ def verify(
         _usage(f"{path} is not a folder")
 
     async def work(ds: InteractiveDataset, progress: ProgressCallback | None) -> TransferResult:
-        del progress
-        checks = await ds.verify(path, paths=paths, include=include or (), exclude=exclude or ())
+        checks = await ds.verify(
+            path, paths=paths, include=include or (), exclude=exclude or (), progress=progress
+        )
         return _as_transfer_result(checks)
 
-    _dataset_run(url, dataset, work, "verify", as_json, bar=False)
+    _dataset_run(url, dataset, work, "verify", as_json, bar=not no_progress)

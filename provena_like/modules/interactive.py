@@ -748,6 +748,7 @@ class InteractiveDataset:
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         concurrency: int | None = None,
+        progress: ProgressCallback | None = None,
     ) -> VerifyResult:
         """Check a local copy against the manifest: size and sha256, as :meth:`sync_down` does.
 
@@ -764,6 +765,8 @@ class InteractiveDataset:
             exclude: Glob patterns; matching files are left out.
             concurrency: Requests in flight (default from the client's transfer settings);
                 files are checked at twice this many at once.
+            progress: Receives :class:`~provena_like.storage.events.HashingProgress` events
+                while the local files are hashed.
 
         Returns:
             One :class:`~provena_like.storage.results.FileCheck` per file: ``ok``,
@@ -792,7 +795,9 @@ class InteractiveDataset:
                 "no such file or folder in the dataset's manifest: " + ", ".join(selection.missing)
             )
         async with self._engine("read", concurrency) as engine:
-            return await engine.verify(root, selection.files, include=include, exclude=exclude)
+            return await engine.verify(
+                root, selection.files, include=include, exclude=exclude, progress=progress
+            )
 
     async def incomplete_uploads(self) -> list[IncompleteUpload]:
         """Multipart uploads into this dataset that were interrupted and never finished.

@@ -21,11 +21,11 @@ Example:
     ```
 """
 
-from typing import TYPE_CHECKING
+import typing as _typing
 
 from provena_like._lazy import lazy_exports as _lazy_exports
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from provena_like.storage._sync import SyncContext
     from provena_like.storage.cache import HashCache, default_cache_dir
     from provena_like.storage.credentials import (
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         BytesTransferred,
         FileFinished,
         FileStarted,
+        HashingProgress,
         ProgressCallback,
         TransferEvent,
         TransferProgress,
@@ -78,6 +79,7 @@ _LAZY = {
     "FileFinished": "provena_like.storage.events",
     "FileResult": "provena_like.storage.results",
     "FileStarted": "provena_like.storage.events",
+    "HashingProgress": "provena_like.storage.events",
     "FileStatus": "provena_like.storage.results",
     "HashCache": "provena_like.storage.cache",
     "IncompleteUpload": "provena_like.storage.listing",
@@ -126,6 +128,7 @@ __all__ = [
     "FileStarted",
     "FileStatus",
     "HashCache",
+    "HashingProgress",
     "IncompleteUpload",
     "ProgressCallback",
     "RefreshingCredentials",
