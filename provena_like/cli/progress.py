@@ -22,7 +22,13 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from provena_like.storage import BytesTransferred, HashingProgress, TransferEvent, TransferProgress
+from provena_like.storage import (
+    BytesTransferred,
+    HashingProgress,
+    TransferEvent,
+    TransferProgress,
+    UploadInterrupted,
+)
 
 
 def progress_bar(console: Console, *, show: bool = True) -> Progress:
@@ -64,6 +70,8 @@ class ProgressSink:
         self._task: TaskID = progress.add_task(description, total=None)
         self._hashing: TaskID | None = None
         self._bytes = 0
+        self.interrupted: UploadInterrupted | None = None
+        """What an interrupted upload kept and registered (``None``: not interrupted)."""
 
     @property
     def bytes_done(self) -> int:
@@ -74,6 +82,9 @@ class ProgressSink:
         """Handle one event (pass this object as ``progress=``)."""
         if isinstance(event, HashingProgress):
             self._hashed(event)
+            return
+        if isinstance(event, UploadInterrupted):
+            self.interrupted = event
             return
         self._end_hashing()
         task = self._task

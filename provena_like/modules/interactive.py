@@ -48,6 +48,7 @@ from provena_like.storage.events import (
     FileFinished,
     ProgressCallback,
     TransferEvent,
+    UploadInterrupted,
     deliver,
 )
 from provena_like.storage.results import UNCHANGED, FileResult, TransferResult, VerifyResult
@@ -418,7 +419,7 @@ class InteractiveDataset:
         except BaseException:
             # cancelled (or broken) during the transfer or the registration: registering
             # again what is already registered is harmless (``unchanged``)
-            await self._register_interrupted(result.files if result else finished.results)
+            await self._register_interrupted(result.files if result else finished.results, finished)
             raise
 
     async def _register(
@@ -521,18 +522,26 @@ class InteractiveDataset:
             for registration in pending:
                 group.start_soon(one, registration)
 
-    async def _register_interrupted(self, finished: list[FileResult]) -> None:
-        """Register the files an interrupted upload finished, shielded and time-bounded."""
+    async def _register_interrupted(self, finished: list[FileResult], progress: _Finished) -> None:
+        """Register the files an interrupted upload finished, shielded and time-bounded.
+
+        Then tell ``progress`` how many finished and how many are registered
+        (:class:`~provena_like.storage.events.UploadInterrupted`).
+        """
         done = [f for f in finished if f.ok]
-        if not done:
-            return
         limit = self._ds.transfers.register_on_cancel
         outcome: TransferResult | None = None
-        with anyio.move_on_after(limit, shield=True):
-            try:
-                outcome = await self._register(TransferResult(done))
-            except Exception:
-                log.exception("registering the files of an interrupted upload failed")
+        if done:
+            with anyio.move_on_after(limit, shield=True):
+                try:
+                    outcome = await self._register(TransferResult(done))
+                except Exception:
+                    log.exception("registering the files of an interrupted upload failed")
+        registered = len(done) - len(outcome.failed) if outcome is not None else 0
+        with anyio.CancelScope(shield=True):
+            await progress(UploadInterrupted(len(done), registered, sum(f.size or 0 for f in done)))
+        if not done:
+            return
         if outcome is None:
             log.warning(
                 "dataset %s: the upload was interrupted and %d finished file(s) could not be "
@@ -667,7 +676,9 @@ class InteractiveDataset:
                 result = await self._register(synced, unchanged=unregistered)
         except BaseException:
             if not dry_run:
-                await self._register_interrupted(synced.files if synced else finished.results)
+                await self._register_interrupted(
+                    synced.files if synced else finished.results, finished
+                )
             raise
         if delete:
             base = prefix if not prefix or prefix.endswith("/") else prefix + "/"

@@ -43,6 +43,7 @@ if _typing.TYPE_CHECKING:
         ProgressCallback,
         TransferEvent,
         TransferProgress,
+        UploadInterrupted,
     )
     from provena_like.storage.hashing import Digests, StreamingHasher, hash_file, hash_file_async
     from provena_like.storage.keys import (
@@ -95,6 +96,7 @@ _LAZY = {
     "TransferEvent": "provena_like.storage.events",
     "TransferFailed": "provena_like.storage.results",
     "TransferProgress": "provena_like.storage.events",
+    "UploadInterrupted": "provena_like.storage.events",
     "TransferResult": "provena_like.storage.results",
     "UNCHANGED": "provena_like.storage.results",
     "VerifyResult": "provena_like.storage.results",
@@ -142,6 +144,7 @@ __all__ = [
     "TransferFailed",
     "TransferProgress",
     "TransferResult",
+    "UploadInterrupted",
     "VerifyResult",
     "check_uploadable",
     "dataset_path",

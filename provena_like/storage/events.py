@@ -12,6 +12,10 @@ to hash), at its start, at most every 0.1 s and at its end (all files done), bef
 event of the transfer. The hashing runs in worker threads; they only count, and the events
 are sent from the event loop.
 
+An upload into a dataset that is interrupted (:meth:`InteractiveDataset.upload
+<provena_like.modules.interactive.InteractiveDataset.upload>`, ``sync_up``) registers the
+files that finished, then sends :class:`UploadInterrupted` with the counts, last.
+
 Example:
     ```python
     def on_progress(event: TransferEvent) -> None:
@@ -44,6 +48,7 @@ __all__ = [
     "ProgressCallback",
     "TransferEvent",
     "TransferProgress",
+    "UploadInterrupted",
     "deliver",
     "hashing_progress",
 ]
@@ -130,7 +135,33 @@ class HashingProgress:
     bytes_total: int
 
 
-TransferEvent = FileStarted | BytesTransferred | FileFinished | TransferProgress | HashingProgress
+@dataclass(frozen=True, slots=True)
+class UploadInterrupted:
+    """An upload into a dataset was interrupted; the files that finished were registered.
+
+    Sent by the dataset's upload (not the engine, which registers nothing), after the
+    shielded registration of the files that finished, just before the cancellation goes on.
+
+    Attributes:
+        files_finished: Files whose upload had finished.
+        files_registered: Of those, the files now in the manifest (a re-run of the upload,
+            or ``sync_up``, doesn't send them again).
+        bytes_finished: Bytes of the files whose upload had finished.
+    """
+
+    files_finished: int
+    files_registered: int
+    bytes_finished: int
+
+
+TransferEvent = (
+    FileStarted
+    | BytesTransferred
+    | FileFinished
+    | TransferProgress
+    | HashingProgress
+    | UploadInterrupted
+)
 """Any progress event."""
 
 ProgressCallback = Callable[[TransferEvent], Awaitable[None] | None]
