@@ -1,10 +1,19 @@
-"""Benchmark: how long ``provena-like`` takes to start (``--help``, a client command).
+"""Benchmark: how long ``provena-like`` takes to start (``--help``, client commands).
 
-Each command runs 5 times as a fresh process; the median wall time is printed, with
-``aws --version`` beside it when the AWS CLI is installed. The client command is ``whoami``
-with an empty token directory: it loads the SDK client and stops (exit 3, not signed in)
-before any request, so the time is start-up, not network (``python -X importtime -m
-provena_like.cli.main ...`` shows which imports cost what).
+Each command runs 5 times as a fresh process; the median wall time and the median CPU time
+(user + system, which the machine's load does not inflate) are printed, with
+``aws --version`` beside it when the AWS CLI is installed. Rows:
+
+* ``--help``, ``--version`` and a subcommand's ``-h``: the CLI alone;
+* ``whoami`` with an empty token directory: loads the SDK client and stops (exit 3, not
+  signed in) before any request, so the time is start-up, not network;
+* ``dataset list --json`` signed in, against a ``LocalStack`` server started by this script
+  (in this process, on loopback): a whole client command, one search request included.
+
+Python's bytecode cache is on for the runs (in a temporary ``PYTHONPYCACHEPREFIX``, after one
+warm-up run of each command), as after any install: with ``PYTHONDONTWRITEBYTECODE`` set,
+every start compiles every module again and takes several times longer.
+``python -X importtime -m provena_like.cli.main ...`` shows which imports cost what.
 
 Not a test: the numbers depend on the machine and its load. The target (issue 14) is
 under 0.5 s for ``--help`` and client commands.
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -24,43 +34,76 @@ import sys
 import tempfile
 import time
 
+import anyio
 
-def median_seconds(cmd: list[str], runs: int, env: dict[str, str]) -> float:
-    """Median wall time of ``runs`` fresh runs of ``cmd`` (output discarded)."""
-    times = []
+from provena_like.testing import LocalStack
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def medians(cmd: list[str], runs: int, env: dict[str, str]) -> tuple[float, float, int]:
+    """Median wall and CPU seconds of ``runs`` fresh runs of ``cmd``, after one warm-up run."""
+    warm = subprocess.run(cmd, env=env, capture_output=True, check=False)
+    walls, cpus = [], []
     for _ in range(runs):
+        cpu = _children_cpu()
         start = time.perf_counter()
         subprocess.run(cmd, env=env, capture_output=True, check=False)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(_children_cpu() - cpu)
+    return statistics.median(walls), statistics.median(cpus), warm.returncode
 
 
-def main() -> None:
+def table(runs: int, commands: dict[str, tuple[list[str], dict[str, str]]]) -> None:
+    """Print the medians of each command (and its exit code)."""
+    print(f"median of {runs} runs, seconds")
+    print("    wall     cpu  exit  command")
+    for name, (cmd, env) in commands.items():
+        wall, cpu, code = medians(cmd, runs, env)
+        print(f"  {wall:6.3f}  {cpu:6.3f}  {code:4d}  {name}")
+
+
+async def main() -> None:
     """Run the commands and print a table of medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    env = {
-        **os.environ,
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PROVENA_")}
+    base.pop("PYTHONDONTWRITEBYTECODE", None)
+    base["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="cli-startup-pyc-")
+    offline = {
+        **base,
         "PROVENA_BASE_URL": "http://127.0.0.1:9",
         "PROVENA_TOKEN_DIR": tempfile.mkdtemp(prefix="cli-startup-"),
     }
     cli = [sys.executable, "-m", "provena_like.cli.main"]
-    commands = {
-        "python -c pass (interpreter alone)": [sys.executable, "-c", "pass"],
-        "provena-like --help": [*cli, "--help"],
-        "provena-like --version": [*cli, "--version"],
-        "provena-like whoami (client, not signed in)": [*cli, "whoami"],
-        "provena-like dataset list -h": [*cli, "dataset", "list", "-h"],
-    }
-    aws = shutil.which("aws")
-    if aws:
-        commands["aws --version"] = [aws, "--version"]
-    print(f"median of {args.runs} runs, seconds")
-    for name, cmd in commands.items():
-        print(f"  {median_seconds(cmd, args.runs, env):6.3f}  {name}")
+    async with LocalStack() as stack:
+        signed_in = {
+            **base,
+            "PROVENA_BASE_URL": stack.url,
+            "PROVENA_TOKEN_DIR": str(stack.data_dir / "tokens" / stack.user.username),
+        }
+        commands = {
+            "python -c pass (interpreter alone)": ([sys.executable, "-c", "pass"], base),
+            "provena-like --help": ([*cli, "--help"], offline),
+            "provena-like --version": ([*cli, "--version"], offline),
+            "provena-like dataset list -h": ([*cli, "dataset", "list", "-h"], offline),
+            "provena-like whoami (client, not signed in)": ([*cli, "whoami"], offline),
+            "provena-like dataset list --json (signed in, LocalStack)": (
+                [*cli, "dataset", "list", "--json"],
+                signed_in,
+            ),
+        }
+        aws = shutil.which("aws")
+        if aws:
+            commands["aws --version"] = ([aws, "--version"], base)
+        # the server runs in this process: measure from a thread, so it keeps serving
+        await anyio.to_thread.run_sync(table, args.runs, commands)
 
 
 if __name__ == "__main__":
-    main()
+    anyio.run(main)

@@ -52,7 +52,6 @@ import provena_like.modules.engines
 import provena_like.modules.interactive
 import provena_like.modules.registration
 import provena_like.modules.review
-import provena_like.storage
 import provena_like.storage._sync
 import provena_like.storage.credentials
 import provena_like.storage.engine
@@ -1136,7 +1135,7 @@ class BlockingInteractiveDataset:
         prefix: builtins.str = ...,
         include: collections.abc.Sequence[builtins.str] = ...,
         exclude: collections.abc.Sequence[builtins.str] = ...,
-        progress: provena_like.storage.ProgressCallback | None = ...,
+        progress: provena_like.storage.events.ProgressCallback | None = ...,
         concurrency: builtins.int | None = ...,
         fail_fast: builtins.bool = ...,
     ) -> provena_like.storage.results.TransferResult: ...
@@ -1147,7 +1146,7 @@ class BlockingInteractiveDataset:
         paths: collections.abc.Sequence[builtins.str] | builtins.str | None = ...,
         include: collections.abc.Sequence[builtins.str] = ...,
         exclude: collections.abc.Sequence[builtins.str] = ...,
-        progress: provena_like.storage.ProgressCallback | None = ...,
+        progress: provena_like.storage.events.ProgressCallback | None = ...,
         concurrency: builtins.int | None = ...,
         fail_fast: builtins.bool = ...,
     ) -> provena_like.storage.results.TransferResult: ...
@@ -1160,7 +1159,7 @@ class BlockingInteractiveDataset:
         dry_run: builtins.bool = ...,
         include: collections.abc.Sequence[builtins.str] = ...,
         exclude: collections.abc.Sequence[builtins.str] = ...,
-        progress: provena_like.storage.ProgressCallback | None = ...,
+        progress: provena_like.storage.events.ProgressCallback | None = ...,
         concurrency: builtins.int | None = ...,
     ) -> provena_like.storage.results.TransferResult: ...
     def sync_down(
@@ -1172,7 +1171,7 @@ class BlockingInteractiveDataset:
         dry_run: builtins.bool = ...,
         include: collections.abc.Sequence[builtins.str] = ...,
         exclude: collections.abc.Sequence[builtins.str] = ...,
-        progress: provena_like.storage.ProgressCallback | None = ...,
+        progress: provena_like.storage.events.ProgressCallback | None = ...,
         concurrency: builtins.int | None = ...,
     ) -> provena_like.storage.results.TransferResult: ...
     def verify(
@@ -1183,6 +1182,7 @@ class BlockingInteractiveDataset:
         include: collections.abc.Sequence[builtins.str] = ...,
         exclude: collections.abc.Sequence[builtins.str] = ...,
         concurrency: builtins.int | None = ...,
+        progress: provena_like.storage.events.ProgressCallback | None = ...,
     ) -> provena_like.storage.results.VerifyResult: ...
     def incomplete_uploads(
         self,
@@ -1361,4 +1361,5 @@ class BlockingTransferEngine:
         *,
         include: collections.abc.Sequence[builtins.str] = ...,
         exclude: collections.abc.Sequence[builtins.str] = ...,
+        progress: provena_like.storage.events.ProgressCallback | None = ...,
     ) -> provena_like.storage.results.VerifyResult: ...

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Self
 
 import httpx
@@ -27,17 +28,17 @@ from provena_like._core.http import ClientState, HTTPCore
 from provena_like._core.lifecycle import AsyncCloseable
 from provena_like._core.retry import RetryPolicy
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
-from provena_like.clients.auth import AuthClient
-from provena_like.clients.datastore import DatastoreClient
-from provena_like.clients.registry import RegistryClient
-from provena_like.clients.review import ReviewClient
-from provena_like.clients.search import SearchClient
-from provena_like.modules.datastore import Datastore
-from provena_like.modules.registration import Registration
 
 if TYPE_CHECKING:
     from provena_like.auth import AuthManager, TokenProvider
+    from provena_like.clients.auth import AuthClient
+    from provena_like.clients.datastore import DatastoreClient
+    from provena_like.clients.registry import RegistryClient
+    from provena_like.clients.review import ReviewClient
+    from provena_like.clients.search import SearchClient
     from provena_like.clients.transfer import TransferClient
+    from provena_like.modules.datastore import Datastore
+    from provena_like.modules.registration import Registration
 
 __all__ = ["ProvenaClient"]
 
@@ -47,6 +48,67 @@ _DEPRECATED_NAMES = {
     "auth": "auth_client",
 }
 """Old attribute names (L2 clients without the suffix) → the names that say their layer."""
+
+
+def _registry_client(pv: ProvenaClient) -> RegistryClient:
+    from provena_like.clients.registry import RegistryClient
+
+    return RegistryClient(pv.http_core)
+
+
+def _search_client(pv: ProvenaClient) -> SearchClient:
+    from provena_like.clients.search import SearchClient
+
+    return SearchClient(pv.http_core)
+
+
+def _auth_client(pv: ProvenaClient) -> AuthClient:
+    from provena_like.clients.auth import AuthClient
+
+    return AuthClient(pv.http_core)
+
+
+def _datastore_client(pv: ProvenaClient) -> DatastoreClient:
+    from provena_like.clients.datastore import DatastoreClient
+
+    return DatastoreClient(pv.http_core)
+
+
+def _review_client(pv: ProvenaClient) -> ReviewClient:
+    from provena_like.clients.review import ReviewClient
+
+    return ReviewClient(pv.http_core)
+
+
+def _datastore(pv: ProvenaClient) -> Datastore:
+    origin = pv._origin
+    if origin is not None:  # a view: the origin's caches and engines, keyed by caller
+        return origin.datastore.scoped(pv.datastore_client, pv.search_client, pv.review_client)
+    from provena_like.modules.datastore import Datastore
+
+    return Datastore(pv.datastore_client, pv.search_client, review_client=pv.review_client)
+
+
+def _registration(pv: ProvenaClient) -> Registration:
+    from provena_like.modules.registration import Registration
+
+    return Registration(pv.registry_client)
+
+
+_BUILT_ON_FIRST_USE: dict[str, Callable[[ProvenaClient], object]] = {
+    "registry_client": _registry_client,
+    "search_client": _search_client,
+    "auth_client": _auth_client,
+    "datastore_client": _datastore_client,
+    "review_client": _review_client,
+    "datastore": _datastore,
+    "registration": _registration,
+}
+"""The service clients and modules, each built (and its models imported) on first access.
+
+A command that only asks who the user is doesn't load the datastore's models, nor a script
+that only reads the registry the S3 stack.
+"""
 
 
 class ProvenaClient(AsyncCloseable):
@@ -71,6 +133,10 @@ class ProvenaClient(AsyncCloseable):
       ``review_client``, and ``transfer_client`` (the Globus-compatible transfer service,
       over globus-sdk; created on first use);
     * ``auth_manager`` is the **L1** auth that signs every request.
+
+    The clients and modules are built on first access, so building a client is cheap: the
+    S3 stack (aioboto3, botocore) is imported when a transfer first needs it, and a service's
+    models when its client is first used.
 
     The old names ``registry``, ``search`` and ``auth`` still return the L2 clients, with a
     :class:`DeprecationWarning`; they are kept free for L3 modules of those jobs.
@@ -114,6 +180,7 @@ class ProvenaClient(AsyncCloseable):
     registration: Registration
     auth_manager: httpx.Auth
     _created_auth: AuthManager | None
+    _origin: ProvenaClient | None
 
     def __init__(
         self,
@@ -154,21 +221,19 @@ class ProvenaClient(AsyncCloseable):
         self._transfer_client: TransferClient | None = None
         self.config = core.config
         self.auth_manager = auth_manager
-        self.registry_client = RegistryClient(core)
-        self.search_client = SearchClient(core)
-        self.auth_client = AuthClient(core)
-        self.datastore_client = DatastoreClient(core)
-        self.review_client = ReviewClient(core)
-        if origin is None:
-            self.datastore = Datastore(
-                self.datastore_client, self.search_client, review_client=self.review_client
-            )
-        else:  # a view: the origin's caches and engines, keyed by caller
-            self.datastore = origin.datastore.scoped(
-                self.datastore_client, self.search_client, self.review_client
-            )
+        self._origin = origin
         self._is_view = core.is_view
-        self.registration = Registration(self.registry_client)
+        # the service clients and modules are built on first access (see ``__getattr__``)
+
+    if not TYPE_CHECKING:  # type checkers see the attributes declared on the class
+
+        def __getattr__(self, name: str) -> Any:
+            build = _BUILT_ON_FIRST_USE.get(name)
+            if build is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            value = build(self)
+            setattr(self, name, value)  # found in the instance from now on
+            return value
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ProvenaClient:
@@ -394,7 +459,9 @@ class ProvenaClient(AsyncCloseable):
             transfer, self._transfer_client = self._transfer_client, None
             if transfer is not None:
                 await transfer.aclose()
-            await self.datastore.aclose()
+            datastore: Datastore | None = vars(self).get("datastore")
+            if datastore is not None:  # never used, nothing to close
+                await datastore.aclose()
         finally:
             try:
                 await self._core.aclose()

@@ -1,7 +1,11 @@
 """Rich progress bars (off without a terminal): transfer events, and a waited-for task.
 
-:func:`transfer_bar` draws the storage engine's typed events; :func:`task_bar` the task
-documents of a transfer task that is waited for.
+:func:`transfer_bar` draws the storage engine's typed events in two phases: while local
+files are hashed (a sync comparing them, a verify) a ``hashing`` row shows the bytes hashed
+of the bytes to hash, with the hashing rate; then the transfer's row shows the bytes moved
+and the files done (hidden while hashing: no rate or time left is shown for a transfer that
+hasn't started). :func:`task_bar` draws the task documents of a transfer task that is
+waited for.
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from provena_like.storage import BytesTransferred, TransferEvent, TransferProgress
+from provena_like.storage import (
+    BytesTransferred,
+    HashingProgress,
+    TransferEvent,
+    TransferProgress,
+    UploadInterrupted,
+)
 
 if TYPE_CHECKING:
     from provena_like.clients.transfer import Task
@@ -42,6 +52,14 @@ def _bar(console: Console, show: bool, *columns: ProgressColumn) -> Progress:
     )
 
 
+def progress_bar(console: Console, *, show: bool = True) -> Progress:
+    """The transfer bar's columns: description, bar, bytes done / total, rate, time left.
+
+    Hidden without a terminal, with ``show=False`` (``--no-progress``) or a quiet console.
+    """
+    return _bar(console, show, DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+
+
 @contextmanager
 def transfer_bar(
     console: Console, description: str, *, show: bool = True
@@ -51,9 +69,9 @@ def transfer_bar(
     The bar is hidden without a terminal, or with ``show=False`` (``--no-progress``); the
     callback still counts the bytes moved (:attr:`ProgressSink.bytes_done`).
     """
-    progress = _bar(console, show, DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    progress = progress_bar(console, show=show)
     with progress:
-        yield ProgressSink(progress, progress.add_task(description, total=None))
+        yield ProgressSink(progress, description)
 
 
 @contextmanager
@@ -84,20 +102,30 @@ def task_bar(
 
 
 class ProgressSink:
-    """Turns transfer events into progress-bar updates."""
+    """Turns transfer events into progress-bar updates (a hashing row, a transfer row)."""
 
-    def __init__(self, progress: Progress, task: TaskID) -> None:
+    def __init__(self, progress: Progress, description: str) -> None:
         self._progress = progress
-        self._task = task
+        self._task: TaskID = progress.add_task(description, total=None)
+        self._hashing: TaskID | None = None
         self._bytes = 0
+        self.interrupted: UploadInterrupted | None = None
+        """What an interrupted upload kept and registered (``None``: not interrupted)."""
 
     @property
     def bytes_done(self) -> int:
-        """Bytes moved so far."""
+        """Bytes moved so far (hashing moves none)."""
         return self._bytes
 
     def __call__(self, event: TransferEvent) -> None:
         """Handle one event (pass this object as ``progress=``)."""
+        if isinstance(event, HashingProgress):
+            self._hashed(event)
+            return
+        if isinstance(event, UploadInterrupted):
+            self.interrupted = event
+            return
+        self._end_hashing()
         task = self._task
         if isinstance(event, BytesTransferred):
             self._bytes += event.n
@@ -110,3 +138,23 @@ class ProgressSink:
                 completed=event.bytes_done,
                 description=f"{event.files_done}/{event.files_total} files",
             )
+
+    def _hashed(self, event: HashingProgress) -> None:
+        description = f"hashing {event.files_done}/{event.files_total} files"
+        if self._hashing is None:
+            self._progress.update(self._task, visible=False)
+            self._hashing = self._progress.add_task(description, total=event.bytes_total)
+        self._progress.update(
+            self._hashing,
+            total=event.bytes_total,
+            completed=event.bytes_done,
+            description=description,
+        )
+        if event.files_done >= event.files_total:
+            self._end_hashing()
+
+    def _end_hashing(self) -> None:
+        if self._hashing is not None:
+            self._progress.remove_task(self._hashing)
+            self._hashing = None
+            self._progress.update(self._task, visible=True)

@@ -122,7 +122,8 @@ def _dataset_run(
 ) -> None:
     """Open the dataset, run ``work(ds, progress)``, report, exit.
 
-    On Ctrl-C: exit 130 saying how many bytes were moved and kept (a re-run resumes).
+    On Ctrl-C: exit 130 saying how many bytes were moved and kept (a re-run resumes), and for
+    an upload how many files finished and were registered before it stopped.
     """
     from provena_like.cli.progress import ProgressSink, transfer_bar
 
@@ -140,10 +141,19 @@ def _dataset_run(
         if failure.code != ExitCode.INTERRUPTED:
             raise
         kept = sinks[0].bytes_done if sinks else 0
+        stopped = sinks[0].interrupted if sinks else None
+        files = ""
+        if stopped is not None:
+            files = (
+                f"{stopped.files_finished:,} files kept, "
+                f"{stopped.files_registered:,} of them registered; "
+            )
         raise CliFailure(
             ExitCode.INTERRUPTED,
-            f"interrupted: re-run the same command to resume ({kept:,} bytes kept)",
+            f"interrupted: re-run the same command to resume ({files}{kept:,} bytes kept)",
             bytes_kept=kept,
+            files_kept=stopped.files_finished if stopped else None,
+            files_registered=stopped.files_registered if stopped else None,
         ) from failure
     _report(action, result, as_json)
 
@@ -163,12 +173,18 @@ def upload(
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
-    """Upload files into a dataset and register them (checksummed, resumable)."""
+    """Upload files into a dataset and register them (checksummed, resumable).
+
+    Files of a folder that the dataset already has (same size and sha256, registered or
+    just in the store) are not sent again: after an interruption, re-run the same command.
+    """
     if not path.exists():
         _usage(f"{path} does not exist")
 
     async def work(ds: InteractiveDataset, progress: ProgressCallback | None) -> TransferResult:
-        return await ds.upload(
+        # a folder: a re-run sends only what the dataset lacks (a sync without deletions)
+        send = ds.sync_up if path.is_dir() else ds.upload
+        return await send(
             path,
             prefix=prefix,
             include=include or (),
@@ -349,6 +365,7 @@ def verify(
     ] = None,
     include: IncludeOption = None,
     exclude: ExcludeOption = None,
+    no_progress: NoProgressOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -357,8 +374,9 @@ def verify(
         _usage(f"{path} is not a folder")
 
     async def work(ds: InteractiveDataset, progress: ProgressCallback | None) -> TransferResult:
-        del progress
-        checks = await ds.verify(path, paths=paths, include=include or (), exclude=exclude or ())
+        checks = await ds.verify(
+            path, paths=paths, include=include or (), exclude=exclude or (), progress=progress
+        )
         return _as_transfer_result(checks)
 
-    _dataset_run(url, dataset, work, "verify", as_json, bar=False)
+    _dataset_run(url, dataset, work, "verify", as_json, bar=not no_progress)

@@ -27,6 +27,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
@@ -35,7 +36,9 @@ from provena_like._core.http import PinnedHeaders, signed_with
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
 from provena_like.clients.datastore import DatastoreClient
 from provena_like.models.datastore import AccessLevel, ScopedCredentials
-from provena_like.storage import RefreshingCredentials, S3Credentials
+
+if TYPE_CHECKING:  # the S3 stack (botocore) is imported when credentials are first used
+    from provena_like.storage.credentials import RefreshingCredentials, S3Credentials
 
 __all__ = ["CredentialsCache", "request_identity", "to_s3_credentials"]
 
@@ -111,6 +114,8 @@ async def request_identity(
 
 def to_s3_credentials(creds: ScopedCredentials) -> S3Credentials:
     """The storage engine's view of credentials minted by the datastore."""
+    from provena_like.storage.credentials import S3Credentials
+
     return S3Credentials(
         access_key_id=creds.access_key_id,
         secret_access_key=creds.secret_access_key.get_secret_value(),
@@ -268,6 +273,8 @@ class CredentialsCache:
             if current is not None and creds.access_key_id == current.access_key_id:
                 creds = await self.get(dataset_id, access, force=True)
             return to_s3_credentials(creds)
+
+        from provena_like.storage.credentials import RefreshingCredentials
 
         refreshing = RefreshingCredentials(provider, refresh_margin=self._margin)
         return refreshing

@@ -26,13 +26,16 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 
 from provena_like._core.errors import UsageError
 from provena_like.models.datastore import AccessLevel
 from provena_like.modules.credentials import CredentialsCache
-from provena_like.storage import TransferEngine
+
+if TYPE_CHECKING:  # built by the caller's ``make``: the S3 stack loads with the first engine
+    from provena_like.storage import TransferEngine
 
 __all__ = ["EnginePool"]
 

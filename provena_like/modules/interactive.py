@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from cloudpathlib import S3Path
 from pydantic import ValidationError
 
 from provena_like._core.errors import ProvenaError, Unprocessable, UsageError
@@ -45,23 +44,22 @@ from provena_like.models.registry import HistoryEntry
 from provena_like.models.review import ReleaseEvent
 from provena_like.modules.credentials import to_s3_credentials
 from provena_like.modules.selection import select_files
-from provena_like.storage import (
+from provena_like.storage.events import (
     FileFinished,
-    FileResult,
-    IncompleteUpload,
     ProgressCallback,
-    TransferEngine,
     TransferEvent,
-    TransferResult,
-    VerifyResult,
-    dataset_path,
+    UploadInterrupted,
+    deliver,
 )
-from provena_like.storage.events import deliver
-from provena_like.storage.results import UNCHANGED
+from provena_like.storage.results import UNCHANGED, FileResult, TransferResult, VerifyResult
 from provena_like.storage.selection import matches
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the S3 stack (botocore, cloudpathlib) loads when first used
+    from cloudpathlib import S3Path
+
     from provena_like.modules.datastore import Datastore
+    from provena_like.storage.engine import TransferEngine
+    from provena_like.storage.listing import IncompleteUpload
 
 __all__ = ["NOT_REGISTERED", "InteractiveDataset", "TransferDefaults"]
 
@@ -266,6 +264,8 @@ class InteractiveDataset:
             text = await anyio.to_thread.run_sync(p.read_text)
             ```
         """
+        from provena_like.storage.paths import dataset_path  # cloudpathlib, botocore
+
         creds = await self.credentials(access)
         return dataset_path(to_s3_credentials(creds), relative)
 
@@ -335,6 +335,8 @@ class InteractiveDataset:
         cache = self._ds.credentials_cache
 
         def make() -> TransferEngine:
+            from provena_like.storage.engine import TransferEngine  # the S3 stack
+
             return TransferEngine(
                 cache.source(self.id, access),
                 max_concurrency=settings[0],
@@ -417,7 +419,7 @@ class InteractiveDataset:
         except BaseException:
             # cancelled (or broken) during the transfer or the registration: registering
             # again what is already registered is harmless (``unchanged``)
-            await self._register_interrupted(result.files if result else finished.results)
+            await self._register_interrupted(result.files if result else finished.results, finished)
             raise
 
     async def _register(
@@ -520,18 +522,26 @@ class InteractiveDataset:
             for registration in pending:
                 group.start_soon(one, registration)
 
-    async def _register_interrupted(self, finished: list[FileResult]) -> None:
-        """Register the files an interrupted upload finished, shielded and time-bounded."""
+    async def _register_interrupted(self, finished: list[FileResult], progress: _Finished) -> None:
+        """Register the files an interrupted upload finished, shielded and time-bounded.
+
+        Then tell ``progress`` how many finished and how many are registered
+        (:class:`~provena_like.storage.events.UploadInterrupted`).
+        """
         done = [f for f in finished if f.ok]
-        if not done:
-            return
         limit = self._ds.transfers.register_on_cancel
         outcome: TransferResult | None = None
-        with anyio.move_on_after(limit, shield=True):
-            try:
-                outcome = await self._register(TransferResult(done))
-            except Exception:
-                log.exception("registering the files of an interrupted upload failed")
+        if done:
+            with anyio.move_on_after(limit, shield=True):
+                try:
+                    outcome = await self._register(TransferResult(done))
+                except Exception:
+                    log.exception("registering the files of an interrupted upload failed")
+        registered = len(done) - len(outcome.failed) if outcome is not None else 0
+        with anyio.CancelScope(shield=True):
+            await progress(UploadInterrupted(len(done), registered, sum(f.size or 0 for f in done)))
+        if not done:
+            return
         if outcome is None:
             log.warning(
                 "dataset %s: the upload was interrupted and %d finished file(s) could not be "
@@ -666,7 +676,9 @@ class InteractiveDataset:
                 result = await self._register(synced, unchanged=unregistered)
         except BaseException:
             if not dry_run:
-                await self._register_interrupted(synced.files if synced else finished.results)
+                await self._register_interrupted(
+                    synced.files if synced else finished.results, finished
+                )
             raise
         if delete:
             base = prefix if not prefix or prefix.endswith("/") else prefix + "/"
@@ -747,6 +759,7 @@ class InteractiveDataset:
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         concurrency: int | None = None,
+        progress: ProgressCallback | None = None,
     ) -> VerifyResult:
         """Check a local copy against the manifest: size and sha256, as :meth:`sync_down` does.
 
@@ -763,6 +776,8 @@ class InteractiveDataset:
             exclude: Glob patterns; matching files are left out.
             concurrency: Requests in flight (default from the client's transfer settings);
                 files are checked at twice this many at once.
+            progress: Receives :class:`~provena_like.storage.events.HashingProgress` events
+                while the local files are hashed.
 
         Returns:
             One :class:`~provena_like.storage.results.FileCheck` per file: ``ok``,
@@ -791,7 +806,9 @@ class InteractiveDataset:
                 "no such file or folder in the dataset's manifest: " + ", ".join(selection.missing)
             )
         async with self._engine("read", concurrency) as engine:
-            return await engine.verify(root, selection.files, include=include, exclude=exclude)
+            return await engine.verify(
+                root, selection.files, include=include, exclude=exclude, progress=progress
+            )
 
     async def incomplete_uploads(self) -> list[IncompleteUpload]:
         """Multipart uploads into this dataset that were interrupted and never finished.

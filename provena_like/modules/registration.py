@@ -58,7 +58,7 @@ from provena_like.models.registration import (
     RegisterFilesResult,
 )
 from provena_like.models.registry import Item
-from provena_like.storage import HashCache, default_cache_dir
+from provena_like.storage.cache import HashCache, default_cache_dir
 
 __all__ = [
     "CreatedSession",

@@ -45,7 +45,7 @@ import anyio
 from provena_like.storage._plan import plan_downloads, plan_uploads
 from provena_like.storage._requests import describe
 from provena_like.storage.cache import HashCache
-from provena_like.storage.events import ProgressCallback
+from provena_like.storage.events import HashMeter, ProgressCallback, hashing_progress
 from provena_like.storage.keys import RESERVED_KEYS, validate_prefix
 from provena_like.storage.listing import RemoteObject
 from provena_like.storage.results import (
@@ -158,7 +158,29 @@ def _stat(path: Path) -> os.stat_result | None:
 
 
 async def _compare(
-    ctx: SyncContext, pair: _Pair, cache: HashCache, *, trust_cache: bool
+    ctx: SyncContext, pair: _Pair, cache: HashCache, meter: HashMeter, *, trust_cache: bool
+) -> FileCheck:
+    """The sync comparison of one file (see :func:`_check`), its hashing counted by ``meter``."""
+    read = 0
+
+    def counted(n: int) -> None:  # in the hashing thread
+        nonlocal read
+        read += n
+        meter.add(n)
+
+    try:
+        return await _check(ctx, pair, cache, counted, trust_cache=trust_cache)
+    finally:
+        meter.file_done(expected=pair.size or 0, read=read)
+
+
+async def _check(
+    ctx: SyncContext,
+    pair: _Pair,
+    cache: HashCache,
+    on_bytes: Callable[[int], None],
+    *,
+    trust_cache: bool,
 ) -> FileCheck:
     """The sync comparison of one file: size, then the first rule that applies (see above)."""
     remote = pair.remote_sha256
@@ -170,7 +192,9 @@ async def _compare(
         info = _stat(pair.local)
         if info is None or not hash_now or (pair.size is not None and info.st_size != pair.size):
             return info, None
-        return info, cache.digest(pair.local, info, trust_cache=trust_cache, md5=md5 is not None)
+        return info, cache.digest(
+            pair.local, info, trust_cache=trust_cache, md5=md5 is not None, on_bytes=on_bytes
+        )
 
     info, hashes = await anyio.to_thread.run_sync(inspect, limiter=ctx.io_limiter)
     if info is None:
@@ -200,7 +224,7 @@ async def _compare(
     if hashes is None:
         stat = info
         hashes = await anyio.to_thread.run_sync(
-            lambda: cache.digest(pair.local, stat, trust_cache=trust_cache),
+            lambda: cache.digest(pair.local, stat, trust_cache=trust_cache, on_bytes=on_bytes),
             limiter=ctx.io_limiter,
         )
     if hashes is None:
@@ -212,20 +236,33 @@ async def _compare(
 
 
 async def _compare_all(
-    ctx: SyncContext, pairs: Sequence[_Pair], cache: HashCache, *, trust_cache: bool
+    ctx: SyncContext,
+    pairs: Sequence[_Pair],
+    cache: HashCache,
+    progress: ProgressCallback | None,
+    *,
+    trust_cache: bool,
 ) -> dict[str, FileCheck]:
+    """Compare every pair; the hashing is reported to ``progress`` as ``HashingProgress``."""
     checks: dict[str, FileCheck] = {}
+    total = sum(pair.size or 0 for pair in pairs)
+    async with hashing_progress(progress, files_total=len(pairs), bytes_total=total) as meter:
 
-    async def one(pair: _Pair) -> None:
-        checks[pair.path] = await _compare(ctx, pair, cache, trust_cache=trust_cache)
+        async def one(pair: _Pair) -> None:
+            checks[pair.path] = await _compare(ctx, pair, cache, meter, trust_cache=trust_cache)
 
-    await _bounded(pairs, one, ctx.files_in_flight)
+        await _bounded(pairs, one, ctx.files_in_flight)
     return checks
 
 
-async def _unchanged(ctx: SyncContext, pairs: Sequence[_Pair], cache: HashCache) -> dict[str, str]:
+async def _unchanged(
+    ctx: SyncContext,
+    pairs: Sequence[_Pair],
+    cache: HashCache,
+    progress: ProgressCallback | None,
+) -> dict[str, str]:
     """The pairs (same size on both sides) whose sha256 matches too, with that sha256."""
-    checks = await _compare_all(ctx, pairs, cache, trust_cache=True)
+    checks = await _compare_all(ctx, pairs, cache, progress, trust_cache=True)
     return {path: c.sha256 for path, c in checks.items() if c.ok and c.sha256 is not None}
 
 
@@ -317,7 +354,7 @@ async def sync_up(
         and remote[item.path].size == item.size
     ]
     cache = HashCache.for_root(ctx.cache_dir, local_dir)
-    same = await _unchanged(ctx, pairs, cache)
+    same = await _unchanged(ctx, pairs, cache, progress)
     results = _skipped(pairs, same)
     todo = [item for item in items if item.path not in same]
     local_keys = {item.path for item in items}
@@ -396,7 +433,7 @@ async def sync_down(
             etag = _etag(etags.get(item.path))
             pairs.append(_Pair(item.path, locals_[relative], item.size, item.expected_sha256, etag))
     cache = HashCache.for_root(ctx.cache_dir, dest)
-    same = await _unchanged(ctx, pairs, cache)
+    same = await _unchanged(ctx, pairs, cache, progress)
     results = _skipped(pairs, same)
     todo = [item for item in items if item.path not in same]
     wanted = {item.target.relative_to(dest).as_posix() for item in items if item.target is not None}
@@ -440,6 +477,7 @@ async def verify(
     *,
     include: Sequence[str],
     exclude: Sequence[str],
+    progress: ProgressCallback | None = None,
 ) -> VerifyResult:
     """See :meth:`~provena_like.storage.engine.TransferEngine.verify`."""
     entries = await _entries(ctx, objects)
@@ -451,7 +489,7 @@ async def verify(
         if item.error is None and item.target is not None
     ]
     cache = HashCache.for_root(ctx.cache_dir, dest)
-    checks = await _compare_all(ctx, pairs, cache, trust_cache=False)
+    checks = await _compare_all(ctx, pairs, cache, progress, trust_cache=False)
     await anyio.to_thread.run_sync(cache.save)
     files: list[FileCheck] = []
     for item in items:

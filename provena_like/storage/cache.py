@@ -28,6 +28,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,12 +136,18 @@ class HashCache:
             self._dirty = True
 
     def digest(
-        self, path: Path, info: os.stat_result, *, trust_cache: bool = True, md5: bool = False
+        self,
+        path: Path,
+        info: os.stat_result,
+        *,
+        trust_cache: bool = True,
+        md5: bool = False,
+        on_bytes: Callable[[int], None] | None = None,
     ) -> tuple[str, str | None] | None:
         """``path``'s sha256 (and md5 if asked): cached, else read and remembered.
 
         Blocking (it may read the file): call it from a worker thread. ``None`` if the file
-        can't be read.
+        can't be read. ``on_bytes`` is called with the size of each piece hashed.
         """
         if trust_cache:
             cached = self.get(path, info)
@@ -149,7 +156,9 @@ class HashCache:
                 return cached, cached_md5
         try:
             # a buffer sized to the file: no 8 MiB buffer zeroed for each small file
-            digests = hash_file(path, md5=md5, chunk_size=min(CHUNK_SIZE, info.st_size + 1))
+            digests = hash_file(
+                path, md5=md5, chunk_size=min(CHUNK_SIZE, info.st_size + 1), on_bytes=on_bytes
+            )
         except OSError:
             return None
         if digests.sha256 is None:  # pragma: no cover - sha256 is always asked for

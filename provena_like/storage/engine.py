@@ -785,7 +785,8 @@ class TransferEngine(AsyncCloseable):
             remote_sha256: Known sha256 per key relative to the dataset root (a manifest).
             remote_etags: The ETag each known sha256 was recorded for (a manifest's): where
                 given, the sha256 counts only while the listed object has that ETag.
-            progress: Receives progress events of the uploads.
+            progress: Receives progress events: the hashing of the files to compare
+                (:class:`~provena_like.storage.events.HashingProgress`), then the uploads.
             fail_fast: Stop the uploads at the first failure.
 
         Returns:
@@ -846,7 +847,8 @@ class TransferEngine(AsyncCloseable):
                 reasons ``would download`` / ``would delete``.
             include: Glob patterns; if any, a file must match one.
             exclude: Glob patterns; matching files are left out.
-            progress: Receives progress events of the downloads.
+            progress: Receives progress events: the hashing of the local files to compare
+                (:class:`~provena_like.storage.events.HashingProgress`), then the downloads.
             fail_fast: Stop the downloads at the first failure.
 
         Returns:
@@ -878,6 +880,7 @@ class TransferEngine(AsyncCloseable):
         *,
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
     ) -> VerifyResult:
         """Compare a local copy with the objects, by size and sha256, as :meth:`sync_down` does.
 
@@ -890,6 +893,8 @@ class TransferEngine(AsyncCloseable):
             objects: A prefix (``""``: the whole dataset) or specs, as for :meth:`download`.
             include: Glob patterns; if any, a file must match one.
             exclude: Glob patterns; matching files are left out.
+            progress: Receives :class:`~provena_like.storage.events.HashingProgress` events
+                while the local files are hashed.
 
         Returns:
             One check per object (``ok``, ``mismatch`` or ``missing-local``), then the local
@@ -903,5 +908,10 @@ class TransferEngine(AsyncCloseable):
             ```
         """
         return await _sync.verify(
-            self.sync_context(), objects, Path(dest), include=include, exclude=exclude
+            self.sync_context(),
+            objects,
+            Path(dest),
+            include=include,
+            exclude=exclude,
+            progress=progress,
         )

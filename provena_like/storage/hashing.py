@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,9 +130,17 @@ def is_sha256_hex(value: object) -> bool:
 
 
 def hash_file(
-    path: Path, *, sha256: bool = True, md5: bool = False, chunk_size: int = CHUNK_SIZE
+    path: Path,
+    *,
+    sha256: bool = True,
+    md5: bool = False,
+    chunk_size: int = CHUNK_SIZE,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Digests:
     """Hash a whole file, reading it once in ``chunk_size`` pieces. Blocking.
+
+    ``on_bytes``, if given, is called with the size of each piece once it is hashed (in the
+    calling thread).
 
     Example:
         ```python
@@ -146,6 +155,8 @@ def hash_file(
     with open(path, "rb", buffering=0) as fh:
         while n := fh.readinto(buffer):
             hasher.update(view[:n])
+            if on_bytes is not None:
+                on_bytes(n)
     return hasher.digests()
 
 

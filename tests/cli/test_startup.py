@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +26,25 @@ sys.stderr.write(json.dumps({"code": code, "loaded": loaded}))
 """
 
 
+def _probe(
+    code: str, args: list[str], heavy: tuple[str, ...], env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``code`` with ``args`` in a fresh interpreter; its report (which of ``heavy`` loaded)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        input=json.dumps(heavy),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "120", **(env or {})},
+        check=False,
+    )
+    assert done.stderr.strip(), done.stdout
+    report: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
+    report["output"] = done.stdout + done.stderr
+    return report
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -39,15 +60,60 @@ sys.stderr.write(json.dumps({"code": code, "loaded": loaded}))
     ],
 )
 def test_help_imports_no_server_or_engine(args: list[str]) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, *args],
-        input=json.dumps(HEAVY),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "120"},
-        check=True,
-    )
-    report = json.loads(done.stderr.strip().splitlines()[-1])
-    assert report["code"] == 0, done.stdout
+    report = _probe(PROBE, args, HEAVY)
+    assert report["code"] == 0, report["output"]
+    assert report["loaded"] == []
+
+
+# What a client command must not pay for before it sends a request: the server, and the S3
+# stack that only a transfer needs (built on first use).
+CLIENT_HEAVY = (
+    "fastapi",
+    "sqlalchemy",
+    "uvicorn",
+    "aioboto3",
+    "aiobotocore",
+    "botocore",
+    "boto3",
+    "aiohttp",
+    "cloudpathlib",
+)
+
+SDK_PROBE = """
+import json, sys
+import provena_like
+from provena_like import ProvenaClient
+pv = ProvenaClient(base_url="http://127.0.0.1:9", access_token="t")
+for name in sys.argv[1:]:
+    if name.startswith("import "):
+        exec(name)
+    else:
+        getattr(pv, name)
+loaded = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.stdin.read())))
+sys.stderr.write(json.dumps({"loaded": loaded}))
+"""
+
+
+def _sdk_loaded(*steps: str) -> list[str]:
+    loaded: list[str] = _probe(SDK_PROBE, list(steps), CLIENT_HEAVY)["loaded"]
+    return loaded
+
+
+def test_building_a_client_imports_no_server_or_s3_stack() -> None:
+    steps = ("registry_client", "auth_client", "search_client", "datastore", "registration")
+    assert _sdk_loaded(*steps) == []
+
+
+def test_the_s3_stack_loads_when_a_transfer_needs_it() -> None:
+    # the probe sees the S3 stack once something needs it (so the test above can fail)
+    loaded = _sdk_loaded("datastore", "import provena_like.storage.engine")
+    assert {"aioboto3", "botocore"} <= set(loaded)
+
+
+@pytest.mark.parametrize("args", [["whoami"], ["dataset", "list", "--json"]])
+def test_client_commands_import_no_server_or_s3_stack(args: list[str], tmp_path: Path) -> None:
+    # not signed in: the command builds its client, then stops before any request (exit 3)
+    env = {"PROVENA_BASE_URL": "http://127.0.0.1:9", "PROVENA_TOKEN_DIR": str(tmp_path)}
+    report = _probe(PROBE, args, CLIENT_HEAVY, env)
+    assert report["code"] == 3, report["output"]
     assert report["loaded"] == []

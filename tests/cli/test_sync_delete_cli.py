@@ -8,7 +8,6 @@ import os
 import pty
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from typer.testing import CliRunner
 
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
-from tests.support.l3_helpers import make_record
+from tests.support.l3_helpers import mint_dataset
 
 pytestmark = pytest.mark.anyio
 
@@ -27,18 +26,7 @@ runner = CliRunner()
 
 async def _dataset(stack: LocalStack) -> str:
     async with stack.client() as pv:
-        tag = uuid.uuid4().hex[:6]
-        org = await pv.registry_client.create_item(
-            {"subtype": "organisation", "record": {"name": f"Sync Org {tag}"}}
-        )
-        person = await pv.registry_client.create_item(
-            {
-                "subtype": "person",
-                "record": {"first_name": "Di", "last_name": "Lee", "email": "di@example.org"},
-            }
-        )
-        refs = {"organisation": org.id, "person": person.id}
-        ds = await pv.datastore.mint(make_record(refs, name=f"Sync delete {tag}"))
+        ds = await mint_dataset(pv, "Sync delete")
     return ds.id
 
 

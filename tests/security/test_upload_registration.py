@@ -22,7 +22,13 @@ from provena_like import ProvenaClient
 from provena_like._core.errors import APIConnectionError, Forbidden, NotFound, Unprocessable
 from provena_like.modules import interactive
 from provena_like.modules.interactive import NOT_REGISTERED, InteractiveDataset
-from provena_like.storage import FileFinished, FileStarted, TransferEvent, TransferProgress
+from provena_like.storage import (
+    FileFinished,
+    FileStarted,
+    TransferEvent,
+    TransferProgress,
+    UploadInterrupted,
+)
 from provena_like.testing.server_thread import ServerThread
 
 pytestmark = pytest.mark.anyio
@@ -264,10 +270,12 @@ async def test_a_cancelled_upload_registers_what_finished_and_a_rerun_sends_only
     async with _client(server.url, make_token("reg-cancel")) as pv:
         ds = await _mint(pv)
         finished: list[str] = []
+        seen: list[TransferEvent] = []
 
         with anyio.CancelScope() as scope:
 
             async def cancel_after_three(event: TransferEvent) -> None:
+                seen.append(event)
                 if isinstance(event, FileFinished) and event.result.ok:
                     finished.append(event.result.path)
                     if len(finished) == 3:
@@ -278,6 +286,10 @@ async def test_a_cancelled_upload_registers_what_finished_and_a_rerun_sends_only
         registered = await _manifest(ds)
         assert set(finished) <= registered
         assert registered < names
+        # the caller hears, last, what was kept and registered (the CLI's exit message)
+        assert isinstance(seen[-1], UploadInterrupted)
+        assert seen[-1].files_finished == seen[-1].files_registered == len(registered)
+        assert seen[-1].bytes_finished == sum((src / p).stat().st_size for p in registered)
 
         events: list[TransferEvent] = []
         rerun = await ds.sync_up(src, progress=events.append)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provena_like.client import ProvenaClient
+    from provena_like.modules.interactive import InteractiveDataset
 
 APPROVALS = ("ethics_registration", "ethics_access", "indigenous_knowledge", "export_controls")
 
@@ -29,3 +34,19 @@ def make_record(
         "approvals": {a: {"relevant": False, "obtained": False} for a in APPROVALS},
         "dataset_info": dataset_info,
     }
+
+
+async def mint_dataset(pv: ProvenaClient, name: str) -> InteractiveDataset:
+    """A new dataset named ``name`` (plus a unique tag), with a new organisation and person."""
+    tag = uuid.uuid4().hex[:6]
+    org = await pv.registry_client.create_item(
+        {"subtype": "organisation", "record": {"name": f"{name} org {tag}"}}
+    )
+    person = await pv.registry_client.create_item(
+        {
+            "subtype": "person",
+            "record": {"first_name": "Di", "last_name": "Lee", "email": "di@example.org"},
+        }
+    )
+    refs = {"organisation": org.id, "person": person.id}
+    return await pv.datastore.mint(make_record(refs, name=f"{name} {tag}"))
