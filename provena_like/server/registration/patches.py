@@ -170,12 +170,14 @@ async def _sessions(
 ) -> list[files._SessionContext]:
     """The sessions of the patched datasets, for a caller who may write each of them.
 
-    The caller must read each dataset (404) and be a member of its session's lab (403).
+    The caller must read each dataset (404) and be a member of its session's lab (403),
+    and none may be being deleted (409).
     """
     contexts: dict[str, files._SessionContext] = {}
     for f in body.files:
-        _, ctx = await files.readable_dataset(session, principal, str(f.dataset))
+        row, ctx = await files.readable_dataset(session, principal, str(f.dataset))
         require_lab_member(principal, ctx.lab)
+        files.refuse_deleting([row])  # early (checked again once queued): no object calls
         contexts.setdefault(ctx.row.id, ctx)
     return list(contexts.values())
 
