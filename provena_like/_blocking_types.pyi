@@ -309,6 +309,13 @@ class BlockingRegistryClient:
         sha256: builtins.str | None = ...,
     ) -> provena_like.models.registration.RegisteredDataset: ...
     def delete_registered_dataset(self, dataset_id: builtins.str) -> None: ...
+    def get_repository_credentials(
+        self,
+        repository: builtins.str,
+        access: provena_like.models.datastore.AccessLevel = ...,
+        *,
+        duration_seconds: builtins.int | None = ...,
+    ) -> provena_like.models.datastore.ScopedCredentials: ...
     def list_registered_datasets(
         self,
         *,

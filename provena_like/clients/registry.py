@@ -20,7 +20,8 @@ Patching and deleting registered datasets (the server side of the Patcher):
 :meth:`RegistryClient.commit_patch` (new content already staged in every repository, one
 transaction), :meth:`RegistryClient.get_patch`, :meth:`RegistryClient.list_dataset_patches`;
 :meth:`RegistryClient.mark_deleting`, :meth:`RegistryClient.update_file_record` and
-:meth:`RegistryClient.delete_registered_dataset`.
+:meth:`RegistryClient.delete_registered_dataset`; and
+:meth:`RegistryClient.get_repository_credentials` for an S3 repository in the server's bucket.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from provena_like._core.sentinels import NOT_GIVEN, NotGiven
 from provena_like.clients._base import ServiceClient
 from provena_like.clients._encoding import coerce_model, encode_body, item_path
 from provena_like.clients._list_route import ListRoute
+from provena_like.models.datastore import AccessLevel, CredentialsRequest, ScopedCredentials
 from provena_like.models.patching import (
     FileRecordUpdate,
     PatchHistoryEntry,
@@ -844,6 +846,35 @@ class RegistryClient(ServiceClient):
                 still in the server's own bucket; the details list them).
         """
         await self._core.request("DELETE", "registry", _dataset_path(dataset_id))
+
+    async def get_repository_credentials(
+        self,
+        repository: str,
+        access: AccessLevel = "read",
+        *,
+        duration_seconds: int | None = None,
+    ) -> ScopedCredentials:
+        """S3 credentials limited to an S3 repository's root prefix in the server's bucket.
+
+        Args:
+            repository: the repository's handle (``kind`` ``s3``, root in the server's
+                bucket; otherwise 422 naming ``root``).
+            access: ``read`` needs ``data-read`` on the repository item, ``write``
+                ``data-write`` (a registry admin grants them in the item's access settings).
+            duration_seconds: as for the datastore's credentials.
+        """
+        body = encode_body(
+            CredentialsRequest,
+            {"access": access, "duration_seconds": duration_seconds},
+            "credentials request",
+        )
+        return await self._core.request(
+            "POST",
+            "registry",
+            "/repositories" + item_path(repository).removeprefix("/items") + "/credentials",
+            json=body,
+            cast_to=ScopedCredentials,
+        )
 
     async def list_registered_datasets(
         self,

@@ -52,7 +52,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from provena_like.models.datastore import AccessLevel
 from provena_like.models.registration import (
     DatasetState,
     FileRecordInfo,
@@ -73,7 +72,6 @@ __all__ = [
     "PatchLocation",
     "PatchRequest",
     "PatchResult",
-    "RepositoryCredentialsRequest",
 ]
 
 
@@ -216,9 +214,3 @@ class FileRecordUpdate(_Record):
     exists: bool
     size: int | None = Field(default=None, ge=0, le=2**53)
     sha256: Sha256 | None = None
-
-
-class RepositoryCredentialsRequest(_Record):
-    """``POST /registry/repositories/{id}/credentials``: read or write credentials."""
-
-    access: AccessLevel = "read"

@@ -788,6 +788,12 @@ TABLE: dict[tuple[str, str], Case] = {
     ("DELETE", "/registry/registered-datasets/{dataset_id}"): Case(
         "lab", "A (a file of A's session)",
         at(lambda w, _a: f"/registry/registered-datasets/{w.rds}")),
+    # an admin's repository record: nobody else reads it or holds a data role on it (and it
+    # is a POSIX one: the route would refuse it anyway, after the access checks)
+    ("POST", "/registry/repositories/{prefix}/{suffix}/credentials"): Case(
+        "lab", "the registry admin (a repository record)", send(
+            lambda w, _a: f"/registry/repositories/{w.repository}/credentials",
+            lambda _w, _a: {"access": "write"})),
     # -- listings and search: filtered to what the caller may read ------------------------------
     ("GET", "/registry/registered-datasets"): Case("listing", "A (a file of A's session)", at(
         lambda w, _a: f"/registry/registered-datasets?session={w.session}&page_size=1000")),

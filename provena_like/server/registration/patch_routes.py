@@ -9,6 +9,8 @@
   ``PUT /registry/registered-datasets/{id}/files/{repository}`` marks a replica present or
   absent; ``DELETE /registry/registered-datasets/{id}`` removes the records once no replica
   is left (:mod:`.deletion`).
+- ``POST /registry/repositories/{id}/credentials``: STS credentials limited to an S3
+  repository's root prefix in the server's own bucket.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from provena_like.models.datastore import CredentialsRequest, ScopedCredentials
 from provena_like.models.patching import (
     FileRecordUpdate,
     PatchHistoryEntry,
@@ -29,13 +32,21 @@ from provena_like.models.patching import (
 )
 from provena_like.models.registration import RegisteredDataset
 from provena_like.models.shared import Page
+from provena_like.server import access
+from provena_like.server.datastore.routes import (
+    credentials_answer,
+    mint_credentials,
+    require_object_store,
+)
 from provena_like.server.datastore.storage import ObjectStore
-from provena_like.server.errors import ServiceError
+from provena_like.server.errors import ServiceError, not_found, validation_error
 from provena_like.server.idempotency import Unchanged, run_request_once
 from provena_like.server.params import Cursor, IdempotencyKey, PageSize, error_responses
+from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal, db_session, require_principal
 
 from . import deletion, patches
+from .replicas import own_prefix
 
 __all__ = ["PATCH_ATTEMPTS", "router"]
 
@@ -191,3 +202,46 @@ async def delete_dataset_route(
     async with session.begin():
         await deletion.delete_dataset(session, principal, str(dataset_id), store)
     return Response(status_code=204)
+
+
+@router.post(
+    "/repositories/{prefix}/{suffix}/credentials",
+    response_model=ScopedCredentials,
+    responses=error_responses(502, 503),
+)
+async def repository_credentials_route(
+    prefix: str,
+    suffix: str,
+    body: CredentialsRequest,
+    request: Request,
+    principal: Caller,
+    session: Session,
+) -> JSONResponse:
+    """S3 credentials limited to an S3 repository's root prefix (STS AssumeRole).
+
+    For a repository of ``kind`` ``s3`` whose root is a prefix of the server's own bucket
+    (422 naming ``root`` otherwise). Who may: the registry's access evaluator on the
+    repository item, ``data-read`` for ``read`` and ``data-write`` for ``write`` (403
+    otherwise). A repository is vocabulary a registry admin writes, so by default only its
+    owner holds those roles: the admin grants them to a lab's group in the item's access
+    settings. The lifetimes, the policy and the answer are the datastore's credentials'.
+    """
+    store = require_object_store(request)
+    handle = f"{prefix}/{suffix}"
+    item = await session.get(ItemRow, handle)
+    if item is None or item.subtype != "repository":
+        raise not_found(f"Repository {handle}")
+    if "metadata-read" not in access.roles_on(principal, item):
+        raise not_found(f"Repository {handle}")
+    access.require(principal, item, "data-write" if body.access == "write" else "data-read")
+    key_prefix = own_prefix(store, item)
+    if not key_prefix:
+        message = (
+            f"repository {handle} is not a prefix of the server's bucket "
+            f"(s3://{store.bucket}/<prefix>): the server has no credentials to give for it"
+        )
+        detail = {"field": "root", "message": message, "type": "not_in_server_bucket"}
+        raise validation_error([detail], message=message)
+    await session.close()  # no connection held during the STS call
+    issued = await mint_credentials(store, principal, handle, store.bucket, key_prefix, body)
+    return credentials_answer(store, issued, store.bucket, key_prefix, body.access)
