@@ -242,3 +242,23 @@ async def test_a_failure_in_the_middle_of_a_commit_changes_nothing(
     ok = await client.post("/patches", json=body, headers=lab.member.headers)
     assert ok.status_code == 201, ok.text
     assert len(await patch_rows(server, pid)) == 3
+
+
+async def test_a_path_another_record_has_is_a_conflict(
+    client: httpx.AsyncClient,
+    server: ServerThread,
+    localstack: LocalStack,
+    lab: Lab,
+    vocabulary: Vocabulary,
+    s3_repo: tuple[str, str],
+) -> None:
+    one = await hold(client, localstack, lab, vocabulary, s3_repo)
+    two = await hold(client, localstack, lab, vocabulary, s3_repo)
+    body = patch_body(one, "new")
+    await stage(localstack, one, body["patch_id"], "new")
+    body["files"][0]["locations"][0]["relative_path"] = two.posix_path  # two's replica
+    before = await rows_of(server, one.session)
+    r = await client.post("/patches", json=body, headers=lab.member.headers)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "patch_conflict", r.text
+    assert await rows_of(server, one.session) == before
+    assert await patch_rows(server, body["patch_id"]) == []
