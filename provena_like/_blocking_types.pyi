@@ -11,6 +11,7 @@ import datetime
 import os
 import pathlib
 import typing
+import uuid
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
@@ -41,6 +42,7 @@ import provena_like.clients.transfer.task
 import provena_like.models.auth
 import provena_like.models.collection
 import provena_like.models.datastore
+import provena_like.models.patching
 import provena_like.models.registration
 import provena_like.models.registry
 import provena_like.models.review
@@ -269,6 +271,51 @@ class BlockingRegistryClient:
     def untag_dataset(
         self, dataset_id: builtins.str, tag: builtins.str
     ) -> provena_like.models.registration.RegisteredDataset: ...
+    def commit_patch(
+        self,
+        request: provena_like.models.patching.PatchRequest
+        | collections.abc.Mapping[builtins.str, typing.Any],
+        *,
+        idempotency_key: builtins.str | None | provena_like._core.sentinels.NotGiven = ...,
+    ) -> provena_like.models.patching.PatchResult: ...
+    def get_patch(
+        self, patch_id: builtins.str | uuid.UUID
+    ) -> provena_like.models.patching.PatchResult: ...
+    def list_dataset_patches(
+        self,
+        dataset_id: builtins.str,
+        *,
+        page_size: builtins.int = ...,
+        cursor: builtins.str | None = ...,
+    ) -> provena_like.models.shared.Page[provena_like.models.patching.PatchHistoryEntry]: ...
+    def iter_dataset_patches(
+        self,
+        dataset_id: builtins.str,
+        *,
+        page_size: builtins.int = ...,
+        cursor: builtins.str | None = ...,
+        max_items: builtins.int | None = ...,
+    ) -> BlockingPaginator[provena_like.models.patching.PatchHistoryEntry]: ...
+    def mark_deleting(
+        self, dataset_id: builtins.str
+    ) -> provena_like.models.registration.RegisteredDataset: ...
+    def update_file_record(
+        self,
+        dataset_id: builtins.str,
+        repository: builtins.str,
+        *,
+        exists: builtins.bool,
+        size: builtins.int | None = ...,
+        sha256: builtins.str | None = ...,
+    ) -> provena_like.models.registration.RegisteredDataset: ...
+    def delete_registered_dataset(self, dataset_id: builtins.str) -> None: ...
+    def get_repository_credentials(
+        self,
+        repository: builtins.str,
+        access: provena_like.models.datastore.AccessLevel = ...,
+        *,
+        duration_seconds: builtins.int | None = ...,
+    ) -> provena_like.models.datastore.ScopedCredentials: ...
     def list_registered_datasets(
         self,
         *,

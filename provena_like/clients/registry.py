@@ -15,6 +15,13 @@ request per session, all or nothing), :meth:`RegistryClient.check_protected`,
 :meth:`RegistryClient.set_default`, :meth:`RegistryClient.tag_dataset` /
 :meth:`RegistryClient.untag_dataset` and the listing pair
 :meth:`RegistryClient.list_registered_datasets` / :meth:`RegistryClient.iter_registered_datasets`.
+
+Patching and deleting registered datasets (the server side of the Patcher):
+:meth:`RegistryClient.commit_patch` (new content already staged in every repository, one
+transaction), :meth:`RegistryClient.get_patch`, :meth:`RegistryClient.list_dataset_patches`;
+:meth:`RegistryClient.mark_deleting`, :meth:`RegistryClient.update_file_record` and
+:meth:`RegistryClient.delete_registered_dataset`; and
+:meth:`RegistryClient.get_repository_credentials` for an S3 repository in the server's bucket.
 """
 
 from __future__ import annotations
@@ -33,6 +40,13 @@ from provena_like._core.sentinels import NOT_GIVEN, NotGiven
 from provena_like.clients._base import ServiceClient
 from provena_like.clients._encoding import coerce_model, encode_body, item_path
 from provena_like.clients._list_route import ListRoute
+from provena_like.models.datastore import AccessLevel, CredentialsRequest, ScopedCredentials
+from provena_like.models.patching import (
+    FileRecordUpdate,
+    PatchHistoryEntry,
+    PatchRequest,
+    PatchResult,
+)
 from provena_like.models.registration import (
     AnswerForm,
     DefaultRequest,
@@ -699,6 +713,169 @@ class RegistryClient(ServiceClient):
             cast_to=RegisteredDataset,
         )
 
+    # -- patches and deletion of registered datasets ----------------------------------------
+
+    async def commit_patch(
+        self,
+        request: PatchRequest | Mapping[str, Any],
+        *,
+        idempotency_key: str | None | NotGiven = NOT_GIVEN,
+    ) -> PatchResult:
+        """Commit a patch: registered revisions' new content, staged in every repository.
+
+        One transaction (``POST /patches``): each revision's size, hashes and version, and
+        each repository's file record switched to the location given. Committing the same
+        request again (same ``patch_id``) answers the same, so a retry after a lost answer
+        is safe; :meth:`get_patch` tells whether a commit happened.
+
+        Args:
+            request: ``{patch_id, force?, files: [{dataset, expected_sha256, size, sha256,
+                md5?, version?, locations: [{repository, relative_path, size, sha256}]}]}``.
+            idempotency_key: see :meth:`register_files`.
+
+        Returns:
+            Per file, the revision as committed and its ``old_locations`` (to clean up).
+
+        Raises:
+            UsageError: ``request`` doesn't validate as a :class:`PatchRequest`.
+            Conflict: ``patch_conflict`` (a revision's sha256 is not ``expected_sha256``
+                any more), ``dataset_deleting``, ``patch_id_used``.
+            PreconditionFailed: a revision is protected (``force`` doesn't change that:
+                register the new content as a new revision instead).
+            Unprocessable: a location disagrees with its file, a repository holding a
+                revision has no location, an md5 is missing, or an object in the server's
+                own bucket is not the new bytes; each detail names the field.
+            Forbidden: you are not a member of a session's lab.
+            NotFound: no such dataset (or you can't read it).
+        """
+        body = coerce_model(PatchRequest, request, "a patch")
+        return await self._core.request(
+            "POST",
+            "registry",
+            "/patches",
+            json=body.model_dump(mode="json", exclude_none=True),
+            idempotency_key=idempotency_key,
+            cast_to=PatchResult,
+            expected=(200, 201),
+        )
+
+    async def get_patch(self, patch_id: str | uuid.UUID) -> PatchResult:
+        """A committed patch, as its commit answered (``NotFound`` if it never was)."""
+        return await self._core.request(
+            "GET", "registry", f"/patches/{_uuid(patch_id, 'patch')}", cast_to=PatchResult
+        )
+
+    async def list_dataset_patches(
+        self, dataset_id: str, *, page_size: int = 100, cursor: str | None = None
+    ) -> Page[PatchHistoryEntry]:
+        """One page of a registered revision's patches, oldest first."""
+        return await self._patches(dataset_id).page(page_size=page_size, cursor=cursor)
+
+    def iter_dataset_patches(
+        self,
+        dataset_id: str,
+        *,
+        page_size: int = 100,
+        cursor: str | None = None,
+        max_items: int | None = None,
+    ) -> AsyncPaginator[PatchHistoryEntry]:
+        """Every patch of a registered revision, oldest first, page by page."""
+        patches = self._patches(dataset_id)
+        return patches.iterate(page_size=page_size, cursor=cursor, max_items=max_items)
+
+    def _patches(self, dataset_id: str) -> ListRoute[PatchHistoryEntry]:
+        return self._list_route(_dataset_path(dataset_id) + "/patches", Page[PatchHistoryEntry])
+
+    async def mark_deleting(self, dataset_id: str) -> RegisteredDataset:
+        """Mark a registered revision ``deleting``: the first step of deleting it.
+
+        Its content, tags and default flag can't change from then on; reads keep working.
+        Calling it again changes nothing.
+
+        Raises:
+            PreconditionFailed: the revision is protected.
+        """
+        return await self._core.request(
+            "POST",
+            "registry",
+            _dataset_path(dataset_id) + "/deletion",
+            cast_to=RegisteredDataset,
+        )
+
+    async def update_file_record(
+        self,
+        dataset_id: str,
+        repository: str,
+        *,
+        exists: bool,
+        size: int | None = None,
+        sha256: str | None = None,
+    ) -> RegisteredDataset:
+        """Mark a revision's replica in ``repository`` present or absent.
+
+        Args:
+            dataset_id: the registered revision's id.
+            repository: the repository's handle.
+            exists: True: the replica is there (pass the ``size`` and ``sha256`` read back
+                from the repository; they must be the revision's); False: it was deleted.
+            size: the size read back (with ``exists=True``).
+            sha256: the sha256 read back (with ``exists=True``).
+
+        Raises:
+            Unprocessable: ``size`` or ``sha256`` is not the revision's, or the object in
+                the server's own bucket is not its bytes.
+            Conflict: ``object_present``: marked absent while the object is still in the
+                server's own bucket.
+            NotFound: no such revision, or it has no file record in ``repository``.
+        """
+        body = FileRecordUpdate(exists=exists, size=size, sha256=sha256)
+        return await self._core.request(
+            "PUT",
+            "registry",
+            _dataset_path(dataset_id) + "/files" + item_path(repository).removeprefix("/items"),
+            json=body.model_dump(mode="json", exclude_none=True),
+            cast_to=RegisteredDataset,
+        )
+
+    async def delete_registered_dataset(self, dataset_id: str) -> None:
+        """Remove a revision's records: the last step of deleting it.
+
+        Raises:
+            Conflict: ``not_deleting`` (call :meth:`mark_deleting` first) or
+                ``replicas_remain`` (a file record still says it exists, or its object is
+                still in the server's own bucket; the details list them).
+        """
+        await self._core.request("DELETE", "registry", _dataset_path(dataset_id))
+
+    async def get_repository_credentials(
+        self,
+        repository: str,
+        access: AccessLevel = "read",
+        *,
+        duration_seconds: int | None = None,
+    ) -> ScopedCredentials:
+        """S3 credentials limited to an S3 repository's root prefix in the server's bucket.
+
+        Args:
+            repository: the repository's handle (``kind`` ``s3``, root in the server's
+                bucket; otherwise 422 naming ``root``).
+            access: ``read`` needs ``data-read`` on the repository item, ``write``
+                ``data-write`` (a registry admin grants them in the item's access settings).
+            duration_seconds: as for the datastore's credentials.
+        """
+        body = encode_body(
+            CredentialsRequest,
+            {"access": access, "duration_seconds": duration_seconds},
+            "credentials request",
+        )
+        return await self._core.request(
+            "POST",
+            "registry",
+            "/repositories" + item_path(repository).removeprefix("/items") + "/credentials",
+            json=body,
+            cast_to=ScopedCredentials,
+        )
+
     async def list_registered_datasets(
         self,
         *,
@@ -812,11 +989,15 @@ def _session_path(session: str) -> str:
     return "/sessions" + item_path(session).removeprefix("/items")
 
 
-def _dataset_path(dataset_id: str) -> str:
+def _uuid(value: str | uuid.UUID, what: str) -> uuid.UUID:
     try:
-        return f"/registered-datasets/{uuid.UUID(str(dataset_id))}"
+        return uuid.UUID(str(value))
     except ValueError:
-        raise UsageError(f"a registered dataset's id is a UUID, got {dataset_id!r}") from None
+        raise UsageError(f"a {what}'s id is a UUID, got {value!r}") from None
+
+
+def _dataset_path(dataset_id: str) -> str:
+    return f"/registered-datasets/{_uuid(dataset_id, 'registered dataset')}"
 
 
 def _dataset_params(

@@ -59,6 +59,7 @@ __all__ = [
     "MAX_FILES_PER_REQUEST",
     "MAX_SESSION_NUMBER",
     "AnswerForm",
+    "DatasetState",
     "DefaultRequest",
     "ExistingRevisionInfo",
     "FileRecordInfo",
@@ -402,6 +403,13 @@ RegistrationStatus = Literal["registered", "unchanged", "updated"]
 but the default flag and the file record follow the request), ``updated`` (another sha256 on
 an unprotected revision: size and hashes replaced)."""
 
+DatasetState = Literal["active", "deleting"]
+"""A registered revision's state: ``active``, or ``deleting`` once its deletion began
+(``POST /registry/registered-datasets/{id}/deletion``): its content can't change any more
+(register, patch, tag and set-default answer 409 ``dataset_deleting``); reads keep working
+and show the state.
+"""
+
 AnswerForm = Literal["full", "compact"]
 """How a ``register_files`` answer lists the files that changed nothing: ``full`` (a
 :class:`FileRegistration` each, in ``files``) or ``compact`` (their indexes and dataset ids
@@ -498,6 +506,9 @@ class RegisteredDataset(WireModel):
     revision_seq: int = Field(ge=1, description="1, 2, ... per dataset, in registration order")
     default: bool
     protected: bool = False
+    state: DatasetState = Field(
+        default="active", description="'deleting' once its deletion began (read-only then)"
+    )
     dataset_type: Handle
     data_format: Handle
     size: int

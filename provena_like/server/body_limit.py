@@ -77,7 +77,8 @@ _PUBLIC = frozenset(
 )
 _FILE_LISTS = re.compile(
     r"^(?:/datastore/datasets/[^/]+/[^/]+/files(?:/remove)?"
-    r"|/registry/sessions/[^/]+/[^/]+/files(?:/check-protected)?)/?$"
+    r"|/registry/sessions/[^/]+/[^/]+/files(?:/check-protected)?"
+    r"|/registry/patches)/?$"
 )
 
 
@@ -90,7 +91,8 @@ def body_policy(
         max_body_bytes: the limit of every route but the two below.
         max_file_list_body_bytes: the limit of registering and removing files (up to 1,000
             paths of up to 1,024 bytes each) and of registering ALF files of a session or
-            checking their protection (up to 5,000 paths with their hashes).
+            checking their protection (up to 5,000 paths with their hashes), and of
+            committing a patch (up to 1,000 files with their locations).
     """
 
     def policy(scope: Scope) -> BodyPolicy:

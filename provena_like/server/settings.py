@@ -162,7 +162,7 @@ class ServerSettings(BaseModel):
         default=8 * 1024 * 1024,
         ge=1024,
         description="the largest body of registering or removing files (up to 1,000 paths) "
-        "and of registering a session's ALF files (up to 5,000)",
+        "of registering a session's ALF files (up to 5,000) and of a patch (up to 1,000)",
     )
     transfer_roots: list[Path] | None = Field(
         default=None,

@@ -5,20 +5,18 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 import anyio
 import httpx
 import pytest
-from sqlalchemy import text
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import Forbidden, PreconditionFailed
 from provena_like.alf import AlfError, parse_rel_path, resolve_revision
 from provena_like.models.registration import MAX_FILES_PER_REQUEST
 from provena_like.testing.server_thread import ServerThread
-from tests.support.registration_db import database, rows_of
+from tests.support.registration_db import failing_insert, rows_of
 from tests.support.registration_helpers import (
     Lab,
     Vocabulary,
@@ -33,42 +31,6 @@ from tests.support.registration_helpers import (
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
-
-
-@asynccontextmanager
-async def failing_insert(server: ServerThread, table: str, when: str) -> AsyncIterator[None]:
-    """Make the server's database refuse inserts into ``table`` of rows matching ``when``."""
-    name = f"test_fail_{uuid.uuid4().hex}"
-    async with database(server) as db:
-        if db.dialect.name == "sqlite":
-            await db.execute(
-                text(
-                    f"CREATE TRIGGER {name} BEFORE INSERT ON {table} WHEN {when} "
-                    "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-                )
-            )
-        else:
-            await db.execute(
-                text(
-                    f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                    "BEGIN RAISE EXCEPTION 'injected failure'; END $$"
-                )
-            )
-            await db.execute(
-                text(
-                    f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW "
-                    f"WHEN ({when}) EXECUTE FUNCTION {name}()"
-                )
-            )
-    try:
-        yield
-    finally:
-        async with database(server) as db:
-            if db.dialect.name == "sqlite":
-                await db.execute(text(f"DROP TRIGGER {name}"))
-            else:
-                await db.execute(text(f"DROP TRIGGER {name} ON {table}"))
-                await db.execute(text(f"DROP FUNCTION {name}()"))
 
 
 async def test_a_failure_after_half_the_files_changes_nothing(

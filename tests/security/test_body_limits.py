@@ -231,6 +231,7 @@ def test_policy_limits_and_public_routes() -> None:
     assert of("POST", "/registry/items") == BodyPolicy(limit=2048, bearer_required=True)
     assert of("POST", "/datastore/datasets/10378.1/7/files").limit == 8192
     assert of("POST", "/datastore/datasets/10378.1/7/files/remove").limit == 8192
+    assert of("POST", "/registry/patches").limit == 8192
     assert of("PUT", "/datastore/datasets/10378.1/7").limit == 2048
     for public in ("/auth/token", "/auth/revoke", "/auth/device_authorization", "/auth/device"):
         assert not of("POST", public).bearer_required

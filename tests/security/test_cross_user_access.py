@@ -101,6 +101,8 @@ class World:
     rds: str = ""  # a file registered in A's session (its version is the secret)
     rds_path: str = ""
     tag: str = ""  # a tag record (the vocabulary is an admin's)
+    repository: str = ""  # a POSIX repository record (an admin's)
+    patch: str = ""  # A's patch of ``rds`` (into ``repository``; its version is the secret)
     task: str = ""  # A's transfer-service task (a delete on D1; its label is the secret)
     before: dict[str, Any] = field(default_factory=dict)  # what A saw before the attacks
 
@@ -183,6 +185,9 @@ async def _snapshot(api: httpx.AsyncClient, w: World) -> dict[str, Any]:
         )
     out["registered"] = await _ok(
         await api.get(f"/registry/registered-datasets/{w.rds}", headers=a)
+    )
+    out["patches"] = await _ok(
+        await api.get(f"/registry/registered-datasets/{w.rds}/patches", headers=a)
     )
     for name, ds in (("D1", w.d1), ("D2", w.d2)):
         out[name] = await _ok(await api.get(f"/datastore/datasets/{ds}", headers=a))
@@ -441,6 +446,39 @@ async def world(api: httpx.AsyncClient, make_token: Callable[..., str]) -> World
         201,
     )
     w.rds = registered["files"][0]["dataset"]["id"]
+    repository = await _ok(
+        await api.post(
+            "/registry/items",
+            json={
+                "subtype": "repository",
+                "record": {"name": f"repo_{tag}", "kind": "posix", "root": "/data"},
+            },
+            headers=admin.headers,
+        ),
+        201,
+    )
+    w.repository, w.patch = repository["id"], str(uuid.uuid4())
+    patched = {"size": 3, "sha256": "c" * 64}
+    location = {"repository": w.repository, "relative_path": f"{tag}/{w.rds_path}", **patched}
+    await _ok(
+        await api.post(
+            "/registry/patches",
+            json={
+                "patch_id": w.patch,
+                "files": [
+                    {
+                        "dataset": w.rds,
+                        "expected_sha256": "a" * 64,
+                        "version": secret,
+                        "locations": [location],
+                        **patched,
+                    }
+                ],
+            },
+            headers=a.headers,
+        ),
+        201,
+    )
     # a task of A's on the transfer service: deletes nothing (ignore_missing)
     accepted = await _ok(
         await api.post(
@@ -729,6 +767,33 @@ TABLE: dict[tuple[str, str], Case] = {
     ("DELETE", "/registry/registered-datasets/{dataset_id}/tags/{prefix}/{suffix}"): Case(
         "lab", "A (a file of A's session)",
         at(lambda w, _a: f"/registry/registered-datasets/{w.rds}/tags/{w.tag}")),
+    ("POST", "/registry/patches"): Case("lab", "A (a file of A's session)", send(
+        "/registry/patches", lambda w, _a: {"patch_id": str(uuid.uuid4()), "files": [{
+            "dataset": w.rds, "expected_sha256": "c" * 64, "size": 1, "sha256": "b" * 64,
+            "locations": [{"repository": w.repository, "relative_path": "x", "size": 1,
+                           "sha256": "b" * 64}]}]})),
+    ("GET", "/registry/patches/{patch_id}"): Case(
+        "lab", "A (A's patch of a file of A's session)",
+        at(lambda w, _a: f"/registry/patches/{w.patch}")),
+    ("GET", "/registry/registered-datasets/{dataset_id}/patches"): Case(
+        "lab", "A (a file of A's session)",
+        at(lambda w, _a: f"/registry/registered-datasets/{w.rds}/patches")),
+    ("POST", "/registry/registered-datasets/{dataset_id}/deletion"): Case(
+        "lab", "A (a file of A's session)",
+        at(lambda w, _a: f"/registry/registered-datasets/{w.rds}/deletion")),
+    ("PUT", "/registry/registered-datasets/{dataset_id}/files/{prefix}/{suffix}"): Case(
+        "lab", "A (a file of A's session)", send(
+            lambda w, _a: f"/registry/registered-datasets/{w.rds}/files/{w.repository}",
+            lambda _w, _a: {"exists": False})),
+    ("DELETE", "/registry/registered-datasets/{dataset_id}"): Case(
+        "lab", "A (a file of A's session)",
+        at(lambda w, _a: f"/registry/registered-datasets/{w.rds}")),
+    # an admin's repository record: nobody else reads it or holds a data role on it (and it
+    # is a POSIX one: the route would refuse it anyway, after the access checks)
+    ("POST", "/registry/repositories/{prefix}/{suffix}/credentials"): Case(
+        "lab", "the registry admin (a repository record)", send(
+            lambda w, _a: f"/registry/repositories/{w.repository}/credentials",
+            lambda _w, _a: {"access": "write"})),
     # -- listings and search: filtered to what the caller may read ------------------------------
     ("GET", "/registry/registered-datasets"): Case("listing", "A (a file of A's session)", at(
         lambda w, _a: f"/registry/registered-datasets?session={w.session}&page_size=1000")),

@@ -98,6 +98,17 @@ _STATE_TYPES = {
     "wrong_subtype",
     "unreadable_item",
     "date_mismatch",
+    # a patch: each dataset once and each repository once per file (unique by a key), each
+    # location's size and sha256 the file's (equal fields), a location for every repository
+    # holding the revision, the bytes in the server's own bucket, an md5 where a repository
+    # keeps md5s (the repository's record says so)
+    "duplicate_dataset",
+    "duplicate_repository",
+    "location_mismatch",
+    "missing_location",
+    "location_not_verified",
+    "md5_required",
+    "sha256_mismatch",
 }
 # `GET .../files/{path}` also serves `.../files/remove` (a file may be called "remove"), so
 # `Allow` there truthfully lists GET with POST, which the document keeps as two paths

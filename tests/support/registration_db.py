@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -70,3 +71,39 @@ async def writer_turns(server: ServerThread, session: str) -> int:
             )
         ).scalar_one_or_none()
     return int(value or 0)
+
+
+@asynccontextmanager
+async def failing_insert(server: ServerThread, table: str, when: str) -> AsyncIterator[None]:
+    """Make the server's database refuse inserts into ``table`` of rows matching ``when``."""
+    name = f"test_fail_{uuid.uuid4().hex}"
+    async with database(server) as db:
+        if db.dialect.name == "sqlite":
+            await db.execute(
+                text(
+                    f"CREATE TRIGGER {name} BEFORE INSERT ON {table} WHEN {when} "
+                    "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+                )
+            )
+        else:
+            await db.execute(
+                text(
+                    f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                    "BEGIN RAISE EXCEPTION 'injected failure'; END $$"
+                )
+            )
+            await db.execute(
+                text(
+                    f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW "
+                    f"WHEN ({when}) EXECUTE FUNCTION {name}()"
+                )
+            )
+    try:
+        yield
+    finally:
+        async with database(server) as db:
+            if db.dialect.name == "sqlite":
+                await db.execute(text(f"DROP TRIGGER {name}"))
+            else:
+                await db.execute(text(f"DROP TRIGGER {name} ON {table}"))
+                await db.execute(text(f"DROP FUNCTION {name}()"))

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from provena_like.models.datastore import (
     MAX_OBJECT_PATH,
     OBJECT_PATH_PATTERN,
+    AccessLevel,
     CredentialsRequest,
     Dataset,
     DatasetRecord,
@@ -72,7 +73,7 @@ from .objects import StorageJournal
 from .storage import ObjectStore
 from .tables import DatasetRow
 
-__all__ = ["require_object_store", "router"]
+__all__ = ["credentials_answer", "mint_credentials", "require_object_store", "router"]
 
 
 def require_object_store(request: Request) -> ObjectStore:
@@ -440,7 +441,27 @@ async def credentials_route(
     if write:
         service.refuse_data_writes(item, dataset)
     await session.close()  # no connection held during the STS call
+    issued = await mint_credentials(store, principal, item.id, dataset.bucket, dataset.prefix, body)
+    if write:
+        await _writable_after_minting(request, item.id, dataset.prefix)
+    return credentials_answer(store, issued, dataset.bucket, dataset.prefix, body.access)
+
+
+async def mint_credentials(
+    store: ObjectStore,
+    principal: Principal,
+    scope_id: str,
+    bucket: str,
+    prefix: str,
+    body: CredentialsRequest,
+) -> storage.IssuedCredentials:
+    """STS credentials limited to ``s3://bucket/prefix`` (the caller checked access).
+
+    The lifetime rules of :func:`credentials_route` (default, maximum, the STS minimum);
+    ``scope_id`` (a dataset's or a repository's handle) names the role session.
+    """
     settings = store.settings
+    write = body.access == "write"
     duration = body.duration_seconds or settings.credentials_default_seconds
     _refuse_too_long("duration_seconds", duration, settings.credentials_max_seconds)
     limit = settings.write_credentials_max_seconds if write else settings.credentials_max_seconds
@@ -449,8 +470,8 @@ async def credentials_route(
     async def issue(seconds: int) -> storage.IssuedCredentials:
         return await storage.assume_role(
             store,
-            session_name=policy.session_name(principal.username, item.id),
-            policy=policy.policy_json(dataset.bucket, dataset.prefix, body.access),
+            session_name=policy.session_name(principal.username, scope_id),
+            policy=policy.policy_json(bucket, prefix, body.access),
             duration_seconds=seconds,
         )
 
@@ -461,18 +482,27 @@ async def credentials_route(
         # Under the STS minimum the store's own default applied, and it is longer than the
         # closest lifetime STS can give to what was asked.
         issued = await issue(closest)
-    if write:
-        await _writable_after_minting(request, item.id, dataset.prefix)
+    return issued
+
+
+def credentials_answer(
+    store: ObjectStore,
+    issued: storage.IssuedCredentials,
+    bucket: str,
+    prefix: str,
+    access_level: AccessLevel,
+) -> JSONResponse:
+    """The :class:`ScopedCredentials` answer, secrets included, never cached."""
     creds = ScopedCredentials(
         access_key_id=issued.access_key_id,
         secret_access_key=issued.secret_access_key,
         session_token=issued.session_token,
         expiration=issued.expiration,
         endpoint_url=store.endpoint_url,
-        region=settings.region,
-        bucket=dataset.bucket,
-        prefix=dataset.prefix,
-        access=body.access,
+        region=store.settings.region,
+        bucket=bucket,
+        prefix=prefix,
+        access=access_level,
     )
     out = creds.model_dump(mode="json")
     out["secret_access_key"] = issued.secret_access_key

@@ -60,13 +60,20 @@ from .tables import DatasetTagRow, FileRecordRow, RegisteredDatasetRow, SessionI
 
 __all__ = [
     "check_protected",
+    "dataset_models",
     "get_dataset",
     "list_datasets",
+    "load_dataset",
     "load_session",
+    "problem",
+    "protected_ids",
+    "readable_dataset",
+    "refuse_deleting",
     "register_files",
     "set_default",
     "tag_dataset",
     "untag_dataset",
+    "writers",
 ]
 
 DatasetKey = tuple[str, str]
@@ -100,7 +107,8 @@ class _Planned:
     revision_seq: int = 0
 
 
-def _problem(field: str, message: str, kind: str, **extra: Any) -> dict[str, Any]:
+def problem(field: str, message: str, kind: str, **extra: Any) -> dict[str, Any]:
+    """A 422 detail: the ``field`` it names, why (``message``), its ``type`` and more."""
     return {"field": field, "message": message, "type": kind, **extra}
 
 
@@ -145,8 +153,8 @@ def _check_session_path(ctx: _SessionContext, text: str) -> None:
     try:
         path = parse_session_path(text)
     except AlfError as err:
-        problem = _problem("session_path", str(err), "invalid_alf_path", part=err.part)
-        raise validation_error([problem], what="session_path") from None
+        found = problem("session_path", str(err), "invalid_alf_path", part=err.part)
+        raise validation_error([found], what="session_path") from None
     record = ctx.row.record
     parts: list[tuple[str, str | None, str]] = [
         ("lab", path.lab, str(ctx.lab.record.get("name"))),
@@ -155,7 +163,7 @@ def _check_session_path(ctx: _SessionContext, text: str) -> None:
         ("number", f"{path.number:03d}", f"{int(record.get('number', 0)):03d}"),
     ]
     problems = [
-        _problem(
+        problem(
             "session_path",
             f"{text!r}: the {part} {given!r} is not the session's ({wanted!r}; session "
             f"{ctx.row.id} is {ctx.folder})",
@@ -177,7 +185,7 @@ def _missing_hashes(body: RegisterFilesRequest, repository: ItemRow | None) -> l
         return []
     name = repository.record.get("name")
     return [
-        _problem(
+        problem(
             f"files.{i}.md5",
             f"{file.path!r}: repository {name!r} ({repository.id}) keeps an md5 of every "
             "file (its record's hashes); send the file's md5",
@@ -189,7 +197,7 @@ def _missing_hashes(body: RegisterFilesRequest, repository: ItemRow | None) -> l
     ]
 
 
-def _writers(ctx: _SessionContext) -> str:
+def writers(ctx: _SessionContext) -> str:
     """The counter the writers of a session's registered files queue on."""
     return f"registration-files:{ctx.row.seq}"
 
@@ -233,7 +241,7 @@ async def _protected_tags(session: AsyncSession) -> set[str]:
     return {r.id for r in rows if r.record.get("protected")}
 
 
-async def _protected_ids(
+async def protected_ids(
     session: AsyncSession, ids: Iterable[str], tags: set[str] | None = None
 ) -> set[str]:
     """Which of ``ids`` carry a protected tag (``tags``: the protected tags, if read)."""
@@ -268,6 +276,7 @@ class _Revision:
     md5: str | None
     version: str | None
     is_default: bool
+    state: str
     created_by: str
     created_at: datetime | None  # the last field: None when not read (``_existing``)
 
@@ -313,7 +322,7 @@ def _parse(field: str, text: str) -> AlfPath | dict[str, Any]:
     try:
         return parse_rel_path(text)
     except AlfError as err:
-        return _problem(field, str(err), "invalid_alf_path", part=err.part)
+        return problem(field, str(err), "invalid_alf_path", part=err.part)
 
 
 def _plan(
@@ -337,7 +346,7 @@ def _plan(
         key = (parsed.collection, parsed.name, parsed.revision)
         if key in seen:
             problems.append(
-                _problem(field, f"{file.path!r} is also files.{seen[key]}", "duplicate_path")
+                problem(field, f"{file.path!r} is also files.{seen[key]}", "duplicate_path")
             )
             continue
         seen[key] = i
@@ -348,9 +357,7 @@ def _plan(
             err = DatasetTypeError(parsed.name, [t.name for t in matches])
             kind = "ambiguous_dataset_type" if matches else "no_dataset_type"
             problems.append(
-                _problem(
-                    field, str(err), kind, part="dataset_type", candidates=list(err.candidates)
-                )
+                problem(field, str(err), kind, part="dataset_type", candidates=list(err.candidates))
             )
             continue
         extension = "." + parsed.dataset.extension
@@ -362,7 +369,7 @@ def _plan(
                 else f"several data formats have extension {extension!r}: {', '.join(known)}"
             )
             problems.append(
-                _problem(field, message, "unknown_data_format", part="extension", candidates=known)
+                problem(field, message, "unknown_data_format", part="extension", candidates=known)
             )
             continue
         planned.append(_Planned(i, file, parsed, matches[0].id, known[0]))
@@ -423,11 +430,25 @@ async def check_protected(
     if problems:
         raise validation_error(problems, what="paths")
     existing = await _existing(session, ctx.row.id, for_write=False, times=False)
-    protected = await _protected_ids(session, (r.id for rs in existing.values() for r in rs))
+    protected = await protected_ids(session, (r.id for rs in existing.values() for r in rs))
     files = _protection(parsed, existing, protected)
     return ProtectedCheck(
         session=ctx.row.id, protected=any(f.protected for f in files), files=files
     )
+
+
+def refuse_deleting(rows: Iterable[_Row | None]) -> None:
+    """409 ``dataset_deleting`` if any of ``rows`` is being deleted (its content is final)."""
+    deleting = [r.id for r in rows if r is not None and r.state == "deleting"]
+    if deleting:
+        raise ServiceError(
+            409,
+            "dataset_deleting",
+            f"Registered dataset {deleting[0]} is being deleted: its content, tags and default "
+            "flag can't change any more. Finish its deletion, or register the file under "
+            "another revision. Nothing was changed.",
+            details=[{"dataset": i} for i in deleting],
+        )
 
 
 def _refuse_protected(
@@ -464,7 +485,8 @@ def _refuse_protected(
     )
 
 
-async def _dataset_models(session: AsyncSession, rows: Sequence[_Row]) -> list[RegisteredDataset]:
+async def dataset_models(session: AsyncSession, rows: Sequence[_Row]) -> list[RegisteredDataset]:
+    """The wire form of registered revisions: with their tags, file records and protection."""
     ids = [r.id for r in rows]
     tags: dict[str, list[str]] = {}
     files: dict[str, list[FileRecordInfo]] = {}
@@ -489,7 +511,7 @@ async def _dataset_models(session: AsyncSession, rows: Sequence[_Row]) -> list[R
                     verified_at=record.verified_at,
                 )
             )
-    protected = await _protected_ids(session, ids)
+    protected = await protected_ids(session, ids)
     return [
         RegisteredDataset(
             id=r.id,
@@ -500,6 +522,7 @@ async def _dataset_models(session: AsyncSession, rows: Sequence[_Row]) -> list[R
             revision_seq=r.revision_seq,
             default=r.is_default,
             protected=r.id in protected,
+            state="deleting" if r.state == "deleting" else "active",
             dataset_type=r.dataset_type_id,
             data_format=r.data_format_id,
             size=r.size,
@@ -577,6 +600,7 @@ def _plan_model(
         revision_seq=p.revision_seq,
         default=default,
         protected=protected,
+        state="deleting" if source is not None and source.state == "deleting" else "active",
         dataset_type=source.dataset_type_id if source is not None else p.dataset_type,
         data_format=source.data_format_id if source is not None else p.data_format,
         size=kept.size if kept else p.file.size,
@@ -633,7 +657,7 @@ async def register_files(
         return await _answer(session, ctx, body, planned, kept), False
     if not body.dry_run:
         # writers of this session queue here, so what is checked below is what is written
-        await next_value(session, _writers(ctx))
+        await next_value(session, writers(ctx))
         # and read again (as ORM rows to write): what was read may have changed since
         existing, protected, defaults = await _check(session, ctx, planned, body, for_write=True)
     if body.dry_run:
@@ -689,7 +713,7 @@ async def _answer(
     A compact answer reads and builds no record for the files that changed nothing.
     """
     shown = [(p, r) for p, r in zip(planned, rows, strict=True) if not _compacted(body, p)]
-    models = await _dataset_models(session, [r for _, r in shown])
+    models = await dataset_models(session, [r for _, r in shown])
     return RegisterFilesResult(
         session=ctx.row.id,
         dry_run=False,
@@ -721,9 +745,10 @@ async def _check(
     times = body.dry_run or body.answer == "full"
     existing = await _existing(session, ctx.row.id, for_write=for_write, times=times)
     ids = (r.id for rs in existing.values() for r in rs)
-    protected = await _protected_ids(session, ids, tags)
+    protected = await protected_ids(session, ids, tags)
     _refuse_protected(planned, existing, protected)
     _classify(planned, existing)
+    refuse_deleting(p.existing for p in planned)
     return existing, protected, _defaults_after(planned, existing, body.default)
 
 
@@ -869,18 +894,19 @@ async def _write_file_records(
     await session.flush()
 
 
-async def _load_dataset(session: AsyncSession, dataset_id: str) -> RegisteredDatasetRow:
+async def load_dataset(session: AsyncSession, dataset_id: str) -> RegisteredDatasetRow:
+    """The dataset row as it is now in the database; 404 when there is none."""
     row = await session.get(RegisteredDatasetRow, dataset_id, populate_existing=True)
     if row is None:
         raise not_found(f"Registered dataset {dataset_id}")
     return row
 
 
-async def _readable_dataset(
+async def readable_dataset(
     session: AsyncSession, principal: Principal, dataset_id: str
 ) -> tuple[RegisteredDatasetRow, _SessionContext]:
     """The dataset row and its session; 404 unless the caller may read the session."""
-    row = await _load_dataset(session, dataset_id)
+    row = await load_dataset(session, dataset_id)
     try:
         ctx = await load_session(session, principal, row.session_id, write=False)
     except ServiceError as err:
@@ -894,18 +920,20 @@ async def get_dataset(
     session: AsyncSession, principal: Principal, dataset_id: str
 ) -> RegisteredDataset:
     """One registered dataset revision; 404 unless the caller may read its session."""
-    row, _ = await _readable_dataset(session, principal, dataset_id)
-    return (await _dataset_models(session, [row]))[0]
+    row, _ = await readable_dataset(session, principal, dataset_id)
+    return (await dataset_models(session, [row]))[0]
 
 
 async def _writable_dataset(
     session: AsyncSession, principal: Principal, dataset_id: str
 ) -> RegisteredDatasetRow:
     """The dataset row, for a member of its session's lab, after taking the session's turn."""
-    _, ctx = await _readable_dataset(session, principal, dataset_id)
+    _, ctx = await readable_dataset(session, principal, dataset_id)
     require_lab_member(principal, ctx.lab)
-    await next_value(session, _writers(ctx))
-    return await _load_dataset(session, dataset_id)
+    await next_value(session, writers(ctx))
+    row = await load_dataset(session, dataset_id)
+    refuse_deleting([row])
+    return row
 
 
 async def set_default(
@@ -931,6 +959,7 @@ async def set_default(
         )
         if other is None:
             raise not_found(f"Revision {revision!r} of dataset {row.collection}/{row.name}")
+        refuse_deleting([other])
         row = other
     await session.execute(
         update(RegisteredDatasetRow)
@@ -944,11 +973,11 @@ async def set_default(
         .execution_options(synchronize_session=False)
     )
     await session.flush()
-    row = await _load_dataset(session, row.id)
+    row = await load_dataset(session, row.id)
     row.is_default = True
     row.updated_at = utcnow()
     await session.flush()
-    return (await _dataset_models(session, [row]))[0]
+    return (await dataset_models(session, [row]))[0]
 
 
 async def tag_dataset(
@@ -961,7 +990,7 @@ async def tag_dataset(
     if present is None:
         session.add(DatasetTagRow(dataset_id=row.id, tag_id=tag))
         await session.flush()
-    return (await _dataset_models(session, [row]))[0]
+    return (await dataset_models(session, [row]))[0]
 
 
 async def untag_dataset(
@@ -982,7 +1011,7 @@ async def untag_dataset(
         delete(DatasetTagRow).where(DatasetTagRow.dataset_id == row.id, DatasetTagRow.tag_id == tag)
     )
     await session.flush()
-    return (await _dataset_models(session, [row]))[0]
+    return (await dataset_models(session, [row]))[0]
 
 
 async def list_datasets(
@@ -1080,4 +1109,4 @@ async def list_datasets(
     rows, next_cursor = await keyset_page(
         session, query, keys, cursor=cursor, page_size=page_size, scope=scope
     )
-    return await _dataset_models(session, [r[0] for r in rows]), next_cursor
+    return await dataset_models(session, [r[0] for r in rows]), next_cursor

@@ -48,6 +48,7 @@ from provena_like.server.security import Principal, db_session, require_principa
 from . import files
 from . import sessions as service
 from .index import SESSION_NUMBER_TAKEN
+from .patch_routes import router as patch_router
 
 __all__ = ["ALLOCATION_ATTEMPTS", "WRITE_ATTEMPTS", "router"]
 
@@ -309,3 +310,7 @@ async def untag_dataset_route(
     """Take a tag off a registered dataset (lab members; a protected tag: registry admins)."""
     async with session.begin():
         return await files.untag_dataset(session, principal, str(dataset_id), f"{prefix}/{suffix}")
+
+
+# patches, deletion and replicas of registered datasets (their own module)
+router.include_router(patch_router)

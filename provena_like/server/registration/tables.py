@@ -24,13 +24,21 @@ Registered files (ALF datasets) are rows of their own, not registry items:
   repository), and a repository's ``relative_path`` is unique. ``exists`` is the caller's
   claim when ``verified_at`` is None (the server can't look into POSIX or Globus
   repositories).
+- :class:`PatchRow`: a committed patch (``POST /registry/patches``): its id (the caller's
+  uuid, the primary key: a patch commits at most once), a fingerprint of its request and
+  the answer it got (replayed to a retry of the same request).
+- :class:`DatasetPatchRow`: the history of a registered dataset's content: one row per file
+  of a patch, with the revision's size, hashes and version before and after, and each
+  repository's relative path before and after.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
@@ -99,6 +107,12 @@ class RegisteredDatasetRow(Base):
     md5: Mapped[str | None] = mapped_column(String(32), nullable=True)
     version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     is_default: Mapped[bool] = mapped_column(Boolean)
+    state: Mapped[str] = mapped_column(
+        String(16),
+        default="active",
+        server_default="active",
+        doc="'active', or 'deleting' once its deletion began (no more writes of its content)",
+    )
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -153,4 +167,47 @@ class FileRecordRow(Base):
         UniqueConstraint(
             "repository_id", "relative_path", name="uq_registration_file_records_path"
         ),
+    )
+
+
+class PatchRow(Base):
+    """A committed patch: what was asked (its fingerprint), by whom, and the answer."""
+
+    __tablename__ = "registration_patches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, doc="the caller's uuid")
+    fingerprint: Mapped[str] = mapped_column(String(64), doc="sha256 of the user and request")
+    force: Mapped[bool] = mapped_column(Boolean)
+    answer: Mapped[dict[str, Any]] = mapped_column(JSON, doc="the committed answer, replayed")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DatasetPatchRow(Base):
+    """One file of a patch: a registered dataset's content before and after."""
+
+    __tablename__ = "registration_dataset_patches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patch_id: Mapped[str] = mapped_column(ForeignKey("registration_patches.id", ondelete="CASCADE"))
+    dataset_id: Mapped[str] = mapped_column(
+        ForeignKey("registration_datasets.id", ondelete="CASCADE")
+    )
+    old_size: Mapped[int] = mapped_column(BigInteger)
+    new_size: Mapped[int] = mapped_column(BigInteger)
+    old_sha256: Mapped[str] = mapped_column(String(64))
+    new_sha256: Mapped[str] = mapped_column(String(64))
+    old_md5: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    new_md5: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    old_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    new_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    paths: Mapped[dict[str, Any]] = mapped_column(
+        JSON, doc="repository -> {'old': relative path or None, 'new': relative path}"
+    )
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("patch_id", "dataset_id", name="uq_registration_dataset_patches_file"),
+        Index("ix_registration_dataset_patches_dataset", "dataset_id", "id"),
     )
