@@ -278,26 +278,43 @@ class _SessionFolders:
 
     def __init__(self) -> None:
         self._known: dict[str, tuple[Path, SessionPath, str]] = {}
+        self._given: dict[str, tuple[Path, SessionPath, str]] = {}
+        """The same, by the folder as given (not made absolute): no abspath per file."""
         self._sessions: dict[tuple[str, SessionPath], tuple[Path, SessionPath]] = {}
 
     def split(self, path: Path) -> tuple[Path, SessionPath, str]:
         """``(root, session, rest)`` of a file (made absolute first)."""
-        text = os.path.abspath(path)
+        given = os.fspath(path)
+        given_folder, sep, given_name = given.rpartition(os.sep)
+        # a file name (not a step like "..") in a folder: its folder, as given, decides
+        plain = (
+            bool(sep)
+            and given_name not in ("", ".", "..")
+            and (os.altsep is None or os.altsep not in given_name)
+        )
+        if plain:
+            known = self._given.get(given_folder)
+            if known is not None:
+                root, session, prefix = known
+                return root, session, f"{prefix}/{given_name}" if prefix else given_name
+        text = os.path.abspath(given)
         if os.sep != "/":
             text = text.replace(os.sep, "/")
         folder, _, name = text.rpartition("/")
         known = self._known.get(folder)
-        if known is not None:
-            root, session, prefix = known
-            return root, session, f"{prefix}/{name}" if prefix else name
-        root_text, found, rest = split_session_path(text)
-        shared = self._sessions.get((root_text, found))
-        if shared is None:
-            shared = self._sessions[root_text, found] = (Path(root_text), found)
-        root, session = shared
-        if rest:  # else the file name is the session's number folder: not the folder's
-            self._known[folder] = (root, session, rest.rpartition("/")[0])
-        return root, session, rest
+        if known is None:
+            root_text, found, rest = split_session_path(text)
+            shared = self._sessions.get((root_text, found))
+            if shared is None:
+                shared = self._sessions[root_text, found] = (Path(root_text), found)
+            root, session = shared
+            if not rest:  # the file name is the session's number folder: not the folder's
+                return root, session, rest
+            known = self._known[folder] = (root, session, rest.rpartition("/")[0])
+        if plain:
+            self._given[given_folder] = known
+        root, session, prefix = known
+        return root, session, f"{prefix}/{name}" if prefix else name
 
 
 class _Sessions:
