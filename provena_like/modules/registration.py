@@ -52,7 +52,6 @@ from provena_like.alf import (
 from provena_like.clients.registry import RegistryClient
 from provena_like.models.registration import (
     MAX_FILES_PER_REQUEST,
-    FileToRegister,
     ProtectedFile,
     RegisteredDataset,
     RegisterFilesResult,
@@ -916,24 +915,28 @@ class Registration:
     async def _send(
         self, session: Item, chunk: list[_Planned], request: _Request
     ) -> RegisterFilesResult:
-        # built from what the SDK itself computed (the ALF parser's path, stat's size,
-        # hashlib's digests), so not validated again here; the server validates the request
-        files = [
-            FileToRegister.model_construct(
-                path=p.alf.rel_path, size=p.size, sha256=str(p.sha256), md5=p.md5, version=p.version
-            )
-            for p in chunk
-        ]
-        return await self.client.register_files(
-            session.id,
-            files,
-            repository=request.repository,
-            exists=request.exists,
-            default=request.default,
-            dry_run=request.dry_run,
-            session_path=str(chunk[0].session),
-            answer="compact",
-        )
+        # the JSON form of a RegisterFilesRequest, built from what the SDK itself computed
+        # (the ALF parser's path, stat's size, hashlib's digests): no model per file, not
+        # validated again here; the server validates the request. None fields go unsaid.
+        files: list[dict[str, Any]] = []
+        for p in chunk:
+            file: dict[str, Any] = {"path": p.alf.rel_path, "size": p.size, "sha256": p.sha256}
+            if p.md5 is not None:
+                file["md5"] = p.md5
+            if p.version is not None:
+                file["version"] = p.version
+            files.append(file)
+        body: dict[str, Any] = {
+            "files": files,
+            "exists": request.exists,
+            "default": request.default,
+            "dry_run": request.dry_run,
+            "session_path": str(chunk[0].session),
+            "answer": "compact",
+        }
+        if request.repository is not None:
+            body["repository"] = request.repository
+        return await self.client._post_files(session.id, body)
 
     async def _repository(self, repository: str) -> tuple[str, bool]:
         """A repository's handle (given it or its name), and whether it keeps md5s.
