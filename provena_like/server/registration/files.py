@@ -15,7 +15,6 @@ revision names made by :func:`provena_like.alf.next_revision` sort the same way.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -251,9 +250,12 @@ async def _protected_ids(
     return set(found)
 
 
-@dataclass(slots=True)
-class _Revision:
-    """A registered revision as read for the checks: plain values, no ORM bookkeeping."""
+class _Revision(NamedTuple):
+    """A registered revision as read for the checks: plain values, no ORM bookkeeping.
+
+    A tuple of plain values, which the garbage collector stops tracking at its first look:
+    a session's thousands of revisions read for a check cost no full collection.
+    """
 
     id: str
     session_id: str
@@ -273,7 +275,7 @@ class _Revision:
 
 
 _Row = RegisteredDatasetRow | _Revision
-_REVISION_COLUMNS = [getattr(RegisteredDatasetRow, f.name) for f in dataclasses.fields(_Revision)]
+_REVISION_COLUMNS = [getattr(RegisteredDatasetRow, name) for name in _Revision._fields]
 
 
 async def _existing(
@@ -802,6 +804,7 @@ async def _write(
     for key, is_default in defaults.items():
         row = by_key.get(key)
         if row is not None and row.is_default and not is_default:
+            assert not isinstance(row, _Revision), "the write path reads ORM rows"
             row.is_default = False
     await session.flush()
     rows: list[RegisteredDatasetRow] = []
