@@ -619,13 +619,34 @@ class RegistryClient(ServiceClient):
         )
         # the default answer goes unsaid (servers from before the compact answer refuse the
         # field), and so do the None fields (md5, version...): the server's defaults
+        return await self._post_files(
+            session,
+            body.model_dump(
+                mode="json", exclude_none=True, exclude={"answer"} if answer == "full" else None
+            ),
+            idempotency_key=idempotency_key,
+        )
+
+    async def _post_files(
+        self,
+        session: str,
+        body: dict[str, Any],
+        *,
+        idempotency_key: str | None | NotGiven = NOT_GIVEN,
+    ) -> RegisterFilesResult:
+        """``POST /sessions/{id}/files`` with a JSON body, not validated here.
+
+        The body is the JSON form of a
+        :class:`~provena_like.models.registration.RegisterFilesRequest`: from
+        :meth:`register_files` (which validates first), or from the SDK's registration
+        module, whose bodies hold only what it computed (the ALF parser's paths, stat's
+        sizes, hashlib's digests): no model per file. The server validates every request.
+        """
         return await self._core.request(
             "POST",
             "registry",
             _session_path(session) + "/files",
-            json=body.model_dump(
-                mode="json", exclude_none=True, exclude={"answer"} if answer == "full" else None
-            ),
+            json=body,
             idempotency_key=idempotency_key,
             cast_to=RegisterFilesResult,
             expected=(200, 201),

@@ -52,7 +52,6 @@ from provena_like.alf import (
 from provena_like.clients.registry import RegistryClient
 from provena_like.models.registration import (
     MAX_FILES_PER_REQUEST,
-    FileToRegister,
     ProtectedFile,
     RegisteredDataset,
     RegisterFilesResult,
@@ -278,26 +277,43 @@ class _SessionFolders:
 
     def __init__(self) -> None:
         self._known: dict[str, tuple[Path, SessionPath, str]] = {}
+        self._given: dict[str, tuple[Path, SessionPath, str]] = {}
+        """The same, by the folder as given (not made absolute): no abspath per file."""
         self._sessions: dict[tuple[str, SessionPath], tuple[Path, SessionPath]] = {}
 
     def split(self, path: Path) -> tuple[Path, SessionPath, str]:
         """``(root, session, rest)`` of a file (made absolute first)."""
-        text = os.path.abspath(path)
+        given = os.fspath(path)
+        given_folder, sep, given_name = given.rpartition(os.sep)
+        # a file name (not a step like "..") in a folder: its folder, as given, decides
+        plain = (
+            bool(sep)
+            and given_name not in ("", ".", "..")
+            and (os.altsep is None or os.altsep not in given_name)
+        )
+        if plain:
+            known = self._given.get(given_folder)
+            if known is not None:
+                root, session, prefix = known
+                return root, session, f"{prefix}/{given_name}" if prefix else given_name
+        text = os.path.abspath(given)
         if os.sep != "/":
             text = text.replace(os.sep, "/")
         folder, _, name = text.rpartition("/")
         known = self._known.get(folder)
-        if known is not None:
-            root, session, prefix = known
-            return root, session, f"{prefix}/{name}" if prefix else name
-        root_text, found, rest = split_session_path(text)
-        shared = self._sessions.get((root_text, found))
-        if shared is None:
-            shared = self._sessions[root_text, found] = (Path(root_text), found)
-        root, session = shared
-        if rest:  # else the file name is the session's number folder: not the folder's
-            self._known[folder] = (root, session, rest.rpartition("/")[0])
-        return root, session, rest
+        if known is None:
+            root_text, found, rest = split_session_path(text)
+            shared = self._sessions.get((root_text, found))
+            if shared is None:
+                shared = self._sessions[root_text, found] = (Path(root_text), found)
+            root, session = shared
+            if not rest:  # the file name is the session's number folder: not the folder's
+                return root, session, rest
+            known = self._known[folder] = (root, session, rest.rpartition("/")[0])
+        if plain:
+            self._given[given_folder] = known
+        root, session, prefix = known
+        return root, session, f"{prefix}/{name}" if prefix else name
 
 
 class _Sessions:
@@ -899,24 +915,28 @@ class Registration:
     async def _send(
         self, session: Item, chunk: list[_Planned], request: _Request
     ) -> RegisterFilesResult:
-        # built from what the SDK itself computed (the ALF parser's path, stat's size,
-        # hashlib's digests), so not validated again here; the server validates the request
-        files = [
-            FileToRegister.model_construct(
-                path=p.alf.rel_path, size=p.size, sha256=str(p.sha256), md5=p.md5, version=p.version
-            )
-            for p in chunk
-        ]
-        return await self.client.register_files(
-            session.id,
-            files,
-            repository=request.repository,
-            exists=request.exists,
-            default=request.default,
-            dry_run=request.dry_run,
-            session_path=str(chunk[0].session),
-            answer="compact",
-        )
+        # the JSON form of a RegisterFilesRequest, built from what the SDK itself computed
+        # (the ALF parser's path, stat's size, hashlib's digests): no model per file, not
+        # validated again here; the server validates the request. None fields go unsaid.
+        files: list[dict[str, Any]] = []
+        for p in chunk:
+            file: dict[str, Any] = {"path": p.alf.rel_path, "size": p.size, "sha256": p.sha256}
+            if p.md5 is not None:
+                file["md5"] = p.md5
+            if p.version is not None:
+                file["version"] = p.version
+            files.append(file)
+        body: dict[str, Any] = {
+            "files": files,
+            "exists": request.exists,
+            "default": request.default,
+            "dry_run": request.dry_run,
+            "session_path": str(chunk[0].session),
+            "answer": "compact",
+        }
+        if request.repository is not None:
+            body["repository"] = request.repository
+        return await self.client._post_files(session.id, body)
 
     async def _repository(self, repository: str) -> tuple[str, bool]:
         """A repository's handle (given it or its name), and whether it keeps md5s.

@@ -99,19 +99,21 @@ async def load_principal(session: AsyncSession, claims: dict[str, Any]) -> Princ
     username = claims.get("sub")
     if not isinstance(username, str):
         raise unauthenticated("The token has no subject.")
-    user = await session.get(UserRow, username)
-    if user is None or user.disabled:
-        raise unauthenticated("The account of this token does not exist or is disabled.")
-    groups = (
-        await session.scalars(
-            select(GroupMemberRow.group_name).where(GroupMemberRow.username == username)
+    # the account and its groups in one query (every authenticated request runs it)
+    rows = (
+        await session.execute(
+            select(UserRow.disabled, UserRow.system_roles, GroupMemberRow.group_name)
+            .outerjoin(GroupMemberRow, GroupMemberRow.username == UserRow.username)
+            .where(UserRow.username == username)
         )
     ).all()
+    if not rows or rows[0].disabled:
+        raise unauthenticated("The account of this token does not exist or is disabled.")
     scope = claims.get("scope", "")
     return Principal(
         username=username,
-        system_roles=frozenset(user.system_roles or ()),
-        groups=frozenset(groups),
+        system_roles=frozenset(rows[0].system_roles or ()),
+        groups=frozenset(r.group_name for r in rows if r.group_name is not None),
         client_id=claims.get("client_id"),
         scopes=frozenset(scope.split()) if isinstance(scope, str) else frozenset(),
     )

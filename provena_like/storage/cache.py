@@ -72,7 +72,9 @@ class HashCache:
     """sha256 (and md5) of local files keyed by (absolute path, size, mtime_ns), saved as JSON.
 
     An entry is ``[size, mtime_ns, sha256]`` or ``[size, mtime_ns, sha256, md5]``: the md5 is
-    kept once a sync compared the file with a single-part object's ETag.
+    kept once a sync compared the file with a single-part object's ETag. In memory entries
+    are tuples: the garbage collector leaves tuples of plain values alone, and a cache of
+    many files then costs it nothing.
 
     Example:
         ```python
@@ -82,9 +84,11 @@ class HashCache:
         ```
     """
 
-    def __init__(self, path: Path, entries: dict[str, list[Any]]) -> None:
+    def __init__(self, path: Path, entries: dict[str, Any]) -> None:
         self._path = path
-        self._entries = entries
+        self._entries: dict[str, tuple[Any, ...]] = {
+            key: tuple(entry) for key, entry in entries.items() if isinstance(entry, list | tuple)
+        }
         self._dirty = False
         self._lock = threading.Lock()
 
@@ -100,10 +104,10 @@ class HashCache:
         data = _read_json(path)
         return cls(path, data if isinstance(data, dict) else {})
 
-    def _entry(self, path: Path, info: os.stat_result) -> list[Any] | None:
+    def _entry(self, path: Path, info: os.stat_result) -> tuple[Any, ...] | None:
         entry = self._entries.get(str(path))
         if (
-            isinstance(entry, list)
+            entry is not None
             and len(entry) >= 3
             and entry[0] == info.st_size
             and entry[1] == info.st_mtime_ns
@@ -131,8 +135,8 @@ class HashCache:
         with self._lock:
             if md5 is None and (old := self._entry(path, info)) is not None and old[2] == sha256:
                 md5 = self.get_md5(path, info)
-            entry: list[Any] = [info.st_size, info.st_mtime_ns, sha256]
-            self._entries[str(path)] = entry if md5 is None else [*entry, md5]
+            entry: tuple[Any, ...] = (info.st_size, info.st_mtime_ns, sha256)
+            self._entries[str(path)] = entry if md5 is None else (*entry, md5)
             self._dirty = True
 
     def digest(

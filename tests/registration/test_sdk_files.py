@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,28 @@ def test_session_folders_split_like_split_session_path(tmp_path: Path) -> None:
     for path in paths:
         root, ses, rest = split_session_path(path)
         assert folders.split(path) == (Path(root), ses, rest)
+
+
+def test_session_folders_split_paths_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relative paths and ``..`` steps split like their absolute paths (folders as given)."""
+    from provena_like.alf import split_session_path
+    from provena_like.modules.registration import _SessionFolders
+
+    monkeypatch.chdir(tmp_path)
+    session = Path("lab", "Subjects", "KS023", "2026-12-06", "001")
+    given = [
+        session / "alf" / "spikes.times.npy",
+        session / "alf" / "spikes.clusters.npy",
+        session / "alf" / ".." / "trials.table.pqt",  # the session's folder, by a step
+        session / "alf" / ".." / "wheel.position.npy",
+        session / "alf" / "#v2#" / ".." / "licks.times.npy",
+        session / "alf" / "..",  # the session's folder itself
+        session.parent / "002" / "alf" / ".." / "trials.table.pqt",
+        str(session / "alf" / "spikes.depths.npy"),
+    ]
+    folders = _SessionFolders()
+    for path in given:
+        root, ses, rest = split_session_path(os.path.abspath(path))
+        assert folders.split(Path(path)) == (Path(root), ses, rest), path

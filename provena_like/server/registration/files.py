@@ -15,7 +15,6 @@ revision names made by :func:`provena_like.alf.next_revision` sort the same way.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -259,9 +258,12 @@ async def protected_ids(
     return set(found)
 
 
-@dataclass(slots=True)
-class _Revision:
-    """A registered revision as read for the checks: plain values, no ORM bookkeeping."""
+class _Revision(NamedTuple):
+    """A registered revision as read for the checks: plain values, no ORM bookkeeping.
+
+    A tuple of plain values, which the garbage collector stops tracking at its first look:
+    a session's thousands of revisions read for a check cost no full collection.
+    """
 
     id: str
     session_id: str
@@ -282,7 +284,7 @@ class _Revision:
 
 
 _Row = RegisteredDatasetRow | _Revision
-_REVISION_COLUMNS = [getattr(RegisteredDatasetRow, f.name) for f in dataclasses.fields(_Revision)]
+_REVISION_COLUMNS = [getattr(RegisteredDatasetRow, name) for name in _Revision._fields]
 
 
 async def _existing(
@@ -541,15 +543,18 @@ async def dataset_models(session: AsyncSession, rows: Sequence[_Row]) -> list[Re
 def _classify(planned: Sequence[_Planned], existing: dict[DatasetKey, list[_Row]]) -> None:
     """Set each file's status and revision_seq (new revisions after the existing ones)."""
     next_seq: dict[DatasetKey, int] = {}
-    revisions = {(r.collection, r.name, r.revision): r for rs in existing.values() for r in rs}
     for p in planned:
         key = (p.path.collection, p.path.name)
-        p.existing = revisions.get((p.path.collection, p.path.name, p.path.revision))
+        rows = existing.get(key, ())
+        p.existing = None
+        for r in rows:  # a dataset's few revisions: no index of every revision to build
+            if r.revision == p.path.revision:
+                p.existing = r
+                break
         if p.existing is not None:
             p.status = "unchanged" if p.existing.sha256 == p.file.sha256 else "updated"
             p.revision_seq = p.existing.revision_seq
         else:
-            rows = existing.get(key, [])
             seq = next_seq.get(key, max((r.revision_seq for r in rows), default=0)) + 1
             next_seq[key] = seq
             p.status, p.revision_seq = "registered", seq
@@ -647,10 +652,10 @@ async def register_files(
     problems.extend(_missing_hashes(body, repository))
     if problems:
         raise validation_error(problems, what="files")
-    existing, protected, defaults = await _check(
+    existing, protected = await _check(
         session, ctx, planned, body, for_write=False, tags=vocabularies.protected_tags
     )
-    if not body.dry_run and await _changes_nothing(session, body, planned, existing, defaults):
+    if not body.dry_run and await _changes_nothing(session, body, planned, existing):
         # a no-op (every file unchanged, flags and file records as asked): all the checks
         # ran on what is there now; nothing to write, so no need to queue with the writers
         kept = [p.existing for p in planned if p.existing is not None]
@@ -659,7 +664,8 @@ async def register_files(
         # writers of this session queue here, so what is checked below is what is written
         await next_value(session, writers(ctx))
         # and read again (as ORM rows to write): what was read may have changed since
-        existing, protected, defaults = await _check(session, ctx, planned, body, for_write=True)
+        existing, protected = await _check(session, ctx, planned, body, for_write=True)
+    defaults = _defaults_after(planned, existing, body.default)
     if body.dry_run:
         results = [
             FileRegistration(
@@ -733,13 +739,13 @@ async def _check(
     *,
     for_write: bool,
     tags: set[str] | None = None,
-) -> tuple[dict[DatasetKey, list[_Row]], set[str], dict[tuple[str, str, str], bool]]:
+) -> tuple[dict[DatasetKey, list[_Row]], set[str]]:
     """Read the session's revisions, refuse a protected target (412), classify the files.
 
     ``tags`` are the protected tags if read in this transaction already (else read here).
 
     Returns:
-        The existing revisions, the protected ones' ids, and the default flags after.
+        The existing revisions and the protected ones' ids.
     """
     # a compact answer shows no unchanged file's record, the only ones read from here
     times = body.dry_run or body.answer == "full"
@@ -749,7 +755,7 @@ async def _check(
     _refuse_protected(planned, existing, protected)
     _classify(planned, existing)
     refuse_deleting(p.existing for p in planned)
-    return existing, protected, _defaults_after(planned, existing, body.default)
+    return existing, protected
 
 
 async def _changes_nothing(
@@ -757,24 +763,28 @@ async def _changes_nothing(
     body: RegisterFilesRequest,
     planned: Sequence[_Planned],
     existing: dict[DatasetKey, list[_Row]],
-    defaults: dict[tuple[str, str, str], bool],
 ) -> bool:
     """Whether registering would write nothing.
 
     That is: every file ``unchanged`` (same sha256), every touched revision's default flag
-    already as it would be set, and (with a repository) every file record there already,
-    with ``exists`` as asked and not verified.
+    already as :func:`_defaults_after` would set it, and (with a repository) every file
+    record there already, with ``exists`` as asked and not verified.
     """
     if any(p.status != "unchanged" for p in planned):
         return False
-    flags = {
-        (r.collection, r.name, r.revision): r.is_default for rs in existing.values() for r in rs
-    }
-    if any(flags.get(key) != flag for key, flag in defaults.items()):
-        return False
-    ids = [p.existing.id for p in planned if p.existing is not None]
+    # every file's revision exists (p.existing). Without ``default`` the flags stay as they
+    # are; with it, the revision of each dataset's last file in the request must be its only
+    # default (what _defaults_after sets)
+    if body.default:
+        made_default: dict[DatasetKey, _Row | None] = {}
+        for p in planned:
+            made_default[p.path.collection, p.path.name] = p.existing
+        for key, row in made_default.items():
+            if any(r.is_default != (r is row) for r in existing.get(key, ())):
+                return False
     if body.repository is None:
         return True
+    ids = [p.existing.id for p in planned if p.existing is not None]
     records = {
         record.dataset_id: record
         for record in await session.scalars(
@@ -819,6 +829,7 @@ async def _write(
     for key, is_default in defaults.items():
         row = by_key.get(key)
         if row is not None and row.is_default and not is_default:
+            assert not isinstance(row, _Revision), "the write path reads ORM rows"
             row.is_default = False
     await session.flush()
     rows: list[RegisteredDatasetRow] = []
