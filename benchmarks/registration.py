@@ -1,6 +1,8 @@
 """Benchmark: registering many small ALF files, against ONE's hashing path alone.
 
-One ``LocalStack`` (reference server only, on loopback, in this process). Workload (as in
+One ``LocalStack`` (reference server only, on loopback) in a process of its own, as deployed
+(``--in-process`` runs it in this process instead, where the server's and the client's
+objects share one garbage collector and its full collections). Workload (as in
 the registration issue): 10,000 files of 1-64 KiB (random sizes and bytes) in 20 sessions,
 each of one of 5 dataset types, registered with ``pv.registration.register_files``:
 
@@ -16,7 +18,7 @@ each of one of 5 dataset types, registered with ``pv.registration.register_files
   other - the hashing path alone, so the comparison flatters ONE.
 
 Prints the per-file cost of each (ours: wall time / files; ONE: the median over the sample),
-the ratios and the peak RSS of the process (which includes the server). Targets: first >= 100x
+the ratios and the peak RSS of the client and of the server. Targets: first >= 100x
 faster per file than ONE's hashing path; again >= 5x faster than first. Not a test: the numbers
 depend on the machine (client and server share its cores).
 
@@ -27,6 +29,7 @@ depend on the machine (client and server share its cores).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import resource
@@ -34,10 +37,15 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import anyio
 
+from provena_like import ProvenaClient, ProvenaConfig
 from provena_like.modules.registration import RegistrationResult
 from provena_like.storage.hashing import CHUNK_SIZE, hash_file
 from provena_like.testing import LocalStack
@@ -75,46 +83,90 @@ def check(result: RegistrationResult, expected: str) -> None:
         raise SystemExit(f"unexpected result: {statuses}, e.g. {first}")
 
 
+async def seeded_stack(stack: LocalStack) -> None:
+    """The lab, subject, dataset types and format the workload registers into."""
+    await seed_registration(
+        stack,
+        lab="benchlab",
+        subject="bench001",
+        dataset_types=[(f"{o}.table", f"*{o}.table*") for o in OBJECTS],
+        data_format=("npy", EXT),
+    )
+
+
+def serve_stack(conn: Connection) -> None:
+    """In a child process: run a seeded stack, send its researcher's config, wait for 'stop'."""
+
+    async def serve() -> None:
+        async with LocalStack(s3=False) as stack:
+            await seeded_stack(stack)
+            async with stack.client() as pv:
+                config = pv.config
+            conn.send({"base_url": config.base_url, "token_dir": str(config.token_dir)})
+            await anyio.to_thread.run_sync(conn.recv)  # "stop"
+        conn.send(peak_rss_mib())
+
+    anyio.run(serve)
+
+
+@asynccontextmanager
+async def researcher(in_process: bool, rss: dict[str, float]) -> AsyncIterator[ProvenaClient]:
+    """A client of the seeded stack's researcher; the stack runs here or in a child process."""
+    if in_process:
+        async with LocalStack(s3=False) as stack:
+            await seeded_stack(stack)
+            async with stack.client() as pv:
+                yield pv
+        return
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=serve_stack, args=(child,))
+    process.start()
+    try:
+        values: dict[str, Any] = await anyio.to_thread.run_sync(parent.recv)
+        async with ProvenaClient(ProvenaConfig(**values)) as pv:
+            yield pv
+        parent.send("stop")
+        rss["server"] = await anyio.to_thread.run_sync(parent.recv)
+    finally:
+        process.join(timeout=60)
+        if process.is_alive():
+            process.kill()
+
+
 async def run(args: argparse.Namespace) -> None:
     from iblutil.io import hashfile
 
+    rss: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data"
-        async with LocalStack(s3=False) as stack:
-            await seed_registration(
-                stack,
-                lab="benchlab",
-                subject="bench001",
-                dataset_types=[(f"{o}.table", f"*{o}.table*") for o in OBJECTS],
-                data_format=("npy", EXT),
+        async with researcher(args.in_process, rss) as pv:
+            pv.registration.cache_dir = Path(tmp) / "cache"
+            sessions = [
+                await pv.registration.create_session("bench001", root=root)
+                for _ in range(args.sessions)
+            ]
+            dirs = [s.path for s in sessions if s.path is not None]
+            t = time.perf_counter()
+            files = make_files(dirs, args.files, args.seed)
+            size = sum(f.stat().st_size for f in files)
+            print(
+                f"{len(files)} files, {size / 2**20:.1f} MiB, {len(dirs)} sessions, "
+                f"{len(OBJECTS)} dataset types (written in {time.perf_counter() - t:.1f} s)"
             )
-            async with stack.client() as pv:
-                pv.registration.cache_dir = Path(tmp) / "cache"
-                sessions = [
-                    await pv.registration.create_session("bench001", root=root)
-                    for _ in range(args.sessions)
-                ]
-                dirs = [s.path for s in sessions if s.path is not None]
-                t = time.perf_counter()
-                files = make_files(dirs, args.files, args.seed)
-                size = sum(f.stat().st_size for f in files)
-                print(
-                    f"{len(files)} files, {size / 2**20:.1f} MiB, {len(dirs)} sessions, "
-                    f"{len(OBJECTS)} dataset types (written in {time.perf_counter() - t:.1f} s)"
-                )
-                # the hash cache trusts a file modified more than 2 s ago (a racy write
-                # could change it unnoticed within the same mtime); let the files age
-                await anyio.sleep(2.5)
+            # the hash cache trusts a file modified more than 2 s ago (a racy write
+            # could change it unnoticed within the same mtime); let the files age
+            await anyio.sleep(2.5)
 
-                t = time.perf_counter()
-                first = await pv.registration.register_files(files)
-                first_s = time.perf_counter() - t
-                check(first, "registered")
+            t = time.perf_counter()
+            first = await pv.registration.register_files(files)
+            first_s = time.perf_counter() - t
+            check(first, "registered")
 
-                t = time.perf_counter()
-                again = await pv.registration.register_files(files)
-                again_s = time.perf_counter() - t
-                check(again, "unchanged")
+            t = time.perf_counter()
+            again = await pv.registration.register_files(files)
+            again_s = time.perf_counter() - t
+            check(again, "unchanged")
 
         # our hashing alone, for the breakdown: sha256 of every file, one thread, in order
         t = time.perf_counter()
@@ -145,7 +197,13 @@ async def run(args: argparse.Namespace) -> None:
     )
     print(f"ratio ONE / first  : {one_median / per_first:8.1f}x   (target >= 100x)")
     print(f"ratio first / again: {first_s / again_s:8.1f}x   (target >= 5x)")
-    print(f"peak RSS           : {peak_rss_mib():8.1f} MiB (this process, server included)")
+    if args.in_process:
+        print(f"peak RSS           : {peak_rss_mib():8.1f} MiB (this process, server included)")
+    else:
+        print(
+            f"peak RSS           : {peak_rss_mib():8.1f} MiB client, "
+            f"{rss.get('server', float('nan')):.1f} MiB server (its own process)"
+        )
 
 
 def main() -> None:
@@ -154,6 +212,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--sample", type=int, default=300, help="files hashed the ONE way")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--in-process", action="store_true", help="run the server in this process (shared GC)"
+    )
     anyio.run(run, parser.parse_args())
 
 
