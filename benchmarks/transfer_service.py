@@ -18,13 +18,15 @@ Copied by
   dataset's scoped credentials (the same prefix-scoped STS keys the server uses);
 * ``engine``: the bare :class:`~provena_like.storage.TransferEngine`, configured as the
   service's executor configures it, doing the same copy with the same credentials and no
-  service in between (one ``upload`` of the folder / one ``download`` of the prefix).
+  service in between (one ``upload`` of the folder / one ``download`` of the prefix), with
+  the executor's concurrency and, as the executor, no resuming.
 
 rclone and the engine run in processes of their own; the service runs in this process (the
 stack's server thread), so the peak RSS printed for it is this process's during the task
 (Linux: ``VmHWM`` reset through ``/proc/self/clear_refs`` before each task). Every run
-copies into a fresh destination (a new prefix or folder). Medians of ``--rounds`` rounds for
-the small files, ``--big-rounds`` for the big file; the tools take turns in each round.
+copies into a fresh destination (a new prefix or folder), with a cold hash cache. Medians of
+``--rounds`` rounds for the small files, ``--big-rounds`` for the big file; the tools take
+turns in each round.
 Prints the medians, ``service / rclone`` (rclone's time over the service's: ≥ 1 means the
 service is at least as fast) and the service's overhead over the bare engine. Targets:
 ``≥ 1×`` rclone, overhead ``≤ 20 %``. The full run takes a few minutes on 2 cores.
@@ -67,7 +69,6 @@ KiB = 1024
 MiB = 1024 * KiB
 TOOLS = ("service", "rclone", "engine")
 WORKLOADS = ("small-up", "small-down", "big-up", "big-down")
-ENGINE_CONCURRENCY = 8  # what the service's executor gives its engines
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -142,11 +143,15 @@ def _tree_bytes(root: Path) -> tuple[int, int]:
 
 async def engine_copy(spec: dict[str, Any]) -> dict[str, Any]:
     """The bare engine's upload or download of ``spec`` (credentials, direction, paths)."""
+    from provena_like.server.transfer.executor import ENGINE_CONCURRENCY
     from provena_like.storage import S3Credentials, TransferEngine
 
     creds = {**spec["creds"], "expiration": datetime.fromisoformat(spec["creds"]["expiration"])}
     engine = TransferEngine(
-        S3Credentials(**creds), max_concurrency=ENGINE_CONCURRENCY, resume=False
+        S3Credentials(**creds),
+        max_concurrency=ENGINE_CONCURRENCY,
+        resume=False,
+        cache_dir=spec["cache_dir"],
     )
     async with engine:
         started = time.perf_counter()
@@ -244,6 +249,7 @@ class Bench:
     small: int
     big_mib: int
     tools: Sequence[str] = TOOLS
+    workloads: Sequence[str] = WORKLOADS
     timeout: float = 1800.0
     spawn: bool = True
     """Run the engine in a process of its own (its own peak RSS), else in this one."""
@@ -269,8 +275,10 @@ class Bench:
             mint = _datasets_benchmark().mint_dataset
             self.dataset = await mint(pv, "benchmarks/transfer_service.py")
         self.dataset_cid = collection_id(self.dataset)
-        await anyio.to_thread.run_sync(make_data, self.root / "src", self.small, self.big_mib)
-        for kind in ("small", "big"):  # what the downloads fetch (with their sha256)
+        kinds = {w.split("-")[0] for w in self.workloads}
+        big_mib = self.big_mib if "big" in kinds else 0
+        await anyio.to_thread.run_sync(make_data, self.root / "src", self.small, big_mib)
+        for kind in sorted(kinds):  # what the downloads fetch (with their sha256)
             await self.engine("up", self.root / "src" / kind, f"seed/{kind}/")
 
     async def engine(self, direction: str, local: Path, key: str) -> dict[str, Any]:
@@ -280,10 +288,15 @@ class Bench:
             "direction": direction,
             "local": str(local),
             "key": key,
+            # a cold hash cache each time, as the service's (a warm one spares hashing a big file)
+            "cache_dir": tempfile.mkdtemp(prefix="engine-cache-", dir=self.root.parent),
         }
-        if self.spawn:
-            return await anyio.to_thread.run_sync(_spawn_engine, spec)
-        return await engine_copy(spec)
+        try:
+            if self.spawn:
+                return await anyio.to_thread.run_sync(_spawn_engine, spec)
+            return await engine_copy(spec)
+        finally:
+            shutil.rmtree(spec["cache_dir"], ignore_errors=True)
 
     async def credentials(self) -> dict[str, Any]:
         """Fresh write credentials for the dataset (they live 15 minutes)."""
@@ -300,6 +313,8 @@ class Bench:
             local_loc = f"globus://{self.local_cid}/{local.relative_to(self.root).as_posix()}/"
             remote_loc = f"globus://{self.dataset_cid}/{remote_key}"
             src, dst = (local_loc, remote_loc) if direction == "up" else (remote_loc, local_loc)
+            assert self.stack.settings is not None  # the executor's hash cache: cold each time
+            shutil.rmtree(self.stack.settings.data_dir / "transfer-cache", ignore_errors=True)
             out = await _run_service(pv, src, dst, self.timeout)
         elif tool == "rclone":
             binary = rclone_binary()
@@ -333,7 +348,7 @@ class Bench:
     async def run(self, rounds: int, big_rounds: int) -> None:
         """Every tool on every workload, the tools taking turns in each round."""
         async with self.stack.client() as pv:
-            for workload in WORKLOADS:
+            for workload in self.workloads:
                 times = big_rounds if workload.startswith("big") else rounds
                 for n in range(times):
                     for tool in self.tools:
@@ -362,7 +377,7 @@ class Bench:
         head = f"{'workload':11s}" + "".join(f"{t:>10s}" for t in self.tools)
         head += f"{'vs rclone':>11s}{'overhead':>10s}{'server RSS':>12s}"
         lines = [head]
-        for workload in WORKLOADS:
+        for workload in self.workloads:
             cells = [self.median(t, workload) for t in self.tools]
             line = f"{workload:11s}" + "".join(
                 f"{c:9.2f}s" if c is not None else f"{'-':>10s}" for c in cells
@@ -406,7 +421,8 @@ async def main(args: argparse.Namespace) -> None:
             assert stack.settings is not None
             root = stack.settings.resolved_transfer_roots[0] / "bench"
             root.mkdir(parents=True)
-            bench = Bench(stack, root, args.small, args.big_mib, tools)
+            workloads = [w for w in WORKLOADS if w in args.workloads.split(",")]
+            bench = Bench(stack, root, args.small, args.big_mib, tools, workloads)
             print(
                 f"workloads: {args.small} x 4 KiB and 1 x {args.big_mib} MiB, up (local -> "
                 f"dataset) and down; {args.rounds} round(s) of the small files, "
@@ -429,4 +445,5 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the small files (3)")
     parser.add_argument("--big-rounds", type=int, default=2, help="rounds of the big file (2)")
     parser.add_argument("--tools", default=",".join(TOOLS), help="tools to run (all)")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="workloads (all)")
     anyio.run(main, parser.parse_args())

@@ -74,7 +74,14 @@ from provena_like.server.transfer.tasks import ACTIVE, add_event, finish
 from provena_like.storage.credentials import RefreshingCredentials, S3Credentials
 from provena_like.storage.engine import TransferEngine
 
-__all__ = ["BATCH_BYTES", "BATCH_FILES", "FILES_AT_ONCE", "TaskExecutor", "matches_rules"]
+__all__ = [
+    "BATCH_BYTES",
+    "BATCH_FILES",
+    "ENGINE_CONCURRENCY",
+    "FILES_AT_ONCE",
+    "TaskExecutor",
+    "matches_rules",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +93,9 @@ BATCH_BYTES = 16 << 20
 
 FILES_AT_ONCE = 4
 """Files of one task copied at the same time (POSIX copies, S3 copies and stats)."""
+
+ENGINE_CONCURRENCY = 16
+"""Requests in flight at once in a task's transfer engine (per S3 side)."""
 
 _CHUNK = 1 << 20
 
@@ -198,7 +208,7 @@ class _Run:
             creds = RefreshingCredentials(issue)
             engine = TransferEngine(
                 creds,
-                max_concurrency=8,
+                max_concurrency=ENGINE_CONCURRENCY,
                 resume=False,
                 cache_dir=self.executor.cache_dir,
             )
@@ -343,11 +353,15 @@ class _Run:
             engine = await self.engine(self.dest, write=True)
             by_key = {dest.key(dst)[len(dest.prefix) :]: item for item, _, dst, _ in pairs}
             upload: list[tuple[Any, str]] = []
-            for item, src, dst, _ in pairs:
-                try:
-                    upload.append((source.local_path(src), dest.key(dst)[len(dest.prefix) :]))
-                except TransferAPIError as err:
-                    out[item.seq] = self.failed(err)
+
+            def locate() -> None:  # realpath checks: blocking, so in one worker thread
+                for item, src, dst, _ in pairs:
+                    try:
+                        upload.append((source.local_path(src), dest.key(dst)[len(dest.prefix) :]))
+                    except TransferAPIError as err:
+                        out[item.seq] = self.failed(err)
+
+            await anyio.to_thread.run_sync(locate)
             result = await engine.upload(upload)
             for done in result.files:
                 out[by_key[done.path].seq] = self._engine_result(done)
@@ -691,11 +705,6 @@ class TaskExecutor:
 
         async def decide(item: TaskItemRow) -> None:
             src, dst = normalise(item.source_path), normalise(item.destination_path)
-            if run.sync_level is None and not run.preserve and item.size is not None:
-                # nothing to compare and no time to keep: the expansion's size will do (a
-                # source gone since then fails its copy as FILE_NOT_FOUND all the same)
-                todo.append((item, src, dst, FileInfo(name=src.name, type="file", size=item.size)))
-                return
             async with run.limit:
                 try:
                     info = await run.source.backend.stat(src)
@@ -710,7 +719,13 @@ class TaskExecutor:
 
         async with task_group() as group:
             for item in files:
-                group.start_soon(decide, item)
+                if run.sync_level is None and not run.preserve and item.size is not None:
+                    # nothing to compare and no time to keep: the expansion's size will do (a
+                    # source gone since then fails its copy as FILE_NOT_FOUND all the same)
+                    src, dst = normalise(item.source_path), normalise(item.destination_path)
+                    todo.append((item, src, dst, FileInfo(src.name, "file", size=item.size)))
+                else:
+                    group.start_soon(decide, item)
         todo.sort(key=lambda t: t[0].seq)
         both_posix = isinstance(run.source.backend, PosixBackend) and isinstance(
             run.dest.backend, PosixBackend
