@@ -22,9 +22,9 @@ A transfer runs in two phases, both resumable:
    POSIX destination's mtime (S3 keeps its own). S3 sides are moved by the transfer engine
    (:class:`~provena_like.storage.engine.TransferEngine`) with the owner's scoped credentials
    for the dataset, S3 to S3 by server-side ``CopyObject``. After each batch the rows (one
-   executemany) and the task's counters are written and the job checkpointed: a task taken
-   over after a crash resumes with the rows not yet done (a file copied but not recorded is
-   copied again, over the complete file the rename left).
+   executemany) and the task's counters are written and the job checkpointed, while the next
+   batch copies: a task taken over after a crash resumes with the rows not yet done (a file
+   copied but not recorded is copied again, over the complete file the rename left).
 
 ``delete_destination_extra`` deletes, after the copy, the destination files of recursive
 items that the source doesn't have. A missing source fails the task at once with the fatal
@@ -662,6 +662,8 @@ class TaskExecutor:
             await ctx.checkpoint({"expanded": True})
         async with AsyncExitStack() as stack:
             run = _Run(self, ctx, row, source, dest, stack)
+            done: tuple[list[TaskItemRow], dict[int, _Copied]] | None = None
+            after = -1
             while True:
                 self._check_deadline(row)
                 async with self.sessions() as session:
@@ -672,6 +674,7 @@ class TaskExecutor:
                                 .where(
                                     TaskItemRow.task_id == row.task_id,
                                     TaskItemRow.state == "pending",
+                                    TaskItemRow.seq > after,  # the last batch: not yet recorded
                                 )
                                 .order_by(TaskItemRow.seq)
                                 .limit(BATCH_FILES)
@@ -681,12 +684,24 @@ class TaskExecutor:
                 if not batch:
                     break
                 batch = _by_bytes(batch)
-                outcomes = await self._copy_batch(run, batch)
-                await self._record(row.task_id, batch, outcomes)
-                await ctx.checkpoint({"expanded": True, "through": batch[-1].seq})
+                after = batch[-1].seq
+                # the last batch is recorded (and the job checkpointed) while this one copies:
+                # a crash in between only means copying again files not yet recorded
+                async with task_group() as group:
+                    if done is not None:
+                        group.start_soon(self._record_batch, ctx, row.task_id, *done)
+                    done = (batch, await self._copy_batch(run, batch))
+            if done is not None:
+                await self._record_batch(ctx, row.task_id, *done)
             if options.get("delete_destination_extra"):
                 await self._delete_extra(run)
         await self._conclude(row.task_id)
+
+    async def _record_batch(
+        self, ctx: JobContext, task_id: str, batch: list[TaskItemRow], outcomes: dict[int, _Copied]
+    ) -> None:
+        await self._record(task_id, batch, outcomes)
+        await ctx.checkpoint({"expanded": True, "through": batch[-1].seq})
 
     async def _copy_batch(self, run: _Run, batch: list[TaskItemRow]) -> dict[int, _Copied]:
         out: dict[int, _Copied] = {}
