@@ -29,7 +29,7 @@ copies into a fresh destination (a new prefix or folder), with a cold hash cache
 turns in each round.
 Prints the medians, ``service / rclone`` (rclone's time over the service's: ≥ 1 means the
 service is at least as fast) and the service's overhead over the bare engine. Targets:
-``≥ 1×`` rclone, overhead ``≤ 20 %``. The full run takes a few minutes on 2 cores.
+``≥ 1×`` rclone, overhead ``≤ 20 %``. The full run takes about 10 minutes on 2 shared cores.
 
 Run::
 
@@ -424,9 +424,9 @@ async def main(args: argparse.Namespace) -> None:
             workloads = [w for w in WORKLOADS if w in args.workloads.split(",")]
             bench = Bench(stack, root, args.small, args.big_mib, tools, workloads)
             print(
-                f"workloads: {args.small} x 4 KiB and 1 x {args.big_mib} MiB, up (local -> "
-                f"dataset) and down; {args.rounds} round(s) of the small files, "
-                f"{args.big_rounds} of the big one; tools: {', '.join(tools)}",
+                f"{args.small} x 4 KiB and 1 x {args.big_mib} MiB (up: local -> dataset); "
+                f"{args.rounds} round(s) of the small files, {args.big_rounds} of the big one; "
+                f"workloads: {', '.join(workloads)}; tools: {', '.join(tools)}",
                 flush=True,
             )
             await bench.setup()

@@ -85,7 +85,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BATCH_FILES = 256
+BATCH_FILES = 1000
 """The most files copied between two checkpoints of a task."""
 
 BATCH_BYTES = 16 << 20
