@@ -115,14 +115,14 @@ def run_child(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------- parent
 
 
-def record(org: str, person: str) -> dict[str, Any]:
+def record(org: str, person: str, by: str = "benchmarks/datasets.py") -> dict[str, Any]:
     no = {"relevant": False, "obtained": False}
     return {
         "associations": {"organisation_id": org, "point_of_contact": person},
         "approvals": {a: no for a in APPROVALS},
         "dataset_info": {
             "name": "Benchmark dataset",
-            "description": "Files moved by benchmarks/datasets.py",
+            "description": f"Files moved by {by}",
             "access_info": {"reposited": True},
             "publisher_id": org,
             "created_date": "2024-01-01",
@@ -130,6 +130,21 @@ def record(org: str, person: str) -> dict[str, Any]:
             "license": "https://creativecommons.org/licenses/by/4.0/",
         },
     }
+
+
+async def mint_dataset(pv: Any, by: str = "benchmarks/datasets.py") -> str:
+    """Mint a dataset (with an organisation and a person to point at) as ``pv``'s user."""
+    org = await pv.registry_client.create_item(
+        {"subtype": "organisation", "record": {"name": "Bench"}}
+    )
+    person = await pv.registry_client.create_item(
+        {
+            "subtype": "person",
+            "record": {"first_name": "B", "last_name": "M", "email": "b@m.org"},
+        }
+    )
+    ds = await pv.datastore.mint(record(org.id, person.id, by))
+    return str(ds.id)
 
 
 def spawn(tool: str, direction: str, common: list[str], src: Path, dest: Path) -> dict[str, Any]:
@@ -153,18 +168,9 @@ async def main(args: argparse.Namespace) -> None:
         )
         async with LocalStack(work / "stack") as stack:
             async with stack.client() as pv:
-                org = await pv.registry_client.create_item(
-                    {"subtype": "organisation", "record": {"name": "Bench"}}
-                )
-                person = await pv.registry_client.create_item(
-                    {
-                        "subtype": "person",
-                        "record": {"first_name": "B", "last_name": "M", "email": "b@m.org"},
-                    }
-                )
-                ds = await pv.datastore.mint(record(org.id, person.id))
+                dataset_id = await mint_dataset(pv)
             token_dir = stack.data_dir / "tokens" / stack.user.username
-            common = ["--url", stack.url, "--token-dir", str(token_dir), "--dataset", ds.id]
+            common = ["--url", stack.url, "--token-dir", str(token_dir), "--dataset", dataset_id]
             rows = []
             for direction in ("up", "down"):
                 for tool in ("ours", "cloudpathlib"):

