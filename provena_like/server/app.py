@@ -80,6 +80,7 @@ PUBLIC_OPERATIONS = frozenset(
         ("get", "/healthz"),
         ("get", "/auth/.well-known/openid-configuration"),
         ("get", "/auth/jwks"),
+        ("get", "/auth/issuers"),
         ("post", "/auth/token"),
         ("post", "/auth/revoke"),
         ("post", "/auth/device_authorization"),

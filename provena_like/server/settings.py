@@ -155,6 +155,11 @@ class TrustedIssuer(BaseModel):
         description="their group or role → our system role: the roles named here follow the "
         "token on each request; other roles are left alone",
     )
+    client_id: str | None = Field(
+        default=None,
+        description="the public client (device flow) a CLI signs in with at this provider; "
+        "published at /auth/issuers",
+    )
     provision: bool = Field(
         default=True,
         description="create a user on the first valid token of an unknown subject; False → "

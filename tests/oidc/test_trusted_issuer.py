@@ -344,6 +344,32 @@ async def test_bad_tokens_are_refused_with_a_clear_challenge(
     assert "BEGIN" not in header and uni_a.key.as_dict()["n"][:20] not in header
 
 
+async def test_the_server_publishes_its_issuers(server: ServerThread, uni_a: Institution) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        own = (await http.get("/auth/issuers")).json()
+        assert own == {"embedded": server.app.state.settings.issuer, "issuers": []}
+        settings = server.app.state.settings
+        trusted = uni_a.trusted(client_id=CLI)
+        server.app.state.settings = settings.model_copy(
+            update={"trusted_issuers": [trusted], "embedded_issuer_enabled": False}
+        )
+        try:
+            listed = (await http.get("/auth/issuers")).json()
+        finally:
+            server.app.state.settings = settings
+    assert listed == {
+        "embedded": None,
+        "issuers": [
+            {
+                "issuer": uni_a.issuer,
+                "discovery_url": f"{uni_a.issuer}/.well-known/openid-configuration",
+                "audiences": [AUDIENCE],
+                "client_id": CLI,
+            }
+        ],
+    }
+
+
 async def test_the_embedded_issuer_can_be_turned_off(
     server: ServerThread, uni_a: Institution, make_token: Callable[..., str]
 ) -> None:
