@@ -14,6 +14,10 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,6 +25,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from joserfc import jwt
@@ -46,6 +51,7 @@ from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
 
+CLI_COMMAND = [sys.executable, "-m", "provena_like.cli.main"]
 AUDIENCE = "https://provena-like.test/api"
 RUN = uuid.uuid4().hex[:8]
 LAB = f"reef-lab-{RUN}"
@@ -166,20 +172,21 @@ async def trusting(
     server: ServerThread, *issuers: TrustedIssuer, embedded: bool = True
 ) -> AsyncIterator[Authenticator]:
     """The session server, trusting ``issuers`` (and its own tokens if ``embedded``)."""
-    settings = server.app.state.settings.model_copy(
+    state = server.app.state
+    settings_before, before = state.settings, state.authenticator
+    settings = settings_before.model_copy(
         update={"trusted_issuers": list(issuers), "embedded_issuer_enabled": embedded}
     )
-    before = server.app.state.authenticator
 
     async def make() -> Authenticator:
-        return Authenticator.from_settings(settings, server.app.state.tokens)
+        return Authenticator.from_settings(settings, state.tokens)
 
     authenticator = server.call(make)
-    server.app.state.authenticator = authenticator
+    state.settings, state.authenticator = settings, authenticator
     try:
         yield authenticator
     finally:
-        server.app.state.authenticator = before
+        state.settings, state.authenticator = settings_before, before
         server.call(authenticator.aclose)
 
 
@@ -347,16 +354,9 @@ async def test_bad_tokens_are_refused_with_a_clear_challenge(
 async def test_the_server_publishes_its_issuers(server: ServerThread, uni_a: Institution) -> None:
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
         own = (await http.get("/auth/issuers")).json()
-        assert own == {"embedded": server.app.state.settings.issuer, "issuers": []}
-        settings = server.app.state.settings
-        trusted = uni_a.trusted(client_id=CLI)
-        server.app.state.settings = settings.model_copy(
-            update={"trusted_issuers": [trusted], "embedded_issuer_enabled": False}
-        )
-        try:
+        async with trusting(server, uni_a.trusted(client_id=CLI), embedded=False):
             listed = (await http.get("/auth/issuers")).json()
-        finally:
-            server.app.state.settings = settings
+    assert own == {"embedded": server.app.state.settings.issuer, "issuers": []}
     assert listed == {
         "embedded": None,
         "issuers": [
@@ -368,6 +368,45 @@ async def test_the_server_publishes_its_issuers(server: ServerThread, uni_a: Ins
             }
         ],
     }
+
+
+async def test_cli_login_at_a_trusted_issuer(
+    server: ServerThread, uni_a: Institution, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "PROVENA_BASE_URL": server.url,
+        "PROVENA_TOKEN_DIR": str(tmp_path / "tokens"),
+        "COLUMNS": "200",
+    }
+    provider = Provider(uni_a.issuer, uni_a.process)
+    async with trusting(server, uni_a.trusted(client_id=CLI)):
+        command = [*CLI_COMMAND, "login", "--issuer", uni_a.issuer, "--json"]
+        async with await anyio.open_process(command, env=env) as proc:
+            assert proc.stderr is not None and proc.stdout is not None
+            seen = b""
+            with anyio.fail_after(120):
+                while not re.search(rb"user_code=[A-Z0-9-]+\s", seen):
+                    seen += await proc.stderr.receive()
+                link = re.search(rb"(http://\S+user_code=[A-Z0-9-]+)", seen)
+                assert link is not None, seen
+                await provider.approve(link.group(1).decode(), username=USER, password=PASSWORD)
+                out = b"".join([chunk async for chunk in proc.stdout])
+                await proc.wait()
+        assert proc.returncode == 0, out
+        doc = json.loads(out)
+        assert doc["issuer"] == uni_a.issuer
+        assert doc["username"].startswith(USER)  # provisioned from the institution's claim
+
+        untrusted = subprocess.run(
+            [*CLI_COMMAND, "login", "--issuer", "https://idp.elsewhere.example", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert untrusted.returncode == 2, untrusted.stderr
+    assert uni_a.issuer in untrusted.stdout + untrusted.stderr
 
 
 async def test_the_embedded_issuer_can_be_turned_off(
