@@ -263,6 +263,28 @@ async def test_groups_and_roles_follow_the_token(server: ServerThread, uni_a: In
     assert first.json()["sub"] == left.json()["sub"] == back.json()["sub"] == sub
 
 
+async def test_first_requests_at_once_make_one_user_who_can_write(
+    server: ServerThread, uni_a: Institution
+) -> None:
+    sub = f"eager-{uuid.uuid4().hex[:8]}"
+    token = uni_a.token(sub, preferred_username=sub)
+    async with trusting(server, uni_a.trusted()):
+        answers: list[httpx.Response] = []
+
+        async def ask() -> None:
+            answers.append(await userinfo(server, token))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(6):
+                tg.start_soon(ask)
+        async with httpx.AsyncClient(base_url=server.url + "/registry", timeout=60) as http:
+            # a request with a body: the body-limit middleware checks the token first
+            made = await create(http, User(sub, token))
+    assert [r.status_code for r in answers] == [200] * 6, [r.text for r in answers]
+    assert {r.json()["sub"] for r in answers} == {sub}
+    assert made["owner"] == sub
+
+
 async def test_two_issuers_same_subject_are_two_users(
     server: ServerThread, uni_a: Institution, uni_b: Institution
 ) -> None:
