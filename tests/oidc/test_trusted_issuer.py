@@ -16,6 +16,7 @@ import hmac
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -36,6 +37,7 @@ from provena_like._core.config import ProvenaConfig
 from provena_like.auth import AuthManager, DevicePrompt
 from provena_like.server.auth.external import Authenticator, IssuerVerifier
 from provena_like.server.db.identity import ExternalIdentityRow
+from provena_like.server.errors import ServiceError
 from provena_like.server.settings import TrustedIssuer
 from provena_like.testing.server_thread import ServerThread
 from tests.support.oidc_support import (
@@ -121,9 +123,14 @@ class Institution:
 
     def token(self, sub: str = USER, *, key: RSAKey | None = None, **claims: Any) -> str:
         """A token signed with the institution's key (or ``key``), valid unless told otherwise."""
+        return self.sign(key or self.key, self.issuer, sub, **claims)
+
+    @staticmethod
+    def sign(signer: RSAKey, issuer: str, sub: str = USER, **claims: Any) -> str:
+        """A token of ``issuer`` signed with ``signer``, valid unless told otherwise."""
         now = int(time.time())
         body = {
-            "iss": self.issuer,
+            "iss": issuer,
             "sub": sub,
             "aud": AUDIENCE,
             "iat": now,
@@ -134,7 +141,6 @@ class Institution:
             **CLAIMS,
             **claims,
         }
-        signer = key or self.key
         return jwt.encode({"alg": "RS256", "kid": signer.kid, "typ": "at+jwt"}, body, signer)
 
 
@@ -477,3 +483,22 @@ async def test_unknown_keys_refetch_the_jwks_at_a_bounded_rate(uni_a: Institutio
             with pytest.raises(Exception, match="does not publish"):
                 await verifier.verify(uni_a.token(key=other), {"alg": "RS256", "kid": other.kid})
     assert verifier.fetches == 1
+
+
+async def test_an_unreachable_issuer_is_a_503_and_not_asked_on_every_request() -> None:
+    down = TrustedIssuer(issuer=f"http://127.0.0.1:{_closed_port()}", audiences=[AUDIENCE])
+    token = Institution.sign(new_key("k"), down.issuer)
+    async with httpx.AsyncClient() as http:
+        verifier = IssuerVerifier(down, http)
+        for _ in range(3):
+            with pytest.raises(ServiceError) as refused:
+                await verifier.verify(token, {"alg": "RS256", "kid": "k"})
+            assert refused.value.status == 503
+    assert verifier.fetches == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

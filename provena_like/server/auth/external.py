@@ -55,6 +55,9 @@ LEEWAY = 30
 FETCH_TIMEOUT = 10.0
 """Seconds to wait for an issuer's discovery document or JWKS."""
 
+FAILED_FETCH_RETRY = 5.0
+"""Seconds before the keys of an issuer that could not be fetched at all are asked for again."""
+
 _KEY_TYPES: dict[str, str] = {
     "RS256": "RSA",
     "RS384": "RSA",
@@ -237,6 +240,11 @@ class IssuerVerifier:
         if self._keys is None:
             async with self._lock:
                 if self._keys is None:
+                    # Never fetched successfully: retry, but not on every request while the
+                    # issuer is down.
+                    wait = min(self.config.jwks_min_refresh_seconds, FAILED_FETCH_RETRY)
+                    if self._clock() - self._fetched_at < wait:
+                        raise _issuer_unavailable(self.config.issuer, "keys")
                     await self._refresh()
         assert self._keys is not None
         if kid is None:  # a key set of one key needs no kid
