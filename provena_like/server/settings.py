@@ -163,7 +163,7 @@ class TrustedIssuer(BaseModel):
     provision: bool = Field(
         default=True,
         description="create a user on the first valid token of an unknown subject; False → "
-        "such tokens are refused (401) until an admin links the subject",
+        "such tokens are refused (401): only subjects linked already are accepted",
     )
     jwks_min_refresh_seconds: float = Field(
         default=30.0,

@@ -389,7 +389,7 @@ async def link_user(session: AsyncSession, config: TrustedIssuer, claims: Mappin
                 elif not config.provision:
                     raise invalid_token(
                         f"Unknown user: subject {subject!r} of {config.issuer!r} has no "
-                        "account on this server; ask an administrator."
+                        "account on this server (this issuer's users are not created on first use)."
                     )
                 else:
                     username = await _free_username(session, _base_username(claims, config))
