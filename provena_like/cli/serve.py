@@ -11,13 +11,16 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import platformdirs
 import typer
 from rich.console import Console
 
 from provena_like.cli._errors import CliFailure, ExitCode
+
+if TYPE_CHECKING:
+    from provena_like.server.settings import TrustedIssuer
 
 console = Console()
 
@@ -49,12 +52,29 @@ def serve(
             "(default: write them to the server log)."
         ),
     ] = None,
+    trusted_issuers: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="PROVENA_LIKE_TRUSTED_ISSUERS",
+            help="JSON file: a list of institutions' OpenID providers whose access tokens "
+            "are accepted too (see the guide 'Using your institution's login').",
+        ),
+    ] = None,
+    embedded_issuer: Annotated[
+        bool,
+        typer.Option(
+            envvar="PROVENA_LIKE_EMBEDDED_ISSUER",
+            help="Accept the tokens of the server's own sign-in (--no-embedded-issuer: only "
+            "those of the trusted issuers).",
+        ),
+    ] = True,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="Print the addresses (or the error) as one JSON line."),
     ] = False,
 ) -> None:
     """Run the API (auth, registry, ...) and an S3 object store until interrupted."""
+    auth = _auth_settings(trusted_issuers, embedded_issuer)
     # Everything the server and the object store create is for this user only: keys, the
     # database (with its -wal/-shm files), objects, logs.
     os.umask(0o077)
@@ -64,7 +84,50 @@ def serve(
     with _data_dir_lock(data_dir):
         sock = _bind_api_port(host, port)
         # The server's modules (FastAPI, SQLAlchemy, uvicorn) load only for this command.
-        _serve(data_dir, sock, s3_port, database_url, public_url, notify_webhook, as_json)
+        _serve(data_dir, sock, s3_port, database_url, public_url, notify_webhook, auth, as_json)
+
+
+def load_trusted_issuers(path: Path) -> list[TrustedIssuer]:
+    """The trusted issuers of a JSON file.
+
+    The file holds a list of objects with the fields of
+    :class:`~provena_like.server.settings.TrustedIssuer`.
+
+    Raises:
+        CliFailure: usage (exit 2) when the file can't be read or is not valid.
+    """
+    from pydantic import TypeAdapter, ValidationError
+
+    from provena_like.server.settings import TrustedIssuer
+
+    try:
+        text = path.expanduser().read_text()
+    except OSError as err:
+        raise CliFailure(ExitCode.USAGE, f"cannot read {path}: {err.strerror}") from err
+    try:
+        return TypeAdapter(list[TrustedIssuer]).validate_json(text)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top)"
+        raise CliFailure(
+            ExitCode.USAGE, f"{path}: not a valid list of trusted issuers: {where}: {first['msg']}"
+        ) from err
+
+
+def _auth_settings(path: Path | None, embedded: bool) -> dict[str, Any]:
+    """The settings of who may sign in, checked before anything starts."""
+    from pydantic import ValidationError
+
+    from provena_like.server.settings import ServerSettings
+
+    issuers = load_trusted_issuers(path) if path is not None else []
+    auth: dict[str, Any] = {"trusted_issuers": issuers, "embedded_issuer_enabled": embedded}
+    try:  # the checks across settings (an issuer listed twice, nobody able to sign in)
+        ServerSettings(data_dir=Path(), **auth)
+    except ValidationError as err:
+        message = str(err.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise CliFailure(ExitCode.USAGE, message) from err
+    return auth
 
 
 @contextlib.contextmanager
@@ -118,6 +181,7 @@ def _serve(
     database_url: str | None,
     public_url: str | None,
     notify_webhook: str | None,
+    auth: dict[str, Any],
     as_json: bool,
 ) -> None:
     from provena_like.server.app import create_app
@@ -146,6 +210,7 @@ def _serve(
             database_url=database_url,
             notifier="webhook" if notify_webhook else "log",
             notifier_webhook_url=notify_webhook,
+            **auth,
             s3=S3Settings(
                 endpoint_url=s3.endpoint_url,
                 access_key=s3.admin_access_key,
@@ -164,6 +229,7 @@ def _serve(
                 doc = {
                     "url": settings.public_url,
                     "issuer": settings.issuer,
+                    "trusted_issuers": [t.issuer for t in settings.trusted_issuers],
                     "s3": s3.endpoint_url,
                     "bucket": BUCKET,
                     "data_dir": str(data_dir),
@@ -173,6 +239,8 @@ def _serve(
             console.print(f"[bold green]provena_like is running[/] at {settings.public_url}")
             console.print(f"  API docs      {settings.public_url}/docs")
             console.print(f"  OIDC issuer   {settings.issuer}")
+            for trusted in settings.trusted_issuers:
+                console.print(f"  trusted       {trusted.issuer}")
             console.print(f"  object store  {s3.endpoint_url} (bucket {BUCKET})")
             console.print(f"  data dir      {data_dir}")
             if first_start and admin_file.exists():

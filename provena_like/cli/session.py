@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
 
 from provena_like.cli._common import (
     JsonOption,
@@ -13,17 +15,66 @@ from provena_like.cli._common import (
     load_config,
     run,
 )
+from provena_like.cli._errors import CliFailure, ExitCode
 
 if TYPE_CHECKING:
     from provena_like.auth import DevicePrompt
 
+IssuerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--issuer",
+        help="Sign in at this OpenID provider (one the server trusts: GET /auth/issuers); "
+        "its published client id is used.",
+    ),
+]
 
-def login(url: UrlOption = None, as_json: JsonOption = False) -> None:
-    """Sign in with the device flow: open the link shown, approve, and come back."""
+
+def _trusted_issuer(url: str | None, issuer: str) -> dict[str, Any]:
+    """The config overrides to sign in at ``issuer``, if the server accepts its tokens."""
+    import httpx
+
+    from provena_like.models.auth import TrustedIssuers
+
+    base = load_config(url)
+    where = base.service_url("auth") + "/issuers"
+    try:
+        response = httpx.get(where, timeout=base.timeout, verify=base.verify)
+        response.raise_for_status()
+        published = TrustedIssuers.model_validate_json(response.content)
+    except httpx.HTTPError as err:
+        raise CliFailure(
+            ExitCode.UNREACHABLE, f"cannot read the server's issuers at {where}: {err}"
+        ) from err
+    wanted = issuer.rstrip("/")
+    if published.embedded is not None and published.embedded.rstrip("/") == wanted:
+        return {"issuer": published.embedded}
+    for trusted in published.issuers:
+        if trusted.issuer.rstrip("/") == wanted:
+            return {"issuer": trusted.issuer} | (
+                {"client_id": trusted.client_id} if trusted.client_id else {}
+            )
+    known = [published.embedded] if published.embedded else []
+    known += [t.issuer for t in published.issuers]
+    raise CliFailure(
+        ExitCode.USAGE,
+        f"the server at {base.base_url} does not accept tokens of {issuer}; it accepts: "
+        + (", ".join(known) or "none"),
+    )
+
+
+def login(url: UrlOption = None, issuer: IssuerOption = None, as_json: JsonOption = False) -> None:
+    """Sign in with the device flow: open the link shown, approve, and come back.
+
+    With ``--issuer``, the sign-in is at that provider (an institution's login the server
+    trusts); later commands use it when ``issuer`` (and ``client_id``) are set in the
+    config file or as ``PROVENA_ISSUER`` / ``PROVENA_CLIENT_ID``.
+    """
     from provena_like.auth import AuthManager
     from provena_like.client import ProvenaClient
 
-    config = load_config(url)
+    overrides = _trusted_issuer(url, issuer) if issuer else {}
+    config = load_config(url, **overrides)
 
     def show(prompt: DevicePrompt) -> None:
         out = err_console if as_json else console  # keep stdout for the JSON document
@@ -39,7 +90,11 @@ def login(url: UrlOption = None, as_json: JsonOption = False) -> None:
             me = await pv.auth_client.userinfo()
         emit(
             as_json,
-            {"username": me.preferred_username or me.sub, "server": config.base_url},
+            {
+                "username": me.preferred_username or me.sub,
+                "server": config.base_url,
+                "issuer": config.issuer or config.service_url("auth"),
+            },
             lambda: console.print(
                 f"[green]Signed in[/] as [bold]{me.preferred_username or me.sub}[/]"
             ),

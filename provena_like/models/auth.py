@@ -27,6 +27,8 @@ __all__ = [
     "OIDCConfiguration",
     "SystemRole",
     "TokenResponse",
+    "TrustedIssuerInfo",
+    "TrustedIssuers",
     "User",
     "UserCreate",
     "UserInfo",
@@ -59,6 +61,28 @@ class OIDCConfiguration(WireModel):
     grant_types_supported: list[str] = Field(default_factory=list)
     scopes_supported: list[str] = Field(default_factory=list)
     token_endpoint_auth_methods_supported: list[str] = Field(default_factory=list)
+
+
+class TrustedIssuerInfo(WireModel):
+    """An OpenID provider whose access tokens the server accepts (``GET /auth/issuers``)."""
+
+    issuer: str
+    discovery_url: str
+    audiences: list[str] = Field(
+        default_factory=list, description="the 'aud' values the server accepts from it"
+    )
+    client_id: str | None = Field(
+        default=None, description="the public client a CLI signs in with there, if published"
+    )
+
+
+class TrustedIssuers(WireModel):
+    """Where users may sign in for this server (``GET /auth/issuers``)."""
+
+    embedded: str | None = Field(
+        default=None, description="the server's own issuer, when its tokens are accepted"
+    )
+    issuers: list[TrustedIssuerInfo] = Field(default_factory=list)
 
 
 class TokenResponse(WireModel):

@@ -80,6 +80,7 @@ PUBLIC_OPERATIONS = frozenset(
         ("get", "/healthz"),
         ("get", "/auth/.well-known/openid-configuration"),
         ("get", "/auth/jwks"),
+        ("get", "/auth/issuers"),
         ("post", "/auth/token"),
         ("post", "/auth/revoke"),
         ("post", "/auth/device_authorization"),
@@ -149,6 +150,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                     app.state.data_freeze = freeze
                     await freeze.settle(force=True)  # whatever a crash left: rebuild it
                 await auth.setup(app)
+                stack.push_async_callback(app.state.authenticator.aclose)
                 runner: JobRunner = app.state.job_runner
                 await stack.enter_async_context(runner.running(app.state.sessions))
                 yield

@@ -126,7 +126,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _check_bearer(scope: Scope) -> ServiceError | None:
+async def _check_bearer(scope: Scope) -> ServiceError | None:
     """The 401 for a request without a valid bearer token, or None."""
     header = _header(scope, b"authorization")
     if header is None:
@@ -135,11 +135,11 @@ def _check_bearer(scope: Scope) -> ServiceError | None:
     if scheme.lower() != "bearer" or not token.strip():
         return unauthenticated("The Authorization header must be 'Bearer <token>'.")
     app = scope.get("app")
-    verifier = getattr(getattr(app, "state", None), "tokens", None)
+    verifier = getattr(getattr(app, "state", None), "authenticator", None)
     if verifier is None:  # not set up yet: the route's own dependency decides
         return None
     try:
-        verified_claims(scope, verifier, token.strip())
+        await verified_claims(scope, verifier, token.strip())
     except ServiceError as err:
         return err
     return None
@@ -176,7 +176,7 @@ class BodyLimitMiddleware:
         chunked = "chunked" in (_header(scope, b"transfer-encoding") or "").lower()
         length = int(length_header) if length_header and length_header.isdigit() else None
         if (length or chunked) and policy.bearer_required and _routed(scope):
-            refused = _check_bearer(scope)
+            refused = await _check_bearer(scope)
             if refused is not None:
                 headers = {**(refused.headers or {}), "Connection": "close"}
                 await self.render(scope, refused.status, refused.code, refused.message, headers)(

@@ -1,9 +1,10 @@
 """Who is calling: bearer-token verification and the request's :class:`Principal`.
 
 Routes declare ``principal: Principal = Depends(require_principal)`` (401 without a valid
-token) or ``Depends(optional_principal)``. The token service (``app.state.tokens``, set up by
-the auth service) verifies signatures; this module loads the user's current groups and roles
-from the database so that a disabled account or a changed membership takes effect at once.
+token) or ``Depends(optional_principal)``. The authenticator (``app.state.authenticator``,
+set up by the auth service) verifies tokens and links trusted issuers' subjects to users;
+this module loads the user's current groups and roles from the database so that a
+disabled account or a changed membership takes effect at once.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ from provena_like.server.errors import unauthenticated
 
 
 class TokenVerifier(Protocol):
-    """What the auth service provides to check access tokens."""
+    """What the auth service provides to check access tokens (``app.state.authenticator``)."""
 
-    def verify_access_token(self, token: str) -> dict[str, Any]:
+    async def verify_access_token(self, token: str) -> dict[str, Any]:
         """Return the claims of a valid access token; raise a 401 ServiceError otherwise."""
+        ...
+
+    async def local_claims(self, session: AsyncSession, claims: dict[str, Any]) -> dict[str, Any]:
+        """The claims with ``sub`` the user of this server (a trusted issuer's subject linked)."""
         ...
 
 
@@ -71,7 +76,7 @@ _VERIFIED = "provena_like.verified_token"
 """The key of the request's (ASGI scope's) state that holds the token verified for it."""
 
 
-def verified_claims(
+async def verified_claims(
     scope: MutableMapping[str, Any], verifier: TokenVerifier, token: str
 ) -> dict[str, Any]:
     """The claims of ``token``, its signature checked once per request.
@@ -89,7 +94,7 @@ def verified_claims(
     if found is not None and found[0] == token and found[1].get("exp", 0) > time.time():
         claims: dict[str, Any] = found[1]
         return claims
-    claims = verifier.verify_access_token(token)
+    claims = await verifier.verify_access_token(token)
     state[_VERIFIED] = (token, claims)
     return claims
 
@@ -124,10 +129,10 @@ async def optional_principal(request: Request) -> Principal | None:
     token = _bearer(request)
     if token is None:
         return None
-    verifier: TokenVerifier = request.app.state.tokens
-    claims = verified_claims(request.scope, verifier, token)
+    verifier: TokenVerifier = request.app.state.authenticator
+    claims = await verified_claims(request.scope, verifier, token)
     async with sessions(request)() as session:
-        return await load_principal(session, claims)
+        return await load_principal(session, await verifier.local_claims(session, claims))
 
 
 async def require_principal(

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from provena_like.models.auth import SystemRole
 from provena_like.models.datastore import MAX_CREDENTIALS_SECONDS, MAX_PRESIGN_SECONDS
 
 
@@ -112,6 +113,73 @@ class ThrottleSettings(BaseModel):
     )
 
 
+class TrustedIssuer(BaseModel):
+    """An institution's OpenID provider whose access tokens the server accepts.
+
+    See :mod:`provena_like.server.auth.external`: its tokens are verified with the keys of
+    its JWKS (found through its discovery document), and each (issuer, subject) is linked
+    to one user of this server.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    issuer: str = Field(
+        min_length=1, description="the issuer URL, exactly as the tokens' 'iss' claim has it"
+    )
+    discovery_url: str | None = Field(
+        default=None,
+        description="where its discovery document is; None → issuer + "
+        "'/.well-known/openid-configuration'",
+    )
+    audiences: list[str] = Field(
+        min_length=1,
+        description="the 'aud' values meant for this server: a token must name one of them",
+    )
+    username_claim: Literal["sub", "preferred_username", "email"] = Field(
+        default="preferred_username",
+        description="the claim a new user's name is made from (made unique if taken)",
+    )
+    groups_claim: str | None = Field(
+        default="groups",
+        description="the claim (a list of names, or one space-separated string) of the "
+        "user's groups and roles at the provider; None → none",
+    )
+    group_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="their group → our group: membership of the groups named here follows "
+        "the token on each request (the group is created if it does not exist); other "
+        "groups are left alone",
+    )
+    role_map: dict[str, SystemRole] = Field(
+        default_factory=dict,
+        description="their group or role → our system role: the roles named here follow the "
+        "token on each request; other roles are left alone",
+    )
+    client_id: str | None = Field(
+        default=None,
+        description="the public client (device flow) a CLI signs in with at this provider; "
+        "published at /auth/issuers",
+    )
+    provision: bool = Field(
+        default=True,
+        description="create a user on the first valid token of an unknown subject; False → "
+        "such tokens are refused (401): only subjects linked already are accepted",
+    )
+    jwks_min_refresh_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="a token signed with an unknown key refetches the provider's JWKS (key "
+        "rotation) at most this often",
+    )
+
+    @property
+    def resolved_discovery_url(self) -> str:
+        """The discovery document's URL."""
+        if self.discovery_url:
+            return self.discovery_url
+        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
 class ServerSettings(BaseModel):
     """Everything the app factory needs. Secrets stay out of ``repr``.
 
@@ -137,6 +205,15 @@ class ServerSettings(BaseModel):
         "written once to data_dir/initial-admin.json (0600)",
     )
     s3: S3Settings | None = None
+    trusted_issuers: list[TrustedIssuer] = Field(
+        default_factory=list,
+        description="institutions' OpenID providers whose access tokens are accepted too",
+    )
+    embedded_issuer_enabled: bool = Field(
+        default=True,
+        description="accept the access tokens of the embedded auth service (public_url + "
+        "'/auth'); False → only those of trusted_issuers",
+    )
     throttle: ThrottleSettings = Field(
         default_factory=ThrottleSettings,
         description="lockout and backoff of failed sign-ins (passwords, client secrets)",
@@ -195,6 +272,17 @@ class ServerSettings(BaseModel):
     def _webhook_needs_url(self) -> ServerSettings:
         if self.notifier == "webhook" and not self.notifier_webhook_url:
             raise ValueError("notifier='webhook' needs notifier_webhook_url")
+        return self
+
+    @model_validator(mode="after")
+    def _issuers_distinct(self) -> ServerSettings:
+        issuers = [t.issuer for t in self.trusted_issuers]
+        if len(set(issuers)) != len(issuers):
+            raise ValueError("trusted_issuers lists an issuer twice")
+        if self.issuer in issuers:
+            raise ValueError("a trusted issuer cannot be the embedded issuer (public_url/auth)")
+        if not self.embedded_issuer_enabled and not issuers:
+            raise ValueError("embedded_issuer_enabled=False needs at least one trusted issuer")
         return self
 
     @property

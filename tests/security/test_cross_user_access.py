@@ -625,6 +625,7 @@ TABLE: dict[tuple[str, str], Case] = {
     ("GET", "/auth/.well-known/openid-configuration"):
         public(at("/auth/.well-known/openid-configuration")),
     ("GET", "/auth/jwks"): public(at("/auth/jwks")),
+    ("GET", "/auth/issuers"): public(at("/auth/issuers")),
     ("GET", "/auth/device"): public(at("/auth/device")),
     # approving a device code as A without the page's cookie and form token: refused
     ("POST", "/auth/device"): public(form("/auth/device", lambda w, _a: {

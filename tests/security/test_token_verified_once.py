@@ -22,15 +22,15 @@ pytestmark = pytest.mark.anyio
 
 
 class CountingVerifier:
-    """The server's own token service, counting the tokens it verifies."""
+    """The server's authenticator, counting the tokens it verifies."""
 
     def __init__(self, tokens: Any) -> None:
         self.tokens = tokens
         self.calls = 0
 
-    def verify_access_token(self, token: str) -> dict[str, Any]:
+    async def verify_access_token(self, token: str) -> dict[str, Any]:
         self.calls += 1
-        claims: dict[str, Any] = self.tokens.verify_access_token(token)
+        claims: dict[str, Any] = await self.tokens.verify_access_token(token)
         return claims
 
     def __getattr__(self, name: str) -> Any:
@@ -39,12 +39,12 @@ class CountingVerifier:
 
 @pytest.fixture
 def counting(server: ServerThread) -> Iterator[CountingVerifier]:
-    tokens = server.app.state.tokens
-    server.app.state.tokens = counter = CountingVerifier(tokens)
+    tokens = server.app.state.authenticator
+    server.app.state.authenticator = counter = CountingVerifier(tokens)
     try:
         yield counter
     finally:
-        server.app.state.tokens = tokens
+        server.app.state.authenticator = tokens
 
 
 async def test_a_request_with_a_body_verifies_its_token_once(
@@ -64,24 +64,24 @@ async def test_a_request_with_a_body_verifies_its_token_once(
 async def test_a_token_expired_since_it_was_verified_is_refused(
     server: ServerThread, make_token: Callable[..., str]
 ) -> None:
-    tokens = server.app.state.tokens
+    tokens = server.app.state.authenticator
     token = make_token("expires-soon", ttl=1)
     scope: dict[str, Any] = {}
-    assert verified_claims(scope, tokens, token)["sub"] == "expires-soon"
+    assert (await verified_claims(scope, tokens, token))["sub"] == "expires-soon"
     time.sleep(1.5)
     with pytest.raises(ServiceError) as refused:
-        verified_claims(scope, tokens, token)
+        await verified_claims(scope, tokens, token)
     assert refused.value.status == 401
 
 
 async def test_another_token_in_the_same_request_is_verified_afresh(
     server: ServerThread, make_token: Callable[..., str]
 ) -> None:
-    tokens = server.app.state.tokens
+    tokens = server.app.state.authenticator
     scope: dict[str, Any] = {}
     good = make_token("first-token")
-    verified_claims(scope, tokens, good)
+    await verified_claims(scope, tokens, good)
     head, payload, _ = good.split(".")
     with pytest.raises(ServiceError) as refused:
-        verified_claims(scope, tokens, f"{head}.{payload}.AAAA")
+        await verified_claims(scope, tokens, f"{head}.{payload}.AAAA")
     assert refused.value.status == 401

@@ -245,15 +245,24 @@ def _ready_line(proc: subprocess.Popen[str], timeout: float) -> str | None:
         return None
 
 
-def start_provider(node: Sequence[str], config: dict[str, Any], log_dir: Path) -> ProviderProcess:
-    """Start ``server.mjs`` on a free loopback port and wait for its discovery document."""
+def start_provider(
+    node: Sequence[str], config: dict[str, Any], log_dir: Path, port: int | None = None
+) -> ProviderProcess:
+    """Start ``server.mjs`` on a loopback port and wait for its discovery document.
+
+    Args:
+        node: the command that runs Node.js.
+        config: the provider's configuration (see ``server.mjs``).
+        log_dir: where its stderr goes.
+        port: the port (to restart a provider at the same issuer); None → a free one.
+    """
     failure = ""
     for attempt in range(3):  # a free port can be taken by someone else before node binds it
-        port = _free_port()
-        log_path = log_dir / f"oidc-provider-{attempt}.log"
+        chosen = port or _free_port()
+        log_path = log_dir / f"oidc-provider-{chosen}-{attempt}.log"
         env = {
             **os.environ,
-            "OIDC_TEST_PORT": str(port),
+            "OIDC_TEST_PORT": str(chosen),
             "OIDC_TEST_CONFIG": json.dumps(config),
             "NODE_ENV": "test",
         }
@@ -267,7 +276,7 @@ def start_provider(node: Sequence[str], config: dict[str, Any], log_dir: Path) -
                 stderr=log,
                 text=True,
             )
-        provider = ProviderProcess(proc, f"http://127.0.0.1:{port}", log_path)
+        provider = ProviderProcess(proc, f"http://127.0.0.1:{chosen}", log_path)
         line = _ready_line(proc, START_TIMEOUT)
         if line is not None and line.strip() == f"READY {provider.issuer}":
             _wait_for_discovery(provider)

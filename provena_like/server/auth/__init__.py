@@ -18,6 +18,7 @@ from provena_like.server.auth.bootstrap import (
     BootstrapResult,
     bootstrap,
 )
+from provena_like.server.auth.external import Authenticator
 from provena_like.server.auth.keys import AuthKeys
 from provena_like.server.auth.throttle import LoginThrottle
 from provena_like.server.auth.tokens import TokenService
@@ -41,7 +42,9 @@ router.include_router(admin.router)
 async def setup(app: FastAPI) -> BootstrapResult:
     """Load the keys (``app.state.tokens``, ``app.state.auth_keys``) and bootstrap.
 
-    Also sets up the throttle of failed sign-ins (``app.state.login_throttle``).
+    Also sets up the throttle of failed sign-ins (``app.state.login_throttle``) and the
+    verifier of every request's access token (``app.state.authenticator``: the embedded
+    issuer's tokens and the trusted issuers'; the lifespan closes it).
 
     Runs in the app's lifespan once the schema exists; the result is also kept as
     ``app.state.bootstrap``.
@@ -56,6 +59,7 @@ async def setup(app: FastAPI) -> BootstrapResult:
     app.state.tokens = await anyio.to_thread.run_sync(
         TokenService.from_data_dir, settings.data_dir, settings.issuer
     )
+    app.state.authenticator = Authenticator.from_settings(settings, app.state.tokens)
     app.state.auth_keys = await anyio.to_thread.run_sync(AuthKeys.from_data_dir, settings.data_dir)
     result = await bootstrap(app)
     app.state.bootstrap = result

@@ -1,4 +1,4 @@
-"""OIDC discovery, the JWKS and ``/userinfo``."""
+"""OIDC discovery, the JWKS, the trusted issuers and ``/userinfo``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 
-from provena_like.models.auth import OIDCConfiguration, UserInfo
+from provena_like.models.auth import (
+    OIDCConfiguration,
+    TrustedIssuerInfo,
+    TrustedIssuers,
+    UserInfo,
+)
 from provena_like.server.auth.protocol import SUPPORTED_GRANTS, SUPPORTED_SCOPES
 from provena_like.server.db.identity import GroupMemberRow, UserRow
 from provena_like.server.errors import unauthenticated
@@ -49,6 +54,24 @@ async def jwks(request: Request) -> dict[str, Any]:
     """The JSON Web Key Set (RFC 7517)."""
     keys: dict[str, Any] = request.app.state.tokens.jwks()
     return keys
+
+
+@router.get("/issuers", response_model=TrustedIssuers, summary="Where users may sign in")
+async def issuers(request: Request) -> TrustedIssuers:
+    """The issuers whose access tokens this server accepts: its own and the trusted ones."""
+    settings: ServerSettings = request.app.state.settings
+    return TrustedIssuers(
+        embedded=settings.issuer if settings.embedded_issuer_enabled else None,
+        issuers=[
+            TrustedIssuerInfo(
+                issuer=t.issuer,
+                discovery_url=t.resolved_discovery_url,
+                audiences=list(t.audiences),
+                client_id=t.client_id,
+            )
+            for t in settings.trusted_issuers
+        ],
+    )
 
 
 @router.get(

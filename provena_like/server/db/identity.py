@@ -46,3 +46,20 @@ class GroupMemberRow(Base):
     username: Mapped[str] = mapped_column(
         ForeignKey("users.username", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class ExternalIdentityRow(Base):
+    """The link of a subject at a trusted issuer to one user of this server.
+
+    The (issuer, subject) pair is the stable key: a user renamed at the provider stays the
+    same user here, and the same subject at two issuers is two users.
+    """
+
+    __tablename__ = "external_identities"
+
+    issuer: Mapped[str] = mapped_column(String(512), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    username: Mapped[str] = mapped_column(
+        ForeignKey("users.username", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

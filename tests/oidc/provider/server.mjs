@@ -12,8 +12,16 @@
 //       "clients": [<oidc-provider client metadata>, ...],
 //       "profiles": {"<client_id>": {"accessTokenTTL": 6, "deviceCodeTTL": 2,
 //                                    "clientCredentialsTTL": 6, "refreshTokenTTL": 3600,
-//                                    "deviceInterval": 1, "slowDownPolls": 1}}
+//                                    "deviceInterval": 1, "slowDownPolls": 1}},
+//       "signingKeys": [<private JWK>, ...],          (optional; default: one new RS256 key)
+//       "resource": {"indicator": "https://api.example", "scope": "api:read"},   (optional)
+//       "claims": {"alice": {"groups": ["lab"], "email": "..."}}                  (optional)
 //     }
+//
+// With "resource", every access token is a JWT for that resource (audience = the indicator,
+// signed with the first signing key) carrying the user's "claims": an institution's provider
+// as an API (our reference server) trusts it. "signingKeys" lets a test know the keys (to
+// forge tokens) and restart the provider with other keys (key rotation).
 //
 // All OAuth and OpenID behaviour (device flow, client credentials, refresh-token rotation and
 // reuse detection, revocation, discovery) is oidc-provider's own. This program adds only what a
@@ -68,8 +76,32 @@ function record(event) {
 
 // -- the provider ---------------------------------------------------------------------------
 
-const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'test-rs256', use: 'sig', alg: 'RS256' };
+function defaultSigningKeys() {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return [{ ...privateKey.export({ format: 'jwk' }), kid: 'test-rs256', use: 'sig', alg: 'RS256' }];
+}
+const signingKeys = config.signingKeys || defaultSigningKeys();
+const accountClaims = config.claims || {};
+
+function resourceIndicators() {
+  const resource = config.resource;
+  if (!resource) return { enabled: false };
+  return {
+    enabled: true,
+    defaultResource: () => resource.indicator,
+    useGrantedResource: () => true,
+    getResourceServerInfo(ctx, indicator) {
+      if (indicator !== resource.indicator) throw new Error('unknown resource');
+      return {
+        scope: resource.scope || '',
+        audience: resource.indicator,
+        accessTokenFormat: 'jwt',
+        accessTokenTTL: 600,
+        jwt: { sign: { alg: signingKeys[0].alg || 'RS256' } },
+      };
+    },
+  };
+}
 
 function page(title, body) {
   return `<!DOCTYPE html><html><head><meta charset="utf-8"><title>${title}</title></head>`
@@ -79,7 +111,10 @@ function page(title, body) {
 const provider = new Provider(issuer, {
   clients: config.clients || [],
   scopes: config.scopes || ['openid', 'offline_access'],
-  jwks: { keys: [signingKey] },
+  jwks: { keys: signingKeys },
+  extraTokenClaims(ctx, token) {
+    return (token.accountId && accountClaims[token.accountId]) || undefined;
+  },
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
   async findAccount(ctx, sub) {
     if (!Object.hasOwn(users, sub)) return undefined;
@@ -91,6 +126,7 @@ const provider = new Provider(issuer, {
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
+    resourceIndicators: resourceIndicators(),
     deviceFlow: {
       enabled: true,
       async userCodeInputSource(ctx, form) {
