@@ -3,8 +3,8 @@
 The links of subjects at trusted issuers to users (``external_identities``): see
 :class:`provena_like.server.db.identity.ExternalIdentityRow`. A new table only.
 
-Revision ID: 0010_external_identities
-Revises: 0009_transfer_tasks
+Revision ID: 0011_external_identities
+Revises: 0010_dataset_patches
 Create Date: 2026-12-06 08:55:00.000000
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import provena_like.server.db.base
 
-revision: str = "0010_external_identities"
-down_revision: str | None = "0009_transfer_tasks"
+revision: str = "0011_external_identities"
+down_revision: str | None = "0010_dataset_patches"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
