@@ -19,6 +19,7 @@ Anything new fails until it is removed or added to :data:`ALLOWED` with a reason
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 from collections.abc import Iterator
@@ -149,7 +150,9 @@ def _third_party_bases(package: str, path: str, tree: ast.Module) -> dict[str, l
     return found
 
 
+@functools.cache
 def _source(cls: type) -> str:
+    """The source of a class (cached: ``inspect`` re-parses the whole module on every call)."""
     try:
         return inspect.getsource(cls)
     except (OSError, TypeError):
