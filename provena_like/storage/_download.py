@@ -43,7 +43,7 @@ from botocore.exceptions import ClientError
 
 from provena_like._core.errors import ChecksumMismatch, ProvenaError, RemoteChanged, TransferError
 from provena_like.storage._batch import BatchContext, failed_result, ok_result
-from provena_like.storage._plan import DownloadItem, part_size_for
+from provena_like.storage._plan import DownloadItem, download_part_size
 from provena_like.storage._requests import GetHeaders, error_code
 from provena_like.storage._resume import (
     PartialState,
@@ -640,7 +640,7 @@ async def _ranged(
     on, the contiguous prefix is kept on failure and a later download continues from there.
     """
     size = item.size or 0
-    part_size = part_size_for(size, ctx.settings.part_size)
+    part_size = download_part_size(size, ctx.settings.part_size)
     resumable = ctx.settings.resume
     partial: PartialState | None = None
     where: Path | None = None
