@@ -76,8 +76,11 @@ PARTIAL_SUFFIX = ".partial"
 _RESUME_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 _SIDECAR_STEP = 64 * 1024 * 1024
 _IOV_BATCH = 512  # buffers per pwritev (IOV_MAX is at least 1024 on Linux and macOS)
-_READ_BUFSIZE = 256 * 1024
-"""aiohttp's read buffer per ranged GET: up to twice this is buffered unread."""
+_READ_BUFSIZE = 1024 * 1024
+"""aiohttp's read buffer per GET: up to twice this is buffered unread. 1 MiB rather than
+256 KiB: aiohttp pauses and resumes reading the socket (two epoll calls) whenever its buffer
+fills, hundreds of times per GiB with 256 KiB; a 1 GiB ranged download measured 2.9-3.2 s
+against 4.1-4.4 s (8 MiB parts, loaded 2-core loopback machine, three alternating runs)."""
 _PART_WINDOW = 2 * STREAM_CHUNK + 2 * _READ_BUFSIZE
 """Budget per ranged GET in flight: a list being gathered or written (under two chunks),
 and what the connection buffers unread."""
@@ -410,9 +413,10 @@ async def _streamed(
     where: Path | None = None
     if resumable:
         where, partial = await ctx.in_thread(_find_partial, dest, target)
-    # the chunk being read, the queued ones and the ones being written and hashed
+    # the chunk being read, the queued ones, the ones being written and hashed, and what
+    # the connection buffers unread
     held = await ctx.budget.acquire(
-        min(item.size or STREAM_CHUNK, STREAM_CHUNK * (_PIPELINE_DEPTH + 3))
+        min(item.size or STREAM_CHUNK, STREAM_CHUNK * (_PIPELINE_DEPTH + 3) + 2 * _READ_BUFSIZE)
     )
     try:
         async with contextlib.AsyncExitStack() as stack:
