@@ -79,8 +79,9 @@ _IOV_BATCH = 512  # buffers per pwritev (IOV_MAX is at least 1024 on Linux and m
 _READ_BUFSIZE = 1024 * 1024
 """aiohttp's read buffer per GET: up to twice this is buffered unread. 1 MiB rather than
 256 KiB: aiohttp pauses and resumes reading the socket (two epoll calls) whenever its buffer
-fills, hundreds of times per GiB with 256 KiB; a 1 GiB ranged download measured 2.9-3.2 s
-against 4.1-4.4 s (8 MiB parts, loaded 2-core loopback machine, three alternating runs)."""
+fills, hundreds of times per GiB with 256 KiB. A 1 GiB ranged download (8 MiB parts,
+2-core loopback machine, three alternating runs each): median 3.2 s (2.9-4.3) against 4.4 s
+(4.1-4.4) under heavy load, 2.3 s (2.0-2.4) against 2.5 s (2.3-2.7) on a quieter machine."""
 _PART_WINDOW = 2 * STREAM_CHUNK + 2 * _READ_BUFSIZE
 """Budget per ranged GET in flight: a list being gathered or written (under two chunks),
 and what the connection buffers unread."""
