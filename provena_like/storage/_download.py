@@ -43,7 +43,7 @@ from botocore.exceptions import ClientError
 
 from provena_like._core.errors import ChecksumMismatch, ProvenaError, RemoteChanged, TransferError
 from provena_like.storage._batch import BatchContext, failed_result, ok_result
-from provena_like.storage._plan import DownloadItem, part_size_for
+from provena_like.storage._plan import DownloadItem, download_part_size
 from provena_like.storage._requests import GetHeaders, error_code
 from provena_like.storage._resume import (
     PartialState,
@@ -76,8 +76,12 @@ PARTIAL_SUFFIX = ".partial"
 _RESUME_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 _SIDECAR_STEP = 64 * 1024 * 1024
 _IOV_BATCH = 512  # buffers per pwritev (IOV_MAX is at least 1024 on Linux and macOS)
-_READ_BUFSIZE = 256 * 1024
-"""aiohttp's read buffer per ranged GET: up to twice this is buffered unread."""
+_READ_BUFSIZE = 1024 * 1024
+"""aiohttp's read buffer per GET: up to twice this is buffered unread. 1 MiB rather than
+256 KiB: aiohttp pauses and resumes reading the socket (two epoll calls) whenever its buffer
+fills, hundreds of times per GiB with 256 KiB. A 1 GiB ranged download (8 MiB parts,
+2-core loopback machine, three alternating runs each): median 3.2 s (2.9-4.3) against 4.4 s
+(4.1-4.4) under heavy load, 2.3 s (2.0-2.4) against 2.5 s (2.3-2.7) on a quieter machine."""
 _PART_WINDOW = 2 * STREAM_CHUNK + 2 * _READ_BUFSIZE
 """Budget per ranged GET in flight: a list being gathered or written (under two chunks),
 and what the connection buffers unread."""
@@ -410,9 +414,10 @@ async def _streamed(
     where: Path | None = None
     if resumable:
         where, partial = await ctx.in_thread(_find_partial, dest, target)
-    # the chunk being read, the queued ones and the ones being written and hashed
+    # the chunk being read, the queued ones, the ones being written and hashed, and what
+    # the connection buffers unread
     held = await ctx.budget.acquire(
-        min(item.size or STREAM_CHUNK, STREAM_CHUNK * (_PIPELINE_DEPTH + 3))
+        min(item.size or STREAM_CHUNK, STREAM_CHUNK * (_PIPELINE_DEPTH + 3) + 2 * _READ_BUFSIZE)
     )
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -640,7 +645,7 @@ async def _ranged(
     on, the contiguous prefix is kept on failure and a later download continues from there.
     """
     size = item.size or 0
-    part_size = part_size_for(size, ctx.settings.part_size)
+    part_size = download_part_size(size, ctx.settings.part_size)
     resumable = ctx.settings.resume
     partial: PartialState | None = None
     where: Path | None = None

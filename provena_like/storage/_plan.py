@@ -20,6 +20,7 @@ __all__ = [
     "MIN_PART_SIZE",
     "DownloadItem",
     "UploadItem",
+    "download_part_size",
     "part_size_for",
     "plan_downloads",
     "plan_uploads",
@@ -32,6 +33,11 @@ MAX_PARTS = 10_000
 """S3's largest number of parts in one multipart upload."""
 DEFAULT_PART_SIZE = 8 * MiB
 """Part size when none is given (measured: 8-16 MiB are equally fast on loopback)."""
+RANGED_PARTS = 32
+"""Ranged GETs a large download is cut into when no part size is given (see
+:func:`download_part_size`)."""
+MAX_RANGED_PART = 32 * MiB
+"""Largest ranged GET picked when no part size is given."""
 
 
 def part_size_for(size: int, requested: int | None = None) -> int:
@@ -48,6 +54,32 @@ def part_size_for(size: int, requested: int | None = None) -> int:
     """
     part = max(requested or DEFAULT_PART_SIZE, math.ceil(size / MAX_PARTS), MIN_PART_SIZE)
     return math.ceil(part / MiB) * MiB
+
+
+def download_part_size(size: int, requested: int | None = None) -> int:
+    """The size of each ranged GET downloading an object of ``size`` bytes.
+
+    ``requested`` as for :func:`part_size_for`. Without it, an object is cut into about
+    :data:`RANGED_PARTS` ranges, of 8 to 32 MiB: a 1 GiB object in 32 GETs of 32 MiB instead
+    of 128 of 8 MiB. Measured on a 2-core loopback machine (SeaweedFS on the same cores),
+    1 GiB: about 10 % less client CPU (fewer requests and responses to handle) and less work
+    for the server; wall time 2.1-2.4 s against 2.0-2.4 s with 8 MiB parts when the machine
+    was quiet, 2.5-2.8 s against 3.7-4.1 s in one heavily loaded run (but the same in
+    another): within the run-to-run noise. The sha256 finishes 0.1-0.3 s after the last
+    byte against 0.05-0.1 s with 8 MiB parts (more bytes are behind the contiguous prefix).
+    Memory does not grow (a part in flight holds a fixed window, whatever its size).
+
+    Example:
+        ```python
+        assert download_part_size(64 * MiB) // MiB == 8
+        assert download_part_size(1024 * MiB) // MiB == 32
+        assert download_part_size(1024 * MiB, 8 * MiB) // MiB == 8
+        ```
+    """
+    if requested is not None:
+        return part_size_for(size, requested)
+    wanted = min(max(size // RANGED_PARTS, DEFAULT_PART_SIZE), MAX_RANGED_PART)
+    return part_size_for(size, wanted)
 
 
 @dataclass(slots=True)

@@ -152,7 +152,9 @@ class TransferEngine(AsyncCloseable):
         max_concurrency: Requests in flight at once (across files and parts).
         multipart_threshold: Files this large or larger are uploaded in parts.
         part_size: Bytes per part (upload) and per ranged GET (download); ``None`` picks
-            8 MiB, raised so that a file fits in 10,000 parts. At least 5 MiB.
+            8 MiB for uploads, and for downloads about a 32nd of the object, from 8 to
+            32 MiB (fewer, larger GETs: less CPU on both sides); raised so that a file
+            fits in 10,000 parts. At least 5 MiB.
         checksum: Compute sha256 of every file (sent to S3 as ``x-amz-checksum-sha256``
             and ``x-amz-meta-sha256``; per-part CRC32 for multipart, whose sha256 is computed
             while the parts are read and stored as ``x-amz-meta-sha256`` only when known

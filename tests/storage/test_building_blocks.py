@@ -23,7 +23,7 @@ from provena_like.storage import (
     hash_file_async,
 )
 from provena_like.storage._budget import ByteBudget
-from provena_like.storage._plan import MiB, part_size_for, plan_uploads
+from provena_like.storage._plan import MiB, download_part_size, part_size_for, plan_uploads
 from provena_like.storage._requests import describe, to_transfer_error
 from provena_like.storage.events import ProgressReporter
 from provena_like.storage.hashing import read_file
@@ -58,6 +58,19 @@ def test_streaming_hasher_without_sha256() -> None:
     hasher.update(b"x")
     assert hasher.digests().sha256 is None
     assert hasher.digests().md5 == hashlib.md5(b"x").hexdigest()
+
+
+def test_download_part_size_rule() -> None:
+    # about 32 ranged GETs per object, of 8 to 32 MiB, unless a part size is asked for
+    assert download_part_size(16 * MiB) == 8 * MiB
+    assert download_part_size(256 * MiB) == 8 * MiB
+    assert download_part_size(512 * MiB) == 16 * MiB
+    assert download_part_size(1024 * MiB) == 32 * MiB
+    assert download_part_size(64 * 1024 * MiB) == 32 * MiB  # capped
+    assert download_part_size(1024 * MiB, 5 * MiB) == 5 * MiB
+    assert download_part_size(1000 * MiB + 1) == 32 * MiB  # whole MiB, rounded up
+    huge = 500 * 1024 * MiB  # 10,000 parts at most, as for uploads
+    assert download_part_size(huge) == part_size_for(huge) == 52 * MiB
 
 
 def test_part_size_rule() -> None:
