@@ -24,8 +24,6 @@ The order of the checks, all before anything is written:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +41,7 @@ from provena_like.models.registration import FileRecordInfo
 from provena_like.server.datastore.storage import ObjectStore
 from provena_like.server.db.base import utcnow
 from provena_like.server.errors import ServiceError, not_found, validation_error
+from provena_like.server.idempotency import fingerprint
 from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.registry.handles import next_value
 from provena_like.server.registry.tables import ItemRow
@@ -54,13 +53,6 @@ from .rules import reference, require_lab_member
 from .tables import DatasetPatchRow, FileRecordRow, PatchRow, RegisteredDatasetRow
 
 __all__ = ["commit_patch", "get_patch", "list_patches"]
-
-
-def _fingerprint(principal: Principal, body: PatchRequest) -> str:
-    raw = json.dumps(
-        [principal.username, body.model_dump(mode="json")], sort_keys=True, separators=(",", ":")
-    )
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def _replay(found: PatchRow, fp: str) -> PatchResult:
@@ -340,7 +332,9 @@ async def commit_patch(
             412 ``protected``, 422 naming the field, 404 an unknown or unreadable dataset,
             403 not a member of a session's lab.
     """
-    fp = _fingerprint(principal, body)
+    fp = fingerprint(
+        "POST", "/registry/patches", [principal.username, body.model_dump(mode="json")]
+    )
     found = await session.get(PatchRow, str(body.patch_id))
     if found is not None:
         return _replay(found, fp), False
