@@ -68,10 +68,24 @@ class ServiceError(Exception):
         self.headers = headers
 
 
+_REALM = 'Bearer realm="provena-like"'
+
+
 def unauthenticated(message: str = "Authentication required: send a Bearer token.") -> ServiceError:
     """401 with a ``WWW-Authenticate`` challenge."""
+    return ServiceError(401, "unauthenticated", message, headers={"WWW-Authenticate": _REALM})
+
+
+def invalid_token(description: str) -> ServiceError:
+    """401 whose challenge says ``invalid_token`` and why (RFC 6750 §3)."""
+    quoted = description.replace("\\", "\\\\").replace('"', "'")
     return ServiceError(
-        401, "unauthenticated", message, headers={"WWW-Authenticate": 'Bearer realm="provena-like"'}
+        401,
+        "unauthenticated",
+        description,
+        headers={
+            "WWW-Authenticate": f'{_REALM}, error="invalid_token", error_description="{quoted}"'
+        },
     )
 
 

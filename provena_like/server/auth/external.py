@@ -46,7 +46,7 @@ from provena_like.server.db.identity import (
     GroupRow,
     UserRow,
 )
-from provena_like.server.errors import ServiceError
+from provena_like.server.errors import ServiceError, invalid_token
 from provena_like.server.settings import ServerSettings, TrustedIssuer
 
 LEEWAY = 30
@@ -76,20 +76,6 @@ _USERNAME_MAX = 64
 _USERNAME_BAD = re.compile(r"[^A-Za-z0-9._@-]+")
 
 Key = OctKey | RSAKey | ECKey | OKPKey
-
-
-def invalid_token(description: str) -> ServiceError:
-    """401 whose challenge says ``invalid_token`` and why (RFC 6750 §3)."""
-    quoted = description.replace("\\", "\\\\").replace('"', "'")
-    return ServiceError(
-        401,
-        "unauthenticated",
-        description,
-        headers={
-            "WWW-Authenticate": 'Bearer realm="provena-like", error="invalid_token", '
-            f'error_description="{quoted}"'
-        },
-    )
 
 
 def _issuer_unavailable(issuer: str, what: str) -> ServiceError:
