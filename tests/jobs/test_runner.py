@@ -390,6 +390,43 @@ async def test_shutdown_right_after_a_handler_returned_keeps_its_result(job_db: 
     assert record.attempts == 1
 
 
+async def test_a_renewal_that_hangs_stops_the_handler_before_the_lease_lapses(job_db: str) -> None:
+    """A lock held on the job's row makes every renewal wait: the handler stops in time anyway."""
+    started = anyio.Event()
+    stopped = anyio.Event()
+    stopped_at: list[datetime] = []
+
+    async def sleeper(_ctx: JobContext) -> None:
+        started.set()
+        try:
+            await anyio.sleep(3600)
+        finally:
+            stopped_at.append(utcnow())
+            stopped.set()
+
+    runner = JobRunner(workers=1, lease_seconds=3.0, poll_seconds=1.0)
+    runner.register("test.sleeper", sleeper)
+    async with open_sessions(job_db) as sessions, runner.running(sessions):
+        job_id = await enqueue(runner, sessions, "test.sleeper", {})
+        with anyio.fail_after(20):
+            await started.wait()
+        async with sessions() as session, session.begin():  # renewals wait on this write lock
+            await session.execute(
+                text("UPDATE jobs SET updated_at = updated_at WHERE id = :id"), {"id": job_id}
+            )
+            with anyio.fail_after(20):
+                await stopped.wait()
+        async with sessions() as session:
+            lease_expires_at = (
+                await session.execute(
+                    text("SELECT lease_expires_at FROM jobs WHERE id = :id"), {"id": job_id}
+                )
+            ).scalar_one()
+    if isinstance(lease_expires_at, str):  # SQLite keeps it as text, in UTC
+        lease_expires_at = datetime.fromisoformat(lease_expires_at).replace(tzinfo=UTC)
+    assert stopped_at[0] < lease_expires_at  # it stopped while the lease still held
+
+
 async def test_a_worker_that_cannot_renew_its_lease_stops_before_it_lapses(job_db: str) -> None:
     """The database goes away under a running job: the handler stops while the lease holds."""
     started = anyio.Event()

@@ -6,7 +6,8 @@ See :class:`JobRunner`. The guarantees, in short:
   nothing else, so several server processes on one database share the queue;
 - a worker claims a job with a compare-and-set ``UPDATE`` and holds it by a lease that a
   heartbeat renews while the handler runs: one job never runs twice at the same time, as long
-  as the processes' clocks agree to well within the lease;
+  as the processes' clocks agree to well within the lease; a handler whose lease went
+  unrenewed for two thirds of it is stopped, even when the renewal itself hangs;
 - a worker that dies (a crash, ``SIGKILL``) leaves a lease that lapses; another worker then
   takes the job over with one more attempt and the progress the handler saved, and a job
   whose attempts are all used up that way ends ``failed`` ("interrupted N times");
@@ -309,6 +310,7 @@ class JobRunner:
             async with anyio.create_task_group() as tg:
                 scope = anyio.CancelScope()
                 tg.start_soon(self._heartbeat, ctx, scope)
+                tg.start_soon(self._watchdog, ctx, scope)
                 outcome = await self._call(registration.handler, ctx, scope)
                 tg.cancel_scope.cancel()
         except anyio.get_cancelled_exc_class():  # shutdown
@@ -358,11 +360,9 @@ class JobRunner:
             asked_at = time.monotonic()  # the new expiry counts from before the UPDATE
             try:
                 flag = await store.renew(ctx.sessions, ctx.job_id, ctx._lease, self.lease_seconds)
-            except Exception:
+            except Exception:  # try again; the watchdog stops the handler if it lasts
                 log.warning("renewing the lease of job %s failed", ctx.job_id, exc_info=True)
-                if time.monotonic() - ctx._renewed_at < self.lease_seconds - period:
-                    continue
-                flag = None  # the lease may lapse before the next try: stop the handler now
+                continue
             if flag is None:
                 log.warning("job %s is no longer held by this worker: stopping it", ctx.job_id)
                 ctx._lost = True
@@ -373,6 +373,23 @@ class JobRunner:
                 ctx._cancel = True
                 scope.cancel()
                 return
+
+    async def _watchdog(self, ctx: JobContext, scope: anyio.CancelScope) -> None:
+        """Stop the handler once the lease went unrenewed for two thirds of it.
+
+        The heartbeat decides after each failed renewal, but a renewal can also hang (a locked
+        database, a slow network): this deadline holds whatever the heartbeat is waiting on, and
+        leaves a third of the lease for the handler to stop before another worker may take over.
+        """
+        while True:
+            stop_at = ctx._renewed_at + self.lease_seconds * 2 / 3
+            now = time.monotonic()
+            if now >= stop_at:
+                log.warning("job %s: the lease was not renewed in time: stopping it", ctx.job_id)
+                ctx._lost = True
+                scope.cancel()
+                return
+            await anyio.sleep(stop_at - now)
 
     async def _give_back(
         self, sessions: async_sessionmaker[AsyncSession], claim: store.Claim
