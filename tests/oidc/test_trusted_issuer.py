@@ -30,10 +30,13 @@ import pytest
 from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
+from provena_like import Forbidden, ProvenaClient
+from provena_like.auth import AuthManager
 from provena_like.server.auth.external import IssuerVerifier
 from provena_like.server.db.identity import ExternalIdentityRow
 from provena_like.server.errors import ServiceError
 from provena_like.server.settings import TrustedIssuer
+from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread
 from tests.support.institutions import (
     AUDIENCE,
@@ -42,6 +45,7 @@ from tests.support.institutions import (
     RUN,
     USER,
     Institution,
+    approver,
     challenge,
     closed_port,
     new_key,
@@ -50,6 +54,7 @@ from tests.support.institutions import (
     trusting,
     userinfo,
 )
+from tests.support.l3_helpers import mint_dataset
 from tests.support.oidc_support import CLI, Provider
 from tests.support.registry_helpers import create, path
 from tests.support.users import User
@@ -91,6 +96,52 @@ async def test_a_user_of_the_institution_is_provisioned_and_reads_a_group_item(
     local_me = await userinfo(server, local.token)
     assert local_me.json()["sub"] == USER
     assert local_me.json()["groups"] == []
+
+
+async def test_a_user_of_the_institution_downloads_a_dataset_shared_with_their_group(
+    localstack: LocalStack,
+    server: ServerThread,
+    uni_a: Institution,
+    make_token: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    """Issue 18's acceptance: sign in at the institution through the SDK, be provisioned with
+    the mapped group, and read the data of a dataset another user shared with that group."""
+    source = tmp_path / "upload"
+    (source / "raw").mkdir(parents=True)
+    data = {"raw/temps.csv": b"t,deg\n0,24.5\n1,24.7\n", "README.md": b"# Reef loggers\n"}
+    for name, content in data.items():
+        (source / name).write_bytes(content)
+    steward = make_token(f"steward-{RUN}", groups=(LAB,))
+    async with ProvenaClient(localstack.config(access_token=steward)) as owner:
+        ds = await mint_dataset(owner, "Shared with the reef lab")
+        uploaded = await ds.upload(source)
+        await owner.registry_client.update_access(
+            ds.id, {"owner": f"steward-{RUN}", "groups": {LAB: ["data-read"]}}
+        )
+    assert len(uploaded.ok) == 2, uploaded.failed
+    outsider = uni_a.token(f"outsider-{RUN}", preferred_username=f"outsider-{RUN}", groups=[])
+
+    async with trusting(server, uni_a.trusted()):
+        config = localstack.config(
+            issuer=uni_a.issuer, client_id=CLI, token_dir=tmp_path / "tokens"
+        )
+        async with ProvenaClient(config) as pv:
+            assert isinstance(pv.auth_manager, AuthManager)
+            await pv.auth_manager.login_device(approver(uni_a))
+            me = await pv.auth_client.userinfo()
+            shared = await pv.datastore.interactive(ds.id)
+            creds = await shared.credentials("read")
+            result = await shared.download(tmp_path / "copy")
+        async with ProvenaClient(localstack.config(access_token=outsider)) as other:
+            with pytest.raises(Forbidden):
+                await other.datastore.credentials(ds.id, "read")
+
+    assert me.sub.startswith(USER) and me.groups == [LAB]  # provisioned, with the mapped group
+    assert creds.access_key_id and creds.expiration is not None
+    assert sorted(f.path for f in result.ok) == sorted(data), result.failed
+    for name, content in data.items():
+        assert (tmp_path / "copy" / name).read_bytes() == content
 
 
 async def test_groups_and_roles_follow_the_token(server: ServerThread, uni_a: Institution) -> None:
