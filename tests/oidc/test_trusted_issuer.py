@@ -33,6 +33,7 @@ from sqlalchemy import select
 from provena_like import Forbidden, ProvenaClient
 from provena_like.auth import AuthManager
 from provena_like.server.auth.external import IssuerVerifier
+from provena_like.server.auth.tokens import TokenService
 from provena_like.server.db.identity import ExternalIdentityRow
 from provena_like.server.errors import ServiceError
 from provena_like.server.settings import TrustedIssuer
@@ -383,3 +384,90 @@ async def test_an_unreachable_issuer_is_a_503_and_not_asked_on_every_request() -
                 await verifier.verify(token, {"alg": "RS256", "kid": "k"})
             assert refused.value.status == 503
     assert verifier.fetches == 1
+
+
+# -- attacks across issuers -------------------------------------------------------------------
+
+
+def _with_kid(key: RSAKey, kid: str | None) -> RSAKey:
+    """The same private key under another key id."""
+    return RSAKey.import_key({**key.as_dict(private=True), "kid": str(kid)})
+
+
+CROSS: dict[str, tuple[Callable[[Institution, Institution, TokenService], str], str]] = {
+    "A's iss, B's key and kid": (
+        lambda a, b, own: Institution.sign(b.key, a.issuer),
+        "a key the issuer does not publish",
+    ),
+    "A's iss and key, B's kid": (
+        lambda a, b, own: Institution.sign(_with_kid(a.key, b.key.kid), a.issuer),
+        "a key the issuer does not publish",
+    ),
+    "A's iss and kid, B's key": (
+        lambda a, b, own: Institution.sign(_with_kid(b.key, a.key.kid), a.issuer),
+        "signature is invalid",
+    ),
+    "A's iss, signed by this server": (
+        lambda a, b, own: own.issue_access_token(
+            subject=USER, client_id=CLI, scope="", ttl=300, extra={"iss": a.issuer, "aud": AUDIENCE}
+        ),
+        "The issuer does not sign with 'ES256'",
+    ),
+    "this server's iss, A's key": (
+        lambda a, b, own: Institution.sign(a.key, own.issuer, aud="provena-like"),
+        "signature is invalid",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CROSS))
+async def test_a_token_never_passes_for_another_issuers(
+    server: ServerThread, uni_a: Institution, uni_b: Institution, case: str
+) -> None:
+    make, expected = CROSS[case]
+    token = make(uni_a, uni_b, server.app.state.tokens)
+    async with trusting(server, uni_a.trusted(), uni_b.trusted()):
+        refused = await userinfo(server, token)
+    header = challenge(refused)
+    assert expected in header, header
+
+
+async def test_the_same_subject_at_two_issuers_shares_no_groups(
+    server: ServerThread, uni_a: Institution, uni_b: Institution
+) -> None:
+    sub = f"twin-{uuid.uuid4().hex[:8]}"
+    # B maps no groups or roles: its user gets none, whatever its token says
+    b = uni_b.trusted(username_claim="sub", group_map={}, role_map={})
+    async with trusting(server, uni_a.trusted(), b):
+        at_a = await userinfo(server, uni_a.token(sub, preferred_username=sub))
+        at_b = await userinfo(server, uni_b.token(sub))
+        at_a_again = await userinfo(server, uni_a.token(sub, preferred_username=sub))
+    assert at_a.json()["sub"] != at_b.json()["sub"]
+    assert (at_b.json()["groups"], at_b.json()["roles"]) == ([], [])
+    assert (at_a.json()["groups"], at_a.json()["roles"]) == ([LAB], ["reviewer"])
+    assert at_a_again.json() == at_a.json()  # B's sign-in took nothing from A's user
+
+
+async def test_a_renamed_user_stays_themselves_and_takes_over_nobody(
+    server: ServerThread, uni_a: Institution, make_token: Callable[..., str]
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    local = f"local-{tag}"
+    make_token(local, system_roles=("admin",))
+    first, second = f"sub-1-{tag}", f"sub-2-{tag}"
+    async with trusting(server, uni_a.trusted()):
+        one = await userinfo(server, uni_a.token(first, preferred_username=f"one-{tag}"))
+        two = await userinfo(server, uni_a.token(second, preferred_username=f"two-{tag}"))
+        # both renamed at the provider: one to the other's name, the other to a local admin's
+        one_renamed = await userinfo(server, uni_a.token(first, preferred_username=f"two-{tag}"))
+        two_renamed = await userinfo(server, uni_a.token(second, preferred_username=local))
+        # a new subject named like the local admin gets an account of its own
+        newcomer = await userinfo(
+            server, uni_a.token(f"sub-3-{tag}", preferred_username=local, groups=[])
+        )
+    assert (one.json()["sub"], two.json()["sub"]) == (f"one-{tag}", f"two-{tag}")
+    assert one_renamed.json()["sub"] == f"one-{tag}"
+    assert two_renamed.json()["sub"] == f"two-{tag}"
+    assert "admin" not in two_renamed.json()["roles"]
+    assert newcomer.json()["sub"] == f"{local}-2"
+    assert newcomer.json()["roles"] == []
