@@ -221,6 +221,25 @@ async def test_unusable_introspection_is_a_503_and_secrets_stay_out_of_the_logs(
             assert secret not in text
 
 
+async def test_refusals_are_not_kept_and_the_kept_answers_are_bounded(
+    uni: Institution, tmp_path: Path
+) -> None:
+    tokens = [await opaque_token(uni, tmp_path) for _ in range(3)]
+    async with httpx.AsyncClient() as http:
+        verifier = IssuerVerifier(introspecting(uni, cache_size=2), http)
+        for _ in range(2):
+            with pytest.raises(ServiceError, match="is not active"):
+                await verifier.introspect(tokens[0][::-1])
+        assert verifier.introspections == 2  # a refusal is asked about again
+        for token in tokens:  # the third answer pushes out the first (least recently used)
+            await verifier.introspect(token)
+        await verifier.introspect(tokens[2])
+        await verifier.introspect(tokens[1])
+        assert verifier.introspections == 5
+        await verifier.introspect(tokens[0])
+        assert verifier.introspections == 6
+
+
 async def test_malformed_opaque_tokens_are_refused_without_asking(uni: Institution) -> None:
     async with httpx.AsyncClient() as http:
         verifier = IssuerVerifier(introspecting(uni), http)
