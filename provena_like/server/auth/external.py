@@ -246,9 +246,6 @@ class _Answers:
         self._size = size
         self._entries: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     @staticmethod
     def key(token: str) -> bytes:
         """What a token is kept under: its SHA-256, never the token itself."""
