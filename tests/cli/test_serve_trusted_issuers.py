@@ -82,5 +82,5 @@ def test_the_introspection_secret_is_checked_before_starting(tmp_path: Path) -> 
         env={variable: ""},
     )
     assert result.exit_code == ExitCode.USAGE, result.output
-    assert variable in result.output and KEYCLOAK["issuer"] in result.output
+    assert variable in result.output and "login.uni.example" in result.output
     assert not data_dir.exists()
