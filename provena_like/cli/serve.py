@@ -121,6 +121,12 @@ def _auth_settings(path: Path | None, embedded: bool) -> dict[str, Any]:
     from provena_like.server.settings import ServerSettings
 
     issuers = load_trusted_issuers(path) if path is not None else []
+    for trusted in issuers:
+        if trusted.introspection is not None:
+            try:  # the secret's variable or file, checked now rather than at the first token
+                trusted.introspection.secret()
+            except ValueError as err:
+                raise CliFailure(ExitCode.USAGE, f"trusted issuer {trusted.issuer}: {err}") from err
     auth: dict[str, Any] = {"trusted_issuers": issuers, "embedded_issuer_enabled": embedded}
     try:  # the checks across settings (an issuer listed twice, nobody able to sign in)
         ServerSettings(data_dir=Path(), **auth)

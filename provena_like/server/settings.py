@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -113,6 +114,88 @@ class ThrottleSettings(BaseModel):
     )
 
 
+class Introspection(BaseModel):
+    """How the server asks a trusted issuer about its opaque access tokens (RFC 7662).
+
+    The server is a confidential client of the provider, allowed to introspect its access
+    tokens. Give its secret in exactly one of ``client_secret_env`` (the name of an
+    environment variable), ``client_secret_file`` (a file that holds it) or ``client_secret``
+    (inline; keep such a settings file private). The secret is never logged or shown.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    client_id: str = Field(
+        min_length=1, description="the server's client at the provider, allowed to introspect"
+    )
+    client_secret: SecretStr | None = Field(
+        default=None, description="its secret, inline (prefer client_secret_env or _file)"
+    )
+    client_secret_env: str | None = Field(
+        default=None, min_length=1, description="the environment variable that holds its secret"
+    )
+    client_secret_file: Path | None = Field(
+        default=None, description="a file that holds its secret (surrounding whitespace ignored)"
+    )
+    auth_method: Literal["client_secret_basic", "client_secret_post"] = Field(
+        default="client_secret_basic",
+        description="how the client authenticates at the introspection endpoint",
+    )
+    endpoint: str | None = Field(
+        default=None,
+        description="the introspection endpoint; None → the discovery document's "
+        "'introspection_endpoint'",
+    )
+    cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="an 'active' answer is reused this long at most, and never past the "
+        "token's 'exp' (a token revoked at the provider is still accepted that long); "
+        "0 → the provider is asked on every request",
+    )
+    cache_size: int = Field(
+        default=10_000, ge=1, description="answers kept at most (the least recently used go)"
+    )
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> Introspection:
+        given = [
+            name
+            for name in ("client_secret", "client_secret_env", "client_secret_file")
+            if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give the introspection client's secret in exactly one of client_secret, "
+                f"client_secret_env, client_secret_file (got {given or 'none'})"
+            )
+        return self
+
+    def secret(self) -> SecretStr:
+        """The client secret, read from the environment or the file now.
+
+        Raises:
+            ValueError: the variable is not set, or the file can't be read or is empty.
+        """
+        if self.client_secret is not None:
+            return self.client_secret
+        if self.client_secret_env is not None:
+            value = os.environ.get(self.client_secret_env, "").strip()
+            where = f"environment variable {self.client_secret_env}"
+        else:
+            assert self.client_secret_file is not None
+            where = f"file {self.client_secret_file}"
+            try:
+                value = self.client_secret_file.expanduser().read_text().strip()
+            except OSError as err:
+                raise ValueError(
+                    f"cannot read the introspection client's secret from {where}: {err.strerror}"
+                ) from err
+        if not value:
+            raise ValueError(f"the introspection client's secret ({where}) is empty or not set")
+        return SecretStr(value)
+
+
 class TrustedIssuer(BaseModel):
     """An institution's OpenID provider whose access tokens the server accepts.
 
@@ -170,6 +253,12 @@ class TrustedIssuer(BaseModel):
         ge=0,
         description="a token signed with an unknown key refetches the provider's JWKS (key "
         "rotation) at most this often",
+    )
+    introspection: Introspection | None = Field(
+        default=None,
+        description="accept this provider's opaque (non-JWT) access tokens by asking it about "
+        "each one (RFC 7662 token introspection) as this client; None → only JWT access "
+        "tokens of this provider are accepted",
     )
 
     @property
@@ -281,6 +370,14 @@ class ServerSettings(BaseModel):
             raise ValueError("trusted_issuers lists an issuer twice")
         if self.issuer in issuers:
             raise ValueError("a trusted issuer cannot be the embedded issuer (public_url/auth)")
+        introspecting = [t.issuer for t in self.trusted_issuers if t.introspection is not None]
+        if len(introspecting) > 1:
+            # An opaque token does not say who issued it: the server would have to show it to
+            # each provider in turn, handing one institution's tokens to another.
+            raise ValueError(
+                "at most one trusted issuer may have 'introspection' (opaque tokens name no "
+                f"issuer, so they would be shown to each of {introspecting})"
+            )
         if not self.embedded_issuer_enabled and not issuers:
             raise ValueError("embedded_issuer_enabled=False needs at least one trusted issuer")
         return self

@@ -68,3 +68,19 @@ def test_turning_the_embedded_issuer_off_needs_a_trusted_one(tmp_path: Path) -> 
     )
     assert result.exit_code == ExitCode.USAGE, result.output
     assert "needs at least one trusted issuer" in " ".join(result.output.split())
+
+
+def test_the_introspection_secret_is_checked_before_starting(tmp_path: Path) -> None:
+    file = tmp_path / "issuers.json"
+    variable = "PROVENA_TEST_UNSET_INTROSPECTION_SECRET"
+    introspection = {"client_id": "provena-like-api", "client_secret_env": variable}
+    file.write_text(json.dumps([{**KEYCLOAK, "introspection": introspection}]))
+    data_dir = tmp_path / "data"
+    result = runner.invoke(
+        app,
+        ["serve", "--data-dir", str(data_dir), "--trusted-issuers", str(file)],
+        env={variable: ""},
+    )
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert variable in result.output and "login.uni.example" in result.output
+    assert not data_dir.exists()

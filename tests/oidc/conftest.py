@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.institutions import Institution, running
 from tests.support.oidc_support import (
     PROVIDER_CONFIG,
     Provider,
@@ -32,3 +33,17 @@ def oidc(oidc_session: Provider) -> Provider:
     """The session's provider with its record of calls cleared for this test."""
     oidc_session.reset()
     return oidc_session
+
+
+@pytest.fixture(scope="module")
+def uni_a(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Institution]:
+    """An institution trusted by the tests of a module (started once per module)."""
+    with running(tmp_path_factory, "uni-a-1") as inst:
+        yield inst
+
+
+@pytest.fixture(scope="module")
+def uni_b(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Institution]:
+    """A second institution, with its own keys and subjects."""
+    with running(tmp_path_factory, "uni-b-1") as inst:
+        yield inst

@@ -16,210 +16,53 @@ import hmac
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from joserfc import jwt
 from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
-from provena_like._core.config import ProvenaConfig
-from provena_like.auth import AuthManager, DevicePrompt
-from provena_like.server.auth.external import Authenticator, IssuerVerifier
+from provena_like import Forbidden, ProvenaClient
+from provena_like.auth import AuthManager
+from provena_like.server.auth.external import IssuerVerifier
+from provena_like.server.auth.tokens import TokenService
 from provena_like.server.db.identity import ExternalIdentityRow
 from provena_like.server.errors import ServiceError
 from provena_like.server.settings import TrustedIssuer
+from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread
-from tests.support.oidc_support import (
-    CLI,
-    Provider,
-    ProviderProcess,
-    ensure_installed,
-    node_commands,
-    start_provider,
+from tests.support.institutions import (
+    AUDIENCE,
+    LAB,
+    PASSWORD,
+    RUN,
+    USER,
+    Institution,
+    approver,
+    challenge,
+    closed_port,
+    new_key,
+    running,
+    sdk_login,
+    trusting,
+    userinfo,
 )
+from tests.support.l3_helpers import mint_dataset
+from tests.support.oidc_support import CLI, Provider
 from tests.support.registry_helpers import create, path
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
 
 CLI_COMMAND = [sys.executable, "-m", "provena_like.cli.main"]
-AUDIENCE = "https://provena-like.test/api"
-RUN = uuid.uuid4().hex[:8]
-LAB = f"reef-lab-{RUN}"
-"""Our group that the institution's ``reef`` group maps to."""
-USER = f"ada{RUN}"
-PASSWORD = "ada-password-for-tests"
-CLAIMS = {
-    "preferred_username": USER,
-    "email": f"{USER}@uni.example",
-    "groups": ["reef", "stewards"],
-}
-
-
-def new_key(kid: str) -> RSAKey:
-    return RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"})
-
-
-def institution_config(key: RSAKey) -> dict[str, Any]:
-    return {
-        "users": {USER: PASSWORD},
-        "scopes": ["openid", "offline_access", "api:read"],
-        "clients": [
-            {
-                "client_id": CLI,
-                "token_endpoint_auth_method": "none",
-                "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
-                "response_types": [],
-                "redirect_uris": [],
-            }
-        ],
-        "profiles": {CLI: {"deviceInterval": 0}},
-        "signingKeys": [key.as_dict(private=True)],
-        "resource": {"indicator": AUDIENCE, "scope": "api:read"},
-        "claims": {USER: CLAIMS},
-    }
-
-
-class Institution:
-    """A running provider and the key it signs with."""
-
-    def __init__(self, key: RSAKey, process: ProviderProcess, log_dir: Path) -> None:
-        self.key = key
-        self.process = process
-        self.log_dir = log_dir
-
-    @property
-    def issuer(self) -> str:
-        return self.process.issuer
-
-    def rotate(self) -> None:
-        """Restart the provider at the same issuer with a new signing key (the old one gone)."""
-        port = int(self.issuer.rsplit(":", 1)[1])
-        self.process.stop()
-        self.key = new_key(f"rotated-{uuid.uuid4().hex[:6]}")
-        node, _ = node_commands()
-        self.process = start_provider(node, institution_config(self.key), self.log_dir, port)
-
-    def trusted(self, **over: Any) -> TrustedIssuer:
-        settings: dict[str, Any] = {
-            "issuer": self.issuer,
-            "audiences": [AUDIENCE],
-            "group_map": {"reef": LAB},
-            "role_map": {"stewards": "reviewer"},
-            **over,
-        }
-        return TrustedIssuer(**settings)
-
-    def token(self, sub: str = USER, *, key: RSAKey | None = None, **claims: Any) -> str:
-        """A token signed with the institution's key (or ``key``), valid unless told otherwise."""
-        return self.sign(key or self.key, self.issuer, sub, **claims)
-
-    @staticmethod
-    def sign(signer: RSAKey, issuer: str, sub: str = USER, **claims: Any) -> str:
-        """A token of ``issuer`` signed with ``signer``, valid unless told otherwise."""
-        now = int(time.time())
-        body = {
-            "iss": issuer,
-            "sub": sub,
-            "aud": AUDIENCE,
-            "iat": now,
-            "nbf": now,
-            "exp": now + 300,
-            "client_id": CLI,
-            "scope": "api:read",
-            **CLAIMS,
-            **claims,
-        }
-        return jwt.encode({"alg": "RS256", "kid": signer.kid, "typ": "at+jwt"}, body, signer)
-
-
-def _start(tmp: pytest.TempPathFactory, kid: str) -> Institution:
-    node, npm = node_commands()
-    ensure_installed(node, npm)
-    key = new_key(kid)
-    log_dir = tmp.mktemp("institution")
-    return Institution(key, start_provider(node, institution_config(key), log_dir), log_dir)
-
-
-@contextmanager
-def running(tmp: pytest.TempPathFactory, kid: str) -> Iterator[Institution]:
-    inst = _start(tmp, kid)
-    try:
-        yield inst
-    finally:
-        inst.process.stop()
-
-
-@pytest.fixture(scope="module")
-def uni_a(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Institution]:
-    with running(tmp_path_factory, "uni-a-1") as inst:
-        yield inst
-
-
-@pytest.fixture(scope="module")
-def uni_b(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Institution]:
-    with running(tmp_path_factory, "uni-b-1") as inst:
-        yield inst
-
-
-@asynccontextmanager
-async def trusting(
-    server: ServerThread, *issuers: TrustedIssuer, embedded: bool = True
-) -> AsyncIterator[Authenticator]:
-    """The session server, trusting ``issuers`` (and its own tokens if ``embedded``)."""
-    state = server.app.state
-    settings_before, before = state.settings, state.authenticator
-    settings = settings_before.model_copy(
-        update={"trusted_issuers": list(issuers), "embedded_issuer_enabled": embedded}
-    )
-
-    async def make() -> Authenticator:
-        return Authenticator.from_settings(settings, state.tokens)
-
-    authenticator = server.call(make)
-    state.settings, state.authenticator = settings, authenticator
-    try:
-        yield authenticator
-    finally:
-        state.settings, state.authenticator = settings_before, before
-        server.call(authenticator.aclose)
-
-
-async def userinfo(server: ServerThread, token: str) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-        return await http.get("/auth/userinfo", headers={"Authorization": f"Bearer {token}"})
-
-
-def challenge(response: httpx.Response) -> str:
-    assert response.status_code == 401, response.text
-    header = response.headers["www-authenticate"]
-    assert 'error="invalid_token"' in header
-    return header
-
-
-async def sdk_login(inst: Institution, tmp_path: Path) -> AuthManager:
-    """Sign in at the institution through the SDK's device flow."""
-    provider = Provider(inst.issuer, inst.process)
-
-    async def approve(p: DevicePrompt) -> None:
-        await provider.approve(p.verification_uri_complete, username=USER, password=PASSWORD)
-
-    auth = AuthManager.from_config(ProvenaConfig(issuer=inst.issuer, token_dir=tmp_path))
-    async with httpx.AsyncClient(auth=auth) as http:
-        auth.bind(http)
-        await auth.login_device(approve)
-    return auth
 
 
 async def test_a_user_of_the_institution_is_provisioned_and_reads_a_group_item(
@@ -254,6 +97,52 @@ async def test_a_user_of_the_institution_is_provisioned_and_reads_a_group_item(
     local_me = await userinfo(server, local.token)
     assert local_me.json()["sub"] == USER
     assert local_me.json()["groups"] == []
+
+
+async def test_a_user_of_the_institution_downloads_a_dataset_shared_with_their_group(
+    localstack: LocalStack,
+    server: ServerThread,
+    uni_a: Institution,
+    make_token: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    """Issue 18's acceptance: sign in at the institution through the SDK, be provisioned with
+    the mapped group, and read the data of a dataset another user shared with that group."""
+    source = tmp_path / "upload"
+    (source / "raw").mkdir(parents=True)
+    data = {"raw/temps.csv": b"t,deg\n0,24.5\n1,24.7\n", "README.md": b"# Reef loggers\n"}
+    for name, content in data.items():
+        (source / name).write_bytes(content)
+    steward = make_token(f"steward-{RUN}", groups=(LAB,))
+    async with ProvenaClient(localstack.config(access_token=steward)) as owner:
+        ds = await mint_dataset(owner, "Shared with the reef lab")
+        uploaded = await ds.upload(source)
+        await owner.registry_client.update_access(
+            ds.id, {"owner": f"steward-{RUN}", "groups": {LAB: ["data-read"]}}
+        )
+    assert len(uploaded.ok) == 2, uploaded.failed
+    outsider = uni_a.token(f"outsider-{RUN}", preferred_username=f"outsider-{RUN}", groups=[])
+
+    async with trusting(server, uni_a.trusted()):
+        config = localstack.config(
+            issuer=uni_a.issuer, client_id=CLI, token_dir=tmp_path / "tokens"
+        )
+        async with ProvenaClient(config) as pv:
+            assert isinstance(pv.auth_manager, AuthManager)
+            await pv.auth_manager.login_device(approver(uni_a))
+            me = await pv.auth_client.userinfo()
+            shared = await pv.datastore.interactive(ds.id)
+            creds = await shared.credentials("read")
+            result = await shared.download(tmp_path / "copy")
+        async with ProvenaClient(localstack.config(access_token=outsider)) as other:
+            with pytest.raises(Forbidden):
+                await other.datastore.credentials(ds.id, "read")
+
+    assert me.sub.startswith(USER) and me.groups == [LAB]  # provisioned, with the mapped group
+    assert creds.access_key_id and creds.expiration is not None
+    assert sorted(f.path for f in result.ok) == sorted(data), result.failed
+    for name, content in data.items():
+        assert (tmp_path / "copy" / name).read_bytes() == content
 
 
 async def test_groups_and_roles_follow_the_token(server: ServerThread, uni_a: Institution) -> None:
@@ -359,7 +248,7 @@ REFUSALS: dict[str, tuple[Callable[[Institution], str], str]] = {
     "unknown key": (lambda i: i.token(key=new_key("made-up")), "a key the issuer does not publish"),
     "forged signature": (
         lambda i: i.token(
-            key=RSAKey.import_key({**new_key("x").as_dict(private=True), "kid": i.key.kid})
+            key=RSAKey.import_key({**new_key("x").as_dict(private=True), "kid": str(i.key.kid)})
         ),
         "signature is invalid",
     ),
@@ -376,7 +265,7 @@ async def test_bad_tokens_are_refused_with_a_clear_challenge(
     header = challenge(refused)
     assert expected in header, header
     assert expected in refused.json()["error"]["message"]
-    assert "BEGIN" not in header and uni_a.key.as_dict()["n"][:20] not in header
+    assert "BEGIN" not in header and str(uni_a.key.as_dict()["n"])[:20] not in header
 
 
 async def test_the_server_publishes_its_issuers(server: ServerThread, uni_a: Institution) -> None:
@@ -486,7 +375,7 @@ async def test_unknown_keys_refetch_the_jwks_at_a_bounded_rate(uni_a: Institutio
 
 
 async def test_an_unreachable_issuer_is_a_503_and_not_asked_on_every_request() -> None:
-    down = TrustedIssuer(issuer=f"http://127.0.0.1:{_closed_port()}", audiences=[AUDIENCE])
+    down = TrustedIssuer(issuer=f"http://127.0.0.1:{closed_port()}", audiences=[AUDIENCE])
     token = Institution.sign(new_key("k"), down.issuer)
     async with httpx.AsyncClient() as http:
         verifier = IssuerVerifier(down, http)
@@ -497,8 +386,88 @@ async def test_an_unreachable_issuer_is_a_503_and_not_asked_on_every_request() -
     assert verifier.fetches == 1
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+# -- attacks across issuers -------------------------------------------------------------------
+
+
+def _with_kid(key: RSAKey, kid: str | None) -> RSAKey:
+    """The same private key under another key id."""
+    return RSAKey.import_key({**key.as_dict(private=True), "kid": str(kid)})
+
+
+CROSS: dict[str, tuple[Callable[[Institution, Institution, TokenService], str], str]] = {
+    "A's iss, B's key and kid": (
+        lambda a, b, own: Institution.sign(b.key, a.issuer),
+        "a key the issuer does not publish",
+    ),
+    "A's iss and key, B's kid": (
+        lambda a, b, own: Institution.sign(_with_kid(a.key, b.key.kid), a.issuer),
+        "a key the issuer does not publish",
+    ),
+    "A's iss and kid, B's key": (
+        lambda a, b, own: Institution.sign(_with_kid(b.key, a.key.kid), a.issuer),
+        "signature is invalid",
+    ),
+    "A's iss, signed by this server": (
+        lambda a, b, own: own.issue_access_token(
+            subject=USER, client_id=CLI, scope="", ttl=300, extra={"iss": a.issuer, "aud": AUDIENCE}
+        ),
+        "The issuer does not sign with 'ES256'",
+    ),
+    "this server's iss, A's key": (
+        lambda a, b, own: Institution.sign(a.key, own.issuer, aud="provena-like"),
+        "signature is invalid",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CROSS))
+async def test_a_token_never_passes_for_another_issuers(
+    server: ServerThread, uni_a: Institution, uni_b: Institution, case: str
+) -> None:
+    make, expected = CROSS[case]
+    token = make(uni_a, uni_b, server.app.state.tokens)
+    async with trusting(server, uni_a.trusted(), uni_b.trusted()):
+        refused = await userinfo(server, token)
+    header = challenge(refused)
+    assert expected in header, header
+
+
+async def test_the_same_subject_at_two_issuers_shares_no_groups(
+    server: ServerThread, uni_a: Institution, uni_b: Institution
+) -> None:
+    sub = f"twin-{uuid.uuid4().hex[:8]}"
+    # B maps no groups or roles: its user gets none, whatever its token says
+    b = uni_b.trusted(username_claim="sub", group_map={}, role_map={})
+    async with trusting(server, uni_a.trusted(), b):
+        at_a = await userinfo(server, uni_a.token(sub, preferred_username=sub))
+        at_b = await userinfo(server, uni_b.token(sub))
+        at_a_again = await userinfo(server, uni_a.token(sub, preferred_username=sub))
+    assert at_a.json()["sub"] != at_b.json()["sub"]
+    assert (at_b.json()["groups"], at_b.json()["roles"]) == ([], [])
+    assert (at_a.json()["groups"], at_a.json()["roles"]) == ([LAB], ["reviewer"])
+    assert at_a_again.json() == at_a.json()  # B's sign-in took nothing from A's user
+
+
+async def test_a_renamed_user_stays_themselves_and_takes_over_nobody(
+    server: ServerThread, uni_a: Institution, make_token: Callable[..., str]
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    local = f"local-{tag}"
+    make_token(local, system_roles=("admin",))
+    first, second = f"sub-1-{tag}", f"sub-2-{tag}"
+    async with trusting(server, uni_a.trusted()):
+        one = await userinfo(server, uni_a.token(first, preferred_username=f"one-{tag}"))
+        two = await userinfo(server, uni_a.token(second, preferred_username=f"two-{tag}"))
+        # both renamed at the provider: one to the other's name, the other to a local admin's
+        one_renamed = await userinfo(server, uni_a.token(first, preferred_username=f"two-{tag}"))
+        two_renamed = await userinfo(server, uni_a.token(second, preferred_username=local))
+        # a new subject named like the local admin gets an account of its own
+        newcomer = await userinfo(
+            server, uni_a.token(f"sub-3-{tag}", preferred_username=local, groups=[])
+        )
+    assert (one.json()["sub"], two.json()["sub"]) == (f"one-{tag}", f"two-{tag}")
+    assert one_renamed.json()["sub"] == f"one-{tag}"
+    assert two_renamed.json()["sub"] == f"two-{tag}"
+    assert "admin" not in two_renamed.json()["roles"]
+    assert newcomer.json()["sub"] == f"{local}-2"
+    assert newcomer.json()["roles"] == []

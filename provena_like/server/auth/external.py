@@ -14,9 +14,27 @@ when a token names a key it does not know (key rotation), at most once per
   ``exp`` is in the future and ``nbf``/``iat`` are not, with :data:`LEEWAY` seconds of clock
   skew.
 
+An issuer with :attr:`~provena_like.server.settings.TrustedIssuer.introspection` may also hand
+out opaque access tokens (anything that is not a JWT): the server asks the issuer about each one
+(RFC 7662 token introspection, as a confidential client) and accepts it when the answer is
+``active`` with the issuer's ``iss`` (when given), one of the configured audiences in ``aud``
+(or, when the answer has no ``aud``, in ``client_id``), ``token_type`` (when given) ``Bearer``,
+no ``cnf`` (a sender-constrained token needs a proof this server does not check), and the same
+``exp``/``nbf``/``iat``/``sub`` checks as a JWT. An active answer is kept for
+``introspection.cache_seconds`` at most, never past the token's ``exp``, under the SHA-256 of
+the token (never the token itself), in a cache of ``cache_size`` answers; other answers are
+not kept. At most one trusted issuer may introspect (an opaque token names no issuer: it would
+otherwise be shown to several).
+
 Anything else is a 401 whose ``WWW-Authenticate`` challenge says ``error="invalid_token"`` and
-what was wrong. :class:`Authenticator` picks the verifier by the token's ``iss`` (read without
-verification only to choose; everything is then verified), and maps a verified identity to a
+what was wrong. When the issuer can't be asked (its keys or its introspection endpoint are
+unreachable, or it refuses this server's client) the answer is a 503 ``issuer_unavailable``
+with ``Retry-After``: the token may be fine, so a client must not discard it (RFC 6750 keeps
+``invalid_token`` for tokens that are expired, revoked, malformed or invalid).
+
+:class:`Authenticator` picks the verifier by the token's ``iss`` (read without verification
+only to choose; everything is then verified), or the introspecting issuer for a token that is
+not a JWT, and maps a verified identity to a
 user of this server: (issuer, ``sub``) is linked to one user (created on first use when the
 issuer's ``provision`` is on, named from its ``username_claim`` and made unique, never merged
 with an existing account), and the groups and system roles named in the issuer's
@@ -26,11 +44,15 @@ with an existing account), and the groups and system roles named in the issuer's
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
+from urllib.parse import quote_plus
 
 import anyio
 import httpx
@@ -48,6 +70,8 @@ from provena_like.server.db.identity import (
 )
 from provena_like.server.errors import ServiceError, invalid_token
 from provena_like.server.settings import ServerSettings, TrustedIssuer
+
+log = logging.getLogger(__name__)
 
 LEEWAY = 30
 """Seconds of clock skew allowed for ``exp``, ``nbf`` and ``iat``."""
@@ -71,6 +95,12 @@ _KEY_TYPES: dict[str, str] = {
     "EdDSA": "OKP",
 }
 """The asymmetric signature algorithms accepted, and the key type each needs."""
+
+_OPAQUE_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+"""RFC 6750's ``b64token``: what a bearer token may look like."""
+
+MAX_OPAQUE_TOKEN = 4096
+"""The longest opaque token sent to an issuer's introspection endpoint."""
 
 _USERNAME_MAX = 64
 _USERNAME_BAD = re.compile(r"[^A-Za-z0-9._@-]+")
@@ -120,16 +150,28 @@ def _number(claims: Mapping[str, Any], name: str) -> float | None:
     return float(value)
 
 
-def check_claims(claims: Mapping[str, Any], config: TrustedIssuer, now: float) -> None:
+def check_claims(
+    claims: Mapping[str, Any],
+    config: TrustedIssuer,
+    now: float,
+    *,
+    audience: Collection[Any] | str | None = None,
+) -> None:
     """Check ``iss``, ``aud``, ``exp``, ``nbf``, ``iat`` and ``sub`` of verified claims.
+
+    Args:
+        claims: the verified claims.
+        config: the issuer they must be of.
+        now: the time (seconds since the epoch).
+        audience: the audience values to check instead of the ``aud`` claim.
 
     Raises:
         ServiceError: 401 ``invalid_token`` saying which claim is wrong.
     """
     if claims.get("iss") != config.issuer:
         raise invalid_token(f"The access token was not issued by {config.issuer!r}.")
-    aud = claims.get("aud")
-    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    aud = claims.get("aud") if audience is None else audience
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list | tuple) else []
     if not set(config.audiences) & {a for a in audiences if isinstance(a, str)}:
         raise invalid_token(
             "The access token is not meant for this server (its audience is none of "
@@ -151,6 +193,92 @@ def check_claims(claims: Mapping[str, Any], config: TrustedIssuer, now: float) -
         raise invalid_token("The access token names no subject ('sub').")
 
 
+def introspected_claims(
+    answer: Mapping[str, Any], config: TrustedIssuer, now: float
+) -> dict[str, Any]:
+    """The claims of an issuer's introspection answer about an access token, checked.
+
+    See the module docstring for what is checked. A missing ``iss`` is the issuer's (the
+    answer came from its endpoint, to this server's client); a present one must be it.
+
+    Example:
+        ```python
+        config = TrustedIssuer(issuer="https://idp.example", audiences=["api"])
+        answer = {"active": True, "sub": "ada", "aud": "api", "exp": 2_000_000_000}
+        claims = introspected_claims(answer, config, now=1_900_000_000)
+        assert claims["iss"] == "https://idp.example"
+        ```
+
+    Raises:
+        ServiceError: 401 ``invalid_token`` saying what is wrong.
+    """
+    if answer.get("active") is not True:
+        raise invalid_token(
+            "The access token is not active: its issuer says it has expired, was revoked or "
+            "is unknown."
+        )
+    claims = dict(answer)
+    claims.setdefault("iss", config.issuer)
+    token_type = claims.get("token_type")
+    if token_type is not None and (
+        not isinstance(token_type, str) or token_type.lower() != "bearer"
+    ):
+        raise invalid_token(
+            "The token is not a bearer access token (its issuer gives another type)."
+        )
+    if claims.get("cnf") is not None:
+        raise invalid_token(
+            "The access token is bound to a key or a certificate ('cnf'); this server accepts "
+            "bearer tokens only."
+        )
+    audience = claims["aud"] if "aud" in claims else claims.get("client_id")
+    check_claims(claims, config, now, audience=audience)
+    return claims
+
+
+class _Answers:
+    """Active introspection answers by the SHA-256 of their token, each until a given time.
+
+    Bounded: beyond ``size`` answers the least recently used go.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()
+
+    @staticmethod
+    def key(token: str) -> bytes:
+        """What a token is kept under: its SHA-256, never the token itself."""
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, key: bytes, now: float) -> dict[str, Any] | None:
+        """The claims kept for ``key``, if they are still good at ``now``."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= now:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return dict(entry[1])
+
+    def put(self, key: bytes, claims: Mapping[str, Any], until: float) -> None:
+        """Keep ``claims`` for ``key`` until ``until``."""
+        self._entries[key] = (until, dict(claims))
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+
+def _error_code(response: httpx.Response) -> str:
+    """The OAuth ``error`` of an error response, made safe to log (or ``""``)."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return _USERNAME_BAD.sub("?", error)[:64] if isinstance(error, str) else ""
+
+
 class IssuerVerifier:
     """Verifies the access tokens of one trusted issuer (see the module docstring).
 
@@ -158,6 +286,10 @@ class IssuerVerifier:
         config: the trusted issuer.
         http: the client that fetches its discovery document and JWKS.
         clock: monotonic seconds (for the refresh rate).
+        now: seconds since the epoch (for ``exp``, ``nbf``, ``iat`` and cached answers).
+
+    Raises:
+        ValueError: the secret of the issuer's introspection client can't be read.
     """
 
     def __init__(
@@ -165,16 +297,24 @@ class IssuerVerifier:
         config: TrustedIssuer,
         http: httpx.AsyncClient,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self._http = http
         self._clock = clock
+        self._now = now
         self._keys: dict[str | None, Key] | None = None
         self._algorithms: frozenset[str] = frozenset()
+        self._introspection_endpoint: str | None = None
         self._fetched_at = float("-inf")
         self._lock = anyio.Lock()
+        introspection = config.introspection
+        self._secret = introspection.secret() if introspection is not None else None
+        self._answers = _Answers(introspection.cache_size if introspection is not None else 1)
         self.fetches = 0
         """How many times the keys were fetched (for tests and diagnostics)."""
+        self.introspections = 0
+        """How many times the issuer was asked about a token (for tests and diagnostics)."""
 
     def __repr__(self) -> str:
         return f"IssuerVerifier(issuer={self.config.issuer!r})"
@@ -198,6 +338,8 @@ class IssuerVerifier:
         jwks_uri = discovery.get("jwks_uri")
         if discovery.get("issuer") != self.config.issuer or not isinstance(jwks_uri, str):
             raise _issuer_unavailable(self.config.issuer, "valid discovery document")
+        endpoint = discovery.get("introspection_endpoint")
+        self._introspection_endpoint = endpoint if isinstance(endpoint, str) else None
         jwks = await self._get_json(jwks_uri, "JWKS")
         keys: dict[str | None, Key] = {}
         advertised = discovery.get("id_token_signing_alg_values_supported")
@@ -222,7 +364,8 @@ class IssuerVerifier:
         self._keys = keys
         self._algorithms = frozenset(a for a in algorithms if a in _KEY_TYPES)
 
-    async def _key(self, kid: str | None) -> Key | None:
+    async def _fetched(self) -> dict[str | None, Key]:
+        """The keys, with the discovery document fetched at least once."""
         if self._keys is None:
             async with self._lock:
                 if self._keys is None:
@@ -233,20 +376,24 @@ class IssuerVerifier:
                         raise _issuer_unavailable(self.config.issuer, "keys")
                     await self._refresh()
         assert self._keys is not None
+        return self._keys
+
+    async def _key(self, kid: str | None) -> Key | None:
+        keys = await self._fetched()
         if kid is None:  # a key set of one key needs no kid
-            return next(iter(self._keys.values())) if len(self._keys) == 1 else None
-        key = self._keys.get(kid)
+            return next(iter(keys.values())) if len(keys) == 1 else None
+        key = keys.get(kid)
         if key is not None:
             return key
         # An unknown kid: the issuer may have rotated its keys. Fetch them again, but not
         # more often than configured (an attacker's made-up kids must not flood the issuer).
         async with self._lock:
-            key = self._keys.get(kid)
+            key = self._keys.get(kid) if self._keys is not None else None
             if key is None and self._clock() - self._fetched_at >= (
                 self.config.jwks_min_refresh_seconds
             ):
                 await self._refresh()
-                key = self._keys.get(kid)
+                key = self._keys.get(kid) if self._keys is not None else None
         return key
 
     async def verify(self, token: str, header: Mapping[str, Any]) -> dict[str, Any]:
@@ -281,8 +428,88 @@ class IssuerVerifier:
         except Exception as err:
             raise invalid_token("The access token's signature is invalid.") from err
         claims = dict(decoded.claims)
-        check_claims(claims, self.config, time.time())
+        check_claims(claims, self.config, self._now())
         return claims
+
+    async def introspect(self, token: str) -> dict[str, Any]:
+        """The claims of an opaque access token of this issuer that it says is active.
+
+        A recent active answer about the same token is reused (see the module docstring).
+
+        Raises:
+            ServiceError: 401 ``invalid_token`` (saying why) when the issuer does not vouch
+                for it as an access token for this server; 503 ``issuer_unavailable`` when
+                the issuer can't be asked.
+        """
+        settings = self.config.introspection
+        if settings is None or self._secret is None:
+            raise invalid_token("The access token is not a signed JWT.")
+        if len(token) > MAX_OPAQUE_TOKEN or not _OPAQUE_TOKEN.fullmatch(token):
+            raise invalid_token("The access token is malformed.")
+        key = _Answers.key(token)
+        cached = self._answers.get(key, self._now())
+        if cached is not None:
+            return cached
+        answer = await self._ask(token, settings.endpoint, settings.client_id, settings.auth_method)
+        now = self._now()
+        claims = introspected_claims(answer, self.config, now)
+        until = min(now + settings.cache_seconds, float(claims["exp"]))
+        if until > now:
+            self._answers.put(key, claims, until)
+        return claims
+
+    async def _ask(
+        self, token: str, endpoint: str | None, client_id: str, auth_method: str
+    ) -> dict[str, Any]:
+        """The issuer's introspection answer about ``token`` (RFC 7662 §2)."""
+        issuer = self.config.issuer
+        if endpoint is None:
+            await self._fetched()
+            endpoint = self._introspection_endpoint
+            if endpoint is None:
+                log.error(
+                    "issuer %r publishes no introspection_endpoint: set its introspection.endpoint",
+                    issuer,
+                )
+                raise _issuer_unavailable(issuer, "introspection endpoint")
+        assert self._secret is not None
+        secret = self._secret.get_secret_value()
+        data = {"token": token, "token_type_hint": "access_token"}
+        headers = {"Accept": "application/json"}
+        if auth_method == "client_secret_basic":  # RFC 6749 §2.3.1: form-encoded, then Basic
+            raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
+        else:
+            data |= {"client_id": client_id, "client_secret": secret}
+        self.introspections += 1
+        try:
+            response = await self._http.post(
+                endpoint, data=data, headers=headers, timeout=FETCH_TIMEOUT
+            )
+        except httpx.HTTPError as err:
+            log.warning(
+                "the introspection endpoint of issuer %r can't be reached (%s)",
+                issuer,
+                type(err).__name__,
+            )
+            raise _issuer_unavailable(issuer, "introspection answer") from err
+        if response.status_code != 200:
+            error = _error_code(response)
+            log.warning(
+                "the introspection endpoint of issuer %r answered HTTP %d%s",
+                issuer,
+                response.status_code,
+                f" ({error})" if error else "",
+            )
+            raise _issuer_unavailable(issuer, "introspection answer")
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or not isinstance(answer.get("active"), bool):
+            log.warning("the introspection endpoint of issuer %r did not answer in JSON", issuer)
+            raise _issuer_unavailable(issuer, "introspection answer")
+        return answer
 
 
 def _claim_values(claims: Mapping[str, Any], name: str | None) -> set[str]:
@@ -421,6 +648,7 @@ class Authenticator:
     ) -> None:
         self._embedded = embedded
         self.issuers = {v.config.issuer: v for v in issuers}
+        self._introspecting = next((v for v in issuers if v.config.introspection), None)
         self._http = http
 
     @classmethod
@@ -443,7 +671,13 @@ class Authenticator:
         if not self.issuers and self._embedded is not None:
             claims: dict[str, Any] = self._embedded.verify_access_token(token)
             return claims
-        header, unverified = peek(token)
+        try:
+            header, unverified = peek(token)
+        except ServiceError:
+            if self._introspecting is None:
+                raise
+            # Not a JWT: an opaque token, which only its issuer can vouch for.
+            return await self._introspecting.introspect(token)
         issuer = unverified.get("iss")
         verifier = self.issuers.get(issuer) if isinstance(issuer, str) else None
         if verifier is not None:

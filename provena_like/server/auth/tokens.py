@@ -3,7 +3,8 @@
 The key (ES256) is generated once per data dir and kept in ``signing-key.json`` (mode 0600);
 its public half is served as the JWKS. Verification checks signature, issuer, audience,
 expiry and not-before (RFC 7519 §4.1.5, with :data:`NBF_LEEWAY` for clock skew between
-hosts); anything else is a 401.
+hosts); anything else is a 401 whose challenge says ``error="invalid_token"`` and why
+(RFC 6750 §3.1), as for the trusted issuers' tokens.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from provena_like._private_files import write_private_file
-from provena_like.server.errors import unauthenticated
+from provena_like.server.errors import invalid_token
 
 AUDIENCE = "provena-like"
 ALGORITHM = "ES256"
@@ -87,19 +88,19 @@ class TokenService:
         # Hostile input makes joserfc raise more than its JoseError (TypeError for a "crit"
         # header that isn't a list of names): any failure to decode is a 401, never a 500.
         except Exception as err:
-            raise unauthenticated(
+            raise invalid_token(
                 "The access token is malformed or its signature is invalid."
             ) from err
         claims = decoded.claims
         now = time.time()
         if claims.get("iss") != self.issuer or claims.get("aud") != AUDIENCE:
-            raise unauthenticated("The access token was not issued for this server.")
+            raise invalid_token("The access token was not issued for this server.")
         exp = claims.get("exp")
         if not isinstance(exp, int | float) or isinstance(exp, bool) or exp <= now:
-            raise unauthenticated("The access token has expired; refresh it or sign in again.")
+            raise invalid_token("The access token has expired; refresh it or sign in again.")
         nbf = claims.get("nbf")
         if nbf is not None and (
             not isinstance(nbf, int | float) or isinstance(nbf, bool) or nbf > now + NBF_LEEWAY
         ):
-            raise unauthenticated("The access token is not valid yet (nbf is in the future).")
+            raise invalid_token("The access token is not valid yet (nbf is in the future).")
         return dict(claims)

@@ -15,12 +15,14 @@
 //                                    "deviceInterval": 1, "slowDownPolls": 1}},
 //       "signingKeys": [<private JWK>, ...],          (optional; default: one new RS256 key)
 //       "resource": {"indicator": "https://api.example", "scope": "api:read"},   (optional)
-//       "claims": {"alice": {"groups": ["lab"], "email": "..."}}                  (optional)
+//       "claims": {"alice": {"groups": ["lab"], "email": "..."}},                 (optional)
+//       "opaque": {"clients": ["cli-opaque"]}                                      (optional)
 //     }
 //
 // With "resource", every access token is a JWT for that resource (audience = the indicator,
 // signed with the first signing key) carrying the user's "claims": an institution's provider
-// as an API (our reference server) trusts it. "signingKeys" lets a test know the keys (to
+// as an API (our reference server) trusts it. The clients in "opaque" get opaque access tokens
+// for that resource instead, which an API checks at the introspection endpoint (RFC 7662). "signingKeys" lets a test know the keys (to
 // forge tokens) and restart the provider with other keys (key rotation).
 //
 // All OAuth and OpenID behaviour (device flow, client credentials, refresh-token rotation and
@@ -83,6 +85,25 @@ function defaultSigningKeys() {
 const signingKeys = config.signingKeys || defaultSigningKeys();
 const accountClaims = config.claims || {};
 
+// -- opaque access tokens and introspection (issue 18: the server's RFC 7662 support) ---------
+//
+// "opaque": {"clients": [...]}: the access tokens these clients get for the resource are
+// opaque strings (not JWTs), with the same audience, scope, claims and lifetime as the JWT
+// ones. An API learns what they are at /token/introspection, as a confidential client (any
+// client with a secret may ask about any token; a public client only about its own).
+
+const opaqueClients = new Set(config.opaque?.clients || []);
+
+function accessTokenFormat(client) {
+  return client && opaqueClients.has(client.clientId) ? 'opaque' : 'jwt';
+}
+
+async function introspectionAllowed(ctx, client, token) {
+  return client.clientAuthMethod !== 'none' || token.clientId === client.clientId;
+}
+
+// -- end of the opaque-token block -------------------------------------------------------------
+
 function resourceIndicators() {
   const resource = config.resource;
   if (!resource) return { enabled: false };
@@ -90,12 +111,12 @@ function resourceIndicators() {
     enabled: true,
     defaultResource: () => resource.indicator,
     useGrantedResource: () => true,
-    getResourceServerInfo(ctx, indicator) {
+    getResourceServerInfo(ctx, indicator, client) {
       if (indicator !== resource.indicator) throw new Error('unknown resource');
       return {
         scope: resource.scope || '',
         audience: resource.indicator,
-        accessTokenFormat: 'jwt',
+        accessTokenFormat: accessTokenFormat(client),
         accessTokenTTL: 600,
         jwt: { sign: { alg: signingKeys[0].alg || 'RS256' } },
       };
@@ -124,7 +145,7 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
-    introspection: { enabled: true },
+    introspection: { enabled: true, allowedPolicy: introspectionAllowed },
     revocation: { enabled: true },
     resourceIndicators: resourceIndicators(),
     deviceFlow: {
