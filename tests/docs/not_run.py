@@ -51,6 +51,9 @@ RESOLVER = (
 )
 
 NOT_RUN: dict[str, str] = {
+    "provena_like.modules.checking": REPLICATED,
+    "provena_like.modules.checking:CheckReport": REPLICATED,
+    "provena_like.modules.checking:check_datasets": REPLICATED,
     "provena_like.modules.deletion": REPLICATED,
     "provena_like.modules.deletion:DeletionReport": REPLICATED,
     "provena_like.modules.deletion:delete_datasets": REPLICATED,

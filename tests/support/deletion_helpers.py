@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import anyio
 import httpx
 
 from provena_like import ProvenaClient
@@ -21,10 +22,12 @@ from provena_like.repositories import (
     PosixRepository,
     Repository,
     S3Repository,
+    parse_s3_root,
     path_from_dataset,
 )
 from provena_like.storage import S3Credentials
-from provena_like.testing.localstack import BUCKET
+from provena_like.testing.localstack import BUCKET, LocalStack
+from tests.support.datastore_helpers import s3_client
 from tests.support.patch_helpers import s3_repository
 from tests.support.registration_helpers import Lab, Vocabulary, file, make_session, register
 from tests.support.users import User
@@ -133,3 +136,20 @@ async def listing(pv: ProvenaClient, rep: Replicated) -> dict[str, list[str]]:
 def sha256(data: bytes) -> str:
     """The hex sha256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
+
+
+def s3_key(rep: Replicated, path: str) -> str:
+    """The key in the server's bucket of ``path`` in ``rep``'s S3 repository."""
+    _, prefix = parse_s3_root(rep.s3_root)
+    return prefix + path
+
+
+async def put_behind(localstack: LocalStack, key: str, data: bytes, claimed_sha256: str) -> None:
+    """Overwrite ``key`` in the server's bucket with ``data``, its metadata claiming a sha256."""
+
+    def put() -> None:
+        assert localstack.s3 is not None
+        with s3_client(localstack.s3) as s3:
+            s3.put_object(Bucket=BUCKET, Key=key, Body=data, Metadata={"sha256": claimed_sha256})
+
+    await anyio.to_thread.run_sync(put)
