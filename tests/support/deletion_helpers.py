@@ -50,12 +50,12 @@ class Replicated:
     """The session's handle."""
 
 
-async def grant_data_write(
-    client: httpx.AsyncClient, admin: User, repository: str, group: str
+async def grant(
+    client: httpx.AsyncClient, admin: User, repository: str, group: str, *roles: str
 ) -> None:
-    """As the registry admin, give ``group`` read and write on the repository's data."""
+    """As the registry admin, give ``group`` these roles on the repository item."""
     current = (await client.get(f"/items/{repository}/access", headers=admin.headers)).json()
-    current["groups"] = {group: ["metadata-read", "data-read", "data-write"]}
+    current["groups"] = {group: list(roles)}
     r = await client.put(f"/items/{repository}/access", json=current, headers=admin.headers)
     assert r.status_code == 200, r.text
 
@@ -92,7 +92,8 @@ async def replicate(
 ) -> Replicated:
     """``count`` datasets of a new session, registered in both repositories, bytes in both."""
     s3, prefix = await s3_repository(client, admin)
-    await grant_data_write(client, admin, s3, lab.group)
+    await grant(client, admin, s3, lab.group, "metadata-read", "data-read", "data-write")
+    await grant(client, admin, vocabulary.repository, lab.group, "metadata-read")
     session = await make_session(client, lab)
     names = [vocabulary.name("times"), vocabulary.name("intervals")][:count]
     contents = {name: f"bytes of {name}".encode() for name in names}
