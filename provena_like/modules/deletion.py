@@ -25,8 +25,9 @@ fine, a replica already recorded absent is not recorded again) and ends with no 
 no record.
 
 A dry run reads the datasets, looks at their objects (``stat``) and changes nothing: it lists,
-per repository, every file that would be removed. A failure in one dataset (an error, a
-refusal) is reported in its result and does not stop the others.
+per repository, every file that would be removed. A failure stops its dataset where it
+happened (a re-run continues from there); it is reported in that dataset's result and does
+not stop the others.
 
 Example:
     ```python
@@ -121,7 +122,7 @@ class ReplicaDeletion:
         path: The object's path in the repository (the record's path if it doesn't map).
         recorded_exists: Whether the file record said the file exists, before this run.
         present: Whether the object was there (a dry run's ``stat``; ``None`` if not looked).
-        removed: Deleted now (a dry run: would be deleted).
+        removed: The delete was sent now (a dry run: the object is there and would be).
         verified_gone: ``stat`` answered ``None`` after the delete.
         recorded_absent: The file record says absent now (set by this run or before).
         error: What went wrong with this replica, if anything.
@@ -295,18 +296,16 @@ async def _delete_one(
         return replace(result, status="refused", error=_message(exc))
     except Exception as exc:
         return replace(result, error=_message(exc))
-    errors: list[str] = []
     for i, replica in enumerate(replicas):
         if replica.problem is not None:  # recorded absent, in a repository not given
             continue
         try:
             done[i] = await _delete_replica(registry, dataset_id, replica, done[i], on_progress)
-        except Exception as exc:
+        except Exception as exc:  # the dataset stops here; a re-run continues from here
             done[i] = replace(done[i], error=_message(exc))
-            errors.append(f"{replica.record.repository}: {_message(exc)}")
+            error = f"{replica.record.repository}: {_message(exc)}"
+            return replace(result, replicas=tuple(done), error=error)
     result = replace(result, replicas=tuple(done))
-    if errors:
-        return replace(result, error="; ".join(errors))
     try:
         await registry.delete_registered_dataset(dataset_id)
         await emit(on_progress, DeletionEvent(dataset_id, "removed"))
@@ -363,7 +362,7 @@ async def _plan(
             state = _initial(replica)
             if replica.repository is not None and replica.path is not None:
                 present = await replica.repository.stat(replica.path) is not None
-                state = replace(state, present=present, removed=True)
+                state = replace(state, present=present, removed=present)
                 await emit(
                     on_progress,
                     DeletionEvent(dataset_id, "planned", replica.record.repository, replica.path),

@@ -117,3 +117,9 @@ async def test_repair_copies_from_the_good_replica_only(
     dataset = await pv.registry_client.get_registered_dataset(a)
     record = next(f for f in dataset.files if f.repository == rep.s3)
     assert record.exists and record.verified_at is not None
+    # a missing copy comes back from the good one too
+    await repos[rep.posix].delete(damaged[a + rep.posix])
+    report = await check_datasets(pv, [a], repositories=repos, repair=True)
+    (missing,) = [r for r in report.datasets[0].replicas if r.repository == rep.posix]
+    assert (missing.status, missing.repaired_from) == ("missing", rep.s3) and report.ok
+    assert (await check_datasets(pv, [a], repositories=repos)).ok

@@ -2,8 +2,8 @@
 
 ``python -m tests.support.deletion_child JSON`` where JSON holds the server's ``base_url``,
 ``token_dir``, the user's ``token``, the ``Replicated`` fields (``s3``, ``s3_root``,
-``posix``, ``posix_root``, ``ids``, ``session``) and ``kill_at``: ``[step, repository]`` of
-the :class:`~provena_like.modules.deletion.DeletionEvent` after which to die.
+``posix``, ``posix_root``, ``ids``, ``session``) and ``kill_at``: ``[dataset_id, step]`` of
+the first :class:`~provena_like.modules.deletion.DeletionEvent` after which to die.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ async def main(args: dict[str, Any]) -> None:
         {},
         args["session"],
     )
-    step, repository = args["kill_at"]
+    dataset_id, step = args["kill_at"]
 
     def die(event: DeletionEvent) -> None:
-        if event.step == step and event.repository == repository:
+        if event.dataset_id == dataset_id and event.step == step:
             os.kill(os.getpid(), signal.SIGKILL)
 
     async with ProvenaClient(config) as pv, opened(pv, rep) as repositories:
