@@ -181,13 +181,22 @@ def delete_dataset(
     refused. After a failure or an interruption, run the same command again: it continues.
     Asks first on a terminal (unless --yes or --dry-run).
     """
-    from provena_like.modules.deletion import delete_datasets
+    from provena_like.cli.progress import step_bar
+    from provena_like.modules.deletion import DeletionEvent, delete_datasets
 
     roots = parse_repository_options(repository)
 
     def attempt(dry: bool) -> tuple[DeletionReport, list[str]]:
         async def work(pv: ProvenaClient, repositories: dict[str, Repository]) -> DeletionReport:
-            return await delete_datasets(pv, ids, repositories=repositories, dry_run=dry)
+            verb = "plan" if dry else "delete"
+            with step_bar(err_console, verb, len(ids), show=not as_json) as update:
+
+                def on_progress(e: DeletionEvent) -> None:
+                    update(f"{e.step} {e.dataset_id} {e.repository or ''}", e.step == "removed")
+
+                return await delete_datasets(
+                    pv, ids, repositories=repositories, dry_run=dry, on_progress=on_progress
+                )
 
         return _with_repositories(url, ids, roots, "read" if dry else "write", work)
 
@@ -253,12 +262,27 @@ def check_datasets(
     url: UrlOption = None,
 ) -> None:
     """Check that each replica of registered datasets has its recorded size and sha256."""
+    from provena_like.cli.progress import step_bar
+    from provena_like.modules.checking import CheckEvent
     from provena_like.modules.checking import check_datasets as check
 
     roots = parse_repository_options(repository)
 
     async def work(pv: ProvenaClient, repositories: dict[str, Repository]) -> CheckReport:
-        return await check(pv, ids, repositories=repositories, verify=verify, repair=repair)
+        with step_bar(err_console, "check", None, show=not as_json) as update:
+
+            def on_progress(e: CheckEvent) -> None:
+                text = f"{e.step} {e.dataset_id} {e.repository}: {e.status}"
+                update(text, e.step == "checked")
+
+            return await check(
+                pv,
+                ids,
+                repositories=repositories,
+                verify=verify,
+                repair=repair,
+                on_progress=on_progress,
+            )
 
     access: AccessLevel = "write" if repair else "read"
     report, unavailable = _with_repositories(url, ids, roots, access, work)
