@@ -55,6 +55,8 @@ async def test_check_datasets_opens_the_repositories_it_can_and_names_the_others
     found = doc(ok)
     assert found["ok"] and found["unavailable"] == []
     assert [{r["status"] for r in d["replicas"]} for d in found["datasets"]] == [{"ok"}] * 2
+    human = await cli(env, "check-datasets", *rep.ids, "--repository", mounted)
+    assert human.exit_code == 0 and "checked 2 datasets, 0 with problems" in human.stdout
     # the POSIX repository's mount not given: unchecked, exit 1, and said why
     partial = await cli(env, "check-datasets", rep.ids[0], "--json")
     assert partial.exit_code == 1, partial.output
@@ -79,6 +81,9 @@ async def test_delete_dataset_dry_run_asks_then_deletes_everything(
     assert plan.exit_code == 0, plan.output
     assert doc(plan)["by_repository"] == stored
     assert [d["status"] for d in doc(plan)["datasets"]] == ["would_delete"] * 2
+    human = await cli(env, "delete-dataset", *rep.ids, *mounted, "--dry-run")
+    assert human.exit_code == 0 and "would delete: 2 datasets" in human.stdout, human.output
+    assert all(path in human.stdout for paths in stored.values() for path in paths)
     # on a terminal it asks first; "n" changes nothing
     args = ["delete-dataset", *rep.ids, *mounted]
     code, err = await anyio.to_thread.run_sync(lambda: on_a_terminal(args, env, b"n\n"))
