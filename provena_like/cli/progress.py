@@ -101,6 +101,25 @@ def task_bar(
         yield on_progress
 
 
+@contextmanager
+def step_bar(
+    console: Console, description: str, total: int | None, *, show: bool = True
+) -> Iterator[Callable[[str, bool], None]]:
+    """Yield ``update(text, done)``: the bar's text becomes ``text``, one more item if ``done``.
+
+    For workflows that report steps (deleting, checking): items done of ``total`` (``None``:
+    not known), the last step as the text. Hidden without a terminal or with ``show=False``.
+    """
+    progress = _bar(console, show, MofNCompleteColumn(), TimeElapsedColumn())
+    bar = progress.add_task(description, total=total)
+
+    def update(text: str, done: bool) -> None:
+        progress.update(bar, description=f"{description}: {text}", advance=1 if done else 0)
+
+    with progress:
+        yield update
+
+
 class ProgressSink:
     """Turns transfer events into progress-bar updates (a hashing row, a transfer row)."""
 

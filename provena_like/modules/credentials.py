@@ -113,20 +113,13 @@ async def request_identity(
 
 
 def to_s3_credentials(creds: ScopedCredentials) -> S3Credentials:
-    """The storage engine's view of credentials minted by the datastore."""
+    """The storage engine's view of credentials minted by the datastore.
+
+    The same as :meth:`S3Credentials.from_scoped <provena_like.storage.S3Credentials.from_scoped>`.
+    """
     from provena_like.storage.credentials import S3Credentials
 
-    return S3Credentials(
-        access_key_id=creds.access_key_id,
-        secret_access_key=creds.secret_access_key.get_secret_value(),
-        session_token=creds.session_token.get_secret_value(),
-        expiration=creds.expiration,
-        endpoint_url=creds.endpoint_url,
-        region=creds.region,
-        bucket=creds.bucket,
-        prefix=creds.prefix,
-        access=creds.access,
-    )
+    return S3Credentials.from_scoped(creds)
 
 
 _Key = tuple[str, str, AccessLevel]  # (caller identity, dataset, access)

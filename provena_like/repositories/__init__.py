@@ -11,7 +11,9 @@ plugs in.
 
 :mod:`~provena_like.repositories.mapping` says where a registered dataset's file is in a
 repository (:func:`path_from_dataset`, :func:`paths_from_datasets`) and where a patch stages
-its new bytes (:func:`staging_path`).
+its new bytes (:func:`staging_path`). :class:`RepositoryResolver`
+(:mod:`~provena_like.repositories.resolve`) opens the repository of a registry handle: S3 with
+credentials the server mints for it, POSIX at the local directory where this machine mounts it.
 
 This package sits between the L3 modules and the clients and storage engine: it imports
 ``storage``, ``clients``, ``models`` and ``alf``, never ``modules`` or the server.
@@ -45,6 +47,11 @@ from provena_like.repositories.mapping import (
     staging_path,
 )
 from provena_like.repositories.posix import TEMP_PREFIX, PosixRepository
+from provena_like.repositories.resolve import (
+    OpenRepositories,
+    RepositoryResolver,
+    RepositoryUnavailable,
+)
 from provena_like.repositories.s3 import S3Repository, parse_s3_root
 
 __all__ = [
@@ -52,9 +59,12 @@ __all__ = [
     "TEMP_PREFIX",
     "ObjectInfo",
     "ObjectNotFound",
+    "OpenRepositories",
     "PosixRepository",
     "Repository",
     "RepositoryKind",
+    "RepositoryResolver",
+    "RepositoryUnavailable",
     "S3Repository",
     "check_path",
     "check_prefix",

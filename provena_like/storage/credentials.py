@@ -39,7 +39,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from aiobotocore.credentials import AioCredentialResolver, AioCredentials
@@ -47,6 +47,9 @@ from aiobotocore.session import AioSession
 from botocore.credentials import CredentialProvider, ReadOnlyCredentials
 
 from provena_like._core.errors import TransferError, UsageError
+
+if TYPE_CHECKING:
+    from provena_like.models.datastore import ScopedCredentials
 
 __all__ = [
     "Access",
@@ -134,6 +137,33 @@ class S3Credentials:
             raise UsageError("S3Credentials.expiration must be timezone-aware")
         if self.access not in ("read", "write"):
             raise UsageError(f"access must be 'read' or 'write', got {self.access!r}")
+
+    @classmethod
+    def from_scoped(cls, creds: ScopedCredentials) -> S3Credentials:
+        """The engine's view of credentials the server minted (a dataset's or a repository's).
+
+        Args:
+            creds: The wire model, e.g. from ``pv.datastore.credentials(...)`` or
+                ``pv.registry_client.get_repository_credentials(...)``.
+
+        Example:
+            ```python
+            scoped = await pv.registry_client.get_repository_credentials(repository_id)
+            creds = S3Credentials.from_scoped(scoped)
+            assert creds.prefix == scoped.prefix
+            ```
+        """
+        return cls(
+            access_key_id=creds.access_key_id,
+            secret_access_key=creds.secret_access_key.get_secret_value(),
+            session_token=creds.session_token.get_secret_value(),
+            expiration=creds.expiration,
+            endpoint_url=creds.endpoint_url,
+            region=creds.region,
+            bucket=creds.bucket,
+            prefix=creds.prefix,
+            access=creds.access,
+        )
 
     def __repr__(self) -> str:
         expires = "never" if self.expiration is None else self.expiration.isoformat()

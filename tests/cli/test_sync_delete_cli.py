@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ from typer.testing import CliRunner
 
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
+from tests.support.cli_helpers import on_a_terminal
 from tests.support.l3_helpers import mint_dataset
 
 pytestmark = pytest.mark.anyio
@@ -33,25 +31,6 @@ async def _dataset(stack: LocalStack) -> str:
 async def _files(stack: LocalStack, dataset: str) -> list[str]:
     async with stack.client() as pv:
         return sorted(f.path for f in await (await pv.datastore.interactive(dataset)).list_files())
-
-
-def _on_a_terminal(args: list[str], env: dict[str, str], answer: bytes) -> tuple[int, str]:
-    """Run the command with a terminal as stdin, ``answer`` typed; exit code and stderr."""
-    main, child = pty.openpty()
-    try:
-        os.write(main, answer)
-        done = subprocess.run(
-            [sys.executable, "-m", "provena_like.cli.main", *args],
-            stdin=child,
-            capture_output=True,
-            env={**os.environ, **env},
-            timeout=300,
-            check=False,
-        )
-    finally:
-        os.close(main)
-        os.close(child)
-    return done.returncode, done.stderr.decode()
 
 
 async def test_sync_delete_is_capped_and_confirmed(localstack: LocalStack, tmp_path: Path) -> None:
@@ -82,12 +61,12 @@ async def test_sync_delete_is_capped_and_confirmed(localstack: LocalStack, tmp_p
     assert await _files(localstack, dataset) == names
 
     args = ["sync", dataset, str(src), "--delete"]
-    code, err = await anyio.to_thread.run_sync(lambda: _on_a_terminal(args, env, b"n\n"))
+    code, err = await anyio.to_thread.run_sync(lambda: on_a_terminal(args, env, b"n\n"))
     assert code == 1 and "Delete 3 files" in err and "declined" in err, err
     assert await _files(localstack, dataset) == names
 
     code, err = await anyio.to_thread.run_sync(
-        lambda: _on_a_terminal([*args, "--max-delete", "3"], env, b"y\n")
+        lambda: on_a_terminal([*args, "--max-delete", "3"], env, b"y\n")
     )
     assert code == 0, err
     assert await _files(localstack, dataset) == ["keep.csv"]

@@ -40,7 +40,23 @@ REGISTERED = (
     " tests/repositories/test_mapping.py"
 )
 
+REPLICATED = (
+    "needs registered datasets whose bytes are in repositories the reader opened;"
+    " tests/deletion runs these calls"
+)
+
+RESOLVER = (
+    "needs repository items (an admin creates them and grants their data roles) and a local"
+    " mount; tests/patcher/test_resolve.py runs these calls"
+)
+
 NOT_RUN: dict[str, str] = {
+    "provena_like.modules.checking": REPLICATED,
+    "provena_like.modules.checking:CheckReport": REPLICATED,
+    "provena_like.modules.checking:check_datasets": REPLICATED,
+    "provena_like.modules.deletion": REPLICATED,
+    "provena_like.modules.deletion:DeletionReport": REPLICATED,
+    "provena_like.modules.deletion:delete_datasets": REPLICATED,
     "provena_like._core.http": READER_OBJECTS,
     "provena_like._core.http:HTTPCore.aclose": READER_OBJECTS,
     "provena_like._core.http:HTTPCore.request": READER_OBJECTS,
@@ -184,6 +200,9 @@ NOT_RUN: dict[str, str] = {
     "provena_like.repositories.mapping:file_record": REGISTERED,
     "provena_like.repositories.mapping:path_from_dataset": REGISTERED,
     "provena_like.repositories.mapping:paths_from_datasets": REGISTERED,
+    "provena_like.repositories.resolve": RESOLVER,
+    "provena_like.repositories.resolve:OpenRepositories": RESOLVER,
+    "provena_like.repositories.resolve:RepositoryResolver": RESOLVER,
     "provena_like.repositories.s3:S3Repository": S3_CREDS,
     "provena_like.repositories.s3:S3Repository.aclose": S3_REPO,
     "provena_like.repositories.s3:S3Repository.delete": S3_REPO,
@@ -202,6 +221,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.storage.credentials": ENGINE,
     "provena_like.storage.credentials:RefreshingCredentials": S3_CREDS,
     "provena_like.storage.credentials:RefreshingCredentials.effective_margin": S3_CREDS,
+    "provena_like.storage.credentials:S3Credentials.from_scoped": RESOLVER,
     "provena_like.storage.credentials:S3Credentials.from_sts": S3_CREDS,
     "provena_like.storage.credentials:S3Credentials.same_location": S3_CREDS,
     "provena_like.storage.credentials:S3Credentials.seconds_left": S3_CREDS,

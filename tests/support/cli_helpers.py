@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pty
 import re
 import subprocess
 import sys
@@ -54,3 +55,22 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         timeout=300,
         check=False,
     )
+
+
+def on_a_terminal(args: list[str], env: dict[str, str], answer: bytes) -> tuple[int, str]:
+    """Run the command with a terminal as stdin, ``answer`` typed; exit code and stderr."""
+    main, child = pty.openpty()
+    try:
+        os.write(main, answer)
+        done = subprocess.run(
+            cli_command(*args),
+            stdin=child,
+            capture_output=True,
+            env={**os.environ, **env},
+            timeout=300,
+            check=False,
+        )
+    finally:
+        os.close(main)
+        os.close(child)
+    return done.returncode, done.stderr.decode()

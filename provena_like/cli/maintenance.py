@@ -1,0 +1,291 @@
+"""``provena-like delete-dataset|check-datasets ID…``: delete registered datasets, check them.
+
+The work is :func:`~provena_like.modules.deletion.delete_datasets`' and
+:func:`~provena_like.modules.checking.check_datasets`'; these commands open the repositories
+the datasets' file records name (:class:`~provena_like.repositories.RepositoryResolver`):
+S3 ones with the credentials the server mints for them, POSIX ones where this machine
+mounts them, given as ``--repository HANDLE=LOCAL_ROOT``. A repository that can't be opened
+is named with the reason; a dataset with a replica there fails (delete: before anything
+changes) or is reported unchecked (check).
+
+Exit codes: ``0`` every dataset deleted (or would be) / as recorded, ``1`` some dataset
+failed, was refused or has a problem, ``4`` none of the datasets was found (or yours to
+see), ``2`` wrong usage; the others are :class:`~provena_like.cli._errors.ExitCode`'s.
+``--json`` prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from provena_like.cli._common import JsonOption, UrlOption, console, emit, err_console, run
+from provena_like.cli._errors import CliFailure, ExitCode
+
+if TYPE_CHECKING:  # imported when a command runs: `--help` stays fast
+    from provena_like.client import ProvenaClient
+    from provena_like.models.datastore import AccessLevel
+    from provena_like.modules.checking import CheckReport
+    from provena_like.modules.deletion import DeletionReport
+    from provena_like.repositories import Repository
+
+__all__ = ["check_datasets", "delete_dataset", "parse_repository_options"]
+
+T = TypeVar("T")
+
+IdsArgument = Annotated[list[str], typer.Argument(help="Registered dataset ids.")]
+RepositoryOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--repository",
+        "-r",
+        help="HANDLE=LOCAL_ROOT: where this machine mounts a POSIX repository (repeatable); "
+        "S3 repositories open by themselves.",
+    ),
+]
+
+
+def parse_repository_options(options: list[str] | None) -> dict[str, str | None]:
+    """``HANDLE[=LOCAL_ROOT]`` options as handle → local root (``None``: just the handle).
+
+    Example:
+        ```python
+        roots = parse_repository_options(["10378.1/7=/mnt/lab", "10378.1/9"])
+        assert roots == {"10378.1/7": "/mnt/lab", "10378.1/9": None}
+        ```
+    """
+    roots: dict[str, str | None] = {}
+    for option in options or ():
+        handle, sep, root = option.partition("=")
+        if not handle or (sep and not root):
+            raise CliFailure(
+                ExitCode.USAGE, f"--repository takes HANDLE[=LOCAL_ROOT], got {option!r}"
+            )
+        roots[handle] = root or None
+    return roots
+
+
+async def _open_repositories(
+    pv: ProvenaClient,
+    ids: list[str],
+    roots: Mapping[str, str | None],
+    access: AccessLevel,
+    stack: AsyncExitStack,
+) -> tuple[dict[str, Repository], list[str]]:
+    """Open every repository the datasets' file records name (and those given).
+
+    Returns:
+        The opened repositories by handle, and why each of the others can't be opened.
+    """
+    from provena_like._core.errors import APIStatusError
+    from provena_like.repositories.resolve import RepositoryResolver, RepositoryUnavailable
+
+    handles = dict.fromkeys(roots)
+    for dataset_id in ids:
+        try:
+            dataset = await pv.registry_client.get_registered_dataset(dataset_id)
+        except APIStatusError:
+            continue  # the workflow reports it for that dataset
+        handles.update(dict.fromkeys(f.repository for f in dataset.files))
+    local = {h: root for h, root in roots.items() if root is not None}
+    resolver = RepositoryResolver(pv.registry_client, local_roots=local)
+    opened: dict[str, Repository] = {}
+    unavailable: list[str] = []
+    for handle in handles:
+        try:
+            repository = await resolver.repository(handle, access)
+            opened[handle] = await stack.enter_async_context(repository)
+        except RepositoryUnavailable as exc:
+            unavailable.append(str(exc))
+    return opened, unavailable
+
+
+def _with_repositories(
+    url: str | None,
+    ids: list[str],
+    roots: Mapping[str, str | None],
+    access: AccessLevel,
+    work: Callable[[ProvenaClient, dict[str, Repository]], Awaitable[T]],
+) -> tuple[T, list[str]]:
+    """Open a client and the repositories, run ``work``, close everything."""
+    from provena_like.cli._common import load_config
+    from provena_like.client import ProvenaClient
+
+    config = load_config(url)
+
+    async def go() -> tuple[T, list[str]]:
+        async with ProvenaClient(config) as pv, AsyncExitStack() as stack:
+            repositories, unavailable = await _open_repositories(pv, ids, roots, access, stack)
+            return await work(pv, repositories), unavailable
+
+    return run(go)
+
+
+def _warn(unavailable: list[str], as_json: bool) -> None:
+    if not as_json:
+        for reason in unavailable:
+            err_console.print(f"[yellow]warning:[/] {reason}")
+
+
+def _exit_for(statuses: list[str], ok: bool) -> None:
+    if statuses and all(s == "not_found" for s in statuses):
+        raise typer.Exit(int(ExitCode.NOT_FOUND))
+    if not ok:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _deletion_doc(report: DeletionReport, unavailable: list[str]) -> dict[str, Any]:
+    return {
+        "dry_run": report.dry_run,
+        "ok": report.ok,
+        "by_repository": report.by_repository(),
+        "datasets": [asdict(d) for d in report.datasets],
+        "unavailable": unavailable,
+    }
+
+
+def _print_deletion(report: DeletionReport) -> None:
+    verb = "would delete" if report.dry_run else "deleted"
+    for handle, paths in report.by_repository().items():
+        console.print(f"[bold]{handle}[/]: {len(paths)} files {verb}")
+        for path in paths:
+            console.print(f"  {path}")
+    for d in report.datasets:
+        if d.error is not None:
+            err_console.print(f"[red]{d.status}[/] {d.dataset_id}: {d.error}")
+    console.print(
+        f"{verb}: {len(report.deleted)} datasets, {len(report.failed)} refused or failed"
+        + ("" if report.dry_run or report.ok else " (run the same command again to continue)")
+    )
+
+
+def delete_dataset(
+    ids: IdsArgument,
+    repository: RepositoryOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Change nothing: list every file that would go.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation.")] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Delete registered datasets from every repository holding them, then their records.
+
+    Each dataset is marked deleting, its objects are deleted and verified gone everywhere
+    and recorded absent, and only then are its records removed. Protected datasets are
+    refused. After a failure or an interruption, run the same command again: it continues.
+    Asks first on a terminal (unless --yes or --dry-run).
+    """
+    from provena_like.cli.progress import step_bar
+    from provena_like.modules.deletion import DeletionEvent, delete_datasets
+
+    roots = parse_repository_options(repository)
+
+    def attempt(dry: bool) -> tuple[DeletionReport, list[str]]:
+        async def work(pv: ProvenaClient, repositories: dict[str, Repository]) -> DeletionReport:
+            verb = "plan" if dry else "delete"
+            with step_bar(err_console, verb, len(ids), show=not as_json) as update:
+
+                def on_progress(e: DeletionEvent) -> None:
+                    update(f"{e.step} {e.dataset_id} {e.repository or ''}", e.step == "removed")
+
+                return await delete_datasets(
+                    pv, ids, repositories=repositories, dry_run=dry, on_progress=on_progress
+                )
+
+        return _with_repositories(url, ids, roots, "read" if dry else "write", work)
+
+    if not dry_run and not yes and sys.stdin.isatty():
+        plan, unavailable = attempt(True)
+        _warn(unavailable, as_json)
+        _print_deletion(plan)
+        if not plan.deleted:
+            _exit_for([d.status for d in plan.datasets], plan.ok)
+        if not typer.confirm(
+            f"Delete {len(plan.deleted)} datasets from every repository, then their records?",
+            err=True,
+        ):
+            raise CliFailure(
+                ExitCode.FAILED, "nothing was changed (deletion declined)", kind="declined"
+            )
+    report, unavailable = attempt(dry_run)
+    _warn(unavailable, as_json)
+    emit(as_json, _deletion_doc(report, unavailable), lambda: _print_deletion(report))
+    _exit_for([d.status for d in report.datasets], report.ok)
+
+
+def _check_doc(report: CheckReport, unavailable: list[str]) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "repair": report.repair,
+        "datasets": [{**asdict(d), "ok": d.ok} for d in report.datasets],
+        "unavailable": unavailable,
+    }
+
+
+def _print_check(report: CheckReport) -> None:
+    for d in report.datasets:
+        if d.error is not None:
+            err_console.print(f"[red]error[/] {d.dataset_id}: {d.error}")
+            continue
+        for r in d.replicas:
+            style = "green" if not r.problem else "red"
+            line = f"[{style}]{r.status}[/] {d.dataset_id} {r.repository} {r.path}"
+            if r.repaired_from is not None:
+                line += f" (repaired from {r.repaired_from})"
+            elif r.repair_error or r.error:
+                line += f": {r.repair_error or r.error}"
+            console.print(line)
+    console.print(f"checked {len(report.datasets)} datasets, {len(report.problems)} with problems")
+
+
+def check_datasets(
+    ids: IdsArgument,
+    repository: RepositoryOption = None,
+    repair: Annotated[
+        bool,
+        typer.Option("--repair", help="Copy bad or missing replicas again from a good one."),
+    ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify",
+            help="Read every object back and hash it (default), or trust the stored sha256.",
+        ),
+    ] = True,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Check that each replica of registered datasets has its recorded size and sha256."""
+    from provena_like.cli.progress import step_bar
+    from provena_like.modules.checking import CheckEvent
+    from provena_like.modules.checking import check_datasets as check
+
+    roots = parse_repository_options(repository)
+
+    async def work(pv: ProvenaClient, repositories: dict[str, Repository]) -> CheckReport:
+        with step_bar(err_console, "check", None, show=not as_json) as update:
+
+            def on_progress(e: CheckEvent) -> None:
+                text = f"{e.step} {e.dataset_id} {e.repository}: {e.status}"
+                update(text, e.step == "checked")
+
+            return await check(
+                pv,
+                ids,
+                repositories=repositories,
+                verify=verify,
+                repair=repair,
+                on_progress=on_progress,
+            )
+
+    access: AccessLevel = "write" if repair else "read"
+    report, unavailable = _with_repositories(url, ids, roots, access, work)
+    _warn(unavailable, as_json)
+    emit(as_json, _check_doc(report, unavailable), lambda: _print_check(report))
+    _exit_for(["not_found" if d.not_found else "" for d in report.datasets], report.ok)

@@ -1,0 +1,148 @@
+"""Helpers of the Patcher tests: repositories a lab may use, and datasets they hold.
+
+A *bench* is what every Patcher test needs: a lab (its member signs in), an S3 repository in
+the server's bucket on which the lab's group has data roles, a POSIX repository item mounted
+at a temp directory here, and registered datasets whose bytes are in both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from provena_like import ProvenaClient
+from provena_like.models.registration import RegisteredDataset
+from provena_like.repositories import OpenRepositories, RepositoryResolver, path_from_dataset
+from tests.support.patch_helpers import s3_repository
+from tests.support.registration_helpers import (
+    Lab,
+    Vocabulary,
+    create_item,
+    file,
+    make_session,
+    register,
+    unique,
+)
+from tests.support.users import User
+
+
+async def grant_data_roles(
+    client: httpx.AsyncClient,
+    admin: User,
+    repository: str,
+    group: str,
+    *,
+    write: bool = True,
+    data: bool = True,
+) -> None:
+    """As the registry admin, give ``group`` metadata-read and data-read (and data-write)."""
+    current = (await client.get(f"/items/{repository}/access", headers=admin.headers)).json()
+    roles = ["metadata-read", *(["data-read"] if data else []), *(["data-write"] if write else [])]
+    current["groups"] = {**current.get("groups", {}), group: roles}
+    r = await client.put(f"/items/{repository}/access", json=current, headers=admin.headers)
+    assert r.status_code == 200, r.text
+
+
+async def posix_repository(client: httpx.AsyncClient, admin: User) -> str:
+    """A new POSIX repository item (root ``/data`` on its server); its handle."""
+    body = {"name": unique("labsrv"), "kind": "posix", "root": "/data"}
+    item = await create_item(client, admin, "repository", body)
+    handle: str = item["id"]
+    return handle
+
+
+@dataclass
+class Bench:
+    """A lab with an S3 and a POSIX repository, mounted here at ``posix_root``."""
+
+    lab: Lab
+    vocabulary: Vocabulary
+    s3: str
+    s3_prefix: str
+    posix: str
+    posix_root: Path
+    session: str = ""
+    sessions: list[str] = field(default_factory=list)
+
+    @property
+    def local_roots(self) -> dict[str, Path]:
+        """The ``local_roots`` of a resolver on this machine."""
+        return {self.posix: self.posix_root}
+
+    def resolver(self, pv: ProvenaClient) -> RepositoryResolver:
+        """A resolver for ``pv`` that knows where the POSIX repository is mounted."""
+        return RepositoryResolver(pv.registry_client, local_roots=self.local_roots)
+
+
+async def make_bench(
+    client: httpx.AsyncClient, admin: User, lab: Lab, vocabulary: Vocabulary, tmp_path: Path
+) -> Bench:
+    """A bench for ``lab``: both repositories, data roles granted on the S3 one."""
+    s3, prefix = await s3_repository(client, admin)
+    await grant_data_roles(client, admin, s3, lab.group)
+    posix = await posix_repository(client, admin)
+    await grant_data_roles(client, admin, posix, lab.group, data=False, write=False)
+    root = tmp_path / "lab-server"
+    root.mkdir()
+    return Bench(lab, vocabulary, s3, prefix, posix, root)
+
+
+def sha256(data: bytes) -> str:
+    """The hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+async def hold_files(
+    client: httpx.AsyncClient,
+    bench: Bench,
+    repos: OpenRepositories,
+    contents: dict[str, bytes],
+) -> list[RegisteredDataset]:
+    """Register files of a new session in both repositories and put their bytes in both.
+
+    Args:
+        contents: ``[collection/]name`` → bytes, e.g. ``{"alf/obj.times.ext": b"old"}``.
+
+    Returns:
+        The registered datasets (with both file records), in the order of ``contents``.
+    """
+    session = await make_session(client, bench.lab)
+    bench.session = session
+    bench.sessions.append(session)
+    body = [
+        file(path, "", size=len(data), sha256=sha256(data), md5=hashlib.md5(data).hexdigest())
+        for path, data in contents.items()
+    ]
+    answer: dict[str, object] = {}
+    for repository in (bench.posix, bench.s3):
+        r = await register(client, bench.lab.member, session, body, repository=repository)
+        assert r.status_code == 201, r.text
+        answer = r.json()
+    datasets = [
+        RegisteredDataset.model_validate(f["dataset"])
+        for f in answer["files"]  # type: ignore[union-attr]
+    ]
+    for dataset, data in zip(datasets, contents.values(), strict=True):
+        for handle in (bench.posix, bench.s3):
+            local = bench.posix_root.parent / f"upload-{sha256(data)[:12]}"
+            local.write_bytes(data)
+            await repos[handle].put(local, path_from_dataset(dataset, handle))
+            local.unlink()
+    return datasets
+
+
+async def write_local(folder: Path, dataset: RegisteredDataset, data: bytes) -> Path:
+    """Write ``data`` as the local copy of ``dataset`` under a session folder in ``folder``."""
+    target = folder / "lab" / "session" / dataset.rel_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return target
+
+
+async def listing(repos: OpenRepositories, handles: Iterable[str]) -> dict[str, list[str]]:
+    """Every object path in each repository."""
+    return {h: [o.path async for o in repos[h].list()] for h in handles}
