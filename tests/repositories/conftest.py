@@ -1,10 +1,12 @@
 """The repositories under contract: S3 on a dataset's prefix from the datastore (the session's
-LocalStack, real SeaweedFS), and POSIX in a temp directory. Each test gets a fresh root."""
+LocalStack, real SeaweedFS), POSIX in a temp directory, and Globus (the session server's
+transfer service) on a local collection and on a dataset's S3 collection. Each test gets a
+fresh root."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,11 @@ from provena_like import ProvenaClient
 from provena_like.models.datastore import ScopedCredentials
 from provena_like.repositories import PosixRepository, Repository, S3Repository
 from provena_like.testing.localstack import LocalStack
+from provena_like.testing.server_thread import ServerThread
+from tests.support.globus_repository import globus_repository
 from tests.support.l3_helpers import make_record
 from tests.support.storage_helpers import admin_client
+from tests.support.users import User
 
 MiB = 1024 * 1024
 
@@ -60,16 +65,26 @@ def s3_admin(localstack: LocalStack) -> Any:
         client.close()
 
 
-@pytest.fixture(params=["s3", "posix"])
+@pytest.fixture(params=["s3", "posix", "globus-local", "globus-s3"])
 async def repo(
     request: pytest.FixtureRequest,
     pv: ProvenaClient,
     dataset_id: str,
     scoped: ScopedCredentials,
     tmp_path: Path,
+    server: ServerThread,
+    new_user: Callable[..., User],
 ) -> AsyncIterator[Repository]:
     """A fresh, open repository; small parts/chunks so that a 12 MiB put has several steps."""
     repository: Repository
+    if request.param.startswith("globus-"):
+        admin, user = new_user("admin", system_roles=("admin",)), new_user("repo")
+        destination = "local" if request.param == "globus-local" else "s3"
+        async with globus_repository(
+            server, admin, user, destination, chunk_size=1 * MiB
+        ) as repository:
+            yield repository
+        return
     if request.param == "s3":
         # under the dataset's prefix, in a folder of its own (not the dataset root, which
         # holds metadata.json): the root's prefix below the credentials' is mapped too

@@ -1,4 +1,4 @@
-"""The repository contract, the same tests for every implementation (S3 and POSIX).
+"""The repository contract, the same tests for every implementation (S3, POSIX, Globus).
 
 put/get/stat/delete/list; atomicity (a put killed, or failing, halfway leaves the old object
 whole and nothing else visible); corrupted stored bytes caught by ``stat(verify=True)`` and
@@ -22,8 +22,10 @@ from provena_like.repositories import (
     PosixRepository,
     Repository,
     S3Repository,
+    TransferRepository,
 )
 from provena_like.storage import BytesTransferred, FileFinished, TransferEvent, TransferProgress
+from tests.support.globus_repository import backing
 
 pytestmark = pytest.mark.anyio
 
@@ -49,6 +51,8 @@ async def leftovers(repo: Repository) -> list[str]:
     """What a write in progress or interrupted left behind (never objects, but storage)."""
     if isinstance(repo, S3Repository):
         return [up.key for up in await repo.engine.list_incomplete_uploads()]
+    if isinstance(repo, TransferRepository):  # temp files at the root, files left in the spool
+        return [info.path for info in await repo.incomplete() + await repo.spooled()]
     assert isinstance(repo, PosixRepository)
     return [info.path for info in await repo.incomplete()]
 
@@ -58,15 +62,23 @@ def corrupt(repo: Repository, path: str, s3_admin: Any) -> bytes:
 
     S3 keeps the object's metadata, sha256 included: only the bytes change. Returns them.
     """
+    bucket, key, target = None, "", None
     if isinstance(repo, S3Repository):
-        key = repo.prefix + path
-        got = s3_admin.get_object(Bucket=repo.bucket, Key=key)
+        bucket, key = repo.bucket, repo.prefix + path
+    elif isinstance(repo, TransferRepository):  # on the collection's storage
+        stored = backing(repo)
+        bucket, key = stored.bucket, stored.prefix + path
+        target = None if stored.directory is None else stored.directory / path
+    else:
+        assert isinstance(repo, PosixRepository)
+        target = repo.root / path
+    if bucket is not None:
+        got = s3_admin.get_object(Bucket=bucket, Key=key)
         data = bytearray(got["Body"].read())
         data[len(data) // 2] ^= 0x01
-        s3_admin.put_object(Bucket=repo.bucket, Key=key, Body=bytes(data), Metadata=got["Metadata"])
+        s3_admin.put_object(Bucket=bucket, Key=key, Body=bytes(data), Metadata=got["Metadata"])
         return bytes(data)
-    assert isinstance(repo, PosixRepository)
-    target = repo.root / path
+    assert target is not None
     with target.open("r+b") as fh:
         fh.seek(target.stat().st_size // 2)
         byte = fh.read(1)
