@@ -115,6 +115,7 @@ _TEMP_MARK = TEMP_PREFIX
 ``.<name>.provena-tmp-<task>``), never objects."""
 
 _CANCEL_TIMEOUT = 30.0
+_NOT_DIRECTORY = "ExternalError.DirListingFailed.NotDirectory"
 _SHA256 = re.compile(r"sha256 of the downloaded bytes is ([0-9a-f]{64})")
 _LABEL = re.compile(r"[^A-Za-z0-9 _,.-]")
 
@@ -610,16 +611,20 @@ class TransferRepository(Repository):
         found: builtins.list[ObjectInfo] = []
         level = [folder]
 
-        async def one(directory: str, below: builtins.list[str]) -> None:
+        failures: builtins.list[Exception] = []
+
+        async def one(directory: str, below: builtins.list[str], scope: anyio.CancelScope) -> None:
             async with self._list_limit:
                 try:
                     listing = await self.client.ls(self.root.joinpath(directory))
                 except NotFound:
                     return  # gone (or never there)
-                except ServerError as err:
-                    if err.code == "ExternalError.DirListingFailed.NotDirectory":
+                except Exception as err:
+                    if isinstance(err, ServerError) and err.code == _NOT_DIRECTORY:
                         return  # a file where the prefix has a folder
-                    raise
+                    failures.append(err)  # raised as itself below, not in an ExceptionGroup
+                    scope.cancel()
+                    return
             for entry in listing.entries:
                 rel = f"{directory}/{entry.name}" if directory else entry.name
                 if entry.is_dir:
@@ -641,7 +646,9 @@ class TransferRepository(Repository):
             below: builtins.list[str] = []
             async with anyio.create_task_group() as group:
                 for directory in level:
-                    group.start_soon(one, directory, below)
+                    group.start_soon(one, directory, below, group.cancel_scope)
+            if failures:
+                raise failures[0]
             level = below
         found.sort(key=lambda info: info.path)
         return found

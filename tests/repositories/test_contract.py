@@ -7,7 +7,6 @@ whole and nothing else visible); corrupted stored bytes caught by ``stat(verify=
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -26,21 +25,12 @@ from provena_like.repositories import (
 )
 from provena_like.storage import BytesTransferred, FileFinished, TransferEvent, TransferProgress
 from tests.support.globus_repository import backing
+from tests.support.repository_helpers import sha, write
 
 pytestmark = pytest.mark.anyio
 
 MiB = 1024 * 1024
 SESSION = "lab/Subjects/mouse1/2024-01-31/001"
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
 
 
 async def paths(repo: Repository, prefix: str = "") -> list[str]:
@@ -270,3 +260,27 @@ async def test_progress_is_the_engine_events_of_one_file(repo: Repository, tmp_p
         last = seen[-1]
         assert isinstance(last, TransferProgress)
         assert (last.files_done, last.bytes_done) == (1, len(data))
+
+
+async def test_put_many_and_delete_many(repo: Repository, tmp_path: Path) -> None:
+    files = {f"{SESSION}/alf/x{i}.npy": os.urandom(10 + i) for i in range(4)}
+    pairs = [(write(tmp_path / "src" / p, data), p) for p, data in files.items()]
+    with pytest.raises(UnsafePath):  # checked for all before anything is stored
+        await repo.put_many([*pairs, (pairs[0][0], "../escape.npy")])
+    assert await paths(repo) == []
+
+    infos = await repo.put_many(pairs)
+    assert [(i.path, i.size, i.sha256) for i in infos] == [
+        (p, len(d), sha(d)) for p, d in files.items()
+    ]
+    assert await paths(repo) == sorted(files)
+    for path, data in files.items():
+        verified = await repo.stat(path, verify=True)
+        assert verified is not None and verified.sha256 == sha(data)
+
+    with pytest.raises(UnsafePath):
+        await repo.delete_many([*files, "/etc/passwd"])
+    assert await paths(repo) == sorted(files)
+    await repo.delete_many([*files, "never/was.there"])
+    assert await paths(repo) == []
+    assert await leftovers(repo) == []
