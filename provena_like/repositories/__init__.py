@@ -47,7 +47,12 @@ from provena_like.repositories.mapping import (
 )
 from provena_like.repositories.posix import TEMP_PREFIX, PosixRepository
 from provena_like.repositories.s3 import S3Repository, parse_s3_root
-from provena_like.repositories.transfer import SPOOL, LocalEndpoint, TransferRepository
+from provena_like.repositories.transfer import (
+    SPOOL,
+    LocalEndpoint,
+    TransferRepository,
+    globus_root,
+)
 
 __all__ = [
     "SPOOL",
@@ -64,6 +69,7 @@ __all__ = [
     "check_path",
     "check_prefix",
     "file_record",
+    "globus_root",
     "is_staging_path",
     "parse_s3_root",
     "path_from_dataset",

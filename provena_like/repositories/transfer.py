@@ -81,6 +81,7 @@ from provena_like.clients.transfer import (
     FileEntry,
     Location,
     LocationLike,
+    Locations,
     TaskHandle,
     TaskOutcome,
     TaskResult,
@@ -105,7 +106,7 @@ from provena_like.storage.events import (
 from provena_like.storage.hashing import CHUNK_SIZE
 from provena_like.storage.results import FileResult
 
-__all__ = ["SPOOL", "LocalEndpoint", "TransferRepository"]
+__all__ = ["SPOOL", "LocalEndpoint", "TransferRepository", "globus_root"]
 
 SPOOL = ".provena-spool"
 """The folder of the local endpoint's directory that holds the files in flight."""
@@ -118,6 +119,7 @@ _CANCEL_TIMEOUT = 30.0
 _NOT_DIRECTORY = "ExternalError.DirListingFailed.NotDirectory"
 _SHA256 = re.compile(r"sha256 of the downloaded bytes is ([0-9a-f]{64})")
 _LABEL = re.compile(r"[^A-Za-z0-9 _,.-]")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,35 @@ def _stated_digest(texts: Iterable[str]) -> str | None:
     return None
 
 
+def globus_root(root: LocationLike, client: TransferClient | None = None) -> Location:
+    """The location of a Globus repository's root.
+
+    Args:
+        root: ``globus://<collection>/<path>``; ``<collection>:/<path>`` (how a repository
+            item of the registry writes a Globus root); a
+            :class:`~provena_like.clients.transfer.Location`; or, with ``client``, a label of
+            its locations (``"archive:labs/x"``).
+        client: The transfer client whose labels ``root`` may use.
+
+    Raises:
+        UsageError: If ``root`` is none of these.
+        UnsafePath: If its path holds ``..`` or a NUL byte.
+
+    Example:
+        ```python
+        cid = "6c5bd2a4-67c1-4c0b-8d64-2b4c0d7a2b9e"
+        assert globus_root(f"{cid}:/data/labs") == Location(cid, "/data/labs")
+        assert globus_root(f"globus://{cid}/data/labs") == Location(cid, "/data/labs")
+        ```
+    """
+    if isinstance(root, str):
+        collection, sep, path = root.partition(":")
+        if sep and _UUID.fullmatch(collection):
+            return Location(collection, path or "/")
+    locations = client.locations if client is not None else Locations()
+    return locations.resolve(root)
+
+
 class _Relay:
     """Progress of a put or get: the bytes of the local copy, then one ``FileFinished``.
 
@@ -214,8 +245,10 @@ class TransferRepository(Repository):
     Args:
         client: An open :class:`~provena_like.clients.transfer.TransferClient` (e.g.
             ``pv.transfer_client``); the repository doesn't close it.
-        root: The repository's root: ``globus://<collection>/<path>``, ``label:path`` or a
-            :class:`~provena_like.clients.transfer.Location`.
+        root: The repository's root: ``globus://<collection>/<path>``,
+            ``<collection>:/<path>`` (a registry repository item's ``root``), ``label:path``
+            of the client's locations, or a :class:`~provena_like.clients.transfer.Location`
+            (see :func:`globus_root`).
         local: The local endpoint the bytes go through (see :class:`LocalEndpoint`).
         name: A name for messages and plans (default: ``root``).
         timeout: Seconds a task may take before the repository cancels it and fails.
@@ -253,7 +286,7 @@ class TransferRepository(Repository):
         if list_concurrency < 1:
             raise UsageError("list_concurrency must be at least 1")
         self.client = client
-        self.root = client.locations.resolve(root)
+        self.root = globus_root(root, client)
         self.local = local
         self.name = name if name is not None else str(self.root)
         self.timeout = timeout

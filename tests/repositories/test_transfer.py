@@ -18,9 +18,16 @@ import pytest
 import responses
 from globus_sdk.testing import load_response
 
-from provena_like import ChecksumMismatch, Forbidden, TaskFailed, TransferError, UsageError
+from provena_like import (
+    ChecksumMismatch,
+    Forbidden,
+    TaskFailed,
+    TransferError,
+    UnsafePath,
+    UsageError,
+)
 from provena_like.clients.transfer import TransferClient
-from provena_like.repositories import SPOOL, LocalEndpoint, TransferRepository
+from provena_like.repositories import SPOOL, LocalEndpoint, TransferRepository, globus_root
 from provena_like.testing.server_thread import ServerThread
 from tests.support.globus_repository import backing, globus_repository
 from tests.support.globus_responses import (
@@ -263,3 +270,21 @@ async def test_a_paused_or_stuck_task_is_cancelled_and_raised(
     assert item["destination_path"] == "/archive/m1/a.bin"
     assert item["source_path"].startswith(f"/{SPOOL}/")
     assert os.listdir(tmp_path / "endpoint" / SPOOL) == []  # the staged copy is gone
+
+
+async def test_the_root_in_every_notation(repo: TransferRepository, tmp_path: Path) -> None:
+    cid, path = repo.root.collection, repo.root.path
+    assert globus_root(f"{cid}:{path}") == repo.root == globus_root(f"globus://{cid}{path}")
+    assert globus_root(repo.root) == repo.root
+    repo.client.locations.register("archive", cid, path)
+    assert globus_root("archive:a/b", repo.client) == repo.root / "a" / "b"
+    for bad in ("archive:a", f"{cid[:-1]}:/x", "s3://bucket/x"):
+        with pytest.raises(UsageError):
+            globus_root(bad)
+    with pytest.raises(UnsafePath):
+        globus_root(f"{cid}:/a/../b")
+
+    await repo.put(write(tmp_path / "a.txt", b"a"), "x/a.txt")
+    same = TransferRepository(repo.client, f"{cid}:{path}", repo.local, name="registry form")
+    assert [i.path async for i in same.list()] == ["x/a.txt"]
+    assert repr(same) == f"TransferRepository('globus://{cid}{path}', name='registry form')"
