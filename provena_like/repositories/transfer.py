@@ -58,6 +58,7 @@ Example:
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import re
 import secrets
@@ -107,6 +108,8 @@ from provena_like.storage.hashing import CHUNK_SIZE
 from provena_like.storage.results import FileResult
 
 __all__ = ["SPOOL", "LocalEndpoint", "TransferRepository", "globus_root"]
+
+log = logging.getLogger(__name__)
 
 SPOOL = ".provena-spool"
 """The folder of the local endpoint's directory that holds the files in flight."""
@@ -341,15 +344,20 @@ class TransferRepository(Repository):
         if result.ok:
             return result
         if result.outcome is not TaskOutcome.FAILED:  # INACTIVE, STUCK, TIMED_OUT
-            await self._cancel(handle)
+            if await self._cancel(handle) == "TaskComplete":  # it ended meanwhile: how?
+                result = await handle.wait(timeout=0, poll=self.poll)
+                if result.ok:
+                    return result
         raise self._task_error(result, what)
 
-    async def _cancel(self, handle: TaskHandle) -> None:
+    async def _cancel(self, handle: TaskHandle) -> str | None:
+        """Cancel a task we give up on; the service's answer (``None`` if there was none)."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CANCEL_TIMEOUT):
             try:
-                await handle.cancel()
-            except APIError as err:  # it ended meanwhile, or the service is gone
-                err.add_note(f"{self.name}: cancelling task {handle.task_id}")
+                return await handle.cancel()
+            except APIError as err:  # the service is gone, or refuses
+                log.warning("%s: cancelling task %s failed: %s", self.name, handle.task_id, err)
+        return None
 
     def _task_error(self, result: TaskResult, what: str) -> TransferError:
         message = f"{self.name}: {what}: {result.describe()}"

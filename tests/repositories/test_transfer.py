@@ -32,6 +32,7 @@ from provena_like.testing.server_thread import ServerThread
 from tests.support.globus_repository import backing, globus_repository
 from tests.support.globus_responses import (
     event_list,
+    file_doc,
     globus_mock,
     register,
     register_task,
@@ -288,3 +289,31 @@ async def test_the_root_in_every_notation(repo: TransferRepository, tmp_path: Pa
     same = TransferRepository(repo.client, f"{cid}:{path}", repo.local, name="registry form")
     assert [i.path async for i in same.list()] == ["x/a.txt"]
     assert repr(same) == f"TransferRepository('globus://{cid}{path}', name='registry form')"
+
+
+async def test_a_task_that_ends_well_while_being_cancelled_is_a_success(
+    globus_mock: object, tmp_path: Path
+) -> None:
+    """INACTIVE, then the cancel answers TaskComplete: the task SUCCEEDED meanwhile."""
+    del globus_mock
+    load_response("transfer.get_submission_id")
+    task_id = load_response("transfer.submit_transfer").metadata["task_id"]
+    paused = {"status": "INACTIVE", "nice_status": "PAUSED_BY_ADMIN", "completion_time": None}
+    register_task(task_id, task_doc(task_id, **paused), task_doc(task_id))
+    register(f"/v0.10/task/{task_id}/event_list", json_body=event_list([]))
+    register(
+        f"/v0.10/task/{task_id}/cancel",
+        method="POST",
+        json_body={"DATA_TYPE": "result", "code": "TaskComplete", "message": "done"},
+    )
+    register(f"/v0.10/operation/endpoint/{COLLECTION}/stat", json_body=file_doc("a.bin", size=3))
+    async with TransferClient(max_retries=0) as tc:
+        repo = TransferRepository(
+            tc,
+            f"{COLLECTION}:/archive",
+            LocalEndpoint(LOCAL, tmp_path / "endpoint"),
+            poll=0.01,
+        )
+        info = await repo.put(write(tmp_path / "a.bin", b"abc"), "m1/a.bin")
+    assert (info.path, info.size, info.sha256) == ("m1/a.bin", 3, sha(b"abc"))
+    assert _cancels(task_id) == 1
