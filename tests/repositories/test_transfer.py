@@ -29,7 +29,7 @@ from provena_like import (
 from provena_like.clients.transfer import TransferClient
 from provena_like.repositories import SPOOL, LocalEndpoint, TransferRepository, globus_root
 from provena_like.testing.server_thread import ServerThread
-from tests.support.globus_repository import backing, globus_repository
+from tests.support.globus_repository import GlobusPlace, backing, new_repository
 from tests.support.globus_responses import (
     event_list,
     file_doc,
@@ -43,7 +43,6 @@ from tests.support.repository_helpers import sha, write
 from tests.support.transfer import new_root, register_collection
 from tests.support.transfer_tasks import (
     fifo_writers_fixture,  # noqa: F401 - the fifo_writers fixture
-    open_collection_of,
 )
 from tests.support.users import User
 
@@ -58,14 +57,9 @@ def admin(new_user: Callable[..., User]) -> User:
 
 
 @pytest.fixture
-def user(new_user: Callable[..., User]) -> User:
-    return new_user("repo")
-
-
-@pytest.fixture
-async def repo(server: ServerThread, admin: User, user: User) -> AsyncIterator[TransferRepository]:
+async def repo(globus_local: GlobusPlace) -> AsyncIterator[TransferRepository]:
     """A repository on a local collection (its files are on this machine)."""
-    async with globus_repository(server, admin, user, "local") as opened:
+    async with new_repository(globus_local) as opened:
         yield opened
 
 
@@ -138,28 +132,26 @@ async def test_a_symlink_out_of_the_collection_is_never_followed(
 
 
 async def test_a_collection_the_user_may_not_use_is_refused(
-    server: ServerThread, admin: User, user: User, tmp_path: Path
+    server: ServerThread, admin: User, globus_local: GlobusPlace, tmp_path: Path
 ) -> None:
-    local_id, local_dir = await open_collection_of(server, admin, "repo-local")
     private = await register_collection(server, admin, new_root(server, "repo-private"))
-    async with globus_repository(server, admin, user, "local") as mine:
-        repo = TransferRepository(
-            mine.client,
-            f"globus://{private['collection_id']}/data",
-            LocalEndpoint(local_id, local_dir),
-            name="private",
-            poll=0.05,
-        )
-        with pytest.raises(Forbidden) as refused:
-            await repo.put(write(tmp_path / "a.txt", b"a"), "a.txt")
-        assert refused.value.code == "EndpointPermissionDenied"
-        assert any("private: put a.txt" in note for note in refused.value.__notes__)
-        for call in (repo.stat("a.txt"), repo.delete("a.txt")):
-            with pytest.raises(Forbidden):
-                await call
+    repo = TransferRepository(
+        globus_local.client,
+        f"globus://{private['collection_id']}/data",
+        globus_local.local,
+        name="private",
+        poll=0.05,
+    )
+    with pytest.raises(Forbidden) as refused:
+        await repo.put(write(tmp_path / "a.txt", b"a"), "a.txt")
+    assert refused.value.code == "EndpointPermissionDenied"
+    assert any("private: put a.txt" in note for note in refused.value.__notes__)
+    for call in (repo.stat("a.txt"), repo.delete("a.txt")):
         with pytest.raises(Forbidden):
-            _ = [i async for i in repo.list()]
-        assert await repo.spooled() == []
+            await call
+    with pytest.raises(Forbidden):
+        _ = [i async for i in repo.list()]
+    assert await repo.spooled() == []
 
 
 async def test_a_cancelled_caller_cancels_its_task(
@@ -196,11 +188,11 @@ async def test_a_cancelled_caller_cancels_its_task(
 
 
 async def test_corrupted_s3_bytes_the_service_refuses_are_a_checksum_mismatch(
-    server: ServerThread, admin: User, user: User, tmp_path: Path, s3_admin: Any
+    globus_s3: GlobusPlace, tmp_path: Path, s3_admin: Any
 ) -> None:
     """An S3 collection checks the sha256 stored at upload: the read-back task fails, and
     stat(verify=True) takes the digest of the stored bytes from the task's error event."""
-    async with globus_repository(server, admin, user, "s3") as repo:
+    async with new_repository(globus_s3) as repo:
         data = os.urandom(10_000)
         await repo.put(write(tmp_path / "a.bin", data), "a.bin")
         stored = backing(repo)
