@@ -309,3 +309,17 @@ async def test_a_task_that_ends_well_while_being_cancelled_is_a_success(
         info = await repo.put(write(tmp_path / "a.bin", b"abc"), "m1/a.bin")
     assert (info.path, info.size, info.sha256) == ("m1/a.bin", 3, sha(b"abc"))
     assert _cancels(task_id) == 1
+
+
+async def test_what_a_killed_process_left_in_the_spool_is_found_and_discarded(
+    repo: TransferRepository,
+) -> None:
+    spool = repo.local.directory / SPOOL
+    write(spool / "0123456789abcdef", b"staged, never sent")
+    write(spool / ".provena-tmp-abc-0123", b"half a copy into the spool")
+    left = sorted(info.path for info in await repo.spooled())
+    assert left == [f"{SPOOL}/.provena-tmp-abc-0123", f"{SPOOL}/0123456789abcdef"]
+    assert [i async for i in repo.list()] == []  # the spool is not in the repository
+    removed = await repo.discard_spooled()
+    assert sorted(info.path for info in removed) == left
+    assert await repo.spooled() == [] and os.listdir(spool) == []
