@@ -58,11 +58,12 @@ Example:
 from __future__ import annotations
 
 import builtins
+import functools
 import logging
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -164,6 +165,11 @@ def _label(text: str) -> str:
 
 def _is_temp(name: str) -> bool:
     return _TEMP_MARK in name
+
+
+def _is_object(entry: FileEntry) -> bool:
+    """A regular file (folders and symlinks are never objects)."""
+    return entry.type == "file" and entry.link_target is None
 
 
 def _stated_digest(texts: Iterable[str]) -> str | None:
@@ -395,9 +401,58 @@ class TransferRepository(Repository):
             entry = await self.client.stat(self.location(path))
         except NotFound:
             return None
-        if entry.type != "file" or entry.link_target is not None:
-            return None
-        return entry
+        return entry if _is_object(entry) else None
+
+    async def _concurrently(self, jobs: Iterable[Callable[[], Awaitable[None]]]) -> None:
+        """Run ``jobs``, at most ``list_concurrency`` at a time.
+
+        The first error is raised as itself (the other jobs are cancelled), not in an
+        ``ExceptionGroup``.
+        """
+        failures: builtins.list[Exception] = []
+
+        async def run(job: Callable[[], Awaitable[None]], scope: anyio.CancelScope) -> None:
+            async with self._list_limit:
+                try:
+                    await job()
+                except Exception as err:
+                    failures.append(err)
+                    scope.cancel()
+
+        async with anyio.create_task_group() as group:
+            for job in jobs:
+                group.start_soon(run, job, group.cancel_scope)
+        if failures:
+            raise failures[0]
+
+    async def _entries(self, paths: Sequence[str]) -> dict[str, FileEntry | None]:
+        """The files at ``paths`` (``None``: missing, or not a file).
+
+        A lone file of its folder is asked for with ``operation_stat``, the files of a folder
+        that holds several with one ``operation_ls`` of the folder.
+        """
+        folders: dict[str, builtins.list[str]] = {}
+        for path in paths:
+            folders.setdefault(path.rpartition("/")[0], []).append(path)
+        found: dict[str, FileEntry | None] = {}
+
+        async def look(folder: str, members: builtins.list[str]) -> None:
+            if len(members) == 1:
+                found[members[0]] = await self._entry(members[0])
+                return
+            try:
+                listing = await self.client.ls(self.root.joinpath(folder))
+            except NotFound:
+                listing = None
+            named = {} if listing is None else {e.name: e for e in listing.entries}
+            for path in members:
+                entry = named.get(path.rpartition("/")[2])
+                found[path] = entry if entry is not None and _is_object(entry) else None
+
+        await self._concurrently(
+            functools.partial(look, folder, members) for folder, members in folders.items()
+        )
+        return found
 
     # ------------------------------------------------------------------ the contract
 
@@ -487,8 +542,9 @@ class TransferRepository(Repository):
                 what,
             )
             infos = []
+            entries = await self._entries([path for _, path in pairs])
             for (_, path), snapshot in zip(pairs, staged, strict=True):
-                entry = await self._entry(path)
+                entry = entries[path]
                 if entry is None or entry.size != snapshot.size:
                     raise TransferError(
                         f"{self.name}: put {path}: the task succeeded but the object is "
@@ -652,20 +708,15 @@ class TransferRepository(Repository):
         found: builtins.list[ObjectInfo] = []
         level = [folder]
 
-        failures: builtins.list[Exception] = []
-
-        async def one(directory: str, below: builtins.list[str], scope: anyio.CancelScope) -> None:
-            async with self._list_limit:
-                try:
-                    listing = await self.client.ls(self.root.joinpath(directory))
-                except NotFound:
-                    return  # gone (or never there)
-                except Exception as err:
-                    if isinstance(err, ServerError) and err.code == _NOT_DIRECTORY:
-                        return  # a file where the prefix has a folder
-                    failures.append(err)  # raised as itself below, not in an ExceptionGroup
-                    scope.cancel()
-                    return
+        async def one(directory: str, below: builtins.list[str]) -> None:
+            try:
+                listing = await self.client.ls(self.root.joinpath(directory))
+            except NotFound:
+                return  # gone (or never there)
+            except ServerError as err:
+                if err.code == _NOT_DIRECTORY:
+                    return  # a file where the prefix has a folder
+                raise
             for entry in listing.entries:
                 rel = f"{directory}/{entry.name}" if directory else entry.name
                 if entry.is_dir:
@@ -673,23 +724,16 @@ class TransferRepository(Repository):
                         (rel + "/").startswith(prefix) or prefix.startswith(rel + "/")
                     ):
                         below.append(rel)
-                elif (
-                    entry.type == "file"
-                    and entry.link_target is None
-                    and _is_temp(entry.name) == temps
-                    and rel.startswith(prefix)
-                ):
+                elif _is_object(entry) and _is_temp(entry.name) == temps and rel.startswith(prefix):
                     found.append(
                         ObjectInfo(path=rel, size=entry.size or 0, mtime=entry.last_modified)
                     )
 
         while level:
             below: builtins.list[str] = []
-            async with anyio.create_task_group() as group:
-                for directory in level:
-                    group.start_soon(one, directory, below, group.cancel_scope)
-            if failures:
-                raise failures[0]
+            await self._concurrently(
+                functools.partial(one, directory, below) for directory in level
+            )
             level = below
         found.sort(key=lambda info: info.path)
         return found
