@@ -323,3 +323,22 @@ async def test_what_a_killed_process_left_in_the_spool_is_found_and_discarded(
     removed = await repo.discard_spooled()
     assert sorted(info.path for info in removed) == left
     assert await repo.spooled() == [] and os.listdir(spool) == []
+
+
+async def test_a_task_past_the_timeout_is_cancelled_and_raised(
+    globus_local: GlobusPlace, tmp_path: Path, fifo_writers: list[Path]
+) -> None:
+    async with new_repository(globus_local, timeout=0.5) as repo:
+        stored = backing(repo).directory
+        assert stored is not None
+        stored.mkdir(parents=True, exist_ok=True)
+        fifo = stored / "slow.bin"
+        os.mkfifo(fifo)  # the service's copy blocks opening it: the task stays ACTIVE
+        fifo_writers.append(fifo)
+        with pytest.raises(TaskFailed, match=r"get slow\.bin: task \S+ TIMED_OUT") as late:
+            await repo.get("slow.bin", tmp_path / "slow.bin")
+        assert late.value.outcome == "TIMED_OUT"
+        task = await repo.client.get_task(late.value.task_id)
+        assert task.fatal_error is not None and task.fatal_error.code == "CANCELED"
+        assert not (tmp_path / "slow.bin").exists()
+        assert await repo.spooled() == []
