@@ -4,10 +4,11 @@ A :class:`Repository` stores objects at repository-relative POSIX paths and can
 :meth:`~Repository.put` (atomically), :meth:`~Repository.get` (checked before the local file
 appears), :meth:`~Repository.stat` (size, and sha256 read back from the store with
 ``verify=True``), :meth:`~Repository.delete` (idempotent) and :meth:`~Repository.list` them.
-Two implementations: :class:`S3Repository` (the storage engine with scoped, refreshing
-credentials) and :class:`PosixRepository` (a directory tree on a mounted disk); the module
-docstring of :mod:`provena_like.repositories.base` says how a transfer-service-backed one
-plugs in.
+Three implementations: :class:`S3Repository` (the storage engine with scoped, refreshing
+credentials), :class:`PosixRepository` (a directory tree on a mounted disk) and
+:class:`TransferRepository` (a directory on a Globus collection, moved by transfer tasks
+through a :class:`LocalEndpoint`); :meth:`~Repository.put_many` and
+:meth:`~Repository.delete_many` handle many files at once (one Globus task).
 
 :mod:`~provena_like.repositories.mapping` says where a registered dataset's file is in a
 repository (:func:`path_from_dataset`, :func:`paths_from_datasets`) and where a patch stages
@@ -53,10 +54,18 @@ from provena_like.repositories.resolve import (
     RepositoryUnavailable,
 )
 from provena_like.repositories.s3 import S3Repository, parse_s3_root
+from provena_like.repositories.transfer import (
+    SPOOL,
+    LocalEndpoint,
+    TransferRepository,
+    globus_root,
+)
 
 __all__ = [
+    "SPOOL",
     "STAGING_FOLDER",
     "TEMP_PREFIX",
+    "LocalEndpoint",
     "ObjectInfo",
     "ObjectNotFound",
     "OpenRepositories",
@@ -66,9 +75,11 @@ __all__ = [
     "RepositoryResolver",
     "RepositoryUnavailable",
     "S3Repository",
+    "TransferRepository",
     "check_path",
     "check_prefix",
     "file_record",
+    "globus_root",
     "is_staging_path",
     "parse_s3_root",
     "path_from_dataset",

@@ -19,21 +19,22 @@ I/O). Every implementation keeps the same promises:
   nothing was left behind.
 
 Implementations: :class:`~provena_like.repositories.S3Repository` (the storage engine with
-scoped credentials) and :class:`~provena_like.repositories.PosixRepository` (a directory tree
-on a mounted disk).
+scoped credentials), :class:`~provena_like.repositories.PosixRepository` (a directory tree
+on a mounted disk) and :class:`~provena_like.repositories.TransferRepository` (a directory on
+a Globus collection, through the transfer service).
 
-**Adding a repository** (the transfer-service seam): a repository backed by a
-Globus-compatible transfer service (``kind = "globus"``) subclasses :class:`Repository` and
-implements the six abstract methods on the L2 transfer client
-(:class:`~provena_like.clients.transfer.TransferClient`): ``put``/``get`` submit a transfer
-task from or to a local endpoint with ``sync_level="checksum"`` and wait for it (the
-destination endpoint writes to a temp name and renames, which gives the atomicity promise),
-``stat`` uses ``operation_ls`` for the size and the endpoint's checksum (``verify=True``
-must ask the endpoint to recompute it from the stored bytes), ``delete`` submits a delete
-task and waits for it (a missing path is success), and ``list`` walks ``operation_ls``.
-Opening and closing the client belong in ``__aenter__``/``aclose``. The contract tests in
-``tests/repositories/`` are parametrized over the implementations; a new one joins that
-parametrization and must pass them unchanged.
+**Batches**: :meth:`Repository.put_many` and :meth:`Repository.delete_many` store or delete
+many objects; the base class calls ``put``/``delete`` once per file, and an implementation
+that does better overrides them (:class:`~provena_like.repositories.TransferRepository`
+sends one task for all).
+
+**Adding a repository**: subclass :class:`Repository`, implement the six abstract methods
+keeping the promises above (opening and closing what it holds belong in
+``__aenter__``/``aclose``), give it a ``kind``, and join the parametrization of the contract
+tests in ``tests/repositories/``: they must pass unchanged.
+:class:`~provena_like.repositories.TransferRepository` is the worked example of a store that
+moves bytes by tasks (``put``/``get`` through a local endpoint, ``stat(verify=True)`` by a
+checksum-verified read-back).
 
 Example:
     ```python
@@ -51,9 +52,10 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import os
 from abc import abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -207,6 +209,65 @@ class Repository(AsyncCloseable):
             ObjectNotFound: If there is no object at ``path``.
             ChecksumMismatch: If the bytes don't match (``local_path`` is left untouched).
         """
+
+    async def put_many(
+        self,
+        items: Iterable[tuple[Path | str | os.PathLike[str], str]],
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> builtins.list[ObjectInfo]:
+        """Store many local files: ``(local file, path)`` pairs, each object atomically.
+
+        The default calls :meth:`put` for one file after the other and stops at the first
+        error (the objects stored before it stay); a store that moves many files at once
+        better (one Globus task for all) overrides it.
+
+        Args:
+            items: ``(local file, repository path)`` pairs.
+            progress: Receives the events of each file's :meth:`put`.
+
+        Returns:
+            The stored objects, in the order of ``items``.
+
+        Raises:
+            UnsafePath: If a path is unsafe (checked for all before anything is stored).
+            TransferError: As :meth:`put`.
+
+        Example:
+            ```python
+            from provena_like.repositories import PosixRepository
+
+            (tmp_path / "a.txt").write_text("a")
+            (tmp_path / "b.txt").write_text("b")
+            pairs = [(tmp_path / "a.txt", "s/a.txt"), (tmp_path / "b.txt", "s/b.txt")]
+            async with PosixRepository(tmp_path / "repo") as repo:
+                infos = await repo.put_many(pairs)
+                assert [i.size for i in infos] == [1, 1]
+            ```
+        """
+        pairs = [(local, check_path(path)) for local, path in items]
+        return [await self.put(local, path, progress=progress) for local, path in pairs]
+
+    async def delete_many(self, paths: Iterable[str]) -> None:
+        """Delete many objects (missing ones are fine).
+
+        The default calls :meth:`delete` for one path after the other; a store that deletes
+        many at once better overrides it.
+
+        Raises:
+            UnsafePath: If a path is unsafe (checked for all before anything is deleted).
+            TransferError: As :meth:`delete`.
+
+        Example:
+            ```python
+            from provena_like.repositories import PosixRepository
+
+            async with PosixRepository(tmp_path / "repo") as repo:
+                await repo.delete_many(["s/a.txt", "s/b.txt"])
+            ```
+        """
+        for path in [check_path(path) for path in paths]:
+            await self.delete(path)
 
     @abstractmethod
     async def stat(self, path: str, *, verify: bool = False) -> ObjectInfo | None:

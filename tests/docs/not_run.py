@@ -35,6 +35,11 @@ GLOBUS = (
 )
 
 S3_REPO = "needs an open S3Repository on a dataset's prefix (tests/repositories runs these calls)"
+GLOBUS_REPO = (
+    "needs an open TransferRepository: a local endpoint (a transfer collection over a directory"
+    " of this machine, registered by an administrator) and a destination collection;"
+    " tests/repositories runs these calls against the reference server"
+)
 REGISTERED = (
     "needs a registered dataset (RegisteredDataset) with file records; the cases run in"
     " tests/repositories/test_mapping.py"
@@ -211,6 +216,19 @@ NOT_RUN: dict[str, str] = {
     "provena_like.repositories.s3:S3Repository.list": S3_REPO,
     "provena_like.repositories.s3:S3Repository.put": S3_REPO,
     "provena_like.repositories.s3:S3Repository.stat": S3_REPO,
+    "provena_like.repositories.transfer": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository.location": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository.put": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository.put_many": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository.get": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository.stat": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository.delete": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository.delete_many": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository.list": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository.incomplete": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository.spooled": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository.discard_spooled": GLOBUS_REPO,
     "provena_like.storage": S3_CREDS,
     "provena_like.storage._requests:S3Requests.call": ENGINE,
     "provena_like.storage._requests:S3Requests.get": ENGINE,

@@ -1,10 +1,12 @@
 """The repositories under contract: S3 on a dataset's prefix from the datastore (the session's
-LocalStack, real SeaweedFS), and POSIX in a temp directory. Each test gets a fresh root."""
+LocalStack, real SeaweedFS), POSIX in a temp directory, and Globus (the session server's
+transfer service) on a local collection and on a dataset's S3 collection. Each test gets a
+fresh root."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ from provena_like import ProvenaClient
 from provena_like.models.datastore import ScopedCredentials
 from provena_like.repositories import PosixRepository, Repository, S3Repository
 from provena_like.testing.localstack import LocalStack
+from provena_like.testing.server_thread import ServerThread
+from tests.support.globus_repository import GlobusPlace, globus_place, make_users, new_repository
 from tests.support.l3_helpers import make_record
 from tests.support.storage_helpers import admin_client
 
@@ -60,17 +64,46 @@ def s3_admin(localstack: LocalStack) -> Any:
         client.close()
 
 
-@pytest.fixture(params=["s3", "posix"])
+@pytest.fixture(scope="module")
+async def globus_places(
+    server: ServerThread, make_token: Callable[..., str]
+) -> AsyncIterator[dict[str, GlobusPlace]]:
+    """A user's transfer client and local endpoint, with a local destination collection
+    (``"globus-local"``) and the user's dataset, an S3 collection (``"globus-s3"``)."""
+    users = make_users(make_token)
+    async with (
+        globus_place(server, *users, "local") as local,
+        globus_place(server, *users, "s3") as s3,
+    ):
+        yield {"globus-local": local, "globus-s3": s3}
+
+
+@pytest.fixture
+def globus_local(globus_places: dict[str, GlobusPlace]) -> GlobusPlace:
+    """The places of a repository on a local collection."""
+    return globus_places["globus-local"]
+
+
+@pytest.fixture
+def globus_s3(globus_places: dict[str, GlobusPlace]) -> GlobusPlace:
+    """The places of a repository on an S3 collection (a dataset)."""
+    return globus_places["globus-s3"]
+
+
+@pytest.fixture(params=["s3", "posix", "globus-local", "globus-s3"])
 async def repo(
     request: pytest.FixtureRequest,
     pv: ProvenaClient,
     dataset_id: str,
     scoped: ScopedCredentials,
     tmp_path: Path,
+    globus_places: dict[str, GlobusPlace],
 ) -> AsyncIterator[Repository]:
     """A fresh, open repository; small parts/chunks so that a 12 MiB put has several steps."""
     repository: Repository
-    if request.param == "s3":
+    if request.param.startswith("globus-"):
+        repository = new_repository(globus_places[request.param], chunk_size=1 * MiB)
+    elif request.param == "s3":
         # under the dataset's prefix, in a folder of its own (not the dataset root, which
         # holds metadata.json): the root's prefix below the credentials' is mapped too
         root = f"s3://{scoped.bucket}/{scoped.prefix}repo-{uuid.uuid4().hex[:8]}/"

@@ -1,4 +1,4 @@
-"""The repository contract, the same tests for every implementation (S3 and POSIX).
+"""The repository contract, the same tests for every implementation (S3, POSIX, Globus).
 
 put/get/stat/delete/list; atomicity (a put killed, or failing, halfway leaves the old object
 whole and nothing else visible); corrupted stored bytes caught by ``stat(verify=True)`` and
@@ -7,7 +7,6 @@ whole and nothing else visible); corrupted stored bytes caught by ``stat(verify=
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -22,23 +21,16 @@ from provena_like.repositories import (
     PosixRepository,
     Repository,
     S3Repository,
+    TransferRepository,
 )
 from provena_like.storage import BytesTransferred, FileFinished, TransferEvent, TransferProgress
+from tests.support.globus_repository import backing
+from tests.support.repository_helpers import sha, write
 
 pytestmark = pytest.mark.anyio
 
 MiB = 1024 * 1024
 SESSION = "lab/Subjects/mouse1/2024-01-31/001"
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
 
 
 async def paths(repo: Repository, prefix: str = "") -> list[str]:
@@ -49,6 +41,8 @@ async def leftovers(repo: Repository) -> list[str]:
     """What a write in progress or interrupted left behind (never objects, but storage)."""
     if isinstance(repo, S3Repository):
         return [up.key for up in await repo.engine.list_incomplete_uploads()]
+    if isinstance(repo, TransferRepository):  # temp files at the root, files left in the spool
+        return [info.path for info in await repo.incomplete() + await repo.spooled()]
     assert isinstance(repo, PosixRepository)
     return [info.path for info in await repo.incomplete()]
 
@@ -58,15 +52,23 @@ def corrupt(repo: Repository, path: str, s3_admin: Any) -> bytes:
 
     S3 keeps the object's metadata, sha256 included: only the bytes change. Returns them.
     """
+    bucket, key, target = None, "", None
     if isinstance(repo, S3Repository):
-        key = repo.prefix + path
-        got = s3_admin.get_object(Bucket=repo.bucket, Key=key)
+        bucket, key = repo.bucket, repo.prefix + path
+    elif isinstance(repo, TransferRepository):  # on the collection's storage
+        stored = backing(repo)
+        bucket, key = stored.bucket, stored.prefix + path
+        target = None if stored.directory is None else stored.directory / path
+    else:
+        assert isinstance(repo, PosixRepository)
+        target = repo.root / path
+    if bucket is not None:
+        got = s3_admin.get_object(Bucket=bucket, Key=key)
         data = bytearray(got["Body"].read())
         data[len(data) // 2] ^= 0x01
-        s3_admin.put_object(Bucket=repo.bucket, Key=key, Body=bytes(data), Metadata=got["Metadata"])
+        s3_admin.put_object(Bucket=bucket, Key=key, Body=bytes(data), Metadata=got["Metadata"])
         return bytes(data)
-    assert isinstance(repo, PosixRepository)
-    target = repo.root / path
+    assert target is not None
     with target.open("r+b") as fh:
         fh.seek(target.stat().st_size // 2)
         byte = fh.read(1)
@@ -258,3 +260,27 @@ async def test_progress_is_the_engine_events_of_one_file(repo: Repository, tmp_p
         last = seen[-1]
         assert isinstance(last, TransferProgress)
         assert (last.files_done, last.bytes_done) == (1, len(data))
+
+
+async def test_put_many_and_delete_many(repo: Repository, tmp_path: Path) -> None:
+    files = {f"{SESSION}/alf/x{i}.npy": os.urandom(10 + i) for i in range(4)}
+    pairs = [(write(tmp_path / "src" / p, data), p) for p, data in files.items()]
+    with pytest.raises(UnsafePath):  # checked for all before anything is stored
+        await repo.put_many([*pairs, (pairs[0][0], "../escape.npy")])
+    assert await paths(repo) == []
+
+    infos = await repo.put_many(pairs)
+    assert [(i.path, i.size, i.sha256) for i in infos] == [
+        (p, len(d), sha(d)) for p, d in files.items()
+    ]
+    assert await paths(repo) == sorted(files)
+    for path, data in files.items():
+        verified = await repo.stat(path, verify=True)
+        assert verified is not None and verified.sha256 == sha(data)
+
+    with pytest.raises(UnsafePath):
+        await repo.delete_many([*files, "/etc/passwd"])
+    assert await paths(repo) == sorted(files)
+    await repo.delete_many([*files, "never/was.there"])
+    assert await paths(repo) == []
+    assert await leftovers(repo) == []
