@@ -45,6 +45,7 @@ from provena_like.auth.flows import (
     StaticToken,
     TokenSource,
 )
+from provena_like.auth.loopback import AuthorizationCodeFlow, BrowserCallback
 from provena_like.auth.oidc import OIDCDiscovery
 from provena_like.auth.store import TokenKey, TokenStore
 from provena_like.auth.token_set import TokenSet
@@ -94,6 +95,8 @@ class AuthManager(httpx.Auth, AsyncCloseable):
         refresh_margin: refresh this many seconds before the token expires, at most half
             the token's lifetime (see :meth:`effective_margin`).
         http: the client for token and discovery calls (see :meth:`bind`).
+        server: the URL of the auth service the tokens are used with (part of the store
+            key: a sign-in is kept per server and issuer); ``None`` keys by issuer only.
 
     ``client_id``, ``client_secret`` and ``scopes`` default to those of ``source`` (a
     :class:`DeviceCodeFlow`, :class:`ClientCredentials` or :class:`RefreshTokenFlow`).
@@ -122,6 +125,7 @@ class AuthManager(httpx.Auth, AsyncCloseable):
         store: TokenStore | None = None,
         refresh_margin: float = 60.0,
         http: httpx.AsyncClient | None = None,
+        server: str | None = None,
     ) -> None:
         if refresh_margin < 0:
             raise UsageError("refresh_margin must be >= 0 seconds")
@@ -140,6 +144,7 @@ class AuthManager(httpx.Auth, AsyncCloseable):
         self.client_id = client_id
         self.scopes = tuple(scopes)
         self.store = store
+        self.server = server.rstrip("/") if server else None
         self.refresh_margin = refresh_margin
         self._client_secret = (
             SecretStr(client_secret) if isinstance(client_secret, str) else client_secret
@@ -159,9 +164,10 @@ class AuthManager(httpx.Auth, AsyncCloseable):
         """Pick the token source that ``config`` describes.
 
         ``access_token`` → :class:`StaticToken`; ``client_secret`` → :class:`ClientCredentials`;
-        otherwise the token stored for (issuer, client_id, scopes) in
-        ``config.resolved_token_dir``, refreshed with its refresh token. Without one, the first
-        request raises :class:`LoginRequired`.
+        otherwise the token stored for (server, issuer, client_id, scopes) in
+        ``config.resolved_token_dir`` (the server being ``config.service_url("auth")``),
+        refreshed with its refresh token. Without one, the first request raises
+        :class:`LoginRequired`.
 
         Args:
             config: the SDK configuration.
@@ -202,10 +208,11 @@ class AuthManager(httpx.Auth, AsyncCloseable):
             scopes=config.scopes,
             store=TokenStore(config.resolved_token_dir),
             refresh_margin=margin,
+            server=config.service_url("auth"),
         )
         key = manager.key
         if require_token and key is not None and manager.store is not None:
-            if not manager.store.path_for(key).exists():
+            if not manager.store.exists_sync(key):
                 raise LoginRequired(f"not signed in to {issuer}; {_LOGIN_HINT}")
         return manager
 
@@ -266,10 +273,10 @@ class AuthManager(httpx.Auth, AsyncCloseable):
 
     @property
     def key(self) -> TokenKey | None:
-        """The token store key (issuer, client_id, scopes), if there is a store."""
+        """The token store key (server, issuer, client_id, scopes), if there is a store."""
         if self.store is None or self.issuer is None or self.client_id is None:
             return None
-        return TokenKey.of(self.issuer, self.client_id, self.scopes)
+        return TokenKey.of(self.issuer, self.client_id, self.scopes, server=self.server)
 
     # -- httpx.Auth --------------------------------------------------------------------------
 
@@ -519,6 +526,42 @@ class AuthManager(httpx.Auth, AsyncCloseable):
         flow = DeviceCodeFlow(
             self.client_id, self.scopes, prompt, client_secret=self._client_secret
         )
+        await self._login(flow)
+
+    async def login_browser(self, open_browser: BrowserCallback, *, timeout: float = 300.0) -> None:
+        """Sign in in a browser (authorization code + PKCE, loopback redirect); keep the tokens.
+
+        See :class:`~provena_like.auth.loopback.AuthorizationCodeFlow`: the client must be
+        registered as a native app with the redirect URI ``http://127.0.0.1/callback``.
+
+        Args:
+            open_browser: opens the :class:`BrowserPrompt`'s ``authorization_url`` in a
+                browser, or shows it to the user (sync or async).
+            timeout: seconds to wait for the browser to come back.
+
+        Raises:
+            AuthorizationTimeout: the browser did not come back in time.
+            AccessDenied: the user denied the request.
+            AuthorizationFlowError: the answer did not match the request, or the provider
+                refused.
+
+        Example:
+            ```python
+            await auth.login_browser(lambda p: webbrowser.open(p.authorization_url))
+            ```
+        """
+        if self.client_id is None:
+            raise UsageError("login_browser needs a client_id")
+        flow = AuthorizationCodeFlow(
+            self.client_id,
+            self.scopes,
+            open_browser,
+            client_secret=self._client_secret,
+            timeout=timeout,
+        )
+        await self._login(flow)
+
+    async def _login(self, flow: TokenSource) -> None:
         token = await flow.fetch_token(self._client(), self._oidc())
         async with self._lock:
             async with self._store_lock():
@@ -527,7 +570,7 @@ class AuthManager(httpx.Auth, AsyncCloseable):
             self._last_error = None
             self._source_spent = False
             self._generation += 1
-        log.debug("signed in with the device flow (client %s)", self.client_id)
+        log.debug("signed in with %r", flow)
 
     async def logout(self) -> None:
         """Revoke the refresh token (if the provider can) and delete the stored token.

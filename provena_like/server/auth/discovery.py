@@ -26,6 +26,7 @@ router = APIRouter()
 @router.get(
     "/.well-known/openid-configuration",
     response_model=OIDCConfiguration,
+    response_model_exclude_none=True,
     summary="OpenID Provider metadata",
 )
 async def openid_configuration(request: Request) -> OIDCConfiguration:
