@@ -271,6 +271,25 @@ class AuthManager(httpx.Auth, AsyncCloseable):
     def _oidc(self) -> OIDCDiscovery:
         return self._discovery if self._discovery is not None else _NoIssuer()
 
+    async def provider_metadata(self) -> OIDCConfiguration:
+        """The issuer's OIDC discovery document (fetched once, then cached).
+
+        Tells which sign-ins the provider offers: ``device_authorization_endpoint`` (the
+        device flow, :meth:`login_device`), ``authorization_endpoint`` (a browser sign-in,
+        :meth:`login_browser`).
+
+        Raises:
+            UsageError: the manager has no issuer (a static token).
+            APIError: the document could not be fetched.
+
+        Example:
+            ```python
+            metadata = await auth.provider_metadata()
+            use_device_flow = metadata.device_authorization_endpoint is not None
+            ```
+        """
+        return await self._oidc().get(self._client())
+
     @property
     def key(self) -> TokenKey | None:
         """The token store key (server, issuer, client_id, scopes), if there is a store."""

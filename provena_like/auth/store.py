@@ -223,6 +223,16 @@ class TokenStore:
         """
         return await anyio.to_thread.run_sync(self.keys_sync)
 
+    async def sign_in_for(self, server: str) -> SignIn | None:
+        """The issuer remembered for ``server`` (see :meth:`remember_sign_in`), if any.
+
+        Example:
+            ```python
+            current = await store.sign_in_for("https://provena.example.org/auth")
+            ```
+        """
+        return await anyio.to_thread.run_sync(self.sign_in_for_sync, server)
+
     async def remember_sign_in(self, server: str, sign_in: SignIn) -> None:
         """Remember ``sign_in`` as ``server``'s current issuer (the CLI's later commands use it).
 
@@ -419,7 +429,7 @@ class TokenStore:
         return keys
 
     def sign_in_for_sync(self, server: str) -> SignIn | None:
-        """The issuer remembered for ``server`` (see :meth:`remember_sign_in`), if any."""
+        """Blocking :meth:`sign_in_for`."""
         entry = self._sign_ins().get(server.rstrip("/"))
         if not isinstance(entry, dict):
             return None

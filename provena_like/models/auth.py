@@ -76,6 +76,9 @@ class TrustedIssuerInfo(WireModel):
     """An OpenID provider whose access tokens the server accepts (``GET /auth/issuers``)."""
 
     issuer: str
+    name: str | None = Field(
+        default=None, description="a short name to sign in with instead of the URL"
+    )
     discovery_url: str
     audiences: list[str] = Field(
         default_factory=list, description="the 'aud' values the server accepts from it"

@@ -21,8 +21,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from sqlalchemy import select
 
 from provena_like._core.config import ProvenaConfig
 from provena_like.auth import AuthManager, DevicePrompt
-from provena_like.server.auth.external import Authenticator, IssuerVerifier
+from provena_like.server.auth.external import IssuerVerifier
 from provena_like.server.db.identity import ExternalIdentityRow
 from provena_like.server.errors import ServiceError
 from provena_like.server.settings import TrustedIssuer
@@ -49,6 +49,7 @@ from tests.support.oidc_support import (
     start_provider,
 )
 from tests.support.registry_helpers import create, path
+from tests.support.trusted_issuers import trusting
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
@@ -171,29 +172,6 @@ def uni_a(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Institution]:
 def uni_b(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Institution]:
     with running(tmp_path_factory, "uni-b-1") as inst:
         yield inst
-
-
-@asynccontextmanager
-async def trusting(
-    server: ServerThread, *issuers: TrustedIssuer, embedded: bool = True
-) -> AsyncIterator[Authenticator]:
-    """The session server, trusting ``issuers`` (and its own tokens if ``embedded``)."""
-    state = server.app.state
-    settings_before, before = state.settings, state.authenticator
-    settings = settings_before.model_copy(
-        update={"trusted_issuers": list(issuers), "embedded_issuer_enabled": embedded}
-    )
-
-    async def make() -> Authenticator:
-        return Authenticator.from_settings(settings, state.tokens)
-
-    authenticator = server.call(make)
-    state.settings, state.authenticator = settings, authenticator
-    try:
-        yield authenticator
-    finally:
-        state.settings, state.authenticator = settings_before, before
-        server.call(authenticator.aclose)
 
 
 async def userinfo(server: ServerThread, token: str) -> httpx.Response:
@@ -382,7 +360,7 @@ async def test_bad_tokens_are_refused_with_a_clear_challenge(
 async def test_the_server_publishes_its_issuers(server: ServerThread, uni_a: Institution) -> None:
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
         own = (await http.get("/auth/issuers")).json()
-        async with trusting(server, uni_a.trusted(client_id=CLI), embedded=False):
+        async with trusting(server, uni_a.trusted(client_id=CLI, name="uni-a"), embedded=False):
             listed = (await http.get("/auth/issuers")).json()
     assert own == {"embedded": server.app.state.settings.issuer, "issuers": []}
     assert listed == {
@@ -390,6 +368,7 @@ async def test_the_server_publishes_its_issuers(server: ServerThread, uni_a: Ins
         "issuers": [
             {
                 "issuer": uni_a.issuer,
+                "name": "uni-a",
                 "discovery_url": f"{uni_a.issuer}/.well-known/openid-configuration",
                 "audiences": [AUDIENCE],
                 "client_id": CLI,

@@ -66,6 +66,7 @@ async def issuers(request: Request) -> TrustedIssuers:
         issuers=[
             TrustedIssuerInfo(
                 issuer=t.issuer,
+                name=t.name,
                 discovery_url=t.resolved_discovery_url,
                 audiences=list(t.audiences),
                 client_id=t.client_id,
