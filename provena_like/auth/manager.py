@@ -85,7 +85,8 @@ class AuthManager(httpx.Auth, AsyncCloseable):
 
     Args:
         source: how to get the first token (``None``: from the token store, or after
-            :meth:`login_device`). A persistent source (:class:`DeviceCodeFlow`,
+            :meth:`login_device` / :meth:`login_browser`). A persistent source
+            (:class:`DeviceCodeFlow`, :class:`AuthorizationCodeFlow`,
             :class:`RefreshTokenFlow`) is asked only when the store holds no usable sign-in.
         issuer: the OIDC issuer (needed for everything but a static token).
         client_id: the OAuth client, for refreshes, the store key and :meth:`login_device`.
@@ -99,7 +100,8 @@ class AuthManager(httpx.Auth, AsyncCloseable):
             key: a sign-in is kept per server and issuer); ``None`` keys by issuer only.
 
     ``client_id``, ``client_secret`` and ``scopes`` default to those of ``source`` (a
-    :class:`DeviceCodeFlow`, :class:`ClientCredentials` or :class:`RefreshTokenFlow`).
+    :class:`DeviceCodeFlow`, :class:`AuthorizationCodeFlow`, :class:`ClientCredentials` or
+    :class:`RefreshTokenFlow`).
 
     Example:
         ```python
@@ -133,7 +135,9 @@ class AuthManager(httpx.Auth, AsyncCloseable):
         if client is not None:
             client_id = client_id if client_id is not None else client.client_id
             client_secret = client_secret if client_secret is not None else client.client_secret
-        if not scopes and isinstance(source, DeviceCodeFlow | ClientCredentials):
+        if not scopes and isinstance(
+            source, DeviceCodeFlow | AuthorizationCodeFlow | ClientCredentials
+        ):
             scopes = source.scopes
         if issuer is None and not isinstance(source, StaticToken):
             raise UsageError("AuthManager needs the OIDC issuer unless it has a static token")

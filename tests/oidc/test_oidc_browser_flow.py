@@ -15,7 +15,13 @@ import pytest
 
 from provena_like._core.config import ProvenaConfig
 from provena_like._core.errors import AccessDenied, AuthorizationFlowError, AuthorizationTimeout
-from provena_like.auth import AuthManager, BrowserPrompt, TokenKey, TokenStore
+from provena_like.auth import (
+    AuthManager,
+    AuthorizationCodeFlow,
+    BrowserPrompt,
+    TokenKey,
+    TokenStore,
+)
 from tests.support.oidc_support import BROWSER, USER, Provider
 
 pytestmark = pytest.mark.anyio
@@ -129,3 +135,27 @@ async def test_nobody_coming_back_times_out(oidc: Provider, tmp_path: Path) -> N
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as late:
             await late.get(p.redirect_uri)
+
+
+async def test_a_manager_on_the_flow_signs_in_once_then_resumes_from_the_store(
+    oidc: Provider, tmp_path: Path
+) -> None:
+    store = TokenStore(tmp_path)
+    prompts: list[BrowserPrompt] = []
+
+    async def browser(p: BrowserPrompt) -> None:
+        prompts.append(p)
+        await oidc.browse(p.authorization_url)
+
+    subjects = []
+    for _ in range(2):  # two processes, one after the other
+        flow = AuthorizationCodeFlow(BROWSER, ["openid", "offline_access"], browser)
+        auth = AuthManager(flow, issuer=oidc.issuer, store=store)
+        assert auth.scopes == ("openid", "offline_access")  # the flow's, as for the device flow
+        async with httpx.AsyncClient(auth=auth) as http:
+            auth.bind(http)
+            subjects.append((await http.get(oidc.resource_url)).json()["sub"])
+        await auth.aclose()
+    assert subjects == [USER, USER]
+    assert len(prompts) == 1  # the second one used the stored sign-in
+    assert await store.keys() == [TokenKey.of(oidc.issuer, BROWSER, ["openid", "offline_access"])]
