@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,16 +18,18 @@ from typing import Any
 
 import anyio
 import pytest
+from typer.testing import CliRunner
 
 from provena_like._core.config import ProvenaConfig
-from provena_like.auth import AuthManager, TokenKey, TokenStore
+from provena_like.auth import TokenKey, TokenStore
 from provena_like.cli._errors import CliFailure, ExitCode
-from provena_like.cli.session import Flow, _at_issuer, _choose
+from provena_like.cli.main import app
+from provena_like.cli.session import _at_issuer
 from provena_like.models.auth import TrustedIssuerInfo, TrustedIssuers
 from provena_like.server.settings import TrustedIssuer
 from provena_like.testing.server_thread import ServerThread
 from tests.support.auth_helpers import device_login
-from tests.support.cli_helpers import cli_command, cli_env, run_cli
+from tests.support.cli_helpers import cli_command, cli_env
 from tests.support.oidc_support import (
     BROWSER,
     BROWSER_CLIENT,
@@ -67,10 +68,13 @@ def uni(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
         process.stop()
 
 
+runner = CliRunner()
+
+
 async def cli(*args: str, env: dict[str, str]) -> dict[str, Any]:
-    """``provena-like ARGS --json`` in a process; its JSON document (exit code 0 checked)."""
-    done = await anyio.to_thread.run_sync(lambda: run_cli(*args, "--json", env=env))
-    assert done.returncode == 0, done.stdout + done.stderr
+    """``provena-like ARGS --json`` (in a thread: it runs its own event loop); its JSON."""
+    done = await anyio.to_thread.run_sync(lambda: runner.invoke(app, [*args, "--json"], env=env))
+    assert done.exit_code == 0, done.output
     doc: dict[str, Any] = json.loads(done.stdout)
     return doc
 
@@ -183,29 +187,11 @@ def test_an_issuer_the_server_does_not_trust_is_a_usage_error() -> None:
 
 
 def test_login_without_a_server_exits_unreachable(tmp_path: Path) -> None:
-    env = {"PROVENA_BASE_URL": "http://127.0.0.1:9", "PROVENA_TOKEN_DIR": str(tmp_path)}
-    done = subprocess.run(
-        cli_command("login", "--list-issuers", "--json"),
-        env=cli_env({**env, "PROVENA_MAX_RETRIES": "0"}),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == ExitCode.UNREACHABLE, done.stdout + done.stderr
-
-
-async def test_the_flow_follows_what_the_provider_offers(
-    uni: Provider, oidc: Provider, tmp_path: Path
-) -> None:
-    browser_only = AuthManager.from_config(ProvenaConfig(issuer=uni.issuer, token_dir=tmp_path))
-    both = AuthManager.from_config(ProvenaConfig(issuer=oidc.issuer, token_dir=tmp_path))
-    async with browser_only, both:
-        assert await _choose(browser_only, Flow.AUTO) is Flow.BROWSER
-        assert await _choose(browser_only, Flow.BROWSER) is Flow.BROWSER
-        with pytest.raises(CliFailure) as refused:
-            await _choose(browser_only, Flow.DEVICE)
-        assert await _choose(both, Flow.AUTO) is Flow.DEVICE
-        assert await _choose(both, Flow.BROWSER) is Flow.BROWSER
-    assert refused.value.code == ExitCode.USAGE
-    assert "does not offer the device sign-in; try --flow browser" in refused.value.message
+    env = {
+        "PROVENA_BASE_URL": "http://127.0.0.1:9",
+        "PROVENA_TOKEN_DIR": str(tmp_path),
+        "PROVENA_MAX_RETRIES": "0",
+    }
+    done = runner.invoke(app, ["login", "--list-issuers", "--json"], env=env)
+    assert done.exit_code == ExitCode.UNREACHABLE, done.output
+    assert "cannot reach the server" in json.loads(done.stdout)["error"]["message"]
