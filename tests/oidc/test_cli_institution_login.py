@@ -21,10 +21,10 @@ import pytest
 from typer.testing import CliRunner
 
 from provena_like._core.config import ProvenaConfig
-from provena_like.auth import TokenKey, TokenStore
+from provena_like.auth import AuthManager, TokenKey, TokenStore
 from provena_like.cli._errors import CliFailure, ExitCode
 from provena_like.cli.main import app
-from provena_like.cli.session import _at_issuer
+from provena_like.cli.session import Flow, _at_issuer, _choose
 from provena_like.models.auth import TrustedIssuerInfo, TrustedIssuers
 from provena_like.server.settings import TrustedIssuer
 from provena_like.testing.server_thread import ServerThread
@@ -195,3 +195,19 @@ def test_login_without_a_server_exits_unreachable(tmp_path: Path) -> None:
     done = runner.invoke(app, ["login", "--list-issuers", "--json"], env=env)
     assert done.exit_code == ExitCode.UNREACHABLE, done.output
     assert "cannot reach the server" in json.loads(done.stdout)["error"]["message"]
+
+
+async def test_the_flow_follows_what_the_provider_offers(
+    uni: Provider, oidc: Provider, tmp_path: Path
+) -> None:
+    browser_only = AuthManager.from_config(ProvenaConfig(issuer=uni.issuer, token_dir=tmp_path))
+    both = AuthManager.from_config(ProvenaConfig(issuer=oidc.issuer, token_dir=tmp_path))
+    async with browser_only, both:
+        assert await _choose(browser_only, Flow.AUTO) is Flow.BROWSER
+        assert await _choose(browser_only, Flow.BROWSER) is Flow.BROWSER
+        with pytest.raises(CliFailure) as refused:
+            await _choose(browser_only, Flow.DEVICE)
+        assert await _choose(both, Flow.AUTO) is Flow.DEVICE
+        assert await _choose(both, Flow.BROWSER) is Flow.BROWSER
+    assert refused.value.code == ExitCode.USAGE
+    assert "does not offer the device sign-in; try --flow browser" in refused.value.message
