@@ -133,12 +133,19 @@ class _Listener:
 
     async def wait(self, open_browser: Callable[[], Awaitable[None]], timeout: float) -> _Callback:
         """Serve, call ``open_browser``, and return the first answer (``TimeoutError``: none)."""
+        failed: Exception | None = None
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._listener.serve, self._handle)
             with anyio.move_on_after(timeout):
-                await open_browser()  # the browser may come back before this returns
-                await self._done.wait()
+                try:
+                    await open_browser()  # the browser may come back before this returns
+                except Exception as err:  # the caller's callback: raised as is, below
+                    failed = err
+                else:
+                    await self._done.wait()
             tg.cancel_scope.cancel()
+        if failed is not None:
+            raise failed
         if not self._done.is_set() or self._result is None:
             raise TimeoutError
         return self._result
@@ -155,6 +162,9 @@ class _Listener:
                 await _respond(stream, 404, "Not found", "Nothing to see here.")
                 return
             params = dict(parse_qsl(url.query, keep_blank_values=True))
+            if not params.keys() & {"code", "error", "state"}:
+                await _respond(stream, 400, "Not a sign-in", "This is no answer to a sign-in.")
+                return
             self._result = _Callback(params)  # claimed before any await: one answer only
             problem = self._judge(params)
             try:

@@ -159,3 +159,32 @@ async def test_a_manager_on_the_flow_signs_in_once_then_resumes_from_the_store(
     assert subjects == [USER, USER]
     assert len(prompts) == 1  # the second one used the stored sign-in
     assert await store.keys() == [TokenKey.of(oidc.issuer, BROWSER, ["openid", "offline_access"])]
+
+
+async def test_stray_requests_do_not_end_the_sign_in(oidc: Provider, tmp_path: Path) -> None:
+    auth, _ = manager(oidc, tmp_path)
+    strays: list[int] = []
+
+    async def browser(p: BrowserPrompt) -> None:
+        base = p.redirect_uri.rsplit("/", 1)[0]
+        async with httpx.AsyncClient() as http:
+            strays.append((await http.get(base + "/favicon.ico")).status_code)
+            strays.append((await http.get(p.redirect_uri)).status_code)  # no answer in it
+        await oidc.browse(p.authorization_url)
+
+    async with httpx.AsyncClient(auth=auth) as http:
+        auth.bind(http)
+        await auth.login_browser(browser)
+        assert (await http.get(oidc.resource_url)).json()["sub"] == USER
+    assert strays == [404, 400]
+
+
+async def test_an_error_of_the_callback_is_raised_as_is(oidc: Provider, tmp_path: Path) -> None:
+    auth, _ = manager(oidc, tmp_path)
+
+    def broken(p: BrowserPrompt) -> None:  # noqa: ARG001
+        raise RuntimeError("no display")
+
+    with pytest.raises(RuntimeError, match="no display"):
+        await auth.login_browser(broken)
+    await auth.aclose()
