@@ -32,7 +32,7 @@ from provena_like.auth.loopback import (
     BrowserPrompt,
     pkce_pair,
 )
-from provena_like.auth.manager import AuthManager
+from provena_like.auth.manager import AuthManager, with_remembered_sign_in
 from provena_like.auth.oidc import OIDCDiscovery, fetch_oidc_configuration
 from provena_like.auth.store import SignIn, TokenKey, TokenStore
 from provena_like.auth.token_set import TokenSet
@@ -58,4 +58,5 @@ __all__ = [
     "TokenStore",
     "fetch_oidc_configuration",
     "pkce_pair",
+    "with_remembered_sign_in",
 ]

@@ -54,7 +54,7 @@ from provena_like.models.auth import OIDCConfiguration
 if TYPE_CHECKING:
     from provena_like._core.config import ProvenaConfig
 
-__all__ = ["AuthManager"]
+__all__ = ["AuthManager", "with_remembered_sign_in"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,29 @@ _LOGIN_HINT = "run `provena-like login` (or configure a client secret or an acce
 
 _MAX_MARGIN_FRACTION = 0.5
 """The refresh margin is at most this fraction of the token's lifetime (as for S3 keys)."""
+
+
+def with_remembered_sign_in(config: ProvenaConfig) -> ProvenaConfig:
+    """``config`` signing in where ``provena-like login --issuer`` last did for its server.
+
+    When ``config`` names no ``issuer``, static token or client secret, and the token store
+    remembers an issuer for the server (:meth:`TokenStore.sign_in_for`), the copy has that
+    issuer and its client id; otherwise ``config`` is returned as is. An issuer in the
+    config (or ``PROVENA_ISSUER``) always wins.
+
+    Example:
+        ```python
+        config = with_remembered_sign_in(ProvenaConfig.load())
+        config.resolved_issuer   # the institution's issuer after `login --issuer uni`
+        ```
+    """
+    if config.issuer is not None or config.access_token or config.client_secret:
+        return config
+    store = TokenStore(config.resolved_token_dir)
+    sign_in = store.sign_in_for_sync(config.service_url("auth"))
+    if sign_in is None:
+        return config
+    return config.replace(issuer=sign_in.issuer, client_id=sign_in.client_id)
 
 
 class _NoIssuer(OIDCDiscovery):
@@ -171,7 +194,8 @@ class AuthManager(httpx.Auth, AsyncCloseable):
         otherwise the token stored for (server, issuer, client_id, scopes) in
         ``config.resolved_token_dir`` (the server being ``config.service_url("auth")``),
         refreshed with its refresh token. Without one, the first request raises
-        :class:`LoginRequired`.
+        :class:`LoginRequired`. A config that names no issuer uses the one ``provena-like
+        login --issuer`` remembered for the server, if any (:func:`with_remembered_sign_in`).
 
         Args:
             config: the SDK configuration.
@@ -187,6 +211,7 @@ class AuthManager(httpx.Auth, AsyncCloseable):
             auth = AuthManager.from_config(ProvenaConfig(base_url="https://provena.example.org"))
             ```
         """
+        config = with_remembered_sign_in(config)
         issuer = config.resolved_issuer
         margin = config.token_refresh_margin
         if config.access_token is not None:

@@ -47,13 +47,10 @@ def load_config(url: str | None, *, remembered: bool = True, **overrides: Any) -
         config = ProvenaConfig.load(**overrides)
     except ProvenaError as err:
         raise CliFailure(ExitCode.USAGE, f"configuration error: {err}") from err
-    if remembered and config.issuer is None and not (config.access_token or config.client_secret):
-        from provena_like.auth import TokenStore
+    if remembered:
+        from provena_like.auth import with_remembered_sign_in
 
-        store = TokenStore(config.resolved_token_dir)
-        sign_in = store.sign_in_for_sync(config.service_url("auth"))
-        if sign_in is not None:
-            config = config.replace(issuer=sign_in.issuer, client_id=sign_in.client_id)
+        config = with_remembered_sign_in(config)
     return config
 
 

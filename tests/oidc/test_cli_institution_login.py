@@ -25,6 +25,7 @@ from provena_like.auth import AuthManager, TokenKey, TokenStore
 from provena_like.cli._errors import CliFailure, ExitCode
 from provena_like.cli.main import app
 from provena_like.cli.session import Flow, _at_issuer, _choose
+from provena_like.client import ProvenaClient
 from provena_like.models.auth import TrustedIssuerInfo, TrustedIssuers
 from provena_like.server.settings import TrustedIssuer
 from provena_like.testing.server_thread import ServerThread
@@ -110,6 +111,9 @@ async def test_cli_signs_in_at_an_institution_by_name_and_keeps_both_sign_ins(
     async with trusting(server, trusted):
         signed_in = await browser_login(uni, env, "--issuer", "uni")
         listed = await cli("login", "--list-issuers", env=env)
+        # the SDK uses the CLI's sign-in too (a notebook after `provena-like login`)
+        async with ProvenaClient(base_url=server.url, token_dir=tokens) as pv:
+            in_python = await pv.auth_client.userinfo()
         at_uni = await cli("whoami", env=env)
         at_server = await cli("whoami", env={**env, "PROVENA_ISSUER": own.resolved_issuer})
         assert len(await store.keys()) == 2  # both sign-ins kept
@@ -137,6 +141,7 @@ async def test_cli_signs_in_at_an_institution_by_name_and_keeps_both_sign_ins(
         },
     ]
     # later commands use the remembered issuer; the server's own sign-in is still there
+    assert in_python.sub == signed_in["username"]
     assert (at_uni["issuer"], at_uni["sub"]) == (uni.issuer, signed_in["username"])
     assert (at_server["issuer"], at_server["sub"]) == (own.resolved_issuer, "admin")
     # logging out of the institution goes back to the server's own sign-in
