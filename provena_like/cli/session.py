@@ -78,6 +78,20 @@ AllOption = Annotated[
 ]
 
 
+def _graphical_browser_likely() -> bool:
+    """Whether opening a browser can show a window (on Linux: a display is set).
+
+    Without one, :mod:`webbrowser` falls back to a console browser (lynx, w3m) that would take
+    over the terminal the CLI prints to: the link is printed instead.
+    """
+    import os
+    import sys
+
+    if sys.platform.startswith("linux") or sys.platform.startswith("freebsd"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
 async def _published(config: ProvenaConfig) -> TrustedIssuers:
     """The server's ``GET /auth/issuers`` (no sign-in needed)."""
     from provena_like.client import ProvenaClient
@@ -165,7 +179,7 @@ def login(
 
         link = prompt.authorization_url
         opened = False
-        if not no_browser:
+        if not no_browser and _graphical_browser_likely():
             opened = await anyio.to_thread.run_sync(webbrowser.open, link)
         if opened:
             out.print("Your browser was opened to sign in. If it was not, open this link:")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from provena_like._core.config import ProvenaConfig
 from provena_like.auth import AuthManager, TokenKey, TokenStore
 from provena_like.cli._errors import CliFailure, ExitCode
 from provena_like.cli.main import app
-from provena_like.cli.session import Flow, _at_issuer, _choose
+from provena_like.cli.session import Flow, _at_issuer, _choose, _graphical_browser_likely
 from provena_like.client import ProvenaClient
 from provena_like.models.auth import TrustedIssuerInfo, TrustedIssuers
 from provena_like.server.settings import TrustedIssuer
@@ -216,3 +217,17 @@ async def test_the_flow_follows_what_the_provider_offers(
         assert await _choose(both, Flow.BROWSER) is Flow.BROWSER
     assert refused.value.code == ExitCode.USAGE
     assert "does not offer the device sign-in; try --flow browser" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, False), ({"DISPLAY": ":0"}, True), ({"WAYLAND_DISPLAY": "wayland-0"}, True)],
+)
+def test_no_console_browser_takes_over_the_terminal(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: bool
+) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert _graphical_browser_likely() is (expected or not sys.platform.startswith("linux"))
