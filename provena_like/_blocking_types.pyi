@@ -390,6 +390,7 @@ class BlockingAuthClient:
     @property
     def wrapped(self) -> provena_like.clients.auth.AuthClient: ...
     def userinfo(self) -> provena_like.models.auth.UserInfo: ...
+    def list_trusted_issuers(self) -> provena_like.models.auth.TrustedIssuers: ...
     def create_user(
         self,
         user: provena_like.models.auth.UserCreate
@@ -1046,6 +1047,7 @@ class BlockingHTTPCore:
         data: collections.abc.Mapping[builtins.str, typing.Any] | None = ...,
         headers: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
         idempotency_key: builtins.str | None | provena_like._core.sentinels.NotGiven = ...,
+        anonymous: builtins.bool = ...,
         cast_to: builtins.type[provena_like._core.http.T]
         | pydantic.type_adapter.TypeAdapter[provena_like._core.http.T]
         | None = ...,

@@ -10,9 +10,13 @@ ProvenaError
 │   ├── TokenRefreshFailed                      the provider refused a refresh
 │   │   └── RefreshTokenInvalid (also a LoginRequired)  ``invalid_grant``
 │   ├── InvalidClient                           ``invalid_client``: bad client id/secret
-│   └── DeviceFlowError                         device code flow ended badly
-│       ├── DeviceCodeExpired                   ``expired_token``
-│       └── AccessDenied                        ``access_denied``
+│   ├── DeviceFlowError                         device code flow ended badly
+│   │   ├── DeviceCodeExpired                   ``expired_token``
+│   │   └── AccessDenied                        ``access_denied`` (either flow)
+│   └── AuthorizationFlowError                  browser sign-in (code + PKCE) ended badly:
+│       │                                       a ``state`` mismatch, a provider's error
+│       ├── AuthorizationTimeout                nobody came back to the loopback redirect
+│       └── AccessDenied                        ``access_denied`` (also a DeviceFlowError)
 ├── APIError (.request_id .service)
 │   ├── APIConnectionError → APITimeoutError    wraps httpx errors (``raise ... from err``)
 │   ├── APIStatusError (.status_code .body .code)
@@ -162,8 +166,23 @@ class DeviceCodeExpired(DeviceFlowError):
     """The user did not approve the device code before it expired (``expired_token``)."""
 
 
-class AccessDenied(DeviceFlowError):
-    """The user denied the device authorization request (``access_denied``)."""
+class AuthorizationFlowError(AuthError):
+    """The authorization code flow (a browser sign-in, RFC 6749 §4.1 with PKCE) did not complete.
+
+    The provider answered the redirect with an error, the answer did not carry the ``state``
+    of the request (or came from another issuer), or the code could not be exchanged.
+    """
+
+
+class AuthorizationTimeout(AuthorizationFlowError):
+    """Nobody came back to the loopback redirect before the sign-in timed out."""
+
+
+class AccessDenied(DeviceFlowError, AuthorizationFlowError):
+    """The user (or the provider) denied the sign-in request (``access_denied``).
+
+    Raised by both interactive flows: the device flow and the browser sign-in.
+    """
 
 
 class APIError(ProvenaError):

@@ -134,6 +134,9 @@ class _SharedHTTPClient(httpx.AsyncClient):
     cookies = _fixed("cookies", "The cookie jar, which keeps nothing (see the class docstring).")
 
 
+_NO_AUTH = httpx.Auth()
+"""Signs nothing: overrides the pool's auth for an anonymous call."""
+
 _PINNED_AUTH: ContextVar[httpx.Auth | None] = ContextVar("provena_pinned_auth", default=None)
 
 
@@ -443,6 +446,7 @@ class HTTPCore(AsyncCloseable):
         data: Mapping[str, Any] | None = ...,
         headers: Mapping[str, str] | None = ...,
         idempotency_key: str | None | NotGiven = ...,
+        anonymous: bool = ...,
         cast_to: type[T] | TypeAdapter[T],
         expected: tuple[int, ...] | None = ...,
     ) -> T: ...
@@ -459,6 +463,7 @@ class HTTPCore(AsyncCloseable):
         data: Mapping[str, Any] | None = ...,
         headers: Mapping[str, str] | None = ...,
         idempotency_key: str | None | NotGiven = ...,
+        anonymous: bool = ...,
         cast_to: None = ...,
         expected: tuple[int, ...] | None = ...,
     ) -> httpx.Response: ...
@@ -474,6 +479,7 @@ class HTTPCore(AsyncCloseable):
         data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None | NotGiven = NOT_GIVEN,
+        anonymous: bool = False,
         cast_to: type[T] | TypeAdapter[T] | None = None,
         expected: tuple[int, ...] | None = None,
     ) -> T | httpx.Response:
@@ -489,6 +495,8 @@ class HTTPCore(AsyncCloseable):
             headers: extra request headers.
             idempotency_key: the ``Idempotency-Key`` header. Left out, POST and PATCH get a
                 fresh UUID, the same for every retry of this call; ``None`` sends none.
+            anonymous: send no credentials (a public route, e.g. before signing in: the
+                configured auth is not asked for a token).
             cast_to: a type (or a :class:`~pydantic.TypeAdapter`) to validate the body with;
                 ``None`` returns the :class:`httpx.Response` itself.
             expected: the statuses that count as success (default: any 2xx).
@@ -530,7 +538,7 @@ class HTTPCore(AsyncCloseable):
         query = {k: v for k, v in params.items() if v is not None} if params else None
         timeout = _timeout(self._config)
         client = self._pool.client
-        auth = _PINNED_AUTH.get() or self._auth
+        auth = _NO_AUTH if anonymous else (_PINNED_AUTH.get() or self._auth)
         attempt = 0
 
         async def send_once() -> httpx.Response:

@@ -45,6 +45,7 @@ from provena_like.auth.flows import (
     StaticToken,
     TokenSource,
 )
+from provena_like.auth.loopback import AuthorizationCodeFlow, BrowserCallback
 from provena_like.auth.oidc import OIDCDiscovery
 from provena_like.auth.store import TokenKey, TokenStore
 from provena_like.auth.token_set import TokenSet
@@ -53,7 +54,7 @@ from provena_like.models.auth import OIDCConfiguration
 if TYPE_CHECKING:
     from provena_like._core.config import ProvenaConfig
 
-__all__ = ["AuthManager"]
+__all__ = ["AuthManager", "with_remembered_sign_in"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,29 @@ _LOGIN_HINT = "run `provena-like login` (or configure a client secret or an acce
 
 _MAX_MARGIN_FRACTION = 0.5
 """The refresh margin is at most this fraction of the token's lifetime (as for S3 keys)."""
+
+
+def with_remembered_sign_in(config: ProvenaConfig) -> ProvenaConfig:
+    """``config`` signing in where ``provena-like login --issuer`` last did for its server.
+
+    When ``config`` names no ``issuer``, static token or client secret, and the token store
+    remembers an issuer for the server (:meth:`TokenStore.sign_in_for`), the copy has that
+    issuer and its client id; otherwise ``config`` is returned as is. An issuer in the
+    config (or ``PROVENA_ISSUER``) always wins.
+
+    Example:
+        ```python
+        config = with_remembered_sign_in(ProvenaConfig.load())
+        config.resolved_issuer   # the institution's issuer after `login --issuer uni`
+        ```
+    """
+    if config.issuer is not None or config.access_token or config.client_secret:
+        return config
+    store = TokenStore(config.resolved_token_dir)
+    sign_in = store.sign_in_for_sync(config.service_url("auth"))
+    if sign_in is None:
+        return config
+    return config.replace(issuer=sign_in.issuer, client_id=sign_in.client_id)
 
 
 class _NoIssuer(OIDCDiscovery):
@@ -84,7 +108,8 @@ class AuthManager(httpx.Auth, AsyncCloseable):
 
     Args:
         source: how to get the first token (``None``: from the token store, or after
-            :meth:`login_device`). A persistent source (:class:`DeviceCodeFlow`,
+            :meth:`login_device` / :meth:`login_browser`). A persistent source
+            (:class:`DeviceCodeFlow`, :class:`AuthorizationCodeFlow`,
             :class:`RefreshTokenFlow`) is asked only when the store holds no usable sign-in.
         issuer: the OIDC issuer (needed for everything but a static token).
         client_id: the OAuth client, for refreshes, the store key and :meth:`login_device`.
@@ -94,9 +119,12 @@ class AuthManager(httpx.Auth, AsyncCloseable):
         refresh_margin: refresh this many seconds before the token expires, at most half
             the token's lifetime (see :meth:`effective_margin`).
         http: the client for token and discovery calls (see :meth:`bind`).
+        server: the URL of the auth service the tokens are used with (part of the store
+            key: a sign-in is kept per server and issuer); ``None`` keys by issuer only.
 
     ``client_id``, ``client_secret`` and ``scopes`` default to those of ``source`` (a
-    :class:`DeviceCodeFlow`, :class:`ClientCredentials` or :class:`RefreshTokenFlow`).
+    :class:`DeviceCodeFlow`, :class:`AuthorizationCodeFlow`, :class:`ClientCredentials` or
+    :class:`RefreshTokenFlow`).
 
     Example:
         ```python
@@ -122,6 +150,7 @@ class AuthManager(httpx.Auth, AsyncCloseable):
         store: TokenStore | None = None,
         refresh_margin: float = 60.0,
         http: httpx.AsyncClient | None = None,
+        server: str | None = None,
     ) -> None:
         if refresh_margin < 0:
             raise UsageError("refresh_margin must be >= 0 seconds")
@@ -129,7 +158,9 @@ class AuthManager(httpx.Auth, AsyncCloseable):
         if client is not None:
             client_id = client_id if client_id is not None else client.client_id
             client_secret = client_secret if client_secret is not None else client.client_secret
-        if not scopes and isinstance(source, DeviceCodeFlow | ClientCredentials):
+        if not scopes and isinstance(
+            source, DeviceCodeFlow | AuthorizationCodeFlow | ClientCredentials
+        ):
             scopes = source.scopes
         if issuer is None and not isinstance(source, StaticToken):
             raise UsageError("AuthManager needs the OIDC issuer unless it has a static token")
@@ -140,6 +171,7 @@ class AuthManager(httpx.Auth, AsyncCloseable):
         self.client_id = client_id
         self.scopes = tuple(scopes)
         self.store = store
+        self.server = server.rstrip("/") if server else None
         self.refresh_margin = refresh_margin
         self._client_secret = (
             SecretStr(client_secret) if isinstance(client_secret, str) else client_secret
@@ -159,9 +191,11 @@ class AuthManager(httpx.Auth, AsyncCloseable):
         """Pick the token source that ``config`` describes.
 
         ``access_token`` → :class:`StaticToken`; ``client_secret`` → :class:`ClientCredentials`;
-        otherwise the token stored for (issuer, client_id, scopes) in
-        ``config.resolved_token_dir``, refreshed with its refresh token. Without one, the first
-        request raises :class:`LoginRequired`.
+        otherwise the token stored for (server, issuer, client_id, scopes) in
+        ``config.resolved_token_dir`` (the server being ``config.service_url("auth")``),
+        refreshed with its refresh token. Without one, the first request raises
+        :class:`LoginRequired`. A config that names no issuer uses the one ``provena-like
+        login --issuer`` remembered for the server, if any (:func:`with_remembered_sign_in`).
 
         Args:
             config: the SDK configuration.
@@ -177,6 +211,7 @@ class AuthManager(httpx.Auth, AsyncCloseable):
             auth = AuthManager.from_config(ProvenaConfig(base_url="https://provena.example.org"))
             ```
         """
+        config = with_remembered_sign_in(config)
         issuer = config.resolved_issuer
         margin = config.token_refresh_margin
         if config.access_token is not None:
@@ -202,10 +237,11 @@ class AuthManager(httpx.Auth, AsyncCloseable):
             scopes=config.scopes,
             store=TokenStore(config.resolved_token_dir),
             refresh_margin=margin,
+            server=config.service_url("auth"),
         )
         key = manager.key
         if require_token and key is not None and manager.store is not None:
-            if not manager.store.path_for(key).exists():
+            if not manager.store.exists_sync(key):
                 raise LoginRequired(f"not signed in to {issuer}; {_LOGIN_HINT}")
         return manager
 
@@ -264,12 +300,31 @@ class AuthManager(httpx.Auth, AsyncCloseable):
     def _oidc(self) -> OIDCDiscovery:
         return self._discovery if self._discovery is not None else _NoIssuer()
 
+    async def provider_metadata(self) -> OIDCConfiguration:
+        """The issuer's OIDC discovery document (fetched once, then cached).
+
+        Tells which sign-ins the provider offers: ``device_authorization_endpoint`` (the
+        device flow, :meth:`login_device`), ``authorization_endpoint`` (a browser sign-in,
+        :meth:`login_browser`).
+
+        Raises:
+            UsageError: the manager has no issuer (a static token).
+            APIError: the document could not be fetched.
+
+        Example:
+            ```python
+            metadata = await auth.provider_metadata()
+            use_device_flow = metadata.device_authorization_endpoint is not None
+            ```
+        """
+        return await self._oidc().get(self._client())
+
     @property
     def key(self) -> TokenKey | None:
-        """The token store key (issuer, client_id, scopes), if there is a store."""
+        """The token store key (server, issuer, client_id, scopes), if there is a store."""
         if self.store is None or self.issuer is None or self.client_id is None:
             return None
-        return TokenKey.of(self.issuer, self.client_id, self.scopes)
+        return TokenKey.of(self.issuer, self.client_id, self.scopes, server=self.server)
 
     # -- httpx.Auth --------------------------------------------------------------------------
 
@@ -519,6 +574,42 @@ class AuthManager(httpx.Auth, AsyncCloseable):
         flow = DeviceCodeFlow(
             self.client_id, self.scopes, prompt, client_secret=self._client_secret
         )
+        await self._login(flow)
+
+    async def login_browser(self, open_browser: BrowserCallback, *, timeout: float = 300.0) -> None:
+        """Sign in in a browser (authorization code + PKCE, loopback redirect); keep the tokens.
+
+        See :class:`~provena_like.auth.loopback.AuthorizationCodeFlow`: the client must be
+        registered as a native app with the redirect URI ``http://127.0.0.1/callback``.
+
+        Args:
+            open_browser: opens the :class:`BrowserPrompt`'s ``authorization_url`` in a
+                browser, or shows it to the user (sync or async).
+            timeout: seconds to wait for the browser to come back.
+
+        Raises:
+            AuthorizationTimeout: the browser did not come back in time.
+            AccessDenied: the user denied the request.
+            AuthorizationFlowError: the answer did not match the request, or the provider
+                refused.
+
+        Example:
+            ```python
+            await auth.login_browser(lambda p: webbrowser.open(p.authorization_url))
+            ```
+        """
+        if self.client_id is None:
+            raise UsageError("login_browser needs a client_id")
+        flow = AuthorizationCodeFlow(
+            self.client_id,
+            self.scopes,
+            open_browser,
+            client_secret=self._client_secret,
+            timeout=timeout,
+        )
+        await self._login(flow)
+
+    async def _login(self, flow: TokenSource) -> None:
         token = await flow.fetch_token(self._client(), self._oidc())
         async with self._lock:
             async with self._store_lock():
@@ -527,7 +618,7 @@ class AuthManager(httpx.Auth, AsyncCloseable):
             self._last_error = None
             self._source_spent = False
             self._generation += 1
-        log.debug("signed in with the device flow (client %s)", self.client_id)
+        log.debug("signed in with %r", flow)
 
     async def logout(self) -> None:
         """Revoke the refresh token (if the provider can) and delete the stored token.

@@ -17,7 +17,8 @@ __all__ = ["OIDCDiscovery", "fetch_oidc_configuration"]
 log = logging.getLogger(__name__)
 
 
-def _same_issuer(a: str, b: str) -> bool:
+def same_issuer(a: str, b: str) -> bool:
+    """Whether two issuer URLs are the same, ignoring a trailing slash."""
     return a.rstrip("/") == b.rstrip("/")
 
 
@@ -46,7 +47,7 @@ async def fetch_oidc_configuration(http: httpx.AsyncClient, issuer: str) -> OIDC
         raise ResponseValidationError(
             f"{url} is not an OpenID Provider configuration", service=SERVICE
         ) from err
-    if not _same_issuer(config.issuer, issuer):
+    if not same_issuer(config.issuer, issuer):
         raise AuthError(
             f"the provider at {issuer} claims to be issuer {config.issuer}; check the issuer URL"
         )

@@ -1,4 +1,14 @@
-"""``TokenStore``: tokens on disk, one private file per (issuer, client, scopes).
+"""``TokenStore``: tokens on disk, one private file per (server, issuer, client, scopes).
+
+A sign-in is kept per server *and* issuer: signing in at an institution's provider for one
+server leaves the tokens of another issuer (or of the same issuer for another server, whose
+tokens carry another audience) alone. Files written before the server was part of the key
+(keyed by issuer, client and scopes only) still load; the first save under the new key moves
+the sign-in over and removes the old file, so its (then rotated) refresh token is never
+presented again.
+
+The store also remembers, per server, which issuer the user last signed in at
+(:meth:`TokenStore.remember_sign_in`), so that later commands use that sign-in.
 
 Files live in a per-user directory (never the working directory): by default
 ``ProvenaConfig.resolved_token_dir``. The directory is kept at mode 0700 and each file at 0600;
@@ -22,10 +32,10 @@ import logging
 import os
 import stat
 import tempfile
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
@@ -34,7 +44,10 @@ from filelock import FileLock, Timeout
 from provena_like._core.errors import AuthError
 from provena_like.auth.token_set import TokenSet
 
-__all__ = ["TokenKey", "TokenStore"]
+if TYPE_CHECKING:
+    from provena_like._core.config import ProvenaConfig
+
+__all__ = ["SignIn", "TokenKey", "TokenStore"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +56,9 @@ _FORMAT = 1
 
 LOCK_TIMEOUT = 120.0
 """How long :meth:`TokenStore.lock` waits for another holder (a refresh takes seconds)."""
+
+SIGN_INS_FILE = "sign-ins.json"
+"""The file (in the token directory) that remembers each server's current issuer."""
 
 _LOCK_ATTEMPT = 0.25
 """Each attempt to take the lock blocks a worker thread this long at most."""
@@ -58,7 +74,10 @@ def _try_acquire(lock: FileLock, timeout: float) -> bool:
 
 @dataclass(frozen=True)
 class TokenKey:
-    """What a stored token is for: an issuer, a client and a set of scopes (order-free).
+    """What a stored token is for: a server, an issuer, a client and a set of scopes.
+
+    ``server`` is the URL of the server's auth service the token is used with (``None``:
+    any, the key of files written by earlier versions). Scopes are order-free.
 
     Example:
         ```python
@@ -71,17 +90,65 @@ class TokenKey:
     issuer: str
     client_id: str
     scopes: tuple[str, ...]
+    server: str | None = None
 
     @classmethod
-    def of(cls, issuer: str, client_id: str, scopes: Iterable[str]) -> TokenKey:
-        """Normalise the parts: no trailing slash on the issuer, scopes sorted and unique."""
-        return cls(issuer.rstrip("/"), client_id, tuple(sorted(set(scopes))))
+    def of(
+        cls, issuer: str, client_id: str, scopes: Iterable[str], server: str | None = None
+    ) -> TokenKey:
+        """Normalise the parts: no trailing slash on URLs, scopes sorted and unique."""
+        return cls(
+            issuer.rstrip("/"),
+            client_id,
+            tuple(sorted(set(scopes))),
+            server.rstrip("/") if server else None,
+        )
+
+    @classmethod
+    def for_config(cls, config: ProvenaConfig) -> TokenKey:
+        """The key of the sign-in ``config`` uses: its auth service, issuer, client and scopes.
+
+        Example:
+            ```python
+            key = TokenKey.for_config(ProvenaConfig(base_url="https://provena.example.org"))
+            assert key.server == "https://provena.example.org/auth"
+            ```
+        """
+        return cls.of(
+            config.resolved_issuer,
+            config.client_id,
+            config.scopes,
+            server=config.service_url("auth"),
+        )
 
     @property
     def filename(self) -> str:
-        """``<sha256 of issuer, client id and sorted scopes>.json``."""
-        raw = json.dumps([self.issuer, self.client_id, list(self.scopes)], separators=(",", ":"))
+        """``<sha256 of (server,) issuer, client id and sorted scopes>.json``."""
+        parts: list[Any] = [self.issuer, self.client_id, list(self.scopes)]
+        if self.server is not None:
+            parts = [self.server, *parts]
+        raw = json.dumps(parts, separators=(",", ":"))
         return hashlib.sha256(raw.encode()).hexdigest() + ".json"
+
+    @property
+    def legacy(self) -> TokenKey | None:
+        """The key of the same sign-in in the format without a server (``None`` if this is it)."""
+        if self.server is None:
+            return None
+        return TokenKey(self.issuer, self.client_id, self.scopes)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The issuer (and client) a user last signed in at for one server.
+
+    Attributes:
+        issuer: the issuer URL.
+        client_id: the client used there.
+    """
+
+    issuer: str
+    client_id: str
 
 
 class TokenStore:
@@ -93,7 +160,7 @@ class TokenStore:
     Example:
         ```python
         store = TokenStore(config.resolved_token_dir)
-        key = TokenKey.of(config.resolved_issuer, config.client_id, config.scopes)
+        key = TokenKey.for_config(config)
         await store.save(key, tokens)
         tokens = await store.load(key)
         ```
@@ -144,6 +211,47 @@ class TokenStore:
             ```
         """
         return await anyio.to_thread.run_sync(self.delete_sync, key)
+
+    async def keys(self) -> list[TokenKey]:
+        """The keys of every token in the store (unreadable files are left out).
+
+        Example:
+            ```python
+            for key in await store.keys():
+                print(key.server, key.issuer)
+            ```
+        """
+        return await anyio.to_thread.run_sync(self.keys_sync)
+
+    async def sign_in_for(self, server: str) -> SignIn | None:
+        """The issuer remembered for ``server`` (see :meth:`remember_sign_in`), if any.
+
+        Example:
+            ```python
+            current = await store.sign_in_for("https://provena.example.org/auth")
+            ```
+        """
+        return await anyio.to_thread.run_sync(self.sign_in_for_sync, server)
+
+    async def remember_sign_in(self, server: str, sign_in: SignIn) -> None:
+        """Remember ``sign_in`` as ``server``'s current issuer (the CLI's later commands use it).
+
+        Example:
+            ```python
+            await store.remember_sign_in(server, SignIn("https://login.uni.example", "cli"))
+            ```
+        """
+        await anyio.to_thread.run_sync(self.remember_sign_in_sync, server, sign_in)
+
+    async def forget_sign_in(self, server: str) -> SignIn | None:
+        """Forget ``server``'s current issuer; returns the one forgotten, if any.
+
+        Example:
+            ```python
+            await store.forget_sign_in(server)
+            ```
+        """
+        return await anyio.to_thread.run_sync(self.forget_sign_in_sync, server)
 
     @contextlib.asynccontextmanager
     async def lock(self, key: TokenKey, *, timeout: float = LOCK_TIMEOUT) -> AsyncIterator[None]:
@@ -207,7 +315,22 @@ class TokenStore:
                 self.directory.chmod(0o700)
 
     def load_sync(self, key: TokenKey) -> TokenSet | None:
-        """Blocking :meth:`load`."""
+        """Blocking :meth:`load`: the file of ``key``, else that of its :attr:`~TokenKey.legacy`."""
+        tokens = self._read(key)
+        if tokens is None and key.legacy is not None:
+            tokens = self._read(key.legacy)
+            if tokens is not None:
+                log.debug("using the token of %s stored without a server", key.issuer)
+        return tokens
+
+    def exists_sync(self, key: TokenKey) -> bool:
+        """Whether a file holds ``key``'s token (or its legacy key's); nothing is read."""
+        legacy = key.legacy
+        return self.path_for(key).exists() or (
+            legacy is not None and self.path_for(legacy).exists()
+        )
+
+    def _read(self, key: TokenKey) -> TokenSet | None:
         path = self.path_for(key)
         try:
             if _POSIX:
@@ -223,10 +346,8 @@ class TokenStore:
             return None
         try:
             data: Any = json.loads(raw)
-            if not isinstance(data, dict) or data.get("format") != _FORMAT:
-                raise ValueError("unknown format")
-            if TokenKey.of(data["issuer"], data["client_id"], data["scopes"]) != key:
-                raise ValueError("the file belongs to another issuer, client or scope set")
+            if _key_of(data) != key:
+                raise ValueError("the file belongs to another server, issuer, client or scope set")
             return TokenSet.from_file_dict(data["token"])
         except (ValueError, KeyError, TypeError) as err:
             # Never log the content: it may hold a token.
@@ -235,15 +356,26 @@ class TokenStore:
 
     def save_sync(self, key: TokenKey, tokens: TokenSet) -> Path:
         """Blocking :meth:`save`."""
-        self.ensure_directory()
-        path = self.path_for(key)
-        payload = {
+        payload: dict[str, Any] = {
             "format": _FORMAT,
             "issuer": key.issuer,
             "client_id": key.client_id,
             "scopes": list(key.scopes),
             "token": tokens.to_file_dict(),
         }
+        if key.server is not None:
+            payload["server"] = key.server
+        path = self._write_private(self.path_for(key), payload)
+        if key.legacy is not None and self._unlink(self.path_for(key.legacy)):
+            # Moved over: the old file's refresh token may have just been rotated, and
+            # presenting it again would end the session at a provider with reuse detection.
+            log.debug("moved the token of %s to the per-server store", key.issuer)
+        log.debug("saved token for client %s of %s to %s", key.client_id, key.issuer, path)
+        return path
+
+    def _write_private(self, path: Path, payload: Any) -> Path:
+        """Write ``payload`` as JSON to ``path`` atomically (0600, in the 0700 directory)."""
+        self.ensure_directory()
         # mkstemp creates the file 0600 (O_EXCL) in the same directory: os.replace is atomic.
         fd, tmp_name = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.directory)
         tmp = Path(tmp_name)
@@ -260,17 +392,96 @@ class TokenStore:
                 tmp.unlink()
             raise
         self._sync_directory()
-        log.debug("saved token for client %s of %s to %s", key.client_id, key.issuer, path)
         return path
 
     def delete_sync(self, key: TokenKey) -> bool:
-        """Blocking :meth:`delete`."""
+        """Blocking :meth:`delete` (the legacy file of the same sign-in goes too)."""
+        deleted = self._unlink(self.path_for(key))
+        if key.legacy is not None:
+            deleted = self._unlink(self.path_for(key.legacy)) or deleted
+        return deleted
+
+    def _unlink(self, path: Path) -> bool:
         try:
-            self.path_for(key).unlink()
+            path.unlink()
         except FileNotFoundError:
             return False
         self._sync_directory()
         return True
+
+    def keys_sync(self) -> list[TokenKey]:
+        """Blocking :meth:`keys`."""
+        keys: list[TokenKey] = []
+        try:
+            paths = sorted(self.directory.glob("*.json"))
+        except OSError:
+            return keys
+        for path in paths:
+            if path.name == SIGN_INS_FILE:
+                continue
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                key = _key_of(data)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if key.filename == path.name:
+                keys.append(key)
+        return keys
+
+    def sign_in_for_sync(self, server: str) -> SignIn | None:
+        """Blocking :meth:`sign_in_for`."""
+        entry = self._sign_ins().get(server.rstrip("/"))
+        if not isinstance(entry, dict):
+            return None
+        issuer, client_id = entry.get("issuer"), entry.get("client_id")
+        if not isinstance(issuer, str) or not isinstance(client_id, str):
+            return None
+        return SignIn(issuer, client_id)
+
+    def remember_sign_in_sync(self, server: str, sign_in: SignIn) -> None:
+        """Blocking :meth:`remember_sign_in`."""
+        with self._sign_ins_lock():
+            servers = self._sign_ins()
+            servers[server.rstrip("/")] = {
+                "issuer": sign_in.issuer.rstrip("/"),
+                "client_id": sign_in.client_id,
+            }
+            self._write_private(self.directory / SIGN_INS_FILE, {"format": 1, "servers": servers})
+
+    def forget_sign_in_sync(self, server: str) -> SignIn | None:
+        """Blocking :meth:`forget_sign_in`."""
+        with self._sign_ins_lock():
+            forgotten = self.sign_in_for_sync(server)
+            servers = self._sign_ins()
+            if servers.pop(server.rstrip("/"), None) is not None:
+                self._write_private(
+                    self.directory / SIGN_INS_FILE, {"format": 1, "servers": servers}
+                )
+            return forgotten
+
+    def _sign_ins(self) -> dict[str, Any]:
+        try:
+            data = json.loads((self.directory / SIGN_INS_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as err:
+            log.warning("ignoring the unreadable %s: %s", SIGN_INS_FILE, type(err).__name__)
+            return {}
+        servers = data.get("servers") if isinstance(data, dict) else None
+        return dict(servers) if isinstance(servers, dict) else {}
+
+    @contextlib.contextmanager
+    def _sign_ins_lock(self) -> Iterator[None]:
+        self.ensure_directory()
+        lock = FileLock(self.directory / (SIGN_INS_FILE + ".lock"), mode=0o600)
+        try:
+            lock.acquire(timeout=LOCK_TIMEOUT)
+        except Timeout:
+            raise AuthError(f"{self.directory / SIGN_INS_FILE} stayed locked; try again") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _sync_directory(self) -> None:
         if not _POSIX:
@@ -281,3 +492,11 @@ class TokenStore:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+
+def _key_of(data: Any) -> TokenKey:
+    """The key a token file names in its content (``ValueError`` for an unknown format)."""
+    if not isinstance(data, dict) or data.get("format") != _FORMAT:
+        raise ValueError("unknown format")
+    server = data.get("server")
+    return TokenKey.of(data["issuer"], data["client_id"], data["scopes"], server=server)

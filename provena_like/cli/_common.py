@@ -31,17 +31,27 @@ UrlOption = Annotated[
 ]
 
 
-def load_config(url: str | None, **overrides: Any) -> ProvenaConfig:
-    """Config from keyword options > ``PROVENA_*`` environment > config file."""
+def load_config(url: str | None, *, remembered: bool = True, **overrides: Any) -> ProvenaConfig:
+    """Config from keyword options > ``PROVENA_*`` environment > config file.
+
+    With ``remembered`` (the default), a config that names no issuer (and no static token
+    or client secret) signs in where ``provena-like login --issuer`` last signed in for this
+    server: the issuer and client remembered in the token store.
+    """
     from provena_like._core.config import ProvenaConfig
     from provena_like._core.errors import ProvenaError
 
     if url:
         overrides["base_url"] = url
     try:
-        return ProvenaConfig.load(**overrides)
+        config = ProvenaConfig.load(**overrides)
     except ProvenaError as err:
         raise CliFailure(ExitCode.USAGE, f"configuration error: {err}") from err
+    if remembered:
+        from provena_like.auth import with_remembered_sign_in
+
+        config = with_remembered_sign_in(config)
+    return config
 
 
 def run_with_client(url: str | None, work: Callable[[ProvenaClient], Awaitable[T]]) -> T:

@@ -1,8 +1,8 @@
 """``AuthClient``: the L2 client of the auth service's JSON API.
 
-``userinfo`` works for any signed-in caller; users, groups and OAuth clients are for system
-administrators. Getting tokens (discovery, device flow, refresh) is L1's job
-(:mod:`provena_like.auth`), not this client's.
+``list_trusted_issuers`` needs no sign-in; ``userinfo`` works for any signed-in caller;
+users, groups and OAuth clients are for system administrators. Getting tokens (discovery,
+device flow, refresh) is L1's job (:mod:`provena_like.auth`), not this client's.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from provena_like.models.auth import (
     OAuthClient,
     OAuthClientCreate,
     OAuthClientCreated,
+    TrustedIssuers,
     User,
     UserCreate,
     UserInfo,
@@ -37,7 +38,7 @@ _GROUPS = TypeAdapter(list[Group])
 
 
 class AuthClient(ServiceClient):
-    """Typed calls to the auth service (``/userinfo``, users, groups, clients).
+    """Typed calls to the auth service (``/issuers``, ``/userinfo``, users, groups, clients).
 
     Args:
         core: the shared HTTP core (normally ``ProvenaClient.auth`` builds this).
@@ -67,6 +68,23 @@ class AuthClient(ServiceClient):
             ```
         """
         return await self._core.request("GET", "auth", "/userinfo", cast_to=UserInfo)
+
+    async def list_trusted_issuers(self) -> TrustedIssuers:
+        """Where users may sign in for this server (``GET /issuers``; no sign-in needed).
+
+        The server's own issuer (``embedded``, unless it is turned off) and the institutions'
+        OpenID providers it trusts, with their short names and the public client a CLI signs
+        in with there.
+
+        Example:
+            ```python
+            trusted = await pv.auth_client.list_trusted_issuers()
+            [(t.name, t.issuer) for t in trusted.issuers], trusted.embedded
+            ```
+        """
+        return await self._core.request(
+            "GET", "auth", "/issuers", anonymous=True, cast_to=TrustedIssuers
+        )
 
     # -- users ---------------------------------------------------------------------------
 

@@ -55,18 +55,30 @@ class OIDCConfiguration(WireModel):
     issuer: str
     token_endpoint: str
     jwks_uri: str | None = None
+    authorization_endpoint: str | None = Field(
+        default=None, description="where a browser signs in (authorization code flow)"
+    )
     device_authorization_endpoint: str | None = None
     userinfo_endpoint: str | None = None
     revocation_endpoint: str | None = None
     grant_types_supported: list[str] = Field(default_factory=list)
     scopes_supported: list[str] = Field(default_factory=list)
     token_endpoint_auth_methods_supported: list[str] = Field(default_factory=list)
+    code_challenge_methods_supported: list[str] | None = Field(
+        default=None, description="PKCE methods (RFC 7636); None: not advertised"
+    )
+    authorization_response_iss_parameter_supported: bool | None = Field(
+        default=None, description="the redirect carries 'iss' (RFC 9207, mix-up defence)"
+    )
 
 
 class TrustedIssuerInfo(WireModel):
     """An OpenID provider whose access tokens the server accepts (``GET /auth/issuers``)."""
 
     issuer: str
+    name: str | None = Field(
+        default=None, description="a short name to sign in with instead of the URL"
+    )
     discovery_url: str
     audiences: list[str] = Field(
         default_factory=list, description="the 'aud' values the server accepts from it"

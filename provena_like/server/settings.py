@@ -209,6 +209,13 @@ class TrustedIssuer(BaseModel):
     issuer: str = Field(
         min_length=1, description="the issuer URL, exactly as the tokens' 'iss' claim has it"
     )
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="a short name users may sign in with instead of the URL "
+        "(provena-like login --issuer NAME); published at /auth/issuers",
+    )
     discovery_url: str | None = Field(
         default=None,
         description="where its discovery document is; None → issuer + "
@@ -368,6 +375,9 @@ class ServerSettings(BaseModel):
         issuers = [t.issuer for t in self.trusted_issuers]
         if len(set(issuers)) != len(issuers):
             raise ValueError("trusted_issuers lists an issuer twice")
+        names = [t.name.lower() for t in self.trusted_issuers if t.name]
+        if len(set(names)) != len(names):
+            raise ValueError("two trusted issuers have the same name")
         if self.issuer in issuers:
             raise ValueError("a trusted issuer cannot be the embedded issuer (public_url/auth)")
         introspecting = [t.issuer for t in self.trusted_issuers if t.introspection is not None]

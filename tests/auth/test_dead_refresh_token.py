@@ -42,7 +42,7 @@ async def test_rejected_stored_token_is_discarded_and_never_sent_again(
     dead = await dead_sign_in(server)
     config = ProvenaConfig(base_url=server.url, token_dir=tmp_path / "tokens")
     store = TokenStore(config.resolved_token_dir)
-    key = TokenKey.of(config.resolved_issuer, config.client_id, config.scopes)
+    key = TokenKey.for_config(config)
     await store.save(key, dead)
     manager = AuthManager.from_config(config)
     calls = TokenCalls()

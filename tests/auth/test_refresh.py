@@ -235,7 +235,7 @@ async def test_login_store_reuse_and_logout(short: ServerThread, tmp_path: Path)
 
         async with AuthManager.from_config(config) as first:
             await first.login_device(prompt)
-    key = TokenKey.of(config.resolved_issuer, config.client_id, config.scopes)
+    key = TokenKey.for_config(config)
     store = TokenStore(config.resolved_token_dir)
     assert store.path_for(key).stat().st_mode & 0o777 == 0o600
     saved = await store.load(key)

@@ -107,8 +107,10 @@ async def test_a_401_costs_exactly_one_refresh(thirty: ServerThread, tmp_path: P
             assert (await pv.auth_client.userinfo()).sub == "admin"
     assert transport.grants == ["refresh_token"]
     assert transport.paths.count("/auth/userinfo") == REQUESTS + 1  # the 401, then the retry
-    saved = await store.load(key)
+    # the refreshed sign-in went to the per-server key (the old-format file moved over)
+    saved = await store.load(TokenKey.of(issuer_of(thirty), CLI, OFFLINE, server=issuer_of(thirty)))
     assert saved is not None and saved.lifetime == TTL
+    assert not store.path_for(key).exists()
 
 
 async def test_effective_margin_is_at_most_half_the_lifetime() -> None:

@@ -77,7 +77,7 @@ async def test_no_secret_in_logs_or_reprs(
         await login.login_device(prompt)
         await login.aclose()
         store = TokenStore(config.resolved_token_dir)
-        key = TokenKey.of(config.resolved_issuer, config.client_id, config.scopes)
+        key = TokenKey.for_config(config)
         signed_in = await store.load(key)
         assert signed_in is not None
         await store.save(key, dataclasses.replace(signed_in, expires_at=time.time() - 1))

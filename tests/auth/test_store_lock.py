@@ -121,10 +121,13 @@ async def test_two_processes_racing_a_refresh(server: ServerThread, tmp_path: Pa
         assert code == 0, errors
         assert line == "signed in as admin"
     assert_one_refresh_and_still_signed_in(server, tokens)
-    # the token the store now holds is the live one
-    key = TokenKey.of(issuer_of(server), CLI, OFFLINE)
+    # the token the store now holds is the live one, moved from the file without a server
+    # (as earlier versions wrote it) to the per-server key under the lock
+    legacy = TokenKey.of(issuer_of(server), CLI, OFFLINE)
+    key = TokenKey.of(issuer_of(server), CLI, OFFLINE, server=issuer_of(server))
     saved = await store.load(key)
     assert saved is not None and saved.refresh_token != tokens.refresh_token
+    assert not store.path_for(legacy).exists()
     async with ProvenaClient(base_url=server.url, token_dir=store.directory) as pv:
         assert (await pv.auth_client.userinfo()).sub == "admin"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -13,7 +14,8 @@ import pytest
 from pydantic import SecretStr
 
 from provena_like._core.config import ProvenaConfig
-from provena_like.auth import TokenKey, TokenSet, TokenStore
+from provena_like.auth import SignIn, TokenKey, TokenSet, TokenStore
+from provena_like.auth.store import SIGN_INS_FILE
 
 pytestmark = pytest.mark.anyio
 
@@ -128,3 +130,84 @@ def test_token_set_repr_hides_secrets() -> None:
     text = repr(tokens()) + str(tokens()) + repr(TokenStore("/tmp/x"))
     assert "access-1" not in text and "refresh-1" not in text
     assert "refresh_token=yes" in repr(tokens())
+
+
+# -- one sign-in per (server, issuer) -----------------------------------------------------------
+
+SERVER = "https://provena.example.org/auth"
+UNI = "https://login.uni.example/realms/research"
+
+
+def old_format_file(directory: Path, issuer: str, client_id: str, scopes: list[str]) -> Path:
+    """A token file exactly as versions before the per-server key wrote it."""
+    name = json.dumps([issuer, client_id, sorted(scopes)], separators=(",", ":"))
+    path = directory / (hashlib.sha256(name.encode()).hexdigest() + ".json")
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    payload = {
+        "format": 1,
+        "issuer": issuer,
+        "client_id": client_id,
+        "scopes": sorted(scopes),
+        "token": tokens(7).to_file_dict(),
+    }
+    path.write_text(json.dumps(payload))
+    path.chmod(0o600)
+    return path
+
+
+async def test_an_old_file_loads_and_moves_to_the_per_server_key(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path)
+    old = old_format_file(tmp_path, UNI, "cli", ["openid", "offline_access"])
+    key = TokenKey.of(UNI, "cli", ["offline_access", "openid"], server=SERVER)
+    assert store.path_for(key) != old
+    assert store.exists_sync(key)
+    assert await store.load(key) == tokens(7)
+    # the first save (a refresh) moves it: the old file, whose refresh token has just been
+    # used, is gone
+    await store.save(key, tokens(8))
+    assert not old.exists()
+    assert await store.load(key) == tokens(8)
+    assert mode(store.path_for(key)) == 0o600
+    assert await store.keys() == [key]
+    assert await store.delete(key) is True
+    assert not store.exists_sync(key)
+
+
+async def test_logout_also_removes_the_old_file(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path)
+    old = old_format_file(tmp_path, UNI, "cli", ["openid"])
+    assert await store.delete(TokenKey.of(UNI, "cli", ["openid"], server=SERVER)) is True
+    assert not old.exists()
+
+
+async def test_issuers_and_servers_keep_their_own_sign_ins(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path)
+    scopes = ["openid", "offline_access"]
+    own = TokenKey.of(SERVER, "cli", scopes, server=SERVER)
+    uni = TokenKey.of(UNI, "cli", scopes, server=SERVER)
+    uni_elsewhere = TokenKey.of(UNI, "cli", scopes, server="https://other.example.org/auth")
+    for n, key in enumerate((own, uni, uni_elsewhere)):
+        await store.save(key, tokens(n))
+    assert [await store.load(k) for k in (own, uni, uni_elsewhere)] == [
+        tokens(0),
+        tokens(1),
+        tokens(2),
+    ]
+    assert sorted(await store.keys(), key=repr) == sorted([own, uni, uni_elsewhere], key=repr)
+    await store.delete(uni)
+    assert await store.load(own) == tokens(0)
+    assert await store.load(uni_elsewhere) == tokens(2)
+
+
+async def test_the_current_issuer_is_remembered_per_server(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path / "tokens")
+    assert store.sign_in_for_sync(SERVER) is None
+    await store.remember_sign_in(SERVER + "/", SignIn(UNI + "/", "uni-cli"))
+    await store.remember_sign_in("https://other.example.org/auth", SignIn(SERVER, "cli"))
+    assert store.sign_in_for_sync(SERVER) == SignIn(UNI, "uni-cli")
+    assert mode(store.directory / SIGN_INS_FILE) == 0o600
+    assert await store.keys() == []  # the index is not a token
+    assert await store.forget_sign_in(SERVER) == SignIn(UNI, "uni-cli")
+    assert await store.forget_sign_in(SERVER) is None
+    assert store.sign_in_for_sync(SERVER) is None
+    assert store.sign_in_for_sync("https://other.example.org/auth") == SignIn(SERVER, "cli")

@@ -76,7 +76,7 @@ async def test_device_sign_in_with_the_defaults(oidc: Provider, tmp_path: Path) 
     # approved before the first poll, which came after the interval: no slow_down
     polls = await oidc.token_calls(DEVICE_GRANT, CLI)
     assert [c["status"] for c in polls] == [200]
-    stored = await TokenStore(tmp_path).load(TokenKey.of(oidc.issuer, CLI, DEFAULT_SCOPES))
+    stored = await TokenStore(tmp_path).load(TokenKey.for_config(config))
     assert stored is not None
     assert stored.refresh_token is not None  # offline_access, one of the default scopes
     assert stored.scope is not None and "offline_access" in stored.scope.split()

@@ -76,7 +76,9 @@ def token_id(token: TokenSet) -> str:
 
 
 def key_of(oidc: Provider, config: ProvenaConfig) -> TokenKey:
-    return TokenKey.of(oidc.issuer, config.client_id, config.scopes)
+    key = TokenKey.for_config(config)
+    assert key.issuer == oidc.issuer
+    return key
 
 
 async def mark_expired(oidc: Provider, config: ProvenaConfig) -> TokenSet:

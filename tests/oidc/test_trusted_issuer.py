@@ -271,7 +271,7 @@ async def test_bad_tokens_are_refused_with_a_clear_challenge(
 async def test_the_server_publishes_its_issuers(server: ServerThread, uni_a: Institution) -> None:
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
         own = (await http.get("/auth/issuers")).json()
-        async with trusting(server, uni_a.trusted(client_id=CLI), embedded=False):
+        async with trusting(server, uni_a.trusted(client_id=CLI, name="uni-a"), embedded=False):
             listed = (await http.get("/auth/issuers")).json()
     assert own == {"embedded": server.app.state.settings.issuer, "issuers": []}
     assert listed == {
@@ -279,6 +279,7 @@ async def test_the_server_publishes_its_issuers(server: ServerThread, uni_a: Ins
         "issuers": [
             {
                 "issuer": uni_a.issuer,
+                "name": "uni-a",
                 "discovery_url": f"{uni_a.issuer}/.well-known/openid-configuration",
                 "audiences": [AUDIENCE],
                 "client_id": CLI,

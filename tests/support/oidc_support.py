@@ -63,6 +63,13 @@ Its polling interval is as long as that, so its first poll comes after the expir
 provider's ``expired_token`` answer decides, not the client's own clock, however slow the
 machine.
 """
+BROWSER = "cli-browser"
+"""A public native client for the browser sign-in (authorization code + PKCE).
+
+Registered with the loopback redirect ``http://127.0.0.1/callback``: being native, any port
+of it is accepted (RFC 8252 §7.3; oidc-provider ignores the port of a native client's
+loopback redirect).
+"""
 PIPELINE = "pipeline"
 """A confidential client for the client credentials grant (tokens live 10 minutes)."""
 PIPELINE_SHORT = "pipeline-short-lived"
@@ -80,6 +87,14 @@ _DEVICE_CLIENT = {
     "response_types": [],
     "redirect_uris": [],
 }
+BROWSER_CLIENT = {
+    "application_type": "native",
+    "token_endpoint_auth_method": "none",
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "redirect_uris": ["http://127.0.0.1/callback"],
+}
+"""The metadata of a browser sign-in client (see :data:`BROWSER`)."""
 _PIPELINE_CLIENT = {
     "client_secret": PIPELINE_SECRET,
     "token_endpoint_auth_method": "client_secret_basic",
@@ -98,6 +113,7 @@ PROVIDER_CONFIG: dict[str, Any] = {
         {"client_id": SHORT, **_DEVICE_CLIENT},
         {"client_id": SLOW, **_DEVICE_CLIENT},
         {"client_id": EXPIRING, **_DEVICE_CLIENT},
+        {"client_id": BROWSER, **BROWSER_CLIENT},
         {"client_id": PIPELINE, **_PIPELINE_CLIENT},
         {"client_id": PIPELINE_SHORT, **_PIPELINE_CLIENT},
     ],
@@ -367,15 +383,10 @@ class Provider:
                 page = _Page.of(response)
                 if page.has("device-success"):
                     return
-                if page.has_form("login"):
-                    form = page.form("login")
-                    data = {**form.fields, "login": username, "password": password}
-                elif page.has_form("consent"):
-                    form = page.form("consent")
-                    data = form.fields
-                else:
+                step = page.sign_in_step(username, password)
+                if step is None:
                     break
-                response = await browser.post(page.url_of(form), data=data)
+                response = await browser.post(page.url_of(step[0]), data=step[1])
             raise AssertionError(
                 f"the device sign-in did not finish: HTTP {response.status_code}\n"
                 f"{response.text[:2000]}"
@@ -391,6 +402,47 @@ class Provider:
                 page.url_of(confirm), data={**confirm.fields, "abort": "yes"}
             )
         assert response.status_code < 500, response.text[:2000]
+
+    async def browse(
+        self,
+        authorization_url: str,
+        *,
+        username: str = USER,
+        password: str = PASSWORD,
+        deny: bool = False,
+    ) -> httpx.Response:
+        """Sign in like a user's browser: sign-in page, consent, back to the redirect URI.
+
+        Args:
+            authorization_url: the provider's authorization URL the SDK opens.
+            username: who signs in.
+            password: their password.
+            deny: cancel on the first page instead (the provider answers ``access_denied``).
+
+        Returns:
+            The answer of the loopback redirect (the SDK's listener).
+        """
+        provider_port = httpx.URL(self.issuer).port
+        async with httpx.AsyncClient(follow_redirects=True, timeout=30) as browser:
+            response = await browser.get(authorization_url)
+            for _ in range(6):
+                if response.url.port != provider_port:
+                    return response  # back at the redirect URI
+                page = _Page.of(response)
+                if deny and page.has_form("abort"):
+                    step: tuple[_Form, dict[str, str]] | None = (
+                        page.form("abort"),
+                        page.form("abort").fields,
+                    )
+                else:
+                    step = page.sign_in_step(username, password)
+                if step is None:
+                    break
+                response = await browser.post(page.url_of(step[0]), data=step[1])
+        raise AssertionError(
+            f"the browser sign-in did not come back: HTTP {response.status_code} at "
+            f"{response.url}\n{response.text[:2000]}"
+        )
 
     @staticmethod
     async def _confirm_page(browser: httpx.AsyncClient, uri: str) -> _Page:
@@ -458,6 +510,16 @@ class _Page:
             if form.id == form_id:
                 return form
         raise AssertionError(f"no form {form_id!r} on {self.url}:\n{self.text[:2000]}")
+
+    def sign_in_step(self, username: str, password: str) -> tuple[_Form, dict[str, str]] | None:
+        """The form to send next on the provider's sign-in pages and its data, if any."""
+        if self.has_form("login"):
+            form = self.form("login")
+            return form, {**form.fields, "login": username, "password": password}
+        if self.has_form("consent"):
+            form = self.form("consent")
+            return form, form.fields
+        return None
 
     def url_of(self, form: _Form) -> str:
         return urljoin(self.url, form.action)

@@ -26,6 +26,7 @@ router = APIRouter()
 @router.get(
     "/.well-known/openid-configuration",
     response_model=OIDCConfiguration,
+    response_model_exclude_none=True,
     summary="OpenID Provider metadata",
 )
 async def openid_configuration(request: Request) -> OIDCConfiguration:
@@ -65,6 +66,7 @@ async def issuers(request: Request) -> TrustedIssuers:
         issuers=[
             TrustedIssuerInfo(
                 issuer=t.issuer,
+                name=t.name,
                 discovery_url=t.resolved_discovery_url,
                 audiences=list(t.audiences),
                 client_id=t.client_id,

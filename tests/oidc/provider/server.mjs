@@ -16,7 +16,8 @@
 //       "signingKeys": [<private JWK>, ...],          (optional; default: one new RS256 key)
 //       "resource": {"indicator": "https://api.example", "scope": "api:read"},   (optional)
 //       "claims": {"alice": {"groups": ["lab"], "email": "..."}},                 (optional)
-//       "opaque": {"clients": ["cli-opaque"]}                                      (optional)
+//       "opaque": {"clients": ["cli-opaque"]},                                     (optional)
+//       "deviceFlow": false                        (optional; default true: see the idp-client block)
 //     }
 //
 // With "resource", every access token is a JWT for that resource (audience = the indicator,
@@ -82,6 +83,14 @@ function defaultSigningKeys() {
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   return [{ ...privateKey.export({ format: 'jwk' }), kid: 'test-rs256', use: 'sig', alg: 'RS256' }];
 }
+// -- idp-client: a provider that offers only the browser sign-in ----------------------------
+// "deviceFlow": false in OIDC_TEST_CONFIG turns the device flow off: discovery then has no
+// device_authorization_endpoint, and the CLI's `login --flow auto` must pick the browser
+// sign-in (authorization code + PKCE; a native client with the loopback redirect
+// http://127.0.0.1/callback, whose port oidc-provider ignores, RFC 8252 §7.3).
+const deviceFlowEnabled = config.deviceFlow !== false;
+// -- end of the idp-client block ------------------------------------------------------------
+
 const signingKeys = config.signingKeys || defaultSigningKeys();
 const accountClaims = config.claims || {};
 
@@ -149,7 +158,7 @@ const provider = new Provider(issuer, {
     revocation: { enabled: true },
     resourceIndicators: resourceIndicators(),
     deviceFlow: {
-      enabled: true,
+      enabled: deviceFlowEnabled, // see the idp-client block above
       async userCodeInputSource(ctx, form) {
         ctx.body = page('Enter the code', form);
       },
