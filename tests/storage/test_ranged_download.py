@@ -161,3 +161,40 @@ async def test_buffered_bytes_stay_within_the_budget(
     assert 1 < peak <= limit // _PART_WINDOW  # concurrent, within the budget
     assert sum(written) == len(data)
     assert max(written) < 2 * STREAM_CHUNK  # what one write holds: under two chunks
+
+
+async def test_one_object_has_at_most_ranged_streams_gets_in_flight(
+    tmp_path: Path, creds: S3Credentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Request slots and budget to spare: one object still streams only RANGED_STREAMS parts."""
+    data = os.urandom(12 * PART + 5)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "big.bin").write_bytes(data)
+    settings: dict[str, Any] = {"part_size": PART, "ranged_get_threshold": PART}
+    in_flight = 0
+    peak = 0
+    async with TransferEngine(creds, max_concurrency=16, memory_limit=256 * MiB, **settings) as e:
+        assert not (await e.upload(tmp_path / "src")).failed
+        requests: S3Requests = e._requests  # type: ignore[assignment]
+        opened = requests.open_get
+
+        @contextlib.asynccontextmanager
+        async def counted(
+            key: str, **kwargs: Any
+        ) -> AsyncIterator[tuple[GetHeaders, AsyncIterator[bytes]]]:
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            try:
+                async with opened(key, **kwargs) as response:
+                    await anyio.sleep(0.05)  # let the others start: a cap must show
+                    yield response
+            finally:
+                in_flight -= 1
+
+        monkeypatch.setattr(requests, "open_get", counted)
+        result = await e.download("", tmp_path / "dest")
+    assert not result.failed, [f.reason for f in result.failed]
+    assert result.files[0].sha256 == hashlib.sha256(data).hexdigest()
+    assert (tmp_path / "dest" / "big.bin").read_bytes() == data
+    assert peak == _download.RANGED_STREAMS
