@@ -166,8 +166,9 @@ class _TempFile:
         target: Path,
         hasher: StreamingHasher | None,
         resumable: PartialState | None = None,
+        real_roots: dict[Path, Path] | None = None,
     ) -> None:
-        self.final = prepare_local_target(dest, target)
+        self.final = prepare_local_target(dest, target, real_roots=real_roots)
         self.size = 0
         self.committed = False
         self._hasher = hasher
@@ -316,6 +317,7 @@ def _save_whole(
     data: bytes,
     expected: str | None,
     hasher: StreamingHasher | None,
+    real_roots: dict[Path, Path] | None = None,
 ) -> tuple[Digests, Path]:
     """Hash and check ``data`` first (nothing touches the disk if it is wrong), then save it."""
     digests = Digests(size=len(data), sha256=None)
@@ -323,7 +325,7 @@ def _save_whole(
         hasher.update(data)
         digests = hasher.digests()
     _check(path, digests, expected, len(data))
-    sink = _TempFile(dest, target, None)
+    sink = _TempFile(dest, target, None, real_roots=real_roots)
     try:
         sink.write([data])
         sink.commit(path, None, len(data))
@@ -354,7 +356,9 @@ async def _fill_and_commit(
     On failure or cancellation the temp file is removed, or, for a resumable download
     failing for a reason worth retrying, kept for next time.
     """
-    sink = await ctx.in_thread(_TempFile, where.dest, where.target, where.hasher, where.resumable)
+    sink = await ctx.in_thread(
+        _TempFile, where.dest, where.target, where.hasher, where.resumable, ctx.real_roots
+    )
     keep = False
     try:
         await fill(sink)
@@ -378,8 +382,10 @@ def _resumable_error(exc: BaseException) -> bool:
     return not isinstance(exc, ProvenaError)
 
 
-def _find_partial(dest: Path, target: Path) -> tuple[Path, PartialState | None]:
-    final = prepare_local_target(dest, target)
+def _find_partial(
+    dest: Path, target: Path, real_roots: dict[Path, Path]
+) -> tuple[Path, PartialState | None]:
+    final = prepare_local_target(dest, target, real_roots=real_roots)
     return final, read_partial(final)
 
 
@@ -432,7 +438,7 @@ async def _streamed(
     partial: PartialState | None = None
     where: Path | None = None
     if resumable:
-        where, partial = await ctx.in_thread(_find_partial, dest, target)
+        where, partial = await ctx.in_thread(_find_partial, dest, target, ctx.real_roots)
     # the chunk being read, the queued ones, the ones being written and hashed, and what
     # the connection buffers unread
     held = await ctx.budget.acquire(
@@ -450,7 +456,7 @@ async def _streamed(
             if total <= STREAM_CHUNK and not offset:
                 data = b"".join([piece async for piece in body])
                 digests, final = await ctx.in_thread(
-                    _save_whole, dest, target, item.path, data, expected, hasher
+                    _save_whole, dest, target, item.path, data, expected, hasher, ctx.real_roots
                 )
                 await ctx.progress.transferred(item.path, len(data), len(data))
                 return headers, digests, final
@@ -555,7 +561,7 @@ async def _whole(
             ctx.progress.unexpected_bytes(item.size, headers.total_size)
         expected = _expected(item, headers) if ctx.settings.checksum else None
         digests, final = await ctx.in_thread(
-            _save_whole, dest, target, item.path, got.data, expected, hasher
+            _save_whole, dest, target, item.path, got.data, expected, hasher, ctx.real_roots
         )
     finally:
         ctx.budget.release(held)
@@ -669,7 +675,7 @@ async def _ranged(
     partial: PartialState | None = None
     where: Path | None = None
     if resumable:
-        where, partial = await ctx.in_thread(_find_partial, dest, target)
+        where, partial = await ctx.in_thread(_find_partial, dest, target, ctx.real_roots)
     first_held = await ctx.budget.acquire(min(_PART_WINDOW, size))
     try:
         async with contextlib.AsyncExitStack() as stack:
