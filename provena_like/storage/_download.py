@@ -6,8 +6,9 @@ are read whole, then hashed, checked, written and renamed in a single worker-thr
 
 Objects whose size is known beforehand (a listing or a sized manifest) and at least
 ``ranged_get_threshold`` (16 MiB by default) are fetched with concurrent ranged GETs of
-``part_size``, pinned to the first response's ETag (``If-Match``: an object replaced
-meanwhile fails with :class:`~provena_like.RemoteChanged`). Each part is written at its
+``part_size`` (at most :data:`RANGED_STREAMS` of one object at once), pinned to the
+first response's ETag (``If-Match``: an object replaced meanwhile fails with
+:class:`~provena_like.RemoteChanged`). Each part is written at its
 offset (``pwritev``) as it arrives, so parts never wait for each other and memory holds at
 most :data:`_PART_WINDOW` per part in flight, reserved from the byte budget before its
 request; one task hashes the contiguous prefix written so far, read back from the page cache
