@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ParamSpec, Protocol, TypeVar
 
@@ -52,7 +52,8 @@ class BatchContext:
     """What a file's transfer needs: requests, limits, settings and the progress reporter.
 
     ``hashes`` holds the local files' known sha256 (uploads of multipart files read it, and
-    record what they compute, so an unchanged file isn't hashed again).
+    record what they compute, so an unchanged file isn't hashed again); ``real_roots`` the
+    real paths of the download destinations, resolved once per batch.
     """
 
     requests: S3Requests
@@ -64,6 +65,9 @@ class BatchContext:
     progress: ProgressReporter
     endpoint: str = ""
     hashes: HashCache | None = None
+    real_roots: dict[Path, Path] = field(default_factory=dict)
+    """Destination directories created and resolved by this batch (see
+    :func:`~provena_like.storage.keys.prepare_local_target`)."""
 
     def key(self, path: str) -> str:
         """The full object key of a dataset-relative path."""

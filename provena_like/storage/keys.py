@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import MutableMapping
 from pathlib import Path
 
 from provena_like._core.errors import UnsafePath
@@ -163,7 +164,9 @@ def local_target(dest_root: Path, key: str) -> Path:
     return dest_root.joinpath(*segments)
 
 
-def prepare_local_target(dest_root: Path, target: Path) -> Path:
+def prepare_local_target(
+    dest_root: Path, target: Path, *, real_roots: MutableMapping[Path, Path] | None = None
+) -> Path:
     """Create the directories of ``target`` inside ``dest_root``, refusing symlink escapes.
 
     Blocking: call it in a worker thread. Directories are created one level at a time and
@@ -175,6 +178,9 @@ def prepare_local_target(dest_root: Path, target: Path) -> Path:
     Args:
         dest_root: The destination directory (created if missing).
         target: A path returned by :func:`local_target` for ``dest_root``.
+        real_roots: The real paths of destination directories already created, for one
+            batch of files: ``dest_root`` is created and resolved once for all of them (a
+            dozen system calls less per file); the levels below it are checked every time.
 
     Returns:
         The target inside the real path of its directory.
@@ -189,8 +195,12 @@ def prepare_local_target(dest_root: Path, target: Path) -> Path:
         # PosixPath('/data/out/raw/a.csv')
         ```
     """
-    dest_root.mkdir(parents=True, exist_ok=True)
-    root = dest_root.resolve(strict=True)
+    root = real_roots.get(dest_root) if real_roots is not None else None
+    if root is None:
+        dest_root.mkdir(parents=True, exist_ok=True)
+        root = dest_root.resolve(strict=True)
+        if real_roots is not None:
+            real_roots[dest_root] = root
     relative = target.relative_to(dest_root)
     current = str(root)
     for part in relative.parts[:-1]:

@@ -119,3 +119,30 @@ def test_symlink_inside_the_destination_is_followed_when_it_stays_inside(tmp_pat
     (dest / "alias").symlink_to(dest / "real", target_is_directory=True)
     final = prepare_local_target(dest, local_target(dest, "alias/x.txt"))
     assert final == (dest / "real").resolve() / "x.txt"
+
+
+def test_a_batch_resolves_its_destination_once_and_still_checks_every_level(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dest = tmp_path / "out"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    resolved: list[Path] = []
+    real_resolve = Path.resolve
+
+    def counting(self: Path, strict: bool = False) -> Path:
+        resolved.append(self)
+        return real_resolve(self, strict=strict)
+
+    monkeypatch.setattr(Path, "resolve", counting)
+    real_roots: dict[Path, Path] = {}
+    for name in ("a.txt", "b.txt", "c.txt"):
+        final = prepare_local_target(dest, local_target(dest, name), real_roots=real_roots)
+        assert final == real_resolve(dest) / name
+    assert resolved.count(dest) == 1  # the destination: created and resolved once
+    assert real_roots == {dest: real_resolve(dest)}
+    # a level below it is checked every time, also once the destination is known
+    (dest / "evil").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(UnsafePath, match="outside the destination"):
+        prepare_local_target(dest, local_target(dest, "evil/x.txt"), real_roots=real_roots)
+    assert list(outside.iterdir()) == []

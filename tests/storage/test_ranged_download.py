@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,43 @@ PART = 5 * MiB
 
 def _leftovers(root: Path) -> list[str]:
     return sorted(p.name for p in root.rglob("*") if p.is_file())
+
+
+@dataclasses.dataclass
+class _GetsInFlight:
+    """Counts an engine's GETs in flight (its transport's ``open_get``, patched)."""
+
+    in_flight: int = 0
+    peak: int = 0
+
+    def install(
+        self,
+        requests: S3Requests,
+        monkeypatch: pytest.MonkeyPatch,
+        *,
+        hold: float = 0.0,
+        on_open: Callable[[int], None] | None = None,
+    ) -> None:
+        """Count from now on; ``hold`` each response open that long; ``on_open(in_flight)``."""
+        opened = requests.open_get
+
+        @contextlib.asynccontextmanager
+        async def counted(
+            key: str, **kwargs: Any
+        ) -> AsyncIterator[tuple[GetHeaders, AsyncIterator[bytes]]]:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            if on_open is not None:
+                on_open(self.in_flight)
+            try:
+                async with opened(key, **kwargs) as response:
+                    if hold:
+                        await anyio.sleep(hold)
+                    yield response
+            finally:
+                self.in_flight -= 1
+
+        monkeypatch.setattr(requests, "open_get", counted)
 
 
 def test_the_frontier_is_the_contiguous_prefix_whatever_the_order() -> None:
@@ -119,8 +156,7 @@ async def test_buffered_bytes_stay_within_the_budget(
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "big.bin").write_bytes(data)
     settings: dict[str, Any] = {"part_size": PART, "ranged_get_threshold": PART}
-    in_flight = 0
-    peak = 0
+    gets = _GetsInFlight()
     shortfalls: list[tuple[int, int]] = []
     written: list[int] = []
 
@@ -128,36 +164,44 @@ async def test_buffered_bytes_stay_within_the_budget(
         assert not (await engine.upload(tmp_path / "src")).failed
         requests: S3Requests = engine._requests  # type: ignore[assignment]
         budget = engine._budget
-        opened = requests.open_get
 
-        @contextlib.asynccontextmanager
-        async def counted(
-            key: str, **kwargs: Any
-        ) -> AsyncIterator[tuple[GetHeaders, AsyncIterator[bytes]]]:
-            nonlocal in_flight, peak
-            in_flight += 1
-            peak = max(peak, in_flight)
+        def check_budget(in_flight: int) -> None:
             if budget.used < in_flight * _PART_WINDOW:
                 shortfalls.append((budget.used, in_flight))
-            try:
-                async with opened(key, **kwargs) as response:
-                    yield response
-            finally:
-                in_flight -= 1
 
+        gets.install(requests, monkeypatch, on_open=check_budget)
         write_at = _TempFile.write_at
 
         def write_and_count(self: _TempFile, offset: int, pieces: list[bytes]) -> None:
             written.append(sum(len(piece) for piece in pieces))
             write_at(self, offset, pieces)
 
-        monkeypatch.setattr(requests, "open_get", counted)
         monkeypatch.setattr(_download._TempFile, "write_at", write_and_count)
         result = await engine.download("", tmp_path / "dest")
         assert budget.used == 0  # every reservation given back
     assert not result.failed, [f.reason for f in result.failed]
     assert (tmp_path / "dest" / "big.bin").read_bytes() == data
     assert shortfalls == []  # every GET in flight had its window reserved
-    assert 1 < peak <= limit // _PART_WINDOW  # concurrent, within the budget
+    assert 1 < gets.peak <= limit // _PART_WINDOW  # concurrent, within the budget
     assert sum(written) == len(data)
     assert max(written) < 2 * STREAM_CHUNK  # what one write holds: under two chunks
+
+
+async def test_one_object_has_at_most_ranged_streams_gets_in_flight(
+    tmp_path: Path, creds: S3Credentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Request slots and budget to spare: one object still streams only RANGED_STREAMS parts."""
+    data = os.urandom(12 * PART + 5)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "big.bin").write_bytes(data)
+    settings: dict[str, Any] = {"part_size": PART, "ranged_get_threshold": PART}
+    gets = _GetsInFlight()
+    async with TransferEngine(creds, max_concurrency=16, memory_limit=256 * MiB, **settings) as e:
+        assert not (await e.upload(tmp_path / "src")).failed
+        requests: S3Requests = e._requests  # type: ignore[assignment]
+        gets.install(requests, monkeypatch, hold=0.05)  # let the others start: a cap must show
+        result = await e.download("", tmp_path / "dest")
+    assert not result.failed, [f.reason for f in result.failed]
+    assert result.files[0].sha256 == hashlib.sha256(data).hexdigest()
+    assert (tmp_path / "dest" / "big.bin").read_bytes() == data
+    assert gets.peak == _download.RANGED_STREAMS
