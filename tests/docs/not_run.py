@@ -45,6 +45,11 @@ RESOLVER = (
     " mount; tests/patcher/test_resolve.py runs these calls"
 )
 
+PATCHER = (
+    "needs registered datasets held in repositories the user may write (an admin creates"
+    " them), local new versions and a journal; tests/patcher runs these calls"
+)
+
 NOT_RUN: dict[str, str] = {
     "provena_like._core.http": READER_OBJECTS,
     "provena_like._core.http:HTTPCore.aclose": READER_OBJECTS,
@@ -189,6 +194,11 @@ NOT_RUN: dict[str, str] = {
     "provena_like.repositories.mapping:file_record": REGISTERED,
     "provena_like.repositories.mapping:path_from_dataset": REGISTERED,
     "provena_like.repositories.mapping:paths_from_datasets": REGISTERED,
+    "provena_like.modules.patcher": PATCHER,
+    "provena_like.modules.patcher.journal": PATCHER,
+    "provena_like.modules.patcher.patch": PATCHER,
+    "provena_like.modules.patcher.patch:Patcher": PATCHER,
+    "provena_like.modules.patcher.patch:Patcher.resume": PATCHER,
     "provena_like.repositories.resolve": RESOLVER,
     "provena_like.repositories.resolve:OpenRepositories": RESOLVER,
     "provena_like.repositories.resolve:RepositoryResolver": RESOLVER,

@@ -135,12 +135,40 @@ async def hold_files(
     return datasets
 
 
-async def write_local(folder: Path, dataset: RegisteredDataset, data: bytes) -> Path:
-    """Write ``data`` as the local copy of ``dataset`` under a session folder in ``folder``."""
-    target = folder / "lab" / "session" / dataset.rel_path
+def write_local(folder: Path, dataset: RegisteredDataset, data: bytes) -> Path:
+    """Write ``data`` as the local copy of ``dataset``: ``folder/<its session path>/<rel_path>``."""
+    target = folder / path_from_dataset(dataset)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
     return target
+
+
+async def current_paths(pv: ProvenaClient, dataset_ids: Iterable[str]) -> dict[str, set[str]]:
+    """Per repository, the paths the server's file records give for these datasets."""
+    paths: dict[str, set[str]] = {}
+    for dataset_id in dataset_ids:
+        dataset = await pv.registry_client.get_registered_dataset(dataset_id)
+        for record in dataset.files:
+            paths.setdefault(record.repository, set()).add(record.relative_path)
+    return paths
+
+
+async def read_all(
+    pv: ProvenaClient, repos: OpenRepositories, dataset_ids: Iterable[str], folder: Path
+) -> dict[tuple[str, str], bytes]:
+    """What a reader gets: each dataset's bytes from each repository at the recorded path.
+
+    The read is checked against the recorded sha256 (a mix would fail it).
+    """
+    got: dict[tuple[str, str], bytes] = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    for dataset_id in dataset_ids:
+        dataset = await pv.registry_client.get_registered_dataset(dataset_id)
+        for record in dataset.files:
+            local = folder / f"{dataset_id}-{record.repository.replace('/', '_')}"
+            await repos[record.repository].get(record.relative_path, local, sha256=dataset.sha256)
+            got[dataset_id, record.repository] = local.read_bytes()
+    return got
 
 
 async def listing(repos: OpenRepositories, handles: Iterable[str]) -> dict[str, list[str]]:
