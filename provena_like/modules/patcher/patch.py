@@ -409,13 +409,23 @@ class Patcher:
         return out
 
     async def _each(self, things: Iterable[Any], work: Callable[[Any], Awaitable[None]]) -> None:
-        async def run(thing: Any) -> None:
-            async with self._limiter:
-                await work(thing)
+        """``work`` on each thing, a few at once; the first failure stops the rest and is raised."""
+        errors: list[Exception] = []
 
         async with anyio.create_task_group() as tg:
+
+            async def run(thing: Any) -> None:
+                try:
+                    async with self._limiter:
+                        await work(thing)
+                except Exception as exc:
+                    errors.append(exc)
+                    tg.cancel_scope.cancel()
+
             for thing in things:
                 tg.start_soon(run, thing)
+        if errors:
+            raise errors[0]
 
     # ------------------------------------------------------------------ 2.-5.
 
