@@ -21,6 +21,7 @@ from provena_like.cli import (
     dataset,
     demo,
     item,
+    patch,
     register,
     review,
     serve,
@@ -146,6 +147,7 @@ app.command("upload")(transfer_cli.upload)
 app.command("download")(transfer_cli.download)
 app.command("sync")(transfer_cli.sync)
 app.command("verify")(transfer_cli.verify)
+app.command("patch")(patch.patch)
 
 
 def main() -> None:

@@ -59,6 +59,13 @@ async def _old_or_new(
         assert data in (OLD[i], NEW[i])
 
 
+async def _completed(pv: ProvenaClient, repos: OpenRepositories, ids: list[str], tmp: Path) -> None:
+    """Every reader gets the new bytes from every repository, and no orphan is left."""
+    got = await read_all(pv, repos, ids, tmp)
+    assert got == {(d, h): NEW[i] for i, d in enumerate(ids) for h in repos}
+    await assert_no_orphans(pv, repos, ids)
+
+
 STEPS: dict[str, tuple[str, int]] = {
     "after plan (first put)": ("put", 1),
     "mid stage (third put)": ("put", 3),
@@ -91,9 +98,7 @@ async def test_a_failing_repository_at_each_step(
     outcome = await pv.patcher.patch_files(paths, repositories=dict(repos))  # the same paths
     assert outcome.resumed and outcome.step == "done" and outcome.patch_id == journal.patch_id
     assert not pv.patcher.unfinished()
-    got = await read_all(pv, repos, ids, tmp_path / "after")
-    assert got == {(d, h): NEW[i] for i, d in enumerate(ids) for h in (bench.s3, bench.posix)}
-    await assert_no_orphans(pv, repos, ids)
+    await _completed(pv, repos, ids, tmp_path / "after")
 
 
 @pytest.mark.parametrize("lost_answer", [False, True], ids=["before-commit", "answer-lost"])
@@ -129,9 +134,7 @@ async def test_a_failure_around_the_commit(
             await pv.registry_client.get_patch(journal.patch_id)
     outcome = await pv.patcher.resume(journal.patch_id, repositories=dict(repos))
     assert outcome.step == "done" and outcome.result is not None
-    got = await read_all(pv, repos, ids, tmp_path / "after")
-    assert got == {(d, h): NEW[i] for i, d in enumerate(ids) for h in (bench.s3, bench.posix)}
-    await assert_no_orphans(pv, repos, ids)
+    await _completed(pv, repos, ids, tmp_path / "after")
 
 
 @pytest.mark.parametrize("which", ["s3", "posix"])
@@ -207,6 +210,4 @@ async def test_a_patch_killed_mid_stage_resumes(
     assert any(p.startswith(".staging/") for p in staged[bench.posix])  # it was mid-stage
     outcome = await pv.patcher.patch_files(paths, repositories=dict(repos))
     assert outcome.resumed and outcome.patch_id == journal.patch_id and outcome.step == "done"
-    got = await read_all(pv, repos, ids, tmp_path / "after")
-    assert got == {(d, h): NEW[i] for i, d in enumerate(ids) for h in (bench.s3, bench.posix)}
-    await assert_no_orphans(pv, repos, ids)
+    await _completed(pv, repos, ids, tmp_path / "after")

@@ -17,6 +17,8 @@ from provena_like.modules.patcher.patch import (
     Patcher,
     ProtectedDatasets,
     RepositoriesArg,
+    UnknownFiles,
+    journal_paths,
 )
 from provena_like.modules.patcher.results import (
     PatchOutcome,
@@ -36,5 +38,7 @@ __all__ = [
     "PlannedLocation",
     "ProtectedDatasets",
     "RepositoriesArg",
+    "UnknownFiles",
     "default_journal_dir",
+    "journal_paths",
 ]

@@ -184,6 +184,12 @@ class Journal(BaseModel):
                 continue
         return sorted(found, key=lambda j: j.created_at)
 
+    @classmethod
+    def unfinished_for(cls, directory: Path, paths: list[str]) -> Journal | None:
+        """The newest unfinished journal of exactly these (absolute, sorted) paths, if any."""
+        found = [j for j in cls.all(directory) if not j.finished and j.paths == paths]
+        return found[-1] if found else None
+
     def save(self, directory: Path) -> None:
         """Write the journal atomically (temp file, fsync, ``os.replace``). Blocking."""
         directory.mkdir(parents=True, exist_ok=True)

@@ -76,7 +76,14 @@ if TYPE_CHECKING:
     from provena_like.clients.registry import RegistryClient
     from provena_like.modules.registration import Registration
 
-__all__ = ["PatchAborted", "Patcher", "ProtectedDatasets", "RepositoriesArg"]
+__all__ = [
+    "PatchAborted",
+    "Patcher",
+    "ProtectedDatasets",
+    "RepositoriesArg",
+    "UnknownFiles",
+    "journal_paths",
+]
 
 RepositoriesArg = (
     Sequence[str] | Mapping[str, "Repository | Path | str | os.PathLike[str] | None"] | None
@@ -112,6 +119,22 @@ class ProtectedDatasets(UsageError):
             "(pv.registration.register_files(..., force=True)). Nothing was changed."
         )
         self.datasets = datasets
+
+
+class UnknownFiles(UsageError):
+    """Some paths match no registered dataset you may read: nothing was changed.
+
+    Attributes:
+        paths: The paths.
+    """
+
+    def __init__(self, paths: list[str]) -> None:
+        listed = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+        super().__init__(
+            f"no registered dataset matches {listed} (a patch replaces registered files: "
+            "register new ones with pv.registration.register_files). Nothing was changed."
+        )
+        self.paths = paths
 
 
 class PatchAborted(TransferError):
@@ -235,7 +258,7 @@ class Patcher:
             TransferError: A repository failed while staging, verifying or cleaning up:
                 re-run (or :meth:`resume`) to continue.
         """
-        absolute = sorted({str(Path(p).absolute()) for p in paths})
+        absolute = journal_paths(paths)
         if not absolute:
             raise UsageError("patch_files: no paths given")
         journal = self._journal_for(absolute, patch_id)
@@ -293,7 +316,7 @@ class Patcher:
                     f"patch {patch_id} was planned for other paths; use a new patch id"
                 )
             return None if journal.step == "aborted" else journal
-        return next((j for j in reversed(self.unfinished()) if j.paths == paths), None)
+        return Journal.unfinished_for(self.journal_dir, paths)
 
     # ------------------------------------------------------------------ 1. plan
 
@@ -323,13 +346,7 @@ class Patcher:
         datasets = await self._registered(parsed)
         missing = [p for p, _, _ in parsed if p not in datasets]
         if missing:
-            raise UsageError(
-                "no registered dataset matches "
-                + ", ".join(missing[:10])
-                + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-                + " (a patch replaces registered files: register new ones with "
-                "pv.registration.register_files)"
-            )
+            raise UnknownFiles(missing)
         protected = [(Path(p), str(d.id)) for p, d in datasets.items() if d.protected]
         if protected:
             raise ProtectedDatasets(protected)
@@ -634,6 +651,11 @@ class Patcher:
             journal.save(self.journal_dir)  # also when cancelled
         journal.step = "done"
         await self._save(journal)
+
+
+def journal_paths(paths: Iterable[Path | str]) -> list[str]:
+    """The form a journal keeps a patch's paths in: absolute, each once, sorted."""
+    return sorted({str(Path(p).absolute()) for p in paths})
 
 
 def _patch_id(patch_id: str | None) -> str:
