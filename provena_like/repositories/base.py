@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import os
 from abc import abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -228,6 +228,19 @@ class Repository(AsyncCloseable):
             UnsafePath: If ``path`` is unsafe.
             TransferError: If the store refused or failed.
         """
+
+    async def delete_many(self, paths: Iterable[str]) -> None:
+        """Delete each object of ``paths`` (missing ones are fine); by default one by one.
+
+        S3 deletes up to 1,000 objects per request.
+
+        Raises:
+            UnsafePath: If a path is unsafe (before anything is deleted).
+            TransferError: If the store refused or failed for some object.
+        """
+        checked = [check_path(p) for p in paths]
+        for path in checked:
+            await self.delete(path)
 
     @abstractmethod
     def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:

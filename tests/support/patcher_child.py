@@ -2,7 +2,7 @@
 
 ``python -m tests.support.patcher_child BASE_URL TOKEN JOURNAL_DIR POSIX_HANDLE POSIX_ROOT
 MARKER STALL_AFTER PATH...``: patches PATHs; the POSIX repository stores ``STALL_AFTER``
-objects, then writes MARKER and hangs in its next ``put`` (until the parent kills it).
+objects, then writes MARKER and hangs in every other ``put`` (until the parent kills it).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ class Stalling(PosixRepository):
         self.after = after
         self.marker = marker
         self.puts = 0
+        self.enough = anyio.Event()
+        self.done = 0
 
     async def put(
         self,
@@ -36,9 +38,14 @@ class Stalling(PosixRepository):
     ) -> ObjectInfo:
         self.puts += 1
         if self.puts > self.after:
+            await self.enough.wait()  # the first ones are stored: mid-stage for sure
             self.marker.write_text(str(self.puts))
             await anyio.sleep(600)
-        return await super().put(local_path, path, progress=progress)
+        info = await super().put(local_path, path, progress=progress)
+        self.done += 1
+        if self.done >= self.after:
+            self.enough.set()
+        return info
 
 
 async def main(argv: list[str]) -> None:

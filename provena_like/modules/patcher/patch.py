@@ -181,7 +181,7 @@ class Patcher:
         *,
         local_roots: Mapping[str, Path | str | os.PathLike[str]] | None = None,
         journal_dir: Path | str | None = None,
-        concurrency: int = 8,
+        concurrency: int = 16,
     ) -> None:
         self.client = registry_client
         self.registration = registration
@@ -628,25 +628,23 @@ class Patcher:
         return result
 
     async def _clean(self, journal: Journal, repos: Mapping[str, Repository]) -> None:
+        """Delete the old objects the commit listed, a batch per repository."""
         by_old = {(loc.repository, loc.old_path): loc for f in journal.files for loc in f.locations}
-        todo = [
-            old
-            for old in journal.old_locations
-            if not getattr(by_old.get((old.repository, old.relative_path)), "cleaned", False)
-        ]
-        last_save = [time.monotonic()]
-
-        async def delete(old: Any) -> None:
-            await repos[old.repository].delete(old.relative_path)
+        todo: dict[str, list[str]] = {}
+        for old in journal.old_locations:
             loc = by_old.get((old.repository, old.relative_path))
-            if loc is not None:
-                loc.cleaned = True
-            if time.monotonic() - last_save[0] > _JOURNAL_EVERY:
-                last_save[0] = time.monotonic()
-                await self._save(journal)
+            if loc is None or not loc.cleaned:
+                todo.setdefault(old.repository, []).append(old.relative_path)
+
+        async def clean(handle: str) -> None:
+            await repos[handle].delete_many(todo[handle])
+            for path in todo[handle]:
+                loc = by_old.get((handle, path))
+                if loc is not None:
+                    loc.cleaned = True
 
         try:
-            await self._each(todo, delete)
+            await self._each(list(todo), clean)
         finally:
             journal.save(self.journal_dir)  # also when cancelled
         journal.step = "done"
