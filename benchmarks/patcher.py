@@ -31,7 +31,6 @@ import resource
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from multiprocessing.connection import Connection
@@ -43,8 +42,7 @@ from provena_like import ProvenaClient, ProvenaConfig
 from provena_like.modules.patcher import Patcher
 from provena_like.repositories import RepositoryResolver, path_from_dataset
 from provena_like.testing import LocalStack
-from provena_like.testing.localstack import BUCKET
-from provena_like.testing.registration import seed_registration
+from provena_like.testing.registration import seed_registration, seed_repositories
 
 KiB = 1024
 OBJECTS = ("trials", "wheel", "camera", "licks", "spikes")
@@ -67,33 +65,6 @@ def write_files(session: Path, count: int, rng: random.Random) -> list[Path]:
     return files
 
 
-async def repositories(stack: LocalStack, group: str) -> tuple[str, str]:
-    """An S3 repository (data-write for ``group``) and a POSIX one, created by the admin."""
-    async with stack.client(stack.admin.username) as admin:
-        s3 = await admin.registry_client.create_item(
-            {
-                "subtype": "repository",
-                "record": {
-                    "name": "bench_s3",
-                    "kind": "s3",
-                    "root": f"s3://{BUCKET}/bench-{uuid.uuid4().hex[:8]}/",
-                },
-            }
-        )
-        posix = await admin.registry_client.create_item(
-            {
-                "subtype": "repository",
-                "record": {"name": "bench_lab_server", "kind": "posix", "root": "/data"},
-            }
-        )
-        for item, roles in ((s3, ["data-write"]), (posix, ["metadata-read"])):
-            access = await admin.registry_client.get_access(item.id)
-            settings = access.model_dump(mode="json")
-            settings["groups"] = {group: roles}
-            await admin.registry_client.update_access(item.id, settings)
-    return s3.id, posix.id
-
-
 async def seeded(stack: LocalStack) -> dict[str, str]:
     """Seed the stack; the researcher's config and the two repositories' handles."""
     await seed_registration(
@@ -103,7 +74,7 @@ async def seeded(stack: LocalStack) -> dict[str, str]:
         dataset_types=[(f"{o}.table", f"*{o}.table*") for o in OBJECTS],
         data_format=("npy", EXT),
     )
-    s3, posix = await repositories(stack, "benchlab_members")
+    s3, posix = await seed_repositories(stack, "benchlab_members")
     async with stack.client() as pv:
         config = pv.config
     return {
