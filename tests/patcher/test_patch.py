@@ -55,6 +55,8 @@ async def test_a_patch_replaces_every_copy_and_leaves_no_orphan(
     )
     assert outcome.step == "done" and outcome.result is not None
     assert len(outcome.cleaned) == 4
+    with pytest.raises(UsageError, match="no journal"):  # done: the server keeps its history
+        patcher.journal(outcome.patch_id)
     last = [e for e in events if isinstance(e, TransferProgress)][-1]
     assert (last.files_done, last.files_total) == (4, 4)
     assert await read_all(pv, repos, ids, tmp_path / "r1") == {

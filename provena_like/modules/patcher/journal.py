@@ -10,7 +10,8 @@ continues from it: :meth:`Patcher.resume <provena_like.modules.patcher.Patcher.r
 It lives in ``<state dir>/patches/<patch_id>.json``: ``$PROVENA_STATE_DIR`` if set, else the
 user's state folder (``platformdirs.user_state_dir("provena-like")``). Each write goes to a
 temp file beside it, is fsync'd and renamed over it with ``os.replace``: a journal is the old
-one or the new one, never a mix.
+one or the new one, never a mix. A completed patch's journal is removed (the server keeps
+its history); an aborted one stays, saying why.
 
 Example:
     ```python

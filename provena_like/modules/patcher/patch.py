@@ -648,7 +648,9 @@ class Patcher:
         finally:
             journal.save(self.journal_dir)  # also when cancelled
         journal.step = "done"
-        await self._save(journal)
+        # nothing left to resume: the server keeps the patch's history (get_patch,
+        # iter_dataset_patches), and a directory of finished journals would only grow
+        Journal.file_of(self.journal_dir, journal.patch_id).unlink(missing_ok=True)
 
 
 def journal_paths(paths: Iterable[Path | str]) -> list[str]:
