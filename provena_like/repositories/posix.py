@@ -495,13 +495,13 @@ class PosixRepository(Repository):
             ```
         """
         check_prefix(prefix)
+        # only the prefix's folder is walked (a patch's staging folder, not the whole tree)
         found = await anyio.to_thread.run_sync(
-            lambda: self._walk("", temps=True), limiter=self._limiter
+            lambda: self._walk(prefix, temps=True), limiter=self._limiter
         )
         return [
             ObjectInfo(path=relative, size=info.st_size, mtime=_mtime(info))
             for relative, info in found
-            if relative.startswith(prefix)
         ]
 
     async def discard_incomplete(
