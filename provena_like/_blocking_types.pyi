@@ -52,6 +52,9 @@ import provena_like.modules.credentials
 import provena_like.modules.datastore
 import provena_like.modules.engines
 import provena_like.modules.interactive
+import provena_like.modules.patcher.journal
+import provena_like.modules.patcher.patch
+import provena_like.modules.patcher.results
 import provena_like.modules.registration
 import provena_like.modules.review
 import provena_like.storage._sync
@@ -88,6 +91,7 @@ class BlockingProvenaClient:
     review_client: BlockingReviewClient
     datastore: BlockingDatastore
     registration: BlockingRegistration
+    patcher: BlockingPatcher
     auth_manager: httpx.Auth
     def with_options(
         self,
@@ -850,6 +854,35 @@ class BlockingRegistration:
         last_before: builtins.str | None = ...,
         default_only: builtins.bool = ...,
     ) -> BlockingIterator[provena_like.models.registration.RegisteredDataset]: ...
+
+class BlockingPatcher:
+    """``provena_like.modules.patcher.patch.Patcher`` made blocking."""
+
+    @property
+    def wrapped(self) -> provena_like.modules.patcher.patch.Patcher: ...
+    client: BlockingRegistryClient
+    registration: BlockingRegistration
+    local_roots: typing.Any
+    journal_dir: typing.Any
+    def journal(self, patch_id: builtins.str) -> provena_like.modules.patcher.journal.Journal: ...
+    def unfinished(self) -> builtins.list[provena_like.modules.patcher.journal.Journal]: ...
+    def patch_files(
+        self,
+        paths: collections.abc.Sequence[pathlib.Path | builtins.str],
+        *,
+        repositories: provena_like.modules.patcher.patch.RepositoriesArg = ...,
+        dry_run: builtins.bool = ...,
+        force: builtins.bool = ...,
+        patch_id: builtins.str | None = ...,
+        on_progress: provena_like.storage.events.ProgressCallback | None = ...,
+    ) -> provena_like.modules.patcher.results.PatchOutcome: ...
+    def resume(
+        self,
+        patch_id: builtins.str,
+        *,
+        repositories: provena_like.modules.patcher.patch.RepositoriesArg = ...,
+        on_progress: provena_like.storage.events.ProgressCallback | None = ...,
+    ) -> provena_like.modules.patcher.results.PatchOutcome: ...
 
 class BlockingTransferClient:
     """``provena_like.clients.transfer.client.TransferClient`` made blocking."""

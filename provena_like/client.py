@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from provena_like.clients.search import SearchClient
     from provena_like.clients.transfer import TransferClient
     from provena_like.modules.datastore import Datastore
+    from provena_like.modules.patcher import Patcher
     from provena_like.modules.registration import Registration
 
 __all__ = ["ProvenaClient"]
@@ -95,6 +96,12 @@ def _registration(pv: ProvenaClient) -> Registration:
     return Registration(pv.registry_client)
 
 
+def _patcher(pv: ProvenaClient) -> Patcher:
+    from provena_like.modules.patcher import Patcher
+
+    return Patcher(pv.registry_client, pv.registration)
+
+
 _BUILT_ON_FIRST_USE: dict[str, Callable[[ProvenaClient], object]] = {
     "registry_client": _registry_client,
     "search_client": _search_client,
@@ -103,6 +110,7 @@ _BUILT_ON_FIRST_USE: dict[str, Callable[[ProvenaClient], object]] = {
     "review_client": _review_client,
     "datastore": _datastore,
     "registration": _registration,
+    "patcher": _patcher,
 }
 """The service clients and modules, each built (and its models imported) on first access.
 
@@ -126,8 +134,9 @@ class ProvenaClient(AsyncCloseable):
     The attribute names say their layer:
 
     * a bare noun is an **L3 module**, named after the user's job: ``datastore`` (with
-      ``datastore.review`` for the release workflow) and ``registration`` (sessions and
-      their files, ALF-style);
+      ``datastore.review`` for the release workflow), ``registration`` (sessions and
+      their files, ALF-style) and ``patcher`` (replace registered files in every
+      repository holding them);
     * a ``_client`` suffix is an **L2 client**, one per service, one method per route:
       ``registry_client``, ``search_client``, ``auth_client``, ``datastore_client``,
       ``review_client``, and ``transfer_client`` (the Globus-compatible transfer service,
@@ -147,6 +156,8 @@ class ProvenaClient(AsyncCloseable):
             :class:`~provena_like.modules.datastore.Datastore`).
         registration: sessions, their files, weighings (L3: ONE's registration;
             :class:`~provena_like.modules.registration.Registration`).
+        patcher: replace registered files in every repository holding them, staged,
+            verified and resumable (L3; :class:`~provena_like.modules.patcher.Patcher`).
         registry_client: the registry service
             (:class:`~provena_like.clients.registry.RegistryClient`).
         search_client: the search service (:class:`~provena_like.clients.search.SearchClient`).
@@ -178,6 +189,7 @@ class ProvenaClient(AsyncCloseable):
     review_client: ReviewClient
     datastore: Datastore
     registration: Registration
+    patcher: Patcher
     auth_manager: httpx.Auth
     _created_auth: AuthManager | None
     _origin: ProvenaClient | None

@@ -22,6 +22,7 @@ from provena_like.cli import (
     demo,
     item,
     maintenance,
+    patch,
     register,
     review,
     serve,
@@ -147,6 +148,7 @@ app.command("upload")(transfer_cli.upload)
 app.command("download")(transfer_cli.download)
 app.command("sync")(transfer_cli.sync)
 app.command("verify")(transfer_cli.verify)
+app.command("patch")(patch.patch)
 app.command("delete-dataset")(maintenance.delete_dataset)
 app.command("check-datasets")(maintenance.check_datasets)
 

@@ -31,7 +31,7 @@ import builtins
 import os
 import secrets
 import stat as stat_module
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -387,6 +387,21 @@ class PosixRepository(Repository):
 
         return await anyio.to_thread.run_sync(work, limiter=self._limiter)
 
+    def _unlink(self, path: str) -> Path | None:
+        """Remove the object at ``path``; the folder to fsync (None if nothing). Blocking."""
+        target = local_target(self.root, check_path(path))
+        parent = target.parent.resolve()
+        root = self.root.resolve()
+        if parent != root and not parent.is_relative_to(root):
+            raise UnsafePath(f"unsafe path {path!r}: it leads outside the repository")
+        try:
+            if stat_module.S_ISDIR(os.lstat(target).st_mode):
+                return None  # a folder is not an object
+            os.unlink(target)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return parent
+
     async def delete(self, path: str) -> None:
         """Delete the object at ``path`` (a missing one is fine), and fsync its folder.
 
@@ -398,18 +413,27 @@ class PosixRepository(Repository):
         """
 
         def work() -> None:
-            target = local_target(self.root, check_path(path))
-            parent = target.parent.resolve()
-            root = self.root.resolve()
-            if parent != root and not parent.is_relative_to(root):
-                raise UnsafePath(f"unsafe path {path!r}: it leads outside the repository")
-            try:
-                if stat_module.S_ISDIR(os.lstat(target).st_mode):
-                    return  # a folder is not an object
-                os.unlink(target)
-            except (FileNotFoundError, NotADirectoryError):
-                return
-            _fsync_dir(parent)
+            parent = self._unlink(path)
+            if parent is not None:
+                _fsync_dir(parent)
+
+        await anyio.to_thread.run_sync(work, limiter=self._limiter)
+
+    async def delete_many(self, paths: Iterable[str]) -> None:
+        """Delete the objects in one worker thread, fsyncing each folder once at the end.
+
+        Example:
+            ```python
+            repo = PosixRepository(tmp_path / "repo")
+            await repo.delete_many(["m1/a.npy", "m1/b.npy"])
+            ```
+        """
+        checked = [check_path(p) for p in paths]
+
+        def work() -> None:
+            folders = {parent for p in checked if (parent := self._unlink(p)) is not None}
+            for folder in folders:
+                _fsync_dir(folder)
 
         await anyio.to_thread.run_sync(work, limiter=self._limiter)
 
@@ -471,13 +495,13 @@ class PosixRepository(Repository):
             ```
         """
         check_prefix(prefix)
+        # only the prefix's folder is walked (a patch's staging folder, not the whole tree)
         found = await anyio.to_thread.run_sync(
-            lambda: self._walk("", temps=True), limiter=self._limiter
+            lambda: self._walk(prefix, temps=True), limiter=self._limiter
         )
         return [
             ObjectInfo(path=relative, size=info.st_size, mtime=_mtime(info))
             for relative, info in found
-            if relative.startswith(prefix)
         ]
 
     async def discard_incomplete(

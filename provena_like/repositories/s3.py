@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Self
 
@@ -310,6 +310,23 @@ class S3Repository(Repository):
         (done,) = await self._engine.delete([self.key(path)])
         if not done.ok:
             raise TransferError(f"{self.name}: delete {path}: {done.reason}") from done.error
+
+    async def delete_many(self, paths: Iterable[str]) -> None:
+        """Delete the objects, 1,000 per request (S3 answers success for missing ones).
+
+        Example:
+            ```python
+            await repo.delete_many(["m1/a.npy", "m1/b.npy"])
+            ```
+        """
+        keys = [self.key(p) for p in paths]
+        failed = [done for done in await self._engine.delete(keys) if not done.ok]
+        if failed:
+            first = failed[0]
+            raise TransferError(
+                f"{self.name}: {len(failed)} of {len(keys)} deletes failed, e.g. "
+                f"{first.path}: {first.reason}"
+            ) from first.error
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """Yield the objects under ``prefix``, in key order (every page).

@@ -8,13 +8,14 @@ group, registers the lab and a subject.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from provena_like.models.registry import Item
-from provena_like.testing.localstack import LocalStack
+from provena_like.testing.localstack import BUCKET, LocalStack
 
-__all__ = ["RegistrationSetup", "seed_registration"]
+__all__ = ["RegistrationSetup", "seed_repositories", "seed_registration"]
 
 
 @dataclass(frozen=True)
@@ -98,3 +99,45 @@ async def seed_registration(
             {"subtype": "subject", "record": {"nickname": subject, "lab": lab_item.id}}
         )
     return RegistrationSetup(lab_item, subject_item, types, fmt, tag_items)
+
+
+async def seed_repositories(stack: LocalStack, group: str) -> tuple[str, str]:
+    """Create an S3 and a POSIX repository that ``group``'s members may patch into.
+
+    The S3 one is in the stack's own bucket (a fresh prefix), with ``data-write`` for the
+    group (the server mints its credentials); the POSIX one (root ``/data`` on its server)
+    is readable by the group, which mounts it wherever it likes.
+
+    Args:
+        stack: A started stack with an object store.
+        group: The group (e.g. ``<lab>_members`` of :func:`seed_registration`).
+
+    Returns:
+        The S3 repository's handle and the POSIX one's.
+    """
+    async with stack.client(stack.admin.username) as admin:
+        s3 = await admin.registry_client.create_item(
+            {
+                "subtype": "repository",
+                "record": {
+                    "name": f"s3_{uuid.uuid4().hex[:8]}",
+                    "kind": "s3",
+                    "root": f"s3://{BUCKET}/repo-{uuid.uuid4().hex[:8]}/",
+                },
+            }
+        )
+        posix = await admin.registry_client.create_item(
+            {
+                "subtype": "repository",
+                "record": {
+                    "name": f"lab_server_{uuid.uuid4().hex[:8]}",
+                    "kind": "posix",
+                    "root": "/data",
+                },
+            }
+        )
+        for item, roles in ((s3, ["data-write"]), (posix, ["metadata-read"])):
+            settings = (await admin.registry_client.get_access(item.id)).model_dump(mode="json")
+            settings["groups"] = {group: roles}
+            await admin.registry_client.update_access(item.id, settings)
+    return s3.id, posix.id

@@ -55,6 +55,11 @@ RESOLVER = (
     " mount; tests/patcher/test_resolve.py runs these calls"
 )
 
+PATCHER = (
+    "needs registered datasets held in repositories the user may write (an admin creates"
+    " them), local new versions and a journal; tests/patcher runs these calls"
+)
+
 NOT_RUN: dict[str, str] = {
     "provena_like.modules.checking": REPLICATED,
     "provena_like.modules.checking:CheckReport": REPLICATED,
@@ -212,12 +217,18 @@ NOT_RUN: dict[str, str] = {
     "provena_like.repositories.mapping:file_record": REGISTERED,
     "provena_like.repositories.mapping:path_from_dataset": REGISTERED,
     "provena_like.repositories.mapping:paths_from_datasets": REGISTERED,
+    "provena_like.modules.patcher": PATCHER,
+    "provena_like.modules.patcher.journal": PATCHER,
+    "provena_like.modules.patcher.patch": PATCHER,
+    "provena_like.modules.patcher.patch:Patcher": PATCHER,
+    "provena_like.modules.patcher.patch:Patcher.resume": PATCHER,
     "provena_like.repositories.resolve": RESOLVER,
     "provena_like.repositories.resolve:OpenRepositories": RESOLVER,
     "provena_like.repositories.resolve:RepositoryResolver": RESOLVER,
     "provena_like.repositories.s3:S3Repository": S3_CREDS,
     "provena_like.repositories.s3:S3Repository.aclose": S3_REPO,
     "provena_like.repositories.s3:S3Repository.delete": S3_REPO,
+    "provena_like.repositories.s3:S3Repository.delete_many": S3_REPO,
     "provena_like.repositories.s3:S3Repository.get": S3_REPO,
     "provena_like.repositories.s3:S3Repository.key": S3_REPO,
     "provena_like.repositories.s3:S3Repository.list": S3_REPO,

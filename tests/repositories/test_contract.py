@@ -214,6 +214,20 @@ BAD_PATHS = [
 ]
 
 
+async def test_delete_many_deletes_each_and_ignores_missing(
+    repo: Repository, tmp_path: Path
+) -> None:
+    kept = f"{SESSION}/alf/kept.table.pqt"
+    gone = [f"{SESSION}/alf/a.table.pqt", f"{SESSION}/raw/b.c.npy", "other/d.e.txt"]
+    for path in [kept, *gone]:
+        await repo.put(write(tmp_path / "src" / path, path.encode()), path)
+    await repo.delete_many([*gone, "never/there.txt"])
+    assert await paths(repo) == [kept]
+    await repo.delete_many(gone)  # again: idempotent
+    await repo.delete_many([])
+    assert await paths(repo) == [kept]
+
+
 @pytest.mark.parametrize("bad", BAD_PATHS)
 async def test_paths_that_escape_are_refused(repo: Repository, tmp_path: Path, bad: str) -> None:
     local = write(tmp_path / "a.txt", b"a")
@@ -225,6 +239,8 @@ async def test_paths_that_escape_are_refused(repo: Repository, tmp_path: Path, b
         await repo.stat(bad)
     with pytest.raises(UnsafePath):
         await repo.delete(bad)
+    with pytest.raises(UnsafePath):  # checked before anything is deleted
+        await repo.delete_many(["a.txt", bad])
     if bad:
         with pytest.raises(UnsafePath):
             await paths(repo, bad)

@@ -70,6 +70,14 @@ async def test_temp_files_of_killed_writers_are_not_objects(
     leftover.write_bytes(b"half")
     assert [o.path async for o in repo.list()] == ["s/a.txt"]
     assert [o.path for o in await repo.incomplete()] == [f"s/{leftover.name}"]
+    elsewhere = repo.root / "t" / "u" / f"{TEMP_PREFIX}0123456789ab-b.txt"
+    elsewhere.parent.mkdir(parents=True)
+    elsewhere.write_bytes(b"other")
+    assert [o.path for o in await repo.incomplete("t/u/")] == [f"t/u/{elsewhere.name}"]
+    assert [o.path for o in await repo.incomplete("s/")] == [f"s/{leftover.name}"]
+    assert await repo.incomplete("s/a") == []  # a temp name starts with its prefix, not "a"
+    assert [o.path for o in await repo.discard_incomplete(prefix="t/")] == [f"t/u/{elsewhere.name}"]
+    assert leftover.exists() and not elsewhere.exists()
     assert await repo.discard_incomplete(timedelta(hours=1)) == []  # too recent
     removed = await repo.discard_incomplete()
     assert [o.path for o in removed] == [f"s/{leftover.name}"]

@@ -8,15 +8,24 @@ at a temp directory here, and registered datasets whose bytes are in both.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import os
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from provena_like import ProvenaClient
+from provena_like._core.errors import TransferError
 from provena_like.models.registration import RegisteredDataset
-from provena_like.repositories import OpenRepositories, RepositoryResolver, path_from_dataset
+from provena_like.repositories import (
+    ObjectInfo,
+    PosixRepository,
+    Repository,
+    RepositoryResolver,
+    path_from_dataset,
+)
+from provena_like.storage.events import ProgressCallback
 from tests.support.patch_helpers import s3_repository
 from tests.support.registration_helpers import (
     Lab,
@@ -99,7 +108,7 @@ def sha256(data: bytes) -> str:
 async def hold_files(
     client: httpx.AsyncClient,
     bench: Bench,
-    repos: OpenRepositories,
+    repos: Mapping[str, Repository],
     contents: dict[str, bytes],
 ) -> list[RegisteredDataset]:
     """Register files of a new session in both repositories and put their bytes in both.
@@ -135,14 +144,127 @@ async def hold_files(
     return datasets
 
 
-async def write_local(folder: Path, dataset: RegisteredDataset, data: bytes) -> Path:
-    """Write ``data`` as the local copy of ``dataset`` under a session folder in ``folder``."""
-    target = folder / "lab" / "session" / dataset.rel_path
+def write_local(folder: Path, dataset: RegisteredDataset, data: bytes) -> Path:
+    """Write ``data`` as the local copy of ``dataset``: ``folder/<its session path>/<rel_path>``."""
+    target = folder / path_from_dataset(dataset)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
     return target
 
 
-async def listing(repos: OpenRepositories, handles: Iterable[str]) -> dict[str, list[str]]:
+async def current_paths(pv: ProvenaClient, dataset_ids: Iterable[str]) -> dict[str, set[str]]:
+    """Per repository, the paths the server's file records give for these datasets."""
+    paths: dict[str, set[str]] = {}
+    for dataset_id in dataset_ids:
+        dataset = await pv.registry_client.get_registered_dataset(dataset_id)
+        for record in dataset.files:
+            paths.setdefault(record.repository, set()).add(record.relative_path)
+    return paths
+
+
+async def read_all(
+    pv: ProvenaClient, repos: Mapping[str, Repository], dataset_ids: Iterable[str], folder: Path
+) -> dict[tuple[str, str], bytes]:
+    """What a reader gets: each dataset's bytes from each repository at the recorded path.
+
+    The read is checked against the recorded sha256 (a mix would fail it).
+    """
+    got: dict[tuple[str, str], bytes] = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    for dataset_id in dataset_ids:
+        dataset = await pv.registry_client.get_registered_dataset(dataset_id)
+        for record in dataset.files:
+            local = folder / f"{dataset_id}-{record.repository.replace('/', '_')}"
+            await repos[record.repository].get(record.relative_path, local, sha256=dataset.sha256)
+            got[dataset_id, record.repository] = local.read_bytes()
+    return got
+
+
+async def listing(repos: Mapping[str, Repository], handles: Iterable[str]) -> dict[str, list[str]]:
     """Every object path in each repository."""
     return {h: [o.path async for o in repos[h].list()] for h in handles}
+
+
+class Injected(TransferError):
+    """The failure a :class:`Flaky` repository injects."""
+
+
+class Flaky(Repository):
+    """A repository that delegates to ``inner`` and fails one chosen call.
+
+    Args:
+        inner: The real (open) repository.
+        fail: ``(method, n)``: the n-th call (1-based) of ``method`` (``put``, ``stat``,
+            ``delete``) raises :class:`Injected` — before it reaches ``inner``.
+        corrupt: After each ``put``, overwrite the stored object with the bytes of the
+            file with one byte flipped (a copy corrupted in the store).
+    """
+
+    def __init__(
+        self, inner: Repository, fail: tuple[str, int] | None = None, *, corrupt: bool = False
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.kind = inner.kind
+        self.fail = fail
+        self.corrupt = corrupt
+        self.calls: dict[str, int] = {}
+
+    def _count(self, method: str) -> None:
+        self.calls[method] = self.calls.get(method, 0) + 1
+        if self.fail == (method, self.calls[method]):
+            raise Injected(f"{self.name}: injected failure of {method} #{self.calls[method]}")
+
+    async def put(
+        self,
+        local_path: Path | str | os.PathLike[str],
+        path: str,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> ObjectInfo:
+        self._count("put")
+        info = await self.inner.put(local_path, path, progress=progress)
+        if self.corrupt:
+            data = bytearray(Path(local_path).read_bytes())
+            data[0] ^= 0x01
+            bad = Path(local_path).with_name(Path(local_path).name + ".flipped")
+            bad.write_bytes(bytes(data))
+            await self.inner.put(bad, path)
+            bad.unlink()
+        return info
+
+    async def get(
+        self,
+        path: str,
+        local_path: Path | str | os.PathLike[str],
+        *,
+        sha256: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> ObjectInfo:
+        self._count("get")
+        return await self.inner.get(path, local_path, sha256=sha256, progress=progress)
+
+    async def stat(self, path: str, *, verify: bool = False) -> ObjectInfo | None:
+        self._count("stat")
+        return await self.inner.stat(path, verify=verify)
+
+    async def delete(self, path: str) -> None:
+        self._count("delete")
+        await self.inner.delete(path)
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        async for obj in self.inner.list(prefix):
+            yield obj
+
+
+async def assert_no_orphans(
+    pv: ProvenaClient, repos: Mapping[str, Repository], dataset_ids: Iterable[str]
+) -> None:
+    """Every object in each repository is one a file record points to; no temp file left."""
+    recorded = await current_paths(pv, dataset_ids)
+    listed = await listing(repos, recorded)
+    assert {h: set(p) for h, p in listed.items()} == recorded
+    for handle in recorded:
+        repo = repos[handle]
+        if isinstance(repo, PosixRepository):
+            assert await repo.incomplete() == []

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,11 +49,14 @@ from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal
 
 from . import files
-from .replicas import look, verify_bytes
+from .replicas import Look, look, verify_bytes
 from .rules import reference, require_lab_member
 from .tables import DatasetPatchRow, FileRecordRow, PatchRow, RegisteredDatasetRow
 
 __all__ = ["commit_patch", "get_patch", "list_patches"]
+
+_HEADS_AT_ONCE = 16
+"""The most HEADs of a patch's own-bucket locations in flight at once."""
 
 
 def _replay(found: PatchRow, fp: str) -> PatchResult:
@@ -141,13 +145,26 @@ def _hashes(repository: ItemRow) -> list[str]:
 async def _verify_locations(
     store: ObjectStore | None, body: PatchRequest, repositories: dict[str, ItemRow]
 ) -> tuple[set[tuple[int, int]], list[dict[str, Any]]]:
-    """HEAD the locations in the server's own bucket: the verified ones, and the problems."""
+    """HEAD the locations in the server's own bucket: the verified ones, and the problems.
+
+    The HEADs run a few at once (a patch may have thousands of locations).
+    """
+    seen: dict[tuple[int, int], Look] = {}
+    limiter = anyio.CapacityLimiter(_HEADS_AT_ONCE)
+
+    async def one(i: int, m: int, relative_path: str, repository: ItemRow) -> None:
+        async with limiter:
+            seen[i, m] = await look(store, repository, relative_path)
+
+    async with anyio.create_task_group() as tg:
+        for i, f in enumerate(body.files):
+            for m, loc in enumerate(f.locations):
+                tg.start_soon(one, i, m, loc.relative_path, repositories[loc.repository])
     verified: set[tuple[int, int]] = set()
     problems: list[dict[str, Any]] = []
     for i, f in enumerate(body.files):
-        for m, loc in enumerate(f.locations):
-            seen = await look(store, repositories[loc.repository], loc.relative_path)
-            ok, problem = verify_bytes(seen, f.size, f.sha256)
+        for m, _ in enumerate(f.locations):
+            ok, problem = verify_bytes(seen[i, m], f.size, f.sha256)
             if ok:
                 verified.add((i, m))
             elif problem is not None:

@@ -1,0 +1,223 @@
+"""Benchmark: patching 1,000 small registered files in two repositories vs. putting them there.
+
+One ``LocalStack`` (reference server and SeaweedFS, on loopback) in a process of its own, as
+deployed (``--in-process`` runs it in this process instead). Two
+repositories: an S3 one in the server's bucket (the researcher's lab has data-write on it)
+and a POSIX one in a temp directory. Workload: 1,000 files of 1-16 KiB (random sizes and
+bytes) in one session, 5 dataset types.
+
+* **first**: what it takes to get the files registered and stored the first time —
+  ``pv.registration.register_files`` with a file record in each repository (one atomic
+  request per repository), and every file ``put`` into both repositories (16 at once, the
+  Patcher's concurrency; ``--concurrency`` sets both);
+* **patch**: every file rewritten with new bytes, then ``pv.patcher.patch_files`` of all of
+  them: plan (match, hash), stage in both repositories, read back each staged object and
+  hash it, one commit, delete the old objects.
+
+Prints both times, the ratio (target: patch <= 1.5x first) and the peak RSS of the client
+and of the server. Not a test: the numbers depend on the machine's load.
+
+    uv run python benchmarks/patcher.py
+    uv run python benchmarks/patcher.py --files 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import anyio
+
+from provena_like import ProvenaClient, ProvenaConfig
+from provena_like.modules.patcher import Patcher
+from provena_like.repositories import RepositoryResolver, path_from_dataset
+from provena_like.testing import LocalStack
+from provena_like.testing.registration import seed_registration, seed_repositories
+
+KiB = 1024
+OBJECTS = ("trials", "wheel", "camera", "licks", "spikes")
+EXT = ".npy"
+
+
+def peak_rss_mib() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def write_files(session: Path, count: int, rng: random.Random) -> list[Path]:
+    """``count`` files of 1-16 KiB, one of 5 dataset types each, in collections of 5."""
+    files: list[Path] = []
+    for i in range(count):
+        path = session / "alf" / f"c{i // len(OBJECTS):04d}" / f"_ibl_{OBJECTS[i % 5]}.table{EXT}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(rng.randint(1 * KiB, 16 * KiB)))
+        files.append(path)
+    return files
+
+
+async def seeded(stack: LocalStack) -> dict[str, str]:
+    """Seed the stack; the researcher's config and the two repositories' handles."""
+    await seed_registration(
+        stack,
+        lab="benchlab",
+        subject="bench001",
+        dataset_types=[(f"{o}.table", f"*{o}.table*") for o in OBJECTS],
+        data_format=("npy", EXT),
+    )
+    s3, posix = await seed_repositories(stack, "benchlab_members")
+    async with stack.client() as pv:
+        config = pv.config
+    return {
+        "base_url": config.base_url,
+        "token_dir": str(config.token_dir),
+        "s3": s3,
+        "posix": posix,
+    }
+
+
+def serve_stack(conn: Connection) -> None:
+    """In a child process: run a seeded stack, send what the client needs, wait for 'stop'."""
+
+    async def serve() -> None:
+        async with LocalStack() as stack:
+            conn.send(await seeded(stack))
+            await anyio.to_thread.run_sync(conn.recv)  # "stop"
+        conn.send(peak_rss_mib())
+
+    anyio.run(serve)
+
+
+@asynccontextmanager
+async def stack_values(in_process: bool, rss: dict[str, float]) -> AsyncIterator[dict[str, str]]:
+    """The seeded stack's values; the stack runs here or (as deployed) in a child process."""
+    if in_process:
+        async with LocalStack() as stack:
+            yield await seeded(stack)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=serve_stack, args=(child,))
+    process.start()
+    try:
+        yield await anyio.to_thread.run_sync(parent.recv)
+        parent.send("stop")
+        rss["server"] = await anyio.to_thread.run_sync(parent.recv)
+    finally:
+        process.join(timeout=60)
+        if process.is_alive():
+            process.kill()
+
+
+async def run(args: argparse.Namespace) -> None:
+    rng = random.Random(args.seed)
+    rss: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        mount = Path(tmp) / "lab-server"
+        mount.mkdir()
+        async with stack_values(args.in_process, rss) as values:
+            s3, posix = values["s3"], values["posix"]
+            config = ProvenaConfig(base_url=values["base_url"], token_dir=values["token_dir"])
+            async with ProvenaClient(config) as pv:
+                first_s, patch_s, count = await workload(pv, s3, posix, mount, Path(tmp), args, rng)
+
+    print(f"first (register + put)  : {first_s:7.2f} s  {first_s / count * 1e3:7.2f} ms/file")
+    print(f"patch (all five steps)  : {patch_s:7.2f} s  {patch_s / count * 1e3:7.2f} ms/file")
+    print(f"ratio patch / first     : {patch_s / first_s:7.2f}x  (target <= 1.5x)")
+    if args.in_process:
+        print(
+            f"peak RSS                : {peak_rss_mib():7.1f} MiB (this process, server included)"
+        )
+    else:
+        print(
+            f"peak RSS                : {peak_rss_mib():7.1f} MiB client, "
+            f"{rss.get('server', float('nan')):.1f} MiB server (its own process)"
+        )
+
+
+async def workload(
+    pv: ProvenaClient,
+    s3: str,
+    posix: str,
+    mount: Path,
+    tmp: Path,
+    args: argparse.Namespace,
+    rng: random.Random,
+) -> tuple[float, float, int]:
+    """Register and put the files (timed), rewrite them, patch them (timed)."""
+    pv.registration.cache_dir = tmp / "cache"
+    patcher = Patcher(
+        pv.registry_client,
+        pv.registration,
+        local_roots={posix: mount},
+        journal_dir=tmp / "journals",
+        concurrency=args.concurrency,
+    )
+    created = await pv.registration.create_session("bench001", root=tmp / "data")
+    assert created.path is not None
+    files = write_files(created.path, args.files, rng)
+    size = sum(f.stat().st_size for f in files)
+    print(f"{len(files)} files, {size / 2**20:.1f} MiB, 2 repositories (S3 + POSIX)")
+    resolver = RepositoryResolver(pv.registry_client, local_roots={posix: mount})
+    async with await resolver.open([s3, posix], access="write") as repos:
+        limiter = anyio.CapacityLimiter(args.concurrency)
+
+        t = time.perf_counter()
+        for handle in (posix, s3):
+            result = await pv.registration.register_files(files, repository=handle)
+            if result.failed or result.skipped:
+                raise SystemExit(f"registration failed: {result.files[0]}")
+        registered = {
+            d.rel_path: d
+            async for d in pv.registry_client.iter_registered_datasets(
+                session=created.item.id, page_size=1000
+            )
+        }
+        datasets = [registered[str(f.relative_to(created.path))] for f in files]
+
+        async def put(handle: str, local: Path, path: str) -> None:
+            async with limiter:
+                await repos[handle].put(local, path)
+
+        async with anyio.create_task_group() as tg:
+            for local, dataset in zip(files, datasets, strict=True):
+                for handle in (s3, posix):
+                    tg.start_soon(put, handle, local, path_from_dataset(dataset, handle))
+        first_s = time.perf_counter() - t
+
+        for f in files:
+            f.write_bytes(os.urandom(rng.randint(1 * KiB, 16 * KiB)))
+        t = time.perf_counter()
+        outcome = await patcher.patch_files(files)
+        patch_s = time.perf_counter() - t
+        if outcome.step != "done" or len(outcome.plan.files) != len(files):
+            raise SystemExit(f"the patch did not complete: {outcome.step}")
+        left = [o.path async for o in repos[s3].list()]
+        assert len(left) == len(files), "old objects were left behind"
+    return first_s, patch_s, len(files)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="objects in flight at once (both phases)"
+    )
+    parser.add_argument(
+        "--in-process", action="store_true", help="run the server in this process (shared GC)"
+    )
+    anyio.run(run, parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()

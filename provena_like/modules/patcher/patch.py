@@ -1,0 +1,706 @@
+"""``Patcher``: replace registered files in every repository that holds them (L3, ``pv.patcher``).
+
+A patch runs five steps, each recorded in its journal (:mod:`.journal`) once complete:
+
+1. **plan** — each local file (inside an ALF session folder) is matched to the registered
+   revision it replaces (its session, collection, revision and name); the repositories are
+   those of the revision's file records. A path that matches nothing, a revision that is
+   protected, or a repository that can't be opened here refuses the whole patch before
+   anything moves. A dry run stops here and returns the plan.
+2. **stage** — the new bytes are put at :func:`~provena_like.repositories.staging_path` in
+   every repository (``.staging/<patch_id>/<path>``), beside the old object, which stays
+   in place and is what the records point to.
+3. **verify** — each staged object's size and sha256 are read back from its repository
+   (``stat(verify=True)``). A mismatch (a corrupted copy) aborts the patch: the staged
+   objects are removed and nothing is committed.
+4. **commit** — one server transaction (``commit_patch``) switches each revision's size,
+   hashes and each repository's file record to the staged path. Before committing, a
+   resumed patch asks the server (``get_patch``) whether its commit already happened.
+5. **clean up** — the old objects the commit's answer lists are deleted.
+
+Until the commit, readers following the records get the old bytes; after it, the new ones;
+old objects are deleted only once nothing points to them. An interrupted patch (an error,
+Ctrl-C, a killed process) continues from its journal: :meth:`Patcher.resume`, or
+:meth:`Patcher.patch_files` with the same paths.
+
+Example:
+    ```python
+    outcome = await pv.patcher.patch_files(
+        [Path("/data/lab/Subjects/KS023/2026-12-06/001/alf/trials.table.pqt")],
+        repositories={"10378.1/7": "/mnt/lab-server"},
+    )
+    print(outcome.step, [loc for f in outcome.plan.files for loc in f.locations])
+    ```
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from provena_like._core.errors import (
+    APIStatusError,
+    NotFound,
+    TransferError,
+    UsageError,
+)
+from provena_like.alf import AlfError, parse_rel_path, remove_uuid, split_session_path
+from provena_like.models.patching import MAX_PATCH_FILES, PatchResult
+from provena_like.models.registration import RegisteredDataset
+from provena_like.modules.patcher.journal import (
+    Journal,
+    JournalFile,
+    JournalLocation,
+    default_journal_dir,
+)
+from provena_like.modules.patcher.results import PatchOutcome, PatchPlan
+from provena_like.repositories import (
+    PosixRepository,
+    Repository,
+    RepositoryResolver,
+    path_from_dataset,
+    split_staging_path,
+    staging_path,
+)
+from provena_like.storage.events import ProgressCallback, TransferProgress, deliver
+from provena_like.storage.hashing import hash_file
+
+if TYPE_CHECKING:
+    from provena_like.clients.registry import RegistryClient
+    from provena_like.modules.registration import Registration
+
+__all__ = [
+    "PatchAborted",
+    "Patcher",
+    "ProtectedDatasets",
+    "RepositoriesArg",
+    "UnknownFiles",
+    "journal_paths",
+]
+
+RepositoriesArg = (
+    Sequence[str] | Mapping[str, "Repository | Path | str | os.PathLike[str] | None"] | None
+)
+"""Which repositories to patch in, and how to reach them:
+
+- ``None``: every repository holding each file's revision, opened by a
+  :class:`~provena_like.repositories.RepositoryResolver` (S3 with the server's credentials;
+  POSIX ones need a local root: the Patcher's ``local_roots``);
+- a list of handles: those (they must cover every repository holding each revision);
+- a mapping handle → an open :class:`~provena_like.repositories.Repository` (used as is,
+  the caller's to close), a local directory (where a POSIX repository is mounted here), or
+  ``None`` (resolved); repositories it doesn't name are resolved too.
+"""
+
+_JOURNAL_EVERY = 1.0
+"""Seconds between journal writes while staging or cleaning (and at each step's end)."""
+
+
+class ProtectedDatasets(UsageError):
+    """Some revisions are protected: nothing was staged or changed.
+
+    Attributes:
+        datasets: ``(local path, dataset id)`` of each protected revision.
+    """
+
+    def __init__(self, datasets: list[tuple[Path, str]]) -> None:
+        listed = ", ".join(f"{p} ({d})" for p, d in datasets[:5])
+        more = f" and {len(datasets) - 5} more" if len(datasets) > 5 else ""
+        super().__init__(
+            f"{len(datasets)} revision(s) are protected and can't be patched: {listed}{more}. "
+            "Register the new content as a new revision instead "
+            "(pv.registration.register_files(..., force=True)). Nothing was changed."
+        )
+        self.datasets = datasets
+
+
+class UnknownFiles(UsageError):
+    """Some paths match no registered dataset you may read: nothing was changed.
+
+    Attributes:
+        paths: The paths.
+    """
+
+    def __init__(self, paths: list[str]) -> None:
+        listed = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+        super().__init__(
+            f"no registered dataset matches {listed} (a patch replaces registered files: "
+            "register new ones with pv.registration.register_files). Nothing was changed."
+        )
+        self.paths = paths
+
+
+class PatchAborted(TransferError):
+    """The patch was abandoned before its commit; the old version is in place everywhere.
+
+    Its staged objects were removed and its journal says ``aborted``: re-running the same
+    paths plans a new patch.
+
+    Attributes:
+        patch_id: The abandoned patch.
+    """
+
+    def __init__(self, patch_id: str, reason: str) -> None:
+        super().__init__(
+            f"patch {patch_id} was aborted: {reason}. Nothing was committed; the registered "
+            "files are unchanged in every repository."
+        )
+        self.patch_id = patch_id
+
+
+class Patcher:
+    """Replaces registered files in every repository holding them (see the module docstring).
+
+    Args:
+        registry_client: The registry's L2 client.
+        registration: The registration module (finds registered sessions by ALF path).
+        local_roots: Handle → local directory of each POSIX repository mounted here.
+        journal_dir: Where journals live (default: :func:`.journal.default_journal_dir`).
+        concurrency: Objects put, read back or deleted at once.
+
+    Example:
+        ```python
+        patcher = pv.patcher
+        plan = (await patcher.patch_files(paths, dry_run=True)).plan
+        for handle, files in plan.repositories.items():
+            print(handle, len(files))
+        ```
+    """
+
+    def __init__(
+        self,
+        registry_client: RegistryClient,
+        registration: Registration,
+        *,
+        local_roots: Mapping[str, Path | str | os.PathLike[str]] | None = None,
+        journal_dir: Path | str | None = None,
+        concurrency: int = 16,
+    ) -> None:
+        self.client = registry_client
+        self.registration = registration
+        self.local_roots = {h: Path(p) for h, p in (local_roots or {}).items()}
+        self.journal_dir = Path(journal_dir) if journal_dir is not None else default_journal_dir()
+        self._limiter = anyio.CapacityLimiter(max(1, concurrency))
+
+    def __repr__(self) -> str:
+        return f"Patcher({self.client!r}, journal_dir={str(self.journal_dir)!r})"
+
+    # ------------------------------------------------------------------ journals
+
+    def journal(self, patch_id: str) -> Journal:
+        """The journal of ``patch_id``.
+
+        Raises:
+            UsageError: If there is none here.
+        """
+        return Journal.load(self.journal_dir, patch_id)
+
+    def unfinished(self) -> list[Journal]:
+        """The journals of patches neither done nor aborted, oldest first.
+
+        Example:
+            ```python
+            for journal in pv.patcher.unfinished():
+                print(journal.patch_id, journal.step)
+            ```
+        """
+        return [j for j in Journal.all(self.journal_dir) if not j.finished]
+
+    async def _save(self, journal: Journal) -> None:
+        await anyio.to_thread.run_sync(journal.save, self.journal_dir)
+
+    # ------------------------------------------------------------------ entry points
+
+    async def patch_files(
+        self,
+        paths: Sequence[Path | str],
+        *,
+        repositories: RepositoriesArg = None,
+        dry_run: bool = False,
+        force: bool = False,
+        patch_id: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> PatchOutcome:
+        """Replace the registered files these local files are new versions of.
+
+        If an unfinished journal holds exactly these paths (or ``patch_id`` names one), the
+        patch continues from it instead of starting over.
+
+        Args:
+            paths: Local files inside ALF session folders
+                (``.../lab/Subjects/KS023/2026-12-06/001/alf/trials.table.pqt``), each a new
+                version of a registered revision (at most 1,000 per patch).
+            repositories: Which repositories, and how to reach them (:data:`RepositoriesArg`).
+            dry_run: Only plan: return which revision each file replaces, per repository.
+            force: Recorded with the patch. A protected revision is refused all the same
+                (the server's rule); register the new content as a new revision instead.
+            patch_id: The patch's id (a uuid; default: a new one, or the unfinished
+                journal's for these paths).
+            on_progress: Receives :class:`~provena_like.storage.TransferProgress` as
+                objects are staged.
+
+        Returns:
+            The plan and what was done (``step == "done"`` once complete).
+
+        Raises:
+            UsageError: A path matches no registered revision (the message names it), is
+                not a file in an ALF session, or a repository can't be opened here.
+            ProtectedDatasets: Some revisions are protected (nothing moved).
+            PatchAborted: A staged copy didn't read back as the local file, or the server
+                refused the commit (a conflicting patch): nothing committed, staging removed.
+            TransferError: A repository failed while staging, verifying or cleaning up:
+                re-run (or :meth:`resume`) to continue.
+        """
+        absolute = journal_paths(paths)
+        if not absolute:
+            raise UsageError("patch_files: no paths given")
+        journal = self._journal_for(absolute, patch_id)
+        if journal is not None:
+            if dry_run:
+                return PatchOutcome(PatchPlan.from_journal(journal), True, journal.step, True)
+            return await self._run(journal, repositories, on_progress, resumed=True)
+        pid = _patch_id(patch_id)
+        journal = await self._plan(pid, absolute, repositories, force=force)
+        plan = PatchPlan.from_journal(journal)
+        if dry_run:
+            return PatchOutcome(plan, True, "planned")
+        if not journal.files:
+            journal.step = "done"
+            return PatchOutcome(plan, False, "done")
+        return await self._run(journal, repositories, on_progress, resumed=False)
+
+    async def resume(
+        self,
+        patch_id: str,
+        *,
+        repositories: RepositoriesArg = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> PatchOutcome:
+        """Continue an interrupted patch from its journal.
+
+        Args:
+            patch_id: The patch's id (printed by the CLI, in :attr:`PatchAborted.patch_id`
+                and in every :class:`~.results.PatchOutcome`).
+            repositories: As for :meth:`patch_files`.
+            on_progress: As for :meth:`patch_files`.
+
+        Raises:
+            UsageError: No journal of ``patch_id`` here, or it was aborted.
+
+        Example:
+            ```python
+            outcome = await pv.patcher.resume(patch_id, repositories={lab: "/mnt/lab"})
+            assert outcome.step == "done"
+            ```
+        """
+        journal = self.journal(patch_id)
+        if journal.step == "aborted":
+            raise UsageError(f"patch {patch_id} was aborted ({journal.error}); patch again")
+        return await self._run(journal, repositories, on_progress, resumed=True)
+
+    def _journal_for(self, paths: list[str], patch_id: str | None) -> Journal | None:
+        if patch_id is not None:
+            try:
+                journal = self.journal(patch_id)
+            except UsageError:
+                return None
+            if journal.paths != paths:
+                raise UsageError(
+                    f"patch {patch_id} was planned for other paths; use a new patch id"
+                )
+            return None if journal.step == "aborted" else journal
+        return Journal.unfinished_for(self.journal_dir, paths)
+
+    # ------------------------------------------------------------------ 1. plan
+
+    async def _plan(
+        self, patch_id: str, paths: list[str], repositories: RepositoriesArg, *, force: bool
+    ) -> Journal:
+        if len(paths) > MAX_PATCH_FILES:
+            raise UsageError(
+                f"a patch replaces at most {MAX_PATCH_FILES} files ({len(paths)} given): "
+                "patch them in several calls"
+            )
+        parsed: list[tuple[str, Any, str]] = []  # path, session, rel_path
+        problems: list[str] = []
+        for path in paths:
+            try:
+                _, session, rest = split_session_path(path)
+                rel_path = remove_uuid(parse_rel_path(rest).rel_path)
+            except AlfError as exc:
+                problems.append(f"{path}: not a dataset file in an ALF session ({exc})")
+                continue
+            if not os.path.isfile(path):
+                problems.append(f"{path}: no such file")
+                continue
+            parsed.append((path, session, rel_path))
+        if problems:
+            raise UsageError("; ".join(problems))
+        datasets = await self._registered(parsed)
+        missing = [p for p, _, _ in parsed if p not in datasets]
+        if missing:
+            raise UnknownFiles(missing)
+        protected = [(Path(p), str(d.id)) for p, d in datasets.items() if d.protected]
+        if protected:
+            raise ProtectedDatasets(protected)
+        wanted = _wanted(repositories)
+        digests = await self._hash(list(datasets))
+        journal = Journal(patch_id=patch_id, force=force)
+        for path, dataset in datasets.items():
+            size, sha256, md5, mtime_ns = digests[path]
+            if sha256 == dataset.sha256 and size == dataset.size:
+                journal.unchanged.append(path)
+                continue
+            if dataset.state == "deleting":
+                raise UsageError(f"{path}: its registered dataset {dataset.id} is being deleted")
+            held = [r.repository for r in dataset.files]
+            if not held:
+                raise UsageError(f"{path}: dataset {dataset.id} has no file in any repository")
+            if wanted is not None:
+                left = [h for h in held if h not in wanted]
+                if left:
+                    raise UsageError(
+                        f"{path}: dataset {dataset.id} is also in repository "
+                        f"{', '.join(left)}, which the patch doesn't include (every copy is "
+                        "replaced together)"
+                    )
+            journal.files.append(
+                JournalFile(
+                    path=path,
+                    dataset=str(dataset.id),
+                    rel_path=dataset.rel_path,
+                    old_size=dataset.size,
+                    old_sha256=dataset.sha256,
+                    size=size,
+                    sha256=sha256,
+                    md5=md5,
+                    mtime_ns=mtime_ns,
+                    locations=[_location(dataset, h, patch_id) for h in held],
+                )
+            )
+        return journal
+
+    async def _registered(self, parsed: list[tuple[str, Any, str]]) -> dict[str, RegisteredDataset]:
+        """The registered revision of each path (by session, collection, revision, name)."""
+        from provena_like.modules.registration import _Sessions
+
+        sessions = _Sessions(self.registration)
+        by_session: dict[str, list[tuple[str, str]]] = {}
+        for path, session, rel_path in parsed:
+            try:
+                item = await sessions.get(session)
+            except UsageError:  # not registered, or its subject or lab unknown
+                continue
+            by_session.setdefault(item.id, []).append((path, rel_path))
+        found: dict[str, RegisteredDataset] = {}
+        for session_id, wanted in by_session.items():
+            known = {
+                d.rel_path: d
+                async for d in self.client.iter_registered_datasets(
+                    session=session_id, page_size=1000
+                )
+            }
+            for path, rel_path in wanted:
+                if rel_path in known:
+                    found[path] = known[rel_path]
+        return found
+
+    async def _hash(self, paths: list[str]) -> dict[str, tuple[int, str, str, int]]:
+        """Size, sha256, md5 and mtime of each local file, in worker threads."""
+        out: dict[str, tuple[int, str, str, int]] = {}
+
+        def one(path: str) -> None:
+            before = os.stat(path)
+            digests = hash_file(Path(path), md5=True)
+            assert digests.sha256 is not None and digests.md5 is not None
+            out[path] = (digests.size, digests.sha256, digests.md5, before.st_mtime_ns)
+
+        await self._each(paths, lambda p: anyio.to_thread.run_sync(one, p))
+        return out
+
+    async def _each(self, things: Iterable[Any], work: Callable[[Any], Awaitable[None]]) -> None:
+        """``work`` on each thing, a few at once; the first failure stops the rest and is raised."""
+        errors: list[Exception] = []
+
+        async with anyio.create_task_group() as tg:
+
+            async def run(thing: Any) -> None:
+                try:
+                    async with self._limiter:
+                        await work(thing)
+                except Exception as exc:
+                    errors.append(exc)
+                    tg.cancel_scope.cancel()
+
+            for thing in things:
+                tg.start_soon(run, thing)
+        if errors:
+            raise errors[0]
+
+    # ------------------------------------------------------------------ 2.-5.
+
+    async def _run(
+        self,
+        journal: Journal,
+        repositories: RepositoriesArg,
+        on_progress: ProgressCallback | None,
+        *,
+        resumed: bool,
+    ) -> PatchOutcome:
+        plan = PatchPlan.from_journal(journal)
+        if journal.step == "done":
+            return PatchOutcome(plan, False, "done", resumed)
+        handles = sorted({loc.repository for f in journal.files for loc in f.locations})
+        async with AsyncExitStack() as stack:
+            repos = await self._open(stack, handles, repositories)
+            if not resumed:  # journaled once every repository opened: nothing to resume before
+                await self._save(journal)
+            if journal.step == "planned":
+                if resumed:
+                    await self._discard_temps(journal, repos)
+                await self._stage(journal, repos, on_progress)
+            if journal.step == "staged":
+                await self._verify(journal, repos)
+            result: PatchResult | None = None
+            if journal.step == "verified":
+                result = await self._commit(journal, repos)
+            if journal.step == "committed":
+                await self._clean(journal, repos)
+        if result is None and journal.files:
+            try:
+                result = await self.client.get_patch(journal.patch_id)
+            except NotFound:
+                result = None
+        cleaned = tuple(
+            (loc.repository, loc.old_path)
+            for f in journal.files
+            for loc in f.locations
+            if loc.cleaned
+        )
+        return PatchOutcome(plan, False, journal.step, resumed, result, cleaned)
+
+    async def _open(
+        self, stack: AsyncExitStack, handles: list[str], repositories: RepositoriesArg
+    ) -> dict[str, Repository]:
+        given: dict[str, Repository] = {}
+        roots = dict(self.local_roots)
+        if isinstance(repositories, Mapping):
+            for handle, value in repositories.items():
+                if isinstance(value, Repository):
+                    given[handle] = value
+                elif value is not None:
+                    roots[handle] = Path(value)
+        resolver = RepositoryResolver(self.client, local_roots=roots)
+        missing = [h for h in handles if h not in given]
+        opened = await stack.enter_async_context(await resolver.open(missing, access="write"))
+        return {**given, **opened}
+
+    async def _discard_temps(self, journal: Journal, repos: Mapping[str, Repository]) -> None:
+        """Temp files a killed run left in a POSIX repository's staging folder."""
+        for repo in repos.values():
+            if isinstance(repo, PosixRepository):
+                await repo.discard_incomplete(prefix=f".staging/{journal.patch_id}/")
+
+    async def _stage(
+        self,
+        journal: Journal,
+        repos: Mapping[str, Repository],
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        todo = [(f, loc) for f in journal.files for loc in f.locations if not loc.staged]
+        files_total = sum(len(f.locations) for f in journal.files)
+        total = sum(f.size * len(f.locations) for f in journal.files)
+        staged = [(f, loc) for f in journal.files for loc in f.locations if loc.staged]
+        done = [len(staged), sum(f.size for f, _ in staged)]
+        last_save = [time.monotonic()]
+        callback = [on_progress]
+
+        async def report() -> None:
+            if callback[0] is not None:
+                event = TransferProgress(done[0], files_total, done[1], total)
+                if not await deliver(callback[0], event):
+                    callback[0] = None
+
+        async def put(item: tuple[JournalFile, JournalLocation]) -> None:
+            f, loc = item
+            _check_unchanged(f)
+            info = await repos[loc.repository].put(f.path, loc.staged_path)
+            if info.sha256 is not None and info.sha256 != f.sha256:
+                raise TransferError(
+                    f"{f.path} changed since it was planned (its bytes are not the planned "
+                    "ones): patch it again once it is final"
+                )
+            loc.staged = True
+            done[0] += 1
+            done[1] += f.size
+            await report()
+            if time.monotonic() - last_save[0] > _JOURNAL_EVERY:
+                last_save[0] = time.monotonic()
+                await self._save(journal)
+
+        try:
+            await report()
+            await self._each(todo, put)
+        finally:
+            journal.save(self.journal_dir)  # also when cancelled: what was staged is known
+        journal.step = "staged"
+        await self._save(journal)
+
+    async def _verify(self, journal: Journal, repos: Mapping[str, Repository]) -> None:
+        bad: list[str] = []
+
+        async def check(item: tuple[JournalFile, JournalLocation]) -> None:
+            f, loc = item
+            info = await repos[loc.repository].stat(loc.staged_path, verify=True)
+            if info is None:
+                loc.staged = False
+                bad.append(f"{loc.repository}: {loc.staged_path} is missing")
+            elif (info.size, info.sha256) != (f.size, f.sha256):
+                bad.append(
+                    f"{loc.repository}: {loc.staged_path} reads back as {info.size} bytes, "
+                    f"sha256 {info.sha256} (the file {f.path} is {f.size} bytes, sha256 "
+                    f"{f.sha256})"
+                )
+            else:
+                loc.verified = True
+
+        await self._each([(f, loc) for f in journal.files for loc in f.locations], check)
+        if bad:
+            reason = "a staged copy is not the local file: " + "; ".join(bad[:5])
+            await self._abort(journal, repos, reason)
+        journal.step = "verified"
+        await self._save(journal)
+
+    async def _abort(self, journal: Journal, repos: Mapping[str, Repository], reason: str) -> None:
+        """Remove every staged object, journal the patch as aborted, raise."""
+
+        async def remove(loc: JournalLocation) -> None:
+            await repos[loc.repository].delete(loc.staged_path)
+
+        await self._each([loc for f in journal.files for loc in f.locations], remove)
+        journal.step, journal.error = "aborted", reason
+        await self._save(journal)
+        raise PatchAborted(journal.patch_id, reason)
+
+    async def _commit(self, journal: Journal, repos: Mapping[str, Repository]) -> PatchResult:
+        try:
+            result = await self.client.get_patch(journal.patch_id)
+        except NotFound:
+            body = {
+                "patch_id": journal.patch_id,
+                "force": journal.force,
+                "files": [
+                    {
+                        "dataset": f.dataset,
+                        "expected_sha256": f.old_sha256,
+                        "size": f.size,
+                        "sha256": f.sha256,
+                        "md5": f.md5,
+                        "locations": [
+                            {
+                                "repository": loc.repository,
+                                "relative_path": loc.staged_path,
+                                "size": f.size,
+                                "sha256": f.sha256,
+                            }
+                            for loc in f.locations
+                        ],
+                    }
+                    for f in journal.files
+                ],
+            }
+            try:
+                result = await self.client.commit_patch(body)
+            except APIStatusError as exc:
+                if 400 <= exc.status_code < 500 and exc.status_code not in (401, 408, 429):
+                    await self._abort(journal, repos, f"the server refused the commit: {exc}")
+                raise
+        journal.old_locations = [old for patched in result.files for old in patched.old_locations]
+        journal.step = "committed"
+        await self._save(journal)
+        return result
+
+    async def _clean(self, journal: Journal, repos: Mapping[str, Repository]) -> None:
+        """Delete the old objects the commit listed, a batch per repository."""
+        by_old = {(loc.repository, loc.old_path): loc for f in journal.files for loc in f.locations}
+        todo: dict[str, list[str]] = {}
+        for old in journal.old_locations:
+            loc = by_old.get((old.repository, old.relative_path))
+            if loc is None or not loc.cleaned:
+                todo.setdefault(old.repository, []).append(old.relative_path)
+
+        async def clean(handle: str) -> None:
+            await repos[handle].delete_many(todo[handle])
+            for path in todo[handle]:
+                loc = by_old.get((handle, path))
+                if loc is not None:
+                    loc.cleaned = True
+
+        try:
+            await self._each(list(todo), clean)
+        finally:
+            journal.save(self.journal_dir)  # also when cancelled
+        journal.step = "done"
+        # nothing left to resume: the server keeps the patch's history (get_patch,
+        # iter_dataset_patches), and a directory of finished journals would only grow
+        Journal.file_of(self.journal_dir, journal.patch_id).unlink(missing_ok=True)
+
+
+def journal_paths(paths: Iterable[Path | str]) -> list[str]:
+    """The form a journal keeps a patch's paths in: absolute, each once, sorted."""
+    return sorted({str(Path(p).absolute()) for p in paths})
+
+
+def _patch_id(patch_id: str | None) -> str:
+    if patch_id is None:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(patch_id))
+    except ValueError:
+        raise UsageError(f"a patch id is a uuid, got {patch_id!r}") from None
+
+
+def _wanted(repositories: RepositoriesArg) -> set[str] | None:
+    """The repositories a list names (a mapping says how to reach some: it restricts none)."""
+    if repositories is None or isinstance(repositories, Mapping):
+        return None
+    if isinstance(repositories, str):
+        return {repositories}
+    return set(repositories)
+
+
+def _location(dataset: RegisteredDataset, handle: str, patch_id: str) -> JournalLocation:
+    """The old path of ``dataset`` in ``handle`` and where this patch stages the new bytes.
+
+    A record whose path is an earlier patch's staging path (the current object since that
+    patch) is staged at the same path under this patch's folder.
+    """
+    record = next(r for r in dataset.files if r.repository == handle)
+    earlier = split_staging_path(record.relative_path)
+    if earlier is not None:
+        unstaged = record.model_copy(update={"relative_path": earlier[1]})
+        dataset = dataset.model_copy(update={"files": [unstaged]})
+    canonical = path_from_dataset(dataset, handle)
+    return JournalLocation(
+        repository=handle,
+        old_path=record.relative_path,
+        staged_path=staging_path(canonical, patch_id),
+    )
+
+
+def _check_unchanged(f: JournalFile) -> None:
+    try:
+        info = os.stat(f.path)
+    except FileNotFoundError:
+        raise UsageError(f"{f.path} is gone since the patch was planned") from None
+    if (info.st_size, info.st_mtime_ns) != (f.size, f.mtime_ns):
+        raise UsageError(
+            f"{f.path} changed since the patch was planned: patch it again once it is final"
+        )
