@@ -9,8 +9,7 @@ import pytest
 from provena_like.server.db.identity import GroupMemberRow, GroupRow, UserRow
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread
-
-ADMIN_PASSWORD = "admin-password-for-tests"
+from tests.support.auth_helpers import ADMIN_PASSWORD, CHEAP_PASSWORD_HASHING
 
 pytest_plugins = ["tests.support.fixtures"]
 
@@ -32,7 +31,9 @@ def anyio_backend() -> str:
 async def localstack(anyio_backend: str) -> AsyncIterator[LocalStack]:
     """Server + object store on loopback, seeded; shared by the whole session."""
     del anyio_backend
-    async with LocalStack(admin_password=ADMIN_PASSWORD) as stack:
+    async with LocalStack(
+        admin_password=ADMIN_PASSWORD, password_hashing=CHEAP_PASSWORD_HASHING
+    ) as stack:
         yield stack
 
 

@@ -70,6 +70,28 @@ class S3Settings(BaseModel):
         return self
 
 
+class PasswordHashing(BaseModel):
+    """The argon2id cost of new password hashes.
+
+    The defaults are RFC 9106's second recommended option (argon2-cffi's defaults: 3 passes
+    over 64 MiB, 4 lanes). A hash keeps the cost it was made with, so a hash made under other
+    settings still verifies. Lower the cost only for tests: it is what a guess costs an
+    attacker who has the database.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    time_cost: int = Field(default=3, ge=1, description="passes over the memory")
+    memory_kib: int = Field(default=65536, ge=8, description="memory of one hash, in KiB")
+    parallelism: int = Field(default=4, ge=1, description="lanes (threads) of one hash")
+
+    @model_validator(mode="after")
+    def _enough_memory(self) -> PasswordHashing:
+        if self.memory_kib < 8 * self.parallelism:
+            raise ValueError("argon2 needs memory_kib >= 8 * parallelism")
+        return self
+
+
 class ThrottleSettings(BaseModel):
     """Throttling of failed sign-ins (device-page passwords, OAuth client secrets).
 
@@ -313,6 +335,10 @@ class ServerSettings(BaseModel):
     throttle: ThrottleSettings = Field(
         default_factory=ThrottleSettings,
         description="lockout and backoff of failed sign-ins (passwords, client secrets)",
+    )
+    password_hashing: PasswordHashing = Field(
+        default_factory=PasswordHashing,
+        description="argon2id cost of new password hashes (lower it for tests only)",
     )
     notifier: Literal["none", "log", "webhook"] = Field(
         default="log",

@@ -233,19 +233,25 @@ async def test_expired_credentials_are_refused(short_lived: LocalStack) -> None:
         minted = await pv.datastore_client.mint_dataset({"record": record(Refs(org.id, person.id))})
         api = pv.datastore_client
         # below the STS minimum the store's default (3 s here) applies, as STS states it
+        before = datetime.now(UTC)
         short = await api.get_credentials(minted.id, "write", duration_seconds=60)
+        after = datetime.now(UTC)
+        key = minted.storage.prefix + "early.txt"
+        with s3_client(store, _as_dict(short)) as s3:  # at once: they last 3 s
+            s3.put_object(Bucket=minted.storage.bucket, Key=key, Body=b"in time")
         default = await api.get_credentials(minted.id, "read")
         asked = await api.get_credentials(minted.id, "read", duration_seconds=900)
-    assert 0 < short.seconds_left() <= 3.5
+    # issued between `before` and `after`, so its lifetime lies between these two values (on a
+    # loaded machine more than its 3 s may pass before this line: seconds_left() would be < 0)
+    assert short.seconds_left(before) > 0
+    assert short.seconds_left(after) <= 3.5
     assert 880 < default.seconds_left() <= 905  # the server's default: 15 min
     assert 880 < asked.seconds_left() <= 905
     assert short.secret_access_key.get_secret_value() not in repr(short)
     assert short.session_token.get_secret_value() not in repr(short)
 
-    key = minted.storage.prefix + "early.txt"
     with s3_client(store, _as_dict(short)) as s3:
-        s3.put_object(Bucket=minted.storage.bucket, Key=key, Body=b"in time")
-        await anyio.sleep(short.seconds_left() + 1.5)
+        await anyio.sleep(max(0.0, short.seconds_left()) + 1.5)
         status, code = denied(
             lambda: s3.put_object(Bucket=minted.storage.bucket, Key=key, Body=b"too late")
         )

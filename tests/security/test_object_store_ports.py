@@ -13,6 +13,7 @@ import socket
 import ssl
 import stat
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,15 +174,11 @@ def test_grpc_ports_need_the_client_certificate(localstack: LocalStack, service:
     assert not _grpc_answers(store.host, port, None)
 
 
-def test_weed_shell_without_the_key_cannot_list_or_read(
-    stored_object: tuple[SeaweedS3, str], tmp_path: Path
-) -> None:
-    """The attack as another local user would run it: ``weed shell`` from any directory."""
-    store, key = stored_object
+def _weed_shell(store: SeaweedS3, commands: str, cwd: Path, home: Path, timeout: float) -> str:
+    """What ``weed shell``, run in ``cwd``, wrote for ``commands`` (by ``timeout`` at most)."""
     ports = store.service_ports
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEED_")}
-    env["HOME"] = str(tmp_path)  # no $HOME/.seaweedfs/security.toml either
-    commands = f"fs.ls /buckets/{BUCKET}/{key.rsplit('/', 1)[0]}\nfs.cat /buckets/{BUCKET}/{key}\n"
+    env["HOME"] = str(home)  # no $HOME/.seaweedfs/security.toml either
     try:
         result = subprocess.run(
             [
@@ -193,17 +190,34 @@ def test_weed_shell_without_the_key_cannot_list_or_read(
             input=commands,
             capture_output=True,
             text=True,
-            cwd=tmp_path,
+            cwd=cwd,
             env=env,
-            timeout=30,
+            timeout=timeout,
             check=False,
         )
-        output = result.stdout + result.stderr
+        return result.stdout + result.stderr
     except subprocess.TimeoutExpired as exc:  # it keeps retrying the TLS handshake
-        output = "".join(
+        return "".join(
             part.decode() if isinstance(part, bytes) else (part or "")
             for part in (exc.stdout, exc.stderr)
         )
+
+
+def test_weed_shell_without_the_key_cannot_list_or_read(
+    stored_object: tuple[SeaweedS3, str], tmp_path: Path
+) -> None:
+    """The attack as another local user would run it: ``weed shell`` from any directory."""
+    store, key = stored_object
+    commands = f"fs.ls /buckets/{BUCKET}/{key.rsplit('/', 1)[0]}\nfs.cat /buckets/{BUCKET}/{key}\n"
+    # The same commands with the key (the store's security.toml, read from the working
+    # directory) list and read the object at once: the attack below would succeed quickly,
+    # so a refusal within a bounded wait (a multiple of the time they took) is a refusal.
+    started = time.monotonic()
+    control = _weed_shell(store, commands, store.data_dir, tmp_path, timeout=120)
+    took = time.monotonic() - started
+    assert "metadata.json" in control
+    assert SECRET.decode() in control
+    output = _weed_shell(store, commands, tmp_path, tmp_path, timeout=max(10.0, 10 * took))
     assert "metadata.json" not in output
     assert SECRET.decode() not in output
 

@@ -11,7 +11,7 @@ import httpx
 
 from provena_like.auth import DeviceCodeFlow, DevicePrompt, OIDCDiscovery, TokenSet
 from provena_like.server.app import create_app
-from provena_like.server.settings import ServerSettings
+from provena_like.server.settings import PasswordHashing, ServerSettings
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.server_thread import ServerThread, bind_socket
 
@@ -20,6 +20,11 @@ OFFLINE = ("openid", "offline_access")
 
 
 ADMIN_PASSWORD = "admin-password-for-tests"  # the same as the session server's
+
+CHEAP_PASSWORD_HASHING = PasswordHashing(time_cost=1, memory_kib=8, parallelism=1)
+"""argon2id at its lowest cost, for the test servers (a default hash is 0.1-0.5 s of CPU).
+
+Not for tests that measure what hashing costs (tests/security/test_throttling.py)."""
 
 
 @contextmanager
@@ -32,6 +37,7 @@ def running_server(data_dir: Path, **overrides: Any) -> Iterator[ServerThread]:
         "public_url": f"http://{host}:{port}",
         "initial_admin_password": ADMIN_PASSWORD,
         "device_poll_interval": 0,
+        "password_hashing": CHEAP_PASSWORD_HASHING,
         **overrides,
     }
     settings = ServerSettings.model_validate(values)

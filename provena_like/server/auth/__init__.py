@@ -20,6 +20,7 @@ from provena_like.server.auth.bootstrap import (
 )
 from provena_like.server.auth.external import Authenticator
 from provena_like.server.auth.keys import AuthKeys
+from provena_like.server.auth.passwords import Passwords
 from provena_like.server.auth.throttle import LoginThrottle
 from provena_like.server.auth.tokens import TokenService
 
@@ -42,7 +43,8 @@ router.include_router(admin.router)
 async def setup(app: FastAPI) -> BootstrapResult:
     """Load the keys (``app.state.tokens``, ``app.state.auth_keys``) and bootstrap.
 
-    Also sets up the throttle of failed sign-ins (``app.state.login_throttle``) and the
+    Also sets up the password hasher (``app.state.passwords``), the throttle of failed
+    sign-ins (``app.state.login_throttle``) and the
     verifier of every request's access token (``app.state.authenticator``: the embedded
     issuer's tokens and the trusted issuers'; the lifespan closes it).
 
@@ -56,6 +58,7 @@ async def setup(app: FastAPI) -> BootstrapResult:
     """
     settings = app.state.settings
     app.state.login_throttle = LoginThrottle(settings.throttle)
+    app.state.passwords = await anyio.to_thread.run_sync(Passwords, settings.password_hashing)
     app.state.tokens = await anyio.to_thread.run_sync(
         TokenService.from_data_dir, settings.data_dir, settings.issuer
     )

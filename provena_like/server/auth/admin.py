@@ -31,7 +31,6 @@ from provena_like.models.auth import (
 )
 from provena_like.models.shared import Page
 from provena_like.server.auth.keys import AuthKeys
-from provena_like.server.auth.passwords import hash_password
 from provena_like.server.auth.protocol import new_secret, sha256_hex
 from provena_like.server.auth.tables import OAuthClientRow, RefreshTokenRow
 from provena_like.server.db.base import utcnow
@@ -146,7 +145,7 @@ async def create_user(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Create a user with a password (409 if the username is taken)."""
-    password_hash = await hash_password(body.password.get_secret_value())
+    password_hash = await request.app.state.passwords.hash(body.password.get_secret_value())
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
         if await session.get(UserRow, body.username) is not None:
@@ -229,7 +228,7 @@ async def update_user(
     fields = body.model_fields_set
     new_hash = None
     if "password" in fields and body.password is not None:
-        new_hash = await hash_password(body.password.get_secret_value())
+        new_hash = await request.app.state.passwords.hash(body.password.get_secret_value())
     async with sessions(request)() as session, session.begin():
         row = await session.get(UserRow, username)
         if row is None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from provena_like._private_files import write_private_file
 from provena_like.models.auth import DEVICE_CODE_GRANT
 from provena_like.server.auth.admin import count_users
-from provena_like.server.auth.passwords import hash_password
+from provena_like.server.auth.passwords import Passwords
 from provena_like.server.auth.tables import OAuthClientRow
 from provena_like.server.db.base import utcnow
 from provena_like.server.db.identity import UserRow
@@ -57,7 +57,7 @@ def _write_password_file(path: Path, username: str, password: str) -> None:
 
 
 async def _create_admin(
-    sessions: async_sessionmaker[AsyncSession], settings: ServerSettings
+    sessions: async_sessionmaker[AsyncSession], settings: ServerSettings, passwords: Passwords
 ) -> tuple[bool, Path | None]:
     async with sessions() as session:
         if await count_users(session) > 0:
@@ -66,7 +66,7 @@ async def _create_admin(
     password = configured.get_secret_value() if configured else secrets.token_urlsafe(18)
     row = UserRow(
         username=ADMIN_USERNAME,
-        password_hash=await hash_password(password),
+        password_hash=await passwords.hash(password),
         display_name="Administrator",
         system_roles=["admin"],
         disabled=False,
@@ -157,6 +157,6 @@ async def bootstrap(app: FastAPI) -> BootstrapResult:
     """
     settings: ServerSettings = app.state.settings
     sessions: async_sessionmaker[AsyncSession] = app.state.sessions
-    admin_created, password_file = await _create_admin(sessions, settings)
+    admin_created, password_file = await _create_admin(sessions, settings, app.state.passwords)
     cli_created = await _ensure_cli_client(sessions)
     return BootstrapResult(admin_created, password_file, cli_created)

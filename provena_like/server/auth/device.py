@@ -46,7 +46,6 @@ from provena_like.server.auth.openapi import (
     DEVICE_SUBMIT_RESPONSES,
     OAUTH_ERRORS,
 )
-from provena_like.server.auth.passwords import verify_password
 from provena_like.server.auth.protocol import (
     NO_STORE,
     OAuthFailure,
@@ -309,7 +308,8 @@ async def device_submit(request: Request) -> HTMLResponse:
 async def _check_credentials(request: Request, username: str, password: str) -> UserRow | None:
     async with sessions(request)() as session:
         user = await session.get(UserRow, username) if username else None
-    ok = await verify_password(user.password_hash if user else None, password)
+    passwords = request.app.state.passwords
+    ok = await passwords.verify(user.password_hash if user else None, password)
     if not ok or user is None or user.disabled:
         return None
     return user

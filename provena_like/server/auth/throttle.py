@@ -101,7 +101,7 @@ class LoginThrottle:
         keys = [account_key(username), address_key(request)]
         throttle.check(keys)                    # raises Throttled when locked
         with throttle.checking(keys):           # raises Throttled when too many in flight
-            ok = await verify_password(stored_hash, password)
+            ok = await passwords.verify(stored_hash, password)
         throttle.record(keys, success=ok)
         ```
     """
