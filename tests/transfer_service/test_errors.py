@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
 from provena_like.server.errors import ServiceError
 from provena_like.server.transfer.errors import from_service_error, globus_code
+from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
 
@@ -70,3 +73,19 @@ def test_server_codes_map_to_globus_codes() -> None:
         "ClientError.Conflict.Released",
         "Dataset 1 is RELEASED.",
     )
+
+
+@pytest.mark.parametrize("route", ["/v0.10/task_list", "/v0.10/task/{task}/event_list"])
+async def test_an_offset_past_what_a_database_integer_holds_is_a_type_zero_400(
+    http: httpx.AsyncClient, admin: User, route: str
+) -> None:
+    """Found by the schemathesis contract test: SQLite raised OverflowError on such an offset."""
+    path = route.format(task=uuid.uuid4())
+    for offset in (2**62 + 1, 4872979820406983870945375027200):
+        r = await http.get(path, params={"offset": offset}, headers=admin.headers)
+        assert r.status_code == 400, r.text
+        body = r.json()
+        assert set(body) == TYPE_ZERO and body["code"] == "ClientError.BadRequest", body
+        assert "offset" in body["message"]
+    r = await http.get("/v0.10/task_list", params={"offset": 2**62}, headers=admin.headers)
+    assert r.status_code == 200 and r.json()["DATA"] == [], r.text

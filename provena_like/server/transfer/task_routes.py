@@ -44,6 +44,8 @@ Session = Annotated[AsyncSession, Depends(db_session)]
 
 MAX_PAGE = 1000
 """The largest page of ``task_list``, ``event_list`` and the marker-paged lists."""
+MAX_OFFSET = 2**62
+"""The largest ``offset`` of a listing: with ``limit`` added it still fits a 64-bit SQL integer."""
 
 
 def _stamped(request: Request, body: dict[str, Any]) -> dict[str, Any]:
@@ -227,7 +229,7 @@ async def task_list(
     caller: Caller,
     session: Session,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     filter: Annotated[  # noqa: A002 - Globus's name
         str | None, Query(max_length=2048, pattern=FILTER_PATTERN)
     ] = None,
@@ -261,7 +263,7 @@ async def event_list(
     caller: Caller,
     session: Session,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """The task's events, newest first."""
     row = await load_task(session, caller, task_id)
