@@ -186,3 +186,24 @@ async def test_it_refuses_like_a_registration(
     assert r.status_code == 422, r.text
     r = await check(client, lab.member, ses, files, repository="10378.1/999999999")
     assert r.status_code in (404, 422), r.text
+
+
+async def test_a_file_whose_dataset_type_no_longer_matches_is_not_unchanged(
+    client: httpx.AsyncClient, lab: Lab, vocabulary: Vocabulary, registry_admin: User
+) -> None:
+    ses = await make_session(client, lab)
+    files = [file(f"alf/{vocabulary.name()}", "a")]
+    assert (await register(client, lab.member, ses, files)).status_code == 201
+    assert await unchanged(client, lab.member, ses, files)
+    # a second dataset type matching the file's name: the registration would refuse it
+    await create_item(
+        client,
+        registry_admin,
+        "dataset_type",
+        {"name": f"{vocabulary.obj}.timesagain", "filename_pattern": f"*{vocabulary.obj}.times.*"},
+    )
+    r = await check(client, lab.member, ses, files)
+    assert r.json()["unchanged"] is False and "refused" in r.json()["reason"]
+    refused = await register(client, lab.member, ses, files)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["details"][0]["type"] == "ambiguous_dataset_type"
