@@ -263,6 +263,18 @@ class BlockingRegistryClient:
     def check_protected(
         self, session: builtins.str, paths: collections.abc.Sequence[builtins.str]
     ) -> provena_like.models.registration.ProtectedCheck: ...
+    def check_unchanged(
+        self,
+        session: builtins.str,
+        files: collections.abc.Iterable[builtins.tuple[builtins.str, builtins.str]],
+        *,
+        repository: builtins.str | None = ...,
+        exists: builtins.bool = ...,
+        default: builtins.bool = ...,
+        session_path: builtins.str | None = ...,
+        md5: builtins.bool = ...,
+        versions: collections.abc.Iterable[builtins.str | None] = ...,
+    ) -> provena_like.models.registration.UnchangedCheck: ...
     def get_registered_dataset(
         self, dataset_id: builtins.str
     ) -> provena_like.models.registration.RegisteredDataset: ...

@@ -27,7 +27,7 @@ transaction), :meth:`RegistryClient.get_patch`, :meth:`RegistryClient.list_datas
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, Literal
 
@@ -58,6 +58,9 @@ from provena_like.models.registration import (
     RegisterFilesResult,
     SessionCreate,
     TagRequest,
+    UnchangedCheck,
+    UnchangedCheckRequest,
+    files_digest,
 )
 from provena_like.models.registry import (
     AccessSettings,
@@ -677,6 +680,75 @@ class RegistryClient(ServiceClient):
             _session_path(session) + "/files/check-protected",
             json=body.model_dump(mode="json"),
             cast_to=ProtectedCheck,
+        )
+
+    async def check_unchanged(
+        self,
+        session: str,
+        files: Iterable[tuple[str, str]],
+        *,
+        repository: str | None = None,
+        exists: bool = True,
+        default: bool = True,
+        session_path: str | None = None,
+        md5: bool = False,
+        versions: Iterable[str | None] = (),
+    ) -> UnchangedCheck:
+        """Whether registering these files would change nothing; one small request (read-only).
+
+        The request carries the files' digest
+        (:func:`~provena_like.models.registration.files_digest`), not the files: the server
+        compares it with its registered revisions of the session and runs the checks of
+        :meth:`register_files` with these options. ``unchanged`` means the files are exactly
+        the session's registered revisions (same paths and sha256) and registering them
+        would write nothing: then ``ids`` has the revisions' ids, by sorted path, and there
+        is nothing to send. Otherwise register them (``reason`` says why not).
+
+        Args:
+            session: the session's handle.
+            files: ``(path, sha256)`` per file of the registration, ``path`` relative to
+                the session folder.
+            repository: as for :meth:`register_files`.
+            exists: as for :meth:`register_files`.
+            default: as for :meth:`register_files`.
+            session_path: as for :meth:`register_files`.
+            md5: whether the registration would send an md5 of every file.
+            versions: the files' versions (None for none).
+
+        Returns:
+            ``unchanged``, and the ids of the registered revisions by sorted path.
+
+        Raises:
+            Forbidden: you are not a member of the session's lab.
+            NotFound: no such session (or you can't read it), or no such repository.
+            Unprocessable: ``session_path`` disagrees with the session, or a version is
+                not a version.
+
+        Example:
+            ```python
+            check = await pv.registry_client.check_unchanged(
+                ses.id, [("alf/_ibl_trials.table.pqt", "ab" * 32)]
+            )
+            check.unchanged   # False: no such revision is registered
+            ```
+        """
+        pairs = list(files)
+        body = UnchangedCheckRequest(
+            count=len(pairs),
+            digest=files_digest(pairs),
+            md5=md5,
+            versions=sorted({v for v in versions if v is not None}),
+            repository=repository,
+            exists=exists,
+            default=default,
+            session_path=session_path,
+        )
+        return await self._core.request(
+            "POST",
+            "registry",
+            _session_path(session) + "/files/check-unchanged",
+            json=body.model_dump(mode="json", exclude_none=True),
+            cast_to=UnchangedCheck,
         )
 
     async def get_registered_dataset(self, dataset_id: str) -> RegisteredDataset:

@@ -32,9 +32,11 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -74,8 +76,12 @@ __all__ = [
     "RegisteredDataset",
     "RegistrationStatus",
     "TagRequest",
+    "UnchangedCheck",
+    "UnchangedCheckRequest",
     "UnchangedFile",
     "UnchangedFiles",
+    "files_digest",
+    "rel_path",
     "IsoDate",
     "IsoDateTime",
     "REGISTRATION_RECORD_MODELS",
@@ -397,6 +403,8 @@ MAX_FILES_PER_REQUEST = 5000
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Md5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+Version = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+"""A producing software's version, as a file of a registration gives it."""
 RegistrationStatus = Literal["registered", "unchanged", "updated"]
 """What registering a file did (or, in a dry run, would do) to its dataset revision:
 ``registered`` (a new revision row), ``unchanged`` (the same sha256 was registered: nothing
@@ -429,9 +437,39 @@ class FileToRegister(_Record):
     md5: Md5 | None = Field(
         default=None, description="lower-case hex MD5, if a repository needs it"
     )
-    version: str | None = Field(
-        default=None, min_length=1, max_length=64, description="the producing software's version"
-    )
+    version: Version | None = Field(default=None, description="the producing software's version")
+
+
+def rel_path(collection: str, revision: str, name: str) -> str:
+    """``[collection/][#revision#/]name``: a registered file's path relative to its session.
+
+    Example:
+        ```python
+        assert rel_path("alf", "v1", "trials.table.npy") == "alf/#v1#/trials.table.npy"
+        assert rel_path("", "", "trials.table.npy") == "trials.table.npy"
+        ```
+    """
+    folder = f"#{revision}#" if revision else ""
+    return "/".join(p for p in (collection, folder, name) if p)
+
+
+def files_digest(files: Iterable[tuple[str, str]]) -> str:
+    """The digest of a registration's files an :class:`UnchangedCheckRequest` carries.
+
+    The sha256 of the JSON text of the sorted ``(path, sha256)`` pairs: the same for the
+    same files in any order, and what the server computes from the registered revisions.
+
+    Args:
+        files: ``(path relative to the session, sha256)`` per file.
+
+    Example:
+        ```python
+        a, b = ("alf/a.b.npy", "ab" * 32), ("alf/c.d.npy", "cd" * 32)
+        assert files_digest([a, b]) == files_digest([b, a]) != files_digest([a])
+        ```
+    """
+    text = json.dumps(sorted(files), separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class RegisterFilesRequest(_Record):
@@ -523,8 +561,7 @@ class RegisteredDataset(WireModel):
     @property
     def rel_path(self) -> str:
         """``[collection/][#revision#/]name``: the path relative to the session folder."""
-        revision = f"#{self.revision}#" if self.revision else ""
-        return "/".join(p for p in (self.collection, revision, self.name) if p)
+        return rel_path(self.collection, self.revision, self.name)
 
 
 class FileRegistration(WireModel):
@@ -675,6 +712,59 @@ class ProtectedCheck(WireModel):
     session: Handle
     protected: bool = Field(description="any of the paths is protected")
     files: list[ProtectedFile]
+
+
+class UnchangedCheckRequest(_Record):
+    """``POST /registry/sessions/{id}/files/check-unchanged``: would registering change nothing?
+
+    A registration's options (as in :class:`RegisterFilesRequest`) and, instead of its
+    files, their :func:`files_digest`: a re-registration of unchanged files then costs one
+    small request per session, not a document per file. Read-only.
+
+    Attributes:
+        count: How many files the registration has.
+        digest: :func:`files_digest` of their ``(path, sha256)``.
+        md5: Whether every file of the registration carries an md5.
+        versions: The distinct versions the files give (checked like a file's ``version``).
+        repository: As in :class:`RegisterFilesRequest`.
+        exists: As in :class:`RegisterFilesRequest`.
+        default: As in :class:`RegisterFilesRequest`.
+        session_path: As in :class:`RegisterFilesRequest`.
+    """
+
+    count: int = Field(ge=1, description="the registration's number of files")
+    digest: Sha256 = Field(description="files_digest of the files' (path, sha256)")
+    md5: bool = Field(default=False, description="every file carries an md5")
+    versions: list[Version] = Field(
+        default_factory=list,
+        max_length=MAX_FILES_PER_REQUEST,
+        description="the distinct versions of the files",
+    )
+    repository: Handle | None = None
+    exists: bool = True
+    default: bool = True
+    session_path: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="[lab/Subjects/]subject/YYYY-MM-DD/NNN of the local files, checked",
+    )
+
+
+class UnchangedCheck(WireModel):
+    """The answer of an unchanged check.
+
+    ``unchanged`` True: the files are exactly the session's registered revisions (every
+    one of them, same paths and sha256) and registering them with these options would
+    pass every check and write nothing; ``ids`` are those revisions' ids, in the order of
+    the sorted paths. False: register the files (``reason`` says why; the registration's
+    own answer tells what it does, or refuses).
+    """
+
+    session: Handle
+    unchanged: bool
+    ids: list[str] = Field(default_factory=list, description="by sorted path, when unchanged")
+    reason: str | None = Field(default=None, description="why not unchanged")
 
 
 class DefaultRequest(_Record):

@@ -55,6 +55,7 @@ from provena_like.models.registration import (
     ProtectedFile,
     RegisteredDataset,
     RegisterFilesResult,
+    UnchangedFile,
 )
 from provena_like.models.registry import Item
 from provena_like.storage.cache import HashCache, default_cache_dir
@@ -868,11 +869,60 @@ class Registration:
             return [(p, _failed(p, err)) for p in group]
         except (APIStatusError, UsageError) as err:
             return [(p, _failed(p, err)) for p in group]
+        if not request.dry_run:
+            kept = await self._unchanged(session, group, request)
+            if kept is not None:
+                return kept
         outcomes: list[tuple[_Planned, FileRegistrationResult]] = []
         for start in range(0, len(group), MAX_FILES_PER_REQUEST):
             chunk = group[start : start + MAX_FILES_PER_REQUEST]
             outcomes.extend(await self._register_chunk(session, chunk, request))
         return outcomes
+
+    async def _unchanged(
+        self, session: Item, group: list[_Planned], request: _Request
+    ) -> list[tuple[_Planned, FileRegistrationResult]] | None:
+        """The results of a session's files if registering them would change nothing.
+
+        One small request (:meth:`RegistryClient.check_unchanged`: a digest of the files,
+        not the files): when the server answers ``unchanged`` the files are exactly its
+        registered revisions of the session and their registration would pass every check
+        and write nothing, so it is not sent; each file's response is then what a compact
+        answer gives (:class:`UnchangedFile`). None when the files must be registered: the
+        server says so, it can't say (several revisions of a dataset whose default would
+        depend on their order), or it refuses the check (the registration says why).
+        """
+        datasets = {(p.alf.collection, p.alf.name) for p in group}
+        if request.default and len(datasets) != len(group):
+            return None
+        paths = [p.alf.rel_path for p in group]
+        try:
+            check = await self.client.check_unchanged(
+                session.id,
+                [(path, p.sha256 or "") for path, p in zip(paths, group, strict=True)],
+                repository=request.repository,
+                exists=request.exists,
+                default=request.default,
+                session_path=str(group[0].session),
+                md5=all(p.md5 is not None for p in group),
+                versions={p.version for p in group},
+            )
+        except (APIStatusError, ValueError):  # ValueError: pydantic's, e.g. a bad version
+            return None
+        if not check.unchanged or len(check.ids) != len(group):
+            return None
+        ids = dict(zip(sorted(paths), check.ids, strict=True))
+        return [
+            (
+                p,
+                _result(
+                    p,
+                    "registered",
+                    response=UnchangedFile(path, i % MAX_FILES_PER_REQUEST, ids[path]),
+                ),
+            )
+            for i, (path, p) in enumerate(zip(paths, group, strict=True))
+        ]
 
     async def _register_chunk(
         self, session: Item, chunk: list[_Planned], request: _Request

@@ -121,6 +121,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.clients.datastore:DatastoreClient.revert_dataset": HISTORY_ID,
     "provena_like.clients.datastore:DatastoreClient.update_dataset": L2_DATASET,
     "provena_like.clients.registry:RegistryClient.check_protected": LAB_MEMBER,
+    "provena_like.clients.registry:RegistryClient.check_unchanged": LAB_MEMBER,
     "provena_like.clients.registry:RegistryClient.create_session": LAB_MEMBER,
     "provena_like.clients.registry:RegistryClient.register_files": LAB_MEMBER,
     "provena_like.clients.registry:RegistryClient.set_default": LAB_MEMBER,

@@ -6,11 +6,13 @@ import datetime as dt
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import PreconditionFailed
+from provena_like.clients.registry import RegistryClient
 from provena_like.models.registration import FileRegistration, UnchangedFile
 from tests.support.registration_helpers import unique
 from tests.support.registration_sdk import SdkVocabulary, write_file
@@ -158,6 +160,48 @@ async def test_reregistering_unchanged_files_reads_none_of_them(
     assert isinstance(third[3].response, FileRegistration)
     assert third[3].response.dataset.sha256 == hashlib.sha256(b"changed").hexdigest()
     assert [f.response.dataset_id for f in third] == [f.response.dataset_id for f in first]
+
+
+async def test_reregistering_unchanged_files_sends_no_file_documents(
+    lab_pv: ProvenaClient,
+    vocab: SdkVocabulary,
+    session_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    paths = [
+        write_file(session_dir / "alf" / f"c{i}" / vocab.name(0), b"u%d" % i) for i in range(4)
+    ]
+    first = await lab_pv.registration.register_files(paths, versions="1.0")
+    assert [f.response.status for f in first] == ["registered"] * 4
+    sent: list[list[str]] = []
+    post_files = RegistryClient._post_files
+
+    async def spy(self: RegistryClient, session: str, body: dict[str, Any], **kw: Any) -> Any:
+        sent.append([f["path"] for f in body["files"]])
+        return await post_files(self, session, body, **kw)
+
+    monkeypatch.setattr(RegistryClient, "_post_files", spy)
+    # unchanged: one digest, no file documents; the same results as a compact answer
+    again = await lab_pv.registration.register_files(paths, versions="1.0")
+    assert sent == []
+    assert all(isinstance(f.response, UnchangedFile) for f in again)
+    assert [(f.status, f.response.status) for f in again] == [("registered", "unchanged")] * 4
+    assert [f.response.dataset_id for f in again] == [f.response.dataset_id for f in first]
+    assert [f.response.index for f in again] == [0, 1, 2, 3]
+    # each change is seen: the registration is sent and does what it says
+    write_file(paths[1], b"a changed byte")
+    added = write_file(session_dir / "alf" / "c9" / vocab.name(0), b"added")
+    changed = await lab_pv.registration.register_files([*paths, added])
+    assert [f.response.status for f in changed] == ["unchanged", "updated", "unchanged"] + [
+        "unchanged",
+        "registered",
+    ]
+    moved = await lab_pv.registration.register_files(paths[:1], revision="v2")
+    assert moved[0].moved_to is not None and moved[0].response.status == "registered"
+    assert len(sent) == 2
+    # a subset of the session's files is not its registered revisions: sent, unchanged
+    subset = await lab_pv.registration.register_files(paths[2:])
+    assert [f.response.status for f in subset] == ["unchanged"] * 2 and len(sent) == 3
 
 
 async def test_revision_argument_moves_files_into_that_folder(

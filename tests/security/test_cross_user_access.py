@@ -754,6 +754,10 @@ TABLE: dict[tuple[str, str], Case] = {
         "lab", "A (A's session)", send(
             lambda w, _a: f"/registry/sessions/{w.session}/files/check-protected",
             lambda w, _a: {"paths": [w.rds_path]})),
+    ("POST", "/registry/sessions/{prefix}/{suffix}/files/check-unchanged"): Case(
+        "lab", "A (A's session)", send(
+            lambda w, _a: f"/registry/sessions/{w.session}/files/check-unchanged",
+            lambda w, _a: {"count": 1, "digest": "b" * 64})),
     ("GET", "/registry/registered-datasets/{dataset_id}"): Case(
         "lab", "A (a file of A's session)",
         at(lambda w, _a: f"/registry/registered-datasets/{w.rds}")),

@@ -44,7 +44,11 @@ from provena_like.models.registration import (
     RegisterFilesRequest,
     RegisterFilesResult,
     RegistrationStatus,
+    UnchangedCheck,
+    UnchangedCheckRequest,
     UnchangedFiles,
+    files_digest,
+    rel_path,
 )
 from provena_like.server import access
 from provena_like.server.db.base import utcnow
@@ -59,6 +63,7 @@ from .tables import DatasetTagRow, FileRecordRow, RegisteredDatasetRow, SessionI
 
 __all__ = [
     "check_protected",
+    "check_unchanged",
     "dataset_models",
     "get_dataset",
     "list_datasets",
@@ -94,10 +99,24 @@ class _SessionContext:
     """``lab/Subjects/subject/YYYY-MM-DD/NNN``: where its files go in a repository."""
 
 
+class _Registered(NamedTuple):
+    """A registered revision as the file of a registration that would change nothing.
+
+    What :func:`check_unchanged` checks, with the fields of :class:`FileToRegister` the
+    checks read: a plain tuple, not a model, for each of a session's revisions.
+    """
+
+    path: str
+    size: int
+    sha256: str
+    md5: str | None = None
+    version: str | None = None
+
+
 @dataclass(slots=True)
 class _Planned:
     index: int
-    file: FileToRegister
+    file: FileToRegister | _Registered
     path: AlfPath
     dataset_type: str
     data_format: str
@@ -178,9 +197,14 @@ def _check_session_path(ctx: _SessionContext, text: str) -> None:
         raise validation_error(problems, what="session_path")
 
 
+def _needs_md5(repository: ItemRow | None) -> bool:
+    """Whether the repository's record asks for an md5 of every file (its ``hashes``)."""
+    return repository is not None and "md5" in (repository.record.get("hashes") or ())
+
+
 def _missing_hashes(body: RegisterFilesRequest, repository: ItemRow | None) -> list[dict[str, Any]]:
     """A 422 detail per file without a hash the repository's record asks for (``md5``)."""
-    if repository is None or "md5" not in (repository.record.get("hashes") or ()):
+    if repository is None or not _needs_md5(repository):
         return []
     name = repository.record.get("name")
     return [
@@ -328,7 +352,7 @@ def _parse(field: str, text: str) -> AlfPath | dict[str, Any]:
 
 
 def _plan(
-    vocabularies: _Vocabularies, body: RegisterFilesRequest
+    vocabularies: _Vocabularies, files: Sequence[FileToRegister | _Registered]
 ) -> tuple[list[_Planned], list[dict[str, Any]]]:
     """Parse and classify every file; the problems name the file index and the part."""
     types = vocabularies.types
@@ -339,7 +363,7 @@ def _plan(
     problems: list[dict[str, Any]] = []
     seen: dict[tuple[str, str, str], int] = {}
     matching: dict[str, list[_Vocabulary]] = {}  # by dataset name: many files share one
-    for i, file in enumerate(body.files):
+    for i, file in enumerate(files):
         field = f"files.{i}.path"
         parsed = _parse(field, file.path)
         if isinstance(parsed, dict):
@@ -634,21 +658,8 @@ async def register_files(
             bad file (``files.3.path``, with the ALF ``part``) or the repository, 412
             ``protected`` when a target revision is protected (nothing changed).
     """
-    ctx = await load_session(session, principal, session_id, write=True)
-    repository: ItemRow | None = None
-    if body.repository is not None:
-        repository = await reference(
-            session,
-            principal,
-            body.repository,
-            "repository",
-            field_name="repository",
-            readable=False,
-        )
-    if body.session_path is not None:
-        _check_session_path(ctx, body.session_path)
-    vocabularies = await _vocabularies(session)
-    planned, problems = _plan(vocabularies, body)
+    ctx, repository, vocabularies = await _prepare(session, principal, session_id, body)
+    planned, problems = _plan(vocabularies, body.files)
     problems.extend(_missing_hashes(body, repository))
     if problems:
         raise validation_error(problems, what="files")
@@ -691,6 +702,93 @@ async def register_files(
         return plan, False
     rows = await _write(session, principal, ctx, body, planned, existing, defaults)
     return await _answer(session, ctx, body, planned, rows), True
+
+
+async def _prepare(
+    session: AsyncSession,
+    principal: Principal,
+    session_id: str,
+    body: RegisterFilesRequest | UnchangedCheckRequest,
+) -> tuple[_SessionContext, ItemRow | None, _Vocabularies]:
+    """The checks of a registration before its files, and the vocabularies to check them.
+
+    The session (and the caller's membership of its lab), the repository, the session path.
+    """
+    ctx = await load_session(session, principal, session_id, write=True)
+    repository: ItemRow | None = None
+    if body.repository is not None:
+        repository = await reference(
+            session,
+            principal,
+            body.repository,
+            "repository",
+            field_name="repository",
+            readable=False,
+        )
+    if body.session_path is not None:
+        _check_session_path(ctx, body.session_path)
+    return ctx, repository, await _vocabularies(session)
+
+
+async def check_unchanged(
+    session: AsyncSession, principal: Principal, session_id: str, body: UnchangedCheckRequest
+) -> UnchangedCheck:
+    """Whether registering the files of ``body.digest`` would change nothing (read-only).
+
+    True when the files are exactly the session's registered revisions (their paths and
+    sha256: :func:`~provena_like.models.registration.files_digest`) and the registration
+    of them with ``body``'s options passes the very checks of :func:`register_files` and
+    writes nothing (:func:`_changes_nothing`); the answer has the revisions' ids, by
+    sorted path. Anything else is False, with the reason: the registration itself then
+    says what it does (or why it refuses).
+
+    Raises:
+        ServiceError: As :func:`register_files` for the session, the caller's membership,
+            the repository and the session path (404, 403, 422).
+    """
+    ctx, repository, vocabularies = await _prepare(session, principal, session_id, body)
+
+    def differs(reason: str) -> UnchangedCheck:
+        return UnchangedCheck(session=ctx.row.id, unchanged=False, reason=reason)
+
+    if _needs_md5(repository) and not body.md5:
+        return differs("the repository keeps md5s: send them")
+    existing = await _existing(session, ctx.row.id, for_write=False, times=False)
+    rows = sorted(
+        ((rel_path(r.collection, r.revision, r.name), r) for rs in existing.values() for r in rs),
+        key=lambda found: found[0],
+    )
+    if len(rows) != body.count or files_digest((p, r.sha256) for p, r in rows) != body.digest:
+        return differs("the files are not the session's registered revisions")
+    if body.default and len(rows) != len(existing):
+        # several revisions of a dataset: which becomes its default depends on the order
+        return differs("a dataset has several revisions: register them in your order")
+    # the registration of these files, as the server would read it: every check runs on it
+    options = RegisterFilesRequest.model_construct(
+        files=[],
+        repository=body.repository,
+        exists=body.exists,
+        default=body.default,
+        dry_run=False,
+        session_path=body.session_path,
+        answer="compact",
+    )
+    planned, problems = _plan(vocabularies, [_Registered(p, r.size, r.sha256) for p, r in rows])
+    if problems:
+        return differs("a file would be refused")
+    if any(
+        (p.dataset_type, p.data_format) != (r.dataset_type_id, r.data_format_id)
+        for p, (_, r) in zip(planned, rows, strict=True)
+    ):
+        return differs("a file's dataset type or data format is not the registered one")
+    protected = await protected_ids(session, (r.id for _, r in rows), vocabularies.protected_tags)
+    try:
+        _verify(planned, existing, protected)
+    except ServiceError as err:
+        return differs(f"the registration would be refused ({err.code})")
+    if not await _changes_nothing(session, options, planned, existing):
+        return differs("the registration would change flags or file records")
+    return UnchangedCheck(session=ctx.row.id, unchanged=True, ids=[r.id for _, r in rows])
 
 
 def _compacted(body: RegisterFilesRequest, p: _Planned) -> bool:
@@ -752,10 +850,17 @@ async def _check(
     existing = await _existing(session, ctx.row.id, for_write=for_write, times=times)
     ids = (r.id for rs in existing.values() for r in rs)
     protected = await protected_ids(session, ids, tags)
+    _verify(planned, existing, protected)
+    return existing, protected
+
+
+def _verify(
+    planned: Sequence[_Planned], existing: dict[DatasetKey, list[_Row]], protected: set[str]
+) -> None:
+    """Refuse a protected target (412) or one being deleted (409); classify the files."""
     _refuse_protected(planned, existing, protected)
     _classify(planned, existing)
     refuse_deleting(p.existing for p in planned)
-    return existing, protected
 
 
 async def _changes_nothing(

@@ -8,7 +8,9 @@ share them through ``/registry/items/{id}``.
 
 Registered files (ALF datasets) of a session: ``POST /registry/sessions/{id}/files``
 registers them, all or nothing (honours ``Idempotency-Key``);
-``POST /registry/sessions/{id}/files/check-protected`` reports protection (read-only);
+``POST /registry/sessions/{id}/files/check-protected`` reports protection and
+``POST /registry/sessions/{id}/files/check-unchanged`` whether a registration would change
+nothing, from a digest of its files (both read-only);
 ``/registry/registered-datasets`` lists them, and ``/registry/registered-datasets/{id}``
 reads one, sets the default revision (``.../default``) and tags it (``.../tags``).
 """
@@ -34,6 +36,8 @@ from provena_like.models.registration import (
     RegisterFilesResult,
     SessionCreate,
     TagRequest,
+    UnchangedCheck,
+    UnchangedCheckRequest,
 )
 from provena_like.models.registry import Item, SortOrder
 from provena_like.models.shared import Page
@@ -202,6 +206,27 @@ async def check_protected_route(
     and ``default`` flags: what ``provena_like.alf.resolve_revision`` takes.
     """
     return await files.check_protected(session, principal, f"{prefix}/{suffix}", body.paths)
+
+
+@router.post(
+    "/sessions/{prefix}/{suffix}/files/check-unchanged",
+    response_model=UnchangedCheck,
+    responses=error_responses(404),
+)
+async def check_unchanged_route(
+    prefix: str, suffix: str, body: UnchangedCheckRequest, principal: Caller, session: Session
+) -> UnchangedCheck:
+    """Whether registering files would change nothing, from a digest of them (read-only).
+
+    ``digest`` is ``files_digest`` of the files' (path, sha256). ``unchanged`` is true when
+    they are exactly the session's registered revisions and registering them with these
+    options (``repository``, ``exists``, ``default``, ``session_path``) would pass every
+    check of ``POST .../files`` and write nothing; then ``ids`` are the revisions' ids by
+    sorted path. Otherwise register the files (``reason`` says why not). Refuses like a
+    registration for the session, the caller's membership of its lab, the repository and
+    the session path.
+    """
+    return await files.check_unchanged(session, principal, f"{prefix}/{suffix}", body)
 
 
 @router.get("/registered-datasets", response_model=Page[RegisteredDataset])
