@@ -62,6 +62,7 @@ import provena_like.modules.registration
 import provena_like.modules.review
 import provena_like.repositories.base
 import provena_like.repositories.resolve
+import provena_like.repositories.transfer
 import provena_like.storage._sync
 import provena_like.storage.credentials
 import provena_like.storage.engine
@@ -865,6 +866,12 @@ class BlockingPatcher:
 
     @property
     def wrapped(self) -> provena_like.modules.patcher.maintenance.Patcher: ...
+    transfer: (
+        BlockingTransferClient
+        | collections.abc.Callable[[], provena_like.clients.transfer.client.TransferClient]
+        | None
+    )
+    local_endpoint: provena_like.repositories.transfer.LocalEndpoint | None
     def resolver(
         self, repositories: provena_like.modules.patcher.patch.RepositoriesArg = ...
     ) -> BlockingRepositoryResolver: ...

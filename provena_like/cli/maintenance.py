@@ -1,11 +1,11 @@
 """``provena-like delete-dataset|check-datasets ID…``: delete registered datasets, check them.
 
-The work is :meth:`Patcher.delete_datasets <provena_like.modules.patcher.Patcher.delete_datasets>`'
-and :meth:`Patcher.check_datasets <provena_like.modules.patcher.Patcher.check_datasets>`';
-they open the repositories the datasets' file records name
-(:class:`~provena_like.repositories.RepositoryResolver`):
-S3 ones with the credentials the server mints for them, POSIX ones where this machine
-mounts them, given as ``--repository HANDLE=LOCAL_ROOT``. A repository that can't be opened
+The work is ``pv.patcher``'s (:meth:`~provena_like.modules.patcher.Patcher.delete_datasets`,
+:meth:`~provena_like.modules.patcher.Patcher.check_datasets`); it opens the repositories the
+datasets' file records name (:class:`~provena_like.repositories.RepositoryResolver`): S3
+ones with the credentials the server mints for them, POSIX ones where this machine mounts
+them, given as ``--repository HANDLE=LOCAL_ROOT``, Globus ones through ``--local-endpoint
+COLLECTION=DIR`` (:mod:`provena_like.cli._repositories`). A repository that can't be opened
 is named with the reason; a dataset with a replica there fails (delete: before anything
 changes) or is reported unchecked (check).
 
@@ -32,6 +32,7 @@ from provena_like.cli._common import (
     run_with_client,
 )
 from provena_like.cli._errors import CliFailure, ExitCode
+from provena_like.cli._repositories import LocalEndpointOption, parse_local_endpoint, patcher_for
 
 if TYPE_CHECKING:  # imported when a command runs: `--help` stays fast
     from provena_like.client import ProvenaClient
@@ -113,6 +114,7 @@ def _print_deletion(report: DeletionReport) -> None:
 def delete_dataset(
     ids: IdsArgument,
     repository: RepositoryOption = None,
+    local_endpoint: LocalEndpointOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Change nothing: list every file that would go.")
     ] = False,
@@ -131,6 +133,7 @@ def delete_dataset(
     from provena_like.modules.deletion import DeletionEvent
 
     roots = parse_repository_options(repository)
+    endpoint = parse_local_endpoint(local_endpoint)
 
     def attempt(dry: bool) -> DeletionReport:
         async def work(pv: ProvenaClient) -> DeletionReport:
@@ -140,7 +143,7 @@ def delete_dataset(
                 def on_progress(e: DeletionEvent) -> None:
                     update(f"{e.step} {e.dataset_id} {e.repository or ''}", e.step == "removed")
 
-                return await pv.patcher.delete_datasets(
+                return await patcher_for(pv, endpoint).delete_datasets(
                     ids, repositories=roots, dry_run=dry, on_progress=on_progress
                 )
 
@@ -193,6 +196,7 @@ def _print_check(report: CheckReport) -> None:
 def check_datasets(
     ids: IdsArgument,
     repository: RepositoryOption = None,
+    local_endpoint: LocalEndpointOption = None,
     repair: Annotated[
         bool,
         typer.Option("--repair", help="Copy bad or missing replicas again from a good one."),
@@ -212,6 +216,7 @@ def check_datasets(
     from provena_like.modules.checking import CheckEvent
 
     roots = parse_repository_options(repository)
+    endpoint = parse_local_endpoint(local_endpoint)
 
     async def work(pv: ProvenaClient) -> CheckReport:
         with step_bar(err_console, "check", None, show=not as_json) as update:
@@ -220,7 +225,7 @@ def check_datasets(
                 text = f"{e.step} {e.dataset_id} {e.repository}: {e.status}"
                 update(text, e.step == "checked")
 
-            return await pv.patcher.check_datasets(
+            return await patcher_for(pv, endpoint).check_datasets(
                 ids, repositories=roots, verify=verify, repair=repair, on_progress=on_progress
             )
 

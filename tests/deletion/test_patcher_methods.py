@@ -1,7 +1,8 @@
 """``pv.patcher.delete_datasets`` / ``check_datasets``: the repositories opened by themselves.
 
 One dataset held by an S3 repository (opened with the credentials the server mints) and a
-POSIX one (opened where ``repositories`` says it is mounted).
+POSIX one (opened where ``repositories`` says it is mounted); one held by a Globus
+repository of the session server's transfer service (opened through its local endpoint).
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ import httpx
 import pytest
 
 from provena_like import NotFound, ProvenaClient
-from provena_like.repositories import path_from_dataset
+from provena_like.repositories import RepositoryResolver, RepositoryUnavailable, path_from_dataset
 from provena_like.testing.server_thread import ServerThread
-from tests.support.deletion_helpers import Replicated, listing, replicate
+from tests.support.deletion_helpers import (
+    GlobusHeld,
+    Replicated,
+    listing,
+    replicate,
+)
 from tests.support.registration_db import rows_of
 from tests.support.registration_helpers import Lab, Vocabulary
 from tests.support.users import User
@@ -91,3 +97,34 @@ async def test_delete_plans_then_deletes_everywhere_and_refuses_without_every_re
     with pytest.raises(NotFound):
         await pv.registry_client.get_registered_dataset(one.ids[0])
     assert await rows_of(server, one.session) == {"datasets": [], "file_records": [], "tags": []}
+
+
+async def test_a_globus_repository_opens_through_the_transfer_service(
+    pv: ProvenaClient, globus: GlobusHeld
+) -> None:
+    ids = [globus.dataset_id]
+    # no local endpoint yet: unchecked, and the replica says what is missing
+    report = await pv.patcher.check_datasets(ids)
+    reason = report.unavailable[globus.repository]
+    assert "Globus repository" in reason and "--local-endpoint" in reason, reason
+    assert [r.status for r in report.datasets[0].replicas] == ["unchecked"]
+    bare = RepositoryResolver(pv.registry_client, local_endpoint=globus.local)
+    with pytest.raises(RepositoryUnavailable, match="transfer client"):
+        await bare.repository(globus.repository)
+    # with one: the bytes are read back through the transfer service and hashed
+    pv.patcher.local_endpoint = globus.local
+    report = await pv.patcher.check_datasets(ids)
+    assert report.ok and report.unavailable == {}, report.problems
+    (replica,) = report.datasets[0].replicas
+    assert replica.status == "ok" and replica.hash_checked
+    flipped = bytes([globus.data[0] ^ 0x01]) + globus.data[1:]
+    globus.stored.write_bytes(flipped)
+    (replica,) = (await pv.patcher.check_datasets(ids)).datasets[0].replicas
+    assert replica.status == "wrong_hash"
+    # and a deletion removes the object by a delete task, then the records
+    done = await pv.patcher.delete_datasets(ids)
+    assert done.ok and [d.status for d in done.datasets] == ["deleted"], done.failed
+    assert done.by_repository() == {globus.repository: [replica.path]}
+    assert not globus.stored.exists()
+    with pytest.raises(NotFound):
+        await pv.registry_client.get_registered_dataset(globus.dataset_id)

@@ -6,9 +6,11 @@ to the patch workflow (:mod:`.patch`): they run
 :func:`~provena_like.modules.checking.check_datasets` on the repositories the datasets'
 file records name, opened by the rules of :meth:`~Patcher.patch_files`
 (:data:`~.patch.RepositoriesArg`: S3 ones with the credentials the server mints, POSIX ones
-at their local roots). A repository that can't be opened here doesn't stop the others: its
-replicas report why (a deletion then refuses that dataset before changing anything; a check
-reports them ``unchecked``), and so does the report's ``unavailable``.
+at their local roots, Globus ones through the Patcher's ``transfer`` client and
+``local_endpoint``; patches open Globus repositories the same way). A repository that can't
+be opened here doesn't stop the others: its replicas report why (a deletion then refuses
+that dataset before changing anything; a check reports them ``unchecked``), and so does the
+report's ``unavailable``.
 
 Example:
     ```python
@@ -29,9 +31,15 @@ from provena_like._core.errors import APIStatusError
 from provena_like.modules._replicas import unique_ids
 from provena_like.modules.patcher.patch import Patcher as _FilePatcher
 from provena_like.modules.patcher.patch import RepositoriesArg
-from provena_like.repositories import Repository, RepositoryResolver, RepositoryUnavailable
+from provena_like.repositories import (
+    LocalEndpoint,
+    Repository,
+    RepositoryResolver,
+    RepositoryUnavailable,
+)
 
 if TYPE_CHECKING:
+    from provena_like.clients.transfer import TransferClient
     from provena_like.models.datastore import AccessLevel
     from provena_like.modules.checking import CheckProgress, CheckReport
     from provena_like.modules.deletion import DeletionProgress, DeletionReport
@@ -45,8 +53,11 @@ class Patcher(_FilePatcher):
     """Replaces, deletes and checks registered files in every repository holding them.
 
     Patching is :mod:`.patch`'s (:meth:`patch_files`, :meth:`resume`); this class adds
-    :meth:`delete_datasets` and :meth:`check_datasets` (see the module docstring). The
-    arguments are those of :class:`.patch.Patcher`.
+    :meth:`delete_datasets` and :meth:`check_datasets` (see the module docstring), and
+    Globus repositories to all of them.
+
+    The constructor's arguments are :class:`.patch.Patcher`'s; set :attr:`transfer` and
+    :attr:`local_endpoint` to open Globus repositories.
 
     Example:
         ```python
@@ -56,8 +67,18 @@ class Patcher(_FilePatcher):
         ```
     """
 
+    transfer: TransferClient | Callable[[], TransferClient] | None = None
+    """The transfer client of Globus repositories, or a function giving it (called when the
+    first one is opened; ``pv.patcher``'s gives ``pv.transfer_client``)."""
+
+    local_endpoint: LocalEndpoint | None = None
+    """The collection showing a directory of this machine that a Globus repository's bytes
+    go through (``pv.patcher.local_endpoint = LocalEndpoint(collection, directory)``)."""
+
     def resolver(self, repositories: RepositoriesArg = None) -> RepositoryResolver:
         """A resolver with the Patcher's local roots and those ``repositories`` maps to a directory.
+
+        It opens Globus repositories with the Patcher's ``transfer`` and ``local_endpoint``.
 
         Example:
             ```python
@@ -70,7 +91,22 @@ class Patcher(_FilePatcher):
             for handle, value in repositories.items():
                 if value is not None and not isinstance(value, Repository):
                     roots[handle] = Path(value)
-        return RepositoryResolver(self.client, local_roots=roots)
+        return RepositoryResolver(
+            self.client,
+            local_roots=roots,
+            transfer=self.transfer,
+            local_endpoint=self.local_endpoint,
+        )
+
+    async def _open(
+        self, stack: AsyncExitStack, handles: list[str], repositories: RepositoriesArg
+    ) -> dict[str, Repository]:
+        """The patch's repositories, all of them or none, opened by :meth:`resolver`."""
+        given = _given(repositories)
+        missing = [h for h in handles if h not in given]
+        resolver = self.resolver(repositories)
+        opened = await stack.enter_async_context(await resolver.open(missing, access="write"))
+        return {**given, **opened}
 
     async def delete_datasets(
         self,
@@ -214,11 +250,9 @@ class Patcher(_FilePatcher):
         A mapping's open repositories are used as they are (the caller's to close); a list of
         handles opens only those (the others are unavailable: not chosen).
         """
-        given: dict[str, Repository] = {}
+        given = _given(repositories)
         chosen: set[str] | None = None
-        if isinstance(repositories, Mapping):
-            given = {h: r for h, r in repositories.items() if isinstance(r, Repository)}
-        elif repositories is not None:
+        if repositories is not None and not isinstance(repositories, Mapping):
             chosen = {repositories} if isinstance(repositories, str) else set(repositories)
         resolver = self.resolver(repositories)
         opened: dict[str, Repository] = {}
@@ -235,3 +269,10 @@ class Patcher(_FilePatcher):
                 except RepositoryUnavailable as exc:
                     unavailable[handle] = str(exc)
         return opened, unavailable
+
+
+def _given(repositories: RepositoriesArg) -> dict[str, Repository]:
+    """The open repositories a mapping gives (used as they are: the caller's to close)."""
+    if not isinstance(repositories, Mapping):
+        return {}
+    return {h: r for h, r in repositories.items() if isinstance(r, Repository)}
