@@ -20,7 +20,9 @@ from tests.support.deletion_helpers import (
     Replicated,
     listing,
     replicate,
+    sha256,
 )
+from tests.support.patcher_helpers import write_local
 from tests.support.registration_db import rows_of
 from tests.support.registration_helpers import Lab, Vocabulary
 from tests.support.users import User
@@ -128,3 +130,25 @@ async def test_a_globus_repository_opens_through_the_transfer_service(
     assert not globus.stored.exists()
     with pytest.raises(NotFound):
         await pv.registry_client.get_registered_dataset(globus.dataset_id)
+
+
+async def test_a_patch_goes_through_a_globus_repository(
+    pv: ProvenaClient, globus: GlobusHeld, tmp_path: Path
+) -> None:
+    pv.patcher.journal_dir = tmp_path / "journals"
+    pv.patcher.local_endpoint = globus.local
+    dataset = await pv.registry_client.get_registered_dataset(globus.dataset_id)
+    new = b"the new bytes, staged and verified through the transfer service"
+    local = write_local(tmp_path / "local", dataset, new)
+    done = await pv.patcher.patch_files([local])
+    assert done.step == "done", done
+    patched = await pv.registry_client.get_registered_dataset(globus.dataset_id)
+    ((record,),) = [patched.files]
+    assert (patched.size, patched.sha256) == (len(new), sha256(new))
+    old_path = dataset.files[0].relative_path
+    root = globus.stored.parents[len(Path(old_path).parts) - 1]  # the repository's root
+    assert record.relative_path != old_path
+    assert (root / record.relative_path).read_bytes() == new
+    assert not globus.stored.exists()  # the old object was cleaned up
+    (replica,) = (await pv.patcher.check_datasets([globus.dataset_id])).datasets[0].replicas
+    assert replica.status == "ok" and replica.hash_checked
