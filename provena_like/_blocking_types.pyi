@@ -48,15 +48,21 @@ import provena_like.models.registry
 import provena_like.models.review
 import provena_like.models.search
 import provena_like.models.shared
+import provena_like.modules.checking
 import provena_like.modules.credentials
 import provena_like.modules.datastore
+import provena_like.modules.deletion
 import provena_like.modules.engines
 import provena_like.modules.interactive
 import provena_like.modules.patcher.journal
+import provena_like.modules.patcher.maintenance
 import provena_like.modules.patcher.patch
 import provena_like.modules.patcher.results
 import provena_like.modules.registration
 import provena_like.modules.review
+import provena_like.repositories.base
+import provena_like.repositories.resolve
+import provena_like.repositories.transfer
 import provena_like.storage._sync
 import provena_like.storage.credentials
 import provena_like.storage.engine
@@ -868,10 +874,39 @@ class BlockingRegistration:
     ) -> BlockingIterator[provena_like.models.registration.RegisteredDataset]: ...
 
 class BlockingPatcher:
-    """``provena_like.modules.patcher.patch.Patcher`` made blocking."""
+    """``provena_like.modules.patcher.maintenance.Patcher`` made blocking."""
 
     @property
-    def wrapped(self) -> provena_like.modules.patcher.patch.Patcher: ...
+    def wrapped(self) -> provena_like.modules.patcher.maintenance.Patcher: ...
+    transfer: (
+        BlockingTransferClient
+        | collections.abc.Callable[[], provena_like.clients.transfer.client.TransferClient]
+        | None
+    )
+    local_endpoint: provena_like.repositories.transfer.LocalEndpoint | None
+    def resolver(
+        self, repositories: provena_like.modules.patcher.patch.RepositoriesArg = ...
+    ) -> BlockingRepositoryResolver: ...
+    def delete_datasets(
+        self,
+        ids: collections.abc.Iterable[builtins.str],
+        *,
+        repositories: provena_like.modules.patcher.patch.RepositoriesArg = ...,
+        dry_run: builtins.bool = ...,
+        on_progress: provena_like.modules.deletion.DeletionProgress | None = ...,
+        concurrency: builtins.int = ...,
+    ) -> provena_like.modules.deletion.DeletionReport: ...
+    def check_datasets(
+        self,
+        datasets: collections.abc.Iterable[builtins.str]
+        | collections.abc.Mapping[builtins.str, typing.Any],
+        *,
+        repositories: provena_like.modules.patcher.patch.RepositoriesArg = ...,
+        verify: builtins.bool = ...,
+        repair: builtins.bool = ...,
+        on_progress: provena_like.modules.checking.CheckProgress | None = ...,
+        concurrency: builtins.int = ...,
+    ) -> provena_like.modules.checking.CheckReport: ...
     client: BlockingRegistryClient
     registration: BlockingRegistration
     local_roots: typing.Any
@@ -1292,6 +1327,22 @@ class BlockingInteractiveDataset:
     ) -> provena_like.models.datastore.Dataset: ...
     def release_history(self) -> builtins.list[provena_like.models.review.ReleaseEvent]: ...
 
+class BlockingRepositoryResolver:
+    """``provena_like.repositories.resolve.RepositoryResolver`` made blocking."""
+
+    @property
+    def wrapped(self) -> provena_like.repositories.resolve.RepositoryResolver: ...
+    def record(self, handle: builtins.str) -> provena_like.models.registration.RepositoryRecord: ...
+    def repository(
+        self, handle: builtins.str, access: provena_like.models.datastore.AccessLevel = ...
+    ) -> BlockingRepository: ...
+    def open(
+        self,
+        handles: collections.abc.Iterable[builtins.str],
+        *,
+        access: provena_like.models.datastore.AccessLevel = ...,
+    ) -> BlockingOpenRepositories: ...
+
 class BlockingTaskHandle:
     """``provena_like.clients.transfer.task.TaskHandle`` made blocking."""
 
@@ -1457,3 +1508,50 @@ class BlockingTransferEngine:
         exclude: collections.abc.Sequence[builtins.str] = ...,
         progress: provena_like.storage.events.ProgressCallback | None = ...,
     ) -> provena_like.storage.results.VerifyResult: ...
+
+class BlockingRepository:
+    """``provena_like.repositories.base.Repository`` made blocking."""
+
+    @property
+    def wrapped(self) -> provena_like.repositories.base.Repository: ...
+    name: builtins.str
+    kind: provena_like.models.registration.RepositoryKind
+    def aclose(self) -> None: ...
+    def put(
+        self,
+        local_path: pathlib.Path | builtins.str | os.PathLike[builtins.str],
+        path: builtins.str,
+        *,
+        progress: provena_like.storage.events.ProgressCallback | None = ...,
+    ) -> provena_like.repositories.base.ObjectInfo: ...
+    def get(
+        self,
+        path: builtins.str,
+        local_path: pathlib.Path | builtins.str | os.PathLike[builtins.str],
+        *,
+        sha256: builtins.str | None = ...,
+        progress: provena_like.storage.events.ProgressCallback | None = ...,
+    ) -> provena_like.repositories.base.ObjectInfo: ...
+    def put_many(
+        self,
+        items: collections.abc.Iterable[
+            builtins.tuple[pathlib.Path | builtins.str | os.PathLike[builtins.str], builtins.str]
+        ],
+        *,
+        progress: provena_like.storage.events.ProgressCallback | None = ...,
+    ) -> builtins.list[provena_like.repositories.base.ObjectInfo]: ...
+    def delete_many(self, paths: collections.abc.Iterable[builtins.str]) -> None: ...
+    def stat(
+        self, path: builtins.str, *, verify: builtins.bool = ...
+    ) -> provena_like.repositories.base.ObjectInfo | None: ...
+    def delete(self, path: builtins.str) -> None: ...
+    def list(
+        self, prefix: builtins.str = ...
+    ) -> BlockingIterator[provena_like.repositories.base.ObjectInfo]: ...
+
+class BlockingOpenRepositories:
+    """``provena_like.repositories.resolve.OpenRepositories`` made blocking."""
+
+    @property
+    def wrapped(self) -> provena_like.repositories.resolve.OpenRepositories: ...
+    def aclose(self) -> None: ...

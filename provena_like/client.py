@@ -99,7 +99,10 @@ def _registration(pv: ProvenaClient) -> Registration:
 def _patcher(pv: ProvenaClient) -> Patcher:
     from provena_like.modules.patcher import Patcher
 
-    return Patcher(pv.registry_client, pv.registration)
+    patcher = Patcher(pv.registry_client, pv.registration)
+    # the transfer client is created only when a Globus repository is opened
+    patcher.transfer = lambda: pv.transfer_client
+    return patcher
 
 
 _BUILT_ON_FIRST_USE: dict[str, Callable[[ProvenaClient], object]] = {

@@ -1,10 +1,11 @@
 """``provena-like delete-dataset|check-datasets ID…``: delete registered datasets, check them.
 
-The work is :func:`~provena_like.modules.deletion.delete_datasets`' and
-:func:`~provena_like.modules.checking.check_datasets`'; these commands open the repositories
-the datasets' file records name (:class:`~provena_like.repositories.RepositoryResolver`):
-S3 ones with the credentials the server mints for them, POSIX ones where this machine
-mounts them, given as ``--repository HANDLE=LOCAL_ROOT``. A repository that can't be opened
+The work is ``pv.patcher``'s (:meth:`~provena_like.modules.patcher.Patcher.delete_datasets`,
+:meth:`~provena_like.modules.patcher.Patcher.check_datasets`); it opens the repositories the
+datasets' file records name (:class:`~provena_like.repositories.RepositoryResolver`): S3
+ones with the credentials the server mints for them, POSIX ones where this machine mounts
+them, given as ``--repository HANDLE=LOCAL_ROOT``, Globus ones through ``--local-endpoint
+COLLECTION=DIR`` (:mod:`provena_like.cli._repositories`). A repository that can't be opened
 is named with the reason; a dataset with a replica there fails (delete: before anything
 changes) or is reported unchecked (check).
 
@@ -17,26 +18,28 @@ see), ``2`` wrong usage; the others are :class:`~provena_like.cli._errors.ExitCo
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from provena_like.cli._common import JsonOption, UrlOption, console, emit, err_console, run
+from provena_like.cli._common import (
+    JsonOption,
+    UrlOption,
+    console,
+    emit,
+    err_console,
+    run_with_client,
+)
 from provena_like.cli._errors import CliFailure, ExitCode
+from provena_like.cli._repositories import LocalEndpointOption, parse_local_endpoint, patcher_for
 
 if TYPE_CHECKING:  # imported when a command runs: `--help` stays fast
     from provena_like.client import ProvenaClient
-    from provena_like.models.datastore import AccessLevel
     from provena_like.modules.checking import CheckReport
     from provena_like.modules.deletion import DeletionReport
-    from provena_like.repositories import Repository
 
 __all__ = ["check_datasets", "delete_dataset", "parse_repository_options"]
-
-T = TypeVar("T")
 
 IdsArgument = Annotated[list[str], typer.Argument(help="Registered dataset ids.")]
 RepositoryOption = Annotated[
@@ -70,65 +73,9 @@ def parse_repository_options(options: list[str] | None) -> dict[str, str | None]
     return roots
 
 
-async def _open_repositories(
-    pv: ProvenaClient,
-    ids: list[str],
-    roots: Mapping[str, str | None],
-    access: AccessLevel,
-    stack: AsyncExitStack,
-) -> tuple[dict[str, Repository], list[str]]:
-    """Open every repository the datasets' file records name (and those given).
-
-    Returns:
-        The opened repositories by handle, and why each of the others can't be opened.
-    """
-    from provena_like._core.errors import APIStatusError
-    from provena_like.repositories.resolve import RepositoryResolver, RepositoryUnavailable
-
-    handles = dict.fromkeys(roots)
-    for dataset_id in ids:
-        try:
-            dataset = await pv.registry_client.get_registered_dataset(dataset_id)
-        except APIStatusError:
-            continue  # the workflow reports it for that dataset
-        handles.update(dict.fromkeys(f.repository for f in dataset.files))
-    local = {h: root for h, root in roots.items() if root is not None}
-    resolver = RepositoryResolver(pv.registry_client, local_roots=local)
-    opened: dict[str, Repository] = {}
-    unavailable: list[str] = []
-    for handle in handles:
-        try:
-            repository = await resolver.repository(handle, access)
-            opened[handle] = await stack.enter_async_context(repository)
-        except RepositoryUnavailable as exc:
-            unavailable.append(str(exc))
-    return opened, unavailable
-
-
-def _with_repositories(
-    url: str | None,
-    ids: list[str],
-    roots: Mapping[str, str | None],
-    access: AccessLevel,
-    work: Callable[[ProvenaClient, dict[str, Repository]], Awaitable[T]],
-) -> tuple[T, list[str]]:
-    """Open a client and the repositories, run ``work``, close everything."""
-    from provena_like.cli._common import load_config
-    from provena_like.client import ProvenaClient
-
-    config = load_config(url)
-
-    async def go() -> tuple[T, list[str]]:
-        async with ProvenaClient(config) as pv, AsyncExitStack() as stack:
-            repositories, unavailable = await _open_repositories(pv, ids, roots, access, stack)
-            return await work(pv, repositories), unavailable
-
-    return run(go)
-
-
-def _warn(unavailable: list[str], as_json: bool) -> None:
+def _warn(unavailable: dict[str, str], as_json: bool) -> None:
     if not as_json:
-        for reason in unavailable:
+        for reason in unavailable.values():
             err_console.print(f"[yellow]warning:[/] {reason}")
 
 
@@ -139,13 +86,13 @@ def _exit_for(statuses: list[str], ok: bool) -> None:
         raise typer.Exit(int(ExitCode.FAILED))
 
 
-def _deletion_doc(report: DeletionReport, unavailable: list[str]) -> dict[str, Any]:
+def _deletion_doc(report: DeletionReport) -> dict[str, Any]:
     return {
         "dry_run": report.dry_run,
         "ok": report.ok,
         "by_repository": report.by_repository(),
         "datasets": [asdict(d) for d in report.datasets],
-        "unavailable": unavailable,
+        "unavailable": list(report.unavailable.values()),
     }
 
 
@@ -167,6 +114,7 @@ def _print_deletion(report: DeletionReport) -> None:
 def delete_dataset(
     ids: IdsArgument,
     repository: RepositoryOption = None,
+    local_endpoint: LocalEndpointOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Change nothing: list every file that would go.")
     ] = False,
@@ -182,27 +130,28 @@ def delete_dataset(
     Asks first on a terminal (unless --yes or --dry-run).
     """
     from provena_like.cli.progress import step_bar
-    from provena_like.modules.deletion import DeletionEvent, delete_datasets
+    from provena_like.modules.deletion import DeletionEvent
 
     roots = parse_repository_options(repository)
+    endpoint = parse_local_endpoint(local_endpoint)
 
-    def attempt(dry: bool) -> tuple[DeletionReport, list[str]]:
-        async def work(pv: ProvenaClient, repositories: dict[str, Repository]) -> DeletionReport:
+    def attempt(dry: bool) -> DeletionReport:
+        async def work(pv: ProvenaClient) -> DeletionReport:
             verb = "plan" if dry else "delete"
             with step_bar(err_console, verb, len(ids), show=not as_json) as update:
 
                 def on_progress(e: DeletionEvent) -> None:
                     update(f"{e.step} {e.dataset_id} {e.repository or ''}", e.step == "removed")
 
-                return await delete_datasets(
-                    pv, ids, repositories=repositories, dry_run=dry, on_progress=on_progress
+                return await patcher_for(pv, endpoint).delete_datasets(
+                    ids, repositories=roots, dry_run=dry, on_progress=on_progress
                 )
 
-        return _with_repositories(url, ids, roots, "read" if dry else "write", work)
+        return run_with_client(url, work)
 
     if not dry_run and not yes and sys.stdin.isatty():
-        plan, unavailable = attempt(True)
-        _warn(unavailable, as_json)
+        plan = attempt(True)
+        _warn(plan.unavailable, as_json)
         _print_deletion(plan)
         if not plan.deleted:
             _exit_for([d.status for d in plan.datasets], plan.ok)
@@ -213,18 +162,18 @@ def delete_dataset(
             raise CliFailure(
                 ExitCode.FAILED, "nothing was changed (deletion declined)", kind="declined"
             )
-    report, unavailable = attempt(dry_run)
-    _warn(unavailable, as_json)
-    emit(as_json, _deletion_doc(report, unavailable), lambda: _print_deletion(report))
+    report = attempt(dry_run)
+    _warn(report.unavailable, as_json)
+    emit(as_json, _deletion_doc(report), lambda: _print_deletion(report))
     _exit_for([d.status for d in report.datasets], report.ok)
 
 
-def _check_doc(report: CheckReport, unavailable: list[str]) -> dict[str, Any]:
+def _check_doc(report: CheckReport) -> dict[str, Any]:
     return {
         "ok": report.ok,
         "repair": report.repair,
         "datasets": [{**asdict(d), "ok": d.ok} for d in report.datasets],
-        "unavailable": unavailable,
+        "unavailable": list(report.unavailable.values()),
     }
 
 
@@ -247,6 +196,7 @@ def _print_check(report: CheckReport) -> None:
 def check_datasets(
     ids: IdsArgument,
     repository: RepositoryOption = None,
+    local_endpoint: LocalEndpointOption = None,
     repair: Annotated[
         bool,
         typer.Option("--repair", help="Copy bad or missing replicas again from a good one."),
@@ -264,28 +214,22 @@ def check_datasets(
     """Check that each replica of registered datasets has its recorded size and sha256."""
     from provena_like.cli.progress import step_bar
     from provena_like.modules.checking import CheckEvent
-    from provena_like.modules.checking import check_datasets as check
 
     roots = parse_repository_options(repository)
+    endpoint = parse_local_endpoint(local_endpoint)
 
-    async def work(pv: ProvenaClient, repositories: dict[str, Repository]) -> CheckReport:
+    async def work(pv: ProvenaClient) -> CheckReport:
         with step_bar(err_console, "check", None, show=not as_json) as update:
 
             def on_progress(e: CheckEvent) -> None:
                 text = f"{e.step} {e.dataset_id} {e.repository}: {e.status}"
                 update(text, e.step == "checked")
 
-            return await check(
-                pv,
-                ids,
-                repositories=repositories,
-                verify=verify,
-                repair=repair,
-                on_progress=on_progress,
+            return await patcher_for(pv, endpoint).check_datasets(
+                ids, repositories=roots, verify=verify, repair=repair, on_progress=on_progress
             )
 
-    access: AccessLevel = "write" if repair else "read"
-    report, unavailable = _with_repositories(url, ids, roots, access, work)
-    _warn(unavailable, as_json)
-    emit(as_json, _check_doc(report, unavailable), lambda: _print_check(report))
+    report = run_with_client(url, work)
+    _warn(report.unavailable, as_json)
+    emit(as_json, _check_doc(report), lambda: _print_check(report))
     _exit_for(["not_found" if d.not_found else "" for d in report.datasets], report.ok)

@@ -17,6 +17,7 @@ import typer
 
 from provena_like.cli._common import JsonOption, UrlOption, console, emit, err_console
 from provena_like.cli._errors import CliFailure, ExitCode
+from provena_like.cli._repositories import LocalEndpointOption, parse_local_endpoint, patcher_for
 
 if TYPE_CHECKING:
     from provena_like.client import ProvenaClient
@@ -123,6 +124,7 @@ def patch(
             "S3 repositories are opened with the server's credentials.",
         ),
     ] = None,
+    local_endpoint: LocalEndpointOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Plan only: print what each repository would get.")
     ] = False,
@@ -144,6 +146,7 @@ def patch(
     revision and name). The new bytes are staged in every repository holding it and read
     back; one commit switches the records; the old objects are removed last. Interrupted?
     Re-run the same command (or use --resume PATCH_ID): it continues from its journal.
+    Globus repositories need --local-endpoint COLLECTION=DIR.
     """
     from provena_like.cli._common import run_with_client
     from provena_like.cli.progress import transfer_bar
@@ -154,12 +157,14 @@ def patch(
     if given and resume is not None:
         raise CliFailure(ExitCode.USAGE, "give either files or --resume PATCH_ID, not both")
     repos = _repositories(repository or [])
+    endpoint = parse_local_endpoint(local_endpoint)
 
     async def work(pv: ProvenaClient) -> PatchOutcome:
         with transfer_bar(err_console, "patch", show=not no_progress and not as_json) as sink:
+            patcher = patcher_for(pv, endpoint)
             if resume is not None:
-                return await pv.patcher.resume(resume, repositories=repos, on_progress=sink)
-            return await pv.patcher.patch_files(
+                return await patcher.resume(resume, repositories=repos, on_progress=sink)
+            return await patcher.patch_files(
                 given, repositories=repos, dry_run=dry_run, force=force, on_progress=sink
             )
 

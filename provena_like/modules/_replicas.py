@@ -11,13 +11,17 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from provena_like._core.errors import ProvenaError
 from provena_like.models.registration import FileRecordInfo, RegisteredDataset
 from provena_like.repositories import Repository, path_from_dataset
 
-__all__ = ["Replica", "emit", "replicas_of", "unique_ids"]
+if TYPE_CHECKING:
+    from provena_like.client import ProvenaClient
+    from provena_like.clients.registry import RegistryClient
+
+__all__ = ["Replica", "emit", "registry_of", "replicas_of", "unique_ids"]
 
 E = TypeVar("E")
 
@@ -35,9 +39,15 @@ class Replica:
 
 
 def replicas_of(
-    dataset: RegisteredDataset, repositories: Mapping[str, Repository]
+    dataset: RegisteredDataset,
+    repositories: Mapping[str, Repository],
+    unavailable: Mapping[str, str] | None = None,
 ) -> list[Replica]:
-    """The dataset's replicas, in file-record order, each with its path and repository."""
+    """The dataset's replicas, in file-record order, each with its path and repository.
+
+    ``unavailable`` (handle → why that repository couldn't be opened) gives the problem of
+    a replica there.
+    """
     found: list[Replica] = []
     for record in dataset.files:
         try:
@@ -47,9 +57,18 @@ def replicas_of(
             path, problem = None, str(exc)
         repository = repositories.get(record.repository)
         if repository is None and problem is None:
-            problem = f"no repository was opened for {record.repository}"
+            problem = (unavailable or {}).get(
+                record.repository, f"no repository was opened for {record.repository}"
+            )
         found.append(Replica(record, path, repository, problem))
     return found
+
+
+def registry_of(client: ProvenaClient | RegistryClient) -> RegistryClient:
+    """The registry client: ``client`` itself, or a :class:`ProvenaClient`'s."""
+    from provena_like.clients.registry import RegistryClient
+
+    return client if isinstance(client, RegistryClient) else client.registry_client
 
 
 def unique_ids(ids: Iterable[str]) -> list[str]:

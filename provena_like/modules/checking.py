@@ -35,14 +35,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
 from provena_like._core.errors import NotFound, ProvenaError, UsageError
-from provena_like.modules._replicas import Replica, emit, replicas_of, unique_ids
+from provena_like.modules._replicas import Replica, emit, registry_of, replicas_of, unique_ids
 from provena_like.repositories import ObjectInfo, Repository
 
 if TYPE_CHECKING:
@@ -161,6 +161,8 @@ class CheckReport:
 
     datasets: tuple[DatasetCheck, ...]
     repair: bool = False
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """Repository handle → why it couldn't be opened (its replicas say so too)."""
 
     @property
     def ok(self) -> bool:
@@ -174,7 +176,7 @@ class CheckReport:
 
 
 async def check_datasets(
-    client: ProvenaClient,
+    client: ProvenaClient | RegistryClient,
     datasets: Iterable[str] | Mapping[str, Any],
     *,
     repositories: Mapping[str, Repository],
@@ -182,11 +184,12 @@ async def check_datasets(
     repair: bool = False,
     on_progress: CheckProgress | None = None,
     concurrency: int = 4,
+    unavailable: Mapping[str, str] | None = None,
 ) -> CheckReport:
     """Check each replica of registered datasets against its record; optionally repair.
 
     Args:
-        client: An open client (its ``registry_client`` is used).
+        client: An open client (its ``registry_client`` is used), or the registry client.
         datasets: Dataset ids, or the filters of
             :meth:`~provena_like.clients.registry.RegistryClient.iter_registered_datasets`
             as a mapping (``{"session": handle}``, ``{"lab": handle, "date_from": ...}``).
@@ -197,6 +200,8 @@ async def check_datasets(
         repair: Copy missing or wrong replicas again from a good one (module docstring).
         on_progress: Receives a :class:`CheckEvent` per replica checked and repaired.
         concurrency: Datasets worked on at once.
+        unavailable: Repository handle → why it couldn't be opened: the error of an
+            ``unchecked`` replica there, and the report's :attr:`~CheckReport.unavailable`.
 
     Returns:
         One :class:`DatasetCheck` per dataset, in the order given (listed).
@@ -212,7 +217,7 @@ async def check_datasets(
     """
     if concurrency < 1:
         raise UsageError(f"concurrency must be at least 1, got {concurrency}")
-    registry = client.registry_client
+    registry = registry_of(client)
     work: list[tuple[str, RegisteredDataset | None]]
     if isinstance(datasets, Mapping):
         listed = registry.iter_registered_datasets(**datasets)
@@ -221,7 +226,8 @@ async def check_datasets(
         work = [(i, None) for i in unique_ids(datasets)]
     results: dict[int, DatasetCheck] = {}
     limiter = anyio.CapacityLimiter(concurrency)
-    job = _Job(registry, repositories, verify, repair, on_progress)
+    reasons = dict(unavailable or {})
+    job = _Job(registry, repositories, reasons, verify, repair, on_progress)
 
     async def one(index: int, dataset_id: str, dataset: RegisteredDataset | None) -> None:
         async with limiter:
@@ -230,7 +236,7 @@ async def check_datasets(
     async with anyio.create_task_group() as tg:
         for index, (dataset_id, dataset) in enumerate(work):
             tg.start_soon(one, index, dataset_id, dataset)
-    return CheckReport(tuple(results[i] for i in range(len(work))), repair)
+    return CheckReport(tuple(results[i] for i in range(len(work))), repair, reasons)
 
 
 def _message(exc: BaseException) -> str:
@@ -241,6 +247,7 @@ def _message(exc: BaseException) -> str:
 class _Job:
     registry: RegistryClient
     repositories: Mapping[str, Repository]
+    unavailable: Mapping[str, str]
     verify: bool
     repair: bool
     on_progress: CheckProgress | None
@@ -253,7 +260,7 @@ class _Job:
             return DatasetCheck(dataset_id=dataset_id, error=_message(exc), not_found=True)
         except Exception as exc:  # one dataset's failure doesn't stop the others
             return DatasetCheck(dataset_id=dataset_id, error=_message(exc))
-        replicas = replicas_of(dataset, self.repositories)
+        replicas = replicas_of(dataset, self.repositories, self.unavailable)
         checks = [await self.replica(dataset, r) for r in replicas]
         if self.repair and any(c.status in _REPAIRABLE for c in checks):
             checks = await self.repair_all(dataset, replicas, checks)

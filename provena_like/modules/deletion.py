@@ -59,7 +59,7 @@ from provena_like._core.errors import (
     ProvenaError,
     UsageError,
 )
-from provena_like.modules._replicas import Replica, emit, replicas_of, unique_ids
+from provena_like.modules._replicas import Replica, emit, registry_of, replicas_of, unique_ids
 from provena_like.repositories import Repository
 
 if TYPE_CHECKING:
@@ -171,6 +171,8 @@ class DeletionReport:
 
     dry_run: bool
     datasets: tuple[DatasetDeletion, ...] = field(default=())
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """Repository handle → why it couldn't be opened (its replicas say so too)."""
 
     @property
     def ok(self) -> bool:
@@ -198,13 +200,14 @@ class DeletionReport:
 
 
 async def delete_datasets(
-    client: ProvenaClient,
+    client: ProvenaClient | RegistryClient,
     ids: Iterable[str],
     *,
     repositories: Mapping[str, Repository],
     dry_run: bool = False,
     on_progress: DeletionProgress | None = None,
     concurrency: int = 4,
+    unavailable: Mapping[str, str] | None = None,
 ) -> DeletionReport:
     """Delete registered datasets from every repository holding them, then their records.
 
@@ -212,7 +215,7 @@ async def delete_datasets(
     the same call after any failure continues where it stopped.
 
     Args:
-        client: An open client (its ``registry_client`` is used).
+        client: An open client (its ``registry_client`` is used), or the registry client.
         ids: The registered datasets' ids (repeats are done once).
         repositories: Repository handle → opened repository, for every repository that
             holds a replica of these datasets. A dataset with a replica recorded present in a
@@ -223,6 +226,8 @@ async def delete_datasets(
         on_progress: Receives a :class:`DeletionEvent` after each step (sync or async). An
             exception it raises fails that dataset at that point (as a crash would).
         concurrency: Datasets worked on at once.
+        unavailable: Repository handle → why it couldn't be opened: the error of a replica
+            there, and the report's :attr:`~DeletionReport.unavailable`.
 
     Returns:
         One :class:`DatasetDeletion` per dataset, in the order given.
@@ -241,18 +246,19 @@ async def delete_datasets(
     wanted = unique_ids(ids)
     results: dict[str, DatasetDeletion] = {}
     limiter = anyio.CapacityLimiter(concurrency)
-    registry = client.registry_client
+    registry = registry_of(client)
+    reasons = dict(unavailable or {})
 
     async def one(dataset_id: str) -> None:
         async with limiter:
             results[dataset_id] = await _delete_one(
-                registry, dataset_id, repositories, dry_run, on_progress
+                registry, dataset_id, repositories, reasons, dry_run, on_progress
             )
 
     async with anyio.create_task_group() as tg:
         for dataset_id in wanted:
             tg.start_soon(one, dataset_id)
-    return DeletionReport(dry_run, tuple(results[i] for i in wanted))
+    return DeletionReport(dry_run, tuple(results[i] for i in wanted), reasons)
 
 
 def _message(exc: BaseException) -> str:
@@ -268,6 +274,7 @@ async def _delete_one(
     registry: RegistryClient,
     dataset_id: str,
     repositories: Mapping[str, Repository],
+    unavailable: Mapping[str, str],
     dry_run: bool,
     on_progress: DeletionProgress | None,
 ) -> DatasetDeletion:
@@ -277,7 +284,7 @@ async def _delete_one(
         return DatasetDeletion(dataset_id=dataset_id, status="not_found", error=_message(exc))
     except Exception as exc:  # one dataset's failure doesn't stop the others
         return DatasetDeletion(dataset_id=dataset_id, status="failed", error=_message(exc))
-    replicas = replicas_of(dataset, repositories)
+    replicas = replicas_of(dataset, repositories, unavailable)
     if dry_run:
         return await _plan(dataset_id, dataset, replicas, on_progress)
     done = [_initial(r) for r in replicas]

@@ -14,7 +14,10 @@ turns a handle into a :class:`~provena_like.repositories.Repository`:
   where this machine mounts it, given by the caller: ``local_roots={"10378.1/123":
   "/mnt/lab"}`` (the item's ``root`` is where the files are on the lab server, which need
   not be where this machine sees them).
-- ``globus`` — not yet (the transfer-service seam in :mod:`provena_like.repositories.base`).
+- ``globus`` — a :class:`~provena_like.repositories.TransferRepository` on the item's root
+  (``<collection uuid>:/path``) through the transfer service, given by the caller: a
+  ``transfer`` client (``pv.transfer_client``) and the ``local_endpoint`` the bytes go
+  through (a collection that shows a directory of this machine).
 
 A repository that can't be opened here raises :class:`RepositoryUnavailable`, naming the
 handle and saying why; nothing is half-opened. :meth:`RepositoryResolver.open` opens
@@ -32,18 +35,20 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provena_like._core.errors import APIStatusError, Forbidden, NotFound, UsageError
 from provena_like._core.lifecycle import AsyncCloseable
+from provena_like.clients.transfer import TransferClient
 from provena_like.models.datastore import AccessLevel
 from provena_like.models.registration import RepositoryRecord
 from provena_like.repositories.base import Repository
 from provena_like.repositories.posix import PosixRepository
 from provena_like.repositories.s3 import S3Repository
+from provena_like.repositories.transfer import LocalEndpoint, TransferRepository
 from provena_like.storage.credentials import RefreshingCredentials, S3Credentials
 
 if TYPE_CHECKING:
@@ -103,6 +108,12 @@ class RepositoryResolver:
         local_roots: Handle → local directory of each POSIX repository mounted here.
         s3_options: Keyword arguments for every :class:`S3Repository` (``max_concurrency``,
             ``multipart_threshold``, ...).
+        transfer: The transfer client of Globus repositories (``pv.transfer_client``), or
+            a function giving it, called when the first one is opened.
+        local_endpoint: The collection showing a directory of this machine that a Globus
+            repository's bytes go through.
+        transfer_options: Keyword arguments for every :class:`TransferRepository`
+            (``timeout``, ``poll``, ...).
 
     Example:
         ```python
@@ -118,10 +129,16 @@ class RepositoryResolver:
         *,
         local_roots: LocalRoots | None = None,
         s3_options: Mapping[str, Any] | None = None,
+        transfer: TransferClient | Callable[[], TransferClient] | None = None,
+        local_endpoint: LocalEndpoint | None = None,
+        transfer_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._registry = registry
         self._local_roots = {h: Path(p) for h, p in (local_roots or {}).items()}
         self._s3_options = dict(s3_options or {})
+        self._transfer = transfer
+        self._local_endpoint = local_endpoint
+        self._transfer_options = dict(transfer_options or {})
         self._records: dict[str, RepositoryRecord] = {}
 
     async def record(self, handle: str) -> RepositoryRecord:
@@ -158,7 +175,8 @@ class RepositoryResolver:
 
         Raises:
             RepositoryUnavailable: If it is a POSIX repository without a local root, a
-                Globus one, or an S3 one whose credentials the server won't mint here.
+                Globus one without a transfer client or local endpoint, or an S3 one whose
+                credentials the server won't mint here.
         """
         record = await self.record(handle)
         if record.kind == "posix":
@@ -183,9 +201,37 @@ class RepositoryResolver:
             refreshing = RefreshingCredentials(provider)
             await refreshing.get()  # refused here (naming the handle), not at first use
             return S3Repository(record.root, refreshing, name=handle, **self._s3_options)
+        if record.kind == "globus":
+            return self._globus(handle, record)
         raise RepositoryUnavailable(
             handle, f"{record.kind} repositories ({record.name}) can't be opened by the SDK yet"
         )
+
+    def _globus(self, handle: str, record: RepositoryRecord) -> TransferRepository:
+        what = f"it is a Globus repository ({record.name}, {record.root})"
+        missing = []
+        if self._transfer is None:
+            missing.append("a transfer client (transfer=pv.transfer_client)")
+        if self._local_endpoint is None:
+            missing.append(
+                "the local endpoint its bytes go through (local_endpoint=LocalEndpoint("
+                "collection, directory), or --local-endpoint COLLECTION=DIR)"
+            )
+        if missing:
+            raise RepositoryUnavailable(handle, f"{what}; give {' and '.join(missing)}")
+        assert self._transfer is not None and self._local_endpoint is not None
+        try:
+            if not isinstance(self._transfer, TransferClient):
+                self._transfer = self._transfer()
+            return TransferRepository(
+                self._transfer,
+                record.root,
+                self._local_endpoint,
+                name=handle,
+                **self._transfer_options,
+            )
+        except UsageError as exc:
+            raise RepositoryUnavailable(handle, f"{what}: {exc}") from exc
 
     async def _credentials(self, handle: str, access: AccessLevel) -> S3Credentials:
         try:

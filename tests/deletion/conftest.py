@@ -14,13 +14,20 @@ import pytest
 from provena_like import ProvenaClient
 from provena_like.repositories import Repository
 from provena_like.testing.localstack import LocalStack
+from provena_like.testing.server_thread import ServerThread
 from tests.registration.conftest import (  # noqa: F401 (fixtures)
     client_service,
     lab,
     registry_admin,
     vocabulary,
 )
-from tests.support.deletion_helpers import Replicated, opened, replicate
+from tests.support.deletion_helpers import (
+    GlobusHeld,
+    Replicated,
+    held_in_globus,
+    opened,
+    replicate,
+)
 from tests.support.registration_helpers import Lab, Vocabulary
 from tests.support.users import User
 
@@ -50,3 +57,15 @@ async def repos(pv: ProvenaClient, rep: Replicated) -> AsyncIterator[dict[str, R
     """Both repositories, open (handle → repository)."""
     async with opened(pv, rep) as repositories:
         yield repositories
+
+
+@pytest.fixture
+async def globus(
+    client: httpx.AsyncClient,
+    server: ServerThread,
+    lab: Lab,  # noqa: F811
+    vocabulary: Vocabulary,  # noqa: F811
+    registry_admin: User,  # noqa: F811
+) -> GlobusHeld:
+    """A dataset held in a Globus repository of the server's transfer service."""
+    return await held_in_globus(client, server, lab, vocabulary, registry_admin)

@@ -15,7 +15,7 @@ from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread
 from tests.support.cli_helpers import on_a_terminal
-from tests.support.deletion_helpers import Replicated, listing
+from tests.support.deletion_helpers import GlobusHeld, Replicated, listing
 from tests.support.registration_db import rows_of
 from tests.support.registration_helpers import Lab
 
@@ -98,3 +98,18 @@ async def test_delete_dataset_dry_run_asks_then_deletes_everything(
     gone = await cli(env, *args, "--yes", "--json")
     assert gone.exit_code == 4, gone.output
     assert [d["status"] for d in doc(gone)["datasets"]] == ["not_found"] * 2
+
+
+async def test_check_datasets_opens_a_globus_repository_through_the_local_endpoint(
+    env: dict[str, str], globus: GlobusHeld
+) -> None:
+    endpoint = f"{globus.local.collection}={globus.local.directory}"
+    ok = await cli(env, "check-datasets", globus.dataset_id, "--local-endpoint", endpoint, "--json")
+    assert ok.exit_code == 0, ok.output
+    found = doc(ok)
+    assert found["unavailable"] == [] and found["datasets"][0]["replicas"][0]["status"] == "ok"
+    without = await cli(env, "check-datasets", globus.dataset_id, "--json")
+    assert without.exit_code == 1 and "--local-endpoint" in doc(without)["unavailable"][0]
+    for bad in ("not-a-uuid=/tmp", globus.local.collection):
+        wrong = await cli(env, "check-datasets", globus.dataset_id, "--local-endpoint", bad)
+        assert wrong.exit_code == 2 and "--local-endpoint" in wrong.output, wrong.output

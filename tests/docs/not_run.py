@@ -60,6 +60,11 @@ PATCHER = (
     " them), local new versions and a journal; tests/patcher runs these calls"
 )
 
+MAINTENANCE = (
+    "needs registered datasets held in repositories the user may open (an admin creates"
+    " them) and a local mount; tests/deletion/test_patcher_methods.py runs these calls"
+)
+
 NOT_RUN: dict[str, str] = {
     "provena_like.modules.checking": REPLICATED,
     "provena_like.modules.checking:CheckReport": REPLICATED,
@@ -222,6 +227,11 @@ NOT_RUN: dict[str, str] = {
     "provena_like.modules.patcher.patch": PATCHER,
     "provena_like.modules.patcher.patch:Patcher": PATCHER,
     "provena_like.modules.patcher.patch:Patcher.resume": PATCHER,
+    "provena_like.modules.patcher.maintenance": MAINTENANCE,
+    "provena_like.modules.patcher.maintenance:Patcher": MAINTENANCE,
+    "provena_like.modules.patcher.maintenance:Patcher.resolver": MAINTENANCE,
+    "provena_like.modules.patcher.maintenance:Patcher.delete_datasets": MAINTENANCE,
+    "provena_like.modules.patcher.maintenance:Patcher.check_datasets": MAINTENANCE,
     "provena_like.repositories.resolve": RESOLVER,
     "provena_like.repositories.resolve:OpenRepositories": RESOLVER,
     "provena_like.repositories.resolve:RepositoryResolver": RESOLVER,

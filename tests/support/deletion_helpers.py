@@ -17,8 +17,10 @@ import anyio
 import httpx
 
 from provena_like import ProvenaClient
+from provena_like.models.registration import RegisteredDataset
 from provena_like.modules.credentials import to_s3_credentials
 from provena_like.repositories import (
+    LocalEndpoint,
     PosixRepository,
     Repository,
     S3Repository,
@@ -27,9 +29,19 @@ from provena_like.repositories import (
 )
 from provena_like.storage import S3Credentials
 from provena_like.testing.localstack import BUCKET, LocalStack
+from provena_like.testing.server_thread import ServerThread
 from tests.support.datastore_helpers import s3_client
 from tests.support.patch_helpers import s3_repository
-from tests.support.registration_helpers import Lab, Vocabulary, file, make_session, register
+from tests.support.registration_helpers import (
+    Lab,
+    Vocabulary,
+    create_item,
+    file,
+    make_session,
+    register,
+    unique,
+)
+from tests.support.transfer_tasks import open_collection_of
 from tests.support.users import User
 
 
@@ -154,3 +166,42 @@ async def put_behind(localstack: LocalStack, key: str, data: bytes, claimed_sha2
             s3.put_object(Bucket=BUCKET, Key=key, Body=data, Metadata={"sha256": claimed_sha256})
 
     await anyio.to_thread.run_sync(put)
+
+
+@dataclass(frozen=True)
+class GlobusHeld:
+    """A registered dataset whose one replica is in a Globus repository of the server."""
+
+    repository: str
+    """The repository item's handle (kind ``globus``, root ``<collection>:/lab``)."""
+    dataset_id: str
+    data: bytes
+    stored: Path
+    """Where the object is on disk (the destination collection is a local one)."""
+    local: LocalEndpoint
+    """The local endpoint to open the repository with."""
+
+
+async def held_in_globus(
+    client: httpx.AsyncClient, server: ServerThread, lab: Lab, vocabulary: Vocabulary, admin: User
+) -> GlobusHeld:
+    """A Globus repository item on a new local collection, and a dataset held there.
+
+    The local endpoint is another new local collection; both are open to every user.
+    """
+    local_id, local_dir = await open_collection_of(server, admin, "wire-local")
+    dest_id, dest_dir = await open_collection_of(server, admin, "wire-dest")
+    body = {"name": unique("globus"), "kind": "globus", "root": f"{dest_id}:/lab"}
+    handle: str = (await create_item(client, admin, "repository", body))["id"]
+    await grant(client, admin, handle, lab.group, "metadata-read")
+    session = await make_session(client, lab)
+    data = b"bytes of a dataset held in a Globus repository"
+    registered = file(f"alf/{vocabulary.name('times')}", data.decode())
+    r = await register(client, lab.member, session, [registered], repository=handle)
+    assert r.status_code == 201, r.text
+    dataset = RegisteredDataset.model_validate(r.json()["files"][0]["dataset"])
+    stored = dest_dir / "lab" / path_from_dataset(dataset, handle)
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(data)
+    assert dataset.id is not None
+    return GlobusHeld(handle, dataset.id, data, stored, LocalEndpoint(local_id, local_dir))

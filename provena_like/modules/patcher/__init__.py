@@ -1,7 +1,9 @@
-"""The Patcher (L3, ``pv.patcher``): replace registered files in every repository holding them.
+"""The Patcher (L3, ``pv.patcher``): replace, delete and check registered files everywhere.
 
-Staged, verified and resumable: see :mod:`provena_like.modules.patcher.patch` for the steps
-and :mod:`provena_like.modules.patcher.journal` for the journal a patch resumes from.
+Patching is staged, verified and resumable: see :mod:`provena_like.modules.patcher.patch`
+for the steps and :mod:`provena_like.modules.patcher.journal` for the journal a patch resumes
+from. Deleting and checking datasets (:mod:`provena_like.modules.patcher.maintenance`) open
+the same repositories by the same rules.
 
 Example:
     ```python
@@ -12,9 +14,9 @@ Example:
 """
 
 from provena_like.modules.patcher.journal import Journal, PatchStep, default_journal_dir
+from provena_like.modules.patcher.maintenance import Patcher
 from provena_like.modules.patcher.patch import (
     PatchAborted,
-    Patcher,
     ProtectedDatasets,
     RepositoriesArg,
     UnknownFiles,
