@@ -270,7 +270,7 @@ class S3Repository(Repository):
         return ObjectInfo(path=path, size=done.size, sha256=done.sha256, etag=done.etag)
 
     async def stat(self, path: str, *, verify: bool = False) -> ObjectInfo | None:
-        """HEAD the object; with ``verify``, read it back and hash the bytes.
+        """HEAD the object; with ``verify``, read it back (one GET) and hash the bytes.
 
         Without ``verify`` the sha256 is the one stored with the object at upload
         (``x-amz-meta-sha256``, ``None`` for a multipart upload of a file not hashed before):
@@ -282,21 +282,27 @@ class S3Repository(Repository):
             ```
         """
         key = self.key(path)
-        head = await self._engine.stat(key)
-        if head is None:
+        if verify:  # one GET: its headers say what a HEAD would, the bytes are hashed
+            seen = await self._engine.read_back(key)
+            if seen is None:
+                return None
+            head, digests = seen
+            return ObjectInfo(
+                path=path,
+                size=digests.size,
+                sha256=digests.sha256,
+                etag=head.etag,
+                mtime=head.last_modified,
+            )
+        found = await self._engine.stat(key)
+        if found is None:
             return None
-        sha256 = head.sha256
-        size = head.size
-        if verify:
-            try:
-                digests = await self._engine.digest(key)
-            except TransferError as exc:
-                if _error_code(exc) in _MISSING:
-                    return None  # deleted since the HEAD
-                raise
-            sha256, size = digests.sha256, digests.size
         return ObjectInfo(
-            path=path, size=size, sha256=sha256, etag=head.etag, mtime=head.last_modified
+            path=path,
+            size=found.size,
+            sha256=found.sha256,
+            etag=found.etag,
+            mtime=found.last_modified,
         )
 
     async def delete(self, path: str) -> None:

@@ -270,6 +270,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.storage.engine:TransferEngine.aclose": S3_CREDS,
     "provena_like.storage.engine:TransferEngine.delete": ENGINE,
     "provena_like.storage.engine:TransferEngine.digest": ENGINE,
+    "provena_like.storage.engine:TransferEngine.read_back": ENGINE,
     "provena_like.storage.engine:TransferEngine.download": ENGINE,
     "provena_like.storage.engine:TransferEngine.list": ENGINE,
     "provena_like.storage.engine:TransferEngine.list_incomplete_uploads": ENGINE,
