@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -240,6 +241,34 @@ class S3Repository(Repository):
         assert done.size is not None
         return ObjectInfo(path=path, size=done.size, sha256=done.sha256, etag=done.etag)
 
+    async def put_many(
+        self,
+        items: Iterable[tuple[Path | str | os.PathLike[str], str]],
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> builtins.list[ObjectInfo]:
+        """Upload many local files in one engine batch (each object atomically, as :meth:`put`).
+
+        The files go up together (the engine's concurrency); on a failure the others are
+        still uploaded and the first failure is raised (the objects stored stay).
+
+        Example:
+            ```python
+            Path("a.b.npy").write_bytes(b"a")
+            Path("c.d.npy").write_bytes(b"c")
+            infos = await repo.put_many([("a.b.npy", "s/a.b.npy"), ("c.d.npy", "s/c.d.npy")])
+            ```
+        """
+        pairs = [(Path(local), check_path(path)) for local, path in items]
+        keys = [(local, self.key(path)) for local, path in pairs]
+        result = await self._engine.upload(keys, progress=progress)
+        stored: builtins.list[ObjectInfo] = []
+        for (_, path), done in zip(pairs, result.files, strict=True):
+            self._raise(done, f"{self.name}: put {path}")
+            assert done.size is not None
+            stored.append(ObjectInfo(path=path, size=done.size, sha256=done.sha256, etag=done.etag))
+        return stored
+
     async def get(
         self,
         path: str,
@@ -287,22 +316,14 @@ class S3Repository(Repository):
             if seen is None:
                 return None
             head, digests = seen
-            return ObjectInfo(
-                path=path,
-                size=digests.size,
-                sha256=digests.sha256,
-                etag=head.etag,
-                mtime=head.last_modified,
-            )
-        found = await self._engine.stat(key)
-        if found is None:
-            return None
+            size, sha256 = digests.size, digests.sha256
+        else:
+            found = await self._engine.stat(key)
+            if found is None:
+                return None
+            head, size, sha256 = found, found.size, found.sha256
         return ObjectInfo(
-            path=path,
-            size=found.size,
-            sha256=found.sha256,
-            etag=found.etag,
-            mtime=found.last_modified,
+            path=path, size=size, sha256=sha256, etag=head.etag, mtime=head.last_modified
         )
 
     async def delete(self, path: str) -> None:
