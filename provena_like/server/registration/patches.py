@@ -55,8 +55,8 @@ from .tables import DatasetPatchRow, FileRecordRow, PatchRow, RegisteredDatasetR
 
 __all__ = ["commit_patch", "get_patch", "list_patches"]
 
-_HEADS_AT_ONCE = 16
-"""The most HEADs of a patch's own-bucket locations in flight at once."""
+_HEADS_AT_ONCE = 32
+"""The most HEADs of a patch's own-bucket locations in flight at once (the S3 client's pool)."""
 
 _IDS_PER_QUERY = 500
 """Ids in one ``IN (...)`` of a query (SQLite limits the variables of a statement)."""
