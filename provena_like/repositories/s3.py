@@ -33,8 +33,6 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Self
 
-import anyio
-
 from provena_like._core.errors import ChecksumMismatch, TransferError, UsageError
 from provena_like.repositories.base import (
     ObjectInfo,
@@ -58,12 +56,6 @@ __all__ = ["S3Repository", "parse_s3_root"]
 MiB = 1024 * 1024
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
-
-_DELETES_AT_ONCE = 8
-"""The most delete requests of one :meth:`S3Repository.delete_many` in flight at once."""
-
-_DELETE_LEAST = 50
-"""The fewest keys worth a delete request of their own."""
 
 
 def parse_s3_root(root: str) -> tuple[str, str]:
@@ -347,10 +339,7 @@ class S3Repository(Repository):
             raise TransferError(f"{self.name}: delete {path}: {done.reason}") from done.error
 
     async def delete_many(self, paths: Iterable[str]) -> None:
-        """Delete the objects (S3 answers success for missing ones).
-
-        Up to :data:`_DELETES_AT_ONCE` requests run at once, each of at most 1,000 keys and
-        about an equal share of them (a store deletes the keys of one request one by one).
+        """Delete the objects, 1,000 per request (S3 answers success for missing ones).
 
         Example:
             ```python
@@ -358,16 +347,7 @@ class S3Repository(Repository):
             ```
         """
         keys = [self.key(p) for p in paths]
-        size = max(_DELETE_LEAST, -(-len(keys) // _DELETES_AT_ONCE))
-        results: builtins.list[builtins.list[FileResult]] = []
-
-        async def batch(part: builtins.list[str]) -> None:
-            results.append(await self._engine.delete(part))
-
-        async with anyio.create_task_group() as tg:
-            for start in range(0, len(keys), size):
-                tg.start_soon(batch, keys[start : start + size])
-        failed = [done for part in results for done in part if not done.ok]
+        failed = [done for done in await self._engine.delete(keys) if not done.ok]
         if failed:
             first = failed[0]
             raise TransferError(

@@ -89,19 +89,3 @@ async def test_an_unopened_repository_says_so(scoped: ScopedCredentials) -> None
         await repo.stat("a.txt")
     with pytest.raises(UsageError, match="async with"):
         [o async for o in repo.list()]
-
-
-async def test_many_deletes_in_requests_side_by_side(
-    scoped: ScopedCredentials, tmp_path: Path
-) -> None:
-    """delete_many of more keys than one request takes: every batch runs, every object goes."""
-    root = f"s3://{scoped.bucket}/{scoped.prefix}d-{uuid.uuid4().hex[:8]}"
-    paths = [f"s/x{i:03d}.npy" for i in range(130)]  # 3 requests of at most 50 keys
-    kept = [paths[0], paths[49], paths[50], paths[99], paths[129]]  # in each request
-    local = tmp_path / "a.npy"
-    local.write_bytes(b"abc")
-    async with S3Repository(root, to_s3_credentials(scoped)) as repo:
-        await repo.put_many([(local, p) for p in kept])
-        assert [o.path async for o in repo.list()] == kept
-        await repo.delete_many(paths)  # missing ones are fine
-        assert [o.path async for o in repo.list()] == []
