@@ -31,10 +31,11 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -52,6 +53,38 @@ EXT = ".npy"
 def peak_rss_mib() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+class TimedPatcher(Patcher):
+    """The Patcher, with each step's wall time and this process's CPU time recorded."""
+
+    phases: dict[str, tuple[float, float, float]]
+    server_cpu: Callable[[], Awaitable[float]] | None = None
+
+    def _timed(self, name: str, step: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            wall, cpu = time.perf_counter(), time.process_time()
+            server = await self.server_cpu() if self.server_cpu is not None else 0.0
+            try:
+                return await step(*args, **kwargs)
+            finally:
+                after = await self.server_cpu() if self.server_cpu is not None else 0.0
+                self.phases[name] = (
+                    time.perf_counter() - wall,
+                    time.process_time() - cpu,
+                    after - server,
+                )
+
+        return run
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.phases = {}
+        self._plan = self._timed("plan", self._plan)  # type: ignore[method-assign]
+        self._stage = self._timed("stage", self._stage)  # type: ignore[method-assign]
+        self._verify = self._timed("verify", self._verify)  # type: ignore[method-assign]
+        self._commit = self._timed("commit", self._commit)  # type: ignore[method-assign]
+        self._clean = self._timed("clean up", self._clean)  # type: ignore[method-assign]
 
 
 def write_files(session: Path, count: int, rng: random.Random) -> list[Path]:
@@ -91,25 +124,39 @@ def serve_stack(conn: Connection) -> None:
     async def serve() -> None:
         async with LocalStack() as stack:
             conn.send(await seeded(stack))
-            await anyio.to_thread.run_sync(conn.recv)  # "stop"
+            while (asked := await anyio.to_thread.run_sync(conn.recv)) != "stop":
+                assert asked == "cpu"
+                conn.send(time.process_time())
         conn.send(peak_rss_mib())
 
     anyio.run(serve)
 
 
 @asynccontextmanager
-async def stack_values(in_process: bool, rss: dict[str, float]) -> AsyncIterator[dict[str, str]]:
-    """The seeded stack's values; the stack runs here or (as deployed) in a child process."""
+async def stack_values(
+    in_process: bool, rss: dict[str, float]
+) -> AsyncIterator[tuple[dict[str, str], Callable[[], Awaitable[float]] | None]]:
+    """The seeded stack's values and how to ask the server's CPU time (None: in this process).
+
+    The stack runs here or (as deployed) in a child process.
+    """
     if in_process:
         async with LocalStack() as stack:
-            yield await seeded(stack)
+            yield await seeded(stack), None
         return
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
     process = ctx.Process(target=serve_stack, args=(child,))
     process.start()
     try:
-        yield await anyio.to_thread.run_sync(parent.recv)
+        values = await anyio.to_thread.run_sync(parent.recv)
+
+        async def server_cpu() -> float:
+            parent.send("cpu")
+            cpu: float = await anyio.to_thread.run_sync(parent.recv)
+            return cpu
+
+        yield values, server_cpu
         parent.send("stop")
         rss["server"] = await anyio.to_thread.run_sync(parent.recv)
     finally:
@@ -124,15 +171,22 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         mount = Path(tmp) / "lab-server"
         mount.mkdir()
-        async with stack_values(args.in_process, rss) as values:
+        async with stack_values(args.in_process, rss) as (values, server_cpu):
             s3, posix = values["s3"], values["posix"]
             config = ProvenaConfig(base_url=values["base_url"], token_dir=values["token_dir"])
             async with ProvenaClient(config) as pv:
-                first_s, patch_s, count = await workload(pv, s3, posix, mount, Path(tmp), args, rng)
+                first_s, patch_s, count, phases = await workload(
+                    pv, s3, posix, mount, Path(tmp), args, rng, server_cpu
+                )
 
     print(f"first (register + put)  : {first_s:7.2f} s  {first_s / count * 1e3:7.2f} ms/file")
     print(f"patch (all five steps)  : {patch_s:7.2f} s  {patch_s / count * 1e3:7.2f} ms/file")
     print(f"ratio patch / first     : {patch_s / first_s:7.2f}x  (target <= 1.5x)")
+    server = "server CPU" if not args.in_process else "(server in the client)"
+    for name, (wall, cpu, server_s) in phases.items():
+        print(
+            f"  {name:<9}: {wall:6.2f} s wall, {cpu:6.2f} s client CPU, {server_s:6.2f} s {server}"
+        )
     if args.in_process:
         print(
             f"peak RSS                : {peak_rss_mib():7.1f} MiB (this process, server included)"
@@ -152,16 +206,18 @@ async def workload(
     tmp: Path,
     args: argparse.Namespace,
     rng: random.Random,
-) -> tuple[float, float, int]:
+    server_cpu: Callable[[], Awaitable[float]] | None,
+) -> tuple[float, float, int, dict[str, tuple[float, float, float]]]:
     """Register and put the files (timed), rewrite them, patch them (timed)."""
     pv.registration.cache_dir = tmp / "cache"
-    patcher = Patcher(
+    patcher = TimedPatcher(
         pv.registry_client,
         pv.registration,
         local_roots={posix: mount},
         journal_dir=tmp / "journals",
         concurrency=args.concurrency,
     )
+    patcher.server_cpu = server_cpu
     created = await pv.registration.create_session("bench001", root=tmp / "data")
     assert created.path is not None
     files = write_files(created.path, args.files, rng)
@@ -203,7 +259,7 @@ async def workload(
             raise SystemExit(f"the patch did not complete: {outcome.step}")
         left = [o.path async for o in repos[s3].list()]
         assert len(left) == len(files), "old objects were left behind"
-    return first_s, patch_s, len(files)
+    return first_s, patch_s, len(files), patcher.phases
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -240,6 +241,34 @@ class S3Repository(Repository):
         assert done.size is not None
         return ObjectInfo(path=path, size=done.size, sha256=done.sha256, etag=done.etag)
 
+    async def put_many(
+        self,
+        items: Iterable[tuple[Path | str | os.PathLike[str], str]],
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> builtins.list[ObjectInfo]:
+        """Upload many local files in one engine batch (each object atomically, as :meth:`put`).
+
+        The files go up together (the engine's concurrency); on a failure the others are
+        still uploaded and the first failure is raised (the objects stored stay).
+
+        Example:
+            ```python
+            Path("a.b.npy").write_bytes(b"a")
+            Path("c.d.npy").write_bytes(b"c")
+            infos = await repo.put_many([("a.b.npy", "s/a.b.npy"), ("c.d.npy", "s/c.d.npy")])
+            ```
+        """
+        pairs = [(Path(local), check_path(path)) for local, path in items]
+        keys = [(local, self.key(path)) for local, path in pairs]
+        result = await self._engine.upload(keys, progress=progress)
+        stored: builtins.list[ObjectInfo] = []
+        for (_, path), done in zip(pairs, result.files, strict=True):
+            self._raise(done, f"{self.name}: put {path}")
+            assert done.size is not None
+            stored.append(ObjectInfo(path=path, size=done.size, sha256=done.sha256, etag=done.etag))
+        return stored
+
     async def get(
         self,
         path: str,
@@ -270,7 +299,7 @@ class S3Repository(Repository):
         return ObjectInfo(path=path, size=done.size, sha256=done.sha256, etag=done.etag)
 
     async def stat(self, path: str, *, verify: bool = False) -> ObjectInfo | None:
-        """HEAD the object; with ``verify``, read it back and hash the bytes.
+        """HEAD the object; with ``verify``, read it back (one GET) and hash the bytes.
 
         Without ``verify`` the sha256 is the one stored with the object at upload
         (``x-amz-meta-sha256``, ``None`` for a multipart upload of a file not hashed before):
@@ -282,19 +311,17 @@ class S3Repository(Repository):
             ```
         """
         key = self.key(path)
-        head = await self._engine.stat(key)
-        if head is None:
-            return None
-        sha256 = head.sha256
-        size = head.size
-        if verify:
-            try:
-                digests = await self._engine.digest(key)
-            except TransferError as exc:
-                if _error_code(exc) in _MISSING:
-                    return None  # deleted since the HEAD
-                raise
-            sha256, size = digests.sha256, digests.size
+        if verify:  # one GET: its headers say what a HEAD would, the bytes are hashed
+            seen = await self._engine.read_back(key)
+            if seen is None:
+                return None
+            head, digests = seen
+            size, sha256 = digests.size, digests.sha256
+        else:
+            found = await self._engine.stat(key)
+            if found is None:
+                return None
+            head, size, sha256 = found, found.size, found.sha256
         return ObjectInfo(
             path=path, size=size, sha256=sha256, etag=head.etag, mtime=head.last_modified
         )

@@ -21,7 +21,14 @@ from provena_like.storage.hashing import CHUNK_SIZE, Digests, StreamingHasher, i
 from provena_like.storage.listing import RemoteObject
 from provena_like.storage.results import FileResult
 
-__all__ = ["DELETE_BATCH", "delete_objects", "digest_object", "head_object", "stored_sha256"]
+__all__ = [
+    "DELETE_BATCH",
+    "delete_objects",
+    "digest_object",
+    "head_object",
+    "read_back_object",
+    "stored_sha256",
+]
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 
@@ -99,6 +106,33 @@ async def digest_object(
         TransferError: If the body broke off before the object's size.
         Exception: The GET's error (a missing object: ``ClientError`` ``NoSuchKey``).
     """
+    return (await _read_back(requests, prefix, key, limiter))[1]
+
+
+async def read_back_object(
+    requests: S3Requests, prefix: str, key: str, limiter: anyio.CapacityLimiter
+) -> tuple[RemoteObject, Digests] | None:
+    """Read one object back (one GET): what its headers say, and the digests of its bytes.
+
+    As :func:`digest_object`, but ``None`` for a missing object; the headers give the ETag,
+    the time and the stored sha256 (``RemoteObject.sha256``: what the uploader said), the
+    digests what the bytes are.
+
+    Raises:
+        TransferError: If the body broke off before the object's size.
+        Exception: The GET's error but a missing object (access denied, unreachable).
+    """
+    try:
+        return await _read_back(requests, prefix, key, limiter)
+    except Exception as exc:
+        if error_code(exc) in _MISSING:
+            return None
+        raise
+
+
+async def _read_back(
+    requests: S3Requests, prefix: str, key: str, limiter: anyio.CapacityLimiter
+) -> tuple[RemoteObject, Digests]:
     hasher = StreamingHasher()
     pending: list[bytes] = []
     held = 0
@@ -119,7 +153,14 @@ async def digest_object(
         raise TransferError(
             f"read {hasher.size} bytes of {key}, whose size is {headers.total_size}"
         )
-    return hasher.digests()
+    seen = RemoteObject(
+        key=key,
+        size=headers.total_size,
+        etag=headers.etag.strip('"'),
+        last_modified=_last_modified(headers.last_modified),
+        sha256=_sha256_in(headers.metadata),
+    )
+    return seen, hasher.digests()
 
 
 async def delete_objects(

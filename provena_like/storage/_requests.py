@@ -116,11 +116,13 @@ class GetHeaders:
         total_size: The object's size (from ``Content-Range``, else ``Content-Length``).
         etag: The ETag, quotes included (as ``If-Match`` wants it).
         metadata: The user metadata (``x-amz-meta-*``).
+        last_modified: The ``Last-Modified`` header, as sent (``None`` if absent).
     """
 
     total_size: int
     etag: str
     metadata: Mapping[str, str]
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,7 @@ def _direct_headers(response: DirectResponse) -> GetHeaders:
         ),
         etag=response.etag,
         metadata=response.metadata,
+        last_modified=response.headers.get("Last-Modified"),
     )
 
 

@@ -51,6 +51,7 @@ from provena_like.storage._objects import (
     delete_objects,
     digest_object,
     head_object,
+    read_back_object,
     stored_sha256,
 )
 from provena_like.storage._plan import (
@@ -488,6 +489,37 @@ class TransferEngine(AsyncCloseable):
         requests, location = self._open_requests()
         try:
             return await digest_object(requests, location.prefix, key, self._io_limiter)
+        except Exception as exc:
+            raise to_transfer_error(exc, f"read back {key}") from exc
+
+    async def read_back(self, key: str) -> tuple[RemoteObject, Digests] | None:
+        """Read one object back (one GET, no HEAD): what the store says of it and its digests.
+
+        The :class:`RemoteObject` is what the GET's headers say (size, ETag, time, the sha256
+        stored at upload); the :class:`~provena_like.storage.hashing.Digests` are computed
+        from the bytes received, streaming through a hasher in worker threads.
+
+        Args:
+            key: The key relative to the dataset root.
+
+        Returns:
+            Both, or ``None`` if there is no such object.
+
+        Raises:
+            UnsafePath: If the key is unsafe.
+            TransferError: If the object could not be read whole (access denied,
+                unreachable, a body that broke off).
+
+        Example:
+            ```python
+            seen = await engine.read_back("raw/a.csv")
+            assert seen is not None and seen[1].sha256 == manifest["raw/a.csv"]
+            ```
+        """
+        validate_relative_key(key)
+        requests, location = self._open_requests()
+        try:
+            return await read_back_object(requests, location.prefix, key, self._io_limiter)
         except Exception as exc:
             raise to_transfer_error(exc, f"read back {key}") from exc
 

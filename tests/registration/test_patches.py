@@ -140,6 +140,12 @@ async def test_refusals_name_the_field_and_change_nothing(
     r = await refused(body, 409)
     assert r.json()["error"]["code"] == "patch_conflict"
     assert held.dataset in r.json()["error"]["message"]
+    # a dataset that doesn't exist, after one that does: 404 naming it
+    body = patch_body(held, "new")
+    unknown = {**body["files"][0], "dataset": str(uuid.uuid4())}
+    body["files"].append(unknown)
+    r = await refused(body, 404)
+    assert unknown["dataset"] in r.json()["error"]["message"]
     # another lab's member may read nothing of it
     outsider = (await make_lab(client, new_user)).member
     assert (await client.post("/patches", json=body, headers=outsider.headers)).status_code == 404

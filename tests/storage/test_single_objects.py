@@ -38,6 +38,13 @@ async def test_stat_digest_and_delete(
         read_back = await engine.digest("raw/a.csv")
         assert read_back.sha256 == hashlib.sha256(b"rot" + data[3:]).hexdigest()
         assert read_back.size == len(data)
+        # one GET: its headers say what the HEAD said, the digests are of the stored bytes
+        seen = await engine.read_back("raw/a.csv")
+        assert seen is not None
+        now = await engine.stat("raw/a.csv")
+        assert now is not None
+        assert seen[0] == now  # key, size, ETag, time, the sha256 stored at upload
+        assert seen[1] == read_back
 
         results = await engine.delete(["raw/a.csv", "raw/never-there.csv"])
         assert [(r.path, r.status) for r in results] == [
@@ -47,10 +54,13 @@ async def test_stat_digest_and_delete(
         assert await engine.stat("raw/a.csv") is None
         with pytest.raises(TransferError):
             await engine.digest("raw/a.csv")
+        assert await engine.read_back("raw/a.csv") is None
         for bad in ("../x", "/x", ""):
             with pytest.raises(UnsafePath):
                 await engine.stat(bad)
             with pytest.raises(UnsafePath):
                 await engine.digest(bad)
+            with pytest.raises(UnsafePath):
+                await engine.read_back(bad)
             with pytest.raises(UnsafePath):
                 await engine.delete(["ok.csv", bad])

@@ -35,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 import uuid
@@ -98,6 +99,9 @@ RepositoriesArg = (
   the caller's to close), a local directory (where a POSIX repository is mounted here), or
   ``None`` (resolved); repositories it doesn't name are resolved too.
 """
+
+_BATCH_MOST = 64
+"""The most files of one ``put_many`` while staging (the journal is saved between batches)."""
 
 _JOURNAL_EVERY = 1.0
 """Seconds between journal writes while staging or cleaning (and at each step's end)."""
@@ -528,18 +532,20 @@ class Patcher:
                 if not await deliver(callback[0], event):
                     callback[0] = None
 
-        async def put(item: tuple[JournalFile, JournalLocation]) -> None:
-            f, loc = item
-            _check_unchanged(f)
-            info = await repos[loc.repository].put(f.path, loc.staged_path)
-            if info.sha256 is not None and info.sha256 != f.sha256:
-                raise TransferError(
-                    f"{f.path} changed since it was planned (its bytes are not the planned "
-                    "ones): patch it again once it is final"
-                )
-            loc.staged = True
-            done[0] += 1
-            done[1] += f.size
+        async def put(batch: list[tuple[JournalFile, JournalLocation]]) -> None:
+            for f, _ in batch:
+                _check_unchanged(f)
+            repo = repos[batch[0][1].repository]
+            infos = await repo.put_many([(f.path, loc.staged_path) for f, loc in batch])
+            for (f, loc), info in zip(batch, infos, strict=True):
+                if info.sha256 is not None and info.sha256 != f.sha256:
+                    raise TransferError(
+                        f"{f.path} changed since it was planned (its bytes are not the planned "
+                        "ones): patch it again once it is final"
+                    )
+                loc.staged = True
+                done[0] += 1
+                done[1] += f.size
             await report()
             if time.monotonic() - last_save[0] > _JOURNAL_EVERY:
                 last_save[0] = time.monotonic()
@@ -547,11 +553,31 @@ class Patcher:
 
         try:
             await report()
-            await self._each(todo, put)
+            await self._each(self._batches(todo), put)
         finally:
             journal.save(self.journal_dir)  # also when cancelled: what was staged is known
         journal.step = "staged"
         await self._save(journal)
+
+    def _batches(
+        self, todo: list[tuple[JournalFile, JournalLocation]]
+    ) -> list[list[tuple[JournalFile, JournalLocation]]]:
+        """``todo`` in batches of one repository for ``put_many``, enough for the concurrency.
+
+        A repository that stores a batch better than file by file (S3: one engine batch)
+        does; the others store a batch's files one after the other, batches side by side.
+        Small batches keep the journal current (it is saved between them).
+        """
+        by_repository: dict[str, list[tuple[JournalFile, JournalLocation]]] = {}
+        for f, loc in todo:
+            by_repository.setdefault(loc.repository, []).append((f, loc))
+        at_once = max(1, int(self._limiter.total_tokens))
+        each: list[list[list[tuple[JournalFile, JournalLocation]]]] = []
+        for items in by_repository.values():
+            size = min(_BATCH_MOST, max(1, -(-len(items) // at_once)))
+            each.append([items[i : i + size] for i in range(0, len(items), size)])
+        # the repositories' batches in turn, so that every repository is busy from the start
+        return [b for turn in itertools.zip_longest(*each) for b in turn if b is not None]
 
     async def _verify(self, journal: Journal, repos: Mapping[str, Repository]) -> None:
         bad: list[str] = []

@@ -55,8 +55,11 @@ from .tables import DatasetPatchRow, FileRecordRow, PatchRow, RegisteredDatasetR
 
 __all__ = ["commit_patch", "get_patch", "list_patches"]
 
-_HEADS_AT_ONCE = 16
-"""The most HEADs of a patch's own-bucket locations in flight at once."""
+_HEADS_AT_ONCE = 32
+"""The most HEADs of a patch's own-bucket locations in flight at once (the S3 client's pool)."""
+
+_IDS_PER_QUERY = 500
+"""Ids in one ``IN (...)`` of a query (SQLite limits the variables of a statement)."""
 
 
 def _replay(found: PatchRow, fp: str) -> PatchResult:
@@ -174,21 +177,50 @@ async def _verify_locations(
     return verified, problems
 
 
+async def _load_rows(session: AsyncSession, body: PatchRequest) -> dict[str, RegisteredDatasetRow]:
+    """The rows of the patched datasets as they are now in the database (missing ones left out).
+
+    One query per 500 ids (SQLite's variables are counted), not one per file.
+    """
+    ids = [str(f.dataset) for f in body.files]
+    found: dict[str, RegisteredDatasetRow] = {}
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        for row in await session.scalars(
+            select(RegisteredDatasetRow)
+            .where(RegisteredDatasetRow.id.in_(ids[start : start + _IDS_PER_QUERY]))
+            .execution_options(populate_existing=True)
+        ):
+            found[row.id] = row
+    return found
+
+
 async def _sessions(
     session: AsyncSession, principal: Principal, body: PatchRequest
 ) -> list[files._SessionContext]:
     """The sessions of the patched datasets, for a caller who may write each of them.
 
     The caller must read each dataset (404) and be a member of its session's lab (403),
-    and none may be being deleted (409).
+    and none may be being deleted (409); the first file (in the request's order) that fails
+    one of these is the one reported. The rows are read at once and each session once.
     """
+    rows = await _load_rows(session, body)
     contexts: dict[str, files._SessionContext] = {}
     for f in body.files:
-        row, ctx = await files.readable_dataset(session, principal, str(f.dataset))
+        row = rows.get(str(f.dataset))
+        if row is None:
+            raise not_found(f"Registered dataset {f.dataset}")
+        ctx = contexts.get(row.session_id)
+        if ctx is None:
+            try:
+                ctx = await files.load_session(session, principal, row.session_id, write=False)
+            except ServiceError as err:
+                if err.status == 404:
+                    raise not_found(f"Registered dataset {f.dataset}") from None
+                raise
+            contexts[row.session_id] = ctx
         require_lab_member(principal, ctx.lab)
         files.refuse_deleting([row])  # early (checked again once queued): no object calls
-        contexts.setdefault(ctx.row.id, ctx)
-    return list(contexts.values())
+    return list({ctx.row.id: ctx for ctx in contexts.values()}.values())
 
 
 async def _take_turns(
@@ -200,7 +232,11 @@ async def _take_turns(
     """
     for ctx in sorted(contexts, key=lambda c: c.row.seq):
         await next_value(session, files.writers(ctx))
-    return {str(f.dataset): await files.load_dataset(session, str(f.dataset)) for f in body.files}
+    rows = await _load_rows(session, body)
+    for f in body.files:
+        if str(f.dataset) not in rows:
+            raise not_found(f"Registered dataset {f.dataset}")
+    return rows
 
 
 async def _check_rows(
