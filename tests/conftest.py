@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
@@ -12,6 +13,17 @@ from provena_like.testing.server_thread import ServerThread
 from tests.support.auth_helpers import ADMIN_PASSWORD, CHEAP_PASSWORD_HASHING
 
 pytest_plugins = ["tests.support.fixtures"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let Ctrl-C reach the CLI processes the tests start, however the suite itself was started.
+
+    A shell starts a background job (``cmd &`` without job control, ``nohup``) with SIGINT
+    ignored, and a child inherits an ignored signal: the ``provena-like`` processes that tests
+    interrupt with SIGINT would then never see it and the tests would wait out their timeouts.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
