@@ -390,71 +390,69 @@ async def test_shutdown_right_after_a_handler_returned_keeps_its_result(job_db: 
     assert record.attempts == 1
 
 
-async def test_a_renewal_that_hangs_stops_the_handler_before_the_lease_lapses(job_db: str) -> None:
-    """A lock held on the job's row makes every renewal wait: the handler stops in time anyway."""
-    started = anyio.Event()
-    stopped = anyio.Event()
-    stopped_at: list[datetime] = []
+class _Sleeper:
+    """A handler that sleeps until stopped, and when it was stopped."""
 
-    async def sleeper(_ctx: JobContext) -> None:
-        started.set()
+    def __init__(self) -> None:
+        self.started = anyio.Event()
+        self.stopped = anyio.Event()
+        self.stopped_at: datetime | None = None
+
+    async def __call__(self, _ctx: JobContext) -> None:
+        self.started.set()
         try:
             await anyio.sleep(3600)
         finally:
-            stopped_at.append(utcnow())
-            stopped.set()
+            self.stopped_at = utcnow()
+            self.stopped.set()
 
+
+def _utc(value: datetime | str) -> datetime:
+    """A timestamp column as read back (SQLite keeps it as text, in UTC)."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC) if isinstance(value, str) else value
+
+
+async def test_a_renewal_that_hangs_stops_the_handler_before_the_lease_lapses(job_db: str) -> None:
+    """A lock held on the job's row makes every renewal wait: the handler stops in time anyway."""
+    sleeper = _Sleeper()
     runner = JobRunner(workers=1, lease_seconds=3.0, poll_seconds=1.0)
     runner.register("test.sleeper", sleeper)
     async with open_sessions(job_db) as sessions, runner.running(sessions):
         job_id = await enqueue(runner, sessions, "test.sleeper", {})
         with anyio.fail_after(20):
-            await started.wait()
+            await sleeper.started.wait()
         async with sessions() as session, session.begin():  # renewals wait on this write lock
             await session.execute(
                 text("UPDATE jobs SET updated_at = updated_at WHERE id = :id"), {"id": job_id}
             )
             with anyio.fail_after(20):
-                await stopped.wait()
+                await sleeper.stopped.wait()
         async with sessions() as session:
             lease_expires_at = (
                 await session.execute(
                     text("SELECT lease_expires_at FROM jobs WHERE id = :id"), {"id": job_id}
                 )
             ).scalar_one()
-    if isinstance(lease_expires_at, str):  # SQLite keeps it as text, in UTC
-        lease_expires_at = datetime.fromisoformat(lease_expires_at).replace(tzinfo=UTC)
-    assert stopped_at[0] < lease_expires_at  # it stopped while the lease still held
+    assert sleeper.stopped_at is not None
+    assert sleeper.stopped_at < _utc(lease_expires_at)  # it stopped while the lease still held
 
 
 async def test_a_worker_that_cannot_renew_its_lease_stops_before_it_lapses(job_db: str) -> None:
     """The database goes away under a running job: the handler stops while the lease holds."""
-    started = anyio.Event()
-    stopped = anyio.Event()
-    stopped_at: list[datetime] = []
-
-    async def sleeper(_ctx: JobContext) -> None:
-        started.set()
-        try:
-            await anyio.sleep(3600)
-        finally:
-            stopped_at.append(utcnow())
-            stopped.set()
-
+    sleeper = _Sleeper()
     runner = JobRunner(workers=1, lease_seconds=3.0, poll_seconds=1.0)
     runner.register("test.sleeper", sleeper)
     async with open_sessions(job_db) as sessions, runner.running(sessions):
         await enqueue(runner, sessions, "test.sleeper", {})
         with anyio.fail_after(20):
-            await started.wait()
+            await sleeper.started.wait()
         async with sessions() as session, session.begin():  # every renewal fails from now on
             await session.execute(text("ALTER TABLE jobs RENAME TO jobs_away"))
         with anyio.fail_after(20):
-            await stopped.wait()
+            await sleeper.stopped.wait()
         async with sessions() as session:
             lease_expires_at = (
                 await session.execute(text("SELECT lease_expires_at FROM jobs_away"))
             ).scalar_one()
-    if isinstance(lease_expires_at, str):  # SQLite keeps it as text, in UTC
-        lease_expires_at = datetime.fromisoformat(lease_expires_at).replace(tzinfo=UTC)
-    assert stopped_at[0] < lease_expires_at  # nobody could have taken it over yet
+    assert sleeper.stopped_at is not None
+    assert sleeper.stopped_at < _utc(lease_expires_at)  # nobody could have taken it over yet
