@@ -35,7 +35,7 @@ turns in each round.
 Prints the medians, ``service / rclone`` and ``unchecked / rclone`` (rclone's time over the
 service's: ≥ 1 means the service is at least as fast) and the (checked) service's overhead
 over the bare engine (which hashes as the checked service does). Targets:
-``≥ 1×`` rclone, overhead ``≤ 20 %``. The full run takes about 10 minutes on 2 shared cores.
+``≥ 1×`` rclone, overhead ``≤ 20 %``. The full run takes about 12 minutes on 2 shared cores.
 
 Run::
 
