@@ -516,12 +516,12 @@ def cp(
         ),
     ] = None,
     verify_checksum: Annotated[
-        bool | None,
+        bool,
         typer.Option(
             "--verify-checksum/--no-verify-checksum",
-            help="Compare checksums after each file (default: the service's).",
+            help="Compare checksums after each file (default: yes).",
         ),
-    ] = None,
+    ] = True,
     preserve_timestamp: Annotated[
         bool, typer.Option("--preserve-timestamp", help="Keep modification times.")
     ] = False,

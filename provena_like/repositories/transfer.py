@@ -23,9 +23,12 @@ How each promise of the contract (:mod:`provena_like.repositories.base`) is kept
   the stored bytes, and Globus lists no checksums: the object is transferred back into the
   spool with ``verify_checksum`` and hashed there (a full read; the choice works on real
   Globus too). When the endpoint refuses to deliver bytes that don't match its own record of
-  them (our service's S3 collections check the sha256 stored at upload), the digest it
-  computed of the stored bytes is taken from the task's error event if it states one;
-  otherwise :class:`~provena_like.ChecksumMismatch` is raised.
+  them (our service's S3 collections check the sha256 stored at upload: the task FAILS on a
+  checksum), a second task reads them back with ``verify_checksum=False`` (bytes as stored,
+  checked by size only) and they are hashed in the spool, so the sha256 is always one
+  computed here from bytes received, never parsed out of an endpoint's message. (Real
+  Globus retries a checksum failure instead; the task is then reported stuck and
+  cancelled.)
 - **delete** is a delete task (``ignore_missing``: a missing object is success).
 - **list** walks ``operation_ls`` level by level, with at most ``list_concurrency`` listings
   in flight; temp files of writes (``.provena-tmp-`` in the name), symlinks and the spool are
@@ -121,7 +124,6 @@ _TEMP_MARK = TEMP_PREFIX
 
 _CANCEL_TIMEOUT = 30.0
 _NOT_DIRECTORY = "ExternalError.DirListingFailed.NotDirectory"
-_SHA256 = re.compile(r"sha256 of the downloaded bytes is ([0-9a-f]{64})")
 _LABEL = re.compile(r"[^A-Za-z0-9 _,.-]")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -170,18 +172,6 @@ def _is_temp(name: str) -> bool:
 def _is_object(entry: FileEntry) -> bool:
     """A regular file (folders and symlinks are never objects)."""
     return entry.type == "file" and entry.link_target is None
-
-
-def _stated_digest(texts: Iterable[str]) -> str | None:
-    """The sha256 of the stored bytes an endpoint stated when it refused to deliver them.
-
-    Our transfer service says "sha256 of the downloaded bytes is <hex>, expected <hex>".
-    """
-    for text in texts:
-        match = _SHA256.search(text)
-        if match:
-            return match.group(1)
-    return None
 
 
 def globus_root(root: LocationLike, client: TransferClient | None = None) -> Location:
@@ -644,28 +634,34 @@ class TransferRepository(Repository):
             return info
         spool = self._spooled()
         try:
-            handle = await self.client.transfer(
-                self.location(path),
-                self._on_local(spool),
-                verify_checksum=True,
-                label=_label(f"{self.name} verify {path}"),
-            )
             try:
-                await self._wait(handle, f"verify {path}")
+                await self._read_back(path, spool, verify_checksum=True)
             except ObjectNotFound:
                 return None  # deleted since the stat
             except ChecksumMismatch:
-                events = await handle.events(limit=20)
-                digest = _stated_digest(f"{e.description} {e.details or ''}" for e in events)
-                if digest is None:
-                    raise
-                return replace(info, sha256=digest)
+                # the endpoint refused bytes that don't match its own record of them (our
+                # service's S3 collections check the sha256 stored at upload): read them
+                # back as they are stored, unchecked, and hash what arrives
+                try:
+                    await self._read_back(path, spool, verify_checksum=False)
+                except ObjectNotFound:
+                    return None
             staged = await self._spool.stat(spool, verify=True)
             if staged is None:
                 raise TransferError(f"{self.name}: verify {path}: the read-back copy is gone")
             return replace(info, size=staged.size, sha256=staged.sha256)
         finally:
             await self._discard(spool)
+
+    async def _read_back(self, path: str, spool: str, *, verify_checksum: bool) -> None:
+        """Transfer the object at ``path`` into the spool path ``spool`` and wait for it."""
+        handle = await self.client.transfer(
+            self.location(path),
+            self._on_local(spool),
+            verify_checksum=verify_checksum,
+            label=_label(f"{self.name} verify {path}"),
+        )
+        await self._wait(handle, f"verify {path}")
 
     async def delete(self, path: str) -> None:
         """Delete the object at ``path`` with a delete task (a missing object is fine).

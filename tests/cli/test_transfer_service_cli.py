@@ -199,6 +199,12 @@ async def test_cp_wait_tasks_and_rm(server: ServerThread, task_admin: User, cli:
     assert late["task"]["fatal_error"]["code"] == "DEADLINE_EXCEEDED"
     code, out, _ = await cli("cp", f"{src}:/a.bin", f"{dst}:/b", "--deadline", "soon", "--json")
     assert code == ExitCode.USAGE and "--deadline" in out
+    # checksums verified unless --no-verify-checksum (Globus's own default is not to)
+    for flags, checked in (((), 3000), (("--no-verify-checksum",), 0)):
+        plain = await cli.json(
+            "cp", f"{src}:/a.bin", f"{dst}:/plain.bin", *flags, "--wait", "--poll", "0.2"
+        )
+        assert plain["task"]["bytes_checksummed"] == checked, (flags, plain["task"])
 
     shown = await cli.json("task", "show", task_id, "--events", "3")
     assert (shown["status"], shown["label"], shown["type"]) == ("SUCCEEDED", "cli copy", "TRANSFER")

@@ -93,7 +93,12 @@ async def test_single_item_transfer_and_no_items(tc: TransferClient) -> None:
     assert [(i["source_path"], i["destination_path"], i["recursive"]) for i in doc["DATA"]] == [
         ("/data/raw", "/raw", True)
     ]
-    assert "sync_level" not in doc and "verify_checksum" not in doc
+    # verified unless asked otherwise: Globus (and so the service) defaults to no checksum
+    assert "sync_level" not in doc and doc["verify_checksum"] is True
+    load_response("transfer.get_submission_id")
+    load_response("transfer.submit_transfer")
+    await tc.transfer("lab:raw", f"globus://{ARCHIVE}/raw", verify_checksum=None)
+    assert "verify_checksum" not in sent_json()  # None: the service's default
     with pytest.raises(UsageError):
         await tc.transfer("lab:raw", f"globus://{ARCHIVE}/raw", [])
 

@@ -191,7 +191,8 @@ async def test_corrupted_s3_bytes_the_service_refuses_are_a_checksum_mismatch(
     globus_s3: GlobusPlace, tmp_path: Path, s3_admin: Any
 ) -> None:
     """An S3 collection checks the sha256 stored at upload: the read-back task fails, and
-    stat(verify=True) takes the digest of the stored bytes from the task's error event."""
+    stat(verify=True) reads the stored bytes back unchecked (a second task, with
+    ``verify_checksum=False``) and hashes what arrives."""
     async with new_repository(globus_s3) as repo:
         data = os.urandom(10_000)
         await repo.put(write(tmp_path / "a.bin", data), "a.bin")
@@ -205,6 +206,12 @@ async def test_corrupted_s3_bytes_the_service_refuses_are_a_checksum_mismatch(
         )
         verified = await repo.stat("a.bin", verify=True)
         assert verified is not None and verified.sha256 == sha(bytes(flipped))
+        verifies = [
+            t.status
+            async for t in repo.client.iter_tasks(orderby="request_time ASC")
+            if (t.label or "").endswith("verify a.bin")
+        ]
+        assert verifies == ["FAILED", "SUCCEEDED"]  # checked (refused), then as stored
         with pytest.raises(ChecksumMismatch, match="get a.bin"):
             await repo.get("a.bin", tmp_path / "out.bin")
         assert not (tmp_path / "out.bin").exists()

@@ -18,8 +18,18 @@ from typing import Any
 import globus_sdk
 import pytest
 
+from provena_like.server.transfer.paths import normalise
+from provena_like.server.transfer.s3 import S3Backend
 from provena_like.testing.server_thread import ServerThread
-from tests.support.transfer import fixture_json, mint_dataset, same_shape, sdk, transfer_client
+from tests.support.transfer import (
+    fixture_json,
+    in_server,
+    mint_dataset,
+    open_as,
+    same_shape,
+    sdk,
+    transfer_client,
+)
 from tests.support.transfer_tasks import (
     delete_doc,
     open_collection_of,
@@ -197,6 +207,51 @@ async def test_posix_to_s3_to_s3_to_posix_with_verified_checksums(
     assert not [p for p in back_root.rglob("*") if "provena" in p.name]  # no temp left
     digest = hashlib.sha256(files["run1/big.bin"]).hexdigest()
     assert hashlib.sha256((back_root / "run1/big.bin").read_bytes()).hexdigest() == digest
+
+
+async def test_verify_checksum_decides_whether_a_download_is_hashed(
+    server: ServerThread, task_admin: User, task_user: User
+) -> None:
+    """S3 to local: ``verify_checksum`` checks the bytes against the sha256 stored at upload;
+    without it (Globus's default) only the size is checked, and the bytes come as stored."""
+    src, src_root = await open_collection_of(server, task_admin, "src")
+    back, back_root = await open_collection_of(server, task_admin, "back")
+    dataset = (await mint_dataset(server, task_user))["collection_id"]
+    data = os.urandom(64 * 1024 + 3)
+    write_tree(src_root, {"a.bin": data})
+    tc = transfer_client(server, task_user)
+    task = await _run(tc, transfer_doc(src, dataset, [("/a.bin", "/a.bin", None)]))
+    assert task["status"] == "SUCCEEDED", task
+    rotten = bytearray(data)
+    rotten[len(rotten) // 2] ^= 0x01  # bit rot: the bytes change, the stored sha256 doesn't
+    backend = (await open_as(server, task_user, dataset)).backend
+    assert isinstance(backend, S3Backend)
+    key = backend.key(normalise("/a.bin"))
+
+    async def rot() -> None:
+        got = await backend.store.s3.get_object(Bucket=backend.bucket, Key=key)
+        metadata = got["Metadata"]
+        assert metadata.get("sha256") == hashlib.sha256(data).hexdigest()
+        await backend.store.s3.put_object(
+            Bucket=backend.bucket, Key=key, Body=bytes(rotten), Metadata=metadata
+        )
+
+    await in_server(server, rot)
+
+    checked = await _run(
+        tc, transfer_doc(dataset, back, [("/a.bin", "/a.bin", None)], verify_checksum=True)
+    )
+    assert checked["status"] == "FAILED", checked
+    events = await sdk(lambda: tc.task_event_list(checked["task_id"]).data)
+    assert any("sha256" in (e["details"] or "") for e in events["DATA"] if e["is_error"])
+    assert tree(back_root) == {}  # never put in place
+
+    for options in ({"verify_checksum": False}, {}):  # not set: Globus's default, false
+        task = await _run(tc, transfer_doc(dataset, back, [("/a.bin", "/a.bin", None)], **options))
+        assert task["status"] == "SUCCEEDED", task
+        assert task["verify_checksum"] is False
+        assert task["bytes_transferred"] == len(data) and task["bytes_checksummed"] == 0
+        assert tree(back_root) == {"a.bin": bytes(rotten)}
 
 
 async def test_a_missing_source_fails_the_task_with_an_event(

@@ -568,7 +568,7 @@ class TransferClient(AsyncCloseable):
         *,
         recursive: bool = False,
         sync_level: SyncLevel | None = None,
-        verify_checksum: bool | None = None,
+        verify_checksum: bool | None = True,
         preserve_timestamp: bool | None = None,
         delete_destination_extra: bool | None = None,
         filter_rules: Sequence[FilterRule] = (),
@@ -593,7 +593,9 @@ class TransferClient(AsyncCloseable):
                 and for the single item).
             sync_level: skip files already at the destination: ``exists``, ``size``,
                 ``mtime`` or ``checksum`` (the only safe level to resume a failed transfer).
-            verify_checksum: compare checksums after each file.
+            verify_checksum: compare checksums after each file (default: yes; ``None``
+                sends nothing, leaving it to the service, whose default is no, as Globus's:
+                files are then checked by size only).
             preserve_timestamp: keep modification times.
             delete_destination_extra: delete destination files not in the source
                 (recursive items only).

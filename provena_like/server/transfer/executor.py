@@ -17,8 +17,11 @@ A transfer runs in two phases, both resumable:
    the size the expansion saw is used and the source is not looked at again); a copy never
    leaves a half-written destination file (POSIX destinations: a temp file beside it,
    ``fsync``, atomic rename; S3 destinations: one PUT or a completed multipart upload);
-   ``verify_checksum`` reads the written bytes back (POSIX) or relies on the sha256 the
-   object store checks on upload and the engine on download; ``preserve_timestamp`` sets a
+   ``verify_checksum`` reads the written bytes back (POSIX), or relies on the sha256 the
+   object store checks on upload and the engine checks on download (an S3 download is
+   hashed only then: without ``verify_checksum``, which Globus defaults to false, only its
+   size is checked, as Globus checks no checksum then either; uploads are always hashed,
+   their sha256 is stored with the object); ``preserve_timestamp`` sets a
    POSIX destination's mtime (S3 keeps its own). S3 sides are moved by the transfer engine
    (:class:`~provena_like.storage.engine.TransferEngine`) with the owner's scoped credentials
    for the dataset, S3 to S3 by server-side ``CopyObject``. After each batch the rows (one
@@ -211,6 +214,9 @@ class _Run:
                 max_concurrency=ENGINE_CONCURRENCY,
                 resume=False,
                 cache_dir=self.executor.cache_dir,
+                # uploads always send (and store) their sha256; downloads check it only when
+                # the task asks (``verify_checksum``), as Globus does
+                checksum=write or self.verify,
             )
             self._engines[key] = await self.stack.enter_async_context(engine)
         return self._engines[key]
