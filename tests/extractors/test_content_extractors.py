@@ -394,3 +394,12 @@ def test_lone_gzip_file_reports_its_original_name(
     with renamed.open("wb") as raw, gzip.GzipFile("readings.csv", "wb", fileobj=raw) as gz:
         gz.write(CSV_TEXT.encode())
     assert ArchiveExtractor().extract(renamed)["terms"] == ["readings.csv"]
+
+
+def test_reference_page_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = Path(__file__).resolve().parents[2] / "docs/reference/extractors.md"
+    blocks = page.read_text().split("```python\n")[1:]
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block.split("```", 1)[0], str(page), "exec"), {})  # noqa: S102
