@@ -33,7 +33,7 @@ from provena_like.extractors._common import (
     open_binary,
 )
 
-__all__ = ["ArchiveExtractor"]
+__all__ = ["ArchiveExtractor", "zip_directory"]
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
@@ -195,7 +195,6 @@ class ArchiveExtractor:
         members: list[JSONValue] = []
         count = total = unsafe = 0
         truncated = False
-        end = 0
         with tarfile.open(path, "r:*") as tf:
             while True:
                 member = tf.next()
@@ -215,8 +214,6 @@ class ArchiveExtractor:
                     # everything before it
                     truncated = True
                     break
-        if compression is None and end > path.stat().st_size:
-            raise tarfile.ReadError("unexpected end of data: the tar is truncated")
         result: dict[str, JSONValue] = {"format": "tar"}
         if compression:
             result["compression"] = compression

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from provena_like.extractors.archive import ArchiveExtractor
+from provena_like.extractors.archive import ArchiveExtractor, zip_directory
 from provena_like.extractors.hdf5 import Hdf5Extractor
 from provena_like.extractors.image import ImageExtractor
 from provena_like.extractors.jsonfile import JsonExtractor
@@ -403,3 +403,20 @@ def test_reference_page_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     for block in blocks:
         exec(compile(block.split("```", 1)[0], str(page), "exec"), {})  # noqa: S102
+
+
+def test_zip64_end_records_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "z64.zip"
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 2)  # zip64 records from 3 entries on
+    with zipfile.ZipFile(path, "w") as z:
+        for name in ("a", "b", "c"):
+            z.writestr(name, name)
+    monkeypatch.undo()
+    data = path.read_bytes()
+    assert b"PK\x06\x06" in data and b"PK\x06\x07" in data
+    with path.open("rb") as f:
+        assert zip_directory(f, len(data))[0] == 3
+    assert ArchiveExtractor().extract(path)["member_count"] == 3
+    path.write_bytes(data.replace(b"PK\x06\x06", b"XX\x06\x06"))  # the zip64 record, damaged
+    with pytest.raises(zipfile.BadZipFile, match="zip64"):
+        ArchiveExtractor().extract(path)
