@@ -14,12 +14,14 @@ import struct
 import subprocess
 import sys
 import zipfile
+from fractions import Fraction
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from provena_like.extractors._common import json_value
 from provena_like.extractors.archive import ArchiveExtractor, zip_directory
 from provena_like.extractors.hdf5 import Hdf5Extractor
 from provena_like.extractors.image import ImageExtractor
@@ -420,3 +422,29 @@ def test_zip64_end_records_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     path.write_bytes(data.replace(b"PK\x06\x06", b"XX\x06\x06"))  # the zip64 record, damaged
     with pytest.raises(zipfile.BadZipFile, match="zip64"):
         ArchiveExtractor().extract(path)
+
+
+def test_multi_frame_and_undecoded_images(tmp_path: Path) -> None:
+    from PIL import Image
+
+    frames = [Image.new("RGB", (8, 8), color) for color in ("red", "green", "blue")]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    gif = ImageExtractor().extract(tmp_path / "anim.gif")
+    assert (gif["format"], gif["frames"], gif["integrity"]) == ("GIF", 3, "decoded")
+    Image.new("L", (40, 40)).save(tmp_path / "big.tif")
+    tif = ImageExtractor(max_decode_pixels=100).extract(tmp_path / "big.tif")
+    assert tif["integrity"] == "header" and tif["width"] == 40
+
+
+def test_attribute_values_are_bounded_json() -> None:
+    import numpy as np
+
+    assert json_value(float("nan")) == "NaN" and json_value(-np.inf) == "-Infinity"
+    assert json_value(np.float32(0.5)) == 0.5 and json_value(np.bool_(True)) is True
+    assert json_value(b"caf\xc3\xa9") == "café" and json_value(Fraction(1, 4)) == 0.25
+    assert json_value(np.zeros((10, 10))) == {"shape": [10, 10], "dtype": "float64"}
+    assert json_value(np.arange(3)) == [0, 1, 2]
+    assert json_value(list(range(100)))[-1] == "…" and len(json_value("x" * 5000)) == 1001
+    assert json_value({"a": {"b": {"c": {"d": {"e": 1}}}}}) == {
+        "a": {"b": {"c": {"d": "{'e': 1}"}}}
+    }
