@@ -14,7 +14,7 @@ import math
 import numbers
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, TypeAlias, TypeVar, cast
+from typing import IO, Any, AnyStr, BinaryIO, TypeAlias, TypeVar, cast
 
 JSONValue: TypeAlias = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
 """A JSON-serialisable value (the same shape as the extractor contract's)."""
@@ -160,6 +160,19 @@ def compression_of(path: Path) -> str | None:
     with path.open("rb") as f:
         head = f.read(6)
     return next((name for magic, name in _COMPRESSION_MAGIC if head.startswith(magic)), None)
+
+
+def bounded_lines(f: IO[AnyStr], limit: int) -> Iterator[AnyStr]:
+    """The lines of ``f``, never holding more than ``limit + 1`` characters in memory.
+
+    Raises:
+        ValueError: A line is longer than ``limit`` (a huge line is no table or record
+            stream; reading it whole could exhaust memory).
+    """
+    while line := f.readline(limit + 1):
+        if len(line) > limit:
+            raise ValueError(f"a line longer than {limit} characters")
+        yield line
 
 
 def inner_suffix(path: Path) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from provena_like.extractors._common import (
     JSONValue,
     Terms,
+    bounded_lines,
     capped,
     clean_text,
     compression_of,
@@ -77,7 +78,8 @@ class JsonExtractor:
     """JSON documents and JSON-lines files: top-level keys, counts and a schema sketch.
 
     Args:
-        max_bytes: A ``.json`` file larger than this (after decompression) is not parsed.
+        max_bytes: A ``.json`` file larger than this (after decompression) is not parsed; a
+            JSON-lines line longer than this raises :class:`ValueError`.
         sample_lines: JSON-lines records parsed for the sketch.
         max_scan_bytes: Bytes of a JSON-lines file read at most to count its records.
         max_keys: Properties sketched per object (and top-level keys listed).
@@ -164,7 +166,7 @@ class JsonExtractor:
         records = 0
         exact = True
         with open_binary(path, compression) as f:
-            for number, line in enumerate(f, 1):
+            for number, line in enumerate(bounded_lines(f, self.max_bytes), 1):
                 if not line.strip():
                     continue
                 records += 1

@@ -26,6 +26,7 @@ from provena_like.extractors._common import (
     MAX_ITEMS,
     JSONValue,
     Terms,
+    bounded_lines,
     capped,
     clean_text,
     compression_of,
@@ -115,6 +116,8 @@ class TabularExtractor:
         max_columns: Columns listed at most (``column_count`` is always exact).
         max_scan_bytes: Bytes read at most to count rows (the csv module parses about
             20 MB/s on a slow core: 64 MiB stays within a few seconds).
+        max_line_chars: A longer line raises :class:`ValueError` (it is read in pieces, so a
+            file that is one huge line never sits in memory whole).
 
     Example:
         ```python
@@ -142,7 +145,9 @@ class TabularExtractor:
         sample_rows: int = 1000,
         max_columns: int = MAX_ITEMS,
         max_scan_bytes: int = 64 * 1024 * 1024,
+        max_line_chars: int = 8 * 1024 * 1024,
     ) -> None:
+        self.max_line_chars = max_line_chars
         self.sample_bytes = sample_bytes
         self.sample_rows = sample_rows
         self.max_columns = max_columns
@@ -192,7 +197,8 @@ class TabularExtractor:
         self, raw: BinaryIO, text: TextIO, dialect: type[csv.Dialect]
     ) -> dict[str, JSONValue]:
         """Read the rows (``text`` decodes ``raw``): header, sampled cells' types, row count."""
-        reader = (row for row in csv.reader(text, dialect, strict=True) if row)
+        lines = bounded_lines(text, self.max_line_chars)
+        reader = (row for row in csv.reader(lines, dialect, strict=True) if row)
         header = next(reader, [])
         has_header = all(_cell_kind(c) == "string" for c in header)
         has_header = has_header and len(set(header)) == len(header)

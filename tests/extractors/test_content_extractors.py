@@ -448,3 +448,16 @@ def test_attribute_values_are_bounded_json() -> None:
     assert json_value({"a": {"b": {"c": {"d": {"e": 1}}}}}) == {
         "a": {"b": {"c": {"d": "{'e': 1}"}}}
     }
+
+
+def test_a_huge_line_raises_instead_of_filling_memory(tmp_path: Path) -> None:
+    table = tmp_path / "one_line.csv"
+    table.write_text("a,b\n" + "1," * 5_000 + "\n")
+    with pytest.raises(ValueError, match="line longer than 1000"):
+        TabularExtractor(max_line_chars=1000).extract(table)
+    assert TabularExtractor().extract(table)["column_count"] == 5_001
+    records = tmp_path / "one_line.jsonl"
+    records.write_text('{"a": 1}\n' + json.dumps({"b": "x" * 5_000}) + "\n")
+    with pytest.raises(ValueError, match="line longer than 1000"):
+        JsonExtractor(max_bytes=1000).extract(records)
+    assert JsonExtractor().extract(records)["record_count"] == 2
