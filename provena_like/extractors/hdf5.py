@@ -1,7 +1,7 @@
 """HDF5 files: groups, datasets (shape, dtype, chunks, compression) and attributes, with h5py.
 
 Needs the ``extract-hdf5`` extra. The file is walked breadth-first from the root, visiting at
-most ``max_objects`` groups and datasets and reading at most ``max_attributes`` attributes of
+most ``max_objects`` groups, datasets and links and reading at most ``max_attributes`` attributes of
 each; no dataset values are read. Soft and external links are reported, not followed (an
 external link names another file); an object reached again through a second hard link is
 listed once. Attribute values are rendered by :func:`json_value` (long arrays become their
@@ -25,7 +25,7 @@ class Hdf5Extractor:
     """HDF5 structure: groups, datasets and attributes, bounded.
 
     Args:
-        max_objects: Groups and datasets visited at most.
+        max_objects: Groups, datasets and links visited at most.
         max_attributes: Attributes read per object at most.
 
     Example:
@@ -76,17 +76,18 @@ class Hdf5Extractor:
                 groups.append({"path": clean_text(group_path, 500), "attributes": attrs})
                 truncated = truncated or cut
                 for key in group:
+                    if visited >= self.max_objects:
+                        spent = truncated = True
+                        break
                     child_path = f"{group_path.rstrip('/')}/{key}"
                     link = group.get(key, getlink=True)
                     if isinstance(link, h5py.SoftLink | h5py.ExternalLink):
                         links.append(self._link(child_path, link))
+                        visited += 1
                         continue
                     child = group[key]
                     if child.id in seen:
                         continue  # a second hard link to an object already listed
-                    if visited >= self.max_objects:
-                        spent = truncated = True
-                        break
                     seen.add(child.id)
                     visited += 1
                     terms.add(key)

@@ -461,3 +461,16 @@ def test_a_huge_line_raises_instead_of_filling_memory(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="line longer than 1000"):
         JsonExtractor(max_bytes=1000).extract(records)
     assert JsonExtractor().extract(records)["record_count"] == 2
+
+
+def test_hdf5_links_count_against_the_object_budget(tmp_path: Path) -> None:
+    import h5py
+
+    path = tmp_path / "links.h5"
+    with h5py.File(path, "w") as f:
+        f["data"] = [1]
+        for i in range(50):
+            f[f"alias{i:02d}"] = h5py.SoftLink("/data")
+    cut = Hdf5Extractor(max_objects=10).extract(path)
+    assert len(cut["links"]) + len(cut["datasets"]) == 10 and cut["truncated"] is True
+    assert len(Hdf5Extractor().extract(path)["links"]) == 50
