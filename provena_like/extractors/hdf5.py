@@ -1,11 +1,11 @@
 """HDF5 files: groups, datasets (shape, dtype, chunks, compression) and attributes, with h5py.
 
 Needs the ``extract-hdf5`` extra. The file is walked breadth-first from the root, visiting at
-most ``max_objects`` groups, datasets and links and reading at most ``max_attributes`` attributes of
-each; no dataset values are read. Soft and external links are reported, not followed (an
-external link names another file); an object reached again through a second hard link is
-listed once. Attribute values are rendered by :func:`json_value` (long arrays become their
-shape and dtype). A file that is not HDF5, or is damaged, raises :class:`OSError`.
+most ``max_objects`` groups, datasets and links and reading at most ``max_attributes``
+attributes of each; no dataset values are read. Soft and external links are reported, not
+followed (an external link names another file); an object reached again through a second
+hard link is listed once. Attribute values are rendered by :func:`json_value` (long arrays
+become their shape and dtype). A file that is not HDF5, or is damaged, raises :class:`OSError`.
 
 ``terms`` are the names of groups, datasets and attributes.
 """

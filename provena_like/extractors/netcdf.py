@@ -2,8 +2,9 @@
 
 Reads every netCDF format (classic, 64-bit offset, CDF-5 and netCDF-4/HDF5) through the Unidata
 library; only the header is read, never variable data. Groups (netCDF-4) are walked
-breadth-first, at most ``max_variables`` variables in all and ``max_attributes`` attributes per
-object. A file that is not netCDF, or whose header is damaged, raises :class:`OSError`.
+breadth-first: at most ``max_groups`` groups, ``max_variables`` variables in all and
+``max_attributes`` attributes per object. A file that is not netCDF, or whose header is
+damaged, raises :class:`OSError`; a truncated classic file raises :class:`ValueError`.
 
 ``terms`` are the names of dimensions, variables, groups and attributes, and the values of the
 CF ``standard_name`` attributes (``sea_water_temperature``), which are vocabulary words.
@@ -118,6 +119,7 @@ class NetcdfExtractor:
 
     Args:
         max_variables: Variables listed at most (over all groups).
+        max_groups: Groups (netCDF-4) visited at most.
         max_attributes: Attributes read per variable, group or file at most.
 
     Example:
@@ -143,8 +145,11 @@ class NetcdfExtractor:
     mime_types = frozenset({"application/x-netcdf", "application/netcdf"})
     requires: tuple[str, ...] = ("netCDF4",)
 
-    def __init__(self, *, max_variables: int = 1000, max_attributes: int = 50) -> None:
+    def __init__(
+        self, *, max_variables: int = 1000, max_groups: int = 1000, max_attributes: int = 50
+    ) -> None:
         self.max_variables = max_variables
+        self.max_groups = max_groups
         self.max_attributes = max_attributes
 
     def extract(self, path: Path) -> dict[str, JSONValue]:
@@ -171,6 +176,9 @@ class NetcdfExtractor:
             while queue:
                 group_path, group = queue.popleft()
                 if group is not ds:
+                    if len(groups) >= self.max_groups:
+                        truncated = True
+                        break
                     attrs, cut = attributes(group, self.max_attributes)
                     truncated = truncated or cut
                     terms.add(group.name, *attrs)

@@ -474,3 +474,16 @@ def test_hdf5_links_count_against_the_object_budget(tmp_path: Path) -> None:
     cut = Hdf5Extractor(max_objects=10).extract(path)
     assert len(cut["links"]) + len(cut["datasets"]) == 10 and cut["truncated"] is True
     assert len(Hdf5Extractor().extract(path)["links"]) == 50
+
+
+def test_netcdf_group_budget(tmp_path: Path) -> None:
+    import netCDF4
+
+    path = tmp_path / "groups.nc"
+    with netCDF4.Dataset(path, "w") as ds:
+        for i in range(30):
+            ds.createGroup(f"g{i:02d}").createGroup("inner")
+    cut = NetcdfExtractor(max_groups=7).extract(path)
+    assert len(cut["groups"]) == 7 and cut["truncated"] is True
+    full = NetcdfExtractor().extract(path)
+    assert len(full["groups"]) == 60 and full["groups"][-1]["path"] == "/g29/inner"
