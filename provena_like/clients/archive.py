@@ -148,11 +148,10 @@ class ArchiveClient(ServiceClient):
             deleted = await archive.delete_archived_files(location, session=session)
             ```
         """
-        body = encode_body(
-            ArchivedFilesDelete,
-            {"paths": None if paths is None else list(paths), "session": session},
-            "delete",
-        )
+        given: dict[str, Any] = {} if paths is None else {"paths": list(paths)}
+        if session is not None:
+            given["session"] = session
+        body = encode_body(ArchivedFilesDelete, given, "delete")
         answer = await self._core.request(
             "POST",
             "registry",

@@ -37,8 +37,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from provena_like.models.collection import Handle
-from provena_like.models.shared import WireModel
+from provena_like.models.patching import Handle
+from provena_like.models.shared import MAX_WIRE_INT, WireModel
 
 __all__ = [
     "LAYOUT_FIELDS",
@@ -258,7 +258,15 @@ class StorageLocationRecord(BaseModel):
         return Layout(self.layout)
 
 
-RelativePath = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+_C = r"[^/\\\x00]"  # a character of a segment
+_D = r"[^/\\\x00.]"  # one that is not a dot
+_SEGMENT = rf"(?:{_D}|{_D}{_C}|\.{_D}|{_C}{_C}{_C}+)"  # anything but "." and ".."
+RelativePath = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=1024, pattern=rf"^{_SEGMENT}(?:/{_SEGMENT})*$"),
+]
+"""A path relative to a location's root: no leading ``/``, empty, ``.`` or ``..`` segments,
+backslashes or NUL bytes."""
 
 
 class ArchivedFileWrite(WireModel):
@@ -276,19 +284,11 @@ class ArchivedFileWrite(WireModel):
 
     session: Handle
     path: RelativePath
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=MAX_WIRE_INT)
     sha256: str = Field(pattern=_SHA256)
     task_id: str | None = Field(default=None, max_length=64)
     source: str | None = Field(default=None, max_length=2048)
     archived_at: datetime | None = None
-
-    @field_validator("path")
-    @classmethod
-    def _relative(cls, value: str) -> str:
-        parts = value.split("/")
-        if value.startswith("/") or "\\" in value or any(p in ("", ".", "..") for p in parts):
-            raise ValueError("path is relative to the location's root, without '.' or '..'")
-        return value
 
 
 class ArchivedFilesRequest(WireModel):
@@ -319,9 +319,16 @@ class ArchivedFilesResult(WireModel):
 
 
 class ArchivedFilesDelete(WireModel):
-    """Delete archived-file records of a location: by path, or every one of a session."""
+    """Delete archived-file records of a location: these paths, a session's, or both (and).
 
-    paths: list[RelativePath] | None = Field(default=None, max_length=MAX_ARCHIVED_BATCH)
+    At least one of ``paths`` and ``session`` is given.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["paths"]}, {"required": ["session"]}]},
+    )
+
+    paths: list[RelativePath] = Field(default_factory=list, max_length=MAX_ARCHIVED_BATCH)
     session: Handle | None = None
 
 

@@ -133,14 +133,14 @@ async def _record(
     paths = [f.path for f in body.files]
     if len(set(paths)) != len(paths):
         raise validation_error(
-            [{"field": "body.files", "message": "a path is given twice", "type": "duplicate"}]
+            [{"field": "body.files", "message": "a path is given twice", "type": "duplicate_path"}]
         )
     for session_id in {f.session for f in body.files}:
         found = await load_item(session, session_id)
         if found.subtype != "session":
             raise validation_error(
                 [{"field": "body.files.session", "message": f"{session_id} is a {found.subtype}",
-                  "type": "subtype"}],
+                  "type": "wrong_subtype"}],
                 message=f"Item {session_id} is a {found.subtype}, not a session.",
             )  # fmt: skip
         access.require(principal, found, "metadata-read")
@@ -228,15 +228,16 @@ async def delete_archived_files_route(
     Needs ``data-write`` on the location. Only the records go: the archive's files stay.
     """
     location_id = f"{prefix}/{suffix}"
-    if body.paths is None and body.session is None:
+    given = body.model_fields_set & {"paths", "session"}
+    if not given:
         message = "Name the records to delete: paths, a session, or both."
         raise validation_error(
             [{"field": "body", "message": message, "type": "missing"}], message=message
         )
     statement = delete(ArchivedFileRow).where(ArchivedFileRow.location_id == location_id)
-    if body.paths is not None:
+    if "paths" in given:
         statement = statement.where(ArchivedFileRow.relative_path.in_(body.paths))
-    if body.session is not None:
+    if "session" in given:
         statement = statement.where(ArchivedFileRow.session_id == body.session)
     async with session.begin():
         await _location(session, principal, location_id, "data-write")
