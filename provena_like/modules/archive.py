@@ -73,6 +73,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Archive",
+    "ArchiveEvent",
     "ArchiveFileResult",
     "ArchiveRefused",
     "ArchiveResult",
@@ -81,6 +82,27 @@ __all__ = [
 ]
 
 FileStatus = Literal["archived", "already", "planned", "retrieved", "present", "failed"]
+Step = Literal["hashed", "sent", "recorded", "listed", "checked", "retrieved"]
+
+
+@dataclass(frozen=True)
+class ArchiveEvent:
+    """Progress of a publish, discover or retrieve (``on_progress=``).
+
+    Attributes:
+        step: ``hashed`` (a local file, publish), ``sent`` (a task succeeded, its id in
+            ``path``), ``recorded`` (a record written), ``listed`` (a file found by
+            discover), ``checked`` (a file planned by retrieve), ``retrieved``.
+        location: The storage location's handle.
+        path: The file's path under the location's root (the task id for ``sent``).
+    """
+
+    step: Step
+    location: str
+    path: str | None = None
+
+
+ProgressHook = Callable[[ArchiveEvent], None]
 
 
 class ArchiveRefused(UsageError):
@@ -315,11 +337,15 @@ class Archive:
             r.path: r async for r in self.records.iter_archived_files(location, session=session)
         }
 
-    async def _record(self, location: str, writes: Sequence[ArchivedFileWrite]) -> int:
+    async def _record(
+        self, location: str, writes: Sequence[ArchivedFileWrite], hook: ProgressHook
+    ) -> int:
         changed = 0
         for start in range(0, len(writes), MAX_ARCHIVED_BATCH):
             batch = writes[start : start + MAX_ARCHIVED_BATCH]
             changed += (await self.records.record_archived_files(location, batch)).changed
+            for write in batch:
+                hook(ArchiveEvent("recorded", location, write.path))
         return changed
 
     # ------------------------------------------------------------------ publish
@@ -332,6 +358,7 @@ class Archive:
         local: LocalEndpoint,
         source: Path | str | None = None,
         dry_run: bool = False,
+        on_progress: ProgressHook | None = None,
     ) -> ArchiveResult:
         """Archive the files of ``sessions`` to every storage location of ``kind``.
 
@@ -342,6 +369,8 @@ class Archive:
             source: The local data root laid out like the archive (default: the local
                 endpoint's directory; it must be inside it).
             dry_run: Find and hash the files and say what would be sent; send nothing.
+            on_progress: Called with an :class:`ArchiveEvent` per file hashed and recorded,
+                and per task that succeeded (``sent``).
 
         Returns:
             Per file ``archived``, ``already`` (recorded with the same size and sha256),
@@ -358,8 +387,9 @@ class Archive:
         wanted = list(dict.fromkeys(sessions))
         keys = {s: await self._session_key(s) for s in wanted}
         result = ArchiveResult()
+        hook = on_progress or _quiet
         for location in await self._of_kind(kind):
-            await self._publish_one(location, keys, local, root, dry_run, result)
+            await self._publish_one(location, keys, local, root, dry_run, result, hook)
         return result
 
     async def _publish_one(
@@ -370,6 +400,7 @@ class Archive:
         root: Path,
         dry_run: bool,
         result: ArchiveResult,
+        hook: ProgressHook,
     ) -> None:
         layout = location.layout
         files: list[_Local] = []
@@ -393,6 +424,7 @@ class Archive:
             for name in names:
                 size, sha = await anyio.to_thread.run_sync(_digest, here / name)
                 files.append(_Local(session, f"{folder}/{name}", here / name, size, sha))
+                hook(ArchiveEvent("hashed", location.id, f"{folder}/{name}"))
         recorded: dict[str, ArchivedFile] = {}
         for session in keys:
             recorded.update(await self._recorded(location.id, session))
@@ -428,6 +460,7 @@ class Archive:
             )
             return
         result.tasks[location.id] = sent.task_id
+        hook(ArchiveEvent("sent", location.id, sent.task_id))
         archived = {}
         for folder in folders:
             async for info in repo.list(folder + "/"):
@@ -460,12 +493,17 @@ class Archive:
                     location.id, f.path, "archived", f.session, f.size, f.sha256, sent.task_id
                 )
             )
-        result.records_changed += await self._record(location.id, writes)
+        result.records_changed += await self._record(location.id, writes, hook)
 
     # ------------------------------------------------------------------ discover
 
     async def discover(
-        self, kind: str, *, local: LocalEndpoint, dry_run: bool = False
+        self,
+        kind: str,
+        *,
+        local: LocalEndpoint,
+        dry_run: bool = False,
+        on_progress: ProgressHook | None = None,
     ) -> ArchiveResult:
         """Walk every location of ``kind`` and (re)build its records from what is there.
 
@@ -474,6 +512,7 @@ class Archive:
             local: The local endpoint whose spool receives the files whose sha256 must be
                 read back (those without a record of the same size).
             dry_run: Walk, parse and report; read nothing back and write no record.
+            on_progress: Called with an :class:`ArchiveEvent` per file found and recorded.
 
         Returns:
             ``files``: one ``archived`` result per record written or confirmed (``planned``
@@ -490,7 +529,9 @@ class Archive:
         sessions: dict[LayoutKey, str | None] = {}
         self._subjects = {}
         for location in await self._of_kind(kind):
-            await self._discover_one(location, local, dry_run, sessions, result)
+            await self._discover_one(
+                location, local, dry_run, sessions, result, on_progress or _quiet
+            )
         return result
 
     async def _find_session(self, key: LayoutKey, found: dict[LayoutKey, str | None]) -> str | None:
@@ -523,12 +564,14 @@ class Archive:
         dry_run: bool,
         sessions: dict[LayoutKey, str | None],
         result: ArchiveResult,
+        hook: ProgressHook,
     ) -> None:
         repo = self._repository(location, local)
         layout = location.layout
         name = location.record.name
         placed: list[tuple[str, str, int]] = []  # session, path, size
         async for info in repo.list(""):
+            hook(ArchiveEvent("listed", location.id, info.path))
             parsed = layout.parse(info.path)
             if parsed is None:
                 reason = f"does not fit layout {layout.template!r}"
@@ -574,7 +617,7 @@ class Archive:
             result.files.append(
                 ArchiveFileResult(location.id, path, "archived", session, size, sha)
             )
-        result.records_changed += await self._record(location.id, writes)
+        result.records_changed += await self._record(location.id, writes, hook)
 
     async def _read_back(
         self, repo: TransferRepository, paths: list[str], result: ArchiveResult
@@ -620,6 +663,7 @@ class Archive:
         path_prefix: str | None = None,
         overwrite: bool = False,
         dry_run: bool = False,
+        on_progress: ProgressHook | None = None,
     ) -> ArchiveResult:
         """Copy recorded files of ``kind`` back to ``dest`` (laid out as in the archive).
 
@@ -632,6 +676,8 @@ class Archive:
             overwrite: Write over the originals and over existing files whose sha256
                 differs from the record (refused otherwise).
             dry_run: Check and say what would be fetched; move nothing.
+            on_progress: Called with an :class:`ArchiveEvent` per file checked and
+                retrieved.
 
         Raises:
             ArchiveRefused: Before anything moves, naming the files it won't write over.
@@ -644,6 +690,7 @@ class Archive:
             ```
         """
         target_root = Path(dest).absolute()
+        hook = on_progress or _quiet
         result = ArchiveResult()
         plans: list[tuple[StorageLocation, list[tuple[ArchivedFile, Path]]]] = []
         refused: list[tuple[Path, str]] = []
@@ -654,6 +701,7 @@ class Archive:
                 location.id, session=session, path_prefix=path_prefix
             ):
                 target = target_root / r.path
+                hook(ArchiveEvent("checked", location.id, r.path))
                 here = local.location.joinpath(repo.local_relative(target))
                 exists = await anyio.to_thread.run_sync(target.is_file)
                 if r.source == f"{here.collection}:{here.path}" and not overwrite:
@@ -686,7 +734,7 @@ class Archive:
                     for r, _ in wanted
                 )
                 continue
-            await self._fetch(location, local, wanted, result)
+            await self._fetch(location, local, wanted, result, hook)
         return result
 
     async def _fetch(
@@ -695,6 +743,7 @@ class Archive:
         local: LocalEndpoint,
         wanted: list[tuple[ArchivedFile, Path]],
         result: ArchiveResult,
+        hook: ProgressHook,
     ) -> None:
         repo = self._repository(location, local)
         await anyio.to_thread.run_sync(_make_parents, [target for _, target in wanted])
@@ -715,12 +764,17 @@ class Archive:
         for r, target in wanted:
             size, sha = await anyio.to_thread.run_sync(_digest, target)
             ok = (size, sha) == (r.size, r.sha256)
+            hook(ArchiveEvent("retrieved", location.id, r.path))
             result.files.append(
                 ArchiveFileResult(
                     location.id, r.path, "retrieved" if ok else "failed", r.session, size, sha,
                     got.task_id, None if ok else "the received file does not match its record",
                 )
             )  # fmt: skip
+
+
+def _quiet(event: ArchiveEvent) -> None:
+    del event
 
 
 def _make_parents(paths: list[Path]) -> None:
