@@ -13,11 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+import responses
+from globus_sdk.testing import load_response
 
 from provena_like import ProvenaClient
+from provena_like.clients.transfer import TransferClient
 from provena_like.models.archive import Layout
-from provena_like.modules.archive import ArchiveRefused
+from provena_like.modules.archive import Archive, ArchiveRefused
 from tests.archive.conftest import ArchivePlace
+from tests.support.globus_responses import event_list, register, register_task, sent_json, task_doc
 from tests.support.registration_helpers import Lab, make_subject, post_session
 
 pytestmark = pytest.mark.anyio
@@ -176,3 +180,39 @@ def test_layout_folders_parse_back_and_several_sessions_a_day_need_number() -> N
     ):
         with pytest.raises(ValueError):
             Layout(bad)
+
+
+async def test_a_paused_task_is_cancelled_records_nothing_and_a_rerun_completes(
+    client: httpx.AsyncClient, pv: ProvenaClient, lab: Lab, place: ArchivePlace
+) -> None:
+    """Real Globus pauses tasks (INACTIVE), our service never does: registered responses."""
+    s1, f1 = await _session(client, lab, "2026-12-05")
+    rel = f"{lab.name}/{f1}/raw_ephys_data/a.bin"
+    _write(place.laptop.directory, rel, b"paused bytes")
+    responses.start()
+    try:
+        load_response("transfer.get_submission_id")
+        task_id = load_response("transfer.submit_transfer").metadata["task_id"]
+        paused = {"status": "INACTIVE", "nice_status": "PAUSED_BY_ADMIN", "is_paused": True}
+        register_task(task_id, task_doc(task_id, completion_time=None, **paused))
+        register(
+            f"/v0.10/task/{task_id}/event_list", json_body=event_list([("PAUSED", "x", False)])
+        )
+        cancel = {"DATA_TYPE": "result", "code": "Canceled", "message": "canceled"}
+        register(f"/v0.10/task/{task_id}/cancel", method="POST", json_body=cancel)
+        async with TransferClient(max_retries=0) as globus:
+            archive = Archive(pv.registry_client, pv.archive.records, globus, poll=0.01)
+            result = await archive.publish(place.kind, sessions=[s1], local=place.laptop)
+        cancels = [c for c in responses.calls if c.request.url.endswith(f"/task/{task_id}/cancel")]
+        sent = sent_json(path_endswith="/v0.10/transfer")
+    finally:
+        responses.stop()
+        responses.reset()
+    (failed,) = result.files
+    assert failed.status == "failed" and "INACTIVE" in (failed.reason or "") and not result.ok
+    assert len(cancels) == 1 and result.tasks == {}
+    assert (sent["sync_level"], sent["verify_checksum"]) == (3, True) and len(sent["DATA"]) == 1
+    assert await pv.archive.ls(place.kind) == []  # nothing recorded
+    rerun = await pv.archive.publish(place.kind, sessions=[s1], local=place.laptop)
+    assert rerun.ok and [f.status for f in rerun.files] == ["archived"]
+    assert [r.path for r in await pv.archive.ls(place.kind)] == [rel]
