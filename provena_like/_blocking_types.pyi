@@ -957,6 +957,7 @@ class BlockingArchive:
         local: provena_like.repositories.transfer.LocalEndpoint,
         source: pathlib.Path | builtins.str | None = ...,
         dry_run: builtins.bool = ...,
+        read_back: builtins.bool = ...,
         on_progress: provena_like.modules.archive.ProgressHook | None = ...,
     ) -> provena_like.modules.archive.ArchiveResult: ...
     def discover(

@@ -124,6 +124,12 @@ def publish(
         ),
     ] = None,
     dry_run: DryRunOption = False,
+    read_back: Annotated[
+        bool,
+        typer.Option(
+            "--read-back", help="Also read the archive's copies back and compare their sha256."
+        ),
+    ] = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
@@ -144,6 +150,7 @@ def publish(
             local=endpoint,
             source=source,
             dry_run=dry_run,
+            read_back=read_back,
             on_progress=hook,
         ),
     )

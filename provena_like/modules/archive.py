@@ -358,6 +358,7 @@ class Archive:
         local: LocalEndpoint,
         source: Path | str | None = None,
         dry_run: bool = False,
+        read_back: bool = False,
         on_progress: ProgressHook | None = None,
     ) -> ArchiveResult:
         """Archive the files of ``sessions`` to every storage location of ``kind``.
@@ -369,6 +370,9 @@ class Archive:
             source: The local data root laid out like the archive (default: the local
                 endpoint's directory; it must be inside it).
             dry_run: Find and hash the files and say what would be sent; send nothing.
+            read_back: Also read the archive's copies back (one more task, a full read of
+                each) and compare their sha256 before recording them; by default the
+                endpoint's own checksum verification and the sizes read back are trusted.
             on_progress: Called with an :class:`ArchiveEvent` per file hashed and recorded,
                 and per task that succeeded (``sent``).
 
@@ -389,7 +393,7 @@ class Archive:
         result = ArchiveResult()
         hook = on_progress or _quiet
         for location in await self._of_kind(kind):
-            await self._publish_one(location, keys, local, root, dry_run, result, hook)
+            await self._publish_one(location, keys, local, root, (dry_run, read_back), result, hook)
         return result
 
     async def _publish_one(
@@ -398,10 +402,11 @@ class Archive:
         keys: dict[str, LayoutKey],
         local: LocalEndpoint,
         root: Path,
-        dry_run: bool,
+        modes: tuple[bool, bool],
         result: ArchiveResult,
         hook: ProgressHook,
     ) -> None:
+        dry_run, read_back = modes
         layout = location.layout
         files: list[_Local] = []
         folders: list[str] = []
@@ -465,6 +470,14 @@ class Archive:
         for folder in folders:
             async for info in repo.list(folder + "/"):
                 archived[info.path] = info.size
+        digests: dict[str, str | None] = {}
+        unread = None
+        if read_back:
+            try:
+                verified = await repo.verify_many([f.path for f in todo])
+                digests = {path: info.sha256 for path, info in verified.items()}
+            except (TransferError, NotFound) as exc:
+                unread = f"the archive's copies could not be read back: {exc}"
         writes = []
         for f in todo:
             now = await anyio.to_thread.run_sync(_digest, f.local)
@@ -473,6 +486,10 @@ class Archive:
                 reason = f"the archive holds {archived.get(f.path)} bytes, {f.size} were sent"
             elif now != (f.size, f.sha256):
                 reason = "the local file changed while it was archived; publish again"
+            elif unread is not None:
+                reason = unread
+            elif read_back and digests.get(f.path) != f.sha256:
+                reason = f"the archive's copy read back has sha256 {digests.get(f.path)}"
             if reason is not None:
                 result.files.append(
                     ArchiveFileResult(

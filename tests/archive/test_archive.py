@@ -148,7 +148,7 @@ async def test_a_failed_task_records_nothing_and_a_rerun_completes(
     assert not failed.ok and failed.count("failed") == 1 and failed.tasks == {}
     assert await pv.archive.ls(place.kind) == []
     (place.archive_dir / lab.name).unlink()
-    rerun = await pv.archive.publish(place.kind, sessions=[s1], local=place.laptop)
+    rerun = await pv.archive.publish(place.kind, sessions=[s1], local=place.laptop, read_back=True)
     assert rerun.ok and rerun.count("archived") == 1
     assert (place.archive_dir / lab.name / f1 / "raw_ephys_data/a.bin").read_bytes() == blob
     assert [r.path for r in await pv.archive.ls(place.kind)] == [
