@@ -30,6 +30,7 @@ import provena_like._core.retry
 import provena_like._core.sentinels
 import provena_like.auth
 import provena_like.client
+import provena_like.clients.archive
 import provena_like.clients.auth
 import provena_like.clients.datastore
 import provena_like.clients.registry
@@ -39,6 +40,7 @@ import provena_like.clients.transfer.client
 import provena_like.clients.transfer.locations
 import provena_like.clients.transfer.models
 import provena_like.clients.transfer.task
+import provena_like.models.archive
 import provena_like.models.auth
 import provena_like.models.collection
 import provena_like.models.datastore
@@ -48,6 +50,7 @@ import provena_like.models.registry
 import provena_like.models.review
 import provena_like.models.search
 import provena_like.models.shared
+import provena_like.modules.archive
 import provena_like.modules.checking
 import provena_like.modules.credentials
 import provena_like.modules.datastore
@@ -98,6 +101,7 @@ class BlockingProvenaClient:
     datastore: BlockingDatastore
     registration: BlockingRegistration
     patcher: BlockingPatcher
+    archive: BlockingArchive
     auth_manager: httpx.Auth
     def with_options(
         self,
@@ -931,6 +935,59 @@ class BlockingPatcher:
         on_progress: provena_like.storage.events.ProgressCallback | None = ...,
     ) -> provena_like.modules.patcher.results.PatchOutcome: ...
 
+class BlockingArchive:
+    """``provena_like.modules.archive.Archive`` made blocking."""
+
+    @property
+    def wrapped(self) -> provena_like.modules.archive.Archive: ...
+    registry: BlockingRegistryClient
+    records: BlockingArchiveClient
+    timeout: builtins.float
+    poll: builtins.float
+    stuck_after: builtins.float
+    list_concurrency: builtins.int
+    def locations(
+        self, kind: builtins.str | None = ...
+    ) -> builtins.list[provena_like.modules.archive.StorageLocation]: ...
+    def publish(
+        self,
+        kind: builtins.str,
+        *,
+        sessions: collections.abc.Iterable[builtins.str],
+        local: provena_like.repositories.transfer.LocalEndpoint,
+        source: pathlib.Path | builtins.str | None = ...,
+        dry_run: builtins.bool = ...,
+        read_back: builtins.bool = ...,
+        on_progress: provena_like.modules.archive.ProgressHook | None = ...,
+    ) -> provena_like.modules.archive.ArchiveResult: ...
+    def discover(
+        self,
+        kind: builtins.str,
+        *,
+        local: provena_like.repositories.transfer.LocalEndpoint,
+        dry_run: builtins.bool = ...,
+        on_progress: provena_like.modules.archive.ProgressHook | None = ...,
+    ) -> provena_like.modules.archive.ArchiveResult: ...
+    def ls(
+        self,
+        kind: builtins.str,
+        *,
+        session: builtins.str | None = ...,
+        path_prefix: builtins.str | None = ...,
+    ) -> builtins.list[provena_like.models.archive.ArchivedFile]: ...
+    def retrieve(
+        self,
+        kind: builtins.str,
+        *,
+        dest: pathlib.Path | builtins.str,
+        local: provena_like.repositories.transfer.LocalEndpoint,
+        session: builtins.str | None = ...,
+        path_prefix: builtins.str | None = ...,
+        overwrite: builtins.bool = ...,
+        dry_run: builtins.bool = ...,
+        on_progress: provena_like.modules.archive.ProgressHook | None = ...,
+    ) -> provena_like.modules.archive.ArchiveResult: ...
+
 class BlockingTransferClient:
     """``provena_like.clients.transfer.client.TransferClient`` made blocking."""
 
@@ -1342,6 +1399,47 @@ class BlockingRepositoryResolver:
         *,
         access: provena_like.models.datastore.AccessLevel = ...,
     ) -> BlockingOpenRepositories: ...
+
+class BlockingArchiveClient:
+    """``provena_like.clients.archive.ArchiveClient`` made blocking."""
+
+    @property
+    def wrapped(self) -> provena_like.clients.archive.ArchiveClient: ...
+    def list_archived_files(
+        self,
+        location: builtins.str,
+        *,
+        session: builtins.str | None = ...,
+        path_prefix: builtins.str | None = ...,
+        page_size: builtins.int = ...,
+        cursor: builtins.str | None = ...,
+    ) -> provena_like.models.shared.Page[provena_like.models.archive.ArchivedFile]: ...
+    def iter_archived_files(
+        self,
+        location: builtins.str,
+        *,
+        session: builtins.str | None = ...,
+        path_prefix: builtins.str | None = ...,
+        page_size: builtins.int = ...,
+        max_items: builtins.int | None = ...,
+    ) -> BlockingPaginator[provena_like.models.archive.ArchivedFile]: ...
+    def record_archived_files(
+        self,
+        location: builtins.str,
+        files: collections.abc.Sequence[
+            provena_like.models.archive.ArchivedFileWrite
+            | collections.abc.Mapping[builtins.str, typing.Any]
+        ],
+        *,
+        idempotency_key: builtins.str | None | provena_like._core.sentinels.NotGiven = ...,
+    ) -> provena_like.models.archive.ArchivedFilesResult: ...
+    def delete_archived_files(
+        self,
+        location: builtins.str,
+        *,
+        paths: collections.abc.Sequence[builtins.str] | None = ...,
+        session: builtins.str | None = ...,
+    ) -> builtins.int: ...
 
 class BlockingTaskHandle:
     """``provena_like.clients.transfer.task.TaskHandle`` made blocking."""

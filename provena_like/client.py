@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from provena_like.clients.review import ReviewClient
     from provena_like.clients.search import SearchClient
     from provena_like.clients.transfer import TransferClient
+    from provena_like.modules.archive import Archive
     from provena_like.modules.datastore import Datastore
     from provena_like.modules.patcher import Patcher
     from provena_like.modules.registration import Registration
@@ -105,6 +106,14 @@ def _patcher(pv: ProvenaClient) -> Patcher:
     return patcher
 
 
+def _archive(pv: ProvenaClient) -> Archive:
+    from provena_like.clients.archive import ArchiveClient
+    from provena_like.modules.archive import Archive
+
+    # the transfer client is created only when files move or a location is listed
+    return Archive(pv.registry_client, ArchiveClient(pv.http_core), lambda: pv.transfer_client)
+
+
 _BUILT_ON_FIRST_USE: dict[str, Callable[[ProvenaClient], object]] = {
     "registry_client": _registry_client,
     "search_client": _search_client,
@@ -114,6 +123,7 @@ _BUILT_ON_FIRST_USE: dict[str, Callable[[ProvenaClient], object]] = {
     "datastore": _datastore,
     "registration": _registration,
     "patcher": _patcher,
+    "archive": _archive,
 }
 """The service clients and modules, each built (and its models imported) on first access.
 
@@ -161,6 +171,8 @@ class ProvenaClient(AsyncCloseable):
             :class:`~provena_like.modules.registration.Registration`).
         patcher: replace registered files in every repository holding them, staged,
             verified and resumable (L3; :class:`~provena_like.modules.patcher.Patcher`).
+        archive: archive raw data to storage locations, discover, retrieve (L3;
+            :class:`~provena_like.modules.archive.Archive`).
         registry_client: the registry service
             (:class:`~provena_like.clients.registry.RegistryClient`).
         search_client: the search service (:class:`~provena_like.clients.search.SearchClient`).
@@ -193,6 +205,7 @@ class ProvenaClient(AsyncCloseable):
     datastore: Datastore
     registration: Registration
     patcher: Patcher
+    archive: Archive
     auth_manager: httpx.Auth
     _created_auth: AuthManager | None
     _origin: ProvenaClient | None

@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from provena_like.cli import (
     access,
     admin,
+    archive,
     dataset,
     demo,
     item,
@@ -144,6 +145,7 @@ app.add_typer(review.app, name="review")
 app.add_typer(access.app, name="access")
 app.add_typer(register.app, name="register")
 app.add_typer(transfer_service.app, name="transfer")
+app.add_typer(archive.app, name="archive")
 app.command("upload")(transfer_cli.upload)
 app.command("download")(transfer_cli.download)
 app.command("sync")(transfer_cli.sync)

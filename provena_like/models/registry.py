@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, WithJsonSchema
 
+from provena_like.models.archive import STORAGE_LOCATION, StorageLocationRecord
 from provena_like.models.collection import DatasetRecord
 from provena_like.models.registration import REGISTRATION_RECORD_MODELS
 from provena_like.models.shared import MAX_WIRE_INT, Revision, WireModel
@@ -83,12 +84,15 @@ RECORD_MODELS: dict[str, type[BaseModel]] = {
     "dataset": DatasetRecord,
     **REGISTRATION_RECORD_MODELS,
     TRANSFER_COLLECTION: TransferCollectionRecord,
+    STORAGE_LOCATION: StorageLocationRecord,
 }
 """subtype → record model. The server validates ``record`` against it.
 
 The registration subtypes (``lab``, ``subject``, ``session``, ...) are defined in
 :mod:`provena_like.models.registration`; ``transfer_collection`` (a directory the transfer
-service serves, registered by system admins) in :mod:`provena_like.models.transfer_collections`.
+service serves, registered by system admins) in :mod:`provena_like.models.transfer_collections`;
+``storage_location`` (where an archive type's files go, and their layout; registry admins
+only) in :mod:`provena_like.models.archive`.
 
 Datasets (``dataset``) are shown and validated by the registry but created only by the
 datastore's mint (``POST /datastore/datasets``), which also allocates their storage.

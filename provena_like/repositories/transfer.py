@@ -34,7 +34,9 @@ How each promise of the contract (:mod:`provena_like.repositories.base`) is kept
   in flight; temp files of writes (``.provena-tmp-`` in the name), symlinks and the spool are
   never objects.
 - :meth:`TransferRepository.put_many` and :meth:`TransferRepository.delete_many` send **one**
-  task for many files (the base class does one call per file).
+  task for many files (the base class does one call per file); :meth:`TransferRepository.send`
+  and :meth:`TransferRepository.receive` move many files of the local endpoint's directory
+  in one task without a spool copy (the archive's raw data).
 
 Every wait is :meth:`~provena_like.clients.transfer.TaskHandle.wait`, which reports a paused
 (INACTIVE) task, or one stuck retrying errors, as not done. The repository then **cancels**
@@ -563,6 +565,91 @@ class TransferRepository(Repository):
             await relay.close(error)
             await self._discard(*spools)
 
+    def local_relative(self, local_path: Path | str | os.PathLike[str]) -> str:
+        """``local_path``'s path relative to the local endpoint's directory.
+
+        Raises:
+            UsageError: If it is not inside that directory (the endpoint can't reach it).
+        """
+        absolute = Path(local_path).absolute()
+        try:
+            relative = absolute.relative_to(self.local.directory)
+        except ValueError:
+            raise UsageError(
+                f"{absolute} is not inside the local endpoint's directory "
+                f"{self.local.directory}: the transfer service can't reach it"
+            ) from None
+        text = relative.as_posix()
+        if text in ("", ".") or text.split("/")[0] == SPOOL:
+            raise UsageError(f"{absolute} is not a file path the local endpoint may use")
+        return check_path(text)
+
+    async def send(
+        self, items: Sequence[tuple[Path | str | os.PathLike[str], str]], *, what: str = "send"
+    ) -> TaskResult:
+        """Copy files of the local endpoint's directory here in **one** task, in place.
+
+        Unlike :meth:`put_many` there is no spool copy (for large raw data that must not be
+        copied twice): the task reads the files where they are, with
+        ``sync_level="checksum"`` (a file already here with the same checksum is skipped)
+        and ``verify_checksum=True``. A file changed while the task reads it fails the
+        checksum; compare your own hash before and after to be sure of what was sent.
+
+        Args:
+            items: ``(local file inside the local endpoint's directory, repository path)``.
+            what: Words for the task's label and errors.
+
+        Returns:
+            The task's result (SUCCEEDED).
+
+        Raises:
+            UsageError: If a local file is outside the local endpoint's directory.
+            TaskFailed: If the task did not succeed (INACTIVE, stuck, timed out: cancelled).
+            ChecksumMismatch: If a copy did not match its source.
+
+        Example:
+            ```python
+            result = await repo.send([(laptop.directory / "s1/a.bin", "s1/a.bin")])
+            print(result.task_id)
+            ```
+        """
+        pairs = [(self.local_relative(local), check_path(path)) for local, path in items]
+        if not pairs:
+            raise UsageError("send() got no files")
+        return await self._transfer(self.local.location, self.root, pairs, what)
+
+    async def receive(
+        self, items: Sequence[tuple[str, Path | str | os.PathLike[str]]], *, what: str = "receive"
+    ) -> TaskResult:
+        """Copy objects into the local endpoint's directory in **one** task, in place.
+
+        The endpoint writes each file under a temp name and renames it when complete, so a
+        reader sees the old file or the whole new one; ``sync_level="checksum"`` skips a
+        file already there with the same checksum. Check the files' sha256 afterwards if
+        you know them.
+
+        Args:
+            items: ``(repository path, local file inside the local endpoint's directory)``.
+            what: Words for the task's label and errors.
+
+        Returns:
+            The task's result (SUCCEEDED).
+
+        Raises:
+            UsageError: If a local file is outside the local endpoint's directory.
+            TaskFailed: If the task did not succeed (INACTIVE, stuck, timed out: cancelled).
+            ObjectNotFound: If an object is missing.
+
+        Example:
+            ```python
+            await repo.receive([("s1/a.bin", laptop.directory / "restore/s1/a.bin")])
+            ```
+        """
+        pairs = [(check_path(path), self.local_relative(local)) for path, local in items]
+        if not pairs:
+            raise UsageError("receive() got no files")
+        return await self._transfer(self.root, self.local.location, pairs, what)
+
     async def get(
         self,
         path: str,
@@ -662,6 +749,43 @@ class TransferRepository(Repository):
             label=_label(f"{self.name} verify {path}"),
         )
         await self._wait(handle, f"verify {path}")
+
+    async def verify_many(self, paths: Sequence[str]) -> dict[str, ObjectInfo]:
+        """The sizes and sha256 of many objects, read back in **one** task (see :meth:`stat`).
+
+        The objects are copied into the spool (``verify_checksum=True``), hashed there and
+        removed: a full read of each, as ``stat(verify=True)`` does for one.
+
+        Raises:
+            TaskFailed: If the task did not succeed (cancelled unless it FAILED).
+            ObjectNotFound: If an object is missing.
+
+        Example:
+            ```python
+            infos = await repo.verify_many(["s/a.bin", "s/b.bin"])
+            print(infos["s/a.bin"].sha256)
+            ```
+        """
+        wanted = [check_path(path) for path in paths]
+        if not wanted:
+            return {}
+        spools = {path: self._spooled() for path in wanted}
+        try:
+            await self._transfer(
+                self.root,
+                self.local.location,
+                list(spools.items()),
+                f"verify {len(wanted)} files",
+            )
+            found: dict[str, ObjectInfo] = {}
+            for path, spool in spools.items():
+                staged = await self._spool.stat(spool, verify=True)
+                if staged is None:
+                    raise TransferError(f"{self.name}: verify {path}: the read-back copy is gone")
+                found[path] = ObjectInfo(path=path, size=staged.size, sha256=staged.sha256)
+            return found
+        finally:
+            await self._discard(*spools.values())
 
     async def delete(self, path: str) -> None:
         """Delete the object at ``path`` with a delete task (a missing object is fine).

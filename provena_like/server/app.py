@@ -30,6 +30,7 @@ from starlette.types import Scope
 
 from provena_like._version import __version__
 from provena_like.server import auth, datastore, registry, review
+from provena_like.server.archive.routes import router as archive_router
 from provena_like.server.body_limit import BodyLimitMiddleware, body_policy
 from provena_like.server.datastore.freeze import DataFreeze
 from provena_like.server.datastore.storage import open_object_store
@@ -197,6 +198,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(auth.router, prefix="/auth")
     app.include_router(registry.router, prefix="/registry")
     app.include_router(registration_router, prefix="/registry")
+    app.include_router(archive_router, prefix="/registry")
     app.include_router(datastore.router, prefix="/datastore")
     app.include_router(review.router, prefix="/datastore")
     app.include_router(search_router, prefix="/search")

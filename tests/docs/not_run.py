@@ -35,6 +35,10 @@ GLOBUS = (
 )
 
 S3_REPO = "needs an open S3Repository on a dataset's prefix (tests/repositories runs these calls)"
+ARCHIVE = (
+    "needs a storage location (a registry admin's item over a transfer collection), a local"
+    " endpoint and sessions of a lab; tests/archive runs these calls end to end"
+)
 GLOBUS_REPO = (
     "needs an open TransferRepository: a local endpoint (a transfer collection over a directory"
     " of this machine, registered by an administrator) and a destination collection;"
@@ -254,6 +258,20 @@ NOT_RUN: dict[str, str] = {
     "provena_like.repositories.transfer:TransferRepository.stat": GLOBUS_REPO,
     "provena_like.repositories.transfer:TransferRepository.delete": GLOBUS_REPO,
     "provena_like.repositories.transfer:TransferRepository.delete_many": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository.send": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository.receive": GLOBUS_REPO,
+    "provena_like.repositories.transfer:TransferRepository.verify_many": GLOBUS_REPO,
+    "provena_like.clients.archive": ARCHIVE,
+    "provena_like.clients.archive:ArchiveClient": ARCHIVE,
+    "provena_like.clients.archive:ArchiveClient.list_archived_files": ARCHIVE,
+    "provena_like.clients.archive:ArchiveClient.iter_archived_files": ARCHIVE,
+    "provena_like.clients.archive:ArchiveClient.record_archived_files": ARCHIVE,
+    "provena_like.clients.archive:ArchiveClient.delete_archived_files": ARCHIVE,
+    "provena_like.modules.archive": ARCHIVE,
+    "provena_like.modules.archive:Archive.publish": ARCHIVE,
+    "provena_like.modules.archive:Archive.discover": ARCHIVE,
+    "provena_like.modules.archive:Archive.ls": ARCHIVE,
+    "provena_like.modules.archive:Archive.retrieve": ARCHIVE,
     "provena_like.repositories.transfer:TransferRepository.list": GLOBUS_REPO,
     "provena_like.repositories.transfer:TransferRepository.incomplete": GLOBUS_REPO,
     "provena_like.repositories.transfer:TransferRepository.spooled": GLOBUS_REPO,

@@ -102,6 +102,7 @@ class World:
     rds_path: str = ""
     tag: str = ""  # a tag record (the vocabulary is an admin's)
     repository: str = ""  # a POSIX repository record (an admin's)
+    storage: str = ""  # a storage location (an admin's; A's group may write its records)
     patch: str = ""  # A's patch of ``rds`` (into ``repository``; its version is the secret)
     task: str = ""  # A's transfer-service task (a delete on D1; its label is the secret)
     before: dict[str, Any] = field(default_factory=dict)  # what A saw before the attacks
@@ -458,6 +459,33 @@ async def world(api: httpx.AsyncClient, make_token: Callable[..., str]) -> World
         201,
     )
     w.repository, w.patch = repository["id"], str(uuid.uuid4())
+    storage = await _ok(
+        await api.post(
+            "/registry/items",
+            json={
+                "subtype": "storage_location",
+                "record": {
+                    "name": f"archive_{tag}",
+                    "kind": "raw-ephys",
+                    "collection": str(uuid.uuid4()),
+                    "layout": "{lab}/{subject}/{date}/{number:03d}",
+                },
+                "groups": {w.groups["a"]: ["data-write"]},
+            },
+            headers=admin.headers,
+        ),
+        201,
+    )
+    w.storage = storage["id"]
+    archived = {"session": w.session, "path": f"{secret}/a.bin", "size": 3, "sha256": "b" * 64}
+    await _ok(
+        await api.post(
+            f"/registry/storage-locations/{w.storage}/archived-files",
+            json={"files": [archived]},
+            headers=a.headers,
+        ),
+        200,
+    )
     patched = {"size": 3, "sha256": "c" * 64}
     location = {"repository": w.repository, "relative_path": f"{tag}/{w.rds_path}", **patched}
     await _ok(
@@ -799,6 +827,18 @@ TABLE: dict[tuple[str, str], Case] = {
         "lab", "the registry admin (a repository record)", send(
             lambda w, _a: f"/registry/repositories/{w.repository}/credentials",
             lambda _w, _a: {"access": "write"})),
+    ("GET", "/registry/storage-locations/{prefix}/{suffix}/archived-files"): Case(
+        "lab", "A's lab group (records of A's session in an admin's location)",
+        at(lambda w, _a: f"/registry/storage-locations/{w.storage}/archived-files")),
+    ("POST", "/registry/storage-locations/{prefix}/{suffix}/archived-files"): Case(
+        "lab", "A's lab group (records of A's session in an admin's location)", send(
+            lambda w, _a: f"/registry/storage-locations/{w.storage}/archived-files",
+            lambda w, _a: {"files": [
+                {"session": w.session, "path": "x/a.bin", "size": 1, "sha256": "c" * 64}]})),
+    ("POST", "/registry/storage-locations/{prefix}/{suffix}/archived-files/delete"): Case(
+        "lab", "A's lab group (records of A's session in an admin's location)", send(
+            lambda w, _a: f"/registry/storage-locations/{w.storage}/archived-files/delete",
+            lambda w, _a: {"session": w.session})),
     # -- listings and search: filtered to what the caller may read ------------------------------
     ("GET", "/registry/registered-datasets"): Case("listing", "A (a file of A's session)", at(
         lambda w, _a: f"/registry/registered-datasets?session={w.session}&page_size=1000")),

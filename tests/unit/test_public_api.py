@@ -118,7 +118,7 @@ def test_client_attribute_names_say_their_layer() -> None:
             seen[layer].add(name)
     services = {"registry", "search", "auth", "datastore", "review"}
     assert seen["L2"] == {f"{s}_client" for s in services}  # one L2 client per service
-    assert seen["L3"] == {"datastore", "registration", "patcher"}
+    assert seen["L3"] == {"datastore", "registration", "patcher", "archive"}
     assert seen["L1"] == {"auth_manager"}
 
 

@@ -1,5 +1,6 @@
 """Import every table module so that ``Base.metadata`` knows the whole schema."""
 
+from provena_like.server.archive import tables as archive_tables  # noqa: F401
 from provena_like.server.auth import tables as auth_tables  # noqa: F401
 from provena_like.server.datastore import tables as datastore_tables  # noqa: F401
 from provena_like.server.db import idempotency, identity  # noqa: F401

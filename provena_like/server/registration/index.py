@@ -19,6 +19,7 @@ from sqlalchemy import and_, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from provena_like.models.archive import STORAGE_LOCATION
 from provena_like.server.errors import ServiceError
 from provena_like.server.registry.events import ItemHooks, ItemWritten
 from provena_like.server.registry.tables import ItemRow
@@ -41,6 +42,7 @@ NAME_FIELDS: dict[str, str] = {
     "data_format": "name",
     "repository": "name",
     "tag": "name",
+    STORAGE_LOCATION: "name",
 }
 """subtype → the record field that is its unique name (a subject's within its lab)."""
 

@@ -44,6 +44,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from provena_like.models.archive import STORAGE_LOCATION
 from provena_like.models.registration import (
     LabRecord,
     SessionFields,
@@ -347,7 +348,7 @@ async def _subject_event_rule(
     )
 
 
-VOCABULARY = ("dataset_type", "data_format", "repository", "tag")
+VOCABULARY = ("dataset_type", "data_format", "repository", "tag", STORAGE_LOCATION)
 """The shared vocabulary: subtypes only registry admins (system role ``admin``) write."""
 
 
