@@ -102,9 +102,9 @@ async def main() -> None:
             "provena-like upload --help": ([*cli, "upload", "--help"], offline),
             "provena-like whoami (client, not signed in)": ([*cli, "whoami"], offline),
         }
-        for args in (["show", handle], ["list"], ["ls", handle], ["search", "benchmark"]):
-            name = f"provena-like dataset {args[0]} --json (signed in, LocalStack)"
-            commands[name] = ([*cli, "dataset", *args, "--json"], signed_in)
+        for sub in (["show", handle], ["list"], ["ls", handle], ["search", "benchmark"]):
+            name = f"provena-like dataset {sub[0]} --json (signed in, LocalStack)"
+            commands[name] = ([*cli, "dataset", *sub, "--json"], signed_in)
         aws = shutil.which("aws")
         if aws:
             commands["aws --version"] = ([aws, "--version"], base)
