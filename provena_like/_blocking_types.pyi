@@ -807,6 +807,7 @@ class BlockingRegistration:
         users: collections.abc.Sequence[builtins.str] | None = ...,
         file_list: builtins.bool | collections.abc.Sequence[pathlib.Path | builtins.str] = ...,
         dry_run: builtins.bool = ...,
+        progress: provena_like.storage.events.ProgressCallback | None = ...,
         **fields: typing.Any,
     ) -> provena_like.modules.registration.SessionRegistration: ...
     def create_sessions(
@@ -858,6 +859,7 @@ class BlockingRegistration:
         revision: builtins.str | None = ...,
         force: builtins.bool = ...,
         md5: builtins.bool = ...,
+        progress: provena_like.storage.events.ProgressCallback | None = ...,
     ) -> provena_like.modules.registration.RegistrationResult: ...
     def check_protected_files(
         self, paths: collections.abc.Sequence[pathlib.Path | builtins.str]

@@ -25,6 +25,15 @@ JsonOption = Annotated[
     typer.Option("--json", help="Print the result (or the error) as one JSON document."),
 ]
 
+NoProgressOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-progress",
+        envvar="PROVENA_NO_PROGRESS",
+        help="No progress bar (also PROVENA_NO_PROGRESS=1; none without a terminal anyway).",
+    ),
+]
+
 UrlOption = Annotated[
     str | None,
     typer.Option("--url", help="Base URL of the server (default: PROVENA_BASE_URL or config)."),

@@ -7,30 +7,16 @@ the documented code; see :class:`~provena_like.cli._errors.ExitCode`.
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, cast
 
 import typer
 from typer.core import TyperGroup
 
-from provena_like.cli import (
-    access,
-    admin,
-    archive,
-    dataset,
-    demo,
-    item,
-    maintenance,
-    patch,
-    register,
-    review,
-    serve,
-    session,
-    transfer_service,
-)
-from provena_like.cli import transfer as transfer_cli
 from provena_like.cli._errors import EXIT_CODES_HELP, CliFailure, ExitCode, describe
 
 
@@ -107,17 +93,57 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-app = typer.Typer(
-    cls=ProvenaGroup,
-    name="provena-like",
-    help="Register, store, find and move research data with provena_like.",
-    epilog=EXIT_CODES_HELP,
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+_COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "serve": ("serve", "serve", False),
+    "demo": ("demo", "demo", False),
+    "login": ("session", "login", False),
+    "whoami": ("session", "whoami", False),
+    "logout": ("session", "logout", False),
+    "dataset": ("dataset", "app", True),
+    "item": ("item", "app", True),
+    "admin": ("admin", "app", True),
+    "review": ("review", "app", True),
+    "access": ("access", "app", True),
+    "register": ("register", "app", True),
+    "transfer": ("transfer_service", "app", True),
+    "archive": ("archive", "app", True),
+    "upload": ("transfer", "upload", False),
+    "download": ("transfer", "download", False),
+    "sync": ("transfer", "sync", False),
+    "verify": ("transfer", "verify", False),
+    "patch": ("patch", "patch", False),
+    "delete-dataset": ("maintenance", "delete_dataset", False),
+    "check-datasets": ("maintenance", "check_datasets", False),
+}
+"""Every top-level command → (module of ``provena_like.cli``, its attribute, a Typer group?)."""
 
 
-@app.callback()
+def make_app(names: Iterable[str] = _COMMANDS) -> typer.Typer:
+    """The ``provena-like`` app with the top-level commands ``names`` (default: all of them).
+
+    Only the modules of those commands are imported, and typer builds only their options:
+    :func:`main` gives the one command the arguments run, so a client command doesn't pay
+    for the other 60-odd commands at every start.
+    """
+    app = typer.Typer(
+        cls=ProvenaGroup,
+        name="provena-like",
+        help="Register, store, find and move research data with provena_like.",
+        epilog=EXIT_CODES_HELP,
+        no_args_is_help=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(_root)
+    for name in names:
+        module, attribute, group = _COMMANDS[name]
+        command = getattr(importlib.import_module(f"provena_like.cli.{module}"), attribute)
+        if group:
+            app.add_typer(command, name=name)
+        else:
+            app.command(name)(command)
+    return app
+
+
 def _root(
     version: Annotated[
         bool,
@@ -133,31 +159,31 @@ def _root(
     """Register, store, find and move research data with provena_like."""
 
 
-app.command("serve")(serve.serve)
-app.command("demo")(demo.demo)
-app.command("login")(session.login)
-app.command("whoami")(session.whoami)
-app.command("logout")(session.logout)
-app.add_typer(dataset.app, name="dataset")
-app.add_typer(item.app, name="item")
-app.add_typer(admin.app, name="admin")
-app.add_typer(review.app, name="review")
-app.add_typer(access.app, name="access")
-app.add_typer(register.app, name="register")
-app.add_typer(transfer_service.app, name="transfer")
-app.add_typer(archive.app, name="archive")
-app.command("upload")(transfer_cli.upload)
-app.command("download")(transfer_cli.download)
-app.command("sync")(transfer_cli.sync)
-app.command("verify")(transfer_cli.verify)
-app.command("patch")(patch.patch)
-app.command("delete-dataset")(maintenance.delete_dataset)
-app.command("check-datasets")(maintenance.check_datasets)
+def command_of(args: Sequence[str]) -> str | None:
+    """The top-level command ``args`` run, when building only it is enough (else ``None``).
+
+    ``None`` (build every command) for the top-level help and options, a name that is not a
+    command (the error suggests the right one), and shell completion, which needs them all.
+    """
+    if not args or any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):
+        return None
+    return args[0] if args[0] in _COMMANDS else None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # ``app``: every command (tests and tools that run the CLI in-process)
+    if name == "app":
+        full = make_app()
+        globals()["app"] = full
+        return full
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Entry point of the console script."""
-    app()
+    args = sys.argv[1:]
+    command = command_of(args)
+    make_app(_COMMANDS if command is None else [command])()
 
 
 if __name__ == "__main__":

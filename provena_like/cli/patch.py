@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from provena_like.cli._common import JsonOption, UrlOption, console, emit, err_console
+from provena_like.cli._common import (
+    JsonOption,
+    NoProgressOption,
+    UrlOption,
+    console,
+    emit,
+    err_console,
+)
 from provena_like.cli._errors import CliFailure, ExitCode
 from provena_like.cli._repositories import LocalEndpointOption, parse_local_endpoint, patcher_for
 
@@ -134,9 +141,7 @@ def patch(
     resume: Annotated[
         str | None, typer.Option("--resume", help="Continue the interrupted patch PATCH_ID.")
     ] = None,
-    no_progress: Annotated[
-        bool, typer.Option("--no-progress", help="Don't draw a progress bar.")
-    ] = False,
+    no_progress: NoProgressOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:

@@ -8,13 +8,20 @@ Exit codes: ``0`` done, ``1`` a file failed, ``2`` wrong usage; the others are
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
 
-from provena_like.cli._common import UrlOption, console, err_console, run_with_client
+from provena_like.cli._common import (
+    NoProgressOption,
+    UrlOption,
+    console,
+    err_console,
+    run_with_client,
+)
 
 if TYPE_CHECKING:
     from provena_like.client import ProvenaClient
@@ -23,6 +30,9 @@ if TYPE_CHECKING:
         RegistrationResult,
         SessionRegistration,
     )
+    from provena_like.storage.events import ProgressCallback
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Register ALF sessions and their files (ONE's registration, made atomic).",
@@ -80,6 +90,19 @@ def _print_files(result: RegistrationResult, verb: str) -> None:
     )
 
 
+def _with_hashing_bar(
+    url: str | None, show: bool, work: Callable[[ProvenaClient, ProgressCallback], Awaitable[T]]
+) -> T:
+    """Run ``work(pv, progress)`` with a bar (stderr, on a terminal) showing the hashing."""
+    from provena_like.cli.progress import transfer_bar
+
+    async def go(pv: ProvenaClient) -> T:
+        with transfer_bar(err_console, "register", show=show) as sink:
+            return await work(pv, sink)
+
+    return run_with_client(url, go)
+
+
 def _exit_for(result: RegistrationResult | None) -> None:
     if result is not None and result.failed:
         raise typer.Exit(1)
@@ -97,17 +120,18 @@ def session(
         bool, typer.Option("--files/--no-files", help="Register the folder's files too.")
     ] = True,
     dry_run: DryRunOption = False,
+    no_progress: NoProgressOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
     """Create or update the session of a local folder, then register its files."""
 
-    async def work(pv: ProvenaClient) -> SessionRegistration:
+    async def work(pv: ProvenaClient, progress: ProgressCallback) -> SessionRegistration:
         return await pv.registration.register_session(
-            path, users=user, file_list=files, dry_run=dry_run
+            path, users=user, file_list=files, dry_run=dry_run, progress=progress
         )
 
-    done = run_with_client(url, work)
+    done = _with_hashing_bar(url, not no_progress, work)
     verb = "create" if done.created else "update"
     action = f"would {verb}" if dry_run else f"{verb}d"
     if as_json:
@@ -149,12 +173,13 @@ def files(
     ] = False,
     md5: Md5Option = False,
     dry_run: DryRunOption = False,
+    no_progress: NoProgressOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
 ) -> None:
     """Register files: one dataset type each, hashed, one atomic request per session."""
 
-    async def work(pv: ProvenaClient) -> RegistrationResult:
+    async def work(pv: ProvenaClient, progress: ProgressCallback) -> RegistrationResult:
         return await pv.registration.register_files(
             paths,
             versions=version,
@@ -165,9 +190,10 @@ def files(
             revision=revision,
             force=force,
             md5=md5,
+            progress=progress,
         )
 
-    result = run_with_client(url, work)
+    result = _with_hashing_bar(url, not no_progress, work)
     if as_json:
         typer.echo(json.dumps({"dry_run": dry_run, **_files_json(result)}))
     else:

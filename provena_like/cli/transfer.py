@@ -20,6 +20,7 @@ import typer
 
 from provena_like.cli._common import (
     JsonOption,
+    NoProgressOption,
     UrlOption,
     console,
     err_console,
@@ -58,14 +59,6 @@ DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Change nothing; show what would be done.")
 ]
 PrefixOption = Annotated[str, typer.Option("--prefix", help="Folder inside the dataset.")]
-NoProgressOption = Annotated[
-    bool,
-    typer.Option(
-        "--no-progress",
-        envvar="PROVENA_NO_PROGRESS",
-        help="No progress bar (also PROVENA_NO_PROGRESS=1; none without a terminal anyway).",
-    ),
-]
 PathsOption = Annotated[
     list[str] | None,
     typer.Option("--path", "-p", help="A file or folder of the dataset (repeatable)."),

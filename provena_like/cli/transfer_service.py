@@ -32,6 +32,7 @@ import typer
 
 from provena_like.cli._common import (
     JsonOption,
+    NoProgressOption,
     UrlOption,
     console,
     emit,
@@ -78,14 +79,6 @@ GlobusOption = Annotated[
 LocationArg = Annotated[
     str,
     typer.Argument(help="COLLECTION:PATH (collection UUID, dataset handle or label)."),
-]
-NoProgressOption = Annotated[
-    bool,
-    typer.Option(
-        "--no-progress",
-        envvar="PROVENA_NO_PROGRESS",
-        help="No progress display (none without a terminal anyway).",
-    ),
 ]
 WaitOption = Annotated[
     bool, typer.Option("--wait", "-w", help="Wait for the task, then exit with its outcome.")

@@ -59,6 +59,7 @@ from provena_like.models.registration import (
 )
 from provena_like.models.registry import Item
 from provena_like.storage.cache import HashCache, default_cache_dir
+from provena_like.storage.events import HashMeter, ProgressCallback, hashing_progress
 
 __all__ = [
     "CreatedSession",
@@ -520,6 +521,7 @@ class Registration:
         users: Sequence[str] | None = None,
         file_list: bool | Sequence[Path | str] = True,
         dry_run: bool = False,
+        progress: ProgressCallback | None = None,
         **fields: Any,
     ) -> SessionRegistration:
         """Create or update the session of a local session folder, then register its files.
@@ -534,6 +536,7 @@ class Registration:
             file_list: ``True`` registers every file under the folder (but flag files),
                 ``False`` none, a list those files.
             dry_run: Check everything and plan the files, write nothing.
+            progress: Called with the hashing of the files, as by :meth:`register_files`.
             **fields: More fields of the session record; ``lab`` (handle or name) must agree
                 with the lab in the path, and ``start_time`` must fall on the path's date.
 
@@ -603,10 +606,14 @@ class Registration:
         if file_list is True:
             found = _session_files(folder)
             files = (
-                await self.register_files(found, dry_run=dry_run) if found else RegistrationResult()
+                await self.register_files(found, dry_run=dry_run, progress=progress)
+                if found
+                else RegistrationResult()
             )
         elif file_list:
-            files = await self.register_files([Path(p) for p in file_list], dry_run=dry_run)
+            files = await self.register_files(
+                [Path(p) for p in file_list], dry_run=dry_run, progress=progress
+            )
         return SessionRegistration(item, session, folder, existing is None, files)
 
     async def create_sessions(
@@ -769,6 +776,7 @@ class Registration:
         revision: str | None = None,
         force: bool = False,
         md5: bool = False,
+        progress: ProgressCallback | None = None,
     ) -> RegistrationResult:
         """Register files of sessions: one atomic request per session.
 
@@ -801,6 +809,11 @@ class Registration:
                 them there.
             md5: Compute md5 too (sha256 always), whatever the repository; by default
                 only for a repository that keeps md5s.
+            progress: Called with a
+                :class:`~provena_like.storage.events.HashingProgress` event as the files
+                are hashed (bytes hashed of the bytes to hash; a file whose hashes are
+                cached takes its size off the total): at the start, every 0.1 s while the
+                counts change, and once at the end. Plain or async; it must not block.
 
         Returns:
             One result per file, in the input's order.
@@ -827,7 +840,7 @@ class Registration:
         )
         results: list[FileRegistrationResult | None] = [None] * len(files)
         planned = await self._plan(files, results)
-        await self._hash(planned, md5=md5 or wants_md5)
+        await self._hash(planned, md5=md5 or wants_md5, progress=progress)
         groups: dict[tuple[Path, SessionPath], list[_Planned]] = {}
         for p in planned:
             if p.error is not None:
@@ -1136,8 +1149,14 @@ class Registration:
             planned.append(_Planned(index, path, root, session, alf, dataset_type))
         return planned
 
-    async def _hash(self, planned: list[_Planned], *, md5: bool) -> None:
-        """Sizes and hashes, in worker threads, from the hash cache when unchanged."""
+    async def _hash(
+        self, planned: list[_Planned], *, md5: bool, progress: ProgressCallback | None = None
+    ) -> None:
+        """Sizes and hashes, in worker threads, from the hash cache when unchanged.
+
+        With ``progress``, the files are sized first (for the bytes to hash) and the hashing
+        is reported as :class:`~provena_like.storage.events.HashingProgress` events.
+        """
         caches: dict[tuple[Path, SessionPath], HashCache] = {}
         for p in planned:
             cache = caches.get((p.root, p.session))
@@ -1149,32 +1168,68 @@ class Registration:
                 caches[p.root, p.session] = cache
             p.cache = cache
 
-        def work(batch: list[_Planned]) -> None:
-            for p in batch:
+        expected = [0] * len(planned)  # bytes each file is counted for in the total
+        if progress is not None and planned:
+            expected = await anyio.to_thread.run_sync(
+                _sizes, [p.path for p in planned], limiter=self._limiter
+            )
+
+        def work(batch: list[tuple[_Planned, int]], meter: HashMeter) -> None:
+            for p, counted in batch:
+                read = 0
+
+                def on_bytes(n: int) -> None:
+                    nonlocal read
+                    read += n
+                    meter.add(n)
+
                 try:
-                    info = os.stat(p.path)
-                except OSError as err:
-                    p.error = err
-                    continue
-                assert p.cache is not None
-                hashes = p.cache.digest(p.path, info, md5=md5)
-                if hashes is None:
-                    p.error = OSError(f"{p.path} can't be read")
-                    continue
-                p.size, (p.sha256, p.md5) = info.st_size, hashes
+                    self._hash_one(p, md5=md5, on_bytes=on_bytes)
+                finally:
+                    meter.file_done(expected=counted, read=read)
 
-        async def run(batch: list[_Planned]) -> None:
-            await anyio.to_thread.run_sync(work, batch, limiter=self._limiter)
+        total = sum(expected)
+        files = list(zip(planned, expected, strict=True))
+        async with hashing_progress(progress, files_total=len(files), bytes_total=total) as meter:
 
-        async with anyio.create_task_group() as tg:
-            # big batches (fewer trips), but at least four per worker thread
-            workers = int(self._limiter.total_tokens)
-            size = max(1, min(_HASH_BATCH, -(-len(planned) // (4 * workers))))
-            for start in range(0, len(planned), size):
-                tg.start_soon(run, planned[start : start + size])
+            async def run(batch: list[tuple[_Planned, int]]) -> None:
+                await anyio.to_thread.run_sync(work, batch, meter, limiter=self._limiter)
+
+            async with anyio.create_task_group() as tg:
+                # big batches (fewer trips), but at least four per worker thread
+                workers = int(self._limiter.total_tokens)
+                size = max(1, min(_HASH_BATCH, -(-len(files) // (4 * workers))))
+                for start in range(0, len(files), size):
+                    tg.start_soon(run, files[start : start + size])
         for cache in caches.values():
             with contextlib.suppress(OSError):
                 await anyio.to_thread.run_sync(cache.save)
+
+    @staticmethod
+    def _hash_one(p: _Planned, *, md5: bool, on_bytes: Callable[[int], None]) -> None:
+        """One file's size and hashes (in a worker thread); a failure goes to ``p.error``."""
+        try:
+            info = os.stat(p.path)
+        except OSError as err:
+            p.error = err
+            return
+        assert p.cache is not None
+        hashes = p.cache.digest(p.path, info, md5=md5, on_bytes=on_bytes)
+        if hashes is None:
+            p.error = OSError(f"{p.path} can't be read")
+            return
+        p.size, (p.sha256, p.md5) = info.st_size, hashes
+
+
+def _sizes(paths: list[Path]) -> list[int]:
+    """Each file's size (0 if it can't be read): the bytes a hashing phase expects."""
+    sizes = []
+    for path in paths:
+        try:
+            sizes.append(os.stat(path).st_size)
+        except OSError:
+            sizes.append(0)
+    return sizes
 
 
 def _versions(versions: str | Sequence[str | None] | None, count: int) -> list[str | None]:

@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+
+from provena_like.testing.localstack import LocalStack
 
 # (not pydantic: typer itself imports it to parse the options of a subcommand)
 HEAVY = ("fastapi", "sqlalchemy", "uvicorn", "aioboto3", "botocore", "httpx", "globus_sdk")
@@ -117,3 +120,62 @@ def test_client_commands_import_no_server_or_s3_stack(args: list[str], tmp_path:
     report = _probe(PROBE, args, CLIENT_HEAVY, env)
     assert report["code"] == 3, report["output"]
     assert report["loaded"] == []
+
+
+# The console script's path: ``main()`` builds only the command the arguments run.
+MAIN_PROBE = PROBE.replace(
+    "from provena_like.cli.main import app\ntry:\n    app(sys.argv[1:])",
+    "from provena_like.cli.main import main\ntry:\n    main()",
+)
+OTHER_COMMANDS = (
+    "provena_like.cli.serve",
+    "provena_like.cli.demo",
+    "provena_like.cli.transfer_service",
+    "provena_like.cli.admin",
+    "provena_like.cli.maintenance",
+    "provena_like.cli.patch",
+)
+
+
+def _loaded_modules(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run ``provena-like ARGS`` as the console script does; which full module names loaded."""
+    code = MAIN_PROBE.replace('{m.split(".")[0] for m in sys.modules}', "set(sys.modules)")
+    return _probe(code, args, OTHER_COMMANDS, env)
+
+
+def test_a_command_loads_only_its_own_cli_module(tmp_path: Path) -> None:
+    env = {"PROVENA_BASE_URL": "http://127.0.0.1:9", "PROVENA_TOKEN_DIR": str(tmp_path)}
+    report = _loaded_modules(["dataset", "show", "10378.1/1", "--json"], env)
+    assert report["code"] == 3, report["output"]
+    assert report["loaded"] == []
+    # the top-level help still lists (and so loads) every command
+    everything = _loaded_modules(["--help"], env)
+    assert everything["code"] == 0, everything["output"]
+    assert everything["loaded"] == sorted(OTHER_COMMANDS)
+    assert "transfer" in everything["output"] and "delete-dataset" in everything["output"]
+
+
+@pytest.mark.anyio
+async def test_signed_in_client_commands_load_no_server_or_s3_stack(
+    localstack: LocalStack,
+) -> None:
+    # whole commands against the server (requests, answers, output): the S3 stack is for
+    # transfers only, the server for `serve`
+    from tests.support.l3_helpers import mint_dataset
+
+    async with localstack.client() as pv:
+        ds = await mint_dataset(pv, "Start-up probe")
+    env = {
+        "PROVENA_BASE_URL": localstack.url,
+        "PROVENA_TOKEN_DIR": str(localstack.data_dir / "tokens" / localstack.user.username),
+    }
+    commands = [
+        ["dataset", "show", ds.id, "--json"],
+        ["dataset", "ls", ds.id, "--json"],
+        ["dataset", "search", "start-up probe", "--json"],
+        ["upload", "--help"],
+    ]
+    for args in commands:
+        report = await anyio.to_thread.run_sync(_probe, MAIN_PROBE, args, CLIENT_HEAVY, env)
+        assert report["code"] == 0, (args, report["output"])
+        assert report["loaded"] == [], args

@@ -47,25 +47,36 @@ async def test_ctrl_c_registers_the_finished_files_and_a_rerun_sends_only_the_re
         keys = keys_under(store, location.bucket, location.prefix)
         return {k[len(location.prefix) :] for k in keys} - set(RESERVED_KEYS)
 
-    # one file at a time, so the upload is surely under way when Ctrl-C comes
+    # one file at a time; once 20 files are in the store the upload is frozen (SIGSTOP), so
+    # however loaded the machine, the Ctrl-C lands mid-upload, not after it has finished
     upload = subprocess.Popen(
         [*cmd, "--concurrency", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    try:
+
+    def freeze_once_under_way() -> None:
         deadline = time.monotonic() + 180
         while len(stored()) < 20:
             assert upload.poll() is None, upload.communicate()
             assert time.monotonic() < deadline, "the upload did not start"
-            await anyio.sleep(0.05)
-        upload.send_signal(signal.SIGINT)
+            time.sleep(0.01)  # polling with a deadline, in a worker thread
+        upload.send_signal(signal.SIGSTOP)
+
+    try:
+        await anyio.to_thread.run_sync(freeze_once_under_way)
+        frozen_at = len(stored())
+        assert frozen_at < FILES
+        upload.send_signal(signal.SIGINT)  # delivered as it resumes, before it sends more
+        upload.send_signal(signal.SIGCONT)
         out, err = await anyio.to_thread.run_sync(lambda: upload.communicate(timeout=180))
     finally:
         if upload.poll() is None:
+            upload.send_signal(signal.SIGCONT)
             upload.kill()
     assert upload.returncode == 130, (out, err)
     error = json.loads(out)["error"]
     kept = error["files_kept"]
-    assert 20 <= kept < FILES, error
+    # every file stored when it froze finished, but the last one may not have been seen to
+    assert frozen_at - 1 <= kept < FILES, (frozen_at, error)
     assert error["files_registered"] == kept
     assert f"{kept:,} files kept, {kept:,} of them registered" in error["message"]
 

@@ -14,6 +14,7 @@ from provena_like import ProvenaClient
 from provena_like._core.errors import PreconditionFailed
 from provena_like.clients.registry import RegistryClient
 from provena_like.models.registration import FileRegistration, UnchangedFile
+from provena_like.storage import HashingProgress, TransferEvent
 from tests.support.registration_helpers import unique
 from tests.support.registration_sdk import SdkVocabulary, write_file
 
@@ -160,6 +161,28 @@ async def test_reregistering_unchanged_files_reads_none_of_them(
     assert isinstance(third[3].response, FileRegistration)
     assert third[3].response.dataset.sha256 == hashlib.sha256(b"changed").hexdigest()
     assert [f.response.dataset_id for f in third] == [f.response.dataset_id for f in first]
+
+
+async def test_register_files_reports_the_hashing_before_registering(
+    lab_pv: ProvenaClient, vocab: SdkVocabulary, session_dir: Path
+) -> None:
+    big = write_file(session_dir / "alf" / vocab.name(0), os.urandom(3 * 1024 * 1024 + 5))
+    small = write_file(session_dir / "alf" / "probe00" / vocab.name(1), b"one")
+    total = big.stat().st_size + 3
+    events: list[TransferEvent] = []
+    result = await lab_pv.registration.register_files([big, small], progress=events.append)
+    assert [f.status for f in result] == ["registered", "registered"]
+    hashing = [e for e in events if isinstance(e, HashingProgress)]
+    assert hashing == events  # a registration moves no bytes: the hashing is its progress
+    assert hashing[0] == HashingProgress(0, 2, 0, total)  # the phase begins: the bytes to hash
+    assert hashing[-1] == HashingProgress(2, 2, total, total)
+    assert [e.bytes_done for e in hashing] == sorted(e.bytes_done for e in hashing)
+
+    # again: both hashes come from the hash cache, so nothing is left to hash
+    again: list[TransferEvent] = []
+    await lab_pv.registration.register_files([big, small], progress=again.append)
+    assert again[0] == HashingProgress(0, 2, 0, total)
+    assert again[-1] == HashingProgress(2, 2, 0, 0)
 
 
 async def test_reregistering_unchanged_files_sends_no_file_documents(
