@@ -29,7 +29,6 @@ import typing as _typing
 from provena_like._lazy import lazy_exports as _lazy_exports
 
 if _typing.TYPE_CHECKING:
-    from provena_like.crawler.crawl import CrawlSource, RateLimiter, crawl
     from provena_like.crawler.groupers import GROUPERS, Grouper, alf_object_key, group
     from provena_like.crawler.records import (
         CrawlError,
@@ -53,13 +52,14 @@ if _typing.TYPE_CHECKING:
         TreeSource,
         mime_type_of,
     )
+    from provena_like.crawler.walk import CrawlSource, RateLimiter, crawl
 
 _LAZY = {
     "CollectionSource": "provena_like.crawler.sources",
     "CrawlError": "provena_like.crawler.records",
     "CrawlFilter": "provena_like.crawler.sources",
     "CrawlRecord": "provena_like.crawler.records",
-    "CrawlSource": "provena_like.crawler.crawl",
+    "CrawlSource": "provena_like.crawler.walk",
     "CrawlSummary": "provena_like.crawler.records",
     "DEFAULT_MEMORY_LIMIT": "provena_like.crawler.runner",
     "DatasetSource": "provena_like.crawler.sources",
@@ -71,10 +71,10 @@ _LAZY = {
     "Group": "provena_like.crawler.records",
     "Grouper": "provena_like.crawler.groupers",
     "LocalSource": "provena_like.crawler.sources",
-    "RateLimiter": "provena_like.crawler.crawl",
+    "RateLimiter": "provena_like.crawler.walk",
     "TreeSource": "provena_like.crawler.sources",
     "alf_object_key": "provena_like.crawler.groupers",
-    "crawl": "provena_like.crawler.crawl",
+    "crawl": "provena_like.crawler.walk",
     "group": "provena_like.crawler.groupers",
     "local_path": "provena_like.crawler.runner",
     "mime_type_of": "provena_like.crawler.sources",

@@ -15,6 +15,8 @@ keeps each file's path and size until then, not its record).
 
 Example:
     ```python
+    from provena_like.crawler import crawl
+
     records = [r async for r in group(crawl("data"), "extension")]
     groups = [r for r in records if isinstance(r, Group)]
     ```
@@ -98,7 +100,9 @@ async def group(
 
     Example:
         ```python
-        async for record in group(crawl("session"), "alf_object"):
+        from provena_like.crawler import crawl
+
+        async for record in group(crawl("data"), "alf_object"):
             if isinstance(record, Group):
                 print(record.key, record.files)
         ```

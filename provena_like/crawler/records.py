@@ -223,6 +223,8 @@ async def write_jsonl(
 
     Example:
         ```python
+        from provena_like.crawler import crawl
+
         n = await write_jsonl(crawl(Path("data")), Path("crawl.jsonl"))
         ```
     """
@@ -246,6 +248,7 @@ def read_jsonl(path: Path) -> Iterator[FileRecord | CrawlError | Group | FileRes
 
     Example:
         ```python
+        await write_jsonl([FileRecord(source="local:/d", path="a.csv")], Path("crawl.jsonl"))
         files = [r for r in read_jsonl(Path("crawl.jsonl")) if isinstance(r, FileRecord)]
         ```
     """

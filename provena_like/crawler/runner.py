@@ -22,6 +22,8 @@ read, others get ``skipped`` ("not a local file").
 
 Example:
     ```python
+    from provena_like.crawler import crawl
+
     async with ExtractionRunner(timeout=30) as runner:
         async for result in runner.extract(crawl("data")):
             if isinstance(result, FileResult):
@@ -50,8 +52,8 @@ import anyio.to_thread
 from provena_like._core.errors import UsageError
 from provena_like._core.lifecycle import AsyncCloseable
 from provena_like.crawler._worker import Reply, run_one, serve
-from provena_like.crawler.crawl import cancel_all
 from provena_like.crawler.records import CrawlError, Extraction, FileRecord, FileResult, Group
+from provena_like.crawler.walk import cancel_all
 from provena_like.extractors.base import (
     Extractor,
     JSONValue,
@@ -151,6 +153,7 @@ class ExtractionRunner(AsyncCloseable):
 
     Example:
         ```python
+        from provena_like.crawler import crawl
         from provena_like.extractors.basic import BasicExtractor
 
         async with ExtractionRunner([BasicExtractor()], workers=2) as runner:
@@ -365,7 +368,11 @@ class ExtractionRunner(AsyncCloseable):
 
         Example:
             ```python
-            result = await runner.extract_file(record)
+            from provena_like.crawler import LocalSource
+
+            record = FileRecord(source=LocalSource("data").source, path="raw/a.csv", extension=".csv")
+            async with ExtractionRunner(workers=1) as runner:
+                result = await runner.extract_file(record)
             ```
         """
         return (await self._run_batch([record]))[0]
@@ -388,8 +395,11 @@ class ExtractionRunner(AsyncCloseable):
 
         Example:
             ```python
-            async for result in runner.extract(crawl("data")):
-                print(result)
+            from provena_like.crawler import crawl
+
+            async with ExtractionRunner(workers=1) as runner:
+                async for result in runner.extract(crawl("data")):
+                    print(result)
             ```
         """
         limit = max_pending or 2 * self.workers

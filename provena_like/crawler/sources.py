@@ -1,7 +1,7 @@
 """Where a crawl runs: a local folder, a dataset's S3 prefix, or a transfer collection.
 
 A *tree* source lists one directory at a time (:meth:`TreeSource.list_dir`); the crawl
-(:func:`provena_like.crawler.crawl`) walks it breadth first. A dataset is a flat list of
+(:func:`provena_like.crawler.walk`) walks it breadth first. A dataset is a flat list of
 objects, so :class:`DatasetSource` yields its files in key order and applies the same
 :class:`CrawlFilter`. Every source returns records already filtered (hidden names,
 include/exclude globs, depth).
@@ -25,6 +25,7 @@ import anyio.to_thread
 from provena_like._core.errors import APIError, NotFound, UsageError
 from provena_like.crawler.records import CrawlError, ErrorReason, FileRecord
 from provena_like.storage.hashing import hash_file
+from provena_like.storage.keys import RESERVED_KEYS
 from provena_like.storage.selection import matches
 
 if TYPE_CHECKING:
@@ -192,6 +193,8 @@ class LocalSource:
 
     Example:
         ```python
+        from provena_like.crawler import crawl
+
         async for record in crawl(LocalSource(Path("data"), checksums=("sha256",))):
             print(record.path)
         ```
@@ -409,7 +412,8 @@ class DatasetSource:
     """A dataset's objects in S3 (or a folder of them), listed with scoped read credentials.
 
     S3 has no directories: the objects come in key order, one listing page at a time, and
-    the depth of a file is the number of ``/`` in its path below the prefix.
+    the depth of a file is the number of ``/`` in its path below the prefix. The
+    datastore's own objects at the dataset root (``metadata.json``) are left out.
 
     Args:
         dataset: The dataset (``await pv.datastore.interactive(handle)``).
@@ -417,6 +421,8 @@ class DatasetSource:
 
     Example:
         ```python
+        from provena_like.crawler import crawl
+
         ds = await pv.datastore.interactive(dataset_id)
         async for record in crawl(DatasetSource(ds)):
             print(record.path, record.etag)
@@ -443,8 +449,8 @@ class DatasetSource:
         cut = len(self.prefix)
         async for obj in self.dataset.iter_objects(self.prefix):
             rel = obj.key[cut:]
-            if not rel or rel.endswith("/"):
-                continue  # a "folder" marker object
+            if not rel or rel.endswith("/") or obj.key in RESERVED_KEYS:
+                continue  # a "folder" marker object, or the datastore's own metadata.json
             depth = rel.count("/")
             if rules.max_depth is not None and depth > rules.max_depth:
                 continue
