@@ -370,7 +370,8 @@ class ExtractionRunner(AsyncCloseable):
             ```python
             from provena_like.crawler import LocalSource
 
-            record = FileRecord(source=LocalSource("data").source, path="raw/a.csv", extension=".csv")
+            source = LocalSource("data").source
+            record = FileRecord(source=source, path="raw/a.csv", extension=".csv")
             async with ExtractionRunner(workers=1) as runner:
                 result = await runner.extract_file(record)
             ```

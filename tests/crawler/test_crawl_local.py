@@ -23,6 +23,7 @@ from provena_like.crawler import (
     read_jsonl,
     write_jsonl,
 )
+from tests.support.transfer_tasks import write_tree
 
 pytestmark = pytest.mark.anyio
 
@@ -43,17 +44,10 @@ TREE = {
 }
 
 
-def write(root: Path, files: dict[str, bytes]) -> None:
-    for rel, data in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     root = tmp_path / "tree"
-    write(root, TREE)
+    write_tree(root, TREE)
     return root
 
 
@@ -139,7 +133,7 @@ def shared_tree() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="crawl-perm-"))
     try:
         root.chmod(0o755)
-        write(root, {"ok/a.txt": b"a", "locked/b.txt": b"b", "c.txt": b"c"})
+        write_tree(root, {"ok/a.txt": b"a", "locked/b.txt": b"b", "c.txt": b"c"})
         for d in (root / "ok",):
             d.chmod(0o755)
         (root / "locked").chmod(0)
@@ -235,7 +229,7 @@ async def test_jsonl_round_trip(tree: Path, tmp_path: Path) -> None:
 
 
 async def test_breaking_out_early_cancels_the_listings(tmp_path: Path) -> None:
-    write(tmp_path, {f"d{i}/f{j}.txt": b"x" for i in range(20) for j in range(5)})
+    write_tree(tmp_path, {f"d{i}/f{j}.txt": b"x" for i in range(20) for j in range(5)})
     seen = 0
     async for _ in crawl(tmp_path, concurrency=4):
         seen += 1

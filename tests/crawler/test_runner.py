@@ -21,6 +21,7 @@ from provena_like.crawler import (
 from provena_like.extractors import available_extractors
 from provena_like.extractors.basic import BasicExtractor
 from tests.crawler.nasty import Nasty, NeedsMissingModule
+from tests.support.transfer_tasks import write_tree
 
 pytestmark = pytest.mark.anyio
 
@@ -42,12 +43,6 @@ def nasty_registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     yield available_extractors()["nasty"]  # type: ignore[misc]
 
 
-def write(root: Path, files: dict[str, bytes]) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        (root / name).write_bytes(data)
-
-
 async def results_of(runner: ExtractionRunner, root: Path) -> dict[str, FileResult]:
     out: dict[str, FileResult] = {}
     async for item in runner.extract(crawl(root)):
@@ -60,7 +55,7 @@ async def results_of(runner: ExtractionRunner, root: Path) -> dict[str, FileResu
 async def test_each_failure_costs_only_its_file(tmp_path: Path, nasty_registered: Nasty) -> None:
     registered = available_extractors()
     assert set(registered) >= {"basic", "nasty"}
-    write(tmp_path / "files", {**GOOD, **BAD, "table.csv": b"a,b\n"})
+    write_tree(tmp_path / "files", {**GOOD, **BAD, "table.csv": b"a,b\n"})
     async with ExtractionRunner(
         [registered["basic"], nasty_registered], workers=2, timeout=2, memory_limit=1024**3
     ) as runner:
@@ -94,7 +89,7 @@ async def test_a_worker_stuck_in_native_code_is_killed_and_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(runner_module, "_GRACE", 0.5)
-    write(tmp_path, {"stuck.txt": b"stuck", "good.txt": b"fine"})
+    write_tree(tmp_path, {"stuck.txt": b"stuck", "good.txt": b"fine"})
     async with ExtractionRunner([Nasty()], workers=1, timeout=1) as runner:
         results = await results_of(runner, tmp_path)
         stuck = results["stuck.txt"].extractions[0]
@@ -104,7 +99,7 @@ async def test_a_worker_stuck_in_native_code_is_killed_and_replaced(
 
 
 async def test_skips_unavailable_extractors_and_remote_files(tmp_path: Path) -> None:
-    write(tmp_path, {"a.txt": b"fine"})
+    write_tree(tmp_path, {"a.txt": b"fine"})
     async with ExtractionRunner(
         [BasicExtractor(sha256=False), NeedsMissingModule()], workers=1
     ) as runner:
