@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from provena_like.cli import (
     access,
     admin,
+    crawl,
     dataset,
     demo,
     item,
@@ -148,6 +149,8 @@ app.command("upload")(transfer_cli.upload)
 app.command("download")(transfer_cli.download)
 app.command("sync")(transfer_cli.sync)
 app.command("verify")(transfer_cli.verify)
+app.command("crawl")(crawl.crawl)
+app.command("extract")(crawl.extract)
 app.command("patch")(patch.patch)
 app.command("delete-dataset")(maintenance.delete_dataset)
 app.command("check-datasets")(maintenance.check_datasets)

@@ -24,7 +24,7 @@ import anyio.to_thread
 
 from provena_like._core.errors import APIError, NotFound, UsageError
 from provena_like.crawler.records import CrawlError, ErrorReason, FileRecord
-from provena_like.storage.hashing import hash_file
+from provena_like.extractors.basic import checksums
 from provena_like.storage.keys import RESERVED_KEYS
 from provena_like.storage.selection import matches
 
@@ -287,8 +287,9 @@ class LocalSource:
                 sha256 = md5 = None
                 if self.checksums:
                     try:
-                        digests = hash_file(
+                        digests = checksums(
                             Path(entry.path),
+                            st.st_size,
                             sha256="sha256" in self.checksums,
                             md5="md5" in self.checksums,
                         )

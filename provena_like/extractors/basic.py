@@ -14,9 +14,25 @@ import stat
 from pathlib import Path
 
 from provena_like.extractors.base import JSONValue
-from provena_like.storage.hashing import hash_file
+from provena_like.storage.hashing import Digests, hash_file, read_file
 
-__all__ = ["BasicExtractor"]
+__all__ = ["SMALL_FILE", "BasicExtractor", "checksums"]
+
+SMALL_FILE = 1024 * 1024
+"""Files up to this size are read in one call (no 8 MiB hashing buffer per small file)."""
+
+
+def checksums(path: Path, size: int, *, sha256: bool = True, md5: bool = False) -> Digests:
+    """The checksums of a file whose size is known: one read when small, streamed when large.
+
+    Example:
+        ```python
+        assert checksums(Path("data.bin"), 4).sha256.startswith("9f86d081884c")
+        ```
+    """
+    if size <= SMALL_FILE:
+        return read_file(path, sha256=sha256, md5=md5)[1]
+    return hash_file(path, sha256=sha256, md5=md5)
 
 
 class BasicExtractor:
@@ -56,7 +72,7 @@ class BasicExtractor:
             "mode": stat.filemode(st.st_mode),
         }
         if self.sha256 or self.md5:
-            digests = hash_file(path, sha256=self.sha256, md5=self.md5)
+            digests = checksums(path, st.st_size, sha256=self.sha256, md5=self.md5)
             if digests.sha256 is not None:
                 meta["sha256"] = digests.sha256
             if digests.md5 is not None:
