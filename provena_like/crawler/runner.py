@@ -51,7 +51,7 @@ import anyio.to_thread
 
 from provena_like._core.errors import UsageError
 from provena_like._core.lifecycle import AsyncCloseable
-from provena_like.crawler._worker import Reply, run_one, serve
+from provena_like.crawler._worker import Reply, serve
 from provena_like.crawler.records import CrawlError, Extraction, FileRecord, FileResult, Group
 from provena_like.crawler.walk import cancel_all
 from provena_like.extractors.base import (
@@ -86,7 +86,7 @@ def local_path(record: FileRecord) -> Path | None:
     """
     if not record.source.startswith("local:"):
         return None
-    return Path(record.source[len("local:") :]) / record.path
+    return Path(f"{record.source[len('local:') :]}/{record.path}")
 
 
 def _context() -> BaseContext:
@@ -136,6 +136,26 @@ class _Worker:
             pass
         self.process.join(2)
         self.kill()
+
+
+def _run_trusted(extractor: Extractor, path: Path) -> Extraction:
+    """An in-process extractor on one file (no timer; pydantic checks the result is JSON)."""
+    started = time.perf_counter()
+    try:
+        metadata = extractor.extract(path)
+        return Extraction(
+            extractor=extractor.name,
+            status="ok",
+            metadata=metadata,
+            seconds=time.perf_counter() - started,
+        )
+    except Exception as err:  # noqa: BLE001 - any extractor failure is data
+        return Extraction(
+            extractor=extractor.name,
+            status="failed",
+            error=f"{type(err).__name__}: {err}",
+            seconds=time.perf_counter() - started,
+        )
 
 
 class ExtractionRunner(AsyncCloseable):
@@ -298,30 +318,15 @@ class ExtractionRunner(AsyncCloseable):
 
     def _run_inline(self, paths: list[Path | None]) -> list[list[Extraction]]:
         """The in-process extractors over a batch of files (in a worker thread)."""
-        out: list[list[Extraction]] = []
-        for path in paths:
-            results: list[Extraction] = []
-            if path is not None:
-                for extractor in self._inline:
-                    status, text, error, seconds = run_one(extractor, path, None)
-                    results.append(
-                        Extraction.model_construct(
-                            extractor=extractor.name,
-                            status=status,
-                            metadata=None if text is None else json.loads(text),
-                            error=error,
-                            seconds=seconds,
-                        )
-                    )
-            out.append(results)
-        return out
+        inline = self._inline
+        return [[] if path is None else [_run_trusted(e, path) for e in inline] for path in paths]
 
     def _plan(self, record: FileRecord) -> tuple[list[Extraction], list[str], bool]:
         """(skipped extractions, isolated extractor names, whether inline ones apply)."""
         skipped: list[Extraction] = []
         isolated: list[str] = []
         inline = False
-        remote = local_path(record) is None
+        remote = not record.source.startswith("local:")
         for extractor in self.extractors:
             if not handles(extractor, record.extension, record.mime_type):
                 continue
@@ -342,21 +347,26 @@ class ExtractionRunner(AsyncCloseable):
 
     async def _run_batch(self, batch: list[FileRecord]) -> list[FileResult]:
         plans = [self._plan(record) for record in batch]
-        paths = [local_path(r) if plan[2] else None for r, plan in zip(batch, plans, strict=True)]
+        paths = [
+            local_path(record) if plan[2] else None
+            for record, plan in zip(batch, plans, strict=True)
+        ]
         inline: list[list[Extraction]] = [[] for _ in batch]
         if self._inline and any(p is not None for p in paths):
             inline = await anyio.to_thread.run_sync(self._run_inline, paths, limiter=self._threads)
         isolated: list[list[Extraction]] = [[] for _ in batch]
+        paths_of = {
+            i: local_path(batch[i]) or Path() for i, (_, names, _) in enumerate(plans) if names
+        }
         jobs = [(i, name) for i, (_, names, _) in enumerate(plans) for name in names]
         if jobs:
             done = await asyncio.gather(
-                *(self._run_isolated(name, local_path(batch[i]) or Path()) for i, name in jobs)
+                *(self._run_isolated(name, paths_of[i]) for i, name in jobs)
             )
             for (i, _), extraction in zip(jobs, done, strict=True):
                 isolated[i].append(extraction)
         return [
-            FileResult.model_construct(
-                kind="result",
+            FileResult(
                 record=record,
                 extractions=[*inline[i], *isolated[i], *plans[i][0]],
             )

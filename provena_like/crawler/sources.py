@@ -253,6 +253,7 @@ class LocalSource:
         enter_depth = depth + 1
         fromtimestamp = datetime.fromtimestamp
         source = self._source
+        globs = bool(rules.include or rules.exclude)  # the hidden rule is checked per name
         try:
             it = os.scandir(path)
         except OSError as err:
@@ -271,7 +272,7 @@ class LocalSource:
                         continue
                     if entry.is_symlink() and entry.is_dir(follow_symlinks=True):
                         continue  # a symlinked directory that is not followed
-                    if not rules.keep_file(rel):
+                    if globs and not rules.keep_file(rel):
                         continue
                     st = entry.stat()
                 except OSError as err:
@@ -302,7 +303,7 @@ class LocalSource:
                         continue
                     sha256, md5 = digests.sha256, digests.md5
                 out.files.append(
-                    FileRecord.model_construct(
+                    FileRecord(  # validating is faster than model_construct (pydantic-core)
                         source=source,
                         path=rel,
                         size=st.st_size,
