@@ -73,6 +73,7 @@ DEFAULT_MEMORY_LIMIT = 4 * 1024**3
 
 _GRACE = 5.0  # seconds past the timeout before a worker is taken for stuck and killed
 _BATCH = 256  # files per in-process thread call
+_BATCH_WAIT = 0.2  # seconds a file may wait for its batch to fill
 
 
 def local_path(record: FileRecord) -> Path | None:
@@ -416,13 +417,18 @@ class ExtractionRunner(AsyncCloseable):
         limit = max_pending or 2 * self.workers
         running: set[asyncio.Task[list[FileResult]]] = set()
         batch: list[FileRecord] = []
+        batch_started = 0.0
         try:
             async for item in records:
                 if not isinstance(item, FileRecord):
                     yield item
                     continue
+                if not batch:
+                    batch_started = time.monotonic()
                 batch.append(item)
-                if len(batch) >= _BATCH or not running:
+                # full batches (one thread hop per 256 files); a slow source's files wait
+                # at most _BATCH_WAIT seconds for company
+                if len(batch) >= _BATCH or time.monotonic() - batch_started > _BATCH_WAIT:
                     running.add(asyncio.ensure_future(self._run_batch(batch)))
                     batch = []
                 while running and (len(running) >= limit or any(t.done() for t in running)):
