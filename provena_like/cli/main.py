@@ -111,6 +111,8 @@ _COMMANDS: dict[str, tuple[str, str, bool]] = {
     "download": ("transfer", "download", False),
     "sync": ("transfer", "sync", False),
     "verify": ("transfer", "verify", False),
+    "crawl": ("crawl", "crawl", False),
+    "extract": ("crawl", "extract", False),
     "patch": ("patch", "patch", False),
     "delete-dataset": ("maintenance", "delete_dataset", False),
     "check-datasets": ("maintenance", "check_datasets", False),

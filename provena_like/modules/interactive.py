@@ -59,7 +59,7 @@ if TYPE_CHECKING:  # the S3 stack (botocore, cloudpathlib) loads when first used
 
     from provena_like.modules.datastore import Datastore
     from provena_like.storage.engine import TransferEngine
-    from provena_like.storage.listing import IncompleteUpload
+    from provena_like.storage.listing import IncompleteUpload, RemoteObject
 
 __all__ = ["NOT_REGISTERED", "InteractiveDataset", "TransferDefaults"]
 
@@ -294,6 +294,22 @@ class InteractiveDataset:
             ```
         """
         return [entry async for entry in self.iter_files(prefix=prefix)]
+
+    async def iter_objects(self, prefix: str = "") -> AsyncIterator[RemoteObject]:
+        """Every object stored under the dataset's prefix (S3, read credentials), key order.
+
+        Unlike :meth:`iter_files` (the manifest), this lists what is in the object store,
+        registered or not.
+
+        Example:
+            ```python
+            async for obj in ds.iter_objects("raw/"):
+                print(obj.key, obj.size, obj.etag)
+            ```
+        """
+        async with self._engine("read", None) as engine:
+            async for obj in engine.list(prefix):
+                yield obj
 
     async def remove_files(self, paths: Iterable[str]) -> RemoveFilesResponse:
         """Remove registered files: their manifest entries, then their objects.

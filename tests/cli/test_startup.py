@@ -60,6 +60,8 @@ def _probe(
         ["transfer", "--help"],
         ["transfer", "cp", "--help"],
         ["transfer", "task", "wait", "-h"],
+        ["crawl", "--help"],
+        ["extract", "-h"],
     ],
 )
 def test_help_imports_no_server_or_engine(args: list[str]) -> None:

@@ -1,0 +1,326 @@
+"""``provena-like crawl TARGET`` and ``provena-like extract TARGET``.
+
+``TARGET`` is a local folder, ``dataset:<handle>[/folder]`` (the dataset's objects, with
+scoped read credentials) or ``collection:<uuid>[/path]`` (a transfer-service collection).
+``--json`` prints JSON lines: one record per file, error and group (``extract``: one result
+per file); ``--output FILE`` writes the same lines to a file and prints the summary.
+
+Exit codes: ``0`` everything read, ``1`` some directory or file could not be read (or an
+extractor failed on some file), ``2`` wrong usage, ``4`` the dataset or collection is not
+found or not yours, ``5`` the server is unreachable, ``130`` interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from provena_like.cli._common import JsonOption, UrlOption, err_console, load_config, run
+from provena_like.cli._errors import CliFailure, ExitCode
+
+if TYPE_CHECKING:  # imported when a command runs: `--help` stays fast
+    from provena_like.client import ProvenaClient
+    from provena_like.crawler import CrawlError, FileRecord, FileResult, Group
+
+    Record = FileRecord | CrawlError | Group | FileResult
+
+__all__ = ["crawl", "extract"]
+
+TargetArgument = Annotated[
+    str,
+    typer.Argument(
+        help="A local folder, dataset:<handle> or collection:<uuid> (each may end in /<folder>).",
+        show_default=False,
+    ),
+]
+DepthOption = Annotated[
+    int | None, typer.Option("--depth", "-d", min=0, help="Levels below the top to descend.")
+]
+IncludeOption = Annotated[
+    list[str] | None,
+    typer.Option("--include", "-i", help="Glob on the relative path (repeatable)."),
+]
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option("--exclude", "-x", help="Glob to leave out; also prunes folders (repeatable)."),
+]
+HiddenOption = Annotated[bool, typer.Option("--hidden", help="Include names starting with '.'.")]
+GroupByOption = Annotated[
+    str | None,
+    typer.Option("--group-by", "-g", help="Add groups: file, directory, extension or alf_object."),
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write the records to this JSON-lines file."),
+]
+ConcurrencyOption = Annotated[
+    int, typer.Option("--concurrency", "-c", min=1, help="Directories listed at once.")
+]
+RateOption = Annotated[
+    float | None,
+    typer.Option("--rate-limit", min=0.001, help="At most this many listings per second."),
+]
+FollowOption = Annotated[
+    bool, typer.Option("--follow-symlinks", help="Enter symlinked folders (local crawls).")
+]
+NoProgressOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-progress",
+        envvar="PROVENA_NO_PROGRESS",
+        help="No progress line (also PROVENA_NO_PROGRESS=1; none without a terminal anyway).",
+    ),
+]
+
+
+class _Tally:
+    """Counts records as they pass, and shows a progress line on a terminal."""
+
+    def __init__(self, show: bool) -> None:
+        from provena_like.crawler import CrawlSummary
+
+        self.summary = CrawlSummary()
+        self.errors: list[CrawlError] = []
+        self.show = show and err_console.is_terminal
+        self._shown = 0
+
+    def add(self, record: Record) -> None:
+        from provena_like.crawler import CrawlError, FileRecord, FileResult, Group
+
+        s = self.summary
+        update: dict[str, int] = {}
+        if isinstance(record, FileResult):
+            update = {
+                "files": s.files + 1,
+                "bytes": s.bytes + (record.record.size or 0),
+                "extracted": s.extracted + int(record.ok),
+                "failed": s.failed + int(not record.ok),
+            }
+        elif isinstance(record, FileRecord):
+            update = {"files": s.files + 1, "bytes": s.bytes + (record.size or 0)}
+        elif isinstance(record, CrawlError):
+            update = {"errors": s.errors + 1}
+            if len(self.errors) < 1000:
+                self.errors.append(record)
+        elif isinstance(record, Group):
+            update = {"groups": s.groups + 1}
+        self.summary = s.model_copy(update=update)
+        if self.show and self.summary.files - self._shown >= 500:
+            self._shown = self.summary.files
+            err_console.print(
+                f"{self.summary.files} files, {self.summary.bytes} bytes...", end="\r"
+            )
+
+
+@dataclass(frozen=True)
+class _CrawlOptions:
+    """The crawl options both commands share."""
+
+    depth: int | None
+    include: list[str] | None
+    exclude: list[str] | None
+    hidden: bool
+    follow_symlinks: bool
+    concurrency: int
+    rate_limit: float | None
+    group_by: str | None
+
+    def __post_init__(self) -> None:
+        groupers = ("file", "directory", "extension", "alf_object")
+        if self.group_by is not None and self.group_by not in groupers:
+            raise CliFailure(
+                ExitCode.USAGE,
+                f"unknown grouper {self.group_by!r} ({', '.join(groupers)})",
+            )
+
+    async def open(
+        self, pv: ProvenaClient | None, target: str
+    ) -> AsyncIterator[FileRecord | CrawlError | Group]:
+        """The crawl of ``target`` (inside the event loop)."""
+        from provena_like.crawler import (
+            CollectionSource,
+            CrawlSource,
+            DatasetSource,
+            LocalSource,
+            crawl,
+            group,
+        )
+
+        source: CrawlSource
+        if target.startswith("dataset:"):
+            assert pv is not None
+            handle, _, prefix = _split_handle(target[len("dataset:") :])
+            source = DatasetSource(await pv.datastore.interactive(handle), prefix)
+        elif target.startswith("collection:"):
+            assert pv is not None
+            collection, _, path = target[len("collection:") :].partition("/")
+            source = CollectionSource(pv.transfer_client, f"globus://{collection}/{path}")
+        else:
+            folder = Path(target)
+            if not folder.is_dir():
+                raise CliFailure(ExitCode.USAGE, f"not a folder: {target}")
+            source = LocalSource(folder, follow_symlinks=self.follow_symlinks)
+        records = crawl(
+            source,
+            max_depth=self.depth,
+            include=self.include or (),
+            exclude=self.exclude or (),
+            hidden=self.hidden,
+            concurrency=self.concurrency,
+            rate_limit=self.rate_limit,
+        )
+        return group(records, self.group_by) if self.group_by else records
+
+
+def _split_handle(text: str) -> tuple[str, str, str]:
+    """``prefix/suffix[/folder]`` → (handle, "/", folder): a handle holds one slash."""
+    parts = text.split("/", 2)
+    if len(parts) < 2:
+        raise CliFailure(ExitCode.USAGE, f"not a dataset handle: {text!r}")
+    return f"{parts[0]}/{parts[1]}", "/", parts[2] if len(parts) > 2 else ""
+
+
+def _drive(
+    target: str,
+    url: str | None,
+    work: Callable[[ProvenaClient | None], Awaitable[_Tally]],
+) -> _Tally:
+    """Run ``work`` with a client when the target is remote, without one for a folder."""
+    if not target.startswith(("dataset:", "collection:")):
+        return run(lambda: work(None))
+    from provena_like.client import ProvenaClient
+
+    config = load_config(url)
+
+    async def go() -> _Tally:
+        async with ProvenaClient(config) as pv:
+            return await work(pv)
+
+    return run(go)
+
+
+async def _emit(
+    records: AsyncIterator[Record], tally: _Tally, as_json: bool, output: Path | None
+) -> None:
+    from provena_like.crawler import to_jsonl
+
+    sink = None if output is None else output.open("w", encoding="utf-8")
+    try:
+        async for record in records:
+            tally.add(record)
+            if sink is not None:
+                sink.write(to_jsonl(record) + "\n")
+            elif as_json:
+                sys.stdout.write(to_jsonl(record) + "\n")
+    finally:
+        if sink is not None:
+            sink.close()
+        sys.stdout.flush()
+
+
+def _finish(tally: _Tally, as_json: bool, output: Path | None) -> int:
+    summary = tally.summary
+    if tally.show:
+        err_console.print(" " * 60, end="\r")
+    if as_json and output is not None:
+        typer.echo(json.dumps({"summary": summary.model_dump()}))
+    elif not as_json:
+        from provena_like.cli._common import console
+
+        line = f"{summary.files} files, {summary.bytes} bytes"
+        if summary.groups:
+            line += f", {summary.groups} groups"
+        if summary.extracted or summary.failed:
+            line += f"; extracted {summary.extracted}, failed {summary.failed}"
+        line += f", {summary.errors} unreadable"
+        console.print(line, highlight=False)
+        for error in tally.errors[:20]:
+            console.print(f"  {error.path or '.'}: {error.reason}: {error.message}", markup=False)
+    return int(ExitCode.FAILED if summary.errors or summary.failed else ExitCode.OK)
+
+
+def crawl(
+    target: TargetArgument,
+    depth: DepthOption = None,
+    include: IncludeOption = None,
+    exclude: ExcludeOption = None,
+    hidden: HiddenOption = False,
+    group_by: GroupByOption = None,
+    follow_symlinks: FollowOption = False,
+    concurrency: ConcurrencyOption = 8,
+    rate_limit: RateOption = None,
+    output: OutputOption = None,
+    no_progress: NoProgressOption = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> int:
+    """List the files of a folder, dataset or collection: size, time, type (JSON lines)."""
+    options = _CrawlOptions(
+        depth, include, exclude, hidden, follow_symlinks, concurrency, rate_limit, group_by
+    )
+    tally = _Tally(show=not no_progress and not as_json)
+
+    async def work(pv: ProvenaClient | None) -> _Tally:
+        await _emit(await options.open(pv, target), tally, as_json, output)
+        return tally
+
+    return _finish(_drive(target, url, work), as_json, output)
+
+
+def extract(
+    target: TargetArgument,
+    extractor: Annotated[
+        list[str] | None,
+        typer.Option("--extractor", "-e", help="Run only this extractor (repeatable)."),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.001, help="Seconds per file and extractor.")
+    ] = 60.0,
+    memory_limit: Annotated[
+        int, typer.Option("--memory-limit", min=64, help="MiB of address space per worker.")
+    ] = 4096,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes.")] = None,
+    depth: DepthOption = None,
+    include: IncludeOption = None,
+    exclude: ExcludeOption = None,
+    hidden: HiddenOption = False,
+    group_by: GroupByOption = None,
+    follow_symlinks: FollowOption = False,
+    output: OutputOption = None,
+    no_progress: NoProgressOption = False,
+    as_json: JsonOption = False,
+) -> int:
+    """Crawl a local folder and extract metadata from its files (JSON lines per file)."""
+    options = _CrawlOptions(depth, include, exclude, hidden, follow_symlinks, 8, None, group_by)
+    if target.startswith(("dataset:", "collection:")):
+        raise CliFailure(
+            ExitCode.USAGE, "extract reads local files: download the dataset, then extract"
+        )
+    from provena_like.extractors import available_extractors
+
+    registered = available_extractors()
+    unknown = sorted(set(extractor or ()) - set(registered))
+    if unknown:
+        raise CliFailure(
+            ExitCode.USAGE,
+            f"unknown extractor(s): {', '.join(unknown)} (have: {', '.join(registered)})",
+        )
+    chosen = [registered[n] for n in extractor] if extractor else list(registered.values())
+    tally = _Tally(show=not no_progress and not as_json)
+
+    async def work(pv: ProvenaClient | None) -> _Tally:
+        from provena_like.crawler import ExtractionRunner
+
+        async with ExtractionRunner(
+            chosen, workers=workers, timeout=timeout, memory_limit=memory_limit * 1024**2
+        ) as runner:
+            await _emit(runner.extract(await options.open(pv, target)), tally, as_json, output)
+        return tally
+
+    return _finish(_drive(target, None, work), as_json, output)

@@ -1,0 +1,449 @@
+"""Running extractors over crawled files: worker processes, per-file timeouts, a memory cap.
+
+:class:`ExtractionRunner` sends each (file, extractor) pair to one of its worker processes
+(:mod:`provena_like.crawler._worker`) and waits at most ``timeout`` seconds for it. A worker
+owns one pipe, so the runner always knows which file a worker was reading:
+
+- the extractor raises, or runs out of memory under the worker's ``RLIMIT_AS`` cap: that
+  file's extraction is ``failed`` with the error, the worker goes on;
+- the extractor hangs in Python code: the worker's timer interrupts it (``failed``, timed
+  out), the worker goes on; in native code: the runner kills the worker after a grace
+  period and starts a new one;
+- the extractor crashes the process (a segfault, ``os._exit``, the kernel's OOM killer):
+  that file's extraction is ``failed`` with the exit code, and a new worker replaces it.
+
+Extractors named in ``in_process`` (by default ``basic``: stat and hashing, nothing that
+can crash) run in worker threads of this process, a batch of files per thread call, which
+keeps a plain crawl + ``basic`` close to the speed of the directory walk itself.
+
+A file whose extractor needs a module that is not installed gets a ``skipped`` extraction
+("extractor unavailable"); only files of a local crawl (``source`` ``local:...``) can be
+read, others get ``skipped`` ("not a local file").
+
+Example:
+    ```python
+    from provena_like.crawler import crawl
+
+    async with ExtractionRunner(timeout=30) as runner:
+        async for result in runner.extract(crawl("data")):
+            if isinstance(result, FileResult):
+                print(result.record.path, [e.status for e in result.extractions])
+    ```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping, Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+
+from provena_like._core.errors import UsageError
+from provena_like._core.lifecycle import AsyncCloseable
+from provena_like.crawler._worker import Reply, serve
+from provena_like.crawler.records import CrawlError, Extraction, FileRecord, FileResult, Group
+from provena_like.crawler.walk import cancel_all
+from provena_like.extractors.base import (
+    Extractor,
+    JSONValue,
+    available_extractors,
+    handles,
+    missing_requirements,
+)
+
+__all__ = ["DEFAULT_MEMORY_LIMIT", "ExtractionRunner", "local_path"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_MEMORY_LIMIT = 4 * 1024**3
+"""The worker processes' address-space cap (bytes) unless told otherwise."""
+
+_GRACE = 5.0  # seconds past the timeout before a worker is taken for stuck and killed
+_BATCH = 256  # files per in-process thread call
+_BATCH_WAIT = 0.2  # seconds a file may wait for its batch to fill
+
+
+def local_path(record: FileRecord) -> Path | None:
+    """The local path of a record of a local crawl, ``None`` for other sources.
+
+    Example:
+        ```python
+        rec = FileRecord(source="local:/data", path="raw/a.csv")
+        assert local_path(rec) == Path("/data/raw/a.csv")
+        ```
+    """
+    if not record.source.startswith("local:"):
+        return None
+    return Path(f"{record.source[len('local:') :]}/{record.path}")
+
+
+def _context() -> BaseContext:
+    # forkserver: no fork of this (multi-threaded) process; spawn where there is none
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+class _Worker:
+    """One worker process and the parent's end of its pipe."""
+
+    def __init__(self, context: BaseContext, extractors: dict[str, Extractor], cap: int | None):
+        parent, child = context.Pipe()
+        self.process: BaseProcess = context.Process(  # type: ignore[attr-defined]
+            target=serve, args=(child, extractors, cap), daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.conn: Connection = parent
+
+    def call(self, request: tuple[str, str, float | None], wait: float | None) -> Reply | None:
+        """Send a request and wait for the reply (blocking); ``None`` when none came in time.
+
+        Raises:
+            EOFError: The worker died.
+        """
+        self.conn.send(request)
+        if not self.conn.poll(wait):
+            return None
+        reply: Reply = self.conn.recv()
+        return reply
+
+    def kill(self) -> str:
+        """Stop the worker for good; returns how it ended."""
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+        code = self.process.exitcode
+        return f"exit code {code}" if code is not None and code >= 0 else f"signal {-(code or 0)}"
+
+    def stop(self) -> None:
+        """Ask the worker to end (closing the pipe), then make sure it does."""
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.process.join(2)
+        self.kill()
+
+
+def _run_trusted(extractor: Extractor, path: Path) -> Extraction:
+    """An in-process extractor on one file (no timer; pydantic checks the result is JSON)."""
+    started = time.perf_counter()
+    try:
+        metadata = extractor.extract(path)
+        return Extraction(
+            extractor=extractor.name,
+            status="ok",
+            metadata=metadata,
+            seconds=time.perf_counter() - started,
+        )
+    except Exception as err:  # noqa: BLE001 - any extractor failure is data
+        return Extraction(
+            extractor=extractor.name,
+            status="failed",
+            error=f"{type(err).__name__}: {err}",
+            seconds=time.perf_counter() - started,
+        )
+
+
+class ExtractionRunner(AsyncCloseable):
+    """Runs extractors over crawled files, in worker processes that may crash or hang.
+
+    Args:
+        extractors: The extractors to run (instances); ``None``: every registered one
+            (:func:`~provena_like.extractors.available_extractors`); a mapping is taken by
+            its values.
+        workers: Worker processes (default: the CPU count, at most 8).
+        timeout: Seconds one extractor may spend on one file (``None``: no limit).
+        memory_limit: Address-space cap of each worker in bytes (``None``: no cap).
+        in_process: Names of extractors trusted to run in this process's threads (fast, no
+            isolation); default ``{"basic"}``.
+
+    Example:
+        ```python
+        from provena_like.crawler import crawl
+        from provena_like.extractors.basic import BasicExtractor
+
+        async with ExtractionRunner([BasicExtractor()], workers=2) as runner:
+            results = [r async for r in runner.extract(crawl("data"))]
+        ```
+    """
+
+    def __init__(
+        self,
+        extractors: Sequence[Extractor] | Mapping[str, Extractor] | None = None,
+        *,
+        workers: int | None = None,
+        timeout: float | None = 60.0,
+        memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+        in_process: Collection[str] = ("basic",),
+    ) -> None:
+        if extractors is None:
+            extractors = available_extractors()
+        chosen = list(extractors.values() if isinstance(extractors, Mapping) else extractors)
+        names = [e.name for e in chosen]
+        if len(set(names)) != len(names):
+            raise UsageError(f"two extractors share a name: {names}")
+        if timeout is not None and timeout <= 0:
+            raise UsageError("timeout must be above 0 (or None)")
+        self.workers = max(1, workers or min(8, os.cpu_count() or 1))
+        self.timeout = timeout
+        self.memory_limit = memory_limit
+        self.extractors = chosen
+        self._unavailable: dict[str, str] = {}
+        for extractor in chosen:
+            missing = missing_requirements(extractor)
+            if missing:
+                self._unavailable[extractor.name] = (
+                    f"extractor unavailable: needs {', '.join(missing)}"
+                )
+        self._inline = [
+            e for e in chosen if e.name in in_process and e.name not in self._unavailable
+        ]
+        self._isolated = {
+            e.name: e
+            for e in chosen
+            if e.name not in in_process and e.name not in self._unavailable
+        }
+        self._idle: asyncio.Queue[_Worker | None] | None = None
+        self._all: set[_Worker] = set()
+        self._threads = anyio.CapacityLimiter(self.workers + 1)
+        self._closed = False
+        self.restarts = 0
+        """Workers replaced after they died or hung (for monitoring and tests)."""
+
+    def __repr__(self) -> str:
+        names = ", ".join(e.name for e in self.extractors)
+        return f"ExtractionRunner([{names}], workers={self.workers}, timeout={self.timeout})"
+
+    async def aclose(self) -> None:
+        """Stop the worker processes."""
+        self._closed = True
+        workers, self._all = list(self._all), set()
+        if workers:
+
+            def stop_all() -> None:
+                for worker in workers:
+                    worker.stop()
+
+            await anyio.to_thread.run_sync(stop_all)
+
+    # ------------------------------------------------------------------ one file
+
+    def _pool(self) -> asyncio.Queue[_Worker | None]:
+        if self._idle is None:
+            self._idle = asyncio.Queue()
+            for _ in range(self.workers):
+                self._idle.put_nowait(None)  # a slot; its process starts on first use
+        return self._idle
+
+    async def _run_isolated(self, name: str, path: Path) -> Extraction:
+        """One extractor on one file in a worker process."""
+        if self._closed:
+            raise UsageError("the runner is closed")
+        slots = self._pool()
+        worker = await slots.get()
+        started = time.perf_counter()
+        request = (name, str(path), self.timeout)
+        wait = None if self.timeout is None else self.timeout + _GRACE
+        reply: Reply | None = None
+        error: str | None = None
+        try:
+            for attempt in (1, 2):
+                if worker is None:
+                    worker = await anyio.to_thread.run_sync(self._start)
+                try:
+                    reply = await anyio.to_thread.run_sync(
+                        worker.call, request, wait, limiter=self._threads, abandon_on_cancel=True
+                    )
+                except anyio.get_cancelled_exc_class():
+                    self._all.discard(worker)
+                    worker.kill()  # it may still be busy with this file: never reuse it
+                    worker = None
+                    raise
+                except (BrokenPipeError, ConnectionResetError) as err:
+                    if attempt == 2:  # died before it read the request, twice
+                        error = f"worker process unavailable: {err}"
+                    else:
+                        await self._retire(worker)
+                        worker = None
+                        continue
+                except EOFError:
+                    how = await self._retire(worker)
+                    worker = None
+                    error = f"worker process died ({how}) while extracting"
+                break
+            if reply is None and error is None and worker is not None:
+                await self._retire(worker)
+                worker = None
+                error = f"timed out after {self.timeout:g} s (worker killed)"
+        finally:
+            slots.put_nowait(worker)
+        seconds = time.perf_counter() - started
+        if reply is None:
+            return Extraction(extractor=name, status="failed", error=error, seconds=seconds)
+        status, text, message, spent = reply
+        metadata: dict[str, JSONValue] | None = None if text is None else json.loads(text)
+        return Extraction.model_construct(
+            extractor=name,
+            status=status,
+            metadata=metadata,
+            error=message,
+            seconds=spent,
+        )
+
+    def _start(self) -> _Worker:
+        worker = _Worker(_context(), self._isolated, self.memory_limit)
+        self._all.add(worker)
+        return worker
+
+    async def _retire(self, worker: _Worker) -> str:
+        self._all.discard(worker)
+        self.restarts += 1
+        how = await anyio.to_thread.run_sync(worker.kill)
+        log.warning("extraction worker replaced (%s)", how)
+        return how
+
+    def _run_inline(self, paths: list[Path | None]) -> list[list[Extraction]]:
+        """The in-process extractors over a batch of files (in a worker thread)."""
+        inline = self._inline
+        return [[] if path is None else [_run_trusted(e, path) for e in inline] for path in paths]
+
+    def _plan(self, record: FileRecord) -> tuple[list[Extraction], list[str], bool]:
+        """(skipped extractions, isolated extractor names, whether inline ones apply)."""
+        skipped: list[Extraction] = []
+        isolated: list[str] = []
+        inline = False
+        remote = not record.source.startswith("local:")
+        for extractor in self.extractors:
+            if not handles(extractor, record.extension, record.mime_type):
+                continue
+            reason = self._unavailable.get(extractor.name)
+            if reason is None and remote:
+                reason = "not a local file (extraction reads local files only)"
+            if reason is not None:
+                skipped.append(
+                    Extraction.model_construct(
+                        extractor=extractor.name, status="skipped", error=reason, seconds=0.0
+                    )
+                )
+            elif extractor.name in self._isolated:
+                isolated.append(extractor.name)
+            else:
+                inline = True
+        return skipped, isolated, inline
+
+    async def _run_batch(self, batch: list[FileRecord]) -> list[FileResult]:
+        plans = [self._plan(record) for record in batch]
+        paths = [
+            local_path(record) if plan[2] else None
+            for record, plan in zip(batch, plans, strict=True)
+        ]
+        inline: list[list[Extraction]] = [[] for _ in batch]
+        if self._inline and any(p is not None for p in paths):
+            inline = await anyio.to_thread.run_sync(self._run_inline, paths, limiter=self._threads)
+        isolated: list[list[Extraction]] = [[] for _ in batch]
+        paths_of = {
+            i: local_path(batch[i]) or Path() for i, (_, names, _) in enumerate(plans) if names
+        }
+        jobs = [(i, name) for i, (_, names, _) in enumerate(plans) for name in names]
+        if jobs:
+            done = await asyncio.gather(
+                *(self._run_isolated(name, paths_of[i]) for i, name in jobs)
+            )
+            for (i, _), extraction in zip(jobs, done, strict=True):
+                isolated[i].append(extraction)
+        return [
+            FileResult(
+                record=record,
+                extractions=[*inline[i], *isolated[i], *plans[i][0]],
+            )
+            for i, record in enumerate(batch)
+        ]
+
+    async def extract_file(self, record: FileRecord) -> FileResult:
+        """Run every extractor that reads ``record``'s type on it.
+
+        Example:
+            ```python
+            from provena_like.crawler import LocalSource
+
+            source = LocalSource("data").source
+            record = FileRecord(source=source, path="raw/a.csv", extension=".csv")
+            async with ExtractionRunner(workers=1) as runner:
+                result = await runner.extract_file(record)
+            ```
+        """
+        return (await self._run_batch([record]))[0]
+
+    async def extract(
+        self,
+        records: AsyncIterable[FileRecord | CrawlError | Group],
+        *,
+        max_pending: int | None = None,
+    ) -> AsyncIterator[FileResult | CrawlError | Group]:
+        """A :class:`FileResult` per :class:`FileRecord`; other records pass through.
+
+        Results come as they are ready (not in input order). At most ``max_pending``
+        batches of files are in progress at once (default: twice the workers), so memory
+        stays flat however long ``records`` is.
+
+        Args:
+            records: A crawl's records (or any async iterable of them).
+            max_pending: Batches in progress at once.
+
+        Example:
+            ```python
+            from provena_like.crawler import crawl
+
+            async with ExtractionRunner(workers=1) as runner:
+                async for result in runner.extract(crawl("data")):
+                    print(result)
+            ```
+        """
+        limit = max_pending or 2 * self.workers
+        running: set[asyncio.Task[list[FileResult]]] = set()
+        batch: list[FileRecord] = []
+        batch_started = 0.0
+        try:
+            async for item in records:
+                if not isinstance(item, FileRecord):
+                    yield item
+                    continue
+                if not batch:
+                    batch_started = time.monotonic()
+                batch.append(item)
+                # full batches (one thread hop per 256 files); a slow source's files wait
+                # at most _BATCH_WAIT seconds for company
+                if len(batch) >= _BATCH or time.monotonic() - batch_started > _BATCH_WAIT:
+                    running.add(asyncio.ensure_future(self._run_batch(batch)))
+                    batch = []
+                while running and (len(running) >= limit or any(t.done() for t in running)):
+                    done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        running.discard(task)
+                        for result in task.result():
+                            yield result
+            if batch:
+                running.add(asyncio.ensure_future(self._run_batch(batch)))
+            while running:
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    running.discard(task)
+                    for result in task.result():
+                        yield result
+        finally:
+            await cancel_all(running)

@@ -1,0 +1,477 @@
+"""Where a crawl runs: a local folder, a dataset's S3 prefix, or a transfer collection.
+
+A *tree* source lists one directory at a time (:meth:`TreeSource.list_dir`); the crawl
+(:func:`provena_like.crawler.walk`) walks it breadth first. A dataset is a flat list of
+objects, so :class:`DatasetSource` yields its files in key order and applies the same
+:class:`CrawlFilter`. Every source returns records already filtered (hidden names,
+include/exclude globs, depth).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import posixpath
+import stat as stat_module
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import anyio.to_thread
+
+from provena_like._core.errors import APIError, NotFound, UsageError
+from provena_like.crawler.records import CrawlError, ErrorReason, FileRecord
+from provena_like.extractors.basic import checksums
+from provena_like.storage.keys import RESERVED_KEYS
+from provena_like.storage.selection import matches
+
+if TYPE_CHECKING:
+    from provena_like.clients.transfer import LocationLike, TransferClient
+    from provena_like.modules.interactive import InteractiveDataset
+
+__all__ = [
+    "CollectionSource",
+    "CrawlFilter",
+    "DatasetSource",
+    "DirListing",
+    "LocalSource",
+    "TreeSource",
+    "mime_type_of",
+]
+
+Checksum = str  # "sha256" | "md5"
+
+_MIME: dict[str, str | None] = {}
+
+
+def mime_type_of(extension: str) -> str | None:
+    """The MIME type :mod:`mimetypes` guesses for a suffix (cached per suffix).
+
+    Example:
+        ```python
+        assert mime_type_of(".csv") == "text/csv"
+        ```
+    """
+    try:
+        return _MIME[extension]
+    except KeyError:
+        guessed = mimetypes.guess_type("f" + extension, strict=False)[0] if extension else None
+        _MIME[extension] = guessed
+        return guessed
+
+
+def _extension(name: str) -> str:
+    return posixpath.splitext(name)[1].lower()
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlFilter:
+    """Which files a crawl reports and which directories it enters.
+
+    Args:
+        max_depth: Directory levels to descend below the root (``0``: the root's files
+            only; ``None``: no limit).
+        include: Globs on the relative path; if any, a file must match one.
+        exclude: Globs a file must match none of; a directory matching one (as ``dir`` or
+            ``dir/``) is not entered.
+        hidden: Report and enter names starting with a dot.
+
+    Globs follow :func:`provena_like.storage.selection.matches`: ``*`` also matches ``/``.
+
+    Example:
+        ```python
+        rules = CrawlFilter(include=("*.csv",), exclude=("tmp/*",))
+        assert rules.keep_file("raw/a.csv") and not rules.keep_file("tmp/b.csv")
+        assert not rules.enter_dir("tmp", 1)
+        ```
+    """
+
+    max_depth: int | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    hidden: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_depth is not None and self.max_depth < 0:
+            raise UsageError("max_depth must not be negative")
+        object.__setattr__(self, "include", tuple(self.include))
+        object.__setattr__(self, "exclude", tuple(self.exclude))
+
+    def visible(self, name: str) -> bool:
+        """Whether a name passes the hidden-file rule."""
+        return self.hidden or not name.startswith(".")
+
+    def keep_file(self, relative: str) -> bool:
+        """Whether a file at this relative path is reported (globs and hidden rule)."""
+        if not self.hidden and any(p.startswith(".") for p in relative.split("/")):
+            return False
+        return matches(relative, self.include, self.exclude)
+
+    def enter_dir(self, relative: str, depth: int) -> bool:
+        """Whether to list a directory ``depth`` levels below the root (the root is 0)."""
+        if self.max_depth is not None and depth > self.max_depth:
+            return False
+        if not self.visible(posixpath.basename(relative)):
+            return False
+        return not any(
+            fnmatchcase(relative, p) or fnmatchcase(relative + "/", p) for p in self.exclude
+        )
+
+
+@dataclass(slots=True)
+class DirListing:
+    """One directory's contents, filtered.
+
+    Attributes:
+        files: The files to report.
+        dirs: Subdirectories to enter: ``(relative path, identity)``; the identity
+            (device, inode) detects symlink loops (``None`` when the source has none).
+        errors: Entries that could not be read.
+    """
+
+    files: list[FileRecord] = field(default_factory=list)
+    dirs: list[tuple[str, tuple[int, int] | None]] = field(default_factory=list)
+    errors: list[CrawlError] = field(default_factory=list)
+
+
+class ListingFailed(Exception):
+    """A directory could not be listed (turned into a :class:`CrawlError` by the crawl)."""
+
+    def __init__(self, reason: ErrorReason, message: str) -> None:
+        super().__init__(message)
+        self.reason: ErrorReason = reason
+        self.message = message
+
+
+@runtime_checkable
+class TreeSource(Protocol):
+    """A source listed one directory at a time."""
+
+    @property
+    def source(self) -> str:
+        """The records' ``source`` (e.g. ``local:/abs/root``)."""
+        ...
+
+    async def root_identity(self) -> tuple[int, int] | None:
+        """The root directory's identity (raises :class:`ListingFailed` if it can't be read)."""
+        ...
+
+    async def list_dir(self, relative: str, depth: int, rules: CrawlFilter) -> DirListing:
+        """List the directory at ``relative`` (``""``: the root), ``depth`` levels down.
+
+        Raises:
+            ListingFailed: The directory cannot be listed.
+        """
+        ...
+
+
+def _reason_of(err: OSError) -> ErrorReason:
+    if isinstance(err, PermissionError):
+        return "unreadable"
+    if isinstance(err, FileNotFoundError):
+        return "not_found"
+    if isinstance(err, NotADirectoryError):
+        return "not_a_directory"
+    if err.errno == 40:  # ELOOP: too many levels of symbolic links
+        return "symlink_loop"
+    return "unreadable"
+
+
+class LocalSource:
+    """A folder on a local (or mounted) file system, listed with :func:`os.scandir`.
+
+    Args:
+        root: The folder.
+        follow_symlinks: Enter symlinked directories (a link back to a directory already
+            crawled is recorded as a ``symlink_loop`` error, not followed). Symlinks to
+            files are always reported as the files they point to; a broken one is an error.
+        checksums: ``"sha256"`` and/or ``"md5"`` to hash every reported file (in the
+            listing's worker thread).
+
+    Example:
+        ```python
+        from provena_like.crawler import crawl
+
+        async for record in crawl(LocalSource(Path("data"), checksums=("sha256",))):
+            print(record.path)
+        ```
+    """
+
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        follow_symlinks: bool = False,
+        checksums: Sequence[Checksum] = (),
+    ) -> None:
+        unknown = set(checksums) - {"sha256", "md5"}
+        if unknown:
+            raise UsageError(f"unknown checksum(s): {', '.join(sorted(unknown))}")
+        self.root = Path(root).absolute()
+        self.follow_symlinks = follow_symlinks
+        self.checksums = tuple(checksums)
+        self._source = f"local:{self.root.as_posix()}"
+
+    def __repr__(self) -> str:
+        return f"LocalSource({str(self.root)!r})"
+
+    @property
+    def source(self) -> str:
+        """``local:<absolute root>``."""
+        return self._source
+
+    def local_path(self, relative: str) -> Path:
+        """The local path of a record's relative path."""
+        return self.root / relative
+
+    async def root_identity(self) -> tuple[int, int] | None:
+        """The root's (device, inode)."""
+
+        def probe() -> tuple[int, int]:
+            try:
+                st = os.stat(self.root)
+            except OSError as err:
+                raise ListingFailed(_reason_of(err), str(err)) from err
+            if not stat_module.S_ISDIR(st.st_mode):
+                raise ListingFailed("not_a_directory", f"not a directory: {self.root}")
+            return (st.st_dev, st.st_ino)
+
+        return await anyio.to_thread.run_sync(probe)
+
+    async def list_dir(self, relative: str, depth: int, rules: CrawlFilter) -> DirListing:
+        """List one directory in a worker thread."""
+        return await anyio.to_thread.run_sync(self._list_dir, relative, depth, rules)
+
+    def _list_dir(self, relative: str, depth: int, rules: CrawlFilter) -> DirListing:
+        path = os.path.join(self.root, relative) if relative else str(self.root)
+        prefix = relative + "/" if relative else ""
+        out = DirListing()
+        follow = self.follow_symlinks
+        enter_depth = depth + 1
+        fromtimestamp = datetime.fromtimestamp
+        source = self._source
+        globs = bool(rules.include or rules.exclude)  # the hidden rule is checked per name
+        try:
+            it = os.scandir(path)
+        except OSError as err:
+            raise ListingFailed(_reason_of(err), str(err)) from err
+        with it:
+            for entry in it:
+                name = entry.name
+                if not rules.hidden and name.startswith("."):
+                    continue
+                rel = prefix + name
+                try:
+                    if entry.is_dir(follow_symlinks=follow):
+                        if rules.enter_dir(rel, enter_depth):
+                            st = entry.stat(follow_symlinks=True) if follow else None
+                            out.dirs.append((rel, (st.st_dev, st.st_ino) if st else None))
+                        continue
+                    if entry.is_symlink() and entry.is_dir(follow_symlinks=True):
+                        continue  # a symlinked directory that is not followed
+                    if globs and not rules.keep_file(rel):
+                        continue
+                    st = entry.stat()
+                except OSError as err:
+                    out.errors.append(
+                        CrawlError(
+                            source=source, path=rel, reason=_reason_of(err), message=str(err)
+                        )
+                    )
+                    continue
+                if not stat_module.S_ISREG(st.st_mode):
+                    continue  # sockets, fifos, devices: not files to crawl
+                ext = _extension(name)
+                sha256 = md5 = None
+                if self.checksums:
+                    try:
+                        digests = checksums(
+                            Path(entry.path),
+                            st.st_size,
+                            sha256="sha256" in self.checksums,
+                            md5="md5" in self.checksums,
+                        )
+                    except OSError as err:
+                        out.errors.append(
+                            CrawlError(
+                                source=source, path=rel, reason=_reason_of(err), message=str(err)
+                            )
+                        )
+                        continue
+                    sha256, md5 = digests.sha256, digests.md5
+                out.files.append(
+                    FileRecord(  # validating is faster than model_construct (pydantic-core)
+                        source=source,
+                        path=rel,
+                        size=st.st_size,
+                        mtime=fromtimestamp(st.st_mtime, UTC),
+                        extension=ext,
+                        mime_type=mime_type_of(ext),
+                        depth=depth,
+                        sha256=sha256,
+                        md5=md5,
+                    )
+                )
+        return out
+
+
+class CollectionSource:
+    """A directory on a transfer-service (Globus) collection, listed with ``ls``.
+
+    Args:
+        client: The L2 transfer client (``pv.transfer_client``, or one of real Globus).
+        location: The top directory (``globus://<uuid>/path``, ``label:path``, a
+            :class:`~provena_like.clients.transfer.Location`).
+
+    Example:
+        ```python
+        source = CollectionSource(pv.transfer_client, "globus://6c5bd2a4-67c1-4c0b-8d64-2b4c0d7a2b9e/")
+        ```
+    """
+
+    def __init__(self, client: TransferClient, location: LocationLike) -> None:
+        self.client = client
+        self.top = client.locations.resolve(location)
+        self._source = f"collection:{self.top.collection}{self.top.path}"
+
+    def __repr__(self) -> str:
+        return f"CollectionSource({self._source!r})"
+
+    @property
+    def source(self) -> str:
+        """``collection:<uuid><path>``."""
+        return self._source
+
+    async def root_identity(self) -> tuple[int, int] | None:
+        """``None``: collections have no inode identity.
+
+        The root's listing is checked by the first :meth:`list_dir`.
+        """
+        return None
+
+    async def list_dir(self, relative: str, depth: int, rules: CrawlFilter) -> DirListing:
+        """One ``ls`` of the directory."""
+        from provena_like.clients.transfer import Location
+
+        base = self.top.path.rstrip("/")
+        where = Location(self.top.collection, f"{base}/{relative}" if relative else base or "/")
+        try:
+            listing = await self.client.ls(where, show_hidden=rules.hidden)
+        except NotFound as err:
+            raise ListingFailed("not_found", str(err)) from err
+        except APIError as err:
+            code = str(getattr(err, "code", "") or "")
+            reason: ErrorReason = "failed"
+            if "NotDirectory" in code:
+                reason = "not_a_directory"
+            elif "PermissionDenied" in code or getattr(err, "status_code", 0) == 403:
+                reason = "unreadable"
+            raise ListingFailed(reason, str(err)) from err
+        prefix = relative + "/" if relative else ""
+        out = DirListing()
+        for entry in listing.entries:
+            rel = prefix + entry.name
+            if not rules.visible(entry.name):
+                continue
+            if entry.is_dir:
+                if rules.enter_dir(rel, depth + 1):
+                    out.dirs.append((rel, None))
+                continue
+            if entry.type == "invalid_symlink":
+                out.errors.append(
+                    CrawlError(
+                        source=self._source,
+                        path=rel,
+                        reason="not_found",
+                        message=f"broken symlink to {entry.link_target}",
+                    )
+                )
+                continue
+            if not rules.keep_file(rel):
+                continue
+            ext = _extension(entry.name)
+            mtime = entry.last_modified
+            if mtime is not None and mtime.tzinfo is None:
+                mtime = mtime.replace(tzinfo=UTC)
+            out.files.append(
+                FileRecord(
+                    source=self._source,
+                    path=rel,
+                    size=entry.size,
+                    mtime=mtime,
+                    extension=ext,
+                    mime_type=mime_type_of(ext),
+                    depth=depth,
+                )
+            )
+        return out
+
+
+class DatasetSource:
+    """A dataset's objects in S3 (or a folder of them), listed with scoped read credentials.
+
+    S3 has no directories: the objects come in key order, one listing page at a time, and
+    the depth of a file is the number of ``/`` in its path below the prefix. The
+    datastore's own objects at the dataset root (``metadata.json``) are left out.
+
+    Args:
+        dataset: The dataset (``await pv.datastore.interactive(handle)``).
+        prefix: A folder inside the dataset (``"raw/"``), ``""`` for all of it.
+
+    Example:
+        ```python
+        from provena_like.crawler import crawl
+
+        ds = await pv.datastore.interactive(dataset_id)
+        async for record in crawl(DatasetSource(ds)):
+            print(record.path, record.etag)
+        ```
+    """
+
+    def __init__(self, dataset: InteractiveDataset, prefix: str = "") -> None:
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        self.dataset = dataset
+        self.prefix = prefix
+        self._source = f"dataset:{dataset.id}" + (f"/{prefix}" if prefix else "")
+
+    def __repr__(self) -> str:
+        return f"DatasetSource({self._source!r})"
+
+    @property
+    def source(self) -> str:
+        """``dataset:<handle>`` (plus ``/<prefix>``)."""
+        return self._source
+
+    async def iter_files(self, rules: CrawlFilter) -> AsyncIterator[FileRecord]:
+        """Every object below the prefix that passes ``rules``, in key order."""
+        cut = len(self.prefix)
+        async for obj in self.dataset.iter_objects(self.prefix):
+            rel = obj.key[cut:]
+            if not rel or rel.endswith("/") or obj.key in RESERVED_KEYS:
+                continue  # a "folder" marker object, or the datastore's own metadata.json
+            depth = rel.count("/")
+            if rules.max_depth is not None and depth > rules.max_depth:
+                continue
+            if not rules.keep_file(rel) or _excluded_dir(rel, rules):
+                continue
+            ext = _extension(rel.rpartition("/")[2])
+            yield FileRecord(
+                source=self._source,
+                path=rel,
+                size=obj.size,
+                mtime=obj.last_modified,
+                extension=ext,
+                mime_type=mime_type_of(ext),
+                depth=depth,
+                etag=obj.etag,
+            )
+
+
+def _excluded_dir(relative: str, rules: CrawlFilter) -> bool:
+    """Whether a parent folder of ``relative`` is excluded (as a tree crawl would prune it)."""
+    parts = relative.split("/")[:-1]
+    return any(not rules.enter_dir("/".join(parts[: i + 1]), i + 1) for i in range(len(parts)))
