@@ -15,7 +15,9 @@ real path is outside the root. Symlinks are never objects.
 
 Files are copied in chunks (one worker thread hop each), so a cancelled ``put`` or ``get``
 stops at the next chunk and removes its temp file; a source file that changes while it is
-copied fails the copy instead of storing a mix.
+copied fails the copy instead of storing a mix. :meth:`PosixRepository.put_many` stores small
+files several to a hop (up to one chunk's bytes), each with the same temp file, check, fsync
+and rename, and fsyncs each folder once per hop.
 
 Example:
     ```python
@@ -56,6 +58,9 @@ __all__ = ["TEMP_PREFIX", "PosixRepository"]
 
 TEMP_PREFIX = ".provena-tmp-"
 """File names starting so are temp files of writes in progress, never objects."""
+
+_SMALL_MOST = 64
+"""The most files :meth:`PosixRepository.put_many` stores in one worker-thread hop."""
 
 _OPEN_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -302,6 +307,91 @@ class PosixRepository(Repository):
             progress=progress,
         )
         return ObjectInfo(path=path, size=info.st_size, sha256=digest, mtime=_mtime(info))
+
+    async def put_many(
+        self,
+        items: Iterable[tuple[Path | str | os.PathLike[str], str]],
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> builtins.list[ObjectInfo]:
+        """Store many local files, small ones several to a worker-thread hop.
+
+        Each object is written as by :meth:`put` (temp file, fsync, ``os.replace``); the
+        folders are fsynced once at the end of each hop, before anything is returned. Files
+        go in order and the first failure is raised (the objects stored before it stay).
+        With ``progress`` every file goes through :meth:`put` (its events per chunk).
+
+        A hop holds files while their bytes stay within one chunk (at most 64 files), so a
+        cancelled ``put_many`` stops about as soon as a cancelled ``put``; a file larger
+        than a chunk is copied chunk by chunk as by :meth:`put`.
+
+        Example:
+            ```python
+            (tmp_path / "a.txt").write_text("a")
+            (tmp_path / "b.txt").write_text("b")
+            pairs = [(tmp_path / "a.txt", "s/a.txt"), (tmp_path / "b.txt", "s/b.txt")]
+            async with PosixRepository(tmp_path / "repo") as repo:
+                infos = await repo.put_many(pairs)
+                assert [i.sha256 is not None for i in infos] == [True, True]
+            ```
+        """
+        pairs = [(Path(local), check_path(path)) for local, path in items]
+        if progress is not None:
+            return await super().put_many(pairs, progress=progress)
+        stored: builtins.list[ObjectInfo] = []
+        while len(stored) < len(pairs):
+            start = len(stored)
+            stored += await anyio.to_thread.run_sync(
+                self._put_small, pairs[start : start + _SMALL_MOST], limiter=self._limiter
+            )
+            if len(stored) == start:  # the next file is larger than a chunk
+                local, path = pairs[start]
+                stored.append(await self.put(local, path))
+        return stored
+
+    def _put_small(self, pairs: builtins.list[tuple[Path, str]]) -> builtins.list[ObjectInfo]:
+        """Store files from the start of ``pairs`` while their bytes fit in a chunk. Blocking.
+
+        Stops before the first file that would pass the chunk's bytes (none stored if the
+        first is larger than a chunk); the folders written to are fsynced before returning,
+        also when a file fails (its error is raised once they are).
+        """
+        stored: builtins.list[ObjectInfo] = []
+        folders: set[Path] = set()
+        budget = self._chunk_size
+        try:
+            for local, path in pairs:
+                target = self._writable(path)
+                copy = _Copy.open(local, _temp_beside(target))
+                size = copy.before.st_size
+                if size > budget and (stored or size > self._chunk_size):
+                    copy.close(discard=True)
+                    break
+                budget -= size
+                try:
+                    while copy.step(self._chunk_size):
+                        pass
+                    copy.finish(f"the local file {os.fspath(local)}")
+                except BaseException:
+                    copy.close(discard=True)
+                    raise
+                copy.close(discard=False)
+                try:
+                    os.replace(copy.temp, target)
+                except BaseException:
+                    copy.temp.unlink(missing_ok=True)
+                    raise
+                folders.add(target.parent)
+                info = os.stat(target)
+                digest = copy.hasher.digests().sha256
+                assert digest is not None
+                stored.append(
+                    ObjectInfo(path=path, size=info.st_size, sha256=digest, mtime=_mtime(info))
+                )
+        finally:
+            for folder in folders:
+                _fsync_dir(folder)
+        return stored
 
     async def get(
         self,

@@ -287,9 +287,9 @@ class DirectS3:
                 )
             yield DirectResponse(response.status, response.headers, b""), _pieces(response)
 
-    async def head(self, key: str) -> DirectResponse:
-        """HEAD ``key``."""
-        return await self._send("HEAD", "HeadObject", key, {}, b"")
+    async def head(self, key: str, headers: Mapping[str, str] | None = None) -> DirectResponse:
+        """HEAD ``key`` (``headers`` e.g. ``x-amz-checksum-mode: ENABLED``)."""
+        return await self._send("HEAD", "HeadObject", key, dict(headers or {}), b"")
 
     async def list_page(
         self, prefix: str, *, token: str | None = None, max_keys: int = 1000

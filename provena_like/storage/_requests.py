@@ -234,15 +234,15 @@ class S3Requests:
         """
         return await self.call(self.direct.put, key, body, headers)
 
-    async def head(self, key: str) -> DirectResponse:
-        """HEAD an object (``key`` is the full key).
+    async def head(self, key: str, headers: Mapping[str, str] | None = None) -> DirectResponse:
+        """HEAD an object (``key`` is the full key; ``headers`` are sent and signed).
 
         Example:
             ```python
             (await requests.head(key)).metadata.get("sha256")
             ```
         """
-        return await self.call(self.direct.head, key)
+        return await self.call(self.direct.head, key, headers)
 
     async def list_page(
         self, prefix: str, *, token: str | None = None, max_keys: int = 1000

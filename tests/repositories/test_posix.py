@@ -161,3 +161,52 @@ async def test_a_writer_killed_mid_put_leaves_the_old_file_and_a_hidden_temp(
     assert leftovers[0].path.startswith("m1/2024-01-31/001/raw/" + TEMP_PREFIX)
     await repo.discard_incomplete()
     assert await repo.incomplete() == [] and [o.path async for o in repo.list()] == [path]
+
+
+async def test_put_many_stores_small_files_several_to_a_thread_hop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import anyio.to_thread
+
+    repo = PosixRepository(tmp_path / "repo", chunk_size=1024)
+    pairs: list[tuple[Path, str]] = []
+    for i in range(40):  # 40 files of 100 bytes, then one larger than a chunk, then 2 more
+        local = tmp_path / f"f{i}.bin"
+        local.write_bytes(bytes([i]) * 100)
+        pairs.append((local, f"s/c{i % 3}/f{i}.bin"))
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"B" * 3000)
+    pairs.append((big, "s/big.bin"))
+    pairs += pairs[:2]
+    hops = [0]
+    real = anyio.to_thread.run_sync
+
+    async def counted(*args: object, **kwargs: object) -> object:
+        hops[0] += 1
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    infos = await repo.put_many(pairs)
+    # 10 files of 100 bytes fill a 1 KiB chunk: 4 hops for 40, the big one chunk by chunk
+    assert hops[0] <= 20, hops[0]
+    monkeypatch.undo()
+    assert [i.path for i in infos] == [p for _, p in pairs]
+    for (local, path), info in zip(pairs, infos, strict=True):
+        assert (repo.root / path).read_bytes() == local.read_bytes()
+        stored = await repo.stat(path, verify=True)
+        assert stored is not None and (info.size, info.sha256) == (stored.size, stored.sha256)
+    assert await repo.incomplete() == []
+
+
+async def test_put_many_raises_the_first_failure_keeping_what_was_stored(
+    repo: PosixRepository, tmp_path: Path
+) -> None:
+    pairs = []
+    for i in range(3):
+        (tmp_path / f"f{i}.bin").write_bytes(b"x" * (i + 1))
+        pairs.append((tmp_path / f"f{i}.bin", f"s/f{i}.bin"))
+    pairs.insert(2, (tmp_path / "gone.bin", "s/gone.bin"))
+    with pytest.raises(FileNotFoundError):
+        await repo.put_many(pairs)
+    assert [o.path async for o in repo.list()] == ["s/f0.bin", "s/f1.bin"]
+    assert await repo.incomplete() == []

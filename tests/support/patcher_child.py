@@ -7,14 +7,16 @@ objects, then writes MARKER and hangs in every other ``put`` (until the parent k
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import anyio
 
 from provena_like import ProvenaClient
-from provena_like.repositories import ObjectInfo, PosixRepository
+from provena_like.repositories import ObjectInfo, PosixRepository, Repository
 from provena_like.storage.events import ProgressCallback
 
 
@@ -46,6 +48,15 @@ class Stalling(PosixRepository):
         if self.done >= self.after:
             self.enough.set()
         return info
+
+    async def put_many(
+        self,
+        items: Iterable[tuple[Path | str | os.PathLike[str], str]],
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> builtins.list[ObjectInfo]:
+        """One ``put`` per file (the contract's default), so that the stall applies."""
+        return await Repository.put_many(self, items, progress=progress)
 
 
 async def main(argv: list[str]) -> None:
