@@ -138,6 +138,8 @@ async def test_subtype_owner_created_and_field_filters(
         {"field": "record.a b:x"},
         {"field": "record.x:"},
         {"created_after": "yesterday"},
+        {"created_after": "12981"},  # not read as a Unix timestamp: the schema says ISO 8601
+        {"created_before": "-1.5"},
         {"page_size": 0},
         {"page_size": 101},
     ]:

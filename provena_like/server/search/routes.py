@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AfterValidator, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.search import ReindexResult, SearchHit
@@ -48,6 +48,21 @@ def _to_utc(when: datetime | None) -> datetime | None:
         raise ValueError("the time is outside the years 1-9999 in UTC") from None
 
 
+def _iso_only(value: object) -> object:
+    """Refuse a bare number (pydantic reads it as a Unix timestamp); the schema says ISO 8601."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("give the time in ISO 8601 (e.g. 2026-01-31T12:00:00Z), not a number")
+    return value
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_iso_only)]
+"""A filter time as the schema says it: an ISO 8601 string (a number is a 422)."""
+
+
 Caller = Annotated[Principal, Depends(require_principal)]
 Session = Annotated[AsyncSession, Depends(db_session)]
 
@@ -66,12 +81,12 @@ async def search_items_route(
     subtype: Annotated[list[Subtype] | None, Query(description="any of these subtypes")] = None,
     owner: Annotated[str | None, Query(description="only items owned by this user")] = None,
     created_after: Annotated[
-        datetime | None,
+        IsoTime | None,
         Query(description="created at or after (ISO 8601; naive = UTC)"),
         AfterValidator(_to_utc),
     ] = None,
     created_before: Annotated[
-        datetime | None,
+        IsoTime | None,
         Query(description="created before (ISO 8601; naive = UTC)"),
         AfterValidator(_to_utc),
     ] = None,
