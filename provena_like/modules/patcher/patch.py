@@ -35,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import time
@@ -42,7 +43,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -55,14 +56,17 @@ from provena_like._core.errors import (
 from provena_like.alf import AlfError, parse_rel_path, remove_uuid, split_session_path
 from provena_like.models.patching import MAX_PATCH_FILES, PatchResult
 from provena_like.models.registration import RegisteredDataset
+from provena_like.modules._replicas import unique_ids
 from provena_like.modules.patcher.journal import (
     Journal,
     JournalFile,
     JournalLocation,
     default_journal_dir,
 )
+from provena_like.modules.patcher.opening import given_repositories, holding, open_some
 from provena_like.modules.patcher.results import PatchOutcome, PatchPlan
 from provena_like.repositories import (
+    LocalEndpoint,
     PosixRepository,
     Repository,
     RepositoryResolver,
@@ -75,6 +79,10 @@ from provena_like.storage.hashing import hash_file
 
 if TYPE_CHECKING:
     from provena_like.clients.registry import RegistryClient
+    from provena_like.clients.transfer import TransferClient
+    from provena_like.models.datastore import AccessLevel
+    from provena_like.modules.checking import CheckProgress, CheckReport
+    from provena_like.modules.deletion import DeletionProgress, DeletionReport
     from provena_like.modules.registration import Registration
 
 __all__ = [
@@ -85,6 +93,8 @@ __all__ = [
     "UnknownFiles",
     "journal_paths",
 ]
+
+T = TypeVar("T")
 
 RepositoriesArg = (
     Sequence[str] | Mapping[str, "Repository | Path | str | os.PathLike[str] | None"] | None
@@ -160,7 +170,19 @@ class PatchAborted(TransferError):
 
 
 class Patcher:
-    """Replaces registered files in every repository holding them (see the module docstring).
+    """Replaces, deletes and checks registered files in every repository holding them.
+
+    Patching (:meth:`patch_files`, :meth:`resume`) runs the steps of the module docstring;
+    :meth:`delete_datasets` and :meth:`check_datasets` run
+    :func:`~provena_like.modules.deletion.delete_datasets` and
+    :func:`~provena_like.modules.checking.check_datasets` on the repositories the datasets'
+    file records name. All of them open repositories by the same rules
+    (:data:`RepositoriesArg`, :meth:`resolver`): S3 ones with the credentials the server
+    mints, POSIX ones at their local roots, Globus ones through :attr:`transfer` and
+    :attr:`local_endpoint`. A patch needs every repository holding its files; a repository
+    that can't be opened doesn't stop a deletion or a check of the others: its replicas
+    report why (a deletion then refuses that dataset before changing anything; a check
+    reports them ``unchecked``), and so does the report's ``unavailable``.
 
     Args:
         registry_client: The registry's L2 client.
@@ -175,8 +197,18 @@ class Patcher:
         plan = (await patcher.patch_files(paths, dry_run=True)).plan
         for handle, files in plan.repositories.items():
             print(handle, len(files))
+        report = await patcher.check_datasets([dataset_id], repositories={lab: "/mnt/lab"})
+        assert report.ok, [(d.dataset_id, d.error) for d in report.problems]
         ```
     """
+
+    transfer: TransferClient | Callable[[], TransferClient] | None = None
+    """The transfer client of Globus repositories, or a function giving it (called when the
+    first one is opened; ``pv.patcher``'s gives ``pv.transfer_client``)."""
+
+    local_endpoint: LocalEndpoint | None = None
+    """The collection showing a directory of this machine that a Globus repository's bytes
+    go through (``pv.patcher.local_endpoint = LocalEndpoint(collection, directory)``)."""
 
     def __init__(
         self,
@@ -321,6 +353,153 @@ class Patcher:
                 )
             return None if journal.step == "aborted" else journal
         return Journal.unfinished_for(self.journal_dir, paths)
+
+    # ------------------------------------------------------------------ repositories
+
+    def resolver(self, repositories: RepositoriesArg = None) -> RepositoryResolver:
+        """A resolver with the Patcher's local roots and those ``repositories`` maps to a directory.
+
+        It opens Globus repositories with the Patcher's ``transfer`` and ``local_endpoint``.
+
+        Example:
+            ```python
+            resolver = pv.patcher.resolver({lab: "/mnt/lab"})
+            assert (await resolver.record(lab)).kind == "posix"
+            ```
+        """
+        roots = dict(self.local_roots)
+        if isinstance(repositories, Mapping):
+            for handle, value in repositories.items():
+                if value is not None and not isinstance(value, Repository):
+                    roots[handle] = Path(value)
+        return RepositoryResolver(
+            self.client,
+            local_roots=roots,
+            transfer=self.transfer,
+            local_endpoint=self.local_endpoint,
+        )
+
+    # ------------------------------------------------------------------ delete and check
+
+    async def delete_datasets(
+        self,
+        ids: Iterable[str],
+        *,
+        repositories: RepositoriesArg = None,
+        dry_run: bool = False,
+        on_progress: DeletionProgress | None = None,
+        concurrency: int = 4,
+    ) -> DeletionReport:
+        """Delete registered datasets from every repository holding them, then their records.
+
+        The steps, and what a crash at each leaves, are
+        :func:`~provena_like.modules.deletion.delete_datasets`'; re-running the same call
+        continues where it stopped. Protected datasets are refused before anything changes.
+
+        Args:
+            ids: The registered datasets' ids.
+            repositories: Which repositories, and how to reach them, as for
+                :meth:`patch_files` (:data:`RepositoriesArg`). A dataset with a replica in a
+                repository not opened fails before anything is changed.
+            dry_run: Change nothing: list, per repository, every file that would be removed.
+            on_progress: Receives a :class:`~provena_like.modules.deletion.DeletionEvent`
+                after each step.
+            concurrency: Datasets worked on at once.
+
+        Returns:
+            One result per dataset, in the order given; ``unavailable`` names the
+            repositories that couldn't be opened, and why.
+
+        Example:
+            ```python
+            report = await pv.patcher.delete_datasets([dataset_id], repositories={lab: "/mnt/lab"})
+            assert report.ok, [d.error for d in report.failed]
+            ```
+        """
+        from provena_like.modules.deletion import delete_datasets
+
+        wanted = unique_ids(ids)
+        work = functools.partial(
+            delete_datasets,
+            self.client,
+            wanted,
+            dry_run=dry_run,
+            on_progress=on_progress,
+            concurrency=concurrency,
+        )
+        access: AccessLevel = "read" if dry_run else "write"
+        return await self._on(await holding(self.client, wanted), repositories, access, work)
+
+    async def check_datasets(
+        self,
+        datasets: Iterable[str] | Mapping[str, Any],
+        *,
+        repositories: RepositoriesArg = None,
+        verify: bool = True,
+        repair: bool = False,
+        on_progress: CheckProgress | None = None,
+        concurrency: int = 4,
+    ) -> CheckReport:
+        """Check each replica of registered datasets against its record; optionally repair.
+
+        See :func:`~provena_like.modules.checking.check_datasets` for what is checked and
+        how a repair copies from a good replica only.
+
+        Args:
+            datasets: Dataset ids, or the filters of
+                :meth:`~provena_like.clients.registry.RegistryClient.iter_registered_datasets`
+                as a mapping (``{"session": handle}``).
+            repositories: Which repositories, and how to reach them, as for
+                :meth:`patch_files`; a replica in one not opened is ``unchecked``.
+            verify: Read every object back and hash its bytes (default).
+            repair: Copy missing or wrong replicas again from a good one (opens the
+                repositories for writing).
+            on_progress: Receives a :class:`~provena_like.modules.checking.CheckEvent` per
+                replica checked and repaired.
+            concurrency: Datasets worked on at once.
+
+        Returns:
+            One result per dataset; ``unavailable`` names the repositories that couldn't be
+            opened, and why.
+
+        Example:
+            ```python
+            report = await pv.patcher.check_datasets({"session": session}, repair=True)
+            print([(d.dataset_id, d.error) for d in report.problems])
+            ```
+        """
+        from provena_like.modules.checking import check_datasets
+
+        if isinstance(datasets, Mapping):
+            listed = self.client.iter_registered_datasets(**datasets)
+            handles = dict.fromkeys([f.repository async for d in listed for f in d.files])
+            chosen: Iterable[str] | Mapping[str, Any] = datasets
+        else:
+            chosen = unique_ids(datasets)
+            handles = await holding(self.client, chosen)
+        work = functools.partial(
+            check_datasets,
+            self.client,
+            chosen,
+            verify=verify,
+            repair=repair,
+            on_progress=on_progress,
+            concurrency=concurrency,
+        )
+        return await self._on(handles, repositories, "write" if repair else "read", work)
+
+    async def _on(
+        self,
+        handles: Iterable[str],
+        repositories: RepositoriesArg,
+        access: AccessLevel,
+        work: Callable[..., Awaitable[T]],
+    ) -> T:
+        """``work(repositories=..., unavailable=...)`` with the repositories it can open."""
+        resolver = self.resolver(repositories)
+        async with AsyncExitStack() as stack:
+            opened, unavailable = await open_some(stack, resolver, handles, repositories, access)
+            return await work(repositories=opened, unavailable=unavailable)
 
     # ------------------------------------------------------------------ 1. plan
 
@@ -493,16 +672,10 @@ class Patcher:
     async def _open(
         self, stack: AsyncExitStack, handles: list[str], repositories: RepositoriesArg
     ) -> dict[str, Repository]:
-        given: dict[str, Repository] = {}
-        roots = dict(self.local_roots)
-        if isinstance(repositories, Mapping):
-            for handle, value in repositories.items():
-                if isinstance(value, Repository):
-                    given[handle] = value
-                elif value is not None:
-                    roots[handle] = Path(value)
-        resolver = RepositoryResolver(self.client, local_roots=roots)
+        """The patch's repositories, all of them or none, opened by :meth:`resolver`."""
+        given = given_repositories(repositories)
         missing = [h for h in handles if h not in given]
+        resolver = self.resolver(repositories)
         opened = await stack.enter_async_context(await resolver.open(missing, access="write"))
         return {**given, **opened}
 
