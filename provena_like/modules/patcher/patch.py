@@ -5,8 +5,13 @@ A patch runs five steps, each recorded in its journal (:mod:`.journal`) once com
 1. **plan** — each local file (inside an ALF session folder) is matched to the registered
    revision it replaces (its session, collection, revision and name); the repositories are
    those of the revision's file records. A path that matches nothing, a revision that is
-   protected, or a repository that can't be opened here refuses the whole patch before
-   anything moves. A dry run stops here and returns the plan.
+   protected (unless ``force``), or a repository that can't be opened here refuses the
+   whole patch before anything moves. A dry run stops here and returns the plan.
+
+   With ``force``, a protected revision's new bytes are planned as a new revision of its
+   dataset instead (:mod:`.forced`: ONE's next-revision rule), which is registered in
+   every repository holding the protected one, *not present* and *not default*, before
+   staging; the protected revision is never touched.
 2. **stage** — the new bytes are put at :func:`~provena_like.repositories.staging_path` in
    every repository (``.staging/<patch_id>/<path>``), beside the old object, which stays
    in place and is what the records point to.
@@ -14,7 +19,8 @@ A patch runs five steps, each recorded in its journal (:mod:`.journal`) once com
    (``stat(verify=True)``). A mismatch (a corrupted copy) aborts the patch: the staged
    objects are removed and nothing is committed.
 4. **commit** — one server transaction (``commit_patch``) switches each revision's size,
-   hashes and each repository's file record to the staged path. Before committing, a
+   hashes and each repository's file record to the staged path (a forced new revision's
+   records become present, and it becomes its dataset's default). Before committing, a
    resumed patch asks the server (``get_patch``) whether its commit already happened.
 5. **clean up** — the old objects the commit's answer lists are deleted.
 
@@ -35,6 +41,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import itertools
 import os
@@ -56,7 +63,9 @@ from provena_like._core.errors import (
 from provena_like.alf import AlfError, parse_rel_path, remove_uuid, split_session_path
 from provena_like.models.patching import MAX_PATCH_FILES, PatchResult
 from provena_like.models.registration import RegisteredDataset
+from provena_like.models.registration import rel_path as make_rel_path
 from provena_like.modules._replicas import unique_ids
+from provena_like.modules.patcher import forced
 from provena_like.modules.patcher.journal import (
     Journal,
     JournalFile,
@@ -129,8 +138,9 @@ class ProtectedDatasets(UsageError):
         more = f" and {len(datasets) - 5} more" if len(datasets) > 5 else ""
         super().__init__(
             f"{len(datasets)} revision(s) are protected and can't be patched: {listed}{more}. "
-            "Register the new content as a new revision instead "
-            "(pv.registration.register_files(..., force=True)). Nothing was changed."
+            "Patch with force=True (--force) to register the new content as a new revision "
+            "that becomes the default once verified everywhere; the protected revision stays "
+            "as it is. Nothing was changed."
         )
         self.datasets = datasets
 
@@ -274,9 +284,14 @@ class Patcher:
                 (``.../lab/Subjects/KS023/2026-12-06/001/alf/trials.table.pqt``), each a new
                 version of a registered revision (at most 1,000 per patch).
             repositories: Which repositories, and how to reach them (:data:`RepositoriesArg`).
-            dry_run: Only plan: return which revision each file replaces, per repository.
-            force: Recorded with the patch. A protected revision is refused all the same
-                (the server's rule); register the new content as a new revision instead.
+            dry_run: Only plan: return which revision each file replaces, per repository
+                (with ``force``, the new revision each protected one's file becomes).
+            force: A file of a protected revision becomes a new revision of its dataset
+                (ONE's next-revision rule, as ``pv.registration.register_files(force=True)``,
+                but always a revision that doesn't exist yet): registered not present and
+                not default in every repository holding the protected one, staged and
+                verified like any patch, then made present and the default by the commit.
+                The protected revision is left as it is. Recorded with the patch.
             patch_id: The patch's id (a uuid; default: a new one, or the unfinished
                 journal's for these paths).
             on_progress: Receives :class:`~provena_like.storage.TransferProgress` as
@@ -288,9 +303,11 @@ class Patcher:
         Raises:
             UsageError: A path matches no registered revision (the message names it), is
                 not a file in an ALF session, or a repository can't be opened here.
-            ProtectedDatasets: Some revisions are protected (nothing moved).
+            ProtectedDatasets: Some revisions are protected and ``force`` is not set
+                (nothing moved).
             PatchAborted: A staged copy didn't read back as the local file, or the server
-                refused the commit (a conflicting patch): nothing committed, staging removed.
+                refused the commit (a conflicting patch) or a new revision (``force``):
+                nothing committed, staging and the new revisions' records removed.
             TransferError: A repository failed while staging, verifying or cleaning up:
                 re-run (or :meth:`resume`) to continue.
         """
@@ -526,21 +543,27 @@ class Patcher:
             parsed.append((path, session, rel_path))
         if problems:
             raise UsageError("; ".join(problems))
-        datasets = await self._registered(parsed)
+        datasets, revisions = await self._registered(parsed)
         missing = [p for p, _, _ in parsed if p not in datasets]
         if missing:
             raise UnknownFiles(missing)
         protected = [(Path(p), str(d.id)) for p, d in datasets.items() if d.protected]
-        if protected:
+        if protected and not force:
             raise ProtectedDatasets(protected)
         wanted = _wanted(repositories)
         digests = await self._hash(list(datasets))
         journal = Journal(patch_id=patch_id, force=force)
+        today = dt.datetime.now(dt.UTC).date()
         for path, dataset in datasets.items():
             size, sha256, md5, mtime_ns = digests[path]
             if sha256 == dataset.sha256 and size == dataset.size:
                 journal.unchanged.append(path)
                 continue
+            revision: str | None = None
+            if dataset.protected:  # force: a new revision, the protected one left as it is
+                taken = revisions[dataset.session, dataset.collection, dataset.name]
+                revision = forced.new_revision(dataset.revision, taken, today)
+                taken.append(revision)  # another file of the same dataset gets the next one
             if dataset.state == "deleting":
                 raise UsageError(f"{path}: its registered dataset {dataset.id} is being deleted")
             held = [r.repository for r in dataset.files]
@@ -565,13 +588,20 @@ class Patcher:
                     sha256=sha256,
                     md5=md5,
                     mtime_ns=mtime_ns,
-                    locations=[_location(dataset, h, patch_id) for h in held],
+                    locations=[_location(dataset, h, patch_id, revision) for h in held],
+                    session=dataset.session,
+                    new_revision=revision,
                 )
             )
         return journal
 
-    async def _registered(self, parsed: list[tuple[str, Any, str]]) -> dict[str, RegisteredDataset]:
-        """The registered revision of each path (by session, collection, revision, name)."""
+    async def _registered(
+        self, parsed: list[tuple[str, Any, str]]
+    ) -> tuple[dict[str, RegisteredDataset], dict[tuple[str, str, str], list[str]]]:
+        """The registered revision of each path (by session, collection, revision, name).
+
+        Also every revision of each of their datasets, by (session, collection, name).
+        """
         from provena_like.modules.registration import _Sessions
 
         sessions = _Sessions(self.registration)
@@ -583,17 +613,16 @@ class Patcher:
                 continue
             by_session.setdefault(item.id, []).append((path, rel_path))
         found: dict[str, RegisteredDataset] = {}
+        revisions: dict[tuple[str, str, str], list[str]] = {}
         for session_id, wanted in by_session.items():
-            known = {
-                d.rel_path: d
-                async for d in self.client.iter_registered_datasets(
-                    session=session_id, page_size=1000
-                )
-            }
+            known: dict[str, RegisteredDataset] = {}
+            async for d in self.client.iter_registered_datasets(session=session_id, page_size=1000):
+                known[d.rel_path] = d
+                revisions.setdefault((d.session, d.collection, d.name), []).append(d.revision)
             for path, rel_path in wanted:
                 if rel_path in known:
                     found[path] = known[rel_path]
-        return found
+        return found, revisions
 
     async def _hash(self, paths: list[str]) -> dict[str, tuple[int, str, str, int]]:
         """Size, sha256, md5 and mtime of each local file, in worker threads."""
@@ -648,6 +677,7 @@ class Patcher:
             if journal.step == "planned":
                 if resumed:
                     await self._discard_temps(journal, repos)
+                await self._register(journal, repos)
                 await self._stage(journal, repos, on_progress)
             if journal.step == "staged":
                 await self._verify(journal, repos)
@@ -667,6 +697,7 @@ class Patcher:
             for loc in f.locations
             if loc.cleaned
         )
+        plan = PatchPlan.from_journal(journal)  # with the new revisions force registered
         return PatchOutcome(plan, False, journal.step, resumed, result, cleaned)
 
     async def _open(
@@ -684,6 +715,21 @@ class Patcher:
         for repo in repos.values():
             if isinstance(repo, PosixRepository):
                 await repo.discard_incomplete(prefix=f".staging/{journal.patch_id}/")
+
+    async def _register(self, journal: Journal, repos: Mapping[str, Repository]) -> None:
+        """``force``: register each new revision (not present, not default) before staging."""
+        if not any(f.new_revision is not None for f in journal.files):
+            return
+        try:
+            await forced.register(self.client, journal)
+        except forced.NewRevisionTaken as exc:
+            await self._abort(journal, repos, str(exc))
+        except APIStatusError as exc:
+            if _refused(exc):
+                await self._abort(journal, repos, f"the server refused the new revision: {exc}")
+            raise
+        finally:
+            await self._save(journal)
 
     async def _stage(
         self,
@@ -786,7 +832,11 @@ class Patcher:
         await self._each([loc for f in journal.files for loc in f.locations], remove)
         journal.step, journal.error = "aborted", reason
         await self._save(journal)
-        raise PatchAborted(journal.patch_id, reason)
+        left = await forced.unregister(self.client, journal)
+        if left:
+            journal.error = f"{reason}; not removed: {'; '.join(left)}"
+        await self._save(journal)
+        raise PatchAborted(journal.patch_id, journal.error)
 
     async def _commit(self, journal: Journal, repos: Mapping[str, Repository]) -> PatchResult:
         try:
@@ -795,30 +845,12 @@ class Patcher:
             body = {
                 "patch_id": journal.patch_id,
                 "force": journal.force,
-                "files": [
-                    {
-                        "dataset": f.dataset,
-                        "expected_sha256": f.old_sha256,
-                        "size": f.size,
-                        "sha256": f.sha256,
-                        "md5": f.md5,
-                        "locations": [
-                            {
-                                "repository": loc.repository,
-                                "relative_path": loc.staged_path,
-                                "size": f.size,
-                                "sha256": f.sha256,
-                            }
-                            for loc in f.locations
-                        ],
-                    }
-                    for f in journal.files
-                ],
+                "files": [_commit_file(f) for f in journal.files],
             }
             try:
                 result = await self.client.commit_patch(body)
             except APIStatusError as exc:
-                if 400 <= exc.status_code < 500 and exc.status_code not in (401, 408, 429):
+                if _refused(exc):
                     await self._abort(journal, repos, f"the server refused the commit: {exc}")
                 raise
         journal.old_locations = [old for patched in result.files for old in patched.old_locations]
@@ -829,8 +861,17 @@ class Patcher:
     async def _clean(self, journal: Journal, repos: Mapping[str, Repository]) -> None:
         """Delete the old objects the commit listed, a batch per repository."""
         by_old = {(loc.repository, loc.old_path): loc for f in journal.files for loc in f.locations}
+        # a new revision's record (force) was registered not present: nothing is there
+        new = {
+            (loc.repository, loc.old_path)
+            for f in journal.files
+            if f.new_revision is not None
+            for loc in f.locations
+        }
         todo: dict[str, list[str]] = {}
         for old in journal.old_locations:
+            if (old.repository, old.relative_path) in new and not old.exists:
+                continue
             loc = by_old.get((old.repository, old.relative_path))
             if loc is None or not loc.cleaned:
                 todo.setdefault(old.repository, []).append(old.relative_path)
@@ -875,11 +916,16 @@ def _wanted(repositories: RepositoriesArg) -> set[str] | None:
     return set(repositories)
 
 
-def _location(dataset: RegisteredDataset, handle: str, patch_id: str) -> JournalLocation:
+def _location(
+    dataset: RegisteredDataset, handle: str, patch_id: str, revision: str | None = None
+) -> JournalLocation:
     """The old path of ``dataset`` in ``handle`` and where this patch stages the new bytes.
 
     A record whose path is an earlier patch's staging path (the current object since that
-    patch) is staged at the same path under this patch's folder.
+    patch) is staged at the same path under this patch's folder. With ``revision`` (force),
+    the new bytes are those of that new revision of the dataset: its path in the same
+    session folder is where its record is registered (not present), and they are staged
+    at that path under this patch's folder.
     """
     record = next(r for r in dataset.files if r.repository == handle)
     earlier = split_staging_path(record.relative_path)
@@ -887,11 +933,45 @@ def _location(dataset: RegisteredDataset, handle: str, patch_id: str) -> Journal
         unstaged = record.model_copy(update={"relative_path": earlier[1]})
         dataset = dataset.model_copy(update={"files": [unstaged]})
     canonical = path_from_dataset(dataset, handle)
+    old = record.relative_path
+    if revision is not None:
+        new_rel = make_rel_path(dataset.collection, revision, dataset.name)
+        canonical = old = forced.new_path(canonical, dataset.rel_path, new_rel)
     return JournalLocation(
-        repository=handle,
-        old_path=record.relative_path,
-        staged_path=staging_path(canonical, patch_id),
+        repository=handle, old_path=old, staged_path=staging_path(canonical, patch_id)
     )
+
+
+def _commit_file(f: JournalFile) -> dict[str, Any]:
+    """A file of the commit's request: the revision patched in place, or force's new one."""
+    if f.new_revision is not None:
+        if f.new_dataset is None:
+            raise UsageError(f"{f.path}: its new revision {f.new_revision!r} is not registered")
+        dataset, expected = f.new_dataset, f.sha256
+    else:
+        dataset, expected = f.dataset, f.old_sha256
+    return {
+        "dataset": dataset,
+        "expected_sha256": expected,
+        "size": f.size,
+        "sha256": f.sha256,
+        "md5": f.md5,
+        "locations": [
+            {
+                "repository": loc.repository,
+                "relative_path": loc.staged_path,
+                "size": f.size,
+                "sha256": f.sha256,
+            }
+            for loc in f.locations
+        ],
+        **({"default": True} if f.new_revision is not None else {}),
+    }
+
+
+def _refused(exc: APIStatusError) -> bool:
+    """A refusal to give up on (a 4xx that asking again won't change)."""
+    return 400 <= exc.status_code < 500 and exc.status_code not in (401, 408, 429)
 
 
 def _check_unchanged(f: JournalFile) -> None:
