@@ -11,7 +11,10 @@ in a temp folder). Then the researcher:
 3. patches: staged in both repositories, read back, one commit, old objects removed;
 4. reads the file back from each repository at the path the server's records give, and
    lists each repository: only the objects the records point to are left;
-5. patches the same files again: nothing to do (the bytes are already the registered ones).
+5. patches the same files again: nothing to do (the bytes are already the registered ones);
+6. protects the trials file (a protected tag freezes its revision), fixes it once more and
+   patches with ``force=True``: the new bytes become a new revision, staged and verified in
+   both repositories and made the default by the commit; the protected revision stays.
 
 ::
 
@@ -37,12 +40,13 @@ async def main() -> None:
         data, mount = Path(tmp) / "data", Path(tmp) / "lab-server"
         mount.mkdir()
         async with LocalStack() as stack:
-            await seed_registration(
+            setup = await seed_registration(
                 stack,
                 lab=LAB,
                 subject=SUBJECT,
                 dataset_types=[("trials.table", "*trials.table*"), ("wheel.position", "*wheel*")],
                 data_format=("npy", EXT),
+                tags=[("released", True)],
             )
             s3, posix = await seed_repositories(stack, f"{LAB}_members")
             async with stack.client() as pv:
@@ -99,6 +103,20 @@ async def main() -> None:
                 # 5. again: nothing to do
                 again = await pv.patcher.patch_files([trials, wheel])
                 print(f"again: {again.step}, {len(again.plan.unchanged)} unchanged")
+
+                # 6. a protected revision: force makes the new bytes a new default revision
+                released = setup.tags[0].id
+                await pv.registry_client.tag_dataset(str(dataset.id), released)
+                trials.write_bytes(b"trials, fixed twice")
+                forced = await pv.patcher.patch_files([trials], force=True)
+                (planned,) = forced.plan.files
+                assert planned.new_dataset is not None
+                new = await pv.registry_client.get_registered_dataset(planned.new_dataset)
+                old = await pv.registry_client.get_registered_dataset(planned.dataset)
+                print(
+                    f"force: revision {new.revision!r} is the default ({new.default}); the "
+                    f"protected revision {old.revision!r} stays ({old.sha256 == dataset.sha256})"
+                )
 
 
 if __name__ == "__main__":

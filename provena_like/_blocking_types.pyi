@@ -58,7 +58,6 @@ import provena_like.modules.deletion
 import provena_like.modules.engines
 import provena_like.modules.interactive
 import provena_like.modules.patcher.journal
-import provena_like.modules.patcher.maintenance
 import provena_like.modules.patcher.patch
 import provena_like.modules.patcher.results
 import provena_like.modules.registration
@@ -880,16 +879,39 @@ class BlockingRegistration:
     ) -> BlockingIterator[provena_like.models.registration.RegisteredDataset]: ...
 
 class BlockingPatcher:
-    """``provena_like.modules.patcher.maintenance.Patcher`` made blocking."""
+    """``provena_like.modules.patcher.patch.Patcher`` made blocking."""
 
     @property
-    def wrapped(self) -> provena_like.modules.patcher.maintenance.Patcher: ...
+    def wrapped(self) -> provena_like.modules.patcher.patch.Patcher: ...
+    client: BlockingRegistryClient
+    registration: BlockingRegistration
+    local_roots: typing.Any
+    journal_dir: typing.Any
     transfer: (
         BlockingTransferClient
         | collections.abc.Callable[[], provena_like.clients.transfer.client.TransferClient]
         | None
     )
     local_endpoint: provena_like.repositories.transfer.LocalEndpoint | None
+    def journal(self, patch_id: builtins.str) -> provena_like.modules.patcher.journal.Journal: ...
+    def unfinished(self) -> builtins.list[provena_like.modules.patcher.journal.Journal]: ...
+    def patch_files(
+        self,
+        paths: collections.abc.Sequence[pathlib.Path | builtins.str],
+        *,
+        repositories: provena_like.modules.patcher.patch.RepositoriesArg = ...,
+        dry_run: builtins.bool = ...,
+        force: builtins.bool = ...,
+        patch_id: builtins.str | None = ...,
+        on_progress: provena_like.storage.events.ProgressCallback | None = ...,
+    ) -> provena_like.modules.patcher.results.PatchOutcome: ...
+    def resume(
+        self,
+        patch_id: builtins.str,
+        *,
+        repositories: provena_like.modules.patcher.patch.RepositoriesArg = ...,
+        on_progress: provena_like.storage.events.ProgressCallback | None = ...,
+    ) -> provena_like.modules.patcher.results.PatchOutcome: ...
     def resolver(
         self, repositories: provena_like.modules.patcher.patch.RepositoriesArg = ...
     ) -> BlockingRepositoryResolver: ...
@@ -913,29 +935,6 @@ class BlockingPatcher:
         on_progress: provena_like.modules.checking.CheckProgress | None = ...,
         concurrency: builtins.int = ...,
     ) -> provena_like.modules.checking.CheckReport: ...
-    client: BlockingRegistryClient
-    registration: BlockingRegistration
-    local_roots: typing.Any
-    journal_dir: typing.Any
-    def journal(self, patch_id: builtins.str) -> provena_like.modules.patcher.journal.Journal: ...
-    def unfinished(self) -> builtins.list[provena_like.modules.patcher.journal.Journal]: ...
-    def patch_files(
-        self,
-        paths: collections.abc.Sequence[pathlib.Path | builtins.str],
-        *,
-        repositories: provena_like.modules.patcher.patch.RepositoriesArg = ...,
-        dry_run: builtins.bool = ...,
-        force: builtins.bool = ...,
-        patch_id: builtins.str | None = ...,
-        on_progress: provena_like.storage.events.ProgressCallback | None = ...,
-    ) -> provena_like.modules.patcher.results.PatchOutcome: ...
-    def resume(
-        self,
-        patch_id: builtins.str,
-        *,
-        repositories: provena_like.modules.patcher.patch.RepositoriesArg = ...,
-        on_progress: provena_like.storage.events.ProgressCallback | None = ...,
-    ) -> provena_like.modules.patcher.results.PatchOutcome: ...
 
 class BlockingArchive:
     """``provena_like.modules.archive.Archive`` made blocking."""

@@ -2,10 +2,10 @@
 
 The work is :class:`~provena_like.modules.patcher.Patcher`'s (plan, stage, verify, commit,
 clean up; journaled). Exit codes: ``0`` done (or planned, with ``--dry-run``), ``1`` the
-patch failed or was aborted (nothing committed), a revision is protected, ``2`` wrong usage
-(a repository that can't be opened here), ``4`` a path matches no registered dataset you
-may read, ``130`` interrupted (the message says how to resume). ``--json`` prints one JSON
-document.
+patch failed or was aborted (nothing committed), a revision is protected (without
+``--force``), ``2`` wrong usage (a repository that can't be opened here), ``4`` a path
+matches no registered dataset you may read, ``130`` interrupted (the message says how to
+resume). ``--json`` prints one JSON document.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def _outcome_json(outcome: PatchOutcome) -> dict[str, Any]:
                 "old_size": f.old_size,
                 "size": f.size,
                 "sha256": f.sha256,
+                "new_revision": f.new_revision,
+                "new_dataset": f.new_dataset,
                 "locations": [
                     {
                         "repository": loc.repository,
@@ -83,16 +85,24 @@ def _print(outcome: PatchOutcome) -> None:
         for handle, planned in plan.repositories.items():
             console.print(f"[bold]{handle}[/]: {len(planned)} file(s)")
             for f, loc in planned:
-                console.print(f"  {loc.old_path} -> {loc.staged_path}  ({f.path})")
+                if f.new_revision is not None:
+                    console.print(
+                        f"  new revision {f.new_revision} (protected {f.rel_path} stays): "
+                        f"-> {loc.staged_path}  ({f.path})"
+                    )
+                else:
+                    console.print(f"  {loc.old_path} -> {loc.staged_path}  ({f.path})")
         console.print(
             f"would patch {len(plan.files)} file(s) in {len(plan.repositories)} "
             f"repositories; {len(plan.unchanged)} unchanged (patch id {outcome.patch_id})"
         )
         return
     resumed = " (resumed)" if outcome.resumed else ""
+    new = [f for f in plan.files if f.new_revision is not None]
+    revisions = f"; {len(new)} as a new default revision (protected)" if new else ""
     console.print(
         f"[green]patched[/] {len(plan.files)} file(s) in {len(plan.repositories)} "
-        f"repositories{resumed}; {len(plan.unchanged)} unchanged; "
+        f"repositories{resumed}{revisions}; {len(plan.unchanged)} unchanged; "
         f"{len(outcome.cleaned)} old object(s) removed (patch id {outcome.patch_id})"
     )
 
@@ -136,7 +146,13 @@ def patch(
         bool, typer.Option("--dry-run", help="Plan only: print what each repository would get.")
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Record the patch as forced (protected stays refused).")
+        bool,
+        typer.Option(
+            "--force",
+            help="A file of a protected revision becomes a new revision (ONE's next-revision "
+            "rule): registered not present and not default, staged, verified, then made "
+            "present and the default by the commit. The protected revision stays as it is.",
+        ),
     ] = False,
     resume: Annotated[
         str | None, typer.Option("--resume", help="Continue the interrupted patch PATCH_ID.")
@@ -149,7 +165,8 @@ def patch(
 
     Each local file is a new version of a registered file (same session, collection,
     revision and name). The new bytes are staged in every repository holding it and read
-    back; one commit switches the records; the old objects are removed last. Interrupted?
+    back; one commit switches the records; the old objects are removed last. A protected
+    revision is refused unless --force (then it becomes a new default revision). Interrupted?
     Re-run the same command (or use --resume PATCH_ID): it continues from its journal.
     Globus repositories need --local-endpoint COLLECTION=DIR.
     """

@@ -823,7 +823,9 @@ class RegistryClient(ServiceClient):
 
         Args:
             request: ``{patch_id, force?, files: [{dataset, expected_sha256, size, sha256,
-                md5?, version?, locations: [{repository, relative_path, size, sha256}]}]}``.
+                md5?, version?, default?, locations: [{repository, relative_path, size,
+                sha256}]}]}``; a file with ``default`` also becomes its dataset's default
+                revision.
             idempotency_key: see :meth:`register_files`.
 
         Returns:

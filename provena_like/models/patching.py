@@ -126,6 +126,9 @@ class PatchFile(_Record):
         version: the producing software's version, or None.
         locations: one per repository; every repository that has a file record of the
             revision must be given one (no replica is left stale).
+        default: also make the revision its dataset's default (its other revisions lose
+            the flag) in the same transaction. The Patcher's ``force`` sends it for the new
+            revision it registered (not present, not default) in place of a protected one.
     """
 
     dataset: uuid.UUID
@@ -135,6 +138,7 @@ class PatchFile(_Record):
     md5: Md5 | None = None
     version: str | None = Field(default=None, min_length=1, max_length=64)
     locations: list[PatchLocation] = Field(min_length=1, max_length=MAX_PATCH_LOCATIONS)
+    default: bool = False
 
 
 class PatchRequest(_Record):
@@ -145,7 +149,8 @@ class PatchRequest(_Record):
             answers the same, a different request with a used id is refused (409).
         force: recorded with the patch. It does not let a patch change a protected revision
             (412 ``protected`` either way): with ``force`` the SDK registers such a file as a
-            new revision instead, under the registration rules.
+            new revision instead (not present, not default), stages and verifies its bytes,
+            and commits it with ``default``.
         files: the revisions to replace, each at most once (at most
             :data:`MAX_PATCH_FILES`).
     """

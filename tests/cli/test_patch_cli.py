@@ -136,3 +136,31 @@ def test_an_interrupted_patch_says_how_to_resume_and_resumes(
     doc = json.loads(resumed.output)
     assert doc["resumed"] and doc["step"] == "done" and doc["patch_id"] == patch_id
     anyio.run(_check_done, localstack, bench, ids, tmp_path)
+
+
+async def _protect(localstack: LocalStack, bench: Bench, dataset_id: str) -> None:
+    async with ProvenaClient(localstack.config(access_token=bench.lab.member.token)) as pv:
+        tagged = await pv.registry_client.tag_dataset(dataset_id, bench.vocabulary.protected_tag)
+        assert tagged.protected
+
+
+def test_patch_force_makes_a_protected_files_new_bytes_a_new_revision(
+    localstack: LocalStack, new_user: Callable[..., User], tmp_path: Path
+) -> None:
+    bench, ids, paths, _ = anyio.run(
+        lambda: _setup(localstack, new_user, tmp_path, interrupt=False)
+    )
+    anyio.run(_protect, localstack, bench, ids[0])
+    env = _env(localstack, bench, tmp_path)
+    args = ["patch", *map(str, paths), "--repository", f"{bench.posix}={bench.posix_root}"]
+    refused = runner.invoke(app, [*args, "--json"], env=env)
+    assert refused.exit_code == 1, refused.output
+    error = json.loads(refused.output)["error"]
+    assert error["kind"] == "protected" and "--force" in error["message"]
+    dry = runner.invoke(app, [*args, "--force", "--dry-run"], env=env)
+    assert dry.exit_code == 0 and "new revision" in dry.output, dry.output
+    done = runner.invoke(app, [*args, "--force", "--json"], env=env)
+    assert done.exit_code == 0, done.output
+    files = {f["dataset"]: f for f in json.loads(done.output)["files"]}
+    assert files[ids[0]]["new_revision"] and files[ids[0]]["new_dataset"]
+    assert files[ids[1]]["new_revision"] is None

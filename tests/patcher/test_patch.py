@@ -105,9 +105,8 @@ async def test_refusals_before_anything_moves(
         headers=bench.lab.member.headers,
     )
     assert r.status_code in (200, 201), r.text
-    for force in (False, True):
-        with pytest.raises(ProtectedDatasets, match=str(dataset.id)):
-            await patcher.patch_files([path], repositories=roots, force=force)
+    with pytest.raises(ProtectedDatasets, match=str(dataset.id)):  # force: tests/patcher/test_force
+        await patcher.patch_files([path], repositories=roots)
     assert await listing(repos, (bench.s3, bench.posix)) == before
     assert (await pv.registry_client.get_registered_dataset(str(dataset.id))).sha256 == sha256(
         b"old"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 
@@ -14,7 +15,15 @@ from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread
 from tests.support.patch_helpers import Held, hold, patch_body, s3_repository, stage, staged
 from tests.support.registration_db import database, failing_insert, rows_of
-from tests.support.registration_helpers import Lab, Vocabulary, fields, make_lab, sha
+from tests.support.registration_helpers import (
+    Lab,
+    Vocabulary,
+    fields,
+    file,
+    make_lab,
+    register,
+    sha,
+)
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
@@ -192,6 +201,52 @@ async def test_a_protected_revision_is_refused_with_or_without_force(
         r = await client.post("/patches", json=body, headers=lab.member.headers)
         assert r.status_code == 412 and r.json()["error"]["code"] == "protected", r.text
         assert await rows_of(server, held.session) == before
+
+
+async def test_a_file_with_default_becomes_its_datasets_default_in_the_commit(
+    client: httpx.AsyncClient, localstack: LocalStack, lab: Lab, held: Held
+) -> None:
+    """How force publishes a new revision: registered not present and not default, then
+    committed present and default in one transaction; the other revision is left as it is."""
+    headers = lab.member.headers
+    name = held.posix_path.rsplit("/", 1)[1]
+    new = file(f"alf/#2026-12-06#/{name}", "new", md5=hashlib.md5(b"new").hexdigest())
+    for repository in (held.posix, held.s3):
+        r = await register(
+            client,
+            lab.member,
+            held.session,
+            [new],
+            repository=repository,
+            exists=False,
+            default=False,
+        )
+        assert r.status_code == 201, r.text
+    registered = r.json()["files"][0]["dataset"]
+    assert not registered["default"] and not any(f["exists"] for f in registered["files"])
+    body = patch_body(held, "new", default=True)
+    body["files"][0]["dataset"] = registered["id"]
+    body["files"][0]["expected_sha256"] = sha("new")
+    await stage(localstack, held, body["patch_id"], "new")
+    r = await client.post("/patches", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    (patched,) = r.json()["files"]
+    assert patched["dataset"]["default"] and all(f["exists"] for f in patched["dataset"]["files"])
+    old = (await client.get(f"/registered-datasets/{held.dataset}", headers=headers)).json()
+    assert not old["default"] and old["sha256"] == sha(held.content)
+    assert {f["relative_path"] for f in old["files"]} == {held.posix_path, held.s3_path}
+    # without ``default`` a commit leaves the flags as they are
+    back = await client.post(
+        f"/registered-datasets/{held.dataset}/default", json={}, headers=headers
+    )
+    assert back.status_code in (200, 201), back.text
+    again = patch_body(held, "newer")
+    again["files"][0]["dataset"] = registered["id"]
+    again["files"][0]["expected_sha256"] = sha("new")
+    await stage(localstack, held, again["patch_id"], "newer")
+    r = await client.post("/patches", json=again, headers=headers)
+    assert r.status_code == 201, r.text
+    assert not r.json()["files"][0]["dataset"]["default"]
 
 
 async def test_two_commits_of_the_same_revision_one_wins(

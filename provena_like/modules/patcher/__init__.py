@@ -2,8 +2,9 @@
 
 Patching is staged, verified and resumable: see :mod:`provena_like.modules.patcher.patch`
 for the steps and :mod:`provena_like.modules.patcher.journal` for the journal a patch resumes
-from. Deleting and checking datasets (:mod:`provena_like.modules.patcher.maintenance`) open
-the same repositories by the same rules.
+from. Deleting and checking datasets (:meth:`Patcher.delete_datasets`,
+:meth:`Patcher.check_datasets`) open the same repositories by the same rules
+(:mod:`provena_like.modules.patcher.opening`).
 
 Example:
     ```python
@@ -14,9 +15,9 @@ Example:
 """
 
 from provena_like.modules.patcher.journal import Journal, PatchStep, default_journal_dir
-from provena_like.modules.patcher.maintenance import Patcher
 from provena_like.modules.patcher.patch import (
     PatchAborted,
+    Patcher,
     ProtectedDatasets,
     RepositoriesArg,
     UnknownFiles,

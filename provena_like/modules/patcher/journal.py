@@ -68,8 +68,11 @@ class JournalLocation(BaseModel):
 
     Attributes:
         repository: The repository's handle.
-        old_path: Where the file record says the current bytes are.
+        old_path: Where the file record says the current bytes are; for a file ``force``
+            registers as a new revision, that revision's file record (not present: nothing
+            is there, and the protected revision's objects are never touched).
         staged_path: Where the patch puts the new bytes (the current path once committed).
+        registered: ``force``: the new revision's file record here was registered.
         staged: The new bytes were put there.
         verified: Their size and sha256 were read back from the repository and matched.
         cleaned: The old object was deleted after the commit.
@@ -80,6 +83,7 @@ class JournalLocation(BaseModel):
     repository: str
     old_path: str
     staged_path: str
+    registered: bool = False
     staged: bool = False
     verified: bool = False
     cleaned: bool = False
@@ -99,6 +103,10 @@ class JournalFile(BaseModel):
         md5: The local file's md5.
         mtime_ns: The local file's mtime when hashed (a change since is refused).
         locations: One per repository holding the revision.
+        session: The revision's session (its handle).
+        new_revision: ``force`` on a protected revision: the revision the new bytes are
+            registered as (the protected one stays as it is).
+        new_dataset: That new revision's id, once registered (what the commit switches).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -113,6 +121,9 @@ class JournalFile(BaseModel):
     md5: str
     mtime_ns: int
     locations: list[JournalLocation]
+    session: str | None = None
+    new_revision: str | None = None
+    new_dataset: str | None = None
 
 
 class Journal(BaseModel):

@@ -5,8 +5,13 @@ A patch runs five steps, each recorded in its journal (:mod:`.journal`) once com
 1. **plan** — each local file (inside an ALF session folder) is matched to the registered
    revision it replaces (its session, collection, revision and name); the repositories are
    those of the revision's file records. A path that matches nothing, a revision that is
-   protected, or a repository that can't be opened here refuses the whole patch before
-   anything moves. A dry run stops here and returns the plan.
+   protected (unless ``force``), or a repository that can't be opened here refuses the
+   whole patch before anything moves. A dry run stops here and returns the plan.
+
+   With ``force``, a protected revision's new bytes are planned as a new revision of its
+   dataset instead (:mod:`.forced`: ONE's next-revision rule), which is registered in
+   every repository holding the protected one, *not present* and *not default*, before
+   staging; the protected revision is never touched.
 2. **stage** — the new bytes are put at :func:`~provena_like.repositories.staging_path` in
    every repository (``.staging/<patch_id>/<path>``), beside the old object, which stays
    in place and is what the records point to.
@@ -14,7 +19,8 @@ A patch runs five steps, each recorded in its journal (:mod:`.journal`) once com
    (``stat(verify=True)``). A mismatch (a corrupted copy) aborts the patch: the staged
    objects are removed and nothing is committed.
 4. **commit** — one server transaction (``commit_patch``) switches each revision's size,
-   hashes and each repository's file record to the staged path. Before committing, a
+   hashes and each repository's file record to the staged path (a forced new revision's
+   records become present, and it becomes its dataset's default). Before committing, a
    resumed patch asks the server (``get_patch``) whether its commit already happened.
 5. **clean up** — the old objects the commit's answer lists are deleted.
 
@@ -35,6 +41,8 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import itertools
 import os
 import time
@@ -42,7 +50,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -55,14 +63,19 @@ from provena_like._core.errors import (
 from provena_like.alf import AlfError, parse_rel_path, remove_uuid, split_session_path
 from provena_like.models.patching import MAX_PATCH_FILES, PatchResult
 from provena_like.models.registration import RegisteredDataset
+from provena_like.models.registration import rel_path as make_rel_path
+from provena_like.modules._replicas import unique_ids
+from provena_like.modules.patcher import forced
 from provena_like.modules.patcher.journal import (
     Journal,
     JournalFile,
     JournalLocation,
     default_journal_dir,
 )
+from provena_like.modules.patcher.opening import given_repositories, holding, open_some
 from provena_like.modules.patcher.results import PatchOutcome, PatchPlan
 from provena_like.repositories import (
+    LocalEndpoint,
     PosixRepository,
     Repository,
     RepositoryResolver,
@@ -75,6 +88,10 @@ from provena_like.storage.hashing import hash_file
 
 if TYPE_CHECKING:
     from provena_like.clients.registry import RegistryClient
+    from provena_like.clients.transfer import TransferClient
+    from provena_like.models.datastore import AccessLevel
+    from provena_like.modules.checking import CheckProgress, CheckReport
+    from provena_like.modules.deletion import DeletionProgress, DeletionReport
     from provena_like.modules.registration import Registration
 
 __all__ = [
@@ -85,6 +102,8 @@ __all__ = [
     "UnknownFiles",
     "journal_paths",
 ]
+
+T = TypeVar("T")
 
 RepositoriesArg = (
     Sequence[str] | Mapping[str, "Repository | Path | str | os.PathLike[str] | None"] | None
@@ -119,8 +138,9 @@ class ProtectedDatasets(UsageError):
         more = f" and {len(datasets) - 5} more" if len(datasets) > 5 else ""
         super().__init__(
             f"{len(datasets)} revision(s) are protected and can't be patched: {listed}{more}. "
-            "Register the new content as a new revision instead "
-            "(pv.registration.register_files(..., force=True)). Nothing was changed."
+            "Patch with force=True (--force) to register the new content as a new revision "
+            "that becomes the default once verified everywhere; the protected revision stays "
+            "as it is. Nothing was changed."
         )
         self.datasets = datasets
 
@@ -160,7 +180,19 @@ class PatchAborted(TransferError):
 
 
 class Patcher:
-    """Replaces registered files in every repository holding them (see the module docstring).
+    """Replaces, deletes and checks registered files in every repository holding them.
+
+    Patching (:meth:`patch_files`, :meth:`resume`) runs the steps of the module docstring;
+    :meth:`delete_datasets` and :meth:`check_datasets` run
+    :func:`~provena_like.modules.deletion.delete_datasets` and
+    :func:`~provena_like.modules.checking.check_datasets` on the repositories the datasets'
+    file records name. All of them open repositories by the same rules
+    (:data:`RepositoriesArg`, :meth:`resolver`): S3 ones with the credentials the server
+    mints, POSIX ones at their local roots, Globus ones through :attr:`transfer` and
+    :attr:`local_endpoint`. A patch needs every repository holding its files; a repository
+    that can't be opened doesn't stop a deletion or a check of the others: its replicas
+    report why (a deletion then refuses that dataset before changing anything; a check
+    reports them ``unchecked``), and so does the report's ``unavailable``.
 
     Args:
         registry_client: The registry's L2 client.
@@ -175,8 +207,18 @@ class Patcher:
         plan = (await patcher.patch_files(paths, dry_run=True)).plan
         for handle, files in plan.repositories.items():
             print(handle, len(files))
+        report = await patcher.check_datasets([dataset_id], repositories={lab: "/mnt/lab"})
+        assert report.ok, [(d.dataset_id, d.error) for d in report.problems]
         ```
     """
+
+    transfer: TransferClient | Callable[[], TransferClient] | None = None
+    """The transfer client of Globus repositories, or a function giving it (called when the
+    first one is opened; ``pv.patcher``'s gives ``pv.transfer_client``)."""
+
+    local_endpoint: LocalEndpoint | None = None
+    """The collection showing a directory of this machine that a Globus repository's bytes
+    go through (``pv.patcher.local_endpoint = LocalEndpoint(collection, directory)``)."""
 
     def __init__(
         self,
@@ -242,9 +284,14 @@ class Patcher:
                 (``.../lab/Subjects/KS023/2026-12-06/001/alf/trials.table.pqt``), each a new
                 version of a registered revision (at most 1,000 per patch).
             repositories: Which repositories, and how to reach them (:data:`RepositoriesArg`).
-            dry_run: Only plan: return which revision each file replaces, per repository.
-            force: Recorded with the patch. A protected revision is refused all the same
-                (the server's rule); register the new content as a new revision instead.
+            dry_run: Only plan: return which revision each file replaces, per repository
+                (with ``force``, the new revision each protected one's file becomes).
+            force: A file of a protected revision becomes a new revision of its dataset
+                (ONE's next-revision rule, as ``pv.registration.register_files(force=True)``,
+                but always a revision that doesn't exist yet): registered not present and
+                not default in every repository holding the protected one, staged and
+                verified like any patch, then made present and the default by the commit.
+                The protected revision is left as it is. Recorded with the patch.
             patch_id: The patch's id (a uuid; default: a new one, or the unfinished
                 journal's for these paths).
             on_progress: Receives :class:`~provena_like.storage.TransferProgress` as
@@ -256,9 +303,11 @@ class Patcher:
         Raises:
             UsageError: A path matches no registered revision (the message names it), is
                 not a file in an ALF session, or a repository can't be opened here.
-            ProtectedDatasets: Some revisions are protected (nothing moved).
+            ProtectedDatasets: Some revisions are protected and ``force`` is not set
+                (nothing moved).
             PatchAborted: A staged copy didn't read back as the local file, or the server
-                refused the commit (a conflicting patch): nothing committed, staging removed.
+                refused the commit (a conflicting patch) or a new revision (``force``):
+                nothing committed, staging and the new revisions' records removed.
             TransferError: A repository failed while staging, verifying or cleaning up:
                 re-run (or :meth:`resume`) to continue.
         """
@@ -322,6 +371,153 @@ class Patcher:
             return None if journal.step == "aborted" else journal
         return Journal.unfinished_for(self.journal_dir, paths)
 
+    # ------------------------------------------------------------------ repositories
+
+    def resolver(self, repositories: RepositoriesArg = None) -> RepositoryResolver:
+        """A resolver with the Patcher's local roots and those ``repositories`` maps to a directory.
+
+        It opens Globus repositories with the Patcher's ``transfer`` and ``local_endpoint``.
+
+        Example:
+            ```python
+            resolver = pv.patcher.resolver({lab: "/mnt/lab"})
+            assert (await resolver.record(lab)).kind == "posix"
+            ```
+        """
+        roots = dict(self.local_roots)
+        if isinstance(repositories, Mapping):
+            for handle, value in repositories.items():
+                if value is not None and not isinstance(value, Repository):
+                    roots[handle] = Path(value)
+        return RepositoryResolver(
+            self.client,
+            local_roots=roots,
+            transfer=self.transfer,
+            local_endpoint=self.local_endpoint,
+        )
+
+    # ------------------------------------------------------------------ delete and check
+
+    async def delete_datasets(
+        self,
+        ids: Iterable[str],
+        *,
+        repositories: RepositoriesArg = None,
+        dry_run: bool = False,
+        on_progress: DeletionProgress | None = None,
+        concurrency: int = 4,
+    ) -> DeletionReport:
+        """Delete registered datasets from every repository holding them, then their records.
+
+        The steps, and what a crash at each leaves, are
+        :func:`~provena_like.modules.deletion.delete_datasets`'; re-running the same call
+        continues where it stopped. Protected datasets are refused before anything changes.
+
+        Args:
+            ids: The registered datasets' ids.
+            repositories: Which repositories, and how to reach them, as for
+                :meth:`patch_files` (:data:`RepositoriesArg`). A dataset with a replica in a
+                repository not opened fails before anything is changed.
+            dry_run: Change nothing: list, per repository, every file that would be removed.
+            on_progress: Receives a :class:`~provena_like.modules.deletion.DeletionEvent`
+                after each step.
+            concurrency: Datasets worked on at once.
+
+        Returns:
+            One result per dataset, in the order given; ``unavailable`` names the
+            repositories that couldn't be opened, and why.
+
+        Example:
+            ```python
+            report = await pv.patcher.delete_datasets([dataset_id], repositories={lab: "/mnt/lab"})
+            assert report.ok, [d.error for d in report.failed]
+            ```
+        """
+        from provena_like.modules.deletion import delete_datasets
+
+        wanted = unique_ids(ids)
+        work = functools.partial(
+            delete_datasets,
+            self.client,
+            wanted,
+            dry_run=dry_run,
+            on_progress=on_progress,
+            concurrency=concurrency,
+        )
+        access: AccessLevel = "read" if dry_run else "write"
+        return await self._on(await holding(self.client, wanted), repositories, access, work)
+
+    async def check_datasets(
+        self,
+        datasets: Iterable[str] | Mapping[str, Any],
+        *,
+        repositories: RepositoriesArg = None,
+        verify: bool = True,
+        repair: bool = False,
+        on_progress: CheckProgress | None = None,
+        concurrency: int = 4,
+    ) -> CheckReport:
+        """Check each replica of registered datasets against its record; optionally repair.
+
+        See :func:`~provena_like.modules.checking.check_datasets` for what is checked and
+        how a repair copies from a good replica only.
+
+        Args:
+            datasets: Dataset ids, or the filters of
+                :meth:`~provena_like.clients.registry.RegistryClient.iter_registered_datasets`
+                as a mapping (``{"session": handle}``).
+            repositories: Which repositories, and how to reach them, as for
+                :meth:`patch_files`; a replica in one not opened is ``unchecked``.
+            verify: Read every object back and hash its bytes (default).
+            repair: Copy missing or wrong replicas again from a good one (opens the
+                repositories for writing).
+            on_progress: Receives a :class:`~provena_like.modules.checking.CheckEvent` per
+                replica checked and repaired.
+            concurrency: Datasets worked on at once.
+
+        Returns:
+            One result per dataset; ``unavailable`` names the repositories that couldn't be
+            opened, and why.
+
+        Example:
+            ```python
+            report = await pv.patcher.check_datasets({"session": session}, repair=True)
+            print([(d.dataset_id, d.error) for d in report.problems])
+            ```
+        """
+        from provena_like.modules.checking import check_datasets
+
+        if isinstance(datasets, Mapping):
+            listed = self.client.iter_registered_datasets(**datasets)
+            handles = dict.fromkeys([f.repository async for d in listed for f in d.files])
+            chosen: Iterable[str] | Mapping[str, Any] = datasets
+        else:
+            chosen = unique_ids(datasets)
+            handles = await holding(self.client, chosen)
+        work = functools.partial(
+            check_datasets,
+            self.client,
+            chosen,
+            verify=verify,
+            repair=repair,
+            on_progress=on_progress,
+            concurrency=concurrency,
+        )
+        return await self._on(handles, repositories, "write" if repair else "read", work)
+
+    async def _on(
+        self,
+        handles: Iterable[str],
+        repositories: RepositoriesArg,
+        access: AccessLevel,
+        work: Callable[..., Awaitable[T]],
+    ) -> T:
+        """``work(repositories=..., unavailable=...)`` with the repositories it can open."""
+        resolver = self.resolver(repositories)
+        async with AsyncExitStack() as stack:
+            opened, unavailable = await open_some(stack, resolver, handles, repositories, access)
+            return await work(repositories=opened, unavailable=unavailable)
+
     # ------------------------------------------------------------------ 1. plan
 
     async def _plan(
@@ -347,21 +543,27 @@ class Patcher:
             parsed.append((path, session, rel_path))
         if problems:
             raise UsageError("; ".join(problems))
-        datasets = await self._registered(parsed)
+        datasets, revisions = await self._registered(parsed)
         missing = [p for p, _, _ in parsed if p not in datasets]
         if missing:
             raise UnknownFiles(missing)
         protected = [(Path(p), str(d.id)) for p, d in datasets.items() if d.protected]
-        if protected:
+        if protected and not force:
             raise ProtectedDatasets(protected)
         wanted = _wanted(repositories)
         digests = await self._hash(list(datasets))
         journal = Journal(patch_id=patch_id, force=force)
+        today = dt.datetime.now(dt.UTC).date()
         for path, dataset in datasets.items():
             size, sha256, md5, mtime_ns = digests[path]
             if sha256 == dataset.sha256 and size == dataset.size:
                 journal.unchanged.append(path)
                 continue
+            revision: str | None = None
+            if dataset.protected:  # force: a new revision, the protected one left as it is
+                taken = revisions[dataset.session, dataset.collection, dataset.name]
+                revision = forced.new_revision(dataset.revision, taken, today)
+                taken.append(revision)  # another file of the same dataset gets the next one
             if dataset.state == "deleting":
                 raise UsageError(f"{path}: its registered dataset {dataset.id} is being deleted")
             held = [r.repository for r in dataset.files]
@@ -386,13 +588,20 @@ class Patcher:
                     sha256=sha256,
                     md5=md5,
                     mtime_ns=mtime_ns,
-                    locations=[_location(dataset, h, patch_id) for h in held],
+                    locations=[_location(dataset, h, patch_id, revision) for h in held],
+                    session=dataset.session,
+                    new_revision=revision,
                 )
             )
         return journal
 
-    async def _registered(self, parsed: list[tuple[str, Any, str]]) -> dict[str, RegisteredDataset]:
-        """The registered revision of each path (by session, collection, revision, name)."""
+    async def _registered(
+        self, parsed: list[tuple[str, Any, str]]
+    ) -> tuple[dict[str, RegisteredDataset], dict[tuple[str, str, str], list[str]]]:
+        """The registered revision of each path (by session, collection, revision, name).
+
+        Also every revision of each of their datasets, by (session, collection, name).
+        """
         from provena_like.modules.registration import _Sessions
 
         sessions = _Sessions(self.registration)
@@ -404,17 +613,16 @@ class Patcher:
                 continue
             by_session.setdefault(item.id, []).append((path, rel_path))
         found: dict[str, RegisteredDataset] = {}
+        revisions: dict[tuple[str, str, str], list[str]] = {}
         for session_id, wanted in by_session.items():
-            known = {
-                d.rel_path: d
-                async for d in self.client.iter_registered_datasets(
-                    session=session_id, page_size=1000
-                )
-            }
+            known: dict[str, RegisteredDataset] = {}
+            async for d in self.client.iter_registered_datasets(session=session_id, page_size=1000):
+                known[d.rel_path] = d
+                revisions.setdefault((d.session, d.collection, d.name), []).append(d.revision)
             for path, rel_path in wanted:
                 if rel_path in known:
                     found[path] = known[rel_path]
-        return found
+        return found, revisions
 
     async def _hash(self, paths: list[str]) -> dict[str, tuple[int, str, str, int]]:
         """Size, sha256, md5 and mtime of each local file, in worker threads."""
@@ -469,6 +677,7 @@ class Patcher:
             if journal.step == "planned":
                 if resumed:
                     await self._discard_temps(journal, repos)
+                await self._register(journal, repos)
                 await self._stage(journal, repos, on_progress)
             if journal.step == "staged":
                 await self._verify(journal, repos)
@@ -488,21 +697,16 @@ class Patcher:
             for loc in f.locations
             if loc.cleaned
         )
+        plan = PatchPlan.from_journal(journal)  # with the new revisions force registered
         return PatchOutcome(plan, False, journal.step, resumed, result, cleaned)
 
     async def _open(
         self, stack: AsyncExitStack, handles: list[str], repositories: RepositoriesArg
     ) -> dict[str, Repository]:
-        given: dict[str, Repository] = {}
-        roots = dict(self.local_roots)
-        if isinstance(repositories, Mapping):
-            for handle, value in repositories.items():
-                if isinstance(value, Repository):
-                    given[handle] = value
-                elif value is not None:
-                    roots[handle] = Path(value)
-        resolver = RepositoryResolver(self.client, local_roots=roots)
+        """The patch's repositories, all of them or none, opened by :meth:`resolver`."""
+        given = given_repositories(repositories)
         missing = [h for h in handles if h not in given]
+        resolver = self.resolver(repositories)
         opened = await stack.enter_async_context(await resolver.open(missing, access="write"))
         return {**given, **opened}
 
@@ -511,6 +715,21 @@ class Patcher:
         for repo in repos.values():
             if isinstance(repo, PosixRepository):
                 await repo.discard_incomplete(prefix=f".staging/{journal.patch_id}/")
+
+    async def _register(self, journal: Journal, repos: Mapping[str, Repository]) -> None:
+        """``force``: register each new revision (not present, not default) before staging."""
+        if not any(f.new_revision is not None for f in journal.files):
+            return
+        try:
+            await forced.register(self.client, journal)
+        except forced.NewRevisionTaken as exc:
+            await self._abort(journal, repos, str(exc))
+        except APIStatusError as exc:
+            if _refused(exc):
+                await self._abort(journal, repos, f"the server refused the new revision: {exc}")
+            raise
+        finally:
+            await self._save(journal)
 
     async def _stage(
         self,
@@ -613,7 +832,11 @@ class Patcher:
         await self._each([loc for f in journal.files for loc in f.locations], remove)
         journal.step, journal.error = "aborted", reason
         await self._save(journal)
-        raise PatchAborted(journal.patch_id, reason)
+        left = await forced.unregister(self.client, journal)
+        if left:
+            journal.error = f"{reason}; not removed: {'; '.join(left)}"
+        await self._save(journal)
+        raise PatchAborted(journal.patch_id, journal.error)
 
     async def _commit(self, journal: Journal, repos: Mapping[str, Repository]) -> PatchResult:
         try:
@@ -622,30 +845,12 @@ class Patcher:
             body = {
                 "patch_id": journal.patch_id,
                 "force": journal.force,
-                "files": [
-                    {
-                        "dataset": f.dataset,
-                        "expected_sha256": f.old_sha256,
-                        "size": f.size,
-                        "sha256": f.sha256,
-                        "md5": f.md5,
-                        "locations": [
-                            {
-                                "repository": loc.repository,
-                                "relative_path": loc.staged_path,
-                                "size": f.size,
-                                "sha256": f.sha256,
-                            }
-                            for loc in f.locations
-                        ],
-                    }
-                    for f in journal.files
-                ],
+                "files": [_commit_file(f) for f in journal.files],
             }
             try:
                 result = await self.client.commit_patch(body)
             except APIStatusError as exc:
-                if 400 <= exc.status_code < 500 and exc.status_code not in (401, 408, 429):
+                if _refused(exc):
                     await self._abort(journal, repos, f"the server refused the commit: {exc}")
                 raise
         journal.old_locations = [old for patched in result.files for old in patched.old_locations]
@@ -656,8 +861,17 @@ class Patcher:
     async def _clean(self, journal: Journal, repos: Mapping[str, Repository]) -> None:
         """Delete the old objects the commit listed, a batch per repository."""
         by_old = {(loc.repository, loc.old_path): loc for f in journal.files for loc in f.locations}
+        # a new revision's record (force) was registered not present: nothing is there
+        new = {
+            (loc.repository, loc.old_path)
+            for f in journal.files
+            if f.new_revision is not None
+            for loc in f.locations
+        }
         todo: dict[str, list[str]] = {}
         for old in journal.old_locations:
+            if (old.repository, old.relative_path) in new and not old.exists:
+                continue
             loc = by_old.get((old.repository, old.relative_path))
             if loc is None or not loc.cleaned:
                 todo.setdefault(old.repository, []).append(old.relative_path)
@@ -702,11 +916,16 @@ def _wanted(repositories: RepositoriesArg) -> set[str] | None:
     return set(repositories)
 
 
-def _location(dataset: RegisteredDataset, handle: str, patch_id: str) -> JournalLocation:
+def _location(
+    dataset: RegisteredDataset, handle: str, patch_id: str, revision: str | None = None
+) -> JournalLocation:
     """The old path of ``dataset`` in ``handle`` and where this patch stages the new bytes.
 
     A record whose path is an earlier patch's staging path (the current object since that
-    patch) is staged at the same path under this patch's folder.
+    patch) is staged at the same path under this patch's folder. With ``revision`` (force),
+    the new bytes are those of that new revision of the dataset: its path in the same
+    session folder is where its record is registered (not present), and they are staged
+    at that path under this patch's folder.
     """
     record = next(r for r in dataset.files if r.repository == handle)
     earlier = split_staging_path(record.relative_path)
@@ -714,11 +933,45 @@ def _location(dataset: RegisteredDataset, handle: str, patch_id: str) -> Journal
         unstaged = record.model_copy(update={"relative_path": earlier[1]})
         dataset = dataset.model_copy(update={"files": [unstaged]})
     canonical = path_from_dataset(dataset, handle)
+    old = record.relative_path
+    if revision is not None:
+        new_rel = make_rel_path(dataset.collection, revision, dataset.name)
+        canonical = old = forced.new_path(canonical, dataset.rel_path, new_rel)
     return JournalLocation(
-        repository=handle,
-        old_path=record.relative_path,
-        staged_path=staging_path(canonical, patch_id),
+        repository=handle, old_path=old, staged_path=staging_path(canonical, patch_id)
     )
+
+
+def _commit_file(f: JournalFile) -> dict[str, Any]:
+    """A file of the commit's request: the revision patched in place, or force's new one."""
+    if f.new_revision is not None:
+        if f.new_dataset is None:
+            raise UsageError(f"{f.path}: its new revision {f.new_revision!r} is not registered")
+        dataset, expected = f.new_dataset, f.sha256
+    else:
+        dataset, expected = f.dataset, f.old_sha256
+    return {
+        "dataset": dataset,
+        "expected_sha256": expected,
+        "size": f.size,
+        "sha256": f.sha256,
+        "md5": f.md5,
+        "locations": [
+            {
+                "repository": loc.repository,
+                "relative_path": loc.staged_path,
+                "size": f.size,
+                "sha256": f.sha256,
+            }
+            for loc in f.locations
+        ],
+        **({"default": True} if f.new_revision is not None else {}),
+    }
+
+
+def _refused(exc: APIStatusError) -> bool:
+    """A refusal to give up on (a 4xx that asking again won't change)."""
+    return 400 <= exc.status_code < 500 and exc.status_code not in (401, 408, 429)
 
 
 def _check_unchanged(f: JournalFile) -> None:

@@ -22,7 +22,8 @@ class PlannedLocation:
 
     Attributes:
         repository: The repository's handle.
-        old_path: The object the patch replaces (the file record's path).
+        old_path: The object the patch replaces (the file record's path); for a file
+            registered as a new revision (``force``), that revision's record, where nothing is.
         staged_path: Where the new bytes go (the record's path once committed).
     """
 
@@ -43,6 +44,10 @@ class PlannedFile:
         size: The new size.
         sha256: The new sha256.
         locations: One per repository holding the revision.
+        new_revision: ``force`` on a protected revision: the new revision the bytes are
+            registered as, made the default at the commit (the protected revision
+            ``dataset`` stays as it is); None for a patch in place.
+        new_dataset: That new revision's id, once registered (None in a dry run).
     """
 
     path: Path
@@ -52,6 +57,8 @@ class PlannedFile:
     size: int
     sha256: str
     locations: tuple[PlannedLocation, ...]
+    new_revision: str | None = None
+    new_dataset: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +106,8 @@ class PatchPlan:
                         PlannedLocation(loc.repository, loc.old_path, loc.staged_path)
                         for loc in f.locations
                     ),
+                    new_revision=f.new_revision,
+                    new_dataset=f.new_dataset,
                 )
                 for f in journal.files
             ),

@@ -69,6 +69,7 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "load_session",
+    "make_default",
     "problem",
     "protected_ids",
     "readable_dataset",
@@ -1077,6 +1078,19 @@ async def set_default(
             raise not_found(f"Revision {revision!r} of dataset {row.collection}/{row.name}")
         refuse_deleting([other])
         row = other
+    row = await make_default(session, row)
+    return (await dataset_models(session, [row]))[0]
+
+
+async def make_default(session: AsyncSession, row: RegisteredDatasetRow) -> RegisteredDatasetRow:
+    """Make ``row`` its dataset's default revision, in the caller's transaction.
+
+    The dataset's other revisions lose the flag first (the partial unique index allows one
+    default per dataset at a time). The caller has taken the session's turn.
+
+    Returns:
+        The row as it is now in the database.
+    """
     await session.execute(
         update(RegisteredDatasetRow)
         .where(
@@ -1093,7 +1107,7 @@ async def set_default(
     row.is_default = True
     row.updated_at = utcnow()
     await session.flush()
-    return (await dataset_models(session, [row]))[0]
+    return row
 
 
 async def tag_dataset(

@@ -20,6 +20,10 @@ The order of the checks, all before anything is written:
    deleted (409 ``dataset_deleting``), none protected (412 ``protected``; ``force`` does
    not change that), each still with the ``expected_sha256`` (409 ``patch_conflict``
    naming the dataset), every repository with a file record of it given a location (422).
+
+A file with ``default`` also becomes its dataset's default revision in the same transaction:
+how the Patcher's ``force`` publishes the new revision it registered (not present, not
+default) in place of a protected one, once its bytes are verified in every repository.
 """
 
 from __future__ import annotations
@@ -260,7 +264,9 @@ async def _check_rows(
             "protected",
             f"{len(details)} revision(s) are protected and can't be patched "
             f"({', '.join(d['dataset'] for d in details[:5])}). Register the new content as a "
-            "new revision instead (the Patcher does so with force). Nothing was changed.",
+            "new revision instead: the Patcher's force registers it as the next revision, "
+            "stages and verifies it, then makes it the default; the protected revision stays "
+            "as it is. Nothing was changed.",
             details=details,
         )
     changed = [
@@ -427,6 +433,9 @@ async def commit_patch(
         for i, f in enumerate(body.files)
     ]
     await session.flush()
+    for f in body.files:
+        if f.default:
+            rows[str(f.dataset)] = await files.make_default(session, rows[str(f.dataset)])
     models = await files.dataset_models(session, [rows[str(f.dataset)] for f in body.files])
     result = PatchResult(
         patch_id=str(body.patch_id),
