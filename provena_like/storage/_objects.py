@@ -185,7 +185,7 @@ async def delete_objects(
             response = await requests.call(
                 requests.client.delete_objects,
                 Bucket=bucket,
-                Delete={"Objects": [{"Key": prefix + k} for k in batch], "Quiet": True},
+                Delete={"Objects": [{"Key": prefix + k} for k in batch], "Quiet": False},
             )
         except Exception as exc:
             error = to_transfer_error(exc, "delete")
@@ -195,10 +195,14 @@ async def delete_objects(
             e.get("Key", "")[len(prefix) :]: f"{e.get('Code')}: {e.get('Message')}"
             for e in response.get("Errors", [])
         }
+        # not quiet: a key the store neither lists as deleted nor as an error was not deleted
+        deleted = {d.get("Key", "")[len(prefix) :] for d in response.get("Deleted", [])}
         results += [
             FileResult(k, "failed", reason=errors[k])
             if k in errors
             else FileResult(k, "ok", reason="deleted")
+            if k in deleted
+            else FileResult(k, "failed", reason="the store did not report it deleted")
             for k in batch
         ]
     return results

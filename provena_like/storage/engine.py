@@ -47,6 +47,7 @@ from provena_like.storage._batch import BatchContext, TransferSettings, run_batc
 from provena_like.storage._budget import ByteBudget
 from provena_like.storage._direct import DirectS3, bucket_base_url
 from provena_like.storage._download import download_file
+from provena_like.storage._md5 import register_content_md5
 from provena_like.storage._objects import (
     delete_objects,
     digest_object,
@@ -338,6 +339,7 @@ class TransferEngine(AsyncCloseable):
                 "s3", endpoint_url=first.endpoint_url, region_name=first.region, config=config
             )
         )
+        register_content_md5(client)
         install_log_redaction()  # loggers botocore created while making the client
         probe = "provena-like-probe"
         presigned = await client.generate_presigned_url(

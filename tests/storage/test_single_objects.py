@@ -64,3 +64,20 @@ async def test_stat_digest_and_delete(
                 await engine.read_back(bad)
             with pytest.raises(UnsafePath):
                 await engine.delete(["ok.csv", bad])
+
+
+async def test_delete_sends_content_md5(tmp_path: Path, creds: S3Credentials) -> None:
+    """MinIO-family stores refuse ``DeleteObjects`` without ``Content-MD5``; the engine sends it."""
+    (tmp_path / "b.csv").write_bytes(b"x")
+    sent: list[dict[str, str]] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        sent.append(dict(request.headers))
+
+    async with TransferEngine(creds) as engine:
+        (await engine.upload([(tmp_path / "b.csv", "b.csv")])).raise_for_failures()
+        client = engine._requests.client  # type: ignore[union-attr]
+        client.meta.events.register("before-send.s3.DeleteObjects", capture)
+        results = await engine.delete(["b.csv"])
+    assert [(r.path, r.status) for r in results] == [("b.csv", "ok")]
+    assert sent and all("Content-MD5" in h for h in sent)

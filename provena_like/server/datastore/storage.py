@@ -37,6 +37,7 @@ from provena_like._redaction import install_log_redaction
 from provena_like.server.errors import ServiceError, task_group
 from provena_like.server.settings import S3Settings
 from provena_like.storage._direct import DirectS3, bucket_base_url
+from provena_like.storage._md5 import register_content_md5
 from provena_like.storage._requests import S3Requests
 from provena_like.storage.retry import S3RetryPolicy
 
@@ -189,6 +190,7 @@ async def open_object_store(settings: S3Settings) -> AsyncIterator[ObjectStore]:
     }
     async with AsyncExitStack() as stack:
         s3: S3Client = await stack.enter_async_context(session.client("s3", **keys))
+        register_content_md5(s3)
         sts: STSClient = await stack.enter_async_context(session.client("sts", **keys))
         install_log_redaction()  # STS answers (secret keys, tokens) are logged at DEBUG
         admin = ReadOnlyCredentials(
@@ -365,11 +367,19 @@ async def delete_objects(store: ObjectStore, keys: list[str]) -> None:
         try:
             response = await store.s3.delete_objects(
                 Bucket=store.bucket,
-                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": False},
             )
         except (ClientError, BotoCoreError) as err:
             raise ObjectStoreError(f"delete {len(batch)} objects", err) from err
         errors = response.get("Errors", [])
+        deleted = {d.get("Key") for d in response.get("Deleted", [])}
+        missing = [k for k in batch if k not in deleted]
+        if missing and not errors:
+            raise ServiceError(
+                502,
+                "object_store_error",
+                f"The object store did not report {missing[0]} deleted.",
+            )
         if errors:
             first = errors[0]
             raise ServiceError(
