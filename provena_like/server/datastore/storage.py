@@ -9,7 +9,7 @@ storage, "put_object", failing)``) to check that a failure there leaves nothing 
 
 HEADs, the one call a request may make thousands of (a patch's commit HEADs every staged
 object, a manifest every file), skip botocore's per-request pipeline (~2-3 ms of CPU each):
-they go through the storage engine's direct path (:mod:`provena_like.storage._direct`, a
+they go through the storage engine's direct path (:mod:`provena_like.storage.direct`, a
 pooled ``aiohttp`` session and our own SigV4 signer, ~0.4 ms), with the admin keys and the
 engine's retry policy (:attr:`ObjectStore.requests`). Everything else stays on aioboto3.
 
@@ -36,9 +36,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from provena_like._redaction import install_log_redaction
 from provena_like.server.errors import ServiceError, task_group
 from provena_like.server.settings import S3Settings
-from provena_like.storage._direct import DirectS3, bucket_base_url
-from provena_like.storage._md5 import register_content_md5
-from provena_like.storage._requests import S3Requests
+from provena_like.storage.direct import (
+    DirectS3,
+    S3Requests,
+    bucket_base_url,
+    register_content_md5,
+)
 from provena_like.storage.retry import S3RetryPolicy
 
 if TYPE_CHECKING:
