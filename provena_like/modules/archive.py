@@ -17,11 +17,11 @@ hazards:
   cancelled and records nothing; running publish again completes it. Files already recorded
   with the same size and sha256 are not sent again.
 - :meth:`Archive.discover` walks a location breadth-first (``ls``, at most
-  ``list_concurrency`` listings in flight), parses each path with the layout, finds its
-  session, and (re)writes the records; files that don't fit the layout (or whose session is
-  not registered) are reported, never dropped silently. The sha256 of a file without a
-  record of the same size is read back: one task copies those files into the local
-  endpoint's spool, where they are hashed and removed.
+  ``list_concurrency`` listings in flight and ``list_rate`` started a second), parses each
+  path with the layout, finds its session, and (re)writes the records; files that don't
+  fit the layout (or whose session is not registered) are reported, never dropped
+  silently. The sha256 of a file without a record of the same size is read back: one task
+  copies those files into the local endpoint's spool, where they are hashed and removed.
 - :meth:`Archive.retrieve` copies recorded files back in one task per location, after
   refusing (:class:`ArchiveRefused`, before anything moves) to write over the originals they
   were published from or over an existing file whose sha256 differs; each file received is
@@ -253,6 +253,8 @@ class Archive:
         poll: Seconds between two looks at a running task.
         stuck_after: Seconds a task may keep retrying errors before it counts as stuck.
         list_concurrency: ``ls`` calls in flight at once while discovering.
+        list_rate: At most this many ``ls`` calls started per second while discovering
+            (``None``: no rate limit).
 
     Example:
         ```python
@@ -270,6 +272,7 @@ class Archive:
         poll: float = 1.0,
         stuck_after: float = 60.0,
         list_concurrency: int = 4,
+        list_rate: float | None = 10.0,
     ) -> None:
         self.registry = registry
         self.records = records
@@ -278,6 +281,7 @@ class Archive:
         self.poll = poll
         self.stuck_after = stuck_after
         self.list_concurrency = list_concurrency
+        self.list_rate = list_rate
         self._subjects: dict[str, list[str]] = {}
 
     def _client(self) -> TransferClient:
@@ -295,6 +299,7 @@ class Archive:
             poll=self.poll,
             stuck_after=self.stuck_after,
             list_concurrency=self.list_concurrency,
+            list_rate=self.list_rate,
         )
 
     async def locations(self, kind: str | None = None) -> list[StorageLocation]:
