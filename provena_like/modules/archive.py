@@ -282,7 +282,7 @@ class Archive:
         self.stuck_after = stuck_after
         self.list_concurrency = list_concurrency
         self.list_rate = list_rate
-        self._subjects: dict[str, list[str]] = {}
+        self._names: dict[str, str] = {}
 
     def _client(self) -> TransferClient:
         if callable(self._transfer):
@@ -549,7 +549,7 @@ class Archive:
         """
         result = ArchiveResult()
         sessions: dict[LayoutKey, str | None] = {}
-        self._subjects = {}
+        self._names = {}
         for location in await self._of_kind(kind):
             await self._discover_one(
                 location, local, dry_run, sessions, result, on_progress or _quiet
@@ -557,27 +557,30 @@ class Archive:
         return result
 
     async def _find_session(self, key: LayoutKey, found: dict[LayoutKey, str | None]) -> str | None:
+        """The session ``key`` names: one ``GET /sessions`` of that date and number.
+
+        The subjects (and labs) of the candidates are read once per discover, so the cost
+        follows the sessions of the archive, not every subject the user may read.
+        """
         if key in found:
             return found[key]
-        if not found:  # the first look of this discover: every subject you may read, once
-            async for subject in self.registry.iter_items(subtype="subject"):
-                self._subjects.setdefault(str(subject.record.get("nickname")), []).append(
-                    subject.id
-                )
         handle = None
-        for subject_id in self._subjects.get(key.subject, []):
-            page = await self.registry.list_sessions(
-                subject=subject_id, date_from=key.date, date_to=key.date, number=key.number
-            )
-            for ses in page.items:
-                if key.lab is None:
-                    handle = ses.id
-                else:
-                    lab = await self.registry.get_item(str(ses.record["lab"]))
-                    if lab.record.get("name") == key.lab:
-                        handle = ses.id
+        async for ses in self.registry.iter_sessions(
+            date_from=key.date, date_to=key.date, number=key.number
+        ):
+            if await self._name_of(str(ses.record.get("subject")), "nickname") != key.subject:
+                continue
+            if key.lab is None or await self._name_of(str(ses.record["lab"]), "name") == key.lab:
+                handle = ses.id
         found[key] = handle
         return handle
+
+    async def _name_of(self, handle: str, field: str) -> str:
+        """The ``field`` of the item ``handle`` (read once per discover)."""
+        if handle not in self._names:
+            item = await self.registry.get_item(handle)
+            self._names[handle] = str(item.record.get(field))
+        return self._names[handle]
 
     async def _discover_one(
         self,
