@@ -947,6 +947,7 @@ class BlockingArchive:
     poll: builtins.float
     stuck_after: builtins.float
     list_concurrency: builtins.int
+    list_rate: builtins.float | None
     def locations(
         self, kind: builtins.str | None = ...
     ) -> builtins.list[provena_like.modules.archive.StorageLocation]: ...

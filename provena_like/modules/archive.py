@@ -17,11 +17,11 @@ hazards:
   cancelled and records nothing; running publish again completes it. Files already recorded
   with the same size and sha256 are not sent again.
 - :meth:`Archive.discover` walks a location breadth-first (``ls``, at most
-  ``list_concurrency`` listings in flight), parses each path with the layout, finds its
-  session, and (re)writes the records; files that don't fit the layout (or whose session is
-  not registered) are reported, never dropped silently. The sha256 of a file without a
-  record of the same size is read back: one task copies those files into the local
-  endpoint's spool, where they are hashed and removed.
+  ``list_concurrency`` listings in flight and ``list_rate`` started a second), parses each
+  path with the layout, finds its session, and (re)writes the records; files that don't
+  fit the layout (or whose session is not registered) are reported, never dropped
+  silently. The sha256 of a file without a record of the same size is read back: one task
+  copies those files into the local endpoint's spool, where they are hashed and removed.
 - :meth:`Archive.retrieve` copies recorded files back in one task per location, after
   refusing (:class:`ArchiveRefused`, before anything moves) to write over the originals they
   were published from or over an existing file whose sha256 differs; each file received is
@@ -253,6 +253,8 @@ class Archive:
         poll: Seconds between two looks at a running task.
         stuck_after: Seconds a task may keep retrying errors before it counts as stuck.
         list_concurrency: ``ls`` calls in flight at once while discovering.
+        list_rate: At most this many ``ls`` calls started per second while discovering
+            (``None``: no rate limit).
 
     Example:
         ```python
@@ -270,6 +272,7 @@ class Archive:
         poll: float = 1.0,
         stuck_after: float = 60.0,
         list_concurrency: int = 4,
+        list_rate: float | None = 10.0,
     ) -> None:
         self.registry = registry
         self.records = records
@@ -278,7 +281,8 @@ class Archive:
         self.poll = poll
         self.stuck_after = stuck_after
         self.list_concurrency = list_concurrency
-        self._subjects: dict[str, list[str]] = {}
+        self.list_rate = list_rate
+        self._names: dict[str, str] = {}
 
     def _client(self) -> TransferClient:
         if callable(self._transfer):
@@ -295,6 +299,7 @@ class Archive:
             poll=self.poll,
             stuck_after=self.stuck_after,
             list_concurrency=self.list_concurrency,
+            list_rate=self.list_rate,
         )
 
     async def locations(self, kind: str | None = None) -> list[StorageLocation]:
@@ -544,7 +549,7 @@ class Archive:
         """
         result = ArchiveResult()
         sessions: dict[LayoutKey, str | None] = {}
-        self._subjects = {}
+        self._names = {}
         for location in await self._of_kind(kind):
             await self._discover_one(
                 location, local, dry_run, sessions, result, on_progress or _quiet
@@ -552,27 +557,30 @@ class Archive:
         return result
 
     async def _find_session(self, key: LayoutKey, found: dict[LayoutKey, str | None]) -> str | None:
+        """The session ``key`` names: one ``GET /sessions`` of that date and number.
+
+        The subjects (and labs) of the candidates are read once per discover, so the cost
+        follows the sessions of the archive, not every subject the user may read.
+        """
         if key in found:
             return found[key]
-        if not found:  # the first look of this discover: every subject you may read, once
-            async for subject in self.registry.iter_items(subtype="subject"):
-                self._subjects.setdefault(str(subject.record.get("nickname")), []).append(
-                    subject.id
-                )
         handle = None
-        for subject_id in self._subjects.get(key.subject, []):
-            page = await self.registry.list_sessions(
-                subject=subject_id, date_from=key.date, date_to=key.date, number=key.number
-            )
-            for ses in page.items:
-                if key.lab is None:
-                    handle = ses.id
-                else:
-                    lab = await self.registry.get_item(str(ses.record["lab"]))
-                    if lab.record.get("name") == key.lab:
-                        handle = ses.id
+        async for ses in self.registry.iter_sessions(
+            date_from=key.date, date_to=key.date, number=key.number
+        ):
+            if await self._name_of(str(ses.record.get("subject")), "nickname") != key.subject:
+                continue
+            if key.lab is None or await self._name_of(str(ses.record["lab"]), "name") == key.lab:
+                handle = ses.id
         found[key] = handle
         return handle
+
+    async def _name_of(self, handle: str, field: str) -> str:
+        """The ``field`` of the item ``handle`` (read once per discover)."""
+        if handle not in self._names:
+            item = await self.registry.get_item(handle)
+            self._names[handle] = str(item.record.get(field))
+        return self._names[handle]
 
     async def _discover_one(
         self,

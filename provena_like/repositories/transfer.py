@@ -84,6 +84,7 @@ from provena_like._core.errors import (
     TransferError,
     UsageError,
 )
+from provena_like._core.ratelimit import RateLimiter
 from provena_like.clients.transfer import (
     FileEntry,
     Location,
@@ -257,6 +258,8 @@ class TransferRepository(Repository):
         stuck_after: Seconds a task may keep retrying errors (faults) before it counts as
             stuck (cancelled, :class:`~provena_like.TaskFailed`).
         list_concurrency: ``operation_ls`` calls in flight at once while listing.
+        list_rate: At most this many ``operation_ls``/``operation_stat`` calls started per
+            second while listing (``None``: no limit beyond ``list_concurrency``).
         chunk_size: Bytes per step of the local copies (a cancelled copy stops after one).
 
     Example:
@@ -280,6 +283,7 @@ class TransferRepository(Repository):
         poll: float = 1.0,
         stuck_after: float = 60.0,
         list_concurrency: int = 8,
+        list_rate: float | None = None,
         chunk_size: int = CHUNK_SIZE,
     ) -> None:
         if timeout <= 0 or poll <= 0 or stuck_after < 0:
@@ -294,6 +298,7 @@ class TransferRepository(Repository):
         self.poll = poll
         self.stuck_after = stuck_after
         self._list_limit = anyio.CapacityLimiter(list_concurrency)
+        self._list_rate = RateLimiter(list_rate)
         self._spool = PosixRepository(
             local.directory, name=f"{self.name} (local endpoint)", chunk_size=chunk_size
         )
@@ -396,7 +401,7 @@ class TransferRepository(Repository):
         return entry if _is_object(entry) else None
 
     async def _concurrently(self, jobs: Iterable[Callable[[], Awaitable[None]]]) -> None:
-        """Run ``jobs``, at most ``list_concurrency`` at a time.
+        """Run ``jobs``, at most ``list_concurrency`` at a time and ``list_rate`` starts a second.
 
         The first error is raised as itself (the other jobs are cancelled), not in an
         ``ExceptionGroup``.
@@ -406,6 +411,7 @@ class TransferRepository(Repository):
         async def run(job: Callable[[], Awaitable[None]], scope: anyio.CancelScope) -> None:
             async with self._list_limit:
                 try:
+                    await self._list_rate.wait()
                     await job()
                 except Exception as err:
                     failures.append(err)
