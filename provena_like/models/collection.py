@@ -70,9 +70,15 @@ Handle = Annotated[
 ]
 """A registry handle such as ``10378.1/42`` (exactly one ``/``)."""
 
-Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
+Keyword = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"\S")
+]
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=r"\S")
+]
+LongText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000, pattern=r"\S")
+]
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 APPROVAL_NAMES: tuple[str, ...] = (

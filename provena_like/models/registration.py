@@ -108,7 +108,9 @@ Username = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 """The username of an account of the auth service."""
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"\S")
+]
 Name = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.\-]+$")
 ]
@@ -170,7 +172,10 @@ class LabRecord(_Record):
         Field(description="the lab's name, as in ALF paths (letters, digits, _)"),
     ]
     group: str = Field(
-        min_length=1, max_length=64, description="the auth group of the lab's members"
+        min_length=1,
+        max_length=64,
+        pattern=r"\S",
+        description="the auth group of the lab's members",
     )
     institution: ShortText | None = None
     address: Text | None = None
@@ -278,7 +283,10 @@ class DatasetTypeRecord(_Record):
 
     name: Name
     filename_pattern: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"\S"),
+        ]
         | None
     ) = None
     description: Text | None = None
@@ -321,7 +329,7 @@ class RepositoryRecord(_Record):
 
     name: Name
     kind: RepositoryKind
-    root: str = Field(min_length=1, max_length=1024)
+    root: str = Field(min_length=1, max_length=1024, pattern=r"\S")
     data_url: HttpUrl | None = Field(default=None, description="HTTP root of the files, if any")
     role: RepositoryRole = "primary"
     description: Text | None = None
@@ -357,7 +365,9 @@ class RepositoryRecord(_Record):
 class TagRecord(_Record):
     """A tag of datasets; a ``protected`` tag freezes the revisions it is on."""
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"\S")
+    ]
     protected: bool = False
     public: bool = False
     description: Text | None = None
@@ -403,7 +413,7 @@ MAX_FILES_PER_REQUEST = 5000
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Md5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
-Version = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Version = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"\S")]
 """A producing software's version, as a file of a registration gives it."""
 RegistrationStatus = Literal["registered", "unchanged", "updated"]
 """What registering a file did (or, in a dry run, would do) to its dataset revision:
@@ -431,7 +441,12 @@ class FileToRegister(_Record):
     name an ALF dataset name without a UUID.
     """
 
-    path: str = Field(min_length=1, max_length=1024, description="[collection/][#rev#/]name")
+    path: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"\S",  # surrounding blanks are stripped: blanks alone are no path
+        description="[collection/][#rev#/]name",
+    )
     size: int = Field(ge=0, le=2**53, description="bytes (at most 2**53, exact in JSON)")
     sha256: Sha256 = Field(description="lower-case hex SHA-256 of the content")
     md5: Md5 | None = Field(
@@ -506,6 +521,7 @@ class RegisterFilesRequest(_Record):
         default=None,
         min_length=1,
         max_length=1024,
+        pattern=r"\S",
         description="[lab/Subjects/]subject/YYYY-MM-DD/NNN of the local files, checked",
     )
     answer: AnswerForm = Field(
@@ -701,8 +717,8 @@ class ProtectedFile(WireModel):
 class ProtectedCheckRequest(_Record):
     """``POST /registry/sessions/{id}/files/check-protected``: paths relative to the session."""
 
-    paths: list[Annotated[str, StringConstraints(min_length=1, max_length=1024)]] = Field(
-        min_length=1, max_length=MAX_FILES_PER_REQUEST
+    paths: list[Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"\S")]] = (
+        Field(min_length=1, max_length=MAX_FILES_PER_REQUEST)
     )
 
 
@@ -747,6 +763,7 @@ class UnchangedCheckRequest(_Record):
         default=None,
         min_length=1,
         max_length=1024,
+        pattern=r"\S",
         description="[lab/Subjects/]subject/YYYY-MM-DD/NNN of the local files, checked",
     )
 
