@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -359,3 +360,13 @@ def test_local_endpoint_names_are_plain(tmp_path: Path) -> None:
     )
     with pytest.raises(UsageError, match="local endpoint name 'a=b'"):
         ProvenaConfig.load(path)
+
+
+def test_local_endpoints_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = json.dumps({"rig": {"collection": _CID, "directory": "/data"}})
+    monkeypatch.setenv("PROVENA_LOCAL_ENDPOINTS", doc)
+    rig = ProvenaConfig.load().local_endpoints["rig"]
+    assert (rig.collection, rig.path, rig.directory) == (_CID, "/", "/data")
+    monkeypatch.setenv("PROVENA_LOCAL_ENDPOINTS", "{nope")
+    with pytest.raises(UsageError, match="PROVENA_LOCAL_ENDPOINTS"):
+        ProvenaConfig.load()
