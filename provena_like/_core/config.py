@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -38,9 +40,10 @@ from pydantic import (
     field_validator,
 )
 
-from provena_like._core.errors import UsageError
+from provena_like._core.errors import ProvenaError, UsageError
+from provena_like._core.local_paths import EndpointPaths
 
-__all__ = ["APP_NAME", "ProvenaConfig", "ServiceName"]
+__all__ = ["APP_NAME", "LocalEndpointEntry", "ProvenaConfig", "ServiceName"]
 
 APP_NAME = "provena-like"
 """The application name used for the per-user config directory."""
@@ -66,6 +69,67 @@ def _normalise_url(value: str, field: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"{field} must be an http:// or https:// URL")
     return url.rstrip("/")
+
+
+_ENDPOINT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+class LocalEndpointEntry(BaseModel):
+    r"""One ``[local_endpoints.<name>]`` table: a collection that shows a local directory.
+
+    Attributes:
+        collection: The collection UUID.
+        path: Where ``directory`` is on the collection: ``/`` (its root), ``/~/data`` (below
+            the default directory), ``/C/data/raw`` (drive ``C:`` on Globus Connect Personal).
+        directory: The local directory: POSIX, ``C:\data\raw`` or UNC ``\\server\share\x``
+            (``~`` is expanded).
+
+    Example:
+        ```python
+        entry = LocalEndpointEntry(
+            collection="6c5bd2a4-67c1-4c0b-8d64-2b4c0d7a2b9e",
+            path="/C/data/raw",
+            directory="C:\\data\\raw",
+        )
+        assert entry.paths.collection_path("C:\\data\\raw\\s1") == "/C/data/raw/s1"
+        ```
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    collection: str
+    path: str = "/"
+    directory: str
+
+    @field_validator("collection")
+    @classmethod
+    def _check_collection(cls, value: str) -> str:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ValueError(f"not a collection UUID: {value!r}") from None
+
+    @field_validator("path")
+    @classmethod
+    def _check_path(cls, value: str) -> str:
+        try:
+            return EndpointPaths(value, "/").path
+        except ProvenaError as err:
+            raise ValueError(str(err)) from None
+
+    @field_validator("directory")
+    @classmethod
+    def _check_directory(cls, value: str) -> str:
+        text = os.path.expanduser(value) if value.startswith("~") else value
+        try:
+            return EndpointPaths("/", text).directory
+        except ProvenaError as err:
+            raise ValueError(str(err)) from None
+
+    @property
+    def paths(self) -> EndpointPaths:
+        """The mapping between this endpoint's collection paths and local paths."""
+        return EndpointPaths(self.path, self.directory)
 
 
 class ProvenaConfig(BaseModel):
@@ -100,6 +164,8 @@ class ProvenaConfig(BaseModel):
             environment variable, JSON).
         globus_client_id: the client id of a Globus native app (registered at
             app.globus.org), for ``provena-like transfer … --globus`` against real Globus.
+        local_endpoints: named local endpoints, ``{"laptop": LocalEndpointEntry(...)}``
+            (a TOML table per name; ``--local-endpoint NAME`` on the CLI).
 
     Example:
         ```python
@@ -132,6 +198,7 @@ class ProvenaConfig(BaseModel):
     verify: bool = True
     transfer_locations: dict[str, tuple[str, str]] = Field(default_factory=dict)
     globus_client_id: str | None = None
+    local_endpoints: dict[str, LocalEndpointEntry] = Field(default_factory=dict)
 
     @field_validator(
         "base_url",
@@ -163,6 +230,22 @@ class ProvenaConfig(BaseModel):
                 return json.loads(value) if value.strip() else {}
             except json.JSONDecodeError as err:
                 raise ValueError(f"not JSON: {err.msg}") from None
+        return value
+
+    @field_validator("local_endpoints", mode="before")
+    @classmethod
+    def _parse_endpoints(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as err:
+                raise ValueError(f"not JSON: {err.msg}") from None
+        if isinstance(value, Mapping):
+            for name in value:
+                if not isinstance(name, str) or not _ENDPOINT_NAME.fullmatch(name):
+                    raise ValueError(
+                        f"local endpoint name {name!r}: use letters, digits, '_', '.', '-'"
+                    )
         return value
 
     @field_validator("token_dir", mode="after")
@@ -352,5 +435,6 @@ def _validate(data: Mapping[str, Any], sources: Mapping[str, str]) -> ProvenaCon
             loc = error.get("loc") or ("?",)
             field = str(loc[0])
             source = sources.get(field, "defaults")
-            problems.append(f"{field} (from {source}): {error['msg']}")
+            where = ".".join(str(part) for part in loc)
+            problems.append(f"{where} (from {source}): {error['msg']}")
         raise UsageError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,7 +1,8 @@
 """What ``patch``, ``delete-dataset`` and ``check-datasets`` share: how Globus repositories open.
 
 A Globus repository's bytes go through a *local endpoint*: a collection that shows a
-directory of this machine. ``--local-endpoint COLLECTION=DIR`` names it; the commands give it
+directory of this machine. ``--local-endpoint COLLECTION=DIR`` names it, or ``--local-endpoint
+NAME`` takes it from the ``[local_endpoints.NAME]`` table of the config file; the commands give it
 to ``pv.patcher`` (:class:`~provena_like.modules.patcher.Patcher`), which opens the Globus
 repositories with ``pv.transfer_client``.
 """
@@ -27,16 +28,21 @@ LocalEndpointOption = Annotated[
     typer.Option(
         "--local-endpoint",
         help="COLLECTION=DIR: the collection (UUID) that shows the directory DIR of this "
-        "machine; Globus repositories' bytes go through it.",
+        "machine; Globus repositories' bytes go through it. Or NAME: the entry "
+        "[local_endpoints.NAME] of the config file.",
     ),
 ]
 
 
 def parse_local_endpoint(value: str | None) -> LocalEndpoint | None:
-    """``COLLECTION=DIR`` as a :class:`~provena_like.repositories.LocalEndpoint` (or ``None``).
+    """``COLLECTION=DIR`` or ``NAME`` as a :class:`~provena_like.repositories.LocalEndpoint`.
+
+    ``NAME`` (no ``=``) is looked up in the config's ``local_endpoints``; ``None`` gives
+    ``None``.
 
     Raises:
-        CliFailure: (usage) If it is not a collection UUID, ``=`` and a directory.
+        CliFailure: (usage) If it is not a collection UUID, ``=`` and a directory, nor the
+            name of a configured local endpoint usable on this machine.
 
     Example:
         ```python
@@ -50,13 +56,45 @@ def parse_local_endpoint(value: str | None) -> LocalEndpoint | None:
     from provena_like.repositories import LocalEndpoint
 
     collection, sep, directory = value.partition("=")
-    problem = None if sep and collection and directory else "expected COLLECTION=DIR"
+    if not sep:
+        return _configured_endpoint(value)
+    problem = None if collection and directory else "expected COLLECTION=DIR or NAME"
     if problem is None:
         try:
             return LocalEndpoint(collection, Path(directory))
         except UsageError as exc:
             problem = str(exc)
     raise CliFailure(ExitCode.USAGE, f"--local-endpoint {value!r}: {problem}")
+
+
+def _configured_endpoint(name: str) -> LocalEndpoint:
+    """The local endpoint ``[local_endpoints.<name>]`` of the config."""
+    import os
+
+    from provena_like._core.errors import ProvenaError
+    from provena_like._core.local_paths import is_windows_path
+    from provena_like.cli._common import load_config
+    from provena_like.repositories import LocalEndpoint
+
+    endpoints = load_config(None, remembered=False).local_endpoints
+    entry = endpoints.get(name)
+    if entry is None:
+        known = ", ".join(sorted(endpoints)) or "none configured"
+        raise CliFailure(
+            ExitCode.USAGE,
+            f"--local-endpoint {name!r}: no such entry in the config's local_endpoints "
+            f"({known}); or give COLLECTION=DIR",
+        )
+    if is_windows_path(entry.directory) != (os.name == "nt"):
+        raise CliFailure(
+            ExitCode.USAGE,
+            f"local endpoint {name!r}: directory {entry.directory!r} is not a path of this "
+            "machine's kind (Windows vs POSIX)",
+        )
+    try:
+        return LocalEndpoint(entry.collection, Path(entry.directory), entry.path)
+    except ProvenaError as exc:
+        raise CliFailure(ExitCode.USAGE, f"local endpoint {name!r}: {exc}") from exc
 
 
 def patcher_for(pv: ProvenaClient, endpoint: LocalEndpoint | None) -> Patcher:

@@ -2,7 +2,8 @@
 
 The work is ``pv.archive``'s (:class:`~provena_like.modules.archive.Archive`). Files move
 through a local endpoint, ``--local-endpoint COLLECTION=DIR`` (a collection that shows the
-directory DIR of this machine); the sign-in is the SDK's (``provena-like login``), never a
+directory DIR of this machine) or ``--local-endpoint NAME`` (the config's
+``[local_endpoints.NAME]``); the sign-in is the SDK's (``provena-like login``), never a
 config file.
 
 Exit codes: ``0`` every file archived / found / retrieved (or would be), ``1`` some file
@@ -54,7 +55,8 @@ def _endpoint(value: str | None) -> LocalEndpoint:
     endpoint = parse_local_endpoint(value)
     if endpoint is None:
         raise CliFailure(
-            ExitCode.USAGE, "give the local endpoint the files go through: --local-endpoint C=DIR"
+            ExitCode.USAGE,
+            "give the local endpoint the files go through: --local-endpoint C=DIR or NAME",
         )
     return endpoint
 

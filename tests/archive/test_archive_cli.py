@@ -29,16 +29,24 @@ async def _invoke(env: dict[str, str], *args: str) -> Result:
     )
 
 
+async def _session_with_file(
+    client: httpx.AsyncClient, lab: Lab, place: ArchivePlace, date: str, data: bytes
+) -> tuple[str, str]:
+    """A new session on ``date`` and its raw-ephys file in the laptop's directory."""
+    subject = await make_subject(client, lab)
+    r = await post_session(client, lab.member, {"subject": subject["id"], "date": date})
+    rel = f"{lab.name}/{subject['record']['nickname']}/{date}/001/raw_ephys_data/a.bin"
+    original = place.laptop.directory / rel
+    original.parent.mkdir(parents=True)
+    original.write_bytes(data)
+    return r.json()["id"], rel
+
+
 async def test_publish_ls_retrieve_discover_from_the_command_line(
     client: httpx.AsyncClient, localstack: LocalStack, lab: Lab, place: ArchivePlace, tmp_path: Path
 ) -> None:
-    subject = await make_subject(client, lab)
-    r = await post_session(client, lab.member, {"subject": subject["id"], "date": "2026-12-04"})
-    session = r.json()["id"]
-    rel = f"{lab.name}/{subject['record']['nickname']}/2026-12-04/001/raw_ephys_data/a.bin"
+    session, rel = await _session_with_file(client, lab, place, "2026-12-04", b"raw" * 100)
     original = place.laptop.directory / rel
-    original.parent.mkdir(parents=True)
-    original.write_bytes(b"raw" * 100)
     env = {
         "PROVENA_BASE_URL": localstack.url,
         "PROVENA_ACCESS_TOKEN": lab.member.token,
@@ -108,3 +116,37 @@ async def test_publish_ls_retrieve_discover_from_the_command_line(
     )
     assert found.exit_code == 0, found.output
     assert [u["path"] for u in json.loads(found.output)["unmatched"]] == ["stray.bin"]
+
+
+async def test_local_endpoint_by_name_from_the_config_file(
+    client: httpx.AsyncClient, localstack: LocalStack, lab: Lab, place: ArchivePlace, tmp_path: Path
+) -> None:
+    session, rel = await _session_with_file(client, lab, place, "2026-12-05", b"raw" * 10)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"[local_endpoints.laptop]\ncollection = {place.laptop.collection!r}\n"
+        f"path = {place.laptop.path!r}\ndirectory = {str(place.laptop.directory)!r}\n\n"
+        f"[local_endpoints.lab-pc]\ncollection = {place.laptop.collection!r}\n"
+        "path = '/C/data'\ndirectory = 'C:\\data'\n",
+        encoding="utf-8",
+    )
+    env = {
+        "PROVENA_BASE_URL": localstack.url,
+        "PROVENA_ACCESS_TOKEN": lab.member.token,
+        "PROVENA_CONFIG_FILE": str(config),
+        "PROVENA_CACHE_DIR": str(tmp_path / "cache"),
+        "PROVENA_STATE_DIR": str(tmp_path / "state"),
+        "COLUMNS": "200",
+    }
+    publish = ("archive", "publish", place.kind, session, "--dry-run", "--json")
+
+    dry = await _invoke(env, *publish, "--local-endpoint", "laptop")
+    assert dry.exit_code == 0, dry.output
+    files = json.loads(dry.output)["files"]
+    assert [(f["path"], f["status"]) for f in files] == [(rel, "planned")]
+
+    unknown = await _invoke(env, *publish, "--local-endpoint", "desk")
+    assert unknown.exit_code == 2
+    assert "'desk'" in unknown.output and "lab-pc, laptop" in unknown.output
+    windows = await _invoke(env, *publish, "--local-endpoint", "lab-pc")
+    assert windows.exit_code == 2 and "not a path of this machine's kind" in windows.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -300,3 +301,72 @@ def test_missing_explicit_file(
             ProvenaConfig.load()
         else:
             ProvenaConfig.load(missing)
+
+
+_CID = "6c5bd2a4-67c1-4c0b-8d64-2b4c0d7a2b9e"
+
+
+def test_local_endpoints_from_the_config_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.toml",
+        f"""
+[local_endpoints.lab-pc]
+collection = "{_CID.upper()}"
+path = "/C/data/raw/"
+directory = 'C:\\data\\raw'
+
+[local_endpoints.nas]
+collection = "{_CID}"
+path = "/~/share"
+directory = '\\\\nas\\lab\\raw'
+
+[local_endpoints.laptop]
+collection = "{_CID}"
+directory = "/srv/globus"
+""",
+    )
+    endpoints = ProvenaConfig.load(path).local_endpoints
+    assert sorted(endpoints) == ["lab-pc", "laptop", "nas"]
+    pc = endpoints["lab-pc"]
+    assert (pc.collection, pc.path, pc.directory) == (_CID, "/C/data/raw", "C:\\data\\raw")
+    assert pc.paths.collection_path("C:\\data\\raw\\s1\\a.bin") == "/C/data/raw/s1/a.bin"
+    assert str(endpoints["nas"].paths.local_path("/~/share/x")) == "\\\\nas\\lab\\raw\\x"
+    assert endpoints["laptop"].path == "/"
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('collection = "nope"\ndirectory = "/d"', "local_endpoints.pc.collection"),
+        (f'collection = "{_CID}"\ndirectory = "relative"', "local_endpoints.pc.directory"),
+        (f'collection = "{_CID}"\ndirectory = "/d"\npath = "/a/../b"', "local_endpoints.pc.path"),
+        (f'collection = "{_CID}"', "local_endpoints.pc.directory"),
+        (f'collection = "{_CID}"\ndirectory = "/d"\nroot = "/"', "local_endpoints.pc.root"),
+    ],
+)
+def test_a_bad_local_endpoint_names_the_entry_and_field(
+    tmp_path: Path, entry: str, message: str
+) -> None:
+    path = write(tmp_path / "c.toml", f"[local_endpoints.pc]\n{entry}\n")
+    with pytest.raises(UsageError, match=message) as info:
+        ProvenaConfig.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_local_endpoint_names_are_plain(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.toml",
+        f'[local_endpoints."a=b"]\ncollection = "{_CID}"\ndirectory = "/d"\n',
+    )
+    with pytest.raises(UsageError, match="local endpoint name 'a=b'"):
+        ProvenaConfig.load(path)
+
+
+def test_local_endpoints_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = json.dumps({"rig": {"collection": _CID, "directory": "/data"}})
+    monkeypatch.setenv("PROVENA_LOCAL_ENDPOINTS", doc)
+    rig = ProvenaConfig.load().local_endpoints["rig"]
+    assert (rig.collection, rig.path, rig.directory) == (_CID, "/", "/data")
+    monkeypatch.setenv("PROVENA_LOCAL_ENDPOINTS", "{nope")
+    with pytest.raises(UsageError, match="PROVENA_LOCAL_ENDPOINTS"):
+        ProvenaConfig.load()
