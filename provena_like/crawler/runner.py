@@ -61,6 +61,7 @@ from provena_like.extractors.base import (
     handles,
     missing_requirements,
 )
+from provena_like.extractors.basic import BasicExtractor
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "ExtractionRunner", "local_path"]
 
@@ -71,6 +72,10 @@ T = TypeVar("T")
 DEFAULT_MEMORY_LIMIT = 4 * 1024**3
 """The worker processes' address-space cap (bytes) unless told otherwise."""
 
+_Plan = tuple[tuple[Extraction, ...], tuple[str, ...], bool]
+"""What to do with a file: (skipped extractions, isolated extractor names, run inline ones)."""
+
+_PLANS = 4096  # plans kept at most (one per file type)
 _GRACE = 5.0  # seconds past the timeout before a worker is taken for stuck and killed
 _BATCH = 256  # files per in-process thread call
 _BATCH_WAIT = 0.2  # seconds a file may wait for its batch to fill
@@ -85,9 +90,15 @@ def local_path(record: FileRecord) -> Path | None:
         assert local_path(rec) == Path("/data/raw/a.csv")
         ```
     """
+    text = _local_text(record)
+    return None if text is None else Path(text)
+
+
+def _local_text(record: FileRecord) -> str | None:
+    """:func:`local_path` as text (no :class:`Path` object)."""
     if not record.source.startswith("local:"):
         return None
-    return Path(f"{record.source[len('local:') :]}/{record.path}")
+    return f"{record.source[6:]}/{record.path}"
 
 
 def _context() -> BaseContext:
@@ -139,11 +150,14 @@ class _Worker:
         self.kill()
 
 
-def _run_trusted(extractor: Extractor, path: Path) -> Extraction:
-    """An in-process extractor on one file (no timer; pydantic checks the result is JSON)."""
+def _run_trusted(extractor: Extractor, path: Path | str) -> Extraction:
+    """An in-process extractor on one file (no timer; pydantic checks the result is JSON).
+
+    Validating is faster than ``model_construct`` (pydantic-core vs Python code).
+    """
     started = time.perf_counter()
     try:
-        metadata = extractor.extract(path)
+        metadata = extractor.extract(path)  # type: ignore[arg-type]  # text: see _run_inline
         return Extraction(
             extractor=extractor.name,
             status="ok",
@@ -221,6 +235,7 @@ class ExtractionRunner(AsyncCloseable):
         self._idle: asyncio.Queue[_Worker | None] | None = None
         self._all: set[_Worker] = set()
         self._threads = anyio.CapacityLimiter(self.workers + 1)
+        self._plans: dict[tuple[str, str | None, bool], _Plan] = {}
         self._closed = False
         self.restarts = 0
         """Workers replaced after they died or hung (for monitoring and tests)."""
@@ -317,26 +332,56 @@ class ExtractionRunner(AsyncCloseable):
         log.warning("extraction worker replaced (%s)", how)
         return how
 
-    def _run_inline(self, paths: list[Path | None]) -> list[list[Extraction]]:
-        """The in-process extractors over a batch of files (in a worker thread)."""
-        inline = self._inline
-        return [[] if path is None else [_run_trusted(e, path) for e in inline] for path in paths]
+    def _run_inline(self, paths: list[str | None]) -> list[list[Extraction]]:
+        """The in-process extractors over a batch of files (in a worker thread).
 
-    def _plan(self, record: FileRecord) -> tuple[list[Extraction], list[str], bool]:
-        """(skipped extractions, isolated extractor names, whether inline ones apply)."""
+        ``basic`` gets the path as text: a :class:`Path` per file (built, then turned back
+        into text by ``os.stat``) costs more than the ``stat`` itself.
+        """
+        inline = [(e, type(e) is BasicExtractor) for e in self._inline]
+        out: list[list[Extraction]] = []
+        for text in paths:
+            if text is None:
+                out.append([])
+                continue
+            path: Path | None = None
+            done: list[Extraction] = []
+            for extractor, takes_text in inline:
+                if takes_text:
+                    done.append(_run_trusted(extractor, text))
+                else:
+                    path = path or Path(text)
+                    done.append(_run_trusted(extractor, path))
+            out.append(done)
+        return out
+
+    def _plan(self, record: FileRecord) -> _Plan:
+        """(skipped extractions, isolated extractor names, whether inline ones apply).
+
+        A plan depends only on the file's type and whether it is local, so it is made once
+        per (extension, MIME type, local) and shared (its extractions are frozen).
+        """
+        key = (record.extension, record.mime_type, record.source.startswith("local:"))
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= _PLANS:  # many odd suffixes (".0001", ...): stay bounded
+                self._plans.clear()
+            plan = self._plans[key] = self._make_plan(*key)
+        return plan
+
+    def _make_plan(self, extension: str, mime_type: str | None, local: bool) -> _Plan:
         skipped: list[Extraction] = []
         isolated: list[str] = []
         inline = False
-        remote = not record.source.startswith("local:")
         for extractor in self.extractors:
-            if not handles(extractor, record.extension, record.mime_type):
+            if not handles(extractor, extension, mime_type):
                 continue
             reason = self._unavailable.get(extractor.name)
-            if reason is None and remote:
+            if reason is None and not local:
                 reason = "not a local file (extraction reads local files only)"
             if reason is not None:
                 skipped.append(
-                    Extraction.model_construct(
+                    Extraction(
                         extractor=extractor.name, status="skipped", error=reason, seconds=0.0
                     )
                 )
@@ -344,30 +389,29 @@ class ExtractionRunner(AsyncCloseable):
                 isolated.append(extractor.name)
             else:
                 inline = True
-        return skipped, isolated, inline
+        return tuple(skipped), tuple(isolated), inline
 
     async def _run_batch(self, batch: list[FileRecord]) -> list[FileResult]:
         plans = [self._plan(record) for record in batch]
-        paths = [
-            local_path(record) if plan[2] else None
+        # each local path once, as text
+        texts = [
+            _local_text(record) if plan[1] or plan[2] else None
             for record, plan in zip(batch, plans, strict=True)
         ]
         inline: list[list[Extraction]] = [[] for _ in batch]
-        if self._inline and any(p is not None for p in paths):
-            inline = await anyio.to_thread.run_sync(self._run_inline, paths, limiter=self._threads)
+        wanted = [t if plan[2] else None for t, plan in zip(texts, plans, strict=True)]
+        if self._inline and any(t is not None for t in wanted):
+            inline = await anyio.to_thread.run_sync(self._run_inline, wanted, limiter=self._threads)
         isolated: list[list[Extraction]] = [[] for _ in batch]
-        paths_of = {
-            i: local_path(batch[i]) or Path() for i, (_, names, _) in enumerate(plans) if names
-        }
         jobs = [(i, name) for i, (_, names, _) in enumerate(plans) for name in names]
         if jobs:
             done = await asyncio.gather(
-                *(self._run_isolated(name, paths_of[i]) for i, name in jobs)
+                *(self._run_isolated(name, Path(texts[i] or "")) for i, name in jobs)
             )
             for (i, _), extraction in zip(jobs, done, strict=True):
                 isolated[i].append(extraction)
         return [
-            FileResult(
+            FileResult(  # validating is faster than model_construct (pydantic-core)
                 record=record,
                 extractions=[*inline[i], *isolated[i], *plans[i][0]],
             )

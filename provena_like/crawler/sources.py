@@ -289,7 +289,7 @@ class LocalSource:
                 if self.checksums:
                     try:
                         digests = checksums(
-                            Path(entry.path),
+                            entry.path,
                             st.st_size,
                             sha256="sha256" in self.checksums,
                             md5="md5" in self.checksums,

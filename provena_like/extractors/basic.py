@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 
 from provena_like.extractors.base import JSONValue
 from provena_like.storage.hashing import Digests, hash_file, read_file
@@ -22,7 +21,9 @@ SMALL_FILE = 1024 * 1024
 """Files up to this size are read in one call (no 8 MiB hashing buffer per small file)."""
 
 
-def checksums(path: Path, size: int, *, sha256: bool = True, md5: bool = False) -> Digests:
+def checksums(
+    path: str | os.PathLike[str], size: int, *, sha256: bool = True, md5: bool = False
+) -> Digests:
     """The checksums of a file whose size is known: one read when small, streamed when large.
 
     Example:
@@ -61,8 +62,8 @@ class BasicExtractor:
     def __repr__(self) -> str:
         return f"BasicExtractor(sha256={self.sha256}, md5={self.md5})"
 
-    def extract(self, path: Path) -> dict[str, JSONValue]:
-        """Stat ``path`` (and hash it when asked)."""
+    def extract(self, path: str | os.PathLike[str]) -> dict[str, JSONValue]:
+        """Stat ``path`` (and hash it when asked); text is taken as is (no :class:`Path`)."""
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):
             raise ValueError(f"not a regular file: {path}")

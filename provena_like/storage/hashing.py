@@ -130,7 +130,7 @@ def is_sha256_hex(value: object) -> bool:
 
 
 def hash_file(
-    path: Path,
+    path: str | os.PathLike[str],
     *,
     sha256: bool = True,
     md5: bool = False,
@@ -187,7 +187,9 @@ async def hash_file_async(
     return await anyio.to_thread.run_sync(work, limiter=limiter)
 
 
-def read_file(path: Path, *, sha256: bool = True, md5: bool = False) -> tuple[bytes, Digests]:
+def read_file(
+    path: str | os.PathLike[str], *, sha256: bool = True, md5: bool = False
+) -> tuple[bytes, Digests]:
     """Read a (small) file whole and hash the same bytes. Blocking.
 
     Returns:

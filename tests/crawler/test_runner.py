@@ -122,3 +122,20 @@ async def test_skips_unavailable_extractors_and_remote_files(tmp_path: Path) -> 
         (result,) = [r for r in out if isinstance(r, FileResult)]
         assert {e.status for e in result.extractions} == {"skipped"}
         assert "not a local file" in (result.extractions[0].error or "")
+
+
+async def test_plans_per_file_type_stay_right_and_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plans are made once per file type and kept in a bounded map (odd suffixes)."""
+    monkeypatch.setattr(runner_module, "_PLANS", 2)
+    write_tree(tmp_path, {f"f.{i:04d}": b"x" for i in range(5)} | {"b.txt": b"y"})
+    picky = NeedsMissingModule()
+    async with ExtractionRunner([BasicExtractor(sha256=False), picky], workers=1) as runner:
+        results = await results_of(runner, tmp_path)
+        assert len(runner._plans) <= 2
+    assert sorted(results) == ["b.txt", "f.0000", "f.0001", "f.0002", "f.0003", "f.0004"]
+    for path, result in results.items():
+        statuses = {e.extractor: e.status for e in result.extractions}
+        assert statuses.pop("basic") == "ok"
+        assert statuses == ({picky.name: "skipped"} if path == "b.txt" else {}), path

@@ -487,3 +487,16 @@ def test_netcdf_group_budget(tmp_path: Path) -> None:
     assert len(cut["groups"]) == 7 and cut["truncated"] is True
     full = NetcdfExtractor().extract(path)
     assert len(full["groups"]) == 60 and full["groups"][-1]["path"] == "/g29/inner"
+
+
+def test_basic_takes_a_path_as_text_or_path(tmp_path: Path) -> None:
+    from provena_like.extractors.basic import BasicExtractor
+
+    target = tmp_path / "data.bin"
+    target.write_bytes(b"test")
+    basic = BasicExtractor(md5=True)
+    as_text = basic.extract(str(target))
+    assert as_text == basic.extract(target)
+    assert as_text["size"] == 4 and str(as_text["sha256"]).startswith("9f86d081884c")
+    with pytest.raises(ValueError, match="not a regular file"):
+        basic.extract(str(tmp_path))
