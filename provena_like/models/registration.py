@@ -413,6 +413,16 @@ MAX_FILES_PER_REQUEST = 5000
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Md5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+SessionPath = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"\S",
+        description="[lab/Subjects/]subject/YYYY-MM-DD/NNN of the local files, checked",
+    ),
+]
+"""The session part of a request's local paths, checked against the session."""
 Version = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"\S")]
 """A producing software's version, as a file of a registration gives it."""
 RegistrationStatus = Literal["registered", "unchanged", "updated"]
@@ -517,13 +527,7 @@ class RegisterFilesRequest(_Record):
     exists: bool = True
     default: bool = True
     dry_run: bool = False
-    session_path: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=1024,
-        pattern=r"\S",
-        description="[lab/Subjects/]subject/YYYY-MM-DD/NNN of the local files, checked",
-    )
+    session_path: SessionPath | None = None
     answer: AnswerForm = Field(
         default="full",
         description="compact: unchanged files as indexes and ids in `unchanged`, not in `files`",
@@ -759,13 +763,7 @@ class UnchangedCheckRequest(_Record):
     repository: Handle | None = None
     exists: bool = True
     default: bool = True
-    session_path: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=1024,
-        pattern=r"\S",
-        description="[lab/Subjects/]subject/YYYY-MM-DD/NNN of the local files, checked",
-    )
+    session_path: SessionPath | None = None
 
 
 class UnchangedCheck(WireModel):
