@@ -25,6 +25,7 @@ __all__ = [
     "DELETE_BATCH",
     "delete_objects",
     "digest_object",
+    "first_part_size",
     "head_object",
     "read_back_object",
     "stored_sha256",
@@ -93,6 +94,23 @@ async def head_object(requests: S3Requests, prefix: str, key: str) -> RemoteObje
         last_modified=_last_modified(head.headers.get("Last-Modified")),
         sha256=_sha256_in(head.metadata),
     )
+
+
+async def first_part_size(requests: S3Requests, bucket: str, prefix: str, key: str) -> int | None:
+    """The size of part 1 of a multipart object (``HEAD ?partNumber=1``), or ``None``.
+
+    ``None`` when the store doesn't say (no ``x-amz-mp-parts-count`` in the answer: it
+    ignored the part number, or the object has one part).
+
+    Raises:
+        Exception: The HEAD's error (missing object, access denied, unreachable).
+    """
+    response = await requests.call(
+        requests.client.head_object, Bucket=bucket, Key=prefix + key, PartNumber=1
+    )
+    if not response.get("PartsCount"):
+        return None
+    return int(response.get("ContentLength", 0)) or None
 
 
 async def digest_object(

@@ -294,3 +294,89 @@ async def test_an_etag_that_is_no_md5_defers_to_the_stored_sha256(
         result = await sync_up(counted.context(), src)
         assert {f.reason for f in result} == {"unchanged"} and len(result.skipped) == 5
         assert sorted(counted.heads) == sorted(files) and counted.uploaded == []
+
+
+async def test_unchanged_multipart_objects_of_another_tool_are_not_fetched_again(
+    tmp_path: Path, creds: S3Credentials, admin: Any
+) -> None:
+    """Rule 4: a multipart object's ETag, computed locally for the part size the store
+    reports for part 1 (6 MiB here: no common size), or a common one (5 MiB: rclone's)."""
+    six = os.urandom(6 * MiB + 10)
+    five = os.urandom(5 * MiB + 10)
+    put_multipart(admin, creds.prefix + "raw/six.bin", six, part=6 * MiB)
+    put_multipart(admin, creds.prefix + "raw/five.bin", five, part=5 * MiB)
+    dest = tmp_path / "copy"
+    async with TransferEngine(creds, cache_dir=tmp_path / "cache") as engine:
+        counted = Counted(engine.sync_context())
+        first = await sync_down(counted.context(), "raw/", dest)
+        assert sorted(f.path for f in first.ok) == ["raw/five.bin", "raw/six.bin"]
+        for name in ("five.bin", "six.bin"):  # older than the hash cache's racy window
+            os.utime(dest / name, ns=(time.time_ns() - 60 * 10**9,) * 2)
+
+        counted = Counted(engine.sync_context())
+        second = await sync_down(counted.context(), "raw/", dest)
+        assert counted.downloaded == [] and second.bytes == 0
+        assert sorted((f.path, f.reason) for f in second.skipped) == [
+            ("raw/five.bin", "unchanged"),
+            ("raw/six.bin", "unchanged"),
+        ]
+        assert {f.path: f.sha256 for f in second.skipped} == {
+            "raw/five.bin": hashlib.sha256(five).hexdigest(),
+            "raw/six.bin": hashlib.sha256(six).hexdigest(),
+        }
+        # the multipart ETag found equal is cached: the third sync sends no HEAD
+        counted = Counted(engine.sync_context())
+        third = await sync_down(counted.context(), "raw/", dest)
+        assert counted.downloaded == [] and counted.heads == [] and len(third.skipped) == 2
+
+        # without the store's part size, only the common sizes are left: 5 MiB is one
+        blind = dataclasses.replace(engine.sync_context(), first_part_size=None)
+        fresh = tmp_path / "cache2"
+        blind = dataclasses.replace(blind, cache_dir=fresh)
+        counted = Counted(blind)
+        fourth = await sync_down(counted.context(), "raw/", dest)
+        assert [f.path for f in fourth.ok] == ["raw/six.bin"] and counted.downloaded == [
+            "raw/six.bin"
+        ]
+        assert [f.path for f in fourth.skipped] == ["raw/five.bin"]
+
+        # the same file changed in place (same size): found different, fetched again
+        changed = six[:-1] + bytes([six[-1] ^ 1])
+        put_multipart(admin, creds.prefix + "raw/six.bin", changed, part=6 * MiB)
+        counted = Counted(engine.sync_context())
+        fifth = await sync_down(counted.context(), "raw/", dest)
+        assert counted.downloaded == ["raw/six.bin"] and [f.path for f in fifth.ok] == [
+            "raw/six.bin"
+        ]
+        assert (dest / "six.bin").read_bytes() == changed
+
+
+async def test_a_multipart_upload_whose_metadata_the_store_dropped_is_not_sent_again(
+    tmp_path: Path, creds: S3Credentials, admin: Any
+) -> None:
+    """No manifest, no ``x-amz-meta-sha256`` (stripped as some stores do): the engine's own
+    part size gives the multipart ETag, so an unchanged file isn't uploaded again."""
+    src = tmp_path / "src"
+    src.mkdir()
+    data = os.urandom(6 * MiB + 10)
+    (src / "big.bin").write_bytes(data)
+    async with TransferEngine(
+        creds, cache_dir=tmp_path / "cache", multipart_threshold=6 * MiB, part_size=5 * MiB
+    ) as engine:
+        (await engine.upload(src)).raise_for_failures()
+        key = creds.prefix + "big.bin"
+        admin.copy_object(
+            Bucket=BUCKET,
+            Key=key,
+            CopySource={"Bucket": BUCKET, "Key": key},
+            MetadataDirective="REPLACE",
+            Metadata={},
+        )
+        assert admin.head_object(Bucket=BUCKET, Key=key)["Metadata"] == {}
+        os.utime(src / "big.bin", ns=(time.time_ns() - 60 * 10**9,) * 2)
+        counted = Counted(engine.sync_context())
+        result = await sync_up(counted.context(), src)
+        assert counted.uploaded == [] and [(f.path, f.reason) for f in result] == [
+            ("big.bin", "unchanged")
+        ]
+        assert result.skipped[0].sha256 == hashlib.sha256(data).hexdigest()
