@@ -96,16 +96,20 @@ async def head_object(requests: S3Requests, prefix: str, key: str) -> RemoteObje
     )
 
 
-async def first_part_size(requests: S3Requests, bucket: str, prefix: str, key: str) -> int | None:
+async def first_part_size(
+    requests: S3Requests, bucket: str, prefix: str, key: str, *, holding: bool = False
+) -> int | None:
     """The size of part 1 of a multipart object (``HEAD ?partNumber=1``), or ``None``.
 
     ``None`` when the store doesn't say (no ``x-amz-mp-parts-count`` in the answer: it
-    ignored the part number, or the object has one part).
+    ignored the part number, or the object has one part). ``holding``: the calling task
+    holds a request slot already (see :meth:`S3Requests.call_holding`).
 
     Raises:
         Exception: The HEAD's error (missing object, access denied, unreachable).
     """
-    response = await requests.call(
+    call = requests.call_holding if holding else requests.call
+    response = await call(
         requests.client.head_object, Bucket=bucket, Key=prefix + key, PartNumber=1
     )
     if not response.get("PartsCount"):

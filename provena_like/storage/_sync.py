@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +52,7 @@ from provena_like.storage._plan import part_size_for, plan_downloads, plan_uploa
 from provena_like.storage._requests import describe
 from provena_like.storage.cache import HashCache
 from provena_like.storage.events import HashMeter, ProgressCallback, hashing_progress
-from provena_like.storage.hashing import etag_part_sizes, etag_parts
+from provena_like.storage.hashing import etag_md5, etag_part_sizes, etag_parts
 from provena_like.storage.keys import RESERVED_KEYS, validate_prefix
 from provena_like.storage.listing import RemoteObject
 from provena_like.storage.results import (
@@ -137,17 +136,9 @@ class _Pair:
     etag: str | None = None  # the listed object's ETag (syncs only)
 
 
-_MD5_ETAG = re.compile(r"[0-9a-f]{32}")
-
-
 def _etag(value: str | None) -> str | None:
     """An ETag without quotes, lowercase (``None`` stays ``None``)."""
     return value.strip().strip('"').lower() if value is not None else None
-
-
-def _single_part_md5(etag: str | None) -> str | None:
-    """The md5 a single-part object's ETag is, or ``None`` (multipart ``-N`` or not an md5)."""
-    return etag if etag is not None and _MD5_ETAG.fullmatch(etag) else None
 
 
 async def _bounded(items: Sequence[T], work: Callable[[T], Awaitable[None]], limit: int) -> None:
@@ -198,7 +189,7 @@ async def _check(
 ) -> FileCheck:
     """The sync comparison of one file: size, then the first rule that applies (see above)."""
     remote = pair.remote_sha256
-    md5 = _single_part_md5(pair.etag) if remote is None else None
+    md5 = etag_md5(pair.etag) if remote is None else None
     # when nothing remote is to be read first, stat and hash in one trip to a worker thread
     hash_now = remote is not None or md5 is not None
 

@@ -29,6 +29,7 @@ __all__ = [
     "Digests",
     "MultipartETag",
     "StreamingHasher",
+    "etag_md5",
     "etag_part_sizes",
     "etag_parts",
     "hash_file",
@@ -70,6 +71,24 @@ class Digests:
     md5: str | None = None
     etag: str | None = None
     """The ETag S3 gives these bytes uploaded in parts (see :class:`MultipartETag`), if asked."""
+
+
+def etag_md5(etag: str | None) -> str | None:
+    """The md5 a single-part object's ETag is (lowercase, no quotes), or ``None``.
+
+    ``None`` for a multipart ETag (``-N``) and anything else that isn't 32 hex digits. An
+    object encrypted with KMS or a customer's key has an ETag of that form that is no md5.
+
+    Example:
+        ```python
+        assert etag_md5('"46746A5A8347BCCA710F4E1593301FD5"') == "46746a5a8347bcca710f4e1593301fd5"
+        assert etag_md5("60da5a80d071cce99b9f33994affe96c-2") is None
+        ```
+    """
+    if etag is None:
+        return None
+    value = etag.strip().strip('"').lower()
+    return value if len(value) == 32 and set(value) <= _HEX else None
 
 
 def etag_parts(etag: str | None) -> int | None:

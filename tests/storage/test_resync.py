@@ -22,7 +22,7 @@ from provena_like.storage.events import ProgressCallback
 from provena_like.storage.listing import RemoteObject
 from provena_like.storage.results import TransferResult
 from provena_like.storage.selection import DownloadSpec
-from tests.support.storage_helpers import BUCKET
+from tests.support.storage_helpers import BUCKET, put_multipart, put_plain
 
 pytestmark = pytest.mark.anyio
 
@@ -121,31 +121,6 @@ async def sync_down(ctx: SyncContext, objects: str, dest: Path) -> TransferResul
         progress=None,
         fail_fast=False,
     )
-
-
-def put_plain(admin: Any, key: str, data: bytes) -> str:
-    """Put an object with plain boto3 (no ``x-amz-meta-sha256``); its ETag, unquoted."""
-    response = admin.put_object(Bucket=BUCKET, Key=key, Body=data)
-    return str(response["ETag"]).strip('"')
-
-
-def put_multipart(admin: Any, key: str, data: bytes, part: int = 5 * MiB) -> str:
-    """A multipart object put with plain boto3 (no sha256 stored); its ETag, unquoted."""
-    upload = admin.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
-    parts = []
-    for number, start in enumerate(range(0, len(data), part), start=1):
-        done = admin.upload_part(
-            Bucket=BUCKET,
-            Key=key,
-            UploadId=upload,
-            PartNumber=number,
-            Body=data[start : start + part],
-        )
-        parts.append({"PartNumber": number, "ETag": done["ETag"]})
-    response = admin.complete_multipart_upload(
-        Bucket=BUCKET, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
-    )
-    return str(response["ETag"]).strip('"')
 
 
 async def test_unchanged_resync_up_sends_no_head_and_no_put(
