@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from provena_like import ChecksumMismatch, ProvenaClient
 from provena_like.testing.localstack import BUCKET, LocalStack
+from tests.support.datastore_helpers import s3_client
 from tests.support.l3_helpers import make_record
+from tests.support.storage_helpers import strip_metadata
 
 pytestmark = pytest.mark.anyio
 
@@ -30,31 +30,9 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 def admin(localstack: LocalStack) -> Iterator[Any]:
-    store = localstack.s3
-    assert store is not None
-    client = boto3.client(
-        "s3",
-        endpoint_url=store.endpoint_url,
-        region_name=store.region,
-        aws_access_key_id=store.admin_access_key,
-        aws_secret_access_key=store.admin_secret_key,
-        config=Config(s3={"addressing_style": "path"}),
-    )
-    try:
+    assert localstack.s3 is not None
+    with s3_client(localstack.s3) as client:
         yield client
-    finally:
-        client.close()
-
-
-def strip_metadata(admin: Any, key: str) -> None:
-    admin.copy_object(
-        Bucket=BUCKET,
-        Key=key,
-        CopySource={"Bucket": BUCKET, "Key": key},
-        MetadataDirective="REPLACE",
-        Metadata={},
-    )
-    assert admin.head_object(Bucket=BUCKET, Key=key)["Metadata"] == {}
 
 
 async def test_syncs_and_downloads_go_by_the_manifest_without_object_metadata(
@@ -74,7 +52,7 @@ async def test_syncs_and_downloads_go_by_the_manifest_without_object_metadata(
     manifest = {e.path: e for e in await ds.list_files()}
     assert manifest["big.bin"].etag.endswith("-2")
     for name in files:
-        strip_metadata(admin, ds.dataset.storage.prefix + name)
+        strip_metadata(admin, ds.dataset.storage.prefix + name, BUCKET)
 
     again = await ds.sync_up(src)
     assert {f.path: f.reason for f in again} == {"big.bin": "unchanged", "small.csv": "unchanged"}

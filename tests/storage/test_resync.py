@@ -22,7 +22,7 @@ from provena_like.storage.events import ProgressCallback
 from provena_like.storage.listing import RemoteObject
 from provena_like.storage.results import TransferResult
 from provena_like.storage.selection import DownloadSpec
-from tests.support.storage_helpers import BUCKET, put_multipart, put_plain
+from tests.support.storage_helpers import BUCKET, put_multipart, put_plain, strip_metadata
 
 pytestmark = pytest.mark.anyio
 
@@ -339,15 +339,7 @@ async def test_a_multipart_upload_whose_metadata_the_store_dropped_is_not_sent_a
         creds, cache_dir=tmp_path / "cache", multipart_threshold=6 * MiB, part_size=5 * MiB
     ) as engine:
         (await engine.upload(src)).raise_for_failures()
-        key = creds.prefix + "big.bin"
-        admin.copy_object(
-            Bucket=BUCKET,
-            Key=key,
-            CopySource={"Bucket": BUCKET, "Key": key},
-            MetadataDirective="REPLACE",
-            Metadata={},
-        )
-        assert admin.head_object(Bucket=BUCKET, Key=key)["Metadata"] == {}
+        strip_metadata(admin, creds.prefix + "big.bin")
         os.utime(src / "big.bin", ns=(time.time_ns() - 60 * 10**9,) * 2)
         counted = Counted(engine.sync_context())
         result = await sync_up(counted.context(), src)

@@ -183,3 +183,15 @@ def put_multipart(admin: Any, key: str, data: bytes, part: int = 5 * 1024 * 1024
         Bucket=BUCKET, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
     )
     return str(response["ETag"]).strip('"')
+
+
+def strip_metadata(admin: Any, key: str, bucket: str = BUCKET) -> None:
+    """Drop an object's user metadata (``x-amz-meta-*``) in place, as some stores do."""
+    admin.copy_object(
+        Bucket=bucket,
+        Key=key,
+        CopySource={"Bucket": bucket, "Key": key},
+        MetadataDirective="REPLACE",
+        Metadata={},
+    )
+    assert admin.head_object(Bucket=bucket, Key=key)["Metadata"] == {}
