@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from provena_like.server.db.identity import GroupMemberRow, GroupRow, UserRow
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread
 from tests.support.auth_helpers import ADMIN_PASSWORD, CHEAP_PASSWORD_HASHING
+from tests.support.users import issue_token
 
 pytest_plugins = ["tests.support.fixtures"]
 
@@ -70,24 +70,6 @@ def make_token(server: ServerThread) -> Callable[..., str]:
         groups: tuple[str, ...] = (),
         ttl: int = 600,
     ) -> str:
-        async def work() -> str:
-            sessions = server.app.state.sessions
-            async with sessions() as session, session.begin():
-                if await session.get(UserRow, username) is None:
-                    session.add(UserRow(username=username, system_roles=list(system_roles)))
-                    await session.flush()
-                for g in groups:
-                    if await session.get(GroupRow, g) is None:
-                        session.add(GroupRow(name=g))
-                        await session.flush()
-                    if await session.get(GroupMemberRow, (g, username)) is None:
-                        session.add(GroupMemberRow(group_name=g, username=username))
-            tokens = server.app.state.tokens
-            token: str = tokens.issue_access_token(
-                subject=username, client_id="tests", scope="openid", ttl=ttl
-            )
-            return token
-
-        return server.call(work)
+        return issue_token(server, username, system_roles=system_roles, groups=groups, ttl=ttl)
 
     return make

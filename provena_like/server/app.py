@@ -3,8 +3,9 @@
 One process hosts every service under its prefix (``/auth``, ``/registry``, ...). The app owns
 one database engine and, when ``settings.s3`` is set, one object store connection
 (``app.state.object_store``, with ``app.state.data_freeze`` keeping its bucket policy in step
-with the frozen datasets), both created in the lifespan and closed at shutdown, and one
-notifier of release steps (``app.state.notifier``, see
+with the frozen datasets, and ``app.state.upload_verification`` saying how registered files
+are checked, decided at start and logged), both created in the lifespan and closed at
+shutdown, and one notifier of release steps (``app.state.notifier``, see
 :mod:`~provena_like.server.notifications`; replace it to plug in your own).
 
 The app's one job runner (``app.state.job_runner``, a
@@ -19,6 +20,7 @@ subscribes to them then; every session of the app fires them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -34,6 +36,7 @@ from provena_like.server.archive.routes import router as archive_router
 from provena_like.server.body_limit import BodyLimitMiddleware, body_policy
 from provena_like.server.datastore.freeze import DataFreeze
 from provena_like.server.datastore.storage import open_object_store
+from provena_like.server.datastore.verification import UploadVerification, upload_verification
 from provena_like.server.db.base import create_engine, create_sessionmaker, secure_data_dir
 from provena_like.server.db.schema import upgrade_schema
 from provena_like.server.errors import error_response, install_error_handlers
@@ -52,6 +55,8 @@ from provena_like.server.transfer.errors import install_type_zero, render_refusa
 from provena_like.server.transfer.executor import TaskExecutor
 from provena_like.server.transfer.routes import router as transfer_router
 from provena_like.server.transfer.task_routes import router as task_router
+
+log = logging.getLogger(__name__)
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
@@ -139,12 +144,16 @@ def create_app(settings: ServerSettings) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = create_sessionmaker(engine, info=session_info(app.state.item_hooks))
         app.state.object_store = None
+        app.state.upload_verification = None
         app.state.data_freeze = None
         try:
             async with AsyncExitStack() as stack:
                 if current.s3 is not None:
                     store = await stack.enter_async_context(open_object_store(current.s3))
                     app.state.object_store = store
+                    checks = await upload_verification(store, current.s3)
+                    app.state.upload_verification = checks
+                    log.info("%s", checks.describe())
                 await upgrade_schema(engine)
                 if app.state.object_store is not None:
                     freeze = DataFreeze.for_store(app.state.object_store, app.state.sessions)
@@ -157,6 +166,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 yield
         finally:
             app.state.data_freeze = None
+            app.state.upload_verification = None
             app.state.object_store = None
             await engine.dispose()
 
@@ -191,9 +201,18 @@ def create_app(settings: ServerSettings) -> FastAPI:
     install_type_zero(app)  # under /v0.10/: Globus "Type Zero" errors instead
 
     @app.get("/healthz", tags=["meta"])
-    async def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok", "version": __version__}
+    async def healthz(request: Request) -> dict[str, str]:
+        """Liveness: the process answers.
+
+        With an object store, ``verify_uploads`` says how registered files are checked
+        (``store``, ``sample`` or ``all``, see
+        :mod:`~provena_like.server.datastore.verification`).
+        """
+        answer = {"status": "ok", "version": __version__}
+        checks: UploadVerification | None = getattr(request.app.state, "upload_verification", None)
+        if checks is not None:
+            answer["verify_uploads"] = checks.mode
+        return answer
 
     app.include_router(auth.router, prefix="/auth")
     app.include_router(registry.router, prefix="/registry")

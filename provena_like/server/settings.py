@@ -60,6 +60,26 @@ class S3Settings(BaseModel):
         description="the longest lifetime of a presigned URL a caller may ask for (at most "
         "1 h); longer → 422",
     )
+    store_verifies_checksums: bool | None = Field(
+        default=None,
+        description="whether the store refuses an upload whose x-amz-checksum-sha256 doesn't "
+        "match its bytes (SeaweedFS does; the JuiceFS gateway, rclone and moto don't); None → "
+        "found out at start: a tiny object with a wrong checksum is put under "
+        "'.provena-like/probe/' (and deleted)",
+    )
+    verify_uploads: Literal["auto", "store", "sample", "all"] = Field(
+        default="auto",
+        description="who checks that the bytes of registered files have the sha256 the "
+        "uploader gave: 'store' → the store (the server compares the sha256 the store keeps, "
+        "when it keeps one); 'sample' → the server also reads back verify_sample_size files "
+        "of each registration, chosen at random, and hashes them; 'all' → every file; "
+        "'auto' → 'store' if the store verifies checksums, else 'sample'",
+    )
+    verify_sample_size: int = Field(
+        default=8,
+        ge=1,
+        description="files of one registration the server reads back in the 'sample' mode",
+    )
 
     @model_validator(mode="after")
     def _defaults_within_bounds(self) -> S3Settings:

@@ -44,7 +44,8 @@ from botocore.exceptions import ClientError
 
 from provena_like._core.errors import ChecksumMismatch, ProvenaError, RemoteChanged, TransferError
 from provena_like.storage._batch import BatchContext, failed_result, ok_result
-from provena_like.storage._plan import DownloadItem, download_part_size
+from provena_like.storage._objects import first_part_size
+from provena_like.storage._plan import DownloadItem, download_part_size, part_size_for
 from provena_like.storage._requests import GetHeaders, error_code
 from provena_like.storage._resume import (
     PartialState,
@@ -53,7 +54,15 @@ from provena_like.storage._resume import (
     remove_partial,
     write_sidecar,
 )
-from provena_like.storage.hashing import CHUNK_SIZE, Digests, StreamingHasher, is_sha256_hex
+from provena_like.storage.hashing import (
+    CHUNK_SIZE,
+    Digests,
+    StreamingHasher,
+    etag_md5,
+    etag_part_sizes,
+    etag_parts,
+    is_sha256_hex,
+)
 from provena_like.storage.keys import prepare_local_target
 from provena_like.storage.results import FileResult
 
@@ -146,13 +155,29 @@ else:  # pragma: no cover - Windows: positional I/O through one lock per process
         return len(data)
 
 
-def _check(path: str, digests: Digests, expected: str | None, size: int) -> None:
+@dataclass(frozen=True, slots=True)
+class _Expected:
+    """What the downloaded bytes must hash to: a sha256, else an ETag (md5 or multipart)."""
+
+    sha256: str | None
+    etag: str | None = None
+
+
+def _check(path: str, digests: Digests, expected: _Expected, size: int) -> None:
     if digests.size != size:
         raise TransferError(f"{path}: received {digests.size} bytes, expected {size}")
-    if expected is not None and digests.sha256 is not None and digests.sha256 != expected:
+    want = expected.sha256
+    if want is not None and digests.sha256 is not None and digests.sha256 != want:
         raise ChecksumMismatch(
-            f"{path}: sha256 of the downloaded bytes is {digests.sha256}, expected {expected}"
+            f"{path}: sha256 of the downloaded bytes is {digests.sha256}, expected {want}"
         )
+    if want is None and expected.etag is not None:
+        got = digests.etag if etag_parts(expected.etag) else digests.md5
+        if got is not None and got != expected.etag:
+            raise ChecksumMismatch(
+                f"{path}: the downloaded bytes would have the ETag {got}, the object's is "
+                f"{expected.etag} (no sha256 known or stored)"
+            )
 
 
 class _TempFile:
@@ -273,7 +298,7 @@ class _TempFile:
         """The checksums of everything written."""
         return self._hasher.digests() if self._hasher is not None else Digests(self.size, None)
 
-    def commit(self, path: str, expected: str | None, total: int) -> Digests:
+    def commit(self, path: str, expected: _Expected, total: int) -> Digests:
         """Check size and sha256, then rename into place."""
         digests = self.digests()
         _check(path, digests, expected, total)
@@ -316,7 +341,7 @@ def _save_whole(
     target: Path,
     path: str,
     data: bytes,
-    expected: str | None,
+    expected: _Expected,
     hasher: StreamingHasher | None,
     real_roots: dict[Path, Path] | None = None,
 ) -> tuple[Digests, Path]:
@@ -329,7 +354,7 @@ def _save_whole(
     sink = _TempFile(dest, target, None, real_roots=real_roots)
     try:
         sink.write([data])
-        sink.commit(path, None, len(data))
+        sink.commit(path, _Expected(None), len(data))
     finally:
         sink.discard()
     return digests, sink.final
@@ -349,7 +374,7 @@ async def _fill_and_commit(
     ctx: BatchContext,
     path: str,
     where: _Target,
-    expect: tuple[str | None, int],
+    expect: tuple[_Expected, int],
     fill: Callable[[_TempFile], Awaitable[None]],
 ) -> tuple[Digests, _TempFile]:
     """Make the temp file, ``fill`` it, check it (``expect``: sha256 and size) and rename it.
@@ -390,11 +415,44 @@ def _find_partial(
     return final, read_partial(final)
 
 
-def _expected(item: DownloadItem, headers: GetHeaders) -> str | None:
+async def _expected(
+    ctx: BatchContext, item: DownloadItem, headers: GetHeaders, hasher: StreamingHasher | None
+) -> _Expected:
+    """What to check: the manifest's sha256, else the stored one, else the object's ETag.
+
+    ``hasher`` is set to compute the ETag's md5 (single-part) or multipart ETag, for the part
+    size the store reports for part 1, else the likeliest one that gives its number of parts.
+    An encrypted object's ETag is no md5: not checked. Call it before any byte is hashed.
+    """
+    if not ctx.settings.checksum:
+        return _Expected(None)
     if item.expected_sha256 is not None:
-        return item.expected_sha256.lower()
+        return _Expected(item.expected_sha256.lower())
     stored = headers.metadata.get("sha256")
-    return stored if is_sha256_hex(stored) else None
+    if is_sha256_hex(stored):
+        return _Expected(stored)
+    if hasher is None or headers.encrypted:
+        return _Expected(None)
+    etag = headers.etag.strip().strip('"').lower()
+    if etag_md5(etag) is not None:
+        hasher.track_etag(md5=True)
+        return _Expected(None, etag)
+    parts = etag_parts(etag)
+    if parts is None:
+        return _Expected(None)
+    reported: int | None = None
+    with contextlib.suppress(Exception):  # the store doesn't say: the likeliest size then
+        # the GET holds this task's request slot
+        reported = await first_part_size(
+            ctx.requests, ctx.bucket, ctx.prefix, item.path, holding=True
+        )
+    total = headers.total_size
+    own = part_size_for(total, ctx.settings.part_size)
+    sizes = etag_part_sizes(total, parts, (reported, own))
+    if not sizes:
+        return _Expected(None)
+    hasher.track_etag(part_size=sizes[0])
+    return _Expected(None, etag)
 
 
 async def download_file(ctx: BatchContext, dest: Path, item: DownloadItem) -> FileResult:
@@ -453,7 +511,7 @@ async def _streamed(
                 ctx.progress.unexpected_bytes(item.size, total)
             if offset:
                 ctx.progress.unexpected_bytes(offset, 0)
-            expected = _expected(item, headers) if ctx.settings.checksum else None
+            expected = await _expected(ctx, item, headers, hasher)
             if total <= STREAM_CHUNK and not offset:
                 data = b"".join([piece async for piece in body])
                 digests, final = await ctx.in_thread(
@@ -560,7 +618,7 @@ async def _whole(
         headers = got.headers
         if item.size is not None and headers.total_size != item.size:
             ctx.progress.unexpected_bytes(item.size, headers.total_size)
-        expected = _expected(item, headers) if ctx.settings.checksum else None
+        expected = await _expected(ctx, item, headers, hasher)
         digests, final = await ctx.in_thread(
             _save_whole, dest, target, item.path, got.data, expected, hasher, ctx.real_roots
         )
@@ -688,7 +746,7 @@ async def _ranged(
                 ctx.progress.unexpected_bytes(size, total)
             if start:
                 ctx.progress.unexpected_bytes(start, 0)
-            expected = _expected(item, headers) if ctx.settings.checksum else None
+            expected = await _expected(ctx, item, headers, hasher)
             state = PartialState(headers.etag, total, start) if resumable else None
             parts = _plan_parts(start, min(start + part_size, total), total, part_size)
 

@@ -25,6 +25,7 @@ __all__ = [
     "DELETE_BATCH",
     "delete_objects",
     "digest_object",
+    "first_part_size",
     "head_object",
     "read_back_object",
     "stored_sha256",
@@ -95,13 +96,40 @@ async def head_object(requests: S3Requests, prefix: str, key: str) -> RemoteObje
     )
 
 
+async def first_part_size(
+    requests: S3Requests, bucket: str, prefix: str, key: str, *, holding: bool = False
+) -> int | None:
+    """The size of part 1 of a multipart object (``HEAD ?partNumber=1``), or ``None``.
+
+    ``None`` when the store doesn't say (no ``x-amz-mp-parts-count`` in the answer: it
+    ignored the part number, or the object has one part). ``holding``: the calling task
+    holds a request slot already (see :meth:`S3Requests.call_holding`).
+
+    Raises:
+        Exception: The HEAD's error (missing object, access denied, unreachable).
+    """
+    call = requests.call_holding if holding else requests.call
+    response = await call(
+        requests.client.head_object, Bucket=bucket, Key=prefix + key, PartNumber=1
+    )
+    if not response.get("PartsCount"):
+        return None
+    return int(response.get("ContentLength", 0)) or None
+
+
 async def digest_object(
-    requests: S3Requests, prefix: str, key: str, limiter: anyio.CapacityLimiter
+    requests: S3Requests,
+    prefix: str,
+    key: str,
+    limiter: anyio.CapacityLimiter,
+    *,
+    if_match: str | None = None,
 ) -> Digests:
     """Read one object back and hash the bytes received (sha256), streaming.
 
     The body's pieces are hashed in worker threads, about 8 MiB at a time, so memory stays
-    bounded and the event loop never hashes.
+    bounded and the event loop never hashes. ``if_match`` pins the read to an ETag (the
+    GET fails with ``PreconditionFailed`` if the object has another one).
 
     Returns:
         The digests of the object's bytes (``size``: how many were read).
@@ -110,7 +138,7 @@ async def digest_object(
         TransferError: If the body broke off before the object's size.
         Exception: The GET's error (a missing object: ``ClientError`` ``NoSuchKey``).
     """
-    return (await _read_back(requests, prefix, key, limiter))[1]
+    return (await _read_back(requests, prefix, key, limiter, if_match=if_match))[1]
 
 
 async def read_back_object(
@@ -135,7 +163,12 @@ async def read_back_object(
 
 
 async def _read_back(
-    requests: S3Requests, prefix: str, key: str, limiter: anyio.CapacityLimiter
+    requests: S3Requests,
+    prefix: str,
+    key: str,
+    limiter: anyio.CapacityLimiter,
+    *,
+    if_match: str | None = None,
 ) -> tuple[RemoteObject, Digests]:
     hasher = StreamingHasher()
     pending: list[bytes] = []
@@ -145,7 +178,8 @@ async def _read_back(
         for piece in pieces:
             hasher.update(piece)
 
-    async with requests.open_get(prefix + key) as (headers, body):
+    pinned = f'"{if_match.strip(chr(34))}"' if if_match is not None else None
+    async with requests.open_get(prefix + key, if_match=pinned) as (headers, body):
         async for piece in body:
             pending.append(piece)
             held += len(piece)

@@ -117,12 +117,14 @@ class GetHeaders:
         etag: The ETag, quotes included (as ``If-Match`` wants it).
         metadata: The user metadata (``x-amz-meta-*``).
         last_modified: The ``Last-Modified`` header, as sent (``None`` if absent).
+        encrypted: Encrypted with KMS or a customer's key (its ETag is then no md5).
     """
 
     total_size: int
     etag: str
     metadata: Mapping[str, str]
     last_modified: str | None = None
+    encrypted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,15 @@ def _direct_headers(response: DirectResponse) -> GetHeaders:
         etag=response.etag,
         metadata=response.metadata,
         last_modified=response.headers.get("Last-Modified"),
+        encrypted=_encrypted(response.headers),
+    )
+
+
+def _encrypted(headers: Mapping[str, str]) -> bool:
+    """Whether the object is encrypted so that its ETag is no md5 of its bytes (SSE-KMS/-C)."""
+    kind = headers.get("x-amz-server-side-encryption", "")
+    return kind.startswith("aws:kms") or (
+        "x-amz-server-side-encryption-customer-algorithm" in headers
     )
 
 
@@ -223,6 +234,16 @@ class S3Requests:
         """
         async with self._limiter:
             return await self._retrying(lambda: fn(*args, **kwargs), _label(fn))
+
+    async def call_holding(
+        self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """As :meth:`call`, for the task that holds a request slot already (an open GET).
+
+        Not limited again: waiting for a second slot could wait forever (``max_concurrency``
+        of 1, or every slot held by such tasks).
+        """
+        return await self._retrying(lambda: fn(*args, **kwargs), _label(fn))
 
     async def put(self, key: str, body: bytes, headers: Mapping[str, str]) -> DirectResponse:
         """PUT a whole object in one request (``key`` is the full key).

@@ -7,16 +7,23 @@ its content is shown equal by one of, in this order (the first that applies deci
    listed object still has the ETag the manifest recorded (``remote_etags``), so an object
    replaced behind the manifest's back is not taken for the registered one;
 2. **The ETag of a single-part object** (no ``-N`` suffix: the md5 of its bytes), compared
-   with the local file's md5 - no request (syncs only, the ETag comes from the listing). A
-   different md5 goes on to 3, for ETags that aren't md5s (server-side encryption);
-3. **The stored sha256** (``x-amz-meta-sha256``, ``SyncContext.stored_sha256``: one HEAD).
+   with the local file's md5 - no request (the ETag comes from the listing). A different md5
+   goes on to 3, for ETags that aren't md5s (server-side encryption);
+3. **The stored sha256** (``x-amz-meta-sha256``, ``SyncContext.stored_sha256``: one HEAD);
+4. **The ETag of a multipart object** (``<md5 of the parts' md5s>-<N>``) whose sha256 is
+   neither known nor stored (an object another tool uploaded, or a store that drops user
+   metadata): computed locally for the part size the store reports for part 1
+   (``SyncContext.first_part_size``: one HEAD), else for the common part sizes that cut the
+   file into ``N`` parts (:func:`~provena_like.storage.hashing.etag_part_sizes`). The
+   multipart ETag found equal is cached with the file's hashes: the next sync compares it
+   with the listed ETag first, without a request.
 
-A multipart object whose sha256 is neither known nor stored never matches: it is transferred
-again. For a sync the local hashes come from :class:`~provena_like.storage.cache.HashCache`
-when the file's size and mtime are unchanged, else they are computed in a worker thread
-(same-size edits are always caught: nothing is skipped on size and mtime alone). A verify
-reads every byte again and uses 1 and 3 only. Local partial downloads never count as files
-(:func:`~provena_like.storage.selection.local_files`).
+A multipart object no rule shows equal is transferred again. For a sync the local hashes
+come from :class:`~provena_like.storage.cache.HashCache` when the file's size and mtime are
+unchanged, else they are computed in a worker thread (same-size edits are always caught:
+nothing is skipped on size and mtime alone). A verify reads every byte again (the ETags of
+a listed prefix included, download specs carry none). Local partial downloads never count as
+files (:func:`~provena_like.storage.selection.local_files`).
 
 Work per file runs in at most ``SyncContext.files_in_flight`` tasks at once (workers that
 take the next file), not one task per file.
@@ -34,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +48,11 @@ from typing import Protocol, TypeVar
 
 import anyio
 
-from provena_like.storage._plan import plan_downloads, plan_uploads
+from provena_like.storage._plan import part_size_for, plan_downloads, plan_uploads
 from provena_like.storage._requests import describe
 from provena_like.storage.cache import HashCache
 from provena_like.storage.events import HashMeter, ProgressCallback, hashing_progress
+from provena_like.storage.hashing import etag_md5, etag_part_sizes, etag_parts
 from provena_like.storage.keys import RESERVED_KEYS, validate_prefix
 from provena_like.storage.listing import RemoteObject
 from provena_like.storage.results import (
@@ -102,6 +109,10 @@ class SyncContext:
         cache_dir: Where the local hash cache lives (one file per local root).
         io_limiter: Worker threads for stat and hashing.
         files_in_flight: Most files compared at once (tasks and calls in flight).
+        first_part_size: The size of part 1 of a multipart object, as the store reports it
+            (``None`` if it doesn't); ``None``: only common part sizes are tried (rule 4).
+        part_size: The part size this engine is asked to upload with (``None``: its default),
+            tried for rule 4 after the one the store reports.
     """
 
     list_objects: Callable[[str], AsyncIterator[RemoteObject]]
@@ -112,6 +123,8 @@ class SyncContext:
     cache_dir: Path
     io_limiter: anyio.CapacityLimiter
     files_in_flight: int
+    first_part_size: Callable[[str], Awaitable[int | None]] | None = None
+    part_size: int | None = None
 
 
 @dataclass(slots=True)
@@ -123,17 +136,9 @@ class _Pair:
     etag: str | None = None  # the listed object's ETag (syncs only)
 
 
-_MD5_ETAG = re.compile(r"[0-9a-f]{32}")
-
-
 def _etag(value: str | None) -> str | None:
     """An ETag without quotes, lowercase (``None`` stays ``None``)."""
     return value.strip().strip('"').lower() if value is not None else None
-
-
-def _single_part_md5(etag: str | None) -> str | None:
-    """The md5 a single-part object's ETag is, or ``None`` (multipart ``-N`` or not an md5)."""
-    return etag if etag is not None and _MD5_ETAG.fullmatch(etag) else None
 
 
 async def _bounded(items: Sequence[T], work: Callable[[T], Awaitable[None]], limit: int) -> None:
@@ -184,7 +189,7 @@ async def _check(
 ) -> FileCheck:
     """The sync comparison of one file: size, then the first rule that applies (see above)."""
     remote = pair.remote_sha256
-    md5 = _single_part_md5(pair.etag) if remote is None else None
+    md5 = etag_md5(pair.etag) if remote is None else None
     # when nothing remote is to be read first, stat and hash in one trip to a worker thread
     hash_now = remote is not None or md5 is not None
 
@@ -214,13 +219,22 @@ async def _check(
         # most likely changed; but an ETag that isn't an md5 (SSE-KMS, SSE-C) looks the same,
         # so a stored sha256 still has the last word
         unproven = f"md5 {hashes[1]}, expected {md5} (the object's ETag)"
+    parts = etag_parts(pair.etag) if remote is None and pair.size is not None else None
+    if parts is not None and trust_cache and (tag := cache.get_etag(pair.local, info)):
+        sha256 = cache.get(pair.local, info)
+        if tag[1] == pair.etag and sha256 is not None:  # rule 4, found equal before
+            return FileCheck(pair.path, "ok", size=pair.size, sha256=sha256, local=pair.local)
     if remote is None:
         try:
             remote = await ctx.stored_sha256(pair.path)
         except Exception as exc:
             return mismatch(f"the stored sha256 can't be read: {describe(exc)}")
-        if remote is None:
-            return mismatch(unproven, hashes[0] if hashes is not None else None)
+    if remote is None and parts is not None and pair.size is not None:
+        return await _by_multipart_etag(
+            ctx, pair, cache, info, parts, on_bytes, trust_cache=trust_cache
+        )
+    if remote is None:
+        return mismatch(unproven, hashes[0] if hashes is not None else None)
     if hashes is None:
         stat = info
         hashes = await anyio.to_thread.run_sync(
@@ -233,6 +247,50 @@ async def _check(
     if local != remote.lower():
         return mismatch(f"sha256 {local}, expected {remote.lower()}", local)
     return FileCheck(pair.path, "ok", size=pair.size, sha256=local, local=pair.local)
+
+
+async def _by_multipart_etag(
+    ctx: SyncContext,
+    pair: _Pair,
+    cache: HashCache,
+    info: os.stat_result,
+    parts: int,
+    on_bytes: Callable[[int], None],
+    *,
+    trust_cache: bool,
+) -> FileCheck:
+    """Rule 4: the local file's multipart ETag, for the part sizes that give ``parts`` parts."""
+    assert pair.size is not None and pair.etag is not None
+    reported: int | None = None
+    if ctx.first_part_size is not None:
+        try:
+            reported = await ctx.first_part_size(pair.path)
+        except Exception:  # the store doesn't say: the common part sizes remain
+            reported = None
+    own = part_size_for(pair.size, ctx.part_size)  # how this engine would have cut it
+    sizes = etag_part_sizes(pair.size, parts, (reported, own))
+    sha256: str | None = None
+
+    def digest(part_size: int) -> tuple[str, str] | None:
+        return cache.digest_etag(
+            pair.local, info, part_size, trust_cache=trust_cache, on_bytes=on_bytes
+        )
+
+    for part_size in sizes:
+        got = await anyio.to_thread.run_sync(digest, part_size, limiter=ctx.io_limiter)
+        if got is None:
+            return FileCheck(
+                pair.path, "mismatch", "the local file can't be read", pair.size, None, pair.local
+            )
+        sha256 = got[0]
+        if got[1] == pair.etag:
+            return FileCheck(pair.path, "ok", size=pair.size, sha256=sha256, local=pair.local)
+    tried = ", ".join(f"{n // 1024} KiB" for n in sizes) or "none gives that many parts"
+    reason = (
+        f"no sha256 to compare with (none known or stored), and no part size tried ({tried}) "
+        f"gives the object's multipart ETag {pair.etag}"
+    )
+    return FileCheck(pair.path, "mismatch", reason, pair.size, sha256, pair.local)
 
 
 async def _compare_all(
@@ -285,13 +343,6 @@ async def _listed(ctx: SyncContext, prefix: str) -> list[RemoteObject]:
         async for obj in ctx.list_objects(prefix)
         if not obj.key.endswith("/") and obj.key not in RESERVED_KEYS
     ]
-
-
-async def _entries(
-    ctx: SyncContext, objects: str | Iterable[DownloadSpec]
-) -> list[tuple[str, str, str | None, int | None]]:
-    """Download entries from a prefix (listed) or from specs."""
-    return (await _entries_and_etags(ctx, objects))[0]
 
 
 async def _entries_and_etags(
@@ -373,6 +424,9 @@ async def sync_up(
         await anyio.to_thread.run_sync(cache.save)
         return TransferResult(results)
     pairs_up = [(item.local, item.path[len(prefix) :]) for item in todo]
+    # the upload reads the cache from disk: the sha256 of a multipart file hashed just now
+    # (rule 4) is then stored with the object
+    await anyio.to_thread.run_sync(cache.save, limiter=ctx.io_limiter)
     uploaded = await ctx.upload(pairs_up, prefix=prefix, progress=progress, fail_fast=fail_fast)
 
     def remember() -> None:
@@ -480,11 +534,11 @@ async def verify(
     progress: ProgressCallback | None = None,
 ) -> VerifyResult:
     """See :meth:`~provena_like.storage.engine.TransferEngine.verify`."""
-    entries = await _entries(ctx, objects)
+    entries, etags = await _entries_and_etags(ctx, objects)
     items = plan_downloads(entries, dest, include=include, exclude=exclude)
     locals_ = await anyio.to_thread.run_sync(local_files, dest, limiter=ctx.io_limiter)
     pairs = [
-        _Pair(item.path, item.target, item.size, item.expected_sha256)
+        _Pair(item.path, item.target, item.size, item.expected_sha256, _etag(etags.get(item.path)))
         for item in items
         if item.error is None and item.target is not None
     ]

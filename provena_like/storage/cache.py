@@ -71,8 +71,10 @@ def _read_json(path: Path) -> Any:
 class HashCache:
     """sha256 (and md5) of local files keyed by (absolute path, size, mtime_ns), saved as JSON.
 
-    An entry is ``[size, mtime_ns, sha256]`` or ``[size, mtime_ns, sha256, md5]``: the md5 is
-    kept once a sync compared the file with a single-part object's ETag. In memory entries
+    An entry is ``[size, mtime_ns, sha256]``, ``[size, mtime_ns, sha256, md5]`` or
+    ``[size, mtime_ns, sha256, md5 or null, "part_size:etag"]``: the md5 is kept once a sync
+    compared the file with a single-part object's ETag, the multipart ETag (and the part size
+    it was computed for) once a sync compared it with a multipart object's. In memory entries
     are tuples: the garbage collector leaves tuples of plain values alone, and a cache of
     many files then costs it nothing.
 
@@ -125,18 +127,39 @@ class HashCache:
         entry = self._entry(path, info)
         return str(entry[3]) if entry is not None and len(entry) > 3 and entry[3] else None
 
-    def put(self, path: Path, info: os.stat_result, sha256: str, md5: str | None = None) -> None:
-        """Remember ``path``'s sha256, and md5 if given (unless modified too recently to trust).
+    def get_etag(self, path: Path, info: os.stat_result) -> tuple[int, str] | None:
+        """The cached (part size, multipart ETag) of ``path``, if size and mtime are unchanged."""
+        entry = self._entry(path, info)
+        if entry is None or len(entry) < 5 or not isinstance(entry[4], str):
+            return None
+        part, _, etag = entry[4].partition(":")
+        return (int(part), etag) if part.isdigit() and etag else None
 
-        An md5 already cached for the same size, mtime and sha256 is kept when none is given.
+    def put(
+        self,
+        path: Path,
+        info: os.stat_result,
+        sha256: str,
+        md5: str | None = None,
+        etag: tuple[int, str] | None = None,
+    ) -> None:
+        """Remember ``path``'s sha256, and md5 and multipart ETag (part size, ETag) if given.
+
+        Unless ``path`` was modified too recently to trust. An md5 or ETag already cached for
+        the same size, mtime and sha256 is kept when none is given.
         """
         if time.time() - info.st_mtime_ns / 1e9 < _RACY_SECONDS:
             return
         with self._lock:
-            if md5 is None and (old := self._entry(path, info)) is not None and old[2] == sha256:
-                md5 = self.get_md5(path, info)
+            if (old := self._entry(path, info)) is not None and old[2] == sha256:
+                md5 = md5 if md5 is not None else self.get_md5(path, info)
+                etag = etag if etag is not None else self.get_etag(path, info)
             entry: tuple[Any, ...] = (info.st_size, info.st_mtime_ns, sha256)
-            self._entries[str(path)] = entry if md5 is None else (*entry, md5)
+            if etag is not None:
+                entry = (*entry, md5, f"{etag[0]}:{etag[1]}")
+            elif md5 is not None:
+                entry = (*entry, md5)
+            self._entries[str(path)] = entry
             self._dirty = True
 
     def digest(
@@ -169,6 +192,37 @@ class HashCache:
             return None
         self.put(path, info, digests.sha256, digests.md5)
         return digests.sha256, digests.md5
+
+    def digest_etag(
+        self,
+        path: Path,
+        info: os.stat_result,
+        part_size: int,
+        *,
+        trust_cache: bool = True,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> tuple[str, str] | None:
+        """``path``'s sha256 and its multipart ETag in parts of ``part_size``: cached, else read.
+
+        Blocking, as :meth:`digest`. ``None`` if the file can't be read.
+        """
+        if trust_cache:
+            cached, tag = self.get(path, info), self.get_etag(path, info)
+            if cached is not None and tag is not None and tag[0] == part_size:
+                return cached, tag[1]
+        try:
+            digests = hash_file(
+                path,
+                chunk_size=min(CHUNK_SIZE, info.st_size + 1),
+                on_bytes=on_bytes,
+                etag_part_size=part_size,
+            )
+        except OSError:
+            return None
+        if digests.sha256 is None or digests.etag is None:  # pragma: no cover - both asked for
+            return None
+        self.put(path, info, digests.sha256, etag=(part_size, digests.etag))
+        return digests.sha256, digests.etag
 
     def save(self) -> None:
         """Write the cache if it changed (best effort)."""

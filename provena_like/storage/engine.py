@@ -51,6 +51,7 @@ from provena_like.storage._md5 import register_content_md5
 from provena_like.storage._objects import (
     delete_objects,
     digest_object,
+    first_part_size,
     head_object,
     read_back_object,
     stored_sha256,
@@ -401,6 +402,9 @@ class TransferEngine(AsyncCloseable):
         async def delete(keys: Sequence[str]) -> builtins.list[FileResult]:
             return await delete_objects(requests, location.bucket, location.prefix, keys)
 
+        async def part_one(key: str) -> int | None:
+            return await first_part_size(requests, location.bucket, location.prefix, key)
+
         return SyncContext(
             list_objects=self.list,
             stored_sha256=head,
@@ -410,6 +414,8 @@ class TransferEngine(AsyncCloseable):
             cache_dir=cache_dir,
             io_limiter=self._io_limiter,
             files_in_flight=self.files_in_flight,
+            first_part_size=part_one,
+            part_size=self._settings.part_size,
         )
 
     # ------------------------------------------------------------------ listing

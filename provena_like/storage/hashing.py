@@ -27,7 +27,11 @@ import anyio
 __all__ = [
     "CHUNK_SIZE",
     "Digests",
+    "MultipartETag",
     "StreamingHasher",
+    "etag_md5",
+    "etag_part_sizes",
+    "etag_parts",
     "hash_file",
     "hash_file_async",
     "is_sha256_hex",
@@ -40,6 +44,16 @@ CHUNK_SIZE = 8 * 1024 * 1024
 """Bytes read per ``read`` call when hashing a file."""
 
 _HEX = frozenset("0123456789abcdef")
+
+MiB = 1024 * 1024
+
+COMMON_PART_SIZES = tuple(n * MiB for n in (8, 5, 16, 15, 10, 64, 100))
+"""Part sizes other tools upload with: the AWS CLI, boto3 and this engine (8 MiB), rclone
+(5 MiB), MinIO's client (16 MiB), s3cmd (15 MiB), ... - tried, in this order, to find the
+part size of a multipart object's ETag when the store doesn't tell it."""
+
+_MAX_PART_SIZES = 3
+"""Part sizes tried at most for one object (each one is an md5 over the whole file)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +69,113 @@ class Digests:
     size: int
     sha256: str | None
     md5: str | None = None
+    etag: str | None = None
+    """The ETag S3 gives these bytes uploaded in parts (see :class:`MultipartETag`), if asked."""
+
+
+def etag_md5(etag: str | None) -> str | None:
+    """The md5 a single-part object's ETag is (lowercase, no quotes), or ``None``.
+
+    ``None`` for a multipart ETag (``-N``) and anything else that isn't 32 hex digits. An
+    object encrypted with KMS or a customer's key has an ETag of that form that is no md5.
+
+    Example:
+        ```python
+        assert etag_md5('"46746A5A8347BCCA710F4E1593301FD5"') == "46746a5a8347bcca710f4e1593301fd5"
+        assert etag_md5("60da5a80d071cce99b9f33994affe96c-2") is None
+        ```
+    """
+    if etag is None:
+        return None
+    value = etag.strip().strip('"').lower()
+    return value if len(value) == 32 and set(value) <= _HEX else None
+
+
+def etag_parts(etag: str | None) -> int | None:
+    """The number of parts a multipart upload's ETag (``<md5 of the parts' md5s>-<N>``) names.
+
+    ``None`` for any other ETag (a single-part object's md5, an encrypted object's).
+
+    Example:
+        ```python
+        assert etag_parts('"60da5a80d071cce99b9f33994affe96c-2"') == 2
+        assert etag_parts("46746a5a8347bcca710f4e1593301fd5") is None
+        ```
+    """
+    if etag is None:
+        return None
+    md5, dash, count = etag.strip().strip('"').lower().partition("-")
+    if not dash or len(md5) != 32 or not set(md5) <= _HEX or not count.isdigit():
+        return None
+    parts = int(count)
+    return parts if parts >= 1 else None
+
+
+def etag_part_sizes(size: int, parts: int, hints: tuple[int | None, ...] = ()) -> list[int]:
+    """The part sizes that cut ``size`` bytes into exactly ``parts`` parts, likeliest first.
+
+    ``hints`` (a part size the store reported, the engine's own) come first, then
+    :data:`COMMON_PART_SIZES`; only sizes that give ``parts`` parts are kept, at most three.
+
+    Example:
+        ```python
+        assert etag_part_sizes(20 * MiB, 3) == [8 * MiB]
+        assert etag_part_sizes(20 * MiB, 3, (7 * MiB,)) == [7 * MiB, 8 * MiB]
+        assert etag_part_sizes(20 * MiB, 9) == []
+        ```
+    """
+    found: list[int] = []
+    for part in (*hints, *COMMON_PART_SIZES):
+        if part is None or part < 1 or part in found:
+            continue
+        if -(-size // part) == parts or (size == 0 and parts == 1):
+            found.append(part)
+    return found[:_MAX_PART_SIZES]
+
+
+class MultipartETag:
+    """The ETag S3 gives an object uploaded in parts of ``part_size`` bytes (the last smaller).
+
+    It is the md5 of the parts' binary md5s, then ``-`` and the number of parts. Bytes are
+    fed in order, across part boundaries.
+
+    Example:
+        ```python
+        tag = MultipartETag(5)
+        tag.update(b"hello world")  # parts b"hello", b" worl", b"d"
+        parts = b"".join(hashlib.md5(p).digest() for p in (b"hello", b" worl", b"d"))
+        assert tag.etag() == hashlib.md5(parts).hexdigest() + "-3"
+        ```
+    """
+
+    __slots__ = ("_digests", "_left", "_part", "part_size")
+
+    def __init__(self, part_size: int) -> None:
+        if part_size < 1:
+            raise ValueError("part_size must be positive")
+        self.part_size = part_size
+        self._digests: list[bytes] = []
+        self._part = hashlib.md5(usedforsecurity=False)
+        self._left = part_size
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        """Feed the next bytes (blocking for large buffers: call it in a worker thread)."""
+        view = memoryview(data)
+        while len(view):
+            if not self._left:
+                self._digests.append(self._part.digest())
+                self._part = hashlib.md5(usedforsecurity=False)
+                self._left = self.part_size
+            take = min(self._left, len(view))
+            self._part.update(view[:take])
+            self._left -= take
+            view = view[take:]
+
+    def etag(self) -> str:
+        """The ETag of everything fed so far (lowercase, without quotes)."""
+        digests = [*self._digests, self._part.digest()]
+        joined = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
+        return f"{joined}-{len(digests)}"
 
 
 class StreamingHasher:
@@ -63,6 +184,8 @@ class StreamingHasher:
     Args:
         sha256: Compute the sha256.
         md5: Compute the md5 too (about 2.5 times slower than sha256 with SHA extensions).
+        etag_part_size: Compute the ETag of a multipart upload in parts of this size too
+            (:class:`MultipartETag`, an md5 as costly).
 
     Example:
         ```python
@@ -73,12 +196,24 @@ class StreamingHasher:
         ```
     """
 
-    __slots__ = ("_md5", "_sha256", "_size")
+    __slots__ = ("_etag", "_md5", "_sha256", "_size")
 
-    def __init__(self, *, sha256: bool = True, md5: bool = False) -> None:
+    def __init__(
+        self, *, sha256: bool = True, md5: bool = False, etag_part_size: int | None = None
+    ) -> None:
         self._sha256 = hashlib.sha256() if sha256 else None
         self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
+        self._etag = MultipartETag(etag_part_size) if etag_part_size is not None else None
         self._size = 0
+
+    def track_etag(self, *, md5: bool = False, part_size: int | None = None) -> None:
+        """Also compute the md5 and/or a multipart ETag, from now on (before any byte is fed)."""
+        if self._size:
+            raise ValueError("too late: bytes were hashed already")
+        if md5 and self._md5 is None:
+            self._md5 = hashlib.md5(usedforsecurity=False)
+        if part_size is not None:
+            self._etag = MultipartETag(part_size)
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         """Feed the next bytes (blocking for large buffers: call it in a worker thread)."""
@@ -86,6 +221,8 @@ class StreamingHasher:
             self._sha256.update(data)
         if self._md5 is not None:
             self._md5.update(data)
+        if self._etag is not None:
+            self._etag.update(data)
         self._size += len(data)
 
     @property
@@ -99,6 +236,7 @@ class StreamingHasher:
             size=self._size,
             sha256=None if self._sha256 is None else self._sha256.hexdigest(),
             md5=None if self._md5 is None else self._md5.hexdigest(),
+            etag=None if self._etag is None else self._etag.etag(),
         )
 
 
@@ -136,11 +274,13 @@ def hash_file(
     md5: bool = False,
     chunk_size: int = CHUNK_SIZE,
     on_bytes: Callable[[int], None] | None = None,
+    etag_part_size: int | None = None,
 ) -> Digests:
     """Hash a whole file, reading it once in ``chunk_size`` pieces. Blocking.
 
     ``on_bytes``, if given, is called with the size of each piece once it is hashed (in the
-    calling thread).
+    calling thread). ``etag_part_size``: compute the ETag of a multipart upload of the file
+    in parts of this size too (``Digests.etag``).
 
     Example:
         ```python
@@ -148,7 +288,7 @@ def hash_file(
         assert digests.sha256.startswith("9f86d081884c")
         ```
     """
-    hasher = StreamingHasher(sha256=sha256, md5=md5)
+    hasher = StreamingHasher(sha256=sha256, md5=md5, etag_part_size=etag_part_size)
     # one reused buffer: no fresh allocation (and page faults) per chunk, ~10 % faster
     buffer = bytearray(chunk_size)
     view = memoryview(buffer)

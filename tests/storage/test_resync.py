@@ -22,7 +22,7 @@ from provena_like.storage.events import ProgressCallback
 from provena_like.storage.listing import RemoteObject
 from provena_like.storage.results import TransferResult
 from provena_like.storage.selection import DownloadSpec
-from tests.support.storage_helpers import BUCKET
+from tests.support.storage_helpers import BUCKET, put_multipart, put_plain, strip_metadata
 
 pytestmark = pytest.mark.anyio
 
@@ -121,31 +121,6 @@ async def sync_down(ctx: SyncContext, objects: str, dest: Path) -> TransferResul
         progress=None,
         fail_fast=False,
     )
-
-
-def put_plain(admin: Any, key: str, data: bytes) -> str:
-    """Put an object with plain boto3 (no ``x-amz-meta-sha256``); its ETag, unquoted."""
-    response = admin.put_object(Bucket=BUCKET, Key=key, Body=data)
-    return str(response["ETag"]).strip('"')
-
-
-def put_multipart(admin: Any, key: str, data: bytes, part: int = 5 * MiB) -> str:
-    """A multipart object put with plain boto3 (no sha256 stored); its ETag, unquoted."""
-    upload = admin.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
-    parts = []
-    for number, start in enumerate(range(0, len(data), part), start=1):
-        done = admin.upload_part(
-            Bucket=BUCKET,
-            Key=key,
-            UploadId=upload,
-            PartNumber=number,
-            Body=data[start : start + part],
-        )
-        parts.append({"PartNumber": number, "ETag": done["ETag"]})
-    response = admin.complete_multipart_upload(
-        Bucket=BUCKET, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
-    )
-    return str(response["ETag"]).strip('"')
 
 
 async def test_unchanged_resync_up_sends_no_head_and_no_put(
@@ -294,3 +269,81 @@ async def test_an_etag_that_is_no_md5_defers_to_the_stored_sha256(
         result = await sync_up(counted.context(), src)
         assert {f.reason for f in result} == {"unchanged"} and len(result.skipped) == 5
         assert sorted(counted.heads) == sorted(files) and counted.uploaded == []
+
+
+async def test_unchanged_multipart_objects_of_another_tool_are_not_fetched_again(
+    tmp_path: Path, creds: S3Credentials, admin: Any
+) -> None:
+    """Rule 4: a multipart object's ETag, computed locally for the part size the store
+    reports for part 1 (6 MiB here: no common size), or a common one (5 MiB: rclone's)."""
+    six = os.urandom(6 * MiB + 10)
+    five = os.urandom(5 * MiB + 10)
+    put_multipart(admin, creds.prefix + "raw/six.bin", six, part=6 * MiB)
+    put_multipart(admin, creds.prefix + "raw/five.bin", five, part=5 * MiB)
+    dest = tmp_path / "copy"
+    async with TransferEngine(creds, cache_dir=tmp_path / "cache") as engine:
+        counted = Counted(engine.sync_context())
+        first = await sync_down(counted.context(), "raw/", dest)
+        assert sorted(f.path for f in first.ok) == ["raw/five.bin", "raw/six.bin"]
+        for name in ("five.bin", "six.bin"):  # older than the hash cache's racy window
+            os.utime(dest / name, ns=(time.time_ns() - 60 * 10**9,) * 2)
+
+        counted = Counted(engine.sync_context())
+        second = await sync_down(counted.context(), "raw/", dest)
+        assert counted.downloaded == [] and second.bytes == 0
+        assert sorted((f.path, f.reason) for f in second.skipped) == [
+            ("raw/five.bin", "unchanged"),
+            ("raw/six.bin", "unchanged"),
+        ]
+        assert {f.path: f.sha256 for f in second.skipped} == {
+            "raw/five.bin": hashlib.sha256(five).hexdigest(),
+            "raw/six.bin": hashlib.sha256(six).hexdigest(),
+        }
+        # the multipart ETag found equal is cached: the third sync sends no HEAD
+        counted = Counted(engine.sync_context())
+        third = await sync_down(counted.context(), "raw/", dest)
+        assert counted.downloaded == [] and counted.heads == [] and len(third.skipped) == 2
+
+        # without the store's part size, only the common sizes are left: 5 MiB is one
+        blind = dataclasses.replace(engine.sync_context(), first_part_size=None)
+        fresh = tmp_path / "cache2"
+        blind = dataclasses.replace(blind, cache_dir=fresh)
+        counted = Counted(blind)
+        fourth = await sync_down(counted.context(), "raw/", dest)
+        assert [f.path for f in fourth.ok] == ["raw/six.bin"] and counted.downloaded == [
+            "raw/six.bin"
+        ]
+        assert [f.path for f in fourth.skipped] == ["raw/five.bin"]
+
+        # the same file changed in place (same size): found different, fetched again
+        changed = six[:-1] + bytes([six[-1] ^ 1])
+        put_multipart(admin, creds.prefix + "raw/six.bin", changed, part=6 * MiB)
+        counted = Counted(engine.sync_context())
+        fifth = await sync_down(counted.context(), "raw/", dest)
+        assert counted.downloaded == ["raw/six.bin"] and [f.path for f in fifth.ok] == [
+            "raw/six.bin"
+        ]
+        assert (dest / "six.bin").read_bytes() == changed
+
+
+async def test_a_multipart_upload_whose_metadata_the_store_dropped_is_not_sent_again(
+    tmp_path: Path, creds: S3Credentials, admin: Any
+) -> None:
+    """No manifest, no ``x-amz-meta-sha256`` (stripped as some stores do): the engine's own
+    part size gives the multipart ETag, so an unchanged file isn't uploaded again."""
+    src = tmp_path / "src"
+    src.mkdir()
+    data = os.urandom(6 * MiB + 10)
+    (src / "big.bin").write_bytes(data)
+    async with TransferEngine(
+        creds, cache_dir=tmp_path / "cache", multipart_threshold=6 * MiB, part_size=5 * MiB
+    ) as engine:
+        (await engine.upload(src)).raise_for_failures()
+        strip_metadata(admin, creds.prefix + "big.bin")
+        os.utime(src / "big.bin", ns=(time.time_ns() - 60 * 10**9,) * 2)
+        counted = Counted(engine.sync_context())
+        result = await sync_up(counted.context(), src)
+        assert counted.uploaded == [] and [(f.path, f.reason) for f in result] == [
+            ("big.bin", "unchanged")
+        ]
+        assert result.skipped[0].sha256 == hashlib.sha256(data).hexdigest()

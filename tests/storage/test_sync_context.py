@@ -113,9 +113,12 @@ async def test_sync_and_verify_of_many_files_keep_files_in_flight(
         # the workers, not one task per file (a little room for the client's own tasks)
         assert gauge.peak_tasks <= limit + 4, gauge.peak_tasks
 
+        # verify by specs without sha256: a HEAD each, bounded as well (by prefix, the
+        # listed ETags, md5s here, would decide without any)
         gauge = Gauge()
         counted = dataclasses.replace(ctx, stored_sha256=gauge.wrap(ctx.stored_sha256))
-        checked = await _sync.verify(counted, "", src, include=(), exclude=())
+        specs = [(key, key, None, 32) for key in keys]
+        checked = await _sync.verify(counted, specs, src, include=(), exclude=())
         assert checked.matches and len(checked.ok) == FILES
         assert gauge.calls == FILES and gauge.peak <= limit
         assert gauge.peak_tasks <= limit + 4, gauge.peak_tasks
@@ -135,23 +138,34 @@ async def test_verify_by_prefix_reads_the_stored_sha256_and_reports_what_it_cann
         result = await engine.verify(copy, "raw/")
         assert [(f.path, f.status) for f in result.differences] == [("raw/d1/f001.bin", "mismatch")]
 
-        # a HEAD that fails: nothing to compare with, so no match
+        # a HEAD that fails: by prefix the listed ETags (md5s) still decide; specs carry no
+        # ETag, so there is nothing to compare with: no match
         async def no_head(key: str) -> str | None:
             raise PermissionError(f"denied: {key}")
 
-        ctx = engine.sync_context()
-        denied = await _sync.verify(
-            dataclasses.replace(ctx, stored_sha256=no_head), "raw/", copy, include=(), exclude=()
-        )
-        assert {f.status for f in denied} == {"mismatch"}
+        ctx = dataclasses.replace(engine.sync_context(), stored_sha256=no_head)
+        by_prefix = await _sync.verify(ctx, "raw/", copy, include=(), exclude=())
+        assert [(f.path, f.status) for f in by_prefix.differences] == [
+            ("raw/d1/f001.bin", "mismatch")
+        ]
+        specs = [(f"raw/{k}", k, None, 32) for k in sorted(_files(copy))]
+        denied = await _sync.verify(ctx, specs, copy, include=(), exclude=())
+        assert {f.status for f in denied} == {"mismatch"} and len(denied) == 3
         assert all("stored sha256 can't be read" in (f.reason or "") for f in denied)
 
-    # objects another tool put there (no x-amz-meta-sha256) can't be verified by sha256
+    # objects another tool put there (no x-amz-meta-sha256): verified by their ETags' md5s,
+    # with specs (no ETag) not at all
     async with TransferEngine(creds, checksum=False, cache_dir=tmp_path / "cache") as plain:
         (await plain.upload(src, prefix="plain/")).raise_for_failures()
-        unknown = await plain.verify(src, "plain/")
+        assert (await plain.verify(src, "plain/")).matches
+        specs = [(f"plain/{k}", k, None, 32) for k in sorted(_files(src))]
+        unknown = await plain.verify(src, specs)
         assert len(unknown) == 3
         assert {f.reason for f in unknown} == {"no sha256 to compare with (none known or stored)"}
+
+
+def _files(root: Path) -> list[str]:
+    return [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
 
 
 async def test_sync_deletes_through_the_context(tmp_path: Path, creds: S3Credentials) -> None:

@@ -165,7 +165,7 @@ async def test_an_open_upload_recorded_without_mtime_is_aborted_and_started_over
     assert load_upload_state(default_cache_dir(), endpoint, BUCKET, key) is None
 
 
-async def test_an_engine_sync_up_stores_the_sha256_on_the_second_pass(
+async def test_an_engine_sync_up_keeps_an_unchanged_multipart_object_and_resends_an_edit(
     tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str
 ) -> None:
     (tmp_path / "sub").mkdir()
@@ -176,11 +176,18 @@ async def test_an_engine_sync_up_stores_the_sha256_on_the_second_pass(
         first = await engine.sync_up(tmp_path)
         assert sorted(f.path for f in first.ok) == ["a.txt", "sub/big.bin"]
         assert stored_sha256(admin, prefix + "sub/big.bin") is None
-        # nothing to compare the multipart object with: sent again, now with the sha256 the
-        # first upload left in the folder's hash cache
+        # no sha256 stored with the multipart object, but its ETag, computed locally for the
+        # engine's part size, shows it unchanged: not sent again
         second = await engine.sync_up(tmp_path)
-        assert [f.path for f in second.ok] == ["sub/big.bin"]
-        assert stored_sha256(admin, prefix + "sub/big.bin") == sha(big)
+        assert second.ok == []
+        assert sorted(f.path for f in second.skipped) == ["a.txt", "sub/big.bin"]
+        # a same-size edit is still caught, and that upload stores the sha256 (the first
+        # pass left it in the folder's hash cache)
+        edited = big[:-1] + bytes([big[-1] ^ 1])
+        write_old(tmp_path / "sub" / "big.bin", edited)
         third = await engine.sync_up(tmp_path)
-    assert third.ok == []
-    assert sorted(f.path for f in third.skipped) == ["a.txt", "sub/big.bin"]
+        assert [f.path for f in third.ok] == ["sub/big.bin"]
+        assert stored_sha256(admin, prefix + "sub/big.bin") == sha(edited)
+        fourth = await engine.sync_up(tmp_path)
+    assert fourth.ok == []
+    assert sorted(f.path for f in fourth.skipped) == ["a.txt", "sub/big.bin"]

@@ -99,11 +99,14 @@ def mint(
 
 
 class FaultProxy:
-    """Forwards every request to ``upstream``; ``fault`` may answer (or drop) one instead."""
+    """Forwards every request to ``upstream``; ``fault`` may answer (or drop) one instead, and
+    ``rewrite`` change the bytes of an answer (bytes corrupted on the way)."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
         self.fault: Callable[[web.Request], str | None] = lambda _request: None
+        self.rewrite: Callable[[web.Request, bytes], bytes] = lambda _request, body: body
+        """Changes the body of an answer (headers, ETag included, stay the store's)."""
         self.seen: Counter[tuple[str, str]] = Counter()
         self.url = ""
         self._runner: web.AppRunner | None = None
@@ -148,10 +151,47 @@ class FaultProxy:
             allow_redirects=False,
             skip_auto_headers=("Content-Type", "User-Agent", "Accept", "Accept-Encoding"),
         ) as upstream:
-            data = await upstream.read()
+            data = self.rewrite(request, await upstream.read())
             passed = {
                 k: v
                 for k, v in upstream.headers.items()
                 if k.lower() not in {"content-length", "transfer-encoding", "connection"}
             }
             return web.Response(status=upstream.status, headers=passed, body=data)
+
+
+def put_plain(admin: Any, key: str, data: bytes) -> str:
+    """Put an object with plain boto3 (no ``x-amz-meta-sha256``); its ETag, unquoted."""
+    response = admin.put_object(Bucket=BUCKET, Key=key, Body=data)
+    return str(response["ETag"]).strip('"')
+
+
+def put_multipart(admin: Any, key: str, data: bytes, part: int = 5 * 1024 * 1024) -> str:
+    """A multipart object put with plain boto3 (no sha256 stored); its ETag, unquoted."""
+    upload = admin.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    parts = []
+    for number, start in enumerate(range(0, len(data), part), start=1):
+        done = admin.upload_part(
+            Bucket=BUCKET,
+            Key=key,
+            UploadId=upload,
+            PartNumber=number,
+            Body=data[start : start + part],
+        )
+        parts.append({"PartNumber": number, "ETag": done["ETag"]})
+    response = admin.complete_multipart_upload(
+        Bucket=BUCKET, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+    return str(response["ETag"]).strip('"')
+
+
+def strip_metadata(admin: Any, key: str, bucket: str = BUCKET) -> None:
+    """Drop an object's user metadata (``x-amz-meta-*``) in place, as some stores do."""
+    admin.copy_object(
+        Bucket=bucket,
+        Key=key,
+        CopySource={"Bucket": bucket, "Key": key},
+        MetadataDirective="REPLACE",
+        Metadata={},
+    )
+    assert admin.head_object(Bucket=bucket, Key=key)["Metadata"] == {}

@@ -67,7 +67,7 @@ from provena_like.server.registry.service import check_names, list_history
 from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal, db_session, require_principal, sessions
 
-from . import manifest, objects, policy, service, storage
+from . import manifest, objects, policy, service, storage, verification
 from .freeze import DataFreeze
 from .objects import StorageJournal
 from .storage import ObjectStore
@@ -557,7 +557,11 @@ async def register_files_route(
     review or released.
 
     Each file must exist in the store with exactly the stated size (422 naming the path
-    otherwise). Identical content registered again is listed in ``unchanged``.
+    otherwise). Where the store doesn't verify checksums (or ``verify_uploads`` asks for it),
+    the server reads back a sample or all of the files and hashes them first: 422 naming
+    each file whose bytes have another sha256 (see
+    :mod:`~provena_like.server.datastore.verification`). Identical content registered again
+    is listed in ``unchanged``.
     """
     dataset_id = _dataset_id(id_prefix, id_suffix)
     async with sessions(request)() as session:
@@ -565,6 +569,9 @@ async def register_files_route(
         access.require(principal, item, "data-write")
         service.refuse_data_writes(item, dataset)
     heads = await manifest.head_files(store, dataset, body.files)
+    await verification.check_registered(
+        store, request.app.state.upload_verification, dataset.prefix, body.files, heads
+    )
     for attempt in range(2):
         try:
             async with sessions(request)() as session, session.begin():
