@@ -34,6 +34,8 @@ from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from provena_like._redaction import install_log_redaction
+from provena_like.models.datastore import AccessLevel
+from provena_like.server.datastore import policy
 from provena_like.server.errors import ServiceError, task_group
 from provena_like.server.settings import S3Settings
 from provena_like.storage.direct import (
@@ -76,6 +78,8 @@ DELETE_BATCH = 1000
 _POOL = 32
 """Connections of each client (and requests of the direct path in flight at once)."""
 _DIRECT_ERRORS = (ClientError, aiohttp.ClientError, TimeoutError)
+_POLICY_REFUSED = {"InvalidParameterValue", "MalformedPolicyDocument"}
+"""What STS answers when a store does not accept a session policy's condition."""
 """What a request of the direct path raises when the store refuses or can't be reached."""
 
 
@@ -98,7 +102,7 @@ class ObjectStore:
     Attributes:
         settings: where the store is and which bucket and role the datastore uses.
         s3: the admin S3 client.
-        sts: the admin STS client (same endpoint), for AssumeRole.
+        sts: the admin STS client (``sts_endpoint_url``, else the S3 endpoint), for AssumeRole.
         requests: HEADs through the direct path, signed with the same admin keys.
         copy_limit: objects above this size are copied part by part (tests may lower it).
         concurrency: how many object calls one request runs at a time (copies, HEADs).
@@ -111,10 +115,17 @@ class ObjectStore:
     copy_limit: int = COPY_OBJECT_LIMIT
     copy_part_size: int = COPY_PART_SIZE
     concurrency: int = 16
+    upload_listing_refused: bool = False
+    """Set when the store refused the policy statement that lists a prefix's uploads."""
 
     @property
-    def endpoint_url(self) -> str:
-        """The S3 endpoint clients should use."""
+    def endpoint_url(self) -> str | None:
+        """The S3 endpoint clients should use (the public one; None: AWS)."""
+        return self.settings.client_endpoint_url
+
+    @property
+    def internal_endpoint_url(self) -> str | None:
+        """The S3 endpoint the server itself calls (None: AWS)."""
         return self.settings.endpoint_url
 
     @property
@@ -178,23 +189,27 @@ async def open_object_store(settings: S3Settings) -> AsyncIterator[ObjectStore]:
     session = aioboto3.Session()
     config = Config(
         signature_version="s3v4",
-        s3={"addressing_style": "path"},
+        s3={"addressing_style": settings.addressing_style},
         retries={"mode": "standard", "total_max_attempts": 3},
         connect_timeout=5,
         read_timeout=60,
         max_pool_connections=_POOL,
     )
     keys: dict[str, Any] = {
-        "endpoint_url": settings.endpoint_url,
         "region_name": settings.region,
         "aws_access_key_id": settings.access_key,
         "aws_secret_access_key": settings.secret_key.get_secret_value(),
         "config": config,
     }
+    sts_url = settings.resolved_sts_endpoint_url
     async with AsyncExitStack() as stack:
-        s3: S3Client = await stack.enter_async_context(session.client("s3", **keys))
+        s3: S3Client = await stack.enter_async_context(
+            session.client("s3", endpoint_url=settings.endpoint_url, **keys)
+        )
         register_content_md5(s3)
-        sts: STSClient = await stack.enter_async_context(session.client("sts", **keys))
+        sts: STSClient = await stack.enter_async_context(
+            session.client("sts", endpoint_url=sts_url, **keys)
+        )
         install_log_redaction()  # STS answers (secret keys, tokens) are logged at DEBUG
         admin = ReadOnlyCredentials(
             settings.access_key, settings.secret_key.get_secret_value(), None
@@ -217,8 +232,8 @@ async def open_object_store(settings: S3Settings) -> AsyncIterator[ObjectStore]:
         )
         stack.push_async_callback(direct.aclose)
         # the aioboto3 client's retries: 3 attempts in all, on the same transient failures
-        policy = S3RetryPolicy(attempts=3, backoff_initial=0.25)
-        requests = S3Requests(s3, direct, anyio.CapacityLimiter(_POOL), None, policy)
+        retry = S3RetryPolicy(attempts=3, backoff_initial=0.25)
+        requests = S3Requests(s3, direct, anyio.CapacityLimiter(_POOL), None, retry)
         yield ObjectStore(settings=settings, s3=s3, sts=sts, requests=requests)
 
 
@@ -393,23 +408,52 @@ async def delete_objects(store: ObjectStore, keys: list[str]) -> None:
 
 
 async def assume_role(
-    store: ObjectStore, *, session_name: str, policy: str, duration_seconds: int | None
+    store: ObjectStore,
+    *,
+    session_name: str,
+    bucket: str,
+    prefix: str,
+    access: AccessLevel,
+    duration_seconds: int | None,
 ) -> IssuedCredentials:
-    """STS AssumeRole of the datastore role with an inline session ``policy``.
+    """STS AssumeRole of the datastore role, limited to ``s3://bucket/prefix`` for ``access``.
 
-    ``duration_seconds`` is passed only when it is at least 900 (the STS minimum); otherwise
-    the store's default session lifetime applies. The expiration is the one STS states.
+    The inline session policy is :func:`~provena_like.server.datastore.policy.session_policy`.
+    Write credentials may list the prefix's unfinished multipart uploads unless
+    ``upload_listing`` is ``none``; with ``auto`` a store that refuses the policy for that
+    statement (MinIO-family stores: ``InvalidParameterValue``) gets the policy without it,
+    from then on. ``duration_seconds`` is passed only when it is at least 900 (the STS
+    minimum); otherwise the store's default session lifetime applies. The expiration is the
+    one STS states.
     """
     extra: dict[str, Any] = {}
     if duration_seconds is not None and duration_seconds >= 900:
         extra["DurationSeconds"] = duration_seconds
-    try:
-        response = await store.sts.assume_role(
+    mode = store.settings.upload_listing
+    uploads = access == "write" and mode != "none" and not store.upload_listing_refused
+
+    async def call(with_uploads: bool) -> Any:
+        return await store.sts.assume_role(
             RoleArn=store.settings.role_arn,
             RoleSessionName=session_name,
-            Policy=policy,
+            Policy=policy.policy_json(bucket, prefix, access, uploads=with_uploads),
             **extra,
         )
+
+    try:
+        try:
+            response = await call(uploads)
+        except ClientError as err:
+            if not (uploads and mode == "auto" and _error_code(err) in _POLICY_REFUSED):
+                raise
+            response = await call(False)
+            store.upload_listing_refused = True
+            log.warning(
+                "the object store refused a session policy that lists a prefix's multipart "
+                "uploads (%s); write credentials are minted without that permission from now "
+                "on (set upload_listing='none' to skip the attempt)",
+                _error_code(err),
+            )
     except (ClientError, BotoCoreError) as err:
         raise ObjectStoreError("issue scoped credentials", err) from err
     creds = response["Credentials"]
