@@ -393,11 +393,9 @@ async def delete_objects(store: ObjectStore, keys: list[str]) -> None:
         deleted = {d.get("Key") for d in response.get("Deleted", [])}
         missing = [k for k in batch if k not in deleted]
         if missing and not errors:
-            raise ServiceError(
-                502,
-                "object_store_error",
-                f"The object store did not report {missing[0]} deleted.",
-            )
+            # some stores (the JuiceFS gateway) answer <Deleted/> without the key: a key
+            # not reported counts as deleted only if HEAD finds nothing there now
+            await _confirm_gone(store, missing)
         if errors:
             first = errors[0]
             raise ServiceError(
@@ -405,6 +403,27 @@ async def delete_objects(store: ObjectStore, keys: list[str]) -> None:
                 "object_store_error",
                 f"The object store refused to delete {first.get('Key')} ({first.get('Code')}).",
             )
+
+
+async def _confirm_gone(store: ObjectStore, keys: list[str]) -> None:
+    """Raise (502) unless HEAD finds none of ``keys`` (deletes the store did not report)."""
+    limiter = anyio.CapacityLimiter(store.concurrency)
+    present: list[str] = []
+
+    async def check(key: str) -> None:
+        async with limiter:
+            if await head_object(store, key) is not None:
+                present.append(key)
+
+    async with task_group() as group:
+        for key in keys:
+            group.start_soon(check, key)
+    if present:
+        raise ServiceError(
+            502,
+            "object_store_error",
+            f"The object store did not report {sorted(present)[0]} deleted, and it is still there.",
+        )
 
 
 async def assume_role(
