@@ -56,7 +56,9 @@ __all__ = [
     "ObjectHead",
     "ObjectStore",
     "ObjectStoreError",
+    "StoreSettingError",
     "assume_role",
+    "check_object_store",
     "copy_object",
     "delete_objects",
     "head_object",
@@ -235,6 +237,70 @@ async def open_object_store(settings: S3Settings) -> AsyncIterator[ObjectStore]:
         retry = S3RetryPolicy(attempts=3, backoff_initial=0.25)
         requests = S3Requests(s3, direct, anyio.CapacityLimiter(_POOL), None, retry)
         yield ObjectStore(settings=settings, s3=s3, sts=sts, requests=requests)
+
+
+class StoreSettingError(Exception):
+    """An external object store's settings don't work; ``setting`` names the likely culprit.
+
+    Attributes:
+        setting: the :class:`~provena_like.server.settings.S3Settings` field to look at.
+    """
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+_SETTING_OF_CODE = {
+    "NoSuchBucket": "bucket",
+    "InvalidAccessKeyId": "access_key",
+    "SignatureDoesNotMatch": "secret_key",
+    "InvalidClientTokenId": "access_key",
+}
+
+
+async def check_object_store(settings: S3Settings) -> None:
+    """Check, before serving, that the bucket is there and STS mints scoped credentials.
+
+    One ListObjectsV2 of the bucket with the server's keys, and one AssumeRole (read access
+    to a prefix that holds nothing) with the session policy the datastore uses.
+
+    Raises:
+        StoreSettingError: the setting that is probably wrong, and what the store said.
+    """
+    async with open_object_store(settings) as store:
+        where = store.internal_endpoint_url or f"AWS S3 ({settings.region})"
+        try:
+            # a GET (a HEAD's error has no body to tell a wrong secret from a missing bucket)
+            await store.s3.list_objects_v2(Bucket=settings.bucket, MaxKeys=1)
+        except (ClientError, BotoCoreError, aiohttp.ClientError, OSError) as err:
+            code = _error_code(err) or type(err).__name__
+            if code in {"404", "NoSuchBucket"}:
+                code = "NoSuchBucket"
+            setting = _SETTING_OF_CODE.get(code, "endpoint_url")
+            if code in {"403", "AccessDenied"}:  # some stores don't say if the bucket exists
+                code = f"{code}: no such bucket, or the access key may not list it"
+                setting = "bucket"
+            raise StoreSettingError(
+                setting, f"the object store at {where} refused bucket {settings.bucket!r}: {code}"
+            ) from err
+        try:
+            await assume_role(
+                store,
+                session_name="provena-like-startup-check",
+                bucket=settings.bucket,
+                prefix="provena-like-startup-check/",
+                access="read",
+                duration_seconds=900,
+            )
+        except ObjectStoreError as err:
+            cause = err.__cause__
+            code = (_error_code(cause) if isinstance(cause, Exception) else None) or str(cause)
+            setting = "role_arn" if code in {"AccessDenied", "NoSuchEntity"} else "sts_endpoint_url"
+            sts = settings.resolved_sts_endpoint_url or "AWS STS"
+            raise StoreSettingError(
+                setting, f"STS at {sts} did not issue scoped credentials: {code}"
+            ) from err
 
 
 async def put_object(
