@@ -146,7 +146,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                     store = await stack.enter_async_context(open_object_store(current.s3))
                     app.state.object_store = store
                 await upgrade_schema(engine)
-                if app.state.object_store is not None:
+                if current.s3 is not None and current.s3.freeze_writes:
                     freeze = DataFreeze.for_store(app.state.object_store, app.state.sessions)
                     app.state.data_freeze = freeze
                     await freeze.settle(force=True)  # whatever a crash left: rebuild it

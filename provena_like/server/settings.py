@@ -63,6 +63,14 @@ class S3Settings(BaseModel):
         description="how the server addresses the bucket: path (endpoint/bucket/key, what "
         "self-hosted stores need) or virtual (bucket.endpoint/key); auto → botocore's choice",
     )
+    freeze_writes: bool = Field(
+        default=True,
+        description="stop write credentials minted before a lock or a release request at "
+        "once, with a bucket policy that denies the datastore role's sessions on frozen "
+        "prefixes; False for stores whose bucket policies don't govern STS sessions "
+        "(MinIO-family stores, the JuiceFS gateway): then such credentials keep writing "
+        "until they expire (write_credentials_max_seconds, 900 s by default)",
+    )
     upload_listing: Literal["auto", "prefix", "none"] = Field(
         default="auto",
         description="whether write credentials may list the unfinished multipart uploads of "

@@ -13,7 +13,7 @@ import anyio
 import pytest
 from botocore.exceptions import ClientError
 
-from provena_like import ProvenaClient
+from provena_like import Locked, ProvenaClient
 from provena_like.modules.credentials import to_s3_credentials
 from provena_like.storage import BytesTransferred, TransferEngine, TransferEvent
 from tests.conformance.conftest import BUCKET
@@ -167,3 +167,19 @@ async def test_an_interrupted_upload_resumes_without_listing_uploads(
     assert len(parts) <= 2  # the first part was not sent again
     s3 = scoped_s3(to_s3_credentials(await ds.credentials("read")))
     assert s3.get_object(Bucket=BUCKET, Key=f"{creds.prefix}big.bin")["Body"].read() == data
+
+
+async def test_a_lock_stops_new_write_credentials_but_not_earlier_ones(
+    juicefs_pv: ProvenaClient,
+) -> None:
+    """The documented exception of MinIO-family stores: their bucket policies don't govern
+    STS sessions (the freeze policy is refused as malformed), so the stack runs with
+    ``freeze_writes=False``: a lock refuses new write credentials, while ones minted before
+    it keep writing until they expire (at most ``write_credentials_max_seconds``)."""
+    ds = await mint_dataset(juicefs_pv, "Locked")
+    before = await ds.credentials("write")
+    await juicefs_pv.registry_client.lock_item(ds.id, "frozen for review")
+    with pytest.raises(Locked):  # asked of the server (the module caches credentials)
+        await juicefs_pv.datastore_client.get_credentials(ds.id, "write")
+    earlier = scoped_s3(to_s3_credentials(before))
+    earlier.put_object(Bucket=BUCKET, Key=f"{before.prefix}late.bin", Body=b"late")
