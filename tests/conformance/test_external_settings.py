@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
+from provena_like.server.datastore.policy import session_policy
 from provena_like.server.datastore.storage import open_object_store
 from provena_like.server.settings import S3Settings
 
@@ -70,3 +73,22 @@ async def test_sts_and_s3_calls_go_where_the_settings_say() -> None:
         assert store.s3.meta.config.s3 == {"addressing_style": "virtual"}
         assert store.endpoint_url == "https://s3.example.org"
         assert store.internal_endpoint_url == "http://127.0.0.1:9"
+
+
+def test_upload_listing_is_its_own_statement_and_never_bucket_wide() -> None:
+    def statements(**kwargs: Any) -> dict[str, dict[str, Any]]:
+        document = session_policy("provena", "10378.1-7/", "write", **kwargs)
+        return {s["Sid"]: s for s in document["Statement"]}
+
+    within = {"StringLike": {"s3:prefix": ["10378.1-7/", "10378.1-7/*"]}}
+    full = statements()
+    assert full["ListDatasetPrefix"]["Action"] == ["s3:ListBucket"]
+    assert full["ListDatasetUploads"]["Action"] == ["s3:ListBucketMultipartUploads"]
+    assert full["ListDatasetPrefix"]["Condition"] == full["ListDatasetUploads"]["Condition"]
+    assert full["ListDatasetUploads"]["Condition"] == within
+    without = statements(uploads=False)
+    assert "ListDatasetUploads" not in without
+    granted = [a for s in without.values() if s["Effect"] == "Allow" for a in s["Action"]]
+    assert "s3:ListBucketMultipartUploads" not in granted
+    read = session_policy("provena", "10378.1-7/", "read")
+    assert [s["Sid"] for s in read["Statement"]] == ["ListDatasetPrefix", "ReadDatasetObjects"]
