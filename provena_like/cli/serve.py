@@ -1,4 +1,9 @@
-"""``provena-like serve``: the reference server and its object store, on this machine."""
+"""``provena-like serve``: the reference server and its object store, on this machine.
+
+The object store is SeaweedFS, started in the data dir (``--s3 embedded``), or an external
+S3 service with STS (``--s3 external``: AWS, MinIO, the JuiceFS gateway, a SeaweedFS
+cluster), checked before anything starts.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from rich.console import Console
 from provena_like.cli._errors import CliFailure, ExitCode
 
 if TYPE_CHECKING:
-    from provena_like.server.settings import TrustedIssuer
+    from provena_like.server.settings import S3Settings, TrustedIssuer
 
 console = Console()
 
@@ -68,6 +73,68 @@ def serve(
             "those of the trusted issuers).",
         ),
     ] = True,
+    s3: Annotated[
+        str,
+        typer.Option(
+            "--s3",
+            envvar="PROVENA_LIKE_S3",
+            help="embedded: start SeaweedFS in the data dir; external: use the S3 service "
+            "the --s3-* options, their PROVENA_LIKE_S3_* variables or --s3-config describe "
+            "(its secret key only from PROVENA_LIKE_S3_SECRET_KEY or the file).",
+        ),
+    ] = "embedded",
+    s3_config: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="PROVENA_LIKE_S3_CONFIG",
+            help="TOML or JSON file of the external store's settings (the fields of "
+            "S3Settings: endpoint_url, sts_endpoint_url, public_endpoint_url, region, bucket, "
+            "role_arn, access_key, secret_key, addressing_style, ...); options override it.",
+        ),
+    ] = None,
+    s3_endpoint: Annotated[
+        str | None,
+        typer.Option(envvar="PROVENA_LIKE_S3_ENDPOINT", help="External S3 endpoint (none: AWS)."),
+    ] = None,
+    s3_sts_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PROVENA_LIKE_S3_STS_ENDPOINT", help="STS endpoint (default: the S3 one)."
+        ),
+    ] = None,
+    s3_public_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PROVENA_LIKE_S3_PUBLIC_ENDPOINT",
+            help="The S3 endpoint handed to clients (default: the S3 one).",
+        ),
+    ] = None,
+    s3_region: Annotated[
+        str | None, typer.Option(envvar="PROVENA_LIKE_S3_REGION", help="S3 and STS region.")
+    ] = None,
+    s3_bucket: Annotated[
+        str | None,
+        typer.Option(envvar="PROVENA_LIKE_S3_BUCKET", help="The datasets' bucket (must exist)."),
+    ] = None,
+    s3_role_arn: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PROVENA_LIKE_S3_ROLE_ARN", help="The role clients' credentials are of."
+        ),
+    ] = None,
+    s3_access_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PROVENA_LIKE_S3_ACCESS_KEY",
+            help="The server's access key (on MinIO-family stores an IAM user, not root).",
+        ),
+    ] = None,
+    s3_addressing: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PROVENA_LIKE_S3_ADDRESSING", help="path, virtual or auto (default path)."
+        ),
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="Print the addresses (or the error) as one JSON line."),
@@ -75,6 +142,17 @@ def serve(
 ) -> None:
     """Run the API (auth, registry, ...) and an S3 object store until interrupted."""
     auth = _auth_settings(trusted_issuers, embedded_issuer)
+    options = {
+        "endpoint_url": s3_endpoint,
+        "sts_endpoint_url": s3_sts_endpoint,
+        "public_endpoint_url": s3_public_endpoint,
+        "region": s3_region,
+        "bucket": s3_bucket,
+        "role_arn": s3_role_arn,
+        "access_key": s3_access_key,
+        "addressing_style": s3_addressing,
+    }
+    external = _external_s3(s3, s3_config, options)
     # Everything the server and the object store create is for this user only: keys, the
     # database (with its -wal/-shm files), objects, logs.
     os.umask(0o077)
@@ -84,7 +162,113 @@ def serve(
     with _data_dir_lock(data_dir):
         sock = _bind_api_port(host, port)
         # The server's modules (FastAPI, SQLAlchemy, uvicorn) load only for this command.
-        _serve(data_dir, sock, s3_port, database_url, public_url, notify_webhook, auth, as_json)
+        _serve(
+            data_dir,
+            sock,
+            s3_port,
+            external,
+            database_url,
+            public_url,
+            notify_webhook,
+            auth,
+            as_json,
+        )
+
+
+_S3_OPTIONS = {
+    "endpoint_url": ("--s3-endpoint", "PROVENA_LIKE_S3_ENDPOINT"),
+    "sts_endpoint_url": ("--s3-sts-endpoint", "PROVENA_LIKE_S3_STS_ENDPOINT"),
+    "public_endpoint_url": ("--s3-public-endpoint", "PROVENA_LIKE_S3_PUBLIC_ENDPOINT"),
+    "region": ("--s3-region", "PROVENA_LIKE_S3_REGION"),
+    "bucket": ("--s3-bucket", "PROVENA_LIKE_S3_BUCKET"),
+    "role_arn": ("--s3-role-arn", "PROVENA_LIKE_S3_ROLE_ARN"),
+    "access_key": ("--s3-access-key", "PROVENA_LIKE_S3_ACCESS_KEY"),
+    "secret_key": (None, "PROVENA_LIKE_S3_SECRET_KEY"),
+    "addressing_style": ("--s3-addressing", "PROVENA_LIKE_S3_ADDRESSING"),
+}
+
+
+def _where_to_set(field: str) -> str:
+    flag, variable = _S3_OPTIONS.get(field, (None, None))
+    places = [p for p in (flag, variable) if p]
+    places.append(f"{field} in the --s3-config file")
+    return ", ".join(places)
+
+
+def load_s3_config(path: Path) -> dict[str, Any]:
+    """The fields of an external store's settings file (TOML, or JSON when it ends .json).
+
+    Raises:
+        CliFailure: usage (exit 2) when the file can't be read or parsed.
+    """
+    import tomllib
+
+    try:
+        text = path.expanduser().read_text()
+    except OSError as err:
+        raise CliFailure(ExitCode.USAGE, f"cannot read {path}: {err.strerror}") from err
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as err:
+        raise CliFailure(
+            ExitCode.USAGE, f"{path}: not valid {path.suffix or 'TOML'}: {err}"
+        ) from err
+    if not isinstance(data, dict):
+        raise CliFailure(ExitCode.USAGE, f"{path}: expected a table of S3 settings")
+    return dict(data.get("s3", data))
+
+
+def _external_s3(
+    mode: str, config: Path | None, options: dict[str, str | None]
+) -> S3Settings | None:
+    """The external store's checked settings; None for the embedded one.
+
+    A setting that is missing or wrong is a usage error (exit 2) that names it; then the
+    store itself is asked (exit 5 when it can't be reached, 2 when it refuses a setting).
+    """
+    given = [_S3_OPTIONS[k][0] for k, v in options.items() if v is not None]
+    if mode not in ("embedded", "external"):
+        raise CliFailure(ExitCode.USAGE, f"--s3 is 'embedded' or 'external', not {mode!r}")
+    if mode == "embedded":
+        if given or config is not None:
+            named = ", ".join(str(g) for g in given) or "--s3-config"
+            raise CliFailure(
+                ExitCode.USAGE, f"{named} describe an external store: add --s3 external"
+            )
+        return None
+    import anyio
+    from pydantic import ValidationError
+
+    from provena_like.server.datastore.storage import StoreSettingError, check_object_store
+    from provena_like.server.settings import S3Settings
+
+    values: dict[str, Any] = load_s3_config(config) if config is not None else {}
+    values.update({k: v for k, v in options.items() if v is not None})
+    secret = os.environ.get("PROVENA_LIKE_S3_SECRET_KEY")
+    if secret:
+        values["secret_key"] = secret
+    try:
+        settings = S3Settings.model_validate(values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(settings)"
+        if first["type"] == "missing":
+            message = f"the external S3 store needs {field}: give {_where_to_set(field)}"
+        else:
+            message = (
+                f"S3 setting {field} is not valid ({_where_to_set(field)}): "
+                f"{str(first['msg']).removeprefix('Value error, ')}"
+            )
+        raise CliFailure(ExitCode.USAGE, message) from err
+    try:
+        anyio.run(check_object_store, settings)
+    except StoreSettingError as err:
+        unreachable = err.setting in ("endpoint_url", "sts_endpoint_url")
+        raise CliFailure(
+            ExitCode.UNREACHABLE if unreachable else ExitCode.USAGE,
+            f"{err} (check {err.setting}: {_where_to_set(err.setting)})",
+        ) from err
+    return settings
 
 
 def load_trusted_issuers(path: Path) -> list[TrustedIssuer]:
@@ -184,6 +368,7 @@ def _serve(
     data_dir: Path,
     sock: socket.socket,
     s3_port: int,
+    external: S3Settings | None,
     database_url: str | None,
     public_url: str | None,
     notify_webhook: str | None,
@@ -201,15 +386,28 @@ def _serve(
 
     if as_json:
         console.quiet = True
-    s3 = SeaweedS3(data_dir / "s3", s3_port=s3_port or None)
-    console.print(f"starting the object store in {data_dir / 's3'} ...")
+    s3 = None if external is not None else SeaweedS3(data_dir / "s3", s3_port=s3_port or None)
+    if s3 is not None:
+        console.print(f"starting the object store in {data_dir / 's3'} ...")
+        try:
+            s3.start()
+        except RuntimeError as exc:  # e.g. a weed left by a crash that can't be stopped here
+            sock.close()
+            raise CliFailure(ExitCode.FAILED, f"cannot start the object store: {exc}") from exc
     try:
-        s3.start()
-    except RuntimeError as exc:  # e.g. a weed left by a crash that can't be stopped from here
-        sock.close()
-        raise CliFailure(ExitCode.FAILED, f"cannot start the object store: {exc}") from exc
-    try:
-        s3.create_bucket(BUCKET)
+        if s3 is not None:
+            s3.create_bucket(BUCKET)
+            external = S3Settings(
+                endpoint_url=s3.endpoint_url,
+                access_key=s3.admin_access_key,
+                secret_key=s3.admin_secret_key,
+                bucket=BUCKET,
+                role_arn=s3.role_arn,
+                region=s3.region,
+            )
+        s3_settings = external
+        assert s3_settings is not None
+        store_url = s3_settings.client_endpoint_url or f"AWS S3 ({s3_settings.region})"
         settings = ServerSettings(
             data_dir=data_dir,
             public_url=public_url or f"http://{host}:{port}",
@@ -217,14 +415,7 @@ def _serve(
             notifier="webhook" if notify_webhook else "log",
             notifier_webhook_url=notify_webhook,
             **auth,
-            s3=S3Settings(
-                endpoint_url=s3.endpoint_url,
-                access_key=s3.admin_access_key,
-                secret_key=s3.admin_secret_key,
-                bucket=BUCKET,
-                role_arn=s3.role_arn,
-                region=s3.region,
-            ),
+            s3=s3_settings,
         )
         server = ServerThread(create_app(settings), sock=sock)
         server.start()
@@ -236,8 +427,8 @@ def _serve(
                     "url": settings.public_url,
                     "issuer": settings.issuer,
                     "trusted_issuers": [t.issuer for t in settings.trusted_issuers],
-                    "s3": s3.endpoint_url,
-                    "bucket": BUCKET,
+                    "s3": store_url,
+                    "bucket": s3_settings.bucket,
                     "data_dir": str(data_dir),
                     "initial_admin": initial,
                 }
@@ -247,7 +438,7 @@ def _serve(
             console.print(f"  OIDC issuer   {settings.issuer}")
             for trusted in settings.trusted_issuers:
                 console.print(f"  trusted       {trusted.issuer}")
-            console.print(f"  object store  {s3.endpoint_url} (bucket {BUCKET})")
+            console.print(f"  object store  {store_url} (bucket {s3_settings.bucket})")
             console.print(f"  data dir      {data_dir}")
             if first_start and admin_file.exists():
                 # Shown this once; the file (0600) goes when the administrator signs in.
@@ -265,7 +456,8 @@ def _serve(
             console.print("stopping ...")
             server.stop()
     finally:
-        s3.stop()
+        if s3 is not None:
+            s3.stop()
 
 
 def _wait_for_signal() -> None:

@@ -155,7 +155,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                     app.state.upload_verification = checks
                     log.info("%s", checks.describe())
                 await upgrade_schema(engine)
-                if app.state.object_store is not None:
+                if current.s3 is not None and current.s3.freeze_writes:
                     freeze = DataFreeze.for_store(app.state.object_store, app.state.sessions)
                     app.state.data_freeze = freeze
                     await freeze.settle(force=True)  # whatever a crash left: rebuild it

@@ -11,18 +11,73 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from provena_like.models.auth import SystemRole
 from provena_like.models.datastore import MAX_CREDENTIALS_SECONDS, MAX_PRESIGN_SECONDS
 
+_HTTP_URL = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
+
 
 class S3Settings(BaseModel):
-    """Where the server keeps dataset objects, and how it mints scoped credentials (STS)."""
+    """Where the server keeps dataset objects, and how it mints scoped credentials (STS).
+
+    Any S3 service with STS AssumeRole and inline session policies will do (AWS, SeaweedFS,
+    the JuiceFS S3 gateway, MinIO): see the guide "Running on another S3 store". The server
+    signs its own calls with ``access_key``/``secret_key`` (a user allowed to assume
+    ``role_arn``: on MinIO-family stores an IAM user, not the root user) and hands clients
+    session credentials of that role, limited to one dataset's prefix.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    endpoint_url: str
-    access_key: str
-    secret_key: SecretStr
-    bucket: str = "provena"
-    region: str = "us-east-1"
-    role_arn: str = "arn:aws:iam::000000000000:role/DatasetAccess"
+    endpoint_url: str | None = Field(
+        default=None,
+        pattern=_HTTP_URL,
+        description="the S3 endpoint the server calls (http(s)://host:port); None → AWS S3 "
+        "of the region",
+    )
+    access_key: str = Field(min_length=1, description="the server's access key id")
+    secret_key: SecretStr = Field(description="the server's secret access key")
+    bucket: str = Field(
+        default="provena",
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        description="the bucket that holds every dataset (it must exist)",
+    )
+    region: str = Field(default="us-east-1", min_length=1, description="the S3 and STS region")
+    role_arn: str = Field(
+        default="arn:aws:iam::000000000000:role/DatasetAccess",
+        pattern=r"^arn:[\w-]+:iam::\d*:role/",
+        description="the role whose session credentials clients get (STS AssumeRole); "
+        "MinIO-family stores ignore it and scope the calling IAM user instead",
+    )
+    sts_endpoint_url: str | None = Field(
+        default=None,
+        pattern=_HTTP_URL,
+        description="where STS AssumeRole is sent; None → endpoint_url (SeaweedFS, MinIO, "
+        "JuiceFS serve STS on the S3 port), or AWS STS of the region when that is None too",
+    )
+    public_endpoint_url: str | None = Field(
+        default=None,
+        pattern=_HTTP_URL,
+        description="the S3 endpoint handed to clients with their credentials, when they "
+        "reach the store by another address than the server does; None → endpoint_url",
+    )
+    addressing_style: Literal["path", "virtual", "auto"] = Field(
+        default="path",
+        description="how the server addresses the bucket: path (endpoint/bucket/key, what "
+        "self-hosted stores need) or virtual (bucket.endpoint/key); auto → botocore's choice",
+    )
+    freeze_writes: bool = Field(
+        default=True,
+        description="stop write credentials minted before a lock or a release request at "
+        "once, with a bucket policy that denies the datastore role's sessions on frozen "
+        "prefixes; False for stores whose bucket policies don't govern STS sessions "
+        "(MinIO-family stores, the JuiceFS gateway): then such credentials keep writing "
+        "until they expire (write_credentials_max_seconds, 900 s by default)",
+    )
+    upload_listing: Literal["auto", "prefix", "none"] = Field(
+        default="auto",
+        description="whether write credentials may list the unfinished multipart uploads of "
+        "their prefix: prefix → always (a session-policy statement with an s3:prefix "
+        "condition), none → never, auto → unless the store refuses that statement "
+        "(MinIO-family stores do); it is never granted bucket-wide",
+    )
     credentials_default_seconds: int = Field(
         default=900,
         ge=1,
@@ -88,6 +143,16 @@ class S3Settings(BaseModel):
         if self.presign_default_seconds > self.presign_max_seconds:
             raise ValueError("presign_default_seconds exceeds presign_max_seconds")
         return self
+
+    @property
+    def client_endpoint_url(self) -> str | None:
+        """The S3 endpoint clients are given (None: AWS)."""
+        return self.public_endpoint_url or self.endpoint_url
+
+    @property
+    def resolved_sts_endpoint_url(self) -> str | None:
+        """Where STS calls go (None: AWS STS of the region)."""
+        return self.sts_endpoint_url or self.endpoint_url
 
 
 class PasswordHashing(BaseModel):

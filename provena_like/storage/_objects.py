@@ -229,14 +229,39 @@ async def delete_objects(
             e.get("Key", "")[len(prefix) :]: f"{e.get('Code')}: {e.get('Message')}"
             for e in response.get("Errors", [])
         }
-        # not quiet: a key the store neither lists as deleted nor as an error was not deleted
         deleted = {d.get("Key", "")[len(prefix) :] for d in response.get("Deleted", [])}
+        # Not quiet, yet some stores (the JuiceFS gateway) answer <Deleted/> without the key:
+        # a key neither reported deleted nor failed counts as deleted only if HEAD finds
+        # nothing there now.
+        unreported = [k for k in batch if k not in errors and k not in deleted]
+        still_there = await _still_there(requests, prefix, unreported)
         results += [
             FileResult(k, "failed", reason=errors[k])
             if k in errors
+            else FileResult(k, "failed", reason=still_there[k])
+            if k in still_there
             else FileResult(k, "ok", reason="deleted")
-            if k in deleted
-            else FileResult(k, "failed", reason="the store did not report it deleted")
             for k in batch
         ]
     return results
+
+
+async def _still_there(requests: S3Requests, prefix: str, keys: Sequence[str]) -> dict[str, str]:
+    """Of ``keys``, those HEAD still finds (or can't tell about), with why they failed."""
+    found: dict[str, str] = {}
+    limiter = anyio.CapacityLimiter(16)
+
+    async def check(key: str) -> None:
+        async with limiter:
+            try:
+                present = await head_object(requests, prefix, key) is not None
+            except Exception as exc:
+                found[key] = f"the store did not report it deleted ({describe(exc)})"
+                return
+        if present:
+            found[key] = "the store did not report it deleted, and it is still there"
+
+    async with anyio.create_task_group() as group:
+        for key in keys:
+            group.start_soon(check, key)
+    return found

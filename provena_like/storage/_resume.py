@@ -4,8 +4,8 @@
   the cache directory): its upload id, the part size, the file's size and mtime, and the
   sha256 given at ``CreateMultipartUpload`` if there was one (S3 doesn't return the metadata
   of an upload still open). A resumed upload reuses the open upload only if the file's size
-  and mtime (and the sha256, where both are known) are unchanged and the upload is still
-  listed by ``ListMultipartUploads``; each part ``ListParts`` reports is kept only if its
+  and mtime (and the sha256, where both are known) are unchanged and the upload is
+  still open (``ListParts`` of it answers); each part ``ListParts`` reports is kept only if its
   size and checksum (CRC32 or the md5 ETag) match the local bytes.
 - **Downloads.** A resumable download writes ``.<name>.provena-partial`` beside its target,
   with ``.<name>.provena-partial.json`` recording the remote ETag, size and bytes written.

@@ -275,22 +275,21 @@ async def _resume_or_create(
 
 
 async def _is_open(ctx: BatchContext, key: str, upload_id: str) -> bool:
-    """Whether ``ListMultipartUploads`` (the key as prefix) still lists ``upload_id``."""
+    """Whether ``upload_id`` is still open: ``ListParts`` of it answers (not ``NoSuchUpload``).
+
+    ListParts is authorised on the object (``s3:ListMultipartUploadParts``), which scoped
+    write credentials have on every store; ``ListMultipartUploads`` needs a bucket-level
+    permission that some stores can't limit to a prefix (so credentials may lack it).
+    """
     client = ctx.requests.client
-    args: dict[str, Any] = {"Bucket": ctx.bucket, "Prefix": key}
-    while True:
-        try:
-            page = await ctx.requests.call(client.list_multipart_uploads, **args)
-        except ClientError:  # e.g. not allowed to list uploads: start over instead
-            log.info("can't list the open uploads of %s; starting it over", key, exc_info=True)
-            return False
-        for upload in page.get("Uploads", []):
-            if upload.get("Key") == key and upload.get("UploadId") == upload_id:
-                return True
-        if not page.get("IsTruncated"):
-            return False
-        args["KeyMarker"] = page.get("NextKeyMarker", "")
-        args["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+    try:
+        await ctx.requests.call(
+            client.list_parts, Bucket=ctx.bucket, Key=key, UploadId=upload_id, MaxParts=1
+        )
+    except ClientError:  # NoSuchUpload (completed, aborted, expired), or not allowed
+        log.info("the recorded upload of %s is gone; starting it over", key, exc_info=True)
+        return False
+    return True
 
 
 async def _list_parts(ctx: BatchContext, key: str, upload_id: str) -> list[dict[str, Any]]:

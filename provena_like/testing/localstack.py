@@ -69,6 +69,8 @@ class LocalStack(AsyncCloseable):
     Args:
         data_dir: Where to keep everything; a temporary dir (removed on stop) when ``None``.
         s3: Start the object store (needed for datasets and transfers).
+        s3_settings: Use this object store instead of starting SeaweedFS (any S3 with STS;
+            its bucket must exist): see the guide "Running on another S3 store".
         admin_password: The seeded administrator's password (random when ``None``).
         s3_token_duration: The object store's default lifetime of STS session credentials
             (a Go duration such as ``"1h"`` or ``"5s"``): what scoped credentials get when
@@ -87,13 +89,15 @@ class LocalStack(AsyncCloseable):
         data_dir: Path | None = None,
         *,
         s3: bool = True,
+        s3_settings: S3Settings | None = None,
         admin_password: str | None = None,
         s3_token_duration: str = "1h",
         **settings: Any,
     ) -> None:
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="provena-like-")).resolve()
-        self._want_s3 = s3
+        self._want_s3 = s3 and s3_settings is None
+        self._external_s3 = s3_settings
         self._s3_token_duration = s3_token_duration
         self._extra_settings = settings
         self.s3: SeaweedS3 | None = None
@@ -131,7 +135,7 @@ class LocalStack(AsyncCloseable):
             raise
 
     def _start_processes(self) -> None:
-        s3_settings = None
+        s3_settings = self._external_s3
         if self._want_s3:
             self.s3 = SeaweedS3(self.data_dir / "s3", token_duration=self._s3_token_duration)
             self.s3.start()

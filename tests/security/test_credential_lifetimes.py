@@ -111,9 +111,19 @@ def test_the_bounds_and_defaults_are_short() -> None:
     assert s3.credentials_max_seconds == s3.presign_max_seconds == 3600
     assert s3.write_credentials_max_seconds == 900
     with pytest.raises(ValueError, match="credentials_max_seconds"):
-        S3Settings(endpoint_url="x", access_key="a", secret_key="b", credentials_max_seconds=7200)
+        S3Settings(
+            endpoint_url="http://127.0.0.1:1",
+            access_key="a",
+            secret_key="b",
+            credentials_max_seconds=7200,
+        )
     with pytest.raises(ValueError, match="presign_max_seconds"):
-        S3Settings(endpoint_url="x", access_key="a", secret_key="b", presign_max_seconds=86400)
+        S3Settings(
+            endpoint_url="http://127.0.0.1:1",
+            access_key="a",
+            secret_key="b",
+            presign_max_seconds=86400,
+        )
     with pytest.raises(ValueError):
         CredentialsRequest(duration_seconds=3601)
     with pytest.raises(ValueError):

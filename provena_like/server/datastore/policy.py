@@ -9,6 +9,15 @@ What SeaweedFS 4.48 enforces, measured with the role of :class:`~provena_like.te
   condition ``StringLike s3:prefix = [PREFIX, PREFIX*]`` allow listing inside the prefix only;
   listing the bucket, another prefix, or the prefix without its trailing ``/`` (which would
   also match ``datasets/10378.1-50/`` for ``datasets/10378.1-5``) is 403.
+
+The two listings are separate statements (``ListDatasetPrefix``, ``ListDatasetUploads``):
+MinIO-family stores (the JuiceFS S3 gateway) accept ``s3:prefix`` only on ``s3:ListBucket``
+and refuse a whole session policy that puts it on ``s3:ListBucketMultipartUploads``
+(``InvalidParameterValue``). For them the policy is minted without ``ListDatasetUploads``
+(``uploads=False``): granting that action without the condition would let one dataset's
+credentials list the keys and upload ids of every dataset's unfinished multipart uploads,
+so it is never granted bucket-wide. Such credentials can't list their own unfinished uploads
+either; resuming an upload doesn't need to (it asks ``ListParts`` of the recorded upload).
 - An explicit ``Deny`` on ``arn:aws:s3:::BUCKET/PREFIXmetadata.json`` wins over the ``Allow``:
   PutObject, CopyObject onto it, CreateMultipartUpload and DeleteObject on ``metadata.json``
   are 403 (DeleteObjects reports it per key), while reading it still works.
@@ -150,8 +159,18 @@ def freeze_policy(bucket: str, role_arn: str, prefixes: list[str]) -> str | None
     return document
 
 
-def session_policy(bucket: str, prefix: str, access: AccessLevel) -> dict[str, Any]:
+def session_policy(
+    bucket: str, prefix: str, access: AccessLevel, *, uploads: bool = True
+) -> dict[str, Any]:
     """The session policy for ``access`` to ``s3://bucket/prefix`` (``prefix`` ends with ``/``).
+
+    Args:
+        bucket: the dataset bucket.
+        prefix: the dataset's prefix, ending with ``/``.
+        access: ``read`` or ``write``.
+        uploads: with ``write``, also let the credentials list the unfinished multipart
+            uploads under the prefix (``ListDatasetUploads``); False for stores that refuse
+            the ``s3:prefix`` condition on that action (never granted without it).
 
     Example:
         ```python
@@ -161,16 +180,14 @@ def session_policy(bucket: str, prefix: str, access: AccessLevel) -> dict[str, A
     if not prefix.endswith("/"):
         raise ValueError(f"a dataset prefix ends with '/', got {prefix!r}")
     objects = f"arn:aws:s3:::{bucket}/{prefix}*"
-    list_actions = ["s3:ListBucket"]
-    if access == "write":
-        list_actions.append("s3:ListBucketMultipartUploads")
+    within_prefix = {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}}
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ListDatasetPrefix",
             "Effect": "Allow",
-            "Action": list_actions,
+            "Action": ["s3:ListBucket"],
             "Resource": [f"arn:aws:s3:::{bucket}"],
-            "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}},
+            "Condition": within_prefix,
         },
         {
             "Sid": "ReadDatasetObjects",
@@ -179,6 +196,16 @@ def session_policy(bucket: str, prefix: str, access: AccessLevel) -> dict[str, A
             "Resource": [objects],
         },
     ]
+    if access == "write" and uploads:
+        statements.append(
+            {
+                "Sid": "ListDatasetUploads",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucketMultipartUploads"],
+                "Resource": [f"arn:aws:s3:::{bucket}"],
+                "Condition": within_prefix,
+            }
+        )
     if access == "write":
         statements += [
             {
@@ -197,9 +224,10 @@ def session_policy(bucket: str, prefix: str, access: AccessLevel) -> dict[str, A
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def policy_json(bucket: str, prefix: str, access: AccessLevel) -> str:
+def policy_json(bucket: str, prefix: str, access: AccessLevel, *, uploads: bool = True) -> str:
     """:func:`session_policy` as the compact JSON STS takes."""
-    return json.dumps(session_policy(bucket, prefix, access), separators=(",", ":"))
+    document = session_policy(bucket, prefix, access, uploads=uploads)
+    return json.dumps(document, separators=(",", ":"))
 
 
 def session_name(username: str, dataset_id: str) -> str:

@@ -471,7 +471,9 @@ async def mint_credentials(
         return await storage.assume_role(
             store,
             session_name=policy.session_name(principal.username, scope_id),
-            policy=policy.policy_json(bucket, prefix, body.access),
+            bucket=bucket,
+            prefix=prefix,
+            access=body.access,
             duration_seconds=seconds,
         )
 

@@ -34,6 +34,8 @@ from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from provena_like._redaction import install_log_redaction
+from provena_like.models.datastore import AccessLevel
+from provena_like.server.datastore import policy
 from provena_like.server.errors import ServiceError, task_group
 from provena_like.server.settings import S3Settings
 from provena_like.storage.direct import (
@@ -54,7 +56,9 @@ __all__ = [
     "ObjectHead",
     "ObjectStore",
     "ObjectStoreError",
+    "StoreSettingError",
     "assume_role",
+    "check_object_store",
     "copy_object",
     "delete_objects",
     "head_object",
@@ -76,6 +80,8 @@ DELETE_BATCH = 1000
 _POOL = 32
 """Connections of each client (and requests of the direct path in flight at once)."""
 _DIRECT_ERRORS = (ClientError, aiohttp.ClientError, TimeoutError)
+_POLICY_REFUSED = {"InvalidParameterValue", "MalformedPolicyDocument"}
+"""What STS answers when a store does not accept a session policy's condition."""
 """What a request of the direct path raises when the store refuses or can't be reached."""
 
 
@@ -98,7 +104,7 @@ class ObjectStore:
     Attributes:
         settings: where the store is and which bucket and role the datastore uses.
         s3: the admin S3 client.
-        sts: the admin STS client (same endpoint), for AssumeRole.
+        sts: the admin STS client (``sts_endpoint_url``, else the S3 endpoint), for AssumeRole.
         requests: HEADs through the direct path, signed with the same admin keys.
         copy_limit: objects above this size are copied part by part (tests may lower it).
         concurrency: how many object calls one request runs at a time (copies, HEADs).
@@ -111,10 +117,17 @@ class ObjectStore:
     copy_limit: int = COPY_OBJECT_LIMIT
     copy_part_size: int = COPY_PART_SIZE
     concurrency: int = 16
+    upload_listing_refused: bool = False
+    """Set when the store refused the policy statement that lists a prefix's uploads."""
 
     @property
-    def endpoint_url(self) -> str:
-        """The S3 endpoint clients should use."""
+    def endpoint_url(self) -> str | None:
+        """The S3 endpoint clients should use (the public one; None: AWS)."""
+        return self.settings.client_endpoint_url
+
+    @property
+    def internal_endpoint_url(self) -> str | None:
+        """The S3 endpoint the server itself calls (None: AWS)."""
         return self.settings.endpoint_url
 
     @property
@@ -178,23 +191,27 @@ async def open_object_store(settings: S3Settings) -> AsyncIterator[ObjectStore]:
     session = aioboto3.Session()
     config = Config(
         signature_version="s3v4",
-        s3={"addressing_style": "path"},
+        s3={"addressing_style": settings.addressing_style},
         retries={"mode": "standard", "total_max_attempts": 3},
         connect_timeout=5,
         read_timeout=60,
         max_pool_connections=_POOL,
     )
     keys: dict[str, Any] = {
-        "endpoint_url": settings.endpoint_url,
         "region_name": settings.region,
         "aws_access_key_id": settings.access_key,
         "aws_secret_access_key": settings.secret_key.get_secret_value(),
         "config": config,
     }
+    sts_url = settings.resolved_sts_endpoint_url
     async with AsyncExitStack() as stack:
-        s3: S3Client = await stack.enter_async_context(session.client("s3", **keys))
+        s3: S3Client = await stack.enter_async_context(
+            session.client("s3", endpoint_url=settings.endpoint_url, **keys)
+        )
         register_content_md5(s3)
-        sts: STSClient = await stack.enter_async_context(session.client("sts", **keys))
+        sts: STSClient = await stack.enter_async_context(
+            session.client("sts", endpoint_url=sts_url, **keys)
+        )
         install_log_redaction()  # STS answers (secret keys, tokens) are logged at DEBUG
         admin = ReadOnlyCredentials(
             settings.access_key, settings.secret_key.get_secret_value(), None
@@ -217,9 +234,73 @@ async def open_object_store(settings: S3Settings) -> AsyncIterator[ObjectStore]:
         )
         stack.push_async_callback(direct.aclose)
         # the aioboto3 client's retries: 3 attempts in all, on the same transient failures
-        policy = S3RetryPolicy(attempts=3, backoff_initial=0.25)
-        requests = S3Requests(s3, direct, anyio.CapacityLimiter(_POOL), None, policy)
+        retry = S3RetryPolicy(attempts=3, backoff_initial=0.25)
+        requests = S3Requests(s3, direct, anyio.CapacityLimiter(_POOL), None, retry)
         yield ObjectStore(settings=settings, s3=s3, sts=sts, requests=requests)
+
+
+class StoreSettingError(Exception):
+    """An external object store's settings don't work; ``setting`` names the likely culprit.
+
+    Attributes:
+        setting: the :class:`~provena_like.server.settings.S3Settings` field to look at.
+    """
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+_SETTING_OF_CODE = {
+    "NoSuchBucket": "bucket",
+    "InvalidAccessKeyId": "access_key",
+    "SignatureDoesNotMatch": "secret_key",
+    "InvalidClientTokenId": "access_key",
+}
+
+
+async def check_object_store(settings: S3Settings) -> None:
+    """Check, before serving, that the bucket is there and STS mints scoped credentials.
+
+    One ListObjectsV2 of the bucket with the server's keys, and one AssumeRole (read access
+    to a prefix that holds nothing) with the session policy the datastore uses.
+
+    Raises:
+        StoreSettingError: the setting that is probably wrong, and what the store said.
+    """
+    async with open_object_store(settings) as store:
+        where = store.internal_endpoint_url or f"AWS S3 ({settings.region})"
+        try:
+            # a GET (a HEAD's error has no body to tell a wrong secret from a missing bucket)
+            await store.s3.list_objects_v2(Bucket=settings.bucket, MaxKeys=1)
+        except (ClientError, BotoCoreError, aiohttp.ClientError, OSError) as err:
+            code = _error_code(err) or type(err).__name__
+            if code in {"404", "NoSuchBucket"}:
+                code = "NoSuchBucket"
+            setting = _SETTING_OF_CODE.get(code, "endpoint_url")
+            if code in {"403", "AccessDenied"}:  # some stores don't say if the bucket exists
+                code = f"{code}: no such bucket, or the access key may not list it"
+                setting = "bucket"
+            raise StoreSettingError(
+                setting, f"the object store at {where} refused bucket {settings.bucket!r}: {code}"
+            ) from err
+        try:
+            await assume_role(
+                store,
+                session_name="provena-like-startup-check",
+                bucket=settings.bucket,
+                prefix="provena-like-startup-check/",
+                access="read",
+                duration_seconds=900,
+            )
+        except ObjectStoreError as err:
+            cause = err.__cause__
+            code = (_error_code(cause) if isinstance(cause, Exception) else None) or str(cause)
+            setting = "role_arn" if code in {"AccessDenied", "NoSuchEntity"} else "sts_endpoint_url"
+            sts = settings.resolved_sts_endpoint_url or "AWS STS"
+            raise StoreSettingError(
+                setting, f"STS at {sts} did not issue scoped credentials: {code}"
+            ) from err
 
 
 async def put_object(
@@ -378,11 +459,9 @@ async def delete_objects(store: ObjectStore, keys: list[str]) -> None:
         deleted = {d.get("Key") for d in response.get("Deleted", [])}
         missing = [k for k in batch if k not in deleted]
         if missing and not errors:
-            raise ServiceError(
-                502,
-                "object_store_error",
-                f"The object store did not report {missing[0]} deleted.",
-            )
+            # some stores (the JuiceFS gateway) answer <Deleted/> without the key: a key
+            # not reported counts as deleted only if HEAD finds nothing there now
+            await _confirm_gone(store, missing)
         if errors:
             first = errors[0]
             raise ServiceError(
@@ -392,24 +471,74 @@ async def delete_objects(store: ObjectStore, keys: list[str]) -> None:
             )
 
 
-async def assume_role(
-    store: ObjectStore, *, session_name: str, policy: str, duration_seconds: int | None
-) -> IssuedCredentials:
-    """STS AssumeRole of the datastore role with an inline session ``policy``.
+async def _confirm_gone(store: ObjectStore, keys: list[str]) -> None:
+    """Raise (502) unless HEAD finds none of ``keys`` (deletes the store did not report)."""
+    limiter = anyio.CapacityLimiter(store.concurrency)
+    present: list[str] = []
 
-    ``duration_seconds`` is passed only when it is at least 900 (the STS minimum); otherwise
-    the store's default session lifetime applies. The expiration is the one STS states.
+    async def check(key: str) -> None:
+        async with limiter:
+            if await head_object(store, key) is not None:
+                present.append(key)
+
+    async with task_group() as group:
+        for key in keys:
+            group.start_soon(check, key)
+    if present:
+        raise ServiceError(
+            502,
+            "object_store_error",
+            f"The object store did not report {sorted(present)[0]} deleted, and it is still there.",
+        )
+
+
+async def assume_role(
+    store: ObjectStore,
+    *,
+    session_name: str,
+    bucket: str,
+    prefix: str,
+    access: AccessLevel,
+    duration_seconds: int | None,
+) -> IssuedCredentials:
+    """STS AssumeRole of the datastore role, limited to ``s3://bucket/prefix`` for ``access``.
+
+    The inline session policy is :func:`~provena_like.server.datastore.policy.session_policy`.
+    Write credentials may list the prefix's unfinished multipart uploads unless
+    ``upload_listing`` is ``none``; with ``auto`` a store that refuses the policy for that
+    statement (MinIO-family stores: ``InvalidParameterValue``) gets the policy without it,
+    from then on. ``duration_seconds`` is passed only when it is at least 900 (the STS
+    minimum); otherwise the store's default session lifetime applies. The expiration is the
+    one STS states.
     """
     extra: dict[str, Any] = {}
     if duration_seconds is not None and duration_seconds >= 900:
         extra["DurationSeconds"] = duration_seconds
-    try:
-        response = await store.sts.assume_role(
+    mode = store.settings.upload_listing
+    uploads = access == "write" and mode != "none" and not store.upload_listing_refused
+
+    async def call(with_uploads: bool) -> Any:
+        return await store.sts.assume_role(
             RoleArn=store.settings.role_arn,
             RoleSessionName=session_name,
-            Policy=policy,
+            Policy=policy.policy_json(bucket, prefix, access, uploads=with_uploads),
             **extra,
         )
+
+    try:
+        try:
+            response = await call(uploads)
+        except ClientError as err:
+            if not (uploads and mode == "auto" and _error_code(err) in _POLICY_REFUSED):
+                raise
+            response = await call(False)
+            store.upload_listing_refused = True
+            log.warning(
+                "the object store refused a session policy that lists a prefix's multipart "
+                "uploads (%s); write credentials are minted without that permission from now "
+                "on (set upload_listing='none' to skip the attempt)",
+                _error_code(err),
+            )
     except (ClientError, BotoCoreError) as err:
         raise ObjectStoreError("issue scoped credentials", err) from err
     creds = response["Credentials"]

@@ -201,7 +201,7 @@ class _Run:
                     secret_access_key=issued.secret_access_key,
                     session_token=issued.session_token,
                     expiration=issued.expiration,
-                    endpoint_url=backend.store.endpoint_url,
+                    endpoint_url=backend.store.internal_endpoint_url,
                     region=backend.store.settings.region,
                     bucket=backend.bucket,
                     prefix=backend.prefix,

@@ -114,7 +114,9 @@ class S3Backend:
         return await storage.assume_role(
             self.store,
             session_name=policy.session_name(username, self.dataset_id),
-            policy=policy.policy_json(self.bucket, self.prefix, access),
+            bucket=self.bucket,
+            prefix=self.prefix,
+            access=access,
             duration_seconds=None,
         )
 
