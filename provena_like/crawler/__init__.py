@@ -15,7 +15,8 @@ The pipeline, each step an async iterator of typed records (:mod:`.records`):
 
 A crawl of a dataset is extracted by :func:`extract_dataset` (downloads in bounded
 batches to a temp folder, extracts, deletes), and :func:`attach_results` stores the
-results as the dataset's extracted metadata, which search indexes.
+results as the dataset's extracted metadata, which search indexes. :func:`offload` moves
+a results file to a dataset or a collection, deleting it only once the copy is verified.
 
 The names are imported on first access (PEP 562).
 
@@ -35,6 +36,7 @@ from provena_like._lazy import lazy_exports as _lazy_exports
 if _typing.TYPE_CHECKING:
     from provena_like.crawler.attach import attach_results, extracted_file, search_terms
     from provena_like.crawler.groupers import GROUPERS, Grouper, alf_object_key, group
+    from provena_like.crawler.offload import OffloadedFile, OffloadResult, offload
     from provena_like.crawler.records import (
         CrawlError,
         CrawlRecord,
@@ -77,6 +79,8 @@ _LAZY = {
     "Group": "provena_like.crawler.records",
     "Grouper": "provena_like.crawler.groupers",
     "LocalSource": "provena_like.crawler.sources",
+    "OffloadResult": "provena_like.crawler.offload",
+    "OffloadedFile": "provena_like.crawler.offload",
     "RateLimiter": "provena_like.crawler.walk",
     "TreeSource": "provena_like.crawler.sources",
     "alf_object_key": "provena_like.crawler.groupers",
@@ -86,6 +90,7 @@ _LAZY = {
     "extracted_file": "provena_like.crawler.attach",
     "group": "provena_like.crawler.groupers",
     "local_path": "provena_like.crawler.runner",
+    "offload": "provena_like.crawler.offload",
     "mime_type_of": "provena_like.crawler.sources",
     "parse_jsonl": "provena_like.crawler.records",
     "read_jsonl": "provena_like.crawler.records",
@@ -111,6 +116,8 @@ __all__ = [
     "Group",
     "Grouper",
     "LocalSource",
+    "OffloadResult",
+    "OffloadedFile",
     "RateLimiter",
     "TreeSource",
     "alf_object_key",
@@ -121,6 +128,7 @@ __all__ = [
     "group",
     "local_path",
     "mime_type_of",
+    "offload",
     "parse_jsonl",
     "read_jsonl",
     "search_terms",
