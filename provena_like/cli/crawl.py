@@ -354,8 +354,9 @@ def extract(
 ) -> int:
     """Extract metadata from the files of a folder or dataset (JSON lines per file).
 
-    A dataset's files are downloaded a batch at a time to a temp folder, extracted there
-    and deleted. --attach stores the results with the dataset, where search finds them.
+    A dataset's files are fetched a batch at a time to a temp folder, then deleted.
+
+    --attach stores the results with the dataset, where search finds them.
     """
     options = _CrawlOptions(depth, include, exclude, hidden, follow_symlinks, 8, None, group_by)
     if target.startswith("collection:"):

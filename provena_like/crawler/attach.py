@@ -187,15 +187,15 @@ async def attach_results(
         ```
     """
     run: ExtractionRun | None = None
-    batch: list[dict[str, Any]] = []
+    batch: dict[str, dict[str, Any]] = {}  # by path: a path given twice keeps the last
     size = 0
 
     async def flush() -> None:
         nonlocal batch, size
         if batch:
             assert run is not None
-            await client.add_extracted_files(dataset_id, run.run_id, batch)
-            batch, size = [], 0
+            await client.add_extracted_files(dataset_id, run.run_id, list(batch.values()))
+            batch, size = {}, 0
 
     async for record in _each(results):
         if not isinstance(record, FileResult):
@@ -210,7 +210,7 @@ async def attach_results(
         one = _size(body) + 1
         if batch and (size + one > batch_bytes or len(batch) >= MAX_EXTRACTED_BATCH):
             await flush()
-        batch.append(body)
+        batch[wire.path] = body
         size += one
     if run is None:  # no file at all: an empty run still replaces the previous one
         run = await client.start_extraction_run(dataset_id, source=source)

@@ -181,6 +181,12 @@ async def test_runs_replace_atomically_and_refuse_bad_batches(
         assert [f.path for f in (await client.list_extracted(ds.id)).items] == ["b.csv"]
         assert not await found(pv, word, ds.id)
 
+        # the L3 helper: a local crawl's results under a prefix; a file given twice is one
+        twice = FileResult(record=FileRecord(source="local:/copy", path="c.csv", size=1))
+        run = await pv.datastore.attach_extracted(ds.id, [twice, twice], prefix="copy/")
+        assert (run.files, run.source) == (1, "local:/copy")
+        assert [f.path for f in (await client.list_extracted(ds.id)).items] == ["copy/c.csv"]
+
 
 async def test_dataset_files_are_downloaded_in_batches_and_failures_recorded(
     server: ServerThread, new_user: Callable[..., User], tmp_path: Path
