@@ -44,6 +44,7 @@ import provena_like.models.archive
 import provena_like.models.auth
 import provena_like.models.collection
 import provena_like.models.datastore
+import provena_like.models.extracted
 import provena_like.models.patching
 import provena_like.models.registration
 import provena_like.models.registry
@@ -597,6 +598,38 @@ class BlockingDatastoreClient:
     def get_file(
         self, dataset_id: builtins.str, path: builtins.str
     ) -> provena_like.models.datastore.ManifestEntry: ...
+    def start_extraction_run(
+        self, dataset_id: builtins.str, *, source: builtins.str | None = ...
+    ) -> provena_like.models.extracted.ExtractionRun: ...
+    def add_extracted_files(
+        self,
+        dataset_id: builtins.str,
+        run_id: builtins.str,
+        files: provena_like.models.extracted.ExtractedFilesBatch
+        | collections.abc.Sequence[provena_like.models.extracted.ExtractedFile]
+        | collections.abc.Sequence[collections.abc.Mapping[builtins.str, typing.Any]],
+    ) -> provena_like.models.extracted.ExtractedFilesAdded: ...
+    def commit_extraction_run(
+        self, dataset_id: builtins.str, run_id: builtins.str
+    ) -> provena_like.models.extracted.ExtractionRun: ...
+    def clear_extracted(self, dataset_id: builtins.str) -> builtins.int: ...
+    def list_extracted(
+        self,
+        dataset_id: builtins.str,
+        *,
+        prefix: builtins.str | None = ...,
+        page_size: builtins.int = ...,
+        cursor: builtins.str | None = ...,
+    ) -> provena_like.models.shared.Page[provena_like.models.extracted.ExtractedFile]: ...
+    def iter_extracted(
+        self,
+        dataset_id: builtins.str,
+        *,
+        prefix: builtins.str | None = ...,
+        page_size: builtins.int = ...,
+        cursor: builtins.str | None = ...,
+        max_items: builtins.int | None = ...,
+    ) -> BlockingPaginator[provena_like.models.extracted.ExtractedFile]: ...
 
 class BlockingReviewClient:
     """``provena_like.clients.review.ReviewClient`` made blocking."""
@@ -780,6 +813,13 @@ class BlockingDatastore:
     def presigned_url(
         self, dataset_id: builtins.str, path: builtins.str, *, expires_in: builtins.int | None = ...
     ) -> provena_like.models.datastore.PresignedURL: ...
+    def attach_extracted(
+        self,
+        dataset_id: builtins.str,
+        results: collections.abc.AsyncIterable[Any] | collections.abc.Iterable[Any],
+        *,
+        prefix: builtins.str | None = ...,
+    ) -> provena_like.models.extracted.ExtractionRun: ...
     def interactive(self, dataset_id: builtins.str) -> BlockingInteractiveDataset: ...
 
 class BlockingRegistration:
@@ -1340,6 +1380,14 @@ class BlockingInteractiveDataset:
         progress: provena_like.storage.events.ProgressCallback | None = ...,
         concurrency: builtins.int | None = ...,
         fail_fast: builtins.bool = ...,
+    ) -> provena_like.storage.results.TransferResult: ...
+    def download_objects(
+        self,
+        objects: collections.abc.Iterable[provena_like.storage.selection.DownloadSpec],
+        dest: builtins.str | os.PathLike[builtins.str],
+        *,
+        progress: provena_like.storage.events.ProgressCallback | None = ...,
+        concurrency: builtins.int | None = ...,
     ) -> provena_like.storage.results.TransferResult: ...
     def sync_up(
         self,

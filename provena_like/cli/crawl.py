@@ -5,6 +5,10 @@ scoped read credentials) or ``collection:<uuid>[/path]`` (a transfer-service col
 ``--json`` prints JSON lines: one record per file, error and group (``extract``: one result
 per file); ``--output FILE`` writes the same lines to a file and prints the summary.
 
+``extract`` downloads a dataset's files a batch at a time to a temp folder and extracts them
+there; ``--attach`` stores the results as the dataset's extracted metadata (search finds the
+dataset by their terms), ``--dataset`` naming the dataset a local folder is a copy of.
+
 Exit codes: ``0`` everything read, ``1`` some directory or file could not be read (or an
 extractor failed on some file), ``2`` wrong usage, ``4`` the dataset or collection is not
 found or not yours, ``5`` the server is unreachable, ``130`` interrupted.
@@ -26,7 +30,8 @@ from provena_like.cli._errors import CliFailure, ExitCode
 
 if TYPE_CHECKING:  # imported when a command runs: `--help` stays fast
     from provena_like.client import ProvenaClient
-    from provena_like.crawler import CrawlError, FileRecord, FileResult, Group
+    from provena_like.crawler import CrawlError, CrawlSource, FileRecord, FileResult, Group
+    from provena_like.models.extracted import ExtractionRun
 
     Record = FileRecord | CrawlError | Group | FileResult
 
@@ -89,6 +94,7 @@ class _Tally:
         self.errors: list[CrawlError] = []
         self.show = show and err_console.is_terminal
         self._shown = 0
+        self.attached: ExtractionRun | None = None
 
     def add(self, record: Record) -> None:
         from provena_like.crawler import CrawlError, FileRecord, FileResult, Group
@@ -143,14 +149,11 @@ class _CrawlOptions:
         self, pv: ProvenaClient | None, target: str
     ) -> AsyncIterator[FileRecord | CrawlError | Group]:
         """The crawl of ``target`` (inside the event loop)."""
-        from provena_like.crawler import (
-            CollectionSource,
-            CrawlSource,
-            DatasetSource,
-            LocalSource,
-            crawl,
-            group,
-        )
+        return self.records(await self.source(pv, target))
+
+    async def source(self, pv: ProvenaClient | None, target: str) -> CrawlSource:
+        """The source ``target`` names."""
+        from provena_like.crawler import CollectionSource, DatasetSource, LocalSource
 
         source: CrawlSource
         if target.startswith("dataset:"):
@@ -166,6 +169,12 @@ class _CrawlOptions:
             if not folder.is_dir():
                 raise CliFailure(ExitCode.USAGE, f"not a folder: {target}")
             source = LocalSource(folder, follow_symlinks=self.follow_symlinks)
+        return source
+
+    def records(self, source: CrawlSource) -> AsyncIterator[FileRecord | CrawlError | Group]:
+        """The crawl of ``source``, grouped as asked."""
+        from provena_like.crawler import crawl, group
+
         records = crawl(
             source,
             max_depth=self.depth,
@@ -190,8 +199,16 @@ def _drive(
     target: str,
     url: str | None,
     work: Callable[[ProvenaClient | None], Awaitable[_Tally]],
+    *,
+    local: str | None = None,
 ) -> _Tally:
-    """Run ``work`` with a client when the target is remote, without one for a folder."""
+    """Run ``work`` with a client when the target is remote, without one for a folder.
+
+    ``local``: the folder to check first when a remote ``target`` is only attached to.
+    """
+    if local is not None and not local.startswith(("dataset:", "collection:")):
+        if not Path(local).is_dir():
+            raise CliFailure(ExitCode.USAGE, f"not a folder: {local}")
     if not target.startswith(("dataset:", "collection:")):
         return run(lambda: work(None))
     from provena_like.client import ProvenaClient
@@ -205,9 +222,10 @@ def _drive(
     return run(go)
 
 
-async def _emit(
+async def _emitting(
     records: AsyncIterator[Record], tally: _Tally, as_json: bool, output: Path | None
-) -> None:
+) -> AsyncIterator[Record]:
+    """The records, each counted and written out as it passes."""
     from provena_like.crawler import to_jsonl
 
     sink = None if output is None else output.open("w", encoding="utf-8")
@@ -218,10 +236,18 @@ async def _emit(
                 sink.write(to_jsonl(record) + "\n")
             elif as_json:
                 sys.stdout.write(to_jsonl(record) + "\n")
+            yield record
     finally:
         if sink is not None:
             sink.close()
         sys.stdout.flush()
+
+
+async def _emit(
+    records: AsyncIterator[Record], tally: _Tally, as_json: bool, output: Path | None
+) -> None:
+    async for _ in _emitting(records, tally, as_json, output):
+        pass
 
 
 def _finish(tally: _Tally, as_json: bool, output: Path | None) -> int:
@@ -229,7 +255,10 @@ def _finish(tally: _Tally, as_json: bool, output: Path | None) -> int:
     if tally.show:
         err_console.print(" " * 60, end="\r")
     if as_json and output is not None:
-        typer.echo(json.dumps({"summary": summary.model_dump()}))
+        answer: dict[str, object] = {"summary": summary.model_dump()}
+        if tally.attached is not None:
+            answer["attached"] = tally.attached.model_dump(mode="json")
+        typer.echo(json.dumps(answer))
     elif not as_json:
         from provena_like.cli._common import console
 
@@ -242,6 +271,13 @@ def _finish(tally: _Tally, as_json: bool, output: Path | None) -> int:
         console.print(line, highlight=False)
         for error in tally.errors[:20]:
             console.print(f"  {error.path or '.'}: {error.reason}: {error.message}", markup=False)
+        if tally.attached is not None:
+            run = tally.attached
+            console.print(
+                f"attached to {run.dataset}: {run.files} files, {run.terms} search terms "
+                f"(run {run.run_id})",
+                highlight=False,
+            )
     return int(ExitCode.FAILED if summary.errors or summary.failed else ExitCode.OK)
 
 
@@ -292,16 +328,42 @@ def extract(
     hidden: HiddenOption = False,
     group_by: GroupByOption = None,
     follow_symlinks: FollowOption = False,
+    attach: Annotated[
+        bool,
+        typer.Option(
+            "--attach",
+            help="Store the results as the dataset's extracted metadata (search finds them), "
+            "replacing what was there.",
+        ),
+    ] = False,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset",
+            help="With --attach and a local folder: the dataset the folder is a copy of.",
+        ),
+    ] = None,
+    batch_mib: Annotated[
+        int,
+        typer.Option("--batch-mib", min=1, help="Temp space for a batch of a dataset's files."),
+    ] = 256,
     output: OutputOption = None,
     no_progress: NoProgressOption = False,
     as_json: JsonOption = False,
+    url: UrlOption = None,
 ) -> int:
-    """Crawl a local folder and extract metadata from its files (JSON lines per file)."""
+    """Extract metadata from the files of a folder or dataset (JSON lines per file).
+
+    A dataset's files are fetched a batch at a time to a temp folder, then deleted.
+
+    --attach stores the results with the dataset, where search finds them.
+    """
     options = _CrawlOptions(depth, include, exclude, hidden, follow_symlinks, 8, None, group_by)
-    if target.startswith(("dataset:", "collection:")):
+    if target.startswith("collection:"):
         raise CliFailure(
-            ExitCode.USAGE, "extract reads local files: download the dataset, then extract"
+            ExitCode.USAGE, "extract reads folders and datasets; copy the collection first"
         )
+    attach_to = _attach_target(target, attach, dataset)
     from provena_like.extractors import available_extractors
 
     registered = available_extractors()
@@ -315,12 +377,45 @@ def extract(
     tally = _Tally(show=not no_progress and not as_json)
 
     async def work(pv: ProvenaClient | None) -> _Tally:
-        from provena_like.crawler import ExtractionRunner
+        from provena_like.crawler import DatasetSource, ExtractionRunner, extract_dataset
 
         async with ExtractionRunner(
             chosen, workers=workers, timeout=timeout, memory_limit=memory_limit * 1024**2
         ) as runner:
-            await _emit(runner.extract(await options.open(pv, target)), tally, as_json, output)
+            source = await options.source(pv, target)
+            records = options.records(source)
+            if isinstance(source, DatasetSource):
+                results = extract_dataset(
+                    runner, records, source.dataset, batch_bytes=batch_mib * 1024**2
+                )
+            else:
+                results = runner.extract(records)
+            emitted = _emitting(results, tally, as_json, output)
+            if attach_to is None:
+                async for _ in emitted:
+                    pass
+            else:
+                assert pv is not None
+                tally.attached = await pv.datastore.attach_extracted(attach_to, emitted)
         return tally
 
-    return _finish(_drive(target, None, work), as_json, output)
+    remote = target if attach_to is None else f"dataset:{attach_to}"
+    return _finish(_drive(remote, url, work, local=target), as_json, output)
+
+
+def _attach_target(target: str, attach: bool, dataset: str | None) -> str | None:
+    """The dataset to attach results to (``None``: don't attach)."""
+    if not attach:
+        if dataset is not None:
+            raise CliFailure(ExitCode.USAGE, "--dataset names where to --attach; add --attach")
+        return None
+    if target.startswith("dataset:"):
+        handle, _, _ = _split_handle(target[len("dataset:") :])
+        if dataset is not None and dataset != handle:
+            raise CliFailure(ExitCode.USAGE, f"--dataset {dataset} is not the target {handle}")
+        return handle
+    if dataset is None:
+        raise CliFailure(
+            ExitCode.USAGE, "--attach of a local folder needs --dataset (the dataset it copies)"
+        )
+    return _split_handle(dataset)[0]

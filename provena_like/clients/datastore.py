@@ -48,11 +48,18 @@ from provena_like.models.datastore import (
     VersionResponse,
     check_object_path,
 )
+from provena_like.models.extracted import (
+    ExtractedFile,
+    ExtractedFilesAdded,
+    ExtractedFilesBatch,
+    ExtractionRun,
+)
 from provena_like.models.shared import Page
 
 __all__ = ["DatastoreClient", "dataset_path"]
 
 _SCHEMA = TypeAdapter(dict[str, Any])
+_COUNTS = TypeAdapter(dict[str, int])
 
 
 def dataset_path(dataset_id: str) -> str:
@@ -543,6 +550,144 @@ class DatastoreClient(ServiceClient):
             f"{dataset_path(dataset_id)}/files/{_file_path(path)}",
             cast_to=ManifestEntry,
         )
+
+    # -- extracted metadata ----------------------------------------------------------------
+
+    def _extracted(self, dataset_id: str) -> str:
+        return dataset_path(dataset_id) + "/extracted-metadata"
+
+    async def start_extraction_run(
+        self, dataset_id: str, *, source: str | None = None
+    ) -> ExtractionRun:
+        """Open an extraction run of a dataset (``POST /datasets/{id}/extracted-metadata/runs``).
+
+        Needs ``metadata-write``. Add files with :meth:`add_extracted_files`, then
+        :meth:`commit_extraction_run`.
+
+        Example:
+            ```python
+            run = await pv.datastore_client.start_extraction_run("10378.1/42")
+            ```
+        """
+        return await self._core.request(
+            "POST",
+            "datastore",
+            self._extracted(dataset_id) + "/runs",
+            json={"source": source},
+            cast_to=ExtractionRun,
+        )
+
+    async def add_extracted_files(
+        self,
+        dataset_id: str,
+        run_id: str,
+        files: ExtractedFilesBatch | Sequence[ExtractedFile] | Sequence[Mapping[str, Any]],
+    ) -> ExtractedFilesAdded:
+        """Add up to 1,000 files to an open run (``POST .../runs/{run_id}/files``).
+
+        A path already in the run is replaced, so sending a batch again changes nothing.
+
+        Raises:
+            Conflict: the run is committed.
+            NotFound: no such run of this dataset.
+
+        Example:
+            ```python
+            run = await pv.datastore_client.start_extraction_run("10378.1/42")
+            await pv.datastore_client.add_extracted_files(
+                "10378.1/42", run.run_id, [{"path": "a.csv", "terms": ["temperature"]}])
+            ```
+        """
+        request: ExtractedFilesBatch | Mapping[str, Any]
+        if isinstance(files, ExtractedFilesBatch):
+            request = files
+        else:
+            request = {"files": list(files)}
+        return await self._core.request(
+            "POST",
+            "datastore",
+            f"{self._extracted(dataset_id)}/runs/{quote(run_id, safe='')}/files",
+            json=encode_body(ExtractedFilesBatch, request, "extracted files"),
+            cast_to=ExtractedFilesAdded,
+        )
+
+    async def commit_extraction_run(self, dataset_id: str, run_id: str) -> ExtractionRun:
+        """Make a run the dataset's extracted metadata (``POST .../runs/{run_id}/commit``).
+
+        The previous run is replaced and the dataset reindexed for search, atomically.
+        Committing again changes nothing.
+
+        Example:
+            ```python
+            run = await pv.datastore_client.start_extraction_run("10378.1/42")
+            done = await pv.datastore_client.commit_extraction_run("10378.1/42", run.run_id)
+            ```
+        """
+        return await self._core.request(
+            "POST",
+            "datastore",
+            f"{self._extracted(dataset_id)}/runs/{quote(run_id, safe='')}/commit",
+            cast_to=ExtractionRun,
+        )
+
+    async def clear_extracted(self, dataset_id: str) -> int:
+        """Delete a dataset's extracted metadata (``DELETE /datasets/{id}/extracted-metadata``).
+
+        Returns:
+            How many file records were deleted.
+
+        Example:
+            ```python
+            deleted = await pv.datastore_client.clear_extracted("10378.1/42")
+            ```
+        """
+        answer = await self._core.request(
+            "DELETE", "datastore", self._extracted(dataset_id), cast_to=_COUNTS
+        )
+        return answer["deleted"]
+
+    async def list_extracted(
+        self,
+        dataset_id: str,
+        *,
+        prefix: str | None = None,
+        page_size: int = 100,
+        cursor: str | None = None,
+    ) -> Page[ExtractedFile]:
+        """One page of a dataset's extracted metadata, by path (``GET .../extracted-metadata``).
+
+        Example:
+            ```python
+            page = await pv.datastore_client.list_extracted("10378.1/42", prefix="raw/")
+            ```
+        """
+        route = self._extracted_route(dataset_id)
+        return await route.page({"prefix": prefix}, page_size=page_size, cursor=cursor)
+
+    def iter_extracted(
+        self,
+        dataset_id: str,
+        *,
+        prefix: str | None = None,
+        page_size: int = 100,
+        cursor: str | None = None,
+        max_items: int | None = None,
+    ) -> AsyncPaginator[ExtractedFile]:
+        """Every file of a dataset's extracted metadata, page by page.
+
+        Example:
+            ```python
+            async for f in pv.datastore_client.iter_extracted("10378.1/42"):
+                print(f.path, f.terms)
+            ```
+        """
+        params = {"prefix": prefix} if prefix is not None else None
+        return self._extracted_route(dataset_id).iterate(
+            params, page_size=page_size, cursor=cursor, max_items=max_items
+        )
+
+    def _extracted_route(self, dataset_id: str) -> ListRoute[ExtractedFile]:
+        return self._list_route(self._extracted(dataset_id), Page[ExtractedFile])
 
 
 def _dataset_params(

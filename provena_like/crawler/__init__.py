@@ -13,6 +13,11 @@ The pipeline, each step an async iterator of typed records (:mod:`.records`):
    timeout, memory cap);
 4. :func:`write_jsonl` / :func:`read_jsonl` store the records as JSON lines.
 
+A crawl of a dataset is extracted by :func:`extract_dataset` (downloads in bounded
+batches to a temp folder, extracts, deletes), and :func:`attach_results` stores the
+results as the dataset's extracted metadata, which search indexes. :func:`offload` moves
+a results file to a dataset or a collection, deleting it only once the copy is verified.
+
 The names are imported on first access (PEP 562).
 
 Example:
@@ -29,7 +34,9 @@ import typing as _typing
 from provena_like._lazy import lazy_exports as _lazy_exports
 
 if _typing.TYPE_CHECKING:
+    from provena_like.crawler.attach import attach_results, extracted_file, search_terms
     from provena_like.crawler.groupers import GROUPERS, Grouper, alf_object_key, group
+    from provena_like.crawler.offload import OffloadedFile, OffloadResult, offload
     from provena_like.crawler.records import (
         CrawlError,
         CrawlRecord,
@@ -43,6 +50,7 @@ if _typing.TYPE_CHECKING:
         to_jsonl,
         write_jsonl,
     )
+    from provena_like.crawler.remote import extract_dataset
     from provena_like.crawler.runner import DEFAULT_MEMORY_LIMIT, ExtractionRunner, local_path
     from provena_like.crawler.sources import (
         CollectionSource,
@@ -71,15 +79,22 @@ _LAZY = {
     "Group": "provena_like.crawler.records",
     "Grouper": "provena_like.crawler.groupers",
     "LocalSource": "provena_like.crawler.sources",
+    "OffloadResult": "provena_like.crawler.offload",
+    "OffloadedFile": "provena_like.crawler.offload",
     "RateLimiter": "provena_like.crawler.walk",
     "TreeSource": "provena_like.crawler.sources",
     "alf_object_key": "provena_like.crawler.groupers",
+    "attach_results": "provena_like.crawler.attach",
     "crawl": "provena_like.crawler.walk",
+    "extract_dataset": "provena_like.crawler.remote",
+    "extracted_file": "provena_like.crawler.attach",
     "group": "provena_like.crawler.groupers",
     "local_path": "provena_like.crawler.runner",
+    "offload": "provena_like.crawler.offload",
     "mime_type_of": "provena_like.crawler.sources",
     "parse_jsonl": "provena_like.crawler.records",
     "read_jsonl": "provena_like.crawler.records",
+    "search_terms": "provena_like.crawler.attach",
     "to_jsonl": "provena_like.crawler.records",
     "write_jsonl": "provena_like.crawler.records",
 }
@@ -101,15 +116,22 @@ __all__ = [
     "Group",
     "Grouper",
     "LocalSource",
+    "OffloadResult",
+    "OffloadedFile",
     "RateLimiter",
     "TreeSource",
     "alf_object_key",
+    "attach_results",
     "crawl",
+    "extract_dataset",
+    "extracted_file",
     "group",
     "local_path",
     "mime_type_of",
+    "offload",
     "parse_jsonl",
     "read_jsonl",
+    "search_terms",
     "to_jsonl",
     "write_jsonl",
 ]

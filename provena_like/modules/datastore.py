@@ -14,7 +14,7 @@ async with ProvenaClient.from_env() as pv:
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from provena_like.models.datastore import (
     ValidateResponse,
     VersionResponse,
 )
+from provena_like.models.extracted import ExtractionRun
 from provena_like.models.registry import Role, SortOrder
 from provena_like.models.search import SearchHit
 from provena_like.models.shared import Page
@@ -43,6 +44,10 @@ from provena_like.modules.review import Review
 
 if TYPE_CHECKING:
     import aioboto3
+
+    from provena_like.crawler.records import CrawlError, FileRecord, FileResult, Group
+
+    CrawlRecord = FileRecord | CrawlError | Group | FileResult
 
 __all__ = ["Datastore"]
 
@@ -396,6 +401,36 @@ class Datastore:
             ```
         """
         return await self.client.presign(dataset_id, path, expires_in=expires_in)
+
+    async def attach_extracted(
+        self,
+        dataset_id: str,
+        results: AsyncIterable[CrawlRecord] | Iterable[CrawlRecord],
+        *,
+        prefix: str | None = None,
+    ) -> ExtractionRun:
+        """Store extraction results as a dataset's extracted metadata, where search finds them.
+
+        The results (of a crawl of the dataset, or of a local copy of it) go to a new
+        extraction run in batches; committing it replaces the dataset's previous extracted
+        metadata at once, and search indexes its terms with the dataset (``temperature``
+        finds a dataset with a column of that name). Needs ``metadata-write``. See
+        :func:`provena_like.crawler.attach_results`.
+
+        Example:
+            ```python
+            from provena_like.crawler import DatasetSource, ExtractionRunner, crawl
+            from provena_like.crawler import extract_dataset
+
+            ds = await pv.datastore.interactive(dataset_id)
+            async with ExtractionRunner(workers=1) as runner:
+                results = extract_dataset(runner, crawl(DatasetSource(ds)), ds)
+                run = await pv.datastore.attach_extracted(ds.id, results)
+            ```
+        """
+        from provena_like.crawler.attach import attach_results
+
+        return await attach_results(self.client, dataset_id, results, prefix=prefix)
 
     async def interactive(self, dataset_id: str) -> InteractiveDataset:
         """Open a dataset for interactive work (files, metadata, versions).

@@ -52,7 +52,7 @@ from provena_like.storage.events import (
     deliver,
 )
 from provena_like.storage.results import UNCHANGED, FileResult, TransferResult, VerifyResult
-from provena_like.storage.selection import matches
+from provena_like.storage.selection import DownloadSpec, matches
 
 if TYPE_CHECKING:  # the S3 stack (botocore, cloudpathlib) loads when first used
     from cloudpathlib import S3Path
@@ -622,6 +622,31 @@ class InteractiveDataset:
             for p in selection.missing
         ]
         return dataclasses.replace(result, files=[*result.files, *missing])
+
+    async def download_objects(
+        self,
+        objects: Iterable[DownloadSpec],
+        dest: str | os.PathLike[str],
+        *,
+        progress: ProgressCallback | None = None,
+        concurrency: int | None = None,
+    ) -> TransferResult:
+        """Download objects by key, registered or not, each verified before it appears.
+
+        Unlike :meth:`download`, which selects from the manifest, this takes the objects'
+        keys (relative to the dataset) as a crawl of the dataset found them, with the local
+        path of each under ``dest`` and its sha256 when known (``None``: the one stored with
+        the object at upload).
+
+        Example:
+            ```python
+            result = await ds.download_objects([("raw/a.csv", "a.csv", None)], "./tmp")
+            ```
+        """
+        async with self._engine("read", concurrency) as engine:
+            return self._check(
+                engine, await engine.download(list(objects), Path(dest), progress=progress)
+            )
 
     # ------------------------------------------------------------------ sync and resume
 

@@ -40,6 +40,7 @@ from provena_like.server.datastore.verification import UploadVerification, uploa
 from provena_like.server.db.base import create_engine, create_sessionmaker, secure_data_dir
 from provena_like.server.db.schema import upgrade_schema
 from provena_like.server.errors import error_response, install_error_handlers
+from provena_like.server.extracted.routes import router as extracted_router
 from provena_like.server.jobs import JobRunner
 from provena_like.server.middleware import RequestIdMiddleware
 from provena_like.server.notifications import notifier_from_settings
@@ -220,6 +221,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(archive_router, prefix="/registry")
     app.include_router(datastore.router, prefix="/datastore")
     app.include_router(review.router, prefix="/datastore")
+    app.include_router(extracted_router, prefix="/datastore")
     app.include_router(search_router, prefix="/search")
     app.include_router(transfer_router)  # /v0.10/..., the Globus Transfer API's paths
     app.include_router(task_router)  # /v0.10/transfer, /v0.10/task/{id}, ...

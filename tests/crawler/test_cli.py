@@ -119,3 +119,50 @@ async def test_crawl_a_dataset(localstack: LocalStack, tmp_path: Path) -> None:
     assert {r["path"] for r in lines(done.stdout)} == {"b.json", "deep/c.txt"}
     absent = await anyio.to_thread.run_sync(invoke, "crawl", "dataset:10378.1/999999", "--json")
     assert absent.exit_code == ExitCode.NOT_FOUND, absent.output
+
+
+@pytest.mark.anyio
+async def test_extract_a_dataset_and_attach(localstack: LocalStack, tmp_path: Path) -> None:
+    word = f"depth{os.urandom(4).hex()}"
+    write_tree(tmp_path / "up", {"raw/a.csv": f"site,{word}\nx,1\n".encode(), "b.txt": b"b"})
+    async with localstack.client() as pv:
+        ds = await mint_dataset(pv, "cli extract")
+        (await ds.upload(tmp_path / "up")).raise_for_failures()
+    env = {
+        "PROVENA_BASE_URL": localstack.url,
+        "PROVENA_TOKEN_DIR": str(localstack.data_dir / "tokens" / localstack.user.username),
+    }
+    import anyio.to_thread
+
+    def invoke(*args: str) -> Any:
+        return runner.invoke(app, list(args), env=env)
+
+    out = tmp_path / "results.jsonl"
+    done = await anyio.to_thread.run_sync(
+        invoke, "extract", f"dataset:{ds.id}", "-e", "tabular", "--attach", "-o", str(out), "--json"
+    )
+    assert done.exit_code == 0, done.output
+    answer = lines(done.stdout)[0]
+    assert answer["summary"]["files"] == 2 and answer["summary"]["failed"] == 0
+    assert (answer["attached"]["dataset"], answer["attached"]["files"]) == (ds.id, 2)
+    results = {r["record"]["path"]: r for r in lines(out.read_text())}
+    (tabular,) = results["raw/a.csv"]["extractions"]
+    assert tabular["status"] == "ok" and tabular["metadata"]["terms"] == ["site", word]
+    async with localstack.client() as pv:
+        hits = await pv.search_client.search_items(word, subtype="dataset")
+        assert [h.item.id for h in hits.items] == [ds.id]
+
+    # a local copy, attached with --dataset: the new run replaces the first
+    write_tree(tmp_path / "copy", {"raw/a.csv": b"site,salinity\nx,1\n"})
+    human = await anyio.to_thread.run_sync(
+        invoke, "extract", str(tmp_path / "copy"), "-e", "tabular", "--attach", "--dataset", ds.id
+    )
+    assert human.exit_code == 0, human.output
+    assert f"attached to {ds.id}: 1 files" in human.stdout
+    async with localstack.client() as pv:
+        assert (await pv.search_client.search_items(word, subtype="dataset")).items == []
+
+    no_dataset = await anyio.to_thread.run_sync(
+        invoke, "extract", str(tmp_path / "copy"), "--attach", "--json"
+    )
+    assert no_dataset.exit_code == ExitCode.USAGE

@@ -105,6 +105,7 @@ class World:
     storage: str = ""  # a storage location (an admin's; A's group may write its records)
     patch: str = ""  # A's patch of ``rds`` (into ``repository``; its version is the secret)
     task: str = ""  # A's transfer-service task (a delete on D1; its label is the secret)
+    run: str = ""  # A's committed extraction run of D1 (its file's terms hold the secret)
     before: dict[str, Any] = field(default_factory=dict)  # what A saw before the attacks
 
     def target_id(self, target: Target) -> str:
@@ -197,6 +198,9 @@ async def _snapshot(api: httpx.AsyncClient, w: World) -> dict[str, Any]:
         )
         out[f"{name}-release"] = await _ok(
             await api.get(f"/datastore/datasets/{ds}/release/history", headers=a)
+        )
+        out[f"{name}-extracted"] = await _ok(
+            await api.get(f"/datastore/datasets/{ds}/extracted-metadata", headers=a)
         )
     if w.task:  # its status moves on by itself; its label and not being canceled don't
         task = await _ok(await api.get(f"/v0.10/task/{w.task}", headers=a))
@@ -361,6 +365,18 @@ async def world(api: httpx.AsyncClient, make_token: Callable[..., str]) -> World
             headers=a.headers,
         )
     )
+    # extracted metadata of that file, committed: its column is the secret
+    extracted = f"/datastore/datasets/{w.d1}/extracted-metadata/runs"
+    w.run = (await _ok(await api.post(extracted, json={}, headers=a.headers), 201))["run_id"]
+    await _ok(
+        await api.post(
+            f"{extracted}/{w.run}/files",
+            json={"files": [{"path": w.file_path, "terms": ["t", secret],
+                             "metadata": {"tabular": {"columns": ["t", secret]}}}]},
+            headers=a.headers,
+        )
+    )  # fmt: skip
+    await _ok(await api.post(f"{extracted}/{w.run}/commit", headers=a.headers))
     d2 = await _ok(
         await api.post(
             "/datastore/datasets",
@@ -756,6 +772,20 @@ TABLE: dict[tuple[str, str], Case] = {
     ("GET", "/datastore/datasets/{id_prefix}/{id_suffix}/files/{path:path}"):
         role("data-read", at(lambda w, _a: f"/datastore/datasets/{w.d1}/files/{w.file_path}"),
              "D1", reads=True),
+    ("GET", "/datastore/datasets/{id_prefix}/{id_suffix}/extracted-metadata"):
+        role("metadata-read", at(_ds("/extracted-metadata")), "D1", reads=True),
+    ("DELETE", "/datastore/datasets/{id_prefix}/{id_suffix}/extracted-metadata"):
+        role("metadata-write", at(_ds("/extracted-metadata")), "D1"),
+    ("POST", "/datastore/datasets/{id_prefix}/{id_suffix}/extracted-metadata/runs"):
+        role("metadata-write", send(_ds("/extracted-metadata/runs"), lambda _w, _a: {}), "D1"),
+    ("POST", "/datastore/datasets/{id_prefix}/{id_suffix}/extracted-metadata/runs/{run_id}/files"):
+        role("metadata-write", send(
+            lambda w, _a: f"/datastore/datasets/{w.d1}/extracted-metadata/runs/{w.run}/files",
+            lambda w, a: {"files": [{"path": w.file_path, "terms": [f"taken by {a}"]}]}), "D1"),
+    ("POST", "/datastore/datasets/{id_prefix}/{id_suffix}/extracted-metadata/runs/{run_id}/commit"):
+        role("metadata-write", at(
+            lambda w, _a: f"/datastore/datasets/{w.d1}/extracted-metadata/runs/{w.run}/commit"),
+            "D1"),
     ("POST", "/datastore/datasets/{id_prefix}/{id_suffix}/release/request"): role("admin", send(
         _ds("/release/request"), lambda w, _a: {"reviewer": w.actors["reviewer"].name}), "D1"),
     # -- review: A's D2, pending, names the reviewer -------------------------------------------

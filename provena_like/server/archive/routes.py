@@ -36,7 +36,7 @@ from provena_like.server.errors import ServiceError, validation_error
 from provena_like.server.idempotency import run_request_once
 from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.params import Cursor, IdempotencyKey, PageSize, error_responses
-from provena_like.server.registry.service import load_item
+from provena_like.server.registry.service import load_item, load_item_of
 from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal, db_session, require_principal
 
@@ -73,20 +73,7 @@ def _wire(row: ArchivedFileRow) -> ArchivedFile:
 async def _location(
     session: AsyncSession, principal: Principal, location_id: str, role: Role
 ) -> ItemRow:
-    row = await load_item(session, location_id)
-    if row.subtype != STORAGE_LOCATION:
-        raise validation_error(
-            [
-                {
-                    "field": "path.id",
-                    "message": f"{location_id} is a {row.subtype}",
-                    "type": "subtype",
-                }
-            ],
-            message=f"Item {location_id} is a {row.subtype}, not a storage location.",
-        )
-    access.require(principal, row, role)
-    return row
+    return await load_item_of(session, principal, location_id, STORAGE_LOCATION, role)
 
 
 @router.get(_BASE, response_model=Page[ArchivedFile])

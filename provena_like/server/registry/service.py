@@ -78,6 +78,31 @@ async def load_item(session: AsyncSession, item_id: str, *, for_update: bool = F
     return row
 
 
+async def load_item_of(
+    session: AsyncSession,
+    principal: Principal,
+    item_id: str,
+    subtype: str,
+    role: Role,
+    *,
+    for_update: bool = False,
+) -> ItemRow:
+    """The item ``item_id``, when it is a ``subtype`` and ``principal`` holds ``role`` on it.
+
+    Raises:
+        ServiceError: 404 (no such item), 422 naming ``path.id`` (another subtype), 403
+            (the role is missing).
+    """
+    row = await load_item(session, item_id, for_update=for_update)
+    if row.subtype != subtype:
+        raise validation_error(
+            [{"field": "path.id", "message": f"{item_id} is a {row.subtype}", "type": "subtype"}],
+            message=f"Item {item_id} is a {row.subtype}, not a {subtype.replace('_', ' ')}.",
+        )
+    access.require(principal, row, role)
+    return row
+
+
 def to_item(row: ItemRow, roles: list[Role], history: list[HistoryEntry] | None = None) -> Item:
     """The wire form of ``row`` for a caller holding ``roles``."""
     return Item(

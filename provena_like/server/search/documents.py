@@ -5,7 +5,9 @@ metadata included) is searchable without code here: every string (and number) le
 record is text. Leaves under a key in :data:`BOOSTED_KEYS` (``name``, ``title``, ``keywords``,
 ...) at any depth go to the ``keywords`` field, which ranks above the rest of the record.
 
-Fields, best-ranked first: ``display_name``, ``keywords``, ``record`` (every other leaf),
+Fields, best-ranked first: ``display_name``, ``keywords``, ``extracted`` (the search terms
+of a dataset's committed extraction run: column names, attribute names and values, HDF5
+dataset names... see :mod:`provena_like.server.extracted`), ``record`` (every other leaf),
 ``subtype``, ``owner``. Highlights are reported under the same names.
 """
 
@@ -27,7 +29,7 @@ __all__ = [
     "render_highlight",
 ]
 
-FIELDS: tuple[str, ...] = ("display_name", "keywords", "record", "subtype", "owner")
+FIELDS: tuple[str, ...] = ("display_name", "keywords", "record", "subtype", "owner", "extracted")
 """The indexed fields, in index column order."""
 
 BOOSTED_KEYS = frozenset({"name", "title", "keywords", "keyword", "tags", "tag"})
@@ -57,6 +59,7 @@ class SearchDocument:
     record: str
     subtype: str
     owner: str
+    extracted: str = ""
 
     def fields(self) -> dict[str, str]:
         """Field name → text, in :data:`FIELDS` order."""
@@ -88,9 +91,16 @@ def _join(parts: list[str]) -> str:
 
 
 def document_for(
-    seq: int, display_name: str, subtype: str, owner: str, record: dict[str, Any]
+    seq: int,
+    display_name: str,
+    subtype: str,
+    owner: str,
+    record: dict[str, Any],
+    extracted: str = "",
 ) -> SearchDocument:
     """The index document of an item.
+
+    ``extracted`` is the text of a dataset's extracted search terms (``""``: none).
 
     Example:
         ```python
@@ -112,6 +122,7 @@ def document_for(
         record=_join(rest),
         subtype=_clean(subtype),
         owner=_clean(owner),
+        extracted=_clean(extracted)[:MAX_FIELD_CHARS],
     )
 
 

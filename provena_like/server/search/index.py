@@ -7,6 +7,10 @@ rolled-back write leaves the index as it was). The registry imports nothing of s
 :func:`rebuild` and :func:`rebuild_sync` rewrite the whole index from ``registry_items`` - the
 admin route ``POST /search/reindex`` and the ``0003_search`` migration (for rows that existed
 before it) use them.
+
+A dataset's document also holds the search terms of its committed extraction run
+(:mod:`provena_like.server.extracted`): :func:`index_item` reads them, and a commit of a run
+reindexes the dataset.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, Select, and_, inspect, literal, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from provena_like.server.extracted.tables import ExtractionRunRow
 from provena_like.server.registry.events import ItemHooks, ItemWritten
 from provena_like.server.registry.tables import ItemRow
 from provena_like.server.search.backend import SearchBackend, backend_for
@@ -40,9 +45,21 @@ def backend_of(session: AsyncSession) -> SearchBackend:
     return backend_for(session.get_bind().dialect.name)
 
 
-def document_of(row: ItemRow) -> SearchDocument:
-    """The index document of an item row."""
-    return document_for(row.seq, row.display_name, row.subtype, row.owner, row.record)
+def document_of(row: ItemRow, extracted: str = "") -> SearchDocument:
+    """The index document of an item row (``extracted``: its extracted search terms)."""
+    return document_for(row.seq, row.display_name, row.subtype, row.owner, row.record, extracted)
+
+
+async def extracted_text(connection: AsyncConnection, row: ItemRow) -> str:
+    """The search text of a dataset's committed extraction run (``""`` for other items)."""
+    if row.subtype != "dataset":
+        return ""
+    found = await connection.scalar(
+        select(ExtractionRunRow.search_text).where(
+            ExtractionRunRow.dataset_id == row.id, ExtractionRunRow.state == "committed"
+        )
+    )
+    return found or ""
 
 
 async def index_item(session: AsyncSession, row: ItemRow) -> None:
@@ -57,7 +74,8 @@ async def index_item(session: AsyncSession, row: ItemRow) -> None:
     """
     backend = backend_of(session)
     connection = await session.connection()  # Core execution: no ORM overhead per write
-    for stmt in backend.upsert(document_of(row)):
+    doc = document_of(row, await extracted_text(connection, row))
+    for stmt in backend.upsert(doc):
         await connection.execute(stmt)
 
 
@@ -74,18 +92,25 @@ def subscribe(hooks: ItemHooks) -> None:
     hooks.subscribe(reindex_written)
 
 
-def _batch(after: int) -> Select[tuple[int, str, str, str, dict[str, Any]]]:
-    return (
-        select(ItemRow.seq, ItemRow.display_name, ItemRow.subtype, ItemRow.owner, ItemRow.record)
-        .where(ItemRow.seq > after)
-        .order_by(ItemRow.seq)
-        .limit(_BATCH)
-    )
+def _batch(after: int, extracted: bool = True) -> Select[*tuple[Any, ...]]:
+    """The next items after ``after``, with their extracted text when ``extracted``.
+
+    ``extracted=False`` is for migrations that run before the extraction tables exist.
+    """
+    columns = [ItemRow.seq, ItemRow.display_name, ItemRow.subtype, ItemRow.owner, ItemRow.record]
+    if not extracted:
+        stmt = select(*columns, literal("").label("extracted"))
+    else:
+        committed = and_(
+            ExtractionRunRow.dataset_id == ItemRow.id, ExtractionRunRow.state == "committed"
+        )
+        stmt = select(*columns, ExtractionRunRow.search_text).outerjoin(ExtractionRunRow, committed)
+    return stmt.where(ItemRow.seq > after).order_by(ItemRow.seq).limit(_BATCH)
 
 
 def _documents(rows: Sequence[Any]) -> Iterable[SearchDocument]:
-    for seq, display_name, subtype, owner, record in rows:
-        yield document_for(seq, display_name, subtype, owner, record)
+    for seq, display_name, subtype, owner, record, extracted in rows:
+        yield document_for(seq, display_name, subtype, owner, record, extracted or "")
 
 
 async def rebuild(session: AsyncSession) -> int:
@@ -111,14 +136,17 @@ async def rebuild(session: AsyncSession) -> int:
 def rebuild_sync(connection: Connection) -> int:
     """:func:`rebuild` on a synchronous connection (Alembic migrations run on one).
 
+    Migrations before the extraction tables exist index no extracted terms.
+
     Returns:
         How many items were indexed.
     """
     backend = backend_for(connection.dialect.name)
     for stmt in backend.clear():
         connection.execute(stmt)
+    extracted = inspect(connection).has_table(ExtractionRunRow.__tablename__)
     count, last = 0, 0
-    while rows := connection.execute(_batch(last)).all():
+    while rows := connection.execute(_batch(last, extracted)).all():
         for doc in _documents(rows):
             for stmt in backend.upsert(doc):
                 connection.execute(stmt)

@@ -2,7 +2,8 @@
 
 One row per item (``item_seq`` → ``registry_items.seq``, cascading), holding each field's
 text (to highlight) and ``document``, the concatenation of the fields' vectors with weights
-A (display name), B (keywords), C (subtype, owner) and D (the rest of the record), under a
+A (display name), B (keywords), C (subtype, owner, extracted terms) and D (the rest of the
+record), under a
 GIN index. Ranking is ``ts_rank_cd`` with weights ``{D 0.1, C 0.2, B 0.4, A 1.0}`` and length
 normalisation 1.
 
@@ -65,7 +66,14 @@ DOCS = table(
 CONFIG_NAME = "provena_search"
 _CONFIG: ColumnElement[Any] = literal_column(f"'{CONFIG_NAME}'::regconfig")
 _RANK_WEIGHTS: ColumnElement[Any] = literal_column("'{0.1, 0.2, 0.4, 1.0}'::float4[]")
-_WEIGHT_OF = {"display_name": "A", "keywords": "B", "subtype": "C", "owner": "C", "record": "D"}
+_WEIGHT_OF = {
+    "display_name": "A",
+    "keywords": "B",
+    "subtype": "C",
+    "owner": "C",
+    "record": "D",
+    "extracted": "C",
+}
 
 _CREATE = [
     """
@@ -76,6 +84,7 @@ _CREATE = [
         record TEXT NOT NULL,
         subtype TEXT NOT NULL,
         owner TEXT NOT NULL,
+        extracted TEXT NOT NULL DEFAULT '',
         document TSVECTOR NOT NULL
     )
     """,
@@ -106,7 +115,7 @@ _DROP = [
 ]
 
 # Short fields are shown whole, long ones as the best fragment (in words).
-_WINDOW = {"keywords": 16, "record": 24}
+_WINDOW = {"keywords": 16, "record": 24, "extracted": 16}
 
 
 def _fn(name: str, *args: Any) -> ColumnElement[Any]:

@@ -3,9 +3,9 @@
 ``search_fts`` has one column per indexed field (:data:`~.documents.FIELDS`) and its
 ``rowid`` is ``registry_items.seq``. The ``unicode61`` tokenizer with ``remove_diacritics 2``
 folds case and accents (``Café`` matches ``cafe``); prefix indexes of 2 and 3 characters
-make ``temp*`` cheap. Ranking is ``bm25`` with per-column weights (display name 10, keywords
-5, subtype 2, record and owner 1), negated so that higher is better; ``highlight()`` and
-``snippet()`` mark the matches.
+make ``temp*`` cheap. Ranking is ``bm25`` with per-column weights (display name 10,
+keywords 5, extracted terms 3, subtype 2, record and owner 1), negated so that higher is
+better; ``highlight()`` and ``snippet()`` mark the matches.
 
 The user's query is compiled to an FTS5 query string in which every term is a double-quoted
 string (``"`` doubled), so operators and punctuation typed by the user are only ever text;
@@ -50,11 +50,18 @@ __all__ = ["SQLiteFTS", "match_expression"]
 FTS = table("search_fts", column("rowid", Integer), *(column(name, Text) for name in FIELDS))
 _FTS: ColumnElement[Any] = literal_column("search_fts")
 
-_WEIGHTS = {"display_name": 10.0, "keywords": 5.0, "record": 1.0, "subtype": 2.0, "owner": 1.0}
+_WEIGHTS = {
+    "display_name": 10.0,
+    "keywords": 5.0,
+    "record": 1.0,
+    "subtype": 2.0,
+    "owner": 1.0,
+    "extracted": 3.0,
+}
 
 _CREATE = """
 CREATE VIRTUAL TABLE search_fts USING fts5(
-    display_name, keywords, record, subtype, owner,
+    display_name, keywords, record, subtype, owner, extracted,
     tokenize = 'unicode61 remove_diacritics 2',
     prefix = '2 3'
 )
@@ -63,7 +70,7 @@ CREATE VIRTUAL TABLE search_fts USING fts5(
 _CONTAINERS = ("object", "array")
 
 # Short fields are shown whole, long ones as the best fragment (in tokens).
-_SNIPPET_TOKENS = {"keywords": 16, "record": 24}
+_SNIPPET_TOKENS = {"keywords": 16, "record": 24, "extracted": 16}
 
 
 def _string(text: str) -> str:

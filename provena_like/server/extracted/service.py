@@ -1,0 +1,273 @@
+"""Extraction runs of a dataset: start one, add batches of files, commit it, read the result.
+
+Access is decided by the one evaluator (:mod:`provena_like.server.access`) on the dataset's
+item: writing (runs, batches, commits, clearing) needs ``metadata-write``, reading the
+committed files ``metadata-read``. A commit replaces the dataset's previous committed run and
+reindexes the dataset for search in the same transaction, so a search sees the terms of the
+committed run and nothing else.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from provena_like.models.extracted import (
+    ExtractedFile,
+    ExtractedFilesAdded,
+    ExtractedFilesBatch,
+    ExtractionRun,
+    ExtractionRunRequest,
+)
+from provena_like.models.registry import Role
+from provena_like.server.db.base import utcnow
+from provena_like.server.errors import ServiceError, not_found, validation_error
+from provena_like.server.pagination import KeyColumn, keyset_page
+from provena_like.server.registry.service import load_item_of
+from provena_like.server.registry.tables import ItemRow
+from provena_like.server.search import index as search_index
+from provena_like.server.search.documents import MAX_FIELD_CHARS, SEPARATOR
+from provena_like.server.security import Principal
+
+from .tables import ExtractedFileRow, ExtractionRunRow
+
+__all__ = [
+    "OPEN_RUN_LIFETIME",
+    "add_files",
+    "clear",
+    "commit_run",
+    "list_files",
+    "start_run",
+]
+
+OPEN_RUN_LIFETIME = timedelta(days=1)
+"""An open run older than this is deleted when the dataset's next run starts."""
+
+_ORDER = [
+    KeyColumn(ExtractedFileRow.path, "str", lambda r: r.path),
+    KeyColumn(ExtractedFileRow.id, "int", lambda r: r.id),
+]
+
+
+async def _dataset(
+    session: AsyncSession,
+    principal: Principal,
+    dataset_id: str,
+    role: Role,
+    *,
+    for_update: bool = False,
+) -> ItemRow:
+    return await load_item_of(
+        session, principal, dataset_id, "dataset", role, for_update=for_update
+    )
+
+
+def _wire(row: ExtractionRunRow) -> ExtractionRun:
+    return ExtractionRun(
+        run_id=row.id,
+        dataset=row.dataset_id,
+        state="committed" if row.state == "committed" else "open",
+        files=row.files,
+        terms=row.terms,
+        source=row.source,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        committed_at=row.committed_at,
+    )
+
+
+def _file(row: ExtractedFileRow) -> ExtractedFile:
+    return ExtractedFile(
+        path=row.path,
+        size=row.size,
+        extractors=row.extractors,
+        terms=row.terms,
+        metadata=row.extracted,
+        errors=row.errors,
+    )
+
+
+async def _run(
+    session: AsyncSession, principal: Principal, dataset_id: str, run_id: str
+) -> tuple[ItemRow, ExtractionRunRow]:
+    """The dataset (``metadata-write`` checked, row locked) and its run ``run_id`` (404)."""
+    item = await _dataset(session, principal, dataset_id, "metadata-write", for_update=True)
+    run = await session.get(ExtractionRunRow, run_id, populate_existing=True)
+    if run is None or run.dataset_id != dataset_id:
+        raise not_found(f"Extraction run {run_id} of dataset {dataset_id}")
+    return item, run
+
+
+async def start_run(
+    session: AsyncSession, principal: Principal, dataset_id: str, body: ExtractionRunRequest
+) -> ExtractionRun:
+    """Open a run of ``dataset_id``; open runs older than a day are deleted first."""
+    await _dataset(session, principal, dataset_id, "metadata-write")
+    now = utcnow()
+    await session.execute(
+        delete(ExtractionRunRow).where(
+            ExtractionRunRow.dataset_id == dataset_id,
+            ExtractionRunRow.state == "open",
+            ExtractionRunRow.created_at < now - OPEN_RUN_LIFETIME,
+        )
+    )
+    row = ExtractionRunRow(
+        id=uuid.uuid4().hex,
+        dataset_id=dataset_id,
+        state="open",
+        source=body.source,
+        files=0,
+        terms=0,
+        search_text="",
+        created_by=principal.username,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return _wire(row)
+
+
+async def add_files(
+    session: AsyncSession,
+    principal: Principal,
+    dataset_id: str,
+    run_id: str,
+    batch: ExtractedFilesBatch,
+) -> ExtractedFilesAdded:
+    """Add a batch to an open run.
+
+    A path already in the run is replaced, so a resent batch changes nothing.
+
+    Raises:
+        ServiceError: 404 (no such run of the dataset), 409 (the run is committed), 422 (a
+            path twice in the batch).
+    """
+    _, run = await _run(session, principal, dataset_id, run_id)
+    if run.state != "open":
+        raise ServiceError(
+            409, "run_committed", f"Extraction run {run_id} is committed; start a new run."
+        )
+    paths = [f.path for f in batch.files]
+    if len(set(paths)) != len(paths):
+        raise validation_error(
+            [{"field": "body.files", "message": "a path is given twice", "type": "duplicate_path"}]
+        )
+    await session.execute(
+        delete(ExtractedFileRow).where(
+            ExtractedFileRow.run_id == run_id, ExtractedFileRow.path.in_(paths)
+        )
+    )
+    session.add_all(
+        ExtractedFileRow(
+            run_id=run_id,
+            path=f.path,
+            size=f.size,
+            extractors=list(f.extractors),
+            terms=list(f.terms),
+            extracted=dict(f.metadata),
+            errors=dict(f.errors),
+        )
+        for f in batch.files
+    )
+    await session.flush()
+    count = await session.scalar(
+        select(func.count()).select_from(ExtractedFileRow).where(ExtractedFileRow.run_id == run_id)
+    )
+    run.files = int(count or 0)
+    return ExtractedFilesAdded(run_id=run_id, received=len(paths), files=run.files)
+
+
+async def _search_text(session: AsyncSession, run_id: str) -> tuple[str, int]:
+    """The run's distinct terms joined as search indexes them (capped), and how many."""
+    seen: dict[str, None] = {}
+    length = 0
+    result = await session.stream_scalars(
+        select(ExtractedFileRow.terms)
+        .where(ExtractedFileRow.run_id == run_id)
+        .execution_options(yield_per=500)
+    )
+    async for terms in result:
+        for term in terms or ():
+            if term in seen or length > MAX_FIELD_CHARS:
+                continue
+            seen[term] = None
+            length += len(term) + len(SEPARATOR)
+    return SEPARATOR.join(seen)[:MAX_FIELD_CHARS], len(seen)
+
+
+async def commit_run(
+    session: AsyncSession, principal: Principal, dataset_id: str, run_id: str
+) -> ExtractionRun:
+    """Make ``run_id`` the dataset's extracted metadata, in place of the previous run.
+
+    Committing a committed run again changes nothing. The dataset is reindexed for search
+    in the same transaction.
+    """
+    item, run = await _run(session, principal, dataset_id, run_id)
+    if run.state == "committed":
+        return _wire(run)
+    text, terms = await _search_text(session, run_id)
+    previous = select(ExtractionRunRow.id).where(
+        ExtractionRunRow.dataset_id == dataset_id,
+        ExtractionRunRow.state == "committed",
+        ExtractionRunRow.id != run_id,
+    )
+    await session.execute(delete(ExtractedFileRow).where(ExtractedFileRow.run_id.in_(previous)))
+    await session.execute(
+        delete(ExtractionRunRow)
+        .where(ExtractionRunRow.id.in_(previous.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(ExtractionRunRow)
+        .where(ExtractionRunRow.id == run_id)
+        .values(state="committed", committed_at=utcnow(), terms=terms, search_text=text)
+        .execution_options(synchronize_session=False)
+    )
+    await search_index.index_item(session, item)
+    refreshed = await session.get(ExtractionRunRow, run_id, populate_existing=True)
+    assert refreshed is not None
+    return _wire(refreshed)
+
+
+async def clear(session: AsyncSession, principal: Principal, dataset_id: str) -> int:
+    """Delete every run of the dataset (committed and open); returns the files deleted."""
+    item = await _dataset(session, principal, dataset_id, "metadata-write", for_update=True)
+    runs = select(ExtractionRunRow.id).where(ExtractionRunRow.dataset_id == dataset_id)
+    count = await session.scalar(
+        select(func.count()).select_from(ExtractedFileRow).where(ExtractedFileRow.run_id.in_(runs))
+    )
+    await session.execute(delete(ExtractedFileRow).where(ExtractedFileRow.run_id.in_(runs)))
+    await session.execute(
+        delete(ExtractionRunRow)
+        .where(ExtractionRunRow.dataset_id == dataset_id)
+        .execution_options(synchronize_session=False)
+    )
+    await search_index.index_item(session, item)
+    return int(count or 0)
+
+
+async def list_files(
+    session: AsyncSession,
+    principal: Principal,
+    dataset_id: str,
+    *,
+    path_prefix: str | None,
+    page_size: int,
+    cursor: str | None,
+) -> tuple[list[ExtractedFile], str | None]:
+    """One page of the committed run's files, by path; needs ``metadata-read``."""
+    await _dataset(session, principal, dataset_id, "metadata-read")
+    committed = select(ExtractionRunRow.id).where(
+        ExtractionRunRow.dataset_id == dataset_id, ExtractionRunRow.state == "committed"
+    )
+    query = select(ExtractedFileRow).where(ExtractedFileRow.run_id.in_(committed))
+    if path_prefix:
+        query = query.where(ExtractedFileRow.path.startswith(path_prefix, autoescape=True))
+    rows, next_cursor = await keyset_page(
+        session, query, _ORDER, cursor=cursor, page_size=page_size, scope=[dataset_id, path_prefix]
+    )
+    return [_file(r) for r in rows], next_cursor
