@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from provena_like.cli._errors import EXIT_CODES_HELP, CliFailure, ExitCode, describe
+from provena_like.cli._startup import imports_without_gc
 
 
 class ProvenaGroup(TyperGroup):
@@ -185,7 +186,9 @@ def main() -> None:
     """Entry point of the console script."""
     args = sys.argv[1:]
     command = command_of(args)
-    make_app(_COMMANDS if command is None else [command])()
+    with imports_without_gc():
+        app = make_app(_COMMANDS if command is None else [command])
+    app()
 
 
 if __name__ == "__main__":
