@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from provena_like.cli._errors import EXIT_CODES_HELP, CliFailure, ExitCode, describe
-from provena_like.cli._startup import imports_without_gc
+from provena_like.cli._startup import console_script_starts, imports_without_gc
 
 
 class ProvenaGroup(TyperGroup):
@@ -184,6 +184,7 @@ def __getattr__(name: str) -> typer.Typer:
 
 def main() -> None:
     """Entry point of the console script."""
+    console_script_starts()
     args = sys.argv[1:]
     command = command_of(args)
     with imports_without_gc():
