@@ -1,27 +1,29 @@
 """Benchmark: how long ``provena-like`` takes to start (``--help``, client commands).
 
-Each command runs 5 times as a fresh process; the median wall time and the median CPU time
-(user + system, which the machine's load does not inflate) are printed, with
-``aws --version`` beside it when the AWS CLI is installed. Rows:
+Each command runs 10 times as a fresh process of the ``provena-like`` console script (the
+one next to this Python; ``python -m provena_like.cli.main`` when there is none); the median
+wall time and the median CPU time (user + system, which the machine's load inflates less)
+are printed, with ``aws --version`` beside it when the AWS CLI is installed. Rows:
 
 * ``--help``, ``--version`` and a subcommand's ``-h``: the CLI alone;
 * ``whoami`` with an empty token directory: loads the SDK client and stops (exit 3, not
   signed in) before any request, so the time is start-up, not network;
-* ``dataset show|list|ls|search --json`` signed in, against a ``LocalStack`` server started
-  by this script (in this process, on loopback) with one dataset minted: whole client
-  commands, their requests included (the server's time is in the wall time, not the CPU).
+* ``dataset show|list|ls|search --json`` and ``item show --json`` signed in, against a
+  ``LocalStack`` server started by this script (in this process, on loopback) with one
+  dataset minted: whole client commands, their requests included (the server's time is in
+  the wall time, not the CPU).
 
 Python's bytecode cache is on for the runs (in a temporary ``PYTHONPYCACHEPREFIX``, after one
 warm-up run of each command), as after any install: with ``PYTHONDONTWRITEBYTECODE`` set,
 every start compiles every module again and takes several times longer.
-``python -X importtime -m provena_like.cli.main ...`` shows which imports cost what.
+``python -X importtime .venv/bin/provena-like ...`` shows which imports cost what.
 
 Not a test: the numbers depend on the machine and its load (on a busy machine the CPU
 column is the steadier one). The target (issue 14) is under 0.5 s for ``--help`` and client
 commands.
 
     uv run python benchmarks/cli_startup.py
-    uv run python benchmarks/cli_startup.py --runs 9
+    uv run python benchmarks/cli_startup.py --runs 21
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def table(runs: int, commands: dict[str, tuple[list[str], dict[str, str]]]) -> N
 async def main() -> None:
     """Run the commands and print a table of medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("PROVENA_")}
@@ -84,7 +86,8 @@ async def main() -> None:
         "PROVENA_BASE_URL": "http://127.0.0.1:9",
         "PROVENA_TOKEN_DIR": tempfile.mkdtemp(prefix="cli-startup-"),
     }
-    cli = [sys.executable, "-m", "provena_like.cli.main"]
+    script = Path(sys.executable).with_name("provena-like")
+    cli = [str(script)] if script.exists() else [sys.executable, "-m", "provena_like.cli.main"]
     async with LocalStack() as stack:
         signed_in = {
             **base,
@@ -105,6 +108,8 @@ async def main() -> None:
         for sub in (["show", handle], ["list"], ["ls", handle], ["search", "benchmark"]):
             name = f"provena-like dataset {sub[0]} --json (signed in, LocalStack)"
             commands[name] = ([*cli, "dataset", *sub, "--json"], signed_in)
+        name = "provena-like item show --json (signed in, LocalStack)"
+        commands[name] = ([*cli, "item", "show", handle, "--json"], signed_in)
         aws = shutil.which("aws")
         if aws:
             commands["aws --version"] = ([aws, "--version"], base)

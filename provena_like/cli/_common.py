@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from provena_like.cli._errors import CliFailure, ExitCode
+from provena_like.cli._startup import imports_without_gc
 
 if TYPE_CHECKING:  # imported when a command runs: `--help` stays fast
     from provena_like._core.config import ProvenaConfig
@@ -65,9 +66,10 @@ def load_config(url: str | None, *, remembered: bool = True, **overrides: Any) -
 
 def run_with_client(url: str | None, work: Callable[[ProvenaClient], Awaitable[T]]) -> T:
     """Open a client for ``url``, run ``work(pv)``, close the client; errors as :func:`run`."""
-    from provena_like.client import ProvenaClient
+    with imports_without_gc():
+        from provena_like.client import ProvenaClient
 
-    config = load_config(url)
+        config = load_config(url)
 
     async def go() -> T:
         async with ProvenaClient(config) as pv:

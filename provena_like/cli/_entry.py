@@ -48,8 +48,11 @@ def main() -> None:
     """Run ``provena-like``."""
     restore = _hide_typeahead() if will_prompt_for_password(sys.argv[1:]) else (lambda: None)
     try:
-        from provena_like.cli.main import main as run
+        from provena_like.cli._startup import console_script_starts, imports_without_gc
 
+        console_script_starts()
+        with imports_without_gc():
+            from provena_like.cli.main import main as run
         run()
     finally:
         restore()

@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from provena_like.cli._errors import EXIT_CODES_HELP, CliFailure, ExitCode, describe
+from provena_like.cli._startup import console_script_starts, imports_without_gc
 
 
 class ProvenaGroup(TyperGroup):
@@ -183,9 +184,12 @@ def __getattr__(name: str) -> typer.Typer:
 
 def main() -> None:
     """Entry point of the console script."""
+    console_script_starts()
     args = sys.argv[1:]
     command = command_of(args)
-    make_app(_COMMANDS if command is None else [command])()
+    with imports_without_gc():
+        app = make_app(_COMMANDS if command is None else [command])
+    app()
 
 
 if __name__ == "__main__":

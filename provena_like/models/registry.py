@@ -8,15 +8,11 @@ Adding a subtype is a local change: write its record model here and add it to
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from provena_like.models.archive import STORAGE_LOCATION, StorageLocationRecord
-from provena_like.models.collection import DatasetRecord
-from provena_like.models.registration import REGISTRATION_RECORD_MODELS
 from provena_like.models.shared import MAX_WIRE_INT, Revision, WireModel
-from provena_like.models.transfer_collections import TRANSFER_COLLECTION, TransferCollectionRecord
 
 __all__ = [
     "RECORD_MODELS",
@@ -78,14 +74,7 @@ class PersonRecord(_Record):
     organisation: str | None = Field(default=None, description="handle of an organisation item")
 
 
-RECORD_MODELS: dict[str, type[BaseModel]] = {
-    "organisation": OrganisationRecord,
-    "person": PersonRecord,
-    "dataset": DatasetRecord,
-    **REGISTRATION_RECORD_MODELS,
-    TRANSFER_COLLECTION: TransferCollectionRecord,
-    STORAGE_LOCATION: StorageLocationRecord,
-}
+RECORD_MODELS: dict[str, type[BaseModel]]
 """subtype → record model. The server validates ``record`` against it.
 
 The registration subtypes (``lab``, ``subject``, ``session``, ...) are defined in
@@ -96,7 +85,42 @@ only) in :mod:`provena_like.models.archive`.
 
 Datasets (``dataset``) are shown and validated by the registry but created only by the
 datastore's mint (``POST /datastore/datasets``), which also allocates their storage.
+
+Built on first use (PEP 562): the record models of the other modules are many, and a client
+that only reads items (``provena-like dataset show``) does not need them.
 """
+
+
+def _record_models() -> dict[str, type[BaseModel]]:
+    from provena_like.models.archive import STORAGE_LOCATION, StorageLocationRecord
+    from provena_like.models.collection import DatasetRecord
+    from provena_like.models.registration import REGISTRATION_RECORD_MODELS
+    from provena_like.models.transfer_collections import (
+        TRANSFER_COLLECTION,
+        TransferCollectionRecord,
+    )
+
+    return {
+        "organisation": OrganisationRecord,
+        "person": PersonRecord,
+        "dataset": DatasetRecord,
+        **REGISTRATION_RECORD_MODELS,
+        TRANSFER_COLLECTION: TransferCollectionRecord,
+        STORAGE_LOCATION: StorageLocationRecord,
+    }
+
+
+def __getattr__(name: str) -> Any:
+    # RECORD_MODELS, built (and kept) on first access
+    if name == "RECORD_MODELS":
+        models = globals()["RECORD_MODELS"] = _record_models()
+        return models
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _creatable_subtypes(schema: dict[str, Any]) -> None:
+    """The JSON Schema of ``ItemCreate.subtype``: the subtypes the registry creates."""
+    schema["enum"] = sorted(set(__getattr__("RECORD_MODELS")) - {"dataset"})
 
 
 class AccessSettings(WireModel):
@@ -180,10 +204,7 @@ class ItemCreate(WireModel):
     the datastore); any other value is refused by the server with a message naming them.
     """
 
-    subtype: Annotated[
-        str,
-        WithJsonSchema({"type": "string", "enum": sorted(set(RECORD_MODELS) - {"dataset"})}),
-    ]
+    subtype: str = Field(json_schema_extra=_creatable_subtypes)
     record: dict[str, Any]
     display_name: str | None = None
     general: list[Role] = Field(default_factory=list)
