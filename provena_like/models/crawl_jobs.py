@@ -20,7 +20,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from provena_like.crawler.records import CrawlError, FileRecord, Group
 from provena_like.models.shared import WireModel
@@ -67,8 +74,20 @@ class CrawlJobSource(_Request):
         path: A folder inside it (``""``: all of it).
     """
 
-    dataset: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
-    collection: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    model_config = ConfigDict(
+        extra="forbid",
+        # exactly one of them, and neither null (what the validator below checks)
+        json_schema_extra={"oneOf": [{"required": ["dataset"]}, {"required": ["collection"]}]},
+    )
+
+    dataset: Annotated[
+        Annotated[str, StringConstraints(min_length=1, max_length=255)] | None,
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255}),
+    ] = None
+    collection: Annotated[
+        Annotated[str, StringConstraints(min_length=1, max_length=64)] | None,
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 64}),
+    ] = None
     path: Annotated[str, StringConstraints(max_length=4096)] = ""
 
     @model_validator(mode="after")
@@ -100,7 +119,7 @@ class CrawlJobRequest(_Request):
     hidden: bool = False
     grouper: GrouperName | None = None
     checksums: bool = False
-    rate_limit: Annotated[float, Field(gt=0, le=10_000)] | None = None
+    rate_limit: Annotated[float, Field(ge=0.01, le=10_000)] | None = None
 
 
 class CrawlJobEvent(WireModel):

@@ -43,12 +43,14 @@ from provena_like.server.crawl.service import (
 from provena_like.server.crawl.tables import CrawlJobRow
 from provena_like.server.jobs import JobRunner
 from provena_like.server.pagination import KeyColumn, keyset_page
-from provena_like.server.params import Cursor, PageSize
+from provena_like.server.params import Cursor, PageSize, error_responses
 from provena_like.server.security import Principal, db_session, require_principal
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/crawl", tags=["crawl"])
+router = APIRouter(
+    prefix="/crawl", tags=["crawl"], responses=error_responses(400, 401, 403, 404, 422)
+)
 
 Caller = Annotated[Principal, Depends(require_principal)]
 Session = Annotated[AsyncSession, Depends(db_session)]
@@ -74,7 +76,12 @@ async def _current(
     return row
 
 
-@router.post("/jobs", status_code=201, summary="Start a crawl job")
+@router.post(
+    "/jobs",
+    status_code=201,
+    summary="Start a crawl job",
+    responses=error_responses(409, 502, 503),
+)
 async def start_job(
     request: Request, caller: Caller, session: Session, body: Annotated[CrawlJobRequest, Body()]
 ) -> CrawlJob:
