@@ -76,3 +76,19 @@ def test_parse_source() -> None:
     }
     with pytest.raises(UsageError):
         parse_source("dataset:nohandle")
+
+
+def test_the_blocking_api(localstack: LocalStack, tmp_path: Path) -> None:
+    from provena_like.blocking import BlockingClient
+    from tests.support.blocking_flow import make_refs, write_folder
+    from tests.support.l3_helpers import make_record
+
+    with BlockingClient.wrap(localstack.client()) as pv:
+        ds = pv.datastore.mint(make_record(make_refs(pv), name="Blocking crawl"))
+        digests = write_folder(tmp_path / "src")
+        ds.upload(tmp_path / "src").raise_for_failures()
+        handle = pv.crawler.start(f"dataset:{ds.id}", include=["raw/*"])
+        job = handle.wait(poll=0.1, timeout=120)
+        assert job.state == "succeeded" and job.files == len(digests) - 1, job
+        paths = sorted(r.path for r in handle.records(page_size=5) if isinstance(r, FileRecord))
+        assert paths == sorted(p for p in digests if p.startswith("raw/"))
