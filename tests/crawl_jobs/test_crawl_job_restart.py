@@ -1,11 +1,11 @@
 """A crawl job survives a restart of the server: it resumes, or fails explicitly (issue 16).
 
 A server (SQLite in its data dir, a short job lease) runs two slow (rate-limited) crawls and
-is stopped in their middle; the runner puts running jobs back in the queue. Before the second
-server starts on the same data dir, the second job is made to look as if its last allowed run
-crashed. The second server resumes the first job (a ``RESUMED`` event; every file stored and
-delivered exactly once) and fails the second with the runner's ``interrupted`` error and a
-``FAILED`` event: neither is forgotten.
+is stopped in their middle. Before the second server starts on the same data dir, both jobs
+are made to look as if the server had been killed (running, their leases lapsed): the first
+on its first run, the second on its last allowed one. The second server takes the first over
+(attempt 2, a ``RESUMED`` event; every file stored and delivered exactly once) and fails the
+second with the runner's ``interrupted`` error and a ``FAILED`` event: neither is forgotten.
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ async def test_a_crawl_job_resumes_after_a_restart_or_fails_with_an_event(
             }
         assert all(0 < rows[i].files < DIRS * PER_DIR for i in ids), rows
         stored_before = rows[resumed].records
-        # the second job's last allowed run "crashed": its lease lapsed with no attempt left
+        # as if the server had been killed: the first job's run 1 of 3 "crashed" (its lease
+        # lapsed: the runner takes it over), the second job's last allowed run did
+        await leave_as_crashed(sessions, resumed, attempts=1, lapses_in=-1)
         await leave_as_crashed(sessions, crashed, attempts=3, lapses_in=-1)
 
     with running_server(tmp_path, **FAST) as second:
@@ -77,6 +79,7 @@ async def test_a_crawl_job_resumes_after_a_restart_or_fails_with_an_event(
             assert codes == ["QUEUED", "STARTED", "RESUMED", "SUCCEEDED"], codes
             assert f"{stored_before} records were stored" in job["events"][2]["message"]
             assert job["files"] == DIRS * PER_DIR and job["errors"] == 0
+            assert job["attempts"] == 2  # taken over after its lease lapsed
             records = await drain(http, admin, resumed, limit=200)
             paths = [r["record"]["path"] for r in records]
             assert sorted(paths) == sorted(tree) and len(set(paths)) == len(paths)
