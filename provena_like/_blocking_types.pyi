@@ -32,6 +32,7 @@ import provena_like.auth
 import provena_like.client
 import provena_like.clients.archive
 import provena_like.clients.auth
+import provena_like.clients.crawl
 import provena_like.clients.datastore
 import provena_like.clients.registry
 import provena_like.clients.review
@@ -40,9 +41,11 @@ import provena_like.clients.transfer.client
 import provena_like.clients.transfer.locations
 import provena_like.clients.transfer.models
 import provena_like.clients.transfer.task
+import provena_like.crawler.records
 import provena_like.models.archive
 import provena_like.models.auth
 import provena_like.models.collection
+import provena_like.models.crawl_jobs
 import provena_like.models.datastore
 import provena_like.models.extracted
 import provena_like.models.patching
@@ -53,6 +56,7 @@ import provena_like.models.search
 import provena_like.models.shared
 import provena_like.modules.archive
 import provena_like.modules.checking
+import provena_like.modules.crawl_jobs
 import provena_like.modules.credentials
 import provena_like.modules.datastore
 import provena_like.modules.deletion
@@ -98,10 +102,12 @@ class BlockingProvenaClient:
     auth_client: BlockingAuthClient
     datastore_client: BlockingDatastoreClient
     review_client: BlockingReviewClient
+    crawl_client: BlockingCrawlClient
     datastore: BlockingDatastore
     registration: BlockingRegistration
     patcher: BlockingPatcher
     archive: BlockingArchive
+    crawler: BlockingCrawler
     auth_manager: httpx.Auth
     def with_options(
         self,
@@ -713,6 +719,41 @@ class BlockingReviewClient:
         max_items: builtins.int | None = ...,
     ) -> BlockingPaginator[provena_like.models.datastore.Dataset]: ...
 
+class BlockingCrawlClient:
+    """``provena_like.clients.crawl.CrawlClient`` made blocking."""
+
+    @property
+    def wrapped(self) -> provena_like.clients.crawl.CrawlClient: ...
+    def start_job(
+        self,
+        request: provena_like.models.crawl_jobs.CrawlJobRequest
+        | collections.abc.Mapping[builtins.str, typing.Any],
+    ) -> provena_like.models.crawl_jobs.CrawlJob: ...
+    def get_job(self, job_id: builtins.str) -> provena_like.models.crawl_jobs.CrawlJob: ...
+    def list_jobs(
+        self,
+        *,
+        state: provena_like.models.crawl_jobs.CrawlJobState | None = ...,
+        page_size: builtins.int = ...,
+        cursor: builtins.str | None = ...,
+    ) -> provena_like.models.shared.Page[provena_like.models.crawl_jobs.CrawlJob]: ...
+    def iter_jobs(
+        self,
+        *,
+        state: provena_like.models.crawl_jobs.CrawlJobState | None = ...,
+        max_items: builtins.int | None = ...,
+    ) -> BlockingPaginator[provena_like.models.crawl_jobs.CrawlJob]: ...
+    def flush(
+        self,
+        job_id: builtins.str,
+        *,
+        limit: builtins.int = ...,
+        lease_seconds: builtins.float = ...,
+        ack: builtins.str | None = ...,
+    ) -> provena_like.models.crawl_jobs.CrawlJobPage: ...
+    def ack(self, job_id: builtins.str, cursor: builtins.str) -> builtins.int: ...
+    def cancel_job(self, job_id: builtins.str) -> provena_like.models.crawl_jobs.CrawlJob: ...
+
 class BlockingDatastore:
     """``provena_like.modules.datastore.Datastore`` made blocking."""
 
@@ -1029,6 +1070,32 @@ class BlockingArchive:
         dry_run: builtins.bool = ...,
         on_progress: provena_like.modules.archive.ProgressHook | None = ...,
     ) -> provena_like.modules.archive.ArchiveResult: ...
+
+class BlockingCrawler:
+    """``provena_like.modules.crawl_jobs.Crawler`` made blocking."""
+
+    @property
+    def wrapped(self) -> provena_like.modules.crawl_jobs.Crawler: ...
+    client: BlockingCrawlClient
+    def start(
+        self,
+        source: builtins.str | provena_like.models.crawl_jobs.CrawlJobSource,
+        *,
+        max_depth: builtins.int | None = ...,
+        include: collections.abc.Sequence[builtins.str] = ...,
+        exclude: collections.abc.Sequence[builtins.str] = ...,
+        hidden: builtins.bool = ...,
+        grouper: provena_like.models.crawl_jobs.GrouperName | None = ...,
+        checksums: builtins.bool = ...,
+        rate_limit: builtins.float | None = ...,
+    ) -> BlockingCrawlHandle: ...
+    def job(self, job_id: builtins.str) -> BlockingCrawlHandle: ...
+    def iter_jobs(
+        self,
+        *,
+        state: provena_like.models.crawl_jobs.CrawlJobState | None = ...,
+        max_items: builtins.int | None = ...,
+    ) -> BlockingPaginator[provena_like.models.crawl_jobs.CrawlJob]: ...
 
 class BlockingTransferClient:
     """``provena_like.clients.transfer.client.TransferClient`` made blocking."""
@@ -1493,6 +1560,46 @@ class BlockingArchiveClient:
         paths: collections.abc.Sequence[builtins.str] | None = ...,
         session: builtins.str | None = ...,
     ) -> builtins.int: ...
+
+class BlockingCrawlHandle:
+    """``provena_like.modules.crawl_jobs.CrawlHandle`` made blocking."""
+
+    @property
+    def wrapped(self) -> provena_like.modules.crawl_jobs.CrawlHandle: ...
+    client: BlockingCrawlClient
+    id: builtins.str
+    def status(self) -> provena_like.models.crawl_jobs.CrawlJob: ...
+    def wait(
+        self,
+        *,
+        on_progress: provena_like.modules.crawl_jobs.ProgressCallback | None = ...,
+        timeout: builtins.float | None = ...,
+        poll: builtins.float = ...,
+        max_poll: builtins.float = ...,
+    ) -> provena_like.models.crawl_jobs.CrawlJob: ...
+    def flush(
+        self,
+        n: builtins.int = ...,
+        *,
+        ack: builtins.str | None = ...,
+        lease_seconds: builtins.float = ...,
+    ) -> provena_like.models.crawl_jobs.CrawlJobPage: ...
+    def ack(
+        self, page: provena_like.models.crawl_jobs.CrawlJobPage | builtins.str
+    ) -> builtins.int: ...
+    def cancel(self) -> provena_like.models.crawl_jobs.CrawlJob: ...
+    def records(
+        self,
+        *,
+        page_size: builtins.int = ...,
+        poll: builtins.float = ...,
+        max_poll: builtins.float = ...,
+    ) -> BlockingIterator[
+        provena_like.crawler.records.FileRecord
+        | provena_like.crawler.records.CrawlError
+        | provena_like.crawler.records.Group
+    ]: ...
+    def __iter__(self) -> Iterator[Any]: ...
 
 class BlockingTaskHandle:
     """``provena_like.clients.transfer.task.TaskHandle`` made blocking."""

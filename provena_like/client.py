@@ -32,12 +32,14 @@ from provena_like._core.sentinels import NOT_GIVEN, NotGiven
 if TYPE_CHECKING:
     from provena_like.auth import AuthManager, TokenProvider
     from provena_like.clients.auth import AuthClient
+    from provena_like.clients.crawl import CrawlClient
     from provena_like.clients.datastore import DatastoreClient
     from provena_like.clients.registry import RegistryClient
     from provena_like.clients.review import ReviewClient
     from provena_like.clients.search import SearchClient
     from provena_like.clients.transfer import TransferClient
     from provena_like.modules.archive import Archive
+    from provena_like.modules.crawl_jobs import Crawler
     from provena_like.modules.datastore import Datastore
     from provena_like.modules.patcher import Patcher
     from provena_like.modules.registration import Registration
@@ -82,6 +84,18 @@ def _review_client(pv: ProvenaClient) -> ReviewClient:
     return ReviewClient(pv.http_core)
 
 
+def _crawl_client(pv: ProvenaClient) -> CrawlClient:
+    from provena_like.clients.crawl import CrawlClient
+
+    return CrawlClient(pv.http_core)
+
+
+def _crawler(pv: ProvenaClient) -> Crawler:
+    from provena_like.modules.crawl_jobs import Crawler
+
+    return Crawler(pv.crawl_client)
+
+
 def _datastore(pv: ProvenaClient) -> Datastore:
     origin = pv._origin
     if origin is not None:  # a view: the origin's caches and engines, keyed by caller
@@ -120,10 +134,12 @@ _BUILT_ON_FIRST_USE: dict[str, Callable[[ProvenaClient], object]] = {
     "auth_client": _auth_client,
     "datastore_client": _datastore_client,
     "review_client": _review_client,
+    "crawl_client": _crawl_client,
     "datastore": _datastore,
     "registration": _registration,
     "patcher": _patcher,
     "archive": _archive,
+    "crawler": _crawler,
 }
 """The service clients and modules, each built (and its models imported) on first access.
 
@@ -148,12 +164,12 @@ class ProvenaClient(AsyncCloseable):
 
     * a bare noun is an **L3 module**, named after the user's job: ``datastore`` (with
       ``datastore.review`` for the release workflow), ``registration`` (sessions and
-      their files, ALF-style) and ``patcher`` (replace registered files in every
-      repository holding them);
+      their files, ALF-style), ``patcher`` (replace registered files in every
+      repository holding them), ``archive`` and ``crawler`` (server-side crawl jobs);
     * a ``_client`` suffix is an **L2 client**, one per service, one method per route:
       ``registry_client``, ``search_client``, ``auth_client``, ``datastore_client``,
-      ``review_client``, and ``transfer_client`` (the Globus-compatible transfer service,
-      over globus-sdk; created on first use);
+      ``review_client``, ``crawl_client``, and ``transfer_client`` (the
+      Globus-compatible transfer service, over globus-sdk; created on first use);
     * ``auth_manager`` is the **L1** auth that signs every request.
 
     The clients and modules are built on first access, so building a client is cheap: the
@@ -173,6 +189,9 @@ class ProvenaClient(AsyncCloseable):
             verified and resumable (L3; :class:`~provena_like.modules.patcher.Patcher`).
         archive: archive raw data to storage locations, discover, retrieve (L3;
             :class:`~provena_like.modules.archive.Archive`).
+        crawler: server-side crawl jobs of datasets and transfer collections: start, wait,
+            read the records with acknowledged delivery (L3;
+            :class:`~provena_like.modules.crawl_jobs.Crawler`).
         registry_client: the registry service
             (:class:`~provena_like.clients.registry.RegistryClient`).
         search_client: the search service (:class:`~provena_like.clients.search.SearchClient`).
@@ -181,6 +200,8 @@ class ProvenaClient(AsyncCloseable):
             (:class:`~provena_like.clients.datastore.DatastoreClient`).
         review_client: the review and release routes, one call each
             (:class:`~provena_like.clients.review.ReviewClient`).
+        crawl_client: the crawl-job routes, one call each
+            (:class:`~provena_like.clients.crawl.CrawlClient`).
         transfer_client: the transfer service (Globus Transfer API), signed by
             ``auth_manager``, with ``config.transfer_locations`` as its labels
             (:class:`~provena_like.clients.transfer.TransferClient`; created on first use).
@@ -202,10 +223,12 @@ class ProvenaClient(AsyncCloseable):
     auth_client: AuthClient
     datastore_client: DatastoreClient
     review_client: ReviewClient
+    crawl_client: CrawlClient
     datastore: Datastore
     registration: Registration
     patcher: Patcher
     archive: Archive
+    crawler: Crawler
     auth_manager: httpx.Auth
     _created_auth: AuthManager | None
     _origin: ProvenaClient | None

@@ -48,13 +48,14 @@ __all__ = ["APP_NAME", "LocalEndpointEntry", "ProvenaConfig", "ServiceName"]
 APP_NAME = "provena-like"
 """The application name used for the per-user config directory."""
 
-ServiceName = Literal["auth", "registry", "datastore", "search", "transfer"]
+ServiceName = Literal["auth", "registry", "datastore", "search", "transfer", "crawl"]
 
 _SERVICE_PATHS: dict[str, str] = {
     "auth": "/auth",
     "registry": "/registry",
     "datastore": "/datastore",
     "search": "/search",
+    "crawl": "/crawl",
     # The transfer service speaks the Globus Transfer API, root-mounted: globus-sdk is given
     # the bare root and adds /v0.10/ itself.
     "transfer": "",
@@ -143,6 +144,7 @@ class ProvenaConfig(BaseModel):
         search_url: the search service URL (default ``<base_url>/search``).
         transfer_url: the root of the Globus-compatible transfer service, under which
             globus-sdk adds ``/v0.10/`` (default ``<base_url>``).
+        crawl_url: the server-side crawl jobs (default ``<base_url>/crawl``).
         issuer: the OIDC issuer (default: the auth service URL).
         client_id: the OAuth client id.
         client_secret: the OAuth client secret, for the client-credentials grant.
@@ -182,6 +184,7 @@ class ProvenaConfig(BaseModel):
     datastore_url: str | None = None
     search_url: str | None = None
     transfer_url: str | None = None
+    crawl_url: str | None = None
     issuer: str | None = None
     client_id: str = Field(default="provena-like-cli", min_length=1)
     client_secret: SecretStr | None = None
@@ -207,6 +210,7 @@ class ProvenaConfig(BaseModel):
         "datastore_url",
         "search_url",
         "transfer_url",
+        "crawl_url",
         "issuer",
     )
     @classmethod
@@ -257,7 +261,8 @@ class ProvenaConfig(BaseModel):
         """Return the base URL of one service, without a trailing slash.
 
         Args:
-            service: ``auth``, ``registry``, ``datastore``, ``search`` or ``transfer``.
+            service: ``auth``, ``registry``, ``datastore``, ``search``, ``transfer`` or
+                ``crawl``.
 
         Returns:
             The override for that service if set, else ``base_url`` plus the service prefix.

@@ -21,9 +21,10 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from provena_like.cli._common import JsonOption, UrlOption, err_console, load_config, run
 from provena_like.cli._errors import CliFailure, ExitCode
@@ -31,11 +32,12 @@ from provena_like.cli._errors import CliFailure, ExitCode
 if TYPE_CHECKING:  # imported when a command runs: `--help` stays fast
     from provena_like.client import ProvenaClient
     from provena_like.crawler import CrawlError, CrawlSource, FileRecord, FileResult, Group
+    from provena_like.models.crawl_jobs import CrawlJob, CrawlJobPage
     from provena_like.models.extracted import ExtractionRun
 
     Record = FileRecord | CrawlError | Group | FileResult
 
-__all__ = ["crawl", "extract"]
+__all__ = ["ack", "cancel", "crawl", "crawl_app", "extract", "flush", "jobs", "start", "status"]
 
 TargetArgument = Annotated[
     str,
@@ -419,3 +421,249 @@ def _attach_target(target: str, attach: bool, dataset: str | None) -> str | None
             ExitCode.USAGE, "--attach of a local folder needs --dataset (the dataset it copies)"
         )
     return _split_handle(dataset)[0]
+
+
+# -- server-side crawl jobs: provena-like crawl start|status|flush|ack|cancel|jobs -----------
+
+JobIdArgument = Annotated[str, typer.Argument(help="The crawl job's id.", show_default=False)]
+
+
+def _job_line(job: CrawlJob) -> str:
+    line = (
+        f"{job.id}  {job.state}  {job.files} files, {job.bytes} bytes, {job.groups} groups, "
+        f"{job.errors} unreadable; {job.unacked} of {job.records} records not acknowledged"
+    )
+    return line + (f"\n  error: {job.error}" if job.error else "")
+
+
+def _job_exit(job: CrawlJob) -> int:
+    """0 for a job that is running or succeeded, 1 for one that failed or was cancelled."""
+    return int(ExitCode.FAILED if job.state in ("failed", "canceled") else ExitCode.OK)
+
+
+def _show_job(job: CrawlJob, as_json: bool) -> int:
+    from provena_like.cli._common import console, emit
+
+    def human() -> None:
+        console.print(_job_line(job), markup=False, highlight=False)
+        for event in job.events:
+            when = event.time.isoformat(timespec="seconds")
+            console.print(f"  {when}  {event.code}: {event.message}", markup=False)
+
+    emit(as_json, job.model_dump(mode="json"), human)
+    return _job_exit(job)
+
+
+def start(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="dataset:<handle> or collection:<uuid> (each may end in /<folder>).",
+            show_default=False,
+        ),
+    ],
+    depth: DepthOption = None,
+    include: IncludeOption = None,
+    exclude: ExcludeOption = None,
+    hidden: HiddenOption = False,
+    group_by: GroupByOption = None,
+    checksums: Annotated[bool, typer.Option("--checksums", help="Add each file's sha256.")] = False,
+    rate_limit: RateOption = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the job ends.")] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> int:
+    """Start a crawl job on the server (it crawls with the server's access to the storage)."""
+    from provena_like.cli._common import run_with_client
+
+    _CrawlOptions(depth, include, exclude, hidden, False, 1, rate_limit, group_by)  # checks
+
+    async def work(pv: ProvenaClient) -> CrawlJob:
+        from provena_like._core.errors import UsageError
+
+        try:
+            handle = await pv.crawler.start(
+                source,
+                max_depth=depth,
+                include=include or (),
+                exclude=exclude or (),
+                hidden=hidden,
+                grouper=group_by,  # type: ignore[arg-type]  # checked above
+                checksums=checksums,
+                rate_limit=rate_limit,
+            )
+        except UsageError as err:
+            raise CliFailure(ExitCode.USAGE, str(err)) from err
+        if wait:
+            return await handle.wait()
+        return await handle.status()
+
+    return _show_job(run_with_client(url, work), as_json)
+
+
+def status(
+    job_id: JobIdArgument,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the job ends.")] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> int:
+    """A crawl job's state and counters (exit 1 when it failed or was cancelled)."""
+    from provena_like.cli._common import run_with_client
+
+    async def work(pv: ProvenaClient) -> CrawlJob:
+        handle = pv.crawler.job(job_id)
+        if not wait:
+            return await handle.status()
+        show = not as_json and err_console.is_terminal
+
+        def progress(job: CrawlJob) -> None:
+            if show:
+                err_console.print(f"{job.state}: {job.files} files, {job.bytes} bytes", end="\r")
+
+        return await handle.wait(on_progress=progress)
+
+    return _show_job(run_with_client(url, work), as_json)
+
+
+def flush(
+    job_id: JobIdArgument,
+    n: Annotated[
+        int, typer.Option("-n", "--limit", min=1, max=1000, help="Records at most.")
+    ] = 100,
+    ack: Annotated[
+        bool,
+        typer.Option("--ack", help="Acknowledge the records once printed (else they come again)."),
+    ] = False,
+    lease_seconds: Annotated[
+        float,
+        typer.Option(
+            "--lease-seconds", min=1, help="Seconds before unacknowledged ones come again."
+        ),
+    ] = 300.0,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> int:
+    """Print the next records of a crawl job not acknowledged yet (JSON lines with --json).
+
+    Without --ack the page is only leased: acknowledge it later with
+    ``provena-like crawl ack JOB_ID CURSOR``, or its records are delivered again after the
+    lease. With --ack it is acknowledged once printed.
+    """
+    from provena_like.cli._common import console, run_with_client
+    from provena_like.crawler import to_jsonl
+
+    async def work(pv: ProvenaClient) -> tuple[CrawlJobPage, int]:
+        handle = pv.crawler.job(job_id)
+        page = await handle.flush(n, lease_seconds=lease_seconds)
+        for row in page.records:  # printed before the acknowledgement
+            if as_json:
+                sys.stdout.write(to_jsonl(row.record) + "\n")
+            else:
+                console.print(_record_line(row.record), markup=False, highlight=False)
+        sys.stdout.flush()
+        acked = await handle.ack(page) if ack else 0
+        return page, acked
+
+    page, acked = run_with_client(url, work)
+    summary = {
+        "records": len(page.records),
+        "cursor": page.cursor,
+        "acked": acked,
+        "unacked": page.unacked - acked,
+        "state": page.state,
+    }
+    if as_json:
+        typer.echo(json.dumps({"summary": summary}))
+    else:
+        line = f"{len(page.records)} records; job {page.state}, {summary['unacked']} unacknowledged"
+        if page.cursor and not ack:
+            line += f"\nacknowledge with: provena-like crawl ack {job_id} {page.cursor}"
+        err_console.print(line, markup=False, highlight=False)
+    return int(ExitCode.OK)
+
+
+def _record_line(record: FileRecord | CrawlError | Group) -> str:
+    if record.kind == "file":
+        return f"file   {record.path}  {record.size if record.size is not None else '-'}"
+    if record.kind == "group":
+        return f"group  {record.key or '.'}  {len(record.files)} files, {record.size} bytes"
+    return f"error  {record.path or '.'}  {record.reason}: {record.message}"
+
+
+def ack(
+    job_id: JobIdArgument,
+    cursor: Annotated[str, typer.Argument(help="The cursor a flush printed.", show_default=False)],
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> int:
+    """Acknowledge a page of a crawl job's records (they are not delivered again)."""
+    from provena_like.cli._common import console, emit, run_with_client
+
+    async def work(pv: ProvenaClient) -> int:
+        return await pv.crawler.job(job_id).ack(cursor)
+
+    acked = run_with_client(url, work)
+    emit(as_json, {"acked": acked}, lambda: console.print(f"{acked} records acknowledged"))
+    return int(ExitCode.OK)
+
+
+def cancel(job_id: JobIdArgument, as_json: JsonOption = False, url: UrlOption = None) -> int:
+    """Cancel a crawl job (the records it stored stay readable)."""
+    from provena_like.cli._common import run_with_client
+
+    async def work(pv: ProvenaClient) -> CrawlJob:
+        return await pv.crawler.job(job_id).cancel()
+
+    job = run_with_client(url, work)
+    _show_job(job, as_json)
+    return int(ExitCode.OK)
+
+
+def jobs(
+    state: Annotated[str | None, typer.Option("--state", help="Only jobs in this state.")] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> int:
+    """Your crawl jobs, newest first."""
+    from provena_like.cli._common import collect_with_client, console, emit
+
+    states = ("queued", "running", "succeeded", "failed", "canceled")
+    if state is not None and state not in states:
+        raise CliFailure(ExitCode.USAGE, f"unknown state {state!r} ({', '.join(states)})")
+    found = collect_with_client(url, lambda pv: pv.crawler.iter_jobs(state=state))  # type: ignore[arg-type]
+
+    def human() -> None:
+        for job in found:
+            console.print(_job_line(job), markup=False, highlight=False)
+
+    emit(as_json, [job.model_dump(mode="json") for job in found], human)
+    return int(ExitCode.OK)
+
+
+class _CrawlGroup(TyperGroup):
+    """``crawl TARGET`` crawls (the ``run`` command); ``crawl status|flush|...`` the jobs."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # Any: typer's own Context
+        """Run ``run`` when the first word is not one of the job commands (nor a help flag)."""
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+crawl_app = typer.Typer(
+    cls=_CrawlGroup,
+    name="crawl",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help=(
+        "Crawl a folder, dataset or collection here (crawl TARGET), or on the server as a "
+        "job (crawl start|status|flush|ack|cancel|jobs). A folder named like a command: ./status."
+    ),
+)
+crawl_app.command("run")(crawl)
+crawl_app.command("start")(start)
+crawl_app.command("status")(status)
+crawl_app.command("flush")(flush)
+crawl_app.command("ack")(ack)
+crawl_app.command("cancel")(cancel)
+crawl_app.command("jobs")(jobs)

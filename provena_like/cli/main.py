@@ -112,7 +112,7 @@ _COMMANDS: dict[str, tuple[str, str, bool]] = {
     "download": ("transfer", "download", False),
     "sync": ("transfer", "sync", False),
     "verify": ("transfer", "verify", False),
-    "crawl": ("crawl", "crawl", False),
+    "crawl": ("crawl", "crawl_app", True),
     "extract": ("crawl", "extract", False),
     "patch": ("patch", "patch", False),
     "delete-dataset": ("maintenance", "delete_dataset", False),

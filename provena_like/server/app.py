@@ -34,6 +34,8 @@ from provena_like._version import __version__
 from provena_like.server import auth, datastore, registry, review
 from provena_like.server.archive.routes import router as archive_router
 from provena_like.server.body_limit import BodyLimitMiddleware, body_policy
+from provena_like.server.crawl.routes import router as crawl_router
+from provena_like.server.crawl.service import CrawlJobs
 from provena_like.server.datastore.freeze import DataFreeze
 from provena_like.server.datastore.storage import open_object_store
 from provena_like.server.datastore.verification import UploadVerification, upload_verification
@@ -186,6 +188,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         poll_seconds=settings.job_poll_seconds,
     )
     TaskExecutor(app).register(app.state.job_runner)  # transfer and delete tasks
+    CrawlJobs(app).register(app.state.job_runner)  # server-side crawls
     item_hooks = ItemHooks()
     search_index.subscribe(item_hooks)  # the index follows every write of an item
     registration_index.subscribe(item_hooks)  # unique names and session numbers too
@@ -223,6 +226,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(review.router, prefix="/datastore")
     app.include_router(extracted_router, prefix="/datastore")
     app.include_router(search_router, prefix="/search")
+    app.include_router(crawl_router)  # /crawl/jobs, server-side crawl jobs
     app.include_router(transfer_router)  # /v0.10/..., the Globus Transfer API's paths
     app.include_router(task_router)  # /v0.10/transfer, /v0.10/task/{id}, ...
     _document_security(app)

@@ -34,6 +34,10 @@ GLOBUS = (
     " globus-sdk's registered responses"
 )
 
+GLOBUS_COLLECTION = (
+    "names a transfer collection by a UUID the test stack doesn't have (tests/crawl_jobs"
+    " crawls collections it registers)"
+)
 S3_REPO = "needs an open S3Repository on a dataset's prefix (tests/repositories runs these calls)"
 ARCHIVE = (
     "needs a storage location (a registry admin's item over a transfer collection), a local"
@@ -70,6 +74,22 @@ MAINTENANCE = (
 )
 
 NOT_RUN: dict[str, str] = {
+    "provena_like.clients.crawl:CrawlClient.start_job": READER_OBJECTS,
+    "provena_like.clients.crawl:CrawlClient.get_job": READER_OBJECTS,
+    "provena_like.clients.crawl:CrawlClient.list_jobs": READER_OBJECTS,
+    "provena_like.clients.crawl:CrawlClient.iter_jobs": READER_OBJECTS,
+    "provena_like.clients.crawl:CrawlClient.flush": READER_OBJECTS,
+    "provena_like.clients.crawl:CrawlClient.ack": READER_OBJECTS,
+    "provena_like.clients.crawl:CrawlClient.cancel_job": READER_OBJECTS,
+    "provena_like.modules.crawl_jobs:CrawlHandle.status": READER_OBJECTS,
+    "provena_like.modules.crawl_jobs:CrawlHandle.wait": READER_OBJECTS,
+    "provena_like.modules.crawl_jobs:CrawlHandle.flush": READER_OBJECTS,
+    "provena_like.modules.crawl_jobs:CrawlHandle.ack": READER_OBJECTS,
+    "provena_like.modules.crawl_jobs:CrawlHandle.cancel": READER_OBJECTS,
+    "provena_like.modules.crawl_jobs:CrawlHandle.records": READER_OBJECTS,
+    "provena_like.modules.crawl_jobs:Crawler.job": READER_OBJECTS,
+    "provena_like.modules.crawl_jobs:Crawler.start": GLOBUS_COLLECTION,
+    "provena_like.server.crawl.service:CollectionTree": SERVER,
     "provena_like.modules.checking": REPLICATED,
     "provena_like.modules.checking:CheckReport": REPLICATED,
     "provena_like.modules.checking:check_datasets": REPLICATED,

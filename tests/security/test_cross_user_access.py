@@ -27,11 +27,13 @@ the allowed writes are the business of the services' own tests.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import anyio
 import boto3
 import httpx
 import pytest
@@ -66,6 +68,8 @@ Kind = Literal[
     "transfer-listing",
     "task",
     "task-listing",
+    "crawl-job",
+    "crawl-listing",
 ]
 Target = Literal["org", "person", "D1", "D2"]
 
@@ -106,6 +110,7 @@ class World:
     patch: str = ""  # A's patch of ``rds`` (into ``repository``; its version is the secret)
     task: str = ""  # A's transfer-service task (a delete on D1; its label is the secret)
     run: str = ""  # A's committed extraction run of D1 (its file's terms hold the secret)
+    crawl_job: str = ""  # A's crawl job of D1 (finished before the attacks)
     before: dict[str, Any] = field(default_factory=dict)  # what A saw before the attacks
 
     def target_id(self, target: Target) -> str:
@@ -202,6 +207,9 @@ async def _snapshot(api: httpx.AsyncClient, w: World) -> dict[str, Any]:
         out[f"{name}-extracted"] = await _ok(
             await api.get(f"/datastore/datasets/{ds}/extracted-metadata", headers=a)
         )
+    if w.crawl_job:  # finished before the attacks: nothing of it may change
+        job = await _ok(await api.get(f"/crawl/jobs/{w.crawl_job}", headers=a))
+        out["crawl-job"] = (job["state"], job["unacked"], job["records"], len(job["events"]))
     if w.task:  # its status moves on by itself; its label and not being canceled don't
         task = await _ok(await api.get(f"/v0.10/task/{w.task}", headers=a))
         out["task"] = (task["label"], (task["fatal_error"] or {}).get("code") == "CANCELED")
@@ -539,6 +547,17 @@ async def world(api: httpx.AsyncClient, make_token: Callable[..., str]) -> World
         )
     )
     w.task = accepted["task_id"]
+    # a crawl job of A's over D1, finished (its records undelivered) before the attacks
+    job = await _ok(
+        await api.post("/crawl/jobs", json={"source": {"dataset": w.d1}}, headers=a.headers), 201
+    )
+    w.crawl_job = job["id"]
+    deadline = time.monotonic() + 120
+    while job["state"] not in ("succeeded", "failed", "canceled"):
+        assert time.monotonic() < deadline, job
+        await anyio.sleep(0.1)
+        job = await _ok(await api.get(f"/crawl/jobs/{w.crawl_job}", headers=a.headers))
+    assert job["state"] == "succeeded" and job["files"] >= 1, job
     w.refresh_token = (await _sign_in(api, a.name, password))["refresh_token"]
     w.before = await _snapshot(api, w)
     return w
@@ -576,7 +595,8 @@ class Case:
             ``EndpointPermissionDenied``), ``transfer-listing`` (``endpoint_search``: only
             the collections the caller may read data of), ``task`` (A's task: anyone else
             gets a Type-Zero 404, as if it didn't exist), ``task-listing`` (``task_list``:
-            never A's task).
+            never A's task), ``crawl-job`` (A's crawl job: anyone else gets a 404, as if it
+            didn't exist), ``crawl-listing`` (``/crawl/jobs``: never A's job).
         owner: who owns what the route touches, for the reader.
         build: the attacker's request.
         role: the role needed (``role`` cases).
@@ -924,6 +944,18 @@ TABLE: dict[tuple[str, str], Case] = {
     ("GET", "/v0.10/task/{task_id}/skipped_errors"): Case("task", "A (a task)", at(
         lambda w, _a: f"/v0.10/task/{w.task}/skipped_errors")),
     ("GET", "/v0.10/task_list"): Case("task-listing", "A (a task)", at("/v0.10/task_list")),
+    # -- crawl jobs: starting one needs data-read on the source; a job is its owner's only ----
+    ("POST", "/crawl/jobs"): role("data-read", send(
+        "/crawl/jobs", lambda w, _a: {"source": {"dataset": w.d1}}), "D1"),
+    ("GET", "/crawl/jobs"): Case("crawl-listing", "A (a crawl job)", at("/crawl/jobs")),
+    ("GET", "/crawl/jobs/{job_id}"): Case("crawl-job", "A (a crawl job)", at(
+        lambda w, _a: f"/crawl/jobs/{w.crawl_job}")),
+    ("POST", "/crawl/jobs/{job_id}/flush"): Case("crawl-job", "A (a crawl job)", send(
+        lambda w, _a: f"/crawl/jobs/{w.crawl_job}/flush", lambda _w, _a: {"limit": 1000})),
+    ("POST", "/crawl/jobs/{job_id}/ack"): Case("crawl-job", "A (a crawl job)", send(
+        lambda w, _a: f"/crawl/jobs/{w.crawl_job}/ack", lambda _w, _a: {"cursor": "x"})),
+    ("POST", "/crawl/jobs/{job_id}/cancel"): Case("crawl-job", "A (a crawl job)", at(
+        lambda w, _a: f"/crawl/jobs/{w.crawl_job}/cancel")),
 }
 # fmt: on
 
@@ -1075,6 +1107,15 @@ async def test_attackers_get_what_the_table_says(
                 assert_no_leak(w, r, where)
         elif case.kind == "task":
             assert_refused(w, await send_as(api, w, method, case, actor), 404, where)
+        elif case.kind == "crawl-job":
+            r = await send_as(api, w, method, case, actor)
+            assert_refused(w, r, 404, where)
+            assert r.json()["error"]["code"] == "not_found", where
+        elif case.kind == "crawl-listing":
+            r = await send_as(api, w, method, case, actor)
+            assert r.status_code == 200, (where, r.status_code, r.text[:300])
+            assert w.crawl_job not in {job["id"] for job in r.json()["items"]}, where
+            assert_no_leak(w, r, where)
         elif case.kind == "task-listing":
             r = await send_as(api, w, method, case, actor)
             assert r.status_code == 200, (where, r.status_code, r.text[:300])
@@ -1310,7 +1351,7 @@ def refused(case: Case, actor: str) -> bool:
         return case.status >= 400
     if case.kind == "oauth" or actor == "anonymous":
         return True
-    if case.kind in ("admin", "refers"):
+    if case.kind in ("admin", "refers", "crawl-job"):
         return True
     if case.kind == "decide":
         return actor != "reviewer"

@@ -52,6 +52,7 @@ def write(path: Path, text: str) -> Path:
             "https://t.example.org",
         ),
         ({"search_url": "http://s:9200"}, "search", "http://s:9200"),
+        ({"crawl_url": "http://c:9300"}, "crawl", "http://c:9300"),
         ({"datastore_url": "http://d/"}, "datastore", "http://d"),
         (
             {"auth_url": "https://kc.example.org/realms/x"},

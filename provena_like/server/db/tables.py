@@ -2,6 +2,7 @@
 
 from provena_like.server.archive import tables as archive_tables  # noqa: F401
 from provena_like.server.auth import tables as auth_tables  # noqa: F401
+from provena_like.server.crawl import tables as crawl_tables  # noqa: F401
 from provena_like.server.datastore import tables as datastore_tables  # noqa: F401
 from provena_like.server.db import idempotency, identity  # noqa: F401
 from provena_like.server.extracted import tables as extracted_tables  # noqa: F401

@@ -83,6 +83,7 @@ __all__ = [
     "ENGINE_CONCURRENCY",
     "FILES_AT_ONCE",
     "TaskExecutor",
+    "file_sha256",
     "matches_rules",
 ]
 
@@ -145,6 +146,24 @@ def _sha256_fd(fd: int) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+async def file_sha256(collection: Collection, path: ResolvedPath) -> str | None:
+    """The sha256 of a file of a collection.
+
+    A POSIX file is read; an S3 object's stored sha256 is used (``None`` when it has none, or
+    is gone).
+
+    Raises:
+        TransferAPIError: The POSIX file can't be opened (404 missing, 403 outside the root).
+    """
+    backend = collection.backend
+    if isinstance(backend, PosixBackend):
+        return await anyio.to_thread.run_sync(lambda: _sha256_fd(backend.open_read(path)))
+    head = await storage.head_object(backend.store, backend.key(path))
+    if head is None:
+        return None
+    return head.sha256 or head.metadata.get("sha256")
 
 
 @dataclass
@@ -224,13 +243,7 @@ class _Run:
     # -- sync levels -----------------------------------------------------------------------
 
     async def _checksum(self, collection: Collection, path: ResolvedPath) -> str | None:
-        backend = collection.backend
-        if isinstance(backend, PosixBackend):
-            return await anyio.to_thread.run_sync(lambda: _sha256_fd(backend.open_read(path)))
-        head = await storage.head_object(backend.store, backend.key(path))
-        if head is None:
-            return None
-        return head.sha256 or head.metadata.get("sha256")
+        return await file_sha256(collection, path)
 
     async def _stat(self, collection: Collection, path: ResolvedPath) -> FileInfo | None:
         try:
