@@ -387,7 +387,8 @@ class ExtractionRunner(AsyncCloseable):
     def _finish_local(self, record: FileRecord, st: os.stat_result, path: str) -> FileResult:
         """A local crawl's file, in its walking thread: the in-process extractors on it.
 
-        Only when no extractor runs in a worker process (the plan's isolated part is empty).
+        Only when no extractor runs in a worker process (the plan's isolated part is empty);
+        :meth:`extract` uses it for ``basic`` without checksums.
         """
         skipped, _, inline = self._plan(record)
         extractions = (
@@ -498,9 +499,10 @@ class ExtractionRunner(AsyncCloseable):
         batches of files are in progress at once (default: twice the workers), so memory
         stays flat however long ``records`` is.
 
-        Given a local :func:`~provena_like.crawler.crawl` not yet begun, and no extractor
-        to run in a worker process (only ``basic``, say), the extractors run in the crawl's
-        thread as it lists, from its ``stat`` of each file (no second one).
+        Given a local :func:`~provena_like.crawler.crawl` not yet begun, and nothing to run
+        but ``basic`` without checksums (stat only), ``basic`` runs in the crawl's thread as
+        it lists, from its ``stat`` of each file (no second one, no hand-over to threads).
+        Checksums read files: those run in threads side by side, as other extractors.
 
         Args:
             records: A crawl's records (or any async iterable of them).
@@ -520,6 +522,7 @@ class ExtractionRunner(AsyncCloseable):
             and isinstance(records.tree, LocalSource)
             and not records.started
             and not self._isolated
+            and all(type(e) is BasicExtractor and not (e.sha256 or e.md5) for e in self._inline)
         ):
             return records.local(self._finish_local)
         return self._extract(records, max_pending)

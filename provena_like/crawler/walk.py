@@ -118,9 +118,10 @@ class _HandOver:
     """Batches from a walking thread to the event loop, one at a time, on demand.
 
     The thread makes the next batch only when the loop has used up the last one and asks
-    for more, so the two never run at once: they would only take the GIL from each other
-    (a thread back from a ``stat`` waits for the other to let go of it), and one batch is
-    all the memory a walk holds.
+    for more (after the first batch, which the loop may ask for before it is there), so the
+    two don't run at once: they would only take the GIL from each other (a thread back from
+    a ``stat`` waits for the other to let go of it), and a batch or two is all the memory a
+    walk holds.
     """
 
     def __init__(self) -> None:
@@ -156,7 +157,7 @@ class _HandOver:
             try:
                 return self._queue.get_nowait()
             except queue.Empty:
-                if not asked:  # the thread waits for this (except before its first batch)
+                if not asked:  # the thread waits for this after each batch
                     self._wanted.release()
                     asked = True
                 await self._ready.wait()
@@ -222,8 +223,8 @@ class Crawl(AsyncIterator[FileRecord | CrawlError]):
     """The records of one crawl, as :func:`crawl` returns them (``async for`` over it).
 
     A local folder is walked by one worker thread (:func:`os.scandir`, one ``stat`` per
-    file), which hands the records over in batches, a few batches at most waiting: the
-    event loop sees one wake-up per batch, not per directory, and memory stays flat.
+    file), which hands the records over in batches when the loop asks for them: the event
+    loop sees one wake-up per batch, not per file, and memory stays flat.
     :class:`~provena_like.crawler.ExtractionRunner` runs ``basic`` in that thread too,
     from the crawl's ``stat``, when nothing else is to run.
 

@@ -203,3 +203,30 @@ async def test_rate_limit_and_early_exit_on_the_fast_path(tmp_path: Path) -> Non
         first = await results.__anext__()
         assert isinstance(first, FileResult) and isinstance(first.extractions[0], Extraction)
         await results.aclose()  # type: ignore[attr-defined]
+
+
+async def test_stat_only_basic_takes_the_crawls_stat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No second stat on the fast path; checksums (reading files) go the general way."""
+    write_tree(tmp_path, {"a.txt": b"abc", "d/b.txt": b"de"})
+
+    def no_second_stat(self: BasicExtractor, path: object) -> None:
+        raise AssertionError(f"basic stat-ed {path} again")
+
+    monkeypatch.setattr(BasicExtractor, "extract", no_second_stat)
+    async with ExtractionRunner([BasicExtractor(sha256=False)], workers=1) as runner:
+        out = by_path([r async for r in runner.extract(crawl(tmp_path))])
+        slow = by_path([r async for r in runner.extract(general(crawl(tmp_path)))])
+    for result in out.values():
+        assert isinstance(result, FileResult)
+        (basic,) = result.extractions
+        assert basic.status == "ok" and basic.metadata is not None
+        assert basic.metadata["size"] == result.record.size
+    for result in slow.values():
+        assert isinstance(result, FileResult)
+        assert "stat-ed" in (result.extractions[0].error or "")
+    async with ExtractionRunner([BasicExtractor(sha256=True)], workers=1) as runner:
+        hashed = by_path([r async for r in runner.extract(crawl(tmp_path))])
+    for result in hashed.values():
+        assert isinstance(result, FileResult) and result.extractions[0].status == "failed"
