@@ -229,6 +229,15 @@ class Crawl(AsyncIterator[FileRecord | CrawlError]):
     from the crawl's ``stat``, when nothing else is to run.
 
     Other sources are listed by tasks, ``concurrency`` directories at once.
+
+    Example:
+        ```python
+        records = crawl("data", max_depth=1)
+        async for record in records:
+            if isinstance(record, CrawlError):
+                print("could not read", record.path)
+        await records.aclose()  # stops its thread too when left early
+        ```
     """
 
     def __init__(
