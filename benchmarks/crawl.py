@@ -12,9 +12,15 @@ In one run, over the same tree (default 100,000 files, 100 per folder, ten top f
 
 Each measurement runs in its own process, so its peak RSS (``ru_maxrss``) is its own; ours
 run on one top folder (N/10 files) and on the whole tree, to show that memory stays flat.
+Besides files per second of wall time, each row gives its CPU time (user + system, ``find``'s
+included) against the floor's: on a machine other work keeps busy, that ratio moves less.
 
     uv run python benchmarks/crawl.py             # 100,000 files
     uv run python benchmarks/crawl.py --files 10000
+    uv run python benchmarks/crawl.py --tree DIR  # make the tree in DIR once, keep it
+
+``crawl+basic`` takes the runner's fast path (``basic`` without checksums runs in the crawl's
+thread from its ``stat``); ``crawl`` measures the walk and the records alone.
 """
 
 from __future__ import annotations
@@ -86,24 +92,30 @@ async def ours(root: Path, mode: str) -> int:
     return count
 
 
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def child(mode: str, root: Path) -> None:
-    """One measurement in this process; prints files, seconds and peak RSS (MiB)."""
+    """One measurement in this process; prints files, seconds, CPU seconds, peak RSS (MiB)."""
     if mode not in ("scandir", "find"):  # imports are not part of the walk
         import anyio
 
         import provena_like.crawler.runner
         import provena_like.crawler.walk
         import provena_like.extractors.basic  # noqa: F401
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     if mode == "scandir":
         n = floor(root)
     elif mode == "find":
         n = run_find(root)
     else:
         n = anyio.run(ours, root, mode)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"files": n, "seconds": seconds, "rss_mib": rss}))
+    print(json.dumps({"files": n, "seconds": seconds, "cpu": cpu, "rss_mib": rss}))
 
 
 def measure(mode: str, root: Path) -> dict[str, float]:
@@ -120,6 +132,9 @@ def measure(mode: str, root: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=100_000, help="files in the tree")
+    parser.add_argument(
+        "--tree", type=Path, help="make the tree here (or reuse the one made before) and keep it"
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -129,26 +144,30 @@ def main() -> None:
         parser.error(f"--files must be at least {TOP * PER_DIR}")
     work = Path(tempfile.mkdtemp(prefix="crawl-bench-"))
     try:
-        root = work / "tree"
-        started = time.perf_counter()
-        make_tree(root, args.files)
+        root = work / "tree" if args.tree is None else args.tree / f"tree-{args.files}"
         total = args.files // TOP * TOP
-        print(f"tree: {total} files in {time.perf_counter() - started:.1f} s ({root})")
+        if not root.exists():
+            started = time.perf_counter()
+            make_tree(root, args.files)
+            print(f"tree: {total} files in {time.perf_counter() - started:.1f} s ({root})")
         for path in (root, root / "top0"):  # warm the page cache for every tool alike
             floor(path)
         modes = ("scandir", "find", "crawl", "crawl+basic", "crawl+basic+sha256")
         rows = [(mode, "all", measure(mode, root)) for mode in modes]
         rows.append(("crawl+basic", "top0", measure("crawl+basic", root / "top0")))
         base = rows[0][2]["files"] / rows[0][2]["seconds"]
+        cpu_base = rows[0][2]["files"] / rows[0][2]["cpu"]
         print(
             f"{'tool':<22}{'tree':>6}{'files':>9}{'seconds':>9}{'files/s':>10}"
-            f"{'vs floor':>10}{'peak RSS':>11}"
+            f"{'vs floor':>10}{'CPU s':>8}{'CPU vs floor':>14}{'peak RSS':>11}"
         )
         for mode, where, r in rows:
             rate = r["files"] / r["seconds"]
+            cpu_rate = r["files"] / r["cpu"]
             print(
                 f"{mode:<22}{where:>6}{int(r['files']):>9}{r['seconds']:>9.2f}{rate:>10.0f}"
-                f"{rate / base:>9.0%}{r['rss_mib']:>8.0f} MiB"
+                f"{rate / base:>9.0%}{r['cpu']:>8.2f}{cpu_rate / cpu_base:>13.0%}"
+                f"{r['rss_mib']:>8.0f} MiB"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -60,10 +60,11 @@ if _typing.TYPE_CHECKING:
         TreeSource,
         mime_type_of,
     )
-    from provena_like.crawler.walk import CrawlSource, RateLimiter, crawl
+    from provena_like.crawler.walk import Crawl, CrawlSource, RateLimiter, crawl
 
 _LAZY = {
     "CollectionSource": "provena_like.crawler.sources",
+    "Crawl": "provena_like.crawler.walk",
     "CrawlError": "provena_like.crawler.records",
     "CrawlFilter": "provena_like.crawler.sources",
     "CrawlRecord": "provena_like.crawler.records",
@@ -101,6 +102,7 @@ _LAZY = {
 
 __all__ = [
     "CollectionSource",
+    "Crawl",
     "CrawlError",
     "CrawlFilter",
     "CrawlRecord",

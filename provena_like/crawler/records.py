@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import AsyncIterable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -36,6 +36,7 @@ __all__ = [
     "parse_jsonl",
     "read_jsonl",
     "to_jsonl",
+    "trusted",
     "write_jsonl",
 ]
 
@@ -44,6 +45,41 @@ ErrorReason = Literal["unreadable", "symlink_loop", "not_found", "not_a_director
 
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+R = TypeVar("R", bound=_Record)
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def trusted(cls: type[R], values: dict[str, Any], fields_set: frozenset[str]) -> R:
+    """A record built from values the crawler made itself, without validating them again.
+
+    What :meth:`~pydantic.BaseModel.model_construct` does (the state pydantic documents on
+    :class:`~pydantic.BaseModel`: ``__dict__``, ``__pydantic_fields_set__``,
+    ``__pydantic_extra__``, ``__pydantic_private__``), without its per-field Python loop:
+    a third of the cost of validation, which is most of a crawl's time per file.
+
+    Args:
+        cls: The record type.
+        values: Every field of ``cls``, in declaration order, already of its type.
+        fields_set: The fields a validating constructor call would have been given.
+
+    Example:
+        ```python
+        values = {"kind": "error", "source": "local:/d", "path": "x", "reason": "failed",
+                  "message": "m"}
+        error = trusted(CrawlError, values, frozenset(values) - {"kind"})
+        assert error == CrawlError(source="local:/d", path="x", reason="failed", message="m")
+        ```
+    """
+    record = _new(cls)
+    _set(record, "__dict__", values)
+    _set(record, "__pydantic_fields_set__", set(fields_set))
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", None)
+    return record
 
 
 class FileRecord(_Record):

@@ -52,8 +52,16 @@ import anyio.to_thread
 from provena_like._core.errors import UsageError
 from provena_like._core.lifecycle import AsyncCloseable
 from provena_like.crawler._worker import Reply, serve
-from provena_like.crawler.records import CrawlError, Extraction, FileRecord, FileResult, Group
-from provena_like.crawler.walk import cancel_all
+from provena_like.crawler.records import (
+    CrawlError,
+    Extraction,
+    FileRecord,
+    FileResult,
+    Group,
+    trusted,
+)
+from provena_like.crawler.sources import LocalSource
+from provena_like.crawler.walk import Crawl, cancel_all
 from provena_like.extractors.base import (
     Extractor,
     JSONValue,
@@ -79,6 +87,8 @@ _PLANS = 4096  # plans kept at most (one per file type)
 _GRACE = 5.0  # seconds past the timeout before a worker is taken for stuck and killed
 _BATCH = 256  # files per in-process thread call
 _BATCH_WAIT = 0.2  # seconds a file may wait for its batch to fill
+_OK_FIELDS = frozenset(("extractor", "status", "metadata", "seconds"))
+_RESULT_FIELDS = frozenset(("record", "extractions"))
 
 
 def local_path(record: FileRecord) -> Path | None:
@@ -150,13 +160,30 @@ class _Worker:
         self.kill()
 
 
-def _run_trusted(extractor: Extractor, path: Path | str) -> Extraction:
-    """An in-process extractor on one file (no timer; pydantic checks the result is JSON).
+def _run_trusted(
+    extractor: Extractor, path: Path | str, st: os.stat_result | None = None
+) -> Extraction:
+    """An in-process extractor on one file (no timer).
 
-    Validating is faster than ``model_construct`` (pydantic-core vs Python code).
+    ``basic`` given the crawl's ``stat`` (``st``) uses it instead of its own, and its
+    metadata (JSON values it made) is taken as is; other extractors' is validated (JSON),
+    which is faster than ``model_construct`` (pydantic-core vs Python code).
     """
     started = time.perf_counter()
     try:
+        if st is not None and type(extractor) is BasicExtractor:
+            metadata = extractor.extract_stat(path, st)
+            return trusted(
+                Extraction,
+                {
+                    "extractor": extractor.name,
+                    "status": "ok",
+                    "metadata": metadata,
+                    "error": None,
+                    "seconds": time.perf_counter() - started,
+                },
+                _OK_FIELDS,
+            )
         metadata = extractor.extract(path)  # type: ignore[arg-type]  # text: see _run_inline
         return Extraction(
             extractor=extractor.name,
@@ -227,6 +254,8 @@ class ExtractionRunner(AsyncCloseable):
         self._inline = [
             e for e in chosen if e.name in in_process and e.name not in self._unavailable
         ]
+        self._inline_text = [(e, type(e) is BasicExtractor) for e in self._inline]
+        """The in-process extractors, and whether each takes a path as text (``basic``)."""
         self._isolated = {
             e.name: e
             for e in chosen
@@ -338,7 +367,7 @@ class ExtractionRunner(AsyncCloseable):
         ``basic`` gets the path as text: a :class:`Path` per file (built, then turned back
         into text by ``os.stat``) costs more than the ``stat`` itself.
         """
-        inline = [(e, type(e) is BasicExtractor) for e in self._inline]
+        inline = self._inline_text
         out: list[list[Extraction]] = []
         for text in paths:
             if text is None:
@@ -354,6 +383,31 @@ class ExtractionRunner(AsyncCloseable):
                     done.append(_run_trusted(extractor, path))
             out.append(done)
         return out
+
+    def _finish_local(self, record: FileRecord, st: os.stat_result, path: str) -> FileResult:
+        """A local crawl's file, in its walking thread: the in-process extractors on it.
+
+        Only when no extractor runs in a worker process (the plan's isolated part is empty);
+        :meth:`extract` uses it for ``basic`` without checksums.
+        """
+        skipped, _, inline = self._plan(record)
+        extractions = (
+            [
+                _run_trusted(extractor, path, st)
+                if takes_text
+                else _run_trusted(extractor, Path(path))
+                for extractor, takes_text in self._inline_text
+            ]
+            if inline
+            else []
+        )
+        if skipped:
+            extractions += skipped
+        return trusted(
+            FileResult,
+            {"kind": "result", "record": record, "extractions": extractions},
+            _RESULT_FIELDS,
+        )
 
     def _plan(self, record: FileRecord) -> _Plan:
         """(skipped extractions, isolated extractor names, whether inline ones apply).
@@ -433,7 +487,7 @@ class ExtractionRunner(AsyncCloseable):
         """
         return (await self._run_batch([record]))[0]
 
-    async def extract(
+    def extract(
         self,
         records: AsyncIterable[FileRecord | CrawlError | Group],
         *,
@@ -444,6 +498,11 @@ class ExtractionRunner(AsyncCloseable):
         Results come as they are ready (not in input order). At most ``max_pending``
         batches of files are in progress at once (default: twice the workers), so memory
         stays flat however long ``records`` is.
+
+        Given a local :func:`~provena_like.crawler.crawl` not yet begun, and nothing to run
+        but ``basic`` without checksums (stat only), ``basic`` runs in the crawl's thread as
+        it lists, from its ``stat`` of each file (no second one, no hand-over to threads).
+        Checksums read files: those run in threads side by side, as other extractors.
 
         Args:
             records: A crawl's records (or any async iterable of them).
@@ -458,6 +517,22 @@ class ExtractionRunner(AsyncCloseable):
                     print(result)
             ```
         """
+        if (
+            isinstance(records, Crawl)
+            and isinstance(records.tree, LocalSource)
+            and not records.started
+            and not self._isolated
+            and all(type(e) is BasicExtractor and not (e.sha256 or e.md5) for e in self._inline)
+        ):
+            return records.local(self._finish_local)
+        return self._extract(records, max_pending)
+
+    async def _extract(
+        self,
+        records: AsyncIterable[FileRecord | CrawlError | Group],
+        max_pending: int | None,
+    ) -> AsyncIterator[FileResult | CrawlError | Group]:
+        """:meth:`extract` of any records: batches to threads and worker processes."""
         limit = max_pending or 2 * self.workers
         running: set[asyncio.Task[list[FileResult]]] = set()
         batch: list[FileRecord] = []

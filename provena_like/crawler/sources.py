@@ -13,17 +13,17 @@ import mimetypes
 import os
 import posixpath
 import stat as stat_module
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 import anyio.to_thread
 
 from provena_like._core.errors import APIError, NotFound, UsageError
-from provena_like.crawler.records import CrawlError, ErrorReason, FileRecord
+from provena_like.crawler.records import CrawlError, ErrorReason, FileRecord, trusted
 from provena_like.extractors.basic import checksums
 from provena_like.storage.keys import RESERVED_KEYS
 from provena_like.storage.selection import matches
@@ -65,6 +65,49 @@ def mime_type_of(extension: str) -> str | None:
 
 def _extension(name: str) -> str:
     return posixpath.splitext(name)[1].lower()
+
+
+_TYPES: dict[str, tuple[str, str | None]] = {}
+_TYPES_MAX = 4096  # suffixes kept at most (many odd ones, ".0001"...: stay bounded)
+_NO_TYPE: tuple[str, str | None] = ("", None)
+
+
+def _type_of(name: str) -> tuple[str, str | None]:
+    """``(extension, MIME type)`` of a file name, looked up once per suffix.
+
+    The same as :func:`_extension` and :func:`mime_type_of` say.
+    """
+    dot = name.rfind(".")
+    if dot <= 0:
+        return _NO_TYPE
+    if name[0] == ".":  # ".bashrc", "..x": splitext skips leading dots
+        ext = _extension(name)
+        return (ext, mime_type_of(ext))
+    suffix = name[dot:]
+    known = _TYPES.get(suffix)
+    if known is None:
+        if len(_TYPES) >= _TYPES_MAX:
+            _TYPES.clear()
+        ext = suffix.lower()
+        known = _TYPES[suffix] = (ext, mime_type_of(ext))
+    return known
+
+
+T = TypeVar("T")
+
+Finish = Callable[[FileRecord, os.stat_result, str], T]
+"""What a local walk makes of each file: ``(record, its stat, its local path) -> item``."""
+
+_FILE_FIELDS = frozenset(
+    ("source", "path", "size", "mtime", "extension", "mime_type", "depth", "sha256", "md5")
+)
+"""The fields a local crawl sets on a :class:`FileRecord` (the others keep their default)."""
+
+
+def record_itself(record: FileRecord, st: os.stat_result, path: str) -> FileRecord:
+    """The :data:`Finish` of a plain crawl: the record as it is."""
+    del st, path
+    return record
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,31 +272,68 @@ class LocalSource:
 
     async def root_identity(self) -> tuple[int, int] | None:
         """The root's (device, inode)."""
+        return await anyio.to_thread.run_sync(self.probe_root)
 
-        def probe() -> tuple[int, int]:
-            try:
-                st = os.stat(self.root)
-            except OSError as err:
-                raise ListingFailed(_reason_of(err), str(err)) from err
-            if not stat_module.S_ISDIR(st.st_mode):
-                raise ListingFailed("not_a_directory", f"not a directory: {self.root}")
-            return (st.st_dev, st.st_ino)
+    def probe_root(self) -> tuple[int, int]:
+        """The root's (device, inode), blocking.
 
-        return await anyio.to_thread.run_sync(probe)
+        Raises:
+            ListingFailed: The root is missing, unreadable or not a directory.
+        """
+        try:
+            st = os.stat(self.root)
+        except OSError as err:
+            raise ListingFailed(_reason_of(err), str(err)) from err
+        if not stat_module.S_ISDIR(st.st_mode):
+            raise ListingFailed("not_a_directory", f"not a directory: {self.root}")
+        return (st.st_dev, st.st_ino)
 
     async def list_dir(self, relative: str, depth: int, rules: CrawlFilter) -> DirListing:
         """List one directory in a worker thread."""
         return await anyio.to_thread.run_sync(self._list_dir, relative, depth, rules)
 
     def _list_dir(self, relative: str, depth: int, rules: CrawlFilter) -> DirListing:
+        out = DirListing()
+        for item in self.scan(relative, depth, rules, record_itself, out.dirs):
+            if isinstance(item, FileRecord):
+                out.files.append(item)
+            else:
+                out.errors.append(item)
+        return out
+
+    def scan(
+        self,
+        relative: str,
+        depth: int,
+        rules: CrawlFilter,
+        finish: Finish[T],
+        dirs: list[tuple[str, tuple[int, int] | None]],
+    ) -> Iterator[T | CrawlError]:
+        """List one directory (blocking), one entry at a time: files and errors.
+
+        Every file is ``stat``-ed once; ``finish`` turns its record (with that ``stat`` and
+        its local path) into the item yielded: :func:`record_itself`, or e.g. a
+        :class:`FileResult`. The subdirectories to enter are appended to ``dirs``, as
+        ``(relative path, (device, inode) or None)``.
+
+        Raises:
+            ListingFailed: The directory cannot be listed.
+
+        Example:
+            ```python
+            dirs: list[tuple[str, tuple[int, int] | None]] = []
+            items = list(LocalSource("data").scan("", 0, CrawlFilter(), record_itself, dirs))
+            ```
+        """
         path = os.path.join(self.root, relative) if relative else str(self.root)
         prefix = relative + "/" if relative else ""
-        out = DirListing()
         follow = self.follow_symlinks
         enter_depth = depth + 1
         fromtimestamp = datetime.fromtimestamp
         source = self._source
+        hidden = rules.hidden
         globs = bool(rules.include or rules.exclude)  # the hidden rule is checked per name
+        sums = self.checksums
         try:
             it = os.scandir(path)
         except OSError as err:
@@ -261,14 +341,14 @@ class LocalSource:
         with it:
             for entry in it:
                 name = entry.name
-                if not rules.hidden and name.startswith("."):
+                if not hidden and name[0] == ".":
                     continue
                 rel = prefix + name
                 try:
                     if entry.is_dir(follow_symlinks=follow):
                         if rules.enter_dir(rel, enter_depth):
                             st = entry.stat(follow_symlinks=True) if follow else None
-                            out.dirs.append((rel, (st.st_dev, st.st_ino) if st else None))
+                            dirs.append((rel, (st.st_dev, st.st_ino) if st else None))
                         continue
                     if entry.is_symlink() and entry.is_dir(follow_symlinks=True):
                         continue  # a symlinked directory that is not followed
@@ -276,46 +356,46 @@ class LocalSource:
                         continue
                     st = entry.stat()
                 except OSError as err:
-                    out.errors.append(
-                        CrawlError(
-                            source=source, path=rel, reason=_reason_of(err), message=str(err)
-                        )
+                    yield CrawlError(
+                        source=source, path=rel, reason=_reason_of(err), message=str(err)
                     )
                     continue
                 if not stat_module.S_ISREG(st.st_mode):
                     continue  # sockets, fifos, devices: not files to crawl
-                ext = _extension(name)
+                ext, mime = _type_of(name)
                 sha256 = md5 = None
-                if self.checksums:
+                if sums:
                     try:
                         digests = checksums(
                             entry.path,
                             st.st_size,
-                            sha256="sha256" in self.checksums,
-                            md5="md5" in self.checksums,
+                            sha256="sha256" in sums,
+                            md5="md5" in sums,
                         )
                     except OSError as err:
-                        out.errors.append(
-                            CrawlError(
-                                source=source, path=rel, reason=_reason_of(err), message=str(err)
-                            )
+                        yield CrawlError(
+                            source=source, path=rel, reason=_reason_of(err), message=str(err)
                         )
                         continue
                     sha256, md5 = digests.sha256, digests.md5
-                out.files.append(
-                    FileRecord(  # validating is faster than model_construct (pydantic-core)
-                        source=source,
-                        path=rel,
-                        size=st.st_size,
-                        mtime=fromtimestamp(st.st_mtime, UTC),
-                        extension=ext,
-                        mime_type=mime_type_of(ext),
-                        depth=depth,
-                        sha256=sha256,
-                        md5=md5,
-                    )
+                record = trusted(  # every value made here, of its field's type
+                    FileRecord,
+                    {
+                        "kind": "file",
+                        "source": source,
+                        "path": rel,
+                        "size": st.st_size,
+                        "mtime": fromtimestamp(st.st_mtime, UTC),
+                        "extension": ext,
+                        "mime_type": mime,
+                        "depth": depth,
+                        "sha256": sha256,
+                        "md5": md5,
+                        "etag": None,
+                    },
+                    _FILE_FIELDS,
                 )
-        return out
+                yield finish(record, st, entry.path)
 
 
 class CollectionSource:

@@ -19,10 +19,23 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
+import threading
 from collections import deque
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Collection,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import anyio.to_thread
 
 from provena_like._core.errors import UsageError
 from provena_like._core.ratelimit import RateLimiter
@@ -32,15 +45,23 @@ from provena_like.crawler.sources import (
     CrawlFilter,
     DatasetSource,
     DirListing,
+    Finish,
     ListingFailed,
     LocalSource,
     TreeSource,
+    record_itself,
 )
 
-__all__ = ["CrawlSource", "RateLimiter", "cancel_all", "crawl"]
+__all__ = ["Crawl", "CrawlSource", "RateLimiter", "cancel_all", "crawl"]
 
 CrawlSource = LocalSource | CollectionSource | DatasetSource | TreeSource
 """What :func:`crawl` walks (a ``str`` or :class:`~pathlib.Path` means a local folder)."""
+
+T = TypeVar("T")
+
+_BATCH = 128  # items per hand-over from a local walk's thread to the event loop (few: the
+# garbage collector walks every object alive, and a batch of results is many objects)
+_PUT_WAIT = 0.2  # seconds between checks of an abandoned crawl by a waiting thread
 
 
 async def cancel_all(tasks: Collection[asyncio.Task[Any]]) -> None:
@@ -58,7 +79,293 @@ async def _list(
     return await source.list_dir(relative, depth, rules)
 
 
-async def crawl(
+class _Visited:
+    """The directories entered so far (by identity) and those still to list, in BFS order."""
+
+    def __init__(self, source: str, root_key: tuple[int, int] | None) -> None:
+        self.source = source
+        self.seen: dict[tuple[int, int], str] = {} if root_key is None else {root_key: ""}
+        self.pending: deque[tuple[str, int]] = deque([("", 0)])
+
+    def enter(
+        self, dirs: Iterable[tuple[str, tuple[int, int] | None]], depth: int
+    ) -> list[CrawlError]:
+        """Queue a listing's subdirectories; one already crawled is a ``symlink_loop``."""
+        loops: list[CrawlError] = []
+        for sub, key in dirs:
+            if key is not None:
+                seen = self.seen.get(key)
+                if seen is not None:
+                    loops.append(
+                        CrawlError(
+                            source=self.source,
+                            path=sub,
+                            reason="symlink_loop",
+                            message=f"already crawled as {seen or '.'!r}; not entered",
+                        )
+                    )
+                    continue
+                self.seen[key] = sub
+            self.pending.append((sub, depth + 1))
+        return loops
+
+
+class _Closed(Exception):
+    """The crawl's consumer has gone: the walking thread stops."""
+
+
+class _HandOver:
+    """Batches from a walking thread to the event loop, one at a time, on demand.
+
+    The thread makes the next batch only when the loop has used up the last one and asks
+    for more (after the first batch, which the loop may ask for before it is there), so the
+    two don't run at once: they would only take the GIL from each other (a thread back from
+    a ``stat`` waits for the other to let go of it), and a batch or two is all the memory a
+    walk holds.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: queue.SimpleQueue[list[Any] | None] = queue.SimpleQueue()
+        self._ready = asyncio.Event()
+        self._wanted = threading.Semaphore(0)
+        self.closed = False
+
+    def put(self, batch: list[Any] | None) -> None:
+        """Hand a batch over (``None``: the end) and wait until the next one is wanted.
+
+        Raises:
+            _Closed: The consumer has gone.
+        """
+        if self.closed:
+            raise _Closed
+        self._queue.put(batch)
+        self._loop.call_soon_threadsafe(self._ready.set)
+        if batch is None:
+            return
+        while not self._wanted.acquire(timeout=_PUT_WAIT):
+            if self.closed:
+                raise _Closed
+        if self.closed:
+            raise _Closed
+
+    async def get(self) -> list[Any] | None:
+        """The next batch (``None``: the end)."""
+        asked = False
+        while True:
+            self._ready.clear()  # before looking: a later put sets it again
+            try:
+                return self._queue.get_nowait()
+            except queue.Empty:
+                if not asked:  # the thread waits for this after each batch
+                    self._wanted.release()
+                    asked = True
+                await self._ready.wait()
+
+    def close(self) -> None:
+        """No more batches are wanted: the thread stops at its next hand-over."""
+        self.closed = True
+        self._wanted.release()
+
+
+def _local_batches(
+    tree: LocalSource, rules: CrawlFilter, limiter: RateLimiter, finish: Finish[T]
+) -> Iterator[list[T | CrawlError]]:
+    """A local crawl, blocking: one listing after the other, in batches of ~``_BATCH``."""
+    try:
+        visited = _Visited(tree.source, tree.probe_root())
+    except ListingFailed as err:
+        yield [CrawlError(source=tree.source, path="", reason=err.reason, message=err.message)]
+        return
+    batch: list[T | CrawlError] = []
+    pending = visited.pending
+    while pending:
+        relative, depth = pending.popleft()
+        limiter.wait_blocking()
+        dirs: list[tuple[str, tuple[int, int] | None]] = []
+        try:
+            for item in tree.scan(relative, depth, rules, finish, dirs):
+                batch.append(item)
+                if len(batch) >= _BATCH:
+                    yield batch
+                    batch = []
+        except ListingFailed as err:
+            batch.append(
+                CrawlError(
+                    source=tree.source, path=relative, reason=err.reason, message=err.message
+                )
+            )
+            continue
+        batch += visited.enter(dirs, depth)
+    if batch:
+        yield batch
+
+
+def _walk_local(
+    tree: LocalSource,
+    rules: CrawlFilter,
+    limiter: RateLimiter,
+    finish: Finish[T],
+    out: _HandOver,
+) -> None:
+    """Run :func:`_local_batches` in this (worker) thread, handing the batches over."""
+    try:
+        for batch in _local_batches(tree, rules, limiter, finish):
+            out.put(batch)
+    except _Closed:
+        return
+    finally:  # the end, or an error: the consumer then looks at how the thread ended
+        with contextlib.suppress(_Closed):
+            out.put(None)
+
+
+class Crawl(AsyncIterator[FileRecord | CrawlError]):
+    """The records of one crawl, as :func:`crawl` returns them (``async for`` over it).
+
+    A local folder is walked by one worker thread (:func:`os.scandir`, one ``stat`` per
+    file), which hands the records over in batches when the loop asks for them: the event
+    loop sees one wake-up per batch, not per file, and memory stays flat.
+    :class:`~provena_like.crawler.ExtractionRunner` runs ``basic`` in that thread too,
+    from the crawl's ``stat``, when nothing else is to run.
+
+    Other sources are listed by tasks, ``concurrency`` directories at once.
+
+    Example:
+        ```python
+        records = crawl("data", max_depth=1)
+        async for record in records:
+            if isinstance(record, CrawlError):
+                print("could not read", record.path)
+        await records.aclose()  # stops its thread too when left early
+        ```
+    """
+
+    def __init__(
+        self, tree: CrawlSource, rules: CrawlFilter, limiter: RateLimiter, concurrency: int
+    ) -> None:
+        self.tree = tree
+        self.rules = rules
+        self.limiter = limiter
+        self.concurrency = concurrency
+        self._records: AsyncGenerator[FileRecord | CrawlError, None] | None = None
+        self._taken: AsyncGenerator[Any, None] | None = None  # by local(finish)
+
+    def __repr__(self) -> str:
+        return f"Crawl({self.tree!r}, {self.rules!r})"
+
+    @property
+    def started(self) -> bool:
+        """Whether iterating has begun (a crawl is iterated once)."""
+        return self._records is not None or self._taken is not None
+
+    def _start(self) -> AsyncGenerator[FileRecord | CrawlError, None]:
+        if self._records is None:
+            if self._taken is not None:
+                raise UsageError("this crawl's records are already being iterated")
+            if isinstance(self.tree, LocalSource):
+                self._records = self._local(self.tree, record_itself)
+            else:
+                self._records = self._walk()
+        return self._records
+
+    def __aiter__(self) -> AsyncIterator[FileRecord | CrawlError]:
+        return self._start()
+
+    def __anext__(self) -> Awaitable[FileRecord | CrawlError]:
+        return self._start().__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the crawl (its thread or listing tasks) if it has begun."""
+        for records in (self._records, self._taken):
+            if records is not None:
+                await records.aclose()
+
+    def local(self, finish: Finish[T]) -> AsyncGenerator[T | CrawlError, None]:
+        """A local folder's walk, each file turned into ``finish(record, stat, path)``.
+
+        ``finish`` runs in the walking thread. The crawl is iterated this way instead of
+        by ``async for`` (once).
+
+        Raises:
+            UsageError: The source is not a local folder, or the crawl has begun.
+
+        Example:
+            ```python
+            sizes = crawl("data").local(lambda record, st, path: st.st_size)
+            total = sum([s async for s in sizes if isinstance(s, int)])
+            ```
+        """
+        if not isinstance(self.tree, LocalSource):
+            raise UsageError(f"not a local folder: {self.tree!r}")
+        if self.started:
+            raise UsageError("this crawl's records are already being iterated")
+        taken = self._taken = self._local(self.tree, finish)
+        return taken
+
+    async def _local(
+        self, tree: LocalSource, finish: Finish[T]
+    ) -> AsyncGenerator[T | CrawlError, None]:
+        out = _HandOver()
+        walker = asyncio.ensure_future(
+            anyio.to_thread.run_sync(_walk_local, tree, self.rules, self.limiter, finish, out)
+        )
+        try:
+            while (batch := await out.get()) is not None:
+                for item in batch:
+                    yield item
+            await walker  # raises what stopped the thread, if anything did
+        finally:
+            out.close()
+            if not walker.done():
+                await asyncio.wait([walker])
+            if not walker.cancelled():
+                walker.exception()  # retrieved (raised above, or of no interest now)
+
+    async def _walk(self) -> AsyncGenerator[FileRecord | CrawlError, None]:
+        """Any other source: ``concurrency`` listings at once, as tasks."""
+        tree, rules, limiter = self.tree, self.rules, self.limiter
+        if isinstance(tree, DatasetSource):
+            async for record in tree.iter_files(rules):
+                yield record
+            return
+        try:
+            root_key = await tree.root_identity()
+        except ListingFailed as err:
+            yield CrawlError(source=tree.source, path="", reason=err.reason, message=err.message)
+            return
+        visited = _Visited(tree.source, root_key)
+        pending = visited.pending
+        running: dict[asyncio.Task[DirListing], tuple[str, int]] = {}
+        try:
+            while pending or running:
+                while pending and len(running) < self.concurrency:
+                    relative, depth = pending.popleft()
+                    task = asyncio.ensure_future(_list(tree, relative, depth, rules, limiter))
+                    running[task] = (relative, depth)
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    relative, depth = running.pop(task)
+                    try:
+                        listing = task.result()
+                    except ListingFailed as err:
+                        yield CrawlError(
+                            source=tree.source,
+                            path=relative,
+                            reason=err.reason,
+                            message=err.message,
+                        )
+                        continue
+                    for loop in visited.enter(listing.dirs, depth):
+                        yield loop
+                    for record in listing.files:
+                        yield record
+                    for error in listing.errors:
+                        yield error
+        finally:
+            await cancel_all(running)
+
+
+def crawl(
     source: CrawlSource | Path | str,
     *,
     max_depth: int | None = None,
@@ -67,7 +374,7 @@ async def crawl(
     hidden: bool = False,
     concurrency: int = 8,
     rate_limit: float | None = None,
-) -> AsyncIterator[FileRecord | CrawlError]:
+) -> Crawl:
     """Walk a source breadth first; yield a record per file and an error per unreadable entry.
 
     Args:
@@ -78,13 +385,19 @@ async def crawl(
         include: Globs on the relative path; if any, a file must match one.
         exclude: Globs to leave out; a directory matching one is not entered.
         hidden: Report and enter names starting with a dot.
-        concurrency: Directories listed at once.
+        concurrency: Directories listed at once (remote sources; a local folder is listed
+            by one thread, one directory after the other: faster on a local disk).
         rate_limit: At most this many directory listings per second (``None``: no limit);
             transfer services throttle clients that list too fast.
 
-    Yields:
-        :class:`FileRecord` per file, :class:`CrawlError` per directory or file that could
-        not be read (the root included: then it is the only record).
+    Returns:
+        A :class:`Crawl`: ``async for`` over it gives a :class:`FileRecord` per file and a
+        :class:`CrawlError` per directory or file that could not be read (the root
+        included: then it is the only record).
+
+    Raises:
+        UsageError: A negative ``max_depth``, ``concurrency`` below 1 or a ``rate_limit``
+            not above 0.
 
     Example:
         ```python
@@ -96,52 +409,5 @@ async def crawl(
     rules = CrawlFilter(
         max_depth=max_depth, include=tuple(include), exclude=tuple(exclude), hidden=hidden
     )
-    limiter = RateLimiter(rate_limit)
     tree: CrawlSource = LocalSource(source) if isinstance(source, str | Path) else source
-    if isinstance(tree, DatasetSource):
-        async for record in tree.iter_files(rules):
-            yield record
-        return
-    try:
-        root_key = await tree.root_identity()
-    except ListingFailed as err:
-        yield CrawlError(source=tree.source, path="", reason=err.reason, message=err.message)
-        return
-    visited: dict[tuple[int, int], str] = {} if root_key is None else {root_key: ""}
-    pending: deque[tuple[str, int]] = deque([("", 0)])
-    running: dict[asyncio.Task[DirListing], tuple[str, int]] = {}
-    try:
-        while pending or running:
-            while pending and len(running) < concurrency:
-                relative, depth = pending.popleft()
-                task = asyncio.ensure_future(_list(tree, relative, depth, rules, limiter))
-                running[task] = (relative, depth)
-            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                relative, depth = running.pop(task)
-                try:
-                    listing = task.result()
-                except ListingFailed as err:
-                    yield CrawlError(
-                        source=tree.source, path=relative, reason=err.reason, message=err.message
-                    )
-                    continue
-                for sub, key in listing.dirs:
-                    if key is not None:
-                        seen = visited.get(key)
-                        if seen is not None:
-                            yield CrawlError(
-                                source=tree.source,
-                                path=sub,
-                                reason="symlink_loop",
-                                message=f"already crawled as {seen or '.'!r}; not entered",
-                            )
-                            continue
-                        visited[key] = sub
-                    pending.append((sub, depth + 1))
-                for record in listing.files:
-                    yield record
-                for error in listing.errors:
-                    yield error
-    finally:
-        await cancel_all(running)
+    return Crawl(tree, rules, RateLimiter(rate_limit), concurrency)

@@ -64,13 +64,33 @@ class BasicExtractor:
 
     def extract(self, path: str | os.PathLike[str]) -> dict[str, JSONValue]:
         """Stat ``path`` (and hash it when asked); text is taken as is (no :class:`Path`)."""
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
+        return self.extract_stat(path, os.stat(path))
+
+    def extract_stat(
+        self, path: str | os.PathLike[str], st: os.stat_result
+    ) -> dict[str, JSONValue]:
+        """What :meth:`extract` says, from a ``stat`` already made (a crawl's).
+
+        Args:
+            path: The file (read only for checksums).
+            st: Its :func:`os.stat` (symlinks followed).
+
+        Raises:
+            ValueError: ``st`` is not a regular file's.
+
+        Example:
+            ```python
+            meta = BasicExtractor(sha256=False).extract_stat("data.bin", os.stat("data.bin"))
+            assert meta["size"] == 4
+            ```
+        """
+        mode = st.st_mode
+        if not stat.S_ISREG(mode):
             raise ValueError(f"not a regular file: {path}")
         meta: dict[str, JSONValue] = {
             "size": st.st_size,
             "mtime": st.st_mtime,
-            "mode": stat.filemode(st.st_mode),
+            "mode": stat.filemode(mode),
         }
         if self.sha256 or self.md5:
             digests = checksums(path, st.st_size, sha256=self.sha256, md5=self.md5)
