@@ -681,7 +681,7 @@ class Patcher:
                 await self._verify(journal, repos)
             result: PatchResult | None = None
             if journal.step == "verified":
-                result = await self._commit(journal, repos)
+                result = await self._commit(journal, repos, resumed=resumed)
             if journal.step == "committed":
                 await self._clean(journal, repos)
         if result is None and journal.files:
@@ -840,10 +840,21 @@ class Patcher:
         await self._save(journal)
         raise PatchAborted(journal.patch_id, journal.error)
 
-    async def _commit(self, journal: Journal, repos: Mapping[str, Repository]) -> PatchResult:
-        try:
-            result = await self.client.get_patch(journal.patch_id)
-        except NotFound:
+    async def _commit(
+        self, journal: Journal, repos: Mapping[str, Repository], *, resumed: bool
+    ) -> PatchResult:
+        """One ``commit_patch``; a resumed patch first asks whether it committed already.
+
+        A patch planned in this run can't have committed before: it asks nothing first (a
+        ``patch_id`` given that an earlier patch used is refused by the commit, 409).
+        """
+        result: PatchResult | None = None
+        if resumed:
+            try:
+                result = await self.client.get_patch(journal.patch_id)
+            except NotFound:
+                result = None
+        if result is None:
             body = {
                 "patch_id": journal.patch_id,
                 "force": journal.force,
