@@ -771,8 +771,9 @@ class Patcher:
         try:
             await report()
             await self._each(self._batches(todo), put)
-        finally:
+        except BaseException:
             journal.save(self.journal_dir)  # also when cancelled: what was staged is known
+            raise
         journal.step = "staged"
         await self._save(journal)
 
@@ -898,8 +899,9 @@ class Patcher:
 
         try:
             await self._each(list(todo), clean)
-        finally:
-            journal.save(self.journal_dir)  # also when cancelled
+        except BaseException:
+            journal.save(self.journal_dir)  # also when cancelled: what was deleted is known
+            raise
         journal.step = "done"
         # nothing left to resume: the server keeps the patch's history (get_patch,
         # iter_dataset_patches), and a directory of finished journals would only grow
