@@ -41,6 +41,7 @@ from pathlib import Path
 
 import anyio
 
+from provena_like._core.concurrency import each
 from provena_like._core.errors import ChecksumMismatch, TransferError, UnsafePath, UsageError
 from provena_like.repositories.base import (
     ObjectInfo,
@@ -554,7 +555,12 @@ class PosixRepository(Repository):
         await anyio.to_thread.run_sync(work, limiter=self._limiter)
 
     async def delete_many(self, paths: Iterable[str]) -> None:
-        """Delete the objects in one worker thread, fsyncing each folder once at the end.
+        """Delete the objects in one worker thread, then fsync each folder once.
+
+        The folders are fsynced side by side (``io_threads`` at once), so the file system
+        commits them together: one after the other, each waits for a journal commit of its
+        own (~6 ms each on ext4, over a second for the 200 folders of 1,000 files). The
+        fsyncs are finished also when the call is cancelled.
 
         Example:
             ```python
@@ -564,12 +570,17 @@ class PosixRepository(Repository):
         """
         checked = [check_path(p) for p in paths]
 
-        def work() -> None:
-            folders = {parent for p in checked if (parent := self._unlink(p)) is not None}
-            for folder in folders:
-                _fsync_dir(folder)
+        def unlink_all() -> builtins.list[Path]:
+            found = (self._unlink(p) for p in checked)
+            return builtins.list(dict.fromkeys(f for f in found if f is not None))
 
-        await anyio.to_thread.run_sync(work, limiter=self._limiter)
+        folders = await anyio.to_thread.run_sync(unlink_all, limiter=self._limiter)
+
+        async def fsync(folder: Path) -> None:
+            await anyio.to_thread.run_sync(_fsync_dir, folder)
+
+        with anyio.CancelScope(shield=True):
+            await each(folders, fsync, limiter=self._limiter)
 
     def _walk(self, prefix: str, *, temps: bool) -> builtins.list[tuple[str, os.stat_result]]:
         """Regular files under the root whose path starts with ``prefix``. Blocking.

@@ -264,3 +264,31 @@ async def test_put_many_raises_the_first_failure_keeping_what_was_stored(
         await repo.put_many(pairs)
     assert [o.path async for o in repo.list()] == ["s/f0.bin", "s/f1.bin"]
     assert await repo.incomplete() == []
+
+
+async def test_delete_many_fsyncs_each_folder_once_after_deleting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provena_like.repositories import posix
+
+    repo = PosixRepository(tmp_path / "repo", io_threads=3)
+    paths = [f"s/c{i % 7}/f{i}.bin" for i in range(30)]
+    (tmp_path / "f").write_bytes(b"f")
+    await repo.put_many([(tmp_path / "f", p) for p in paths])
+    synced: list[tuple[Path, int]] = []
+    real = posix._fsync_dir
+
+    def recorded(folder: Path) -> None:  # how many objects are left when it is synced
+        synced.append((folder, len([o for o in folder.iterdir() if o.is_file()])))
+        real(folder)
+
+    monkeypatch.setattr(posix, "_fsync_dir", recorded)
+    await repo.delete_many([*paths[:20], "s/c0/never.bin", "t/never.bin"])
+    assert sorted(f for f, _ in synced) == sorted(
+        {repo.root / p.rpartition("/")[0] for p in paths[:20]}
+    )
+    left = {p.rpartition("/")[0]: 0 for p in paths}
+    for p in paths[20:]:
+        left[p.rpartition("/")[0]] += 1
+    assert {f: n for f, n in synced} == {repo.root / d: left[d] for d in left}
+    assert [o.path async for o in repo.list()] == sorted(paths[20:])
