@@ -10,7 +10,8 @@ bytes) in one session, 5 dataset types.
   ``pv.registration.register_files`` with a file record in each repository (one atomic
   request per repository), and every file stored in both repositories with one ``put_many``
   per repository, the two side by side (S3: one engine batch, 16 requests in flight; POSIX:
-  small files several to a worker-thread hop), the batched calls the Patcher stages with;
+  small files several to a worker-thread hop), the batched calls the Patcher stages with
+  (``--first put``: one ``put`` per file, 16 at once, the reference of earlier figures);
 * **patch**: every file rewritten with new bytes, then ``pv.patcher.patch_files`` of all of
   them: plan (match, hash), stage in both repositories, read back each staged object and
   hash it, one commit, delete the old objects (16 objects or batches at once:
@@ -257,11 +258,23 @@ async def workload(
             }
             datasets = [registered[str(f.relative_to(created.path))] for f in files]
 
+        limiter = anyio.CapacityLimiter(args.concurrency)  # --first put: both repositories'
+
         async def put(handle: str) -> None:
             pairs = [
                 (f, path_from_dataset(d, handle)) for f, d in zip(files, datasets, strict=True)
             ]
-            await repos[handle].put_many(pairs)
+            if args.first == "put_many":
+                await repos[handle].put_many(pairs)
+                return
+
+            async def one(local: Path, path: str) -> None:
+                async with limiter:
+                    await repos[handle].put(local, path)
+
+            async with anyio.create_task_group() as each_file:
+                for local, path in pairs:
+                    each_file.start_soon(one, local, path)
 
         async with measured(first, "put", server_cpu), anyio.create_task_group() as tg:
             for handle in (s3, posix):
@@ -286,6 +299,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--concurrency", type=int, default=16, help="the Patcher's objects in flight at once"
+    )
+    parser.add_argument(
+        "--first",
+        choices=("put_many", "put"),
+        default="put_many",
+        help="how the first upload stores the files: one put_many per repository (default), "
+        "or one put per file, --concurrency at once (the reference of earlier figures)",
     )
     parser.add_argument(
         "--in-process", action="store_true", help="run the server in this process (shared GC)"
