@@ -8,11 +8,14 @@ bytes) in one session, 5 dataset types.
 
 * **first**: what it takes to get the files registered and stored the first time —
   ``pv.registration.register_files`` with a file record in each repository (one atomic
-  request per repository), and every file ``put`` into both repositories (16 at once, the
-  Patcher's concurrency; ``--concurrency`` sets both);
+  request per repository), and every file stored in both repositories with one ``put_many``
+  per repository, the two side by side (S3: one engine batch, 16 requests in flight; POSIX:
+  small files several to a worker-thread hop), the batched calls the Patcher stages with
+  (``--first put``: one ``put`` per file, 16 at once, the reference of earlier figures);
 * **patch**: every file rewritten with new bytes, then ``pv.patcher.patch_files`` of all of
   them: plan (match, hash), stage in both repositories, read back each staged object and
-  hash it, one commit, delete the old objects.
+  hash it, one commit, delete the old objects (16 objects or batches at once:
+  ``--concurrency``).
 
 Prints both times, the ratio (target: patch <= 1.5x first) and the peak RSS of the client
 and of the server. Not a test: the numbers depend on the machine's load.
@@ -55,25 +58,34 @@ def peak_rss_mib() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+Phases = dict[str, tuple[float, float, float]]
+"""Name -> wall time, this process's CPU time, the server's CPU time (seconds)."""
+
+
+@asynccontextmanager
+async def measured(
+    phases: Phases, name: str, server_cpu: Callable[[], Awaitable[float]] | None
+) -> AsyncIterator[None]:
+    """Record the block's wall time, this process's CPU time and the server's in ``phases``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    server = await server_cpu() if server_cpu is not None else 0.0
+    try:
+        yield
+    finally:
+        after = await server_cpu() if server_cpu is not None else 0.0
+        phases[name] = (time.perf_counter() - wall, time.process_time() - cpu, after - server)
+
+
 class TimedPatcher(Patcher):
     """The Patcher, with each step's wall time and this process's CPU time recorded."""
 
-    phases: dict[str, tuple[float, float, float]]
+    phases: Phases
     server_cpu: Callable[[], Awaitable[float]] | None = None
 
     def _timed(self, name: str, step: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
         async def run(*args: Any, **kwargs: Any) -> Any:
-            wall, cpu = time.perf_counter(), time.process_time()
-            server = await self.server_cpu() if self.server_cpu is not None else 0.0
-            try:
+            async with measured(self.phases, name, self.server_cpu):
                 return await step(*args, **kwargs)
-            finally:
-                after = await self.server_cpu() if self.server_cpu is not None else 0.0
-                self.phases[name] = (
-                    time.perf_counter() - wall,
-                    time.process_time() - cpu,
-                    after - server,
-                )
 
         return run
 
@@ -175,18 +187,24 @@ async def run(args: argparse.Namespace) -> None:
             s3, posix = values["s3"], values["posix"]
             config = ProvenaConfig(base_url=values["base_url"], token_dir=values["token_dir"])
             async with ProvenaClient(config) as pv:
-                first_s, patch_s, count, phases = await workload(
+                first_s, patch_s, count, first, phases = await workload(
                     pv, s3, posix, mount, Path(tmp), args, rng, server_cpu
                 )
 
-    print(f"first (register + put)  : {first_s:7.2f} s  {first_s / count * 1e3:7.2f} ms/file")
-    print(f"patch (all five steps)  : {patch_s:7.2f} s  {patch_s / count * 1e3:7.2f} ms/file")
-    print(f"ratio patch / first     : {patch_s / first_s:7.2f}x  (target <= 1.5x)")
     server = "server CPU" if not args.in_process else "(server in the client)"
-    for name, (wall, cpu, server_s) in phases.items():
-        print(
-            f"  {name:<9}: {wall:6.2f} s wall, {cpu:6.2f} s client CPU, {server_s:6.2f} s {server}"
-        )
+
+    def show(steps: Phases) -> None:
+        for name, (wall, cpu, server_s) in steps.items():
+            print(
+                f"  {name:<9}: {wall:6.2f} s wall, {cpu:6.2f} s client CPU, "
+                f"{server_s:6.2f} s {server}"
+            )
+
+    print(f"first (register + put)  : {first_s:7.2f} s  {first_s / count * 1e3:7.2f} ms/file")
+    show(first)
+    print(f"patch (all five steps)  : {patch_s:7.2f} s  {patch_s / count * 1e3:7.2f} ms/file")
+    show(phases)
+    print(f"ratio patch / first     : {patch_s / first_s:7.2f}x  (target <= 1.5x)")
     if args.in_process:
         print(
             f"peak RSS                : {peak_rss_mib():7.1f} MiB (this process, server included)"
@@ -207,7 +225,7 @@ async def workload(
     args: argparse.Namespace,
     rng: random.Random,
     server_cpu: Callable[[], Awaitable[float]] | None,
-) -> tuple[float, float, int, dict[str, tuple[float, float, float]]]:
+) -> tuple[float, float, int, Phases, Phases]:
     """Register and put the files (timed), rewrite them, patch them (timed)."""
     pv.registration.cache_dir = tmp / "cache"
     patcher = TimedPatcher(
@@ -225,29 +243,42 @@ async def workload(
     print(f"{len(files)} files, {size / 2**20:.1f} MiB, 2 repositories (S3 + POSIX)")
     resolver = RepositoryResolver(pv.registry_client, local_roots={posix: mount})
     async with await resolver.open([s3, posix], access="write") as repos:
-        limiter = anyio.CapacityLimiter(args.concurrency)
-
+        first: Phases = {}
         t = time.perf_counter()
-        for handle in (posix, s3):
-            result = await pv.registration.register_files(files, repository=handle)
-            if result.failed or result.skipped:
-                raise SystemExit(f"registration failed: {result.files[0]}")
-        registered = {
-            d.rel_path: d
-            async for d in pv.registry_client.iter_registered_datasets(
-                session=created.item.id, page_size=1000
-            )
-        }
-        datasets = [registered[str(f.relative_to(created.path))] for f in files]
+        async with measured(first, "register", server_cpu):
+            for handle in (posix, s3):
+                result = await pv.registration.register_files(files, repository=handle)
+                if result.failed or result.skipped:
+                    raise SystemExit(f"registration failed: {result.files[0]}")
+            registered = {
+                d.rel_path: d
+                async for d in pv.registry_client.iter_registered_datasets(
+                    session=created.item.id, page_size=1000
+                )
+            }
+            datasets = [registered[str(f.relative_to(created.path))] for f in files]
 
-        async def put(handle: str, local: Path, path: str) -> None:
-            async with limiter:
-                await repos[handle].put(local, path)
+        limiter = anyio.CapacityLimiter(args.concurrency)  # --first put: both repositories'
 
-        async with anyio.create_task_group() as tg:
-            for local, dataset in zip(files, datasets, strict=True):
-                for handle in (s3, posix):
-                    tg.start_soon(put, handle, local, path_from_dataset(dataset, handle))
+        async def put(handle: str) -> None:
+            pairs = [
+                (f, path_from_dataset(d, handle)) for f, d in zip(files, datasets, strict=True)
+            ]
+            if args.first == "put_many":
+                await repos[handle].put_many(pairs)
+                return
+
+            async def one(local: Path, path: str) -> None:
+                async with limiter:
+                    await repos[handle].put(local, path)
+
+            async with anyio.create_task_group() as each_file:
+                for local, path in pairs:
+                    each_file.start_soon(one, local, path)
+
+        async with measured(first, "put", server_cpu), anyio.create_task_group() as tg:
+            for handle in (s3, posix):
+                tg.start_soon(put, handle)
         first_s = time.perf_counter() - t
 
         for f in files:
@@ -259,7 +290,7 @@ async def workload(
             raise SystemExit(f"the patch did not complete: {outcome.step}")
         left = [o.path async for o in repos[s3].list()]
         assert len(left) == len(files), "old objects were left behind"
-    return first_s, patch_s, len(files), patcher.phases
+    return first_s, patch_s, len(files), first, patcher.phases
 
 
 def main() -> None:
@@ -267,7 +298,14 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--concurrency", type=int, default=16, help="objects in flight at once (both phases)"
+        "--concurrency", type=int, default=16, help="the Patcher's objects in flight at once"
+    )
+    parser.add_argument(
+        "--first",
+        choices=("put_many", "put"),
+        default="put_many",
+        help="how the first upload stores the files: one put_many per repository (default), "
+        "or one put per file, --concurrency at once (the reference of earlier figures)",
     )
     parser.add_argument(
         "--in-process", action="store_true", help="run the server in this process (shared GC)"

@@ -23,10 +23,10 @@ scoped credentials), :class:`~provena_like.repositories.PosixRepository` (a dire
 on a mounted disk) and :class:`~provena_like.repositories.TransferRepository` (a directory on
 a Globus collection, through the transfer service).
 
-**Batches**: :meth:`Repository.put_many` and :meth:`Repository.delete_many` store or delete
-many objects; the base class calls ``put``/``delete`` once per file, and an implementation
-that does better overrides them (:class:`~provena_like.repositories.TransferRepository`
-sends one task for all).
+**Batches**: :meth:`Repository.put_many`, :meth:`Repository.stat_many` and
+:meth:`Repository.delete_many` store, look at or delete many objects; the base class calls
+``put``/``stat``/``delete`` once per file, and an implementation that does better overrides
+them (:class:`~provena_like.repositories.TransferRepository` sends one task for all).
 
 **Adding a repository**: subclass :class:`Repository`, implement the six abstract methods
 keeping the promises above (opening and closing what it holds belong in
@@ -281,6 +281,39 @@ class Repository(AsyncCloseable):
         Returns:
             Its size, and its sha256 when known (always with ``verify=True``).
         """
+
+    async def stat_many(
+        self, paths: Iterable[str], *, verify: bool = False
+    ) -> builtins.list[ObjectInfo | None]:
+        """The objects at many paths, as :meth:`stat` says each (``None``: no object there).
+
+        The default calls :meth:`stat` for one path after the other; a store that looks at
+        many objects at once better overrides it (POSIX: several files to a worker-thread
+        hop; S3: requests side by side). The first error is raised.
+
+        Args:
+            paths: The objects, relative to the repository root.
+            verify: Read each object back and compute its sha256 from the bytes read.
+
+        Returns:
+            One answer per path, in the order of ``paths``.
+
+        Raises:
+            UnsafePath: If a path is unsafe (checked for all before anything is read).
+
+        Example:
+            ```python
+            from provena_like.repositories import PosixRepository
+
+            (tmp_path / "a.txt").write_text("a")
+            async with PosixRepository(tmp_path / "repo") as repo:
+                await repo.put(tmp_path / "a.txt", "s/a.txt")
+                found = await repo.stat_many(["s/a.txt", "s/b.txt"], verify=True)
+                assert [i is not None for i in found] == [True, False]
+            ```
+        """
+        checked = [check_path(path) for path in paths]
+        return [await self.stat(path, verify=verify) for path in checked]
 
     @abstractmethod
     async def delete(self, path: str) -> None:

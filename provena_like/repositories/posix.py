@@ -17,7 +17,8 @@ Files are copied in chunks (one worker thread hop each), so a cancelled ``put`` 
 stops at the next chunk and removes its temp file; a source file that changes while it is
 copied fails the copy instead of storing a mix. :meth:`PosixRepository.put_many` stores small
 files several to a hop (up to one chunk's bytes), each with the same temp file, check, fsync
-and rename, and fsyncs each folder once per hop.
+and rename, and fsyncs each folder once per hop; :meth:`PosixRepository.stat_many` looks at
+(and with ``verify`` hashes) small files several to a hop the same way.
 
 Example:
     ```python
@@ -40,6 +41,7 @@ from pathlib import Path
 
 import anyio
 
+from provena_like._core.concurrency import each
 from provena_like._core.errors import ChecksumMismatch, TransferError, UnsafePath, UsageError
 from provena_like.repositories.base import (
     ObjectInfo,
@@ -60,7 +62,8 @@ TEMP_PREFIX = ".provena-tmp-"
 """File names starting so are temp files of writes in progress, never objects."""
 
 _SMALL_MOST = 64
-"""The most files :meth:`PosixRepository.put_many` stores in one worker-thread hop."""
+"""The most files :meth:`PosixRepository.put_many` stores (or ``stat_many`` looks at) in one
+worker-thread hop."""
 
 _OPEN_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -463,19 +466,61 @@ class PosixRepository(Repository):
             info = await repo.stat("m1/2024-01-31/001/a.b.npy", verify=True)
             ```
         """
+        return await anyio.to_thread.run_sync(self._stat_one, path, verify, limiter=self._limiter)
 
-        def work() -> ObjectInfo | None:
-            target = self._existing(path)
-            try:
-                info = os.lstat(target)
-                if not stat_module.S_ISREG(info.st_mode):
-                    return None
-                digest = hash_file(target).sha256 if verify else None
-            except (FileNotFoundError, NotADirectoryError):
+    def _stat_one(self, path: str, verify: bool) -> ObjectInfo | None:
+        """:meth:`stat` of one path. Blocking."""
+        target = self._existing(path)
+        try:
+            info = os.lstat(target)
+            if not stat_module.S_ISREG(info.st_mode):
                 return None
-            return ObjectInfo(path=path, size=info.st_size, sha256=digest, mtime=_mtime(info))
+            digest = hash_file(target).sha256 if verify else None
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return ObjectInfo(path=path, size=info.st_size, sha256=digest, mtime=_mtime(info))
 
-        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+    async def stat_many(
+        self, paths: Iterable[str], *, verify: bool = False
+    ) -> builtins.list[ObjectInfo | None]:
+        """:meth:`stat` of many paths, several to a worker-thread hop.
+
+        A hop looks at files while the bytes it reads back stay within one chunk (at most
+        64 files), so a cancelled ``stat_many`` stops about as soon as a cancelled ``stat``;
+        a missing object is ``None`` and the others are still looked at.
+
+        Example:
+            ```python
+            repo = PosixRepository(tmp_path / "repo")
+            infos = await repo.stat_many(["m1/a.npy", "m1/b.npy"], verify=True)
+            ```
+        """
+        checked = [check_path(path) for path in paths]
+        found: builtins.list[ObjectInfo | None] = []
+        while len(found) < len(checked):
+            start = len(found)
+            found += await anyio.to_thread.run_sync(
+                self._stat_some, checked[start : start + _SMALL_MOST], verify, limiter=self._limiter
+            )
+        return found
+
+    def _stat_some(
+        self, paths: builtins.list[str], verify: bool
+    ) -> builtins.list[ObjectInfo | None]:
+        """:meth:`stat` from the start of ``paths`` while the bytes read fit in a chunk. Blocking.
+
+        At least the first path is looked at.
+        """
+        found: builtins.list[ObjectInfo | None] = []
+        budget = self._chunk_size
+        for path in paths:
+            if found and budget <= 0:
+                break
+            info = self._stat_one(path, verify)
+            found.append(info)
+            if verify and info is not None:
+                budget -= info.size
+        return found
 
     def _unlink(self, path: str) -> Path | None:
         """Remove the object at ``path``; the folder to fsync (None if nothing). Blocking."""
@@ -510,7 +555,12 @@ class PosixRepository(Repository):
         await anyio.to_thread.run_sync(work, limiter=self._limiter)
 
     async def delete_many(self, paths: Iterable[str]) -> None:
-        """Delete the objects in one worker thread, fsyncing each folder once at the end.
+        """Delete the objects in one worker thread, then fsync each folder once.
+
+        The folders are fsynced side by side (``io_threads`` at once), so the file system
+        commits them together: one after the other, each waits for a journal commit of its
+        own (~6 ms each on ext4, over a second for the 200 folders of 1,000 files). The
+        fsyncs are finished also when the call is cancelled.
 
         Example:
             ```python
@@ -520,12 +570,17 @@ class PosixRepository(Repository):
         """
         checked = [check_path(p) for p in paths]
 
-        def work() -> None:
-            folders = {parent for p in checked if (parent := self._unlink(p)) is not None}
-            for folder in folders:
-                _fsync_dir(folder)
+        def unlink_all() -> builtins.list[Path]:
+            found = (self._unlink(p) for p in checked)
+            return builtins.list(dict.fromkeys(f for f in found if f is not None))
 
-        await anyio.to_thread.run_sync(work, limiter=self._limiter)
+        folders = await anyio.to_thread.run_sync(unlink_all, limiter=self._limiter)
+
+        async def fsync(folder: Path) -> None:
+            await anyio.to_thread.run_sync(_fsync_dir, folder)
+
+        with anyio.CancelScope(shield=True):
+            await each(folders, fsync, limiter=self._limiter)
 
     def _walk(self, prefix: str, *, temps: bool) -> builtins.list[tuple[str, os.stat_result]]:
         """Regular files under the root whose path starts with ``prefix``. Blocking.

@@ -33,6 +33,9 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Self
 
+import anyio
+
+from provena_like._core.concurrency import each
 from provena_like._core.errors import ChecksumMismatch, TransferError, UsageError
 from provena_like.repositories.base import (
     ObjectInfo,
@@ -153,6 +156,7 @@ class S3Repository(Repository):
             memory_limit=memory_limit,
             resume=False,
         )
+        self._max_concurrency = max_concurrency
         self._sub: str | None = None  # the root prefix below the credentials' prefix, once open
 
     def __repr__(self) -> str:
@@ -325,6 +329,28 @@ class S3Repository(Repository):
         return ObjectInfo(
             path=path, size=size, sha256=sha256, etag=head.etag, mtime=head.last_modified
         )
+
+    async def stat_many(
+        self, paths: Iterable[str], *, verify: bool = False
+    ) -> builtins.list[ObjectInfo | None]:
+        """:meth:`stat` of many paths, their requests side by side (the engine's concurrency).
+
+        The first error cancels the others and is raised.
+
+        Example:
+            ```python
+            infos = await repo.stat_many(["m1/a.npy", "m1/b.npy"], verify=True)
+            ```
+        """
+        checked = [check_path(path) for path in paths]
+        found: builtins.list[ObjectInfo | None] = [None] * len(checked)
+
+        async def one(index: int) -> None:
+            found[index] = await self.stat(checked[index], verify=verify)
+
+        limiter = anyio.CapacityLimiter(self._max_concurrency)
+        await each(range(len(checked)), one, limiter=limiter)
+        return found
 
     async def delete(self, path: str) -> None:
         """Delete the object (S3 answers success for a missing one).

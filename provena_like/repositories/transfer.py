@@ -74,6 +74,7 @@ from pathlib import Path
 
 import anyio
 
+from provena_like._core.concurrency import each
 from provena_like._core.errors import (
     APIError,
     ChecksumMismatch,
@@ -406,22 +407,12 @@ class TransferRepository(Repository):
         The first error is raised as itself (the other jobs are cancelled), not in an
         ``ExceptionGroup``.
         """
-        failures: builtins.list[Exception] = []
 
-        async def run(job: Callable[[], Awaitable[None]], scope: anyio.CancelScope) -> None:
-            async with self._list_limit:
-                try:
-                    await self._list_rate.wait()
-                    await job()
-                except Exception as err:
-                    failures.append(err)
-                    scope.cancel()
+        async def run(job: Callable[[], Awaitable[None]]) -> None:
+            await self._list_rate.wait()
+            await job()
 
-        async with anyio.create_task_group() as group:
-            for job in jobs:
-                group.start_soon(run, job, group.cancel_scope)
-        if failures:
-            raise failures[0]
+        await each(jobs, run, limiter=self._list_limit)
 
     async def _entries(self, paths: Sequence[str]) -> dict[str, FileEntry | None]:
         """The files at ``paths`` (``None``: missing, or not a file).

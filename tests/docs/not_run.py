@@ -267,6 +267,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.repositories.s3:S3Repository.put": S3_REPO,
     "provena_like.repositories.s3:S3Repository.put_many": S3_REPO,
     "provena_like.repositories.s3:S3Repository.stat": S3_REPO,
+    "provena_like.repositories.s3:S3Repository.stat_many": S3_REPO,
     "provena_like.repositories.transfer": GLOBUS_REPO,
     "provena_like.repositories.transfer:TransferRepository": GLOBUS_REPO,
     "provena_like.repositories.transfer:TransferRepository.location": GLOBUS_REPO,

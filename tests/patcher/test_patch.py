@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import UsageError
-from provena_like.modules.patcher import ProtectedDatasets
+from provena_like.modules.patcher import PatchAborted, ProtectedDatasets
 from provena_like.repositories import OpenRepositories, is_staging_path
 from provena_like.storage.events import TransferEvent, TransferProgress
 from tests.support.patcher_helpers import (
@@ -111,3 +112,31 @@ async def test_refusals_before_anything_moves(
     assert (await pv.registry_client.get_registered_dataset(str(dataset.id))).sha256 == sha256(
         b"old"
     )
+
+
+async def test_a_patch_id_an_earlier_patch_used_is_refused_by_the_commit(
+    client, pv: ProvenaClient, bench: Bench, repos: OpenRepositories, tmp_path: Path
+) -> None:
+    # a new patch doesn't ask the server first whether "its" commit happened: given the id
+    # of a finished patch (whose journal is gone), it must not take that patch's commit for
+    # its own (and report done with nothing changed and its staged copies left over)
+    v = bench.vocabulary
+    first, second = await hold_files(
+        client, bench, repos, {f"alf/{v.name()}": b"one", f"alf/{v.name('intervals')}": b"two"}
+    )
+    local = tmp_path / "local"
+    patcher = pv.patcher
+    patcher.journal_dir = tmp_path / "journals"
+    roots = {bench.posix: bench.posix_root}
+    patch_id = str(uuid.uuid4())
+    path = write_local(local, first, b"one, patched")
+    done = await patcher.patch_files([path], repositories=roots, patch_id=patch_id)
+    assert done.step == "done"
+    before = await listing(repos, (bench.s3, bench.posix))
+    other = write_local(local, second, b"two, patched")
+    with pytest.raises(PatchAborted, match="patch_id"):
+        await patcher.patch_files([other], repositories=roots, patch_id=patch_id)
+    assert (await pv.registry_client.get_registered_dataset(str(second.id))).sha256 == sha256(
+        b"two"
+    )
+    assert await listing(repos, (bench.s3, bench.posix)) == before  # its staging removed

@@ -300,3 +300,27 @@ async def test_put_many_and_delete_many(repo: Repository, tmp_path: Path) -> Non
     await repo.delete_many([*files, "never/was.there"])
     assert await paths(repo) == []
     assert await leftovers(repo) == []
+
+
+async def test_stat_many_answers_each_path_in_order(
+    repo: Repository, tmp_path: Path, s3_admin: Any
+) -> None:
+    files = {f"{SESSION}/alf/y{i}.npy": os.urandom(100 + i) for i in range(3)}
+    for path, data in files.items():
+        await repo.put(write(tmp_path / "src" / path, data), path)
+    first, second, third = files
+    stored = corrupt(repo, second, s3_admin)  # bit rot in the middle of the batch
+    asked = [first, f"{SESSION}/alf/missing.npy", second, third]
+    with pytest.raises(UnsafePath):  # checked for all before anything is read
+        await repo.stat_many([*asked, "../escape.npy"], verify=True)
+
+    verified = await repo.stat_many(asked, verify=True)
+    assert [(i.path, i.size, i.sha256) if i else None for i in verified] == [
+        (first, 100, sha(files[first])),
+        None,  # a missing object: None, and the others are still answered
+        (second, 101, sha(stored)),  # the bytes read back, not what was put
+        (third, 102, sha(files[third])),
+    ]
+    plain = await repo.stat_many(asked)
+    assert [i.size if i else None for i in plain] == [100, None, 101, 102]
+    assert await repo.stat_many([]) == []

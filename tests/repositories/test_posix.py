@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -163,11 +164,24 @@ async def test_a_writer_killed_mid_put_leaves_the_old_file_and_a_hidden_temp(
     assert await repo.incomplete() == [] and [o.path async for o in repo.list()] == [path]
 
 
+def count_hops(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the worker-thread hops from now on (``monkeypatch.undo()`` stops counting)."""
+    import anyio.to_thread
+
+    hops = [0]
+    real = anyio.to_thread.run_sync
+
+    async def counted(*args: object, **kwargs: object) -> object:
+        hops[0] += 1
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    return hops
+
+
 async def test_put_many_stores_small_files_several_to_a_thread_hop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import anyio.to_thread
-
     repo = PosixRepository(tmp_path / "repo", chunk_size=1024)
     pairs: list[tuple[Path, str]] = []
     for i in range(40):  # 40 files of 100 bytes, then one larger than a chunk, then 2 more
@@ -178,14 +192,7 @@ async def test_put_many_stores_small_files_several_to_a_thread_hop(
     big.write_bytes(b"B" * 3000)
     pairs.append((big, "s/big.bin"))
     pairs += pairs[:2]
-    hops = [0]
-    real = anyio.to_thread.run_sync
-
-    async def counted(*args: object, **kwargs: object) -> object:
-        hops[0] += 1
-        return await real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    hops = count_hops(monkeypatch)
     infos = await repo.put_many(pairs)
     # 10 files of 100 bytes fill a 1 KiB chunk: 4 hops for 40, the big one chunk by chunk
     assert hops[0] <= 20, hops[0]
@@ -196,6 +203,53 @@ async def test_put_many_stores_small_files_several_to_a_thread_hop(
         stored = await repo.stat(path, verify=True)
         assert stored is not None and (info.size, info.sha256) == (stored.size, stored.sha256)
     assert await repo.incomplete() == []
+
+
+async def test_stat_many_looks_at_small_files_several_to_a_thread_hop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = PosixRepository(tmp_path / "repo", chunk_size=1024)
+    pairs: list[tuple[Path, str]] = []
+    for i in range(40):  # 40 files of 100 bytes, one larger than a chunk, one more
+        local = tmp_path / f"f{i}.bin"
+        local.write_bytes(bytes([i]) * 100)
+        pairs.append((local, f"s/c{i % 3}/f{i}.bin"))
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"B" * 3000)
+    pairs += [(big, "s/big.bin"), (pairs[0][0], "s/last.bin")]
+    await repo.put_many(pairs)
+    (repo.root / "s" / "folder.bin").mkdir()  # not an object
+    asked = [p for _, p in pairs]
+    asked[5:5] = ["s/missing.bin", "s/folder.bin", "s/c0/f0.bin/below.bin"]
+    hops = count_hops(monkeypatch)
+    found = await repo.stat_many(asked, verify=True)
+    # 10 files of 100 bytes fill a 1 KiB chunk: 5 hops for the 43 small ones, 1 for the big
+    assert hops[0] <= 8, hops[0]
+    monkeypatch.undo()
+    expected = {p: local.read_bytes() for local, p in pairs}
+    assert [(i.path, i.size, i.sha256) if i else None for i in found] == [
+        (p, len(expected[p]), hashlib.sha256(expected[p]).hexdigest()) if p in expected else None
+        for p in asked
+    ]
+    assert [i.sha256 if i else None for i in await repo.stat_many(asked[:2])] == [None, None]
+
+
+async def test_stat_many_raises_a_file_that_fails_in_a_batch(tmp_path: Path) -> None:
+    repo = PosixRepository(tmp_path / "repo")
+    for name in ("a", "b"):
+        (tmp_path / name).write_bytes(name.encode())
+        await repo.put(tmp_path / name, f"s/{name}.bin")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.bin").write_bytes(b"x")
+    (repo.root / "s" / "link").symlink_to(outside)  # a folder planted inside, leading out
+    with pytest.raises(UnsafePath, match="outside the repository"):
+        await repo.stat_many(["s/a.bin", "s/link/x.bin", "s/b.bin"], verify=True)
+    found = await repo.stat_many(["s/a.bin", "s/b.bin"], verify=True)
+    assert [i.sha256 if i else None for i in found] == [
+        hashlib.sha256(b"a").hexdigest(),
+        hashlib.sha256(b"b").hexdigest(),
+    ]
 
 
 async def test_put_many_raises_the_first_failure_keeping_what_was_stored(
@@ -210,3 +264,31 @@ async def test_put_many_raises_the_first_failure_keeping_what_was_stored(
         await repo.put_many(pairs)
     assert [o.path async for o in repo.list()] == ["s/f0.bin", "s/f1.bin"]
     assert await repo.incomplete() == []
+
+
+async def test_delete_many_fsyncs_each_folder_once_after_deleting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provena_like.repositories import posix
+
+    repo = PosixRepository(tmp_path / "repo", io_threads=3)
+    paths = [f"s/c{i % 7}/f{i}.bin" for i in range(30)]
+    (tmp_path / "f").write_bytes(b"f")
+    await repo.put_many([(tmp_path / "f", p) for p in paths])
+    synced: list[tuple[Path, int]] = []
+    real = posix._fsync_dir
+
+    def recorded(folder: Path) -> None:  # how many objects are left when it is synced
+        synced.append((folder, len([o for o in folder.iterdir() if o.is_file()])))
+        real(folder)
+
+    monkeypatch.setattr(posix, "_fsync_dir", recorded)
+    await repo.delete_many([*paths[:20], "s/c0/never.bin", "t/never.bin"])
+    assert sorted(f for f, _ in synced) == sorted(
+        {repo.root / p.rpartition("/")[0] for p in paths[:20]}
+    )
+    left = {p.rpartition("/")[0]: 0 for p in paths}
+    for p in paths[20:]:
+        left[p.rpartition("/")[0]] += 1
+    assert {f: n for f, n in synced} == {repo.root / d: left[d] for d in left}
+    assert [o.path async for o in repo.list()] == sorted(paths[20:])

@@ -44,6 +44,37 @@ def test_hash_file_matches_hashlib(tmp_path: Path) -> None:
     assert again.sha256 == digests.sha256
 
 
+@pytest.mark.parametrize("size", [0, 1, 4096, 64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1, 200_000])
+def test_hash_file_sizes_around_its_buffer(tmp_path: Path, size: int) -> None:
+    # the buffer follows the file's size (at least 64 KiB): every size reads whole
+    data = os.urandom(size)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    for chunk_size in (1000, 64 * 1024, 8 * 1024 * 1024):
+        digests = hash_file(path, md5=True, chunk_size=chunk_size)
+        assert (digests.size, digests.sha256, digests.md5) == (
+            size,
+            hashlib.sha256(data).hexdigest(),
+            hashlib.md5(data).hexdigest(),
+        )
+
+
+def test_hash_file_reads_what_a_file_grew_by_while_hashed(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"a" * 10)
+    seen: list[int] = []
+
+    def grow(n: int) -> None:  # the first piece read: the file then grows past the buffer
+        seen.append(n)
+        if len(seen) == 1:
+            with path.open("ab") as fh:
+                fh.write(b"b" * 100_000)
+
+    digests = hash_file(path, on_bytes=grow)
+    assert digests.size == 100_010
+    assert digests.sha256 == hashlib.sha256(b"a" * 10 + b"b" * 100_000).hexdigest()
+
+
 @pytest.mark.anyio
 async def test_hash_file_async_runs_in_a_limited_thread(tmp_path: Path) -> None:
     path = tmp_path / "f.bin"

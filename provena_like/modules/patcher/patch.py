@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from provena_like._core.concurrency import each
 from provena_like._core.errors import (
     APIStatusError,
     NotFound,
@@ -84,7 +85,7 @@ from provena_like.repositories import (
     staging_path,
 )
 from provena_like.storage.events import ProgressCallback, TransferProgress, deliver
-from provena_like.storage.hashing import hash_file
+from provena_like.storage.hashing import CHUNK_SIZE, hash_file
 
 if TYPE_CHECKING:
     from provena_like.clients.registry import RegistryClient
@@ -120,7 +121,8 @@ RepositoriesArg = (
 """
 
 _BATCH_MOST = 64
-"""The most files of one ``put_many`` while staging (the journal is saved between batches)."""
+"""The most files of one batch: a ``put_many`` while staging (the journal is saved between
+batches), a ``stat_many`` while verifying, the local files hashed while planning."""
 
 _JOURNAL_EVERY = 1.0
 """Seconds between journal writes while staging or cleaning (and at each step's end)."""
@@ -625,36 +627,32 @@ class Patcher:
         return found, revisions
 
     async def _hash(self, paths: list[str]) -> dict[str, tuple[int, str, str, int]]:
-        """Size, sha256, md5 and mtime of each local file, in worker threads."""
+        """Size, sha256, md5 and mtime of each local file, small ones several to a thread hop."""
         out: dict[str, tuple[int, str, str, int]] = {}
 
-        def one(path: str) -> None:
-            before = os.stat(path)
-            digests = hash_file(Path(path), md5=True)
-            assert digests.sha256 is not None and digests.md5 is not None
-            out[path] = (digests.size, digests.sha256, digests.md5, before.st_mtime_ns)
+        def some(batch: list[str]) -> int:
+            """Hash files from the start of ``batch`` while their bytes fit in a chunk."""
+            budget = CHUNK_SIZE
+            for done, path in enumerate(batch):
+                if done and budget <= 0:
+                    return done
+                before = os.stat(path)
+                digests = hash_file(Path(path), md5=True)
+                assert digests.sha256 is not None and digests.md5 is not None
+                out[path] = (digests.size, digests.sha256, digests.md5, before.st_mtime_ns)
+                budget -= digests.size
+            return len(batch)
 
-        await self._each(paths, lambda p: anyio.to_thread.run_sync(one, p))
+        async def hash_batch(batch: list[str]) -> None:
+            while batch:
+                batch = batch[await anyio.to_thread.run_sync(some, batch) :]
+
+        await self._each(self._split(paths), hash_batch)
         return out
 
     async def _each(self, things: Iterable[Any], work: Callable[[Any], Awaitable[None]]) -> None:
         """``work`` on each thing, a few at once; the first failure stops the rest and is raised."""
-        errors: list[Exception] = []
-
-        async with anyio.create_task_group() as tg:
-
-            async def run(thing: Any) -> None:
-                try:
-                    async with self._limiter:
-                        await work(thing)
-                except Exception as exc:
-                    errors.append(exc)
-                    tg.cancel_scope.cancel()
-
-            for thing in things:
-                tg.start_soon(run, thing)
-        if errors:
-            raise errors[0]
+        await each(things, work, limiter=self._limiter)
 
     # ------------------------------------------------------------------ 2.-5.
 
@@ -683,7 +681,7 @@ class Patcher:
                 await self._verify(journal, repos)
             result: PatchResult | None = None
             if journal.step == "verified":
-                result = await self._commit(journal, repos)
+                result = await self._commit(journal, repos, resumed=resumed)
             if journal.step == "committed":
                 await self._clean(journal, repos)
         if result is None and journal.files:
@@ -773,50 +771,55 @@ class Patcher:
         try:
             await report()
             await self._each(self._batches(todo), put)
-        finally:
+        except BaseException:
             journal.save(self.journal_dir)  # also when cancelled: what was staged is known
+            raise
         journal.step = "staged"
         await self._save(journal)
 
     def _batches(
         self, todo: list[tuple[JournalFile, JournalLocation]]
     ) -> list[list[tuple[JournalFile, JournalLocation]]]:
-        """``todo`` in batches of one repository for ``put_many``, enough for the concurrency.
+        """``todo`` in batches of one repository (``put_many``, ``stat_many``).
 
-        A repository that stores a batch better than file by file (S3: one engine batch)
-        does; the others store a batch's files one after the other, batches side by side.
-        Small batches keep the journal current (it is saved between them).
+        A repository that stores or reads a batch better than file by file (S3: one engine
+        batch; POSIX: several small files to a thread hop) does. Small batches keep the
+        journal current (it is saved between them while staging).
         """
         by_repository: dict[str, list[tuple[JournalFile, JournalLocation]]] = {}
         for f, loc in todo:
             by_repository.setdefault(loc.repository, []).append((f, loc))
-        at_once = max(1, int(self._limiter.total_tokens))
-        each: list[list[list[tuple[JournalFile, JournalLocation]]]] = []
-        for items in by_repository.values():
-            size = min(_BATCH_MOST, max(1, -(-len(items) // at_once)))
-            each.append([items[i : i + size] for i in range(0, len(items), size)])
+        split = [self._split(items) for items in by_repository.values()]
         # the repositories' batches in turn, so that every repository is busy from the start
-        return [b for turn in itertools.zip_longest(*each) for b in turn if b is not None]
+        return [b for turn in itertools.zip_longest(*split) for b in turn if b is not None]
+
+    def _split(self, items: list[T]) -> list[list[T]]:
+        """``items`` in batches, enough of them for the concurrency (at most 64 items each)."""
+        at_once = max(1, int(self._limiter.total_tokens))
+        size = min(_BATCH_MOST, max(1, -(-len(items) // at_once)))
+        return [items[i : i + size] for i in range(0, len(items), size)]
 
     async def _verify(self, journal: Journal, repos: Mapping[str, Repository]) -> None:
         bad: list[str] = []
 
-        async def check(item: tuple[JournalFile, JournalLocation]) -> None:
-            f, loc = item
-            info = await repos[loc.repository].stat(loc.staged_path, verify=True)
-            if info is None:
-                loc.staged = False
-                bad.append(f"{loc.repository}: {loc.staged_path} is missing")
-            elif (info.size, info.sha256) != (f.size, f.sha256):
-                bad.append(
-                    f"{loc.repository}: {loc.staged_path} reads back as {info.size} bytes, "
-                    f"sha256 {info.sha256} (the file {f.path} is {f.size} bytes, sha256 "
-                    f"{f.sha256})"
-                )
-            else:
-                loc.verified = True
+        async def check(batch: list[tuple[JournalFile, JournalLocation]]) -> None:
+            repo = repos[batch[0][1].repository]
+            infos = await repo.stat_many([loc.staged_path for _, loc in batch], verify=True)
+            for (f, loc), info in zip(batch, infos, strict=True):
+                if info is None:
+                    loc.staged = False
+                    bad.append(f"{loc.repository}: {loc.staged_path} is missing")
+                elif (info.size, info.sha256) != (f.size, f.sha256):
+                    bad.append(
+                        f"{loc.repository}: {loc.staged_path} reads back as {info.size} bytes, "
+                        f"sha256 {info.sha256} (the file {f.path} is {f.size} bytes, sha256 "
+                        f"{f.sha256})"
+                    )
+                else:
+                    loc.verified = True
 
-        await self._each([(f, loc) for f in journal.files for loc in f.locations], check)
+        todo = [(f, loc) for f in journal.files for loc in f.locations]
+        await self._each(self._batches(todo), check)
         if bad:
             reason = "a staged copy is not the local file: " + "; ".join(bad[:5])
             await self._abort(journal, repos, reason)
@@ -838,10 +841,21 @@ class Patcher:
         await self._save(journal)
         raise PatchAborted(journal.patch_id, journal.error)
 
-    async def _commit(self, journal: Journal, repos: Mapping[str, Repository]) -> PatchResult:
-        try:
-            result = await self.client.get_patch(journal.patch_id)
-        except NotFound:
+    async def _commit(
+        self, journal: Journal, repos: Mapping[str, Repository], *, resumed: bool
+    ) -> PatchResult:
+        """One ``commit_patch``; a resumed patch first asks whether it committed already.
+
+        A patch planned in this run can't have committed before: it asks nothing first (a
+        ``patch_id`` given that an earlier patch used is refused by the commit, 409).
+        """
+        result: PatchResult | None = None
+        if resumed:
+            try:
+                result = await self.client.get_patch(journal.patch_id)
+            except NotFound:
+                result = None
+        if result is None:
             body = {
                 "patch_id": journal.patch_id,
                 "force": journal.force,
@@ -885,8 +899,9 @@ class Patcher:
 
         try:
             await self._each(list(todo), clean)
-        finally:
-            journal.save(self.journal_dir)  # also when cancelled
+        except BaseException:
+            journal.save(self.journal_dir)  # also when cancelled: what was deleted is known
+            raise
         journal.step = "done"
         # nothing left to resume: the server keeps the patch's history (get_patch,
         # iter_dataset_patches), and a directory of finished journals would only grow

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.patching import (
@@ -53,7 +53,7 @@ from provena_like.server.registry.tables import ItemRow
 from provena_like.server.security import Principal
 
 from . import files
-from .replicas import Look, look, verify_bytes
+from .replicas import Look, look, own_prefix, verify_bytes
 from .rules import reference, require_lab_member
 from .tables import DatasetPatchRow, FileRecordRow, PatchRow, RegisteredDatasetRow
 
@@ -158,6 +158,7 @@ async def _verify_locations(
     """
     seen: dict[tuple[int, int], Look] = {}
     limiter = anyio.CapacityLimiter(_HEADS_AT_ONCE)
+    ours = {h: own_prefix(store, r) is not None for h, r in repositories.items()}
 
     async def one(i: int, m: int, relative_path: str, repository: ItemRow) -> None:
         async with limiter:
@@ -166,6 +167,9 @@ async def _verify_locations(
     async with anyio.create_task_group() as tg:
         for i, f in enumerate(body.files):
             for m, loc in enumerate(f.locations):
+                if not ours[loc.repository]:  # nothing to look at: no task for it
+                    seen[i, m] = Look(ours=False)
+                    continue
                 tg.start_soon(one, i, m, loc.relative_path, repositories[loc.repository])
     verified: set[tuple[int, int]] = set()
     problems: list[dict[str, Any]] = []
@@ -321,8 +325,12 @@ def _write_file(
     row: RegisteredDatasetRow,
     records: dict[str, FileRecordRow],
     verified: set[tuple[int, int]],
+    history: list[dict[str, Any]],
 ) -> list[FileRecordInfo]:
-    """Switch one revision to its new content; its old locations (to clean up)."""
+    """Switch one revision to its new content; its old locations (to clean up).
+
+    Its history row's values are appended to ``history`` (inserted together, at once).
+    """
     f: PatchFile = body.files[index]
     now = utcnow()
     old_locations: list[FileRecordInfo] = []
@@ -355,22 +363,22 @@ def _write_file(
                 )
             )
         record.relative_path, record.exists, record.verified_at = loc.relative_path, True, when
-    session.add(
-        DatasetPatchRow(
-            patch_id=str(body.patch_id),
-            dataset_id=row.id,
-            old_size=row.size,
-            new_size=f.size,
-            old_sha256=row.sha256,
-            new_sha256=f.sha256,
-            old_md5=row.md5,
-            new_md5=f.md5,
-            old_version=row.version,
-            new_version=f.version,
-            paths=paths,
-            created_by=principal.username,
-            created_at=now,
-        )
+    history.append(
+        {
+            "patch_id": str(body.patch_id),
+            "dataset_id": row.id,
+            "old_size": row.size,
+            "new_size": f.size,
+            "old_sha256": row.sha256,
+            "new_sha256": f.sha256,
+            "old_md5": row.md5,
+            "new_md5": f.md5,
+            "old_version": row.version,
+            "new_version": f.version,
+            "paths": paths,
+            "created_by": principal.username,
+            "created_at": now,
+        }
     )
     row.size, row.sha256, row.md5, row.version = f.size, f.sha256, f.md5, f.version
     row.updated_at = now
@@ -426,13 +434,23 @@ async def commit_patch(
     )
     session.add(patch)
     await session.flush()
+    history: list[dict[str, Any]] = []
     old = [
         _write_file(
-            session, principal, body, i, rows[str(f.dataset)], records[str(f.dataset)], verified
+            session,
+            principal,
+            body,
+            i,
+            rows[str(f.dataset)],
+            records[str(f.dataset)],
+            verified,
+            history,
         )
         for i, f in enumerate(body.files)
     ]
     await session.flush()
+    if history:  # one executemany, not an ORM object per file
+        await session.execute(insert(DatasetPatchRow), history)
     for f in body.files:
         if f.default:
             rows[str(f.dataset)] = await files.make_default(session, rows[str(f.dataset)])
