@@ -43,10 +43,11 @@ TEST_DATABASE_URL = os.environ.get("PROVENA_TEST_DATABASE_URL")
 #: The databases the server runs on, as the ids of the parametrised tests.
 BACKENDS = ("sqlite", "postgres")
 
-#: The test folders (below ``tests/``) whose stack-using tests run on every database: those
-#: that exercise the server's SQL (queries, filters, locks, paging, full-text search, job
-#: claiming, idempotency records). The rest of the suite reaches the database through the
-#: same code paths and runs on SQLite only, within CI's time budget.
+#: The test folders and files (below ``tests/``) whose stack-using tests run on every
+#: database: those that exercise the server's SQL (queries, filters, access checks, locks,
+#: paging, full-text search, job claiming, idempotency records) or feed it hostile input.
+#: The rest of the suite reaches the database through the same code paths and runs on
+#: SQLite only, within CI's time budget.
 ON_EVERY_DATABASE = (
     "registry",
     "search",
@@ -54,6 +55,8 @@ ON_EVERY_DATABASE = (
     "review",
     "datastore",
     "jobs",
+    "security/test_bad_inputs.py",
+    "security/test_cross_user_access.py",
 )
 
 _TESTS = Path(__file__).resolve().parent.parent
@@ -61,10 +64,12 @@ _TESTS = Path(__file__).resolve().parent.parent
 
 def _on_every_database(path: Path) -> bool:
     try:
-        folder = path.resolve().relative_to(_TESTS).parts[0]
-    except (ValueError, IndexError):
+        relative = path.resolve().relative_to(_TESTS)
+    except ValueError:
         return False
-    return folder in ON_EVERY_DATABASE
+    return any(
+        relative == Path(entry) or Path(entry) in relative.parents for entry in ON_EVERY_DATABASE
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
