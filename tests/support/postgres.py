@@ -15,11 +15,13 @@ user (``useradd``) and opens up the permissions of every directory above the dat
   installed binaries (a virtual environment under a private home directory), they are
   copied into the temp dir first;
 - :meth:`TemporaryPostgres.stop` stops the server (``pg_ctl stop -m immediate``) and removes
-  the temp dir.
+  the temp dir; it also runs at the exit of the process that started the cluster, should the
+  session's teardown not run (not after a SIGKILL: then the server outlives the tests).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import os
@@ -106,6 +108,9 @@ class TemporaryPostgres(Closeable):
             The cluster, to use as a context manager that stops it: ``with pg.start():``.
         """
         self.dir = Path(tempfile.mkdtemp(prefix="provena-pg-"))
+        # the server runs detached (pg_ctl): stop it even if the session's teardown never runs
+        # (a pytest-xdist worker that dies of an internal error)
+        atexit.register(self.stop)
         try:
             if os.geteuid() == 0:
                 self._hand_over_to(UNPRIVILEGED_USER)
@@ -152,6 +157,7 @@ class TemporaryPostgres(Closeable):
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
         self.port = None
+        atexit.unregister(self.stop)
 
     @property
     def _data(self) -> Path:
