@@ -1,18 +1,20 @@
-"""Shared fixtures: a real LocalStack (reference server + S3 on loopback) for the session."""
+"""Shared fixtures: a real LocalStack (reference server + S3 on loopback) for the session.
+
+``localstack`` itself, on SQLite or PostgreSQL, comes from :mod:`tests.support.databases`.
+"""
 
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread
-from tests.support.auth_helpers import ADMIN_PASSWORD, CHEAP_PASSWORD_HASHING
 from tests.support.users import issue_token
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.databases"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,16 +39,6 @@ def _transfer_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="session")
-async def localstack(anyio_backend: str) -> AsyncIterator[LocalStack]:
-    """Server + object store on loopback, seeded; shared by the whole session."""
-    del anyio_backend
-    async with LocalStack(
-        admin_password=ADMIN_PASSWORD, password_hashing=CHEAP_PASSWORD_HASHING
-    ) as stack:
-        yield stack
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,14 @@ def serve(
     port: Annotated[int, typer.Option(help="API port.")] = 8000,
     s3_port: Annotated[int, typer.Option(help="Object store (S3) port; 0 picks a free one.")] = 0,
     database_url: Annotated[
-        str | None, typer.Option(help="SQLAlchemy async URL (default: SQLite in the data dir).")
+        str | None,
+        typer.Option(
+            "--database",
+            "--database-url",
+            envvar="PROVENA_LIKE_DATABASE_URL",
+            help="PostgreSQL database URL, postgresql://USER:PASSWORD@HOST:PORT/DB "
+            "(default: SQLite in the data dir).",
+        ),
     ] = None,
     public_url: Annotated[
         str | None, typer.Option(help="Externally visible base URL (default http://HOST:PORT).")
@@ -153,6 +160,7 @@ def serve(
         "addressing_style": s3_addressing,
     }
     external = _external_s3(s3, s3_config, options)
+    database_url = _database_url(database_url)
     # Everything the server and the object store create is for this user only: keys, the
     # database (with its -wal/-shm files), objects, logs.
     os.umask(0o077)
@@ -320,6 +328,18 @@ def _auth_settings(path: Path | None, embedded: bool) -> dict[str, Any]:
     return auth
 
 
+def _database_url(url: str | None) -> str | None:
+    """The server's async URL of ``--database``, checked before anything starts."""
+    if url is None:
+        return None
+    from provena_like.server.settings import async_database_url
+
+    try:
+        return async_database_url(url)
+    except ValueError as err:
+        raise CliFailure(ExitCode.USAGE, f"--database: {err}") from err
+
+
 @contextlib.contextmanager
 def _data_dir_lock(data_dir: Path) -> Iterator[None]:
     """Hold ``serve.lock`` in the data dir, or fail: another ``serve`` is using it."""
@@ -386,6 +406,8 @@ def _serve(
 
     if as_json:
         console.quiet = True
+    if database_url is not None:
+        _check_database(database_url, sock)
     s3 = None if external is not None else SeaweedS3(data_dir / "s3", s3_port=s3_port or None)
     if s3 is not None:
         console.print(f"starting the object store in {data_dir / 's3'} ...")
@@ -458,6 +480,32 @@ def _serve(
     finally:
         if s3 is not None:
             s3.stop()
+
+
+def _check_database(url: str, sock: socket.socket) -> None:
+    """Connect to the database once: one that can't be reached fails clearly (exit 5)."""
+    import asyncio
+
+    from sqlalchemy import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def connect() -> None:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect():
+                pass
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(asyncio.wait_for(connect(), timeout=30))
+    except Exception as err:  # the driver's errors: refused, unknown host, bad password, ...
+        sock.close()
+        where = make_url(url).render_as_string(hide_password=True)
+        reason = str(err) or type(err).__name__
+        raise CliFailure(
+            ExitCode.UNREACHABLE, f"cannot connect to the database {where}: {reason}"
+        ) from err
 
 
 def _wait_for_signal() -> None:

@@ -19,6 +19,7 @@ from anyio.abc import TaskGroup
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provena_like.server.middleware import current_request_id
@@ -246,6 +247,19 @@ def validation_error(
     return ServiceError(422, "validation_error", message, details=details)
 
 
+#: PostgreSQL's SQLSTATEs for text it cannot store: a NUL character in a text value
+#: (character_not_in_repertoire) or ``\u0000`` in JSON (untranslatable_character).
+#: SQLite stores both.
+_UNREPRESENTABLE_TEXT = frozenset({"22021", "22P05"})
+
+
+def unrepresentable_text(exc: BaseException) -> bool:
+    """Whether the database refused a text value of the request that it cannot store."""
+    return isinstance(exc, DBAPIError) and (
+        getattr(exc.orig, "sqlstate", None) in _UNREPRESENTABLE_TEXT
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error, expected or not, answer with the envelope."""
 
@@ -271,6 +285,14 @@ def install_error_handlers(app: FastAPI) -> None:
         message = "A value in the request is out of range or nested too deeply."
         return error_response(400, "out_of_range", message)
 
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        if not unrepresentable_text(exc):
+            return await on_unexpected(request, exc)
+        # The transaction was rolled back; nothing of the request was written.
+        log.warning("request refused: %r", exc)
+        message = "A text value in the request holds a NUL character, which can't be stored."
+        return error_response(400, "unrepresentable_text", message)
+
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         message = "The server failed; the request id helps find out why."
@@ -287,6 +309,8 @@ def install_error_handlers(app: FastAPI) -> None:
             return await on_validation(request, error)
         if isinstance(error, StarletteHTTPException):
             return await on_http(request, error)
+        if isinstance(error, DBAPIError) and unrepresentable_text(error):
+            return await on_database_error(request, error)
         raise exc  # unexpected: the 500 handler logs it and answers
 
     app.add_exception_handler(ServiceError, on_service_error)
@@ -295,4 +319,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(OverflowError, on_out_of_range)
     app.add_exception_handler(RecursionError, on_out_of_range)
+    app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qsl, urlencode
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from provena_like.models.auth import SystemRole
 from provena_like.models.datastore import MAX_CREDENTIALS_SECONDS, MAX_PRESIGN_SECONDS
@@ -383,6 +384,59 @@ class TrustedIssuer(BaseModel):
         return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
 
 
+#: The async driver of each database the server runs on, for URLs that name none.
+_ASYNC_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
+def async_database_url(url: str) -> str:
+    """The SQLAlchemy async URL of a PostgreSQL or SQLite database URL.
+
+    A URL without a driver gets the server's async one: ``postgresql://`` (or
+    ``postgres://``) becomes ``postgresql+asyncpg://``, with libpq's ``sslmode=`` passed on
+    as asyncpg's ``ssl=``; ``sqlite:///`` becomes ``sqlite+aiosqlite:///``. A URL that names
+    a driver is kept as it is.
+
+    Example:
+        ```python
+        url = async_database_url("postgresql://provena:secret@db.example.org/provena")
+        assert url == "postgresql+asyncpg://provena:secret@db.example.org/provena"
+        ```
+
+    Raises:
+        ValueError: Not a URL, or a database other than PostgreSQL and SQLite (the server's
+            SQL, its full-text search in particular, is written for those two).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme:
+        raise ValueError("the database URL must look like postgresql://user@host/db")
+    dialect, _, driver = scheme.lower().partition("+")
+    if dialect in _ASYNC_DRIVERS and not driver:
+        scheme = _ASYNC_DRIVERS[dialect]
+        if scheme == "postgresql+asyncpg":
+            rest = _asyncpg_query(rest)
+        return f"{scheme}://{rest}"
+    if dialect in ("postgresql", "sqlite"):
+        return url
+    raise ValueError(
+        f"unsupported database {dialect!r}: the server runs on PostgreSQL (postgresql://…) "
+        "or SQLite (sqlite:///…)"
+    )
+
+
+def _asyncpg_query(rest: str) -> str:
+    """A URL without its scheme, with libpq's ``sslmode=`` as asyncpg's ``ssl=`` (same modes)."""
+    head, sep, query = rest.partition("?")
+    if not sep:
+        return rest
+    pairs = parse_qsl(query, keep_blank_values=True)
+    params = [("ssl" if key == "sslmode" else key, value) for key, value in pairs]
+    return f"{head}?{urlencode(params)}"
+
+
 class ServerSettings(BaseModel):
     """Everything the app factory needs. Secrets stay out of ``repr``.
 
@@ -395,7 +449,9 @@ class ServerSettings(BaseModel):
     data_dir: Path
     public_url: str = "http://127.0.0.1:8000"
     database_url: str | None = Field(
-        default=None, description="SQLAlchemy async URL; None → SQLite (WAL) in data_dir"
+        default=None,
+        description="PostgreSQL or SQLite URL (postgresql://…, sqlite:///…, or a SQLAlchemy "
+        "async URL such as postgresql+asyncpg://…); None → SQLite (WAL) in data_dir",
     )
     handle_prefix: str = Field(default="10378.1", pattern=r"^[A-Za-z0-9.\-]+$")
     access_token_ttl: int = Field(default=900, ge=1, description="seconds")
@@ -474,6 +530,11 @@ class ServerSettings(BaseModel):
         description="how often idle job workers look for jobs enqueued by other processes, and "
         "the longest a running job takes to see a cancel made in another process",
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_database_url(cls, url: str | None) -> str | None:
+        return None if url is None else async_database_url(url)
 
     @model_validator(mode="after")
     def _webhook_needs_url(self) -> ServerSettings:

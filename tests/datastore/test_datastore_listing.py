@@ -56,7 +56,7 @@ def bulk_mint(server: ServerThread, owner: str, refs: Refs, count: int) -> list[
                 ids.append(item.id)
         return ids
 
-    return server.call(work, timeout=120)
+    return server.call(work, timeout=600)  # ~8 statements a dataset; slow on a busy machine
 
 
 def seq(dataset_id: str) -> int:

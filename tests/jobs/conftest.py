@@ -1,7 +1,7 @@
 """Fixtures of the job runner tests: a fresh, migrated database for each test.
 
-A SQLite file by default; with ``PROVENA_TEST_DATABASE_URL`` set to a PostgreSQL server
-(``postgresql+asyncpg://postgres@127.0.0.1:5432/postgres``), a new database on it.
+Each test runs on a SQLite file (``[sqlite]``) and on a new database of the session's
+PostgreSQL server (``[postgres]``, see :mod:`tests.support.databases`).
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.databases import TEST_DATABASE_URL
-from tests.support.job_helpers import migrated_sqlite, scratch_postgres_database
+from tests.support.databases import BACKENDS
+from tests.support.job_helpers import migrate, migrated_sqlite
+from tests.support.postgres import scratch_database
 
 
-@pytest.fixture
-async def job_db(tmp_path: Path) -> AsyncIterator[str]:
+@pytest.fixture(params=BACKENDS)
+async def job_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """The URL of a fresh database with every migration applied."""
-    if TEST_DATABASE_URL is None:
+    if request.param == "sqlite":
         yield await migrated_sqlite(tmp_path / "jobs.db")
         return
-    async with scratch_postgres_database(TEST_DATABASE_URL) as url:
-        yield url
+    async with scratch_database(request.getfixturevalue("postgres_server"), "jobs") as url:
+        yield await migrate(url)

@@ -1,7 +1,6 @@
 """Fixtures of the registration tests (``new_user`` and ``client`` come from ``tests.support``).
 
-Set ``PROVENA_TEST_DATABASE_URL`` and run ``pytest tests/registration`` alone to run these
-tests against that database (e.g. PostgreSQL) instead of the session's SQLite stack.
+The tests run on SQLite and on PostgreSQL (see :mod:`tests.support.databases`).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import pytest
 from provena_like import ProvenaClient
 from provena_like.storage import cache
 from provena_like.testing.localstack import LocalStack
-from tests.support.databases import TEST_DATABASE_URL
 from tests.support.registration_helpers import (
     Lab,
     Vocabulary,
@@ -26,9 +24,6 @@ from tests.support.registration_helpers import (
 )
 from tests.support.registration_sdk import SdkVocabulary, make_sdk_vocabulary
 from tests.support.users import User
-
-if TEST_DATABASE_URL:
-    from tests.support.databases import localstack_on_test_database  # noqa: F401
 
 
 @pytest.fixture

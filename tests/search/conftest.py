@@ -1,8 +1,6 @@
 """Fixtures of the search tests: fresh users, and HTTP clients for search and registry.
 
-Set ``PROVENA_TEST_DATABASE_URL`` (e.g. ``postgresql+asyncpg://postgres@127.0.0.1:5432/db``)
-and run ``pytest tests/search`` alone to run these tests against that database instead of
-the session's SQLite stack.
+The tests run on SQLite and on PostgreSQL (see :mod:`tests.support.databases`).
 """
 
 from __future__ import annotations
@@ -12,11 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.support.databases import TEST_DATABASE_URL
 from tests.support.search_helpers import User
-
-if TEST_DATABASE_URL:
-    from tests.support.databases import localstack_on_test_database  # noqa: F401
 
 
 @pytest.fixture

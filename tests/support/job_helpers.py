@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -10,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from sqlalchemy import make_url, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from provena_like.server.db.base import create_engine, create_sessionmaker, utcnow
 from provena_like.server.db.schema import upgrade_schema
@@ -34,24 +33,6 @@ async def migrate(url: str) -> str:
 async def migrated_sqlite(path: Path) -> str:
     """Create a SQLite database file at ``path`` with every migration applied; its URL."""
     return await migrate(f"sqlite+aiosqlite:///{path.as_posix()}")
-
-
-@asynccontextmanager
-async def scratch_postgres_database(server_url: str) -> AsyncIterator[str]:
-    """A new, migrated database on the PostgreSQL server of ``server_url``, dropped after."""
-    name = f"jobs_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = make_url(server_url).set(database=name)
-            yield await migrate(url.render_as_string(hide_password=False))
-        finally:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
 
 
 @asynccontextmanager
