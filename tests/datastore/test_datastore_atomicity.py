@@ -8,6 +8,7 @@ with a ``before_commit`` hook, and then looks at the database and the object sto
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -261,6 +262,65 @@ async def test_a_failed_version_leaves_nothing(
     assert keys_under(store, bucket, prefix) == before
     r = await client.get(path(ds["id"]), headers=owner.headers)
     assert r.json()["versioning"]["next"] is None and r.json()["revision"] == 1
+
+
+async def test_a_copy_still_in_flight_when_a_version_fails_is_taken_back(
+    client: httpx.AsyncClient,
+    owner: User,
+    refs: Refs,
+    server: ServerThread,
+    store: SeaweedS3,
+    bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A copy whose request was sent lands after the failure: undo must still see it go.
+
+    The other copies stand for requests the store is still working on when the failed one
+    cancels them (their reply is lost, the object appears a moment later).
+    """
+    ds = await mint(client, owner, record(refs))
+    prefix = ds["storage"]["prefix"]
+    with s3_client(store) as admin:
+        for i in range(3):
+            admin.put_object(Bucket=bucket, Key=f"{prefix}f{i}.txt", Body=b"x" * (i + 1))
+    handles: list[str] = []
+    real_create = registry_service.create_item
+
+    async def create_and_remember(*args: Any, **kwargs: Any) -> Any:
+        row = await real_create(*args, **kwargs)
+        handles.append(row.id)
+        return row
+
+    calls: list[str] = []
+
+    def late_copy(source: str, dest: str) -> None:
+        time.sleep(0.5)  # the store is still copying when the request gets cancelled
+        with s3_client(store) as admin:
+            admin.copy_object(Bucket=bucket, Key=dest, CopySource={"Bucket": bucket, "Key": source})
+
+    async def copy_some(store_: Any, source: str, dest: str, *, size: int) -> str:
+        del store_, size
+        calls.append(dest)
+        if source.endswith("f0.txt"):
+            await anyio.sleep(0.1)
+            raise Injected("copy failed")
+        await anyio.to_thread.run_sync(late_copy, source, dest, abandon_on_cancel=True)
+        return "etag"
+
+    monkeypatch.setattr(registry_service, "create_item", create_and_remember)
+    monkeypatch.setattr(storage, "copy_object", copy_some)
+    r = await client.post(
+        path(ds["id"], "/version"),
+        json={"reason": "doomed", "copy_files": True},
+        headers=owner.headers,
+    )
+    assert r.status_code == 500
+    monkeypatch.undo()
+    assert len(calls) == 3
+    [handle] = handles
+    await anyio.sleep(1.0)  # long after any copy could still land
+    assert keys_under(store, bucket, f"{handle.replace('/', '-')}/") == []
+    assert rows_of(server, handle) == NOTHING
 
 
 async def test_concurrent_mints_with_one_key_leave_one_dataset(

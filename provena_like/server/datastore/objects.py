@@ -114,9 +114,15 @@ class StorageJournal:
         )
 
     async def copy(self, source: ObjectHead, dest_key: str) -> str:
-        """Copy an object server-side, recording ``dest_key`` for undo; returns the ETag."""
+        """Copy an object server-side, recording ``dest_key`` for undo; returns the ETag.
+
+        Shielded from cancellation: once the request is sent the store finishes the copy
+        whether or not anyone waits for the reply, so when a sibling copy fails the others are
+        waited for, and :meth:`undo` deletes what they wrote instead of racing them.
+        """
         self.created.append(dest_key)
-        return await storage.copy_object(self.store, source.key, dest_key, size=source.size)
+        with anyio.CancelScope(shield=True):
+            return await storage.copy_object(self.store, source.key, dest_key, size=source.size)
 
     async def _ours(self, key: str) -> bool:
         head = await storage.head_object(self.store, key)
