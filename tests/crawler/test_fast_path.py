@@ -70,7 +70,7 @@ async def test_trusted_records_are_the_validated_ones(tmp_path: Path) -> None:
     write_tree(tmp_path, {"a.csv": b"1", "b": b"22"})
     dirs: list[tuple[str, tuple[int, int] | None]] = []
     async with ExtractionRunner([BasicExtractor(sha256=False)], workers=1) as runner:
-        scan = LocalSource(tmp_path).scan("", 0, CrawlFilter(), runner._finish_local, dirs)
+        scan = LocalSource(tmp_path).scan("", 0, CrawlFilter(), runner._local_finish(), dirs)
         items = list(scan)
     assert len(items) == 2 and not dirs
     for result in items:
@@ -87,11 +87,22 @@ async def test_trusted_records_are_the_validated_ones(tmp_path: Path) -> None:
         copy = result.record.model_copy(update={"sha256": "x"})
         assert copy.sha256 == "x" and result.record.sha256 is None
         assert "sha256" in copy.model_fields_set and "etag" not in result.record.model_fields_set
+        tagged = result.record.model_copy(update={"etag": "e"})  # a field not set before
+        assert "etag" in tagged.model_fields_set
+        assert "etag" not in result.record.model_fields_set  # not the shared set
+    first, second = items
+    assert isinstance(first, FileResult) and isinstance(second, FileResult)
+    # records given the same fields share one fields-set (read-only: copies get their own)
+    assert first.record.model_fields_set is second.record.model_fields_set
+    assert first.extractions[0].model_fields_set is second.extractions[0].model_fields_set
     values = {"kind": "error", "source": "s", "path": "p", "reason": "failed", "message": "m"}
     error = trusted(CrawlError, values, frozenset(values) - {"kind"})
     assert error.model_fields_set == {"source", "path", "reason", "message"}
     again = trusted(CrawlError, dict(values), frozenset(values) - {"kind"})
-    assert error.model_fields_set is not again.model_fields_set  # one set per record
+    assert again == error and again.model_fields_set is error.model_fields_set
+    changed = again.model_copy(update={"message": "n"})
+    assert changed.message == "n" and error.message == "m"
+    assert changed.model_fields_set is not error.model_fields_set
 
 
 @pytest.mark.parametrize("sha256", [False, True])
