@@ -6,6 +6,7 @@ with the same fields set), and every crawl feature must work on it.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import time
@@ -241,3 +242,31 @@ async def test_stat_only_basic_takes_the_crawls_stat(
         hashed = by_path([r async for r in runner.extract(crawl(tmp_path))])
     for result in hashed.values():
         assert isinstance(result, FileResult) and result.extractions[0].status == "failed"
+
+
+async def test_a_crawl_leaves_the_garbage_collector_idle(tmp_path: Path) -> None:
+    """A batch of results is gone before the next is made, and stays under the GC threshold.
+
+    Otherwise every batch triggers a collection and its survivors, promoted, make full
+    collections of the whole heap: the GC's cost then grows with what else is alive.
+    """
+    files = 3000
+    write_tree(tmp_path, {f"d{i // 100:02d}/f{i % 100:02d}.txt": b"x" for i in range(files)})
+    collections = [0, 0, 0]
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections[info["generation"]] += 1
+
+    async with ExtractionRunner([BasicExtractor(sha256=False)], workers=1) as runner:
+        gc.collect()
+        gc.callbacks.append(count)
+        try:
+            found = 0
+            async for result in runner.extract(crawl(tmp_path)):
+                assert isinstance(result, FileResult)
+                found += 1
+        finally:
+            gc.callbacks.remove(count)
+    assert found == files
+    assert sum(collections) <= 5, collections  # one per batch would be ~30
