@@ -58,9 +58,9 @@ from provena_like.crawler.records import (
     FileRecord,
     FileResult,
     Group,
-    trusted,
+    maker,
 )
-from provena_like.crawler.sources import LocalSource
+from provena_like.crawler.sources import Finish, LocalSource
 from provena_like.crawler.walk import Crawl, cancel_all
 from provena_like.extractors.base import (
     Extractor,
@@ -89,6 +89,8 @@ _BATCH = 256  # files per in-process thread call
 _BATCH_WAIT = 0.2  # seconds a file may wait for its batch to fill
 _OK_FIELDS = frozenset(("extractor", "status", "metadata", "seconds"))
 _RESULT_FIELDS = frozenset(("record", "extractions"))
+_make_ok = maker(Extraction, _OK_FIELDS)
+_make_result = maker(FileResult, _RESULT_FIELDS)
 
 
 def local_path(record: FileRecord) -> Path | None:
@@ -173,16 +175,14 @@ def _run_trusted(
     try:
         if st is not None and type(extractor) is BasicExtractor:
             metadata = extractor.extract_stat(path, st)
-            return trusted(
-                Extraction,
+            return _make_ok(
                 {
                     "extractor": extractor.name,
                     "status": "ok",
                     "metadata": metadata,
                     "error": None,
                     "seconds": time.perf_counter() - started,
-                },
-                _OK_FIELDS,
+                }
             )
         metadata = extractor.extract(path)  # type: ignore[arg-type]  # text: see _run_inline
         return Extraction(
@@ -192,12 +192,14 @@ def _run_trusted(
             seconds=time.perf_counter() - started,
         )
     except Exception as err:  # noqa: BLE001 - any extractor failure is data
-        return Extraction(
-            extractor=extractor.name,
-            status="failed",
-            error=f"{type(err).__name__}: {err}",
-            seconds=time.perf_counter() - started,
-        )
+        return _failed(extractor.name, err, time.perf_counter() - started)
+
+
+def _failed(name: str, err: Exception, seconds: float) -> Extraction:
+    """The ``failed`` extraction of an extractor that raised ``err``."""
+    return Extraction(
+        extractor=name, status="failed", error=f"{type(err).__name__}: {err}", seconds=seconds
+    )
 
 
 class ExtractionRunner(AsyncCloseable):
@@ -384,30 +386,52 @@ class ExtractionRunner(AsyncCloseable):
             out.append(done)
         return out
 
-    def _finish_local(self, record: FileRecord, st: os.stat_result, path: str) -> FileResult:
-        """A local crawl's file, in its walking thread: the in-process extractors on it.
+    def _local_finish(self) -> Finish[FileResult]:
+        """What a local crawl's walking thread makes of each file: its :class:`FileResult`.
 
-        Only when no extractor runs in a worker process (the plan's isolated part is empty);
-        :meth:`extract` uses it for ``basic`` without checksums.
+        Only for :meth:`extract`'s fast path: nothing runs in a worker process, and the
+        in-process extractor, if any, is ``basic`` without checksums, run from the crawl's
+        ``stat``. The plan is kept per extension (a local crawl's MIME type follows from
+        it), the records are made as :func:`~provena_like.crawler.records.trusted` ones.
         """
-        skipped, _, inline = self._plan(record)
-        extractions = (
-            [
-                _run_trusted(extractor, path, st)
-                if takes_text
-                else _run_trusted(extractor, Path(path))
-                for extractor, takes_text in self._inline_text
-            ]
-            if inline
-            else []
-        )
-        if skipped:
-            extractions += skipped
-        return trusted(
-            FileResult,
-            {"kind": "result", "record": record, "extractions": extractions},
-            _RESULT_FIELDS,
-        )
+        basic = next((e for e in self._inline if isinstance(e, BasicExtractor)), None)
+        name = basic.name if basic is not None else ""
+        plans: dict[str, _Plan] = {}
+        plan_of = self._plan
+        clock = time.perf_counter
+        make_ok = _make_ok
+        make_result = _make_result
+
+        def finish(record: FileRecord, st: os.stat_result, path: str) -> FileResult:
+            plan = plans.get(record.extension)
+            if plan is None:
+                if len(plans) >= _PLANS:
+                    plans.clear()
+                plan = plans[record.extension] = plan_of(record)
+            extractions: list[Extraction] = []
+            if plan[2] and basic is not None:
+                started = clock()
+                try:
+                    metadata = basic.extract_stat(path, st)
+                except Exception as err:  # noqa: BLE001 - any extractor failure is data
+                    extractions.append(_failed(name, err, clock() - started))
+                else:
+                    extractions.append(
+                        make_ok(
+                            {
+                                "extractor": name,
+                                "status": "ok",
+                                "metadata": metadata,
+                                "error": None,
+                                "seconds": clock() - started,
+                            }
+                        )
+                    )
+            if plan[0]:
+                extractions += plan[0]
+            return make_result({"kind": "result", "record": record, "extractions": extractions})
+
+        return finish
 
     def _plan(self, record: FileRecord) -> _Plan:
         """(skipped extractions, isolated extractor names, whether inline ones apply).
@@ -524,7 +548,7 @@ class ExtractionRunner(AsyncCloseable):
             and not self._isolated
             and all(type(e) is BasicExtractor and not (e.sha256 or e.md5) for e in self._inline)
         ):
-            return records.local(self._finish_local)
+            return records.local(self._local_finish())
         return self._extract(records, max_pending)
 
     async def _extract(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 import anyio.to_thread
 
 from provena_like._core.errors import APIError, NotFound, UsageError
-from provena_like.crawler.records import CrawlError, ErrorReason, FileRecord, trusted
+from provena_like.crawler.records import CrawlError, ErrorReason, FileRecord, maker
 from provena_like.extractors.basic import checksums
 from provena_like.storage.keys import RESERVED_KEYS
 from provena_like.storage.selection import matches
@@ -102,6 +102,7 @@ _FILE_FIELDS = frozenset(
     ("source", "path", "size", "mtime", "extension", "mime_type", "depth", "sha256", "md5")
 )
 """The fields a local crawl sets on a :class:`FileRecord` (the others keep their default)."""
+_make_file = maker(FileRecord, _FILE_FIELDS)
 
 
 def record_itself(record: FileRecord, st: os.stat_result, path: str) -> FileRecord:
@@ -334,6 +335,7 @@ class LocalSource:
         hidden = rules.hidden
         globs = bool(rules.include or rules.exclude)  # the hidden rule is checked per name
         sums = self.checksums
+        make_file = _make_file
         try:
             it = os.scandir(path)
         except OSError as err:
@@ -378,8 +380,7 @@ class LocalSource:
                         )
                         continue
                     sha256, md5 = digests.sha256, digests.md5
-                record = trusted(  # every value made here, of its field's type
-                    FileRecord,
+                record = make_file(  # every value made here, of its field's type
                     {
                         "kind": "file",
                         "source": source,
@@ -392,8 +393,7 @@ class LocalSource:
                         "sha256": sha256,
                         "md5": md5,
                         "etag": None,
-                    },
-                    _FILE_FIELDS,
+                    }
                 )
                 yield finish(record, st, entry.path)
 

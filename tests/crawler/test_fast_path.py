@@ -6,6 +6,7 @@ with the same fields set), and every crawl feature must work on it.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import time
@@ -70,7 +71,7 @@ async def test_trusted_records_are_the_validated_ones(tmp_path: Path) -> None:
     write_tree(tmp_path, {"a.csv": b"1", "b": b"22"})
     dirs: list[tuple[str, tuple[int, int] | None]] = []
     async with ExtractionRunner([BasicExtractor(sha256=False)], workers=1) as runner:
-        scan = LocalSource(tmp_path).scan("", 0, CrawlFilter(), runner._finish_local, dirs)
+        scan = LocalSource(tmp_path).scan("", 0, CrawlFilter(), runner._local_finish(), dirs)
         items = list(scan)
     assert len(items) == 2 and not dirs
     for result in items:
@@ -87,11 +88,22 @@ async def test_trusted_records_are_the_validated_ones(tmp_path: Path) -> None:
         copy = result.record.model_copy(update={"sha256": "x"})
         assert copy.sha256 == "x" and result.record.sha256 is None
         assert "sha256" in copy.model_fields_set and "etag" not in result.record.model_fields_set
+        tagged = result.record.model_copy(update={"etag": "e"})  # a field not set before
+        assert "etag" in tagged.model_fields_set
+        assert "etag" not in result.record.model_fields_set  # not the shared set
+    first, second = items
+    assert isinstance(first, FileResult) and isinstance(second, FileResult)
+    # records given the same fields share one fields-set (read-only: copies get their own)
+    assert first.record.model_fields_set is second.record.model_fields_set
+    assert first.extractions[0].model_fields_set is second.extractions[0].model_fields_set
     values = {"kind": "error", "source": "s", "path": "p", "reason": "failed", "message": "m"}
     error = trusted(CrawlError, values, frozenset(values) - {"kind"})
     assert error.model_fields_set == {"source", "path", "reason", "message"}
     again = trusted(CrawlError, dict(values), frozenset(values) - {"kind"})
-    assert error.model_fields_set is not again.model_fields_set  # one set per record
+    assert again == error and again.model_fields_set is error.model_fields_set
+    changed = again.model_copy(update={"message": "n"})
+    assert changed.message == "n" and error.message == "m"
+    assert changed.model_fields_set is not error.model_fields_set
 
 
 @pytest.mark.parametrize("sha256", [False, True])
@@ -230,3 +242,31 @@ async def test_stat_only_basic_takes_the_crawls_stat(
         hashed = by_path([r async for r in runner.extract(crawl(tmp_path))])
     for result in hashed.values():
         assert isinstance(result, FileResult) and result.extractions[0].status == "failed"
+
+
+async def test_a_crawl_leaves_the_garbage_collector_idle(tmp_path: Path) -> None:
+    """A batch of results is gone before the next is made, and stays under the GC threshold.
+
+    Otherwise every batch triggers a collection and its survivors, promoted, make full
+    collections of the whole heap: the GC's cost then grows with what else is alive.
+    """
+    files = 3000
+    write_tree(tmp_path, {f"d{i // 100:02d}/f{i % 100:02d}.txt": b"x" for i in range(files)})
+    collections = [0, 0, 0]
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections[info["generation"]] += 1
+
+    async with ExtractionRunner([BasicExtractor(sha256=False)], workers=1) as runner:
+        gc.collect()
+        gc.callbacks.append(count)
+        try:
+            found = 0
+            async for result in runner.extract(crawl(tmp_path)):
+                assert isinstance(result, FileResult)
+                found += 1
+        finally:
+            gc.callbacks.remove(count)
+    assert found == files
+    assert sum(collections) <= 5, collections  # one per batch would be ~30
