@@ -472,22 +472,42 @@ class CollectionSource:
                 continue
             if not rules.keep_file(rel):
                 continue
-            ext = _extension(entry.name)
-            mtime = entry.last_modified
-            if mtime is not None and mtime.tzinfo is None:
-                mtime = mtime.replace(tzinfo=UTC)
-            out.files.append(
-                FileRecord(
-                    source=self._source,
-                    path=rel,
-                    size=entry.size,
-                    mtime=mtime,
-                    extension=ext,
-                    mime_type=mime_type_of(ext),
-                    depth=depth,
-                )
-            )
+            out.files.append(listed_file(self._source, rel, entry, depth))
         return out
+
+
+class ListedEntry(Protocol):
+    """A file of a directory listing (Globus ``ls`` entries, the server's backends)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def size(self) -> int | None: ...
+    @property
+    def last_modified(self) -> datetime | None: ...
+
+
+def listed_file(
+    source: str, path: str, entry: ListedEntry, depth: int, *, sha256: str | None = None
+) -> FileRecord:
+    """The :class:`FileRecord` of a file found in a directory listing.
+
+    A naive ``last_modified`` is read as UTC, as Globus listings give it.
+    """
+    extension = _extension(entry.name)
+    mtime = entry.last_modified
+    if mtime is not None and mtime.tzinfo is None:
+        mtime = mtime.replace(tzinfo=UTC)
+    return FileRecord(
+        source=source,
+        path=path,
+        size=entry.size,
+        mtime=mtime,
+        extension=extension,
+        mime_type=mime_type_of(extension),
+        depth=depth,
+        sha256=sha256,
+    )
 
 
 class DatasetSource:

@@ -29,20 +29,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import posixpath
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
-from provena_like.crawler import crawl, group, mime_type_of
+from provena_like.crawler import crawl, group
 from provena_like.crawler.records import CrawlError, ErrorReason, FileRecord, Group
-from provena_like.crawler.sources import CrawlFilter, DirListing, ListingFailed
+from provena_like.crawler.sources import CrawlFilter, DirListing, ListingFailed, listed_file
 from provena_like.models.crawl_jobs import (
     CRAWL_JOB_STATES,
     CrawlJobFlush,
@@ -215,22 +214,7 @@ class CollectionTree:
                         )
                     )
                     continue
-            extension = posixpath.splitext(entry.name)[1].lower()
-            mtime = entry.last_modified
-            if mtime is not None and mtime.tzinfo is None:
-                mtime = mtime.replace(tzinfo=UTC)
-            out.files.append(
-                FileRecord(
-                    source=self._source,
-                    path=rel,
-                    size=entry.size,
-                    mtime=mtime,
-                    extension=extension,
-                    mime_type=mime_type_of(extension),
-                    depth=depth,
-                    sha256=sha256,
-                )
-            )
+            out.files.append(listed_file(self._source, rel, entry, depth, sha256=sha256))
         return out
 
 

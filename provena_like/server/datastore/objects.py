@@ -122,7 +122,8 @@ class StorageJournal:
         """
         self.created.append(dest_key)
         with anyio.CancelScope(shield=True):
-            return await storage.copy_object(self.store, source.key, dest_key, size=source.size)
+            etag = await storage.copy_object(self.store, source.key, dest_key, size=source.size)
+        return etag
 
     async def _ours(self, key: str) -> bool:
         head = await storage.head_object(self.store, key)
