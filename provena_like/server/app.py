@@ -53,6 +53,7 @@ from provena_like.server.registry.events import ItemHooks, session_info
 from provena_like.server.search import index as search_index
 from provena_like.server.search.routes import router as search_router
 from provena_like.server.settings import ServerSettings
+from provena_like.server.startup import startup_lock
 from provena_like.server.transfer import index as transfer_index
 from provena_like.server.transfer.errors import install_type_zero, render_refusal
 from provena_like.server.transfer.executor import TaskExecutor
@@ -157,12 +158,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
                     checks = await upload_verification(store, current.s3)
                     app.state.upload_verification = checks
                     log.info("%s", checks.describe())
-                await upgrade_schema(engine)
-                if current.s3 is not None and current.s3.freeze_writes:
-                    freeze = DataFreeze.for_store(app.state.object_store, app.state.sessions)
-                    app.state.data_freeze = freeze
-                    await freeze.settle(force=True)  # whatever a crash left: rebuild it
-                await auth.setup(app)
+                async with startup_lock(current.data_dir):  # one worker at a time
+                    await upgrade_schema(engine)
+                    if current.s3 is not None and current.s3.freeze_writes:
+                        freeze = DataFreeze.for_store(app.state.object_store, app.state.sessions)
+                        app.state.data_freeze = freeze
+                        await freeze.settle(force=True)  # whatever a crash left: rebuild it
+                    await auth.setup(app)
                 stack.push_async_callback(app.state.authenticator.aclose)
                 runner: JobRunner = app.state.job_runner
                 await stack.enter_async_context(runner.running(app.state.sessions))
