@@ -21,6 +21,7 @@ subscribes to them then; every session of the app fires them.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -208,13 +209,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.get("/healthz", tags=["meta"])
     async def healthz(request: Request) -> dict[str, str]:
-        """Liveness: the process answers.
+        """Liveness: the process answers; ``worker`` is its process id.
+
+        With ``serve --workers N`` the requests are shared among N processes.
 
         With an object store, ``verify_uploads`` says how registered files are checked
         (``store``, ``sample`` or ``all``, see
         :mod:`~provena_like.server.datastore.verification`).
         """
-        answer = {"status": "ok", "version": __version__}
+        answer = {"status": "ok", "version": __version__, "worker": str(os.getpid())}
         checks: UploadVerification | None = getattr(request.app.state, "upload_verification", None)
         if checks is not None:
             answer["verify_uploads"] = checks.mode

@@ -338,4 +338,5 @@ NOT_RUN: dict[str, str] = {
     "provena_like.storage.results:TransferResult": ENGINE,
     "provena_like.testing.device_approval:approve_device_code": READER_AUTH,
     "provena_like.testing.server_thread:ServerThread": SERVER,
+    "provena_like.testing.server_workers:ServerWorkers": SERVER,
 }
