@@ -142,6 +142,15 @@ def serve(
             envvar="PROVENA_LIKE_S3_ADDRESSING", help="path, virtual or auto (default path)."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="PROVENA_LIKE_WORKERS",
+            help="API worker processes sharing the port (more than 1: see the guide "
+            "'Running the server'; use PostgreSQL for production).",
+        ),
+    ] = 1,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="Print the addresses (or the error) as one JSON line."),
@@ -180,6 +189,7 @@ def serve(
             notify_webhook,
             auth,
             as_json,
+            workers,
         )
 
 
@@ -394,11 +404,13 @@ def _serve(
     notify_webhook: str | None,
     auth: dict[str, Any],
     as_json: bool,
+    workers: int = 1,
 ) -> None:
     from provena_like.server.app import create_app
     from provena_like.server.settings import S3Settings, ServerSettings
     from provena_like.testing.seaweed import SeaweedS3
     from provena_like.testing.server_thread import ServerThread
+    from provena_like.testing.server_workers import ServerWorkers
 
     host, port = sock.getsockname()[:2]
     admin_file = data_dir / "initial-admin.json"
@@ -439,8 +451,16 @@ def _serve(
             **auth,
             s3=s3_settings,
         )
-        server = ServerThread(create_app(settings), sock=sock)
-        server.start()
+        # the object store above is started once, here; the workers share it
+        server: ServerThread | ServerWorkers = (
+            ServerThread(create_app(settings), sock=sock)
+            if workers == 1
+            else ServerWorkers(settings, workers=workers, sock=sock)
+        )
+        try:
+            server.start()
+        except RuntimeError as exc:
+            raise CliFailure(ExitCode.FAILED, f"cannot start the server: {exc}") from exc
         try:
             if as_json:
                 shown = first_start and admin_file.exists()
@@ -453,6 +473,7 @@ def _serve(
                     "bucket": s3_settings.bucket,
                     "data_dir": str(data_dir),
                     "initial_admin": initial,
+                    "workers": workers,
                 }
                 typer.echo(json.dumps(doc))
             console.print(f"[bold green]provena_like is running[/] at {settings.public_url}")
@@ -462,6 +483,8 @@ def _serve(
                 console.print(f"  trusted       {trusted.issuer}")
             console.print(f"  object store  {store_url} (bucket {s3_settings.bucket})")
             console.print(f"  data dir      {data_dir}")
+            if workers > 1:
+                console.print(f"  workers       {workers} processes")
             if first_start and admin_file.exists():
                 # Shown this once; the file (0600) goes when the administrator signs in.
                 creds = json.loads(admin_file.read_text())

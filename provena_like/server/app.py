@@ -21,6 +21,7 @@ subscribes to them then; every session of the app fires them.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -53,6 +54,7 @@ from provena_like.server.registry.events import ItemHooks, session_info
 from provena_like.server.search import index as search_index
 from provena_like.server.search.routes import router as search_router
 from provena_like.server.settings import ServerSettings
+from provena_like.server.startup import startup_lock
 from provena_like.server.transfer import index as transfer_index
 from provena_like.server.transfer.errors import install_type_zero, render_refusal
 from provena_like.server.transfer.executor import TaskExecutor
@@ -157,12 +159,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
                     checks = await upload_verification(store, current.s3)
                     app.state.upload_verification = checks
                     log.info("%s", checks.describe())
-                await upgrade_schema(engine)
-                if current.s3 is not None and current.s3.freeze_writes:
-                    freeze = DataFreeze.for_store(app.state.object_store, app.state.sessions)
-                    app.state.data_freeze = freeze
-                    await freeze.settle(force=True)  # whatever a crash left: rebuild it
-                await auth.setup(app)
+                async with startup_lock(current.data_dir):  # one worker at a time
+                    await upgrade_schema(engine)
+                    if current.s3 is not None and current.s3.freeze_writes:
+                        freeze = DataFreeze.for_store(app.state.object_store, app.state.sessions)
+                        app.state.data_freeze = freeze
+                        await freeze.settle(force=True)  # whatever a crash left: rebuild it
+                    await auth.setup(app)
                 stack.push_async_callback(app.state.authenticator.aclose)
                 runner: JobRunner = app.state.job_runner
                 await stack.enter_async_context(runner.running(app.state.sessions))
@@ -206,13 +209,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.get("/healthz", tags=["meta"])
     async def healthz(request: Request) -> dict[str, str]:
-        """Liveness: the process answers.
+        """Liveness: the process answers; ``worker`` is its process id.
+
+        With ``serve --workers N`` the requests are shared among N processes.
 
         With an object store, ``verify_uploads`` says how registered files are checked
         (``store``, ``sample`` or ``all``, see
         :mod:`~provena_like.server.datastore.verification`).
         """
-        answer = {"status": "ok", "version": __version__}
+        answer = {"status": "ok", "version": __version__, "worker": str(os.getpid())}
         checks: UploadVerification | None = getattr(request.app.state, "upload_verification", None)
         if checks is not None:
             answer["verify_uploads"] = checks.mode

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,7 +14,7 @@ from typer.testing import CliRunner
 from provena_like.cli._errors import ExitCode
 from provena_like.cli.main import app
 from tests.conformance.conftest import BUCKET
-from tests.support.processes import free_port, wait_until_serving
+from tests.support.processes import free_port, serve_process, wait_until_serving
 from tests.support.s3_stores import StoreInfo
 
 runner = CliRunner()
@@ -102,14 +100,9 @@ def test_serve_runs_on_an_external_store_without_starting_seaweedfs(
         "PROVENA_LIKE_S3_PUBLIC_ENDPOINT": public,
     }
     data_dir, port, log = tmp_path / "data", free_port(), tmp_path / "serve.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "from provena_like.cli.main import main; main()", "serve",
-             "--data-dir", str(data_dir), "--port", str(port), "--s3", "external",
-             "--s3-config", str(config), "--json"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=out, env=env,
-        )  # fmt: skip
-    try:
+    args = ["--data-dir", str(data_dir), "--port", str(port), "--s3", "external",
+            "--s3-config", str(config), "--json"]  # fmt: skip
+    with serve_process(args, env, log) as proc:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line, log.read_text()
@@ -120,9 +113,3 @@ def test_serve_runs_on_an_external_store_without_starting_seaweedfs(
         assert not (data_dir / "s3").exists()  # no SeaweedFS
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=60)
-        if proc.stdout is not None:
-            proc.stdout.close()

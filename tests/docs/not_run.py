@@ -239,6 +239,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.server.search.highlight:mark_matches": SERVER,
     "provena_like.server.search.index:index_item": SERVER,
     "provena_like.server.search.sqlite_fts:match_expression": SERVER,
+    "provena_like.server.startup:startup_lock": SERVER,
     "provena_like.server.transfer.collections:Collection.resolve": SERVER,
     "provena_like.server.transfer.collections:open_collection": SERVER,
     "provena_like.repositories": REGISTERED,
@@ -338,4 +339,5 @@ NOT_RUN: dict[str, str] = {
     "provena_like.storage.results:TransferResult": ENGINE,
     "provena_like.testing.device_approval:approve_device_code": READER_AUTH,
     "provena_like.testing.server_thread:ServerThread": SERVER,
+    "provena_like.testing.server_workers:ServerWorkers": SERVER,
 }

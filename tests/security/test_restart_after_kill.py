@@ -22,21 +22,13 @@ import pytest
 
 from provena_like.testing import _weed_process
 from provena_like.testing.seaweed import SeaweedS3
-from tests.support.processes import free_port, wait_until_serving
+from tests.support.processes import alive, free_port, wait_until_serving
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="SIGKILL/proc semantics checked on Linux"
 )
 
 START_TIMEOUT = 180.0  # a shared, slow machine: generous on purpose
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in {"Z", "X"}
 
 
 def _wait_until(predicate: object, timeout: float, what: str) -> None:
@@ -63,7 +55,7 @@ def _weeds(data_dir: Path) -> list[int]:
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
-                if argv[0].endswith(b"weed") and wanted in argv and _alive(int(entry.name)):
+                if argv[0].endswith(b"weed") and wanted in argv and alive(int(entry.name)):
                     found.append(int(entry.name))
     return found
 
@@ -108,18 +100,18 @@ def test_serve_killed_with_sigkill_restarts_on_the_same_dir(tmp_path: Path) -> N
     try:
         with _serve(data_dir, port, log) as first:
             weed = _weed_pid(data_dir / "s3")
-            assert _alive(weed)
+            assert alive(weed)
             os.kill(first.pid, signal.SIGKILL)
             first.wait(timeout=60)
         # weed goes with it: it must not keep its lock and ports
-        _wait_until(lambda: not _alive(weed), 60, f"weed (pid {weed}) to exit with its parent")
+        _wait_until(lambda: not alive(weed), 60, f"weed (pid {weed}) to exit with its parent")
 
         with _serve(data_dir, port, log) as second:
             new_weed = _weed_pid(data_dir / "s3")
-            assert new_weed != weed and _alive(new_weed)
+            assert new_weed != weed and alive(new_weed)
             second.send_signal(signal.SIGTERM)
             assert second.wait(timeout=120) == 0
-        _wait_until(lambda: not _alive(new_weed), 60, "weed to stop with serve")
+        _wait_until(lambda: not alive(new_weed), 60, "weed to stop with serve")
     finally:  # never leave a weed behind, even when the test fails
         for pid in _weeds(data_dir / "s3"):
             os.kill(pid, signal.SIGKILL)
@@ -162,7 +154,7 @@ def test_weed_left_over_by_a_crash_is_stopped_on_the_next_start(
         helper.kill()
         helper.wait(timeout=60)
         time.sleep(1)
-        assert _alive(leftover), "weed should have survived its parent in this set-up"
+        assert alive(leftover), "weed should have survived its parent in this set-up"
 
         store = SeaweedS3(data_dir)
         # One we may not stop (another user's): the message names it and says what to do.
@@ -170,10 +162,10 @@ def test_weed_left_over_by_a_crash_is_stopped_on_the_next_start(
             patch.setattr(_weed_process, "_owned_by_me", lambda _pid: False)
             with pytest.raises(RuntimeError, match=rf"pid {leftover}\).*stop it"):
                 store.start(timeout=120)
-        assert _alive(leftover)
+        assert alive(leftover)
         try:
             store.start(timeout=120)
-            assert not _alive(leftover)
+            assert not alive(leftover)
             store.create_bucket("after-crash")
             assert store.pid != leftover
         finally:
@@ -184,5 +176,5 @@ def test_weed_left_over_by_a_crash_is_stopped_on_the_next_start(
             helper.wait(timeout=60)
         if helper.stdout is not None:
             helper.stdout.close()
-        if leftover is not None and _alive(leftover):
+        if leftover is not None and alive(leftover):
             os.kill(leftover, signal.SIGKILL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from provena_like.server.app import create_app
 from provena_like.server.settings import PasswordHashing, ServerSettings
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.server_thread import ServerThread, bind_socket
+from provena_like.testing.server_workers import ServerWorkers
 
 CLI = "provena-like-cli"
 OFFLINE = ("openid", "offline_access")
@@ -27,10 +29,9 @@ CHEAP_PASSWORD_HASHING = PasswordHashing(time_cost=1, memory_kib=8, parallelism=
 Not for tests that measure what hashing costs (tests/security/test_throttling.py)."""
 
 
-@contextmanager
-def running_server(data_dir: Path, **overrides: Any) -> Iterator[ServerThread]:
-    """A reference server with some settings changed (its public URL is its real one)."""
-    sock = bind_socket()
+def _test_settings(
+    data_dir: Path, sock: socket.socket, overrides: dict[str, Any]
+) -> ServerSettings:
     host, port = sock.getsockname()[:2]
     values: dict[str, Any] = {
         "data_dir": data_dir,
@@ -40,8 +41,26 @@ def running_server(data_dir: Path, **overrides: Any) -> Iterator[ServerThread]:
         "password_hashing": CHEAP_PASSWORD_HASHING,
         **overrides,
     }
-    settings = ServerSettings.model_validate(values)
-    srv = ServerThread(create_app(settings), sock=sock)
+    return ServerSettings.model_validate(values)
+
+
+@contextmanager
+def running_server(data_dir: Path, **overrides: Any) -> Iterator[ServerThread]:
+    """A reference server with some settings changed (its public URL is its real one)."""
+    sock = bind_socket()
+    srv = ServerThread(create_app(_test_settings(data_dir, sock, overrides)), sock=sock)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@contextmanager
+def running_workers(data_dir: Path, workers: int, **overrides: Any) -> Iterator[ServerWorkers]:
+    """:func:`running_server` as ``workers`` processes on one socket (``serve --workers``)."""
+    sock = bind_socket()
+    srv = ServerWorkers(_test_settings(data_dir, sock, overrides), workers=workers, sock=sock)
     srv.start()
     try:
         yield srv

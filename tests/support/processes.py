@@ -1,18 +1,20 @@
-"""Processes of tests: a free port, waiting for a started server to answer, and setup commands."""
+"""Processes of tests: a free port, ``provena-like serve`` in a process of its own, waiting for
+a started server to answer, whether a process is alive, and setup commands."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
 
-__all__ = ["free_port", "run_setup", "wait_until_serving"]
+__all__ = ["alive", "free_port", "run_setup", "serve_process", "wait_until_serving"]
 
 
 def free_port() -> int:
@@ -20,6 +22,36 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not; Linux ``/proc``)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in {"Z", "X"}
+
+
+@contextlib.contextmanager
+def serve_process(
+    args: Sequence[str], env: Mapping[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``provena-like serve ARGS`` (stdout piped, stderr to ``log``); killed on the way out."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from provena_like.cli.main import main; main()", "serve",
+             *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=out, env=dict(env),
+        )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def wait_until_serving(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 _SCRIPTS = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -36,9 +36,21 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(cfg, "heads")
 
 
+MIGRATION_LOCK = 0x70726F76
+"""The PostgreSQL advisory lock key under which the schema is upgraded."""
+
+
 async def upgrade_schema(engine: AsyncEngine) -> None:
-    """Create or migrate the schema to the newest revision, in one transaction."""
+    """Create or migrate the schema to the newest revision, in one transaction.
+
+    On PostgreSQL the transaction first takes an advisory lock, so that servers starting at
+    once on one database (API workers on several hosts) migrate one after the other; the
+    workers of one ``serve`` also take turns through
+    :func:`~provena_like.server.startup.startup_lock`, which covers SQLite.
+    """
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_upgrade)
 
 
