@@ -322,8 +322,9 @@ class PosixRepository(Repository):
 
         Each object is written as by :meth:`put` (temp file, fsync, ``os.replace``); the
         folders are fsynced once at the end of each hop, before anything is returned. The
-        files are split in slices stored side by side (``io_threads`` at once: the fsyncs
-        of concurrent hops are committed together by the file system), each slice in order.
+        files are split in slices of 64 stored side by side (``io_threads`` at once: the
+        fsyncs of concurrent hops are committed together by the file system), each slice
+        in order.
         The first failure stops the other slices after their current hop and is raised
         (the objects stored before stay, complete). With ``progress`` every file goes
         through :meth:`put` (its events per chunk).
@@ -345,11 +346,11 @@ class PosixRepository(Repository):
         pairs = [(Path(local), check_path(path)) for local, path in items]
         if progress is not None:
             return await super().put_many(pairs, progress=progress)
-        # slices side by side (io_threads at once): each file's fsync waits for the disk,
-        # and concurrent fsyncs are committed together
+        # slices of a hop's most files side by side (io_threads at once): each file's fsync
+        # waits for the disk, and concurrent fsyncs are committed together; a caller with
+        # batches of its own (the Patcher) runs them side by side, one hop each, as before
         at_once = max(1, int(self._limiter.total_tokens))
-        size = min(_SMALL_MOST, max(1, -(-len(pairs) // at_once)))
-        slices = [pairs[i : i + size] for i in range(0, len(pairs), size)]
+        slices = [pairs[i : i + _SMALL_MOST] for i in range(0, len(pairs), _SMALL_MOST)]
         stored: builtins.list[builtins.list[ObjectInfo]] = [[] for _ in slices]
 
         async def put_slice(index: int) -> None:
