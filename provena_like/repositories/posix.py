@@ -17,8 +17,9 @@ Files are copied in chunks (one worker thread hop each), so a cancelled ``put`` 
 stops at the next chunk and removes its temp file; a source file that changes while it is
 copied fails the copy instead of storing a mix. :meth:`PosixRepository.put_many` stores small
 files several to a hop (up to one chunk's bytes), each with the same temp file, check, fsync
-and rename, and fsyncs each folder once per hop; :meth:`PosixRepository.stat_many` looks at
-(and with ``verify`` hashes) small files several to a hop the same way.
+and rename, and fsyncs each folder once per hop, several hops side by side;
+:meth:`PosixRepository.stat_many` looks at (and with ``verify`` hashes) small files several
+to a hop the same way.
 
 Example:
     ```python
@@ -320,9 +321,13 @@ class PosixRepository(Repository):
         """Store many local files, small ones several to a worker-thread hop.
 
         Each object is written as by :meth:`put` (temp file, fsync, ``os.replace``); the
-        folders are fsynced once at the end of each hop, before anything is returned. Files
-        go in order and the first failure is raised (the objects stored before it stay).
-        With ``progress`` every file goes through :meth:`put` (its events per chunk).
+        folders are fsynced once at the end of each hop, before anything is returned. The
+        files are split in slices of 64 stored side by side (``io_threads`` at once: the
+        fsyncs of concurrent hops are committed together by the file system), each slice
+        in order.
+        The first failure stops the other slices after their current hop and is raised
+        (the objects stored before stay, complete). With ``progress`` every file goes
+        through :meth:`put` (its events per chunk).
 
         A hop holds files while their bytes stay within one chunk (at most 64 files), so a
         cancelled ``put_many`` stops about as soon as a cancelled ``put``; a file larger
@@ -341,16 +346,27 @@ class PosixRepository(Repository):
         pairs = [(Path(local), check_path(path)) for local, path in items]
         if progress is not None:
             return await super().put_many(pairs, progress=progress)
-        stored: builtins.list[ObjectInfo] = []
-        while len(stored) < len(pairs):
-            start = len(stored)
-            stored += await anyio.to_thread.run_sync(
-                self._put_small, pairs[start : start + _SMALL_MOST], limiter=self._limiter
-            )
-            if len(stored) == start:  # the next file is larger than a chunk
-                local, path = pairs[start]
-                stored.append(await self.put(local, path))
-        return stored
+        # slices of a hop's most files side by side (io_threads at once): each file's fsync
+        # waits for the disk, and concurrent fsyncs are committed together; a caller with
+        # batches of its own (the Patcher) runs them side by side, one hop each, as before
+        at_once = max(1, int(self._limiter.total_tokens))
+        slices = [pairs[i : i + _SMALL_MOST] for i in range(0, len(pairs), _SMALL_MOST)]
+        stored: builtins.list[builtins.list[ObjectInfo]] = [[] for _ in slices]
+
+        async def put_slice(index: int) -> None:
+            part, done = slices[index], stored[index]
+            while len(done) < len(part):
+                start = len(done)
+                done += await anyio.to_thread.run_sync(
+                    self._put_small, part[start:], limiter=self._limiter
+                )
+                if len(done) == start:  # the next file is larger than a chunk
+                    local, path = part[start]
+                    done.append(await self.put(local, path))
+
+        # its own limiter: the hops take the I/O limiter's tokens
+        await each(range(len(slices)), put_slice, limiter=anyio.CapacityLimiter(at_once))
+        return [info for done in stored for info in done]
 
     def _put_small(self, pairs: builtins.list[tuple[Path, str]]) -> builtins.list[ObjectInfo]:
         """Store files from the start of ``pairs`` while their bytes fit in a chunk. Blocking.

@@ -211,3 +211,42 @@ async def test_a_patch_killed_mid_stage_resumes(
     outcome = await pv.patcher.patch_files(paths, repositories=dict(repos))
     assert outcome.resumed and outcome.patch_id == journal.patch_id and outcome.step == "done"
     await _completed(pv, repos, ids, tmp_path / "after")
+
+
+async def test_a_resumed_patch_reads_every_staged_copy_back_again(
+    client: httpx.AsyncClient,
+    pv: ProvenaClient,
+    bench: Bench,
+    repos: OpenRepositories,
+    tmp_path: Path,
+) -> None:
+    """Staging reads each batch back as it goes; a crash mid-way trusts none of it on resume.
+
+    The first run stops at its first read-back (staging was under way); the journal then
+    claims every staged copy verified, and one of them is corrupted in its repository: the
+    resumed patch must read it back, catch it and commit nothing.
+    """
+    ids, paths = await _setup(client, pv, bench, repos, tmp_path)
+    flaky: dict[str, Repository] = dict(repos)
+    flaky[bench.s3] = Flaky(repos[bench.s3], ("stat", 1))
+    with pytest.raises(Injected):
+        await pv.patcher.patch_files(paths, repositories=flaky)
+    (journal,) = pv.patcher.unfinished()
+    assert journal.step == "planned"
+    staged = [(f, loc) for f in journal.files for loc in f.locations if loc.staged]
+    assert staged  # the batch whose read-back failed was stored
+    for _, loc in staged:
+        loc.verified = True
+    journal.save(pv.patcher.journal_dir)
+    f, loc = staged[0]
+    data = bytearray(Path(f.path).read_bytes())
+    data[0] ^= 0x01
+    flipped = tmp_path / "flipped"
+    flipped.write_bytes(bytes(data))
+    await repos[loc.repository].put(flipped, loc.staged_path)
+    with pytest.raises(PatchAborted, match="staged copy") as err:
+        await pv.patcher.patch_files(paths, repositories=dict(repos))
+    assert err.value.patch_id == journal.patch_id
+    assert pv.patcher.journal(journal.patch_id).step == "aborted"
+    got = await read_all(pv, repos, ids, tmp_path / "read")
+    assert got == {(d, h): OLD[i] for i, d in enumerate(ids) for h in (bench.s3, bench.posix)}

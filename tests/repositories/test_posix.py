@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from provena_like import UnsafePath
-from provena_like.repositories import TEMP_PREFIX, ObjectNotFound, PosixRepository
+from provena_like.repositories import TEMP_PREFIX, ObjectInfo, ObjectNotFound, PosixRepository
 
 pytestmark = pytest.mark.anyio
 
@@ -252,18 +253,55 @@ async def test_stat_many_raises_a_file_that_fails_in_a_batch(tmp_path: Path) -> 
     ]
 
 
-async def test_put_many_raises_the_first_failure_keeping_what_was_stored(
-    repo: PosixRepository, tmp_path: Path
-) -> None:
+async def test_put_many_raises_the_first_failure_keeping_what_was_stored(tmp_path: Path) -> None:
+    """One failing file among slices stored side by side: its error is raised; what was
+    stored is complete (no temp file, no partial object), with every file before it in its
+    slice; storing the rest again completes the set."""
+    repo = PosixRepository(tmp_path / "repo", io_threads=4)
     pairs = []
-    for i in range(3):
-        (tmp_path / f"f{i}.bin").write_bytes(b"x" * (i + 1))
-        pairs.append((tmp_path / f"f{i}.bin", f"s/f{i}.bin"))
-    pairs.insert(2, (tmp_path / "gone.bin", "s/gone.bin"))
+    for i in range(200):  # 4 slices (of 64 files at most) stored side by side
+        (tmp_path / f"f{i}.bin").write_bytes(bytes([i]) * (i + 1))
+        pairs.append((tmp_path / f"f{i}.bin", f"s/c{i % 3}/f{i}.bin"))
+    pairs[70] = (tmp_path / "gone.bin", "s/gone.bin")  # the second slice's seventh file
     with pytest.raises(FileNotFoundError):
         await repo.put_many(pairs)
-    assert [o.path async for o in repo.list()] == ["s/f0.bin", "s/f1.bin"]
+    stored = {o.path: o for o in [o async for o in repo.list()]}
+    expected = {path: local for local, path in pairs if local.exists()}
+    assert {p for _, p in pairs[64:70]} <= stored.keys() <= expected.keys()
+    for path in stored:
+        assert (repo.root / path).read_bytes() == expected[path].read_bytes()
     assert await repo.incomplete() == []
+    infos = await repo.put_many([(local, path) for path, local in expected.items()])
+    assert [i.path for i in infos] == list(expected)
+    assert {o.path async for o in repo.list()} == expected.keys()
+
+
+async def test_put_many_stores_its_slices_side_by_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hops are in their worker threads at once (each file's fsync waits for the disk)."""
+    repo = PosixRepository(tmp_path / "repo", io_threads=4)
+    pairs = []
+    for i in range(200):  # 4 slices (of 64 files at most)
+        (tmp_path / f"f{i}.bin").write_bytes(bytes([i]) * 10)
+        pairs.append((tmp_path / f"f{i}.bin", f"s/f{i}.bin"))
+    together = threading.Barrier(2, timeout=30)  # broken (raised) if the hops are serial
+    calls = [0]
+    lock = threading.Lock()
+    real = repo._put_small
+
+    def meeting(some: list[tuple[Path, str]]) -> list[ObjectInfo]:
+        with lock:
+            calls[0] += 1
+            first_two = calls[0] <= 2
+        if first_two:
+            together.wait()
+        return real(some)
+
+    monkeypatch.setattr(repo, "_put_small", meeting)
+    infos = await repo.put_many(pairs)
+    assert [i.path for i in infos] == [p for _, p in pairs]
+    assert {o.path async for o in repo.list()} == {p for _, p in pairs}
 
 
 async def test_delete_many_fsyncs_each_folder_once_after_deleting(

@@ -16,8 +16,10 @@ A patch runs five steps, each recorded in its journal (:mod:`.journal`) once com
    every repository (``.staging/<patch_id>/<path>``), beside the old object, which stays
    in place and is what the records point to.
 3. **verify** — each staged object's size and sha256 are read back from its repository
-   (``stat(verify=True)``). A mismatch (a corrupted copy) aborts the patch: the staged
-   objects are removed and nothing is committed.
+   (``stat(verify=True)``), each batch as soon as it is staged (beside the staging of the
+   others); the step completes once every staged object in every repository read back
+   as the local file (a resumed patch reads them all back again). A mismatch (a corrupted
+   copy) aborts the patch: the staged objects are removed and nothing is committed.
 4. **commit** — one server transaction (``commit_patch``) switches each revision's size,
    hashes and each repository's file record to the staged path (a forced new revision's
    records become present, and it becomes its dataset's default). Before committing, a
@@ -77,6 +79,7 @@ from provena_like.modules.patcher.opening import given_repositories, holding, op
 from provena_like.modules.patcher.results import PatchOutcome, PatchPlan
 from provena_like.repositories import (
     LocalEndpoint,
+    ObjectInfo,
     PosixRepository,
     Repository,
     RepositoryResolver,
@@ -672,6 +675,10 @@ class Patcher:
             repos = await self._open(stack, handles, repositories)
             if not resumed:  # journaled once every repository opened: nothing to resume before
                 await self._save(journal)
+            if resumed and journal.step in ("planned", "staged"):
+                for f in journal.files:  # a resumed patch reads every staged copy back again
+                    for loc in f.locations:
+                        loc.verified = False
             if journal.step == "planned":
                 if resumed:
                     await self._discard_temps(journal, repos)
@@ -764,6 +771,7 @@ class Patcher:
                 done[0] += 1
                 done[1] += f.size
             await report()
+            await self._read_back(repo, batch)  # while the other batches are staged
             if time.monotonic() - last_save[0] > _JOURNAL_EVERY:
                 last_save[0] = time.monotonic()
                 await self._save(journal)
@@ -799,13 +807,34 @@ class Patcher:
         size = min(_BATCH_MOST, max(1, -(-len(items) // at_once)))
         return [items[i : i + size] for i in range(0, len(items), size)]
 
+    async def _read_back(
+        self, repo: Repository, batch: list[tuple[JournalFile, JournalLocation]]
+    ) -> list[ObjectInfo | None]:
+        """Read a batch's staged copies back (size, sha256 from the bytes read).
+
+        Those that are the local file are marked verified; what else they are is for
+        :meth:`_verify` to say.
+        """
+        infos = await repo.stat_many([loc.staged_path for _, loc in batch], verify=True)
+        for (f, loc), info in zip(batch, infos, strict=True):
+            if info is not None and (info.size, info.sha256) == (f.size, f.sha256):
+                loc.verified = True
+        return infos
+
     async def _verify(self, journal: Journal, repos: Mapping[str, Repository]) -> None:
+        """Every staged copy verified, or the patch aborted.
+
+        Staging reads each batch back as soon as it is stored (so reading back runs beside
+        staging); what is left here are the copies not verified then (a resumed patch: all).
+        """
         bad: list[str] = []
 
         async def check(batch: list[tuple[JournalFile, JournalLocation]]) -> None:
             repo = repos[batch[0][1].repository]
-            infos = await repo.stat_many([loc.staged_path for _, loc in batch], verify=True)
+            infos = await self._read_back(repo, batch)
             for (f, loc), info in zip(batch, infos, strict=True):
+                if loc.verified:
+                    continue
                 if info is None:
                     loc.staged = False
                     bad.append(f"{loc.repository}: {loc.staged_path} is missing")
@@ -815,10 +844,8 @@ class Patcher:
                         f"sha256 {info.sha256} (the file {f.path} is {f.size} bytes, sha256 "
                         f"{f.sha256})"
                     )
-                else:
-                    loc.verified = True
 
-        todo = [(f, loc) for f in journal.files for loc in f.locations]
+        todo = [(f, loc) for f in journal.files for loc in f.locations if not loc.verified]
         await self._each(self._batches(todo), check)
         if bad:
             reason = "a staged copy is not the local file: " + "; ".join(bad[:5])
