@@ -104,11 +104,15 @@ def session_stack(**settings: object) -> LocalStack:
 
 
 @pytest.fixture(scope="session")
-def localstack(request: pytest.FixtureRequest) -> LocalStack:
+def localstack(request: pytest.FixtureRequest, anyio_backend: str) -> LocalStack:
     """The session's stack: SQLite, or the test's database where it is parametrised.
 
     Each of the two stacks starts once per test process, when its first test needs it.
+    ``anyio_backend`` is asked for by name so that it is in the closure of every test using
+    the stack: the anyio plugin runs an async test (and its async fixtures) only then, or when
+    it is marked ``anyio``; the stacks themselves are looked up by name below.
     """
+    del anyio_backend
     backend = getattr(request, "param", "sqlite")
     stack: LocalStack = request.getfixturevalue(f"{backend}_localstack")
     return stack

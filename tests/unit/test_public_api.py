@@ -116,9 +116,9 @@ def test_client_attribute_names_say_their_layer() -> None:
             assert name == "config", f"{name!r}: which layer?"
         if layer in seen:
             seen[layer].add(name)
-    services = {"registry", "search", "auth", "datastore", "review"}
+    services = {"registry", "search", "auth", "datastore", "review", "crawl"}
     assert seen["L2"] == {f"{s}_client" for s in services}  # one L2 client per service
-    assert seen["L3"] == {"datastore", "registration", "patcher", "archive"}
+    assert seen["L3"] == {"datastore", "registration", "patcher", "archive", "crawler"}
     assert seen["L1"] == {"auth_manager"}
 
 
