@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from provena_like.server.jobs import JobContext, JobRunner, JobState
-from tests.jobs.crashing_worker import LEASE_SECONDS
 from tests.support.job_helpers import enqueue, open_sessions, read_job, wait_for_job
 
 pytestmark = pytest.mark.anyio
@@ -54,7 +53,9 @@ async def test_job_of_a_killed_process_is_taken_over_with_its_progress(job_db: s
         return {"resumed_from": start}
 
     async with open_sessions(job_db) as sessions:
-        survivor = JobRunner(workers=1, lease_seconds=LEASE_SECONDS, poll_seconds=0.2)
+        # the killed worker's short lease makes the takeover quick; the survivor's own is long,
+        # so a loaded machine renewing late can't cost it its lease (a third attempt)
+        survivor = JobRunner(workers=1, lease_seconds=30.0, poll_seconds=0.2)
         survivor.register("test.crash", finish_the_rest)
         job_id = await enqueue(survivor, sessions, "test.crash", {"die_after": 2})
         with worker_process(job_db) as proc:
