@@ -180,7 +180,13 @@ _MARK = re.compile(r"<mark>(.*?)</mark>")
 
 @app.command("search")
 def search(
-    query: Annotated[str, typer.Argument(help="Words to look for (full text).")],
+    query: Annotated[
+        str,
+        typer.Argument(
+            help='Words to look for (full text): a b, "a phrase", a OR b, -a, pre*; '
+            "extracted:word looks in the files' extracted metadata only (e.g. column names)."
+        ),
+    ],
     owner: Annotated[str | None, typer.Option("--owner", help="Only this user's.")] = None,
     limit: LimitOption = 20,
     as_json: JsonOption = False,

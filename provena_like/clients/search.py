@@ -61,7 +61,10 @@ class SearchClient(ServiceClient):
         Only items the caller may read are searched, so pages are full until the last one.
 
         Args:
-            q: the query text.
+            q: the query text: words (AND), ``"a phrase"``, ``a OR b``, ``-excluded``,
+                ``prefix*``; ``extracted:word`` (or ``extracted:"a phrase"``,
+                ``extracted:prefix*``, ``-extracted:word``) looks in the extracted metadata
+                of a dataset's files only (column names, attributes...), not in its title.
             subtype: only items of this subtype (or of any of these subtypes).
             owner: only items owned by this user.
             created_after: only items created at or after this time.
@@ -75,7 +78,8 @@ class SearchClient(ServiceClient):
             The page: ``items`` are :class:`~provena_like.models.search.SearchHit`.
 
         Raises:
-            Unprocessable: a blank or unusable query, an unknown subtype, a bad field path.
+            Unprocessable: a blank or unusable query (also ``extracted:`` with no word after
+                it), an unknown subtype, a bad field path.
             BadRequest: a cursor made by another search.
 
         Example:

@@ -350,11 +350,16 @@ class Datastore:
         """Full-text search, best match first; only items you may read.
 
         ``subtype`` defaults to ``"dataset"``; pass ``None`` to search every kind of item.
+        ``query`` is the search guide's query language; ``extracted:temperature`` finds the
+        datasets whose files' extracted metadata (a table column, an attribute...) has the
+        word, not those whose title or description merely says it.
 
         Example:
             ```python
             async for hit in pv.datastore.search("sea surface temperature", max_items=10):
                 print(hit.item.id, hit.score, hit.highlights)
+            async for hit in pv.datastore.search("extracted:temperature", max_items=10):
+                print(hit.item.id, hit.highlights["extracted"])
             ```
         """
         paginator = self._search.iter_search_items(

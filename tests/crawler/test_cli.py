@@ -151,6 +151,15 @@ async def test_extract_a_dataset_and_attach(localstack: LocalStack, tmp_path: Pa
     async with localstack.client() as pv:
         hits = await pv.search_client.search_items(word, subtype="dataset")
         assert [h.item.id for h in hits.items] == [ds.id]
+    # dataset search: a column of that name, not merely a dataset that mentions the word
+    found = await anyio.to_thread.run_sync(
+        invoke, "dataset", "search", f"extracted:{word} -extracted:nosuch{word}", "--json"
+    )
+    assert found.exit_code == 0, found.output
+    assert [h["item"]["id"] for h in json.loads(found.stdout)] == [ds.id]
+    bad = await anyio.to_thread.run_sync(invoke, "dataset", "search", "extracted:", "--json")
+    assert bad.exit_code not in (0, ExitCode.UNREACHABLE), bad.output
+    assert "'extracted:' needs a word" in bad.stdout
 
     # a local copy, attached with --dataset: the new run replaces the first
     write_tree(tmp_path / "copy", {"raw/a.csv": b"site,salinity\nx,1\n"})

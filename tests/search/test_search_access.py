@@ -12,7 +12,17 @@ from provena_like import ProvenaClient
 from provena_like._core.errors import Forbidden, Unprocessable
 from provena_like.models.search import SearchHit
 from provena_like.testing.server_thread import ServerThread
-from tests.support.search_helpers import User, create, organisation, search, walk, word
+from tests.support.l3_helpers import mint_dataset
+from tests.support.search_helpers import (
+    User,
+    attach,
+    create,
+    organisation,
+    search,
+    signed_in,
+    walk,
+    word,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -172,3 +182,25 @@ async def test_sdk_search_client(
             await pv.search_client.search_items("  ")
         with pytest.raises(Forbidden):
             await pv.search_client.reindex()
+
+
+async def test_private_columns_are_found_only_by_readers(
+    server: ServerThread, client: httpx.AsyncClient, new_user: Callable[..., User]
+) -> None:
+    """``extracted:`` terms (and their exclusions) see only datasets the caller may read."""
+    w = word()
+    lab = f"lab-{word()}"
+    owner, member, stranger = new_user(), new_user(groups=(lab,)), new_user()
+    async with signed_in(server, owner) as pv:
+        ds = await mint_dataset(pv, "private")
+        await attach(pv, ds.id, {"t.csv": (1, [w])})
+        for q in [f"extracted:{w}", f"extracted:{w[:9]}*", f'extracted:"{w}" -extracted:zz']:
+            assert await ids(client, owner, q, subtype="dataset") == {ds.id}
+            assert await ids(client, member, q, subtype="dataset") == set()
+            assert await ids(client, stranger, q, subtype="dataset") == set()
+        settings = await pv.registry_client.get_access(ds.id)
+        await pv.registry_client.update_access(
+            ds.id, {**settings.model_dump(), "groups": {lab: ["metadata-read"]}}
+        )
+    assert await ids(client, member, f"extracted:{w}", subtype="dataset") == {ds.id}
+    assert await ids(client, stranger, f"extracted:{w}", subtype="dataset") == set()

@@ -65,6 +65,13 @@ def test_highlights_escape_everything_but_mark() -> None:
         ('a"b', '("a""b")'),
         ("col:val AND (x)", '("col:val" AND "(x)")'),
         ("OR a OR OR b OR", '("a") OR ("b")'),
+        (
+            "extracted:temp* -Extracted:kelvin",
+            '(({extracted} : "temp"*) NOT ({extracted} : "kelvin"))',
+        ),
+        ('a OR NOT extracted:"x y" b', '("a") OR (("b") NOT ({extracted} : "x y"))'),
+        ('extracted:OR extracted:a"b', '({extracted} : "OR" AND {extracted} : "a""b")'),
+        ("doi:10.1/x column:t", '("doi:10.1/x" AND "column:t")'),
     ],
 )
 def test_fts5_query_strings_quote_every_term(q: str, expected: str) -> None:
@@ -81,7 +88,21 @@ def test_query_terms() -> None:
     assert Term("marine-bio").words == ["marine", "bio"]
 
 
-@pytest.mark.parametrize("q", ["", "  ", '"', "* - :", "-a", "a OR -b", "x" * 501])
+@pytest.mark.parametrize(
+    "q",
+    [
+        "",
+        "  ",
+        '"',
+        "* - :",
+        "-a",
+        "a OR -b",
+        "x" * 501,
+        "extracted:",
+        "extracted: a",
+        "a extracted:*",
+    ],
+)
 def test_unusable_queries_are_422(q: str) -> None:
     with pytest.raises(ServiceError) as err:
         parse_query(q)

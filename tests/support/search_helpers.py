@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 
+from provena_like import ProvenaClient
+from provena_like._core.config import ProvenaConfig
+from provena_like.testing.server_thread import ServerThread
 from tests.support.users import User  # noqa: F401 (re-exported)
 
 
@@ -67,3 +72,22 @@ async def walk(
         cursor = page["next_cursor"]
         if cursor is None:
             return hits, sizes
+
+
+@asynccontextmanager
+async def signed_in(server: ServerThread, user: User) -> AsyncIterator[ProvenaClient]:
+    """An SDK client of ``server`` signed in as ``user`` (no retries)."""
+    config = ProvenaConfig(base_url=server.url, access_token=user.token, max_retries=0)
+    async with ProvenaClient(config) as pv:
+        yield pv
+
+
+async def attach(
+    pv: ProvenaClient, dataset_id: str, files: dict[str, tuple[int | None, Sequence[str]]]
+) -> None:
+    """Commit an extraction run of ``files`` (path → size, search terms) to the dataset."""
+    client = pv.datastore_client
+    run = await client.start_extraction_run(dataset_id)
+    batch = [{"path": p, "size": size, "terms": list(t)} for p, (size, t) in files.items()]
+    await client.add_extracted_files(dataset_id, run.run_id, batch)
+    await client.commit_extraction_run(dataset_id, run.run_id)

@@ -37,6 +37,7 @@ from provena_like.models.datastore import (
 from provena_like.server import access
 from provena_like.server.db.base import utcnow
 from provena_like.server.errors import ServiceError, not_found, task_group, validation_error
+from provena_like.server.extracted import service as extracted
 from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.security import Principal
 
@@ -171,6 +172,7 @@ async def record_files(
     now = utcnow()
     registered: list[ManifestRow] = []
     unchanged: list[str] = []
+    changed: dict[str, int | None] = {}
     for entry in files:
         etag = heads[entry.path].etag
         row = existing.get(entry.path)
@@ -180,6 +182,9 @@ async def record_files(
         if row is None:
             row = ManifestRow(item_id=item_id, path=entry.path)
             session.add(row)
+            changed[entry.path] = entry.size  # results of these bytes may have come first
+        elif (row.sha256, row.size) != (entry.sha256, entry.size):
+            changed[entry.path] = None  # other bytes: results of the old ones are stale
         row.size = entry.size
         row.sha256 = entry.sha256
         row.md5 = entry.md5
@@ -188,6 +193,7 @@ async def record_files(
         row.registered_by = principal.username
         registered.append(row)
     await session.flush()
+    await extracted.drop_stale(session, item, changed)
     return RegisterFilesResponse(registered=[to_entry(r) for r in registered], unchanged=unchanged)
 
 
@@ -233,6 +239,7 @@ async def remove_files(
             .where(ManifestRow.item_id == item_id, ManifestRow.path.in_(list(etags)))
             .execution_options(synchronize_session=False)
         )
+    await extracted.drop_stale(session, item, dict.fromkeys(etags))
     response = RemoveFilesResponse(
         removed=[p for p in paths if p in etags],
         not_registered=[p for p in paths if p not in etags],

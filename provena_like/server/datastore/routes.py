@@ -60,6 +60,7 @@ from provena_like.models.datastore import (
 from provena_like.models.shared import ErrorBody, Page
 from provena_like.server import access
 from provena_like.server.errors import ServiceError, not_found, validation_error
+from provena_like.server.extracted import service as extracted
 from provena_like.server.idempotency import Work, run_request_once
 from provena_like.server.params import Cursor, IdempotencyKey, IfMatch, PageSize
 from provena_like.server.registry.routes import expected_revision, revision_etag
@@ -363,6 +364,8 @@ async def version_dataset_route(
         if body.copy_files:
             copied = await objects.copy_prefix(journal, old_dataset.prefix, new_dataset.prefix)
             await manifest.copy_manifest(session, old.id, new.id, copied, principal.username)
+            sizes = {c.path: c.size for c in copied}
+            await extracted.carry_to_version(session, old.id, new, sizes, principal.username)
         await journal.write_metadata(new, new_dataset, new=True)
         result = VersionResponse(
             id=new.id,

@@ -10,6 +10,7 @@ committed run and nothing else.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
@@ -37,11 +38,15 @@ from .tables import ExtractedFileRow, ExtractionRunRow
 __all__ = [
     "OPEN_RUN_LIFETIME",
     "add_files",
+    "carry_to_version",
     "clear",
     "commit_run",
+    "drop_stale",
     "list_files",
     "start_run",
 ]
+
+_CARRY_BATCH = 500  # paths per query when a new version's results are carried over
 
 OPEN_RUN_LIFETIME = timedelta(days=1)
 """An open run older than this is deleted when the dataset's next run starts."""
@@ -90,6 +95,41 @@ def _file(row: ExtractedFileRow) -> ExtractedFile:
     )
 
 
+def _row(run_id: str, f: ExtractedFile) -> ExtractedFileRow:
+    return ExtractedFileRow(
+        run_id=run_id,
+        path=f.path,
+        size=f.size,
+        extractors=list(f.extractors),
+        terms=list(f.terms),
+        extracted=dict(f.metadata),
+        errors=dict(f.errors),
+    )
+
+
+def _new_run(dataset_id: str, source: str | None, user: str) -> ExtractionRunRow:
+    """An open run of ``dataset_id``, not yet added to a session."""
+    return ExtractionRunRow(
+        id=uuid.uuid4().hex,
+        dataset_id=dataset_id,
+        state="open",
+        source=source,
+        files=0,
+        terms=0,
+        search_text="",
+        created_by=user,
+        created_at=utcnow(),
+    )
+
+
+async def _committed(session: AsyncSession, dataset_id: str) -> ExtractionRunRow | None:
+    return await session.scalar(
+        select(ExtractionRunRow).where(
+            ExtractionRunRow.dataset_id == dataset_id, ExtractionRunRow.state == "committed"
+        )
+    )
+
+
 async def _run(
     session: AsyncSession, principal: Principal, dataset_id: str, run_id: str
 ) -> tuple[ItemRow, ExtractionRunRow]:
@@ -114,17 +154,7 @@ async def start_run(
             ExtractionRunRow.created_at < now - OPEN_RUN_LIFETIME,
         )
     )
-    row = ExtractionRunRow(
-        id=uuid.uuid4().hex,
-        dataset_id=dataset_id,
-        state="open",
-        source=body.source,
-        files=0,
-        terms=0,
-        search_text="",
-        created_by=principal.username,
-        created_at=now,
-    )
+    row = _new_run(dataset_id, body.source, principal.username)
     session.add(row)
     await session.flush()
     return _wire(row)
@@ -160,18 +190,7 @@ async def add_files(
             ExtractedFileRow.run_id == run_id, ExtractedFileRow.path.in_(paths)
         )
     )
-    session.add_all(
-        ExtractedFileRow(
-            run_id=run_id,
-            path=f.path,
-            size=f.size,
-            extractors=list(f.extractors),
-            terms=list(f.terms),
-            extracted=dict(f.metadata),
-            errors=dict(f.errors),
-        )
-        for f in batch.files
-    )
+    session.add_all(_row(run_id, f) for f in batch.files)
     await session.flush()
     count = await session.scalar(
         select(func.count()).select_from(ExtractedFileRow).where(ExtractedFileRow.run_id == run_id)
@@ -231,6 +250,101 @@ async def commit_run(
     refreshed = await session.get(ExtractionRunRow, run_id, populate_existing=True)
     assert refreshed is not None
     return _wire(refreshed)
+
+
+async def carry_to_version(
+    session: AsyncSession, old_id: str, new: ItemRow, copied: Mapping[str, int], user: str
+) -> int:
+    """Give a new version of a dataset the extracted metadata of the files it carries over.
+
+    Called by versioning, in its transaction, after the objects were copied: the committed
+    run of ``old_id`` is copied to a committed run of ``new`` holding only the files in
+    ``copied`` (path → size of the copy) whose recorded size (when there is one) is the
+    copy's - a file the new version does not have, or has with other bytes, gets no stale
+    results. The new version is reindexed for search. Access was checked by versioning.
+
+    Returns:
+        How many files' results were carried over (0: no committed run, or no file of it
+        was copied; then no run is made).
+    """
+    old_run = await _committed(session, old_id)
+    if old_run is None or not copied:
+        return 0
+    run = _new_run(new.id, old_run.source, user)
+    session.add(run)
+    await session.flush()
+    files = 0
+    paths = sorted(copied)
+    for start in range(0, len(paths), _CARRY_BATCH):
+        rows = await session.scalars(
+            select(ExtractedFileRow).where(
+                ExtractedFileRow.run_id == old_run.id,
+                ExtractedFileRow.path.in_(paths[start : start + _CARRY_BATCH]),
+            )
+        )
+        carried = [
+            _row(run.id, _file(row))
+            for row in rows
+            if row.size is None or row.size == copied[row.path]
+        ]
+        files += len(carried)
+        session.add_all(carried)
+        await session.flush()
+    if not files:
+        await session.delete(run)
+        await session.flush()
+        return 0
+    text, terms = await _search_text(session, run.id)
+    run.state, run.committed_at, run.files = "committed", utcnow(), files
+    run.terms, run.search_text = terms, text
+    await session.flush()
+    await search_index.index_item(session, new)
+    return files
+
+
+async def drop_stale(
+    session: AsyncSession, item: ItemRow, changed: Mapping[str, int | None]
+) -> int:
+    """Forget the committed results of files whose bytes changed, and reindex the dataset.
+
+    Called in the transaction that registers or removes files of the dataset (access was
+    checked there). ``changed``: path → the size of the newly registered bytes, or None
+    when the file was removed or its registered bytes replaced. A path's results go when
+    its value is None, or when both sizes are known and differ (results attached before
+    the same file was first registered stay).
+
+    Returns:
+        How many files' results were deleted.
+    """
+    run = await _committed(session, item.id)
+    if run is None or not changed:
+        return 0
+    paths = sorted(changed)
+    stale: list[int] = []
+    for start in range(0, len(paths), _CARRY_BATCH):
+        rows = await session.execute(
+            select(ExtractedFileRow.id, ExtractedFileRow.path, ExtractedFileRow.size).where(
+                ExtractedFileRow.run_id == run.id,
+                ExtractedFileRow.path.in_(paths[start : start + _CARRY_BATCH]),
+            )
+        )
+        for row_id, path, size in rows:
+            new_size = changed[path]
+            if new_size is None or (size is not None and size != new_size):
+                stale.append(row_id)
+    if not stale:
+        return 0
+    for start in range(0, len(stale), _CARRY_BATCH):
+        await session.execute(
+            delete(ExtractedFileRow)
+            .where(ExtractedFileRow.id.in_(stale[start : start + _CARRY_BATCH]))
+            .execution_options(synchronize_session=False)
+        )
+    text, terms = await _search_text(session, run.id)
+    run.files, run.terms, run.search_text = max(0, run.files - len(stale)), terms, text
+    await session.flush()
+    await search_index.index_item(session, item)
+    return len(stale)
 
 
 async def clear(session: AsyncSession, principal: Principal, dataset_id: str) -> int:

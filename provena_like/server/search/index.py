@@ -33,6 +33,7 @@ __all__ = [
     "index_item",
     "rebuild",
     "rebuild_sync",
+    "recreate_sync",
     "reindex_written",
     "subscribe",
 ]
@@ -153,3 +154,17 @@ def rebuild_sync(connection: Connection) -> int:
         count += len(rows)
         last = rows[-1][0]
     return count
+
+
+def recreate_sync(connection: Connection) -> int:
+    """Drop and make again the backend's index objects, then :func:`rebuild_sync`.
+
+    For migrations that change what the index holds (its objects are made by today's code).
+
+    Returns:
+        How many items were indexed.
+    """
+    backend = backend_for(connection.dialect.name)
+    for stmt in [*backend.drop_ddl(), *backend.create_ddl()]:
+        connection.execute(stmt)
+    return rebuild_sync(connection)

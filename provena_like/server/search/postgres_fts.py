@@ -19,6 +19,10 @@ that extension can be installed, so ``Café`` matches ``cafe``.
 Queries are built from functions over bound parameters - ``phraseto_tsquery`` for words and
 phrases, ``to_tsquery`` only for a prefix word made of letters and digits, combined with
 ``tsquery_and/or/not/phrase`` - so no user text is ever parsed as ``tsquery`` syntax.
+
+A term limited to a field (``extracted:temperature``) is tested on that field's own vector
+(``extracted_vector``, the field's words without weights, kept beside ``document``): weight C
+is shared by other fields, so a weight-restricted ``tsquery`` could not tell them apart.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from sqlalchemy import (
     Select,
     Text,
     TextClause,
+    and_,
     case,
     cast,
     column,
@@ -43,6 +48,8 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    not_,
+    or_,
     select,
     table,
     text,
@@ -54,13 +61,17 @@ from provena_like.server.search.documents import FIELDS, SearchDocument
 from provena_like.server.search.highlight import mark_matches, words_only
 from provena_like.server.search.query import ParsedQuery, Term
 
-__all__ = ["PostgresFTS", "tsquery"]
+__all__ = ["VECTOR_OF", "PostgresFTS", "exact_match", "tsquery"]
+
+VECTOR_OF: dict[str, str] = {"extracted": "extracted_vector"}
+"""Fields a term can be limited to (:data:`~.query.SCOPES`) → the column of their own vector."""
 
 DOCS = table(
     "search_documents",
     column("item_seq", BigInteger),
     *(column(name, Text) for name in FIELDS),
     column("document", TSVECTOR),
+    *(column(name, TSVECTOR) for name in VECTOR_OF.values()),
 )
 
 CONFIG_NAME = "provena_search"
@@ -85,7 +96,8 @@ _CREATE = [
         subtype TEXT NOT NULL,
         owner TEXT NOT NULL,
         extracted TEXT NOT NULL DEFAULT '',
-        document TSVECTOR NOT NULL
+        document TSVECTOR NOT NULL,
+        extracted_vector TSVECTOR NOT NULL DEFAULT ''::tsvector
     )
     """,
     "CREATE INDEX ix_search_documents_document ON search_documents USING GIN (document)",
@@ -151,11 +163,36 @@ def tsquery(query: ParsedQuery) -> ColumnElement[Any]:
     return _all("tsquery_or", alternatives)
 
 
+def _words_vector(value: str) -> ColumnElement[Any]:
+    return func.to_tsvector(_CONFIG, literal(words_only(value), Text), type_=TSVECTOR())
+
+
+def _matches(vector: ColumnElement[Any], term: Term) -> ColumnElement[bool]:
+    found: ColumnElement[bool] = vector.op("@@", is_comparison=True)(_term(term))
+    return not_(found) if term.negated else found
+
+
+def exact_match(query: ParsedQuery) -> ColumnElement[bool]:
+    """Every term of ``query`` tested on its own: a scoped one on its field's vector.
+
+    Not served by the GIN index on its own: :meth:`PostgresFTS.ranked` puts the indexed
+    ``document @@`` test of :meth:`~.query.ParsedQuery.unscoped` beside it.
+    """
+    alternatives = []
+    for alternative in query.alternatives:
+        tests = []
+        for t in alternative:
+            vector = DOCS.c.document if t.field is None else DOCS.c[VECTOR_OF[t.field]]
+            tests.append(_matches(vector, t))
+        alternatives.append(and_(*tests))
+    return or_(*alternatives)
+
+
 def _vector(doc: SearchDocument) -> ColumnElement[Any]:
     vector: ColumnElement[Any] | None = None
     for name, value in doc.fields().items():
         part = func.setweight(
-            func.to_tsvector(_CONFIG, literal(words_only(value), Text), type_=TSVECTOR()),
+            _words_vector(value),
             literal_column(f"'{_WEIGHT_OF[name]}'"),  # a constant of type "char"
             type_=TSVECTOR(),
         )
@@ -179,9 +216,11 @@ class PostgresFTS:
 
     def upsert(self, doc: SearchDocument) -> list[Executable]:
         """``INSERT ... ON CONFLICT (item_seq) DO UPDATE``."""
-        values = {"item_seq": doc.seq, **doc.fields(), "document": _vector(doc)}
+        fields = doc.fields()
+        vectors = {column: _words_vector(fields[name]) for name, column in VECTOR_OF.items()}
+        values = {"item_seq": doc.seq, **fields, "document": _vector(doc), **vectors}
         stmt = insert(DOCS).values(**values)
-        update = {name: stmt.excluded[name] for name in [*FIELDS, "document"]}
+        update = {name: stmt.excluded[name] for name in [*FIELDS, "document", *vectors]}
         return [stmt.on_conflict_do_update(index_elements=["item_seq"], set_=update)]
 
     def clear(self) -> list[Executable]:
@@ -189,14 +228,19 @@ class PostgresFTS:
         return [delete(DOCS)]
 
     def ranked(self, query: ParsedQuery) -> FromClause:
-        """Matches (``document @@ query``, GIN) with ``ts_rank_cd`` as a double."""
-        q = tsquery(query)
+        """Matches (``document @@ query``, GIN) with ``ts_rank_cd`` as a double.
+
+        With terms limited to a field, the GIN test is of the query without the limits (a
+        superset of the matches) and :func:`exact_match` keeps the rows that match it.
+        """
+        q = tsquery(query.unscoped())
         rank = func.ts_rank_cd(_RANK_WEIGHTS, DOCS.c.document, q, 1)
-        return (
-            select(DOCS.c.item_seq.label("seq"), cast(rank, Double()).label("score"))
-            .where(DOCS.c.document.op("@@", is_comparison=True)(q))
-            .subquery("search_matches")
+        stmt = select(DOCS.c.item_seq.label("seq"), cast(rank, Double()).label("score")).where(
+            DOCS.c.document.op("@@", is_comparison=True)(q)
         )
+        if query.scoped:
+            stmt = stmt.where(exact_match(query))
+        return stmt.subquery("search_matches")
 
     def highlights(self, query: ParsedQuery, seqs: Sequence[int]) -> Select[tuple[object, ...]]:
         """The stored text of each field; :meth:`finish_highlight` marks the matches."""
@@ -208,7 +252,7 @@ class PostgresFTS:
         """:func:`~.highlight.mark_matches`: whole short fields, a window of long ones."""
         if not value:
             return None
-        return mark_matches(value, query, window=_WINDOW.get(name))
+        return mark_matches(value, query.in_field(name), window=_WINDOW.get(name))
 
     def field_filter(
         self,

@@ -10,10 +10,17 @@ ocean OR marine            either
 ocean -coral  /  ocean NOT coral
                            ocean, but not coral
 temp*                      words starting with "temp"
+extracted:temperature      the word in the extracted metadata only (column names,
+                           attribute names and values... of a dataset's files)
+extracted:"sea surface"  extracted:temp*  -extracted:kelvin
+                           a phrase, a prefix, an exclusion: in the extracted metadata
 ```
 
-``AND`` between words is accepted and changes nothing. Everything else - quotes in odd
-places, ``:``, ``(``, ``^``, a lone ``*`` or ``-`` - is text: each term becomes a quoted
+``AND`` between words is accepted and changes nothing. A field name of :data:`SCOPES`
+followed by ``:`` (case ignored) limits the word, phrase or prefix right after it to that
+field; nothing after it (``extracted:`` alone, or ``extracted: temperature``) is a 422.
+Everything else - quotes in odd places, other ``word:`` prefixes (``doi:10.1/x`` is text),
+``(``, ``^``, a lone ``*`` or ``-`` - is text: each term becomes a quoted
 FTS5 string or a bound parameter of a PostgreSQL ``tsquery`` function, so no input can
 reach the database as query syntax. A term without a letter or digit is dropped; a query left
 with nothing to look for is a 422 naming ``q``.
@@ -26,7 +33,7 @@ from dataclasses import dataclass
 
 from provena_like.server.errors import ServiceError, validation_error
 
-__all__ = ["MAX_QUERY_LENGTH", "MAX_TERMS", "ParsedQuery", "Term", "parse_query"]
+__all__ = ["MAX_QUERY_LENGTH", "MAX_TERMS", "SCOPES", "ParsedQuery", "Term", "parse_query"]
 
 MAX_QUERY_LENGTH = 500
 """The longest ``q`` accepted, in characters."""
@@ -34,7 +41,12 @@ MAX_QUERY_LENGTH = 500
 MAX_TERMS = 16
 """The most terms (words and phrases) a query may have."""
 
-_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+SCOPES: tuple[str, ...] = ("extracted",)
+"""The fields a term can be limited to with ``<field>:`` (index field names)."""
+
+_SCOPE = "|".join(SCOPES)
+_TOKEN = re.compile(rf'(-?)(?:({_SCOPE}):)?"([^"]*)"?|(\S+)', re.IGNORECASE)
+_SCOPED = re.compile(rf"(-?)({_SCOPE}):(.*)", re.IGNORECASE | re.DOTALL)
 _WORD_CHAR = re.compile(r"[^\W_]")
 _WORDS = re.compile(r"[^\W_]+")
 
@@ -47,11 +59,13 @@ class Term:
         text: the words, without quotes or operators (may hold punctuation: it is data).
         prefix: the last word matches as a prefix (``temp*``).
         negated: the term must *not* occur (``-coral``).
+        field: the index field the term must occur in (``extracted:``), None for any.
     """
 
     text: str
     prefix: bool = False
     negated: bool = False
+    field: str | None = None
 
     @property
     def words(self) -> list[str]:
@@ -72,6 +86,39 @@ class ParsedQuery:
     def terms(self) -> list[Term]:
         """Every term, in order."""
         return [term for alternative in self.alternatives for term in alternative]
+
+    @property
+    def scoped(self) -> bool:
+        """Whether a term is limited to a field."""
+        return any(term.field is not None for term in self.terms)
+
+    def in_field(self, field: str) -> ParsedQuery:
+        """The terms that may match in ``field``: unscoped ones and those scoped to it.
+
+        For highlighting a field; an alternative left without terms is dropped.
+        """
+        alternatives = (
+            tuple(t for t in alternative if t.field in (None, field))
+            for alternative in self.alternatives
+        )
+        return ParsedQuery(tuple(a for a in alternatives if a))
+
+    def unscoped(self) -> ParsedQuery:
+        """A query every match of this one also matches, with no term limited to a field.
+
+        Scoped terms become plain ones; excluded scoped terms are dropped (a word excluded
+        from one field may occur in another). Every alternative keeps a wanted term.
+        """
+        return ParsedQuery(
+            tuple(
+                tuple(
+                    Term(t.text, prefix=t.prefix, negated=t.negated)
+                    for t in alternative
+                    if not (t.negated and t.field is not None)
+                )
+                for alternative in self.alternatives
+            )
+        )
 
 
 def _invalid(message: str) -> ServiceError:
@@ -113,8 +160,20 @@ def parse_query(q: str) -> ParsedQuery:
     negate_next = False
     count = 0
     for match in _TOKEN.finditer(q):
-        minus, phrase, bare = match.group(1), match.group(2), match.group(3)
-        if bare is not None:
+        minus, scope, phrase, bare = match.groups()
+        if bare is not None and (scoped := _SCOPED.fullmatch(bare)) is not None:
+            minus, scope, phrase, bare = scoped.group(1), scoped.group(2), scoped.group(3), None
+        if scope is not None:  # a scoped word, phrase or prefix: never an operator
+            assert phrase is not None
+            text, negated = phrase, bool(minus)
+            prefix = match.group(3) is None and text.endswith("*")
+            text = text.rstrip("*") if prefix else text
+            if not _WORD_CHAR.search(text):
+                raise _invalid(
+                    f"'{scope}:' needs a word, \"a phrase\" or a prefix* with letters or digits "
+                    f"right after it (no space), e.g. {scope.lower()}:temperature"
+                )
+        elif bare is not None:
             if bare == "OR":
                 if current:
                     alternatives.append(tuple(current))
@@ -136,7 +195,9 @@ def parse_query(q: str) -> ParsedQuery:
         count += 1
         if count > MAX_TERMS:
             raise _invalid(f"at most {MAX_TERMS} words or phrases")
-        current.append(Term(" ".join(text.split()), prefix=prefix, negated=negated or negate_next))
+        field = scope.lower() if scope is not None else None
+        negated = negated or negate_next
+        current.append(Term(" ".join(text.split()), prefix=prefix, negated=negated, field=field))
         negate_next = False
     if current:
         alternatives.append(tuple(current))

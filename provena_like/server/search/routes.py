@@ -75,7 +75,9 @@ async def search_items_route(
         str,
         Query(
             max_length=MAX_QUERY_LENGTH,
-            description='words (AND), "a phrase", a OR b, -excluded, prefix*',
+            description='words (AND), "a phrase", a OR b, -excluded, prefix*; '
+            'extracted:word (also extracted:"a phrase", extracted:prefix*, '
+            "-extracted:word) looks in the extracted metadata of datasets' files only",
         ),
     ],
     subtype: Annotated[list[Subtype] | None, Query(description="any of these subtypes")] = None,
@@ -104,10 +106,12 @@ async def search_items_route(
     """Full-text search over the registry items the caller may read, best match first.
 
     Matches the display name, the record's text (names, titles and keywords rank higher),
-    the subtype and the owner; accents and case are ignored. Each hit has the item (with the
-    caller's ``roles``), a ``score`` and ``highlights`` (field → HTML-escaped text with
-    ``<mark>`` around each match). Pass ``next_cursor`` back as ``cursor`` for the next page;
-    a cursor only fits the query and filters that made it.
+    the subtype, the owner and the extracted metadata of a dataset's files (column names,
+    attributes...; ``extracted:temperature`` looks there only); accents and case are
+    ignored. Each hit has the item (with the caller's ``roles``), a ``score`` and
+    ``highlights`` (field → HTML-escaped text with ``<mark>`` around each match). Pass
+    ``next_cursor`` back as ``cursor`` for the next page; a cursor only fits the query and
+    filters that made it.
     """
     fields = field or []
     if len(fields) > service.MAX_FIELD_FILTERS:

@@ -9,7 +9,9 @@ better; ``highlight()`` and ``snippet()`` mark the matches.
 
 The user's query is compiled to an FTS5 query string in which every term is a double-quoted
 string (``"`` doubled), so operators and punctuation typed by the user are only ever text;
-the string itself is a bound parameter.
+the string itself is a bound parameter. A term limited to a field (``extracted:temperature``)
+gets an FTS5 column filter, ``{extracted} : "temperature"``, whose column name comes from
+:data:`~.documents.FIELDS`, never from the user's text.
 """
 
 from __future__ import annotations
@@ -78,7 +80,12 @@ def _string(text: str) -> str:
 
 
 def _term(term: Term) -> str:
-    return _string(term.text) + ("*" if term.prefix else "")
+    phrase = _string(term.text) + ("*" if term.prefix else "")
+    if term.field is None:
+        return phrase
+    if term.field not in FIELDS:  # the parser scopes to index fields only
+        raise ValueError(f"not an index field: {term.field!r}")
+    return f"{{{term.field}}} : {phrase}"
 
 
 def match_expression(query: ParsedQuery) -> str:
@@ -88,6 +95,8 @@ def match_expression(query: ParsedQuery) -> str:
         ```python
         match_expression(parse_query('ocean "sea ice" -coral OR reef*'))
         # '(("ocean" AND "sea ice") NOT ("coral")) OR ("reef"*)'
+        match_expression(parse_query("extracted:temp* -extracted:kelvin"))
+        # '(({extracted} : "temp"*) NOT ({extracted} : "kelvin"))'
         ```
     """
     alternatives = []

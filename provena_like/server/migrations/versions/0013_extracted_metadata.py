@@ -18,8 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import provena_like.server.db.base
-from provena_like.server.search.backend import backend_for
-from provena_like.server.search.index import rebuild_sync
+from provena_like.server.search.index import recreate_sync
 
 revision: str = "0013_extracted_metadata"
 down_revision: str | None = "0012_archived_files"
@@ -28,11 +27,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _rebuild_index() -> None:
-    bind = op.get_bind()
-    backend = backend_for(bind.dialect.name)
-    for stmt in [*backend.drop_ddl(), *backend.create_ddl()]:
-        op.execute(stmt)
-    rebuild_sync(bind)
+    recreate_sync(op.get_bind())
 
 
 def upgrade() -> None:
