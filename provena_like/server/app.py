@@ -162,7 +162,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 async with startup_lock(current.data_dir):  # one worker at a time
                     await upgrade_schema(engine)
                     if current.s3 is not None and current.s3.freeze_writes:
-                        freeze = DataFreeze.for_store(app.state.object_store, app.state.sessions)
+                        freeze = DataFreeze.for_store(
+                            app.state.object_store, app.state.sessions, current.data_dir
+                        )
                         app.state.data_freeze = freeze
                         await freeze.settle(force=True)  # whatever a crash left: rebuild it
                     await auth.setup(app)

@@ -181,7 +181,8 @@ class PasswordHashing(BaseModel):
 class ThrottleSettings(BaseModel):
     """Throttling of failed sign-ins (device-page passwords, OAuth client secrets).
 
-    See :mod:`provena_like.server.auth.throttle`. Counts are kept per server process.
+    See :mod:`provena_like.server.auth.throttle`. Counts are kept in the database, shared
+    by every server process (``serve --workers N``) on it.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -218,7 +219,10 @@ class ThrottleSettings(BaseModel):
         "server hashes 4 at a time, so one address can't take every slot)",
     )
     max_tracked: int = Field(
-        default=100_000, ge=100, description="keys remembered at most (least recent dropped)"
+        default=100_000,
+        ge=100,
+        description="keys remembered at most (the database table is trimmed back to this, "
+        "open keys first, least recently failed first)",
     )
 
 

@@ -22,16 +22,24 @@ from pathlib import Path
 
 import anyio
 
-__all__ = ["LOCK_FILE", "startup_lock"]
+__all__ = ["LOCK_FILE", "file_lock", "startup_lock"]
 
 LOCK_FILE = "startup.lock"
 
 
-def _acquire(path: Path) -> int:
+POLL_SECONDS = 0.05
+"""How often a process waiting for a lock file tries again."""
+
+
+def _try_acquire(path: Path) -> int | None:
+    """An open descriptor holding the exclusive ``flock`` of ``path``, or None if taken."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
     except BaseException:
         os.close(fd)
         raise
@@ -39,8 +47,29 @@ def _acquire(path: Path) -> int:
 
 
 @asynccontextmanager
+async def file_lock(path: Path) -> AsyncIterator[None]:
+    """Hold the exclusive ``flock`` of ``path``, waiting (cancellably) while another holds it.
+
+    Locks of the same file exclude each other across processes and within one process
+    (each holder opens the file anew).
+
+    Example:
+        ```python
+        async with file_lock(settings.data_dir / "freeze.lock"):
+            ...
+        ```
+    """
+    while (fd := _try_acquire(path)) is None:
+        await anyio.sleep(POLL_SECONDS)
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+@asynccontextmanager
 async def startup_lock(data_dir: Path) -> AsyncIterator[None]:
-    """Hold the data dir's start-up lock (waiting in a worker thread for another process).
+    """Hold the data dir's start-up lock (waiting while another process holds it).
 
     Example:
         ```python
@@ -48,8 +77,5 @@ async def startup_lock(data_dir: Path) -> AsyncIterator[None]:
             await upgrade_schema(engine)
         ```
     """
-    fd = await anyio.to_thread.run_sync(_acquire, data_dir / LOCK_FILE)
-    try:
+    async with file_lock(data_dir / LOCK_FILE):
         yield
-    finally:
-        os.close(fd)  # releases the flock

@@ -239,6 +239,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.server.search.highlight:mark_matches": SERVER,
     "provena_like.server.search.index:index_item": SERVER,
     "provena_like.server.search.sqlite_fts:match_expression": SERVER,
+    "provena_like.server.startup:file_lock": SERVER,
     "provena_like.server.startup:startup_lock": SERVER,
     "provena_like.server.transfer.collections:Collection.resolve": SERVER,
     "provena_like.server.transfer.collections:open_collection": SERVER,

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from botocore.exceptions import ClientError
 from sqlalchemy import update
 
 from provena_like.server.datastore import policy, storage
+from provena_like.server.datastore.freeze import DataFreeze
 from provena_like.server.datastore.tables import DatasetRow
 from provena_like.server.db.base import utcnow
 from provena_like.server.registry.tables import ItemRow
@@ -336,6 +338,52 @@ async def test_the_policy_is_rebuilt_from_the_database(
     server.call(lambda: age(server.app.state.sessions))
     assert server.call(lambda: _freeze(server).settle())
     assert pending.prefix not in freeze.frozen
+
+
+async def test_another_process_can_not_drop_a_freeze_under_way(
+    api: httpx.AsyncClient, server: ServerThread, store: SeaweedS3, owner: User
+) -> None:
+    """Two DataFreezes on the server's database, store and data dir stand for two workers.
+
+    While one runs a freezing step (a lock), the other rebuilds the policy (after a thaw,
+    say). Its rebuild must wait for the step: run at once, it reads the database before the
+    lock commits, puts a policy without the dataset, and the first worker (which had put that
+    same document itself before the step) must not then leave it out.
+    """
+    dataset = await mint(api, owner)
+    state = server.app.state
+
+    def worker() -> DataFreeze:
+        return DataFreeze.for_store(state.object_store, state.sessions, state.settings.data_dir)
+
+    async def scenario() -> None:
+        first, second = worker(), worker()
+        rebuilt = anyio.Event()
+
+        async def rebuild_elsewhere() -> None:
+            await second.sync()
+            rebuilt.set()
+
+        async with anyio.create_task_group() as group, first.freezing(dataset.id):
+            group.start_soon(rebuild_elsewhere)
+            with anyio.move_on_after(5):  # ends at once without the turns
+                await rebuilt.wait()
+            async with state.sessions() as session, session.begin():  # the step commits
+                await session.execute(
+                    update(ItemRow).where(ItemRow.id == dataset.id).values(locked=True)
+                )
+        assert rebuilt.is_set()
+
+    try:
+        server.call(scenario, timeout=120)
+        with s3_client(store) as admin:
+            try:
+                document = admin.get_bucket_policy(Bucket=dataset.bucket)["Policy"]
+            except ClientError:  # NoSuchBucketPolicy: nothing is frozen
+                document = ""
+        assert dataset.prefix in document
+    finally:
+        assert server.call(lambda: _freeze(server).settle())
 
 
 # -- the release checks the stored bytes against the manifest -----------------------------

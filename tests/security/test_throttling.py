@@ -1,28 +1,41 @@
 """Guessing floods are throttled, and other people's sign-ins stay fast meanwhile.
 
 Each test runs against a stack of its own module (no object store) with small thresholds
-and windows, and sends its floods from an address of its own on the loopback network
-(``127.0.0.x``), so that the lockouts it provokes touch nothing else.
+and windows, on SQLite and on PostgreSQL (the counts live in the database), and sends its
+floods from an address of its own on the loopback network (``127.0.0.x``), so that the
+lockouts it provokes touch nothing else. The counting itself is tested on both databases
+directly, with a clock of the test's own. Counting across server processes is tested in
+``tests/workers``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from provena_like.models.auth import OAuthClientCreate, UserCreate
 from provena_like.server.auth.bootstrap import CLI_CLIENT_ID
+from provena_like.server.auth.tables import SignInFailureRow
 from provena_like.server.auth.throttle import LoginThrottle, Throttled, account_key
+from provena_like.server.db.base import create_engine
 from provena_like.server.settings import ThrottleSettings
 from provena_like.testing.localstack import LocalStack
+from tests.support.databases import BACKENDS
+from tests.support.postgres import scratch_database
 
 pytestmark = pytest.mark.anyio
 
@@ -36,11 +49,34 @@ SMALL = ThrottleSettings(
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(scope="module")
-async def stack(anyio_backend: str) -> AsyncIterator[LocalStack]:
+@pytest.fixture(scope="module", params=BACKENDS)
+async def stack(request: pytest.FixtureRequest, anyio_backend: str) -> AsyncIterator[LocalStack]:
     del anyio_backend
-    async with LocalStack(s3=False, throttle=SMALL) as stack:
+    if request.param == "sqlite":
+        async with LocalStack(s3=False, throttle=SMALL) as stack:
+            yield stack
+        return
+    async with (
+        scratch_database(request.getfixturevalue("postgres_server"), "throttle") as url,
+        LocalStack(s3=False, throttle=SMALL, database_url=url) as stack,
+    ):
         yield stack
+
+
+@pytest.fixture(params=BACKENDS)
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A new database with the ``sign_in_failures`` table, on SQLite or PostgreSQL."""
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path / 'throttle.db'}"
+        else:
+            server = request.getfixturevalue("postgres_server")
+            url = await stack.enter_async_context(scratch_database(server, "throttle"))
+        engine = create_engine(url)
+        stack.push_async_callback(engine.dispose)
+        async with engine.begin() as conn:
+            await conn.run_sync(SignInFailureRow.__table__.create)
+        yield engine
 
 
 def browser(stack: LocalStack, address: str) -> httpx.AsyncClient:
@@ -208,6 +244,11 @@ async def test_a_real_approval_stays_fast_during_a_guessing_flood(stack: LocalSt
     # generous: the flood may slow the server a little, never as much as hashing every guess
     assert under_flood < max(8 * quiet, 3.0), (quiet, under_flood)
 
+    assert stack.settings is not None
+    if stack.settings.database_url is not None:
+        # the control below has no throttle, so no counts in any database: it runs once,
+        # with the SQLite parameter (the checks above are the PostgreSQL run's proof)
+        return
     async with LocalStack(s3=False, throttle=ThrottleSettings(enabled=False)) as open_stack:
         target = await new_user(open_stack, "target")
         legit = await new_user(open_stack, "legit")
@@ -227,61 +268,121 @@ async def test_a_real_approval_stays_fast_during_a_guessing_flood(stack: LocalSt
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = 1_000_000.0
 
     def __call__(self) -> float:
         return self.now
 
 
-def test_lockouts_double_up_to_the_cap_and_are_forgotten() -> None:
+async def rows(engine: AsyncEngine) -> list[tuple[str, str, int]]:
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            select(SignInFailureRow.kind, SignInFailureRow.digest, SignInFailureRow.failures)
+        )
+        return [(kind, digest, failures) for kind, digest, failures in result]
+
+
+async def test_lockouts_double_up_to_the_cap_and_are_forgotten(engine: AsyncEngine) -> None:
     clock = Clock()
     settings = ThrottleSettings(
         account_failures=2, lockout_seconds=1, max_lockout_seconds=4, forget_after_seconds=60
     )
-    throttle = LoginThrottle(settings, clock=clock)
+    throttle = LoginThrottle(settings, engine, clock=clock)
     keys = [account_key("alice")]
     waits = []
     for _ in range(6):
-        throttle.check(keys)
-        throttle.record(keys, success=False)
-        waits.append(throttle.retry_after(keys))
+        await throttle.check(keys)
+        await throttle.record(keys, success=False)
+        waits.append(await throttle.retry_after(keys))
         clock.now += waits[-1]
     assert waits == [0, 1, 2, 4, 4, 4]
-    throttle.record(keys, success=False)
+    await throttle.record(keys, success=False)
     with pytest.raises(Throttled) as info:
-        throttle.check(keys)
+        await throttle.check(keys)
     assert info.value.retry_after == 4
     clock.now += 61  # quiet for longer than forget_after_seconds: a fresh start
-    throttle.record(keys, success=False)
-    assert throttle.retry_after(keys) == 0
-    throttle.record(keys, success=False)
-    assert throttle.retry_after(keys) == 1
+    await throttle.record(keys, success=False)
+    assert await throttle.retry_after(keys) == 0
+    await throttle.record(keys, success=False)
+    assert await throttle.retry_after(keys) == 1
     clock.now += 1
-    throttle.record(keys, success=True)  # a success clears the account
-    throttle.record(keys, success=False)
-    assert throttle.retry_after(keys) == 0
+    await throttle.record(keys, success=True)  # a success clears the account
+    assert await rows(engine) == []
+    await throttle.record(keys, success=False)
+    assert await throttle.retry_after(keys) == 0
 
 
-def test_checks_in_flight_are_bounded_and_tracking_is_bounded() -> None:
+async def test_a_success_clears_the_account_not_the_address(engine: AsyncEngine) -> None:
+    settings = ThrottleSettings(account_failures=2, ip_failures=3)
+    throttle = LoginThrottle(settings, engine, clock=Clock())
+    address = ("ip", "127.0.0.5")
+    for name in ("carol", "dave", "carol"):
+        await throttle.record([account_key(name), address], success=False)
+    assert sorted(f for _, _, f in await rows(engine)) == [1, 2, 3]
+    await throttle.check([account_key("erin")])  # the address is locked, erin isn't
+    with pytest.raises(Throttled):
+        await throttle.check([account_key("erin"), address])
+    other_process = LoginThrottle(settings, engine, clock=Clock())
+    with pytest.raises(Throttled):
+        await other_process.check([address])
+    await throttle.record([account_key("carol"), address], success=True)
+    assert sorted(f for _, _, f in await rows(engine)) == [1, 3]
+    with pytest.raises(Throttled):
+        await throttle.check([address])
+    # with ip_failures=0 addresses are neither counted nor checked
+    open_addresses = LoginThrottle(ThrottleSettings(ip_failures=0), engine, clock=Clock())
+    await open_addresses.check([address])
+    await open_addresses.record([address], success=False)
+    assert sorted(f for _, _, f in await rows(engine)) == [1, 3]
+
+
+async def test_failures_on_several_processes_all_count(engine: AsyncEngine) -> None:
+    """Throttles on engines of their own (as in two processes) fail at once: none is lost."""
+    settings = ThrottleSettings(account_failures=1000)
+    second = create_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        throttles = [LoginThrottle(settings, e, clock=Clock()) for e in (engine, second)]
+        keys = [account_key("mallory"), ("ip", "127.0.0.6")]
+        async with anyio.create_task_group() as group:
+            for i in range(40):
+                group.start_soon(partial(throttles[i % 2].record, keys, success=False))
+    finally:
+        await second.dispose()
+    assert sorted(f for _, _, f in await rows(engine)) == [40, 40]
+
+
+async def test_checks_in_flight_are_bounded_and_the_table_is_bounded(engine: AsyncEngine) -> None:
     clock = Clock()
     settings = ThrottleSettings(
-        account_failures=1, concurrent_checks_per_account=2, max_tracked=100
+        account_failures=2, lockout_seconds=100, concurrent_checks_per_account=2, max_tracked=100
     )
-    throttle = LoginThrottle(settings, clock=clock)
+    throttle = LoginThrottle(settings, engine, clock=clock)
     keys = [account_key("bob")]
-    with throttle.checking(keys), throttle.checking(keys):
-        with pytest.raises(Throttled), throttle.checking(keys):
-            pass
-    with throttle.checking(keys):  # slots are given back
+    async with throttle.checking(keys), throttle.checking(keys):
+        with pytest.raises(Throttled):
+            async with throttle.checking(keys):
+                pass
+    async with throttle.checking(keys):  # slots are given back
         pass
 
-    throttle.record([account_key("locked")], success=False)
-    for i in range(500):  # a flood of new names forgets the open keys first
-        throttle.record([account_key(f"name-{i}")], success=True)
-        with throttle.checking([account_key(f"name-{i}")]):
-            pass
-    assert throttle.retry_after([account_key("locked")]) == 1
-    assert len(throttle._records) <= 100
-    long_name = "x" * 10_000
-    throttle.record([account_key(long_name)], success=False)
-    assert max(len(k[1]) for k in throttle._records) <= 128
+    locked = [account_key("locked")]
+    await throttle.record(locked, success=False)
+    await throttle.record(locked, success=False)
+    for i in range(500):  # a flood of new names: the table is trimmed, open keys first
+        clock.now += 0.01
+        await throttle.record([account_key(f"name-{i}")], success=False)
+    assert await throttle.retry_after(locked) > 0
+    assert len(await rows(engine)) <= settings.max_tracked + settings.max_tracked // 10
+    await throttle.trim()
+    assert len(await rows(engine)) == settings.max_tracked
+    assert await throttle.retry_after(locked) > 0
+    newest = hashlib.sha256(b"name-499").hexdigest()
+    assert ("user", newest, 1) in await rows(engine)
+
+    long_name = "x" * 10_000  # names are kept as digests only, whatever their length
+    await throttle.record([account_key(long_name), ("ip", "\x00")], success=False)
+    assert {len(digest) for _, digest, _ in await rows(engine)} == {64}
+
+    clock.now += settings.forget_after_seconds + 10  # forgotten and open: swept
+    assert await throttle.trim() == settings.max_tracked + 2
+    assert await rows(engine) == []

@@ -7,6 +7,7 @@ Requests go out on fresh connections, which the kernel spreads over both workers
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -167,3 +168,55 @@ async def test_each_background_job_runs_exactly_once(
         assert job["state"] == "succeeded", job
         kinds = [e["code"] for e in job["events"]]
         assert kinds.count("STARTED") == 1 and "RESUMED" not in kinds, job
+
+
+@contextlib.asynccontextmanager
+async def _pinned_clients(
+    workers: ServerWorkers, address: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Two clients from ``address``, each holding one connection, to different workers."""
+    async with contextlib.AsyncExitStack() as stack:
+        by_worker: dict[str, httpx.AsyncClient] = {}
+        deadline = time.monotonic() + 120
+        while len(by_worker) < 2:
+            assert time.monotonic() < deadline, f"only workers {set(by_worker)} answered"
+            transport = httpx.AsyncHTTPTransport(local_address=address)
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=workers.url, timeout=120, transport=transport)
+            )
+            by_worker.setdefault((await client.get("/healthz")).json()["worker"], client)
+        first, second = by_worker.values()
+        yield first, second
+
+
+def _connection(r: httpx.Response) -> Any:
+    """The local end of the connection that carried ``r`` (one connection, one worker)."""
+    return r.extensions["network_stream"].get_extra_info("client_addr")
+
+
+async def test_failed_sign_ins_on_both_workers_count_together(workers: ServerWorkers) -> None:
+    """Wrong client secrets sent to the two workers in turn are counted together.
+
+    The client is locked after ``account_failures`` of them, although each worker saw only
+    half: with counts per process it would take twice as many.
+    """
+    limit = workers.settings.throttle.account_failures
+    client_id = f"unknown-{secrets.token_hex(4)}"
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": "x"}
+    seen: dict[str, int] = {}
+    statuses: list[int] = []
+    async with _pinned_clients(workers, "127.0.0.30") as pair:
+        for i in range(limit + 1):
+            client = pair[i % 2]
+            r = await client.post("/auth/token", data=form)
+            statuses.append(r.status_code)
+            health = await client.get("/healthz")  # which worker answered r
+            assert _connection(health) == _connection(r), "the connection was replaced"
+            if r.status_code == 401:
+                worker = health.json()["worker"]
+                seen[worker] = seen.get(worker, 0) + 1
+    assert statuses == [401] * limit + [429], statuses
+    assert r.json()["error"] == "temporarily_unavailable"
+    assert int(r.headers["Retry-After"]) >= 1
+    assert set(seen) == {str(pid) for pid in workers.pids}
+    assert max(seen.values()) < limit, seen  # no worker could have locked it on its own

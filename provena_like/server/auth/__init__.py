@@ -57,7 +57,7 @@ async def setup(app: FastAPI) -> BootstrapResult:
         ```
     """
     settings = app.state.settings
-    app.state.login_throttle = LoginThrottle(settings.throttle)
+    app.state.login_throttle = LoginThrottle(settings.throttle, app.state.engine)
     app.state.passwords = await anyio.to_thread.run_sync(Passwords, settings.password_hashing)
     app.state.tokens = await anyio.to_thread.run_sync(
         TokenService.from_data_dir, settings.data_dir, settings.issuer

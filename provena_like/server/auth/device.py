@@ -267,7 +267,7 @@ async def device_submit(request: Request) -> HTMLResponse:
     throttle: LoginThrottle = request.app.state.login_throttle
     attempt = [account_key(username), address_key(request)]
     try:
-        with throttle.checking(attempt):  # refused before hashing when locked or too busy
+        async with throttle.checking(attempt):  # refused before hashing when locked or too busy
             user = await _check_credentials(request, username, form.get("password", ""))
     except Throttled as exc:
         page_form = _form(request, row, client, nonce, username)
@@ -278,7 +278,7 @@ async def device_submit(request: Request) -> HTMLResponse:
         response = _html(request, approval_page(page_form, message), 429, nonce)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    throttle.record(attempt, success=user is not None)
+    await throttle.record(attempt, success=user is not None)
     if user is None:
         page_form = _form(request, row, client, nonce, username)
         page = approval_page(page_form, "Wrong username or password.")

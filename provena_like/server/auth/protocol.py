@@ -148,19 +148,19 @@ async def authenticate_client(
     throttle: LoginThrottle = request.app.state.login_throttle
     keys = [client_key(client_id), address_key(request)]
     try:
-        throttle.check(keys)
+        await throttle.check(keys)
     except Throttled as exc:
         raise throttled(exc) from None
     client = await session.get(OAuthClientRow, client_id)
     if client is None:
-        throttle.record(keys, success=False)
+        await throttle.record(keys, success=False)
         raise invalid_client("Unknown client, or wrong client credentials.")
     if client.confidential:
         expected = client.secret_hash or ""
         if not secret or not hmac.compare_digest(sha256_hex(secret), expected):
-            throttle.record(keys, success=False)
+            await throttle.record(keys, success=False)
             raise invalid_client("Unknown client, or wrong client credentials.")
-        throttle.record(keys, success=True)
+        await throttle.record(keys, success=True)
     elif secret:
         raise invalid_client("This is a public client: it has no secret.")
     return client

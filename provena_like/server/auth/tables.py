@@ -1,4 +1,4 @@
-"""Tables of the auth service: OAuth clients, pending device codes and refresh tokens.
+"""Tables of the auth service: OAuth clients, device codes, refresh tokens, sign-in failures.
 
 Nothing secret is stored in the clear: client secrets, device codes and refresh tokens are
 high-entropy random strings kept only as SHA-256 digests (a slow hash buys nothing for 256
@@ -74,3 +74,20 @@ class RefreshTokenRow(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SignInFailureRow(Base):
+    """Failed sign-ins counted against one throttle key, shared by every server process.
+
+    See :mod:`provena_like.server.auth.throttle`. The key's name (a username, ``client_id``
+    or address, as tried) is kept only as its SHA-256: the table never holds what someone
+    typed into a username field. Times are seconds since the epoch.
+    """
+
+    __tablename__ = "sign_in_failures"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure: Mapped[float] = mapped_column(Float, index=True)
+    locked_until: Mapped[float] = mapped_column(Float)
