@@ -102,8 +102,8 @@ def test_registered_datasets_of_before_0010_are_active(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
-async def test_0015_adds_the_shared_sign_in_failure_counts(database: str) -> None:
-    """The table of migration 0015 takes the throttle's upserts; its downgrade drops it."""
+async def test_0016_adds_the_shared_sign_in_failure_counts(database: str) -> None:
+    """The table of migration 0016 takes the throttle's upserts; its downgrade drops it."""
 
     def tables(connection: Connection) -> set[str]:
         return set(inspect(connection).get_table_names())
@@ -116,9 +116,9 @@ async def test_0015_adds_the_shared_sign_in_failure_counts(database: str) -> Non
         finally:
             await engine.dispose()
 
-    await alembic(database, lambda cfg: command.upgrade(cfg, "0014_crawl_jobs"))
+    await alembic(database, lambda cfg: command.upgrade(cfg, "0015_search_field_vectors"))
     assert "sign_in_failures" not in await table_names()
-    await alembic(database, lambda cfg: command.upgrade(cfg, "0015_sign_in_failures"))
+    await alembic(database, lambda cfg: command.upgrade(cfg, "0016_sign_in_failures"))
     engine = base.create_engine(database)
     try:
         throttle = LoginThrottle(ThrottleSettings(account_failures=2), engine)
@@ -130,5 +130,5 @@ async def test_0015_adds_the_shared_sign_in_failure_counts(database: str) -> Non
             )
     finally:
         await engine.dispose()
-    await alembic(database, lambda cfg: command.downgrade(cfg, "0014_crawl_jobs"))
+    await alembic(database, lambda cfg: command.downgrade(cfg, "0015_search_field_vectors"))
     assert "sign_in_failures" not in await table_names()

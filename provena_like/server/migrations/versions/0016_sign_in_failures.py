@@ -4,8 +4,8 @@ The counts of failed sign-ins (``sign_in_failures``), shared by every server pro
 :mod:`provena_like.server.auth.throttle`. A new table only; counts kept in process memory
 before it are not carried over (every key starts open).
 
-Revision ID: 0015_sign_in_failures
-Revises: 0014_crawl_jobs
+Revision ID: 0016_sign_in_failures
+Revises: 0015_search_field_vectors
 Create Date: 2026-12-06 19:39:51.468977
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015_sign_in_failures"
-down_revision: str | None = "0014_crawl_jobs"
+revision: str = "0016_sign_in_failures"
+down_revision: str | None = "0015_search_field_vectors"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
