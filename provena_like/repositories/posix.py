@@ -66,6 +66,10 @@ _SMALL_MOST = 64
 """The most files :meth:`PosixRepository.put_many` stores (or ``stat_many`` looks at) in one
 worker-thread hop."""
 
+_DELETE_SLICE_LEAST = 16
+"""The fewest objects of one of :meth:`PosixRepository.delete_many`'s slices (a thread hop
+costs more than a few unlinks)."""
+
 _OPEN_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
@@ -538,11 +542,24 @@ class PosixRepository(Repository):
                 budget -= info.size
         return found
 
-    def _unlink(self, path: str) -> Path | None:
-        """Remove the object at ``path``; the folder to fsync (None if nothing). Blocking."""
+    def _unlink(
+        self, path: str, folders: dict[Path, Path] | None = None, root: Path | None = None
+    ) -> Path | None:
+        """Remove the object at ``path``; the folder to fsync (None if nothing). Blocking.
+
+        ``folders`` (folder -> where it resolves) and ``root`` (the resolved root) are what
+        a batch resolved already: a batch's files share few folders, and resolving one
+        walks every component of its path (most of the time a delete takes).
+        """
         target = local_target(self.root, check_path(path))
-        parent = target.parent.resolve()
-        root = self.root.resolve()
+        if root is None:
+            root = self.root.resolve()
+        folder = target.parent
+        parent = folders.get(folder) if folders is not None else None
+        if parent is None:
+            parent = folder.resolve()
+            if folders is not None:
+                folders[folder] = parent
         if parent != root and not parent.is_relative_to(root):
             raise UnsafePath(f"unsafe path {path!r}: it leads outside the repository")
         try:
@@ -571,12 +588,18 @@ class PosixRepository(Repository):
         await anyio.to_thread.run_sync(work, limiter=self._limiter)
 
     async def delete_many(self, paths: Iterable[str]) -> None:
-        """Delete the objects in one worker thread, then fsync each folder once.
+        """Delete the objects in slices side by side, then fsync each folder once.
 
-        The folders are fsynced side by side (``io_threads`` at once), so the file system
-        commits them together: one after the other, each waits for a journal commit of its
-        own (~6 ms each on ext4, over a second for the 200 folders of 1,000 files). The
-        fsyncs are finished also when the call is cancelled.
+        An unlink waits for the file system (its journal) more than for the CPU, so the
+        objects are removed in slices (at least 16 objects each, in the order given so
+        that a folder's files mostly share a slice), ``io_threads`` slices at once, each
+        folder resolved once (checked inside the root) per call: 1,000 files in 200
+        folders took 1.6-3.2 s one after the other, 0.1-0.7 s in 8 threads on a busy
+        ext4. The folders are then fsynced side by side, so the file system commits them
+        together (one after the other, each waits for a journal commit of its own: over a
+        second for 200 folders). The fsyncs are finished also when the call is cancelled,
+        and also when a slice failed: the folders of what was deleted are fsynced before
+        the first failure is raised.
 
         Example:
             ```python
@@ -585,18 +608,37 @@ class PosixRepository(Repository):
             ```
         """
         checked = [check_path(p) for p in paths]
+        if not checked:
+            return
+        at_once = max(1, int(self._limiter.total_tokens))
+        size = max(_DELETE_SLICE_LEAST, -(-len(checked) // at_once))
+        slices = [checked[i : i + size] for i in range(0, len(checked), size)]
+        resolved: dict[Path, Path] = {}  # shared by the slices: each folder resolved once
+        removed: builtins.list[Path] = []
+        failures: builtins.list[Exception] = []
 
-        def unlink_all() -> builtins.list[Path]:
-            found = (self._unlink(p) for p in checked)
-            return builtins.list(dict.fromkeys(f for f in found if f is not None))
+        def unlink_slice(part: builtins.list[str]) -> None:
+            root = self.root.resolve()
+            try:
+                for path in part:
+                    folder = self._unlink(path, resolved, root)
+                    if folder is not None:
+                        removed.append(folder)
+            except Exception as exc:  # raised once the others' folders are fsynced
+                failures.append(exc)
 
-        folders = await anyio.to_thread.run_sync(unlink_all, limiter=self._limiter)
+        async def unlink(part: builtins.list[str]) -> None:
+            await anyio.to_thread.run_sync(unlink_slice, part)
+
+        await each(slices, unlink, limiter=self._limiter)
 
         async def fsync(folder: Path) -> None:
             await anyio.to_thread.run_sync(_fsync_dir, folder)
 
         with anyio.CancelScope(shield=True):
-            await each(folders, fsync, limiter=self._limiter)
+            await each(builtins.list(dict.fromkeys(removed)), fsync, limiter=self._limiter)
+        if failures:
+            raise failures[0]
 
     def _walk(self, prefix: str, *, temps: bool) -> builtins.list[tuple[str, os.stat_result]]:
         """Regular files under the root whose path starts with ``prefix``. Blocking.

@@ -9,7 +9,8 @@ import pytest
 
 from provena_like import ProvenaClient
 from provena_like._core.errors import UsageError
-from provena_like.modules.patcher import PatchAborted, ProtectedDatasets
+from provena_like.modules.patcher import PatchAborted, Patcher, ProtectedDatasets
+from provena_like.modules.patcher.journal import Journal
 from provena_like.repositories import OpenRepositories, is_staging_path
 from provena_like.storage.events import TransferEvent, TransferProgress
 from tests.support.patcher_helpers import (
@@ -140,3 +141,31 @@ async def test_a_patch_id_an_earlier_patch_used_is_refused_by_the_commit(
         b"two"
     )
     assert await listing(repos, (bench.s3, bench.posix)) == before  # its staging removed
+
+
+class _Recording(Patcher):
+    """A Patcher that notes each journal write: its step, and whether all was verified."""
+
+    saved: list[tuple[str, bool]]
+
+    async def _save(self, journal: Journal) -> None:
+        verified = all(loc.verified for f in journal.files for loc in f.locations)
+        self.saved.append((journal.step, verified))
+        await super()._save(journal)
+
+
+async def test_a_patch_verified_while_staging_journals_staged_and_verified_once(
+    client, pv: ProvenaClient, bench: Bench, repos: OpenRepositories, tmp_path: Path
+) -> None:
+    """Every copy read back beside staging: no "staged" journal write before "verified"."""
+    v = bench.vocabulary
+    datasets = await hold_files(client, bench, repos, {f"alf/{v.name()}": b"old"})
+    paths = [write_local(tmp_path / "local", datasets[0], b"new")]
+    patcher = _Recording(pv.registry_client, pv.registration, journal_dir=tmp_path / "journals")
+    patcher.saved = []
+    outcome = await patcher.patch_files(paths, repositories={bench.posix: bench.posix_root})
+    assert outcome.step == "done"
+    steps = [step for step, _ in patcher.saved]
+    assert "staged" not in steps
+    assert steps[-2:] == ["verified", "committed"]
+    assert patcher.saved[-2][1]  # "verified" is written with every copy verified

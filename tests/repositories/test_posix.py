@@ -330,3 +330,54 @@ async def test_delete_many_fsyncs_each_folder_once_after_deleting(
         left[p.rpartition("/")[0]] += 1
     assert {f: n for f, n in synced} == {repo.root / d: left[d] for d in left}
     assert [o.path async for o in repo.list()] == sorted(paths[20:])
+
+
+async def test_delete_many_unlinks_its_slices_side_by_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two slices are in their worker threads at once (an unlink waits for the disk)."""
+    repo = PosixRepository(tmp_path / "repo", io_threads=4)
+    paths = [f"s/c{i // 5}/f{i}.bin" for i in range(100)]  # 4 slices of 25
+    (tmp_path / "f").write_bytes(b"f")
+    await repo.put_many([(tmp_path / "f", p) for p in paths])
+    together = threading.Barrier(2, timeout=30)  # broken (raised) if the slices are serial
+    threads: set[int] = set()
+    lock = threading.Lock()
+    real = repo._unlink
+
+    def meeting(path: str, *args: object) -> Path | None:
+        with lock:
+            first = threading.get_ident() not in threads and len(threads) < 2
+            threads.add(threading.get_ident())
+        if first:
+            together.wait()
+        return real(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repo, "_unlink", meeting)
+    await repo.delete_many(paths)
+    assert [o.path async for o in repo.list()] == []
+
+
+async def test_delete_many_refuses_a_path_leading_outside_and_syncs_what_it_deleted(
+    repo: PosixRepository, tmp_path: Path, outside: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slice meeting a symlinked folder fails; the others' deletes are fsynced, then it raises."""
+    from provena_like.repositories import posix
+
+    paths = [f"s/c{i // 5}/f{i}.bin" for i in range(60)]
+    (tmp_path / "f").write_bytes(b"f")
+    await repo.put_many([(tmp_path / "f", p) for p in paths])
+    os.symlink(outside, repo.root / "link")  # a folder planted inside, pointing out
+    synced: list[Path] = []
+    real = posix._fsync_dir
+
+    def recorded(folder: Path) -> None:
+        synced.append(folder)
+        real(folder)
+
+    monkeypatch.setattr(posix, "_fsync_dir", recorded)
+    with pytest.raises(UnsafePath):
+        await repo.delete_many([*paths, "link/secret.txt"])  # the last slice's last path
+    assert (outside / "secret.txt").read_bytes() == b"secret"
+    assert [o.path async for o in repo.list()] == []
+    assert sorted(synced) == sorted({repo.root / p.rpartition("/")[0] for p in paths})

@@ -1,6 +1,7 @@
 """``Patcher``: replace registered files in every repository that holds them (L3, ``pv.patcher``).
 
-A patch runs five steps, each recorded in its journal (:mod:`.journal`) once complete:
+A patch runs five steps, each recorded in its journal (:mod:`.journal`) once complete
+(stage and verify in one write when every staged copy was read back while staging):
 
 1. **plan** — each local file (inside an ALF session folder) is matched to the registered
    revision it replaces (its session, collection, revision and name); the repositories are
@@ -783,7 +784,11 @@ class Patcher:
             journal.save(self.journal_dir)  # also when cancelled: what was staged is known
             raise
         journal.step = "staged"
-        await self._save(journal)
+        if not all(loc.verified for f in journal.files for loc in f.locations):
+            await self._save(journal)
+        # else verify has nothing left to read back and journals "verified" at once: one
+        # write of the journal (~60 ms for 1,000 files) less; a crash before it resumes from
+        # the last save while staging (what it did not say was staged is staged again)
 
     def _batches(
         self, todo: list[tuple[JournalFile, JournalLocation]]
