@@ -20,22 +20,12 @@ from anyio.streams.tls import TLSListener
 
 from provena_like import ProvenaClient, ProvenaConfig
 from provena_like._core.http import HTTPCore
-from provena_like._core.tls import verifying_context
+from provena_like._core.tls import _COPIED, verifying_context
 from provena_like.testing._weed_security import _certificates
 
 pytestmark = pytest.mark.anyio
 
-SETTINGS = (
-    "protocol",
-    "verify_mode",
-    "check_hostname",
-    "options",
-    "verify_flags",
-    "minimum_version",
-    "maximum_version",
-    "post_handshake_auth",
-    "keylog_filename",
-)
+SETTINGS = ("protocol", *_COPIED)
 
 
 def test_same_settings_and_certificates_as_httpx_default() -> None:
