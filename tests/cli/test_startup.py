@@ -229,3 +229,20 @@ async def test_signed_in_client_commands_load_no_server_or_s3_stack(
         # the start-up imports ran with the GC paused, and it is on again
         assert report["frozen"] > 10_000, args
         assert report["gc"] is True, args
+
+
+def test_a_group_command_builds_only_that_subcommand() -> None:
+    # typer builds every command of a group before it parses: main() hands it only the one run
+    from typer.main import get_command
+
+    from provena_like.cli.main import make_app
+
+    def group(name: str, only: str) -> Any:
+        return get_command(make_app([name], only=only)).commands[name]  # type: ignore[attr-defined]
+
+    assert list(group("dataset", "show").commands) == ["show"]
+    # a sub-group keeps its own commands
+    task = group("transfer", "task").commands
+    assert list(task) == ["task"] and {"show", "wait"} <= set(task["task"].commands)
+    # an unknown name (a typo) keeps them all, so that the error can suggest the closest
+    assert {"show", "list", "search"} <= set(group("dataset", "shw").commands)
