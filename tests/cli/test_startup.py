@@ -246,3 +246,33 @@ def test_a_group_command_builds_only_that_subcommand() -> None:
     assert list(task) == ["task"] and {"show", "wait"} <= set(task["task"].commands)
     # an unknown name (a typo) keeps them all, so that the error can suggest the closest
     assert {"show", "list", "search"} <= set(group("dataset", "shw").commands)
+
+
+# After the console script ran: is a wire model the command did not use built?
+MODELS_PROBE = """
+import json, sys
+from provena_like.cli._entry import main
+try:
+    main()
+except SystemExit as done:
+    code = done.code
+from provena_like.models.auth import UserCreate
+sys.stderr.write(json.dumps({"code": code, "built": UserCreate.__pydantic_complete__}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "built"), [(["whoami"], 3, False), (["serve", "-h"], 0, True)]
+)
+def test_console_script_builds_models_on_first_use(
+    args: list[str], code: int, built: bool, tmp_path: Path
+) -> None:
+    # a client command builds the few models it uses; the server (serve, demo) builds them all
+    env = {"PROVENA_BASE_URL": "http://127.0.0.1:9", "PROVENA_TOKEN_DIR": str(tmp_path)}
+    report = _probe(MODELS_PROBE, args, (), env)
+    assert report["code"] == code, report["output"]
+    assert report["built"] is built
+    # a program that imports the SDK builds them at import, as before
+    plain = "import json, sys\nfrom provena_like.models.auth import UserCreate\n"
+    plain += 'sys.stderr.write(json.dumps({"built": UserCreate.__pydantic_complete__}))'
+    assert _probe(plain, [], ())["built"] is True
