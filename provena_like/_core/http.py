@@ -45,6 +45,7 @@ from provena_like._core.errors import (
 from provena_like._core.lifecycle import AsyncCloseable
 from provena_like._core.retry import RetryPolicy
 from provena_like._core.sentinels import NOT_GIVEN, NotGiven
+from provena_like._core.tls import verifying_context
 from provena_like._version import __version__
 
 __all__ = ["USER_AGENT", "ClientState", "HTTPCore", "PinnedHeaders", "signed_with", "status_error"]
@@ -292,7 +293,9 @@ class HTTPCore(AsyncCloseable):
         client = _SharedHTTPClient(
             auth=auth,
             transport=transport,
-            verify=config.verify,
+            # httpx's own context for verify=True, with the CA bundle loaded at the first
+            # TLS handshake (never, for a client that only speaks http:// or sends nothing)
+            verify=verifying_context() if config.verify else False,
             timeout=_timeout(config),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,

@@ -7,6 +7,7 @@ the documented code; see :class:`~provena_like.cli._errors.ExitCode`.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import os
@@ -16,6 +17,7 @@ from typing import Annotated, Any, cast
 
 import typer
 from typer.core import TyperGroup
+from typer.main import get_command_name
 
 from provena_like.cli._errors import EXIT_CODES_HELP, CliFailure, ExitCode, describe
 from provena_like.cli._startup import console_script_starts, imports_without_gc
@@ -121,12 +123,18 @@ _COMMANDS: dict[str, tuple[str, str, bool]] = {
 """Every top-level command → (module of ``provena_like.cli``, its attribute, a Typer group?)."""
 
 
-def make_app(names: Iterable[str] = _COMMANDS) -> typer.Typer:
+def make_app(names: Iterable[str] = _COMMANDS, *, only: str | None = None) -> typer.Typer:
     """The ``provena-like`` app with the top-level commands ``names`` (default: all of them).
 
     Only the modules of those commands are imported, and typer builds only their options:
     :func:`main` gives the one command the arguments run, so a client command doesn't pay
     for the other 60-odd commands at every start.
+
+    Args:
+        names: the top-level commands to build.
+        only: of a command group (``dataset``, ...), build only its subcommand (or
+            sub-group) of this name, when it has one: ``dataset show`` doesn't build the
+            options of the other eight ``dataset`` commands.
     """
     app = typer.Typer(
         cls=ProvenaGroup,
@@ -141,10 +149,31 @@ def make_app(names: Iterable[str] = _COMMANDS) -> typer.Typer:
         module, attribute, group = _COMMANDS[name]
         command = getattr(importlib.import_module(f"provena_like.cli.{module}"), attribute)
         if group:
-            app.add_typer(command, name=name)
+            app.add_typer(command if only is None else _narrowed(command, only), name=name)
         else:
             app.command(name)(command)
     return app
+
+
+def _narrowed(group: typer.Typer, name: str) -> typer.Typer:
+    """``group`` with only its command or sub-group ``name`` (``group`` itself if it has none).
+
+    Typer builds every command of a group (their options, their type adapters) before it
+    looks at the arguments; a copy that holds only the one the arguments run skips that.
+    An unknown name keeps them all, so typer can suggest the closest.
+    """
+    commands = [
+        c
+        for c in group.registered_commands
+        if (c.name or (c.callback and get_command_name(c.callback.__name__))) == name
+    ]
+    groups = [g for g in group.registered_groups if g.name == name]
+    if not commands and not groups:
+        return group
+    narrowed = copy.copy(group)
+    narrowed.registered_commands = commands
+    narrowed.registered_groups = groups
+    return narrowed
 
 
 def _root(
@@ -187,8 +216,9 @@ def main() -> None:
     console_script_starts()
     args = sys.argv[1:]
     command = command_of(args)
+    only = args[1] if command is not None and len(args) > 1 else None
     with imports_without_gc():
-        app = make_app(_COMMANDS if command is None else [command])
+        app = make_app(_COMMANDS if command is None else [command], only=only)
     app()
 
 

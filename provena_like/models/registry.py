@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from provena_like._core.model_builds import model_builds_deferred
 from provena_like.models.shared import MAX_WIRE_INT, Revision, WireModel
 
 __all__ = [
@@ -52,7 +53,9 @@ SortOrder = Literal["asc", "desc"]
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, defer_build=model_builds_deferred()
+    )
 
 
 class OrganisationRecord(_Record):

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, WithJsonSchema
 
+from provena_like._core.model_builds import model_builds_deferred
 from provena_like._display import MAX_HTML_ROWS, clip, html_table
 
 T = TypeVar("T")
@@ -40,9 +41,15 @@ documented as a plain string (pydantic marks ``SecretStr`` ``writeOnly``, which 
 
 
 class WireModel(BaseModel):
-    """Base of every wire model: unknown fields are kept so newer servers don't break us."""
+    """Base of every wire model: unknown fields are kept so newer servers don't break us.
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    In the ``provena-like`` console script its schema is built on first use (see
+    :mod:`provena_like._core.model_builds`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow", populate_by_name=True, defer_build=model_builds_deferred()
+    )
 
 
 class ErrorDetail(WireModel):

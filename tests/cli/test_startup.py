@@ -176,11 +176,27 @@ try:
     main()
 except SystemExit as done:
     code = done.code
-names = set(sys.modules) | {m.split(".")[0] for m in sys.modules}
+present = {m for m, module in sys.modules.items() if module is not None}  # None: kept out
+names = present | {m.split(".")[0] for m in present}
 loaded = sorted(names & set(json.loads(sys.stdin.read())))
 report = {"code": code, "loaded": loaded, "gc": gc.isenabled(), "frozen": gc.get_freeze_count()}
 sys.stderr.write(json.dumps(report))
 """
+
+
+# What the console script keeps out of a client command's start-up (it would be loaded, and
+# unused, otherwise): httpx's own command line (`import httpx` loads it, and with it click,
+# pygments and much of rich).
+NOT_AT_START_UP = ("httpx._main", "click", "pygments")
+
+
+@pytest.mark.parametrize("args", [["whoami"], ["dataset", "show", "10378.1/1", "--json"]])
+def test_console_script_start_up_skips_unused_modules(args: list[str], tmp_path: Path) -> None:
+    # not signed in: the command builds its client, then stops before any request (exit 3)
+    env = {"PROVENA_BASE_URL": "http://127.0.0.1:9", "PROVENA_TOKEN_DIR": str(tmp_path)}
+    report = _probe(ENTRY_PROBE, args, NOT_AT_START_UP, env)
+    assert report["code"] == 3, report["output"]
+    assert report["loaded"] == []
 
 
 @pytest.mark.anyio
@@ -204,10 +220,59 @@ async def test_signed_in_client_commands_load_no_server_or_s3_stack(
         ["upload", "--help"],
     ]
     for args in commands:
-        unwanted = CLIENT_HEAVY + OTHER_RECORD_MODELS
+        # (a help page is rich's work: it may load what a client command doesn't need)
+        quick = () if "--help" in args else NOT_AT_START_UP
+        unwanted = CLIENT_HEAVY + OTHER_RECORD_MODELS + quick
         report = await anyio.to_thread.run_sync(_probe, ENTRY_PROBE, args, unwanted, env)
         assert report["code"] == 0, (args, report["output"])
         assert report["loaded"] == [], args
         # the start-up imports ran with the GC paused, and it is on again
         assert report["frozen"] > 10_000, args
         assert report["gc"] is True, args
+
+
+def test_a_group_command_builds_only_that_subcommand() -> None:
+    # typer builds every command of a group before it parses: main() hands it only the one run
+    from typer.main import get_command
+
+    from provena_like.cli.main import make_app
+
+    def group(name: str, only: str) -> Any:
+        return get_command(make_app([name], only=only)).commands[name]  # type: ignore[attr-defined]
+
+    assert list(group("dataset", "show").commands) == ["show"]
+    # a sub-group keeps its own commands
+    task = group("transfer", "task").commands
+    assert list(task) == ["task"] and {"show", "wait"} <= set(task["task"].commands)
+    # an unknown name (a typo) keeps them all, so that the error can suggest the closest
+    assert {"show", "list", "search"} <= set(group("dataset", "shw").commands)
+
+
+# After the console script ran: is a wire model the command did not use built?
+MODELS_PROBE = """
+import json, sys
+from provena_like.cli._entry import main
+try:
+    main()
+except SystemExit as done:
+    code = done.code
+from provena_like.models.auth import UserCreate
+sys.stderr.write(json.dumps({"code": code, "built": UserCreate.__pydantic_complete__}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "built"), [(["whoami"], 3, False), (["serve", "-h"], 0, True)]
+)
+def test_console_script_builds_models_on_first_use(
+    args: list[str], code: int, built: bool, tmp_path: Path
+) -> None:
+    # a client command builds the few models it uses; the server (serve, demo) builds them all
+    env = {"PROVENA_BASE_URL": "http://127.0.0.1:9", "PROVENA_TOKEN_DIR": str(tmp_path)}
+    report = _probe(MODELS_PROBE, args, (), env)
+    assert report["code"] == code, report["output"]
+    assert report["built"] is built
+    # a program that imports the SDK builds them at import, as before
+    plain = "import json, sys\nfrom provena_like.models.auth import UserCreate\n"
+    plain += 'sys.stderr.write(json.dumps({"built": UserCreate.__pydantic_complete__}))'
+    assert _probe(plain, [], ())["built"] is True
