@@ -597,7 +597,8 @@ async def run(args: argparse.Namespace) -> None:
                 for line in seeded or ():
                     say.say(f"  {line}")
             ids = await list_all(server, token, args, say)
-            await pooled_vs_new(server, token, ids, args, say)
+            if args.compare_requests:
+                await pooled_vs_new(server, token, ids, args, say)
             say.say(f"before mixed load : {load()}")
             await mixed_load(server, token, ids, args, say)
             say.say(f"after mixed load  : {load()}")
@@ -614,7 +615,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--api-sample", type=int, default=2000, help="items seeded via the API")
     parser.add_argument("--seed-concurrency", type=int, default=20)
-    parser.add_argument("--compare-requests", type=int, default=2000)
+    parser.add_argument(
+        "--compare-requests", type=int, default=2000, help="0 skips pooled vs new client"
+    )
     parser.add_argument("--compare-concurrency", type=int, default=10)
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument(
