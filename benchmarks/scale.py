@@ -25,11 +25,17 @@ and runs with 1). Then, from this process:
   listings (first page, 10%), searches (20%) and writes (create item, 20%): throughput, p50
   and p99 per kind and overall, errors (target: 0).
 
+Seeding 100k items takes minutes (the registry service's dozen statements per item, in
+Python); ``--seeded DIR`` does it once and starts later runs of the same sizes and database
+from a fresh copy of the seeded state (see :class:`Snapshot`). The machine's load average is
+printed with every run, and the RSS of ``serve``, its API workers and SeaweedFS at the end.
+
 Client and server share this machine's cores, so the figures are the machine's, not the
 server's alone. Not a test (tests/benchmarks/test_scale_bench.py runs ``--quick`` once).
 
     uv run python benchmarks/scale.py                          # the issue's sizes, SQLite
     uv run python benchmarks/scale.py --workers 4 --database-url postgresql+asyncpg://...
+    uv run python benchmarks/scale.py --seeded DIR --workers 4 # seed once, reuse after
     uv run python benchmarks/scale.py --quick                  # a few seconds
 """
 
