@@ -25,11 +25,17 @@ and runs with 1). Then, from this process:
   listings (first page, 10%), searches (20%) and writes (create item, 20%): throughput, p50
   and p99 per kind and overall, errors (target: 0).
 
+Seeding 100k items takes minutes (the registry service's dozen statements per item, in
+Python); ``--seeded DIR`` does it once and starts later runs of the same sizes and database
+from a fresh copy of the seeded state (see :class:`Snapshot`). The machine's load average is
+printed with every run, and the RSS of ``serve``, its API workers and SeaweedFS at the end.
+
 Client and server share this machine's cores, so the figures are the machine's, not the
 server's alone. Not a test (tests/benchmarks/test_scale_bench.py runs ``--quick`` once).
 
     uv run python benchmarks/scale.py                          # the issue's sizes, SQLite
     uv run python benchmarks/scale.py --workers 4 --database-url postgresql+asyncpg://...
+    uv run python benchmarks/scale.py --seeded DIR --workers 4 # seed once, reuse after
     uv run python benchmarks/scale.py --quick                  # a few seconds
 """
 
@@ -41,6 +47,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -113,6 +120,50 @@ def rss_mib(pid: int | str = "self") -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+def children(pid: int) -> list[int]:
+    """The direct children of a process (Linux ``/proc``; none elsewhere)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in task.read_text().split()]
+    return found
+
+
+def server_rss(pid: int) -> str:
+    """The RSS of ``serve`` and of its descendants, by kind: API workers, SeaweedFS, others."""
+    kinds: dict[str, list[float]] = defaultdict(list)
+    todo = children(pid)
+    while todo:
+        child = todo.pop()
+        todo += children(child)
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"weed" in cmdline:
+            kind = "SeaweedFS"
+        elif b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            kind = "API workers"
+        else:
+            kind = "others"
+        kinds[kind].append(rss_mib(child))
+    parts = [f"{rss_mib(pid):.1f} MiB serve process"]
+    parts += [
+        f"{sum(kinds[kind]):.1f} MiB {kind} ({len(kinds[kind])})"
+        for kind in ("API workers", "SeaweedFS", "others")
+        if kinds[kind]
+    ]
+    return ", ".join(parts)
+
+
+def load() -> str:
+    """This machine's load average (1, 5, 15 min), as ``uptime`` shows it."""
+    try:
+        return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
 def quantiles(values: list[float]) -> tuple[float, float]:
     """(p50, p99) in milliseconds."""
     if len(values) < 2:
@@ -138,7 +189,7 @@ def started_server(
                 f"running with 1 worker, not {workers}"
             )
             workers = 1
-    log = (data_dir.parent / "serve.log").open("wb")
+    log = (data_dir.parent / "serve.log").open("ab")
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log)
     try:
         assert process.stdout is not None
@@ -214,6 +265,118 @@ class Database:
                     for i in range(first, min(first + batch, start + count)):
                         body = ItemCreate(subtype="organisation", record={"name": org_name(i)})
                         await service.create_item(session, principal, body, prefix=prefix)
+
+
+class Snapshot:
+    """A seeded state kept in ``--seeded DIR``, so that runs after the first skip the seeding.
+
+    The first run with a DIR that holds no matching snapshot seeds as usual on a server of
+    its own, stops that server and keeps a copy: the data dir (the SQLite database, the
+    server's keys, the object store's files) in ``DIR/data`` and, on PostgreSQL, a template
+    database ``<database>_seeded`` beside the one in ``--database-url``. Every run with the
+    same DIR, items and database then starts from a fresh copy of that state (a copied data
+    dir; on PostgreSQL the database dropped and re-created from the template), so each run
+    measures the same starting point, as if it had just seeded. ``DIR/seeded.json`` says
+    what was seeded, and how fast; a snapshot of other sizes or another database is
+    replaced. On PostgreSQL the database in ``--database-url`` is dropped and re-created:
+    give one that holds nothing else (not ``postgres``).
+    """
+
+    def __init__(self, root: Path, args: argparse.Namespace) -> None:
+        self.root = root
+        self.database_url = args.database_url
+        self.key = {
+            "format": 1,
+            "items": args.items,
+            "api_sample": min(args.api_sample, args.items),
+            "seed_concurrency": args.seed_concurrency,
+            "database": self._where(),
+        }
+        if self.database_url and self._names()[0] in ("postgres", "template0", "template1"):
+            raise SystemExit(
+                "--seeded drops and re-creates the database in --database-url: "
+                "name one of its own, not postgres"
+            )
+
+    @property
+    def meta(self) -> Path:
+        return self.root / "seeded.json"
+
+    def _where(self) -> str:
+        if not self.database_url:
+            return "sqlite (data dir)"
+        from sqlalchemy import make_url
+
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+    def _names(self) -> tuple[str, str]:
+        """(the run's database, its template) on PostgreSQL."""
+        from sqlalchemy import make_url
+
+        name = make_url(self.database_url).database or ""
+        return name, f"{name}_seeded"
+
+    def seed_lines(self) -> list[str] | None:
+        """What the seeding printed, if DIR holds a snapshot of this run's sizes, else None."""
+        try:
+            doc = json.loads(self.meta.read_text())
+        except (OSError, ValueError):
+            return None
+        if doc.get("key") != self.key or not (self.root / "data").is_dir():
+            return None
+        lines: list[str] = doc["lines"]
+        return lines
+
+    async def _admin(self, *statements: str) -> None:
+        from sqlalchemy import make_url, text
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        url = make_url(self.database_url).set(database="postgres")
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                for statement in statements:
+                    await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    async def empty_database(self) -> None:
+        """On PostgreSQL, drop and re-create the run's database, empty."""
+        if self.database_url:
+            name, _ = self._names()
+            await self._admin(
+                f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+            )
+
+    async def save(self, data_dir: Path, lines: list[str]) -> None:
+        """Keep the seeded state (the server that seeded it is stopped)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.meta.unlink()
+        shutil.rmtree(self.root / "data", ignore_errors=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(data_dir, self.root / "data", symlinks=True)
+        if self.database_url:
+            name, template = self._names()
+            await self._admin(
+                f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)',
+                f'CREATE DATABASE "{template}" TEMPLATE "{name}"',
+            )
+        doc = {
+            "key": self.key,
+            "lines": lines,
+            "saved": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        }
+        self.meta.write_text(json.dumps(doc, indent=2))
+
+    async def restore(self, data_dir: Path) -> None:
+        """A fresh copy of the seeded state: ``data_dir`` and, on PostgreSQL, the database."""
+        shutil.copytree(self.root / "data", data_dir, symlinks=True)
+        if self.database_url:
+            name, template = self._names()
+            await self._admin(
+                f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+                f'CREATE DATABASE "{name}" TEMPLATE "{template}"',
+            )
 
 
 def org_name(i: int) -> str:
@@ -408,20 +571,44 @@ async def run(args: argparse.Namespace) -> None:
     where = args.database_url.split("://")[0] if args.database_url else "sqlite (data dir)"
     say.say(
         f"scale benchmark: {args.items} items, {args.clients} clients for {args.duration} s, "
-        f"database {where}, {args.workers} worker(s) asked, {os.cpu_count()} CPUs"
+        f"database {where}, {args.workers} worker(s) asked, {os.cpu_count()} CPUs, {load()}"
     )
+    snapshot = Snapshot(args.seeded, args) if args.seeded else None
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
+        seeded = snapshot.seed_lines() if snapshot else None
+        if snapshot is not None and seeded is None:
+            # seed on a server of its own (1 worker, whatever the run's), keep the state,
+            # then measure on a fresh start
+            await snapshot.empty_database()
+            with started_server(data_dir, args.database_url, 1, say) as server:
+                db = Database(server)
+                first = len(say.lines)
+                await seed(server, db, await db.token(server, USER), args, say)
+                seeded = say.lines[first:]
+            await snapshot.save(data_dir, seeded)
+            shutil.rmtree(data_dir)
+            say.say(f"seeded state kept in {args.seeded}")
+        if snapshot is not None and seeded is not None:
+            await snapshot.restore(data_dir)
         t = time.perf_counter()
         with started_server(data_dir, args.database_url, args.workers, say) as server:
             say.say(f"server up in {time.perf_counter() - t:.1f} s, {server.workers} worker(s)")
             db = Database(server)
             token = await db.token(server, USER)
-            await seed(server, db, token, args, say)
+            if snapshot is None:
+                await seed(server, db, token, args, say)
+            else:
+                say.say(f"seeded state from {args.seeded} (a fresh copy), as seeded:")
+                for line in seeded or ():
+                    say.say(f"  {line}")
             ids = await list_all(server, token, args, say)
-            await pooled_vs_new(server, token, ids, args, say)
+            if args.compare_requests:
+                await pooled_vs_new(server, token, ids, args, say)
+            say.say(f"before mixed load : {load()}")
             await mixed_load(server, token, ids, args, say)
-            say.say(f"server RSS        : {rss_mib(server.process.pid):.1f} MiB (serve process)")
+            say.say(f"after mixed load  : {load()}")
+            say.say(f"server RSS        : {server_rss(server.process.pid)}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -434,9 +621,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--api-sample", type=int, default=2000, help="items seeded via the API")
     parser.add_argument("--seed-concurrency", type=int, default=20)
-    parser.add_argument("--compare-requests", type=int, default=2000)
+    parser.add_argument(
+        "--compare-requests", type=int, default=2000, help="0 skips pooled vs new client"
+    )
     parser.add_argument("--compare-concurrency", type=int, default=10)
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument(
+        "--seeded",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the seeded state in DIR and start later runs of the same sizes from a copy "
+        "of it (on PostgreSQL the --database-url database is dropped and re-created)",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="tiny sizes (a few seconds): checks the script runs"
     )
