@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,11 @@ __all__ = [
     "SQLITE_ONLY",
     "TEST_DATABASE_URL",
     "localstack",
+    "own_database_url",
     "postgres_localstack",
     "postgres_server",
     "pytest_generate_tests",
+    "server_database",
     "session_stack",
     "sqlite_localstack",
 ]
@@ -148,3 +151,41 @@ async def postgres_localstack(
         session_stack(database_url=url) as stack,
     ):
         yield stack
+
+
+@asynccontextmanager
+async def server_database(
+    request: pytest.FixtureRequest, backend: str, prefix: str = "db"
+) -> AsyncIterator[str | None]:
+    """The ``database_url`` setting of a server of a test's own, on ``backend`` (of ``BACKENDS``).
+
+    For tests that start servers of their own rather than use the session's stack.
+
+    Args:
+        request: The fixture request (the PostgreSQL server is a session fixture).
+        backend: ``"sqlite"`` or ``"postgres"``.
+        prefix: The start of the PostgreSQL database's name.
+
+    Yields:
+        None on SQLite (the server's default: a file in its data dir), else the URL of a new,
+        empty database on the session's PostgreSQL server, dropped after.
+    """
+    if backend == "sqlite":
+        yield None
+        return
+    async with scratch_database(request.getfixturevalue("postgres_server"), prefix) as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+async def own_database_url(
+    request: pytest.FixtureRequest, anyio_backend: str
+) -> AsyncIterator[str | None]:
+    """The ``database_url`` setting for a server the test starts itself, on every database.
+
+    A test asking for it runs once on each of ``BACKENDS``: with None (SQLite, the server's
+    file in its data dir), and with a new, empty database on the session's PostgreSQL.
+    """
+    del anyio_backend
+    async with server_database(request, request.param, "own") as url:
+        yield url
