@@ -260,6 +260,28 @@ def unrepresentable_text(exc: BaseException) -> bool:
     )
 
 
+#: The message of the 400 ``out_of_range``.
+OUT_OF_RANGE_MESSAGE = "A value in the request is out of range or nested too deeply."
+#: The message of the 400 ``unrepresentable_text``.
+UNREPRESENTABLE_TEXT_MESSAGE = (
+    "A text value in the request holds a NUL character, which can't be stored."
+)
+
+
+def unrepresentable_value(exc: BaseException) -> str | None:
+    """The message of the 400 for a value of the request that can't be represented, or None.
+
+    A safety net behind the checks of each route: an integer past 64 bits or a time past
+    year 9999 in UTC (:class:`OverflowError`), nesting too deep (:class:`RecursionError`),
+    text PostgreSQL can't store (a NUL character).
+    """
+    if isinstance(exc, OverflowError | RecursionError):
+        return OUT_OF_RANGE_MESSAGE
+    if unrepresentable_text(exc):
+        return UNREPRESENTABLE_TEXT_MESSAGE
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error, expected or not, answer with the envelope."""
 
@@ -282,16 +304,14 @@ def install_error_handlers(app: FastAPI) -> None:
         # the database can't represent (an integer past 64 bits, a time past year 9999 in
         # UTC) or that is nested too deeply is the caller's error, not the server's.
         log.warning("request refused: %r", exc, exc_info=exc)
-        message = "A value in the request is out of range or nested too deeply."
-        return error_response(400, "out_of_range", message)
+        return error_response(400, "out_of_range", OUT_OF_RANGE_MESSAGE)
 
     async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
         if not unrepresentable_text(exc):
             return await on_unexpected(request, exc)
         # The transaction was rolled back; nothing of the request was written.
         log.warning("request refused: %r", exc)
-        message = "A text value in the request holds a NUL character, which can't be stored."
-        return error_response(400, "unrepresentable_text", message)
+        return error_response(400, "unrepresentable_text", UNREPRESENTABLE_TEXT_MESSAGE)
 
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)

@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from provena_like.server.app import create_app
+from provena_like.server.errors import UNREPRESENTABLE_TEXT_MESSAGE
 from provena_like.server.settings import ServerSettings
 from provena_like.testing.server_thread import ServerThread
 
@@ -140,6 +141,12 @@ def _semantic_rejection(response: Any) -> str | None:
     except ValueError:
         return None
     error = body.get("error") if isinstance(body, dict) else None
+    if (
+        isinstance(error, dict)
+        and error.get("code") == "unrepresentable_text"
+        or (isinstance(body, dict) and body.get("message") == UNREPRESENTABLE_TEXT_MESSAGE)
+    ):  # the server's envelope, or the transfer API's Type-Zero body
+        return "PostgreSQL can't store a NUL character in text; the schemas don't forbid one"
     if isinstance(error, str):
         return "OAuth state" if error in _OAUTH_STATE_ERRORS else None
     if not isinstance(error, dict):

@@ -89,3 +89,24 @@ async def test_an_offset_past_what_a_database_integer_holds_is_a_type_zero_400(
         assert "offset" in body["message"]
     r = await http.get("/v0.10/task_list", params={"offset": 2**62}, headers=admin.headers)
     assert r.status_code == 200 and r.json()["DATA"] == [], r.text
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "field"),
+    [
+        ("GET", "/v0.10/task_list", "filter"),
+        ("GET", "/v0.10/endpoint_search", "filter_fulltext"),
+    ],
+)
+async def test_a_nul_character_is_a_type_zero_answer_on_every_database(
+    http: httpx.AsyncClient, admin: User, method: str, route: str, field: str
+) -> None:
+    """Found by the contract test on PostgreSQL, which can't hold a NUL in text: its refusal
+    (400 ``unrepresentable_text``) came in the rest of the server's envelope under /v0.10/."""
+    value = "label:a\x00b" if field == "filter" else "a\x00b"
+    r = await http.request(method, route, params={field: value}, headers=admin.headers)
+    assert r.status_code in (200, 400), r.text
+    if r.status_code == 400:  # PostgreSQL
+        body = r.json()
+        assert set(body) == TYPE_ZERO and body["code"] == "ClientError.BadRequest", body
+        assert "NUL" in body["message"]

@@ -4,6 +4,10 @@ A real server process (uvicorn, SQLite in its data dir, a short job lease) copie
 between two local collections; it is killed with SIGKILL once some files are done, and started
 again on the same data dir. The task must end SUCCEEDED with every file in place and
 identical to its source, and no temporary file left.
+
+SQLite only: the test is about the task's files surviving a killed process (over a minute of
+copying and restarting on a busy machine); taking over a killed worker's job through its
+lapsed lease is tested on both databases in tests/jobs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""``provena-like serve --workers 2``: one object store, two API processes on the port."""
+"""``provena-like serve --workers 2``: one object store, two API processes on the port.
+
+The command line on SQLite; two workers on PostgreSQL are tested in test_workers.py, and
+``serve --database`` in tests/cli/test_serve_database.py.
+"""
 
 from __future__ import annotations
 

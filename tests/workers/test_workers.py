@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from provena_like.testing import LocalStack
 from provena_like.testing.server_workers import ServerWorkers
 from tests.support.auth_helpers import running_workers
 from tests.support.crawl_jobs import finished, wait_job
+from tests.support.databases import BACKENDS, server_database
 from tests.support.datastore_helpers import record
 from tests.support.registration_helpers import unique
 from tests.support.review_helpers import make_refs
@@ -33,18 +34,23 @@ pytestmark = pytest.mark.anyio
 CONCURRENT = 8
 
 
-@pytest.fixture(scope="module")
-def workers(
-    localstack: LocalStack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerWorkers]:
-    """Two workers on a fresh data dir, sharing the session's SeaweedFS (own bucket)."""
+@pytest.fixture(scope="module", params=BACKENDS)
+async def workers(
+    request: pytest.FixtureRequest,
+    localstack: LocalStack,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[ServerWorkers]:
+    """Two workers on a fresh data dir and a new database (SQLite or PostgreSQL), sharing the
+    session's SeaweedFS (own bucket)."""
     assert localstack.s3 is not None and localstack.settings is not None
     assert localstack.settings.s3 is not None
     bucket = f"workers-{secrets.token_hex(4)}"
     localstack.s3.create_bucket(bucket)
     s3 = localstack.settings.s3.model_copy(update={"bucket": bucket})
-    with running_workers(tmp_path_factory.mktemp("workers") / "server", 2, s3=s3) as srv:
-        yield srv
+    data_dir = tmp_path_factory.mktemp("workers") / "server"
+    async with server_database(request, request.param, "workers") as database_url:
+        with running_workers(data_dir, 2, s3=s3, database_url=database_url) as srv:
+            yield srv
 
 
 @pytest.fixture(scope="module")

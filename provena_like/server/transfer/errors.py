@@ -22,6 +22,7 @@ large).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,13 +30,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Scope
 
 from provena_like.server.body_limit import envelope
-from provena_like.server.errors import ServiceError, collapse_group
+from provena_like.server.errors import ServiceError, collapse_group, unrepresentable_value
 from provena_like.server.middleware import current_request_id
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "API_PREFIX",
@@ -223,6 +227,10 @@ def _type_zero(request: Request, exc: BaseException) -> Response | None:
         )
     if isinstance(exc, RequestValidationError):
         return type_zero_response(request, 400, "ClientError.BadRequest", _validation_message(exc))
+    refusal = unrepresentable_value(exc)
+    if refusal is not None:
+        log.warning("request refused: %r", exc)
+        return type_zero_response(request, 400, "ClientError.BadRequest", refusal)
     if isinstance(exc, StarletteHTTPException):
         if exc.status_code in (404, 405):
             # no route matched: a part of the Globus API this service doesn't implement
@@ -275,7 +283,10 @@ def install_type_zero(app: FastAPI) -> None:
         RequestValidationError,
         StarletteHTTPException,
         405,  # a status handler, looked up before the class handlers
+        OverflowError,
+        RecursionError,
+        DBAPIError,
         Exception,
     ):
-        handlers[cls] = _wrap(handlers.get(cls), unexpected=cls is Exception)
+        handlers[cls] = _wrap(handlers.get(cls), unexpected=cls in (DBAPIError, Exception))
     handlers[TransferAPIError] = _wrap(None, unexpected=False)
