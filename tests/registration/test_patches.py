@@ -13,7 +13,15 @@ from sqlalchemy import text
 
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread
-from tests.support.patch_helpers import Held, hold, patch_body, s3_repository, stage, staged
+from tests.support.patch_helpers import (
+    Held,
+    hold,
+    patch_body,
+    put_object,
+    s3_repository,
+    stage,
+    staged,
+)
 from tests.support.registration_db import database, failing_insert, rows_of
 from tests.support.registration_helpers import (
     Lab,
@@ -323,3 +331,37 @@ async def test_a_path_another_record_has_is_a_conflict(
     assert r.status_code == 409 and r.json()["error"]["code"] == "patch_conflict", r.text
     assert await rows_of(server, one.session) == before
     assert await patch_rows(server, body["patch_id"]) == []
+
+
+async def test_a_location_in_a_repository_without_a_record_adds_one(
+    client: httpx.AsyncClient,
+    localstack: LocalStack,
+    lab: Lab,
+    registry_admin: User,
+    held: Held,
+) -> None:
+    """A patch may also place the file in a repository that had no record of it: the
+    commit adds the record (verified where the server HEADed it), and nothing to clean up."""
+    other, prefix = await s3_repository(client, registry_admin)
+    body = patch_body(held, "new")
+    pid = body["patch_id"]
+    path = staged(held.s3_path, pid)
+    (entry,) = body["files"]
+    entry["locations"].append(
+        {"repository": other, "relative_path": path, "size": 3, "sha256": sha("new")}
+    )
+    await stage(localstack, held, pid, "new")
+    await put_object(localstack, prefix + path, b"new")
+    r = await client.post("/patches", json=body, headers=lab.member.headers)
+    assert r.status_code == 201, r.text
+    (patched,) = r.json()["files"]
+    records = {f["repository"]: f for f in patched["dataset"]["files"]}
+    assert set(records) == {held.posix, held.s3, other}
+    assert records[other]["relative_path"] == path and records[other]["exists"]
+    assert records[other]["verified_at"] is not None
+    assert {f["repository"] for f in patched["old_locations"]} == {held.posix, held.s3}
+    history = await client.get(
+        f"/registered-datasets/{held.dataset}/patches", headers=lab.member.headers
+    )
+    (step,) = history.json()["items"]
+    assert step["paths"][other] == {"old": None, "new": path}

@@ -524,18 +524,24 @@ async def dataset_models(session: AsyncSession, rows: Sequence[_Row]) -> list[Re
             .order_by(DatasetTagRow.tag_id)
         ):
             tags.setdefault(dataset_id, []).append(tag)
-        for record in await session.scalars(
-            select(FileRecordRow)
+        # plain values, not ORM objects: an answer may have thousands of records
+        for dataset_id, repository_id, relative_path, exists, verified_at in await session.execute(
+            select(
+                FileRecordRow.dataset_id,
+                FileRecordRow.repository_id,
+                FileRecordRow.relative_path,
+                FileRecordRow.exists,
+                FileRecordRow.verified_at,
+            )
             .where(FileRecordRow.dataset_id.in_(ids))
             .order_by(FileRecordRow.id)
-            .execution_options(populate_existing=True)
         ):
-            files.setdefault(record.dataset_id, []).append(
+            files.setdefault(dataset_id, []).append(
                 FileRecordInfo(
-                    repository=record.repository_id,
-                    relative_path=record.relative_path,
-                    exists=record.exists,
-                    verified_at=record.verified_at,
+                    repository=repository_id,
+                    relative_path=relative_path,
+                    exists=exists,
+                    verified_at=verified_at,
                 )
             )
     protected = await protected_ids(session, ids)

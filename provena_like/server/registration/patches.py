@@ -29,10 +29,11 @@ default) in place of a protected one, once its bytes are verified in every repos
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import anyio
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from provena_like.models.patching import (
@@ -64,6 +65,32 @@ _HEADS_AT_ONCE = 32
 
 _IDS_PER_QUERY = 500
 """Ids in one ``IN (...)`` of a query (SQLite limits the variables of a statement)."""
+
+
+class _Record(NamedTuple):
+    """A file record as :func:`_check_rows` reads it: plain values, no ORM bookkeeping."""
+
+    id: int
+    dataset_id: str
+    repository_id: str
+    relative_path: str
+    exists: bool
+    verified_at: datetime | None
+
+
+_RECORD_COLUMNS = [getattr(FileRecordRow, name) for name in _Record._fields]
+"""The columns of a :class:`_Record`, in its order."""
+
+
+class _Writes(NamedTuple):
+    """What the files of a patch write, gathered to be written together (executemany)."""
+
+    history: list[dict[str, Any]]
+    """The values of each file's history row."""
+    updates: list[dict[str, Any]]
+    """The new values of each file record that changes (with its ``id``)."""
+    inserts: list[dict[str, Any]]
+    """The values of each new file record (a repository the revision had no record in)."""
 
 
 def _replay(found: PatchRow, fp: str) -> PatchResult:
@@ -249,8 +276,11 @@ async def _take_turns(
 
 async def _check_rows(
     session: AsyncSession, body: PatchRequest, rows: dict[str, RegisteredDatasetRow]
-) -> dict[str, dict[str, FileRecordRow]]:
+) -> dict[str, dict[str, _Record]]:
     """The file records of each dataset by repository, once the rows pass the checks.
+
+    The records are read as plain values (no ORM objects: a patch may have thousands),
+    500 datasets to a query.
 
     Refuses revisions being deleted (409), protected (412) or changed (409), and a patch
     that leaves a replica stale (422).
@@ -292,14 +322,16 @@ async def _check_rows(
             "Nothing was changed.",
             details=changed,
         )
-    records: dict[str, dict[str, FileRecordRow]] = {d: {} for d in rows}
-    for record in await session.scalars(
-        select(FileRecordRow)
-        .where(FileRecordRow.dataset_id.in_(list(rows)))
-        .order_by(FileRecordRow.id)
-        .execution_options(populate_existing=True)
-    ):
-        records[record.dataset_id][record.repository_id] = record
+    records: dict[str, dict[str, _Record]] = {d: {} for d in rows}
+    ids = list(rows)
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        for found in await session.execute(
+            select(*_RECORD_COLUMNS)
+            .where(FileRecordRow.dataset_id.in_(ids[start : start + _IDS_PER_QUERY]))
+            .order_by(FileRecordRow.id)
+        ):
+            record = _Record._make(found)
+            records[record.dataset_id][record.repository_id] = record
     stale = [
         files.problem(
             f"files.{i}.locations",
@@ -318,21 +350,21 @@ async def _check_rows(
 
 
 def _write_file(
-    session: AsyncSession,
     principal: Principal,
     body: PatchRequest,
     index: int,
     row: RegisteredDatasetRow,
-    records: dict[str, FileRecordRow],
+    records: dict[str, _Record],
     verified: set[tuple[int, int]],
-    history: list[dict[str, Any]],
+    now: datetime,
+    writes: _Writes,
 ) -> list[FileRecordInfo]:
     """Switch one revision to its new content; its old locations (to clean up).
 
-    Its history row's values are appended to ``history`` (inserted together, at once).
+    The revision's row changes in place (the session flushes it); its file records' new
+    values and its history row are appended to ``writes``, written for all files at once.
     """
     f: PatchFile = body.files[index]
-    now = utcnow()
     old_locations: list[FileRecordInfo] = []
     paths: dict[str, dict[str, str | None]] = {}
     for m, loc in enumerate(f.locations):
@@ -342,16 +374,9 @@ def _write_file(
             "old": record.relative_path if record is not None else None,
             "new": loc.relative_path,
         }
+        values = {"relative_path": loc.relative_path, "exists": True, "verified_at": when}
         if record is None:
-            session.add(
-                FileRecordRow(
-                    dataset_id=row.id,
-                    repository_id=loc.repository,
-                    relative_path=loc.relative_path,
-                    exists=True,
-                    verified_at=when,
-                )
-            )
+            writes.inserts.append({"dataset_id": row.id, "repository_id": loc.repository, **values})
             continue
         if record.relative_path != loc.relative_path:
             old_locations.append(
@@ -362,8 +387,8 @@ def _write_file(
                     verified_at=record.verified_at,
                 )
             )
-        record.relative_path, record.exists, record.verified_at = loc.relative_path, True, when
-    history.append(
+        writes.updates.append({"id": record.id, **values})
+    writes.history.append(
         {
             "patch_id": str(body.patch_id),
             "dataset_id": row.id,
@@ -434,23 +459,29 @@ async def commit_patch(
     )
     session.add(patch)
     await session.flush()
-    history: list[dict[str, Any]] = []
+    writes = _Writes([], [], [])
     old = [
         _write_file(
-            session,
             principal,
             body,
             i,
             rows[str(f.dataset)],
             records[str(f.dataset)],
             verified,
-            history,
+            now,
+            writes,
         )
         for i, f in enumerate(body.files)
     ]
     await session.flush()
-    if history:  # one executemany, not an ORM object per file
-        await session.execute(insert(DatasetPatchRow), history)
+    # one executemany each, not an ORM object per record (records in id order, as read)
+    if writes.updates:
+        writes.updates.sort(key=lambda values: int(values["id"]))
+        await session.execute(update(FileRecordRow), writes.updates)
+    if writes.inserts:
+        await session.execute(insert(FileRecordRow), writes.inserts)
+    if writes.history:
+        await session.execute(insert(DatasetPatchRow), writes.history)
     for f in body.files:
         if f.default:
             rows[str(f.dataset)] = await files.make_default(session, rows[str(f.dataset)])
