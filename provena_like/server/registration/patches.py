@@ -330,7 +330,7 @@ async def _check_rows(
             .where(FileRecordRow.dataset_id.in_(ids[start : start + _IDS_PER_QUERY]))
             .order_by(FileRecordRow.id)
         ):
-            record = _Record._make(found)
+            record = _Record(*found)
             records[record.dataset_id][record.repository_id] = record
     stale = [
         files.problem(
