@@ -114,7 +114,11 @@ class LocalSource:
             crawled is recorded as a ``symlink_loop`` error, not followed). Symlinks to
             files are always reported as the files they point to; a broken one is an error.
         checksums: ``"sha256"`` and/or ``"md5"`` to hash every reported file (in the
-            listing's worker thread).
+            listing's worker thread or processes).
+        processes: Listing processes for a big folder (``None``: one per CPU beyond the
+            first, at most 3; ``0``: none). See :mod:`provena_like.crawler.parallel`.
+        processes_after: Files found before they start (their start-up costs ~0.1 s of
+            CPU each: a small folder is listed faster without them).
 
     Example:
         ```python
@@ -131,13 +135,19 @@ class LocalSource:
         *,
         follow_symlinks: bool = False,
         checksums: Sequence[Checksum] = (),
+        processes: int | None = None,
+        processes_after: int = 10_000,
     ) -> None:
+        if processes is not None and processes < 0:
+            raise UsageError("processes must not be negative")
         unknown = set(checksums) - {"sha256", "md5"}
         if unknown:
             raise UsageError(f"unknown checksum(s): {', '.join(sorted(unknown))}")
         self.root = Path(root).absolute()
         self.follow_symlinks = follow_symlinks
         self.checksums = tuple(checksums)
+        self.processes = processes
+        self.processes_after = processes_after
         self._source = f"local:{self.root.as_posix()}"
         self._root_text = str(self.root)
 
