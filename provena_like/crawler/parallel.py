@@ -169,9 +169,9 @@ def pooled_batches(
 
     try:
         while True:
-            for lister in list(listers):
+            for lister in listers.copy():  # drop() takes the dead out
                 while len(lister.sent) < _IN_FLIGHT and pending:
-                    share = len(pending) // (2 * len(listers))
+                    share = len(pending) // (2 * max(1, len(listers)))
                     task: Task = []
                     while pending and len(task) < max(1, min(_TASK_DIRS, share)):
                         limiter.wait_blocking()

@@ -83,9 +83,7 @@ async def test_the_same_records_as_the_single_process_walk(
     for follow in (False, True):
         for checksums in ((), ("sha256", "md5")):
             for option in options if not checksums else options[:1]:
-                single = LocalSource(
-                    root, follow_symlinks=follow, checksums=checksums, processes=0
-                )
+                single = LocalSource(root, follow_symlinks=follow, checksums=checksums, processes=0)
                 pooled = LocalSource(
                     root,
                     follow_symlinks=follow,
