@@ -8,12 +8,16 @@ In one run, over the same tree (default 100,000 files, 100 per folder, ten top f
 - ``crawl``: :func:`provena_like.crawler.crawl` alone (typed records, MIME types);
 - ``crawl+basic``: the crawl through :class:`ExtractionRunner` with ``basic`` (stat only),
   one :class:`FileResult` per file — the target is >= 50 % of the floor's files/s;
+- ``crawl+basic/1p``: the same without listing processes (``LocalSource(processes=0)``);
 - ``crawl+basic+sha256``: the same with sha256 of every file.
 
 Each measurement runs in its own process, so its peak RSS (``ru_maxrss``) is its own; ours
 run on one top folder (N/10 files) and on the whole tree, to show that memory stays flat.
-Besides files per second of wall time, each row gives its CPU time (user + system, ``find``'s
-included) against the floor's: on a machine other work keeps busy, that ratio moves less.
+``child RSS`` is the largest child's (``find``, or a crawl's listing processes). Besides
+files per second of wall time, each row gives its CPU time (user + system, its children's
+included: ``find``, the listing processes) against the floor's: on a machine other work
+keeps busy, that ratio moves less (but a crawl that uses two cores shows its cost there, not
+its wall-time gain).
 
     uv run python benchmarks/crawl.py             # 100,000 files
     uv run python benchmarks/crawl.py --files 10000
@@ -76,7 +80,7 @@ def run_find(root: Path) -> int:
 
 
 async def ours(root: Path, mode: str) -> int:
-    from provena_like.crawler import ExtractionRunner, FileRecord, FileResult, crawl
+    from provena_like.crawler import ExtractionRunner, FileRecord, FileResult, LocalSource, crawl
     from provena_like.extractors.basic import BasicExtractor
 
     count = 0
@@ -85,8 +89,9 @@ async def ours(root: Path, mode: str) -> int:
             count += isinstance(record, FileRecord)
         return count
     basic = BasicExtractor(sha256=mode.endswith("sha256"))
+    source = LocalSource(root, processes=0 if mode.endswith("/1p") else None)
     async with ExtractionRunner([basic]) as runner:
-        async for result in runner.extract(crawl(root)):
+        async for result in runner.extract(crawl(source)):
             assert isinstance(result, FileResult) and result.extractions[0].status == "ok"
             count += 1
     return count
@@ -115,7 +120,12 @@ def child(mode: str, root: Path) -> None:
         n = anyio.run(ours, root, mode)
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"files": n, "seconds": seconds, "cpu": cpu, "rss_mib": rss}))
+    child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {"files": n, "seconds": seconds, "cpu": cpu, "rss_mib": rss, "child_mib": child_rss}
+        )
+    )
 
 
 def measure(mode: str, root: Path) -> dict[str, float]:
@@ -152,14 +162,14 @@ def main() -> None:
             print(f"tree: {total} files in {time.perf_counter() - started:.1f} s ({root})")
         for path in (root, root / "top0"):  # warm the page cache for every tool alike
             floor(path)
-        modes = ("scandir", "find", "crawl", "crawl+basic", "crawl+basic+sha256")
+        modes = ("scandir", "find", "crawl", "crawl+basic", "crawl+basic/1p", "crawl+basic+sha256")
         rows = [(mode, "all", measure(mode, root)) for mode in modes]
         rows.append(("crawl+basic", "top0", measure("crawl+basic", root / "top0")))
         base = rows[0][2]["files"] / rows[0][2]["seconds"]
         cpu_base = rows[0][2]["files"] / rows[0][2]["cpu"]
         print(
             f"{'tool':<22}{'tree':>6}{'files':>9}{'seconds':>9}{'files/s':>10}"
-            f"{'vs floor':>10}{'CPU s':>8}{'CPU vs floor':>14}{'peak RSS':>11}"
+            f"{'vs floor':>10}{'CPU s':>8}{'CPU vs floor':>14}{'peak RSS':>11}{'child RSS':>11}"
         )
         for mode, where, r in rows:
             rate = r["files"] / r["seconds"]
@@ -167,7 +177,7 @@ def main() -> None:
             print(
                 f"{mode:<22}{where:>6}{int(r['files']):>9}{r['seconds']:>9.2f}{rate:>10.0f}"
                 f"{rate / base:>9.0%}{r['cpu']:>8.2f}{cpu_rate / cpu_base:>13.0%}"
-                f"{r['rss_mib']:>8.0f} MiB"
+                f"{r['rss_mib']:>8.0f} MiB{r['child_mib']:>8.0f} MiB"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

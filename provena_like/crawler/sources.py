@@ -136,7 +136,7 @@ class LocalSource:
         follow_symlinks: bool = False,
         checksums: Sequence[Checksum] = (),
         processes: int | None = None,
-        processes_after: int = 10_000,
+        processes_after: int = 5_000,
     ) -> None:
         if processes is not None and processes < 0:
             raise UsageError("processes must not be negative")
