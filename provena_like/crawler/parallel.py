@@ -50,7 +50,13 @@ Task = list[tuple[str, int]]
 
 
 def default_processes() -> int:
-    """Listing processes a big local crawl uses: one per CPU beyond this one, at most 3."""
+    """Listing processes a big local crawl uses: one per CPU beyond this one, at most 3.
+
+    None on Windows (whose pipes :func:`select.select` can't wait on), nor when there is no
+    interpreter to start (an embedded Python).
+    """
+    if sys.platform == "win32" or not sys.executable:
+        return 0
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -143,7 +149,7 @@ def pooled_batches(
     ``size`` items are yielded.
     """
     listers: list[Lister] = []
-    for _ in range(processes):
+    for _ in range(processes if sys.platform != "win32" else 0):  # no select() on its pipes
         try:
             listers.append(Lister(tree, rules))
         except OSError as err:  # e.g. the interpreter can't be run: the walk goes on alone
