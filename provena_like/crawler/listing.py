@@ -19,7 +19,6 @@ from fnmatch import fnmatchcase
 from typing import Literal, TypeVar
 
 from provena_like._core.errors import UsageError
-from provena_like.storage.selection import matches
 
 __all__ = [
     "CrawlFilter",
@@ -133,6 +132,9 @@ class CrawlFilter:
         """Whether a file at this relative path is reported (globs and hidden rule)."""
         if not self.hidden and any(p.startswith(".") for p in relative.split("/")):
             return False
+        # imported here: a listing process without globs never needs provena_like.storage
+        from provena_like.storage.selection import matches
+
         return matches(relative, self.include, self.exclude)
 
     def enter_dir(self, relative: str, depth: int) -> bool:

@@ -237,3 +237,17 @@ def test_an_unreadable_directory_is_recorded_with_listing_processes(shared_tree:
     out = done.stdout
     assert '"path":"locked","reason":"unreadable"' in out
     assert all(f'"path":"ok{i}/a.txt"' in out for i in range(6))
+
+
+def test_a_listing_process_imports_little() -> None:
+    """It starts per big crawl: neither pydantic nor anyio nor the storage layer."""
+    code = (
+        "import sys, provena_like.crawler._lister; "
+        "print(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('pydantic', 'anyio', 'httpx') "
+        "or m.startswith('provena_like.storage')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
