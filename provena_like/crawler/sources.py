@@ -52,7 +52,12 @@ Checksum = str  # "sha256" | "md5"
 T = TypeVar("T")
 
 Finish = Callable[[FileRecord, os.stat_result, str], T]
-"""What a local walk makes of each file: ``(record, its stat, its local path) -> item``."""
+"""What a local walk makes of each file: ``(record, its stat, its local path) -> item``.
+
+A file found by a listing process (:mod:`provena_like.crawler.parallel`) comes with the
+stat rebuilt from its ten numbers and three float times (``st_*_ns``, ``st_blocks``,
+``st_blksize`` and ``st_rdev`` are then ``None``).
+"""
 
 _FILE_FIELDS = frozenset(
     ("source", "path", "size", "mtime", "extension", "mime_type", "depth", "sha256", "md5")

@@ -191,6 +191,8 @@ def _local_batches(
     processes = tree.processes
     if processes is None:
         processes = default_processes()
+    if type(tree).scan is not LocalSource.scan:
+        processes = 0  # a subclass lists its own way: listing processes wouldn't know it
     found = 0  # items handed over so far
     while pending:
         if processes and found >= tree.processes_after and len(pending) > 1:

@@ -251,3 +251,19 @@ def test_a_listing_process_imports_little() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+async def test_a_source_that_lists_its_own_way_gets_no_listing_processes(
+    tmp_path: Path, started: list[parallel_module.Lister]
+) -> None:
+    write_tree(tmp_path, {f"d{i}/{n}.txt": b"x" for i in range(6) for n in ("keep", "skip")})
+
+    class Picky(LocalSource):
+        def scan(self, relative, depth, rules, finish, dirs):  # type: ignore[no-untyped-def]
+            for item in super().scan(relative, depth, rules, finish, dirs):
+                if not (isinstance(item, FileRecord) and item.path.endswith("skip.txt")):
+                    yield item
+
+    found = [r async for r in crawl(Picky(tmp_path, processes=2, processes_after=0))]
+    assert sorted(r.path for r in found) == [f"d{i}/keep.txt" for i in range(6)]
+    assert not started
