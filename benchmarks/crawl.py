@@ -8,12 +8,16 @@ In one run, over the same tree (default 100,000 files, 100 per folder, ten top f
 - ``crawl``: :func:`provena_like.crawler.crawl` alone (typed records, MIME types);
 - ``crawl+basic``: the crawl through :class:`ExtractionRunner` with ``basic`` (stat only),
   one :class:`FileResult` per file — the target is >= 50 % of the floor's files/s;
+- ``crawl+basic/1p``: the same without listing processes (``LocalSource(processes=0)``);
 - ``crawl+basic+sha256``: the same with sha256 of every file.
 
 Each measurement runs in its own process, so its peak RSS (``ru_maxrss``) is its own; ours
 run on one top folder (N/10 files) and on the whole tree, to show that memory stays flat.
-Besides files per second of wall time, each row gives its CPU time (user + system, ``find``'s
-included) against the floor's: on a machine other work keeps busy, that ratio moves less.
+(A listing process stays at ~13 MiB; ``RUSAGE_CHILDREN`` can't show it: a child's peak
+counts the parent's pages it was forked with.) Besides files per second of wall time, each
+row gives its CPU time (user + system, its children's included: ``find``, the listing
+processes) against the floor's: on a machine other work keeps busy, that ratio moves less
+(but a crawl that uses two cores shows its cost there, not its wall-time gain).
 
     uv run python benchmarks/crawl.py             # 100,000 files
     uv run python benchmarks/crawl.py --files 10000
@@ -76,7 +80,7 @@ def run_find(root: Path) -> int:
 
 
 async def ours(root: Path, mode: str) -> int:
-    from provena_like.crawler import ExtractionRunner, FileRecord, FileResult, crawl
+    from provena_like.crawler import ExtractionRunner, FileRecord, FileResult, LocalSource, crawl
     from provena_like.extractors.basic import BasicExtractor
 
     count = 0
@@ -85,8 +89,9 @@ async def ours(root: Path, mode: str) -> int:
             count += isinstance(record, FileRecord)
         return count
     basic = BasicExtractor(sha256=mode.endswith("sha256"))
+    source = LocalSource(root, processes=0 if mode.endswith("/1p") else None)
     async with ExtractionRunner([basic]) as runner:
-        async for result in runner.extract(crawl(root)):
+        async for result in runner.extract(crawl(source)):
             assert isinstance(result, FileResult) and result.extractions[0].status == "ok"
             count += 1
     return count
@@ -152,7 +157,7 @@ def main() -> None:
             print(f"tree: {total} files in {time.perf_counter() - started:.1f} s ({root})")
         for path in (root, root / "top0"):  # warm the page cache for every tool alike
             floor(path)
-        modes = ("scandir", "find", "crawl", "crawl+basic", "crawl+basic+sha256")
+        modes = ("scandir", "find", "crawl", "crawl+basic", "crawl+basic/1p", "crawl+basic+sha256")
         rows = [(mode, "all", measure(mode, root)) for mode in modes]
         rows.append(("crawl+basic", "top0", measure("crawl+basic", root / "top0")))
         base = rows[0][2]["files"] / rows[0][2]["seconds"]

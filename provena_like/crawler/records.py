@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from provena_like.crawler.listing import ErrorReason as ErrorReason
 from provena_like.extractors.base import JSONValue
 
 __all__ = [
@@ -40,8 +41,6 @@ __all__ = [
     "trusted",
     "write_jsonl",
 ]
-
-ErrorReason = Literal["unreadable", "symlink_loop", "not_found", "not_a_directory", "failed"]
 
 
 class _Record(BaseModel):

@@ -58,6 +58,12 @@ from provena_like.crawler.records import (
     FileRecord,
     FileResult,
     Group,
+    _new,
+    _set_dict,
+    _set_extra,
+    _set_fields_set,
+    _set_private,
+    _shared,
     maker,
 )
 from provena_like.crawler.sources import Finish, LocalSource
@@ -90,7 +96,6 @@ _BATCH_WAIT = 0.2  # seconds a file may wait for its batch to fill
 _OK_FIELDS = frozenset(("extractor", "status", "metadata", "seconds"))
 _RESULT_FIELDS = frozenset(("record", "extractions"))
 _make_ok = maker(Extraction, _OK_FIELDS)
-_make_result = maker(FileResult, _RESULT_FIELDS)
 
 
 def local_path(record: FileRecord) -> Path | None:
@@ -399,8 +404,10 @@ class ExtractionRunner(AsyncCloseable):
         plans: dict[str, _Plan] = {}
         plan_of = self._plan
         clock = time.perf_counter
-        make_ok = _make_ok
-        make_result = _make_result
+        new, set_dict, set_fields = _new, _set_dict, _set_fields_set
+        set_extra, set_private = _set_extra, _set_private
+        ok_fields, result_fields = _shared(_OK_FIELDS), _shared(_RESULT_FIELDS)
+        modes: dict[int, str] = {}  # st_mode -> basic's "mode", for regular files' modes
 
         def finish(record: FileRecord, st: os.stat_result, path: str) -> FileResult:
             plan = plans.get(record.extension)
@@ -411,25 +418,43 @@ class ExtractionRunner(AsyncCloseable):
             extractions: list[Extraction] = []
             if plan[2] and basic is not None:
                 started = clock()
-                try:
-                    metadata = basic.extract_stat(path, st)
-                except Exception as err:  # noqa: BLE001 - any extractor failure is data
-                    extractions.append(_failed(name, err, clock() - started))
-                else:
-                    extractions.append(
-                        make_ok(
-                            {
-                                "extractor": name,
-                                "status": "ok",
-                                "metadata": metadata,
-                                "error": None,
-                                "seconds": clock() - started,
-                            }
-                        )
+                mode = modes.get(st.st_mode)
+                metadata: dict[str, JSONValue] | None = None
+                if mode is None:  # a mode not seen yet: basic itself (and its checks)
+                    try:
+                        metadata = basic.extract_stat(path, st)
+                    except Exception as err:  # noqa: BLE001 - any extractor failure is data
+                        extractions.append(_failed(name, err, clock() - started))
+                    else:
+                        if len(modes) < _PLANS:
+                            modes[st.st_mode] = str(metadata["mode"])
+                else:  # what extract_stat says of a regular file without checksums
+                    metadata = {"size": st.st_size, "mtime": st.st_mtime, "mode": mode}
+                if metadata is not None:
+                    # a trusted Extraction, made here: no call to maker() per file
+                    ok = new(Extraction)
+                    set_dict(
+                        ok,
+                        {
+                            "extractor": name,
+                            "status": "ok",
+                            "metadata": metadata,
+                            "error": None,
+                            "seconds": clock() - started,
+                        },
                     )
+                    set_fields(ok, ok_fields)
+                    set_extra(ok, None)
+                    set_private(ok, None)
+                    extractions.append(ok)
             if plan[0]:
                 extractions += plan[0]
-            return make_result({"kind": "result", "record": record, "extractions": extractions})
+            result = new(FileResult)
+            set_dict(result, {"kind": "result", "record": record, "extractions": extractions})
+            set_fields(result, result_fields)
+            set_extra(result, None)
+            set_private(result, None)
+            return result
 
         return finish
 

@@ -9,24 +9,28 @@ include/exclude globs, depth).
 
 from __future__ import annotations
 
-import mimetypes
 import os
-import posixpath
 import stat as stat_module
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 import anyio.to_thread
 
 from provena_like._core.errors import APIError, NotFound, UsageError
-from provena_like.crawler.records import CrawlError, ErrorReason, FileRecord, maker
-from provena_like.extractors.basic import checksums
+from provena_like.crawler.listing import (
+    CrawlFilter,
+    ErrorReason,
+    ListingFailed,
+    extension_of,
+    mime_type_of,
+    reason_of,
+    scan_dir,
+)
+from provena_like.crawler.records import CrawlError, FileRecord, maker
 from provena_like.storage.keys import RESERVED_KEYS
-from provena_like.storage.selection import matches
 
 if TYPE_CHECKING:
     from provena_like.clients.transfer import LocationLike, TransferClient
@@ -37,6 +41,7 @@ __all__ = [
     "CrawlFilter",
     "DatasetSource",
     "DirListing",
+    "ListingFailed",
     "LocalSource",
     "TreeSource",
     "mime_type_of",
@@ -44,59 +49,15 @@ __all__ = [
 
 Checksum = str  # "sha256" | "md5"
 
-_MIME: dict[str, str | None] = {}
-
-
-def mime_type_of(extension: str) -> str | None:
-    """The MIME type :mod:`mimetypes` guesses for a suffix (cached per suffix).
-
-    Example:
-        ```python
-        assert mime_type_of(".csv") == "text/csv"
-        ```
-    """
-    try:
-        return _MIME[extension]
-    except KeyError:
-        guessed = mimetypes.guess_type("f" + extension, strict=False)[0] if extension else None
-        _MIME[extension] = guessed
-        return guessed
-
-
-def _extension(name: str) -> str:
-    return posixpath.splitext(name)[1].lower()
-
-
-_TYPES: dict[str, tuple[str, str | None]] = {}
-_TYPES_MAX = 4096  # suffixes kept at most (many odd ones, ".0001"...: stay bounded)
-_NO_TYPE: tuple[str, str | None] = ("", None)
-
-
-def _type_of(name: str) -> tuple[str, str | None]:
-    """``(extension, MIME type)`` of a file name, looked up once per suffix.
-
-    The same as :func:`_extension` and :func:`mime_type_of` say.
-    """
-    dot = name.rfind(".")
-    if dot <= 0:
-        return _NO_TYPE
-    if name[0] == ".":  # ".bashrc", "..x": splitext skips leading dots
-        ext = _extension(name)
-        return (ext, mime_type_of(ext))
-    suffix = name[dot:]
-    known = _TYPES.get(suffix)
-    if known is None:
-        if len(_TYPES) >= _TYPES_MAX:
-            _TYPES.clear()
-        ext = suffix.lower()
-        known = _TYPES[suffix] = (ext, mime_type_of(ext))
-    return known
-
-
 T = TypeVar("T")
 
 Finish = Callable[[FileRecord, os.stat_result, str], T]
-"""What a local walk makes of each file: ``(record, its stat, its local path) -> item``."""
+"""What a local walk makes of each file: ``(record, its stat, its local path) -> item``.
+
+A file found by a listing process (:mod:`provena_like.crawler.parallel`) comes with the
+stat rebuilt from its ten numbers and three float times (``st_*_ns``, ``st_blocks``,
+``st_blksize`` and ``st_rdev`` are then ``None``).
+"""
 
 _FILE_FIELDS = frozenset(
     ("source", "path", "size", "mtime", "extension", "mime_type", "depth", "sha256", "md5")
@@ -109,60 +70,6 @@ def record_itself(record: FileRecord, st: os.stat_result, path: str) -> FileReco
     """The :data:`Finish` of a plain crawl: the record as it is."""
     del st, path
     return record
-
-
-@dataclass(frozen=True, slots=True)
-class CrawlFilter:
-    """Which files a crawl reports and which directories it enters.
-
-    Args:
-        max_depth: Directory levels to descend below the root (``0``: the root's files
-            only; ``None``: no limit).
-        include: Globs on the relative path; if any, a file must match one.
-        exclude: Globs a file must match none of; a directory matching one (as ``dir`` or
-            ``dir/``) is not entered.
-        hidden: Report and enter names starting with a dot.
-
-    Globs follow :func:`provena_like.storage.selection.matches`: ``*`` also matches ``/``.
-
-    Example:
-        ```python
-        rules = CrawlFilter(include=("*.csv",), exclude=("tmp/*",))
-        assert rules.keep_file("raw/a.csv") and not rules.keep_file("tmp/b.csv")
-        assert not rules.enter_dir("tmp", 1)
-        ```
-    """
-
-    max_depth: int | None = None
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    hidden: bool = False
-
-    def __post_init__(self) -> None:
-        if self.max_depth is not None and self.max_depth < 0:
-            raise UsageError("max_depth must not be negative")
-        object.__setattr__(self, "include", tuple(self.include))
-        object.__setattr__(self, "exclude", tuple(self.exclude))
-
-    def visible(self, name: str) -> bool:
-        """Whether a name passes the hidden-file rule."""
-        return self.hidden or not name.startswith(".")
-
-    def keep_file(self, relative: str) -> bool:
-        """Whether a file at this relative path is reported (globs and hidden rule)."""
-        if not self.hidden and any(p.startswith(".") for p in relative.split("/")):
-            return False
-        return matches(relative, self.include, self.exclude)
-
-    def enter_dir(self, relative: str, depth: int) -> bool:
-        """Whether to list a directory ``depth`` levels below the root (the root is 0)."""
-        if self.max_depth is not None and depth > self.max_depth:
-            return False
-        if not self.visible(posixpath.basename(relative)):
-            return False
-        return not any(
-            fnmatchcase(relative, p) or fnmatchcase(relative + "/", p) for p in self.exclude
-        )
 
 
 @dataclass(slots=True)
@@ -179,15 +86,6 @@ class DirListing:
     files: list[FileRecord] = field(default_factory=list)
     dirs: list[tuple[str, tuple[int, int] | None]] = field(default_factory=list)
     errors: list[CrawlError] = field(default_factory=list)
-
-
-class ListingFailed(Exception):
-    """A directory could not be listed (turned into a :class:`CrawlError` by the crawl)."""
-
-    def __init__(self, reason: ErrorReason, message: str) -> None:
-        super().__init__(message)
-        self.reason: ErrorReason = reason
-        self.message = message
 
 
 @runtime_checkable
@@ -212,18 +110,6 @@ class TreeSource(Protocol):
         ...
 
 
-def _reason_of(err: OSError) -> ErrorReason:
-    if isinstance(err, PermissionError):
-        return "unreadable"
-    if isinstance(err, FileNotFoundError):
-        return "not_found"
-    if isinstance(err, NotADirectoryError):
-        return "not_a_directory"
-    if err.errno == 40:  # ELOOP: too many levels of symbolic links
-        return "symlink_loop"
-    return "unreadable"
-
-
 class LocalSource:
     """A folder on a local (or mounted) file system, listed with :func:`os.scandir`.
 
@@ -233,7 +119,11 @@ class LocalSource:
             crawled is recorded as a ``symlink_loop`` error, not followed). Symlinks to
             files are always reported as the files they point to; a broken one is an error.
         checksums: ``"sha256"`` and/or ``"md5"`` to hash every reported file (in the
-            listing's worker thread).
+            listing's worker thread or processes).
+        processes: Listing processes for a big folder (``None``: one per CPU beyond the
+            first, at most 3; ``0``: none). See :mod:`provena_like.crawler.parallel`.
+        processes_after: Files found before they start (their start-up costs ~0.1 s of
+            CPU each: a small folder is listed faster without them).
 
     Example:
         ```python
@@ -250,14 +140,21 @@ class LocalSource:
         *,
         follow_symlinks: bool = False,
         checksums: Sequence[Checksum] = (),
+        processes: int | None = None,
+        processes_after: int = 5_000,
     ) -> None:
+        if processes is not None and processes < 0:
+            raise UsageError("processes must not be negative")
         unknown = set(checksums) - {"sha256", "md5"}
         if unknown:
             raise UsageError(f"unknown checksum(s): {', '.join(sorted(unknown))}")
         self.root = Path(root).absolute()
         self.follow_symlinks = follow_symlinks
         self.checksums = tuple(checksums)
+        self.processes = processes
+        self.processes_after = processes_after
         self._source = f"local:{self.root.as_posix()}"
+        self._root_text = str(self.root)
 
     def __repr__(self) -> str:
         return f"LocalSource({str(self.root)!r})"
@@ -284,7 +181,7 @@ class LocalSource:
         try:
             st = os.stat(self.root)
         except OSError as err:
-            raise ListingFailed(_reason_of(err), str(err)) from err
+            raise ListingFailed(reason_of(err), str(err)) from err
         if not stat_module.S_ISDIR(st.st_mode):
             raise ListingFailed("not_a_directory", f"not a directory: {self.root}")
         return (st.st_dev, st.st_ino)
@@ -326,76 +223,50 @@ class LocalSource:
             items = list(LocalSource("data").scan("", 0, CrawlFilter(), record_itself, dirs))
             ```
         """
-        path = os.path.join(self.root, relative) if relative else str(self.root)
-        prefix = relative + "/" if relative else ""
-        follow = self.follow_symlinks
-        enter_depth = depth + 1
-        fromtimestamp = datetime.fromtimestamp
         source = self._source
-        hidden = rules.hidden
-        globs = bool(rules.include or rules.exclude)  # the hidden rule is checked per name
-        sums = self.checksums
         make_file = _make_file
-        try:
-            it = os.scandir(path)
-        except OSError as err:
-            raise ListingFailed(_reason_of(err), str(err)) from err
-        with it:
-            for entry in it:
-                name = entry.name
-                if not hidden and name[0] == ".":
-                    continue
-                rel = prefix + name
-                try:
-                    if entry.is_dir(follow_symlinks=follow):
-                        if rules.enter_dir(rel, enter_depth):
-                            st = entry.stat(follow_symlinks=True) if follow else None
-                            dirs.append((rel, (st.st_dev, st.st_ino) if st else None))
-                        continue
-                    if entry.is_symlink() and entry.is_dir(follow_symlinks=True):
-                        continue  # a symlinked directory that is not followed
-                    if globs and not rules.keep_file(rel):
-                        continue
-                    st = entry.stat()
-                except OSError as err:
-                    yield CrawlError(
-                        source=source, path=rel, reason=_reason_of(err), message=str(err)
-                    )
-                    continue
-                if not stat_module.S_ISREG(st.st_mode):
-                    continue  # sockets, fifos, devices: not files to crawl
-                ext, mime = _type_of(name)
-                sha256 = md5 = None
-                if sums:
-                    try:
-                        digests = checksums(
-                            entry.path,
-                            st.st_size,
-                            sha256="sha256" in sums,
-                            md5="md5" in sums,
-                        )
-                    except OSError as err:
-                        yield CrawlError(
-                            source=source, path=rel, reason=_reason_of(err), message=str(err)
-                        )
-                        continue
-                    sha256, md5 = digests.sha256, digests.md5
-                record = make_file(  # every value made here, of its field's type
-                    {
-                        "kind": "file",
-                        "source": source,
-                        "path": rel,
-                        "size": st.st_size,
-                        "mtime": fromtimestamp(st.st_mtime, UTC),
-                        "extension": ext,
-                        "mime_type": mime,
-                        "depth": depth,
-                        "sha256": sha256,
-                        "md5": md5,
-                        "etag": None,
-                    }
-                )
-                yield finish(record, st, entry.path)
+        fromtimestamp = datetime.fromtimestamp
+
+        def file(
+            rel: str,
+            st: os.stat_result,
+            path: str,
+            ext: str,
+            mime: str | None,
+            sha256: str | None,
+            md5: str | None,
+        ) -> T:
+            record = make_file(  # every value made here, of its field's type
+                {
+                    "kind": "file",
+                    "source": source,
+                    "path": rel,
+                    "size": st.st_size,
+                    "mtime": fromtimestamp(st.st_mtime, UTC),
+                    "extension": ext,
+                    "mime_type": mime,
+                    "depth": depth,
+                    "sha256": sha256,
+                    "md5": md5,
+                    "etag": None,
+                }
+            )
+            return finish(record, st, path)
+
+        def error(rel: str, reason: ErrorReason, message: str) -> CrawlError:
+            return CrawlError(source=source, path=rel, reason=reason, message=message)
+
+        return scan_dir(
+            self._root_text,
+            relative,
+            depth,
+            rules,
+            self.follow_symlinks,
+            self.checksums,
+            file,
+            error,
+            dirs,
+        )
 
 
 class CollectionSource:
@@ -494,7 +365,7 @@ def listed_file(
 
     A naive ``last_modified`` is read as UTC, as Globus listings give it.
     """
-    extension = _extension(entry.name)
+    extension = extension_of(entry.name)
     mtime = entry.last_modified
     if mtime is not None and mtime.tzinfo is None:
         mtime = mtime.replace(tzinfo=UTC)
@@ -558,7 +429,7 @@ class DatasetSource:
                 continue
             if not rules.keep_file(rel) or _excluded_dir(rel, rules):
                 continue
-            ext = _extension(rel.rpartition("/")[2])
+            ext = extension_of(rel.rpartition("/")[2])
             yield FileRecord(
                 source=self._source,
                 path=rel,

@@ -28,8 +28,8 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Collection,
+    Generator,
     Iterable,
-    Iterator,
     Sequence,
 )
 from pathlib import Path
@@ -39,6 +39,7 @@ import anyio.to_thread
 
 from provena_like._core.errors import UsageError
 from provena_like._core.ratelimit import RateLimiter
+from provena_like.crawler.parallel import default_processes, pooled_batches
 from provena_like.crawler.records import CrawlError, FileRecord
 from provena_like.crawler.sources import (
     CollectionSource,
@@ -173,8 +174,13 @@ class _HandOver:
 
 def _local_batches(
     tree: LocalSource, rules: CrawlFilter, limiter: RateLimiter, finish: Finish[T]
-) -> Iterator[list[T | CrawlError]]:
-    """A local crawl, blocking: one listing after the other, in batches of ~``_BATCH``."""
+) -> Generator[list[T | CrawlError], None, None]:
+    """A local crawl, blocking: one listing after the other, in batches of ~``_BATCH``.
+
+    Once :attr:`LocalSource.processes_after` files are found with directories still to
+    list, the rest is listed by :attr:`LocalSource.processes` listing processes
+    (:mod:`.parallel`).
+    """
     try:
         visited = _Visited(tree.source, tree.probe_root())
     except ListingFailed as err:
@@ -182,7 +188,18 @@ def _local_batches(
         return
     batch: list[T | CrawlError] = []
     pending = visited.pending
+    processes = tree.processes
+    if processes is None:
+        processes = default_processes()
+    if type(tree).scan is not LocalSource.scan:
+        processes = 0  # a subclass lists its own way: listing processes wouldn't know it
+    found = 0  # items handed over so far
     while pending:
+        if processes and found >= tree.processes_after and len(pending) > 1:
+            yield from pooled_batches(
+                tree, rules, limiter, finish, pending, visited.enter, batch, _BATCH, processes
+            )
+            return
         relative, depth = pending.popleft()
         limiter.wait_blocking()
         dirs: list[tuple[str, tuple[int, int] | None]] = []
@@ -190,6 +207,7 @@ def _local_batches(
             for item in tree.scan(relative, depth, rules, finish, dirs):
                 batch.append(item)
                 if len(batch) >= _BATCH:
+                    found += len(batch)
                     yield batch
                     batch = []
         except ListingFailed as err:
@@ -212,12 +230,14 @@ def _walk_local(
     out: _HandOver,
 ) -> None:
     """Run :func:`_local_batches` in this (worker) thread, handing the batches over."""
+    batches = _local_batches(tree, rules, limiter, finish)
     try:
-        for batch in _local_batches(tree, rules, limiter, finish):
+        for batch in batches:
             out.put(batch)
     except _Closed:
         return
     finally:  # the end, or an error: the consumer then looks at how the thread ended
+        batches.close()  # its listing processes, if any, end now
         with contextlib.suppress(_Closed):
             out.put(None)
 
