@@ -36,14 +36,12 @@ from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 from xml.etree import ElementTree
 
 import aiohttp
-import anyio.to_thread
 from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import ClientError
 from multidict import CIMultiDictProxy
 from yarl import URL
 
 from provena_like._version import __version__
-from provena_like.storage._blocking_get import BlockingConnections, BlockingResponse
 from provena_like.storage._sigv4 import host_header, sign
 
 __all__ = [
@@ -232,14 +230,10 @@ class DirectS3:
             skip_auto_headers=("Content-Type",),
             headers={"User-Agent": _USER_AGENT},
         )
-        self._blocking = BlockingConnections(
-            self._origin, connect_timeout=connect_timeout, read_timeout=read_timeout
-        )
 
     async def aclose(self) -> None:
-        """Close the connection pools."""
+        """Close the connection pool."""
         await self._session.close()
-        await anyio.to_thread.run_sync(self._blocking.close)
 
     def _path(self, key: str) -> str:
         """The URL path of ``key`` (percent-encoded as botocore encodes it)."""
@@ -292,33 +286,6 @@ class DirectS3:
                     response.status, response.reason or "", data, "GetObject", response.headers
                 )
             yield DirectResponse(response.status, response.headers, b""), _pieces(response)
-
-    async def open_blocking(
-        self, key: str, *, byte_range: tuple[int, int], if_match: str | None = None
-    ) -> tuple[DirectResponse, BlockingResponse]:
-        """GET the inclusive ``byte_range`` of ``key`` for a worker thread to read.
-
-        Signed here, sent and answered (status and headers) in a worker thread; the body is
-        left to be read with :meth:`BlockingResponse.readinto`, in worker threads (see
-        :mod:`._blocking_get`), and the response closed with :meth:`BlockingResponse.close`.
-        """
-        headers = _get_headers(byte_range, if_match)
-        path = self._path(key)
-        credentials = await self._credentials()
-        signed = sign("GET", path, "", self._host, headers, credentials, self._region)
-        signed["User-Agent"] = _USER_AGENT
-
-        def send() -> tuple[DirectResponse, BlockingResponse]:
-            response = self._blocking.open("GET", path, signed)
-            if response.status >= 300:
-                try:
-                    data = response.read()
-                finally:
-                    response.close()
-                raise _error(response.status, response.reason, data, "GetObject", response.headers)
-            return DirectResponse(response.status, response.headers, b""), response
-
-        return await anyio.to_thread.run_sync(send)
 
     async def head(self, key: str, headers: Mapping[str, str] | None = None) -> DirectResponse:
         """HEAD ``key`` (``headers`` e.g. ``x-amz-checksum-mode: ENABLED``)."""

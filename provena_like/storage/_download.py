@@ -34,7 +34,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,7 +44,6 @@ from botocore.exceptions import ClientError
 
 from provena_like._core.errors import ChecksumMismatch, ProvenaError, RemoteChanged, TransferError
 from provena_like.storage._batch import BatchContext, failed_result, ok_result
-from provena_like.storage._blocking_get import BlockingResponse
 from provena_like.storage._objects import first_part_size
 from provena_like.storage._plan import DownloadItem, download_part_size, part_size_for
 from provena_like.storage._requests import GetHeaders, error_code
@@ -96,10 +95,6 @@ fills, hundreds of times per GiB with 256 KiB. A 1 GiB ranged download (8 MiB pa
 _PART_WINDOW = 2 * STREAM_CHUNK + 2 * _READ_BUFSIZE
 """Budget per ranged GET in flight: a list being gathered or written (under two chunks),
 and what the connection buffers unread."""
-_RECV_BUFFER = STREAM_CHUNK
-"""The buffer a worker thread receives a ranged GET's body into (then writes it from)."""
-_REPORT_EVERY = 0.1
-"""Seconds between progress reports of a ranged download (its threads move the bytes)."""
 _READBACK = 4 * STREAM_CHUNK
 """Bytes read back per ``pread`` to hash the written prefix of a ranged download; the
 prefix is hashed once this much is new (or all of it is written): fewer thread hops."""
@@ -127,7 +122,7 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
 
 if hasattr(os, "pwritev"):
 
-    def _write_at(fd: int, pieces: Sequence[bytes | memoryview], offset: int) -> None:
+    def _write_at(fd: int, pieces: list[bytes], offset: int) -> None:
         """Write ``pieces`` at ``offset``: one system call per 512 pieces, mostly."""
         for first in range(0, len(pieces), _IOV_BATCH):
             batch = pieces[first : first + _IOV_BATCH]
@@ -146,7 +141,7 @@ if hasattr(os, "pwritev"):
 else:  # pragma: no cover - Windows: positional I/O through one lock per process
     _POSITION = threading.Lock()
 
-    def _write_at(fd: int, pieces: Sequence[bytes | memoryview], offset: int) -> None:
+    def _write_at(fd: int, pieces: list[bytes], offset: int) -> None:
         with _POSITION:
             os.lseek(fd, offset, os.SEEK_SET)
             for piece in pieces:
@@ -242,7 +237,7 @@ class _TempFile:
         if self._state is not None and self.size - self._saved >= _SIDECAR_STEP:
             self._remember()
 
-    def write_at(self, offset: int, pieces: Sequence[bytes | memoryview]) -> None:
+    def write_at(self, offset: int, pieces: list[bytes]) -> None:
         """Write ``pieces`` at ``offset`` (not hashed: see :meth:`hash_range`).
 
         Threads may write different ranges at once; :attr:`size` is left to the caller
@@ -678,9 +673,8 @@ class _Frontier:
     """Which bytes of a ranged download are on disk: parts fill from their start, in any order.
 
     ``frontier`` is the end of the contiguous prefix written so far (from ``start``): the
-    bytes that may be hashed, and that a resumed download can keep. Updated by whichever
-    thread wrote the bytes (the parts' worker threads, or the event loop); the thread that
-    hashes the prefix waits for it to move (:meth:`wait_past`).
+    bytes that may be hashed, and that a resumed download can keep. Updated on the event
+    loop only (after each write returns from its worker thread).
 
     Example:
         ```python
@@ -688,7 +682,7 @@ class _Frontier:
         f.wrote(1, 10)
         assert f.frontier == 0
         f.wrote(0, 10)
-        assert (f.frontier, f.written) == (20, 20)
+        assert f.frontier == 20
         ```
     """
 
@@ -696,43 +690,18 @@ class _Frontier:
         self._parts = parts
         self._written = [0] * len(parts)
         self._first = 0
-        self._changed = threading.Condition()
         self.frontier = start
-        self.written = 0
-        """Bytes written in all, contiguous or not."""
-        self.stopped = False
-        """Set by :meth:`stop`: the threads reading parts or hashing give up."""
 
     def wrote(self, index: int, n: int) -> None:
         """``n`` more bytes of part ``index`` were written, continuing from its start."""
-        with self._changed:
-            self._written[index] += n
-            self.written += n
-            parts, written = self._parts, self._written
-            while self._first < len(parts):
-                first_start, first_end = parts[self._first]
-                self.frontier = first_start + written[self._first]
-                if self.frontier < first_end:
-                    break
-                self._first += 1
-            self._changed.notify_all()
-
-    def wait_past(self, done: int, step: int, total: int) -> int:
-        """Wait until the frontier is ``step`` past ``done``, or at ``total``. Blocking.
-
-        Returns:
-            The frontier, or -1 once :meth:`stop` was called.
-        """
-        with self._changed:
-            while not self.stopped and self.frontier - done < step and self.frontier < total:
-                self._changed.wait()
-            return -1 if self.stopped else self.frontier
-
-    def stop(self) -> None:
-        """Make the threads reading parts and hashing give up (any thread)."""
-        with self._changed:
-            self.stopped = True
-            self._changed.notify_all()
+        self._written[index] += n
+        parts, written = self._parts, self._written
+        while self._first < len(parts):
+            first_start, first_end = parts[self._first]
+            self.frontier = first_start + written[self._first]
+            if self.frontier < first_end:
+                return
+            self._first += 1
 
 
 def _plan_parts(start: int, first_end: int, total: int, part_size: int) -> list[tuple[int, int]]:
@@ -806,10 +775,6 @@ async def _fetch_parts(
 ) -> None:
     """Stream ``parts[0]`` from the ``first`` body and GET the others, hashing the prefix.
 
-    The other parts are received and written by worker threads (blocking sockets, see
-    :mod:`._blocking_get`): each reads its range into a reusable buffer and writes it at its
-    offset, both without the GIL, so the event loop only starts parts and reports progress.
-    One more thread hashes the contiguous prefix as it grows, read back from the page cache.
     Takes over ``first_held`` and the first response (closed by its exit stack as soon as
     its part is streamed, so that its request slot serves the other parts): every part's
     budget is released when the part is done, and in any case before this returns or raises.
@@ -824,56 +789,57 @@ async def _fetch_parts(
     total = parts[-1][1]
     streams = anyio.Semaphore(RANGED_STREAMS - 1)  # the first part's stream is open already
     frontier = _Frontier(parts[0][0], parts)
-    buffers: list[memoryview] = []  # one per part being read, reused by the next
-    bodies: set[BlockingResponse] = set()  # open: aborted when the download stops
+    progressed = anyio.Event()
+    hashed = sink.size
     failures: list[Exception] = []
 
-    def stop() -> None:
-        frontier.stop()
-        for body in list(bodies):
-            body.abort()  # a thread blocked receiving returns at once
-
-    async def stream_first() -> None:
-        try:
-            at, end = parts[0]
-            async for pieces in _gathered(first_body):
-                n = sum(len(p) for p in pieces)
-                if at + n > end:
-                    raise RemoteChanged(f"{item.path} changed while it was being downloaded")
-                await ctx.in_thread(sink.write_at, at, pieces)
-                at += n
-                frontier.wrote(0, n)
-            _check_part(item.path, 0, parts, at)
-        finally:
-            await first_response.aclose()
-            release(0)
-            streams.release()
+    async def stream(index: int, body: AsyncIterator[bytes]) -> None:
+        at, end = parts[index]
+        async for pieces in _gathered(body):
+            n = sum(len(p) for p in pieces)
+            if at + n > end:
+                raise RemoteChanged(f"{item.path} changed while it was being downloaded")
+            await ctx.in_thread(sink.write_at, at, pieces)
+            at += n
+            before = frontier.frontier
+            frontier.wrote(index, n)
+            if frontier.frontier != before and sink.mark(frontier.frontier):
+                await ctx.in_thread(sink.record)
+            await ctx.progress.transferred(item.path, n, frontier.frontier)
+            progressed.set()
+        if at != end:
+            raise TransferError(
+                f"{item.path}: received {at - parts[index][0]} bytes of part "
+                f"{index + 1}, expected {end - parts[index][0]}"
+            )
 
     async def fetch(index: int) -> None:
         start, end = parts[index]
-        buffer = buffers.pop() if buffers else memoryview(bytearray(_RECV_BUFFER))
         try:
-            async with ctx.requests.open_range_blocking(
-                key, byte_range=(start, end - 1), if_match=headers.etag
-            ) as (got, body):
-                if got.total_size != total or body.remaining not in (None, end - start):
-                    raise RemoteChanged(f"{item.path} changed while it was being downloaded")
-                bodies.add(body)
-                try:
-                    at = await anyio.to_thread.run_sync(
-                        _receive_part, body, sink, frontier, index, (start, end), buffer
-                    )
-                finally:
-                    bodies.discard(body)
-            _check_part(item.path, index, parts, at)
+            await fetch_pinned(index, start, end)
         except ClientError as exc:
             if error_code(exc) != "PreconditionFailed":
                 raise
             # not worth resuming: the bytes kept belong to the object that was replaced
             raise RemoteChanged(f"{item.path} was replaced while it was being downloaded") from exc
         finally:
-            buffers.append(buffer)
             release(index)
+            streams.release()
+
+    async def fetch_pinned(index: int, start: int, end: int) -> None:
+        async with ctx.requests.open_get(
+            key, byte_range=(start, end - 1), if_match=headers.etag, read_bufsize=_READ_BUFSIZE
+        ) as (got, body):
+            if got.total_size != total:
+                raise RemoteChanged(f"{item.path} changed while it was being downloaded")
+            await stream(index, body)
+
+    async def stream_first() -> None:
+        try:
+            await stream(0, first_body)
+        finally:
+            await first_response.aclose()
+            release(0)
             streams.release()
 
     async def guarded(work: Callable[[], Awaitable[None]]) -> None:
@@ -881,14 +847,17 @@ async def _fetch_parts(
             await work()
         except Exception as exc:
             failures.append(exc)
-            stop()
             tg.cancel_scope.cancel()
 
     async def hash_prefix() -> None:
-        hashed = sink.size
-        if sink.hashing and hashed < total:
-            # returns early only when stopped: after a failure or a cancellation
-            await anyio.to_thread.run_sync(_hash_following, sink, frontier, hashed, total)
+        nonlocal hashed, progressed
+        while sink.hashing and hashed < total:
+            await progressed.wait()
+            progressed = anyio.Event()
+            upto = frontier.frontier
+            if upto - hashed >= _READBACK or (upto == total and upto > hashed):
+                await ctx.in_thread(sink.hash_range, hashed, upto)
+                hashed = upto
 
     async def spawn_the_rest() -> None:
         for index in range(1, len(parts)):
@@ -901,93 +870,14 @@ async def _fetch_parts(
                 raise
             tg.start_soon(guarded, functools.partial(fetch, index))
 
-    reported = 0  # bytes written (of this download) reported so far
-    finished = False
-
-    async def report() -> None:
-        """Progress and the resumable sidecar, from the loop, as the threads move on."""
-        nonlocal reported
-        written = frontier.written
-        if written != reported:
-            at = frontier.frontier
-            if sink.mark(at):
-                await ctx.in_thread(sink.record)
-            await ctx.progress.transferred(item.path, written - reported, at)
-            reported = written
-
-    async def watch() -> None:
-        try:
-            while True:
-                await anyio.sleep(_REPORT_EVERY)
-                await report()
-        except Exception as exc:
-            failures.append(exc)
-            stop()
-            tg.cancel_scope.cancel()
-        finally:
-            if not finished:  # cancelled from outside (or failed): the threads stop
-                stop()
-
     try:
-        async with anyio.create_task_group() as outer:
-            outer.start_soon(watch)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(guarded, hash_prefix)
-                tg.start_soon(guarded, spawn_the_rest)
-                # this task holds the first response's request slot: it streams that part
-                await guarded(stream_first)
-            finished = not failures
-            outer.cancel_scope.cancel()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(guarded, hash_prefix)
+            tg.start_soon(guarded, spawn_the_rest)
+            # this task holds the first response's request slot: it streams that part
+            await guarded(stream_first)
     finally:
         for index in list(holding):  # parts cancelled before they started
             release(index)
     if failures:
         raise failures[0]
-    await report()
-
-
-def _check_part(path: str, index: int, parts: list[tuple[int, int]], at: int) -> None:
-    start, end = parts[index]
-    if at != end:
-        raise TransferError(
-            f"{path}: received {at - start} bytes of part {index + 1}, expected {end - start}"
-        )
-
-
-def _receive_part(
-    body: BlockingResponse,
-    sink: _TempFile,
-    frontier: _Frontier,
-    index: int,
-    span: tuple[int, int],
-    buffer: memoryview,
-) -> int:
-    """Read part ``index`` (bytes ``span``) into ``buffer`` and write it at its offset.
-
-    Blocking, in a worker thread. Returns the offset reached (the part's end unless the
-    body ended early); gives up once ``frontier`` is stopped.
-    """
-    at, end = span
-    while at < end and not frontier.stopped:
-        try:
-            n = body.readinto(buffer[: min(len(buffer), end - at)])
-        except OSError:
-            if frontier.stopped:  # aborted: the download stops anyway
-                break
-            raise
-        if n <= 0:
-            break
-        sink.write_at(at, [buffer[:n]])
-        at += n
-        frontier.wrote(index, n)
-    return at
-
-
-def _hash_following(sink: _TempFile, frontier: _Frontier, hashed: int, total: int) -> None:
-    """Hash the file's contiguous prefix as it grows, until ``total``. Blocking."""
-    while hashed < total:
-        upto = frontier.wait_past(hashed, _READBACK, total)
-        if upto < 0:
-            return
-        sink.hash_range(hashed, upto)
-        hashed = upto

@@ -31,11 +31,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import anyio
-import anyio.to_thread
 from botocore.exceptions import ClientError
 
 from provena_like._core.errors import ProvenaError, TransferError
-from provena_like.storage._blocking_get import BlockingResponse
 from provena_like.storage._direct import DirectResponse, DirectS3, ListPage
 from provena_like.storage.credentials import RefreshingCredentials
 from provena_like.storage.retry import S3RetryPolicy
@@ -324,36 +322,6 @@ class S3Requests:
 
                 response, pieces = await self._retrying(send, "get_object")
                 yield _direct_headers(response), pieces
-
-    @asynccontextmanager
-    async def open_range_blocking(
-        self, key: str, *, byte_range: tuple[int, int], if_match: str | None = None
-    ) -> AsyncIterator[tuple[GetHeaders, BlockingResponse]]:
-        """GET an inclusive byte range whose body worker threads read (blocking sockets).
-
-        As :meth:`open_get` (the request slot held until the context exits, opening
-        retried by the policy), but the body is read by a worker thread with
-        :meth:`BlockingResponse.readinto` (see :mod:`._blocking_get`). The response is
-        closed on exit (its connection reused if the body was read to its end).
-
-        Example:
-            ```python
-            async with requests.open_range_blocking(key, byte_range=(0, 1023)) as (h, body):
-                n = await anyio.to_thread.run_sync(body.readinto, memoryview(bytearray(1024)))
-            ```
-        """
-        direct = self.direct
-        async with self._limiter:
-
-            async def send() -> tuple[DirectResponse, BlockingResponse]:
-                return await direct.open_blocking(key, byte_range=byte_range, if_match=if_match)
-
-            response, body = await self._retrying(send, "get_object")
-            try:
-                yield _direct_headers(response), body
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(body.close)
 
     async def get(
         self,

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from provena_like.storage import S3Credentials, TransferEngine, _download
 from provena_like.storage._download import _PART_WINDOW, STREAM_CHUNK, _Frontier, _TempFile
-from provena_like.storage._requests import S3Requests
+from provena_like.storage._requests import GetHeaders, S3Requests
 from tests.support.storage_helpers import FaultProxy
 
 pytestmark = pytest.mark.anyio
@@ -48,32 +48,26 @@ class _GetsInFlight:
         hold: float = 0.0,
         on_open: Callable[[int], None] | None = None,
     ) -> None:
-        """Count from now on; ``hold`` each response open that long; ``on_open(in_flight)``.
+        """Count from now on; ``hold`` each response open that long; ``on_open(in_flight)``."""
+        opened = requests.open_get
 
-        Both GET paths: streamed on the event loop (``open_get``, a ranged download's first
-        part) and read by worker threads (``open_range_blocking``, the other parts).
-        """
-        for name in ("open_get", "open_range_blocking"):
-            opened = getattr(requests, name)
+        @contextlib.asynccontextmanager
+        async def counted(
+            key: str, **kwargs: Any
+        ) -> AsyncIterator[tuple[GetHeaders, AsyncIterator[bytes]]]:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            if on_open is not None:
+                on_open(self.in_flight)
+            try:
+                async with opened(key, **kwargs) as response:
+                    if hold:
+                        await anyio.sleep(hold)
+                    yield response
+            finally:
+                self.in_flight -= 1
 
-            def counting(opened: Any) -> Any:
-                @contextlib.asynccontextmanager
-                async def counted(key: str, **kwargs: Any) -> AsyncIterator[Any]:
-                    self.in_flight += 1
-                    self.peak = max(self.peak, self.in_flight)
-                    if on_open is not None:
-                        on_open(self.in_flight)
-                    try:
-                        async with opened(key, **kwargs) as response:
-                            if hold:
-                                await anyio.sleep(hold)
-                            yield response
-                    finally:
-                        self.in_flight -= 1
-
-                return counted
-
-            monkeypatch.setattr(requests, name, counting(opened))
+        monkeypatch.setattr(requests, "open_get", counted)
 
 
 def test_the_frontier_is_the_contiguous_prefix_whatever_the_order() -> None:
