@@ -11,8 +11,9 @@ that takes metadata, so the file's sha256 must be known before it for the object
 ``x-amz-meta-sha256``, as a single-part object does: it comes from the hash cache
 (:class:`~provena_like.storage.cache.HashCache`, by path, size and mtime), which every
 hashed upload fills, or else from a pass over the file before ``CreateMultipartUpload``
-that computes the sha256 and every part's CRC32 from the same bytes (about 0.6 s per GiB,
-a few per cent of a GiB's upload; see the integrity guide). Each part is then read again to
+that computes the sha256 and every part's CRC32 from the same bytes (1.2-1.6 s of CPU per
+GiB on the loaded 2-core reference machine, before the first part is sent; see the
+transfer tasks guide). Each part is then read again to
 be sent: its CRC32 must equal the one of that pass, else the file changed in between and
 the upload fails; the store checks the bytes it receives against the same CRC32. So a
 downloader can check a multipart object against the sha256 stored with it instead of
