@@ -238,7 +238,7 @@ async def test_verify_checksum_decides_whether_a_download_is_hashed(
         got = await s3.head_object(Bucket=bucket, Key=key)
         metadata = got["Metadata"]
         assert metadata.get("sha256") == hashlib.sha256(data).hexdigest()
-        if not got["ETag"].strip('"').endswith("-3"):  # 16 MiB parts: 3 for the big file
+        if not got["ETag"].strip('"').endswith("-3"):  # the big file: 3 parts of 8 MiB
             assert size < 16 * 1024 * 1024
             await s3.put_object(Bucket=bucket, Key=key, Body=bytes(rotten), Metadata=metadata)
             return
