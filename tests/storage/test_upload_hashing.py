@@ -1,15 +1,17 @@
-"""Multipart uploads hash the file while its parts are sent, and reuse cached hashes.
+"""Multipart uploads hash the file before they start, store its sha256, reuse cached hashes.
 
-Against the real SeaweedFS: the sha256 computed on the way equals the file's, the file is
-read once (not hashed in a pass of its own first), a re-upload of an unchanged file takes
-its sha256 from the hash cache (and stores it as ``x-amz-meta-sha256``), a file changed
-during its upload fails without leaving anything behind, and downloads and verify of an
-object without a stored sha256 still check the manifest's. An open upload recorded by an
-older version (no mtime) is not resumed.
+Against the real SeaweedFS: the sha256 stored as ``x-amz-meta-sha256`` and returned equals
+the file's, the file is read twice (hashed in a pass of its own before
+``CreateMultipartUpload``, then read part by part to be sent), a re-upload of an unchanged
+file takes its sha256 from the hash cache (read once), a file changed during its upload
+fails without leaving anything behind (also one changed between the hash and the parts),
+and downloads and verify of an object without a stored sha256 (another tool's) still check
+the manifest's. An open upload recorded by an older version (no mtime) is not resumed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import sys
@@ -28,7 +30,8 @@ from provena_like.storage import (
     default_cache_dir,
 )
 from provena_like.storage._resume import UploadState, load_upload_state, save_upload_state
-from tests.support.storage_helpers import BUCKET
+from tests.storage.test_etag_checks import flip_last_byte
+from tests.support.storage_helpers import BUCKET, FaultProxy, put_multipart
 
 pytestmark = pytest.mark.anyio
 
@@ -62,7 +65,7 @@ def stored_sha256(admin: Any, key: str) -> str | None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/io")
-async def test_the_file_is_hashed_while_its_parts_upload_and_read_once(
+async def test_the_file_is_hashed_before_its_upload_and_its_sha256_stored(
     tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str
 ) -> None:
     data = os.urandom(SIZE)
@@ -77,17 +80,19 @@ async def test_the_file_is_hashed_while_its_parts_upload_and_read_once(
     assert (result.size, result.sha256) == (SIZE, sha(data))
     assert result.md5 == hashlib.md5(data, usedforsecurity=False).hexdigest()
     assert result.etag is not None and result.etag.endswith("-5")
-    # read once for the parts and the hash together: not hashed in a pass of its own first
-    assert SIZE <= read < 1.5 * SIZE
+    # read twice: hashed before CreateMultipartUpload, then read part by part to be sent
+    assert 2 * SIZE <= read < 2.5 * SIZE
     assert admin.get_object(Bucket=BUCKET, Key=prefix + "big.bin")["Body"].read() == data
-    # the sha256 was known only after CreateMultipartUpload: none is stored on the object
-    assert stored_sha256(admin, prefix + "big.bin") is None
+    # so the sha256 was known when the upload was created: stored with the object
+    assert stored_sha256(admin, prefix + "big.bin") == sha(data)
 
-    # the unchanged file again: its sha256 comes from the hash cache, so it is known when
-    # the upload is created and stored with the object
+    # the unchanged file again: its sha256 comes from the hash cache (read once, to send it)
     async with TransferEngine(creds, **settings) as engine:
+        before = bytes_read()
         again = await engine.upload([(tmp_path / "big.bin", "big.bin")])
+        read = bytes_read() - before
     assert [(f.sha256, f.md5) for f in again.ok] == [(result.sha256, result.md5)]
+    assert SIZE <= read < 1.5 * SIZE
     assert stored_sha256(admin, prefix + "big.bin") == sha(data)
     assert admin.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", []) == []
 
@@ -123,10 +128,10 @@ async def test_downloads_and_verify_check_the_manifest_sha256_of_such_objects(
 ) -> None:
     data = os.urandom(SIZE)
     write_old(tmp_path / "big.bin", data)
+    put_multipart(admin, prefix + "big.bin", data, part=PART)  # another tool's: no sha256
+    assert stored_sha256(admin, prefix + "big.bin") is None
     async with TransferEngine(creds, multipart_threshold=PART, part_size=PART) as engine:
-        (up,) = (await engine.upload([(tmp_path / "big.bin", "big.bin")])).ok
-        assert stored_sha256(admin, prefix + "big.bin") is None
-        spec = [("big.bin", "big.bin", up.sha256)]
+        spec = [("big.bin", "big.bin", sha(data))]
         good = await engine.download(spec, tmp_path / "good")
         assert [f.sha256 for f in good.ok] == [sha(data)]
         assert (await engine.verify(tmp_path / "good", spec)).differences == []
@@ -175,14 +180,12 @@ async def test_an_engine_sync_up_keeps_an_unchanged_multipart_object_and_resends
     async with TransferEngine(creds, multipart_threshold=PART, part_size=PART) as engine:
         first = await engine.sync_up(tmp_path)
         assert sorted(f.path for f in first.ok) == ["a.txt", "sub/big.bin"]
-        assert stored_sha256(admin, prefix + "sub/big.bin") is None
-        # no sha256 stored with the multipart object, but its ETag, computed locally for the
-        # engine's part size, shows it unchanged: not sent again
+        assert stored_sha256(admin, prefix + "sub/big.bin") == sha(big)
+        # the listed ETag is the one the upload recorded: unchanged, not sent again
         second = await engine.sync_up(tmp_path)
         assert second.ok == []
         assert sorted(f.path for f in second.skipped) == ["a.txt", "sub/big.bin"]
-        # a same-size edit is still caught, and that upload stores the sha256 (the first
-        # pass left it in the folder's hash cache)
+        # a same-size edit is still caught, and that upload stores the new sha256
         edited = big[:-1] + bytes([big[-1] ^ 1])
         write_old(tmp_path / "sub" / "big.bin", edited)
         third = await engine.sync_up(tmp_path)
@@ -191,3 +194,61 @@ async def test_an_engine_sync_up_keeps_an_unchanged_multipart_object_and_resends
         fourth = await engine.sync_up(tmp_path)
     assert fourth.ok == []
     assert sorted(f.path for f in fourth.skipped) == ["a.txt", "sub/big.bin"]
+
+
+async def test_a_file_changed_after_it_was_hashed_fails_even_with_its_mtime_kept(
+    tmp_path: Path, creds: S3Credentials, admin: Any, prefix: str, monkeypatch: Any
+) -> None:
+    """The parts sent must have the CRC32s of the pass that hashed the file."""
+    from provena_like.storage import _upload
+
+    path = tmp_path / "big.bin"
+    data = os.urandom(SIZE)
+    write_old(path, data)
+    stamp = path.stat()
+    real_prehash = _upload._prehash
+
+    async def then_edit(*args: Any, **kwargs: Any) -> Any:
+        digests = await real_prehash(*args, **kwargs)
+        with open(path, "r+b") as fh:  # same size, and the mtime put back: only bytes differ
+            fh.seek(3 * PART)
+            fh.write(b"edited")
+        os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+        return digests
+
+    monkeypatch.setattr(_upload, "_prehash", then_edit)
+    async with TransferEngine(creds, multipart_threshold=PART, part_size=PART) as engine:
+        result = await engine.upload([(path, "big.bin")])
+    assert result.ok == []
+    (failed,) = result.failed
+    assert "changed" in (failed.reason or "")
+    assert admin.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("KeyCount") == 0
+    assert admin.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", []) == []
+
+
+@pytest.mark.parametrize("ranged", [False, True], ids=["streamed", "ranged"])
+async def test_a_corrupted_multipart_object_fails_its_stored_sha256(
+    tmp_path: Path, creds: S3Credentials, admin: Any, proxy: FaultProxy, ranged: bool
+) -> None:
+    """Without a manifest, the sha256 stored at upload checks the bytes: no ETag md5s."""
+    data = os.urandom(SIZE)
+    write_old(tmp_path / "big.bin", data)
+    options: dict[str, Any] = {"multipart_threshold": PART, "part_size": PART}
+    options["ranged_get_threshold"] = PART if ranged else None
+    async with TransferEngine(creds, **options) as engine:
+        (up,) = (await engine.upload([(tmp_path / "big.bin", "raw/big.bin")])).ok
+        assert up.etag is not None and up.etag.endswith("-5")
+        good = await engine.download("raw/", tmp_path / "good")
+    (ok,) = good.ok
+    assert ok.sha256 == sha(data)
+    assert (tmp_path / "good" / "big.bin").read_bytes() == data
+
+    proxy.rewrite = flip_last_byte
+    via = dataclasses.replace(creds, endpoint_url=proxy.url)
+    async with TransferEngine(via, **options) as engine:
+        bad = await engine.download("raw/", tmp_path / "bad")
+    (failed,) = bad.failed
+    assert isinstance(failed.error, ChecksumMismatch)
+    # checked against the stored sha256, not the multipart ETag
+    assert "sha256" in (failed.reason or "") and "ETag" not in (failed.reason or "")
+    assert not (tmp_path / "bad" / "big.bin").exists()

@@ -209,15 +209,20 @@ async def test_posix_to_s3_to_s3_to_posix_with_verified_checksums(
     assert hashlib.sha256((back_root / "run1/big.bin").read_bytes()).hexdigest() == digest
 
 
+@pytest.mark.parametrize("size", [64 * 1024 + 3, 20 * 1024 * 1024 + 5], ids=["single", "multipart"])
 async def test_verify_checksum_decides_whether_a_download_is_hashed(
-    server: ServerThread, task_admin: User, task_user: User
+    server: ServerThread, task_admin: User, task_user: User, size: int
 ) -> None:
     """S3 to local: ``verify_checksum`` checks the bytes against the sha256 stored at upload;
-    without it (Globus's default) only the size is checked, and the bytes come as stored."""
+    without it (Globus's default) only the size is checked, and the bytes come as stored.
+
+    A file uploaded in parts has its sha256 stored too (hashed before the upload was
+    created): its rotten bytes, rewritten in parts with that metadata kept, fail the check.
+    """
     src, src_root = await open_collection_of(server, task_admin, "src")
     back, back_root = await open_collection_of(server, task_admin, "back")
     dataset = (await mint_dataset(server, task_user))["collection_id"]
-    data = os.urandom(64 * 1024 + 3)
+    data = os.urandom(size)
     write_tree(src_root, {"a.bin": data})
     tc = transfer_client(server, task_user)
     task = await _run(tc, transfer_doc(src, dataset, [("/a.bin", "/a.bin", None)]))
@@ -229,11 +234,30 @@ async def test_verify_checksum_decides_whether_a_download_is_hashed(
     key = backend.key(normalise("/a.bin"))
 
     async def rot() -> None:
-        got = await backend.store.s3.get_object(Bucket=backend.bucket, Key=key)
+        s3, bucket = backend.store.s3, backend.bucket
+        got = await s3.head_object(Bucket=bucket, Key=key)
         metadata = got["Metadata"]
         assert metadata.get("sha256") == hashlib.sha256(data).hexdigest()
-        await backend.store.s3.put_object(
-            Bucket=backend.bucket, Key=key, Body=bytes(rotten), Metadata=metadata
+        if not got["ETag"].strip('"').endswith("-3"):  # the big file: 3 parts of 8 MiB
+            assert size < 16 * 1024 * 1024
+            await s3.put_object(Bucket=bucket, Key=key, Body=bytes(rotten), Metadata=metadata)
+            return
+        part = 8 * 1024 * 1024
+        upload = (await s3.create_multipart_upload(Bucket=bucket, Key=key, Metadata=metadata))[
+            "UploadId"
+        ]
+        parts = []
+        for number, at in enumerate(range(0, size, part), start=1):
+            done = await s3.upload_part(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload,
+                PartNumber=number,
+                Body=bytes(rotten[at : at + part]),
+            )
+            parts.append({"PartNumber": number, "ETag": done["ETag"]})
+        await s3.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
         )
 
     await in_server(server, rot)
