@@ -134,7 +134,9 @@ def serve_stack(conn: Connection) -> None:
     """In a child process: run a seeded stack, send what the client needs, wait for 'stop'."""
 
     async def serve() -> None:
-        async with LocalStack() as stack:
+        # the server owns this process, as `provena-like serve` does: its start-up objects
+        # frozen out of the cyclic GC's sight (ServerSettings.gc_freeze)
+        async with LocalStack(gc_freeze=True) as stack:
             conn.send(await seeded(stack))
             while (asked := await anyio.to_thread.run_sync(conn.recv)) != "stop":
                 assert asked == "cpu"
