@@ -17,8 +17,11 @@ bytes) in one session, 5 dataset types.
   hash it, one commit, delete the old objects (16 objects or batches at once:
   ``--concurrency``).
 
-Prints both times, the ratio (target: patch <= 1.5x first) and the peak RSS of the client
-and of the server. Not a test: the numbers depend on the machine's load.
+Prints both times, the ratio (target: patch <= 1.5x first), each step's CPU time in the
+client, the server and SeaweedFS (read from ``/proc``: Linux only, ``nan`` elsewhere) and
+their sum for both sides (which moves much less with the machine's load than wall times),
+and the peak RSS of the client and of the server. Not a test: the numbers depend on the
+machine's load.
 
     uv run python benchmarks/patcher.py
     uv run python benchmarks/patcher.py --files 200
@@ -58,33 +61,50 @@ def peak_rss_mib() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-Phases = dict[str, tuple[float, float, float]]
-"""Name -> wall time, this process's CPU time, the server's CPU time (seconds)."""
+Phases = dict[str, tuple[float, float, float, float]]
+"""Name -> wall time, this process's CPU time, the server's, SeaweedFS's (seconds)."""
+
+OthersCpu = Callable[[], Awaitable[tuple[float, float]]]
+"""The CPU time so far of the server's process (0 when it is this one) and of SeaweedFS's."""
+
+
+def process_cpu(pid: int | None) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``; nan elsewhere)."""
+    if pid is None:
+        return float("nan")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @asynccontextmanager
-async def measured(
-    phases: Phases, name: str, server_cpu: Callable[[], Awaitable[float]] | None
-) -> AsyncIterator[None]:
-    """Record the block's wall time, this process's CPU time and the server's in ``phases``."""
+async def measured(phases: Phases, name: str, others_cpu: OthersCpu) -> AsyncIterator[None]:
+    """Record the block's wall time and its CPU time here, in the server and in SeaweedFS."""
     wall, cpu = time.perf_counter(), time.process_time()
-    server = await server_cpu() if server_cpu is not None else 0.0
+    server, store = await others_cpu()
     try:
         yield
     finally:
-        after = await server_cpu() if server_cpu is not None else 0.0
-        phases[name] = (time.perf_counter() - wall, time.process_time() - cpu, after - server)
+        server_after, store_after = await others_cpu()
+        phases[name] = (
+            time.perf_counter() - wall,
+            time.process_time() - cpu,
+            server_after - server,
+            store_after - store,
+        )
 
 
 class TimedPatcher(Patcher):
     """The Patcher, with each step's wall time and this process's CPU time recorded."""
 
     phases: Phases
-    server_cpu: Callable[[], Awaitable[float]] | None = None
+    others_cpu: OthersCpu
 
     def _timed(self, name: str, step: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
         async def run(*args: Any, **kwargs: Any) -> Any:
-            async with measured(self.phases, name, self.server_cpu):
+            async with measured(self.phases, name, self.others_cpu):
                 return await step(*args, **kwargs)
 
         return run
@@ -134,11 +154,14 @@ def serve_stack(conn: Connection) -> None:
     """In a child process: run a seeded stack, send what the client needs, wait for 'stop'."""
 
     async def serve() -> None:
-        async with LocalStack() as stack:
+        # the server owns this process, as `provena-like serve` does: its start-up objects
+        # frozen out of the cyclic GC's sight (ServerSettings.gc_freeze)
+        async with LocalStack(gc_freeze=True) as stack:
             conn.send(await seeded(stack))
+            store = stack.s3.pid if stack.s3 is not None else None
             while (asked := await anyio.to_thread.run_sync(conn.recv)) != "stop":
                 assert asked == "cpu"
-                conn.send(time.process_time())
+                conn.send((time.process_time(), process_cpu(store)))
         conn.send(peak_rss_mib())
 
     anyio.run(serve)
@@ -147,14 +170,20 @@ def serve_stack(conn: Connection) -> None:
 @asynccontextmanager
 async def stack_values(
     in_process: bool, rss: dict[str, float]
-) -> AsyncIterator[tuple[dict[str, str], Callable[[], Awaitable[float]] | None]]:
-    """The seeded stack's values and how to ask the server's CPU time (None: in this process).
+) -> AsyncIterator[tuple[dict[str, str], OthersCpu]]:
+    """The seeded stack's values and how to ask the server's and SeaweedFS's CPU time.
 
-    The stack runs here or (as deployed) in a child process.
+    The stack runs here (the server's CPU time is then this process's: 0 is reported) or
+    (as deployed) in a child process.
     """
     if in_process:
         async with LocalStack() as stack:
-            yield await seeded(stack), None
+            store = stack.s3.pid if stack.s3 is not None else None
+
+            async def store_cpu() -> tuple[float, float]:
+                return 0.0, process_cpu(store)
+
+            yield await seeded(stack), store_cpu
         return
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
@@ -163,12 +192,12 @@ async def stack_values(
     try:
         values = await anyio.to_thread.run_sync(parent.recv)
 
-        async def server_cpu() -> float:
+        async def others_cpu() -> tuple[float, float]:
             parent.send("cpu")
-            cpu: float = await anyio.to_thread.run_sync(parent.recv)
+            cpu: tuple[float, float] = await anyio.to_thread.run_sync(parent.recv)
             return cpu
 
-        yield values, server_cpu
+        yield values, others_cpu
         parent.send("stop")
         rss["server"] = await anyio.to_thread.run_sync(parent.recv)
     finally:
@@ -183,28 +212,36 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         mount = Path(tmp) / "lab-server"
         mount.mkdir()
-        async with stack_values(args.in_process, rss) as (values, server_cpu):
+        async with stack_values(args.in_process, rss) as (values, others_cpu):
             s3, posix = values["s3"], values["posix"]
             config = ProvenaConfig(base_url=values["base_url"], token_dir=values["token_dir"])
             async with ProvenaClient(config) as pv:
                 first_s, patch_s, count, first, phases = await workload(
-                    pv, s3, posix, mount, Path(tmp), args, rng, server_cpu
+                    pv, s3, posix, mount, Path(tmp), args, rng, others_cpu
                 )
 
     server = "server CPU" if not args.in_process else "(server in the client)"
 
     def show(steps: Phases) -> None:
-        for name, (wall, cpu, server_s) in steps.items():
+        for name, (wall, cpu, server_s, store_s) in steps.items():
             print(
                 f"  {name:<9}: {wall:6.2f} s wall, {cpu:6.2f} s client CPU, "
-                f"{server_s:6.2f} s {server}"
+                f"{server_s:6.2f} s {server}, {store_s:6.2f} s SeaweedFS CPU"
             )
+
+    def cpu_of(steps: Phases) -> float:
+        return sum(cpu + server_s + store_s for _, cpu, server_s, store_s in steps.values())
 
     print(f"first (register + put)  : {first_s:7.2f} s  {first_s / count * 1e3:7.2f} ms/file")
     show(first)
     print(f"patch (all five steps)  : {patch_s:7.2f} s  {patch_s / count * 1e3:7.2f} ms/file")
     show(phases)
     print(f"ratio patch / first     : {patch_s / first_s:7.2f}x  (target <= 1.5x)")
+    first_cpu, patch_cpu = cpu_of(first), cpu_of(phases)
+    print(
+        f"CPU, all processes      : first {first_cpu:.2f} s, patch {patch_cpu:.2f} s, "
+        f"ratio {patch_cpu / first_cpu:.2f}x"
+    )
     if args.in_process:
         print(
             f"peak RSS                : {peak_rss_mib():7.1f} MiB (this process, server included)"
@@ -224,7 +261,7 @@ async def workload(
     tmp: Path,
     args: argparse.Namespace,
     rng: random.Random,
-    server_cpu: Callable[[], Awaitable[float]] | None,
+    others_cpu: OthersCpu,
 ) -> tuple[float, float, int, Phases, Phases]:
     """Register and put the files (timed), rewrite them, patch them (timed)."""
     pv.registration.cache_dir = tmp / "cache"
@@ -235,7 +272,7 @@ async def workload(
         journal_dir=tmp / "journals",
         concurrency=args.concurrency,
     )
-    patcher.server_cpu = server_cpu
+    patcher.others_cpu = others_cpu
     created = await pv.registration.create_session("bench001", root=tmp / "data")
     assert created.path is not None
     files = write_files(created.path, args.files, rng)
@@ -245,7 +282,7 @@ async def workload(
     async with await resolver.open([s3, posix], access="write") as repos:
         first: Phases = {}
         t = time.perf_counter()
-        async with measured(first, "register", server_cpu):
+        async with measured(first, "register", others_cpu):
             for handle in (posix, s3):
                 result = await pv.registration.register_files(files, repository=handle)
                 if result.failed or result.skipped:
@@ -276,7 +313,7 @@ async def workload(
                 for local, path in pairs:
                     each_file.start_soon(one, local, path)
 
-        async with measured(first, "put", server_cpu), anyio.create_task_group() as tg:
+        async with measured(first, "put", others_cpu), anyio.create_task_group() as tg:
             for handle in (s3, posix):
                 tg.start_soon(put, handle)
         first_s = time.perf_counter() - t

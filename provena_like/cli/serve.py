@@ -450,6 +450,7 @@ def _serve(
             notifier_webhook_url=notify_webhook,
             **auth,
             s3=s3_settings,
+            gc_freeze=True,  # the server owns this process (and its workers theirs)
         )
         # the object store above is started once, here; the workers share it
         server: ServerThread | ServerWorkers = (

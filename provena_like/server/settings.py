@@ -508,6 +508,14 @@ class ServerSettings(BaseModel):
         description="the largest body of registering or removing files (up to 1,000 paths) "
         "of registering a session's ALF files (up to 5,000) and of a patch (up to 1,000)",
     )
+    gc_freeze: bool = Field(
+        default=False,
+        description="once started, move every object start-up built out of the cyclic "
+        "garbage collector's sight (gc.freeze), so that a full collection walks only what "
+        "requests build (0.2-1 s less per collection of a big request): for a server that "
+        "owns its process (`provena-like serve` sets it); False in a process that hosts "
+        "other work too (a test's LocalStack), whose objects it would freeze as well",
+    )
     transfer_roots: list[Path] | None = Field(
         default=None,
         description="directories under which a local transfer collection's root may lie "

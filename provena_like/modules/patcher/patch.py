@@ -549,7 +549,7 @@ class Patcher:
             parsed.append((path, session, rel_path))
         if problems:
             raise UsageError("; ".join(problems))
-        datasets, revisions = await self._registered(parsed)
+        datasets, revisions, digests = await self._registered_and_hashed(parsed)
         missing = [p for p, _, _ in parsed if p not in datasets]
         if missing:
             raise UnknownFiles(missing)
@@ -557,7 +557,6 @@ class Patcher:
         if protected and not force:
             raise ProtectedDatasets(protected)
         wanted = _wanted(repositories)
-        digests = await self._hash(list(datasets))
         journal = Journal(patch_id=patch_id, force=force)
         today = dt.datetime.now(dt.UTC).date()
         for path, dataset in datasets.items():
@@ -600,6 +599,31 @@ class Patcher:
                 )
             )
         return journal
+
+    async def _registered_and_hashed(
+        self, parsed: list[tuple[str, Any, str]]
+    ) -> tuple[
+        dict[str, RegisteredDataset],
+        dict[tuple[str, str, str], list[str]],
+        dict[str, tuple[int, str, str, int]],
+    ]:
+        """:meth:`_registered` and :meth:`_hash` of every parsed path, side by side.
+
+        The server lists the sessions' revisions while the local files are hashed (in
+        worker threads); a path that matches nothing was hashed for nothing, and the plan
+        is refused all the same before anything moves.
+        """
+        found: list[Any] = [None, None]
+
+        async def run(which: int) -> None:
+            if which == 0:
+                found[0] = await self._registered(parsed)
+            else:
+                found[1] = await self._hash([path for path, _, _ in parsed])
+
+        await each((0, 1), run, limiter=anyio.CapacityLimiter(2))
+        (datasets, revisions), digests = found
+        return datasets, revisions, digests
 
     async def _registered(
         self, parsed: list[tuple[str, Any, str]]
