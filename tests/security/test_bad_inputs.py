@@ -732,6 +732,11 @@ NUL_LOOKUPS: list[tuple[str, str, str, dict[str, str] | None, Any, int]] = [
     ("reviewer-remove", "DELETE", "/datastore/reviewers/a%00b", None, None, 404),
     ("reviewer-add", "POST", "/datastore/reviewers", None, {"username": "a\x00b"}, 404),
     ("crawl-job", "GET", "/crawl/jobs/a%00b", None, None, 404),
+    ("crawl-job-cancel", "POST", "/crawl/jobs/a%00b/cancel", None, None, 404),
+    ("user-update", "PATCH", "/auth/users/a%00b", None, {"disabled": True}, 404),
+    ("group-add-member", "POST", "/auth/groups/a%00b/members", None, {"username": "x"}, 404),
+    ("task", "GET", "/v0.10/task/a%00b", None, None, 404),
+    ("task-cancel", "POST", "/v0.10/task/a%00b/cancel", None, None, 404),
     (
         "archived-files",
         "GET",
