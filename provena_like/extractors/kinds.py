@@ -6,16 +6,15 @@ kinds from the extractors' metadata of one file - the full metadata when results
 attached, or the compact copy the server keeps (migration ``0017`` uses it for results
 attached before kinds existed):
 
-=========  ===================================================================================
-kind       fed by
-=========  ===================================================================================
-column     ``tabular`` (CSV/TSV with a header row) and ``parquet``: the names in ``columns``
-attribute  ``hdf5``: the attribute names of every group and dataset; ``netcdf``: the names of
-           the global, group and variable attributes; ``json``: every key of the schema
-           sketch at any depth (and ``keys``); ``image``: the keys of PNG text chunks
-dataset    ``hdf5``: the name of every dataset (the last part of its path)
-variable   ``netcdf``: the name of every variable, and its CF ``standard_name``
-=========  ===================================================================================
+| kind | fed by |
+|---|---|
+| `column` | `tabular` (CSV/TSV with a header row) and `parquet`: the names in `columns` |
+| `attribute` | `hdf5`: the attribute names of every group and dataset |
+| `attribute` | `netcdf`: the names of the global, group and variable attributes |
+| `attribute` | `json`: every key of the schema sketch at any depth (and `keys`) |
+| `attribute` | `image`: the keys of PNG text chunks |
+| `dataset` | `hdf5`: the name of every dataset (the last part of its path) |
+| `variable` | `netcdf`: the name of every variable, and its CF `standard_name` |
 
 Only words that are among the file's search terms are given a kind (a CSV without a header
 has no column names to find). Everything else the extractors found - HDF5 and netCDF group
