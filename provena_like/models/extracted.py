@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from provena_like.models.datastore import ObjectPath, check_object_path
 from provena_like.models.shared import MAX_WIRE_INT, WireModel
@@ -128,7 +129,11 @@ class ExtractedFile(WireModel):
         for kind, names in self.kinds.items():
             stray = [n for n in names if n not in terms]
             if stray:
-                raise ValueError(f"kinds.{kind} holds {stray[0]!r}, which is not one of terms")
+                raise PydanticCustomError(
+                    "kind_not_a_term",
+                    "kinds.{kind} holds '{name}', which is not one of terms",
+                    {"kind": kind, "name": stray[0][:100]},
+                )
         return self
 
 

@@ -137,6 +137,13 @@ async def test_kinds_must_be_terms(
         async with httpx.AsyncClient(base_url=server.url, headers=alice.headers) as http:
             r = await http.post(path, json=body)
         assert r.status_code == 422, (kinds, r.text)
+    assert r.json()["error"]["details"][0]["type"] != "kind_not_a_term"  # a bad shape
+    body = {"files": [{"path": "a.csv", "terms": ["t"], "kinds": {"column": ["other"]}}]}
+    async with httpx.AsyncClient(base_url=server.url, headers=alice.headers) as http:
+        r = await http.post(path, json=body)
+    [detail] = r.json()["error"]["details"]
+    assert detail["type"] == "kind_not_a_term", detail
+    assert "'other'" in detail["message"], detail
 
 
 async def test_attached_extractor_results_are_found_by_kind(
