@@ -81,12 +81,13 @@ def _lookup(params: Any) -> Any:
     return params
 
 
-def _values(params: Any) -> list[object]:
+def _any_nul(params: Any) -> bool:
+    """Whether one set of parameters (a mapping or a sequence) holds text with a NUL."""
     if isinstance(params, Mapping):
-        return list(params.values())
-    if isinstance(params, Sequence) and not isinstance(params, str | bytes):
-        return list(params)
-    return []
+        params = params.values()
+    elif not isinstance(params, Sequence) or isinstance(params, str | bytes):
+        return False
+    return any(_holds_nul(v) for v in params)
 
 
 def _before_cursor_execute(
@@ -97,8 +98,7 @@ def _before_cursor_execute(
     context: DefaultExecutionContext | None,
     executemany: bool,
 ) -> tuple[str, Any]:
-    batches = list(parameters) if executemany else [parameters]
-    if not any(_holds_nul(v) for batch in batches for v in _values(batch)):
+    if not (any(map(_any_nul, parameters)) if executemany else _any_nul(parameters)):
         return statement, parameters
     if _writes(context, statement):
         raise UnstorableText("a text value to store holds a NUL character")
