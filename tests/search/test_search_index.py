@@ -72,6 +72,7 @@ def test_highlights_escape_everything_but_mark() -> None:
         ('a OR NOT extracted:"x y" b', '("a") OR (("b") NOT ({extracted} : "x y"))'),
         ('extracted:OR extracted:a"b', '({extracted} : "OR" AND {extracted} : "a""b")'),
         ("doi:10.1/x tag:t", '("doi:10.1/x" AND "tag:t")'),
+        ('"dataset:reef"', '("dataset:reef")'),  # quoted: text, not a kind
         (
             "doi:10.1/x Column:t",
             '("doi:10.1/x" AND ({extracted_column} : "t" AND {extracted} : "t"))',
