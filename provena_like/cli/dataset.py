@@ -184,7 +184,8 @@ def search(
         str,
         typer.Argument(
             help='Words to look for (full text): a b, "a phrase", a OR b, -a, pre*; '
-            "extracted:word looks in the files' extracted metadata only (e.g. column names)."
+            "extracted:word looks in the files' extracted metadata only; column:word in "
+            "table columns only (also attribute:, dataset:, variable:)."
         ),
     ],
     owner: Annotated[str | None, typer.Option("--owner", help="Only this user's.")] = None,

@@ -64,7 +64,9 @@ class SearchClient(ServiceClient):
             q: the query text: words (AND), ``"a phrase"``, ``a OR b``, ``-excluded``,
                 ``prefix*``; ``extracted:word`` (or ``extracted:"a phrase"``,
                 ``extracted:prefix*``, ``-extracted:word``) looks in the extracted metadata
-                of a dataset's files only (column names, attributes...), not in its title.
+                of a dataset's files only (column names, attributes...), not in its title;
+                ``column:word``, ``attribute:word``, ``dataset:word`` (HDF5) and
+                ``variable:word`` (netCDF) in that kind of extracted name only.
             subtype: only items of this subtype (or of any of these subtypes).
             owner: only items owned by this user.
             created_after: only items created at or after this time.
@@ -78,8 +80,8 @@ class SearchClient(ServiceClient):
             The page: ``items`` are :class:`~provena_like.models.search.SearchHit`.
 
         Raises:
-            Unprocessable: a blank or unusable query (also ``extracted:`` with no word after
-                it), an unknown subtype, a bad field path.
+            Unprocessable: a blank or unusable query (also ``extracted:`` or ``column:``...
+                with no word after it), an unknown subtype, a bad field path.
             BadRequest: a cursor made by another search.
 
         Example:

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from provena_like._core.errors import UsageError
 from provena_like.crawler.records import CrawlError, FileRecord, FileResult, Group
+from provena_like.extractors.kinds import term_kinds
 from provena_like.models.extracted import (
     MAX_EXTRACTED_BATCH,
     MAX_EXTRACTED_METADATA_BYTES,
@@ -36,6 +37,7 @@ from provena_like.models.extracted import (
     MAX_TERM_CHARS,
     ExtractedFile,
     ExtractionRun,
+    SearchKind,
 )
 
 if TYPE_CHECKING:
@@ -98,6 +100,9 @@ def _compact(metadata: dict[str, Any]) -> dict[str, Any]:
 def extracted_file(result: FileResult, prefix: str = "") -> ExtractedFile:
     """The wire form of one file's results; its path is ``prefix`` + the record's path.
 
+    Its ``kinds`` say which terms name a column, an attribute, an HDF5 dataset or a netCDF
+    variable (:func:`~provena_like.extractors.kinds.term_kinds`, from the full metadata).
+
     Example:
         ```python
         from provena_like.crawler import Extraction
@@ -109,11 +114,14 @@ def extracted_file(result: FileResult, prefix: str = "") -> ExtractedFile:
         ```
     """
     ok = [e for e in result.extractions if e.status == "ok"]
+    terms = search_terms(result)
+    kinds = term_kinds({e.extractor: e.metadata or {} for e in ok}, terms)
     return ExtractedFile(
         path=prefix + result.record.path,
         size=result.record.size,
         extractors=[e.extractor for e in ok],
-        terms=search_terms(result),
+        terms=terms,
+        kinds=cast("dict[SearchKind, list[str]]", kinds),  # term_kinds names SearchKinds only
         metadata=_compact({e.extractor: dict(e.metadata or {}) for e in ok}),
         errors={
             e.extractor: (e.error or e.status)[:1000]

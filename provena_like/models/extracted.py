@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from provena_like.models.datastore import ObjectPath, check_object_path
 from provena_like.models.shared import MAX_WIRE_INT, WireModel
@@ -41,12 +42,14 @@ __all__ = [
     "MAX_EXTRACTED_METADATA_BYTES",
     "MAX_EXTRACTED_TERMS",
     "MAX_TERM_CHARS",
+    "SEARCH_KINDS",
     "ExtractedFile",
     "ExtractedFilesAdded",
     "ExtractedFilesBatch",
     "ExtractionRun",
     "ExtractionRunRequest",
     "ExtractionRunState",
+    "SearchKind",
 ]
 
 MAX_EXTRACTED_BATCH = 1000
@@ -60,6 +63,14 @@ MAX_TERM_CHARS = 200
 
 MAX_EXTRACTED_METADATA_BYTES = 16 * 1024
 """The largest ``metadata`` of one file, as compact JSON (UTF-8 bytes)."""
+
+SearchKind = Literal["column", "attribute", "dataset", "variable"]
+"""What a search term names in a file, for ``column:``, ``attribute:``, ``dataset:`` and
+``variable:`` queries: a table column, an attribute (or JSON key), an HDF5 dataset, a
+netCDF variable (see :func:`provena_like.extractors.kinds.term_kinds`)."""
+
+SEARCH_KINDS: tuple[SearchKind, ...] = get_args(SearchKind)
+"""Every :data:`SearchKind`, in order."""
 
 ExtractionRunState = Literal["open", "committed"]
 """``open``: batches may be added; ``committed``: the dataset's current extracted metadata."""
@@ -79,6 +90,9 @@ class ExtractedFile(WireModel):
         extractors: The extractors that read it (``["basic", "tabular"]``).
         terms: Words worth searching for (column names, attribute names and values,
             HDF5 dataset names, image mode, archive member names...).
+        kinds: What some of the ``terms`` name, by kind: ``{"column": ["temperature"]}``
+            (each one must be one of ``terms``); ``column:temperature`` finds the file's
+            dataset, ``attribute:temperature`` doesn't.
         metadata: A compact copy of the extractors' metadata, by extractor name (at most
             16 KiB as JSON).
         errors: Extractor name → why it failed or was skipped on this file.
@@ -88,6 +102,7 @@ class ExtractedFile(WireModel):
     size: int | None = Field(default=None, ge=0, le=MAX_WIRE_INT)
     extractors: list[ExtractorName] = Field(default_factory=list, max_length=32)
     terms: list[Term] = Field(default_factory=list, max_length=MAX_EXTRACTED_TERMS)
+    kinds: dict[SearchKind, list[Term]] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
     errors: dict[str, Annotated[str, StringConstraints(max_length=1000)]] = Field(
         default_factory=dict, max_length=32
@@ -107,6 +122,19 @@ class ExtractedFile(WireModel):
                 f"metadata is {size} bytes as JSON; at most {MAX_EXTRACTED_METADATA_BYTES}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _kinds_are_terms(self) -> ExtractedFile:
+        terms = set(self.terms)
+        for kind, names in self.kinds.items():
+            stray = [n for n in names if n not in terms]
+            if stray:
+                raise PydanticCustomError(
+                    "kind_not_a_term",
+                    "kinds.{kind} holds '{name}', which is not one of terms",
+                    {"kind": kind, "name": stray[0][:100]},
+                )
+        return self
 
 
 class ExtractedFilesBatch(WireModel):

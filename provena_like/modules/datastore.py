@@ -352,7 +352,9 @@ class Datastore:
         ``subtype`` defaults to ``"dataset"``; pass ``None`` to search every kind of item.
         ``query`` is the search guide's query language; ``extracted:temperature`` finds the
         datasets whose files' extracted metadata (a table column, an attribute...) has the
-        word, not those whose title or description merely says it.
+        word, not those whose title or description merely says it; ``column:temperature``
+        only those with a table column of that name (likewise ``attribute:``, ``dataset:``
+        for HDF5, ``variable:`` for netCDF).
 
         Example:
             ```python

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from provena_like.server.db.nul_text import UnstorableText
 from provena_like.server.middleware import current_request_id
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,13 @@ _UNREPRESENTABLE_TEXT = frozenset({"22021", "22P05"})
 
 
 def unrepresentable_text(exc: BaseException) -> bool:
-    """Whether the database refused a text value of the request that it cannot store."""
+    """Whether a text value of the request can't be stored: it holds a NUL character.
+
+    Refused before the database by :mod:`provena_like.server.db.nul_text` (on every
+    database), or by PostgreSQL itself.
+    """
+    if isinstance(exc, UnstorableText):
+        return True
     return isinstance(exc, DBAPIError) and (
         getattr(exc.orig, "sqlstate", None) in _UNREPRESENTABLE_TEXT
     )
@@ -329,7 +336,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return await on_validation(request, error)
         if isinstance(error, StarletteHTTPException):
             return await on_http(request, error)
-        if isinstance(error, DBAPIError) and unrepresentable_text(error):
+        if isinstance(error, Exception) and unrepresentable_text(error):
             return await on_database_error(request, error)
         raise exc  # unexpected: the 500 handler logs it and answers
 
@@ -340,4 +347,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OverflowError, on_out_of_range)
     app.add_exception_handler(RecursionError, on_out_of_range)
     app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(UnstorableText, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -71,7 +71,18 @@ def test_highlights_escape_everything_but_mark() -> None:
         ),
         ('a OR NOT extracted:"x y" b', '("a") OR (("b") NOT ({extracted} : "x y"))'),
         ('extracted:OR extracted:a"b', '({extracted} : "OR" AND {extracted} : "a""b")'),
-        ("doi:10.1/x column:t", '("doi:10.1/x" AND "column:t")'),
+        ("doi:10.1/x tag:t", '("doi:10.1/x" AND "tag:t")'),
+        ('"dataset:reef"', '("dataset:reef")'),  # quoted: text, not a kind
+        (
+            "doi:10.1/x Column:t",
+            '("doi:10.1/x" AND ({extracted_column} : "t" AND {extracted} : "t"))',
+        ),
+        (
+            'attribute:unit* -variable:"sea ice" OR dataset:a"b',
+            '((({extracted_attribute} : "unit"* AND {extracted} : "unit"*)) '
+            'NOT ({extracted_variable} : "sea ice")) OR '
+            '(({extracted_dataset} : "a""b" AND {extracted} : "a""b"))',
+        ),
     ],
 )
 def test_fts5_query_strings_quote_every_term(q: str, expected: str) -> None:
@@ -101,6 +112,10 @@ def test_query_terms() -> None:
         "extracted:",
         "extracted: a",
         "a extracted:*",
+        "column:",
+        "a -attribute:*",
+        'variable:"-"',
+        "dataset: a",
     ],
 )
 def test_unusable_queries_are_422(q: str) -> None:

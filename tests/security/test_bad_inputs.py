@@ -713,3 +713,102 @@ async def test_safety_net_turns_out_of_range_errors_into_a_400(fault: Exception)
     assert r.status_code == 400, r.text
     _assert_error(r)
     assert r.json()["error"]["code"] == "out_of_range"
+
+
+# -- NUL characters: looked up, they match nothing; stored, they are refused -----------------
+#
+# PostgreSQL refuses any statement that sends a NUL, SQLite compares and stores it: both
+# databases must answer as for any other unknown value, and refuse to store one alike.
+
+NUL_LOOKUPS: list[tuple[str, str, str, dict[str, str] | None, Any, int]] = [
+    ("item", "GET", "/registry/items/10378.1/a%00b", None, None, 404),
+    ("item-access", "GET", "/registry/items/10378.1/a%00b/access", None, None, 404),
+    ("dataset", "GET", "/datastore/datasets/10378.1/a%00b", None, None, 404),
+    ("user", "GET", "/auth/users/a%00b", None, None, 404),
+    ("user-groups", "GET", "/auth/users/a%00b/groups", None, None, 404),
+    ("group", "GET", "/auth/groups/a%00b", None, None, 404),
+    ("group-member", "DELETE", "/auth/groups/a%00b/members/c%00d", None, None, 404),
+    ("client", "DELETE", "/auth/clients/a%00b", None, None, 404),
+    ("reviewer-remove", "DELETE", "/datastore/reviewers/a%00b", None, None, 404),
+    ("reviewer-add", "POST", "/datastore/reviewers", None, {"username": "a\x00b"}, 404),
+    ("crawl-job", "GET", "/crawl/jobs/a%00b", None, None, 404),
+    ("crawl-job-cancel", "POST", "/crawl/jobs/a%00b/cancel", None, None, 404),
+    ("user-update", "PATCH", "/auth/users/a%00b", None, {"disabled": True}, 404),
+    ("group-add-member", "POST", "/auth/groups/a%00b/members", None, {"username": "x"}, 404),
+    ("task", "GET", "/v0.10/task/a%00b", None, None, 404),
+    ("task-cancel", "POST", "/v0.10/task/a%00b/cancel", None, None, 404),
+    (
+        "archived-files",
+        "GET",
+        "/registry/storage-locations/10378.1/a%00b/archived-files",
+        None,
+        None,
+        404,
+    ),
+    (
+        "extraction-run",
+        "POST",
+        "/datastore/datasets/{dataset}/extracted-metadata/runs/a%00b/commit",
+        None,
+        None,
+        404,
+    ),
+    ("items-owner", "GET", "/registry/items", {"owner": "a\x00"}, None, 200),
+    ("datasets-owner", "GET", "/datastore/datasets", {"owner": "a\x00"}, None, 200),
+    ("datasets-keyword", "GET", "/datastore/datasets", {"keyword": "reef\x00"}, None, 200),
+    ("search-owner", "GET", "/search/items", {"q": "reef", "owner": "a\x00"}, None, 200),
+    ("files-prefix", "GET", "/datastore/datasets/{dataset}/files", {"prefix": "a\x00"}, None, 200),
+    (
+        "extracted-prefix",
+        "GET",
+        "/datastore/datasets/{dataset}/extracted-metadata",
+        {"prefix": "a\x00"},
+        None,
+        200,
+    ),
+    ("registered-name", "GET", "/registry/registered-datasets", {"name": "a\x00"}, None, 200),
+    ("sessions-subject", "GET", "/registry/sessions", {"subject": "a\x00"}, None, 200),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "body", "status"),
+    [row[1:] for row in NUL_LOOKUPS],
+    ids=[row[0] for row in NUL_LOOKUPS],
+)
+def test_a_lookup_by_a_value_with_nul_matches_nothing(
+    method: str,
+    path: str,
+    params: dict[str, str] | None,
+    body: Any,
+    status: int,
+    world: World,
+    http: httpx.Client,
+) -> None:
+    """The answer to an unknown value (a 404, an empty page) on every database, not a 400."""
+    r = http.request(method, _fill(path, world), params=params, json=body, headers=world.auth)
+    assert r.status_code == status, r.text
+    if status == 200:
+        page = r.json()
+        assert page.get("items", page.get("datasets", page.get("files"))) == [], page
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"subtype": "organisation", "record": {"name": "a\x00b"}},
+        {"subtype": "organisation", "display_name": "a\x00b", "record": {"name": "ab"}},
+    ],
+    ids=["record-value", "display-name"],
+)
+def test_storing_a_nul_is_a_400_on_every_database(
+    body: dict[str, Any], world: World, http: httpx.Client
+) -> None:
+    r = http.post("/registry/items", json=body, headers=world.auth)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "unrepresentable_text"
+    # an escaped NUL that is only text (a backslash, then u0000) is stored
+    safe = {"subtype": "organisation", "record": {"name": "a\\u0000b"}}
+    r = http.post("/registry/items", json=safe, headers=world.auth)
+    assert r.status_code == 201, r.text
+    assert r.json()["record"]["name"] == "a\\u0000b"

@@ -93,6 +93,7 @@ _STATE_TYPES = {
     "checksum_mismatch",
     "reserved_path",  # metadata.json may be read but not registered or removed
     "duplicate_path",  # files are unique by path: JSON Schema can't say "unique by a key"
+    "kind_not_a_term",  # an extracted file's kinds name some of its terms: nor "one of those"
     # a session names its subject and lab, which must exist, be readable and be a subject and
     # a lab; its start_time must fall on its date in that lab's time zone
     "unknown_item",

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from provena_like.server.db.nul_text import install as install_nul_rules
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -91,7 +93,11 @@ def secure_data_dir(data_dir: Path, database_url: str) -> None:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """Create the async engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create the async engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    Both get the NUL rules of :mod:`provena_like.server.db.nul_text`: text holding a NUL is
+    refused when stored and matches nothing when looked up, on either database.
+    """
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -104,8 +110,11 @@ def create_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        install_nul_rules(engine.sync_engine)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_pre_ping=True)
+    install_nul_rules(engine.sync_engine)
+    return engine
 
 
 def create_sessionmaker(

@@ -30,7 +30,7 @@ from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.registry.service import load_item_of
 from provena_like.server.registry.tables import ItemRow
 from provena_like.server.search import index as search_index
-from provena_like.server.search.documents import MAX_FIELD_CHARS, SEPARATOR
+from provena_like.server.search.documents import SearchText
 from provena_like.server.security import Principal
 
 from .tables import ExtractedFileRow, ExtractionRunRow
@@ -90,6 +90,7 @@ def _file(row: ExtractedFileRow) -> ExtractedFile:
         size=row.size,
         extractors=row.extractors,
         terms=row.terms,
+        kinds=row.kinds or {},
         metadata=row.extracted,
         errors=row.errors,
     )
@@ -102,6 +103,7 @@ def _row(run_id: str, f: ExtractedFile) -> ExtractedFileRow:
         size=f.size,
         extractors=list(f.extractors),
         terms=list(f.terms),
+        kinds={kind: list(names) for kind, names in f.kinds.items()},
         extracted=dict(f.metadata),
         errors=dict(f.errors),
     )
@@ -117,6 +119,7 @@ def _new_run(dataset_id: str, source: str | None, user: str) -> ExtractionRunRow
         files=0,
         terms=0,
         search_text="",
+        search_kinds={},
         created_by=user,
         created_at=utcnow(),
     )
@@ -199,22 +202,17 @@ async def add_files(
     return ExtractedFilesAdded(run_id=run_id, received=len(paths), files=run.files)
 
 
-async def _search_text(session: AsyncSession, run_id: str) -> tuple[str, int]:
-    """The run's distinct terms joined as search indexes them (capped), and how many."""
-    seen: dict[str, None] = {}
-    length = 0
-    result = await session.stream_scalars(
-        select(ExtractedFileRow.terms)
+async def _search_text(session: AsyncSession, run_id: str) -> SearchText:
+    """The run's search text (:class:`SearchText`), from its files' terms and kinds."""
+    text = SearchText()
+    result = await session.stream(
+        select(ExtractedFileRow.terms, ExtractedFileRow.kinds)
         .where(ExtractedFileRow.run_id == run_id)
         .execution_options(yield_per=500)
     )
-    async for terms in result:
-        for term in terms or ():
-            if term in seen or length > MAX_FIELD_CHARS:
-                continue
-            seen[term] = None
-            length += len(term) + len(SEPARATOR)
-    return SEPARATOR.join(seen)[:MAX_FIELD_CHARS], len(seen)
+    async for terms, kinds in result:
+        text.add(terms or (), kinds or {})
+    return text
 
 
 async def commit_run(
@@ -228,7 +226,7 @@ async def commit_run(
     item, run = await _run(session, principal, dataset_id, run_id)
     if run.state == "committed":
         return _wire(run)
-    text, terms = await _search_text(session, run_id)
+    text = await _search_text(session, run_id)
     previous = select(ExtractionRunRow.id).where(
         ExtractionRunRow.dataset_id == dataset_id,
         ExtractionRunRow.state == "committed",
@@ -243,7 +241,13 @@ async def commit_run(
     await session.execute(
         update(ExtractionRunRow)
         .where(ExtractionRunRow.id == run_id)
-        .values(state="committed", committed_at=utcnow(), terms=terms, search_text=text)
+        .values(
+            state="committed",
+            committed_at=utcnow(),
+            terms=text.count,
+            search_text=text.text,
+            search_kinds=text.kinds,
+        )
         .execution_options(synchronize_session=False)
     )
     await search_index.index_item(session, item)
@@ -294,9 +298,9 @@ async def carry_to_version(
         await session.delete(run)
         await session.flush()
         return 0
-    text, terms = await _search_text(session, run.id)
+    text = await _search_text(session, run.id)
     run.state, run.committed_at, run.files = "committed", utcnow(), files
-    run.terms, run.search_text = terms, text
+    run.terms, run.search_text, run.search_kinds = text.count, text.text, text.kinds
     await session.flush()
     await search_index.index_item(session, new)
     return files
@@ -340,8 +344,9 @@ async def drop_stale(
             .where(ExtractedFileRow.id.in_(stale[start : start + _CARRY_BATCH]))
             .execution_options(synchronize_session=False)
         )
-    text, terms = await _search_text(session, run.id)
-    run.files, run.terms, run.search_text = max(0, run.files - len(stale)), terms, text
+    text = await _search_text(session, run.id)
+    run.files = max(0, run.files - len(stale))
+    run.terms, run.search_text, run.search_kinds = text.count, text.text, text.kinds
     await session.flush()
     await search_index.index_item(session, item)
     return len(stale)

@@ -3,7 +3,9 @@
 A dataset has at most one ``committed`` run: its current extracted metadata. Other runs are
 ``open`` (taking batches); committing one deletes the dataset's previous committed run (its
 files go with it, by cascade) in the same transaction. ``search_text`` holds the run's
-distinct terms, joined, as search indexes them (set at commit). Deleting the dataset's item
+distinct terms, joined, as search indexes them, and ``search_kinds`` the same per kind of name
+(``{"column": "site · temperature"}``: see :data:`provena_like.models.extracted.SearchKind`),
+both set at commit. Deleting the dataset's item
 deletes its runs.
 """
 
@@ -34,6 +36,9 @@ class ExtractionRunRow(Base):
     files: Mapped[int] = mapped_column(Integer, default=0)
     terms: Mapped[int] = mapped_column(Integer, default=0)
     search_text: Mapped[str] = mapped_column(Text, default="")
+    search_kinds: Mapped[dict[str, str]] = mapped_column(
+        JSON, default=dict, server_default="{}", doc="kind → its terms, joined"
+    )
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     committed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -52,6 +57,9 @@ class ExtractedFileRow(Base):
     size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     extractors: Mapped[list[str]] = mapped_column(JSON, default=list)
     terms: Mapped[list[str]] = mapped_column(JSON, default=list)
+    kinds: Mapped[dict[str, list[str]]] = mapped_column(
+        JSON, default=dict, server_default="{}", doc="kind → the terms of that kind"
+    )
     extracted: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, doc="the metadata")
     errors: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
 

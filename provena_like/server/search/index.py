@@ -15,10 +15,10 @@ reindexes the dataset.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, inspect, literal, select
+from sqlalchemy import Connection, Select, and_, inspect, literal, null, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from provena_like.server.extracted.tables import ExtractionRunRow
@@ -46,21 +46,32 @@ def backend_of(session: AsyncSession) -> SearchBackend:
     return backend_for(session.get_bind().dialect.name)
 
 
-def document_of(row: ItemRow, extracted: str = "") -> SearchDocument:
-    """The index document of an item row (``extracted``: its extracted search terms)."""
-    return document_for(row.seq, row.display_name, row.subtype, row.owner, row.record, extracted)
-
-
-async def extracted_text(connection: AsyncConnection, row: ItemRow) -> str:
-    """The search text of a dataset's committed extraction run (``""`` for other items)."""
-    if row.subtype != "dataset":
-        return ""
-    found = await connection.scalar(
-        select(ExtractionRunRow.search_text).where(
-            ExtractionRunRow.dataset_id == row.id, ExtractionRunRow.state == "committed"
-        )
+def document_of(
+    row: ItemRow, extracted: str = "", kinds: Mapping[str, str] | None = None
+) -> SearchDocument:
+    """The index document of an item row (``extracted``, ``kinds``: its extracted terms)."""
+    return document_for(
+        row.seq, row.display_name, row.subtype, row.owner, row.record, extracted, kinds
     )
-    return found or ""
+
+
+async def extracted_text(connection: AsyncConnection, row: ItemRow) -> tuple[str, dict[str, str]]:
+    """The search text of a dataset's committed extraction run, and the same per kind.
+
+    ``("", {})`` for other items and datasets without one.
+    """
+    if row.subtype != "dataset":
+        return "", {}
+    found = (
+        await connection.execute(
+            select(ExtractionRunRow.search_text, ExtractionRunRow.search_kinds).where(
+                ExtractionRunRow.dataset_id == row.id, ExtractionRunRow.state == "committed"
+            )
+        )
+    ).first()
+    if found is None:
+        return "", {}
+    return found[0] or "", found[1] or {}
 
 
 async def index_item(session: AsyncSession, row: ItemRow) -> None:
@@ -75,7 +86,7 @@ async def index_item(session: AsyncSession, row: ItemRow) -> None:
     """
     backend = backend_of(session)
     connection = await session.connection()  # Core execution: no ORM overhead per write
-    doc = document_of(row, await extracted_text(connection, row))
+    doc = document_of(row, *await extracted_text(connection, row))
     for stmt in backend.upsert(doc):
         await connection.execute(stmt)
 
@@ -93,25 +104,29 @@ def subscribe(hooks: ItemHooks) -> None:
     hooks.subscribe(reindex_written)
 
 
-def _batch(after: int, extracted: bool = True) -> Select[*tuple[Any, ...]]:
+def _batch(after: int, extracted: bool = True, kinds: bool = True) -> Select[*tuple[Any, ...]]:
     """The next items after ``after``, with their extracted text when ``extracted``.
 
-    ``extracted=False`` is for migrations that run before the extraction tables exist.
+    ``extracted=False`` is for migrations that run before the extraction tables exist,
+    ``kinds=False`` for those before ``search_kinds`` (``0017``).
     """
     columns = [ItemRow.seq, ItemRow.display_name, ItemRow.subtype, ItemRow.owner, ItemRow.record]
     if not extracted:
-        stmt = select(*columns, literal("").label("extracted"))
+        stmt = select(*columns, literal("").label("extracted"), null().label("kinds"))
     else:
         committed = and_(
             ExtractionRunRow.dataset_id == ItemRow.id, ExtractionRunRow.state == "committed"
         )
-        stmt = select(*columns, ExtractionRunRow.search_text).outerjoin(ExtractionRunRow, committed)
+        kind_column = ExtractionRunRow.search_kinds if kinds else null().label("kinds")
+        stmt = select(*columns, ExtractionRunRow.search_text, kind_column).outerjoin(
+            ExtractionRunRow, committed
+        )
     return stmt.where(ItemRow.seq > after).order_by(ItemRow.seq).limit(_BATCH)
 
 
 def _documents(rows: Sequence[Any]) -> Iterable[SearchDocument]:
-    for seq, display_name, subtype, owner, record, extracted in rows:
-        yield document_for(seq, display_name, subtype, owner, record, extracted or "")
+    for seq, display_name, subtype, owner, record, extracted, kinds in rows:
+        yield document_for(seq, display_name, subtype, owner, record, extracted or "", kinds)
 
 
 async def rebuild(session: AsyncSession) -> int:
@@ -137,7 +152,8 @@ async def rebuild(session: AsyncSession) -> int:
 def rebuild_sync(connection: Connection) -> int:
     """:func:`rebuild` on a synchronous connection (Alembic migrations run on one).
 
-    Migrations before the extraction tables exist index no extracted terms.
+    Migrations before the extraction tables exist index no extracted terms, those before
+    ``0017`` no kinds.
 
     Returns:
         How many items were indexed.
@@ -145,9 +161,12 @@ def rebuild_sync(connection: Connection) -> int:
     backend = backend_for(connection.dialect.name)
     for stmt in backend.clear():
         connection.execute(stmt)
-    extracted = inspect(connection).has_table(ExtractionRunRow.__tablename__)
+    inspector = inspect(connection)
+    runs = ExtractionRunRow.__tablename__
+    extracted = inspector.has_table(runs)
+    kinds = extracted and any(c["name"] == "search_kinds" for c in inspector.get_columns(runs))
     count, last = 0, 0
-    while rows := connection.execute(_batch(last, extracted)).all():
+    while rows := connection.execute(_batch(last, extracted, kinds)).all():
         for doc in _documents(rows):
             for stmt in backend.upsert(doc):
                 connection.execute(stmt)

@@ -22,7 +22,11 @@ phrases, ``to_tsquery`` only for a prefix word made of letters and digits, combi
 
 A term limited to a field (``extracted:temperature``) is tested on that field's own vector
 (``extracted_vector``, the field's words without weights, kept beside ``document``): weight C
-is shared by other fields, so a weight-restricted ``tsquery`` could not tell them apart.
+is shared by other fields, so a weight-restricted ``tsquery`` could not tell them apart. A
+term of a kind of extracted name (``column:temperature``) is tested the same way on its
+kind's vector (``column_vector``...); its words are in ``document`` too (as ``extracted``),
+so the GIN test of the unscoped query still finds every candidate, and a hit ranks as
+``extracted:temperature`` would.
 """
 
 from __future__ import annotations
@@ -57,14 +61,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR, insert
 from sqlalchemy.orm import InstrumentedAttribute
 
-from provena_like.server.search.documents import FIELDS, SearchDocument
+from provena_like.server.search.documents import FIELDS, KINDS, SearchDocument
 from provena_like.server.search.highlight import mark_matches, words_only
 from provena_like.server.search.query import ParsedQuery, Term
 
 __all__ = ["VECTOR_OF", "PostgresFTS", "exact_match", "tsquery"]
 
-VECTOR_OF: dict[str, str] = {"extracted": "extracted_vector"}
-"""Fields a term can be limited to (:data:`~.query.SCOPES`) → the column of their own vector."""
+VECTOR_OF: dict[str, str] = {
+    "extracted": "extracted_vector",
+    **{kind: f"{kind}_vector" for kind in KINDS},
+}
+"""What a term can be limited to (:data:`~.query.SCOPES`) → the column of its own vector."""
 
 DOCS = table(
     "search_documents",
@@ -86,8 +93,12 @@ _WEIGHT_OF = {
     "extracted": "C",
 }
 
+_VECTOR_COLUMNS = ",\n        ".join(
+    f"{column} TSVECTOR NOT NULL DEFAULT ''::tsvector" for column in VECTOR_OF.values()
+)
+
 _CREATE = [
-    """
+    f"""
     CREATE TABLE search_documents (
         item_seq BIGINT PRIMARY KEY REFERENCES registry_items (seq) ON DELETE CASCADE,
         display_name TEXT NOT NULL,
@@ -97,7 +108,7 @@ _CREATE = [
         owner TEXT NOT NULL,
         extracted TEXT NOT NULL DEFAULT '',
         document TSVECTOR NOT NULL,
-        extracted_vector TSVECTOR NOT NULL DEFAULT ''::tsvector
+        {_VECTOR_COLUMNS}
     )
     """,
     "CREATE INDEX ix_search_documents_document ON search_documents USING GIN (document)",
@@ -216,8 +227,9 @@ class PostgresFTS:
 
     def upsert(self, doc: SearchDocument) -> list[Executable]:
         """``INSERT ... ON CONFLICT (item_seq) DO UPDATE``."""
+        texts = {"extracted": doc.extracted, **{kind: doc.kinds.get(kind, "") for kind in KINDS}}
+        vectors = {column: _words_vector(texts[scope]) for scope, column in VECTOR_OF.items()}
         fields = doc.fields()
-        vectors = {column: _words_vector(fields[name]) for name, column in VECTOR_OF.items()}
         values = {"item_seq": doc.seq, **fields, "document": _vector(doc), **vectors}
         stmt = insert(DOCS).values(**values)
         update = {name: stmt.excluded[name] for name in [*FIELDS, "document", *vectors]}

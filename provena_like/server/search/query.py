@@ -14,11 +14,16 @@ extracted:temperature      the word in the extracted metadata only (column names
                            attribute names and values... of a dataset's files)
 extracted:"sea surface"  extracted:temp*  -extracted:kelvin
                            a phrase, a prefix, an exclusion: in the extracted metadata
+column:temperature         the word in a table column's name only; likewise
+attribute:units            an attribute's name (or a JSON key),
+dataset:frames             an HDF5 dataset's name,
+variable:sst               a netCDF variable's name (or its standard_name)
 ```
 
-``AND`` between words is accepted and changes nothing. A field name of :data:`SCOPES`
+``AND`` between words is accepted and changes nothing. A scope of :data:`SCOPES`
 followed by ``:`` (case ignored) limits the word, phrase or prefix right after it to that
-field; nothing after it (``extracted:`` alone, or ``extracted: temperature``) is a 422.
+field (``extracted``) or kind of extracted name (``column``...); nothing after it
+(``extracted:`` alone, or ``extracted: temperature``) is a 422.
 Everything else - quotes in odd places, other ``word:`` prefixes (``doi:10.1/x`` is text),
 ``(``, ``^``, a lone ``*`` or ``-`` - is text: each term becomes a quoted
 FTS5 string or a bound parameter of a PostgreSQL ``tsquery`` function, so no input can
@@ -31,9 +36,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from provena_like.models.extracted import SEARCH_KINDS
 from provena_like.server.errors import ServiceError, validation_error
 
-__all__ = ["MAX_QUERY_LENGTH", "MAX_TERMS", "SCOPES", "ParsedQuery", "Term", "parse_query"]
+__all__ = [
+    "MAX_QUERY_LENGTH",
+    "MAX_TERMS",
+    "SCOPES",
+    "ParsedQuery",
+    "Term",
+    "highlight_field",
+    "parse_query",
+]
 
 MAX_QUERY_LENGTH = 500
 """The longest ``q`` accepted, in characters."""
@@ -41,8 +55,15 @@ MAX_QUERY_LENGTH = 500
 MAX_TERMS = 16
 """The most terms (words and phrases) a query may have."""
 
-SCOPES: tuple[str, ...] = ("extracted",)
-"""The fields a term can be limited to with ``<field>:`` (index field names)."""
+SCOPES: tuple[str, ...] = ("extracted", *SEARCH_KINDS)
+"""What a term can be limited to with ``<scope>:``: the ``extracted`` field, or one kind of
+extracted name (:data:`~provena_like.models.extracted.SearchKind`: ``column``...)."""
+
+
+def highlight_field(scope: str) -> str:
+    """The field whose highlight marks a term of ``scope``: a kind's in ``extracted``."""
+    return "extracted" if scope in SEARCH_KINDS else scope
+
 
 _SCOPE = "|".join(SCOPES)
 _TOKEN = re.compile(rf'(-?)(?:({_SCOPE}):)?"([^"]*)"?|(\S+)', re.IGNORECASE)
@@ -59,7 +80,8 @@ class Term:
         text: the words, without quotes or operators (may hold punctuation: it is data).
         prefix: the last word matches as a prefix (``temp*``).
         negated: the term must *not* occur (``-coral``).
-        field: the index field the term must occur in (``extracted:``), None for any.
+        field: the scope the term must occur in (``extracted``, or a kind such as
+            ``column``), None for any.
     """
 
     text: str
@@ -95,10 +117,11 @@ class ParsedQuery:
     def in_field(self, field: str) -> ParsedQuery:
         """The terms that may match in ``field``: unscoped ones and those scoped to it.
 
-        For highlighting a field; an alternative left without terms is dropped.
+        For highlighting a field (a term of a kind, ``column:x``, is marked in
+        ``extracted``); an alternative left without terms is dropped.
         """
         alternatives = (
-            tuple(t for t in alternative if t.field in (None, field))
+            tuple(t for t in alternative if t.field is None or highlight_field(t.field) == field)
             for alternative in self.alternatives
         )
         return ParsedQuery(tuple(a for a in alternatives if a))

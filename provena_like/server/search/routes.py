@@ -77,7 +77,9 @@ async def search_items_route(
             max_length=MAX_QUERY_LENGTH,
             description='words (AND), "a phrase", a OR b, -excluded, prefix*; '
             'extracted:word (also extracted:"a phrase", extracted:prefix*, '
-            "-extracted:word) looks in the extracted metadata of datasets' files only",
+            "-extracted:word) looks in the extracted metadata of datasets' files only; "
+            "column:word, attribute:word, dataset:word, variable:word in that kind of "
+            "extracted name only",
         ),
     ],
     subtype: Annotated[list[Subtype] | None, Query(description="any of these subtypes")] = None,
@@ -107,11 +109,11 @@ async def search_items_route(
 
     Matches the display name, the record's text (names, titles and keywords rank higher),
     the subtype, the owner and the extracted metadata of a dataset's files (column names,
-    attributes...; ``extracted:temperature`` looks there only); accents and case are
-    ignored. Each hit has the item (with the caller's ``roles``), a ``score`` and
-    ``highlights`` (field → HTML-escaped text with ``<mark>`` around each match). Pass
-    ``next_cursor`` back as ``cursor`` for the next page; a cursor only fits the query and
-    filters that made it.
+    attributes...; ``extracted:temperature`` looks there only, ``column:temperature`` in
+    table columns only); accents and case are ignored. Each hit has the item (with the
+    caller's ``roles``), a ``score`` and ``highlights`` (field → HTML-escaped text with
+    ``<mark>`` around each match). Pass ``next_cursor`` back as ``cursor`` for the next
+    page; a cursor only fits the query and filters that made it.
     """
     fields = field or []
     if len(fields) > service.MAX_FIELD_FILTERS:

@@ -4,7 +4,7 @@
 ``rowid`` is ``registry_items.seq``. The ``unicode61`` tokenizer with ``remove_diacritics 2``
 folds case and accents (``Café`` matches ``cafe``); prefix indexes of 2 and 3 characters
 make ``temp*`` cheap. Ranking is ``bm25`` with per-column weights (display name 10,
-keywords 5, extracted terms 3, subtype 2, record and owner 1), negated so that higher is
+keywords 5, extracted terms 3, subtype 2, record and owner 1, kinds 0), negated so that higher is
 better; ``highlight()`` and ``snippet()`` mark the matches.
 
 The user's query is compiled to an FTS5 query string in which every term is a double-quoted
@@ -12,6 +12,14 @@ string (``"`` doubled), so operators and punctuation typed by the user are only 
 the string itself is a bound parameter. A term limited to a field (``extracted:temperature``)
 gets an FTS5 column filter, ``{extracted} : "temperature"``, whose column name comes from
 :data:`~.documents.FIELDS`, never from the user's text.
+
+The kinds of extracted names have columns of their own after those
+(:data:`~.documents.KIND_FIELDS`: ``extracted_column``...), weighted 0 so that they never
+change a score. A term of a kind, ``column:temperature``, must match in its kind's column
+*and* in ``extracted``: ``({extracted_column} : "temperature" AND {extracted} :
+"temperature")``. The second test adds nothing to the match (every word of a kind is in
+``extracted``) but ranks the hit as ``extracted:temperature`` would and marks the word in
+the ``extracted`` highlight.
 """
 
 from __future__ import annotations
@@ -44,12 +52,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute
 
-from provena_like.server.search.documents import FIELDS, MARK_END, MARK_START, SearchDocument
+from provena_like.server.search.documents import (
+    FIELDS,
+    KIND_FIELDS,
+    KINDS,
+    MARK_END,
+    MARK_START,
+    SearchDocument,
+    kind_field,
+)
 from provena_like.server.search.query import ParsedQuery, Term
 
 __all__ = ["SQLiteFTS", "match_expression"]
 
-FTS = table("search_fts", column("rowid", Integer), *(column(name, Text) for name in FIELDS))
+COLUMNS = (*FIELDS, *KIND_FIELDS)
+"""The columns of ``search_fts``, in order."""
+
+FTS = table("search_fts", column("rowid", Integer), *(column(name, Text) for name in COLUMNS))
 _FTS: ColumnElement[Any] = literal_column("search_fts")
 
 _WEIGHTS = {
@@ -59,11 +78,12 @@ _WEIGHTS = {
     "subtype": 2.0,
     "owner": 1.0,
     "extracted": 3.0,
+    **dict.fromkeys(KIND_FIELDS, 0.0),
 }
 
-_CREATE = """
+_CREATE = f"""
 CREATE VIRTUAL TABLE search_fts USING fts5(
-    display_name, keywords, record, subtype, owner, extracted,
+    {", ".join(COLUMNS)},
     tokenize = 'unicode61 remove_diacritics 2',
     prefix = '2 3'
 )
@@ -83,7 +103,10 @@ def _term(term: Term) -> str:
     phrase = _string(term.text) + ("*" if term.prefix else "")
     if term.field is None:
         return phrase
-    if term.field not in FIELDS:  # the parser scopes to index fields only
+    if term.field in KINDS:
+        kind = f"{{{kind_field(term.field)}}} : {phrase}"
+        return kind if term.negated else f"({kind} AND {{extracted}} : {phrase})"
+    if term.field not in FIELDS:  # the parser scopes to index fields and kinds only
         raise ValueError(f"not an index field: {term.field!r}")
     return f"{{{term.field}}} : {phrase}"
 
@@ -97,6 +120,9 @@ def match_expression(query: ParsedQuery) -> str:
         # '(("ocean" AND "sea ice") NOT ("coral")) OR ("reef"*)'
         match_expression(parse_query("extracted:temp* -extracted:kelvin"))
         # '(({extracted} : "temp"*) NOT ({extracted} : "kelvin"))'
+        match_expression(parse_query("column:temp -attribute:temp"))
+        # '((({extracted_column} : "temp" AND {extracted} : "temp")) NOT
+        #   ({extracted_attribute} : "temp"))'
         ```
     """
     alternatives = []
@@ -129,7 +155,8 @@ class SQLiteFTS:
 
     def upsert(self, doc: SearchDocument) -> list[Executable]:
         """``INSERT OR REPLACE`` by rowid (FTS5 has no ``ON CONFLICT`` upsert)."""
-        return [insert(FTS).prefix_with("OR REPLACE").values(rowid=doc.seq, **doc.fields())]
+        values = {**doc.fields(), **doc.kind_fields()}
+        return [insert(FTS).prefix_with("OR REPLACE").values(rowid=doc.seq, **values)]
 
     def clear(self) -> list[Executable]:
         """Empty the index."""
@@ -138,7 +165,7 @@ class SQLiteFTS:
     def ranked(self, query: ParsedQuery) -> FromClause:
         """Matches with ``score = -bm25(...)``, computed once per query (materialized CTE)."""
         weights: list[ColumnElement[float]] = [
-            literal_column(repr(_WEIGHTS[name])) for name in FIELDS
+            literal_column(repr(_WEIGHTS[name])) for name in COLUMNS
         ]
         score: ColumnElement[float] = -func.bm25(_FTS, *weights, type_=Double())
         matches = select(FTS.c.rowid.label("seq"), score.label("score")).where(_match(query))
