@@ -26,7 +26,7 @@ import select
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,7 +37,7 @@ from provena_like.crawler.listing import CrawlFilter, ListingFailed, SubDirs
 from provena_like.crawler.records import CrawlError
 from provena_like.crawler.sources import Finish, LocalSource, _make_file
 
-__all__ = ["Lister", "default_processes", "pooled_batches"]
+__all__ = ["Listed", "Lister", "converter", "default_processes", "pooled_batches"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ _IN_FLIGHT = 2  # tasks sent to a process and not yet answered in full
 _TASK_DIRS = 16  # directories per task at most
 
 Task = list[tuple[str, int]]
+
+Listed = Callable[[FileItem], T]
+"""What a local walk makes of a file a listing process found, from its item (:mod:`._lister`)."""
 
 
 def default_processes() -> int:
@@ -131,6 +134,41 @@ class Lister:
         self.process.wait()
 
 
+def converter(tree: LocalSource, finish: Finish[T]) -> Listed[T]:
+    """What a file a listing process found becomes: ``finish`` of its record and stat.
+
+    The record has the values :meth:`LocalSource.scan` gives, from the same ``stat``
+    (rebuilt from the item's numbers).
+    """
+    source = tree.source
+    prefix = str(tree.root).rstrip("/") + "/"
+    make_file = _make_file
+    fromtimestamp = datetime.fromtimestamp
+    stat_result = os.stat_result
+
+    def convert(entry: FileItem) -> T:
+        rel, at, ext, mime, numbers, sha256, md5 = entry
+        st = stat_result(numbers)
+        record = make_file(
+            {
+                "kind": "file",
+                "source": source,
+                "path": rel,
+                "size": st.st_size,
+                "mtime": fromtimestamp(st.st_mtime, UTC),
+                "extension": ext,
+                "mime_type": mime,
+                "depth": at,
+                "sha256": sha256,
+                "md5": md5,
+                "etag": None,
+            }
+        )
+        return finish(record, st, prefix + rel)
+
+    return convert
+
+
 def pooled_batches(
     tree: LocalSource,
     rules: CrawlFilter,
@@ -141,12 +179,14 @@ def pooled_batches(
     batch: list[T | CrawlError],
     size: int,
     processes: int,
+    listed: Listed[T] | None = None,
 ) -> Iterator[list[T | CrawlError]]:
     """The rest of a local walk (``pending`` directories on), with listing processes.
 
     ``enter(dirs, depth)`` queues subdirectories (and returns symlink-loop errors), as in
     the single-process walk; ``batch`` is that walk's batch so far. Batches of about
-    ``size`` items are yielded.
+    ``size`` items are yielded. A file a listing process found becomes ``listed(item)``
+    (default: :func:`converter`'s, ``finish`` of its record).
     """
     listers: list[Lister] = []
     for _ in range(processes if sys.platform != "win32" else 0):  # no select() on its pipes
@@ -157,10 +197,7 @@ def pooled_batches(
             break
     by_fd = {lister.fd: lister for lister in listers}
     source = tree.source
-    prefix = str(tree.root).rstrip("/") + "/"
-    make_file = _make_file
-    fromtimestamp = datetime.fromtimestamp
-    stat_result = os.stat_result
+    convert = converter(tree, finish) if listed is None else listed
 
     def drop(lister: Lister) -> Iterator[CrawlError]:
         """A process has ended: its directories go back to the queue, but the one begun."""
@@ -227,24 +264,7 @@ def pooled_batches(
                             CrawlError(source=source, path=rel, reason=reason, message=message)
                         )
                         continue
-                    rel, at, ext, mime, numbers, sha256, md5 = entry
-                    st = stat_result(numbers)
-                    record = make_file(  # the values LocalSource.scan gives, from the same stat
-                        {
-                            "kind": "file",
-                            "source": source,
-                            "path": rel,
-                            "size": st.st_size,
-                            "mtime": fromtimestamp(st.st_mtime, UTC),
-                            "extension": ext,
-                            "mime_type": mime,
-                            "depth": at,
-                            "sha256": sha256,
-                            "md5": md5,
-                            "etag": None,
-                        }
-                    )
-                    batch.append(finish(record, st, prefix + rel))
+                    batch.append(convert(entry))
                     if len(batch) >= size:
                         yield batch
                         batch = []

@@ -59,11 +59,11 @@ stat rebuilt from its ten numbers and three float times (``st_*_ns``, ``st_block
 ``st_blksize`` and ``st_rdev`` are then ``None``).
 """
 
-_FILE_FIELDS = frozenset(
+FILE_FIELDS = frozenset(
     ("source", "path", "size", "mtime", "extension", "mime_type", "depth", "sha256", "md5")
 )
 """The fields a local crawl sets on a :class:`FileRecord` (the others keep their default)."""
-_make_file = maker(FileRecord, _FILE_FIELDS)
+_make_file = maker(FileRecord, FILE_FIELDS)
 
 
 def record_itself(record: FileRecord, st: os.stat_result, path: str) -> FileRecord:
