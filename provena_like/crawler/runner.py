@@ -468,12 +468,13 @@ class ExtractionRunner(AsyncCloseable):
             return result
 
         source = tree.source
-        slow = converter(tree, finish)  # record, stat and path, then finish()
+        slow = converter(tree, finish, full=False)  # record, stat and path, then finish()
 
         def listed(item: FileItem) -> FileResult:
             rel, at, ext, mime, numbers, sha256, md5 = item
             plan = plans.get(ext)
-            mode = modes.get(numbers[0])  # type: ignore[call-overload]  # st_mode: an int
+            st_mode, size, mtime = numbers  # a compact item (see Listed)
+            mode = modes.get(st_mode)  # type: ignore[call-overload]  # an int
             if plan is None or (mode is None and plan[2]):
                 return slow(item)  # the first of its type or mode: finish() sees to it
             record = new(FileRecord)
@@ -483,8 +484,8 @@ class ExtractionRunner(AsyncCloseable):
                     "kind": "file",
                     "source": source,
                     "path": rel,
-                    "size": numbers[6],  # st_size
-                    "mtime": fromtimestamp(numbers[11], UTC),  # st_mtime
+                    "size": size,
+                    "mtime": fromtimestamp(mtime, UTC),
                     "extension": ext,
                     "mime_type": mime,
                     "depth": at,
@@ -505,7 +506,7 @@ class ExtractionRunner(AsyncCloseable):
                     {
                         "extractor": name,
                         "status": "ok",
-                        "metadata": {"size": numbers[6], "mtime": numbers[11], "mode": mode},
+                        "metadata": {"size": size, "mtime": mtime, "mode": mode},
                         "error": None,
                         "seconds": clock() - started,
                     },

@@ -81,7 +81,9 @@ async def test_trusted_records_are_the_validated_ones(tmp_path: Path) -> None:
         )
         # what a listing process sends: the first of a type goes through finish(), the
         # next one (c.csv after a.csv) is made from the item alone
-        entries = scan_dir(str(tmp_path), "", 0, CrawlFilter(), False, (), _file(0), _error, [])
+        entries = scan_dir(
+            str(tmp_path), "", 0, CrawlFilter(), False, (), _file(0, False), _error, []
+        )
         from_items = [listed(item) for item in sorted(entries)]  # type: ignore[arg-type]
     assert len(items) == 3 and not dirs
     assert [r.model_dump(exclude={"extractions"}) for r in from_items] == [

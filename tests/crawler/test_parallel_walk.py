@@ -47,8 +47,8 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[parallel_module.Lister]:
     made: list[parallel_module.Lister] = []
     real = parallel_module.Lister
 
-    def spy(tree: LocalSource, rules: CrawlFilter) -> parallel_module.Lister:
-        lister = real(tree, rules)
+    def spy(tree: LocalSource, rules: CrawlFilter, full: bool = True) -> parallel_module.Lister:
+        lister = real(tree, rules, full)
         made.append(lister)
         return lister
 
@@ -267,3 +267,27 @@ async def test_a_source_that_lists_its_own_way_gets_no_listing_processes(
     found = [r async for r in crawl(Picky(tmp_path, processes=2, processes_after=0))]
     assert sorted(r.path for r in found) == [f"d{i}/keep.txt" for i in range(6)]
     assert not started
+
+
+async def test_a_finish_of_ones_own_gets_the_whole_stat_from_listing_processes(
+    tmp_path: Path, started: list[parallel_module.Lister]
+) -> None:
+    """Plain records and the runner take compact items; another ``finish`` the whole stat."""
+    write_tree(tmp_path, {f"d{i}/f{k}.txt": b"x" * k for i in range(4) for k in range(3)})
+    source = LocalSource(tmp_path, processes=2, processes_after=0)
+
+    def inode(record: FileRecord, st: os.stat_result, path: str) -> tuple[str, int, int]:
+        return (record.path, st.st_ino, st.st_nlink)
+
+    got = [i async for i in crawl(source).local(inode) if isinstance(i, tuple)]
+    assert started and all(lister.full for lister in started)
+    expected = {
+        (p.relative_to(tmp_path).as_posix(), p.stat().st_ino, 1) for p in tmp_path.rglob("*.txt")
+    }
+    assert set(got) == expected and len(got) == 12
+    before = len(started)
+    records = [r async for r in crawl(source) if isinstance(r, FileRecord)]
+    assert len(started) > before and not any(lister.full for lister in started[before:])
+    assert sorted((r.path, r.size) for r in records) == sorted(
+        (path, int(path[-5])) for path, _, _ in expected
+    )
