@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -291,3 +291,33 @@ async def test_a_finish_of_ones_own_gets_the_whole_stat_from_listing_processes(
     assert sorted((r.path, r.size) for r in records) == sorted(
         (path, int(path[-5])) for path, _, _ in expected
     )
+
+
+async def test_runner_json_lines_through_listing_processes_are_the_general_paths(
+    tmp_path: Path, started: list[parallel_module.Lister]
+) -> None:
+    """Byte for byte (but ``seconds``): results made from compact items, skipped ones too."""
+    from tests.crawler.nasty import NeedsMissingModule
+
+    root = tree_with_links(tmp_path)
+
+    def line(item: FileResult | CrawlError | object) -> str:
+        if isinstance(item, FileResult):
+            timeless = [e.model_copy(update={"seconds": 0.0}) for e in item.extractions]
+            item = item.model_copy(update={"extractions": timeless})
+        assert isinstance(item, FileResult | CrawlError)
+        return to_jsonl(item)
+
+    async def general(source: LocalSource) -> AsyncIterator[FileRecord | CrawlError]:
+        async for record in crawl(source):  # not a Crawl: the runner's general path
+            yield record
+
+    extractors = [BasicExtractor(sha256=False), NeedsMissingModule()]
+    async with ExtractionRunner(extractors, workers=1) as runner:  # type: ignore[arg-type]
+        pooled = LocalSource(root, processes=2, processes_after=0)
+        fast = sorted([line(r) async for r in runner.extract(crawl(pooled))])
+        alone = LocalSource(root, processes=0)
+        slow = sorted([line(r) async for r in runner.extract(general(alone))])
+    assert started and not any(lister.full for lister in started)
+    assert fast == slow and len(fast) == len(set(fast))
+    assert any('"status":"skipped"' in x for x in fast) and any('"mode":"-rw' in x for x in fast)
