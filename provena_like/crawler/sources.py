@@ -56,7 +56,9 @@ Finish = Callable[[FileRecord, os.stat_result, str], T]
 
 A file found by a listing process (:mod:`provena_like.crawler.parallel`) comes with the
 stat rebuilt from its ten numbers and three float times (``st_*_ns``, ``st_blocks``,
-``st_blksize`` and ``st_rdev`` are then ``None``).
+``st_blksize`` and ``st_rdev`` are then ``None``). (A plain crawl's listing processes send
+only the mode, size and mtime, and its records need no stat; the runner's fast path makes
+its results from those three: see :data:`~provena_like.crawler.parallel.Listed`.)
 """
 
 FILE_FIELDS = frozenset(
