@@ -6,11 +6,12 @@ run again). It reads frames from stdin and writes frames to its own copy of stdo
 ``stdout`` proper goes to stderr, so that nothing printed can break a frame). A frame is a
 4-byte big-endian length and a pickle:
 
-- in: the crawl's settings ``(root, max_depth, include, exclude, hidden, follow, sums)``
-  once, then tasks (lists of ``(relative, depth)``), then ``None`` (or end of file): stop;
+- in: the crawl's settings ``(root, max_depth, include, exclude, hidden, follow, sums,
+  full)`` once, then tasks (lists of ``(relative, depth)``), then ``None`` (or end of file): stop;
 - out: ``(items, finished, last)`` -- at most :data:`BATCH` items (a file:
   ``(relative, depth, extension, MIME type, stat, sha256, md5)`` with ``stat`` the 13
-  numbers :class:`os.stat_result` is rebuilt from; an error: ``(relative, reason,
+  numbers :class:`os.stat_result` is rebuilt from (``full``), or only ``(st_mode,
+  st_size, st_mtime)``, all a record and ``basic`` need; an error: ``(relative, reason,
   message)``), the directories finished since the last frame with their depth and
   subdirectories, and whether the task is done.
 
@@ -79,9 +80,7 @@ def write_frame(fd: int, value: object) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _file(
-    depth: int,
-) -> Any:
+def _file(depth: int, full: bool = True) -> Any:
     def file(
         rel: str,
         st: os.stat_result,
@@ -94,7 +93,19 @@ def _file(
         del path
         return (rel, depth, ext, mime, (*st, st.st_atime, st.st_mtime, st.st_ctime), sha256, md5)
 
-    return file
+    def compact(
+        rel: str,
+        st: os.stat_result,
+        path: str,
+        ext: str,
+        mime: str | None,
+        sha256: str | None,
+        md5: str | None,
+    ) -> FileItem:
+        del path
+        return (rel, depth, ext, mime, (st.st_mode, st.st_size, st.st_mtime), sha256, md5)
+
+    return file if full else compact
 
 
 def _error(rel: str, reason: ErrorReason, message: str) -> ErrorItem:
@@ -107,7 +118,7 @@ def serve(inp: int, out: int) -> None:
         settings = read_frame(inp)
     except EOFError:
         return
-    root, max_depth, include, exclude, hidden, follow, sums = settings
+    root, max_depth, include, exclude, hidden, follow, sums, full = settings
     rules = CrawlFilter(max_depth=max_depth, include=include, exclude=exclude, hidden=hidden)
     while True:
         try:
@@ -120,7 +131,7 @@ def serve(inp: int, out: int) -> None:
         finished: Finished = []
         for relative, depth in task:
             dirs: SubDirs = []
-            file = _file(depth)
+            file = _file(depth, full)
             try:
                 for item in scan_dir(
                     root, relative, depth, rules, follow, sums, file, _error, dirs

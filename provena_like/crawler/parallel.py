@@ -26,7 +26,7 @@ import select
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,9 +35,9 @@ import provena_like
 from provena_like.crawler._lister import ErrorItem, FileItem, Finished, read_frame, write_frame
 from provena_like.crawler.listing import CrawlFilter, ListingFailed, SubDirs
 from provena_like.crawler.records import CrawlError
-from provena_like.crawler.sources import Finish, LocalSource, _make_file
+from provena_like.crawler.sources import Finish, LocalSource, _make_file, record_itself
 
-__all__ = ["Lister", "default_processes", "pooled_batches"]
+__all__ = ["Listed", "Lister", "converter", "default_processes", "pooled_batches"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,13 @@ _IN_FLIGHT = 2  # tasks sent to a process and not yet answered in full
 _TASK_DIRS = 16  # directories per task at most
 
 Task = list[tuple[str, int]]
+
+Listed = Callable[[FileItem], T]
+"""What a local walk makes of a file a listing process found, from its item (:mod:`._lister`).
+
+Given one, the listing processes send compact items: the stat's ``(st_mode, st_size,
+st_mtime)`` only.
+"""
 
 
 def default_processes() -> int:
@@ -70,9 +77,10 @@ class Lister:
     Args:
         tree: The folder being crawled.
         rules: The crawl's rules.
+        full: Items with every number of the stat (else mode, size and mtime only).
     """
 
-    def __init__(self, tree: LocalSource, rules: CrawlFilter) -> None:
+    def __init__(self, tree: LocalSource, rules: CrawlFilter, full: bool = True) -> None:
         env = dict(os.environ)
         top = str(Path(provena_like.__file__).parent.parent)  # where our package is found
         env["PYTHONPATH"] = os.pathsep.join(p for p in (top, env.get("PYTHONPATH")) if p)
@@ -89,6 +97,7 @@ class Lister:
         self.fd = self.out.fileno()
         self.sent: deque[Task] = deque()
         self.done = 0  # directories of sent[0] finished
+        self.full = full
         settings = (
             str(tree.root),
             rules.max_depth,
@@ -97,6 +106,7 @@ class Lister:
             rules.hidden,
             tree.follow_symlinks,
             tree.checksums,
+            full,
         )
         write_frame(self._in.fileno(), settings)
 
@@ -131,6 +141,65 @@ class Lister:
         self.process.wait()
 
 
+def converter(tree: LocalSource, finish: Finish[T], full: bool = True) -> Listed[T]:
+    """What a file a listing process found becomes: ``finish`` of its record and stat.
+
+    The record has the values :meth:`LocalSource.scan` gives, from the same ``stat``
+    (rebuilt from the item's numbers). Items not ``full`` (mode, size, mtime) give a stat
+    of those three (the other numbers 0), or none is made when ``finish`` is
+    :func:`record_itself`.
+    """
+    source = tree.source
+    prefix = str(tree.root).rstrip("/") + "/"
+    make_file = _make_file
+    fromtimestamp = datetime.fromtimestamp
+    stat_result = os.stat_result
+    plain = finish is record_itself
+
+    def convert(entry: FileItem) -> T:
+        rel, at, ext, mime, numbers, sha256, md5 = entry
+        if not full:
+            mode, size, mtime = numbers
+            record = make_file(
+                {
+                    "kind": "file",
+                    "source": source,
+                    "path": rel,
+                    "size": size,
+                    "mtime": fromtimestamp(mtime, UTC),
+                    "extension": ext,
+                    "mime_type": mime,
+                    "depth": at,
+                    "sha256": sha256,
+                    "md5": md5,
+                    "etag": None,
+                }
+            )
+            if plain:
+                return record  # type: ignore[return-value]  # finish is record_itself
+            st = stat_result((mode, 0, 0, 0, 0, 0, size, 0, int(mtime), 0, 0.0, mtime, 0.0))
+            return finish(record, st, prefix + rel)
+        st = stat_result(numbers)
+        record = make_file(
+            {
+                "kind": "file",
+                "source": source,
+                "path": rel,
+                "size": st.st_size,
+                "mtime": fromtimestamp(st.st_mtime, UTC),
+                "extension": ext,
+                "mime_type": mime,
+                "depth": at,
+                "sha256": sha256,
+                "md5": md5,
+                "etag": None,
+            }
+        )
+        return finish(record, st, prefix + rel)
+
+    return convert
+
+
 def pooled_batches(
     tree: LocalSource,
     rules: CrawlFilter,
@@ -141,26 +210,26 @@ def pooled_batches(
     batch: list[T | CrawlError],
     size: int,
     processes: int,
+    listed: Listed[T] | None = None,
 ) -> Iterator[list[T | CrawlError]]:
     """The rest of a local walk (``pending`` directories on), with listing processes.
 
     ``enter(dirs, depth)`` queues subdirectories (and returns symlink-loop errors), as in
     the single-process walk; ``batch`` is that walk's batch so far. Batches of about
-    ``size`` items are yielded.
+    ``size`` items are yielded. A file a listing process found becomes ``listed(item)``
+    (default: :func:`converter`'s, ``finish`` of its record).
     """
+    full = listed is None and finish is not record_itself  # the stat's other numbers wanted
     listers: list[Lister] = []
     for _ in range(processes if sys.platform != "win32" else 0):  # no select() on its pipes
         try:
-            listers.append(Lister(tree, rules))
+            listers.append(Lister(tree, rules, full))
         except OSError as err:  # e.g. the interpreter can't be run: the walk goes on alone
             log.warning("no listing process for the crawl of %s: %s", tree.root, err)
             break
     by_fd = {lister.fd: lister for lister in listers}
     source = tree.source
-    prefix = str(tree.root).rstrip("/") + "/"
-    make_file = _make_file
-    fromtimestamp = datetime.fromtimestamp
-    stat_result = os.stat_result
+    convert = converter(tree, finish, full) if listed is None else listed
 
     def drop(lister: Lister) -> Iterator[CrawlError]:
         """A process has ended: its directories go back to the queue, but the one begun."""
@@ -227,24 +296,7 @@ def pooled_batches(
                             CrawlError(source=source, path=rel, reason=reason, message=message)
                         )
                         continue
-                    rel, at, ext, mime, numbers, sha256, md5 = entry
-                    st = stat_result(numbers)
-                    record = make_file(  # the values LocalSource.scan gives, from the same stat
-                        {
-                            "kind": "file",
-                            "source": source,
-                            "path": rel,
-                            "size": st.st_size,
-                            "mtime": fromtimestamp(st.st_mtime, UTC),
-                            "extension": ext,
-                            "mime_type": mime,
-                            "depth": at,
-                            "sha256": sha256,
-                            "md5": md5,
-                            "etag": None,
-                        }
-                    )
-                    batch.append(finish(record, st, prefix + rel))
+                    batch.append(convert(entry))
                     if len(batch) >= size:
                         yield batch
                         batch = []

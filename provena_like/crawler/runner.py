@@ -40,6 +40,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping, Sequence
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
@@ -51,7 +52,9 @@ import anyio.to_thread
 
 from provena_like._core.errors import UsageError
 from provena_like._core.lifecycle import AsyncCloseable
+from provena_like.crawler._lister import FileItem
 from provena_like.crawler._worker import Reply, serve
+from provena_like.crawler.parallel import Listed, converter
 from provena_like.crawler.records import (
     CrawlError,
     Extraction,
@@ -66,7 +69,7 @@ from provena_like.crawler.records import (
     _shared,
     maker,
 )
-from provena_like.crawler.sources import Finish, LocalSource
+from provena_like.crawler.sources import FILE_FIELDS, Finish, LocalSource
 from provena_like.crawler.walk import Crawl, cancel_all
 from provena_like.extractors.base import (
     Extractor,
@@ -391,22 +394,30 @@ class ExtractionRunner(AsyncCloseable):
             out.append(done)
         return out
 
-    def _local_finish(self) -> Finish[FileResult]:
+    def _local_finish(self, tree: LocalSource) -> tuple[Finish[FileResult], Listed[FileResult]]:
         """What a local crawl's walking thread makes of each file: its :class:`FileResult`.
 
         Only for :meth:`extract`'s fast path: nothing runs in a worker process, and the
         in-process extractor, if any, is ``basic`` without checksums, run from the crawl's
         ``stat``. The plan is kept per extension (a local crawl's MIME type follows from
         it), the records are made as :func:`~provena_like.crawler.records.trusted` ones.
+
+        Returns:
+            ``finish(record, stat, path)``, for the files the walking thread lists, and
+            ``listed(item)``, for those a listing process found: the same result, made
+            from the item's numbers (no record, stat or path made first) once its type
+            and mode were seen.
         """
         basic = next((e for e in self._inline if isinstance(e, BasicExtractor)), None)
         name = basic.name if basic is not None else ""
         plans: dict[str, _Plan] = {}
         plan_of = self._plan
         clock = time.perf_counter
+        fromtimestamp = datetime.fromtimestamp
         new, set_dict, set_fields = _new, _set_dict, _set_fields_set
         set_extra, set_private = _set_extra, _set_private
         ok_fields, result_fields = _shared(_OK_FIELDS), _shared(_RESULT_FIELDS)
+        file_fields = _shared(FILE_FIELDS)
         modes: dict[int, str] = {}  # st_mode -> basic's "mode", for regular files' modes
 
         def finish(record: FileRecord, st: os.stat_result, path: str) -> FileResult:
@@ -456,7 +467,64 @@ class ExtractionRunner(AsyncCloseable):
             set_private(result, None)
             return result
 
-        return finish
+        source = tree.source
+        slow = converter(tree, finish, full=False)  # record, stat and path, then finish()
+
+        def listed(item: FileItem) -> FileResult:
+            rel, at, ext, mime, numbers, sha256, md5 = item
+            plan = plans.get(ext)
+            st_mode, size, mtime = numbers  # a compact item (see Listed)
+            mode = modes.get(st_mode)  # type: ignore[call-overload]  # an int
+            if plan is None or (mode is None and plan[2]):
+                return slow(item)  # the first of its type or mode: finish() sees to it
+            record = new(FileRecord)
+            set_dict(
+                record,
+                {  # the values LocalSource.scan gives, from the same stat
+                    "kind": "file",
+                    "source": source,
+                    "path": rel,
+                    "size": size,
+                    "mtime": fromtimestamp(mtime, UTC),
+                    "extension": ext,
+                    "mime_type": mime,
+                    "depth": at,
+                    "sha256": sha256,
+                    "md5": md5,
+                    "etag": None,
+                },
+            )
+            set_fields(record, file_fields)
+            set_extra(record, None)
+            set_private(record, None)
+            extractions: list[Extraction]
+            if plan[2] and basic is not None:
+                started = clock()
+                ok = new(Extraction)
+                set_dict(
+                    ok,
+                    {
+                        "extractor": name,
+                        "status": "ok",
+                        "metadata": {"size": size, "mtime": mtime, "mode": mode},
+                        "error": None,
+                        "seconds": clock() - started,
+                    },
+                )
+                set_fields(ok, ok_fields)
+                set_extra(ok, None)
+                set_private(ok, None)
+                extractions = [ok, *plan[0]] if plan[0] else [ok]
+            else:
+                extractions = list(plan[0])
+            result = new(FileResult)
+            set_dict(result, {"kind": "result", "record": record, "extractions": extractions})
+            set_fields(result, result_fields)
+            set_extra(result, None)
+            set_private(result, None)
+            return result
+
+        return finish, listed
 
     def _plan(self, record: FileRecord) -> _Plan:
         """(skipped extractions, isolated extractor names, whether inline ones apply).
@@ -573,7 +641,7 @@ class ExtractionRunner(AsyncCloseable):
             and not self._isolated
             and all(type(e) is BasicExtractor and not (e.sha256 or e.md5) for e in self._inline)
         ):
-            return records.local(self._local_finish())
+            return records._local_listed(*self._local_finish(records.tree))
         return self._extract(records, max_pending)
 
     async def _extract(

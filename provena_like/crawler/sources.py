@@ -56,14 +56,16 @@ Finish = Callable[[FileRecord, os.stat_result, str], T]
 
 A file found by a listing process (:mod:`provena_like.crawler.parallel`) comes with the
 stat rebuilt from its ten numbers and three float times (``st_*_ns``, ``st_blocks``,
-``st_blksize`` and ``st_rdev`` are then ``None``).
+``st_blksize`` and ``st_rdev`` are then ``None``). (A plain crawl's listing processes send
+only the mode, size and mtime, and its records need no stat; the runner's fast path makes
+its results from those three: see :data:`~provena_like.crawler.parallel.Listed`.)
 """
 
-_FILE_FIELDS = frozenset(
+FILE_FIELDS = frozenset(
     ("source", "path", "size", "mtime", "extension", "mime_type", "depth", "sha256", "md5")
 )
 """The fields a local crawl sets on a :class:`FileRecord` (the others keep their default)."""
-_make_file = maker(FileRecord, _FILE_FIELDS)
+_make_file = maker(FileRecord, FILE_FIELDS)
 
 
 def record_itself(record: FileRecord, st: os.stat_result, path: str) -> FileRecord:

@@ -39,7 +39,7 @@ import anyio.to_thread
 
 from provena_like._core.errors import UsageError
 from provena_like._core.ratelimit import RateLimiter
-from provena_like.crawler.parallel import default_processes, pooled_batches
+from provena_like.crawler.parallel import Listed, default_processes, pooled_batches
 from provena_like.crawler.records import CrawlError, FileRecord
 from provena_like.crawler.sources import (
     CollectionSource,
@@ -173,13 +173,18 @@ class _HandOver:
 
 
 def _local_batches(
-    tree: LocalSource, rules: CrawlFilter, limiter: RateLimiter, finish: Finish[T]
+    tree: LocalSource,
+    rules: CrawlFilter,
+    limiter: RateLimiter,
+    finish: Finish[T],
+    listed: Listed[T] | None = None,
 ) -> Generator[list[T | CrawlError], None, None]:
     """A local crawl, blocking: one listing after the other, in batches of ~``_BATCH``.
 
     Once :attr:`LocalSource.processes_after` files are found with directories still to
     list, the rest is listed by :attr:`LocalSource.processes` listing processes
-    (:mod:`.parallel`).
+    (:mod:`.parallel`), whose files become ``listed(item)`` (default: ``finish`` of their
+    record).
     """
     try:
         visited = _Visited(tree.source, tree.probe_root())
@@ -197,7 +202,16 @@ def _local_batches(
     while pending:
         if processes and found >= tree.processes_after and len(pending) > 1:
             yield from pooled_batches(
-                tree, rules, limiter, finish, pending, visited.enter, batch, _BATCH, processes
+                tree,
+                rules,
+                limiter,
+                finish,
+                pending,
+                visited.enter,
+                batch,
+                _BATCH,
+                processes,
+                listed,
             )
             return
         relative, depth = pending.popleft()
@@ -227,10 +241,11 @@ def _walk_local(
     rules: CrawlFilter,
     limiter: RateLimiter,
     finish: Finish[T],
+    listed: Listed[T] | None,
     out: _HandOver,
 ) -> None:
     """Run :func:`_local_batches` in this (worker) thread, handing the batches over."""
-    batches = _local_batches(tree, rules, limiter, finish)
+    batches = _local_batches(tree, rules, limiter, finish, listed)
     try:
         for batch in batches:
             out.put(batch)
@@ -318,19 +333,35 @@ class Crawl(AsyncIterator[FileRecord | CrawlError]):
             total = sum([s async for s in sizes if isinstance(s, int)])
             ```
         """
+        return self._local_listed(finish, None)
+
+    def _local_listed(
+        self, finish: Finish[T], listed: Listed[T] | None
+    ) -> AsyncGenerator[T | CrawlError, None]:
+        """:meth:`local`, a file found by a listing process made ``listed(item)`` instead.
+
+        For :class:`~provena_like.crawler.ExtractionRunner`'s fast path: ``listed`` makes
+        the item from the listing process's tuple (:data:`~._lister.FileItem`) directly,
+        as ``finish`` would from its record and stat.
+
+        Raises:
+            UsageError: As :meth:`local`.
+        """
         if not isinstance(self.tree, LocalSource):
             raise UsageError(f"not a local folder: {self.tree!r}")
         if self.started:
             raise UsageError("this crawl's records are already being iterated")
-        taken = self._taken = self._local(self.tree, finish)
+        taken = self._taken = self._local(self.tree, finish, listed)
         return taken
 
     async def _local(
-        self, tree: LocalSource, finish: Finish[T]
+        self, tree: LocalSource, finish: Finish[T], listed: Listed[T] | None = None
     ) -> AsyncGenerator[T | CrawlError, None]:
         out = _HandOver()
         walker = asyncio.ensure_future(
-            anyio.to_thread.run_sync(_walk_local, tree, self.rules, self.limiter, finish, out)
+            anyio.to_thread.run_sync(
+                _walk_local, tree, self.rules, self.limiter, finish, listed, out
+            )
         )
         try:
             while (batch := await out.get()) is not None:

@@ -26,6 +26,8 @@ from provena_like.crawler import (
     crawl,
 )
 from provena_like.crawler import walk as walk_module
+from provena_like.crawler._lister import _error, _file
+from provena_like.crawler.listing import scan_dir
 from provena_like.crawler.records import Extraction, trusted
 from provena_like.crawler.sources import CrawlFilter, record_itself
 from provena_like.extractors.basic import BasicExtractor
@@ -68,13 +70,30 @@ def by_path(items: list[FileResult | CrawlError | Group]) -> dict[str, FileResul
 
 async def test_trusted_records_are_the_validated_ones(tmp_path: Path) -> None:
     """Fields in declaration order, the same fields set, equal, copyable, serialised alike."""
-    write_tree(tmp_path, {"a.csv": b"1", "b": b"22"})
+    write_tree(tmp_path, {"a.csv": b"1", "b": b"22", "c.csv": b"333"})
     dirs: list[tuple[str, tuple[int, int] | None]] = []
+    source = LocalSource(tmp_path)
     async with ExtractionRunner([BasicExtractor(sha256=False)], workers=1) as runner:
-        scan = LocalSource(tmp_path).scan("", 0, CrawlFilter(), runner._local_finish(), dirs)
-        items = list(scan)
-    assert len(items) == 2 and not dirs
-    for result in items:
+        finish, listed = runner._local_finish(source)
+        items = sorted(
+            source.scan("", 0, CrawlFilter(), finish, dirs),
+            key=lambda r: r.record.path if isinstance(r, FileResult) else "",
+        )
+        # what a listing process sends: the first of a type goes through finish(), the
+        # next one (c.csv after a.csv) is made from the item alone
+        entries = scan_dir(
+            str(tmp_path), "", 0, CrawlFilter(), False, (), _file(0, False), _error, []
+        )
+        from_items = [listed(item) for item in sorted(entries)]  # type: ignore[arg-type]
+    assert len(items) == 3 and not dirs
+    assert [r.model_dump(exclude={"extractions"}) for r in from_items] == [
+        r.model_dump(exclude={"extractions"}) for r in items
+    ]
+    for listed_result, result in zip(from_items, items, strict=True):
+        assert isinstance(listed_result, FileResult) and isinstance(result, FileResult)
+        for one, other in zip(listed_result.extractions, result.extractions, strict=True):
+            assert one.model_dump(exclude={"seconds"}) == other.model_dump(exclude={"seconds"})
+    for result in [*items, *from_items]:
         assert isinstance(result, FileResult)
         (basic,) = result.extractions
         for made in (result, result.record, basic):
@@ -91,7 +110,7 @@ async def test_trusted_records_are_the_validated_ones(tmp_path: Path) -> None:
         tagged = result.record.model_copy(update={"etag": "e"})  # a field not set before
         assert "etag" in tagged.model_fields_set
         assert "etag" not in result.record.model_fields_set  # not the shared set
-    first, second = items
+    first, second = items[0], from_items[2]  # c.csv: made from the listing process's item
     assert isinstance(first, FileResult) and isinstance(second, FileResult)
     # records given the same fields share one fields-set (read-only: copies get their own)
     assert first.record.model_fields_set is second.record.model_fields_set

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,8 +47,8 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[parallel_module.Lister]:
     made: list[parallel_module.Lister] = []
     real = parallel_module.Lister
 
-    def spy(tree: LocalSource, rules: CrawlFilter) -> parallel_module.Lister:
-        lister = real(tree, rules)
+    def spy(tree: LocalSource, rules: CrawlFilter, full: bool = True) -> parallel_module.Lister:
+        lister = real(tree, rules, full)
         made.append(lister)
         return lister
 
@@ -267,3 +267,57 @@ async def test_a_source_that_lists_its_own_way_gets_no_listing_processes(
     found = [r async for r in crawl(Picky(tmp_path, processes=2, processes_after=0))]
     assert sorted(r.path for r in found) == [f"d{i}/keep.txt" for i in range(6)]
     assert not started
+
+
+async def test_a_finish_of_ones_own_gets_the_whole_stat_from_listing_processes(
+    tmp_path: Path, started: list[parallel_module.Lister]
+) -> None:
+    """Plain records and the runner take compact items; another ``finish`` the whole stat."""
+    write_tree(tmp_path, {f"d{i}/f{k}.txt": b"x" * k for i in range(4) for k in range(3)})
+    source = LocalSource(tmp_path, processes=2, processes_after=0)
+
+    def inode(record: FileRecord, st: os.stat_result, path: str) -> tuple[str, int, int]:
+        return (record.path, st.st_ino, st.st_nlink)
+
+    got = [i async for i in crawl(source).local(inode) if isinstance(i, tuple)]
+    assert started and all(lister.full for lister in started)
+    expected = {
+        (p.relative_to(tmp_path).as_posix(), p.stat().st_ino, 1) for p in tmp_path.rglob("*.txt")
+    }
+    assert set(got) == expected and len(got) == 12
+    before = len(started)
+    records = [r async for r in crawl(source) if isinstance(r, FileRecord)]
+    assert len(started) > before and not any(lister.full for lister in started[before:])
+    assert sorted((r.path, r.size) for r in records) == sorted(
+        (path, int(path[-5])) for path, _, _ in expected
+    )
+
+
+async def test_runner_json_lines_through_listing_processes_are_the_general_paths(
+    tmp_path: Path, started: list[parallel_module.Lister]
+) -> None:
+    """Byte for byte (but ``seconds``): results made from compact items, skipped ones too."""
+    from tests.crawler.nasty import NeedsMissingModule
+
+    root = tree_with_links(tmp_path)
+
+    def line(item: FileResult | CrawlError | object) -> str:
+        if isinstance(item, FileResult):
+            timeless = [e.model_copy(update={"seconds": 0.0}) for e in item.extractions]
+            item = item.model_copy(update={"extractions": timeless})
+        assert isinstance(item, FileResult | CrawlError)
+        return to_jsonl(item)
+
+    async def general(source: LocalSource) -> AsyncIterator[FileRecord | CrawlError]:
+        async for record in crawl(source):  # not a Crawl: the runner's general path
+            yield record
+
+    extractors = [BasicExtractor(sha256=False), NeedsMissingModule()]
+    async with ExtractionRunner(extractors, workers=1) as runner:  # type: ignore[arg-type]
+        pooled = LocalSource(root, processes=2, processes_after=0)
+        fast = sorted([line(r) async for r in runner.extract(crawl(pooled))])
+        alone = LocalSource(root, processes=0)
+        slow = sorted([line(r) async for r in runner.extract(general(alone))])
+    assert started and not any(lister.full for lister in started)
+    assert fast == slow and len(fast) == len(set(fast))
+    assert any('"status":"skipped"' in x for x in fast) and any('"mode":"-rw' in x for x in fast)
