@@ -709,9 +709,15 @@ class TaskExecutor:
                 )
             queue = [(src, dst)]
             entry(src, dst, info)
+            backend = source.backend
+            tree = await backend.walk(src) if isinstance(backend, S3Backend) else None
             while queue:
                 here, there = queue.pop(0)
-                for child in await source.backend.list_dir(here):
+                if tree is not None:  # the whole tree from one listing
+                    listing = tree.get(here.parts[len(src.parts) :], [])
+                else:
+                    listing = await backend.list_dir(here)
+                for child in listing:
                     if child.type == "invalid_symlink":
                         continue
                     if not matches_rules(rules, child.name, is_dir=child.is_dir):
