@@ -144,26 +144,25 @@ async def run_batch(
     the rest; they are reported as skipped.
     """
     results: list[FileResult | None] = [None] * len(items)
-    slots = anyio.Semaphore(max(1, files_in_flight))
+    queue = iter(enumerate(items))
 
-    async def one(index: int, item: I, scope: anyio.CancelScope) -> None:
-        try:
+    async def worker(scope: anyio.CancelScope) -> None:
+        # a few long-lived tasks take the items in order: a task per file cost as much
+        # event-loop time as the rest of a small file's bookkeeping
+        for index, item in queue:
             try:
                 result = await work(item)
             except Exception as exc:  # a bug or an unexpected error: still a per-file result
                 log.debug("%s %s failed unexpectedly", action, item.path, exc_info=True)
                 result = failed_result(item.path, exc, action=action)
-        finally:
-            slots.release()
-        results[index] = result
-        await progress.finished(result)
-        if fail_fast and result.status == "failed":
-            scope.cancel()
+            results[index] = result
+            await progress.finished(result)
+            if fail_fast and result.status == "failed":
+                scope.cancel()
 
     async with anyio.create_task_group() as tg:
-        for index, item in enumerate(items):
-            await slots.acquire()
-            tg.start_soon(one, index, item, tg.cancel_scope)
+        for _ in range(min(max(1, files_in_flight), len(items))):
+            tg.start_soon(worker, tg.cancel_scope)
 
     final: list[FileResult] = []
     for item, maybe in zip(items, results, strict=True):

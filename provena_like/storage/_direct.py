@@ -229,6 +229,8 @@ class DirectS3:
             auto_decompress=False,  # objects are the bytes stored, whatever their encoding
             skip_auto_headers=("Content-Type",),
             headers={"User-Agent": _USER_AGENT},
+            # S3 sets no cookies: skip the jar's filtering of every request and response
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def aclose(self) -> None:

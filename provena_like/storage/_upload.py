@@ -73,6 +73,12 @@ _PREHASH_STEP = 64 * 1024 * 1024
 cancellation takes effect between hops)."""
 
 
+INLINE_READ = 64 * 1024
+"""Files up to this size are read and hashed on the event loop (open, read, close: tens of
+microseconds from the page cache), not in a worker thread: waking one and being woken
+back cost more than the read itself."""
+
+
 async def upload_file(ctx: BatchContext, item: UploadItem) -> FileResult:
     """Upload one planned file; failures become a failed result."""
     if item.error is not None:
@@ -102,9 +108,12 @@ async def _put_small(ctx: BatchContext, item: UploadItem) -> FileResult:
     settings = ctx.settings
     held = await ctx.budget.acquire(item.size or 0)
     try:
-        data, digests = await ctx.in_thread(
-            read_file, item.local, sha256=settings.checksum, md5=settings.md5
-        )
+        if (item.size or 0) <= INLINE_READ:  # cheaper than the hop to a worker thread
+            data, digests = read_file(item.local, sha256=settings.checksum, md5=settings.md5)
+        else:
+            data, digests = await ctx.in_thread(
+                read_file, item.local, sha256=settings.checksum, md5=settings.md5
+            )
         response = await ctx.requests.put(ctx.key(item.path), data, _put_headers(digests))
     finally:
         ctx.budget.release(held)

@@ -381,3 +381,45 @@ async def test_scoped_credentials_for_the_task_executor(
         assert inside == ("ok" if access == "write" else "AccessDenied")
         for key in (other_prefix + "a.bin", backend.prefix + "metadata.json"):
             assert await anyio.to_thread.run_sync(attempt, key) == "AccessDenied"
+
+
+async def test_s3_walk_shows_what_list_dir_shows(
+    server: ServerThread, new_user: Callable[..., User]
+) -> None:
+    """The expansion's one flat listing gives every directory what ``ls`` would show."""
+    _, backend = await dataset_collection(server, new_user("walker"))
+    prefix = backend.prefix
+    keys = [
+        "raw/run1/a.bin",
+        "raw/run1/b.bin",
+        "raw/run2/deep/c.bin",
+        "raw/x",  # a file and a directory of the same name: the directory is shown
+        "raw/x/inside.bin",
+        "raw/empty/",  # a directory marker only
+        "raw/marked/",  # a marker beside objects
+        "raw/marked/m.bin",
+        "raw/odd//twice.bin",  # an empty segment: ls shows no such directory
+        "raw/%2E%2E/up.bin",  # encoded dots: no usable name
+        "raw/enc%2Fslash/e.bin",  # an encoded separator neither
+        "raw/z.bin",
+        "top.txt",
+    ]
+    for key in keys:
+        await in_server(server, lambda key=key: put_object(backend.store, prefix + key, b"k"))
+    for start in ("/", "/raw/"):
+        root = normalise(start)
+        tree = await in_server(server, lambda root=root: backend.walk(root))
+        queue = [root]
+        seen = []
+        while queue:
+            here = queue.pop(0)
+            shown = await in_server(server, lambda here=here: backend.list_dir(here))
+            relative = here.parts[len(root.parts) :]
+            assert tree[relative] == shown, here.display
+            seen.append(relative)
+            queue.extend(here.child(f.name) for f in shown if f.is_dir)
+        assert sorted(seen) == sorted(tree), "walk has a directory ls can't reach"
+    raw = {f.name: f.type for f in tree[()]}
+    assert (raw["x"], raw["z.bin"], raw["empty"]) == ("dir", "file", "dir")
+    assert "%2E%2E" not in raw and "enc%2Fslash" not in raw
+    assert tree[("empty",)] == []

@@ -226,6 +226,46 @@ class S3Backend:
                 )
         return [found[name] for name in sorted(found)]
 
+    async def walk(self, path: ResolvedPath) -> dict[tuple[str, ...], list[FileInfo]]:
+        """What :meth:`list_dir` shows of the directory ``path`` and of every directory below.
+
+        From one flat listing of the prefix (a page per 1,000 keys), not a listing per
+        directory and a probe per subdirectory: a recursive transfer's expansion of 2,000
+        objects in 10 directories took 21 requests. Keyed by the parts below ``path``; a
+        directory whose name :meth:`list_dir` would not show is left out with all below it.
+        """
+        base = self.dir_key(path)
+        objects, _ = await self._list(base, delimiter=False)
+        dirs: dict[tuple[str, ...], dict[str, FileInfo]] = {(): {}}
+        files: dict[tuple[str, ...], dict[str, FileInfo]] = {}
+        usable: dict[str, bool] = {}
+        for obj in objects:
+            *folders, name = str(obj["Key"])[len(base) :].split("/")
+            here: tuple[str, ...] = ()
+            for folder in folders:
+                ok = usable.get(folder)
+                if ok is None:
+                    ok = usable[folder] = _usable(folder)
+                if not ok:
+                    break  # list_dir shows no such directory: nothing below it is reached
+                dirs[here].setdefault(folder, FileInfo(name=folder, type="dir", permissions="0755"))
+                here = (*here, folder)
+                dirs.setdefault(here, {})
+            else:
+                if name and _usable(name):
+                    files.setdefault(here, {})[name] = FileInfo(
+                        name=name,
+                        type="file",
+                        size=int(obj.get("Size", 0)),
+                        last_modified=_when(obj.get("LastModified")),
+                    )
+        tree: dict[tuple[str, ...], list[FileInfo]] = {}
+        for where, found in dirs.items():
+            for name, info in files.get(where, {}).items():
+                found.setdefault(name, info)  # a name that is a directory too: the directory
+            tree[where] = [found[name] for name in sorted(found)]
+        return tree
+
     # -- writing -----------------------------------------------------------------------------
 
     async def _require_dir(self, path: ResolvedPath) -> None:
