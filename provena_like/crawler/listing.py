@@ -200,7 +200,7 @@ def scan_dir(
     Example:
         ```python
         dirs: SubDirs = []
-        names = list(scan_dir("/data", "", 0, CrawlFilter(), False, (),
+        names = list(scan_dir("data", "", 0, CrawlFilter(), False, (),
                               lambda rel, *_: rel, lambda rel, *_: None, dirs))
         ```
     """
