@@ -663,7 +663,25 @@ class TaskExecutor:
 
     # -- transfer --------------------------------------------------------------------------
 
-    async def _expand(self, row: TaskRow, source: Collection) -> list[dict[str, Any]]:
+    async def _listed(
+        self, run: _Run, source: Collection, path: ResolvedPath
+    ) -> list[tuple[str, int, datetime | None]]:
+        """Every object under the S3 directory ``path``, through the task's read engine.
+
+        ``(full key, size, last modified)``; the engine's own listing (its direct path
+        parses a page of 1,000 keys in about a third of botocore's time, and the engine is
+        the one the copy uses, opened once).
+        """
+        backend = source.backend
+        assert isinstance(backend, S3Backend)
+        engine = await run.engine(source, write=False)
+        start = len(backend.prefix)
+        return [
+            (backend.prefix + obj.key, obj.size, obj.last_modified)
+            async for obj in engine.list(backend.dir_key(path)[start:])
+        ]
+
+    async def _expand(self, run: _Run, row: TaskRow, source: Collection) -> list[dict[str, Any]]:
         options = row.options
         rules: list[dict[str, Any]] = options.get("filter_rules") or []
         skip_errors = bool(options.get("skip_source_errors"))
@@ -711,7 +729,9 @@ class TaskExecutor:
             queue = [(src, dst)]
             entry(src, dst, info)
             backend = source.backend
-            tree = await backend.walk(src) if isinstance(backend, S3Backend) else None
+            tree = None
+            if isinstance(backend, S3Backend):  # the whole tree from one listing
+                tree = await backend.walk(src, await self._listed(run, source, src))
             while queue:
                 here, there = queue.pop(0)
                 if tree is not None:  # the whole tree from one listing
@@ -736,14 +756,16 @@ class TaskExecutor:
         dest = await open_collection(
             self.app, principal, options["destination_endpoint"], write=True
         )
-        if not ctx.progress.get("expanded"):
-            async with self.sessions() as session, session.begin():  # a retried expansion
-                await session.execute(delete(TaskItemRow).where(TaskItemRow.task_id == row.task_id))
-            entries = await self._expand(row, source)
-            await self._add_items(row.task_id, entries)
-            await ctx.checkpoint({"expanded": True})
         async with AsyncExitStack() as stack:
             run = _Run(self, ctx, row, source, dest, stack)
+            if not ctx.progress.get("expanded"):
+                async with self.sessions() as session, session.begin():  # a retried expansion
+                    await session.execute(
+                        delete(TaskItemRow).where(TaskItemRow.task_id == row.task_id)
+                    )
+                entries = await self._expand(run, row, source)
+                await self._add_items(row.task_id, entries)
+                await ctx.checkpoint({"expanded": True})
             done: tuple[list[_Item], dict[int, _Copied]] | None = None
             after = -1
             while True:
