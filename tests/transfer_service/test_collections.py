@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 
 import anyio
@@ -26,6 +27,8 @@ from provena_like.server.transfer.index import collection_id
 from provena_like.server.transfer.paths import normalise
 from provena_like.server.transfer.posix import PosixBackend
 from provena_like.server.transfer.s3 import S3Backend
+from provena_like.storage.credentials import S3Credentials
+from provena_like.storage.engine import TransferEngine
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread
 from tests.support.datastore_helpers import s3_client, s3_error
@@ -383,11 +386,37 @@ async def test_scoped_credentials_for_the_task_executor(
             assert await anyio.to_thread.run_sync(attempt, key) == "AccessDenied"
 
 
+async def _engine_listing(
+    server: ServerThread, backend: S3Backend, owner: User, key: str
+) -> list[tuple[str, int, datetime | None]]:
+    """Every object under the full ``key`` prefix, listed by a transfer engine with the
+    owner's scoped read credentials."""
+    issued = await in_server(server, lambda: backend.credentials(owner.name, access="read"))
+    creds = S3Credentials(
+        access_key_id=issued.access_key_id,
+        secret_access_key=issued.secret_access_key,
+        session_token=issued.session_token,
+        expiration=issued.expiration,
+        endpoint_url=backend.store.internal_endpoint_url,
+        region=backend.store.settings.region,
+        bucket=backend.bucket,
+        prefix=backend.prefix,
+        access="read",
+    )
+    async with TransferEngine(creds) as engine:
+        return [
+            (backend.prefix + o.key, o.size, o.last_modified)
+            async for o in engine.list(key[len(backend.prefix) :])
+        ]
+
+
 async def test_s3_walk_shows_what_list_dir_shows(
     server: ServerThread, new_user: Callable[..., User]
 ) -> None:
-    """The expansion's one flat listing gives every directory what ``ls`` would show."""
-    _, backend = await dataset_collection(server, new_user("walker"))
+    """The expansion's one flat listing gives every directory what ``ls`` would show, made
+    by botocore or (as the task executor makes it) by a transfer engine's own listing."""
+    walker = new_user("walker")
+    _, backend = await dataset_collection(server, walker)
     prefix = backend.prefix
     keys = [
         "raw/run1/a.bin",
@@ -419,6 +448,8 @@ async def test_s3_walk_shows_what_list_dir_shows(
             seen.append(relative)
             queue.extend(here.child(f.name) for f in shown if f.is_dir)
         assert sorted(seen) == sorted(tree), "walk has a directory ls can't reach"
+        listed = await _engine_listing(server, backend, walker, backend.dir_key(root))
+        assert await in_server(server, lambda r=root, x=listed: backend.walk(r, x)) == tree
     raw = {f.name: f.type for f in tree[()]}
     assert (raw["x"], raw["z.bin"], raw["empty"]) == ("dir", "file", "dir")
     assert "%2E%2E" not in raw and "enc%2Fslash" not in raw

@@ -30,6 +30,7 @@ refuses to let write into a frozen dataset.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -226,21 +227,34 @@ class S3Backend:
                 )
         return [found[name] for name in sorted(found)]
 
-    async def walk(self, path: ResolvedPath) -> dict[tuple[str, ...], list[FileInfo]]:
+    async def walk(
+        self,
+        path: ResolvedPath,
+        listed: Iterable[tuple[str, int, datetime | None]] | None = None,
+    ) -> dict[tuple[str, ...], list[FileInfo]]:
         """What :meth:`list_dir` shows of the directory ``path`` and of every directory below.
 
         From one flat listing of the prefix (a page per 1,000 keys), not a listing per
         directory and a probe per subdirectory: a recursive transfer's expansion of 2,000
         objects in 10 directories took 21 requests. Keyed by the parts below ``path``; a
         directory whose name :meth:`list_dir` would not show is left out with all below it.
+        ``listed``: that listing made already (``(full key, size, last modified)`` of every
+        object under :meth:`dir_key` of ``path``), e.g. by the task's transfer engine, whose
+        listing parses pages in a fraction of botocore's time.
         """
         base = self.dir_key(path)
-        objects, _ = await self._list(base, delimiter=False)
+        if listed is None:
+            page, _ = await self._list(base, delimiter=False)
+            objects = [
+                (str(o["Key"]), int(o.get("Size", 0)), _when(o.get("LastModified"))) for o in page
+            ]
+        else:
+            objects = [(k, size, _when(when)) for k, size, when in listed if k.startswith(base)]
         dirs: dict[tuple[str, ...], dict[str, FileInfo]] = {(): {}}
         files: dict[tuple[str, ...], dict[str, FileInfo]] = {}
         usable: dict[str, bool] = {}
-        for obj in objects:
-            *folders, name = str(obj["Key"])[len(base) :].split("/")
+        for key, size, when in objects:
+            *folders, name = key[len(base) :].split("/")
             here: tuple[str, ...] = ()
             for folder in folders:
                 ok = usable.get(folder)
@@ -256,8 +270,8 @@ class S3Backend:
                     files.setdefault(here, {})[name] = FileInfo(
                         name=name,
                         type="file",
-                        size=int(obj.get("Size", 0)),
-                        last_modified=_when(obj.get("LastModified")),
+                        size=size,
+                        last_modified=when,
                     )
         tree: dict[tuple[str, ...], list[FileInfo]] = {}
         for where, found in dirs.items():
