@@ -27,7 +27,6 @@ from provena_like.server.transfer.index import collection_id
 from provena_like.server.transfer.paths import normalise
 from provena_like.server.transfer.posix import PosixBackend
 from provena_like.server.transfer.s3 import S3Backend
-from provena_like.storage.credentials import S3Credentials
 from provena_like.storage.engine import TransferEngine
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread
@@ -391,18 +390,7 @@ async def _engine_listing(
 ) -> list[tuple[str, int, datetime | None]]:
     """Every object under the full ``key`` prefix, listed by a transfer engine with the
     owner's scoped read credentials."""
-    issued = await in_server(server, lambda: backend.credentials(owner.name, access="read"))
-    creds = S3Credentials(
-        access_key_id=issued.access_key_id,
-        secret_access_key=issued.secret_access_key,
-        session_token=issued.session_token,
-        expiration=issued.expiration,
-        endpoint_url=backend.store.internal_endpoint_url,
-        region=backend.store.settings.region,
-        bucket=backend.bucket,
-        prefix=backend.prefix,
-        access="read",
-    )
+    creds = await in_server(server, lambda: backend.engine_credentials(owner.name, access="read"))
     async with TransferEngine(creds) as engine:
         return [
             (backend.prefix + o.key, o.size, o.last_modified)

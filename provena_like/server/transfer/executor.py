@@ -272,18 +272,7 @@ class _Run:
             access: Any = "write" if write else "read"
 
             async def issue() -> S3Credentials:  # again before they expire: long tasks go on
-                issued = await backend.credentials(self.owner, access=access)
-                return S3Credentials(
-                    access_key_id=issued.access_key_id,
-                    secret_access_key=issued.secret_access_key,
-                    session_token=issued.session_token,
-                    expiration=issued.expiration,
-                    endpoint_url=backend.store.internal_endpoint_url,
-                    region=backend.store.settings.region,
-                    bucket=backend.bucket,
-                    prefix=backend.prefix,
-                    access=access,
-                )
+                return await backend.engine_credentials(self.owner, access=access)
 
             creds = RefreshingCredentials(issue)
             engine = TransferEngine(

@@ -51,6 +51,7 @@ from provena_like.server.transfer.backend import (
 )
 from provena_like.server.transfer.errors import TransferAPIError, permission_denied
 from provena_like.server.transfer.paths import ResolvedPath, normalise
+from provena_like.storage.credentials import S3Credentials
 
 __all__ = ["S3Backend"]
 
@@ -119,6 +120,21 @@ class S3Backend:
             prefix=self.prefix,
             access=access,
             duration_seconds=None,
+        )
+
+    async def engine_credentials(self, username: str, *, access: AccessLevel) -> S3Credentials:
+        """:meth:`credentials` in the form a transfer engine takes, for the server's endpoint."""
+        issued = await self.credentials(username, access=access)
+        return S3Credentials(
+            access_key_id=issued.access_key_id,
+            secret_access_key=issued.secret_access_key,
+            session_token=issued.session_token,
+            expiration=issued.expiration,
+            endpoint_url=self.store.internal_endpoint_url,
+            region=self.store.settings.region,
+            bucket=self.bucket,
+            prefix=self.prefix,
+            access=access,
         )
 
     # -- object store calls ------------------------------------------------------------------
