@@ -158,35 +158,19 @@ def converter(tree: LocalSource, finish: Finish[T], full: bool = True) -> Listed
 
     def convert(entry: FileItem) -> T:
         rel, at, ext, mime, numbers, sha256, md5 = entry
-        if not full:
+        size: float
+        if full:
+            st = stat_result(numbers)
+            size, mtime = st.st_size, st.st_mtime
+        else:
             mode, size, mtime = numbers
-            record = make_file(
-                {
-                    "kind": "file",
-                    "source": source,
-                    "path": rel,
-                    "size": size,
-                    "mtime": fromtimestamp(mtime, UTC),
-                    "extension": ext,
-                    "mime_type": mime,
-                    "depth": at,
-                    "sha256": sha256,
-                    "md5": md5,
-                    "etag": None,
-                }
-            )
-            if plain:
-                return record  # type: ignore[return-value]  # finish is record_itself
-            st = stat_result((mode, 0, 0, 0, 0, 0, size, 0, int(mtime), 0, 0.0, mtime, 0.0))
-            return finish(record, st, prefix + rel)
-        st = stat_result(numbers)
         record = make_file(
             {
                 "kind": "file",
                 "source": source,
                 "path": rel,
-                "size": st.st_size,
-                "mtime": fromtimestamp(st.st_mtime, UTC),
+                "size": size,
+                "mtime": fromtimestamp(mtime, UTC),
                 "extension": ext,
                 "mime_type": mime,
                 "depth": at,
@@ -195,6 +179,10 @@ def converter(tree: LocalSource, finish: Finish[T], full: bool = True) -> Listed
                 "etag": None,
             }
         )
+        if plain:
+            return record  # type: ignore[return-value]  # finish is record_itself
+        if not full:
+            st = stat_result((mode, 0, 0, 0, 0, 0, size, 0, int(mtime), 0, 0.0, mtime, 0.0))
         return finish(record, st, prefix + rel)
 
     return convert
