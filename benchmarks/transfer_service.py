@@ -327,6 +327,9 @@ class Bench:
         key = f"{tool}-{kind}-{n}/"
         local = self.root / "src" / kind if direction == "up" else self.root / key.rstrip("/")
         remote_key = key if direction == "up" else f"seed/{kind}/"
+        # the previous run's writes (1 GiB into SeaweedFS's volumes or a local file) reach
+        # the disk first: otherwise whichever tool runs next pays for their writeback
+        await anyio.to_thread.run_sync(os.sync)
         if tool in ("service", "unchecked"):
             local_loc = f"globus://{self.local_cid}/{local.relative_to(self.root).as_posix()}/"
             remote_loc = f"globus://{self.dataset_cid}/{remote_key}"
