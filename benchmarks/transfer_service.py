@@ -30,7 +30,12 @@ Copied by
 rclone and the engine run in processes of their own; the service runs in this process (the
 stack's server thread), so the peak RSS printed for it is this process's during the task
 (Linux: ``VmHWM`` reset through ``/proc/self/clear_refs`` before each task). Every run
-copies into a fresh destination (a new prefix or folder), with a cold hash cache. Medians of
+copies into a fresh destination (a new prefix or folder), with a cold hash cache, after
+``os.sync()`` and, before a download, a scratch file as big as the copy written and deleted
+(:func:`recycle_memory`: on a virtual machine that hands freed memory back to its host, the
+first download of a run otherwise paid 2.5-3 s of CPU for fresh page cache that the later
+ones did not). Each run prints its CPU seconds (the service: this process, which runs the
+server; rclone and the engine: their process) and SeaweedFS's. Medians of
 ``--rounds`` rounds for the small files, ``--big-rounds`` for the big file; the tools take
 turns in each round.
 Prints the medians, ``service / rclone`` and ``unchecked / rclone`` (rclone's time over the
@@ -124,6 +129,33 @@ def make_data(root: Path, small: int, big_mib: int) -> None:
             fh.write(i.to_bytes(8, "little") + chunk[8:])
 
 
+def recycle_memory(scratch: Path, size: int) -> None:
+    """Write ``size`` bytes to ``scratch`` and delete it: page cache that the next writer reuses.
+
+    Every download then starts as the ones after the first did: right after a copy as big
+    as the one it makes was deleted. A virtual machine whose freed memory goes back to its
+    host (free page reporting) pays for the first touch of each page it gets back: measured
+    on the 2-core benchmark machine, writing 1 GiB into a new file cost 2.5-3.0 s of system
+    CPU when no memory had just been freed, 0.2-0.3 s right after a 1 GiB file was deleted.
+    Without this, the first download of a run (the service's, in round 1) paid that alone.
+    """
+    chunk = bytes(MiB)
+    with scratch.open("wb") as fh:
+        for _ in range(size // MiB):
+            fh.write(chunk)
+    scratch.unlink()
+
+
+def _weed_cpu(pid: int | None) -> float | None:
+    """CPU seconds (user + system) the object store's process used so far (Linux), or ``None``."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _creds_dict(creds: Any) -> dict[str, Any]:
     """Scoped credentials (the datastore's model) as ``S3Credentials`` keyword arguments."""
     return {
@@ -161,6 +193,7 @@ async def engine_copy(spec: dict[str, Any]) -> dict[str, Any]:
         cache_dir=spec["cache_dir"],
     )
     async with engine:
+        cpu0 = time.process_time()
         started = time.perf_counter()
         if spec["direction"] == "up":
             result = await engine.upload(Path(spec["local"]), prefix=spec["key"])
@@ -170,7 +203,7 @@ async def engine_copy(spec: dict[str, Any]) -> dict[str, Any]:
     failed = [f.path for f in result.files if f.status != "ok"]
     if failed:
         raise RuntimeError(f"the engine failed {len(failed)} file(s): {failed[:3]}")
-    return {"seconds": seconds, "files": len(result.files)}
+    return {"seconds": seconds, "files": len(result.files), "cpu": time.process_time() - cpu0}
 
 
 def engine_child(spec: dict[str, Any]) -> dict[str, Any]:
@@ -212,6 +245,7 @@ def _run_rclone(
         "RCLONE_CONFIG_BENCH_NO_CHECK_BUCKET": "true",
     }
     args = [str(local), remote] if direction == "up" else [remote, str(local)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         ["/usr/bin/time", "-f", "RSS %M", binary, "copy", *args]
@@ -224,8 +258,11 @@ def _run_rclone(
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"rclone copy failed ({done.returncode}): {done.stderr[-2000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     rss = [line for line in done.stderr.splitlines() if line.startswith("RSS ")]
-    return {"seconds": seconds, "peak_rss_mib": int(rss[-1].split()[1]) / 1024 if rss else None}
+    peak = int(rss[-1].split()[1]) / 1024 if rss else None
+    return {"seconds": seconds, "peak_rss_mib": peak, "cpu": cpu}
 
 
 async def _run_service(
@@ -240,6 +277,7 @@ async def _run_service(
     from provena_like.clients.transfer import TaskOutcome
 
     measured = _clear_peak_rss()
+    cpu0 = time.process_time()  # this process: the server (and this client's polls)
     started = time.perf_counter()
     handle = await pv.transfer_client.transfer(
         source, destination, recursive=True, verify_checksum=verify
@@ -248,7 +286,8 @@ async def _run_service(
     seconds = time.perf_counter() - started
     if result.outcome is not TaskOutcome.SUCCEEDED:
         raise RuntimeError(f"the service's task ended {result.outcome}: {result.task}")
-    return {"seconds": seconds, "peak_rss_mib": _peak_rss_mib() if measured else None}
+    peak = _peak_rss_mib() if measured else None
+    return {"seconds": seconds, "peak_rss_mib": peak, "cpu": time.process_time() - cpu0}
 
 
 # ------------------------------------------------------------------------------ the bench
@@ -327,9 +366,14 @@ class Bench:
         key = f"{tool}-{kind}-{n}/"
         local = self.root / "src" / kind if direction == "up" else self.root / key.rstrip("/")
         remote_key = key if direction == "up" else f"seed/{kind}/"
+        if direction == "down":  # see recycle_memory: no tool pays for being first
+            want = _tree_bytes(self.root / "src" / kind)[1]
+            await anyio.to_thread.run_sync(recycle_memory, self.root.parent / "recycle", want)
         # the previous run's writes (1 GiB into SeaweedFS's volumes or a local file) reach
         # the disk first: otherwise whichever tool runs next pays for their writeback
         await anyio.to_thread.run_sync(os.sync)
+        weed = self.stack.s3.pid if self.stack.s3 is not None else None
+        weed_before = _weed_cpu(weed)
         if tool in ("service", "unchecked"):
             local_loc = f"globus://{self.local_cid}/{local.relative_to(self.root).as_posix()}/"
             remote_loc = f"globus://{self.dataset_cid}/{remote_key}"
@@ -348,6 +392,9 @@ class Bench:
             )
         else:
             out = await self.engine(direction, local, remote_key)
+        weed_after = _weed_cpu(weed)
+        if weed_before is not None and weed_after is not None:
+            out["weed_cpu"] = weed_after - weed_before
         await self.check(direction, kind, key, local)
         return out
 
@@ -380,7 +427,9 @@ class Bench:
                         rss = out.get("peak_rss_mib")
                         print(
                             f"  {workload:10s} {tool:8s} round {n + 1}: {out['seconds']:7.2f} s"
-                            + (f"  peak RSS {rss:.0f} MiB" if rss else ""),
+                            + (f"  peak RSS {rss:.0f} MiB" if rss else "")
+                            + (f"  CPU {out['cpu']:.2f} s" if "cpu" in out else "")
+                            + (f", SeaweedFS {out['weed_cpu']:.2f} s" if "weed_cpu" in out else ""),
                             flush=True,
                         )
 
