@@ -204,6 +204,28 @@ class PosixRepository(Repository):
             raise UnsafePath(f"unsafe path {path!r}: it leads outside the repository ({real})")
         return target
 
+    def _folder_inside(
+        self, path: str, target: Path, folders: dict[Path, Path] | None, root: Path | None
+    ) -> Path:
+        """Where the folder of ``target`` resolves, checked inside the root. Blocking.
+
+        ``folders`` (folder -> where it resolves) and ``root`` (the resolved root) are what
+        a batch resolved already: a batch's files share few folders, and resolving one
+        walks every component of its path (most of the time a small file's stat or delete
+        takes).
+        """
+        if root is None:
+            root = self.root.resolve()
+        folder = target.parent
+        parent = folders.get(folder) if folders is not None else None
+        if parent is None:
+            parent = folder.resolve()
+            if folders is not None:
+                folders[folder] = parent
+        if parent != root and not parent.is_relative_to(root):
+            raise UnsafePath(f"unsafe path {path!r}: it leads outside the repository")
+        return parent
+
     def _writable(self, path: str) -> Path:
         """The file to write ``path`` to, its directories created inside the root. Blocking."""
         check_path(path)
@@ -488,11 +510,25 @@ class PosixRepository(Repository):
         """
         return await anyio.to_thread.run_sync(self._stat_one, path, verify, limiter=self._limiter)
 
-    def _stat_one(self, path: str, verify: bool) -> ObjectInfo | None:
-        """:meth:`stat` of one path. Blocking."""
-        target = self._existing(path)
+    def _stat_one(
+        self,
+        path: str,
+        verify: bool,
+        folders: dict[Path, Path] | None = None,
+        root: Path | None = None,
+    ) -> ObjectInfo | None:
+        """:meth:`stat` of one path (``folders``, ``root``: see :meth:`_folder_inside`). Blocking.
+
+        Its folder is resolved (checked inside the root) and the file itself looked at
+        without following a symlink: a symlink is no object, and one leading outside the
+        root is refused as when the whole path is resolved.
+        """
+        target = local_target(self.root, check_path(path))
+        self._folder_inside(path, target, folders, root)
         try:
             info = os.lstat(target)
+            if stat_module.S_ISLNK(info.st_mode):
+                self._existing(path)  # refused if it leads outside the root
             if not stat_module.S_ISREG(info.st_mode):
                 return None
             digest = hash_file(target).sha256 if verify else None
@@ -533,10 +569,12 @@ class PosixRepository(Repository):
         """
         found: builtins.list[ObjectInfo | None] = []
         budget = self._chunk_size
+        folders: dict[Path, Path] = {}
+        root = self.root.resolve()
         for path in paths:
             if found and budget <= 0:
                 break
-            info = self._stat_one(path, verify)
+            info = self._stat_one(path, verify, folders, root)
             found.append(info)
             if verify and info is not None:
                 budget -= info.size
@@ -547,21 +585,10 @@ class PosixRepository(Repository):
     ) -> Path | None:
         """Remove the object at ``path``; the folder to fsync (None if nothing). Blocking.
 
-        ``folders`` (folder -> where it resolves) and ``root`` (the resolved root) are what
-        a batch resolved already: a batch's files share few folders, and resolving one
-        walks every component of its path (most of the time a delete takes).
+        ``folders`` and ``root``: see :meth:`_folder_inside`.
         """
         target = local_target(self.root, check_path(path))
-        if root is None:
-            root = self.root.resolve()
-        folder = target.parent
-        parent = folders.get(folder) if folders is not None else None
-        if parent is None:
-            parent = folder.resolve()
-            if folders is not None:
-                folders[folder] = parent
-        if parent != root and not parent.is_relative_to(root):
-            raise UnsafePath(f"unsafe path {path!r}: it leads outside the repository")
+        parent = self._folder_inside(path, target, folders, root)
         try:
             if stat_module.S_ISDIR(os.lstat(target).st_mode):
                 return None  # a folder is not an object

@@ -4,7 +4,8 @@ Moving thousands of small files is bound by the client's CPU, not the network: m
 loopback (2 cores shared with SeaweedFS), botocore spends about 1.2 ms of CPU per request on
 endpoint-ruleset evaluation, event hooks, parameter validation, serialisation and user-agent
 assembly, more than the server spends on the whole request. This module sends the three
-requests a batch makes per small file straight through one pooled ``aiohttp`` session, signed
+requests a batch makes per small file straight through one pooled ``aiohttp`` session (HEADs
+through connections of their own, :mod:`._heads`: a HEAD needs no HTTP client), signed
 (:mod:`._sigv4`) with the same credentials object the aiobotocore client uses, so refreshes
 are shared. Per request that is ~0.4 ms of CPU, and a batch of 4 KiB files runs about twice
 as fast.
@@ -42,6 +43,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from provena_like._version import __version__
+from provena_like.storage._heads import HeadPool
 from provena_like.storage._sigv4 import host_header, sign
 
 __all__ = [
@@ -232,9 +234,17 @@ class DirectS3:
             # S3 sets no cookies: skip the jar's filtering of every request and response
             cookie_jar=aiohttp.DummyCookieJar(),
         )
+        # HEADs (no body, ever) go through connections of their own: a fraction of the CPU
+        self._heads = HeadPool(
+            self._origin,
+            max_connections=max_connections,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools."""
+        await self._heads.aclose()
         await self._session.close()
 
     def _path(self, key: str) -> str:
@@ -290,8 +300,15 @@ class DirectS3:
             yield DirectResponse(response.status, response.headers, b""), _pieces(response)
 
     async def head(self, key: str, headers: Mapping[str, str] | None = None) -> DirectResponse:
-        """HEAD ``key`` (``headers`` e.g. ``x-amz-checksum-mode: ENABLED``)."""
-        return await self._send("HEAD", "HeadObject", key, dict(headers or {}), b"")
+        """HEAD ``key`` (``headers`` e.g. ``x-amz-checksum-mode: ENABLED``), by :mod:`._heads`."""
+        path = self._path(key)
+        credentials = await self._credentials()
+        signed = sign("HEAD", path, "", self._host, dict(headers or {}), credentials, self._region)
+        signed["user-agent"] = _USER_AGENT
+        status, reason, answer = await self._heads.head(path, signed)
+        if status >= 300:  # a HEAD's error has no body: its code is the status
+            raise _error(status, reason, b"", "HeadObject", answer)
+        return DirectResponse(status, answer, b"")
 
     async def list_page(
         self, prefix: str, *, token: str | None = None, max_keys: int = 1000

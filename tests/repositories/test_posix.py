@@ -43,6 +43,15 @@ async def test_symlinks_never_lead_outside_the_root(
     assert sorted(os.listdir(outside)) == ["secret.txt"]
     with pytest.raises(UnsafePath):
         await repo.stat("link/secret.txt")
+    for many in (False, True):  # a file symlinked out is refused, never followed
+        with pytest.raises(UnsafePath):
+            if many:
+                await repo.stat_many(["inside/a.txt", "inside/secret.txt"], verify=True)
+            else:
+                await repo.stat("inside/secret.txt", verify=True)
+    os.symlink(repo.root / "inside" / "a.txt", repo.root / "inside" / "alias.txt")
+    seen = await repo.stat_many(["inside/a.txt", "inside/alias.txt"], verify=True)
+    assert [i is not None for i in seen] == [True, False]  # a symlink inside is no object
     with pytest.raises(UnsafePath):
         await repo.get("link/secret.txt", tmp_path / "stolen.txt")
     with pytest.raises(UnsafePath):

@@ -181,23 +181,28 @@ async def _verify_locations(
 ) -> tuple[set[tuple[int, int]], list[dict[str, Any]]]:
     """HEAD the locations in the server's own bucket: the verified ones, and the problems.
 
-    The HEADs run a few at once (a patch may have thousands of locations).
+    The HEADs run a few at once (a patch may have thousands of locations): that many
+    tasks take the next location in turn (not a task and a limiter's turn per location:
+    a thousand of those cost the event loop more than the HEADs' answers).
     """
     seen: dict[tuple[int, int], Look] = {}
-    limiter = anyio.CapacityLimiter(_HEADS_AT_ONCE)
     ours = {h: own_prefix(store, r) is not None for h, r in repositories.items()}
+    todo: list[tuple[int, int, str, ItemRow]] = []
+    for i, f in enumerate(body.files):
+        for m, loc in enumerate(f.locations):
+            if ours[loc.repository]:
+                todo.append((i, m, loc.relative_path, repositories[loc.repository]))
+            else:  # nothing to look at
+                seen[i, m] = Look(ours=False)
+    left = iter(todo)
 
-    async def one(i: int, m: int, relative_path: str, repository: ItemRow) -> None:
-        async with limiter:
+    async def looking() -> None:
+        for i, m, relative_path, repository in left:  # shared: each location once
             seen[i, m] = await look(store, repository, relative_path)
 
     async with anyio.create_task_group() as tg:
-        for i, f in enumerate(body.files):
-            for m, loc in enumerate(f.locations):
-                if not ours[loc.repository]:  # nothing to look at: no task for it
-                    seen[i, m] = Look(ours=False)
-                    continue
-                tg.start_soon(one, i, m, loc.relative_path, repositories[loc.repository])
+        for _ in range(min(_HEADS_AT_ONCE, len(todo))):
+            tg.start_soon(looking)
     verified: set[tuple[int, int]] = set()
     problems: list[dict[str, Any]] = []
     for i, f in enumerate(body.files):
