@@ -76,28 +76,6 @@ async def test_commit_wakes_local_workers_at_once(job_db: str) -> None:
     assert record.state is JobState.SUCCEEDED
 
 
-async def test_runs_here_while_its_handler_runs_only(job_db: str) -> None:
-    started, release = anyio.Event(), anyio.Event()
-
-    async def held(_ctx: JobContext) -> None:
-        started.set()
-        await release.wait()
-
-    runner = JobRunner(workers=1, **FAST)
-    runner.register("test.held", held)
-    async with open_sessions(job_db) as sessions, runner.running(sessions):
-        job_id = await enqueue(runner, sessions, "test.held", {})
-        assert not JobRunner(**FAST).runs_here(job_id)  # another runner's job
-        with anyio.fail_after(20):
-            await started.wait()
-        assert runner.runs_here(job_id)
-        assert not runner.runs_here("no-such-job")
-        release.set()
-        record = await wait_for_job(sessions, job_id, finished)
-        assert record.state is JobState.SUCCEEDED
-        assert not runner.runs_here(job_id)
-
-
 async def test_job_of_a_rolled_back_transaction_never_exists(job_db: str) -> None:
     calls: list[str] = []
 

@@ -243,15 +243,6 @@ class JobRunner:
         """A snapshot of a job, or ``None`` when there is none."""
         return await store.get(session, job_id)
 
-    def runs_here(self, job_id: str) -> bool:
-        """Whether a handler of this runner runs the job now, its lease not lost.
-
-        Such a job has not ended: a caller asking whether it ended (a status poll) needs no
-        database round trip. ``False`` says nothing: the job may run elsewhere, or be over.
-        """
-        ctx = self._active.get(job_id)
-        return ctx is not None and not ctx._lost
-
     @asynccontextmanager
     async def running(self, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[None]:
         """Run the workers while the block runs; leaving it stops them.

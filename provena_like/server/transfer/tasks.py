@@ -317,11 +317,9 @@ async def reconcile(
     """Fail an active task whose job ended without ending it; whether it did.
 
     Never leaves a task ACTIVE forever: a job that failed (interrupted too many times by
-    restarts, or a bug of the executor) fails its task with the job's error. A job this
-    server's runner is running has not ended: nothing is read then (each status poll of a
-    running task read the job in a transaction of its own).
+    restarts, or a bug of the executor) fails its task with the job's error.
     """
-    if row.status != ACTIVE or runner.runs_here(row.task_id):
+    if row.status != ACTIVE:
         return False
     async with sessions() as session, session.begin():
         job = await runner.get(session, row.task_id)
