@@ -604,14 +604,6 @@ async def _gathered(body: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
         yield pieces
 
 
-INLINE_SAVE = 64 * 1024
-"""Objects up to this size are checked and saved on the event loop (hash, open, write,
-rename: tens of microseconds), as uploads read theirs
-(:data:`~provena_like.storage._upload.INLINE_READ`): the hop to a worker thread and back
-cost more, and with many small files the event loop then waited for the GIL behind the
-workers at every request it sent."""
-
-
 async def _whole(
     ctx: BatchContext,
     dest: Path,
@@ -627,11 +619,9 @@ async def _whole(
         if item.size is not None and headers.total_size != item.size:
             ctx.progress.unexpected_bytes(item.size, headers.total_size)
         expected = await _expected(ctx, item, headers, hasher)
-        save = (dest, target, item.path, got.data, expected, hasher, ctx.real_roots)
-        if len(got.data) <= INLINE_SAVE:  # cheaper than the hop to a worker thread
-            digests, final = _save_whole(*save)
-        else:
-            digests, final = await ctx.in_thread(_save_whole, *save)
+        digests, final = await ctx.in_thread(
+            _save_whole, dest, target, item.path, got.data, expected, hasher, ctx.real_roots
+        )
     finally:
         ctx.budget.release(held)
     await ctx.progress.transferred(item.path, len(got.data), len(got.data))
