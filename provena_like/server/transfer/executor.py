@@ -419,9 +419,11 @@ class _Run:
             upload: list[tuple[Any, str]] = []
 
             def locate() -> None:  # realpath checks: blocking, so in one worker thread
+                parents: dict[tuple[str, ...], str] = {}  # each folder resolved once
                 for item, src, dst, _ in pairs:
                     try:
-                        upload.append((source.local_path(src), dest.key(dst)[len(dest.prefix) :]))
+                        local = source.local_path(src, parents=parents)
+                        upload.append((local, dest.key(dst)[len(dest.prefix) :]))
                     except TransferAPIError as err:
                         out[item.seq] = self.failed(err)
 

@@ -103,20 +103,35 @@ class PosixBackend:
 
     # -- resolving -------------------------------------------------------------------------
 
-    def _real(self, path: ResolvedPath, *, follow_last: bool = True) -> tuple[str, ...]:
+    def _real(
+        self,
+        path: ResolvedPath,
+        *,
+        follow_last: bool = True,
+        parents: dict[tuple[str, ...], str] | None = None,
+    ) -> tuple[str, ...]:
         """The parts of ``path`` below the root, symlinks resolved; 403 if they lead outside.
 
         The last part is resolved only when ``follow_last`` (a rename or delete acts on a
-        symlink itself).
+        symlink itself). ``parents`` keeps the real paths of the directories resolved so
+        far (many files of the same directories): a file then costs one ``lstat``, not one
+        per level of its path; a symlink as the file itself is still resolved.
         """
         if path.is_root:
             return ()
         root = str(self.root)
-        if follow_last:
+        if follow_last and parents is None:
             target = os.path.realpath(os.path.join(root, *path.parts))
         else:
-            parent = os.path.realpath(os.path.join(root, *path.parts[:-1]))
+            above = path.parts[:-1]
+            parent = parents.get(above) if parents is not None else None
+            if parent is None:
+                parent = os.path.realpath(os.path.join(root, *above))
+                if parents is not None:
+                    parents[above] = parent
             target = os.path.join(parent, path.parts[-1])
+            if follow_last and os.path.islink(target):
+                target = os.path.realpath(target)
         if target == root:
             return ()
         if not target.startswith(root.rstrip(os.sep) + os.sep):
@@ -127,13 +142,20 @@ class PosixBackend:
         """403 if ``path`` leads outside the root through a symlink, as things are now."""
         self._real(path)
 
-    def local_path(self, path: ResolvedPath, *, follow_last: bool = True) -> Path:
+    def local_path(
+        self,
+        path: ResolvedPath,
+        *,
+        follow_last: bool = True,
+        parents: dict[tuple[str, ...], str] | None = None,
+    ) -> Path:
         """The checked local path of ``path`` (symlinks resolved, inside the root).
 
         For the task executor: open what it names with :meth:`open_read` /
-        :meth:`open_write` (``O_NOFOLLOW``), not by this path, when it matters.
+        :meth:`open_write` (``O_NOFOLLOW``), not by this path, when it matters. ``parents``:
+        an empty dict to pass again with each file of a batch (directories resolved once).
         """
-        return self.root.joinpath(*self._real(path, follow_last=follow_last))
+        return self.root.joinpath(*self._real(path, follow_last=follow_last, parents=parents))
 
     @contextmanager
     def _dir_fd(self, real: tuple[str, ...]) -> Iterator[int]:

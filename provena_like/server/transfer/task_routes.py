@@ -73,7 +73,7 @@ async def _current(
 ) -> TaskRow:
     row = await load_task(session, caller, task_id)
     runner: JobRunner = request.app.state.job_runner
-    if await reconcile(request.app.state.sessions, runner, row):
+    if await reconcile(request.app.state.sessions, runner, row, reading=session):
         await session.refresh(row)
     return row
 

@@ -312,15 +312,26 @@ async def finish(
 
 
 async def reconcile(
-    sessions: async_sessionmaker[AsyncSession], runner: JobRunner, row: TaskRow
+    sessions: async_sessionmaker[AsyncSession],
+    runner: JobRunner,
+    row: TaskRow,
+    *,
+    reading: AsyncSession | None = None,
 ) -> bool:
     """Fail an active task whose job ended without ending it; whether it did.
 
     Never leaves a task ACTIVE forever: a job that failed (interrupted too many times by
-    restarts, or a bug of the executor) fails its task with the job's error.
+    restarts, or a bug of the executor) fails its task with the job's error. ``reading``:
+    the caller's session, to look at the job in first; a transaction of its own is opened
+    only for a job that ended (a status poll of a running task then costs one query, not a
+    session and a transaction more).
     """
     if row.status != ACTIVE:
         return False
+    if reading is not None:
+        job = await runner.get(reading, row.task_id)
+        if job is None or not job.finished or job.state == JobState.SUCCEEDED:
+            return False
     async with sessions() as session, session.begin():
         job = await runner.get(session, row.task_id)
         if job is None or not job.finished or job.state == JobState.SUCCEEDED:
