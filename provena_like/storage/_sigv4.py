@@ -4,8 +4,8 @@ botocore's signer (:class:`botocore.auth.S3SigV4Auth`) is generic: it re-parses 
 keeps headers in an ``email.message`` object and derives the signing key on every call,
 ~0.1 ms per request, a third of the direct path's CPU per small file. This module signs the
 requests :mod:`._direct` builds (already-encoded path and query, a handful of headers) in
-~15 µs, with the signing key cached per day, region and secret (as HMAC states: no call
-here releases the GIL, see :func:`_signing_key`). Its output is checked
+~15 µs, with the signing key cached per day, region and secret (as an HMAC object to copy: no
+call here releases the GIL, see :func:`_signing_key`). Its output is checked
 against botocore's for the same inputs by the unit tests, and every storage test runs
 through it against SeaweedFS, which verifies each signature.
 
@@ -20,7 +20,6 @@ import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from botocore.credentials import ReadOnlyCredentials
@@ -50,30 +49,19 @@ def host_header(url: str) -> str:
     return host
 
 
-class _Sha256(Protocol):
-    """A running SHA-256 (what ``hashlib.sha256()`` returns)."""
-
-    def copy(self) -> _Sha256: ...
-    def update(self, data: bytes, /) -> None: ...
-    def digest(self) -> bytes: ...
-
-
 @lru_cache(maxsize=16)
-def _signing_key(secret: str, date: str, region: str, service: str) -> tuple[_Sha256, _Sha256]:
-    """The signing key's HMAC-SHA256 inner and outer states (its key block already hashed).
+def _signing_key(secret: str, date: str, region: str, service: str) -> hmac.HMAC:
+    """The signing key as an HMAC-SHA256 object to copy for each signature.
 
-    A signature is then two ``copy`` and ``update`` calls on them: ``hmac.digest`` costs
-    twice that and releases the GIL around OpenSSL's ``HMAC()`` (whatever the size), so with
-    worker threads busy (file writes, the database's thread) the event loop waited for the
-    GIL back once per request.
+    A copy, ``update`` and ``digest`` of it keep the GIL for a short message (OpenSSL's
+    HMAC object releases it only for updates of 2 KiB or more); ``hmac.digest`` releases it
+    around OpenSSL's ``HMAC()`` whatever the size, so with worker threads busy (file
+    writes, the database's thread) the event loop waited for the GIL back once per request.
     """
     key = hmac.digest(f"AWS4{secret}".encode(), date.encode(), "sha256")
     for part in (region, service, "aws4_request"):
         key = hmac.digest(key, part.encode(), "sha256")
-    block = key.ljust(64, b"\0")  # a 32-byte key: padded to SHA-256's 64-byte block
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
-    return inner, outer
+    return hmac.new(key, digestmod="sha256")
 
 
 _HELD = 1024
@@ -90,14 +78,6 @@ def _sha256_hex(data: bytes) -> str:
     for start in range(0, len(view), _HELD):
         digest.update(view[start : start + _HELD])
     return digest.hexdigest()
-
-
-def _hmac_sha256(states: tuple[_Sha256, _Sha256], message: bytes) -> bytes:
-    """HMAC-SHA256 of ``message`` from :func:`_signing_key`'s states (RFC 2104)."""
-    inner, outer = states[0].copy(), states[1].copy()
-    inner.update(message)
-    outer.update(inner.digest())
-    return outer.digest()
 
 
 def sign(
@@ -152,8 +132,9 @@ def sign(
     )
     scope = f"{date}/{region}/{service}/aws4_request"
     to_sign = f"{_ALGORITHM}\n{amz_date}\n{scope}\n{_sha256_hex(canonical.encode())}"
-    states = _signing_key(credentials.secret_key, date, region, service)
-    signature = _hmac_sha256(states, to_sign.encode()).hex()
+    mac = _signing_key(credentials.secret_key, date, region, service).copy()
+    mac.update(to_sign.encode())
+    signature = mac.hexdigest()
     signed["authorization"] = (
         f"{_ALGORITHM} Credential={credentials.access_key}/{scope}, "
         f"SignedHeaders={';'.join(names)}, Signature={signature}"
