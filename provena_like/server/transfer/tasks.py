@@ -32,7 +32,7 @@ from starlette.applications import Starlette
 
 from provena_like.models.transfer import DeleteDocument, TransferDocument
 from provena_like.server.db.base import utcnow
-from provena_like.server.jobs import JobRunner, JobState
+from provena_like.server.jobs import JobRecord, JobRunner, JobState
 from provena_like.server.security import Principal
 from provena_like.server.transfer.collections import open_collection
 from provena_like.server.transfer.errors import TransferAPIError, not_found
@@ -311,6 +311,11 @@ async def finish(
     return ended
 
 
+def _gave_up(job: JobRecord | None) -> bool:
+    """Whether ``job`` ended without succeeding (its task is then failed)."""
+    return job is not None and job.finished and job.state != JobState.SUCCEEDED
+
+
 async def reconcile(
     sessions: async_sessionmaker[AsyncSession],
     runner: JobRunner,
@@ -329,12 +334,11 @@ async def reconcile(
     if row.status != ACTIVE:
         return False
     if reading is not None:
-        job = await runner.get(reading, row.task_id)
-        if job is None or not job.finished or job.state == JobState.SUCCEEDED:
+        if not _gave_up(await runner.get(reading, row.task_id)):
             return False
     async with sessions() as session, session.begin():
         job = await runner.get(session, row.task_id)
-        if job is None or not job.finished or job.state == JobState.SUCCEEDED:
+        if job is None or not _gave_up(job):  # looked at again in the transaction
             return False
         error = dict(job.error or {})
         message = str(error.get("message") or f"the task's job ended {job.state.value}")
