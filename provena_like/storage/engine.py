@@ -420,12 +420,16 @@ class TransferEngine(AsyncCloseable):
 
     # ------------------------------------------------------------------ listing
 
-    async def list(self, prefix: str = "") -> AsyncIterator[RemoteObject]:
+    async def list(
+        self, prefix: str = "", *, start_after: str | None = None
+    ) -> AsyncIterator[RemoteObject]:
         """Yield the dataset's objects under ``prefix`` (relative to the dataset root).
 
         Args:
             prefix: ``""`` for everything, ``"raw/"`` for a folder, ``"raw/2024-"`` for
                 keys starting so.
+            start_after: Only the keys after this one (relative to the dataset root;
+                S3's ``StartAfter``).
 
         Yields:
             One :class:`RemoteObject` per object, in key order, every page.
@@ -438,7 +442,7 @@ class TransferEngine(AsyncCloseable):
         """
         validate_prefix(prefix)
         requests, location = self._open_requests()
-        async for obj in iter_objects(requests, location.prefix, prefix):
+        async for obj in iter_objects(requests, location.prefix, prefix, start_after=start_after):
             yield obj
 
     # ------------------------------------------------------------------ single objects

@@ -89,7 +89,7 @@ from provena_like.repositories import (
     staging_path,
 )
 from provena_like.storage.events import ProgressCallback, TransferProgress, deliver
-from provena_like.storage.hashing import CHUNK_SIZE, hash_file
+from provena_like.storage.hashing import CHUNK_SIZE, Digests, hash_file
 
 if TYPE_CHECKING:
     from provena_like.clients.registry import RegistryClient
@@ -225,6 +225,13 @@ class Patcher:
     local_endpoint: LocalEndpoint | None = None
     """The collection showing a directory of this machine that a Globus repository's bytes
     go through (``pv.patcher.local_endpoint = LocalEndpoint(collection, directory)``)."""
+
+    read_back_bytes: bool = False
+    """Verify every staged copy by reading it back and hashing its bytes. Off (the default),
+    an S3 copy whose ETag — the md5 the store computed over the bytes it received — is the
+    local file's md5, with its size, is verified by one HEAD (the bytes are the local
+    file's, and so is their sha256); any other copy is read back and hashed either way
+    (:meth:`~provena_like.repositories.Repository.confirm_many`)."""
 
     def __init__(
         self,
@@ -839,12 +846,21 @@ class Patcher:
     async def _read_back(
         self, repo: Repository, batch: list[tuple[JournalFile, JournalLocation]]
     ) -> list[ObjectInfo | None]:
-        """Read a batch's staged copies back (size, sha256 from the bytes read).
+        """Read a batch's staged copies back (size, and sha256 as the store says it).
+
+        By :meth:`~provena_like.repositories.Repository.confirm_many` (S3: the store's own md5
+        of the bytes, its ETag, where it is one; the bytes read back and hashed otherwise),
+        or every copy read back and hashed with :attr:`read_back_bytes`.
 
         Those that are the local file are marked verified; what else they are is for
         :meth:`_verify` to say.
         """
-        infos = await repo.stat_many([loc.staged_path for _, loc in batch], verify=True)
+        paths = [loc.staged_path for _, loc in batch]
+        if self.read_back_bytes:
+            infos = await repo.stat_many(paths, verify=True)
+        else:
+            wanted = [Digests(size=f.size, sha256=f.sha256, md5=f.md5) for f, _ in batch]
+            infos = await repo.confirm_many(paths, wanted)
         for (f, loc), info in zip(batch, infos, strict=True):
             if info is not None and (info.size, info.sha256) == (f.size, f.sha256):
                 loc.verified = True
