@@ -428,10 +428,11 @@ class S3Repository(Repository):
             first, last = min(wanted), max(wanted)
             prefix = self._root_key() + (folder + "/" if folder else "")
             budget = len(wanted) + _LIST_SLACK
+            page = min(1000, len(wanted) + 8)  # the store builds, and we parse, a whole page
             # an async generator: closed at once when left early
             listing = cast(
                 AsyncGenerator[RemoteObject, None],
-                self._engine.list(prefix, start_after=first[:-1]),
+                self._engine.list(prefix, start_after=first[:-1], page_size=page),
             )
             try:
                 async for obj in listing:
