@@ -16,10 +16,12 @@ A patch runs five steps, each recorded in its journal (:mod:`.journal`) once com
 2. **stage** — the new bytes are put at :func:`~provena_like.repositories.staging_path` in
    every repository (``.staging/<patch_id>/<path>``), beside the old object, which stays
    in place and is what the records point to.
-3. **verify** — each staged object's size and sha256 are read back from its repository
-   (``stat(verify=True)``), each batch as soon as it is staged (beside the staging of the
-   others); the step completes once every staged object in every repository read back
-   as the local file (a resumed patch reads them all back again). A mismatch (a corrupted
+3. **verify** — each staged object's size and sha256 are confirmed by its repository
+   (:meth:`~provena_like.repositories.Repository.confirm_many`: read back and hashed, or
+   for S3 the store's own md5 of the bytes, a single-part object's ETag, from a listing),
+   each batch as soon as it is staged (beside the staging of the others); the step
+   completes once every staged object in every repository is confirmed as the local file
+   (a resumed patch confirms them all again). A mismatch (a corrupted
    copy) aborts the patch: the staged objects are removed and nothing is committed.
 4. **commit** — one server transaction (``commit_patch``) switches each revision's size,
    hashes and each repository's file record to the staged path (a forced new revision's
