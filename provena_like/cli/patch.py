@@ -157,6 +157,15 @@ def patch(
     resume: Annotated[
         str | None, typer.Option("--resume", help="Continue the interrupted patch PATCH_ID.")
     ] = None,
+    read_back_bytes: Annotated[
+        bool,
+        typer.Option(
+            "--read-back-bytes",
+            help="Verify every staged copy by reading it back and hashing it (default: an S3 "
+            "copy whose ETag, the store's md5 of the bytes it got, is the file's md5 is "
+            "verified by one HEAD).",
+        ),
+    ] = False,
     no_progress: NoProgressOption = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
@@ -184,6 +193,7 @@ def patch(
     async def work(pv: ProvenaClient) -> PatchOutcome:
         with transfer_bar(err_console, "patch", show=not no_progress and not as_json) as sink:
             patcher = patcher_for(pv, endpoint)
+            patcher.read_back_bytes = read_back_bytes
             if resume is not None:
                 return await patcher.resume(resume, repositories=repos, on_progress=sink)
             return await patcher.patch_files(

@@ -60,10 +60,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from provena_like._core.errors import ObjectNotFound
+from provena_like._core.errors import ObjectNotFound, UsageError
 from provena_like._core.lifecycle import AsyncCloseable
 from provena_like.models.registration import RepositoryKind
 from provena_like.storage.events import ProgressCallback
+from provena_like.storage.hashing import Digests
 from provena_like.storage.keys import validate_prefix, validate_relative_key
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "RepositoryKind",
     "check_path",
     "check_prefix",
+    "paired_digests",
 ]
 
 
@@ -315,6 +317,49 @@ class Repository(AsyncCloseable):
         checked = [check_path(path) for path in paths]
         return [await self.stat(path, verify=verify) for path in checked]
 
+    async def confirm_many(
+        self, paths: Iterable[str], expected: Iterable[Digests]
+    ) -> builtins.list[ObjectInfo | None]:
+        """Whether each object holds the bytes ``expected`` describes, as the store itself says.
+
+        Each answer is ``None`` (no object there) or what the object is: its size and the
+        sha256 of the bytes the store holds. The default reads every object back and hashes
+        it (:meth:`stat_many` with ``verify=True``). A store that computes a digest of the
+        bytes it received may answer from that instead: S3 compares a single-part object's
+        ETag, the md5 the store computed over the bytes, with ``expected.md5`` (see
+        :meth:`~provena_like.repositories.S3Repository.confirm_many`); what it can't confirm
+        so, it reads back.
+
+        Args:
+            paths: The objects, relative to the repository root.
+            expected: For each path, the size, sha256 and (optionally) md5 of the bytes that
+                should be there (e.g. the local file's :func:`~provena_like.storage.hash_file`).
+
+        Returns:
+            One answer per path, in the order of ``paths``; its ``sha256`` equals
+            ``expected.sha256`` only if the store holds those bytes.
+
+        Raises:
+            UnsafePath: If a path is unsafe (checked for all before anything is read).
+            UsageError: If ``paths`` and ``expected`` differ in length.
+
+        Example:
+            ```python
+            from provena_like.repositories import PosixRepository
+            from provena_like.storage import hash_file
+
+            (tmp_path / "a.txt").write_text("a")
+            async with PosixRepository(tmp_path / "repo") as repo:
+                await repo.put(tmp_path / "a.txt", "s/a.txt")
+                wanted = hash_file(tmp_path / "a.txt", md5=True)
+                (info,) = await repo.confirm_many(["s/a.txt"], [wanted])
+                assert info is not None and info.sha256 == wanted.sha256
+            ```
+        """
+        checked = [check_path(path) for path in paths]
+        paired_digests(checked, expected)
+        return await self.stat_many(checked, verify=True)
+
     @abstractmethod
     async def delete(self, path: str) -> None:
         """Delete the object at ``path``; a missing object is fine (idempotent).
@@ -338,3 +383,13 @@ class Repository(AsyncCloseable):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, kind={self.kind!r})"
+
+
+def paired_digests(
+    paths: builtins.list[str], expected: Iterable[Digests]
+) -> builtins.list[Digests]:
+    """``expected`` as a list as long as ``paths``, or a :class:`UsageError`."""
+    wanted = builtins.list(expected)
+    if len(wanted) != len(paths):
+        raise UsageError(f"confirm_many: {len(paths)} paths but {len(wanted)} expected digests")
+    return wanted

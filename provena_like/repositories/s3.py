@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from dataclasses import replace
 from pathlib import Path
-from typing import Self
+from typing import Self, cast
 
 import anyio
 
@@ -44,21 +45,30 @@ from provena_like.repositories.base import (
     RepositoryKind,
     check_path,
     check_prefix,
+    paired_digests,
 )
 from provena_like.storage import (
     CredentialsProvider,
+    Digests,
     FileResult,
     ProgressCallback,
     RefreshingCredentials,
+    RemoteObject,
     S3Credentials,
     TransferEngine,
 )
+from provena_like.storage.hashing import etag_md5
 
 __all__ = ["S3Repository", "parse_s3_root"]
 
 MiB = 1024 * 1024
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+
+_LIST_FROM = 8
+"""Paths of one folder from which :meth:`S3Repository.confirm_many` lists instead of HEADs."""
+_LIST_SLACK = 1000
+"""Keys a listing may read beyond those asked for (others' keys in their range)."""
 
 
 def parse_s3_root(root: str) -> tuple[str, str]:
@@ -350,6 +360,95 @@ class S3Repository(Repository):
 
         limiter = anyio.CapacityLimiter(self._max_concurrency)
         await each(range(len(checked)), one, limiter=limiter)
+        return found
+
+    async def confirm_many(
+        self, paths: Iterable[str], expected: Iterable[Digests]
+    ) -> builtins.list[ObjectInfo | None]:
+        """Whether each object holds the expected bytes, by what the store computed of them.
+
+        A single-part object's ETag is the md5 the store computed over the bytes it
+        received: this repository sends no ``Content-MD5`` with its PUTs, so the ETag can't
+        be an md5 the client claimed. An object whose ETag is ``expected.md5`` and whose
+        size is ``expected.size`` holds those bytes, and so their sha256 (answered as
+        ``expected.sha256``). Any other object (no md5 expected, a multipart or encrypted
+        object's ETag, a different md5 or size) is read back and hashed, as
+        :meth:`stat` with ``verify=True`` does.
+
+        The ETags come from listings: the paths of one folder from one ``ListObjectsV2``
+        of the range of keys they span (a page holds 1,000), instead of a HEAD each; a path
+        the listing doesn't show (or one past what is worth listing) gets its HEAD.
+
+        Example:
+            ```python
+            wanted = hash_file("a.b.npy", md5=True)
+            (info,) = await repo.confirm_many(["m1/a.b.npy"], [wanted])
+            assert info is not None and info.sha256 == wanted.sha256
+            ```
+        """
+        checked = [check_path(path) for path in paths]
+        wanted = paired_digests(checked, expected)
+        found: builtins.list[ObjectInfo | None] = [None] * len(checked)
+        seen = await self._listed(checked)
+        unseen = [i for i, path in enumerate(checked) if path not in seen]
+        heads = await self.stat_many([checked[i] for i in unseen])
+        for index, info in zip(unseen, heads, strict=True):
+            if info is not None:
+                seen[checked[index]] = info
+        unsure: builtins.list[int] = []
+        for index, (path, want) in enumerate(zip(checked, wanted, strict=True)):
+            info = seen.get(path)
+            if info is None:
+                continue
+            if want.md5 is not None and info.size == want.size and etag_md5(info.etag) == want.md5:
+                found[index] = replace(info, sha256=want.sha256)
+            else:
+                unsure.append(index)
+        if unsure:
+            again = await self.stat_many([checked[i] for i in unsure], verify=True)
+            for index, info in zip(unsure, again, strict=True):
+                found[index] = info
+        return found
+
+    async def _listed(self, paths: builtins.list[str]) -> dict[str, ObjectInfo]:
+        """What listings say of ``paths`` (those listed), folder by folder.
+
+        Only where it saves requests: a folder with at least :data:`_LIST_FROM` of the
+        paths, listed from just before the first of them to the last, stopping once it has
+        read :data:`_LIST_SLACK` keys more than asked for (the rest get a HEAD each).
+        """
+        folders: dict[str, builtins.list[str]] = {}
+        for path in paths:
+            folders.setdefault(path.rpartition("/")[0], []).append(path)
+        found: dict[str, ObjectInfo] = {}
+
+        async def one(folder: str) -> None:
+            group = folders[folder]
+            wanted = {self.key(path): path for path in group}
+            first, last = min(wanted), max(wanted)
+            prefix = self._root_key() + (folder + "/" if folder else "")
+            budget = len(wanted) + _LIST_SLACK
+            page = min(1000, len(wanted) + 8)  # the store builds, and we parse, a whole page
+            # an async generator: closed at once when left early
+            listing = cast(
+                AsyncGenerator[RemoteObject, None],
+                self._engine.list(prefix, start_after=first[:-1], page_size=page),
+            )
+            try:
+                async for obj in listing:
+                    if obj.key > last or budget == 0:
+                        break
+                    budget -= 1
+                    path = wanted.get(obj.key)
+                    if path is not None:
+                        found[path] = ObjectInfo(
+                            path=path, size=obj.size, etag=obj.etag, mtime=obj.last_modified
+                        )
+            finally:
+                await listing.aclose()
+
+        listed = [folder for folder, group in folders.items() if len(group) >= _LIST_FROM]
+        await each(listed, one, limiter=anyio.CapacityLimiter(self._max_concurrency))
         return found
 
     async def delete(self, path: str) -> None:

@@ -311,13 +311,20 @@ class DirectS3:
         return DirectResponse(status, answer, b"")
 
     async def list_page(
-        self, prefix: str, *, token: str | None = None, max_keys: int = 1000
+        self,
+        prefix: str,
+        *,
+        token: str | None = None,
+        max_keys: int = 1000,
+        start_after: str | None = None,
     ) -> ListPage:
-        """One ``ListObjectsV2`` page of the keys starting with ``prefix``."""
+        """One ``ListObjectsV2`` page: the keys starting with ``prefix``, after ``start_after``."""
         params = {"list-type": "2", "encoding-type": "url", "max-keys": str(max_keys)}
         params["prefix"] = prefix
         if token is not None:
             params["continuation-token"] = token
+        if start_after is not None:
+            params["start-after"] = start_after
         # SigV4 signs the query as sent: RFC 3986 encoding, names in order
         query = "&".join(
             f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}"

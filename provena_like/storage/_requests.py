@@ -266,16 +266,25 @@ class S3Requests:
         return await self.call(self.direct.head, key, headers)
 
     async def list_page(
-        self, prefix: str, *, token: str | None = None, max_keys: int = 1000
+        self,
+        prefix: str,
+        *,
+        token: str | None = None,
+        max_keys: int = 1000,
+        start_after: str | None = None,
     ) -> ListPage:
         """One ``ListObjectsV2`` page of the keys starting with ``prefix`` (a full prefix).
+
+        ``start_after`` (a full key) skips the keys up to it, itself included.
 
         Example:
             ```python
             page = await requests.list_page("datasets/x/raw/")
             ```
         """
-        return await self.call(self.direct.list_page, prefix, token=token, max_keys=max_keys)
+        return await self.call(
+            self.direct.list_page, prefix, token=token, max_keys=max_keys, start_after=start_after
+        )
 
     @asynccontextmanager
     async def open_get(

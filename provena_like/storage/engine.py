@@ -420,12 +420,17 @@ class TransferEngine(AsyncCloseable):
 
     # ------------------------------------------------------------------ listing
 
-    async def list(self, prefix: str = "") -> AsyncIterator[RemoteObject]:
+    async def list(
+        self, prefix: str = "", *, start_after: str | None = None, page_size: int = 1000
+    ) -> AsyncIterator[RemoteObject]:
         """Yield the dataset's objects under ``prefix`` (relative to the dataset root).
 
         Args:
             prefix: ``""`` for everything, ``"raw/"`` for a folder, ``"raw/2024-"`` for
                 keys starting so.
+            start_after: Only the keys after this one (relative to the dataset root;
+                S3's ``StartAfter``).
+            page_size: Keys asked for per request (S3 answers at most 1,000).
 
         Yields:
             One :class:`RemoteObject` per object, in key order, every page.
@@ -437,8 +442,13 @@ class TransferEngine(AsyncCloseable):
             ```
         """
         validate_prefix(prefix)
+        if not 1 <= page_size <= 1000:
+            raise UsageError(f"page_size is 1 to 1,000 keys, got {page_size}")
         requests, location = self._open_requests()
-        async for obj in iter_objects(requests, location.prefix, prefix):
+        listed = iter_objects(
+            requests, location.prefix, prefix, page_size=page_size, start_after=start_after
+        )
+        async for obj in listed:
             yield obj
 
     # ------------------------------------------------------------------ single objects

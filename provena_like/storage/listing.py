@@ -72,15 +72,27 @@ async def iter_uploads(
 
 
 async def iter_objects(
-    requests: S3Requests, dataset_prefix: str, prefix: str, *, page_size: int = 1000
+    requests: S3Requests,
+    dataset_prefix: str,
+    prefix: str,
+    *,
+    page_size: int = 1000,
+    start_after: str | None = None,
 ) -> AsyncIterator[RemoteObject]:
     """Yield every object under ``dataset_prefix + prefix`` (in the requests' bucket).
 
-    Stops only when the server says the listing is complete (no continuation token).
+    With ``start_after`` (relative to ``dataset_prefix``), only the keys after it. Stops
+    only when the server says the listing is complete (no continuation token).
     """
     token: str | None = None
+    after = None if start_after is None else dataset_prefix + start_after
     while True:
-        page = await requests.list_page(dataset_prefix + prefix, token=token, max_keys=page_size)
+        page = await requests.list_page(
+            dataset_prefix + prefix,
+            token=token,
+            max_keys=page_size,
+            start_after=after if token is None else None,
+        )
         for entry in page.objects:
             yield RemoteObject(
                 key=entry.key[len(dataset_prefix) :],

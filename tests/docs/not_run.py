@@ -261,6 +261,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.repositories.resolve:RepositoryResolver": RESOLVER,
     "provena_like.repositories.s3:S3Repository": S3_CREDS,
     "provena_like.repositories.s3:S3Repository.aclose": S3_REPO,
+    "provena_like.repositories.s3:S3Repository.confirm_many": S3_REPO,
     "provena_like.repositories.s3:S3Repository.delete": S3_REPO,
     "provena_like.repositories.s3:S3Repository.delete_many": S3_REPO,
     "provena_like.repositories.s3:S3Repository.get": S3_REPO,

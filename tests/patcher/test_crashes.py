@@ -137,9 +137,12 @@ async def test_a_failure_around_the_commit(
     await _completed(pv, repos, ids, tmp_path / "after")
 
 
-@pytest.mark.parametrize("which", ["s3", "posix"])
+@pytest.mark.parametrize(
+    ("which", "read_back_bytes"), [("s3", False), ("posix", False), ("s3", True)]
+)
 async def test_a_corrupted_staged_copy_is_caught_and_nothing_committed(
     which: str,
+    read_back_bytes: bool,
     client: httpx.AsyncClient,
     pv: ProvenaClient,
     bench: Bench,
@@ -151,6 +154,7 @@ async def test_a_corrupted_staged_copy_is_caught_and_nothing_committed(
     handle = bench.s3 if which == "s3" else bench.posix
     wrapped: dict[str, Repository] = dict(repos)
     wrapped[handle] = Flaky(repos[handle], corrupt=True)
+    pv.patcher.read_back_bytes = read_back_bytes  # the store's md5 (S3's ETag), or the bytes
     with pytest.raises(PatchAborted, match="staged copy") as err:
         await pv.patcher.patch_files(paths, repositories=wrapped)
     assert handle in str(err.value)

@@ -2,19 +2,20 @@
 
 put/get/stat/delete/list; atomicity (a put killed, or failing, halfway leaves the old object
 whole and nothing else visible); corrupted stored bytes caught by ``stat(verify=True)`` and
-``get``; paths that would escape the root refused before any I/O.
+``get``, and by ``confirm_many``; paths that would escape the root refused before any I/O.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from provena_like import ChecksumMismatch, TransferError, UnsafePath
+from provena_like import ChecksumMismatch, TransferError, UnsafePath, UsageError
 from provena_like.repositories import (
     ObjectInfo,
     ObjectNotFound,
@@ -23,7 +24,13 @@ from provena_like.repositories import (
     S3Repository,
     TransferRepository,
 )
-from provena_like.storage import BytesTransferred, FileFinished, TransferEvent, TransferProgress
+from provena_like.storage import (
+    BytesTransferred,
+    FileFinished,
+    TransferEvent,
+    TransferProgress,
+    hash_file,
+)
 from tests.support.globus_repository import backing
 from tests.support.repository_helpers import sha, write
 
@@ -324,3 +331,36 @@ async def test_stat_many_answers_each_path_in_order(
     plain = await repo.stat_many(asked)
     assert [i.size if i else None for i in plain] == [100, None, 101, 102]
     assert await repo.stat_many([]) == []
+
+
+async def test_confirm_many_says_what_the_store_holds(
+    repo: Repository, tmp_path: Path, s3_admin: Any
+) -> None:
+    files = {f"{SESSION}/alf/z{i}.npy": os.urandom(200 + i) for i in range(4)}
+    for path, data in files.items():
+        await repo.put(write(tmp_path / "src" / path, data), path)
+    good, rotten, no_md5, other = files
+    stored = corrupt(repo, rotten, s3_admin)
+    expected = {p: hash_file(tmp_path / "src" / p, md5=True) for p in files}
+    asked = [good, f"{SESSION}/alf/missing.npy", rotten, no_md5, other]
+    wanted = [
+        expected[good],
+        expected[good],
+        expected[rotten],
+        replace(expected[no_md5], md5=None),  # nothing the store could compare: read back
+        hash_file(write(tmp_path / "else.npy", b"something else"), md5=True),
+    ]
+    with pytest.raises(UnsafePath):  # checked for all before anything is read
+        await repo.confirm_many([*asked, "../escape.npy"], [*wanted, expected[good]])
+    with pytest.raises(UsageError, match="5 paths but 4 expected"):
+        await repo.confirm_many(asked, wanted[:4])
+
+    found = await repo.confirm_many(asked, wanted)
+    assert [(i.path, i.size, i.sha256) if i else None for i in found] == [
+        (good, 200, sha(files[good])),
+        None,
+        (rotten, 201, sha(stored)),  # what the store holds, not what was expected
+        (no_md5, 202, sha(files[no_md5])),
+        (other, 203, sha(files[other])),
+    ]
+    assert await repo.confirm_many([], []) == []

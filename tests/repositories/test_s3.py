@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,9 +14,12 @@ from provena_like import ProvenaClient, UsageError
 from provena_like.models.datastore import ScopedCredentials
 from provena_like.modules.credentials import to_s3_credentials
 from provena_like.repositories import S3Repository, parse_s3_root
-from provena_like.storage import S3Credentials
+from provena_like.repositories import s3 as s3_module
+from provena_like.storage import S3Credentials, hash_file
 
 pytestmark = pytest.mark.anyio
+
+MiB = 1024 * 1024
 
 
 @pytest.mark.parametrize(
@@ -89,3 +95,93 @@ async def test_an_unopened_repository_says_so(scoped: ScopedCredentials) -> None
         await repo.stat("a.txt")
     with pytest.raises(UsageError, match="async with"):
         [o async for o in repo.list()]
+
+
+async def test_confirm_many_trusts_the_stores_md5_and_reads_back_the_rest(
+    scoped: ScopedCredentials, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single-part object whose ETag is the expected md5 costs one HEAD; others a GET."""
+    root = f"s3://{scoped.bucket}/{scoped.prefix}c-{uuid.uuid4().hex[:8]}"
+    small = tmp_path / "small.bin"
+    small.write_bytes(os.urandom(10_000))
+    big = tmp_path / "big.bin"  # uploaded in two parts: its ETag is no md5
+    big.write_bytes(os.urandom(6 * MiB))
+    creds = to_s3_credentials(scoped)
+    async with S3Repository(root, creds, multipart_threshold=5 * MiB, part_size=5 * MiB) as repo:
+        await repo.put_many([(small, "a/small.bin"), (big, "a/big.bin")])
+        head = await repo.stat("a/big.bin")
+        assert head is not None and head.etag is not None and head.etag.endswith("-2")
+        read: list[str] = []
+        real = repo.engine.read_back
+
+        async def counted(key: str) -> Any:
+            read.append(key.rsplit("/", 1)[-1])
+            return await real(key)
+
+        monkeypatch.setattr(repo.engine, "read_back", counted)
+        wanted = [hash_file(small, md5=True), hash_file(big, md5=True)]
+        found = await repo.confirm_many(["a/small.bin", "a/big.bin"], wanted)
+        assert [(i.size, i.sha256) if i else None for i in found] == [
+            (w.size, w.sha256) for w in wanted
+        ]
+        assert read == ["big.bin"]  # the small one: its ETag, the store's md5, sufficed
+        # the md5 expected is not the store's: the bytes are read back and tell
+        other = replace(wanted[0], md5="0" * 32)
+        (again,) = await repo.confirm_many(["a/small.bin"], [other])
+        assert again is not None and again.sha256 == wanted[0].sha256
+        assert read == ["big.bin", "small.bin"]
+        await repo.delete_many(["a/small.bin", "a/big.bin"])
+
+
+async def test_confirm_many_lists_a_folder_instead_of_heading_each(
+    scoped: ScopedCredentials, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paths of one folder: their ETags from one listing of the range they span."""
+    root = f"s3://{scoped.bucket}/{scoped.prefix}l-{uuid.uuid4().hex[:8]}"
+    local = {f"f{i:02}.bin": tmp_path / f"f{i:02}.bin" for i in range(12)}
+    for path in local.values():
+        path.write_bytes(os.urandom(1000))
+    async with S3Repository(root, to_s3_credentials(scoped)) as repo:
+        # f00..f11 in folder s/, and others' keys inside and around their range
+        await repo.put_many([(p, f"s/{name}") for name, p in local.items() if name != "f05.bin"])
+        await repo.put_many([(local["f00.bin"], k) for k in ("s/f03a.bin", "s/a.bin", "s/z.bin")])
+        (tmp_path / "bad.bin").write_bytes(b"not f07")
+        await repo.put(tmp_path / "bad.bin", "s/f07.bin")
+        calls: dict[str, list[str]] = {"head": [], "get": []}
+        real_stat, real_read = repo.engine.stat, repo.engine.read_back
+
+        async def head(key: str) -> Any:
+            calls["head"].append(key.rsplit("/", 1)[-1])
+            return await real_stat(key)
+
+        async def get(key: str) -> Any:
+            calls["get"].append(key.rsplit("/", 1)[-1])
+            return await real_read(key)
+
+        monkeypatch.setattr(repo.engine, "stat", head)
+        monkeypatch.setattr(repo.engine, "read_back", get)
+        names = sorted(local)
+        wanted = [hash_file(local[name], md5=True) for name in names]
+        found = await repo.confirm_many([f"s/{name}" for name in names], wanted)
+        expected = [
+            None if name == "f05.bin" else (1000, w.sha256)
+            for name, w in zip(names, wanted, strict=True)
+        ]
+        expected[7] = (7, hash_file(tmp_path / "bad.bin").sha256)  # the bytes the store holds
+        assert [(i.size, i.sha256) if i else None for i in found] == expected
+        assert calls == {"head": ["f05.bin"], "get": ["f07.bin"]}  # unlisted; not the md5
+
+        # a listing stops once it read more keys than worth it: the rest get a HEAD each
+        monkeypatch.setattr(s3_module, "_LIST_SLACK", 0)
+        calls["head"].clear()
+        calls["get"].clear()
+        keep = [n for n in names if n not in ("f05.bin", "f07.bin")]
+        found = await repo.confirm_many(
+            [f"s/{n}" for n in keep], [hash_file(local[n], md5=True) for n in keep]
+        )
+        assert all(
+            i is not None and i.sha256 == sha
+            for i, sha in zip(found, [hash_file(local[n]).sha256 for n in keep], strict=True)
+        )
+        # 10 keys asked, no slack: f00-f04, others' f03a, f06, f07, f08, f09 read; f10, f11 HEADed
+        assert calls == {"head": ["f10.bin", "f11.bin"], "get": []}

@@ -139,7 +139,15 @@ async def test_listing_pages_through_every_key_once(
         requests, _ = engine._open_requests()
         listed = [o async for o in iter_objects(requests, prefix, "", page_size=7)]
         under = [o.key async for o in engine.list("p1")]
+        # after a key (S3's StartAfter: itself excluded), on every page
+        after = [o.key for o in listed][4]
+        later = [
+            o.key async for o in iter_objects(requests, prefix, "", page_size=7, start_after=after)
+        ]
+        from_p1 = [o.key async for o in engine.list("p1", start_after="p1")]
     assert [o.key for o in listed] == sorted(names)
+    assert later == sorted(names)[5:]
+    assert from_p1 == sorted(n for n in names if n.startswith("p1"))
     assert all(o.size == len(o.key.encode()) and o.etag and o.last_modified for o in listed)
     assert all(o.last_modified.tzinfo is not None for o in listed)
     assert under == sorted(n for n in names if n.startswith("p1"))

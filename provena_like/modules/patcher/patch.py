@@ -16,10 +16,12 @@ A patch runs five steps, each recorded in its journal (:mod:`.journal`) once com
 2. **stage** — the new bytes are put at :func:`~provena_like.repositories.staging_path` in
    every repository (``.staging/<patch_id>/<path>``), beside the old object, which stays
    in place and is what the records point to.
-3. **verify** — each staged object's size and sha256 are read back from its repository
-   (``stat(verify=True)``), each batch as soon as it is staged (beside the staging of the
-   others); the step completes once every staged object in every repository read back
-   as the local file (a resumed patch reads them all back again). A mismatch (a corrupted
+3. **verify** — each staged object's size and sha256 are confirmed by its repository
+   (:meth:`~provena_like.repositories.Repository.confirm_many`: read back and hashed, or
+   for S3 the store's own md5 of the bytes, a single-part object's ETag, from a listing),
+   each batch as soon as it is staged (beside the staging of the others); the step
+   completes once every staged object in every repository is confirmed as the local file
+   (a resumed patch confirms them all again). A mismatch (a corrupted
    copy) aborts the patch: the staged objects are removed and nothing is committed.
 4. **commit** — one server transaction (``commit_patch``) switches each revision's size,
    hashes and each repository's file record to the staged path (a forced new revision's
@@ -89,7 +91,7 @@ from provena_like.repositories import (
     staging_path,
 )
 from provena_like.storage.events import ProgressCallback, TransferProgress, deliver
-from provena_like.storage.hashing import CHUNK_SIZE, hash_file
+from provena_like.storage.hashing import CHUNK_SIZE, Digests, hash_file
 
 if TYPE_CHECKING:
     from provena_like.clients.registry import RegistryClient
@@ -225,6 +227,13 @@ class Patcher:
     local_endpoint: LocalEndpoint | None = None
     """The collection showing a directory of this machine that a Globus repository's bytes
     go through (``pv.patcher.local_endpoint = LocalEndpoint(collection, directory)``)."""
+
+    read_back_bytes: bool = False
+    """Verify every staged copy by reading it back and hashing its bytes. Off (the default),
+    an S3 copy whose ETag — the md5 the store computed over the bytes it received — is the
+    local file's md5, with its size, is verified by one HEAD (the bytes are the local
+    file's, and so is their sha256); any other copy is read back and hashed either way
+    (:meth:`~provena_like.repositories.Repository.confirm_many`)."""
 
     def __init__(
         self,
@@ -839,12 +848,21 @@ class Patcher:
     async def _read_back(
         self, repo: Repository, batch: list[tuple[JournalFile, JournalLocation]]
     ) -> list[ObjectInfo | None]:
-        """Read a batch's staged copies back (size, sha256 from the bytes read).
+        """Read a batch's staged copies back (size, and sha256 as the store says it).
+
+        By :meth:`~provena_like.repositories.Repository.confirm_many` (S3: the store's own md5
+        of the bytes, its ETag, where it is one; the bytes read back and hashed otherwise),
+        or every copy read back and hashed with :attr:`read_back_bytes`.
 
         Those that are the local file are marked verified; what else they are is for
         :meth:`_verify` to say.
         """
-        infos = await repo.stat_many([loc.staged_path for _, loc in batch], verify=True)
+        paths = [loc.staged_path for _, loc in batch]
+        if self.read_back_bytes:
+            infos = await repo.stat_many(paths, verify=True)
+        else:
+            wanted = [Digests(size=f.size, sha256=f.sha256, md5=f.md5) for f, _ in batch]
+            infos = await repo.confirm_many(paths, wanted)
         for (f, loc), info in zip(batch, infos, strict=True):
             if info is not None and (info.size, info.sha256) == (f.size, f.sha256):
                 loc.verified = True
