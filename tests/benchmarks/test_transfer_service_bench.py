@@ -3,8 +3,8 @@
 Not a timed test: it runs ``benchmarks/transfer_service.py``'s :class:`Bench` (setup, every
 tool on every workload once, the report) against the session's stack and checks that each run
 copied every file whole (``Bench.once`` checks the destination after each run); the bare
-engine runs in the test's process. rclone takes part when it is installed (``uv sync --group
-bench``).
+engine and the server run in the test's process. rclone takes part when it is installed
+(``uv sync --group bench``).
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ async def test_the_benchmark_copies_every_workload_with_every_tool(
     root = localstack.settings.resolved_transfer_roots[0] / f"bench-{uuid.uuid4().hex[:8]}"
     root.mkdir(parents=True)
     tools = [t for t in bench_module.TOOLS if t != "rclone" or bench_module.rclone_binary()]
+    stack = await bench_module.StackInfo.of(localstack)  # the session's: in this process
     bench = bench_module.Bench(
-        localstack, root, small=5, big_mib=1, tools=tools, timeout=120, spawn=False
+        stack, root, small=5, big_mib=1, tools=tools, timeout=120, spawn=False
     )
     await bench.setup()
     await bench.run(rounds=1, big_rounds=1)

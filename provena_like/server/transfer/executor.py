@@ -10,11 +10,12 @@ A transfer runs in two phases, both resumable:
    directory is not entered). Each directory and file becomes a
    :class:`~provena_like.server.transfer.task_tables.TaskItemRow`; the job's progress then
    says ``expanded``.
-2. **Copy** the pending rows in batches (at most :data:`BATCH_FILES` files and, beyond the
-   first file, :data:`BATCH_BYTES` bytes), a few files at a time: the ``sync_level`` (0
-   exists, 1 size, 2 the destination older than the source, 3 sha256) decides against the
-   destination whether a file is copied (without one, and without ``preserve_timestamp``,
-   the size the expansion saw is used and the source is not looked at again); a copy never
+2. **Copy** the pending rows in batches (at most :data:`BATCH_FILES` files, the directories
+   among them not counted, and, beyond the first file, :data:`BATCH_BYTES` bytes), a few
+   files at a time: the ``sync_level`` (0 exists, 1 size, 2 the destination older than
+   the source, 3 sha256) decides against the destination whether a file is copied
+   (without one, and without ``preserve_timestamp``, the size the expansion saw is used and
+   the source is not looked at again); a copy never
    leaves a half-written destination file (POSIX destinations: a temp file beside it,
    ``fsync``, atomic rename; S3 destinations: one PUT or a completed multipart upload);
    ``verify_checksum`` reads the written bytes back (POSIX), or relies on the sha256 the
@@ -90,7 +91,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 BATCH_FILES = 1000
-"""The most files copied between two checkpoints of a task."""
+"""The most files copied between two checkpoints of a task (directories not counted)."""
+
+_BATCH_DIRECTORIES = 256
+"""Rows beyond :data:`BATCH_FILES` read for a batch, for the directories among its files: a
+tree of 2,000 files in 10 folders is two batches (and two engine calls), not three."""
 
 BATCH_BYTES = 16 << 20
 """A batch ends once its files add up to this many bytes (it holds at least one file)."""
@@ -505,12 +510,28 @@ class _Run:
                 return self.failed(err)
 
 
-def _by_bytes(rows: list[_Item]) -> list[_Item]:
-    """The first rows whose files add up to at most :data:`BATCH_BYTES` (at least one)."""
-    total = 0
+def _batch(rows: list[_Item]) -> list[_Item]:
+    """The rows of the next batch, at least one.
+
+    The first rows that hold at most :data:`BATCH_FILES` files (directories not counted)
+    and :data:`BATCH_BYTES` bytes.
+
+    Example:
+        ```python
+        rows = [_Item(0, "/d/", "/e/", True, None)]
+        rows += [_Item(n, f"/d/{n}", f"/e/{n}", False, 10) for n in range(1, 1101)]
+        assert [len(_batch(rows)), _batch(rows)[-1].seq] == [1001, 1000]
+        big = [_Item(n, f"/{n}", f"/{n}", False, BATCH_BYTES) for n in range(3)]
+        assert len(_batch(big)) == 1
+        ```
+    """
+    total = files = 0
     for n, row in enumerate(rows):
+        if row.is_directory:
+            continue
         total += row.size or 0
-        if total > BATCH_BYTES and n > 0:
+        files += 1
+        if (total > BATCH_BYTES or files > BATCH_FILES) and n > 0:
             return rows[:n]
     return rows
 
@@ -759,16 +780,17 @@ class TaskExecutor:
                 await ctx.checkpoint({"expanded": True})
             done: tuple[list[_Item], dict[int, _Copied]] | None = None
             after = -1
-            while True:
+            read_all = False
+            while not read_all:
                 self._check_deadline(row)
+                limit = BATCH_FILES + _BATCH_DIRECTORIES
                 async with self.sessions() as session:  # after the last batch: not yet recorded
-                    batch = await _pending_items(
-                        session, row.task_id, after=after, limit=BATCH_FILES
-                    )
-                if not batch:
+                    rows = await _pending_items(session, row.task_id, after=after, limit=limit)
+                if not rows:
                     break
-                batch = _by_bytes(batch)
+                batch = _batch(rows)
                 after = batch[-1].seq
+                read_all = len(rows) < limit and len(batch) == len(rows)  # none left to read
                 # the last batch is recorded (and the job checkpointed) while this one copies:
                 # a crash in between only means copying again files not yet recorded
                 async with task_group() as group:
