@@ -98,6 +98,11 @@ and what the connection buffers unread."""
 _READBACK = 4 * STREAM_CHUNK
 """Bytes read back per ``pread`` to hash the written prefix of a ranged download; the
 prefix is hashed once this much is new (or all of it is written): fewer thread hops."""
+_DROP_BEHIND = hasattr(os, "posix_fadvise")
+_DROP_WINDOW = 64 * 1024 * 1024
+"""Bytes of a ranged download's settled prefix (written and hashed) left in the page cache
+behind the point settled last: earlier ones have been written back by then, and are dropped
+(:meth:`_TempFile.settle`)."""
 RANGED_STREAMS = 4
 """Ranged GETs of one object in flight at once (rclone's ``--multi-thread-streams``
 default), whatever the engine's request limit. With 16 side by side (the default request
@@ -201,6 +206,7 @@ class _TempFile:
         self._state = resumable
         self._saved = 0
         self._readback: memoryview | None = None
+        self._dropped = 0
         self._writing = threading.Lock()
         if resumable is None:
             self.tmp = temp_path(self.final)
@@ -271,6 +277,37 @@ class _TempFile:
                 raise TransferError(f"{self.tmp} is shorter than the bytes written to it")
             self._hasher.update(buffer[:n])
             start += n
+
+    def settle(self, start: int, end: int) -> None:
+        """Hash bytes ``[start, end)`` (:meth:`hash_range`), then let the page cache drop them.
+
+        The range's write-back to disk starts now (``POSIX_FADV_DONTNEED`` starts it for dirty
+        pages), and everything settled up to :data:`_DROP_WINDOW` before ``end`` (written back
+        meanwhile) is dropped, so the download reuses the same few pages of memory instead of
+        taking a fresh page per 4 KiB written. On a virtual machine that hands freed memory
+        back to its host, the first touch of each fresh page faults in the host: measured on
+        the 2-core benchmark VM, writing 1 GiB into a new file cost 2.7-3.6 s of system CPU
+        (9-13 s wall) without this and 0.5-0.7 s (1.3-1.9 s) with it. Pages still dirty or
+        under write-back are left alone (nothing is ever lost, the hint only frees clean
+        copies); the last :data:`_DROP_WINDOW` bytes stay cached. Only advice: no-op where
+        unsupported.
+        """
+        self.hash_range(start, end)
+        if not _DROP_BEHIND or self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(self._fd, start, end - start, os.POSIX_FADV_DONTNEED)
+            clean = end - _DROP_WINDOW
+            if clean > self._dropped:
+                os.posix_fadvise(
+                    self._fd, self._dropped, clean - self._dropped, os.POSIX_FADV_DONTNEED
+                )
+                self._dropped = clean
+
+    @property
+    def settles(self) -> bool:
+        """Whether :meth:`settle` has work: hashing, or dropping written pages from memory."""
+        return self._hasher is not None or _DROP_BEHIND
 
     def mark(self, contiguous: int) -> bool:
         """Note that the first ``contiguous`` bytes are written.
@@ -856,14 +893,14 @@ async def _fetch_parts(
             failures.append(exc)
             tg.cancel_scope.cancel()
 
-    async def hash_prefix() -> None:
+    async def settle_prefix() -> None:
         nonlocal hashed, progressed
-        while sink.hashing and hashed < total:
+        while sink.settles and hashed < total:
             await progressed.wait()
             progressed = anyio.Event()
             upto = frontier.frontier
             if upto - hashed >= _READBACK or (upto == total and upto > hashed):
-                await ctx.in_thread(sink.hash_range, hashed, upto)
+                await ctx.in_thread(sink.settle, hashed, upto)
                 hashed = upto
 
     async def spawn_the_rest() -> None:
@@ -879,7 +916,7 @@ async def _fetch_parts(
 
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(guarded, hash_prefix)
+            tg.start_soon(guarded, settle_prefix)
             tg.start_soon(guarded, spawn_the_rest)
             # this task holds the first response's request slot: it streams that part
             await guarded(stream_first)
