@@ -11,10 +11,12 @@ first response's ETag (``If-Match``: an object replaced meanwhile fails with
 :class:`~provena_like.RemoteChanged`). Each part is written at its
 offset (``pwritev``) as it arrives, so parts never wait for each other and memory holds at
 most :data:`_PART_WINDOW` per part in flight, reserved from the byte budget before its
-request; one task hashes the contiguous prefix written so far, read back from the page cache
-in a worker thread. Measured on loopback (2 cores shared with SeaweedFS and other load): a
-1 GiB object in 1.8-2.7 s against 2.5-4.0 s with one GET in the same minutes (3.9 s against
-8.5 s under heavy load), because the server streams the ranges on several cores. With
+request; one task hashes the contiguous prefix written so far, through a read-only mapping
+of the file (the page cache) in a worker thread, then lets the page cache drop it behind a
+window (its write-back started): the download reuses the same pages of memory. Measured on
+loopback (2 cores shared with SeaweedFS and other load): a 1 GiB object in 1.8-2.7 s
+against 2.5-4.0 s with one GET in the same minutes (3.9 s against 8.5 s under heavy load),
+because the server streams the ranges on several cores. With
 resuming on, the contiguous prefix survives a failure.
 
 Other objects (or of unknown size) are streamed with one GET, written and hashed 1 MiB at a
@@ -97,8 +99,9 @@ _PART_WINDOW = 2 * STREAM_CHUNK + 2 * _READ_BUFSIZE
 """Budget per ranged GET in flight: a list being gathered or written (under two chunks),
 and what the connection buffers unread."""
 _READBACK = 4 * STREAM_CHUNK
-"""Bytes read back per ``pread`` to hash the written prefix of a ranged download; the
-prefix is hashed once this much is new (or all of it is written): fewer thread hops."""
+"""The written prefix of a ranged download is hashed (and settled) once this much of it is
+new, or all of it is written: fewer thread hops. Also the buffer of ``pread`` where files
+can't be mapped."""
 _MAPPED_READBACK = os.name == "posix"
 _DROP_BEHIND = hasattr(os, "posix_fadvise")
 _DROP_WINDOW = 64 * 1024 * 1024
@@ -783,8 +786,9 @@ async def _ranged(
     Each part's body is written where it belongs (``pwrite``) as it arrives, in chunks of
     :data:`STREAM_CHUNK`, so parts never wait for each other and memory holds at most two
     chunks per part in flight (reserved from the byte budget before its request). One task
-    hashes the contiguous prefix written so far, reading it back from the file (the page
-    cache) in a worker thread, while later parts still stream in; the sha256 is checked
+    hashes the contiguous prefix written so far, through a mapping of the file (the page
+    cache) in a worker thread, while later parts still stream in, and lets the page cache
+    drop it behind (:meth:`_TempFile.settle`); the sha256 is checked
     before the rename. The first GET's ETag pins the others (``If-Match``). With resuming
     on, the contiguous prefix is kept on failure and a later download continues from there.
     """
