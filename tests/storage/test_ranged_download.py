@@ -91,6 +91,7 @@ def test_settling_hashes_the_written_ranges_in_order_and_keeps_the_bytes(
 ) -> None:
     monkeypatch.setattr(_download, "_MAPPED_READBACK", mapped)
     monkeypatch.setattr(_download, "_DROP_WINDOW", MiB)  # drops behind from the second MiB
+    monkeypatch.setattr(_download, "_READBACK", 40_000)  # many windows per range
     data = os.urandom(3 * MiB + 12345)
     sink = _TempFile(tmp_path, tmp_path / "out.bin", StreamingHasher())
     try:
