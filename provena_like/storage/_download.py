@@ -99,15 +99,15 @@ _PART_WINDOW = 2 * STREAM_CHUNK + 2 * _READ_BUFSIZE
 """Budget per ranged GET in flight: a list being gathered or written (under two chunks),
 and what the connection buffers unread."""
 _READBACK = 4 * STREAM_CHUNK
-"""The written prefix of a ranged download is hashed (and settled) once this much of it is
-new, or all of it is written: fewer thread hops. Also the buffer of ``pread`` where files
-can't be mapped."""
+"""The written prefix of a ranged download is hashed (and dropped behind) once this much of
+it is new, or all of it is written: fewer thread hops. Also the size of each mapping (or
+``pread`` where files can't be mapped) that hashes it."""
 _MAPPED_READBACK = os.name == "posix"
 _DROP_BEHIND = hasattr(os, "posix_fadvise")
 _DROP_WINDOW = 64 * 1024 * 1024
-"""Bytes of a ranged download's settled prefix (written and hashed) left in the page cache
-behind the point settled last: earlier ones have been written back by then, and are dropped
-(:meth:`_TempFile.settle`)."""
+"""Bytes of a ranged download's prefix (written and hashed) left in the page cache behind
+the point hashed last: earlier ones have been written back by then, and are dropped
+(:meth:`_TempFile.drop_behind`)."""
 RANGED_STREAMS = 4
 """Ranged GETs of one object in flight at once (rclone's ``--multi-thread-streams``
 default), whatever the engine's request limit. With 16 side by side (the default request
@@ -272,7 +272,7 @@ class _TempFile:
         system CPU per GiB on the 2-core benchmark VM (a GiB copied), the mapping 0.03-0.04 s
         (faults, 16 pages each), the sha256 the same. Only bytes already written are mapped,
         :data:`_READBACK` at a time (mapped pages count in the process's RSS), and no
-        earlier than :meth:`settle` drops them from the cache. Elsewhere one buffer of
+        earlier than :meth:`drop_behind` drops them from the cache. Elsewhere one buffer of
         :data:`_READBACK` is reused for the whole file (a fresh one per call cost a
         zero-filled allocation, page faults, per call).
         """
@@ -305,11 +305,11 @@ class _TempFile:
             self._hasher.update(buffer[:n])
             start += n
 
-    def settle(self, start: int, end: int) -> None:
-        """Hash bytes ``[start, end)`` (:meth:`hash_range`), then let the page cache drop them.
+    def drop_behind(self, start: int, end: int) -> None:
+        """Let the page cache drop bytes ``[start, end)`` (written and hashed) behind a window.
 
         The range's write-back to disk starts now (``POSIX_FADV_DONTNEED`` starts it for dirty
-        pages), and everything settled up to :data:`_DROP_WINDOW` before ``end`` (written back
+        pages), and everything up to :data:`_DROP_WINDOW` before ``end`` (written back
         meanwhile) is dropped, so the download reuses the same few pages of memory instead of
         taking a fresh page per 4 KiB written. On a virtual machine that hands freed memory
         back to its host, the first touch of each fresh page faults in the host: measured on
@@ -317,9 +317,8 @@ class _TempFile:
         (9-13 s wall) without this and 0.5-0.7 s (1.3-1.9 s) with it. Pages still dirty or
         under write-back are left alone (nothing is ever lost, the hint only frees clean
         copies); the last :data:`_DROP_WINDOW` bytes stay cached. Only advice: no-op where
-        unsupported.
+        unsupported. May wait for the disk's queue: call it apart from the hashing.
         """
-        self.hash_range(start, end)
         if not _DROP_BEHIND or self._fd is None:
             return
         with contextlib.suppress(OSError):
@@ -330,11 +329,6 @@ class _TempFile:
                     self._fd, self._dropped, clean - self._dropped, os.POSIX_FADV_DONTNEED
                 )
                 self._dropped = clean
-
-    @property
-    def settles(self) -> bool:
-        """Whether :meth:`settle` has work: hashing, or dropping written pages from memory."""
-        return self._hasher is not None or _DROP_BEHIND
 
     def mark(self, contiguous: int) -> bool:
         """Note that the first ``contiguous`` bytes are written.
@@ -796,7 +790,7 @@ async def _ranged(
     chunks per part in flight (reserved from the byte budget before its request). One task
     hashes the contiguous prefix written so far, through a mapping of the file (the page
     cache) in a worker thread, while later parts still stream in, and lets the page cache
-    drop it behind (:meth:`_TempFile.settle`); the sha256 is checked
+    drop it behind (:meth:`_TempFile.drop_behind`); the sha256 is checked
     before the rename. The first GET's ETag pins the others (``If-Match``). With resuming
     on, the contiguous prefix is kept on failure and a later download continues from there.
     """
@@ -863,6 +857,7 @@ async def _fetch_parts(
     frontier = _Frontier(parts[0][0], parts)
     progressed = anyio.Event()
     hashed = sink.size
+    hash_moved = anyio.Event()  # set when ``hashed`` moves
     failures: list[Exception] = []
 
     async def stream(index: int, body: AsyncIterator[bytes]) -> None:
@@ -921,15 +916,30 @@ async def _fetch_parts(
             failures.append(exc)
             tg.cancel_scope.cancel()
 
-    async def settle_prefix() -> None:
-        nonlocal hashed, progressed
-        while sink.settles and hashed < total:
+    async def hash_prefix() -> None:
+        nonlocal hashed, progressed, hash_moved
+        while (sink.hashing or _DROP_BEHIND) and hashed < total:
             await progressed.wait()
             progressed = anyio.Event()
             upto = frontier.frontier
             if upto - hashed >= _READBACK or (upto == total and upto > hashed):
-                await ctx.in_thread(sink.settle, hashed, upto)
+                if sink.hashing:
+                    await ctx.in_thread(sink.hash_range, hashed, upto)
                 hashed = upto
+                hash_moved.set()
+                hash_moved = anyio.Event()
+
+    async def drop_behind() -> None:
+        # apart from the hashing, which never waits for the disk: on a disk slower than the
+        # download this lags behind (more stays cached, as without it) and stops at the end
+        dropped = hashed
+        while _DROP_BEHIND and hashed < total:
+            if hashed > dropped:
+                upto = hashed
+                await ctx.in_thread(sink.drop_behind, dropped, upto)
+                dropped = upto
+            else:
+                await hash_moved.wait()
 
     async def spawn_the_rest() -> None:
         for index in range(1, len(parts)):
@@ -944,7 +954,8 @@ async def _fetch_parts(
 
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(guarded, settle_prefix)
+            tg.start_soon(guarded, hash_prefix)
+            tg.start_soon(guarded, drop_behind)
             tg.start_soon(guarded, spawn_the_rest)
             # this task holds the first response's request slot: it streams that part
             await guarded(stream_first)

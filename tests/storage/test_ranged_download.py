@@ -86,7 +86,7 @@ def test_the_frontier_is_the_contiguous_prefix_whatever_the_order() -> None:
 
 
 @pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "read-back"])
-def test_settling_hashes_the_written_ranges_in_order_and_keeps_the_bytes(
+def test_written_ranges_are_hashed_in_order_and_kept_when_dropped_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mapped: bool
 ) -> None:
     monkeypatch.setattr(_download, "_MAPPED_READBACK", mapped)
@@ -99,7 +99,8 @@ def test_settling_hashes_the_written_ranges_in_order_and_keeps_the_bytes(
         sink.write_at(MiB + 7, [data[MiB + 7 :]])
         sink.write_at(0, [data[:5], data[5 : MiB + 7]])
         for start, end in ((0, 3), (3, 70_001), (70_001, MiB + 9), (MiB + 9, len(data))):
-            sink.settle(start, end)
+            sink.hash_range(start, end)
+            sink.drop_behind(start, end)
         assert sink.digests().sha256 == hashlib.sha256(data).hexdigest()
         with pytest.raises(TransferError, match="shorter"):
             sink.hash_range(len(data), len(data) + 1)
@@ -108,7 +109,8 @@ def test_settling_hashes_the_written_ranges_in_order_and_keeps_the_bytes(
     assert not sink.tmp.exists()
     sink = _TempFile(tmp_path, tmp_path / "again.bin", StreamingHasher())
     sink.write_at(0, [data])
-    sink.settle(0, len(data))
+    sink.hash_range(0, len(data))
+    sink.drop_behind(0, len(data))
     sink.commit("again.bin", _download._Expected(hashlib.sha256(data).hexdigest()), len(data))
     assert (tmp_path / "again.bin").read_bytes() == data  # nothing lost to the dropped pages
 
