@@ -11,8 +11,8 @@ first response's ETag (``If-Match``: an object replaced meanwhile fails with
 :class:`~provena_like.RemoteChanged`). Each part is written at its
 offset (``pwritev``) as it arrives, so parts never wait for each other and memory holds at
 most :data:`_PART_WINDOW` per part in flight, reserved from the byte budget before its
-request; one task hashes the contiguous prefix written so far, through a read-only mapping
-of the file (the page cache) in a worker thread, then lets the page cache drop it behind a
+request; one task hashes the contiguous prefix written so far, read back from the page
+cache in a worker thread, then lets the page cache drop it behind a
 window (its write-back started): the download reuses the same pages of memory. Measured on
 loopback (2 cores shared with SeaweedFS and other load): a 1 GiB object in 1.8-2.7 s
 against 2.5-4.0 s with one GET in the same minutes (3.9 s against 8.5 s under heavy load),
@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import mmap
 import os
 import secrets
 import threading
@@ -100,9 +99,8 @@ _PART_WINDOW = 2 * STREAM_CHUNK + 2 * _READ_BUFSIZE
 and what the connection buffers unread."""
 _READBACK = 4 * STREAM_CHUNK
 """The written prefix of a ranged download is hashed (and dropped behind) once this much of
-it is new, or all of it is written: fewer thread hops. Also the size of each mapping (or
-``pread`` where files can't be mapped) that hashes it."""
-_MAPPED_READBACK = os.name == "posix"
+it is new, or all of it is written: fewer thread hops. Also the size of the buffer each
+``pread`` that hashes it reads into."""
 _DROP_BEHIND = hasattr(os, "posix_fadvise")
 _DROP_WINDOW = 64 * 1024 * 1024
 """Bytes of a ranged download's prefix (written and hashed) left in the page cache behind
@@ -265,36 +263,18 @@ class _TempFile:
             _write_at(self._fd, pieces, offset)
 
     def hash_range(self, start: int, end: int) -> None:
-        """Hash bytes ``[start, end)`` of the file, as written (in the page cache).
+        """Hash bytes ``[start, end)`` of the file, read back (from the page cache).
 
-        Where files can be mapped (POSIX), the hasher reads the range through a read-only
-        mapping: no copy. Reading it back with ``pread`` into a buffer cost 0.1-0.6 s of
-        system CPU per GiB on the 2-core benchmark VM (a GiB copied), the mapping 0.03-0.04 s
-        (faults, 16 pages each), the sha256 the same. Only bytes already written are mapped,
-        :data:`_READBACK` at a time (mapped pages count in the process's RSS), and no
-        earlier than :meth:`drop_behind` drops them from the cache. Elsewhere one buffer of
-        :data:`_READBACK` is reused for the whole file (a fresh one per call cost a
-        zero-filled allocation, page faults, per call).
+        One buffer of :data:`_READBACK` is reused for the whole file: a fresh one per call
+        cost a zero-filled allocation (page faults) per call, a GiB of them per GiB hashed.
+        Read with ``pread``, not through a mapping: a mapping costs less system CPU (0.03 s
+        per GiB against 0.1-0.6 s) but a read error, or another process truncating the
+        file, would then kill the process (``SIGBUS``) - the server's, for a transfer task
+        - instead of failing the download.
         """
         if self._hasher is None or start >= end:
             return
         assert self._fd is not None
-        if _MAPPED_READBACK:
-            while start < end:  # a window at a time: mapped pages count in the RSS
-                aligned = start - start % mmap.ALLOCATIONGRANULARITY
-                upto = min(end, aligned + _READBACK)
-                try:
-                    mapped = mmap.mmap(
-                        self._fd, upto - aligned, offset=aligned, access=mmap.ACCESS_READ
-                    )
-                except ValueError as exc:  # the range goes past the end of the file
-                    raise TransferError(
-                        f"{self.tmp} is shorter than the bytes written to it"
-                    ) from exc
-                with mapped, memoryview(mapped) as view, view[start - aligned :] as written:
-                    self._hasher.update(written)
-                start = upto
-            return
         if self._readback is None:
             self._readback = memoryview(bytearray(_READBACK))
         buffer = self._readback
@@ -788,8 +768,8 @@ async def _ranged(
     Each part's body is written where it belongs (``pwrite``) as it arrives, in chunks of
     :data:`STREAM_CHUNK`, so parts never wait for each other and memory holds at most two
     chunks per part in flight (reserved from the byte budget before its request). One task
-    hashes the contiguous prefix written so far, through a mapping of the file (the page
-    cache) in a worker thread, while later parts still stream in, and lets the page cache
+    hashes the contiguous prefix written so far, read back from the page cache in a
+    worker thread, while later parts still stream in, and lets the page cache
     drop it behind (:meth:`_TempFile.drop_behind`); the sha256 is checked
     before the rename. The first GET's ETag pins the others (``If-Match``). With resuming
     on, the contiguous prefix is kept on failure and a later download continues from there.

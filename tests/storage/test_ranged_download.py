@@ -85,11 +85,9 @@ def test_the_frontier_is_the_contiguous_prefix_whatever_the_order() -> None:
     assert frontier.frontier == 25
 
 
-@pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "read-back"])
 def test_written_ranges_are_hashed_in_order_and_kept_when_dropped_behind(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mapped: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_download, "_MAPPED_READBACK", mapped)
     monkeypatch.setattr(_download, "_DROP_WINDOW", MiB)  # drops behind from the second MiB
     monkeypatch.setattr(_download, "_READBACK", 40_000)  # many windows per range
     data = os.urandom(3 * MiB + 12345)
