@@ -18,9 +18,11 @@ import anyio
 import pytest
 from aiohttp import web
 
+from provena_like._core.errors import TransferError
 from provena_like.storage import S3Credentials, TransferEngine, _download
 from provena_like.storage._download import _PART_WINDOW, STREAM_CHUNK, _Frontier, _TempFile
 from provena_like.storage._requests import GetHeaders, S3Requests
+from provena_like.storage.hashing import StreamingHasher
 from tests.support.storage_helpers import FaultProxy
 
 pytestmark = pytest.mark.anyio
@@ -81,6 +83,34 @@ def test_the_frontier_is_the_contiguous_prefix_whatever_the_order() -> None:
     assert frontier.frontier == 14
     frontier.wrote(1, 6)  # part 1 complete: part 2 already was
     assert frontier.frontier == 25
+
+
+def test_written_ranges_are_hashed_in_order_and_kept_when_dropped_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_download, "_DROP_WINDOW", MiB)  # drops behind from the second MiB
+    monkeypatch.setattr(_download, "_READBACK", 40_000)  # many windows per range
+    data = os.urandom(3 * MiB + 12345)
+    sink = _TempFile(tmp_path, tmp_path / "out.bin", StreamingHasher())
+    try:
+        # written out of order, settled in order from unaligned offsets
+        sink.write_at(MiB + 7, [data[MiB + 7 :]])
+        sink.write_at(0, [data[:5], data[5 : MiB + 7]])
+        for start, end in ((0, 3), (3, 70_001), (70_001, MiB + 9), (MiB + 9, len(data))):
+            sink.hash_range(start, end)
+            sink.drop_behind(start, end)
+        assert sink.digests().sha256 == hashlib.sha256(data).hexdigest()
+        with pytest.raises(TransferError, match="shorter"):
+            sink.hash_range(len(data), len(data) + 1)
+    finally:
+        sink.discard()
+    assert not sink.tmp.exists()
+    sink = _TempFile(tmp_path, tmp_path / "again.bin", StreamingHasher())
+    sink.write_at(0, [data])
+    sink.hash_range(0, len(data))
+    sink.drop_behind(0, len(data))
+    sink.commit("again.bin", _download._Expected(hashlib.sha256(data).hexdigest()), len(data))
+    assert (tmp_path / "again.bin").read_bytes() == data  # nothing lost to the dropped pages
 
 
 @pytest.mark.parametrize("resume", [False, True], ids=["no-resume", "resume"])
