@@ -11,6 +11,7 @@ from typing import ParamSpec, Protocol, TypeVar
 import anyio
 
 from provena_like.storage._budget import ByteBudget
+from provena_like.storage._hops import SharedHops
 from provena_like.storage._requests import S3Requests, describe, to_transfer_error
 from provena_like.storage.cache import HashCache
 from provena_like.storage.events import ProgressReporter
@@ -68,6 +69,8 @@ class BatchContext:
     real_roots: dict[Path, Path] = field(default_factory=dict)
     """Destination directories created and resolved by this batch (see
     :func:`~provena_like.storage.keys.prepare_local_target`)."""
+    hops: SharedHops = field(default_factory=SharedHops)
+    """Worker-thread hops shared by short file jobs (see :meth:`in_shared_hop`)."""
 
     def key(self, path: str) -> str:
         """The full object key of a dataset-relative path."""
@@ -76,6 +79,13 @@ class BatchContext:
     async def in_thread(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking file work (I/O, hashing) in a worker thread, bounded by the limiter."""
         return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=self.io_limiter)
+
+    async def in_shared_hop(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Like :meth:`in_thread`, in one hop with the other calls waiting (:mod:`._hops`).
+
+        For short jobs only (a small file's write): the calls of a hop run one after another.
+        """
+        return await self.hops.run(lambda: fn(*args, **kwargs), self.io_limiter)
 
 
 class _Item(Protocol):

@@ -83,6 +83,9 @@ _PIPELINE_DEPTH = 4
 _OPEN_FLAGS = (
     os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 )
+SHARED_HOP_SIZE = 64 * 1024
+"""Objects up to this size are hashed, written and renamed in worker-thread hops shared with
+the other small objects ready meanwhile (:mod:`._hops`), larger ones in a hop of their own."""
 _MAX_NAME = 200
 PARTIAL_SUFFIX = ".partial"
 _RESUME_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -664,7 +667,8 @@ async def _whole(
         if item.size is not None and headers.total_size != item.size:
             ctx.progress.unexpected_bytes(item.size, headers.total_size)
         expected = await _expected(ctx, item, headers, hasher)
-        digests, final = await ctx.in_thread(
+        hop = ctx.in_shared_hop if len(got.data) <= SHARED_HOP_SIZE else ctx.in_thread
+        digests, final = await hop(
             _save_whole, dest, target, item.path, got.data, expected, hasher, ctx.real_roots
         )
     finally:

@@ -1,4 +1,4 @@
-"""HEAD requests on keep-alive connections of our own, without an HTTP client library.
+"""HEADs and small GETs on keep-alive connections of our own, without an HTTP client library.
 
 A HEAD answer is a status line and headers, never a body (RFC 9112 §6.3), so sending one
 and reading its answer is a write and one read up to the blank line. Measured on loopback
@@ -13,6 +13,11 @@ a refused, reset or dropped connection raises :class:`aiohttp.ClientConnectionEr
 connect or read that takes too long :class:`TimeoutError`. A connection taken from the
 idle ones that turns out closed by the server before it answered (the keep-alive race) is
 replaced by a new one once, at once: a HEAD changes nothing, so sending it again is safe.
+
+GETs of small objects (read whole into memory) come this way too, for the same reason: a
+batch of 4 KiB downloads is bound by the client's CPU, most of it aiohttp's per request.
+The body is framed by ``Content-Length``, else chunked, else by the connection's end. The
+same holds for a GET: it changes nothing either.
 """
 
 from __future__ import annotations
@@ -26,15 +31,40 @@ from urllib.parse import urlsplit
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["HeadAnswer", "HeadPool"]
+__all__ = ["GetAnswer", "HeadAnswer", "HeadPool"]
 
 HeadAnswer = tuple[int, str, CIMultiDictProxy[str]]
 """A HEAD's status, reason phrase and headers."""
+GetAnswer = tuple[int, str, CIMultiDictProxy[str], bytes]
+"""A GET's status, reason phrase, headers and body."""
 
 _HEAD_MOST: Final = 64 * 1024
 """The longest status line and headers read (longer: a connection error)."""
 
 _Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: CIMultiDict[str]) -> tuple[bytes, bool]:
+    """The body after ``headers``, and whether its end was framed (else the connection ended).
+
+    By ``Content-Length``, else chunked (RFC 9112 §7.1; trailers are read and dropped), else
+    up to the end of the connection.
+    """
+    if "chunked" in headers.get("Transfer-Encoding", "").lower():
+        pieces: list[bytes] = []
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            size = int(size_line.split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                while await reader.readuntil(b"\r\n") != b"\r\n":
+                    pass  # a trailer field
+                return b"".join(pieces), True
+            pieces.append(await reader.readexactly(size))
+            await reader.readexactly(2)
+    length = headers.get("Content-Length")
+    if length is not None:
+        return await reader.readexactly(int(length)), True
+    return await reader.read(), False
 
 
 class _Stale(Exception):
@@ -113,16 +143,28 @@ class HeadPool:
         ``headers`` must include ``Host`` (the signed requests of :mod:`._direct` do).
         Any status is an answer; a failed connection or a timeout raises.
         """
+        status, reason, answer, _ = await self._send("HEAD", target, headers)
+        return status, reason, answer
+
+    async def get(self, target: str, headers: Mapping[str, str]) -> GetAnswer:
+        """Send ``GET target`` as :meth:`head` does; the answer and its whole body.
+
+        For small bodies (a small object, an error): the body is read whole into memory.
+        """
+        return await self._send("GET", target, headers)
+
+    async def _send(self, method: str, target: str, headers: Mapping[str, str]) -> GetAnswer:
         lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        request = f"HEAD {target} HTTP/1.1\r\n{lines}\r\n".encode("latin-1")
+        request = f"{method} {target} HTTP/1.1\r\n{lines}\r\n".encode("latin-1")
+        body = method != "HEAD"
         async with self._slots:
             if self._idle:
                 try:
-                    return await self._exchange(self._idle.pop(), request, reused=True)
+                    return await self._exchange(self._idle.pop(), request, body, reused=True)
                 except _Stale:
                     pass
             try:
-                return await self._exchange(await self._connect(), request, reused=False)
+                return await self._exchange(await self._connect(), request, body, reused=False)
             except _Stale as exc:
                 raise aiohttp.ServerDisconnectedError(str(exc)) from None
 
@@ -145,9 +187,12 @@ class HeadPool:
             ) from exc
 
     async def _exchange(
-        self, connection: _Connection, request: bytes, *, reused: bool
-    ) -> HeadAnswer:
-        """One request and its answer on ``connection``, kept for the next when it may be."""
+        self, connection: _Connection, request: bytes, body: bool, *, reused: bool
+    ) -> GetAnswer:
+        """One request and its answer on ``connection``, kept for the next when it may be.
+
+        With ``body``, the answer's body is read (a HEAD's answer has none).
+        """
         reader, writer = connection
         kept = False
         try:
@@ -163,20 +208,28 @@ class HeadPool:
                     status, reason, answer, keep = _parse(head)
                     if status >= 200:  # 1xx: informational, the answer follows
                         break
+                data = b""
+                if body and status not in (204, 304):
+                    data, framed = await _read_body(reader, answer)
+                    keep = keep and framed
             kept = keep and not self._closed
-            return status, reason, CIMultiDictProxy(answer)
+            return status, reason, CIMultiDictProxy(answer), data
         except TimeoutError:
             raise
         except (ConnectionResetError, BrokenPipeError) as exc:
             if reused:
                 raise _Stale(str(exc)) from exc
             raise aiohttp.ServerDisconnectedError(str(exc)) from exc
+        except asyncio.IncompleteReadError:
+            raise aiohttp.ServerDisconnectedError("the answer's body broke off") from None
         except asyncio.LimitOverrunError:
             raise aiohttp.ClientConnectionError(
                 f"an answer's headers are longer than {_HEAD_MOST} bytes"
             ) from None
         except OSError as exc:
             raise aiohttp.ClientConnectionError(str(exc)) from exc
+        except ValueError as exc:  # a body's length or a chunk's size that is no number
+            raise aiohttp.ClientConnectionError(f"a malformed answer: {exc}") from None
         finally:
             if kept:
                 self._idle.append(connection)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import inspect
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -26,7 +27,7 @@ from tests.support.storage_helpers import BUCKET, FaultProxy
 
 pytestmark = pytest.mark.anyio
 
-Handler = Callable[[web.Request], web.StreamResponse]
+Handler = Callable[[web.Request], web.StreamResponse | Awaitable[web.StreamResponse]]
 
 
 class Served:
@@ -42,7 +43,8 @@ class Served:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         assert request.transport is not None
         self.peers.add(request.transport.get_extra_info("peername"))
-        return self.handler(request)
+        answer = self.handler(request)
+        return await answer if inspect.isawaitable(answer) else answer
 
     async def __aenter__(self) -> Served:
         app = web.Application()
@@ -177,3 +179,66 @@ async def test_a_dropped_head_is_retried_by_the_engine(
         assert await engine.stat("nope.bin") is None  # a 404 answer: no object
     assert not drops
     assert proxy.seen[("HEAD", f"/{BUCKET}/{prefix}a.bin")] == heads + 2  # dropped, then again
+
+
+async def test_a_get_reads_the_body_by_length_or_chunks_on_one_connection(served: Served) -> None:
+    body = bytes(range(256)) * 300  # 75 KiB: longer than the headers' limit
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for at in range(0, len(body), 10_000):
+            await response.write(body[at : at + 10_000])
+        await response.write_eof()
+        return response
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        if request.path == "/b/chunked":
+            return await chunked(request)
+        if request.path == "/b/missing":
+            return web.Response(status=404, body=b"<Error><Code>NoSuchKey</Code></Error>")
+        return web.Response(body=body, headers={"X-Range": request.headers.get("Range", "")})
+
+    served.handler = answer
+    pool = HeadPool(served.origin, max_connections=1)
+    try:
+        status, _, headers, data = await pool.get("/b/k", {**_host(served.origin), "Range": "x"})
+        assert (status, data, headers["X-Range"]) == (200, body, "x")
+        assert (await pool.get("/b/chunked", _host(served.origin)))[3] == body
+        status, _, _, data = await pool.get("/b/missing", _host(served.origin))
+        assert (status, data) == (404, b"<Error><Code>NoSuchKey</Code></Error>")
+        assert (await pool.head("/b/k", _host(served.origin)))[0] == 200
+        assert (await pool.get("/b/k", _host(served.origin)))[3] == body
+        assert len(served.peers) == 1  # every body read to its end: the connection reused
+    finally:
+        await pool.aclose()
+
+
+async def test_a_get_body_up_to_the_connection_end_or_broken_off() -> None:
+    async def unframed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\nall of it")
+        writer.close()
+
+    async def short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nten bytes.")
+        writer.close()
+
+    for serve in (unframed, short):
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = HeadPool(f"http://127.0.0.1:{port}", max_connections=1)
+        try:
+            if serve is unframed:
+                got = await pool.get("/b/k", {"Host": f"127.0.0.1:{port}"})
+                assert got[3] == b"all of it"
+                assert not pool._idle  # not reusable: its end was the connection's
+            else:
+                with pytest.raises(aiohttp.ServerDisconnectedError):
+                    await pool.get("/b/k", {"Host": f"127.0.0.1:{port}"})
+        finally:
+            await pool.aclose()
+            server.close()
+            await server.wait_closed()
