@@ -255,6 +255,18 @@ class S3Requests:
         """
         return await self.call(self.direct.put, key, body, headers)
 
+    async def upload_part(
+        self, key: str, upload_id: str, number: int, body: bytes, headers: Mapping[str, str]
+    ) -> DirectResponse:
+        """PUT one part of a multipart upload through the direct path (``key``: the full key).
+
+        Example:
+            ```python
+            await requests.upload_part(key, upload_id, 1, data, {"x-amz-checksum-crc32": crc})
+            ```
+        """
+        return await self.call(self.direct.upload_part, key, upload_id, number, body, headers)
+
     async def head(self, key: str, headers: Mapping[str, str] | None = None) -> DirectResponse:
         """HEAD an object (``key`` is the full key; ``headers`` are sent and signed).
 
