@@ -1,4 +1,4 @@
-"""Whole-object PUT, GET and HEAD, and listing pages, without botocore's per-request pipeline.
+"""Object PUT (whole, or a part), GET and HEAD, and listing pages, without botocore's pipeline.
 
 Moving thousands of small files is bound by the client's CPU, not the network: measured on
 loopback (2 cores shared with SeaweedFS), botocore spends about 1.2 ms of CPU per request on
@@ -11,10 +11,14 @@ are shared. Per request that is ~0.4 ms of CPU, and a batch of 4 KiB files runs 
 as fast.
 
 Listing pages (``ListObjectsV2``) come this way too: botocore's generic XML parser costs
-~0.1 ms per listed object. Everything else (multipart, deletes, streamed downloads of large
-objects) stays on aiobotocore, where per-request costs don't matter. The bucket's base URL
-is taken once from botocore itself (a presigned URL's location), so addressing (path-style
-for S3-compatible servers, virtual-hosted on AWS) is exactly what botocore would use.
+~0.1 ms per listed object. So do the parts of a multipart upload (``UploadPart``): through
+aiobotocore, each part's bytes were wrapped in an ``io.BytesIO``, which aiohttp copies whole
+(into fresh memory, on the event loop's thread) before sending it in 64 KiB copies; here a
+large body is written as slices of a memoryview over the caller's bytes (:class:`_Body`).
+Everything else (creating, completing and listing multipart uploads, deletes) stays on
+aiobotocore, where per-request costs don't matter. The bucket's base URL is taken once from
+botocore itself (a presigned URL's location), so addressing (path-style for S3-compatible
+servers, virtual-hosted on AWS) is exactly what botocore would use.
 
 Failures look like botocore's: an error response raises
 :class:`botocore.exceptions.ClientError` with the S3 error code, message, HTTP status and
