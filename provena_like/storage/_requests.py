@@ -2,12 +2,13 @@
 
 Two request paths sit behind it, chosen per operation, never by the caller:
 
-- the direct path (:mod:`._direct` + :mod:`._sigv4`): PUT, GET (whole, ranged or streamed)
-  and HEAD of objects and listing pages, through one pooled ``aiohttp`` session with our
-  own SigV4 signer (a batch of small files runs about twice as fast as through botocore's
-  pipeline; a streamed body's pieces are never joined);
-- aiobotocore: multipart uploads, deletes, everything else. Its own retries are off
-  (``total_max_attempts=1``).
+- the direct path (:mod:`._direct` + :mod:`._sigv4`): PUT (whole objects and the parts of
+  multipart uploads), GET (whole, ranged or streamed) and HEAD of objects and listing
+  pages, through one pooled ``aiohttp`` session with our own SigV4 signer (a batch of small
+  files runs about twice as fast as through botocore's pipeline; a streamed body's pieces
+  are never joined, a part's bytes are never copied);
+- aiobotocore: creating, completing and listing multipart uploads, deletes, everything
+  else. Its own retries are off (``total_max_attempts=1``).
 
 Both are wrapped the same way, so they behave identically:
 
@@ -171,8 +172,8 @@ def _label(fn: Callable[..., object]) -> str:
 class S3Requests:
     """Send requests, at most ``limiter`` of them at once, under one retry policy.
 
-    Object PUT, GET and HEAD and listing pages go through ``direct``; everything else
-    through the aiobotocore ``client`` (via :meth:`call`). Both sign with the same
+    Object PUT (parts included), GET and HEAD and listing pages go through ``direct``;
+    everything else through the aiobotocore ``client`` (via :meth:`call`). Both sign with the same
     credentials and are retried by ``policy``.
 
     Args:
@@ -254,6 +255,18 @@ class S3Requests:
             ```
         """
         return await self.call(self.direct.put, key, body, headers)
+
+    async def upload_part(
+        self, key: str, upload_id: str, number: int, body: bytes, headers: Mapping[str, str]
+    ) -> DirectResponse:
+        """PUT one part of a multipart upload through the direct path (``key``: the full key).
+
+        Example:
+            ```python
+            await requests.upload_part(key, upload_id, 1, data, {"x-amz-checksum-crc32": crc})
+            ```
+        """
+        return await self.call(self.direct.upload_part, key, upload_id, number, body, headers)
 
     async def head(self, key: str, headers: Mapping[str, str] | None = None) -> DirectResponse:
         """HEAD an object (``key`` is the full key; ``headers`` are sent and signed).

@@ -462,7 +462,6 @@ async def _send_parts(
     failures: list[Exception] = []
     done = 0
     key = ctx.key(item.path)
-    client = ctx.requests.client
     resumed = sum(min(part_size, size - i * part_size) for i in sent)
     if resumed:
         ctx.progress.unexpected_bytes(resumed, 0)  # not sent again: not part of this batch
@@ -470,19 +469,11 @@ async def _send_parts(
     async def send(index: int, data: bytes, checksum: str | None, held: int) -> None:
         nonlocal done
         try:
-            extra: dict[str, Any] = {} if checksum is None else {"ChecksumCRC32": checksum}
-            response = await ctx.requests.call(
-                client.upload_part,
-                Bucket=ctx.bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=index + 1,
-                Body=data,
-                **extra,
-            )
-            part: CompletedPartTypeDef = {"PartNumber": index + 1, "ETag": response["ETag"]}
+            headers = {} if checksum is None else {"x-amz-checksum-crc32": checksum}
+            response = await ctx.requests.upload_part(key, upload_id, index + 1, data, headers)
+            part: CompletedPartTypeDef = {"PartNumber": index + 1, "ETag": response.etag}
             if checksum is not None:
-                part["ChecksumCRC32"] = response.get("ChecksumCRC32", checksum)
+                part["ChecksumCRC32"] = response.headers.get("x-amz-checksum-crc32", checksum)
             completed[index] = part
             done += len(data)
             await ctx.progress.transferred(item.path, len(data), done)

@@ -18,6 +18,7 @@ from provena_like.storage import BytesTransferred, TransferEngine, TransferEvent
 from tests.conformance.conftest import BUCKET
 from tests.support.l3_helpers import mint_dataset
 from tests.support.s3_stores import StoreInfo, admin_s3, refused, scoped_s3
+from tests.support.storage_helpers import count_requests
 
 pytestmark = pytest.mark.anyio
 
@@ -152,9 +153,7 @@ async def test_an_interrupted_upload_resumes_without_listing_uploads(
             await engine.upload(tmp_path, progress=progress)
         assert scope.cancel_called
     async with TransferEngine(creds, max_concurrency=1, **settings) as engine:
-        parts: list[int] = []
-        client: Any = engine._requests.client  # type: ignore[union-attr]
-        client.meta.events.register("before-call.s3.UploadPart", lambda **_: parts.append(1))
+        parts = count_requests(engine, ("UploadPart",))
         result = await engine.upload(tmp_path)
     assert [f.sha256 for f in result.ok] == [hashlib.sha256(data).hexdigest()]
     assert len(parts) <= 2  # the first part was not sent again

@@ -305,6 +305,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.storage._requests:S3Requests.open_get": ENGINE,
     "provena_like.storage._requests:S3Requests.list_page": ENGINE,
     "provena_like.storage._requests:S3Requests.put": ENGINE,
+    "provena_like.storage._requests:S3Requests.upload_part": ENGINE,
     "provena_like.storage.credentials": ENGINE,
     "provena_like.storage.credentials:RefreshingCredentials": S3_CREDS,
     "provena_like.storage.credentials:RefreshingCredentials.effective_margin": S3_CREDS,

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from provena_like.storage import BytesTransferred, S3Credentials, TransferEngine, TransferEvent
-from tests.support.storage_helpers import BUCKET
+from tests.support.storage_helpers import BUCKET, count_requests
 
 pytestmark = pytest.mark.anyio
 
@@ -20,12 +20,9 @@ PART = 5 * MiB
 SIZE = 64 * MiB  # 13 parts of 5 MiB
 
 
-def count_calls(engine: TransferEngine, operation: str) -> list[int]:
-    """Count the engine's requests of one S3 operation (a botocore event hook)."""
-    calls: list[int] = []
-    client: Any = engine._requests.client  # type: ignore[union-attr]
-    client.meta.events.register(f"before-call.s3.{operation}", lambda **_: calls.append(1))
-    return calls
+def count_calls(engine: TransferEngine, operation: str) -> list[str]:
+    """Count the engine's requests of one S3 operation (on either request path)."""
+    return count_requests(engine, (operation,))
 
 
 async def cancel_after(engine: TransferEngine, n: int, run: Any, *, total_done: int = 0) -> None:

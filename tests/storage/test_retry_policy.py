@@ -93,7 +93,7 @@ async def test_transient_503s_get_the_same_attempts_and_backoff_on_both_paths(
     expected_waits = [BACKOFF, 2 * BACKOFF]  # after attempts 1 and 2; attempt 3 succeeds
     cases = {
         "direct PUT": ("PUT", "small.bin", ""),
-        "aiobotocore UploadPart": ("PUT", "big.bin", "1"),
+        "direct UploadPart": ("PUT", "big.bin", "1"),
         "direct GET": ("GET", "small.bin", ""),
         "aiobotocore streamed GET": ("GET", "big.bin", ""),
     }
@@ -129,7 +129,7 @@ async def test_a_persistent_503_gives_up_after_the_policys_attempts_on_both_path
     recorder = Recorder()
     cases = {
         "direct PUT": ("PUT", "small.bin", ""),
-        "aiobotocore UploadPart": ("PUT", "big.bin", "2"),
+        "direct UploadPart": ("PUT", "big.bin", "2"),
     }
     outcome: dict[str, tuple[int, list[float], str]] = {}
     async with TransferEngine(

@@ -11,7 +11,7 @@ import pytest
 
 from provena_like.storage import S3Credentials, TransferEngine, _upload
 from provena_like.storage.hashing import read_file as real_read
-from tests.support.storage_helpers import BUCKET
+from tests.support.storage_helpers import BUCKET, count_requests
 
 pytestmark = pytest.mark.anyio
 
@@ -30,11 +30,8 @@ def local_state(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def count_writes(engine: TransferEngine) -> list[str]:
-    writes: list[str] = []
-    client: Any = engine._requests.client  # type: ignore[union-attr]
-    for op in ("PutObject", "UploadPart", "CreateMultipartUpload", "DeleteObjects", "DeleteObject"):
-        client.meta.events.register(f"before-call.s3.{op}", lambda op=op, **_: writes.append(op))
-    return writes
+    ops = ("PutObject", "UploadPart", "CreateMultipartUpload", "DeleteObjects", "DeleteObject")
+    return count_requests(engine, ops)
 
 
 async def test_thousand_files_seven_failing_then_a_sync_moves_only_those(

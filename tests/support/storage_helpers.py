@@ -195,3 +195,29 @@ def strip_metadata(admin: Any, key: str, bucket: str = BUCKET) -> None:
         Metadata={},
     )
     assert admin.head_object(Bucket=bucket, Key=key)["Metadata"] == {}
+
+
+_DIRECT_METHODS = {"PutObject": "put", "UploadPart": "upload_part"}
+
+
+def count_requests(engine: Any, operations: tuple[str, ...]) -> list[str]:
+    """Record the engine's requests of ``operations`` (S3 names), on both request paths.
+
+    aiobotocore's through a ``before-call`` hook; the direct path's (``PutObject``,
+    ``UploadPart``) by wrapping its methods. Returns the list the names are appended to.
+    """
+    calls: list[str] = []
+    requests = engine._requests
+    client = requests.client
+    for op in operations:
+        client.meta.events.register(f"before-call.s3.{op}", lambda op=op, **_: calls.append(op))
+        name = _DIRECT_METHODS.get(op)
+        if name is not None:
+            real = getattr(requests.direct, name)
+
+            async def counted(*args: Any, op: str = op, real: Any = real, **kwargs: Any) -> Any:
+                calls.append(op)
+                return await real(*args, **kwargs)
+
+            setattr(requests.direct, name, counted)
+    return calls
