@@ -44,6 +44,16 @@ async def paths(repo: Repository, prefix: str = "") -> list[str]:
     return [info.path async for info in repo.list(prefix)]
 
 
+async def put_random(
+    repo: Repository, tmp_path: Path, stem: str, count: int, size: int
+) -> dict[str, bytes]:
+    """Put ``count`` objects of random bytes (``size``, ``size + 1``, ...) in the session's alf."""
+    files = {f"{SESSION}/alf/{stem}{i}.npy": os.urandom(size + i) for i in range(count)}
+    for path, data in files.items():
+        await repo.put(write(tmp_path / "src" / path, data), path)
+    return files
+
+
 async def leftovers(repo: Repository) -> list[str]:
     """What a write in progress or interrupted left behind (never objects, but storage)."""
     if isinstance(repo, S3Repository):
@@ -312,9 +322,7 @@ async def test_put_many_and_delete_many(repo: Repository, tmp_path: Path) -> Non
 async def test_stat_many_answers_each_path_in_order(
     repo: Repository, tmp_path: Path, s3_admin: Any
 ) -> None:
-    files = {f"{SESSION}/alf/y{i}.npy": os.urandom(100 + i) for i in range(3)}
-    for path, data in files.items():
-        await repo.put(write(tmp_path / "src" / path, data), path)
+    files = await put_random(repo, tmp_path, "y", 3, 100)
     first, second, third = files
     stored = corrupt(repo, second, s3_admin)  # bit rot in the middle of the batch
     asked = [first, f"{SESSION}/alf/missing.npy", second, third]
@@ -336,9 +344,7 @@ async def test_stat_many_answers_each_path_in_order(
 async def test_confirm_many_says_what_the_store_holds(
     repo: Repository, tmp_path: Path, s3_admin: Any
 ) -> None:
-    files = {f"{SESSION}/alf/z{i}.npy": os.urandom(200 + i) for i in range(4)}
-    for path, data in files.items():
-        await repo.put(write(tmp_path / "src" / path, data), path)
+    files = await put_random(repo, tmp_path, "z", 4, 200)
     good, rotten, no_md5, other = files
     stored = corrupt(repo, rotten, s3_admin)
     expected = {p: hash_file(tmp_path / "src" / p, md5=True) for p in files}
