@@ -149,10 +149,15 @@ class _Body(Payload):
 
     def __init__(self, value: bytes) -> None:
         super().__init__(value, content_type=None)
-        self._size = len(value)
+        self._body = value  # our own reference: Payload's attributes are its internals
+
+    @property
+    def size(self) -> int:
+        """The body's length (sent as ``Content-Length``)."""
+        return len(self._body)
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        return bytes(self._value).decode(encoding, errors)
+        return bytes(self._body).decode(encoding, errors)
 
     async def write(self, writer: AbstractStreamWriter) -> None:
         await self.write_with_length(writer, None)
@@ -160,9 +165,9 @@ class _Body(Payload):
     async def write_with_length(
         self, writer: AbstractStreamWriter, content_length: int | None
     ) -> None:
-        size = len(self._value)
+        size = len(self._body)
         end = size if content_length is None else min(content_length, size)
-        with memoryview(self._value) as view:
+        with memoryview(self._body) as view:
             for start in range(0, end, _SLICE):
                 await writer.write(view[start : min(start + _SLICE, end)])
 
