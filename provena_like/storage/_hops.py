@@ -86,7 +86,7 @@ class SharedHops:
             if call.done:
                 return call.outcome()
         self._leading = True
-        await self._lead(call, limiter)
+        await self._lead(limiter)
         return call.outcome()
 
     async def _wait(self, call: _Call[Any]) -> None:
@@ -98,22 +98,31 @@ class SharedHops:
                 self._queue.remove(call)
                 if call.lead:  # handed the lead: pass it on
                     self._hand_over()
-            else:  # in a hop now: its work happens anyway, wait for it
+            else:  # in a hop now, which runs it whatever happens: wait for it
                 with anyio.CancelScope(shield=True):
                     await call.woken.wait()
             raise
 
-    async def _lead(self, call: _Call[Any], limiter: anyio.CapacityLimiter) -> None:
-        """Run every queued call (``call`` among them) in one hop, then hand the lead over."""
+    async def _lead(self, limiter: anyio.CapacityLimiter) -> None:
+        """Run every queued call (the leader's among them) in one hop, then hand the lead over.
+
+        The hop is shielded from cancellation, its wait for ``limiter`` included: the calls it
+        took from the queue have callers waiting for them, and a hop that gave up before it
+        ran them would leave those callers (cancelled or not) with nobody to run them.
+        """
         calls, self._queue = self._queue, []
         try:
-            await anyio.to_thread.run_sync(_run_all, calls, limiter=limiter)
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_run_all, calls, limiter=limiter)
+        except BaseException as exc:  # the hop itself failed: so did each call it had not run
+            error = exc if isinstance(exc, Exception) else RuntimeError(f"hop interrupted: {exc!r}")
+            for missed in calls:
+                if not missed.done:
+                    missed.error, missed.done = error, True
+            raise
         finally:
-            # calls a cancellation kept from running wait for the next hop (but this one's)
-            self._queue[:0] = [c for c in calls if not c.done and c is not call]
             for done in calls:
-                if done.done:
-                    done.woken.set()
+                done.woken.set()
             self._hand_over()
 
     def _hand_over(self) -> None:

@@ -197,16 +197,21 @@ class S3Requests:
         self._limiter = limiter
         self._refresher = refresher
         self.policy = policy if policy is not None else S3RetryPolicy()
+        # the newest generation whose keys were refreshed for an AccessDenied that a fresh
+        # set of keys got again: a real denial, so AccessDenied alone refreshes no more until
+        # the keys change for another reason (bounds the cost of real denials to one refresh)
+        self._futile = -1
 
     def _expired(self, exc: ClientError, generation: int) -> bool:
         code = error_code(exc)
         if code in EXPIRED_CODES:
             return True
         if code == "AccessDenied" and self._refresher is not None:
-            current = self._refresher.current
-            left = None if current is None else current.seconds_left()
-            # denied because the keys the request was signed with had expired
-            return left is not None and (left <= 0 or self._refresher.generation > generation)
+            # SeaweedFS answers AccessDenied, not InvalidAccessKeyId, to some requests signed
+            # just before their keys expired, and a provider's expiry can be wrong (clock
+            # skew): a denial counts as an expiry once per generation of keys, unless a
+            # refresh for one already turned out to be a real denial
+            return self._refresher.generation > generation or generation > self._futile
         return False
 
     async def _retrying(self, send: Callable[[], Awaitable[T]], label: str) -> T:
@@ -220,10 +225,17 @@ class S3Requests:
         except ClientError as exc:
             if refresher is None or not self._expired(exc, generation):
                 raise
+            denied = error_code(exc) == "AccessDenied"
             log.info("S3 credentials expired (%s); refreshing and retrying once", error_code(exc))
         assert refresher is not None
         await refresher.force_refresh(seen_generation=generation)
-        return await send()
+        renewed = refresher.generation
+        try:
+            return await send()
+        except ClientError as exc:
+            if denied and error_code(exc) == "AccessDenied":
+                self._futile = max(self._futile, renewed)
+            raise
 
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Call one client method (e.g. ``client.put_object``) under the request limit.

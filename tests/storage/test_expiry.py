@@ -114,3 +114,32 @@ async def test_expired_credentials_are_refreshed_and_the_request_retried(
     assert elapsed > 2 * LIFETIME
     assert provider.calls >= 3
     assert "S3 credentials expired (InvalidAccessKeyId)" in caplog.text
+
+
+async def test_a_real_denial_costs_one_refresh_however_many_requests_it_refuses(
+    tmp_path: Path, store: SeaweedS3, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SeaweedFS answers some requests signed just before expiry with AccessDenied, so a
+    # denial refreshes the keys once; when fresh keys are denied too, it is a real denial
+    calls = 0
+
+    async def provider() -> S3Credentials:
+        nonlocal calls
+        calls += 1
+        return await anyio.to_thread.run_sync(
+            lambda: mint(store, prefix, allowed=prefix + "allowed/")
+        )
+
+    for i in range(12):
+        (tmp_path / f"f{i:02d}.bin").write_bytes(os.urandom(100 + i))
+    caplog.set_level(logging.INFO, logger="provena_like.storage")
+    async with TransferEngine(RefreshingCredentials(provider), max_concurrency=4) as engine:
+        denied = await engine.upload(tmp_path, prefix="denied")
+        allowed = await engine.upload(tmp_path, prefix="allowed")
+        denied_again = await engine.upload(tmp_path, prefix="denied")
+    assert len(allowed.ok) == 12
+    for result in (denied, denied_again):
+        assert len(result.failed) == 12
+        assert all((f.reason or "").startswith("AccessDenied") for f in result.failed)
+    assert calls == 2  # the first keys, and one refresh that showed the denial was real
+    assert caplog.text.count("S3 credentials expired (AccessDenied)") >= 1

@@ -152,7 +152,7 @@ async def test_a_cancelled_leader_finishes_its_hop_and_hands_over() -> None:
     assert not hops._leading
 
 
-async def test_a_leader_cancelled_before_its_hop_hands_over() -> None:
+async def test_a_leader_cancelled_while_waiting_for_a_thread_still_runs_its_hop() -> None:
     hops, rec = SharedHops(), _Recorder()
     limiter = anyio.CapacityLimiter(1)
     results: list[str] = []
@@ -162,6 +162,8 @@ async def test_a_leader_cancelled_before_its_hop_hands_over() -> None:
         with anyio.CancelScope() as scope:
             box.append(scope)
             await hops.run(rec.call("cancelled leader"), limiter)
+            await anyio.sleep(0)
+            results.append("not cancelled")
 
     async def one(name: str) -> None:
         results.append(await hops.run(rec.call(name), limiter))
@@ -174,8 +176,52 @@ async def test_a_leader_cancelled_before_its_hop_hands_over() -> None:
         await _queued(hops, 1)
         box[0].cancel()
         await anyio.sleep(0.05)
+        assert rec.ran == []  # still waiting for the thread, cancelled or not
         limiter.release()
-    assert box[0].cancelled_caught
-    assert [name for name, _ in rec.ran] == ["other"]
+    assert box[0].cancelled_caught  # at its next checkpoint, after its hop
+    assert [name for name, _ in rec.ran] == ["cancelled leader", "other"]
     assert results == ["OTHER"]
     assert not hops._leading
+
+
+async def test_callers_cancelled_in_a_hop_waiting_for_a_thread_all_return() -> None:
+    # a batch cancelled mid-way: the lead was handed to a caller whose hop carries other
+    # callers' calls and waits for a thread when the cancellation comes; it used to leave
+    # the calls behind it queued with nobody to lead them, their callers waiting forever
+    hops, rec = SharedHops(), _Recorder()
+    limiter = anyio.CapacityLimiter(1)
+    gate, held, release = threading.Event(), anyio.Event(), anyio.Event()
+
+    async def holder() -> None:
+        await limiter.acquire()  # queued for the thread behind the first hop
+        held.set()
+        await release.wait()
+        limiter.release()
+
+    with anyio.fail_after(_WAIT):
+        async with anyio.create_task_group() as outer:
+            with anyio.CancelScope() as batch:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(hops.run, rec.call("first", gate), limiter)
+                    await anyio.sleep(0.05)
+                    for name in ("a", "b", "c"):
+                        tg.start_soon(hops.run, rec.call(name), limiter)
+                    await _queued(hops, 3)
+                    outer.start_soon(holder)
+                    await anyio.sleep(0.05)
+                    gate.set()  # "a" leads the next hop of a, b and c, and waits for a thread
+                    await held.wait()
+                    await anyio.sleep(0.05)
+                    assert not hops._queue and hops._leading
+                    outer.start_soon(lambda: _later(release))
+                    batch.cancel()
+            release.set()
+        # every call taken into a hop ran; the next call finds nobody leading
+        assert [name for name, _ in rec.ran] == ["first", "a", "b", "c"]
+        assert not hops._leading and not hops._queue
+        assert await hops.run(rec.call("next"), limiter) == "NEXT"
+
+
+async def _later(event: anyio.Event) -> None:
+    await anyio.sleep(0.1)
+    event.set()
