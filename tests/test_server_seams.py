@@ -22,6 +22,7 @@ from provena_like.server.registry.events import ItemHooks, ItemWritten, session_
 from provena_like.server.search import index as search_index
 from provena_like.server.security import Principal
 from provena_like.testing.server_thread import ServerThread
+from tests.support.tls import SHARED_TLS
 
 SERVER = Path(provena_like.server.__file__).parent
 
@@ -66,7 +67,9 @@ async def test_the_same_mistake_names_the_same_field_in_registry_and_datastore(
     field: str,
 ) -> None:
     headers = {"Authorization": f"Bearer {make_token('seams-user')}"}
-    async with httpx.AsyncClient(base_url=server.url, timeout=60, headers=headers) as client:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, base_url=server.url, timeout=60, headers=headers
+    ) as client:
         registry = await client.post("/registry/items", json={"subtype": "person", **registry_body})
         datastore = await client.post("/datastore/datasets", json={"record": {}, **datastore_body})
     answers = {"registry": registry, "datastore": datastore}
@@ -106,7 +109,9 @@ async def test_every_listing_refuses_a_cursor_it_did_not_make_alike(
 ) -> None:
     token = make_token("seams-admin", system_roles=("admin",))
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.url, timeout=60, headers=headers) as client:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, base_url=server.url, timeout=60, headers=headers
+    ) as client:
         r = await client.get(url, params={**params, "cursor": encode_cursor(values)})
     assert r.status_code == 400, r.text
     error = r.json()["error"]
@@ -161,7 +166,9 @@ def test_every_item_write_fires_one_typed_event_in_its_transaction(
     sessions = server.app.state.sessions
 
     async def found() -> list[str]:
-        async with httpx.AsyncClient(base_url=server.url, timeout=60, headers=headers) as c:
+        async with httpx.AsyncClient(
+            verify=SHARED_TLS, base_url=server.url, timeout=60, headers=headers
+        ) as c:
             r = await c.get("/search/items", params={"q": word})
         assert r.status_code == 200, r.text
         return [hit["item"]["id"] for hit in r.json()["items"]]

@@ -80,8 +80,12 @@ class LazyCAContext(ssl.SSLContext):
         return super().wrap_bio(*args, **kwargs)
 
 
-def _ca_source() -> dict[str, str]:
-    """Where httpx's ``verify=True`` takes the CA certificates from (it trusts the env)."""
+def _ca_source(trust_env: bool = True) -> dict[str, str]:
+    """Where httpx's ``verify=True`` takes the CA certificates from (env, if trusted)."""
+    if not trust_env:
+        import certifi
+
+        return {"cafile": certifi.where()}
     if os.environ.get("SSL_CERT_FILE"):
         return {"cafile": os.environ["SSL_CERT_FILE"]}
     if os.environ.get("SSL_CERT_DIR"):
@@ -91,12 +95,16 @@ def _ca_source() -> dict[str, str]:
     return {"cafile": certifi.where()}
 
 
-def verifying_context() -> LazyCAContext:
+def verifying_context(*, trust_env: bool = True) -> LazyCAContext:
     """The default (verifying) TLS context of httpx, loading its CA certificates on first use.
 
     The settings are those :func:`ssl.create_default_context` gives (copied from a context
     it builds without certificates, so they follow the Python version); the CA source is
     httpx's for ``verify=True``, read now.
+
+    Args:
+        trust_env: As httpx's ``trust_env``: take ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` into
+            account; ``False``: certifi's bundle only.
 
     Returns:
         The context, for ``httpx.AsyncClient(verify=...)``.
@@ -112,4 +120,4 @@ def verifying_context() -> LazyCAContext:
         client = httpx.AsyncClient(verify=context)
         ```
     """
-    return LazyCAContext(_ca_source())
+    return LazyCAContext(_ca_source(trust_env))

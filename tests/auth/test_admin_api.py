@@ -16,6 +16,7 @@ from provena_like.server.app import create_app
 from provena_like.server.settings import ServerSettings
 from provena_like.testing.server_thread import ServerThread
 from tests.support.auth_helpers import bearer, device_login, issuer_of, running_server
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -35,7 +36,7 @@ def tokens(srv: ServerThread) -> dict[str, str]:
 
     async def setup() -> dict[str, str]:
         admin = (await device_login(srv)).access_token.get_secret_value()
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(verify=SHARED_TLS) as http:
             r = await http.post(
                 f"{issuer_of(srv)}/users",
                 json={"username": "bob", "password": BOB_PASSWORD, "email": "bob@example.org"},
@@ -50,18 +51,22 @@ def tokens(srv: ServerThread) -> dict[str, str]:
 
 @pytest.fixture
 async def admin(srv: ServerThread, tokens: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=issuer_of(srv), headers=bearer(tokens["admin"])) as c:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, base_url=issuer_of(srv), headers=bearer(tokens["admin"])
+    ) as c:
         yield c
 
 
 @pytest.fixture
 async def bob(srv: ServerThread, tokens: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=issuer_of(srv), headers=bearer(tokens["bob"])) as c:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, base_url=issuer_of(srv), headers=bearer(tokens["bob"])
+    ) as c:
         yield c
 
 
 async def test_discovery_is_absolute_and_complete(srv: ServerThread) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         config = await fetch_oidc_configuration(http, issuer_of(srv))
         jwks = (await http.get(config.jwks_uri or "")).json()
     base = issuer_of(srv)
@@ -81,7 +86,7 @@ async def test_discovery_is_absolute_and_complete(srv: ServerThread) -> None:
 
 
 async def test_unauthenticated_and_forbidden(srv: ServerThread, bob: httpx.AsyncClient) -> None:
-    async with httpx.AsyncClient(base_url=issuer_of(srv)) as anon:
+    async with httpx.AsyncClient(verify=SHARED_TLS, base_url=issuer_of(srv)) as anon:
         r = await anon.get("/users")
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "unauthenticated"
@@ -132,7 +137,7 @@ async def test_create_client_replays_the_same_working_secret(
     secret = replay.json()["client_secret"]
     assert secret
     assert secret not in listed.text
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         got = await ClientCredentials(client_id, secret).fetch_token(
             http, OIDCDiscovery(issuer_of(srv))
         )
@@ -237,7 +242,7 @@ async def test_patch_user_and_disable(srv: ServerThread, admin: httpx.AsyncClien
     )
     assert patched.json()["display_name"] == "Carol"
     assert patched.json()["system_roles"] == ["reviewer"]
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         assert (await http.get(f"{issuer_of(srv)}/userinfo", headers=bearer(carol))).json()[
             "roles"
         ] == ["reviewer"]

@@ -15,6 +15,7 @@ from provena_like._core.errors import AuthError
 from provena_like.auth import AuthManager, ClientCredentials, OIDCDiscovery
 from provena_like.testing.server_thread import ServerThread
 from tests.support.auth_helpers import TokenCalls, bearer, device_login, issuer_of, running_server
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -23,7 +24,7 @@ async def new_client(
     srv: ServerThread, admin_token: str, *, roles: tuple[str, ...] = ()
 ) -> tuple[str, str]:
     client_id = f"svc-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         r = await http.post(
             f"{issuer_of(srv)}/clients",
             json={"client_id": client_id, "name": "CI", "system_roles": list(roles)},
@@ -38,7 +39,7 @@ async def new_client(
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
 async def test_service_account_token(server: ServerThread, admin_token: str, method: str) -> None:
     client_id, secret = await new_client(server, admin_token, roles=("reviewer",))
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         flow = ClientCredentials(
             client_id, secret, ["openid", "offline_access"], auth_method=method
         )
@@ -53,7 +54,7 @@ async def test_service_account_token(server: ServerThread, admin_token: str, met
 
 async def test_wrong_secret_is_invalid_client(server: ServerThread, admin_token: str) -> None:
     client_id, _ = await new_client(server, admin_token)
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         with pytest.raises(AuthError, match="invalid_client") as info:
             await ClientCredentials(client_id, "wrong-secret").fetch_token(
                 http, OIDCDiscovery(issuer_of(server))
@@ -77,7 +78,7 @@ async def test_wrong_secret_is_invalid_client(server: ServerThread, admin_token:
 
 
 async def test_public_client_may_not_use_client_credentials(server: ServerThread) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         r = await http.post(
             f"{issuer_of(server)}/token",
             data={"grant_type": "client_credentials", "client_id": "provena-like-cli"},
@@ -98,7 +99,9 @@ async def test_manager_from_config_renews_without_refresh_token(tmp_path: Path) 
         config = ProvenaConfig(base_url=srv.url, client_id=client_id, client_secret=secret)
         manager = AuthManager.from_config(config)
         calls = TokenCalls()
-        async with httpx.AsyncClient(auth=manager, event_hooks={"request": [calls]}) as http:
+        async with httpx.AsyncClient(
+            verify=SHARED_TLS, auth=manager, event_hooks={"request": [calls]}
+        ) as http:
             manager.bind(http)
             users = await http.get(f"{issuer_of(srv)}/users")  # an admin service account
             assert calls.grants == ["client_credentials"]
@@ -114,7 +117,7 @@ async def test_deleted_client_can_no_longer_get_tokens(
     server: ServerThread, admin_token: str
 ) -> None:
     client_id, secret = await new_client(server, admin_token)
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         flow = ClientCredentials(client_id, secret)
         tokens = await flow.fetch_token(http, OIDCDiscovery(issuer_of(server)))
         deleted = await http.delete(

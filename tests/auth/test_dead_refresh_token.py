@@ -15,6 +15,7 @@ from provena_like._core.errors import LoginRequired, RefreshTokenInvalid, TokenR
 from provena_like.auth import AuthManager, RefreshTokenFlow, TokenKey, TokenSet, TokenStore
 from provena_like.testing.server_thread import ServerThread
 from tests.support.auth_helpers import CLI, OFFLINE, TokenCalls, device_login, issuer_of
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -23,7 +24,7 @@ async def dead_sign_in(srv: ServerThread) -> TokenSet:
     """A sign-in whose refresh token was already used (so the provider rejects it)."""
     tokens = await device_login(srv)
     assert tokens.refresh_token is not None
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         used = await http.post(
             f"{issuer_of(srv)}/token",
             data={
@@ -47,7 +48,9 @@ async def test_rejected_stored_token_is_discarded_and_never_sent_again(
     manager = AuthManager.from_config(config)
     calls = TokenCalls()
     url = f"{issuer_of(server)}/userinfo"
-    async with httpx.AsyncClient(auth=manager, event_hooks={"request": [calls]}) as http:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, auth=manager, event_hooks={"request": [calls]}
+    ) as http:
         manager.bind(http)
         with pytest.raises(RefreshTokenInvalid) as first:
             await http.get(url)
@@ -92,7 +95,9 @@ async def test_refresh_token_source_is_not_replayed(server: ServerThread) -> Non
     assert dead.refresh_token is not None
     manager = AuthManager(RefreshTokenFlow(dead.refresh_token, CLI), issuer=issuer_of(server))
     calls = TokenCalls()
-    async with httpx.AsyncClient(auth=manager, event_hooks={"request": [calls]}) as http:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, auth=manager, event_hooks={"request": [calls]}
+    ) as http:
         manager.bind(http)
         with pytest.raises(RefreshTokenInvalid):
             await http.get(f"{issuer_of(server)}/userinfo")

@@ -23,6 +23,7 @@ from tests.support.auth_helpers import (
     issuer_of,
     running_server,
 )
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -46,7 +47,7 @@ async def poll(http: httpx.AsyncClient, srv: ServerThread, device_code: str) -> 
 
 async def test_device_flow_end_to_end(server: ServerThread) -> None:
     prompts: list[DevicePrompt] = []
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
 
         async def prompt(p: DevicePrompt) -> None:
             prompts.append(p)
@@ -79,7 +80,7 @@ async def test_without_offline_access_there_is_no_refresh_token(server: ServerTh
 
 
 async def test_deny_raises_access_denied(server: ServerThread) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
 
         async def prompt(p: DevicePrompt) -> None:
             assert p.verification_uri_complete is not None
@@ -93,7 +94,7 @@ async def test_deny_raises_access_denied(server: ServerThread) -> None:
 
 
 async def test_code_is_single_use_and_user_code_is_forgiving(server: ServerThread) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         auth = await start(http, server)
         assert (await poll(http, server, auth["device_code"])).json()["error"] == (
             "authorization_pending"
@@ -114,7 +115,7 @@ async def test_code_is_single_use_and_user_code_is_forgiving(server: ServerThrea
 
 
 async def test_wrong_password_shows_the_form_again(server: ServerThread) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         auth = await start(http, server)
         with pytest.raises(DeviceFlowError, match="401: Wrong username or password"):
             await approve_device_code(http, auth["verification_uri_complete"], "admin", "nope-nope")
@@ -130,7 +131,7 @@ async def test_wrong_password_shows_the_form_again(server: ServerThread) -> None
 
 
 async def test_unknown_code_page(server: ServerThread) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         r = await http.get(f"{issuer_of(server)}/device", params={"user_code": "ZZZZ-ZZZZ"})
         empty = await http.get(f"{issuer_of(server)}/device")
     assert r.status_code == 404
@@ -140,7 +141,7 @@ async def test_unknown_code_page(server: ServerThread) -> None:
 
 
 async def test_approval_form_resists_csrf(server: ServerThread) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         auth = await start(http, server)
         other = await start(http, server)
         page = await http.get(auth["verification_uri_complete"])
@@ -179,7 +180,7 @@ async def test_approval_form_resists_csrf(server: ServerThread) -> None:
 
 async def test_page_escapes_everything(server: ServerThread, admin_token: str) -> None:
     evil = '<script>alert("x")</script>'
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         r = await http.post(
             f"{issuer_of(server)}/clients",
             json={
@@ -205,7 +206,7 @@ async def test_page_escapes_everything(server: ServerThread, admin_token: str) -
 
 
 async def test_unknown_scope_and_client(server: ServerThread) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         bad_scope = await http.post(
             f"{issuer_of(server)}/device_authorization", data={"client_id": CLI, "scope": "root"}
         )
@@ -239,7 +240,7 @@ def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThre
 
 
 async def test_expired_code_raises_device_code_expired(short_code_server: ServerThread) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         raw = await start(http, short_code_server)
         flow = DeviceCodeFlow(CLI, OFFLINE, lambda p: None)
         started = time.monotonic()
@@ -254,7 +255,7 @@ async def test_expired_code_raises_device_code_expired(short_code_server: Server
 
 
 async def test_server_slow_down_grows_interval(slow_server: ServerThread) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         auth = await start(http, slow_server)
         assert auth["interval"] == 1
         first = await poll(http, slow_server, auth["device_code"])
@@ -275,7 +276,7 @@ async def test_sdk_honours_slow_down(slow_server: ServerThread) -> None:
     answers: list[str] = []
     waits: list[float] = []
     password = admin_password(slow_server)
-    async with httpx.AsyncClient() as spy:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as spy:
 
         async def on_request(request: httpx.Request) -> None:
             if request.url.path.endswith("/token") and not answers:
@@ -298,7 +299,7 @@ async def test_sdk_honours_slow_down(slow_server: ServerThread) -> None:
             verification.append(p.verification_uri_complete)
 
         hooks = {"request": [on_request], "response": [on_response]}
-        async with httpx.AsyncClient(event_hooks=hooks) as http:
+        async with httpx.AsyncClient(verify=SHARED_TLS, event_hooks=hooks) as http:
             flow = DeviceCodeFlow(CLI, OFFLINE, prompt, sleep=fake_sleep)
             tokens = await flow.fetch_token(http, OIDCDiscovery(issuer_of(slow_server)))
     assert tokens.access_token.get_secret_value()

@@ -21,6 +21,7 @@ from tests.support.auth_helpers import (
     device_login,
     issuer_of,
 )
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -42,7 +43,9 @@ class Prompts:
 
 
 async def whoami(manager: AuthManager, srv: ServerThread, calls: TokenCalls) -> str:
-    async with httpx.AsyncClient(auth=manager, event_hooks={"request": [calls]}) as http:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, auth=manager, event_hooks={"request": [calls]}
+    ) as http:
         manager.bind(http)
         r = await http.get(f"{issuer_of(srv)}/userinfo")
     await manager.aclose()
@@ -57,7 +60,7 @@ async def test_a_stored_sign_in_is_used_without_prompting(
     store = TokenStore(tmp_path / "tokens")
     key = TokenKey.of(issuer_of(server), CLI, OFFLINE)
     await store.save(key, await device_login(server))
-    async with httpx.AsyncClient() as browser:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as browser:
         prompts = Prompts(server, browser)
         # client id and scopes come from the flow: the store key matches the CLI's
         manager = AuthManager(
@@ -77,7 +80,7 @@ async def test_an_expired_stored_sign_in_is_refreshed_not_prompted(
     key = TokenKey.of(issuer_of(server), CLI, OFFLINE)
     signed_in = await device_login(server)
     await store.save(key, dataclasses.replace(signed_in, expires_at=time.time() - 1))
-    async with httpx.AsyncClient() as browser:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as browser:
         prompts = Prompts(server, browser)
         manager = AuthManager(
             DeviceCodeFlow(CLI, OFFLINE, prompts), issuer=issuer_of(server), store=store
@@ -95,7 +98,7 @@ async def test_the_flow_result_is_stored_for_the_next_process(
 ) -> None:
     store = TokenStore(tmp_path / "tokens")
     key = TokenKey.of(issuer_of(server), CLI, OFFLINE)
-    async with httpx.AsyncClient() as browser:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as browser:
         prompts = Prompts(server, browser)
         for _ in range(3):  # three "processes", each with a new manager
             manager = AuthManager(
@@ -115,7 +118,7 @@ async def test_a_dead_stored_sign_in_prompts_again(server: ServerThread, tmp_pat
     key = TokenKey.of(issuer_of(server), CLI, OFFLINE)
     dead = await device_login(server)
     assert dead.refresh_token is not None
-    async with httpx.AsyncClient() as browser:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as browser:
         revoked = await browser.post(
             f"{issuer_of(server)}/revoke",
             data={"token": dead.refresh_token.get_secret_value(), "client_id": CLI},

@@ -26,6 +26,7 @@ from provena_like.auth._endpoint import (
     post_form,
 )
 from provena_like.models.auth import DeviceAuthorization, OAuthError, TokenResponse
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -56,7 +57,7 @@ def refused_url() -> str:
 
 @pytest.mark.parametrize("name", sorted(CALLS))
 async def test_a_refused_connection_is_an_api_connection_error(name: str, refused_url: str) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         with pytest.raises(APIConnectionError, match="could not be reached") as caught:
             await CALLS[name](http, refused_url)
     assert caught.value.service == "auth"
@@ -66,7 +67,7 @@ async def test_a_refused_connection_is_an_api_connection_error(name: str, refuse
 
 @pytest.mark.parametrize("name", sorted(CALLS))
 async def test_no_answer_is_an_api_timeout_error(name: str, silent_url: str) -> None:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(0.5)) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, timeout=httpx.Timeout(0.5)) as http:
         with pytest.raises(APITimeoutError, match="did not answer in time") as caught:
             await CALLS[name](http, silent_url)
     assert caught.value.service == "auth"

@@ -31,6 +31,7 @@ from provena_like.auth import (
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.server_thread import ServerThread
 from tests.support.auth_helpers import CLI, OFFLINE, admin_password, bearer, device_login, issuer_of
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -51,7 +52,7 @@ async def test_wrong_client_secret_is_invalid_client(
     server: ServerThread, admin_token: str
 ) -> None:
     client_id = f"svc-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         created = await http.post(
             f"{issuer_of(server)}/clients",
             json={"client_id": client_id},
@@ -77,7 +78,7 @@ async def test_refresh_refusals_keep_their_code(server: ServerThread) -> None:
     tokens = await device_login(server)
     assert tokens.refresh_token is not None
     discovery = OIDCDiscovery(issuer_of(server))
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         wider = RefreshTokenFlow(tokens.refresh_token, CLI, scopes=["openid", "email"])
         with pytest.raises(TokenRefreshFailed) as scope:
             await wider.fetch_token(http, discovery)
@@ -98,7 +99,7 @@ async def test_refresh_refusals_keep_their_code(server: ServerThread) -> None:
 
 
 async def test_device_flow_errors_keep_their_code(server: ServerThread) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
 
         async def deny(p: DevicePrompt) -> None:
             assert p.verification_uri_complete is not None

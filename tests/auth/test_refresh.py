@@ -35,6 +35,7 @@ from tests.support.auth_helpers import (
     issuer_of,
     running_server,
 )
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -49,7 +50,7 @@ def short(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
 
 
 async def raw_refresh(srv: ServerThread, refresh_token: str) -> httpx.Response:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         return await http.post(
             f"{issuer_of(srv)}/token",
             data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": CLI},
@@ -98,7 +99,7 @@ async def test_rotation_and_reuse_detection(short: ServerThread) -> None:
 
 async def test_refresh_cannot_widen_scope_or_cross_clients(short: ServerThread) -> None:
     tokens = await device_login(short, scopes=["openid", "offline_access"])
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         wider = await http.post(
             f"{issuer_of(short)}/token",
             data={
@@ -118,7 +119,9 @@ async def test_one_refresh_for_twenty_concurrent_requests(
     manager, store, key = await stored_manager(short, tmp_path, expired(tokens), refresh_margin=60)
     calls = TokenCalls()
     statuses: list[int] = []
-    async with httpx.AsyncClient(auth=manager, event_hooks={"request": [calls]}) as http:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, auth=manager, event_hooks={"request": [calls]}
+    ) as http:
         manager.bind(http)
 
         async def one() -> None:
@@ -144,7 +147,9 @@ async def test_refresh_happens_before_expiry(short: ServerThread, tmp_path: Path
     # the margin is capped at half the token's lifetime: renewal starts 2.5 s before expiry
     assert manager.effective_margin(tokens) == TTL / 2
     calls = TokenCalls()
-    async with httpx.AsyncClient(auth=manager, event_hooks={"request": [calls]}) as http:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, auth=manager, event_hooks={"request": [calls]}
+    ) as http:
         manager.bind(http)
         assert (await http.get(f"{issuer_of(short)}/userinfo")).status_code == 200
         assert calls.grants == []  # fresh: used as is
@@ -164,7 +169,9 @@ async def test_401_refreshes_once_and_retries(short: ServerThread, tmp_path: Pat
     )
     manager, _, _ = await stored_manager(short, tmp_path, bad, refresh_margin=0)
     calls = TokenCalls()
-    async with httpx.AsyncClient(auth=manager, event_hooks={"request": [calls]}) as http:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, auth=manager, event_hooks={"request": [calls]}
+    ) as http:
         manager.bind(http)
         r = await http.get(f"{issuer_of(short)}/userinfo")
         # the 401 is in the history, the retry succeeded
@@ -178,7 +185,9 @@ async def test_401_refreshes_once_and_retries(short: ServerThread, tmp_path: Pat
 async def test_static_token_401_is_returned_not_retried(short: ServerThread) -> None:
     calls = TokenCalls()
     manager = AuthManager(StaticToken(forged_token(short)))
-    async with httpx.AsyncClient(auth=manager, event_hooks={"request": [calls]}) as http:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, auth=manager, event_hooks={"request": [calls]}
+    ) as http:
         r = await http.get(f"{issuer_of(short)}/userinfo")
     assert r.status_code == 401
     assert calls.paths == ["/auth/userinfo"]
@@ -193,7 +202,9 @@ async def test_refused_refresh_raises_once_for_all_waiters(
     manager, _, _ = await stored_manager(short, tmp_path, expired(tokens), refresh_margin=60)
     calls = TokenCalls()
     errors: list[BaseException] = []
-    async with httpx.AsyncClient(auth=manager, event_hooks={"request": [calls]}) as http:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, auth=manager, event_hooks={"request": [calls]}
+    ) as http:
         manager.bind(http)
 
         async def one() -> None:
@@ -217,7 +228,7 @@ async def test_no_token_raises_login_required(short: ServerThread, tmp_path: Pat
     with pytest.raises(LoginRequired, match="provena-like login"):
         AuthManager.from_config(config, require_token=True)
     manager = AuthManager.from_config(config)
-    async with httpx.AsyncClient(auth=manager) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=manager) as http:
         with pytest.raises(LoginRequired, match="provena-like login"):
             await http.get(f"{issuer_of(short)}/userinfo")
     await manager.aclose()
@@ -225,7 +236,7 @@ async def test_no_token_raises_login_required(short: ServerThread, tmp_path: Pat
 
 async def test_login_store_reuse_and_logout(short: ServerThread, tmp_path: Path) -> None:
     config = ProvenaConfig(base_url=short.url, token_dir=tmp_path / "tokens")
-    async with httpx.AsyncClient() as browser:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as browser:
 
         async def prompt(p: DevicePrompt) -> None:
             assert p.verification_uri_complete is not None
@@ -247,7 +258,9 @@ async def test_login_store_reuse_and_logout(short: ServerThread, tmp_path: Path)
     await store.save(key, expired(saved))
     second = AuthManager.from_config(config)
     calls = TokenCalls()
-    async with httpx.AsyncClient(auth=second, event_hooks={"request": [calls]}) as http:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, auth=second, event_hooks={"request": [calls]}
+    ) as http:
         second.bind(http)
         r = await http.get(f"{issuer_of(short)}/userinfo")
         assert r.status_code == 200 and r.json()["sub"] == "admin"
@@ -273,8 +286,8 @@ async def test_two_processes_sharing_a_store_do_not_trip_reuse_detection(
     calls = TokenCalls()
     hooks = {"request": [calls]}
     async with (
-        httpx.AsyncClient(auth=b, event_hooks=hooks) as hb,
-        httpx.AsyncClient(auth=a, event_hooks=hooks) as ha,
+        httpx.AsyncClient(verify=SHARED_TLS, auth=b, event_hooks=hooks) as hb,
+        httpx.AsyncClient(verify=SHARED_TLS, auth=a, event_hooks=hooks) as ha,
     ):
         a.bind(ha)
         b.bind(hb)
@@ -292,7 +305,7 @@ async def test_two_processes_sharing_a_store_do_not_trip_reuse_detection(
 async def test_revoke_endpoint(short: ServerThread) -> None:
     tokens = await device_login(short)
     url = f"{issuer_of(short)}/revoke"
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         anonymous = await http.post(url, data={"token": secret(tokens.refresh_token)})
         unknown = await http.post(url, data={"token": "not-a-token", "client_id": CLI})
         revoked = await http.post(

@@ -29,6 +29,7 @@ from tests.support.auth_helpers import (
     issuer_of,
     running_server,
 )
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -65,7 +66,7 @@ class CountingTransport(httpx.AsyncBaseTransport):
 async def new_client(srv: ServerThread) -> tuple[str, str]:
     admin = await device_login(srv)
     client_id = f"svc-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         r = await http.post(
             f"{issuer_of(srv)}/clients",
             json={"client_id": client_id, "name": "short tokens"},

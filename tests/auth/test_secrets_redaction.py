@@ -28,6 +28,7 @@ from provena_like.auth import (
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.server_thread import ServerThread
 from tests.support.auth_helpers import CLI, OFFLINE, admin_password, bearer, issuer_of
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -65,7 +66,9 @@ async def test_no_secret_in_logs_or_reprs(
     caplog.set_level(logging.DEBUG)
     reprs: list[str] = [repr(config), str(config)]
     errors: list[str] = []
-    async with httpx.AsyncClient(event_hooks={"response": [spy.on_response]}) as http:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, event_hooks={"response": [spy.on_response]}
+    ) as http:
 
         async def prompt(p: DevicePrompt) -> None:
             assert p.verification_uri_complete is not None

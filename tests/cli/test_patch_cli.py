@@ -10,11 +10,11 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 from provena_like import ProvenaClient
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
+from tests.support.cli_runner import CliRunner
 from tests.support.patcher_helpers import (
     Bench,
     Flaky,
@@ -26,6 +26,7 @@ from tests.support.patcher_helpers import (
     write_local,
 )
 from tests.support.registration_helpers import make_lab, make_vocabulary
+from tests.support.tls import SHARED_TLS
 from tests.support.users import User
 
 runner = CliRunner()
@@ -36,7 +37,9 @@ async def _setup(
 ) -> tuple[Bench, list[str], list[Path], str | None]:
     """A bench with two held files, their new local versions, and (maybe) an interrupted patch."""
     admin = new_user("regadmin", system_roles=("admin",))
-    async with httpx.AsyncClient(base_url=f"{localstack.url}/registry") as client:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, base_url=f"{localstack.url}/registry"
+    ) as client:
         lab = await make_lab(client, new_user)
         vocabulary = await make_vocabulary(client, admin)
         bench = await make_bench(client, admin, lab, vocabulary, tmp)

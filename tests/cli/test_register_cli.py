@@ -10,13 +10,14 @@ from typing import Any
 
 import anyio
 import httpx
-from typer.testing import CliRunner
 
 from provena_like import ProvenaClient
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
+from tests.support.cli_runner import CliRunner
 from tests.support.registration_helpers import Lab, make_lab, make_subject
 from tests.support.registration_sdk import SdkVocabulary, make_sdk_vocabulary, write_file
+from tests.support.tls import SHARED_TLS
 from tests.support.users import User
 
 runner = CliRunner()
@@ -25,7 +26,9 @@ runner = CliRunner()
 async def _setup(
     localstack: LocalStack, new_user: Callable[..., User]
 ) -> tuple[Lab, dict[str, Any], SdkVocabulary]:
-    async with httpx.AsyncClient(base_url=f"{localstack.url}/registry") as client:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, base_url=f"{localstack.url}/registry"
+    ) as client:
         lab = await make_lab(client, new_user)
         subject = await make_subject(client, lab)
     admin = new_user("regadmin", system_roles=("admin",))

@@ -40,6 +40,7 @@ from tests.support.globus_responses import (
     register_token,
     token_answer,
 )
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -81,7 +82,9 @@ async def test_l1_token_signs_and_a_401_renews_it_once(
             first, second = _auth_headers("/ls")
             assert first.startswith("Bearer ") and second.startswith("Bearer ")
             assert first != second  # renewed after the 401, then retried once
-            async with httpx.AsyncClient() as http:  # both are real tokens of our server
+            async with httpx.AsyncClient(
+                verify=SHARED_TLS
+            ) as http:  # both are real tokens of our server
                 me = await http.get(
                     f"{issuer_of(server)}/userinfo", headers={"Authorization": second}
                 )

@@ -26,6 +26,7 @@ from provena_like.extractors.tabular import TabularExtractor
 from provena_like.modules.interactive import InteractiveDataset
 from provena_like.testing.server_thread import ServerThread
 from tests.support.l3_helpers import mint_dataset
+from tests.support.tls import SHARED_TLS
 from tests.support.transfer_tasks import write_tree
 from tests.support.users import User
 
@@ -134,7 +135,7 @@ async def test_runs_replace_atomically_and_refuse_bad_batches(
     headers = {"Authorization": f"Bearer {user.token}"}
     async with (
         signed_in(server, user) as pv,
-        httpx.AsyncClient(base_url=server.url, headers=headers) as http,
+        httpx.AsyncClient(verify=SHARED_TLS, base_url=server.url, headers=headers) as http,
     ):
         ds = await mint_dataset(pv, "runs")
         other = await mint_dataset(pv, "other")

@@ -18,6 +18,7 @@ from provena_like.models.datastore import (
 )
 from provena_like.testing.localstack import LocalStack
 from tests.support.datastore_helpers import Refs, changed, record, s3_client
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -119,7 +120,7 @@ async def test_every_method(localstack: LocalStack) -> None:
             await api.get_file(ds.id, "../etc/passwd")
 
         url = await api.presign(ds.id, "raw/t 1.csv", expires_in=120)
-        async with httpx.AsyncClient() as anyone:
+        async with httpx.AsyncClient(verify=SHARED_TLS) as anyone:
             assert (await anyone.get(url.url)).content == body
         with pytest.raises(UsageError):
             await api.presign(ds.id, "/abs")

@@ -21,6 +21,7 @@ from tests.support.datastore_helpers import (
     record,
     s3_client,
 )
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -67,7 +68,7 @@ async def test_presign(
     assert r.status_code == 200, r.text
     presigned = r.json()
     assert presigned["path"] == "raw/a b.csv" and presigned["method"] == "GET"
-    async with httpx.AsyncClient() as anyone:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as anyone:
         got = await anyone.get(presigned["url"])
         assert got.status_code == 200 and got.content == b"x,y\n1,2\n"
         tampered = await anyone.get(presigned["url"].replace("a%20b.csv", "metadata.json"))

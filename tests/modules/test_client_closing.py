@@ -22,6 +22,7 @@ from provena_like._core.errors import UsageError
 from provena_like.auth import AuthManager, DevicePrompt
 from provena_like.testing.localstack import LocalStack
 from tests.support.l3_helpers import make_record
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -85,7 +86,7 @@ async def test_closes_every_client_it_created(
 async def test_leaves_what_it_was_given_open(localstack: LocalStack, created: list[Any]) -> None:
     async with localstack.client() as signed_in:
         config = signed_in.config
-    async with httpx.AsyncClient() as mine:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as mine:
         auth = AuthManager.from_config(config)
         auth.bind(mine)
         async with ProvenaClient(config, auth=auth) as pv:

@@ -16,6 +16,7 @@ from provena_like._core.errors import Conflict, PreconditionFailed, UnsafePath, 
 from provena_like.modules.selection import select_files
 from provena_like.storage import TransferProgress
 from tests.support.l3_helpers import make_record
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -107,7 +108,7 @@ async def test_presigned_url_and_cloudpath(
     (tmp_path / "d" / "table.csv").write_text("a,b\n1,2\n")
     await ds.upload(tmp_path / "d")
     link = await ds.presigned_url("table.csv", expires_in=60)
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         got = await http.get(link.url)
     assert got.status_code == 200 and got.text == "a,b\n1,2\n"
 

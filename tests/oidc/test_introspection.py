@@ -38,6 +38,7 @@ from tests.support.institutions import (
     userinfo,
 )
 from tests.support.oidc_support import CLI
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -98,7 +99,7 @@ async def test_a_revoked_token_is_refused(
     token = await opaque_token(uni, tmp_path)
     async with trusting(server, introspecting(uni, cache_seconds=0)):
         before = await userinfo(server, token)
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with httpx.AsyncClient(verify=SHARED_TLS, timeout=30) as http:
             revoked = await http.post(
                 f"{uni.issuer}/token/revocation",
                 data={"token": token, "client_id": OPAQUE_CLI, "token_type_hint": "access_token"},
@@ -156,7 +157,7 @@ async def test_an_answer_naming_another_issuer_is_refused(
 async def test_the_kept_answer_does_not_outlive_the_token(uni: Institution, tmp_path: Path) -> None:
     token = await opaque_token(uni, tmp_path)
     clock = [0.0]
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         verifier = IssuerVerifier(
             introspecting(uni, cache_seconds=3600), http, now=lambda: clock[0]
         )
@@ -225,7 +226,7 @@ async def test_refusals_are_not_kept_and_the_kept_answers_are_bounded(
     uni: Institution, tmp_path: Path
 ) -> None:
     tokens = [await opaque_token(uni, tmp_path) for _ in range(3)]
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         verifier = IssuerVerifier(introspecting(uni, cache_size=2), http)
         for _ in range(2):
             with pytest.raises(ServiceError, match="is not active"):
@@ -241,7 +242,7 @@ async def test_refusals_are_not_kept_and_the_kept_answers_are_bounded(
 
 
 async def test_malformed_opaque_tokens_are_refused_without_asking(uni: Institution) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         verifier = IssuerVerifier(introspecting(uni), http)
         for bad in ("has spaces in it", "x" * 5000, "caf\u00e9", "a=b"):
             with pytest.raises(ServiceError, match="malformed"):

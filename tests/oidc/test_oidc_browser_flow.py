@@ -23,6 +23,7 @@ from provena_like.auth import (
     TokenStore,
 )
 from tests.support.oidc_support import BROWSER, USER, Provider
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -45,7 +46,7 @@ async def test_browser_sign_in_with_pkce(oidc: Provider, tmp_path: Path) -> None
         prompts.append(p)
         landed.append(await oidc.browse(p.authorization_url))
 
-    async with httpx.AsyncClient(auth=auth) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
         auth.bind(http)
         await auth.login_browser(browser)
         me = await http.get(oidc.resource_url)
@@ -69,7 +70,7 @@ async def test_browser_sign_in_with_pkce(oidc: Provider, tmp_path: Path) -> None
     assert stored is not None and stored.refresh_token is not None
     # the listener is gone: nothing answers on its port any more
     with pytest.raises(httpx.ConnectError):
-        async with httpx.AsyncClient() as late:
+        async with httpx.AsyncClient(verify=SHARED_TLS) as late:
             await late.get(p.redirect_uri)
 
 
@@ -79,7 +80,7 @@ async def test_an_answer_with_another_state_is_refused(oidc: Provider, tmp_path:
 
     async def forger(p: BrowserPrompt) -> None:
         # a page in the user's browser sends a code of its own to the listener (CSRF)
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(verify=SHARED_TLS) as http:
             pages.append(await http.get(p.redirect_uri, params={"code": "x", "state": "forged"}))
 
     with pytest.raises(AuthorizationFlowError, match="state does not match") as refused:
@@ -98,7 +99,7 @@ async def test_an_answer_from_another_issuer_is_refused(oidc: Provider, tmp_path
     async def mix_up(p: BrowserPrompt) -> None:
         state = query(p.authorization_url)["state"]
         forged = {"code": "x", "state": state, "iss": "https://idp.attacker.example"}
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(verify=SHARED_TLS) as http:
             await http.get(p.redirect_uri, params=forged)
 
     with pytest.raises(AuthorizationFlowError, match="another issuer"):
@@ -133,7 +134,7 @@ async def test_nobody_coming_back_times_out(oidc: Provider, tmp_path: Path) -> N
     (p,) = prompts
     assert p.expires_in == 0.5
     with pytest.raises(httpx.ConnectError):
-        async with httpx.AsyncClient() as late:
+        async with httpx.AsyncClient(verify=SHARED_TLS) as late:
             await late.get(p.redirect_uri)
 
 
@@ -152,7 +153,7 @@ async def test_a_manager_on_the_flow_signs_in_once_then_resumes_from_the_store(
         flow = AuthorizationCodeFlow(BROWSER, ["openid", "offline_access"], browser)
         auth = AuthManager(flow, issuer=oidc.issuer, store=store)
         assert auth.scopes == ("openid", "offline_access")  # the flow's, as for the device flow
-        async with httpx.AsyncClient(auth=auth) as http:
+        async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
             auth.bind(http)
             subjects.append((await http.get(oidc.resource_url)).json()["sub"])
         await auth.aclose()
@@ -167,12 +168,12 @@ async def test_stray_requests_do_not_end_the_sign_in(oidc: Provider, tmp_path: P
 
     async def browser(p: BrowserPrompt) -> None:
         base = p.redirect_uri.rsplit("/", 1)[0]
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(verify=SHARED_TLS) as http:
             strays.append((await http.get(base + "/favicon.ico")).status_code)
             strays.append((await http.get(p.redirect_uri)).status_code)  # no answer in it
         await oidc.browse(p.authorization_url)
 
-    async with httpx.AsyncClient(auth=auth) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
         auth.bind(http)
         await auth.login_browser(browser)
         assert (await http.get(oidc.resource_url)).json()["sub"] == USER

@@ -19,6 +19,7 @@ from tests.support.oidc_support import (
     PIPELINE_SHORT,
     Provider,
 )
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -36,7 +37,7 @@ def pipeline_config(
 async def test_client_credentials(oidc: Provider) -> None:
     auth = AuthManager.from_config(pipeline_config(oidc))
     assert isinstance(auth.source, ClientCredentials)
-    async with httpx.AsyncClient(auth=auth) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
         auth.bind(http)
         first = await http.get(oidc.resource_url)
         second = await http.get(oidc.resource_url)
@@ -51,7 +52,7 @@ async def test_client_credentials(oidc: Provider) -> None:
 
 async def test_a_wrong_client_secret_is_refused(oidc: Provider) -> None:
     auth = AuthManager.from_config(pipeline_config(oidc, secret="not-the-secret"))
-    async with httpx.AsyncClient(auth=auth) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
         auth.bind(http)
         with pytest.raises(AuthError, match="invalid_client") as caught:
             await http.get(oidc.resource_url)
@@ -62,7 +63,7 @@ async def test_a_wrong_client_secret_is_refused(oidc: Provider) -> None:
 
 async def test_invalid_client_carries_the_oauth_error_code(oidc: Provider) -> None:
     source = ClientCredentials(PIPELINE, "not-the-secret", [API_SCOPE])
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         with pytest.raises(AuthError) as caught:
             await source.fetch_token(http, OIDCDiscovery(oidc.issuer))
     assert getattr(caught.value, "error", None) == "invalid_client"
@@ -71,7 +72,7 @@ async def test_invalid_client_carries_the_oauth_error_code(oidc: Provider) -> No
 async def test_a_short_lived_token_is_not_fetched_for_every_request(oidc: Provider) -> None:
     """Tokens living less than the default 60 s margin are used until close to expiry."""
     auth = AuthManager.from_config(pipeline_config(oidc, PIPELINE_SHORT))
-    async with httpx.AsyncClient(auth=auth) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
         auth.bind(http)
         statuses = [(await http.get(oidc.resource_url)).status_code for _ in range(3)]
     assert statuses == [200, 200, 200]

@@ -33,6 +33,7 @@ from tests.support.oidc_support import (
     USER,
     Provider,
 )
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -40,7 +41,7 @@ DEFAULT_SCOPES = ProvenaConfig().scopes
 
 
 async def test_discovery(oidc: Provider) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         discovery = OIDCDiscovery(oidc.issuer + "/")
         config = await discovery.get(http)
         again = await discovery.get(http)
@@ -61,7 +62,7 @@ async def test_device_sign_in_with_the_defaults(oidc: Provider, tmp_path: Path) 
         await oidc.approve(p.verification_uri_complete)
 
     auth = AuthManager.from_config(config)
-    async with httpx.AsyncClient(auth=auth) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
         auth.bind(http)
         await auth.login_device(prompt)
         me = await http.get(oidc.resource_url)
@@ -85,7 +86,7 @@ async def test_device_sign_in_with_the_defaults(oidc: Provider, tmp_path: Path) 
 async def test_polls_at_the_interval_until_approved(oidc: Provider) -> None:
     """The user approves a few seconds later; the SDK polls, never faster than the interval."""
     approve_after = 1.5
-    async with httpx.AsyncClient() as http, anyio.create_task_group() as tg:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http, anyio.create_task_group() as tg:
 
         async def approve_later(uri: str | None) -> None:
             await anyio.sleep(approve_after)
@@ -114,7 +115,7 @@ async def test_slow_down_makes_the_sdk_poll_5_s_slower(oidc: Provider) -> None:
     async def prompt(p: DevicePrompt) -> None:
         await oidc.approve(p.verification_uri_complete)
 
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         flow = DeviceCodeFlow(SLOW, DEFAULT_SCOPES, prompt)
         tokens = await flow.fetch_token(http, OIDCDiscovery(oidc.issuer))
 
@@ -130,7 +131,7 @@ async def test_denied_sign_in_raises_access_denied(oidc: Provider) -> None:
     async def prompt(p: DevicePrompt) -> None:
         await oidc.deny(p.verification_uri_complete)
 
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         flow = DeviceCodeFlow(CLI, DEFAULT_SCOPES, prompt)
         with pytest.raises(AccessDenied):
             await flow.fetch_token(http, OIDCDiscovery(oidc.issuer))
@@ -142,7 +143,7 @@ async def test_denied_sign_in_raises_access_denied(oidc: Provider) -> None:
 async def test_expired_device_code_raises_device_code_expired(oidc: Provider) -> None:
     prompts: list[DevicePrompt] = []
     started = anyio.current_time()
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         flow = DeviceCodeFlow(EXPIRING, DEFAULT_SCOPES, prompts.append)  # nobody approves
         with pytest.raises(DeviceCodeExpired):
             await flow.fetch_token(http, OIDCDiscovery(oidc.issuer))

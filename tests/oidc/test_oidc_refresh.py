@@ -37,6 +37,7 @@ from tests.support.oidc_support import (
     USER,
     Provider,
 )
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -102,28 +103,28 @@ async def device_tokens(oidc: Provider, client_id: str = CLI) -> TokenSet:
     async def approve(p: DevicePrompt) -> None:
         await oidc.approve(p.verification_uri_complete)
 
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         return await DeviceCodeFlow(client_id, DEFAULT_SCOPES, approve).fetch_token(
             http, OIDCDiscovery(oidc.issuer)
         )
 
 
 async def refresh_with(oidc: Provider, refresh_token: SecretStr | None) -> TokenSet:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         return await RefreshTokenFlow(secret(refresh_token), CLI).fetch_token(
             http, OIDCDiscovery(oidc.issuer)
         )
 
 
 async def resource_status(oidc: Provider, token: TokenSet) -> int:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         r = await http.get(oidc.resource_url, headers={"Authorization": token.authorization()})
     return r.status_code
 
 
 async def revoke(oidc: Provider, token: SecretStr | None, client_id: str = CLI) -> None:
     """Revoke a refresh token at the provider (as a user would from another device)."""
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         r = await http.post(
             f"{oidc.issuer}/token/revocation",
             data={
@@ -147,7 +148,7 @@ async def test_refresh_before_expiry_without_a_401(oidc: Provider, tmp_path: Pat
 
     statuses: list[int] = []
     auth = AuthManager.from_config(config)
-    async with httpx.AsyncClient(auth=auth) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
         auth.bind(http)
         started = anyio.current_time()
         while anyio.current_time() - started < SHORT_TTL + 1:
@@ -170,7 +171,7 @@ async def test_a_fresh_short_lived_token_is_not_refreshed(oidc: Provider, tmp_pa
     await sign_in(oidc, config)
     oidc.reset()
     auth = AuthManager.from_config(config)
-    async with httpx.AsyncClient(auth=auth) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
         auth.bind(http)
         statuses = [(await http.get(oidc.resource_url)).status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
@@ -226,7 +227,7 @@ async def test_a_revoked_refresh_token_stops_the_manager(oidc: Provider, tmp_pat
     config = config_for(oidc, tmp_path)
     tokens = await sign_in(oidc, config)
     auth = AuthManager.from_config(config)
-    async with httpx.AsyncClient(auth=auth) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
         auth.bind(http)
         assert (await http.get(oidc.resource_url)).status_code == 200
         await revoke(oidc, tokens.refresh_token)
@@ -244,7 +245,7 @@ async def test_a_revoked_refresh_token_means_login_required(oidc: Provider, tmp_
     await mark_expired(oidc, config)
     oidc.reset()
     auth = AuthManager.from_config(config)
-    async with httpx.AsyncClient(auth=auth) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
         auth.bind(http)
         with pytest.raises(LoginRequired):
             await http.get(oidc.resource_url)
@@ -267,7 +268,7 @@ async def test_concurrent_requests_refresh_once(oidc: Provider, tmp_path: Path) 
 
     statuses: list[int] = []
     auth = AuthManager.from_config(config)  # a new manager: resumes from the store
-    async with httpx.AsyncClient(auth=auth) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
         auth.bind(http)
 
         async def call() -> None:
@@ -387,7 +388,7 @@ async def test_resume_from_the_store_without_prompting(oidc: Provider, tmp_path:
     oidc.reset()
 
     auth = AuthManager.from_config(config, require_token=True)  # a new process, say
-    async with httpx.AsyncClient(auth=auth) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
         auth.bind(http)
         me = await http.get(oidc.resource_url)
     assert me.status_code == 200
@@ -403,7 +404,7 @@ async def test_resume_refreshes_an_expired_stored_token(oidc: Provider, tmp_path
     oidc.reset()
 
     auth = AuthManager.from_config(config)
-    async with httpx.AsyncClient(auth=auth) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
         auth.bind(http)
         assert (await http.get(oidc.resource_url)).status_code == 200
     assert [c["status"] for c in await oidc.token_calls(REFRESH, CLI)] == [200]
@@ -429,7 +430,7 @@ async def test_device_flow_source_resumes_from_the_store(oidc: Provider, tmp_pat
 
     for _ in range(2):  # two processes, one after the other
         auth = manager()
-        async with httpx.AsyncClient(auth=auth) as http:
+        async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
             auth.bind(http)
             assert (await http.get(oidc.resource_url)).status_code == 200
     assert len(prompts) == 1

@@ -58,6 +58,7 @@ from tests.support.institutions import (
 from tests.support.l3_helpers import mint_dataset
 from tests.support.oidc_support import CLI, Provider
 from tests.support.registry_helpers import create, path
+from tests.support.tls import SHARED_TLS
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
@@ -79,7 +80,9 @@ async def test_a_user_of_the_institution_is_provisioned_and_reads_a_group_item(
     item = await create(registry, owner, groups={LAB: ["metadata-read"]})
     async with trusting(server, uni_a.trusted()):
         auth = await sdk_login(uni_a, tmp_path)
-        async with httpx.AsyncClient(auth=auth, base_url=server.url, timeout=60) as http:
+        async with httpx.AsyncClient(
+            verify=SHARED_TLS, auth=auth, base_url=server.url, timeout=60
+        ) as http:
             auth.bind(http)
             me = await http.get("/auth/userinfo")
             read = await http.get("/registry" + path(item["id"]))
@@ -172,7 +175,9 @@ async def test_first_requests_at_once_make_one_user_who_can_write(
         async with anyio.create_task_group() as tg:
             for _ in range(6):
                 tg.start_soon(ask)
-        async with httpx.AsyncClient(base_url=server.url + "/registry", timeout=60) as http:
+        async with httpx.AsyncClient(
+            verify=SHARED_TLS, base_url=server.url + "/registry", timeout=60
+        ) as http:
             # a request with a body: the body-limit middleware checks the token first
             made = await create(http, User(sub, token))
     assert [r.status_code for r in answers] == [200] * 6, [r.text for r in answers]
@@ -269,7 +274,7 @@ async def test_bad_tokens_are_refused_with_a_clear_challenge(
 
 
 async def test_the_server_publishes_its_issuers(server: ServerThread, uni_a: Institution) -> None:
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, base_url=server.url, timeout=60) as http:
         own = (await http.get("/auth/issuers")).json()
         async with trusting(server, uni_a.trusted(client_id=CLI, name="uni-a"), embedded=False):
             listed = (await http.get("/auth/issuers")).json()
@@ -345,12 +350,16 @@ async def test_key_rotation_is_picked_up_without_a_restart(
         async with trusting(server, inst.trusted(jwks_min_refresh_seconds=0)) as authenticator:
             auth = await sdk_login(inst, tmp_path / "before")
             old_token = inst.token(f"rot-{RUN}")
-            async with httpx.AsyncClient(auth=auth, base_url=server.url, timeout=60) as http:
+            async with httpx.AsyncClient(
+                verify=SHARED_TLS, auth=auth, base_url=server.url, timeout=60
+            ) as http:
                 auth.bind(http)
                 before = await http.get("/auth/userinfo")
             inst.rotate()
             auth = await sdk_login(inst, tmp_path / "after")
-            async with httpx.AsyncClient(auth=auth, base_url=server.url, timeout=60) as http:
+            async with httpx.AsyncClient(
+                verify=SHARED_TLS, auth=auth, base_url=server.url, timeout=60
+            ) as http:
                 auth.bind(http)
                 after = await http.get("/auth/userinfo")
             old = await userinfo(server, old_token)
@@ -363,7 +372,7 @@ async def test_key_rotation_is_picked_up_without_a_restart(
 
 
 async def test_unknown_keys_refetch_the_jwks_at_a_bounded_rate(uni_a: Institution) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         verifier = IssuerVerifier(uni_a.trusted(jwks_min_refresh_seconds=3600), http)
         good = uni_a.token()
         claims = await verifier.verify(good, {"alg": "RS256", "kid": uni_a.key.kid})
@@ -378,7 +387,7 @@ async def test_unknown_keys_refetch_the_jwks_at_a_bounded_rate(uni_a: Institutio
 async def test_an_unreachable_issuer_is_a_503_and_not_asked_on_every_request() -> None:
     down = TrustedIssuer(issuer=f"http://127.0.0.1:{closed_port()}", audiences=[AUDIENCE])
     token = Institution.sign(new_key("k"), down.issuer)
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         verifier = IssuerVerifier(down, http)
         for _ in range(3):
             with pytest.raises(ServiceError) as refused:

@@ -32,6 +32,7 @@ from tests.support.review_helpers import (
     record,
     request_release,
 )
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -130,7 +131,7 @@ def actors(new_user: Callable[..., User]) -> Actors:
 
 @pytest.fixture(scope="module")
 async def table_api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+    async with httpx.AsyncClient(verify=SHARED_TLS, base_url=server.url, timeout=60) as client:
         yield client
 
 

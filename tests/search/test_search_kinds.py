@@ -20,6 +20,7 @@ from provena_like.extractors.tabular import TabularExtractor
 from provena_like.testing.server_thread import ServerThread
 from tests.support.l3_helpers import mint_dataset
 from tests.support.search_helpers import User, search, signed_in, walk, word
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -134,12 +135,16 @@ async def test_kinds_must_be_terms(
     path = f"/datastore/datasets/{ds.id}/extracted-metadata/runs/{run.run_id}/files"
     for kinds in [{"column": ["other"]}, {"shape": ["t"]}, {"column": "t"}]:
         body = {"files": [{"path": "a.csv", "terms": ["t"], "kinds": kinds}]}
-        async with httpx.AsyncClient(base_url=server.url, headers=alice.headers) as http:
+        async with httpx.AsyncClient(
+            verify=SHARED_TLS, base_url=server.url, headers=alice.headers
+        ) as http:
             r = await http.post(path, json=body)
         assert r.status_code == 422, (kinds, r.text)
     assert r.json()["error"]["details"][0]["type"] != "kind_not_a_term"  # a bad shape
     body = {"files": [{"path": "a.csv", "terms": ["t"], "kinds": {"column": ["other"]}}]}
-    async with httpx.AsyncClient(base_url=server.url, headers=alice.headers) as http:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, base_url=server.url, headers=alice.headers
+    ) as http:
         r = await http.post(path, json=body)
     [detail] = r.json()["error"]["details"]
     assert detail["type"] == "kind_not_a_term", detail

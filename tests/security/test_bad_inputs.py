@@ -24,6 +24,7 @@ from provena_like.server.middleware import RequestIdMiddleware
 from provena_like.server.search import service as search_service
 from provena_like.server.search.service import SearchFilters
 from provena_like.testing.server_thread import ServerThread
+from tests.support.tls import SHARED_TLS
 
 BIG = 2**70
 INT64_MAX = 2**63 - 1
@@ -579,7 +580,7 @@ def world(server: ServerThread, make_token: Callable[..., str]) -> Iterator[Worl
     victim = f"bad-inputs-victim-{uuid.uuid4().hex[:8]}"
     make_token(victim)
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=server.url, timeout=120, headers=headers) as http:
+    with httpx.Client(verify=SHARED_TLS, base_url=server.url, timeout=120, headers=headers) as http:
         org = http.post(
             "/registry/items",
             json={"subtype": "organisation", "record": {"name": "Reef Institute"}},
@@ -650,7 +651,7 @@ def _send(http: httpx.Client, world: World, c: Case, path: str, params: Any) -> 
 
 @pytest.fixture(scope="module")
 def http(server: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=120) as client:
+    with httpx.Client(verify=SHARED_TLS, base_url=server.url, timeout=120) as client:
         yield client
 
 

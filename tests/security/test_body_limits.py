@@ -19,6 +19,7 @@ import pytest
 
 from provena_like.server.body_limit import BodyPolicy, body_policy
 from provena_like.testing.server_thread import ServerThread
+from tests.support.tls import SHARED_TLS
 
 MiB = 1024 * 1024
 CHUNK = 64 * 1024
@@ -120,7 +121,7 @@ def token(make_token: Callable[..., str]) -> str:
 
 @pytest.fixture(scope="module")
 def http(server: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=120) as client:
+    with httpx.Client(verify=SHARED_TLS, base_url=server.url, timeout=120) as client:
         yield client
 
 

@@ -26,6 +26,7 @@ from provena_like.models.datastore import (
 from provena_like.server.db.identity import GroupMemberRow
 from provena_like.server.settings import S3Settings
 from provena_like.testing.server_thread import ServerThread
+from tests.support.tls import SHARED_TLS
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +37,7 @@ SLACK = 30  # seconds between the server's clock reading and ours
 
 @pytest.fixture
 async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+    async with httpx.AsyncClient(verify=SHARED_TLS, base_url=server.url, timeout=60) as client:
         yield client
 
 

@@ -43,6 +43,7 @@ from fastapi.routing import iter_route_contexts
 from provena_like.server.transfer.index import collection_id
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.server_thread import ServerThread
+from tests.support.tls import SHARED_TLS
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
@@ -173,7 +174,7 @@ async def _sign_in(api: httpx.AsyncClient, username: str, password: str) -> dict
             data={"client_id": CLI, "scope": "openid offline_access"},
         )
     )
-    async with httpx.AsyncClient(timeout=60) as browser:
+    async with httpx.AsyncClient(verify=SHARED_TLS, timeout=60) as browser:
         await approve_device_code(browser, grant["verification_uri_complete"], username, password)
     form = {"grant_type": DEVICE_GRANT, "device_code": grant["device_code"], "client_id": CLI}
     tokens: dict[str, Any] = await _ok(await api.post("/auth/token", data=form))
@@ -238,7 +239,7 @@ async def _snapshot(api: httpx.AsyncClient, w: World) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+    async with httpx.AsyncClient(verify=SHARED_TLS, base_url=server.url, timeout=60) as client:
         yield client
 
 
@@ -1381,7 +1382,7 @@ async def test_another_client_cant_redeem_a_device_code(
     grant = await _ok(
         await api.post("/auth/device_authorization", data={"client_id": CLI, "scope": "openid"})
     )
-    async with httpx.AsyncClient(timeout=60) as browser:
+    async with httpx.AsyncClient(verify=SHARED_TLS, timeout=60) as browser:
         await approve_device_code(
             browser, grant["verification_uri_complete"], world.a.name, world.password
         )

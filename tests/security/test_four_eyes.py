@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from provena_like.testing.server_thread import ServerThread
+from tests.support.tls import SHARED_TLS
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
@@ -23,7 +24,7 @@ APPROVALS = ("ethics_registration", "ethics_access", "indigenous_knowledge", "ex
 
 @pytest.fixture
 async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+    async with httpx.AsyncClient(verify=SHARED_TLS, base_url=server.url, timeout=60) as client:
         yield client
 
 

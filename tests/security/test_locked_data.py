@@ -29,6 +29,7 @@ from provena_like.testing.localstack import LocalStack
 from provena_like.testing.seaweed import SeaweedS3
 from provena_like.testing.server_thread import ServerThread
 from tests.support.datastore_helpers import s3_client
+from tests.support.tls import SHARED_TLS
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
@@ -49,7 +50,7 @@ class Dataset:
 
 @pytest.fixture
 async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
+    async with httpx.AsyncClient(verify=SHARED_TLS, base_url=server.url, timeout=120) as client:
         yield client
 
 

@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from provena_like.testing.localstack import BUCKET, LocalStack
 from provena_like.testing.seaweed import SeaweedS3, find_weed_binary
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -83,7 +84,7 @@ def test_filer_http_refuses_reads_and_writes_without_jwt(
     store, key = stored_object
     path = f"/buckets/{BUCKET}/{key}"
     folder = path.rsplit("/", 1)[0]
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(verify=SHARED_TLS, timeout=30) as http:
         _assert_refused(http.get(_url(store, "filer", path)))
         _assert_refused(http.get(_url(store, "filer", f"{folder}/?pretty=y")))
         _assert_refused(http.get(_url(store, "filer", "/")))
@@ -107,7 +108,7 @@ def test_volume_http_refuses_reads_and_writes_without_jwt(
     stored_object: tuple[SeaweedS3, str],
 ) -> None:
     store, _key = stored_object
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(verify=SHARED_TLS, timeout=30) as http:
         for volume_id in range(1, 8):  # file ids are guessable: volume id, needle id, cookie
             _assert_refused(http.get(_url(store, "volume", f"/{volume_id},01deadbeef")))
             _assert_refused(
@@ -122,7 +123,7 @@ def test_volume_http_refuses_reads_and_writes_without_jwt(
 
 def test_master_http_api_is_off(stored_object: tuple[SeaweedS3, str]) -> None:
     store, key = stored_object
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(verify=SHARED_TLS, timeout=30) as http:
         _assert_refused(http.get(_url(store, "master", "/dir/assign")))
         _assert_refused(http.post(_url(store, "master", "/dir/assign")))
         _assert_refused(

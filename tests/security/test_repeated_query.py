@@ -13,13 +13,16 @@ import httpx
 import pytest
 
 from provena_like.testing.server_thread import ServerThread
+from tests.support.tls import SHARED_TLS
 
 
 @pytest.fixture(scope="module")
 def http(server: ServerThread, make_token: Callable[..., str]) -> Iterator[httpx.Client]:
     token = make_token(f"repeated-query-{uuid.uuid4().hex[:8]}")
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=server.url, timeout=120, headers=headers) as client:
+    with httpx.Client(
+        verify=SHARED_TLS, base_url=server.url, timeout=120, headers=headers
+    ) as client:
         yield client
 
 

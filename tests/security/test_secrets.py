@@ -40,6 +40,7 @@ from provena_like.server.settings import ServerSettings
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread, bind_socket
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -167,7 +168,7 @@ async def test_presigned_url_repr_hides_the_signature(
     if token is not None:
         assert token.group(1) not in repr(link)
     # the real URL stays usable, and on the wire
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         assert (await http.get(link.url)).text == "a,b\n"
     assert link.model_dump()["url"] == link.url
 
@@ -203,7 +204,7 @@ async def _server(data_dir: Path, **settings: Any) -> AsyncIterator[ServerThread
 async def _sign_in(url: str, token_dir: Path, username: str, password: str) -> None:
     """The device flow, approved on the verification page as a browser would."""
     config = ProvenaConfig(base_url=url, token_dir=token_dir)
-    async with httpx.AsyncClient() as browser:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as browser:
 
         async def prompt(p: DevicePrompt) -> None:
             assert p.verification_uri_complete is not None

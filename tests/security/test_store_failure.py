@@ -19,6 +19,7 @@ import pytest
 from provena_like import ProvenaClient
 from provena_like._core.errors import ServerError
 from provena_like.testing.localstack import LocalStack
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -93,7 +94,7 @@ async def test_registration_against_a_dead_store_is_502_with_the_error_body(
 
         # the server is still healthy: the same request again gets the same answer
         token = (await pv.auth_manager.get_access_token()).get_secret_value()  # type: ignore[attr-defined]
-        async with httpx.AsyncClient(timeout=120) as http:
+        async with httpx.AsyncClient(verify=SHARED_TLS, timeout=120) as http:
             response = await http.post(
                 f"{doomed_stack.url}/datastore/datasets/{dataset_id}/files",
                 json={"files": files},

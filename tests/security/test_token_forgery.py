@@ -34,6 +34,7 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.server_thread import ServerThread
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -187,7 +188,7 @@ def kit(
 
 @pytest.fixture
 async def api(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+    async with httpx.AsyncClient(verify=SHARED_TLS, base_url=server.url, timeout=60) as client:
         yield client
 
 
@@ -397,7 +398,7 @@ async def _device_sign_in(api: httpx.AsyncClient, username: str, password: str) 
     )
     assert r.status_code == 200, r.text
     grant = r.json()
-    async with httpx.AsyncClient(timeout=60) as browser:
+    async with httpx.AsyncClient(verify=SHARED_TLS, timeout=60) as browser:
         await approve_device_code(browser, grant["verification_uri_complete"], username, password)
     r = await api.post(
         "/auth/token",

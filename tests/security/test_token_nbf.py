@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from provena_like.testing.server_thread import ServerThread
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +23,7 @@ def signed(srv: ServerThread, **claims: Any) -> str:
 
 
 async def userinfo(srv: ServerThread, token: str) -> httpx.Response:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
         return await http.get(
             f"{srv.settings.issuer}/userinfo", headers={"Authorization": f"Bearer {token}"}
         )

@@ -17,6 +17,7 @@ import pytest
 from provena_like.server.errors import ServiceError
 from provena_like.server.security import verified_claims
 from provena_like.testing.server_thread import ServerThread
+from tests.support.tls import SHARED_TLS
 
 pytestmark = pytest.mark.anyio
 
@@ -51,7 +52,7 @@ async def test_a_request_with_a_body_verifies_its_token_once(
     server: ServerThread, make_token: Callable[..., str], counting: CountingVerifier
 ) -> None:
     token = make_token("verified-once")
-    async with httpx.AsyncClient(base_url=server.url) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, base_url=server.url) as http:
         r = await http.post(
             "/registry/items",
             json={"subtype": "no-such-subtype", "record": {}},

@@ -16,6 +16,7 @@ from provena_like.server.settings import PasswordHashing, ServerSettings
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.server_thread import ServerThread, bind_socket
 from provena_like.testing.server_workers import ServerWorkers
+from tests.support.tls import SHARED_TLS
 
 CLI = "provena-like-cli"
 OFFLINE = ("openid", "offline_access")
@@ -89,7 +90,7 @@ async def device_login(
     client_id: str = CLI,
 ) -> TokenSet:
     """Sign in through the device flow, approving on the HTML page like a browser."""
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as http:
 
         async def prompt(p: DevicePrompt) -> None:
             assert p.verification_uri_complete is not None

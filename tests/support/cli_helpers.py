@@ -14,6 +14,7 @@ from anyio.abc import ByteReceiveStream
 
 from provena_like.testing.device_approval import approve_device_code
 from provena_like.testing.localstack import LocalStack
+from tests.support.tls import SHARED_TLS
 
 
 async def approve_cli_login(output: ByteReceiveStream, stack: LocalStack) -> bytes:
@@ -28,7 +29,7 @@ async def approve_cli_login(output: ByteReceiveStream, stack: LocalStack) -> byt
             seen += await output.receive()
     link = re.search(rb"(http://\S+user_code=[A-Z0-9-]+)", seen)
     assert link is not None, seen
-    async with httpx.AsyncClient() as browser:
+    async with httpx.AsyncClient(verify=SHARED_TLS) as browser:
         await approve_device_code(
             browser, link.group(1).decode(), stack.user.username, stack.user.password
         )

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from provena_like.testing.server_thread import ServerThread
+from tests.support.tls import SHARED_TLS
 from tests.support.users import User
 
 
@@ -28,7 +29,9 @@ async def service_client(
     """An HTTP client for ``service`` of ``server`` (``None``: paths carry the service prefix)."""
     base_url = server.url + (f"/{service}" if service else "")
     limits = httpx.Limits(max_connections=50)
-    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(
+        verify=SHARED_TLS, base_url=base_url, timeout=60, limits=limits
+    ) as client:
         yield client
 
 

@@ -36,6 +36,7 @@ from tests.support.oidc_support import (
     node_commands,
     start_provider,
 )
+from tests.support.tls import SHARED_TLS
 
 AUDIENCE = "https://provena-like.test/api"
 RUN = uuid.uuid4().hex[:8]
@@ -199,7 +200,7 @@ async def trusting(
 
 
 async def userinfo(server: ServerThread, token: str) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, base_url=server.url, timeout=60) as http:
         return await http.get("/auth/userinfo", headers={"Authorization": f"Bearer {token}"})
 
 
@@ -225,7 +226,7 @@ async def sdk_login(inst: Institution, tmp_path: Path, client_id: str = CLI) -> 
     """Sign in at the institution through the SDK's device flow (as ``client_id``)."""
     config = ProvenaConfig(issuer=inst.issuer, client_id=client_id, token_dir=tmp_path)
     auth = AuthManager.from_config(config)
-    async with httpx.AsyncClient(auth=auth) as http:
+    async with httpx.AsyncClient(verify=SHARED_TLS, auth=auth) as http:
         auth.bind(http)
         await auth.login_device(approver(inst))
     return auth

@@ -32,6 +32,7 @@ import httpx
 import pytest
 
 from tests.support.processes import run_setup
+from tests.support.tls import SHARED_TLS
 
 PROVIDER_DIR = Path(__file__).parent.parent / "oidc" / "provider"
 NPM_TIMEOUT = 210.0
@@ -344,7 +345,7 @@ class Provider:
 
     async def events(self) -> list[dict[str, Any]]:
         """The calls to the token, device, revocation and resource endpoints since the reset."""
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with httpx.AsyncClient(verify=SHARED_TLS, timeout=30) as http:
             response = await http.get(f"{self.issuer}/test/events")
         response.raise_for_status()
         events: list[dict[str, Any]] = response.json()
@@ -375,7 +376,9 @@ class Provider:
     ) -> None:
         """Approve a device code like a user: code page, confirm, sign in, consent."""
         assert verification_uri_complete is not None
-        async with httpx.AsyncClient(follow_redirects=True, timeout=30) as browser:
+        async with httpx.AsyncClient(
+            verify=SHARED_TLS, follow_redirects=True, timeout=30
+        ) as browser:
             page = await self._confirm_page(browser, verification_uri_complete)
             confirm = page.form("op.deviceConfirmForm")
             response = await browser.post(page.url_of(confirm), data=confirm.fields)
@@ -395,7 +398,9 @@ class Provider:
     async def deny(self, verification_uri_complete: str | None) -> None:
         """Abort the sign-in on the code confirmation page, as the user would."""
         assert verification_uri_complete is not None
-        async with httpx.AsyncClient(follow_redirects=True, timeout=30) as browser:
+        async with httpx.AsyncClient(
+            verify=SHARED_TLS, follow_redirects=True, timeout=30
+        ) as browser:
             page = await self._confirm_page(browser, verification_uri_complete)
             confirm = page.form("op.deviceConfirmForm")
             response = await browser.post(
@@ -423,7 +428,9 @@ class Provider:
             The answer of the loopback redirect (the SDK's listener).
         """
         provider_port = httpx.URL(self.issuer).port
-        async with httpx.AsyncClient(follow_redirects=True, timeout=30) as browser:
+        async with httpx.AsyncClient(
+            verify=SHARED_TLS, follow_redirects=True, timeout=30
+        ) as browser:
             response = await browser.get(authorization_url)
             for _ in range(6):
                 if response.url.port != provider_port:

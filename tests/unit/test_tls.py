@@ -85,6 +85,11 @@ async def test_https_verifies_with_the_lazily_loaded_cas(
             assert context.cert_store_stats()["x509_ca"] == 0
             assert (await http.get(url + "/x")).json() == {}
             assert context.cert_store_stats()["x509_ca"] == 1
+        # trust_env=False (the server's client of trusted issuers): certifi's bundle only
+        untrusting = verifying_context(trust_env=False)
+        async with httpx.AsyncClient(verify=untrusting, trust_env=False) as http:
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await http.get(url + "/x")
         async with HTTPCore(ProvenaConfig(base_url=url, access_token="t")) as core:
             assert (await core.http_client.get(url + "/x")).json() == {}
         # certifi does not know our CA: the certificate check is on

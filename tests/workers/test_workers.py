@@ -27,6 +27,7 @@ from tests.support.databases import BACKENDS, server_database
 from tests.support.datastore_helpers import record
 from tests.support.registration_helpers import unique
 from tests.support.review_helpers import make_refs
+from tests.support.tls import SHARED_TLS
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
@@ -64,7 +65,7 @@ def admin(workers: ServerWorkers) -> User:
 
 @pytest.fixture
 async def http(workers: ServerWorkers) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=workers.url, timeout=120) as client:
+    async with httpx.AsyncClient(verify=SHARED_TLS, base_url=workers.url, timeout=120) as client:
         yield client
 
 
@@ -75,7 +76,9 @@ async def _each_fresh(
     out: list[httpx.Response | None] = [None] * len(bodies)
 
     async def send(i: int) -> None:
-        async with httpx.AsyncClient(base_url=workers.url, timeout=120) as client:
+        async with httpx.AsyncClient(
+            verify=SHARED_TLS, base_url=workers.url, timeout=120
+        ) as client:
             out[i] = await client.request(method, path, json=bodies[i], headers=headers[i])
 
     async with anyio.create_task_group() as tg:
@@ -92,14 +95,14 @@ async def test_requests_reach_both_workers_and_a_token_works_on_each(
     while len(seen) < 2:
         assert time.monotonic() < deadline, f"only workers {seen} of {workers.pids} answered"
         # a fresh connection each time: the kernel picks the worker that accepts it
-        async with httpx.AsyncClient(base_url=workers.url, timeout=60) as client:
+        async with httpx.AsyncClient(verify=SHARED_TLS, base_url=workers.url, timeout=60) as client:
             health = await client.get("/healthz")
             me = await client.get("/auth/userinfo", headers=admin.headers)
         seen.add(health.json()["worker"])
         assert me.status_code == 200, me.text
     assert seen == {str(pid) for pid in workers.pids}
     # every worker signs and verifies with the one key of the data dir
-    async with httpx.AsyncClient(base_url=workers.url, timeout=60) as client:
+    async with httpx.AsyncClient(verify=SHARED_TLS, base_url=workers.url, timeout=60) as client:
         jwks = {(await client.get("/auth/jwks")).text for _ in range(6)}
     assert len(jwks) == 1
 

@@ -62,6 +62,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from provena_like._core.tls import verifying_context
 from provena_like.server.db.identity import (
     ExternalIdentityRow,
     GroupMemberRow,
@@ -654,7 +655,9 @@ class Authenticator:
     @classmethod
     def from_settings(cls, settings: ServerSettings, embedded: Any) -> Authenticator:
         """The authenticator of ``settings`` (it owns an HTTP client: :meth:`aclose` it)."""
-        http = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        # the CA bundle is loaded on the first TLS handshake, not at every start of the app
+        tls = verifying_context(trust_env=False)
+        http = httpx.AsyncClient(follow_redirects=False, trust_env=False, verify=tls)
         verifiers = [IssuerVerifier(config, http) for config in settings.trusted_issuers]
         return cls(embedded if settings.embedded_issuer_enabled else None, verifiers, http)
 
