@@ -211,14 +211,26 @@ def __getattr__(name: str) -> typer.Typer:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def app_for(args: Sequence[str]) -> typer.Typer:
+    """The app the console script runs for ``args``: only the commands they run are built.
+
+    Example:
+        ```python
+        from provena_like.cli.main import app_for
+
+        app = app_for(["dataset", "show", "10378.1/1"])  # builds `dataset show` alone
+        ```
+    """
+    command = command_of(args)
+    only = args[1] if command is not None and len(args) > 1 else None
+    return make_app(_COMMANDS if command is None else [command], only=only)
+
+
 def main() -> None:
     """Entry point of the console script."""
     console_script_starts()
-    args = sys.argv[1:]
-    command = command_of(args)
-    only = args[1] if command is not None and len(args) > 1 else None
     with imports_without_gc():
-        app = make_app(_COMMANDS if command is None else [command], only=only)
+        app = app_for(sys.argv[1:])
     app()
 
 

@@ -10,11 +10,11 @@ import anyio
 import httpx
 import pytest
 from click.testing import Result
-from typer.testing import CliRunner
 
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
 from tests.archive.conftest import ArchivePlace
+from tests.support.cli_runner import CliRunner
 from tests.support.registration_helpers import Lab, make_subject, post_session
 
 pytestmark = pytest.mark.anyio

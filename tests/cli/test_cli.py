@@ -9,11 +9,11 @@ from pathlib import Path
 
 import anyio
 import pytest
-from typer.testing import CliRunner
 
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
 from tests.support.cli_helpers import approve_cli_login
+from tests.support.cli_runner import CliRunner
 
 runner = CliRunner()
 

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from provena_like.cli._errors import ExitCode
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import bind_socket
 from tests.support.cli_helpers import run_cli
+from tests.support.cli_runner import CliRunner
 
 runner = CliRunner()
 

@@ -17,11 +17,11 @@ import anyio
 import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
-from typer.testing import CliRunner
 
 from provena_like.cli._errors import ExitCode
 from provena_like.cli.main import app
 from provena_like.server.settings import ServerSettings, async_database_url
+from tests.support.cli_runner import CliRunner
 from tests.support.postgres import scratch_database
 from tests.support.processes import free_port, wait_until_serving
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
-
 from provena_like.cli._errors import ExitCode
 from provena_like.cli.main import app
 from provena_like.cli.serve import load_trusted_issuers
+from tests.support.cli_runner import CliRunner
 
 runner = CliRunner()
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import anyio
 import pytest
-from typer.testing import CliRunner
 
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
 from tests.support.cli_helpers import on_a_terminal
+from tests.support.cli_runner import CliRunner
 from tests.support.l3_helpers import mint_dataset
 
 pytestmark = pytest.mark.anyio

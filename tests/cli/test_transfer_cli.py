@@ -10,10 +10,10 @@ from typing import Any
 
 import anyio
 import pytest
-from typer.testing import CliRunner
 
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
+from tests.support.cli_runner import CliRunner
 
 pytestmark = pytest.mark.anyio
 

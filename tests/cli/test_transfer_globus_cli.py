@@ -14,10 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from typer.testing import CliRunner
 
 from provena_like.cli._errors import ExitCode
 from provena_like.cli.main import app
+from tests.support.cli_runner import CliRunner
 from tests.support.globus_responses import (
     event_list,
     file_doc,

@@ -19,13 +19,13 @@ from typing import Any
 
 import anyio.to_thread
 import pytest
-from typer.testing import CliRunner
 
 from provena_like.cli._errors import ExitCode
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread, bind_socket
 from tests.support.cli_helpers import cli_command, cli_env, run_cli
+from tests.support.cli_runner import CliRunner
 from tests.support.transfer import mint_dataset, new_root, register_collection
 from tests.support.transfer_tasks import (
     feed_fifo,

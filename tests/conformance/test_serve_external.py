@@ -9,11 +9,11 @@ import signal
 from pathlib import Path
 
 import httpx
-from typer.testing import CliRunner
 
 from provena_like.cli._errors import ExitCode
 from provena_like.cli.main import app
 from tests.conformance.conftest import BUCKET
+from tests.support.cli_runner import CliRunner
 from tests.support.processes import free_port, serve_process, wait_until_serving
 from tests.support.s3_stores import StoreInfo
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import anyio.to_thread
 import pytest
-from typer.testing import CliRunner
 
 from provena_like.cli._errors import ExitCode
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
+from tests.support.cli_runner import CliRunner
 from tests.support.l3_helpers import mint_dataset
 from tests.support.transfer_tasks import write_tree
 

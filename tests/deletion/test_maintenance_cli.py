@@ -8,13 +8,13 @@ from typing import Any
 
 import anyio
 import pytest
-from typer.testing import CliRunner, Result
 
 from provena_like import ProvenaClient
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
 from provena_like.testing.server_thread import ServerThread
 from tests.support.cli_helpers import on_a_terminal
+from tests.support.cli_runner import CliRunner, Result
 from tests.support.deletion_helpers import GlobusHeld, Replicated, listing
 from tests.support.registration_db import rows_of
 from tests.support.registration_helpers import Lab

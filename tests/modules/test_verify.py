@@ -10,12 +10,12 @@ from typing import Any
 
 import anyio
 import pytest
-from typer.testing import CliRunner
 
 from provena_like import ProvenaClient, UsageError
 from provena_like.cli.main import app
 from provena_like.modules.interactive import InteractiveDataset
 from provena_like.testing.localstack import LocalStack
+from tests.support.cli_runner import CliRunner
 
 pytestmark = pytest.mark.anyio
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import anyio
 import pytest
-from typer.testing import CliRunner
 
 from provena_like._core.config import ProvenaConfig
 from provena_like.auth import AuthManager, TokenKey, TokenStore
@@ -32,6 +31,7 @@ from provena_like.server.settings import TrustedIssuer
 from provena_like.testing.server_thread import ServerThread
 from tests.support.auth_helpers import device_login
 from tests.support.cli_helpers import cli_command, cli_env
+from tests.support.cli_runner import CliRunner
 from tests.support.institutions import trusting
 from tests.support.oidc_support import (
     BROWSER,

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import anyio
 import httpx
 import pytest
-from typer.testing import CliRunner, Result
 
 from provena_like.cli.main import app
 from provena_like.testing.localstack import LocalStack
+from tests.support.cli_runner import CliRunner, Result
 from tests.support.review_helpers import Refs, User, mint, record
 
 pytestmark = pytest.mark.anyio
