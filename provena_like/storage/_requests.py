@@ -197,10 +197,10 @@ class S3Requests:
         self._limiter = limiter
         self._refresher = refresher
         self.policy = policy if policy is not None else S3RetryPolicy()
-        # the newest generation whose keys were refreshed for an AccessDenied that a fresh
-        # set of keys got again: a real denial, so AccessDenied alone refreshes no more until
-        # the keys change for another reason (bounds the cost of real denials to one refresh)
-        self._futile = -1
+        # the generation of keys fetched because of an AccessDenied, until a request resent
+        # with them goes through: an AccessDenied for these keys is a real denial, so it
+        # refreshes nothing (the cost of real denials: one refresh, however many requests)
+        self._denial_keys = -1
 
     def _expired(self, exc: ClientError, generation: int) -> bool:
         code = error_code(exc)
@@ -209,9 +209,8 @@ class S3Requests:
         if code == "AccessDenied" and self._refresher is not None:
             # SeaweedFS answers AccessDenied, not InvalidAccessKeyId, to some requests signed
             # just before their keys expired, and a provider's expiry can be wrong (clock
-            # skew): a denial counts as an expiry once per generation of keys, unless a
-            # refresh for one already turned out to be a real denial
-            return self._refresher.generation > generation or generation > self._futile
+            # skew): a denial counts as an expiry, except for keys fetched because of one
+            return self._refresher.generation > generation or generation > self._denial_keys
         return False
 
     async def _retrying(self, send: Callable[[], Awaitable[T]], label: str) -> T:
@@ -229,13 +228,13 @@ class S3Requests:
             log.info("S3 credentials expired (%s); refreshing and retrying once", error_code(exc))
         assert refresher is not None
         await refresher.force_refresh(seen_generation=generation)
-        renewed = refresher.generation
-        try:
+        if not denied:
             return await send()
-        except ClientError as exc:
-            if denied and error_code(exc) == "AccessDenied":
-                self._futile = max(self._futile, renewed)
-            raise
+        renewed = self._denial_keys = max(self._denial_keys, refresher.generation)
+        result = await send()
+        if self._denial_keys == renewed:  # the denial was the keys' expiry after all
+            self._denial_keys = -1
+        return result
 
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Call one client method (e.g. ``client.put_object``) under the request limit.
