@@ -82,13 +82,9 @@ class LazyCAContext(ssl.SSLContext):
 
 def _ca_source(trust_env: bool = True) -> dict[str, str]:
     """Where httpx's ``verify=True`` takes the CA certificates from (env, if trusted)."""
-    if not trust_env:
-        import certifi
-
-        return {"cafile": certifi.where()}
-    if os.environ.get("SSL_CERT_FILE"):
+    if trust_env and os.environ.get("SSL_CERT_FILE"):
         return {"cafile": os.environ["SSL_CERT_FILE"]}
-    if os.environ.get("SSL_CERT_DIR"):
+    if trust_env and os.environ.get("SSL_CERT_DIR"):
         return {"capath": os.environ["SSL_CERT_DIR"]}
     import certifi
 

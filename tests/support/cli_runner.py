@@ -34,9 +34,9 @@ class CliRunner(typer.testing.CliRunner):
         **extra: Any,
     ) -> Result:
         completing = any(k.startswith("_") and k.endswith("_COMPLETE") for k in env or {})
-        if app is cli_main.app and isinstance(args, Sequence) and not isinstance(args, str):
-            if not completing:
-                app = cli_main.app_for(list(args))
+        listed = args if isinstance(args, Sequence) and not isinstance(args, str) else None
+        if app is cli_main.app and listed is not None and not completing:
+            app = cli_main.app_for(list(listed))
         return super().invoke(
             app, args, input=input, env=env, catch_exceptions=catch_exceptions, color=color, **extra
         )
