@@ -97,6 +97,13 @@ def parse_s3_root(root: str) -> tuple[str, str]:
     return bucket, prefix
 
 
+def _common_folder(paths: builtins.list[str]) -> str:
+    """The deepest folder holding every one of ``paths`` (``""``: the root)."""
+    first, last = min(paths), max(paths)  # what these share, every path between shares
+    shared = os.path.commonprefix([first, last])
+    return shared.rpartition("/")[0] if "/" in shared else ""
+
+
 def _error_code(exc: BaseException | None) -> str | None:
     while exc is not None:
         response = getattr(exc, "response", None)
@@ -415,15 +422,22 @@ class S3Repository(Repository):
 
         Only where it saves requests: a folder with at least :data:`_LIST_FROM` of the
         paths, listed from just before the first of them to the last, stopping once it has
-        read :data:`_LIST_SLACK` keys more than asked for (the rest get a HEAD each).
+        read :data:`_LIST_SLACK` keys more than asked for (the rest get a HEAD each). The
+        paths of folders with fewer (a few files in each of many folders, as in a session's
+        collections), when at least :data:`_LIST_FROM` in all, are listed the same way
+        under their deepest common folder: the range they span, every subfolder's keys in
+        it included, in one listing.
         """
         folders: dict[str, builtins.list[str]] = {}
         for path in paths:
             folders.setdefault(path.rpartition("/")[0], []).append(path)
+        groups = [(f, group) for f, group in folders.items() if len(group) >= _LIST_FROM]
+        scattered = [p for group in folders.values() if len(group) < _LIST_FROM for p in group]
+        if len(scattered) >= _LIST_FROM:
+            groups.append((_common_folder(scattered), scattered))
         found: dict[str, ObjectInfo] = {}
 
-        async def one(folder: str) -> None:
-            group = folders[folder]
+        async def one(folder: str, group: builtins.list[str]) -> None:
             wanted = {self.key(path): path for path in group}
             first, last = min(wanted), max(wanted)
             prefix = self._root_key() + (folder + "/" if folder else "")
@@ -447,8 +461,10 @@ class S3Repository(Repository):
             finally:
                 await listing.aclose()
 
-        listed = [folder for folder, group in folders.items() if len(group) >= _LIST_FROM]
-        await each(listed, one, limiter=anyio.CapacityLimiter(self._max_concurrency))
+        async def listed(index: int) -> None:
+            await one(*groups[index])
+
+        await each(range(len(groups)), listed, limiter=anyio.CapacityLimiter(self._max_concurrency))
         return found
 
     async def delete(self, path: str) -> None:

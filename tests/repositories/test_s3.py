@@ -185,3 +185,41 @@ async def test_confirm_many_lists_a_folder_instead_of_heading_each(
         )
         # 10 keys asked, no slack: f00-f04, others' f03a, f06, f07, f08, f09 read; f10, f11 HEADed
         assert calls == {"head": ["f10.bin", "f11.bin"], "get": []}
+
+
+async def test_confirm_many_lists_few_files_in_many_folders_under_their_common_folder(
+    scoped: ScopedCredentials, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two paths in each of 6 folders (fewer than a folder's listing is worth): one listing."""
+    root = f"s3://{scoped.bucket}/{scoped.prefix}m-{uuid.uuid4().hex[:8]}"
+    paths = [f"s/alf/c{c}/o{i}.bin" for c in range(6) for i in range(2)]
+    local = {path: tmp_path / path.replace("/", "_") for path in paths}
+    for file in local.values():
+        file.write_bytes(os.urandom(500))
+    async with S3Repository(root, to_s3_credentials(scoped)) as repo:
+        await repo.put_many([(file, path) for path, file in local.items() if path != paths[3]])
+        await repo.put(local[paths[0]], "s/alf/c2/o0a.bin")  # someone else's key in the range
+        await repo.put(local[paths[0]], "s/other.bin")  # and one outside it
+        heads: list[str] = []
+        lists: list[str] = []
+        real_stat, real_list = repo.engine.stat, repo.engine.list
+
+        async def head(key: str) -> Any:
+            heads.append(key)
+            return await real_stat(key)
+
+        def listing(prefix: str = "", **kwargs: Any) -> Any:
+            lists.append(prefix)
+            return real_list(prefix, **kwargs)
+
+        monkeypatch.setattr(repo.engine, "stat", head)
+        monkeypatch.setattr(repo.engine, "list", listing)
+        wanted = [hash_file(local[path], md5=True) for path in paths]
+        found = await repo.confirm_many(paths, wanted)
+        assert [(i.size, i.sha256) if i else None for i in found] == [
+            None if path == paths[3] else (500, w.sha256)
+            for path, w in zip(paths, wanted, strict=True)
+        ]
+        # the deepest folder holding them all
+        assert lists == [repo.key(paths[0]).removesuffix("c0/o0.bin")]
+        assert heads == [repo.key(paths[3])]  # the one missing: not listed, so asked
