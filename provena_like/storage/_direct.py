@@ -30,7 +30,9 @@ for this path and for aiobotocore's.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 from xml.etree import ElementTree
 
 import aiohttp
+import anyio
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 from botocore.credentials import ReadOnlyCredentials
@@ -48,6 +51,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from provena_like._version import __version__
+from provena_like.storage import _splice
 from provena_like.storage._heads import HeadPool
 from provena_like.storage._sigv4 import host_header, sign
 
@@ -267,6 +271,9 @@ class DirectS3:
         self._origin = f"{base.scheme}://{base.netloc}"
         self._base_path = base.path
         self._host = host_header(self._origin)
+        self._tls = base.scheme == "https"
+        self._address = (base.hostname or "", base.port or (443 if self._tls else 80))
+        self._timeouts = (connect_timeout, read_timeout)
         self._region = region
         self._credentials = credentials
         self._session = aiohttp.ClientSession(
@@ -368,6 +375,53 @@ class DirectS3:
                     response.status, response.reason or "", data, "GetObject", response.headers
                 )
             yield DirectResponse(response.status, response.headers, b""), _pieces(response)
+
+    @property
+    def splices(self) -> bool:
+        """Whether :meth:`get_range_into` can be used (Linux, plain HTTP)."""
+        return _splice.AVAILABLE and not self._tls
+
+    async def get_range_into(
+        self,
+        key: str,
+        fd: int,
+        byte_range: tuple[int, int],
+        *,
+        if_match: str | None,
+        lock: threading.Lock,
+    ) -> DirectResponse:
+        """GET the inclusive ``byte_range`` of ``key`` into ``fd`` at its offset, spliced.
+
+        See :mod:`._splice` (only where :attr:`splices`). The body is in the file once this
+        returns; a failed attempt may have written part of the range (a retry writes it
+        again).
+        """
+        path = self._path(key)
+        credentials = await self._credentials()
+        headers = _get_headers(byte_range, if_match)
+        signed = sign("GET", path, "", self._host, headers, credentials, self._region)
+        signed["user-agent"] = _USER_AGENT
+        signed["connection"] = "close"  # a connection per part: nothing left unread in it
+        lines = "".join(f"{name}: {value}\r\n" for name, value in signed.items())
+        request = f"GET {path} HTTP/1.1\r\n{lines}\r\n".encode("latin-1")
+        host, port = self._address
+        status, reason, answer, data = await anyio.to_thread.run_sync(
+            functools.partial(
+                _splice.get_range_into,
+                host,
+                port,
+                request,
+                fd,
+                byte_range[0],
+                byte_range[1] - byte_range[0] + 1,
+                lock,
+                connect_timeout=self._timeouts[0],
+                read_timeout=self._timeouts[1],
+            )
+        )
+        if status >= 300:
+            raise _error(status, reason, data, "GetObject", answer)
+        return DirectResponse(status, answer, b"")
 
     async def head(self, key: str, headers: Mapping[str, str] | None = None) -> DirectResponse:
         """HEAD ``key`` (``headers`` e.g. ``x-amz-checksum-mode: ENABLED``), by :mod:`._heads`."""

@@ -11,7 +11,9 @@ first response's ETag (``If-Match``: an object replaced meanwhile fails with
 :class:`~provena_like.RemoteChanged`). Each part is written at its
 offset (``pwritev``) as it arrives, so parts never wait for each other and memory holds at
 most :data:`_PART_WINDOW` per part in flight, reserved from the byte budget before its
-request; one task hashes the contiguous prefix written so far, read back from the page
+request; on Linux over plain HTTP the parts after the first are spliced instead, the
+kernel moving their bytes from the socket into the file (:mod:`._splice`: about half the
+CPU); one task hashes the contiguous prefix written so far, read back from the page
 cache in a worker thread, then lets the page cache drop it behind a
 window (its write-back started): the download reuses the same pages of memory. Measured on
 loopback (2 cores shared with SeaweedFS and other load): a 1 GiB object in 1.8-2.7 s
@@ -264,6 +266,16 @@ class _TempFile:
         assert self._fd is not None
         with self._writing:
             _write_at(self._fd, pieces, offset)
+
+    def fileno(self) -> int:
+        """The temp file's descriptor, for writers of their own (:mod:`._splice`)."""
+        assert self._fd is not None
+        return self._fd
+
+    @property
+    def write_lock(self) -> threading.Lock:
+        """The lock writers at offsets take turns on (see :meth:`write_at`)."""
+        return self._writing
 
     def hash_range(self, start: int, end: int) -> None:
         """Hash bytes ``[start, end)`` of the file, read back (from the page cache).
@@ -844,6 +856,14 @@ async def _fetch_parts(
     hash_moved = anyio.Event()  # set when ``hashed`` moves
     failures: list[Exception] = []
 
+    async def wrote(index: int, n: int) -> None:
+        before = frontier.frontier
+        frontier.wrote(index, n)
+        if frontier.frontier != before and sink.mark(frontier.frontier):
+            await ctx.in_thread(sink.record)
+        await ctx.progress.transferred(item.path, n, frontier.frontier)
+        progressed.set()
+
     async def stream(index: int, body: AsyncIterator[bytes]) -> None:
         at, end = parts[index]
         async for pieces in _gathered(body):
@@ -852,12 +872,7 @@ async def _fetch_parts(
                 raise RemoteChanged(f"{item.path} changed while it was being downloaded")
             await ctx.in_thread(sink.write_at, at, pieces)
             at += n
-            before = frontier.frontier
-            frontier.wrote(index, n)
-            if frontier.frontier != before and sink.mark(frontier.frontier):
-                await ctx.in_thread(sink.record)
-            await ctx.progress.transferred(item.path, n, frontier.frontier)
-            progressed.set()
+            await wrote(index, n)
         if at != end:
             raise TransferError(
                 f"{item.path}: received {at - parts[index][0]} bytes of part "
@@ -878,6 +893,14 @@ async def _fetch_parts(
             streams.release()
 
     async def fetch_pinned(index: int, start: int, end: int) -> None:
+        if ctx.requests.splices:  # the kernel moves the body into the file (Linux, HTTP)
+            got = await ctx.requests.get_range_into(
+                key, sink.fileno(), (start, end - 1), if_match=headers.etag, lock=sink.write_lock
+            )
+            if got.total_size != total:
+                raise RemoteChanged(f"{item.path} changed while it was being downloaded")
+            await wrote(index, end - start)
+            return
         async with ctx.requests.open_get(
             key, byte_range=(start, end - 1), if_match=headers.etag, read_bufsize=_READ_BUFSIZE
         ) as (got, body):

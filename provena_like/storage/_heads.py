@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["GetAnswer", "HeadAnswer", "HeadPool"]
+__all__ = ["GetAnswer", "HeadAnswer", "HeadPool", "parse_head"]
 
 HeadAnswer = tuple[int, str, CIMultiDictProxy[str]]
 """A HEAD's status, reason phrase and headers."""
@@ -71,16 +71,16 @@ class _Stale(Exception):
     """A reused connection was closed before any byte of the answer came."""
 
 
-def _parse(head: bytes) -> tuple[int, str, CIMultiDict[str], bool]:
+def parse_head(head: bytes) -> tuple[int, str, CIMultiDict[str], bool]:
     r"""Status, reason, headers and whether the connection may be reused.
 
     Example:
         ```python
-        status, reason, headers, keep = _parse(
+        status, reason, headers, keep = parse_head(
             b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: 1\r\nx-a: 2\r\n\r\n"
         )
         assert (status, reason, headers.getall("X-A"), keep) == (200, "OK", ["1", "2"], True)
-        assert _parse(b"HTTP/1.0 404 Not Found\r\n\r\n")[3] is False
+        assert parse_head(b"HTTP/1.0 404 Not Found\r\n\r\n")[3] is False
         ```
     """
     lines = head.decode("latin-1").split("\r\n")
@@ -205,7 +205,7 @@ class HeadPool:
                         if not exc.partial:
                             raise _Stale("the server closed the connection") from None
                         raise aiohttp.ServerDisconnectedError("the answer broke off") from None
-                    status, reason, answer, keep = _parse(head)
+                    status, reason, answer, keep = parse_head(head)
                     if status >= 200:  # 1xx: informational, the answer follows
                         break
                 data = b""

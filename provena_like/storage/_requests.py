@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -355,6 +356,40 @@ class S3Requests:
 
                 response, pieces = await self._retrying(send, "get_object")
                 yield _direct_headers(response), pieces
+
+    @property
+    def splices(self) -> bool:
+        """Whether :meth:`get_range_into` can be used (Linux, plain HTTP)."""
+        return self.direct.splices
+
+    async def get_range_into(
+        self,
+        key: str,
+        fd: int,
+        byte_range: tuple[int, int],
+        *,
+        if_match: str | None,
+        lock: threading.Lock,
+    ) -> GetHeaders:
+        """GET the inclusive ``byte_range`` into ``fd`` at its offset (see :mod:`._splice`).
+
+        Under the request limit, retried by the policy: a retry writes the range again from
+        its start. ``lock`` is taken for each write into ``fd``.
+
+        Example:
+            ```python
+            headers = await requests.get_range_into(key, fd, (0, 8191), if_match=etag, lock=lock)
+            ```
+        """
+        async with self._limiter:
+
+            async def send() -> DirectResponse:
+                return await self.direct.get_range_into(
+                    key, fd, byte_range, if_match=if_match, lock=lock
+                )
+
+            response = await self._retrying(send, "get_object")
+        return _direct_headers(response)
 
     async def get(
         self,

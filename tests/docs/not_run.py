@@ -301,6 +301,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.storage": S3_CREDS,
     "provena_like.storage._requests:S3Requests.call": ENGINE,
     "provena_like.storage._requests:S3Requests.get": ENGINE,
+    "provena_like.storage._requests:S3Requests.get_range_into": ENGINE,
     "provena_like.storage._requests:S3Requests.head": ENGINE,
     "provena_like.storage._requests:S3Requests.open_get": ENGINE,
     "provena_like.storage._requests:S3Requests.list_page": ENGINE,

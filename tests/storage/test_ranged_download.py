@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from provena_like._core.errors import TransferError
-from provena_like.storage import S3Credentials, TransferEngine, _download
+from provena_like.storage import S3Credentials, TransferEngine, _download, _splice
 from provena_like.storage._download import _PART_WINDOW, STREAM_CHUNK, _Frontier, _TempFile
 from provena_like.storage._requests import GetHeaders, S3Requests
 from provena_like.storage.hashing import StreamingHasher
@@ -37,7 +37,8 @@ def _leftovers(root: Path) -> list[str]:
 
 @dataclasses.dataclass
 class _GetsInFlight:
-    """Counts an engine's GETs in flight (its transport's ``open_get``, patched)."""
+    """Counts an engine's GETs in flight (its transport's ``open_get`` and
+    ``get_range_into``, patched)."""
 
     in_flight: int = 0
     peak: int = 0
@@ -69,7 +70,22 @@ class _GetsInFlight:
             finally:
                 self.in_flight -= 1
 
+        into = requests.get_range_into
+
+        async def counted_into(key: str, *args: Any, **kwargs: Any) -> GetHeaders:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            if on_open is not None:
+                on_open(self.in_flight)
+            try:
+                if hold:
+                    await anyio.sleep(hold)
+                return await into(key, *args, **kwargs)
+            finally:
+                self.in_flight -= 1
+
         monkeypatch.setattr(requests, "open_get", counted)
+        monkeypatch.setattr(requests, "get_range_into", counted_into)
 
 
 def test_the_frontier_is_the_contiguous_prefix_whatever_the_order() -> None:
@@ -177,10 +193,16 @@ async def test_many_ranged_downloads_share_few_request_slots(
         assert (tmp_path / "dest" / name).read_bytes() == data
 
 
+@pytest.mark.parametrize("splicing", [True, False], ids=["spliced", "streamed"])
 async def test_buffered_bytes_stay_within_the_budget(
-    tmp_path: Path, creds: S3Credentials, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, creds: S3Credentials, monkeypatch: pytest.MonkeyPatch, splicing: bool
 ) -> None:
-    """Each ranged GET reserves its window before it is sent, and never buffers more."""
+    """Each ranged GET reserves its window before it is sent, and never buffers more.
+
+    Spliced (Linux), the parts after the first never pass through the process at all.
+    """
+    spliced = splicing and _splice.AVAILABLE
+    monkeypatch.setattr(_splice, "AVAILABLE", spliced)
     limit = 3 * _PART_WINDOW + _PART_WINDOW // 2  # room for three ranged GETs' windows, not four
     data = os.urandom(12 * PART)
     (tmp_path / "src").mkdir()
@@ -213,7 +235,7 @@ async def test_buffered_bytes_stay_within_the_budget(
     assert (tmp_path / "dest" / "big.bin").read_bytes() == data
     assert shortfalls == []  # every GET in flight had its window reserved
     assert 1 < gets.peak <= limit // _PART_WINDOW  # concurrent, within the budget
-    assert sum(written) == len(data)
+    assert sum(written) == (PART if spliced else len(data))  # spliced: the first part only
     assert max(written) < 2 * STREAM_CHUNK  # what one write holds: under two chunks
 
 
