@@ -35,7 +35,8 @@ apart from this one's client that submits and polls (``--in-process`` runs it in
 process instead, sharing its GIL with the client). The service's CPU seconds and peak RSS
 are the server process's during the task (Linux: ``/proc/<pid>/stat``, and ``VmHWM`` reset
 through ``/proc/<pid>/clear_refs`` before each task). Every run
-copies into a fresh destination (a new prefix or folder), with a cold hash cache, after
+copies into a fresh destination (a new prefix or folder; the small downloads' copies are
+all kept until the workload's last run is done: see ``Bench.kept``), with a cold hash cache, after
 ``os.sync()`` and, before a download, a scratch file as big as the copy written and deleted
 (:func:`recycle_memory`: on a virtual machine that hands freed memory back to its host, the
 first download of a run otherwise paid 2.5-3 s of CPU for fresh page cache that the later
@@ -429,6 +430,11 @@ class Bench:
     spawn: bool = True
     """Run the engine in a process of its own (its own peak RSS), else in this one."""
     runs: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    kept: list[Path] = field(default_factory=list)
+    """The small downloads' copies, removed once every run of the workload is done: on ext4,
+    creating files in the half minute after others were deleted costs far more system CPU
+    (``__ext4_new_inode`` skips recently deleted inodes), so every run but the first of a
+    round paid for its predecessor's removal, and the tool running first was favoured."""
     dataset: str = ""
     local_cid: str = ""
     dataset_cid: str = ""
@@ -527,7 +533,10 @@ class Bench:
         want = _tree_bytes(self.root / "src" / kind)
         if direction == "down":
             got = await anyio.to_thread.run_sync(_tree_bytes, local)
-            await anyio.to_thread.run_sync(shutil.rmtree, local)
+            if kind == "small":  # removed at the workload's end: see ``kept``
+                self.kept.append(local)
+            else:
+                await anyio.to_thread.run_sync(shutil.rmtree, local)
         else:
             from provena_like.storage import S3Credentials, TransferEngine
 
@@ -544,23 +553,28 @@ class Bench:
         async with self.stack.client() as pv:
             for workload in self.workloads:
                 times = big_rounds if workload.startswith("big") else rounds
-                for n in range(times):
-                    for tool in self.tools:
-                        out = await self.once(pv, tool, workload, n)
-                        self.runs.setdefault((tool, workload), []).append(out)
-                        rss = out.get("peak_rss_mib")
-                        print(
-                            f"  {workload:10s} {tool:8s} round {n + 1}: {out['seconds']:7.2f} s"
-                            + (f"  peak RSS {rss:.0f} MiB" if rss else "")
-                            + (f"  CPU {out['cpu']:.2f} s" if "cpu" in out else "")
-                            + (f", SeaweedFS {out['weed_cpu']:.2f} s" if "weed_cpu" in out else "")
-                            + (
-                                f" (opening {out['open_seconds']:.2f} s)"
-                                if "open_seconds" in out
-                                else ""
-                            ),
-                            flush=True,
-                        )
+                try:
+                    await self.rounds(pv, workload, times)
+                finally:
+                    kept, self.kept = self.kept, []
+                    for local in kept:
+                        await anyio.to_thread.run_sync(shutil.rmtree, local)
+
+    async def rounds(self, pv: ProvenaClient, workload: str, times: int) -> None:
+        """``times`` rounds of ``workload``, every tool in each."""
+        for n in range(times):
+            for tool in self.tools:
+                out = await self.once(pv, tool, workload, n)
+                self.runs.setdefault((tool, workload), []).append(out)
+                rss = out.get("peak_rss_mib")
+                print(
+                    f"  {workload:10s} {tool:8s} round {n + 1}: {out['seconds']:7.2f} s"
+                    + (f"  peak RSS {rss:.0f} MiB" if rss else "")
+                    + (f"  CPU {out['cpu']:.2f} s" if "cpu" in out else "")
+                    + (f", SeaweedFS {out['weed_cpu']:.2f} s" if "weed_cpu" in out else "")
+                    + (f" (opening {out['open_seconds']:.2f} s)" if "open_seconds" in out else ""),
+                    flush=True,
+                )
 
     def median(self, tool: str, workload: str) -> float | None:
         """The median seconds of ``tool`` on ``workload`` (``None``: not run)."""
