@@ -58,6 +58,7 @@ from provena_like.storage._resume import (
     remove_partial,
     write_sidecar,
 )
+from provena_like.storage._splice import SpliceUnsupported
 from provena_like.storage.hashing import (
     CHUNK_SIZE,
     Digests,
@@ -216,6 +217,8 @@ class _TempFile:
         self._readback: memoryview | None = None
         self._dropped = 0
         self._writing = threading.Lock()
+        self.splices = True
+        """Whether ranges may be spliced into the file (until its file system refused)."""
         if resumable is None:
             self.tmp = temp_path(self.final)
             self._fd: int | None = os.open(self.tmp, _OPEN_FLAGS, 0o666)
@@ -893,14 +896,22 @@ async def _fetch_parts(
             streams.release()
 
     async def fetch_pinned(index: int, start: int, end: int) -> None:
-        if ctx.requests.splices:  # the kernel moves the body into the file (Linux, HTTP)
-            got = await ctx.requests.get_range_into(
-                key, sink.fileno(), (start, end - 1), if_match=headers.etag, lock=sink.write_lock
-            )
-            if got.total_size != total:
-                raise RemoteChanged(f"{item.path} changed while it was being downloaded")
-            await wrote(index, end - start)
-            return
+        if ctx.requests.splices and sink.splices:  # the kernel moves the body (Linux, HTTP)
+            try:
+                got = await ctx.requests.get_range_into(
+                    key,
+                    sink.fileno(),
+                    (start, end - 1),
+                    if_match=headers.etag,
+                    lock=sink.write_lock,
+                )
+            except SpliceUnsupported:
+                sink.splices = False  # this file system: the parts stream, this one too
+            else:
+                if got.total_size != total:
+                    raise RemoteChanged(f"{item.path} changed while it was being downloaded")
+                await wrote(index, end - start)
+                return
         async with ctx.requests.open_get(
             key, byte_range=(start, end - 1), if_match=headers.etag, read_bufsize=_READ_BUFSIZE
         ) as (got, body):

@@ -27,6 +27,7 @@ thread writing into a file that was removed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import select
 import socket
@@ -42,7 +43,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from provena_like._core.errors import TransferError
 from provena_like.storage._heads import parse_head
 
-__all__ = ["AVAILABLE", "RangeAnswer", "get_range_into"]
+__all__ = ["AVAILABLE", "RangeAnswer", "SpliceUnsupported", "get_range_into"]
 
 AVAILABLE: Final = sys.platform == "linux" and hasattr(os, "splice")
 """Whether ranged GETs can be spliced here (tests switch it off to cover the other path)."""
@@ -60,6 +61,21 @@ _ERROR_MOST: Final = 1024 * 1024
 """The longest body read into memory from an answer that is not the range (an error)."""
 _WAIT_STEP: Final = 0.25
 """Seconds between checks for cancellation while waiting for the socket."""
+_UNSUPPORTED: Final = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
+"""What ``splice`` into a file answers where the file system can't take it (some FUSE
+and network file systems)."""
+
+
+class SpliceUnsupported(Exception):
+    """The destination's file system takes no ``splice``: stream the download instead."""
+
+
+class _FileFailed(Exception):
+    """Writing into the file failed (not the connection): its ``OSError`` is raised as is."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def get_range_into(
@@ -86,6 +102,9 @@ def get_range_into(
 
     Raises:
         TransferError: A ``206`` or ``200`` of another length than asked for.
+        SpliceUnsupported: The file's file system refuses ``splice`` (nothing retried:
+            the caller streams the range instead).
+        OSError: Writing into the file failed (a full disk): the error itself.
         aiohttp.ClientConnectionError: The connection failed or the answer is no HTTP.
         TimeoutError: Connecting, or waiting for bytes, took too long.
     """
@@ -114,12 +133,17 @@ def get_range_into(
                 raise aiohttp.ClientConnectionError("more bytes than the answer's length")
             if rest:
                 with lock:
-                    _pwrite_all(fd, rest, offset)
+                    try:
+                        _pwrite_all(fd, rest, offset)
+                    except OSError as exc:
+                        raise _FileFailed(exc) from exc
             at, left = offset + len(rest), length - len(rest)
             _splice_body(sock, poller, fd, at, left, lock, read_timeout)
+        except _FileFailed as failed:
+            raise failed.error from None
         except (ConnectionResetError, BrokenPipeError) as exc:
             raise aiohttp.ServerDisconnectedError(str(exc)) from exc
-        except (TimeoutError, TransferError, aiohttp.ClientError):
+        except (TimeoutError, TransferError, SpliceUnsupported, aiohttp.ClientError):
             raise
         except OSError as exc:
             raise aiohttp.ClientConnectionError(str(exc)) from exc
@@ -261,9 +285,14 @@ def _splice_body(
             with lock:
                 moved = 0
                 while moved < n:
-                    m = os.splice(read_end, fd, n - moved, offset_dst=offset + moved)
+                    try:
+                        m = os.splice(read_end, fd, n - moved, offset_dst=offset + moved)
+                    except OSError as exc:
+                        if exc.errno in _UNSUPPORTED:
+                            raise SpliceUnsupported(str(exc)) from exc
+                        raise _FileFailed(exc) from exc
                     if m == 0:  # pragma: no cover - a pipe holding bytes always gives some
-                        raise OSError("splice moved nothing from a pipe holding bytes")
+                        raise _FileFailed(OSError("splice moved nothing from a full pipe"))
                     moved += m
             offset += n
             length -= n

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
@@ -257,3 +258,46 @@ async def test_one_object_has_at_most_ranged_streams_gets_in_flight(
     assert result.files[0].sha256 == hashlib.sha256(data).hexdigest()
     assert (tmp_path / "dest" / "big.bin").read_bytes() == data
     assert gets.peak == _download.RANGED_STREAMS
+
+
+@pytest.mark.skipif(not _splice.AVAILABLE, reason="splice(2) is Linux only")
+@pytest.mark.parametrize(
+    ("refusal", "streamed"),
+    [(errno.EINVAL, True), (errno.ENOSPC, False)],
+    ids=["file-system-without-splice", "disk-full"],
+)
+async def test_a_file_that_refuses_splice(
+    tmp_path: Path,
+    creds: S3Credentials,
+    monkeypatch: pytest.MonkeyPatch,
+    refusal: int,
+    streamed: bool,
+) -> None:
+    """A file system without ``splice`` gets the parts streamed; a full disk fails the file
+    with its own error, once (a write error is no connection error to retry)."""
+    data = os.urandom(6 * PART + 9)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "big.bin").write_bytes(data)
+    (tmp_path / "dest").mkdir()
+    settings: dict[str, Any] = {"part_size": PART, "ranged_get_threshold": PART}
+    real = os.splice
+    refused: list[int] = []
+
+    def splice(src: int, dst: int, count: int, *args: Any, **kwargs: Any) -> int:
+        if kwargs.get("offset_dst") is not None:  # into the file
+            refused.append(dst)
+            raise OSError(refusal, os.strerror(refusal))
+        return real(src, dst, count, *args, **kwargs)
+
+    async with TransferEngine(creds, **settings) as engine:
+        assert not (await engine.upload(tmp_path / "src")).failed
+        monkeypatch.setattr(_splice.os, "splice", splice)
+        result = await engine.download("", tmp_path / "dest")
+    assert 1 <= len(refused) <= _download.RANGED_STREAMS  # one try per part in flight
+    if streamed:
+        assert not result.failed, [f.reason for f in result.failed]
+        assert (tmp_path / "dest" / "big.bin").read_bytes() == data
+    else:
+        assert [f.path for f in result.failed] == ["big.bin"]
+        assert "No space left on device" in (result.failed[0].reason or "")
+        assert "big.bin" not in _leftovers(tmp_path / "dest")  # (a resumable prefix may stay)

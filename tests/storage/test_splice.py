@@ -7,6 +7,7 @@ SeaweedFS itself are covered by ``test_ranged_download.py`` and ``test_transfer.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import threading
@@ -249,3 +250,21 @@ async def test_a_cancelled_download_stops_its_thread_within_a_wait_step(
         os.close(fd)
     # cancelled at 0.3 s, seen at the next step (0.25 s), the thread done when it returns
     assert elapsed < 0.3 + 2 * _splice._WAIT_STEP + 0.5
+
+
+def test_a_file_that_cant_be_written_raises_its_own_error(
+    serve: Callable[[Answer], _Server], tmp_path: Path
+) -> None:
+    """Not a connection error (which the retry policy would retry): the file's OSError."""
+    body = os.urandom(200_000)
+    server = serve(lambda conn: conn.sendall(_head("206 Partial Content", len(body)) + body))
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"")
+    fd = os.open(path, os.O_RDONLY)  # splice into it: EBADF
+    try:
+        with pytest.raises(OSError) as caught:
+            _get(server, fd, 0, len(body))
+    finally:
+        os.close(fd)
+    assert not isinstance(caught.value, aiohttp.ClientError)
+    assert caught.value.errno == errno.EBADF
