@@ -301,3 +301,33 @@ async def test_a_file_that_refuses_splice(
         assert [f.path for f in result.failed] == ["big.bin"]
         assert "No space left on device" in (result.failed[0].reason or "")
         assert "big.bin" not in _leftovers(tmp_path / "dest")  # (a resumable prefix may stay)
+
+
+async def test_a_part_whose_connection_drops_is_fetched_again(
+    tmp_path: Path, creds: S3Credentials, proxy: FaultProxy
+) -> None:
+    """A dropped part is a connection error the retry policy retries (spliced or streamed):
+    the part is written again from its start and the file comes out whole."""
+    data = os.urandom(4 * PART + 77)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "big.bin").write_bytes(data)
+    dropped: list[str] = []
+
+    def fault(request: web.Request) -> str | None:
+        wanted = request.headers.get("Range", "")
+        if wanted.startswith(f"bytes={2 * PART}-") and not dropped:
+            dropped.append(wanted)
+            return "drop"
+        return None
+
+    settings: dict[str, Any] = {"part_size": PART, "ranged_get_threshold": PART}
+    async with TransferEngine(creds, **settings) as engine:
+        assert not (await engine.upload(tmp_path / "src")).failed
+    proxy.fault = fault
+    via = dataclasses.replace(creds, endpoint_url=proxy.url)
+    async with TransferEngine(via, **settings) as engine:
+        result = await engine.download("", tmp_path / "dest")
+    assert not result.failed, [f.reason for f in result.failed]
+    assert dropped  # the fault happened
+    assert (tmp_path / "dest" / "big.bin").read_bytes() == data
+    assert _leftovers(tmp_path / "dest") == ["big.bin"]
