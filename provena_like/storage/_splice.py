@@ -54,7 +54,6 @@ RangeAnswer = tuple[int, str, CIMultiDictProxy[str], bytes]
 _PIPE_SIZE: Final = 1024 * 1024
 """The pipe's capacity asked for (Linux allows unprivileged pipes up to 1 MiB by default);
 each ``splice`` moves at most this much."""
-_F_SETPIPE_SZ: Final = 1031
 _HEAD_MOST: Final = 64 * 1024
 """The longest status line and headers read (longer: a connection error)."""
 _ERROR_MOST: Final = 1024 * 1024
@@ -267,9 +266,9 @@ def _splice_body(
     try:
         pipe_size = 64 * 1024
         with contextlib.suppress(OSError):  # a smaller pipe (the system's limit) still works
-            import fcntl
+            import fcntl  # here: not on Windows, where this module only says AVAILABLE False
 
-            pipe_size = fcntl.fcntl(write_end, _F_SETPIPE_SZ, _PIPE_SIZE)
+            pipe_size = fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
         source = sock.fileno()
         flags = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
         while length:
