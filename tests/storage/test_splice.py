@@ -7,6 +7,7 @@ SeaweedFS itself are covered by ``test_ranged_download.py`` and ``test_transfer.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -25,6 +26,9 @@ from provena_like.storage import _splice
 pytestmark = pytest.mark.skipif(not _splice.AVAILABLE, reason="splice(2) is Linux only")
 
 Answer = Callable[[socket.socket], None]
+
+STOPPING = threading.Event()
+"""Set when a test's servers stop: what a stalled answer waits for."""
 
 
 class _Server:
@@ -65,8 +69,12 @@ class _Server:
                 self.closed.set()
 
     def stop(self) -> None:
+        STOPPING.set()  # stalled answers end
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (closing doesn't)
         self._listener.close()
         self._thread.join(5)
+        assert not self._thread.is_alive()
 
 
 @pytest.fixture
@@ -77,6 +85,7 @@ def serve() -> Iterator[Callable[[Answer], _Server]]:
         servers.append(_Server(answer))
         return servers[-1]
 
+    STOPPING.clear()
     yield start
     for server in servers:
         server.stop()
@@ -216,7 +225,7 @@ def test_a_refused_connection_is_a_connection_error(tmp_path: Path) -> None:
 def test_a_stalled_body_times_out(serve: Callable[[Answer], _Server], tmp_path: Path) -> None:
     def stall(conn: socket.socket) -> None:
         conn.sendall(_head("206 Partial Content", 1000) + b"x" * 10)
-        time.sleep(3)
+        STOPPING.wait(3)
 
     server = serve(stall)
     fd = os.open(tmp_path / "out.bin", os.O_RDWR | os.O_CREAT)
@@ -237,7 +246,7 @@ async def test_a_cancelled_download_stops_its_thread_within_a_wait_step(
 
     def stall(conn: socket.socket) -> None:
         conn.sendall(_head("206 Partial Content", 1000) + b"x" * 10)
-        time.sleep(10)
+        STOPPING.wait(10)
 
     server = serve(stall)
     fd = os.open(tmp_path / "out.bin", os.O_RDWR | os.O_CREAT)
