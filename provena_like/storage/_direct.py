@@ -52,7 +52,7 @@ from yarl import URL
 
 from provena_like._version import __version__
 from provena_like.storage import _splice
-from provena_like.storage._heads import HeadPool
+from provena_like.storage._heads import HeadPool, request_head
 from provena_like.storage._sigv4 import host_header, sign
 
 __all__ = [
@@ -402,8 +402,7 @@ class DirectS3:
         signed = sign("GET", path, "", self._host, headers, credentials, self._region)
         signed["user-agent"] = _USER_AGENT
         signed["connection"] = "close"  # a connection per part: nothing left unread in it
-        lines = "".join(f"{name}: {value}\r\n" for name, value in signed.items())
-        request = f"GET {path} HTTP/1.1\r\n{lines}\r\n".encode("latin-1")
+        request = request_head("GET", path, signed)
         host, port = self._address
         status, reason, answer, data = await anyio.to_thread.run_sync(
             functools.partial(

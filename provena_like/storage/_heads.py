@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["GetAnswer", "HeadAnswer", "HeadPool", "parse_head"]
+__all__ = ["GetAnswer", "HeadAnswer", "HeadPool", "parse_head", "request_head"]
 
 HeadAnswer = tuple[int, str, CIMultiDictProxy[str]]
 """A HEAD's status, reason phrase and headers."""
@@ -65,6 +65,18 @@ async def _read_body(reader: asyncio.StreamReader, headers: CIMultiDict[str]) ->
     if length is not None:
         return await reader.readexactly(int(length)), True
     return await reader.read(), False
+
+
+def request_head(method: str, target: str, headers: Mapping[str, str]) -> bytes:
+    r"""An HTTP/1.1 request's line and headers, ending in the blank line (no body).
+
+    Example:
+        ```python
+        assert request_head("GET", "/b/k", {"host": "h"}) == b"GET /b/k HTTP/1.1\r\nhost: h\r\n\r\n"
+        ```
+    """
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return f"{method} {target} HTTP/1.1\r\n{lines}\r\n".encode("latin-1")
 
 
 class _Stale(Exception):
@@ -154,8 +166,7 @@ class HeadPool:
         return await self._send("GET", target, headers)
 
     async def _send(self, method: str, target: str, headers: Mapping[str, str]) -> GetAnswer:
-        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        request = f"{method} {target} HTTP/1.1\r\n{lines}\r\n".encode("latin-1")
+        request = request_head(method, target, headers)
         body = method != "HEAD"
         async with self._slots:
             if self._idle:
