@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from provena_like.server.db.identity import GroupMemberRow, UserRow
@@ -99,19 +99,24 @@ async def verified_claims(
     return claims
 
 
+_USERS: Table = UserRow.__table__  # type: ignore[assignment]  # a mapped Table
+_MEMBERS: Table = GroupMemberRow.__table__  # type: ignore[assignment]
+_PRINCIPAL = (
+    select(_USERS.c.disabled, _USERS.c.system_roles, _MEMBERS.c.group_name)
+    .select_from(_USERS.outerjoin(_MEMBERS, _MEMBERS.c.username == _USERS.c.username))
+    .where(_USERS.c.username == bindparam("username"))
+)
+"""The account and its groups, in one query that every authenticated request runs: built
+once, on the tables (no ORM entities: the session runs it on its Core path)."""
+
+
 async def load_principal(session: AsyncSession, claims: dict[str, Any]) -> Principal:
     """Build the principal from verified claims and the user's current database state."""
     username = claims.get("sub")
     if not isinstance(username, str):
         raise unauthenticated("The token has no subject.")
     # the account and its groups in one query (every authenticated request runs it)
-    rows = (
-        await session.execute(
-            select(UserRow.disabled, UserRow.system_roles, GroupMemberRow.group_name)
-            .outerjoin(GroupMemberRow, GroupMemberRow.username == UserRow.username)
-            .where(UserRow.username == username)
-        )
-    ).all()
+    rows = (await session.execute(_PRINCIPAL, {"username": username})).all()
     if not rows or rows[0].disabled:
         raise unauthenticated("The account of this token does not exist or is disabled.")
     scope = claims.get("scope", "")
