@@ -115,7 +115,6 @@ async def load_principal(session: AsyncSession, claims: dict[str, Any]) -> Princ
     username = claims.get("sub")
     if not isinstance(username, str):
         raise unauthenticated("The token has no subject.")
-    # the account and its groups in one query (every authenticated request runs it)
     rows = (await session.execute(_PRINCIPAL, {"username": username})).all()
     if not rows or rows[0].disabled:
         raise unauthenticated("The account of this token does not exist or is disabled.")
