@@ -74,8 +74,11 @@ async def extracted_text(connection: AsyncConnection, row: ItemRow) -> tuple[str
     return found[0] or "", found[1] or {}
 
 
-async def index_item(session: AsyncSession, row: ItemRow) -> None:
+async def index_item(session: AsyncSession, row: ItemRow, *, new: bool = False) -> None:
     """(Re)index one item inside the caller's transaction.
+
+    ``new``: the item was created in this transaction, so no extraction run of it can exist
+    yet and its extracted text is not looked up.
 
     Example:
         ```python
@@ -86,7 +89,7 @@ async def index_item(session: AsyncSession, row: ItemRow) -> None:
     """
     backend = backend_of(session)
     connection = await session.connection()  # Core execution: no ORM overhead per write
-    doc = document_of(row, *await extracted_text(connection, row))
+    doc = document_of(row, *(("", {}) if new else await extracted_text(connection, row)))
     for stmt in backend.upsert(doc):
         await connection.execute(stmt)
 
@@ -96,7 +99,7 @@ async def reindex_written(session: AsyncSession, event: ItemWritten) -> None:
 
     Every change is reindexed: the document holds the record, the name and the owner.
     """
-    await index_item(session, event.item)
+    await index_item(session, event.item, new=event.change == "created")
 
 
 def subscribe(hooks: ItemHooks) -> None:

@@ -26,12 +26,14 @@ COLLECTION_KINDS = {"dataset": "s3", TRANSFER_COLLECTION: "posix"}
 
 
 async def follow(session: AsyncSession, event: ItemWritten) -> None:
-    """Give a newly created dataset or transfer collection its collection row."""
+    """Give a newly created dataset or transfer collection its collection row.
+
+    Added to the session, not flushed: it goes in with the transaction's next flush.
+    """
     kind = COLLECTION_KINDS.get(event.item.subtype)
     if event.change != "created" or kind is None:
         return
     session.add(CollectionRow(id=collection_id(event.item.id), item_id=event.item.id, kind=kind))
-    await session.flush()
 
 
 def subscribe(hooks: ItemHooks) -> None:
