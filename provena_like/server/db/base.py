@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import PoolResetState
 from sqlalchemy.types import TypeDecorator
 
 from provena_like.server.db.nul_text import install as install_nul_rules
@@ -99,7 +100,8 @@ def create_engine(url: str) -> AsyncEngine:
     refused when stored and matches nothing when looked up, on either database.
     """
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # the pool's own rollback on return is replaced by _rollback_if_open below
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -109,6 +111,23 @@ def create_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+
+        @event.listens_for(engine.sync_engine, "reset")
+        def _rollback_if_open(dbapi_conn: Any, record: Any, state: PoolResetState) -> None:
+            """On its way back to the pool, a connection is rolled back if it is in a transaction.
+
+            Closing a session has already rolled back its transaction, so the pool's own
+            rollback, done whatever the state, was one more trip to the driver's thread for
+            nothing, on every session's close.
+            """
+            if not state.asyncio_safe or state.terminate_only:
+                return
+            try:
+                in_transaction = bool(record.driver_connection.in_transaction)
+            except ValueError:  # aiosqlite's connection is closed: the rollback says so
+                in_transaction = True
+            if in_transaction:
+                dbapi_conn.rollback()
 
         install_nul_rules(engine.sync_engine)
         return engine
