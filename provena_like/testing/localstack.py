@@ -171,9 +171,10 @@ class LocalStack(AsyncCloseable):
                 self.server.stop()
                 self.server = None
             if self.s3 is not None:
-                # a temporary data dir is removed next: no clean shutdown to wait for (weed
-                # takes about 1.3 s after SIGTERM)
-                self.s3.stop(grace=0 if self._own_dir else 5.0)
+                if self._own_dir:  # its dir is removed next: no clean shutdown to wait for
+                    self.s3.stop(grace=0)  # (weed takes about 1.3 s after SIGTERM)
+                else:
+                    self.s3.stop()
                 self.s3 = None
             if self._own_dir:
                 shutil.rmtree(self.data_dir, ignore_errors=True)
