@@ -65,7 +65,7 @@ from starlette.applications import Starlette
 from provena_like.server.datastore import storage
 from provena_like.server.db.base import utcnow
 from provena_like.server.errors import ServiceError, task_group
-from provena_like.server.jobs import JobCanceled, JobContext, JobRunner
+from provena_like.server.jobs import JobCanceled, JobContext, JobLeaseLost, JobRunner
 from provena_like.server.security import Principal, load_principal
 from provena_like.server.transfer.backend import FileInfo
 from provena_like.server.transfer.collections import Collection, open_collection
@@ -330,8 +330,11 @@ class _Run:
     # -- copying ---------------------------------------------------------------------------
 
     def _stop_if_canceled(self) -> None:
-        # a cancel, or a lease lost (the job was failed or taken over): stop writing
-        if self.ctx.cancel_requested or self.ctx._lost:
+        # a lease lost (its renewal was late, or the job was taken over): stop writing, and
+        # let the runner leave the job to lapse and run again, not end it as canceled
+        if self.ctx._lost:
+            raise JobLeaseLost(f"task {self.task_id}: this worker no longer holds its job")
+        if self.ctx.cancel_requested:
             raise JobCanceled(f"task {self.task_id} was canceled")
 
     def _posix_copy(self, src: ResolvedPath, dst: ResolvedPath, mtime: datetime | None) -> _Copied:
