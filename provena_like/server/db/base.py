@@ -93,6 +93,38 @@ def secure_data_dir(data_dir: Path, database_url: str) -> None:
             os.chmod(f"{path}{suffix}", 0o600)
 
 
+def _sqlite_in_transaction(driver_connection: Any) -> bool:
+    """Whether SQLite has a transaction open on ``driver_connection`` (an aiosqlite one).
+
+    The driver opens one before a write only (``sqlite3``'s default, deferred
+    transactions), so a session that only read has none. A closed connection counts as
+    open: its rollback is what reports it.
+    """
+    try:
+        return bool(driver_connection.in_transaction)
+    except ValueError:  # aiosqlite's connection is closed
+        return True
+
+
+def _skip_idle_rollbacks(engine: AsyncEngine) -> None:
+    """The SQLite dialect rolls back only a connection with a transaction open.
+
+    A session closed without a commit rolls its connection back. On aiosqlite each rollback
+    is a trip to the connection's thread, and ``sqlite3`` then does nothing when no
+    transaction is open, as after reads only: two such trips per authenticated read
+    request (the caller's session and the route's). The dialect's documented
+    ``do_rollback`` hook of this engine is wrapped to skip them.
+    """
+    dialect = engine.sync_engine.dialect
+    rollback = dialect.do_rollback
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        if _sqlite_in_transaction(dbapi_connection.driver_connection):
+            rollback(dbapi_connection)
+
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+
 def create_engine(url: str) -> AsyncEngine:
     """Create the async engine; SQLite gets WAL, foreign keys and a busy timeout.
 
@@ -122,13 +154,10 @@ def create_engine(url: str) -> AsyncEngine:
             """
             if not state.asyncio_safe or state.terminate_only:
                 return
-            try:
-                in_transaction = bool(record.driver_connection.in_transaction)
-            except ValueError:  # aiosqlite's connection is closed: the rollback says so
-                in_transaction = True
-            if in_transaction:
+            if _sqlite_in_transaction(record.driver_connection):
                 dbapi_conn.rollback()
 
+        _skip_idle_rollbacks(engine)
         install_nul_rules(engine.sync_engine)
         return engine
     engine = create_async_engine(url, pool_pre_ping=True)
