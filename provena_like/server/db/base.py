@@ -20,6 +20,7 @@ from sqlalchemy.pool import PoolResetState
 from sqlalchemy.types import TypeDecorator
 
 from provena_like.server.db.nul_text import install as install_nul_rules
+from provena_like.server.db.sqlite_driver import one_trip_dbapi
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -133,7 +134,12 @@ def create_engine(url: str) -> AsyncEngine:
     """
     if url.startswith("sqlite"):
         # the pool's own rollback on return is replaced by _rollback_if_open below
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None)
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            pool_reset_on_return=None,
+            module=one_trip_dbapi(),  # a statement in one trip to aiosqlite's thread, not four
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
