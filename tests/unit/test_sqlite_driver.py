@@ -127,3 +127,20 @@ async def test_an_error_is_sqlalchemys_and_the_connection_goes_on(engine: AsyncE
             await session.execute(text("INSERT INTO t (v) VALUES ('same')"))
     async with sessions() as session:
         assert (await session.execute(text("SELECT v FROM t"))).scalars().all() == ["same"]
+
+
+async def test_the_driver_cursor_is_aiosqlites_shape(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        cursor = await driver.cursor()  # awaited, as aiosqlite's
+        await cursor.execute("SELECT ?, ?", (1, "a"))
+        assert [d[0] for d in cursor.description] == ["?", "?"]
+        assert await cursor.fetchone() == (1, "a")
+        assert await cursor.fetchone() is None
+        async with driver.cursor() as entered:  # or entered
+            await entered.executemany("INSERT INTO t (v) VALUES (?)", [("p",), ("q",)])
+            assert entered.rowcount == 2
+            await entered.execute("SELECT v FROM t ORDER BY n")
+            assert await entered.fetchmany(1) == [("p",)]
+            assert await entered.fetchall() == [("q",)]
+        await driver.rollback()

@@ -107,17 +107,6 @@ class _Cursor:
         self.lastrowid: int | None = None
         self.arraysize = 1
 
-    async def __aenter__(self) -> _Cursor:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     def _took(self, outcome: _Outcome) -> None:
         self.description = outcome.description
         self.rowcount = outcome.rowcount
@@ -182,7 +171,7 @@ class _OpenCursor:
         self._cursor = _Cursor(connection)
 
     def __await__(self) -> Any:
-        return self._cursor.__aenter__().__await__()
+        return self.__aenter__().__await__()
 
     async def __aenter__(self) -> _Cursor:
         return self._cursor
