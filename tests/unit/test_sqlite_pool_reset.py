@@ -1,8 +1,8 @@
 """SQLite connections go back to the pool without a transaction, and without a needless rollback.
 
-The engine replaces the pool's unconditional rollback on return, and the dialect's rollback
-when a session ends, with ones that run only when SQLite has a transaction open on the
-connection (see ``create_engine``): after reads only, or after a commit, there is none.
+The engine's dialect rolls a connection back (when a session ends, or when the pool takes
+the connection back) only when SQLite has a transaction open on it (see ``create_engine``):
+after reads only, or after a commit, there is none.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import PoolResetState
 from sqlalchemy.types import TypeDecorator
 
 from provena_like.server.db.nul_text import install as install_nul_rules
@@ -94,33 +93,26 @@ def secure_data_dir(data_dir: Path, database_url: str) -> None:
             os.chmod(f"{path}{suffix}", 0o600)
 
 
-def _sqlite_in_transaction(driver_connection: Any) -> bool:
-    """Whether SQLite has a transaction open on ``driver_connection`` (an aiosqlite one).
-
-    The driver opens one before a write only (``sqlite3``'s default, deferred
-    transactions), so a session that only read has none. A closed connection counts as
-    open: its rollback is what reports it.
-    """
-    try:
-        return bool(driver_connection.in_transaction)
-    except ValueError:  # aiosqlite's connection is closed
-        return True
-
-
 def _skip_idle_rollbacks(engine: AsyncEngine) -> None:
     """The SQLite dialect rolls back only a connection with a transaction open.
 
-    A session closed without a commit rolls its connection back. On aiosqlite each rollback
-    is a trip to the connection's thread, and ``sqlite3`` then does nothing when no
-    transaction is open, as after reads only: two such trips per authenticated read
-    request (the caller's session and the route's). The dialect's documented
-    ``do_rollback`` hook of this engine is wrapped to skip them.
+    A session closed without a commit rolls its connection back, and the pool rolls back a
+    connection returned to it outside a session. On aiosqlite each rollback is a trip to the
+    connection's thread, and ``sqlite3`` then does nothing when no transaction is open: the
+    driver opens one before a write only (deferred transactions), so after reads only there
+    is none: two such trips per authenticated read request (the caller's session and the
+    route's). The dialect's documented ``do_rollback`` hook of this engine, which both
+    call, is wrapped to skip them; a closed connection is still rolled back (that reports it).
     """
     dialect = engine.sync_engine.dialect
     rollback = dialect.do_rollback
 
     def do_rollback(dbapi_connection: Any) -> None:
-        if _sqlite_in_transaction(dbapi_connection.driver_connection):
+        try:
+            in_transaction = bool(dbapi_connection.driver_connection.in_transaction)
+        except ValueError:  # aiosqlite's connection is closed
+            in_transaction = True
+        if in_transaction:
             rollback(dbapi_connection)
 
     dialect.do_rollback = do_rollback  # type: ignore[method-assign]
@@ -133,11 +125,9 @@ def create_engine(url: str) -> AsyncEngine:
     refused when stored and matches nothing when looked up, on either database.
     """
     if url.startswith("sqlite"):
-        # the pool's own rollback on return is replaced by _rollback_if_open below
         engine = create_async_engine(
             url,
             connect_args={"timeout": 30},
-            pool_reset_on_return=None,
             module=one_trip_dbapi(),  # a statement in one trip to aiosqlite's thread, not four
         )
 
@@ -149,19 +139,6 @@ def create_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
-
-        @event.listens_for(engine.sync_engine, "reset")
-        def _rollback_if_open(dbapi_conn: Any, record: Any, state: PoolResetState) -> None:
-            """On its way back to the pool, a connection is rolled back if it is in a transaction.
-
-            Closing a session has already rolled back its transaction, so the pool's own
-            rollback, done whatever the state, was one more trip to the driver's thread for
-            nothing, on every session's close.
-            """
-            if not state.asyncio_safe or state.terminate_only:
-                return
-            if _sqlite_in_transaction(record.driver_connection):
-                dbapi_conn.rollback()
 
         _skip_idle_rollbacks(engine)
         install_nul_rules(engine.sync_engine)

@@ -99,28 +99,26 @@ class _Cursor:
 
     def __init__(self, connection: OneTripConnection) -> None:
         self._connection = connection
-        self._cursor: sqlite3.Cursor | None = None
+        self._cursor: sqlite3.Cursor | None = None  # while it has rows left to fetch
         self._rows: deque[Any] = deque()
-        self._more = False
         self.description: _Description = None
         self.rowcount = -1
         self.lastrowid: int | None = None
         self.arraysize = 1
 
-    def _took(self, outcome: _Outcome) -> None:
+    def _took(self, cursor: sqlite3.Cursor, outcome: _Outcome) -> None:
         self.description = outcome.description
         self.rowcount = outcome.rowcount
         self.lastrowid = outcome.lastrowid
         self._rows.extend(outcome.rows)
-        self._more = outcome.open
+        self._cursor = cursor if outcome.open else None
 
     async def _start(self, sql: str, parameters: Any, *, many: bool) -> _Cursor:
         await self.close()
         cursor, outcome = await self._connection.run(
             _execute, self._connection.sqlite, sql, parameters, many
         )
-        self._cursor = cursor
-        self._took(outcome)
+        self._took(cursor, outcome)
         return self
 
     async def execute(self, sql: str, parameters: Any = None) -> _Cursor:
@@ -132,8 +130,8 @@ class _Cursor:
         return await self._start(sql, parameters, many=True)
 
     async def _read(self, size: int | None) -> None:
-        if self._more and self._cursor is not None:
-            self._took(await self._connection.run(_fetch, self._cursor, size))
+        if self._cursor is not None:
+            self._took(self._cursor, await self._connection.run(_fetch, self._cursor, size))
 
     async def fetchone(self) -> Any:
         """The next row, or ``None``."""
@@ -144,7 +142,7 @@ class _Cursor:
     async def fetchmany(self, size: int | None = None) -> list[Any]:
         """Up to ``size`` rows (``arraysize`` by default)."""
         want = self.arraysize if size is None else size
-        while len(self._rows) < want and self._more:
+        while len(self._rows) < want and self._cursor is not None:
             await self._read(max(FIRST_ROWS, want - len(self._rows)))
         return [self._rows.popleft() for _ in range(min(want, len(self._rows)))]
 
@@ -159,8 +157,7 @@ class _Cursor:
         """Drop what is left; a cursor still open is closed in the driver's thread."""
         self._rows.clear()
         cursor, self._cursor = self._cursor, None
-        if self._more and cursor is not None:
-            self._more = False
+        if cursor is not None:
             await self._connection.run(cursor.close)
 
 
