@@ -88,7 +88,13 @@ TimeoutOption = Annotated[
     typer.Option("--timeout", min=0, help="Stop waiting after this many seconds (exit 6)."),
 ]
 PollOption = Annotated[
-    float, typer.Option("--poll", min=0.05, help="Seconds between two looks at the task.")
+    float,
+    typer.Option(
+        "--poll",
+        min=0.05,
+        help="Seconds between two looks at the task (real Globus); our service answers a "
+        "look when the task changes, holding it up to this long.",
+    ),
 ]
 StuckAfterOption = Annotated[
     float,

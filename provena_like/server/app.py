@@ -61,6 +61,7 @@ from provena_like.server.transfer.errors import install_type_zero, render_refusa
 from provena_like.server.transfer.executor import TaskExecutor
 from provena_like.server.transfer.routes import router as transfer_router
 from provena_like.server.transfer.task_routes import router as task_router
+from provena_like.server.transfer.watch import TaskWatch, watch_info
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         )
         engine = create_engine(current.resolved_database_url)
         app.state.engine = engine
-        app.state.sessions = create_sessionmaker(engine, info=session_info(app.state.item_hooks))
+        app.state.sessions = create_sessionmaker(
+            engine, info={**session_info(app.state.item_hooks), **watch_info(app.state.task_watch)}
+        )
         app.state.object_store = None
         app.state.upload_verification = None
         app.state.data_freeze = None
@@ -200,6 +203,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         poll_seconds=settings.job_poll_seconds,
     )
     TaskExecutor(app).register(app.state.job_runner)  # transfer and delete tasks
+    app.state.task_watch = TaskWatch()  # wakes held polls of a task when it changes
     CrawlJobs(app).register(app.state.job_runner)  # server-side crawls
     item_hooks = ItemHooks()
     search_index.subscribe(item_hooks)  # the index follows every write of an item

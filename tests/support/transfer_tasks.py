@@ -9,7 +9,8 @@ the shape checks are in :mod:`tests.support.transfer`).
 * fixtures ``task_admin`` (a system admin) and ``task_user`` (a plain user): import
   ``task_admin_fixture`` and ``task_user_fixture`` to use them;
 * fixture ``fifo_writers`` (import ``fifo_writers_fixture``) and :func:`feed_fifo`: a FIFO as
-  a source file keeps a task ACTIVE (its copy blocks opening it) until it is fed.
+  a source file keeps a task ACTIVE (its copy blocks opening it) until it is fed;
+  :func:`blocked_task` submits such a task, :func:`expanded` waits until it found its files.
 """
 
 from __future__ import annotations
@@ -157,3 +158,40 @@ def feed_fifo(fifo: Path, data: bytes) -> None:
             time.sleep(0.1)
     with os.fdopen(fd, "wb") as writer:
         writer.write(data)
+
+
+def expanded(tc: globus_sdk.TransferClient, task_id: str) -> globus_sdk.GlobusHTTPResponse:
+    """The task's answer once it found its files (its copy starts right after; blocking)."""
+    deadline = time.monotonic() + 60
+    while True:
+        answer = tc.get(f"/v0.10/task/{task_id}")
+        if answer["files"] or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """An ACTIVE task whose copy waits on a FIFO (:func:`blocked_task`)."""
+
+    pair: Pair
+    task_id: str
+    fifo: Path
+    first: globus_sdk.GlobusHTTPResponse
+    """The task's answer once it found its file."""
+
+
+async def blocked_task(
+    server: ServerThread, admin: User, user: User, fifos: list[Path], name: str = "slow"
+) -> Blocked:
+    """A task of ``user`` copying the FIFO ``/<name>`` between two new collections: ACTIVE
+    until :func:`feed_fifo` (``fifos``: the ``fifo_writers`` fixture's list)."""
+    p = await posix_pair(server, admin, user)
+    fifo = p.src_root / name
+    os.mkfifo(fifo)
+    fifos.append(fifo)
+    doc = transfer_doc(p.src, p.dst, [(f"/{name}", f"/{name}", None)])
+    task_id = (await sdk(lambda: p.tc.submit_transfer(doc)))["task_id"]
+    first = await sdk(lambda: expanded(p.tc, task_id))
+    assert first["status"] == "ACTIVE" and first["files"] == 1, first.data
+    return Blocked(p, task_id, fifo, first)

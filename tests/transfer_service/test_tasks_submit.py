@@ -29,7 +29,9 @@ from tests.support.transfer import (
     transfer_client,
 )
 from tests.support.transfer_tasks import (
+    blocked_task,
     delete_doc,
+    expanded,
     feed_fifo,
     fifo_writers_fixture,  # noqa: F401 - the fifo_writers fixture
     posix_pair,
@@ -53,16 +55,6 @@ def _settled(root: Path) -> None:
         assert time.monotonic() < deadline, os.listdir(root)
         time.sleep(0.1)
     time.sleep(1.0)  # a copy that would (wrongly) go on renames within this
-
-
-def _expanded(tc: globus_sdk.TransferClient, task_id: str) -> dict[str, object]:
-    """The task document once the task found its files (its copy starts right after)."""
-    deadline = time.monotonic() + 60
-    while True:
-        task = tc.get_task(task_id).data
-        if task["files"] or time.monotonic() > deadline:
-            return task
-        time.sleep(0.1)
 
 
 async def test_submit_is_accepted_then_duplicate(
@@ -159,7 +151,7 @@ async def test_identical_active_paths_are_409_and_cancel_stops_the_task(
     first = await sdk(
         lambda: tc.submit_transfer(transfer_doc(src, dst, [("/slow", "/slow", None)]))
     )
-    running = await sdk(lambda: _expanded(tc, first["task_id"]))
+    running = await sdk(lambda: expanded(tc, first["task_id"]))
     assert (running["status"], running["files"]) == ("ACTIVE", 1)
     same_doc = transfer_doc(src, dst, [("/slow", "/slow", None)])  # another submission id
     with pytest.raises(globus_sdk.TransferAPIError) as err:
@@ -278,15 +270,8 @@ async def test_paths_that_leave_a_root_are_refused(
 async def test_a_task_whose_job_gave_up_is_failed_not_forgotten(
     server: ServerThread, task_admin: User, task_user: User, fifo_writers: list[Path]
 ) -> None:
-    p = await posix_pair(server, task_admin, task_user)
-    fifo = p.src_root / "slow"
-    os.mkfifo(fifo)
-    fifo_writers.append(fifo)
-    accepted = await sdk(
-        lambda: p.tc.submit_transfer(transfer_doc(p.src, p.dst, [("/slow", "/slow", None)]))
-    )
-    task_id = accepted["task_id"]
-    await sdk(lambda: _expanded(p.tc, task_id))
+    blocked = await blocked_task(server, task_admin, task_user, fifo_writers)
+    p, task_id, fifo = blocked.pair, blocked.task_id, blocked.fifo
     error = {"type": "JobInterrupted", "message": "interrupted 5 times", "attempt": 5}
     await in_server(  # what a job left after crashes on every attempt looks like
         server,

@@ -42,6 +42,7 @@ from provena_like.clients.transfer.task import (
     ProgressCallback,
     TaskHandle,
     TaskOutcome,
+    TaskPoll,
     TaskResult,
 )
 
@@ -70,6 +71,7 @@ __all__ = [
     "TaskEvent",
     "TaskHandle",
     "TaskOutcome",
+    "TaskPoll",
     "TaskResult",
     "TaskStatus",
     "TransferAuth",

@@ -68,7 +68,7 @@ from provena_like.clients.transfer.models import (
     TaskEvent,
     TransferItem,
 )
-from provena_like.clients.transfer.task import TaskHandle
+from provena_like.clients.transfer.task import TaskHandle, TaskPoll
 from provena_like.models.shared import Page
 
 __all__ = ["TransferAuth", "TransferClient"]
@@ -192,8 +192,14 @@ class TransferClient(AsyncCloseable):
                 _close_sdk_client(stale)
         return client
 
-    async def _call(self, fn: Callable[[globus_sdk.TransferClient], R]) -> R:
-        """Run ``fn`` with this thread's SDK client in a worker thread; map its errors."""
+    async def _call(
+        self, fn: Callable[[globus_sdk.TransferClient], R], *, abandon_on_cancel: bool = False
+    ) -> R:
+        """Run ``fn`` with this thread's SDK client in a worker thread; map its errors.
+
+        ``abandon_on_cancel``: a cancelled caller returns at once and leaves the thread to
+        finish the call alone (for calls the server may hold, :meth:`poll_task`).
+        """
         if self._closed:
             raise UsageError("the TransferClient is closed; create a new one")
         authorizer = await self._get_authorizer()
@@ -208,7 +214,9 @@ class TransferClient(AsyncCloseable):
                     raise
                 raise mapped from err
 
-        return await anyio.to_thread.run_sync(run, limiter=self._limiter)
+        return await anyio.to_thread.run_sync(
+            run, limiter=self._limiter, abandon_on_cancel=abandon_on_cancel
+        )
 
     async def aclose(self) -> None:
         """Close every worker thread's SDK client (their HTTP sessions); harmless twice.
@@ -758,6 +766,44 @@ class TransferClient(AsyncCloseable):
         doc = await self._call(lambda tc: tc.get_task(task_id).data)
         with parsing("task"):
             return Task.from_document(doc)
+
+    async def poll_task(
+        self, task_id: str, *, etag: str | None = None, wait: float = 0.0
+    ) -> TaskPoll:
+        """One poll of a task that our service may hold until the task changes.
+
+        Sends ``Prefer: wait=<wait>`` and, with ``etag`` (the tag of the last answer),
+        ``If-None-Match``: our transfer service then answers when the task's state changes
+        or ``wait`` seconds pass (at most 10; ``304``, :attr:`TaskPoll.task` ``None``), and
+        says so (:attr:`TaskPoll.held`). Real Globus ignores both headers and answers at
+        once, as ``get_task`` does. :meth:`TaskHandle.wait` polls with this.
+
+        Raises:
+            NotFound: no such task (or not yours).
+
+        Example:
+            ```python
+            first = await tc.poll_task(handle.task_id)
+            later = await tc.poll_task(handle.task_id, etag=first.etag, wait=5)
+            task = later.task or first.task  # None: unchanged after 5 s
+            ```
+        """
+        hold = max(0.0, min(wait, self.http_timeout / 2))  # answered well before the timeout
+        headers = {"Prefer": f"wait={hold:.3f}"}
+        if etag is not None:
+            headers["If-None-Match"] = etag
+
+        def get(tc: globus_sdk.TransferClient) -> tuple[int, Any, str | None, bool]:
+            answer = tc.get(f"/v0.10/task/{task_id}", headers=headers)
+            status, tag = answer.http_status, answer.headers.get("ETag")
+            applied = "wait=" in answer.headers.get("Preference-Applied", "")
+            return status, answer.data if status != 304 else None, tag, applied
+
+        status, doc, tag, held = await self._call(get, abandon_on_cancel=True)
+        if status == 304:
+            return TaskPoll(None, tag or etag, held)
+        with parsing("task"):
+            return TaskPoll(Task.from_document(doc), tag, held)
 
     async def list_tasks(
         self,

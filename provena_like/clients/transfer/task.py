@@ -1,8 +1,9 @@
 """``TaskHandle`` and ``TaskResult``: wait for a Globus task and say honestly how it ended.
 
 globus-sdk's ``task_wait`` blocks a thread, counts a paused (INACTIVE) task as done and a task
-stuck on a missing file as still running. :meth:`TaskHandle.wait` polls with ``anyio.sleep``
-and ends with one of the :class:`TaskOutcome` values:
+stuck on a missing file as still running. :meth:`TaskHandle.wait` polls (our service holds
+each poll until the task changes; against real Globus it sleeps between polls with
+``anyio.sleep``) and ends with one of the :class:`TaskOutcome` values:
 
 * ``SUCCEEDED`` / ``FAILED`` — the task ended (``fatal_error`` says why it failed);
 * ``INACTIVE`` — paused (expired credentials, an admin pause): **not** done; wait again later;
@@ -36,10 +37,27 @@ from provena_like.clients.transfer.models import (
 if TYPE_CHECKING:
     from provena_like.clients.transfer.client import TransferClient
 
-__all__ = ["ProgressCallback", "TaskHandle", "TaskOutcome", "TaskResult"]
+__all__ = ["ProgressCallback", "TaskHandle", "TaskOutcome", "TaskPoll", "TaskResult"]
 
 ProgressCallback = Callable[[Task], None | Awaitable[None]]
 """Called with the task document after every poll (sync or async)."""
+
+
+@dataclass(frozen=True)
+class TaskPoll:
+    """One poll of a task (:meth:`TransferClient.poll_task`).
+
+    Attributes:
+        task: the task document; ``None`` when the service held the poll and the task did
+            not change (``304``).
+        etag: the tag of the task's state, to send with the next poll (``None``: the
+            service has no tags, e.g. real Globus).
+        held: whether the service held the poll (``Preference-Applied: wait``).
+    """
+
+    task: Task | None
+    etag: str | None
+    held: bool
 
 
 class TaskOutcome(StrEnum):
@@ -197,10 +215,15 @@ class TaskHandle:
     ) -> TaskResult:
         """Poll the task until it ends, pauses, gets stuck or ``timeout`` passes.
 
+        Our transfer service holds each poll until the task changes (or ``poll`` seconds
+        pass, at most 10), so the wait returns as soon as the task ends, however long
+        ``poll`` is; real Globus answers at once, and the next poll comes ``poll`` seconds
+        later (:meth:`TransferClient.poll_task`).
+
         Args:
             timeout: give up after this many seconds (``None``: no limit); the outcome is
                 then ``TIMED_OUT`` and the task keeps running.
-            poll: seconds between polls.
+            poll: seconds between polls (real Globus), or the longest a poll is held (ours).
             on_progress: called with the task document after each poll.
             stuck_after: how long an ACTIVE task may keep reporting faults (or ``is_ok``
                 false) before the wait ends as ``STUCK`` with its latest events.
@@ -228,13 +251,16 @@ class TaskHandle:
             raise UsageError("timeout and stuck_after must not be negative")
         start = anyio.current_time()
         faulty_since: float | None = None
+        sent: str | None = None
+        answer = await self._client.poll_task(self.task_id)
+        task = answer.task
+        assert task is not None  # an unconditional poll always has the document
         while True:
-            task = await self.status()
             now = anyio.current_time()
             if on_progress is not None:
-                answer = on_progress(task)
-                if inspect.isawaitable(answer):
-                    await answer
+                called = on_progress(task)
+                if inspect.isawaitable(called):
+                    await called
             outcome: TaskOutcome | None = None
             if task.status is TaskStatus.SUCCEEDED:
                 outcome = TaskOutcome.SUCCEEDED
@@ -258,4 +284,8 @@ class TaskHandle:
             delay = poll
             if timeout is not None:
                 delay = min(delay, max(start + timeout - now, 0.0))
-            await anyio.sleep(delay)
+            if answer.etag is None or (sent is not None and not answer.held):
+                await anyio.sleep(delay)  # the service holds no polls (real Globus)
+            sent = answer.etag  # the next poll is held until the task changes
+            answer = await self._client.poll_task(self.task_id, etag=sent, wait=delay)
+            task = answer.task or task

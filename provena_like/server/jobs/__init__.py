@@ -7,7 +7,8 @@ runs the workers. See :mod:`provena_like.server.jobs.runner` for the guarantees.
 
 Public names: :class:`JobRunner`, :data:`JobHandler`, :class:`JobContext`,
 :class:`JobRecord`, :class:`JobState`, and the handler signals :class:`JobCanceled`,
-:class:`JobLeaseLost`, :class:`JobRetry`.
+:class:`JobLeaseLost`, :class:`JobRetry`; :func:`after_commit` runs an action once a
+session's transaction commits.
 """
 
 from provena_like.server.jobs.context import JobContext
@@ -18,7 +19,7 @@ from provena_like.server.jobs.model import (
     JobRetry,
     JobState,
 )
-from provena_like.server.jobs.runner import JobHandler, JobRunner
+from provena_like.server.jobs.runner import JobHandler, JobRunner, after_commit
 
 __all__ = [
     "JobCanceled",
@@ -29,4 +30,5 @@ __all__ = [
     "JobRetry",
     "JobRunner",
     "JobState",
+    "after_commit",
 ]

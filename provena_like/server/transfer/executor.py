@@ -75,6 +75,7 @@ from provena_like.server.transfer.posix import PosixBackend
 from provena_like.server.transfer.s3 import S3Backend
 from provena_like.server.transfer.task_tables import TaskItemRow, TaskRow
 from provena_like.server.transfer.tasks import ACTIVE, add_event, finish
+from provena_like.server.transfer.watch import changed_on_commit
 from provena_like.storage.credentials import RefreshingCredentials, S3Credentials
 from provena_like.storage.engine import TransferEngine
 
@@ -654,6 +655,7 @@ class TaskExecutor:
                 )
             files = sum(1 for e in entries if not e["is_directory"])
             errors = sum(1 for e in entries if e["state"] == "error")
+            changed_on_commit(session, task_id)
             await session.execute(
                 update(TaskRow)
                 .where(TaskRow.task_id == task_id, TaskRow.status == ACTIVE)
@@ -912,6 +914,7 @@ class TaskExecutor:
                     )
             # one executemany by primary key, not one UPDATE statement per file
             await session.execute(_RECORD_ITEM, rows)
+            changed_on_commit(session, task_id)
             await session.execute(
                 update(TaskRow)
                 .where(TaskRow.task_id == task_id, TaskRow.status == ACTIVE)

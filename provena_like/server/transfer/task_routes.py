@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+import anyio
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,6 +34,14 @@ from provena_like.server.transfer.tasks import (
     submit,
     task_document,
     task_time,
+)
+from provena_like.server.transfer.watch import (
+    RECHECK,
+    TaskWatch,
+    changed_on_commit,
+    not_modified,
+    preferred_wait,
+    state_tag,
 )
 
 __all__ = ["TaskUpdate", "router"]
@@ -78,12 +87,61 @@ async def _current(
     return row
 
 
-@router.get("/task/{task_id}", summary="A task")
+@router.get(
+    "/task/{task_id}",
+    summary="A task",
+    response_model=dict[str, Any],
+    responses={
+        304: {
+            "description": "``If-None-Match`` names the task's current state (after the wait "
+            "of ``Prefer: wait``, if the task is active)"
+        }
+    },
+)
 async def get_task(
-    request: Request, task_id: str, caller: Caller, session: Session
-) -> dict[str, Any]:
-    """The task document: status, counters, faults, fatal error, options."""
-    return task_document(await _current(request, session, caller, task_id))
+    request: Request, response: Response, task_id: str, caller: Caller, session: Session
+) -> Any:
+    """The task document: status, counters, faults, fatal error, options.
+
+    The answer's ``ETag`` tags the task's state; ``If-None-Match: <that tag>`` makes it a
+    ``304`` while the state is the same. With ``Prefer: wait=<seconds>`` as well (standard
+    HTTP; Globus has no such thing), an ACTIVE task's poll is held until the task changes
+    (``200``) or the seconds pass (``304``), at most 10 s
+    (:mod:`provena_like.server.transfer.watch`).
+    """
+    row = await _current(request, session, caller, task_id)
+    tag = state_tag(row)
+    response.headers["ETag"] = tag
+    if not not_modified(request.headers, tag):
+        return task_document(row)
+    wait = preferred_wait(request.headers) if row.status == ACTIVE else None
+    if wait is None:
+        return Response(status_code=304, headers={"ETag": tag})
+    await session.close()  # no connection kept while the poll is held
+    applied = {"Preference-Applied": f"wait={wait:g}"}
+    changed = await _changed(request, row.task_id, tag, wait)
+    if changed is None:
+        return Response(status_code=304, headers={"ETag": tag, **applied})
+    response.headers.update({"ETag": state_tag(changed), **applied})
+    return task_document(changed)
+
+
+async def _changed(request: Request, task_id: str, tag: str, wait: float) -> TaskRow | None:
+    """The task once its state is no longer ``tag``, or ``None`` after ``wait`` seconds."""
+    watch: TaskWatch = request.app.state.task_watch
+    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    deadline = anyio.current_time() + wait
+    while True:
+        woken = watch.listen(task_id)  # before reading: a change committed after is heard
+        async with factory() as session:
+            row = await session.get(TaskRow, task_id)
+        if row is not None and state_tag(row) != tag:
+            return row
+        left = deadline - anyio.current_time()
+        if row is None or left <= 0:
+            return None
+        with anyio.move_on_after(min(left, RECHECK)):
+            await woken.wait()
 
 
 class TaskUpdate(BaseModel):
@@ -108,6 +166,7 @@ async def update_task(
             409, "ClientError.Conflict", "The deadline of a finished task can't be changed."
         )
     async with session.begin_nested() if session.in_transaction() else session.begin():
+        changed_on_commit(session, row.task_id)
         if "label" in fields:
             row.label = change.label
         if "deadline" in fields and change.deadline is not None:

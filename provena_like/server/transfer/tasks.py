@@ -37,6 +37,7 @@ from provena_like.server.security import Principal
 from provena_like.server.transfer.collections import open_collection
 from provena_like.server.transfer.errors import TransferAPIError, not_found
 from provena_like.server.transfer.task_tables import TaskEventRow, TaskRow
+from provena_like.server.transfer.watch import changed_on_commit
 
 __all__ = [
     "ACTIVE",
@@ -305,6 +306,8 @@ async def finish(
         .values(status=status, nice_status=None, fatal_error=fatal_error, completion_time=utcnow())
     )
     ended = bool(result.rowcount)  # type: ignore[attr-defined]
+    if ended:
+        changed_on_commit(session, task_id)
     if ended and event is not None:
         code, description, details = event
         await add_event(session, task_id, code, description, details, is_error=status == "FAILED")
