@@ -28,6 +28,12 @@ from tests.support.datastore_helpers import record
 from tests.support.registration_helpers import unique
 from tests.support.review_helpers import make_refs
 from tests.support.tls import SHARED_TLS
+from tests.support.transfer import sdk, transfer_client
+from tests.support.transfer_tasks import (
+    blocked_task,
+    feed_fifo,
+    fifo_writers_fixture,  # noqa: F401 - the fifo_writers fixture
+)
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
@@ -229,3 +235,36 @@ async def test_failed_sign_ins_on_both_workers_count_together(workers: ServerWor
     assert int(r.headers["Retry-After"]) >= 1
     assert set(seen) == {str(pid) for pid in workers.pids}
     assert max(seen.values()) < limit, seen  # no worker could have locked it on its own
+
+
+async def test_a_poll_held_by_one_worker_answers_a_change_made_on_the_other(
+    workers: ServerWorkers, admin: User, fifo_writers: list[Path]
+) -> None:
+    """A held ``GET task/{id}`` hears of a change committed by another process: it reads the
+    task again every 0.25 s (only its own process's changes wake it at once)."""
+    blocked = await blocked_task(workers, admin, admin, fifo_writers)  # type: ignore[arg-type]
+    path = f"/v0.10/task/{blocked.task_id}"
+    held = {**admin.headers, "If-None-Match": blocked.first.headers["ETag"], "Prefer": "wait=10"}
+    async with _pinned_clients(workers, "127.0.0.31") as (one, two):
+        answers: dict[str, Any] = {}
+
+        async def hold() -> None:
+            started = time.monotonic()
+            answers["held"] = await one.get(path, headers=held)
+            answers["took"] = time.monotonic() - started
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(hold)
+            await anyio.sleep(0.5)
+            renamed = await two.put(
+                path, json={"DATA_TYPE": "task", "label": "renamed"}, headers=admin.headers
+            )
+            assert renamed.status_code == 200, renamed.text
+        worker_one = (await one.get("/healthz")).json()["worker"]
+        assert worker_one != (await two.get("/healthz")).json()["worker"]
+    answer = answers["held"]
+    assert answer.status_code == 200 and answer.json()["label"] == "renamed", answer.text
+    assert answer.headers["Preference-Applied"] == "wait=10" and answers["took"] < 5
+    with transfer_client(workers, admin) as tc:
+        assert (await sdk(lambda: tc.cancel_task(blocked.task_id)))["code"] == "Canceled"
+    await sdk(lambda: feed_fifo(blocked.fifo, b"late"))
