@@ -110,6 +110,15 @@ async def test_held_polls_are_the_owners_and_odd_headers_change_nothing(
         assert "Preference-Applied" not in answer.headers, prefer
     star, _ = await sdk(lambda: _poll(tc, task_id, If_None_Match="*"))
     assert star.http_status == 304
+    # as many polls held as the server allows: the next is answered at once, not held
+    watch = server.app.state.task_watch
+    watch.max_held, allowed = 0, watch.max_held
+    try:
+        full, took = await sdk(lambda: _poll(tc, task_id, If_None_Match=tag, Prefer="wait=5"))
+    finally:
+        watch.max_held = allowed
+    assert full.http_status == 304 and took < 2 and "Preference-Applied" not in full.headers
+    assert watch.held == 0
     await sdk(lambda: feed_fifo(fifo, b"fed"))
 
 

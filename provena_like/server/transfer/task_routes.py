@@ -115,11 +115,13 @@ async def get_task(
     if not not_modified(request.headers, tag):
         return task_document(row)
     wait = preferred_wait(request.headers) if row.status == ACTIVE else None
-    if wait is None:
-        return Response(status_code=304, headers={"ETag": tag})
-    await session.close()  # no connection kept while the poll is held
+    watch: TaskWatch = request.app.state.task_watch
+    with watch.holding() as held:
+        if wait is None or not held:
+            return Response(status_code=304, headers={"ETag": tag})
+        await session.close()  # no connection kept while the poll is held
+        changed = await _changed(request, row.task_id, tag, wait)
     applied = {"Preference-Applied": f"wait={wait:g}"}
-    changed = await _changed(request, row.task_id, tag, wait)
     if changed is None:
         return Response(status_code=304, headers={"ETag": tag, **applied})
     response.headers.update({"ETag": state_tag(changed), **applied})

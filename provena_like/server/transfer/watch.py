@@ -16,7 +16,8 @@ real Globus and globus-sdk never send (so nothing changes for them):
 A task's changes committed in this process wake its held polls at once (:class:`TaskWatch`,
 through the sessions' ``info``: :func:`changed_on_commit`); a held poll also reads the task
 again every :data:`RECHECK` seconds, for changes made by another server process (several
-workers) and for a wake-up that came between its reading and its wait.
+workers) and for a wake-up that came between its reading and its wait. At most
+:data:`MAX_HELD` polls are held at once; others are answered at once.
 
 Example:
     ```python
@@ -34,7 +35,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -44,6 +46,7 @@ from provena_like.server.jobs import after_commit
 from provena_like.server.transfer.task_tables import TaskRow
 
 __all__ = [
+    "MAX_HELD",
     "MAX_WAIT",
     "RECHECK",
     "TaskWatch",
@@ -65,14 +68,35 @@ _INFO_KEY = "provena_like.transfer.task_watch"
 _WAIT = re.compile(r"(?:^|[;,])\s*wait\s*=\s*([0-9]{1,6}(?:\.[0-9]{1,3})?)\s*(?=$|[;,])", re.I)
 
 
+MAX_HELD = 256
+"""Polls held at once by one server process; beyond, a poll is answered at once (its client
+then polls again later, as against real Globus). Each held poll reads its task every
+:data:`RECHECK` seconds: this bounds those reads to about 1,000 a second."""
+
+
 class TaskWatch:
-    """Wakes the held polls of tasks changed in this process.
+    """Wakes the held polls of tasks changed in this process; counts the polls held.
 
     Used from one event loop (the server's): the executor's writes and the routes' waits.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_held: int = MAX_HELD) -> None:
         self._events: dict[str, anyio.Event] = {}
+        self.max_held = max_held
+        self.held = 0
+        """Polls held now."""
+
+    @contextmanager
+    def holding(self) -> Iterator[bool]:
+        """Count a held poll while inside; ``False`` (not counted) when too many are held."""
+        if self.held >= self.max_held:
+            yield False
+            return
+        self.held += 1
+        try:
+            yield True
+        finally:
+            self.held -= 1
 
     def listen(self, task_id: str) -> anyio.Event:
         """The event the next change of ``task_id`` sets (listen *before* reading the task)."""
