@@ -45,7 +45,7 @@ first download of a run otherwise paid 2.5-3 s of CPU for fresh page cache that 
 ones did not). Each run prints its CPU seconds (the service: the server's process; rclone and
 the engine: their process) and SeaweedFS's. Medians of
 ``--rounds`` rounds for the small files, ``--big-rounds`` for the big file; the tools take
-turns in each round, each round starting with the next tool.
+turns in each round, in orders that change from round to round (:meth:`Bench.rounds`).
 Prints the medians, ``service / rclone`` and ``unchecked / rclone`` (rclone's time over the
 service's: ≥ 1 means the service is at least as fast) and the (checked) service's overhead
 over the bare engine (which hashes as the checked service does). Targets:
@@ -563,15 +563,19 @@ class Bench:
                         await anyio.to_thread.run_sync(shutil.rmtree, local)
 
     async def rounds(self, pv: ProvenaClient, workload: str, times: int) -> None:
-        """``times`` rounds of ``workload``, every tool in each, the first one rotating.
+        """``times`` rounds of ``workload``, every tool in each, in changing orders.
 
-        A tool running at the same place in every round would always follow the same one
-        (and its deleted files, its page cache, its writeback): round ``n`` starts with tool
-        ``n`` instead.
+        A tool running at the same place in every round, or after the same tool, would
+        always pay (or be spared) what that one left behind: its deleted files, its page
+        cache and writeback, the memory its exited process handed back to the host (whose
+        first touch faults in the host). Rounds ``2s`` and ``2s + 1`` run the tools rotated
+        by ``s``, forwards then backwards: over ``2 * len(tools)`` rounds every tool runs at
+        every place, and after each of its two neighbours, equally often.
         """
         for n in range(times):
-            first = n % len(self.tools)
-            for tool in [*self.tools[first:], *self.tools[:first]]:
+            shift = (n // 2) % len(self.tools)
+            order = [*self.tools[shift:], *self.tools[:shift]]
+            for tool in order if n % 2 == 0 else order[::-1]:
                 out = await self.once(pv, tool, workload, n)
                 self.runs.setdefault((tool, workload), []).append(out)
                 rss = out.get("peak_rss_mib")
