@@ -86,6 +86,8 @@ async def test_a_held_poll_answers_304_after_the_wait_and_200_when_the_task_chan
     done_tag = changed.headers["ETag"]
     ended, took = await sdk(lambda: _poll(tc, task_id, If_None_Match=done_tag, Prefer="wait=5"))
     assert ended.http_status == 304 and took < 2 and "Preference-Applied" not in ended.headers
+    watch = server.app.state.task_watch  # nothing held, nothing listened for, afterwards
+    assert (watch.held, len(watch)) == (0, 0)
     await sdk(lambda: feed_fifo(fifo, b"late"))
 
 

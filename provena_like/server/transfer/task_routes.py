@@ -133,17 +133,18 @@ async def _changed(request: Request, task_id: str, tag: str, wait: float) -> Tas
     watch: TaskWatch = request.app.state.task_watch
     factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
     deadline = anyio.current_time() + wait
-    while True:
-        woken = watch.listen(task_id)  # before reading: a change committed after is heard
-        async with factory() as session:
-            row = await session.get(TaskRow, task_id)
-        if row is not None and state_tag(row) != tag:
-            return row
-        left = deadline - anyio.current_time()
-        if row is None or left <= 0:
-            return None
-        with anyio.move_on_after(min(left, RECHECK)):
-            await woken.wait()
+    with watch.watching(task_id) as listen:
+        while True:
+            woken = listen()  # before reading: a change committed after is heard
+            async with factory() as session:
+                row = await session.get(TaskRow, task_id)
+            if row is not None and state_tag(row) != tag:
+                return row
+            left = deadline - anyio.current_time()
+            if row is None or left <= 0:
+                return None
+            with anyio.move_on_after(min(left, RECHECK)):
+                await woken.wait()
 
 
 class TaskUpdate(BaseModel):

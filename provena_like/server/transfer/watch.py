@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -82,6 +82,7 @@ class TaskWatch:
 
     def __init__(self, max_held: int = MAX_HELD) -> None:
         self._events: dict[str, anyio.Event] = {}
+        self._listeners: dict[str, int] = {}
         self.max_held = max_held
         self.held = 0
         """Polls held now."""
@@ -98,12 +99,31 @@ class TaskWatch:
         finally:
             self.held -= 1
 
-    def listen(self, task_id: str) -> anyio.Event:
-        """The event the next change of ``task_id`` sets (listen *before* reading the task)."""
-        event = self._events.get(task_id)
-        if event is None:
-            event = self._events[task_id] = anyio.Event()
-        return event
+    @contextmanager
+    def watching(self, task_id: str) -> Iterator[Callable[[], anyio.Event]]:
+        """Listen for changes of ``task_id`` while inside; yields ``listen``.
+
+        ``listen()`` is the event the next change sets: call it *before* reading the task,
+        so that a change committed after the reading is heard. The task's entry goes when
+        its last listener leaves (a task ended by another process is never announced here).
+        """
+        self._listeners[task_id] = self._listeners.get(task_id, 0) + 1
+
+        def listen() -> anyio.Event:
+            event = self._events.get(task_id)
+            if event is None:
+                event = self._events[task_id] = anyio.Event()
+            return event
+
+        try:
+            yield listen
+        finally:
+            left = self._listeners[task_id] - 1
+            if left:
+                self._listeners[task_id] = left
+            else:
+                del self._listeners[task_id]
+                self._events.pop(task_id, None)
 
     def changed(self, task_id: str) -> None:
         """Wake everyone listening for ``task_id`` (a no-op when nobody is)."""
@@ -112,7 +132,8 @@ class TaskWatch:
             event.set()
 
     def __len__(self) -> int:
-        return len(self._events)
+        """Tasks listened for now."""
+        return len(self._listeners)
 
 
 def watch_info(watch: TaskWatch) -> dict[str, Any]:
