@@ -120,7 +120,7 @@ async def get_task(
         if wait is None or not held:
             return Response(status_code=304, headers={"ETag": tag})
         await session.close()  # no connection kept while the poll is held
-        changed = await _changed(request, row.task_id, tag, wait)
+        changed = await _changed(watch, request.app.state.sessions, row.task_id, tag, wait)
     applied = {"Preference-Applied": f"wait={wait:g}"}
     if changed is None:
         return Response(status_code=304, headers={"ETag": tag, **applied})
@@ -128,10 +128,14 @@ async def get_task(
     return task_document(changed)
 
 
-async def _changed(request: Request, task_id: str, tag: str, wait: float) -> TaskRow | None:
+async def _changed(
+    watch: TaskWatch,
+    factory: async_sessionmaker[AsyncSession],
+    task_id: str,
+    tag: str,
+    wait: float,
+) -> TaskRow | None:
     """The task once its state is no longer ``tag``, or ``None`` after ``wait`` seconds."""
-    watch: TaskWatch = request.app.state.task_watch
-    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
     deadline = anyio.current_time() + wait
     with watch.watching(task_id) as listen:
         while True:

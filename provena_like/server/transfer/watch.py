@@ -64,14 +64,13 @@ is also the most one can delay it."""
 RECHECK = 0.25
 """Seconds between a held poll's readings of its task (changes made in another process)."""
 
-_INFO_KEY = "provena_like.transfer.task_watch"
-_WAIT = re.compile(r"(?:^|[;,])\s*wait\s*=\s*([0-9]{1,6}(?:\.[0-9]{1,3})?)\s*(?=$|[;,])", re.I)
-
-
 MAX_HELD = 256
 """Polls held at once by one server process; beyond, a poll is answered at once (its client
 then polls again later, as against real Globus). Each held poll reads its task every
 :data:`RECHECK` seconds: this bounds those reads to about 1,000 a second."""
+
+_INFO_KEY = "provena_like.transfer.task_watch"
+_WAIT = re.compile(r"(?:^|[;,])\s*wait\s*=\s*([0-9]{1,6}(?:\.[0-9]{1,3})?)\s*(?=$|[;,])", re.I)
 
 
 class TaskWatch:
