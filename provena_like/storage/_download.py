@@ -61,12 +61,14 @@ from provena_like.storage._resume import (
 from provena_like.storage._splice import SpliceUnsupported
 from provena_like.storage.hashing import (
     CHUNK_SIZE,
+    MD5_METADATA_KEY,
     Digests,
     StreamingHasher,
     etag_md5,
     etag_part_sizes,
     etag_parts,
     is_sha256_hex,
+    md5_from_b64,
 )
 from provena_like.storage.keys import prepare_local_target
 from provena_like.storage.results import FileResult
@@ -171,10 +173,12 @@ else:  # pragma: no cover - Windows: positional I/O through one lock per process
 
 @dataclass(frozen=True, slots=True)
 class _Expected:
-    """What the downloaded bytes must hash to: a sha256, else an ETag (md5 or multipart)."""
+    """What the downloaded bytes must hash to: a sha256, else an md5, else an ETag."""
 
     sha256: str | None
     etag: str | None = None
+    md5: str | None = None
+    """The whole object's md5 stored in its metadata (rclone's ``md5chksum``)."""
 
 
 def _check(path: str, digests: Digests, expected: _Expected, size: int) -> None:
@@ -185,7 +189,13 @@ def _check(path: str, digests: Digests, expected: _Expected, size: int) -> None:
         raise ChecksumMismatch(
             f"{path}: sha256 of the downloaded bytes is {digests.sha256}, expected {want}"
         )
-    if want is None and expected.etag is not None:
+    if want is None and expected.md5 is not None:
+        if digests.md5 is not None and digests.md5 != expected.md5:
+            raise ChecksumMismatch(
+                f"{path}: md5 of the downloaded bytes is {digests.md5}, the object's stored "
+                f"md5 (md5chksum) is {expected.md5} (no sha256 known or stored)"
+            )
+    elif want is None and expected.etag is not None:
         got = digests.etag if etag_parts(expected.etag) else digests.md5
         if got is not None and got != expected.etag:
             raise ChecksumMismatch(
@@ -483,9 +493,11 @@ async def _expected(
 ) -> _Expected:
     """What to check: the manifest's sha256, else the stored one, else the object's ETag.
 
-    ``hasher`` is set to compute the ETag's md5 (single-part) or multipart ETag, for the part
-    size the store reports for part 1, else the likeliest one that gives its number of parts.
-    An encrypted object's ETag is no md5: not checked. Call it before any byte is hashed.
+    Before the ETag, the whole object's md5 stored by rclone (``md5chksum``, base64), which
+    needs no guess at a part size. ``hasher`` is set to compute that md5, or the ETag's md5
+    (single-part) or multipart ETag, for the part size the store reports for part 1, else
+    the likeliest one that gives its number of parts. An encrypted object's ETag is no md5:
+    not checked. Call it before any byte is hashed.
     """
     if not ctx.settings.checksum:
         return _Expected(None)
@@ -494,7 +506,13 @@ async def _expected(
     stored = headers.metadata.get("sha256")
     if is_sha256_hex(stored):
         return _Expected(stored)
-    if hasher is None or headers.encrypted:
+    if hasher is None:
+        return _Expected(None)
+    stored_md5 = md5_from_b64(headers.metadata.get(MD5_METADATA_KEY))
+    if stored_md5 is not None:
+        hasher.track_etag(md5=True)
+        return _Expected(None, md5=stored_md5)
+    if headers.encrypted:
         return _Expected(None)
     etag = headers.etag.strip().strip('"').lower()
     if etag_md5(etag) is not None:

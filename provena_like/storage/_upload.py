@@ -17,7 +17,9 @@ transfer tasks guide). Each part is then read again to
 be sent: its CRC32 must equal the one of that pass, else the file changed in between and
 the upload fails; the store checks the bytes it receives against the same CRC32. So a
 downloader can check a multipart object against the sha256 stored with it instead of
-recomputing its multipart ETag (an md5 of every part, 2.5 times slower than a sha256). The
+recomputing its multipart ETag (an md5 of every part, 2.5 times slower than a sha256). With
+``md5`` on, the file's md5 is computed in the same pass and stored too, as ``md5chksum``
+(base64): rclone's convention, so that ``rclone copy`` checks what it downloads. The
 file's size and mtime are compared when it is opened and after the last part: a file that
 changed meanwhile fails instead of being recorded with a checksum of other bytes. Any
 failure or cancellation aborts the multipart upload, unless resuming is on (the engine's
@@ -51,6 +53,7 @@ from provena_like.storage._resume import (
 )
 from provena_like.storage.hashing import (
     CHUNK_SIZE,
+    MD5_METADATA_KEY,
     Digests,
     StreamingHasher,
     md5_b64,
@@ -264,8 +267,7 @@ async def _put_multipart(ctx: BatchContext, item: UploadItem) -> FileResult:
         hasher = (
             StreamingHasher(sha256=False, md5=True) if cached is None and settings.md5 else None
         )
-        known = cached.sha256 if cached is not None else None
-        upload_id, sent, stored = await _resume_or_create(ctx, key, fd, before, part_size, known)
+        upload_id, sent, stored = await _resume_or_create(ctx, key, fd, before, part_size, cached)
         try:
             parts = await _send_parts(
                 ctx,
@@ -324,14 +326,17 @@ async def _forget(ctx: BatchContext, key: str) -> None:
 
 
 async def _resume_or_create(
-    ctx: BatchContext, key: str, fd: int, file: _Snapshot, part_size: int, sha256: str | None
+    ctx: BatchContext, key: str, fd: int, file: _Snapshot, part_size: int, known: Digests | None
 ) -> tuple[str, dict[int, CompletedPartTypeDef], str | None]:
     """Continue this machine's open upload of the same file, or create a new one.
 
-    ``sha256`` is the file's, when known before its bytes are read (a cached hash): it goes
-    into the object's metadata. Returns the upload id, the parts already there (verified
-    against the local bytes), and the sha256 the upload stores (the file must have it).
+    ``known`` are the file's digests, when known before its bytes are sent (cached or
+    read first): its sha256 goes into the object's metadata, and its md5 too if computed
+    (``md5chksum``, base64, as rclone stores it). Returns the upload id, the parts already
+    there (verified against the local bytes), and the sha256 the upload stores (the file
+    must have it).
     """
+    sha256 = known.sha256 if known is not None else None
     settings = ctx.settings
     cache_dir = settings.cache_dir if settings.resume and settings.checksum else None
     client = ctx.requests.client
@@ -356,8 +361,13 @@ async def _resume_or_create(
     create_args: dict[str, Any] = {}
     if settings.checksum:
         create_args["ChecksumAlgorithm"] = "CRC32"
+    metadata: dict[str, str] = {}
     if sha256 is not None:
-        create_args["Metadata"] = {_METADATA_KEY: sha256}
+        metadata[_METADATA_KEY] = sha256
+    if known is not None and known.md5 is not None:
+        metadata[MD5_METADATA_KEY] = md5_b64(known.md5)
+    if metadata:
+        create_args["Metadata"] = metadata
     created = await ctx.requests.call(
         client.create_multipart_upload, Bucket=ctx.bucket, Key=key, **create_args
     )

@@ -27,6 +27,7 @@ import anyio
 
 __all__ = [
     "CHUNK_SIZE",
+    "MD5_METADATA_KEY",
     "Digests",
     "MultipartETag",
     "StreamingHasher",
@@ -37,6 +38,7 @@ __all__ = [
     "hash_file_async",
     "is_sha256_hex",
     "md5_b64",
+    "md5_from_b64",
     "read_file",
     "sha256_b64",
 ]
@@ -257,8 +259,33 @@ def sha256_b64(hex_digest: str) -> str:
 
 
 def md5_b64(hex_digest: str) -> str:
-    """The base64 form of an md5 for ``Content-MD5``."""
+    """The base64 form of an md5 for ``Content-MD5`` (and rclone's ``md5chksum``)."""
     return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+MD5_METADATA_KEY = "md5chksum"
+"""The metadata key of a multipart object's whole-file md5 (base64), rclone's convention:
+``rclone copy`` checks a download against it, and the engine does when no sha256 is known."""
+
+
+def md5_from_b64(value: object) -> str | None:
+    """The lowercase hex md5 that ``value`` (a base64 md5, as rclone's ``md5chksum``) holds.
+
+    ``None`` for anything else: not a string, not base64, not 16 bytes.
+
+    Example:
+        ```python
+        assert md5_from_b64("1B2M2Y8AsgTpgAmY7PhCfg==") == "d41d8cd98f00b204e9800998ecf8427e"
+        assert md5_from_b64("not an md5") is None
+        ```
+    """
+    if not isinstance(value, str) or len(value) != 24:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+    return raw.hex() if len(raw) == 16 else None
 
 
 def is_sha256_hex(value: object) -> bool:

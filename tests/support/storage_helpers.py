@@ -166,9 +166,17 @@ def put_plain(admin: Any, key: str, data: bytes) -> str:
     return str(response["ETag"]).strip('"')
 
 
-def put_multipart(admin: Any, key: str, data: bytes, part: int = 5 * 1024 * 1024) -> str:
+def put_multipart(
+    admin: Any,
+    key: str,
+    data: bytes,
+    part: int = 5 * 1024 * 1024,
+    metadata: dict[str, str] | None = None,
+) -> str:
     """A multipart object put with plain boto3 (no sha256 stored); its ETag, unquoted."""
-    upload = admin.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    upload = admin.create_multipart_upload(Bucket=BUCKET, Key=key, Metadata=metadata or {})[
+        "UploadId"
+    ]
     parts = []
     for number, start in enumerate(range(0, len(data), part), start=1):
         done = admin.upload_part(
