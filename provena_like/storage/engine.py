@@ -159,11 +159,15 @@ class TransferEngine(AsyncCloseable):
             32 MiB (fewer, larger GETs: less CPU on both sides); raised so that a file
             fits in 10,000 parts. At least 5 MiB.
         checksum: Compute sha256 of every file (sent to S3 as ``x-amz-checksum-sha256``
-            and ``x-amz-meta-sha256``; per-part CRC32 for multipart, whose sha256 is computed
-            while the parts are read and stored as ``x-amz-meta-sha256`` only when known
-            beforehand, from the hash cache) and verify downloads against the expected or
-            stored sha256. Off: nothing is hashed or verified.
-        md5: Compute md5 too (sent as ``Content-MD5`` for single PUTs).
+            and ``x-amz-meta-sha256``; a multipart file's is computed in a pass before its
+            upload, or taken from the hash cache, and stored as ``x-amz-meta-sha256``, each
+            part sent with its CRC32) and verify downloads against the expected or stored
+            sha256 (else an object's ``md5chksum``, else its ETag). Off: nothing is hashed
+            or verified.
+        md5: Compute md5 too: sent as ``Content-MD5`` for single PUTs, and stored for a
+            multipart one as rclone stores it (``x-amz-meta-md5chksum``, base64), so that
+            ``rclone copy`` checks its downloads (with ``checksum`` on: the md5 must be
+            known before the upload).
         memory_limit: Most bytes the engine holds in buffers at once (file contents read
             for upload, parts waiting to be written). Python 3.11's asyncio copies the unsent
             rest of a request body, so peak memory for uploads can reach about twice this.
