@@ -32,16 +32,22 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from provena_like.server.held_polls import (
+    MAX_HELD,
+    MAX_WAIT,
+    RECHECK,
+    PollCap,
+    not_modified,
+    preferred_wait,
+    weak_tag,
+)
 from provena_like.server.jobs import after_commit
 from provena_like.server.transfer.task_tables import TaskRow
 
@@ -57,46 +63,19 @@ __all__ = [
     "watch_info",
 ]
 
-MAX_WAIT = 10.0
-"""The longest a poll is held (seconds). A graceful shutdown waits for held polls, so this
-is also the most one can delay it."""
-
-RECHECK = 0.25
-"""Seconds between a held poll's readings of its task (changes made in another process)."""
-
-MAX_HELD = 256
-"""Polls held at once by one server process; beyond, a poll is answered at once (its client
-then polls again later, as against real Globus). Each held poll reads its task every
-:data:`RECHECK` seconds: this bounds those reads to about 1,000 a second."""
-
 _INFO_KEY = "provena_like.transfer.task_watch"
-_WAIT = re.compile(r"(?:^|[;,])\s*wait\s*=\s*([0-9]{1,6}(?:\.[0-9]{1,3})?)\s*(?=$|[;,])", re.I)
 
 
-class TaskWatch:
+class TaskWatch(PollCap):
     """Wakes the held polls of tasks changed in this process; counts the polls held.
 
     Used from one event loop (the server's): the executor's writes and the routes' waits.
     """
 
     def __init__(self, max_held: int = MAX_HELD) -> None:
+        super().__init__(max_held)
         self._events: dict[str, anyio.Event] = {}
         self._listeners: dict[str, int] = {}
-        self.max_held = max_held
-        self.held = 0
-        """Polls held now."""
-
-    @contextmanager
-    def holding(self) -> Iterator[bool]:
-        """Count a held poll while inside; ``False`` (not counted) when too many are held."""
-        if self.held >= self.max_held:
-            yield False
-            return
-        self.held += 1
-        try:
-            yield True
-        finally:
-            self.held -= 1
 
     @contextmanager
     def watching(self, task_id: str) -> Iterator[Callable[[], anyio.Event]]:
@@ -181,33 +160,4 @@ def state_tag(row: TaskRow) -> str:
         row.deadline.isoformat() if row.deadline is not None else None,
         row.completion_time.isoformat() if row.completion_time is not None else None,
     ]
-    digest = hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode())
-    return f'W/"{digest.hexdigest()[:32]}"'
-
-
-def not_modified(headers: Mapping[str, str], current: str) -> bool:
-    """Whether ``If-None-Match`` names the current tag (weak comparison; ``*`` any).
-
-    Example:
-        ```python
-        tag = 'W/"abc"'
-        assert not_modified({"if-none-match": '"x", W/"abc"'}, tag)
-        assert not not_modified({"if-none-match": 'W/"old"'}, tag) and not not_modified({}, tag)
-        ```
-    """
-    tags = {t.strip().removeprefix("W/") for t in headers.get("if-none-match", "").split(",")}
-    return "*" in tags or current.removeprefix("W/") in tags
-
-
-def preferred_wait(headers: Mapping[str, str]) -> float | None:
-    """The seconds of a ``Prefer: wait=N`` header (RFC 7240), at most :data:`MAX_WAIT`.
-
-    Example:
-        ```python
-        assert preferred_wait({"prefer": "wait=2.5"}) == 2.5
-        assert preferred_wait({"prefer": "respond-async, wait=99"}) == MAX_WAIT
-        assert preferred_wait({"prefer": "wait=-1"}) is None and preferred_wait({}) is None
-        ```
-    """
-    match = _WAIT.search(headers.get("prefer", ""))
-    return None if match is None else min(float(match.group(1)), MAX_WAIT)
+    return weak_tag(state)
