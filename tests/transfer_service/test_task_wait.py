@@ -162,3 +162,33 @@ async def test_wait_returns_when_the_task_ends_not_at_the_next_poll(
         assert timed.outcome is TaskOutcome.TIMED_OUT and 1.4 <= timed.waited < 5
         assert await again.cancel() == "Canceled"
         await anyio.to_thread.run_sync(lambda: feed_fifo(fifo2, b"late"))
+
+
+async def test_a_change_between_polls_is_followed_by_a_held_poll_not_a_sleep(
+    server: ServerThread, task_admin: User, task_user: User, fifo_writers: list[Path]
+) -> None:
+    """A task that changed while the client was not polling answers at once (not held): the
+    wait polls again at once, held, instead of sleeping ``poll`` seconds first."""
+    blocked = await blocked_task(server, task_admin, task_user, fifo_writers)
+    config = ProvenaConfig(base_url=server.url, access_token=task_user.token, max_retries=0)
+    async with ProvenaClient(config) as pv:
+        handle = pv.transfer_client.task(blocked.task_id)
+        fed: list[float] = []
+
+        async def on_progress(task: Task) -> None:
+            if task.label != "renamed":  # the first reading: it changes while nobody polls
+                await sdk(
+                    lambda: blocked.pair.tc.update_task(blocked.task_id, {"label": "renamed"})
+                )
+                await anyio.sleep(0.5)
+
+        async def feed_later() -> None:
+            await anyio.sleep(2.0)
+            await anyio.to_thread.run_sync(lambda: feed_fifo(blocked.fifo, b"slow bytes"))
+            fed.append(time.monotonic())
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(feed_later)
+            result = await handle.wait(timeout=120, poll=30, on_progress=on_progress)
+        assert result.outcome is TaskOutcome.SUCCEEDED, result.describe()
+        assert time.monotonic() - fed[0] < 5 and result.waited < 10, result.waited

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Self
 import anyio
 
 from provena_like._core.errors import TaskFailed, UsageError
+from provena_like._core.held_polls import REPOLL
 from provena_like._core.pagination import AsyncPaginator
 from provena_like.clients.transfer.models import (
     SkippedError,
@@ -284,8 +285,11 @@ class TaskHandle:
             delay = poll
             if timeout is not None:
                 delay = min(delay, max(start + timeout - now, 0.0))
-            if answer.etag is None or (sent is not None and not answer.held):
-                await anyio.sleep(delay)  # the service holds no polls (real Globus)
+            if answer.etag is None or (answer.task is None and not answer.held):
+                await anyio.sleep(delay)  # the service holds no polls (real Globus), or not now
+            elif sent is not None and not answer.held:
+                # it changed before the poll could be held: the next one is held
+                await anyio.sleep(min(REPOLL, delay))
             sent = answer.etag  # the next poll is held until the task changes
             answer = await self._client.poll_task(self.task_id, etag=sent, wait=delay)
             task = answer.task or task
