@@ -20,9 +20,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from pydantic import ValidationError
+
+from provena_like._core.errors import ResponseValidationError
 from provena_like._core.pagination import AsyncPaginator
 from provena_like.clients._base import ServiceClient
 from provena_like.clients._encoding import encode_body
@@ -37,7 +41,23 @@ from provena_like.models.crawl_jobs import (
 )
 from provena_like.models.shared import Page
 
-__all__ = ["CrawlClient"]
+__all__ = ["CrawlClient", "CrawlJobPoll"]
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlJobPoll:
+    """One poll of a crawl job (:meth:`CrawlClient.poll_job`).
+
+    Attributes:
+        job: the job; ``None`` when it did not change (``304``: the tag sent is current).
+        etag: the tag of the job's state, to send with the next poll (``None``: the server
+            has no tags, an older one).
+        held: whether the server held the poll (``Preference-Applied: wait``).
+    """
+
+    job: CrawlJob | None
+    etag: str | None
+    held: bool
 
 
 def _job_path(job_id: str) -> str:
@@ -77,6 +97,51 @@ class CrawlClient(ServiceClient):
             ```
         """
         return await self._core.request("GET", "crawl", _job_path(job_id), cast_to=CrawlJob)
+
+    async def poll_job(
+        self, job_id: str, *, etag: str | None = None, wait: float = 0.0
+    ) -> CrawlJobPoll:
+        """One poll of a crawl job that the server may hold until the job changes.
+
+        With ``etag`` (the tag of the last answer), sends ``If-None-Match`` and
+        ``Prefer: wait=<wait>``: the server then answers when the job changes, or after
+        ``wait`` seconds (at most 10, and at most half the client's timeout) with ``304``
+        (:attr:`CrawlJobPoll.job` ``None``); a job that ended is answered at once.
+        :meth:`CrawlHandle.wait <provena_like.modules.crawl_jobs.CrawlHandle.wait>` polls
+        with this.
+
+        Raises:
+            NotFound: no such job (or not yours).
+
+        Example:
+            ```python
+            first = await crawls.poll_job(job_id)
+            later = await crawls.poll_job(job_id, etag=first.etag, wait=5)
+            job = later.job or first.job  # None: unchanged after 5 s
+            ```
+        """
+        hold = max(0.0, min(wait, self._core.config.timeout / 2))  # answered before a timeout
+        headers = {"Prefer": f"wait={hold:.3f}"}
+        if etag is not None:
+            headers["If-None-Match"] = etag
+        path = _job_path(job_id)
+        response = await self._core.request(
+            "GET", "crawl", path, headers=headers, cast_to=None, expected=(200, 304)
+        )
+        tag = response.headers.get("ETag")
+        held = "wait=" in response.headers.get("Preference-Applied", "")
+        if response.status_code == 304:
+            return CrawlJobPoll(None, tag or etag, held)
+        try:
+            job = CrawlJob.model_validate_json(response.content)
+        except ValidationError as err:
+            raise ResponseValidationError(
+                f"GET {path} returned a body that is not a valid CrawlJob "
+                f"({err.error_count()} problem(s))",
+                request_id=response.headers.get("x-request-id"),
+                service="crawl",
+            ) from None
+        return CrawlJobPoll(job, tag, held)
 
     async def list_jobs(
         self,

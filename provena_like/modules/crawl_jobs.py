@@ -3,8 +3,9 @@
 :meth:`Crawler.start` starts a server-side crawl job and returns a :class:`CrawlHandle`:
 
 - :meth:`CrawlHandle.status` reads the job (files and bytes crawled, groups, errors, state);
-- :meth:`CrawlHandle.wait` polls it with backoff until it ends (``succeeded``, ``failed`` or
+- :meth:`CrawlHandle.wait` polls it until it ends (``succeeded``, ``failed`` or
   ``canceled``: whichever it is, never a guess), calling ``on_progress`` with each reading;
+  the server holds each poll until the job changes, so the wait returns as the job ends;
 - :meth:`CrawlHandle.flush` leases the next page of records not acknowledged yet, and
   :meth:`CrawlHandle.ack` acknowledges it: a page not acknowledged within its lease is
   delivered again (at-least-once, unlike Xtract's destructive ``flush_crawl_metadata``);
@@ -29,6 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import anyio
 
 from provena_like._core.errors import UsageError
+from provena_like._core.held_polls import REPOLL
 from provena_like._core.pagination import AsyncPaginator
 from provena_like.clients.crawl import CrawlClient
 from provena_like.crawler.records import CrawlError, FileRecord, Group
@@ -110,14 +112,21 @@ class CrawlHandle:
     ) -> CrawlJob:
         """Poll the job until it ends; the final reading (any final state: check ``state``).
 
+        The server holds each poll until the job changes, or ``max_poll`` seconds (at most
+        10): the wait returns as soon as the job ends, and reads it again whenever it moves
+        (:meth:`CrawlClient.poll_job <provena_like.clients.crawl.CrawlClient.poll_job>`). A
+        server that holds no polls is read with backoff instead: ``poll`` seconds, growing
+        by half each time up to ``max_poll``.
+
         Args:
             on_progress: Called (or awaited) with each reading, the last one included.
             timeout: Seconds to wait at most (``None``: no limit).
-            poll: Seconds before the second reading; the wait grows by half each time...
-            max_poll: ...up to this.
+            poll: Seconds before the second reading (a server that holds no polls)...
+            max_poll: ...growing up to this; the longest a poll is held.
 
         Raises:
             TimeoutError: The job had not ended after ``timeout`` seconds.
+            UsageError: ``poll`` or ``max_poll`` not above 0.
 
         Example:
             ```python
@@ -126,20 +135,39 @@ class CrawlHandle:
                 print(job.error, [e.message for e in job.events])
             ```
         """
+        if poll <= 0 or max_poll <= 0:
+            raise UsageError("poll and max_poll must be above 0 seconds")
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = poll
+        sent: str | None = None
+        answer = await self.client.poll_job(self.id)
+        job = answer.job
+        assert job is not None  # a poll without a tag always has the job
         while True:
-            job = await self.status()
             if on_progress is not None:
                 shown = on_progress(job)
                 if inspect.isawaitable(shown):
                     await shown
             if job.finished:
                 return job
-            if deadline is not None and time.monotonic() + delay > deadline:
-                raise TimeoutError(f"crawl job {self.id} is still {job.state} after {timeout} s")
-            await anyio.sleep(delay)
-            delay = min(max_poll, delay * 1.5)
+            left = None if deadline is None else deadline - time.monotonic()
+            late = TimeoutError(f"crawl job {self.id} is still {job.state} after {timeout} s")
+            if answer.etag is None or (answer.job is None and not answer.held):
+                # the server holds no polls (an older one), or not this one: back off
+                if left is not None and left < delay:
+                    raise late
+                await anyio.sleep(delay)
+                delay = min(max_poll, delay * 1.5)
+            elif left is not None and left <= 0:
+                raise late
+            elif sent is not None and not answer.held:
+                # it changed before the poll could be held: the next one is held
+                await anyio.sleep(REPOLL if left is None else min(REPOLL, left))
+            sent = answer.etag  # the next poll is held until the job changes
+            left = None if deadline is None else deadline - time.monotonic()
+            hold = max_poll if left is None else min(max_poll, max(left, 0.0))
+            answer = await self.client.poll_job(self.id, etag=sent, wait=hold)
+            job = answer.job or job
 
     async def flush(
         self, n: int = 100, *, ack: str | None = None, lease_seconds: float = 300.0

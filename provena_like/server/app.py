@@ -45,6 +45,7 @@ from provena_like.server.db.base import create_engine, create_sessionmaker, secu
 from provena_like.server.db.schema import upgrade_schema
 from provena_like.server.errors import error_response, install_error_handlers
 from provena_like.server.extracted.routes import router as extracted_router
+from provena_like.server.held_polls import PollCap
 from provena_like.server.jobs import JobRunner
 from provena_like.server.middleware import RequestIdMiddleware
 from provena_like.server.notifications import notifier_from_settings
@@ -204,6 +205,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     TaskExecutor(app).register(app.state.job_runner)  # transfer and delete tasks
     app.state.task_watch = TaskWatch()  # wakes held polls of a task when it changes
+    app.state.crawl_polls = PollCap()  # counts held polls of crawl jobs
     CrawlJobs(app).register(app.state.job_runner)  # server-side crawls
     item_hooks = ItemHooks()
     search_index.subscribe(item_hooks)  # the index follows every write of an item

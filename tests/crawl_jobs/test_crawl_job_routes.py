@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import anyio
 import httpx
@@ -19,22 +19,10 @@ from tests.support.crawl_jobs import (
     tree_collection,
     wait_job,
 )
-from tests.support.fixtures import service_client
 from tests.support.transfer import new_root, register_collection
 from tests.support.users import User
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def http(server: ServerThread) -> AsyncIterator[httpx.AsyncClient]:
-    async with service_client(server) as client:
-        yield client
-
-
-@pytest.fixture
-def admin(new_user: Callable[..., User]) -> User:
-    return new_user("admin", system_roles=("admin",))
 
 
 async def _start(http: httpx.AsyncClient, user: User, body: dict[str, object]) -> dict[str, object]:

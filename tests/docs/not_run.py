@@ -76,6 +76,7 @@ MAINTENANCE = (
 NOT_RUN: dict[str, str] = {
     "provena_like.clients.crawl:CrawlClient.start_job": READER_OBJECTS,
     "provena_like.clients.crawl:CrawlClient.get_job": READER_OBJECTS,
+    "provena_like.clients.crawl:CrawlClient.poll_job": READER_OBJECTS,
     "provena_like.clients.crawl:CrawlClient.list_jobs": READER_OBJECTS,
     "provena_like.clients.crawl:CrawlClient.iter_jobs": READER_OBJECTS,
     "provena_like.clients.crawl:CrawlClient.flush": READER_OBJECTS,
@@ -245,6 +246,7 @@ NOT_RUN: dict[str, str] = {
     "provena_like.server.transfer.collections:Collection.resolve": SERVER,
     "provena_like.server.transfer.collections:open_collection": SERVER,
     "provena_like.server.transfer.watch": READER_OBJECTS,
+    "provena_like.server.held_polls": READER_OBJECTS,
     "provena_like.repositories": REGISTERED,
     "provena_like.repositories.mapping": REGISTERED,
     "provena_like.repositories.mapping:file_record": REGISTERED,

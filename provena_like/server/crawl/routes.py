@@ -3,7 +3,9 @@
 - ``POST /crawl/jobs``: start a crawl of a dataset or a transfer collection the caller may
   read data of (201, the job);
 - ``GET /crawl/jobs``: the caller's jobs, newest first (``state`` filters), one page at a time;
-- ``GET /crawl/jobs/{id}``: one job: state, counters, events;
+- ``GET /crawl/jobs/{id}``: one job: state, counters, events (with an ``ETag``; a poll that
+  names it and sends ``Prefer: wait=<seconds>`` is held until the job changes, see
+  :mod:`provena_like.server.crawl.held`);
 - ``POST /crawl/jobs/{id}/flush``: lease the next unacknowledged records (and acknowledge a
   previous page's cursor);
 - ``POST /crawl/jobs/{id}/ack``: acknowledge a page's cursor;
@@ -17,11 +19,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from provena_like.models.crawl_jobs import (
+    CRAWL_JOB_STATES,
     CrawlJob,
     CrawlJobAck,
     CrawlJobAcked,
@@ -31,6 +34,7 @@ from provena_like.models.crawl_jobs import (
     CrawlJobState,
 )
 from provena_like.models.shared import Page
+from provena_like.server.crawl.held import moved, progress
 from provena_like.server.crawl.service import ack as ack_cursor
 from provena_like.server.crawl.service import (
     end_job,
@@ -41,6 +45,7 @@ from provena_like.server.crawl.service import (
     start,
 )
 from provena_like.server.crawl.tables import CrawlJobRow
+from provena_like.server.held_polls import PollCap, not_modified, preferred_wait, weak_tag
 from provena_like.server.jobs import JobRunner
 from provena_like.server.pagination import KeyColumn, keyset_page
 from provena_like.server.params import Cursor, PageSize, error_responses
@@ -120,11 +125,51 @@ async def list_jobs(
     return Page[CrawlJob](items=items, next_cursor=next_cursor)
 
 
-@router.get("/jobs/{job_id}", summary="Read a crawl job")
-async def get_job(request: Request, caller: Caller, session: Session, job_id: str) -> CrawlJob:
-    """A crawl job's state, counters (files, bytes, groups, errors) and events."""
+@router.get(
+    "/jobs/{job_id}",
+    summary="Read a crawl job",
+    response_model=CrawlJob,
+    responses={
+        304: {
+            "description": "``If-None-Match`` names the job's current state (after the wait "
+            "of ``Prefer: wait``, if the job is queued or running)"
+        }
+    },
+)
+async def get_job(
+    request: Request, response: Response, caller: Caller, session: Session, job_id: str
+) -> Any:
+    """A crawl job's state, counters (files, bytes, groups, errors) and events.
+
+    The answer's ``ETag`` tags the document; ``If-None-Match: <that tag>`` makes it a ``304``
+    while the document is the same. With ``Prefer: wait=<seconds>`` as well (RFC 7240), the
+    poll of a queued or running job is held until the job changes (``200``) or the seconds
+    pass (``304``), at most 10 s.
+    """
+    runner = _runner(request)
     row = await _current(request, session, caller, job_id)
-    return CrawlJob.model_validate(await job_document(session, _runner(request), row))
+    document = await job_document(session, runner, row)
+    tag = weak_tag(document)
+    response.headers["ETag"] = tag
+    if not not_modified(request.headers, tag):
+        return CrawlJob.model_validate(document)
+    finished = document["state"] in CRAWL_JOB_STATES
+    wait = None if finished else preferred_wait(request.headers)
+    cap: PollCap = request.app.state.crawl_polls
+    with cap.holding() as held:
+        if not wait or not held:  # none asked for (or 0 s), or too many held
+            return Response(status_code=304, headers={"ETag": tag})
+        before = await progress(session, runner, row.id)
+        await session.close()  # no connection kept while the poll is held
+        await moved(request.app.state.sessions, runner, row.id, before, wait)
+    # the document again: moved, or acknowledged meanwhile (only the document says)
+    row = await _current(request, session, caller, job_id)
+    document = await job_document(session, runner, row)
+    applied = {"Preference-Applied": f"wait={wait:g}"}
+    if weak_tag(document) == tag:
+        return Response(status_code=304, headers={"ETag": tag, **applied})
+    response.headers.update({"ETag": weak_tag(document), **applied})
+    return CrawlJob.model_validate(document)
 
 
 @router.post("/jobs/{job_id}/flush", summary="Lease the next records of a crawl job")
