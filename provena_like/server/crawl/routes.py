@@ -148,18 +148,21 @@ async def get_job(
     """
     runner = _runner(request)
     row = await _current(request, session, caller, job_id)
+    conditional = "if-none-match" in request.headers and row.state not in CRAWL_JOB_STATES
+    wait = preferred_wait(request.headers) if conditional else None
+    # read before the document: a change made after this reading is seen by the wait
+    before = await progress(session, runner, row.id) if wait else None
     document = await job_document(session, runner, row)
     tag = weak_tag(document)
     response.headers["ETag"] = tag
     if not not_modified(request.headers, tag):
         return CrawlJob.model_validate(document)
-    finished = document["state"] in CRAWL_JOB_STATES
-    wait = None if finished else preferred_wait(request.headers)
+    if document["state"] in CRAWL_JOB_STATES:
+        wait = None  # ended: never held
     cap: PollCap = request.app.state.crawl_polls
     with cap.holding() as held:
         if not wait or not held:  # none asked for (or 0 s), or too many held
             return Response(status_code=304, headers={"ETag": tag})
-        before = await progress(session, runner, row.id)
         await session.close()  # no connection kept while the poll is held
         await moved(request.app.state.sessions, runner, row.id, before, wait)
     # the document again: moved, or acknowledged meanwhile (only the document says)
