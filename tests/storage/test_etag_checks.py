@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from provena_like import ChecksumMismatch
-from provena_like.storage import S3Credentials, TransferEngine
+from provena_like.storage import S3Credentials, TransferEngine, TransferResult
 from tests.support.storage_helpers import FaultProxy, put_multipart, put_plain
 
 pytestmark = pytest.mark.anyio
@@ -31,6 +31,16 @@ def flip_last_byte(request: web.Request, body: bytes) -> bytes:
     if request.method != "GET" or "list-type" in request.query or not body:
         return body
     return body[:-1] + bytes([body[-1] ^ 1])
+
+
+async def download_corrupted(
+    proxy: FaultProxy, creds: S3Credentials, options: dict[str, Any], dest: Path
+) -> TransferResult:
+    """Download ``raw/`` into ``dest`` through ``proxy``, which flips a byte of every body."""
+    proxy.rewrite = flip_last_byte
+    via = dataclasses.replace(creds, endpoint_url=proxy.url)
+    async with TransferEngine(via, **options) as engine:
+        return await engine.download("raw/", dest)
 
 
 @pytest.mark.parametrize("ranged", [False, True], ids=["streamed", "ranged"])
@@ -52,10 +62,7 @@ async def test_a_download_without_sha256_is_checked_against_the_etag(
     assert by_path["raw/big.bin"].sha256 == hashlib.sha256(big).hexdigest()
     assert (tmp_path / "good" / "big.bin").read_bytes() == big
 
-    proxy.rewrite = flip_last_byte
-    via = dataclasses.replace(creds, endpoint_url=proxy.url)
-    async with TransferEngine(via, **options) as engine:
-        bad = await engine.download("raw/", tmp_path / "bad")
+    bad = await download_corrupted(proxy, creds, options, tmp_path / "bad")
     assert sorted(f.path for f in bad.failed) == ["raw/big.bin", "raw/small.bin"]
     assert all(isinstance(f.error, ChecksumMismatch) for f in bad.failed), bad.failed
     assert all("ETag" in (f.reason or "") for f in bad.failed)

@@ -11,7 +11,6 @@ would have to guess).
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import os
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 
 from provena_like import ChecksumMismatch
 from provena_like.storage import S3Credentials, TransferEngine
-from tests.storage.test_etag_checks import flip_last_byte
+from tests.storage.test_etag_checks import download_corrupted
 from tests.support.s3_stores import _bin
 from tests.support.storage_helpers import BUCKET, FaultProxy, put_multipart
 
@@ -118,10 +117,7 @@ async def test_an_rclone_upload_is_checked_against_its_md5chksum(
     assert isinstance(lied.error, ChecksumMismatch) and "md5chksum" in (lied.reason or "")
     assert not (tmp_path / "lie" / "big.bin").exists()
 
-    proxy.rewrite = flip_last_byte
-    via = dataclasses.replace(creds, endpoint_url=proxy.url)
-    async with TransferEngine(via, **options) as engine:
-        bad = await engine.download("raw/", tmp_path / "bad")
+    bad = await download_corrupted(proxy, creds, options, tmp_path / "bad")
     (failed,) = bad.failed
     assert isinstance(failed.error, ChecksumMismatch)
     assert "md5chksum" in (failed.reason or "") and "ETag" not in (failed.reason or "")

@@ -11,7 +11,6 @@ the manifest's. An open upload recorded by an older version (no mtime) is not re
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import sys
@@ -30,7 +29,7 @@ from provena_like.storage import (
     default_cache_dir,
 )
 from provena_like.storage._resume import UploadState, load_upload_state, save_upload_state
-from tests.storage.test_etag_checks import flip_last_byte
+from tests.storage.test_etag_checks import download_corrupted
 from tests.support.storage_helpers import BUCKET, FaultProxy, put_multipart
 
 pytestmark = pytest.mark.anyio
@@ -243,10 +242,7 @@ async def test_a_corrupted_multipart_object_fails_its_stored_sha256(
     assert ok.sha256 == sha(data)
     assert (tmp_path / "good" / "big.bin").read_bytes() == data
 
-    proxy.rewrite = flip_last_byte
-    via = dataclasses.replace(creds, endpoint_url=proxy.url)
-    async with TransferEngine(via, **options) as engine:
-        bad = await engine.download("raw/", tmp_path / "bad")
+    bad = await download_corrupted(proxy, creds, options, tmp_path / "bad")
     (failed,) = bad.failed
     assert isinstance(failed.error, ChecksumMismatch)
     # checked against the stored sha256, not the multipart ETag
