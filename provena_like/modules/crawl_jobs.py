@@ -151,15 +151,12 @@ class CrawlHandle:
             if job.finished:
                 return job
             left = None if deadline is None else deadline - time.monotonic()
-            late = TimeoutError(f"crawl job {self.id} is still {job.state} after {timeout} s")
-            if answer.etag is None or (answer.job is None and not answer.held):
-                # the server holds no polls (an older one), or not this one: back off
-                if left is not None and left < delay:
-                    raise late
+            backs_off = answer.etag is None or (answer.job is None and not answer.held)
+            if left is not None and (left < delay if backs_off else left <= 0):
+                raise TimeoutError(f"crawl job {self.id} is still {job.state} after {timeout} s")
+            if backs_off:  # the server holds no polls (an older one), or not this one
                 await anyio.sleep(delay)
                 delay = min(max_poll, delay * 1.5)
-            elif left is not None and left <= 0:
-                raise late
             elif sent is not None and not answer.held:
                 # it changed before the poll could be held: the next one is held
                 await anyio.sleep(REPOLL if left is None else min(REPOLL, left))

@@ -169,9 +169,10 @@ async def get_job(
     row = await _current(request, session, caller, job_id)
     document = await job_document(session, runner, row)
     applied = {"Preference-Applied": f"wait={wait:g}"}
-    if weak_tag(document) == tag:
+    now = weak_tag(document)
+    if now == tag:
         return Response(status_code=304, headers={"ETag": tag, **applied})
-    response.headers.update({"ETag": weak_tag(document), **applied})
+    response.headers.update({"ETag": now, **applied})
     return CrawlJob.model_validate(document)
 
 
