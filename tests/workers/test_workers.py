@@ -204,6 +204,15 @@ async def _pinned_clients(
         yield first, second
 
 
+async def _timed_get(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str], into: dict[str, Any]
+) -> None:
+    """``GET path`` into ``into["held"]``, and the seconds it took into ``into["took"]``."""
+    started = time.monotonic()
+    into["held"] = await client.get(path, headers=headers)
+    into["took"] = time.monotonic() - started
+
+
 def _connection(r: httpx.Response) -> Any:
     """The local end of the connection that carried ``r`` (one connection, one worker)."""
     return r.extensions["network_stream"].get_extra_info("client_addr")
@@ -244,27 +253,31 @@ async def test_a_poll_held_by_one_worker_answers_a_change_made_on_the_other(
     task again every 0.25 s (only its own process's changes wake it at once)."""
     blocked = await blocked_task(workers, admin, admin, fifo_writers)  # type: ignore[arg-type]
     path = f"/v0.10/task/{blocked.task_id}"
-    held = {**admin.headers, "If-None-Match": blocked.first.headers["ETag"], "Prefer": "wait=10"}
+    tag = blocked.first.headers["ETag"]
     async with _pinned_clients(workers, "127.0.0.31") as (one, two):
-        answers: dict[str, Any] = {}
-
-        async def hold() -> None:
-            started = time.monotonic()
-            answers["held"] = await one.get(path, headers=held)
-            answers["took"] = time.monotonic() - started
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(hold)
-            await anyio.sleep(0.5)
-            renamed = await two.put(
-                path, json={"DATA_TYPE": "task", "label": "renamed"}, headers=admin.headers
-            )
-            assert renamed.status_code == 200, renamed.text
         worker_one = (await one.get("/healthz")).json()["worker"]
         assert worker_one != (await two.get("/healthz")).json()["worker"]
-    answer = answers["held"]
-    assert answer.status_code == 200 and answer.json()["label"] == "renamed", answer.text
-    assert answer.headers["Preference-Applied"] == "wait=10" and answers["took"] < 5
+        # The rename is made some time after the poll is sent. On a loaded machine the poll
+        # can reach its worker after the rename: it is then answered at once, unheld (no
+        # Preference-Applied), which proves nothing; so that round is run again, later.
+        for attempt, delay in enumerate((0.5, 1.5, 3.0)):
+            answers: dict[str, Any] = {}
+            held = {**admin.headers, "If-None-Match": tag, "Prefer": "wait=10"}
+            label = f"renamed-{attempt}"
+            async with anyio.create_task_group() as group:
+                group.start_soon(_timed_get, one, path, held, answers)
+                await anyio.sleep(delay)
+                renamed = await two.put(
+                    path, json={"DATA_TYPE": "task", "label": label}, headers=admin.headers
+                )
+                assert renamed.status_code == 200, renamed.text
+            answer = answers["held"]
+            assert answer.status_code == 200 and answer.json()["label"] == label, answer.text
+            if "Preference-Applied" in answer.headers:
+                break
+            tag = answer.headers["ETag"]
+        assert answer.headers["Preference-Applied"] == "wait=10", answer.headers
+        assert answers["took"] < delay + 4.5, answers
     with transfer_client(workers, admin) as tc:
         assert (await sdk(lambda: tc.cancel_task(blocked.task_id)))["code"] == "Canceled"
     await sdk(lambda: feed_fifo(blocked.fifo, b"late"))
