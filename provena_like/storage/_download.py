@@ -61,14 +61,12 @@ from provena_like.storage._resume import (
 from provena_like.storage._splice import SpliceUnsupported
 from provena_like.storage.hashing import (
     CHUNK_SIZE,
-    MD5_METADATA_KEY,
     Digests,
+    StoredHashes,
     StreamingHasher,
     etag_md5,
     etag_part_sizes,
     etag_parts,
-    is_sha256_hex,
-    md5_from_b64,
 )
 from provena_like.storage.keys import prepare_local_target
 from provena_like.storage.results import FileResult
@@ -503,15 +501,14 @@ async def _expected(
         return _Expected(None)
     if item.expected_sha256 is not None:
         return _Expected(item.expected_sha256.lower())
-    stored = headers.metadata.get("sha256")
-    if is_sha256_hex(stored):
-        return _Expected(stored)
+    stored = StoredHashes.of(headers.metadata)
+    if stored.sha256 is not None:
+        return _Expected(stored.sha256)
     if hasher is None:
         return _Expected(None)
-    stored_md5 = md5_from_b64(headers.metadata.get(MD5_METADATA_KEY))
-    if stored_md5 is not None:
+    if stored.md5 is not None:
         hasher.track_etag(md5=True)
-        return _Expected(None, md5=stored_md5)
+        return _Expected(None, md5=stored.md5)
     if headers.encrypted:
         return _Expected(None)
     etag = headers.etag.strip().strip('"').lower()

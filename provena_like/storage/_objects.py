@@ -1,4 +1,4 @@
-"""Single-object operations: a stored sha256, a HEAD, a read-back digest, batched deletes.
+"""Single-object operations: the stored hashes, a HEAD, a read-back digest, batched deletes.
 
 The engine binds these to its open requests and the dataset's location: the sync planner
 gets them through :class:`~provena_like.storage._sync.SyncContext` (it sends no S3 request
@@ -9,7 +9,7 @@ itself), and :meth:`~provena_like.storage.TransferEngine.stat`,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -17,7 +17,7 @@ import anyio
 
 from provena_like._core.errors import TransferError
 from provena_like.storage._requests import S3Requests, describe, error_code, to_transfer_error
-from provena_like.storage.hashing import CHUNK_SIZE, Digests, StreamingHasher, is_sha256_hex
+from provena_like.storage.hashing import CHUNK_SIZE, Digests, StoredHashes, StreamingHasher
 from provena_like.storage.listing import RemoteObject
 from provena_like.storage.results import FileResult
 
@@ -28,7 +28,7 @@ __all__ = [
     "first_part_size",
     "head_object",
     "read_back_object",
-    "stored_sha256",
+    "stored_hashes",
 ]
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -41,8 +41,8 @@ _HASH_ON_LOOP = 64 * 1024
 worker thread (a hop costs ~100 µs of CPU and two wake-ups: most of a small object's)."""
 
 
-async def stored_sha256(requests: S3Requests, prefix: str, key: str) -> str | None:
-    """The ``x-amz-meta-sha256`` of one object (lowercase), or ``None`` if it has none.
+async def stored_hashes(requests: S3Requests, prefix: str, key: str) -> StoredHashes:
+    """The whole-file hashes one object's metadata holds (one HEAD): ``sha256``, ``md5chksum``.
 
     Args:
         requests: The engine's open requests.
@@ -52,13 +52,7 @@ async def stored_sha256(requests: S3Requests, prefix: str, key: str) -> str | No
     Raises:
         Exception: The HEAD's error (missing object, access denied, unreachable).
     """
-    return _sha256_in((await requests.head(prefix + key)).metadata)
-
-
-def _sha256_in(metadata: Mapping[str, str]) -> str | None:
-    """The ``sha256`` of an object's user metadata (lowercase), if it holds a valid one."""
-    stored = metadata.get("sha256")
-    return stored.lower() if stored is not None and is_sha256_hex(stored) else None
+    return StoredHashes.of((await requests.head(prefix + key)).metadata)
 
 
 def _last_modified(value: str | None) -> datetime:
@@ -92,7 +86,7 @@ async def head_object(requests: S3Requests, prefix: str, key: str) -> RemoteObje
         size=int(head.headers.get("Content-Length", "0")),
         etag=head.etag.strip('"'),
         last_modified=_last_modified(head.headers.get("Last-Modified")),
-        sha256=_sha256_in(head.metadata),
+        sha256=StoredHashes.of(head.metadata).sha256,
     )
 
 
@@ -199,7 +193,7 @@ async def _read_back(
         size=headers.total_size,
         etag=headers.etag.strip('"'),
         last_modified=_last_modified(headers.last_modified),
-        sha256=_sha256_in(headers.metadata),
+        sha256=StoredHashes.of(headers.metadata).sha256,
     )
     return seen, hasher.digests()
 

@@ -9,7 +9,10 @@ its content is shown equal by one of, in this order (the first that applies deci
 2. **The ETag of a single-part object** (no ``-N`` suffix: the md5 of its bytes), compared
    with the local file's md5 - no request (the ETag comes from the listing). A different md5
    goes on to 3, for ETags that aren't md5s (server-side encryption);
-3. **The stored sha256** (``x-amz-meta-sha256``, ``SyncContext.stored_sha256``: one HEAD);
+3. **The stored sha256** (``x-amz-meta-sha256``, ``SyncContext.stored_sha256``: one HEAD),
+   else **the stored md5** that rclone keeps on the multipart objects it uploads
+   (``md5chksum``, ``SyncContext.stored_md5``: one more HEAD; the engine writes it too with
+   ``md5=True``), compared with the local file's md5;
 4. **The ETag of a multipart object** (``<md5 of the parts' md5s>-<N>``) whose sha256 is
    neither known nor stored (an object another tool uploaded, or a store that drops user
    metadata): computed locally for the part size the store reports for part 1
@@ -113,6 +116,9 @@ class SyncContext:
             (``None`` if it doesn't); ``None``: only common part sizes are tried (rule 4).
         part_size: The part size this engine is asked to upload with (``None``: its default),
             tried for rule 4 after the one the store reports.
+        stored_md5: An object's ``md5chksum`` (rclone's whole-file md5, as lowercase hex) or
+            ``None``; raises when the object can't be read. Asked only when no sha256 is
+            known or stored; ``None``: rule 3 ends with the sha256.
     """
 
     list_objects: Callable[[str], AsyncIterator[RemoteObject]]
@@ -125,6 +131,7 @@ class SyncContext:
     files_in_flight: int
     first_part_size: Callable[[str], Awaitable[int | None]] | None = None
     part_size: int | None = None
+    stored_md5: Callable[[str], Awaitable[str | None]] | None = None
 
 
 @dataclass(slots=True)
@@ -229,6 +236,15 @@ async def _check(
             remote = await ctx.stored_sha256(pair.path)
         except Exception as exc:
             return mismatch(f"the stored sha256 can't be read: {describe(exc)}")
+    if remote is None and ctx.stored_md5 is not None:
+        try:
+            stored_md5 = await ctx.stored_md5(pair.path)
+        except Exception as exc:
+            return mismatch(f"the stored md5 (md5chksum) can't be read: {describe(exc)}")
+        if stored_md5 is not None:
+            return await _by_stored_md5(
+                ctx, pair, cache, info, hashes, stored_md5, on_bytes, trust_cache=trust_cache
+            )
     if remote is None and parts is not None and pair.size is not None:
         return await _by_multipart_etag(
             ctx, pair, cache, info, parts, on_bytes, trust_cache=trust_cache
@@ -247,6 +263,35 @@ async def _check(
     if local != remote.lower():
         return mismatch(f"sha256 {local}, expected {remote.lower()}", local)
     return FileCheck(pair.path, "ok", size=pair.size, sha256=local, local=pair.local)
+
+
+async def _by_stored_md5(
+    ctx: SyncContext,
+    pair: _Pair,
+    cache: HashCache,
+    info: os.stat_result,
+    hashes: tuple[str, str | None] | None,
+    stored_md5: str,
+    on_bytes: Callable[[int], None],
+    *,
+    trust_cache: bool,
+) -> FileCheck:
+    """Rule 3, rclone's way: the local file's md5 against the object's ``md5chksum``."""
+    if hashes is None or hashes[1] is None:
+        hashes = await anyio.to_thread.run_sync(
+            lambda: cache.digest(
+                pair.local, info, trust_cache=trust_cache, md5=True, on_bytes=on_bytes
+            ),
+            limiter=ctx.io_limiter,
+        )
+    if hashes is None:
+        reason, sha256 = "the local file can't be read", None
+    elif hashes[1] == stored_md5:
+        return FileCheck(pair.path, "ok", size=pair.size, sha256=hashes[0], local=pair.local)
+    else:
+        reason = f"md5 {hashes[1]}, expected {stored_md5} (the object's md5chksum)"
+        sha256 = hashes[0]
+    return FileCheck(pair.path, "mismatch", reason, pair.size, sha256, pair.local)
 
 
 async def _by_multipart_etag(

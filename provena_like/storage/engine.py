@@ -54,7 +54,7 @@ from provena_like.storage._objects import (
     first_part_size,
     head_object,
     read_back_object,
-    stored_sha256,
+    stored_hashes,
 )
 from provena_like.storage._plan import (
     MIN_PART_SIZE,
@@ -401,7 +401,10 @@ class TransferEngine(AsyncCloseable):
             raise UsageError("sync needs a cache directory")
 
         async def head(key: str) -> str | None:
-            return await stored_sha256(requests, location.prefix, key)
+            return (await stored_hashes(requests, location.prefix, key)).sha256
+
+        async def md5chksum(key: str) -> str | None:
+            return (await stored_hashes(requests, location.prefix, key)).md5
 
         async def delete(keys: Sequence[str]) -> builtins.list[FileResult]:
             return await delete_objects(requests, location.bucket, location.prefix, keys)
@@ -420,6 +423,7 @@ class TransferEngine(AsyncCloseable):
             files_in_flight=self.files_in_flight,
             first_part_size=part_one,
             part_size=self._settings.part_size,
+            stored_md5=md5chksum,
         )
 
     # ------------------------------------------------------------------ listing

@@ -19,9 +19,10 @@ import base64
 import hashlib
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import anyio
 
@@ -30,6 +31,7 @@ __all__ = [
     "MD5_METADATA_KEY",
     "Digests",
     "MultipartETag",
+    "StoredHashes",
     "StreamingHasher",
     "etag_md5",
     "etag_part_sizes",
@@ -286,6 +288,34 @@ def md5_from_b64(value: object) -> str | None:
     except ValueError:
         return None
     return raw.hex() if len(raw) == 16 else None
+
+
+class StoredHashes(NamedTuple):
+    """The whole-file hashes an object's user metadata holds (lowercase hex, or ``None``).
+
+    ``sha256`` is this project's ``x-amz-meta-sha256``; ``md5`` is rclone's ``md5chksum``
+    (:data:`MD5_METADATA_KEY`, base64), which rclone stores on the multipart objects it
+    uploads (and the engine does too with ``md5=True``). A value that isn't a well-formed
+    hash counts as absent.
+
+    Example:
+        ```python
+        stored = StoredHashes.of({"md5chksum": "1B2M2Y8AsgTpgAmY7PhCfg==", "sha256": "bad"})
+        assert stored == StoredHashes(None, "d41d8cd98f00b204e9800998ecf8427e")
+        ```
+    """
+
+    sha256: str | None
+    md5: str | None
+
+    @classmethod
+    def of(cls, metadata: Mapping[str, str]) -> StoredHashes:
+        """The hashes in ``metadata`` (an object's user metadata, keys without the prefix)."""
+        sha256 = metadata.get("sha256")
+        return cls(
+            sha256.lower() if is_sha256_hex(sha256) and sha256 is not None else None,
+            md5_from_b64(metadata.get(MD5_METADATA_KEY)),
+        )
 
 
 def is_sha256_hex(value: object) -> bool:

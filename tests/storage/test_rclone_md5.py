@@ -5,7 +5,7 @@ object's metadata (``X-Amz-Meta-Md5chksum``, base64) and ``rclone copy`` checks 
 against it. The engine writes it too when it computes the md5 (``md5=True``), so that rclone
 users check what they fetch from a dataset; and it checks an rclone-uploaded object against
 it when no sha256 is known or stored (instead of the multipart ETag, whose part size it
-would have to guess).
+would have to guess), on a download as in a sync or a verify.
 """
 
 from __future__ import annotations
@@ -122,3 +122,39 @@ async def test_an_rclone_upload_is_checked_against_its_md5chksum(
     assert isinstance(failed.error, ChecksumMismatch)
     assert "md5chksum" in (failed.reason or "") and "ETag" not in (failed.reason or "")
     assert not (tmp_path / "bad" / "big.bin").exists()
+
+
+async def test_sync_and_verify_take_the_md5chksum_as_the_stored_hash(
+    tmp_path: Path, creds: S3Credentials, admin: Any
+) -> None:
+    """An object with no sha256 but rclone's ``md5chksum`` is unchanged when the local md5 is
+    that md5: in uneven parts, whose multipart ETag no one part size reproduces, only the
+    ``md5chksum`` can show it (the bare object, the control, can't be shown equal)."""
+    data = os.urandom(SIZE + MiB)  # parts of 6 MiB, 5 MiB and the rest
+    md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+    wrong = base64.b64encode(hashlib.md5(b"other bytes").digest()).decode()
+    for name, metadata in (("good", {"md5chksum": md5}), ("lie", {"md5chksum": wrong})):
+        put_multipart(admin, f"{creds.prefix}{name}/big.bin", data, (6 * MiB, PART), metadata)
+    put_multipart(admin, f"{creds.prefix}bare/big.bin", data, (6 * MiB, PART))
+    local = tmp_path / "local"
+    for name in ("good", "lie", "bare"):
+        (local / name).mkdir(parents=True)
+        (local / name / "big.bin").write_bytes(data)
+
+    async with TransferEngine(creds, cache_dir=tmp_path / "cache") as engine:
+        checks = {}
+        for name in ("good", "lie", "bare"):
+            (check,) = (await engine.verify(local / name, f"{name}/")).files
+            checks[name] = check
+        good = await engine.sync_up(local / "good", prefix="good/", dry_run=True)
+        lie = await engine.sync_up(local / "lie", prefix="lie/", dry_run=True)
+        down = await engine.sync_down(local / "good", "good/")
+    assert checks["good"].ok and checks["good"].sha256 == hashlib.sha256(data).hexdigest()
+    assert checks["lie"].status == "mismatch"
+    assert f"expected {hashlib.md5(b'other bytes').hexdigest()} (the object's md5chksum)" in (
+        checks["lie"].reason or ""
+    )
+    assert checks["bare"].status == "mismatch" and "no part size" in (checks["bare"].reason or "")
+    assert [(f.path, f.reason) for f in good.skipped] == [("good/big.bin", "unchanged")]
+    assert [(f.path, f.reason) for f in lie.skipped] == [("lie/big.bin", "would upload")]
+    assert [(f.path, f.reason) for f in down.skipped] == [("good/big.bin", "unchanged")]

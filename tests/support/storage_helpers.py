@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -170,21 +170,29 @@ def put_multipart(
     admin: Any,
     key: str,
     data: bytes,
-    part: int = 5 * 1024 * 1024,
+    part: int | Sequence[int] = 5 * 1024 * 1024,
     metadata: dict[str, str] | None = None,
 ) -> str:
-    """A multipart object put with plain boto3 (no sha256 stored); its ETag, unquoted."""
+    """A multipart object put with plain boto3 (no sha256 stored); its ETag, unquoted.
+
+    ``part``: the size of every part but the last, or the sizes of the parts before the last
+    (uneven parts, which no one part size reproduces).
+    """
     upload = admin.create_multipart_upload(Bucket=BUCKET, Key=key, Metadata=metadata or {})[
         "UploadId"
     ]
+    if isinstance(part, int):
+        starts = list(range(0, len(data), part))
+    else:
+        starts = [sum(part[:n]) for n in range(len(part) + 1)]
     parts = []
-    for number, start in enumerate(range(0, len(data), part), start=1):
+    for number, (start, end) in enumerate(zip(starts, [*starts[1:], len(data)], strict=True), 1):
         done = admin.upload_part(
             Bucket=BUCKET,
             Key=key,
             UploadId=upload,
             PartNumber=number,
-            Body=data[start : start + part],
+            Body=data[start:end],
         )
         parts.append({"PartNumber": number, "ETag": done["ETag"]})
     response = admin.complete_multipart_upload(
