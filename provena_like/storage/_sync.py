@@ -11,8 +11,8 @@ its content is shown equal by one of, in this order (the first that applies deci
    goes on to 3, for ETags that aren't md5s (server-side encryption);
 3. **The stored sha256** (``x-amz-meta-sha256``, ``SyncContext.stored_sha256``: one HEAD),
    else **the stored md5** that rclone keeps on the multipart objects it uploads
-   (``md5chksum``, ``SyncContext.stored_md5``: one more HEAD; the engine writes it too with
-   ``md5=True``), compared with the local file's md5;
+   (``md5chksum``, ``SyncContext.stored_md5``: the engine's context reads it from the same
+   HEAD; the engine writes it too with ``md5=True``), compared with the local file's md5;
 4. **The ETag of a multipart object** (``<md5 of the parts' md5s>-<N>``) whose sha256 is
    neither known nor stored (an object another tool uploaded, or a store that drops user
    metadata): computed locally for the part size the store reports for part 1

@@ -400,10 +400,17 @@ class TransferEngine(AsyncCloseable):
         if cache_dir is None:  # pragma: no cover - the engine always sets one
             raise UsageError("sync needs a cache directory")
 
+        without_sha256: dict[str, str | None] = {}  # key → md5chksum, till the planner asks
+
         async def head(key: str) -> str | None:
-            return (await stored_hashes(requests, location.prefix, key)).sha256
+            stored = await stored_hashes(requests, location.prefix, key)
+            if stored.sha256 is None:  # the planner asks for the md5 next: no second HEAD
+                without_sha256[key] = stored.md5
+            return stored.sha256
 
         async def md5chksum(key: str) -> str | None:
+            if key in without_sha256:
+                return without_sha256.pop(key)
             return (await stored_hashes(requests, location.prefix, key)).md5
 
         async def delete(keys: Sequence[str]) -> builtins.list[FileResult]:

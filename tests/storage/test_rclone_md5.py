@@ -11,6 +11,7 @@ would have to guess), on a download as in a sync or a verify.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import os
 import subprocess
@@ -125,7 +126,7 @@ async def test_an_rclone_upload_is_checked_against_its_md5chksum(
 
 
 async def test_sync_and_verify_take_the_md5chksum_as_the_stored_hash(
-    tmp_path: Path, creds: S3Credentials, admin: Any
+    tmp_path: Path, creds: S3Credentials, admin: Any, proxy: FaultProxy
 ) -> None:
     """An object with no sha256 but rclone's ``md5chksum`` is unchanged when the local md5 is
     that md5: in uneven parts, whose multipart ETag no one part size reproduces, only the
@@ -158,3 +159,10 @@ async def test_sync_and_verify_take_the_md5chksum_as_the_stored_hash(
     assert [(f.path, f.reason) for f in good.skipped] == [("good/big.bin", "unchanged")]
     assert [(f.path, f.reason) for f in lie.skipped] == [("lie/big.bin", "would upload")]
     assert [(f.path, f.reason) for f in down.skipped] == [("good/big.bin", "unchanged")]
+
+    # one HEAD reads both stored hashes (the md5 is asked only after no sha256 was found)
+    via = dataclasses.replace(creds, endpoint_url=proxy.url)
+    async with TransferEngine(via, cache_dir=tmp_path / "cache") as engine:
+        assert (await engine.verify(local / "good", "good/")).matches
+    heads = {path: n for (method, path), n in proxy.seen.items() if method == "HEAD"}
+    assert heads == {f"/{BUCKET}/{creds.prefix}good/big.bin": 1}, proxy.seen
