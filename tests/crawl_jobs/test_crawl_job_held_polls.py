@@ -43,7 +43,17 @@ async def blocked_job(
     r = await http.post("/crawl/jobs", json=body, headers=user.headers)
     assert r.status_code == 201, r.text
     job = await wait_job(http, user, r.json()["id"], lambda j: j["state"] == "running")
-    return job, fifo
+    # running, the crawl still records the other files before it blocks on the FIFO (on a
+    # loaded machine, for a while): wait until its state holds still, its tag unchanged 0.5 s
+    url, deadline = f"/crawl/jobs/{job['id']}", time.monotonic() + 60
+    tag = (await http.get(url, headers=user.headers)).headers["ETag"]
+    while True:
+        await anyio.sleep(0.5)
+        r = await http.get(url, headers=user.headers)
+        if r.headers["ETag"] == tag:
+            return r.json(), fifo
+        assert time.monotonic() < deadline, "the crawl job never blocked on its FIFO"
+        tag = r.headers["ETag"]
 
 
 async def feed_after(seconds: float, fifo: Path) -> None:
