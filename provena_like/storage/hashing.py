@@ -311,9 +311,9 @@ class StoredHashes(NamedTuple):
     @classmethod
     def of(cls, metadata: Mapping[str, str]) -> StoredHashes:
         """The hashes in ``metadata`` (an object's user metadata, keys without the prefix)."""
-        sha256 = metadata.get("sha256")
+        sha256 = metadata.get("sha256")  # only a lowercase hex sha256 is one
         return cls(
-            sha256.lower() if is_sha256_hex(sha256) and sha256 is not None else None,
+            sha256 if is_sha256_hex(sha256) else None,
             md5_from_b64(metadata.get(MD5_METADATA_KEY)),
         )
 
